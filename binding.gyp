@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "epoll_reactor",
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fvisibility=hidden", "-Wall", "-Wextra"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "src-native/addon.cc",
+            "src-native/reactor.cc",
+            "src-native/loop.cc",
+            "src-native/listener.cc",
+            "src-native/connection.cc",
+            "src-native/sys.cc"
+          ],
+          "libraries": ["-lpthread"]
+        }, {
+          "sources": ["src-native/unsupported.cc"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,106 @@
+// Errors shaped like Node's own: a `code` on every error, and on system errors
+// `errno` (negative, as libuv reports it), `syscall`, `address` and `port`.
+import * as util from 'node:util';
+
+/** An error carrying one of Node's `ERR_*` codes. */
+export interface NodeStyleError extends Error {
+  code: string;
+}
+
+/** A failed system call, as Node's `net` module reports one. */
+export interface SystemError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  address?: string;
+  port?: number;
+}
+
+function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+  Object.defineProperty(error, 'code', {
+    value: code,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  // Node shows the code in the name part of the stack: "TypeError [ERR_X]: ...".
+  error.stack = error.stack?.replace(/^(\w+)/, `$1 [${code}]`);
+  return error as E & { code: string };
+}
+
+function describe(value: unknown): string {
+  if (value == null) return ` Received ${value}`;
+  if (typeof value === 'function') return ` Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? ` Received an instance of ${name}` : ` Received ${util.inspect(value, { depth: -1 })}`;
+  }
+  let shown = util.inspect(value, { colors: false });
+  if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
+  return ` Received type ${typeof value} (${shown})`;
+}
+
+export function invalidArgType(name: string, expected: string, actual: unknown): NodeStyleError {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return withCode(
+    new TypeError(`The "${name}" ${what} must be ${expected}.${describe(actual)}`),
+    'ERR_INVALID_ARG_TYPE',
+  );
+}
+
+export function invalidArgValue(name: string, value: unknown, reason = 'is invalid'): NodeStyleError {
+  const what = name.includes('.') ? 'property' : 'argument';
+  return withCode(
+    new TypeError(`The ${what} '${name}' ${reason}. Received ${util.inspect(value)}`),
+    'ERR_INVALID_ARG_VALUE',
+  );
+}
+
+export function outOfRange(name: string, range: string, actual: unknown): NodeStyleError {
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(actual)}`),
+    'ERR_OUT_OF_RANGE',
+  );
+}
+
+export function badPort(name: string, port: unknown, allowZero = true): NodeStyleError {
+  const operator = allowZero ? '>=' : '>';
+  return withCode(
+    new RangeError(`${name} should be ${operator} 0 and < 65536. Received ${describe(port).replace(/^ Received /, '')}.`),
+    'ERR_SOCKET_BAD_PORT',
+  );
+}
+
+export function serverAlreadyListening(): NodeStyleError {
+  return withCode(new Error('Listen method has been called more than once without closing.'), 'ERR_SERVER_ALREADY_LISTEN');
+}
+
+export function serverNotRunning(): NodeStyleError {
+  return withCode(new Error('Server is not running.'), 'ERR_SERVER_NOT_RUNNING');
+}
+
+export function streamDestroyed(method: string): NodeStyleError {
+  return withCode(new Error(`Cannot call ${method} after a stream was destroyed`), 'ERR_STREAM_DESTROYED');
+}
+
+/**
+ * Builds the error Node's net module would build for a failed system call.
+ * `errno` is negative, as libuv's codes are.
+ */
+export function systemError(errno: number, syscall: string, address?: string, port?: number): SystemError {
+  const code = util.getSystemErrorName(errno);
+  let message = `${syscall} ${code}`;
+  if (address !== undefined) {
+    // Node's uvExceptionWithHostPort spells out what the code means.
+    const description = util.getSystemErrorMap().get(errno)?.[1];
+    if (description) message += `: ${description}`;
+    message += port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
+  }
+  const error = new Error(message) as SystemError;
+  error.errno = errno;
+  error.code = code;
+  error.syscall = syscall;
+  if (address !== undefined) error.address = address;
+  if (port !== undefined && port > 0) error.port = port;
+  return error;
+}

@@ -1,0 +1,133 @@
+// The JS half of a reactor: owns the native handle, stages commands for one
+// flush per tick, keeps the process alive only while something referenced is
+// open, and dispatches each batch of events to listeners and sockets.
+import { binding, NativeReactor, NativeReactorOptions } from './binding';
+
+/** Event kinds; the numbers match src-native/batch.h. */
+export const enum EventKind {
+  Connection = 1,
+  Data = 2,
+  End = 3,
+  Error = 4,
+  Written = 5,
+  Shutdown = 6,
+  ListenerError = 7,
+}
+
+/** Names for the native Syscall codes (src-native/batch.h). */
+export const syscallNames: Record<number, string> = { 1: 'read', 2: 'write', 3: 'accept', 4: 'shutdown' };
+
+const RECORD_STRIDE = 5;
+
+/** What a socket implements to receive its events. */
+export interface ConnectionEndpoint {
+  onReactorData(data: Buffer): void;
+  onReactorEnd(): void;
+  onReactorError(errno: number, syscall: string): void;
+  onReactorWritten(totalBytes: number): void;
+  onReactorShutdown(): void;
+}
+
+/** What a server implements to receive its listener's events. */
+export interface ListenerEndpoint {
+  onReactorConnection(id: number, remoteAddress: string, remotePort: number,
+    localAddress: string, localPort: number): void;
+  onReactorListenerError(errno: number, syscall: string): void;
+}
+
+export class Reactor {
+  readonly native: NativeReactor;
+  readonly connections = new Map<number, ConnectionEndpoint>();
+  readonly listeners = new Map<number, ListenerEndpoint>();
+  private references = 0;
+  private flushScheduled = false;
+
+  constructor(options?: NativeReactorOptions) {
+    if (!binding.Reactor) throw new Error('epoll-reactor: the native reactor is not available on this platform');
+    this.native = new binding.Reactor((records, chunks, strings) => dispatchBatch(this, records, chunks, strings), options);
+  }
+
+  /** Sends the commands staged in this tick to the reactor thread, once, after the tick. */
+  scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(flushReactor, this);
+  }
+
+  /** Counts one more open, referenced handle; the first keeps the process alive. */
+  ref(): void {
+    if (this.references++ === 0) this.native.ref();
+  }
+
+  /** Counts one fewer; at zero the reactor no longer keeps the process alive. */
+  unref(): void {
+    if (--this.references === 0) this.native.unref();
+  }
+
+  markFlushed(): void {
+    this.flushScheduled = false;
+  }
+}
+
+function flushReactor(reactor: Reactor): void {
+  reactor.markFlushed();
+  reactor.native.flush();
+}
+
+function rethrow(error: unknown): never {
+  throw error;
+}
+
+/**
+ * Dispatches one batch. A handler that throws must not cost the other sockets
+ * in the batch their events, so the error is rethrown on a later tick, where it
+ * reaches 'uncaughtException' as it would from a node:net callback.
+ */
+function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuffer[], strings: string[]): void {
+  const { connections, listeners } = reactor;
+  for (let i = 0; i < records.length; i += RECORD_STRIDE) {
+    const kind = records[i];
+    const id = records[i + 1];
+    try {
+      if (kind === EventKind.Data) {
+        // Checked on every event: a handler earlier in this batch may have
+        // destroyed the socket.
+        const endpoint = connections.get(id);
+        if (endpoint !== undefined) {
+          endpoint.onReactorData(Buffer.from(chunks[records[i + 2]], records[i + 3], records[i + 4]));
+        }
+      } else if (kind === EventKind.Written) {
+        connections.get(id)?.onReactorWritten(records[i + 2]);
+      } else if (kind === EventKind.Connection) {
+        const listener = listeners.get(records[i + 2]);
+        if (listener === undefined) {
+          // The server closed after this connection was accepted.
+          reactor.native.close(id);
+          reactor.scheduleFlush();
+          continue;
+        }
+        const first = records[i + 3];
+        const ports = records[i + 4];
+        listener.onReactorConnection(id, strings[first], Math.floor(ports / 65536), strings[first + 1], ports % 65536);
+      } else if (kind === EventKind.End) {
+        connections.get(id)?.onReactorEnd();
+      } else if (kind === EventKind.Error) {
+        connections.get(id)?.onReactorError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
+      } else if (kind === EventKind.Shutdown) {
+        connections.get(id)?.onReactorShutdown();
+      } else if (kind === EventKind.ListenerError) {
+        listeners.get(id)?.onReactorListenerError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
+      }
+    } catch (error) {
+      process.nextTick(rethrow, error);
+    }
+  }
+}
+
+let environmentReactor: Reactor | undefined;
+
+/** The reactor of this JS environment (main thread or Worker), started on first use. */
+export function getReactor(): Reactor {
+  if (environmentReactor === undefined) environmentReactor = new Reactor();
+  return environmentReactor;
+}

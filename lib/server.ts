@@ -1,0 +1,306 @@
+// A listening server whose connections are served by the reactor, with
+// net.Server's behaviour.
+import * as dns from 'node:dns';
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import { isIP } from 'node:net';
+import type { AddressInfo } from 'node:net';
+
+import {
+  invalidArgType,
+  invalidArgValue,
+  serverAlreadyListening,
+  serverNotRunning,
+  systemError,
+} from './errors';
+import { getReactor, ListenerEndpoint, Reactor } from './reactor';
+import { Socket } from './socket';
+import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
+
+/** Options for {@link createServer}, as for `net.createServer`. */
+export interface ServerOptions {
+  /** Keep a socket's writable side open after its peer ends (default false). */
+  allowHalfOpen?: boolean;
+  /** Readable and writable high-water marks of accepted sockets. */
+  highWaterMark?: number;
+}
+
+/** Options for {@link Server.listen}, as for `net.Server#listen`. */
+export interface ListenOptions {
+  /** TCP port; 0 or omitted picks a free one. */
+  port?: number | string;
+  /** Address to bind; default `::` (dual-stack) or `0.0.0.0` without IPv6. */
+  host?: string;
+  /** Unix domain socket path. */
+  path?: string;
+  /** Length of the pending-connection queue (default 511). */
+  backlog?: number;
+  /** With host `::`, accept IPv6 only. */
+  ipv6Only?: boolean;
+  /** Accepted for compatibility; without cluster it changes nothing. */
+  exclusive?: boolean;
+}
+
+type ListenCallback = () => void;
+type ConnectionListener = (socket: Socket) => void;
+
+const DEFAULT_BACKLOG = 511;
+
+interface Bound {
+  id: number;
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6' | 'unix';
+}
+
+function emitNT(server: Server, event: string, argument?: unknown): void {
+  if (argument === undefined) server.emit(event);
+  else server.emit(event, argument);
+}
+
+function isNumeric(value: string): boolean {
+  return value.trim() !== '' && Number.isFinite(+value);
+}
+
+/**
+ * A TCP or Unix-socket server served by the epoll reactor. It behaves like
+ * `net.Server`: `listen()` in its forms, 'listening', 'connection', 'close'
+ * and 'error' events, `address()`, `close()`.
+ *
+ * @example
+ * ```ts
+ * import { Server } from 'epoll-reactor';
+ * const server = new Server((socket) => socket.end('hello\n'));
+ * server.listen(0, '127.0.0.1', () => console.log(server.address()));
+ * ```
+ */
+export class Server extends EventEmitter implements ListenerEndpoint {
+  /** Whether sockets keep their writable side after the peer ends. */
+  readonly allowHalfOpen: boolean;
+  private readonly highWaterMark: number | undefined;
+  private reactor: Reactor | undefined;
+  private bound: Bound | undefined;
+  private unixPath: string | undefined;
+  private connectionCount = 0;
+  private listenPending = false;
+
+  constructor(connectionListener?: ConnectionListener);
+  constructor(options?: ServerOptions, connectionListener?: ConnectionListener);
+  constructor(options?: ServerOptions | ConnectionListener, connectionListener?: ConnectionListener) {
+    super();
+    if (typeof options === 'function') {
+      connectionListener = options;
+      options = {};
+    } else if (options === undefined || options === null) {
+      options = {};
+    } else {
+      validateObject(options, 'options');
+    }
+    if (connectionListener !== undefined) {
+      validateFunction(connectionListener, 'connectionListener');
+      this.on('connection', connectionListener);
+    }
+    this.allowHalfOpen = options.allowHalfOpen === true;
+    if (options.highWaterMark !== undefined) {
+      validateInteger(options.highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
+    }
+    this.highWaterMark = options.highWaterMark;
+  }
+
+  /** True while the server accepts connections. */
+  get listening(): boolean {
+    return this.bound !== undefined;
+  }
+
+  /**
+   * Starts accepting connections, as `net.Server#listen` does:
+   * `listen(port[, host][, backlog][, callback])`, `listen(path[, backlog][, callback])`
+   * or `listen(options[, callback])`. Bad arguments throw at once; system
+   * errors such as EADDRINUSE arrive as an 'error' event.
+   */
+  listen(port?: number | string, host?: string, backlog?: number, callback?: ListenCallback): this;
+  listen(port?: number | string, host?: string, callback?: ListenCallback): this;
+  listen(port?: number | string, backlog?: number, callback?: ListenCallback): this;
+  listen(port?: number | string, callback?: ListenCallback): this;
+  listen(path: string, backlog?: number, callback?: ListenCallback): this;
+  listen(path: string, callback?: ListenCallback): this;
+  listen(options: ListenOptions, callback?: ListenCallback): this;
+  listen(...args: unknown[]): this {
+    const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as ListenCallback) : undefined;
+    const options = normalizeListenArgs(args);
+    if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
+
+    const backlog = options.backlog === undefined || options.backlog === null ? DEFAULT_BACKLOG : options.backlog;
+    if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
+      throw invalidArgValue('options.backlog', backlog, 'must be a non-negative integer');
+    }
+
+    if (options.path !== undefined) {
+      if (typeof options.path !== 'string') throw invalidArgType('options.path', 'of type string', options.path);
+      if (callback) this.once('listening', callback);
+      this.bindNow(0, options.path, 0, backlog, false);
+      return this;
+    }
+    if (options.port !== undefined && options.port !== null &&
+        typeof options.port !== 'number' && typeof options.port !== 'string') {
+      throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+    }
+    const port = options.port === undefined || options.port === null ? 0 : validatePort(options.port, 'options.port');
+    const ipv6Only = options.ipv6Only === true;
+    if (callback) this.once('listening', callback);
+
+    const host = options.host;
+    if (host === undefined || host === null || host === '') {
+      this.bindNow(6, '::', port, backlog, ipv6Only, true);
+      return this;
+    }
+    if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
+    const family = isIP(host);
+    if (family !== 0) {
+      this.bindNow(family as 4 | 6, host, port, backlog, ipv6Only);
+      return this;
+    }
+    this.listenPending = true;
+    dns.lookup(host, (error, address, addressFamily) => {
+      this.listenPending = false;
+      if (error) {
+        this.emit('error', error);
+        return;
+      }
+      this.bindNow(addressFamily === 6 ? 6 : 4, address, port, backlog, ipv6Only);
+    });
+    return this;
+  }
+
+  private bindNow(family: 0 | 4 | 6, address: string, port: number, backlog: number, ipv6Only: boolean,
+    fallBackToIPv4 = false): void {
+    const reactor = getReactor();
+    let result = reactor.native.listen(family, address, port, backlog, ipv6Only);
+    if (result.length === 2 && fallBackToIPv4 && (result[0] === -97 /* EAFNOSUPPORT */ || result[0] === -99)) {
+      // No IPv6 on this host: Node falls back to 0.0.0.0 the same way.
+      family = 4;
+      address = '0.0.0.0';
+      result = reactor.native.listen(family, address, port, backlog, ipv6Only);
+    }
+    if (result.length === 2) {
+      const [errno] = result;
+      process.nextTick(emitNT, this, 'error', systemError(errno, 'listen', address, family === 0 ? undefined : port));
+      return;
+    }
+    const [id, boundAddress, boundPort] = result;
+    this.reactor = reactor;
+    this.bound = {
+      id,
+      address: boundAddress,
+      port: boundPort,
+      family: family === 0 ? 'unix' : family === 6 ? 'IPv6' : 'IPv4',
+    };
+    if (family === 0) this.unixPath = address;
+    reactor.listeners.set(id, this);
+    reactor.ref();
+    process.nextTick(emitNT, this, 'listening');
+  }
+
+  /**
+   * The bound address: `{ address, family, port }` for TCP, the path for a
+   * Unix socket, or null when not listening.
+   */
+  address(): AddressInfo | string | null {
+    const bound = this.bound;
+    if (bound === undefined) return null;
+    if (bound.family === 'unix') return bound.address;
+    return { address: bound.address, family: bound.family, port: bound.port };
+  }
+
+  /**
+   * Stops accepting connections. 'close' is emitted, and `callback` called,
+   * once every existing connection has closed. Called when not listening,
+   * `callback` receives ERR_SERVER_NOT_RUNNING.
+   */
+  close(callback?: (error?: Error) => void): this {
+    if (callback !== undefined) {
+      validateFunction(callback, 'callback');
+      if (this.bound === undefined) {
+        this.once('close', () => callback(serverNotRunning()));
+      } else {
+        this.once('close', callback);
+      }
+    }
+    const bound = this.bound;
+    if (bound !== undefined && this.reactor !== undefined) {
+      this.bound = undefined;
+      this.reactor.listeners.delete(bound.id);
+      this.reactor.native.closeListener(bound.id);
+      this.reactor.scheduleFlush();
+      this.reactor.unref();
+      if (this.unixPath !== undefined && !this.unixPath.startsWith('\0')) {
+        // libuv removes the socket file when a pipe server closes; so do we.
+        fs.rm(this.unixPath, { force: true }, () => {});
+        this.unixPath = undefined;
+      }
+    }
+    this.emitCloseIfDrained();
+    return this;
+  }
+
+  /** Calls back with the number of open connections, as net does. */
+  getConnections(callback: (error: Error | null, count: number) => void): this {
+    validateFunction(callback, 'callback');
+    process.nextTick(callback, null, this.connectionCount);
+    return this;
+  }
+
+  /** @internal */
+  onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
+    localPort: number): void {
+    const reactor = this.reactor as Reactor;
+    const socket = new Socket(reactor, id, { remoteAddress, remotePort, localAddress, localPort }, {
+      allowHalfOpen: this.allowHalfOpen,
+      highWaterMark: this.highWaterMark,
+    });
+    this.connectionCount++;
+    socket.once('close', () => {
+      this.connectionCount--;
+      this.emitCloseIfDrained();
+    });
+    (socket as Socket & { server: Server }).server = this;
+    this.emit('connection', socket);
+  }
+
+  /** @internal */
+  onReactorListenerError(errno: number, syscall: string): void {
+    const error = systemError(errno, syscall);
+    // Running out of fds is survivable (the listener sheds and carries on);
+    // an unhandled 'error' would end the process, so it becomes a warning then.
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(`epoll-reactor: accept failed: ${error.message}`, 'EpollReactorWarning');
+  }
+
+  private emitCloseIfDrained(): void {
+    if (this.bound === undefined && this.connectionCount === 0 && !this.listenPending) {
+      process.nextTick(emitNT, this, 'close');
+    }
+  }
+}
+
+function normalizeListenArgs(args: unknown[]): ListenOptions {
+  const first = args[0];
+  if (first !== null && typeof first === 'object') return { ...(first as ListenOptions) };
+  if (typeof first === 'string' && !isNumeric(first)) {
+    return { path: first, backlog: args[1] as number | undefined };
+  }
+  const options: ListenOptions = {};
+  if (first !== undefined && first !== null) {
+    if (typeof first !== 'number' && typeof first !== 'string') {
+      throw invalidArgValue('options', first, 'must have the property "port" or "path"');
+    }
+    options.port = first;
+  }
+  if (typeof args[1] === 'string') {
+    options.host = args[1];
+    options.backlog = args[2] as number | undefined;
+  } else {
+    options.backlog = args[1] as number | undefined;
+  }
+  return options;
+}

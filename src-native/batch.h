@@ -1,0 +1,94 @@
+// The plain data that carries one or more loop turns' events from the reactor
+// thread to JS. Nothing here touches N-API: the threadsafe function's callback
+// converts a Batch to JS values on the JS thread (reactor.cc).
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace reactor {
+
+// Event kinds; lib/reactor.ts mirrors these numbers.
+enum class EventKind : uint8_t {
+  kConnection = 1,    // id: new connection, a: listener id, b: string index, c: ports
+  kData = 2,          // id, a: chunk index, b: offset in chunk, c: length
+  kEnd = 3,           // id: peer sent FIN
+  kError = 4,         // id, a: errno (positive), b: Syscall
+  kWritten = 5,       // id, a: bytes the kernel has taken in total
+  kShutdown = 6,      // id: shutdown(SHUT_WR) done after the write queue drained
+  kListenerError = 7, // id: listener, a: errno, b: Syscall (e.g. EMFILE on accept)
+};
+
+// Which call failed, for the `syscall` property of Node-style errors.
+enum class Syscall : uint8_t { kRead = 1, kWrite = 2, kAccept = 3, kShutdown = 4 };
+
+// Each event is kRecordStride doubles: kind, id, a, b, c. Ids are below 2^53,
+// so doubles carry them exactly and JS reads the whole batch as one Float64Array.
+constexpr size_t kRecordStride = 5;
+
+// A block of received bytes. Several connections' data share one chunk; JS
+// wraps each chunk once as an external ArrayBuffer and hands out views, so the
+// kernel's copy into the chunk is the only copy before a 'data' handler.
+struct ReadChunk {
+  char* data = nullptr;
+  size_t length = 0;
+};
+
+struct Batch {
+  std::vector<double> records;
+  std::vector<std::string> strings;
+  std::vector<ReadChunk> chunks;
+
+  Batch() = default;
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+  ~Batch() {
+    for (ReadChunk& chunk : chunks) std::free(chunk.data);
+  }
+
+  bool Empty() const { return records.empty(); }
+
+  void Add(EventKind kind, uint64_t id, double a = 0, double b = 0, double c = 0) {
+    records.insert(records.end(),
+                   {static_cast<double>(kind), static_cast<double>(id), a, b, c});
+  }
+
+  // Appends data for `id`, extending the previous record when it is the same
+  // connection's bytes continuing in the same chunk.
+  void AddData(uint64_t id, size_t chunk, size_t offset, size_t length) {
+    size_t n = records.size();
+    if (n >= kRecordStride) {
+      double* last = &records[n - kRecordStride];
+      if (last[0] == static_cast<double>(EventKind::kData) &&
+          last[1] == static_cast<double>(id) && last[2] == static_cast<double>(chunk) &&
+          last[3] + last[4] == static_cast<double>(offset)) {
+        last[4] += static_cast<double>(length);
+        return;
+      }
+    }
+    Add(EventKind::kData, id, static_cast<double>(chunk), static_cast<double>(offset),
+        static_cast<double>(length));
+  }
+
+  // Moves `later`'s events after ours, renumbering its chunk and string indices.
+  void Append(Batch&& later) {
+    const double chunkBase = static_cast<double>(chunks.size());
+    const double stringBase = static_cast<double>(strings.size());
+    for (size_t i = 0; i < later.records.size(); i += kRecordStride) {
+      double* record = &later.records[i];
+      if (record[0] == static_cast<double>(EventKind::kData)) record[2] += chunkBase;
+      if (record[0] == static_cast<double>(EventKind::kConnection)) record[3] += stringBase;
+    }
+    records.insert(records.end(), later.records.begin(), later.records.end());
+    for (std::string& s : later.strings) strings.push_back(std::move(s));
+    chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
+    later.records.clear();
+    later.strings.clear();
+    later.chunks.clear();  // ownership moved; later's destructor frees nothing
+  }
+};
+
+}  // namespace reactor

@@ -1,0 +1,131 @@
+#include "connection.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+
+#include "sys.h"
+
+namespace reactor {
+
+namespace {
+// Chunks per sendmsg. IOV_MAX is 1024 on Linux; 64 keeps the iovec array on the
+// stack small while still coalescing a tick's worth of small writes.
+constexpr int kMaxChunksPerSend = 64;
+}  // namespace
+
+ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget,
+                             uint64_t unackedCap, bool shortReadDrains,
+                             uint64_t* globalUnacked) {
+  while (budget > 0) {
+    if (unacked >= unackedCap) return ReadOutcome::kStopped;
+    size_t capacity = 0;
+    char* space = arena.Space(batch, &capacity);
+    if (space == nullptr) {
+      failed = true;
+      batch.Add(EventKind::kError, id, ENOMEM, static_cast<double>(Syscall::kRead));
+      return ReadOutcome::kFailed;
+    }
+    size_t wanted = std::min(capacity, budget);
+    ssize_t n = sys::Receive(fd, space, wanted);
+    if (n > 0) {
+      size_t received = static_cast<size_t>(n);
+      size_t chunkIndex = batch.chunks.size();
+      size_t offset = arena.Commit(received);
+      batch.AddData(id, chunkIndex, offset, received);
+      unacked += received;
+      *globalUnacked += received;
+      budget -= received;
+      // On Linux a stream socket returns less than asked only when its queue
+      // is empty at that moment, and any later arrival raises a new edge; so a
+      // short read ends the drain without the extra recv() that sees EAGAIN.
+      if (received < wanted && shortReadDrains && !peerClosing) {
+        readable = false;
+        return ReadOutcome::kDrained;
+      }
+      continue;
+    }
+    if (n == 0) {
+      readable = false;
+      ended = true;
+      batch.Add(EventKind::kEnd, id);
+      return ReadOutcome::kEnded;
+    }
+    if (n == -EAGAIN) {
+      readable = false;
+      return ReadOutcome::kDrained;
+    }
+    readable = false;
+    failed = true;
+    batch.Add(EventKind::kError, id, static_cast<double>(-n),
+              static_cast<double>(Syscall::kRead));
+    return ReadOutcome::kFailed;
+  }
+  return ReadOutcome::kBudgetSpent;
+}
+
+void Connection::Flush(Batch& batch) {
+  bool progressed = false;
+  while (!writeQueue.empty() && !failed) {
+    iovec chunks[kMaxChunksPerSend];
+    int count = 0;
+    size_t offered = 0;
+    for (auto it = writeQueue.begin(); it != writeQueue.end() && count < kMaxChunksPerSend;
+         ++it, ++count) {
+      size_t skip = count == 0 ? headOffset : 0;
+      chunks[count].iov_base = it->bytes.get() + skip;
+      chunks[count].iov_len = it->length - skip;
+      offered += it->length - skip;
+    }
+    ssize_t n = sys::SendVector(fd, chunks, count);
+    if (n < 0) {
+      if (n == -EAGAIN) {
+        waitingWritable = true;
+      } else {
+        failed = true;
+        batch.Add(EventKind::kError, id, static_cast<double>(-n),
+                  static_cast<double>(Syscall::kWrite));
+      }
+      break;
+    }
+    size_t sent = static_cast<size_t>(n);
+    bytesWritten += sent;
+    progressed = progressed || sent > 0;
+    while (sent > 0) {
+      WriteChunk& head = writeQueue.front();
+      size_t rest = head.length - headOffset;
+      if (sent >= rest) {
+        sent -= rest;
+        headOffset = 0;
+        writeQueue.pop_front();
+      } else {
+        headOffset += sent;
+        sent = 0;
+      }
+    }
+    if (static_cast<size_t>(n) < offered) {
+      // A short send means the socket buffer is full; EPOLLOUT will follow.
+      waitingWritable = true;
+      break;
+    }
+  }
+  if (progressed) {
+    batch.Add(EventKind::kWritten, id, static_cast<double>(bytesWritten));
+  }
+  if (writeQueue.empty() && shutdownRequested && !shutdownDone && !failed) {
+    shutdownDone = true;
+    int result = sys::ShutdownWrite(fd);
+    // ENOTCONN: the peer already reset the connection; net ignores it too.
+    if (result < 0 && result != -ENOTCONN) {
+      failed = true;
+      batch.Add(EventKind::kError, id, static_cast<double>(-result),
+                static_cast<double>(Syscall::kShutdown));
+    } else {
+      batch.Add(EventKind::kShutdown, id);
+    }
+  }
+}
+
+}  // namespace reactor

@@ -1,0 +1,72 @@
+// One accepted (or adopted) stream socket: its receive state, its write queue,
+// and the read and write logic that runs on the reactor thread.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+
+#include "batch.h"
+#include "read_arena.h"
+
+namespace reactor {
+
+// What an epoll event's data.ptr points at.
+struct Pollable {
+  enum class Kind : uint8_t { kWake, kListener, kConnection };
+  explicit Pollable(Kind k) : kind(k) {}
+  Kind kind;
+};
+
+struct WriteChunk {
+  std::unique_ptr<char[]> bytes;
+  size_t length = 0;
+};
+
+enum class ReadOutcome {
+  kDrained,      // the kernel queue is empty; wait for the next edge
+  kBudgetSpent,  // more may be waiting; revisit next turn without an edge
+  kStopped,      // stopped at a cap; revisit when JS acknowledges bytes
+  kEnded,        // peer sent FIN
+  kFailed,       // error reported
+};
+
+struct Connection : Pollable {
+  Connection(uint64_t connectionId, int socketFd)
+      : Pollable(Kind::kConnection), id(connectionId), fd(socketFd) {}
+
+  const uint64_t id;
+  const int fd;
+
+  // Receive side.
+  bool wantsData = true;    // JS has not paused it
+  bool readable = false;    // an edge arrived and the queue was not seen empty since
+  bool peerClosing = false; // EPOLLRDHUP seen: read until 0, not just to a short read
+  bool ended = false;       // FIN received
+  bool failed = false;      // an error was reported; no more I/O
+  bool queuedForRead = false;
+  bool blockedByCap = false;
+  uint64_t unacked = 0;     // bytes handed to JS and not yet acknowledged
+
+  // Send side.
+  std::deque<WriteChunk> writeQueue;
+  size_t headOffset = 0;    // bytes of writeQueue.front() already sent
+  uint64_t bytesWritten = 0;
+  bool waitingWritable = false;  // the kernel buffer was full; wait for EPOLLOUT
+  bool queuedForWrite = false;
+  bool shutdownRequested = false;
+  bool shutdownDone = false;
+
+  bool closed = false;
+
+  // Reads until the queue is empty, `budget` bytes were read, or
+  // `unackedCap` would be passed. Data and end/error events go into `batch`.
+  ReadOutcome Read(ReadArena& arena, Batch& batch, size_t budget, uint64_t unackedCap,
+                   bool shortReadDrains, uint64_t* globalUnacked);
+
+  // Sends what the write queue holds with as few sendmsg calls as the kernel
+  // allows, then performs a requested shutdown once the queue is empty.
+  void Flush(Batch& batch);
+};
+
+}  // namespace reactor

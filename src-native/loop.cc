@@ -1,0 +1,398 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <sys/epoll.h>
+
+#include <utility>
+
+#include "sys.h"
+
+namespace reactor {
+
+namespace {
+// epoll events fetched per wait. More wait in the kernel for the next turn,
+// which is fine: a turn's work is bounded by the read budget anyway.
+constexpr int kMaxEventsPerWait = 1024;
+// Connections accepted per listener per turn before reads get a go.
+constexpr int kMaxAcceptsPerTurn = 512;
+
+// Every socket is registered once for reading and writing, edge-triggered.
+// EPOLLOUT only raises an edge after a send found the buffer full, so it costs
+// nothing while writes succeed and needs no epoll_ctl per write.
+constexpr uint32_t kConnectionEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+}  // namespace
+
+Loop::Loop(LoopOptions options, Deliver deliver)
+    : options_(options), deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {}
+
+Loop::~Loop() { Stop(); }
+
+int Loop::Start() {
+  epollFd_ = sys::EpollCreate();
+  if (epollFd_ < 0) return epollFd_;
+  wakeFd_ = sys::EventFdCreate();
+  if (wakeFd_ < 0) {
+    int error = wakeFd_;
+    sys::Close(epollFd_);
+    epollFd_ = -1;
+    return error;
+  }
+  int added = sys::EpollAdd(epollFd_, wakeFd_, EPOLLIN | EPOLLET, &wakeTag_);
+  if (added < 0) {
+    sys::Close(wakeFd_);
+    sys::Close(epollFd_);
+    wakeFd_ = epollFd_ = -1;
+    return added;
+  }
+  spareFd_ = sys::OpenSpareFd();
+  thread_ = std::thread([this] { Run(); });
+  started_ = true;
+  return 0;
+}
+
+void Loop::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  stopRequested_.store(true, std::memory_order_release);
+  if (started_) {
+    sys::EventFdSignal(wakeFd_);
+    thread_.join();
+  }
+  std::vector<Command> leftover;
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    leftover.swap(commands_);
+  }
+  for (Command& command : leftover) {
+    if (command.kind == Command::Kind::kAddListener) sys::Close(command.fd);
+  }
+  CloseEverything();
+  if (spareFd_ >= 0) sys::Close(spareFd_);
+  if (wakeFd_ >= 0) sys::Close(wakeFd_);
+  if (epollFd_ >= 0) sys::Close(epollFd_);
+  spareFd_ = wakeFd_ = epollFd_ = -1;
+}
+
+void Loop::Submit(std::vector<Command>& commands) {
+  if (commands.empty()) return;
+  bool wake;
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    if (stopping_) {
+      for (Command& command : commands) {
+        if (command.kind == Command::Kind::kAddListener) sys::Close(command.fd);
+      }
+      commands.clear();
+      return;
+    }
+    // Only the first submission since the reactor last took the queue needs
+    // to wake it.
+    wake = commands_.empty();
+    if (wake) {
+      commands_.swap(commands);
+    } else {
+      for (Command& command : commands) commands_.push_back(std::move(command));
+      commands.clear();
+    }
+  }
+  if (wake) sys::EventFdSignal(wakeFd_);
+}
+
+void Loop::Run() {
+  epoll_event events[kMaxEventsPerWait];
+  while (!stopRequested_.load(std::memory_order_acquire)) {
+    bool pendingWork = !readQueue_.empty() || !acceptQueue_.empty();
+    int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, pendingWork ? 0 : -1);
+    if (ready < 0) break;  // EBADF/EINVAL: the epoll fd itself is broken
+
+    for (int i = 0; i < ready; ++i) {
+      auto* tag = static_cast<Pollable*>(events[i].data.ptr);
+      uint32_t mask = events[i].events;
+      if (tag->kind == Pollable::Kind::kWake) {
+        sys::EventFdDrain(wakeFd_);
+      } else if (tag->kind == Pollable::Kind::kListener) {
+        auto* listener = static_cast<Listener*>(tag);
+        if (!listener->closed && !listener->queuedForAccept) {
+          listener->queuedForAccept = true;
+          acceptQueue_.push_back(listener);
+        }
+      } else {
+        auto* connection = static_cast<Connection*>(tag);
+        if (connection->closed || connection->failed) continue;
+        if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+          connection->readable = true;
+          if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+          if ((mask & EPOLLERR) && !connection->wantsData) {
+            // A paused socket is not read, so an error (a reset) would wait
+            // for resume(); report it now, as the data behind it is void.
+            int error = sys::PendingSocketError(connection->fd);
+            if (error < 0) {
+              connection->failed = true;
+              batch_->Add(EventKind::kError, connection->id, static_cast<double>(-error),
+                          static_cast<double>(Syscall::kRead));
+              continue;
+            }
+          }
+          QueueRead(connection);
+        }
+        if ((mask & EPOLLOUT) && connection->waitingWritable) {
+          connection->waitingWritable = false;
+          QueueWrite(connection);
+        }
+      }
+    }
+
+    RunCommands();
+    AcceptReady();
+    ReadReady();
+    FlushWrites();
+    DeliverTurn();
+    closedConnections_.clear();
+    closedListeners_.clear();
+  }
+}
+
+void Loop::RunCommands() {
+  std::vector<Command> commands;
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) Apply(command);
+}
+
+void Loop::Apply(Command& command) {
+  if (command.kind == Command::Kind::kAddListener) {
+    auto listener = std::make_unique<Listener>(command.id, command.fd);
+    int added = sys::EpollAdd(epollFd_, command.fd, EPOLLIN | EPOLLET, listener.get());
+    if (added < 0) {
+      sys::Close(command.fd);
+      batch_->Add(EventKind::kListenerError, command.id, static_cast<double>(-added),
+                  static_cast<double>(Syscall::kAccept));
+      return;
+    }
+    // Connections may already be queued; with edge triggering no edge comes
+    // for them, so look now.
+    listener->queuedForAccept = true;
+    acceptQueue_.push_back(listener.get());
+    listeners_.emplace(command.id, std::move(listener));
+    return;
+  }
+  if (command.kind == Command::Kind::kCloseListener) {
+    auto found = listeners_.find(command.id);
+    if (found != listeners_.end()) CloseListener(found->second.get());
+    return;
+  }
+
+  Connection* connection = FindConnection(command.id);
+  if (connection == nullptr) return;  // already closed: the command is moot
+  switch (command.kind) {
+    case Command::Kind::kWrite:
+      if (connection->failed || connection->shutdownRequested) return;
+      connection->writeQueue.push_back(WriteChunk{std::move(command.bytes), command.length});
+      if (!connection->waitingWritable) QueueWrite(connection);
+      return;
+    case Command::Kind::kShutdown:
+      connection->shutdownRequested = true;
+      if (!connection->waitingWritable) QueueWrite(connection);
+      return;
+    case Command::Kind::kClose:
+      CloseConnection(connection);
+      return;
+    case Command::Kind::kPause:
+      connection->wantsData = false;
+      return;
+    case Command::Kind::kResume:
+      connection->wantsData = true;
+      // No new edge comes for bytes that arrived while paused.
+      if (connection->readable) QueueRead(connection);
+      return;
+    case Command::Kind::kAck: {
+      uint64_t amount = command.amount < connection->unacked ? command.amount
+                                                             : connection->unacked;
+      connection->unacked -= amount;
+      bool wasOverTotal = unackedTotal_ >= options_.unackedCapTotal;
+      unackedTotal_ -= amount;
+      if (connection->readable && connection->wantsData) QueueRead(connection);
+      if (wasOverTotal && unackedTotal_ < options_.unackedCapTotal) ReleaseCapBlocked();
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Loop::AcceptReady() {
+  std::vector<Listener*> listeners;
+  listeners.swap(acceptQueue_);
+  for (Listener* listener : listeners) {
+    listener->queuedForAccept = false;
+    if (listener->closed) continue;
+    int shed = 0;
+    int accepted = 0;
+    for (;;) {
+      if (accepted == kMaxAcceptsPerTurn) {
+        listener->queuedForAccept = true;
+        acceptQueue_.push_back(listener);
+        break;
+      }
+      sys::SocketAddress peer;
+      int fd = listener->AcceptOne(&peer, &spareFd_, &shed);
+      if (fd == -EAGAIN) break;
+      if (fd < 0) {
+        if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) listener->starved = true;
+        batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-fd),
+                    static_cast<double>(Syscall::kAccept), shed);
+        break;
+      }
+      ++accepted;
+      uint64_t id = NextId();
+      auto connection = std::make_unique<Connection>(id, fd);
+      int added = sys::EpollAdd(epollFd_, fd, kConnectionEvents, connection.get());
+      if (added < 0) {
+        sys::Close(fd);
+        batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-added),
+                    static_cast<double>(Syscall::kAccept), shed);
+        continue;
+      }
+      sys::SocketAddress local;
+      sys::LocalAddress(fd, &local);
+      size_t stringIndex = batch_->strings.size();
+      batch_->strings.push_back(sys::AddressText(peer));
+      batch_->strings.push_back(sys::AddressText(local));
+      double ports = sys::AddressPort(peer) * 65536.0 + sys::AddressPort(local);
+      batch_->Add(EventKind::kConnection, id, static_cast<double>(listener->id),
+                  static_cast<double>(stringIndex), ports);
+      connections_.emplace(id, std::move(connection));
+    }
+  }
+}
+
+void Loop::ReadReady() {
+  std::vector<Connection*> connections;
+  connections.swap(readQueue_);
+  for (Connection* connection : connections) {
+    connection->queuedForRead = false;
+    if (connection->closed || connection->failed || connection->ended ||
+        !connection->readable || !connection->wantsData)
+      continue;
+    if (unackedTotal_ >= options_.unackedCapTotal ||
+        connection->unacked >= options_.unackedCapPerSocket) {
+      if (!connection->blockedByCap) {
+        connection->blockedByCap = true;
+        capBlocked_.push_back(connection);
+      }
+      continue;
+    }
+    ReadOutcome outcome =
+        connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
+                         options_.unackedCapPerSocket, options_.shortReadDrains,
+                         &unackedTotal_);
+    if (outcome == ReadOutcome::kBudgetSpent) QueueRead(connection);
+    if (outcome == ReadOutcome::kStopped && !connection->blockedByCap) {
+      connection->blockedByCap = true;
+      capBlocked_.push_back(connection);
+    }
+  }
+}
+
+void Loop::ReleaseCapBlocked() {
+  std::vector<Connection*> blocked;
+  blocked.swap(capBlocked_);
+  for (Connection* connection : blocked) {
+    connection->blockedByCap = false;
+    if (!connection->closed) QueueRead(connection);
+  }
+}
+
+void Loop::FlushWrites() {
+  std::vector<Connection*> connections;
+  connections.swap(writeQueue_);
+  for (Connection* connection : connections) {
+    connection->queuedForWrite = false;
+    if (connection->closed) continue;
+    connection->Flush(*batch_);
+  }
+}
+
+void Loop::DeliverTurn() {
+  if (batch_->Empty()) return;
+  arena_.Seal(*batch_);
+  deliver_(std::move(batch_));
+  batch_ = std::make_unique<Batch>();
+}
+
+void Loop::QueueRead(Connection* connection) {
+  if (connection->queuedForRead) return;
+  connection->queuedForRead = true;
+  readQueue_.push_back(connection);
+}
+
+void Loop::QueueWrite(Connection* connection) {
+  if (connection->queuedForWrite) return;
+  connection->queuedForWrite = true;
+  writeQueue_.push_back(connection);
+}
+
+Connection* Loop::FindConnection(uint64_t id) {
+  auto found = connections_.find(id);
+  return found == connections_.end() ? nullptr : found->second.get();
+}
+
+void Loop::CloseConnection(Connection* connection) {
+  // EPOLL_CTL_DEL before close(): the fd number is free for reuse the moment
+  // close() returns, and the next accept may be given it.
+  sys::EpollDelete(epollFd_, connection->fd);
+  sys::Close(connection->fd);
+  connection->closed = true;
+  if (connection->blockedByCap) {
+    for (auto it = capBlocked_.begin(); it != capBlocked_.end(); ++it) {
+      if (*it == connection) {
+        capBlocked_.erase(it);
+        break;
+      }
+    }
+  }
+  unackedTotal_ -= connection->unacked;
+  connection->unacked = 0;
+  auto found = connections_.find(connection->id);
+  closedConnections_.push_back(std::move(found->second));
+  connections_.erase(found);
+  // A listener starved of fds can accept again now.
+  for (auto& entry : listeners_) {
+    Listener* listener = entry.second.get();
+    if (listener->starved && !listener->queuedForAccept) {
+      listener->starved = false;
+      listener->queuedForAccept = true;
+      acceptQueue_.push_back(listener);
+    }
+  }
+  if (unackedTotal_ < options_.unackedCapTotal && !capBlocked_.empty()) ReleaseCapBlocked();
+}
+
+void Loop::CloseListener(Listener* listener) {
+  sys::EpollDelete(epollFd_, listener->fd);
+  sys::Close(listener->fd);
+  listener->closed = true;
+  auto found = listeners_.find(listener->id);
+  closedListeners_.push_back(std::move(found->second));
+  listeners_.erase(found);
+}
+
+void Loop::CloseEverything() {
+  for (auto& entry : connections_) sys::Close(entry.second->fd);
+  for (auto& entry : listeners_) sys::Close(entry.second->fd);
+  connections_.clear();
+  listeners_.clear();
+  readQueue_.clear();
+  writeQueue_.clear();
+  acceptQueue_.clear();
+  capBlocked_.clear();
+  closedConnections_.clear();
+  closedListeners_.clear();
+}
+
+}  // namespace reactor

@@ -1,0 +1,125 @@
+// The reactor thread: epoll_wait, command intake from JS, and dispatch to
+// listeners and connections. Only Submit(), Start() and Stop() are called from
+// the JS thread; everything else runs on the reactor thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "batch.h"
+#include "connection.h"
+#include "listener.h"
+#include "read_arena.h"
+
+namespace reactor {
+
+// A request from JS. Ids name listeners and connections; fds never cross
+// threads as identity (an fd number can be reused the moment it is closed).
+struct Command {
+  enum class Kind : uint8_t {
+    kAddListener,    // id, fd: a bound, listening socket now owned by the loop
+    kCloseListener,  // id
+    kWrite,          // id, bytes
+    kShutdown,       // id: shutdown(SHUT_WR) once queued writes are sent
+    kClose,          // id
+    kPause,          // id: stop reading, so the kernel pushes back on the peer
+    kResume,         // id
+    kAck,            // id, amount: bytes JS has consumed
+  };
+  explicit Command(Kind what) : kind(what) {}
+  Kind kind;
+  uint64_t id = 0;
+  int fd = -1;
+  uint64_t amount = 0;
+  std::unique_ptr<char[]> bytes;
+  size_t length = 0;
+};
+
+struct LoopOptions {
+  // Bytes read from one socket per loop turn, so one fast sender cannot starve
+  // the rest; a socket cut off here is read again next turn without an edge.
+  size_t readBudgetPerTurn = 256 * 1024;
+  // Bytes one socket may have handed to JS but not yet consumed. Stops reading
+  // even when a pause from JS arrives a batch late.
+  uint64_t unackedCapPerSocket = 1024 * 1024;
+  // The same for all sockets together: bounds memory when the JS thread stalls.
+  uint64_t unackedCapTotal = 64 * 1024 * 1024;
+  // Treat a short read as "queue empty" (saves one recv per wakeup on Linux).
+  bool shortReadDrains = true;
+};
+
+class Loop {
+ public:
+  using Deliver = std::function<void(std::unique_ptr<Batch>)>;
+
+  Loop(LoopOptions options, Deliver deliver);
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // Creates the epoll set and starts the thread. Returns 0 or -errno.
+  int Start();
+  // Stops the thread, joins it, and closes every fd the loop owns. Idempotent.
+  void Stop();
+  // Hands commands to the reactor thread and wakes it. Commands that arrive
+  // after Stop() are discarded, closing any fd they carry.
+  void Submit(std::vector<Command>& commands);
+  // Ids for listeners and connections: unique for the life of the loop.
+  uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  void Run();
+  void RunCommands();
+  void Apply(Command& command);
+  void AcceptReady();
+  void ReadReady();
+  void FlushWrites();
+  void DeliverTurn();
+
+  void QueueRead(Connection* connection);
+  void QueueWrite(Connection* connection);
+  void CloseConnection(Connection* connection);
+  void CloseListener(Listener* listener);
+  void ReleaseCapBlocked();
+  Connection* FindConnection(uint64_t id);
+  void CloseEverything();
+
+  const LoopOptions options_;
+  const Deliver deliver_;
+  std::atomic<uint64_t> nextId_{1};
+
+  int epollFd_ = -1;
+  int wakeFd_ = -1;
+  int spareFd_ = -1;
+  Pollable wakeTag_{Pollable::Kind::kWake};
+  std::thread thread_;
+  bool started_ = false;
+
+  std::mutex commandsMutex_;
+  std::vector<Command> commands_;  // guarded by commandsMutex_
+  bool stopping_ = false;          // guarded by commandsMutex_
+  std::atomic<bool> stopRequested_{false};
+
+  // Reactor-thread state.
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, std::unique_ptr<Listener>> listeners_;
+  std::vector<Connection*> readQueue_;
+  std::vector<Connection*> writeQueue_;
+  std::vector<Listener*> acceptQueue_;
+  std::vector<Connection*> capBlocked_;
+  // Closed objects live until the end of the turn: epoll events already
+  // fetched in this turn may still point at them.
+  std::vector<std::unique_ptr<Connection>> closedConnections_;
+  std::vector<std::unique_ptr<Listener>> closedListeners_;
+  uint64_t unackedTotal_ = 0;
+  ReadArena arena_;
+  std::unique_ptr<Batch> batch_;
+};
+
+}  // namespace reactor

@@ -1,0 +1,292 @@
+#include "reactor.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "sys.h"
+
+namespace reactor {
+
+namespace {
+
+uint64_t IdArgument(const Napi::CallbackInfo& info, size_t index) {
+  return static_cast<uint64_t>(info[index].As<Napi::Number>().DoubleValue());
+}
+
+Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
+  Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// Frees a received chunk once JS has no view of it left.
+void FreeChunk(Napi::BasicEnv, void* data) { std::free(data); }
+
+}  // namespace
+
+void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void*) {
+  // A null env means the environment is going away; the threadsafe function's
+  // finalizer deletes `delivery` and with it any batch still pending.
+  if (env == nullptr || delivery == nullptr) return;
+  std::unique_ptr<Batch> batch;
+  {
+    std::lock_guard<std::mutex> lock(delivery->mutex);
+    batch = std::move(delivery->pending);
+    delivery->callScheduled = false;
+  }
+  if (!batch || batch->Empty()) return;
+
+  Napi::HandleScope scope(env);
+  size_t recordBytes = batch->records.size() * sizeof(double);
+  Napi::ArrayBuffer recordBuffer = Napi::ArrayBuffer::New(env, recordBytes);
+  std::memcpy(recordBuffer.Data(), batch->records.data(), recordBytes);
+  Napi::Float64Array records =
+      Napi::Float64Array::New(env, batch->records.size(), recordBuffer, 0);
+
+  Napi::Array chunks = Napi::Array::New(env, batch->chunks.size());
+  for (size_t i = 0; i < batch->chunks.size(); ++i) {
+    ReadChunk& chunk = batch->chunks[i];
+    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, chunk.data, chunk.length, FreeChunk);
+    if (env.IsExceptionPending()) return;  // the chunk stays with the batch and is freed
+    chunk.data = nullptr;                  // JS owns it now
+    chunks.Set(static_cast<uint32_t>(i), buffer);
+  }
+
+  Napi::Array strings = Napi::Array::New(env, batch->strings.size());
+  for (size_t i = 0; i < batch->strings.size(); ++i) {
+    strings.Set(static_cast<uint32_t>(i), Napi::String::New(env, batch->strings[i]));
+  }
+  dispatch.Call({records, chunks, strings});
+}
+
+Napi::Function Reactor::DefineClass(Napi::Env env) {
+  return ObjectWrap<Reactor>::DefineClass(
+      env, "Reactor",
+      {
+          InstanceMethod<&Reactor::Listen>("listen"),
+          InstanceMethod<&Reactor::CloseListener>("closeListener"),
+          InstanceMethod<&Reactor::Write>("write"),
+          InstanceMethod<&Reactor::Shutdown>("shutdown"),
+          InstanceMethod<&Reactor::Close>("close"),
+          InstanceMethod<&Reactor::Pause>("pause"),
+          InstanceMethod<&Reactor::Resume>("resume"),
+          InstanceMethod<&Reactor::Ack>("ack"),
+          InstanceMethod<&Reactor::Flush>("flush"),
+          InstanceMethod<&Reactor::Ref>("ref"),
+          InstanceMethod<&Reactor::Unref>("unref"),
+      });
+}
+
+// new Reactor(dispatch, options?)
+Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
+  Napi::Env env = info.Env();
+  env_ = env;
+  if (!info[0].IsFunction()) {
+    ThrowTypeError(env, "Reactor needs a dispatch function");
+    return;
+  }
+  LoopOptions options;
+  if (info.Length() > 1 && info[1].IsObject()) {
+    Napi::Object given = info[1].As<Napi::Object>();
+    auto number = [&](const char* name, auto* into) {
+      Napi::Value value = given.Get(name);
+      if (value.IsNumber()) {
+        *into = static_cast<std::remove_pointer_t<decltype(into)>>(
+            value.As<Napi::Number>().DoubleValue());
+      }
+    };
+    number("readBudgetPerTurn", &options.readBudgetPerTurn);
+    number("unackedCapPerSocket", &options.unackedCapPerSocket);
+    number("unackedCapTotal", &options.unackedCapTotal);
+    Napi::Value shortRead = given.Get("shortReadDrains");
+    if (shortRead.IsBoolean()) options.shortReadDrains = shortRead.As<Napi::Boolean>().Value();
+  }
+
+  auto* delivery = new Delivery();
+  batchFunction_ = BatchFunction::New(
+      env, info[0].As<Napi::Function>(), "epoll-reactor", 0, 1, delivery,
+      [](Napi::Env, void*, Delivery* owned) { delete owned; });
+  if (env.IsExceptionPending()) {
+    delete delivery;
+    return;
+  }
+  released_ = false;
+  // Nothing is open yet: the reactor must not keep the process alive.
+  batchFunction_.Unref(env);
+
+  BatchFunction batchFunction = batchFunction_;
+  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch> batch) {
+    bool needCall;
+    {
+      std::lock_guard<std::mutex> lock(delivery->mutex);
+      if (delivery->pending) {
+        delivery->pending->Append(std::move(*batch));
+      } else {
+        delivery->pending = std::move(batch);
+      }
+      needCall = !delivery->callScheduled;
+      delivery->callScheduled = true;
+    }
+    // Never blocks: the queue is unbounded, and holds at most one call.
+    if (needCall) batchFunction.NonBlockingCall();
+  });
+
+  int started = loop_->Start();
+  if (started < 0) {
+    Teardown();
+    Napi::Error error = Napi::Error::New(env, std::strerror(-started));
+    error.Set("errno", Napi::Number::New(env, started));
+    error.Set("syscall", Napi::String::New(env, "epoll_create1"));
+    error.ThrowAsJavaScriptException();
+    return;
+  }
+  // Registered after the threadsafe function, so it runs before Node tears
+  // the function down: the thread is stopped before its way to JS is gone.
+  napi_add_env_cleanup_hook(env, OnEnvironmentCleanup, this);
+  cleanupHookAdded_ = true;
+}
+
+Reactor::~Reactor() {
+  if (cleanupHookAdded_) {
+    napi_remove_env_cleanup_hook(env_, OnEnvironmentCleanup, this);
+    cleanupHookAdded_ = false;
+  }
+  Teardown();
+}
+
+void Reactor::OnEnvironmentCleanup(void* self) {
+  auto* reactor = static_cast<Reactor*>(self);
+  reactor->cleanupHookAdded_ = false;
+  reactor->Teardown();
+}
+
+void Reactor::Teardown() {
+  if (loop_) loop_->Stop();
+  staged_.clear();
+  if (!released_) {
+    released_ = true;
+    batchFunction_.Release();
+  }
+}
+
+Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
+      !info[3].IsNumber()) {
+    return ThrowTypeError(env, "listen(family, address, port, backlog, ipv6Only)");
+  }
+  int familyCode = info[0].As<Napi::Number>().Int32Value();
+  int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
+  std::string address = info[1].As<Napi::String>().Utf8Value();
+  int port = info[2].As<Napi::Number>().Int32Value();
+  int backlog = info[3].As<Napi::Number>().Int32Value();
+  bool ipv6Only = info[4].ToBoolean().Value();
+
+  Napi::Array result = Napi::Array::New(env, 3);
+  const char* failedCall = "listen";
+  int fd = sys::ListenSocket(family, address, port, backlog, ipv6Only, &failedCall);
+  if (fd < 0) {
+    result.Set(0u, Napi::Number::New(env, fd));
+    result.Set(1u, Napi::String::New(env, failedCall));
+    return result;
+  }
+  sys::SocketAddress bound;
+  sys::LocalAddress(fd, &bound);
+  uint64_t id = loop_->NextId();
+  Command command(Command::Kind::kAddListener);
+  command.id = id;
+  command.fd = fd;
+  // Submitted at once, not staged: the fd must have an owner on every path.
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  loop_->Submit(one);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
+  result.Set(1u, Napi::String::New(env, family == AF_UNIX ? address : sys::AddressText(bound)));
+  result.Set(2u, Napi::Number::New(env, sys::AddressPort(bound)));
+  return result;
+}
+
+void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info) {
+  Command command{kind};
+  command.id = IdArgument(info, 0);
+  staged_.push_back(std::move(command));
+}
+
+Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kCloseListener, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Command command(Command::Kind::kWrite);
+  command.id = IdArgument(info, 0);
+  Napi::Value data = info[1];
+  if (data.IsTypedArray()) {
+    Napi::TypedArray view = data.As<Napi::TypedArray>();
+    size_t length = view.ByteLength();
+    const char* bytes =
+        static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+    // Copied: the reactor thread sends later, and JS may reuse the Buffer.
+    command.bytes.reset(new char[length]);
+    std::memcpy(command.bytes.get(), bytes, length);
+    command.length = length;
+  } else if (data.IsString()) {
+    size_t length = 0;
+    napi_get_value_string_utf8(env, data, nullptr, 0, &length);
+    command.bytes.reset(new char[length + 1]);
+    napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length);
+    command.length = length;
+  } else {
+    return ThrowTypeError(env, "write(id, Buffer | string)");
+  }
+  size_t length = command.length;
+  if (length > 0) staged_.push_back(std::move(command));
+  return Napi::Number::New(env, static_cast<double>(length));
+}
+
+Napi::Value Reactor::Shutdown(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kShutdown, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Close(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kClose, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Pause(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kPause, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kResume, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Ack(const Napi::CallbackInfo& info) {
+  Command command(Command::Kind::kAck);
+  command.id = IdArgument(info, 0);
+  command.amount = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
+  staged_.push_back(std::move(command));
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
+  if (loop_) loop_->Submit(staged_);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Ref(const Napi::CallbackInfo& info) {
+  if (!released_) batchFunction_.Ref(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Unref(const Napi::CallbackInfo& info) {
+  if (!released_) batchFunction_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+}  // namespace reactor

@@ -1,0 +1,69 @@
+// The JS-facing reactor: owns one Loop (and so one native thread), the
+// threadsafe function that carries batches to JS, and the commands staged by
+// JS during the current tick. One per JS environment (main thread or Worker).
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "batch.h"
+#include "loop.h"
+
+namespace reactor {
+
+// What the reactor thread shares with the JS thread for delivery. While a
+// batch waits for the JS thread, later turns append to it instead of queueing
+// another call, so a slow JS thread gets bigger batches, not a longer queue.
+// Owned by the threadsafe function: its finalizer deletes it, freeing any batch
+// that never reached JS.
+struct Delivery {
+  std::mutex mutex;
+  std::unique_ptr<Batch> pending;  // guarded by mutex
+  bool callScheduled = false;      // guarded by mutex
+};
+
+void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);
+using BatchFunction = Napi::TypedThreadSafeFunction<Delivery, void, DeliverToJs>;
+
+class Reactor : public Napi::ObjectWrap<Reactor> {
+ public:
+  static Napi::Function DefineClass(Napi::Env env);
+
+  explicit Reactor(const Napi::CallbackInfo& info);
+  ~Reactor() override;
+
+ private:
+  // listen(family: 4|6|0, address, port, backlog, ipv6Only)
+  //   -> [id, boundAddress, boundPort] or [-errno, failedCall]
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value CloseListener(const Napi::CallbackInfo& info);
+  // write(id, Buffer | string) -> bytes queued
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Pause(const Napi::CallbackInfo& info);
+  Napi::Value Resume(const Napi::CallbackInfo& info);
+  Napi::Value Ack(const Napi::CallbackInfo& info);
+  // Hands this tick's staged commands to the reactor thread in one go.
+  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+
+  void Stage(Command::Kind kind, const Napi::CallbackInfo& info);
+  // Stops the thread, closes every fd and releases the threadsafe function.
+  // Runs from the environment's cleanup hook or the destructor, whichever is first.
+  void Teardown();
+  static void OnEnvironmentCleanup(void* self);
+
+  std::unique_ptr<Loop> loop_;
+  BatchFunction batchFunction_;
+  bool released_ = true;
+  bool cleanupHookAdded_ = false;
+  napi_env env_ = nullptr;
+  std::vector<Command> staged_;
+};
+
+}  // namespace reactor

@@ -1,0 +1,214 @@
+#include "sys.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+namespace reactor::sys {
+
+namespace {
+inline int Fail() { return -errno; }
+}  // namespace
+
+int EpollCreate() {
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  return fd < 0 ? Fail() : fd;
+}
+
+int EpollAdd(int epfd, int fd, uint32_t events, void* tag) {
+  epoll_event event{};
+  event.events = events;
+  event.data.ptr = tag;
+  return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) < 0 ? Fail() : 0;
+}
+
+int EpollDelete(int epfd, int fd) {
+  // A non-null event pointer keeps kernels before 2.6.9 happy; harmless now.
+  epoll_event unused{};
+  return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &unused) < 0 ? Fail() : 0;
+}
+
+int EpollWait(int epfd, epoll_event* events, int capacity, int timeoutMs) {
+  int ready = epoll_wait(epfd, events, capacity, timeoutMs);
+  if (ready < 0) return errno == EINTR ? 0 : Fail();
+  return ready;
+}
+
+int EventFdCreate() {
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  return fd < 0 ? Fail() : fd;
+}
+
+int EventFdSignal(int fd) {
+  uint64_t one = 1;
+  for (;;) {
+    if (write(fd, &one, sizeof one) == sizeof one) return 0;
+    // EAGAIN means the counter is saturated: the reactor is already woken.
+    if (errno == EAGAIN) return 0;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+int EventFdDrain(int fd) {
+  uint64_t count;
+  for (;;) {
+    if (read(fd, &count, sizeof count) == sizeof count) return 0;
+    if (errno == EAGAIN) return 0;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+int Accept(int listenFd, SocketAddress* peer) {
+  for (;;) {
+    peer->length = sizeof peer->storage;
+    int fd = accept4(listenFd, reinterpret_cast<sockaddr*>(&peer->storage),
+                     &peer->length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) return fd;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+ssize_t Receive(int fd, char* into, size_t capacity) {
+  for (;;) {
+    ssize_t n = recv(fd, into, capacity, 0);
+    if (n >= 0) return n;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+ssize_t SendVector(int fd, const iovec* chunks, int count) {
+  msghdr message{};
+  message.msg_iov = const_cast<iovec*>(chunks);
+  message.msg_iovlen = static_cast<size_t>(count);
+  for (;;) {
+    ssize_t n = sendmsg(fd, &message, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+int ShutdownWrite(int fd) { return shutdown(fd, SHUT_WR) < 0 ? Fail() : 0; }
+
+int Close(int fd) {
+  // Linux releases the fd even when close() reports EINTR; retrying could
+  // close an fd another thread has just been given.
+  return close(fd) < 0 && errno != EINTR ? Fail() : 0;
+}
+
+int PendingSocketError(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) < 0) return Fail();
+  return -error;
+}
+
+int LocalAddress(int fd, SocketAddress* out) {
+  out->length = sizeof out->storage;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->length) < 0
+             ? Fail()
+             : 0;
+}
+
+int OpenSpareFd() {
+  int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return fd < 0 ? Fail() : fd;
+}
+
+int ListenSocket(int family, const std::string& address, int port, int backlog,
+                 bool ipv6Only, const char** failedCall) {
+  SocketAddress bindAddress;
+  std::memset(&bindAddress.storage, 0, sizeof bindAddress.storage);
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&bindAddress.storage);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1) {
+      *failedCall = "listen";
+      return -EINVAL;
+    }
+    bindAddress.length = sizeof(sockaddr_in);
+  } else if (family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&bindAddress.storage);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1) {
+      *failedCall = "listen";
+      return -EINVAL;
+    }
+    bindAddress.length = sizeof(sockaddr_in6);
+  } else if (family == AF_UNIX) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&bindAddress.storage);
+    un->sun_family = AF_UNIX;
+    if (address.size() >= sizeof un->sun_path) {
+      *failedCall = "listen";
+      return -ENAMETOOLONG;
+    }
+    std::memcpy(un->sun_path, address.data(), address.size());
+    bindAddress.length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +
+                               (address.empty() || address[0] != '\0' ? 1 : 0));
+  } else {
+    *failedCall = "listen";
+    return -EAFNOSUPPORT;
+  }
+
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *failedCall = "socket";
+    return Fail();
+  }
+  int on = 1;
+  if (family != AF_UNIX) {
+    // As libuv does for every TCP server: a restarted server may rebind a
+    // port whose old connections sit in TIME_WAIT.
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  }
+  if (family == AF_INET6) {
+    int only = ipv6Only ? 1 : 0;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only);
+  }
+  if (bind(fd, reinterpret_cast<sockaddr*>(&bindAddress.storage), bindAddress.length) < 0) {
+    int error = Fail();
+    close(fd);
+    *failedCall = "bind";
+    return error;
+  }
+  if (listen(fd, backlog) < 0) {
+    int error = Fail();
+    close(fd);
+    *failedCall = "listen";
+    return error;
+  }
+  return fd;
+}
+
+std::string AddressText(const SocketAddress& address) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  const auto* generic = reinterpret_cast<const sockaddr*>(&address.storage);
+  if (generic->sa_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+  } else if (generic->sa_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+  }
+  return text;
+}
+
+int AddressPort(const SocketAddress& address) {
+  const auto* generic = reinterpret_cast<const sockaddr*>(&address.storage);
+  if (generic->sa_family == AF_INET)
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_port);
+  if (generic->sa_family == AF_INET6)
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_port);
+  return 0;
+}
+
+}  // namespace reactor::sys

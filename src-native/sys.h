@@ -1,0 +1,54 @@
+// Thin syscall wrappers. Every function returns a result >= 0 or -errno;
+// this file is the only place in the reactor that reads errno.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace reactor::sys {
+
+// A socket address big enough for IPv4, IPv6 and Unix paths.
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = sizeof(sockaddr_storage);
+};
+
+int EpollCreate();
+int EpollAdd(int epfd, int fd, uint32_t events, void* tag);
+int EpollDelete(int epfd, int fd);
+int EpollWait(int epfd, epoll_event* events, int capacity, int timeoutMs);
+
+int EventFdCreate();
+int EventFdSignal(int fd);
+int EventFdDrain(int fd);
+
+// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
+int Accept(int listenFd, SocketAddress* peer);
+ssize_t Receive(int fd, char* into, size_t capacity);
+// sendmsg with MSG_NOSIGNAL, so a reset peer yields EPIPE and never SIGPIPE.
+ssize_t SendVector(int fd, const iovec* chunks, int count);
+int ShutdownWrite(int fd);
+int Close(int fd);
+int PendingSocketError(int fd);
+int LocalAddress(int fd, SocketAddress* out);
+
+// Open a spare fd on /dev/null, kept for the EMFILE trick in the listener.
+int OpenSpareFd();
+
+// Bind and listen. `family` is AF_INET, AF_INET6 or AF_UNIX; for AF_UNIX the
+// address is a filesystem path (or an abstract name starting with '\0').
+// On failure returns -errno and names the failing call in *failedCall.
+int ListenSocket(int family, const std::string& address, int port, int backlog,
+                 bool ipv6Only, const char** failedCall);
+
+// Text form of an address for JS ("127.0.0.1", "::1", or "" for Unix).
+std::string AddressText(const SocketAddress& address);
+int AddressPort(const SocketAddress& address);
+
+}  // namespace reactor::sys

@@ -1,0 +1,97 @@
+// Shared test helpers: exact callback counting, listening on an ephemeral
+// port, and connecting plain node:net clients.
+import * as net from 'node:net';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+
+import type { Server } from '../../lib';
+
+interface CountedCall {
+  fn: (...args: never[]) => unknown;
+  expected: number;
+  actual: number;
+  name: string;
+}
+
+const counted: CountedCall[] = [];
+
+/**
+ * Wraps `fn` so that the test fails unless it is called exactly `expected`
+ * times before the test ends (Node's common.mustCall). Check with
+ * `checkMustCalls()` in afterEach.
+ */
+export function mustCall<A extends unknown[], R>(fn: (...args: A) => R = (() => undefined) as never, expected = 1): (...args: A) => R {
+  const entry: CountedCall = { fn: fn as never, expected, actual: 0, name: fn.name || '<anonymous>' };
+  counted.push(entry);
+  return (...args: A): R => {
+    entry.actual++;
+    return fn(...args);
+  };
+}
+
+/** A function that fails the test if called. */
+export function mustNotCall(message = 'function should not have been called'): (...args: unknown[]) => void {
+  return (...args: unknown[]) => {
+    throw new Error(`${message}: called with ${JSON.stringify(args).slice(0, 200)}`);
+  };
+}
+
+export function checkMustCalls(): void {
+  const failures = counted.filter((c) => c.actual !== c.expected);
+  counted.length = 0;
+  if (failures.length > 0) {
+    throw new Error(failures.map((f) => `${f.name}: expected ${f.expected} call(s), got ${f.actual}`).join('\n'));
+  }
+}
+
+/** Listens on 127.0.0.1 with an ephemeral port and resolves to the port. */
+export async function listenLocal(server: Server | net.Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server as net.Server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+/** Connects a node:net client to 127.0.0.1:port. */
+export async function connectLocal(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Closes a server and waits for its 'close'. */
+export async function closeServer(server: Server | net.Server): Promise<void> {
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** Number of fds this process has open. */
+export function openFdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+/** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
+export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Reads from `socket` until it has `length` bytes, then resolves with them. */
+export function readExactly(socket: net.Socket | NodeJS.ReadableStream, length: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let total = 0;
+    const onData = (chunk: Buffer): void => {
+      parts.push(chunk);
+      total += chunk.length;
+      if (total >= length) {
+        socket.removeListener('data', onData);
+        socket.removeListener('error', reject);
+        resolve(Buffer.concat(parts));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
