@@ -15,7 +15,8 @@
             "src-native/loop.cc",
             "src-native/listener.cc",
             "src-native/connection.cc",
-            "src-native/sys.cc"
+            "src-native/sys.cc",
+            "src-native/timers.cc"
           ],
           "libraries": ["-lpthread"]
         }, {

@@ -3,8 +3,11 @@ import * as path from 'node:path';
 
 /** The native reactor as the addon exposes it (src-native/reactor.h). */
 export interface NativeReactor {
-  listen(family: 0 | 4 | 6, address: string, port: number, backlog: number, ipv6Only: boolean):
+  listen(family: 0 | 4 | 6, address: string, port: number, backlog: number, listenFlags: number,
+    connectionFlags: number, keepAliveSeconds: number):
     [id: number, address: string, port: number] | [errno: number, syscall: string];
+  listenFd(fd: number, backlog: number, connectionFlags: number, keepAliveSeconds: number):
+    [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
   write(id: number, data: Uint8Array | string): number;
   shutdown(id: number): void;
@@ -12,9 +15,26 @@ export interface NativeReactor {
   pause(id: number): void;
   resume(id: number): void;
   ack(id: number, bytes: number): void;
+  setTimeout(id: number, milliseconds: number): void;
+  setNoDelay(id: number, enable: boolean): void;
+  setKeepAlive(id: number, enable: boolean, idleSeconds: number): void;
+  reset(id: number): void;
   flush(): void;
   ref(): void;
   unref(): void;
+}
+
+/** Bits of `listenFlags` (src-native/reactor.cc). */
+export const enum ListenFlag {
+  Ipv6Only = 1,
+  ReusePort = 2,
+}
+
+/** Bits of `connectionFlags` (Command::kPauseOnConnect and friends in loop.h). */
+export const enum ConnectionFlag {
+  PauseOnConnect = 1,
+  NoDelay = 2,
+  KeepAlive = 4,
 }
 
 export type BatchDispatcher = (records: Float64Array, chunks: ArrayBuffer[], strings: string[]) => void;

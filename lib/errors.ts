@@ -79,6 +79,14 @@ export function serverNotRunning(): NodeStyleError {
   return withCode(new Error('Server is not running.'), 'ERR_SERVER_NOT_RUNNING');
 }
 
+export function invalidHandleType(): NodeStyleError {
+  return withCode(new TypeError('This handle type cannot be sent'), 'ERR_INVALID_HANDLE_TYPE');
+}
+
+export function socketClosed(): NodeStyleError {
+  return withCode(new Error('Socket is closed'), 'ERR_SOCKET_CLOSED');
+}
+
 export function streamDestroyed(method: string): NodeStyleError {
   return withCode(new Error(`Cannot call ${method} after a stream was destroyed`), 'ERR_STREAM_DESTROYED');
 }

@@ -16,7 +16,7 @@ import { Server, ServerOptions } from './server';
 import { Socket } from './socket';
 
 export { Server, Socket };
-export type { ListenOptions, ServerOptions } from './server';
+export type { ConnectionListener, ListenCallback, ListenOptions, ServerOptions } from './server';
 export type { SocketOptions } from './socket';
 export type { NodeStyleError, SystemError } from './errors';
 
@@ -50,7 +50,6 @@ export const isNative: boolean = binding.available;
  * by the epoll reactor thread. Where there is no reactor (not Linux), returns
  * `net.createServer(options, connectionListener)` instead.
  *
- * @param options - `allowHalfOpen` and `highWaterMark`, as for net.
  * @param connectionListener - Added as a 'connection' listener.
  *
  * @example
@@ -64,6 +63,24 @@ export const isNative: boolean = binding.available;
  * ```
  */
 export function createServer(connectionListener?: (socket: Socket) => void): Server;
+/**
+ * Creates a server, as `net.createServer` does, whose connections are served
+ * by the epoll reactor thread. Where there is no reactor (not Linux), returns
+ * `net.createServer(options, connectionListener)` instead.
+ *
+ * @param options - `allowHalfOpen` and `highWaterMark`, as for net.
+ * @param connectionListener - Added as a 'connection' listener.
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'epoll-reactor';
+ *
+ * const server = createServer((socket) => {
+ *   socket.on('data', (chunk) => socket.write(chunk)); // echo
+ * });
+ * server.listen(7000, '127.0.0.1', () => console.log('echo on', server.address()));
+ * ```
+ */
 export function createServer(options?: ServerOptions, connectionListener?: (socket: Socket) => void): Server;
 export function createServer(
   options?: ServerOptions | ((socket: Socket) => void),

@@ -12,6 +12,7 @@ export const enum EventKind {
   Written = 5,
   Shutdown = 6,
   ListenerError = 7,
+  Timeout = 8,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -26,6 +27,7 @@ export interface ConnectionEndpoint {
   onReactorError(errno: number, syscall: string): void;
   onReactorWritten(totalBytes: number): void;
   onReactorShutdown(): void;
+  onReactorTimeout(): void;
 }
 
 /** What a server implements to receive its listener's events. */
@@ -115,6 +117,8 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
         connections.get(id)?.onReactorError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       } else if (kind === EventKind.Shutdown) {
         connections.get(id)?.onReactorShutdown();
+      } else if (kind === EventKind.Timeout) {
+        connections.get(id)?.onReactorTimeout();
       } else if (kind === EventKind.ListenerError) {
         listeners.get(id)?.onReactorListenerError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       }

@@ -13,7 +13,8 @@ import {
   serverNotRunning,
   systemError,
 } from './errors';
-import { getReactor, ListenerEndpoint, Reactor } from './reactor';
+import { ConnectionFlag, ListenFlag } from './binding';
+import { getReactor, Reactor } from './reactor';
 import { Socket } from './socket';
 import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
 
@@ -23,6 +24,14 @@ export interface ServerOptions {
   allowHalfOpen?: boolean;
   /** Readable and writable high-water marks of accepted sockets. */
   highWaterMark?: number;
+  /** Accepted sockets start paused: nothing is read until `socket.resume()`. */
+  pauseOnConnect?: boolean;
+  /** Disable Nagle's algorithm on accepted sockets (TCP_NODELAY). Default false. */
+  noDelay?: boolean;
+  /** Enable TCP keep-alive on accepted sockets. Default false. */
+  keepAlive?: boolean;
+  /** Idle time in milliseconds before the first keep-alive probe. */
+  keepAliveInitialDelay?: number;
 }
 
 /** Options for {@link Server.listen}, as for `net.Server#listen`. */
@@ -39,10 +48,26 @@ export interface ListenOptions {
   ipv6Only?: boolean;
   /** Accepted for compatibility; without cluster it changes nothing. */
   exclusive?: boolean;
+  /**
+   * Set SO_REUSEPORT, so that several servers (in several processes or
+   * Workers) can listen on the same port and the kernel spreads connections
+   * among them. An epoll-reactor extension.
+   */
+  reusePort?: boolean;
+  /** Listen on an fd that is already bound (and perhaps listening), e.g. from a supervisor. */
+  fd?: number;
+  /** For a Unix socket path: make it readable by all users. */
+  readableAll?: boolean;
+  /** For a Unix socket path: make it writable by all users. */
+  writableAll?: boolean;
+  /** Closes the server when aborted. */
+  signal?: AbortSignal;
 }
 
-type ListenCallback = () => void;
-type ConnectionListener = (socket: Socket) => void;
+/** Called once the server is listening. */
+export type ListenCallback = () => void;
+/** Receives each accepted connection. */
+export type ConnectionListener = (socket: Socket) => void;
 
 const DEFAULT_BACKLOG = 511;
 
@@ -74,10 +99,24 @@ function isNumeric(value: string): boolean {
  * server.listen(0, '127.0.0.1', () => console.log(server.address()));
  * ```
  */
-export class Server extends EventEmitter implements ListenerEndpoint {
+export class Server extends EventEmitter {
   /** Whether sockets keep their writable side after the peer ends. */
   readonly allowHalfOpen: boolean;
+  /** Whether accepted sockets start paused. */
+  readonly pauseOnConnect: boolean;
+  /** Whether accepted sockets get TCP_NODELAY. */
+  readonly noDelay: boolean;
+  /** Whether accepted sockets get TCP keep-alive. */
+  readonly keepAlive: boolean;
+  /** Keep-alive idle time in seconds, as net stores it. */
+  readonly keepAliveInitialDelay: number;
+  /**
+   * Once this many connections are open, further ones are closed at once and
+   * 'drop' is emitted with their addresses, as in net.
+   */
+  maxConnections: number | undefined = undefined;
   private readonly highWaterMark: number | undefined;
+  private referenced = true;
   private reactor: Reactor | undefined;
   private bound: Bound | undefined;
   private unixPath: string | undefined;
@@ -101,6 +140,10 @@ export class Server extends EventEmitter implements ListenerEndpoint {
       this.on('connection', connectionListener);
     }
     this.allowHalfOpen = options.allowHalfOpen === true;
+    this.pauseOnConnect = Boolean(options.pauseOnConnect);
+    this.noDelay = Boolean(options.noDelay);
+    this.keepAlive = Boolean(options.keepAlive);
+    this.keepAliveInitialDelay = ~~(Number(options.keepAliveInitialDelay ?? 0) / 1000);
     if (options.highWaterMark !== undefined) {
       validateInteger(options.highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
     }
@@ -134,11 +177,30 @@ export class Server extends EventEmitter implements ListenerEndpoint {
     if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
       throw invalidArgValue('options.backlog', backlog, 'must be a non-negative integer');
     }
+    if (options.signal !== undefined) this.closeOnAbort(options.signal);
 
+    if (options.fd !== undefined && options.fd !== null) {
+      validateInteger(options.fd, 'options.fd', 0, 2 ** 31 - 1);
+      if (callback) this.once('listening', callback);
+      this.adoptFd(options.fd, backlog);
+      return this;
+    }
+    const listenFlags = (options.ipv6Only === true ? ListenFlag.Ipv6Only : 0) |
+      (options.reusePort === true ? ListenFlag.ReusePort : 0);
     if (options.path !== undefined) {
       if (typeof options.path !== 'string') throw invalidArgType('options.path', 'of type string', options.path);
       if (callback) this.once('listening', callback);
-      this.bindNow(0, options.path, 0, backlog, false);
+      this.bindNow(0, options.path, 0, backlog, listenFlags);
+      if (this.bound !== undefined && (options.readableAll || options.writableAll)) {
+        // As libuv's uv_pipe_chmod: open the socket file to other users.
+        const mode = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
+        try {
+          fs.chmodSync(options.path, fs.statSync(options.path).mode | mode);
+        } catch (error) {
+          this.close();
+          throw error;
+        }
+      }
       return this;
     }
     if (options.port !== undefined && options.port !== null &&
@@ -146,18 +208,17 @@ export class Server extends EventEmitter implements ListenerEndpoint {
       throw invalidArgValue('options', options, 'must have the property "port" or "path"');
     }
     const port = options.port === undefined || options.port === null ? 0 : validatePort(options.port, 'options.port');
-    const ipv6Only = options.ipv6Only === true;
     if (callback) this.once('listening', callback);
 
     const host = options.host;
     if (host === undefined || host === null || host === '') {
-      this.bindNow(6, '::', port, backlog, ipv6Only, true);
+      this.bindNow(6, '::', port, backlog, listenFlags, true);
       return this;
     }
     if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
     const family = isIP(host);
     if (family !== 0) {
-      this.bindNow(family as 4 | 6, host, port, backlog, ipv6Only);
+      this.bindNow(family as 4 | 6, host, port, backlog, listenFlags);
       return this;
     }
     this.listenPending = true;
@@ -167,20 +228,44 @@ export class Server extends EventEmitter implements ListenerEndpoint {
         this.emit('error', error);
         return;
       }
-      this.bindNow(addressFamily === 6 ? 6 : 4, address, port, backlog, ipv6Only);
+      this.bindNow(addressFamily === 6 ? 6 : 4, address, port, backlog, listenFlags);
     });
     return this;
   }
 
-  private bindNow(family: 0 | 4 | 6, address: string, port: number, backlog: number, ipv6Only: boolean,
+  private closeOnAbort(signal: AbortSignal): void {
+    if (typeof signal !== 'object' || signal === null || !('aborted' in signal)) {
+      throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+    }
+    if (signal.aborted) {
+      process.nextTick(() => this.close());
+      return;
+    }
+    const onAbort = (): void => {
+      this.close();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.once('close', () => signal.removeEventListener('abort', onAbort));
+  }
+
+  private connectionFlags(): number {
+    return (this.pauseOnConnect ? ConnectionFlag.PauseOnConnect : 0) |
+      (this.noDelay ? ConnectionFlag.NoDelay : 0) |
+      (this.keepAlive ? ConnectionFlag.KeepAlive : 0);
+  }
+
+  private bindNow(family: 0 | 4 | 6, address: string, port: number, backlog: number, listenFlags: number,
     fallBackToIPv4 = false): void {
     const reactor = getReactor();
-    let result = reactor.native.listen(family, address, port, backlog, ipv6Only);
+    const connectionFlags = this.connectionFlags();
+    let result = reactor.native.listen(family, address, port, backlog, listenFlags, connectionFlags,
+      this.keepAliveInitialDelay);
     if (result.length === 2 && fallBackToIPv4 && (result[0] === -97 /* EAFNOSUPPORT */ || result[0] === -99)) {
       // No IPv6 on this host: Node falls back to 0.0.0.0 the same way.
       family = 4;
       address = '0.0.0.0';
-      result = reactor.native.listen(family, address, port, backlog, ipv6Only);
+      result = reactor.native.listen(family, address, port, backlog, listenFlags, connectionFlags,
+        this.keepAliveInitialDelay);
     }
     if (result.length === 2) {
       const [errno] = result;
@@ -188,17 +273,51 @@ export class Server extends EventEmitter implements ListenerEndpoint {
       return;
     }
     const [id, boundAddress, boundPort] = result;
-    this.reactor = reactor;
-    this.bound = {
-      id,
-      address: boundAddress,
-      port: boundPort,
-      family: family === 0 ? 'unix' : family === 6 ? 'IPv6' : 'IPv4',
-    };
     if (family === 0) this.unixPath = address;
+    this.startListening(reactor, id, boundAddress, boundPort, family);
+  }
+
+  private adoptFd(fd: number, backlog: number): void {
+    const reactor = getReactor();
+    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay);
+    if (result.length === 2) {
+      process.nextTick(emitNT, this, 'error', systemError(result[0], 'listen'));
+      return;
+    }
+    const [id, boundAddress, boundPort, family] = result;
+    this.startListening(reactor, id, boundAddress, boundPort, family);
+  }
+
+  private startListening(reactor: Reactor, id: number, address: string, port: number, family: 0 | 4 | 6): void {
+    this.reactor = reactor;
+    this.bound = { id, address, port, family: family === 0 ? 'unix' : family === 6 ? 'IPv6' : 'IPv4' };
     reactor.listeners.set(id, this);
-    reactor.ref();
+    if (this.referenced) reactor.ref();
     process.nextTick(emitNT, this, 'listening');
+  }
+
+  /** Lets the process exit even while this server listens. Returns the server. */
+  unref(): this {
+    if (this.referenced) {
+      this.referenced = false;
+      if (this.bound !== undefined) this.reactor?.unref();
+    }
+    return this;
+  }
+
+  /** Undoes {@link Server.unref}. Returns the server. */
+  ref(): this {
+    if (!this.referenced) {
+      this.referenced = true;
+      if (this.bound !== undefined) this.reactor?.ref();
+    }
+    return this;
+  }
+
+  /** Closes the server and resolves once it has closed, for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.bound === undefined) return;
+    await new Promise<void>((resolve, reject) => this.close((error) => (error ? reject(error) : resolve())));
   }
 
   /**
@@ -232,7 +351,7 @@ export class Server extends EventEmitter implements ListenerEndpoint {
       this.reactor.listeners.delete(bound.id);
       this.reactor.native.closeListener(bound.id);
       this.reactor.scheduleFlush();
-      this.reactor.unref();
+      if (this.referenced) this.reactor.unref();
       if (this.unixPath !== undefined && !this.unixPath.startsWith('\0')) {
         // libuv removes the socket file when a pipe server closes; so do we.
         fs.rm(this.unixPath, { force: true }, () => {});
@@ -254,9 +373,17 @@ export class Server extends EventEmitter implements ListenerEndpoint {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
     localPort: number): void {
     const reactor = this.reactor as Reactor;
+    if (this.maxConnections !== undefined && this.maxConnections !== null &&
+        this.connectionCount >= this.maxConnections) {
+      reactor.native.close(id);
+      reactor.scheduleFlush();
+      this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));
+      return;
+    }
     const socket = new Socket(reactor, id, { remoteAddress, remotePort, localAddress, localPort }, {
       allowHalfOpen: this.allowHalfOpen,
       highWaterMark: this.highWaterMark,
+      pauseOnConnect: this.pauseOnConnect,
     });
     this.connectionCount++;
     socket.once('close', () => {
@@ -281,6 +408,30 @@ export class Server extends EventEmitter implements ListenerEndpoint {
       process.nextTick(emitNT, this, 'close');
     }
   }
+}
+
+/** What 'drop' carries, as in net (nothing for a Unix socket). */
+export interface DropArgument {
+  localAddress?: string;
+  localPort?: number;
+  localFamily?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  remoteFamily?: string;
+}
+
+function dropData(remoteAddress: string, remotePort: number, localAddress: string, localPort: number):
+  DropArgument | undefined {
+  if (remoteAddress === '' && localAddress === '') return undefined;
+  const family = (address: string): string => (address.includes(':') ? 'IPv6' : 'IPv4');
+  return {
+    localAddress,
+    localPort,
+    localFamily: family(localAddress),
+    remoteAddress,
+    remotePort,
+    remoteFamily: family(remoteAddress),
+  };
 }
 
 function normalizeListenArgs(args: unknown[]): ListenOptions {

@@ -4,8 +4,9 @@
 import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
-import { streamDestroyed, systemError } from './errors';
-import type { ConnectionEndpoint, Reactor } from './reactor';
+import { invalidArgType, invalidHandleType, outOfRange, socketClosed, streamDestroyed, systemError } from './errors';
+import { validateFunction } from './validate';
+import type { Reactor } from './reactor';
 
 /** Options for a reactor socket, as for net.Socket. */
 export interface SocketOptions {
@@ -17,6 +18,8 @@ export interface SocketOptions {
   writableHighWaterMark?: number;
   /** Both high-water marks at once. */
   highWaterMark?: number;
+  /** Start paused: nothing is read until `resume()` (the server's pauseOnConnect). */
+  pauseOnConnect?: boolean;
 }
 
 /** Where a connection's two ends are. */
@@ -58,7 +61,7 @@ function emitCloseNT(socket: Socket, hadError: boolean): void {
  * }).listen(7000, '127.0.0.1');
  * ```
  */
-export class Socket extends Duplex implements ConnectionEndpoint {
+export class Socket extends Duplex {
   /** Peer address, or undefined for a Unix socket. */
   readonly remoteAddress: string | undefined;
   /** Peer port, or undefined for a Unix socket. */
@@ -84,6 +87,8 @@ export class Socket extends Duplex implements ConnectionEndpoint {
    * handle, and says so rather than offering half of one.
    */
   readonly _handle = null;
+  /** The idle timeout set with {@link Socket.setTimeout}, in milliseconds, or undefined. */
+  timeout: number | undefined = undefined;
 
   /** @internal */ readonly id: number;
   private readonly reactor: Reactor;
@@ -94,6 +99,9 @@ export class Socket extends Duplex implements ConnectionEndpoint {
   private readingStopped = false;  // the reactor was told to pause
   private unackedBytes = 0;        // received while the readable buffer was full
   private registered = true;
+  private referenced = true;
+  private resetOnDestroy = false;
+  private noDelay = false;
 
   /** @internal */
   constructor(reactor: Reactor, id: number, addresses: ConnectionAddresses, options: SocketOptions = {}) {
@@ -120,6 +128,95 @@ export class Socket extends Duplex implements ConnectionEndpoint {
     reactor.connections.set(id, this);
     reactor.ref();
     this.on('end', onReadableEnd);
+    if (options.pauseOnConnect === true) {
+      // The reactor has not read it (the listener told it so); resume() will.
+      this.readingStopped = true;
+      this.pause();
+    }
+  }
+
+  /**
+   * Emits 'timeout' after `milliseconds` without activity in either
+   * direction, as net.Socket#setTimeout does; 0 cancels. The socket is not
+   * closed: that is up to the listener. The timer runs on the reactor thread.
+   *
+   * @example
+   * ```ts
+   * socket.setTimeout(30_000, () => socket.destroy());
+   * ```
+   */
+  setTimeout(milliseconds: number, callback?: () => void): this {
+    if (typeof milliseconds !== 'number') throw invalidArgType('msecs', 'of type number', milliseconds);
+    if (!(milliseconds >= 0) || !Number.isFinite(milliseconds)) {
+      throw outOfRange('msecs', 'a non-negative finite number', milliseconds);
+    }
+    if (callback !== undefined) validateFunction(callback, 'callback');
+    if (this.destroyed) return this;
+    const duration = Math.floor(milliseconds);
+    this.timeout = milliseconds;
+    this.reactor.native.setTimeout(this.id, duration);
+    this.reactor.scheduleFlush();
+    if (callback !== undefined) {
+      if (duration === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    return this;
+  }
+
+  /** Enables or disables Nagle's algorithm (TCP_NODELAY); `true` if omitted. Returns the socket. */
+  setNoDelay(noDelay?: boolean): this {
+    const enable = noDelay === undefined ? true : Boolean(noDelay);
+    if (this.registered && this.remoteAddress !== undefined && enable !== this.noDelay) {
+      this.noDelay = enable;
+      this.reactor.native.setNoDelay(this.id, enable);
+      this.reactor.scheduleFlush();
+    }
+    return this;
+  }
+
+  /** Enables TCP keep-alive, with the idle time before the first probe. Returns the socket. */
+  setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    if (this.registered && this.remoteAddress !== undefined) {
+      this.reactor.native.setKeepAlive(this.id, Boolean(enable), ~~((initialDelay ?? 0) / 1000));
+      this.reactor.scheduleFlush();
+    }
+    return this;
+  }
+
+  /** Lets the process exit even while this socket is open. Returns the socket. */
+  unref(): this {
+    if (this.referenced) {
+      this.referenced = false;
+      if (this.registered) this.reactor.unref();
+    }
+    return this;
+  }
+
+  /** Undoes {@link Socket.unref}. Returns the socket. */
+  ref(): this {
+    if (!this.referenced) {
+      this.referenced = true;
+      if (this.registered) this.reactor.ref();
+    }
+    return this;
+  }
+
+  /**
+   * Closes the connection with a TCP RST (SO_LINGER 0) instead of a FIN, and
+   * destroys the socket. A second call does nothing.
+   */
+  resetAndDestroy(): this {
+    if (!this.registered) return this;
+    if (this.remoteAddress === undefined) throw invalidHandleType();
+    this.resetOnDestroy = true;
+    return this.destroy();
+  }
+
+  /** Ends the writable side, then destroys the socket once everything is written. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', this.destroy);
   }
 
   /** Bytes written so far, including those still buffered, as net counts them. */
@@ -129,6 +226,11 @@ export class Socket extends Duplex implements ConnectionEndpoint {
       buffered += typeof entry.chunk === 'string' ? Buffer.byteLength(entry.chunk, entry.encoding) : entry.chunk.length;
     }
     return this.bytesQueued + buffered;
+  }
+
+  /** @deprecated As in net: use `writableLength`. */
+  get bufferSize(): number {
+    return this.writableLength;
   }
 
   /** `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as in net. */
@@ -184,6 +286,11 @@ export class Socket extends Duplex implements ConnectionEndpoint {
   }
 
   /** @internal */
+  onReactorTimeout(): void {
+    this.emit('timeout');
+  }
+
+  /** @internal */
   onReactorShutdown(): void {
     const callback = this.pendingFinal;
     this.pendingFinal = null;
@@ -216,7 +323,7 @@ export class Socket extends Duplex implements ConnectionEndpoint {
 
   override _final(callback: (error?: Error | null) => void): void {
     if (!this.registered) {
-      callback(streamDestroyed('end'));
+      callback(null);
       return;
     }
     this.pendingFinal = callback;
@@ -228,9 +335,10 @@ export class Socket extends Duplex implements ConnectionEndpoint {
     if (this.registered) {
       this.registered = false;
       this.reactor.connections.delete(this.id);
-      this.reactor.native.close(this.id);
+      if (this.resetOnDestroy) this.reactor.native.reset(this.id);
+      else this.reactor.native.close(this.id);
       this.reactor.scheduleFlush();
-      this.reactor.unref();
+      if (this.referenced) this.reactor.unref();
     }
     // Bytes not yet taken by the kernel are discarded with the socket; their
     // write callback learns so before 'close'.
@@ -251,7 +359,7 @@ export class Socket extends Duplex implements ConnectionEndpoint {
 
   private awaitKernel(callback: (error?: Error | null) => void): void {
     if (!this.registered) {
-      callback(streamDestroyed('write'));
+      callback(socketClosed());
       return;
     }
     this.reactor.scheduleFlush();
@@ -265,7 +373,21 @@ export class Socket extends Duplex implements ConnectionEndpoint {
   }
 }
 
-// As net does: without allowHalfOpen, the peer's FIN ends our side too.
+// As net does: without allowHalfOpen, the peer's FIN ends our side too, and a
+// later write fails with EPIPE.
 function onReadableEnd(this: Socket): void {
-  if (!this.allowHalfOpen && this.writable && !this.writableEnded) this.end();
+  if (this.allowHalfOpen) return;
+  this.write = writeAfterFIN;
+  if (this.writable && !this.writableEnded) this.end();
+}
+
+function writeAfterFIN(this: Socket, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+  if (!this.writableEnded) {
+    return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, callback as () => void);
+  }
+  if (typeof encoding === 'function') callback = encoding;
+  const error = Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' });
+  if (typeof callback === 'function') process.nextTick(callback, error);
+  this.destroy(error);
+  return false;
 }

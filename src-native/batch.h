@@ -20,6 +20,7 @@ enum class EventKind : uint8_t {
   kWritten = 5,       // id, a: bytes the kernel has taken in total
   kShutdown = 6,      // id: shutdown(SHUT_WR) done after the write queue drained
   kListenerError = 7, // id: listener, a: errno, b: Syscall (e.g. EMFILE on accept)
+  kTimeout = 8,       // id: idle for the time set with setTimeout
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.

@@ -36,6 +36,7 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget,
       size_t offset = arena.Commit(received);
       batch.AddData(id, chunkIndex, offset, received);
       unacked += received;
+      bytesRead += received;
       *globalUnacked += received;
       budget -= received;
       // On Linux a stream socket returns less than asked only when its queue

@@ -47,6 +47,7 @@ struct Connection : Pollable {
   bool queuedForRead = false;
   bool blockedByCap = false;
   uint64_t unacked = 0;     // bytes handed to JS and not yet acknowledged
+  uint64_t bytesRead = 0;
 
   // Send side.
   std::deque<WriteChunk> writeQueue;
@@ -56,6 +57,12 @@ struct Connection : Pollable {
   bool queuedForWrite = false;
   bool shutdownRequested = false;
   bool shutdownDone = false;
+
+  // Idle timeout (timers.h): activity only stamps lastActivityMs.
+  uint64_t timeoutMs = 0;
+  uint64_t lastActivityMs = 0;
+  uint64_t timerGeneration = 0;  // bumped by setTimeout; older heap entries are void
+  bool timerArmed = false;
 
   bool closed = false;
 

@@ -8,12 +8,22 @@
 
 namespace reactor {
 
+// Settings every connection accepted by a listener starts with
+// (net.createServer's pauseOnConnect, noDelay, keepAlive options).
+struct ConnectionDefaults {
+  bool paused = false;
+  bool noDelay = false;
+  bool keepAlive = false;
+  int keepAliveSeconds = 0;
+};
+
 struct Listener : Pollable {
   Listener(uint64_t listenerId, int socketFd)
       : Pollable(Kind::kListener), id(listenerId), fd(socketFd) {}
 
   const uint64_t id;
   const int fd;
+  ConnectionDefaults defaults;
   bool queuedForAccept = false;
   // Accepting stopped at EMFILE/ENFILE without a spare fd to shed with; a
   // connection closing frees an fd and retries.

@@ -103,10 +103,11 @@ void Loop::Submit(std::vector<Command>& commands) {
 
 void Loop::Run() {
   epoll_event events[kMaxEventsPerWait];
+  nowMs_ = MonotonicMs();
   while (!stopRequested_.load(std::memory_order_acquire)) {
-    bool pendingWork = !readQueue_.empty() || !acceptQueue_.empty();
-    int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, pendingWork ? 0 : -1);
+    int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, WaitTimeout());
     if (ready < 0) break;  // EBADF/EINVAL: the epoll fd itself is broken
+    nowMs_ = MonotonicMs();
 
     for (int i = 0; i < ready; ++i) {
       auto* tag = static_cast<Pollable*>(events[i].data.ptr);
@@ -149,10 +150,17 @@ void Loop::Run() {
     AcceptReady();
     ReadReady();
     FlushWrites();
+    ExpireIdle();
     DeliverTurn();
     closedConnections_.clear();
     closedListeners_.clear();
   }
+}
+
+int Loop::WaitTimeout() {
+  // Sockets on the ready lists have data waiting that no edge will announce.
+  if (!readQueue_.empty() || !acceptQueue_.empty()) return 0;
+  return timers_.MillisecondsUntilNext(MonotonicMs());
 }
 
 void Loop::RunCommands() {
@@ -167,6 +175,10 @@ void Loop::RunCommands() {
 void Loop::Apply(Command& command) {
   if (command.kind == Command::Kind::kAddListener) {
     auto listener = std::make_unique<Listener>(command.id, command.fd);
+    listener->defaults.paused = command.flags & Command::kPauseOnConnect;
+    listener->defaults.noDelay = command.flags & Command::kNoDelay;
+    listener->defaults.keepAlive = command.flags & Command::kKeepAlive;
+    listener->defaults.keepAliveSeconds = command.extra;
     int added = sys::EpollAdd(epollFd_, command.fd, EPOLLIN | EPOLLET, listener.get());
     if (added < 0) {
       sys::Close(command.fd);
@@ -194,6 +206,7 @@ void Loop::Apply(Command& command) {
       if (connection->failed || connection->shutdownRequested) return;
       connection->writeQueue.push_back(WriteChunk{std::move(command.bytes), command.length});
       if (!connection->waitingWritable) QueueWrite(connection);
+      Touch(connection);  // as in net, a write counts as activity at once
       return;
     case Command::Kind::kShutdown:
       connection->shutdownRequested = true;
@@ -201,6 +214,23 @@ void Loop::Apply(Command& command) {
       return;
     case Command::Kind::kClose:
       CloseConnection(connection);
+      return;
+    case Command::Kind::kReset:
+      sys::SetLingerZero(connection->fd);
+      CloseConnection(connection);
+      return;
+    case Command::Kind::kSetTimeout:
+      connection->timeoutMs = command.amount;
+      ++connection->timerGeneration;
+      connection->timerArmed = false;
+      connection->lastActivityMs = nowMs_;
+      if (connection->timeoutMs > 0) ArmTimer(connection, nowMs_ + connection->timeoutMs);
+      return;
+    case Command::Kind::kSetNoDelay:
+      sys::SetNoDelay(connection->fd, command.amount != 0);
+      return;
+    case Command::Kind::kSetKeepAlive:
+      sys::SetKeepAlive(connection->fd, command.amount != 0, command.extra);
       return;
     case Command::Kind::kPause:
       connection->wantsData = false;
@@ -251,6 +281,11 @@ void Loop::AcceptReady() {
       ++accepted;
       uint64_t id = NextId();
       auto connection = std::make_unique<Connection>(id, fd);
+      const ConnectionDefaults& defaults = listener->defaults;
+      connection->wantsData = !defaults.paused;
+      connection->lastActivityMs = nowMs_;
+      if (defaults.noDelay) sys::SetNoDelay(fd, true);
+      if (defaults.keepAlive) sys::SetKeepAlive(fd, true, defaults.keepAliveSeconds);
       int added = sys::EpollAdd(epollFd_, fd, kConnectionEvents, connection.get());
       if (added < 0) {
         sys::Close(fd);
@@ -287,10 +322,12 @@ void Loop::ReadReady() {
       }
       continue;
     }
+    uint64_t readBefore = connection->bytesRead;
     ReadOutcome outcome =
         connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
                          options_.unackedCapPerSocket, options_.shortReadDrains,
                          &unackedTotal_);
+    if (connection->bytesRead != readBefore) Touch(connection);
     if (outcome == ReadOutcome::kBudgetSpent) QueueRead(connection);
     if (outcome == ReadOutcome::kStopped && !connection->blockedByCap) {
       connection->blockedByCap = true;
@@ -314,7 +351,39 @@ void Loop::FlushWrites() {
   for (Connection* connection : connections) {
     connection->queuedForWrite = false;
     if (connection->closed) continue;
+    uint64_t writtenBefore = connection->bytesWritten;
     connection->Flush(*batch_);
+    if (connection->bytesWritten != writtenBefore) Touch(connection);
+  }
+}
+
+void Loop::Touch(Connection* connection) {
+  connection->lastActivityMs = nowMs_;
+  if (connection->timeoutMs > 0 && !connection->timerArmed) {
+    ArmTimer(connection, nowMs_ + connection->timeoutMs);
+  }
+}
+
+void Loop::ArmTimer(Connection* connection, uint64_t dueMs) {
+  connection->timerArmed = true;
+  timers_.Arm(dueMs, connection->id, connection->timerGeneration);
+}
+
+void Loop::ExpireIdle() {
+  std::vector<IdleTimers::Entry> due;
+  timers_.TakeDue(nowMs_, &due);
+  for (const IdleTimers::Entry& entry : due) {
+    Connection* connection = FindConnection(entry.connectionId);
+    if (connection == nullptr || entry.generation != connection->timerGeneration) continue;
+    connection->timerArmed = false;
+    uint64_t idleDue = connection->lastActivityMs + connection->timeoutMs;
+    if (idleDue > nowMs_) {
+      // Active since this entry was armed: look again when it could be idle.
+      ArmTimer(connection, idleDue);
+    } else {
+      // Fires once; the next activity arms it again, as net's refreshed timer does.
+      batch_->Add(EventKind::kTimeout, connection->id);
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 #include "connection.h"
 #include "listener.h"
 #include "read_arena.h"
+#include "timers.h"
 
 namespace reactor {
 
@@ -23,7 +24,7 @@ namespace reactor {
 // threads as identity (an fd number can be reused the moment it is closed).
 struct Command {
   enum class Kind : uint8_t {
-    kAddListener,    // id, fd: a bound, listening socket now owned by the loop
+    kAddListener,    // id, fd, flags/extra: ConnectionDefaults; the loop owns fd now
     kCloseListener,  // id
     kWrite,          // id, bytes
     kShutdown,       // id: shutdown(SHUT_WR) once queued writes are sent
@@ -31,12 +32,23 @@ struct Command {
     kPause,          // id: stop reading, so the kernel pushes back on the peer
     kResume,         // id
     kAck,            // id, amount: bytes JS has consumed
+    kSetTimeout,     // id, amount: idle milliseconds, 0 to cancel
+    kSetNoDelay,     // id, amount: 0 or 1
+    kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
+    kReset,          // id: close with RST (SO_LINGER 0)
   };
+  // Bits of `flags` for kAddListener.
+  static constexpr uint32_t kPauseOnConnect = 1;
+  static constexpr uint32_t kNoDelay = 2;
+  static constexpr uint32_t kKeepAlive = 4;
+
   explicit Command(Kind what) : kind(what) {}
   Kind kind;
   uint64_t id = 0;
   int fd = -1;
   uint64_t amount = 0;
+  uint32_t flags = 0;
+  int32_t extra = 0;
   std::unique_ptr<char[]> bytes;
   size_t length = 0;
 };
@@ -80,10 +92,15 @@ class Loop {
   void AcceptReady();
   void ReadReady();
   void FlushWrites();
+  void ExpireIdle();
   void DeliverTurn();
+  int WaitTimeout();
 
   void QueueRead(Connection* connection);
   void QueueWrite(Connection* connection);
+  // Records I/O on `connection` for its idle timeout.
+  void Touch(Connection* connection);
+  void ArmTimer(Connection* connection, uint64_t dueMs);
   void CloseConnection(Connection* connection);
   void CloseListener(Listener* listener);
   void ReleaseCapBlocked();
@@ -118,6 +135,8 @@ class Loop {
   std::vector<std::unique_ptr<Connection>> closedConnections_;
   std::vector<std::unique_ptr<Listener>> closedListeners_;
   uint64_t unackedTotal_ = 0;
+  IdleTimers timers_;
+  uint64_t nowMs_ = 0;  // read once per turn, after epoll_wait
   ReadArena arena_;
   std::unique_ptr<Batch> batch_;
 };

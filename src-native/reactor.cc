@@ -65,6 +65,11 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
       env, "Reactor",
       {
           InstanceMethod<&Reactor::Listen>("listen"),
+          InstanceMethod<&Reactor::ListenFd>("listenFd"),
+          InstanceMethod<&Reactor::SetTimeout>("setTimeout"),
+          InstanceMethod<&Reactor::SetNoDelay>("setNoDelay"),
+          InstanceMethod<&Reactor::SetKeepAlive>("setKeepAlive"),
+          InstanceMethod<&Reactor::Reset>("reset"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
@@ -170,22 +175,39 @@ void Reactor::Teardown() {
   }
 }
 
+uint64_t Reactor::AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex) {
+  uint64_t id = loop_->NextId();
+  Command command(Command::Kind::kAddListener);
+  command.id = id;
+  command.fd = fd;
+  command.flags = info[flagsIndex].ToNumber().Uint32Value();
+  command.extra = info[flagsIndex + 1].ToNumber().Int32Value();
+  // Submitted at once, not staged: the fd must have an owner on every path.
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  loop_->Submit(one);
+  return id;
+}
+
 Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
-      !info[3].IsNumber()) {
-    return ThrowTypeError(env, "listen(family, address, port, backlog, ipv6Only)");
+  if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
+      !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber()) {
+    return ThrowTypeError(env, "listen(family, address, port, backlog, listenFlags, connectionFlags, keepAliveSeconds)");
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
   std::string address = info[1].As<Napi::String>().Utf8Value();
   int port = info[2].As<Napi::Number>().Int32Value();
   int backlog = info[3].As<Napi::Number>().Int32Value();
-  bool ipv6Only = info[4].ToBoolean().Value();
+  uint32_t listenFlags = info[4].As<Napi::Number>().Uint32Value();
+  sys::ListenFlags flags;
+  flags.ipv6Only = listenFlags & 1;
+  flags.reusePort = listenFlags & 2;
 
-  Napi::Array result = Napi::Array::New(env, 3);
+  Napi::Array result = Napi::Array::New(env);
   const char* failedCall = "listen";
-  int fd = sys::ListenSocket(family, address, port, backlog, ipv6Only, &failedCall);
+  int fd = sys::ListenSocket(family, address, port, backlog, flags, &failedCall);
   if (fd < 0) {
     result.Set(0u, Napi::Number::New(env, fd));
     result.Set(1u, Napi::String::New(env, failedCall));
@@ -193,23 +215,44 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   }
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
-  uint64_t id = loop_->NextId();
-  Command command(Command::Kind::kAddListener);
-  command.id = id;
-  command.fd = fd;
-  // Submitted at once, not staged: the fd must have an owner on every path.
-  std::vector<Command> one;
-  one.push_back(std::move(command));
-  loop_->Submit(one);
+  uint64_t id = AddListener(fd, info, 5);
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
   result.Set(1u, Napi::String::New(env, family == AF_UNIX ? address : sys::AddressText(bound)));
   result.Set(2u, Napi::Number::New(env, sys::AddressPort(bound)));
   return result;
 }
 
-void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info) {
-  Command command{kind};
+Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+      !info[3].IsNumber()) {
+    return ThrowTypeError(env, "listenFd(fd, backlog, connectionFlags, keepAliveSeconds)");
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int backlog = info[1].As<Napi::Number>().Int32Value();
+  Napi::Array result = Napi::Array::New(env);
+  int family = sys::PrepareListeningFd(fd, backlog);
+  if (family < 0) {
+    result.Set(0u, Napi::Number::New(env, family));
+    result.Set(1u, Napi::String::New(env, "listen"));
+    return result;
+  }
+  sys::SocketAddress bound;
+  sys::LocalAddress(fd, &bound);
+  uint64_t id = AddListener(fd, info, 2);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
+  result.Set(1u, Napi::String::New(env, sys::AddressText(bound)));
+  result.Set(2u, Napi::Number::New(env, sys::AddressPort(bound)));
+  result.Set(3u, Napi::Number::New(env, family == AF_INET ? 4 : family == AF_INET6 ? 6 : 0));
+  return result;
+}
+
+void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount,
+                    int32_t extra) {
+  Command command(kind);
   command.id = IdArgument(info, 0);
+  command.amount = amount;
+  command.extra = extra;
   staged_.push_back(std::move(command));
 }
 
@@ -267,10 +310,28 @@ Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::Ack(const Napi::CallbackInfo& info) {
-  Command command(Command::Kind::kAck);
-  command.id = IdArgument(info, 0);
-  command.amount = static_cast<uint64_t>(info[1].As<Napi::Number>().DoubleValue());
-  staged_.push_back(std::move(command));
+  Stage(Command::Kind::kAck, info, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kSetTimeout, info, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::SetNoDelay(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kSetNoDelay, info, info[1].ToBoolean().Value() ? 1 : 0);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kSetKeepAlive, info, info[1].ToBoolean().Value() ? 1 : 0,
+        info[2].ToNumber().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kReset, info);
   return info.Env().Undefined();
 }
 

@@ -36,9 +36,12 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   ~Reactor() override;
 
  private:
-  // listen(family: 4|6|0, address, port, backlog, ipv6Only)
-  //   -> [id, boundAddress, boundPort] or [-errno, failedCall]
+  // listen(family: 4|6|0, address, port, backlog, listenFlags, connectionFlags,
+  //        keepAliveSeconds) -> [id, boundAddress, boundPort] or [-errno, failedCall]
   Napi::Value Listen(const Napi::CallbackInfo& info);
+  // listenFd(fd, backlog, connectionFlags, keepAliveSeconds)
+  //   -> [id, boundAddress, boundPort, family] or [-errno, failedCall]
+  Napi::Value ListenFd(const Napi::CallbackInfo& info);
   Napi::Value CloseListener(const Napi::CallbackInfo& info);
   // write(id, Buffer | string) -> bytes queued
   Napi::Value Write(const Napi::CallbackInfo& info);
@@ -47,12 +50,19 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Ack(const Napi::CallbackInfo& info);
+  Napi::Value SetTimeout(const Napi::CallbackInfo& info);
+  Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
+  Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
+  Napi::Value Reset(const Napi::CallbackInfo& info);
   // Hands this tick's staged commands to the reactor thread in one go.
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
 
-  void Stage(Command::Kind kind, const Napi::CallbackInfo& info);
+  void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,
+             int32_t extra = 0);
+  // Hands a listening fd to the loop; returns its id.
+  uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex);
   // Stops the thread, closes every fd and releases the threadsafe function.
   // Runs from the environment's cleanup hook or the destructor, whichever is first.
   void Teardown();

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/un.h>
@@ -122,7 +123,7 @@ int OpenSpareFd() {
 }
 
 int ListenSocket(int family, const std::string& address, int port, int backlog,
-                 bool ipv6Only, const char** failedCall) {
+                 ListenFlags flags, const char** failedCall) {
   SocketAddress bindAddress;
   std::memset(&bindAddress.storage, 0, sizeof bindAddress.storage);
   if (family == AF_INET) {
@@ -170,8 +171,15 @@ int ListenSocket(int family, const std::string& address, int port, int backlog,
     // port whose old connections sit in TIME_WAIT.
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   }
+  if (family != AF_UNIX && flags.reusePort &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+    int error = Fail();
+    close(fd);
+    *failedCall = "setsockopt";
+    return error;
+  }
   if (family == AF_INET6) {
-    int only = ipv6Only ? 1 : 0;
+    int only = flags.ipv6Only ? 1 : 0;
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &only, sizeof only);
   }
   if (bind(fd, reinterpret_cast<sockaddr*>(&bindAddress.storage), bindAddress.length) < 0) {
@@ -187,6 +195,44 @@ int ListenSocket(int family, const std::string& address, int port, int backlog,
     return error;
   }
   return fd;
+}
+
+int PrepareListeningFd(int fd, int backlog) {
+  int value = 0;
+  socklen_t length = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &length) < 0) return Fail();
+  if (value != SOCK_STREAM) return -EPROTOTYPE;
+  length = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &length) < 0) return Fail();
+  if (value == 0 && listen(fd, backlog) < 0) return Fail();
+  length = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &length) < 0) return Fail();
+  int family = value;
+  int statusFlags = fcntl(fd, F_GETFL);
+  if (statusFlags < 0 || fcntl(fd, F_SETFL, statusFlags | O_NONBLOCK) < 0) return Fail();
+  int fdFlags = fcntl(fd, F_GETFD);
+  if (fdFlags < 0 || fcntl(fd, F_SETFD, fdFlags | FD_CLOEXEC) < 0) return Fail();
+  return family;
+}
+
+int SetNoDelay(int fd, bool enable) {
+  int value = enable ? 1 : 0;
+  return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value) < 0 ? Fail() : 0;
+}
+
+int SetKeepAlive(int fd, bool enable, int idleSeconds) {
+  int value = enable ? 1 : 0;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &value, sizeof value) < 0) return Fail();
+  if (enable && idleSeconds > 0 &&
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idleSeconds, sizeof idleSeconds) < 0) {
+    return Fail();
+  }
+  return 0;
+}
+
+int SetLingerZero(int fd) {
+  linger option{1, 0};
+  return setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, sizeof option) < 0 ? Fail() : 0;
 }
 
 std::string AddressText(const SocketAddress& address) {

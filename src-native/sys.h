@@ -44,8 +44,25 @@ int OpenSpareFd();
 // Bind and listen. `family` is AF_INET, AF_INET6 or AF_UNIX; for AF_UNIX the
 // address is a filesystem path (or an abstract name starting with '\0').
 // On failure returns -errno and names the failing call in *failedCall.
+struct ListenFlags {
+  bool ipv6Only = false;
+  bool reusePort = false;  // SO_REUSEPORT: several sockets share the port
+};
 int ListenSocket(int family, const std::string& address, int port, int backlog,
-                 bool ipv6Only, const char** failedCall);
+                 ListenFlags flags, const char** failedCall);
+
+// Checks that `fd` is a stream socket, calls listen() on it if it is not yet
+// listening (as libuv does for net's listen({ fd })), and makes it non-blocking
+// and close-on-exec. Returns its address family or -errno (EBADF, ENOTSOCK,
+// EPROTOTYPE when it is not a stream socket). On failure the fd is untouched
+// and stays open: it is not ours.
+int PrepareListeningFd(int fd, int backlog);
+
+int SetNoDelay(int fd, bool enable);
+// SO_KEEPALIVE, and TCP_KEEPIDLE when `idleSeconds` > 0, as libuv does.
+int SetKeepAlive(int fd, bool enable, int idleSeconds);
+// SO_LINGER with a zero timeout: the next close() sends RST, not FIN.
+int SetLingerZero(int fd);
 
 // Text form of an address for JS ("127.0.0.1", "::1", or "" for Unix).
 std::string AddressText(const SocketAddress& address);

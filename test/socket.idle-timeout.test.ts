@@ -1,0 +1,98 @@
+// Idle timeouts run on the reactor thread: a socket that goes quiet times out
+// on time however busy the others are, and thousands of idle sockets time out
+// together without stalling accepts. The server runs in a child process so
+// that these client connections do not share its JS thread.
+import * as net from 'node:net';
+import { once } from 'node:events';
+
+import { startFixture, JsonLineChild } from './helpers/child';
+
+let server: JsonLineChild | undefined;
+let idleClients: JsonLineChild | undefined;
+afterEach(async () => {
+  await idleClients?.kill();
+  await server?.kill();
+  server = idleClients = undefined;
+});
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Connect, send one byte, and time until it is echoed. */
+async function echoLatencyMs(port: number): Promise<number> {
+  const started = performance.now();
+  const socket = await connect(port);
+  socket.write('p');
+  await once(socket, 'data');
+  const elapsed = performance.now() - started;
+  socket.destroy();
+  return elapsed;
+}
+
+test('one idle socket among 1,000 busy ones times out within 50 ms of its deadline', async () => {
+  server = startFixture('idle-timeout-server.js', { TIMEOUT_MS: '500' });
+  const { listening: port } = await server.next<{ listening: number }>((line) => 'listening' in line);
+
+  const busy: net.Socket[] = [];
+  for (let i = 0; i < 1000; i += 100) {
+    busy.push(...await Promise.all(Array.from({ length: 100 }, () => connect(port))));
+  }
+  for (const socket of busy) socket.on('data', () => {});
+  // Every busy socket sends something every 100 ms, well inside its 500 ms timeout.
+  const traffic = setInterval(() => {
+    for (const socket of busy) socket.write('x');
+  }, 100);
+
+  const idle = await connect(port);
+  const idlePort = idle.localPort;
+  try {
+    const timedOut = await server.next<{ timeout: number; port: number }>((line) => 'timeout' in line, 5000);
+    expect(timedOut.port).toBe(idlePort);
+    expect(timedOut.timeout).toBeGreaterThanOrEqual(500 - 1);
+    expect(timedOut.timeout).toBeLessThan(550);
+    // Keep the traffic going a little longer: no busy socket may time out.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(server.lines.filter((line) => 'timeout' in line)).toHaveLength(1);
+  } finally {
+    clearInterval(traffic);
+    for (const socket of busy) socket.destroy();
+    idle.destroy();
+  }
+});
+
+test('10,000 idle sockets with a 2 s timeout all time out within 2.5 s while accepts stay fast', async () => {
+  server = startFixture('idle-timeout-server.js', { TIMEOUT_MS: '2000' });
+  const { listening: port } = await server.next<{ listening: number }>((line) => 'listening' in line);
+
+  const count = 10000;
+  idleClients = startFixture('idle-clients.js', { PORT: String(port), COUNT: String(count) });
+  const { connected } = await idleClients.next<{ connected: number }>((line) => 'connected' in line || 'error' in line, 30000);
+  expect(connected).toBe(count);
+
+  // While the timeouts come due, new connections must still be served promptly.
+  const latencies: number[] = [];
+  const deadline = Date.now() + 2600;
+  while (Date.now() < deadline && server.lines.filter((line) => 'timeout' in line).length < count) {
+    latencies.push(await echoLatencyMs(port));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await waitForTimeouts(server, count, 4000);
+  const idleTimes = server.lines.filter((line) => 'timeout' in line).map((line) => line.timeout as number);
+  expect(idleTimes.length).toBeGreaterThanOrEqual(count);
+  expect(Math.max(...idleTimes)).toBeLessThan(2500);
+  expect(Math.min(...idleTimes)).toBeGreaterThanOrEqual(2000 - 1);
+  expect(latencies.length).toBeGreaterThan(10);
+  if (Math.max(...latencies) >= 50) console.log(latencies.map((l) => l.toFixed(1)).join(" "));
+  expect(Math.max(...latencies)).toBeLessThan(50);
+});
+
+async function waitForTimeouts(child: JsonLineChild, count: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (child.lines.filter((line) => 'timeout' in line).length < count && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
