@@ -6,9 +6,14 @@ export interface NativeReactor {
   listen(family: 0 | 4 | 6, address: string, port: number, backlog: number, listenFlags: number,
     connectionFlags: number, keepAliveSeconds: number):
     [id: number, address: string, port: number] | [errno: number, syscall: string];
-  listenFd(fd: number, backlog: number, connectionFlags: number, keepAliveSeconds: number):
+  listenFd(fd: number, backlog: number, connectionFlags: number, keepAliveSeconds: number, duplicate: boolean):
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
+  connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number):
+    [id: number] | [errno: number, syscall: string];
+  adoptFd(fd: number):
+    [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
+    [errno: number, syscall: string];
   write(id: number, data: Uint8Array | string): number;
   shutdown(id: number): void;
   close(id: number): void;

@@ -83,6 +83,11 @@ export function invalidHandleType(): NodeStyleError {
   return withCode(new TypeError('This handle type cannot be sent'), 'ERR_INVALID_HANDLE_TYPE');
 }
 
+export function missingArgs(names: string[]): NodeStyleError {
+  const quoted = names.map((name) => `"${name}"`);
+  return withCode(new TypeError(`The ${quoted.join(' or ')} argument must be specified`), 'ERR_MISSING_ARGS');
+}
+
 export function socketClosed(): NodeStyleError {
   return withCode(new Error('Socket is closed'), 'ERR_SOCKET_CLOSED');
 }
@@ -95,13 +100,16 @@ export function streamDestroyed(method: string): NodeStyleError {
  * Builds the error Node's net module would build for a failed system call.
  * `errno` is negative, as libuv's codes are.
  */
-export function systemError(errno: number, syscall: string, address?: string, port?: number): SystemError {
+export function systemError(errno: number, syscall: string, address?: string, port?: number,
+  describe = false): SystemError {
   const code = util.getSystemErrorName(errno);
   let message = `${syscall} ${code}`;
-  if (address !== undefined) {
-    // Node's uvExceptionWithHostPort spells out what the code means.
+  if (describe) {
+    // As Node's uvExceptionWithHostPort (listen errors): spell out the code.
     const description = util.getSystemErrorMap().get(errno)?.[1];
     if (description) message += `: ${description}`;
+  }
+  if (address !== undefined) {
     message += port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
   }
   const error = new Error(message) as SystemError;

@@ -12,10 +12,15 @@
 import * as net from 'node:net';
 
 import { binding } from './binding';
+import { ConnectOptions } from './connect';
 import { Server, ServerOptions } from './server';
 import { Socket } from './socket';
 
 export { Server, Socket };
+export { adopt, adoptServer } from './adopt';
+export { serveHttp } from './http';
+export type { ServeHttpOptions } from './http';
+export type { ConnectOptions } from './connect';
 export type { ConnectionListener, ListenCallback, ListenOptions, ServerOptions } from './server';
 export type { SocketOptions } from './socket';
 export type { NodeStyleError, SystemError } from './errors';
@@ -91,3 +96,34 @@ export function createServer(
   }
   return new Server(options as ServerOptions, connectionListener);
 }
+
+/**
+ * Opens an outbound connection served by the reactor, as `net.connect` does:
+ * `connect(options[, listener])`, `connect(path[, listener])` or
+ * `connect(port[, host][, listener])`. Host names are resolved with
+ * dns.lookup (or `options.lookup`), and every address is tried in turn.
+ * Writes made before 'connect' are queued. Where there is no reactor (not
+ * Linux), returns `net.connect(...)` instead.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'epoll-reactor';
+ * const socket = connect({ port: 7000, host: '127.0.0.1' }, () => socket.end('ping'));
+ * socket.on('data', (reply) => console.log(reply.toString()));
+ * ```
+ */
+export function connect(options: ConnectOptions, connectListener?: () => void): Socket;
+/** Connects to a Unix socket path. */
+export function connect(path: string, connectListener?: () => void): Socket;
+/** Connects to `host` (default `'localhost'`) on `port`. */
+export function connect(port: number | string, host?: string, connectListener?: () => void): Socket;
+export function connect(...args: unknown[]): Socket {
+  if (!binding.available) return (net.connect as (...a: unknown[]) => net.Socket)(...args) as unknown as Socket;
+  const first = args[0];
+  const options = first !== null && typeof first === 'object' ? (first as ConnectOptions) : {};
+  const socket = new Socket({ allowHalfOpen: options.allowHalfOpen });
+  return (socket.connect as (...a: unknown[]) => Socket)(...args);
+}
+
+/** The same as {@link connect}, under net's other name. */
+export const createConnection: typeof connect = connect;

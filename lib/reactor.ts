@@ -13,10 +13,11 @@ export const enum EventKind {
   Shutdown = 6,
   ListenerError = 7,
   Timeout = 8,
+  Connect = 9,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
-export const syscallNames: Record<number, string> = { 1: 'read', 2: 'write', 3: 'accept', 4: 'shutdown' };
+export const syscallNames: Record<number, string> = { 1: 'read', 2: 'write', 3: 'accept', 4: 'shutdown', 5: 'connect' };
 
 const RECORD_STRIDE = 5;
 
@@ -28,6 +29,8 @@ export interface ConnectionEndpoint {
   onReactorWritten(totalBytes: number): void;
   onReactorShutdown(): void;
   onReactorTimeout(): void;
+  onReactorConnect(addresses: { remoteAddress: string; remotePort: number; localAddress: string;
+    localPort: number }): void;
 }
 
 /** What a server implements to receive its listener's events. */
@@ -117,6 +120,13 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
         connections.get(id)?.onReactorError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       } else if (kind === EventKind.Shutdown) {
         connections.get(id)?.onReactorShutdown();
+      } else if (kind === EventKind.Connect) {
+        const first = records[i + 3];
+        const ports = records[i + 4];
+        connections.get(id)?.onReactorConnect({
+          remoteAddress: strings[first], remotePort: Math.floor(ports / 65536),
+          localAddress: strings[first + 1], localPort: ports % 65536,
+        });
       } else if (kind === EventKind.Timeout) {
         connections.get(id)?.onReactorTimeout();
       } else if (kind === EventKind.ListenerError) {

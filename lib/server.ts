@@ -269,7 +269,7 @@ export class Server extends EventEmitter {
     }
     if (result.length === 2) {
       const [errno] = result;
-      process.nextTick(emitNT, this, 'error', systemError(errno, 'listen', address, family === 0 ? undefined : port));
+      process.nextTick(emitNT, this, 'error', systemError(errno, 'listen', address, family === 0 ? undefined : port, true));
       return;
     }
     const [id, boundAddress, boundPort] = result;
@@ -279,13 +279,23 @@ export class Server extends EventEmitter {
 
   private adoptFd(fd: number, backlog: number): void {
     const reactor = getReactor();
-    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay);
+    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, false);
     if (result.length === 2) {
       process.nextTick(emitNT, this, 'error', systemError(result[0], 'listen'));
       return;
     }
     const [id, boundAddress, boundPort, family] = result;
     this.startListening(reactor, id, boundAddress, boundPort, family);
+  }
+
+  /** @internal Listens on a duplicate of a listening fd that libuv owns; returns an error or null. */
+  adoptListeningFd(fd: number): Error | null {
+    const reactor = getReactor();
+    const result = reactor.native.listenFd(fd, DEFAULT_BACKLOG, this.connectionFlags(), this.keepAliveInitialDelay, true);
+    if (result.length === 2) return systemError(result[0], result[1]);
+    const [id, boundAddress, boundPort, family] = result;
+    this.startListening(reactor, id, boundAddress, boundPort, family);
+    return null;
   }
 
   private startListening(reactor: Reactor, id: number, address: string, port: number, family: 0 | 4 | 6): void {
@@ -380,11 +390,12 @@ export class Server extends EventEmitter {
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));
       return;
     }
-    const socket = new Socket(reactor, id, { remoteAddress, remotePort, localAddress, localPort }, {
+    const socket = new Socket({
       allowHalfOpen: this.allowHalfOpen,
       highWaterMark: this.highWaterMark,
       pauseOnConnect: this.pauseOnConnect,
     });
+    socket.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
     this.connectionCount++;
     socket.once('close', () => {
       this.connectionCount--;

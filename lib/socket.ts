@@ -4,9 +4,17 @@
 import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
-import { invalidArgType, invalidHandleType, outOfRange, socketClosed, streamDestroyed, systemError } from './errors';
+import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets } from './connect';
+import {
+  invalidArgType,
+  invalidHandleType,
+  outOfRange,
+  socketClosed,
+  streamDestroyed,
+  systemError,
+} from './errors';
+import { getReactor, Reactor } from './reactor';
 import { validateFunction } from './validate';
-import type { Reactor } from './reactor';
 
 /** Options for a reactor socket, as for net.Socket. */
 export interface SocketOptions {
@@ -22,7 +30,7 @@ export interface SocketOptions {
   pauseOnConnect?: boolean;
 }
 
-/** Where a connection's two ends are. */
+/** Where a connection's two ends are ('' addresses for a Unix socket). */
 export interface ConnectionAddresses {
   remoteAddress: string;
   remotePort: number;
@@ -36,6 +44,9 @@ interface PendingWrite {
   callback: (error?: Error | null) => void;
 }
 
+/** Internal event: the socket has a connected native id; queued work may go. */
+const kReady = Symbol('epoll-reactor.ready');
+
 function familyOf(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
   return address.includes(':') ? 'IPv6' : 'IPv4';
@@ -45,12 +56,17 @@ function emitCloseNT(socket: Socket, hadError: boolean): void {
   socket.emit('close', hadError);
 }
 
+function emitConnectNT(socket: Socket): void {
+  socket.emit('connect');
+  socket.emit('ready');
+}
+
 /**
  * A socket served by the epoll reactor. It behaves like `net.Socket`: a
- * `stream.Duplex` with 'data', 'end', 'drain', 'finish', 'error' and
- * 'close' (with `hadError`), addresses, and byte counters.
- *
- * You do not construct one yourself: a {@link Server} emits them.
+ * `stream.Duplex` with 'data', 'end', 'drain', 'finish', 'error', 'timeout'
+ * and 'close' (with `hadError`), addresses, and byte counters. A
+ * {@link Server} emits accepted ones; {@link connect} makes outbound ones;
+ * {@link adopt} takes one over from node:net.
  *
  * @example
  * ```ts
@@ -62,26 +78,24 @@ function emitCloseNT(socket: Socket, hadError: boolean): void {
  * ```
  */
 export class Socket extends Duplex {
-  /** Peer address, or undefined for a Unix socket. */
-  readonly remoteAddress: string | undefined;
-  /** Peer port, or undefined for a Unix socket. */
-  readonly remotePort: number | undefined;
+  /** Peer address, or undefined for a Unix socket or before connecting. */
+  remoteAddress: string | undefined = undefined;
+  /** Peer port, or undefined for a Unix socket or before connecting. */
+  remotePort: number | undefined = undefined;
   /** `'IPv4'` or `'IPv6'`, or undefined for a Unix socket. */
-  readonly remoteFamily: string | undefined;
-  /** Local address, or undefined for a Unix socket. */
-  readonly localAddress: string | undefined;
-  /** Local port, or undefined for a Unix socket. */
-  readonly localPort: number | undefined;
+  remoteFamily: string | undefined = undefined;
+  /** Local address, or undefined for a Unix socket or before connecting. */
+  localAddress: string | undefined = undefined;
+  /** Local port, or undefined for a Unix socket or before connecting. */
+  localPort: number | undefined = undefined;
   /** `'IPv4'` or `'IPv6'`, or undefined for a Unix socket. */
-  readonly localFamily: string | undefined;
+  localFamily: string | undefined = undefined;
   /** Whether the writable side stays open after the peer ends. */
   override allowHalfOpen: boolean;
   /** Bytes received so far. */
   bytesRead = 0;
-  /** Always false: a reactor socket is connected when you get it. */
-  readonly connecting = false;
-  /** Always false: a reactor socket is connected when you get it. */
-  readonly pending = false;
+  /** True while an outbound connect is in progress. */
+  connecting = false;
   /**
    * Node's http and tls look at `_handle`; a reactor socket has no libuv
    * handle, and says so rather than offering half of one.
@@ -90,21 +104,32 @@ export class Socket extends Duplex {
   /** The idle timeout set with {@link Socket.setTimeout}, in milliseconds, or undefined. */
   timeout: number | undefined = undefined;
 
-  /** @internal */ readonly id: number;
-  private readonly reactor: Reactor;
+  /** @internal The reactor's id for this connection; 0 before it has one. */
+  id = 0;
+  private reactor: Reactor | undefined;
   private bytesQueued = 0;      // handed to the reactor
   private bytesSent = 0;        // taken by the kernel
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
   private readingStopped = false;  // the reactor was told to pause
   private unackedBytes = 0;        // received while the readable buffer was full
-  private registered = true;
+  private registered = false;      // in the reactor's map, holding a reference
   private referenced = true;
   private resetOnDestroy = false;
   private noDelay = false;
+  private keepAlive: [boolean, number] | undefined;
 
-  /** @internal */
-  constructor(reactor: Reactor, id: number, addresses: ConnectionAddresses, options: SocketOptions = {}) {
+  /**
+   * Creates a socket that is not connected yet; call {@link Socket.connect}.
+   *
+   * @example
+   * ```ts
+   * import { Socket } from 'epoll-reactor';
+   * const socket = new Socket();
+   * socket.connect(7000, '127.0.0.1', () => socket.end('hi'));
+   * ```
+   */
+  constructor(options: SocketOptions = {}) {
     super({
       // Half-open handling is ours, as in net: the Duplex must not end itself.
       allowHalfOpen: true,
@@ -115,9 +140,36 @@ export class Socket extends Duplex {
       readableHighWaterMark: options.readableHighWaterMark,
       writableHighWaterMark: options.writableHighWaterMark,
     });
+    this.allowHalfOpen = options.allowHalfOpen === true;
+    this.on('end', onReadableEnd);
+    if (options.pauseOnConnect === true) {
+      // The reactor will not read it (its listener said so); resume() will.
+      this.readingStopped = true;
+      this.pause();
+    }
+  }
+
+  /** True until the socket is connected, as in net. */
+  get pending(): boolean {
+    return this.id === 0 || this.connecting;
+  }
+
+  /** @internal Binds this socket to a reactor connection id. */
+  attach(reactor: Reactor, id: number, addresses?: ConnectionAddresses): void {
     this.reactor = reactor;
     this.id = id;
-    this.allowHalfOpen = options.allowHalfOpen === true;
+    this.registered = true;
+    reactor.connections.set(id, this);
+    if (this.referenced) reactor.ref();
+    if (addresses !== undefined) this.setAddresses(addresses);
+    if (this.timeout !== undefined && this.timeout > 0) reactor.native.setTimeout(id, Math.floor(this.timeout));
+    if (this.noDelay) reactor.native.setNoDelay(id, true);
+    if (this.keepAlive !== undefined) reactor.native.setKeepAlive(id, this.keepAlive[0], this.keepAlive[1]);
+    reactor.scheduleFlush();
+    if (!this.connecting) this.emit(kReady);
+  }
+
+  private setAddresses(addresses: ConnectionAddresses): void {
     const unix = addresses.remoteAddress === '' && addresses.localAddress === '';
     this.remoteAddress = unix ? undefined : addresses.remoteAddress;
     this.remotePort = unix ? undefined : addresses.remotePort;
@@ -125,14 +177,78 @@ export class Socket extends Duplex {
     this.localPort = unix ? undefined : addresses.localPort;
     this.remoteFamily = familyOf(this.remoteAddress);
     this.localFamily = familyOf(this.localAddress);
-    reactor.connections.set(id, this);
-    reactor.ref();
-    this.on('end', onReadableEnd);
-    if (options.pauseOnConnect === true) {
-      // The reactor has not read it (the listener told it so); resume() will.
-      this.readingStopped = true;
-      this.pause();
+  }
+
+  /**
+   * Connects to a TCP port or a Unix socket, as `net.Socket#connect` does:
+   * `connect(options[, listener])`, `connect(path[, listener])` or
+   * `connect(port[, host][, listener])`. Writes made before the connection is
+   * up are queued. Failures arrive as an 'error' event.
+   */
+  connect(options: ConnectOptions, connectListener?: () => void): this;
+  connect(path: string, connectListener?: () => void): this;
+  connect(port: number | string, host?: string, connectListener?: () => void): this;
+  connect(...args: unknown[]): this {
+    const [options, listener] = normalizeConnectArgs(args);
+    if (this.id !== 0 || this.connecting) {
+      throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
     }
+    if (this.destroyed) {
+      // As net: a destroyed socket may be reused for a new connection.
+      throw streamDestroyed('connect');
+    }
+    if (listener !== undefined) this.once('connect', listener);
+    if (options.timeout !== undefined) this.setTimeout(options.timeout);
+    if (options.noDelay) this.setNoDelay(true);
+    if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
+    this.connecting = true;
+    const reactor = getReactor();
+    // Keep the process alive while the lookup runs, as net's pending handle does.
+    reactor.ref();
+    resolveTargets(options, this, (error, targets) => {
+      reactor.unref();
+      if (this.destroyed) return;
+      if (error) {
+        this.connecting = false;
+        this.destroy(error);
+        return;
+      }
+      this.connectTo(reactor, targets as ConnectTarget[], 0, options);
+    });
+    return this;
+  }
+
+  private connectTo(reactor: Reactor, targets: ConnectTarget[], index: number, options: ConnectOptions): void {
+    const target = targets[index];
+    const result = reactor.native.connect(target.family, target.address, target.port,
+      options.localAddress ?? '', options.localPort ?? 0);
+    if (result.length === 2) {
+      const [errno, syscall] = result;
+      // Refused on one address: try the next, as net's autoSelectFamily does.
+      if (index + 1 < targets.length) {
+        this.connectTo(reactor, targets, index + 1, options);
+        return;
+      }
+      this.connecting = false;
+      const error = target.family === 0
+        ? systemError(errno, syscall, target.address)
+        : systemError(errno, syscall, target.address, target.port);
+      process.nextTick(() => this.destroy(error));
+      return;
+    }
+    this.connectTargets = { targets, index, options };
+    this.attach(reactor, result[0]);
+  }
+
+  private connectTargets: { targets: ConnectTarget[]; index: number; options: ConnectOptions } | undefined;
+
+  /** @internal */
+  onReactorConnect(addresses: ConnectionAddresses): void {
+    this.connecting = false;
+    this.connectTargets = undefined;
+    this.setAddresses(addresses);
+    this.emit(kReady);
+    process.nextTick(emitConnectNT, this);
   }
 
   /**
@@ -154,8 +270,10 @@ export class Socket extends Duplex {
     if (this.destroyed) return this;
     const duration = Math.floor(milliseconds);
     this.timeout = milliseconds;
-    this.reactor.native.setTimeout(this.id, duration);
-    this.reactor.scheduleFlush();
+    if (this.registered) {
+      this.reactor!.native.setTimeout(this.id, duration);
+      this.reactor!.scheduleFlush();
+    }
     if (callback !== undefined) {
       if (duration === 0) this.removeListener('timeout', callback);
       else this.once('timeout', callback);
@@ -166,19 +284,21 @@ export class Socket extends Duplex {
   /** Enables or disables Nagle's algorithm (TCP_NODELAY); `true` if omitted. Returns the socket. */
   setNoDelay(noDelay?: boolean): this {
     const enable = noDelay === undefined ? true : Boolean(noDelay);
-    if (this.registered && this.remoteAddress !== undefined && enable !== this.noDelay) {
-      this.noDelay = enable;
-      this.reactor.native.setNoDelay(this.id, enable);
-      this.reactor.scheduleFlush();
+    if (enable === this.noDelay) return this;
+    this.noDelay = enable;
+    if (this.registered && this.remoteAddress !== undefined) {
+      this.reactor!.native.setNoDelay(this.id, enable);
+      this.reactor!.scheduleFlush();
     }
     return this;
   }
 
   /** Enables TCP keep-alive, with the idle time before the first probe. Returns the socket. */
   setKeepAlive(enable?: boolean, initialDelay?: number): this {
+    this.keepAlive = [Boolean(enable), ~~((initialDelay ?? 0) / 1000)];
     if (this.registered && this.remoteAddress !== undefined) {
-      this.reactor.native.setKeepAlive(this.id, Boolean(enable), ~~((initialDelay ?? 0) / 1000));
-      this.reactor.scheduleFlush();
+      this.reactor!.native.setKeepAlive(this.id, this.keepAlive[0], this.keepAlive[1]);
+      this.reactor!.scheduleFlush();
     }
     return this;
   }
@@ -187,7 +307,7 @@ export class Socket extends Duplex {
   unref(): this {
     if (this.referenced) {
       this.referenced = false;
-      if (this.registered) this.reactor.unref();
+      if (this.registered) this.reactor!.unref();
     }
     return this;
   }
@@ -196,7 +316,7 @@ export class Socket extends Duplex {
   ref(): this {
     if (!this.referenced) {
       this.referenced = true;
-      if (this.registered) this.reactor.ref();
+      if (this.registered) this.reactor!.ref();
     }
     return this;
   }
@@ -206,8 +326,12 @@ export class Socket extends Duplex {
    * destroys the socket. A second call does nothing.
    */
   resetAndDestroy(): this {
-    if (!this.registered) return this;
-    if (this.remoteAddress === undefined) throw invalidHandleType();
+    if (this.destroyed) return this;
+    if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
+    if (this.connecting) {
+      this.once('connect', () => this.resetAndDestroy());
+      return this;
+    }
     this.resetOnDestroy = true;
     return this.destroy();
   }
@@ -222,7 +346,9 @@ export class Socket extends Duplex {
   /** Bytes written so far, including those still buffered, as net counts them. */
   get bytesWritten(): number {
     let buffered = 0;
-    for (const entry of (this as unknown as { writableBuffer: unknown }).writableBuffer as Array<{ chunk: Buffer | string; encoding: BufferEncoding }>) {
+    const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
+      .writableBuffer;
+    for (const entry of entries) {
       buffered += typeof entry.chunk === 'string' ? Buffer.byteLength(entry.chunk, entry.encoding) : entry.chunk.length;
     }
     return this.bytesQueued + buffered;
@@ -233,8 +359,9 @@ export class Socket extends Duplex {
     return this.writableLength;
   }
 
-  /** `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as in net. */
+  /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as in net. */
   get readyState(): string {
+    if (this.connecting) return 'opening';
     if (this.readable && this.writable) return 'open';
     if (this.readable && !this.writable) return 'readOnly';
     if (!this.readable && this.writable) return 'writeOnly';
@@ -251,27 +378,44 @@ export class Socket extends Duplex {
   onReactorData(data: Buffer): void {
     const length = data.length;
     this.bytesRead += length;
+    const reactor = this.reactor!;
     if (this.push(data)) {
-      this.reactor.native.ack(this.id, length);
+      reactor.native.ack(this.id, length);
     } else {
       // The readable buffer is full: stop reading so the kernel pushes back on
       // the peer, and acknowledge these bytes only once they are consumed.
       this.unackedBytes += length;
       if (!this.readingStopped) {
         this.readingStopped = true;
-        this.reactor.native.pause(this.id);
+        reactor.native.pause(this.id);
       }
     }
-    this.reactor.scheduleFlush();
+    reactor.scheduleFlush();
   }
 
   /** @internal */
   onReactorEnd(): void {
+    // An adopted socket may have seen its EOF under libuv already.
+    if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
     this.push(null);
   }
 
   /** @internal */
   onReactorError(errno: number, syscall: string): void {
+    if (syscall === 'connect' && this.connectTargets !== undefined) {
+      const { targets, index, options } = this.connectTargets;
+      const target = targets[index];
+      this.forget();
+      if (index + 1 < targets.length) {
+        this.connectTo(getReactor(), targets, index + 1, options);
+        return;
+      }
+      this.connecting = false;
+      this.destroy(target.family === 0
+        ? systemError(errno, syscall, target.address)
+        : systemError(errno, syscall, target.address, target.port));
+      return;
+    }
     this.destroy(systemError(errno, syscall));
   }
 
@@ -300,15 +444,20 @@ export class Socket extends Duplex {
   override _read(): void {
     if (!this.readingStopped || !this.registered) return;
     this.readingStopped = false;
+    const reactor = this.reactor!;
     if (this.unackedBytes > 0) {
-      this.reactor.native.ack(this.id, this.unackedBytes);
+      reactor.native.ack(this.id, this.unackedBytes);
       this.unackedBytes = 0;
     }
-    this.reactor.native.resume(this.id);
-    this.reactor.scheduleFlush();
+    reactor.native.resume(this.id);
+    reactor.scheduleFlush();
   }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.pending) {
+      this.whenReady(() => this._write(chunk, encoding, callback), callback);
+      return;
+    }
     this.queueChunk(chunk, encoding);
     this.awaitKernel(callback);
   }
@@ -317,28 +466,36 @@ export class Socket extends Duplex {
     chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>,
     callback: (error?: Error | null) => void,
   ): void {
+    if (this.pending) {
+      this.whenReady(() => this._writev(chunks, callback), callback);
+      return;
+    }
     for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
     this.awaitKernel(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    if (this.pending) {
+      this.whenReady(() => this._final(callback), callback);
+      return;
+    }
     if (!this.registered) {
       callback(null);
       return;
     }
     this.pendingFinal = callback;
-    this.reactor.native.shutdown(this.id);
-    this.reactor.scheduleFlush();
+    this.reactor!.native.shutdown(this.id);
+    this.reactor!.scheduleFlush();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.connecting = false;
+    this.connectTargets = undefined;
     if (this.registered) {
-      this.registered = false;
-      this.reactor.connections.delete(this.id);
-      if (this.resetOnDestroy) this.reactor.native.reset(this.id);
-      else this.reactor.native.close(this.id);
-      this.reactor.scheduleFlush();
-      if (this.referenced) this.reactor.unref();
+      const reactor = this.reactor!;
+      if (this.resetOnDestroy) reactor.native.reset(this.id);
+      else reactor.native.close(this.id);
+      this.forget();
     }
     // Bytes not yet taken by the kernel are discarded with the socket; their
     // write callback learns so before 'close'.
@@ -346,15 +503,34 @@ export class Socket extends Duplex {
     this.pendingWrite = null;
     this.pendingFinal = null;
     if (pending !== null) pending.callback(error ?? streamDestroyed('write'));
+    this.emit(kReady, true);
     callback(error);
     process.nextTick(emitCloseNT, this, error != null);
+  }
+
+  /** Leaves the reactor's map and drops this socket's reference. */
+  private forget(): void {
+    if (!this.registered) return;
+    const reactor = this.reactor!;
+    this.registered = false;
+    reactor.connections.delete(this.id);
+    reactor.scheduleFlush();
+    if (this.referenced) reactor.unref();
+  }
+
+  // Runs `action` once connected; a destroy before that fails `callback` instead.
+  private whenReady(action: () => void, callback: (error?: Error | null) => void): void {
+    this.once(kReady, (destroyed?: boolean) => {
+      if (destroyed === true) callback(streamDestroyed('write'));
+      else action();
+    });
   }
 
   private queueChunk(chunk: Buffer | string, encoding: BufferEncoding): void {
     if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && (encoding as string) !== 'buffer') {
       chunk = Buffer.from(chunk, encoding);
     }
-    this.bytesQueued += this.reactor.native.write(this.id, chunk);
+    this.bytesQueued += this.reactor!.native.write(this.id, chunk);
   }
 
   private awaitKernel(callback: (error?: Error | null) => void): void {
@@ -362,7 +538,7 @@ export class Socket extends Duplex {
       callback(socketClosed());
       return;
     }
-    this.reactor.scheduleFlush();
+    this.reactor!.scheduleFlush();
     if (this.bytesSent >= this.bytesQueued) {
       // Nothing new went to the reactor (an empty write): complete it anyway,
       // asynchronously as every write completes.

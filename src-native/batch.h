@@ -21,10 +21,11 @@ enum class EventKind : uint8_t {
   kShutdown = 6,      // id: shutdown(SHUT_WR) done after the write queue drained
   kListenerError = 7, // id: listener, a: errno, b: Syscall (e.g. EMFILE on accept)
   kTimeout = 8,       // id: idle for the time set with setTimeout
+  kConnect = 9,       // id: outbound connect done, b: string index, c: ports
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.
-enum class Syscall : uint8_t { kRead = 1, kWrite = 2, kAccept = 3, kShutdown = 4 };
+enum class Syscall : uint8_t { kRead = 1, kWrite = 2, kAccept = 3, kShutdown = 4, kConnect = 5 };
 
 // Each event is kRecordStride doubles: kind, id, a, b, c. Ids are below 2^53,
 // so doubles carry them exactly and JS reads the whole batch as one Float64Array.
@@ -81,7 +82,10 @@ struct Batch {
     for (size_t i = 0; i < later.records.size(); i += kRecordStride) {
       double* record = &later.records[i];
       if (record[0] == static_cast<double>(EventKind::kData)) record[2] += chunkBase;
-      if (record[0] == static_cast<double>(EventKind::kConnection)) record[3] += stringBase;
+      if (record[0] == static_cast<double>(EventKind::kConnection) ||
+          record[0] == static_cast<double>(EventKind::kConnect)) {
+        record[3] += stringBase;
+      }
     }
     records.insert(records.end(), later.records.begin(), later.records.end());
     for (std::string& s : later.strings) strings.push_back(std::move(s));

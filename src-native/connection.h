@@ -64,6 +64,7 @@ struct Connection : Pollable {
   uint64_t timerGeneration = 0;  // bumped by setTimeout; older heap entries are void
   bool timerArmed = false;
 
+  bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   bool closed = false;
 
   // Reads until the queue is empty, `budget` bytes were read, or

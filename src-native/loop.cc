@@ -67,7 +67,7 @@ void Loop::Stop() {
     leftover.swap(commands_);
   }
   for (Command& command : leftover) {
-    if (command.kind == Command::Kind::kAddListener) sys::Close(command.fd);
+    if (command.fd >= 0) sys::Close(command.fd);
   }
   CloseEverything();
   if (spareFd_ >= 0) sys::Close(spareFd_);
@@ -83,7 +83,7 @@ void Loop::Submit(std::vector<Command>& commands) {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     if (stopping_) {
       for (Command& command : commands) {
-        if (command.kind == Command::Kind::kAddListener) sys::Close(command.fd);
+        if (command.fd >= 0) sys::Close(command.fd);
       }
       commands.clear();
       return;
@@ -99,6 +99,12 @@ void Loop::Submit(std::vector<Command>& commands) {
     }
   }
   if (wake) sys::EventFdSignal(wakeFd_);
+}
+
+void Loop::SubmitOwned(Command command) {
+  std::vector<Command> one;
+  one.push_back(std::move(command));
+  Submit(one);
 }
 
 void Loop::Run() {
@@ -123,6 +129,11 @@ void Loop::Run() {
       } else {
         auto* connection = static_cast<Connection*>(tag);
         if (connection->closed || connection->failed) continue;
+        if (connection->connecting) {
+          if (!(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP))) continue;
+          FinishConnect(connection);
+          if (connection->failed) continue;
+        }
         if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
@@ -191,6 +202,10 @@ void Loop::Apply(Command& command) {
     listener->queuedForAccept = true;
     acceptQueue_.push_back(listener.get());
     listeners_.emplace(command.id, std::move(listener));
+    return;
+  }
+  if (command.kind == Command::Kind::kAddConnection) {
+    AddConnection(command);
     return;
   }
   if (command.kind == Command::Kind::kCloseListener) {
@@ -293,17 +308,62 @@ void Loop::AcceptReady() {
                     static_cast<double>(Syscall::kAccept), shed);
         continue;
       }
-      sys::SocketAddress local;
-      sys::LocalAddress(fd, &local);
-      size_t stringIndex = batch_->strings.size();
-      batch_->strings.push_back(sys::AddressText(peer));
-      batch_->strings.push_back(sys::AddressText(local));
-      double ports = sys::AddressPort(peer) * 65536.0 + sys::AddressPort(local);
+      double ports = 0;
+      size_t stringIndex = AddAddresses(fd, &peer, &ports);
       batch_->Add(EventKind::kConnection, id, static_cast<double>(listener->id),
                   static_cast<double>(stringIndex), ports);
       connections_.emplace(id, std::move(connection));
     }
   }
+}
+
+size_t Loop::AddAddresses(int fd, const sys::SocketAddress* knownPeer, double* ports) {
+  sys::SocketAddress peer;
+  if (knownPeer != nullptr) {
+    peer = *knownPeer;
+  } else {
+    sys::PeerAddress(fd, &peer);
+  }
+  sys::SocketAddress local;
+  sys::LocalAddress(fd, &local);
+  size_t index = batch_->strings.size();
+  batch_->strings.push_back(sys::AddressText(peer));
+  batch_->strings.push_back(sys::AddressText(local));
+  *ports = sys::AddressPort(peer) * 65536.0 + sys::AddressPort(local);
+  return index;
+}
+
+void Loop::AddConnection(Command& command) {
+  int fd = command.fd;
+  command.fd = -1;  // ours now, whatever happens below
+  auto connection = std::make_unique<Connection>(command.id, fd);
+  connection->connecting = command.flags & Command::kConnecting;
+  connection->lastActivityMs = nowMs_;
+  int added = sys::EpollAdd(epollFd_, fd, kConnectionEvents, connection.get());
+  if (added < 0) {
+    sys::Close(fd);
+    batch_->Add(EventKind::kError, command.id, static_cast<double>(-added),
+                static_cast<double>(connection->connecting ? Syscall::kConnect : Syscall::kRead));
+    return;
+  }
+  // A taken-over socket may hold data already; registration reports it (the
+  // kernel checks readiness on EPOLL_CTL_ADD), so no read is queued here.
+  connections_.emplace(command.id, std::move(connection));
+}
+
+void Loop::FinishConnect(Connection* connection) {
+  connection->connecting = false;
+  int error = sys::PendingSocketError(connection->fd);
+  if (error < 0) {
+    connection->failed = true;
+    batch_->Add(EventKind::kError, connection->id, static_cast<double>(-error),
+                static_cast<double>(Syscall::kConnect));
+    return;
+  }
+  double ports = 0;
+  size_t stringIndex = AddAddresses(connection->fd, nullptr, &ports);
+  batch_->Add(EventKind::kConnect, connection->id, 0, static_cast<double>(stringIndex), ports);
+  Touch(connection);
 }
 
 void Loop::ReadReady() {

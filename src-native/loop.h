@@ -36,11 +36,14 @@ struct Command {
     kSetNoDelay,     // id, amount: 0 or 1
     kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
     kReset,          // id: close with RST (SO_LINGER 0)
+    kAddConnection,  // id, fd, flags: kConnecting; the loop owns fd now
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
   static constexpr uint32_t kNoDelay = 2;
   static constexpr uint32_t kKeepAlive = 4;
+  // Bits of `flags` for kAddConnection.
+  static constexpr uint32_t kConnecting = 1;
 
   explicit Command(Kind what) : kind(what) {}
   Kind kind;
@@ -82,6 +85,8 @@ class Loop {
   // Hands commands to the reactor thread and wakes it. Commands that arrive
   // after Stop() are discarded, closing any fd they carry.
   void Submit(std::vector<Command>& commands);
+  // Submits one command that hands the loop an fd, which it then owns.
+  void SubmitOwned(Command command);
   // Ids for listeners and connections: unique for the life of the loop.
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -102,6 +107,11 @@ class Loop {
   void Touch(Connection* connection);
   void ArmTimer(Connection* connection, uint64_t dueMs);
   void CloseConnection(Connection* connection);
+  void AddConnection(Command& command);
+  void FinishConnect(Connection* connection);
+  // Appends the two address strings of `fd` to the batch; returns the index
+  // of the first and sets *ports to remotePort * 65536 + localPort.
+  size_t AddAddresses(int fd, const sys::SocketAddress* knownPeer, double* ports);
   void CloseListener(Listener* listener);
   void ReleaseCapBlocked();
   Connection* FindConnection(uint64_t id);

@@ -21,7 +21,7 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 }
 
 // Frees a received chunk once JS has no view of it left.
-void FreeChunk(Napi::BasicEnv, void* data) { std::free(data); }
+void FreeChunk(napi_env, void* data, void*) { std::free(data); }
 
 }  // namespace
 
@@ -37,27 +37,52 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   }
   if (!batch || batch->Empty()) return;
 
+  // Raw N-API calls with their status checked: while Node tears an environment
+  // down it still runs queued calls, but cannot run JS, and every call below
+  // may then fail. The batch is dropped then; its destructor frees the chunks
+  // that did not reach JS.
+  napi_env rawEnv = env;
   Napi::HandleScope scope(env);
   size_t recordBytes = batch->records.size() * sizeof(double);
-  Napi::ArrayBuffer recordBuffer = Napi::ArrayBuffer::New(env, recordBytes);
-  std::memcpy(recordBuffer.Data(), batch->records.data(), recordBytes);
-  Napi::Float64Array records =
-      Napi::Float64Array::New(env, batch->records.size(), recordBuffer, 0);
+  void* recordData = nullptr;
+  napi_value recordBuffer;
+  napi_value records;
+  if (napi_create_arraybuffer(rawEnv, recordBytes, &recordData, &recordBuffer) != napi_ok) return;
+  std::memcpy(recordData, batch->records.data(), recordBytes);
+  if (napi_create_typedarray(rawEnv, napi_float64_array, batch->records.size(), recordBuffer, 0,
+                             &records) != napi_ok) {
+    return;
+  }
 
-  Napi::Array chunks = Napi::Array::New(env, batch->chunks.size());
+  napi_value chunks;
+  if (napi_create_array_with_length(rawEnv, batch->chunks.size(), &chunks) != napi_ok) return;
   for (size_t i = 0; i < batch->chunks.size(); ++i) {
     ReadChunk& chunk = batch->chunks[i];
-    Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, chunk.data, chunk.length, FreeChunk);
-    if (env.IsExceptionPending()) return;  // the chunk stays with the batch and is freed
-    chunk.data = nullptr;                  // JS owns it now
-    chunks.Set(static_cast<uint32_t>(i), buffer);
+    napi_value buffer;
+    if (napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length, FreeChunk, nullptr,
+                                         &buffer) != napi_ok) {
+      return;
+    }
+    chunk.data = nullptr;  // JS owns it now; the finalizer frees it
+    if (napi_set_element(rawEnv, chunks, static_cast<uint32_t>(i), buffer) != napi_ok) return;
   }
 
-  Napi::Array strings = Napi::Array::New(env, batch->strings.size());
+  napi_value strings;
+  if (napi_create_array_with_length(rawEnv, batch->strings.size(), &strings) != napi_ok) return;
   for (size_t i = 0; i < batch->strings.size(); ++i) {
-    strings.Set(static_cast<uint32_t>(i), Napi::String::New(env, batch->strings[i]));
+    napi_value text;
+    const std::string& value = batch->strings[i];
+    if (napi_create_string_utf8(rawEnv, value.data(), value.size(), &text) != napi_ok ||
+        napi_set_element(rawEnv, strings, static_cast<uint32_t>(i), text) != napi_ok) {
+      return;
+    }
   }
-  dispatch.Call({records, chunks, strings});
+
+  napi_value undefined;
+  napi_get_undefined(rawEnv, &undefined);
+  napi_value arguments[] = {records, chunks, strings};
+  // An exception from JS stays pending; Node reports it as uncaught.
+  napi_call_function(rawEnv, undefined, dispatch, 3, arguments, nullptr);
 }
 
 Napi::Function Reactor::DefineClass(Napi::Env env) {
@@ -66,6 +91,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
       {
           InstanceMethod<&Reactor::Listen>("listen"),
           InstanceMethod<&Reactor::ListenFd>("listenFd"),
+          InstanceMethod<&Reactor::Connect>("connect"),
+          InstanceMethod<&Reactor::AdoptFd>("adoptFd"),
           InstanceMethod<&Reactor::SetTimeout>("setTimeout"),
           InstanceMethod<&Reactor::SetNoDelay>("setNoDelay"),
           InstanceMethod<&Reactor::SetKeepAlive>("setKeepAlive"),
@@ -183,10 +210,67 @@ uint64_t Reactor::AddListener(int fd, const Napi::CallbackInfo& info, size_t fla
   command.flags = info[flagsIndex].ToNumber().Uint32Value();
   command.extra = info[flagsIndex + 1].ToNumber().Int32Value();
   // Submitted at once, not staged: the fd must have an owner on every path.
-  std::vector<Command> one;
-  one.push_back(std::move(command));
-  loop_->Submit(one);
+  loop_->SubmitOwned(std::move(command));
   return id;
+}
+
+namespace {
+Napi::Array Failure(Napi::Env env, int error, const char* failedCall) {
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Number::New(env, error));
+  result.Set(1u, Napi::String::New(env, failedCall));
+  return result;
+}
+}  // namespace
+
+Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
+      !info[3].IsString() || !info[4].IsNumber()) {
+    return ThrowTypeError(env, "connect(family, address, port, localAddress, localPort)");
+  }
+  int familyCode = info[0].As<Napi::Number>().Int32Value();
+  int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
+  const char* failedCall = "connect";
+  int fd = sys::ConnectSocket(family, info[1].As<Napi::String>().Utf8Value(),
+                              info[2].As<Napi::Number>().Int32Value(),
+                              info[3].As<Napi::String>().Utf8Value(),
+                              info[4].As<Napi::Number>().Int32Value(), &failedCall);
+  if (fd < 0) return Failure(env, fd, failedCall);
+  Command command(Command::Kind::kAddConnection);
+  command.id = loop_->NextId();
+  command.fd = fd;
+  command.flags = Command::kConnecting;
+  uint64_t id = command.id;
+  loop_->SubmitOwned(std::move(command));
+  Napi::Array result = Napi::Array::New(env, 1);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
+  return result;
+}
+
+Napi::Value Reactor::AdoptFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowTypeError(env, "adoptFd(fd)");
+  int original = info[0].As<Napi::Number>().Int32Value();
+  const char* failedCall = "dup";
+  int fd = sys::DuplicateConnectedFd(original, &failedCall);
+  if (fd < 0) return Failure(env, fd, failedCall);
+  sys::SocketAddress peer;
+  sys::SocketAddress local;
+  sys::PeerAddress(fd, &peer);
+  sys::LocalAddress(fd, &local);
+  Command command(Command::Kind::kAddConnection);
+  command.id = loop_->NextId();
+  command.fd = fd;
+  uint64_t id = command.id;
+  loop_->SubmitOwned(std::move(command));
+  Napi::Array result = Napi::Array::New(env, 5);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
+  result.Set(1u, Napi::String::New(env, sys::AddressText(peer)));
+  result.Set(2u, Napi::Number::New(env, sys::AddressPort(peer)));
+  result.Set(3u, Napi::String::New(env, sys::AddressText(local)));
+  result.Set(4u, Napi::Number::New(env, sys::AddressPort(local)));
+  return result;
 }
 
 Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
@@ -208,11 +292,7 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   Napi::Array result = Napi::Array::New(env);
   const char* failedCall = "listen";
   int fd = sys::ListenSocket(family, address, port, backlog, flags, &failedCall);
-  if (fd < 0) {
-    result.Set(0u, Napi::Number::New(env, fd));
-    result.Set(1u, Napi::String::New(env, failedCall));
-    return result;
-  }
+  if (fd < 0) return Failure(env, fd, failedCall);
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
   uint64_t id = AddListener(fd, info, 5);
@@ -224,24 +304,27 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+  if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
       !info[3].IsNumber()) {
-    return ThrowTypeError(env, "listenFd(fd, backlog, connectionFlags, keepAliveSeconds)");
+    return ThrowTypeError(env, "listenFd(fd, backlog, connectionFlags, keepAliveSeconds, duplicate)");
   }
   int fd = info[0].As<Napi::Number>().Int32Value();
   int backlog = info[1].As<Napi::Number>().Int32Value();
+  bool duplicate = info[4].ToBoolean().Value();
   Napi::Array result = Napi::Array::New(env);
   int family = sys::PrepareListeningFd(fd, backlog);
-  if (family < 0) {
-    result.Set(0u, Napi::Number::New(env, family));
-    result.Set(1u, Napi::String::New(env, "listen"));
-    return result;
+  if (family < 0) return Failure(env, family, "listen");
+  if (duplicate) {
+    // Taking a listener over from libuv: keep a copy, libuv closes its own.
+    fd = sys::Duplicate(fd);
+    if (fd < 0) return Failure(env, fd, "dup");
   }
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
   uint64_t id = AddListener(fd, info, 2);
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
-  result.Set(1u, Napi::String::New(env, sys::AddressText(bound)));
+  result.Set(1u, Napi::String::New(env, family == AF_UNIX ? sys::UnixPath(bound)
+                                                          : sys::AddressText(bound)));
   result.Set(2u, Napi::Number::New(env, sys::AddressPort(bound)));
   result.Set(3u, Napi::Number::New(env, family == AF_INET ? 4 : family == AF_INET6 ? 6 : 0));
   return result;

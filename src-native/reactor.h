@@ -39,10 +39,16 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // listen(family: 4|6|0, address, port, backlog, listenFlags, connectionFlags,
   //        keepAliveSeconds) -> [id, boundAddress, boundPort] or [-errno, failedCall]
   Napi::Value Listen(const Napi::CallbackInfo& info);
-  // listenFd(fd, backlog, connectionFlags, keepAliveSeconds)
+  // listenFd(fd, backlog, connectionFlags, keepAliveSeconds, duplicate)
   //   -> [id, boundAddress, boundPort, family] or [-errno, failedCall]
   Napi::Value ListenFd(const Napi::CallbackInfo& info);
   Napi::Value CloseListener(const Napi::CallbackInfo& info);
+  // connect(family: 4|6|0, address, port, localAddress, localPort)
+  //   -> [id] or [-errno, failedCall]; the outcome arrives as a connect or error event
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  // adoptFd(fd) -> [id, remoteAddress, remotePort, localAddress, localPort]
+  //   or [-errno, failedCall]. Duplicates fd; the caller still owns (and closes) fd.
+  Napi::Value AdoptFd(const Napi::CallbackInfo& info);
   // write(id, Buffer | string) -> bytes queued
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);

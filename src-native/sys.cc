@@ -122,42 +122,45 @@ int OpenSpareFd() {
   return fd < 0 ? Fail() : fd;
 }
 
+// Fills `out` from text; returns 0 or -errno.
+static int MakeAddress(int family, const std::string& address, int port, SocketAddress* out) {
+  std::memset(&out->storage, 0, sizeof out->storage);
+  if (family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&out->storage);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1) return -EINVAL;
+    out->length = sizeof(sockaddr_in);
+    return 0;
+  }
+  if (family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1) return -EINVAL;
+    out->length = sizeof(sockaddr_in6);
+    return 0;
+  }
+  if (family == AF_UNIX) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&out->storage);
+    un->sun_family = AF_UNIX;
+    if (address.size() >= sizeof un->sun_path) return -ENAMETOOLONG;
+    std::memcpy(un->sun_path, address.data(), address.size());
+    // A path is NUL-terminated; an abstract name (leading NUL) is not.
+    out->length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +
+                                         (address.empty() || address[0] != '\0' ? 1 : 0));
+    return 0;
+  }
+  return -EAFNOSUPPORT;
+}
+
 int ListenSocket(int family, const std::string& address, int port, int backlog,
                  ListenFlags flags, const char** failedCall) {
   SocketAddress bindAddress;
-  std::memset(&bindAddress.storage, 0, sizeof bindAddress.storage);
-  if (family == AF_INET) {
-    auto* in = reinterpret_cast<sockaddr_in*>(&bindAddress.storage);
-    in->sin_family = AF_INET;
-    in->sin_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1) {
-      *failedCall = "listen";
-      return -EINVAL;
-    }
-    bindAddress.length = sizeof(sockaddr_in);
-  } else if (family == AF_INET6) {
-    auto* in6 = reinterpret_cast<sockaddr_in6*>(&bindAddress.storage);
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(port));
-    if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1) {
-      *failedCall = "listen";
-      return -EINVAL;
-    }
-    bindAddress.length = sizeof(sockaddr_in6);
-  } else if (family == AF_UNIX) {
-    auto* un = reinterpret_cast<sockaddr_un*>(&bindAddress.storage);
-    un->sun_family = AF_UNIX;
-    if (address.size() >= sizeof un->sun_path) {
-      *failedCall = "listen";
-      return -ENAMETOOLONG;
-    }
-    std::memcpy(un->sun_path, address.data(), address.size());
-    bindAddress.length =
-        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +
-                               (address.empty() || address[0] != '\0' ? 1 : 0));
-  } else {
+  int made = MakeAddress(family, address, port, &bindAddress);
+  if (made < 0) {
     *failedCall = "listen";
-    return -EAFNOSUPPORT;
+    return made;
   }
 
   int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -195,6 +198,82 @@ int ListenSocket(int family, const std::string& address, int port, int backlog,
     return error;
   }
   return fd;
+}
+
+int ConnectSocket(int family, const std::string& address, int port,
+                  const std::string& localAddress, int localPort, const char** failedCall) {
+  SocketAddress target;
+  int made = MakeAddress(family, address, port, &target);
+  if (made < 0) {
+    *failedCall = "connect";
+    return made;
+  }
+  int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *failedCall = "socket";
+    return Fail();
+  }
+  if (family != AF_UNIX && (!localAddress.empty() || localPort != 0)) {
+    SocketAddress local;
+    std::string bindTo = localAddress.empty() ? (family == AF_INET6 ? "::" : "0.0.0.0") : localAddress;
+    int localMade = MakeAddress(family, bindTo, localPort, &local);
+    if (localMade < 0 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&local.storage), local.length) < 0) {
+      int error = localMade < 0 ? localMade : Fail();
+      close(fd);
+      *failedCall = "bind";
+      return error;
+    }
+  }
+  for (;;) {
+    if (connect(fd, reinterpret_cast<sockaddr*>(&target.storage), target.length) == 0) return fd;
+    if (errno == EINTR) continue;
+    // EINPROGRESS for TCP; EAGAIN for a Unix socket whose listener's backlog
+    // is full is an error, as in libuv.
+    if (errno == EINPROGRESS) return fd;
+    int error = Fail();
+    close(fd);
+    *failedCall = "connect";
+    return error;
+  }
+}
+
+int DuplicateConnectedFd(int fd, const char** failedCall) {
+  *failedCall = "getsockopt";
+  int type = 0;
+  socklen_t length = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) < 0) return Fail();
+  if (type != SOCK_STREAM) return -EPROTOTYPE;
+  int listening = 0;
+  length = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) < 0) return Fail();
+  if (listening != 0) return -EINVAL;
+  SocketAddress peer;
+  *failedCall = "getpeername";
+  if (PeerAddress(fd, &peer) < 0) return -ENOTCONN;
+  *failedCall = "dup";
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return Fail();
+  // O_NONBLOCK lives on the open file description, which the copy shares with
+  // libuv's fd; libuv's is non-blocking already, so this changes nothing there.
+  int statusFlags = fcntl(copy, F_GETFL);
+  if (statusFlags < 0 || fcntl(copy, F_SETFL, statusFlags | O_NONBLOCK) < 0) {
+    int error = Fail();
+    close(copy);
+    return error;
+  }
+  return copy;
+}
+
+int Duplicate(int fd) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return copy < 0 ? Fail() : copy;
+}
+
+int PeerAddress(int fd, SocketAddress* out) {
+  out->length = sizeof out->storage;
+  return getpeername(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->length) < 0 ? Fail()
+                                                                                         : 0;
 }
 
 int PrepareListeningFd(int fd, int backlog) {
@@ -246,6 +325,18 @@ std::string AddressText(const SocketAddress& address) {
     inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
   }
   return text;
+}
+
+std::string UnixPath(const SocketAddress& address) {
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&address.storage);
+  if (un->sun_family != AF_UNIX) return "";
+  size_t length = address.length > offsetof(sockaddr_un, sun_path)
+                      ? address.length - offsetof(sockaddr_un, sun_path)
+                      : 0;
+  std::string path(un->sun_path, length);
+  // A filesystem path is NUL-terminated; an abstract name keeps its leading NUL.
+  if (!path.empty() && path[0] != '\0') path = path.c_str();
+  return path;
 }
 
 int AddressPort(const SocketAddress& address) {

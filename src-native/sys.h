@@ -58,6 +58,21 @@ int ListenSocket(int family, const std::string& address, int port, int backlog,
 // and stays open: it is not ours.
 int PrepareListeningFd(int fd, int backlog);
 
+// A non-blocking socket connecting to `address`:`port` (or a Unix path when
+// family is AF_UNIX), bound first to `localAddress`:`localPort` if given.
+// Returns the fd even while the connect is in progress (EINPROGRESS); the
+// reactor learns the outcome from EPOLLOUT and SO_ERROR.
+int ConnectSocket(int family, const std::string& address, int port,
+                  const std::string& localAddress, int localPort, const char** failedCall);
+
+// Duplicates a connected stream socket taken over from libuv, as a
+// non-blocking, close-on-exec fd. The original is left untouched and open.
+int DuplicateConnectedFd(int fd, const char** failedCall);
+
+int PeerAddress(int fd, SocketAddress* out);
+// F_DUPFD_CLOEXEC.
+int Duplicate(int fd);
+
 int SetNoDelay(int fd, bool enable);
 // SO_KEEPALIVE, and TCP_KEEPIDLE when `idleSeconds` > 0, as libuv does.
 int SetKeepAlive(int fd, bool enable, int idleSeconds);
@@ -67,5 +82,7 @@ int SetLingerZero(int fd);
 // Text form of an address for JS ("127.0.0.1", "::1", or "" for Unix).
 std::string AddressText(const SocketAddress& address);
 int AddressPort(const SocketAddress& address);
+// The path of a Unix socket address ("" when unnamed).
+std::string UnixPath(const SocketAddress& address);
 
 }  // namespace reactor::sys

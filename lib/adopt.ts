@@ -1,0 +1,176 @@
+// Taking live sockets over from libuv: a connected net.Socket, or a listening
+// net.Server, moves into the reactor without a byte lost or a FIN sent.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { invalidArgType, systemError } from './errors';
+import { getReactor } from './reactor';
+import { Server } from './server';
+import { Socket, SocketOptions } from './socket';
+
+const kAdopted = Symbol('epoll-reactor.adopted');
+
+interface LibuvHandle {
+  fd?: number;
+  readStop?(): number;
+  close(callback?: () => void): void;
+  onread?: unknown;
+  writeQueueSize?: number;
+}
+
+function invalidState(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: 'ERR_INVALID_STATE' });
+}
+
+function handleOf(target: net.Socket | net.Server): LibuvHandle | null {
+  return (target as unknown as { _handle: LibuvHandle | null })._handle;
+}
+
+function checkAdoptable(target: net.Socket | net.Server): number {
+  if ((target as unknown as Record<symbol, boolean>)[kAdopted]) {
+    throw invalidState('The socket has already been adopted');
+  }
+  if ((target as { encrypted?: boolean }).encrypted === true) {
+    throw Object.assign(new TypeError('A TLS socket cannot be adopted: its bytes are encrypted by node:tls'), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+  }
+  const handle = handleOf(target);
+  if (handle === null || typeof handle.fd !== 'number' || handle.fd < 0) {
+    throw Object.assign(new TypeError('The socket has no file descriptor to adopt'), { code: 'ERR_INVALID_HANDLE_TYPE' });
+  }
+  return handle.fd;
+}
+
+/**
+ * Takes over a connected `net.Socket` (TCP or Unix, accepted or outbound):
+ * stops libuv reading it, duplicates its fd into the reactor, and closes
+ * libuv's copy, which sends nothing to the peer. Bytes the net.Socket had
+ * received but not yet delivered come first on the returned socket; writes
+ * still queued in the net.Socket are sent before the fd changes hands (writes
+ * to the returned socket wait for them). The net.Socket is destroyed quietly
+ * (it emits 'close'); use the returned socket from now on.
+ *
+ * Also takes over a listening `net.Server`: see {@link adoptServer}.
+ *
+ * @throws TypeError (`ERR_INVALID_ARG_TYPE`) for anything else;
+ *   `ERR_INVALID_ARG_VALUE` for a TLS socket; `ERR_INVALID_HANDLE_TYPE` for a
+ *   socket without an fd; `ERR_INVALID_STATE` for a destroyed, connecting or
+ *   already adopted socket.
+ *
+ * @example
+ * ```ts
+ * import * as net from 'node:net';
+ * import { adopt } from 'epoll-reactor';
+ *
+ * net.createServer((plain) => {
+ *   const socket = adopt(plain); // served by the reactor from here on
+ *   socket.pipe(socket);
+ * }).listen(7000);
+ * ```
+ */
+export function adopt(socket: net.Socket, options?: SocketOptions): Socket;
+export function adopt(server: net.Server): Server;
+export function adopt(target: net.Socket | net.Server, options: SocketOptions = {}): Socket | Server {
+  if (target instanceof net.Server) return adoptServer(target);
+  if (!(target instanceof net.Socket)) {
+    throw invalidArgType('socket', 'an instance of net.Socket or net.Server', target);
+  }
+  if (target.destroyed) throw invalidState('The socket has been destroyed');
+  if (target.connecting) throw invalidState('The socket is still connecting');
+  const fd = checkAdoptable(target);
+  const handle = handleOf(target) as LibuvHandle;
+  (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
+
+  // From here libuv reads nothing more; what it read is in the readable buffer.
+  handle.readStop?.();
+  const buffered: Buffer[] = [];
+  const state = (target as unknown as { _readableState: { buffer: Iterable<Buffer | string>; encoding: BufferEncoding | null } })
+    ._readableState;
+  for (const chunk of state.buffer) {
+    buffered.push(typeof chunk === 'string' ? Buffer.from(chunk, state.encoding ?? 'utf8') : chunk);
+  }
+  const ended = target.readableEnded || (target as unknown as { _readableState: { ended: boolean } })._readableState.ended;
+
+  const adopted = new Socket({ allowHalfOpen: options.allowHalfOpen ?? (target as { allowHalfOpen?: boolean }).allowHalfOpen, ...options });
+  for (const chunk of buffered) {
+    adopted.bytesRead += chunk.length;
+    adopted.push(chunk);
+  }
+  if (ended) adopted.push(null);
+
+  const handOver = (): void => {
+    const reactor = getReactor();
+    const result = reactor.native.adoptFd(fd);
+    closeQuietly(target, handle);
+    if (result.length === 2) {
+      process.nextTick(() => adopted.destroy(systemError(result[0], result[1])));
+      return;
+    }
+    const [id, remoteAddress, remotePort, localAddress, localPort] = result;
+    adopted.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
+  };
+
+  const pendingWrites = target.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0;
+  if (pendingWrites && !target.writableEnded) {
+    // An empty write's callback runs once every earlier write has gone out;
+    // until then the adopted socket is pending and queues its own writes.
+    target.write(Buffer.alloc(0), () => handOver());
+  } else {
+    handOver();
+  }
+  return adopted;
+}
+
+// Closes libuv's copy of the fd without touching the connection: no
+// shutdown(), no RST, since the reactor's duplicate keeps the socket open.
+function closeQuietly(target: net.Socket, handle: LibuvHandle): void {
+  handle.onread = () => {};
+  (target as unknown as { _handle: LibuvHandle | null })._handle = null;
+  handle.close();
+  target.destroy();
+}
+
+/**
+ * Takes over a listening `net.Server` (for example one from cluster or a
+ * supervisor): the reactor accepts its connections from now on, and its
+ * 'connection' listeners move to the returned server. Connections the
+ * net.Server had already accepted stay with it.
+ *
+ * For a Unix socket, libuv deletes the socket file when its server closes; the
+ * file is linked back at once, but a connect in that instant can fail.
+ *
+ * @example
+ * ```ts
+ * import * as net from 'node:net';
+ * import { adoptServer } from 'epoll-reactor';
+ * const plain = net.createServer((socket) => socket.end('hi\n')).listen(7000, () => {
+ *   const server = adoptServer(plain); // same port, same listener, served natively
+ * });
+ * ```
+ */
+export function adoptServer(target: net.Server): Server {
+  if (!(target instanceof net.Server)) throw invalidArgType('server', 'an instance of net.Server', target);
+  if (!target.listening) throw invalidState('The server is not listening');
+  const fd = checkAdoptable(target);
+  const address = target.address();
+  const server = new Server();
+  const result = server.adoptListeningFd(fd);
+  if (result !== null) throw result;
+  (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
+  for (const listener of target.listeners('connection')) {
+    server.on('connection', listener as (socket: Socket) => void);
+    target.removeListener('connection', listener as (...args: unknown[]) => void);
+  }
+  if (typeof address === 'string' && !address.startsWith('\0')) {
+    // libuv unlinks a pipe server's path on close; keep the file by a second link.
+    const keep = path.join(path.dirname(address), `.${path.basename(address)}.${process.pid}.adopt`);
+    fs.linkSync(address, keep);
+    target.close();
+    fs.renameSync(keep, address);
+  } else {
+    target.close();
+  }
+  return server;
+}

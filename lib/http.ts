@@ -1,0 +1,55 @@
+// Serving an existing http.Server or https.Server (and so Express, Fastify,
+// Koa) from reactor connections: the reactor accepts, and each connection is
+// handed to the HTTP server as if its own listener had accepted it.
+import type * as http from 'node:http';
+
+import { ListenOptions, Server, ServerOptions } from './server';
+import type { Socket } from './socket';
+
+/** Options for {@link serveHttp}: where to listen, and reactor server options. */
+export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
+
+/**
+ * Serves `httpServer` from epoll-reactor connections. Every accepted socket is
+ * given to the HTTP server's own 'connection' handling, so keep-alive,
+ * pipelining, request bodies, chunked responses, timeouts and 'upgrade' all
+ * work as usual; an upgraded socket (a WebSocket, say) stays on the reactor.
+ * An `https.Server` works the same way: node:tls wraps the reactor socket.
+ *
+ * The HTTP server itself does not listen; close the returned reactor server
+ * to stop accepting, and the HTTP server's `close()`,
+ * `closeIdleConnections()` and `closeAllConnections()` work on its
+ * connections as usual. Accepted sockets get TCP_NODELAY unless
+ * `noDelay: false` is given, as node:http does.
+ *
+ * @returns The reactor server, already listening (or about to: wait for
+ *   'listening').
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import * as http from 'node:http';
+ * import { serveHttp } from 'epoll-reactor';
+ *
+ * const app = express();
+ * app.get('/', (req, res) => res.send('hello from the reactor'));
+ * const server = serveHttp(http.createServer(app), { port: 3000, host: '127.0.0.1' });
+ * server.on('listening', () => console.log('listening on', server.address()));
+ * ```
+ */
+export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {}): Server {
+  const { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay, ...listen } = options;
+  const server = new Server({
+    allowHalfOpen, highWaterMark, pauseOnConnect, noDelay: noDelay ?? true, keepAlive, keepAliveInitialDelay,
+  });
+  server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));
+  server.on('error', (error: Error) => httpServer.emit('error', error));
+  // node:http starts tracking connections (for headersTimeout, requestTimeout
+  // and closeIdleConnections) when it hears 'listening'.
+  server.on('listening', () => httpServer.emit('listening'));
+  httpServer.once('close', () => {
+    if (server.listening) server.close();
+  });
+  server.listen(listen);
+  return server;
+}

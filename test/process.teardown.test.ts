@@ -1,0 +1,34 @@
+// Leaving a process while the reactor is busy: no crash, no hang, and the exit
+// code the program chose. Node still runs queued threadsafe-function calls
+// while it tears an environment down, when JS can no longer run; a batch
+// arriving then must be dropped quietly.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const fixture = path.join(__dirname, 'fixtures', 'exit-under-load.js');
+
+function run(mode: string): ReturnType<typeof spawnSync> {
+  return spawnSync(process.execPath, [fixture], { env: { ...process.env, MODE: mode }, timeout: 10000, encoding: 'utf8' });
+}
+
+test.each([1, 2, 3, 4, 5])('process.exit() under load keeps its exit code (run %i)', () => {
+  const result = run('exit');
+  expect(result.signal).toBeNull();
+  expect(result.stderr).not.toMatch(/FATAL|Aborted|Segmentation/);
+  expect(result.status).toBe(3);
+});
+
+test.each([1, 2, 3, 4, 5])('closing everything under load lets the process end by itself (run %i)', () => {
+  const result = run('natural');
+  const flooder = Number(String(result.stdout).trim());
+  if (flooder > 0) {
+    try {
+      process.kill(flooder, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  expect(result.signal).toBeNull();
+  expect(result.stderr).not.toMatch(/FATAL|Aborted|Segmentation/);
+  expect(result.status).toBe(0);
+});
