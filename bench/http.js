@@ -1,0 +1,126 @@
+'use strict';
+// HTTP through epoll-reactor vs node:http's own listener, measured with wrk.
+//
+// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin]
+// For each app (plain http.Server, Express) and each server (node, reactor),
+// interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
+// CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and
+// non-2xx responses, and the server's CPU seconds. Prints a markdown table of
+// medians with min–max. Needs wrk (Debian package `wrk`).
+const { execFileSync, spawnSync } = require('node:child_process');
+const path = require('node:path');
+
+const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
+const { readCpuSeconds } = require('./lib/proc-stats');
+
+function parseArgs(argv) {
+  const options = { runs: 3, seconds: 5, connections: 100, pin: true };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (name === 'no-pin') options.pin = false;
+    else if (name in options) options[name] = Number(argv[++i]);
+    else throw new Error(`unknown option ${argv[i]}`);
+  }
+  return options;
+}
+
+function which(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).stdout.trim();
+}
+
+function pinned(cpu, command, args, pin) {
+  return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+// wrk prints latency as e.g. "1.23ms" or "850.00us"; return microseconds.
+function micros(text) {
+  const match = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!match) return NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value : match[2] === 'ms' ? value * 1000 : value * 1e6;
+}
+
+function parseWrk(output) {
+  const requests = Number((/Requests\/sec:\s+([\d.]+)/.exec(output) || [])[1]);
+  const total = Number((/(\d+) requests in/.exec(output) || [])[1]);
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
+  const non2xx = Number((/Non-2xx or 3xx responses: (\d+)/.exec(output) || [0, 0])[1]);
+  const percentile = (p) => micros((new RegExp(`\\s${p}%\\s+(\\S+)`).exec(output) || [])[1] || '');
+  return {
+    requestsPerSecond: requests,
+    requests: total,
+    p50: percentile(50),
+    p99: percentile(99),
+    errors: socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+    non2xx,
+  };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+async function runOne(impl, app, options) {
+  const script = path.join(__dirname, 'servers', 'http-server.js');
+  const [command, args] = pinned(1, process.execPath, [script, impl, app, '0'], options.pin);
+  const child = spawnTracked(command, args);
+  try {
+    const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, `${impl} ${app} server`);
+    const pid = child.pid; // taskset execs the server, so the pid is the server's
+    const cpuBefore = readCpuSeconds(pid);
+    const [wrkCommand, wrkArgs] = pinned(0, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency',
+      `http://127.0.0.1:${port}/`], options.pin);
+    const output = execFileSync(wrkCommand, wrkArgs, { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
+    const cpuAfter = readCpuSeconds(pid);
+    const result = parseWrk(output);
+    result.serverCpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / Math.max(result.requests, 1);
+    return result;
+  } finally {
+    await stopChild(child);
+  }
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  if (!which('wrk')) throw new Error('wrk is not installed (apt-get install wrk)');
+  if (options.pin && !which('taskset')) options.pin = false;
+  const apps = ['plain', 'express'];
+  const impls = ['node', 'reactor'];
+  const results = {};
+  for (let run = 0; run < options.runs; run++) {
+    for (const app of apps) {
+      for (const impl of impls) {
+        const key = `${app}/${impl}`;
+        (results[key] ??= []).push(await runOne(impl, app, options));
+        process.stderr.write('.');
+      }
+    }
+  }
+  process.stderr.write('\n');
+  console.log(`wrk -t1 -c${options.connections} -d${options.seconds}s, ${options.runs} runs, ` +
+    `${options.pin ? 'wrk on CPU 0, server on CPU 1' : 'unpinned'}; medians (min–max)\n`);
+  console.log('| app | server | requests/s | min–max | p50 µs | p99 µs | server CPU µs/req | errors | non-2xx | vs node |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  let failed = false;
+  for (const app of apps) {
+    const base = median(results[`${app}/node`].map((r) => r.requestsPerSecond));
+    for (const impl of impls) {
+      const runs = results[`${app}/${impl}`];
+      const rps = runs.map((r) => r.requestsPerSecond);
+      const errors = runs.reduce((sum, r) => sum + r.errors, 0);
+      const non2xx = runs.reduce((sum, r) => sum + r.non2xx, 0);
+      failed ||= errors > 0 || non2xx > 0;
+      console.log(`| ${app} | ${impl} | ${Math.round(median(rps))} | ${Math.round(Math.min(...rps))}–${Math.round(Math.max(...rps))} | ` +
+        `${Math.round(median(runs.map((r) => r.p50)))} | ${Math.round(median(runs.map((r) => r.p99)))} | ` +
+        `${median(runs.map((r) => r.serverCpuUsPerRequest)).toFixed(1)} | ${errors} | ${non2xx} | ` +
+        `${(median(rps) / base).toFixed(2)}× |`);
+    }
+  }
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((error) => {
+  console.error(error.message);
+  process.exitCode = 1;
+});

@@ -1,0 +1,35 @@
+'use strict';
+// `node bench/servers/http-server.js <node|reactor> <express|plain> <port>`:
+// the same HTTP app served by node:http's own listener or through
+// epoll-reactor's serveHttp. Prints `listening <port>` once ready.
+const http = require('node:http');
+
+const [impl, kind, portText] = process.argv.slice(2);
+const port = Number(portText ?? 0);
+
+let handler;
+if (kind === 'express') {
+  const express = require('express');
+  const app = express();
+  app.get('/', (req, res) => res.send('hello from express\n'));
+  handler = app;
+} else {
+  handler = (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('hello from http\n');
+  };
+}
+const httpServer = http.createServer(handler);
+
+function ready(address) {
+  process.stdout.write(`listening ${address.port}\n`);
+}
+
+if (impl === 'reactor') {
+  const { serveHttp } = require('../../dist');
+  const server = serveHttp(httpServer, { port, host: '127.0.0.1' });
+  server.on('listening', () => ready(server.address()));
+} else {
+  httpServer.listen(port, '127.0.0.1', () => ready(httpServer.address()));
+}
+process.on('SIGTERM', () => process.exit(0));
