@@ -24,6 +24,9 @@ export interface NativeReactor {
   setNoDelay(id: number, enable: boolean): void;
   setKeepAlive(id: number, enable: boolean, idleSeconds: number): void;
   reset(id: number): void;
+  forward(forwardId: number, firstId: number, secondId: number, mode: number): void;
+  forwardStart(forwardId: number): void;
+  nextId(): number;
   flush(): void;
   ref(): void;
   unref(): void;

@@ -19,6 +19,8 @@ import { Socket } from './socket';
 export { Server, Socket };
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
+export { forward } from './forward';
+export type { ForwardOptions, ForwardResult } from './forward';
 export type { ServeHttpOptions } from './http';
 export type { ConnectOptions } from './connect';
 export type { ConnectionListener, ListenCallback, ListenOptions, ServerOptions } from './server';

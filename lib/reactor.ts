@@ -14,6 +14,8 @@ export const enum EventKind {
   ListenerError = 7,
   Timeout = 8,
   Connect = 9,
+  ForwardDone = 10,
+  ForwardReady = 11,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -33,6 +35,12 @@ export interface ConnectionEndpoint {
     localPort: number }): void;
 }
 
+/** What a forward in progress implements (lib/forward.ts). */
+export interface ForwardEndpoint {
+  ready(): void;
+  done(bytesFirstToSecond: number, bytesSecondToFirst: number, errno: number, syscall: string): void;
+}
+
 /** What a server implements to receive its listener's events. */
 export interface ListenerEndpoint {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number,
@@ -44,6 +52,8 @@ export class Reactor {
   readonly native: NativeReactor;
   readonly connections = new Map<number, ConnectionEndpoint>();
   readonly listeners = new Map<number, ListenerEndpoint>();
+  /** Forwards in progress, by forward id. */
+  readonly forwards = new Map<number, ForwardEndpoint>();
   private references = 0;
   private flushScheduled = false;
 
@@ -127,6 +137,15 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
           remoteAddress: strings[first], remotePort: Math.floor(ports / 65536),
           localAddress: strings[first + 1], localPort: ports % 65536,
         });
+      } else if (kind === EventKind.ForwardDone) {
+        const done = reactor.forwards.get(id);
+        if (done !== undefined) {
+          reactor.forwards.delete(id);
+          const outcome = records[i + 4];
+          done.done(records[i + 2], records[i + 3], Math.floor(outcome / 16), syscallNames[outcome % 16] ?? 'forward');
+        }
+      } else if (kind === EventKind.ForwardReady) {
+        reactor.forwards.get(id)?.ready();
       } else if (kind === EventKind.Timeout) {
         connections.get(id)?.onReactorTimeout();
       } else if (kind === EventKind.ListenerError) {

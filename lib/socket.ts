@@ -118,6 +118,7 @@ export class Socket extends Duplex {
   private resetOnDestroy = false;
   private noDelay = false;
   private keepAlive: [boolean, number] | undefined;
+  private forwarding = false;
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -374,6 +375,38 @@ export class Socket extends Duplex {
     return { address: this.localAddress, family: this.localFamily as string, port: this.localPort };
   }
 
+  /** @internal Hands this socket's I/O to a native forward; returns its reactor. */
+  startForwarding(): Reactor {
+    this.forwarding = true;
+    // Whatever unacknowledged bytes JS held are passed on by takeBuffered().
+    this.readingStopped = false;
+    this.unackedBytes = 0;
+    return this.reactor!;
+  }
+
+  /** @internal The bytes received but not yet read, removed from the readable buffer. */
+  takeBuffered(): Buffer[] {
+    const chunks: Buffer[] = [];
+    let chunk: Buffer | string | null;
+    while ((chunk = this.read()) !== null) {
+      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, this.readableEncoding ?? 'utf8') : chunk);
+    }
+    return chunks;
+  }
+
+  /** @internal Queues bytes with the reactor directly, past the Writable; returns their length. */
+  writeToReactor(chunk: Buffer): number {
+    const length = this.reactor!.native.write(this.id, chunk);
+    this.bytesQueued += length;
+    return length;
+  }
+
+  /** @internal The forward ended and the reactor closed the connection. */
+  endForwarding(): void {
+    this.forwarding = false;
+    this.destroy();
+  }
+
   /** @internal */
   onReactorData(data: Buffer): void {
     const length = data.length;
@@ -442,7 +475,7 @@ export class Socket extends Duplex {
   }
 
   override _read(): void {
-    if (!this.readingStopped || !this.registered) return;
+    if (!this.readingStopped || !this.registered || this.forwarding) return;
     this.readingStopped = false;
     const reactor = this.reactor!;
     if (this.unackedBytes > 0) {

@@ -22,6 +22,9 @@ enum class EventKind : uint8_t {
   kListenerError = 7, // id: listener, a: errno, b: Syscall (e.g. EMFILE on accept)
   kTimeout = 8,       // id: idle for the time set with setTimeout
   kConnect = 9,       // id: outbound connect done, b: string index, c: ports
+  kForwardDone = 10,  // id: forward, a: bytes first->second, b: second->first,
+                      // c: errno * 16 + Syscall (0 when both sides ended cleanly)
+  kForwardReady = 11, // id: forward; every byte read for JS precedes this event
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.

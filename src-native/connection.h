@@ -11,6 +11,8 @@
 
 namespace reactor {
 
+class Forwarder;
+
 // What an epoll event's data.ptr points at.
 struct Pollable {
   enum class Kind : uint8_t { kWake, kListener, kConnection };
@@ -65,6 +67,7 @@ struct Connection : Pollable {
   bool timerArmed = false;
 
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
+  Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)
   bool closed = false;
 
   // Reads until the queue is empty, `budget` bytes were read, or

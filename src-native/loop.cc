@@ -1,6 +1,8 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 
 #include <utility>
@@ -45,7 +47,15 @@ int Loop::Start() {
     return added;
   }
   spareFd_ = sys::OpenSpareFd();
+  // The thread starts with every signal blocked: process signals go to
+  // Node's threads, syscalls here see no EINTR from them, and a SIGPIPE from
+  // splice() into a reset peer stays pending on this thread, harmless.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
   thread_ = std::thread([this] { Run(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   started_ = true;
   return 0;
 }
@@ -134,6 +144,13 @@ void Loop::Run() {
           FinishConnect(connection);
           if (connection->failed) continue;
         }
+        if (connection->forwarder != nullptr) {
+          // Its bytes go to the other side on this thread, not to JS.
+          if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
+          if (mask & EPOLLOUT) connection->waitingWritable = false;
+          QueueForward(connection->forwarder);
+          continue;
+        }
         if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
@@ -160,9 +177,11 @@ void Loop::Run() {
     RunCommands();
     AcceptReady();
     ReadReady();
+    PumpForwards();
     FlushWrites();
     ExpireIdle();
     DeliverTurn();
+    finishedForwarders_.clear();
     closedConnections_.clear();
     closedListeners_.clear();
   }
@@ -170,7 +189,7 @@ void Loop::Run() {
 
 int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
-  if (!readQueue_.empty() || !acceptQueue_.empty()) return 0;
+  if (!readQueue_.empty() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
   return timers_.MillisecondsUntilNext(MonotonicMs());
 }
 
@@ -208,6 +227,20 @@ void Loop::Apply(Command& command) {
     AddConnection(command);
     return;
   }
+  if (command.kind == Command::Kind::kForward) {
+    StartForward(command);
+    return;
+  }
+  if (command.kind == Command::Kind::kForwardStart) {
+    auto found = forwarders_.find(command.id);
+    if (found == forwarders_.end()) return;
+    Forwarder* forwarder = found->second.get();
+    forwarder->started = true;
+    // Bytes may be waiting already, and edge triggering will not say so again.
+    forwarder->First()->readable = forwarder->Second()->readable = true;
+    QueueForward(forwarder);
+    return;
+  }
   if (command.kind == Command::Kind::kCloseListener) {
     auto found = listeners_.find(command.id);
     if (found != listeners_.end()) CloseListener(found->second.get());
@@ -220,7 +253,13 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kWrite:
       if (connection->failed || connection->shutdownRequested) return;
       connection->writeQueue.push_back(WriteChunk{std::move(command.bytes), command.length});
-      if (!connection->waitingWritable) QueueWrite(connection);
+      // A forwarding connection's queue is sent by its forwarder, before
+      // the forwarded bytes.
+      if (connection->forwarder != nullptr) {
+        QueueForward(connection->forwarder);
+      } else if (!connection->waitingWritable) {
+        QueueWrite(connection);
+      }
       Touch(connection);  // as in net, a write counts as activity at once
       return;
     case Command::Kind::kShutdown:
@@ -372,7 +411,7 @@ void Loop::ReadReady() {
   for (Connection* connection : connections) {
     connection->queuedForRead = false;
     if (connection->closed || connection->failed || connection->ended ||
-        !connection->readable || !connection->wantsData)
+        !connection->readable || !connection->wantsData || connection->forwarder != nullptr)
       continue;
     if (unackedTotal_ >= options_.unackedCapTotal ||
         connection->unacked >= options_.unackedCapPerSocket) {
@@ -410,7 +449,7 @@ void Loop::FlushWrites() {
   connections.swap(writeQueue_);
   for (Connection* connection : connections) {
     connection->queuedForWrite = false;
-    if (connection->closed) continue;
+    if (connection->closed || connection->forwarder != nullptr) continue;
     uint64_t writtenBefore = connection->bytesWritten;
     connection->Flush(*batch_);
     if (connection->bytesWritten != writtenBefore) Touch(connection);
@@ -471,7 +510,75 @@ Connection* Loop::FindConnection(uint64_t id) {
   return found == connections_.end() ? nullptr : found->second.get();
 }
 
+void Loop::StartForward(const Command& command) {
+  Connection* first = FindConnection(command.amount);
+  Connection* second = FindConnection(command.other);
+  if (first == nullptr || second == nullptr || first == second || first->failed ||
+      second->failed || first->forwarder != nullptr || second->forwarder != nullptr ||
+      first->connecting || second->connecting) {
+    batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EBADF * 16.0);
+    return;
+  }
+  auto forwarder = std::make_unique<Forwarder>(command.id, first, second,
+                                               static_cast<ForwardMode>(command.flags), pipes_);
+  first->forwarder = second->forwarder = forwarder.get();
+  // Neither is read for JS from here on. Data read earlier sits in batches
+  // ahead of this event, so when JS sees it, JS holds every such byte and can
+  // pass them on before the forward starts moving newer ones.
+  batch_->Add(EventKind::kForwardReady, command.id);
+  forwarders_.emplace(command.id, std::move(forwarder));
+}
+
+void Loop::QueueForward(Forwarder* forwarder) {
+  if (forwarder->queued) return;
+  forwarder->queued = true;
+  forwardQueue_.push_back(forwarder);
+}
+
+void Loop::PumpForwards() {
+  std::vector<Forwarder*> forwarders;
+  forwarders.swap(forwardQueue_);
+  for (Forwarder* forwarder : forwarders) {
+    forwarder->queued = false;
+    if (forwarder->Finished()) continue;  // finished earlier in this turn
+    uint64_t before = forwarder->BytesFirstToSecond() + forwarder->BytesSecondToFirst();
+    bool more = forwarder->Pump(*batch_);
+    if (forwarder->BytesFirstToSecond() + forwarder->BytesSecondToFirst() != before) {
+      Touch(forwarder->First());
+      Touch(forwarder->Second());
+    }
+    if (forwarder->Finished()) {
+      FinishForward(forwarder);
+    } else if (more) {
+      QueueForward(forwarder);
+    }
+  }
+}
+
+void Loop::FinishForward(Forwarder* forwarder, Connection* closing) {
+  Connection* first = forwarder->First();
+  Connection* second = forwarder->Second();
+  double outcome = forwarder->Error() == 0
+                       ? 0
+                       : forwarder->Error() * 16.0 + static_cast<double>(forwarder->FailedCall());
+  batch_->Add(EventKind::kForwardDone, forwarder->id,
+              static_cast<double>(forwarder->BytesFirstToSecond()),
+              static_cast<double>(forwarder->BytesSecondToFirst()), outcome);
+  first->forwarder = second->forwarder = nullptr;
+  auto found = forwarders_.find(forwarder->id);
+  finishedForwarders_.push_back(std::move(found->second));
+  forwarders_.erase(found);
+  if (first != closing && !first->closed) CloseConnection(first);
+  if (second != closing && !second->closed) CloseConnection(second);
+}
+
 void Loop::CloseConnection(Connection* connection) {
+  if (connection->forwarder != nullptr) {
+    // Closing one side from JS ends the forward, and with it the other side.
+    Forwarder* forwarder = connection->forwarder;
+    forwarder->Cancel(ECANCELED);
+    FinishForward(forwarder, connection);
+  }
   // EPOLL_CTL_DEL before close(): the fd number is free for reuse the moment
   // close() returns, and the next accept may be given it.
   sys::EpollDelete(epollFd_, connection->fd);
@@ -512,6 +619,9 @@ void Loop::CloseListener(Listener* listener) {
 }
 
 void Loop::CloseEverything() {
+  forwarders_.clear();
+  forwardQueue_.clear();
+  finishedForwarders_.clear();
   for (auto& entry : connections_) sys::Close(entry.second->fd);
   for (auto& entry : listeners_) sys::Close(entry.second->fd);
   connections_.clear();

@@ -14,6 +14,7 @@
 
 #include "batch.h"
 #include "connection.h"
+#include "forwarder.h"
 #include "listener.h"
 #include "read_arena.h"
 #include "timers.h"
@@ -37,6 +38,9 @@ struct Command {
     kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
     kReset,          // id: close with RST (SO_LINGER 0)
     kAddConnection,  // id, fd, flags: kConnecting; the loop owns fd now
+    kForward,        // id: forward, amount: first connection, other: second,
+                     // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
+    kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -50,6 +54,7 @@ struct Command {
   uint64_t id = 0;
   int fd = -1;
   uint64_t amount = 0;
+  uint64_t other = 0;
   uint32_t flags = 0;
   int32_t extra = 0;
   std::unique_ptr<char[]> bytes;
@@ -108,6 +113,12 @@ class Loop {
   void ArmTimer(Connection* connection, uint64_t dueMs);
   void CloseConnection(Connection* connection);
   void AddConnection(Command& command);
+  void StartForward(const Command& command);
+  void QueueForward(Forwarder* forwarder);
+  void PumpForwards();
+  // Reports the forward's outcome and closes both of its connections, but
+  // for `closing`, which the caller is closing already.
+  void FinishForward(Forwarder* forwarder, Connection* closing = nullptr);
   void FinishConnect(Connection* connection);
   // Appends the two address strings of `fd` to the batch; returns the index
   // of the first and sets *ports to remotePort * 65536 + localPort.
@@ -144,6 +155,10 @@ class Loop {
   // fetched in this turn may still point at them.
   std::vector<std::unique_ptr<Connection>> closedConnections_;
   std::vector<std::unique_ptr<Listener>> closedListeners_;
+  std::unordered_map<uint64_t, std::unique_ptr<Forwarder>> forwarders_;
+  std::vector<Forwarder*> forwardQueue_;
+  std::vector<std::unique_ptr<Forwarder>> finishedForwarders_;
+  PipePool pipes_;
   uint64_t unackedTotal_ = 0;
   IdleTimers timers_;
   uint64_t nowMs_ = 0;  // read once per turn, after epoll_wait

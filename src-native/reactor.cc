@@ -97,6 +97,9 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::SetNoDelay>("setNoDelay"),
           InstanceMethod<&Reactor::SetKeepAlive>("setKeepAlive"),
           InstanceMethod<&Reactor::Reset>("reset"),
+          InstanceMethod<&Reactor::Forward>("forward"),
+          InstanceMethod<&Reactor::ForwardStart>("forwardStart"),
+          InstanceMethod<&Reactor::NextId>("nextId"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
@@ -411,6 +414,25 @@ Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kSetKeepAlive, info, info[1].ToBoolean().Value() ? 1 : 0,
         info[2].ToNumber().Int32Value());
   return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Forward(const Napi::CallbackInfo& info) {
+  Command command(Command::Kind::kForward);
+  command.id = IdArgument(info, 0);
+  command.amount = IdArgument(info, 1);
+  command.other = IdArgument(info, 2);
+  command.flags = info[3].ToNumber().Uint32Value();
+  staged_.push_back(std::move(command));
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::ForwardStart(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kForwardStart, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::NextId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(loop_->NextId()));
 }
 
 Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {

@@ -60,6 +60,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
+  // forward(forwardId, firstId, secondId, mode); forwardId from nextId()
+  Napi::Value Forward(const Napi::CallbackInfo& info);
+  Napi::Value ForwardStart(const Napi::CallbackInfo& info);
+  Napi::Value NextId(const Napi::CallbackInfo& info);
   // Hands this tick's staged commands to the reactor thread in one go.
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);

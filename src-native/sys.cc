@@ -1,3 +1,6 @@
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // splice, pipe2, accept4
+#endif
 #include "sys.h"
 
 #include <arpa/inet.h>
@@ -292,6 +295,30 @@ int PrepareListeningFd(int fd, int backlog) {
   int fdFlags = fcntl(fd, F_GETFD);
   if (fdFlags < 0 || fcntl(fd, F_SETFD, fdFlags | FD_CLOEXEC) < 0) return Fail();
   return family;
+}
+
+int CreatePipe(int fds[2]) { return pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0 ? Fail() : 0; }
+
+ssize_t SpliceIn(int socketFd, int pipeWriteFd, size_t length) {
+  for (;;) {
+    ssize_t n = splice(socketFd, nullptr, pipeWriteFd, nullptr, length,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0) return n;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length) {
+  for (;;) {
+    // SPLICE_F_MORE would hold back a partial segment; forwarding passes bytes
+    // on as they come. splice() into a reset socket raises SIGPIPE (there is
+    // no MSG_NOSIGNAL for it); the reactor thread blocks every signal, so it
+    // stays pending there and never reaches the process (loop.cc Start()).
+    ssize_t n = splice(pipeReadFd, nullptr, socketFd, nullptr, length,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0) return n;
+    if (errno != EINTR) return Fail();
+  }
 }
 
 int SetNoDelay(int fd, bool enable) {

@@ -73,6 +73,13 @@ int PeerAddress(int fd, SocketAddress* out);
 // F_DUPFD_CLOEXEC.
 int Duplicate(int fd);
 
+// pipe2 with O_NONBLOCK | O_CLOEXEC; fills fds[0] (read) and fds[1] (write).
+int CreatePipe(int fds[2]);
+// splice(2) from a socket into a pipe, and from a pipe into a socket, moving
+// at most `length` bytes without copying them through user space.
+ssize_t SpliceIn(int socketFd, int pipeWriteFd, size_t length);
+ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length);
+
 int SetNoDelay(int fd, bool enable);
 // SO_KEEPALIVE, and TCP_KEEPIDLE when `idleSeconds` > 0, as libuv does.
 int SetKeepAlive(int fd, bool enable, int idleSeconds);

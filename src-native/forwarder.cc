@@ -1,0 +1,168 @@
+#include "forwarder.h"
+
+#include <errno.h>
+
+#include "sys.h"
+
+namespace reactor {
+
+PipePool::~PipePool() {
+  for (Pipe pipe : spare_) Close(pipe);
+}
+
+Pipe PipePool::Acquire() {
+  if (!spare_.empty()) {
+    Pipe pipe = spare_.back();
+    spare_.pop_back();
+    return pipe;
+  }
+  Pipe pipe;
+  int fds[2];
+  if (sys::CreatePipe(fds) == 0) {
+    pipe.readFd = fds[0];
+    pipe.writeFd = fds[1];
+  }
+  return pipe;
+}
+
+void PipePool::Release(Pipe pipe) {
+  if (!pipe.Valid()) return;
+  if (spare_.size() < kMaxSpare) {
+    spare_.push_back(pipe);
+  } else {
+    Close(pipe);
+  }
+}
+
+void PipePool::Close(Pipe pipe) {
+  if (pipe.readFd >= 0) sys::Close(pipe.readFd);
+  if (pipe.writeFd >= 0) sys::Close(pipe.writeFd);
+}
+
+Forwarder::Forwarder(uint64_t forwardId, Connection* a, Connection* b, ForwardMode mode,
+                     PipePool& pipes)
+    : id(forwardId), pipes_(pipes) {
+  directions_[0].source = a;
+  directions_[0].destination = b;
+  directions_[1].source = b;
+  directions_[1].destination = a;
+  for (ForwardDirection& direction : directions_) {
+    if (mode != ForwardMode::kCopy) direction.pipe = pipes_.Acquire();
+    // No pipe (EMFILE, or copy asked for): fall back to copying.
+    if (!direction.pipe.Valid()) direction.buffer.reset(new char[kChunk]);
+    // A side that had already seen FIN under JS passes it on at once.
+    direction.sourceEnded = direction.source->ended;
+  }
+}
+
+Forwarder::~Forwarder() {
+  for (ForwardDirection& direction : directions_) {
+    // A pipe that still holds bytes cannot be handed to the next forward.
+    if (direction.pending == 0) {
+      pipes_.Release(direction.pipe);
+    } else {
+      PipePool::Close(direction.pipe);
+    }
+  }
+}
+
+void Forwarder::Fail(int error, Syscall call) {
+  if (finished_) return;
+  finished_ = true;
+  error_ = error;
+  failedCall_ = call;
+}
+
+void Forwarder::Cancel(int error) { Fail(error, Syscall::kRead); }
+
+bool Forwarder::Pump(Batch& batch) {
+  if (!started) return false;
+  bool more = false;
+  for (ForwardDirection& direction : directions_) {
+    if (finished_) break;
+    if (!direction.done && PumpDirection(direction, batch)) more = true;
+  }
+  if (!finished_ && directions_[0].done && directions_[1].done) finished_ = true;
+  return more && !finished_;
+}
+
+// Writes out what the direction holds. Returns true when all of it went.
+bool Forwarder::Drain(ForwardDirection& direction) {
+  Connection* destination = direction.destination;
+  while (direction.pending > 0) {
+    ssize_t n;
+    if (direction.UsesSplice()) {
+      n = sys::SpliceOut(direction.pipe.readFd, destination->fd, direction.pending);
+    } else {
+      iovec chunk{direction.buffer.get() + direction.pendingOffset, direction.pending};
+      n = sys::SendVector(destination->fd, &chunk, 1);
+    }
+    if (n > 0) {
+      direction.pending -= static_cast<size_t>(n);
+      direction.pendingOffset += static_cast<size_t>(n);
+      direction.bytes += static_cast<uint64_t>(n);
+      destination->bytesWritten += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n == -EAGAIN) {
+      // Full: wait for the destination's EPOLLOUT; the source is not read
+      // meanwhile, so the kernel pushes back on the sender.
+      destination->waitingWritable = true;
+      return false;
+    }
+    Fail(static_cast<int>(-n), Syscall::kWrite);
+    return false;
+  }
+  direction.pendingOffset = 0;
+  return true;
+}
+
+bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
+  Connection* source = direction.source;
+  Connection* destination = direction.destination;
+  // Writes JS queued before forwarding began go first.
+  if (!destination->writeQueue.empty()) {
+    destination->Flush(batch);
+    if (destination->failed) {
+      Fail(ECONNRESET, Syscall::kWrite);
+      return false;
+    }
+    if (!destination->writeQueue.empty()) return false;
+  }
+  size_t budget = kBudgetPerTurn;
+  for (;;) {
+    if (!Drain(direction)) return false;
+    if (direction.sourceEnded) {
+      if (sys::ShutdownWrite(destination->fd) < 0) {
+        // The destination is gone already; nothing more can flow this way.
+      }
+      direction.done = true;
+      return false;
+    }
+    if (budget == 0) return true;
+    if (!source->readable) return false;
+    size_t wanted = budget < kChunk ? budget : kChunk;
+    ssize_t n = direction.UsesSplice()
+                    ? sys::SpliceIn(source->fd, direction.pipe.writeFd, wanted)
+                    : sys::Receive(source->fd, direction.buffer.get(), wanted);
+    if (n > 0) {
+      direction.pending = static_cast<size_t>(n);
+      source->bytesRead += static_cast<uint64_t>(n);
+      budget -= static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) {
+      source->readable = false;
+      direction.sourceEnded = true;
+      continue;
+    }
+    if (n == -EAGAIN) {
+      source->readable = false;
+      return false;
+    }
+    Fail(static_cast<int>(-n), Syscall::kRead);
+    return false;
+  }
+}
+
+}  // namespace reactor

@@ -1,0 +1,110 @@
+// Native forwarding: two reactor connections joined so that bytes flow both
+// ways on the reactor thread and never enter JS. Each direction moves bytes
+// with splice(2) through a pipe (no copy into user space), or, when no pipe
+// can be had (EMFILE), with recv/send through a buffer. Backpressure is the
+// kernel's: a direction stops reading its source while its destination is
+// full. A FIN on one side becomes shutdown(SHUT_WR) on the other once the
+// bytes before it are through, while the other direction keeps flowing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "batch.h"
+#include "connection.h"
+
+namespace reactor {
+
+struct Pipe {
+  int readFd = -1;
+  int writeFd = -1;
+  bool Valid() const { return readFd >= 0; }
+};
+
+// Spare pipes for the next forward: creating a pipe costs two fds and a
+// syscall, and a proxy with churning connections would otherwise pay it twice
+// per connection.
+class PipePool {
+ public:
+  // Pipes kept for reuse; beyond this, released pipes are closed.
+  static constexpr size_t kMaxSpare = 64;
+
+  PipePool() = default;
+  PipePool(const PipePool&) = delete;
+  PipePool& operator=(const PipePool&) = delete;
+  ~PipePool();
+
+  // A pipe, or an invalid one if none can be created (the caller copies instead).
+  Pipe Acquire();
+  // Takes back an empty pipe; a pipe that may hold bytes must be closed instead.
+  void Release(Pipe pipe);
+  static void Close(Pipe pipe);
+  size_t Spare() const { return spare_.size(); }
+
+ private:
+  std::vector<Pipe> spare_;
+};
+
+enum class ForwardMode : uint8_t { kAuto = 0, kSplice = 1, kCopy = 2 };
+
+// One direction of a forward: from `source` to `destination`.
+struct ForwardDirection {
+  Connection* source = nullptr;
+  Connection* destination = nullptr;
+  Pipe pipe;                            // splice mode
+  std::unique_ptr<char[]> buffer;       // copy mode
+  size_t pending = 0;                   // bytes read, not yet written on
+  size_t pendingOffset = 0;             // copy mode: where `pending` starts
+  uint64_t bytes = 0;                   // delivered to the destination
+  bool sourceEnded = false;             // FIN read from the source
+  bool done = false;                    // FIN passed on (shutdown sent)
+
+  bool UsesSplice() const { return pipe.Valid(); }
+};
+
+class Forwarder {
+ public:
+  // Bytes moved per direction per loop turn before other work gets a go.
+  static constexpr size_t kBudgetPerTurn = 256 * 1024;
+  // Copy-mode buffer, and the most one splice moves into a pipe (a pipe's
+  // default capacity on Linux).
+  static constexpr size_t kChunk = 64 * 1024;
+
+  Forwarder(uint64_t forwardId, Connection* a, Connection* b, ForwardMode mode, PipePool& pipes);
+  ~Forwarder();
+
+  const uint64_t id;
+
+  // Moves what it can in both directions. Returns true when more may be
+  // waiting (budget spent), so the loop should pump again next turn.
+  bool Pump(Batch& batch);
+  // Finished: both directions done, or one failed.
+  bool Finished() const { return finished_; }
+  int Error() const { return error_; }
+  Syscall FailedCall() const { return failedCall_; }
+  Connection* First() const { return directions_[0].source; }
+  Connection* Second() const { return directions_[1].source; }
+  uint64_t BytesFirstToSecond() const { return directions_[0].bytes; }
+  uint64_t BytesSecondToFirst() const { return directions_[1].bytes; }
+  // Ends the forward early (a side was closed from JS).
+  void Cancel(int error);
+
+  bool queued = false;
+  // Set by kForwardStart: until then JS may still hold bytes that must go first.
+  bool started = false;
+
+ private:
+  // Returns true when the direction stopped with its budget spent.
+  bool PumpDirection(ForwardDirection& direction, Batch& batch);
+  bool Drain(ForwardDirection& direction);
+  void Fail(int error, Syscall call);
+
+  ForwardDirection directions_[2];
+  PipePool& pipes_;
+  bool finished_ = false;
+  int error_ = 0;
+  Syscall failedCall_ = Syscall::kRead;
+};
+
+}  // namespace reactor
