@@ -364,7 +364,7 @@ export class Server extends EventEmitter {
       if (this.referenced) this.reactor.unref();
       if (this.unixPath !== undefined && !this.unixPath.startsWith('\0')) {
         // libuv removes the socket file when a pipe server closes; so do we.
-        fs.rm(this.unixPath, { force: true }, () => {});
+        fs.rmSync(this.unixPath, { force: true });
         this.unixPath = undefined;
       }
     }

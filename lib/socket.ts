@@ -431,6 +431,9 @@ export class Socket extends Duplex {
     // An adopted socket may have seen its EOF under libuv already.
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
     this.push(null);
+    // As net's onStreamRead: a socket nobody reads still emits 'end' once its
+    // buffer is empty, so servers that only write do not leak connections.
+    this.read(0);
   }
 
   /** @internal */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 
+#include <chrono>
 #include <utility>
 
 #include "sys.h"
@@ -115,6 +116,24 @@ void Loop::SubmitOwned(Command command) {
   std::vector<Command> one;
   one.push_back(std::move(command));
   Submit(one);
+}
+
+void Loop::CloseListenerNow(uint64_t id) {
+  Command command(Command::Kind::kCloseListener);
+  command.id = id;
+  command.flags = 1;  // report completion
+  SubmitOwned(std::move(command));
+  std::unique_lock<std::mutex> lock(commandsMutex_);
+  // Bounded: if the reactor thread were wedged, close() must still return.
+  listenerClosed_.wait_for(lock, std::chrono::seconds(1), [&] {
+    for (auto it = listenersClosedNow_.begin(); it != listenersClosedNow_.end(); ++it) {
+      if (*it == id) {
+        listenersClosedNow_.erase(it);
+        return true;
+      }
+    }
+    return stopping_;
+  });
 }
 
 void Loop::Run() {
@@ -244,6 +263,13 @@ void Loop::Apply(Command& command) {
   if (command.kind == Command::Kind::kCloseListener) {
     auto found = listeners_.find(command.id);
     if (found != listeners_.end()) CloseListener(found->second.get());
+    if (command.flags == 1) {
+      {
+        std::lock_guard<std::mutex> lock(commandsMutex_);
+        listenersClosedNow_.push_back(command.id);
+      }
+      listenerClosed_.notify_all();
+    }
     return;
   }
 

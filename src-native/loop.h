@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -92,6 +93,10 @@ class Loop {
   void Submit(std::vector<Command>& commands);
   // Submits one command that hands the loop an fd, which it then owns.
   void SubmitOwned(Command command);
+  // Closes a listener and returns once its fd is closed, so that a connect
+  // made after close() returns is refused, as with net. The JS thread waits
+  // microseconds: the reactor thread never waits for JS.
+  void CloseListenerNow(uint64_t id);
   // Ids for listeners and connections: unique for the life of the loop.
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
 
@@ -141,6 +146,9 @@ class Loop {
 
   std::mutex commandsMutex_;
   std::vector<Command> commands_;  // guarded by commandsMutex_
+  // Listener closes the JS thread is waiting for, and those done.
+  std::condition_variable listenerClosed_;
+  std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
   bool stopping_ = false;          // guarded by commandsMutex_
   std::atomic<bool> stopRequested_{false};
 

@@ -343,7 +343,11 @@ void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t
 }
 
 Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
-  Stage(Command::Kind::kCloseListener, info);
+  // Staged commands for the listener go first; then close it synchronously.
+  if (loop_) {
+    loop_->Submit(staged_);
+    loop_->CloseListenerNow(IdArgument(info, 0));
+  }
   return info.Env().Undefined();
 }
 
