@@ -17,7 +17,8 @@
             "src-native/listener.cc",
             "src-native/connection.cc",
             "src-native/sys.cc",
-            "src-native/timers.cc"
+            "src-native/timers.cc",
+            "src-native/forwarder.cc"
           ],
           "libraries": ["-lpthread"]
         }, {
