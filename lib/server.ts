@@ -383,8 +383,8 @@ export class Server extends EventEmitter {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
     localPort: number): void {
     const reactor = this.reactor as Reactor;
-    if (this.maxConnections !== undefined && this.maxConnections !== null &&
-        this.connectionCount >= this.maxConnections) {
+    // As net: 0 (like undefined) means no limit.
+    if (this.maxConnections && this.connectionCount >= this.maxConnections) {
       reactor.native.close(id);
       reactor.scheduleFlush();
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));

@@ -541,7 +541,9 @@ export class Socket extends Duplex {
     if (pending !== null) pending.callback(error ?? streamDestroyed('write'));
     this.emit(kReady, true);
     callback(error);
-    process.nextTick(emitCloseNT, this, error != null);
+    // net emits 'close' from libuv's close callback, after the current
+    // nextTick queue (errors, write callbacks); setImmediate keeps that order.
+    setImmediate(emitCloseNT, this, error != null);
   }
 
   /** Leaves the reactor's map and drops this socket's reference. */
@@ -590,7 +592,12 @@ export class Socket extends Duplex {
 function onReadableEnd(this: Socket): void {
   if (this.allowHalfOpen) return;
   this.write = writeAfterFIN;
-  if (this.writable && !this.writableEnded) this.end();
+  // On the next tick, as Duplex does it for net: 'end' listeners may still write.
+  process.nextTick(endWritableNT, this);
+}
+
+function endWritableNT(socket: Socket): void {
+  if (socket.writable && !socket.writableEnded) socket.end();
 }
 
 function writeAfterFIN(this: Socket, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {

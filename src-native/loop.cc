@@ -173,17 +173,9 @@ void Loop::Run() {
         if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
-          if ((mask & EPOLLERR) && !connection->wantsData) {
-            // A paused socket is not read, so an error (a reset) would wait
-            // for resume(); report it now, as the data behind it is void.
-            int error = sys::PendingSocketError(connection->fd);
-            if (error < 0) {
-              connection->failed = true;
-              batch_->Add(EventKind::kError, connection->id, static_cast<double>(-error),
-                          static_cast<double>(Syscall::kRead));
-              continue;
-            }
-          }
+          // A paused socket is not read, so a reset on it surfaces on resume()
+          // or on the next write, as with net. Edge triggering reports the
+          // error once; nothing spins meanwhile.
           QueueRead(connection);
         }
         if ((mask & EPOLLOUT) && connection->waitingWritable) {

@@ -1,0 +1,133 @@
+// What an accepted socket says about itself: its addresses, readyState as
+// each side ends, and the setters that return the socket for chaining.
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { Duplex } from 'node:stream';
+
+import { connectPair, listenLocal, useCompatHarness, within } from './harness';
+import { implementations } from './implementations';
+
+useCompatHarness();
+
+describe.each(implementations)('%s', (name, createServer) => {
+  test('remote and local addresses, families and ports, and address()', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    expect({
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      remoteFamily: socket.remoteFamily,
+      localAddress: socket.localAddress,
+      localPort: socket.localPort,
+      localFamily: socket.localFamily,
+    }).toEqual({
+      remoteAddress: '127.0.0.1',
+      remotePort: client.localPort,
+      remoteFamily: 'IPv4',
+      localAddress: '127.0.0.1',
+      localPort: port,
+      localFamily: 'IPv4',
+    });
+    expect(socket.address()).toEqual({ address: '127.0.0.1', family: 'IPv4', port });
+  });
+
+  test('an accepted socket is connected: not pending, not connecting, readyState open', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    expect(socket.pending).toBe(false);
+    expect(socket.connecting).toBe(false);
+    expect(socket.readyState).toBe('open');
+    expect(socket.readable).toBe(true);
+    expect(socket.writable).toBe(true);
+    expect(socket.destroyed).toBe(false);
+    expect(socket.allowHalfOpen).toBe(false);
+  });
+
+  test("the server's highWaterMark option sets both high-water marks of accepted sockets", async () => {
+    const server = createServer({ highWaterMark: 1024 } as net.ServerOpts);
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    expect([socket.readableHighWaterMark, socket.writableHighWaterMark]).toEqual([1024, 1024]);
+  });
+
+  test('readyState: open, writeOnly after the peer ends, closed after we end too', async () => {
+    const server = createServer({ allowHalfOpen: true });
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port, { allowHalfOpen: true });
+    socket.resume();
+    client.resume();
+    const states = [socket.readyState];
+    client.end();
+    await within(once(socket, 'end'), 2000, "the server socket's 'end'");
+    states.push(socket.readyState);
+    const closed = once(socket, 'close');
+    socket.end();
+    states.push(socket.readyState);
+    await within(closed, 2000, "'close'");
+    states.push(socket.readyState);
+    expect(states).toEqual(['open', 'writeOnly', 'closed', 'closed']);
+  });
+
+  test('readyState: readOnly after we end, closed after destroy()', async () => {
+    const server = createServer({ allowHalfOpen: true });
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port, { allowHalfOpen: true });
+    client.resume();
+    socket.end();
+    const afterEnd = socket.readyState;
+    socket.destroy();
+    expect([afterEnd, socket.readyState]).toEqual(['readOnly', 'closed']);
+  });
+
+  test('setNoDelay(), setKeepAlive(), ref(), unref(), setEncoding() return the socket', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    expect(socket.setNoDelay()).toBe(socket);
+    expect(socket.setNoDelay(false)).toBe(socket);
+    expect(socket.setNoDelay(true)).toBe(socket);
+    expect(socket.setKeepAlive(true, 1000)).toBe(socket);
+    expect(socket.setKeepAlive(false)).toBe(socket);
+    expect(socket.setKeepAlive()).toBe(socket);
+    expect(socket.unref()).toBe(socket);
+    expect(socket.ref()).toBe(socket);
+    expect(socket.setEncoding('utf8')).toBe(socket);
+    expect(socket.pause()).toBe(socket);
+    expect(socket.resume()).toBe(socket);
+  });
+
+  test('setNoDelay() and setKeepAlive() on a destroyed socket still return it', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.on('error', () => {});
+    socket.destroy();
+    expect(socket.setNoDelay(true)).toBe(socket);
+    expect(socket.setKeepAlive(true, 1000)).toBe(socket);
+  });
+
+  test("socket.server is the server that accepted it", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    expect((socket as net.Socket & { server: unknown }).server).toBe(server);
+  });
+
+  test('an accepted socket is a stream.Duplex', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    expect(socket).toBeInstanceOf(Duplex);
+  });
+
+  // A documented difference (docs/compatibility.md): a reactor socket is a
+  // stream.Duplex with net.Socket's members, not a net.Socket subclass.
+  test('an accepted socket is an instance of net.Socket (net only; a documented difference)', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    expect(socket instanceof net.Socket).toBe(name === 'node:net');
+  });
+});

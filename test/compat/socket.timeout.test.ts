@@ -1,0 +1,136 @@
+// socket.setTimeout(ms[, callback]): one 'timeout' per idle period, activity
+// either way postpones it, setTimeout(0) cancels it, the socket stays open.
+import { once } from 'node:events';
+
+import { mustCall, mustNotCall } from '../helpers';
+import { connectPair, delay, listenLocal, useCompatHarness, within } from './harness';
+import { implementations } from './implementations';
+
+useCompatHarness();
+
+// Node's timers never fire early (1 ms covers rounding between clocks). The
+// reactor times idleness from when its thread read the bytes, a few ms before
+// the batch carrying them reaches a JS 'data' listener: allow for that.
+const EARLY_TOLERANCE_MS = 10;
+
+describe.each(implementations)('%s', (_name, createServer) => {
+  test("setTimeout(100, cb): cb and 'timeout' once after 100 ms idle; the socket stays open", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    const started = performance.now();
+    const firedAt: number[] = [];
+    expect(socket.timeout).toBeUndefined();
+    expect(socket.setTimeout(100, mustCall(() => { firedAt.push(performance.now() - started); }))).toBe(socket);
+    expect(socket.timeout).toBe(100);
+    socket.on('timeout', mustCall());
+    await delay(500);
+    expect(firedAt).toHaveLength(1);
+    expect(firedAt[0]).toBeGreaterThanOrEqual(100 - EARLY_TOLERANCE_MS);
+    expect(firedAt[0]).toBeLessThan(400);
+    expect(socket.destroyed).toBe(false);
+    expect(socket.readyState).toBe('open');
+  });
+
+  test("setTimeout(0) cancels a pending timeout, and setTimeout(0, cb) removes cb", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    const callback = mustNotCall('the removed timeout callback');
+    socket.setTimeout(100, callback);
+    expect(socket.setTimeout(0)).toBe(socket);
+    expect(socket.timeout).toBe(0);
+    await delay(250);
+
+    // Re-armed without the callback it was given before.
+    socket.setTimeout(0, callback);
+    socket.setTimeout(100);
+    socket.on('timeout', mustCall());
+    await delay(250);
+  });
+
+  test("data from the peer postpones 'timeout'; it comes once the peer goes quiet", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    let lastData = performance.now();
+    socket.on('data', () => { lastData = performance.now(); });
+    const timedOut = once(socket, 'timeout').then(() => performance.now() - lastData);
+    socket.on('timeout', mustCall());
+    socket.setTimeout(250);
+    for (let i = 0; i < 8; i++) {
+      client.write('.');
+      await delay(80);
+    }
+    const idle = await within(timedOut, 2000, "'timeout'");
+    expect(idle).toBeGreaterThanOrEqual(250 - EARLY_TOLERANCE_MS);
+    expect(idle).toBeLessThan(600);
+  });
+
+  test("writes by the server postpone 'timeout' too", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.resume();
+    const timeouts: number[] = [];
+    socket.on('timeout', () => timeouts.push(performance.now()));
+    socket.setTimeout(250);
+    for (let i = 0; i < 8; i++) {
+      socket.write('.');
+      await delay(80);
+    }
+    expect(timeouts).toHaveLength(0);
+    await within(once(socket, 'timeout'), 2000, "'timeout' once the writes stop");
+  });
+
+  test("after a 'timeout', new activity arms it again: one more 'timeout' per idle period", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    socket.resume();
+    socket.on('timeout', mustCall(() => {}, 2));
+    socket.setTimeout(100);
+    await within(once(socket, 'timeout'), 2000, "the first 'timeout'");
+    client.write('wake up');
+    await within(once(socket, 'timeout'), 2000, "the second 'timeout'");
+    await delay(300);
+  });
+
+  test("end() in the timeout callback closes an idle connection cleanly", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    socket.resume();
+    socket.setTimeout(100, mustCall(() => { socket.end('idle too long'); }));
+    const received: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => received.push(chunk));
+    const clientEnded = once(client, 'end');
+    await within(once(socket, 'close'), 2000, "the server socket's 'close'");
+    await within(clientEnded, 2000, "the client's 'end'");
+    expect(Buffer.concat(received).toString()).toBe('idle too long');
+  });
+
+  test('setTimeout() rejects a negative, infinite, NaN or string duration', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    for (const bad of [-1, Infinity, NaN]) {
+      expect(() => socket.setTimeout(bad)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', name: 'RangeError' }));
+    }
+    expect(() => socket.setTimeout('100' as unknown as number)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_TYPE',
+      name: 'TypeError',
+    }));
+  });
+
+  test("setTimeout() on a destroyed socket returns it and never emits 'timeout'", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.on('error', () => {});
+    socket.destroy();
+    socket.on('timeout', mustNotCall("'timeout'"));
+    expect(socket.setTimeout(50)).toBe(socket);
+    await delay(150);
+  });
+});
