@@ -4,6 +4,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // Latency assertions run alone afterwards (jest.timing.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '\\.timing\\.test\\.ts$'],
   testTimeout: 60000,
   // Two cores: two test files at a time, each with its own reactor.
   maxWorkers: 2,

@@ -18,6 +18,12 @@ namespace {
 constexpr int kMaxEventsPerWait = 1024;
 // Connections accepted per listener per turn before reads get a go.
 constexpr int kMaxAcceptsPerTurn = 512;
+// Timeouts fired per turn. Thousands of sockets can come due together, and
+// each costs JS a 'timeout' handler (usually a destroy); firing them in slices
+// keeps a new connection's event from queueing behind all of them. While JS
+// is behind, slices are smaller and a turn waits 1 ms instead of spinning.
+constexpr size_t kMaxTimeoutsPerTurn = 256;
+constexpr size_t kMaxTimeoutsPerTurnWhileBehind = 32;
 
 // Every socket is registered once for reading and writing, edge-triggered.
 // EPOLLOUT only raises an edge after a send found the buffer full, so it costs
@@ -201,7 +207,8 @@ void Loop::Run() {
 int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
   if (!readQueue_.empty() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
-  return timers_.MillisecondsUntilNext(MonotonicMs());
+  int untilTimer = timers_.MillisecondsUntilNext(MonotonicMs());
+  return untilTimer == 0 && jsBehind_ ? 1 : untilTimer;
 }
 
 void Loop::RunCommands() {
@@ -488,7 +495,7 @@ void Loop::ArmTimer(Connection* connection, uint64_t dueMs) {
 
 void Loop::ExpireIdle() {
   std::vector<IdleTimers::Entry> due;
-  timers_.TakeDue(nowMs_, &due);
+  timers_.TakeDue(nowMs_, jsBehind_ ? kMaxTimeoutsPerTurnWhileBehind : kMaxTimeoutsPerTurn, &due);
   for (const IdleTimers::Entry& entry : due) {
     Connection* connection = FindConnection(entry.connectionId);
     if (connection == nullptr || entry.generation != connection->timerGeneration) continue;
@@ -507,7 +514,7 @@ void Loop::ExpireIdle() {
 void Loop::DeliverTurn() {
   if (batch_->Empty()) return;
   arena_.Seal(*batch_);
-  deliver_(std::move(batch_));
+  jsBehind_ = deliver_(std::move(batch_));
   batch_ = std::make_unique<Batch>();
 }
 

@@ -77,7 +77,9 @@ struct LoopOptions {
 
 class Loop {
  public:
-  using Deliver = std::function<void(std::unique_ptr<Batch>)>;
+  // Hands a batch to JS; returns true if the previous one is still waiting
+  // for the JS thread (JS is behind).
+  using Deliver = std::function<bool(std::unique_ptr<Batch>)>;
 
   Loop(LoopOptions options, Deliver deliver);
   ~Loop();
@@ -170,6 +172,7 @@ class Loop {
   uint64_t unackedTotal_ = 0;
   IdleTimers timers_;
   uint64_t nowMs_ = 0;  // read once per turn, after epoll_wait
+  bool jsBehind_ = false;  // the last batch joined one JS had not taken yet
   ReadArena arena_;
   std::unique_ptr<Batch> batch_;
 };

@@ -152,19 +152,21 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
 
   BatchFunction batchFunction = batchFunction_;
   loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch> batch) {
-    bool needCall;
+    bool behind;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
-      if (delivery->pending) {
+      behind = delivery->pending != nullptr;
+      if (behind) {
         delivery->pending->Append(std::move(*batch));
       } else {
         delivery->pending = std::move(batch);
       }
-      needCall = !delivery->callScheduled;
+      if (delivery->callScheduled) return behind;
       delivery->callScheduled = true;
     }
     // Never blocks: the queue is unbounded, and holds at most one call.
-    if (needCall) batchFunction.NonBlockingCall();
+    batchFunction.NonBlockingCall();
+    return behind;
   });
 
   int started = loop_->Start();

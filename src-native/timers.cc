@@ -25,8 +25,8 @@ int IdleTimers::MillisecondsUntilNext(uint64_t nowMs) const {
   return wait > INT_MAX ? INT_MAX : static_cast<int>(wait);
 }
 
-void IdleTimers::TakeDue(uint64_t nowMs, std::vector<Entry>* due) {
-  while (!heap_.empty() && heap_.front().dueMs <= nowMs) {
+void IdleTimers::TakeDue(uint64_t nowMs, size_t limit, std::vector<Entry>* due) {
+  while (!heap_.empty() && heap_.front().dueMs <= nowMs && due->size() < limit) {
     std::pop_heap(heap_.begin(), heap_.end(), LaterDue);
     due->push_back(heap_.back());
     heap_.pop_back();

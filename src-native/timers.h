@@ -27,8 +27,8 @@ class IdleTimers {
   void Arm(uint64_t dueMs, uint64_t connectionId, uint64_t generation);
   // Milliseconds until the nearest entry is due (0 if overdue), or -1 if none.
   int MillisecondsUntilNext(uint64_t nowMs) const;
-  // Removes and returns the entries due at `nowMs`.
-  void TakeDue(uint64_t nowMs, std::vector<Entry>* due);
+  // Removes and returns up to `limit` of the entries due at `nowMs`.
+  void TakeDue(uint64_t nowMs, size_t limit, std::vector<Entry>* due);
   size_t Size() const { return heap_.size(); }
 
  private:
