@@ -72,7 +72,7 @@ function validateConnectOptions(options: ConnectOptions): void {
   }
   if (options.port === undefined || options.port === null) throw missingArgs(['options', 'port', 'path']);
   if (typeof options.port !== 'number' && typeof options.port !== 'string') {
-    throw invalidArgType('options.port', 'of type number or string', options.port);
+    throw invalidArgType('options.port', 'one of type number or string', options.port);
   }
   options.port = validatePort(options.port);
   if (options.host !== undefined && options.host !== null && typeof options.host !== 'string') {

@@ -1,0 +1,228 @@
+// serveHttp() serves an existing http.Server (an Express app, or a plain
+// request listener) from reactor connections: keep-alive, request bodies,
+// chunked responses, pipelining and a real curl all work as under node:net.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+
+import express from 'express';
+
+import { serveHttp, Server, Socket } from '../lib';
+import { checkMustCalls, mustCall } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+
+afterEach(releaseTracked);
+afterEach(checkMustCalls);
+
+const TEST_TIMEOUT = 20000;
+const CURL = '/usr/bin/curl';
+const CHUNKS = 10;
+
+function digest(body: Buffer): string {
+  return `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
+}
+
+/** The same routes as an Express app and as a plain request listener. */
+const applications: Array<[string, () => http.RequestListener]> = [
+  ['an Express app', () => {
+    const app = express();
+    app.get('/hello', (_req, res) => { res.send('hello from express'); });
+    app.post('/digest', express.raw({ type: () => true, limit: '4mb' }), (req, res) => {
+      res.send(digest(req.body as Buffer));
+    });
+    app.get('/chunked', (_req, res) => {
+      let sent = 0;
+      const next = (): void => {
+        if (sent === CHUNKS) {
+          res.end();
+          return;
+        }
+        res.write(`chunk ${sent++}\n`);
+        setImmediate(next);
+      };
+      next();
+    });
+    app.get('/name/:name', (req, res) => { res.send(req.params.name); });
+    return app as unknown as http.RequestListener;
+  }],
+  ['a plain http.Server', () => (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (req.method === 'GET' && url.pathname === '/hello') {
+      res.end('hello from http');
+    } else if (req.method === 'POST' && url.pathname === '/digest') {
+      const parts: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => parts.push(chunk));
+      req.on('end', () => res.end(digest(Buffer.concat(parts))));
+    } else if (req.method === 'GET' && url.pathname === '/chunked') {
+      let sent = 0;
+      const next = (): void => {
+        if (sent === CHUNKS) {
+          res.end();
+          return;
+        }
+        res.write(`chunk ${sent++}\n`);
+        setImmediate(next);
+      };
+      next();
+    } else if (req.method === 'GET' && url.pathname.startsWith('/name/')) {
+      res.end(url.pathname.slice('/name/'.length));
+    } else {
+      res.statusCode = 404;
+      res.end('not found');
+    }
+  }],
+];
+
+interface Served {
+  httpServer: http.Server;
+  server: Server;
+  port: number;
+  /** The socket under every request the server saw, in order. */
+  requestSockets: unknown[];
+}
+
+async function serve(makeListener: () => http.RequestListener): Promise<Served> {
+  const requestSockets: unknown[] = [];
+  const listener = makeListener();
+  const httpServer = http.createServer((req, res) => {
+    requestSockets.push(req.socket);
+    listener(req, res);
+  });
+  const server = track(serveHttp(httpServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  return { httpServer, server, port: (server.address() as net.AddressInfo).port, requestSockets };
+}
+
+/** Closes the HTTP server, which closes the reactor server; resolves on the reactor server's 'close'. */
+async function stop(served: Served): Promise<void> {
+  const closed = new Promise<void>((resolve) => served.server.once('close', mustCall(() => resolve())));
+  served.httpServer.close();
+  served.httpServer.closeAllConnections();
+  await closed;
+  expect(served.server.listening).toBe(false);
+}
+
+/** One request with node:http; resolves with the response and its whole body. */
+function request(options: http.RequestOptions, body?: Buffer): Promise<{ response: http.IncomingMessage; body: Buffer; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', ...options }, (response) => {
+      const parts: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => parts.push(chunk));
+      response.on('end', () => resolve({ response, body: Buffer.concat(parts), reused: req.reusedSocket }));
+      response.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Splits raw HTTP/1.1 responses that carry Content-Length. */
+function splitResponses(raw: Buffer): Array<{ status: string; headers: string; body: string }> {
+  const responses: Array<{ status: string; headers: string; body: string }> = [];
+  let offset = 0;
+  while (offset < raw.length) {
+    const headerEnd = raw.indexOf('\r\n\r\n', offset);
+    if (headerEnd < 0) throw new Error(`an incomplete response: ${raw.subarray(offset).toString()}`);
+    const head = raw.subarray(offset, headerEnd).toString();
+    const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+    if (length === null) throw new Error(`a response without Content-Length: ${head}`);
+    const bodyStart = headerEnd + 4;
+    const bodyEnd = bodyStart + Number(length[1]);
+    responses.push({ status: head.split('\r\n')[0], headers: head, body: raw.subarray(bodyStart, bodyEnd).toString() });
+    offset = bodyEnd;
+  }
+  return responses;
+}
+
+describe.each(applications)('serveHttp with %s', (_kind, makeListener) => {
+  test('keep-alive: five requests on one agent socket, all served by one reactor socket', async () => {
+    const served = await serve(makeListener);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const reused: boolean[] = [];
+    for (let i = 0; i < 5; i++) {
+      const { response, body, reused: wasReused } = await request({ port: served.port, path: '/hello', agent });
+      expect(response.statusCode).toBe(200);
+      expect(body.toString()).toMatch(/^hello from /);
+      expect(response.headers.connection).toBe('keep-alive');
+      reused.push(wasReused);
+    }
+    expect(reused).toEqual([false, true, true, true, true]);
+    expect(served.requestSockets).toHaveLength(5);
+    expect(served.requestSockets[0]).toBeInstanceOf(Socket);
+    expect(new Set(served.requestSockets).size).toBe(1);
+    agent.destroy();
+    await stop(served);
+  }, TEST_TIMEOUT);
+
+  test('a 1 MB POST body arrives whole', async () => {
+    const served = await serve(makeListener);
+    const body = createHash('sha512').update('seed').digest();
+    const payload = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = body[i % body.length] ^ (i >> 10);
+    const { response, body: reply } = await request({
+      port: served.port, path: '/digest', method: 'POST', agent: false,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': payload.length },
+    }, payload);
+    expect(response.statusCode).toBe(200);
+    expect(reply.toString()).toBe(digest(payload));
+    expect(served.requestSockets[0]).toBeInstanceOf(Socket);
+    await stop(served);
+  }, TEST_TIMEOUT);
+
+  test('a chunked response arrives whole', async () => {
+    const served = await serve(makeListener);
+    const { response, body } = await request({ port: served.port, path: '/chunked', agent: false });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['transfer-encoding']).toBe('chunked');
+    expect(body.toString()).toBe(Array.from({ length: CHUNKS }, (_, i) => `chunk ${i}\n`).join(''));
+    await stop(served);
+  }, TEST_TIMEOUT);
+
+  test('two pipelined requests in one TCP write get two responses, in order', async () => {
+    const served = await serve(makeListener);
+    const client = track(net.connect(served.port, '127.0.0.1'));
+    await once(client, 'connect');
+    const parts: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => parts.push(chunk));
+    const ended = once(client, 'end');
+    client.write(
+      'GET /name/first HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' +
+      'GET /name/second HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+    );
+    await ended;
+    const responses = splitResponses(Buffer.concat(parts));
+    expect(responses.map((response) => [response.status, response.body])).toEqual([
+      ['HTTP/1.1 200 OK', 'first'],
+      ['HTTP/1.1 200 OK', 'second'],
+    ]);
+    expect(served.requestSockets).toHaveLength(2);
+    expect(served.requestSockets[0]).toBe(served.requestSockets[1]);
+    client.destroy();
+    await stop(served);
+  }, TEST_TIMEOUT);
+
+  test('curl gets the right bodies', async () => {
+    if (!fs.existsSync(CURL)) throw new Error(`${CURL} is not installed; this test runs a real curl against the server`);
+    const served = await serve(makeListener);
+    const base = `http://127.0.0.1:${served.port}`;
+    const child = track(spawn(CURL, ['-sS', '--max-time', '10', `${base}/hello`, `${base}/chunked`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const [code] = await once(child, 'exit') as [number | null];
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    const hello = stdout.slice(0, stdout.indexOf('chunk 0'));
+    expect(hello).toMatch(/^hello from (express|http)$/);
+    expect(stdout.slice(hello.length)).toBe(Array.from({ length: CHUNKS }, (_, i) => `chunk ${i}\n`).join(''));
+    // curl reused its connection for the second URL.
+    expect(served.requestSockets).toHaveLength(2);
+    expect(served.requestSockets[0]).toBe(served.requestSockets[1]);
+    await stop(served);
+  }, TEST_TIMEOUT);
+});

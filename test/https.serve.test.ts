@@ -1,0 +1,70 @@
+// serveHttp() serves an https.Server too: node:tls wraps each reactor socket,
+// and a Node https client gets its answers, twice over one keep-alive socket.
+import { once } from 'node:events';
+import * as https from 'node:https';
+import type * as net from 'node:net';
+import type * as tls from 'node:tls';
+
+import { serveHttp, Socket } from '../lib';
+import { checkMustCalls, mustCall } from './helpers';
+import { makeTestCertificate, TestCertificate } from './helpers/cert';
+import { releaseTracked, track } from './helpers/cleanup';
+
+afterEach(releaseTracked);
+afterEach(checkMustCalls);
+
+let certificate: TestCertificate | undefined;
+afterEach(() => {
+  certificate?.remove();
+  certificate = undefined;
+});
+
+/** One GET over `agent`; resolves with the status, body and whether the socket was reused. */
+function get(port: number, path: string, agent: https.Agent, ca: Buffer): Promise<{ status: number | undefined; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path, agent, ca, servername: 'localhost' }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode, body, reused: req.reusedSocket }));
+      response.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('an https.Server behind serveHttp answers a Node https client twice on one keep-alive socket', async () => {
+  certificate = makeTestCertificate();
+  const tlsSockets: unknown[] = [];
+  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (req, res) => {
+    const tlsSocket = req.socket as tls.TLSSocket;
+    tlsSockets.push(tlsSocket);
+    expect(tlsSocket.encrypted).toBe(true);
+    res.end(`secure ${req.url} over ${tlsSocket.getProtocol()}`);
+  });
+  // What the https.Server is handed to wrap in TLS: the reactor's sockets.
+  const connections: unknown[] = [];
+  httpsServer.prependListener('connection', (socket: unknown) => connections.push(socket));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  const first = await get(port, '/one', agent, certificate.cert);
+  const second = await get(port, '/two', agent, certificate.cert);
+
+  expect(first).toEqual({ status: 200, body: expect.stringMatching(/^secure \/one over TLSv1\.[23]$/) as unknown as string, reused: false });
+  expect(second).toEqual({ status: 200, body: expect.stringMatching(/^secure \/two over TLSv1\.[23]$/) as unknown as string, reused: true });
+  expect(connections).toHaveLength(1);
+  expect(connections[0]).toBeInstanceOf(Socket);
+  expect(tlsSockets).toHaveLength(2);
+  expect(tlsSockets[1]).toBe(tlsSockets[0]);
+  expect(tlsSockets[0]).not.toBe(connections[0]);
+
+  agent.destroy();
+  const reactorClosed = new Promise<void>((resolve) => server.once('close', mustCall(() => resolve())));
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+  await reactorClosed;
+}, 30000);
