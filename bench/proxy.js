@@ -1,0 +1,201 @@
+'use strict';
+// Proxies side by side: node:net's pipe proxy, HAProxy in TCP mode with one
+// thread, and epoll-reactor's forward(), in one run.
+//
+// usage: node bench/proxy.js [--runs 3] [--seconds 4] [--no-pin] [--quick]
+// Echo: the C load generator -> proxy -> the C echo server (64 B, 100 and
+// 1,000 connections, ping-pong and 16 in flight), plus the same load straight
+// to the echo server for the direct rate. Bulk: iperf3 through each proxy.
+// Placement when pinned: load generator and upstream (echo server or iperf3
+// server) on CPU 0, the proxy on CPU 1, so each proxy has one core, as
+// HAProxy with one thread does. Needs haproxy and iperf3 (Debian packages).
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const { buildAll } = require('./build-loadgen');
+const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
+const { runLoadgen } = require('./lib/loadgen');
+const { readCpuSeconds } = require('./lib/proc-stats');
+
+function parseArgs(argv) {
+  const options = { runs: 3, seconds: 4, pin: true };
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].replace(/^--/, '');
+    if (name === 'no-pin') options.pin = false;
+    else if (name === 'quick') Object.assign(options, { runs: 1, seconds: 2 });
+    else if (name in options) options[name] = Number(argv[++i]);
+    else throw new Error(`unknown option ${argv[i]}`);
+  }
+  return options;
+}
+
+const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
+const on = (cpu, options) => (options.pin ? ['taskset', '-c', String(cpu)] : []);
+
+function freePort() {
+  const net = require('node:net');
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function startLine(command, args, what) {
+  const child = spawnTracked(command, args);
+  const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, what);
+  return { child, port: Number(port) };
+}
+
+async function startHaproxy(upstreamPort, options) {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'haproxy-bench-'));
+  const config = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(config, [
+    'global', '  nbthread 1', '  maxconn 8000',
+    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s',
+    'frontend proxy', `  bind 127.0.0.1:${port}`, '  default_backend upstream',
+    'backend upstream', `  server echo 127.0.0.1:${upstreamPort}`, '',
+  ].join('\n'));
+  const prefix = on(1, options);
+  const child = spawnTracked(prefix[0] ?? 'haproxy', [...prefix.slice(1), ...(prefix.length ? ['haproxy'] : []), '-db', '-f', config]);
+  // HAProxy prints nothing when ready: wait until it accepts. (maxconn is
+  // kept at 8,000: HAProxy refuses to start when 2 × maxconn exceeds the fd limit.)
+  const net = require('node:net');
+  let accepting = false;
+  for (let i = 0; i < 100 && !accepting && child.exitCode === null; i++) {
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    accepting = ok;
+    if (!ok) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (!accepting) throw new Error('haproxy did not start (run it by hand with the generated config to see why)');
+  child.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return { child, port };
+}
+
+async function startProxy(name, upstreamPort, options) {
+  if (name === 'haproxy') return startHaproxy(upstreamPort, options);
+  const script = path.join(__dirname, 'servers', 'proxy-server.js');
+  const prefix = on(1, options);
+  const mode = name === 'epoll-reactor (copy)' ? 'copy' : 'splice';
+  const args = [script, name === 'node:net' ? 'net' : 'reactor', String(upstreamPort), mode];
+  return prefix.length ? startLine(prefix[0], [...prefix.slice(1), process.execPath, ...args], name)
+    : startLine(process.execPath, args, name);
+}
+
+const ECHO_SCENARIOS = [
+  { name: '64 B ping-pong, 100 conns', args: ['--connections', '100', '--size', '64', '--depth', '1'] },
+  { name: '64 B ping-pong, 1000 conns', args: ['--connections', '1000', '--size', '64', '--depth', '1'] },
+  { name: '64 B ×16 in flight, 100 conns', args: ['--connections', '100', '--size', '64', '--depth', '16'] },
+];
+// epoll-reactor runs twice: forward() splicing through pipes, and copying
+// through a buffer, so the table shows which suits which traffic.
+const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor', 'epoll-reactor (copy)'];
+
+async function echoRun(bins, scenario, proxyName, upstreamPort, options) {
+  const proxy = proxyName === 'direct' ? null : await startProxy(proxyName, upstreamPort, options);
+  try {
+    const port = proxy ? proxy.port : upstreamPort;
+    let cpuStart = null;
+    let cpuEnd = null;
+    const { result } = await runLoadgen({
+      binary: bins.loadgen, prefix: on(0, options),
+      args: ['--host', '127.0.0.1', '--port', String(port), '--duration', String(options.seconds), '--warmup', '1',
+        '--connect-timeout', '10', ...scenario.args],
+      plannedSeconds: options.seconds + 11,
+      onMeasureStart: () => { if (proxy) cpuStart = readCpuSeconds(proxy.child.pid); },
+      onMeasureEnd: () => { if (proxy) cpuEnd = readCpuSeconds(proxy.child.pid); },
+    });
+    if (!result) throw new Error(`${proxyName}: loadgen gave no result`);
+    return {
+      msgsPerS: result.msgs_per_s, p99: result.p99_us, mismatches: result.mismatches + result.errors,
+      cpuUsPerMsg: proxy && cpuStart !== null ? ((cpuEnd - cpuStart) * 1e6) / result.messages : null,
+    };
+  } finally {
+    if (proxy) await stopChild(proxy.child);
+  }
+}
+
+async function bulkRun(proxyName, iperfPort, options) {
+  const proxy = proxyName === 'direct' ? null : await startProxy(proxyName, iperfPort, options);
+  try {
+    const port = proxy ? proxy.port : iperfPort;
+    const prefix = on(0, options);
+    const args = ['-c', '127.0.0.1', '-p', String(port), '-t', String(options.seconds), '-J'];
+    const output = execFileSync(prefix[0] ?? 'iperf3', [...prefix.slice(1), ...(prefix.length ? ['iperf3'] : []), ...args],
+      { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
+    const report = JSON.parse(output);
+    if (report.error) throw new Error(`iperf3 through ${proxyName}: ${report.error}`);
+    return { mbPerS: report.end.sum_received.bits_per_second / 8 / 1e6 };
+  } finally {
+    if (proxy) await stopChild(proxy.child);
+  }
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  for (const tool of ['haproxy', 'iperf3']) if (!has(tool)) throw new Error(`${tool} is not installed (apt-get install ${tool})`);
+  if (options.pin && !has('taskset')) options.pin = false;
+  const bins = buildAll();
+  const echo = await startLine(...(options.pin ? ['taskset', ['-c', '0', bins.cEchoServer, '0']] : [bins.cEchoServer, ['0']]), 'C echo server');
+  const iperfPort = await freePort();
+  const iperfPrefix = on(0, options);
+  const iperf = spawnTracked(iperfPrefix[0] ?? 'iperf3', [...iperfPrefix.slice(1), ...(iperfPrefix.length ? ['iperf3'] : []), '-s', '-p', String(iperfPort)], { stdio: 'ignore' });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const echoResults = {};
+  const bulkResults = {};
+  try {
+    for (let run = 0; run < options.runs; run++) {
+      for (const scenario of ECHO_SCENARIOS) {
+        for (const proxy of PROXIES) {
+          ((echoResults[scenario.name] ??= {})[proxy] ??= []).push(await echoRun(bins, scenario, proxy, echo.port, options));
+          process.stderr.write('.');
+        }
+      }
+      for (const proxy of PROXIES) {
+        (bulkResults[proxy] ??= []).push(await bulkRun(proxy, iperfPort, options));
+        process.stderr.write('.');
+      }
+    }
+  } finally {
+    await stopChild(echo.child);
+    await stopChild(iperf);
+  }
+  process.stderr.write('\n');
+  console.log(`${options.runs} runs of ${options.seconds} s; ${options.pin ? 'load generator and upstream on CPU 0, proxy on CPU 1' : 'unpinned'}; medians\n`);
+  console.log('| scenario | proxy | msgs/s | of direct | p99 µs | proxy CPU µs/msg | vs HAProxy | errors |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const scenario of ECHO_SCENARIOS) {
+    const rows = echoResults[scenario.name];
+    const direct = median(rows.direct.map((r) => r.msgsPerS));
+    const haproxy = median(rows.haproxy.map((r) => r.msgsPerS));
+    for (const proxy of PROXIES) {
+      const runs = rows[proxy];
+      const rate = median(runs.map((r) => r.msgsPerS));
+      const cpu = proxy === 'direct' ? '' : median(runs.map((r) => r.cpuUsPerMsg)).toFixed(2);
+      console.log(`| ${scenario.name} | ${proxy} | ${Math.round(rate)} | ${(rate / direct).toFixed(2)} | ` +
+        `${Math.round(median(runs.map((r) => r.p99)))} | ${cpu} | ${proxy === 'direct' ? '' : (rate / haproxy).toFixed(2) + '×'} | ` +
+        `${runs.reduce((sum, r) => sum + r.mismatches, 0)} |`);
+    }
+  }
+  console.log('\n| bulk (iperf3, 1 stream) | MB/s | vs HAProxy |');
+  console.log('|---|---:|---:|');
+  const haproxyBulk = median(bulkResults.haproxy.map((r) => r.mbPerS));
+  for (const proxy of PROXIES) {
+    const rate = median(bulkResults[proxy].map((r) => r.mbPerS));
+    console.log(`| ${proxy} | ${Math.round(rate)} | ${proxy === 'direct' ? '' : (rate / haproxyBulk).toFixed(2) + '×'} |`);
+  }
+}
+
+main().catch((error) => {
+  console.error(error.stack || error.message);
+  process.exitCode = 1;
+});
