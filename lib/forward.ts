@@ -104,15 +104,31 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
       reactor.native.forward(id, first.id, second.id, mode);
       reactor.scheduleFlush();
     };
-    // Both must be connected; a socket still connecting is waited for.
+    // Both must be connected; a socket still connecting is waited for. If its
+    // connect fails instead, the forward ends there, and takes the other along.
     let waiting = 0;
+    let failed = false;
     for (const socket of [first, second]) {
-      if (socket.connecting) {
-        waiting++;
-        socket.once('connect', () => {
-          if (--waiting === 0) begin();
-        });
-      }
+      if (!socket.connecting) continue;
+      waiting++;
+      const onClose = (): void => {
+        if (failed) return;
+        failed = true;
+        resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: connectError ?? systemError(-9 /* EBADF */, 'forward') });
+        first.destroy();
+        second.destroy();
+      };
+      let connectError: SystemError | undefined;
+      const onError = (error: SystemError): void => {
+        connectError = error;
+      };
+      socket.once('error', onError);
+      socket.once('close', onClose);
+      socket.once('connect', () => {
+        socket.removeListener('close', onClose);
+        socket.removeListener('error', onError);
+        if (--waiting === 0 && !failed) begin();
+      });
     }
     if (waiting === 0) begin();
   });

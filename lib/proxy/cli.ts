@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// `epoll-reactor proxy ...flags`: runs a Proxy until SIGTERM or SIGINT.
+// Status goes to stderr as one JSON object per line, so that supervisors and
+// tests can read it: {"listening":...}, {"stats":...}, {"shutdown":...},
+// {"stopped":...}. A usage error prints a plain message and exits with 2.
+import { isNative } from '../index';
+import { parseProxyArgs, PROXY_USAGE, ProxyOptions, UsageError } from './options';
+import { Proxy } from './proxy';
+
+/** Exit code for a usage error: 2, the convention of getopt-based tools and shell builtins. */
+export const EXIT_USAGE = 2;
+/** Exit code for a failure at run time (cannot listen, no reactor). */
+export const EXIT_FAILURE = 1;
+
+function printLine(record: Record<string, unknown>): void {
+  process.stderr.write(`${JSON.stringify(record)}\n`);
+}
+
+function fail(message: string, code: number): void {
+  process.stderr.write(`epoll-reactor proxy: ${message}\n`);
+  process.exitCode = code;
+}
+
+/**
+ * Runs the proxy subcommand with `argv` (the arguments after `proxy`).
+ * Resolves once the proxy is listening (or has failed to start; then
+ * `process.exitCode` is set). The process exits 0 after a graceful shutdown.
+ *
+ * @example
+ * ```ts
+ * // What bin/epoll-reactor.js does for `epoll-reactor proxy ...`:
+ * main(['--listen', '127.0.0.1:8080', '--upstream', '127.0.0.1:9000']);
+ * ```
+ */
+export async function main(argv: readonly string[]): Promise<void> {
+  let options: ProxyOptions;
+  try {
+    const parsed = parseProxyArgs(argv);
+    if (parsed.help) {
+      process.stdout.write(PROXY_USAGE);
+      return;
+    }
+    options = parsed.options;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    fail(`${error.message}\nRun 'epoll-reactor proxy --help' for usage.`, EXIT_USAGE);
+    return;
+  }
+  if (!isNative) {
+    fail('the native epoll reactor is not available on this platform (Linux only), and forward() needs it', EXIT_FAILURE);
+    return;
+  }
+
+  const proxy = new Proxy(options);
+  let address: string;
+  try {
+    address = await proxy.start();
+  } catch (error) {
+    fail(`cannot listen on ${describeListen(options)}: ${(error as Error).message}`, EXIT_FAILURE);
+    return;
+  }
+  printLine({ listening: address });
+
+  const statsTimer = options.statsIntervalMs > 0
+    ? setInterval(() => printLine({ stats: proxy.stats() }), options.statsIntervalMs)
+    : undefined;
+  // The stats timer alone must not keep a stopped proxy running.
+  statsTimer?.unref();
+
+  let shuttingDown = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (shuttingDown) {
+      // A second signal: do not wait out the grace period.
+      printLine({ shutdown: { signal, graceMs: 0, open: proxy.activeConnections } });
+      void proxy.stop(0);
+      return;
+    }
+    shuttingDown = true;
+    const open = proxy.activeConnections;
+    const stopped = proxy.stop();
+    // Announce it after this tick, once the listener's close has been handed
+    // to the reactor thread, so that a reader of the line rarely still finds
+    // the port accepting.
+    setImmediate(() => printLine({ shutdown: { signal, graceMs: options.shutdownGraceMs, open } }));
+    void stopped.then((forced) => {
+      if (statsTimer !== undefined) clearInterval(statsTimer);
+      printLine({ stopped: { closedAtDeadline: forced, stats: proxy.stats() } });
+      // stderr is a pipe or a file here, and both are written synchronously
+      // on Linux, so nothing printed above is lost by exiting now.
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+function describeListen(options: ProxyOptions): string {
+  const listen = options.listen;
+  return 'path' in listen ? listen.path : `${listen.host}:${listen.port}`;
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2));
+}

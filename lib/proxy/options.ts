@@ -1,0 +1,329 @@
+// The proxy's settings: parsed from command-line flags (node:util parseArgs)
+// and an optional JSON config file with the same keys, validated so that a bad
+// value is reported with the flag's name, what was expected and what came.
+import * as fs from 'node:fs';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+
+import type { ForwardOptions } from '../index';
+
+/** How the proxy chooses an upstream for each new client. */
+export type BalanceStrategy = 'round-robin' | 'least-connections';
+
+/** How forward() moves bytes: `'auto'`, `'splice'` or `'copy'` (see `ForwardOptions.mode`). */
+export type ForwardMode = NonNullable<ForwardOptions['mode']>;
+
+/** A TCP host and port. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Where the proxy listens: a TCP host and port (0 picks a free one) or a Unix socket path. */
+export type ListenAddress = HostPort | { path: string };
+
+/** Everything the proxy needs, with every default filled in. */
+export interface ProxyOptions {
+  /** Where clients connect. */
+  listen: ListenAddress;
+  /** Where clients are sent; at least one. */
+  upstreams: HostPort[];
+  /** How an upstream is chosen. Default `'round-robin'`. */
+  balance: BalanceStrategy;
+  /** How long a connect to an upstream may take before it counts as failed. Default 3000. */
+  connectTimeoutMs: number;
+  /** Further upstreams to try after a failed connect. Default: the number of upstreams - 1. */
+  retries: number;
+  /** Consecutive failures after which an upstream is skipped for `failCooldownMs`. Default 3. */
+  failThreshold: number;
+  /** How long a failing upstream is skipped. Default 10000. */
+  failCooldownMs: number;
+  /** Close a connection with no traffic either way for this long; 0 (default) never does. */
+  idleTimeoutMs: number;
+  /** Clients beyond this many open connections are closed at once; 0 (default) means no limit. */
+  maxConnections: number;
+  /** On SIGTERM/SIGINT, how long open connections may take to finish. Default 10000. */
+  shutdownGraceMs: number;
+  /** Print a JSON stats line to stderr this often; 0 (default) never does. */
+  statsIntervalMs: number;
+  /** How forwarded bytes move. Default `'auto'`. */
+  mode: ForwardMode;
+}
+
+/** The settings a programmatic user must give; the rest have defaults. */
+export type ProxyConfig = Pick<ProxyOptions, 'listen' | 'upstreams'> & Partial<ProxyOptions>;
+
+/**
+ * A bad flag or config value. `flag` names it (`--balance`); the message says
+ * what was expected and what came. The command line prints the message alone
+ * and exits with code 2.
+ */
+export class UsageError extends Error {
+  /** The flag (or config key, as a flag) at fault, or '' for the command line as a whole. */
+  readonly flag: string;
+
+  constructor(flag: string, message: string) {
+    super(message);
+    this.name = 'UsageError';
+    this.flag = flag;
+  }
+}
+
+/** What {@link parseProxyArgs} found: help asked for, or settings to run with. */
+export type ParsedProxyArgs = { help: true } | { help: false; options: ProxyOptions };
+
+/** The proxy subcommand's help text. */
+export const PROXY_USAGE = `Usage: epoll-reactor proxy --listen HOST:PORT --upstream HOST:PORT [--upstream HOST:PORT ...] [options]
+
+A TCP proxy: every client connection is joined to an upstream connection and
+bytes are forwarded both ways on the epoll reactor thread.
+
+  --listen HOST:PORT|PATH     where clients connect (port 0 picks a free port;
+                              a value containing '/' is a Unix socket path)
+  --upstream HOST:PORT        an upstream server; repeat for several (at least one)
+  --balance STRATEGY          round-robin (default) or least-connections
+  --connect-timeout MS        give up on an upstream connect after MS (default 3000)
+  --retries N                 upstreams to try after one refuses or times out
+                              (default: number of upstreams - 1)
+  --fail-threshold N          skip an upstream after N failures in a row (default 3)
+  --fail-cooldown MS          ... for MS milliseconds (default 10000)
+  --idle-timeout MS           close connections idle for MS (default 0: never)
+  --max-connections N         refuse clients beyond N open connections (default 0: no limit)
+  --shutdown-grace MS         on SIGTERM/SIGINT, let connections finish for up to MS
+                              (default 10000), then close the rest
+  --stats-interval MS         print a JSON stats line to stderr every MS (default 0: off)
+  --mode auto|splice|copy     how bytes are forwarded (default auto)
+  --config FILE               JSON object with the same keys ("listen", "upstream",
+                              "connect-timeout", ...); flags given on the command line win
+  -h, --help                  print this help
+
+Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
+{"stats":{...}} every --stats-interval, {"shutdown":{...}} on a signal.
+`;
+
+// The flags that take a value, with the config key each is also known by.
+const VALUE_FLAGS = [
+  'listen', 'upstream', 'balance', 'connect-timeout', 'retries', 'fail-threshold', 'fail-cooldown',
+  'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode',
+] as const;
+type ValueFlag = typeof VALUE_FLAGS[number];
+
+/** Raw values by flag, as strings, before validation. */
+type RawValues = Partial<Record<Exclude<ValueFlag, 'upstream'>, string>> & { upstream?: string[] };
+
+const DEFAULTS = {
+  balance: 'round-robin',
+  connectTimeoutMs: 3000,
+  failThreshold: 3,
+  failCooldownMs: 10000,
+  idleTimeoutMs: 0,
+  maxConnections: 0,
+  shutdownGraceMs: 10000,
+  statsIntervalMs: 0,
+  mode: 'auto',
+} as const;
+
+// Timers in Node hold at most 2^31 - 1 ms (about 24.8 days).
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function quote(value: unknown): string {
+  return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Parses `HOST:PORT` or `[IPV6]:PORT`. Returns undefined when the value does
+ * not have that shape; a port out of range is an error for `flag`.
+ */
+function parseHostPort(flag: string, value: string, minPort: number): HostPort | undefined {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:\s/[\]]+):(\d+)$/.exec(value);
+  if (match === null) return undefined;
+  const [, host, portText] = match;
+  if (value.startsWith('[') && isIP(host) !== 6) return undefined;
+  if (!value.startsWith('[') && isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(host)) {
+    return undefined;
+  }
+  const port = Number(portText);
+  if (port < minPort || port > 65535) {
+    throw new UsageError(flag, `${flag} expects a port from ${minPort} to 65535; got ${quote(value)}`);
+  }
+  return { host, port };
+}
+
+function parseListen(value: string): ListenAddress {
+  const flag = '--listen';
+  if (value.includes('/')) return { path: value };
+  const address = parseHostPort(flag, value, 0);
+  if (address === undefined) {
+    throw new UsageError(flag,
+      `${flag} expects HOST:PORT (e.g. 127.0.0.1:8080, port 0 for any) or a Unix socket path containing '/'; got ${quote(value)}`);
+  }
+  return address;
+}
+
+function parseUpstream(value: string): HostPort {
+  const flag = '--upstream';
+  const address = parseHostPort(flag, value, 1);
+  if (address === undefined) {
+    throw new UsageError(flag, `${flag} expects HOST:PORT (e.g. 127.0.0.1:9000 or [::1]:9000); got ${quote(value)}`);
+  }
+  return address;
+}
+
+function parseInteger(flag: string, value: string, min: number, what: string): number {
+  const number = /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  if (!Number.isSafeInteger(number) || number < min || (what === 'milliseconds' && number > MAX_TIMER_MS)) {
+    const range = what === 'milliseconds' ? `from ${min} to ${MAX_TIMER_MS}` : `>= ${min}`;
+    throw new UsageError(flag, `${flag} expects a whole number of ${what} ${range}; got ${quote(value)}`);
+  }
+  return number;
+}
+
+function parseChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(flag, `${flag} expects ${choices.map((c) => `'${c}'`).join(' or ')}; got ${quote(value)}`);
+  }
+  return value as T;
+}
+
+/** Reads a --config file into raw values, naming the key at fault as its flag. */
+function readConfigFile(file: string): RawValues {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError('--config', `--config cannot read ${quote(file)}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError('--config', `--config expects a JSON file; ${quote(file)} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new UsageError('--config', `--config expects a JSON object in ${quote(file)}; got ${Array.isArray(parsed) ? 'an array' : quote(parsed)}`);
+  }
+  const raw: RawValues = {};
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!(VALUE_FLAGS as readonly string[]).includes(key)) {
+      throw new UsageError('--config',
+        `--config: unknown key ${quote(key)} in ${quote(file)}; expected keys: ${VALUE_FLAGS.join(', ')}`);
+    }
+    const flag = `--${key} (in ${file})`;
+    if (key === 'upstream') {
+      const list = Array.isArray(value) ? value : [value];
+      if (list.length === 0 || !list.every((item) => typeof item === 'string')) {
+        throw new UsageError('--upstream', `${flag} expects a "HOST:PORT" string or an array of them; got ${quote(value)}`);
+      }
+      raw.upstream = list as string[];
+    } else if (typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))) {
+      raw[key as Exclude<ValueFlag, 'upstream'>] = String(value);
+    } else {
+      throw new UsageError(`--${key}`, `${flag} expects a string or a number; got ${quote(value)}`);
+    }
+  }
+  return raw;
+}
+
+/** Validates raw values and fills in defaults. */
+function resolveOptions(raw: RawValues): ProxyOptions {
+  if (raw.listen === undefined) {
+    throw new UsageError('--listen', '--listen is required: give HOST:PORT (e.g. 127.0.0.1:8080) or a Unix socket path');
+  }
+  if (raw.upstream === undefined || raw.upstream.length === 0) {
+    throw new UsageError('--upstream', '--upstream is required: give at least one HOST:PORT (e.g. --upstream 127.0.0.1:9000)');
+  }
+  const upstreams = raw.upstream.map(parseUpstream);
+  const ms = (flag: Exclude<ValueFlag, 'upstream'>, fallback: number, min = 0): number =>
+    raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, 'milliseconds');
+  const count = (flag: Exclude<ValueFlag, 'upstream'>, unit: string, fallback: number, min = 0): number =>
+    raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, unit);
+  return {
+    listen: parseListen(raw.listen),
+    upstreams,
+    balance: raw.balance === undefined ? DEFAULTS.balance
+      : parseChoice('--balance', raw.balance, ['round-robin', 'least-connections'] as const),
+    connectTimeoutMs: ms('connect-timeout', DEFAULTS.connectTimeoutMs, 1),
+    retries: count('retries', 'retries', upstreams.length - 1),
+    failThreshold: count('fail-threshold', 'failures', DEFAULTS.failThreshold, 1),
+    failCooldownMs: ms('fail-cooldown', DEFAULTS.failCooldownMs),
+    idleTimeoutMs: ms('idle-timeout', DEFAULTS.idleTimeoutMs),
+    maxConnections: count('max-connections', 'connections', DEFAULTS.maxConnections),
+    shutdownGraceMs: ms('shutdown-grace', DEFAULTS.shutdownGraceMs),
+    statsIntervalMs: ms('stats-interval', DEFAULTS.statsIntervalMs),
+    mode: raw.mode === undefined ? DEFAULTS.mode : parseChoice('--mode', raw.mode, ['auto', 'splice', 'copy'] as const),
+  };
+}
+
+/**
+ * Fills in the defaults for a programmatic configuration, validating it as
+ * the flags are validated.
+ *
+ * @example
+ * ```ts
+ * const options = withDefaults({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: 9000 }] });
+ * console.log(options.balance); // 'round-robin'
+ * ```
+ */
+export function withDefaults(config: ProxyConfig): ProxyOptions {
+  const raw: RawValues = {
+    listen: 'path' in config.listen ? config.listen.path
+      : config.listen.host.includes(':') ? `[${config.listen.host}]:${config.listen.port}` : `${config.listen.host}:${config.listen.port}`,
+    upstream: config.upstreams.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)),
+  };
+  const numeric: Array<[Exclude<ValueFlag, 'upstream' | 'listen' | 'balance' | 'mode'>, number | undefined]> = [
+    ['connect-timeout', config.connectTimeoutMs], ['retries', config.retries], ['fail-threshold', config.failThreshold],
+    ['fail-cooldown', config.failCooldownMs], ['idle-timeout', config.idleTimeoutMs],
+    ['max-connections', config.maxConnections], ['shutdown-grace', config.shutdownGraceMs],
+    ['stats-interval', config.statsIntervalMs],
+  ];
+  for (const [flag, value] of numeric) if (value !== undefined) raw[flag] = String(value);
+  if (config.balance !== undefined) raw.balance = config.balance;
+  if (config.mode !== undefined) raw.mode = config.mode;
+  return resolveOptions(raw);
+}
+
+/**
+ * Parses the proxy subcommand's arguments (without `proxy` itself). Throws a
+ * {@link UsageError} naming the flag for anything malformed, unknown or
+ * missing.
+ *
+ * @example
+ * ```ts
+ * const parsed = parseProxyArgs(['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9000']);
+ * if (!parsed.help) console.log(parsed.options.upstreams);
+ * ```
+ */
+export function parseProxyArgs(argv: readonly string[]): ParsedProxyArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(VALUE_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: flag === 'upstream' }])),
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    // parseArgs's messages already name the option ("Unknown option '--foo'",
+    // "Option '--listen <value>' argument missing"); keep them, minus the
+    // advice about '--' that does not apply since there are no positionals.
+    const message = (error as Error).message.replace(/\. To specify a positional argument starting with a '-'.*$/s, '');
+    const flag = /'(-{1,2}[^ ']+)/.exec(message)?.[1] ?? '';
+    throw new UsageError(flag, message);
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  if (values.help === true) return { help: true };
+
+  const fromFile: RawValues = typeof values.config === 'string' ? readConfigFile(values.config) : {};
+  const raw: RawValues = { ...fromFile };
+  for (const flag of VALUE_FLAGS) {
+    const value = values[flag];
+    if (value === undefined) continue;
+    if (flag === 'upstream') raw.upstream = value as string[];
+    else raw[flag] = value as string;
+  }
+  return { help: false, options: resolveOptions(raw) };
+}

@@ -1,0 +1,374 @@
+// A TCP proxy on the package's public API: a reactor server accepts clients,
+// each is joined to a connection to one of several upstreams, and forward()
+// moves the bytes both ways on the reactor thread. Upstreams are chosen by
+// round-robin or least-connections; one that refuses or times out is skipped
+// for the next, and one that fails repeatedly is left alone for a cooldown.
+import type { AddressInfo } from 'node:net';
+
+import { connect, createServer, forward, ForwardResult, Server, Socket } from '../index';
+import { HostPort, ProxyConfig, ProxyOptions, withDefaults } from './options';
+
+/** Whether an upstream is being chosen, or skipped after repeated failures. */
+export type UpstreamHealth = 'healthy' | 'cooling';
+
+/** One upstream's counters, as {@link Proxy.stats} reports them. */
+export interface UpstreamStats {
+  /** `HOST:PORT`. */
+  address: string;
+  /** `'cooling'` while skipped after `failThreshold` failures in a row. */
+  state: UpstreamHealth;
+  /** Connections open to it now, counting connects in progress. */
+  active: number;
+  /** Connections established to it since the start. */
+  total: number;
+  /** Bytes sent to it (client to upstream), from finished forwards. */
+  bytesUp: number;
+  /** Bytes received from it (upstream to client), from finished forwards. */
+  bytesDown: number;
+  /** Failed connects (refused, timed out, unreachable) plus forwards that ended with an error. */
+  errors: number;
+  /** Failed connects since its last successful one. */
+  consecutiveFailures: number;
+  /** Milliseconds of cooldown left; 0 when healthy. */
+  coolingForMs: number;
+}
+
+/** The proxy's counters, as {@link Proxy.stats} reports them. */
+export interface ProxyStats {
+  /** Where the proxy listens, or null before start() and after stop(). */
+  listening: string | null;
+  /** Client connections open now. */
+  active: number;
+  /** Client connections accepted since the start. */
+  accepted: number;
+  /** Clients closed at once because `maxConnections` were open. */
+  dropped: number;
+  /** Clients closed because no upstream could be reached within the retries. */
+  unserved: number;
+  /** Connections closed by the idle timeout. */
+  idleTimeouts: number;
+  /** Per upstream, in the order given. */
+  upstreams: UpstreamStats[];
+}
+
+// A forward ending with ECANCELED was ended from JS (idle timeout, shutdown),
+// not by a fault of the upstream.
+const CANCELED = 'ECANCELED';
+
+class Upstream {
+  readonly address: string;
+  active = 0;
+  total = 0;
+  bytesUp = 0;
+  bytesDown = 0;
+  errors = 0;
+  consecutiveFailures = 0;
+  coolingUntil = 0;  // Date.now() before which the upstream is skipped
+
+  constructor(readonly target: HostPort) {
+    this.address = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  }
+
+  isCooling(now: number): boolean {
+    return now < this.coolingUntil;
+  }
+}
+
+/** One client and, once chosen, its upstream. */
+interface ProxiedConnection {
+  client: Socket;
+  /** The connect in progress or the upstream being forwarded to. */
+  upstream: Socket | undefined;
+  forwarding: boolean;
+  finished: boolean;
+}
+
+function ignoreError(): void {
+  // Errors end the connection; the proxy counts them where they matter
+  // (connect failures, forward results) and a client's reset is not news.
+}
+
+function timeoutError(upstream: Upstream, ms: number): Error {
+  return Object.assign(new Error(`connect ETIMEDOUT ${upstream.address} (no answer in ${ms} ms)`), { code: 'ETIMEDOUT' });
+}
+
+function formatAddress(address: AddressInfo | string | null): string | null {
+  if (address === null || typeof address === 'string') return address;
+  return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+}
+
+/**
+ * A TCP proxy. Each client accepted on `listen` is joined to a connection to
+ * one of `upstreams` with {@link forward}. A connect that fails (refused,
+ * timed out after `connectTimeoutMs`, unreachable) is retried on the next
+ * upstream, up to `retries` times. An upstream that failed `failThreshold`
+ * times in a row is skipped for `failCooldownMs`; after the cooldown one more
+ * failure skips it again, one success makes it healthy. When every upstream
+ * is cooling, the one whose cooldown ends first is still tried, rather than
+ * turning every client away until then.
+ *
+ * @example
+ * ```ts
+ * // lib/proxy/proxy.ts is not in the package's exports; the CLI uses it.
+ * const proxy = new Proxy({
+ *   listen: { host: '127.0.0.1', port: 8080 },
+ *   upstreams: [{ host: '10.0.0.1', port: 80 }, { host: '10.0.0.2', port: 80 }],
+ * });
+ * console.log('listening on', await proxy.start());
+ * process.once('SIGTERM', () => proxy.stop().then(() => process.exit(0)));
+ * ```
+ */
+export class Proxy {
+  /** The settings in force, defaults filled in. */
+  readonly options: ProxyOptions;
+  private readonly upstreams: Upstream[];
+  private readonly connections = new Set<ProxiedConnection>();
+  private server: Server | undefined;
+  private cursor = 0;  // where the next round-robin search starts
+  private accepted = 0;
+  private dropped = 0;
+  private unserved = 0;
+  private idleTimeouts = 0;
+  private stopping: Promise<void> | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(config: ProxyConfig) {
+    this.options = withDefaults(config);
+    this.upstreams = this.options.upstreams.map((target) => new Upstream(target));
+  }
+
+  /** Starts listening; resolves with the address (`HOST:PORT` or the path), rejects on a listen error. */
+  start(): Promise<string> {
+    if (this.server !== undefined) return Promise.reject(new Error('the proxy was started already'));
+    // allowHalfOpen: a client's FIN is forward()'s to pass on, not a reason to
+    // end our side. pauseOnConnect: nothing is read into JS while the upstream
+    // connects; the forward reads it natively. noDelay: a proxy should not add
+    // Nagle's delay to small writes its peers chose to send at once.
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true },
+      (client) => this.accept(client));
+    this.server = server;
+    if (this.options.maxConnections > 0) server.maxConnections = this.options.maxConnections;
+    server.on('drop', () => { this.dropped++; });
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => {
+        this.server = undefined;
+        reject(error);
+      };
+      server.once('error', onError);
+      server.once('listening', () => {
+        server.removeListener('error', onError);
+        // Accept errors (EMFILE) after this are survivable: the server sheds and carries on.
+        server.on('error', ignoreError);
+        resolve(this.address() as string);
+      });
+      const listen = this.options.listen;
+      if ('path' in listen) server.listen(listen.path);
+      else server.listen(listen.port, listen.host);
+    });
+  }
+
+  /** `HOST:PORT` (with the real port when 0 was asked for) or the socket path; null when not listening. */
+  address(): string | null {
+    return this.server === undefined ? null : formatAddress(this.server.address());
+  }
+
+  /** Open client connections. */
+  get activeConnections(): number {
+    return this.connections.size;
+  }
+
+  /** The proxy's counters now. */
+  stats(): ProxyStats {
+    const now = Date.now();
+    return {
+      listening: this.address(),
+      active: this.connections.size,
+      accepted: this.accepted,
+      dropped: this.dropped,
+      unserved: this.unserved,
+      idleTimeouts: this.idleTimeouts,
+      upstreams: this.upstreams.map((upstream) => ({
+        address: upstream.address,
+        state: upstream.isCooling(now) ? 'cooling' : 'healthy',
+        active: upstream.active,
+        total: upstream.total,
+        bytesUp: upstream.bytesUp,
+        bytesDown: upstream.bytesDown,
+        errors: upstream.errors,
+        consecutiveFailures: upstream.consecutiveFailures,
+        coolingForMs: Math.max(0, upstream.coolingUntil - now),
+      })),
+    };
+  }
+
+  /**
+   * Stops accepting, lets open connections finish for up to `graceMs`
+   * (default `shutdownGraceMs`), then closes the rest. Resolves once every
+   * connection has ended; resolves with the number that had to be closed.
+   * Calling it again while stopping with a shorter grace shortens the wait.
+   */
+  stop(graceMs: number = this.options.shutdownGraceMs): Promise<number> {
+    const server = this.server;
+    if (server?.listening) server.close();
+    let forced = 0;
+    const deadline = setTimeout(() => {
+      forced = this.connections.size;
+      for (const connection of this.connections) this.abandon(connection);
+    }, graceMs);
+    const drained = this.stopping ?? new Promise<void>((resolve) => {
+      this.drained = resolve;
+      this.checkDrained();
+    });
+    this.stopping = drained;
+    return drained.then(() => {
+      clearTimeout(deadline);
+      return forced;
+    });
+  }
+
+  private checkDrained(): void {
+    if (this.drained !== undefined && this.connections.size === 0) {
+      const resolve = this.drained;
+      this.drained = undefined;
+      this.server = undefined;
+      resolve();
+    }
+  }
+
+  private accept(client: Socket): void {
+    this.accepted++;
+    const connection: ProxiedConnection = {
+      client, upstream: undefined, forwarding: false, finished: false,
+    };
+    this.connections.add(connection);
+    client.on('error', ignoreError);
+    // While the upstream connects, a client that goes away ends the attempt;
+    // once forwarding, forward() reports the end.
+    client.once('close', () => {
+      if (!connection.forwarding) this.abandon(connection);
+    });
+    if (this.options.idleTimeoutMs > 0) {
+      // Runs on the reactor thread and counts forwarded bytes as activity.
+      client.setTimeout(this.options.idleTimeoutMs, () => {
+        this.idleTimeouts++;
+        this.abandon(connection);
+      });
+    }
+    this.connectUpstream(connection, 0, new Set());
+  }
+
+  /** Tries one upstream for `connection`; `attempt` counts the tries made before this one. */
+  private connectUpstream(connection: ProxiedConnection, attempt: number, tried: Set<Upstream>): void {
+    if (connection.finished) return;
+    if (tried.size === this.upstreams.length) tried.clear();  // retries beyond one round start over
+    const upstream = this.choose(tried);
+    tried.add(upstream);
+    upstream.active++;
+    const socket = connect({ host: upstream.target.host, port: upstream.target.port, allowHalfOpen: true, noDelay: true });
+    connection.upstream = socket;
+    let settled = false;
+    const timer = setTimeout(() => {
+      socket.destroy(timeoutError(upstream, this.options.connectTimeoutMs));
+    }, this.options.connectTimeoutMs);
+    socket.once('connect', () => {
+      settled = true;
+      clearTimeout(timer);
+      upstream.total++;
+      upstream.consecutiveFailures = 0;
+      upstream.coolingUntil = 0;
+      if (connection.finished) {
+        // The client went away while this connect was in progress.
+        upstream.active--;
+        socket.destroy();
+        return;
+      }
+      connection.forwarding = true;
+      forward(connection.client, socket, { mode: this.options.mode })
+        .then((result) => this.forwarded(connection, upstream, result));
+    });
+    socket.on('error', ignoreError);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      if (settled) return;
+      // Closed before connecting: refused, timed out, unreachable, or
+      // destroyed because the client went away.
+      settled = true;
+      upstream.active--;
+      if (connection.finished) return;
+      this.failed(upstream);
+      if (attempt < this.options.retries) {
+        this.connectUpstream(connection, attempt + 1, tried);
+      } else {
+        this.unserved++;
+        this.abandon(connection);
+      }
+    });
+  }
+
+  /**
+   * The next upstream not tried yet for this client: the next healthy one in
+   * round-robin order, or the healthy one with the fewest active connections
+   * (ties in round-robin order). When all untried ones are cooling, the one
+   * whose cooldown ends first.
+   */
+  private choose(tried: Set<Upstream>): Upstream {
+    const now = Date.now();
+    const count = this.upstreams.length;
+    let chosen = -1;
+    let soonest = -1;
+    for (let step = 0; step < count; step++) {
+      const index = (this.cursor + step) % count;
+      const upstream = this.upstreams[index];
+      if (tried.has(upstream)) continue;
+      if (upstream.isCooling(now)) {
+        if (soonest < 0 || upstream.coolingUntil < this.upstreams[soonest].coolingUntil) soonest = index;
+        continue;
+      }
+      if (chosen < 0) {
+        chosen = index;
+        if (this.options.balance === 'round-robin') break;
+      } else if (upstream.active < this.upstreams[chosen].active) {
+        chosen = index;
+      }
+    }
+    if (chosen < 0) chosen = soonest;
+    this.cursor = (chosen + 1) % count;
+    return this.upstreams[chosen];
+  }
+
+  private failed(upstream: Upstream): void {
+    upstream.errors++;
+    upstream.consecutiveFailures++;
+    if (upstream.consecutiveFailures >= this.options.failThreshold) {
+      upstream.coolingUntil = Date.now() + this.options.failCooldownMs;
+    }
+  }
+
+  private forwarded(connection: ProxiedConnection, upstream: Upstream, result: ForwardResult): void {
+    upstream.active--;
+    upstream.bytesUp += result.bytesFirstToSecond;
+    upstream.bytesDown += result.bytesSecondToFirst;
+    if (result.error !== undefined && result.error.code !== CANCELED) upstream.errors++;
+    connection.forwarding = false;
+    this.finish(connection);
+  }
+
+  /** Ends a connection from our side: closes the client and the upstream, whatever stage they are in. */
+  private abandon(connection: ProxiedConnection): void {
+    if (connection.forwarding) {
+      // forward() resolves once both are closed, and finishes the connection.
+      connection.client.destroy();
+      return;
+    }
+    this.finish(connection);
+  }
+
+  private finish(connection: ProxiedConnection): void {
+    if (connection.finished) return;
+    connection.finished = true;
+    connection.client.destroy();
+    connection.upstream?.destroy();
+    this.connections.delete(connection);
+    this.checkDrained();
+  }
+}
