@@ -172,6 +172,7 @@ void Loop::Run() {
         if (connection->forwarder != nullptr) {
           // Its bytes go to the other side on this thread, not to JS.
           if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
+          if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
           if (mask & EPOLLOUT) connection->waitingWritable = false;
           QueueForward(connection->forwarder);
           continue;
@@ -335,7 +336,8 @@ void Loop::Apply(Command& command) {
 }
 
 void Loop::AcceptReady() {
-  std::vector<Listener*> listeners;
+  std::vector<Listener*>& listeners = acceptScratch_;
+  listeners.clear();
   listeners.swap(acceptQueue_);
   for (Listener* listener : listeners) {
     listener->queuedForAccept = false;
@@ -431,7 +433,8 @@ void Loop::FinishConnect(Connection* connection) {
 }
 
 void Loop::ReadReady() {
-  std::vector<Connection*> connections;
+  std::vector<Connection*>& connections = readScratch_;
+  connections.clear();
   connections.swap(readQueue_);
   for (Connection* connection : connections) {
     connection->queuedForRead = false;
@@ -470,7 +473,8 @@ void Loop::ReleaseCapBlocked() {
 }
 
 void Loop::FlushWrites() {
-  std::vector<Connection*> connections;
+  std::vector<Connection*>& connections = writeScratch_;
+  connections.clear();
   connections.swap(writeQueue_);
   for (Connection* connection : connections) {
     connection->queuedForWrite = false;
@@ -561,7 +565,8 @@ void Loop::QueueForward(Forwarder* forwarder) {
 }
 
 void Loop::PumpForwards() {
-  std::vector<Forwarder*> forwarders;
+  std::vector<Forwarder*>& forwarders = forwardScratch_;
+  forwarders.clear();
   forwarders.swap(forwardQueue_);
   for (Forwarder* forwarder : forwarders) {
     forwarder->queued = false;

@@ -161,6 +161,12 @@ class Loop {
   std::vector<Connection*> writeQueue_;
   std::vector<Listener*> acceptQueue_;
   std::vector<Connection*> capBlocked_;
+  // Each turn swaps a queue with its scratch twin and walks the twin, so the
+  // queues keep their capacity instead of allocating every turn.
+  std::vector<Connection*> readScratch_;
+  std::vector<Connection*> writeScratch_;
+  std::vector<Listener*> acceptScratch_;
+  std::vector<Forwarder*> forwardScratch_;
   // Closed objects live until the end of the turn: epoll events already
   // fetched in this turn may still point at them.
   std::vector<std::unique_ptr<Connection>> closedConnections_;
