@@ -96,7 +96,7 @@ const ECHO_SCENARIOS = [
 ];
 // epoll-reactor runs twice: forward() splicing through pipes, and copying
 // through a buffer, so the table shows which suits which traffic.
-const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor', 'epoll-reactor (copy)'];
+const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor (splice)', 'epoll-reactor (copy)'];
 
 async function echoRun(bins, scenario, proxyName, upstreamPort, options) {
   const proxy = proxyName === 'direct' ? null : await startProxy(proxyName, upstreamPort, options);
