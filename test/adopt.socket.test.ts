@@ -14,6 +14,7 @@ import { adopt, Socket } from '../lib';
 import { checkMustCalls, closeServer, mustCall, mustNotCall, readExactly, waitFor } from './helpers';
 import { makeTestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
+import { randomBytes, seededRandom } from './helpers/random';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
@@ -23,26 +24,7 @@ const STREAM_BYTES = 64 * MiB;
 const ADOPT_AFTER = 16 * MiB;
 const TEST_TIMEOUT = 30000;
 
-/** mulberry32: a small seeded PRNG, so every run sends the same bytes. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
-/** `size` pseudo-random bytes from `random`. */
-function randomBytes(random: () => number, size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  let i = 0;
-  for (; i + 4 <= size; i += 4) bytes.writeUInt32LE(random(), i);
-  for (; i < size; i++) bytes[i] = random() & 0xff;
-  return bytes;
-}
 
 /** The seeded stream, cut into chunks of 1 B to 128 KiB. */
 function* seededChunks(seed: number, total: number): Generator<Buffer> {

@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import { connect, createServer, forward, ForwardOptions, ForwardResult, Socket } from '../lib';
 import { checkMustCalls, closeServer, listenLocal, mustCall, openFdCount, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
+import { randomBytes, seededRandom } from './helpers/random';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
@@ -20,26 +21,7 @@ const MiB = 1024 * KiB;
 const MODES = ['splice', 'copy'] as const;
 type Mode = NonNullable<ForwardOptions['mode']>;
 
-/** mulberry32: a small seeded PRNG, so every run sends the same bytes in the same chunks. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
-/** `size` pseudo-random bytes from `random`. */
-function randomBytes(random: () => number, size: number): Buffer {
-  const bytes = Buffer.allocUnsafe(size);
-  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, Math.floor(size / 4));
-  for (let i = 0; i < words.length; i++) words[i] = random();
-  for (let i = words.length * 4; i < size; i++) bytes[i] = random() & 0xff;
-  return bytes;
-}
 
 function sha256(...parts: Buffer[]): string {
   const hash = createHash('sha256');

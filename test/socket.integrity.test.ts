@@ -8,30 +8,12 @@ import type * as net from 'node:net';
 import { createServer, Socket } from '../lib';
 import { checkMustCalls, closeServer, connectLocal, listenLocal, mustCall, readExactly } from './helpers';
 import { destroyAndWait, releaseTracked, track } from './helpers/cleanup';
+import { randomBytes as randomChunk, seededRandom } from './helpers/random';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
 
-/** mulberry32: a small seeded PRNG, so every run sends the same bytes. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
 
-/** A chunk of `size` pseudo-random bytes from `random`. */
-function randomChunk(random: () => number, size: number): Buffer {
-  const chunk = Buffer.allocUnsafe(size);
-  let i = 0;
-  for (; i + 4 <= size; i += 4) chunk.writeUInt32LE(random(), i);
-  for (; i < size; i++) chunk[i] = random() & 0xff;
-  return chunk;
-}
 
 /** Writes `chunk`, waiting for 'drain' when write() asks us to. */
 async function writeRespectingBackpressure(socket: net.Socket, chunk: Buffer): Promise<void> {
