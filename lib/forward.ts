@@ -1,7 +1,6 @@
 // Native forwarding between two reactor sockets, for proxies: bytes flow both
 // ways on the reactor thread and never enter JS.
 import { invalidArgType, invalidArgValue, SystemError, systemError } from './errors';
-
 import { Socket } from './socket';
 
 /** Options for {@link forward}. */
@@ -136,5 +135,3 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
     if (waiting === 0) begin();
   });
 }
-
-
