@@ -37,12 +37,30 @@ const SCENARIOS = [
     args: ['--size', '64', '--depth', '16', '--connections', '100'] },
   { name: 'stream-64KiB-10c', label: '64 KiB stream, 10 conns', metric: 'mb_per_s',
     args: ['--stream', '--size', '65536', '--connections', '10'] },
+  { name: 'pingpong-64B-10000c', label: '64 B ping-pong, 10000 conns', metric: 'msgs_per_s',
+    args: ['--size', '64', '--depth', '1', '--connections', '10000'] },
+  // msgs_per_s here counts whole connect / echo 64 B / close cycles.
+  { name: 'churn-64B-50c', label: 'churn: connect, echo, close (50 at once)', metric: 'msgs_per_s',
+    args: ['--churn', '--size', '64', '--connections', '50'] },
 ];
+
+// Bun ships as an npm package with a runnable binary; it is installed into a
+// bench-only folder on first use, so it is never a dependency of the package.
+function bunBinary() {
+  const folder = path.join(__dirname, '.bun');
+  const binary = path.join(folder, 'node_modules', 'bun', 'bin', 'bun.exe');
+  if (!fs.existsSync(binary)) {
+    fs.mkdirSync(folder, { recursive: true });
+    execFileSync('npm', ['install', '--prefix', folder, '--no-save', '--no-audit', '--no-fund', 'bun@1'], { stdio: 'inherit' });
+  }
+  return binary;
+}
 
 const SERVERS = {
   net: (bins) => [process.execPath, [path.join(__dirname, 'servers', 'echo-server.js'), 'net', '0']],
   reactor: (bins) => [process.execPath, [path.join(__dirname, 'servers', 'echo-server.js'), 'reactor', '0']],
   c: (bins) => [bins.cEchoServer, ['0']],
+  bun: () => [bunBinary(), [path.join(__dirname, 'servers', 'bun-echo.js'), '0']],
 };
 
 function parseArgs(argv) {
