@@ -6,8 +6,11 @@
 
 namespace reactor {
 
-PipePool::~PipePool() {
+PipePool::~PipePool() { Clear(); }
+
+void PipePool::Clear() {
   for (Pipe pipe : spare_) Close(pipe);
+  spare_.clear();
 }
 
 Pipe PipePool::Acquire() {

@@ -40,6 +40,8 @@ class PipePool {
   // Takes back an empty pipe; a pipe that may hold bytes must be closed instead.
   void Release(Pipe pipe);
   static void Close(Pipe pipe);
+  // Closes every spare pipe (the loop is stopping).
+  void Clear();
   size_t Spare() const { return spare_.size(); }
 
  private:

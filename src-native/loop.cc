@@ -87,6 +87,9 @@ void Loop::Stop() {
     if (command.fd >= 0) sys::Close(command.fd);
   }
   CloseEverything();
+  // Spare pipes are fds too; an environment torn down (a Worker terminated)
+  // must not leave them behind even if the Reactor object is never finalized.
+  pipes_.Clear();
   if (spareFd_ >= 0) sys::Close(spareFd_);
   if (wakeFd_ >= 0) sys::Close(wakeFd_);
   if (epollFd_ >= 0) sys::Close(epollFd_);
