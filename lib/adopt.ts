@@ -116,7 +116,16 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   if (pendingWrites && !target.writableEnded) {
     // An empty write's callback runs once every earlier write has gone out;
     // until then the adopted socket is pending and queues its own writes.
-    target.write(Buffer.alloc(0), () => handOver());
+    target.write(Buffer.alloc(0), (error) => {
+      // If the net.Socket failed or was destroyed meanwhile, libuv has closed
+      // its fd, and the number may already belong to another socket: never
+      // touch it then. The adopted socket fails with the same error.
+      if (error || target.destroyed || handleOf(target) !== handle) {
+        process.nextTick(() => adopted.destroy(error ?? invalidState('The socket was destroyed before its writes were sent')));
+        return;
+      }
+      handOver();
+    });
   } else {
     handOver();
   }

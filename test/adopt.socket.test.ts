@@ -369,6 +369,29 @@ describe('(f) refusals', () => {
     await closeServer(server);
   }, TEST_TIMEOUT);
 
+  test('the net.Socket destroyed while its queued writes wait: the adopted socket fails, and no fd is taken', async () => {
+    const server = track(net.createServer());
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+    const client = track(net.connect((server.address() as net.AddressInfo).port, '127.0.0.1'));
+    await once(client, 'connect');
+    client.pause();
+    client.on('error', () => {});
+    const [plain] = await accepted;
+    plain.on('error', () => {});
+    plain.write(Buffer.alloc(16 * MiB, 0x62));
+    const adopted = track(adopt(plain));
+    const failed = once(adopted, 'error') as Promise<[NodeJS.ErrnoException]>;
+    const closed = new Promise((resolve) => adopted.on('close', resolve));
+    // libuv closes its fd now; its number may go to the next socket opened.
+    plain.destroy();
+    const [error] = await failed;
+    expect(typeof error.code).toBe('string');
+    await closed;
+    expect(adopted.id).toBe(0);  // never attached to a reactor connection
+  });
+
   test('a socket adopted already while its writes are still queued: ERR_INVALID_STATE', async () => {
     const server = track(net.createServer());
     server.listen(0, '127.0.0.1');
