@@ -157,6 +157,19 @@ async function serverSideHandover(listenOn: net.ListenOptions): Promise<void> {
   await closeServer(server);
 }
 
+
+/** A node:net server on 127.0.0.1 with one connection: the accepted socket, and a client that reads nothing yet. */
+async function plainPairWithPausedClient(): Promise<{ server: net.Server; client: net.Socket; plain: net.Socket }> {
+  const server = track(net.createServer());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = track(net.connect((server.address() as net.AddressInfo).port, '127.0.0.1'));
+  await once(client, 'connect');
+  client.pause();
+  const [plain] = await accepted;
+  return { server, client, plain };
+}
 test('(a) an accepted socket adopted after 16 MB of a 64 MB echo loses nothing and sends no FIN or RST', async () => {
   await serverSideHandover({ port: 0, host: '127.0.0.1' });
 }, TEST_TIMEOUT);
@@ -275,14 +288,8 @@ test('(d) bytes the net.Socket had read but not delivered come first on the adop
 test('(e) writes still queued on the net.Socket go out before those made on the adopted socket', async () => {
   const old = randomBytes(seededRandom(3), 32 * MiB);
   const fresh = randomBytes(seededRandom(4), 1 * MiB);
-  const server = track(net.createServer());
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-  const client = track(net.connect((server.address() as net.AddressInfo).port, '127.0.0.1'));
-  await once(client, 'connect');
-  client.pause();  // the peer reads nothing until the handover is under way
-  const [plain] = await accepted;
+  // The peer reads nothing until the handover is under way.
+  const { server, client, plain } = await plainPairWithPausedClient();
   plain.on('close', mustCall());
   plain.on('error', mustNotCall('the adopted net.Socket emitted error'));
 
@@ -370,15 +377,8 @@ describe('(f) refusals', () => {
   }, TEST_TIMEOUT);
 
   test('the net.Socket destroyed while its queued writes wait: the adopted socket fails, and no fd is taken', async () => {
-    const server = track(net.createServer());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-    const client = track(net.connect((server.address() as net.AddressInfo).port, '127.0.0.1'));
-    await once(client, 'connect');
-    client.pause();
+    const { client, plain } = await plainPairWithPausedClient();
     client.on('error', () => {});
-    const [plain] = await accepted;
     plain.on('error', () => {});
     plain.write(Buffer.alloc(16 * MiB, 0x62));
     const adopted = track(adopt(plain));
@@ -393,14 +393,7 @@ describe('(f) refusals', () => {
   });
 
   test('a socket adopted already while its writes are still queued: ERR_INVALID_STATE', async () => {
-    const server = track(net.createServer());
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const accepted = once(server, 'connection') as Promise<[net.Socket]>;
-    const client = track(net.connect((server.address() as net.AddressInfo).port, '127.0.0.1'));
-    await once(client, 'connect');
-    client.pause();
-    const [plain] = await accepted;
+    const { server, client, plain } = await plainPairWithPausedClient();
     const bulk = Buffer.alloc(16 * MiB, 0x61);
     plain.write(bulk);
     const adopted = track(adopt(plain));
