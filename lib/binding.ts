@@ -52,6 +52,7 @@ export interface NativeReactorOptions {
   unackedCapPerSocket?: number;
   unackedCapTotal?: number;
   shortReadDrains?: boolean;
+  edgeTriggered?: boolean;
 }
 
 interface NativeBinding {

@@ -120,3 +120,7 @@ export function systemError(errno: number, syscall: string, address?: string, po
   if (port !== undefined && port > 0) error.port = port;
   return error;
 }
+
+export function invalidState(message: string): NodeStyleError {
+  return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE');
+}

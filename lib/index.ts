@@ -20,6 +20,8 @@ export { Server, Socket };
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
 export { forward } from './forward';
+export { configure } from './configure';
+export type { ReactorOptions } from './configure';
 export type { ForwardOptions, ForwardResult } from './forward';
 export type { ServeHttpOptions } from './http';
 export type { ConnectOptions } from './connect';

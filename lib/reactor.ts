@@ -158,9 +158,19 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
 }
 
 let environmentReactor: Reactor | undefined;
+let environmentOptions: NativeReactorOptions = {};
 
 /** The reactor of this JS environment (main thread or Worker), started on first use. */
 export function getReactor(): Reactor {
-  if (environmentReactor === undefined) environmentReactor = new Reactor();
+  if (environmentReactor === undefined) environmentReactor = new Reactor(environmentOptions);
   return environmentReactor;
+}
+
+export function hasReactorStarted(): boolean {
+  return environmentReactor !== undefined;
+}
+
+/** Options for the reactor getReactor() will start (lib/configure.ts). */
+export function setReactorOptions(options: NativeReactorOptions): void {
+  environmentOptions = { ...environmentOptions, ...options };
 }

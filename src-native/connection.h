@@ -69,6 +69,9 @@ struct Connection : Pollable {
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)
   bool closed = false;
+  // Level-triggered mode: the events epoll has for this fd (0: not in the set).
+  uint32_t interest = 0;
+  bool interestDirty = false;
 
   // Reads until the queue is empty, `budget` bytes were read, or
   // `unackedCap` would be passed. Data and end/error events go into `batch`.

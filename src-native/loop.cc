@@ -188,7 +188,8 @@ void Loop::Run() {
           // error once; nothing spins meanwhile.
           QueueRead(connection);
         }
-        if ((mask & EPOLLOUT) && connection->waitingWritable) {
+        // An error or hangup also ends the wait: the send then reports it.
+        if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->waitingWritable) {
           connection->waitingWritable = false;
           QueueWrite(connection);
         }
@@ -201,6 +202,7 @@ void Loop::Run() {
     PumpForwards();
     FlushWrites();
     ExpireIdle();
+    SyncInterestAll();
     DeliverTurn();
     finishedForwarders_.clear();
     closedConnections_.clear();
@@ -278,6 +280,7 @@ void Loop::Apply(Command& command) {
 
   Connection* connection = FindConnection(command.id);
   if (connection == nullptr) return;  // already closed: the command is moot
+  MarkInterestDirty(connection);
   switch (command.kind) {
     case Command::Kind::kWrite:
       if (connection->failed || connection->shutdownRequested) return;
@@ -370,7 +373,7 @@ void Loop::AcceptReady() {
       connection->lastActivityMs = nowMs_;
       if (defaults.noDelay) sys::SetNoDelay(fd, true);
       if (defaults.keepAlive) sys::SetKeepAlive(fd, true, defaults.keepAliveSeconds);
-      int added = sys::EpollAdd(epollFd_, fd, kConnectionEvents, connection.get());
+      int added = Register(connection.get());
       if (added < 0) {
         sys::Close(fd);
         batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-added),
@@ -408,7 +411,7 @@ void Loop::AddConnection(Command& command) {
   auto connection = std::make_unique<Connection>(command.id, fd);
   connection->connecting = command.flags & Command::kConnecting;
   connection->lastActivityMs = nowMs_;
-  int added = sys::EpollAdd(epollFd_, fd, kConnectionEvents, connection.get());
+  int added = Register(connection.get());
   if (added < 0) {
     sys::Close(fd);
     batch_->Add(EventKind::kError, command.id, static_cast<double>(-added),
@@ -422,6 +425,7 @@ void Loop::AddConnection(Command& command) {
 
 void Loop::FinishConnect(Connection* connection) {
   connection->connecting = false;
+  MarkInterestDirty(connection);
   int error = sys::PendingSocketError(connection->fd);
   if (error < 0) {
     connection->failed = true;
@@ -441,6 +445,7 @@ void Loop::ReadReady() {
   connections.swap(readQueue_);
   for (Connection* connection : connections) {
     connection->queuedForRead = false;
+    MarkInterestDirty(connection);
     if (connection->closed || connection->failed || connection->ended ||
         !connection->readable || !connection->wantsData || connection->forwarder != nullptr)
       continue;
@@ -471,7 +476,10 @@ void Loop::ReleaseCapBlocked() {
   blocked.swap(capBlocked_);
   for (Connection* connection : blocked) {
     connection->blockedByCap = false;
-    if (!connection->closed) QueueRead(connection);
+    if (!connection->closed) {
+      QueueRead(connection);
+      MarkInterestDirty(connection);
+    }
   }
 }
 
@@ -481,6 +489,7 @@ void Loop::FlushWrites() {
   connections.swap(writeQueue_);
   for (Connection* connection : connections) {
     connection->queuedForWrite = false;
+    MarkInterestDirty(connection);
     if (connection->closed || connection->forwarder != nullptr) continue;
     uint64_t writtenBefore = connection->bytesWritten;
     connection->Flush(*batch_);
@@ -525,6 +534,72 @@ void Loop::DeliverTurn() {
   batch_ = std::make_unique<Batch>();
 }
 
+int Loop::Register(Connection* connection) {
+  if (options_.edgeTriggered) return sys::EpollAdd(epollFd_, connection->fd, kConnectionEvents, connection);
+  uint32_t wanted = InterestFor(connection);
+  // Nothing wanted yet (paused on connect): stay out of the set, so that a
+  // hangup, which epoll reports whatever the mask, cannot spin the loop.
+  if (wanted == 0) return 0;
+  int added = sys::EpollAdd(epollFd_, connection->fd, wanted, connection);
+  if (added == 0) connection->interest = wanted;
+  return added;
+}
+
+uint32_t Loop::InterestFor(const Connection* connection) const {
+  if (connection->forwarder != nullptr) return kConnectionEvents;
+  if (connection->closed || connection->failed) return 0;
+  if (connection->connecting) return EPOLLOUT;
+  uint32_t wanted = 0;
+  bool underCaps = connection->unacked < options_.unackedCapPerSocket &&
+                   unackedTotal_ < options_.unackedCapTotal;
+  if (connection->wantsData && !connection->ended && underCaps) wanted |= EPOLLIN | EPOLLRDHUP;
+  if (connection->waitingWritable) wanted |= EPOLLOUT;
+  return wanted;
+}
+
+void Loop::MarkInterestDirty(Connection* connection) {
+  if (options_.edgeTriggered || connection->interestDirty) return;
+  connection->interestDirty = true;
+  interestDirty_.push_back(connection);
+}
+
+void Loop::SyncInterestAll() {
+  if (interestDirty_.empty()) return;
+  for (Connection* connection : interestDirty_) {
+    connection->interestDirty = false;
+    if (!connection->closed) SyncInterest(connection);
+  }
+  interestDirty_.clear();
+}
+
+void Loop::SyncInterest(Connection* connection) {
+  if (connection->wantsData && !connection->ended && !connection->blockedByCap &&
+      unackedTotal_ >= options_.unackedCapTotal) {
+    // Out of reading for the total cap: ReleaseCapBlocked() brings it back.
+    connection->blockedByCap = true;
+    capBlocked_.push_back(connection);
+  }
+  uint32_t wanted = InterestFor(connection);
+  if (wanted == connection->interest) return;
+  int result;
+  if (wanted == 0) {
+    // Out of the set entirely: see Register().
+    result = sys::EpollDelete(epollFd_, connection->fd);
+  } else if (connection->interest == 0) {
+    result = sys::EpollAdd(epollFd_, connection->fd, wanted, connection);
+  } else {
+    result = sys::EpollModify(epollFd_, connection->fd, wanted, connection);
+  }
+  if (result < 0 && wanted != 0) {
+    // Without its registration the socket would hang silently; fail it.
+    connection->failed = true;
+    batch_->Add(EventKind::kError, connection->id, static_cast<double>(-result),
+                static_cast<double>(Syscall::kRead));
+    return;
+  }
+  connection->interest = wanted;
+}
+
 void Loop::QueueRead(Connection* connection) {
   if (connection->queuedForRead) return;
   connection->queuedForRead = true;
@@ -554,6 +629,8 @@ void Loop::StartForward(const Command& command) {
   auto forwarder = std::make_unique<Forwarder>(command.id, first, second,
                                                static_cast<ForwardMode>(command.flags), pipes_);
   first->forwarder = second->forwarder = forwarder.get();
+  MarkInterestDirty(first);
+  MarkInterestDirty(second);
   // Neither is read for JS from here on. Data read earlier sits in batches
   // ahead of this event, so when JS sees it, JS holds every such byte and can
   // pass them on before the forward starts moving newer ones.
@@ -614,7 +691,7 @@ void Loop::CloseConnection(Connection* connection) {
   }
   // EPOLL_CTL_DEL before close(): the fd number is free for reuse the moment
   // close() returns, and the next accept may be given it.
-  sys::EpollDelete(epollFd_, connection->fd);
+  if (options_.edgeTriggered || connection->interest != 0) sys::EpollDelete(epollFd_, connection->fd);
   sys::Close(connection->fd);
   connection->closed = true;
   if (connection->blockedByCap) {
@@ -652,6 +729,7 @@ void Loop::CloseListener(Listener* listener) {
 }
 
 void Loop::CloseEverything() {
+  interestDirty_.clear();
   forwarders_.clear();
   forwardQueue_.clear();
   finishedForwarders_.clear();

@@ -73,6 +73,11 @@ struct LoopOptions {
   uint64_t unackedCapTotal = 64 * 1024 * 1024;
   // Treat a short read as "queue empty" (saves one recv per wakeup on Linux).
   bool shortReadDrains = true;
+  // Edge-triggered: every connection is registered once for reading and
+  // writing and never modified. Level-triggered: interest follows state
+  // (EPOLLIN while JS wants data, EPOLLOUT only while a send is blocked), at
+  // the price of an epoll_ctl per change. Forwarded pairs are always edge-triggered.
+  bool edgeTriggered = true;
 };
 
 class Loop {
@@ -113,6 +118,15 @@ class Loop {
   void DeliverTurn();
   int WaitTimeout();
 
+  // Level-triggered mode: connections whose state changed this turn are
+  // re-registered for the events that state calls for, once, at the end of
+  // the turn. Edge-triggered mode registers once and skips all of this.
+  void MarkInterestDirty(Connection* connection);
+  void SyncInterestAll();
+  void SyncInterest(Connection* connection);
+  uint32_t InterestFor(const Connection* connection) const;
+  // Registers a new connection; returns 0 or -errno.
+  int Register(Connection* connection);
   void QueueRead(Connection* connection);
   void QueueWrite(Connection* connection);
   // Records I/O on `connection` for its idle timeout.
@@ -167,6 +181,7 @@ class Loop {
   std::vector<Connection*> writeScratch_;
   std::vector<Listener*> acceptScratch_;
   std::vector<Forwarder*> forwardScratch_;
+  std::vector<Connection*> interestDirty_;
   // Closed objects live until the end of the turn: epoll events already
   // fetched in this turn may still point at them.
   std::vector<std::unique_ptr<Connection>> closedConnections_;

@@ -136,6 +136,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     number("unackedCapTotal", &options.unackedCapTotal);
     Napi::Value shortRead = given.Get("shortReadDrains");
     if (shortRead.IsBoolean()) options.shortReadDrains = shortRead.As<Napi::Boolean>().Value();
+    Napi::Value edge = given.Get("edgeTriggered");
+    if (edge.IsBoolean()) options.edgeTriggered = edge.As<Napi::Boolean>().Value();
   }
 
   auto* delivery = new Delivery();

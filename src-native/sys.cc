@@ -33,6 +33,13 @@ int EpollAdd(int epfd, int fd, uint32_t events, void* tag) {
   return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event) < 0 ? Fail() : 0;
 }
 
+int EpollModify(int epfd, int fd, uint32_t events, void* tag) {
+  epoll_event event{};
+  event.events = events;
+  event.data.ptr = tag;
+  return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &event) < 0 ? Fail() : 0;
+}
+
 int EpollDelete(int epfd, int fd) {
   // A non-null event pointer keeps kernels before 2.6.9 happy; harmless now.
   epoll_event unused{};

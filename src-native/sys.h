@@ -21,6 +21,7 @@ struct SocketAddress {
 
 int EpollCreate();
 int EpollAdd(int epfd, int fd, uint32_t events, void* tag);
+int EpollModify(int epfd, int fd, uint32_t events, void* tag);
 int EpollDelete(int epfd, int fd);
 int EpollWait(int epfd, epoll_event* events, int capacity, int timeoutMs);
 
