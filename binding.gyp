@@ -18,7 +18,8 @@
             "src-native/connection.cc",
             "src-native/sys.cc",
             "src-native/timers.cc",
-            "src-native/forwarder.cc"
+            "src-native/forwarder.cc",
+            "src-native/read_arena.cc"
           ],
           "libraries": ["-lpthread"]
         }, {

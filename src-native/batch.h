@@ -37,9 +37,15 @@ constexpr size_t kRecordStride = 5;
 // A block of received bytes. Several connections' data share one chunk; JS
 // wraps each chunk once as an external ArrayBuffer and hands out views, so the
 // kernel's copy into the chunk is the only copy before a 'data' handler.
+struct ReadBlock;
+// Releases one reference to a ReadBlock (read_arena.h).
+void ReleaseReadBlock(ReadBlock* block);
+
+// A region of a ReadBlock, holding one reference to it until JS takes it over.
 struct ReadChunk {
   char* data = nullptr;
   size_t length = 0;
+  ReadBlock* block = nullptr;
 };
 
 struct Batch {
@@ -51,7 +57,9 @@ struct Batch {
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
   ~Batch() {
-    for (ReadChunk& chunk : chunks) std::free(chunk.data);
+    for (ReadChunk& chunk : chunks) {
+      if (chunk.block != nullptr) ReleaseReadBlock(chunk.block);
+    }
   }
 
   bool Empty() const { return records.empty(); }

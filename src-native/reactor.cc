@@ -20,8 +20,8 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
   return env.Undefined();
 }
 
-// Frees a received chunk once JS has no view of it left.
-void FreeChunk(napi_env, void* data, void*) { std::free(data); }
+// Releases a received region's block once JS has no view of the region left.
+void ReleaseChunk(napi_env, void*, void* block) { ReleaseReadBlock(static_cast<ReadBlock*>(block)); }
 
 }  // namespace
 
@@ -59,11 +59,11 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   for (size_t i = 0; i < batch->chunks.size(); ++i) {
     ReadChunk& chunk = batch->chunks[i];
     napi_value buffer;
-    if (napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length, FreeChunk, nullptr,
-                                         &buffer) != napi_ok) {
+    if (napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length, ReleaseChunk,
+                                         chunk.block, &buffer) != napi_ok) {
       return;
     }
-    chunk.data = nullptr;  // JS owns it now; the finalizer frees it
+    chunk.block = nullptr;  // JS holds the reference now; the finalizer drops it
     if (napi_set_element(rawEnv, chunks, static_cast<uint32_t>(i), buffer) != napi_ok) return;
   }
 

@@ -1,62 +1,82 @@
-// Where received bytes land. The reactor reads straight into a chunk that will
-// be handed to JS whole at the end of the loop turn (see batch.h), so bytes are
-// copied once, by the kernel.
+// Where received bytes land. The reactor reads straight into a block whose
+// regions are handed to JS at the end of each loop turn (see batch.h), so
+// bytes are copied once, by the kernel.
 #pragma once
 
-#include <cstdlib>
-#include <new>
+#include <atomic>
+#include <cstddef>
 
 #include "batch.h"
 
 namespace reactor {
 
+// A block of received bytes, shared by the regions of it that JS holds as
+// external ArrayBuffers. The arena holds one reference while it still reads
+// into the block; each region handed out holds another. Small reads from many
+// turns share one block, so a busy reactor neither mallocs nor faults in fresh
+// pages per turn, and blocks JS lets go of are reused while still warm.
+struct ReadBlock {
+  static constexpr size_t kSize = 64 * 1024;
+  std::atomic<uint32_t> references{1};
+  char bytes[kSize];
+};
+
+// A block with one reference, recycled if one is free; null if out of memory.
+ReadBlock* AcquireReadBlock();
+// Drops one reference; the last one recycles or frees the block. Called from
+// the reactor thread and from the JS thread (ArrayBuffer finalizers).
+void ReleaseReadBlock(ReadBlock* block);
+
 class ReadArena {
  public:
-  // Chunks are below glibc's mmap threshold (128 KiB) so that allocating one
-  // per busy loop turn stays a cheap heap operation, not an mmap/munmap pair.
-  static constexpr size_t kChunkSize = 64 * 1024;
-  // A read into less room than this is not worth a syscall; start a new chunk.
+  // A read into less room than this is not worth a syscall; start a new block.
   static constexpr size_t kMinReadSpace = 4 * 1024;
 
   ReadArena() = default;
   ReadArena(const ReadArena&) = delete;
   ReadArena& operator=(const ReadArena&) = delete;
-  ~ReadArena() { std::free(chunk_); }
+  ~ReadArena() {
+    if (block_ != nullptr) ReleaseReadBlock(block_);
+  }
 
   // Room to receive into, at least kMinReadSpace bytes; null if out of memory.
-  // Sealing a nearly full chunk into `batch` makes room.
+  // Retiring a nearly full block into `batch` makes room.
   char* Space(Batch& batch, size_t* capacity) {
-    if (chunk_ != nullptr && kChunkSize - used_ < kMinReadSpace) Seal(batch);
-    if (chunk_ == nullptr) {
-      chunk_ = static_cast<char*>(std::malloc(kChunkSize));
-      used_ = 0;
-      if (chunk_ == nullptr) return nullptr;
+    if (block_ != nullptr && ReadBlock::kSize - used_ < kMinReadSpace) {
+      Seal(batch);
+      ReleaseReadBlock(block_);
+      block_ = nullptr;
     }
-    *capacity = kChunkSize - used_;
-    return chunk_ + used_;
+    if (block_ == nullptr) {
+      block_ = AcquireReadBlock();
+      if (block_ == nullptr) return nullptr;
+      used_ = sealed_ = 0;
+    }
+    *capacity = ReadBlock::kSize - used_;
+    return block_->bytes + used_;
   }
 
   // Records that `length` bytes were received into Space(); returns their
-  // offset. The chunk's index in `batch` is batch.chunks.size() until sealed.
+  // offset in the region that the next Seal() hands out, whose index in
+  // `batch` is batch.chunks.size() until then.
   size_t Commit(size_t length) {
-    size_t offset = used_;
+    size_t offset = used_ - sealed_;
     used_ += length;
     return offset;
   }
 
-  // Hands the current chunk, trimmed to what it holds, to `batch`. An empty
-  // chunk is kept for the next turn.
+  // Hands the bytes received since the last Seal() to `batch` as one region.
   void Seal(Batch& batch) {
-    if (chunk_ == nullptr || used_ == 0) return;
-    char* trimmed = static_cast<char*>(std::realloc(chunk_, used_));
-    batch.chunks.push_back(ReadChunk{trimmed != nullptr ? trimmed : chunk_, used_});
-    chunk_ = nullptr;
-    used_ = 0;
+    if (block_ == nullptr || used_ == sealed_) return;
+    block_->references.fetch_add(1, std::memory_order_relaxed);
+    batch.chunks.push_back(ReadChunk{block_->bytes + sealed_, used_ - sealed_, block_});
+    sealed_ = used_;
   }
 
  private:
-  char* chunk_ = nullptr;
-  size_t used_ = 0;
+  ReadBlock* block_ = nullptr;
+  size_t used_ = 0;    // bytes of block_ received into
+  size_t sealed_ = 0;  // bytes of block_ handed to batches
 };
 
 }  // namespace reactor
