@@ -19,7 +19,6 @@ export interface NativeReactor {
   close(id: number): void;
   pause(id: number): void;
   resume(id: number): void;
-  ack(id: number, bytes: number): void;
   setTimeout(id: number, milliseconds: number): void;
   setNoDelay(id: number, enable: boolean): void;
   setKeepAlive(id: number, enable: boolean, idleSeconds: number): void;
@@ -27,7 +26,8 @@ export interface NativeReactor {
   forward(forwardId: number, firstId: number, secondId: number, mode: number): void;
   forwardStart(forwardId: number): void;
   nextId(): number;
-  flush(): void;
+  /** Submits the staged commands, with the tick's acknowledgements as (id, bytes) pairs. */
+  flush(acks?: Float64Array): void;
   ref(): void;
   unref(): void;
 }

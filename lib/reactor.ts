@@ -56,6 +56,9 @@ export class Reactor {
   readonly forwards = new Map<number, ForwardEndpoint>();
   private references = 0;
   private flushScheduled = false;
+  // (id, bytes) pairs consumed by JS this tick; they ride on the next flush.
+  private acks = new Float64Array(512);
+  private ackLength = 0;
 
   constructor(options?: NativeReactorOptions) {
     if (!binding.Reactor) throw new Error('epoll-reactor: the native reactor is not available on this platform');
@@ -79,14 +82,33 @@ export class Reactor {
     if (--this.references === 0) this.native.unref();
   }
 
-  markFlushed(): void {
+  /** Tells the reactor, with the next flush, that JS has consumed `bytes` of connection `id`. */
+  ack(id: number, bytes: number): void {
+    if (this.ackLength === this.acks.length) {
+      const grown = new Float64Array(this.acks.length * 2);
+      grown.set(this.acks);
+      this.acks = grown;
+    }
+    this.acks[this.ackLength] = id;
+    this.acks[this.ackLength + 1] = bytes;
+    this.ackLength += 2;
+    this.scheduleFlush();
+  }
+
+  flush(): void {
     this.flushScheduled = false;
+    if (this.ackLength === 0) {
+      this.native.flush();
+      return;
+    }
+    const acks = this.acks.subarray(0, this.ackLength);
+    this.ackLength = 0;
+    this.native.flush(acks);
   }
 }
 
 function flushReactor(reactor: Reactor): void {
-  reactor.markFlushed();
-  reactor.native.flush();
+  reactor.flush();
 }
 
 function rethrow(error: unknown): never {

@@ -413,7 +413,7 @@ export class Socket extends Duplex {
     this.bytesRead += length;
     const reactor = this.reactor!;
     if (this.push(data)) {
-      reactor.native.ack(this.id, length);
+      reactor.ack(this.id, length);
     } else {
       // The readable buffer is full: stop reading so the kernel pushes back on
       // the peer, and acknowledge these bytes only once they are consumed.
@@ -482,7 +482,7 @@ export class Socket extends Duplex {
     this.readingStopped = false;
     const reactor = this.reactor!;
     if (this.unackedBytes > 0) {
-      reactor.native.ack(this.id, this.unackedBytes);
+      reactor.ack(this.id, this.unackedBytes);
       this.unackedBytes = 0;
     }
     reactor.native.resume(this.id);

@@ -265,6 +265,10 @@ void Loop::Apply(Command& command) {
     QueueForward(forwarder);
     return;
   }
+  if (command.kind == Command::Kind::kAcks) {
+    ApplyAcks(command);
+    return;
+  }
   if (command.kind == Command::Kind::kCloseListener) {
     auto found = listeners_.find(command.id);
     if (found != listeners_.end()) CloseListener(found->second.get());
@@ -326,19 +330,26 @@ void Loop::Apply(Command& command) {
       // No new edge comes for bytes that arrived while paused.
       if (connection->readable) QueueRead(connection);
       return;
-    case Command::Kind::kAck: {
-      uint64_t amount = command.amount < connection->unacked ? command.amount
-                                                             : connection->unacked;
-      connection->unacked -= amount;
-      bool wasOverTotal = unackedTotal_ >= options_.unackedCapTotal;
-      unackedTotal_ -= amount;
-      if (connection->readable && connection->wantsData) QueueRead(connection);
-      if (wasOverTotal && unackedTotal_ < options_.unackedCapTotal) ReleaseCapBlocked();
-      return;
-    }
     default:
       return;
   }
+}
+
+void Loop::ApplyAcks(const Command& command) {
+  const auto* pairs = reinterpret_cast<const double*>(command.bytes.get());
+  size_t count = command.length / (2 * sizeof(double));
+  bool wasOverTotal = unackedTotal_ >= options_.unackedCapTotal;
+  for (size_t i = 0; i < count; ++i) {
+    Connection* connection = FindConnection(static_cast<uint64_t>(pairs[2 * i]));
+    if (connection == nullptr) continue;  // closed since: its bytes left the totals then
+    auto given = static_cast<uint64_t>(pairs[2 * i + 1]);
+    uint64_t amount = given < connection->unacked ? given : connection->unacked;
+    connection->unacked -= amount;
+    unackedTotal_ -= amount;
+    MarkInterestDirty(connection);
+    if (connection->readable && connection->wantsData) QueueRead(connection);
+  }
+  if (wasOverTotal && unackedTotal_ < options_.unackedCapTotal) ReleaseCapBlocked();
 }
 
 void Loop::AcceptReady() {

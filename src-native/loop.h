@@ -33,7 +33,7 @@ struct Command {
     kClose,          // id
     kPause,          // id: stop reading, so the kernel pushes back on the peer
     kResume,         // id
-    kAck,            // id, amount: bytes JS has consumed
+    kAcks,           // bytes: (id, amount) pairs of doubles, bytes JS has consumed
     kSetTimeout,     // id, amount: idle milliseconds, 0 to cancel
     kSetNoDelay,     // id, amount: 0 or 1
     kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
@@ -111,6 +111,7 @@ class Loop {
   void Run();
   void RunCommands();
   void Apply(Command& command);
+  void ApplyAcks(const Command& command);
   void AcceptReady();
   void ReadReady();
   void FlushWrites();

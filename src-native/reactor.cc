@@ -106,7 +106,6 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::Resume>("resume"),
-          InstanceMethod<&Reactor::Ack>("ack"),
           InstanceMethod<&Reactor::Flush>("flush"),
           InstanceMethod<&Reactor::Ref>("ref"),
           InstanceMethod<&Reactor::Unref>("unref"),
@@ -403,11 +402,6 @@ Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Reactor::Ack(const Napi::CallbackInfo& info) {
-  Stage(Command::Kind::kAck, info, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
-  return info.Env().Undefined();
-}
-
 Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kSetTimeout, info, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
   return info.Env().Undefined();
@@ -448,7 +442,21 @@ Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// flush(acks?: Float64Array of (id, bytes) pairs): the tick's acknowledgements
+// travel as one command instead of one call and one command per 'data' event.
 Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsTypedArray()) {
+    Napi::TypedArray view = info[0].As<Napi::TypedArray>();
+    size_t length = view.ByteLength() & ~(2 * sizeof(double) - 1);
+    if (view.TypedArrayType() == napi_float64_array && length > 0) {
+      Command command(Command::Kind::kAcks);
+      command.bytes.reset(new char[length]);
+      std::memcpy(command.bytes.get(),
+                  static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset(), length);
+      command.length = length;
+      staged_.push_back(std::move(command));
+    }
+  }
   if (loop_) loop_->Submit(staged_);
   return info.Env().Undefined();
 }

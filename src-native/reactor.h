@@ -55,7 +55,6 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
-  Napi::Value Ack(const Napi::CallbackInfo& info);
   Napi::Value SetTimeout(const Napi::CallbackInfo& info);
   Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
