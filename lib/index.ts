@@ -23,6 +23,11 @@ export { forward } from './forward';
 export { configure } from './configure';
 export type { ReactorOptions } from './configure';
 export type { ForwardOptions, ForwardResult } from './forward';
+export { serveOnWorkers, ServerPool } from './server-pool';
+export type {
+  ServerPoolHandler, ServerPoolMode, ServerPoolOptions, ServerPoolStats, ServerPoolWorker, ServerPoolWorkerExit,
+  WorkerCounters,
+} from './server-pool';
 export type { ServeHttpOptions } from './http';
 export type { ConnectOptions } from './connect';
 export type { ConnectionListener, ListenCallback, ListenOptions, ServerOptions } from './server';

@@ -1,0 +1,48 @@
+// A worker that keeps dying is restarted with a growing delay, so a handler
+// that crashes at once cannot spin the machine; the surviving worker serves
+// the port all along, and once the cause is gone the worker comes back.
+import * as fs from 'node:fs';
+
+import { serveOnWorkers, ServerPool, ServerPoolWorker, ServerPoolWorkerExit } from '../lib';
+import { waitFor } from './helpers';
+import { exchange, failOnLoadModule } from './helpers/pool';
+
+let pool: ServerPool | undefined;
+afterEach(async () => {
+  await pool?.close(0);
+  pool = undefined;
+});
+
+test('restarts that fail back off 50, 100, 200, 400, 400 ms; the port serves; the worker returns', async () => {
+  const { module, marker } = failOnLoadModule();
+  pool = await serveOnWorkers({
+    module, port: 0, host: '127.0.0.1', workers: 2, mode: 'threads', restartDelayMs: 50, maxRestartDelayMs: 400,
+  });
+  const { port } = pool.address()!;
+  const delays: number[] = [];
+  const exits: ServerPoolWorkerExit[] = [];
+  const onlines: ServerPoolWorker[] = [];
+  pool.on('restart', (_worker, delayMs: number) => delays.push(delayMs));
+  pool.on('exit', (_worker, exit: ServerPoolWorkerExit) => exits.push(exit));
+  pool.on('online', (worker: ServerPoolWorker) => onlines.push(worker));
+
+  // From now on a worker that starts fails on load.
+  fs.writeFileSync(marker, '');
+  expect(typeof await exchange(port, 'exit\n')).toBe('object');
+  await waitFor(() => delays.length >= 5, 20000, 'five restart attempts');
+  expect(delays.slice(0, 5)).toEqual([50, 100, 200, 400, 400]);
+  // The first exit is the process.exit(3) in the handler; the rest are failed starts.
+  expect(exits[0]).toMatchObject({ code: 3, expected: false });
+  for (const exit of exits.slice(1)) {
+    expect(exit.expected).toBe(false);
+    expect(exit.error?.message).toBe('handler: told to fail on load');
+  }
+  // Meanwhile the other worker serves every connection.
+  for (let i = 0; i < 20; i++) expect(await exchange(port, `still ${i}\n`)).toBe(`still ${i}\n`);
+  expect(onlines).toEqual([]);
+
+  fs.rmSync(marker);
+  await waitFor(() => onlines.length === 1, 10000, 'the worker back online');
+  expect(onlines[0].restarts).toBe(delays.length);
+  expect(pool.workers().every((worker) => worker.online)).toBe(true);
+}, 60000);

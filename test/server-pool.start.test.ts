@@ -1,0 +1,57 @@
+// Starting a pool: bad options throw at once with Node-style codes; a worker
+// that cannot start (its module throws or exports no listener, the port is
+// taken) makes serveOnWorkers reject, with no worker left running.
+import cluster from 'node:cluster';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { serveOnWorkers, ServerPoolMode } from '../lib';
+import { closeServer, listenLocal } from './helpers';
+import { failOnLoadModule, poolEchoModule } from './helpers/pool';
+
+const notAHandler = path.join(__dirname, 'fixtures', 'pool-not-a-handler.js');
+
+test('bad options throw synchronously with Node-style codes', () => {
+  const call = (options: unknown) => () => serveOnWorkers(options as never);
+  expect(call(undefined)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(call({ module: 42 })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(call({ module: path.join(os.tmpdir(), 'no-such-handler.js') })).toThrow(expect.objectContaining({ code: 'MODULE_NOT_FOUND' }));
+  expect(call({ module: poolEchoModule, workers: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(call({ module: poolEchoModule, workers: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  expect(call({ module: poolEchoModule, port: 70000 })).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_PORT' }));
+  expect(call({ module: poolEchoModule, mode: 'fork' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  expect(call({ module: poolEchoModule, restartDelayMs: 500, maxRestartDelayMs: 100 }))
+    .toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+});
+
+describe.each<ServerPoolMode>(['threads', 'cluster'])('mode %s', (mode) => {
+  afterEach(() => {
+    // Every cluster worker a failed start forked has been reaped.
+    expect(Object.keys(cluster.workers ?? {})).toEqual([]);
+  });
+
+  test('a module that throws on load: serveOnWorkers rejects with its error', async () => {
+    const { module, marker } = failOnLoadModule();
+    fs.writeFileSync(marker, '');
+    await expect(serveOnWorkers({ module, host: '127.0.0.1', workers: 2, mode }))
+      .rejects.toThrow('handler: told to fail on load');
+  }, 30000);
+
+  test('a module without a connection listener: rejects with ERR_INVALID_ARG_TYPE', async () => {
+    await expect(serveOnWorkers({ module: notAHandler, host: '127.0.0.1', workers: 2, mode }))
+      .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('connection listener') });
+  }, 30000);
+
+  test('a port held by a socket without SO_REUSEPORT: rejects with EADDRINUSE', async () => {
+    const holder = net.createServer();
+    const port = await listenLocal(holder);
+    try {
+      await expect(serveOnWorkers({ module: poolEchoModule, port, host: '127.0.0.1', workers: 2, mode }))
+        .rejects.toMatchObject({ code: 'EADDRINUSE' });
+    } finally {
+      await closeServer(holder);
+    }
+  }, 30000);
+});
