@@ -294,6 +294,8 @@ test.each([
   ['a listen address that is neither HOST:PORT nor a path', ['--listen', 'here', '--upstream', '127.0.0.1:9'], '--listen'],
   ['a timeout that is not a number', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--connect-timeout', 'soon'], '--connect-timeout'],
   ['an unknown flag', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--upstreams', '127.0.0.1:9'], '--upstreams'],
+  ['zero threads', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--threads', '0'], '--threads'],
+  ['threads on a Unix socket', ['--listen', '/tmp/proxy.sock', '--upstream', '127.0.0.1:9', '--threads', '2'], '--threads'],
 ])('bad flags (%s) exit with code 2 and a message naming the flag, without a stack trace', async (_, args, flag) => {
   const proxy = runProxy(args);
   const exit = await proxy.exited;
@@ -304,3 +306,60 @@ test.each([
   expect(message).not.toMatch(/\n\s+at /);
   expect(proxy.stdout()).toBe('');
 }, 15000);
+
+interface ThreadedStats extends ProxyStats {
+  threads: Array<{ active: number; accepted: number }>;
+}
+
+test('--threads 2: clients spread over two reactor threads, stats add up, and SIGTERM stops both', async () => {
+  const live = await startEcho();
+  const graceMs = 5000;
+  const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`, '--threads', '2',
+    '--stats-interval', '100', '--shutdown-grace', String(graceMs)]);
+  const port = await listeningPort(proxy);
+  expect(await proxy.next((l) => typeof l.listening === 'string')).toMatchObject({ threads: 2 });
+
+  const clients = 60;
+  const patterns = Array.from({ length: clients }, (_, i) => Buffer.from(`thread client ${i}: ${'x'.repeat(500 + i * 11)}\n`));
+  const echoed = await Promise.all(patterns.map((pattern) => echoThrough(port, pattern)));
+  for (let i = 0; i < clients; i++) expect(echoed[i].toString()).toBe(patterns[i].toString());
+
+  const totalBytes = patterns.reduce((sum, pattern) => sum + pattern.length, 0);
+  const line = await proxy.next((l) => isStats(l) && l.stats.upstreams[0].total === clients && l.stats.active === 0);
+  const stats = (line as { stats: ThreadedStats }).stats;
+  expect(stats.accepted).toBe(clients);
+  expect(stats.upstreams[0]).toMatchObject({ total: clients, bytesUp: totalBytes, bytesDown: totalBytes, errors: 0 });
+  // Both threads accepted some of the 60: the kernel hashed them over two listeners.
+  expect(stats.threads).toHaveLength(2);
+  expect(stats.threads[0].accepted + stats.threads[1].accepted).toBe(clients);
+  expect(stats.threads[0].accepted).toBeGreaterThan(0);
+  expect(stats.threads[1].accepted).toBeGreaterThan(0);
+
+  // Graceful stop across both threads: the open connection finishes, then the process exits 0.
+  const client = track(net.connect(port, '127.0.0.1'));
+  const received: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => received.push(chunk));
+  const clientEnded = once(client, 'end');
+  client.write('before;');
+  await waitFor(() => Buffer.concat(received).toString() === 'before;', 5000, 'the first echo');
+  const signalledAt = Date.now();
+  process.kill(proxy.child.pid!, 'SIGTERM');
+  const shutdown = await proxy.next((l) => typeof l.shutdown === 'object');
+  expect(shutdown.shutdown).toMatchObject({ signal: 'SIGTERM', open: 1, graceMs });
+  // Neither thread serves a new client: the port refuses once both listeners are closed.
+  let outcome = '';
+  for (let i = 0; i < 100 && outcome !== 'ECONNREFUSED'; i++) {
+    outcome = await connectOutcome(port);
+    expect(outcome).not.toBe('served');
+    if (outcome !== 'ECONNREFUSED') await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  expect(outcome).toBe('ECONNREFUSED');
+  client.write('after');
+  await waitFor(() => Buffer.concat(received).toString() === 'before;after', 5000, 'the echo after SIGTERM');
+  client.end();
+  await clientEnded;
+  expect(await proxy.exited).toEqual({ code: 0, signal: null });
+  expect(Date.now() - signalledAt).toBeLessThan(graceMs);
+  const stopped = await proxy.next((l) => typeof l.stopped === 'object');
+  expect(stopped.stopped).toMatchObject({ closedAtDeadline: 0, stats: { listening: null, accepted: clients + 1 } });
+}, 30000);

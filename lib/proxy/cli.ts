@@ -5,7 +5,8 @@
 // {"stopped":...}. A usage error prints a plain message and exits with 2.
 import { isNative } from '../index';
 import { parseProxyArgs, PROXY_USAGE, ProxyOptions, UsageError } from './options';
-import { Proxy } from './proxy';
+import { Proxy, ProxyStats } from './proxy';
+import { ProxyThreads } from './threads';
 
 /** Exit code for a usage error: 2, the convention of getopt-based tools and shell builtins. */
 export const EXIT_USAGE = 2;
@@ -14,6 +15,32 @@ export const EXIT_FAILURE = 1;
 
 function printLine(record: Record<string, unknown>): void {
   process.stderr.write(`${JSON.stringify(record)}\n`);
+}
+
+/** What the command runs: one Proxy, or one per reactor thread (--threads). */
+interface ProxyService {
+  start(): Promise<string>;
+  stats(): ProxyStats | Promise<ProxyStats>;
+  openConnections(): number | Promise<number>;
+  stop(graceMs?: number): Promise<number>;
+}
+
+function singleThread(options: ProxyOptions): ProxyService {
+  const proxy = new Proxy(options);
+  return {
+    start: () => proxy.start(),
+    stats: () => proxy.stats(),
+    openConnections: () => proxy.activeConnections,
+    stop: (graceMs) => proxy.stop(graceMs),
+  };
+}
+
+function severalThreads(options: ProxyOptions): ProxyService {
+  const threads = new ProxyThreads(options);
+  threads.on('thread-exit', (index: number, code: number | null, error?: Error) => {
+    printLine({ threadExit: { thread: index, code, error: error?.message, restartInMs: 1000 } });
+  });
+  return threads;
 }
 
 function fail(message: string, code: number): void {
@@ -51,7 +78,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
 
-  const proxy = new Proxy(options);
+  const proxy = options.threads > 1 ? severalThreads(options) : singleThread(options);
   let address: string;
   try {
     address = await proxy.start();
@@ -59,39 +86,39 @@ export async function main(argv: readonly string[]): Promise<void> {
     fail(`cannot listen on ${describeListen(options)}: ${(error as Error).message}`, EXIT_FAILURE);
     return;
   }
-  printLine({ listening: address });
+  printLine(options.threads > 1 ? { listening: address, threads: options.threads } : { listening: address });
 
   const statsTimer = options.statsIntervalMs > 0
-    ? setInterval(() => printLine({ stats: proxy.stats() }), options.statsIntervalMs)
+    ? setInterval(() => void Promise.resolve(proxy.stats()).then((stats) => printLine({ stats })), options.statsIntervalMs)
     : undefined;
   // The stats timer alone must not keep a stopped proxy running.
   statsTimer?.unref();
 
   let shuttingDown = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  const onSignal = async (signal: NodeJS.Signals): Promise<void> => {
     if (shuttingDown) {
       // A second signal: do not wait out the grace period.
-      printLine({ shutdown: { signal, graceMs: 0, open: proxy.activeConnections } });
       void proxy.stop(0);
+      printLine({ shutdown: { signal, graceMs: 0, open: await proxy.openConnections() } });
       return;
     }
     shuttingDown = true;
-    const open = proxy.activeConnections;
+    const open = await proxy.openConnections();
     const stopped = proxy.stop();
     // Announce it after this tick, once the listener's close has been handed
     // to the reactor thread, so that a reader of the line rarely still finds
     // the port accepting.
     setImmediate(() => printLine({ shutdown: { signal, graceMs: options.shutdownGraceMs, open } }));
-    void stopped.then((forced) => {
+    void stopped.then(async (forced) => {
       if (statsTimer !== undefined) clearInterval(statsTimer);
-      printLine({ stopped: { closedAtDeadline: forced, stats: proxy.stats() } });
+      printLine({ stopped: { closedAtDeadline: forced, stats: await proxy.stats() } });
       // stderr is a pipe or a file here, and both are written synchronously
       // on Linux, so nothing printed above is lost by exiting now.
       process.exit(0);
     });
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', (signal) => void onSignal(signal));
+  process.on('SIGINT', (signal) => void onSignal(signal));
 }
 
 function describeListen(options: ProxyOptions): string {

@@ -48,6 +48,11 @@ export interface ProxyOptions {
   statsIntervalMs: number;
   /** How forwarded bytes move. Default `'auto'`. */
   mode: ForwardMode;
+  /**
+   * Reactor threads: each runs its own listener (SO_REUSEPORT on the same
+   * port) and forwards on its own reactor. Default 1.
+   */
+  threads: number;
 }
 
 /** The settings a programmatic user must give; the rest have defaults. */
@@ -93,6 +98,8 @@ bytes are forwarded both ways on the epoll reactor thread.
                               (default 10000), then close the rest
   --stats-interval MS         print a JSON stats line to stderr every MS (default 0: off)
   --mode auto|splice|copy     how bytes are forwarded (default auto)
+  --threads N                 run N reactor threads, each with its own listener on the
+                              port (SO_REUSEPORT) and its own upstream choices (default 1)
   --config FILE               JSON object with the same keys ("listen", "upstream",
                               "connect-timeout", ...); flags given on the command line win
   -h, --help                  print this help
@@ -104,7 +111,7 @@ Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
 // The flags that take a value, with the config key each is also known by.
 const VALUE_FLAGS = [
   'listen', 'upstream', 'balance', 'connect-timeout', 'retries', 'fail-threshold', 'fail-cooldown',
-  'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode',
+  'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode', 'threads',
 ] as const;
 type ValueFlag = typeof VALUE_FLAGS[number];
 
@@ -121,10 +128,14 @@ const DEFAULTS = {
   shutdownGraceMs: 10000,
   statsIntervalMs: 0,
   mode: 'auto',
+  threads: 1,
 } as const;
 
 // Timers in Node hold at most 2^31 - 1 ms (about 24.8 days).
 const MAX_TIMER_MS = 2 ** 31 - 1;
+// Each thread is a JS thread with a reactor thread of its own; more than
+// this is a typo, not a machine.
+const MAX_THREADS = 256;
 
 function quote(value: unknown): string {
   return typeof value === 'string' ? `'${value}'` : JSON.stringify(value) ?? String(value);
@@ -233,12 +244,21 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     throw new UsageError('--upstream', '--upstream is required: give at least one HOST:PORT (e.g. --upstream 127.0.0.1:9000)');
   }
   const upstreams = raw.upstream.map(parseUpstream);
+  const listen = parseListen(raw.listen);
+  const threads = raw.threads === undefined ? DEFAULTS.threads : parseInteger('--threads', raw.threads, 1, 'threads');
+  if (threads > MAX_THREADS) {
+    throw new UsageError('--threads', `--threads expects a whole number of threads from 1 to ${MAX_THREADS}; got ${quote(raw.threads)}`);
+  }
+  if (threads > 1 && 'path' in listen) {
+    throw new UsageError('--threads',
+      '--threads above 1 needs a TCP --listen HOST:PORT: the threads share the port with SO_REUSEPORT, which Unix sockets do not have');
+  }
   const ms = (flag: Exclude<ValueFlag, 'upstream'>, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, 'milliseconds');
   const count = (flag: Exclude<ValueFlag, 'upstream'>, unit: string, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, unit);
   return {
-    listen: parseListen(raw.listen),
+    listen,
     upstreams,
     balance: raw.balance === undefined ? DEFAULTS.balance
       : parseChoice('--balance', raw.balance, ['round-robin', 'least-connections'] as const),
@@ -251,6 +271,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     shutdownGraceMs: ms('shutdown-grace', DEFAULTS.shutdownGraceMs),
     statsIntervalMs: ms('stats-interval', DEFAULTS.statsIntervalMs),
     mode: raw.mode === undefined ? DEFAULTS.mode : parseChoice('--mode', raw.mode, ['auto', 'splice', 'copy'] as const),
+    threads,
   };
 }
 
@@ -274,7 +295,7 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
     ['connect-timeout', config.connectTimeoutMs], ['retries', config.retries], ['fail-threshold', config.failThreshold],
     ['fail-cooldown', config.failCooldownMs], ['idle-timeout', config.idleTimeoutMs],
     ['max-connections', config.maxConnections], ['shutdown-grace', config.shutdownGraceMs],
-    ['stats-interval', config.statsIntervalMs],
+    ['stats-interval', config.statsIntervalMs], ['threads', config.threads],
   ];
   for (const [flag, value] of numeric) if (value !== undefined) raw[flag] = String(value);
   if (config.balance !== undefined) raw.balance = config.balance;

@@ -49,6 +49,8 @@ export interface ProxyStats {
   idleTimeouts: number;
   /** Per upstream, in the order given. */
   upstreams: UpstreamStats[];
+  /** With `--threads` above 1: each reactor thread's own client counts, in thread order. */
+  threads?: Array<{ active: number; accepted: number }>;
 }
 
 // A forward ending with ECANCELED was ended from JS (idle timeout, shutdown),
@@ -137,8 +139,12 @@ export class Proxy {
     this.upstreams = this.options.upstreams.map((target) => new Upstream(target));
   }
 
-  /** Starts listening; resolves with the address (`HOST:PORT` or the path), rejects on a listen error. */
-  start(): Promise<string> {
+  /**
+   * Starts listening; resolves with the address (`HOST:PORT` or the path),
+   * rejects on a listen error. With `reusePort`, other proxies (threads of
+   * --threads) may listen on the same port, and the kernel spreads clients.
+   */
+  start(listenOptions: { reusePort?: boolean } = {}): Promise<string> {
     if (this.server !== undefined) return Promise.reject(new Error('the proxy was started already'));
     // allowHalfOpen: a client's FIN is forward()'s to pass on, not a reason to
     // end our side. pauseOnConnect: nothing is read into JS while the upstream
@@ -163,7 +169,7 @@ export class Proxy {
       });
       const listen = this.options.listen;
       if ('path' in listen) server.listen(listen.path);
-      else server.listen(listen.port, listen.host);
+      else server.listen({ port: listen.port, host: listen.host, reusePort: listenOptions.reusePort === true });
     });
   }
 
