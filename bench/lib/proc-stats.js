@@ -33,6 +33,34 @@ function readCpuSeconds(pid) {
   return (utime + stime) / clockTicksPerSecond();
 }
 
+/** Pids whose parent is pid (cluster workers of a primary, say), from /proc. */
+function childPids(pid) {
+  const children = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]); // field 4
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return children;
+}
+
+/**
+ * CPU seconds of pid and its live children (a cluster primary and its
+ * workers; a process with worker_threads is one pid already). Sample the
+ * same tree at both ends of a window: a child that exits in between takes
+ * its seconds with it.
+ */
+function readTreeCpuSeconds(pid) {
+  const own = readCpuSeconds(pid);
+  if (own === null) return null;
+  return childPids(pid).reduce((sum, child) => sum + (readCpuSeconds(child) ?? 0), own);
+}
+
 /** Peak resident set size (VmHWM) in KiB, or null if unavailable. */
 function readPeakRssKiB(pid) {
   try {
@@ -70,4 +98,4 @@ function coreBusyShare(before, after) {
   return (after.busy - before.busy) / (after.total - before.total);
 }
 
-module.exports = { readCpuSeconds, readPeakRssKiB, clockTicksPerSecond, readCoreTicks, coreBusyShare };
+module.exports = { readCpuSeconds, readTreeCpuSeconds, childPids, readPeakRssKiB, clockTicksPerSecond, readCoreTicks, coreBusyShare };
