@@ -3,13 +3,18 @@
 // node:net, epoll-reactor and a C epoll reference server, interleaved run by
 // run so drift on the machine affects every server alike.
 //
-// usage: node bench/echo.js [--quick] [--servers net,reactor,c] [--runs 3]
-//                           [--seconds 4] [--warmup 1] [--pin | --no-pin]
+// usage: node bench/echo.js [--quick] [--servers net,reactor,c,bun] [--runs 3]
+//                           [--seconds 4] [--warmup 1]
+//                           [--placement pinned|unpinned|both] [--modes | --no-modes]
+//                           [--docs]
 //
 // Each run starts a fresh server, waits for "listening <port>", drives it with
-// bench/.build/loadgen, samples the server's CPU time around the measured
-// window and its peak RSS, then stops it. Results: a markdown table on stdout
-// and the raw runs in bench/results/echo-<timestamp>.json.
+// bench/.build/loadgen, samples the server's CPU time (and, with perf, its
+// syscalls) around the measured window and its peak RSS, then stops it.
+// --modes adds a pass over epoll-reactor's trigger and drain options on the
+// echo and streaming scenarios. Results: markdown tables on stdout, the raw
+// runs in bench/results/echo-<timestamp>.json, and with --docs (what
+// `npm run bench` passes) the tables and SVG charts in docs/benchmarks.md.
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -19,7 +24,9 @@ const { buildAll } = require('./build-loadgen');
 const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
 const { runLoadgen } = require('./lib/loadgen');
 const { readCpuSeconds, readPeakRssKiB, clockTicksPerSecond, readCoreTicks, coreBusyShare } = require('./lib/proc-stats');
-const { summarize, markdownTable } = require('./lib/report');
+const { summarize, markdownTable, modesTable } = require('./lib/report');
+const { countSyscalls, syscallCountingAvailable } = require('./lib/syscalls');
+const { writeBenchmarkDocs } = require('./lib/docs');
 
 const SERVER_READY_TIMEOUT_MS = 10_000;
 const CONNECT_TIMEOUT_S = 5;
@@ -56,15 +63,24 @@ function bunBinary() {
   return binary;
 }
 
+const ECHO_SERVER = path.join(__dirname, 'servers', 'echo-server.js');
 const SERVERS = {
-  net: (bins) => [process.execPath, [path.join(__dirname, 'servers', 'echo-server.js'), 'net', '0']],
-  reactor: (bins) => [process.execPath, [path.join(__dirname, 'servers', 'echo-server.js'), 'reactor', '0']],
+  net: () => [process.execPath, [ECHO_SERVER, 'net', '0']],
+  reactor: () => [process.execPath, [ECHO_SERVER, 'reactor', '0']],
+  // The trigger and drain combinations configure() offers; `reactor` is the
+  // default, edge-triggered and stopping at a short read.
+  'reactor-edge-eagain': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'edge', '--drain', 'eagain']],
+  'reactor-level-short': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'level', '--drain', 'short-read']],
+  'reactor-level-eagain': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'level', '--drain', 'eagain']],
   c: (bins) => [bins.cEchoServer, ['0']],
   bun: () => [bunBinary(), [path.join(__dirname, 'servers', 'bun-echo.js'), '0']],
 };
 
 function parseArgs(argv) {
-  const options = { quick: false, servers: ['net', 'reactor', 'c'], runs: 3, seconds: 4, warmup: 1, pin: true };
+  const options = {
+    quick: false, servers: ['net', 'reactor', 'c', 'bun'], runs: 3, seconds: 4, warmup: 1,
+    placements: ['pinned', 'unpinned'], modes: true, docs: false,
+  };
   const explicit = new Set();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -83,8 +99,18 @@ function parseArgs(argv) {
       case '--runs': options.runs = Math.round(positiveNumber(value())); explicit.add('runs'); break;
       case '--seconds': options.seconds = positiveNumber(value()); explicit.add('seconds'); break;
       case '--warmup': options.warmup = positiveNumber(value()); explicit.add('warmup'); break;
-      case '--pin': options.pin = true; break;
-      case '--no-pin': options.pin = false; break;
+      case '--placement': {
+        const placement = value();
+        if (!['pinned', 'unpinned', 'both'].includes(placement)) throw new Error(`--placement expects pinned, unpinned or both`);
+        options.placements = placement === 'both' ? ['pinned', 'unpinned'] : [placement];
+        explicit.add('placements');
+        break;
+      }
+      case '--pin': options.placements = ['pinned']; explicit.add('placements'); break;
+      case '--no-pin': options.placements = ['unpinned']; explicit.add('placements'); break;
+      case '--modes': options.modes = true; explicit.add('modes'); break;
+      case '--no-modes': options.modes = false; explicit.add('modes'); break;
+      case '--docs': options.docs = true; break;
       default: throw new Error(`unknown argument '${arg}'`);
     }
   }
@@ -92,6 +118,8 @@ function parseArgs(argv) {
     if (!explicit.has('runs')) options.runs = 1;
     if (!explicit.has('seconds')) options.seconds = 2;
     if (!explicit.has('warmup')) options.warmup = 0.5;
+    if (!explicit.has('placements')) options.placements = ['pinned'];
+    if (!explicit.has('modes')) options.modes = false;
   }
   for (const server of options.servers) {
     if (!SERVERS[server]) throw new Error(`unknown server '${server}'; expected some of: ${Object.keys(SERVERS).join(', ')}`);
@@ -135,8 +163,9 @@ async function startServer(name, bins, pinning) {
   }
 }
 
-async function runOnce(scenario, serverName, options, bins, pinning) {
-  const record = { scenario: scenario.name, server: serverName };
+async function runOnce(scenario, serverName, options, bins, pinning, { syscalls = false } = {}) {
+  const record = { scenario: scenario.name, server: serverName, placement: pinning.pinned ? 'pinned' : 'unpinned' };
+  let stopCounting = null;
   let server;
   try {
     server = await startServer(serverName, bins, pinning);
@@ -159,12 +188,22 @@ async function runOnce(scenario, serverName, options, bins, pinning) {
       onMeasureStart: () => {
         cpuAtStart = readCpuSeconds(pid);
         coresAtStart = sampleCores();
+        if (syscalls) stopCounting = countSyscalls(pid);
       },
       onMeasureEnd: () => {
         cpuAtEnd = readCpuSeconds(pid);
         coresAtEnd = sampleCores();
       },
     });
+    if (stopCounting !== null) {
+      const counts = await stopCounting();
+      stopCounting = null;
+      // Counting stops a little after the window; loadgen's own count of
+      // messages in the window is the divisor, so this slightly overstates.
+      if (counts && result?.messages) {
+        record.syscallsPerMsg = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v / result.messages]));
+      }
+    }
     record.peakRssKiB = readPeakRssKiB(pid);
     record.loadgen = result;
     record.loadgenExitCode = exitCode;
@@ -185,6 +224,7 @@ async function runOnce(scenario, serverName, options, bins, pinning) {
   } catch (err) {
     record.failure = err.message;
   } finally {
+    if (stopCounting !== null) await stopCounting();
     if (server) await stopChild(server.child);
   }
   return record;
@@ -204,51 +244,92 @@ function describeMachine(pinning, options) {
   };
 }
 
-async function main() {
-  const options = parseArgs(process.argv.slice(2));
-  const bins = buildAll();
-  const pinning = choosePinning(options.pin);
-  const machine = describeMachine(pinning, options);
-  process.stderr.write(
-    `echo bench: servers ${options.servers.join(',')}, ${options.runs} run(s) × ${options.seconds} s ` +
-      `(+${options.warmup} s warmup), ${pinning.note}\n`,
-  );
+// The scenarios and server variants of the --modes pass.
+const MODE_SCENARIOS = ['pingpong-64B-100c', 'pingpong-64B-1000c', 'pipelined-64B-d16-100c', 'stream-64KiB-10c'];
+const MODE_SERVERS = ['reactor', 'reactor-edge-eagain', 'reactor-level-short', 'reactor-level-eagain', 'c'];
 
-  const runs = [];
-  for (const scenario of SCENARIOS) {
+async function runPass({ label, scenarios, servers, options, bins, pinning, syscalls, runs }) {
+  for (const scenario of scenarios) {
     for (let rep = 0; rep < options.runs; rep++) {
-      for (const serverName of options.servers) {
-        const record = { rep, ...(await runOnce(scenario, serverName, options, bins, pinning)) };
+      for (const serverName of servers) {
+        const record = { rep, pass: label, ...(await runOnce(scenario, serverName, options, bins, pinning, { syscalls })) };
         runs.push(record);
         const r = record.loadgen;
         process.stderr.write(
-          `  ${scenario.name} ${serverName} run ${rep + 1}: ` +
+          `  [${label}] ${scenario.name} ${serverName} run ${rep + 1}: ` +
             (r ? `${r.msgs_per_s.toFixed(0)} msg/s, ${r.mb_per_s.toFixed(1)} MB/s, mismatches ${r.mismatches}` : 'no result') +
+            (record.syscallsPerMsg ? `, ${record.syscallsPerMsg.total.toFixed(2)} syscalls/msg` : '') +
             (record.failure ? ` — ${record.failure.split('\n')[0]}` : '') + '\n',
         );
       }
     }
   }
+}
 
+function summarizePass(runs, label, scenarios, servers) {
   const summaries = [];
-  for (const scenario of SCENARIOS) {
-    for (const serverName of options.servers) {
-      const serverRuns = runs.filter((r) => r.scenario === scenario.name && r.server === serverName);
-      summaries.push(summarize(scenario, serverName, serverRuns));
+  for (const scenario of scenarios) {
+    for (const serverName of servers) {
+      const serverRuns = runs.filter((r) => r.pass === label && r.scenario === scenario.name && r.server === serverName);
+      summaries.push({ pass: label, ...summarize(scenario, serverName, serverRuns) });
     }
+  }
+  return summaries;
+}
+
+async function main() {
+  const options = parseArgs(process.argv.slice(2));
+  const bins = buildAll();
+  const placements = options.placements.map((placement) => choosePinning(placement === 'pinned'));
+  const machine = describeMachine(placements[0], options);
+  machine.placements = placements.map((p) => p.note);
+  machine.syscallCounting = syscallCountingAvailable();
+  process.stderr.write(
+    `echo bench: servers ${options.servers.join(',')}, ${options.runs} run(s) × ${options.seconds} s ` +
+      `(+${options.warmup} s warmup); ${placements.map((p) => p.note).join('; then ')}` +
+      `${options.modes ? '; then the trigger/drain modes, pinned' : ''}\n`,
+  );
+
+  const runs = [];
+  const passes = [];
+  for (const pinning of placements) {
+    const label = pinning.pinned ? 'pinned' : 'unpinned';
+    await runPass({ label, scenarios: SCENARIOS, servers: options.servers, options, bins, pinning, syscalls: false, runs });
+    passes.push({ label, note: pinning.note, scenarios: SCENARIOS, summaries: summarizePass(runs, label, SCENARIOS, options.servers) });
+  }
+  let modes = null;
+  if (options.modes) {
+    const pinning = choosePinning(true);
+    const scenarios = SCENARIOS.filter((s) => MODE_SCENARIOS.includes(s.name));
+    await runPass({ label: 'modes', scenarios, servers: MODE_SERVERS, options, bins, pinning, syscalls: true, runs });
+    modes = { note: pinning.note, scenarios, summaries: summarizePass(runs, 'modes', scenarios, MODE_SERVERS) };
   }
 
   const resultsDir = path.join(__dirname, 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
   const stamp = machine.date.replace(/:/g, '-').replace(/\..*$/, '');
   const resultsFile = path.join(resultsDir, `echo-${stamp}.json`);
-  fs.writeFileSync(resultsFile, `${JSON.stringify({ machine, scenarios: SCENARIOS, summaries, runs }, null, 2)}\n`);
+  const results = { machine, scenarios: SCENARIOS, passes, modes, runs };
+  fs.writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
 
   console.log(`## Echo benchmark — ${machine.date}\n`);
-  console.log(`${machine.cpuModel}, ${machine.cpuCount} CPUs, ${machine.kernel}, Node ${machine.node}; ${pinning.note}; ` +
+  console.log(`${machine.cpuModel}, ${machine.cpuCount} CPUs, ${machine.kernel}, Node ${machine.node}; ` +
     `${options.runs} run(s) × ${options.seconds} s after ${options.warmup} s warmup; medians over runs.\n`);
-  console.log(markdownTable(SCENARIOS, summaries));
-  console.log(`\nraw results: ${path.relative(process.cwd(), resultsFile)}`);
+  for (const pass of passes) {
+    console.log(`### ${pass.note}\n`);
+    console.log(markdownTable(pass.scenarios, pass.summaries));
+    console.log('');
+  }
+  if (modes) {
+    console.log(`### epoll-reactor's trigger and drain options (${modes.note})\n`);
+    console.log(modesTable(modes.scenarios, modes.summaries));
+    console.log('');
+  }
+  console.log(`raw results: ${path.relative(process.cwd(), resultsFile)}`);
+  if (options.docs) {
+    const written = await writeBenchmarkDocs(results, path.relative(path.join(__dirname, '..'), resultsFile));
+    console.log(`wrote ${written.map((file) => path.relative(process.cwd(), file)).join(', ')}`);
+  }
 
   const failed = runs.some((r) => r.failure || !r.loadgen || r.loadgen.mismatches > 0);
   process.exitCode = failed ? 1 : 0;

@@ -34,6 +34,7 @@ function summarize(scenario, server, runs) {
     rateMax: Math.max(...rates),
     p50Us: median(ok.map((r) => r.loadgen.p50_us)),
     p99Us: median(ok.map((r) => r.loadgen.p99_us)),
+    p999Us: median(ok.map((r) => r.loadgen.p999_us)),
     serverCpuUsPerMsg: median(ok.map((r) => r.serverCpuUsPerMsg)),
     serverCpuShare: median(ok.map((r) => r.serverCpuS / r.loadgen.seconds)),
     loadgenCpuShare: median(ok.map((r) => r.loadgen.client_cpu_s / r.loadgen.seconds)),
@@ -42,7 +43,16 @@ function summarize(scenario, server, runs) {
     peakRssMiB: Math.max(...ok.map((r) => (r.peakRssKiB ?? NaN) / 1024)),
     mismatches: ok.reduce((sum, r) => sum + r.loadgen.mismatches, 0),
     errors: ok.reduce((sum, r) => sum + r.loadgen.errors + r.loadgen.connect_failures, 0),
+    syscallsPerMsg: medianSyscalls(ok),
   };
+}
+
+// Per-message syscall counts (bench/lib/syscalls.js), median per kind over runs.
+function medianSyscalls(runs) {
+  const counted = runs.filter((r) => r.syscallsPerMsg);
+  if (counted.length === 0) return null;
+  const kinds = Object.keys(counted[0].syscallsPerMsg);
+  return Object.fromEntries(kinds.map((kind) => [kind, median(counted.map((r) => r.syscallsPerMsg[kind]))]));
 }
 
 function formatRate(scenario, value) {
@@ -80,18 +90,19 @@ function formatSpread(scenario, s) {
 /** Markdown table over every scenario and server, with ratios vs node:net and C. */
 function markdownTable(scenarios, summaries) {
   const lines = [
-    '| scenario | server | throughput (median) | min–max | p50 µs | p99 µs | server CPU µs/msg | server CPU | loadgen CPU | cores busy L/S | peak RSS MiB | mismatches | errors | vs net | vs C |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| scenario | server | throughput (median) | min–max | p50 µs | p99 µs | p99.9 µs | server CPU µs/msg | server CPU | loadgen CPU | cores busy L/S | peak RSS MiB | mismatches | errors | vs net | vs Bun | vs C | CPU/msg vs C |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   let saturated = false;
   let anyDisturbed = false;
   for (const scenario of scenarios) {
     const rows = summaries.filter((s) => s.scenario === scenario.name);
     const rateOfServer = (name) => rows.find((s) => s.server === name)?.rate;
+    const cpuOfC = rows.find((s) => s.server === 'c')?.serverCpuUsPerMsg;
     for (const s of rows) {
       if (s.failures.length && !Number.isFinite(s.rate)) {
         const reason = s.failures[0].split('\n')[0].replace(/\|/g, '/');
-        lines.push(`| ${scenario.label} | ${s.server} | failed: ${reason} |${' |'.repeat(12)}`);
+        lines.push(`| ${scenario.label} | ${s.server} | failed: ${reason} |${' |'.repeat(15)}`);
         continue;
       }
       const loadgenBound = s.loadgenCpuShare >= LOADGEN_SATURATED_CPU_SHARE;
@@ -102,9 +113,10 @@ function markdownTable(scenarios, summaries) {
       saturated ||= loadgenBound;
       lines.push(
         `| ${scenario.label} | ${s.server} | ${formatRate(scenario, s.rate)}${loadgenBound ? ' †' : ''} | ${formatSpread(scenario, s)} ` +
-          `| ${formatNumber(s.p50Us)} | ${formatNumber(s.p99Us)} | ${formatNumber(s.serverCpuUsPerMsg, 2)} ` +
+          `| ${formatNumber(s.p50Us)} | ${formatNumber(s.p99Us)} | ${formatNumber(s.p999Us)} | ${formatNumber(s.serverCpuUsPerMsg, 2)} ` +
           `| ${formatPercent(s.serverCpuShare)} | ${formatPercent(s.loadgenCpuShare)} | ${formatCores(s)}${disturbed ? ' ‡' : ''} | ${formatNumber(s.peakRssMiB, 1)} ` +
-          `| ${s.mismatches} | ${s.errors} | ${formatRatio(s.rate, rateOfServer('net'))} | ${formatRatio(s.rate, rateOfServer('c'))} |`,
+          `| ${s.mismatches} | ${s.errors} | ${formatRatio(s.rate, rateOfServer('net'))} | ${formatRatio(s.rate, rateOfServer('bun'))} ` +
+          `| ${formatRatio(s.rate, rateOfServer('c'))} | ${formatRatio(s.serverCpuUsPerMsg, cpuOfC)} |`,
       );
     }
   }
@@ -128,4 +140,41 @@ function markdownTable(scenarios, summaries) {
   return lines.join('\n');
 }
 
-module.exports = { summarize, markdownTable, median, rateOf };
+const MODE_LABELS = {
+  reactor: ['edge', 'short read (default)'],
+  'reactor-edge-eagain': ['edge', 'until EAGAIN'],
+  'reactor-level-short': ['level', 'short read'],
+  'reactor-level-eagain': ['level', 'until EAGAIN'],
+  c: ['C reference: edge', 'until EAGAIN'],
+};
+
+/** The trigger × drain table: throughput, CPU and syscalls per message for each combination. */
+function modesTable(scenarios, summaries) {
+  const lines = [
+    '| scenario | trigger | drain | throughput (median) | min–max | server CPU µs/msg | syscalls/msg | reads/msg | writes/msg | epoll waits/msg | epoll_ctl/msg | vs default |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const scenario of scenarios) {
+    const rows = summaries.filter((s) => s.scenario === scenario.name);
+    const defaultRate = rows.find((s) => s.server === 'reactor')?.rate;
+    for (const s of rows) {
+      const [trigger, drain] = MODE_LABELS[s.server] ?? [s.server, ''];
+      const calls = s.syscallsPerMsg ?? {};
+      lines.push(
+        `| ${scenario.label} | ${trigger} | ${drain} | ${formatRate(scenario, s.rate)} | ${formatSpread(scenario, s)} ` +
+          `| ${formatNumber(s.serverCpuUsPerMsg, 2)} | ${formatNumber(calls.total, 2)} | ${formatNumber(calls.reads, 2)} ` +
+          `| ${formatNumber(calls.writes, 2)} | ${formatNumber(calls.waits, 3)} | ${formatNumber(calls.epollCtl, 3)} ` +
+          `| ${s.server === 'c' ? '–' : formatRatio(s.rate, defaultRate)} |`,
+      );
+    }
+  }
+  lines.push('');
+  lines.push(
+    'syscalls/msg: every system call of the server process (all threads: the reactor, the JS thread, libuv) counted ' +
+      'by perf on the kernel\'s tracepoints over the measured window, divided by the messages the load generator ' +
+      'counted in it; for the stream, a message is one 64 KiB chunk. reads: read/recv*; writes: write*/send*.',
+  );
+  return lines.join('\n');
+}
+
+module.exports = { summarize, markdownTable, modesTable, median, rateOf, formatRate, formatRatio };

@@ -2,20 +2,39 @@
 // The echo server the benchmarks measure, written the way a user would write
 // it. Only the module that provides createServer differs between impls.
 //
-// usage: node bench/servers/echo-server.js <net|reactor> [port]   (port 0 = any)
-// Listens on 127.0.0.1, prints "listening <port>" once listening.
+// usage: node bench/servers/echo-server.js <net|reactor> [port] [--trigger edge|level] [--drain short-read|eagain]
+// (port 0 = any). Listens on 127.0.0.1, prints "listening <port>" once listening.
+// --trigger and --drain pass to epoll-reactor's configure(), for the runs that
+// show why its defaults are what they are.
 
 const IMPLEMENTATIONS = {
   net: () => require('node:net'),
   reactor: () => require('../../dist'),
 };
 
-const [implName = 'net', portArg = '0'] = process.argv.slice(2);
+const [implName = 'net', portArg = '0', ...flags] = process.argv.slice(2);
 if (!IMPLEMENTATIONS[implName]) {
   console.error(`unknown impl '${implName}'; expected one of: ${Object.keys(IMPLEMENTATIONS).join(', ')}`);
   process.exit(2);
 }
-const { createServer } = IMPLEMENTATIONS[implName]();
+const implementation = IMPLEMENTATIONS[implName]();
+const { createServer } = implementation;
+if (flags.length > 0) {
+  const reactorOptions = {};
+  for (let i = 0; i < flags.length; i += 2) {
+    if (flags[i] === '--trigger') reactorOptions.trigger = flags[i + 1];
+    else if (flags[i] === '--drain') reactorOptions.drain = flags[i + 1];
+    else {
+      console.error(`unknown flag '${flags[i]}'`);
+      process.exit(2);
+    }
+  }
+  if (implName !== 'reactor') {
+    console.error('--trigger and --drain apply to the reactor only');
+    process.exit(2);
+  }
+  implementation.configure(reactorOptions);
+}
 
 const server = createServer((socket) => {
   socket.on('data', (chunk) => socket.write(chunk));
