@@ -1,5 +1,5 @@
 'use strict';
-// `npm start`: an echo server on 127.0.0.1:7000 (PORT and HOST override).
+// `npm run echo`: an echo server on 127.0.0.1:7000 (PORT and HOST override).
 // Every byte a client sends comes back to it, in order.
 const { createServer, backend } = require('..');
 

@@ -1,9 +1,10 @@
 'use strict';
-// `npm run demo`: the point of epoll-reactor in about 30 seconds. The same echo
+// `npm start`: the point of epoll-reactor in about 30 seconds. The same echo
 // server code runs on node:net and on epoll-reactor, one after the other,
 // under the same load from the C load generator (bench/loadgen.c, which checks
 // every echoed byte), and a table shows the rates side by side.
-// For the full suite: npm run bench. For a plain echo server: npm start.
+// For the full suite: npm run bench. For a plain echo server: npm run echo.
+// DEMO_SECONDS shortens or lengthens each measurement (default 5).
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
@@ -14,7 +15,7 @@ const { spawnTracked, stopChild, waitForLine } = require('../bench/lib/children'
 const { runLoadgen } = require('../bench/lib/loadgen');
 const { readCpuSeconds } = require('../bench/lib/proc-stats');
 
-const SECONDS = 5;
+const SECONDS = Number(process.env.DEMO_SECONDS) > 0 ? Number(process.env.DEMO_SECONDS) : 5;
 const SCENARIOS = [
   { name: '64 B ping-pong, 100 connections', args: ['--connections', '100', '--size', '64', '--depth', '1'] },
   { name: '64 B, 16 in flight, 100 connections', args: ['--connections', '100', '--size', '64', '--depth', '16'] },

@@ -1,4 +1,4 @@
-// The `npm start` echo server, checked from outside by the C load generator
+// The `npm run echo` server, checked from outside by the C load generator
 // (bench/loadgen.c), which verifies every echoed byte over 1,000 connections.
 import { spawn, execFileSync } from 'node:child_process';
 import * as path from 'node:path';
@@ -6,7 +6,7 @@ import * as readline from 'node:readline';
 
 const root = path.join(__dirname, '..');
 
-test('the npm start server echoes every byte intact to 1,000 connections', async () => {
+test('the npm run echo server echoes every byte intact to 1,000 connections', async () => {
   execFileSync(process.execPath, [path.join(root, 'bench', 'build-loadgen.js')], { stdio: 'ignore' });
   const server = spawn(process.execPath, [path.join(root, 'examples', 'echo-server.js')], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
