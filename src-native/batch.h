@@ -52,6 +52,9 @@ struct Batch {
   std::vector<double> records;
   std::vector<std::string> strings;
   std::vector<ReadChunk> chunks;
+  // Pins of JS Buffers the reactor has finished sending (or dropped): the
+  // JS thread lets go of them when it takes the batch.
+  std::vector<uint64_t> unpinned;
 
   Batch() = default;
   Batch(const Batch&) = delete;
@@ -62,7 +65,7 @@ struct Batch {
     }
   }
 
-  bool Empty() const { return records.empty(); }
+  bool Empty() const { return records.empty() && unpinned.empty(); }
 
   void Add(EventKind kind, uint64_t id, double a = 0, double b = 0, double c = 0) {
     records.insert(records.end(),
@@ -101,6 +104,8 @@ struct Batch {
     records.insert(records.end(), later.records.begin(), later.records.end());
     for (std::string& s : later.strings) strings.push_back(std::move(s));
     chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
+    unpinned.insert(unpinned.end(), later.unpinned.begin(), later.unpinned.end());
+    later.unpinned.clear();
     later.records.clear();
     later.strings.clear();
     later.chunks.clear();  // ownership moved; later's destructor frees nothing

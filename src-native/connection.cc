@@ -76,7 +76,7 @@ void Connection::Flush(Batch& batch) {
     for (auto it = writeQueue.begin(); it != writeQueue.end() && count < kMaxChunksPerSend;
          ++it, ++count) {
       size_t skip = count == 0 ? headOffset : 0;
-      chunks[count].iov_base = it->bytes.get() + skip;
+      chunks[count].iov_base = const_cast<char*>(it->data) + skip;
       chunks[count].iov_len = it->length - skip;
       offered += it->length - skip;
     }
@@ -100,6 +100,7 @@ void Connection::Flush(Batch& batch) {
       if (sent >= rest) {
         sent -= rest;
         headOffset = 0;
+        if (head.pin != 0) batch.unpinned.push_back(head.pin);
         writeQueue.pop_front();
       } else {
         headOffset += sent;
@@ -127,6 +128,14 @@ void Connection::Flush(Batch& batch) {
       batch.Add(EventKind::kShutdown, id);
     }
   }
+}
+
+void Connection::DropWrites(Batch& batch) {
+  for (WriteChunk& chunk : writeQueue) {
+    if (chunk.pin != 0) batch.unpinned.push_back(chunk.pin);
+  }
+  writeQueue.clear();
+  headOffset = 0;
 }
 
 }  // namespace reactor

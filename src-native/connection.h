@@ -20,9 +20,14 @@ struct Pollable {
   Kind kind;
 };
 
+// Bytes queued for sending: copied from JS, or, for large Buffers, the JS
+// Buffer's own memory, which the Reactor keeps alive under `pin` until the
+// kernel has every byte (or the connection drops them) and says so in a batch.
 struct WriteChunk {
-  std::unique_ptr<char[]> bytes;
+  std::unique_ptr<char[]> owned;  // the copy; null when pinned
+  const char* data = nullptr;
   size_t length = 0;
+  uint64_t pin = 0;
 };
 
 enum class ReadOutcome {
@@ -81,6 +86,9 @@ struct Connection : Pollable {
   // Sends what the write queue holds with as few sendmsg calls as the kernel
   // allows, then performs a requested shutdown once the queue is empty.
   void Flush(Batch& batch);
+
+  // Drops whatever is still queued, handing its pins back through `batch`.
+  void DropWrites(Batch& batch);
 };
 
 }  // namespace reactor

@@ -283,12 +283,24 @@ void Loop::Apply(Command& command) {
   }
 
   Connection* connection = FindConnection(command.id);
-  if (connection == nullptr) return;  // already closed: the command is moot
+  if (connection == nullptr) {
+    // Already closed: the command is moot, but a pinned Buffer must go back.
+    if (command.pin != 0) batch_->unpinned.push_back(command.pin);
+    return;
+  }
   MarkInterestDirty(connection);
   switch (command.kind) {
-    case Command::Kind::kWrite:
-      if (connection->failed || connection->shutdownRequested) return;
-      connection->writeQueue.push_back(WriteChunk{std::move(command.bytes), command.length});
+    case Command::Kind::kWrite: {
+      if (connection->failed || connection->shutdownRequested) {
+        if (command.pin != 0) batch_->unpinned.push_back(command.pin);
+        return;
+      }
+      WriteChunk chunk;
+      chunk.owned = std::move(command.bytes);
+      chunk.data = command.pin != 0 ? command.pinnedBytes : chunk.owned.get();
+      chunk.length = command.length;
+      chunk.pin = command.pin;
+      connection->writeQueue.push_back(std::move(chunk));
       // A forwarding connection's queue is sent by its forwarder, before
       // the forwarded bytes.
       if (connection->forwarder != nullptr) {
@@ -298,6 +310,7 @@ void Loop::Apply(Command& command) {
       }
       Touch(connection);  // as in net, a write counts as activity at once
       return;
+    }
     case Command::Kind::kShutdown:
       connection->shutdownRequested = true;
       if (!connection->waitingWritable) QueueWrite(connection);
@@ -704,6 +717,7 @@ void Loop::CloseConnection(Connection* connection) {
   // close() returns, and the next accept may be given it.
   if (options_.edgeTriggered || connection->interest != 0) sys::EpollDelete(epollFd_, connection->fd);
   sys::Close(connection->fd);
+  connection->DropWrites(*batch_);
   connection->closed = true;
   if (connection->blockedByCap) {
     for (auto it = capBlocked_.begin(); it != capBlocked_.end(); ++it) {

@@ -60,6 +60,9 @@ struct Command {
   int32_t extra = 0;
   std::unique_ptr<char[]> bytes;
   size_t length = 0;
+  // kWrite of a pinned JS Buffer: its memory, and the pin to hand back.
+  const char* pinnedBytes = nullptr;
+  uint64_t pin = 0;
 };
 
 struct LoopOptions {

@@ -20,6 +20,9 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
   return env.Undefined();
 }
 
+// Writes this large are sent from the JS Buffer's memory instead of a copy.
+constexpr size_t kPinnedWriteMin = 8 * 1024;
+
 // Releases a received region's block once JS has no view of the region left.
 void ReleaseChunk(napi_env, void*, void* block) { ReleaseReadBlock(static_cast<ReadBlock*>(block)); }
 
@@ -35,7 +38,15 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     batch = std::move(delivery->pending);
     delivery->callScheduled = false;
   }
-  if (!batch || batch->Empty()) return;
+  if (!batch) return;
+  for (uint64_t pin : batch->unpinned) {
+    auto found = delivery->pins.find(pin);
+    if (found == delivery->pins.end()) continue;
+    napi_delete_reference(env, found->second);
+    delivery->pins.erase(found);
+  }
+  batch->unpinned.clear();
+  if (batch->Empty()) return;
 
   // Raw N-API calls with their status checked: while Node tears an environment
   // down it still runs queued calls, but cannot run JS, and every call below
@@ -142,12 +153,17 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   auto* delivery = new Delivery();
   batchFunction_ = BatchFunction::New(
       env, info[0].As<Napi::Function>(), "epoll-reactor", 0, 1, delivery,
-      [](Napi::Env, void*, Delivery* owned) { delete owned; });
+      [](Napi::Env finalizeEnv, void*, Delivery* owned) {
+        // The reactor thread has stopped: nothing sends from pinned Buffers now.
+        for (auto& entry : owned->pins) napi_delete_reference(finalizeEnv, entry.second);
+        delete owned;
+      });
   if (env.IsExceptionPending()) {
     delete delivery;
     return;
   }
   released_ = false;
+  delivery_ = delivery;
   // Nothing is open yet: the reactor must not keep the process alive.
   batchFunction_.Unref(env);
 
@@ -364,9 +380,19 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     size_t length = view.ByteLength();
     const char* bytes =
         static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-    // Copied: the reactor thread sends later, and JS may reuse the Buffer.
-    command.bytes.reset(new char[length]);
-    std::memcpy(command.bytes.get(), bytes, length);
+    napi_ref pinned = nullptr;
+    if (length >= kPinnedWriteMin && !released_ &&
+        napi_create_reference(env, data, 1, &pinned) == napi_ok) {
+      // Sent from the Buffer itself, as libuv does for net: the reference
+      // keeps it alive until the reactor reports the bytes sent or dropped.
+      command.pin = delivery_->nextPin++;
+      delivery_->pins.emplace(command.pin, pinned);
+      command.pinnedBytes = bytes;
+    } else if (length > 0) {
+      // Small writes are copied: cheaper than a reference, and JS may reuse the Buffer.
+      command.bytes.reset(new char[length]);
+      std::memcpy(command.bytes.get(), bytes, length);
+    }
     command.length = length;
   } else if (data.IsString()) {
     size_t length = 0;

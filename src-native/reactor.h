@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include "batch.h"
@@ -23,6 +24,10 @@ struct Delivery {
   std::mutex mutex;
   std::unique_ptr<Batch> pending;  // guarded by mutex
   bool callScheduled = false;      // guarded by mutex
+  // JS Buffers the reactor thread is sending from without a copy, by pin.
+  // JS thread only: pinned in write(), let go when a batch says so.
+  std::unordered_map<uint64_t, napi_ref> pins;
+  uint64_t nextPin = 1;
 };
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);
@@ -83,6 +88,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
   std::vector<Command> staged_;
+  Delivery* delivery_ = nullptr;  // owned by the threadsafe function; valid until released_
 };
 
 }  // namespace reactor
