@@ -13,7 +13,7 @@ afterEach(async () => {
   pool = undefined;
 });
 
-const RESTART_DELAY_MS = 300;
+const RESTART_DELAY_MS = 500;
 const AFTER_RESTART = 100;
 
 interface Outcome {

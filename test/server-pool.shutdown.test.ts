@@ -13,7 +13,7 @@ import { exchange } from './helpers/pool';
 
 afterEach(releaseTracked);
 
-const GRACE_MS = 1500;
+const GRACE_MS = 4000;
 
 function isRunning(pid: number): boolean {
   try {
