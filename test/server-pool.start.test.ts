@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 import { serveOnWorkers, ServerPoolMode } from '../lib';
 import { closeServer, listenLocal } from './helpers';
-import { failOnLoadModule, poolEchoModule } from './helpers/pool';
+import { exchange, failOnLoadModule, poolEchoModule } from './helpers/pool';
 
 const notAHandler = path.join(__dirname, 'fixtures', 'pool-not-a-handler.js');
 
@@ -42,6 +42,15 @@ describe.each<ServerPoolMode>(['threads', 'cluster'])('mode %s', (mode) => {
   test('a module without a connection listener: rejects with ERR_INVALID_ARG_TYPE', async () => {
     await expect(serveOnWorkers({ module: notAHandler, host: '127.0.0.1', workers: 2, mode }))
       .rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringContaining('connection listener') });
+  }, 30000);
+
+  test('an ES module whose default export is the listener serves', async () => {
+    const pool = await serveOnWorkers({ module: path.join(__dirname, 'fixtures', 'pool-echo.mjs'), host: '127.0.0.1', workers: 2, mode });
+    try {
+      expect(await exchange(pool.address()!.port, 'from an ES module\n')).toBe('from an ES module\n');
+    } finally {
+      await pool.close(0);
+    }
   }, 30000);
 
   test('a port held by a socket without SO_REUSEPORT: rejects with EADDRINUSE', async () => {
