@@ -63,7 +63,8 @@ function sumStats(parts: ProxyStats[], listening: string | null): ProxyStats {
 /**
  * The proxy on several reactor threads, with the surface the command line
  * uses. Emits 'thread-exit' `(index, code, error?)` when a thread dies
- * outside a stop; it is restarted after a second.
+ * outside a stop; it is restarted after a second, and 'thread-restart'
+ * `(index)` says when the new one listens.
  */
 export class ProxyThreads extends EventEmitter {
   private readonly threads: ProxyThread[];
@@ -72,7 +73,8 @@ export class ProxyThreads extends EventEmitter {
   private stopping: Promise<number> | undefined;
   private seq = 0;
 
-  constructor(readonly options: ProxyOptions) {
+  /** `entry` is the thread's script; tests give one that crashes. */
+  constructor(readonly options: ProxyOptions, private readonly entry: string = THREAD_ENTRY) {
     super();
     this.threads = Array.from({ length: options.threads }, (_, index) => new ProxyThread(index));
   }
@@ -126,7 +128,7 @@ export class ProxyThreads extends EventEmitter {
   private startThread(thread: ProxyThread): Promise<void> {
     const config: ProxyOptions = this.port === 0 ? this.options
       : { ...this.options, listen: { ...(this.options.listen as { host: string }), port: this.port } };
-    const handle = startThread(THREAD_ENTRY, config);
+    const handle = startThread(this.entry, config);
     thread.handle = handle;
     return new Promise<void>((resolve, reject) => {
       let started = false;
@@ -159,7 +161,7 @@ export class ProxyThreads extends EventEmitter {
         thread.restartTimer = setTimeout(() => {
           thread.restartTimer = undefined;
           // One that cannot start again ends the same way and is tried again.
-          this.startThread(thread).catch(() => {});
+          this.startThread(thread).then(() => this.emit('thread-restart', thread.index), () => {});
         }, RESTART_DELAY_MS);
       });
     });

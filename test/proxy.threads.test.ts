@@ -1,0 +1,58 @@
+// The proxy's --threads machinery (lib/proxy/threads.ts) directly: a thread
+// that dies is reported and restarted while the other keeps the port, and
+// clients are served before, during and after.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { withDefaults } from '../lib/proxy/options';
+import { ProxyThreads } from '../lib/proxy/threads';
+import { closeServer, listenLocal } from './helpers';
+import { exchange } from './helpers/pool';
+
+test('a proxy thread that crashes is restarted, and the port serves throughout', async () => {
+  const upstream = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  });
+  const upstreamPort = await listenLocal(upstream);
+  const crashMarker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-threads-')), 'crashed');
+  const options = { ...withDefaults({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: upstreamPort }] }), threads: 2 };
+  const threads = new ProxyThreads({ ...options, crashMarker } as typeof options,
+    path.join(__dirname, 'fixtures', 'proxy-thread-crash-once.js'));
+  const exits: Array<[number, number | null, Error | undefined]> = [];
+  const restarts: number[] = [];
+  threads.on('thread-exit', (index: number, code: number | null, error?: Error) => exits.push([index, code, error]));
+  threads.on('thread-restart', (index: number) => restarts.push(index));
+  try {
+    const address = await threads.start();
+    const port = Number(address.split(':').pop());
+
+    // Clients one after another until the crashed thread is back, then 50 more; none refused.
+    const outcomes: Array<string | { error: string }> = [];
+    const deadline = Date.now() + 20000;
+    let after = 0;
+    for (let i = 0; i < 10000 && Date.now() < deadline && after < 50; i++) {
+      const restarted = restarts.length > 0;
+      outcomes.push(await exchange(port, `hello ${i}\n`));
+      if (restarted) after++;
+    }
+    expect(after).toBe(50);
+    expect(exits).toHaveLength(1);
+    expect(exits[0][1]).toBe(1);
+    expect(exits[0][2]?.message).toBe('proxy thread crashing on purpose');
+    expect(restarts).toEqual([exits[0][0]]);
+    const failed = outcomes.filter((outcome) => typeof outcome !== 'string');
+    expect(failed.filter((outcome) => (outcome as { error: string }).error === 'ECONNREFUSED')).toEqual([]);
+    // Only a connection the crashing thread held at that moment may have failed.
+    expect(failed.length).toBeLessThanOrEqual(1);
+    expect(outcomes.slice(-50).every((outcome) => typeof outcome === 'string')).toBe(true);
+
+    const stats = await threads.stats();
+    expect(stats.threads).toHaveLength(2);
+  } finally {
+    expect(await threads.stop(0)).toBe(0);
+    await closeServer(upstream);
+  }
+}, 60000);
