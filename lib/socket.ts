@@ -388,8 +388,20 @@ export class Socket extends Duplex {
   takeBuffered(): Buffer[] {
     const chunks: Buffer[] = [];
     let chunk: Buffer | string | null;
-    while ((chunk = this.read()) !== null) {
-      chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, this.readableEncoding ?? 'utf8') : chunk);
+    // read() emits 'data' for each chunk it returns, but these bytes go to the
+    // forward's other socket, and forward() promises no 'data' from its call on.
+    const ownEmit = Object.prototype.hasOwnProperty.call(this, 'emit');
+    const emit = this.emit;
+    this.emit = function emitAllButData(this: Socket, event: string | symbol, ...args: unknown[]): boolean {
+      return event === 'data' ? false : emit.call(this, event, ...args);
+    } as typeof emit;
+    try {
+      while ((chunk = this.read()) !== null) {
+        chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, this.readableEncoding ?? 'utf8') : chunk);
+      }
+    } finally {
+      if (ownEmit) this.emit = emit;
+      else delete (this as { emit?: unknown }).emit;
     }
     return chunks;
   }
