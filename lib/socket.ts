@@ -203,6 +203,7 @@ export class Socket extends Duplex {
     if (options.noDelay) this.setNoDelay(true);
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
     this.connecting = true;
+    this.connectingToPath = options.path !== undefined && options.path !== null;
     const reactor = getReactor();
     // Keep the process alive while the lookup runs, as net's pending handle does.
     reactor.ref();
@@ -242,6 +243,7 @@ export class Socket extends Duplex {
   }
 
   private connectTargets: { targets: ConnectTarget[]; index: number; options: ConnectOptions } | undefined;
+  private connectingToPath = false;
 
   /** @internal */
   onReactorConnect(addresses: ConnectionAddresses): void {
@@ -330,6 +332,9 @@ export class Socket extends Duplex {
     if (this.destroyed) return this;
     if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
     if (this.connecting) {
+      // As net, a Unix socket is refused now: thrown later, from the 'connect'
+      // listener, the error would be uncaught.
+      if (this.connectingToPath) throw invalidHandleType();
       this.once('connect', () => this.resetAndDestroy());
       return this;
     }
