@@ -203,7 +203,9 @@ export function startChild(implementation: ImplementationName, script: string, i
   }));
   return {
     child,
-    async next(match, timeoutMs = 5000) {
+    // A ceiling, not a measurement: a child node under scripts/sanitize.sh (ASan
+    // preloaded) on a busy machine can take several seconds to start.
+    async next(match, timeoutMs = 15000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const line = lines.find(match);
