@@ -1,0 +1,662 @@
+// A seeded fuzzer of the public API. One run keeps a few hundred sockets alive
+// at once — reactor and node:net clients and servers, adopted sockets, forward()
+// pairs — and applies a seeded random sequence of calls to them: writes of
+// random sizes, pause, resume, end, destroy, resetAndDestroy, setTimeout,
+// adopt, server close. Then it lets everything finish and checks what users rely on:
+//
+//   - every socket emits 'close' exactly once, and nothing after it;
+//   - at most one 'end', at most one 'error', no 'data' after 'end';
+//   - every byte a socket receives is the next byte its peer wrote (so what
+//     arrives is always a prefix of what was written, even across a reset);
+//   - on a connection nobody destroyed, reset or broke, both directions
+//     arrive whole: the receiver's total equals the writer's;
+//   - every forward() promise settles once; every server emits 'close' once.
+//
+// Each stream starts with a 4-byte header naming its writer, so a receiver
+// (an accepted socket, or the far end of a forward) learns whose bytes it gets
+// without relying on event order across threads. The seed fixes every choice
+// the fuzzer makes; the interleaving with the kernel and the reactor thread is
+// not fixed, so a failing seed fails often, not always — run it a few times.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { adopt, connect, createServer, forward, Server, Socket } from '../../lib';
+import { randomBytes, seededRandom } from '../helpers/random';
+
+export interface FuzzOptions {
+  seed: number;
+  /** Sockets kept open at once (both ends of every connection count). */
+  sockets: number;
+  /** Stop issuing calls after this many (fixed-seed runs) ... */
+  operations?: number;
+  /** ... or after this long (soak-style runs). */
+  durationMs?: number;
+  /** How long everything may take to close once the calls stop. */
+  settleMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface FuzzResult {
+  violations: string[];
+  stats: Record<string, number>;
+}
+
+type AnySocket = Socket | net.Socket;
+
+const HEADER = 4;
+// The stream body repeats a random table whose length is prime, offset per
+// writer, so a chunk from the wrong writer or the wrong offset cannot match.
+const PERIOD = 65521;
+const TABLE = randomBytes(seededRandom(0x5eed), PERIOD);
+const MAX_WRITE = 1024 * 1024;
+
+function patternInto(target: Buffer, targetStart: number, streamId: number, bodyOffset: number, length: number): void {
+  let at = (bodyOffset + streamId * 7919) % PERIOD;
+  let done = 0;
+  while (done < length) {
+    const n = Math.min(length - done, PERIOD - at);
+    TABLE.copy(target, targetStart + done, at, at + n);
+    done += n;
+    at = 0;
+  }
+}
+
+function patternMatches(chunk: Buffer, chunkStart: number, streamId: number, bodyOffset: number, length: number): boolean {
+  let at = (bodyOffset + streamId * 7919) % PERIOD;
+  let done = 0;
+  while (done < length) {
+    const n = Math.min(length - done, PERIOD - at);
+    if (chunk.compare(TABLE, at, at + n, chunkStart + done, chunkStart + done + n) !== 0) return false;
+    done += n;
+    at = 0;
+  }
+  return true;
+}
+
+/** The observable life of one socket object. */
+interface Watched {
+  label: string;
+  socket: AnySocket;
+  events: string[];
+  closes: number;
+  ends: number;
+  errors: number;
+  errorCodes: string[];
+  /** A forward()ed socket must emit no 'data'. */
+  forwarded: boolean;
+}
+
+/** One end of a connection, as the application sees it (it may change socket on adopt). */
+interface Endpoint {
+  streamId: number;
+  label: string;
+  socket: AnySocket;
+  /** Bytes handed to write() that it accepted, header included. */
+  written: number;
+  /** Bytes received of the peer's stream, header included. */
+  received: number;
+  header: Buffer;
+  /** The writer whose stream this endpoint receives, once its header arrived. */
+  peer?: Endpoint;
+  /** Destroyed, reset or errored: from then on only the prefix rule holds. */
+  disturbed: boolean;
+  paused: boolean;
+  /** Set by setTimeout(ms, callback) with a callback that destroys. */
+  destroyOnTimeout: boolean;
+  /** The forward() this endpoint's bytes pass through, if any. */
+  via?: ForwardRecord;
+  /** The other end of the connection (through the forward, if any), once known. */
+  partner?: Endpoint;
+}
+
+interface ForwardRecord {
+  disturbed: boolean;
+  settled: number;
+  ends: Endpoint[];
+}
+
+export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
+  const random = seededRandom(options.seed);
+  const chance = (p: number): boolean => random() / 2 ** 32 < p;
+  const below = (n: number): number => Math.floor((random() / 2 ** 32) * n);
+  const pick = <T>(items: T[]): T => items[below(items.length)];
+  const log = options.log ?? (() => undefined);
+
+  const violations: string[] = [];
+  const violation = (text: string): void => {
+    if (violations.length < 50) violations.push(text);
+  };
+  const stats: Record<string, number> = {};
+  const count = (name: string, n = 1): void => {
+    stats[name] = (stats[name] ?? 0) + n;
+  };
+
+  const watched: Watched[] = [];
+  const endpoints: Endpoint[] = [];
+  const byStream = new Map<number, Endpoint>();
+  let nextStream = 1;
+  let openSockets = 0;
+
+  function watch(socket: AnySocket, label: string): Watched {
+    const w: Watched = { label, socket, events: [], closes: 0, ends: 0, errors: 0, errorCodes: [], forwarded: false };
+    watched.push(w);
+    openSockets++;
+    const emit = socket.emit;
+    socket.emit = function watchedEmit(this: AnySocket, event: string | symbol, ...args: unknown[]): boolean {
+      const name = String(event);
+      if (w.closes > 0) violation(`${label}: '${name}' emitted after 'close' (events: ${w.events.slice(-8).join(',')})`);
+      if (w.events.length < 64) w.events.push(name);
+      else w.events[63] = name;
+      if (name === 'close') {
+        w.closes++;
+        if (w.closes === 1) openSockets--;
+        else violation(`${label}: 'close' emitted ${w.closes} times`);
+      } else if (name === 'end') {
+        if (++w.ends > 1) violation(`${label}: 'end' emitted ${w.ends} times`);
+      } else if (name === 'error') {
+        w.errors++;
+        w.errorCodes.push(String((args[0] as NodeJS.ErrnoException)?.code));
+        if (w.errors > 1) violation(`${label}: 'error' emitted ${w.errors} times (${w.errorCodes.join(',')})`);
+      } else if (name === 'data') {
+        if (w.ends > 0) violation(`${label}: 'data' after 'end'`);
+        if (w.forwarded) violation(`${label}: 'data' on a forwarded socket (events: ${w.events.slice(-8).join(',')})`);
+      }
+      return emit.call(this, event, ...args);
+    } as typeof socket.emit;
+    return w;
+  }
+
+  function receive(endpoint: Endpoint, chunk: Buffer): void {
+    let at = 0;
+    if (endpoint.received < HEADER) {
+      const n = Math.min(HEADER - endpoint.received, chunk.length);
+      chunk.copy(endpoint.header, endpoint.received, 0, n);
+      endpoint.received += n;
+      at = n;
+      if (endpoint.received === HEADER) {
+        const writer = byStream.get(endpoint.header.readUInt32LE(0));
+        if (!writer) {
+          violation(`${endpoint.label}: received a header naming no writer (${endpoint.header.toString('hex')})`);
+          return;
+        }
+        endpoint.peer = writer;
+      }
+    }
+    const rest = chunk.length - at;
+    if (rest === 0 || !endpoint.peer) return;
+    const writer = endpoint.peer;
+    const bodyOffset = endpoint.received - HEADER;
+    if (endpoint.received + rest > writer.written) {
+      violation(`${endpoint.label}: received ${endpoint.received + rest} bytes of ${writer.label}'s stream, which wrote ${writer.written}`);
+    } else if (!patternMatches(chunk, at, writer.streamId, bodyOffset, rest)) {
+      violation(`${endpoint.label}: bytes ${endpoint.received}..${endpoint.received + rest} differ from what ${writer.label} wrote`);
+    }
+    endpoint.received += rest;
+    count('bytesReceived', rest);
+  }
+
+  function attach(endpoint: Endpoint, socket: AnySocket): void {
+    endpoint.socket = socket;
+    socket.on('data', (chunk: Buffer) => receive(endpoint, chunk));
+    socket.on('error', () => {
+      endpoint.disturbed = true;
+    });
+    socket.on('timeout', () => count('timeouts'));
+  }
+
+  function newEndpoint(socket: AnySocket, label: string): Endpoint {
+    const streamId = nextStream++;
+    const endpoint: Endpoint = {
+      streamId,
+      label: `${label}#${streamId}`,
+      socket,
+      written: 0,
+      received: 0,
+      header: Buffer.alloc(HEADER),
+      disturbed: false,
+      paused: false,
+      destroyOnTimeout: false,
+    };
+    endpoints.push(endpoint);
+    byStream.set(streamId, endpoint);
+    attach(endpoint, socket);
+    const header = Buffer.alloc(HEADER);
+    header.writeUInt32LE(streamId, 0);
+    write(endpoint, header);
+    return endpoint;
+  }
+
+  // Which endpoint is at the other end of a connection is learned from ports,
+  // whichever side JS hears about first; a forward joins its two far ends.
+  const unmatched = new Map<string, Endpoint>();
+  function linkByPorts(endpoint: Endpoint, clientPort: number | undefined, serverPort: number | undefined): void {
+    if (clientPort === undefined || serverPort === undefined) return;
+    const key = `${clientPort}>${serverPort}`;
+    const other = unmatched.get(key);
+    if (other && other !== endpoint) {
+      unmatched.delete(key);
+      endpoint.partner = other;
+      other.partner = endpoint;
+    } else {
+      unmatched.set(key, endpoint);
+      endpoint.socket.once('close', () => unmatched.get(key) === endpoint && unmatched.delete(key));
+    }
+  }
+  function joinForward(endpoint: Endpoint, record: ForwardRecord): void {
+    endpoint.via = record;
+    record.ends.push(endpoint);
+    if (record.ends.length === 2) {
+      record.ends[0].partner = record.ends[1];
+      record.ends[1].partner = record.ends[0];
+    }
+  }
+  function linkWhenConnected(endpoint: Endpoint): void {
+    const socket = endpoint.socket;
+    socket.once('connect', () => linkByPorts(endpoint, socket.localPort, socket.remotePort));
+  }
+  function linkAccepted(endpoint: Endpoint): void {
+    linkByPorts(endpoint, endpoint.socket.remotePort, endpoint.socket.localPort);
+  }
+
+  function write(endpoint: Endpoint, chunk: Buffer): void {
+    const socket = endpoint.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    // A well-behaved writer stops somewhere when its peer does not read.
+    if (socket.writableLength > 4 * 1024 * 1024) {
+      count('writesHeldBack');
+      return;
+    }
+    socket.write(chunk);
+    endpoint.written += chunk.length;
+    count('bytesWritten', chunk.length);
+  }
+
+  function body(endpoint: Endpoint, size: number): Buffer {
+    const chunk = Buffer.allocUnsafe(size);
+    patternInto(chunk, 0, endpoint.streamId, endpoint.written - HEADER, size);
+    return chunk;
+  }
+
+  // ---- servers ------------------------------------------------------------
+  const reactorServers: { server: Server; port: number | string; closes: number; closed: boolean; label: string }[] = [];
+  const closedPorts: number[] = [];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'epoll-reactor-fuzz-'));
+
+  async function listenReactor(label: string, onConnection: (socket: Socket) => void, unix = false): Promise<(typeof reactorServers)[number]> {
+    const server = createServer(onConnection);
+    const entry = { server, port: 0 as number | string, closes: 0, closed: false, label };
+    server.on('close', () => entry.closes++);
+    server.on('error', (error) => violation(`${label}: server error ${(error as NodeJS.ErrnoException).code}`));
+    await new Promise<void>((resolve) => {
+      if (unix) server.listen(path.join(tmp, `${label}-${reactorServers.length}.sock`), resolve);
+      else server.listen(0, '127.0.0.1', resolve);
+    });
+    const address = server.address();
+    entry.port = typeof address === 'string' ? address : (address as net.AddressInfo).port;
+    reactorServers.push(entry);
+    count('serversListened');
+    return entry;
+  }
+
+  const onEchoSide = (socket: Socket): void => {
+    watch(socket, 'reactor-accepted');
+    linkAccepted(newEndpoint(socket, 'reactor-accepted'));
+  };
+  const forwards: ForwardRecord[] = [];
+  const onProxySide = (client: Socket): void => {
+    const record: ForwardRecord = { disturbed: false, settled: 0, ends: [] };
+    forwards.push(record);
+    const w1 = watch(client, 'forward-in');
+    const upstream = connect(netPort, '127.0.0.1');
+    const w2 = watch(upstream, 'forward-out');
+    w1.forwarded = w2.forwarded = true;
+    forwardOf.set(client, record);
+    forwardOf.set(upstream, record);
+    middles.push(client, upstream);
+    upstream.on('connect', () => {
+      const port = upstream.localPort!;
+      const backend = awaitingBackend.get(port);
+      if (backend) {
+        joinForward(backend, record);
+        awaitingBackend.delete(port);
+      } else pendingForwardPorts.set(port, record);
+    });
+    client.on('error', () => (record.disturbed = true));
+    upstream.on('error', () => (record.disturbed = true));
+    forward(client, upstream, { mode: pick(['auto', 'copy', 'splice'] as const) }).then(
+      (result) => {
+        if (++record.settled > 1) violation('forward() settled twice');
+        if (result.error) record.disturbed = true;
+        count('forwardsDone');
+      },
+      (error) => violation(`forward() rejected: ${error}`),
+    );
+    const clientPort = client.remotePort!;
+    const a = awaitingForward.get(clientPort);
+    if (a) {
+      joinForward(a, record);
+      awaitingForward.delete(clientPort);
+    } else pendingForwardClientPorts.set(clientPort, record);
+  };
+  const forwardOf = new Map<Socket, ForwardRecord>();
+  const middles: Socket[] = [];
+  // The endpoints at both ends of a forward are told which forward carries
+  // them by port, whichever of the two sides JS hears about first.
+  const pendingForwardClientPorts = new Map<number, ForwardRecord>();
+  const awaitingForward = new Map<number, Endpoint>();
+  const pendingForwardPorts = new Map<number, ForwardRecord>();
+  const awaitingBackend = new Map<number, Endpoint>();
+
+  const netServer = net.createServer((socket) => {
+    watch(socket, 'net-accepted');
+    const endpoint = newEndpoint(socket, 'net-accepted');
+    linkAccepted(endpoint);
+    const port = socket.remotePort!;
+    const record = pendingForwardPorts.get(port);
+    if (record) {
+      joinForward(endpoint, record);
+      pendingForwardPorts.delete(port);
+    } else {
+      awaitingBackend.set(port, endpoint);
+      socket.once('close', () => awaitingBackend.get(port) === endpoint && awaitingBackend.delete(port));
+    }
+  });
+  await new Promise<void>((resolve) => netServer.listen(0, '127.0.0.1', resolve));
+  const netPort = (netServer.address() as net.AddressInfo).port;
+  const adoptServer = net.createServer((socket) => {
+    watch(socket, 'net-accepted-to-adopt');
+    const endpoint = newEndpoint(socket, 'adopted-accepted');
+    linkAccepted(endpoint);
+    later(() => adoptEndpoint(endpoint));
+  });
+  await new Promise<void>((resolve) => adoptServer.listen(0, '127.0.0.1', resolve));
+  const adoptPort = (adoptServer.address() as net.AddressInfo).port;
+
+  let echo = await listenReactor('echo', onEchoSide);
+  let unixEcho = await listenReactor('unix', onEchoSide, true);
+  let proxy = await listenReactor('proxy', onProxySide);
+
+  const timers = new Set<NodeJS.Timeout>();
+  function later(action: () => void): void {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      action();
+    }, below(20));
+    timers.add(timer);
+  }
+
+  function adoptEndpoint(endpoint: Endpoint): void {
+    const plain = endpoint.socket as net.Socket;
+    if (plain.destroyed || plain.connecting || endpoint.socket instanceof Socket) return;
+    let adopted: Socket;
+    try {
+      adopted = adopt(plain);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ERR_INVALID_STATE') violation(`${endpoint.label}: adopt() threw ${code}: ${(error as Error).message}`);
+      return;
+    }
+    count('adopted');
+    plain.removeAllListeners('data');
+    plain.on('data', () => violation(`${endpoint.label}: the net.Socket emitted 'data' after adopt()`));
+    watch(adopted, `adopted(${endpoint.label})`);
+    attach(endpoint, adopted);
+    endpoint.paused = false;
+  }
+
+  // ---- connections --------------------------------------------------------
+  function openConnection(): void {
+    const kind = below(7);
+    count(`open.${['reactor→net', 'net→reactor', 'reactor→reactor', 'reactor→unix', 'adopt-accepted', 'adopt-outbound', 'forward'][kind]}`);
+    switch (kind) {
+      case 0: {
+        const socket = connect(netPort, '127.0.0.1');
+        watch(socket, 'reactor-client');
+        linkWhenConnected(newEndpoint(socket, 'reactor-client'));
+        break;
+      }
+      case 1: {
+        const socket = net.connect(echo.port as number, '127.0.0.1');
+        watch(socket, 'net-client');
+        linkWhenConnected(newEndpoint(socket, 'net-client'));
+        break;
+      }
+      case 2:
+      case 3: {
+        const socket = kind === 2 ? connect(echo.port as number, '127.0.0.1') : connect(unixEcho.port as string);
+        watch(socket, kind === 2 ? 'reactor-client' : 'reactor-unix-client');
+        linkWhenConnected(newEndpoint(socket, kind === 2 ? 'reactor-client' : 'reactor-unix-client'));
+        break;
+      }
+      case 4: {
+        const socket = net.connect(adoptPort, '127.0.0.1');
+        watch(socket, 'net-client');
+        linkWhenConnected(newEndpoint(socket, 'net-client'));
+        break;
+      }
+      case 5: {
+        const socket = net.connect(echo.port as number, '127.0.0.1');
+        watch(socket, 'net-client-to-adopt');
+        const endpoint = newEndpoint(socket, 'adopted-outbound');
+        linkWhenConnected(endpoint);
+        socket.once('connect', () => later(() => adoptEndpoint(endpoint)));
+        break;
+      }
+      default: {
+        const socket = net.connect(proxy.port as number, '127.0.0.1');
+        watch(socket, 'forward-client');
+        const endpoint = newEndpoint(socket, 'forward-client');
+        socket.once('connect', () => {
+          const record = pendingForwardClientPorts.get(socket.localPort!);
+          if (record) {
+            joinForward(endpoint, record);
+            pendingForwardClientPorts.delete(socket.localPort!);
+          } else {
+            const port = socket.localPort!;
+            awaitingForward.set(port, endpoint);
+            socket.once('close', () => awaitingForward.get(port) === endpoint && awaitingForward.delete(port));
+          }
+        });
+      }
+    }
+    if (closedPorts.length > 0 && chance(0.05)) {
+      // A connect to a server that has closed: refused, then exactly one 'close'.
+      const socket = connect(pick(closedPorts), '127.0.0.1');
+      watch(socket, 'refused-client');
+      socket.on('error', () => count('refused'));
+    }
+  }
+
+  // ---- calls ---------------------------------------------------------------
+  function writeSize(): number {
+    const r = random() / 2 ** 32;
+    if (r < 0.6) return 1 + below(1024);
+    if (r < 0.93) return 1024 + below(64 * 1024);
+    return 64 * 1024 + below(MAX_WRITE - 64 * 1024);
+  }
+
+  function operate(endpoint: Endpoint): void {
+    const socket = endpoint.socket;
+    const r = random() / 2 ** 32;
+    if (r < 0.45) {
+      count('op.write');
+      write(endpoint, body(endpoint, writeSize()));
+    } else if (r < 0.55) {
+      count('op.pause');
+      socket.pause();
+      endpoint.paused = true;
+    } else if (r < 0.67) {
+      count('op.resume');
+      socket.resume();
+      endpoint.paused = false;
+    } else if (r < 0.72) {
+      count('op.end');
+      if (chance(0.5)) write(endpoint, body(endpoint, writeSize()));
+      socket.end();
+    } else if (r < 0.75) {
+      count('op.destroy');
+      endpoint.disturbed = true;
+      socket.destroy();
+    } else if (r < 0.77) {
+      count('op.resetAndDestroy');
+      endpoint.disturbed = true;
+      try {
+        socket.resetAndDestroy();
+      } catch (error) {
+        // As in net: only TCP sockets can be reset; a Unix socket is refused with a code.
+        if ((error as NodeJS.ErrnoException).code !== 'ERR_INVALID_HANDLE_TYPE') throw error;
+        count('resetRefused');
+        socket.destroy();
+      }
+    } else if (r < 0.87) {
+      count('op.setTimeout');
+      const ms = chance(0.2) ? 0 : 1 + below(40);
+      if (chance(0.3) && !endpoint.destroyOnTimeout) {
+        // The idle-timeout idiom: the callback destroys the socket.
+        endpoint.destroyOnTimeout = true;
+        socket.setTimeout(ms, () => {
+          count('timeoutDestroys');
+          endpoint.disturbed = true;
+          socket.destroy();
+        });
+      } else {
+        socket.setTimeout(ms);
+      }
+    } else if (r < 0.9) {
+      count('op.destroyWithError');
+      endpoint.disturbed = true;
+      socket.destroy(new Error('fuzz: destroyed with an error'));
+    } else if (r < 0.92) {
+      if (socket instanceof Socket && socket.writableEnded && !socket.destroyed) {
+        // Writing after end is an error the socket reports, and then it is destroyed.
+        count('op.writeAfterEnd');
+        endpoint.disturbed = true;
+        socket.write(Buffer.from('late'));
+      }
+    } else {
+      count('op.write');
+      for (let i = 0; i < 1 + below(8); i++) write(endpoint, body(endpoint, 1 + below(512)));
+    }
+  }
+
+  function operateOnMiddle(): void {
+    const live = middles.filter((s) => !s.destroyed);
+    if (live.length === 0) return;
+    const socket = pick(live);
+    forwardOf.get(socket)!.disturbed = true;
+    count('op.destroyForwarded');
+    socket.destroy();
+  }
+
+  async function closeAndReplace(): Promise<void> {
+    count('op.serverClose');
+    const which = below(3);
+    const entry = which === 0 ? echo : which === 1 ? unixEcho : proxy;
+    entry.closed = true;
+    entry.server.close();
+    if (typeof entry.port === 'number') closedPorts.push(entry.port);
+    const replacement = await listenReactor(entry.label, which === 2 ? onProxySide : onEchoSide, which === 1);
+    if (which === 0) echo = replacement;
+    else if (which === 1) unixEcho = replacement;
+    else proxy = replacement;
+  }
+
+  const live = (): Endpoint[] => endpoints.filter((e) => !e.socket.destroyed);
+
+  // ---- the run --------------------------------------------------------------
+  try {
+    return await run();
+  } catch (error) {
+    for (const w of watched) w.socket.destroy();
+    for (const entry of reactorServers) entry.server.close();
+    netServer.close();
+    adoptServer.close();
+    for (const timer of timers) clearTimeout(timer);
+    throw error;
+  }
+
+  async function run(): Promise<FuzzResult> {
+    const started = Date.now();
+    let operations = 0;
+    const keepGoing = (): boolean =>
+      options.durationMs !== undefined ? Date.now() - started < options.durationMs : operations < (options.operations ?? 2000);
+    while (keepGoing()) {
+      while (openSockets < options.sockets) openConnection();
+      const burst = 1 + below(24);
+      const candidates = live();
+      for (let i = 0; i < burst && candidates.length > 0; i++, operations++) {
+        const r = random() / 2 ** 32;
+        if (r < 0.004) await closeAndReplace();
+        else if (r < 0.012) operateOnMiddle();
+        else operate(pick(candidates));
+      }
+      // Let the reactor and libuv run: sometimes only a turn, sometimes a few ms.
+      if (chance(0.7)) await new Promise((resolve) => setImmediate(resolve));
+      else await new Promise((resolve) => setTimeout(resolve, 1 + below(6)));
+      // Sockets left paused too long would hold everything else up; the drain below resumes them anyway.
+      if (chance(0.05)) for (const e of live()) if (e.paused && chance(0.5)) e.socket.resume();
+    }
+    count('operations', operations);
+    log(`seed ${options.seed}: ${operations} calls in ${Date.now() - started} ms, settling ${openSockets} sockets`);
+
+    // ---- let everything finish -------------------------------------------------
+    for (const timer of timers) clearTimeout(timer);
+    for (const e of live()) {
+      e.socket.setTimeout(0);
+      e.socket.resume();
+      e.socket.end();
+    }
+    const settleBy = Date.now() + (options.settleMs ?? 30000);
+    while (openSockets > 0 && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const w of watched) {
+      if (w.closes === 0) {
+        violation(`${w.label}: never emitted 'close' (destroyed=${w.socket.destroyed}, events: ${w.events.slice(-10).join(',')})`);
+        w.socket.destroy();
+      }
+    }
+    // Only servers still open: a second close() emits a second 'close', as in net.
+    for (const entry of reactorServers) if (!entry.closed) entry.server.close();
+    netServer.close();
+    adoptServer.close();
+    const serversBy = Date.now() + 10000;
+    while (reactorServers.some((s) => s.closes === 0) && Date.now() < serversBy) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const entry of reactorServers) {
+      if (entry.closes !== 1) violation(`server ${entry.label} :${entry.port} emitted 'close' ${entry.closes} times`);
+    }
+    for (const record of forwards) if (record.settled !== 1) violation(`a forward() settled ${record.settled} times`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+
+    // ---- byte totals -----------------------------------------------------------
+    const receiverOf = new Map<Endpoint, Endpoint>();
+    for (const e of endpoints) if (e.peer) receiverOf.set(e.peer, e);
+    for (const writer of endpoints) {
+      const receiver = writer.partner ?? receiverOf.get(writer);
+      if (receiver && receiver.peer !== undefined && receiver.peer !== writer) {
+        violation(`${receiver.label} received the stream of ${receiver.peer.label}, but is connected to ${writer.label}`);
+      }
+      const intact =
+        !writer.disturbed &&
+        (receiver === undefined || !receiver.disturbed) &&
+        !writer.via?.disturbed &&
+        !receiver?.via?.disturbed;
+      if (!intact) {
+        count('streamsCut');
+        continue;
+      }
+      if (!receiver) {
+        // A Unix socket has no ports to pair it by, and its peer said nothing.
+        count('streamsUnpaired');
+        continue;
+      }
+      count('streamsWhole');
+      if (!receiver) violation(`${writer.label}: wrote ${writer.written} bytes on an undisturbed connection; no peer received its header`);
+      else if (receiver.received !== writer.written) {
+        violation(`${writer.label} → ${receiver.label}: wrote ${writer.written}, peer received ${receiver.received} on an undisturbed connection`);
+      }
+    }
+    count('sockets', watched.length);
+    return { violations, stats };
+  }
+}
