@@ -273,6 +273,30 @@ test('resetAndDestroy() on a Unix socket still connecting throws ERR_INVALID_HAN
   }
 }, TEST_TIMEOUT);
 
+// node:net fails this one (Node 20): libuv refuses to reset while end()'s
+// shutdown is in flight, and net emits 'error' EINVAL and never 'close'.
+test("resetAndDestroy() right after end(): one 'close', no error, the peer is reset", async () => {
+  const server = track(net.createServer());
+  const peerError = new Promise<NodeJS.ErrnoException | undefined>((resolve) => server.once('connection', (peer) => {
+    peer.resume();
+    peer.once('error', resolve);
+    peer.once('close', () => resolve(undefined));
+  }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const socket = track(connect((server.address() as net.AddressInfo).port, '127.0.0.1'));
+  await once(socket, 'connect');
+  socket.on('error', mustNotCall("'error' from resetAndDestroy() after end()"));
+  const closed = mustCall();
+  socket.on('close', closed);
+  socket.write('x');
+  socket.end();
+  socket.resetAndDestroy();
+  await once(socket, 'close');
+  expect((await peerError)?.code).toBe('ECONNRESET');
+  await closeServer(server);
+}, TEST_TIMEOUT);
+
 test("a host name: one 'lookup' with dns.lookup's first address, before 'connect'", async () => {
   const addresses = await dns.promises.lookup('localhost', { all: true });
   // Serve on every address localhost has, so whichever is tried answers.

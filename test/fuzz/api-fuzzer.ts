@@ -502,6 +502,14 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else if (r < 0.77) {
       count('op.resetAndDestroy');
       endpoint.disturbed = true;
+      if (!(socket instanceof Socket) && socket.writableEnded) {
+        // node:net (Node 20) cannot do this: while end()'s shutdown is in flight libuv
+        // refuses the reset (EINVAL), and net emits 'error' and never 'close' (the fd
+        // stays open). The fuzzer found it; a net peer is not what is tested here.
+        count('netResetAfterEndAvoided');
+        socket.destroy();
+        return;
+      }
       try {
         socket.resetAndDestroy();
       } catch (error) {
@@ -612,7 +620,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     while (openSockets > 0 && Date.now() < settleBy) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const w of watched) {
       if (w.closes === 0) {
-        violation(`${w.label}: never emitted 'close' (destroyed=${w.socket.destroyed}, events: ${w.events.slice(-10).join(',')})`);
+        violation(`${w.label}: never emitted 'close' (destroyed=${w.socket.destroyed}, errors: ${w.errorCodes.join(',')}, events: ${w.events.slice(-10).join(',')})`);
         w.socket.destroy();
       }
     }
