@@ -4,12 +4,35 @@
 
 namespace reactor {
 
+namespace {
+bool IsPerConnectionError(int error) {
+  switch (-error) {
+    case ECONNABORTED:
+    case ENETDOWN:
+    case EPROTO:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 int Listener::AcceptOne(sys::SocketAddress* peer, int* spareFd, int* shed) {
   for (;;) {
     int fd = sys::Accept(this->fd, peer);
     if (fd >= 0) return fd;
-    // The peer gave up between SYN and accept(); try the next one.
-    if (fd == -ECONNABORTED) continue;
+    // The peer gave up between SYN and accept(), or (accept(2), Linux notes)
+    // the connection carried a network error that accept4 passes on: either
+    // way it is that connection's failure, consumed; try the next one. Ending
+    // the drain here would leave the connections queued behind it waiting for
+    // another client's edge.
+    if (IsPerConnectionError(fd)) continue;
     if ((fd != -EMFILE && fd != -ENFILE) || *spareFd < 0) return fd;
     sys::Close(*spareFd);
     *spareFd = -1;
