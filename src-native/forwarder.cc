@@ -2,6 +2,8 @@
 
 #include <errno.h>
 
+#include <new>
+
 #include "sys.h"
 
 namespace reactor {
@@ -55,7 +57,8 @@ Forwarder::Forwarder(uint64_t forwardId, Connection* a, Connection* b, ForwardMo
     // payloads, and it costs no pipe fds. splice is there when asked for.
     if (mode == ForwardMode::kSplice) direction.pipe = pipes_.Acquire();
     // No pipe (EMFILE, or copy asked for): fall back to copying.
-    if (!direction.pipe.Valid()) direction.buffer.reset(new char[kChunk]);
+    // nothrow: out of memory fails this forward (see PumpDirection), not the process.
+    if (!direction.pipe.Valid()) direction.buffer.reset(new (std::nothrow) char[kChunk]);
     // A side that had already seen FIN under JS passes it on at once.
     direction.sourceEnded = direction.source->ended;
   }
@@ -126,6 +129,10 @@ bool Forwarder::Drain(ForwardDirection& direction) {
 bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
   Connection* source = direction.source;
   Connection* destination = direction.destination;
+  if (!direction.UsesSplice() && direction.buffer == nullptr) {
+    Fail(ENOMEM, Syscall::kRead);  // neither a pipe nor a copy buffer could be had
+    return false;
+  }
   // Writes JS queued before forwarding began go first.
   if (!destination->writeQueue.empty()) {
     destination->Flush(batch);
