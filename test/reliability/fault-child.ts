@@ -1,0 +1,179 @@
+// Starting test/fixtures/fault-server.js under a fault (an LD_PRELOAD shim, a
+// low fd limit), talking to it, and measuring processes and threads through
+// /proc. Shared by the reliability tests that need a process of their own.
+import { ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+
+import { track } from '../helpers/cleanup';
+import { buildFaultTools } from '../fault/build';
+
+export type Line = Record<string, unknown>;
+
+export interface FaultServer {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  proxyPort: number;
+  lines: Line[];
+  next(match: (line: Line) => boolean, timeoutMs?: number): Promise<Line>;
+  send(cmd: string): void;
+  /** Asks the child to exit, waits for it, and returns the shim's report (null without the shim). */
+  exit(): Promise<{ code: number | null; signal: string | null; report: ShimReport | null }>;
+}
+
+export interface ShimReport {
+  calls: Record<string, { counted: number; failed: number }>;
+  eintrInjected: number;
+  signalsHandled: number;
+  ebadf: number;
+  fds: Record<string, { created: number; closed: number; closedByReactor: number; ebadf: number }>;
+}
+
+export interface FaultServerOptions {
+  /** Environment for the child; FAULT_* variables configure the shim. */
+  env?: Record<string, string>;
+  /** Load the shim (default true). */
+  shim?: boolean;
+  /** Run under `prlimit --nofile=N:N`. */
+  nofile?: number;
+  fixture?: string;
+  args?: string[];
+}
+
+export async function startFaultServer(options: FaultServerOptions = {}): Promise<FaultServer> {
+  const env: Record<string, string> = { ...process.env as Record<string, string>, ...options.env };
+  let reportPath: string | null = null;
+  if (options.shim !== false) {
+    reportPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fault-report-')), 'report.json');
+    env.LD_PRELOAD = buildFaultTools().shim;
+    env.FAULT_REPORT = reportPath;
+  }
+  const script = path.join(__dirname, '..', 'fixtures', options.fixture ?? 'fault-server.js');
+  const argv = [process.execPath, script, ...(options.args ?? [])];
+  const command = options.nofile !== undefined ? ['prlimit', `--nofile=${options.nofile}:${options.nofile}`, ...argv] : argv;
+  const child = track(spawn(command[0], command.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] }));
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const lines: Line[] = [];
+  const waiters: Array<() => void> = [];
+  readline.createInterface({ input: child.stdout! }).on('line', (text) => {
+    try {
+      lines.push(JSON.parse(text) as Line);
+    } catch {
+      lines.push({ event: 'unparsed', text });
+    }
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    child.once('exit', (code, signal) => {
+      child.stdin!.destroy();
+      for (const wake of waiters.splice(0)) wake();
+      resolve({ code, signal });
+    });
+  });
+  const next = async (match: (line: Line) => boolean, timeoutMs = 10000): Promise<Line> => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = lines.find(match);
+      if (line !== undefined) return line;
+      if (Date.now() > deadline || child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`no matching line from the child within ${timeoutMs} ms; lines: ${JSON.stringify(lines)}; stderr: ${stderr}`);
+      }
+      await new Promise<void>((resolve) => {
+        waiters.push(resolve);
+        setTimeout(resolve, 50);
+      });
+    }
+  };
+  const listening = await next((line) => line.event === 'listening', 15000);
+  return {
+    child,
+    pid: child.pid!,
+    port: listening.port as number,
+    proxyPort: listening.proxyPort as number,
+    lines,
+    next,
+    send(cmd) {
+      child.stdin!.write(`${JSON.stringify({ cmd })}\n`);
+    },
+    async exit() {
+      if (child.exitCode === null && child.signalCode === null) child.stdin!.write(`${JSON.stringify({ cmd: 'exit' })}\n`);
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([exited, new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the child did not exit; stderr: ${stderr}`)), 10000);
+      })]).finally(() => clearTimeout(timer));
+      const report = reportPath !== null && fs.existsSync(reportPath)
+        ? JSON.parse(fs.readFileSync(reportPath, 'utf8')) as ShimReport : null;
+      if (reportPath !== null) fs.rmSync(path.dirname(reportPath), { recursive: true, force: true });
+      return { ...outcome, report };
+    },
+  };
+}
+
+/** Sends `data` (after `delayMs`) to 127.0.0.1:port in chunks of up to 64 KiB and resolves with what comes back, up to the same length. */
+export async function echoThrough(port: number, data: Buffer, timeoutMs = 20000, delayMs = 0): Promise<Buffer> {
+  const socket = track(net.connect(port, '127.0.0.1'));
+  const received: Buffer[] = [];
+  let length = 0;
+  const done = new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`echo of ${data.length} bytes: only ${length} back in ${timeoutMs} ms`)), timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      length += chunk.length;
+      if (length >= data.length) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(Buffer.concat(received));
+      }
+    });
+    socket.on('error', (error) => { clearTimeout(timer); reject(error); });
+    socket.on('close', () => { clearTimeout(timer); if (length < data.length) reject(new Error(`closed after ${length} of ${data.length} bytes`)); });
+  });
+  done.catch(() => undefined); // the caller gets the rejection; not unhandled meanwhile
+  await once(socket, 'connect');
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  for (let offset = 0; offset < data.length; offset += 65536) socket.write(data.subarray(offset, offset + 65536));
+  return done;
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** CPU time (user + system) of a process or thread, in clock ticks, from its /proc stat file. */
+export function cpuTicks(statPath: string): number {
+  const text = fs.readFileSync(statPath, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+}
+
+/** Clock ticks per second (USER_HZ); 100 on Linux. */
+export const TICKS_PER_SECOND = 100;
+
+/** The /proc stat path of this process's reactor thread (named 'epoll-reactor'). */
+export function reactorThreadStat(pid: number | 'self' = 'self'): string {
+  const tasks = `/proc/${pid}/task`;
+  for (const tid of fs.readdirSync(tasks)) {
+    try {
+      if (fs.readFileSync(`${tasks}/${tid}/comm`, 'utf8').trim() === 'epoll-reactor') return `${tasks}/${tid}/stat`;
+    } catch {
+      // The thread ended while we looked.
+    }
+  }
+  throw new Error(`no thread named epoll-reactor in process ${pid}`);
+}
+
+/** Fraction of one core `statPath` used over `ms` milliseconds. */
+export async function cpuShareOver(statPath: string, ms: number): Promise<number> {
+  const before = cpuTicks(statPath);
+  const started = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const elapsed = (Date.now() - started) / 1000;
+  return (cpuTicks(statPath) - before) / TICKS_PER_SECOND / elapsed;
+}
