@@ -36,8 +36,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -246,9 +248,7 @@ ssize_t read(int fd, void* into, size_t length) {
   return real_read(fd, into, length);
 }
 
-int close(int fd) {
-  REAL(close);
-  int result = real_close(fd);
+static void NoteClose(int fd, int result) {
   if (fdRecords != NULL && fd >= 0 && fd < kMaxFd) {
     int savedErrno = errno;
     if (result < 0 && savedErrno == EBADF) {
@@ -260,6 +260,25 @@ int close(int fd) {
     }
     errno = savedErrno;
   }
+}
+
+int close(int fd) {
+  REAL(close);
+  int result = real_close(fd);
+  NoteClose(fd, result);
+  return result;
+}
+
+// libuv closes with syscall(SYS_close, fd) on Linux, not close(): count those too.
+long syscall(long number, ...) {
+  REAL(syscall);
+  va_list arguments;
+  va_start(arguments, number);
+  long a = va_arg(arguments, long), b = va_arg(arguments, long), c = va_arg(arguments, long);
+  long d = va_arg(arguments, long), e = va_arg(arguments, long), f = va_arg(arguments, long);
+  va_end(arguments);
+  long result = real_syscall(number, a, b, c, d, e, f);
+  if (number == SYS_close) NoteClose((int)a, (int)result);
   return result;
 }
 
@@ -304,6 +323,41 @@ int fcntl(int fd, int command, ...) {
   return result;
 }
 
+// Built with _FILE_OFFSET_BITS=64 (as Node and the addon are), calls to
+// fcntl, open and openat link to these names.
+int fcntl64(int fd, int command, ...) {
+  REAL(fcntl64);
+  va_list arguments;
+  va_start(arguments, command);
+  void* argument = va_arg(arguments, void*);
+  va_end(arguments);
+  int result = real_fcntl64(fd, command, argument);
+  if (command == F_DUPFD || command == F_DUPFD_CLOEXEC) NoteCreated(result);
+  return result;
+}
+
+int open64(const char* path, int flags, ...) {
+  REAL(open64);
+  va_list arguments;
+  va_start(arguments, flags);
+  mode_t mode = (mode_t)va_arg(arguments, int);
+  va_end(arguments);
+  int result = real_open64(path, flags, mode);
+  NoteCreated(result);
+  return result;
+}
+
+int openat64(int directory, const char* path, int flags, ...) {
+  REAL(openat64);
+  va_list arguments;
+  va_start(arguments, flags);
+  mode_t mode = (mode_t)va_arg(arguments, int);
+  va_end(arguments);
+  int result = real_openat64(directory, path, flags, mode);
+  NoteCreated(result);
+  return result;
+}
+
 int open(const char* path, int flags, ...) {
   REAL(open);
   va_list arguments;
@@ -322,6 +376,20 @@ int openat(int directory, const char* path, int flags, ...) {
   mode_t mode = (mode_t)va_arg(arguments, int);
   va_end(arguments);
   int result = real_openat(directory, path, flags, mode);
+  NoteCreated(result);
+  return result;
+}
+
+int epoll_create1(int flags) {
+  REAL(epoll_create1);
+  int result = real_epoll_create1(flags);
+  NoteCreated(result);
+  return result;
+}
+
+int eventfd(unsigned int initial, int flags) {
+  REAL(eventfd);
+  int result = real_eventfd(initial, flags);
   NoteCreated(result);
   return result;
 }
