@@ -13,7 +13,7 @@ const SOURCES = ['shim.c', 'oob-send.c'];
 export interface FaultTools {
   /** Path of the LD_PRELOAD shim (see the comment at the top of shim.c for its env vars). */
   shim: string;
-  /** Path of the urgent-data sender: `oob-send <port> <rounds>`. */
+  /** Path of the urgent-data sender: `oob-send <port> <rounds> <hold-ms>`. */
   oobSend: string;
 }
 

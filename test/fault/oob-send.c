@@ -1,6 +1,7 @@
 // Sends urgent (out-of-band) data, which Node cannot: connects to
 // 127.0.0.1:<port>, sends in-band bytes around urgent ones for <rounds>
-// rounds, ends its side, and prints everything it reads back until EOF.
+// rounds, waits <hold-ms> with the connection open, ends its side, and prints
+// everything it reads back until EOF.
 // Built by test/fault/build.ts; used by the RELIABILITY #30 test.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,8 +12,8 @@
 #include <unistd.h>
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: oob-send <port> <rounds>\n");
+  if (argc < 4) {
+    fprintf(stderr, "usage: oob-send <port> <rounds> <hold-ms>\n");
     return 2;
   }
   int rounds = atoi(argv[2]);
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     }
     usleep(2000);
   }
+  usleep((useconds_t)atoi(argv[3]) * 1000);
   shutdown(fd, SHUT_WR);
   char buffer[4096];
   ssize_t n;
