@@ -4,8 +4,9 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  // Latency assertions run alone afterwards (jest.timing.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '\\.timing\\.test\\.ts$'],
+  // Latency assertions run alone afterwards (jest.timing.config.js); the
+  // full-size reliability cases in their own suite (jest.heavy.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '\\.timing\\.test\\.ts$', '\\.heavy\\.test\\.ts$'],
   testTimeout: 60000,
   // Two cores: two test files at a time, each with its own reactor.
   maxWorkers: 2,

@@ -16,6 +16,8 @@
 //   FAULT_SIGNAL_STORM_US=U once the reactor runs, a SIGALRM every U µs
 //                           (setitimer), handled without SA_RESTART, so every
 //                           blocking call on a thread that takes it sees EINTR.
+//   FAULT_RCVBUF=B          every TCP socket this process creates gets SO_RCVBUF B
+//                           (before it connects, so the window stays that small).
 //   FAULT_CLOSE_LOG=1       count, per fd number, the calls that created it and
 //                           the close()s of it (and which thread closed it), and
 //                           every close() that failed with EBADF.
@@ -74,6 +76,7 @@ static long stormMicros;
 static atomic_int stormStarted;
 static atomic_long signalsHandled;
 static int closeLog;
+static long receiveBuffer;
 static const char* reportPath;
 
 // Per-thread: 0 unknown, 1 the reactor thread, 2 another thread.
@@ -109,6 +112,7 @@ __attribute__((constructor)) static void Configure(void) {
   eintrEvery = EnvLong("FAULT_EINTR_EVERY", 0);
   stormMicros = EnvLong("FAULT_SIGNAL_STORM_US", 0);
   closeLog = EnvLong("FAULT_CLOSE_LOG", 0) != 0;
+  receiveBuffer = EnvLong("FAULT_RCVBUF", 0);
   reportPath = getenv("FAULT_REPORT");
   if (closeLog) fdRecords = calloc(kMaxFd, sizeof *fdRecords);
   configured = 1;
@@ -288,6 +292,11 @@ int socket(int domain, int type, int protocol) {
   REAL(socket);
   int result = real_socket(domain, type, protocol);
   NoteCreated(result);
+  if (result >= 0 && receiveBuffer > 0 && (domain == AF_INET || domain == AF_INET6) &&
+      (type & 0xf) == SOCK_STREAM) {
+    int size = (int)receiveBuffer;
+    setsockopt(result, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
   return result;
 }
 
