@@ -201,7 +201,7 @@ function describeCalls(calls: Call[], pid: number): string[] {
   return calls.map((call) => `${call.tid === pid ? 'main thread' : `thread ${call.tid}`}: ${call.name} = ${call.errno ?? call.result}`);
 }
 
-test('an adopted socket and an adopted server: each original closed once by libuv, each duplicate once by the reactor thread', async () => {
+test('RELIABILITY #3: an adopted socket and an adopted server: each original closed once by libuv, each duplicate once by the reactor thread', async () => {
   if (!fs.existsSync(STRACE)) {
     throw new Error(`${STRACE} is not installed; this test needs strace to watch close() calls (apt-get install strace)`);
   }

@@ -320,7 +320,7 @@ test('(e) writes still queued on the net.Socket go out before those made on the 
   await closeServer(server);
 }, TEST_TIMEOUT);
 
-describe('(f) refusals', () => {
+describe('RELIABILITY #42: (f) refusals', () => {
   /** A node:net echo server and a connected node:net client. */
   async function echoPair(): Promise<{ server: net.Server; client: net.Socket; port: number }> {
     const server = track(net.createServer((peer) => peer.pipe(peer)));

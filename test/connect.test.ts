@@ -332,7 +332,7 @@ test("a host name: one 'lookup' with dns.lookup's first address, before 'connect
   await Promise.all(servers.map((server) => closeServer(server)));
 }, TEST_TIMEOUT);
 
-test('bad arguments throw what net.connect throws for the same call', () => {
+test('RELIABILITY #40: bad arguments throw what net.connect throws for the same call', () => {
   const calls: Array<[string, unknown[]]> = [
     ['port -1 in options', [{ port: -1 }]],
     ['port -1 as a number', [-1]],

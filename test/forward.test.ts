@@ -139,7 +139,7 @@ async function settledFdCount(): Promise<number> {
 }
 
 describe.each(MODES)("mode '%s'", (mode) => {
-  test('64 MB each way in random-size chunks arrives with the same SHA-256, and forward() counts it', async () => {
+  test('RELIABILITY #31: 64 MB each way in random-size chunks arrives with the same SHA-256, and forward() counts it', async () => {
     const total = 64 * MiB;
     const data = randomBytes(seededRandom(0x5eed), total);
     const expected = sha256(data);
@@ -163,7 +163,7 @@ describe.each(MODES)("mode '%s'", (mode) => {
     await proxy.close();
   }, 30000);
 
-  test("the client's end() reaches the upstream while the upstream keeps sending, and the client gets it all", async () => {
+  test("RELIABILITY #32: the client's end() reaches the upstream while the upstream keeps sending, and the client gets it all", async () => {
     const request = Buffer.from('request, then FIN');
     const response = randomBytes(seededRandom(7), 2 * MiB);
     const sendForMs = 600;
@@ -208,7 +208,7 @@ describe.each(MODES)("mode '%s'", (mode) => {
     await proxy.close();
   }, 30000);
 
-  test("the upstream's end() reaches the client while the client keeps sending, and the upstream gets it all", async () => {
+  test("RELIABILITY #32: the upstream's end() reaches the client while the client keeps sending, and the upstream gets it all", async () => {
     const greeting = Buffer.from('greeting, then FIN');
     const upload = randomBytes(seededRandom(8), 2 * MiB);
     const sendForMs = 600;
@@ -249,7 +249,7 @@ describe.each(MODES)("mode '%s'", (mode) => {
   }, 30000);
 
   test.each(['client', 'upstream'] as const)(
-    'a reset from the %s while bytes flow both ways ends both sides, resolves with an error code, and leaks no fd',
+    'RELIABILITY #33: a reset from the %s while bytes flow both ways ends both sides, resolves with an error code, and leaks no fd',
     async (resetter) => {
       const upstreamSockets: net.Socket[] = [];
       const upstream = await startUpstream((socket) => {

@@ -51,7 +51,7 @@ function killByPid(child: ChildProcess): void {
   }
 }
 
-test('after one echo round trip and closing everything, the process exits by itself with code 0 within 2 s', async () => {
+test('RELIABILITY #38: after one echo round trip and closing everything, the process exits by itself with code 0 within 2 s', async () => {
   const script = `
     const net = require('node:net');
     const { createServer } = require(${JSON.stringify(dist)});

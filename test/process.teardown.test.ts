@@ -11,7 +11,7 @@ function run(mode: string): ReturnType<typeof spawnSync> {
   return spawnSync(process.execPath, [fixture], { env: { ...process.env, MODE: mode }, timeout: 10000, encoding: 'utf8' });
 }
 
-test.each([1, 2, 3, 4, 5])('process.exit() under load keeps its exit code (run %i)', () => {
+test.each([1, 2, 3, 4, 5])('RELIABILITY #37: process.exit() under load keeps its exit code (run %i)', () => {
   const result = run('exit');
   expect(result.signal).toBeNull();
   expect(result.stderr).not.toMatch(/FATAL|Aborted|Segmentation/);

@@ -31,7 +31,7 @@ async function echoRoundTrip(client: net.Socket, text: string): Promise<string> 
   return (await readExactly(client, Buffer.byteLength(text))).toString();
 }
 
-test("close() with live connections: no new ones, old ones keep working, one 'close' after the last", async () => {
+test("RELIABILITY #13: close() with live connections: no new ones, old ones keep working, one 'close' after the last", async () => {
   const live = 3;
   const serverSockets: Socket[] = [];
   const server = track(createServer(mustCall((socket: Socket) => {

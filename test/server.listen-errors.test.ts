@@ -47,7 +47,7 @@ function expectSameThrow(call: (impl: Implementation) => unknown, code: string, 
   expect({ threw: ours.threw, code: ours.code, type: ours.type }).toEqual({ threw: true, code, type });
 }
 
-test("EADDRINUSE is an 'error' event on a later tick, with net's code, syscall, address, port and errno", async () => {
+test("RELIABILITY #40: EADDRINUSE is an 'error' event on a later tick, with net's code, syscall, address, port and errno", async () => {
   const holder = track(net.createServer());
   const port = await listenLocal(holder);
 
@@ -131,7 +131,7 @@ test('listen on a Unix socket path: echo through it, address() is the path, the 
   }
 }, 10000);
 
-test('listen(-1) and listen(65536) throw ERR_SOCKET_BAD_PORT (RangeError), as net does', () => {
+test('RELIABILITY #40: listen(-1) and listen(65536) throw ERR_SOCKET_BAD_PORT (RangeError), as net does', () => {
   expectSameThrow((impl) => impl.createServer().listen(-1), 'ERR_SOCKET_BAD_PORT', 'RangeError');
   expectSameThrow((impl) => impl.createServer().listen(65536), 'ERR_SOCKET_BAD_PORT', 'RangeError');
   expectSameThrow((impl) => impl.createServer().listen(-1, '127.0.0.1'), 'ERR_SOCKET_BAD_PORT', 'RangeError');
@@ -142,7 +142,7 @@ test('listen({ port: true }) throws ERR_INVALID_ARG_VALUE (TypeError), as net do
   expectSameThrow((impl) => impl.createServer().listen({ port: true } as never), 'ERR_INVALID_ARG_VALUE', 'TypeError');
 });
 
-test("createServer('x') throws ERR_INVALID_ARG_TYPE (TypeError), as net does", () => {
+test("RELIABILITY #40: createServer('x') throws ERR_INVALID_ARG_TYPE (TypeError), as net does", () => {
   expectSameThrow((impl) => impl.createServer('x'), 'ERR_INVALID_ARG_TYPE', 'TypeError');
 });
 

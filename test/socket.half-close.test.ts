@@ -18,7 +18,7 @@ function readToEnd(client: net.Socket): Promise<Buffer> {
   return once(client, 'end').then(() => Buffer.concat(parts));
 }
 
-test("allowHalfOpen false: the peer's end gets one 'end', then the socket ends itself ('finish' before 'close')", async () => {
+test("RELIABILITY #11: allowHalfOpen false: the peer's end gets one 'end', then the socket ends itself ('finish' before 'close')", async () => {
   const events: string[] = [];
   let serverSocket: Socket | undefined;
   const server = track(createServer(mustCall((socket: Socket) => {
@@ -49,7 +49,7 @@ test("allowHalfOpen false: the peer's end gets one 'end', then the socket ends i
   expect(socket.destroyed).toBe(true);
 }, 20000);
 
-test("allowHalfOpen true: after the peer's end the socket stays writable and its reply arrives", async () => {
+test("RELIABILITY #10: allowHalfOpen true: after the peer's end the socket stays writable and its reply arrives", async () => {
   const events: string[] = [];
   const server = track(createServer({ allowHalfOpen: true }, mustCall((socket: Socket) => {
     expect(socket.allowHalfOpen).toBe(true);
@@ -116,7 +116,7 @@ test("a socket that is never read still gets 'end' when the peer ends, and close
   expect(ours).toEqual(reference);
 }, 20000);
 
-describe('peer sends 100 bytes then closes: every byte arrives before the one end', () => {
+describe('RELIABILITY #12: peer sends 100 bytes then closes: every byte arrives before the one end', () => {
   const size = 100;
   const connections = 200;
   const payload = (index: number): Buffer => {

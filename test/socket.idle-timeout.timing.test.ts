@@ -33,7 +33,7 @@ async function echoLatencyMs(port: number): Promise<number> {
   return elapsed;
 }
 
-test('one idle socket among 1,000 busy ones times out within 50 ms of its deadline', async () => {
+test('RELIABILITY #22: one idle socket among 1,000 busy ones times out within 50 ms of its deadline', async () => {
   server = startFixture('idle-timeout-server.js', { TIMEOUT_MS: '500' });
   const { listening: port } = await server.next<{ listening: number }>((line) => 'listening' in line);
 
@@ -64,7 +64,7 @@ test('one idle socket among 1,000 busy ones times out within 50 ms of its deadli
   }
 });
 
-test('10,000 idle sockets with a 2 s timeout all time out within 2.5 s while accepts stay fast', async () => {
+test('RELIABILITY #21: 10,000 idle sockets with a 2 s timeout all time out within 2.5 s while accepts stay fast', async () => {
   server = startFixture('idle-timeout-server.js', { TIMEOUT_MS: '2000' });
   const { listening: port } = await server.next<{ listening: number }>((line) => 'listening' in line);
 

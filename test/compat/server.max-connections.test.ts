@@ -32,7 +32,7 @@ function watchClient(client: net.Socket): ClientOutcome {
 }
 
 describe.each(implementations)('%s', (_name, createServer) => {
-  test("beyond maxConnections each connection is dropped with one 'drop' carrying its addresses", async () => {
+  test("RELIABILITY #26: beyond maxConnections each connection is dropped with one 'drop' carrying its addresses", async () => {
     const server = createServer();
     server.maxConnections = 2;
     server.on('connection', mustCall(() => {}, 2));

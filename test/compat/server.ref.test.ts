@@ -18,7 +18,7 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(server.ref()).toBe(server);
   });
 
-  test('an unref()ed listening server lets the process exit', async () => {
+  test('RELIABILITY #38: an unref()ed listening server lets the process exit', async () => {
     const child = startChild(name, `
       const server = createServer();
       server.listen(0, '127.0.0.1', () => {

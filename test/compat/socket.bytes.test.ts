@@ -8,7 +8,7 @@ import { implementations } from './implementations';
 useCompatHarness();
 
 describe.each(implementations)('%s', (_name, createServer) => {
-  test('bytesWritten counts the bytes of each write as it is made, in its encoding', async () => {
+  test('RELIABILITY #19: bytesWritten counts the bytes of each write as it is made, in its encoding', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
@@ -32,7 +32,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(socket.bytesWritten).toBe(1012);
   });
 
-  test('bytesWritten includes writes held back by cork()', async () => {
+  test('RELIABILITY #19: bytesWritten includes writes held back by cork()', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
@@ -48,7 +48,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(socket.bytesWritten).toBe(4);
   });
 
-  test('bytesRead counts the bytes received, multi-byte UTF-8 included, and survives close', async () => {
+  test('RELIABILITY #19: bytesRead counts the bytes received, multi-byte UTF-8 included, and survives close', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);

@@ -75,7 +75,7 @@ describe.each(implementations)('%s', (name, createServer) => {
     await new Promise((resolve) => setTimeout(resolve, 50));
   });
 
-  test('destroy() during writes: every write callback is called exactly once, before close', async () => {
+  test('RELIABILITY #14: destroy() during writes: every write callback is called exactly once, before close', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
@@ -124,7 +124,7 @@ describe.each(implementations)('%s', (name, createServer) => {
     else expect((error as NodeJS.ErrnoException).code).toBe('ERR_STREAM_DESTROYED');
   });
 
-  test('resetAndDestroy(): the peer gets ECONNRESET; this side closes without an error', async () => {
+  test('RELIABILITY #17: resetAndDestroy(): the peer gets ECONNRESET; this side closes without an error, and a second call is harmless', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
@@ -133,6 +133,7 @@ describe.each(implementations)('%s', (name, createServer) => {
     const ending = recordEnding(socket);
     expect(socket.resetAndDestroy()).toBe(socket);
     expect(socket.destroyed).toBe(true);
+    expect(socket.resetAndDestroy()).toBe(socket); // harmless a second time
     await within(ending.closed, 2000, "'close'");
     await within(clientEnding.closed, 2000, "the client's 'close'");
     expect(ending.events).toEqual(['close:false']);

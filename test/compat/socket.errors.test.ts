@@ -54,7 +54,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(await within(written, 2000, 'the write callback')).toBe(error);
   });
 
-  test('write() with a chunk that is not a string or buffer throws synchronously', async () => {
+  test('RELIABILITY #41: write() with a chunk that is not a string or buffer throws synchronously', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { socket } = await connectPair(server, port);

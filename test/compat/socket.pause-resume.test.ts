@@ -74,7 +74,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(received).toEqual(['one', 'two']);
   });
 
-  test('pauseOnConnect: nothing is read, not even into bytesRead, until resume()', async () => {
+  test('RELIABILITY #39: pauseOnConnect: nothing is read, not even into bytesRead, until resume()', async () => {
     const server = createServer({ pauseOnConnect: true });
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);

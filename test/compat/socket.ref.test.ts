@@ -28,7 +28,7 @@ function childWithSocket(name: ImplementationName, setup: string): ServerChild {
 }
 
 describe.each(implementations)('%s', (name) => {
-  test('an unref()ed accepted socket lets the process exit while connected', async () => {
+  test('RELIABILITY #38: an unref()ed accepted socket lets the process exit while connected', async () => {
     const child = childWithSocket(name, 'socket.unref();');
     const { listening: port } = await child.next((line) => 'listening' in line) as { listening: number };
     const client = await connectClient(port);

@@ -32,7 +32,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(socket.readyState).toBe('open');
   });
 
-  test("setTimeout(0) cancels a pending timeout, and setTimeout(0, cb) removes cb", async () => {
+  test("RELIABILITY #20: setTimeout(0) cancels a pending timeout, and setTimeout(0, cb) removes cb", async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { socket } = await connectPair(server, port);
@@ -110,7 +110,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(Buffer.concat(received).toString()).toBe('idle too long');
   });
 
-  test('setTimeout() rejects a negative, infinite, NaN or string duration', async () => {
+  test('RELIABILITY #41: setTimeout() rejects a negative, infinite, NaN or string duration', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { socket } = await connectPair(server, port);

@@ -45,7 +45,7 @@ async function writeAndWatch(socket: net.Socket): Promise<WriteOutcome> {
 }
 
 describe.each(implementations)('%s', (_name, createServer) => {
-  test("write() after end(): false, then the callback and 'error' get ERR_STREAM_WRITE_AFTER_END on a later tick", async () => {
+  test("RELIABILITY #16: write() after end(): false, then the callback and 'error' get ERR_STREAM_WRITE_AFTER_END on a later tick", async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
@@ -63,7 +63,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(outcome.errorEvent?.message).toBe('write after end');
   });
 
-  test("write() after destroy(): false, the callback gets ERR_STREAM_DESTROYED, no 'error'", async () => {
+  test("RELIABILITY #16: write() after destroy(): false, the callback gets ERR_STREAM_DESTROYED, no 'error'", async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
