@@ -7,6 +7,8 @@
 //   FAULT_<CALL>_ERRNO=E    the errno they fail with (default: see kCalls)
 //     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2 or MALLOC.
 //   FAULT_MALLOC_MIN_SIZE=B only allocations of at least B bytes count for MALLOC.
+//   FAULT_ARM_ON_SIGUSR2=1  count and fail nothing until the process gets SIGUSR2
+//                           (the test's arm point: after startup, say).
 //   FAULT_ANY_THREAD=1      count and fail calls on every thread; by default
 //                           only on the reactor thread (named "epoll-reactor"),
 //                           so Node's own allocations and accepts are left alone.
@@ -67,6 +69,8 @@ static struct Fault faults[kCallCount] = {
 };
 
 static int configured;
+static atomic_int armed = 1;
+static int armOnSignal;
 static int anyThread;
 static long mallocMinSize;
 static long eintrEvery;
@@ -108,6 +112,8 @@ __attribute__((constructor)) static void Configure(void) {
     faults[i].error = (int)EnvLong(name, faults[i].defaultErrno);
   }
   anyThread = EnvLong("FAULT_ANY_THREAD", 0) != 0;
+  armOnSignal = EnvLong("FAULT_ARM_ON_SIGUSR2", 0) != 0;
+  if (armOnSignal) atomic_store(&armed, 0);
   mallocMinSize = EnvLong("FAULT_MALLOC_MIN_SIZE", 0);
   eintrEvery = EnvLong("FAULT_EINTR_EVERY", 0);
   stormMicros = EnvLong("FAULT_SIGNAL_STORM_US", 0);
@@ -130,7 +136,7 @@ static void IdentifyThread(void) {
 // Whether this call of `call` fails, counting it if it is on a thread faults apply to.
 static int ShouldFail(enum Call call) {
   struct Fault* fault = &faults[call];
-  if (!configured || fault->after < 0) return 0;
+  if (!configured || fault->after < 0 || !atomic_load(&armed)) return 0;
   if (!anyThread && !OnReactorThread()) return 0;
   long index = atomic_fetch_add(&fault->calls, 1);
   if (index < fault->after) return 0;
@@ -150,6 +156,23 @@ static int InjectEintr(void) {
 static void OnAlarm(int signal) {
   (void)signal;
   atomic_fetch_add(&signalsHandled, 1);
+}
+
+static void OnArm(int signal) {
+  (void)signal;
+  atomic_store(&armed, 1);
+}
+
+// Installed from the reactor thread's first epoll_wait, as the storm is.
+static void InstallArmHandler(void) {
+  static atomic_int installed;
+  if (!armOnSignal || atomic_exchange(&installed, 1)) return;
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = OnArm;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGUSR2, &action, NULL);
 }
 
 // Started from the reactor thread's first epoll_wait: by then Node has reset
@@ -209,7 +232,10 @@ int epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
 int epoll_wait(int epfd, struct epoll_event* events, int capacity, int timeout) {
   REAL(epoll_wait);
   IdentifyThread();
-  if (OnReactorThread()) StartSignalStorm();
+  if (OnReactorThread()) {
+    InstallArmHandler();
+    StartSignalStorm();
+  }
   if (InjectEintr()) return -1;
   return real_epoll_wait(epfd, events, capacity, timeout);
 }

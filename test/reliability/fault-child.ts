@@ -23,6 +23,8 @@ export interface FaultServer {
   lines: Line[];
   next(match: (line: Line) => boolean, timeoutMs?: number): Promise<Line>;
   send(cmd: string): void;
+  /** After an echo through each server, arms the shim's faults (FAULT_ARM_ON_SIGUSR2=1): calls count from here on. */
+  arm(): Promise<void>;
   /** Asks the child to exit, waits for it, and returns the shim's report (null without the shim). */
   exit(): Promise<{ code: number | null; signal: string | null; report: ShimReport | null }>;
 }
@@ -99,6 +101,14 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
     proxyPort: listening.proxyPort as number,
     lines,
     next,
+    async arm() {
+      // 'listening' can come before the reactor has registered the listeners;
+      // an echo through each proves it has, so the startup calls are behind us.
+      await echoThrough(listening.port as number, Buffer.from('x'), 5000);
+      await echoThrough(listening.proxyPort as number, Buffer.from('x'), 5000);
+      process.kill(child.pid!, 'SIGUSR2');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    },
     send(cmd) {
       child.stdin!.write(`${JSON.stringify({ cmd })}\n`);
     },

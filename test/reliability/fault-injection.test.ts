@@ -23,12 +23,13 @@ async function finish(server: FaultServer) {
 }
 
 test('RELIABILITY #29: accept4 failing with ENOBUFS once: reported once; the connections before and after are served', async () => {
-  const server = await startFaultServer({ env: { FAULT_ACCEPT4_AFTER: '2', SERVER_ERROR_LISTENER: '1' } });
-  // accept4 calls on the reactor thread: the EAGAIN of each listener's first
-  // look; the third, for the first client, fails. Its connection stays queued
-  // in the kernel and is accepted with the next edge: when a client arrives.
+  const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', SERVER_ERROR_LISTENER: '1' } });
+  // Armed now, after startup: the next accept4, the first client's, fails. Its
+  // connection stays queued in the kernel and is accepted with the next edge:
+  // when another client arrives.
+  await server.arm();
   const first = expectEchoIntact(server.port, 1);
-  expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ code: 'ENOBUFS', syscall: 'accept' });
+  expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ server: 'upstream', code: 'ENOBUFS', syscall: 'accept' });
   await expectEchoIntact(server.port, 2);
   await first;
   await expectEchoIntact(server.port, 3);
@@ -38,7 +39,8 @@ test('RELIABILITY #29: accept4 failing with ENOBUFS once: reported once; the con
 });
 
 test('RELIABILITY #29: accept4 failing with a per-connection network error (EPROTO): skipped like ECONNABORTED, nothing reported, nobody waits', async () => {
-  const server = await startFaultServer({ env: { FAULT_ACCEPT4_AFTER: '1', FAULT_ACCEPT4_ERRNO: '71', SERVER_ERROR_LISTENER: '1' } });
+  const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', FAULT_ACCEPT4_ERRNO: '71', SERVER_ERROR_LISTENER: '1' } });
+  await server.arm();
   await expectEchoIntact(server.port, 1);
   await expectEchoIntact(server.port, 2);
   const report = await finish(server);
@@ -47,8 +49,9 @@ test('RELIABILITY #29: accept4 failing with a per-connection network error (EPRO
 });
 
 test('RELIABILITY #29: epoll_ctl(ADD) failing for one accepted connection: that client is closed, reported once, the others are served', async () => {
-  // Reactor-thread ADDs: the echo listener, the proxy listener, then one per connection.
-  const server = await startFaultServer({ env: { FAULT_EPOLL_CTL_AFTER: '3', SERVER_ERROR_LISTENER: '1' } });
+  // Armed after startup: the second connection's EPOLL_CTL_ADD fails.
+  const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_EPOLL_CTL_AFTER: '1', SERVER_ERROR_LISTENER: '1' } });
+  await server.arm();
   await expectEchoIntact(server.port, 1);
   await expect(expectEchoIntact(server.port, 2)).rejects.toThrow(/closed after 0|ECONNRESET|EPIPE/);
   expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ code: 'ENOMEM' });

@@ -15,9 +15,11 @@ jest.setTimeout(30000);
 async function pausedPair(): Promise<{ client: net.Socket; socket: Socket }> {
   const server = track(createServer({ pauseOnConnect: true }));
   const port = await listenLocal(server);
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
   const client = track(net.connect(port, '127.0.0.1'));
-  const [socket] = (await once(server, 'connection')) as [Socket];
-  await once(client, 'connect');
+  const connected = once(client, 'connect');
+  const [socket] = await accepted;
+  await connected;
   return { client, socket };
 }
 
@@ -43,8 +45,9 @@ test("RELIABILITY #9: a reset arriving on a paused socket: no spin while paused,
   const events: string[] = [];
   socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error:${error.code}`));
   socket.on('close', () => events.push('close'));
+  const clientClosed = once(client, 'close');
   client.resetAndDestroy();
-  await once(client, 'close');
+  await clientClosed;
   expect(await cpuShareOver(reactorThreadStat(), 500)).toBeLessThan(0.05);
   socket.resume();
   const deadline = Date.now() + 5000;
