@@ -39,3 +39,19 @@ function compile(output: string, args: string[]): void {
   execFileSync('gcc', ['-O2', '-Wall', '-Werror', '-o', temporary, ...args], { stdio: 'pipe' });
   fs.renameSync(temporary, output);
 }
+
+/**
+ * LD_PRELOAD for a child that should load the shim: after whatever this
+ * process preloads (the sanitizer runtimes under scripts/sanitize.sh, which
+ * must come first).
+ */
+export function preloadWithShim(): string {
+  const inherited = process.env.LD_PRELOAD;
+  return inherited ? `${inherited}:${buildFaultTools().shim}` : buildFaultTools().shim;
+}
+
+/**
+ * Under AddressSanitizer its malloc comes first in the preload order, so the
+ * shim cannot fail allocations: tests of malloc faults run without it.
+ */
+export const mallocFaultsAvailable = !/libasan/.test(process.env.LD_PRELOAD ?? '');

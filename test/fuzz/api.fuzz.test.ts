@@ -37,7 +37,7 @@ const sockets = Number(process.env.FUZZ_SOCKETS ?? 200);
 const seconds = process.env.FUZZ_SECONDS ? Number(process.env.FUZZ_SECONDS) : undefined;
 const operations = Number(process.env.FUZZ_OPERATIONS ?? 1500);
 
-describe('API fuzzer', () => {
+describe('RELIABILITY #35: API fuzzer', () => {
   const seeds: Seed[] = seconds !== undefined ? [{ seed: Number(process.env.FUZZ_SEED ?? Date.now() % 100000), why: 'timed run' }] : seedsFromEnvironment();
   test.each(seeds)('seed $seed ($why): one close per socket, nothing after it, every byte accounted for', async (entry) => {
     const { seed } = entry;

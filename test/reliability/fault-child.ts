@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import { track } from '../helpers/cleanup';
-import { buildFaultTools } from '../fault/build';
+import { preloadWithShim } from '../fault/build';
 
 export type Line = Record<string, unknown>;
 
@@ -53,7 +53,7 @@ export async function startFaultServer(options: FaultServerOptions = {}): Promis
   let reportPath: string | null = null;
   if (options.shim !== false) {
     reportPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fault-report-')), 'report.json');
-    env.LD_PRELOAD = buildFaultTools().shim;
+    env.LD_PRELOAD = preloadWithShim();
     env.FAULT_REPORT = reportPath;
   }
   const script = path.join(__dirname, '..', 'fixtures', options.fixture ?? 'fault-server.js');

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { releaseTracked, track } from '../helpers/cleanup';
-import { buildFaultTools } from '../fault/build';
+import { preloadWithShim } from '../fault/build';
 import type { ShimReport } from './fault-child';
 
 afterEach(releaseTracked);
@@ -20,7 +20,7 @@ test('RELIABILITY #3: adopt, use and destroy a socket and a server: every fd clo
   const reportPath = path.join(directory, 'report.json');
   try {
     const child = track(spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', 'adopt-close-once.js')], {
-      env: { ...process.env, LD_PRELOAD: buildFaultTools().shim, FAULT_CLOSE_LOG: '1', FAULT_REPORT: reportPath },
+      env: { ...process.env, LD_PRELOAD: preloadWithShim(), FAULT_CLOSE_LOG: '1', FAULT_REPORT: reportPath },
       stdio: ['ignore', 'pipe', 'inherit'],
     }));
     let output = '';
