@@ -4,7 +4,7 @@
 // proxy's --threads (lib/proxy/threads.ts) both drive workers through this.
 import cluster from 'node:cluster';
 import type { Worker as ClusterWorker } from 'node:cluster';
-import { Worker } from 'node:worker_threads';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
 
 /** How a worker ended: its exit code or signal, and the uncaught error of a thread, if any. */
 export interface WorkerEnd {
@@ -103,12 +103,10 @@ export interface PrimaryLink {
 
 /** In a worker started by startThread or startProcess, its link; undefined anywhere else. */
 export function linkToPrimary(): PrimaryLink | undefined {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const threads = require('node:worker_threads') as typeof import('node:worker_threads');
-  const port = threads.parentPort;
-  if (port !== null && threads.workerData !== null && typeof threads.workerData === 'object') {
+  const port = parentPort;
+  if (port !== null && workerData !== null && typeof workerData === 'object') {
     return {
-      config: threads.workerData as Record<string, unknown>,
+      config: workerData as Record<string, unknown>,
       kind: 'thread',
       send: (message) => port.postMessage(message),
       onMessage: (listener) => port.on('message', listener),
