@@ -49,7 +49,7 @@ describe('RELIABILITY #35: API fuzzer', () => {
       durationMs: seconds === undefined ? undefined : seconds * 1000,
       log: process.env.FUZZ_VERBOSE ? (line) => console.log(line) : undefined,
     });
-    if (process.env.FUZZ_VERBOSE) console.log(JSON.stringify(result.stats));
+    if (process.env.FUZZ_VERBOSE || seconds !== undefined) console.log(JSON.stringify(result.stats));
     expect(result.violations).toEqual([]);
     // The run did what it is for: many sockets, data both ways, whole streams checked.
     expect(result.stats.sockets).toBeGreaterThan(entry.sockets ?? sockets);
