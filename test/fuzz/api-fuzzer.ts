@@ -109,6 +109,9 @@ interface Endpoint {
   via?: ForwardRecord;
   /** The other end of the connection (through the forward, if any), once known. */
   partner?: Endpoint;
+  /** TCP ports of this end's own connection, once known. */
+  localPort?: number;
+  remotePort?: number;
 }
 
 interface ForwardRecord {
@@ -232,6 +235,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   // whichever side JS hears about first; a forward joins its two far ends.
   const unmatched = new Map<string, Endpoint>();
   function linkByPorts(endpoint: Endpoint, clientPort: number | undefined, serverPort: number | undefined): void {
+    endpoint.localPort = endpoint.socket.localPort;
+    endpoint.remotePort = endpoint.socket.remotePort;
     if (clientPort === undefined || serverPort === undefined) return;
     const key = `${clientPort}>${serverPort}`;
     const other = unmatched.get(key);
@@ -639,11 +644,28 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     // ---- byte totals -----------------------------------------------------------
     const receiverOf = new Map<Endpoint, Endpoint>();
     for (const e of endpoints) if (e.peer) receiverOf.set(e.peer, e);
+    // The headers say who received whom. A pairing by ports can be stale: a
+    // client reset frees its port at once, while its old peer, paused, is still
+    // open and waiting to be paired. Where header and ports disagree, the header
+    // wins if it is consistent with the receiver's own ports (or forward);
+    // otherwise bytes crossed between connections.
+    for (const receiver of endpoints) {
+      const writer = receiver.peer;
+      if (!writer || (writer.partner ?? receiver) === receiver && (receiver.partner ?? writer) === writer) continue;
+      const sameConnection = receiver.remotePort !== undefined &&
+        (writer.localPort === receiver.remotePort || writer.remotePort === receiver.localPort);
+      const sameForward = receiver.via !== undefined && receiver.via === writer.via;
+      if (!sameConnection && !sameForward) {
+        violation(`${receiver.label} received the stream of ${writer.label}, but is connected to ${receiver.partner?.label}`);
+        continue;
+      }
+      count('pairingsCorrectedByHeader');
+      for (const stale of [writer.partner, receiver.partner]) if (stale) stale.partner = undefined;
+      writer.partner = receiver;
+      receiver.partner = writer;
+    }
     for (const writer of endpoints) {
       const receiver = writer.partner ?? receiverOf.get(writer);
-      if (receiver && receiver.peer !== undefined && receiver.peer !== writer) {
-        violation(`${receiver.label} received the stream of ${receiver.peer.label}, but is connected to ${writer.label}`);
-      }
       const intact =
         !writer.disturbed &&
         (receiver === undefined || !receiver.disturbed) &&
