@@ -54,7 +54,7 @@ test('a proxy thread that crashes is restarted, and the port serves throughout',
     // Every client has closed; on a slow machine (the ASan pass) the threads may
     // not have seen the last close yet, and stop(0) would count it as forced.
     const settled = Date.now() + 10000;
-    while ((await threads.stats()).active > 0 && Date.now() < settled) {
+    while ((await threads.openConnections()) > 0 && Date.now() < settled) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   } finally {
