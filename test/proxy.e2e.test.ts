@@ -10,6 +10,7 @@ import * as readline from 'node:readline';
 
 import { checkMustCalls, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
+import { closedPort, echoThrough } from './helpers/echo-client';
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin', 'epoll-reactor.js');
@@ -149,25 +150,6 @@ async function startEcho(): Promise<{ port: number; connections: () => number; s
   return { port: await listenLocal(server), connections: () => sockets.length, sockets };
 }
 
-/** A port on 127.0.0.1 that refuses connections: one that was just listened on and closed. */
-async function refusingPort(): Promise<number> {
-  const server = net.createServer();
-  const port = await listenLocal(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Sends `payload` through a new connection, ends, and resolves with everything received before 'end'. */
-function echoThrough(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect(port, '127.0.0.1'));
-    const parts: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => parts.push(chunk));
-    socket.once('error', reject);
-    socket.once('end', () => resolve(Buffer.concat(parts)));
-    socket.end(payload);
-  });
-}
 
 /** Resolves with the error code of a connect to `port`, or 'connected-and-closed' if it got in. */
 function connectOutcome(port: number): Promise<string> {
@@ -187,7 +169,7 @@ function isStats(line: StatusLine): line is { stats: ProxyStats } {
 
 test('50 clients each get their own pattern echoed; round-robin skips the refusing upstream, which is reported cooling', async () => {
   const live = await startEcho();
-  const downPort = await refusingPort();
+  const downPort = await closedPort();
   // The refusing upstream first, so that round-robin tries it from the start.
   const proxy = runProxy([
     '--listen', '127.0.0.1:0',

@@ -11,8 +11,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
-import { listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
+import { closedPort, echoThrough } from './helpers/echo-client';
 
 afterEach(releaseTracked);
 
@@ -58,24 +58,6 @@ async function startHost(): Promise<Host> {
   return { child, port, lines, nextLine };
 }
 
-/** A port that is free now: listened on and closed. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  const port = await listenLocal(server);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function echoThrough(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = track(net.connect(port, '127.0.0.1'));
-    const parts: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => parts.push(chunk));
-    socket.once('error', reject);
-    socket.once('end', () => resolve(Buffer.concat(parts)));
-    socket.end(payload);
-  });
-}
 
 async function waitUntilAccepting(port: number, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -92,7 +74,7 @@ async function waitUntilAccepting(port: number, child: ChildProcess): Promise<vo
 
 testIfHaproxy('HAProxy with the example config spreads clients over 3 epoll-reactor hosts, every byte echoed', async () => {
   const hosts = await Promise.all([startHost(), startHost(), startHost()]);
-  const frontendPort = await freePort();
+  const frontendPort = await closedPort();
 
   // The example config, with the free ports put in for 7000 and 7001-7003.
   const example = fs.readFileSync(path.join(root, 'examples', 'scaling', 'haproxy.cfg'), 'utf8');
