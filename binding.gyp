@@ -19,6 +19,7 @@
             "src-native/sys.cc",
             "src-native/timers.cc",
             "src-native/forwarder.cc",
+            "src-native/flow_control.cc",
             "src-native/read_arena.cc"
           ],
           "libraries": ["-lpthread"]

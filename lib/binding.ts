@@ -26,10 +26,24 @@ export interface NativeReactor {
   forward(forwardId: number, firstId: number, secondId: number, mode: number): void;
   forwardStart(forwardId: number): void;
   nextId(): number;
+  /** @internal Counters as of the reactor thread's last turn, for tests and diagnostics. */
+  stats(): NativeReactorStats;
   /** Submits the staged commands, with the tick's acknowledgements as (id, bytes) pairs. */
   flush(acks?: Float64Array): void;
   ref(): void;
   unref(): void;
+}
+
+/** What `stats()` reports (LoopStats in src-native/loop.h). */
+export interface NativeReactorStats {
+  /** Open connections. */
+  connections: number;
+  /** Entries in the idle-timer heap: at most one per connection with a timeout. */
+  timerEntries: number;
+  /** Bytes handed to JS and not yet consumed, over all connections. */
+  unconsumedBytes: number;
+  /** Connections parked by the unconsumed-bytes caps. */
+  blockedConnections: number;
 }
 
 /** Bits of `listenFlags` (src-native/reactor.cc). */

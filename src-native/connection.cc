@@ -16,11 +16,11 @@ namespace {
 constexpr int kMaxChunksPerSend = 64;
 }  // namespace
 
-ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget,
-                             uint64_t unackedCap, bool shortReadDrains,
-                             uint64_t* globalUnacked) {
+ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint64_t room,
+                             bool shortReadDrains) {
+  uint64_t taken = 0;
   while (budget > 0) {
-    if (unacked >= unackedCap) return ReadOutcome::kStopped;
+    if (taken >= room) return ReadOutcome::kStopped;
     size_t capacity = 0;
     char* space = arena.Space(batch, &capacity);
     if (space == nullptr) {
@@ -35,9 +35,8 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget,
       size_t chunkIndex = batch.chunks.size();
       size_t offset = arena.Commit(received);
       batch.AddData(id, chunkIndex, offset, received);
-      unacked += received;
+      taken += received;
       bytesRead += received;
-      *globalUnacked += received;
       budget -= received;
       // On Linux a stream socket returns less than asked only when its queue
       // is empty at that moment, and any later arrival raises a new edge; so a

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "batch.h"
+#include "flow_control.h"
 #include "read_arena.h"
 
 namespace reactor {
@@ -51,9 +52,7 @@ struct Connection : Pollable {
   bool peerClosing = false; // EPOLLRDHUP seen: read until 0, not just to a short read
   bool ended = false;       // FIN received
   bool failed = false;      // an error was reported; no more I/O
-  bool queuedForRead = false;
-  bool blockedByCap = false;
-  uint64_t unacked = 0;     // bytes handed to JS and not yet acknowledged
+  FlowState flow;           // changed only by FlowControl (flow_control.h)
   uint64_t bytesRead = 0;
 
   // Send side.
@@ -68,8 +67,7 @@ struct Connection : Pollable {
   // Idle timeout (timers.h): activity only stamps lastActivityMs.
   uint64_t timeoutMs = 0;
   uint64_t lastActivityMs = 0;
-  uint64_t timerGeneration = 0;  // bumped by setTimeout; older heap entries are void
-  bool timerArmed = false;
+  bool timerArmed = false;  // has an entry in IdleTimers (at most one)
 
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)
@@ -78,10 +76,11 @@ struct Connection : Pollable {
   uint32_t interest = 0;
   bool interestDirty = false;
 
-  // Reads until the queue is empty, `budget` bytes were read, or
-  // `unackedCap` would be passed. Data and end/error events go into `batch`.
-  ReadOutcome Read(ReadArena& arena, Batch& batch, size_t budget, uint64_t unackedCap,
-                   bool shortReadDrains, uint64_t* globalUnacked);
+  // Reads until the queue is empty, `budget` bytes were read, or `room`
+  // bytes were (the per-socket cap, FlowControl::Room). Data and end/error
+  // events go into `batch`; the caller accounts the bytes read (bytesRead).
+  ReadOutcome Read(ReadArena& arena, Batch& batch, size_t budget, uint64_t room,
+                   bool shortReadDrains);
 
   // Sends what the write queue holds with as few sendmsg calls as the kernel
   // allows, then performs a requested shutdown once the queue is empty.

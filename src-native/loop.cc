@@ -32,7 +32,10 @@ constexpr uint32_t kConnectionEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET
 }  // namespace
 
 Loop::Loop(LoopOptions options, Deliver deliver)
-    : options_(options), deliver_(std::move(deliver)), batch_(std::make_unique<Batch>()) {}
+    : options_(options),
+      deliver_(std::move(deliver)),
+      flow_(connections_, options.unackedCapPerSocket, options.unackedCapTotal),
+      batch_(std::make_unique<Batch>()) {}
 
 Loop::~Loop() { Stop(); }
 
@@ -163,10 +166,7 @@ void Loop::Run() {
         sys::EventFdDrain(wakeFd_);
       } else if (tag->kind == Pollable::Kind::kListener) {
         auto* listener = static_cast<Listener*>(tag);
-        if (!listener->closed && !listener->queuedForAccept) {
-          listener->queuedForAccept = true;
-          acceptQueue_.push_back(listener);
-        }
+        if (!listener->closed) QueueAccept(listener);
       } else {
         auto* connection = static_cast<Connection*>(tag);
         if (connection->closed || connection->failed) continue;
@@ -189,7 +189,7 @@ void Loop::Run() {
           // A paused socket is not read, so a reset on it surfaces on resume()
           // or on the next write, as with net. Edge triggering reports the
           // error once; nothing spins meanwhile.
-          QueueRead(connection);
+          flow_.MarkReady(*connection);
         }
         // An error or hangup also ends the wait: the send then reports it.
         if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->waitingWritable) {
@@ -207,6 +207,7 @@ void Loop::Run() {
     ExpireIdle();
     SyncInterestAll();
     DeliverTurn();
+    PublishStats();
     finishedForwarders_.clear();
     closedConnections_.clear();
     closedListeners_.clear();
@@ -215,7 +216,7 @@ void Loop::Run() {
 
 int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
-  if (!readQueue_.empty() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
+  if (flow_.HasReady() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
   int untilTimer = timers_.MillisecondsUntilNext(MonotonicMs());
   return untilTimer == 0 && jsBehind_ ? 1 : untilTimer;
 }
@@ -245,8 +246,7 @@ void Loop::Apply(Command& command) {
     }
     // Connections may already be queued; with edge triggering no edge comes
     // for them, so look now.
-    listener->queuedForAccept = true;
-    acceptQueue_.push_back(listener.get());
+    QueueAccept(listener.get());
     listeners_.emplace(command.id, std::move(listener));
     return;
   }
@@ -326,11 +326,16 @@ void Loop::Apply(Command& command) {
       CloseConnection(connection);
       return;
     case Command::Kind::kSetTimeout:
+      // Moves (or removes) the connection's one timer entry: re-arming never
+      // adds a second one.
       connection->timeoutMs = command.amount;
-      ++connection->timerGeneration;
-      connection->timerArmed = false;
       connection->lastActivityMs = nowMs_;
-      if (connection->timeoutMs > 0) ArmTimer(connection, nowMs_ + connection->timeoutMs);
+      if (connection->timeoutMs > 0) {
+        ArmTimer(connection, nowMs_ + connection->timeoutMs);
+      } else {
+        timers_.Cancel(connection->id);
+        connection->timerArmed = false;
+      }
       return;
     case Command::Kind::kSetNoDelay:
       sys::SetNoDelay(connection->fd, command.amount != 0);
@@ -344,7 +349,7 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kResume:
       connection->wantsData = true;
       // No new edge comes for bytes that arrived while paused.
-      if (connection->readable) QueueRead(connection);
+      if (connection->readable) flow_.MarkReady(*connection);
       return;
     default:
       return;
@@ -354,33 +359,30 @@ void Loop::Apply(Command& command) {
 void Loop::ApplyAcks(const Command& command) {
   const auto* pairs = reinterpret_cast<const double*>(command.bytes.get());
   size_t count = command.length / (2 * sizeof(double));
-  bool wasOverTotal = unackedTotal_ >= options_.unackedCapTotal;
   for (size_t i = 0; i < count; ++i) {
     Connection* connection = FindConnection(static_cast<uint64_t>(pairs[2 * i]));
     if (connection == nullptr) continue;  // closed since: its bytes left the totals then
-    auto given = static_cast<uint64_t>(pairs[2 * i + 1]);
-    uint64_t amount = given < connection->unacked ? given : connection->unacked;
-    connection->unacked -= amount;
-    unackedTotal_ -= amount;
+    double given = pairs[2 * i + 1];
+    if (!(given > 0)) continue;  // NaN, zero or negative: nothing consumed
+    flow_.OnAck(*connection, given >= 9007199254740992.0 ? UINT64_MAX : static_cast<uint64_t>(given));
     MarkInterestDirty(connection);
-    if (connection->readable && connection->wantsData) QueueRead(connection);
+    if (connection->readable && connection->wantsData) flow_.MarkReady(*connection);
   }
-  if (wasOverTotal && unackedTotal_ < options_.unackedCapTotal) ReleaseCapBlocked();
 }
 
 void Loop::AcceptReady() {
-  std::vector<Listener*>& listeners = acceptScratch_;
-  listeners.clear();
-  listeners.swap(acceptQueue_);
-  for (Listener* listener : listeners) {
+  std::vector<uint64_t>& ids = acceptScratch_;
+  ids.clear();
+  ids.swap(acceptQueue_);
+  for (uint64_t listenerId : ids) {
+    Listener* listener = FindListener(listenerId);
+    if (listener == nullptr) continue;  // closed since it was queued
     listener->queuedForAccept = false;
-    if (listener->closed) continue;
     int shed = 0;
     int accepted = 0;
     for (;;) {
       if (accepted == kMaxAcceptsPerTurn) {
-        listener->queuedForAccept = true;
-        acceptQueue_.push_back(listener);
+        QueueAccept(listener);
         break;
       }
       sys::SocketAddress peer;
@@ -467,54 +469,35 @@ void Loop::FinishConnect(Connection* connection) {
 }
 
 void Loop::ReadReady() {
+  // Only the connections still open; valid until the end of this turn.
   std::vector<Connection*>& connections = readScratch_;
-  connections.clear();
-  connections.swap(readQueue_);
+  flow_.TakeReady(&connections);
   for (Connection* connection : connections) {
-    connection->queuedForRead = false;
     MarkInterestDirty(connection);
     if (connection->closed || connection->failed || connection->ended ||
         !connection->readable || !connection->wantsData || connection->forwarder != nullptr)
       continue;
-    if (unackedTotal_ >= options_.unackedCapTotal ||
-        connection->unacked >= options_.unackedCapPerSocket) {
-      if (!connection->blockedByCap) {
-        connection->blockedByCap = true;
-        capBlocked_.push_back(connection);
-      }
-      continue;
-    }
+    if (!flow_.Admit(*connection)) continue;  // parked until JS consumes bytes
     uint64_t readBefore = connection->bytesRead;
-    ReadOutcome outcome =
-        connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
-                         options_.unackedCapPerSocket, options_.shortReadDrains,
-                         &unackedTotal_);
-    if (connection->bytesRead != readBefore) Touch(connection);
-    if (outcome == ReadOutcome::kBudgetSpent) QueueRead(connection);
-    if (outcome == ReadOutcome::kStopped && !connection->blockedByCap) {
-      connection->blockedByCap = true;
-      capBlocked_.push_back(connection);
+    ReadOutcome outcome = connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
+                                           flow_.Room(*connection), options_.shortReadDrains);
+    if (connection->bytesRead != readBefore) {
+      flow_.OnRead(*connection, connection->bytesRead - readBefore);
+      Touch(connection);
     }
+    if (outcome == ReadOutcome::kBudgetSpent) flow_.MarkReady(*connection);
+    if (outcome == ReadOutcome::kStopped) flow_.Block(*connection);
   }
-}
-
-void Loop::ReleaseCapBlocked() {
-  std::vector<Connection*> blocked;
-  blocked.swap(capBlocked_);
-  for (Connection* connection : blocked) {
-    connection->blockedByCap = false;
-    if (!connection->closed) {
-      QueueRead(connection);
-      MarkInterestDirty(connection);
-    }
-  }
+  connections.clear();
 }
 
 void Loop::FlushWrites() {
-  std::vector<Connection*>& connections = writeScratch_;
-  connections.clear();
-  connections.swap(writeQueue_);
-  for (Connection* connection : connections) {
+  std::vector<uint64_t>& ids = writeScratch_;
+  ids.clear();
+  ids.swap(writeQueue_);
+  for (uint64_t id : ids) {
+    Connection* connection = FindConnection(id);
+    if (connection == nullptr) continue;  // closed since it was queued
     connection->queuedForWrite = false;
     MarkInterestDirty(connection);
     if (connection->closed || connection->forwarder != nullptr) continue;
@@ -533,15 +516,17 @@ void Loop::Touch(Connection* connection) {
 
 void Loop::ArmTimer(Connection* connection, uint64_t dueMs) {
   connection->timerArmed = true;
-  timers_.Arm(dueMs, connection->id, connection->timerGeneration);
+  timers_.Set(connection->id, dueMs);
 }
 
 void Loop::ExpireIdle() {
-  std::vector<IdleTimers::Entry> due;
+  std::vector<uint64_t>& due = dueScratch_;
+  due.clear();
   timers_.TakeDue(nowMs_, jsBehind_ ? kMaxTimeoutsPerTurnWhileBehind : kMaxTimeoutsPerTurn, &due);
-  for (const IdleTimers::Entry& entry : due) {
-    Connection* connection = FindConnection(entry.connectionId);
-    if (connection == nullptr || entry.generation != connection->timerGeneration) continue;
+  for (uint64_t id : due) {
+    // Close cancels a connection's entry, so every due id is open.
+    Connection* connection = FindConnection(id);
+    if (connection == nullptr) continue;
     connection->timerArmed = false;
     uint64_t idleDue = connection->lastActivityMs + connection->timeoutMs;
     if (idleDue > nowMs_) {
@@ -561,6 +546,13 @@ void Loop::DeliverTurn() {
   batch_ = std::make_unique<Batch>();
 }
 
+void Loop::PublishStats() {
+  stats_.connections.store(connections_.size(), std::memory_order_relaxed);
+  stats_.timerEntries.store(timers_.Size(), std::memory_order_relaxed);
+  stats_.unconsumedBytes.store(flow_.total(), std::memory_order_relaxed);
+  stats_.blockedConnections.store(flow_.BlockedCount(), std::memory_order_relaxed);
+}
+
 int Loop::Register(Connection* connection) {
   if (options_.edgeTriggered) return sys::EpollAdd(epollFd_, connection->fd, kConnectionEvents, connection);
   uint32_t wanted = InterestFor(connection);
@@ -577,9 +569,9 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  bool underCaps = connection->unacked < options_.unackedCapPerSocket &&
-                   unackedTotal_ < options_.unackedCapTotal;
-  if (connection->wantsData && !connection->ended && underCaps) wanted |= EPOLLIN | EPOLLRDHUP;
+  if (connection->wantsData && !connection->ended && flow_.UnderCaps(*connection)) {
+    wanted |= EPOLLIN | EPOLLRDHUP;
+  }
   if (connection->waitingWritable) wanted |= EPOLLOUT;
   return wanted;
 }
@@ -600,11 +592,10 @@ void Loop::SyncInterestAll() {
 }
 
 void Loop::SyncInterest(Connection* connection) {
-  if (connection->wantsData && !connection->ended && !connection->blockedByCap &&
-      unackedTotal_ >= options_.unackedCapTotal) {
-    // Out of reading for the total cap: ReleaseCapBlocked() brings it back.
-    connection->blockedByCap = true;
-    capBlocked_.push_back(connection);
+  if (connection->wantsData && !connection->ended && flow_.OverTotal()) {
+    // Out of reading for the total cap: the blocked set brings it back when
+    // the total falls under the cap (flow_control.h, invariant 5).
+    flow_.Block(*connection);
   }
   uint32_t wanted = InterestFor(connection);
   if (wanted == connection->interest) return;
@@ -627,21 +618,31 @@ void Loop::SyncInterest(Connection* connection) {
   connection->interest = wanted;
 }
 
-void Loop::QueueRead(Connection* connection) {
-  if (connection->queuedForRead) return;
-  connection->queuedForRead = true;
-  readQueue_.push_back(connection);
-}
-
 void Loop::QueueWrite(Connection* connection) {
   if (connection->queuedForWrite) return;
   connection->queuedForWrite = true;
-  writeQueue_.push_back(connection);
+  writeQueue_.push_back(connection->id);
+}
+
+void Loop::QueueAccept(Listener* listener) {
+  if (listener->queuedForAccept) return;
+  listener->queuedForAccept = true;
+  acceptQueue_.push_back(listener->id);
 }
 
 Connection* Loop::FindConnection(uint64_t id) {
   auto found = connections_.find(id);
   return found == connections_.end() ? nullptr : found->second.get();
+}
+
+Listener* Loop::FindListener(uint64_t id) {
+  auto found = listeners_.find(id);
+  return found == listeners_.end() ? nullptr : found->second.get();
+}
+
+Forwarder* Loop::FindForwarder(uint64_t id) {
+  auto found = forwarders_.find(id);
+  return found == forwarders_.end() ? nullptr : found->second.get();
 }
 
 void Loop::StartForward(const Command& command) {
@@ -658,6 +659,12 @@ void Loop::StartForward(const Command& command) {
   first->forwarder = second->forwarder = forwarder.get();
   MarkInterestDirty(first);
   MarkInterestDirty(second);
+  // JS passes on the bytes it holds unconsumed (forward.ts writes them to the
+  // other side) and sends no acknowledgement for them: they leave the caps
+  // here, or they would hold the reactor's total cap for as long as the
+  // forward lives (issue 12 item 11).
+  flow_.Settle(*first);
+  flow_.Settle(*second);
   // Neither is read for JS from here on. Data read earlier sits in batches
   // ahead of this event, so when JS sees it, JS holds every such byte and can
   // pass them on before the forward starts moving newer ones.
@@ -668,16 +675,18 @@ void Loop::StartForward(const Command& command) {
 void Loop::QueueForward(Forwarder* forwarder) {
   if (forwarder->queued) return;
   forwarder->queued = true;
-  forwardQueue_.push_back(forwarder);
+  forwardQueue_.push_back(forwarder->id);
 }
 
 void Loop::PumpForwards() {
-  std::vector<Forwarder*>& forwarders = forwardScratch_;
-  forwarders.clear();
-  forwarders.swap(forwardQueue_);
-  for (Forwarder* forwarder : forwarders) {
+  std::vector<uint64_t>& ids = forwardScratch_;
+  ids.clear();
+  ids.swap(forwardQueue_);
+  for (uint64_t id : ids) {
+    Forwarder* forwarder = FindForwarder(id);
+    if (forwarder == nullptr) continue;  // finished since it was queued
     forwarder->queued = false;
-    if (forwarder->Finished()) continue;  // finished earlier in this turn
+    if (forwarder->Finished()) continue;
     uint64_t before = forwarder->BytesFirstToSecond() + forwarder->BytesSecondToFirst();
     bool more = forwarder->Pump(*batch_);
     if (forwarder->BytesFirstToSecond() + forwarder->BytesSecondToFirst() != before) {
@@ -722,29 +731,24 @@ void Loop::CloseConnection(Connection* connection) {
   sys::Close(connection->fd);
   connection->DropWrites(*batch_);
   connection->closed = true;
-  if (connection->blockedByCap) {
-    for (auto it = capBlocked_.begin(); it != capBlocked_.end(); ++it) {
-      if (*it == connection) {
-        capBlocked_.erase(it);
-        break;
-      }
-    }
-  }
-  unackedTotal_ -= connection->unacked;
-  connection->unacked = 0;
+  // The one place a connection leaves every queue and timer: flow control
+  // (ready list, blocked set, byte totals), the idle timers, and the table
+  // that every id queue is looked up in again. It stays allocated until the
+  // end of the turn for epoll events already fetched.
+  flow_.Forget(*connection);
+  timers_.Cancel(connection->id);
+  connection->timerArmed = false;
   auto found = connections_.find(connection->id);
   closedConnections_.push_back(std::move(found->second));
   connections_.erase(found);
   // A listener starved of fds can accept again now.
   for (auto& entry : listeners_) {
     Listener* listener = entry.second.get();
-    if (listener->starved && !listener->queuedForAccept) {
+    if (listener->starved) {
       listener->starved = false;
-      listener->queuedForAccept = true;
-      acceptQueue_.push_back(listener);
+      QueueAccept(listener);
     }
   }
-  if (unackedTotal_ < options_.unackedCapTotal && !capBlocked_.empty()) ReleaseCapBlocked();
 }
 
 void Loop::CloseListener(Listener* listener) {
@@ -760,15 +764,14 @@ void Loop::CloseEverything() {
   interestDirty_.clear();
   forwarders_.clear();
   forwardQueue_.clear();
+  timers_ = IdleTimers();
   finishedForwarders_.clear();
   for (auto& entry : connections_) sys::Close(entry.second->fd);
   for (auto& entry : listeners_) sys::Close(entry.second->fd);
   connections_.clear();
   listeners_.clear();
-  readQueue_.clear();
   writeQueue_.clear();
   acceptQueue_.clear();
-  capBlocked_.clear();
   closedConnections_.clear();
   closedListeners_.clear();
 }

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "connection.h"
+#include "flow_control.h"
 #include "forwarder.h"
 #include "listener.h"
 #include "read_arena.h"
@@ -83,6 +84,15 @@ struct LoopOptions {
   bool edgeTriggered = true;
 };
 
+// Counters the reactor thread publishes at the end of every turn, for tests
+// and diagnostics (the JS `stats()`). Relaxed: each is a snapshot.
+struct LoopStats {
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> timerEntries{0};
+  std::atomic<uint64_t> unconsumedBytes{0};
+  std::atomic<uint64_t> blockedConnections{0};
+};
+
 class Loop {
  public:
   // Hands a batch to JS; returns true if the previous one is still waiting
@@ -109,6 +119,8 @@ class Loop {
   void CloseListenerNow(uint64_t id);
   // Ids for listeners and connections: unique for the life of the loop.
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
+  // Any thread.
+  const LoopStats& stats() const { return stats_; }
 
  private:
   void Run();
@@ -120,6 +132,7 @@ class Loop {
   void FlushWrites();
   void ExpireIdle();
   void DeliverTurn();
+  void PublishStats();
   int WaitTimeout();
 
   // Level-triggered mode: connections whose state changed this turn are
@@ -131,8 +144,8 @@ class Loop {
   uint32_t InterestFor(const Connection* connection) const;
   // Registers a new connection; returns 0 or -errno.
   int Register(Connection* connection);
-  void QueueRead(Connection* connection);
   void QueueWrite(Connection* connection);
+  void QueueAccept(Listener* listener);
   // Records I/O on `connection` for its idle timeout.
   void Touch(Connection* connection);
   void ArmTimer(Connection* connection, uint64_t dueMs);
@@ -149,13 +162,15 @@ class Loop {
   // of the first and sets *ports to remotePort * 65536 + localPort.
   size_t AddAddresses(int fd, const sys::SocketAddress* knownPeer, double* ports);
   void CloseListener(Listener* listener);
-  void ReleaseCapBlocked();
   Connection* FindConnection(uint64_t id);
+  Listener* FindListener(uint64_t id);
+  Forwarder* FindForwarder(uint64_t id);
   void CloseEverything();
 
   const LoopOptions options_;
   const Deliver deliver_;
   std::atomic<uint64_t> nextId_{1};
+  LoopStats stats_;
 
   int epollFd_ = -1;
   int wakeFd_ = -1;
@@ -173,28 +188,35 @@ class Loop {
   std::atomic<bool> stopRequested_{false};
 
   // Reactor-thread state.
-  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  ConnectionTable connections_;
   std::unordered_map<uint64_t, std::unique_ptr<Listener>> listeners_;
-  std::vector<Connection*> readQueue_;
-  std::vector<Connection*> writeQueue_;
-  std::vector<Listener*> acceptQueue_;
-  std::vector<Connection*> capBlocked_;
+  // The read side: ready list, cap-blocked set, unconsumed-byte accounting.
+  FlowControl flow_;
+  // Queues that outlive a callback hold ids, never pointers, and are looked
+  // up again when taken (ids are never reused): an entry for an object closed
+  // since is skipped. Added by QueueWrite/QueueAccept/QueueForward (each
+  // object at most once, by its queued flag), emptied by the phase that takes
+  // them every turn.
+  std::vector<uint64_t> writeQueue_;
+  std::vector<uint64_t> acceptQueue_;
+  std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the
   // queues keep their capacity instead of allocating every turn.
   std::vector<Connection*> readScratch_;
-  std::vector<Connection*> writeScratch_;
-  std::vector<Listener*> acceptScratch_;
-  std::vector<Forwarder*> forwardScratch_;
+  std::vector<uint64_t> writeScratch_;
+  std::vector<uint64_t> acceptScratch_;
+  std::vector<uint64_t> forwardScratch_;
+  std::vector<uint64_t> dueScratch_;
+  // Pointers, but only within a turn: filled by MarkInterestDirty and emptied
+  // by SyncInterestAll before the turn's closed connections are freed.
   std::vector<Connection*> interestDirty_;
   // Closed objects live until the end of the turn: epoll events already
   // fetched in this turn may still point at them.
   std::vector<std::unique_ptr<Connection>> closedConnections_;
   std::vector<std::unique_ptr<Listener>> closedListeners_;
   std::unordered_map<uint64_t, std::unique_ptr<Forwarder>> forwarders_;
-  std::vector<Forwarder*> forwardQueue_;
   std::vector<std::unique_ptr<Forwarder>> finishedForwarders_;
   PipePool pipes_;
-  uint64_t unackedTotal_ = 0;
   IdleTimers timers_;
   uint64_t nowMs_ = 0;  // read once per turn, after epoll_wait
   bool jsBehind_ = false;  // the last batch joined one JS had not taken yet

@@ -24,7 +24,11 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 constexpr size_t kPinnedWriteMin = 8 * 1024;
 
 // Releases a received region's block once JS has no view of the region left.
-void ReleaseChunk(napi_env, void*, void* block) { ReleaseReadBlock(static_cast<ReadBlock*>(block)); }
+void ReleaseChunk(napi_env, void*, void* hint) {
+  auto* handover = static_cast<BlockHandover*>(hint);
+  handover->Release();
+  handover->LetGo();
+}
 
 }  // namespace
 
@@ -69,12 +73,16 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   if (napi_create_array_with_length(rawEnv, batch->chunks.size(), &chunks) != napi_ok) return;
   for (size_t i = 0; i < batch->chunks.size(); ++i) {
     ReadChunk& chunk = batch->chunks[i];
+    // The chunk's reference moves into the handover before the call, so the
+    // batch can never release it too (read_arena.h).
+    auto* handover = new BlockHandover(chunk.block);
+    chunk.block = nullptr;
     napi_value buffer;
-    if (napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length, ReleaseChunk,
-                                         chunk.block, &buffer) != napi_ok) {
-      return;
-    }
-    chunk.block = nullptr;  // JS holds the reference now; the finalizer drops it
+    napi_status created = napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length,
+                                                           ReleaseChunk, handover, &buffer);
+    if (created != napi_ok) handover->Release();
+    handover->LetGo();
+    if (created != napi_ok) return;
     if (napi_set_element(rawEnv, chunks, static_cast<uint32_t>(i), buffer) != napi_ok) return;
   }
 
@@ -111,6 +119,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Forward>("forward"),
           InstanceMethod<&Reactor::ForwardStart>("forwardStart"),
           InstanceMethod<&Reactor::NextId>("nextId"),
+          InstanceMethod<&Reactor::Stats>("stats"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
@@ -461,6 +470,21 @@ Napi::Value Reactor::ForwardStart(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::NextId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(loop_->NextId()));
+}
+
+Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  if (!loop_) return result;
+  const LoopStats& stats = loop_->stats();
+  auto set = [&](const char* name, const std::atomic<uint64_t>& value) {
+    result.Set(name, Napi::Number::New(env, static_cast<double>(value.load(std::memory_order_relaxed))));
+  };
+  set("connections", stats.connections);
+  set("timerEntries", stats.timerEntries);
+  set("unconsumedBytes", stats.unconsumedBytes);
+  set("blockedConnections", stats.blockedConnections);
+  return result;
 }
 
 Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {

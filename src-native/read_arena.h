@@ -27,6 +27,39 @@ ReadBlock* AcquireReadBlock();
 // the reactor thread and from the JS thread (ArrayBuffer finalizers).
 void ReleaseReadBlock(ReadBlock* block);
 
+// One reference to a ReadBlock on its way into a JS external ArrayBuffer.
+// napi_create_external_arraybuffer may fail after Node registered the
+// finalizer (which then runs, at once or at GC) or before it did (it never
+// runs), and the caller cannot tell which. So the caller moves the chunk's
+// reference into a handover first (the batch no longer owns it), and the
+// finalizer and a failing caller both call Release(): the block reference is
+// dropped exactly once, by whichever comes first. The handover itself is freed
+// by the last of its two holders (the finalizer and the delivering call);
+// only when Node failed before registering the finalizer does its 16 bytes
+// outlive the call, never the 64 KiB block.
+class BlockHandover {
+ public:
+  // Takes over one reference to `block`.
+  explicit BlockHandover(ReadBlock* block) : block_(block) {}
+  BlockHandover(const BlockHandover&) = delete;
+  BlockHandover& operator=(const BlockHandover&) = delete;
+
+  // Drops the block reference if nobody has yet. Safe from either thread.
+  void Release() {
+    ReadBlock* block = block_.exchange(nullptr, std::memory_order_acq_rel);
+    if (block != nullptr) ReleaseReadBlock(block);
+  }
+  // One holder is done with the handover; the last one frees it.
+  void LetGo() {
+    if (holders_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+ private:
+  ~BlockHandover() = default;
+  std::atomic<ReadBlock*> block_;
+  std::atomic<int> holders_{2};  // the ArrayBuffer's finalizer and the delivering call
+};
+
 class ReadArena {
  public:
   // A read into less room than this is not worth a syscall; start a new block.
