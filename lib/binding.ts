@@ -20,6 +20,8 @@ export interface NativeReactor {
   pause(id: number): void;
   resume(id: number): void;
   setTimeout(id: number, milliseconds: number): void;
+  /** Past `limit` open connections the listener accepts and closes, reporting a drop; 0: no limit. */
+  setMaxConnections(listenerId: number, limit: number): void;
   setNoDelay(id: number, enable: boolean): void;
   setKeepAlive(id: number, enable: boolean, idleSeconds: number): void;
   reset(id: number): void;
@@ -44,6 +46,8 @@ export interface NativeReactorStats {
   unconsumedBytes: number;
   /** Connections parked by the unconsumed-bytes caps. */
   blockedConnections: number;
+  /** Listeners that stopped accepting until JS takes the connections accepted so far. */
+  heldListeners: number;
 }
 
 /** Bits of `listenFlags` (src-native/reactor.cc). */

@@ -16,6 +16,7 @@ export const enum EventKind {
   Connect = 9,
   ForwardDone = 10,
   ForwardReady = 11,
+  Drop = 12,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -46,6 +47,8 @@ export interface ListenerEndpoint {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number,
     localAddress: string, localPort: number): void;
   onReactorListenerError(errno: number, syscall: string): void;
+  /** The reactor accepted and closed a connection past maxConnections. */
+  onReactorDrop(remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void;
 }
 
 export class Reactor {
@@ -170,6 +173,10 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
         reactor.forwards.get(id)?.ready();
       } else if (kind === EventKind.Timeout) {
         connections.get(id)?.onReactorTimeout();
+      } else if (kind === EventKind.Drop) {
+        const first = records[i + 3];
+        const ports = records[i + 4];
+        listeners.get(id)?.onReactorDrop(strings[first], Math.floor(ports / 65536), strings[first + 1], ports % 65536);
       } else if (kind === EventKind.ListenerError) {
         listeners.get(id)?.onReactorListenerError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       }

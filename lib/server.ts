@@ -110,11 +110,7 @@ export class Server extends EventEmitter {
   readonly keepAlive: boolean;
   /** Keep-alive idle time in seconds, as net stores it. */
   readonly keepAliveInitialDelay: number;
-  /**
-   * Once this many connections are open, further ones are closed at once and
-   * 'drop' is emitted with their addresses, as in net.
-   */
-  maxConnections: number | undefined = undefined;
+  private maxConnectionsValue: number | undefined = undefined;
   private readonly highWaterMark: number | undefined;
   private referenced = true;
   private reactor: Reactor | undefined;
@@ -298,10 +294,36 @@ export class Server extends EventEmitter {
     return null;
   }
 
+  /**
+   * Once this many connections are open, further ones are closed at once and
+   * 'drop' is emitted with their addresses, as in net. The reactor thread
+   * enforces it too, so it holds while the JS thread is busy.
+   */
+  get maxConnections(): number | undefined {
+    return this.maxConnectionsValue;
+  }
+
+  set maxConnections(value: number | undefined) {
+    this.maxConnectionsValue = value;
+    this.sendMaxConnections();
+  }
+
+  // The reactor thread gets the limits it can apply as net would: a positive
+  // number (`count >= 10.5` first holds at 11). Any other truthy value is left
+  // to the check in onReactorConnection, as net compares it.
+  private sendMaxConnections(): void {
+    if (this.bound === undefined || this.reactor === undefined) return;
+    const value = Number(this.maxConnectionsValue);
+    const limit = this.maxConnectionsValue && value > 0 && Number.isFinite(value) ? Math.ceil(value) : 0;
+    this.reactor.native.setMaxConnections(this.bound.id, limit);
+    this.reactor.scheduleFlush();
+  }
+
   private startListening(reactor: Reactor, id: number, address: string, port: number, family: 0 | 4 | 6): void {
     this.reactor = reactor;
     this.bound = { id, address, port, family: family === 0 ? 'unix' : family === 6 ? 'IPv6' : 'IPv4' };
     reactor.listeners.set(id, this);
+    if (this.maxConnectionsValue) this.sendMaxConnections();
     if (this.referenced) reactor.ref();
     process.nextTick(emitNT, this, 'listening');
   }
@@ -403,6 +425,11 @@ export class Server extends EventEmitter {
     });
     (socket as Socket & { server: Server }).server = this;
     this.emit('connection', socket);
+  }
+
+  /** @internal */
+  onReactorDrop(remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void {
+    this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));
   }
 
   /** @internal */

@@ -25,6 +25,8 @@ enum class EventKind : uint8_t {
   kForwardDone = 10,  // id: forward, a: bytes first->second, b: second->first,
                       // c: errno * 16 + Syscall (0 when both sides ended cleanly)
   kForwardReady = 11, // id: forward; every byte read for JS precedes this event
+  kDrop = 12,         // id: listener; a connection past maxConnections was accepted
+                      // and closed, b: string index, c: ports (as kConnection)
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.
@@ -55,6 +57,8 @@ struct Batch {
   // Pins of JS Buffers the reactor has finished sending (or dropped): the
   // JS thread lets go of them when it takes the batch.
   std::vector<uint64_t> unpinned;
+  // kConnection and kDrop events carried, for the AcceptGate (listener.h).
+  uint64_t acceptEvents = 0;
 
   Batch() = default;
   Batch(const Batch&) = delete;
@@ -97,7 +101,8 @@ struct Batch {
       double* record = &later.records[i];
       if (record[0] == static_cast<double>(EventKind::kData)) record[2] += chunkBase;
       if (record[0] == static_cast<double>(EventKind::kConnection) ||
-          record[0] == static_cast<double>(EventKind::kConnect)) {
+          record[0] == static_cast<double>(EventKind::kConnect) ||
+          record[0] == static_cast<double>(EventKind::kDrop)) {
         record[3] += stringBase;
       }
     }
@@ -106,6 +111,8 @@ struct Batch {
     chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
     unpinned.insert(unpinned.end(), later.unpinned.begin(), later.unpinned.end());
     later.unpinned.clear();
+    acceptEvents += later.acceptEvents;
+    later.acceptEvents = 0;
     later.records.clear();
     later.strings.clear();
     later.chunks.clear();  // ownership moved; later's destructor frees nothing

@@ -71,6 +71,7 @@ struct Connection : Pollable {
 
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)
+  uint64_t listenerId = 0;  // the listener that accepted it; 0 for connect/adopt
   bool closed = false;
   // Level-triggered mode: the events epoll has for this fd (0: not in the set).
   uint32_t interest = 0;

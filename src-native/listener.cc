@@ -23,6 +23,15 @@ bool IsPerConnectionError(int error) {
 }
 }  // namespace
 
+void AcceptGate::Taken(uint64_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  waiting_ = count < waiting_ ? waiting_ - count : 0;
+  if (held_ && waiting_ < kMaxWaitingForJs) {
+    held_ = false;
+    if (wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);
+  }
+}
+
 int Listener::AcceptOne(sys::SocketAddress* peer, int* spareFd, int* shed) {
   for (;;) {
     int fd = sys::Accept(this->fd, peer);

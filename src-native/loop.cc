@@ -57,6 +57,7 @@ int Loop::Start() {
     return added;
   }
   spareFd_ = sys::OpenSpareFd();
+  acceptGate_->SetWakeFd(wakeFd_);
   // The thread starts with every signal blocked: process signals go to
   // Node's threads, syscalls here see no EINTR from them, and a SIGPIPE from
   // splice() into a reset peer stays pending on this thread, harmless.
@@ -77,6 +78,8 @@ void Loop::Stop() {
     stopping_ = true;
   }
   stopRequested_.store(true, std::memory_order_release);
+  // From here the JS thread must not signal the eventfd: it is closed below.
+  acceptGate_->SetWakeFd(-1);
   if (started_) {
     sys::EventFdSignal(wakeFd_);
     thread_.join();
@@ -217,6 +220,8 @@ void Loop::Run() {
 int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
   if (flow_.HasReady() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
+  // JS made room in the AcceptGate after this turn's AcceptReady looked.
+  if (!heldListeners_.empty() && acceptGate_->HasRoom()) return 0;
   int untilTimer = timers_.MillisecondsUntilNext(MonotonicMs());
   return untilTimer == 0 && jsBehind_ ? 1 : untilTimer;
 }
@@ -270,6 +275,11 @@ void Loop::Apply(Command& command) {
   }
   if (command.kind == Command::Kind::kAcks) {
     ApplyAcks(command);
+    return;
+  }
+  if (command.kind == Command::Kind::kSetMaxConnections) {
+    Listener* listener = FindListener(command.id);
+    if (listener != nullptr) listener->maxConnections = command.amount;
     return;
   }
   if (command.kind == Command::Kind::kCloseListener) {
@@ -370,7 +380,25 @@ void Loop::ApplyAcks(const Command& command) {
   }
 }
 
+void Loop::ReopenHeldListeners() {
+  if (heldListeners_.empty() || !acceptGate_->HasRoom()) return;
+  for (uint64_t id : heldListeners_) {
+    Listener* listener = FindListener(id);
+    if (listener == nullptr) continue;  // closed while held
+    listener->heldByGate = false;
+    // No edge comes for connections already in the backlog.
+    QueueAccept(listener);
+  }
+  heldListeners_.clear();
+}
+
+void Loop::CountAcceptEvent() {
+  acceptGate_->Add();
+  ++batch_->acceptEvents;
+}
+
 void Loop::AcceptReady() {
+  ReopenHeldListeners();
   std::vector<uint64_t>& ids = acceptScratch_;
   ids.clear();
   ids.swap(acceptQueue_);
@@ -385,6 +413,15 @@ void Loop::AcceptReady() {
         QueueAccept(listener);
         break;
       }
+      if (!acceptGate_->Admit()) {
+        // JS has not taken the connections accepted so far: leave the rest
+        // in the kernel backlog. Taken() wakes the loop when there is room.
+        if (!listener->heldByGate) {
+          listener->heldByGate = true;
+          heldListeners_.push_back(listener->id);
+        }
+        break;
+      }
       sys::SocketAddress peer;
       int fd = listener->AcceptOne(&peer, &spareFd_, &shed);
       if (fd == -EAGAIN) break;
@@ -395,6 +432,16 @@ void Loop::AcceptReady() {
         break;
       }
       ++accepted;
+      if (listener->maxConnections != 0 && listener->open >= listener->maxConnections) {
+        // As net's onconnection: past maxConnections a connection is accepted
+        // and closed at once, and the server emits 'drop' with its addresses.
+        double ports = 0;
+        size_t stringIndex = AddAddresses(fd, &peer, &ports);
+        sys::Close(fd);
+        batch_->Add(EventKind::kDrop, listener->id, 0, static_cast<double>(stringIndex), ports);
+        CountAcceptEvent();
+        continue;
+      }
       uint64_t id = NextId();
       auto connection = std::make_unique<Connection>(id, fd);
       const ConnectionDefaults& defaults = listener->defaults;
@@ -413,6 +460,9 @@ void Loop::AcceptReady() {
       size_t stringIndex = AddAddresses(fd, &peer, &ports);
       batch_->Add(EventKind::kConnection, id, static_cast<double>(listener->id),
                   static_cast<double>(stringIndex), ports);
+      CountAcceptEvent();
+      connection->listenerId = listener->id;
+      ++listener->open;
       connections_.emplace(id, std::move(connection));
     }
   }
@@ -551,6 +601,7 @@ void Loop::PublishStats() {
   stats_.timerEntries.store(timers_.Size(), std::memory_order_relaxed);
   stats_.unconsumedBytes.store(flow_.total(), std::memory_order_relaxed);
   stats_.blockedConnections.store(flow_.BlockedCount(), std::memory_order_relaxed);
+  stats_.heldListeners.store(heldListeners_.size(), std::memory_order_relaxed);
 }
 
 int Loop::Register(Connection* connection) {
@@ -738,6 +789,9 @@ void Loop::CloseConnection(Connection* connection) {
   flow_.Forget(*connection);
   timers_.Cancel(connection->id);
   connection->timerArmed = false;
+  if (Listener* listener = FindListener(connection->listenerId)) {
+    if (listener->open > 0) --listener->open;
+  }
   auto found = connections_.find(connection->id);
   closedConnections_.push_back(std::move(found->second));
   connections_.erase(found);
@@ -772,6 +826,7 @@ void Loop::CloseEverything() {
   listeners_.clear();
   writeQueue_.clear();
   acceptQueue_.clear();
+  heldListeners_.clear();
   closedConnections_.clear();
   closedListeners_.clear();
 }

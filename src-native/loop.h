@@ -43,6 +43,7 @@ struct Command {
     kForward,        // id: forward, amount: first connection, other: second,
                      // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
+    kSetMaxConnections,  // id: listener, amount: net's maxConnections (0: no limit)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -91,6 +92,7 @@ struct LoopStats {
   std::atomic<uint64_t> timerEntries{0};
   std::atomic<uint64_t> unconsumedBytes{0};
   std::atomic<uint64_t> blockedConnections{0};
+  std::atomic<uint64_t> heldListeners{0};
 };
 
 class Loop {
@@ -121,6 +123,8 @@ class Loop {
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
   // Any thread.
   const LoopStats& stats() const { return stats_; }
+  // Shared with the delivery, which reports accept events JS has taken.
+  std::shared_ptr<AcceptGate> acceptGate() const { return acceptGate_; }
 
  private:
   void Run();
@@ -128,6 +132,10 @@ class Loop {
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
   void AcceptReady();
+  // Queues the listeners the AcceptGate stopped, once JS has made room.
+  void ReopenHeldListeners();
+  // Records a kConnection or kDrop event for the AcceptGate.
+  void CountAcceptEvent();
   void ReadReady();
   void FlushWrites();
   void ExpireIdle();
@@ -199,6 +207,10 @@ class Loop {
   // them every turn.
   std::vector<uint64_t> writeQueue_;
   std::vector<uint64_t> acceptQueue_;
+  // Listeners that stopped accepting because the AcceptGate was full; added
+  // by AcceptReady, emptied by ReopenHeldListeners.
+  std::vector<uint64_t> heldListeners_;
+  const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
   std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the
   // queues keep their capacity instead of allocating every turn.

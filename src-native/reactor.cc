@@ -43,6 +43,9 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     delivery->callScheduled = false;
   }
   if (!batch) return;
+  // Taken now: the handlers below run before this returns. While the JS
+  // thread stalls nothing is taken, and the reactor stops accepting.
+  if (batch->acceptEvents != 0 && delivery->acceptGate) delivery->acceptGate->Taken(batch->acceptEvents);
   for (uint64_t pin : batch->unpinned) {
     auto found = delivery->pins.find(pin);
     if (found == delivery->pins.end()) continue;
@@ -113,6 +116,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Connect>("connect"),
           InstanceMethod<&Reactor::AdoptFd>("adoptFd"),
           InstanceMethod<&Reactor::SetTimeout>("setTimeout"),
+          InstanceMethod<&Reactor::SetMaxConnections>("setMaxConnections"),
           InstanceMethod<&Reactor::SetNoDelay>("setNoDelay"),
           InstanceMethod<&Reactor::SetKeepAlive>("setKeepAlive"),
           InstanceMethod<&Reactor::Reset>("reset"),
@@ -195,6 +199,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     return behind;
   });
 
+  delivery->acceptGate = loop_->acceptGate();
   int started = loop_->Start();
   if (started < 0) {
     Teardown();
@@ -442,6 +447,12 @@ Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Reactor::SetMaxConnections(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kSetMaxConnections, info,
+        static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+  return info.Env().Undefined();
+}
+
 Napi::Value Reactor::SetNoDelay(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kSetNoDelay, info, info[1].ToBoolean().Value() ? 1 : 0);
   return info.Env().Undefined();
@@ -484,6 +495,7 @@ Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
   set("timerEntries", stats.timerEntries);
   set("unconsumedBytes", stats.unconsumedBytes);
   set("blockedConnections", stats.blockedConnections);
+  set("heldListeners", stats.heldListeners);
   return result;
 }
 

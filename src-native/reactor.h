@@ -28,6 +28,8 @@ struct Delivery {
   // JS thread only: pinned in write(), let go when a batch says so.
   std::unordered_map<uint64_t, napi_ref> pins;
   uint64_t nextPin = 1;
+  // Told how many accept events each batch carried to JS (listener.h).
+  std::shared_ptr<AcceptGate> acceptGate;
 };
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);
@@ -61,6 +63,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Pause(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value SetTimeout(const Napi::CallbackInfo& info);
+  // setMaxConnections(listenerId, limit): 0 for none; lib/server.ts validates.
+  Napi::Value SetMaxConnections(const Napi::CallbackInfo& info);
   Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);

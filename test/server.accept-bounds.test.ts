@@ -1,0 +1,71 @@
+// Accepts are bounded on the reactor thread (issue 12 item 16). node:net does
+// not accept while its JS thread is busy; our reactor thread did, so a 3 s JS
+// stall with maxConnections = 10 left the process holding thousands of fds.
+// Now maxConnections holds on the reactor thread (past it a connection is
+// accepted and closed at once, with 'drop', as net does), and at most
+// AcceptGate::kMaxWaitingForJs connections wait for JS: the rest stay in the
+// kernel backlog until JS catches up.
+import * as net from 'node:net';
+
+import { JsonLineChild, startFixture } from './helpers/child';
+import { waitFor } from './helpers';
+
+const CLIENTS = 300;  // under the listen backlog (511), so none waits on SYN retries
+const STALL_MS = 3000;
+const MAX_WAITING_FOR_JS = 64;  // AcceptGate::kMaxWaitingForJs (src-native/listener.h)
+
+let child: JsonLineChild | undefined;
+const clients: net.Socket[] = [];
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.destroy();
+  await child?.kill();
+  child = undefined;
+});
+
+/** Stalls the child's JS thread and opens CLIENTS connections meanwhile; returns the fd report and the clients' outcomes. */
+async function stallAndConnect(maxConnections: number) {
+  child = startFixture('stalled-accepts.js', { STALL_MS: String(STALL_MS), MAX_CONNECTIONS: String(maxConnections) });
+  const { port } = await child.next<{ port: number }>((line) => 'port' in line);
+  process.kill(child.child.pid!, 'SIGUSR2');
+  await new Promise((resolve) => setTimeout(resolve, 200));  // the stall has begun
+  let closed = 0;
+  const connected = Promise.all(Array.from({ length: CLIENTS }, () => new Promise<void>((resolve) => {
+    const client = net.connect(port, '127.0.0.1');
+    clients.push(client);
+    client.on('error', () => undefined);
+    client.on('close', () => { closed++; });
+    client.once('connect', () => resolve());
+    client.once('close', () => resolve());
+  })));
+  await connected;
+  const report = await child.next<{ stalled: number; before: number }>((line) => 'stalled' in line, STALL_MS + 10_000);
+  return { report, closed: () => closed };
+}
+
+test('with maxConnections 10, a stalled JS thread holds about 10 connections\' fds, and the rest are dropped after it', async () => {
+  const { report, closed } = await stallAndConnect(10);
+  // Before: every client became an fd during the stall (≈ before + 300).
+  expect(report.stalled - report.before).toBeLessThanOrEqual(10 + 8);
+  // After the stall JS takes what waited, the reactor accepts again, and every
+  // client past the 10 is dropped: none is left in the backlog.
+  await waitFor(() => closed() === CLIENTS - 10, 15_000, 'the clients past maxConnections to be dropped');
+  process.kill(child!.child.pid!, 'SIGUSR1');
+  const counts = await child!.next<{ connections: number; drops: number }>((line) => 'drops' in line);
+  expect(counts).toEqual({ connections: 10, drops: CLIENTS - 10 });
+}, 40_000);
+
+test('without maxConnections, a stalled JS thread holds at most the connections waiting for it; all are served after', async () => {
+  const { report, closed } = await stallAndConnect(0);
+  expect(report.stalled - report.before).toBeLessThanOrEqual(MAX_WAITING_FOR_JS + 8);
+  let asked = 0;
+  await waitFor(() => {
+    const line = child!.lines.filter((l) => 'drops' in l).pop() as { connections: number } | undefined;
+    if (line?.connections === CLIENTS) return true;
+    if (Date.now() - asked > 200) {
+      asked = Date.now();
+      process.kill(child!.child.pid!, 'SIGUSR1');
+    }
+    return false;
+  }, 15_000, 'every client to be accepted once JS caught up');
+  expect(closed()).toBe(0);
+}, 40_000);
