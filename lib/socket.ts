@@ -383,7 +383,9 @@ export class Socket extends Duplex {
   /** @internal Hands this socket's I/O to a native forward; returns its reactor. */
   startForwarding(): Reactor {
     this.forwarding = true;
-    // Whatever unacknowledged bytes JS held are passed on by takeBuffered().
+    // Whatever unacknowledged bytes JS held are passed on by takeBuffered();
+    // the reactor settles them when the forward starts (FlowControl::Settle),
+    // so they are not acknowledged from here.
     this.readingStopped = false;
     this.unackedBytes = 0;
     return this.reactor!;
