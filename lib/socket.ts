@@ -458,7 +458,9 @@ export class Socket extends Duplex {
     if (syscall === 'connect' && this.connectTargets !== undefined) {
       const { targets, index, options } = this.connectTargets;
       const target = targets[index];
-      this.forget();
+      // The refused attempt's native connection still holds its fd: close it,
+      // whether a next address is tried or the socket is destroyed.
+      this.release(false);
       if (index + 1 < targets.length) {
         this.connectTo(getReactor(), targets, index + 1, options);
         return;
@@ -544,12 +546,7 @@ export class Socket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.connecting = false;
     this.connectTargets = undefined;
-    if (this.registered) {
-      const reactor = this.reactor!;
-      if (this.resetOnDestroy) reactor.native.reset(this.id);
-      else reactor.native.close(this.id);
-      this.forget();
-    }
+    this.release(this.resetOnDestroy);
     // Bytes not yet taken by the kernel are discarded with the socket; their
     // write callback learns so before 'close'.
     const pending = this.pendingWrite;
@@ -563,10 +560,17 @@ export class Socket extends Duplex {
     setImmediate(emitCloseNT, this, error != null);
   }
 
-  /** Leaves the reactor's map and drops this socket's reference. */
-  private forget(): void {
+  /**
+   * The one place a socket gives up its native connection: closes it (with
+   * RST when `reset`), leaves the reactor's map and drops this socket's
+   * reference. Leaving the map without the close would orphan the native
+   * connection and its fd.
+   */
+  private release(reset: boolean): void {
     if (!this.registered) return;
     const reactor = this.reactor!;
+    if (reset) reactor.native.reset(this.id);
+    else reactor.native.close(this.id);
     this.registered = false;
     reactor.connections.delete(this.id);
     reactor.scheduleFlush();
