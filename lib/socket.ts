@@ -204,7 +204,15 @@ export class Socket extends Duplex {
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
     this.connecting = true;
     this.connectingToPath = options.path !== undefined && options.path !== null;
-    const reactor = getReactor();
+    let reactor: Reactor;
+    try {
+      reactor = getReactor();
+    } catch (error) {
+      // The reactor thread could not start: an error on the socket, as a failed connect.
+      this.connecting = false;
+      process.nextTick(() => this.destroy(error as Error));
+      return this;
+    }
     // Keep the process alive while the lookup runs, as net's pending handle does.
     reactor.ref();
     resolveTargets(options, this, (error, targets) => {

@@ -25,10 +25,19 @@ enum class EventKind : uint8_t {
   kForwardDone = 10,  // id: forward, a: bytes first->second, b: second->first,
                       // c: errno * 16 + Syscall (0 when both sides ended cleanly)
   kForwardReady = 11, // id: forward; every byte read for JS precedes this event
+  kReactorFailed = 12, // id 0, a: errno, b: Syscall. The reactor thread has ended;
+                       // an error event for every listener and connection follows
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.
-enum class Syscall : uint8_t { kRead = 1, kWrite = 2, kAccept = 3, kShutdown = 4, kConnect = 5 };
+enum class Syscall : uint8_t {
+  kRead = 1,
+  kWrite = 2,
+  kAccept = 3,
+  kShutdown = 4,
+  kConnect = 5,
+  kEpollWait = 6,
+};
 
 // Each event is kRecordStride doubles: kind, id, a, b, c. Ids are below 2^53,
 // so doubles carry them exactly and JS reads the whole batch as one Float64Array.

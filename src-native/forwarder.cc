@@ -82,7 +82,7 @@ void Forwarder::Fail(int error, Syscall call) {
   failedCall_ = call;
 }
 
-void Forwarder::Cancel(int error) { Fail(error, Syscall::kRead); }
+void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
 bool Forwarder::Pump(Batch& batch) {
   if (!started) return false;
