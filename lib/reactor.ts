@@ -2,6 +2,7 @@
 // flush per tick, keeps the process alive only while something referenced is
 // open, and dispatches each batch of events to listeners and sockets.
 import { binding, NativeReactor, NativeReactorOptions } from './binding';
+import { systemError } from './errors';
 
 /** Event kinds; the numbers match src-native/batch.h. */
 export const enum EventKind {
@@ -17,10 +18,13 @@ export const enum EventKind {
   ForwardDone = 10,
   ForwardReady = 11,
   Drop = 12,
+  ReactorFailed = 13,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
-export const syscallNames: Record<number, string> = { 1: 'read', 2: 'write', 3: 'accept', 4: 'shutdown', 5: 'connect' };
+export const syscallNames: Record<number, string> = {
+  1: 'read', 2: 'write', 3: 'accept', 4: 'shutdown', 5: 'connect', 6: 'epoll_wait',
+};
 
 const RECORD_STRIDE = 5;
 
@@ -65,8 +69,19 @@ export class Reactor {
 
   constructor(options?: NativeReactorOptions) {
     if (!binding.Reactor) throw new Error('epoll-reactor: the native reactor is not available on this platform');
-    this.native = new binding.Reactor((records, chunks, strings) => dispatchBatch(this, records, chunks, strings), options);
+    try {
+      this.native = new binding.Reactor((records, chunks, strings) => dispatchBatch(this, records, chunks, strings), options);
+    } catch (error) {
+      // Starting the thread failed (epoll_create1, eventfd, pthread_create):
+      // native left nothing open and says errno and syscall.
+      const { errno, syscall } = error as { errno?: unknown; syscall?: unknown };
+      if (typeof errno === 'number' && typeof syscall === 'string') throw systemError(errno, syscall);
+      throw error;
+    }
   }
+
+  /** Set when the reactor thread ended on an error; getReactor() then starts a new one. */
+  failed: Error | undefined;
 
   /** Sends the commands staged in this tick to the reactor thread, once, after the tick. */
   scheduleFlush(): void {
@@ -171,6 +186,10 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
         }
       } else if (kind === EventKind.ForwardReady) {
         reactor.forwards.get(id)?.ready();
+      } else if (kind === EventKind.ReactorFailed) {
+        // Comes first; an error event for every listener and connection follows.
+        reactor.failed = systemError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
+        if (environmentReactor === reactor) environmentReactor = undefined;
       } else if (kind === EventKind.Timeout) {
         connections.get(id)?.onReactorTimeout();
       } else if (kind === EventKind.Drop) {

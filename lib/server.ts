@@ -252,7 +252,8 @@ export class Server extends EventEmitter {
 
   private bindNow(family: 0 | 4 | 6, address: string, port: number, backlog: number, listenFlags: number,
     fallBackToIPv4 = false): void {
-    const reactor = getReactor();
+    const reactor = reactorOrError(this);
+    if (reactor === undefined) return;
     const connectionFlags = this.connectionFlags();
     let result = reactor.native.listen(family, address, port, backlog, listenFlags, connectionFlags,
       this.keepAliveInitialDelay);
@@ -274,7 +275,8 @@ export class Server extends EventEmitter {
   }
 
   private adoptFd(fd: number, backlog: number): void {
-    const reactor = getReactor();
+    const reactor = reactorOrError(this);
+    if (reactor === undefined) return;
     const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, false);
     if (result.length === 2) {
       process.nextTick(emitNT, this, 'error', systemError(result[0], 'listen'));
@@ -435,6 +437,13 @@ export class Server extends EventEmitter {
   /** @internal */
   onReactorListenerError(errno: number, syscall: string): void {
     const error = systemError(errno, syscall);
+    if (syscall === 'epoll_wait') {
+      // The reactor thread ended and closed the listener: this server cannot
+      // serve again. It closes, and the error is the user's to handle.
+      this.close();
+      this.emit('error', error);
+      return;
+    }
     // Running out of fds is survivable (the listener sheds and carries on);
     // an unhandled 'error' would end the process, so it becomes a warning then.
     if (this.listenerCount('error') > 0) this.emit('error', error);
@@ -445,6 +454,20 @@ export class Server extends EventEmitter {
     if (this.bound === undefined && this.connectionCount === 0 && !this.listenPending) {
       process.nextTick(emitNT, this, 'close');
     }
+  }
+}
+
+/**
+ * The environment's reactor, or undefined when it cannot start (its thread
+ * could not be created): the server then emits the error on the next tick,
+ * as it would a failed listen().
+ */
+function reactorOrError(server: Server): Reactor | undefined {
+  try {
+    return getReactor();
+  } catch (error) {
+    process.nextTick(emitNT, server, 'error', error);
+    return undefined;
   }
 }
 

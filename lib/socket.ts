@@ -204,7 +204,15 @@ export class Socket extends Duplex {
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
     this.connecting = true;
     this.connectingToPath = options.path !== undefined && options.path !== null;
-    const reactor = getReactor();
+    let reactor: Reactor;
+    try {
+      reactor = getReactor();
+    } catch (error) {
+      // The reactor thread could not start: an error on the socket, as a failed connect.
+      this.connecting = false;
+      process.nextTick(() => this.destroy(error as Error));
+      return this;
+    }
     // Keep the process alive while the lookup runs, as net's pending handle does.
     reactor.ref();
     resolveTargets(options, this, (error, targets) => {
@@ -460,7 +468,9 @@ export class Socket extends Duplex {
     if (syscall === 'connect' && this.connectTargets !== undefined) {
       const { targets, index, options } = this.connectTargets;
       const target = targets[index];
-      this.forget();
+      // The refused attempt's native connection still holds its fd: close it,
+      // whether a next address is tried or the socket is destroyed.
+      this.release(false);
       if (index + 1 < targets.length) {
         this.connectTo(getReactor(), targets, index + 1, options);
         return;
@@ -546,12 +556,7 @@ export class Socket extends Duplex {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.connecting = false;
     this.connectTargets = undefined;
-    if (this.registered) {
-      const reactor = this.reactor!;
-      if (this.resetOnDestroy) reactor.native.reset(this.id);
-      else reactor.native.close(this.id);
-      this.forget();
-    }
+    this.release(this.resetOnDestroy);
     // Bytes not yet taken by the kernel are discarded with the socket; their
     // write callback learns so before 'close'.
     const pending = this.pendingWrite;
@@ -565,10 +570,17 @@ export class Socket extends Duplex {
     setImmediate(emitCloseNT, this, error != null);
   }
 
-  /** Leaves the reactor's map and drops this socket's reference. */
-  private forget(): void {
+  /**
+   * The one place a socket gives up its native connection: closes it (with
+   * RST when `reset`), leaves the reactor's map and drops this socket's
+   * reference. Leaving the map without the close would orphan the native
+   * connection and its fd.
+   */
+  private release(reset: boolean): void {
     if (!this.registered) return;
     const reactor = this.reactor!;
+    if (reset) reactor.native.reset(this.id);
+    else reactor.native.close(this.id);
     this.registered = false;
     reactor.connections.delete(this.id);
     reactor.scheduleFlush();

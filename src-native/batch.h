@@ -27,10 +27,19 @@ enum class EventKind : uint8_t {
   kForwardReady = 11, // id: forward; every byte read for JS precedes this event
   kDrop = 12,         // id: listener; a connection past maxConnections was accepted
                       // and closed, b: string index, c: ports (as kConnection)
+  kReactorFailed = 13, // id 0, a: errno, b: Syscall. The reactor thread has ended;
+                       // an error event for every listener and connection follows
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.
-enum class Syscall : uint8_t { kRead = 1, kWrite = 2, kAccept = 3, kShutdown = 4, kConnect = 5 };
+enum class Syscall : uint8_t {
+  kRead = 1,
+  kWrite = 2,
+  kAccept = 3,
+  kShutdown = 4,
+  kConnect = 5,
+  kEpollWait = 6,
+};
 
 // Each event is kRecordStride doubles: kind, id, a, b, c. Ids are below 2^53,
 // so doubles carry them exactly and JS reads the whole batch as one Float64Array.

@@ -82,7 +82,7 @@ void Forwarder::Fail(int error, Syscall call) {
   failedCall_ = call;
 }
 
-void Forwarder::Cancel(int error) { Fail(error, Syscall::kRead); }
+void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
 bool Forwarder::Pump(Batch& batch) {
   if (!started) return false;
@@ -162,10 +162,15 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
       direction.pending = static_cast<size_t>(n);
       source->bytesRead += static_cast<uint64_t>(n);
       budget -= static_cast<size_t>(n);
-      // A short read means the socket's queue was empty (see Connection::Read):
-      // pass these bytes on, then wait for the next edge rather than spend a
-      // recv() on EAGAIN. After EPOLLRDHUP, read on to the 0 that is the FIN.
-      if (static_cast<size_t>(n) < wanted && !source->peerClosing) source->readable = false;
+      // Copy mode: a short recv means the socket's queue was empty (see
+      // Connection::Read), so wait for the next edge rather than spend a recv
+      // on EAGAIN. Not so for splice: a pipe has 16 slots and each queued
+      // segment takes one, so splice stops short while the socket still holds
+      // bytes; only EAGAIN means drained. After EPOLLRDHUP, read on to the 0
+      // that is the FIN.
+      if (!direction.UsesSplice() && static_cast<size_t>(n) < wanted && !source->peerClosing) {
+        source->readable = false;
+      }
       continue;
     }
     if (n == 0) {

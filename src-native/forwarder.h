@@ -89,8 +89,8 @@ class Forwarder {
   Connection* Second() const { return directions_[1].source; }
   uint64_t BytesFirstToSecond() const { return directions_[0].bytes; }
   uint64_t BytesSecondToFirst() const { return directions_[1].bytes; }
-  // Ends the forward early (a side was closed from JS).
-  void Cancel(int error);
+  // Ends the forward early (a side was closed from JS, or the loop failed).
+  void Cancel(int error, Syscall call = Syscall::kRead);
 
   bool queued = false;
   // Set by kForwardStart: until then JS may still hold bytes that must go first.

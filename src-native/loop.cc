@@ -39,9 +39,11 @@ Loop::Loop(LoopOptions options, Deliver deliver)
 
 Loop::~Loop() { Stop(); }
 
-int Loop::Start() {
+int Loop::Start(const char** failedCall) {
+  *failedCall = "epoll_create1";
   epollFd_ = sys::EpollCreate();
   if (epollFd_ < 0) return epollFd_;
+  *failedCall = "eventfd";
   wakeFd_ = sys::EventFdCreate();
   if (wakeFd_ < 0) {
     int error = wakeFd_;
@@ -49,6 +51,7 @@ int Loop::Start() {
     epollFd_ = -1;
     return error;
   }
+  *failedCall = "epoll_ctl";
   int added = sys::EpollAdd(epollFd_, wakeFd_, EPOLLIN | EPOLLET, &wakeTag_);
   if (added < 0) {
     sys::Close(wakeFd_);
@@ -61,14 +64,30 @@ int Loop::Start() {
   // The thread starts with every signal blocked: process signals go to
   // Node's threads, syscalls here see no EINTR from them, and a SIGPIPE from
   // splice() into a reset peer stays pending on this thread, harmless.
+  // pthread_create, not std::thread: built without exceptions, a failed
+  // std::thread aborts the process, and the JS thread's mask must be restored
+  // on every path.
   sigset_t all;
   sigset_t previous;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &previous);
-  thread_ = std::thread([this] { Run(); });
+  int created = pthread_create(&thread_, nullptr, &Loop::ThreadMain, this);
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  if (created != 0) {
+    if (spareFd_ >= 0) sys::Close(spareFd_);
+    sys::Close(wakeFd_);
+    sys::Close(epollFd_);
+    spareFd_ = wakeFd_ = epollFd_ = -1;
+    *failedCall = "pthread_create";
+    return -created;
+  }
   started_ = true;
   return 0;
+}
+
+void* Loop::ThreadMain(void* self) {
+  static_cast<Loop*>(self)->Run();
+  return nullptr;
 }
 
 void Loop::Stop() {
@@ -82,7 +101,8 @@ void Loop::Stop() {
   acceptGate_->SetWakeFd(-1);
   if (started_) {
     sys::EventFdSignal(wakeFd_);
-    thread_.join();
+    pthread_join(thread_, nullptr);
+    started_ = false;
   }
   std::vector<Command> leftover;
   {
@@ -106,12 +126,23 @@ void Loop::Submit(std::vector<Command>& commands) {
   if (commands.empty()) return;
   bool wake;
   {
-    std::lock_guard<std::mutex> lock(commandsMutex_);
+    std::unique_lock<std::mutex> lock(commandsMutex_);
     if (stopping_) {
       for (Command& command : commands) {
         if (command.fd >= 0) sys::Close(command.fd);
       }
       commands.clear();
+      return;
+    }
+    if (failedError_ != 0) {
+      int error = failedError_;
+      lock.unlock();
+      // No thread will run these: answer them from here. deliver_ is safe to
+      // call from any thread (a mutex and a non-blocking threadsafe call).
+      auto batch = std::make_unique<Batch>();
+      for (Command& command : commands) RejectCommand(command, error, *batch);
+      commands.clear();
+      if (!batch->Empty()) deliver_(std::move(batch));
       return;
     }
     // Only the first submission since the reactor last took the queue needs
@@ -147,8 +178,70 @@ void Loop::CloseListenerNow(uint64_t id) {
         return true;
       }
     }
-    return stopping_;
+    return stopping_ || failedError_ != 0;
   });
+}
+
+void Loop::RejectCommand(Command& command, int error, Batch& batch) {
+  if (command.fd >= 0) {
+    sys::Close(command.fd);
+    command.fd = -1;
+  }
+  if (command.pin != 0) batch.unpinned.push_back(command.pin);
+  if (command.kind == Command::Kind::kAddListener) {
+    batch.Add(EventKind::kListenerError, command.id, static_cast<double>(error),
+              static_cast<double>(Syscall::kEpollWait));
+  } else if (command.kind == Command::Kind::kAddConnection) {
+    batch.Add(EventKind::kError, command.id, static_cast<double>(error),
+              static_cast<double>(Syscall::kEpollWait));
+  } else if (command.kind == Command::Kind::kForward) {
+    batch.Add(EventKind::kForwardDone, command.id, 0, 0,
+              error * 16.0 + static_cast<double>(Syscall::kEpollWait));
+  }
+}
+
+void Loop::FailEverything(int error) {
+  std::vector<Command> commands;
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    failedError_ = error;
+    commands.swap(commands_);
+  }
+  // A JS thread waiting in CloseListenerNow() must not wait for this thread.
+  listenerClosed_.notify_all();
+  // First, so that handlers of the errors below that start a server or a
+  // connection get a new reactor, not this one.
+  batch_->Add(EventKind::kReactorFailed, 0, static_cast<double>(error),
+              static_cast<double>(Syscall::kEpollWait));
+  for (Command& command : commands) RejectCommand(command, error, *batch_);
+  std::vector<uint64_t> ids;
+  for (auto& entry : forwarders_) ids.push_back(entry.first);
+  for (uint64_t id : ids) {
+    auto found = forwarders_.find(id);
+    if (found == forwarders_.end()) continue;
+    found->second->Cancel(error, Syscall::kEpollWait);
+    FinishForward(found->second.get());
+  }
+  ids.clear();
+  for (auto& entry : listeners_) ids.push_back(entry.first);
+  for (uint64_t id : ids) {
+    batch_->Add(EventKind::kListenerError, id, static_cast<double>(error),
+                static_cast<double>(Syscall::kEpollWait));
+    CloseListener(listeners_.at(id).get());
+  }
+  ids.clear();
+  for (auto& entry : connections_) ids.push_back(entry.first);
+  for (uint64_t id : ids) {
+    Connection* connection = FindConnection(id);
+    if (connection == nullptr) continue;
+    batch_->Add(EventKind::kError, id, static_cast<double>(error),
+                static_cast<double>(Syscall::kEpollWait));
+    CloseConnection(connection);
+  }
+  DeliverTurn();
+  finishedForwarders_.clear();
+  closedConnections_.clear();
+  closedListeners_.clear();
 }
 
 void Loop::Run() {
@@ -159,7 +252,12 @@ void Loop::Run() {
   nowMs_ = MonotonicMs();
   while (!stopRequested_.load(std::memory_order_acquire)) {
     int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, WaitTimeout());
-    if (ready < 0) break;  // EBADF/EINVAL: the epoll fd itself is broken
+    if (ready < 0) {
+      // EBADF/EINVAL/EFAULT/ENOMEM (EINTR is retried in sys.cc): the epoll
+      // set itself is broken and no socket can be served any more.
+      FailEverything(static_cast<int>(-ready));
+      return;
+    }
     nowMs_ = MonotonicMs();
 
     for (int i = 0; i < ready; ++i) {

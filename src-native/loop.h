@@ -9,7 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <pthread.h>
 #include <unordered_map>
 #include <vector>
 
@@ -106,8 +106,9 @@ class Loop {
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  // Creates the epoll set and starts the thread. Returns 0 or -errno.
-  int Start();
+  // Creates the epoll set and starts the thread. Returns 0, or -errno with
+  // the failed call named in *failedCall; on failure nothing is left open.
+  int Start(const char** failedCall);
   // Stops the thread, joins it, and closes every fd the loop owns. Idempotent.
   void Stop();
   // Hands commands to the reactor thread and wakes it. Commands that arrive
@@ -174,6 +175,13 @@ class Loop {
   Listener* FindListener(uint64_t id);
   Forwarder* FindForwarder(uint64_t id);
   void CloseEverything();
+  // epoll_wait failed for good: every listener, forward and connection gets
+  // the error and is closed, JS hears kReactorFailed, and the thread ends.
+  // Commands submitted from then on are answered with the same error.
+  void FailEverything(int error);
+  // Answers a command the dead loop cannot run: fds closed, pins handed back,
+  // an error event for a new listener or connection so that JS hears of it.
+  static void RejectCommand(Command& command, int error, Batch& batch);
 
   const LoopOptions options_;
   const Deliver deliver_;
@@ -184,7 +192,8 @@ class Loop {
   int wakeFd_ = -1;
   int spareFd_ = -1;
   Pollable wakeTag_{Pollable::Kind::kWake};
-  std::thread thread_;
+  static void* ThreadMain(void* self);
+  pthread_t thread_{};
   bool started_ = false;
 
   std::mutex commandsMutex_;
@@ -193,6 +202,7 @@ class Loop {
   std::condition_variable listenerClosed_;
   std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
   bool stopping_ = false;          // guarded by commandsMutex_
+  int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
   std::atomic<bool> stopRequested_{false};
 
   // Reactor-thread state.

@@ -200,12 +200,14 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   });
 
   delivery->acceptGate = loop_->acceptGate();
-  int started = loop_->Start();
+  const char* failedCall = "epoll_create1";
+  int started = loop_->Start(&failedCall);
   if (started < 0) {
     Teardown();
+    // lib/reactor.ts turns errno and syscall into a Node system error.
     Napi::Error error = Napi::Error::New(env, std::strerror(-started));
     error.Set("errno", Napi::Number::New(env, started));
-    error.Set("syscall", Napi::String::New(env, "epoll_create1"));
+    error.Set("syscall", Napi::String::New(env, failedCall));
     error.ThrowAsJavaScriptException();
     return;
   }

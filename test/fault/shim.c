@@ -5,7 +5,9 @@
 //   FAULT_<CALL>_AFTER=N    let N calls of CALL succeed, then fail the next ones
 //   FAULT_<CALL>_COUNT=K    how many calls fail after that (default 1; -1 = all)
 //   FAULT_<CALL>_ERRNO=E    the errno they fail with (default: see kCalls)
-//     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2 or MALLOC.
+//     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2, MALLOC, EPOLL_WAIT
+//     or PTHREAD_CREATE. PTHREAD_CREATE counts, on any thread, only the calls
+//     that start a function of the addon (epoll_reactor.node): the reactor's thread.
 //   FAULT_MALLOC_MIN_SIZE=B only allocations of at least B bytes count for MALLOC.
 //   FAULT_ARM_ON_SIGUSR2=1  count and fail nothing until the process gets SIGUSR2
 //                           (the test's arm point: after startup, say).
@@ -49,7 +51,7 @@
 
 extern void* __libc_malloc(size_t size);
 
-enum Call { kAccept4, kEpollCtl, kPipe2, kMalloc, kCallCount };
+enum Call { kAccept4, kEpollCtl, kPipe2, kMalloc, kEpollWait, kPthreadCreate, kCallCount };
 
 struct Fault {
   const char* name;
@@ -66,6 +68,8 @@ static struct Fault faults[kCallCount] = {
     [kEpollCtl] = {"EPOLL_CTL", ENOMEM, -1, 1, 0, 0, 0},
     [kPipe2] = {"PIPE2", EMFILE, -1, 1, 0, 0, 0},
     [kMalloc] = {"MALLOC", ENOMEM, -1, 1, 0, 0, 0},
+    [kEpollWait] = {"EPOLL_WAIT", EINVAL, -1, 1, 0, 0, 0},
+    [kPthreadCreate] = {"PTHREAD_CREATE", EAGAIN, -1, 1, 0, 0, 0},
 };
 
 static int configured;
@@ -133,17 +137,20 @@ static void IdentifyThread(void) {
   threadKind = strcmp(name, "epoll-reactor") == 0 ? 1 : 2;
 }
 
-// Whether this call of `call` fails, counting it if it is on a thread faults apply to.
-static int ShouldFail(enum Call call) {
+// Whether this call of `call` fails, counting it if `counts` (it is on a
+// thread faults apply to).
+static int ShouldFailIf(enum Call call, int counts) {
   struct Fault* fault = &faults[call];
   if (!configured || fault->after < 0 || !atomic_load(&armed)) return 0;
-  if (!anyThread && !OnReactorThread()) return 0;
+  if (!counts) return 0;
   long index = atomic_fetch_add(&fault->calls, 1);
   if (index < fault->after) return 0;
   if (fault->count >= 0 && index >= fault->after + fault->count) return 0;
   atomic_fetch_add(&fault->failed, 1);
   return 1;
 }
+
+static int ShouldFail(enum Call call) { return ShouldFailIf(call, anyThread || OnReactorThread()); }
 
 static int InjectEintr(void) {
   if (eintrEvery <= 0 || !OnReactorThread()) return 0;
@@ -237,7 +244,22 @@ int epoll_wait(int epfd, struct epoll_event* events, int capacity, int timeout) 
     StartSignalStorm();
   }
   if (InjectEintr()) return -1;
+  if (ShouldFail(kEpollWait)) {
+    errno = faults[kEpollWait].error;
+    return -1;
+  }
   return real_epoll_wait(epfd, events, capacity, timeout);
+}
+
+int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*),
+                   void* argument) {
+  REAL(pthread_create);
+  // Only the addon's threads count: Node starts threads of its own.
+  Dl_info info;
+  int addonThread = dladdr((void*)start, &info) != 0 && info.dli_fname != NULL &&
+                    strstr(info.dli_fname, "epoll_reactor") != NULL;
+  if (ShouldFailIf(kPthreadCreate, addonThread)) return faults[kPthreadCreate].error;
+  return real_pthread_create(thread, attributes, start, argument);
 }
 
 int pipe2(int fds[2], int flags) {
