@@ -2,6 +2,7 @@
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
 import { Duplex } from 'node:stream';
+import { isSharedArrayBuffer } from 'node:util/types';
 import type { AddressInfo } from 'node:net';
 
 import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets } from './connect';
@@ -46,6 +47,19 @@ interface PendingWrite {
 
 /** Internal event: the socket has a connected native id; queued work may go. */
 const kReady = Symbol('epoll-reactor.ready');
+
+/**
+ * The bytes of `chunk` in a form the reactor thread may read after this call
+ * returns: a Uint8Array over a plain, fixed-length ArrayBuffer. Views over a
+ * SharedArrayBuffer (other threads write it while the reactor reads) or a
+ * resizable ArrayBuffer (a shrink releases the pages the reactor would read
+ * from) are copied. A view over a detached buffer has no bytes left.
+ */
+export function nativeBytes(chunk: Uint8Array): Uint8Array {
+  const buffer = chunk.buffer as ArrayBufferLike & { resizable?: boolean };
+  if (isSharedArrayBuffer(buffer) || buffer.resizable === true) return Buffer.from(chunk);
+  return chunk;
+}
 
 function familyOf(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
@@ -413,7 +427,7 @@ export class Socket extends Duplex {
 
   /** @internal Queues bytes with the reactor directly, past the Writable; returns their length. */
   writeToReactor(chunk: Buffer): number {
-    const length = this.reactor!.native.write(this.id, chunk);
+    const length = this.reactor!.native.write(this.id, nativeBytes(chunk));
     this.bytesQueued += length;
     return length;
   }
@@ -585,7 +599,7 @@ export class Socket extends Duplex {
     if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && (encoding as string) !== 'buffer') {
       chunk = Buffer.from(chunk, encoding);
     }
-    this.bytesQueued += this.reactor!.native.write(this.id, chunk);
+    this.bytesQueued += this.reactor!.native.write(this.id, typeof chunk === 'string' ? chunk : nativeBytes(chunk));
   }
 
   private awaitKernel(callback: (error?: Error | null) => void): void {

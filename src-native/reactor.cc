@@ -370,16 +370,71 @@ Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+// Bytes per element of each TypedArray kind, for napi_get_typedarray_info's
+// element count.
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:
+      return 8;  // float64, bigint64, biguint64
+  }
+}
+
+// The bytes an ArrayBufferView shows, whatever its buffer: an ArrayBuffer, a
+// SharedArrayBuffer (which napi_get_arraybuffer_info refuses: asking the view
+// itself for its data is the only way that works for both) or a detached one
+// (no data, length 0). Returns false, with nothing set, when N-API fails or
+// reports bytes without a pointer; the caller must not send then.
+bool ViewBytes(napi_env env, napi_value value, const char** bytes, size_t* length) {
+  bool isTypedArray = false;
+  bool isDataView = false;
+  void* data = nullptr;
+  size_t size = 0;
+  if (napi_is_typedarray(env, value, &isTypedArray) != napi_ok) return false;
+  if (isTypedArray) {
+    napi_typedarray_type type;
+    size_t elements = 0;
+    if (napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr) != napi_ok) {
+      return false;
+    }
+    size = elements * ElementSize(type);
+  } else {
+    if (napi_is_dataview(env, value, &isDataView) != napi_ok || !isDataView) return false;
+    if (napi_get_dataview_info(env, value, &size, &data, nullptr, nullptr) != napi_ok) return false;
+  }
+  if (data == nullptr && size > 0) return false;
+  *bytes = static_cast<const char*>(data);
+  *length = size;
+  return true;
+}
+}  // namespace
+
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
   Napi::Value data = info[1];
-  if (data.IsTypedArray()) {
-    Napi::TypedArray view = data.As<Napi::TypedArray>();
-    size_t length = view.ByteLength();
-    const char* bytes =
-        static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+  if (data.IsTypedArray() || data.IsDataView()) {
+    // lib/socket.ts hands over only Uint8Arrays over plain, fixed-length
+    // ArrayBuffers (it copies shared and resizable ones first), but the
+    // pointer used here must be right for every view regardless.
+    const char* bytes = nullptr;
+    size_t length = 0;
+    if (!ViewBytes(env, data, &bytes, &length)) {
+      if (env.IsExceptionPending()) return env.Undefined();
+      return ThrowTypeError(env, "write(id, data): cannot read the bytes of this ArrayBufferView");
+    }
     napi_ref pinned = nullptr;
     if (length >= kPinnedWriteMin && !released_ &&
         napi_create_reference(env, data, 1, &pinned) == napi_ok) {
@@ -396,12 +451,16 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     command.length = length;
   } else if (data.IsString()) {
     size_t length = 0;
-    napi_get_value_string_utf8(env, data, nullptr, 0, &length);
+    if (napi_get_value_string_utf8(env, data, nullptr, 0, &length) != napi_ok) {
+      return ThrowTypeError(env, "write(id, data): cannot read the string");
+    }
     command.bytes.reset(new char[length + 1]);
-    napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length);
+    if (napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length) != napi_ok) {
+      return ThrowTypeError(env, "write(id, data): cannot read the string");
+    }
     command.length = length;
   } else {
-    return ThrowTypeError(env, "write(id, Buffer | string)");
+    return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
   if (length > 0) staged_.push_back(std::move(command));
@@ -471,14 +530,16 @@ Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {
 // flush(acks?: Float64Array of (id, bytes) pairs): the tick's acknowledgements
 // travel as one command instead of one call and one command per 'data' event.
 Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
-  if (info.Length() > 0 && info[0].IsTypedArray()) {
-    Napi::TypedArray view = info[0].As<Napi::TypedArray>();
-    size_t length = view.ByteLength() & ~(2 * sizeof(double) - 1);
-    if (view.TypedArrayType() == napi_float64_array && length > 0) {
+  const char* acks = nullptr;
+  size_t length = 0;
+  if (info.Length() > 0 && info[0].IsTypedArray() &&
+      info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array &&
+      ViewBytes(info.Env(), info[0], &acks, &length)) {
+    length &= ~(2 * sizeof(double) - 1);
+    if (length > 0) {
       Command command(Command::Kind::kAcks);
       command.bytes.reset(new char[length]);
-      std::memcpy(command.bytes.get(),
-                  static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset(), length);
+      std::memcpy(command.bytes.get(), acks, length);
       command.length = length;
       staged_.push_back(std::move(command));
     }
