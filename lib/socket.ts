@@ -560,8 +560,16 @@ export class Socket extends Duplex {
     this.connectTargets = undefined;
     if (this.registered) {
       const reactor = this.reactor!;
-      if (this.resetOnDestroy) reactor.native.reset(this.id);
-      else reactor.native.close(this.id);
+      if (this.resetOnDestroy) {
+        reactor.native.reset(this.id);
+      } else {
+        // net's libuv tries each write at once, so by destroy() it has sent
+        // what the kernel would take. Writes waiting in the Writable behind
+        // the one in flight go to the reactor first, which sends what the
+        // kernel takes before it closes (issue 12 item 8).
+        if (!this.connecting && !this.forwarding) this.queueWritableBuffer();
+        reactor.native.close(this.id);
+      }
       this.forget();
     }
     // Bytes not yet taken by the kernel are discarded with the socket; their
@@ -575,6 +583,13 @@ export class Socket extends Duplex {
     // net emits 'close' from libuv's close callback, after the current
     // nextTick queue (errors, write callbacks); setImmediate keeps that order.
     setImmediate(emitCloseNT, this, error != null);
+  }
+
+  /** Hands the chunks waiting in the Writable's buffer to the reactor. */
+  private queueWritableBuffer(): void {
+    const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
+      .writableBuffer;
+    for (const entry of entries) this.queueChunk(entry.chunk, entry.encoding);
   }
 
   /** Leaves the reactor's map and drops this socket's reference. */
