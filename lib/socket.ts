@@ -133,6 +133,7 @@ export class Socket extends Duplex {
   private noDelay = false;
   private keepAlive: [boolean, number] | undefined;
   private forwarding = false;
+  private writeShutDown = false;  // the write side was shut down before the reactor had it
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -403,6 +404,16 @@ export class Socket extends Duplex {
     return this.reactor!;
   }
 
+  /**
+   * @internal For adopt(): the socket taken over had been ended, and libuv
+   * shuts its write side down before the hand-over. Ends this socket without
+   * asking the reactor for a second shutdown.
+   */
+  endAdopted(): void {
+    this.writeShutDown = true;
+    this.end();
+  }
+
   /** @internal The bytes received but not yet read, removed from the readable buffer. */
   takeBuffered(): Buffer[] {
     const chunks: Buffer[] = [];
@@ -546,7 +557,7 @@ export class Socket extends Duplex {
       this.whenReady(() => this._final(callback), callback);
       return;
     }
-    if (!this.registered) {
+    if (!this.registered || this.writeShutDown) {
       callback(null);
       return;
     }
