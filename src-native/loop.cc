@@ -316,7 +316,13 @@ void Loop::Apply(Command& command) {
     }
     case Command::Kind::kShutdown:
       connection->shutdownRequested = true;
-      if (!connection->waitingWritable) QueueWrite(connection);
+      // A forwarding connection's queue and FIN are its forwarder's to send
+      // (issue 12 item 7: `end(); forward()` never sent the FIN).
+      if (connection->forwarder != nullptr) {
+        QueueForward(connection->forwarder);
+      } else if (!connection->waitingWritable) {
+        QueueWrite(connection);
+      }
       return;
     case Command::Kind::kClose:
       // `write(x); destroy()` in one tick: net's libuv has sent x before
