@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "read_arena.h"
 #include "sys.h"
 
 namespace reactor {
@@ -54,6 +55,37 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // that did not reach JS.
   napi_env rawEnv = env;
   Napi::HandleScope scope(env);
+
+  // One ArrayBuffer per data record, over exactly that record's bytes (issue
+  // 12 item 24). A region of a read block holds every connection's bytes of a
+  // turn; an ArrayBuffer over the whole region let a handler see other
+  // clients' data through chunk.buffer. Each ArrayBuffer holds its own block
+  // reference; the chunks' references go with the batch. Made before the
+  // records are copied out, because each data record is renumbered to name
+  // its own ArrayBuffer (offset 0) instead of a chunk.
+  napi_value regions;
+  if (napi_create_array(rawEnv, &regions) != napi_ok) return;
+  uint32_t regionCount = 0;
+  for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
+    double* record = &batch->records[i];
+    if (record[0] != static_cast<double>(EventKind::kData)) continue;
+    ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
+    napi_value buffer;
+    chunk.block->references.fetch_add(1, std::memory_order_relaxed);
+    if (napi_create_external_arraybuffer(rawEnv, chunk.data + static_cast<size_t>(record[3]),
+                                         static_cast<size_t>(record[4]), ReleaseChunk, chunk.block,
+                                         &buffer) != napi_ok) {
+      // Whether Node registered (or already ran) the finalizer before it
+      // failed is unknown, so this reference is never dropped here: a failed
+      // environment may keep one block alive, but a block is never released
+      // twice.
+      return;
+    }
+    if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
+    record[2] = static_cast<double>(regionCount++);
+    record[3] = 0;
+  }
+
   size_t recordBytes = batch->records.size() * sizeof(double);
   void* recordData = nullptr;
   napi_value recordBuffer;
@@ -63,19 +95,6 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   if (napi_create_typedarray(rawEnv, napi_float64_array, batch->records.size(), recordBuffer, 0,
                              &records) != napi_ok) {
     return;
-  }
-
-  napi_value chunks;
-  if (napi_create_array_with_length(rawEnv, batch->chunks.size(), &chunks) != napi_ok) return;
-  for (size_t i = 0; i < batch->chunks.size(); ++i) {
-    ReadChunk& chunk = batch->chunks[i];
-    napi_value buffer;
-    if (napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length, ReleaseChunk,
-                                         chunk.block, &buffer) != napi_ok) {
-      return;
-    }
-    chunk.block = nullptr;  // JS holds the reference now; the finalizer drops it
-    if (napi_set_element(rawEnv, chunks, static_cast<uint32_t>(i), buffer) != napi_ok) return;
   }
 
   napi_value strings;
@@ -91,7 +110,7 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
 
   napi_value undefined;
   napi_get_undefined(rawEnv, &undefined);
-  napi_value arguments[] = {records, chunks, strings};
+  napi_value arguments[] = {records, regions, strings};
   // An exception from JS stays pending; Node reports it as uncaught.
   napi_call_function(rawEnv, undefined, dispatch, 3, arguments, nullptr);
 }
