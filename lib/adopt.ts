@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { invalidArgType, systemError } from './errors';
+import { validateObject } from './validate';
 import { getReactor } from './reactor';
 import { Server } from './server';
 import { Socket, SocketOptions } from './socket';
@@ -77,12 +78,17 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   if (!(target instanceof net.Socket)) {
     throw invalidArgType('socket', 'an instance of net.Socket or net.Server', target);
   }
+  validateObject(options as unknown, 'options');
   if (target.destroyed) throw invalidState('The socket has been destroyed');
   if (target.connecting) throw invalidState('The socket is still connecting');
   const fd = checkAdoptable(target);
   const handle = handleOf(target) as LibuvHandle;
-  (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
+  // Everything that can throw (the Socket constructor validates the options)
+  // comes before the first change to the net.Socket: a call that throws
+  // leaves it working (issue 12 item 20).
+  const adopted = new Socket({ allowHalfOpen: options.allowHalfOpen ?? (target as { allowHalfOpen?: boolean }).allowHalfOpen, ...options });
 
+  (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
   // From here libuv reads nothing more; what it read is in the readable buffer.
   handle.readStop?.();
   const buffered: Buffer[] = [];
@@ -93,12 +99,14 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   }
   const ended = target.readableEnded || (target as unknown as { _readableState: { ended: boolean } })._readableState.ended;
 
-  const adopted = new Socket({ allowHalfOpen: options.allowHalfOpen ?? (target as { allowHalfOpen?: boolean }).allowHalfOpen, ...options });
   for (const chunk of buffered) {
     adopted.bytesRead += chunk.length;
     adopted.push(chunk);
   }
   if (ended) adopted.push(null);
+  // The net.Socket was ended: libuv sends the FIN after its queued writes, and
+  // the adopted socket is ended too (issue 12 item 6).
+  if (target.writableEnded) adopted.endAdopted();
 
   const handOver = (): void => {
     const reactor = getReactor();
@@ -111,20 +119,35 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;
     adopted.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   };
+  // If the net.Socket failed or was destroyed while we waited, libuv has
+  // closed its fd, and the number may already belong to another socket: never
+  // touch it then. The adopted socket fails with the same error.
+  const lost = (error?: Error | null): boolean => {
+    if (!error && !target.destroyed && handleOf(target) === handle) return false;
+    process.nextTick(() => adopted.destroy(error ?? invalidState('The socket was destroyed before its writes were sent')));
+    return true;
+  };
 
   const pendingWrites = target.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0;
-  if (pendingWrites && !target.writableEnded) {
+  if (target.writableEnded && !target.writableFinished) {
+    // Closing libuv's handle now would cancel the queued writes and the FIN
+    // (while net reported the writes done). 'finish' comes once libuv has
+    // sent every byte and shut the write side down.
+    const onClose = (): void => {
+      target.removeListener('finish', onFinish);
+      lost(target.errored);
+    };
+    const onFinish = (): void => {
+      target.removeListener('close', onClose);
+      if (!lost()) handOver();
+    };
+    target.once('finish', onFinish);
+    target.once('close', onClose);
+  } else if (pendingWrites && !target.writableEnded) {
     // An empty write's callback runs once every earlier write has gone out;
     // until then the adopted socket is pending and queues its own writes.
     target.write(Buffer.alloc(0), (error) => {
-      // If the net.Socket failed or was destroyed meanwhile, libuv has closed
-      // its fd, and the number may already belong to another socket: never
-      // touch it then. The adopted socket fails with the same error.
-      if (error || target.destroyed || handleOf(target) !== handle) {
-        process.nextTick(() => adopted.destroy(error ?? invalidState('The socket was destroyed before its writes were sent')));
-        return;
-      }
-      handOver();
+      if (!lost(error)) handOver();
     });
   } else {
     handOver();

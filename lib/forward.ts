@@ -1,6 +1,7 @@
 // Native forwarding between two reactor sockets, for proxies: bytes flow both
 // ways on the reactor thread and never enter JS.
-import { invalidArgType, invalidArgValue, SystemError, systemError } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, SystemError, systemError } from './errors';
+import { validateObject } from './validate';
 import { Socket } from './socket';
 
 /** Options for {@link forward}. */
@@ -32,6 +33,19 @@ export interface ForwardResult {
 }
 
 const MODES = { auto: 0, splice: 1, copy: 2 } as const;
+const EBADF = 9;
+
+/** Sockets handed to a forward(), pending, running or done: each may be forwarded once. */
+const forwarded = new WeakSet<Socket>();
+
+/** The system error either socket was destroyed with, if any. */
+function causeOf(first: Socket, second: Socket): SystemError | undefined {
+  for (const socket of [first, second]) {
+    const error = socket.errored as SystemError | null;
+    if (error != null && typeof error.code === 'string' && typeof error.syscall === 'string') return error;
+  }
+  return undefined;
+}
 
 /**
  * Joins two connected reactor sockets so that everything one receives is sent
@@ -45,6 +59,12 @@ const MODES = { auto: 0, splice: 1, copy: 2 } as const;
  * for the callbacks of earlier writes before calling forward). When the
  * forward ends both sockets are closed (and emit 'close'), and the returned
  * promise resolves with the byte counts; it does not reject.
+ *
+ * @throws TypeError (`ERR_INVALID_ARG_TYPE`) when a socket is not a reactor
+ *   Socket or `options` is not an object; `ERR_INVALID_ARG_VALUE` for an
+ *   unknown `mode` or the same socket twice; `ERR_INVALID_STATE` for a socket
+ *   already handed to a forward, or one neither connected nor connecting. A
+ *   call that throws changes nothing.
  *
  * @example
  * ```ts
@@ -61,15 +81,36 @@ const MODES = { auto: 0, splice: 1, copy: 2 } as const;
  * ```
  */
 export function forward(first: Socket, second: Socket, options: ForwardOptions = {}): Promise<ForwardResult> {
+  // Every check comes before anything changes: a call that throws leaves both
+  // sockets, and any forward they are already in, as they were.
   if (!(first instanceof Socket)) throw invalidArgType('first', 'an instance of Socket', first);
   if (!(second instanceof Socket)) throw invalidArgType('second', 'an instance of Socket', second);
   if (first === second) throw invalidArgValue('second', second, 'must be a different socket from first');
-  const mode = MODES[options.mode ?? 'auto'];
-  if (mode === undefined) throw invalidArgValue('options.mode', options.mode, "must be 'auto', 'splice' or 'copy'");
+  validateObject(options as unknown, 'options');
+  const modeName = options.mode ?? 'auto';
+  // Own properties only: 'toString' or '__proto__' are not modes.
+  if (typeof modeName !== 'string' || !Object.prototype.hasOwnProperty.call(MODES, modeName)) {
+    throw invalidArgValue('options.mode', modeName, "must be 'auto', 'splice' or 'copy'");
+  }
+  const mode = MODES[modeName as keyof typeof MODES];
+  for (const socket of [first, second]) {
+    if (forwarded.has(socket)) throw invalidState('The socket is already being forwarded');
+    if (!socket.destroyed && socket.id === 0 && !socket.connecting) {
+      throw invalidState('The socket is neither connected nor connecting');
+    }
+  }
+  forwarded.add(first);
+  forwarded.add(second);
+  // From the call on, bytes read for JS must stay in the readable buffers,
+  // where the hand-over finds them. A flowing socket (its first chunk read
+  // with once('data')) would emit them as 'data' to nobody (issue 12 item 5).
+  first.pause();
+  second.pause();
   return new Promise((resolve) => {
     const begin = (): void => {
       if (first.destroyed || second.destroyed) {
-        const error = systemError(-9 /* EBADF */, 'forward');
+        // A socket reset before the call reports its own error (ECONNRESET).
+        const error = causeOf(first, second) ?? systemError(-9 /* EBADF */, 'forward');
         resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error });
         first.destroy();
         second.destroy();
@@ -97,7 +138,13 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
             bytesFirstToSecond: bytesFirstToSecond + heldFirst,
             bytesSecondToFirst: bytesSecondToFirst + heldSecond,
           };
-          if (errno !== 0) result.error = systemError(-errno, syscall);
+          if (errno === EBADF) {
+            // The reactor refused to start it: one side failed (say, reset by
+            // the peer) after the call; that side's error says why.
+            result.error = causeOf(first, second) ?? systemError(-errno, syscall);
+          } else if (errno !== 0) {
+            result.error = systemError(-errno, syscall);
+          }
           first.endForwarding();
           second.endForwarding();
           resolve(result);

@@ -2,6 +2,10 @@
 // Koa) from reactor connections: the reactor accepts, and each connection is
 // handed to the HTTP server as if its own listener had accepted it.
 import type * as http from 'node:http';
+import * as net from 'node:net';
+
+import { invalidArgType } from './errors';
+import { validateObject } from './validate';
 
 import { ListenOptions, Server, ServerOptions } from './server';
 import type { Socket } from './socket';
@@ -38,10 +42,18 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * ```
  */
 export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {}): Server {
+  // net.Server covers http.Server and https.Server (a tls.Server).
+  if (!(httpServer instanceof net.Server) || typeof (httpServer as { emit?: unknown }).emit !== 'function') {
+    throw invalidArgType('httpServer', 'an instance of http.Server or https.Server', httpServer);
+  }
+  validateObject(options as unknown, 'options');
   const { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay, ...listen } = options;
   const server = new Server({
     allowHalfOpen, highWaterMark, pauseOnConnect, noDelay: noDelay ?? true, keepAlive, keepAliveInitialDelay,
   });
+  // listen() validates its options and throws before it binds anything; only
+  // then is httpServer touched, so a call that throws leaves it as it was.
+  server.listen(listen);
   server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));
   server.on('error', (error: Error) => httpServer.emit('error', error));
   // node:http starts tracking connections (for headersTimeout, requestTimeout
@@ -50,6 +62,5 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
   httpServer.once('close', () => {
     if (server.listening) server.close();
   });
-  server.listen(listen);
   return server;
 }

@@ -149,6 +149,9 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuf
         // destroyed the socket.
         const endpoint = connections.get(id);
         if (endpoint !== undefined) {
+          // Each data record has an ArrayBuffer of its own, over this
+          // connection's bytes only (DeliverToJs), so chunk.buffer shows no
+          // other connection's data.
           endpoint.onReactorData(Buffer.from(chunks[records[i + 2]], records[i + 3], records[i + 4]));
         }
       } else if (kind === EventKind.Written) {

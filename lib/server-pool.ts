@@ -477,7 +477,9 @@ export function serveOnWorkers(options: ServerPoolOptions): Promise<ServerPool> 
   const maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
   validateInteger(maxRestartDelayMs, 'options.maxRestartDelayMs', restartDelayMs, 2 ** 31 - 1);
   const execArgv = options.execArgv ?? process.execArgv;
-  if (!Array.isArray(execArgv)) throw invalidArgType('options.execArgv', 'an array of strings', execArgv);
+  if (!Array.isArray(execArgv) || !execArgv.every((argument) => typeof argument === 'string')) {
+    throw invalidArgType('options.execArgv', 'an array of strings', execArgv);
+  }
 
   if (mode === 'threads' && !binding.available) {
     mode = 'cluster';

@@ -131,18 +131,17 @@ export class Server extends EventEmitter {
     } else {
       validateObject(options, 'options');
     }
-    if (connectionListener !== undefined) {
-      validateFunction(connectionListener, 'connectionListener');
-      this.on('connection', connectionListener);
+    if (connectionListener !== undefined) validateFunction(connectionListener, 'connectionListener');
+    if (options.highWaterMark !== undefined) {
+      validateInteger(options.highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
     }
+    // Every check above, every change below.
+    if (connectionListener !== undefined) this.on('connection', connectionListener);
     this.allowHalfOpen = options.allowHalfOpen === true;
     this.pauseOnConnect = Boolean(options.pauseOnConnect);
     this.noDelay = Boolean(options.noDelay);
     this.keepAlive = Boolean(options.keepAlive);
     this.keepAliveInitialDelay = ~~(Number(options.keepAliveInitialDelay ?? 0) / 1000);
-    if (options.highWaterMark !== undefined) {
-      validateInteger(options.highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
-    }
     this.highWaterMark = options.highWaterMark;
   }
 

@@ -2,6 +2,7 @@
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
 import { Duplex } from 'node:stream';
+import { isSharedArrayBuffer } from 'node:util/types';
 import type { AddressInfo } from 'node:net';
 
 import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets } from './connect';
@@ -46,6 +47,19 @@ interface PendingWrite {
 
 /** Internal event: the socket has a connected native id; queued work may go. */
 const kReady = Symbol('epoll-reactor.ready');
+
+/**
+ * The bytes of `chunk` in a form the reactor thread may read after this call
+ * returns: a Uint8Array over a plain, fixed-length ArrayBuffer. Views over a
+ * SharedArrayBuffer (other threads write it while the reactor reads) or a
+ * resizable ArrayBuffer (a shrink releases the pages the reactor would read
+ * from) are copied. A view over a detached buffer has no bytes left.
+ */
+export function nativeBytes(chunk: Uint8Array): Uint8Array {
+  const buffer = chunk.buffer as ArrayBufferLike & { resizable?: boolean };
+  if (isSharedArrayBuffer(buffer) || buffer.resizable === true) return Buffer.from(chunk);
+  return chunk;
+}
 
 function familyOf(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
@@ -119,6 +133,7 @@ export class Socket extends Duplex {
   private noDelay = false;
   private keepAlive: [boolean, number] | undefined;
   private forwarding = false;
+  private writeShutDown = false;  // the write side was shut down before the reactor had it
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -399,6 +414,16 @@ export class Socket extends Duplex {
     return this.reactor!;
   }
 
+  /**
+   * @internal For adopt(): the socket taken over had been ended, and libuv
+   * shuts its write side down before the hand-over. Ends this socket without
+   * asking the reactor for a second shutdown.
+   */
+  endAdopted(): void {
+    this.writeShutDown = true;
+    this.end();
+  }
+
   /** @internal The bytes received but not yet read, removed from the readable buffer. */
   takeBuffered(): Buffer[] {
     const chunks: Buffer[] = [];
@@ -423,7 +448,7 @@ export class Socket extends Duplex {
 
   /** @internal Queues bytes with the reactor directly, past the Writable; returns their length. */
   writeToReactor(chunk: Buffer): number {
-    const length = this.reactor!.native.write(this.id, chunk);
+    const length = this.reactor!.native.write(this.id, nativeBytes(chunk));
     this.bytesQueued += length;
     return length;
   }
@@ -544,7 +569,7 @@ export class Socket extends Duplex {
       this.whenReady(() => this._final(callback), callback);
       return;
     }
-    if (!this.registered) {
+    if (!this.registered || this.writeShutDown) {
       callback(null);
       return;
     }
@@ -554,8 +579,16 @@ export class Socket extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const wasConnecting = this.connecting;
     this.connecting = false;
     this.connectTargets = undefined;
+    if (this.registered && !this.resetOnDestroy && !wasConnecting && !this.forwarding) {
+      // net's libuv tries each write at once, so by destroy() it has sent
+      // what the kernel would take. Writes waiting in the Writable behind
+      // the one in flight go to the reactor first, which sends what the
+      // kernel takes before it closes (issue 12 item 8).
+      this.queueWritableBuffer();
+    }
     this.release(this.resetOnDestroy);
     // Bytes not yet taken by the kernel are discarded with the socket; their
     // write callback learns so before 'close'.
@@ -568,6 +601,13 @@ export class Socket extends Duplex {
     // net emits 'close' from libuv's close callback, after the current
     // nextTick queue (errors, write callbacks); setImmediate keeps that order.
     setImmediate(emitCloseNT, this, error != null);
+  }
+
+  /** Hands the chunks waiting in the Writable's buffer to the reactor. */
+  private queueWritableBuffer(): void {
+    const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
+      .writableBuffer;
+    for (const entry of entries) this.queueChunk(entry.chunk, entry.encoding);
   }
 
   /**
@@ -599,7 +639,7 @@ export class Socket extends Duplex {
     if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && (encoding as string) !== 'buffer') {
       chunk = Buffer.from(chunk, encoding);
     }
-    this.bytesQueued += this.reactor!.native.write(this.id, chunk);
+    this.bytesQueued += this.reactor!.native.write(this.id, typeof chunk === 'string' ? chunk : nativeBytes(chunk));
   }
 
   private awaitKernel(callback: (error?: Error | null) => void): void {

@@ -14,7 +14,8 @@ namespace reactor {
 // Event kinds; lib/reactor.ts mirrors these numbers.
 enum class EventKind : uint8_t {
   kConnection = 1,    // id: new connection, a: listener id, b: string index, c: ports
-  kData = 2,          // id, a: chunk index, b: offset in chunk, c: length
+  kData = 2,          // id, a: chunk index, b: offset in chunk, c: length (JS sees
+                      // a: its own ArrayBuffer's index, b: 0; see DeliverToJs)
   kEnd = 3,           // id: peer sent FIN
   kError = 4,         // id, a: errno (positive), b: Syscall
   kWritten = 5,       // id, a: bytes the kernel has taken in total
@@ -46,13 +47,15 @@ enum class Syscall : uint8_t {
 constexpr size_t kRecordStride = 5;
 
 // A block of received bytes. Several connections' data share one chunk; JS
-// wraps each chunk once as an external ArrayBuffer and hands out views, so the
+// gets one external ArrayBuffer per data record, over that record's bytes
+// only (so chunk.buffer never shows another connection's data), and the
 // kernel's copy into the chunk is the only copy before a 'data' handler.
 struct ReadBlock;
 // Releases one reference to a ReadBlock (read_arena.h).
 void ReleaseReadBlock(ReadBlock* block);
 
-// A region of a ReadBlock, holding one reference to it until JS takes it over.
+// A region of a ReadBlock, holding one reference to it for as long as the
+// Batch lives; each ArrayBuffer made over part of it holds its own.
 struct ReadChunk {
   char* data = nullptr;
   size_t length = 0;

@@ -133,14 +133,24 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     Fail(ENOMEM, Syscall::kRead);  // neither a pipe nor a copy buffer could be had
     return false;
   }
-  // Writes JS queued before forwarding began go first.
-  if (!destination->writeQueue.empty()) {
+  // Writes JS queued before forwarding began go first, and an end() JS
+  // asked for before (or while) forwarding: Flush() sends the FIN once the
+  // queue is empty and tells JS, whose 'finish' waits for it.
+  if (!destination->writeQueue.empty() ||
+      (destination->shutdownRequested && !destination->shutdownDone)) {
     destination->Flush(batch);
     if (destination->failed) {
       Fail(ECONNRESET, Syscall::kWrite);
       return false;
     }
     if (!destination->writeQueue.empty()) return false;
+  }
+  if (destination->shutdownDone) {
+    // JS ended this side: nothing more may be sent to it, so this direction
+    // is over; its source is no longer read, and the forward ends when the
+    // other direction does.
+    direction.done = true;
+    return false;
   }
   size_t budget = kBudgetPerTurn;
   for (;;) {

@@ -424,9 +424,24 @@ void Loop::Apply(Command& command) {
     }
     case Command::Kind::kShutdown:
       connection->shutdownRequested = true;
-      if (!connection->waitingWritable) QueueWrite(connection);
+      // A forwarding connection's queue and FIN are its forwarder's to send
+      // (issue 12 item 7: `end(); forward()` never sent the FIN).
+      if (connection->forwarder != nullptr) {
+        QueueForward(connection->forwarder);
+      } else if (!connection->waitingWritable) {
+        QueueWrite(connection);
+      }
       return;
     case Command::Kind::kClose:
+      // `write(x); destroy()` in one tick: net's libuv has sent x before
+      // destroy() runs, because it tries every write at once. Do the same:
+      // send what the kernel takes now, unless the kernel was full already
+      // (libuv would have queued x then, and dropped it on close). Issue 12
+      // item 8.
+      if (connection->forwarder == nullptr && !connection->failed && !connection->connecting &&
+          !connection->waitingWritable && !connection->writeQueue.empty()) {
+        connection->Flush(*batch_);
+      }
       CloseConnection(connection);
       return;
     case Command::Kind::kReset:

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "read_arena.h"
 #include "sys.h"
 
 namespace reactor {
@@ -61,6 +62,38 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // that did not reach JS.
   napi_env rawEnv = env;
   Napi::HandleScope scope(env);
+
+  // One ArrayBuffer per data record, over exactly that record's bytes (issue
+  // 12 item 24). A region of a read block holds every connection's bytes of a
+  // turn; an ArrayBuffer over the whole region let a handler see other
+  // clients' data through chunk.buffer. Each ArrayBuffer holds its own block
+  // reference; the chunks' references go with the batch. Made before the
+  // records are copied out, because each data record is renumbered to name
+  // its own ArrayBuffer (offset 0) instead of a chunk.
+  napi_value regions;
+  if (napi_create_array(rawEnv, &regions) != napi_ok) return;
+  uint32_t regionCount = 0;
+  for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
+    double* record = &batch->records[i];
+    if (record[0] != static_cast<double>(EventKind::kData)) continue;
+    ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
+    napi_value buffer;
+    // The ArrayBuffer's own block reference goes into a handover before the
+    // call, so the finalizer and a failed call release it exactly once
+    // between them (read_arena.h); the batch keeps the chunk's reference.
+    chunk.block->references.fetch_add(1, std::memory_order_relaxed);
+    auto* handover = new BlockHandover(chunk.block);
+    napi_status created = napi_create_external_arraybuffer(
+        rawEnv, chunk.data + static_cast<size_t>(record[3]), static_cast<size_t>(record[4]),
+        ReleaseChunk, handover, &buffer);
+    if (created != napi_ok) handover->Release();
+    handover->LetGo();
+    if (created != napi_ok) return;
+    if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
+    record[2] = static_cast<double>(regionCount++);
+    record[3] = 0;
+  }
+
   size_t recordBytes = batch->records.size() * sizeof(double);
   void* recordData = nullptr;
   napi_value recordBuffer;
@@ -70,23 +103,6 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   if (napi_create_typedarray(rawEnv, napi_float64_array, batch->records.size(), recordBuffer, 0,
                              &records) != napi_ok) {
     return;
-  }
-
-  napi_value chunks;
-  if (napi_create_array_with_length(rawEnv, batch->chunks.size(), &chunks) != napi_ok) return;
-  for (size_t i = 0; i < batch->chunks.size(); ++i) {
-    ReadChunk& chunk = batch->chunks[i];
-    // The chunk's reference moves into the handover before the call, so the
-    // batch can never release it too (read_arena.h).
-    auto* handover = new BlockHandover(chunk.block);
-    chunk.block = nullptr;
-    napi_value buffer;
-    napi_status created = napi_create_external_arraybuffer(rawEnv, chunk.data, chunk.length,
-                                                           ReleaseChunk, handover, &buffer);
-    if (created != napi_ok) handover->Release();
-    handover->LetGo();
-    if (created != napi_ok) return;
-    if (napi_set_element(rawEnv, chunks, static_cast<uint32_t>(i), buffer) != napi_ok) return;
   }
 
   napi_value strings;
@@ -102,7 +118,7 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
 
   napi_value undefined;
   napi_get_undefined(rawEnv, &undefined);
-  napi_value arguments[] = {records, chunks, strings};
+  napi_value arguments[] = {records, regions, strings};
   // An exception from JS stays pending; Node reports it as uncaught.
   napi_call_function(rawEnv, undefined, dispatch, 3, arguments, nullptr);
 }
@@ -386,16 +402,71 @@ Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+namespace {
+// Bytes per element of each TypedArray kind, for napi_get_typedarray_info's
+// element count.
+size_t ElementSize(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      return 1;
+    case napi_int16_array:
+    case napi_uint16_array:
+      return 2;
+    case napi_int32_array:
+    case napi_uint32_array:
+    case napi_float32_array:
+      return 4;
+    default:
+      return 8;  // float64, bigint64, biguint64
+  }
+}
+
+// The bytes an ArrayBufferView shows, whatever its buffer: an ArrayBuffer, a
+// SharedArrayBuffer (which napi_get_arraybuffer_info refuses: asking the view
+// itself for its data is the only way that works for both) or a detached one
+// (no data, length 0). Returns false, with nothing set, when N-API fails or
+// reports bytes without a pointer; the caller must not send then.
+bool ViewBytes(napi_env env, napi_value value, const char** bytes, size_t* length) {
+  bool isTypedArray = false;
+  bool isDataView = false;
+  void* data = nullptr;
+  size_t size = 0;
+  if (napi_is_typedarray(env, value, &isTypedArray) != napi_ok) return false;
+  if (isTypedArray) {
+    napi_typedarray_type type;
+    size_t elements = 0;
+    if (napi_get_typedarray_info(env, value, &type, &elements, &data, nullptr, nullptr) != napi_ok) {
+      return false;
+    }
+    size = elements * ElementSize(type);
+  } else {
+    if (napi_is_dataview(env, value, &isDataView) != napi_ok || !isDataView) return false;
+    if (napi_get_dataview_info(env, value, &size, &data, nullptr, nullptr) != napi_ok) return false;
+  }
+  if (data == nullptr && size > 0) return false;
+  *bytes = static_cast<const char*>(data);
+  *length = size;
+  return true;
+}
+}  // namespace
+
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
   Napi::Value data = info[1];
-  if (data.IsTypedArray()) {
-    Napi::TypedArray view = data.As<Napi::TypedArray>();
-    size_t length = view.ByteLength();
-    const char* bytes =
-        static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+  if (data.IsTypedArray() || data.IsDataView()) {
+    // lib/socket.ts hands over only Uint8Arrays over plain, fixed-length
+    // ArrayBuffers (it copies shared and resizable ones first), but the
+    // pointer used here must be right for every view regardless.
+    const char* bytes = nullptr;
+    size_t length = 0;
+    if (!ViewBytes(env, data, &bytes, &length)) {
+      if (env.IsExceptionPending()) return env.Undefined();
+      return ThrowTypeError(env, "write(id, data): cannot read the bytes of this ArrayBufferView");
+    }
     napi_ref pinned = nullptr;
     if (length >= kPinnedWriteMin && !released_ &&
         napi_create_reference(env, data, 1, &pinned) == napi_ok) {
@@ -412,12 +483,16 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     command.length = length;
   } else if (data.IsString()) {
     size_t length = 0;
-    napi_get_value_string_utf8(env, data, nullptr, 0, &length);
+    if (napi_get_value_string_utf8(env, data, nullptr, 0, &length) != napi_ok) {
+      return ThrowTypeError(env, "write(id, data): cannot read the string");
+    }
     command.bytes.reset(new char[length + 1]);
-    napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length);
+    if (napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length) != napi_ok) {
+      return ThrowTypeError(env, "write(id, data): cannot read the string");
+    }
     command.length = length;
   } else {
-    return ThrowTypeError(env, "write(id, Buffer | string)");
+    return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
   if (length > 0) staged_.push_back(std::move(command));
@@ -509,14 +584,16 @@ Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {
 // flush(acks?: Float64Array of (id, bytes) pairs): the tick's acknowledgements
 // travel as one command instead of one call and one command per 'data' event.
 Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
-  if (info.Length() > 0 && info[0].IsTypedArray()) {
-    Napi::TypedArray view = info[0].As<Napi::TypedArray>();
-    size_t length = view.ByteLength() & ~(2 * sizeof(double) - 1);
-    if (view.TypedArrayType() == napi_float64_array && length > 0) {
+  const char* acks = nullptr;
+  size_t length = 0;
+  if (info.Length() > 0 && info[0].IsTypedArray() &&
+      info[0].As<Napi::TypedArray>().TypedArrayType() == napi_float64_array &&
+      ViewBytes(info.Env(), info[0], &acks, &length)) {
+    length &= ~(2 * sizeof(double) - 1);
+    if (length > 0) {
       Command command(Command::Kind::kAcks);
       command.bytes.reset(new char[length]);
-      std::memcpy(command.bytes.get(),
-                  static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset(), length);
+      std::memcpy(command.bytes.get(), acks, length);
       command.length = length;
       staged_.push_back(std::move(command));
     }

@@ -12,7 +12,8 @@ namespace reactor {
 
 // A block of received bytes, shared by the regions of it that JS holds as
 // external ArrayBuffers. The arena holds one reference while it still reads
-// into the block; each region handed out holds another. Small reads from many
+// into the block; each region handed to a batch holds another while the batch
+// lives, and each ArrayBuffer JS gets over one connection's bytes another. Small reads from many
 // turns share one block, so a busy reactor neither mallocs nor faults in fresh
 // pages per turn, and blocks JS lets go of are reused while still warm.
 struct ReadBlock {

@@ -101,7 +101,8 @@ bytes are forwarded both ways on the epoll reactor thread.
   --threads N                 run N reactor threads, each with its own listener on the
                               port (SO_REUSEPORT) and its own upstream choices (default 1)
   --config FILE               JSON object with the same keys ("listen", "upstream",
-                              "connect-timeout", ...); flags given on the command line win
+                              "connect-timeout", ...), at most 1 MiB; flags given on
+                              the command line win
   -h, --help                  print this help
 
 Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
@@ -196,12 +197,44 @@ function parseChoice<T extends string>(flag: string, value: string, choices: rea
   return value as T;
 }
 
+/**
+ * The most a --config file may hold. A proxy config is a small JSON object;
+ * the cap keeps `--config /dev/zero` (or a log file given by mistake) from
+ * reading without end (issue 12 item 17).
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/**
+ * Reads at most MAX_CONFIG_BYTES + 1 bytes, whatever the file is (a device or
+ * a pipe has no size to check first), and fails when there is more.
+ */
+function readBounded(file: string): string {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const n = fs.readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) break;
+      length += n;
+    }
+    if (length > MAX_CONFIG_BYTES) {
+      throw new UsageError('--config',
+        `--config: ${quote(file)} is larger than ${MAX_CONFIG_BYTES} bytes; a proxy config is a small JSON object`);
+    }
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** Reads a --config file into raw values, naming the key at fault as its flag. */
 function readConfigFile(file: string): RawValues {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readBounded(file);
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     throw new UsageError('--config', `--config cannot read ${quote(file)}: ${(error as Error).message}`);
   }
   let parsed: unknown;

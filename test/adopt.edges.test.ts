@@ -1,0 +1,115 @@
+// adopt() of a net.Socket whose write side is ending (issue 12 item 6), and
+// adopt() with bad options (item 20): ended sockets pass every queued byte and
+// the FIN on, and a call that throws leaves the net.Socket working.
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import * as net from 'node:net';
+
+import { adopt, Socket } from '../lib';
+import { checkMustCalls, listenLocal, mustCall, waitFor } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { randomBytes, seededRandom } from './helpers/random';
+
+afterEach(releaseTracked);
+afterEach(checkMustCalls);
+
+const MiB = 1024 * 1024;
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function receiveAll(socket: net.Socket | Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => parts.push(chunk));
+  return once(socket, 'end').then(() => Buffer.concat(parts));
+}
+
+/** A connected pair: `plain`, the net.Socket a net.Server accepted, and the client. */
+async function connectedPair(): Promise<{ plain: net.Socket; client: net.Socket }> {
+  const server = track(net.createServer({ allowHalfOpen: true }));
+  const port = await listenLocal(server);
+  const accepted = once(server, 'connection');
+  const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  const [plain] = (await accepted) as [net.Socket];
+  track(plain);
+  await once(client, 'connect').catch(() => undefined);
+  return { plain, client };
+}
+
+test('item 6: write(8 MiB); end(); adopt(): the peer gets every byte and the FIN, and the write callback tells the truth', async () => {
+  const { plain, client } = await connectedPair();
+  const payload = randomBytes(seededRandom(6), 8 * MiB);
+  client.pause(); // so that most of the 8 MiB is still queued in libuv when adopt() runs
+  let writeError: Error | null | undefined;
+  plain.write(payload, (error) => { writeError = error; });
+  plain.end();
+  const adopted = track(adopt(plain));
+  expect(adopted.writableEnded).toBe(true);
+  const received = receiveAll(client);
+  client.resume();
+  const got = await received;
+  expect(got.length).toBe(payload.length);
+  expect(sha256(got)).toBe(sha256(payload));
+  expect(writeError).toBeNull();
+  // The read side stays with the adopted socket.
+  const back = receiveAll(adopted);
+  client.end('reply');
+  expect((await back).toString()).toBe('reply');
+}, 20000);
+
+test("item 6: end('bye'); adopt(): the peer gets 'bye' and the FIN, the adopted socket says writableEnded and emits 'finish'", async () => {
+  const { plain, client } = await connectedPair();
+  const received = receiveAll(client);
+  plain.end('bye');
+  const adopted = track(adopt(plain));
+  expect(adopted.writableEnded).toBe(true);
+  adopted.on('finish', mustCall());
+  expect((await received).toString()).toBe('bye');
+  await waitFor(() => adopted.writableFinished, 5000, "the adopted socket's 'finish'");
+  const back = receiveAll(adopted);
+  client.end('still reading');
+  expect((await back).toString()).toBe('still reading');
+  await once(adopted, 'close');
+}, 15000);
+
+test('item 6: end() after it finished, then adopt(): the adopted socket is ended and reads on', async () => {
+  const { plain, client } = await connectedPair();
+  const received = receiveAll(client);
+  plain.end('done');
+  await once(plain, 'finish');
+  const adopted = track(adopt(plain));
+  expect(adopted.writableEnded).toBe(true);
+  expect((await received).toString()).toBe('done');
+  const back = receiveAll(adopted);
+  client.end('more');
+  expect((await back).toString()).toBe('more');
+}, 15000);
+
+test('item 20: adopt() with bad options throws a Node-style error and leaves the net.Socket working', async () => {
+  const { plain, client } = await connectedPair();
+  const codes: Array<string | undefined> = [];
+  const bad: unknown[] = [null, 'x', { highWaterMark: -1 }, { readableHighWaterMark: 'big' }, { writableHighWaterMark: -5 }];
+  for (const options of bad) {
+    try {
+      adopt(plain, options as never);
+      codes.push('no error');
+    } catch (error) {
+      codes.push((error as NodeJS.ErrnoException).code);
+    }
+  }
+  expect(codes).toEqual(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE',
+    'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE']);
+  // Still a plain, reading net.Socket: it echoes.
+  plain.on('data', (chunk: Buffer) => plain.write(chunk));
+  client.write('ping');
+  const [echoed] = (await once(client, 'data')) as [Buffer];
+  expect(echoed.toString()).toBe('ping');
+  // And it can still be adopted.
+  plain.removeAllListeners('data');
+  const adopted = track(adopt(plain));
+  adopted.on('data', (chunk: Buffer) => adopted.write(chunk));
+  client.write('pong');
+  const [again] = (await once(client, 'data')) as [Buffer];
+  expect(again.toString()).toBe('pong');
+}, 15000);
