@@ -10,7 +10,12 @@
 //     arrives is always a prefix of what was written, even across a reset);
 //   - on a connection nobody destroyed, reset or broke, both directions
 //     arrive whole: the receiver's total equals the writer's;
-//   - every forward() promise settles once; every server emits 'close' once.
+//   - every forward() promise settles once; every server emits 'close' once;
+//   - with `hostile`: a write of any ArrayBufferView kind (each TypedArray,
+//     DataView, SharedArrayBuffer-backed, at an offset) or of a latin1 string
+//     sends exactly its bytes; a connect whose lookup answers with garbage
+//     ends in one 'error' with a Node code and one 'close', never an uncaught
+//     throw; forward() of a socket already flowing or just adopted loses no byte.
 //
 // Each stream starts with a 4-byte header naming its writer, so a receiver
 // (an accepted socket, or the far end of a forward) learns whose bytes it gets
@@ -36,6 +41,13 @@ export interface FuzzOptions {
   /** How long everything may take to close once the calls stop. */
   settleMs?: number;
   log?: (line: string) => void;
+  /**
+   * The hostile extras (off in the original fixed seeds, so their sequences
+   * replay as recorded): writes of every ArrayBufferView kind and of strings,
+   * forward() of sockets that are already flowing or were adopted, resets
+   * just before forward(), connects whose lookup gives hostile results.
+   */
+  hostile?: boolean;
 }
 
 export interface FuzzResult {
@@ -273,9 +285,40 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       count('writesHeldBack');
       return;
     }
-    socket.write(chunk);
+    if (options.hostile && chance(0.3)) writeAsOtherKind(socket, chunk);
+    else socket.write(chunk);
     endpoint.written += chunk.length;
     count('bytesWritten', chunk.length);
+  }
+
+  // The same bytes, handed to write() as another kind of chunk. Each view
+  // sits at an odd offset inside a larger buffer, so a write that sends from
+  // the buffer's start, or past the view, shows as bytes out of pattern.
+  const VIEW_KINDS = ['Uint8Array', 'Uint8Array(SharedArrayBuffer)', 'Buffer(SharedArrayBuffer)', 'DataView',
+    'DataView(SharedArrayBuffer)', 'Uint16Array', 'Int32Array', 'Float64Array', 'BigUint64Array', 'latin1'] as const;
+  function writeAsOtherKind(socket: AnySocket, chunk: Buffer): void {
+    let kind = pick([...VIEW_KINDS]);
+    const width = kind === 'Uint16Array' ? 2 : kind === 'Int32Array' ? 4 : kind === 'Float64Array' || kind === 'BigUint64Array' ? 8 : 1;
+    if (chunk.length % width !== 0) kind = 'Uint8Array(SharedArrayBuffer)';
+    count(`writeKind.${kind}`);
+    if (kind === 'latin1') {
+      (socket as net.Socket).write(chunk.toString('latin1'), 'latin1');
+      return;
+    }
+    const shared = kind.includes('SharedArrayBuffer');
+    const offset = 8 * (1 + below(64));
+    const backing = shared ? new SharedArrayBuffer(offset + chunk.length + 16) : new ArrayBuffer(offset + chunk.length + 16);
+    new Uint8Array(backing).fill(0xee);
+    new Uint8Array(backing, offset, chunk.length).set(chunk);
+    let view: ArrayBufferView;
+    if (kind.startsWith('Buffer')) view = Buffer.from(backing, offset, chunk.length);
+    else if (kind.startsWith('DataView')) view = new DataView(backing, offset, chunk.length);
+    else if (kind === 'Uint16Array') view = new Uint16Array(backing, offset, chunk.length / 2);
+    else if (kind === 'Int32Array') view = new Int32Array(backing, offset, chunk.length / 4);
+    else if (kind === 'Float64Array') view = new Float64Array(backing, offset, chunk.length / 8);
+    else if (kind === 'BigUint64Array') view = new BigUint64Array(backing, offset, chunk.length / 8);
+    else view = new Uint8Array(backing, offset, chunk.length);
+    socket.write(view as Uint8Array);
   }
 
   function body(endpoint: Endpoint, size: number): Buffer {
@@ -330,14 +373,47 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     });
     client.on('error', () => (record.disturbed = true));
     upstream.on('error', () => (record.disturbed = true));
-    forward(client, upstream, { mode: pick(['auto', 'copy', 'splice'] as const) }).then(
-      (result) => {
-        if (++record.settled > 1) violation('forward() settled twice');
-        if (result.error) record.disturbed = true;
-        count('forwardsDone');
-      },
-      (error) => violation(`forward() rejected: ${error}`),
-    );
+    const mode = pick(['auto', 'copy', 'splice'] as const);
+    const startForward = (): void => {
+      forward(client, upstream, { mode }).then(
+        (result) => {
+          if (++record.settled > 1) violation('forward() settled twice');
+          if (result.error) record.disturbed = true;
+          count('forwardsDone');
+        },
+        (error) => violation(`forward() rejected: ${error}`),
+      );
+    };
+    const r = options.hostile ? random() / 2 ** 32 : 1;
+    if (r < 0.25) {
+      // A proxy that reads the first chunk itself (to route on it), passes it
+      // on, then forwards the rest: the client is flowing when forward() is called.
+      count('forwardAfterFlowing');
+      w1.forwarded = false;
+      let started = false;
+      client.once('data', (first: Buffer) => {
+        started = true;
+        w1.forwarded = true;
+        upstream.write(first);
+        startForward();
+      });
+      client.once('close', () => {
+        if (started) return;
+        // Gone before its first byte: there was nothing to forward.
+        count('forwardNeverStarted');
+        record.settled = 1;
+        record.disturbed = true;
+        upstream.destroy();
+      });
+    } else if (r < 0.3) {
+      // The client resets just before forward(): the forward ends with an error, once.
+      count('forwardAfterReset');
+      record.disturbed = true;
+      client.resetAndDestroy();
+      startForward();
+    } else {
+      startForward();
+    }
     const clientPort = client.remotePort!;
     const a = awaitingForward.get(clientPort);
     if (a) {
@@ -378,6 +454,22 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   });
   await new Promise<void>((resolve) => adoptServer.listen(0, '127.0.0.1', resolve));
   const adoptPort = (adoptServer.address() as net.AddressInfo).port;
+
+  // Accepted by node:net, adopted, then forwarded: adopt() and forward() back to back.
+  const adoptProxyServer = net.createServer((plain) => {
+    let adopted: Socket;
+    try {
+      adopted = adopt(plain);
+    } catch (error) {
+      violation(`adopt() of a fresh net.Socket threw ${(error as NodeJS.ErrnoException).code}`);
+      plain.destroy();
+      return;
+    }
+    count('adoptedThenForwarded');
+    onProxySide(adopted);
+  });
+  await new Promise<void>((resolve) => adoptProxyServer.listen(0, '127.0.0.1', resolve));
+  const adoptProxyPort = (adoptProxyServer.address() as net.AddressInfo).port;
 
   let echo = await listenReactor('echo', onEchoSide);
   let unixEcho = await listenReactor('unix', onEchoSide, true);
@@ -450,7 +542,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         break;
       }
       default: {
-        const socket = net.connect(proxy.port as number, '127.0.0.1');
+        const viaAdopt = options.hostile && chance(0.3);
+        const socket = net.connect(viaAdopt ? adoptProxyPort : (proxy.port as number), '127.0.0.1');
         watch(socket, 'forward-client');
         const endpoint = newEndpoint(socket, 'forward-client');
         socket.once('connect', () => {
@@ -466,12 +559,54 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         });
       }
     }
+    if (options.hostile && chance(0.03)) hostileLookupConnect();
     if (closedPorts.length > 0 && chance(0.05)) {
       // A connect to a server that has closed: refused, then exactly one 'close'.
       const socket = connect(pick(closedPorts), '127.0.0.1');
       watch(socket, 'refused-client');
       socket.on('error', () => count('refused'));
     }
+  }
+
+  // A custom lookup that answers with something no resolver would, in the
+  // shape asked for (a list when `all` is set, as with autoSelectFamily): the
+  // socket must end in one 'error' and one 'close' (the watcher checks both),
+  // the error carrying a Node code unless the lookup's own error had none; a
+  // synchronous throw must carry a code. Never an uncaught exception, never a
+  // hang: node:net passes each of these, with and without autoSelectFamily.
+  type Answer = (error: Error | null, address?: unknown, family?: unknown) => void;
+  const HOSTILE_LOOKUPS: [string, (answer: Answer) => void][] = [
+    ['non-string address', (answer) => answer(null, 12345, 4)],
+    ['object address', (answer) => answer(null, {}, 4)],
+    ['not an IP', (answer) => answer(null, 'not-an-ip', 4)],
+    ['family 100', (answer) => answer(null, '127.0.0.1', 100)],
+    ['error without code', (answer) => answer(new Error('fuzz lookup failed'))],
+    ['ENOTFOUND', (answer) => answer(Object.assign(new Error('getaddrinfo ENOTFOUND fuzz.invalid'), { code: 'ENOTFOUND' }))],
+    ['called back twice', (answer) => { answer(null, '127.0.0.1', 4); answer(null, '127.0.0.1', 4); }],
+    ['called back later', (answer) => setTimeout(() => answer(null, 99, 4), below(5))],
+  ];
+  function hostileLookupConnect(): void {
+    const [name, respond] = pick(HOSTILE_LOOKUPS);
+    count(`hostileLookup.${name}`);
+    const lookup = (_host: string, lookupOptions: { all?: boolean }, callback: (...args: unknown[]) => void): void => {
+      respond((error, address, family) => {
+        if (error) callback(error);
+        else if (lookupOptions?.all) callback(null, [{ address, family }]);
+        else callback(null, address, family);
+      });
+    };
+    let socket: Socket;
+    try {
+      // Port 1: nothing listens there, so even a lookup that "works" ends in an error.
+      socket = connect({ host: 'fuzz.invalid', port: 1, lookup: lookup as never });
+    } catch (error) {
+      if (typeof (error as NodeJS.ErrnoException).code !== 'string') violation(`connect() with lookup '${name}' threw without a code: ${error}`);
+      return;
+    }
+    const w = watch(socket, `hostile-lookup(${name})`);
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (typeof error.code !== 'string' && name !== 'error without code') violation(`${w.label}: 'error' without a code: ${error.message}`);
+    });
   }
 
   // ---- calls ---------------------------------------------------------------
@@ -586,6 +721,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     for (const entry of reactorServers) entry.server.close();
     netServer.close();
     adoptServer.close();
+    adoptProxyServer.close();
     for (const timer of timers) clearTimeout(timer);
     throw error;
   }
@@ -633,6 +769,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     for (const entry of reactorServers) if (!entry.closed) entry.server.close();
     netServer.close();
     adoptServer.close();
+    adoptProxyServer.close();
     const serversBy = Date.now() + 10000;
     while (reactorServers.some((s) => s.closes === 0) && Date.now() < serversBy) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const entry of reactorServers) {

@@ -6,6 +6,7 @@
 //   FUZZ_SEEDS=1000 npm run fuzz            # seeds 1..1000 (or FUZZ_SEEDS=7,42,99)
 //   FUZZ_SECONDS=60 FUZZ_SOCKETS=500 npm run fuzz
 //   npm run fuzz:sanitize                   # 500 sockets for 60 s under ASan + UBSan
+//   FUZZ_HOSTILE=1 FUZZ_SEEDS=100 npm run fuzz   # the hostile extras on every seed (timed runs have them on)
 import { runFuzz } from './api-fuzzer';
 
 interface Seed {
@@ -13,6 +14,7 @@ interface Seed {
   why: string;
   sockets?: number;
   operations?: number;
+  hostile?: boolean;
 }
 
 // Each runs in about 1-4 s. Seeds that found a bug stay here with what they found.
@@ -24,6 +26,10 @@ const FIXED_SEEDS: Seed[] = [
   { seed: 4, why: 'baseline mix' },
   // Threw ERR_INVALID_HANDLE_TYPE, uncaught, from the 'connect' of a Unix socket reset while connecting.
   { seed: 1, sockets: 300, operations: 8000, why: 'resetAndDestroy() of a connecting Unix socket' },
+  // Issue 12's hostile inputs: every ArrayBufferView kind, forward() of flowing
+  // and adopted sockets, resets before forward(), hostile lookup results.
+  { seed: 5, hostile: true, why: 'hostile: views, flowing forwards, lookups' },
+  { seed: 6, hostile: true, why: 'hostile: views, flowing forwards, lookups' },
 ];
 
 function seedsFromEnvironment(): Seed[] {
@@ -36,6 +42,7 @@ function seedsFromEnvironment(): Seed[] {
 const sockets = Number(process.env.FUZZ_SOCKETS ?? 200);
 const seconds = process.env.FUZZ_SECONDS ? Number(process.env.FUZZ_SECONDS) : undefined;
 const operations = Number(process.env.FUZZ_OPERATIONS ?? 1500);
+const hostileFromEnvironment = process.env.FUZZ_HOSTILE !== undefined ? process.env.FUZZ_HOSTILE !== '0' : undefined;
 
 describe('RELIABILITY #35: API fuzzer', () => {
   const seeds: Seed[] = seconds !== undefined ? [{ seed: Number(process.env.FUZZ_SEED ?? Date.now() % 100000), why: 'timed run' }] : seedsFromEnvironment();
@@ -48,6 +55,7 @@ describe('RELIABILITY #35: API fuzzer', () => {
       operations: seconds === undefined ? entry.operations ?? operations : undefined,
       durationMs: seconds === undefined ? undefined : seconds * 1000,
       log: process.env.FUZZ_VERBOSE ? (line) => console.log(line) : undefined,
+      hostile: hostileFromEnvironment ?? entry.hostile ?? seconds !== undefined,
     });
     if (process.env.FUZZ_VERBOSE || seconds !== undefined) console.log(JSON.stringify(result.stats));
     expect(result.violations).toEqual([]);
