@@ -127,6 +127,8 @@ interface Endpoint {
 }
 
 interface ForwardRecord {
+  /** How the proxy side started it: 'forward', 'after-flowing', 'after-reset'; '+adopted' when the client was adopted first. */
+  how: string;
   disturbed: boolean;
   settled: number;
   ends: Endpoint[];
@@ -353,8 +355,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     linkAccepted(newEndpoint(socket, 'reactor-accepted'));
   };
   const forwards: ForwardRecord[] = [];
-  const onProxySide = (client: Socket): void => {
-    const record: ForwardRecord = { disturbed: false, settled: 0, ends: [] };
+  const onProxySide = (client: Socket, adopted = false): void => {
+    const record: ForwardRecord = { how: adopted ? 'forward+adopted' : 'forward', disturbed: false, settled: 0, ends: [] };
     forwards.push(record);
     const w1 = watch(client, 'forward-in');
     const upstream = connect(netPort, '127.0.0.1');
@@ -389,6 +391,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // A proxy that reads the first chunk itself (to route on it), passes it
       // on, then forwards the rest: the client is flowing when forward() is called.
       count('forwardAfterFlowing');
+      record.how = record.how.replace('forward', 'after-flowing');
       w1.forwarded = false;
       let started = false;
       client.once('data', (first: Buffer) => {
@@ -408,6 +411,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else if (r < 0.3) {
       // The client resets just before forward(): the forward ends with an error, once.
       count('forwardAfterReset');
+      record.how = record.how.replace('forward', 'after-reset');
       record.disturbed = true;
       client.resetAndDestroy();
       startForward();
@@ -466,7 +470,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       return;
     }
     count('adoptedThenForwarded');
-    onProxySide(adopted);
+    onProxySide(adopted, true);
   });
   await new Promise<void>((resolve) => adoptProxyServer.listen(0, '127.0.0.1', resolve));
   const adoptProxyPort = (adoptProxyServer.address() as net.AddressInfo).port;
@@ -820,7 +824,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       count('streamsWhole');
       if (!receiver) violation(`${writer.label}: wrote ${writer.written} bytes on an undisturbed connection; no peer received its header`);
       else if (receiver.received !== writer.written) {
-        violation(`${writer.label} → ${receiver.label}: wrote ${writer.written}, peer received ${receiver.received} on an undisturbed connection`);
+        const via = writer.via ?? receiver.via;
+        violation(`${writer.label} → ${receiver.label}: wrote ${writer.written}, peer received ${receiver.received} on an undisturbed connection${via ? ` (through a forward: ${via.how})` : ''}`);
       }
     }
     count('sockets', watched.length);
