@@ -525,8 +525,11 @@ Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::SetMaxConnections(const Napi::CallbackInfo& info) {
+  // lib/server.ts sends a whole number >= 0; anything else means no limit
+  // here rather than an undefined double-to-integer conversion.
+  double limit = info[1].ToNumber().DoubleValue();
   Stage(Command::Kind::kSetMaxConnections, info,
-        static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+        limit >= 1 && limit < 9007199254740992.0 ? static_cast<uint64_t>(limit) : 0);
   return info.Env().Undefined();
 }
 
