@@ -49,6 +49,7 @@ struct Connection : Pollable {
   bool wantsData = true;    // JS has not paused it
   bool readable = false;    // an edge arrived and the queue was not seen empty since
   bool peerClosing = false; // EPOLLRDHUP seen: read until 0, not just to a short read
+  bool errorSeen = false;   // EPOLLERR/EPOLLHUP seen while forwarding: SO_ERROR may say why
   bool ended = false;       // FIN received
   bool failed = false;      // an error was reported; no more I/O
   bool queuedForRead = false;

@@ -86,6 +86,18 @@ void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
 bool Forwarder::Pump(Batch& batch) {
   if (!started) return false;
+  // A reset side must end the forward now: a direction blocked on a full
+  // destination does not read its source, so it would never see the error.
+  for (ForwardDirection& direction : directions_) {
+    Connection* side = direction.source;
+    if (!side->errorSeen) continue;
+    side->errorSeen = false;
+    int error = sys::PendingSocketError(side->fd);
+    if (error < 0) {
+      Fail(-error, Syscall::kRead);
+      return false;
+    }
+  }
   bool more = false;
   for (ForwardDirection& direction : directions_) {
     if (finished_) break;

@@ -277,6 +277,7 @@ void Loop::Run() {
           // Its bytes go to the other side on this thread, not to JS.
           if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+          if (mask & (EPOLLERR | EPOLLHUP)) connection->errorSeen = true;
           if (mask & EPOLLOUT) connection->waitingWritable = false;
           QueueForward(connection->forwarder);
           continue;
