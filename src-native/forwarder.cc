@@ -178,9 +178,10 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
       // Connection::Read), so wait for the next edge rather than spend a recv
       // on EAGAIN. Not so for splice: a pipe has 16 slots and each queued
       // segment takes one, so splice stops short while the socket still holds
-      // bytes; only EAGAIN means drained. After EPOLLRDHUP, read on to the 0
-      // that is the FIN.
-      if (!direction.UsesSplice() && static_cast<size_t>(n) < wanted && !source->peerClosing) {
+      // bytes; only EAGAIN means drained. Nor at an urgent mark, where recv
+      // stops short too. After EPOLLRDHUP, read on to the 0 that is the FIN.
+      if (!direction.UsesSplice() && static_cast<size_t>(n) < wanted && !source->peerClosing &&
+          !source->urgentMark) {
         source->readable = false;
       }
       continue;
@@ -192,6 +193,7 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     }
     if (n == -EAGAIN) {
       source->readable = false;
+      source->urgentMark = false;
       return false;
     }
     Fail(static_cast<int>(-n), Syscall::kRead);
