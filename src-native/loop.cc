@@ -238,6 +238,13 @@ void Loop::FailEverything(int error) {
     CloseConnection(connection);
   }
   DeliverTurn();
+  // Nothing runs these again; empty them before what they point at is freed.
+  readQueue_.clear();
+  writeQueue_.clear();
+  acceptQueue_.clear();
+  forwardQueue_.clear();
+  capBlocked_.clear();
+  interestDirty_.clear();
   finishedForwarders_.clear();
   closedConnections_.clear();
   closedListeners_.clear();
