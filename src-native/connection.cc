@@ -41,7 +41,8 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       // On Linux a stream socket returns less than asked only when its queue
       // is empty at that moment, and any later arrival raises a new edge; so a
       // short read ends the drain without the extra recv() that sees EAGAIN.
-      if (received < wanted && shortReadDrains && !peerClosing) {
+      // Not at an urgent mark: recv() stops short there with bytes behind it.
+      if (received < wanted && shortReadDrains && !peerClosing && !urgentMark) {
         readable = false;
         return ReadOutcome::kDrained;
       }
@@ -55,6 +56,7 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
     }
     if (n == -EAGAIN) {
       readable = false;
+      urgentMark = false;  // past any mark; a new one raises EPOLLPRI again
       return ReadOutcome::kDrained;
     }
     readable = false;

@@ -50,6 +50,10 @@ struct Connection : Pollable {
   bool wantsData = true;    // JS has not paused it
   bool readable = false;    // an edge arrived and the queue was not seen empty since
   bool peerClosing = false; // EPOLLRDHUP seen: read until 0, not just to a short read
+  bool errorSeen = false;   // EPOLLERR/EPOLLHUP seen while forwarding: SO_ERROR may say why
+  // EPOLLPRI seen: a TCP urgent mark may stop a recv() short with bytes still
+  // queued, so a short read does not mean drained; read to EAGAIN, then clear.
+  bool urgentMark = false;
   bool ended = false;       // FIN received
   bool failed = false;      // an error was reported; no more I/O
   FlowState flow;           // changed only by FlowControl (flow_control.h)

@@ -86,6 +86,18 @@ void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
 bool Forwarder::Pump(Batch& batch) {
   if (!started) return false;
+  // A reset side must end the forward now: a direction blocked on a full
+  // destination does not read its source, so it would never see the error.
+  for (ForwardDirection& direction : directions_) {
+    Connection* side = direction.source;
+    if (!side->errorSeen) continue;
+    side->errorSeen = false;
+    int error = sys::PendingSocketError(side->fd);
+    if (error < 0) {
+      Fail(-error, Syscall::kRead);
+      return false;
+    }
+  }
   bool more = false;
   for (ForwardDirection& direction : directions_) {
     if (finished_) break;
@@ -176,9 +188,10 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
       // Connection::Read), so wait for the next edge rather than spend a recv
       // on EAGAIN. Not so for splice: a pipe has 16 slots and each queued
       // segment takes one, so splice stops short while the socket still holds
-      // bytes; only EAGAIN means drained. After EPOLLRDHUP, read on to the 0
-      // that is the FIN.
-      if (!direction.UsesSplice() && static_cast<size_t>(n) < wanted && !source->peerClosing) {
+      // bytes; only EAGAIN means drained. Nor at an urgent mark, where recv
+      // stops short too. After EPOLLRDHUP, read on to the 0 that is the FIN.
+      if (!direction.UsesSplice() && static_cast<size_t>(n) < wanted && !source->peerClosing &&
+          !source->urgentMark) {
         source->readable = false;
       }
       continue;
@@ -190,6 +203,7 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     }
     if (n == -EAGAIN) {
       source->readable = false;
+      source->urgentMark = false;
       return false;
     }
     Fail(static_cast<int>(-n), Syscall::kRead);

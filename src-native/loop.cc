@@ -27,8 +27,13 @@ constexpr size_t kMaxTimeoutsPerTurnWhileBehind = 32;
 
 // Every socket is registered once for reading and writing, edge-triggered.
 // EPOLLOUT only raises an edge after a send found the buffer full, so it costs
-// nothing while writes succeed and needs no epoll_ctl per write.
-constexpr uint32_t kConnectionEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+// nothing while writes succeed and needs no epoll_ctl per write. EPOLLPRI says
+// a TCP urgent mark arrived: recv() stops short at the mark with bytes still
+// queued, so that socket must be read to EAGAIN (Connection::urgentMark).
+// Level-triggered mode leaves EPOLLPRI out: it stays raised until the urgent
+// byte is read with MSG_OOB, which would spin, and EPOLLIN is reported again
+// anyway while bytes remain.
+constexpr uint32_t kConnectionEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
 }  // namespace
 
 Loop::Loop(LoopOptions options, Deliver deliver)
@@ -239,6 +244,13 @@ void Loop::FailEverything(int error) {
     CloseConnection(connection);
   }
   DeliverTurn();
+  // Nothing runs these again; empty them before what they point at is freed.
+  readQueue_.clear();
+  writeQueue_.clear();
+  acceptQueue_.clear();
+  forwardQueue_.clear();
+  capBlocked_.clear();
+  interestDirty_.clear();
   finishedForwarders_.clear();
   closedConnections_.clear();
   closedListeners_.clear();
@@ -278,15 +290,18 @@ void Loop::Run() {
         }
         if (connection->forwarder != nullptr) {
           // Its bytes go to the other side on this thread, not to JS.
-          if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
+          if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+          if (mask & (EPOLLERR | EPOLLHUP)) connection->errorSeen = true;
+          if (mask & EPOLLPRI) connection->urgentMark = true;
           if (mask & EPOLLOUT) connection->waitingWritable = false;
           QueueForward(connection->forwarder);
           continue;
         }
-        if (mask & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+          if (mask & EPOLLPRI) connection->urgentMark = true;
           // A paused socket is not read, so a reset on it surfaces on resume()
           // or on the next write, as with net. Edge triggering reports the
           // error once; nothing spins meanwhile.

@@ -27,6 +27,10 @@ ReadBlock* AcquireReadBlock();
 // Drops one reference; the last one recycles or frees the block. Called from
 // the reactor thread and from the JS thread (ArrayBuffer finalizers).
 void ReleaseReadBlock(ReadBlock* block);
+// Every ReadArena counts as a user of the block pool while it lives; with no
+// arena and no block out, the pool frees its spare blocks (read_arena.cc).
+void RegisterReadArena();
+void UnregisterReadArena();
 
 // One reference to a ReadBlock on its way into a JS external ArrayBuffer.
 // napi_create_external_arraybuffer may fail after Node registered the
@@ -66,11 +70,12 @@ class ReadArena {
   // A read into less room than this is not worth a syscall; start a new block.
   static constexpr size_t kMinReadSpace = 4 * 1024;
 
-  ReadArena() = default;
+  ReadArena() { RegisterReadArena(); }
   ReadArena(const ReadArena&) = delete;
   ReadArena& operator=(const ReadArena&) = delete;
   ~ReadArena() {
     if (block_ != nullptr) ReleaseReadBlock(block_);
+    UnregisterReadArena();
   }
 
   // Room to receive into, at least kMinReadSpace bytes; null if out of memory.

@@ -2,6 +2,9 @@
 // 127.0.0.1:<port>, sends in-band bytes around urgent ones for <rounds>
 // rounds, waits <hold-ms> with the connection open, ends its side, and prints
 // everything it reads back until EOF.
+// `oob-send <port> mark <hold-ms>` instead sends "A"x10, "!" urgent, "B"x10
+// once, waits <hold-ms>, prints what came back by then and a '|', then ends
+// its side and prints the rest: what an echo returns before it sees a FIN.
 // Built by test/fault/build.ts; used by the RELIABILITY #30 test.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -26,6 +29,19 @@ int main(int argc, char** argv) {
   if (fd < 0 || connect(fd, (struct sockaddr*)&address, sizeof address) < 0) {
     perror("connect");
     return 1;
+  }
+  if (strcmp(argv[2], "mark") == 0) {
+    if (send(fd, "AAAAAAAAAA", 10, 0) != 10 || send(fd, "!", 1, MSG_OOB) != 1 ||
+        send(fd, "BBBBBBBBBB", 10, 0) != 10) {
+      perror("send");
+      return 1;
+    }
+    usleep((useconds_t)atoi(argv[3]) * 1000);
+    char early[4096];
+    ssize_t got = recv(fd, early, sizeof early, MSG_DONTWAIT);
+    if (got > 0) fwrite(early, 1, (size_t)got, stdout);
+    fputc('|', stdout);
+    rounds = 0;
   }
   for (int i = 0; i < rounds; i++) {
     char line[32];

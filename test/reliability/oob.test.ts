@@ -1,6 +1,7 @@
 // RELIABILITY #30: urgent (TCP out-of-band) data, which Node cannot send, so
-// a small C program does (test/fault/oob-send.c). The reactor does not ask for
-// EPOLLPRI; the urgent byte must neither make it spin nor break the stream.
+// a small C program does (test/fault/oob-send.c). The reactor asks for EPOLLPRI
+// edge-triggered only (see test/reliability/urgent-mark.test.ts); the urgent
+// byte must neither make it spin nor break the stream.
 import { execFile } from 'node:child_process';
 
 import { createServer, Socket } from '../../lib';

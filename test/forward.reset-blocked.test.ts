@@ -1,0 +1,56 @@
+// A reset on one side of a forward must end it even while the direction
+// reading that side is blocked on a full destination (issue 12 item 12):
+// EPOLLERR/EPOLLHUP used to only mark the socket readable, and a blocked
+// direction does not read, so both fds and the pipes stayed open until the
+// other side happened to act.
+import * as net from 'node:net';
+
+import { connect, createServer, forward, ForwardResult, Socket } from '../lib';
+import { closeServer, listenLocal, waitFor } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+
+afterEach(releaseTracked);
+jest.setTimeout(30000);
+
+test.each(['splice', 'copy'] as const)("mode '%s': the client resets while client→upstream is blocked: the forward ends with ECONNRESET and closes the upstream", async (mode) => {
+  // An upstream that never reads: the client→upstream direction fills and blocks.
+  let upstreamClosed = false;
+  let upstreamSocket: net.Socket | undefined;
+  const upstreamServer = track(net.createServer((socket) => {
+    upstreamSocket = socket;
+    socket.pause();
+    socket.on('error', () => undefined);
+    socket.on('close', () => { upstreamClosed = true; });
+  }));
+  const upstreamPort = await listenLocal(upstreamServer);
+
+  let result: Promise<ForwardResult> | undefined;
+  const proxy = track(createServer((client: Socket) => {
+    client.on('error', () => undefined);
+    const upstream = connect(upstreamPort, '127.0.0.1');
+    upstream.on('error', () => undefined);
+    upstream.once('connect', () => { result = forward(client, upstream, { mode }); });
+  }));
+  const port = await listenLocal(proxy);
+
+  const client = track(net.connect(port, '127.0.0.1'));
+  client.on('error', () => undefined);
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await waitFor(() => result !== undefined, 5000, 'the forward to start');
+  // More than every buffer on the way holds (the client keeps the rest), so the direction blocks.
+  client.write(Buffer.alloc(32 * 1024 * 1024, 'x'));
+  // Enough time for every buffer on the way to fill (a few MB on loopback).
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(client.writableLength).toBeGreaterThan(0);
+
+  client.resetAndDestroy();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([result!, new Promise<'stuck'>((resolve) => { timer = setTimeout(() => resolve('stuck'), 3000); })]);
+  clearTimeout(timer);
+  expect(outcome).not.toBe('stuck');
+  expect((outcome as ForwardResult).error).toMatchObject({ code: 'ECONNRESET' });
+  // The other side was closed with it: reading on, the upstream reaches its end.
+  upstreamSocket!.resume();
+  await waitFor(() => upstreamClosed, 10000, 'the upstream to be closed');
+  await closeServer(proxy);
+});
