@@ -147,7 +147,9 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
   }
   // Writes JS queued before forwarding began go first, and an end() JS
   // asked for before (or while) forwarding: Flush() sends the FIN once the
-  // queue is empty and tells JS, whose 'finish' waits for it.
+  // queue is empty and tells JS, whose 'finish' waits for it. The direction
+  // goes on: the source's FIN ends it cleanly, while bytes for the ended side
+  // fail the forward with the kernel's EPIPE, as a write after end() fails.
   if (!destination->writeQueue.empty() ||
       (destination->shutdownRequested && !destination->shutdownDone)) {
     destination->Flush(batch);
@@ -156,13 +158,6 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
       return false;
     }
     if (!destination->writeQueue.empty()) return false;
-  }
-  if (destination->shutdownDone) {
-    // JS ended this side: nothing more may be sent to it, so this direction
-    // is over; its source is no longer read, and the forward ends when the
-    // other direction does.
-    direction.done = true;
-    return false;
   }
   size_t budget = kBudgetPerTurn;
   for (;;) {
