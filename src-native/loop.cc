@@ -244,12 +244,12 @@ void Loop::FailEverything(int error) {
     CloseConnection(connection);
   }
   DeliverTurn();
-  // Nothing runs these again; empty them before what they point at is freed.
-  readQueue_.clear();
+  // Nothing runs these again. The queues hold ids (flow_control.h), so only
+  // interestDirty_, which holds pointers, must be emptied before what it
+  // points at is freed; the rest are emptied so nothing is left behind.
   writeQueue_.clear();
   acceptQueue_.clear();
   forwardQueue_.clear();
-  capBlocked_.clear();
   interestDirty_.clear();
   finishedForwarders_.clear();
   closedConnections_.clear();
