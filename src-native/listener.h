@@ -56,10 +56,6 @@ class AcceptGate {
     std::lock_guard<std::mutex> lock(mutex_);
     wakeFd_ = fd;
   }
-  uint64_t Waiting() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return waiting_;
-  }
 
  private:
   std::mutex mutex_;
