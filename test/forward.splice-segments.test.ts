@@ -16,16 +16,13 @@ const SEGMENT = 100;
 
 test.each(['splice', 'copy'] as const)("mode '%s': 200 segments of 100 B queued before forward() all pass, without a FIN to push them", async (mode) => {
   let received = 0;
-  const upstreamEnded = new Promise<void>((resolve) => {
-    const upstream = track(net.createServer((socket) => {
-      socket.on('data', (chunk) => { received += chunk.length; });
-      socket.on('end', () => { socket.end(); resolve(); });
-    }));
-    void listenLocal(upstream).then((port) => { upstreamPort = port; gotPort(); });
-  });
-  let upstreamPort = 0;
-  let gotPort: () => void = () => undefined;
-  await new Promise<void>((resolve) => { gotPort = resolve; });
+  let upstreamEnd: () => void = () => undefined;
+  const upstreamEnded = new Promise<void>((resolve) => { upstreamEnd = resolve; });
+  const upstreamServer = track(net.createServer((socket) => {
+    socket.on('data', (chunk) => { received += chunk.length; });
+    socket.on('end', () => { socket.end(); upstreamEnd(); });
+  }));
+  const upstreamPort = await listenLocal(upstreamServer);
 
   let accepted: Socket | undefined;
   const proxy = track(createServer({ pauseOnConnect: true }, (socket) => { accepted = socket; }));
