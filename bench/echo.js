@@ -6,7 +6,10 @@
 // usage: node bench/echo.js [--quick] [--servers net,reactor,c,bun] [--runs 3]
 //                           [--seconds 4] [--warmup 1]
 //                           [--placement pinned|unpinned|both] [--modes | --no-modes]
-//                           [--docs]
+//                           [--scenarios pingpong-64B-100c,...] [--docs]
+//
+// BENCH_BASELINE=<a built checkout> adds the server 'reactor-baseline': the
+// same echo from that checkout, to compare two versions in one run.
 //
 // Each run starts a fresh server, waits for "listening <port>", drives it with
 // bench/.build/loadgen, samples the server's CPU time (and, with perf, its
@@ -72,6 +75,13 @@ const SERVERS = {
   'reactor-edge-eagain': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'edge', '--drain', 'eagain']],
   'reactor-level-short': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'level', '--drain', 'short-read']],
   'reactor-level-eagain': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'level', '--drain', 'eagain']],
+  // The same echo server from another checkout of the package (built), to
+  // compare two versions side by side in one run: BENCH_BASELINE=/path/to/it.
+  'reactor-baseline': () => {
+    const root = process.env.BENCH_BASELINE;
+    if (!root) throw new Error('reactor-baseline needs BENCH_BASELINE=<a built checkout of epoll-reactor>');
+    return [process.execPath, [path.join(root, 'bench', 'servers', 'echo-server.js'), 'reactor', '0']];
+  },
   c: (bins) => [bins.cEchoServer, ['0']],
   bun: () => [bunBinary(), [path.join(__dirname, 'servers', 'bun-echo.js'), '0']],
 };
@@ -111,6 +121,7 @@ function parseArgs(argv) {
       case '--modes': options.modes = true; explicit.add('modes'); break;
       case '--no-modes': options.modes = false; explicit.add('modes'); break;
       case '--docs': options.docs = true; break;
+      case '--scenarios': options.scenarios = value().split(',').map((s) => s.trim()).filter(Boolean); break;
       default: throw new Error(`unknown argument '${arg}'`);
     }
   }
@@ -120,6 +131,11 @@ function parseArgs(argv) {
     if (!explicit.has('warmup')) options.warmup = 0.5;
     if (!explicit.has('placements')) options.placements = ['pinned'];
     if (!explicit.has('modes')) options.modes = false;
+  }
+  for (const name of options.scenarios ?? []) {
+    if (!SCENARIOS.some((scenario) => scenario.name === name)) {
+      throw new Error(`unknown scenario '${name}'; expected some of: ${SCENARIOS.map((scenario) => scenario.name).join(', ')}`);
+    }
   }
   for (const server of options.servers) {
     if (!SERVERS[server]) throw new Error(`unknown server '${server}'; expected some of: ${Object.keys(SERVERS).join(', ')}`);
@@ -292,10 +308,11 @@ async function main() {
 
   const runs = [];
   const passes = [];
+  const chosen = options.scenarios ? SCENARIOS.filter((s) => options.scenarios.includes(s.name)) : SCENARIOS;
   for (const pinning of placements) {
     const label = pinning.pinned ? 'pinned' : 'unpinned';
-    await runPass({ label, scenarios: SCENARIOS, servers: options.servers, options, bins, pinning, syscalls: false, runs });
-    passes.push({ label, note: pinning.note, scenarios: SCENARIOS, summaries: summarizePass(runs, label, SCENARIOS, options.servers) });
+    await runPass({ label, scenarios: chosen, servers: options.servers, options, bins, pinning, syscalls: false, runs });
+    passes.push({ label, note: pinning.note, scenarios: chosen, summaries: summarizePass(runs, label, chosen, options.servers) });
   }
   let modes = null;
   if (options.modes) {
