@@ -1,6 +1,7 @@
 // A connection served by the reactor, with net.Socket's behaviour: a
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
+import * as os from 'node:os';
 import { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
@@ -13,6 +14,7 @@ import {
   streamDestroyed,
   systemError,
 } from './errors';
+import { destroyCancelsWriteInProgress } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { validateFunction } from './validate';
 
@@ -551,11 +553,15 @@ export class Socket extends Duplex {
       this.forget();
     }
     // Bytes not yet taken by the kernel are discarded with the socket; their
-    // write callback learns so before 'close'.
+    // write callback learns so before 'close', with the error net gives on
+    // the running Node (lib/net-version.ts).
     const pending = this.pendingWrite;
     this.pendingWrite = null;
     this.pendingFinal = null;
-    if (pending !== null) pending.callback(error ?? streamDestroyed('write'));
+    if (pending !== null) {
+      pending.callback(error ?? (destroyCancelsWriteInProgress ? systemError(-os.constants.errno.ECANCELED, 'write')
+        : streamDestroyed('write')));
+    }
     this.emit(kReady, true);
     callback(error);
     // net emits 'close' from libuv's close callback, after the current
