@@ -37,19 +37,28 @@ test('RELIABILITY #22: one idle socket among 1,000 busy ones times out within 50
   server = startFixture('idle-timeout-server.js', { TIMEOUT_MS: '500' });
   const { listening: port } = await server.next<{ listening: number }>((line) => 'listening' in line);
 
+  // The server's timer for a socket starts when it accepts it, so each busy
+  // socket's traffic starts the moment it is connected, not once all 1,000
+  // are (connecting them can take longer than the timeout on a loaded
+  // machine), and goes on every 100 ms, well inside its 500 ms timeout.
   const busy: net.Socket[] = [];
-  for (let i = 0; i < 1000; i += 100) {
-    busy.push(...await Promise.all(Array.from({ length: 100 }, () => connect(port))));
-  }
-  for (const socket of busy) socket.on('data', () => {});
-  // Every busy socket sends something every 100 ms, well inside its 500 ms timeout.
   const traffic = setInterval(() => {
     for (const socket of busy) socket.write('x');
   }, 100);
-
-  const idle = await connect(port);
-  const idlePort = idle.localPort;
+  const connectBusy = async (): Promise<void> => {
+    const socket = await connect(port);
+    socket.on('data', () => {});
+    socket.write('x');
+    busy.push(socket);
+  };
+  let idle: net.Socket | undefined;
   try {
+    for (let i = 0; i < 1000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, connectBusy));
+      await new Promise((resolve) => setTimeout(resolve, 60)); // SLOW-MACHINE SIMULATION
+    }
+    idle = await connect(port);
+    const idlePort = idle.localPort;
     const timedOut = await server.next<{ timeout: number; port: number }>((line) => 'timeout' in line, 5000);
     expect(timedOut.port).toBe(idlePort);
     expect(timedOut.timeout).toBeGreaterThanOrEqual(500 - 1);
@@ -60,7 +69,7 @@ test('RELIABILITY #22: one idle socket among 1,000 busy ones times out within 50
   } finally {
     clearInterval(traffic);
     for (const socket of busy) socket.destroy();
-    idle.destroy();
+    idle?.destroy();
   }
 });
 
