@@ -2,15 +2,18 @@
 // The install script. On install from the npm tarball it uses the prebuilt
 // addon for this platform (prebuilds/, made by scripts/prebuild.sh) when one
 // fits and loads, and compiles only when none does. `--force` (npm run build)
-// always compiles. On Linux a failed compile fails the install, naming what
-// to install: the reactor is the point of the package. Elsewhere there is no
-// epoll, the package falls back to node:net, and a missing compiler must not
-// stop it installing.
+// and a git checkout always compile. On Linux a failed compile fails the
+// install, naming what to install: the reactor is the point of the package.
+// Elsewhere there is no epoll, the package falls back to node:net, and a
+// missing compiler must not stop it installing.
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.join(__dirname, '..');
-const force = process.argv.includes('--force');
+// In a source checkout the prebuilds may be older than the source beside
+// them: compile there, as `npm run build` (--force) does.
+const force = process.argv.includes('--force') || fs.existsSync(path.join(root, '.git'));
 
 /** The prebuild node-gyp-build would load here, if it loads; else undefined. */
 function loadablePrebuild() {
