@@ -78,16 +78,31 @@ interface NativeBinding {
   Reactor?: new (dispatch: BatchDispatcher, options?: NativeReactorOptions) => NativeReactor;
 }
 
-const addonPath = path.join(__dirname, '..', 'build', 'Release', 'epoll_reactor.node');
+/** The package folder: build/Release (a local compile) and prebuilds/ (shipped in the tarball) are in it. */
+const packageRoot = path.join(__dirname, '..');
 
+/**
+ * Loads the addon the way node-gyp-build finds it: build/Release if this
+ * install compiled one, else the prebuild in prebuilds/<platform>-<arch>/
+ * that fits (N-API, glibc or musl). The addon uses only N-API (NAPI_VERSION
+ * in binding.gyp), so one build serves every supported Node version.
+ */
 function load(): NativeBinding {
   if (process.platform !== 'linux') return { available: false };
+  let addonPath = '';
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+    addonPath = nodeGypBuild.path(packageRoot);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require(addonPath) as NativeBinding;
   } catch (cause) {
+    const what = addonPath
+      ? `could not load the native reactor from ${addonPath}.`
+      : `found no native reactor for linux-${process.arch}: no build/Release in ${packageRoot} and no prebuilt ` +
+        'binary that fits in its prebuilds/ (the package ships them for linux-x64 and linux-arm64 with glibc).';
     const error = new Error(
-      `epoll-reactor: could not load the native reactor from ${addonPath}.\n` +
+      `epoll-reactor: ${what}\n` +
         'Build it with `npm rebuild epoll-reactor` (needs python3, make and a C++17 compiler), ' +
         'or run `npm install` again in the package folder.',
     );

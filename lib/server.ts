@@ -14,6 +14,7 @@ import {
   systemError,
 } from './errors';
 import { ConnectionFlag, ListenFlag } from './binding';
+import { maxConnectionsZeroDropsAll } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { Socket } from './socket';
 import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
@@ -406,8 +407,10 @@ export class Server extends EventEmitter {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
     localPort: number): void {
     const reactor = this.reactor as Reactor;
-    // As net: 0 (like undefined) means no limit.
-    if (this.maxConnections && this.connectionCount >= this.maxConnections) {
+    // As net on the running Node: undefined or null means no limit; 0 does
+    // too on Node 20, and drops every connection from Node 22 on.
+    const limit = this.maxConnections;
+    if (limit != null && (limit !== 0 || maxConnectionsZeroDropsAll) && this.connectionCount >= limit) {
       reactor.native.close(id);
       reactor.scheduleFlush();
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));

@@ -1,6 +1,7 @@
 // A connection served by the reactor, with net.Socket's behaviour: a
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
+import * as os from 'node:os';
 import { Duplex } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,7 @@ import {
   streamDestroyed,
   systemError,
 } from './errors';
+import { destroyCancelsWriteInProgress } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { validateFunction } from './validate';
 
@@ -591,11 +593,15 @@ export class Socket extends Duplex {
     }
     this.release(this.resetOnDestroy);
     // Bytes not yet taken by the kernel are discarded with the socket; their
-    // write callback learns so before 'close'.
+    // write callback learns so before 'close', with the error net gives on
+    // the running Node (lib/net-version.ts).
     const pending = this.pendingWrite;
     this.pendingWrite = null;
     this.pendingFinal = null;
-    if (pending !== null) pending.callback(error ?? streamDestroyed('write'));
+    if (pending !== null) {
+      pending.callback(error ?? (destroyCancelsWriteInProgress ? systemError(-os.constants.errno.ECANCELED, 'write')
+        : streamDestroyed('write')));
+    }
     this.emit(kReady, true);
     callback(error);
     // net emits 'close' from libuv's close callback, after the current

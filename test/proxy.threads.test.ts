@@ -29,25 +29,35 @@ test('a proxy thread that crashes is restarted, and the port serves throughout',
     const address = await threads.start();
     const port = Number(address.split(':').pop());
 
-    // Clients one after another until the crashed thread is back, then 50 more; none refused.
-    const outcomes: Array<string | { error: string }> = [];
+    // Clients one after another until the crashed thread is back, then 50
+    // more. What the proxy promises when a thread dies (docs/scaling.md,
+    // "What a restart loses"): the port is never refused, since the other
+    // threads' listeners stay open;
+    // the connections the dying thread held, and those the kernel had queued
+    // on its SO_REUSEPORT listener, may be lost (the kernel resets a closed
+    // listener's queue unless net.ipv4.tcp_migrate_req is 1, which moves it to
+    // the other listeners), and only until its listener is closed, which has
+    // happened by 'thread-exit'; every connection begun after that is served.
+    const before: Array<string | { error: string }> = [];
+    const after: Array<string | { error: string }> = [];
     const deadline = Date.now() + 20000;
-    let after = 0;
-    for (let i = 0; i < 10000 && Date.now() < deadline && after < 50; i++) {
+    let afterRestart = 0;
+    for (let i = 0; i < 10000 && Date.now() < deadline && afterRestart < 50; i++) {
+      const exited = exits.length > 0;
       const restarted = restarts.length > 0;
-      outcomes.push(await exchange(port, `hello ${i}\n`));
-      if (restarted) after++;
+      const outcome = await exchange(port, `hello ${i}\n`);
+      (exited ? after : before).push(outcome);
+      if (restarted) afterRestart++;
     }
-    expect(after).toBe(50);
+    expect(afterRestart).toBe(50);
     expect(exits).toHaveLength(1);
     expect(exits[0][1]).toBe(1);
     expect(exits[0][2]?.message).toBe('proxy thread crashing on purpose');
     expect(restarts).toEqual([exits[0][0]]);
-    const failed = outcomes.filter((outcome) => typeof outcome !== 'string');
-    expect(failed.filter((outcome) => (outcome as { error: string }).error === 'ECONNREFUSED')).toEqual([]);
-    // Only a connection the crashing thread held at that moment may have failed.
-    expect(failed.length).toBeLessThanOrEqual(1);
-    expect(outcomes.slice(-50).every((outcome) => typeof outcome === 'string')).toBe(true);
+    expect(after.filter((outcome) => typeof outcome !== 'string')).toEqual([]);
+    const lost = before.filter((outcome): outcome is { error: string } => typeof outcome !== 'string');
+    for (const { error } of lost) expect(['ECONNRESET', 'EOF', 'EPIPE']).toContain(error);
+    if (lost.length > 0) console.log(`lost before 'thread-exit': ${lost.map(({ error }) => error).join(', ')}`);
 
     const stats = await threads.stats();
     expect(stats.threads).toHaveLength(2);

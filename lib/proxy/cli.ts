@@ -86,8 +86,6 @@ export async function main(argv: readonly string[]): Promise<void> {
     fail(`cannot listen on ${describeListen(options)}: ${(error as Error).message}`, EXIT_FAILURE);
     return;
   }
-  printLine(options.threads > 1 ? { listening: address, threads: options.threads } : { listening: address });
-
   const statsTimer = options.statsIntervalMs > 0
     ? setInterval(() => void Promise.resolve(proxy.stats()).then((stats) => printLine({ stats })), options.statsIntervalMs)
     : undefined;
@@ -117,8 +115,11 @@ export async function main(argv: readonly string[]): Promise<void> {
       process.exit(0);
     });
   };
+  // The handlers go in before the listening line: whoever reads that line
+  // may signal at once, and without a handler the signal kills the process.
   process.on('SIGTERM', (signal) => void onSignal(signal));
   process.on('SIGINT', (signal) => void onSignal(signal));
+  printLine(options.threads > 1 ? { listening: address, threads: options.threads } : { listening: address });
 }
 
 function describeListen(options: ProxyOptions): string {

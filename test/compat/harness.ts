@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 
 import { checkMustCalls } from '../helpers';
-import { childPrelude, IMPLEMENTATION_ENV, ImplementationName } from './implementations';
+import { childPrelude, CreateServer, IMPLEMENTATION_ENV, ImplementationName } from './implementations';
 
 /** Every compat test ends within this, failures included. */
 export const TEST_TIMEOUT_MS = 10_000;
@@ -134,6 +134,26 @@ export async function connectPair(server: net.Server, port: number, options: Par
   const client = await connectClient(port, options);
   const socket = await acceptedSocket(server, (candidate) => candidate.remotePort === client.localPort);
   return { client, socket };
+}
+
+const netOutcomes = new Map<string, Promise<unknown>>();
+
+/**
+ * What node:net on the running Node does in `scenario`, run once per file and
+ * remembered under `name`. Where net's behaviour changed between the Node
+ * versions the package supports (maxConnections = 0, write callbacks on
+ * destroy), a shared body runs the scenario on its implementation and
+ * compares the outcome with this one, instead of pinning one version's
+ * behaviour. The scenario must record what happened (no mustCall), and
+ * register what it opens with the harness.
+ */
+export function netOutcome<T>(name: string, scenario: (createServer: CreateServer) => Promise<T>): Promise<T> {
+  let outcome = netOutcomes.get(name);
+  if (outcome === undefined) {
+    outcome = scenario(net.createServer);
+    netOutcomes.set(name, outcome);
+  }
+  return outcome as Promise<T>;
 }
 
 /** Rejects with a message naming `what` unless `promise` settles within `ms`. */

@@ -321,7 +321,12 @@ int close(int fd) {
   return result;
 }
 
-// libuv closes with syscall(SYS_close, fd) on Linux, not close(): count those too.
+// libuv closes with syscall(SYS_close, fd) on Linux, not close(): count those
+// too. From Node 24 on, libuv also sets up an io_uring per loop (the main
+// loop's, and the one of each thread that runs a loop, such as V8's delayed
+// task scheduler) with syscall(SYS_io_uring_setup): there is no glibc wrapper
+// to intercept, so its fd's creation is noted here, or its close would look
+// like a close of an fd never handed out.
 long syscall(long number, ...) {
   REAL(syscall);
   va_list arguments;
@@ -331,6 +336,9 @@ long syscall(long number, ...) {
   va_end(arguments);
   long result = real_syscall(number, a, b, c, d, e, f);
   if (number == SYS_close) NoteClose((int)a, (int)result);
+#ifdef SYS_io_uring_setup
+  if (number == SYS_io_uring_setup) NoteCreated((int)result);
+#endif
   return result;
 }
 

@@ -1,0 +1,22 @@
+// Where node:net's behaviour changed between the Node versions the package
+// supports (engines in package.json), the package follows the Node it runs
+// on. Each difference is one named constant here, so the places that depend
+// on it say which behaviour they follow (docs/compatibility.md lists them).
+
+const major = Number(process.versions.node.split('.')[0]);
+
+/**
+ * Node 20 treats `server.maxConnections = 0` as no limit; Node 22 and later
+ * drop every connection (net.js tests `maxConnections != null`).
+ */
+export const maxConnectionsZeroDropsAll = major >= 22;
+
+/**
+ * What destroy() gives the callback of a write the kernel has not finished
+ * taking. Node 22 and later cancel it with `write ECANCELED` (and Writable
+ * passes that error on to the writes queued behind it); Node 20 completes it
+ * with no error although its bytes may be lost. The package cannot claim
+ * those bytes were sent, so on Node 20 it reports ERR_STREAM_DESTROYED, as net
+ * does for the queued ones (a documented difference).
+ */
+export const destroyCancelsWriteInProgress = major >= 22;

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Runs commands on the other Node versions the package supports. Each Node is
+# the registry's node-linux-<arch> package (the official binary and its
+# headers in include/node), unpacked once into a cache folder. Each run
+# happens in its own copy of the work tree (sharing node_modules), where the
+# addon is built against that Node's headers and the TypeScript compiled, so
+# runs on different versions never share a build/ and the work tree's own
+# build/ is left alone.
+#
+#   scripts/node-versions.sh path 24              # prints the cached node binary (fetching it first)
+#   scripts/node-versions.sh version 24           # prints the pinned release (24.22.3)
+#   scripts/node-versions.sh run 24 npm test      # builds against Node 24, runs `npm test` with it
+#   scripts/node-versions.sh run 22 jest test/compat
+#   NODE_ARCH=arm64 scripts/node-versions.sh path 26
+#
+# In `run`, the first word `npm` or `jest` runs the work tree's jest (or npm
+# script) under the chosen node; anything else runs as given, with that
+# node first on PATH.
+#
+# The cache is $EPOLL_REACTOR_NODE_CACHE, or ~/.cache/epoll-reactor.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cache="${EPOLL_REACTOR_NODE_CACHE:-$HOME/.cache/epoll-reactor}"
+arch="${NODE_ARCH:-x64}"
+
+# The exact releases tested. Bump them together with the README's table.
+pinned() {
+  case "$1" in
+    20) echo 20.20.2 ;;
+    22) echo 22.23.5 ;;
+    24) echo 24.22.3 ;;
+    26) echo 26.12.1 ;;
+    *.*.*) echo "$1" ;;
+    *) echo "node-versions: no pinned release for Node $1" >&2; exit 2 ;;
+  esac
+}
+
+# Unpacks node-linux-<arch>@<version> into $cache/node-<version>-<arch> once.
+# Unpacking goes to a temporary folder that is renamed into place, so two
+# runs fetching the same version at once cannot see a half-unpacked Node.
+fetch() {
+  local version dir tmp
+  version="$(pinned "$1")"
+  dir="$cache/node-$version-$arch"
+  if [ ! -x "$dir/bin/node" ]; then
+    mkdir -p "$cache"
+    tmp="$(mktemp -d "$cache/.fetch.XXXXXX")"
+    (cd "$tmp" && npm pack --silent "node-linux-$arch@$version" >/dev/null)
+    tar -C "$tmp" -xzf "$tmp"/node-linux-"$arch"-"$version".tgz
+    if ! mv -T "$tmp/package" "$dir" 2>/dev/null; then
+      [ -x "$dir/bin/node" ] || { echo "node-versions: could not install $dir" >&2; exit 1; }
+    fi
+    rm -rf "$tmp"
+  fi
+  echo "$dir"
+}
+
+command="${1:-}"
+case "$command" in
+  path)
+    echo "$(fetch "$2")/bin/node"
+    ;;
+  version)
+    pinned "$2"
+    ;;
+  run)
+    want="$2"
+    shift 2
+    dir="$(fetch "$want")"
+    node="$dir/bin/node"
+    work="$(mktemp -d "/tmp/epoll-reactor-node$want.XXXXXX")"
+    trap 'rm -rf "$work"' EXIT
+    tar -C "$root" --exclude=./node_modules --exclude=./build --exclude=./.git --exclude=./prebuilds \
+      -cf - . | tar -C "$work" -xf -
+    ln -s "$root/node_modules" "$work/node_modules"
+    cd "$work"
+    export PATH="$dir/bin:$PATH"
+    echo "node-versions: Node $("$node" -v) in $work" >&2
+    if ! npm_config_nodedir="$dir" "$node" node_modules/node-gyp/bin/node-gyp.js rebuild -j 2 >"$work/build.log" 2>&1; then
+      cat "$work/build.log" >&2
+      exit 1
+    fi
+    "$node" node_modules/typescript/bin/tsc -p tsconfig.build.json
+    case "${1:-}" in
+      jest) shift; "$node" node_modules/jest/bin/jest.js "$@" ;;
+      npm) shift; npm "$@" ;;
+      *) "$@" ;;
+    esac
+    ;;
+  *)
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
