@@ -94,6 +94,7 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   const ended = target.readableEnded || (target as unknown as { _readableState: { ended: boolean } })._readableState.ended;
 
   const adopted = new Socket({ allowHalfOpen: options.allowHalfOpen ?? (target as { allowHalfOpen?: boolean }).allowHalfOpen, ...options });
+  adopted.expectAttach();
   for (const chunk of buffered) {
     adopted.bytesRead += chunk.length;
     adopted.push(chunk);
