@@ -160,6 +160,16 @@ export class Server extends EventEmitter {
     this.highWaterMark = options.highWaterMark;
   }
 
+  /**
+   * With `events.captureRejections`, a rejected async 'connection' listener
+   * destroys that socket with the error, as net.Server does; other events'
+   * rejections become 'error'.
+   */
+  override [EventEmitter.captureRejectionSymbol](error: Error, event: string, ...args: unknown[]): void {
+    if (event === 'connection') (args[0] as Socket).destroy(error);
+    else this.emit('error', error);
+  }
+
   /** @internal The listener id, while listening. */
   get listeningId(): number | undefined {
     return this.bound?.id;

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets, unixSocketAddress } from './connect';
 import {
   invalidArgType,
+  invalidArgValue,
   invalidHandleType,
   outOfRange,
   socketClosed,
@@ -124,7 +125,8 @@ export class Socket extends Duplex {
   private keepAlive: [boolean, number] | undefined;
   private forwarding = false;
   private unattachedTimer: NodeJS.Timeout | undefined;
-  private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
+  private attachExpected = false;
+  private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued  // adopt() will attach a connection (see expectAttach)
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -137,6 +139,10 @@ export class Socket extends Duplex {
    * ```
    */
   constructor(options: SocketOptions = {}) {
+    for (const name of ['objectMode', 'readableObjectMode', 'writableObjectMode'] as const) {
+      const value = (options as Record<string, unknown>)[name];
+      if (value) throw invalidArgValue(`options.${name}`, value, 'is not supported');
+    }
     super({
       // Half-open handling is ours, as in net: the Duplex must not end itself.
       allowHalfOpen: true,
@@ -377,6 +383,8 @@ export class Socket extends Duplex {
    */
   resetAndDestroy(): this {
     if (this.destroyed) return this;
+    // As net: a socket with no connection at all is destroyed with ERR_SOCKET_CLOSED.
+    if (this.id === 0 && !this.connecting && !this.attachExpected) return this.destroy(socketClosed());
     if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
     if (this.connecting) {
       // As net, a Unix socket is refused now: thrown later, from the 'connect'
@@ -398,13 +406,20 @@ export class Socket extends Duplex {
 
   /** Bytes written so far, including those still buffered, as net counts them. */
   get bytesWritten(): number {
-    let buffered = 0;
+    // Read on the prototype (no stream state): undefined, as net gives.
+    if (!(this instanceof Socket) || (this as unknown as { _writableState?: object })._writableState === undefined) {
+      return undefined as unknown as number;
+    }
+    let buffered = this.bytesAwaitingConnect;
     const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
       .writableBuffer;
-    for (const entry of entries) {
-      buffered += typeof entry.chunk === 'string' ? Buffer.byteLength(entry.chunk, entry.encoding) : entry.chunk.length;
-    }
+    for (const entry of entries) buffered += chunkLength(entry.chunk, entry.encoding);
     return this.bytesQueued + buffered;
+  }
+
+  /** As net's legacy `_connecting`. */
+  get _connecting(): boolean {
+    return this.connecting;
   }
 
   /** @deprecated As in net: use `writableLength`. */
@@ -566,7 +581,7 @@ export class Socket extends Duplex {
       return;
     }
     if (this.pending) {
-      this.whenReady(() => this._write(chunk, encoding, callback), callback);
+      this.awaitConnect(chunkLength(chunk, encoding), () => this._write(chunk, encoding, callback), callback);
       return;
     }
     this.queueChunk(chunk, encoding);
@@ -582,7 +597,9 @@ export class Socket extends Duplex {
       return;
     }
     if (this.pending) {
-      this.whenReady(() => this._writev(chunks, callback), callback);
+      let length = 0;
+      for (const entry of chunks) length += chunkLength(entry.chunk, entry.encoding);
+      this.awaitConnect(length, () => this._writev(chunks, callback), callback);
       return;
     }
     for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
@@ -661,6 +678,18 @@ export class Socket extends Duplex {
     this.attachExpected = true;
   }
 
+  // A write waiting for the connection; its bytes count in bytesWritten, as net's _pendingData does.
+  private awaitConnect(length: number, action: () => void, callback: (error?: Error | null) => void): void {
+    this.bytesAwaitingConnect += length;
+    this.whenReady(() => {
+      this.bytesAwaitingConnect -= length;
+      action();
+    }, (error) => {
+      this.bytesAwaitingConnect -= length;
+      callback(error);
+    });
+  }
+
   // As net's _writeGeneric: a socket that is neither connected nor connecting
   // has nowhere to write; the write fails with ERR_SOCKET_CLOSED.
   private neverConnected(): boolean {
@@ -698,6 +727,10 @@ export class Socket extends Duplex {
     this.pendingWrite = { target: this.bytesQueued, callback };
     this.updateReference();
   }
+}
+
+function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
 }
 
 function onUnattachedTimeout(socket: Socket): void {

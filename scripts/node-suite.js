@@ -13,10 +13,11 @@
 //
 // Usage:
 //   node scripts/node-suite.js [--mirror DIR] [--commit REF] [--node PATH]
-//     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE]
+//     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE] [--keep]
 // Defaults: the mirror at /work/.mirror/denoland+node_test/repo, commit be779569
 // (Node 20.11.1's test/), this node, 2 jobs, 60 s per run. Build dist/ first
-// (npm run build); the preload loads the package from dist/.
+// (npm run build); the preload loads a copy of dist/ and the addon taken at the
+// start, so rebuilding while it runs does not change what is measured.
 // Known reasons for failures live in scripts/node-suite-reasons.json and are
 // merged into the markdown table.
 
@@ -116,8 +117,12 @@ function extract(options, directory) {
 
 /** Writes the preload files into `directory`; returns the flags that load them. */
 function writePreload(directory, testRoot) {
-  const dist = path.join(ROOT, 'dist');
-  if (!fs.existsSync(path.join(dist, 'index.js'))) fail('dist/ is missing: run npm run build first');
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) fail('dist/ is missing: run npm run build first');
+  const snapshot = path.join(directory, 'package');
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(snapshot, 'dist'), { recursive: true });
+  const addon = path.join(ROOT, 'build', 'Release', 'epoll_reactor.node');
+  if (fs.existsSync(addon)) fs.cpSync(addon, path.join(snapshot, 'build', 'Release', 'epoll_reactor.node'));
+  const dist = path.join(snapshot, 'dist');
   const substitute = path.join(directory, 'net-substitute.cjs');
   fs.writeFileSync(substitute, `'use strict';
 // node:net with epoll-reactor's createServer, Server, connect, createConnection and Socket.
