@@ -15,7 +15,7 @@ import { binding } from './binding';
 import { ConnectOptions } from './connect';
 import { clientSocketChannel, clientSocketFromSocketConnect } from './diagnostics';
 import { Server as ServerClass, ServerOptions } from './server';
-import { Socket as SocketClass } from './socket';
+import { Socket as SocketClass, SocketOptions } from './socket';
 
 /**
  * A class that, as node:net's constructors, may also be called without `new`
@@ -152,7 +152,8 @@ export function connect(...args: unknown[]): Socket {
   if (!binding.available) return (net.connect as (...a: unknown[]) => net.Socket)(...args) as unknown as Socket;
   const first = args[0];
   const options = first !== null && typeof first === 'object' ? (first as ConnectOptions) : {};
-  const socket = new SocketClass({ allowHalfOpen: options.allowHalfOpen });
+  // As net: the options also construct the socket (allowHalfOpen, high-water marks; objectMode refused).
+  const socket = new SocketClass(options as SocketOptions);
   if (!clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
   return (socket.connect as (...a: unknown[]) => Socket)(...args);
 }

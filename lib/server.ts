@@ -131,7 +131,8 @@ export class Server extends EventEmitter {
   private unixPath: string | undefined;
   private connectionCount = 0;
   private listenPending = false;
-  private listenGeneration = 0;  // bumped by close(), so that a pending listen knows it was cancelled
+  private listenGeneration = 0;
+  private connectionKey: string | undefined;  // bumped by close(), so that a pending listen knows it was cancelled
 
   constructor(connectionListener?: ConnectionListener);
   constructor(options?: ServerOptions, connectionListener?: ConnectionListener);
@@ -168,6 +169,11 @@ export class Server extends EventEmitter {
   override [EventEmitter.captureRejectionSymbol](error: Error, event: string, ...args: unknown[]): void {
     if (event === 'connection') (args[0] as Socket).destroy(error);
     else this.emit('error', error);
+  }
+
+  /** As net's `_connectionKey`: `family:address:port` as requested (`-1:path:-1` for a path). */
+  get _connectionKey(): string | undefined {
+    return this.connectionKey;
   }
 
   /** @internal The listener id, while listening. */
@@ -207,7 +213,8 @@ export class Server extends EventEmitter {
       throw invalidArgValue('options.backlog', backlog, 'must be a non-negative integer');
     }
 
-    if (options.fd !== undefined && options.fd !== null) {
+    // As net: only a non-negative number is an fd; anything else falls through to port and path.
+    if (typeof options.fd === 'number' && options.fd >= 0) {
       validateInteger(options.fd, 'options.fd', 0, 2 ** 31 - 1);
       if (options.signal !== undefined) this.closeOnAbort(options.signal);
       if (callback) this.once('listening', callback);
@@ -323,6 +330,8 @@ export class Server extends EventEmitter {
     }
     const [id, boundAddress, boundPort] = result;
     if (family === 0) this.unixPath = address;
+    // net's key for cluster: the requested family, address and port.
+    this.connectionKey = family === 0 ? `-1:${address}:-1` : `${family}:${address}:${port}`;
     this.startListening(reactor, id, family === 0 ? address : boundAddress, boundPort, family);
   }
 

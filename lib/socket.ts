@@ -1,7 +1,7 @@
 // A connection served by the reactor, with net.Socket's behaviour: a
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
-import { Duplex } from 'node:stream';
+import { addAbortSignal, Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 
 import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets, unixSocketAddress } from './connect';
@@ -31,6 +31,8 @@ export interface SocketOptions {
   highWaterMark?: number;
   /** Start paused: nothing is read until `resume()` (the server's pauseOnConnect). */
   pauseOnConnect?: boolean;
+  /** Destroys the socket with an AbortError when aborted, as net's `signal` option. */
+  signal?: AbortSignal;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -155,6 +157,8 @@ export class Socket extends Duplex {
     });
     this.allowHalfOpen = options.allowHalfOpen === true;
     this.on('end', onReadableEnd);
+    // As net: stream.addAbortSignal validates the signal and destroys the socket on abort.
+    if (options.signal) addAbortSignal(options.signal, this);
     if (options.pauseOnConnect === true) {
       // The reactor will not read it (its listener said so); resume() will.
       this.readingStopped = true;
@@ -217,10 +221,10 @@ export class Socket extends Duplex {
     this.connecting = true;
     this.connectingToPath = options.path !== undefined && options.path !== null;
     const reactor = getReactor();
-    // Keep the process alive while the lookup runs, as net's pending handle does.
-    reactor.ref();
+    // Nothing here keeps the process alive while the lookup runs: as with net,
+    // dns.lookup's own request does, and a custom lookup that never answers
+    // does not (net's handle is not active before it connects).
     resolveTargets(options, this, (error, targets) => {
-      reactor.unref();
       if (this.destroyed) return;
       if (error) {
         this.connecting = false;

@@ -31,9 +31,24 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     ['{ autoSelectFamilyAttemptTimeout: 0 }', { port: 80, autoSelectFamilyAttemptTimeout: 0 }, 'ERR_OUT_OF_RANGE'],
     ['{ family: 5 }', { port: 80, host: 'localhost', family: 5 }, 'ERR_INVALID_ARG_VALUE'],
     ['{}', {}, 'ERR_MISSING_ARGS'],
+    ['{ objectMode: true }', { port: 80, objectMode: true }, 'ERR_INVALID_ARG_VALUE'],
+    ['{ lookup: 1 }', { port: 80, host: 'localhost', lookup: 1 }, 'ERR_INVALID_ARG_TYPE'],
   ])('connect(%s) throws %s synchronously', (_label, options, code) => {
     expect(() => trackSocket(implementation.connect(options as unknown as net.NetConnectOpts)))
       .toThrow(expect.objectContaining({ code }));
+  });
+
+  test.each([['before connect()', true], ['after connect()', false]])('connect({ signal }) aborted %s: AbortError, then close', async (_label, early) => {
+    const server = net.createServer();
+    const port = await listenLocal(server);
+    const controller = new AbortController();
+    if (early) controller.abort();
+    const socket = trackSocket(implementation.connect({ port, host: '127.0.0.1', signal: controller.signal } as net.NetConnectOpts));
+    const failed = new Promise<Error>((resolve) => socket.once('error', resolve));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    if (!early) controller.abort();
+    expect((await within(failed, 2000, "'error'")).name).toBe('AbortError');
+    await within(closed, 2000, "'close'");
   });
 
   test("connect(' ') is a port, not a path: ERR_SOCKET_BAD_PORT", () => {

@@ -59,6 +59,15 @@ describe.each(implementations)('%s', (name) => {
     expect(await child.exitWithin(EXIT_WITHIN_MS)).toBe(0);
   });
 
+  test('a socket whose custom lookup never answers does not keep the process alive', async () => {
+    const child = startChild(name, `
+      netModule.connect({ host: 'example.invalid', port: 80, lookup: () => {} });
+      report({ started: true });
+    `);
+    await child.next((line) => 'started' in line);
+    expect(await child.exitWithin(EXIT_WITHIN_MS)).toBe(0);
+  });
+
   test('a connection that is still reading keeps the process alive', async () => {
     const child = startChild(name, `
       const server = netModule.createServer((socket) => socket.resume());

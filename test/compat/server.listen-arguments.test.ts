@@ -21,6 +21,8 @@ describe.each(implementations)('%s', (_name, createServer) => {
     ['{ port: -1, path }', [{ port: -1, path: 'unused.sock' }], 'ERR_SOCKET_BAD_PORT'],
     ['{}', [{}], 'ERR_INVALID_ARG_VALUE'],
     ['true', [true], 'ERR_INVALID_ARG_VALUE'],
+    ['{ fd: -1 }', [{ fd: -1 }], 'ERR_INVALID_ARG_VALUE'],
+    ['{ path: -1 }', [{ path: -1 }], 'ERR_INVALID_ARG_VALUE'],
   ])('listen(%s) throws %s and creates nothing', (_label, args, code) => {
     const cwd = fs.readdirSync(process.cwd());
     const server = trackServer(createServer());
