@@ -73,6 +73,9 @@ export type ConnectionListener = (socket: Socket) => void;
 
 const DEFAULT_BACKLOG = 511;
 
+/** Node 24's net.Server treats maxConnections = 0 as "accept none" (20's as "no limit"). */
+const MAX_CONNECTIONS_ZERO_DROPS = Number(process.versions.node.split('.')[0]) >= 24;
+
 interface Bound {
   id: number;
   address: string;
@@ -448,8 +451,10 @@ export class Server extends EventEmitter {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
     localPort: number): void {
     const reactor = this.reactor as Reactor;
-    // As net: 0 (like undefined) means no limit.
-    if (this.maxConnections && this.connectionCount >= this.maxConnections) {
+    // As net: up to Node 23, 0 (like undefined) means no limit; from Node 24,
+    // only null/undefined do, and 0 drops every connection.
+    const limited = MAX_CONNECTIONS_ZERO_DROPS ? this.maxConnections != null : Boolean(this.maxConnections);
+    if (limited && this.connectionCount >= (this.maxConnections as number)) {
       reactor.native.close(id);
       reactor.scheduleFlush();
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));

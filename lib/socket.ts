@@ -611,6 +611,12 @@ export class Socket extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    // Node 24's net ends a socket that never connected at once (its _final
+    // checks connecting, then the handle); Node 20's waits for a 'connect'.
+    if (NODE_MAJOR >= 24 && this.neverConnected()) {
+      callback(null);
+      return;
+    }
     if (this.pending) {
       this.whenReady(() => this._final(callback), callback);
       return;
@@ -741,6 +747,9 @@ function onUnattachedTimeout(socket: Socket): void {
   socket.clearUnattachedTimer();
   socket.emit('timeout');
 }
+
+/** The running Node's major version, for the few behaviours net changed between 20 and 24. */
+const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 
 /** Node's largest timer duration (a signed 32-bit integer of milliseconds). */
 const TIMEOUT_MAX = 2 ** 31 - 1;

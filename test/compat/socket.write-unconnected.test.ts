@@ -25,6 +25,14 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(socket.destroyed).toBe(true);
   });
 
+  test('new Socket().end(cb): called back at once from Node 24 on; on Node 20 it waits for a connect', async () => {
+    const socket = trackSocket(new implementation.Socket());
+    let called = false;
+    socket.end(() => { called = true; });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(called).toBe(Number(process.versions.node.split('.')[0]) >= 24);
+  });
+
   test('a write made while connecting, destroyed before connecting: ERR_SOCKET_CLOSED_BEFORE_CONNECTION', async () => {
     const socket = trackSocket(implementation.connect({ port: 9, host: '127.0.0.1' } as net.NetConnectOpts));
     socket.on('error', () => {});
