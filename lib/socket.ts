@@ -291,6 +291,10 @@ export class Socket extends Duplex {
       this.readingStopped = true;
       this.reactor!.native.pause(this.id);
       this.reactor!.scheduleFlush();
+      // A _read() made before the connection was up is still outstanding (it
+      // pushed nothing); with reading now stopped nothing will push, so the
+      // stream must call _read() again on its next read(), which resumes it.
+      (this as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
     }
     this.updateReference();
     this.emit(kReady);

@@ -4,8 +4,10 @@
 // with unread data after the peer's FIN, or with a socket paused before it
 // connected; so must the package. Each case runs in a child, killed by pid if
 // it lingers.
-import { startChild, useCompatHarness } from './harness';
-import { implementations } from './implementations';
+import * as net from 'node:net';
+
+import { listenLocal, readAll, startChild, trackSocket, useCompatHarness, within } from './harness';
+import { implementations, netImplementations } from './implementations';
 
 useCompatHarness();
 
@@ -79,5 +81,18 @@ describe.each(implementations)('%s', (name) => {
     await child.next((line) => 'connected' in line);
     expect(await child.exitWithin(500)).toBeNull();
     await child.kill();
+  });
+});
+
+describe.each(netImplementations)('%s', (_name, implementation) => {
+  test('resumed, then paused again before it connected, then resumed: the client reads everything', async () => {
+    // The reply comes later, so that it is read only if reading really resumed.
+    const server = net.createServer((socket) => { setTimeout(() => socket.end('hello'), 100); });
+    const port = await listenLocal(server);
+    const client = trackSocket(implementation.connect(port, '127.0.0.1'));
+    client.resume();
+    client.pause();
+    client.once('connect', () => setTimeout(() => client.resume(), 20));
+    expect((await within(readAll(client), 2000, 'the reply')).toString()).toBe('hello');
   });
 });
