@@ -87,6 +87,9 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // comes before the first change to the net.Socket: a call that throws
   // leaves it working (issue 12 item 20).
   const adopted = new Socket({ allowHalfOpen: options.allowHalfOpen ?? (target as { allowHalfOpen?: boolean }).allowHalfOpen, ...options });
+  // Writes until the connection is attached wait for it, not fail as on a
+  // socket that never connected.
+  adopted.expectAttach();
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
   // From here libuv reads nothing more; what it read is in the readable buffer.

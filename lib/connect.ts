@@ -2,10 +2,10 @@
 // resolution with dns.lookup, as net does them. The Socket does the rest.
 import * as dns from 'node:dns';
 import type { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
+import { getDefaultAutoSelectFamily, isIP } from 'node:net';
 
-import { invalidArgType, invalidArgValue, missingArgs } from './errors';
-import { validateFunction, validatePort } from './validate';
+import { invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, missingArgs } from './errors';
+import { validateBoolean, validateFunction, validateInteger, validatePort } from './validate';
 
 /** Options for {@link connect}, as for `net.connect`. */
 export interface ConnectOptions {
@@ -15,8 +15,8 @@ export interface ConnectOptions {
   host?: string;
   /** Unix socket path to connect to instead of a TCP port. */
   path?: string;
-  /** Address family for the lookup: 0 (either), 4 or 6. */
-  family?: number;
+  /** Address family for the lookup: 0 (either), 4 or 6 (or `'IPv4'` / `'IPv6'`, as server.address() gives it). */
+  family?: number | 'IPv4' | 'IPv6';
   /** dns.lookup hints. */
   hints?: number;
   /** A lookup function with dns.lookup's signature. */
@@ -35,6 +35,13 @@ export interface ConnectOptions {
   keepAliveInitialDelay?: number;
   /** Keep the writable side open after the peer ends. */
   allowHalfOpen?: boolean;
+  /**
+   * Try every address of the host (default `net.getDefaultAutoSelectFamily()`);
+   * false: only the first. Addresses are tried one after the other, not raced.
+   */
+  autoSelectFamily?: boolean;
+  /** Validated as net does; the attempts here are sequential, so it is not used. */
+  autoSelectFamilyAttemptTimeout?: number;
 }
 
 /** A resolved address to try: family 0 means a Unix path. */
@@ -44,8 +51,38 @@ export interface ConnectTarget {
   port: number;
 }
 
-function isNumeric(value: string): boolean {
-  return value.trim() !== '' && Number.isFinite(+value);
+// net's isPipeName: a string that Number() does not make a non-negative
+// number names a path (so ' ' is a port, and fails as one).
+function isPipeName(value: unknown): value is string {
+  return typeof value === 'string' && !(Number(value) >= 0);
+}
+
+/** The size of sockaddr_un's sun_path on Linux. */
+const SUN_PATH_SIZE = 108;
+
+/**
+ * Whether this Node's libuv pads an abstract socket name ('\0name') with NULs
+ * to the whole sun_path, as libuv did before 1.47 (uv_pipe_bind/uv_pipe_connect
+ * pass sizeof(sockaddr_un)); from 1.47 it uses the name's exact length. The
+ * kernel compares names with their length, so to meet node:net's sockets the
+ * reactor must do as this Node's libuv does. Checked on libuv 1.46 (Node 20)
+ * and 1.52 (Node 24).
+ */
+const libuvPadsAbstractNames = ((): boolean => {
+  const [major, minor] = (process.versions.uv ?? '1.47').split('.').map(Number);
+  return major === 1 && minor < 47;
+})();
+
+/** The sun_path bytes for a Unix socket path, as this Node's libuv would give them. */
+export function unixSocketAddress(path: string): string {
+  if (!libuvPadsAbstractNames || !path.startsWith('\0')) return path;
+  const length = Buffer.byteLength(path);
+  return length >= SUN_PATH_SIZE ? path : path + '\0'.repeat(SUN_PATH_SIZE - length);
+}
+
+/** The name of an abstract socket without the NULs libuv padded it with (see {@link unixSocketAddress}). */
+export function trimAbstractPadding(path: string): string {
+  return path.startsWith('\0') ? path.replace(/\0+$/, '') : path;
 }
 
 /** Turns net.connect's argument forms into options and a connect listener. */
@@ -55,12 +92,15 @@ export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => v
   let options: ConnectOptions;
   if (first !== null && typeof first === 'object') {
     options = { ...(first as ConnectOptions) };
-  } else if (typeof first === 'string' && !isNumeric(first)) {
+  } else if (isPipeName(first)) {
     options = { path: first };
   } else {
     options = { port: first as number | string | undefined };
     if (typeof args[1] === 'string') options.host = args[1];
   }
+  // As net's socketToDnsFamily: server.address() can be passed straight on.
+  if ((options.family as unknown) === 'IPv4') options.family = 4;
+  else if ((options.family as unknown) === 'IPv6') options.family = 6;
   validateConnectOptions(options);
   return [options, listener];
 }
@@ -70,7 +110,15 @@ function validateConnectOptions(options: ConnectOptions): void {
     if (typeof options.path !== 'string') throw invalidArgType('options.path', 'of type string', options.path);
     return;
   }
-  if (options.port === undefined || options.port === null) throw missingArgs(['options', 'port', 'path']);
+  // The order of net's lookupAndConnect, so that the same input fails the same check.
+  if (options.port === undefined) throw missingArgs(['options', 'port', 'path']);
+  if (options.localAddress && !isIP(options.localAddress)) throw invalidIpAddress(options.localAddress);
+  if (options.localPort) {
+    if (typeof options.localPort !== 'number') {
+      throw invalidArgType('options.localPort', 'of type number', options.localPort);
+    }
+    validatePort(options.localPort, 'options.localPort');
+  }
   if (typeof options.port !== 'number' && typeof options.port !== 'string') {
     throw invalidArgType('options.port', 'one of type number or string', options.port);
   }
@@ -78,20 +126,27 @@ function validateConnectOptions(options: ConnectOptions): void {
   if (options.host !== undefined && options.host !== null && typeof options.host !== 'string') {
     throw invalidArgType('options.host', 'of type string', options.host);
   }
-  if (options.localAddress !== undefined && !isIP(options.localAddress)) {
-    throw Object.assign(new TypeError(`Invalid IP address: ${options.localAddress}`), { code: 'ERR_INVALID_IP_ADDRESS' });
+  if (options.autoSelectFamily !== undefined && options.autoSelectFamily !== null) {
+    validateBoolean(options.autoSelectFamily, 'options.autoSelectFamily');
   }
-  if (options.localPort !== undefined && options.localPort !== null) validatePort(options.localPort, 'options.localPort');
-  if (options.family !== undefined && options.family !== null && ![0, 4, 6].includes(options.family)) {
-    throw invalidArgValue('options.family', options.family, 'must be one of: 0, 4, 6');
+  if (options.autoSelectFamilyAttemptTimeout !== undefined && options.autoSelectFamilyAttemptTimeout !== null) {
+    validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
   }
-  if (options.lookup !== undefined) validateFunction(options.lookup, 'options.lookup');
+  const family = options.family as number | undefined | null;
+  if (family !== undefined && family !== null && ![0, 4, 6].includes(family)) {
+    throw invalidArgValue('options.family', family, 'must be one of: 0, 4, 6');
+  }
+  if (options.lookup !== undefined && options.lookup !== null) validateFunction(options.lookup, 'options.lookup');
 }
 
 /**
  * Resolves where to connect: a Unix path as is, an IP address as is, a host
- * name through dns.lookup (or options.lookup) into every address it has, to
- * be tried in order. Emits 'lookup' on `emitter` as net does.
+ * name through dns.lookup (or options.lookup). As net does, every address of
+ * the host is tried in turn (net races them, happy eyeballs) unless a family
+ * or a local address is given or `autoSelectFamily` is false: then only the
+ * first. Emits 'lookup' on `emitter` as net does, and checks what a custom
+ * lookup answers as net does (ERR_INVALID_IP_ADDRESS, ERR_INVALID_ADDRESS_FAMILY).
+ * Errors are called back on a later tick.
  */
 export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
   callback: (error: Error | null, targets?: ConnectTarget[]) => void): void {
@@ -106,30 +161,51 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
     process.nextTick(callback, null, [{ family: literal as 4 | 6, address: host, port }]);
     return;
   }
+  const fail = (error: Error): void => process.nextTick(callback, error);
   const lookup = options.lookup ?? dns.lookup;
-  const lookupOptions: dns.LookupAllOptions = { all: true, family: options.family ?? 0 };
-  if (options.hints !== undefined) lookupOptions.hints = options.hints;
-  lookup(host, lookupOptions, (error: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[] | string,
-    family?: number) => {
-    // A custom lookup may answer in the single-address form.
-    const list: dns.LookupAddress[] = typeof addresses === 'string'
-      ? [{ address: addresses, family: family ?? isIP(addresses) }]
-      : addresses ?? [];
-    const first = list[0];
-    emitter.emit('lookup', error, first?.address, first?.family, host);
-    if (error) {
-      callback(error);
-      return;
-    }
-    const targets = list
-      .filter((entry) => entry.family === 4 || entry.family === 6)
-      .map((entry) => ({ family: entry.family as 4 | 6, address: entry.address, port }));
-    if (targets.length === 0) {
-      callback(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
-        code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: host,
-      }));
-      return;
-    }
-    callback(null, targets);
-  });
+  const family = (options.family as number | undefined) || 0;
+  const hints = options.hints || (family !== 4 && family !== 6 ? dns.ADDRCONFIG : 0);
+  const autoSelectFamily = options.autoSelectFamily ?? getDefaultAutoSelectFamily();
+  const multiple = family !== 4 && family !== 6 && !options.localAddress && autoSelectFamily;
+  const lookupOptions = multiple ? { family, hints, all: true as const } : { family, hints };
+  (lookup as (host: string, options: object, callback: (...args: unknown[]) => void) => void)(host, lookupOptions,
+    (error: unknown, addresses: unknown, addressFamily: unknown) => {
+      if (!multiple || !Array.isArray(addresses) || error) {
+        // The single-address form: (error, address, family).
+        emitter.emit('lookup', error ?? null, error ? undefined : addresses, error ? undefined : addressFamily, host);
+        if (error) return fail(error as Error);
+        if (typeof addresses !== 'string' || !isIP(addresses)) return fail(invalidIpAddress(addresses));
+        if (addressFamily !== 4 && addressFamily !== 6) return fail(invalidAddressFamily(addressFamily, options));
+        return callback(null, [{ family: addressFamily, address: addresses, port }]);
+      }
+      const targets: ConnectTarget[] = [];
+      for (const entry of addresses as Array<{ address?: unknown; family?: unknown } | null>) {
+        const address = entry?.address;
+        const entryFamily = entry?.family;
+        emitter.emit('lookup', null, address, entryFamily, host);
+        if (typeof address === 'string' && isIP(address) && (entryFamily === 4 || entryFamily === 6) &&
+            !targets.some((target) => target.address === address)) {
+          targets.push({ family: entryFamily, address, port });
+        }
+      }
+      if (targets.length === 0) {
+        const first = addresses[0] as { address?: unknown; family?: unknown } | undefined;
+        if (first === undefined) {
+          return fail(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
+            code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: host,
+          }));
+        }
+        if (typeof first.address !== 'string' || !isIP(first.address)) return fail(invalidIpAddress(first.address));
+        return fail(invalidAddressFamily(first.family, options));
+      }
+      // net alternates the families, starting with the first one answered.
+      const preferred = targets.filter((target) => target.family === targets[0].family);
+      const other = targets.filter((target) => target.family !== targets[0].family);
+      const ordered: ConnectTarget[] = [];
+      for (let i = 0; i < Math.max(preferred.length, other.length); i++) {
+        if (i < preferred.length) ordered.push(preferred[i]);
+        if (i < other.length) ordered.push(other[i]);
+      }
+      return callback(null, ordered);
+    });
 }

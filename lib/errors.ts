@@ -92,6 +92,11 @@ export function socketClosed(): NodeStyleError {
   return withCode(new Error('Socket is closed'), 'ERR_SOCKET_CLOSED');
 }
 
+export function socketClosedBeforeConnection(): NodeStyleError {
+  return withCode(new Error('Socket closed before the connection was established'),
+    'ERR_SOCKET_CLOSED_BEFORE_CONNECTION');
+}
+
 export function streamDestroyed(method: string): NodeStyleError {
   return withCode(new Error(`Cannot call ${method} after a stream was destroyed`), 'ERR_STREAM_DESTROYED');
 }
@@ -123,4 +128,16 @@ export function systemError(errno: number, syscall: string, address?: string, po
 
 export function invalidState(message: string): NodeStyleError {
   return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE');
+}
+
+export function invalidIpAddress(address: unknown): NodeStyleError {
+  return withCode(new TypeError(`Invalid IP address: ${String(address)}`), 'ERR_INVALID_IP_ADDRESS');
+}
+
+export function invalidAddressFamily(family: unknown, options: { host?: unknown; port?: unknown }): NodeStyleError {
+  const error = withCode(
+    new RangeError(`Invalid address family: ${String(family)} ${String(options.host)}:${String(options.port)}`),
+    'ERR_INVALID_ADDRESS_FAMILY',
+  );
+  return Object.assign(error, { host: options.host, port: options.port });
 }

@@ -13,10 +13,33 @@ import * as net from 'node:net';
 
 import { binding } from './binding';
 import { ConnectOptions } from './connect';
-import { Server, ServerOptions } from './server';
-import { Socket } from './socket';
+import { clientSocketChannel } from './diagnostics';
+import { clientSocketFromSocketConnect } from './net-version';
+import { Server as ServerClass, ServerOptions } from './server';
+import { Socket as SocketClass, SocketOptions } from './socket';
 
-export { Server, Socket };
+/**
+ * A class that, as node:net's constructors, may also be called without `new`
+ * (`net.Server()`, `net.Socket()`): the call constructs. `instanceof` and
+ * `extends` see the class itself.
+ */
+function callableConstructor<C extends new (...args: never[]) => object>(klass: C):
+  C & ((...args: ConstructorParameters<C>) => InstanceType<C>) {
+  return new Proxy(klass, {
+    apply(target, _thisArgument, args: ConstructorParameters<C>): InstanceType<C> {
+      return new target(...args) as InstanceType<C>;
+    },
+  }) as C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
+}
+
+/** {@inheritDoc ServerClass} */
+export const Server = callableConstructor(ServerClass);
+/** A server served by the epoll reactor (see {@link ServerClass}). */
+export type Server = ServerClass;
+/** {@inheritDoc SocketClass} */
+export const Socket = callableConstructor(SocketClass);
+/** A socket served by the epoll reactor (see {@link SocketClass}). */
+export type Socket = SocketClass;
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
 export { forward } from './forward';
@@ -103,7 +126,7 @@ export function createServer(
   if (!binding.available) {
     return net.createServer(options as net.ServerOpts, connectionListener as unknown as (socket: net.Socket) => void) as unknown as Server;
   }
-  return new Server(options as ServerOptions, connectionListener);
+  return new ServerClass(options as ServerOptions, connectionListener);
 }
 
 /**
@@ -130,7 +153,9 @@ export function connect(...args: unknown[]): Socket {
   if (!binding.available) return (net.connect as (...a: unknown[]) => net.Socket)(...args) as unknown as Socket;
   const first = args[0];
   const options = first !== null && typeof first === 'object' ? (first as ConnectOptions) : {};
-  const socket = new Socket({ allowHalfOpen: options.allowHalfOpen });
+  // As net: the options also construct the socket (allowHalfOpen, high-water marks; objectMode refused).
+  const socket = new SocketClass(options as SocketOptions);
+  if (!clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
   return (socket.connect as (...a: unknown[]) => Socket)(...args);
 }
 

@@ -20,3 +20,18 @@ export const maxConnectionsZeroDropsAll = major >= 22;
  * does for the queued ones (a documented difference).
  */
 export const destroyCancelsWriteInProgress = major >= 22;
+
+/**
+ * Node 22 and later end a socket that never connected at once (net's _final
+ * checks `connecting`, then the handle); Node 20 waits for a 'connect' that
+ * never comes.
+ */
+export const endNeverConnectedAtOnce = major >= 22;
+
+/**
+ * Until Node 20, net.connect()/createConnection() published
+ * 'net.client.socket' for the sockets they make; from Node 22 on,
+ * Socket#connect() publishes it for every connect, `new net.Socket().connect()`
+ * included.
+ */
+export const clientSocketFromSocketConnect = major >= 22;

@@ -14,6 +14,8 @@ import {
   systemError,
 } from './errors';
 import { ConnectionFlag, ListenFlag } from './binding';
+import { trimAbstractPadding, unixSocketAddress } from './connect';
+import { serverListenChannel, serverSocketChannel } from './diagnostics';
 import { maxConnectionsZeroDropsAll } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { Socket } from './socket';
@@ -84,8 +86,15 @@ function emitNT(server: Server, event: string, argument?: unknown): void {
   else server.emit(event, argument);
 }
 
-function isNumeric(value: string): boolean {
-  return value.trim() !== '' && Number.isFinite(+value);
+// As net's emitListeningNT: a close() in the same tick as listen() means no 'listening'.
+function emitListeningNT(server: Server, id: number): void {
+  if (server.listeningId === id) server.emit('listening');
+}
+
+// net's isPipeName: a string that Number() does not make a non-negative
+// number names a path (so ' ' and '' are ports, and fail as ports).
+function isPipeName(value: unknown): value is string {
+  return typeof value === 'string' && !(Number(value) >= 0);
 }
 
 /**
@@ -119,6 +128,8 @@ export class Server extends EventEmitter {
   private unixPath: string | undefined;
   private connectionCount = 0;
   private listenPending = false;
+  private listenGeneration = 0;
+  private connectionKey: string | undefined;  // bumped by close(), so that a pending listen knows it was cancelled
 
   constructor(connectionListener?: ConnectionListener);
   constructor(options?: ServerOptions, connectionListener?: ConnectionListener);
@@ -146,6 +157,26 @@ export class Server extends EventEmitter {
     this.highWaterMark = options.highWaterMark;
   }
 
+  /**
+   * With `events.captureRejections`, a rejected async 'connection' listener
+   * destroys that socket with the error, as net.Server does; other events'
+   * rejections become 'error'.
+   */
+  override [EventEmitter.captureRejectionSymbol](error: Error, event: string, ...args: unknown[]): void {
+    if (event === 'connection') (args[0] as Socket).destroy(error);
+    else this.emit('error', error);
+  }
+
+  /** As net's `_connectionKey`: `family:address:port` as requested (`-1:path:-1` for a path). */
+  get _connectionKey(): string | undefined {
+    return this.connectionKey;
+  }
+
+  /** @internal The listener id, while listening. */
+  get listeningId(): number | undefined {
+    return this.bound?.id;
+  }
+
   /** True while the server accepts connections. */
   get listening(): boolean {
     return this.bound !== undefined;
@@ -168,30 +199,50 @@ export class Server extends EventEmitter {
     const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as ListenCallback) : undefined;
     const options = normalizeListenArgs(args);
     if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
+    if (serverListenChannel.hasSubscribers) {
+      const first = args[0];
+      serverListenChannel.asyncStart.publish({ server: this, options: first !== null && typeof first === 'object' ? first : options });
+    }
 
     const backlog = options.backlog === undefined || options.backlog === null ? DEFAULT_BACKLOG : options.backlog;
     if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
       throw invalidArgValue('options.backlog', backlog, 'must be a non-negative integer');
     }
-    if (options.signal !== undefined) this.closeOnAbort(options.signal);
 
-    if (options.fd !== undefined && options.fd !== null) {
+    // As net: only a non-negative number is an fd; anything else falls through to port and path.
+    if (typeof options.fd === 'number' && options.fd >= 0) {
       validateInteger(options.fd, 'options.fd', 0, 2 ** 31 - 1);
+      if (options.signal !== undefined) this.closeOnAbort(options.signal);
       if (callback) this.once('listening', callback);
       this.adoptFd(options.fd, backlog);
       return this;
     }
     const listenFlags = (options.ipv6Only === true ? ListenFlag.Ipv6Only : 0) |
       (options.reusePort === true ? ListenFlag.ReusePort : 0);
-    if (options.path !== undefined) {
-      if (typeof options.path !== 'string') throw invalidArgType('options.path', 'of type string', options.path);
+    // In net's order: a port (even with a path beside it) first, then a path.
+    if (options.port === null || (options.port === undefined && ('port' in options || args.length === 0))) {
+      options.port = 0;
+    }
+    if (typeof options.port !== 'number' && typeof options.port !== 'string') {
+      const path = options.path;
+      if (!path || !isPipeName(path)) {
+        if (!('port' in options) && !('path' in options)) {
+          throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+        }
+        throw invalidArgValue('options', options);
+      }
+      if (path.startsWith('\0') && (options.readableAll || options.writableAll)) {
+        throw invalidArgValue('options', options,
+          'can not set readableAll or writableAllt to true when path is abstract unix socket');
+      }
+      if (options.signal !== undefined) this.closeOnAbort(options.signal);
       if (callback) this.once('listening', callback);
-      this.bindNow(0, options.path, 0, backlog, listenFlags);
+      this.bindNow(0, path, 0, backlog, listenFlags);
       if (this.bound !== undefined && (options.readableAll || options.writableAll)) {
         // As libuv's uv_pipe_chmod: open the socket file to other users.
         const mode = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
         try {
-          fs.chmodSync(options.path, fs.statSync(options.path).mode | mode);
+          fs.chmodSync(path, fs.statSync(path).mode | mode);
         } catch (error) {
           this.close();
           throw error;
@@ -199,14 +250,14 @@ export class Server extends EventEmitter {
       }
       return this;
     }
-    if (options.port !== undefined && options.port !== null &&
-        typeof options.port !== 'number' && typeof options.port !== 'string') {
-      throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+    const port = validatePort(options.port, 'options.port');
+    const host = options.host;
+    if (host !== undefined && host !== null && host !== '' && typeof host !== 'string') {
+      throw invalidArgType('options.host', 'of type string', host);
     }
-    const port = options.port === undefined || options.port === null ? 0 : validatePort(options.port, 'options.port');
+    if (options.signal !== undefined) this.closeOnAbort(options.signal);
     if (callback) this.once('listening', callback);
 
-    const host = options.host;
     if (host === undefined || host === null || host === '') {
       this.bindNow(6, '::', port, backlog, listenFlags, true);
       return this;
@@ -218,7 +269,10 @@ export class Server extends EventEmitter {
       return this;
     }
     this.listenPending = true;
+    const generation = this.listenGeneration;
     dns.lookup(host, (error, address, addressFamily) => {
+      // As net's _listeningId: a close() since this listen() cancels it.
+      if (generation !== this.listenGeneration) return;
       this.listenPending = false;
       if (error) {
         this.emit('error', error);
@@ -255,8 +309,8 @@ export class Server extends EventEmitter {
     const reactor = reactorOrError(this);
     if (reactor === undefined) return;
     const connectionFlags = this.connectionFlags();
-    let result = reactor.native.listen(family, address, port, backlog, listenFlags, connectionFlags,
-      this.keepAliveInitialDelay);
+    let result = reactor.native.listen(family, family === 0 ? unixSocketAddress(address) : address, port, backlog,
+      listenFlags, connectionFlags, this.keepAliveInitialDelay);
     if (result.length === 2 && fallBackToIPv4 && (result[0] === -97 /* EAFNOSUPPORT */ || result[0] === -99)) {
       // No IPv6 on this host: Node falls back to 0.0.0.0 the same way.
       family = 4;
@@ -266,12 +320,16 @@ export class Server extends EventEmitter {
     }
     if (result.length === 2) {
       const [errno] = result;
-      process.nextTick(emitNT, this, 'error', systemError(errno, 'listen', address, family === 0 ? undefined : port, true));
+      const error = systemError(errno, 'listen', address, family === 0 ? undefined : port, true);
+      if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
+      process.nextTick(emitNT, this, 'error', error);
       return;
     }
     const [id, boundAddress, boundPort] = result;
     if (family === 0) this.unixPath = address;
-    this.startListening(reactor, id, boundAddress, boundPort, family);
+    // net's key for cluster: the requested family, address and port.
+    this.connectionKey = family === 0 ? `-1:${address}:-1` : `${family}:${address}:${port}`;
+    this.startListening(reactor, id, family === 0 ? address : boundAddress, boundPort, family);
   }
 
   private adoptFd(fd: number, backlog: number): void {
@@ -279,7 +337,9 @@ export class Server extends EventEmitter {
     if (reactor === undefined) return;
     const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, false);
     if (result.length === 2) {
-      process.nextTick(emitNT, this, 'error', systemError(result[0], 'listen'));
+      const error = systemError(result[0], 'listen');
+      if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
+      process.nextTick(emitNT, this, 'error', error);
       return;
     }
     const [id, boundAddress, boundPort, family] = result;
@@ -323,11 +383,14 @@ export class Server extends EventEmitter {
 
   private startListening(reactor: Reactor, id: number, address: string, port: number, family: 0 | 4 | 6): void {
     this.reactor = reactor;
+    // A listener taken over from libuv (adoptServer) may have an abstract name padded with NULs.
+    if (family === 0) address = trimAbstractPadding(address);
     this.bound = { id, address, port, family: family === 0 ? 'unix' : family === 6 ? 'IPv6' : 'IPv4' };
     reactor.listeners.set(id, this);
     if (this.maxConnectionsValue) this.sendMaxConnections();
     if (this.referenced) reactor.ref();
-    process.nextTick(emitNT, this, 'listening');
+    if (serverListenChannel.hasSubscribers) serverListenChannel.asyncEnd.publish({ server: this });
+    process.nextTick(emitListeningNT, this, id);
   }
 
   /** Lets the process exit even while this server listens. Returns the server. */
@@ -371,8 +434,10 @@ export class Server extends EventEmitter {
    * `callback` receives ERR_SERVER_NOT_RUNNING.
    */
   close(callback?: (error?: Error) => void): this {
-    if (callback !== undefined) {
-      validateFunction(callback, 'callback');
+    this.listenGeneration++;
+    this.listenPending = false;
+    // As net: anything but a function is ignored.
+    if (typeof callback === 'function') {
       if (this.bound === undefined) {
         this.once('close', () => callback(serverNotRunning()));
       } else {
@@ -429,6 +494,7 @@ export class Server extends EventEmitter {
     });
     (socket as Socket & { server: Server }).server = this;
     this.emit('connection', socket);
+    if (serverSocketChannel.hasSubscribers) serverSocketChannel.publish({ socket });
   }
 
   /** @internal */
@@ -500,16 +566,11 @@ function dropData(remoteAddress: string, remotePort: number, localAddress: strin
 function normalizeListenArgs(args: unknown[]): ListenOptions {
   const first = args[0];
   if (first !== null && typeof first === 'object') return { ...(first as ListenOptions) };
-  if (typeof first === 'string' && !isNumeric(first)) {
+  if (isPipeName(first)) {
     return { path: first, backlog: args[1] as number | undefined };
   }
-  const options: ListenOptions = {};
-  if (first !== undefined && first !== null) {
-    if (typeof first !== 'number' && typeof first !== 'string') {
-      throw invalidArgValue('options', first, 'must have the property "port" or "path"');
-    }
-    options.port = first;
-  }
+  // As net's normalizeArgs: whatever else comes first is the port, checked later.
+  const options: ListenOptions = args.length === 0 ? {} : { port: first as number | string };
   if (typeof args[1] === 'string') {
     options.host = args[1];
     options.backlog = args[2] as number | undefined;

@@ -2,20 +2,23 @@
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
 import * as os from 'node:os';
-import { Duplex } from 'node:stream';
+import { addAbortSignal, Duplex } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
 import type { AddressInfo } from 'node:net';
 
-import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets } from './connect';
+import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets, unixSocketAddress } from './connect';
 import {
   invalidArgType,
+  invalidArgValue,
   invalidHandleType,
   outOfRange,
   socketClosed,
+  socketClosedBeforeConnection,
   streamDestroyed,
   systemError,
 } from './errors';
-import { destroyCancelsWriteInProgress } from './net-version';
+import { clientSocketChannel } from './diagnostics';
+import { clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { validateFunction } from './validate';
 
@@ -31,6 +34,8 @@ export interface SocketOptions {
   highWaterMark?: number;
   /** Start paused: nothing is read until `resume()` (the server's pauseOnConnect). */
   pauseOnConnect?: boolean;
+  /** Destroys the socket with an AbortError when aborted, as net's `signal` option. */
+  signal?: AbortSignal;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -129,13 +134,18 @@ export class Socket extends Duplex {
   private pendingFinal: ((error?: Error | null) => void) | null = null;
   private readingStopped = false;  // the reactor was told to pause
   private unackedBytes = 0;        // received while the readable buffer was full
-  private registered = false;      // in the reactor's map, holding a reference
+  private registered = false;      // in the reactor's map
   private referenced = true;
+  private holdsReference = false;  // counted in the reactor's references (see updateReference)
+  private readEnded = false;       // the peer's FIN arrived: nothing more to read
   private resetOnDestroy = false;
   private noDelay = false;
   private keepAlive: [boolean, number] | undefined;
   private forwarding = false;
   private writeShutDown = false;  // the write side was shut down before the reactor had it
+  private unattachedTimer: NodeJS.Timeout | undefined;
+  private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
+  private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -148,6 +158,10 @@ export class Socket extends Duplex {
    * ```
    */
   constructor(options: SocketOptions = {}) {
+    for (const name of ['objectMode', 'readableObjectMode', 'writableObjectMode'] as const) {
+      const value = (options as Record<string, unknown>)[name];
+      if (value) throw invalidArgValue(`options.${name}`, value, 'is not supported');
+    }
     super({
       // Half-open handling is ours, as in net: the Duplex must not end itself.
       allowHalfOpen: true,
@@ -160,6 +174,8 @@ export class Socket extends Duplex {
     });
     this.allowHalfOpen = options.allowHalfOpen === true;
     this.on('end', onReadableEnd);
+    // As net: stream.addAbortSignal validates the signal and destroys the socket on abort.
+    if (options.signal) addAbortSignal(options.signal, this);
     if (options.pauseOnConnect === true) {
       // The reactor will not read it (its listener said so); resume() will.
       this.readingStopped = true;
@@ -178,9 +194,10 @@ export class Socket extends Duplex {
     this.id = id;
     this.registered = true;
     reactor.connections.set(id, this);
-    if (this.referenced) reactor.ref();
+    this.updateReference();
     if (addresses !== undefined) this.setAddresses(addresses);
-    if (this.timeout !== undefined && this.timeout > 0) reactor.native.setTimeout(id, Math.floor(this.timeout));
+    this.clearUnattachedTimer();
+    if (this.timeout !== undefined && this.timeout > 0) reactor.native.setTimeout(id, timerDuration(this.timeout, false));
     if (this.noDelay) reactor.native.setNoDelay(id, true);
     if (this.keepAlive !== undefined) reactor.native.setKeepAlive(id, this.keepAlive[0], this.keepAlive[1]);
     reactor.scheduleFlush();
@@ -208,12 +225,11 @@ export class Socket extends Duplex {
   connect(port: number | string, host?: string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
     const [options, listener] = normalizeConnectArgs(args);
+    if (clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket: this });
+    // As net: a destroyed (closed) socket may be connected again, as new.
+    if (this.destroyed) this.reinitialize();
     if (this.id !== 0 || this.connecting) {
       throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
-    }
-    if (this.destroyed) {
-      // As net: a destroyed socket may be reused for a new connection.
-      throw streamDestroyed('connect');
     }
     if (listener !== undefined) this.once('connect', listener);
     if (options.timeout !== undefined) this.setTimeout(options.timeout);
@@ -230,10 +246,10 @@ export class Socket extends Duplex {
       process.nextTick(() => this.destroy(error as Error));
       return this;
     }
-    // Keep the process alive while the lookup runs, as net's pending handle does.
-    reactor.ref();
+    // Nothing here keeps the process alive while the lookup runs: as with net,
+    // dns.lookup's own request does, and a custom lookup that never answers
+    // does not (net's handle is not active before it connects).
     resolveTargets(options, this, (error, targets) => {
-      reactor.unref();
       if (this.destroyed) return;
       if (error) {
         this.connecting = false;
@@ -245,9 +261,28 @@ export class Socket extends Duplex {
     return this;
   }
 
+  /** Forgets a closed connection so that the socket can connect again, as net.Socket#connect does. */
+  private reinitialize(): void {
+    this.id = 0;
+    this.reactor = undefined;
+    this.bytesRead = 0;
+    this.bytesQueued = 0;
+    this.bytesSent = 0;
+    this.unackedBytes = 0;
+    this.readingStopped = false;
+    this.readEnded = false;
+    this.resetOnDestroy = false;
+    this.remoteAddress = this.remotePort = this.remoteFamily = undefined;
+    this.localAddress = this.localPort = this.localFamily = undefined;
+    // onReadableEnd may have replaced write() for the old connection.
+    if (Object.prototype.hasOwnProperty.call(this, 'write')) delete (this as { write?: unknown }).write;
+    (this as unknown as { _undestroy(): void })._undestroy();
+  }
+
   private connectTo(reactor: Reactor, targets: ConnectTarget[], index: number, options: ConnectOptions): void {
     const target = targets[index];
-    const result = reactor.native.connect(target.family, target.address, target.port,
+    const address = target.family === 0 ? unixSocketAddress(target.address) : target.address;
+    const result = reactor.native.connect(target.family, address, target.port,
       options.localAddress ?? '', options.localPort ?? 0);
     if (result.length === 2) {
       const [errno, syscall] = result;
@@ -275,6 +310,18 @@ export class Socket extends Duplex {
     this.connecting = false;
     this.connectTargets = undefined;
     this.setAddresses(addresses);
+    if (this.isPaused() && !this.readingStopped && !this.forwarding) {
+      // As net's afterConnect: a socket paused before it connected does not
+      // start reading, and so does not keep the process alive.
+      this.readingStopped = true;
+      this.reactor!.native.pause(this.id);
+      this.reactor!.scheduleFlush();
+      // A _read() made before the connection was up is still outstanding (it
+      // pushed nothing); with reading now stopped nothing will push, so the
+      // stream must call _read() again on its next read(), which resumes it.
+      (this as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+    }
+    this.updateReference();
     this.emit(kReady);
     process.nextTick(emitConnectNT, this);
   }
@@ -290,23 +337,41 @@ export class Socket extends Duplex {
    * ```
    */
   setTimeout(milliseconds: number, callback?: () => void): this {
-    if (typeof milliseconds !== 'number') throw invalidArgType('msecs', 'of type number', milliseconds);
-    if (!(milliseconds >= 0) || !Number.isFinite(milliseconds)) {
-      throw outOfRange('msecs', 'a non-negative finite number', milliseconds);
-    }
-    if (callback !== undefined) validateFunction(callback, 'callback');
+    // In the order of net's setStreamTimeout and getTimerDuration.
     if (this.destroyed) return this;
-    const duration = Math.floor(milliseconds);
     this.timeout = milliseconds;
+    const duration = timerDuration(milliseconds);
+    if (callback !== undefined) validateFunction(callback, 'callback');
     if (this.registered) {
       this.reactor!.native.setTimeout(this.id, duration);
       this.reactor!.scheduleFlush();
+    } else {
+      this.startUnattachedTimer(duration);
     }
     if (callback !== undefined) {
       if (duration === 0) this.removeListener('timeout', callback);
       else this.once('timeout', callback);
     }
     return this;
+  }
+
+  /**
+   * Before the socket has a reactor connection (never connected, or looking
+   * up its host), its idle timer is a JS timer, unref'd as net's are: net
+   * times a socket without a handle too.
+   */
+  private startUnattachedTimer(duration: number): void {
+    if (this.unattachedTimer !== undefined) clearTimeout(this.unattachedTimer);
+    this.unattachedTimer = undefined;
+    if (duration === 0) return;
+    this.unattachedTimer = setTimeout(onUnattachedTimeout, duration, this);
+    this.unattachedTimer.unref();
+  }
+
+  /** @internal */
+  clearUnattachedTimer(): void {
+    if (this.unattachedTimer !== undefined) clearTimeout(this.unattachedTimer);
+    this.unattachedTimer = undefined;
   }
 
   /** Enables or disables Nagle's algorithm (TCP_NODELAY); `true` if omitted. Returns the socket. */
@@ -333,19 +398,15 @@ export class Socket extends Duplex {
 
   /** Lets the process exit even while this socket is open. Returns the socket. */
   unref(): this {
-    if (this.referenced) {
-      this.referenced = false;
-      if (this.registered) this.reactor!.unref();
-    }
+    this.referenced = false;
+    this.updateReference();
     return this;
   }
 
   /** Undoes {@link Socket.unref}. Returns the socket. */
   ref(): this {
-    if (!this.referenced) {
-      this.referenced = true;
-      if (this.registered) this.reactor!.ref();
-    }
+    this.referenced = true;
+    this.updateReference();
     return this;
   }
 
@@ -355,6 +416,8 @@ export class Socket extends Duplex {
    */
   resetAndDestroy(): this {
     if (this.destroyed) return this;
+    // As net: a socket with no connection at all is destroyed with ERR_SOCKET_CLOSED.
+    if (this.id === 0 && !this.connecting && !this.attachExpected) return this.destroy(socketClosed());
     if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
     if (this.connecting) {
       // As net, a Unix socket is refused now: thrown later, from the 'connect'
@@ -376,13 +439,20 @@ export class Socket extends Duplex {
 
   /** Bytes written so far, including those still buffered, as net counts them. */
   get bytesWritten(): number {
-    let buffered = 0;
+    // Read on the prototype (no stream state): undefined, as net gives.
+    if (!(this instanceof Socket) || (this as unknown as { _writableState?: object })._writableState === undefined) {
+      return undefined as unknown as number;
+    }
+    let buffered = this.bytesAwaitingConnect;
     const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
       .writableBuffer;
-    for (const entry of entries) {
-      buffered += typeof entry.chunk === 'string' ? Buffer.byteLength(entry.chunk, entry.encoding) : entry.chunk.length;
-    }
+    for (const entry of entries) buffered += chunkLength(entry.chunk, entry.encoding);
     return this.bytesQueued + buffered;
+  }
+
+  /** As net's legacy `_connecting`. */
+  get _connecting(): boolean {
+    return this.connecting;
   }
 
   /** @deprecated As in net: use `writableLength`. */
@@ -413,6 +483,7 @@ export class Socket extends Duplex {
     // so they are not acknowledged from here.
     this.readingStopped = false;
     this.unackedBytes = 0;
+    this.updateReference();
     return this.reactor!;
   }
 
@@ -475,6 +546,7 @@ export class Socket extends Duplex {
       if (!this.readingStopped) {
         this.readingStopped = true;
         reactor.native.pause(this.id);
+        this.updateReference();
       }
     }
     reactor.scheduleFlush();
@@ -484,6 +556,8 @@ export class Socket extends Duplex {
   onReactorEnd(): void {
     // An adopted socket may have seen its EOF under libuv already.
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
+    this.readEnded = true;
+    this.updateReference();
     this.push(null);
     // As net's onStreamRead: a socket nobody reads still emits 'end' once its
     // buffer is empty, so servers that only write do not leak connections.
@@ -517,6 +591,7 @@ export class Socket extends Duplex {
     const pending = this.pendingWrite;
     if (pending !== null && totalBytes >= pending.target) {
       this.pendingWrite = null;
+      this.updateReference();
       pending.callback(null);
     }
   }
@@ -530,12 +605,14 @@ export class Socket extends Duplex {
   onReactorShutdown(): void {
     const callback = this.pendingFinal;
     this.pendingFinal = null;
+    this.updateReference();
     callback?.(null);
   }
 
   override _read(): void {
     if (!this.readingStopped || !this.registered || this.forwarding) return;
     this.readingStopped = false;
+    this.updateReference();
     const reactor = this.reactor!;
     if (this.unackedBytes > 0) {
       reactor.ack(this.id, this.unackedBytes);
@@ -546,8 +623,12 @@ export class Socket extends Duplex {
   }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.neverConnected()) {
+      callback(socketClosed());
+      return;
+    }
     if (this.pending) {
-      this.whenReady(() => this._write(chunk, encoding, callback), callback);
+      this.awaitConnect(chunkLength(chunk, encoding), () => this._write(chunk, encoding, callback), callback);
       return;
     }
     this.queueChunk(chunk, encoding);
@@ -558,8 +639,14 @@ export class Socket extends Duplex {
     chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>,
     callback: (error?: Error | null) => void,
   ): void {
+    if (this.neverConnected()) {
+      callback(socketClosed());
+      return;
+    }
     if (this.pending) {
-      this.whenReady(() => this._writev(chunks, callback), callback);
+      let length = 0;
+      for (const entry of chunks) length += chunkLength(entry.chunk, entry.encoding);
+      this.awaitConnect(length, () => this._writev(chunks, callback), callback);
       return;
     }
     for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
@@ -567,6 +654,11 @@ export class Socket extends Duplex {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
+    // As net on the running Node (lib/net-version.ts).
+    if (endNeverConnectedAtOnce && this.neverConnected()) {
+      callback(null);
+      return;
+    }
     if (this.pending) {
       this.whenReady(() => this._final(callback), callback);
       return;
@@ -576,11 +668,13 @@ export class Socket extends Duplex {
       return;
     }
     this.pendingFinal = callback;
+    this.updateReference();
     this.reactor!.native.shutdown(this.id);
     this.reactor!.scheduleFlush();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.clearUnattachedTimer();
     const wasConnecting = this.connecting;
     this.connecting = false;
     this.connectTargets = undefined;
@@ -630,13 +724,56 @@ export class Socket extends Duplex {
     this.registered = false;
     reactor.connections.delete(this.id);
     reactor.scheduleFlush();
-    if (this.referenced) reactor.unref();
+    this.updateReference();
   }
 
-  // Runs `action` once connected; a destroy before that fails `callback` instead.
+  /**
+   * Holds a reactor reference exactly while this socket is active in libuv's
+   * sense: connecting, reading (not paused by backpressure, no FIN yet), or
+   * with bytes or a FIN on their way to the kernel. node:net's handle keeps
+   * the loop alive only then, so a socket nobody reads (or one whose peer has
+   * ended) does not keep the process alive, there or here.
+   */
+  private updateReference(): void {
+    const active = this.registered && this.referenced && (this.connecting || this.forwarding ||
+      this.pendingWrite !== null || this.pendingFinal !== null || (!this.readingStopped && !this.readEnded));
+    if (active === this.holdsReference) return;
+    this.holdsReference = active;
+    if (active) this.reactor!.ref();
+    else this.reactor!.unref();
+  }
+
+  /**
+   * @internal The socket will be attached to a connection without connect()
+   * (adopt() hands one over once libuv's writes are out): writes until then wait.
+   */
+  expectAttach(): void {
+    this.attachExpected = true;
+  }
+
+  // A write waiting for the connection; its bytes count in bytesWritten, as net's _pendingData does.
+  private awaitConnect(length: number, action: () => void, callback: (error?: Error | null) => void): void {
+    this.bytesAwaitingConnect += length;
+    this.whenReady(() => {
+      this.bytesAwaitingConnect -= length;
+      action();
+    }, (error) => {
+      this.bytesAwaitingConnect -= length;
+      callback(error);
+    });
+  }
+
+  // As net's _writeGeneric: a socket that is neither connected nor connecting
+  // has nowhere to write; the write fails with ERR_SOCKET_CLOSED.
+  private neverConnected(): boolean {
+    return this.id === 0 && !this.connecting && !this.attachExpected;
+  }
+
+  // Runs `action` once connected; a destroy before that fails `callback` instead,
+  // with net's ERR_SOCKET_CLOSED_BEFORE_CONNECTION.
   private whenReady(action: () => void, callback: (error?: Error | null) => void): void {
     this.once(kReady, (destroyed?: boolean) => {
-      if (destroyed === true) callback(streamDestroyed('write'));
+      if (destroyed === true) callback(socketClosedBeforeConnection());
       else action();
     });
   }
@@ -661,7 +798,42 @@ export class Socket extends Duplex {
       return;
     }
     this.pendingWrite = { target: this.bytesQueued, callback };
+    this.updateReference();
   }
+}
+
+function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {
+  return typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+}
+
+function onUnattachedTimeout(socket: Socket): void {
+  socket.clearUnattachedTimer();
+  socket.emit('timeout');
+}
+
+/** Node's largest timer duration (a signed 32-bit integer of milliseconds). */
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+/**
+ * net's getTimerDuration, then its timers' rounding: a number that is finite
+ * and not negative, else ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE; above
+ * TIMEOUT_MAX, TIMEOUT_MAX with a TimeoutOverflowWarning; between 0 and 1, 1 ms
+ * (Node's timers run anything shorter than 1 ms after 1 ms). 0 means none.
+ */
+function timerDuration(milliseconds: unknown, warn = true): number {
+  if (typeof milliseconds !== 'number') throw invalidArgType('msecs', 'of type number', milliseconds);
+  if (!(milliseconds >= 0) || !Number.isFinite(milliseconds)) {
+    throw outOfRange('msecs', 'a non-negative finite number', milliseconds);
+  }
+  if (milliseconds > TIMEOUT_MAX) {
+    if (warn) {
+      process.emitWarning(`${milliseconds} does not fit into a 32-bit signed integer.` +
+        `\nTimer duration was truncated to ${TIMEOUT_MAX}.`, 'TimeoutOverflowWarning');
+    }
+    return TIMEOUT_MAX;
+  }
+  if (milliseconds === 0) return 0;
+  return Math.max(1, Math.floor(milliseconds));
 }
 
 // As net does: without allowHalfOpen, the peer's FIN ends our side too, and a

@@ -154,7 +154,12 @@ static int MakeAddress(int family, const std::string& address, int port, SocketA
   if (family == AF_UNIX) {
     auto* un = reinterpret_cast<sockaddr_un*>(&out->storage);
     un->sun_family = AF_UNIX;
-    if (address.size() >= sizeof un->sun_path) return -ENAMETOOLONG;
+    // A path needs room for its terminating NUL; an abstract name has none, and
+    // may fill sun_path (libuv before 1.47, so Node 20, pads it to the full size).
+    const bool abstract = !address.empty() && address[0] == '\0';
+    if (address.size() > sizeof un->sun_path || (!abstract && address.size() == sizeof un->sun_path)) {
+      return -ENAMETOOLONG;
+    }
     std::memcpy(un->sun_path, address.data(), address.size());
     // A path is NUL-terminated; an abstract name (leading NUL) is not.
     out->length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +

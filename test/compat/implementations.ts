@@ -5,6 +5,7 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 
+import * as reactor from '../../lib';
 import { createServer as reactorCreateServer } from '../../lib';
 
 /**
@@ -24,6 +25,18 @@ export const implementations: Array<[ImplementationName, CreateServer]> = [
   ['epoll-reactor', reactorCreateServer as unknown as CreateServer],
 ];
 
+/**
+ * The parts of node:net that epoll-reactor replaces, typed as node:net's, for
+ * tests of clients (connect, Socket) as well as servers.
+ */
+export type NetModule = Pick<typeof net, 'createServer' | 'Server' | 'connect' | 'createConnection' | 'Socket'>;
+
+/** `[name, module]` pairs for `describe.each`. */
+export const netImplementations: Array<[ImplementationName, NetModule]> = [
+  ['node:net', net],
+  ['epoll-reactor', reactor as unknown as NetModule],
+];
+
 /** The environment variable that tells a child process which implementation to load. */
 export const IMPLEMENTATION_ENV = 'COMPAT_IMPLEMENTATION';
 
@@ -37,5 +50,8 @@ export const childPrelude = [
   `const createServer = process.env.${IMPLEMENTATION_ENV} === 'node:net'`,
   `  ? require('node:net').createServer`,
   `  : require(${JSON.stringify(path.resolve(__dirname, '..', '..', 'dist'))}).createServer;`,
+  `const netModule = process.env.${IMPLEMENTATION_ENV} === 'node:net'`,
+  `  ? require('node:net')`,
+  `  : require(${JSON.stringify(path.resolve(__dirname, '..', '..', 'dist'))});`,
   `const report = (line) => process.stdout.write(JSON.stringify(line) + '\\n');`,
 ].join('\n');

@@ -1,0 +1,328 @@
+#!/usr/bin/env node
+'use strict';
+// Runs Node's own net tests (test/parallel/test-net-*, test-socket-*,
+// test-tcp-wrap*) twice each: on plain Node, and with a preload that puts
+// epoll-reactor in place of node:net's createServer, Server, connect,
+// createConnection and Socket for user code (the test files and test/common).
+// Node's internal modules (http, tls, child_process) keep node:net: they do not
+// load modules through Module._load or the ESM resolver.
+//
+// Node's test files are taken from a local mirror of denoland/node_test (a git
+// directory with no work tree), extracted into a temporary folder that is
+// removed afterwards; they are never committed here.
+//
+// Usage:
+//   node scripts/node-suite.js [--mirror DIR] [--commit REF] [--node PATH]
+//     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE] [--keep]
+//   node scripts/node-suite.js --report RESULTS.json [--markdown FILE]   (the table again, from a run's --json)
+// Defaults: the mirror at /work/.mirror/denoland+node_test/repo, commit be779569
+// (Node 20.11.1's test/), this node, 2 jobs, 60 s per run. Build dist/ first
+// (npm run build); the preload loads a copy of dist/ and the addon taken at the
+// start, so rebuilding while it runs does not change what is measured.
+// Known reasons for failures live in scripts/node-suite-reasons.json and are
+// merged into the markdown table.
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const DEFAULT_MIRROR = '/work/.mirror/denoland+node_test/repo';
+const TEST_PATTERN = /^test-(net-|socket-|tcp-wrap).*\.(js|mjs)$/;
+
+function parseArguments(argv) {
+  const options = {
+    mirror: DEFAULT_MIRROR, commit: 'be779569', node: process.execPath, jobs: 2, timeout: 60_000,
+    filter: null, json: null, markdown: null, keep: false, report: null,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) fail(`${flag} needs a value`);
+      return argv[++i];
+    };
+    switch (flag) {
+      case '--mirror': options.mirror = value(); break;
+      case '--commit': options.commit = value(); break;
+      case '--node': options.node = value(); break;
+      case '--jobs': options.jobs = Math.max(1, Number(value())); break;
+      case '--timeout': options.timeout = Number(value()); break;
+      case '--filter': options.filter = new RegExp(value()); break;
+      case '--json': options.json = value(); break;
+      case '--markdown': options.markdown = value(); break;
+      case '--keep': options.keep = true; break;
+      case '--report': options.report = value(); break;
+      case '--help': case '-h':
+        process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 22).join('\n') + '\n');
+        process.exit(0);
+        break;
+      default: fail(`unknown argument ${flag} (see --help)`);
+    }
+  }
+  return options;
+}
+
+function fail(message) {
+  process.stderr.write(`node-suite: ${message}\n`);
+  process.exit(2);
+}
+
+function git(mirror, args, options = {}) {
+  return execFileSync('git', ['-C', mirror, ...args], { maxBuffer: 1 << 28, ...options });
+}
+
+/** Extracts test/common, test/fixtures and the selected test/parallel files; returns their names. */
+function extract(options, directory) {
+  if (!fs.existsSync(options.mirror)) {
+    fail(`no Node test mirror at ${options.mirror}. Fetch denoland/node_test (a git directory) and pass ` +
+      '--mirror DIR; this runner is a measuring tool, not part of CI.');
+  }
+  let names;
+  try {
+    names = git(options.mirror, ['ls-tree', '--name-only', `${options.commit}:test/parallel`]).toString().split('\n');
+  } catch {
+    fail(`commit ${options.commit} has no test/parallel in ${options.mirror}`);
+  }
+  names = names.filter((name) => TEST_PATTERN.test(name) && (!options.filter || options.filter.test(name)));
+  // The mirror lacks some large fixture blobs, so files are written one by one
+  // (git cat-file --batch) and a missing object is skipped rather than fatal.
+  const entries = git(options.mirror, ['ls-tree', '-r', '-z', options.commit, 'test/common', 'test/fixtures',
+    ...names.map((name) => `test/parallel/${name}`)]).toString().split('\0').filter(Boolean).map((line) => {
+    const [meta, file] = line.split('\t');
+    const [mode, type, object] = meta.split(' ');
+    return { mode, type, object, file };
+  }).filter((entry) => entry.type === 'blob');
+  const batch = git(options.mirror, ['cat-file', '--batch'], {
+    input: entries.map((entry) => entry.object).join('\n') + '\n',
+  });
+  let offset = 0;
+  for (const entry of entries) {
+    const end = batch.indexOf(10, offset);
+    const header = batch.subarray(offset, end).toString().split(' ');
+    offset = end + 1;
+    if (header[1] === 'missing') continue;
+    const size = Number(header[2]);
+    const target = path.join(directory, entry.file);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    if (entry.mode === '120000') {
+      try { fs.symlinkSync(batch.subarray(offset, offset + size).toString(), target); } catch { /* duplicate */ }
+    } else {
+      fs.writeFileSync(target, batch.subarray(offset, offset + size), { mode: entry.mode === '100755' ? 0o755 : 0o644 });
+    }
+    offset += size + 1;
+  }
+  // test/common's ESM entry needs the tree to be CommonJS by default, as Node's repository is.
+  fs.writeFileSync(path.join(directory, 'package.json'), '{"type":"commonjs"}\n');
+  return names;
+}
+
+/** Writes the preload files into `directory`; returns the flags that load them. */
+function writePreload(directory, testRoot) {
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) fail('dist/ is missing: run npm run build first');
+  const snapshot = path.join(directory, 'package');
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(snapshot, 'dist'), { recursive: true });
+  const addon = path.join(ROOT, 'build', 'Release', 'epoll_reactor.node');
+  if (fs.existsSync(addon)) fs.cpSync(addon, path.join(snapshot, 'build', 'Release', 'epoll_reactor.node'));
+  const dist = path.join(snapshot, 'dist');
+  const substitute = path.join(directory, 'net-substitute.cjs');
+  fs.writeFileSync(substitute, `'use strict';
+// node:net with epoll-reactor's createServer, Server, connect, createConnection and Socket.
+const net = require('node:net');
+const reactor = require(${JSON.stringify(dist)});
+const overrides = {
+  createServer: reactor.createServer, Server: reactor.Server, connect: reactor.connect,
+  createConnection: reactor.createConnection, Socket: reactor.Socket,
+};
+module.exports = new Proxy(net, {
+  get(target, key) { return Object.prototype.hasOwnProperty.call(overrides, key) ? overrides[key] : Reflect.get(target, key); },
+  set(target, key, value) {
+    if (Object.prototype.hasOwnProperty.call(overrides, key)) overrides[key] = value; else Reflect.set(target, key, value);
+    return true;
+  },
+  getOwnPropertyDescriptor(target, key) {
+    const descriptor = Reflect.getOwnPropertyDescriptor(target, key);
+    if (descriptor && Object.prototype.hasOwnProperty.call(overrides, key)) descriptor.value = overrides[key];
+    return descriptor;
+  },
+});
+`);
+  const names = Object.keys(require('node:net')).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name));
+  const shim = path.join(directory, 'net-shim.mjs');
+  fs.writeFileSync(shim, `import { createRequire } from 'node:module';
+const net = createRequire(import.meta.url)(${JSON.stringify(substitute)});
+export default net;
+${names.map((name) => `export const ${name} = net.${name};`).join('\n')}
+`);
+  const hooks = path.join(directory, 'net-hooks.mjs');
+  fs.writeFileSync(hooks, `const root = ${JSON.stringify(new URL(`file://${testRoot}/`).href)};
+export async function resolve(specifier, context, next) {
+  if ((specifier === 'net' || specifier === 'node:net') && context.parentURL && context.parentURL.startsWith(root)) {
+    return { url: ${JSON.stringify(new URL(`file://${shim}`).href)}, shortCircuit: true };
+  }
+  return next(specifier, context);
+}
+`);
+  const preload = path.join(directory, 'preload.cjs');
+  fs.writeFileSync(preload, `'use strict';
+const Module = require('node:module');
+const root = ${JSON.stringify(testRoot + path.sep)};
+let substitute;
+const load = Module._load;
+Module._load = function (request, parent, isMain) {
+  if ((request === 'net' || request === 'node:net') && parent && parent.filename && parent.filename.startsWith(root)) {
+    return substitute || (substitute = load.call(this, ${JSON.stringify(substitute)}, parent, false));
+  }
+  return load.apply(this, arguments);
+};
+if (typeof Module.register === 'function') Module.register(${JSON.stringify(new URL(`file://${hooks}`).href)});
+`);
+  return ['-r', preload];
+}
+
+/** The `// Flags:` line of a Node test, as Node's tools/test.py reads it. */
+function testFlags(file) {
+  const match = /^\/\/ Flags:(.*)$/m.exec(fs.readFileSync(file, 'utf8'));
+  return match ? match[1].trim().split(/\s+/).filter(Boolean) : [];
+}
+
+function runOne(options, file, extraFlags, slot) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const args = [...testFlags(file), ...extraFlags, file];
+    const child = spawn(options.node, args, {
+      cwd: path.dirname(file),
+      detached: true, // its own process group, so that its children die with it on a timeout
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TEST_THREAD_ID: String(slot), NODE_TEST_DIR: path.dirname(path.dirname(file)),
+        NODE_COMMON_PORT: String(20000 + Math.floor(Math.random() * 20000)) },
+    });
+    let output = '';
+    const collect = (chunk) => { if (output.length < 64 * 1024) output += chunk; };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    }, options.timeout);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const skipped = /^1\.\.0 # Skipped/m.test(output);
+      const status = timedOut ? 'timeout' : skipped ? 'skip' : code === 0 ? 'pass' : 'fail';
+      resolve({ status, code, signal, ms: Date.now() - started, output });
+    });
+  });
+}
+
+/** The line of a failing run's output that says most about why. */
+function firstError(output) {
+  const lines = output.split('\n').map((line) => line.trim()).filter(Boolean);
+  const error = lines.find((line) => /^(\w*Error|AssertionError|Mismatched|Error \[|node:internal.*\d+$)/.test(line) ||
+    /^(TypeError|RangeError|Error)\b/.test(line));
+  return (error || lines[lines.length - 1] || '').slice(0, 200);
+}
+
+async function main() {
+  const options = parseArguments(process.argv.slice(2));
+  if (options.report) {
+    const saved = JSON.parse(fs.readFileSync(options.report, 'utf8'));
+    options.commit = saved.summary.commit;
+    const results = new Map(saved.tests.map((test) => [test.name, {
+      node: { status: test.node, output: test.nodeError || '' },
+      package: { status: test.package, output: test.packageError || '' },
+    }]));
+    report({ ...options, json: null }, saved.summary.node, saved.tests.map((test) => test.name), results);
+    return;
+  }
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'node-suite-'));
+  const testRoot = path.join(directory, 'test');
+  try {
+    const names = extract(options, directory);
+    const preloadFlags = writePreload(directory, testRoot);
+    const nodeVersion = execFileSync(options.node, ['-v']).toString().trim();
+    process.stderr.write(`node-suite: ${names.length} tests of ${options.commit} on ${nodeVersion}, ` +
+      `${options.jobs} at a time\n`);
+    const runs = [];
+    for (const name of names) {
+      runs.push({ name, variant: 'node', flags: [] }, { name, variant: 'package', flags: preloadFlags });
+    }
+    const results = new Map(names.map((name) => [name, {}]));
+    let next = 0;
+    let done = 0;
+    const worker = async (slot) => {
+      while (next < runs.length) {
+        const run = runs[next++];
+        const result = await runOne(options, path.join(testRoot, 'parallel', run.name), run.flags, slot);
+        results.get(run.name)[run.variant] = result;
+        done++;
+        if (result.status !== 'pass' && result.status !== 'skip') {
+          process.stderr.write(`[${done}/${runs.length}] ${run.name} (${run.variant}): ${result.status}\n`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: options.jobs }, (_, slot) => worker(slot + 1)));
+    report(options, nodeVersion, names, results);
+  } finally {
+    if (!options.keep) fs.rmSync(directory, { recursive: true, force: true });
+    else process.stderr.write(`node-suite: kept ${directory}\n`);
+  }
+}
+
+function regressionsOf(rows) {
+  return rows.filter((row) => row.node.status === 'pass' && row.package.status !== 'pass');
+}
+
+function report(options, nodeVersion, names, results) {
+  const reasonsFile = path.join(__dirname, 'node-suite-reasons.json');
+  const reasons = fs.existsSync(reasonsFile) ? JSON.parse(fs.readFileSync(reasonsFile, 'utf8')) : {};
+  const rows = names.map((name) => ({ name, node: results.get(name).node, package: results.get(name).package }));
+  const count = (predicate) => rows.filter(predicate).length;
+  const passNode = rows.filter((row) => row.node.status === 'pass');
+  const passBoth = passNode.filter((row) => row.package.status === 'pass');
+  const regressions = regressionsOf(rows);
+  // A failure the reasons file calls internal (Node internals, not the public API) is explained, not excused
+  // silently: it is counted both ways.
+  const internal = regressionsOf(rows).filter((row) => /^internal:/.test(reasons[row.name] || ''));
+  const summary = {
+    commit: options.commit, node: nodeVersion, tests: rows.length,
+    skippedOnNode: count((row) => row.node.status === 'skip'),
+    failingOnNode: count((row) => row.node.status === 'fail' || row.node.status === 'timeout'),
+    passOnNode: passNode.length, passWithPackage: passBoth.length,
+    ratio: passNode.length ? Number((passBoth.length / passNode.length).toFixed(3)) : 0,
+    internal: internal.length,
+    ratioWithoutInternal: passNode.length - internal.length
+      ? Number((passBoth.length / (passNode.length - internal.length)).toFixed(3)) : 0,
+  };
+  if (options.json) {
+    fs.writeFileSync(options.json, JSON.stringify({
+      summary,
+      tests: rows.map((row) => ({
+        name: row.name, node: row.node.status, package: row.package.status,
+        nodeError: row.node.status === 'pass' ? undefined : firstError(row.node.output),
+        packageError: row.package.status === 'pass' ? undefined : firstError(row.package.output),
+      })),
+    }, null, 2) + '\n');
+  }
+  const lines = [
+    `Node test tree ${options.commit} on ${nodeVersion}: ${summary.tests} files; ${summary.skippedOnNode} skipped ` +
+      `and ${summary.failingOnNode} failing on plain Node; **${summary.passWithPackage} of the ${summary.passOnNode} ` +
+      `that pass on plain Node pass with the package (${summary.ratio})**; ${summary.internal} of the failures ` +
+      `test Node internals (marked internal below); without them, ${summary.passWithPackage} of ` +
+      `${summary.passOnNode - summary.internal} (${summary.ratioWithoutInternal}).`,
+    '',
+    '| test | with the package | reason |',
+    '|---|---|---|',
+    ...regressions.map((row) => `| ${row.name} | ${row.package.status} | ` +
+      `${(reasons[row.name] || firstError(row.package.output)).replace(/\|/g, '\\|')} |`),
+    '',
+  ];
+  const markdown = lines.join('\n');
+  if (options.markdown) fs.writeFileSync(options.markdown, markdown);
+  process.stdout.write(markdown);
+}
+
+main().catch((error) => {
+  process.stderr.write(`node-suite: ${error.stack}\n`);
+  process.exit(1);
+});

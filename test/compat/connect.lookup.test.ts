@@ -1,0 +1,82 @@
+// Themes 5 and 9 of issue 14, issue 12 item 18: what a custom lookup answers
+// is checked as node:net checks it. A bad answer is an 'error' on the socket
+// on a later tick (ERR_INVALID_IP_ADDRESS, ERR_INVALID_ADDRESS_FAMILY), never
+// an uncaught exception; autoSelectFamily: false asks for one address only.
+import type { LookupOptions } from 'node:dns';
+import * as net from 'node:net';
+
+import { mustCall } from '../helpers';
+import { listenLocal, trackSocket, useCompatHarness, within } from './harness';
+import { netImplementations } from './implementations';
+
+useCompatHarness();
+
+type LookupCallback = (error: Error | null, address: unknown, family?: unknown) => void;
+
+function errorOf(socket: net.Socket): Promise<NodeJS.ErrnoException> {
+  return within(new Promise((resolve) => socket.once('error', resolve)), 2000, "'error'");
+}
+
+describe.each(netImplementations)('%s', (_name, implementation) => {
+  test.each([
+    ['a number', 42, 4, 'ERR_INVALID_IP_ADDRESS'],
+    ['an object', { address: '127.0.0.1' }, 4, 'ERR_INVALID_IP_ADDRESS'],
+    ['undefined', undefined, 4, 'ERR_INVALID_IP_ADDRESS'],
+    ['a name, not an address', 'example.com', 4, 'ERR_INVALID_IP_ADDRESS'],
+    ['family 100', '127.0.0.1', 100, 'ERR_INVALID_ADDRESS_FAMILY'],
+  ])('a lookup that answers %s: %s on the socket, after connect() returned', async (_label, address, family, code) => {
+    const lookup = (_host: string, options: LookupOptions, callback: LookupCallback): void => {
+      if (options.all) callback(null, [{ address, family }]);
+      else callback(null, address, family);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port: 80, lookup } as unknown as net.NetConnectOpts));
+    let returned = false;
+    const failed = errorOf(socket);
+    returned = true;
+    const error = await failed;
+    expect(returned).toBe(true);
+    expect(error.code).toBe(code);
+    await within(new Promise((resolve) => socket.once('close', resolve)), 2000, "'close'");
+  });
+
+  test('a lookup that fails: its error on the socket, and a lookup event', async () => {
+    const failure = Object.assign(new Error('getaddrinfo ENOTFOUND example.invalid'), { code: 'ENOTFOUND' });
+    // On a later tick, as dns.lookup answers: 'lookup' listeners added after connect() hear it.
+    const lookup = (_host: string, _options: LookupOptions, callback: LookupCallback): void => {
+      process.nextTick(callback, failure, undefined);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port: 80, lookup } as unknown as net.NetConnectOpts));
+    socket.on('lookup', mustCall((error: Error | null) => expect(error).toBe(failure)));
+    expect(await errorOf(socket)).toBe(failure);
+  });
+
+  test('autoSelectFamily: false asks the lookup for one address and connects to it', async () => {
+    const server = net.createServer((socket) => socket.end());
+    const port = await listenLocal(server);
+    const seen: LookupOptions[] = [];
+    const lookup = (_host: string, options: LookupOptions, callback: LookupCallback): void => {
+      seen.push(options);
+      if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }, { address: '127.0.0.2', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port, lookup, autoSelectFamily: false } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => socket.once('connect', resolve)), 2000, "'connect'");
+    expect(seen).toHaveLength(1);
+    expect(seen[0].all).toBeFalsy();
+    expect(socket.remoteAddress).toBe('127.0.0.1');
+  });
+
+  test('with a family given, the lookup is asked for that family and one address', async () => {
+    const server = net.createServer((socket) => socket.end());
+    const port = await listenLocal(server);
+    const seen: LookupOptions[] = [];
+    const lookup = (_host: string, options: LookupOptions, callback: LookupCallback): void => {
+      seen.push(options);
+      callback(null, '127.0.0.1', 4);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port, lookup, family: 4 } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => socket.once('connect', resolve)), 2000, "'connect'");
+    expect(seen).toEqual([expect.objectContaining({ family: 4 })]);
+    expect(seen[0].all).toBeFalsy();
+  });
+});

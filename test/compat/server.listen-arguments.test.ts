@@ -1,0 +1,61 @@
+// Theme 6 of issue 14, issue 12 item 22: listen() and close() take what
+// node:net takes. listen(' ') and listen('') are ports (and bad ones),
+// listen({ path: '' }) is invalid, a port comes before a path; a close() in
+// the same tick as listen() means no 'listening'; close() ignores a callback
+// that is not a function.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { mustNotCall } from '../helpers';
+import { delay, trackServer, unixSocketPath, useCompatHarness, within } from './harness';
+import { implementations } from './implementations';
+
+useCompatHarness();
+
+describe.each(implementations)('%s', (_name, createServer) => {
+  test.each([
+    ["' '", [' '], 'ERR_SOCKET_BAD_PORT'],
+    ["''", [''], 'ERR_SOCKET_BAD_PORT'],
+    ["{ path: '' }", [{ path: '' }], 'ERR_INVALID_ARG_VALUE'],
+    ["{ path: ' ' }", [{ path: ' ' }], 'ERR_INVALID_ARG_VALUE'],
+    ['{ port: -1, path }', [{ port: -1, path: 'unused.sock' }], 'ERR_SOCKET_BAD_PORT'],
+    ['{}', [{}], 'ERR_INVALID_ARG_VALUE'],
+    ['true', [true], 'ERR_INVALID_ARG_VALUE'],
+    ['{ fd: -1 }', [{ fd: -1 }], 'ERR_INVALID_ARG_VALUE'],
+    ['{ path: -1 }', [{ path: -1 }], 'ERR_INVALID_ARG_VALUE'],
+  ])('listen(%s) throws %s and creates nothing', (_label, args, code) => {
+    const cwd = fs.readdirSync(process.cwd());
+    const server = trackServer(createServer());
+    expect(() => (server.listen as (...a: unknown[]) => unknown)(...args)).toThrow(expect.objectContaining({ code }));
+    expect(server.listening).toBe(false);
+    expect(fs.readdirSync(process.cwd())).toEqual(cwd);
+  });
+
+  test("listen(0, callback) then close() in the same tick: no 'listening', no callback, one 'close'", async () => {
+    const server = trackServer(createServer());
+    server.listen(0, '127.0.0.1', mustNotCall('the listen callback'));
+    server.on('listening', mustNotCall("'listening'"));
+    const closed = new Promise((resolve) => server.once('close', resolve));
+    server.close();
+    await within(closed, 2000, "'close'");
+    await delay(50);
+  });
+
+  test('listen(path) then close() in the same tick: no listening, and no socket file left', async () => {
+    const socketPath = unixSocketPath();
+    const server = trackServer(createServer());
+    server.listen(socketPath, mustNotCall('the listen callback'));
+    server.close();
+    await within(new Promise((resolve) => server.once('close', resolve)), 2000, "'close'");
+    await delay(50);
+    expect(fs.existsSync(socketPath)).toBe(false);
+    expect(fs.readdirSync(path.dirname(socketPath))).toEqual([]);
+  });
+
+  test('close() with a callback that is not a function ignores it', async () => {
+    const server = trackServer(createServer());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    expect(() => (server.close as (cb: unknown) => unknown)('not a function')).not.toThrow();
+    await within(new Promise((resolve) => server.once('close', resolve)), 2000, "'close'");
+  });
+});
