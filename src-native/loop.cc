@@ -469,7 +469,7 @@ void Loop::Apply(Command& command) {
       connection->timeoutMs = command.amount;
       connection->lastActivityMs = nowMs_;
       if (connection->timeoutMs > 0) {
-        ArmTimer(connection, nowMs_ + connection->timeoutMs);
+        ArmTimer(connection, DeadlineAfter(nowMs_, connection->timeoutMs));
       } else {
         timers_.Cancel(connection->id);
         connection->timerArmed = false;
@@ -498,7 +498,11 @@ void Loop::ApplyAcks(const Command& command) {
   const auto* pairs = reinterpret_cast<const double*>(command.bytes.get());
   size_t count = command.length / (2 * sizeof(double));
   for (size_t i = 0; i < count; ++i) {
-    Connection* connection = FindConnection(static_cast<uint64_t>(pairs[2 * i]));
+    // Ids are whole numbers below 2^53 (reactor.cc); anything else names no
+    // connection rather than reaching an undefined conversion.
+    double id = pairs[2 * i];
+    Connection* connection =
+        id >= 1 && id <= 9007199254740991.0 ? FindConnection(static_cast<uint64_t>(id)) : nullptr;
     if (connection == nullptr) continue;  // closed since: its bytes left the totals then
     double given = pairs[2 * i + 1];
     if (!(given > 0)) continue;  // NaN, zero or negative: nothing consumed
@@ -688,7 +692,7 @@ void Loop::FlushWrites() {
 void Loop::Touch(Connection* connection) {
   connection->lastActivityMs = nowMs_;
   if (connection->timeoutMs > 0 && !connection->timerArmed) {
-    ArmTimer(connection, nowMs_ + connection->timeoutMs);
+    ArmTimer(connection, DeadlineAfter(nowMs_, connection->timeoutMs));
   }
 }
 
@@ -706,7 +710,7 @@ void Loop::ExpireIdle() {
     Connection* connection = FindConnection(id);
     if (connection == nullptr) continue;
     connection->timerArmed = false;
-    uint64_t idleDue = connection->lastActivityMs + connection->timeoutMs;
+    uint64_t idleDue = DeadlineAfter(connection->lastActivityMs, connection->timeoutMs);
     if (idleDue > nowMs_) {
       // Active since this entry was armed: look again when it could be idle.
       ArmTimer(connection, idleDue);
