@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -18,6 +19,11 @@ namespace {
 constexpr int kMaxEventsPerWait = 1024;
 // Connections accepted per listener per turn before reads get a go.
 constexpr int kMaxAcceptsPerTurn = 512;
+// After a transient accept error (ENOBUFS, ENOMEM, EPERM...) the listener is
+// tried again this much later: soon enough that a backlog is not left waiting
+// for another client's edge, seldom enough that a lasting error costs one
+// failed accept4 (and one report) per interval, not a spinning loop.
+constexpr uint64_t kAcceptRetryMs = 50;
 // Timeouts fired per turn. Thousands of sockets can come due together, and
 // each costs JS a 'timeout' handler (usually a destroy); firing them in slices
 // keeps a new connection's event from queueing behind all of them. While JS
@@ -249,6 +255,7 @@ void Loop::FailEverything(int error) {
   // points at is freed; the rest are emptied so nothing is left behind.
   writeQueue_.clear();
   acceptQueue_.clear();
+  retryListeners_.clear();
   forwardQueue_.clear();
   interestDirty_.clear();
   finishedForwarders_.clear();
@@ -335,7 +342,10 @@ int Loop::WaitTimeout() {
   if (flow_.HasReady() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
   // JS made room in the AcceptGate after this turn's AcceptReady looked.
   if (!heldListeners_.empty() && acceptGate_->HasRoom()) return 0;
-  int untilTimer = timers_.MillisecondsUntilNext(MonotonicMs());
+  uint64_t nowMs = MonotonicMs();
+  int untilTimer = timers_.MillisecondsUntilNext(nowMs);
+  int untilRetry = MillisecondsUntilRetry(nowMs);
+  if (untilRetry >= 0 && (untilTimer < 0 || untilRetry < untilTimer)) untilTimer = untilRetry;
   return untilTimer == 0 && jsBehind_ ? 1 : untilTimer;
 }
 
@@ -529,8 +539,37 @@ void Loop::CountAcceptEvent() {
   ++batch_->acceptEvents;
 }
 
+void Loop::RetryListeners() {
+  if (retryListeners_.empty()) return;
+  size_t kept = 0;
+  for (uint64_t id : retryListeners_) {
+    Listener* listener = FindListener(id);
+    if (listener == nullptr) continue;  // closed since
+    if (listener->retryAtMs > nowMs_) {
+      retryListeners_[kept++] = id;
+      continue;
+    }
+    listener->retryAtMs = 0;
+    QueueAccept(listener);
+  }
+  retryListeners_.resize(kept);
+}
+
+int Loop::MillisecondsUntilRetry(uint64_t nowMs) const {
+  int nearest = -1;
+  for (uint64_t id : retryListeners_) {
+    auto found = listeners_.find(id);
+    if (found == listeners_.end()) return 0;  // closed: drop it next turn
+    uint64_t at = found->second->retryAtMs;
+    int wait = at <= nowMs ? 0 : static_cast<int>(std::min<uint64_t>(at - nowMs, kAcceptRetryMs));
+    if (nearest < 0 || wait < nearest) nearest = wait;
+  }
+  return nearest;
+}
+
 void Loop::AcceptReady() {
   ReopenHeldListeners();
+  RetryListeners();
   std::vector<uint64_t>& ids = acceptScratch_;
   ids.clear();
   ids.swap(acceptQueue_);
@@ -558,7 +597,12 @@ void Loop::AcceptReady() {
       int fd = listener->AcceptOne(&peer, &spareFd_, &shed);
       if (fd == -EAGAIN) break;
       if (fd < 0) {
-        if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) listener->starved = true;
+        if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) {
+          listener->starved = true;  // a connection closing retries it
+        } else if (listener->retryAtMs == 0) {
+          listener->retryAtMs = DeadlineAfter(nowMs_, kAcceptRetryMs);
+          retryListeners_.push_back(listener->id);
+        }
         batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-fd),
                     static_cast<double>(Syscall::kAccept), shed);
         break;
@@ -959,6 +1003,7 @@ void Loop::CloseEverything() {
   writeQueue_.clear();
   acceptQueue_.clear();
   heldListeners_.clear();
+  retryListeners_.clear();
   closedConnections_.clear();
   closedListeners_.clear();
 }

@@ -26,14 +26,33 @@ async function finish(server: FaultServer) {
 test('RELIABILITY #29: accept4 failing with ENOBUFS once: reported once; the connections before and after are served', async () => {
   const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', SERVER_ERROR_LISTENER: '1' } });
   // Armed now, after startup: the next accept4, the first client's, fails. Its
-  // connection stays queued in the kernel and is accepted with the next edge:
-  // when another client arrives.
+  // connection stays queued in the kernel and is accepted when the listener
+  // is retried (see the next test) or with the next client's edge.
   await server.arm();
   const first = expectEchoIntact(server.port, 1);
   expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ server: 'upstream', code: 'ENOBUFS', syscall: 'accept' });
   await expectEchoIntact(server.port, 2);
   await first;
   await expectEchoIntact(server.port, 3);
+  const report = await finish(server);
+  expect(report.calls.ACCEPT4.failed).toBe(1);
+  expect(server.lines.filter((line) => line.event === 'serverError')).toHaveLength(1);
+});
+
+test('issue 12 review item 2: after accept4 fails with ENOBUFS, the queued client is served with no other client arriving', async () => {
+  // Under edge triggering nothing announces a connection left in the backlog
+  // after a failed accept4: the loop must retry the listener by itself.
+  const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', FAULT_ACCEPT4_ERRNO: '105', SERVER_ERROR_LISTENER: '1' } });
+  await server.arm();
+  const alone = expectEchoIntact(server.port, 4);
+  expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ code: 'ENOBUFS', syscall: 'accept' });
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<string>((resolve) => { timer = setTimeout(() => resolve('stalled in the backlog'), 5000); });
+  try {
+    expect(await Promise.race([alone.then(() => 'served'), stalled])).toBe('served');
+  } finally {
+    clearTimeout(timer);
+  }
   const report = await finish(server);
   expect(report.calls.ACCEPT4.failed).toBe(1);
   expect(server.lines.filter((line) => line.event === 'serverError')).toHaveLength(1);
