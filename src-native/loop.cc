@@ -603,8 +603,8 @@ void Loop::AcceptReady() {
           listener->retryAtMs = DeadlineAfter(nowMs_, kAcceptRetryMs);
           retryListeners_.push_back(listener->id);
         }
-        batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-fd),
-                    static_cast<double>(Syscall::kAccept), shed);
+        batch_->AddListenerError(listener->id, static_cast<double>(-fd),
+                                 static_cast<double>(Syscall::kAccept), shed);
         break;
       }
       ++accepted;
@@ -628,8 +628,11 @@ void Loop::AcceptReady() {
       int added = Register(connection.get());
       if (added < 0) {
         sys::Close(fd);
-        batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-added),
-                    static_cast<double>(Syscall::kAccept), shed);
+        // Merged with others of its kind (batch.h); the connections shed so
+        // far are counted in it, once.
+        batch_->AddListenerError(listener->id, static_cast<double>(-added),
+                                 static_cast<double>(Syscall::kAccept), shed);
+        shed = 0;
         continue;
       }
       double ports = 0;
