@@ -85,6 +85,8 @@ int Loop::Start(const char** failedCall) {
   int created = pthread_create(&thread_, nullptr, &Loop::ThreadMain, this);
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (created != 0) {
+    // The gate must not keep a number that is closed below and may be reused.
+    acceptGate_->SetWakeFd(-1);
     if (spareFd_ >= 0) sys::Close(spareFd_);
     sys::Close(wakeFd_);
     sys::Close(epollFd_);
@@ -189,7 +191,9 @@ void Loop::CloseListenerNow(uint64_t id) {
         return true;
       }
     }
-    return stopping_ || failedError_ != 0;
+    // After a failure, only once FailEverything has closed every listener:
+    // close() returning means the port is free, as it does otherwise.
+    return stopping_ || failedListenersClosed_;
   });
 }
 
@@ -218,8 +222,6 @@ void Loop::FailEverything(int error) {
     failedError_ = error;
     commands.swap(commands_);
   }
-  // A JS thread waiting in CloseListenerNow() must not wait for this thread.
-  listenerClosed_.notify_all();
   // First, so that handlers of the errors below that start a server or a
   // connection get a new reactor, not this one.
   batch_->Add(EventKind::kReactorFailed, 0, static_cast<double>(error),
@@ -240,6 +242,13 @@ void Loop::FailEverything(int error) {
                 static_cast<double>(Syscall::kEpollWait));
     CloseListener(listeners_.at(id).get());
   }
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    failedListenersClosed_ = true;
+  }
+  // A JS thread waiting in CloseListenerNow() must not wait for this thread
+  // any longer: its listener is closed now (or was before).
+  listenerClosed_.notify_all();
   ids.clear();
   for (auto& entry : connections_) ids.push_back(entry.first);
   for (uint64_t id : ids) {

@@ -207,6 +207,7 @@ class Loop {
   std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
   bool stopping_ = false;          // guarded by commandsMutex_
   int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
+  bool failedListenersClosed_ = false;  // guarded by commandsMutex_: FailEverything closed them
   std::atomic<bool> stopRequested_{false};
 
   // Reactor-thread state.
