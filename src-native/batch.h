@@ -71,6 +71,8 @@ struct Batch {
   std::vector<uint64_t> unpinned;
   // kConnection and kDrop events carried, for the AcceptGate (listener.h).
   uint64_t acceptEvents = 0;
+  // Where in `records` the kListenerError records start (AddListenerError).
+  std::vector<size_t> listenerErrors;
 
   Batch() = default;
   Batch(const Batch&) = delete;
@@ -82,6 +84,23 @@ struct Batch {
   }
 
   bool Empty() const { return records.empty() && unpinned.empty(); }
+
+  // A listener's error (a: errno, b: Syscall, c: connections shed). While JS
+  // is stalled, batches are appended to the one it has not taken yet, and a
+  // listener that keeps failing (EMFILE, a retried ENOBUFS) would grow it
+  // every turn: a repeat of the same listener, errno and syscall only adds
+  // its shed count to the record already waiting.
+  void AddListenerError(uint64_t listenerId, double error, double call, double shed) {
+    for (size_t at : listenerErrors) {
+      double* record = &records[at];
+      if (record[1] == static_cast<double>(listenerId) && record[2] == error && record[3] == call) {
+        record[4] += shed;
+        return;
+      }
+    }
+    listenerErrors.push_back(records.size());
+    Add(EventKind::kListenerError, listenerId, error, call, shed);
+  }
 
   void Add(EventKind kind, uint64_t id, double a = 0, double b = 0, double c = 0) {
     records.insert(records.end(),
@@ -118,7 +137,16 @@ struct Batch {
         record[3] += stringBase;
       }
     }
-    records.insert(records.end(), later.records.begin(), later.records.end());
+    records.reserve(records.size() + later.records.size());
+    for (size_t i = 0; i < later.records.size(); i += kRecordStride) {
+      const double* record = &later.records[i];
+      if (record[0] == static_cast<double>(EventKind::kListenerError)) {
+        AddListenerError(static_cast<uint64_t>(record[1]), record[2], record[3], record[4]);
+      } else {
+        records.insert(records.end(), record, record + kRecordStride);
+      }
+    }
+    later.listenerErrors.clear();
     for (std::string& s : later.strings) strings.push_back(std::move(s));
     chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
     unpinned.insert(unpinned.end(), later.unpinned.begin(), later.unpinned.end());

@@ -107,6 +107,23 @@ bool Forwarder::Pump(Batch& batch) {
   return more && !finished_;
 }
 
+// Splice mode at an urgent mark: one recv() skips the urgent byte (it is out
+// of band: SO_OOBINLINE is off) and reads up to the next mark; the bytes go
+// into the pipe, which Drain() splices on as usual. Returns what recv()
+// returned: 0 for the FIN, -EAGAIN when only the urgent byte was queued.
+ssize_t Forwarder::StepOverMark(ForwardDirection& direction) {
+  // Drain() emptied the pipe before this read, and an empty pipe holds at
+  // least one page, so a write of at most a page cannot come back short.
+  char step[kMarkStep];
+  ssize_t n = sys::Receive(direction.source->fd, step, sizeof step);
+  if (n <= 0) return n;
+  ssize_t written = sys::Write(direction.pipe.writeFd, step, static_cast<size_t>(n));
+  if (written < 0) return written;
+  // Cannot happen (see above); failing beats dropping bytes silently.
+  if (written != n) return -EIO;
+  return n;
+}
+
 // Writes out what the direction holds. Returns true when all of it went.
 bool Forwarder::Drain(ForwardDirection& direction) {
   Connection* destination = direction.destination;
@@ -172,9 +189,19 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     if (budget == 0) return true;
     if (!source->readable) return false;
     size_t wanted = budget < kChunk ? budget : kChunk;
-    ssize_t n = direction.UsesSplice()
-                    ? sys::SpliceIn(source->fd, direction.pipe.writeFd, wanted)
-                    : sys::Receive(source->fd, direction.buffer.get(), wanted);
+    ssize_t n;
+    if (direction.UsesSplice()) {
+      n = sys::SpliceIn(source->fd, direction.pipe.writeFd, wanted);
+      // The kernel's splice read path stops at a TCP urgent mark and never
+      // steps over the urgent byte (only recv() does): there splice() returns
+      // EAGAIN with bytes queued behind the mark, or 0 once a FIN is queued
+      // too. Neither means drained or ended while the socket is at the mark.
+      if ((n == 0 || n == -EAGAIN) && sys::AtUrgentMark(source->fd) == 1) {
+        n = StepOverMark(direction);
+      }
+    } else {
+      n = sys::Receive(source->fd, direction.buffer.get(), wanted);
+    }
     if (n > 0) {
       direction.pending = static_cast<size_t>(n);
       source->bytesRead += static_cast<uint64_t>(n);

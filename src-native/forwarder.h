@@ -7,6 +7,8 @@
 // bytes before it are through, while the other direction keeps flowing.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -72,6 +74,10 @@ class Forwarder {
   // Copy-mode buffer, and the most one splice moves into a pipe (a pipe's
   // default capacity on Linux).
   static constexpr size_t kChunk = 64 * 1024;
+  // Splice mode reads past an urgent mark with recv() through a stack buffer
+  // this big: one page, the least a pipe holds, so the write into the (empty)
+  // pipe always fits.
+  static constexpr size_t kMarkStep = 4096;
 
   Forwarder(uint64_t forwardId, Connection* a, Connection* b, ForwardMode mode, PipePool& pipes);
   ~Forwarder();
@@ -100,6 +106,7 @@ class Forwarder {
   // Returns true when the direction stopped with its budget spent.
   bool PumpDirection(ForwardDirection& direction, Batch& batch);
   bool Drain(ForwardDirection& direction);
+  ssize_t StepOverMark(ForwardDirection& direction);
   void Fail(int error, Syscall call);
 
   ForwardDirection directions_[2];

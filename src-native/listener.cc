@@ -52,6 +52,9 @@ int Listener::AcceptOne(sys::SocketAddress* peer, int* spareFd, int* shed) {
     }
     int spare = sys::OpenSpareFd();
     *spareFd = spare >= 0 ? spare : -1;
+    // The victim itself failed as one connection can (it gave up meanwhile):
+    // consumed like any other; shed on.
+    if (victim < 0 && IsPerConnectionError(victim)) continue;
     if (victim < 0) return victim == -EAGAIN ? fd : victim;
     // Report the exhaustion once the queue is shed; keep draining it.
   }

@@ -76,6 +76,10 @@ struct Listener : Pollable {
   // connection closing frees an fd and retries.
   bool starved = false;
   bool heldByGate = false;  // in Loop::heldListeners_
+  // Accepting stopped at a transient error (ENOBUFS, ENOMEM, EPERM...): under
+  // edge triggering no edge comes for the connections still in the backlog,
+  // so the loop tries again at this time (0: not waiting; in Loop::retryListeners_).
+  uint64_t retryAtMs = 0;
   bool closed = false;
   // net's server.maxConnections (0: no limit): connections past it are
   // accepted and closed at once, with a 'drop' event, as net does.

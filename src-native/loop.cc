@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -18,6 +19,11 @@ namespace {
 constexpr int kMaxEventsPerWait = 1024;
 // Connections accepted per listener per turn before reads get a go.
 constexpr int kMaxAcceptsPerTurn = 512;
+// After a transient accept error (ENOBUFS, ENOMEM, EPERM...) the listener is
+// tried again this much later: soon enough that a backlog is not left waiting
+// for another client's edge, seldom enough that a lasting error costs one
+// failed accept4 (and one report) per interval, not a spinning loop.
+constexpr uint64_t kAcceptRetryMs = 50;
 // Timeouts fired per turn. Thousands of sockets can come due together, and
 // each costs JS a 'timeout' handler (usually a destroy); firing them in slices
 // keeps a new connection's event from queueing behind all of them. While JS
@@ -79,6 +85,8 @@ int Loop::Start(const char** failedCall) {
   int created = pthread_create(&thread_, nullptr, &Loop::ThreadMain, this);
   pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   if (created != 0) {
+    // The gate must not keep a number that is closed below and may be reused.
+    acceptGate_->SetWakeFd(-1);
     if (spareFd_ >= 0) sys::Close(spareFd_);
     sys::Close(wakeFd_);
     sys::Close(epollFd_);
@@ -183,7 +191,9 @@ void Loop::CloseListenerNow(uint64_t id) {
         return true;
       }
     }
-    return stopping_ || failedError_ != 0;
+    // After a failure, only once FailEverything has closed every listener:
+    // close() returning means the port is free, as it does otherwise.
+    return stopping_ || failedListenersClosed_;
   });
 }
 
@@ -212,8 +222,6 @@ void Loop::FailEverything(int error) {
     failedError_ = error;
     commands.swap(commands_);
   }
-  // A JS thread waiting in CloseListenerNow() must not wait for this thread.
-  listenerClosed_.notify_all();
   // First, so that handlers of the errors below that start a server or a
   // connection get a new reactor, not this one.
   batch_->Add(EventKind::kReactorFailed, 0, static_cast<double>(error),
@@ -234,6 +242,13 @@ void Loop::FailEverything(int error) {
                 static_cast<double>(Syscall::kEpollWait));
     CloseListener(listeners_.at(id).get());
   }
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    failedListenersClosed_ = true;
+  }
+  // A JS thread waiting in CloseListenerNow() must not wait for this thread
+  // any longer: its listener is closed now (or was before).
+  listenerClosed_.notify_all();
   ids.clear();
   for (auto& entry : connections_) ids.push_back(entry.first);
   for (uint64_t id : ids) {
@@ -249,6 +264,7 @@ void Loop::FailEverything(int error) {
   // points at is freed; the rest are emptied so nothing is left behind.
   writeQueue_.clear();
   acceptQueue_.clear();
+  retryListeners_.clear();
   forwardQueue_.clear();
   interestDirty_.clear();
   finishedForwarders_.clear();
@@ -335,7 +351,10 @@ int Loop::WaitTimeout() {
   if (flow_.HasReady() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
   // JS made room in the AcceptGate after this turn's AcceptReady looked.
   if (!heldListeners_.empty() && acceptGate_->HasRoom()) return 0;
-  int untilTimer = timers_.MillisecondsUntilNext(MonotonicMs());
+  uint64_t nowMs = MonotonicMs();
+  int untilTimer = timers_.MillisecondsUntilNext(nowMs);
+  int untilRetry = MillisecondsUntilRetry(nowMs);
+  if (untilRetry >= 0 && (untilTimer < 0 || untilRetry < untilTimer)) untilTimer = untilRetry;
   return untilTimer == 0 && jsBehind_ ? 1 : untilTimer;
 }
 
@@ -469,7 +488,7 @@ void Loop::Apply(Command& command) {
       connection->timeoutMs = command.amount;
       connection->lastActivityMs = nowMs_;
       if (connection->timeoutMs > 0) {
-        ArmTimer(connection, nowMs_ + connection->timeoutMs);
+        ArmTimer(connection, DeadlineAfter(nowMs_, connection->timeoutMs));
       } else {
         timers_.Cancel(connection->id);
         connection->timerArmed = false;
@@ -498,7 +517,11 @@ void Loop::ApplyAcks(const Command& command) {
   const auto* pairs = reinterpret_cast<const double*>(command.bytes.get());
   size_t count = command.length / (2 * sizeof(double));
   for (size_t i = 0; i < count; ++i) {
-    Connection* connection = FindConnection(static_cast<uint64_t>(pairs[2 * i]));
+    // Ids are whole numbers below 2^53 (reactor.cc); anything else names no
+    // connection rather than reaching an undefined conversion.
+    double id = pairs[2 * i];
+    Connection* connection =
+        id >= 1 && id <= 9007199254740991.0 ? FindConnection(static_cast<uint64_t>(id)) : nullptr;
     if (connection == nullptr) continue;  // closed since: its bytes left the totals then
     double given = pairs[2 * i + 1];
     if (!(given > 0)) continue;  // NaN, zero or negative: nothing consumed
@@ -525,8 +548,37 @@ void Loop::CountAcceptEvent() {
   ++batch_->acceptEvents;
 }
 
+void Loop::RetryListeners() {
+  if (retryListeners_.empty()) return;
+  size_t kept = 0;
+  for (uint64_t id : retryListeners_) {
+    Listener* listener = FindListener(id);
+    if (listener == nullptr) continue;  // closed since
+    if (listener->retryAtMs > nowMs_) {
+      retryListeners_[kept++] = id;
+      continue;
+    }
+    listener->retryAtMs = 0;
+    QueueAccept(listener);
+  }
+  retryListeners_.resize(kept);
+}
+
+int Loop::MillisecondsUntilRetry(uint64_t nowMs) const {
+  int nearest = -1;
+  for (uint64_t id : retryListeners_) {
+    auto found = listeners_.find(id);
+    if (found == listeners_.end()) return 0;  // closed: drop it next turn
+    uint64_t at = found->second->retryAtMs;
+    int wait = at <= nowMs ? 0 : static_cast<int>(std::min<uint64_t>(at - nowMs, kAcceptRetryMs));
+    if (nearest < 0 || wait < nearest) nearest = wait;
+  }
+  return nearest;
+}
+
 void Loop::AcceptReady() {
   ReopenHeldListeners();
+  RetryListeners();
   std::vector<uint64_t>& ids = acceptScratch_;
   ids.clear();
   ids.swap(acceptQueue_);
@@ -554,9 +606,14 @@ void Loop::AcceptReady() {
       int fd = listener->AcceptOne(&peer, &spareFd_, &shed);
       if (fd == -EAGAIN) break;
       if (fd < 0) {
-        if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) listener->starved = true;
-        batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-fd),
-                    static_cast<double>(Syscall::kAccept), shed);
+        if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) {
+          listener->starved = true;  // a connection closing retries it
+        } else if (listener->retryAtMs == 0) {
+          listener->retryAtMs = DeadlineAfter(nowMs_, kAcceptRetryMs);
+          retryListeners_.push_back(listener->id);
+        }
+        batch_->AddListenerError(listener->id, static_cast<double>(-fd),
+                                 static_cast<double>(Syscall::kAccept), shed);
         break;
       }
       ++accepted;
@@ -580,8 +637,11 @@ void Loop::AcceptReady() {
       int added = Register(connection.get());
       if (added < 0) {
         sys::Close(fd);
-        batch_->Add(EventKind::kListenerError, listener->id, static_cast<double>(-added),
-                    static_cast<double>(Syscall::kAccept), shed);
+        // Merged with others of its kind (batch.h); the connections shed so
+        // far are counted in it, once.
+        batch_->AddListenerError(listener->id, static_cast<double>(-added),
+                                 static_cast<double>(Syscall::kAccept), shed);
+        shed = 0;
         continue;
       }
       double ports = 0;
@@ -688,7 +748,7 @@ void Loop::FlushWrites() {
 void Loop::Touch(Connection* connection) {
   connection->lastActivityMs = nowMs_;
   if (connection->timeoutMs > 0 && !connection->timerArmed) {
-    ArmTimer(connection, nowMs_ + connection->timeoutMs);
+    ArmTimer(connection, DeadlineAfter(nowMs_, connection->timeoutMs));
   }
 }
 
@@ -706,7 +766,7 @@ void Loop::ExpireIdle() {
     Connection* connection = FindConnection(id);
     if (connection == nullptr) continue;
     connection->timerArmed = false;
-    uint64_t idleDue = connection->lastActivityMs + connection->timeoutMs;
+    uint64_t idleDue = DeadlineAfter(connection->lastActivityMs, connection->timeoutMs);
     if (idleDue > nowMs_) {
       // Active since this entry was armed: look again when it could be idle.
       ArmTimer(connection, idleDue);
@@ -955,6 +1015,7 @@ void Loop::CloseEverything() {
   writeQueue_.clear();
   acceptQueue_.clear();
   heldListeners_.clear();
+  retryListeners_.clear();
   closedConnections_.clear();
   closedListeners_.clear();
 }

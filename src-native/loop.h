@@ -135,6 +135,10 @@ class Loop {
   void AcceptReady();
   // Queues the listeners the AcceptGate stopped, once JS has made room.
   void ReopenHeldListeners();
+  // Queues the listeners whose accept retry (Listener::retryAtMs) is due.
+  void RetryListeners();
+  // Milliseconds until the nearest accept retry, or -1 if none.
+  int MillisecondsUntilRetry(uint64_t nowMs) const;
   // Records a kConnection or kDrop event for the AcceptGate.
   void CountAcceptEvent();
   void ReadReady();
@@ -203,6 +207,7 @@ class Loop {
   std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
   bool stopping_ = false;          // guarded by commandsMutex_
   int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
+  bool failedListenersClosed_ = false;  // guarded by commandsMutex_: FailEverything closed them
   std::atomic<bool> stopRequested_{false};
 
   // Reactor-thread state.
@@ -220,6 +225,9 @@ class Loop {
   // Listeners that stopped accepting because the AcceptGate was full; added
   // by AcceptReady, emptied by ReopenHeldListeners.
   std::vector<uint64_t> heldListeners_;
+  // Listeners waiting to retry after a transient accept error; added by
+  // AcceptReady, emptied by RetryListeners once due.
+  std::vector<uint64_t> retryListeners_;
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
   std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the

@@ -12,8 +12,18 @@ namespace reactor {
 
 namespace {
 
+// lib/ sends ids, counts and durations as whole numbers below 2^53. Anything
+// else (NaN, negative, fractional below 1, too big) must not reach a
+// double-to-integer conversion, which is undefined behaviour out of range.
+constexpr double kMaxSafeInteger = 9007199254740991.0;  // Number.MAX_SAFE_INTEGER
+
+// A whole number in [1, 2^53), or 0 (no such id, none) for anything else.
+uint64_t WholeNumber(double value) {
+  return value >= 1 && value <= kMaxSafeInteger ? static_cast<uint64_t>(value) : 0;
+}
+
 uint64_t IdArgument(const Napi::CallbackInfo& info, size_t index) {
-  return static_cast<uint64_t>(info[index].As<Napi::Number>().DoubleValue());
+  return info[index].IsNumber() ? WholeNumber(info[index].As<Napi::Number>().DoubleValue()) : 0;
 }
 
 Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
@@ -520,7 +530,12 @@ Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
-  Stage(Command::Kind::kSetTimeout, info, static_cast<uint64_t>(info[1].ToNumber().DoubleValue()));
+  // A duration beyond 2^53 ms (285,000 years) saturates there rather than
+  // meaning "none"; the loop adds it to the clock with a saturating sum.
+  double milliseconds = info[1].ToNumber().DoubleValue();
+  Stage(Command::Kind::kSetTimeout, info,
+        milliseconds > kMaxSafeInteger ? static_cast<uint64_t>(kMaxSafeInteger)
+                                       : WholeNumber(milliseconds));
   return info.Env().Undefined();
 }
 
@@ -529,7 +544,7 @@ Napi::Value Reactor::SetMaxConnections(const Napi::CallbackInfo& info) {
   // here rather than an undefined double-to-integer conversion.
   double limit = info[1].ToNumber().DoubleValue();
   Stage(Command::Kind::kSetMaxConnections, info,
-        limit >= 1 && limit < 9007199254740992.0 ? static_cast<uint64_t>(limit) : 0);
+        WholeNumber(limit));
   return info.Env().Undefined();
 }
 

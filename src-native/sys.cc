@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -328,6 +329,20 @@ ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length) {
     // stays pending there and never reaches the process (loop.cc Start()).
     ssize_t n = splice(pipeReadFd, nullptr, socketFd, nullptr, length,
                        SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0) return n;
+    if (errno != EINTR) return Fail();
+  }
+}
+
+int AtUrgentMark(int fd) {
+  int atMark = 0;
+  if (ioctl(fd, SIOCATMARK, &atMark) < 0) return Fail();
+  return atMark != 0 ? 1 : 0;
+}
+
+ssize_t Write(int fd, const char* from, size_t length) {
+  for (;;) {
+    ssize_t n = write(fd, from, length);
     if (n >= 0) return n;
     if (errno != EINTR) return Fail();
   }

@@ -80,6 +80,11 @@ int CreatePipe(int fds[2]);
 // at most `length` bytes without copying them through user space.
 ssize_t SpliceIn(int socketFd, int pipeWriteFd, size_t length);
 ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length);
+// 1 when the next byte to read from a TCP socket is at the urgent mark
+// (ioctl SIOCATMARK), 0 when not, or -errno.
+int AtUrgentMark(int fd);
+// write(2), retried on EINTR.
+ssize_t Write(int fd, const char* from, size_t length);
 
 int SetNoDelay(int fd, bool enable);
 // SO_KEEPALIVE, and TCP_KEEPIDLE when `idleSeconds` > 0, as libuv does.

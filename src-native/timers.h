@@ -24,6 +24,12 @@
 
 namespace reactor {
 
+// now + timeout for a deadline, saturating at UINT64_MAX (never due) rather
+// than wrapping into the past and coming due at once.
+inline uint64_t DeadlineAfter(uint64_t fromMs, uint64_t timeoutMs) {
+  return timeoutMs > UINT64_MAX - fromMs ? UINT64_MAX : fromMs + timeoutMs;
+}
+
 class IdleTimers {
  public:
   // Sets connection `connectionId` to come due at `dueMs`, moving its entry

@@ -1,8 +1,10 @@
 // Failing system calls and allocations on the reactor thread, through the
 // LD_PRELOAD shim (test/fault/shim.c): the connection a failure hits may
 // error; every other connection, and the server, carry on.
+import * as net from 'node:net';
+
 import { randomBytes, seededRandom } from '../helpers/random';
-import { releaseTracked } from '../helpers/cleanup';
+import { releaseTracked, track } from '../helpers/cleanup';
 import { mallocFaultsAvailable } from '../fault/build';
 import { echoThrough, FaultServer, sha256, startFaultServer } from './fault-child';
 
@@ -26,8 +28,8 @@ async function finish(server: FaultServer) {
 test('RELIABILITY #29: accept4 failing with ENOBUFS once: reported once; the connections before and after are served', async () => {
   const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', SERVER_ERROR_LISTENER: '1' } });
   // Armed now, after startup: the next accept4, the first client's, fails. Its
-  // connection stays queued in the kernel and is accepted with the next edge:
-  // when another client arrives.
+  // connection stays queued in the kernel and is accepted when the listener
+  // is retried (see the next test) or with the next client's edge.
   await server.arm();
   const first = expectEchoIntact(server.port, 1);
   expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ server: 'upstream', code: 'ENOBUFS', syscall: 'accept' });
@@ -37,6 +39,47 @@ test('RELIABILITY #29: accept4 failing with ENOBUFS once: reported once; the con
   const report = await finish(server);
   expect(report.calls.ACCEPT4.failed).toBe(1);
   expect(server.lines.filter((line) => line.event === 'serverError')).toHaveLength(1);
+});
+
+test('issue 12 review item 2: after accept4 fails with ENOBUFS, the queued client is served with no other client arriving', async () => {
+  // Under edge triggering nothing announces a connection left in the backlog
+  // after a failed accept4: the loop must retry the listener by itself.
+  const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', FAULT_ACCEPT4_ERRNO: '105', SERVER_ERROR_LISTENER: '1' } });
+  await server.arm();
+  const alone = expectEchoIntact(server.port, 4);
+  expect(await server.next((line) => line.event === 'serverError')).toMatchObject({ code: 'ENOBUFS', syscall: 'accept' });
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<string>((resolve) => { timer = setTimeout(() => resolve('stalled in the backlog'), 5000); });
+  try {
+    expect(await Promise.race([alone.then(() => 'served'), stalled])).toBe('served');
+  } finally {
+    clearTimeout(timer);
+  }
+  const report = await finish(server);
+  expect(report.calls.ACCEPT4.failed).toBe(1);
+  expect(server.lines.filter((line) => line.event === 'serverError')).toHaveLength(1);
+});
+
+test('issue 12 review item 3: a listener failing every retry while JS is stalled for 1 s: one error waits for JS, not one per retry', async () => {
+  // accept4 fails with ENOBUFS from now on, so the listener is retried every
+  // 50 ms; JS takes nothing for a second meanwhile. Without merging, the
+  // batch JS finally takes holds ~20 errors, emitted at once.
+  const server = await startFaultServer({ env: { FAULT_ARM_ON_SIGUSR2: '1', FAULT_ACCEPT4_AFTER: '0', FAULT_ACCEPT4_COUNT: '-1', FAULT_ACCEPT4_ERRNO: '105', SERVER_ERROR_LISTENER: '1' } });
+  await server.arm();
+  const client = track(net.connect(server.port, '127.0.0.1'));
+  client.on('error', () => undefined);
+  await server.next((line) => line.event === 'serverError');
+  server.send('stall');
+  const stalled = await server.next((line) => line.event === 'stalled');
+  // What JS took in the 20 ms after the stall: the waiting batch (retries
+  // after it are 50 ms apart).
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const burst = server.lines.filter((line) => line.event === 'serverError' &&
+    (line.at as number) >= (stalled.at as number) && (line.at as number) < (stalled.at as number) + 20);
+  expect(burst.length).toBeGreaterThanOrEqual(1);
+  expect(burst.length).toBeLessThanOrEqual(2);
+  client.destroy();
+  await finish(server);
 });
 
 test('RELIABILITY #29: accept4 failing with a per-connection network error (EPROTO): skipped like ECONNABORTED, nothing reported, nobody waits', async () => {
