@@ -80,6 +80,11 @@ function emitCloseNT(socket: Socket, hadError: boolean): void {
 function emitConnectNT(socket: Socket): void {
   socket.emit('connect');
   socket.emit('ready');
+  socket.connectEmitted();
+}
+
+function endAfterConnect(socket: Socket): void {
+  if (!socket.destroyed) socket.onReactorEnd();
 }
 
 /**
@@ -145,6 +150,8 @@ export class Socket extends Duplex {
   private writeShutDown = false;  // the write side was shut down before the reactor had it
   private unattachedTimer: NodeJS.Timeout | undefined;
   private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
+  private connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
+  private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
 
   /**
@@ -323,7 +330,22 @@ export class Socket extends Duplex {
     }
     this.updateReference();
     this.emit(kReady);
+    this.connectEmitPending = true;
     process.nextTick(emitConnectNT, this);
+  }
+
+  /**
+   * @internal 'connect' has been emitted. A FIN that came in the same batch
+   * as the connect is processed now, on the next turn of the event loop: with
+   * net, libuv reads the EOF in a later loop iteration than the connect, so
+   * code that awaits 'connect' and then listens for 'end' sees it.
+   */
+  connectEmitted(): void {
+    this.connectEmitPending = false;
+    if (this.endWaitsForConnect) {
+      this.endWaitsForConnect = false;
+      setImmediate(endAfterConnect, this);
+    }
   }
 
   /**
@@ -554,6 +576,10 @@ export class Socket extends Duplex {
 
   /** @internal */
   onReactorEnd(): void {
+    if (this.connectEmitPending) {
+      this.endWaitsForConnect = true;
+      return;
+    }
     // An adopted socket may have seen its EOF under libuv already.
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
     this.readEnded = true;
