@@ -558,7 +558,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
           } else {
             const port = socket.localPort!;
             awaitingForward.set(port, endpoint);
-            socket.once('close', () => awaitingForward.get(port) === endpoint && awaitingForward.delete(port));
+            // Kept after 'close': a client that closed while its connection
+            // still waited in the proxy's backlog is accepted (and its bytes
+            // forwarded) after it is gone. A later client on the same port
+            // replaces the entry.
           }
         });
       }
