@@ -104,8 +104,10 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
   // From the call on, bytes read for JS must stay in the readable buffers,
   // where the hand-over finds them. A flowing socket (its first chunk read
   // with once('data')) would emit them as 'data' to nobody (issue 12 item 5).
-  first.pause();
-  second.pause();
+  // A socket already destroyed is left alone: pause() would emit 'pause'
+  // after its 'close'.
+  if (!first.destroyed) first.pause();
+  if (!second.destroyed) second.pause();
   return new Promise((resolve) => {
     const begin = (): void => {
       if (first.destroyed || second.destroyed) {
