@@ -92,26 +92,43 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   adopted.expectAttach();
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
-  // From here libuv reads nothing more; what it read is in the readable buffer.
-  handle.readStop?.();
-  const buffered: Buffer[] = [];
-  const state = (target as unknown as { _readableState: { buffer: Iterable<Buffer | string>; encoding: BufferEncoding | null } })
-    ._readableState;
-  for (const chunk of state.buffer) {
-    buffered.push(typeof chunk === 'string' ? Buffer.from(chunk, state.encoding ?? 'utf8') : chunk);
-  }
-  const ended = target.readableEnded || (target as unknown as { _readableState: { ended: boolean } })._readableState.ended;
+  const state = (target as unknown as {
+    _readableState: { buffer: Iterable<Buffer | string>; encoding: BufferEncoding | null; ended: boolean; highWaterMark: number };
+  })._readableState;
+  const pendingWrites = target.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0;
+  const waitsForFinish = target.writableEnded && !target.writableFinished;
+  const waitsForWrites = pendingWrites && !target.writableEnded;
 
-  for (const chunk of buffered) {
-    adopted.bytesRead += chunk.length;
-    adopted.push(chunk);
+  // Moves what libuv has read into the adopted socket; from then on libuv
+  // reads nothing more.
+  const takeReadBytes = (): void => {
+    handle.readStop?.();
+    for (const chunk of state.buffer) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, state.encoding ?? 'utf8') : chunk;
+      adopted.bytesRead += bytes.length;
+      adopted.push(bytes);
+    }
+    if (target.readableEnded || state.ended) adopted.push(null);
+  };
+  if (waitsForFinish || waitsForWrites) {
+    // The hand-over waits for libuv to send what net queued. Meanwhile libuv
+    // keeps reading into the paused net.Socket (no 'data' to its listeners,
+    // and no backpressure stop): a peer that answers what it gets, an echo,
+    // stops reading our writes once its answers fill the buffers, so with
+    // reading stopped the writes, and the wait, would never end.
+    target.pause();
+    state.highWaterMark = Number.MAX_SAFE_INTEGER;
+    // Restarts libuv's reading if backpressure had stopped it (net's _read).
+    target.read(0);
+  } else {
+    takeReadBytes();
   }
-  if (ended) adopted.push(null);
   // The net.Socket was ended: libuv sends the FIN after its queued writes, and
   // the adopted socket is ended too (issue 12 item 6).
   if (target.writableEnded) adopted.endAdopted();
 
   const handOver = (): void => {
+    if (waitsForFinish || waitsForWrites) takeReadBytes();
     const reactor = getReactor();
     const result = reactor.native.adoptFd(fd);
     closeQuietly(target, handle);
@@ -131,8 +148,7 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     return true;
   };
 
-  const pendingWrites = target.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0;
-  if (target.writableEnded && !target.writableFinished) {
+  if (waitsForFinish) {
     // Closing libuv's handle now would cancel the queued writes and the FIN
     // (while net reported the writes done). 'finish' comes once libuv has
     // sent every byte and shut the write side down.
@@ -146,7 +162,7 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     };
     target.once('finish', onFinish);
     target.once('close', onClose);
-  } else if (pendingWrites && !target.writableEnded) {
+  } else if (waitsForWrites) {
     // An empty write's callback runs once every earlier write has gone out;
     // until then the adopted socket is pending and queues its own writes.
     target.write(Buffer.alloc(0), (error) => {
