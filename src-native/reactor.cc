@@ -104,6 +104,8 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     record[3] = 0;
   }
 
+  if (regionCount != 0 && delivery->owner != nullptr) delivery->owner->MoveCleanupHookLast();
+
   size_t recordBytes = batch->records.size() * sizeof(double);
   void* recordData = nullptr;
   napi_value recordBuffer;
@@ -241,6 +243,13 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   // the function down: the thread is stopped before its way to JS is gone.
   napi_add_env_cleanup_hook(env, OnEnvironmentCleanup, this);
   cleanupHookAdded_ = true;
+  delivery->owner = this;
+}
+
+void Reactor::MoveCleanupHookLast() {
+  if (!cleanupHookAdded_) return;
+  napi_remove_env_cleanup_hook(env_, OnEnvironmentCleanup, this);
+  napi_add_env_cleanup_hook(env_, OnEnvironmentCleanup, this);
 }
 
 Reactor::~Reactor() {
@@ -258,6 +267,7 @@ void Reactor::OnEnvironmentCleanup(void* self) {
 }
 
 void Reactor::Teardown() {
+  if (!released_ && delivery_ != nullptr) delivery_->owner = nullptr;
   if (loop_) loop_->Stop();
   staged_.clear();
   if (!released_) {
@@ -484,6 +494,7 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
       // keeps it alive until the reactor reports the bytes sent or dropped.
       command.pin = delivery_->nextPin++;
       delivery_->pins.emplace(command.pin, pinned);
+      MoveCleanupHookLast();
       command.pinnedBytes = bytes;
     } else if (length > 0) {
       // Small writes are copied: cheaper than a reference, and JS may reuse the Buffer.

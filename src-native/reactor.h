@@ -30,6 +30,10 @@ struct Delivery {
   uint64_t nextPin = 1;
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
+  // The Reactor while its cleanup hook is registered (JS thread only; null
+  // once it is torn down), so a batch can move the hook behind the external
+  // ArrayBuffers it creates (Reactor::MoveCleanupHookLast).
+  class Reactor* owner = nullptr;
 };
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);
@@ -88,6 +92,16 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // Runs from the environment's cleanup hook or the destructor, whichever is first.
   void Teardown();
   static void OnEnvironmentCleanup(void* self);
+
+ public:
+  // Node runs environment cleanup hooks last-registered first, and each
+  // external ArrayBuffer registers one that frees its memory. The reactor
+  // thread may still be sending from such memory (a pinned write of a
+  // received chunk), so its hook must run before theirs: it is moved behind
+  // every external ArrayBuffer a batch creates and every pinned write.
+  void MoveCleanupHookLast();
+
+ private:
 
   std::unique_ptr<Loop> loop_;
   BatchFunction batchFunction_;
