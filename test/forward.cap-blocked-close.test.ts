@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 
 import { configure, connect, createServer, forward, ForwardResult, Socket } from '../lib';
+import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
@@ -20,11 +21,22 @@ afterEach(checkMustCalls);
 const KiB = 1024;
 const MiB = 1024 * KiB;
 // A per-socket cap below what one turn reads (256 KiB), so the reactor stops
-// the upload at the cap before the pause JS sends at its highWaterMark can
-// arrive: the client's connection is cap-blocked when forward() takes it over.
+// the upload at the cap unless the pause JS sends at its highWaterMark comes
+// first. The test holds the JS thread until the reactor reports the connection
+// parked, so the pause cannot come first however the kernel splits the upload.
 const CAP = 64 * KiB;
 const UPLOAD = 3 * MiB;
 configure({ maxUnconsumedBytesPerSocket: CAP });
+
+/** Blocks the JS thread (so no batch is handled and no pause sent) until `condition` holds. */
+function holdJsThreadUntil(condition: () => boolean, timeoutMs: number, what: string): void {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    Atomics.wait(sleeper, 0, 0, 5);
+  }
+}
 
 for (const mode of ['splice', 'copy'] as const) {
   test(`a cap-blocked client forwarded (${mode}) and then closed by both FINs leaves nothing queued`, async () => {
@@ -46,8 +58,10 @@ for (const mode of ['splice', 'copy'] as const) {
     client.on('error', () => undefined);
     await once(client, 'connect');
     client.write(Buffer.alloc(UPLOAD, 'u'));
+    holdJsThreadUntil(() => getReactor().native.stats().blockedConnections === 1, 10_000,
+      'the reactor to park the client connection at the per-socket cap');
     await waitFor(() => accepted.length === 1 && accepted[0].readableLength >= CAP, 10_000,
-      'the client connection to reach the per-socket cap');
+      'JS to hold the per-socket cap of bytes');
     const accept = accepted[0];
 
     const up = track(connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true }));
