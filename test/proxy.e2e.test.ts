@@ -129,9 +129,13 @@ function runProxy(args: string[]): ProxyChild {
   };
 }
 
-/** Waits for the listening line and returns the port in it. */
+/**
+ * Waits for the listening line and returns the port in it. Starting takes
+ * the longest under ASan on a busy machine (each of --threads' workers loads
+ * the instrumented addon): CI once printed nothing in 10 s.
+ */
 async function listeningPort(proxy: ProxyChild): Promise<number> {
-  const line = await proxy.next((l) => typeof l.listening === 'string');
+  const line = await proxy.next((l) => typeof l.listening === 'string', 30_000);
   const match = /^127\.0\.0\.1:(\d+)$/.exec(line.listening as string);
   expect(match).not.toBeNull();
   const port = Number(match![1]);
