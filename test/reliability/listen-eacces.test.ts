@@ -17,9 +17,21 @@ test("RELIABILITY #40: listen(80) without the privilege: an 'error' event EACCES
     server.on('error', (error) => { console.log(JSON.stringify({ code: error.code, syscall: error.syscall, sync: false })); process.exit(0); });
     try { server.listen(80, '127.0.0.1', () => { console.log(JSON.stringify({ listening: true })); process.exit(1); }); }
     catch (error) { console.log(JSON.stringify({ code: error.code, sync: true })); }`;
-  const run = (implementation: string): unknown => JSON.parse(execFileSync(SETPRIV,
-    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script(implementation)],
-    { encoding: 'utf8', timeout: 10000 }).trim());
+  // A child that fails is reported by its output: execFileSync's own error
+  // holds a circular reference that jest cannot pass back from its worker.
+  // 30 s: under ASan on a busy machine, starting node alone takes seconds.
+  const run = (implementation: string): unknown => {
+    let output: string;
+    try {
+      output = execFileSync(SETPRIV,
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script(implementation)],
+        { encoding: 'utf8', timeout: 30_000 });
+    } catch (error) {
+      const { message, stdout, stderr } = error as { message: string; stdout?: string; stderr?: string };
+      throw new Error(`${message}\nstdout: ${stdout ?? ''}\nstderr: ${stderr ?? ''}`);
+    }
+    return JSON.parse(output.trim());
+  };
   const reactor = run(`require(${JSON.stringify(dist)})`);
   expect(reactor).toEqual({ code: 'EACCES', syscall: 'listen', sync: false });
   expect(reactor).toEqual(run("require('node:net')"));
