@@ -40,6 +40,9 @@ export type Server = ServerClass;
 export const Socket = callableConstructor(SocketClass);
 /** A socket served by the epoll reactor (see {@link SocketClass}). */
 export type Socket = SocketClass;
+// The classes themselves, for their documentation: Server and Socket above
+// are these, callable without `new` as net's are.
+export type { ServerClass, SocketClass };
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
 export { forward } from './forward';
