@@ -6,7 +6,10 @@ import { addAbortSignal, Duplex } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
 import type { AddressInfo } from 'node:net';
 
-import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets, unixSocketAddress } from './connect';
+import {
+  AttemptingSocket, ConnectAttempts, ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets,
+  unixSocketAddress,
+} from './connect';
 import {
   invalidArgType,
   invalidArgValue,
@@ -103,7 +106,7 @@ function endAfterConnect(socket: Socket): void {
  * }).listen(7000, '127.0.0.1');
  * ```
  */
-export class Socket extends Duplex {
+export class Socket extends Duplex implements AttemptingSocket {
   /** Peer address, or undefined for a Unix socket or before connecting. */
   remoteAddress: string | undefined = undefined;
   /** Peer port, or undefined for a Unix socket or before connecting. */
@@ -129,6 +132,11 @@ export class Socket extends Duplex {
   readonly _handle = null;
   /** The idle timeout set with {@link Socket.setTimeout}, in milliseconds, or undefined. */
   timeout: number | undefined = undefined;
+  /**
+   * `'address:port'` of each address tried when connect() had several to try
+   * (net's happy eyeballs); undefined when it had one, as in net.
+   */
+  autoSelectFamilyAttemptedAddresses: string[] | undefined = undefined;
 
   /** @internal The reactor's id for this connection; 0 before it has one. */
   id = 0;
@@ -256,16 +264,27 @@ export class Socket extends Duplex {
     // Nothing here keeps the process alive while the lookup runs: as with net,
     // dns.lookup's own request does, and a custom lookup that never answers
     // does not (net's handle is not active before it connects).
-    resolveTargets(options, this, (error, targets) => {
+    this.connectReactor = reactor;
+    if (this.connectingToPath) {
+      // As net: a Unix path is connected to at once, with no lookup.
+      this.startAttempts([{ family: 0, address: options.path as string, port: 0 }], false, options);
+      return this;
+    }
+    resolveTargets(options, this, (error, targets, multiple) => {
       if (this.destroyed) return;
       if (error) {
         this.connecting = false;
         this.destroy(error);
         return;
       }
-      this.connectTo(reactor, targets as ConnectTarget[], 0, options);
+      this.startAttempts(targets as ConnectTarget[], multiple === true, options);
     });
     return this;
+  }
+
+  private startAttempts(targets: ConnectTarget[], multiple: boolean, options: ConnectOptions): void {
+    this.attempts = new ConnectAttempts(this, targets, multiple, options);
+    this.attempts.start();
   }
 
   /** Forgets a closed connection so that the socket can connect again, as net.Socket#connect does. */
@@ -286,36 +305,38 @@ export class Socket extends Duplex {
     (this as unknown as { _undestroy(): void })._undestroy();
   }
 
-  private connectTo(reactor: Reactor, targets: ConnectTarget[], index: number, options: ConnectOptions): void {
-    const target = targets[index];
+  // The attempts of the connect in progress (connect.ts), and the reactor they use.
+  private attempts: ConnectAttempts | undefined;
+  private connectReactor: Reactor | undefined;
+  private connectingToPath = false;
+
+  /** @internal For ConnectAttempts: starts a native connect and attaches to it. */
+  startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null {
+    const reactor = this.connectReactor!;
     const address = target.family === 0 ? unixSocketAddress(target.address) : target.address;
-    const result = reactor.native.connect(target.family, address, target.port,
-      options.localAddress ?? '', options.localPort ?? 0);
-    if (result.length === 2) {
-      const [errno, syscall] = result;
-      // Refused on one address: try the next, as net's autoSelectFamily does.
-      if (index + 1 < targets.length) {
-        this.connectTo(reactor, targets, index + 1, options);
-        return;
-      }
-      this.connecting = false;
-      const error = target.family === 0
-        ? systemError(errno, syscall, target.address)
-        : systemError(errno, syscall, target.address, target.port);
-      process.nextTick(() => this.destroy(error));
-      return;
-    }
-    this.connectTargets = { targets, index, options };
+    const result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
+    if (result.length === 2) return [result[0], result[1]];
     this.attach(reactor, result[0]);
+    return null;
   }
 
-  private connectTargets: { targets: ConnectTarget[]; index: number; options: ConnectOptions } | undefined;
-  private connectingToPath = false;
+  /** @internal For ConnectAttempts: closes the attempt in progress (a timed-out one). */
+  abandonAttempt(): void {
+    this.release(false);
+  }
+
+  /** @internal For ConnectAttempts: every attempt failed. */
+  failConnect(error: Error): void {
+    this.connecting = false;
+    this.attempts = undefined;
+    this.destroy(error);
+  }
 
   /** @internal */
   onReactorConnect(addresses: ConnectionAddresses): void {
     this.connecting = false;
-    this.connectTargets = undefined;
+    this.attempts?.connected();
+    this.attempts = undefined;
     this.setAddresses(addresses);
     if (this.isPaused() && !this.readingStopped && !this.forwarding) {
       // As net's afterConnect: a socket paused before it connected does not
@@ -592,20 +613,11 @@ export class Socket extends Duplex {
 
   /** @internal */
   onReactorError(errno: number, syscall: string): void {
-    if (syscall === 'connect' && this.connectTargets !== undefined) {
-      const { targets, index, options } = this.connectTargets;
-      const target = targets[index];
-      // The refused attempt's native connection still holds its fd: close it,
+    if (syscall === 'connect' && this.attempts !== undefined) {
+      // The failed attempt's native connection still holds its fd: close it,
       // whether a next address is tried or the socket is destroyed.
       this.release(false);
-      if (index + 1 < targets.length) {
-        this.connectTo(getReactor(), targets, index + 1, options);
-        return;
-      }
-      this.connecting = false;
-      this.destroy(target.family === 0
-        ? systemError(errno, syscall, target.address)
-        : systemError(errno, syscall, target.address, target.port));
+      this.attempts.failed(errno, syscall);
       return;
     }
     this.destroy(systemError(errno, syscall));
@@ -703,7 +715,8 @@ export class Socket extends Duplex {
     this.clearUnattachedTimer();
     const wasConnecting = this.connecting;
     this.connecting = false;
-    this.connectTargets = undefined;
+    this.attempts?.cancel();
+    this.attempts = undefined;
     if (this.registered && !this.resetOnDestroy && !wasConnecting && !this.forwarding) {
       // net's libuv tries each write at once, so by destroy() it has sent
       // what the kernel would take. Writes waiting in the Writable behind
