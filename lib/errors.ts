@@ -83,6 +83,10 @@ export function invalidHandleType(): NodeStyleError {
   return withCode(new TypeError('This handle type cannot be sent'), 'ERR_INVALID_HANDLE_TYPE');
 }
 
+export function invalidFdType(type: string): NodeStyleError {
+  return withCode(new TypeError(`Unsupported fd type: ${type}`), 'ERR_INVALID_FD_TYPE');
+}
+
 export function missingArgs(names: string[]): NodeStyleError {
   const quoted = names.map((name) => `"${name}"`);
   return withCode(new TypeError(`The ${quoted.join(' or ')} argument must be specified`), 'ERR_MISSING_ARGS');

@@ -1,7 +1,9 @@
 // A connection served by the reactor, with net.Socket's behaviour: a
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as tty from 'node:tty';
 import { addAbortSignal, Duplex } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +15,7 @@ import {
 import {
   invalidArgType,
   invalidArgValue,
+  invalidFdType,
   invalidHandleType,
   outOfRange,
   socketClosed,
@@ -23,7 +26,7 @@ import {
 import { clientSocketChannel } from './diagnostics';
 import { clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce } from './net-version';
 import { getReactor, Reactor } from './reactor';
-import { validateFunction } from './validate';
+import { validateFunction, validateInteger } from './validate';
 
 /** Options for a reactor socket, as for net.Socket. */
 export interface SocketOptions {
@@ -39,6 +42,16 @@ export interface SocketOptions {
   pauseOnConnect?: boolean;
   /** Destroys the socket with an AbortError when aborted, as net's `signal` option. */
   signal?: AbortSignal;
+  /**
+   * A connected stream socket (TCP or Unix) to take over, as net's `fd`
+   * option: the reactor serves a duplicate of it and the number given is
+   * closed at once. Anything else is refused (see {@link Socket}'s constructor).
+   */
+  fd?: number;
+  /** With `fd`: false leaves the read side unread and ended, as net. */
+  readable?: boolean;
+  /** With `fd`: false leaves the write side ended, as net. */
+  writable?: boolean;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -172,12 +185,19 @@ export class Socket extends Duplex implements AttemptingSocket {
    * socket.connect(7000, '127.0.0.1', () => socket.end('hi'));
    * ```
    */
-  constructor(options: SocketOptions = {}) {
+  constructor(options: SocketOptions | number = {}) {
+    // net's legacy form: new Socket(fd).
+    if (typeof options === 'number') options = { fd: options };
     for (const name of ['objectMode', 'readableObjectMode', 'writableObjectMode'] as const) {
       const value = (options as Record<string, unknown>)[name];
       if (value) throw invalidArgValue(`options.${name}`, value, 'is not supported');
     }
+    const fd = options.fd;
+    if (fd !== undefined) checkTakeableFd(fd);
+    const fromFd = fd !== undefined;
     super({
+      // As net, an fd socket's sides may start closed (Duplex reads these two).
+      ...{ readable: fromFd ? options.readable : undefined, writable: fromFd ? options.writable : undefined },
       // Half-open handling is ours, as in net: the Duplex must not end itself.
       allowHalfOpen: true,
       emitClose: false,
@@ -196,6 +216,32 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.readingStopped = true;
       this.pause();
     }
+    if (fd !== undefined) this.takeFd(fd, options.readable !== false);
+  }
+
+  /**
+   * net's `new Socket({ fd })`: the reactor takes a duplicate of the
+   * connected socket `fd`, and `fd` itself is closed, as the socket owns it
+   * from now on (net closes it when the socket closes). Checked beforehand by
+   * checkTakeableFd; what only the kernel can tell (not a stream socket, not
+   * connected) is thrown here, before anything has changed.
+   */
+  private takeFd(fd: number, readable: boolean): void {
+    const reactor = getReactor();
+    const result = reactor.native.adoptFd(fd);
+    if (result.length === 2) {
+      const [errno, syscall] = result;
+      if (errno === -os.constants.errno.EPROTOTYPE) throw invalidFdType('UDP');
+      throw systemError(errno, syscall);
+    }
+    fs.closeSync(fd);
+    const [id, remoteAddress, remotePort, localAddress, localPort] = result;
+    if (!readable) {
+      // As net: a socket made with readable: false is never read.
+      this.readingStopped = true;
+      reactor.native.pause(id);
+    }
+    this.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   }
 
   /** True until the socket is connected, as in net. */
@@ -578,8 +624,15 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** @internal */
   onReactorData(data: Buffer): void {
     const length = data.length;
-    this.bytesRead += length;
     const reactor = this.reactor!;
+    if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
+      // A socket made with readable: false (net reads nothing of it): bytes
+      // the reactor read before its pause arrived stay unacknowledged, so
+      // flow control keeps the connection unread.
+      this.unackedBytes += length;
+      return;
+    }
+    this.bytesRead += length;
     if (this.push(data)) {
       reactor.ack(this.id, length);
     } else {
@@ -839,6 +892,26 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.pendingWrite = { target: this.bytesQueued, callback };
     this.updateReference();
   }
+}
+
+/**
+ * What net's createHandle checks of an fd before wrapping it, with its codes:
+ * an int32 >= 0, and a socket. A pipe, FIFO, file or terminal net would wrap
+ * with a libuv Pipe (or refuse); the reactor serves stream sockets only
+ * (recv/send/shutdown), so those are refused with ERR_INVALID_FD_TYPE naming
+ * the type net's guessHandleType gives.
+ */
+function checkTakeableFd(fd: unknown): asserts fd is number {
+  validateInteger(fd, 'fd', 0, 2 ** 31 - 1);
+  let stats: fs.Stats;
+  try {
+    stats = fs.fstatSync(fd);
+  } catch {
+    throw invalidFdType('UNKNOWN');
+  }
+  if (stats.isSocket()) return;
+  if (stats.isFIFO()) throw invalidFdType('PIPE');
+  throw invalidFdType(tty.isatty(fd) ? 'TTY' : 'FILE');
 }
 
 function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {
