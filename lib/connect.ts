@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import {
   invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, missingArgs, systemError,
 } from './errors';
+import { overlongUnixPathIsEinval } from './net-version';
 import { validateBoolean, validateFunction, validateInteger, validatePort } from './validate';
 
 /** Options for {@link connect}, as for `net.connect`. */
@@ -84,6 +85,16 @@ export function unixSocketAddress(path: string): string {
   if (!libuvPadsAbstractNames || !path.startsWith('\0')) return path;
   const length = Buffer.byteLength(path);
   return length >= SUN_PATH_SIZE ? path : path + '\0'.repeat(SUN_PATH_SIZE - length);
+}
+
+/**
+ * The errno to report for a Unix path the reactor refused: an overlong path
+ * (ENAMETOOLONG from sys.cc) is EINVAL where this Node's net says so
+ * (lib/net-version.ts).
+ */
+export function unixPathErrno(errno: number): number {
+  const { ENAMETOOLONG, EINVAL } = os.constants.errno;
+  return overlongUnixPathIsEinval && errno === -ENAMETOOLONG ? -EINVAL : errno;
 }
 
 /** The name of an abstract socket without the NULs libuv padded it with (see {@link unixSocketAddress}). */
@@ -242,7 +253,7 @@ export interface AttemptingSocket extends EventEmitter {
 function attemptError(errno: number, syscall: string, target: ConnectTarget, localAddress: string,
   localPort: number): Error {
   if (syscall === 'bind') return systemError(errno, syscall, localAddress, localPort);
-  if (target.family === 0) return systemError(errno, syscall, target.address);
+  if (target.family === 0) return systemError(unixPathErrno(errno), syscall, target.address);
   const error = systemError(errno, syscall, target.address, target.port);
   if (localAddress && localPort) {
     // As net's afterConnect: the local end it had bound is named.

@@ -14,7 +14,7 @@ import {
   systemError,
 } from './errors';
 import { ConnectionFlag, ListenFlag } from './binding';
-import { trimAbstractPadding, unixSocketAddress } from './connect';
+import { trimAbstractPadding, unixPathErrno, unixSocketAddress } from './connect';
 import { serverListenChannel, serverSocketChannel } from './diagnostics';
 import { maxConnectionsZeroDropsAll } from './net-version';
 import { getReactor, Reactor } from './reactor';
@@ -319,7 +319,7 @@ export class Server extends EventEmitter {
         this.keepAliveInitialDelay);
     }
     if (result.length === 2) {
-      const [errno] = result;
+      const errno = family === 0 ? unixPathErrno(result[0]) : result[0];
       const error = systemError(errno, 'listen', address, family === 0 ? undefined : port, true);
       if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
       process.nextTick(emitNT, this, 'error', error);
