@@ -26,6 +26,7 @@ import {
 import { clientSocketChannel } from './diagnostics';
 import { clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce } from './net-version';
 import { getReactor, Reactor } from './reactor';
+import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
 import { validateFunction, validateInteger } from './validate';
 
 /** Options for a reactor socket, as for net.Socket. */
@@ -52,6 +53,12 @@ export interface SocketOptions {
   readable?: boolean;
   /** With `fd`: false leaves the write side ended, as net. */
   writable?: boolean;
+  /**
+   * net's `onread`: bytes go into `buffer` (or the buffer a function returns)
+   * and to `callback(nread, buffer)` instead of 'data' events; a callback
+   * that returns false stops reading until `resume()`.
+   */
+  onread?: OnReadOptions;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -174,6 +181,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   private connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
+  private userBuffer: UserBufferReader | undefined;  // the onread option's reader, if given
+  private endAfterUserBuffer = false;  // a FIN arrived while onread bytes still waited
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -216,6 +225,8 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.readingStopped = true;
       this.pause();
     }
+    const onread = onReadOption(options.onread);
+    if (onread !== undefined) this.userBuffer = new UserBufferReader(onread);
     if (fd !== undefined) this.takeFd(fd, options.readable !== false);
   }
 
@@ -235,6 +246,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       throw systemError(errno, syscall);
     }
     fs.closeSync(fd);
+    this.userBuffer?.start();
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;
     if (!readable) {
       // As net: a socket made with readable: false is never read.
@@ -298,6 +310,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
     this.connecting = true;
     this.connectingToPath = options.path !== undefined && options.path !== null;
+    // As net, which takes the first onread buffer when connect() makes the handle.
+    this.userBuffer?.start();
     let reactor: Reactor;
     try {
       reactor = getReactor();
@@ -633,6 +647,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       return;
     }
     this.bytesRead += length;
+    if (this.userBuffer !== undefined) {
+      this.onUserBufferData(data);
+      return;
+    }
     if (this.push(data)) {
       reactor.ack(this.id, length);
     } else {
@@ -648,8 +666,72 @@ export class Socket extends Duplex implements AttemptingSocket {
     reactor.scheduleFlush();
   }
 
+  /** The onread path of onReactorData: bytes to the callback, none to the Readable. */
+  private onUserBufferData(data: Buffer): void {
+    const reactor = this.reactor!;
+    const delivered = this.userBuffer!.receive(this, data);
+    if (delivered > 0 && this.registered) reactor.ack(this.id, delivered);
+    this.unackedBytes += data.length - delivered;
+    if (this.userBuffer!.stopped) this.stopReading();
+    reactor.scheduleFlush();
+  }
+
+  /** Tells the reactor to stop reading this connection (pause or onread's false). */
+  private stopReading(): void {
+    if (this.readingStopped || !this.registered || this.destroyed) return;
+    this.readingStopped = true;
+    this.reactor!.native.pause(this.id);
+    this.reactor!.scheduleFlush();
+    this.updateReference();
+  }
+
+  /**
+   * As net's pause for an onread socket: stops reading (net's readStop), so
+   * the callback is not called until resume(). Otherwise stream.Readable's.
+   */
+  override pause(): this {
+    if (this.userBuffer !== undefined && !this.connecting) {
+      this.userBuffer.stopped = true;
+      this.stopReading();
+    }
+    return super.pause();
+  }
+
+  /** Undoes {@link Socket.pause}; an onread socket hands over its waiting bytes first, then reads again. */
+  override resume(): this {
+    if (this.userBuffer?.stopped === true) {
+      this.userBuffer.stopped = false;
+      process.nextTick(resumeUserBuffer, this);
+    }
+    return super.resume();
+  }
+
+  /** @internal Hands waiting onread bytes over; then the FIN that waited, or reading again. */
+  drainUserBuffer(): void {
+    const reader = this.userBuffer!;
+    if (this.destroyed || reader.stopped) return;
+    const delivered = reader.deliver(this);
+    if (delivered > 0 && this.registered) {
+      this.reactor!.ack(this.id, delivered);
+      this.reactor!.scheduleFlush();
+    }
+    this.unackedBytes -= delivered;
+    if (reader.stopped || reader.pending) return;
+    if (this.endAfterUserBuffer) {
+      this.endAfterUserBuffer = false;
+      this.onReactorEnd();
+      return;
+    }
+    this._read();
+  }
+
   /** @internal */
   onReactorEnd(): void {
+    if (this.userBuffer?.pending === true) {
+      // As net, which reads the EOF only after the bytes before it.
+      this.endAfterUserBuffer = true;
+      return;
+    }
     if (this.connectEmitPending) {
       this.endWaitsForConnect = true;
       return;
@@ -702,6 +784,8 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   override _read(): void {
     if (!this.readingStopped || !this.registered || this.forwarding) return;
+    // An onread socket reads again once its waiting bytes are handed over (drainUserBuffer).
+    if (this.userBuffer !== undefined && (this.userBuffer.stopped || this.userBuffer.pending)) return;
     this.readingStopped = false;
     this.updateReference();
     const reactor = this.reactor!;
@@ -912,6 +996,10 @@ function checkTakeableFd(fd: unknown): asserts fd is number {
   if (stats.isSocket()) return;
   if (stats.isFIFO()) throw invalidFdType('PIPE');
   throw invalidFdType(tty.isatty(fd) ? 'TTY' : 'FILE');
+}
+
+function resumeUserBuffer(socket: Socket): void {
+  socket.drainUserBuffer();
 }
 
 function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {
