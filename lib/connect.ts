@@ -2,11 +2,11 @@
 // resolution with dns.lookup, as net does them. The Socket does the rest.
 import * as dns from 'node:dns';
 import type { EventEmitter } from 'node:events';
-import { getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
+import { BlockList, getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
 import * as os from 'node:os';
 
 import {
-  invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, missingArgs, systemError,
+  invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, ipBlocked, missingArgs, systemError,
 } from './errors';
 import { overlongUnixPathIsEinval } from './net-version';
 import { validateBoolean, validateFunction, validateInteger, validatePort } from './validate';
@@ -240,6 +240,8 @@ function attemptTimeout(options: ConnectOptions): number {
  */
 export interface AttemptingSocket extends EventEmitter {
   readonly connecting: boolean;
+  /** Addresses not to connect to (net's blockList option, Node 22+). */
+  readonly blockList: BlockList | undefined;
   autoSelectFamilyAttemptedAddresses: string[] | undefined;
   /** Starts a native connect to `target`; the errno and syscall if it failed at once, else null. */
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null;
@@ -316,8 +318,21 @@ export class ConnectAttempts {
     const target = this.targets[this.current++];
     const localAddress = this.localAddressFor(target);
     const { port, family } = eventArguments(target);
+    if (this.multiple && this.blocked(target)) {
+      // As internalConnectMultiple: a blocked address is a failed attempt, before its connectionAttempt.
+      const error = ipBlocked(target.address);
+      this.errors.push(error);
+      this.socket.emit('connectionAttemptFailed', target.address, port, family, error);
+      this.next();
+      return;
+    }
     this.socket.emit('connectionAttempt', target.address, port, family);
     if (!this.socket.connecting) return;
+    if (this.blocked(target)) {
+      // As internalConnect: the socket's error, with no connectionAttemptFailed.
+      this.socket.failConnect(ipBlocked(target.address));
+      return;
+    }
     if (this.multiple) this.socket.autoSelectFamilyAttemptedAddresses?.push(`${target.address}:${target.port}`);
     const failure = this.socket.startAttempt(target, localAddress, this.localPort);
     if (failure !== null) {
@@ -350,6 +365,10 @@ export class ConnectAttempts {
       return;
     }
     this.next();
+  }
+
+  private blocked(target: ConnectTarget): boolean {
+    return target.family !== 0 && this.socket.blockList?.check(target.address, `ipv${target.family}`) === true;
   }
 
   /** @internal An immediate failure of the attempt in progress, reported on a later tick as libuv does. */

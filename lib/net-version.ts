@@ -44,3 +44,11 @@ export const clientSocketFromSocketConnect = major >= 22;
  * with EINVAL where net does, and with ENAMETOOLONG before that.
  */
 export const overlongUnixPathIsEinval = major >= 24;
+
+/**
+ * The `blockList` option (a net.BlockList) of net.Socket/connect and of
+ * net.Server, from Node 22: connecting to a blocked address fails with
+ * ERR_IP_BLOCKED, and a server closes a connection from one unseen. Node 20
+ * has no such option and ignores it.
+ */
+export const blockListOption = major >= 22;

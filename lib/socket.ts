@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as tty from 'node:tty';
 import { addAbortSignal, Duplex } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
-import type { AddressInfo } from 'node:net';
+import { AddressInfo, BlockList } from 'node:net';
 
 import {
   AttemptingSocket, ConnectAttempts, ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets,
@@ -24,7 +24,9 @@ import {
   systemError,
 } from './errors';
 import { clientSocketChannel } from './diagnostics';
-import { clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce } from './net-version';
+import {
+  blockListOption, clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce,
+} from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
 import { validateFunction, validateInteger } from './validate';
@@ -59,6 +61,8 @@ export interface SocketOptions {
    * that returns false stops reading until `resume()`.
    */
   onread?: OnReadOptions;
+  /** Addresses connect() must not reach: ERR_IP_BLOCKED (Node 22+, as net; ignored on 20, as net). */
+  blockList?: BlockList;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -157,6 +161,8 @@ export class Socket extends Duplex implements AttemptingSocket {
    * (net's happy eyeballs); undefined when it had one, as in net.
    */
   autoSelectFamilyAttemptedAddresses: string[] | undefined = undefined;
+  /** The `blockList` option (Node 22+), as net keeps it. */
+  blockList: BlockList | undefined = undefined;
 
   /** @internal The reactor's id for this connection; 0 before it has one. */
   id = 0;
@@ -203,6 +209,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     const fd = options.fd;
     if (fd !== undefined) checkTakeableFd(fd);
+    const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
     const fromFd = fd !== undefined;
     super({
       // As net, an fd socket's sides may start closed (Duplex reads these two).
@@ -225,6 +232,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.readingStopped = true;
       this.pause();
     }
+    this.blockList = blockList;
     const onread = onReadOption(options.onread);
     if (onread !== undefined) this.userBuffer = new UserBufferReader(onread);
     if (fd !== undefined) this.takeFd(fd, options.readable !== false);
@@ -996,6 +1004,15 @@ function checkTakeableFd(fd: unknown): asserts fd is number {
   if (stats.isSocket()) return;
   if (stats.isFIFO()) throw invalidFdType('PIPE');
   throw invalidFdType(tty.isatty(fd) ? 'TTY' : 'FILE');
+}
+
+/** net's check of a blockList option (Node 22+): a net.BlockList, else ERR_INVALID_ARG_TYPE. */
+export function validateBlockList(value: unknown): BlockList {
+  const isBlockList = (BlockList as unknown as { isBlockList?: (value: unknown) => boolean }).isBlockList;
+  if (isBlockList !== undefined ? !isBlockList(value) : !(value instanceof BlockList)) {
+    throw invalidArgType('options.blockList', 'an net.BlockList', value);
+  }
+  return value as BlockList;
 }
 
 function resumeUserBuffer(socket: Socket): void {
