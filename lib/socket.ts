@@ -186,6 +186,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
   private connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
+  private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
   private userBuffer: UserBufferReader | undefined;  // the onread option's reader, if given
   private endAfterUserBuffer = false;  // a FIN arrived while onread bytes still waited
@@ -366,6 +367,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.readingStopped = false;
     this.readEnded = false;
     this.resetOnDestroy = false;
+    this.dataAwaitingConnect = [];
     this.remoteAddress = this.remotePort = this.remoteFamily = undefined;
     this.localAddress = this.localPort = this.localFamily = undefined;
     // onReadableEnd may have replaced write() for the old connection.
@@ -431,6 +433,12 @@ export class Socket extends Duplex implements AttemptingSocket {
    */
   connectEmitted(): void {
     this.connectEmitPending = false;
+    const early = this.dataAwaitingConnect;
+    this.dataAwaitingConnect = [];
+    for (const chunk of early) {
+      if (this.destroyed || !this.registered) break;
+      this.onReactorData(chunk);
+    }
     if (this.endWaitsForConnect) {
       this.endWaitsForConnect = false;
       setImmediate(endAfterConnect, this);
@@ -645,6 +653,12 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /** @internal */
   onReactorData(data: Buffer): void {
+    if (this.connectEmitPending) {
+      // net starts reading only after 'connect' (afterConnect's read(0)), so
+      // no byte is counted or pushed before its listeners have run.
+      this.dataAwaitingConnect.push(data);
+      return;
+    }
     const length = data.length;
     const reactor = this.reactor!;
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
@@ -654,11 +668,21 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.unackedBytes += length;
       return;
     }
-    this.bytesRead += length;
     if (this.userBuffer !== undefined) {
+      this.bytesRead += length;
       this.onUserBufferData(data);
       return;
     }
+    if (this.readableFlowing === true && this.readableLength > 0) {
+      // net pushes one chunk per libuv read callback and runs the tick queue
+      // between callbacks, so a flowing socket emits each chunk's 'data'
+      // before the next chunk is counted. One batch can hold several chunks
+      // of a socket: emit those still buffered first, so that bytesRead rises
+      // with each 'data', as with net.
+      while (this.readableFlowing === true && this.read() !== null);
+      if (this.destroyed) return;
+    }
+    this.bytesRead += length;
     if (this.push(data)) {
       reactor.ack(this.id, length);
     } else {
