@@ -158,9 +158,9 @@ function validateConnectOptions(options: ConnectOptions): void {
 
 /**
  * Resolves where to connect over TCP (a Unix path needs no resolving): an IP
- * address as is, a host name through dns.lookup (or options.lookup). As net does, every address of
- * the host is asked for unless a family or a local address is given or
- * `autoSelectFamily` is false: then only the first. `multiple` is true when
+ * address as is, a host name through dns.lookup (or options.lookup). As net
+ * does, every address of the host is asked for unless a family or a local
+ * address is given or `autoSelectFamily` is false: then only the first. `multiple` is true when
  * there is more than one address to try, which is when net takes its happy
  * eyeballs path (internalConnectMultiple) rather than its single connect.
  * Emits 'lookup' on `emitter` as net does, and checks what a custom lookup
