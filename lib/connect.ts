@@ -2,9 +2,13 @@
 // resolution with dns.lookup, as net does them. The Socket does the rest.
 import * as dns from 'node:dns';
 import type { EventEmitter } from 'node:events';
-import { getDefaultAutoSelectFamily, isIP } from 'node:net';
+import { BlockList, getDefaultAutoSelectFamily, getDefaultAutoSelectFamilyAttemptTimeout, isIP } from 'node:net';
+import * as os from 'node:os';
 
-import { invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, missingArgs } from './errors';
+import {
+  invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, ipBlocked, missingArgs, systemError,
+} from './errors';
+import { overlongUnixPathIsEinval } from './net-version';
 import { validateBoolean, validateFunction, validateInteger, validatePort } from './validate';
 
 /** Options for {@link connect}, as for `net.connect`. */
@@ -36,11 +40,14 @@ export interface ConnectOptions {
   /** Keep the writable side open after the peer ends. */
   allowHalfOpen?: boolean;
   /**
-   * Try every address of the host (default `net.getDefaultAutoSelectFamily()`);
-   * false: only the first. Addresses are tried one after the other, not raced.
+   * Try every address of the host, families alternating, as net's happy
+   * eyeballs does (default `net.getDefaultAutoSelectFamily()`); false: only the first.
    */
   autoSelectFamily?: boolean;
-  /** Validated as net does; the attempts here are sequential, so it is not used. */
+  /**
+   * Milliseconds to wait for one address before giving it up for the next
+   * (default `net.getDefaultAutoSelectFamilyAttemptTimeout()`; below 10, 10).
+   */
   autoSelectFamilyAttemptTimeout?: number;
 }
 
@@ -78,6 +85,16 @@ export function unixSocketAddress(path: string): string {
   if (!libuvPadsAbstractNames || !path.startsWith('\0')) return path;
   const length = Buffer.byteLength(path);
   return length >= SUN_PATH_SIZE ? path : path + '\0'.repeat(SUN_PATH_SIZE - length);
+}
+
+/**
+ * The errno to report for a Unix path the reactor refused: an overlong path
+ * (ENAMETOOLONG from sys.cc) is EINVAL where this Node's net says so
+ * (lib/net-version.ts).
+ */
+export function unixPathErrno(errno: number): number {
+  const { ENAMETOOLONG, EINVAL } = os.constants.errno;
+  return overlongUnixPathIsEinval && errno === -ENAMETOOLONG ? -EINVAL : errno;
 }
 
 /** The name of an abstract socket without the NULs libuv padded it with (see {@link unixSocketAddress}). */
@@ -140,25 +157,23 @@ function validateConnectOptions(options: ConnectOptions): void {
 }
 
 /**
- * Resolves where to connect: a Unix path as is, an IP address as is, a host
- * name through dns.lookup (or options.lookup). As net does, every address of
- * the host is tried in turn (net races them, happy eyeballs) unless a family
- * or a local address is given or `autoSelectFamily` is false: then only the
- * first. Emits 'lookup' on `emitter` as net does, and checks what a custom
- * lookup answers as net does (ERR_INVALID_IP_ADDRESS, ERR_INVALID_ADDRESS_FAMILY).
+ * Resolves where to connect over TCP (a Unix path needs no resolving): an IP
+ * address as is, a host name through dns.lookup (or options.lookup). As net
+ * does, every address of the host is asked for unless a family or a local
+ * address is given or `autoSelectFamily` is false: then only the first. `multiple` is true when
+ * there is more than one address to try, which is when net takes its happy
+ * eyeballs path (internalConnectMultiple) rather than its single connect.
+ * Emits 'lookup' on `emitter` as net does, and checks what a custom lookup
+ * answers as net does (ERR_INVALID_IP_ADDRESS, ERR_INVALID_ADDRESS_FAMILY).
  * Errors are called back on a later tick.
  */
 export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
-  callback: (error: Error | null, targets?: ConnectTarget[]) => void): void {
-  if (options.path !== undefined && options.path !== null) {
-    process.nextTick(callback, null, [{ family: 0, address: options.path, port: 0 }]);
-    return;
-  }
+  callback: (error: Error | null, targets?: ConnectTarget[], multiple?: boolean) => void): void {
   const port = options.port as number;
   const host = options.host || 'localhost';
   const literal = isIP(host);
   if (literal !== 0) {
-    process.nextTick(callback, null, [{ family: literal as 4 | 6, address: host, port }]);
+    process.nextTick(callback, null, [{ family: literal as 4 | 6, address: host, port }], false);
     return;
   }
   const fail = (error: Error): void => process.nextTick(callback, error);
@@ -176,7 +191,7 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
         if (error) return fail(error as Error);
         if (typeof addresses !== 'string' || !isIP(addresses)) return fail(invalidIpAddress(addresses));
         if (addressFamily !== 4 && addressFamily !== 6) return fail(invalidAddressFamily(addressFamily, options));
-        return callback(null, [{ family: addressFamily, address: addresses, port }]);
+        return callback(null, [{ family: addressFamily, address: addresses, port }], false);
       }
       const targets: ConnectTarget[] = [];
       for (const entry of addresses as Array<{ address?: unknown; family?: unknown } | null>) {
@@ -206,6 +221,208 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
         if (i < preferred.length) ordered.push(preferred[i]);
         if (i < other.length) ordered.push(other[i]);
       }
-      return callback(null, ordered);
+      return callback(null, ordered, ordered.length > 1);
     });
+}
+
+/** net's floor for autoSelectFamilyAttemptTimeout: shorter values are raised to it. */
+const MIN_ATTEMPT_TIMEOUT_MS = 10;
+
+/** The attempt timeout for `options`, as net's lookupAndConnect computes it. */
+function attemptTimeout(options: ConnectOptions): number {
+  const timeout = options.autoSelectFamilyAttemptTimeout ?? getDefaultAutoSelectFamilyAttemptTimeout();
+  return Math.max(timeout, MIN_ATTEMPT_TIMEOUT_MS);
+}
+
+/**
+ * What {@link ConnectAttempts} needs of the socket it connects: its state,
+ * its events, and one native connect at a time.
+ */
+export interface AttemptingSocket extends EventEmitter {
+  readonly connecting: boolean;
+  /** Addresses not to connect to (net's blockList option, Node 22+). */
+  readonly blockList: BlockList | undefined;
+  autoSelectFamilyAttemptedAddresses: string[] | undefined;
+  /** Starts a native connect to `target`; the errno and syscall if it failed at once, else null. */
+  startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null;
+  /** Closes the native connection of the attempt in progress (its later events are dropped). */
+  abandonAttempt(): void;
+  /** Gives up connecting: destroys the socket with `error`. */
+  failConnect(error: Error): void;
+}
+
+/** The error net builds for a failed attempt (ExceptionWithHostPort). */
+function attemptError(errno: number, syscall: string, target: ConnectTarget, localAddress: string,
+  localPort: number): Error {
+  if (syscall === 'bind') return systemError(errno, syscall, localAddress, localPort);
+  if (target.family === 0) return systemError(unixPathErrno(errno), syscall, target.address);
+  const error = systemError(errno, syscall, target.address, target.port);
+  if (localAddress && localPort) {
+    // As net's afterConnect: the local end it had bound is named.
+    error.message += ` - Local (${localAddress}:${localPort})`;
+    Object.assign(error, { localAddress, localPort });
+  }
+  return error;
+}
+
+/**
+ * One outbound connect over the addresses a lookup gave, as net does it.
+ * With one address (or a Unix path), net's internalConnect: 'connectionAttempt',
+ * then on failure 'connectionAttemptFailed' and that error. With several,
+ * net's internalConnectMultiple ("happy eyeballs" as net does it: one attempt at
+ * a time, not a race): each address in turn, 'connectionAttempt' and an entry
+ * in `autoSelectFamilyAttemptedAddresses` for each; an attempt that fails emits
+ * 'connectionAttemptFailed', one that is not connected within the attempt
+ * timeout (all but the last) emits 'connectionAttemptTimeout', is closed and
+ * counts as ETIMEDOUT; when every one has failed, an AggregateError of their
+ * errors whose `code` is the first one's. Node 20, 22 and 24 do the same.
+ *
+ * Owned by the socket from connect() until it connects or is destroyed,
+ * which call {@link connected} and {@link cancel}.
+ */
+export class ConnectAttempts {
+  private readonly errors: Error[] = [];
+  private current = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly timeout: number;
+  private readonly localAddress: string;
+  private readonly localPort: number;
+
+  constructor(private readonly socket: AttemptingSocket, private readonly targets: ConnectTarget[],
+    private readonly multiple: boolean, options: ConnectOptions) {
+    this.timeout = attemptTimeout(options);
+    this.localAddress = options.localAddress ?? '';
+    this.localPort = options.localPort ?? 0;
+  }
+
+  /** As net: a local port without a local address binds the target family's any-address. */
+  private localAddressFor(target: ConnectTarget): string {
+    if (this.localAddress || !this.localPort) return this.localAddress;
+    return target.family === 6 ? '::' : '0.0.0.0';
+  }
+
+  /** Starts the first attempt. */
+  start(): void {
+    if (this.multiple) this.socket.autoSelectFamilyAttemptedAddresses = [];
+    this.next();
+  }
+
+  private next(): void {
+    this.clearTimer();
+    if (!this.socket.connecting) return;
+    if (this.current === this.targets.length) {
+      const error = Object.assign(new AggregateError(this.errors), { code: (this.errors[0] as { code?: string })?.code });
+      this.socket.failConnect(error);
+      return;
+    }
+    const target = this.targets[this.current++];
+    const localAddress = this.localAddressFor(target);
+    const { port, family } = eventArguments(target);
+    if (this.multiple && this.blocked(target)) {
+      // As internalConnectMultiple: a blocked address is a failed attempt, before its connectionAttempt.
+      const error = ipBlocked(target.address);
+      this.errors.push(error);
+      this.socket.emit('connectionAttemptFailed', target.address, port, family, error);
+      this.next();
+      return;
+    }
+    this.socket.emit('connectionAttempt', target.address, port, family);
+    if (!this.socket.connecting) return;
+    if (this.blocked(target)) {
+      // As internalConnect: the socket's error, with no connectionAttemptFailed.
+      this.socket.failConnect(ipBlocked(target.address));
+      return;
+    }
+    if (this.multiple) this.socket.autoSelectFamilyAttemptedAddresses?.push(`${target.address}:${target.port}`);
+    const failure = this.socket.startAttempt(target, localAddress, this.localPort);
+    if (failure !== null) {
+      const [errno, syscall] = failure;
+      if (!this.multiple && !reportedLater(target, errno, syscall)) {
+        // As net's internalConnect: an error libuv returns at once is the
+        // socket's error, with no connectionAttemptFailed.
+        this.socket.failConnect(attemptError(errno, syscall, target, localAddress, this.localPort));
+        return;
+      }
+      // Else, as libuv calls back with it, on a later tick.
+      process.nextTick(onAttemptFailedLater, this, errno, syscall);
+      return;
+    }
+    if (this.multiple && this.current < this.targets.length) {
+      this.timer = setTimeout(onAttemptTimeout, this.timeout, this);
+    }
+  }
+
+  /** The attempt in progress failed with `errno` (its native connection is already closed). */
+  failed(errno: number, syscall: string): void {
+    this.clearTimer();
+    const target = this.targets[this.current - 1];
+    const error = attemptError(errno, syscall, target, this.localAddressFor(target), this.localPort);
+    const { port, family } = eventArguments(target);
+    if (this.multiple) this.errors.push(error);
+    this.socket.emit('connectionAttemptFailed', target.address, port, family, error);
+    if (!this.multiple) {
+      if (this.socket.connecting) this.socket.failConnect(error);
+      return;
+    }
+    this.next();
+  }
+
+  private blocked(target: ConnectTarget): boolean {
+    return target.family !== 0 && this.socket.blockList?.check(target.address, `ipv${target.family}`) === true;
+  }
+
+  /** @internal An immediate failure of the attempt in progress, reported on a later tick as libuv does. */
+  failedLater(errno: number, syscall: string): void {
+    if (this.socket.connecting) this.failed(errno, syscall);
+  }
+
+  /** @internal The attempt in progress has had its time. */
+  timedOut(): void {
+    this.timer = undefined;
+    const target = this.targets[this.current - 1];
+    const { port, family } = eventArguments(target);
+    this.socket.emit('connectionAttemptTimeout', target.address, port, family);
+    this.errors.push(systemError(-os.constants.errno.ETIMEDOUT, 'connect', target.address, target.port));
+    this.socket.abandonAttempt();
+    this.next();
+  }
+
+  /** The attempt in progress connected. */
+  connected(): void {
+    this.clearTimer();
+  }
+
+  /** The socket was destroyed while connecting. */
+  cancel(): void {
+    this.clearTimer();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * Whether libuv reports this immediate failure later, through the connect
+ * callback (as net then emits 'connectionAttemptFailed'), rather than as
+ * connect's return value: every error of a Unix connect (uv_pipe_connect2
+ * keeps it as delayed_error), and ECONNREFUSED of a TCP one (uv__tcp_connect).
+ */
+function reportedLater(target: ConnectTarget, errno: number, syscall: string): boolean {
+  if (syscall !== 'connect') return false;
+  return target.family === 0 || errno === -os.constants.errno.ECONNREFUSED;
+}
+
+function onAttemptFailedLater(attempts: ConnectAttempts, errno: number, syscall: string): void {
+  attempts.failedLater(errno, syscall);
+}
+
+function onAttemptTimeout(attempts: ConnectAttempts): void {
+  attempts.timedOut();
+}
+
+/** The port and family the connectionAttempt* events carry: none for a Unix path, as net's. */
+function eventArguments(target: ConnectTarget): { port: number | undefined; family: 4 | 6 | undefined } {
+  return target.family === 0 ? { port: undefined, family: undefined } : { port: target.port, family: target.family };
 }

@@ -83,6 +83,14 @@ export function invalidHandleType(): NodeStyleError {
   return withCode(new TypeError('This handle type cannot be sent'), 'ERR_INVALID_HANDLE_TYPE');
 }
 
+export function ipBlocked(address: string): NodeStyleError {
+  return withCode(new Error(`IP(${address}) is blocked by net.BlockList`), 'ERR_IP_BLOCKED');
+}
+
+export function invalidFdType(type: string): NodeStyleError {
+  return withCode(new TypeError(`Unsupported fd type: ${type}`), 'ERR_INVALID_FD_TYPE');
+}
+
 export function missingArgs(names: string[]): NodeStyleError {
   const quoted = names.map((name) => `"${name}"`);
   return withCode(new TypeError(`The ${quoted.join(' or ')} argument must be specified`), 'ERR_MISSING_ARGS');

@@ -35,3 +35,20 @@ export const endNeverConnectedAtOnce = major >= 22;
  * included.
  */
 export const clientSocketFromSocketConnect = major >= 22;
+
+/**
+ * A Unix socket path longer than sun_path: Node 24's libuv (1.52, with
+ * UV_PIPE_NO_TRUNCATE) fails listen and connect with EINVAL; Node 20 and 22
+ * (libuv 1.46, 1.51) silently bind and connect to the path cut short. The
+ * package never cuts a path short (it would name another file): it fails
+ * with EINVAL where net does, and with ENAMETOOLONG before that.
+ */
+export const overlongUnixPathIsEinval = major >= 24;
+
+/**
+ * The `blockList` option (a net.BlockList) of net.Socket/connect and of
+ * net.Server, from Node 22: connecting to a blocked address fails with
+ * ERR_IP_BLOCKED, and a server closes a connection from one unseen. Node 20
+ * has no such option and ignores it.
+ */
+export const blockListOption = major >= 22;

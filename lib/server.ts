@@ -4,7 +4,7 @@ import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, BlockList } from 'node:net';
 
 import {
   invalidArgType,
@@ -14,17 +14,19 @@ import {
   systemError,
 } from './errors';
 import { ConnectionFlag, ListenFlag } from './binding';
-import { trimAbstractPadding, unixSocketAddress } from './connect';
+import { trimAbstractPadding, unixPathErrno, unixSocketAddress } from './connect';
 import { serverListenChannel, serverSocketChannel } from './diagnostics';
-import { maxConnectionsZeroDropsAll } from './net-version';
+import { blockListOption, maxConnectionsZeroDropsAll } from './net-version';
 import { getReactor, Reactor } from './reactor';
-import { Socket } from './socket';
+import { Socket, validateBlockList } from './socket';
 import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
 
 /** Options for {@link createServer}, as for `net.createServer`. */
 export interface ServerOptions {
   /** Keep a socket's writable side open after its peer ends (default false). */
   allowHalfOpen?: boolean;
+  /** Connections from these addresses are closed unseen (Node 22+, as net; ignored on 20, as net). */
+  blockList?: BlockList;
   /** Readable and writable high-water marks of accepted sockets. */
   highWaterMark?: number;
   /** Accepted sockets start paused: nothing is read until `socket.resume()`. */
@@ -114,6 +116,8 @@ export class Server extends EventEmitter {
   readonly allowHalfOpen: boolean;
   /** Whether accepted sockets start paused. */
   readonly pauseOnConnect: boolean;
+  /** The `blockList` option (Node 22+), as net keeps it. */
+  readonly blockList: BlockList | undefined;
   /** Whether accepted sockets get TCP_NODELAY. */
   readonly noDelay: boolean;
   /** Whether accepted sockets get TCP keep-alive. */
@@ -147,7 +151,9 @@ export class Server extends EventEmitter {
     if (options.highWaterMark !== undefined) {
       validateInteger(options.highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
     }
+    const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
     // Every check above, every change below.
+    this.blockList = blockList;
     if (connectionListener !== undefined) this.on('connection', connectionListener);
     this.allowHalfOpen = options.allowHalfOpen === true;
     this.pauseOnConnect = Boolean(options.pauseOnConnect);
@@ -319,7 +325,7 @@ export class Server extends EventEmitter {
         this.keepAliveInitialDelay);
     }
     if (result.length === 2) {
-      const [errno] = result;
+      const errno = family === 0 ? unixPathErrno(result[0]) : result[0];
       const error = systemError(errno, 'listen', address, family === 0 ? undefined : port, true);
       if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
       process.nextTick(emitNT, this, 'error', error);
@@ -479,6 +485,13 @@ export class Server extends EventEmitter {
       reactor.native.close(id);
       reactor.scheduleFlush();
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));
+      return;
+    }
+    const remoteFamily = isIP(remoteAddress);
+    if (remoteFamily !== 0 && this.blockList?.check(remoteAddress, remoteFamily === 6 ? 'ipv6' : 'ipv4') === true) {
+      // As net (Node 22+): closed unseen, no 'connection' and no 'drop'.
+      reactor.native.close(id);
+      reactor.scheduleFlush();
       return;
     }
     const socket = new Socket({

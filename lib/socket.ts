@@ -1,15 +1,21 @@
 // A connection served by the reactor, with net.Socket's behaviour: a
 // stream.Duplex whose reads come from reactor batches and whose writes are
 // staged as commands to the reactor thread.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as tty from 'node:tty';
 import { addAbortSignal, Duplex } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
-import type { AddressInfo } from 'node:net';
+import { AddressInfo, BlockList } from 'node:net';
 
-import { ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets, unixSocketAddress } from './connect';
+import {
+  AttemptingSocket, ConnectAttempts, ConnectOptions, ConnectTarget, normalizeConnectArgs, resolveTargets,
+  unixSocketAddress,
+} from './connect';
 import {
   invalidArgType,
   invalidArgValue,
+  invalidFdType,
   invalidHandleType,
   outOfRange,
   socketClosed,
@@ -18,9 +24,12 @@ import {
   systemError,
 } from './errors';
 import { clientSocketChannel } from './diagnostics';
-import { clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce } from './net-version';
+import {
+  blockListOption, clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce,
+} from './net-version';
 import { getReactor, Reactor } from './reactor';
-import { validateFunction } from './validate';
+import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
+import { validateFunction, validateInteger } from './validate';
 
 /** Options for a reactor socket, as for net.Socket. */
 export interface SocketOptions {
@@ -36,6 +45,24 @@ export interface SocketOptions {
   pauseOnConnect?: boolean;
   /** Destroys the socket with an AbortError when aborted, as net's `signal` option. */
   signal?: AbortSignal;
+  /**
+   * A connected stream socket (TCP or Unix) to take over, as net's `fd`
+   * option: the reactor serves a duplicate of it and the number given is
+   * closed at once. Anything else is refused (see {@link Socket}'s constructor).
+   */
+  fd?: number;
+  /** With `fd`: false leaves the read side unread and ended, as net. */
+  readable?: boolean;
+  /** With `fd`: false leaves the write side ended, as net. */
+  writable?: boolean;
+  /**
+   * net's `onread`: bytes go into `buffer` (or the buffer a function returns)
+   * and to `callback(nread, buffer)` instead of 'data' events; a callback
+   * that returns false stops reading until `resume()`.
+   */
+  onread?: OnReadOptions;
+  /** Addresses connect() must not reach: ERR_IP_BLOCKED (Node 22+, as net; ignored on 20, as net). */
+  blockList?: BlockList;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -103,7 +130,7 @@ function endAfterConnect(socket: Socket): void {
  * }).listen(7000, '127.0.0.1');
  * ```
  */
-export class Socket extends Duplex {
+export class Socket extends Duplex implements AttemptingSocket {
   /** Peer address, or undefined for a Unix socket or before connecting. */
   remoteAddress: string | undefined = undefined;
   /** Peer port, or undefined for a Unix socket or before connecting. */
@@ -129,6 +156,13 @@ export class Socket extends Duplex {
   readonly _handle = null;
   /** The idle timeout set with {@link Socket.setTimeout}, in milliseconds, or undefined. */
   timeout: number | undefined = undefined;
+  /**
+   * `'address:port'` of each address tried when connect() had several to try
+   * (net's happy eyeballs); undefined when it had one, as in net.
+   */
+  autoSelectFamilyAttemptedAddresses: string[] | undefined = undefined;
+  /** The `blockList` option (Node 22+), as net keeps it. */
+  blockList: BlockList | undefined = undefined;
 
   /** @internal The reactor's id for this connection; 0 before it has one. */
   id = 0;
@@ -152,7 +186,10 @@ export class Socket extends Duplex {
   private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
   private connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
+  private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
+  private userBuffer: UserBufferReader | undefined;  // the onread option's reader, if given
+  private endAfterUserBuffer = false;  // a FIN arrived while onread bytes still waited
 
   /**
    * Creates a socket that is not connected yet; call {@link Socket.connect}.
@@ -164,12 +201,20 @@ export class Socket extends Duplex {
    * socket.connect(7000, '127.0.0.1', () => socket.end('hi'));
    * ```
    */
-  constructor(options: SocketOptions = {}) {
+  constructor(options: SocketOptions | number = {}) {
+    // net's legacy form: new Socket(fd).
+    if (typeof options === 'number') options = { fd: options };
     for (const name of ['objectMode', 'readableObjectMode', 'writableObjectMode'] as const) {
       const value = (options as Record<string, unknown>)[name];
       if (value) throw invalidArgValue(`options.${name}`, value, 'is not supported');
     }
+    const fd = options.fd;
+    if (fd !== undefined) checkTakeableFd(fd);
+    const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
+    const fromFd = fd !== undefined;
     super({
+      // As net, an fd socket's sides may start closed (Duplex reads these two).
+      ...{ readable: fromFd ? options.readable : undefined, writable: fromFd ? options.writable : undefined },
       // Half-open handling is ours, as in net: the Duplex must not end itself.
       allowHalfOpen: true,
       emitClose: false,
@@ -188,6 +233,36 @@ export class Socket extends Duplex {
       this.readingStopped = true;
       this.pause();
     }
+    this.blockList = blockList;
+    const onread = onReadOption(options.onread);
+    if (onread !== undefined) this.userBuffer = new UserBufferReader(onread);
+    if (fd !== undefined) this.takeFd(fd, options.readable !== false);
+  }
+
+  /**
+   * net's `new Socket({ fd })`: the reactor takes a duplicate of the
+   * connected socket `fd`, and `fd` itself is closed, as the socket owns it
+   * from now on (net closes it when the socket closes). Checked beforehand by
+   * checkTakeableFd; what only the kernel can tell (not a stream socket, not
+   * connected) is thrown here, before anything has changed.
+   */
+  private takeFd(fd: number, readable: boolean): void {
+    const reactor = getReactor();
+    const result = reactor.native.adoptFd(fd);
+    if (result.length === 2) {
+      const [errno, syscall] = result;
+      if (errno === -os.constants.errno.EPROTOTYPE) throw invalidFdType('UDP');
+      throw systemError(errno, syscall);
+    }
+    fs.closeSync(fd);
+    this.userBuffer?.start();
+    const [id, remoteAddress, remotePort, localAddress, localPort] = result;
+    if (!readable) {
+      // As net: a socket made with readable: false is never read.
+      this.readingStopped = true;
+      reactor.native.pause(id);
+    }
+    this.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   }
 
   /** True until the socket is connected, as in net. */
@@ -244,6 +319,8 @@ export class Socket extends Duplex {
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
     this.connecting = true;
     this.connectingToPath = options.path !== undefined && options.path !== null;
+    // As net, which takes the first onread buffer when connect() makes the handle.
+    this.userBuffer?.start();
     let reactor: Reactor;
     try {
       reactor = getReactor();
@@ -256,16 +333,27 @@ export class Socket extends Duplex {
     // Nothing here keeps the process alive while the lookup runs: as with net,
     // dns.lookup's own request does, and a custom lookup that never answers
     // does not (net's handle is not active before it connects).
-    resolveTargets(options, this, (error, targets) => {
+    this.connectReactor = reactor;
+    if (this.connectingToPath) {
+      // As net: a Unix path is connected to at once, with no lookup.
+      this.startAttempts([{ family: 0, address: options.path as string, port: 0 }], false, options);
+      return this;
+    }
+    resolveTargets(options, this, (error, targets, multiple) => {
       if (this.destroyed) return;
       if (error) {
         this.connecting = false;
         this.destroy(error);
         return;
       }
-      this.connectTo(reactor, targets as ConnectTarget[], 0, options);
+      this.startAttempts(targets as ConnectTarget[], multiple === true, options);
     });
     return this;
+  }
+
+  private startAttempts(targets: ConnectTarget[], multiple: boolean, options: ConnectOptions): void {
+    this.attempts = new ConnectAttempts(this, targets, multiple, options);
+    this.attempts.start();
   }
 
   /** Forgets a closed connection so that the socket can connect again, as net.Socket#connect does. */
@@ -279,6 +367,7 @@ export class Socket extends Duplex {
     this.readingStopped = false;
     this.readEnded = false;
     this.resetOnDestroy = false;
+    this.dataAwaitingConnect = [];
     this.remoteAddress = this.remotePort = this.remoteFamily = undefined;
     this.localAddress = this.localPort = this.localFamily = undefined;
     // onReadableEnd may have replaced write() for the old connection.
@@ -286,36 +375,38 @@ export class Socket extends Duplex {
     (this as unknown as { _undestroy(): void })._undestroy();
   }
 
-  private connectTo(reactor: Reactor, targets: ConnectTarget[], index: number, options: ConnectOptions): void {
-    const target = targets[index];
+  // The attempts of the connect in progress (connect.ts), and the reactor they use.
+  private attempts: ConnectAttempts | undefined;
+  private connectReactor: Reactor | undefined;
+  private connectingToPath = false;
+
+  /** @internal For ConnectAttempts: starts a native connect and attaches to it. */
+  startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null {
+    const reactor = this.connectReactor!;
     const address = target.family === 0 ? unixSocketAddress(target.address) : target.address;
-    const result = reactor.native.connect(target.family, address, target.port,
-      options.localAddress ?? '', options.localPort ?? 0);
-    if (result.length === 2) {
-      const [errno, syscall] = result;
-      // Refused on one address: try the next, as net's autoSelectFamily does.
-      if (index + 1 < targets.length) {
-        this.connectTo(reactor, targets, index + 1, options);
-        return;
-      }
-      this.connecting = false;
-      const error = target.family === 0
-        ? systemError(errno, syscall, target.address)
-        : systemError(errno, syscall, target.address, target.port);
-      process.nextTick(() => this.destroy(error));
-      return;
-    }
-    this.connectTargets = { targets, index, options };
+    const result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
+    if (result.length === 2) return [result[0], result[1]];
     this.attach(reactor, result[0]);
+    return null;
   }
 
-  private connectTargets: { targets: ConnectTarget[]; index: number; options: ConnectOptions } | undefined;
-  private connectingToPath = false;
+  /** @internal For ConnectAttempts: closes the attempt in progress (a timed-out one). */
+  abandonAttempt(): void {
+    this.release(false);
+  }
+
+  /** @internal For ConnectAttempts: every attempt failed. */
+  failConnect(error: Error): void {
+    this.connecting = false;
+    this.attempts = undefined;
+    this.destroy(error);
+  }
 
   /** @internal */
   onReactorConnect(addresses: ConnectionAddresses): void {
     this.connecting = false;
-    this.connectTargets = undefined;
+    this.attempts?.connected();
+    this.attempts = undefined;
     this.setAddresses(addresses);
     if (this.isPaused() && !this.readingStopped && !this.forwarding) {
       // As net's afterConnect: a socket paused before it connected does not
@@ -342,6 +433,12 @@ export class Socket extends Duplex {
    */
   connectEmitted(): void {
     this.connectEmitPending = false;
+    const early = this.dataAwaitingConnect;
+    this.dataAwaitingConnect = [];
+    for (const chunk of early) {
+      if (this.destroyed || !this.registered) break;
+      this.onReactorData(chunk);
+    }
     if (this.endWaitsForConnect) {
       this.endWaitsForConnect = false;
       setImmediate(endAfterConnect, this);
@@ -556,9 +653,36 @@ export class Socket extends Duplex {
 
   /** @internal */
   onReactorData(data: Buffer): void {
+    if (this.connectEmitPending) {
+      // net starts reading only after 'connect' (afterConnect's read(0)), so
+      // no byte is counted or pushed before its listeners have run.
+      this.dataAwaitingConnect.push(data);
+      return;
+    }
     const length = data.length;
-    this.bytesRead += length;
     const reactor = this.reactor!;
+    if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
+      // A socket made with readable: false (net reads nothing of it): bytes
+      // the reactor read before its pause arrived stay unacknowledged, so
+      // flow control keeps the connection unread.
+      this.unackedBytes += length;
+      return;
+    }
+    if (this.userBuffer !== undefined) {
+      this.bytesRead += length;
+      this.onUserBufferData(data);
+      return;
+    }
+    if (this.readableFlowing === true && this.readableLength > 0) {
+      // net pushes one chunk per libuv read callback and runs the tick queue
+      // between callbacks, so a flowing socket emits each chunk's 'data'
+      // before the next chunk is counted. One batch can hold several chunks
+      // of a socket: emit those still buffered first, so that bytesRead rises
+      // with each 'data', as with net.
+      while (this.readableFlowing === true && this.read() !== null);
+      if (this.destroyed) return;
+    }
+    this.bytesRead += length;
     if (this.push(data)) {
       reactor.ack(this.id, length);
     } else {
@@ -574,8 +698,72 @@ export class Socket extends Duplex {
     reactor.scheduleFlush();
   }
 
+  /** The onread path of onReactorData: bytes to the callback, none to the Readable. */
+  private onUserBufferData(data: Buffer): void {
+    const reactor = this.reactor!;
+    const delivered = this.userBuffer!.receive(this, data);
+    if (delivered > 0 && this.registered) reactor.ack(this.id, delivered);
+    this.unackedBytes += data.length - delivered;
+    if (this.userBuffer!.stopped) this.stopReading();
+    reactor.scheduleFlush();
+  }
+
+  /** Tells the reactor to stop reading this connection (pause or onread's false). */
+  private stopReading(): void {
+    if (this.readingStopped || !this.registered || this.destroyed) return;
+    this.readingStopped = true;
+    this.reactor!.native.pause(this.id);
+    this.reactor!.scheduleFlush();
+    this.updateReference();
+  }
+
+  /**
+   * As net's pause for an onread socket: stops reading (net's readStop), so
+   * the callback is not called until resume(). Otherwise stream.Readable's.
+   */
+  override pause(): this {
+    if (this.userBuffer !== undefined && !this.connecting) {
+      this.userBuffer.stopped = true;
+      this.stopReading();
+    }
+    return super.pause();
+  }
+
+  /** Undoes {@link Socket.pause}; an onread socket hands over its waiting bytes first, then reads again. */
+  override resume(): this {
+    if (this.userBuffer?.stopped === true) {
+      this.userBuffer.stopped = false;
+      process.nextTick(resumeUserBuffer, this);
+    }
+    return super.resume();
+  }
+
+  /** @internal Hands waiting onread bytes over; then the FIN that waited, or reading again. */
+  drainUserBuffer(): void {
+    const reader = this.userBuffer!;
+    if (this.destroyed || reader.stopped) return;
+    const delivered = reader.deliver(this);
+    if (delivered > 0 && this.registered) {
+      this.reactor!.ack(this.id, delivered);
+      this.reactor!.scheduleFlush();
+    }
+    this.unackedBytes -= delivered;
+    if (reader.stopped || reader.pending) return;
+    if (this.endAfterUserBuffer) {
+      this.endAfterUserBuffer = false;
+      this.onReactorEnd();
+      return;
+    }
+    this._read();
+  }
+
   /** @internal */
   onReactorEnd(): void {
+    if (this.userBuffer?.pending === true) {
+      // As net, which reads the EOF only after the bytes before it.
+      this.endAfterUserBuffer = true;
+      return;
+    }
     if (this.connectEmitPending) {
       this.endWaitsForConnect = true;
       return;
@@ -592,20 +780,11 @@ export class Socket extends Duplex {
 
   /** @internal */
   onReactorError(errno: number, syscall: string): void {
-    if (syscall === 'connect' && this.connectTargets !== undefined) {
-      const { targets, index, options } = this.connectTargets;
-      const target = targets[index];
-      // The refused attempt's native connection still holds its fd: close it,
+    if (syscall === 'connect' && this.attempts !== undefined) {
+      // The failed attempt's native connection still holds its fd: close it,
       // whether a next address is tried or the socket is destroyed.
       this.release(false);
-      if (index + 1 < targets.length) {
-        this.connectTo(getReactor(), targets, index + 1, options);
-        return;
-      }
-      this.connecting = false;
-      this.destroy(target.family === 0
-        ? systemError(errno, syscall, target.address)
-        : systemError(errno, syscall, target.address, target.port));
+      this.attempts.failed(errno, syscall);
       return;
     }
     this.destroy(systemError(errno, syscall));
@@ -637,6 +816,8 @@ export class Socket extends Duplex {
 
   override _read(): void {
     if (!this.readingStopped || !this.registered || this.forwarding) return;
+    // An onread socket reads again once its waiting bytes are handed over (drainUserBuffer).
+    if (this.userBuffer !== undefined && (this.userBuffer.stopped || this.userBuffer.pending)) return;
     this.readingStopped = false;
     this.updateReference();
     const reactor = this.reactor!;
@@ -703,7 +884,8 @@ export class Socket extends Duplex {
     this.clearUnattachedTimer();
     const wasConnecting = this.connecting;
     this.connecting = false;
-    this.connectTargets = undefined;
+    this.attempts?.cancel();
+    this.attempts = undefined;
     if (this.registered && !this.resetOnDestroy && !wasConnecting && !this.forwarding) {
       // net's libuv tries each write at once, so by destroy() it has sent
       // what the kernel would take. Writes waiting in the Writable behind
@@ -826,6 +1008,39 @@ export class Socket extends Duplex {
     this.pendingWrite = { target: this.bytesQueued, callback };
     this.updateReference();
   }
+}
+
+/**
+ * What net's createHandle checks of an fd before wrapping it, with its codes:
+ * an int32 >= 0, and a socket. A pipe, FIFO, file or terminal net would wrap
+ * with a libuv Pipe (or refuse); the reactor serves stream sockets only
+ * (recv/send/shutdown), so those are refused with ERR_INVALID_FD_TYPE naming
+ * the type net's guessHandleType gives.
+ */
+function checkTakeableFd(fd: unknown): asserts fd is number {
+  validateInteger(fd, 'fd', 0, 2 ** 31 - 1);
+  let stats: fs.Stats;
+  try {
+    stats = fs.fstatSync(fd);
+  } catch {
+    throw invalidFdType('UNKNOWN');
+  }
+  if (stats.isSocket()) return;
+  if (stats.isFIFO()) throw invalidFdType('PIPE');
+  throw invalidFdType(tty.isatty(fd) ? 'TTY' : 'FILE');
+}
+
+/** net's check of a blockList option (Node 22+): a net.BlockList, else ERR_INVALID_ARG_TYPE. */
+export function validateBlockList(value: unknown): BlockList {
+  const isBlockList = (BlockList as unknown as { isBlockList?: (value: unknown) => boolean }).isBlockList;
+  if (isBlockList !== undefined ? !isBlockList(value) : !(value instanceof BlockList)) {
+    throw invalidArgType('options.blockList', 'an net.BlockList', value);
+  }
+  return value as BlockList;
+}
+
+function resumeUserBuffer(socket: Socket): void {
+  socket.drainUserBuffer();
 }
 
 function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {

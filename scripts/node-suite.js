@@ -124,6 +124,9 @@ function writePreload(directory, testRoot) {
   fs.cpSync(path.join(ROOT, 'dist'), path.join(snapshot, 'dist'), { recursive: true });
   const addon = path.join(ROOT, 'build', 'Release', 'epoll_reactor.node');
   if (fs.existsSync(addon)) fs.cpSync(addon, path.join(snapshot, 'build', 'Release', 'epoll_reactor.node'));
+  // lib/binding.ts finds the addon with node-gyp-build, which the snapshot must resolve itself.
+  const finder = path.dirname(require.resolve('node-gyp-build/package.json', { paths: [ROOT] }));
+  fs.cpSync(finder, path.join(snapshot, 'node_modules', 'node-gyp-build'), { recursive: true });
   const dist = path.join(snapshot, 'dist');
   const substitute = path.join(directory, 'net-substitute.cjs');
   fs.writeFileSync(substitute, `'use strict';
