@@ -77,13 +77,41 @@ struct Batch {
   Batch() = default;
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
-  ~Batch() {
+  ~Batch() { ReleaseChunks(); }
+
+  // Empties the batch for reuse, releasing its chunks' block references but
+  // keeping the vectors' capacity, so a recycled batch (Delivery::spare)
+  // carries the next turn's events without allocating.
+  void Clear() {
+    ReleaseChunks();
+    records.clear();
+    strings.clear();
+    chunks.clear();
+    unpinned.clear();
+    acceptEvents = 0;
+    listenerErrors.clear();
+  }
+
+  // Whether keeping this batch's vectors for reuse is worth their memory:
+  // a batch that grew while JS was stalled is freed instead, so one burst
+  // does not pin megabytes for the life of the reactor.
+  bool WorthRecycling() const {
+    constexpr size_t kMaxRecycledRecords = 16 * 1024 * kRecordStride;
+    constexpr size_t kMaxRecycledEntries = 4 * 1024;
+    return records.capacity() <= kMaxRecycledRecords && strings.capacity() <= kMaxRecycledEntries &&
+           chunks.capacity() <= kMaxRecycledEntries && unpinned.capacity() <= kMaxRecycledEntries;
+  }
+
+  bool Empty() const { return records.empty() && unpinned.empty(); }
+
+ private:
+  void ReleaseChunks() {
     for (ReadChunk& chunk : chunks) {
       if (chunk.block != nullptr) ReleaseReadBlock(chunk.block);
     }
   }
 
-  bool Empty() const { return records.empty() && unpinned.empty(); }
+ public:
 
   // A listener's error (a: errno, b: Syscall, c: connections shed). While JS
   // is stalled, batches are appended to the one it has not taken yet, and a

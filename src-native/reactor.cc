@@ -43,6 +43,27 @@ void ReleaseChunk(napi_env, void*, void* hint) {
 
 }  // namespace
 
+namespace {
+// Gives a taken batch back to the reactor thread, emptied, when DeliverToJs
+// is done with it on any path (Delivery::spare).
+class BatchRecycler {
+ public:
+  BatchRecycler(Delivery* delivery, std::unique_ptr<Batch>& batch) : delivery_(delivery), batch_(batch) {}
+  BatchRecycler(const BatchRecycler&) = delete;
+  BatchRecycler& operator=(const BatchRecycler&) = delete;
+  ~BatchRecycler() {
+    if (!batch_ || !batch_->WorthRecycling()) return;
+    batch_->Clear();
+    std::lock_guard<std::mutex> lock(delivery_->mutex);
+    if (!delivery_->spare) delivery_->spare = std::move(batch_);
+  }
+
+ private:
+  Delivery* delivery_;
+  std::unique_ptr<Batch>& batch_;
+};
+}  // namespace
+
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void*) {
   // A null env means the environment is going away; the threadsafe function's
   // finalizer deletes `delivery` and with it any batch still pending.
@@ -54,6 +75,7 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     delivery->callScheduled = false;
   }
   if (!batch) return;
+  BatchRecycler recycler(delivery, batch);
   // Taken now: the handlers below run before this returns. While the JS
   // thread stalls nothing is taken, and the reactor stops accepting.
   if (batch->acceptEvents != 0 && delivery->acceptGate) delivery->acceptGate->Taken(batch->acceptEvents);
@@ -70,8 +92,9 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // down it still runs queued calls, but cannot run JS, and every call below
   // may then fail. The batch is dropped then; its destructor frees the chunks
   // that did not reach JS.
+  // No handle scope of our own: Node opens one around every threadsafe
+  // function call, and napi_open_handle_scope allocates.
   napi_env rawEnv = env;
-  Napi::HandleScope scope(env);
 
   // One ArrayBuffer per data record, over exactly that record's bytes (issue
   // 12 item 24). A region of a read block holds every connection's bytes of a
@@ -209,15 +232,17 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   batchFunction_.Unref(env);
 
   BatchFunction batchFunction = batchFunction_;
-  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch> batch) {
+  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch>& batch) {
     bool behind;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
       behind = delivery->pending != nullptr;
       if (behind) {
+        // Append empties `batch` (its chunks move too): it is filled again.
         delivery->pending->Append(std::move(*batch));
       } else {
         delivery->pending = std::move(batch);
+        batch = std::move(delivery->spare);
       }
       if (delivery->callScheduled) return behind;
       delivery->callScheduled = true;

@@ -24,6 +24,10 @@ struct Delivery {
   std::mutex mutex;
   std::unique_ptr<Batch> pending;  // guarded by mutex
   bool callScheduled = false;      // guarded by mutex
+  // A batch JS has finished with, emptied, for the reactor thread to fill
+  // next (guarded by mutex): batches and their vectors are reused instead of
+  // allocated every turn. Put back by DeliverToJs, taken by the next delivery.
+  std::unique_ptr<Batch> spare;
   // JS Buffers the reactor thread is sending from without a copy, by pin.
   // JS thread only: pinned in write(), let go when a batch says so.
   std::unordered_map<uint64_t, napi_ref> pins;
