@@ -73,6 +73,11 @@ struct Batch {
   uint64_t acceptEvents = 0;
   // Where in `records` the kListenerError records start (AddListenerError).
   std::vector<size_t> listenerErrors;
+  // Whether JS must be woken for this batch. Every event wakes JS but a
+  // kWritten that nothing waits for (AddWritten): JS completed that write
+  // when it handed it over, so the new byte count can ride on the next batch
+  // that wakes JS. Pins handed back wake JS too (WakesJs).
+  bool wakesJs = false;
 
   Batch() = default;
   Batch(const Batch&) = delete;
@@ -90,7 +95,10 @@ struct Batch {
     unpinned.clear();
     acceptEvents = 0;
     listenerErrors.clear();
+    wakesJs = false;
   }
+
+  bool WakesJs() const { return wakesJs || !unpinned.empty(); }
 
   // Whether keeping this batch's vectors for reuse is worth their memory:
   // a batch that grew while JS was stalled is freed instead, so one burst
@@ -133,6 +141,15 @@ struct Batch {
   void Add(EventKind kind, uint64_t id, double a = 0, double b = 0, double c = 0) {
     records.insert(records.end(),
                    {static_cast<double>(kind), static_cast<double>(id), a, b, c});
+    wakesJs = true;
+  }
+
+  // kWritten: `total` bytes of `id` taken by the kernel. `awaited`: JS waits
+  // for this count (a write callback, a reference to drop), so it wakes JS.
+  void AddWritten(uint64_t id, uint64_t total, bool awaited) {
+    records.insert(records.end(), {static_cast<double>(EventKind::kWritten),
+                                   static_cast<double>(id), static_cast<double>(total), 0, 0});
+    if (awaited) wakesJs = true;
   }
 
   // Appends data for `id`, extending the previous record when it is the same
@@ -181,6 +198,8 @@ struct Batch {
     later.unpinned.clear();
     acceptEvents += later.acceptEvents;
     later.acceptEvents = 0;
+    wakesJs = wakesJs || later.wakesJs;
+    later.wakesJs = false;
     later.records.clear();
     later.strings.clear();
     later.chunks.clear();  // ownership moved; later's destructor frees nothing

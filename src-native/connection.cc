@@ -94,6 +94,7 @@ void Connection::Flush(Batch& batch) {
     }
     size_t sent = static_cast<size_t>(n);
     bytesWritten += sent;
+    unsentBytes -= sent;
     progressed = progressed || sent > 0;
     while (sent > 0) {
       WriteChunk& head = writeQueue.front();
@@ -115,7 +116,9 @@ void Connection::Flush(Batch& batch) {
     }
   }
   if (progressed) {
-    batch.Add(EventKind::kWritten, id, static_cast<double>(bytesWritten));
+    bool awaited = notifyAt != 0 && bytesWritten >= notifyAt;
+    if (awaited) notifyAt = 0;
+    batch.AddWritten(id, bytesWritten, awaited);
   }
   if (writeQueue.empty() && shutdownRequested && !shutdownDone && !failed) {
     shutdownDone = true;
@@ -137,6 +140,7 @@ void Connection::DropWrites(Batch& batch) {
   }
   writeQueue.clear();
   headOffset = 0;
+  unsentBytes = 0;
 }
 
 }  // namespace reactor

@@ -63,6 +63,15 @@ struct Connection : Pollable {
   std::deque<WriteChunk> writeQueue;
   size_t headOffset = 0;    // bytes of writeQueue.front() already sent
   uint64_t bytesWritten = 0;
+  // Bytes in writeQueue not yet sent (less headOffset).
+  uint64_t unsentBytes = 0;
+  // The bytesWritten JS waits to see in a kWritten event, 0 for none: where
+  // the queue ended when JS asked (a write with Command::kAwaitWritten, or a
+  // kAwaitWritten command). Reaching it wakes JS; other kWritten events
+  // wait for the next batch that does (Batch::AddWritten).
+  uint64_t notifyAt = 0;
+  // Makes the next kWritten that reaches the end of the queue wake JS.
+  void AwaitQueueEnd() { notifyAt = bytesWritten + unsentBytes; }
   bool waitingWritable = false;  // the kernel buffer was full; wait for EPOLLOUT
   bool queuedForWrite = false;
   bool shutdownRequested = false;

@@ -463,6 +463,8 @@ void Loop::Apply(Command& command) {
       chunk.length = command.length;
       chunk.pin = command.pin;
       connection->writeQueue.push_back(std::move(chunk));
+      connection->unsentBytes += command.length;
+      if (command.flags & Command::kAwaitWritten) connection->AwaitQueueEnd();
       // A forwarding connection's queue is sent by its forwarder, before
       // the forwarded bytes.
       if (connection->forwarder != nullptr) {
@@ -473,6 +475,15 @@ void Loop::Apply(Command& command) {
       Touch(connection);  // as in net, a write counts as activity at once
       return;
     }
+    case Command::Kind::kAwaitWritten:
+      if (connection->unsentBytes == 0) {
+        // Sent already, perhaps reported in a batch that is still waiting
+        // for another reason to wake JS: say so now.
+        batch_->AddWritten(connection->id, connection->bytesWritten, true);
+      } else {
+        connection->AwaitQueueEnd();
+      }
+      return;
     case Command::Kind::kShutdown:
       connection->shutdownRequested = true;
       // A forwarding connection's queue and FIN are its forwarder's to send

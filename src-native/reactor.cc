@@ -32,7 +32,15 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 }
 
 // Writes this large are sent from the JS Buffer's memory instead of a copy.
+// lib/socket.ts mirrors it (PINNED_WRITE_MIN): such writes are never
+// completed at hand-over, since JS may reuse the Buffer after the callback.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
+
+// kWritten events that wake nobody wait in the pending batch for one that
+// does; past this many records the batch goes anyway, so a writer that
+// never reads (its writes all completed at hand-over) cannot grow it
+// without bound, and JS learns the byte counts at least this often.
+constexpr size_t kMaxUnwokenRecords = 1024;
 
 // Releases a received region's block once JS has no view of the region left.
 void ReleaseChunk(napi_env, void*, void* hint) {
@@ -177,6 +185,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Stats>("stats"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
+          InstanceMethod<&Reactor::AwaitWritten>("awaitWritten"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
@@ -236,15 +245,21 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     bool behind;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
-      behind = delivery->pending != nullptr;
-      if (behind) {
+      behind = delivery->callScheduled;
+      if (delivery->pending != nullptr) {
         // Append empties `batch` (its chunks move too): it is filled again.
         delivery->pending->Append(std::move(*batch));
       } else {
         delivery->pending = std::move(batch);
         batch = std::move(delivery->spare);
       }
+      // A batch that only reports sends nobody waits for stays pending
+      // until one that wakes JS joins it, or until it grows too long.
       if (delivery->callScheduled) return behind;
+      if (!delivery->pending->WakesJs() &&
+          delivery->pending->records.size() < kMaxUnwokenRecords * kRecordStride) {
+        return behind;
+      }
       delivery->callScheduled = true;
     }
     // Never blocks: the queue is unbounded, and holds at most one call.
@@ -501,6 +516,9 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
+  // Room JS has for writes it completes at hand-over (lib/socket.ts); none
+  // when not given.
+  double room = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
   Napi::Value data = info[1];
   if (data.IsTypedArray() || data.IsDataView()) {
     // lib/socket.ts hands over only Uint8Arrays over plain, fixed-length
@@ -541,8 +559,18 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
+  // The same rule as lib/socket.ts's completesAtHandOver(): a write JS does
+  // not complete now is one it waits to hear about.
+  if (!(length < kPinnedWriteMin && static_cast<double>(length) <= room)) {
+    command.flags |= Command::kAwaitWritten;
+  }
   if (length > 0) staged_.push_back(std::move(command));
   return Napi::Number::New(env, static_cast<double>(length));
+}
+
+Napi::Value Reactor::AwaitWritten(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kAwaitWritten, info);
+  return info.Env().Undefined();
 }
 
 Napi::Value Reactor::Shutdown(const Napi::CallbackInfo& info) {
