@@ -70,7 +70,8 @@ export const enum ConnectionFlag {
   KeepAlive = 4,
 }
 
-export type BatchDispatcher = (records: Float64Array, chunks: ArrayBuffer[], strings: string[]) => void;
+/** Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch). */
+export type BatchDispatcher = (records: Float64Array, recordCount: number, chunks: ArrayBuffer[], strings: string[]) => void;
 
 export interface NativeReactorOptions {
   readBudgetPerTurn?: number;

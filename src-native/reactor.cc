@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "read_arena.h"
@@ -35,6 +36,15 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 // lib/socket.ts mirrors it (PINNED_WRITE_MIN): such writes are never
 // completed at hand-over, since JS may reuse the Buffer after the callback.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
+
+// Data records this small are copied into an ArrayBuffer that JS owns
+// instead of lent as an external ArrayBuffer over the read block. An external
+// one costs about six allocations (the handover, Node's finalizer record and
+// cleanup hook, V8's backing store and extension), a cleanup-hook move per
+// batch and a release through GC; a copy of a few KiB costs less than that,
+// frees the block at once, and isolates the bytes just as well. Larger reads
+// (streams) stay zero-copy.
+constexpr size_t kCopiedReadMax = 8 * 1024;
 
 // kWritten events that wake nobody wait in the pending batch for one that
 // does; past this many records the batch goes anyway, so a writer that
@@ -72,6 +82,31 @@ class BatchRecycler {
 };
 }  // namespace
 
+namespace {
+// Delivery's records array, with room for `count` doubles: the one made
+// before, or a new one twice as large (the old one is JS's to collect).
+bool RecordsArray(napi_env env, Delivery* delivery, size_t count, napi_value* array) {
+  if (delivery->records != nullptr && count <= delivery->recordsCapacity) {
+    return napi_get_reference_value(env, delivery->records, array) == napi_ok && *array != nullptr;
+  }
+  size_t capacity = std::max<size_t>(count, 2 * delivery->recordsCapacity);
+  capacity = std::max<size_t>(capacity, 256 * kRecordStride);
+  void* data = nullptr;
+  napi_value buffer;
+  napi_ref reference;
+  if (napi_create_arraybuffer(env, capacity * sizeof(double), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, capacity, buffer, 0, array) != napi_ok ||
+      napi_create_reference(env, *array, 1, &reference) != napi_ok) {
+    return false;
+  }
+  if (delivery->records != nullptr) napi_delete_reference(env, delivery->records);
+  delivery->records = reference;
+  delivery->recordsData = static_cast<double*>(data);
+  delivery->recordsCapacity = capacity;
+  return true;
+}
+}  // namespace
+
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void*) {
   // A null env means the environment is going away; the threadsafe function's
   // finalizer deletes `delivery` and with it any batch still pending.
@@ -107,46 +142,51 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // One ArrayBuffer per data record, over exactly that record's bytes (issue
   // 12 item 24). A region of a read block holds every connection's bytes of a
   // turn; an ArrayBuffer over the whole region let a handler see other
-  // clients' data through chunk.buffer. Each ArrayBuffer holds its own block
-  // reference; the chunks' references go with the batch. Made before the
-  // records are copied out, because each data record is renumbered to name
-  // its own ArrayBuffer (offset 0) instead of a chunk.
+  // clients' data through chunk.buffer. Made before the records are copied
+  // out, because each data record is renumbered to name its own ArrayBuffer
+  // (offset 0) instead of a chunk.
   napi_value regions;
   if (napi_create_array(rawEnv, &regions) != napi_ok) return;
   uint32_t regionCount = 0;
+  bool madeExternal = false;
   for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
     double* record = &batch->records[i];
     if (record[0] != static_cast<double>(EventKind::kData)) continue;
     ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
+    const char* bytes = chunk.data + static_cast<size_t>(record[3]);
+    size_t length = static_cast<size_t>(record[4]);
     napi_value buffer;
-    // The ArrayBuffer's own block reference goes into a handover before the
-    // call, so the finalizer and a failed call release it exactly once
-    // between them (read_arena.h); the batch keeps the chunk's reference.
-    chunk.block->references.fetch_add(1, std::memory_order_relaxed);
-    auto* handover = new BlockHandover(chunk.block);
-    napi_status created = napi_create_external_arraybuffer(
-        rawEnv, chunk.data + static_cast<size_t>(record[3]), static_cast<size_t>(record[4]),
-        ReleaseChunk, handover, &buffer);
-    if (created != napi_ok) handover->Release();
-    handover->LetGo();
-    if (created != napi_ok) return;
+    if (length <= kCopiedReadMax) {
+      // JS gets memory of its own; the block goes back with the batch.
+      void* copy = nullptr;
+      if (napi_create_arraybuffer(rawEnv, length, &copy, &buffer) != napi_ok) return;
+      if (length != 0) std::memcpy(copy, bytes, length);
+    } else {
+      // The ArrayBuffer's own block reference goes into a handover before
+      // the call, so the finalizer and a failed call release it exactly once
+      // between them (read_arena.h); the batch keeps the chunk's reference.
+      chunk.block->references.fetch_add(1, std::memory_order_relaxed);
+      auto* handover = new BlockHandover(chunk.block);
+      napi_status created = napi_create_external_arraybuffer(
+          rawEnv, const_cast<char*>(bytes), length, ReleaseChunk, handover, &buffer);
+      if (created != napi_ok) handover->Release();
+      handover->LetGo();
+      if (created != napi_ok) return;
+      madeExternal = true;
+    }
     if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
     record[2] = static_cast<double>(regionCount++);
     record[3] = 0;
   }
 
-  if (regionCount != 0 && delivery->owner != nullptr) delivery->owner->MoveCleanupHookLast();
+  // Only external ArrayBuffers register cleanup hooks of their own.
+  if (madeExternal && delivery->owner != nullptr) delivery->owner->MoveCleanupHookLast();
 
-  size_t recordBytes = batch->records.size() * sizeof(double);
-  void* recordData = nullptr;
-  napi_value recordBuffer;
   napi_value records;
-  if (napi_create_arraybuffer(rawEnv, recordBytes, &recordData, &recordBuffer) != napi_ok) return;
-  std::memcpy(recordData, batch->records.data(), recordBytes);
-  if (napi_create_typedarray(rawEnv, napi_float64_array, batch->records.size(), recordBuffer, 0,
-                             &records) != napi_ok) {
-    return;
-  }
+  if (!RecordsArray(rawEnv, delivery, batch->records.size(), &records)) return;
+  std::memcpy(delivery->recordsData, batch->records.data(), batch->records.size() * sizeof(double));
+  napi_value recordCount;
+  if (napi_create_uint32(rawEnv, static_cast<uint32_t>(batch->records.size()), &recordCount) != napi_ok) return;
 
   napi_value strings;
   if (napi_create_array_with_length(rawEnv, batch->strings.size(), &strings) != napi_ok) return;
@@ -161,9 +201,9 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
 
   napi_value undefined;
   napi_get_undefined(rawEnv, &undefined);
-  napi_value arguments[] = {records, regions, strings};
+  napi_value arguments[] = {records, recordCount, regions, strings};
   // An exception from JS stays pending; Node reports it as uncaught.
-  napi_call_function(rawEnv, undefined, dispatch, 3, arguments, nullptr);
+  napi_call_function(rawEnv, undefined, dispatch, 4, arguments, nullptr);
 }
 
 Napi::Function Reactor::DefineClass(Napi::Env env) {
@@ -229,6 +269,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
       [](Napi::Env finalizeEnv, void*, Delivery* owned) {
         // The reactor thread has stopped: nothing sends from pinned Buffers now.
         for (auto& entry : owned->pins) napi_delete_reference(finalizeEnv, entry.second);
+        if (owned->records != nullptr) napi_delete_reference(finalizeEnv, owned->records);
         delete owned;
       });
   if (env.IsExceptionPending()) {

@@ -32,6 +32,13 @@ struct Delivery {
   // JS thread only: pinned in write(), let go when a batch says so.
   std::unordered_map<uint64_t, napi_ref> pins;
   uint64_t nextPin = 1;
+  // The Float64Array each batch's records are copied into for JS (JS thread
+  // only): JS reads it before DeliverToJs returns and keeps no view of it,
+  // so one array, made once and grown when a batch needs more, serves every
+  // batch instead of a new ArrayBuffer per batch. Released by the finalizer.
+  napi_ref records = nullptr;
+  double* recordsData = nullptr;
+  size_t recordsCapacity = 0;  // doubles
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
   // The Reactor while its cleanup hook is registered (JS thread only; null
