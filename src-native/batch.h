@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,18 @@ struct ReadChunk {
   ReadBlock* block = nullptr;
 };
 
+// Bytes JS copies for the reactor thread (a small write, a flush's acks) go
+// into buffers of this one size, which travel back to the JS thread with the
+// batches and are reused, instead of a new[] on the JS thread and a delete[]
+// on the reactor thread per write. One owner at every step: the JS thread's
+// free list (Delivery::smallBuffers), a Command, a WriteChunk, a Batch's
+// returnedBuffers, the free list again; each frees it with delete[] if it is
+// destroyed holding it, so no path depends on a pool outliving it.
+constexpr size_t kSmallBufferSize = 512;
+// Buffers one batch carries back at most; beyond, the reactor thread frees
+// them (a burst of writes must not park unbounded memory in a batch).
+constexpr size_t kMaxReturnedBuffers = 256;
+
 struct Batch {
   std::vector<double> records;
   std::vector<std::string> strings;
@@ -69,6 +82,9 @@ struct Batch {
   // Pins of JS Buffers the reactor has finished sending (or dropped): the
   // JS thread lets go of them when it takes the batch.
   std::vector<uint64_t> unpinned;
+  // Small buffers (kSmallBufferSize) the reactor is done with, for the JS
+  // thread to reuse; they do not wake JS by themselves.
+  std::vector<std::unique_ptr<char[]>> returnedBuffers;
   // kConnection and kDrop events carried, for the AcceptGate (listener.h).
   uint64_t acceptEvents = 0;
   // Where in `records` the kListenerError records start (AddListenerError).
@@ -93,12 +109,18 @@ struct Batch {
     strings.clear();
     chunks.clear();
     unpinned.clear();
+    returnedBuffers.clear();
     acceptEvents = 0;
     listenerErrors.clear();
     wakesJs = false;
   }
 
   bool WakesJs() const { return wakesJs || !unpinned.empty(); }
+
+  // Takes a small buffer the reactor is done with, to go back to JS.
+  void ReturnBuffer(std::unique_ptr<char[]> buffer) {
+    if (buffer && returnedBuffers.size() < kMaxReturnedBuffers) returnedBuffers.push_back(std::move(buffer));
+  }
 
   // Whether keeping this batch's vectors for reuse is worth their memory:
   // a batch that grew while JS was stalled is freed instead, so one burst
@@ -196,6 +218,8 @@ struct Batch {
     chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
     unpinned.insert(unpinned.end(), later.unpinned.begin(), later.unpinned.end());
     later.unpinned.clear();
+    for (auto& buffer : later.returnedBuffers) ReturnBuffer(std::move(buffer));
+    later.returnedBuffers.clear();
     acceptEvents += later.acceptEvents;
     later.acceptEvents = 0;
     wakesJs = wakesJs || later.wakesJs;

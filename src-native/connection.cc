@@ -103,6 +103,7 @@ void Connection::Flush(Batch& batch) {
         sent -= rest;
         headOffset = 0;
         if (head.pin != 0) batch.unpinned.push_back(head.pin);
+        if (head.small) batch.ReturnBuffer(std::move(head.owned));
         writeQueue.pop_front();
       } else {
         headOffset += sent;
@@ -137,6 +138,7 @@ void Connection::Flush(Batch& batch) {
 void Connection::DropWrites(Batch& batch) {
   for (WriteChunk& chunk : writeQueue) {
     if (chunk.pin != 0) batch.unpinned.push_back(chunk.pin);
+    if (chunk.small) batch.ReturnBuffer(std::move(chunk.owned));
   }
   writeQueue.clear();
   headOffset = 0;

@@ -380,7 +380,11 @@ void Loop::RunCommands() {
     commands.swap(commands_);
     commandsWaiting_.store(false, std::memory_order_relaxed);
   }
-  for (Command& command : commands) Apply(command);
+  for (Command& command : commands) {
+    Apply(command);
+    // Acks, and writes that were dropped, leave their small buffer here.
+    if (command.smallBytes && command.bytes) batch_->ReturnBuffer(std::move(command.bytes));
+  }
   commands.clear();
 }
 
@@ -459,6 +463,7 @@ void Loop::Apply(Command& command) {
       }
       WriteChunk chunk;
       chunk.owned = std::move(command.bytes);
+      chunk.small = command.smallBytes;
       chunk.data = command.pin != 0 ? command.pinnedBytes : chunk.owned.get();
       chunk.length = command.length;
       chunk.pin = command.pin;

@@ -46,6 +46,9 @@ constexpr size_t kPinnedWriteMin = 8 * 1024;
 // (streams) stay zero-copy.
 constexpr size_t kCopiedReadMax = 8 * 1024;
 
+// Small buffers (batch.h) the JS thread keeps for reuse: 128 KiB at most.
+constexpr size_t kMaxFreeSmallBuffers = 256;
+
 // kWritten events that wake nobody wait in the pending batch for one that
 // does; past this many records the batch goes anyway, so a writer that
 // never reads (its writes all completed at hand-over) cannot grow it
@@ -119,6 +122,11 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   }
   if (!batch) return;
   BatchRecycler recycler(delivery, batch);
+  for (auto& buffer : batch->returnedBuffers) {
+    if (delivery->smallBuffers.size() >= kMaxFreeSmallBuffers) break;
+    delivery->smallBuffers.push_back(std::move(buffer));
+  }
+  batch->returnedBuffers.clear();
   // Taken now: the handlers below run before this returns. While the JS
   // thread stalls nothing is taken, and the reactor stops accepting.
   if (batch->acceptEvents != 0 && delivery->acceptGate) delivery->acceptGate->Taken(batch->acceptEvents);
@@ -553,6 +561,16 @@ bool ViewBytes(napi_env env, napi_value value, const char** bytes, size_t* lengt
 }
 }  // namespace
 
+void Reactor::CopyBytes(Command& command, const char* bytes, size_t length) {
+  if (length <= kSmallBufferSize && !released_) {
+    command.bytes = delivery_->TakeSmallBuffer();
+    command.smallBytes = true;
+  } else {
+    command.bytes.reset(new char[length]);
+  }
+  std::memcpy(command.bytes.get(), bytes, length);
+}
+
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
@@ -582,8 +600,7 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
       command.pinnedBytes = bytes;
     } else if (length > 0) {
       // Small writes are copied: cheaper than a reference, and JS may reuse the Buffer.
-      command.bytes.reset(new char[length]);
-      std::memcpy(command.bytes.get(), bytes, length);
+      CopyBytes(command, bytes, length);
     }
     command.length = length;
   } else if (data.IsString()) {
@@ -591,7 +608,12 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     if (napi_get_value_string_utf8(env, data, nullptr, 0, &length) != napi_ok) {
       return ThrowTypeError(env, "write(id, data): cannot read the string");
     }
-    command.bytes.reset(new char[length + 1]);
+    if (length + 1 <= kSmallBufferSize && !released_) {
+      command.bytes = delivery_->TakeSmallBuffer();
+      command.smallBytes = true;
+    } else {
+      command.bytes.reset(new char[length + 1]);
+    }
     if (napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length) != napi_ok) {
       return ThrowTypeError(env, "write(id, data): cannot read the string");
     }
@@ -715,8 +737,7 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
     length &= ~(2 * sizeof(double) - 1);
     if (length > 0) {
       Command command(Command::Kind::kAcks);
-      command.bytes.reset(new char[length]);
-      std::memcpy(command.bytes.get(), acks, length);
+      CopyBytes(command, acks, length);
       command.length = length;
       staged_.push_back(std::move(command));
     }

@@ -39,6 +39,16 @@ struct Delivery {
   napi_ref records = nullptr;
   double* recordsData = nullptr;
   size_t recordsCapacity = 0;  // doubles
+  // Small buffers (batch.h) back from the reactor thread, for the next small
+  // writes and acks (JS thread only). At most kMaxFreeSmallBuffers.
+  std::vector<std::unique_ptr<char[]>> smallBuffers;
+  // A kSmallBufferSize buffer, reused if one is free.
+  std::unique_ptr<char[]> TakeSmallBuffer() {
+    if (smallBuffers.empty()) return std::unique_ptr<char[]>(new char[kSmallBufferSize]);
+    std::unique_ptr<char[]> buffer = std::move(smallBuffers.back());
+    smallBuffers.pop_back();
+    return buffer;
+  }
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
   // The Reactor while its cleanup hook is registered (JS thread only; null
@@ -102,6 +112,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
 
   void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,
              int32_t extra = 0);
+  // Copies `length` bytes into the command, into a reused small buffer when
+  // they fit one (batch.h).
+  void CopyBytes(Command& command, const char* bytes, size_t length);
   // Hands a listening fd to the loop; returns its id.
   uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex);
   // Stops the thread, closes every fd and releases the threadsafe function.
