@@ -61,11 +61,12 @@ const PINNED_WRITE_MIN = 8 * 1024;
 
 /**
  * Whether a write of `length` bytes completes when the reactor takes it,
- * given `room` (the writable high-water mark less the bytes handed over and
- * not yet reported sent). net calls back at once when the kernel takes a
- * write whole; the reactor holds a copy of a small write instead, and at
- * most a high-water mark of them per socket, as a kernel buffer would.
- * src-native/reactor.cc (Reactor::Write) applies the same rule.
+ * given `room` (Socket#handOverRoom: the writable high-water mark less the
+ * bytes handed over and not yet reported sent, while the socket reads). net
+ * calls back at once when the kernel takes a write whole; the reactor holds
+ * a copy of a small write instead, and at most a high-water mark of them per
+ * socket, as a kernel buffer would. src-native/reactor.cc (Reactor::Write)
+ * applies the same rule.
  */
 function completesAtHandOver(length: number, room: number): boolean {
   return length < PINNED_WRITE_MIN && length <= room;
@@ -852,8 +853,15 @@ export class Socket extends Duplex {
     });
   }
 
-  /** Bytes this socket may still complete at hand-over (completesAtHandOver). */
+  /**
+   * Bytes this socket may still complete at hand-over (completesAtHandOver);
+   * none unless it is reading. net's write reports a reset peer to its
+   * callback when the kernel refuses it at once; a socket that reads learns
+   * of the reset from its read side as soon, but one that does not (paused,
+   * ended) must hear it from the write, so its writes wait for the kernel.
+   */
   private handOverRoom(): number {
+    if (this.readingStopped || this.readEnded || this.connecting) return -1;
     return this.writableHighWaterMark - (this.bytesQueued - this.bytesSent);
   }
 

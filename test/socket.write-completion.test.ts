@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { createServer, Socket } from '../lib';
-import { checkMustCalls, listenLocal, mustCall } from './helpers';
+import { checkMustCalls, listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -79,11 +79,38 @@ test('writes of 16 KiB (sent from the Buffer itself) wait for the kernel, one by
   expect(await sequentialWrites(16 * 1024, 100)).toEqual({ callbacks: 100, received: 16 * 1024 * 100 });
 }, 30000);
 
-test('unsent bytes of writes completed at hand-over keep the process alive until sent, then it exits by itself', async () => {
-  // The peer ends at once; the child, half-open, writes small chunks (each
-  // completed at hand-over) and does nothing else. Once the peer's FIN is
-  // read, only the unsent bytes hold the process, and the reactor must say
-  // when they are sent without any other event to ride on.
+/**
+ * Runs `script` (with `dist` and `port` defined) in a child and resolves once
+ * it exits, with its exit code, or timedOut after 15 s (the child is killed).
+ */
+async function runChild(script: string, port: number): Promise<{ code: number | null; timedOut: boolean; stderr: string }> {
+  const child = track(spawn(process.execPath, ['-e', `const dist = ${JSON.stringify(dist)}; const port = ${port};\n${script}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] }));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exit = await new Promise<{ code: number | null; timedOut: boolean }>((resolve) => {
+    const timer = setTimeout(() => resolve({ code: null, timedOut: true }), 15000);
+    child.once('exit', (code: number | null) => {
+      clearTimeout(timer);
+      resolve({ code, timedOut: false });
+    });
+  });
+  if (exit.timedOut && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
+  return { ...exit, stderr };
+}
+
+/** Waits (bounded) until `count()` reaches `bytes`. */
+async function untilReceived(count: () => number, bytes: number): Promise<number> {
+  const deadline = Date.now() + 10000;
+  while (count() < bytes && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  return count();
+}
+
+test('a half-open socket that writes after the peer ended keeps the process alive until sent, then it exits', async () => {
+  // Not reading any more, its writes wait for the kernel (a reset must reach
+  // their callbacks, as with net), and the pending write holds the process.
   const bytes = 32 * 1024;
   let received = 0;
   const server = track(net.createServer((socket) => {
@@ -93,30 +120,39 @@ test('unsent bytes of writes completed at hand-over keep the process alive until
     socket.end();
   }));
   const port = await listenLocal(server);
-  const script = `
-    const { connect } = require(${JSON.stringify(dist)});
-    const socket = connect({ port: ${port}, host: '127.0.0.1', allowHalfOpen: true });
+  const exit = await runChild(`
+    const socket = require(dist).connect({ port, host: '127.0.0.1', allowHalfOpen: true });
     socket.on('end', () => {
       for (let sent = 0; sent < ${bytes}; sent += 512) socket.write(Buffer.alloc(512, 0x41));
     });
     socket.resume();
-  `;
-  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'pipe'] }));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exit = await new Promise<{ code: number | null; timedOut: boolean }>((resolve) => {
-    const timer = setTimeout(() => resolve({ code: null, timedOut: true }), 15000);
-    child.once('exit', mustCall((code: number | null) => {
-      clearTimeout(timer);
-      resolve({ code, timedOut: false });
-    }));
-  });
-  if (exit.timedOut && child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-  expect({ ...exit, stderr }).toEqual({ code: 0, timedOut: false, stderr: '' });
-  // The child's close of its socket arrives after its bytes; wait for them.
-  const deadline = Date.now() + 10000;
-  while (received < bytes && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(received).toBe(bytes);
+  `, port);
+  expect(exit).toEqual({ code: 0, timedOut: false, stderr: '' });
+  expect(await untilReceived(() => received, bytes)).toBe(bytes);
+}, 40000);
+
+test('writes completed at hand-over, then reading stops: the process exits by itself once they are sent', async () => {
+  // The peer sends 1 MiB and stays silent and open. The child writes a small
+  // reply to its first chunk (completed at hand-over: it was reading) and
+  // pauses; once its readable buffer is full it stops reading, and only the
+  // unsent reply can hold the process, which must exit once it is sent.
+  let received = 0;
+  const server = track(net.createServer((socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    // The child exits with our bytes unread, so its kernel resets us.
+    socket.on('error', () => undefined);
+    socket.write(Buffer.alloc(1024 * 1024, 0x42));
+  }));
+  const port = await listenLocal(server);
+  const exit = await runChild(`
+    const socket = require(dist).connect({ port, host: '127.0.0.1' });
+    socket.once('data', () => {
+      socket.write('reply');
+      socket.pause();
+    });
+  `, port);
+  expect(exit).toEqual({ code: 0, timedOut: false, stderr: '' });
+  expect(await untilReceived(() => received, 5)).toBe(5);
 }, 40000);
