@@ -14,14 +14,8 @@ export interface NativeReactor {
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
-  /**
-   * Queues bytes; returns their length. Unless the write is under 8 KiB and
-   * fits in `room` (the socket completes such writes at hand-over), the
-   * kWritten event that reports it sent wakes JS.
-   */
-  write(id: number, data: Uint8Array | string, room?: number): number;
-  /** Wakes JS with a kWritten event once what is queued now is sent (at once if it is). */
-  awaitWritten(id: number): void;
+  /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
+  write(id: number, data: Uint8Array | string): number;
   shutdown(id: number): void;
   close(id: number): void;
   pause(id: number): void;

@@ -52,26 +52,6 @@ interface PendingWrite {
   callback: (error?: Error | null) => void;
 }
 
-/**
- * Writes this large are sent from the Buffer itself, not a copy
- * (kPinnedWriteMin in src-native/reactor.cc), so JS may not reuse the Buffer
- * before the kernel has it: they are never completed at hand-over.
- */
-const PINNED_WRITE_MIN = 8 * 1024;
-
-/**
- * Whether a write of `length` bytes completes when the reactor takes it,
- * given `room` (Socket#handOverRoom: the writable high-water mark less the
- * bytes handed over and not yet reported sent, while the socket reads). net
- * calls back at once when the kernel takes a write whole; the reactor holds
- * a copy of a small write instead, and at most a high-water mark of them per
- * socket, as a kernel buffer would. src-native/reactor.cc (Reactor::Write)
- * applies the same rule.
- */
-function completesAtHandOver(length: number, room: number): boolean {
-  return length < PINNED_WRITE_MIN && length <= room;
-}
-
 /** Internal event: the socket has a connected native id; queued work may go. */
 const kReady = Symbol('epoll-reactor.ready');
 
@@ -154,8 +134,7 @@ export class Socket extends Duplex {
   id = 0;
   private reactor: Reactor | undefined;
   private bytesQueued = 0;      // handed to the reactor
-  private bytesSent = 0;        // taken by the kernel, as last reported (may lag: see onReactorWritten)
-  private awaitedSent = -1;     // the bytesQueued an awaitWritten() was sent for (updateReference)
+  private bytesSent = 0;        // taken by the kernel
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
   private readingStopped = false;  // the reactor was told to pause
@@ -296,7 +275,6 @@ export class Socket extends Duplex {
     this.bytesRead = 0;
     this.bytesQueued = 0;
     this.bytesSent = 0;
-    this.awaitedSent = -1;
     this.unackedBytes = 0;
     this.readingStopped = false;
     this.readEnded = false;
@@ -633,12 +611,11 @@ export class Socket extends Duplex {
     this.destroy(systemError(errno, syscall));
   }
 
-  /** @internal */
   /**
-   * @internal The kernel has taken `totalBytes` in all. Counts nobody waits
-   * for (writes completed at hand-over) arrive with the next batch that wakes
-   * JS for another reason, so bytesSent may lag; a pending write and a
-   * reference held for unsent bytes ask for a prompt report instead.
+   * @internal The kernel has taken `totalBytes` in all. A write's callback
+   * runs only then, as net's: bytes a callback reported written are the
+   * kernel's, and survive destroy(). Counts of partial progress ride on the
+   * next batch that wakes JS (src-native: Connection::notifyAt).
    */
   onReactorWritten(totalBytes: number): void {
     this.bytesSent = totalBytes;
@@ -647,8 +624,6 @@ export class Socket extends Duplex {
       this.pendingWrite = null;
       this.updateReference();
       pending.callback(null);
-    } else if (this.holdsReference) {
-      this.updateReference();
     }
   }
 
@@ -687,8 +662,8 @@ export class Socket extends Duplex {
       this.awaitConnect(chunkLength(chunk, encoding), () => this._write(chunk, encoding, callback), callback);
       return;
     }
-    const room = this.handOverRoom();
-    this.awaitKernel(callback, completesAtHandOver(this.queueChunk(chunk, encoding, room), room));
+    this.queueChunk(chunk, encoding);
+    this.awaitKernel(callback);
   }
 
   override _writev(
@@ -705,16 +680,8 @@ export class Socket extends Duplex {
       this.awaitConnect(length, () => this._writev(chunks, callback), callback);
       return;
     }
-    // Completes at hand-over only if every chunk does; once one does not,
-    // the rest are queued without room, so the last one is awaited.
-    let room = this.handOverRoom();
-    let completed = true;
-    for (let i = 0; i < chunks.length; i++) {
-      const length = this.queueChunk(chunks[i].chunk, chunks[i].encoding, completed ? room : -1);
-      if (completed && completesAtHandOver(length, room)) room -= length;
-      else completed = false;
-    }
-    this.awaitKernel(callback, completed);
+    for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
+    this.awaitKernel(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -799,19 +766,8 @@ export class Socket extends Duplex {
    * ended) does not keep the process alive, there or here.
    */
   private updateReference(): void {
-    const busy = this.registered && this.referenced && (this.connecting || this.forwarding ||
+    const active = this.registered && this.referenced && (this.connecting || this.forwarding ||
       this.pendingWrite !== null || this.pendingFinal !== null || (!this.readingStopped && !this.readEnded));
-    // Writes completed at hand-over may still be on their way to the kernel,
-    // as libuv's queued writes are: they keep the process alive too. When
-    // nothing else does, the reactor is asked to report them sent promptly,
-    // or a socket nobody reads would wait for an event that never comes.
-    const unsent = !busy && this.registered && this.referenced && this.bytesSent < this.bytesQueued;
-    if (unsent && this.awaitedSent !== this.bytesQueued) {
-      this.awaitedSent = this.bytesQueued;
-      this.reactor!.native.awaitWritten(this.id);
-      this.reactor!.scheduleFlush();
-    }
-    const active = busy || unsent;
     if (active === this.holdsReference) return;
     this.holdsReference = active;
     if (active) this.reactor!.ref();
@@ -853,41 +809,19 @@ export class Socket extends Duplex {
     });
   }
 
-  /**
-   * Bytes this socket may still complete at hand-over (completesAtHandOver);
-   * none unless it is reading. net's write reports a reset peer to its
-   * callback when the kernel refuses it at once; a socket that reads learns
-   * of the reset from its read side as soon, but one that does not (paused,
-   * ended) must hear it from the write, so its writes wait for the kernel.
-   */
-  private handOverRoom(): number {
-    if (this.readingStopped || this.readEnded || this.connecting) return -1;
-    return this.writableHighWaterMark - (this.bytesQueued - this.bytesSent);
-  }
-
-  /** Hands a chunk to the reactor (see completesAtHandOver for `room`); returns its length. */
-  private queueChunk(chunk: Buffer | string, encoding: BufferEncoding, room = -1): number {
+  private queueChunk(chunk: Buffer | string, encoding: BufferEncoding): void {
     if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && (encoding as string) !== 'buffer') {
       chunk = Buffer.from(chunk, encoding);
     }
-    const length = this.reactor!.native.write(this.id, typeof chunk === 'string' ? chunk : nativeBytes(chunk), room);
-    this.bytesQueued += length;
-    return length;
+    this.bytesQueued += this.reactor!.native.write(this.id, typeof chunk === 'string' ? chunk : nativeBytes(chunk));
   }
 
-  private awaitKernel(callback: (error?: Error | null) => void, completed: boolean): void {
+  private awaitKernel(callback: (error?: Error | null) => void): void {
     if (!this.registered) {
       callback(socketClosed());
       return;
     }
     this.reactor!.scheduleFlush();
-    if (completed) {
-      // As net when the kernel takes a write whole: the callback runs now.
-      // The unsent bytes keep the process alive (updateReference).
-      this.updateReference();
-      callback(null);
-      return;
-    }
     if (this.bytesSent >= this.bytesQueued) {
       // Nothing new went to the reactor (an empty write): complete it anyway,
       // asynchronously as every write completes.

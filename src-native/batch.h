@@ -90,9 +90,9 @@ struct Batch {
   // Where in `records` the kListenerError records start (AddListenerError).
   std::vector<size_t> listenerErrors;
   // Whether JS must be woken for this batch. Every event wakes JS but a
-  // kWritten that nothing waits for (AddWritten): JS completed that write
-  // when it handed it over, so the new byte count can ride on the next batch
-  // that wakes JS. Pins handed back wake JS too (WakesJs).
+  // kWritten of partial progress (AddWritten): no callback waits for that
+  // count, so it can ride on the next batch that wakes JS. Pins handed back
+  // wake JS too (WakesJs).
   bool wakesJs = false;
 
   Batch() = default;

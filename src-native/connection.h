@@ -67,9 +67,9 @@ struct Connection : Pollable {
   // Bytes in writeQueue not yet sent (less headOffset).
   uint64_t unsentBytes = 0;
   // The bytesWritten JS waits to see in a kWritten event, 0 for none: where
-  // the queue ended when JS asked (a write with Command::kAwaitWritten, or a
-  // kAwaitWritten command). Reaching it wakes JS; other kWritten events
-  // wait for the next batch that does (Batch::AddWritten).
+  // the queue ended at JS's latest write (its callback waits for it).
+  // Reaching it wakes JS; kWritten events of partial progress wait for the
+  // next batch that does (Batch::AddWritten).
   uint64_t notifyAt = 0;
   // Makes the next kWritten that reaches the end of the queue wake JS.
   void AwaitQueueEnd() { notifyAt = bytesWritten + unsentBytes; }

@@ -469,7 +469,9 @@ void Loop::Apply(Command& command) {
       chunk.pin = command.pin;
       connection->writeQueue.push_back(std::move(chunk));
       connection->unsentBytes += command.length;
-      if (command.flags & Command::kAwaitWritten) connection->AwaitQueueEnd();
+      // JS waits for this write's callback: the kWritten event that
+      // reports its last byte sent wakes JS (Connection::notifyAt).
+      connection->AwaitQueueEnd();
       // A forwarding connection's queue is sent by its forwarder, before
       // the forwarded bytes.
       if (connection->forwarder != nullptr) {
@@ -480,15 +482,6 @@ void Loop::Apply(Command& command) {
       Touch(connection);  // as in net, a write counts as activity at once
       return;
     }
-    case Command::Kind::kAwaitWritten:
-      if (connection->unsentBytes == 0) {
-        // Sent already, perhaps reported in a batch that is still waiting
-        // for another reason to wake JS: say so now.
-        batch_->AddWritten(connection->id, connection->bytesWritten, true);
-      } else {
-        connection->AwaitQueueEnd();
-      }
-      return;
     case Command::Kind::kShutdown:
       connection->shutdownRequested = true;
       // A forwarding connection's queue and FIN are its forwarder's to send

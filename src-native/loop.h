@@ -29,7 +29,7 @@ struct Command {
   enum class Kind : uint8_t {
     kAddListener,    // id, fd, flags/extra: ConnectionDefaults; the loop owns fd now
     kCloseListener,  // id
-    kWrite,          // id, bytes, flags: kAwaitWritten or 0
+    kWrite,          // id, bytes
     kShutdown,       // id: shutdown(SHUT_WR) once queued writes are sent
     kClose,          // id
     kPause,          // id: stop reading, so the kernel pushes back on the peer
@@ -44,7 +44,6 @@ struct Command {
                      // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
     kSetMaxConnections,  // id: listener, amount: net's maxConnections (0: no limit)
-    kAwaitWritten,   // id: wake JS with a kWritten event once what is queued now is sent
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -52,10 +51,6 @@ struct Command {
   static constexpr uint32_t kKeepAlive = 4;
   // Bits of `flags` for kAddConnection.
   static constexpr uint32_t kConnecting = 1;
-  // Bits of `flags` for kWrite: JS waits for this write to be sent (a
-  // callback it did not complete at hand-over), so the kWritten event that
-  // reports it wakes JS (Connection::notifyAt).
-  static constexpr uint32_t kAwaitWritten = 1;
 
   explicit Command(Kind what) : kind(what) {}
   Kind kind;

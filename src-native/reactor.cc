@@ -33,8 +33,6 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 }
 
 // Writes this large are sent from the JS Buffer's memory instead of a copy.
-// lib/socket.ts mirrors it (PINNED_WRITE_MIN): such writes are never
-// completed at hand-over, since JS may reuse the Buffer after the callback.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
 
 // Data records this small are copied into an ArrayBuffer that JS owns
@@ -50,9 +48,9 @@ constexpr size_t kCopiedReadMax = 8 * 1024;
 constexpr size_t kMaxFreeSmallBuffers = 256;
 
 // kWritten events that wake nobody wait in the pending batch for one that
-// does; past this many records the batch goes anyway, so a writer that
-// never reads (its writes all completed at hand-over) cannot grow it
-// without bound, and JS learns the byte counts at least this often.
+// does (partial progress of a write JS waits for the end of); past this
+// many records the batch goes anyway, so it cannot grow without bound, and
+// JS learns the byte counts at least this often.
 constexpr size_t kMaxUnwokenRecords = 1024;
 
 // Releases a received region's block once JS has no view of the region left.
@@ -233,7 +231,6 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Stats>("stats"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
-          InstanceMethod<&Reactor::AwaitWritten>("awaitWritten"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
@@ -575,9 +572,6 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
-  // Room JS has for writes it completes at hand-over (lib/socket.ts); none
-  // when not given.
-  double room = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1;
   Napi::Value data = info[1];
   if (data.IsTypedArray() || data.IsDataView()) {
     // lib/socket.ts hands over only Uint8Arrays over plain, fixed-length
@@ -622,18 +616,8 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
-  // The same rule as lib/socket.ts's completesAtHandOver(): a write JS does
-  // not complete now is one it waits to hear about.
-  if (!(length < kPinnedWriteMin && static_cast<double>(length) <= room)) {
-    command.flags |= Command::kAwaitWritten;
-  }
   if (length > 0) staged_.push_back(std::move(command));
   return Napi::Number::New(env, static_cast<double>(length));
-}
-
-Napi::Value Reactor::AwaitWritten(const Napi::CallbackInfo& info) {
-  Stage(Command::Kind::kAwaitWritten, info);
-  return info.Env().Undefined();
 }
 
 Napi::Value Reactor::Shutdown(const Napi::CallbackInfo& info) {

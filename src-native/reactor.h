@@ -81,13 +81,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // adoptFd(fd) -> [id, remoteAddress, remotePort, localAddress, localPort]
   //   or [-errno, failedCall]. Duplicates fd; the caller still owns (and closes) fd.
   Napi::Value AdoptFd(const Napi::CallbackInfo& info);
-  // write(id, Buffer | string, room?) -> bytes queued. Unless the write is
-  // small (under kPinnedWriteMin) and fits in `room`, JS waits for it to be
-  // sent, and the kWritten event that says so wakes JS.
+  // write(id, Buffer | string) -> bytes queued. JS waits for every write to
+  // be sent (its callback, as net's, means the kernel has the bytes), so the
+  // kWritten event that reaches the end of it wakes JS.
   Napi::Value Write(const Napi::CallbackInfo& info);
-  // awaitWritten(id): wake JS with a kWritten event once what is queued now
-  // is sent (at once if it is).
-  Napi::Value AwaitWritten(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);

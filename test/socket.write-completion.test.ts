@@ -1,9 +1,9 @@
-// Write callbacks: a small write that fits under the high-water mark
-// completes when the reactor takes it (as net's does when the kernel takes it
-// at once), and the reactor then reports it sent without waking JS for that
-// alone. Every other write's callback waits for the kernel, and the report
-// that it got there must wake JS even when nothing else happens: a writer
-// that waits for each callback before the next write must never stall.
+// Write callbacks: as net's, a write's callback runs once the kernel has its
+// bytes, so bytes a callback reported written survive a destroy() that
+// follows. The reactor's report that a write reached the kernel must wake JS
+// even when nothing else happens: a writer that waits for each callback
+// before the next write must never stall. Reports of partial progress ride
+// on the next batch that wakes JS.
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -65,13 +65,11 @@ async function sequentialWrites(size: number, count: number, highWaterMark?: num
   return { callbacks: await written, received: await received };
 }
 
-test('small writes under the high-water mark, each after the last callback, all complete and arrive', async () => {
+test('small writes, each after the last callback, all complete and arrive', async () => {
   expect(await sequentialWrites(64, 300)).toEqual({ callbacks: 300, received: 64 * 300 });
 }, 30000);
 
-test('writes over a tiny high-water mark wait for the kernel, and each report wakes the writer', async () => {
-  // Every 64 B write exceeds a 16 B high-water mark, so none completes at
-  // hand-over: each callback needs the reactor to wake JS with kWritten.
+test('writes over a tiny high-water mark, each after the last callback, all complete and arrive', async () => {
   expect(await sequentialWrites(64, 300, 16)).toEqual({ callbacks: 300, received: 64 * 300 });
 }, 30000);
 
@@ -109,8 +107,7 @@ async function untilReceived(count: () => number, bytes: number): Promise<number
 }
 
 test('a half-open socket that writes after the peer ended keeps the process alive until sent, then it exits', async () => {
-  // Not reading any more, its writes wait for the kernel (a reset must reach
-  // their callbacks, as with net), and the pending write holds the process.
+  // Not reading any more, only the pending write holds the process.
   const bytes = 32 * 1024;
   let received = 0;
   const server = track(net.createServer((socket) => {
@@ -131,11 +128,11 @@ test('a half-open socket that writes after the peer ended keeps the process aliv
   expect(await untilReceived(() => received, bytes)).toBe(bytes);
 }, 40000);
 
-test('writes completed at hand-over, then reading stops: the process exits by itself once they are sent', async () => {
+test('a write while reading, then reading stops: the process exits by itself once it is sent', async () => {
   // The peer sends 1 MiB and stays silent and open. The child writes a small
-  // reply to its first chunk (completed at hand-over: it was reading) and
-  // pauses; once its readable buffer is full it stops reading, and only the
-  // unsent reply can hold the process, which must exit once it is sent.
+  // reply to its first chunk and pauses; once its readable buffer is full it
+  // stops reading, and only the reply can hold the process, which must exit
+  // once it is sent.
   let received = 0;
   const server = track(net.createServer((socket) => {
     socket.on('data', (chunk: Buffer) => {
@@ -155,4 +152,51 @@ test('writes completed at hand-over, then reading stops: the process exits by it
   `, port);
   expect(exit).toEqual({ code: 0, timedOut: false, stderr: '' });
   expect(await untilReceived(() => received, 5)).toBe(5);
+}, 40000);
+
+test('bytes whose write callback ran survive destroy(): the peer gets every one, as from node:net', async () => {
+  // The peer does not read, so the kernel's buffers fill. The writer sends
+  // 1 KiB at a time, each after the last callback, and destroys the socket
+  // once no callback has come for 300 ms. A callback that ran before the
+  // kernel took its bytes (a write completed when the reactor took it) would
+  // let destroy() drop them: up to a high-water mark lost, where net loses none.
+  let accepted!: net.Socket;
+  const server = track(net.createServer({ pauseOnConnect: true }, (socket) => {
+    accepted = socket;
+  }));
+  const port = await listenLocal(server);
+  const client = track(new Socket());
+  client.on('error', () => undefined);
+  const chunk = Buffer.alloc(1024, 0x43);
+  let confirmed = 0;
+  await new Promise<void>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = Date.now() + 20_000;
+    const next = (): void => {
+      if (timer) clearTimeout(timer);
+      if (Date.now() > deadline) {
+        reject(new Error(`the kernel took ${confirmed} bytes and never filled in 20 s`));
+        return;
+      }
+      timer = setTimeout(() => {
+        client.destroy();
+        resolve();
+      }, 300);
+      client.write(chunk, (error) => {
+        if (error || client.destroyed) return;
+        confirmed += chunk.length;
+        setImmediate(next);
+      });
+    };
+    client.connect(port, '127.0.0.1', next);
+  });
+  let received = 0;
+  accepted.on('data', (data: Buffer) => {
+    received += data.length;
+  });
+  const ended = new Promise((resolve) => accepted.once('end', resolve));
+  accepted.resume();
+  await ended;
+  expect(confirmed).toBeGreaterThan(0);
+  expect(received).toBeGreaterThanOrEqual(confirmed);
 }, 40000);
