@@ -14,6 +14,7 @@ export interface NativeReactor {
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
+  /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
   write(id: number, data: Uint8Array | string): number;
   shutdown(id: number): void;
   close(id: number): void;
@@ -63,7 +64,8 @@ export const enum ConnectionFlag {
   KeepAlive = 4,
 }
 
-export type BatchDispatcher = (records: Float64Array, chunks: ArrayBuffer[], strings: string[]) => void;
+/** Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch). */
+export type BatchDispatcher = (records: Float64Array, recordCount: number, chunks: ArrayBuffer[], strings: string[]) => void;
 
 export interface NativeReactorOptions {
   readBudgetPerTurn?: number;

@@ -70,7 +70,8 @@ export class Reactor {
   constructor(options?: NativeReactorOptions) {
     if (!binding.Reactor) throw new Error('epoll-reactor: the native reactor is not available on this platform');
     try {
-      this.native = new binding.Reactor((records, chunks, strings) => dispatchBatch(this, records, chunks, strings), options);
+      this.native = new binding.Reactor(
+        (records, recordCount, chunks, strings) => dispatchBatch(this, records, recordCount, chunks, strings), options);
     } catch (error) {
       // Starting the thread failed (epoll_create1, eventfd, pthread_create):
       // native left nothing open and says errno and syscall.
@@ -138,9 +139,11 @@ function rethrow(error: unknown): never {
  * in the batch their events, so the error is rethrown on a later tick, where it
  * reaches 'uncaughtException' as it would from a node:net callback.
  */
-function dispatchBatch(reactor: Reactor, records: Float64Array, chunks: ArrayBuffer[], strings: string[]): void {
+function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: ArrayBuffer[],
+  strings: string[]): void {
   const { connections, listeners } = reactor;
-  for (let i = 0; i < records.length; i += RECORD_STRIDE) {
+  // `records` is reused for every batch: only its first recordCount entries are this batch's.
+  for (let i = 0; i < recordCount; i += RECORD_STRIDE) {
     const kind = records[i];
     const id = records[i + 1];
     try {

@@ -790,7 +790,12 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.destroy(systemError(errno, syscall));
   }
 
-  /** @internal */
+  /**
+   * @internal The kernel has taken `totalBytes` in all. A write's callback
+   * runs only then, as net's: bytes a callback reported written are the
+   * kernel's, and survive destroy(). Counts of partial progress ride on the
+   * next batch that wakes JS (src-native: Connection::notifyAt).
+   */
   onReactorWritten(totalBytes: number): void {
     this.bytesSent = totalBytes;
     const pending = this.pendingWrite;

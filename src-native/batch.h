@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,18 @@ struct ReadChunk {
   ReadBlock* block = nullptr;
 };
 
+// Bytes JS copies for the reactor thread (a small write, a flush's acks) go
+// into buffers of this one size, which travel back to the JS thread with the
+// batches and are reused, instead of a new[] on the JS thread and a delete[]
+// on the reactor thread per write. One owner at every step: the JS thread's
+// free list (Delivery::smallBuffers), a Command, a WriteChunk, a Batch's
+// returnedBuffers, the free list again; each frees it with delete[] if it is
+// destroyed holding it, so no path depends on a pool outliving it.
+constexpr size_t kSmallBufferSize = 512;
+// Buffers one batch carries back at most; beyond, the reactor thread frees
+// them (a burst of writes must not park unbounded memory in a batch).
+constexpr size_t kMaxReturnedBuffers = 256;
+
 struct Batch {
   std::vector<double> records;
   std::vector<std::string> strings;
@@ -69,21 +82,66 @@ struct Batch {
   // Pins of JS Buffers the reactor has finished sending (or dropped): the
   // JS thread lets go of them when it takes the batch.
   std::vector<uint64_t> unpinned;
+  // Small buffers (kSmallBufferSize) the reactor is done with, for the JS
+  // thread to reuse; they do not wake JS by themselves.
+  std::vector<std::unique_ptr<char[]>> returnedBuffers;
   // kConnection and kDrop events carried, for the AcceptGate (listener.h).
   uint64_t acceptEvents = 0;
   // Where in `records` the kListenerError records start (AddListenerError).
   std::vector<size_t> listenerErrors;
+  // Whether JS must be woken for this batch. Every event wakes JS but a
+  // kWritten of partial progress (AddWritten): no callback waits for that
+  // count, so it can ride on the next batch that wakes JS. Pins handed back
+  // wake JS too (WakesJs).
+  bool wakesJs = false;
 
   Batch() = default;
   Batch(const Batch&) = delete;
   Batch& operator=(const Batch&) = delete;
-  ~Batch() {
+  ~Batch() { ReleaseChunks(); }
+
+  // Empties the batch for reuse, releasing its chunks' block references but
+  // keeping the vectors' capacity, so a recycled batch (Delivery::spare)
+  // carries the next turn's events without allocating.
+  void Clear() {
+    ReleaseChunks();
+    records.clear();
+    strings.clear();
+    chunks.clear();
+    unpinned.clear();
+    returnedBuffers.clear();
+    acceptEvents = 0;
+    listenerErrors.clear();
+    wakesJs = false;
+  }
+
+  bool WakesJs() const { return wakesJs || !unpinned.empty(); }
+
+  // Takes a small buffer the reactor is done with, to go back to JS.
+  void ReturnBuffer(std::unique_ptr<char[]> buffer) {
+    if (buffer && returnedBuffers.size() < kMaxReturnedBuffers) returnedBuffers.push_back(std::move(buffer));
+  }
+
+  // Whether keeping this batch's vectors for reuse is worth their memory:
+  // a batch that grew while JS was stalled is freed instead, so one burst
+  // does not pin megabytes for the life of the reactor.
+  bool WorthRecycling() const {
+    constexpr size_t kMaxRecycledRecords = 16 * 1024 * kRecordStride;
+    constexpr size_t kMaxRecycledEntries = 4 * 1024;
+    return records.capacity() <= kMaxRecycledRecords && strings.capacity() <= kMaxRecycledEntries &&
+           chunks.capacity() <= kMaxRecycledEntries && unpinned.capacity() <= kMaxRecycledEntries;
+  }
+
+  bool Empty() const { return records.empty() && unpinned.empty(); }
+
+ private:
+  void ReleaseChunks() {
     for (ReadChunk& chunk : chunks) {
       if (chunk.block != nullptr) ReleaseReadBlock(chunk.block);
     }
   }
 
-  bool Empty() const { return records.empty() && unpinned.empty(); }
+ public:
 
   // A listener's error (a: errno, b: Syscall, c: connections shed). While JS
   // is stalled, batches are appended to the one it has not taken yet, and a
@@ -105,6 +163,15 @@ struct Batch {
   void Add(EventKind kind, uint64_t id, double a = 0, double b = 0, double c = 0) {
     records.insert(records.end(),
                    {static_cast<double>(kind), static_cast<double>(id), a, b, c});
+    wakesJs = true;
+  }
+
+  // kWritten: `total` bytes of `id` taken by the kernel. `awaited`: JS waits
+  // for this count (a write callback, a reference to drop), so it wakes JS.
+  void AddWritten(uint64_t id, uint64_t total, bool awaited) {
+    records.insert(records.end(), {static_cast<double>(EventKind::kWritten),
+                                   static_cast<double>(id), static_cast<double>(total), 0, 0});
+    if (awaited) wakesJs = true;
   }
 
   // Appends data for `id`, extending the previous record when it is the same
@@ -151,8 +218,12 @@ struct Batch {
     chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
     unpinned.insert(unpinned.end(), later.unpinned.begin(), later.unpinned.end());
     later.unpinned.clear();
+    for (auto& buffer : later.returnedBuffers) ReturnBuffer(std::move(buffer));
+    later.returnedBuffers.clear();
     acceptEvents += later.acceptEvents;
     later.acceptEvents = 0;
+    wakesJs = wakesJs || later.wakesJs;
+    later.wakesJs = false;
     later.records.clear();
     later.strings.clear();
     later.chunks.clear();  // ownership moved; later's destructor frees nothing

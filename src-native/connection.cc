@@ -94,6 +94,7 @@ void Connection::Flush(Batch& batch) {
     }
     size_t sent = static_cast<size_t>(n);
     bytesWritten += sent;
+    unsentBytes -= sent;
     progressed = progressed || sent > 0;
     while (sent > 0) {
       WriteChunk& head = writeQueue.front();
@@ -102,6 +103,7 @@ void Connection::Flush(Batch& batch) {
         sent -= rest;
         headOffset = 0;
         if (head.pin != 0) batch.unpinned.push_back(head.pin);
+        if (head.small) batch.ReturnBuffer(std::move(head.owned));
         writeQueue.pop_front();
       } else {
         headOffset += sent;
@@ -115,7 +117,9 @@ void Connection::Flush(Batch& batch) {
     }
   }
   if (progressed) {
-    batch.Add(EventKind::kWritten, id, static_cast<double>(bytesWritten));
+    bool awaited = notifyAt != 0 && bytesWritten >= notifyAt;
+    if (awaited) notifyAt = 0;
+    batch.AddWritten(id, bytesWritten, awaited);
   }
   if (writeQueue.empty() && shutdownRequested && !shutdownDone && !failed) {
     shutdownDone = true;
@@ -134,9 +138,11 @@ void Connection::Flush(Batch& batch) {
 void Connection::DropWrites(Batch& batch) {
   for (WriteChunk& chunk : writeQueue) {
     if (chunk.pin != 0) batch.unpinned.push_back(chunk.pin);
+    if (chunk.small) batch.ReturnBuffer(std::move(chunk.owned));
   }
   writeQueue.clear();
   headOffset = 0;
+  unsentBytes = 0;
 }
 
 }  // namespace reactor

@@ -26,6 +26,7 @@ struct Pollable {
 // kernel has every byte (or the connection drops them) and says so in a batch.
 struct WriteChunk {
   std::unique_ptr<char[]> owned;  // the copy; null when pinned
+  bool small = false;             // `owned` is a kSmallBufferSize buffer (batch.h)
   const char* data = nullptr;
   size_t length = 0;
   uint64_t pin = 0;
@@ -63,6 +64,15 @@ struct Connection : Pollable {
   std::deque<WriteChunk> writeQueue;
   size_t headOffset = 0;    // bytes of writeQueue.front() already sent
   uint64_t bytesWritten = 0;
+  // Bytes in writeQueue not yet sent (less headOffset).
+  uint64_t unsentBytes = 0;
+  // The bytesWritten JS waits to see in a kWritten event, 0 for none: where
+  // the queue ended at JS's latest write (its callback waits for it).
+  // Reaching it wakes JS; kWritten events of partial progress wait for the
+  // next batch that does (Batch::AddWritten).
+  uint64_t notifyAt = 0;
+  // Makes the next kWritten that reaches the end of the queue wake JS.
+  void AwaitQueueEnd() { notifyAt = bytesWritten + unsentBytes; }
   bool waitingWritable = false;  // the kernel buffer was full; wait for EPOLLOUT
   bool queuedForWrite = false;
   bool shutdownRequested = false;

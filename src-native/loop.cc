@@ -137,7 +137,6 @@ void Loop::Stop() {
 
 void Loop::Submit(std::vector<Command>& commands) {
   if (commands.empty()) return;
-  bool wake;
   {
     std::unique_lock<std::mutex> lock(commandsMutex_);
     if (stopping_) {
@@ -155,20 +154,25 @@ void Loop::Submit(std::vector<Command>& commands) {
       auto batch = std::make_unique<Batch>();
       for (Command& command : commands) RejectCommand(command, error, *batch);
       commands.clear();
-      if (!batch->Empty()) deliver_(std::move(batch));
+      if (!batch->Empty()) deliver_(batch);
       return;
     }
-    // Only the first submission since the reactor last took the queue needs
-    // to wake it.
-    wake = commands_.empty();
-    if (wake) {
+    if (commands_.empty()) {
       commands_.swap(commands);
     } else {
       for (Command& command : commands) commands_.push_back(std::move(command));
       commands.clear();
     }
+    commandsWaiting_.store(true, std::memory_order_seq_cst);
   }
-  if (wake) sys::EventFdSignal(wakeFd_);
+  // Only a reactor asleep in epoll_wait needs the eventfd; one in a turn
+  // sees commandsWaiting_ before it waits again (Run). Both sides store
+  // their flag, then load the other's, all sequentially consistent: in that
+  // single order one of the two loads comes after the other side's store,
+  // so either this thread sees the reactor asleep and writes the eventfd, or
+  // the reactor sees the commands and does not block. A reactor that has
+  // woken since it set sleeping_ is in a turn whose RunCommands takes these.
+  if (sleeping_.load(std::memory_order_seq_cst)) sys::EventFdSignal(wakeFd_);
 }
 
 void Loop::SubmitOwned(Command command) {
@@ -279,7 +283,11 @@ void Loop::Run() {
   epoll_event events[kMaxEventsPerWait];
   nowMs_ = MonotonicMs();
   while (!stopRequested_.load(std::memory_order_acquire)) {
-    int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, WaitTimeout());
+    // Announce the sleep before looking for commands (see Submit).
+    sleeping_.store(true, std::memory_order_seq_cst);
+    int timeout = commandsWaiting_.load(std::memory_order_seq_cst) ? 0 : WaitTimeout();
+    int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, timeout);
+    sleeping_.store(false, std::memory_order_relaxed);
     if (ready < 0) {
       // EBADF/EINVAL/EFAULT/ENOMEM (EINTR is retried in sys.cc): the epoll
       // set itself is broken and no socket can be served any more.
@@ -292,7 +300,11 @@ void Loop::Run() {
       auto* tag = static_cast<Pollable*>(events[i].data.ptr);
       uint32_t mask = events[i].events;
       if (tag->kind == Pollable::Kind::kWake) {
-        sys::EventFdDrain(wakeFd_);
+        // Not read: the eventfd is edge-triggered, and every write to an
+        // eventfd wakes its epoll waiters whatever the counter holds, so an
+        // unread counter loses no wakeup. It grows by one per write and would
+        // saturate (EAGAIN, no wakeup) only after 2^64 - 2 of them.
+        continue;
       } else if (tag->kind == Pollable::Kind::kListener) {
         auto* listener = static_cast<Listener*>(tag);
         if (!listener->closed) QueueAccept(listener);
@@ -359,12 +371,21 @@ int Loop::WaitTimeout() {
 }
 
 void Loop::RunCommands() {
-  std::vector<Command> commands;
+  // The vectors trade places: JS's staged vector becomes commands_ in
+  // Submit(), and the one emptied here goes back through commands_ to JS, so
+  // neither side allocates a vector per flush.
+  std::vector<Command>& commands = commandsRunning_;
   {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     commands.swap(commands_);
+    commandsWaiting_.store(false, std::memory_order_relaxed);
   }
-  for (Command& command : commands) Apply(command);
+  for (Command& command : commands) {
+    Apply(command);
+    // Acks, and writes that were dropped, leave their small buffer here.
+    if (command.smallBytes && command.bytes) batch_->ReturnBuffer(std::move(command.bytes));
+  }
+  commands.clear();
 }
 
 void Loop::Apply(Command& command) {
@@ -442,10 +463,15 @@ void Loop::Apply(Command& command) {
       }
       WriteChunk chunk;
       chunk.owned = std::move(command.bytes);
+      chunk.small = command.smallBytes;
       chunk.data = command.pin != 0 ? command.pinnedBytes : chunk.owned.get();
       chunk.length = command.length;
       chunk.pin = command.pin;
       connection->writeQueue.push_back(std::move(chunk));
+      connection->unsentBytes += command.length;
+      // JS waits for this write's callback: the kWritten event that
+      // reports its last byte sent wakes JS (Connection::notifyAt).
+      connection->AwaitQueueEnd();
       // A forwarding connection's queue is sent by its forwarder, before
       // the forwarded bytes.
       if (connection->forwarder != nullptr) {
@@ -780,8 +806,8 @@ void Loop::ExpireIdle() {
 void Loop::DeliverTurn() {
   if (batch_->Empty()) return;
   arena_.Seal(*batch_);
-  jsBehind_ = deliver_(std::move(batch_));
-  batch_ = std::make_unique<Batch>();
+  jsBehind_ = deliver_(batch_);
+  if (!batch_) batch_ = std::make_unique<Batch>();
 }
 
 void Loop::PublishStats() {

@@ -61,6 +61,7 @@ struct Command {
   uint32_t flags = 0;
   int32_t extra = 0;
   std::unique_ptr<char[]> bytes;
+  bool smallBytes = false;  // `bytes` is a kSmallBufferSize buffer (batch.h)
   size_t length = 0;
   // kWrite of a pinned JS Buffer: its memory, and the pin to hand back.
   const char* pinnedBytes = nullptr;
@@ -97,9 +98,10 @@ struct LoopStats {
 
 class Loop {
  public:
-  // Hands a batch to JS; returns true if the previous one is still waiting
-  // for the JS thread (JS is behind).
-  using Deliver = std::function<bool(std::unique_ptr<Batch>)>;
+  // Hands `batch` to JS and leaves in it an empty batch to fill next (one
+  // JS has finished with, or null); returns true if the previous one is
+  // still waiting for the JS thread (JS is behind).
+  using Deliver = std::function<bool(std::unique_ptr<Batch>& batch)>;
 
   Loop(LoopOptions options, Deliver deliver);
   ~Loop();
@@ -202,6 +204,8 @@ class Loop {
 
   std::mutex commandsMutex_;
   std::vector<Command> commands_;  // guarded by commandsMutex_
+  // Reactor thread: the commands of the current turn, emptied after each.
+  std::vector<Command> commandsRunning_;
   // Listener closes the JS thread is waiting for, and those done.
   std::condition_variable listenerClosed_;
   std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
@@ -209,6 +213,10 @@ class Loop {
   int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
   bool failedListenersClosed_ = false;  // guarded by commandsMutex_: FailEverything closed them
   std::atomic<bool> stopRequested_{false};
+  // The eventfd is written only while the reactor is (about to be) blocked
+  // in epoll_wait; Submit() explains the ordering that loses no wakeup.
+  std::atomic<bool> sleeping_{false};    // set before epoll_wait, cleared after
+  std::atomic<bool> commandsWaiting_{false};  // commands_ non-empty; set and cleared under commandsMutex_
 
   // Reactor-thread state.
   ConnectionTable connections_;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "read_arena.h"
@@ -34,6 +35,24 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 // Writes this large are sent from the JS Buffer's memory instead of a copy.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
 
+// Data records this small are copied into an ArrayBuffer that JS owns
+// instead of lent as an external ArrayBuffer over the read block. An external
+// one costs about six allocations (the handover, Node's finalizer record and
+// cleanup hook, V8's backing store and extension), a cleanup-hook move per
+// batch and a release through GC; a copy of a few KiB costs less than that,
+// frees the block at once, and isolates the bytes just as well. Larger reads
+// (streams) stay zero-copy.
+constexpr size_t kCopiedReadMax = 8 * 1024;
+
+// Small buffers (batch.h) the JS thread keeps for reuse: 128 KiB at most.
+constexpr size_t kMaxFreeSmallBuffers = 256;
+
+// kWritten events that wake nobody wait in the pending batch for one that
+// does (partial progress of a write JS waits for the end of); past this
+// many records the batch goes anyway, so it cannot grow without bound, and
+// JS learns the byte counts at least this often.
+constexpr size_t kMaxUnwokenRecords = 1024;
+
 // Releases a received region's block once JS has no view of the region left.
 void ReleaseChunk(napi_env, void*, void* hint) {
   auto* handover = static_cast<BlockHandover*>(hint);
@@ -41,6 +60,52 @@ void ReleaseChunk(napi_env, void*, void* hint) {
   handover->LetGo();
 }
 
+}  // namespace
+
+namespace {
+// Gives a taken batch back to the reactor thread, emptied, when DeliverToJs
+// is done with it on any path (Delivery::spare).
+class BatchRecycler {
+ public:
+  BatchRecycler(Delivery* delivery, std::unique_ptr<Batch>& batch) : delivery_(delivery), batch_(batch) {}
+  BatchRecycler(const BatchRecycler&) = delete;
+  BatchRecycler& operator=(const BatchRecycler&) = delete;
+  ~BatchRecycler() {
+    if (!batch_ || !batch_->WorthRecycling()) return;
+    batch_->Clear();
+    std::lock_guard<std::mutex> lock(delivery_->mutex);
+    if (!delivery_->spare) delivery_->spare = std::move(batch_);
+  }
+
+ private:
+  Delivery* delivery_;
+  std::unique_ptr<Batch>& batch_;
+};
+}  // namespace
+
+namespace {
+// Delivery's records array, with room for `count` doubles: the one made
+// before, or a new one twice as large (the old one is JS's to collect).
+bool RecordsArray(napi_env env, Delivery* delivery, size_t count, napi_value* array) {
+  if (delivery->records != nullptr && count <= delivery->recordsCapacity) {
+    return napi_get_reference_value(env, delivery->records, array) == napi_ok && *array != nullptr;
+  }
+  size_t capacity = std::max<size_t>(count, 2 * delivery->recordsCapacity);
+  capacity = std::max<size_t>(capacity, 256 * kRecordStride);
+  void* data = nullptr;
+  napi_value buffer;
+  napi_ref reference;
+  if (napi_create_arraybuffer(env, capacity * sizeof(double), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, capacity, buffer, 0, array) != napi_ok ||
+      napi_create_reference(env, *array, 1, &reference) != napi_ok) {
+    return false;
+  }
+  if (delivery->records != nullptr) napi_delete_reference(env, delivery->records);
+  delivery->records = reference;
+  delivery->recordsData = static_cast<double*>(data);
+  delivery->recordsCapacity = capacity;
+  return true;
+}
 }  // namespace
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void*) {
@@ -54,6 +119,12 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     delivery->callScheduled = false;
   }
   if (!batch) return;
+  BatchRecycler recycler(delivery, batch);
+  for (auto& buffer : batch->returnedBuffers) {
+    if (delivery->smallBuffers.size() >= kMaxFreeSmallBuffers) break;
+    delivery->smallBuffers.push_back(std::move(buffer));
+  }
+  batch->returnedBuffers.clear();
   // Taken now: the handlers below run before this returns. While the JS
   // thread stalls nothing is taken, and the reactor stops accepting.
   if (batch->acceptEvents != 0 && delivery->acceptGate) delivery->acceptGate->Taken(batch->acceptEvents);
@@ -70,52 +141,58 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // down it still runs queued calls, but cannot run JS, and every call below
   // may then fail. The batch is dropped then; its destructor frees the chunks
   // that did not reach JS.
+  // No handle scope of our own: Node opens one around every threadsafe
+  // function call, and napi_open_handle_scope allocates.
   napi_env rawEnv = env;
-  Napi::HandleScope scope(env);
 
   // One ArrayBuffer per data record, over exactly that record's bytes (issue
   // 12 item 24). A region of a read block holds every connection's bytes of a
   // turn; an ArrayBuffer over the whole region let a handler see other
-  // clients' data through chunk.buffer. Each ArrayBuffer holds its own block
-  // reference; the chunks' references go with the batch. Made before the
-  // records are copied out, because each data record is renumbered to name
-  // its own ArrayBuffer (offset 0) instead of a chunk.
+  // clients' data through chunk.buffer. Made before the records are copied
+  // out, because each data record is renumbered to name its own ArrayBuffer
+  // (offset 0) instead of a chunk.
   napi_value regions;
   if (napi_create_array(rawEnv, &regions) != napi_ok) return;
   uint32_t regionCount = 0;
+  bool madeExternal = false;
   for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
     double* record = &batch->records[i];
     if (record[0] != static_cast<double>(EventKind::kData)) continue;
     ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
+    const char* bytes = chunk.data + static_cast<size_t>(record[3]);
+    size_t length = static_cast<size_t>(record[4]);
     napi_value buffer;
-    // The ArrayBuffer's own block reference goes into a handover before the
-    // call, so the finalizer and a failed call release it exactly once
-    // between them (read_arena.h); the batch keeps the chunk's reference.
-    chunk.block->references.fetch_add(1, std::memory_order_relaxed);
-    auto* handover = new BlockHandover(chunk.block);
-    napi_status created = napi_create_external_arraybuffer(
-        rawEnv, chunk.data + static_cast<size_t>(record[3]), static_cast<size_t>(record[4]),
-        ReleaseChunk, handover, &buffer);
-    if (created != napi_ok) handover->Release();
-    handover->LetGo();
-    if (created != napi_ok) return;
+    if (length <= kCopiedReadMax) {
+      // JS gets memory of its own; the block goes back with the batch.
+      void* copy = nullptr;
+      if (napi_create_arraybuffer(rawEnv, length, &copy, &buffer) != napi_ok) return;
+      if (length != 0) std::memcpy(copy, bytes, length);
+    } else {
+      // The ArrayBuffer's own block reference goes into a handover before
+      // the call, so the finalizer and a failed call release it exactly once
+      // between them (read_arena.h); the batch keeps the chunk's reference.
+      chunk.block->references.fetch_add(1, std::memory_order_relaxed);
+      auto* handover = new BlockHandover(chunk.block);
+      napi_status created = napi_create_external_arraybuffer(
+          rawEnv, const_cast<char*>(bytes), length, ReleaseChunk, handover, &buffer);
+      if (created != napi_ok) handover->Release();
+      handover->LetGo();
+      if (created != napi_ok) return;
+      madeExternal = true;
+    }
     if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
     record[2] = static_cast<double>(regionCount++);
     record[3] = 0;
   }
 
-  if (regionCount != 0 && delivery->owner != nullptr) delivery->owner->MoveCleanupHookLast();
+  // Only external ArrayBuffers register cleanup hooks of their own.
+  if (madeExternal && delivery->owner != nullptr) delivery->owner->MoveCleanupHookLast();
 
-  size_t recordBytes = batch->records.size() * sizeof(double);
-  void* recordData = nullptr;
-  napi_value recordBuffer;
   napi_value records;
-  if (napi_create_arraybuffer(rawEnv, recordBytes, &recordData, &recordBuffer) != napi_ok) return;
-  std::memcpy(recordData, batch->records.data(), recordBytes);
-  if (napi_create_typedarray(rawEnv, napi_float64_array, batch->records.size(), recordBuffer, 0,
-                             &records) != napi_ok) {
-    return;
-  }
+  if (!RecordsArray(rawEnv, delivery, batch->records.size(), &records)) return;
+  std::memcpy(delivery->recordsData, batch->records.data(), batch->records.size() * sizeof(double));
+  napi_value recordCount;
+  if (napi_create_uint32(rawEnv, static_cast<uint32_t>(batch->records.size()), &recordCount) != napi_ok) return;
 
   napi_value strings;
   if (napi_create_array_with_length(rawEnv, batch->strings.size(), &strings) != napi_ok) return;
@@ -130,9 +207,9 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
 
   napi_value undefined;
   napi_get_undefined(rawEnv, &undefined);
-  napi_value arguments[] = {records, regions, strings};
+  napi_value arguments[] = {records, recordCount, regions, strings};
   // An exception from JS stays pending; Node reports it as uncaught.
-  napi_call_function(rawEnv, undefined, dispatch, 3, arguments, nullptr);
+  napi_call_function(rawEnv, undefined, dispatch, 4, arguments, nullptr);
 }
 
 Napi::Function Reactor::DefineClass(Napi::Env env) {
@@ -197,6 +274,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
       [](Napi::Env finalizeEnv, void*, Delivery* owned) {
         // The reactor thread has stopped: nothing sends from pinned Buffers now.
         for (auto& entry : owned->pins) napi_delete_reference(finalizeEnv, entry.second);
+        if (owned->records != nullptr) napi_delete_reference(finalizeEnv, owned->records);
         delete owned;
       });
   if (env.IsExceptionPending()) {
@@ -209,17 +287,25 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   batchFunction_.Unref(env);
 
   BatchFunction batchFunction = batchFunction_;
-  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch> batch) {
+  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch>& batch) {
     bool behind;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
-      behind = delivery->pending != nullptr;
-      if (behind) {
+      behind = delivery->callScheduled;
+      if (delivery->pending != nullptr) {
+        // Append empties `batch` (its chunks move too): it is filled again.
         delivery->pending->Append(std::move(*batch));
       } else {
         delivery->pending = std::move(batch);
+        batch = std::move(delivery->spare);
       }
+      // A batch that only reports sends nobody waits for stays pending
+      // until one that wakes JS joins it, or until it grows too long.
       if (delivery->callScheduled) return behind;
+      if (!delivery->pending->WakesJs() &&
+          delivery->pending->records.size() < kMaxUnwokenRecords * kRecordStride) {
+        return behind;
+      }
       delivery->callScheduled = true;
     }
     // Never blocks: the queue is unbounded, and holds at most one call.
@@ -472,6 +558,16 @@ bool ViewBytes(napi_env env, napi_value value, const char** bytes, size_t* lengt
 }
 }  // namespace
 
+void Reactor::CopyBytes(Command& command, const char* bytes, size_t length) {
+  if (length <= kSmallBufferSize && !released_) {
+    command.bytes = delivery_->TakeSmallBuffer();
+    command.smallBytes = true;
+  } else {
+    command.bytes.reset(new char[length]);
+  }
+  std::memcpy(command.bytes.get(), bytes, length);
+}
+
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
@@ -498,8 +594,7 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
       command.pinnedBytes = bytes;
     } else if (length > 0) {
       // Small writes are copied: cheaper than a reference, and JS may reuse the Buffer.
-      command.bytes.reset(new char[length]);
-      std::memcpy(command.bytes.get(), bytes, length);
+      CopyBytes(command, bytes, length);
     }
     command.length = length;
   } else if (data.IsString()) {
@@ -507,7 +602,12 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     if (napi_get_value_string_utf8(env, data, nullptr, 0, &length) != napi_ok) {
       return ThrowTypeError(env, "write(id, data): cannot read the string");
     }
-    command.bytes.reset(new char[length + 1]);
+    if (length + 1 <= kSmallBufferSize && !released_) {
+      command.bytes = delivery_->TakeSmallBuffer();
+      command.smallBytes = true;
+    } else {
+      command.bytes.reset(new char[length + 1]);
+    }
     if (napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length) != napi_ok) {
       return ThrowTypeError(env, "write(id, data): cannot read the string");
     }
@@ -621,8 +721,7 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
     length &= ~(2 * sizeof(double) - 1);
     if (length > 0) {
       Command command(Command::Kind::kAcks);
-      command.bytes.reset(new char[length]);
-      std::memcpy(command.bytes.get(), acks, length);
+      CopyBytes(command, acks, length);
       command.length = length;
       staged_.push_back(std::move(command));
     }

@@ -24,10 +24,31 @@ struct Delivery {
   std::mutex mutex;
   std::unique_ptr<Batch> pending;  // guarded by mutex
   bool callScheduled = false;      // guarded by mutex
+  // A batch JS has finished with, emptied, for the reactor thread to fill
+  // next (guarded by mutex): batches and their vectors are reused instead of
+  // allocated every turn. Put back by DeliverToJs, taken by the next delivery.
+  std::unique_ptr<Batch> spare;
   // JS Buffers the reactor thread is sending from without a copy, by pin.
   // JS thread only: pinned in write(), let go when a batch says so.
   std::unordered_map<uint64_t, napi_ref> pins;
   uint64_t nextPin = 1;
+  // The Float64Array each batch's records are copied into for JS (JS thread
+  // only): JS reads it before DeliverToJs returns and keeps no view of it,
+  // so one array, made once and grown when a batch needs more, serves every
+  // batch instead of a new ArrayBuffer per batch. Released by the finalizer.
+  napi_ref records = nullptr;
+  double* recordsData = nullptr;
+  size_t recordsCapacity = 0;  // doubles
+  // Small buffers (batch.h) back from the reactor thread, for the next small
+  // writes and acks (JS thread only). At most kMaxFreeSmallBuffers.
+  std::vector<std::unique_ptr<char[]>> smallBuffers;
+  // A kSmallBufferSize buffer, reused if one is free.
+  std::unique_ptr<char[]> TakeSmallBuffer() {
+    if (smallBuffers.empty()) return std::unique_ptr<char[]>(new char[kSmallBufferSize]);
+    std::unique_ptr<char[]> buffer = std::move(smallBuffers.back());
+    smallBuffers.pop_back();
+    return buffer;
+  }
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
   // The Reactor while its cleanup hook is registered (JS thread only; null
@@ -60,7 +81,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // adoptFd(fd) -> [id, remoteAddress, remotePort, localAddress, localPort]
   //   or [-errno, failedCall]. Duplicates fd; the caller still owns (and closes) fd.
   Napi::Value AdoptFd(const Napi::CallbackInfo& info);
-  // write(id, Buffer | string) -> bytes queued
+  // write(id, Buffer | string) -> bytes queued. JS waits for every write to
+  // be sent (its callback, as net's, means the kernel has the bytes), so the
+  // kWritten event that reaches the end of it wakes JS.
   Napi::Value Write(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -86,6 +109,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
 
   void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,
              int32_t extra = 0);
+  // Copies `length` bytes into the command, into a reused small buffer when
+  // they fit one (batch.h).
+  void CopyBytes(Command& command, const char* bytes, size_t length);
   // Hands a listening fd to the loop; returns its id.
   uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex);
   // Stops the thread, closes every fd and releases the threadsafe function.

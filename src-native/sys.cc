@@ -62,16 +62,8 @@ int EventFdSignal(int fd) {
   uint64_t one = 1;
   for (;;) {
     if (write(fd, &one, sizeof one) == sizeof one) return 0;
-    // EAGAIN means the counter is saturated: the reactor is already woken.
-    if (errno == EAGAIN) return 0;
-    if (errno != EINTR) return Fail();
-  }
-}
-
-int EventFdDrain(int fd) {
-  uint64_t count;
-  for (;;) {
-    if (read(fd, &count, sizeof count) == sizeof count) return 0;
+    // EAGAIN: the counter is saturated (2^64 - 2 unread writes; the loop
+    // never reads it, see Loop::Run). Nothing more to signal.
     if (errno == EAGAIN) return 0;
     if (errno != EINTR) return Fail();
   }

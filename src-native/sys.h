@@ -27,7 +27,6 @@ int EpollWait(int epfd, epoll_event* events, int capacity, int timeoutMs);
 
 int EventFdCreate();
 int EventFdSignal(int fd);
-int EventFdDrain(int fd);
 
 // accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int Accept(int listenFd, SocketAddress* peer);
