@@ -13,6 +13,7 @@
 namespace reactor {
 
 class Forwarder;
+class TlsSession;
 
 // What an epoll event's data.ptr points at.
 struct Pollable {
@@ -40,8 +41,9 @@ enum class ReadOutcome {
 };
 
 struct Connection : Pollable {
-  Connection(uint64_t connectionId, int socketFd)
-      : Pollable(Kind::kConnection), id(connectionId), fd(socketFd) {}
+  // Out of line, where TlsSession is a complete type.
+  Connection(uint64_t connectionId, int socketFd);
+  ~Connection();
 
   const uint64_t id;
   const int fd;
@@ -75,6 +77,8 @@ struct Connection : Pollable {
 
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)
+  // TLS connections only: reads and writes go through it (tls_session.h).
+  std::unique_ptr<TlsSession> tls;
   uint64_t listenerId = 0;  // the listener that accepted it; 0 for connect/adopt
   bool closed = false;
   // Level-triggered mode: the events epoll has for this fd (0: not in the set).
