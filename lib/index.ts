@@ -42,6 +42,8 @@ export const Socket = callableConstructor(SocketClass);
 export type Socket = SocketClass;
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
+export { createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
+export type { PeerCertificate, SecureServerOptions } from './tls';
 export { forward } from './forward';
 export { configure } from './configure';
 export type { ReactorOptions } from './configure';
