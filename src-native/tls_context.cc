@@ -1,26 +1,15 @@
 #include "tls_context.h"
 
 #include <dlfcn.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include <cstring>
 #include <mutex>
 
-#include "tls_symbols.h"
+#include "tls_openssl.h"
 
 namespace reactor {
 
 namespace {
-
-// Made weak (tls_symbols.h), so the addon loads even on a node that exports
-// none of them, with the dynamic linker resolving eagerly or lazily alike.
-#define REACTOR_TLS_WEAK(name) _Pragma(REACTOR_TLS_STRINGIFY(weak name))
-#define REACTOR_TLS_STRINGIFY(text) #text
-REACTOR_TLS_SYMBOLS(REACTOR_TLS_WEAK)
-#undef REACTOR_TLS_WEAK
 
 // Bytes of certificate list a client may send in its handshake. OpenSSL's
 // default, written out because it bounds the memory a handshake can take.

@@ -1,18 +1,13 @@
 #include "tls_session.h"
 
 #include <errno.h>
-#include <openssl/bn.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <sys/uio.h>
 
 #include <mutex>
 #include <string>
 
 #include "sys.h"
+#include "tls_openssl.h"
 
 namespace reactor {
 

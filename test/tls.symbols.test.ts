@@ -26,6 +26,15 @@ function listedSymbols(): string[] {
   expect(undefinedSymbols).toEqual(listedSymbols());
 });
 
+(haveTools ? test : test.skip)('every OpenSSL reference is weak, so the addon loads on a node that exports none', () => {
+  const listed = new Set(listedSymbols());
+  const strong = execFileSync(NM, ['-u', addon], { encoding: 'utf8' })
+    .split('\n').map((line) => line.trim().split(/\s+/))
+    .filter(([kind, name]) => listed.has(name) && kind !== 'w')
+    .map(([, name]) => name);
+  expect(strong).toEqual([]);
+});
+
 (haveTools ? test : test.skip)('the addon links no libssl or libcrypto of its own', () => {
   const needed = execFileSync('/usr/bin/ldd', [addon], { encoding: 'utf8' });
   expect(needed).not.toMatch(/libssl|libcrypto/);
