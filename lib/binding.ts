@@ -53,6 +53,8 @@ export interface NativeTlsContextOptions {
   alpn: Buffer;
   requestCert: boolean;
   rejectUnauthorized: boolean;
+  /** Server cipher preference (SSL_OP_CIPHER_SERVER_PREFERENCE); node's default for servers is true. */
+  honorCipherOrder: boolean;
 }
 
 /** What `stats()` reports (LoopStats in src-native/loop.h). */

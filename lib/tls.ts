@@ -22,7 +22,7 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
 const unsupportedOptions = [
   'pfx', 'SNICallback', 'secureContext', 'ticketKeys', 'sessionTimeout', 'secureProtocol', 'pskCallback',
   'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
-  'ecdhCurve', 'honorCipherOrder', 'secureOptions', 'sessionIdContext',
+  'ecdhCurve', 'secureOptions', 'sessionIdContext', 'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 const protocolVersions: Record<string, number> = {
@@ -64,6 +64,8 @@ export interface SecureServerOptions extends ServerOptions {
   ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
+  /** Prefer the server's cipher order (default true, as node's tls.Server). */
+  honorCipherOrder?: boolean;
   /** Milliseconds a client has to finish its handshake (default 120000, as node). */
   handshakeTimeout?: number;
 }
@@ -312,6 +314,7 @@ function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
     alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0),
     requestCert,
     rejectUnauthorized: options.rejectUnauthorized !== false,
+    honorCipherOrder: options.honorCipherOrder !== false,
   };
 }
 
@@ -430,4 +433,49 @@ export function createSecureServer(options?: SecureServerOptions,
       secureConnectionListener as unknown as (socket: tls.TLSSocket) => void) as unknown as SecureServer;
   }
   return new SecureServer(options, secureConnectionListener);
+}
+
+// Options of a tls.Server that reactor TLS cannot take over (yet): with any of
+// them set, serveHttp leaves TLS to node:tls.
+const serverFieldsNotTakenOver = [
+  'pfx', 'secureProtocol', 'crl', 'sigalgs', 'ecdhCurve', 'dhparam', 'secureOptions', 'privateKeyEngine',
+  'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
+] as const;
+
+/**
+ * The options reactor TLS needs to serve `server`'s TLS itself, read from the
+ * fields node's tls.Server keeps (setSecureContext stores key, cert, ca,
+ * ciphers...; handshakeTimeout and SNICallback sit under symbols), or
+ * undefined when the server uses something reactor TLS does not implement:
+ * pfx, an SNICallback, contexts added with addContext(), PSK, engines.
+ */
+export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
+  const fields = server as unknown as Record<string | symbol, unknown>;
+  for (const name of serverFieldsNotTakenOver) if (fields[name] !== undefined && fields[name] !== null) return undefined;
+  if (Array.isArray(fields._contexts) && fields._contexts.length > 0) return undefined;
+  const symbols = Object.getOwnPropertySymbols(server);
+  const bySymbol = (description: string): unknown => {
+    const symbol = symbols.find((candidate) => candidate.description === description);
+    return symbol === undefined ? undefined : fields[symbol];
+  };
+  if (typeof bySymbol('snicallback') === 'function' || typeof bySymbol('pskcallback') === 'function') return undefined;
+  const handshakeTimeout = bySymbol('handshake-timeout');
+  const options: SecureServerOptions = {
+    key: fields.key as SecureServerOptions['key'],
+    cert: fields.cert as SecureServerOptions['cert'],
+    ca: fields.ca as SecureServerOptions['ca'],
+    passphrase: fields.passphrase as string | undefined,
+    ciphers: fields.ciphers as string | undefined,
+    minVersion: fields.minVersion as tls.SecureVersion | undefined,
+    maxVersion: fields.maxVersion as tls.SecureVersion | undefined,
+    ALPNProtocols: fields.ALPNProtocols as Uint8Array | undefined,
+    requestCert: fields.requestCert === true,
+    rejectUnauthorized: fields.rejectUnauthorized !== false,
+    honorCipherOrder: fields.honorCipherOrder !== false,
+    handshakeTimeout: typeof handshakeTimeout === 'number' ? handshakeTimeout : undefined,
+  };
+  for (const key of Object.keys(options) as (keyof SecureServerOptions)[]) {
+    if (options[key] === undefined || options[key] === null) delete options[key];
+  }
+  return options;
 }

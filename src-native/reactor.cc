@@ -702,6 +702,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   }
   options.requestCert = given.Get("requestCert").ToBoolean().Value();
   options.rejectUnauthorized = given.Get("rejectUnauthorized").ToBoolean().Value();
+  options.serverCipherPreference = given.Get("honorCipherOrder").ToBoolean().Value();
   TlsFailure failure;
   std::shared_ptr<TlsContext> context = TlsContext::Create(options, &failure);
   if (context == nullptr) {

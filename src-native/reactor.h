@@ -86,7 +86,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   // createTlsContext({ keys: [{ pem, passphrase? }], certs, ca, cipherList,
   //   cipherSuites, minVersion, maxVersion, alpn: Buffer, requestCert,
-  //   rejectUnauthorized }) -> [id] or [message, library, reason]. lib/tls.ts
+  //   rejectUnauthorized, honorCipherOrder }) -> [id] or [message, library, reason]. lib/tls.ts
   // validates first; the id is passed as listen()'s last argument.
   Napi::Value CreateTlsContext(const Napi::CallbackInfo& info);
   // releaseTlsContext(id): listeners already using it keep their own reference.

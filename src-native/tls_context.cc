@@ -148,6 +148,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  if (options.serverCipherPreference) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Partial writes: SSL_write_ex reports each record the socket took, so
   // bytesWritten counts plaintext sent. Moving buffer: a retried write may
   // come from a pinned Buffer or a copy. Release buffers: an idle connection

@@ -43,6 +43,7 @@ struct TlsContextOptions {
   std::string alpn;                // wire format: length-prefixed names, server preference first
   bool requestCert = false;
   bool rejectUnauthorized = true;
+  bool serverCipherPreference = true;  // node's honorCipherOrder, true by default for servers
 };
 
 // Why building a context failed: OpenSSL's error text and its parts, so JS
