@@ -16,6 +16,11 @@ afterEach(checkMustCalls);
 const CURL = '/usr/bin/curl';
 const OPENSSL = '/usr/bin/openssl';
 
+// The CLI clients run without the sanitizer runtime scripts/sanitize.sh
+// preloads for node: it is our addon under test, and curl under a preloaded
+// ASan exits before connecting.
+const { LD_PRELOAD: _preload, ...clientEnv } = process.env;
+
 let pki: TestPki;
 beforeAll(() => { pki = makeTestPki(); });
 afterAll(() => pki.remove());
@@ -36,7 +41,7 @@ afterAll(() => pki.remove());
   const port = await listenLocal(server);
   const output = await new Promise<string>((resolve, reject) => {
     const child = execFile(CURL, ['--silent', '--show-error', '--max-time', '20', '--http1.1', '--cacert', pki.paths.caCert,
-      '--resolve', `localhost:${port}:127.0.0.1`, `https://localhost:${port}/`], { timeout: 30_000 },
+      '--resolve', `localhost:${port}:127.0.0.1`, `https://localhost:${port}/`], { timeout: 30_000, env: clientEnv },
     (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
     track(child);
   });
@@ -49,7 +54,7 @@ test.each(['-tls1_2', '-tls1_3'])('openssl s_client %s: a line goes out and come
   }));
   const port = await listenLocal(server);
   const child = track(spawn(OPENSSL, ['s_client', '-quiet', version, '-connect', `127.0.0.1:${port}`,
-    '-servername', 'localhost', '-CAfile', pki.paths.caCert, '-verify_return_error'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    '-servername', 'localhost', '-CAfile', pki.paths.caCert, '-verify_return_error'], { stdio: ['pipe', 'pipe', 'pipe'], env: clientEnv }));
   let output = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (chunk: string) => { output += chunk; });
