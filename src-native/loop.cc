@@ -735,12 +735,14 @@ void Loop::ReadReady() {
   int handshakeSteps = 0;
   for (Connection* connection : connections) {
     MarkInterestDirty(connection);
+    // A TLS handshake goes on while JS has the socket paused (pauseOnConnect):
+    // it hands JS no bytes, and 'secureConnection' is what JS waits for to resume.
+    bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
     if (connection->closed || connection->failed || connection->ended ||
-        !connection->readable || !connection->wantsData || connection->forwarder != nullptr)
+        !connection->readable || (!connection->wantsData && !handshaking) || connection->forwarder != nullptr)
       continue;
     if (!flow_.Admit(*connection)) continue;  // parked until JS consumes bytes
-    if (connection->tls != nullptr && !connection->tls->handshakeDone() &&
-        handshakeSteps++ >= kMaxHandshakeStepsPerTurn) {
+    if (handshaking && handshakeSteps++ >= kMaxHandshakeStepsPerTurn) {
       flow_.MarkReady(*connection);  // next turn, after the events that came meanwhile
       continue;
     }
@@ -841,7 +843,8 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  if (connection->wantsData && !connection->ended && flow_.UnderCaps(*connection)) {
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
+  if ((connection->wantsData || handshaking) && !connection->ended && flow_.UnderCaps(*connection)) {
     wanted |= EPOLLIN | EPOLLRDHUP;
   }
   if (connection->waitingWritable) wanted |= EPOLLOUT;

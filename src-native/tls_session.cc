@@ -291,6 +291,9 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
     writeWantsRead_ = false;
     flushWanted_ = true;
   }
+  // Paused by JS during the handshake: no plaintext now. `readable` stays
+  // set, so resume() brings the connection back (OpenSSL may hold some).
+  if (!connection.wantsData) return ReadOutcome::kDrained;
   uint64_t taken = 0;
   while (budget > 0) {
     if (taken >= room) return ReadOutcome::kStopped;

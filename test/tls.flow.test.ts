@@ -108,3 +108,15 @@ test('an established connection keeps echoing while 200 clients handshake at onc
   established.end();
   await waitFor(() => getReactor().native.stats().connections === 0, 20_000, 'every connection to close');
 });
+
+test('pauseOnConnect: the handshake still happens, and resume() in secureConnection gets the data', async () => {
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, pauseOnConnect: true }, (socket) => {
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.resume();
+  }));
+  const port = await listenLocal(server);
+  const client = await connectTls(port);
+  client.write('after a paused start');
+  const [reply] = await once(client, 'data') as [Buffer];
+  expect(reply.toString()).toBe('after a paused start');
+});
