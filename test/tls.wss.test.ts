@@ -58,9 +58,10 @@ test('wss through serveHttp(httpsServer): 100 messages each way over reactor TLS
   expect(await atServer).toEqual(numbered('from client'));
   expect(await atClient).toEqual(numbered('from server'));
   const closed = new Promise<number>((resolve) => peer.once('close', (code: number) => resolve(code)));
+  const clientClosed = new Promise<number>((resolve) => client.once('close', (code: number) => resolve(code)));
   client.close(1000, 'done');
   expect(await closed).toBe(1000);
-  await once(client, 'close');
+  expect(await clientClosed).toBe(1000);
   wss.close();
   httpsServer.close();
 }, 30_000);
