@@ -20,9 +20,11 @@
             "src-native/timers.cc",
             "src-native/forwarder.cc",
             "src-native/flow_control.cc",
-            "src-native/read_arena.cc"
+            "src-native/read_arena.cc",
+            "src-native/tls_context.cc",
+            "src-native/tls_session.cc"
           ],
-          "libraries": ["-lpthread"]
+          "libraries": ["-lpthread", "-ldl"]
         }, {
           "sources": ["src-native/unsupported.cc"]
         }]

@@ -4,9 +4,10 @@ import * as path from 'node:path';
 /** The native reactor as the addon exposes it (src-native/reactor.h). */
 export interface NativeReactor {
   listen(family: 0 | 4 | 6, address: string, port: number, backlog: number, listenFlags: number,
-    connectionFlags: number, keepAliveSeconds: number):
+    connectionFlags: number, keepAliveSeconds: number, tlsContextId?: number):
     [id: number, address: string, port: number] | [errno: number, syscall: string];
-  listenFd(fd: number, backlog: number, connectionFlags: number, keepAliveSeconds: number, duplicate: boolean):
+  listenFd(fd: number, backlog: number, connectionFlags: number, keepAliveSeconds: number, duplicate: boolean,
+    tlsContextId?: number):
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
   connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number):
@@ -35,6 +36,26 @@ export interface NativeReactor {
   flush(acks?: Float64Array): void;
   ref(): void;
   unref(): void;
+  /** Builds an SSL_CTX (src-native/tls_context.h); [id] or OpenSSL's [message, library, reason]. */
+  createTlsContext(options: NativeTlsContextOptions): [id: number] | [message: string, library: string, reason: string];
+  releaseTlsContext(id: number): void;
+}
+
+/** What createTlsContext takes: PEM text, already validated by lib/tls.ts. */
+export interface NativeTlsContextOptions {
+  keys: { pem: string; passphrase?: string }[];
+  certs: string[];
+  ca: string[];
+  cipherList: string;
+  cipherSuites: string;
+  minVersion: number;
+  maxVersion: number;
+  /** ALPN names in wire format (length-prefixed), or an empty Buffer. */
+  alpn: Buffer;
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+  /** Server cipher preference (SSL_OP_CIPHER_SERVER_PREFERENCE); node's default for servers is true. */
+  honorCipherOrder: boolean;
 }
 
 /** What `stats()` reports (LoopStats in src-native/loop.h). */
@@ -77,6 +98,10 @@ export interface NativeReactorOptions {
 
 interface NativeBinding {
   available: boolean;
+  /** Whether the running node exports the OpenSSL functions the addon calls (docs/tls.md). */
+  tlsAvailable?: boolean;
+  /** OpenSSL's version text, as the running node carries it. */
+  tlsVersion?: string;
   Reactor?: new (dispatch: BatchDispatcher, options?: NativeReactorOptions) => NativeReactor;
 }
 

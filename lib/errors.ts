@@ -149,3 +149,39 @@ export function invalidAddressFamily(family: unknown, options: { host?: unknown;
   );
   return Object.assign(error, { host: options.host, port: options.port });
 }
+
+/** An error with one of Node's codes that has no builder of its own here (lib/tls.ts's). */
+export function codedError(message: string, code: string): NodeStyleError {
+  return withCode(new Error(message), code);
+}
+
+// OpenSSL's library names (ERR_lib_error_string) and the prefix node puts
+// before the upper-cased reason in an OpenSSL error's `code`
+// (src/crypto/crypto_util.cc): ERR_SSL_* for libssl, ERR_OSSL_<LIB>_* else.
+const opensslCodePrefixes: Record<string, string> = {
+  'SSL routines': 'ERR_SSL_',
+  'PEM routines': 'ERR_OSSL_PEM_',
+  'digital envelope routines': 'ERR_OSSL_EVP_',
+  'x509 certificate routines': 'ERR_OSSL_X509_',
+  'asn1 encoding routines': 'ERR_OSSL_ASN1_',
+  'BIO routines': 'ERR_OSSL_BIO_',
+  'rsa routines': 'ERR_OSSL_RSA_',
+  'elliptic curve routines': 'ERR_OSSL_EC_',
+  'system library': 'ERR_OSSL_SYS_',
+  'DECODER routines': 'ERR_OSSL_OSSL_DECODER_',
+  'Provider routines': 'ERR_OSSL_PROV_',
+};
+
+/**
+ * An OpenSSL failure as node reports one: OpenSSL's text as the message and
+ * `library`, `reason` and `code` (`ERR_SSL_HTTP_REQUEST` for "http request"
+ * in "SSL routines").
+ */
+export function opensslError(message: string, library: string, reason: string): NodeStyleError {
+  const prefix = opensslCodePrefixes[library] ?? 'ERR_OSSL_';
+  const code = `${prefix}${reason.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+  const error = withCode(new Error(message), code);
+  if (library !== '') (error as NodeStyleError & { library: string }).library = library;
+  (error as NodeStyleError & { reason: string }).reason = reason;
+  return error;
+}

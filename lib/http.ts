@@ -2,6 +2,7 @@
 // Koa) from reactor connections: the reactor accepts, and each connection is
 // handed to the HTTP server as if its own listener had accepted it.
 import type * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 
 import { invalidArgType } from './errors';
@@ -9,6 +10,7 @@ import { validateObject } from './validate';
 
 import { ListenOptions, Server, ServerOptions } from './server';
 import type { Socket } from './socket';
+import { SecureServer, SecureSocket, secureOptionsOf, tlsAvailable } from './tls';
 
 /** Options for {@link serveHttp}: where to listen, and reactor server options. */
 export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
@@ -18,7 +20,13 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * given to the HTTP server's own 'connection' handling, so keep-alive,
  * pipelining, request bodies, chunked responses, timeouts and 'upgrade' all
  * work as usual; an upgraded socket (a WebSocket, say) stays on the reactor.
- * An `https.Server` works the same way: node:tls wraps the reactor socket.
+ * An `https.Server` gets reactor TLS: the handshake and records run on the
+ * reactor thread, from the server's own key, cert, ca, ciphers, versions,
+ * ALPN and requestCert options, and the https.Server is handed plaintext
+ * sockets that have TLSSocket's surface (docs/tls.md). Where reactor TLS
+ * cannot serve it (an SNICallback, pfx, addContext(), PSK; or no OpenSSL in
+ * this node), node:tls wraps the reactor socket instead, as before. Later
+ * setSecureContext() calls on the https.Server are not seen by reactor TLS.
  *
  * The HTTP server itself does not listen; close the returned reactor server
  * to stop accepting, and the HTTP server's `close()`,
@@ -48,13 +56,24 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
   }
   validateObject(options as unknown, 'options');
   const { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay, ...listen } = options;
-  const server = new Server({
+  const netOptions = {
     allowHalfOpen, highWaterMark, pauseOnConnect, noDelay: noDelay ?? true, keepAlive, keepAliveInitialDelay,
-  });
+  };
+  // Only https.Server: an http2 secure server is a tls.Server too, but is
+  // left to node:tls (not tested over reactor TLS).
+  const secure = tlsAvailable && httpServer instanceof https.Server ? secureOptionsOf(httpServer) : undefined;
+  const server = secure !== undefined ? new SecureServer({ ...secure, ...netOptions }) : new Server(netOptions);
   // listen() validates its options and throws before it binds anything; only
   // then is httpServer touched, so a call that throws leaves it as it was.
   server.listen(listen);
-  server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));
+  if (secure !== undefined) {
+    // What node:tls would emit on the https.Server once its own TLSSocket is
+    // secure; its 'connection' handler would wrap the socket in TLS again.
+    server.on('secureConnection', (socket: SecureSocket) => httpServer.emit('secureConnection', socket));
+    server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
+  } else {
+    server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));
+  }
   server.on('error', (error: Error) => httpServer.emit('error', error));
   // node:http starts tracking connections (for headersTimeout, requestTimeout
   // and closeIdleConnections) when it hears 'listening'.

@@ -45,6 +45,8 @@ export type Socket = SocketClass;
 export type { ServerClass, SocketClass };
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
+export { createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
+export type { PeerCertificate, SecureServerOptions } from './tls';
 export { forward } from './forward';
 export { configure } from './configure';
 export type { ReactorOptions } from './configure';

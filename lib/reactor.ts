@@ -19,6 +19,8 @@ export const enum EventKind {
   ForwardReady = 11,
   Drop = 12,
   ReactorFailed = 13,
+  TlsSecure = 14,
+  TlsError = 15,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -38,6 +40,10 @@ export interface ConnectionEndpoint {
   onReactorTimeout(): void;
   onReactorConnect(addresses: { remoteAddress: string; remotePort: number; localAddress: string;
     localPort: number }): void;
+  /** TLS connections only (lib/tls.ts): the handshake is done. */
+  onReactorSecure?(flags: number, strings: string[], first: number, verifyResult: number): void;
+  /** TLS connections only: OpenSSL failed, or the peer left mid-handshake. */
+  onReactorTlsError?(duringHandshake: boolean, kind: number, strings: string[], first: number): void;
 }
 
 /** What a forward in progress implements (lib/forward.ts). */
@@ -202,6 +208,10 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         const first = records[i + 3];
         const ports = records[i + 4];
         listeners.get(id)?.onReactorDrop(strings[first], Math.floor(ports / 65536), strings[first + 1], ports % 65536);
+      } else if (kind === EventKind.TlsSecure) {
+        connections.get(id)?.onReactorSecure?.(records[i + 2], strings, records[i + 3], records[i + 4]);
+      } else if (kind === EventKind.TlsError) {
+        connections.get(id)?.onReactorTlsError?.(records[i + 2] === 1, records[i + 4], strings, records[i + 3]);
       } else if (kind === EventKind.ListenerError) {
         listeners.get(id)?.onReactorListenerError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       }

@@ -19,6 +19,7 @@ import { serverListenChannel, serverSocketChannel } from './diagnostics';
 import { blockListOption, maxConnectionsZeroDropsAll } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { Socket, validateBlockList } from './socket';
+import type { SocketOptions } from './socket';
 import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
 
 /** Options for {@link createServer}, as for `net.createServer`. */
@@ -315,14 +316,16 @@ export class Server extends EventEmitter {
     const reactor = reactorOrError(this);
     if (reactor === undefined) return;
     const connectionFlags = this.connectionFlags();
+    const tlsContext = this.tlsContextFor(reactor);
+    if (tlsContext < 0) return;
     let result = reactor.native.listen(family, family === 0 ? unixSocketAddress(address) : address, port, backlog,
-      listenFlags, connectionFlags, this.keepAliveInitialDelay);
+      listenFlags, connectionFlags, this.keepAliveInitialDelay, tlsContext);
     if (result.length === 2 && fallBackToIPv4 && (result[0] === -97 /* EAFNOSUPPORT */ || result[0] === -99)) {
       // No IPv6 on this host: Node falls back to 0.0.0.0 the same way.
       family = 4;
       address = '0.0.0.0';
       result = reactor.native.listen(family, address, port, backlog, listenFlags, connectionFlags,
-        this.keepAliveInitialDelay);
+        this.keepAliveInitialDelay, tlsContext);
     }
     if (result.length === 2) {
       const errno = family === 0 ? unixPathErrno(result[0]) : result[0];
@@ -341,7 +344,10 @@ export class Server extends EventEmitter {
   private adoptFd(fd: number, backlog: number): void {
     const reactor = reactorOrError(this);
     if (reactor === undefined) return;
-    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, false);
+    const tlsContext = this.tlsContextFor(reactor);
+    if (tlsContext < 0) return;
+    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, false,
+      tlsContext);
     if (result.length === 2) {
       const error = systemError(result[0], 'listen');
       if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
@@ -355,7 +361,10 @@ export class Server extends EventEmitter {
   /** @internal Listens on a duplicate of a listening fd that libuv owns; returns an error or null. */
   adoptListeningFd(fd: number): Error | null {
     const reactor = getReactor();
-    const result = reactor.native.listenFd(fd, DEFAULT_BACKLOG, this.connectionFlags(), this.keepAliveInitialDelay, true);
+    const tlsContext = this.tlsContextFor(reactor);
+    if (tlsContext < 0) return new Error('epoll-reactor: the TLS context could not be built');
+    const result = reactor.native.listenFd(fd, DEFAULT_BACKLOG, this.connectionFlags(), this.keepAliveInitialDelay, true,
+      tlsContext);
     if (result.length === 2) return systemError(result[0], result[1]);
     const [id, boundAddress, boundPort, family] = result;
     this.startListening(reactor, id, boundAddress, boundPort, family);
@@ -494,7 +503,7 @@ export class Server extends EventEmitter {
       reactor.scheduleFlush();
       return;
     }
-    const socket = new Socket({
+    const socket = this.createSocket({
       allowHalfOpen: this.allowHalfOpen,
       highWaterMark: this.highWaterMark,
       pauseOnConnect: this.pauseOnConnect,
@@ -508,6 +517,20 @@ export class Server extends EventEmitter {
     (socket as Socket & { server: Server }).server = this;
     this.emit('connection', socket);
     if (serverSocketChannel.hasSubscribers) serverSocketChannel.publish({ socket });
+  }
+
+  /**
+   * @internal The native TLS context id its listener hands accepted
+   * connections to (lib/tls.ts); 0 for plain TCP, negative when building it
+   * failed and 'error' has been scheduled.
+   */
+  protected tlsContextFor(_reactor: Reactor): number {
+    return 0;
+  }
+
+  /** @internal The socket an accepted connection becomes (lib/tls.ts makes TLS sockets). */
+  protected createSocket(options: SocketOptions): Socket {
+    return new Socket(options);
   }
 
   /** @internal */

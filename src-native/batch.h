@@ -31,6 +31,10 @@ enum class EventKind : uint8_t {
                       // and closed, b: string index, c: ports (as kConnection)
   kReactorFailed = 13, // id 0, a: errno, b: Syscall. The reactor thread has ended;
                        // an error event for every listener and connection follows
+  kTlsSecure = 14,    // id: handshake done, a: flags, b: string index (tls_session.cc
+                      // ReportSecure lists them), c: X509 verify result
+  kTlsError = 15,     // id, a: 1 during the handshake, b: string index (message,
+                      // library, reason), c: TlsErrorKind (tls_session.h)
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.
@@ -200,7 +204,9 @@ struct Batch {
       if (record[0] == static_cast<double>(EventKind::kData)) record[2] += chunkBase;
       if (record[0] == static_cast<double>(EventKind::kConnection) ||
           record[0] == static_cast<double>(EventKind::kConnect) ||
-          record[0] == static_cast<double>(EventKind::kDrop)) {
+          record[0] == static_cast<double>(EventKind::kDrop) ||
+          record[0] == static_cast<double>(EventKind::kTlsSecure) ||
+          record[0] == static_cast<double>(EventKind::kTlsError)) {
         record[3] += stringBase;
       }
     }

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "sys.h"
+#include "tls_session.h"
 
 namespace reactor {
 
@@ -16,8 +17,14 @@ namespace {
 constexpr int kMaxChunksPerSend = 64;
 }  // namespace
 
+Connection::Connection(uint64_t connectionId, int socketFd)
+    : Pollable(Kind::kConnection), id(connectionId), fd(socketFd) {}
+
+Connection::~Connection() = default;
+
 ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint64_t room,
                              bool shortReadDrains) {
+  if (tls) return tls->Read(*this, arena, batch, budget, room);
   uint64_t taken = 0;
   while (budget > 0) {
     if (taken >= room) return ReadOutcome::kStopped;
@@ -69,6 +76,10 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
 }
 
 void Connection::Flush(Batch& batch) {
+  if (tls) {
+    tls->Flush(*this, batch);
+    return;
+  }
   bool progressed = false;
   while (!writeQueue.empty() && !failed) {
     iovec chunks[kMaxChunksPerSend];
@@ -116,11 +127,7 @@ void Connection::Flush(Batch& batch) {
       break;
     }
   }
-  if (progressed) {
-    bool awaited = notifyAt != 0 && bytesWritten >= notifyAt;
-    if (awaited) notifyAt = 0;
-    batch.AddWritten(id, bytesWritten, awaited);
-  }
+  if (progressed) ReportWritten(batch);
   if (writeQueue.empty() && shutdownRequested && !shutdownDone && !failed) {
     shutdownDone = true;
     int result = sys::ShutdownWrite(fd);
@@ -133,6 +140,12 @@ void Connection::Flush(Batch& batch) {
       batch.Add(EventKind::kShutdown, id);
     }
   }
+}
+
+void Connection::ReportWritten(Batch& batch) {
+  bool awaited = notifyAt != 0 && bytesWritten >= notifyAt;
+  if (awaited) notifyAt = 0;
+  batch.AddWritten(id, bytesWritten, awaited);
 }
 
 void Connection::DropWrites(Batch& batch) {

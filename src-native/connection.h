@@ -13,6 +13,7 @@
 namespace reactor {
 
 class Forwarder;
+class TlsSession;
 
 // What an epoll event's data.ptr points at.
 struct Pollable {
@@ -41,8 +42,9 @@ enum class ReadOutcome {
 };
 
 struct Connection : Pollable {
-  Connection(uint64_t connectionId, int socketFd)
-      : Pollable(Kind::kConnection), id(connectionId), fd(socketFd) {}
+  // Out of line, where TlsSession is a complete type.
+  Connection(uint64_t connectionId, int socketFd);
+  ~Connection();
 
   const uint64_t id;
   const int fd;
@@ -73,6 +75,10 @@ struct Connection : Pollable {
   uint64_t notifyAt = 0;
   // Makes the next kWritten that reaches the end of the queue wake JS.
   void AwaitQueueEnd() { notifyAt = bytesWritten + unsentBytes; }
+  // Says in `batch` how many bytes the kernel (or, under TLS, OpenSSL) has
+  // taken; wakes JS if that reaches notifyAt. Flush paths call it after
+  // progress, with unsentBytes already lowered.
+  void ReportWritten(Batch& batch);
   bool waitingWritable = false;  // the kernel buffer was full; wait for EPOLLOUT
   bool queuedForWrite = false;
   bool shutdownRequested = false;
@@ -85,6 +91,8 @@ struct Connection : Pollable {
 
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)
+  // TLS connections only: reads and writes go through it (tls_session.h).
+  std::unique_ptr<TlsSession> tls;
   uint64_t listenerId = 0;  // the listener that accepted it; 0 for connect/adopt
   bool closed = false;
   // Level-triggered mode: the events epoll has for this fd (0: not in the set).

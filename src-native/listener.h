@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 
 #include "connection.h"
 #include "sys.h"
+#include "tls_context.h"
 
 namespace reactor {
 
@@ -71,6 +73,8 @@ struct Listener : Pollable {
   const uint64_t id;
   const int fd;
   ConnectionDefaults defaults;
+  // Set for a TLS listener: every connection it accepts gets a session.
+  std::shared_ptr<TlsContext> tls;
   bool queuedForAccept = false;
   // Accepting stopped at EMFILE/ENFILE without a spare fd to shed with; a
   // connection closing frees an fd and retries.

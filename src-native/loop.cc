@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "sys.h"
+#include "tls_session.h"
 
 namespace reactor {
 
@@ -40,6 +41,11 @@ constexpr size_t kMaxTimeoutsPerTurnWhileBehind = 32;
 // byte is read with MSG_OOB, which would spin, and EPOLLIN is reported again
 // anyway while bytes remain.
 constexpr uint32_t kConnectionEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET;
+// TLS handshake steps per turn. A step can cost a private-key operation
+// (about a millisecond for RSA-2048); past this many, handshaking connections
+// wait for the next turn, so a flood of new clients delays established
+// connections by at most this many steps per turn (uSockets' ssl_is_low_prio).
+constexpr int kMaxHandshakeStepsPerTurn = 16;
 }  // namespace
 
 Loop::Loop(LoopOptions options, Deliver deliver)
@@ -335,6 +341,12 @@ void Loop::Run() {
           // error once; nothing spins meanwhile.
           flow_.MarkReady(*connection);
         }
+        // A TLS read that had to send first goes on once the socket takes bytes.
+        if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->tls != nullptr &&
+            connection->tls->readWantsWrite) {
+          connection->readable = true;
+          flow_.MarkReady(*connection);
+        }
         // An error or hangup also ends the wait: the send then reports it.
         if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->waitingWritable) {
           connection->waitingWritable = false;
@@ -395,6 +407,7 @@ void Loop::Apply(Command& command) {
     listener->defaults.noDelay = command.flags & Command::kNoDelay;
     listener->defaults.keepAlive = command.flags & Command::kKeepAlive;
     listener->defaults.keepAliveSeconds = command.extra;
+    listener->tls = std::move(command.tlsContext);
     int added = sys::EpollAdd(epollFd_, command.fd, EPOLLIN | EPOLLET, listener.get());
     if (added < 0) {
       sys::Close(command.fd);
@@ -660,6 +673,15 @@ void Loop::AcceptReady() {
       connection->lastActivityMs = nowMs_;
       if (defaults.noDelay) sys::SetNoDelay(fd, true);
       if (defaults.keepAlive) sys::SetKeepAlive(fd, true, defaults.keepAliveSeconds);
+      if (listener->tls != nullptr) {
+        connection->tls = TlsSession::Accept(listener->tls, fd);
+        if (connection->tls == nullptr) {
+          sys::Close(fd);
+          batch_->AddListenerError(listener->id, ENOMEM, static_cast<double>(Syscall::kAccept), shed);
+          shed = 0;
+          continue;
+        }
+      }
       int added = Register(connection.get());
       if (added < 0) {
         sys::Close(fd);
@@ -736,12 +758,20 @@ void Loop::ReadReady() {
   // Only the connections still open; valid until the end of this turn.
   std::vector<Connection*>& connections = readScratch_;
   flow_.TakeReady(&connections);
+  int handshakeSteps = 0;
   for (Connection* connection : connections) {
     MarkInterestDirty(connection);
+    // A TLS handshake goes on while JS has the socket paused (pauseOnConnect):
+    // it hands JS no bytes, and 'secureConnection' is what JS waits for to resume.
+    bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
     if (connection->closed || connection->failed || connection->ended ||
-        !connection->readable || !connection->wantsData || connection->forwarder != nullptr)
+        !connection->readable || (!connection->wantsData && !handshaking) || connection->forwarder != nullptr)
       continue;
     if (!flow_.Admit(*connection)) continue;  // parked until JS consumes bytes
+    if (handshaking && handshakeSteps++ >= kMaxHandshakeStepsPerTurn) {
+      flow_.MarkReady(*connection);  // next turn, after the events that came meanwhile
+      continue;
+    }
     uint64_t readBefore = connection->bytesRead;
     ReadOutcome outcome = connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
                                            flow_.Room(*connection), options_.shortReadDrains);
@@ -751,6 +781,11 @@ void Loop::ReadReady() {
     }
     if (outcome == ReadOutcome::kBudgetSpent) flow_.MarkReady(*connection);
     if (outcome == ReadOutcome::kStopped) flow_.Block(*connection);
+    // The handshake ended, or a read let a write that waited for it go on.
+    if (connection->tls != nullptr && connection->tls->TakeFlushWanted() && !connection->failed &&
+        !connection->waitingWritable) {
+      QueueWrite(connection);
+    }
   }
   connections.clear();
 }
@@ -834,7 +869,8 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  if (connection->wantsData && !connection->ended && flow_.UnderCaps(*connection)) {
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
+  if ((connection->wantsData || handshaking) && !connection->ended && flow_.UnderCaps(*connection)) {
     wanted |= EPOLLIN | EPOLLRDHUP;
   }
   if (connection->waitingWritable) wanted |= EPOLLOUT;
@@ -917,6 +953,11 @@ void Loop::StartForward(const Command& command) {
       second->failed || first->forwarder != nullptr || second->forwarder != nullptr ||
       first->connecting || second->connecting) {
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EBADF * 16.0);
+    return;
+  }
+  if (first->tls != nullptr || second->tls != nullptr) {
+    // Splice moves ciphertext; TLS forwarding is not built yet (docs/tls.md).
+    batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EOPNOTSUPP * 16.0);
     return;
   }
   auto forwarder = std::make_unique<Forwarder>(command.id, first, second,

@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "read_arena.h"
 #include "timers.h"
+#include "tls_context.h"
 
 namespace reactor {
 
@@ -66,6 +67,8 @@ struct Command {
   // kWrite of a pinned JS Buffer: its memory, and the pin to hand back.
   const char* pinnedBytes = nullptr;
   uint64_t pin = 0;
+  // kAddListener of a TLS listener: the context its connections handshake with.
+  std::shared_ptr<TlsContext> tlsContext;
 };
 
 struct LoopOptions {

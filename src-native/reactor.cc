@@ -238,6 +238,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Flush>("flush"),
           InstanceMethod<&Reactor::Ref>("ref"),
           InstanceMethod<&Reactor::Unref>("unref"),
+          InstanceMethod<&Reactor::CreateTlsContext>("createTlsContext"),
+          InstanceMethod<&Reactor::ReleaseTlsContext>("releaseTlsContext"),
       });
 }
 
@@ -356,6 +358,7 @@ void Reactor::Teardown() {
   if (!released_ && delivery_ != nullptr) delivery_->owner = nullptr;
   if (loop_) loop_->Stop();
   staged_.clear();
+  tlsContexts_.clear();
   if (!released_) {
     released_ = true;
     batchFunction_.Release();
@@ -369,6 +372,8 @@ uint64_t Reactor::AddListener(int fd, const Napi::CallbackInfo& info, size_t fla
   command.fd = fd;
   command.flags = info[flagsIndex].ToNumber().Uint32Value();
   command.extra = info[flagsIndex + 1].ToNumber().Int32Value();
+  auto context = tlsContexts_.find(IdArgument(info, flagsIndex + 2));
+  if (context != tlsContexts_.end()) command.tlsContext = context->second;
   // Submitted at once, not staged: the fd must have an owner on every path.
   loop_->SubmitOwned(std::move(command));
   return id;
@@ -737,6 +742,84 @@ Napi::Value Reactor::Ref(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::Unref(const Napi::CallbackInfo& info) {
   if (!released_) batchFunction_.Unref(info.Env());
+  return info.Env().Undefined();
+}
+
+}  // namespace reactor
+
+namespace reactor {
+
+namespace {
+std::string StringProperty(Napi::Object object, const char* name) {
+  Napi::Value value = object.Get(name);
+  return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+}
+
+std::vector<std::string> StringList(Napi::Object object, const char* name) {
+  std::vector<std::string> list;
+  Napi::Value value = object.Get(name);
+  if (!value.IsArray()) return list;
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (item.IsString()) list.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return list;
+}
+}  // namespace
+
+Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!TlsAvailable()) return ThrowTypeError(env, "TLS is not available: this node exports no OpenSSL");
+  if (info.Length() < 1 || !info[0].IsObject()) return ThrowTypeError(env, "createTlsContext(options)");
+  Napi::Object given = info[0].As<Napi::Object>();
+  TlsContextOptions options;
+  Napi::Value keys = given.Get("keys");
+  if (keys.IsArray()) {
+    Napi::Array array = keys.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      Napi::Value item = array.Get(i);
+      if (!item.IsObject()) continue;
+      TlsKey key;
+      key.pem = StringProperty(item.As<Napi::Object>(), "pem");
+      Napi::Value passphrase = item.As<Napi::Object>().Get("passphrase");
+      key.hasPassphrase = passphrase.IsString();
+      if (key.hasPassphrase) key.passphrase = passphrase.As<Napi::String>().Utf8Value();
+      options.keys.push_back(std::move(key));
+    }
+  }
+  options.certs = StringList(given, "certs");
+  options.ca = StringList(given, "ca");
+  options.cipherList = StringProperty(given, "cipherList");
+  options.cipherSuites = StringProperty(given, "cipherSuites");
+  options.minVersion = given.Get("minVersion").ToNumber().Int32Value();
+  options.maxVersion = given.Get("maxVersion").ToNumber().Int32Value();
+  Napi::Value alpn = given.Get("alpn");
+  if (alpn.IsBuffer()) {
+    Napi::Buffer<char> bytes = alpn.As<Napi::Buffer<char>>();
+    options.alpn.assign(bytes.Data(), bytes.Length());
+  }
+  options.requestCert = given.Get("requestCert").ToBoolean().Value();
+  options.rejectUnauthorized = given.Get("rejectUnauthorized").ToBoolean().Value();
+  options.serverCipherPreference = given.Get("honorCipherOrder").ToBoolean().Value();
+  TlsFailure failure;
+  std::shared_ptr<TlsContext> context = TlsContext::Create(options, &failure);
+  if (context == nullptr) {
+    Napi::Array result = Napi::Array::New(env, 3);
+    result.Set(0u, Napi::String::New(env, failure.message));
+    result.Set(1u, Napi::String::New(env, failure.library));
+    result.Set(2u, Napi::String::New(env, failure.reason));
+    return result;
+  }
+  uint64_t id = loop_->NextId();
+  tlsContexts_.emplace(id, std::move(context));
+  Napi::Array result = Napi::Array::New(env, 1);
+  result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
+  return result;
+}
+
+Napi::Value Reactor::ReleaseTlsContext(const Napi::CallbackInfo& info) {
+  tlsContexts_.erase(IdArgument(info, 0));
   return info.Env().Undefined();
 }
 

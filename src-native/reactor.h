@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "loop.h"
+#include "tls_context.h"
 
 namespace reactor {
 
@@ -106,13 +107,21 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
+  // createTlsContext({ keys: [{ pem, passphrase? }], certs, ca, cipherList,
+  //   cipherSuites, minVersion, maxVersion, alpn: Buffer, requestCert,
+  //   rejectUnauthorized, honorCipherOrder }) -> [id] or [message, library, reason]. lib/tls.ts
+  // validates first; the id is passed as listen()'s last argument.
+  Napi::Value CreateTlsContext(const Napi::CallbackInfo& info);
+  // releaseTlsContext(id): listeners already using it keep their own reference.
+  Napi::Value ReleaseTlsContext(const Napi::CallbackInfo& info);
 
   void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,
              int32_t extra = 0);
   // Copies `length` bytes into the command, into a reused small buffer when
   // they fit one (batch.h).
   void CopyBytes(Command& command, const char* bytes, size_t length);
-  // Hands a listening fd to the loop; returns its id.
+  // Hands a listening fd to the loop; returns its id. info[flagsIndex] and
+  // the next two are connectionFlags, keepAliveSeconds and an optional TLS context id.
   uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex);
   // Stops the thread, closes every fd and releases the threadsafe function.
   // Runs from the environment's cleanup hook or the destructor, whichever is first.
@@ -135,6 +144,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
   std::vector<Command> staged_;
+  // TLS contexts JS has made and not released, by id (JS thread only).
+  std::unordered_map<uint64_t, std::shared_ptr<TlsContext>> tlsContexts_;
   Delivery* delivery_ = nullptr;  // owned by the threadsafe function; valid until released_
 };
 

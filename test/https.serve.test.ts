@@ -1,12 +1,14 @@
-// serveHttp() serves an https.Server too: node:tls wraps each reactor socket,
-// and a Node https client gets its answers, twice over one keep-alive socket.
+// serveHttp() serves an https.Server too, with reactor TLS from the server's
+// own options; where reactor TLS cannot (an SNICallback), node:tls wraps each
+// reactor socket. Either way a Node https client gets its answers, twice over
+// one keep-alive socket.
 import { once } from 'node:events';
 import * as https from 'node:https';
 import type * as net from 'node:net';
 import type * as tls from 'node:tls';
 
-import { serveHttp, Socket } from '../lib';
-import { checkMustCalls, mustCall } from './helpers';
+import { SecureSocket, serveHttp, Socket } from '../lib';
+import { checkMustCalls, mustCall, mustNotCall } from './helpers';
 import { makeTestCertificate, TestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
 
@@ -34,10 +36,46 @@ function get(port: number, path: string, agent: https.Agent, ca: Buffer): Promis
   });
 }
 
-test('an https.Server behind serveHttp answers a Node https client twice on one keep-alive socket', async () => {
+test('an https.Server behind serveHttp gets reactor TLS and answers a Node https client twice on one keep-alive socket', async () => {
   certificate = makeTestCertificate();
   const tlsSockets: unknown[] = [];
   const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (req, res) => {
+    const tlsSocket = req.socket as tls.TLSSocket;
+    tlsSockets.push(tlsSocket);
+    expect(tlsSocket.encrypted).toBe(true);
+    res.end(`secure ${req.url} over ${tlsSocket.getProtocol()}`);
+  });
+  // Reactor TLS: the https.Server is handed secure plaintext sockets, and no
+  // raw 'connection' for node:tls to wrap.
+  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
+  const first = await get(port, '/one', agent, certificate.cert);
+  const second = await get(port, '/two', agent, certificate.cert);
+
+  expect(first).toEqual({ status: 200, body: expect.stringMatching(/^secure \/one over TLSv1\.[23]$/) as unknown as string, reused: false });
+  expect(second).toEqual({ status: 200, body: expect.stringMatching(/^secure \/two over TLSv1\.[23]$/) as unknown as string, reused: true });
+  expect(tlsSockets).toHaveLength(2);
+  expect(tlsSockets[1]).toBe(tlsSockets[0]);
+  expect(tlsSockets[0]).toBeInstanceOf(SecureSocket);
+
+  agent.destroy();
+  const reactorClosed = new Promise<void>((resolve) => server.once('close', mustCall(() => resolve())));
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+  await reactorClosed;
+}, 30000);
+
+test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to node:tls over the reactor socket', async () => {
+  certificate = makeTestCertificate();
+  const tlsSockets: unknown[] = [];
+  const httpsServer = https.createServer({
+    key: certificate.key, cert: certificate.cert,
+    SNICallback: (_name, callback) => callback(null, undefined),
+  }, (req, res) => {
     const tlsSocket = req.socket as tls.TLSSocket;
     tlsSockets.push(tlsSocket);
     expect(tlsSocket.encrypted).toBe(true);

@@ -1,0 +1,481 @@
+// TLS servers whose handshakes and records run on the reactor thread
+// (src-native/tls_context.h, tls_session.h): node:tls's server options,
+// checked as node:tls checks them, and sockets with TLSSocket's surface.
+import * as tls from 'node:tls';
+
+import { binding } from './binding';
+import type { NativeTlsContextOptions } from './binding';
+import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
+import type { Reactor } from './reactor';
+import { Server, ServerOptions } from './server';
+import { Socket, SocketOptions } from './socket';
+import { validateFunction, validateObject } from './validate';
+
+/**
+ * Whether reactor TLS works in this process: the native addon is loaded and
+ * the running node exports the OpenSSL functions it calls (docs/tls.md).
+ * Where it does not, {@link createSecureServer} returns node:tls's server.
+ */
+export const tlsAvailable: boolean = binding.available && binding.tlsAvailable === true;
+
+/** node:tls server options the reactor does not implement yet; passing one throws. */
+const unsupportedOptions = [
+  'pfx', 'SNICallback', 'secureContext', 'ticketKeys', 'sessionTimeout', 'secureProtocol', 'pskCallback',
+  'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
+  'ecdhCurve', 'secureOptions', 'sessionIdContext', 'ALPNCallback', 'pskIdentityHint',
+] as const;
+
+const protocolVersions: Record<string, number> = {
+  'TLSv1': 0x0301, 'TLSv1.1': 0x0302, 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304,
+};
+
+// node's default handshakeTimeout for tls.Server.
+const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+
+// OpenSSL's X509_V_ERR_* numbers and the names node gives them as
+// `authorizationError` (src/crypto/crypto_common.cc).
+const verifyErrorNames: Record<number, string> = {
+  2: 'UNABLE_TO_GET_ISSUER_CERT', 3: 'UNABLE_TO_GET_CRL', 4: 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  5: 'UNABLE_TO_DECRYPT_CRL_SIGNATURE', 6: 'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY', 7: 'CERT_SIGNATURE_FAILURE',
+  8: 'CRL_SIGNATURE_FAILURE', 9: 'CERT_NOT_YET_VALID', 10: 'CERT_HAS_EXPIRED', 11: 'CRL_NOT_YET_VALID',
+  12: 'CRL_HAS_EXPIRED', 13: 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 14: 'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  15: 'ERROR_IN_CRL_LAST_UPDATE_FIELD', 16: 'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 17: 'OUT_OF_MEM',
+  18: 'DEPTH_ZERO_SELF_SIGNED_CERT', 19: 'SELF_SIGNED_CERT_IN_CHAIN', 20: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  21: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 22: 'CERT_CHAIN_TOO_LONG', 23: 'CERT_REVOKED', 24: 'INVALID_CA',
+  25: 'PATH_LENGTH_EXCEEDED', 26: 'INVALID_PURPOSE', 27: 'CERT_UNTRUSTED', 28: 'CERT_REJECTED',
+  62: 'HOSTNAME_MISMATCH',
+};
+
+// Bits of a secure event's flags (src-native/tls_session.cc).
+const SECURE_HAS_PEER_CERT = 1;
+const SECURE_SESSION_REUSED = 2;
+// TlsErrorKind (src-native/tls_session.h).
+const TLS_ERROR_PEER_CLOSED = 1;
+
+/** Options of {@link createSecureServer}: node:tls's server options that the reactor implements, and net's. */
+export interface SecureServerOptions extends ServerOptions {
+  key?: string | Buffer | Array<string | Buffer | { pem: string | Buffer; passphrase?: string }>;
+  cert?: string | Buffer | Array<string | Buffer>;
+  ca?: string | Buffer | Array<string | Buffer>;
+  passphrase?: string;
+  ciphers?: string;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+  ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+  /** Prefer the server's cipher order (default true, as node's tls.Server). */
+  honorCipherOrder?: boolean;
+  /** Milliseconds a client has to finish its handshake (default 120000, as node). */
+  handshakeTimeout?: number;
+}
+
+/** What {@link SecureSocket.getPeerCertificate} returns: the fields built from the X509 APIs. */
+export interface PeerCertificate {
+  subject: Record<string, string | string[]>;
+  issuer: Record<string, string | string[]>;
+  valid_from: string;
+  valid_to: string;
+  fingerprint256: string;
+  serialNumber: string;
+  raw: Buffer;
+}
+
+interface SecureInfo {
+  protocol: string;
+  cipher: { name: string; standardName: string; version: string };
+  certificate: PeerCertificate | undefined;
+  sessionReused: boolean;
+}
+
+/**
+ * A connection accepted by a {@link SecureServer}: a Socket whose bytes are
+ * plaintext (the reactor thread encrypts and decrypts), with TLSSocket's
+ * surface for what the handshake settled.
+ */
+export class SecureSocket extends Socket {
+  /** Always true, as TLSSocket's. */
+  readonly encrypted = true;
+  /** Whether the client's certificate was verified (only with requestCert). */
+  authorized = false;
+  /** Why the client's certificate was not verified, as node's code, or null. */
+  authorizationError: string | null = null;
+  /** The ALPN protocol chosen, false when none was, null before the handshake. */
+  alpnProtocol: string | false | null = null;
+  /** The SNI name the client sent, false when none, null before the handshake. */
+  servername: string | false | null = null;
+  /** @internal */
+  secureInfo: SecureInfo | undefined = undefined;
+  /** @internal */
+  handshakeTimer: NodeJS.Timeout | undefined = undefined;
+  /** @internal */
+  readonly secureServer: SecureServer;
+
+  constructor(options: SocketOptions, server: SecureServer) {
+    super(options);
+    this.secureServer = server;
+  }
+
+  /** The client's certificate: `{}` when it sent none, null once destroyed. */
+  getPeerCertificate(): PeerCertificate | Record<string, never> | null {
+    if (this.destroyed) return null;
+    return this.secureInfo?.certificate ?? {};
+  }
+
+  /** `{ name, standardName, version }` of the cipher in use, or null before the handshake. */
+  getCipher(): { name: string; standardName: string; version: string } | null {
+    return this.secureInfo?.cipher ?? null;
+  }
+
+  /** `'TLSv1.3'` or `'TLSv1.2'` (and so on), or null before the handshake. */
+  getProtocol(): string | null {
+    return this.secureInfo?.protocol ?? null;
+  }
+
+  /** Whether the client resumed an earlier session. */
+  isSessionReused(): boolean {
+    return this.secureInfo?.sessionReused ?? false;
+  }
+
+  /** Session export is not implemented for reactor TLS; always undefined. */
+  getSession(): undefined {
+    return undefined;
+  }
+
+  /** @internal */
+  onReactorSecure(flags: number, strings: string[], first: number, verifyResult: number): void {
+    clearHandshakeTimer(this);
+    const [protocol, name, standardName, version, alpn, servername] = strings.slice(first, first + 6);
+    let certificate: PeerCertificate | undefined;
+    if ((flags & SECURE_HAS_PEER_CERT) !== 0) {
+      const [subject, issuer, validFrom, validTo, fingerprint256, serialNumber, raw] = strings.slice(first + 6, first + 13);
+      certificate = {
+        subject: nameObject(subject), issuer: nameObject(issuer), valid_from: validFrom, valid_to: validTo,
+        fingerprint256, serialNumber, raw: Buffer.from(raw, 'base64'),
+      };
+    }
+    this.secureInfo = {
+      protocol, cipher: { name, standardName, version }, certificate,
+      sessionReused: (flags & SECURE_SESSION_REUSED) !== 0,
+    };
+    this.alpnProtocol = alpn === '' ? false : alpn;
+    this.servername = servername === '' ? false : servername;
+    const server = this.secureServer;
+    if (server.requestCert) {
+      if (verifyResult === 0) {
+        this.authorized = true;
+      } else {
+        this.authorizationError = verifyErrorNames[verifyResult] ?? 'UNSPECIFIED';
+        // As node's server: an unauthorized client is dropped without an event.
+        if (server.rejectUnauthorized) {
+          this.destroy();
+          return;
+        }
+      }
+    }
+    this.emit('secure');
+    server.emit('secureConnection', this);
+  }
+
+  /** @internal */
+  onReactorTlsError(duringHandshake: boolean, kind: number, strings: string[], first: number): void {
+    const error = kind === TLS_ERROR_PEER_CLOSED
+      ? connectionReset()
+      : opensslError(strings[first], strings[first + 1], strings[first + 2]);
+    if (duringHandshake) failHandshake(this, error);
+    else this.destroy(error);
+  }
+
+  /** @internal */
+  override onReactorError(errno: number, syscall: string): void {
+    if (this.secureInfo === undefined) failHandshake(this, systemError(errno, syscall));
+    else super.onReactorError(errno, syscall);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearHandshakeTimer(this);
+    super._destroy(error, callback);
+  }
+}
+
+/** As node's connResetException('socket hang up'): the client left mid-handshake. */
+function connectionReset(): NodeStyleError {
+  return codedError('socket hang up', 'ECONNRESET');
+}
+
+/** Ends a connection whose handshake failed: 'tlsClientError' on the server, as node:tls. */
+function failHandshake(socket: SecureSocket, error: Error): void {
+  if (socket.destroyed) return;
+  clearHandshakeTimer(socket);
+  socket.secureServer.emit('tlsClientError', error, socket);
+  socket.destroy();
+}
+
+function clearHandshakeTimer(socket: SecureSocket): void {
+  if (socket.handshakeTimer !== undefined) {
+    clearTimeout(socket.handshakeTimer);
+    socket.handshakeTimer = undefined;
+  }
+}
+
+function onHandshakeTimeout(socket: SecureSocket): void {
+  socket.handshakeTimer = undefined;
+  failHandshake(socket, codedError('TLS handshake timeout', 'ERR_TLS_HANDSHAKE_TIMEOUT'));
+}
+
+/** "CN=a\nO=b" (tls_session.cc NameLines) as node's object, repeated keys as arrays. */
+function nameObject(lines: string): Record<string, string | string[]> {
+  const result: Record<string, string | string[]> = Object.create(null);
+  if (lines === '') return result;
+  for (const line of lines.split('\n')) {
+    const at = line.indexOf('=');
+    const key = line.slice(0, at);
+    const value = line.slice(at + 1).replace(/\\(\\|n)/g, (_, c: string) => (c === 'n' ? '\n' : '\\'));
+    const previous = result[key];
+    if (previous === undefined) result[key] = value;
+    else if (Array.isArray(previous)) previous.push(value);
+    else result[key] = [previous, value];
+  }
+  return result;
+}
+
+function pemText(value: unknown, name: string): string {
+  if (typeof value === 'string') return value;
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('latin1');
+  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', value);
+}
+
+function pemList(value: unknown, name: string): string[] {
+  if (value === undefined || value === null) return [];
+  return (Array.isArray(value) ? value : [value]).map((item) => pemText(item, name));
+}
+
+/** node's processCiphers: TLS_* names are TLSv1.3 suites, the rest TLSv1.2 ciphers. */
+function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: string } {
+  const names = ciphers.split(':').filter((name) => name.length > 0);
+  const cipherList = names.filter((name) => !name.startsWith('TLS_')).join(':');
+  const cipherSuites = names.filter((name) => name.startsWith('TLS_')).join(':');
+  if (cipherList === '' && cipherSuites === '') throw invalidArgValue('options.ciphers', ciphers);
+  return { cipherList, cipherSuites };
+}
+
+/**
+ * Checks `options` as node:tls does (node's own createSecureContext parses
+ * the keys and certificates and throws its errors) and returns what the
+ * native context is built from. Throws before anything is created.
+ */
+function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
+  for (const name of unsupportedOptions) {
+    if ((options as Record<string, unknown>)[name] !== undefined) {
+      throw codedError(`epoll-reactor: the TLS option '${name}' is not supported by reactor TLS yet (docs/tls.md)`,
+        'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+    }
+  }
+  if (options.ciphers !== undefined && typeof options.ciphers !== 'string') {
+    throw invalidArgType('options.ciphers', 'of type string', options.ciphers);
+  }
+  // Throws node's own errors for bad keys, certificates, passphrases,
+  // ciphers and protocol versions.
+  tls.createSecureContext(options as tls.SecureContextOptions);
+  const alpnOut: { ALPNProtocols?: Buffer } = {};
+  if (options.ALPNProtocols !== undefined) {
+    (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void })
+      .convertALPNProtocols(options.ALPNProtocols, alpnOut);
+  }
+  const passphrase = options.passphrase;
+  const keys = (options.key === undefined || options.key === null ? [] : Array.isArray(options.key) ? options.key : [options.key])
+    .map((key) => {
+      if (key !== null && typeof key === 'object' && !ArrayBuffer.isView(key)) {
+        const entry = key as { pem: unknown; passphrase?: string };
+        const keyPassphrase = entry.passphrase ?? passphrase;
+        return { pem: pemText(entry.pem, 'options.key.pem'), ...(keyPassphrase === undefined ? {} : { passphrase: keyPassphrase }) };
+      }
+      return { pem: pemText(key, 'options.key'), ...(passphrase === undefined ? {} : { passphrase }) };
+    });
+  const requestCert = options.requestCert === true;
+  let ca = pemList(options.ca, 'options.ca');
+  // As node: without `ca`, client certificates are checked against node's root store.
+  if (ca.length === 0 && requestCert) ca = [...tls.rootCertificates];
+  const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? tls.DEFAULT_CIPHERS);
+  let minVersion = protocolVersions[options.minVersion ?? tls.DEFAULT_MIN_VERSION];
+  let maxVersion = protocolVersions[options.maxVersion ?? tls.DEFAULT_MAX_VERSION];
+  // As node's configSecureContext: no TLSv1.3 suites means no TLSv1.3, and no
+  // TLSv1.2 ciphers means TLSv1.3 only.
+  if (cipherSuites === '' && maxVersion > 0x0303 && minVersion < 0x0304) maxVersion = 0x0303;
+  if (cipherList === '' && minVersion < 0x0304 && maxVersion > 0x0303) minVersion = 0x0304;
+  return {
+    keys,
+    certs: pemList(options.cert, 'options.cert'),
+    ca,
+    cipherList,
+    cipherSuites,
+    minVersion,
+    maxVersion,
+    alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0),
+    requestCert,
+    rejectUnauthorized: options.rejectUnauthorized !== false,
+    honorCipherOrder: options.honorCipherOrder !== false,
+  };
+}
+
+function netOptions(options: SecureServerOptions): ServerOptions {
+  const { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay } = options;
+  return { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay };
+}
+
+/**
+ * A TLS server whose handshakes and records run on the reactor thread. It
+ * behaves like `tls.Server`: 'secureConnection' with each connection once its
+ * handshake is done, 'tlsClientError' for a client whose handshake failed,
+ * and net.Server's listen(), close(), address().
+ *
+ * @example
+ * ```ts
+ * import { createSecureServer } from 'epoll-reactor';
+ * const server = createSecureServer({ key, cert }, (socket) => socket.end('hello\n'));
+ * server.listen(8443, '127.0.0.1');
+ * ```
+ */
+export class SecureServer extends Server {
+  /** Whether clients are asked for a certificate. */
+  readonly requestCert: boolean;
+  /** Whether a client whose certificate fails verification is dropped. */
+  readonly rejectUnauthorized: boolean;
+  private readonly contextOptions: NativeTlsContextOptions;
+  private readonly handshakeTimeout: number;
+  private context: { reactor: Reactor; id: number } | undefined;
+
+  constructor(options?: SecureServerOptions, secureConnectionListener?: (socket: SecureSocket) => void) {
+    if (options === undefined || options === null) options = {};
+    else validateObject(options, 'options');
+    if (secureConnectionListener !== undefined) validateFunction(secureConnectionListener, 'listener');
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    if (typeof handshakeTimeout !== 'number' || Number.isNaN(handshakeTimeout)) {
+      throw invalidArgType('options.handshakeTimeout', 'of type number', handshakeTimeout);
+    }
+    const contextOptions = prepareContext(options);
+    super(netOptions(options));
+    this.contextOptions = contextOptions;
+    this.handshakeTimeout = handshakeTimeout;
+    this.requestCert = contextOptions.requestCert;
+    this.rejectUnauthorized = contextOptions.rejectUnauthorized;
+    this.context = undefined;
+    if (secureConnectionListener !== undefined) this.on('secureConnection', secureConnectionListener);
+    this.on('close', releaseContext);
+  }
+
+  /** @internal */
+  protected override tlsContextFor(reactor: Reactor): number {
+    if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
+    releaseContext.call(this);
+    const result = reactor.native.createTlsContext(this.contextOptions);
+    if (result.length !== 1) {
+      // node's createSecureContext accepted the same options, so this is rare
+      // (out of memory); it fails the listen as a bind error would.
+      process.nextTick(emitError, this, opensslError(result[0], result[1], result[2]));
+      return -1;
+    }
+    this.context = { reactor, id: result[0] };
+    return result[0];
+  }
+
+  /** @internal */
+  protected override createSocket(options: SocketOptions): Socket {
+    const socket = new SecureSocket(options, this);
+    if (this.handshakeTimeout > 0) {
+      socket.handshakeTimer = setTimeout(onHandshakeTimeout, this.handshakeTimeout, socket);
+      socket.handshakeTimer.unref();
+    }
+    return socket;
+  }
+
+  /** @internal */
+  releaseTlsContext(): void {
+    if (this.context === undefined) return;
+    this.context.reactor.native.releaseTlsContext(this.context.id);
+    this.context = undefined;
+  }
+}
+
+function releaseContext(this: SecureServer): void {
+  this.releaseTlsContext();
+}
+
+function emitError(server: SecureServer, error: Error): void {
+  server.emit('error', error);
+}
+
+/**
+ * Creates a TLS server, as `tls.createServer` does, whose handshakes and
+ * records run on the reactor thread. Where reactor TLS is not available
+ * ({@link tlsAvailable} false), returns `tls.createServer(options, listener)`.
+ *
+ * @param options - node:tls server options: key, cert, ca, passphrase,
+ *   ciphers, minVersion, maxVersion, ALPNProtocols, requestCert,
+ *   rejectUnauthorized, handshakeTimeout; and net's allowHalfOpen,
+ *   pauseOnConnect, noDelay, keepAlive, highWaterMark.
+ * @param secureConnectionListener - Added as a 'secureConnection' listener.
+ *
+ * @example
+ * ```ts
+ * import * as fs from 'node:fs';
+ * import { createSecureServer } from 'epoll-reactor';
+ *
+ * const server = createSecureServer({ key: fs.readFileSync('key.pem'), cert: fs.readFileSync('cert.pem') },
+ *   (socket) => socket.pipe(socket));
+ * server.listen(8443, '127.0.0.1');
+ * ```
+ */
+export function createSecureServer(options?: SecureServerOptions,
+  secureConnectionListener?: (socket: SecureSocket) => void): SecureServer {
+  if (!tlsAvailable) {
+    return tls.createServer(options as tls.TlsOptions,
+      secureConnectionListener as unknown as (socket: tls.TLSSocket) => void) as unknown as SecureServer;
+  }
+  return new SecureServer(options, secureConnectionListener);
+}
+
+// Options of a tls.Server that reactor TLS cannot take over (yet): with any of
+// them set, serveHttp leaves TLS to node:tls.
+const serverFieldsNotTakenOver = [
+  'pfx', 'secureProtocol', 'crl', 'sigalgs', 'ecdhCurve', 'dhparam', 'secureOptions', 'privateKeyEngine',
+  'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
+] as const;
+
+/**
+ * The options reactor TLS needs to serve `server`'s TLS itself, read from the
+ * fields node's tls.Server keeps (setSecureContext stores key, cert, ca,
+ * ciphers...; handshakeTimeout and SNICallback sit under symbols), or
+ * undefined when the server uses something reactor TLS does not implement:
+ * pfx, an SNICallback, contexts added with addContext(), PSK, engines.
+ */
+export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
+  const fields = server as unknown as Record<string | symbol, unknown>;
+  for (const name of serverFieldsNotTakenOver) if (fields[name] !== undefined && fields[name] !== null) return undefined;
+  if (Array.isArray(fields._contexts) && fields._contexts.length > 0) return undefined;
+  const symbols = Object.getOwnPropertySymbols(server);
+  const bySymbol = (description: string): unknown => {
+    const symbol = symbols.find((candidate) => candidate.description === description);
+    return symbol === undefined ? undefined : fields[symbol];
+  };
+  if (typeof bySymbol('snicallback') === 'function' || typeof bySymbol('pskcallback') === 'function') return undefined;
+  const handshakeTimeout = bySymbol('handshake-timeout');
+  const options: SecureServerOptions = {
+    key: fields.key as SecureServerOptions['key'],
+    cert: fields.cert as SecureServerOptions['cert'],
+    ca: fields.ca as SecureServerOptions['ca'],
+    passphrase: fields.passphrase as string | undefined,
+    ciphers: fields.ciphers as string | undefined,
+    minVersion: fields.minVersion as tls.SecureVersion | undefined,
+    maxVersion: fields.maxVersion as tls.SecureVersion | undefined,
+    ALPNProtocols: fields.ALPNProtocols as Uint8Array | undefined,
+    requestCert: fields.requestCert === true,
+    rejectUnauthorized: fields.rejectUnauthorized !== false,
+    honorCipherOrder: fields.honorCipherOrder !== false,
+    handshakeTimeout: typeof handshakeTimeout === 'number' ? handshakeTimeout : undefined,
+  };
+  for (const key of Object.keys(options) as (keyof SecureServerOptions)[]) {
+    if (options[key] === undefined || options[key] === null) delete options[key];
+  }
+  return options;
+}

@@ -1,0 +1,187 @@
+#include "tls_context.h"
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "tls_openssl.h"
+
+namespace reactor {
+
+namespace {
+
+// Bytes of certificate list a client may send in its handshake. OpenSSL's
+// default, written out because it bounds the memory a handshake can take.
+constexpr long kMaxCertListBytes = 100 * 1024;
+
+// As node's SecureContext: the server's session cache and tickets are scoped
+// to this id, so a session is only resumed by a context that issued it.
+constexpr char kSessionIdContext[] = "epoll-reactor";
+
+int PassphraseCallback(char* buffer, int size, int, void* user) {
+  const auto* key = static_cast<const TlsKey*>(user);
+  if (!key->hasPassphrase) return -1;
+  size_t length = key->passphrase.size();
+  if (length > static_cast<size_t>(size)) return -1;
+  std::memcpy(buffer, key->passphrase.data(), length);
+  return static_cast<int>(length);
+}
+
+// The handshake continues whatever the verdict; the session reads it
+// afterwards (SSL_get_verify_result), as node's server does, and closes an
+// unauthorized connection when rejectUnauthorized is set.
+int AcceptAnyPeer(int, X509_STORE_CTX*) { return 1; }
+
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
+               unsigned int offeredLength, void* self) {
+  const std::string& ours = static_cast<TlsContext*>(self)->alpn();
+  unsigned char* chosen = nullptr;
+  unsigned char chosenLength = 0;
+  // Server preference, as node: our list first.
+  int status = SSL_select_next_proto(&chosen, &chosenLength,
+                                     reinterpret_cast<const unsigned char*>(ours.data()),
+                                     static_cast<unsigned int>(ours.size()), offered, offeredLength);
+  if (status != OPENSSL_NPN_NEGOTIATED) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  *out = chosen;
+  *outLength = chosenLength;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+bool UseCertificates(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  X509* leaf = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+  bool ok = leaf != nullptr && SSL_CTX_use_certificate(ctx, leaf) == 1;
+  X509_free(leaf);
+  while (ok) {
+    X509* next = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (next == nullptr) {
+      // The end of the PEM text leaves a "no start line" error queued.
+      ERR_clear_error();
+      break;
+    }
+    ok = SSL_CTX_add1_chain_cert(ctx, next) == 1;
+    X509_free(next);
+  }
+  BIO_free(bio);
+  return ok;
+}
+
+bool UsePrivateKey(SSL_CTX* ctx, const TlsKey& key) {
+  BIO* bio = BIO_new_mem_buf(key.pem.data(), static_cast<int>(key.pem.size()));
+  if (bio == nullptr) return false;
+  EVP_PKEY* parsed = PEM_read_bio_PrivateKey(bio, nullptr, PassphraseCallback, const_cast<TlsKey*>(&key));
+  BIO_free(bio);
+  bool ok = parsed != nullptr && SSL_CTX_use_PrivateKey(ctx, parsed) == 1;
+  EVP_PKEY_free(parsed);
+  return ok;
+}
+
+bool TrustCertificates(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  int added = 0;
+  bool ok = true;
+  while (ok) {
+    X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+    if (cert == nullptr) break;
+    ok = X509_STORE_add_cert(store, cert) == 1 && SSL_CTX_add_client_CA(ctx, cert) == 1;
+    X509_free(cert);
+    ++added;
+  }
+  BIO_free(bio);
+  if (ok && added > 0) ERR_clear_error();  // the end-of-text error
+  return ok && added > 0;
+}
+
+}  // namespace
+
+bool TlsAvailable() {
+  static std::once_flag once;
+  static bool available = false;
+  std::call_once(once, [] {
+    available = true;
+#define REACTOR_TLS_PRESENT(name) \
+  if (dlsym(RTLD_DEFAULT, #name) == nullptr) available = false;
+    REACTOR_TLS_SYMBOLS(REACTOR_TLS_PRESENT)
+#undef REACTOR_TLS_PRESENT
+  });
+  return available;
+}
+
+std::string TlsLibraryVersion() {
+  if (!TlsAvailable()) return "";
+  return OpenSSL_version(OPENSSL_VERSION);
+}
+
+TlsFailure TakeTlsFailure(const char* fallback) {
+  TlsFailure failure;
+  unsigned long code = ERR_get_error();
+  if (code == 0) {
+    failure.message = fallback;
+    failure.reason = fallback;
+    return failure;
+  }
+  char text[256];
+  ERR_error_string_n(code, text, sizeof(text));
+  failure.message = text;
+  if (const char* library = ERR_lib_error_string(code)) failure.library = library;
+  if (const char* reason = ERR_reason_error_string(code)) failure.reason = reason;
+  ERR_clear_error();
+  return failure;
+}
+
+std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options, TlsFailure* failure) {
+  ERR_clear_error();
+  std::shared_ptr<TlsContext> context(new TlsContext());
+  context->ctx_ = SSL_CTX_new(TLS_server_method());
+  if (context->ctx_ == nullptr) {
+    *failure = TakeTlsFailure("SSL_CTX_new failed");
+    return nullptr;
+  }
+  SSL_CTX* ctx = context->ctx_;
+  context->rejectUnauthorized_ = options.rejectUnauthorized;
+  context->requestCert_ = options.requestCert;
+  context->alpn_ = options.alpn;
+  // No renegotiation (a client could make the server redo expensive
+  // handshakes at will); node rate-limits it instead, we refuse it.
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  if (options.serverCipherPreference) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Partial writes: SSL_write_ex reports each record the socket took, so
+  // bytesWritten counts plaintext sent. Moving buffer: a retried write may
+  // come from a pinned Buffer or a copy. Release buffers: an idle connection
+  // holds no 34 KiB of record buffers.
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_max_cert_list(ctx, kMaxCertListBytes);
+  SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
+                                 sizeof(kSessionIdContext) - 1);
+  bool ok = SSL_CTX_set_min_proto_version(ctx, options.minVersion) == 1 &&
+            SSL_CTX_set_max_proto_version(ctx, options.maxVersion) == 1;
+  if (ok && !options.cipherList.empty()) ok = SSL_CTX_set_cipher_list(ctx, options.cipherList.c_str()) == 1;
+  if (ok) ok = SSL_CTX_set_ciphersuites(ctx, options.cipherSuites.c_str()) == 1;
+  for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
+  for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
+  if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
+  for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i]);
+  if (!ok) {
+    *failure = TakeTlsFailure("invalid TLS options");
+    return nullptr;
+  }
+  if (options.requestCert) {
+    int mode = SSL_VERIFY_PEER | (options.rejectUnauthorized ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+    SSL_CTX_set_verify(ctx, mode, AcceptAnyPeer);
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  if (!context->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context.get());
+  return context;
+}
+
+TlsContext::~TlsContext() {
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+}
+
+}  // namespace reactor

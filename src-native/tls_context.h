@@ -1,0 +1,83 @@
+// A server's TLS configuration: one SSL_CTX built from PEM keys and
+// certificates, shared by every connection its listener accepts.
+//
+// The OpenSSL used is the one inside the node binary (docs/tls.md): the addon
+// is compiled against the OpenSSL headers that ship with Node's headers and
+// links no libssl of its own; its OpenSSL symbols resolve against the node
+// executable when the addon is loaded. TlsAvailable() says whether they did.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace reactor {
+
+// Whether every OpenSSL function the addon calls is exported by the running
+// node. Checked once; TLS must not be used when false (their addresses are null).
+bool TlsAvailable();
+
+// The OpenSSL version the running node carries, e.g. "OpenSSL 3.0.19 27 Jan 2026",
+// or "" when TlsAvailable() is false.
+std::string TlsLibraryVersion();
+
+struct TlsKey {
+  std::string pem;
+  std::string passphrase;
+  bool hasPassphrase = false;
+};
+
+// What lib/tls.ts passes, already validated there (and by node:tls's own
+// createSecureContext, which sees the same options first).
+struct TlsContextOptions {
+  std::vector<TlsKey> keys;
+  std::vector<std::string> certs;  // each PEM: a leaf, then its chain
+  std::vector<std::string> ca;     // PEM certificates trusted for client certificates
+  std::string cipherList;          // TLSv1.2 and lower (SSL_CTX_set_cipher_list)
+  std::string cipherSuites;        // TLSv1.3 (SSL_CTX_set_ciphersuites)
+  int minVersion = 0;              // TLS1_2_VERSION etc.; 0: OpenSSL's lowest
+  int maxVersion = 0;
+  std::string alpn;                // wire format: length-prefixed names, server preference first
+  bool requestCert = false;
+  bool rejectUnauthorized = true;
+  bool serverCipherPreference = true;  // node's honorCipherOrder, true by default for servers
+};
+
+// Why building a context failed: OpenSSL's error text and its parts, so JS
+// can build the same kind of error node:tls gives.
+struct TlsFailure {
+  std::string message;  // "error:0A00009C:SSL routines::http request"
+  std::string library;  // "SSL routines"
+  std::string reason;   // "http request"
+};
+
+// Takes OpenSSL's first queued error on this thread and clears the queue.
+// `fallback` names the failure when OpenSSL queued none.
+TlsFailure TakeTlsFailure(const char* fallback);
+
+class TlsContext {
+ public:
+  // Builds the SSL_CTX; null and *failure filled on error. Any thread.
+  static std::shared_ptr<TlsContext> Create(const TlsContextOptions& options, TlsFailure* failure);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  SSL_CTX* ctx() const { return ctx_; }
+  bool rejectUnauthorized() const { return rejectUnauthorized_; }
+  bool requestCert() const { return requestCert_; }
+  // The ALPN names offered, in wire format (read by the selection callback).
+  const std::string& alpn() const { return alpn_; }
+
+ private:
+  TlsContext() = default;
+  SSL_CTX* ctx_ = nullptr;  // owned: one reference, released in the destructor
+  bool rejectUnauthorized_ = true;
+  bool requestCert_ = false;
+  std::string alpn_;
+};
+
+}  // namespace reactor

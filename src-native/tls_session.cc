@@ -1,0 +1,398 @@
+#include "tls_session.h"
+
+#include <errno.h>
+#include <sys/uio.h>
+
+#include <mutex>
+#include <string>
+
+#include "sys.h"
+#include "tls_openssl.h"
+
+namespace reactor {
+
+namespace {
+
+// Handshake messages and alerts go to the socket at once; there is nothing
+// buffered to flush.
+long TransportControl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+
+int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
+  auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  ssize_t n = sys::Receive(transport->fd, into, capacity);
+  if (n > 0) {
+    *received = static_cast<size_t>(n);
+    return 1;
+  }
+  if (n == 0) {
+    transport->peerEnded = true;
+  } else if (n == -EAGAIN) {
+    transport->wouldBlock = true;
+    BIO_set_retry_read(bio);
+  } else {
+    transport->error = static_cast<int>(-n);
+  }
+  return 0;
+}
+
+int TransportWrite(BIO* bio, const char* from, size_t length, size_t* sent) {
+  auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
+  BIO_clear_retry_flags(bio);
+  iovec chunk{const_cast<char*>(from), length};
+  ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
+  if (n >= 0) {
+    *sent = static_cast<size_t>(n);
+    return 1;
+  }
+  if (n == -EAGAIN) {
+    transport->wouldBlock = true;
+    BIO_set_retry_write(bio);
+  } else {
+    transport->error = static_cast<int>(-n);
+  }
+  return 0;
+}
+
+// One method table for the process; each connection's BIO has its own data.
+BIO_METHOD* TransportMethod() {
+  static std::once_flag once;
+  static BIO_METHOD* method = nullptr;
+  std::call_once(once, [] {
+    method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "epoll-reactor socket");
+    if (method == nullptr) return;
+    BIO_meth_set_read_ex(method, TransportRead);
+    BIO_meth_set_write_ex(method, TransportWrite);
+    BIO_meth_set_ctrl(method, TransportControl);
+  });
+  return method;
+}
+
+// Values of an X509 name as "SN=value" lines; backslash and newline in a
+// value are escaped (\\, \n) so that lib/tls.ts can split the lines.
+std::string NameLines(X509_NAME* name) {
+  std::string lines;
+  int count = X509_NAME_entry_count(name);
+  for (int i = 0; i < count; ++i) {
+    X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
+    int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
+    const char* key = nid == NID_undef ? nullptr : OBJ_nid2sn(nid);
+    unsigned char* value = nullptr;
+    int length = ASN1_STRING_to_UTF8(&value, X509_NAME_ENTRY_get_data(entry));
+    if (key == nullptr || length < 0) {
+      OPENSSL_free(value);
+      continue;
+    }
+    if (!lines.empty()) lines += '\n';
+    lines += key;
+    lines += '=';
+    for (int j = 0; j < length; ++j) {
+      char c = static_cast<char>(value[j]);
+      if (c == '\\') {
+        lines += "\\\\";
+      } else if (c == '\n') {
+        lines += "\\n";
+      } else {
+        lines += c;
+      }
+    }
+    OPENSSL_free(value);
+  }
+  return lines;
+}
+
+std::string TimeText(const ASN1_TIME* time) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio == nullptr) return "";
+  std::string text;
+  if (ASN1_TIME_print(bio, time) == 1) {
+    char* data = nullptr;
+    long length = BIO_get_mem_data(bio, &data);
+    if (length > 0) text.assign(data, static_cast<size_t>(length));
+  }
+  BIO_free(bio);
+  return text;
+}
+
+std::string Fingerprint256(X509* cert) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &length) != 1) return "";
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string text;
+  for (unsigned int i = 0; i < length; ++i) {
+    if (i != 0) text += ':';
+    text += kHex[digest[i] >> 4];
+    text += kHex[digest[i] & 15];
+  }
+  return text;
+}
+
+std::string SerialNumber(X509* cert) {
+  BIGNUM* number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
+  if (number == nullptr) return "";
+  char* hex = BN_bn2hex(number);
+  std::string text = hex != nullptr ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(number);
+  return text;
+}
+
+std::string DerBase64(X509* cert) {
+  unsigned char* der = nullptr;
+  int length = i2d_X509(cert, &der);
+  if (length <= 0) return "";
+  std::string text(4 * ((static_cast<size_t>(length) + 2) / 3) + 1, '\0');
+  int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&text[0]), der, length);
+  OPENSSL_free(der);
+  text.resize(written > 0 ? static_cast<size_t>(written) : 0);
+  return text;
+}
+
+// Bits of a kTlsSecure event's `a`.
+constexpr double kSecureHasPeerCert = 1;
+constexpr double kSecureSessionReused = 2;
+
+// X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: what node's server reports as the
+// authorization error of a client that sent no certificate.
+constexpr long kNoPeerCertificate = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+
+}  // namespace
+
+std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> context, int fd) {
+  BIO_METHOD* method = TransportMethod();
+  if (method == nullptr) return nullptr;
+  std::unique_ptr<TlsSession> session(new TlsSession());
+  session->transport_.fd = fd;
+  session->ssl_ = SSL_new(context->ctx());
+  if (session->ssl_ == nullptr) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  BIO* bio = BIO_new(method);
+  if (bio == nullptr) {
+    ERR_clear_error();
+    return nullptr;  // the destructor frees ssl_
+  }
+  BIO_set_data(bio, &session->transport_);
+  BIO_set_init(bio, 1);
+  SSL_set_bio(session->ssl_, bio, bio);  // the SSL owns the BIO now
+  SSL_set_accept_state(session->ssl_);
+  session->context_ = std::move(context);
+  return session;
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) SSL_free(ssl_);
+}
+
+bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome) {
+  ERR_clear_error();
+  transport_.wouldBlock = transport_.peerEnded = false;
+  transport_.error = 0;
+  int result = SSL_do_handshake(ssl_);
+  if (result == 1) {
+    handshakeDone_ = true;
+    flushWanted_ = true;  // writes made while the handshake ran wait for it
+    ReportSecure(connection, batch);
+    return true;
+  }
+  *outcome = ReadFailed(connection, batch, SSL_get_error(ssl_, result));
+  return false;
+}
+
+void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+  const unsigned char* alpn = nullptr;
+  unsigned int alpnLength = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpnLength);
+  const char* servername = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  X509* peer = SSL_get1_peer_certificate(ssl_);
+  long verifyResult = peer != nullptr ? SSL_get_verify_result(ssl_) : kNoPeerCertificate;
+  double flags = (peer != nullptr ? kSecureHasPeerCert : 0) + (SSL_session_reused(ssl_) ? kSecureSessionReused : 0);
+  size_t first = batch.strings.size();
+  // The order lib/tls.ts reads them in.
+  batch.strings.push_back(SSL_get_version(ssl_));
+  batch.strings.push_back(cipher != nullptr ? SSL_CIPHER_get_name(cipher) : "");
+  batch.strings.push_back(cipher != nullptr ? SSL_CIPHER_standard_name(cipher) : "");
+  batch.strings.push_back(cipher != nullptr ? SSL_CIPHER_get_version(cipher) : "");
+  batch.strings.push_back(alpn != nullptr ? std::string(reinterpret_cast<const char*>(alpn), alpnLength) : "");
+  batch.strings.push_back(servername != nullptr ? servername : "");
+  if (peer != nullptr) {
+    batch.strings.push_back(NameLines(X509_get_subject_name(peer)));
+    batch.strings.push_back(NameLines(X509_get_issuer_name(peer)));
+    batch.strings.push_back(TimeText(X509_get0_notBefore(peer)));
+    batch.strings.push_back(TimeText(X509_get0_notAfter(peer)));
+    batch.strings.push_back(Fingerprint256(peer));
+    batch.strings.push_back(SerialNumber(peer));
+    batch.strings.push_back(DerBase64(peer));
+    X509_free(peer);
+  }
+  ERR_clear_error();
+  batch.Add(EventKind::kTlsSecure, connection.id, flags, static_cast<double>(first),
+            static_cast<double>(verifyResult));
+}
+
+ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int result) {
+  if (result == SSL_ERROR_WANT_READ) {
+    if (transport_.wouldBlock) {
+      connection.readable = false;
+      return ReadOutcome::kDrained;
+    }
+    // OpenSSL consumed a record that carried no plaintext (a ticket, a key
+    // update) without the socket saying EAGAIN: more may be waiting.
+    return ReadOutcome::kBudgetSpent;
+  }
+  if (result == SSL_ERROR_WANT_WRITE) {
+    readWantsWrite = true;
+    connection.waitingWritable = true;
+    return ReadOutcome::kDrained;
+  }
+  if (transport_.peerEnded || result == SSL_ERROR_ZERO_RETURN) {
+    // A FIN, or the peer's close_notify (which node also treats as the end).
+    ERR_clear_error();
+    connection.readable = false;
+    if (!handshakeDone_) {
+      connection.failed = true;
+      batch.Add(EventKind::kTlsError, connection.id, 1, 0, static_cast<double>(TlsErrorKind::kPeerClosed));
+      return ReadOutcome::kFailed;
+    }
+    connection.ended = true;
+    batch.Add(EventKind::kEnd, connection.id);
+    return ReadOutcome::kEnded;
+  }
+  connection.readable = false;
+  connection.failed = true;
+  if (transport_.error != 0) {
+    ERR_clear_error();
+    batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
+              static_cast<double>(Syscall::kRead));
+    return ReadOutcome::kFailed;
+  }
+  TlsFailure failure = TakeTlsFailure("TLS read failed");
+  size_t first = batch.strings.size();
+  batch.strings.push_back(failure.message);
+  batch.strings.push_back(failure.library);
+  batch.strings.push_back(failure.reason);
+  batch.Add(EventKind::kTlsError, connection.id, handshakeDone_ ? 0 : 1, static_cast<double>(first),
+            static_cast<double>(TlsErrorKind::kLibrary));
+  return ReadOutcome::kFailed;
+}
+
+ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
+                             uint64_t room) {
+  if (readWantsWrite && connection.waitingWritable) return ReadOutcome::kDrained;
+  readWantsWrite = false;
+  if (!handshakeDone_) {
+    ReadOutcome outcome = ReadOutcome::kDrained;
+    if (!Handshake(connection, batch, &outcome)) return outcome;
+  }
+  if (writeWantsRead_) {
+    writeWantsRead_ = false;
+    flushWanted_ = true;
+  }
+  // Paused by JS during the handshake: no plaintext now. `readable` stays
+  // set, so resume() brings the connection back (OpenSSL may hold some).
+  if (!connection.wantsData) return ReadOutcome::kDrained;
+  uint64_t taken = 0;
+  while (budget > 0) {
+    if (taken >= room) return ReadOutcome::kStopped;
+    size_t capacity = 0;
+    char* space = arena.Space(batch, &capacity);
+    if (space == nullptr) {
+      connection.failed = true;
+      batch.Add(EventKind::kError, connection.id, ENOMEM, static_cast<double>(Syscall::kRead));
+      return ReadOutcome::kFailed;
+    }
+    size_t wanted = std::min(capacity, budget);
+    ERR_clear_error();
+    transport_.wouldBlock = transport_.peerEnded = false;
+    transport_.error = 0;
+    size_t received = 0;
+    int result = SSL_read_ex(ssl_, space, wanted, &received);
+    if (result == 1) {
+      size_t chunkIndex = batch.chunks.size();
+      size_t offset = arena.Commit(received);
+      batch.AddData(connection.id, chunkIndex, offset, received);
+      taken += received;
+      connection.bytesRead += received;
+      budget -= received;
+      continue;
+    }
+    return ReadFailed(connection, batch, SSL_get_error(ssl_, result));
+  }
+  return ReadOutcome::kBudgetSpent;
+}
+
+void TlsSession::Flush(Connection& connection, Batch& batch) {
+  if (!handshakeDone_ || connection.failed) return;
+  bool progressed = false;
+  while (!connection.writeQueue.empty() && !connection.failed) {
+    WriteChunk& head = connection.writeQueue.front();
+    ERR_clear_error();
+    transport_.wouldBlock = transport_.peerEnded = false;
+    transport_.error = 0;
+    size_t written = 0;
+    int result = SSL_write_ex(ssl_, head.data + connection.headOffset, head.length - connection.headOffset,
+                              &written);
+    if (result == 1) {
+      progressed = true;
+      connection.bytesWritten += written;
+      connection.unsentBytes -= written;
+      connection.headOffset += written;
+      if (connection.headOffset == head.length) {
+        connection.headOffset = 0;
+        if (head.pin != 0) batch.unpinned.push_back(head.pin);
+        if (head.small) batch.ReturnBuffer(std::move(head.owned));
+        connection.writeQueue.pop_front();
+      }
+      continue;
+    }
+    int error = SSL_get_error(ssl_, result);
+    if (error == SSL_ERROR_WANT_WRITE) {
+      connection.waitingWritable = true;
+    } else if (error == SSL_ERROR_WANT_READ) {
+      writeWantsRead_ = true;
+    } else if (transport_.error != 0) {
+      ERR_clear_error();
+      connection.failed = true;
+      batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
+                static_cast<double>(Syscall::kWrite));
+    } else {
+      connection.failed = true;
+      TlsFailure failure = TakeTlsFailure("TLS write failed");
+      size_t first = batch.strings.size();
+      batch.strings.push_back(failure.message);
+      batch.strings.push_back(failure.library);
+      batch.strings.push_back(failure.reason);
+      batch.Add(EventKind::kTlsError, connection.id, 0, static_cast<double>(first),
+                static_cast<double>(TlsErrorKind::kLibrary));
+    }
+    break;
+  }
+  if (progressed) connection.ReportWritten(batch);
+  if (connection.writeQueue.empty() && connection.shutdownRequested && !connection.shutdownDone &&
+      !connection.failed && !connection.waitingWritable) {
+    // close_notify first, as node's end() does; a full socket retries it on
+    // EPOLLOUT. Any other failure to send it still ends with the FIN.
+    ERR_clear_error();
+    transport_.wouldBlock = false;
+    int result = SSL_shutdown(ssl_);
+    if (result < 0 && SSL_get_error(ssl_, result) == SSL_ERROR_WANT_WRITE) {
+      connection.waitingWritable = true;
+      return;
+    }
+    ERR_clear_error();
+    connection.shutdownDone = true;
+    int shut = sys::ShutdownWrite(connection.fd);
+    if (shut < 0 && shut != -ENOTCONN) {
+      connection.failed = true;
+      batch.Add(EventKind::kError, connection.id, static_cast<double>(-shut),
+                static_cast<double>(Syscall::kShutdown));
+    } else {
+      batch.Add(EventKind::kShutdown, connection.id);
+    }
+  }
+}
+
+}  // namespace reactor

@@ -1,0 +1,91 @@
+// Every OpenSSL function the addon calls, for TlsAvailable()'s check and for
+// the weak references that let the addon load on a node exporting none of
+// them. test/tls.symbols.test.ts compares this list with `nm -u` of the build,
+// so a new call cannot be missed here. Macros (SSL_CTX_set_mode,
+// BIO_set_retry_read, OPENSSL_free...) expand to the functions listed.
+#pragma once
+
+#define REACTOR_TLS_SYMBOLS(X) \
+  X(ASN1_INTEGER_to_BN) \
+  X(ASN1_STRING_to_UTF8) \
+  X(ASN1_TIME_print) \
+  X(BIO_clear_flags) \
+  X(BIO_ctrl) \
+  X(BIO_free) \
+  X(BIO_get_data) \
+  X(BIO_get_new_index) \
+  X(BIO_meth_new) \
+  X(BIO_meth_set_ctrl) \
+  X(BIO_meth_set_read_ex) \
+  X(BIO_meth_set_write_ex) \
+  X(BIO_new) \
+  X(BIO_new_mem_buf) \
+  X(BIO_s_mem) \
+  X(BIO_set_data) \
+  X(BIO_set_flags) \
+  X(BIO_set_init) \
+  X(BN_bn2hex) \
+  X(BN_free) \
+  X(CRYPTO_free) \
+  X(ERR_clear_error) \
+  X(ERR_error_string_n) \
+  X(ERR_get_error) \
+  X(ERR_lib_error_string) \
+  X(ERR_reason_error_string) \
+  X(EVP_EncodeBlock) \
+  X(EVP_PKEY_free) \
+  X(EVP_sha256) \
+  X(OBJ_nid2sn) \
+  X(OBJ_obj2nid) \
+  X(OpenSSL_version) \
+  X(PEM_read_bio_PrivateKey) \
+  X(PEM_read_bio_X509) \
+  X(PEM_read_bio_X509_AUX) \
+  X(SSL_CIPHER_get_name) \
+  X(SSL_CIPHER_get_version) \
+  X(SSL_CIPHER_standard_name) \
+  X(SSL_CTX_add_client_CA) \
+  X(SSL_CTX_check_private_key) \
+  X(SSL_CTX_ctrl) \
+  X(SSL_CTX_free) \
+  X(SSL_CTX_get_cert_store) \
+  X(SSL_CTX_new) \
+  X(SSL_CTX_set_alpn_select_cb) \
+  X(SSL_CTX_set_cipher_list) \
+  X(SSL_CTX_set_ciphersuites) \
+  X(SSL_CTX_set_options) \
+  X(SSL_CTX_set_session_id_context) \
+  X(SSL_CTX_set_verify) \
+  X(SSL_CTX_use_PrivateKey) \
+  X(SSL_CTX_use_certificate) \
+  X(SSL_do_handshake) \
+  X(SSL_free) \
+  X(SSL_get0_alpn_selected) \
+  X(SSL_get1_peer_certificate) \
+  X(SSL_get_current_cipher) \
+  X(SSL_get_error) \
+  X(SSL_get_servername) \
+  X(SSL_get_verify_result) \
+  X(SSL_get_version) \
+  X(SSL_new) \
+  X(SSL_read_ex) \
+  X(SSL_select_next_proto) \
+  X(SSL_session_reused) \
+  X(SSL_set_accept_state) \
+  X(SSL_set_bio) \
+  X(SSL_shutdown) \
+  X(SSL_write_ex) \
+  X(TLS_server_method) \
+  X(X509_NAME_ENTRY_get_data) \
+  X(X509_NAME_ENTRY_get_object) \
+  X(X509_NAME_entry_count) \
+  X(X509_NAME_get_entry) \
+  X(X509_STORE_add_cert) \
+  X(X509_digest) \
+  X(X509_free) \
+  X(X509_get0_notAfter) \
+  X(X509_get0_notBefore) \
+  X(X509_get0_serialNumber) \
+  X(X509_get_issuer_name) \
+  X(X509_get_subject_name) \
+  X(i2d_X509)

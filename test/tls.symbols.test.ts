@@ -1,0 +1,51 @@
+// The addon calls node's own OpenSSL and links no libssl: every OpenSSL
+// function it references is in src-native/tls_symbols.h (weak, and checked at
+// load), and the running node exports each of them.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { binding } from '../lib/binding';
+
+const root = path.join(__dirname, '..');
+const addon = path.join(root, 'build', 'Release', 'epoll_reactor.node');
+const NM = '/usr/bin/nm';
+const haveTools = fs.existsSync(NM) && fs.existsSync(addon);
+
+function listedSymbols(): string[] {
+  const text = fs.readFileSync(path.join(root, 'src-native', 'tls_symbols.h'), 'utf8');
+  return [...text.matchAll(/X\((\w+)\)/g)].map((match) => match[1]).sort();
+}
+
+(haveTools ? test : test.skip)('every OpenSSL function the addon references is listed in tls_symbols.h', () => {
+  const undefinedSymbols = execFileSync(NM, ['-u', addon], { encoding: 'utf8' })
+    .split('\n').map((line) => line.trim().split(/\s+/).pop() ?? '')
+    .filter((name) => /^(ASN1|BIO|BN|CRYPTO|ERR|EVP|OBJ|OpenSSL|OPENSSL|PEM|SSL|TLS|X509|i2d|d2i)_/.test(name) ||
+      /^(i2d|d2i)_/.test(name))
+    .sort();
+  expect(undefinedSymbols).toEqual(listedSymbols());
+});
+
+(haveTools ? test : test.skip)('every OpenSSL reference is weak, so the addon loads on a node that exports none', () => {
+  const listed = new Set(listedSymbols());
+  const strong = execFileSync(NM, ['-u', addon], { encoding: 'utf8' })
+    .split('\n').map((line) => line.trim().split(/\s+/))
+    .filter(([kind, name]) => listed.has(name) && kind !== 'w')
+    .map(([, name]) => name);
+  expect(strong).toEqual([]);
+});
+
+(haveTools ? test : test.skip)('the addon links no libssl or libcrypto of its own', () => {
+  const needed = execFileSync('/usr/bin/ldd', [addon], { encoding: 'utf8' });
+  expect(needed).not.toMatch(/libssl|libcrypto/);
+});
+
+(fs.existsSync(NM) ? test : test.skip)('the running node exports every listed function, and the addon says TLS is available', () => {
+  const exported = new Set(execFileSync(NM, ['-D', '--defined-only', process.execPath], { encoding: 'utf8', maxBuffer: 64 << 20 })
+    .split('\n').map((line) => line.trim().split(/\s+/).pop()));
+  const missing = listedSymbols().filter((name) => !exported.has(name));
+  expect(missing).toEqual([]);
+  expect(binding.tlsAvailable).toBe(true);
+  // The OpenSSL the addon calls is the one node reports (process.versions.openssl, e.g. 3.0.19 or 3.5.9+quic).
+  expect(binding.tlsVersion).toContain(`OpenSSL ${process.versions.openssl.replace(/\+.*/, '')} `);
+});
