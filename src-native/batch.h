@@ -52,9 +52,9 @@ enum class Syscall : uint8_t {
 constexpr size_t kRecordStride = 5;
 
 // A block of received bytes. Several connections' data share one chunk; JS
-// gets one external ArrayBuffer per data record, over that record's bytes
-// only (so chunk.buffer never shows another connection's data), and the
-// kernel's copy into the chunk is the only copy before a 'data' handler.
+// gets a copy of each data record's bytes in an ArrayBuffer of its own (so
+// chunk.buffer never shows another connection's data), and the block goes
+// back to the arena when the batch is done.
 struct ReadBlock;
 // Releases one reference to a ReadBlock (read_arena.h).
 void ReleaseReadBlock(ReadBlock* block);

@@ -35,15 +35,6 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 // Writes this large are sent from the JS Buffer's memory instead of a copy.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
 
-// Data records this small are copied into an ArrayBuffer that JS owns
-// instead of lent as an external ArrayBuffer over the read block. An external
-// one costs about six allocations (the handover, Node's finalizer record and
-// cleanup hook, V8's backing store and extension), a cleanup-hook move per
-// batch and a release through GC; a copy of a few KiB costs less than that,
-// frees the block at once, and isolates the bytes just as well. Larger reads
-// (streams) stay zero-copy.
-constexpr size_t kCopiedReadMax = 8 * 1024;
-
 // Small buffers (batch.h) the JS thread keeps for reuse: 128 KiB at most.
 constexpr size_t kMaxFreeSmallBuffers = 256;
 
@@ -52,13 +43,6 @@ constexpr size_t kMaxFreeSmallBuffers = 256;
 // many records the batch goes anyway, so it cannot grow without bound, and
 // JS learns the byte counts at least this often.
 constexpr size_t kMaxUnwokenRecords = 1024;
-
-// Releases a received region's block once JS has no view of the region left.
-void ReleaseChunk(napi_env, void*, void* hint) {
-  auto* handover = static_cast<BlockHandover*>(hint);
-  handover->Release();
-  handover->LetGo();
-}
 
 }  // namespace
 
@@ -145,16 +129,20 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // function call, and napi_open_handle_scope allocates.
   napi_env rawEnv = env;
 
-  // One ArrayBuffer per data record, over exactly that record's bytes (issue
-  // 12 item 24). A region of a read block holds every connection's bytes of a
-  // turn; an ArrayBuffer over the whole region let a handler see other
-  // clients' data through chunk.buffer. Made before the records are copied
-  // out, because each data record is renumbered to name its own ArrayBuffer
-  // (offset 0) instead of a chunk.
+  // Every data record is copied into an ArrayBuffer of its own, which JS
+  // owns: a handler sees only its record's bytes (issue 12 item 24), and the
+  // read block goes back with the batch. Reads were once lent to JS as
+  // external ArrayBuffers over the block. Besides six allocations each, that
+  // left the block's life to a finalizer, and when a Worker's environment
+  // was torn down Node ran those finalizers in its cleanup, freeing blocks
+  // while the reactor thread still sent a pinned write from one (a
+  // heap-use-after-free under ASan, twice, however the cleanup hooks were
+  // ordered). Memory JS owns is freed only after the reactor has stopped.
+  // Made before the records are copied out, because each data record is
+  // renumbered to name its own ArrayBuffer (offset 0) instead of a chunk.
   napi_value regions;
   if (napi_create_array(rawEnv, &regions) != napi_ok) return;
   uint32_t regionCount = 0;
-  bool madeExternal = false;
   for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
     double* record = &batch->records[i];
     if (record[0] != static_cast<double>(EventKind::kData)) continue;
@@ -162,31 +150,13 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     const char* bytes = chunk.data + static_cast<size_t>(record[3]);
     size_t length = static_cast<size_t>(record[4]);
     napi_value buffer;
-    if (length <= kCopiedReadMax) {
-      // JS gets memory of its own; the block goes back with the batch.
-      void* copy = nullptr;
-      if (napi_create_arraybuffer(rawEnv, length, &copy, &buffer) != napi_ok) return;
-      if (length != 0) std::memcpy(copy, bytes, length);
-    } else {
-      // The ArrayBuffer's own block reference goes into a handover before
-      // the call, so the finalizer and a failed call release it exactly once
-      // between them (read_arena.h); the batch keeps the chunk's reference.
-      chunk.block->references.fetch_add(1, std::memory_order_relaxed);
-      auto* handover = new BlockHandover(chunk.block);
-      napi_status created = napi_create_external_arraybuffer(
-          rawEnv, const_cast<char*>(bytes), length, ReleaseChunk, handover, &buffer);
-      if (created != napi_ok) handover->Release();
-      handover->LetGo();
-      if (created != napi_ok) return;
-      madeExternal = true;
-    }
+    void* copy = nullptr;
+    if (napi_create_arraybuffer(rawEnv, length, &copy, &buffer) != napi_ok) return;
+    if (length != 0) std::memcpy(copy, bytes, length);
     if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
     record[2] = static_cast<double>(regionCount++);
     record[3] = 0;
   }
-
-  // Only external ArrayBuffers register cleanup hooks of their own.
-  if (madeExternal && delivery->owner != nullptr) delivery->owner->MoveCleanupHookLast();
 
   napi_value records;
   if (!RecordsArray(rawEnv, delivery, batch->records.size(), &records)) return;
@@ -331,7 +301,6 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   // the function down: the thread is stopped before its way to JS is gone.
   napi_add_env_cleanup_hook(env, OnEnvironmentCleanup, this);
   cleanupHookAdded_ = true;
-  delivery->owner = this;
 }
 
 void Reactor::MoveCleanupHookLast() {
@@ -355,7 +324,6 @@ void Reactor::OnEnvironmentCleanup(void* self) {
 }
 
 void Reactor::Teardown() {
-  if (!released_ && delivery_ != nullptr) delivery_->owner = nullptr;
   if (loop_) loop_->Stop();
   staged_.clear();
   tlsContexts_.clear();
@@ -365,15 +333,28 @@ void Reactor::Teardown() {
   }
 }
 
-uint64_t Reactor::AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex) {
+bool Reactor::TlsContextArgument(const Napi::CallbackInfo& info, size_t index,
+                                 std::shared_ptr<TlsContext>* context) {
+  context->reset();
+  if (info.Length() <= index || info[index].IsUndefined()) return true;
+  if (!info[index].IsNumber()) return false;
+  uint64_t id = IdArgument(info, index);
+  if (id == 0) return true;
+  auto found = tlsContexts_.find(id);
+  if (found == tlsContexts_.end()) return false;
+  *context = found->second;
+  return true;
+}
+
+uint64_t Reactor::AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex,
+                              std::shared_ptr<TlsContext> tlsContext) {
   uint64_t id = loop_->NextId();
   Command command(Command::Kind::kAddListener);
   command.id = id;
   command.fd = fd;
   command.flags = info[flagsIndex].ToNumber().Uint32Value();
   command.extra = info[flagsIndex + 1].ToNumber().Int32Value();
-  auto context = tlsContexts_.find(IdArgument(info, flagsIndex + 2));
-  if (context != tlsContexts_.end()) command.tlsContext = context->second;
+  command.tlsContext = std::move(tlsContext);
   // Submitted at once, not staged: the fd must have an owner on every path.
   loop_->SubmitOwned(std::move(command));
   return id;
@@ -453,6 +434,9 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   sys::ListenFlags flags;
   flags.ipv6Only = listenFlags & 1;
   flags.reusePort = listenFlags & 2;
+  // info[7]: the TLS context, checked before the socket exists.
+  std::shared_ptr<TlsContext> tlsContext;
+  if (!TlsContextArgument(info, 7, &tlsContext)) return Failure(env, -EINVAL, "listen");
 
   Napi::Array result = Napi::Array::New(env);
   const char* failedCall = "listen";
@@ -460,7 +444,7 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   if (fd < 0) return Failure(env, fd, failedCall);
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
-  uint64_t id = AddListener(fd, info, 5);
+  uint64_t id = AddListener(fd, info, 5, std::move(tlsContext));
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
   result.Set(1u, Napi::String::New(env, family == AF_UNIX ? address : sys::AddressText(bound)));
   result.Set(2u, Napi::Number::New(env, sys::AddressPort(bound)));
@@ -476,6 +460,9 @@ Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   int backlog = info[1].As<Napi::Number>().Int32Value();
   bool duplicate = info[4].ToBoolean().Value();
+  // info[5]: the TLS context, checked before the fd is touched.
+  std::shared_ptr<TlsContext> tlsContext;
+  if (!TlsContextArgument(info, 5, &tlsContext)) return Failure(env, -EINVAL, "listen");
   Napi::Array result = Napi::Array::New(env);
   int family = sys::PrepareListeningFd(fd, backlog);
   if (family < 0) return Failure(env, family, "listen");
@@ -486,7 +473,7 @@ Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
   }
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
-  uint64_t id = AddListener(fd, info, 2);
+  uint64_t id = AddListener(fd, info, 2, std::move(tlsContext));
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
   result.Set(1u, Napi::String::New(env, family == AF_UNIX ? sys::UnixPath(bound)
                                                           : sys::AddressText(bound)));
@@ -750,18 +737,37 @@ Napi::Value Reactor::Unref(const Napi::CallbackInfo& info) {
 namespace reactor {
 
 namespace {
+// Readers of createTlsContext's options. A getter or Proxy trap may throw:
+// each reader stops at a pending exception, and the caller checks for one
+// before using what was read, so the exception reaches JS instead of the
+// next N-API call aborting the process. Only primitives are read, never
+// converted (a conversion could run user code).
 std::string StringProperty(Napi::Object object, const char* name) {
   Napi::Value value = object.Get(name);
+  if (object.Env().IsExceptionPending()) return std::string();
   return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+}
+
+int32_t IntProperty(Napi::Object object, const char* name) {
+  Napi::Value value = object.Get(name);
+  if (object.Env().IsExceptionPending()) return 0;
+  return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : 0;
+}
+
+bool BoolProperty(Napi::Object object, const char* name) {
+  Napi::Value value = object.Get(name);
+  if (object.Env().IsExceptionPending()) return false;
+  return value.IsBoolean() && value.As<Napi::Boolean>().Value();
 }
 
 std::vector<std::string> StringList(Napi::Object object, const char* name) {
   std::vector<std::string> list;
   Napi::Value value = object.Get(name);
-  if (!value.IsArray()) return list;
+  if (object.Env().IsExceptionPending() || !value.IsArray()) return list;
   Napi::Array array = value.As<Napi::Array>();
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value item = array.Get(i);
+    if (object.Env().IsExceptionPending()) return list;
     if (item.IsString()) list.push_back(item.As<Napi::String>().Utf8Value());
   }
   return list;
@@ -775,14 +781,18 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   Napi::Object given = info[0].As<Napi::Object>();
   TlsContextOptions options;
   Napi::Value keys = given.Get("keys");
+  if (env.IsExceptionPending()) return env.Undefined();
   if (keys.IsArray()) {
     Napi::Array array = keys.As<Napi::Array>();
     for (uint32_t i = 0; i < array.Length(); ++i) {
       Napi::Value item = array.Get(i);
+      if (env.IsExceptionPending()) return env.Undefined();
       if (!item.IsObject()) continue;
       TlsKey key;
       key.pem = StringProperty(item.As<Napi::Object>(), "pem");
+      if (env.IsExceptionPending()) return env.Undefined();
       Napi::Value passphrase = item.As<Napi::Object>().Get("passphrase");
+      if (env.IsExceptionPending()) return env.Undefined();
       key.hasPassphrase = passphrase.IsString();
       if (key.hasPassphrase) key.passphrase = passphrase.As<Napi::String>().Utf8Value();
       options.keys.push_back(std::move(key));
@@ -792,16 +802,19 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.ca = StringList(given, "ca");
   options.cipherList = StringProperty(given, "cipherList");
   options.cipherSuites = StringProperty(given, "cipherSuites");
-  options.minVersion = given.Get("minVersion").ToNumber().Int32Value();
-  options.maxVersion = given.Get("maxVersion").ToNumber().Int32Value();
+  options.minVersion = IntProperty(given, "minVersion");
+  options.maxVersion = IntProperty(given, "maxVersion");
+  if (env.IsExceptionPending()) return env.Undefined();
   Napi::Value alpn = given.Get("alpn");
+  if (env.IsExceptionPending()) return env.Undefined();
   if (alpn.IsBuffer()) {
     Napi::Buffer<char> bytes = alpn.As<Napi::Buffer<char>>();
     options.alpn.assign(bytes.Data(), bytes.Length());
   }
-  options.requestCert = given.Get("requestCert").ToBoolean().Value();
-  options.rejectUnauthorized = given.Get("rejectUnauthorized").ToBoolean().Value();
-  options.serverCipherPreference = given.Get("honorCipherOrder").ToBoolean().Value();
+  options.requestCert = BoolProperty(given, "requestCert");
+  options.rejectUnauthorized = BoolProperty(given, "rejectUnauthorized");
+  options.serverCipherPreference = BoolProperty(given, "honorCipherOrder");
+  if (env.IsExceptionPending()) return env.Undefined();
   TlsFailure failure;
   std::shared_ptr<TlsContext> context = TlsContext::Create(options, &failure);
   if (context == nullptr) {

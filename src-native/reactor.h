@@ -52,10 +52,6 @@ struct Delivery {
   }
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
-  // The Reactor while its cleanup hook is registered (JS thread only; null
-  // once it is torn down), so a batch can move the hook behind the external
-  // ArrayBuffers it creates (Reactor::MoveCleanupHookLast).
-  class Reactor* owner = nullptr;
 };
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);
@@ -120,9 +116,14 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // Copies `length` bytes into the command, into a reused small buffer when
   // they fit one (batch.h).
   void CopyBytes(Command& command, const char* bytes, size_t length);
+  // The TLS context info[index] names: null for no argument or 0 (a plain
+  // listener); false if it names no live context, so the caller fails before
+  // any side effect instead of listening without TLS.
+  bool TlsContextArgument(const Napi::CallbackInfo& info, size_t index, std::shared_ptr<TlsContext>* context);
   // Hands a listening fd to the loop; returns its id. info[flagsIndex] and
-  // the next two are connectionFlags, keepAliveSeconds and an optional TLS context id.
-  uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex);
+  // the next are connectionFlags and keepAliveSeconds.
+  uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex,
+                       std::shared_ptr<TlsContext> tlsContext);
   // Stops the thread, closes every fd and releases the threadsafe function.
   // Runs from the environment's cleanup hook or the destructor, whichever is first.
   void Teardown();
@@ -130,10 +131,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
 
  public:
   // Node runs environment cleanup hooks last-registered first, and each
-  // external ArrayBuffer registers one that frees its memory. The reactor
-  // thread may still be sending from such memory (a pinned write of a
-  // received chunk), so its hook must run before theirs: it is moved behind
-  // every external ArrayBuffer a batch creates and every pinned write.
+  // external ArrayBuffer (another addon's Buffer, say) registers one that
+  // frees its memory. The reactor thread may still be sending from a pinned
+  // write's memory, so its hook must run before theirs: it is moved behind
+  // every pinned write. (The reactor itself makes no external ArrayBuffers.)
   void MoveCleanupHookLast();
 
  private:

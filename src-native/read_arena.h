@@ -10,10 +10,9 @@
 
 namespace reactor {
 
-// A block of received bytes, shared by the regions of it that JS holds as
-// external ArrayBuffers. The arena holds one reference while it still reads
-// into the block; each region handed to a batch holds another while the batch
-// lives, and each ArrayBuffer JS gets over one connection's bytes another. Small reads from many
+// A block of received bytes. The arena holds one reference while it still
+// reads into the block; each region handed to a batch holds another while the
+// batch lives (JS gets copies, never the block). Small reads from many
 // turns share one block, so a busy reactor neither mallocs nor faults in fresh
 // pages per turn, and blocks JS lets go of are reused while still warm.
 struct ReadBlock {
@@ -31,39 +30,6 @@ void ReleaseReadBlock(ReadBlock* block);
 // arena and no block out, the pool frees its spare blocks (read_arena.cc).
 void RegisterReadArena();
 void UnregisterReadArena();
-
-// One reference to a ReadBlock on its way into a JS external ArrayBuffer.
-// napi_create_external_arraybuffer may fail after Node registered the
-// finalizer (which then runs, at once or at GC) or before it did (it never
-// runs), and the caller cannot tell which. So the caller moves the chunk's
-// reference into a handover first (the batch no longer owns it), and the
-// finalizer and a failing caller both call Release(): the block reference is
-// dropped exactly once, by whichever comes first. The handover itself is freed
-// by the last of its two holders (the finalizer and the delivering call);
-// only when Node failed before registering the finalizer does its 16 bytes
-// outlive the call, never the 64 KiB block.
-class BlockHandover {
- public:
-  // Takes over one reference to `block`.
-  explicit BlockHandover(ReadBlock* block) : block_(block) {}
-  BlockHandover(const BlockHandover&) = delete;
-  BlockHandover& operator=(const BlockHandover&) = delete;
-
-  // Drops the block reference if nobody has yet. Safe from either thread.
-  void Release() {
-    ReadBlock* block = block_.exchange(nullptr, std::memory_order_acq_rel);
-    if (block != nullptr) ReleaseReadBlock(block);
-  }
-  // One holder is done with the handover; the last one frees it.
-  void LetGo() {
-    if (holders_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
-  }
-
- private:
-  ~BlockHandover() = default;
-  std::atomic<ReadBlock*> block_;
-  std::atomic<int> holders_{2};  // the ArrayBuffer's finalizer and the delivering call
-};
 
 class ReadArena {
  public:

@@ -156,6 +156,10 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                             SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_max_cert_list(ctx, kMaxCertListBytes);
+  // No server-side session cache: node's server keeps none of its own (it
+  // only emits 'newSession'), and OpenSSL's default one holds up to 20,480
+  // sessions, each with the client's certificate chain. Tickets still resume.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
                                  sizeof(kSessionIdContext) - 1);
   bool ok = SSL_CTX_set_min_proto_version(ctx, options.minVersion) == 1 &&
