@@ -43,6 +43,7 @@ export type Socket = SocketClass;
 // The classes themselves, for their documentation: Server and Socket above
 // are these, callable without `new` as net's are.
 export type { ServerClass, SocketClass };
+export type { OnReadOptions } from './onread';
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
 export { createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
