@@ -3,16 +3,27 @@
 // rounds, waits <hold-ms> with the connection open, ends its side, and prints
 // everything it reads back until EOF.
 // `oob-send <port> mark <hold-ms>` instead sends "A"x10, "!" urgent, "B"x10
-// once, waits <hold-ms>, prints what came back by then and a '|', then ends
-// its side and prints the rest: what an echo returns before it sees a FIN.
+// once, reads until the 20 in-band bytes are back or <hold-ms> have passed,
+// prints what came back by then and a '|', then ends its side and prints the
+// rest: what an echo returns before it sees a FIN. Waiting for the bytes
+// rather than a fixed time keeps a slow (loaded, sanitized) echo from
+// looking like one that holds bytes back until the FIN.
 // Built by test/fault/build.ts; used by the RELIABILITY #30 test.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
+
+static long ElapsedMs(const struct timespec* since) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
 
 int main(int argc, char** argv) {
   if (argc < 4) {
@@ -36,12 +47,21 @@ int main(int argc, char** argv) {
       perror("send");
       return 1;
     }
-    usleep((useconds_t)atoi(argv[3]) * 1000);
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    long holdMs = atol(argv[3]);
     char early[4096];
-    ssize_t got = recv(fd, early, sizeof early, MSG_DONTWAIT);
-    if (got > 0) fwrite(early, 1, (size_t)got, stdout);
+    size_t have = 0;
+    while (have < 20) {
+      long left = holdMs - ElapsedMs(&started);
+      struct pollfd readable = {fd, POLLIN, 0};
+      if (left <= 0 || poll(&readable, 1, (int)left) <= 0) break;
+      ssize_t got = recv(fd, early + have, sizeof early - have, MSG_DONTWAIT);
+      if (got <= 0) break;
+      have += (size_t)got;
+    }
+    fwrite(early, 1, have, stdout);
     fputc('|', stdout);
-    rounds = 0;
   }
   for (int i = 0; i < rounds; i++) {
     char line[32];
@@ -52,7 +72,7 @@ int main(int argc, char** argv) {
     }
     usleep(2000);
   }
-  usleep((useconds_t)atoi(argv[3]) * 1000);
+  if (strcmp(argv[2], "mark") != 0) usleep((useconds_t)atoi(argv[3]) * 1000);
   shutdown(fd, SHUT_WR);
   char buffer[4096];
   ssize_t n;

@@ -19,7 +19,7 @@ test('RELIABILITY #6: 1 GB flood while the JS thread is blocked 2 s: peak RSS gr
   await floodWhileBlocked(1024 * MiB);
 }, 240000);
 
-test("RELIABILITY #34: 100,000 connect/echo/close cycles: fd count back to baseline, JS heap flat and resident memory outside V8's pages growing under 10 MB more than node:net's after a 30,000-cycle warm-up", async () => {
+test("RELIABILITY #34: 100,000 connect/echo/close cycles: fd count back to baseline, JS heap flat and RSS outside V8's pages growing under 10 MB more than node:net's after a 30,000-cycle warm-up", async () => {
   await churn(100000, 30000, 10 * MiB);
 }, 240000);
 

@@ -21,7 +21,7 @@ test('RELIABILITY #6 (scaled: 128 MB flood): JS thread blocked 2 s, peak RSS gro
   await floodWhileBlocked(128 * MiB);
 }, 120000);
 
-test("RELIABILITY #34 (scaled: 20,000 cycles, 10,000 of them warm-up): fd count back to baseline, JS heap flat and resident memory outside V8's pages growing under 10 MB more than node:net's after warm-up", async () => {
+test("RELIABILITY #34 (scaled: 20,000 cycles, 10,000 of them warm-up): fd count back to baseline, JS heap flat and RSS outside V8's pages growing under 10 MB more than node:net's after warm-up", async () => {
   await churn(20000, 10000, 10 * MiB);
 }, 120000);
 

@@ -27,7 +27,7 @@ function pausedEcho(make: typeof net.createServer | typeof createServer): EchoSe
 
 function sendMark(port: number): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const child = execFile(buildFaultTools().oobSend, [String(port), 'mark', '1000'], { timeout: 20000 },
+    const child = execFile(buildFaultTools().oobSend, [String(port), 'mark', '10000'], { timeout: 20000 },
       (error, stdout) => (error ? reject(error) : resolve(stdout)));
     track(child);
   });
