@@ -114,6 +114,13 @@ export class SecureSocket extends Socket {
   constructor(options: SocketOptions, server: SecureServer) {
     super(options);
     this.secureServer = server;
+    // As node's server-side TLSSocket, which carries an 'error' listener of
+    // its own for life: a failed handshake is reported once, as
+    // 'tlsClientError' (failHandshake), and any 'error' is never unhandled.
+    // https.Server's 'tlsClientError' listener calls destroy(error) when
+    // nobody listens for 'clientError'; a client that leaves mid-handshake
+    // must not take the process down.
+    this.on('error', ignoreServerSocketError);
   }
 
   /** The client's certificate: `{}` when it sent none, null once destroyed. */
@@ -196,6 +203,10 @@ export class SecureSocket extends Socket {
     clearHandshakeTimer(this);
     super._destroy(error, callback);
   }
+}
+
+function ignoreServerSocketError(): void {
+  // Reported already ('tlsClientError'), or the socket's own listeners hear it.
 }
 
 /** As node's connResetException('socket hang up'): the client left mid-handshake. */
