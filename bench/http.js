@@ -1,23 +1,27 @@
 'use strict';
 // HTTP through epoll-reactor vs node:http's own listener, measured with wrk.
 //
-// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin]
-// For each app (plain http.Server, Express) and each server (node, reactor),
+// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--apps plain,express,https]
+// For each app (plain http.Server, Express, the plain app on an
+// https.Server: TLS 1.3, P-256 key made per run) and each server (node, reactor),
 // interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
 // CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and
 // non-2xx responses, and the server's CPU seconds. Prints a markdown table of
 // medians with min–max. Needs wrk (Debian package `wrk`).
 const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
 const { readCpuSeconds } = require('./lib/proc-stats');
 
 function parseArgs(argv) {
-  const options = { runs: 3, seconds: 5, connections: 100, pin: true };
+  const options = { runs: 3, seconds: 5, connections: 100, pin: true, apps: ['plain', 'express', 'https'] };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (name === 'no-pin') options.pin = false;
+    else if (name === 'apps') options.apps = argv[++i].split(',');
     else if (name in options) options[name] = Number(argv[++i]);
     else throw new Error(`unknown option ${argv[i]}`);
   }
@@ -56,6 +60,16 @@ function parseWrk(output) {
   };
 }
 
+// A throwaway self-signed P-256 key and certificate for the https app.
+function makeTlsFiles() {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-http-tls-'));
+  const key = path.join(directory, 'key.pem');
+  const cert = path.join(directory, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { directory, key, cert };
+}
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -64,13 +78,13 @@ function median(values) {
 async function runOne(impl, app, options) {
   const script = path.join(__dirname, 'servers', 'http-server.js');
   const [command, args] = pinned(1, process.execPath, [script, impl, app, '0'], options.pin);
-  const child = spawnTracked(command, args);
+  const child = spawnTracked(command, args, { env: { ...process.env, BENCH_TLS_KEY: options.tls.key, BENCH_TLS_CERT: options.tls.cert } });
   try {
     const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, `${impl} ${app} server`);
     const pid = child.pid; // taskset execs the server, so the pid is the server's
     const cpuBefore = readCpuSeconds(pid);
     const [wrkCommand, wrkArgs] = pinned(0, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency',
-      `http://127.0.0.1:${port}/`], options.pin);
+      `${app === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
     const output = execFileSync(wrkCommand, wrkArgs, { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
     const cpuAfter = readCpuSeconds(pid);
     const result = parseWrk(output);
@@ -85,7 +99,8 @@ async function main() {
   const options = parseArgs(process.argv.slice(2));
   if (!which('wrk')) throw new Error('wrk is not installed (apt-get install wrk)');
   if (options.pin && !which('taskset')) options.pin = false;
-  const apps = ['plain', 'express'];
+  const apps = options.apps;
+  options.tls = makeTlsFiles();
   const impls = ['node', 'reactor'];
   const results = {};
   for (let run = 0; run < options.runs; run++) {
@@ -117,6 +132,7 @@ async function main() {
         `${(median(rps) / base).toFixed(2)}× |`);
     }
   }
+  fs.rmSync(options.tls.directory, { recursive: true, force: true });
   if (failed) process.exitCode = 1;
 }
 

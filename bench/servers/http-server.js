@@ -1,8 +1,13 @@
 'use strict';
-// `node bench/servers/http-server.js <node|reactor> <express|plain> <port>`:
+// `node bench/servers/http-server.js <node|reactor> <express|plain|https> <port>`:
 // the same HTTP app served by node:http's own listener or through
-// epoll-reactor's serveHttp. Prints `listening <port>` once ready.
+// epoll-reactor's serveHttp. `https` is the plain app on an https.Server
+// with the key and certificate at $BENCH_TLS_KEY and $BENCH_TLS_CERT;
+// serveHttp then terminates TLS on the reactor thread. Prints
+// `listening <port>` once ready.
+const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 
 const [impl, kind, portText] = process.argv.slice(2);
 const port = Number(portText ?? 0);
@@ -19,7 +24,9 @@ if (kind === 'express') {
     res.end('hello from http\n');
   };
 }
-const httpServer = http.createServer(handler);
+const httpServer = kind === 'https'
+  ? https.createServer({ key: fs.readFileSync(process.env.BENCH_TLS_KEY), cert: fs.readFileSync(process.env.BENCH_TLS_CERT) }, handler)
+  : http.createServer(handler);
 
 function ready(address) {
   process.stdout.write(`listening ${address.port}\n`);
