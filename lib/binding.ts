@@ -86,7 +86,7 @@ export const enum ConnectionFlag {
 }
 
 /** Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch). */
-export type BatchDispatcher = (records: Float64Array, recordCount: number, chunks: ArrayBuffer[], strings: string[]) => void;
+export type BatchDispatcher = (records: Float64Array, recordCount: number, chunks: Buffer[], strings: string[]) => void;
 
 export interface NativeReactorOptions {
   readBudgetPerTurn?: number;

@@ -145,7 +145,7 @@ function rethrow(error: unknown): never {
  * in the batch their events, so the error is rethrown on a later tick, where it
  * reaches 'uncaughtException' as it would from a node:net callback.
  */
-function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: ArrayBuffer[],
+function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: Buffer[],
   strings: string[]): void {
   const { connections, listeners } = reactor;
   // `records` is reused for every batch: only its first recordCount entries are this batch's.
@@ -158,10 +158,10 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         // destroyed the socket.
         const endpoint = connections.get(id);
         if (endpoint !== undefined) {
-          // Each data record has an ArrayBuffer of its own, over this
+          // Each data record has a Buffer of its own, over this
           // connection's bytes only (DeliverToJs), so chunk.buffer shows no
           // other connection's data.
-          endpoint.onReactorData(Buffer.from(chunks[records[i + 2]], records[i + 3], records[i + 4]));
+          endpoint.onReactorData(chunks[records[i + 2]]);
         }
       } else if (kind === EventKind.Written) {
         connections.get(id)?.onReactorWritten(records[i + 2]);

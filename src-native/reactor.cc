@@ -129,8 +129,8 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // function call, and napi_open_handle_scope allocates.
   napi_env rawEnv = env;
 
-  // Every data record is copied into an ArrayBuffer of its own, which JS
-  // owns: a handler sees only its record's bytes (issue 12 item 24), and the
+  // Every data record is copied into a Buffer (and ArrayBuffer) of its own,
+  // which JS owns: a handler sees only its record's bytes (issue 12 item 24), and the
   // read block goes back with the batch. Reads were once lent to JS as
   // external ArrayBuffers over the block. Besides six allocations each, that
   // left the block's life to a finalizer, and when a Worker's environment
@@ -149,10 +149,11 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
     const char* bytes = chunk.data + static_cast<size_t>(record[3]);
     size_t length = static_cast<size_t>(record[4]);
+    // A Buffer copy rather than napi_create_arraybuffer + memcpy: Node
+    // allocates its memory without zero-filling it first (the ArrayBuffer
+    // path writes every byte twice), and JS gets the Buffer it hands on.
     napi_value buffer;
-    void* copy = nullptr;
-    if (napi_create_arraybuffer(rawEnv, length, &copy, &buffer) != napi_ok) return;
-    if (length != 0) std::memcpy(copy, bytes, length);
+    if (napi_create_buffer_copy(rawEnv, length, bytes, nullptr, &buffer) != napi_ok) return;
     if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
     record[2] = static_cast<double>(regionCount++);
     record[3] = 0;
