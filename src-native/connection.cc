@@ -24,7 +24,7 @@ Connection::~Connection() = default;
 
 ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint64_t room,
                              bool shortReadDrains) {
-  if (tls) return tls->Read(*this, arena, batch, budget, room);
+  if (tls) return tls->Read(*this, arena, batch, budget, room, shortReadDrains);
   uint64_t taken = 0;
   while (budget > 0) {
     if (taken >= room) return ReadOutcome::kStopped;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 
@@ -20,9 +21,17 @@ long TransportControl(BIO*, int command, long, void*) { return command == BIO_CT
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
+  if (transport->kernelEmpty) {
+    // A short read found the queue empty earlier in this Read(): the recv()
+    // that would say EAGAIN is skipped, as Connection::Read skips it.
+    transport->wouldBlock = true;
+    BIO_set_retry_read(bio);
+    return 0;
+  }
   ssize_t n = sys::Receive(transport->fd, into, capacity);
   if (n > 0) {
     *received = static_cast<size_t>(n);
+    if (transport->stopAtShortRead && static_cast<size_t>(n) < capacity) transport->kernelEmpty = true;
     return 1;
   }
   if (n == 0) {
@@ -280,9 +289,13 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
 }
 
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
-                             uint64_t room) {
+                             uint64_t room, bool shortReadDrains) {
   if (readWantsWrite && connection.waitingWritable) return ReadOutcome::kDrained;
   readWantsWrite = false;
+  // As the plain path: a short read ends the drain, except with the peer's
+  // FIN or an urgent mark behind it (Connection::Read).
+  transport_.stopAtShortRead = shortReadDrains && !connection.peerClosing && !connection.urgentMark;
+  transport_.kernelEmpty = false;
   if (!handshakeDone_) {
     ReadOutcome outcome = ReadOutcome::kDrained;
     if (!Handshake(connection, batch, &outcome)) return outcome;
@@ -324,27 +337,55 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   return ReadOutcome::kBudgetSpent;
 }
 
+const char* TlsSession::NextPlaintext(const Connection& connection, size_t* length) const {
+  const WriteChunk& head = connection.writeQueue.front();
+  size_t headLeft = head.length - connection.headOffset;
+  if (headLeft >= kCoalesceBytes || connection.writeQueue.size() == 1) {
+    *length = headLeft;
+    return head.data + connection.headOffset;
+  }
+  // Only the reactor thread that owns the connection writes it, and the
+  // bytes are in the record before SSL_write_ex returns.
+  thread_local std::string coalesced;
+  coalesced.clear();
+  size_t offset = connection.headOffset;
+  for (const WriteChunk& chunk : connection.writeQueue) {
+    size_t take = std::min(chunk.length - offset, kCoalesceBytes - coalesced.size());
+    coalesced.append(chunk.data + offset, take);
+    offset = 0;
+    if (coalesced.size() == kCoalesceBytes) break;
+  }
+  *length = coalesced.size();
+  return coalesced.data();
+}
+
 void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (!handshakeDone_ || connection.failed) return;
   bool progressed = false;
   while (!connection.writeQueue.empty() && !connection.failed) {
-    WriteChunk& head = connection.writeQueue.front();
     ERR_clear_error();
     transport_.wouldBlock = transport_.peerEnded = false;
     transport_.error = 0;
+    size_t length = 0;
+    const char* plaintext = NextPlaintext(connection, &length);
     size_t written = 0;
-    int result = SSL_write_ex(ssl_, head.data + connection.headOffset, head.length - connection.headOffset,
-                              &written);
+    int result = SSL_write_ex(ssl_, plaintext, length, &written);
     if (result == 1) {
       progressed = true;
       connection.bytesWritten += written;
       connection.unsentBytes -= written;
-      connection.headOffset += written;
-      if (connection.headOffset == head.length) {
-        connection.headOffset = 0;
-        if (head.pin != 0) batch.unpinned.push_back(head.pin);
-        if (head.small) batch.ReturnBuffer(std::move(head.owned));
-        connection.writeQueue.pop_front();
+      // `written` may span several chunks (coalesced) or part of one.
+      while (written > 0) {
+        WriteChunk& head = connection.writeQueue.front();
+        size_t take = std::min(written, head.length - connection.headOffset);
+        connection.headOffset += take;
+        written -= take;
+        if (connection.headOffset == head.length) {
+          connection.headOffset = 0;
+          if (head.pin != 0) batch.unpinned.push_back(head.pin);
+          if (head.small) batch.ReturnBuffer(std::move(head.owned));
+          connection.writeQueue.pop_front();
+        }
       }
       continue;
     }

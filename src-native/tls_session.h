@@ -48,7 +48,7 @@ class TlsSession {
   // Connection::Read for a TLS connection: drives the handshake, then reads
   // plaintext into the arena, `budget` and `room` counting plaintext.
   ReadOutcome Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
-                   uint64_t room);
+                   uint64_t room, bool shortReadDrains);
   // Connection::Flush for a TLS connection: encrypts the write queue once the
   // handshake is done, then sends close_notify and the FIN for a requested
   // shutdown. bytesWritten counts plaintext.
@@ -71,6 +71,11 @@ class TlsSession {
     bool wouldBlock = false;  // recv or send said EAGAIN
     bool peerEnded = false;   // recv returned 0
     int error = 0;            // errno of a failed recv/send
+    // Set for one Read(): a recv() that returns less than asked means the
+    // queue is empty, so the next BIO read reports EAGAIN without a syscall
+    // (kernelEmpty); any later arrival raises a new edge.
+    bool stopAtShortRead = false;
+    bool kernelEmpty = false;
   };
 
  private:
@@ -81,6 +86,16 @@ class TlsSession {
   void ReportSecure(Connection& connection, Batch& batch);
   // Reports why `result` (an SSL_get_error code) ended reading; returns the outcome.
   ReadOutcome ReadFailed(Connection& connection, Batch& batch, int result);
+  // The plaintext for the next SSL_write_ex: the head chunk, or, when it is
+  // small and more follow, up to kCoalesceBytes of the queue copied into one
+  // buffer per reactor thread (no idle connection holds one), so that an HTTP response's head and body leave as one record
+  // and one send. A retry after WANT_WRITE rebuilds the same bytes and maybe
+  // more (the queue only grows at its tail), which OpenSSL accepts with
+  // SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
+  const char* NextPlaintext(const Connection& connection, size_t* length) const;
+
+  // One TLS record's most plaintext.
+  static constexpr size_t kCoalesceBytes = 16 * 1024;
 
   std::shared_ptr<TlsContext> context_;
   SSL* ssl_ = nullptr;  // owned; owns its BIO
