@@ -9,7 +9,7 @@
 //
 // Under edge triggering the rules of the plain path hold for ciphertext and
 // plaintext alike: Read() stops only at WANT_READ after the socket said
-// EAGAIN (drained), at the peer's end, at an error, or at a cap or budget,
+// EAGAIN or returned less than asked (drained), at the peer's end, at an error, or at a cap or budget,
 // and in those last two cases it leaves `readable` set so that the loop
 // revisits the connection (OpenSSL may hold decrypted bytes the kernel no
 // longer reports). A read that wants to write waits for EPOLLOUT
