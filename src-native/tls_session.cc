@@ -187,9 +187,7 @@ TlsSession::~TlsSession() {
 }
 
 bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome) {
-  ERR_clear_error();
-  transport_.wouldBlock = transport_.peerEnded = false;
-  transport_.error = 0;
+  BeginCall();
   int result = SSL_do_handshake(ssl_);
   if (result == 1) {
     handshakeDone_ = true;
@@ -305,9 +303,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
       return ReadOutcome::kFailed;
     }
     size_t wanted = std::min(capacity, budget);
-    ERR_clear_error();
-    transport_.wouldBlock = transport_.peerEnded = false;
-    transport_.error = 0;
+    BeginCall();
     size_t received = 0;
     int result = SSL_read_ex(ssl_, space, wanted, &received);
     if (result == 1) {
@@ -329,17 +325,13 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
   bool progressed = false;
   while (!connection.writeQueue.empty() && !connection.failed) {
     WriteChunk& head = connection.writeQueue.front();
-    ERR_clear_error();
-    transport_.wouldBlock = transport_.peerEnded = false;
-    transport_.error = 0;
-    size_t written = 0;
-    int result = SSL_write_ex(ssl_, head.data + connection.headOffset, head.length - connection.headOffset,
-                              &written);
-    if (result == 1) {
+    PlainResult result =
+        WritePlain(connection, head.data + connection.headOffset, head.length - connection.headOffset);
+    if (result.status == PlainStatus::kDone) {
       progressed = true;
-      connection.bytesWritten += written;
-      connection.unsentBytes -= written;
-      connection.headOffset += written;
+      connection.bytesWritten += result.bytes;
+      connection.unsentBytes -= result.bytes;
+      connection.headOffset += result.bytes;
       if (connection.headOffset == head.length) {
         connection.headOffset = 0;
         if (head.pin != 0) batch.unpinned.push_back(head.pin);
@@ -348,51 +340,131 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
       }
       continue;
     }
-    int error = SSL_get_error(ssl_, result);
-    if (error == SSL_ERROR_WANT_WRITE) {
-      connection.waitingWritable = true;
-    } else if (error == SSL_ERROR_WANT_READ) {
-      writeWantsRead_ = true;
-    } else if (transport_.error != 0) {
-      ERR_clear_error();
+    if (result.status == PlainStatus::kFailed) {
       connection.failed = true;
-      batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
-                static_cast<double>(Syscall::kWrite));
-    } else {
-      connection.failed = true;
-      TlsFailure failure = TakeTlsFailure("TLS write failed");
-      size_t first = batch.strings.size();
-      batch.strings.push_back(failure.message);
-      batch.strings.push_back(failure.library);
-      batch.strings.push_back(failure.reason);
-      batch.Add(EventKind::kTlsError, connection.id, 0, static_cast<double>(first),
-                static_cast<double>(TlsErrorKind::kLibrary));
+      if (failure_.error != 0) {
+        batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
+                  static_cast<double>(Syscall::kWrite));
+      } else {
+        size_t first = batch.strings.size();
+        batch.strings.push_back(failure_.tls.message);
+        batch.strings.push_back(failure_.tls.library);
+        batch.strings.push_back(failure_.tls.reason);
+        batch.Add(EventKind::kTlsError, connection.id, 0, static_cast<double>(first),
+                  static_cast<double>(TlsErrorKind::kLibrary));
+      }
     }
-    break;
+    break;  // kWouldBlock: WritePlain set what it waits for
   }
   if (progressed) connection.ReportWritten(batch);
   if (connection.writeQueue.empty() && connection.shutdownRequested && !connection.shutdownDone &&
       !connection.failed && !connection.waitingWritable) {
-    // close_notify first, as node's end() does; a full socket retries it on
-    // EPOLLOUT. Any other failure to send it still ends with the FIN.
-    ERR_clear_error();
-    transport_.wouldBlock = false;
-    int result = SSL_shutdown(ssl_);
-    if (result < 0 && SSL_get_error(ssl_, result) == SSL_ERROR_WANT_WRITE) {
-      connection.waitingWritable = true;
-      return;
-    }
-    ERR_clear_error();
+    PlainStatus ended = EndWrites(connection);
+    if (ended == PlainStatus::kWouldBlock) return;
     connection.shutdownDone = true;
-    int shut = sys::ShutdownWrite(connection.fd);
-    if (shut < 0 && shut != -ENOTCONN) {
+    if (ended == PlainStatus::kFailed) {
       connection.failed = true;
-      batch.Add(EventKind::kError, connection.id, static_cast<double>(-shut),
+      batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
                 static_cast<double>(Syscall::kShutdown));
     } else {
       batch.Add(EventKind::kShutdown, connection.id);
     }
   }
+}
+
+void TlsSession::BeginCall() {
+  ERR_clear_error();
+  transport_.wouldBlock = transport_.peerEnded = false;
+  transport_.error = 0;
+}
+
+void TlsSession::RecordFailure(const char* fallback) {
+  failure_ = TlsIoFailure();
+  if (transport_.error != 0) {
+    ERR_clear_error();
+    failure_.error = transport_.error;
+  } else {
+    failure_.tls = TakeTlsFailure(fallback);
+  }
+}
+
+PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
+  if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
+  readWantsWrite = false;
+  if (writeWantsRead_) {
+    // This read is what a stalled write waited for: the forward retries it.
+    writeWantsRead_ = false;
+    flushWanted_ = true;
+  }
+  BeginCall();
+  size_t received = 0;
+  int result = SSL_read_ex(ssl_, into, capacity, &received);
+  if (result == 1) return {PlainStatus::kDone, received};
+  int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_READ) {
+    if (!transport_.wouldBlock) return {PlainStatus::kAgain, 0};
+    connection.readable = false;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  if (error == SSL_ERROR_WANT_WRITE) {
+    // `readable` stays set: EPOLLOUT clears waitingWritable and the next
+    // pump reads again.
+    readWantsWrite = true;
+    connection.waitingWritable = true;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  connection.readable = false;
+  if (transport_.peerEnded || error == SSL_ERROR_ZERO_RETURN) {
+    // A close_notify or a FIN (a record cut short by a FIN too, as Read()
+    // and node's server treat it).
+    ERR_clear_error();
+    return {PlainStatus::kEnded, 0};
+  }
+  RecordFailure("TLS read failed");
+  return {PlainStatus::kFailed, 0};
+}
+
+PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
+  BeginCall();
+  size_t written = 0;
+  int result = SSL_write_ex(ssl_, from, length, &written);
+  if (result == 1) return {PlainStatus::kDone, written};
+  int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_WRITE) {
+    connection.waitingWritable = true;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  if (error == SSL_ERROR_WANT_READ) {
+    // The next ReadPlain on this side sets flushWanted_, which makes the
+    // forward pump again.
+    writeWantsRead_ = true;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  RecordFailure("TLS write failed");
+  return {PlainStatus::kFailed, 0};
+}
+
+PlainStatus TlsSession::EndWrites(Connection& connection) {
+  if (writesEnded_) return PlainStatus::kDone;
+  // close_notify first, as node's end() does; a full socket retries it on
+  // EPOLLOUT (the retry only sends the alert OpenSSL holds). Any other
+  // failure to send it still ends with the FIN.
+  BeginCall();
+  int result = SSL_shutdown(ssl_);
+  if (result < 0 && SSL_get_error(ssl_, result) == SSL_ERROR_WANT_WRITE) {
+    connection.waitingWritable = true;
+    return PlainStatus::kWouldBlock;
+  }
+  ERR_clear_error();
+  writesEnded_ = true;
+  int shut = sys::ShutdownWrite(connection.fd);
+  // ENOTCONN: the peer already reset the connection; net ignores it too.
+  if (shut < 0 && shut != -ENOTCONN) {
+    failure_ = TlsIoFailure();
+    failure_.error = -shut;
+    return PlainStatus::kFailed;
+  }
+  return PlainStatus::kDone;
 }
 
 }  // namespace reactor
