@@ -10,10 +10,10 @@
 // medians with min–max. Needs wrk (Debian package `wrk`).
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 
 const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
+const { makeTlsFiles } = require('./lib/tls-files');
 const { readCpuSeconds } = require('./lib/proc-stats');
 
 function parseArgs(argv) {
@@ -60,16 +60,6 @@ function parseWrk(output) {
   };
 }
 
-// A throwaway self-signed P-256 key and certificate for the https app.
-function makeTlsFiles() {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-http-tls-'));
-  const key = path.join(directory, 'key.pem');
-  const cert = path.join(directory, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { directory, key, cert };
-}
-
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
@@ -100,7 +90,7 @@ async function main() {
   if (!which('wrk')) throw new Error('wrk is not installed (apt-get install wrk)');
   if (options.pin && !which('taskset')) options.pin = false;
   const apps = options.apps;
-  options.tls = makeTlsFiles();
+  options.tls = makeTlsFiles('bench-http-tls-');
   const impls = ['node', 'reactor'];
   const results = {};
   for (let run = 0; run < options.runs; run++) {

@@ -9,13 +9,13 @@
 // them all as secure, and reads the server's RSS after three full GCs, both
 // after one warm-up connection and with all of them open and idle. Prints a
 // markdown table: RSS growth per connection, medians over runs.
-const { execFileSync } = require('node:child_process');
+
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const tls = require('node:tls');
 
 const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
+const { makeTlsFiles } = require('./lib/tls-files');
 
 function parseArgs(argv) {
   const options = { connections: 10000, runs: 2 };
@@ -25,15 +25,6 @@ function parseArgs(argv) {
     else throw new Error(`unknown option ${argv[i]}`);
   }
   return options;
-}
-
-function makeTlsFiles() {
-  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-tls-rss-'));
-  const key = path.join(directory, 'key.pem');
-  const cert = path.join(directory, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-subj', '/CN=127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-  return { directory, key, cert };
 }
 
 function connectOne(port) {
@@ -96,7 +87,7 @@ function median(values) {
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  options.tls = makeTlsFiles();
+  options.tls = makeTlsFiles('bench-tls-rss-');
   const results = { node: [], reactor: [] };
   try {
     for (let run = 0; run < options.runs; run++) {
