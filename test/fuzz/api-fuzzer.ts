@@ -350,6 +350,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     return entry;
   }
 
+  let loopbacksMade = 0;
+  const uniqueLoopback = (): string => {
+    const n = ++loopbacksMade;
+    return `127.${1 + (Math.floor(n / 65536) % 250)}.${Math.floor(n / 256) % 256}.${n % 256}`;
+  };
   const onEchoSide = (socket: Socket): void => {
     watch(socket, 'reactor-accepted');
     linkAccepted(newEndpoint(socket, 'reactor-accepted'));
@@ -359,19 +364,19 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const record: ForwardRecord = { how: adopted ? 'forward+adopted' : 'forward', disturbed: false, settled: 0, ends: [] };
     forwards.push(record);
     const w1 = watch(client, 'forward-in');
-    const upstream = connect(netPort, '127.0.0.1');
+    const upstream = connect({ port: netPort, host: '127.0.0.1', localAddress: uniqueLoopback() });
     const w2 = watch(upstream, 'forward-out');
     w1.forwarded = w2.forwarded = true;
     forwardOf.set(client, record);
     forwardOf.set(upstream, record);
     middles.push(client, upstream);
     upstream.on('connect', () => {
-      const port = upstream.localPort!;
-      const backend = awaitingBackend.get(port);
+      const source = `${upstream.localAddress}:${upstream.localPort}`;
+      const backend = awaitingBackend.get(source);
       if (backend) {
         joinForward(backend, record);
-        awaitingBackend.delete(port);
-      } else pendingForwardPorts.set(port, record);
+        awaitingBackend.delete(source);
+      } else pendingForwardPorts.set(source, record);
     });
     client.on('error', () => (record.disturbed = true));
     upstream.on('error', () => (record.disturbed = true));
@@ -418,34 +423,42 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else {
       startForward();
     }
-    const clientPort = client.remotePort!;
-    const a = awaitingForward.get(clientPort);
+    const source = `${client.remoteAddress}:${client.remotePort}`;
+    const a = awaitingForward.get(source);
     if (a) {
       joinForward(a, record);
-      awaitingForward.delete(clientPort);
-    } else pendingForwardClientPorts.set(clientPort, record);
+      awaitingForward.delete(source);
+    } else pendingForwardClientPorts.set(source, record);
   };
   const forwardOf = new Map<Socket, ForwardRecord>();
   const middles: Socket[] = [];
   // The endpoints at both ends of a forward are told which forward carries
-  // them by port, whichever of the two sides JS hears about first.
-  const pendingForwardClientPorts = new Map<number, ForwardRecord>();
-  const awaitingForward = new Map<number, Endpoint>();
-  const pendingForwardPorts = new Map<number, ForwardRecord>();
-  const awaitingBackend = new Map<number, Endpoint>();
+  // them by source address and port, whichever of the two sides JS hears about
+  // first. Each forward client and upstream binds a loopback address of its
+  // own (uniqueLoopback), because ports alone are ambiguous: a port is reused
+  // at once after a reset, and a socket destroyed while connecting never says
+  // 'connect' although its peer was accepted, so its entry waits for good.
+  const pendingForwardClientPorts = new Map<string, ForwardRecord>();
+  const awaitingForward = new Map<string, Endpoint>();
+  const pendingForwardPorts = new Map<string, ForwardRecord>();
+  const awaitingBackend = new Map<string, Endpoint>();
 
   const netServer = net.createServer((socket) => {
     watch(socket, 'net-accepted');
     const endpoint = newEndpoint(socket, 'net-accepted');
     linkAccepted(endpoint);
-    const port = socket.remotePort!;
-    const record = pendingForwardPorts.get(port);
+    // Accepted after its peer reset, a socket has no remote address (its
+    // getpeername fails) though it still reads what was sent before the reset.
+    // Its header alone then says which stream it carries.
+    if (socket.remotePort === undefined) return;
+    const source = `${socket.remoteAddress}:${socket.remotePort}`;
+    const record = pendingForwardPorts.get(source);
     if (record) {
       joinForward(endpoint, record);
-      pendingForwardPorts.delete(port);
+      pendingForwardPorts.delete(source);
     } else {
-      awaitingBackend.set(port, endpoint);
-      socket.once('close', () => awaitingBackend.get(port) === endpoint && awaitingBackend.delete(port));
+      awaitingBackend.set(source, endpoint);
+      socket.once('close', () => awaitingBackend.get(source) === endpoint && awaitingBackend.delete(source));
     }
   });
   await new Promise<void>((resolve) => netServer.listen(0, '127.0.0.1', resolve));
@@ -547,21 +560,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       }
       default: {
         const viaAdopt = options.hostile && chance(0.3);
-        const socket = net.connect(viaAdopt ? adoptProxyPort : (proxy.port as number), '127.0.0.1');
+        const port = viaAdopt ? adoptProxyPort : (proxy.port as number);
+        const socket = net.connect({ port, host: '127.0.0.1', localAddress: uniqueLoopback() });
         watch(socket, 'forward-client');
         const endpoint = newEndpoint(socket, 'forward-client');
         socket.once('connect', () => {
-          const record = pendingForwardClientPorts.get(socket.localPort!);
+          const source = `${socket.localAddress}:${socket.localPort}`;
+          const record = pendingForwardClientPorts.get(source);
           if (record) {
             joinForward(endpoint, record);
-            pendingForwardClientPorts.delete(socket.localPort!);
+            pendingForwardClientPorts.delete(source);
           } else {
-            const port = socket.localPort!;
-            awaitingForward.set(port, endpoint);
+            awaitingForward.set(source, endpoint);
             // Kept after 'close': a client that closed while its connection
             // still waited in the proxy's backlog is accepted (and its bytes
-            // forwarded) after it is gone. A later client on the same port
-            // replaces the entry.
+            // forwarded) after it is gone.
           }
         });
       }
@@ -572,6 +585,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       const socket = connect(pick(closedPorts), '127.0.0.1');
       watch(socket, 'refused-client');
       socket.on('error', () => count('refused'));
+      // Unless a listener (of this run or of another process) took the port
+      // since: then it is an ordinary connection, ended here, still with one 'close'.
+      socket.once('connect', () => {
+        count('closedPortReused');
+        socket.destroy();
+      });
     }
   }
 
@@ -800,7 +819,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         (writer.localPort === receiver.remotePort || writer.remotePort === receiver.localPort);
       const sameForward = receiver.via !== undefined && receiver.via === writer.via;
       if (!sameConnection && !sameForward) {
-        violation(`${receiver.label} received the stream of ${writer.label}, but is connected to ${receiver.partner?.label}`);
+        violation(`${receiver.label} received the stream of ${writer.label}, but is connected to ${receiver.partner?.label} (receiver ports ${receiver.localPort}<-${receiver.remotePort}, disturbed ${receiver.disturbed}; writer ports ${writer.localPort}->${writer.remotePort}, via ${writer.via?.how}, writer partner ${writer.partner?.label})`);
         continue;
       }
       count('pairingsCorrectedByHeader');
