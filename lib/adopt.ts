@@ -133,7 +133,10 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     const result = reactor.native.adoptFd(fd);
     closeQuietly(target, handle);
     if (result.length === 2) {
-      process.nextTick(() => adopted.destroy(systemError(result[0], result[1])));
+      // Destroyed at once, not on a later tick: until then the socket would
+      // be neither connected nor connecting, and forward() of it would throw.
+      // Its 'error' is emitted on the next tick, as destroy() does.
+      adopted.destroy(systemError(result[0], result[1]));
       return;
     }
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as net from 'node:net';
 
-import { adopt, Socket } from '../lib';
+import { adopt, connect, forward, Socket } from '../lib';
 import { checkMustCalls, listenLocal, mustCall, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
@@ -113,3 +113,29 @@ test('item 20: adopt() with bad options throws a Node-style error and leaves the
   const [again] = (await once(client, 'data')) as [Buffer];
   expect(again.toString()).toBe('pong');
 }, 15000);
+
+test('adopt() of a connection its peer already reset: forward() of it settles with an error, it does not throw', async () => {
+  // pauseOnConnect: libuv never reads it, so it cannot notice the reset.
+  const server = track(net.createServer({ pauseOnConnect: true }));
+  const serverPort = await listenLocal(server);
+  const accepted = once(server, 'connection');
+  const client = track(net.connect(serverPort, '127.0.0.1'));
+  const [plain] = (await accepted) as [net.Socket];
+  track(plain);
+  await once(client, 'connect');
+  client.resetAndDestroy();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const upstream = track(net.createServer((socket) => socket.resume()));
+  const port = await listenLocal(upstream);
+  const other = track(connect(port, '127.0.0.1'));
+  other.on('error', () => undefined);
+  // adopt() and forward() back to back, as a proxy does.
+  const adopted = adopt(plain);
+  const errors: string[] = [];
+  adopted.on('error', (error: NodeJS.ErrnoException) => errors.push(String(error.code)));
+  const result = await forward(adopted, other);
+  expect(result.error).toBeDefined();
+  expect(adopted.destroyed).toBe(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(errors.length).toBeLessThanOrEqual(1);
+});
