@@ -355,6 +355,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const n = ++loopbacksMade;
     return `127.${1 + (Math.floor(n / 65536) % 250)}.${Math.floor(n / 256) % 256}.${n % 256}`;
   };
+  const sourceOf = (address: string | undefined, port: number | undefined): string => `${address}:${port}`;
   const onEchoSide = (socket: Socket): void => {
     watch(socket, 'reactor-accepted');
     linkAccepted(newEndpoint(socket, 'reactor-accepted'));
@@ -371,12 +372,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     forwardOf.set(upstream, record);
     middles.push(client, upstream);
     upstream.on('connect', () => {
-      const source = `${upstream.localAddress}:${upstream.localPort}`;
+      const source = sourceOf(upstream.localAddress, upstream.localPort);
       const backend = awaitingBackend.get(source);
       if (backend) {
         joinForward(backend, record);
         awaitingBackend.delete(source);
-      } else pendingForwardPorts.set(source, record);
+      } else forwardsAwaitingBackend.set(source, record);
     });
     client.on('error', () => (record.disturbed = true));
     upstream.on('error', () => (record.disturbed = true));
@@ -423,12 +424,12 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else {
       startForward();
     }
-    const source = `${client.remoteAddress}:${client.remotePort}`;
+    const source = sourceOf(client.remoteAddress, client.remotePort);
     const a = awaitingForward.get(source);
     if (a) {
       joinForward(a, record);
       awaitingForward.delete(source);
-    } else pendingForwardClientPorts.set(source, record);
+    } else forwardsAwaitingClient.set(source, record);
   };
   const forwardOf = new Map<Socket, ForwardRecord>();
   const middles: Socket[] = [];
@@ -438,9 +439,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   // own (uniqueLoopback), because ports alone are ambiguous: a port is reused
   // at once after a reset, and a socket destroyed while connecting never says
   // 'connect' although its peer was accepted, so its entry waits for good.
-  const pendingForwardClientPorts = new Map<string, ForwardRecord>();
+  const forwardsAwaitingClient = new Map<string, ForwardRecord>();
   const awaitingForward = new Map<string, Endpoint>();
-  const pendingForwardPorts = new Map<string, ForwardRecord>();
+  const forwardsAwaitingBackend = new Map<string, ForwardRecord>();
   const awaitingBackend = new Map<string, Endpoint>();
 
   const netServer = net.createServer((socket) => {
@@ -451,11 +452,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     // getpeername fails) though it still reads what was sent before the reset.
     // Its header alone then says which stream it carries.
     if (socket.remotePort === undefined) return;
-    const source = `${socket.remoteAddress}:${socket.remotePort}`;
-    const record = pendingForwardPorts.get(source);
+    const source = sourceOf(socket.remoteAddress, socket.remotePort);
+    const record = forwardsAwaitingBackend.get(source);
     if (record) {
       joinForward(endpoint, record);
-      pendingForwardPorts.delete(source);
+      forwardsAwaitingBackend.delete(source);
     } else {
       awaitingBackend.set(source, endpoint);
       socket.once('close', () => awaitingBackend.get(source) === endpoint && awaitingBackend.delete(source));
@@ -565,11 +566,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         watch(socket, 'forward-client');
         const endpoint = newEndpoint(socket, 'forward-client');
         socket.once('connect', () => {
-          const source = `${socket.localAddress}:${socket.localPort}`;
-          const record = pendingForwardClientPorts.get(source);
+          const source = sourceOf(socket.localAddress, socket.localPort);
+          const record = forwardsAwaitingClient.get(source);
           if (record) {
             joinForward(endpoint, record);
-            pendingForwardClientPorts.delete(source);
+            forwardsAwaitingClient.delete(source);
           } else {
             awaitingForward.set(source, endpoint);
             // Kept after 'close': a client that closed while its connection
