@@ -470,6 +470,16 @@ void Loop::Apply(Command& command) {
   MarkInterestDirty(connection);
   switch (command.kind) {
     case Command::Kind::kWrite: {
+      if (connection->shutdownRequested && connection->forwarder != nullptr) {
+        // Bytes a forward was handed (read for JS before it began) for a
+        // side JS had ended: they cannot be sent, and dropping them would
+        // report them forwarded. The forward fails, as a write after
+        // shutdown(SHUT_WR) fails: EPIPE.
+        if (command.pin != 0) batch_->unpinned.push_back(command.pin);
+        connection->forwarder->Cancel(EPIPE, Syscall::kWrite);
+        FinishForward(connection->forwarder);
+        return;
+      }
       if (connection->failed || connection->shutdownRequested) {
         if (command.pin != 0) batch_->unpinned.push_back(command.pin);
         return;

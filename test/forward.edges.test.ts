@@ -128,6 +128,21 @@ test('item 7: a.end() after its finish, then forward(a, b): the forward resolves
   expect(outcome.bytesFirstToSecond).toBe(1);
 }, 15000);
 
+test('bytes held in JS for a side that JS ended fail the forward with EPIPE, not vanish', async () => {
+  const upstreamPort = await startUpstream((socket) => { socket.resume(); });
+  let a: Socket | undefined;
+  const port = await startServer((socket) => { a = socket; });
+  const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  client.write('held for the upstream');
+  await waitFor(() => a !== undefined && a.readableLength === 'held for the upstream'.length, 5000, 'the bytes to wait in JS');
+  const b = await connectUpstream(upstreamPort);
+  b.end();
+  await once(b, 'finish');
+  // Node's write after end(): the bytes cannot go, and the caller hears so.
+  const outcome = await forward(a!, b);
+  expect(outcome.error?.code).toBe('EPIPE');
+}, 15000);
+
 describe('item 21', () => {
   test('a second forward() of a forwarding socket throws ERR_INVALID_STATE and the first forward goes on', async () => {
     const upstreamPort = await startUpstream((socket) => {
