@@ -183,6 +183,10 @@ export class Socket extends Duplex implements AttemptingSocket {
   private forwarding = false;
   private writeShutDown = false;  // the write side was shut down before the reactor had it
   private unattachedTimer: NodeJS.Timeout | undefined;
+  // When JS last saw bytes arrive, while a timeout is set (onReactorTimeout).
+  private dataSeenAt = 0;
+  // A 'timeout' the reactor reported before JS had seen `timeout` ms of quiet.
+  private deferredTimeout: NodeJS.Timeout | undefined;
   private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
   private connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
@@ -461,6 +465,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.timeout = milliseconds;
     const duration = timerDuration(milliseconds);
     if (callback !== undefined) validateFunction(callback, 'callback');
+    this.cancelDeferredTimeout();
     if (this.registered) {
       this.reactor!.native.setTimeout(this.id, duration);
       this.reactor!.scheduleFlush();
@@ -661,6 +666,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     const length = data.length;
     const reactor = this.reactor!;
+    if (this.timeout !== undefined && this.timeout > 0) this.noteDataSeen();
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
       // A socket made with readable: false (net reads nothing of it): bytes
       // the reactor read before its pause arrived stay unacknowledged, so
@@ -806,9 +812,34 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
   }
 
-  /** @internal */
+  /**
+   * @internal
+   * The reactor times idleness from when its thread read the bytes, which
+   * under load can be well before the batch carrying them reaches JS; net
+   * times it from JS's read. A 'timeout' that would come sooner than
+   * `timeout` ms after JS saw the last bytes waits out the difference, so it
+   * never comes earlier than net's; bytes arriving meanwhile cancel it (the
+   * reactor has re-armed).
+   */
   onReactorTimeout(): void {
-    this.emit('timeout');
+    const early = (this.timeout ?? 0) - (performance.now() - this.dataSeenAt);
+    if (early >= 1 && this.deferredTimeout === undefined) {
+      this.deferredTimeout = setTimeout(emitDeferredTimeout, early, this);
+      this.deferredTimeout.unref();
+      return;
+    }
+    if (this.deferredTimeout === undefined) this.emit('timeout');
+  }
+
+  private noteDataSeen(): void {
+    this.dataSeenAt = performance.now();
+    this.cancelDeferredTimeout();
+  }
+
+  /** @internal */
+  cancelDeferredTimeout(): void {
+    if (this.deferredTimeout !== undefined) clearTimeout(this.deferredTimeout);
+    this.deferredTimeout = undefined;
   }
 
   /** @internal */
@@ -887,6 +918,7 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.clearUnattachedTimer();
+    this.cancelDeferredTimeout();
     const wasConnecting = this.connecting;
     this.connecting = false;
     this.attempts?.cancel();
@@ -1050,6 +1082,11 @@ function resumeUserBuffer(socket: Socket): void {
 
 function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+}
+
+function emitDeferredTimeout(socket: Socket): void {
+  socket.cancelDeferredTimeout();
+  socket.emit('timeout');
 }
 
 function onUnattachedTimeout(socket: Socket): void {
