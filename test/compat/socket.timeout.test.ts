@@ -8,10 +8,12 @@ import { implementations } from './implementations';
 
 useCompatHarness();
 
-// Node's timers never fire early (a millisecond or two covers rounding
-// between clocks). The reactor, which times idleness from its own read,
-// holds back a 'timeout' that JS would see early (Socket#onReactorTimeout).
-const EARLY_TOLERANCE_MS = 2;
+// How early a 'timeout' may come, measured from the last 'data' listener.
+// Node times idleness from libuv's loop time, taken before that iteration's
+// callbacks ran, so under load its 'timeout' comes early by the time spent
+// in callbacks before the read's (ci19: 8.3 ms on Node 26). The reactor holds
+// back a 'timeout' that JS would see sooner than that (Socket#onReactorTimeout).
+const EARLY_TOLERANCE_MS = 10;
 
 describe.each(implementations)('%s', (_name, createServer) => {
   test("setTimeout(100, cb): cb and 'timeout' once after 100 ms idle; the socket stays open", async () => {
