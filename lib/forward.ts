@@ -1,8 +1,9 @@
 // Native forwarding between two reactor sockets, for proxies: bytes flow both
 // ways on the reactor thread and never enter JS.
-import { invalidArgType, invalidArgValue, invalidState, SystemError, systemError } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, NodeStyleError, opensslError, SystemError, systemError } from './errors';
 import { validateObject } from './validate';
 import { Socket } from './socket';
+import { SecureSocket } from './tls';
 
 /** Options for {@link forward}. */
 export interface ForwardOptions {
@@ -26,10 +27,12 @@ export interface ForwardResult {
   bytesSecondToFirst: number;
   /**
    * Why it ended, when not because both sides finished: a reset or other
-   * error on either side (code, syscall as in net), or `ECANCELED` when one
-   * socket was destroyed from JS.
+   * error on either side (code, syscall as in net), `ECANCELED` when one
+   * socket was destroyed from JS, or, when OpenSSL failed on a TLS side, the
+   * error node:tls gives for it (`code` such as `ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC`,
+   * `library`, `reason`; no `errno` or `syscall`).
    */
-  error?: SystemError;
+  error?: SystemError | NodeStyleError;
 }
 
 const MODES = { auto: 0, splice: 1, copy: 2 } as const;
@@ -55,6 +58,13 @@ function causeOf(first: Socket, second: Socket): SystemError | undefined {
  * becomes a FIN to the other while the other direction keeps flowing. An error
  * or reset on either side ends both.
  *
+ * Either socket may be a {@link SecureSocket} whose handshake is done (from
+ * 'secureConnection' on): its side carries plaintext, decrypted and encrypted
+ * on the reactor thread, so a TLS socket and a plain one terminate TLS, and
+ * two TLS sockets re-encrypt. A TLS side always copies (`mode` 'splice'
+ * applies to plain pairs only). Its peer's close_notify or FIN ends that
+ * direction; the end passed to a TLS side is close_notify, then a FIN.
+ *
  * From the call on, the sockets emit no 'data'; do not write to them (wait
  * for the callbacks of earlier writes before calling forward). When the
  * forward ends both sockets are closed (and emit 'close'), and the returned
@@ -63,8 +73,9 @@ function causeOf(first: Socket, second: Socket): SystemError | undefined {
  * @throws TypeError (`ERR_INVALID_ARG_TYPE`) when a socket is not a reactor
  *   Socket or `options` is not an object; `ERR_INVALID_ARG_VALUE` for an
  *   unknown `mode` or the same socket twice; `ERR_INVALID_STATE` for a socket
- *   already handed to a forward, or one neither connected nor connecting. A
- *   call that throws changes nothing.
+ *   already handed to a forward, one neither connected nor connecting, or a
+ *   SecureSocket whose handshake has not finished. A call that throws changes
+ *   nothing.
  *
  * @example
  * ```ts
@@ -98,6 +109,10 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
     if (!socket.destroyed && socket.id === 0 && !socket.connecting) {
       throw invalidState('The socket is neither connected nor connecting');
     }
+    // Its side carries plaintext: there is none before the handshake ends.
+    if (socket instanceof SecureSocket && !socket.destroyed && socket.secureInfo === undefined) {
+      throw invalidState("The TLS handshake of the socket has not finished (wait for 'secureConnection')");
+    }
   }
   forwarded.add(first);
   forwarded.add(second);
@@ -123,6 +138,7 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
       const id = reactor.native.nextId();
       let heldFirst = 0;
       let heldSecond = 0;
+      let tlsError: NodeStyleError | undefined;
       reactor.forwards.set(id, {
         // The reactor reads neither socket for JS any more, and every byte it
         // read before sits in the readable buffers now: pass those on first,
@@ -135,12 +151,17 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
             reactor.scheduleFlush();
           });
         },
+        tlsError(message, library, reason) {
+          tlsError = opensslError(message, library, reason);
+        },
         done(bytesFirstToSecond, bytesSecondToFirst, errno, syscall) {
           const result: ForwardResult = {
             bytesFirstToSecond: bytesFirstToSecond + heldFirst,
             bytesSecondToFirst: bytesSecondToFirst + heldSecond,
           };
-          if (errno === EBADF) {
+          if (tlsError !== undefined) {
+            result.error = tlsError;
+          } else if (errno === EBADF) {
             // The reactor refused to start it: one side failed (say, reset by
             // the peer) after the call; that side's error says why.
             result.error = causeOf(first, second) ?? systemError(-errno, syscall);

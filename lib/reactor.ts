@@ -21,6 +21,7 @@ export const enum EventKind {
   ReactorFailed = 13,
   TlsSecure = 14,
   TlsError = 15,
+  ForwardTlsError = 16,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -49,6 +50,8 @@ export interface ConnectionEndpoint {
 /** What a forward in progress implements (lib/forward.ts). */
 export interface ForwardEndpoint {
   ready(): void;
+  /** OpenSSL failed on a TLS side; done() follows. */
+  tlsError(message: string, library: string, reason: string): void;
   done(bytesFirstToSecond: number, bytesSecondToFirst: number, errno: number, syscall: string): void;
 }
 
@@ -196,6 +199,9 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
           const outcome = records[i + 4];
           done.done(records[i + 2], records[i + 3], Math.floor(outcome / 16), syscallNames[outcome % 16] ?? 'forward');
         }
+      } else if (kind === EventKind.ForwardTlsError) {
+        const first = records[i + 3];
+        reactor.forwards.get(id)?.tlsError(strings[first], strings[first + 1], strings[first + 2]);
       } else if (kind === EventKind.ForwardReady) {
         reactor.forwards.get(id)?.ready();
       } else if (kind === EventKind.ReactorFailed) {

@@ -35,6 +35,8 @@ enum class EventKind : uint8_t {
                       // ReportSecure lists them), c: X509 verify result
   kTlsError = 15,     // id, a: 1 during the handshake, b: string index (message,
                       // library, reason), c: TlsErrorKind (tls_session.h)
+  kForwardTlsError = 16,  // id: forward, b: string index (message, library, reason);
+                          // OpenSSL failed on a TLS side. Its kForwardDone follows.
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.
@@ -206,7 +208,8 @@ struct Batch {
           record[0] == static_cast<double>(EventKind::kConnect) ||
           record[0] == static_cast<double>(EventKind::kDrop) ||
           record[0] == static_cast<double>(EventKind::kTlsSecure) ||
-          record[0] == static_cast<double>(EventKind::kTlsError)) {
+          record[0] == static_cast<double>(EventKind::kTlsError) ||
+          record[0] == static_cast<double>(EventKind::kForwardTlsError)) {
         record[3] += stringBase;
       }
     }

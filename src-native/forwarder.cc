@@ -5,6 +5,7 @@
 #include <new>
 
 #include "sys.h"
+#include "tls_session.h"
 
 namespace reactor {
 
@@ -51,11 +52,13 @@ Forwarder::Forwarder(uint64_t forwardId, Connection* a, Connection* b, ForwardMo
   directions_[0].destination = b;
   directions_[1].source = b;
   directions_[1].destination = a;
+  // TLS moves plaintext through OpenSSL, which splice cannot reach.
+  bool tls = a->tls != nullptr || b->tls != nullptr;
   for (ForwardDirection& direction : directions_) {
     // kAuto copies: on this project's measurements (docs/benchmarks.md) recv/
     // send through a buffer was as fast as splice or faster for 64 B to 64 KiB
     // payloads, and it costs no pipe fds. splice is there when asked for.
-    if (mode == ForwardMode::kSplice) direction.pipe = pipes_.Acquire();
+    if (mode == ForwardMode::kSplice && !tls) direction.pipe = pipes_.Acquire();
     // No pipe (EMFILE, or copy asked for): fall back to copying.
     // nothrow: out of memory fails this forward (see PumpDirection), not the process.
     if (!direction.pipe.Valid()) direction.buffer.reset(new (std::nothrow) char[kChunk]);
@@ -82,6 +85,19 @@ void Forwarder::Fail(int error, Syscall call) {
   failedCall_ = call;
 }
 
+void Forwarder::FailTls(const Connection& side, Syscall call) {
+  const TlsIoFailure& failure = side.tls->failure();
+  if (failure.error != 0 || failure.tls.message.empty()) {
+    // The socket's errno; or none recorded, where a failed side is a reset one.
+    Fail(failure.error != 0 ? failure.error : ECONNRESET, call);
+    return;
+  }
+  if (finished_) return;
+  Fail(EPROTO, call);
+  failedInTls_ = true;
+  tlsError_ = failure.tls;
+}
+
 void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
 bool Forwarder::Pump(Batch& batch) {
@@ -102,6 +118,11 @@ bool Forwarder::Pump(Batch& batch) {
   for (ForwardDirection& direction : directions_) {
     if (finished_) break;
     if (!direction.done && PumpDirection(direction, batch)) more = true;
+  }
+  // A TLS write that had to read first (WANT_READ) goes on once its side
+  // was read, which may have happened after its direction ran this pump.
+  for (ForwardDirection& direction : directions_) {
+    if (direction.source->tls != nullptr && direction.source->tls->TakeFlushWanted()) more = true;
   }
   if (!finished_ && directions_[0].done && directions_[1].done) finished_ = true;
   return more && !finished_;
@@ -129,7 +150,19 @@ bool Forwarder::Drain(ForwardDirection& direction) {
   Connection* destination = direction.destination;
   while (direction.pending > 0) {
     ssize_t n;
-    if (direction.UsesSplice()) {
+    if (destination->tls != nullptr) {
+      PlainResult result =
+          destination->tls->WritePlain(*destination, direction.buffer.get() + direction.pendingOffset,
+                                       direction.pending);
+      // Full (waitingWritable set), or it must read first: the source is
+      // not read meanwhile, as below.
+      if (result.status == PlainStatus::kWouldBlock) return false;
+      if (result.status == PlainStatus::kFailed) {
+        FailTls(*destination, Syscall::kWrite);
+        return false;
+      }
+      n = static_cast<ssize_t>(result.bytes);
+    } else if (direction.UsesSplice()) {
       n = sys::SpliceOut(direction.pipe.readFd, destination->fd, direction.pending);
     } else {
       iovec chunk{direction.buffer.get() + direction.pendingOffset, direction.pending};
@@ -167,20 +200,34 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
   // queue is empty and tells JS, whose 'finish' waits for it. The direction
   // goes on: the source's FIN ends it cleanly, while bytes for the ended side
   // fail the forward with the kernel's EPIPE, as a write after end() fails.
+  // On a TLS destination a record may be half sent, and OpenSSL must finish
+  // it with the same bytes: the pending ones go out before anything else.
+  if (destination->tls != nullptr && direction.pending > 0 && !Drain(direction)) return false;
   if (!destination->writeQueue.empty() ||
       (destination->shutdownRequested && !destination->shutdownDone)) {
     destination->Flush(batch);
     if (destination->failed) {
-      Fail(ECONNRESET, Syscall::kWrite);
+      // A TLS side says what failed (OpenSSL's error, or the socket's errno).
+      if (destination->tls != nullptr) {
+        FailTls(*destination, Syscall::kWrite);
+      } else {
+        Fail(ECONNRESET, Syscall::kWrite);
+      }
       return false;
     }
+    // Not past queued bytes, nor past a close_notify still waiting for room.
     if (!destination->writeQueue.empty()) return false;
+    if (destination->shutdownRequested && !destination->shutdownDone) return false;
   }
   size_t budget = kBudgetPerTurn;
   for (;;) {
     if (!Drain(direction)) return false;
     if (direction.sourceEnded) {
-      if (sys::ShutdownWrite(destination->fd) < 0) {
+      if (destination->tls != nullptr) {
+        // close_notify, then the FIN; a full socket retries on its EPOLLOUT.
+        // A failure means the destination is gone already, as below.
+        if (destination->tls->EndWrites(*destination) == PlainStatus::kWouldBlock) return false;
+      } else if (sys::ShutdownWrite(destination->fd) < 0) {
         // The destination is gone already; nothing more can flow this way.
       }
       direction.done = true;
@@ -190,7 +237,19 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     if (!source->readable) return false;
     size_t wanted = budget < kChunk ? budget : kChunk;
     ssize_t n;
-    if (direction.UsesSplice()) {
+    if (source->tls != nullptr) {
+      PlainResult result = source->tls->ReadPlain(*source, direction.buffer.get(), wanted);
+      // A record without plaintext was consumed and the socket may hold
+      // more: come back next turn, like a spent budget.
+      if (result.status == PlainStatus::kAgain) return true;
+      // Drained (readable cleared), or it must send first (EPOLLOUT resumes it).
+      if (result.status == PlainStatus::kWouldBlock) return false;
+      if (result.status == PlainStatus::kFailed) {
+        FailTls(*source, Syscall::kRead);
+        return false;
+      }
+      n = result.status == PlainStatus::kEnded ? 0 : static_cast<ssize_t>(result.bytes);
+    } else if (direction.UsesSplice()) {
       n = sys::SpliceIn(source->fd, direction.pipe.writeFd, wanted);
       // The kernel's splice read path stops at a TCP urgent mark and never
       // steps over the urgent byte (only recv() does): there splice() returns
@@ -212,8 +271,10 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
       // segment takes one, so splice stops short while the socket still holds
       // bytes; only EAGAIN means drained. Nor at an urgent mark, where recv
       // stops short too. After EPOLLRDHUP, read on to the 0 that is the FIN.
-      if (!direction.UsesSplice() && static_cast<size_t>(n) < wanted && !source->peerClosing &&
-          !source->urgentMark) {
+      // Nor for TLS, where a read ends at a record's end (ReadPlain clears
+      // `readable` itself when the socket says EAGAIN).
+      if (source->tls == nullptr && !direction.UsesSplice() && static_cast<size_t>(n) < wanted &&
+          !source->peerClosing && !source->urgentMark) {
         source->readable = false;
       }
       continue;

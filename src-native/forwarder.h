@@ -5,6 +5,16 @@
 // kernel's: a direction stops reading its source while its destination is
 // full. A FIN on one side becomes shutdown(SHUT_WR) on the other once the
 // bytes before it are through, while the other direction keeps flowing.
+//
+// A TLS side (its handshake done) always copies: its source direction reads
+// plaintext through TlsSession::ReadPlain, its destination direction
+// encrypts through WritePlain, and the end passed on to it is close_notify,
+// then the FIN (EndWrites). OpenSSL is called only in tls_session.cc.
+// Under edge triggering OpenSSL may hold decrypted plaintext the kernel no
+// longer reports, so a TLS source leaves `readable` set unless the socket
+// itself said EAGAIN: a direction stopped by its budget comes back through
+// Pump() returning true, one stopped by a full destination on that side's
+// EPOLLOUT, and neither waits for a new edge on the source.
 #pragma once
 
 #include <sys/types.h>
@@ -15,6 +25,7 @@
 
 #include "batch.h"
 #include "connection.h"
+#include "tls_context.h"
 
 namespace reactor {
 
@@ -91,6 +102,10 @@ class Forwarder {
   bool Finished() const { return finished_; }
   int Error() const { return error_; }
   Syscall FailedCall() const { return failedCall_; }
+  // Whether OpenSSL failed on a TLS side; then TlsError() says how (Error()
+  // is EPROTO).
+  bool FailedInTls() const { return failedInTls_; }
+  const TlsFailure& TlsError() const { return tlsError_; }
   Connection* First() const { return directions_[0].source; }
   Connection* Second() const { return directions_[1].source; }
   uint64_t BytesFirstToSecond() const { return directions_[0].bytes; }
@@ -108,12 +123,16 @@ class Forwarder {
   bool Drain(ForwardDirection& direction);
   ssize_t StepOverMark(ForwardDirection& direction);
   void Fail(int error, Syscall call);
+  // Fails with what the TLS session of `side` recorded for its failed call.
+  void FailTls(const Connection& side, Syscall call);
 
   ForwardDirection directions_[2];
   PipePool& pipes_;
   bool finished_ = false;
   int error_ = 0;
   Syscall failedCall_ = Syscall::kRead;
+  bool failedInTls_ = false;
+  TlsFailure tlsError_;
 };
 
 }  // namespace reactor

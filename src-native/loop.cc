@@ -965,8 +965,10 @@ void Loop::StartForward(const Command& command) {
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EBADF * 16.0);
     return;
   }
-  if (first->tls != nullptr || second->tls != nullptr) {
-    // Splice moves ciphertext; TLS forwarding is not built yet (docs/tls.md).
+  if ((first->tls != nullptr && !first->tls->handshakeDone()) ||
+      (second->tls != nullptr && !second->tls->handshakeDone())) {
+    // A TLS side forwards plaintext, so its handshake must be over: lib/forward.ts
+    // refuses a socket before 'secureConnection', and JS sees that only after it.
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EOPNOTSUPP * 16.0);
     return;
   }
@@ -1023,6 +1025,15 @@ void Loop::FinishForward(Forwarder* forwarder, Connection* closing) {
   double outcome = forwarder->Error() == 0
                        ? 0
                        : forwarder->Error() * 16.0 + static_cast<double>(forwarder->FailedCall());
+  if (forwarder->FailedInTls()) {
+    // OpenSSL's words for JS's error, ahead of the outcome they explain.
+    const TlsFailure& failure = forwarder->TlsError();
+    size_t firstString = batch_->strings.size();
+    batch_->strings.push_back(failure.message);
+    batch_->strings.push_back(failure.library);
+    batch_->strings.push_back(failure.reason);
+    batch_->Add(EventKind::kForwardTlsError, forwarder->id, 0, static_cast<double>(firstString));
+  }
   batch_->Add(EventKind::kForwardDone, forwarder->id,
               static_cast<double>(forwarder->BytesFirstToSecond()),
               static_cast<double>(forwarder->BytesSecondToFirst()), outcome);

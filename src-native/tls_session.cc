@@ -196,9 +196,7 @@ TlsSession::~TlsSession() {
 }
 
 bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome) {
-  ERR_clear_error();
-  transport_.wouldBlock = transport_.peerEnded = false;
-  transport_.error = 0;
+  BeginCall();
   int result = SSL_do_handshake(ssl_);
   if (result == 1) {
     handshakeDone_ = true;
@@ -246,6 +244,9 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
   if (result == SSL_ERROR_WANT_READ) {
     if (transport_.wouldBlock) {
       connection.readable = false;
+      // Past any mark, as on the plain path (the EAGAIN here is always a
+      // real recv(): the short-read rule is off while a mark is pending).
+      connection.urgentMark = false;
       return ReadOutcome::kDrained;
     }
     // OpenSSL consumed a record that carried no plaintext (a ticket, a key
@@ -288,14 +289,35 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
   return ReadOutcome::kFailed;
 }
 
+namespace {
+
+// The short-read rule (Transport::stopAtShortRead) for the length of one
+// Read() and no longer: BIO reads made by any other call (a forward's
+// ReadPlain, SSL_shutdown) always ask the kernel, so a kernelEmpty left from
+// an earlier Read() can never stand in for a recv().
+class ShortReadScope {
+ public:
+  ShortReadScope(TlsSession::Transport& transport, bool enabled) : transport_(transport) {
+    transport_.stopAtShortRead = enabled;
+    transport_.kernelEmpty = false;
+  }
+  ~ShortReadScope() { transport_.stopAtShortRead = transport_.kernelEmpty = false; }
+  ShortReadScope(const ShortReadScope&) = delete;
+  ShortReadScope& operator=(const ShortReadScope&) = delete;
+
+ private:
+  TlsSession::Transport& transport_;
+};
+
+}  // namespace
+
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
                              uint64_t room, bool shortReadDrains) {
   if (readWantsWrite && connection.waitingWritable) return ReadOutcome::kDrained;
   readWantsWrite = false;
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
-  transport_.stopAtShortRead = shortReadDrains && !connection.peerClosing && !connection.urgentMark;
-  transport_.kernelEmpty = false;
+  ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark);
   if (!handshakeDone_) {
     ReadOutcome outcome = ReadOutcome::kDrained;
     if (!Handshake(connection, batch, &outcome)) return outcome;
@@ -318,9 +340,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
       return ReadOutcome::kFailed;
     }
     size_t wanted = std::min(capacity, budget);
-    ERR_clear_error();
-    transport_.wouldBlock = transport_.peerEnded = false;
-    transport_.error = 0;
+    BeginCall();
     size_t received = 0;
     int result = SSL_read_ex(ssl_, space, wanted, &received);
     if (result == 1) {
@@ -350,6 +370,9 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
   coalesced.clear();
   size_t offset = connection.headOffset;
   for (const WriteChunk& chunk : connection.writeQueue) {
+    // A large chunk behind the small ones goes in a write of its own rather
+    // than being copied record by record.
+    if (offset == 0 && !coalesced.empty() && chunk.length >= kCoalesceBytes) break;
     size_t take = std::min(chunk.length - offset, kCoalesceBytes - coalesced.size());
     coalesced.append(chunk.data + offset, take);
     offset = 0;
@@ -363,15 +386,22 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (!handshakeDone_ || connection.failed) return;
   bool progressed = false;
   while (!connection.writeQueue.empty() && !connection.failed) {
-    ERR_clear_error();
-    transport_.wouldBlock = transport_.peerEnded = false;
-    transport_.error = 0;
+    WriteChunk& first = connection.writeQueue.front();
+    if (first.length == connection.headOffset) {
+      // Nothing left of it (an empty chunk; none is queued today): release
+      // it here, since the accounting below pops only for bytes written.
+      connection.headOffset = 0;
+      if (first.pin != 0) batch.unpinned.push_back(first.pin);
+      if (first.small) batch.ReturnBuffer(std::move(first.owned));
+      connection.writeQueue.pop_front();
+      continue;
+    }
     size_t length = 0;
     const char* plaintext = NextPlaintext(connection, &length);
-    size_t written = 0;
-    int result = SSL_write_ex(ssl_, plaintext, length, &written);
-    if (result == 1) {
+    PlainResult result = WritePlain(connection, plaintext, length);
+    if (result.status == PlainStatus::kDone) {
       progressed = true;
+      size_t written = result.bytes;
       connection.bytesWritten += written;
       connection.unsentBytes -= written;
       // `written` may span several chunks (coalesced) or part of one.
@@ -389,51 +419,131 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
       }
       continue;
     }
-    int error = SSL_get_error(ssl_, result);
-    if (error == SSL_ERROR_WANT_WRITE) {
-      connection.waitingWritable = true;
-    } else if (error == SSL_ERROR_WANT_READ) {
-      writeWantsRead_ = true;
-    } else if (transport_.error != 0) {
-      ERR_clear_error();
+    if (result.status == PlainStatus::kFailed) {
       connection.failed = true;
-      batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
-                static_cast<double>(Syscall::kWrite));
-    } else {
-      connection.failed = true;
-      TlsFailure failure = TakeTlsFailure("TLS write failed");
-      size_t first = batch.strings.size();
-      batch.strings.push_back(failure.message);
-      batch.strings.push_back(failure.library);
-      batch.strings.push_back(failure.reason);
-      batch.Add(EventKind::kTlsError, connection.id, 0, static_cast<double>(first),
-                static_cast<double>(TlsErrorKind::kLibrary));
+      if (failure_.error != 0) {
+        batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
+                  static_cast<double>(Syscall::kWrite));
+      } else {
+        size_t first = batch.strings.size();
+        batch.strings.push_back(failure_.tls.message);
+        batch.strings.push_back(failure_.tls.library);
+        batch.strings.push_back(failure_.tls.reason);
+        batch.Add(EventKind::kTlsError, connection.id, 0, static_cast<double>(first),
+                  static_cast<double>(TlsErrorKind::kLibrary));
+      }
     }
-    break;
+    break;  // kWouldBlock: WritePlain set what it waits for
   }
   if (progressed) connection.ReportWritten(batch);
   if (connection.writeQueue.empty() && connection.shutdownRequested && !connection.shutdownDone &&
       !connection.failed && !connection.waitingWritable) {
-    // close_notify first, as node's end() does; a full socket retries it on
-    // EPOLLOUT. Any other failure to send it still ends with the FIN.
-    ERR_clear_error();
-    transport_.wouldBlock = false;
-    int result = SSL_shutdown(ssl_);
-    if (result < 0 && SSL_get_error(ssl_, result) == SSL_ERROR_WANT_WRITE) {
-      connection.waitingWritable = true;
-      return;
-    }
-    ERR_clear_error();
+    PlainStatus ended = EndWrites(connection);
+    if (ended == PlainStatus::kWouldBlock) return;
     connection.shutdownDone = true;
-    int shut = sys::ShutdownWrite(connection.fd);
-    if (shut < 0 && shut != -ENOTCONN) {
+    if (ended == PlainStatus::kFailed) {
       connection.failed = true;
-      batch.Add(EventKind::kError, connection.id, static_cast<double>(-shut),
+      batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
                 static_cast<double>(Syscall::kShutdown));
     } else {
       batch.Add(EventKind::kShutdown, connection.id);
     }
   }
+}
+
+void TlsSession::BeginCall() {
+  ERR_clear_error();
+  transport_.wouldBlock = transport_.peerEnded = false;
+  transport_.error = 0;
+}
+
+void TlsSession::RecordFailure(const char* fallback) {
+  failure_ = TlsIoFailure();
+  if (transport_.error != 0) {
+    ERR_clear_error();
+    failure_.error = transport_.error;
+  } else {
+    failure_.tls = TakeTlsFailure(fallback);
+  }
+}
+
+PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
+  if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
+  readWantsWrite = false;
+  if (writeWantsRead_) {
+    // This read is what a stalled write waited for: the forward retries it.
+    writeWantsRead_ = false;
+    flushWanted_ = true;
+  }
+  BeginCall();
+  size_t received = 0;
+  int result = SSL_read_ex(ssl_, into, capacity, &received);
+  if (result == 1) return {PlainStatus::kDone, received};
+  int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_READ) {
+    if (!transport_.wouldBlock) return {PlainStatus::kAgain, 0};
+    connection.readable = false;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  if (error == SSL_ERROR_WANT_WRITE) {
+    // `readable` stays set: EPOLLOUT clears waitingWritable and the next
+    // pump reads again.
+    readWantsWrite = true;
+    connection.waitingWritable = true;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  connection.readable = false;
+  if (transport_.peerEnded || error == SSL_ERROR_ZERO_RETURN) {
+    // A close_notify or a FIN (a record cut short by a FIN too, as Read()
+    // and node's server treat it).
+    ERR_clear_error();
+    return {PlainStatus::kEnded, 0};
+  }
+  RecordFailure("TLS read failed");
+  return {PlainStatus::kFailed, 0};
+}
+
+PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
+  BeginCall();
+  size_t written = 0;
+  int result = SSL_write_ex(ssl_, from, length, &written);
+  if (result == 1) return {PlainStatus::kDone, written};
+  int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_WRITE) {
+    connection.waitingWritable = true;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  if (error == SSL_ERROR_WANT_READ) {
+    // The next ReadPlain on this side sets flushWanted_, which makes the
+    // forward pump again.
+    writeWantsRead_ = true;
+    return {PlainStatus::kWouldBlock, 0};
+  }
+  RecordFailure("TLS write failed");
+  return {PlainStatus::kFailed, 0};
+}
+
+PlainStatus TlsSession::EndWrites(Connection& connection) {
+  if (writesEnded_) return PlainStatus::kDone;
+  // close_notify first, as node's end() does; a full socket retries it on
+  // EPOLLOUT (the retry only sends the alert OpenSSL holds). Any other
+  // failure to send it still ends with the FIN.
+  BeginCall();
+  int result = SSL_shutdown(ssl_);
+  if (result < 0 && SSL_get_error(ssl_, result) == SSL_ERROR_WANT_WRITE) {
+    connection.waitingWritable = true;
+    return PlainStatus::kWouldBlock;
+  }
+  ERR_clear_error();
+  writesEnded_ = true;
+  int shut = sys::ShutdownWrite(connection.fd);
+  // ENOTCONN: the peer already reset the connection; net ignores it too.
+  if (shut < 0 && shut != -ENOTCONN) {
+    failure_ = TlsIoFailure();
+    failure_.error = -shut;
+    return PlainStatus::kFailed;
+  }
+  return PlainStatus::kDone;
 }
 
 }  // namespace reactor

@@ -16,6 +16,11 @@
 // (readWantsWrite), a write that wants to read waits for the next read
 // (writeWantsRead); each side asks the loop for the other through
 // TakeFlushWanted() and readWantsWrite.
+//
+// A forwarded TLS connection (forwarder.cc) moves plaintext through
+// ReadPlain/WritePlain/EndWrites instead of Read/Flush, under the same rules:
+// only a read that saw the socket's EAGAIN clears `readable`, so plaintext
+// OpenSSL still holds is read on the next pump without an edge.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +38,28 @@ namespace reactor {
 enum class TlsErrorKind : uint8_t {
   kLibrary = 0,      // OpenSSL failed; three strings: message, library, reason
   kPeerClosed = 1,   // the peer closed the TCP connection mid-handshake
+};
+
+// What one plaintext call of a forward did (ReadPlain, WritePlain, EndWrites).
+enum class PlainStatus : uint8_t {
+  kDone,        // `bytes` of plaintext moved (> 0), or the end was sent
+  kWouldBlock,  // wait for an edge: the socket is drained or full, or the
+                // call must first read (write) and waits for that side
+  kAgain,       // ReadPlain only: a record with no plaintext (a ticket, a key
+                // update) was consumed and the socket was not drained: call again
+  kEnded,       // ReadPlain only: the peer's close_notify or FIN
+  kFailed,      // failure() says why
+};
+
+struct PlainResult {
+  PlainStatus status;
+  size_t bytes;
+};
+
+// Why a plaintext call failed: the socket's errno, or else OpenSSL's error.
+struct TlsIoFailure {
+  int error = 0;    // errno of the failed recv/send/shutdown; 0 when OpenSSL failed
+  TlsFailure tls;   // OpenSSL's error when `error` is 0
 };
 
 class TlsSession {
@@ -53,6 +80,23 @@ class TlsSession {
   // handshake is done, then sends close_notify and the FIN for a requested
   // shutdown. bytesWritten counts plaintext.
   void Flush(Connection& connection, Batch& batch);
+
+  // Forwarding (forwarder.cc): reads up to `capacity` bytes of plaintext
+  // into `into`. Clears connection.readable only when the socket said EAGAIN
+  // or the peer ended; a read that must send first sets readWantsWrite and
+  // waits for EPOLLOUT (connection.waitingWritable).
+  PlainResult ReadPlain(Connection& connection, char* into, size_t capacity);
+  // Forwarding: encrypts and sends up to `length` bytes; reports the
+  // plaintext taken (whole records, SSL_MODE_ENABLE_PARTIAL_WRITE). A retry
+  // after kWouldBlock must offer the same bytes again (OpenSSL keeps the
+  // record it could not send whole).
+  PlainResult WritePlain(Connection& connection, const char* from, size_t length);
+  // close_notify, then the FIN: end() on a TLS connection, and a forward
+  // passing on its source's end. kWouldBlock: the socket was full, call
+  // again on EPOLLOUT. Idempotent once kDone or kFailed.
+  PlainStatus EndWrites(Connection& connection);
+  // Why the last call returned kFailed.
+  const TlsIoFailure& failure() const { return failure_; }
 
   // True once: the handshake finished or a read let a stalled write go on,
   // so the connection's queue should be flushed.
@@ -88,14 +132,18 @@ class TlsSession {
   ReadOutcome ReadFailed(Connection& connection, Batch& batch, int result);
   // The plaintext for the next SSL_write_ex: the head chunk, or, when it is
   // small and more follow, up to kCoalesceBytes of the queue copied into one
-  // buffer per reactor thread (no idle connection holds one), so that an HTTP response's head and body leave as one record
-  // and one send. A retry after WANT_WRITE rebuilds the same bytes and maybe
+  // buffer per reactor thread (no idle connection holds one), so that an
+  // HTTP response's head and body leave as one record and one send. A retry after WANT_WRITE rebuilds the same bytes and maybe
   // more (the queue only grows at its tail), which OpenSSL accepts with
   // SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER.
   const char* NextPlaintext(const Connection& connection, size_t* length) const;
 
   // One TLS record's most plaintext.
   static constexpr size_t kCoalesceBytes = 16 * 1024;
+  // Clears OpenSSL's error queue and the transport's record before a call.
+  void BeginCall();
+  // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
+  void RecordFailure(const char* fallback);
 
   std::shared_ptr<TlsContext> context_;
   SSL* ssl_ = nullptr;  // owned; owns its BIO
@@ -103,6 +151,11 @@ class TlsSession {
   bool handshakeDone_ = false;
   bool writeWantsRead_ = false;
   bool flushWanted_ = false;
+  // close_notify and FIN sent (or given up on): SSL_shutdown must not run
+  // again, since a second call would read from the socket for the peer's
+  // close_notify, taking bytes meant for a forward's other direction.
+  bool writesEnded_ = false;
+  TlsIoFailure failure_;
 };
 
 }  // namespace reactor

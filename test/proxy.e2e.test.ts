@@ -7,10 +7,13 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { createHash, randomBytes } from 'node:crypto';
+import * as tls from 'node:tls';
 
 import { checkMustCalls, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { closedPort, echoThrough } from './helpers/echo-client';
+import { makeTestPki } from './helpers/tls-pki';
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin', 'epoll-reactor.js');
@@ -282,6 +285,11 @@ test.each([
   ['an unknown flag', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--upstreams', '127.0.0.1:9'], '--upstreams'],
   ['zero threads', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--threads', '0'], '--threads'],
   ['threads on a Unix socket', ['--listen', '/tmp/proxy.sock', '--upstream', '127.0.0.1:9', '--threads', '2'], '--threads'],
+  ['--tls-cert without --tls-key', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--tls-cert', path.join(root, 'package.json')], '--tls-key'],
+  ['a --tls-cert file that does not exist', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--tls-cert', '/nonexistent/epoll-reactor-cert.pem', '--tls-key', path.join(root, 'package.json')], "--tls-cert cannot read '/nonexistent/epoll-reactor-cert.pem'"],
+  ['a --tls-cert file that holds no certificate', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--tls-cert', path.join(root, 'package.json'), '--tls-key', path.join(root, 'package.json')], '--tls-cert: node:tls rejects'],
 ])('bad flags (%s) exit with code 2 and a message naming the flag, without a stack trace', async (_, args, flag) => {
   const proxy = runProxy(args);
   const exit = await proxy.exited;
@@ -292,6 +300,36 @@ test.each([
   expect(message).not.toMatch(/\n\s+at /);
   expect(proxy.stdout()).toBe('');
 }, 15000);
+
+test('--tls-cert/--tls-key: TLS from a node tls.connect client is terminated and 1 MiB comes back intact', async () => {
+  const pki = makeTestPki();
+  try {
+    const live = await startEcho();
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`,
+      '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey]);
+    const port = await listeningPort(proxy);
+    const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    await once(client, 'secureConnect');
+    expect(client.authorized).toBe(true);
+    const payload = randomBytes(1024 * 1024);
+    const hash = createHash('sha256');
+    let received = 0;
+    client.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+    });
+    client.write(payload);
+    await waitFor(() => received >= payload.length, 20_000, 'the echo through the proxy');
+    expect(received).toBe(payload.length);
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(payload).digest('hex'));
+    // The upstream saw plaintext: one connection, fed by the proxy.
+    expect(live.connections()).toBe(1);
+    client.end();
+    await once(client, 'close');
+  } finally {
+    pki.remove();
+  }
+}, 40000);
 
 interface ThreadedStats extends ProxyStats {
   threads: Array<{ active: number; accepted: number }>;

@@ -3,6 +3,7 @@
 // value is reported with the flag's name, what was expected and what came.
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { parseArgs } from 'node:util';
 
 import type { ForwardOptions } from '../index';
@@ -53,6 +54,13 @@ export interface ProxyOptions {
    * port) and forwards on its own reactor. Default 1.
    */
   threads: number;
+  /**
+   * Terminate TLS on the listening side: clients speak TLS (handshake and
+   * records on the reactor thread), upstreams get plaintext. PEM text: `cert`
+   * the certificate, then its chain; `key` its private key, unencrypted.
+   * The flags --tls-cert and --tls-key name the files. Default: plain TCP.
+   */
+  tls?: { cert: string; key: string };
 }
 
 /** The settings a programmatic user must give; the rest have defaults. */
@@ -100,6 +108,9 @@ bytes are forwarded both ways on the epoll reactor thread.
   --mode auto|splice|copy     how bytes are forwarded (default auto)
   --threads N                 run N reactor threads, each with its own listener on the
                               port (SO_REUSEPORT) and its own upstream choices (default 1)
+  --tls-cert FILE             terminate TLS from clients with this certificate (PEM, the
+                              certificate then its chain); upstreams get plaintext
+  --tls-key FILE              the certificate's private key (PEM, unencrypted); both or neither
   --config FILE               JSON object with the same keys ("listen", "upstream",
                               "connect-timeout", ...), at most 1 MiB; flags given on
                               the command line win
@@ -112,7 +123,7 @@ Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
 // The flags that take a value, with the config key each is also known by.
 const VALUE_FLAGS = [
   'listen', 'upstream', 'balance', 'connect-timeout', 'retries', 'fail-threshold', 'fail-cooldown',
-  'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode', 'threads',
+  'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode', 'threads', 'tls-cert', 'tls-key',
 ] as const;
 type ValueFlag = typeof VALUE_FLAGS[number];
 
@@ -205,22 +216,21 @@ function parseChoice<T extends string>(flag: string, value: string, choices: rea
 export const MAX_CONFIG_BYTES = 1024 * 1024;
 
 /**
- * Reads at most MAX_CONFIG_BYTES + 1 bytes, whatever the file is (a device or
- * a pipe has no size to check first), and fails when there is more.
+ * Reads at most `limit` + 1 bytes, whatever the file is (a device or a pipe
+ * has no size to check first), and fails for `flag` when there is more.
  */
-function readBounded(file: string): string {
+function readBounded(file: string, flag: string, limit: number, what: string): string {
   const fd = fs.openSync(file, 'r');
   try {
-    const buffer = Buffer.allocUnsafe(MAX_CONFIG_BYTES + 1);
+    const buffer = Buffer.allocUnsafe(limit + 1);
     let length = 0;
     while (length < buffer.length) {
       const n = fs.readSync(fd, buffer, length, buffer.length - length, null);
       if (n === 0) break;
       length += n;
     }
-    if (length > MAX_CONFIG_BYTES) {
-      throw new UsageError('--config',
-        `--config: ${quote(file)} is larger than ${MAX_CONFIG_BYTES} bytes; a proxy config is a small JSON object`);
+    if (length > limit) {
+      throw new UsageError(flag, `${flag}: ${quote(file)} is larger than ${limit} bytes; ${what}`);
     }
     return buffer.toString('utf8', 0, length);
   } finally {
@@ -228,11 +238,56 @@ function readBounded(file: string): string {
   }
 }
 
+/** The most a --tls-cert or --tls-key file may hold: PEM chains are kilobytes. */
+const MAX_PEM_BYTES = 1024 * 1024;
+
+/** Reads a PEM file for `flag`, with the flag and the file named in any error. */
+function readPem(flag: string, file: string): string {
+  try {
+    return readBounded(file, flag, MAX_PEM_BYTES, 'a PEM certificate or key is a few kilobytes');
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(flag, `${flag} cannot read ${quote(file)}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Checks a certificate and key as node:tls will use them, naming the flag at
+ * fault: the certificate alone first, then the key with it (a key that does
+ * not match the certificate is the key's fault).
+ */
+function checkTls(tls: { cert: string; key: string }, certName: string, keyName: string): { cert: string; key: string } {
+  try {
+    createSecureContext({ cert: tls.cert });
+  } catch (error) {
+    throw new UsageError('--tls-cert', `--tls-cert: node:tls rejects the certificate in ${certName}: ${(error as Error).message}`);
+  }
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key });
+  } catch (error) {
+    throw new UsageError('--tls-key', `--tls-key: node:tls rejects the key in ${keyName} for that certificate: ${(error as Error).message}`);
+  }
+  return tls;
+}
+
+/** --tls-cert and --tls-key: both or neither, read and checked. */
+function resolveTls(certFile: string | undefined, keyFile: string | undefined): { cert: string; key: string } | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined) {
+    throw new UsageError('--tls-cert', '--tls-key needs --tls-cert: give the certificate (PEM) that goes with the key');
+  }
+  if (keyFile === undefined) {
+    throw new UsageError('--tls-key', "--tls-cert needs --tls-key: give the certificate's private key (PEM)");
+  }
+  const tls = { cert: readPem('--tls-cert', certFile), key: readPem('--tls-key', keyFile) };
+  return checkTls(tls, quote(certFile), quote(keyFile));
+}
+
 /** Reads a --config file into raw values, naming the key at fault as its flag. */
 function readConfigFile(file: string): RawValues {
   let text: string;
   try {
-    text = readBounded(file);
+    text = readBounded(file, '--config', MAX_CONFIG_BYTES, 'a proxy config is a small JSON object');
   } catch (error) {
     if (error instanceof UsageError) throw error;
     throw new UsageError('--config', `--config cannot read ${quote(file)}: ${(error as Error).message}`);
@@ -286,6 +341,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     throw new UsageError('--threads',
       '--threads above 1 needs a TCP --listen HOST:PORT: the threads share the port with SO_REUSEPORT, which Unix sockets do not have');
   }
+  const tls = resolveTls(raw['tls-cert'], raw['tls-key']);
   const ms = (flag: Exclude<ValueFlag, 'upstream'>, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, 'milliseconds');
   const count = (flag: Exclude<ValueFlag, 'upstream'>, unit: string, fallback: number, min = 0): number =>
@@ -305,6 +361,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     statsIntervalMs: ms('stats-interval', DEFAULTS.statsIntervalMs),
     mode: raw.mode === undefined ? DEFAULTS.mode : parseChoice('--mode', raw.mode, ['auto', 'splice', 'copy'] as const),
     threads,
+    ...(tls === undefined ? {} : { tls }),
   };
 }
 
@@ -324,7 +381,7 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
       : config.listen.host.includes(':') ? `[${config.listen.host}]:${config.listen.port}` : `${config.listen.host}:${config.listen.port}`,
     upstream: config.upstreams.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)),
   };
-  const numeric: Array<[Exclude<ValueFlag, 'upstream' | 'listen' | 'balance' | 'mode'>, number | undefined]> = [
+  const numeric: Array<[Exclude<ValueFlag, 'upstream' | 'listen' | 'balance' | 'mode' | 'tls-cert' | 'tls-key'>, number | undefined]> = [
     ['connect-timeout', config.connectTimeoutMs], ['retries', config.retries], ['fail-threshold', config.failThreshold],
     ['fail-cooldown', config.failCooldownMs], ['idle-timeout', config.idleTimeoutMs],
     ['max-connections', config.maxConnections], ['shutdown-grace', config.shutdownGraceMs],
@@ -333,7 +390,9 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
   for (const [flag, value] of numeric) if (value !== undefined) raw[flag] = String(value);
   if (config.balance !== undefined) raw.balance = config.balance;
   if (config.mode !== undefined) raw.mode = config.mode;
-  return resolveOptions(raw);
+  const options = resolveOptions(raw);
+  if (config.tls !== undefined) options.tls = checkTls({ cert: config.tls.cert, key: config.tls.key }, 'tls.cert', 'tls.key');
+  return options;
 }
 
 /**

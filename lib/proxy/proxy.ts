@@ -1,11 +1,12 @@
 // A TCP proxy on the package's public API: a reactor server accepts clients,
 // each is joined to a connection to one of several upstreams, and forward()
-// moves the bytes both ways on the reactor thread. Upstreams are chosen by
+// moves the bytes both ways on the reactor thread (with `tls`, the server is a
+// createSecureServer and forward() terminates TLS there too). Upstreams are chosen by
 // round-robin or least-connections; one that refuses or times out is skipped
 // for the next, and one that fails repeatedly is left alone for a cooldown.
 import type { AddressInfo } from 'node:net';
 
-import { connect, createServer, forward, ForwardResult, Server, Socket } from '../index';
+import { connect, createSecureServer, createServer, forward, ForwardResult, Server, Socket, tlsAvailable } from '../index';
 import { HostPort, ProxyConfig, ProxyOptions, withDefaults } from './options';
 
 /** Whether an upstream is being chosen, or skipped after repeated failures. */
@@ -150,8 +151,16 @@ export class Proxy {
     // end our side. pauseOnConnect: nothing is read into JS while the upstream
     // connects; the forward reads it natively. noDelay: a proxy should not add
     // Nagle's delay to small writes its peers chose to send at once.
-    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true },
-      (client) => this.accept(client));
+    // With `tls`, a client is accepted once its handshake is done
+    // ('secureConnection'): forward() then carries its plaintext.
+    const serverOptions = { allowHalfOpen: true, pauseOnConnect: true, noDelay: true };
+    const tls = this.options.tls;
+    if (tls !== undefined && !tlsAvailable) {
+      return Promise.reject(new Error('TLS termination needs reactor TLS, which this node does not offer (docs/tls.md)'));
+    }
+    const server = tls === undefined
+      ? createServer(serverOptions, (client) => this.accept(client))
+      : createSecureServer({ ...serverOptions, cert: tls.cert, key: tls.key }, (client) => this.accept(client));
     this.server = server;
     if (this.options.maxConnections > 0) server.maxConnections = this.options.maxConnections;
     server.on('drop', () => { this.dropped++; });
