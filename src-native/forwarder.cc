@@ -100,6 +100,10 @@ void Forwarder::FailTls(const Connection& side, Syscall call) {
 
 void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
+ForwardDirection& Forwarder::Reverse(const ForwardDirection& direction) {
+  return &direction == &directions_[0] ? directions_[1] : directions_[0];
+}
+
 bool Forwarder::Pump(Batch& batch) {
   if (!started) return false;
   // A reset side must end the forward now: a direction blocked on a full
@@ -113,6 +117,14 @@ bool Forwarder::Pump(Batch& batch) {
       Fail(-error, Syscall::kRead);
       return false;
     }
+  }
+  // Records a side's reads made OpenSSL write (alerts, tickets) and the
+  // socket did not take go out first, on that side's EPOLLOUT.
+  for (ForwardDirection& direction : directions_) {
+    Connection* side = direction.source;
+    if (side->tls == nullptr || side->tls->FlushOverflow(*side) != PlainStatus::kFailed) continue;
+    FailTls(*side, Syscall::kWrite);
+    return false;
   }
   bool more = false;
   for (ForwardDirection& direction : directions_) {
@@ -155,8 +167,12 @@ bool Forwarder::Drain(ForwardDirection& direction) {
           destination->tls->WritePlain(*destination, direction.buffer.get() + direction.pendingOffset,
                                        direction.pending);
       // Full (waitingWritable set), or it must read first: the source is
-      // not read meanwhile, as below.
-      if (result.status == PlainStatus::kWouldBlock) return false;
+      // not read meanwhile, as below. A read that can no longer come (that
+      // side has ended) would leave it waiting for good: fail instead.
+      if (result.status == PlainStatus::kWouldBlock) {
+        if (destination->tls->writeWantsRead() && Reverse(direction).sourceEnded) Fail(EPROTO, Syscall::kWrite);
+        return false;
+      }
       if (result.status == PlainStatus::kFailed) {
         FailTls(*destination, Syscall::kWrite);
         return false;
@@ -220,13 +236,18 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     if (destination->shutdownRequested && !destination->shutdownDone) return false;
   }
   size_t budget = kBudgetPerTurn;
+  size_t tlsReadsLeft = kTlsReadsPerTurn;
   for (;;) {
     if (!Drain(direction)) return false;
     if (direction.sourceEnded) {
       if (destination->tls != nullptr) {
         // close_notify, then the FIN; a full socket retries on its EPOLLOUT.
-        // A failure means the destination is gone already, as below.
-        if (destination->tls->EndWrites(*destination) == PlainStatus::kWouldBlock) return false;
+        // A failure means the destination is gone already, as below. An
+        // unclean end (a TLS source's FIN without close_notify) is passed on
+        // as a FIN alone, so the far peer can tell it from a clean one.
+        if (destination->tls->EndWrites(*destination, !direction.sourceEndedUnclean) == PlainStatus::kWouldBlock) {
+          return false;
+        }
       } else if (sys::ShutdownWrite(destination->fd) < 0) {
         // The destination is gone already; nothing more can flow this way.
       }
@@ -238,17 +259,51 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
     size_t wanted = budget < kChunk ? budget : kChunk;
     ssize_t n;
     if (source->tls != nullptr) {
-      PlainResult result = source->tls->ReadPlain(*source, direction.buffer.get(), wanted);
-      // A record without plaintext was consumed and the socket may hold
-      // more: come back next turn, like a spent budget.
-      if (result.status == PlainStatus::kAgain) return true;
-      // Drained (readable cleared), or it must send first (EPOLLOUT resumes it).
-      if (result.status == PlainStatus::kWouldBlock) return false;
-      if (result.status == PlainStatus::kFailed) {
+      // Records are gathered until the buffer is full, the socket is drained
+      // or the source ended, so that many small records leave in one send
+      // (and one record when re-encrypted) rather than one each. Reads are
+      // counted too: a peer sending 1-byte records must not hold the turn
+      // for the whole byte budget's worth of SSL_read calls.
+      size_t gathered = 0;
+      PlainStatus status = PlainStatus::kDone;
+      while (gathered < wanted) {
+        if (tlsReadsLeft == 0) {
+          status = PlainStatus::kAgain;
+          break;
+        }
+        tlsReadsLeft--;
+        PlainResult result = source->tls->ReadPlain(*source, direction.buffer.get() + gathered, wanted - gathered);
+        status = result.status;
+        if (status == PlainStatus::kDone) {
+          gathered += result.bytes;
+          continue;
+        }
+        // A record without plaintext (a ticket, a key update) was consumed
+        // and the socket may hold more: read on.
+        if (status == PlainStatus::kAgain) continue;
+        break;
+      }
+      if (status == PlainStatus::kFailed) {
         FailTls(*source, Syscall::kRead);
         return false;
       }
-      n = result.status == PlainStatus::kEnded ? 0 : static_cast<ssize_t>(result.bytes);
+      if (status == PlainStatus::kEnded || status == PlainStatus::kEndedUnclean) {
+        direction.sourceEnded = true;
+        direction.sourceEndedUnclean = status == PlainStatus::kEndedUnclean;
+      }
+      if (gathered > 0) {
+        direction.pending = gathered;
+        source->bytesRead += gathered;
+        budget -= gathered;
+        // Out of reads for this turn: send what was gathered, come back next turn.
+        if (status == PlainStatus::kAgain) budget = 0;
+        continue;
+      }
+      if (direction.sourceEnded) continue;
+      // No plaintext and no reads left: come back next turn, like a spent budget.
+      if (status == PlainStatus::kAgain) return true;
+      // Drained (readable cleared), or it must send first (EPOLLOUT resumes it).
+      return false;
     } else if (direction.UsesSplice()) {
       n = sys::SpliceIn(source->fd, direction.pipe.writeFd, wanted);
       // The kernel's splice read path stops at a TCP urgent mark and never

@@ -73,6 +73,7 @@ struct ForwardDirection {
   size_t pendingOffset = 0;             // copy mode: where `pending` starts
   uint64_t bytes = 0;                   // delivered to the destination
   bool sourceEnded = false;             // FIN read from the source
+  bool sourceEndedUnclean = false;      // a TLS source's FIN without close_notify
   bool done = false;                    // FIN passed on (shutdown sent)
 
   bool UsesSplice() const { return pipe.Valid(); }
@@ -89,6 +90,8 @@ class Forwarder {
   // this big: one page, the least a pipe holds, so the write into the (empty)
   // pipe always fits.
   static constexpr size_t kMarkStep = 4096;
+  // SSL_read calls per direction per turn (each returns at most one record).
+  static constexpr size_t kTlsReadsPerTurn = 1024;
 
   Forwarder(uint64_t forwardId, Connection* a, Connection* b, ForwardMode mode, PipePool& pipes);
   ~Forwarder();
@@ -122,6 +125,8 @@ class Forwarder {
   bool PumpDirection(ForwardDirection& direction, Batch& batch);
   bool Drain(ForwardDirection& direction);
   ssize_t StepOverMark(ForwardDirection& direction);
+  // The direction that reads from `direction`'s destination.
+  ForwardDirection& Reverse(const ForwardDirection& direction);
   void Fail(int error, Syscall call);
   // Fails with what the TLS session of `side` recorded for its failed call.
   void FailTls(const Connection& side, Syscall call);

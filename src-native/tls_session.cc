@@ -48,19 +48,21 @@ int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
 int TransportWrite(BIO* bio, const char* from, size_t length, size_t* sent) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  iovec chunk{const_cast<char*>(from), length};
-  ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
-  if (n >= 0) {
-    *sent = static_cast<size_t>(n);
-    return 1;
+  size_t taken = 0;
+  // Behind bytes already waiting, nothing may overtake them.
+  if (transport->overflow.empty()) {
+    iovec chunk{const_cast<char*>(from), length};
+    ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
+    if (n < 0 && n != -EAGAIN) {
+      transport->error = static_cast<int>(-n);
+      return 0;
+    }
+    if (n > 0) taken = static_cast<size_t>(n);
   }
-  if (n == -EAGAIN) {
-    transport->wouldBlock = true;
-    BIO_set_retry_write(bio);
-  } else {
-    transport->error = static_cast<int>(-n);
-  }
-  return 0;
+  // Never a retry (Transport::overflow): the rest waits for EPOLLOUT.
+  if (taken < length) transport->overflow.append(from + taken, length - taken);
+  *sent = length;
+  return 1;
 }
 
 // One method table for the process; each connection's BIO has its own data.
@@ -309,6 +311,23 @@ class ShortReadScope {
   TlsSession::Transport& transport_;
 };
 
+// Reads may make OpenSSL write (alerts, tickets); what the socket did not
+// take waits in the overflow, and EPOLLOUT must come back for it.
+class OverflowWatch {
+ public:
+  OverflowWatch(const TlsSession::Transport& transport, Connection& connection)
+      : transport_(transport), connection_(connection) {}
+  ~OverflowWatch() {
+    if (!transport_.overflow.empty()) connection_.waitingWritable = true;
+  }
+  OverflowWatch(const OverflowWatch&) = delete;
+  OverflowWatch& operator=(const OverflowWatch&) = delete;
+
+ private:
+  const TlsSession::Transport& transport_;
+  Connection& connection_;
+};
+
 }  // namespace
 
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
@@ -318,6 +337,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
   ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark);
+  OverflowWatch overflowWatch(transport_, connection);
   if (!handshakeDone_) {
     ReadOutcome outcome = ReadOutcome::kDrained;
     if (!Handshake(connection, batch, &outcome)) return outcome;
@@ -383,7 +403,16 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
 }
 
 void TlsSession::Flush(Connection& connection, Batch& batch) {
-  if (!handshakeDone_ || connection.failed) return;
+  if (connection.failed) return;
+  // What the BIO holds goes first, the handshake's own messages included.
+  PlainStatus flushed = FlushOverflow(connection);
+  if (flushed == PlainStatus::kFailed) {
+    connection.failed = true;
+    batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
+              static_cast<double>(Syscall::kWrite));
+    return;
+  }
+  if (flushed == PlainStatus::kWouldBlock || !handshakeDone_) return;
   bool progressed = false;
   while (!connection.writeQueue.empty() && !connection.failed) {
     WriteChunk& first = connection.writeQueue.front();
@@ -417,6 +446,8 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
           connection.writeQueue.pop_front();
         }
       }
+      // The socket is full (the rest of the records wait in the overflow).
+      if (!transport_.overflow.empty()) break;
       continue;
     }
     if (result.status == PlainStatus::kFailed) {
@@ -470,6 +501,7 @@ void TlsSession::RecordFailure(const char* fallback) {
 PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
   if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
+  OverflowWatch overflowWatch(transport_, connection);
   if (writeWantsRead_) {
     // This read is what a stalled write waited for: the forward retries it.
     writeWantsRead_ = false;
@@ -493,21 +525,45 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
     return {PlainStatus::kWouldBlock, 0};
   }
   connection.readable = false;
-  if (transport_.peerEnded || error == SSL_ERROR_ZERO_RETURN) {
-    // A close_notify or a FIN (a record cut short by a FIN too, as Read()
-    // and node's server treat it).
+  if (error == SSL_ERROR_ZERO_RETURN) {
     ERR_clear_error();
     return {PlainStatus::kEnded, 0};
+  }
+  if (transport_.peerEnded) {
+    ERR_clear_error();
+    // A FIN with part of a record still buffered: bytes were cut off, which
+    // the other side must not take for a clean end.
+    if (SSL_has_pending(ssl_)) {
+      failure_ = TlsIoFailure();
+      failure_.error = ECONNRESET;
+      return {PlainStatus::kFailed, 0};
+    }
+    // A FIN between records and no close_notify: an end, but not a clean
+    // one, so the other side gets a FIN and no close_notify.
+    return {PlainStatus::kEndedUnclean, 0};
   }
   RecordFailure("TLS read failed");
   return {PlainStatus::kFailed, 0};
 }
 
 PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
+  if (writesEnded_ || closeNotifyQueued_) {
+    // As a send after shutdown(SHUT_WR) on a plain socket.
+    failure_ = TlsIoFailure();
+    failure_.error = EPIPE;
+    return {PlainStatus::kFailed, 0};
+  }
+  PlainStatus flushed = FlushOverflow(connection);
+  if (flushed != PlainStatus::kDone) return {flushed, 0};
   BeginCall();
   size_t written = 0;
   int result = SSL_write_ex(ssl_, from, length, &written);
-  if (result == 1) return {PlainStatus::kDone, written};
+  if (result == 1) {
+    // Taken whole; what the socket did not take waits for EPOLLOUT, and the
+    // next write waits for it.
+    if (!transport_.overflow.empty()) connection.waitingWritable = true;
+    return {PlainStatus::kDone, written};
+  }
   int error = SSL_get_error(ssl_, result);
   if (error == SSL_ERROR_WANT_WRITE) {
     connection.waitingWritable = true;
@@ -523,18 +579,19 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
   return {PlainStatus::kFailed, 0};
 }
 
-PlainStatus TlsSession::EndWrites(Connection& connection) {
+PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
   if (writesEnded_) return PlainStatus::kDone;
-  // close_notify first, as node's end() does; a full socket retries it on
-  // EPOLLOUT (the retry only sends the alert OpenSSL holds). Any other
-  // failure to send it still ends with the FIN.
-  BeginCall();
-  int result = SSL_shutdown(ssl_);
-  if (result < 0 && SSL_get_error(ssl_, result) == SSL_ERROR_WANT_WRITE) {
-    connection.waitingWritable = true;
-    return PlainStatus::kWouldBlock;
+  // close_notify first, as node's end() does. It goes to the socket or the
+  // overflow; any failure to make it still ends with the FIN.
+  if (closeNotify && !closeNotifyQueued_) {
+    closeNotifyQueued_ = true;
+    BeginCall();
+    SSL_shutdown(ssl_);
+    ERR_clear_error();
   }
-  ERR_clear_error();
+  // The FIN goes after every byte the BIO holds; a socket that fails
+  // meanwhile still gets its shutdown tried, as before.
+  if (FlushOverflow(connection) == PlainStatus::kWouldBlock) return PlainStatus::kWouldBlock;
   writesEnded_ = true;
   int shut = sys::ShutdownWrite(connection.fd);
   // ENOTCONN: the peer already reset the connection; net ignores it too.
@@ -542,6 +599,29 @@ PlainStatus TlsSession::EndWrites(Connection& connection) {
     failure_ = TlsIoFailure();
     failure_.error = -shut;
     return PlainStatus::kFailed;
+  }
+  return PlainStatus::kDone;
+}
+
+PlainStatus TlsSession::FlushOverflow(Connection& connection) {
+  std::string& overflow = transport_.overflow;
+  while (transport_.overflowSent < overflow.size()) {
+    iovec chunk{&overflow[transport_.overflowSent], overflow.size() - transport_.overflowSent};
+    ssize_t n = sys::SendVector(connection.fd, &chunk, 1);
+    if (n == -EAGAIN) {
+      connection.waitingWritable = true;
+      return PlainStatus::kWouldBlock;
+    }
+    if (n < 0) {
+      failure_ = TlsIoFailure();
+      failure_.error = static_cast<int>(-n);
+      return PlainStatus::kFailed;
+    }
+    transport_.overflowSent += static_cast<size_t>(n);
+  }
+  if (overflow.capacity() != 0) {
+    std::string().swap(overflow);  // free it: an idle connection holds none
+    transport_.overflowSent = 0;
   }
   return PlainStatus::kDone;
 }

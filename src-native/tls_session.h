@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "connection.h"
 #include "tls_context.h"
@@ -47,7 +48,9 @@ enum class PlainStatus : uint8_t {
                 // call must first read (write) and waits for that side
   kAgain,       // ReadPlain only: a record with no plaintext (a ticket, a key
                 // update) was consumed and the socket was not drained: call again
-  kEnded,       // ReadPlain only: the peer's close_notify or FIN
+  kEnded,       // ReadPlain only: the peer's close_notify
+  kEndedUnclean,  // ReadPlain only: the peer's FIN at a record boundary, with no
+                  // close_notify (passed on as a FIN alone, never as close_notify)
   kFailed,      // failure() says why
 };
 
@@ -91,10 +94,17 @@ class TlsSession {
   // after kWouldBlock must offer the same bytes again (OpenSSL keeps the
   // record it could not send whole).
   PlainResult WritePlain(Connection& connection, const char* from, size_t length);
-  // close_notify, then the FIN: end() on a TLS connection, and a forward
+  // close_notify (unless `closeNotify` is false: a forward passing on an
+  // unclean end), then the FIN: end() on a TLS connection, and a forward
   // passing on its source's end. kWouldBlock: the socket was full, call
   // again on EPOLLOUT. Idempotent once kDone or kFailed.
-  PlainStatus EndWrites(Connection& connection);
+  PlainStatus EndWrites(Connection& connection, bool closeNotify = true);
+  // Whether the last WritePlain that said kWouldBlock waits for a read on
+  // this connection (OpenSSL's WANT_READ) rather than for EPOLLOUT.
+  bool writeWantsRead() const { return writeWantsRead_; }
+  // Sends what the write BIO holds (Transport::overflow). kDone once it is
+  // empty; kWouldBlock (waitingWritable set) while the socket is full.
+  PlainStatus FlushOverflow(Connection& connection);
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
 
@@ -120,6 +130,16 @@ class TlsSession {
     // (kernelEmpty); any later arrival raises a new edge.
     bool stopAtShortRead = false;
     bool kernelEmpty = false;
+    // What the socket did not take. The write BIO never reports a retry to
+    // OpenSSL: a record (or alert) it could not send whole waits here, so
+    // OpenSSL never holds a half-sent record that only the same SSL_write
+    // may finish (an alert queued by a read would otherwise make the next
+    // SSL_write fail with BAD_WRITE_RETRY). Bounded: no SSL_write_ex or
+    // SSL_shutdown runs while it holds bytes, so it holds at most one call's
+    // records, plus what reads emit meanwhile (alerts, tickets). Freed when
+    // empty, so an idle connection holds no buffer.
+    std::string overflow;
+    size_t overflowSent = 0;  // bytes at the front of `overflow` already sent
   };
 
  private:
@@ -155,6 +175,8 @@ class TlsSession {
   // again, since a second call would read from the socket for the peer's
   // close_notify, taking bytes meant for a forward's other direction.
   bool writesEnded_ = false;
+  // SSL_shutdown ran (close_notify is in the socket or in the overflow).
+  bool closeNotifyQueued_ = false;
   TlsIoFailure failure_;
 };
 

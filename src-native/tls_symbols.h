@@ -67,6 +67,7 @@
   X(SSL_get_servername) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
+  X(SSL_has_pending) \
   X(SSL_new) \
   X(SSL_read_ex) \
   X(SSL_select_next_proto) \

@@ -46,18 +46,28 @@ function connectTls(port: number, options: tls.ConnectionOptions = {}): Promise<
  * too: to put bytes on the wire past TLS, or to reset the connection
  * (resetAndDestroy() needs a TCP handle, which a TLSSocket's is not).
  */
-async function connectTlsOverRaw(port: number): Promise<{ client: tls.TLSSocket; raw: net.Socket }> {
+async function connectTlsOverRaw(port: number, options: tls.ConnectionOptions = {},
+  held?: Buffer[]): Promise<{ client: tls.TLSSocket; raw: net.Socket }> {
   const raw = track(net.connect(port, '127.0.0.1'));
   raw.on('error', () => undefined);
   const wire = new Duplex({
     read() { /* raw's 'data' pushes */ },
-    write(chunk: Buffer, _encoding, callback) { raw.write(chunk, callback); },
+    write(chunk: Buffer, _encoding, callback) {
+      // While `held` has entries, the client's records are kept back, to be
+      // put on the wire together by the test.
+      if (held !== undefined && held.length > 0) {
+        held.push(chunk);
+        callback();
+      } else {
+        raw.write(chunk, callback);
+      }
+    },
     final(callback) { raw.end(); callback(); },
   });
   raw.on('data', (chunk: Buffer) => wire.push(chunk));
   raw.on('end', () => wire.push(null));
   raw.on('close', () => wire.destroy());
-  const client = await connectTls(0, { socket: wire });
+  const client = await connectTls(0, { ...options, socket: wire });
   client.on('error', () => undefined);
   return { client, raw };
 }
@@ -357,3 +367,98 @@ test('two TLS sockets re-encrypt: bytes both ways intact, and each end() reaches
   expect(await result).toEqual({ bytesFirstToSecond: fromFirst.length, bytesSecondToFirst: fromSecond.length });
   await flowSettled();
 }, 30_000);
+
+/** The TLS record content types in `wire` (20 change_cipher_spec, 21 alert, 22 handshake, 23 data). */
+function recordTypes(wire: Buffer): number[] {
+  const types: number[] = [];
+  for (let offset = 0; offset + 5 <= wire.length; offset += 5 + wire.readUInt16BE(offset + 3)) types.push(wire[offset]);
+  return types;
+}
+
+describe('TLS sources and destinations at their edges', () => {
+  test('many small records from one side leave as a few records, not one each', async () => {
+    const server = await startCollector('tls');
+    const held: Buffer[] = [];
+    const { client: first, raw: firstRaw } = await connectTlsOverRaw(server.port, {}, held);
+    const firstSide = await server.next();
+    const second = await connectTls(server.port);
+    const secondSide = await server.next();
+    let dataEvents = 0;
+    let received = 0;
+    second.on('data', (chunk: Buffer) => { dataEvents++; received += chunk.length; });
+    const result = forward(firstSide, secondSide);
+    first.write('x');
+    await waitFor(() => received === 1, 10_000, 'the forward to run');
+    // node's TLSSocket makes each write a record of its own when the one
+    // before has completed, and emits one 'data' per record it decrypts. The
+    // records are held back and reach the proxy together.
+    const records = 1000;
+    held.push(Buffer.alloc(0));
+    for (let i = 0; i < records; i++) await new Promise((resolve) => first.write('x', resolve));
+    firstRaw.write(Buffer.concat(held));
+    held.length = 0;
+    dataEvents = 0;
+    await waitFor(() => received === 1 + records, 10_000, 'every byte to arrive');
+    expect(dataEvents).toBeLessThan(records / 10);
+    first.end();
+    second.end();
+    expect((await result).error).toBeUndefined();
+    await flowSettled();
+  }, 30_000);
+
+  test("a FIN without close_notify is passed on as a FIN alone, never as the sender's clean close_notify", async () => {
+    const server = await startCollector('tls');
+    const { client: first, raw: firstRaw } = await connectTlsOverRaw(server.port);
+    const firstSide = await server.next();
+    // TLS 1.2 so that the close_notify alert shows on the wire as a record of type 21.
+    const { client: second, raw: secondRaw } = await connectTlsOverRaw(server.port, { maxVersion: 'TLSv1.2' });
+    const wire: Buffer[] = [];
+    secondRaw.on('data', (chunk: Buffer) => wire.push(chunk));
+    const secondSide = await server.next();
+    const result = forward(firstSide, secondSide);
+    const atSecond = receiveAll(second);
+    first.write('before the cut');
+    await waitFor(() => Buffer.concat(wire).length > 0 && recordTypes(Buffer.concat(wire)).includes(23), 10_000, 'the data record');
+    // The TCP FIN straight after the data, with no close_notify before it.
+    firstRaw.end();
+    expect((await atSecond).toString()).toBe('before the cut');
+    const types = recordTypes(Buffer.concat(wire));
+    expect(types[types.length - 1]).toBe(23);
+    second.end();
+    await result;
+    await flowSettled();
+  }, 30_000);
+
+  test('a record cut short by a FIN ends the forward with ECONNRESET, not as a clean end', async () => {
+    const upstreamPort = await startUpstream(echo);
+    const proxy = await startTerminator(upstreamPort);
+    const { client, raw } = await connectTlsOverRaw(proxy.port);
+    const { result } = await proxy.next();
+    client.write('ping');
+    await once(client, 'data');
+    // A record header announcing 64 bytes, 10 of them, then the FIN.
+    raw.end(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x40]), randomBytes(10)]));
+    const outcome = await result;
+    expect(outcome.error?.code).toBe('ECONNRESET');
+    await flowSettled();
+  }, 30_000);
+
+  test.each(['tls', 'plain'] as const)("bytes for a %s side that JS ended before forward() fail the forward with EPIPE", async (kind) => {
+    const server = await startCollector(kind);
+    const open = (): Promise<net.Socket> => kind === 'tls'
+      ? connectTls(server.port)
+      : new Promise((resolve) => { const socket = track(net.connect({ port: server.port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(socket))); });
+    const first = await open();
+    const firstSide = await server.next();
+    const second = await open();
+    const secondSide = await server.next();
+    second.resume();
+    secondSide.end();
+    await once(second, 'end');
+    const result = forward(firstSide, secondSide);
+    first.write('after the end');
+    const outcome = await result;
+    expect(outcome.error?.code).toBe('EPIPE');
+    await flowSettled();
+  }, 30_000);
+});
