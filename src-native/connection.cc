@@ -142,10 +142,10 @@ void Connection::Flush(Batch& batch) {
   }
 }
 
-void Connection::ReportWritten(Batch& batch) {
-  bool awaited = notifyAt != 0 && bytesWritten >= notifyAt;
+void Connection::ReportWrittenUpTo(Batch& batch, uint64_t total) {
+  bool awaited = notifyAt != 0 && total >= notifyAt;
   if (awaited) notifyAt = 0;
-  batch.AddWritten(id, bytesWritten, awaited);
+  batch.AddWritten(id, total, awaited);
 }
 
 void Connection::DropWrites(Batch& batch) {

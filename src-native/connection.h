@@ -75,10 +75,12 @@ struct Connection : Pollable {
   uint64_t notifyAt = 0;
   // Makes the next kWritten that reaches the end of the queue wake JS.
   void AwaitQueueEnd() { notifyAt = bytesWritten + unsentBytes; }
-  // Says in `batch` how many bytes the kernel (or, under TLS, OpenSSL) has
-  // taken; wakes JS if that reaches notifyAt. Flush paths call it after
-  // progress, with unsentBytes already lowered.
-  void ReportWritten(Batch& batch);
+  // Says in `batch` how many bytes the kernel has taken (`total`, which
+  // under TLS counts plaintext whose records left whole: TlsSession::Flush);
+  // wakes JS if that reaches notifyAt. Flush paths call it after progress,
+  // with unsentBytes already lowered.
+  void ReportWritten(Batch& batch) { ReportWrittenUpTo(batch, bytesWritten); }
+  void ReportWrittenUpTo(Batch& batch, uint64_t total);
   bool waitingWritable = false;  // the kernel buffer was full; wait for EPOLLOUT
   bool queuedForWrite = false;
   bool shutdownRequested = false;

@@ -1038,6 +1038,14 @@ void Loop::FinishForward(Forwarder* forwarder, Connection* closing) {
               static_cast<double>(forwarder->BytesFirstToSecond()),
               static_cast<double>(forwarder->BytesSecondToFirst()), outcome);
   first->forwarder = second->forwarder = nullptr;
+  if (forwarder->Error() != 0 && forwarder->Error() != ECANCELED) {
+    // A failed forward (a reset, a cut or bad TLS record, a refused write)
+    // resets both sides: a FIN would let a peer take the failure for a clean
+    // end, a truncated download for a whole one. JS's destroy() of one side
+    // (ECANCELED) closes the other with a FIN, as net's destroy() does.
+    if (first != closing && !first->closed) sys::SetLingerZero(first->fd);
+    if (second != closing && !second->closed) sys::SetLingerZero(second->fd);
+  }
   auto found = forwarders_.find(forwarder->id);
   finishedForwarders_.push_back(std::move(found->second));
   forwarders_.erase(found);

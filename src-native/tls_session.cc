@@ -48,6 +48,12 @@ int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
 int TransportWrite(BIO* bio, const char* from, size_t length, size_t* sent) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
+  if (transport->writesEnded) {
+    // After our FIN nothing can be sent (a key update a read answers, an
+    // alert): dropped, as the kernel would refuse it with EPIPE.
+    *sent = length;
+    return 1;
+  }
   size_t taken = 0;
   // Behind bytes already waiting, nothing may overtake them.
   if (transport->overflow.empty()) {
@@ -311,24 +317,27 @@ class ShortReadScope {
   TlsSession::Transport& transport_;
 };
 
-// Reads may make OpenSSL write (alerts, tickets); what the socket did not
-// take waits in the overflow, and EPOLLOUT must come back for it.
-class OverflowWatch {
+}  // namespace
+
+// Reads may make OpenSSL write (alerts, key updates); a read ends by trying
+// the overflow once more, so that bytes left there were just refused by the
+// socket (Transport::overflow's invariant).
+class TlsSession::OverflowSettle {
  public:
-  OverflowWatch(const TlsSession::Transport& transport, Connection& connection)
-      : transport_(transport), connection_(connection) {}
-  ~OverflowWatch() {
-    if (!transport_.overflow.empty()) connection_.waitingWritable = true;
+  OverflowSettle(TlsSession& session, Connection& connection) : session_(session), connection_(connection) {}
+  ~OverflowSettle() {
+    if (session_.transport_.overflow.empty()) return;
+    int error = 0;
+    // A failure is the socket's, and the next write or flush meets it again.
+    if (session_.SendOverflow(connection_, &error) == PlainStatus::kDone) session_.OverflowEmptied();
   }
-  OverflowWatch(const OverflowWatch&) = delete;
-  OverflowWatch& operator=(const OverflowWatch&) = delete;
+  OverflowSettle(const OverflowSettle&) = delete;
+  OverflowSettle& operator=(const OverflowSettle&) = delete;
 
  private:
-  const TlsSession::Transport& transport_;
+  TlsSession& session_;
   Connection& connection_;
 };
-
-}  // namespace
 
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
                              uint64_t room, bool shortReadDrains) {
@@ -337,7 +346,8 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
   ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark);
-  OverflowWatch overflowWatch(transport_, connection);
+  OverflowSettle settle(*this, connection);
+  if (OverflowFull(connection)) return ReadOutcome::kDrained;
   if (!handshakeDone_) {
     ReadOutcome outcome = ReadOutcome::kDrained;
     if (!Handshake(connection, batch, &outcome)) return outcome;
@@ -360,6 +370,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
       return ReadOutcome::kFailed;
     }
     size_t wanted = std::min(capacity, budget);
+    if (OverflowFull(connection)) return ReadOutcome::kDrained;
     BeginCall();
     size_t received = 0;
     int result = SSL_read_ex(ssl_, space, wanted, &received);
@@ -404,6 +415,17 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
 
 void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (connection.failed) return;
+  // Plaintext whose record the socket has not taken whole is not written
+  // yet: a write callback that destroy()s must not lose its last record.
+  auto reportWritten = [&] {
+    // A forwarding side's reports only settle writes JS queued before the
+    // forward, and no later Flush would come to report them.
+    if (transport_.overflow.empty() || connection.forwarder != nullptr) heldPlaintext_ = 0;
+    uint64_t total = connection.bytesWritten - heldPlaintext_;
+    if (total == reportedWritten_) return;
+    reportedWritten_ = total;
+    connection.ReportWrittenUpTo(batch, total);
+  };
   // What the BIO holds goes first, the handshake's own messages included.
   PlainStatus flushed = FlushOverflow(connection);
   if (flushed == PlainStatus::kFailed) {
@@ -413,7 +435,6 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
     return;
   }
   if (flushed == PlainStatus::kWouldBlock || !handshakeDone_) return;
-  bool progressed = false;
   while (!connection.writeQueue.empty() && !connection.failed) {
     WriteChunk& first = connection.writeQueue.front();
     if (first.length == connection.headOffset) {
@@ -429,7 +450,9 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
     const char* plaintext = NextPlaintext(connection, &length);
     PlainResult result = WritePlain(connection, plaintext, length);
     if (result.status == PlainStatus::kDone) {
-      progressed = true;
+      // FlushOverflow emptied the overflow before this write, so bytes
+      // there now are this write's record alone (Transport::overflow).
+      heldPlaintext_ = transport_.overflow.empty() ? 0 : result.bytes;
       size_t written = result.bytes;
       connection.bytesWritten += written;
       connection.unsentBytes -= written;
@@ -466,7 +489,7 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
     }
     break;  // kWouldBlock: WritePlain set what it waits for
   }
-  if (progressed) connection.ReportWritten(batch);
+  reportWritten();
   if (connection.writeQueue.empty() && connection.shutdownRequested && !connection.shutdownDone &&
       !connection.failed && !connection.waitingWritable) {
     PlainStatus ended = EndWrites(connection);
@@ -501,7 +524,8 @@ void TlsSession::RecordFailure(const char* fallback) {
 PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
   if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
-  OverflowWatch overflowWatch(transport_, connection);
+  OverflowSettle settle(*this, connection);
+  if (OverflowFull(connection)) return {PlainStatus::kWouldBlock, 0};
   if (writeWantsRead_) {
     // This read is what a stalled write waited for: the forward retries it.
     writeWantsRead_ = false;
@@ -547,6 +571,7 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
 }
 
 PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
+  writeWantsRead_ = false;  // set again below if this call, too, must read first
   if (writesEnded_ || closeNotifyQueued_) {
     // As a send after shutdown(SHUT_WR) on a plain socket.
     failure_ = TlsIoFailure();
@@ -559,8 +584,8 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
   size_t written = 0;
   int result = SSL_write_ex(ssl_, from, length, &written);
   if (result == 1) {
-    // Taken whole; what the socket did not take waits for EPOLLOUT, and the
-    // next write waits for it.
+    // Taken whole; what the socket did not take (a send just came back
+    // short) waits for EPOLLOUT, and the next write waits for it.
     if (!transport_.overflow.empty()) connection.waitingWritable = true;
     return {PlainStatus::kDone, written};
   }
@@ -589,10 +614,16 @@ PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
     SSL_shutdown(ssl_);
     ERR_clear_error();
   }
-  // The FIN goes after every byte the BIO holds; a socket that fails
-  // meanwhile still gets its shutdown tried, as before.
-  if (FlushOverflow(connection) == PlainStatus::kWouldBlock) return PlainStatus::kWouldBlock;
-  writesEnded_ = true;
+  // The FIN goes after every byte the BIO holds.
+  PlainStatus flushed = FlushOverflow(connection);
+  if (flushed == PlainStatus::kWouldBlock) return PlainStatus::kWouldBlock;
+  writesEnded_ = transport_.writesEnded = true;
+  if (flushed == PlainStatus::kFailed) {
+    // The socket failed (failure_ says how); its FIN is still tried, and
+    // its error is the one reported.
+    sys::ShutdownWrite(connection.fd);
+    return PlainStatus::kFailed;
+  }
   int shut = sys::ShutdownWrite(connection.fd);
   // ENOTCONN: the peer already reset the connection; net ignores it too.
   if (shut < 0 && shut != -ENOTCONN) {
@@ -604,26 +635,57 @@ PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
 }
 
 PlainStatus TlsSession::FlushOverflow(Connection& connection) {
+  if (transport_.overflow.empty()) return PlainStatus::kDone;
+  int error = 0;
+  PlainStatus status = SendOverflow(connection, &error);
+  if (status == PlainStatus::kFailed) {
+    failure_ = TlsIoFailure();
+    failure_.error = error;
+  }
+  return status;
+}
+
+PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
   std::string& overflow = transport_.overflow;
   while (transport_.overflowSent < overflow.size()) {
     iovec chunk{&overflow[transport_.overflowSent], overflow.size() - transport_.overflowSent};
     ssize_t n = sys::SendVector(connection.fd, &chunk, 1);
-    if (n == -EAGAIN) {
+    if (n < 0 && n != -EAGAIN) {
+      *error = static_cast<int>(-n);
+      return PlainStatus::kFailed;
+    }
+    if (n > 0) transport_.overflowSent += static_cast<size_t>(n);
+    if (n == -EAGAIN || transport_.overflowSent < overflow.size()) {
+      // Refused (EAGAIN or a short send): the kernel owes an EPOLLOUT edge.
       connection.waitingWritable = true;
       return PlainStatus::kWouldBlock;
     }
-    if (n < 0) {
-      failure_ = TlsIoFailure();
-      failure_.error = static_cast<int>(-n);
-      return PlainStatus::kFailed;
-    }
-    transport_.overflowSent += static_cast<size_t>(n);
   }
-  if (overflow.capacity() != 0) {
-    std::string().swap(overflow);  // free it: an idle connection holds none
-    transport_.overflowSent = 0;
-  }
+  std::string().swap(overflow);  // free it: an idle connection holds none
+  transport_.overflowSent = 0;
+  // Nothing waits for room now. Only the overflow makes a TLS connection
+  // wait for EPOLLOUT, so a flag left set would wait for an edge that a
+  // socket with room never raises.
+  connection.waitingWritable = false;
   return PlainStatus::kDone;
+}
+
+void TlsSession::OverflowEmptied() {
+  // Writes reported only once their records left (Flush) may now be
+  // reported, and a forward's stalled direction may go on.
+  flushWanted_ = true;
+}
+
+bool TlsSession::OverflowFull(Connection& connection) {
+  if (transport_.overflow.size() - transport_.overflowSent <= kOverflowReadLimit) return false;
+  // A failed socket: the read goes on to meet the failure itself.
+  if (FlushOverflow(connection) != PlainStatus::kWouldBlock) return false;
+  // A peer that sends but never reads, while its records make OpenSSL
+  // answer (key updates), would grow the overflow without bound: reading
+  // stops until EPOLLOUT, as a plain read stops for a full destination.
+  // `readable` stays set; the loop reads again on EPOLLOUT (readWantsWrite).
+  readWantsWrite = true;
+  return true;
 }
 
 }  // namespace reactor

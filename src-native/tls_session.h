@@ -103,7 +103,9 @@ class TlsSession {
   // this connection (OpenSSL's WANT_READ) rather than for EPOLLOUT.
   bool writeWantsRead() const { return writeWantsRead_; }
   // Sends what the write BIO holds (Transport::overflow). kDone once it is
-  // empty; kWouldBlock (waitingWritable set) while the socket is full.
+  // empty (waitingWritable cleared: nothing else makes a TLS connection wait
+  // for EPOLLOUT); kWouldBlock (waitingWritable set) when the socket refused
+  // bytes; kFailed with failure() set.
   PlainStatus FlushOverflow(Connection& connection);
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
@@ -134,12 +136,21 @@ class TlsSession {
     // OpenSSL: a record (or alert) it could not send whole waits here, so
     // OpenSSL never holds a half-sent record that only the same SSL_write
     // may finish (an alert queued by a read would otherwise make the next
-    // SSL_write fail with BAD_WRITE_RETRY). Bounded: no SSL_write_ex or
-    // SSL_shutdown runs while it holds bytes, so it holds at most one call's
-    // records, plus what reads emit meanwhile (alerts, tickets). Freed when
-    // empty, so an idle connection holds no buffer.
+    // SSL_write fail with BAD_WRITE_RETRY).
+    // Invariants, kept by every call that can append (SSL_write_ex and
+    // SSL_shutdown run only after FlushOverflow emptied it; reads end in
+    // OverflowSettle):
+    //  - Bytes here were refused by the socket at the end of the last call
+    //    (EAGAIN or a short send), so the kernel owes an EPOLLOUT edge and
+    //    waitingWritable is set until the loop sees it; emptying it clears
+    //    waitingWritable.
+    //  - It holds at most one SSL_write_ex's records (whose plaintext is
+    //    heldPlaintext_) or one close_notify, plus what reads answer meanwhile
+    //    (key updates, alerts), and reads stop past kOverflowReadLimit.
+    //  - Freed when empty, so an idle connection holds no buffer.
     std::string overflow;
     size_t overflowSent = 0;  // bytes at the front of `overflow` already sent
+    bool writesEnded = false;  // our FIN is sent: later BIO writes are dropped
   };
 
  private:
@@ -160,6 +171,17 @@ class TlsSession {
 
   // One TLS record's most plaintext.
   static constexpr size_t kCoalesceBytes = 16 * 1024;
+  // Unsent bytes past which reads stop until EPOLLOUT: a peer that sends
+  // key updates but never reads cannot grow the overflow without bound.
+  static constexpr size_t kOverflowReadLimit = 64 * 1024;
+  class OverflowSettle;
+  // FlushOverflow's sends, leaving failure_ alone (a read's failure stands).
+  PlainStatus SendOverflow(Connection& connection, int* error);
+  // A read emptied the overflow: writes waiting on it may be reported.
+  void OverflowEmptied();
+  // True when reading must wait for EPOLLOUT: the overflow is past
+  // kOverflowReadLimit and the socket refused more (readWantsWrite set).
+  bool OverflowFull(Connection& connection);
   // Clears OpenSSL's error queue and the transport's record before a call.
   void BeginCall();
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
@@ -177,6 +199,11 @@ class TlsSession {
   bool writesEnded_ = false;
   // SSL_shutdown ran (close_notify is in the socket or in the overflow).
   bool closeNotifyQueued_ = false;
+  // Plaintext of the write whose record waits in the overflow: not yet
+  // reported written (Flush).
+  uint64_t heldPlaintext_ = 0;
+  // The bytesWritten last reported to JS.
+  uint64_t reportedWritten_ = 0;
   TlsIoFailure failure_;
 };
 

@@ -54,3 +54,34 @@ test.each(['splice', 'copy'] as const)("mode '%s': the client resets while clien
   await waitFor(() => upstreamClosed, 10000, 'the upstream to be closed');
   await closeServer(proxy);
 });
+
+test.each(['splice', 'copy'] as const)("mode '%s': a client that resets mid-stream resets the upstream too, so it cannot take the cut stream for a whole one", async (mode) => {
+  let upstreamEnding: Promise<string> | undefined;
+  let received = 0;
+  const upstreamServer = track(net.createServer((socket) => {
+    upstreamEnding = new Promise((resolve) => {
+      socket.on('data', (chunk: Buffer) => { received += chunk.length; });
+      socket.on('end', () => resolve('end'));
+      socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+    });
+  }));
+  const upstreamPort = await listenLocal(upstreamServer);
+  let result: Promise<ForwardResult> | undefined;
+  const proxy = track(createServer((client: Socket) => {
+    client.on('error', () => undefined);
+    const upstream = connect(upstreamPort, '127.0.0.1');
+    upstream.on('error', () => undefined);
+    upstream.once('connect', () => { result = forward(client, upstream, { mode }); });
+  }));
+  const port = await listenLocal(proxy);
+  const client = track(net.connect(port, '127.0.0.1'));
+  client.on('error', () => undefined);
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  await waitFor(() => result !== undefined, 5000, 'the forward to start');
+  client.write('the first part of a body');
+  await waitFor(() => received > 0, 5000, 'the first bytes at the upstream');
+  client.resetAndDestroy();
+  expect((await result!).error).toMatchObject({ code: 'ECONNRESET' });
+  expect(await upstreamEnding).toBe('ECONNRESET');
+  await closeServer(proxy);
+});

@@ -1,0 +1,150 @@
+// Records the socket did not take whole wait in the TLS session's overflow
+// (src-native/tls_session.h, Transport::overflow). These are the promises
+// that buffer keeps to a user: a write callback means the bytes reached the
+// kernel, a socket that reads while it writes never stops writing, and a peer
+// that makes the server answer without ever reading is pushed back on.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+
+import { createSecureServer, SecureSocket } from '../lib';
+import { checkMustCalls, listenLocal } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+afterEach(checkMustCalls);
+
+const MiB = 1024 * 1024;
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+function digest(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function connectTls(port: number): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }, () => resolve(socket)));
+    socket.once('error', reject);
+  });
+}
+
+test('a write callback means the bytes reached the kernel: destroy() after it loses none of them, as with net', async () => {
+  const chunk = randomBytes(8 * 1024);
+  let reported = 0;
+  let destroyed!: () => void;
+  const serverDestroyed = new Promise<void>((resolve) => { destroyed = resolve; });
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    // Each write waits for the one before it, for a client that is not
+    // reading: the socket fills, and the record it took only part of waits
+    // in the overflow, its write not done.
+    const writeNext = (): void => {
+      socket.write(chunk, (error) => {
+        if (error) return;
+        reported += chunk.length;
+        if (reported < 16 * 1024 * 1024) writeNext();
+      });
+    };
+    writeNext();
+    setTimeout(() => {
+      socket.destroy();
+      destroyed();
+    }, 500);
+  }));
+  const port = await listenLocal(server);
+  const client = await connectTls(port);
+  client.pause();
+  await serverDestroyed;
+  let received = 0;
+  client.on('data', (data: Buffer) => { received += data.length; });
+  client.on('error', () => {});  // the end of a cut stream, if it was cut
+  client.resume();
+  await once(client, 'close');
+  expect(reported).toBeGreaterThan(0);
+  expect(received).toBeGreaterThanOrEqual(reported);
+}, 30_000);
+
+test('a client that writes while it reads a stream gets the whole stream and its end', async () => {
+  // Every byte the client sends makes the server read while its writes wait
+  // for room: the read must not leave the socket waiting for an EPOLLOUT
+  // that a socket with room never raises.
+  const payload = randomBytes(8 * MiB);
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket: SecureSocket) => {
+    socket.on('data', () => {});
+    // Each write waits for the one before it, so the queue is often empty
+    // when a read and the socket's room come in the same turn.
+    let offset = 0;
+    const writeNext = (): void => {
+      const piece = payload.subarray(offset, offset + 16 * 1024);
+      offset += piece.length;
+      if (piece.length === 0) {
+        socket.end();
+        return;
+      }
+      socket.write(piece, (error) => { if (!error) writeNext(); });
+    };
+    writeNext();
+  }));
+  const port = await listenLocal(server);
+  const streams = await Promise.all(Array.from({ length: 4 }, async () => {
+    const client = await connectTls(port);
+    const parts: Buffer[] = [];
+    client.on('data', (chunk: Buffer) => {
+      parts.push(chunk);
+      client.write('.');
+    });
+    await once(client, 'end');
+    client.end();
+    return Buffer.concat(parts);
+  }));
+  for (const received of streams) expect(digest(received)).toBe(digest(payload));
+}, 60_000);
+
+describe('a peer that sends key updates and never reads', () => {
+  let flood: string;  // the compiled test/fixtures/tls-raw-client.c
+  beforeAll(() => {
+    // Node has no API to send a KeyUpdate; the fixture uses the system OpenSSL.
+    flood = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'epoll-reactor-tls-client-')), 'tls-raw-client');
+    execFileSync('cc', ['-O2', '-o', flood, path.join(__dirname, 'fixtures', 'tls-raw-client.c'), '-lssl', '-lcrypto'],
+      { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 });
+  });
+  afterAll(() => fs.rmSync(path.dirname(flood), { recursive: true, force: true }));
+
+  test('is pushed back on: the server stops reading it instead of buffering its answers without bound', async () => {
+    let received = 0;
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.3' }, (socket) => {
+      // More than the client will ever read: the socket to it is full at once.
+      socket.write(Buffer.alloc(4 * MiB));
+      socket.on('data', (chunk: Buffer) => { received += chunk.length; });
+      socket.on('error', () => {});
+    }));
+    const port = await listenLocal(server);
+    // Each round is about 45 bytes from the client and a 22-byte answer from
+    // the server. Unbounded, all 100,000 rounds go through (2.2 MB of answers
+    // held for a peer that never reads); bounded, the overflow reaches 64 KiB
+    // (about 3,000 answers), the server stops reading, and the client's sends
+    // stall once the kernel buffers between them are full.
+    const child = spawn(flood, ['flood', String(port), '100000', '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    try {
+      const [code] = await once(child, 'exit');
+      expect(output).toMatch(/^stalled \d+\n$/);
+      expect(code).toBe(0);
+      const stalledAfter = Number(/stalled (\d+)/.exec(output)![1]);
+      // The server did read it for a while: this is backpressure, not a failure.
+      expect(stalledAfter).toBeGreaterThan(1000);
+      expect(received).toBeGreaterThan(1000);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
