@@ -100,6 +100,13 @@ void Forwarder::FailTls(const Connection& side, Syscall call) {
 
 void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
+bool Forwarder::EndPassedTo(const Connection* side) const {
+  for (const ForwardDirection& direction : directions_) {
+    if (direction.destination == side && direction.done) return true;
+  }
+  return false;
+}
+
 ForwardDirection& Forwarder::Reverse(const ForwardDirection& direction) {
   return &direction == &directions_[0] ? directions_[1] : directions_[0];
 }
@@ -122,9 +129,14 @@ bool Forwarder::Pump(Batch& batch) {
   // socket did not take go out first, on that side's EPOLLOUT.
   for (ForwardDirection& direction : directions_) {
     Connection* side = direction.source;
-    if (side->tls == nullptr || side->tls->FlushOverflow(*side) != PlainStatus::kFailed) continue;
-    FailTls(*side, Syscall::kWrite);
-    return false;
+    if (side->tls == nullptr) continue;
+    PlainStatus flushed = side->tls->FlushOverflow(*side);
+    if (flushed == PlainStatus::kFailed) {
+      FailTls(*side, Syscall::kWrite);
+      return false;
+    }
+    // A write JS made before the forward, whose record just left, is done.
+    if (flushed == PlainStatus::kDone && side->notifyAt != 0) side->tls->ReportWritten(*side, batch);
   }
   bool more = false;
   for (ForwardDirection& direction : directions_) {
@@ -245,7 +257,11 @@ bool Forwarder::PumpDirection(ForwardDirection& direction, Batch& batch) {
         // A failure means the destination is gone already, as below. An
         // unclean end (a TLS source's FIN without close_notify) is passed on
         // as a FIN alone, so the far peer can tell it from a clean one.
-        if (destination->tls->EndWrites(*destination, !direction.sourceEndedUnclean) == PlainStatus::kWouldBlock) {
+        PlainStatus ended = destination->tls->EndWrites(*destination, !direction.sourceEndedUnclean);
+        if (ended == PlainStatus::kWouldBlock) return false;
+        if (ended == PlainStatus::kFailed) {
+          // The close_notify or bytes before it never left: not a clean end.
+          FailTls(*destination, Syscall::kWrite);
           return false;
         }
       } else if (sys::ShutdownWrite(destination->fd) < 0) {

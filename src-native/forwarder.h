@@ -115,6 +115,8 @@ class Forwarder {
   uint64_t BytesSecondToFirst() const { return directions_[1].bytes; }
   // Ends the forward early (a side was closed from JS, or the loop failed).
   void Cancel(int error, Syscall call = Syscall::kRead);
+  // Whether the direction toward `side` is done: its peer was sent the end.
+  bool EndPassedTo(const Connection* side) const;
 
   bool queued = false;
   // Set by kForwardStart: until then JS may still hold bytes that must go first.

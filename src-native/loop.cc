@@ -880,7 +880,11 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
   bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
-  if ((connection->wantsData || handshaking) && !connection->ended && flow_.UnderCaps(*connection)) {
+  // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull) asks for
+  // no EPOLLIN meanwhile: level triggering would report it every turn.
+  bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite && connection->waitingWritable;
+  if ((connection->wantsData || handshaking) && !connection->ended && flow_.UnderCaps(*connection) &&
+      !readWaitsForRoom) {
     wanted |= EPOLLIN | EPOLLRDHUP;
   }
   if (connection->waitingWritable) wanted |= EPOLLOUT;
@@ -1041,10 +1045,13 @@ void Loop::FinishForward(Forwarder* forwarder, Connection* closing) {
   if (forwarder->Error() != 0 && forwarder->Error() != ECANCELED) {
     // A failed forward (a reset, a cut or bad TLS record, a refused write)
     // resets both sides: a FIN would let a peer take the failure for a clean
-    // end, a truncated download for a whole one. JS's destroy() of one side
+    // end, a truncated download for a whole one. Not a side whose end was
+    // passed on already: its peer has the whole stream, and a reset would
+    // discard the tail still in its send buffer. JS's destroy() of one side
     // (ECANCELED) closes the other with a FIN, as net's destroy() does.
-    if (first != closing && !first->closed) sys::SetLingerZero(first->fd);
-    if (second != closing && !second->closed) sys::SetLingerZero(second->fd);
+    for (Connection* side : {first, second}) {
+      if (side != closing && !side->closed && !forwarder->EndPassedTo(side)) sys::SetLingerZero(side->fd);
+    }
   }
   auto found = forwarders_.find(forwarder->id);
   finishedForwarders_.push_back(std::move(found->second));

@@ -329,7 +329,7 @@ class TlsSession::OverflowSettle {
     if (session_.transport_.overflow.empty()) return;
     int error = 0;
     // A failure is the socket's, and the next write or flush meets it again.
-    if (session_.SendOverflow(connection_, &error) == PlainStatus::kDone) session_.OverflowEmptied();
+    session_.SendOverflow(connection_, &error);
   }
   OverflowSettle(const OverflowSettle&) = delete;
   OverflowSettle& operator=(const OverflowSettle&) = delete;
@@ -415,17 +415,6 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
 
 void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (connection.failed) return;
-  // Plaintext whose record the socket has not taken whole is not written
-  // yet: a write callback that destroy()s must not lose its last record.
-  auto reportWritten = [&] {
-    // A forwarding side's reports only settle writes JS queued before the
-    // forward, and no later Flush would come to report them.
-    if (transport_.overflow.empty() || connection.forwarder != nullptr) heldPlaintext_ = 0;
-    uint64_t total = connection.bytesWritten - heldPlaintext_;
-    if (total == reportedWritten_) return;
-    reportedWritten_ = total;
-    connection.ReportWrittenUpTo(batch, total);
-  };
   // What the BIO holds goes first, the handshake's own messages included.
   PlainStatus flushed = FlushOverflow(connection);
   if (flushed == PlainStatus::kFailed) {
@@ -450,9 +439,6 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
     const char* plaintext = NextPlaintext(connection, &length);
     PlainResult result = WritePlain(connection, plaintext, length);
     if (result.status == PlainStatus::kDone) {
-      // FlushOverflow emptied the overflow before this write, so bytes
-      // there now are this write's record alone (Transport::overflow).
-      heldPlaintext_ = transport_.overflow.empty() ? 0 : result.bytes;
       size_t written = result.bytes;
       connection.bytesWritten += written;
       connection.unsentBytes -= written;
@@ -489,7 +475,7 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
     }
     break;  // kWouldBlock: WritePlain set what it waits for
   }
-  reportWritten();
+  ReportWritten(connection, batch);
   if (connection.writeQueue.empty() && connection.shutdownRequested && !connection.shutdownDone &&
       !connection.failed && !connection.waitingWritable) {
     PlainStatus ended = EndWrites(connection);
@@ -582,10 +568,16 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
   if (flushed != PlainStatus::kDone) return {flushed, 0};
   BeginCall();
   size_t written = 0;
-  int result = SSL_write_ex(ssl_, from, length, &written);
+  // One record per call: partial writes stop SSL_write_ex after each one,
+  // except in OpenSSL's multiblock path (TLS 1.2 AES-CBC-SHA with AES-NI,
+  // from four records' worth up), which writes up to eight per BIO write.
+  int result = SSL_write_ex(ssl_, from, std::min(length, kCoalesceBytes), &written);
   if (result == 1) {
     // Taken whole; what the socket did not take (a send just came back
-    // short) waits for EPOLLOUT, and the next write waits for it.
+    // short) waits for EPOLLOUT, and the next write waits for it. The
+    // overflow was empty before this call, so what it holds now is this
+    // record alone, whose plaintext is not written yet (ReportWritten).
+    heldPlaintext_ = transport_.overflow.empty() ? 0 : written;
     if (!transport_.overflow.empty()) connection.waitingWritable = true;
     return {PlainStatus::kDone, written};
   }
@@ -663,6 +655,11 @@ PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
   }
   std::string().swap(overflow);  // free it: an idle connection holds none
   transport_.overflowSent = 0;
+  heldPlaintext_ = 0;
+  // Writes reported only once their records left may be reported now, and
+  // writes JS queued meanwhile sent (Apply left them to the EPOLLOUT that
+  // this send made moot): whoever emptied it, the connection is flushed.
+  flushWanted_ = true;
   // Nothing waits for room now. Only the overflow makes a TLS connection
   // wait for EPOLLOUT, so a flag left set would wait for an edge that a
   // socket with room never raises.
@@ -670,14 +667,19 @@ PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
   return PlainStatus::kDone;
 }
 
-void TlsSession::OverflowEmptied() {
-  // Writes reported only once their records left (Flush) may now be
-  // reported, and a forward's stalled direction may go on.
-  flushWanted_ = true;
+void TlsSession::ReportWritten(Connection& connection, Batch& batch) {
+  // Plaintext whose record the socket has not taken whole is not written
+  // yet: a write callback that destroy()s must not lose its last record.
+  uint64_t total = connection.bytesWritten - heldPlaintext_;
+  if (total == reportedWritten_) return;
+  reportedWritten_ = total;
+  connection.ReportWrittenUpTo(batch, total);
 }
 
 bool TlsSession::OverflowFull(Connection& connection) {
-  if (transport_.overflow.size() - transport_.overflowSent <= kOverflowReadLimit) return false;
+  // The whole buffer, sent part included: it is freed only once empty, so a
+  // peer reading slowly while it asks for answers could grow it otherwise.
+  if (transport_.overflow.size() <= kOverflowReadLimit) return false;
   // A failed socket: the read goes on to meet the failure itself.
   if (FlushOverflow(connection) != PlainStatus::kWouldBlock) return false;
   // A peer that sends but never reads, while its records make OpenSSL

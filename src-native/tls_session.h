@@ -109,9 +109,12 @@ class TlsSession {
   PlainStatus FlushOverflow(Connection& connection);
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
+  // Tells JS (kWritten) how much plaintext the kernel has: what was
+  // encrypted, less the record still waiting in the overflow.
+  void ReportWritten(Connection& connection, Batch& batch);
 
-  // True once: the handshake finished or a read let a stalled write go on,
-  // so the connection's queue should be flushed.
+  // True once: the handshake finished, a read let a stalled write go on, or
+  // the overflow emptied, so the connection's queue should be flushed.
   bool TakeFlushWanted() {
     bool wanted = flushWanted_;
     flushWanted_ = false;
@@ -144,9 +147,12 @@ class TlsSession {
     //    (EAGAIN or a short send), so the kernel owes an EPOLLOUT edge and
     //    waitingWritable is set until the loop sees it; emptying it clears
     //    waitingWritable.
-    //  - It holds at most one SSL_write_ex's records (whose plaintext is
-    //    heldPlaintext_) or one close_notify, plus what reads answer meanwhile
-    //    (key updates, alerts), and reads stop past kOverflowReadLimit.
+    //  - It holds at most one record of ours (WritePlain writes one per call;
+    //    its plaintext is heldPlaintext_) or one close_notify, plus what reads
+    //    answer meanwhile (key updates, alerts: OpenSSL allows 32 key updates
+    //    between two data records), and reads stop past kOverflowReadLimit.
+    //  - Emptying it sets flushWanted_, so writes it held back are reported
+    //    and writes queued behind it are sent, whichever call emptied it.
     //  - Freed when empty, so an idle connection holds no buffer.
     std::string overflow;
     size_t overflowSent = 0;  // bytes at the front of `overflow` already sent
@@ -177,8 +183,7 @@ class TlsSession {
   class OverflowSettle;
   // FlushOverflow's sends, leaving failure_ alone (a read's failure stands).
   PlainStatus SendOverflow(Connection& connection, int* error);
-  // A read emptied the overflow: writes waiting on it may be reported.
-  void OverflowEmptied();
+
   // True when reading must wait for EPOLLOUT: the overflow is past
   // kOverflowReadLimit and the socket refused more (readWantsWrite set).
   bool OverflowFull(Connection& connection);

@@ -85,3 +85,42 @@ test.each(['splice', 'copy'] as const)("mode '%s': a client that resets mid-stre
   expect(await upstreamEnding).toBe('ECONNRESET');
   await closeServer(proxy);
 });
+
+test.each(['splice', 'copy'] as const)("mode '%s': a failure after the upstream's whole response and end were passed on does not cut that response", async (mode) => {
+  const response = Buffer.alloc(2 * 1024 * 1024, 'r');
+  let upstreamGone = false;
+  const upstreamServer = track(net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    // The whole response and a FIN; then the socket is closed, so the
+    // client's next bytes are answered with a reset.
+    socket.end(response, () => {
+      socket.destroy();
+      upstreamGone = true;
+    });
+  }));
+  const upstreamPort = await listenLocal(upstreamServer);
+  let result: Promise<ForwardResult> | undefined;
+  const proxy = track(createServer({ allowHalfOpen: true }, (client: Socket) => {
+    client.on('error', () => undefined);
+    const upstream = connect(upstreamPort, '127.0.0.1');
+    upstream.on('error', () => undefined);
+    upstream.once('connect', () => { result = forward(client, upstream, { mode }); });
+  }));
+  const port = await listenLocal(proxy);
+  const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  let clientError: string | undefined;
+  client.on('error', (error: NodeJS.ErrnoException) => { clientError = error.code; });
+  client.pause();  // the response waits in the proxy's send buffer
+  await waitFor(() => result !== undefined && upstreamGone, 5000, 'the response to leave the upstream');
+  await new Promise((resolve) => setTimeout(resolve, 300));  // and to be read by the proxy
+  client.write('one more request');
+  const outcome = await result!;
+  expect(outcome.error?.code).toMatch(/^(ECONNRESET|EPIPE)$/);
+  const parts: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => parts.push(chunk));
+  client.resume();
+  await new Promise((resolve) => client.once('end', resolve));
+  expect(clientError).toBeUndefined();
+  expect(Buffer.concat(parts).equals(response)).toBe(true);
+  await closeServer(proxy);
+});

@@ -147,4 +147,26 @@ describe('a peer that sends key updates and never reads', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   }, 60_000);
+
+  test('once it reads, what the server held back goes out: every byte of its writes, then a clean end', async () => {
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.3' }, (socket) => {
+      socket.on('data', () => {});
+      socket.on('error', () => {});
+      // The second write and the end wait for callbacks, which wait for the
+      // records held back while reads were stopped.
+      const half = Buffer.alloc(4 * MiB, 7);
+      socket.write(half, () => socket.write(half, () => socket.end()));
+    }));
+    const port = await listenLocal(server);
+    const child = spawn(flood, ['flood-then-read', String(port), '100000', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    try {
+      await once(child, 'exit');
+      expect(output).toMatch(/^stalled \d+ received 8388608\n$/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
 });
