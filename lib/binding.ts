@@ -56,6 +56,12 @@ export interface NativeTlsContextOptions {
   rejectUnauthorized: boolean;
   /** Server cipher preference (SSL_OP_CIPHER_SERVER_PREFERENCE); node's default for servers is true. */
   honorCipherOrder: boolean;
+  /** Seconds a session stays resumable; absent: OpenSSL's default. */
+  sessionTimeout?: number;
+  /** node's 48 bytes of ticket keys (name, HMAC key, AES key); absent: random keys. */
+  ticketKeys?: Buffer;
+  /** What sessions are scoped to (SSL_CTX_set_session_id_context), at most 32 bytes. */
+  sessionIdContext: string;
 }
 
 /** What `stats()` reports (LoopStats in src-native/loop.h). */

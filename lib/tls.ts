@@ -1,6 +1,7 @@
 // TLS servers whose handshakes and records run on the reactor thread
 // (src-native/tls_context.h, tls_session.h): node:tls's server options,
 // checked as node:tls checks them, and sockets with TLSSocket's surface.
+import { createHash } from 'node:crypto';
 import * as tls from 'node:tls';
 
 import { binding } from './binding';
@@ -20,9 +21,9 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
 
 /** node:tls server options the reactor does not implement yet; passing one throws. */
 const unsupportedOptions = [
-  'pfx', 'SNICallback', 'secureContext', 'ticketKeys', 'sessionTimeout', 'secureProtocol', 'pskCallback',
+  'pfx', 'SNICallback', 'secureContext', 'secureProtocol', 'pskCallback',
   'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
-  'ecdhCurve', 'secureOptions', 'sessionIdContext', 'ALPNCallback', 'pskIdentityHint',
+  'ecdhCurve', 'secureOptions', 'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 const protocolVersions: Record<string, number> = {
@@ -68,6 +69,20 @@ export interface SecureServerOptions extends ServerOptions {
   honorCipherOrder?: boolean;
   /** Milliseconds a client has to finish its handshake (default 120000, as node). */
   handshakeTimeout?: number;
+  /** Seconds a session stays resumable (as node: OpenSSL's default when not given). */
+  sessionTimeout?: number;
+  /**
+   * 48 bytes of session ticket keys in node's layout, so that servers given the
+   * same keys and session id context (reactor or node:tls) resume each other's
+   * sessions; random when not given, as node's.
+   */
+  ticketKeys?: Buffer;
+  /**
+   * What sessions are scoped to: only a server with the same context resumes
+   * them. node's default when not given (a hash of `process.argv`), so reactor
+   * and node:tls servers of one process match.
+   */
+  sessionIdContext?: string;
 }
 
 /** What {@link SecureSocket.getPeerCertificate} returns: the fields built from the X509 APIs. */
@@ -285,6 +300,9 @@ function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
   if (options.ciphers !== undefined && typeof options.ciphers !== 'string') {
     throw invalidArgType('options.ciphers', 'of type string', options.ciphers);
   }
+  if (options.sessionIdContext !== undefined && typeof options.sessionIdContext !== 'string') {
+    throw invalidArgType('options.sessionIdContext', 'of type string', options.sessionIdContext);
+  }
   // Throws node's own errors for bad keys, certificates, passphrases,
   // ciphers and protocol versions.
   tls.createSecureContext(options as tls.SecureContextOptions);
@@ -326,7 +344,26 @@ function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
     requestCert,
     rejectUnauthorized: options.rejectUnauthorized !== false,
     honorCipherOrder: options.honorCipherOrder !== false,
+    // node's createSecureContext, above, checked both (an int32; 48 bytes).
+    ...(options.sessionTimeout === undefined ? {} : { sessionTimeout: options.sessionTimeout }),
+    ...(options.ticketKeys === undefined ? {} : { ticketKeys: copyOfView(options.ticketKeys) }),
+    sessionIdContext: options.sessionIdContext || defaultSessionIdContext(),
   };
+}
+
+let processSessionIdContext: string | undefined;
+
+/** node's default session id context (lib/_tls_wrap.js): the same in every server of a process. */
+function defaultSessionIdContext(): string {
+  processSessionIdContext ??= createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32);
+  return processSessionIdContext;
+}
+
+/** The bytes of any ArrayBufferView (a SharedArrayBuffer's too) in a Buffer of their own. */
+function copyOfView(view: ArrayBufferView): Buffer {
+  const copy = Buffer.alloc(view.byteLength);
+  copy.set(new Uint8Array(view.buffer, view.byteOffset, view.byteLength));
+  return copy;
 }
 
 function netOptions(options: SecureServerOptions): ServerOptions {
@@ -484,6 +521,10 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     rejectUnauthorized: fields.rejectUnauthorized !== false,
     honorCipherOrder: fields.honorCipherOrder !== false,
     handshakeTimeout: typeof handshakeTimeout === 'number' ? handshakeTimeout : undefined,
+    sessionTimeout: typeof fields.sessionTimeout === 'number' ? fields.sessionTimeout : undefined,
+    sessionIdContext: typeof fields.sessionIdContext === 'string' ? fields.sessionIdContext : undefined,
+    // The server's own keys, given or random: sessions resume across both listeners.
+    ticketKeys: server.getTicketKeys(),
   };
   for (const key of Object.keys(options) as (keyof SecureServerOptions)[]) {
     if (options[key] === undefined || options[key] === null) delete options[key];

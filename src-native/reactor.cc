@@ -815,7 +815,16 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.requestCert = BoolProperty(given, "requestCert");
   options.rejectUnauthorized = BoolProperty(given, "rejectUnauthorized");
   options.serverCipherPreference = BoolProperty(given, "honorCipherOrder");
+  options.sessionIdContext = StringProperty(given, "sessionIdContext");
+  Napi::Value sessionTimeout = given.Get("sessionTimeout");
   if (env.IsExceptionPending()) return env.Undefined();
+  if (sessionTimeout.IsNumber()) options.sessionTimeout = sessionTimeout.As<Napi::Number>().Int32Value();
+  Napi::Value ticketKeys = given.Get("ticketKeys");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (ticketKeys.IsBuffer()) {
+    Napi::Buffer<char> bytes = ticketKeys.As<Napi::Buffer<char>>();
+    options.ticketKeys.assign(bytes.Data(), bytes.Length());
+  }
   TlsFailure failure;
   std::shared_ptr<TlsContext> context = TlsContext::Create(options, &failure);
   if (context == nullptr) {

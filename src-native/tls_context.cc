@@ -15,9 +15,6 @@ namespace {
 // default, written out because it bounds the memory a handshake can take.
 constexpr long kMaxCertListBytes = 100 * 1024;
 
-// As node's SecureContext: the server's session cache and tickets are scoped
-// to this id, so a session is only resumed by a context that issued it.
-constexpr char kSessionIdContext[] = "epoll-reactor";
 
 int PassphraseCallback(char* buffer, int size, int, void* user) {
   const auto* key = static_cast<const TlsKey*>(user);
@@ -46,6 +43,32 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const 
   *out = chosen;
   *outLength = chosenLength;
   return SSL_TLSEXT_ERR_OK;
+}
+
+// Encrypts a new ticket or opens a presented one with options.ticketKeys,
+// as node's server does (AES-128-CBC, HMAC-SHA256), so that servers given
+// the same keys resume each other's sessions. 0 for a ticket under another
+// key name: a full handshake, not an error.
+int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                      int encrypt) {
+  const auto* self = static_cast<const TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0));
+  TicketKeys keys = self->ticketKeys();  // a copy: OSSL_PARAM takes non-const buffers
+  if (encrypt) {
+    std::memcpy(name, keys.name, sizeof keys.name);
+    if (RAND_bytes(iv, 16) != 1) return -1;
+  } else if (std::memcmp(name, keys.name, sizeof keys.name) != 0) {
+    return 0;
+  }
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, keys.hmac, sizeof keys.hmac),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_end(),
+  };
+  if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+  int ready = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, keys.aes, iv)
+                      : EVP_DecryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, keys.aes, iv);
+  return ready == 1 ? 1 : -1;
 }
 
 bool UseCertificates(SSL_CTX* ctx, const std::string& pem) {
@@ -163,9 +186,11 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // only emits 'newSession'), and OpenSSL's default one holds up to 20,480
   // sessions, each with the client's certificate chain. Tickets still resume.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(kSessionIdContext),
-                                 sizeof(kSessionIdContext) - 1);
-  bool ok = SSL_CTX_set_min_proto_version(ctx, options.minVersion) == 1 &&
+  // Sessions are scoped to this id (node's default, or options.sessionIdContext):
+  // only a context with the same id resumes them.
+  bool ok = SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(options.sessionIdContext.data()),
+                                           static_cast<unsigned int>(options.sessionIdContext.size())) == 1;
+  ok = ok && SSL_CTX_set_min_proto_version(ctx, options.minVersion) == 1 &&
             SSL_CTX_set_max_proto_version(ctx, options.maxVersion) == 1;
   if (ok && !options.cipherList.empty()) ok = SSL_CTX_set_cipher_list(ctx, options.cipherList.c_str()) == 1;
   if (ok) ok = SSL_CTX_set_ciphersuites(ctx, options.cipherSuites.c_str()) == 1;
@@ -184,6 +209,19 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
   if (!context->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context.get());
+  // As node: the lifetime is set only when given (OpenSSL's default otherwise).
+  if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
+  if (options.ticketKeys.size() == sizeof(TicketKeys)) {
+    std::memcpy(context->ticketKeys_.name, options.ticketKeys.data(), 16);
+    std::memcpy(context->ticketKeys_.hmac, options.ticketKeys.data() + 16, 16);
+    std::memcpy(context->ticketKeys_.aes, options.ticketKeys.data() + 32, 16);
+    // The context outlives every SSL made from it (each session holds it).
+    if (SSL_CTX_set_ex_data(ctx, 0, context.get()) != 1 ||
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, TicketKeyCallback) != 1) {
+      *failure = TakeTlsFailure("cannot set the ticket keys");
+      return nullptr;
+    }
+  }
   return context;
 }
 

@@ -44,6 +44,17 @@ struct TlsContextOptions {
   bool requestCert = false;
   bool rejectUnauthorized = true;
   bool serverCipherPreference = true;  // node's honorCipherOrder, true by default for servers
+  int sessionTimeout = -1;         // seconds a session stays resumable; -1: OpenSSL's default, as node
+  std::string ticketKeys;          // node's 48 bytes (name, HMAC key, AES key), or empty: random keys
+  std::string sessionIdContext;    // at most 32 bytes; lib/tls.ts gives node's default when not set
+};
+
+// Session ticket keys in node's layout (tls.Server's ticketKeys): tickets
+// are AES-128-CBC with HMAC-SHA256, as node's server makes them.
+struct TicketKeys {
+  unsigned char name[16];
+  unsigned char hmac[16];
+  unsigned char aes[16];
 };
 
 // Why building a context failed: OpenSSL's error text and its parts, so JS
@@ -71,6 +82,8 @@ class TlsContext {
   bool requestCert() const { return requestCert_; }
   // The ALPN names offered, in wire format (read by the selection callback).
   const std::string& alpn() const { return alpn_; }
+  // The keys of options.ticketKeys (read by the ticket callback).
+  const TicketKeys& ticketKeys() const { return ticketKeys_; }
 
  private:
   TlsContext() = default;
@@ -78,6 +91,7 @@ class TlsContext {
   bool rejectUnauthorized_ = true;
   bool requestCert_ = false;
   std::string alpn_;
+  TicketKeys ticketKeys_{};
 };
 
 }  // namespace reactor

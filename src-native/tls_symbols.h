@@ -32,15 +32,23 @@
   X(ERR_get_error) \
   X(ERR_lib_error_string) \
   X(ERR_reason_error_string) \
+  X(EVP_DecryptInit_ex) \
   X(EVP_EncodeBlock) \
+  X(EVP_EncryptInit_ex) \
+  X(EVP_MAC_CTX_set_params) \
   X(EVP_PKEY_free) \
+  X(EVP_aes_128_cbc) \
   X(EVP_sha256) \
   X(OBJ_nid2sn) \
   X(OBJ_obj2nid) \
+  X(OSSL_PARAM_construct_end) \
+  X(OSSL_PARAM_construct_octet_string) \
+  X(OSSL_PARAM_construct_utf8_string) \
   X(OpenSSL_version) \
   X(PEM_read_bio_PrivateKey) \
   X(PEM_read_bio_X509) \
   X(PEM_read_bio_X509_AUX) \
+  X(RAND_bytes) \
   X(SSL_CIPHER_get_name) \
   X(SSL_CIPHER_get_version) \
   X(SSL_CIPHER_standard_name) \
@@ -49,12 +57,16 @@
   X(SSL_CTX_ctrl) \
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
+  X(SSL_CTX_get_ex_data) \
   X(SSL_CTX_new) \
   X(SSL_CTX_set_alpn_select_cb) \
   X(SSL_CTX_set_cipher_list) \
   X(SSL_CTX_set_ciphersuites) \
+  X(SSL_CTX_set_ex_data) \
   X(SSL_CTX_set_options) \
   X(SSL_CTX_set_session_id_context) \
+  X(SSL_CTX_set_timeout) \
+  X(SSL_CTX_set_tlsext_ticket_key_evp_cb) \
   X(SSL_CTX_set_verify) \
   X(SSL_CTX_use_PrivateKey) \
   X(SSL_CTX_use_certificate) \
@@ -62,6 +74,7 @@
   X(SSL_free) \
   X(SSL_get0_alpn_selected) \
   X(SSL_get1_peer_certificate) \
+  X(SSL_get_SSL_CTX) \
   X(SSL_get_current_cipher) \
   X(SSL_get_error) \
   X(SSL_get_servername) \

@@ -1,0 +1,133 @@
+// Session resumption options of a reactor TLS server, as node:tls's:
+// `ticketKeys` (servers given the same keys resume each other's sessions,
+// node:tls servers included), `sessionIdContext` (node's default when not
+// given), `sessionTimeout` (how long a session stays resumable), and node's
+// checks of them. The client is node's tls.connect, handed the session it saved.
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as https from 'node:https';
+import { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+
+import { createSecureServer, SecureServerOptions, serveHttp } from '../lib';
+import { closeServer, listenLocal } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+/** A reactor TLS server that echoes; returns its port. */
+async function startServer(options: SecureServerOptions = {}): Promise<number> {
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, ...options }, (socket) => {
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+  }));
+  return listenLocal(server);
+}
+
+/**
+ * Connects (offering `session` to resume, if given) and resolves with whether
+ * the server resumed it, and, after a full handshake, the session its ticket
+ * carries. A resumed session brings no new ticket: the ticket callback keeps
+ * the one presented (it does not ask OpenSSL to renew it), as node's does.
+ */
+function visit(port: number, session?: Buffer, options: tls.ConnectionOptions = {}): Promise<{ reused: boolean; session: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', session, ...options });
+    socket.once('error', reject);
+    socket.once('secureConnect', () => {
+      if (!socket.isSessionReused()) return;
+      socket.end();
+      resolve({ reused: true, session: session! });
+    });
+    // TLS 1.3 sends tickets after the handshake: wait for one, then close.
+    socket.once('session', (saved: Buffer) => {
+      if (socket.isSessionReused()) return;
+      socket.end();
+      resolve({ reused: false, session: saved });
+    });
+    socket.resume();
+  });
+}
+
+describe('ticketKeys', () => {
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: a server given the same keys resumes the session another server issued; other keys do not', async (version) => {
+    const keys = randomBytes(48);
+    const first = await startServer({ ticketKeys: keys });
+    const sameKeys = await startServer({ ticketKeys: Buffer.from(keys) });
+    const otherKeys = await startServer({ ticketKeys: randomBytes(48) });
+    const options = { minVersion: version, maxVersion: version };
+    const { reused: firstReused, session } = await visit(first, undefined, options);
+    expect(firstReused).toBe(false);
+    expect((await visit(first, session, options)).reused).toBe(true);
+    expect((await visit(sameKeys, session, options)).reused).toBe(true);
+    expect((await visit(otherKeys, session, options)).reused).toBe(false);
+  });
+
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)("%s: tickets are node's: a node:tls server given the same keys resumes ours, and ours resumes its", async (version) => {
+    const keys = randomBytes(48);
+    const ours = await startServer({ ticketKeys: keys });
+    const nodeServer = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys: keys }, (socket) => socket.resume()));
+    const theirs = await listenLocal(nodeServer);
+    const options = { minVersion: version, maxVersion: version };
+    const fromOurs = await visit(ours, undefined, options);
+    expect((await visit(theirs, fromOurs.session, options)).reused).toBe(true);
+    const fromTheirs = await visit(theirs, undefined, options);
+    expect((await visit(ours, fromTheirs.session, options)).reused).toBe(true);
+  });
+
+  test('a session is resumed only by a server with the same sessionIdContext', async () => {
+    const keys = randomBytes(48);
+    const first = await startServer({ ticketKeys: keys, sessionIdContext: 'first' });
+    const sameContext = await startServer({ ticketKeys: keys, sessionIdContext: 'first' });
+    const otherContext = await startServer({ ticketKeys: keys, sessionIdContext: 'second' });
+    const { session } = await visit(first);
+    expect((await visit(sameContext, session)).reused).toBe(true);
+    expect((await visit(otherContext, session)).reused).toBe(false);
+  });
+
+  test('without ticketKeys each server has keys of its own, as node', async () => {
+    const first = await startServer();
+    const second = await startServer();
+    const { session } = await visit(first);
+    expect((await visit(first, session)).reused).toBe(true);
+    expect((await visit(second, session)).reused).toBe(false);
+  });
+
+  test("bad ticketKeys throw node's errors before anything is created", () => {
+    const create = (ticketKeys: unknown): unknown => createSecureServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys } as SecureServerOptions);
+    expect(() => create(randomBytes(47))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(() => create('x'.repeat(48))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  });
+
+  test("serveHttp(httpsServer) issues tickets with the https.Server's own keys", async () => {
+    const keys = randomBytes(48);
+    const httpsServer = https.createServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys: keys }, (_request, response) => response.end('ok'));
+    const served = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+    await once(served, 'listening');
+    const servedPort = (served.address() as AddressInfo).port;
+    const sameKeys = await startServer({ ticketKeys: keys });
+    const { session } = await visit(servedPort);
+    expect((await visit(sameKeys, session)).reused).toBe(true);
+    await closeServer(served);
+  });
+});
+
+describe('sessionTimeout', () => {
+  test('a session older than sessionTimeout seconds is not resumed; a younger one is', async () => {
+    const port = await startServer({ sessionTimeout: 1 });
+    const { session } = await visit(port);
+    expect((await visit(port, session)).reused).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect((await visit(port, session)).reused).toBe(false);
+  });
+
+  test("a bad sessionTimeout throws node's error", () => {
+    const create = (sessionTimeout: unknown): unknown => createSecureServer({ key: pki.serverKey, cert: pki.serverCert, sessionTimeout } as SecureServerOptions);
+    expect(() => create('300')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => create(2 ** 31)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+});
