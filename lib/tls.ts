@@ -290,7 +290,10 @@ function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: stri
  * the keys and certificates and throws its errors) and returns what the
  * native context is built from. Throws before anything is created.
  */
-function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
+function prepareContext(given: SecureServerOptions): NativeTlsContextOptions {
+  // Each option read once: node checks the same values that are then used
+  // (a getter could otherwise hand node one value and the reactor another).
+  const options: SecureServerOptions = { ...given };
   for (const name of unsupportedOptions) {
     if ((options as Record<string, unknown>)[name] !== undefined) {
       throw codedError(`epoll-reactor: the TLS option '${name}' is not supported by reactor TLS yet (docs/tls.md)`,
@@ -300,7 +303,7 @@ function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
   if (options.ciphers !== undefined && typeof options.ciphers !== 'string') {
     throw invalidArgType('options.ciphers', 'of type string', options.ciphers);
   }
-  if (options.sessionIdContext !== undefined && typeof options.sessionIdContext !== 'string') {
+  if (options.sessionIdContext != null && typeof options.sessionIdContext !== 'string') {
     throw invalidArgType('options.sessionIdContext', 'of type string', options.sessionIdContext);
   }
   // Throws node's own errors for bad keys, certificates, passphrases,
@@ -345,18 +348,19 @@ function prepareContext(options: SecureServerOptions): NativeTlsContextOptions {
     rejectUnauthorized: options.rejectUnauthorized !== false,
     honorCipherOrder: options.honorCipherOrder !== false,
     // node's createSecureContext, above, checked both (an int32; 48 bytes).
-    ...(options.sessionTimeout === undefined ? {} : { sessionTimeout: options.sessionTimeout }),
-    ...(options.ticketKeys === undefined ? {} : { ticketKeys: copyOfView(options.ticketKeys) }),
+    // As tls.Server, which keeps only truthy ones: 0 and null mean "not given".
+    ...(options.sessionTimeout ? { sessionTimeout: options.sessionTimeout } : {}),
+    ...(options.ticketKeys ? { ticketKeys: copyOfView(options.ticketKeys) } : {}),
     sessionIdContext: options.sessionIdContext || defaultSessionIdContext(),
   };
 }
 
-let processSessionIdContext: string | undefined;
-
-/** node's default session id context (lib/_tls_wrap.js): the same in every server of a process. */
+/**
+ * node's default session id context (lib/_tls_wrap.js), computed as node
+ * does for each server, from `process.argv` as it is then.
+ */
 function defaultSessionIdContext(): string {
-  processSessionIdContext ??= createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32);
-  return processSessionIdContext;
+  return createHash('sha1').update(process.argv.join(' ')).digest('hex').slice(0, 32);
 }
 
 /** The bytes of any ArrayBufferView (a SharedArrayBuffer's too) in a Buffer of their own. */

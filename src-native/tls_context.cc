@@ -51,8 +51,8 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const 
 // key name: a full handshake, not an error.
 int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                       int encrypt) {
-  const auto* self = static_cast<const TlsContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0));
-  TicketKeys keys = self->ticketKeys();  // a copy: OSSL_PARAM takes non-const buffers
+  const auto* self = static_cast<const TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+  const TicketKeys& keys = self->ticketKeys();
   if (encrypt) {
     std::memcpy(name, keys.name, sizeof keys.name);
     if (RAND_bytes(iv, 16) != 1) return -1;
@@ -61,7 +61,8 @@ int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPH
   }
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, keys.hmac, sizeof keys.hmac),
+      // OSSL_PARAM only reads through the pointer; its type is not const.
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, const_cast<unsigned char*>(keys.hmac), sizeof keys.hmac),
       OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
       OSSL_PARAM_construct_end(),
   };
@@ -211,12 +212,17 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   if (!context->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context.get());
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
   if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
-  if (options.ticketKeys.size() == sizeof(TicketKeys)) {
+  if (!options.ticketKeys.empty() && options.ticketKeys.size() != sizeof(TicketKeys)) {
+    // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
+    *failure = TlsFailure{"ticket keys must be 48 bytes", "", ""};
+    return nullptr;
+  }
+  if (!options.ticketKeys.empty()) {
     std::memcpy(context->ticketKeys_.name, options.ticketKeys.data(), 16);
     std::memcpy(context->ticketKeys_.hmac, options.ticketKeys.data() + 16, 16);
     std::memcpy(context->ticketKeys_.aes, options.ticketKeys.data() + 32, 16);
     // The context outlives every SSL made from it (each session holds it).
-    if (SSL_CTX_set_ex_data(ctx, 0, context.get()) != 1 ||
+    if (SSL_CTX_set_app_data(ctx, context.get()) != 1 ||
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, TicketKeyCallback) != 1) {
       *failure = TakeTlsFailure("cannot set the ticket keys");
       return nullptr;

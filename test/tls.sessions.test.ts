@@ -125,6 +125,14 @@ describe('sessionTimeout', () => {
     expect((await visit(port, session)).reused).toBe(false);
   });
 
+  test('null and 0 mean "not given", as tls.createServer takes them: sessions still resume', async () => {
+    const options = { ticketKeys: null, sessionTimeout: 0, sessionIdContext: null } as unknown as SecureServerOptions;
+    expect(() => tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ...options } as tls.TlsOptions)).not.toThrow();
+    const port = await startServer(options);
+    const { session } = await visit(port);
+    expect((await visit(port, session)).reused).toBe(true);
+  });
+
   test("a bad sessionTimeout throws node's error", () => {
     const create = (sessionTimeout: unknown): unknown => createSecureServer({ key: pki.serverKey, cert: pki.serverCert, sessionTimeout } as SecureServerOptions);
     expect(() => create('300')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
