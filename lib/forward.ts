@@ -56,7 +56,9 @@ function causeOf(first: Socket, second: Socket): SystemError | undefined {
  * socket but not yet read in JS are passed on first. Backpressure is the
  * kernel's: a side whose peer is slow stops being read. A FIN from one side
  * becomes a FIN to the other while the other direction keeps flowing. An error
- * or reset on either side ends both.
+ * or reset on either side ends both, and each side whose end was not yet
+ * passed on is reset (not sent a FIN), so that its peer cannot take the
+ * failure for a clean end. destroy() of one side closes the other with a FIN.
  *
  * Either socket may be a {@link SecureSocket} whose handshake is done (from
  * 'secureConnection' on): its side carries plaintext, decrypted and encrypted
