@@ -133,6 +133,11 @@ test('bytes held in JS for a side that JS ended fail the forward with EPIPE, not
   let a: Socket | undefined;
   const port = await startServer((socket) => { a = socket; });
   const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  const clientEnding = new Promise<string | undefined>((resolve) => {
+    client.on('error', (error: NodeJS.ErrnoException) => resolve(error.code));
+    client.on('close', () => resolve(undefined));
+  });
+  client.resume();
   client.write('held for the upstream');
   await waitFor(() => a !== undefined && a.readableLength === 'held for the upstream'.length, 5000, 'the bytes to wait in JS');
   const b = await connectUpstream(upstreamPort);
@@ -141,6 +146,8 @@ test('bytes held in JS for a side that JS ended fail the forward with EPIPE, not
   // Node's write after end(): the bytes cannot go, and the caller hears so.
   const outcome = await forward(a!, b);
   expect(outcome.error?.code).toBe('EPIPE');
+  // A failed forward resets the client: its bytes did not all arrive.
+  expect(await clientEnding).toBe('ECONNRESET');
 }, 15000);
 
 describe('item 21', () => {
