@@ -16,7 +16,7 @@ import { connect, createSecureServer, createServer, forward, ForwardOptions, For
 import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, mustCall, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
-import { makeTestPki, TestPki } from './helpers/tls-pki';
+import { connectTls as connectTlsTo, makeTestPki, TestPki } from './helpers/tls-pki';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
@@ -34,11 +34,7 @@ function sha256(data: Buffer): string {
 
 /** A node TLS client of the test CA's localhost certificate, resolved once secure. */
 function connectTls(port: number, options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost',
-      allowHalfOpen: true, ...options } as tls.ConnectionOptions, () => resolve(socket)));
-    socket.once('error', reject);
-  });
+  return connectTlsTo(pki, port, { allowHalfOpen: true, ...options } as tls.ConnectionOptions);
 }
 
 /**

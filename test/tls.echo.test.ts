@@ -12,7 +12,7 @@ import { createSecureServer, SecureSocket, tlsAvailable } from '../lib';
 import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, mustCall, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
-import { makeTestPki, TestPki } from './helpers/tls-pki';
+import { connectTls as connectTlsTo, makeTestPki, TestPki } from './helpers/tls-pki';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
@@ -26,12 +26,7 @@ function digest(data: Buffer): string {
 }
 
 function connectTls(port: number, options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', ...options },
-      () => resolve(socket));
-    socket.once('error', reject);
-    track(socket);
-  });
+  return connectTlsTo(pki, port, options);
 }
 
 function echoServer(options: Parameters<typeof createSecureServer>[0] = {}): ReturnType<typeof createSecureServer> {

@@ -12,7 +12,7 @@ import { configure, createSecureServer, SecureSocket } from '../lib';
 import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
-import { makeTestPki, TestPki } from './helpers/tls-pki';
+import { connectTls as connectTlsTo, makeTestPki, TestPki } from './helpers/tls-pki';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
@@ -28,10 +28,7 @@ function digest(data: Buffer): string {
 }
 
 function connectTls(port: number): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }, () => resolve(socket)));
-    socket.once('error', reject);
-  });
+  return connectTlsTo(pki, port);
 }
 
 test('4 MiB echoed intact when each turn may read only 4 KiB of plaintext', async () => {

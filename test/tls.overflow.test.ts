@@ -14,7 +14,7 @@ import * as tls from 'node:tls';
 import { createSecureServer, SecureSocket } from '../lib';
 import { checkMustCalls, listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
-import { makeTestPki, TestPki } from './helpers/tls-pki';
+import { connectTls as connectTlsTo, makeTestPki, TestPki } from './helpers/tls-pki';
 
 afterEach(releaseTracked);
 afterEach(checkMustCalls);
@@ -30,10 +30,7 @@ function digest(data: Buffer): string {
 }
 
 function connectTls(port: number): Promise<tls.TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }, () => resolve(socket)));
-    socket.once('error', reject);
-  });
+  return connectTlsTo(pki, port);
 }
 
 test('a write callback means the bytes reached the kernel: destroy() after it loses none of them, as with net', async () => {

@@ -6,6 +6,9 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
+
+import { track } from './cleanup';
 
 export interface TestPki {
   directory: string;
@@ -64,4 +67,17 @@ export function makeTestPki(): TestPki {
     fs.rmSync(directory, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * Connects node's tls client to 127.0.0.1:`port`, trusting `pki`'s CA and
+ * checking the name localhost; resolves once the handshake is done. Tracked
+ * for release after the test (helpers/cleanup).
+ */
+export function connectTls(pki: TestPki, port: number, options: tls.ConnectionOptions = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', ...options },
+      () => resolve(socket)));
+    socket.once('error', reject);
+  });
 }
