@@ -10,8 +10,8 @@ export interface NativeReactor {
     tlsContextId?: number):
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
-  connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number):
-    [id: number] | [errno: number, syscall: string];
+  connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number,
+    tlsContext?: number, servername?: string): [id: number] | [errno: number, syscall: string];
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
@@ -43,6 +43,8 @@ export interface NativeReactor {
 
 /** What createTlsContext takes: PEM text, already validated by lib/tls.ts. */
 export interface NativeTlsContextOptions {
+  /** A client context (connect({ tls })): verifies the server, offers `alpn`. */
+  client?: boolean;
   keys: { pem: string; passphrase?: string }[];
   certs: string[];
   ca: string[];

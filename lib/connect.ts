@@ -49,6 +49,13 @@ export interface ConnectOptions {
    * (default `net.getDefaultAutoSelectFamilyAttemptTimeout()`; below 10, 10).
    */
   autoSelectFamilyAttemptTimeout?: number;
+  /**
+   * Make it a TLS connection, its handshake and records on the reactor
+   * thread: node:tls's client options (servername, ca, rejectUnauthorized,
+   * ALPNProtocols, checkServerIdentity...), verifying the server by default
+   * as `tls.connect` does. The connect listener then waits for 'secureConnect'.
+   */
+  tls?: import('./tls').ConnectTlsOptions;
 }
 
 /** A resolved address to try: family 0 means a Unix path. */

@@ -113,7 +113,7 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
     }
     // Its side carries plaintext: there is none before the handshake ends.
     if (socket instanceof SecureSocket && !socket.destroyed && socket.secureInfo === undefined) {
-      throw invalidState("The TLS handshake of the socket has not finished (wait for 'secureConnection')");
+      throw invalidState("The TLS handshake of the socket has not finished (wait for 'secureConnection' or 'secureConnect')");
     }
   }
   forwarded.add(first);

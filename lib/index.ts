@@ -10,13 +10,15 @@
  * @packageDocumentation
  */
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
 import { binding } from './binding';
-import { ConnectOptions } from './connect';
+import { ConnectOptions, normalizeConnectArgs } from './connect';
 import { clientSocketChannel } from './diagnostics';
 import { clientSocketFromSocketConnect } from './net-version';
 import { Server as ServerClass, ServerOptions } from './server';
 import { Socket as SocketClass, SocketOptions } from './socket';
+import { ConnectTlsOptions, createTlsClientSocket, prepareTlsClient, tlsAvailable } from './tls';
 
 /**
  * A class that, as node:net's constructors, may also be called without `new`
@@ -47,7 +49,7 @@ export type { OnReadOptions } from './onread';
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
 export { createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
-export type { PeerCertificate, SecureServerOptions } from './tls';
+export type { ConnectTlsOptions, PeerCertificate, SecureServerOptions } from './tls';
 export { forward } from './forward';
 export { configure } from './configure';
 export type { ReactorOptions } from './configure';
@@ -156,13 +158,35 @@ export function connect(path: string, connectListener?: () => void): Socket;
 /** Connects to `host` (default `'localhost'`) on `port`. */
 export function connect(port: number | string, host?: string, connectListener?: () => void): Socket;
 export function connect(...args: unknown[]): Socket {
-  if (!binding.available) return (net.connect as (...a: unknown[]) => net.Socket)(...args) as unknown as Socket;
   const first = args[0];
   const options = first !== null && typeof first === 'object' ? (first as ConnectOptions) : {};
+  if (options.tls !== undefined && options.tls !== null) return connectTls(options, args);
+  if (!binding.available) return (net.connect as (...a: unknown[]) => net.Socket)(...args) as unknown as Socket;
   // As net: the options also construct the socket (allowHalfOpen, high-water marks; objectMode refused).
   const socket = new SocketClass(options as SocketOptions);
   if (!clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
   return (socket.connect as (...a: unknown[]) => Socket)(...args);
+}
+
+/**
+ * connect({ ..., tls }): a TLS client whose handshake and records run on the
+ * reactor thread, verifying the server as tls.connect does. The listener is
+ * a 'secureConnect' listener, as tls.connect's. Where reactor TLS is not
+ * available, tls.connect with the same options.
+ */
+function connectTls(options: ConnectOptions, args: unknown[]): Socket {
+  const listener = typeof args[args.length - 1] === 'function' ? (args[args.length - 1] as () => void) : undefined;
+  const { tls: tlsOptions, ...netOptions } = options;
+  if (!tlsAvailable) {
+    const merged = { ...netOptions, ...(tlsOptions as object) } as tls.ConnectionOptions;
+    return tls.connect(merged, listener) as unknown as Socket;
+  }
+  const [normalized] = normalizeConnectArgs([netOptions]);
+  const client = prepareTlsClient(normalized, tlsOptions as ConnectTlsOptions);
+  const socket = createTlsClientSocket(netOptions as SocketOptions, client);
+  if (!clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
+  if (listener !== undefined) socket.once('secureConnect', listener);
+  return socket.connect(netOptions);
 }
 
 /** The same as {@link connect}, under net's other name. */

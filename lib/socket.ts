@@ -388,10 +388,21 @@ export class Socket extends Duplex implements AttemptingSocket {
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null {
     const reactor = this.connectReactor!;
     const address = target.family === 0 ? unixSocketAddress(target.address) : target.address;
-    const result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
+    const tls = this.tlsConnectArguments(reactor);
+    const result = tls === undefined
+      ? reactor.native.connect(target.family, address, target.port, localAddress, localPort)
+      : reactor.native.connect(target.family, address, target.port, localAddress, localPort, tls[0], tls[1]);
     if (result.length === 2) return [result[0], result[1]];
     this.attach(reactor, result[0]);
     return null;
+  }
+
+  /**
+   * @internal A TLS client's native context id and SNI name for connect()
+   * (lib/tls.ts); undefined for a plain socket.
+   */
+  protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string] | undefined {
+    return undefined;
   }
 
   /** @internal For ConnectAttempts: closes the attempt in progress (a timed-out one). */

@@ -1,13 +1,14 @@
 // TLS servers whose handshakes and records run on the reactor thread
 // (src-native/tls_context.h, tls_session.h): node:tls's server options,
 // checked as node:tls checks them, and sockets with TLSSocket's surface.
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 
 import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
 import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
 import type { Reactor } from './reactor';
+import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
 import { validateFunction, validateObject } from './validate';
@@ -24,6 +25,13 @@ const unsupportedOptions = [
   'pfx', 'SNICallback', 'secureContext', 'secureProtocol', 'pskCallback',
   'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
   'ecdhCurve', 'secureOptions', 'ALPNCallback', 'pskIdentityHint',
+] as const;
+
+/** node:tls client options the reactor does not implement yet; passing one throws. */
+const unsupportedClientOptions = [
+  'pfx', 'secureContext', 'session', 'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
+  'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'ecdhCurve', 'secureOptions', 'requestOCSP',
+  'minDHSize', 'socket',
 ] as const;
 
 const protocolVersions: Record<string, number> = {
@@ -94,6 +102,50 @@ export interface PeerCertificate {
   fingerprint256: string;
   serialNumber: string;
   raw: Buffer;
+  /** "DNS:a.example, IP Address:127.0.0.1", as node gives it; absent when the certificate has none. */
+  subjectaltname?: string;
+}
+
+/**
+ * Options of `connect({ tls })`: node:tls's client options that the reactor
+ * implements. Verification is on by default, exactly as for `tls.connect`.
+ */
+export interface ConnectTlsOptions {
+  /** The SNI name to send (none unless given, as tls.connect); also the name the certificate must match. */
+  servername?: string;
+  /** Certificates to trust instead of node's default root store. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** A client certificate and its key, for servers that ask for one. */
+  cert?: string | Buffer | Array<string | Buffer>;
+  key?: string | Buffer | Array<string | Buffer | { pem: string | Buffer; passphrase?: string }>;
+  passphrase?: string;
+  /** Fail the connection when the server's certificate is not verified (default true, as tls.connect). */
+  rejectUnauthorized?: boolean;
+  /** Protocols to offer with ALPN, most preferred first. */
+  ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
+  /** Checks the certificate against the host name (default `tls.checkServerIdentity`). */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  ciphers?: string;
+  minVersion?: tls.SecureVersion;
+  maxVersion?: tls.SecureVersion;
+}
+
+/** What a client SecureSocket carries from connect({ tls }) to its handshake's end. */
+interface TlsClientState {
+  /** What its native context is built from, and the key it is cached under. */
+  readonly context: NativeTlsContextOptions;
+  readonly contextKey: string;
+  /** The SNI name, or '' for none. */
+  readonly servername: string;
+  /** The name the certificate must match (servername, host or 'localhost', as node). */
+  readonly hostname: string;
+  readonly rejectUnauthorized: boolean;
+  readonly checkServerIdentity: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  /** For the error of a server that left mid-handshake, as node's. */
+  readonly host: string | undefined;
+  readonly port: number | string | undefined;
+  readonly path: string | undefined;
+  readonly localAddress: string | undefined;
 }
 
 interface SecureInfo {
@@ -123,19 +175,37 @@ export class SecureSocket extends Socket {
   secureInfo: SecureInfo | undefined = undefined;
   /** @internal */
   handshakeTimer: NodeJS.Timeout | undefined = undefined;
-  /** @internal */
-  readonly secureServer: SecureServer;
+  /** @internal The server that accepted it; undefined for a client (connect({ tls })). */
+  readonly secureServer: SecureServer | undefined;
+  /** @internal A client's options; undefined for an accepted socket. */
+  readonly tlsClient: TlsClientState | undefined;
 
-  constructor(options: SocketOptions, server: SecureServer) {
+  /** @internal Made by a SecureServer or by connect({ tls }), never directly. */
+  constructor(options: SocketOptions, server: SecureServer | undefined, client?: TlsClientState) {
     super(options);
     this.secureServer = server;
+    this.tlsClient = client;
     // As node's server-side TLSSocket, which carries an 'error' listener of
     // its own for life: a failed handshake is reported once, as
     // 'tlsClientError' (failHandshake), and any 'error' is never unhandled.
     // https.Server's 'tlsClientError' listener calls destroy(error) when
     // nobody listens for 'clientError'; a client that leaves mid-handshake
-    // must not take the process down.
-    this.on('error', ignoreServerSocketError);
+    // must not take the process down. A client's errors are its own, as
+    // tls.connect's.
+    if (server !== undefined) this.on('error', ignoreServerSocketError);
+  }
+
+  /** @internal */
+  protected override tlsConnectArguments(reactor: Reactor): [number, string] | undefined {
+    const client = this.tlsClient;
+    if (client === undefined) return undefined;
+    let id = 0;
+    try {
+      id = clientContextFor(reactor, client);
+    } catch {
+      // id 0: the native connect fails with EINVAL; it never connects in plaintext.
+    }
+    return [id, client.servername];
   }
 
   /** The client's certificate: `{}` when it sent none, null once destroyed. */
@@ -167,14 +237,16 @@ export class SecureSocket extends Socket {
   /** @internal */
   onReactorSecure(flags: number, strings: string[], first: number, verifyResult: number): void {
     clearHandshakeTimer(this);
-    const [protocol, name, standardName, version, alpn, servername] = strings.slice(first, first + 6);
+    const [protocol, name, standardName, version, alpn, servername, verifyMessage] = strings.slice(first, first + 7);
     let certificate: PeerCertificate | undefined;
     if ((flags & SECURE_HAS_PEER_CERT) !== 0) {
-      const [subject, issuer, validFrom, validTo, fingerprint256, serialNumber, raw] = strings.slice(first + 6, first + 13);
+      const [subject, issuer, validFrom, validTo, fingerprint256, serialNumber, raw] = strings.slice(first + 7, first + 14);
       certificate = {
         subject: nameObject(subject), issuer: nameObject(issuer), valid_from: validFrom, valid_to: validTo,
         fingerprint256, serialNumber, raw: Buffer.from(raw, 'base64'),
       };
+      const altNames = subjectAltNames(certificate.raw);
+      if (altNames !== undefined) certificate.subjectaltname = altNames;
     }
     this.secureInfo = {
       protocol, cipher: { name, standardName, version }, certificate,
@@ -183,6 +255,10 @@ export class SecureSocket extends Socket {
     this.alpnProtocol = alpn === '' ? false : alpn;
     this.servername = servername === '' ? false : servername;
     const server = this.secureServer;
+    if (server === undefined) {
+      this.onClientSecure(verifyResult, verifyMessage);
+      return;
+    }
     if (server.requestCert) {
       if (verifyResult === 0) {
         this.authorized = true;
@@ -199,18 +275,48 @@ export class SecureSocket extends Socket {
     server.emit('secureConnection', this);
   }
 
+  /**
+   * A client's verdict, as node's onConnectSecure: OpenSSL's verification,
+   * then (when that passed and the session is new) checkServerIdentity; a
+   * failure destroys the socket with it when rejectUnauthorized is set, and
+   * is only recorded otherwise. 'secureConnect' follows either way.
+   */
+  private onClientSecure(verifyResult: number, verifyMessage: string): void {
+    const client = this.tlsClient!;
+    let verifyError: (Error & { code?: string }) | undefined;
+    if (verifyResult !== 0) {
+      verifyError = codedError(verifyMessage, verifyErrorNames[verifyResult] ?? 'UNSPECIFIED');
+    } else if (!this.isSessionReused()) {
+      const certificate = this.secureInfo?.certificate;
+      verifyError = client.checkServerIdentity(client.hostname, (certificate ?? {}) as PeerCertificate) ?? undefined;
+    }
+    if (verifyError) {
+      this.authorized = false;
+      this.authorizationError = verifyError.code || verifyError.message;
+      if (client.rejectUnauthorized) {
+        this.destroy(verifyError);
+        return;
+      }
+    } else {
+      this.authorized = true;
+    }
+    this.emit('secureConnect');
+  }
+
   /** @internal */
   onReactorTlsError(duringHandshake: boolean, kind: number, strings: string[], first: number): void {
-    const error = kind === TLS_ERROR_PEER_CLOSED
-      ? connectionReset()
-      : opensslError(strings[first], strings[first + 1], strings[first + 2]);
-    if (duringHandshake) failHandshake(this, error);
+    const client = this.tlsClient;
+    let error: Error;
+    if (kind !== TLS_ERROR_PEER_CLOSED) error = opensslError(strings[first], strings[first + 1], strings[first + 2]);
+    else if (client !== undefined) error = clientDisconnected(client);
+    else error = connectionReset();
+    if (duringHandshake && client === undefined) failHandshake(this, error);
     else this.destroy(error);
   }
 
   /** @internal */
   override onReactorError(errno: number, syscall: string): void {
-    if (this.secureInfo === undefined) failHandshake(this, systemError(errno, syscall));
+    if (this.secureInfo === undefined && this.tlsClient === undefined) failHandshake(this, systemError(errno, syscall));
     else super.onReactorError(errno, syscall);
   }
 
@@ -224,6 +330,26 @@ function ignoreServerSocketError(): void {
   // Reported already ('tlsClientError'), or the socket's own listeners hear it.
 }
 
+/** node's error for a server that closed before the handshake was done (tls.connect's onConnectEnd). */
+function clientDisconnected(client: TlsClientState): NodeStyleError {
+  const error = codedError('Client network socket disconnected before secure TLS connection was established',
+    'ECONNRESET') as NodeStyleError & Record<string, unknown>;
+  error.path = client.path;
+  error.host = client.host;
+  error.port = client.port;
+  error.localAddress = client.localAddress;
+  return error;
+}
+
+/** The certificate's subjectAltName as node words it, or undefined when it has none or cannot be read. */
+function subjectAltNames(raw: Buffer): string | undefined {
+  try {
+    return new X509Certificate(raw).subjectAltName;
+  } catch {
+    return undefined;
+  }
+}
+
 /** As node's connResetException('socket hang up'): the client left mid-handshake. */
 function connectionReset(): NodeStyleError {
   return codedError('socket hang up', 'ECONNRESET');
@@ -233,7 +359,7 @@ function connectionReset(): NodeStyleError {
 function failHandshake(socket: SecureSocket, error: Error): void {
   if (socket.destroyed) return;
   clearHandshakeTimer(socket);
-  socket.secureServer.emit('tlsClientError', error, socket);
+  socket.secureServer?.emit('tlsClientError', error, socket);
   socket.destroy();
 }
 
@@ -290,11 +416,11 @@ function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: stri
  * the keys and certificates and throws its errors) and returns what the
  * native context is built from. Throws before anything is created.
  */
-function prepareContext(given: SecureServerOptions): NativeTlsContextOptions {
+function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client = false): NativeTlsContextOptions {
   // Each option read once: node checks the same values that are then used
   // (a getter could otherwise hand node one value and the reactor another).
-  const options: SecureServerOptions = { ...given };
-  for (const name of unsupportedOptions) {
+  const options: SecureServerOptions = { ...given } as SecureServerOptions;
+  for (const name of client ? unsupportedClientOptions : unsupportedOptions) {
     if ((options as Record<string, unknown>)[name] !== undefined) {
       throw codedError(`epoll-reactor: the TLS option '${name}' is not supported by reactor TLS yet (docs/tls.md)`,
         'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
@@ -324,10 +450,11 @@ function prepareContext(given: SecureServerOptions): NativeTlsContextOptions {
       }
       return { pem: pemText(key, 'options.key'), ...(passphrase === undefined ? {} : { passphrase }) };
     });
-  const requestCert = options.requestCert === true;
+  const requestCert = !client && options.requestCert === true;
   let ca = pemList(options.ca, 'options.ca');
-  // As node: without `ca`, client certificates are checked against node's root store.
-  if (ca.length === 0 && requestCert) ca = [...tls.rootCertificates];
+  // As node: without `ca`, the peer's certificate is checked against node's
+  // root store (a client's always; a server's only when it asks for one).
+  if (ca.length === 0 && (requestCert || client)) ca = defaultCertificates();
   const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? tls.DEFAULT_CIPHERS);
   let minVersion = protocolVersions[options.minVersion ?? tls.DEFAULT_MIN_VERSION];
   let maxVersion = protocolVersions[options.maxVersion ?? tls.DEFAULT_MAX_VERSION];
@@ -335,6 +462,13 @@ function prepareContext(given: SecureServerOptions): NativeTlsContextOptions {
   // TLSv1.2 ciphers means TLSv1.3 only.
   if (cipherSuites === '' && maxVersion > 0x0303 && minVersion < 0x0304) maxVersion = 0x0303;
   if (cipherList === '' && minVersion < 0x0304 && maxVersion > 0x0303) minVersion = 0x0304;
+  if (client) {
+    return {
+      client: true, keys, certs: pemList(options.cert, 'options.cert'), ca, cipherList, cipherSuites, minVersion,
+      maxVersion, alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0), requestCert: false, rejectUnauthorized: true,
+      honorCipherOrder: false, sessionIdContext: '',
+    };
+  }
   return {
     keys,
     certs: pemList(options.cert, 'options.cert'),
@@ -353,6 +487,92 @@ function prepareContext(given: SecureServerOptions): NativeTlsContextOptions {
     ...(options.ticketKeys ? { ticketKeys: copyOfView(options.ticketKeys) } : {}),
     sessionIdContext: options.sessionIdContext || defaultSessionIdContext(),
   };
+}
+
+let defaultCertificateList: string[] | undefined;
+
+/**
+ * node's default trust store: its bundled roots, plus NODE_EXTRA_CA_CERTS and
+ * the system's where this node's tls.getCACertificates('default') includes
+ * them (Node 22.15 and later); tls.rootCertificates before that.
+ */
+function defaultCertificates(): string[] {
+  if (defaultCertificateList === undefined) {
+    const getCACertificates = (tls as unknown as { getCACertificates?(type: string): string[] }).getCACertificates;
+    defaultCertificateList = typeof getCACertificates === 'function'
+      ? [...getCACertificates('default')]
+      : [...tls.rootCertificates];
+  }
+  return defaultCertificateList;
+}
+
+/**
+ * Checks connect({ tls })'s options as tls.connect does (before anything is
+ * created) and returns what the client socket needs.
+ */
+export function prepareTlsClient(connectOptions: { host?: string; port?: number | string; path?: string;
+  localAddress?: string }, given: ConnectTlsOptions): TlsClientState {
+  validateObject(given, 'options.tls');
+  const options: ConnectTlsOptions = { ...given };
+  const checkServerIdentity = options.checkServerIdentity ?? tls.checkServerIdentity;
+  validateFunction(checkServerIdentity, 'options.checkServerIdentity');
+  if (options.servername !== undefined && options.servername !== null && typeof options.servername !== 'string') {
+    throw invalidArgType('options.servername', 'of type string', options.servername);
+  }
+  const context = prepareContext(options, true);
+  const defaultCa = options.ca === undefined || options.ca === null;
+  // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
+  const contextKey = createHash('sha1')
+    .update(JSON.stringify({ ...context, ca: defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
+    .digest('hex');
+  const servername = options.servername || '';
+  return {
+    context, contextKey, servername,
+    hostname: servername || connectOptions.host || 'localhost',
+    // As tls.connect: NODE_TLS_REJECT_UNAUTHORIZED=0 turns the default off.
+    rejectUnauthorized: options.rejectUnauthorized ?? process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0',
+    checkServerIdentity: checkServerIdentity as TlsClientState['checkServerIdentity'],
+    host: connectOptions.host, port: connectOptions.port, path: connectOptions.path,
+    localAddress: connectOptions.localAddress,
+  };
+}
+
+// Client contexts per reactor, by TlsClientState.contextKey: building one
+// parses every root certificate, so connections with the same options share
+// it. Bounded; an evicted context lives on in the connections using it.
+const clientContexts = new WeakMap<Reactor, Map<string, number>>();
+const MAX_CLIENT_CONTEXTS = 32;
+
+/** The native client context for `client` on `reactor`; throws OpenSSL's error if it cannot be built. */
+function clientContextFor(reactor: Reactor, client: TlsClientState): number {
+  let contexts = clientContexts.get(reactor);
+  if (contexts === undefined) clientContexts.set(reactor, contexts = new Map());
+  const cached = contexts.get(client.contextKey);
+  if (cached !== undefined) return cached;
+  const result = reactor.native.createTlsContext(client.context);
+  if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
+  if (contexts.size >= MAX_CLIENT_CONTEXTS) {
+    const [oldestKey, oldestId] = contexts.entries().next().value as [string, number];
+    contexts.delete(oldestKey);
+    reactor.native.releaseTlsContext(oldestId);
+  }
+  contexts.set(client.contextKey, result[0]);
+  return result[0];
+}
+
+/**
+ * A client socket for connect({ tls }), its context built on the reactor
+ * now, so that OpenSSL's refusal throws here as tls.connect's would.
+ */
+export function createTlsClientSocket(options: SocketOptions, client: TlsClientState): SecureSocket {
+  let reactor: Reactor | undefined;
+  try {
+    reactor = getReactor();
+  } catch {
+    // A reactor thread that cannot start fails the connect itself, as for a plain socket.
+  }
+  if (reactor !== undefined) clientContextFor(reactor, client);
+  return new SecureSocket(options, undefined, client);
 }
 
 /**

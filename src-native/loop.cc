@@ -736,6 +736,15 @@ void Loop::AddConnection(Command& command) {
   auto connection = std::make_unique<Connection>(command.id, fd);
   connection->connecting = command.flags & Command::kConnecting;
   connection->lastActivityMs = nowMs_;
+  if (command.tlsContext != nullptr) {
+    connection->tls = TlsSession::Connect(std::move(command.tlsContext), fd, command.servername);
+    if (connection->tls == nullptr) {
+      batch_->Add(EventKind::kError, command.id, static_cast<double>(ENOMEM),
+                  static_cast<double>(Syscall::kConnect));
+      sys::Close(fd);
+      return;
+    }
+  }
   int added = Register(connection.get());
   if (added < 0) {
     sys::Close(fd);
@@ -762,6 +771,12 @@ void Loop::FinishConnect(Connection* connection) {
   size_t stringIndex = AddAddresses(connection->fd, nullptr, &ports);
   batch_->Add(EventKind::kConnect, connection->id, 0, static_cast<double>(stringIndex), ports);
   Touch(connection);
+  if (connection->tls != nullptr) {
+    // A client speaks first: its first read sends the ClientHello, and the
+    // server's answer raises the next edge.
+    connection->readable = true;
+    flow_.MarkReady(*connection);
+  }
 }
 
 void Loop::ReadReady() {

@@ -40,7 +40,8 @@ struct Command {
     kSetNoDelay,     // id, amount: 0 or 1
     kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
     kReset,          // id: close with RST (SO_LINGER 0)
-    kAddConnection,  // id, fd, flags: kConnecting; the loop owns fd now
+    kAddConnection,  // id, fd, flags: kConnecting; the loop owns fd now;
+                     // tlsContext and servername for a TLS client connection
     kForward,        // id: forward, amount: first connection, other: second,
                      // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
@@ -67,8 +68,11 @@ struct Command {
   // kWrite of a pinned JS Buffer: its memory, and the pin to hand back.
   const char* pinnedBytes = nullptr;
   uint64_t pin = 0;
-  // kAddListener of a TLS listener: the context its connections handshake with.
+  // kAddListener of a TLS listener: the context its connections handshake
+  // with; kAddConnection of a TLS client: its (client) context.
   std::shared_ptr<TlsContext> tlsContext;
+  // kAddConnection of a TLS client: the SNI name to send, or empty.
+  std::string servername;
 };
 
 struct LoopOptions {

@@ -374,7 +374,19 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
       !info[3].IsString() || !info[4].IsNumber()) {
-    return ThrowTypeError(env, "connect(family, address, port, localAddress, localPort)");
+    return ThrowTypeError(env, "connect(family, address, port, localAddress, localPort[, tlsContext, servername])");
+  }
+  // info[5], info[6]: a TLS client's context and SNI name, checked before the socket exists.
+  std::shared_ptr<TlsContext> tlsContext;
+  std::string servername;
+  if (info.Length() >= 7) {
+    // A context that is missing or not a client's fails the connect: never
+    // a plaintext connection where TLS was asked for.
+    if (!TlsContextArgument(info, 5, &tlsContext) || !info[6].IsString() || tlsContext == nullptr ||
+        !tlsContext->client()) {
+      return Failure(env, -EINVAL, "connect");
+    }
+    servername = info[6].As<Napi::String>().Utf8Value();
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -388,6 +400,8 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   command.id = loop_->NextId();
   command.fd = fd;
   command.flags = Command::kConnecting;
+  command.tlsContext = std::move(tlsContext);
+  command.servername = std::move(servername);
   uint64_t id = command.id;
   loop_->SubmitOwned(std::move(command));
   Napi::Array result = Napi::Array::New(env, 1);
@@ -437,7 +451,9 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   flags.reusePort = listenFlags & 2;
   // info[7]: the TLS context, checked before the socket exists.
   std::shared_ptr<TlsContext> tlsContext;
-  if (!TlsContextArgument(info, 7, &tlsContext)) return Failure(env, -EINVAL, "listen");
+  if (!TlsContextArgument(info, 7, &tlsContext) || (tlsContext != nullptr && tlsContext->client())) {
+    return Failure(env, -EINVAL, "listen");
+  }
 
   Napi::Array result = Napi::Array::New(env);
   const char* failedCall = "listen";
@@ -463,7 +479,9 @@ Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
   bool duplicate = info[4].ToBoolean().Value();
   // info[5]: the TLS context, checked before the fd is touched.
   std::shared_ptr<TlsContext> tlsContext;
-  if (!TlsContextArgument(info, 5, &tlsContext)) return Failure(env, -EINVAL, "listen");
+  if (!TlsContextArgument(info, 5, &tlsContext) || (tlsContext != nullptr && tlsContext->client())) {
+    return Failure(env, -EINVAL, "listen");
+  }
   Napi::Array result = Napi::Array::New(env);
   int family = sys::PrepareListeningFd(fd, backlog);
   if (family < 0) return Failure(env, family, "listen");
@@ -812,6 +830,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
     Napi::Buffer<char> bytes = alpn.As<Napi::Buffer<char>>();
     options.alpn.assign(bytes.Data(), bytes.Length());
   }
+  options.client = BoolProperty(given, "client");
   options.requestCert = BoolProperty(given, "requestCert");
   options.rejectUnauthorized = BoolProperty(given, "rejectUnauthorized");
   options.serverCipherPreference = BoolProperty(given, "honorCipherOrder");

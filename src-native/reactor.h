@@ -72,7 +72,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   //   -> [id, boundAddress, boundPort, family] or [-errno, failedCall]
   Napi::Value ListenFd(const Napi::CallbackInfo& info);
   Napi::Value CloseListener(const Napi::CallbackInfo& info);
-  // connect(family: 4|6|0, address, port, localAddress, localPort)
+  // connect(family: 4|6|0, address, port, localAddress, localPort[, tlsContext, servername]):
+  // with a client TLS context, the connection handshakes once connected
   //   -> [id] or [-errno, failedCall]; the outcome arrives as a connect or error event
   Napi::Value Connect(const Napi::CallbackInfo& info);
   // adoptFd(fd) -> [id, remoteAddress, remotePort, localAddress, localPort]
@@ -105,10 +106,11 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   // createTlsContext({ keys: [{ pem, passphrase? }], certs, ca, cipherList,
   //   cipherSuites, minVersion, maxVersion, alpn: Buffer, requestCert,
-  //   rejectUnauthorized, honorCipherOrder }) -> [id] or [message, library, reason]. lib/tls.ts
-  // validates first; the id is passed as listen()'s last argument.
+  //   rejectUnauthorized, honorCipherOrder, client, ... }) -> [id] or [message, library, reason].
+  // lib/tls.ts validates first; a server context's id is passed as listen()'s
+  // last argument, a client context's (client: true) to connect().
   Napi::Value CreateTlsContext(const Napi::CallbackInfo& info);
-  // releaseTlsContext(id): listeners already using it keep their own reference.
+  // releaseTlsContext(id): listeners and connections already using it keep their own reference.
   Napi::Value ReleaseTlsContext(const Napi::CallbackInfo& info);
 
   void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,

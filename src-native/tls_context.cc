@@ -102,7 +102,9 @@ bool UsePrivateKey(SSL_CTX* ctx, const TlsKey& key) {
   return ok;
 }
 
-bool TrustCertificates(SSL_CTX* ctx, const std::string& pem) {
+// Adds the certificates of `pem` to the verification store; a server also
+// names them to clients as acceptable issuers (SSL_CTX_add_client_CA).
+bool TrustCertificates(SSL_CTX* ctx, const std::string& pem, bool server) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   if (bio == nullptr) return false;
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
@@ -111,7 +113,7 @@ bool TrustCertificates(SSL_CTX* ctx, const std::string& pem) {
   while (ok) {
     X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
     if (cert == nullptr) break;
-    ok = X509_STORE_add_cert(store, cert) == 1 && SSL_CTX_add_client_CA(ctx, cert) == 1;
+    ok = X509_STORE_add_cert(store, cert) == 1 && (!server || SSL_CTX_add_client_CA(ctx, cert) == 1);
     X509_free(cert);
     ++added;
   }
@@ -160,19 +162,20 @@ TlsFailure TakeTlsFailure(const char* fallback) {
 std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options, TlsFailure* failure) {
   ERR_clear_error();
   std::shared_ptr<TlsContext> context(new TlsContext());
-  context->ctx_ = SSL_CTX_new(TLS_server_method());
+  context->ctx_ = SSL_CTX_new(options.client ? TLS_client_method() : TLS_server_method());
   if (context->ctx_ == nullptr) {
     *failure = TakeTlsFailure("SSL_CTX_new failed");
     return nullptr;
   }
   SSL_CTX* ctx = context->ctx_;
+  context->client_ = options.client;
   context->rejectUnauthorized_ = options.rejectUnauthorized;
   context->requestCert_ = options.requestCert;
   context->alpn_ = options.alpn;
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-  if (options.serverCipherPreference) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  if (options.serverCipherPreference && !options.client) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Partial writes: SSL_write_ex reports each record the socket took, so
   // bytesWritten counts plaintext sent. Moving buffer: a retried write may
   // come from a pinned Buffer or a copy. Release buffers: an idle connection
@@ -189,7 +192,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   // Sessions are scoped to this id (node's default, or options.sessionIdContext):
   // only a context with the same id resumes them.
-  bool ok = SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(options.sessionIdContext.data()),
+  bool ok = options.client ||
+            SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char*>(options.sessionIdContext.data()),
                                            static_cast<unsigned int>(options.sessionIdContext.size())) == 1;
   ok = ok && SSL_CTX_set_min_proto_version(ctx, options.minVersion) == 1 &&
             SSL_CTX_set_max_proto_version(ctx, options.maxVersion) == 1;
@@ -198,20 +202,35 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
-  for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i]);
+  for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i], !options.client);
   if (!ok) {
     *failure = TakeTlsFailure("invalid TLS options");
     return nullptr;
   }
-  if (options.requestCert) {
+  if (options.client) {
+    // As node's client: the handshake goes on whatever the verdict, and
+    // lib/tls.ts reads it (SSL_get_verify_result) with the server's identity
+    // once the handshake is done, failing the connection when rejectUnauthorized.
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyPeer);
+  } else if (options.requestCert) {
     int mode = SSL_VERIFY_PEER | (options.rejectUnauthorized ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
     SSL_CTX_set_verify(ctx, mode, AcceptAnyPeer);
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
-  if (!context->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context.get());
+  if (!context->alpn_.empty() && options.client) {
+    // The names a client offers; 0 is success here.
+    if (SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(context->alpn_.data()),
+                                static_cast<unsigned int>(context->alpn_.size())) != 0) {
+      *failure = TakeTlsFailure("invalid ALPN protocols");
+      return nullptr;
+    }
+  } else if (!context->alpn_.empty()) {
+    SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context.get());
+  }
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
   if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
+  if (options.client) return context;  // sessions: node's server options only
   if (!options.ticketKeys.empty() && options.ticketKeys.size() != sizeof(TicketKeys)) {
     // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
     *failure = TlsFailure{"ticket keys must be 48 bytes", "", ""};

@@ -1,5 +1,6 @@
-// A server's TLS configuration: one SSL_CTX built from PEM keys and
-// certificates, shared by every connection its listener accepts.
+// A TLS configuration: one SSL_CTX built from PEM keys and certificates,
+// shared by every connection a listener accepts (a server context) or by the
+// outbound connections made with it (a client context, `client` set).
 //
 // The OpenSSL used is the one inside the node binary (docs/tls.md): the addon
 // is compiled against the OpenSSL headers that ship with Node's headers and
@@ -33,14 +34,19 @@ struct TlsKey {
 // What lib/tls.ts passes, already validated there (and by node:tls's own
 // createSecureContext, which sees the same options first).
 struct TlsContextOptions {
+  // A client context (connect({ tls })): the handshake is started by us, the
+  // server's certificate is always asked for and checked against `ca`, and
+  // `alpn` is what we offer; the server-only fields below are ignored.
+  bool client = false;
   std::vector<TlsKey> keys;
   std::vector<std::string> certs;  // each PEM: a leaf, then its chain
-  std::vector<std::string> ca;     // PEM certificates trusted for client certificates
+  std::vector<std::string> ca;     // PEM certificates trusted for the peer's certificate
   std::string cipherList;          // TLSv1.2 and lower (SSL_CTX_set_cipher_list)
   std::string cipherSuites;        // TLSv1.3 (SSL_CTX_set_ciphersuites)
   int minVersion = 0;              // TLS1_2_VERSION etc.; 0: OpenSSL's lowest
   int maxVersion = 0;
   std::string alpn;                // wire format: length-prefixed names, server preference first
+                                   // (a client's: offered in this order)
   bool requestCert = false;
   bool rejectUnauthorized = true;
   bool serverCipherPreference = true;  // node's honorCipherOrder, true by default for servers
@@ -78,6 +84,7 @@ class TlsContext {
   TlsContext& operator=(const TlsContext&) = delete;
 
   SSL_CTX* ctx() const { return ctx_; }
+  bool client() const { return client_; }
   bool rejectUnauthorized() const { return rejectUnauthorized_; }
   bool requestCert() const { return requestCert_; }
   // The ALPN names offered, in wire format (read by the selection callback).
@@ -88,6 +95,7 @@ class TlsContext {
  private:
   TlsContext() = default;
   SSL_CTX* ctx_ = nullptr;  // owned: one reference, released in the destructor
+  bool client_ = false;
   bool rejectUnauthorized_ = true;
   bool requestCert_ = false;
   std::string alpn_;

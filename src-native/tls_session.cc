@@ -176,7 +176,7 @@ constexpr long kNoPeerCertificate = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
 
 }  // namespace
 
-std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> context, int fd) {
+std::unique_ptr<TlsSession> TlsSession::Create(std::shared_ptr<TlsContext> context, int fd) {
   BIO_METHOD* method = TransportMethod();
   if (method == nullptr) return nullptr;
   std::unique_ptr<TlsSession> session(new TlsSession());
@@ -194,8 +194,25 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   BIO_set_data(bio, &session->transport_);
   BIO_set_init(bio, 1);
   SSL_set_bio(session->ssl_, bio, bio);  // the SSL owns the BIO now
-  SSL_set_accept_state(session->ssl_);
   session->context_ = std::move(context);
+  return session;
+}
+
+std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> context, int fd) {
+  std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
+  if (session != nullptr) SSL_set_accept_state(session->ssl_);
+  return session;
+}
+
+std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> context, int fd,
+                                                const std::string& servername) {
+  std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
+  if (session == nullptr) return nullptr;
+  SSL_set_connect_state(session->ssl_);
+  if (!servername.empty() && SSL_set_tlsext_host_name(session->ssl_, servername.c_str()) != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
   return session;
 }
 
@@ -233,6 +250,9 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   batch.strings.push_back(cipher != nullptr ? SSL_CIPHER_get_version(cipher) : "");
   batch.strings.push_back(alpn != nullptr ? std::string(reinterpret_cast<const char*>(alpn), alpnLength) : "");
   batch.strings.push_back(servername != nullptr ? servername : "");
+  // OpenSSL's text for the verdict, which node's client gives as the message
+  // of its verification error ("self-signed certificate").
+  batch.strings.push_back(X509_verify_cert_error_string(verifyResult));
   if (peer != nullptr) {
     batch.strings.push_back(NameLines(X509_get_subject_name(peer)));
     batch.strings.push_back(NameLines(X509_get_issuer_name(peer)));

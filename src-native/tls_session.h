@@ -69,6 +69,12 @@ class TlsSession {
  public:
   // A server-side session on `fd`; null if OpenSSL is out of memory.
   static std::unique_ptr<TlsSession> Accept(std::shared_ptr<TlsContext> context, int fd);
+  // A client-side session on `fd` (a client context), sending `servername`
+  // as SNI unless it is empty; null if OpenSSL is out of memory or refused
+  // the name. Its first Read() sends the ClientHello: the loop reads it once
+  // the TCP connect is done (Loop::FinishConnect).
+  static std::unique_ptr<TlsSession> Connect(std::shared_ptr<TlsContext> context, int fd,
+                                             const std::string& servername);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -161,6 +167,8 @@ class TlsSession {
 
  private:
   TlsSession() = default;
+  // The session, its SSL and the BIO over `fd`, for either side.
+  static std::unique_ptr<TlsSession> Create(std::shared_ptr<TlsContext> context, int fd);
   // Runs the handshake; returns kDrained while it waits, or kFailed.
   // Sets handshakeDone_ and reports kTlsSecure when it completes.
   bool Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome);

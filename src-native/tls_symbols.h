@@ -59,6 +59,7 @@
   X(SSL_CTX_get_cert_store) \
   X(SSL_CTX_get_ex_data) \
   X(SSL_CTX_new) \
+  X(SSL_CTX_set_alpn_protos) \
   X(SSL_CTX_set_alpn_select_cb) \
   X(SSL_CTX_set_cipher_list) \
   X(SSL_CTX_set_ciphersuites) \
@@ -87,8 +88,11 @@
   X(SSL_session_reused) \
   X(SSL_set_accept_state) \
   X(SSL_set_bio) \
+  X(SSL_set_connect_state) \
   X(SSL_shutdown) \
+  X(SSL_ctrl) \
   X(SSL_write_ex) \
+  X(TLS_client_method) \
   X(TLS_server_method) \
   X(X509_NAME_ENTRY_get_data) \
   X(X509_NAME_ENTRY_get_object) \
@@ -102,4 +106,5 @@
   X(X509_get0_serialNumber) \
   X(X509_get_issuer_name) \
   X(X509_get_subject_name) \
+  X(X509_verify_cert_error_string) \
   X(i2d_X509)

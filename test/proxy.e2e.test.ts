@@ -290,6 +290,12 @@ test.each([
     '--tls-cert', '/nonexistent/epoll-reactor-cert.pem', '--tls-key', path.join(root, 'package.json')], "--tls-cert cannot read '/nonexistent/epoll-reactor-cert.pem'"],
   ['a --tls-cert file that holds no certificate', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
     '--tls-cert', path.join(root, 'package.json'), '--tls-key', path.join(root, 'package.json')], '--tls-cert: node:tls rejects'],
+  ['--upstream-ca without --upstream-tls', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--upstream-ca', path.join(root, 'package.json')], '--upstream-ca needs --upstream-tls'],
+  ['an --upstream-ca file that holds no certificate', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--upstream-tls', '--upstream-ca', path.join(root, 'package.json')], '--upstream-ca'],
+  ['an address as --upstream-servername', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--upstream-tls', '--upstream-servername', '10.0.0.1'], '--upstream-servername'],
 ])('bad flags (%s) exit with code 2 and a message naming the flag, without a stack trace', async (_, args, flag) => {
   const proxy = runProxy(args);
   const exit = await proxy.exited;
@@ -326,6 +332,64 @@ test('--tls-cert/--tls-key: TLS from a node tls.connect client is terminated and
     expect(live.connections()).toBe(1);
     client.end();
     await once(client, 'close');
+  } finally {
+    pki.remove();
+  }
+}, 40000);
+
+/** A node:tls echo server with `pki`'s localhost certificate; counts its clients and the SNI each sent. */
+async function startTlsEcho(pki: ReturnType<typeof makeTestPki>): Promise<{ port: number; servernames: unknown[] }> {
+  const servernames: unknown[] = [];
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    servernames.push((socket as unknown as { servername: unknown }).servername);
+    socket.on('error', () => {});
+    socket.pipe(socket);
+  }));
+  server.on('tlsClientError', () => {});
+  return { port: await listenLocal(server), servernames };
+}
+
+test('--upstream-tls with --tls-cert: TLS both sides (re-encryption), SNI sent, 1 MiB intact', async () => {
+  const pki = makeTestPki();
+  try {
+    const upstream = await startTlsEcho(pki);
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `localhost:${upstream.port}`,
+      '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey,
+      '--upstream-tls', '--upstream-ca', pki.paths.caCert]);
+    const port = await listeningPort(proxy);
+    const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    await once(client, 'secureConnect');
+    const payload = randomBytes(1024 * 1024);
+    const hash = createHash('sha256');
+    let received = 0;
+    client.on('data', (chunk: Buffer) => { hash.update(chunk); received += chunk.length; });
+    client.write(payload);
+    await waitFor(() => received >= payload.length, 20_000, 'the echo through the proxy');
+    expect(hash.digest('hex')).toBe(createHash('sha256').update(payload).digest('hex'));
+    // The upstream's host name went out as SNI (and its certificate was checked for it).
+    expect(upstream.servernames).toEqual(['localhost']);
+    client.end();
+    await once(client, 'close');
+  } finally {
+    pki.remove();
+  }
+}, 40000);
+
+test('--upstream-tls: an upstream whose certificate is not trusted is a failed connect, and the client is closed', async () => {
+  const pki = makeTestPki();
+  try {
+    const upstream = await startTlsEcho(pki);
+    // No --upstream-ca: node's default roots do not know the test CA.
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${upstream.port}`, '--upstream-tls',
+      '--retries', '0', '--stats-interval', '50']);
+    const port = await listeningPort(proxy);
+    const client = track(net.connect(port, '127.0.0.1'));
+    client.on('error', () => {});
+    client.write('never forwarded');
+    // Closed by the proxy (a reset: its bytes were never delivered); once() would reject on the 'error'.
+    await new Promise((resolve) => client.once('close', resolve));
+    const stats = await proxy.next((l) => isStats(l) && l.stats.unserved >= 1);
+    expect((stats as { stats: ProxyStats }).stats.upstreams[0].errors).toBeGreaterThanOrEqual(1);
   } finally {
     pki.remove();
   }

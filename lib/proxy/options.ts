@@ -61,6 +61,15 @@ export interface ProxyOptions {
    * The flags --tls-cert and --tls-key name the files. Default: plain TCP.
    */
   tls?: { cert: string; key: string };
+  /**
+   * Originate TLS to the upstreams (handshake and records on the reactor
+   * thread), verifying each upstream's certificate as tls.connect does:
+   * against `ca` (PEM) or node's default roots, for the name `servername`
+   * (also sent as SNI) or else the upstream's host (sent as SNI when it is a
+   * name, not an address). The flags: --upstream-tls, --upstream-ca FILE,
+   * --upstream-servername NAME. Default: plain TCP.
+   */
+  upstreamTls?: { ca?: string; servername?: string };
 }
 
 /** The settings a programmatic user must give; the rest have defaults. */
@@ -111,6 +120,11 @@ bytes are forwarded both ways on the epoll reactor thread.
   --tls-cert FILE             terminate TLS from clients with this certificate (PEM, the
                               certificate then its chain); upstreams get plaintext
   --tls-key FILE              the certificate's private key (PEM, unencrypted); both or neither
+  --upstream-tls              speak TLS to the upstreams, verifying their certificates
+                              (node's default roots unless --upstream-ca)
+  --upstream-ca FILE          trust these certificates (PEM) for the upstreams instead
+  --upstream-servername NAME  the name sent as SNI and checked in upstream certificates
+                              (default: the upstream's host)
   --config FILE               JSON object with the same keys ("listen", "upstream",
                               "connect-timeout", ...), at most 1 MiB; flags given on
                               the command line win
@@ -124,11 +138,16 @@ Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
 const VALUE_FLAGS = [
   'listen', 'upstream', 'balance', 'connect-timeout', 'retries', 'fail-threshold', 'fail-cooldown',
   'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode', 'threads', 'tls-cert', 'tls-key',
+  'upstream-ca', 'upstream-servername',
 ] as const;
+// The flags that take no value; in a config file, true or false.
+const BOOLEAN_FLAGS = ['upstream-tls'] as const;
+type BooleanFlag = typeof BOOLEAN_FLAGS[number];
 type ValueFlag = typeof VALUE_FLAGS[number];
 
 /** Raw values by flag, as strings, before validation. */
-type RawValues = Partial<Record<Exclude<ValueFlag, 'upstream'>, string>> & { upstream?: string[] };
+type RawValues = Partial<Record<Exclude<ValueFlag, 'upstream'>, string>> & { upstream?: string[] } &
+  Partial<Record<BooleanFlag, boolean>>;
 
 const DEFAULTS = {
   balance: 'round-robin',
@@ -270,6 +289,43 @@ function checkTls(tls: { cert: string; key: string }, certName: string, keyName:
   return tls;
 }
 
+/** A DNS name (not an address): what SNI may carry. */
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+
+/** Checks upstream TLS settings (a CA as node:tls reads it, a host name), naming the flag at fault. */
+function checkUpstreamTls(settings: { ca?: string; servername?: string }, caName: string): { ca?: string; servername?: string } {
+  if (settings.ca !== undefined) {
+    try {
+      createSecureContext({ ca: settings.ca });
+    } catch (error) {
+      throw new UsageError('--upstream-ca', `--upstream-ca: node:tls rejects the certificates in ${caName}: ${(error as Error).message}`);
+    }
+    if (!settings.ca.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new UsageError('--upstream-ca', `--upstream-ca: ${caName} holds no PEM certificate`);
+    }
+  }
+  if (settings.servername !== undefined && (isIP(settings.servername) !== 0 || !HOST_NAME.test(settings.servername))) {
+    throw new UsageError('--upstream-servername',
+      `--upstream-servername expects a host name (SNI carries no addresses); got ${quote(settings.servername)}`);
+  }
+  return settings;
+}
+
+/** --upstream-tls with its --upstream-ca and --upstream-servername, read and checked. */
+function resolveUpstreamTls(raw: RawValues): { ca?: string; servername?: string } | undefined {
+  if (raw['upstream-tls'] !== true) {
+    for (const flag of ['upstream-ca', 'upstream-servername'] as const) {
+      if (raw[flag] !== undefined) throw new UsageError(`--${flag}`, `--${flag} needs --upstream-tls`);
+    }
+    return undefined;
+  }
+  const caFile = raw['upstream-ca'];
+  return checkUpstreamTls({
+    ...(caFile === undefined ? {} : { ca: readPem('--upstream-ca', caFile) }),
+    ...(raw['upstream-servername'] === undefined ? {} : { servername: raw['upstream-servername'] }),
+  }, caFile === undefined ? '' : quote(caFile));
+}
+
 /** --tls-cert and --tls-key: both or neither, read and checked. */
 function resolveTls(certFile: string | undefined, keyFile: string | undefined): { cert: string; key: string } | undefined {
   if (certFile === undefined && keyFile === undefined) return undefined;
@@ -303,12 +359,15 @@ function readConfigFile(file: string): RawValues {
   }
   const raw: RawValues = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!(VALUE_FLAGS as readonly string[]).includes(key)) {
+    if (!(VALUE_FLAGS as readonly string[]).includes(key) && !(BOOLEAN_FLAGS as readonly string[]).includes(key)) {
       throw new UsageError('--config',
-        `--config: unknown key ${quote(key)} in ${quote(file)}; expected keys: ${VALUE_FLAGS.join(', ')}`);
+        `--config: unknown key ${quote(key)} in ${quote(file)}; expected keys: ${[...VALUE_FLAGS, ...BOOLEAN_FLAGS].join(', ')}`);
     }
     const flag = `--${key} (in ${file})`;
-    if (key === 'upstream') {
+    if ((BOOLEAN_FLAGS as readonly string[]).includes(key)) {
+      if (typeof value !== 'boolean') throw new UsageError(`--${key}`, `${flag} expects true or false; got ${quote(value)}`);
+      raw[key as BooleanFlag] = value;
+    } else if (key === 'upstream') {
       const list = Array.isArray(value) ? value : [value];
       if (list.length === 0 || !list.every((item) => typeof item === 'string')) {
         throw new UsageError('--upstream', `${flag} expects a "HOST:PORT" string or an array of them; got ${quote(value)}`);
@@ -342,6 +401,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
       '--threads above 1 needs a TCP --listen HOST:PORT: the threads share the port with SO_REUSEPORT, which Unix sockets do not have');
   }
   const tls = resolveTls(raw['tls-cert'], raw['tls-key']);
+  const upstreamTls = resolveUpstreamTls(raw);
   const ms = (flag: Exclude<ValueFlag, 'upstream'>, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, 'milliseconds');
   const count = (flag: Exclude<ValueFlag, 'upstream'>, unit: string, fallback: number, min = 0): number =>
@@ -362,6 +422,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     mode: raw.mode === undefined ? DEFAULTS.mode : parseChoice('--mode', raw.mode, ['auto', 'splice', 'copy'] as const),
     threads,
     ...(tls === undefined ? {} : { tls }),
+    ...(upstreamTls === undefined ? {} : { upstreamTls }),
   };
 }
 
@@ -381,7 +442,8 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
       : config.listen.host.includes(':') ? `[${config.listen.host}]:${config.listen.port}` : `${config.listen.host}:${config.listen.port}`,
     upstream: config.upstreams.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)),
   };
-  const numeric: Array<[Exclude<ValueFlag, 'upstream' | 'listen' | 'balance' | 'mode' | 'tls-cert' | 'tls-key'>, number | undefined]> = [
+  const numeric: Array<[Exclude<ValueFlag, 'upstream' | 'listen' | 'balance' | 'mode' | 'tls-cert' | 'tls-key' |
+    'upstream-ca' | 'upstream-servername'>, number | undefined]> = [
     ['connect-timeout', config.connectTimeoutMs], ['retries', config.retries], ['fail-threshold', config.failThreshold],
     ['fail-cooldown', config.failCooldownMs], ['idle-timeout', config.idleTimeoutMs],
     ['max-connections', config.maxConnections], ['shutdown-grace', config.shutdownGraceMs],
@@ -392,6 +454,12 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
   if (config.mode !== undefined) raw.mode = config.mode;
   const options = resolveOptions(raw);
   if (config.tls !== undefined) options.tls = checkTls({ cert: config.tls.cert, key: config.tls.key }, 'tls.cert', 'tls.key');
+  if (config.upstreamTls !== undefined) {
+    const { ca, servername } = config.upstreamTls;
+    options.upstreamTls = checkUpstreamTls({
+      ...(ca === undefined ? {} : { ca }), ...(servername === undefined ? {} : { servername }),
+    }, 'upstreamTls.ca');
+  }
   return options;
 }
 
@@ -415,6 +483,7 @@ export function parseProxyArgs(argv: readonly string[]): ParsedProxyArgs {
       allowPositionals: false,
       options: {
         ...Object.fromEntries(VALUE_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: flag === 'upstream' }])),
+        ...Object.fromEntries(BOOLEAN_FLAGS.map((flag) => [flag, { type: 'boolean' as const }])),
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -438,5 +507,6 @@ export function parseProxyArgs(argv: readonly string[]): ParsedProxyArgs {
     if (flag === 'upstream') raw.upstream = value as string[];
     else raw[flag] = value as string;
   }
+  for (const flag of BOOLEAN_FLAGS) if (values[flag] === true) raw[flag] = true;
   return { help: false, options: resolveOptions(raw) };
 }

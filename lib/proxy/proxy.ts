@@ -4,6 +4,7 @@
 // createSecureServer and forward() terminates TLS there too). Upstreams are chosen by
 // round-robin or least-connections; one that refuses or times out is skipped
 // for the next, and one that fails repeatedly is left alone for a cooldown.
+import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
 import { connect, createSecureServer, createServer, forward, ForwardResult, Server, Socket, tlsAvailable } from '../index';
@@ -158,6 +159,9 @@ export class Proxy {
     if (tls !== undefined && !tlsAvailable) {
       return Promise.reject(new Error('TLS termination needs reactor TLS, which this node does not offer (docs/tls.md)'));
     }
+    if (this.options.upstreamTls !== undefined && !tlsAvailable) {
+      return Promise.reject(new Error('TLS to the upstreams needs reactor TLS, which this node does not offer (docs/tls.md)'));
+    }
     const server = tls === undefined
       ? createServer(serverOptions, (client) => this.accept(client))
       : createSecureServer({ ...serverOptions, cert: tls.cert, key: tls.key }, (client) => this.accept(client));
@@ -279,13 +283,24 @@ export class Proxy {
     const upstream = this.choose(tried);
     tried.add(upstream);
     upstream.active++;
-    const socket = connect({ host: upstream.target.host, port: upstream.target.port, allowHalfOpen: true, noDelay: true });
+    const upstreamTls = this.options.upstreamTls;
+    const { host, port } = upstream.target;
+    const socket = upstreamTls === undefined
+      ? connect({ host, port, allowHalfOpen: true, noDelay: true })
+      : connect({ host, port, allowHalfOpen: true, noDelay: true, tls: {
+        ...(upstreamTls.ca === undefined ? {} : { ca: upstreamTls.ca }),
+        // SNI carries names only; an address is still what the certificate is checked for.
+        ...(upstreamTls.servername !== undefined ? { servername: upstreamTls.servername }
+          : isIP(host) === 0 ? { servername: host } : {}),
+      } });
     connection.upstream = socket;
     let settled = false;
     const timer = setTimeout(() => {
       socket.destroy(timeoutError(upstream, this.options.connectTimeoutMs));
     }, this.options.connectTimeoutMs);
-    socket.once('connect', () => {
+    // A TLS upstream is ready once its certificate is verified; one that
+    // fails verification is destroyed with the error, and counts as a failed connect.
+    socket.once(upstreamTls === undefined ? 'connect' : 'secureConnect', () => {
       settled = true;
       clearTimeout(timer);
       upstream.total++;

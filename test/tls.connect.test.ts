@@ -1,0 +1,218 @@
+// Outbound TLS: connect({ ..., tls }) makes a TLS client whose handshake and
+// records run on the reactor thread. It must verify exactly as tls.connect
+// does (same verdicts, same error codes and messages), send SNI and ALPN,
+// carry bytes intact both ways, and fail cleanly on servers that are not TLS.
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import * as tls from 'node:tls';
+
+import { connect, createSecureServer, SecureSocket, Socket } from '../lib';
+import { listenLocal, waitFor } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+function digest(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A node:tls echo server with the test PKI's localhost certificate. */
+async function nodeEchoServer(options: tls.TlsOptions = {}): Promise<{ server: tls.Server; port: number }> {
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ...options }, (socket) => {
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('end', () => socket.end());
+  }));
+  const port = await listenLocal(server);
+  return { server, port };
+}
+
+interface Outcome {
+  event: 'secureConnect' | 'error';
+  code?: string;
+  message?: string;
+  authorized?: boolean;
+  authorizationError?: unknown;
+}
+
+/** What a client socket ends in: its 'secureConnect' (and verdict) or its 'error'. */
+function outcomeOf(socket: tls.TLSSocket | Socket): Promise<Outcome> {
+  return new Promise((resolve) => {
+    socket.once('secureConnect', () => {
+      const secure = socket as unknown as { authorized: boolean; authorizationError: unknown };
+      resolve({ event: 'secureConnect', authorized: secure.authorized, authorizationError: secure.authorizationError });
+      socket.destroy();
+    });
+    socket.once('error', (error: Error & { code?: string }) => {
+      resolve({ event: 'error', code: error.code, message: error.message });
+    });
+  });
+}
+
+/** The same connection made by tls.connect and by connect({ tls }): both outcomes. */
+async function bothOutcomes(port: number, tlsOptions: tls.ConnectionOptions): Promise<[Outcome, Outcome]> {
+  const theirs = outcomeOf(track(tls.connect({ host: '127.0.0.1', port, ...tlsOptions })));
+  const ours = outcomeOf(track(connect({ host: '127.0.0.1', port, tls: tlsOptions as never })));
+  return [await theirs, await ours];
+}
+
+test('connects, verifies against the given CA, sends SNI and carries 1 MiB intact both ways', async () => {
+  let seenServername: string | undefined;
+  const { server, port } = await nodeEchoServer();
+  server.on('secureConnection', (socket: tls.TLSSocket) => { seenServername = (socket as unknown as { servername: string }).servername; });
+  const events: string[] = [];
+  const client = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } },
+    () => events.push('listener'))) as SecureSocket;
+  client.on('connect', () => events.push('connect'));
+  client.on('secureConnect', () => events.push('secureConnect'));
+  // Written before the handshake: it waits for it.
+  const payload = randomBytes(1024 * 1024 + 7);
+  client.write(payload);
+  const parts: Buffer[] = [];
+  let received = 0;
+  client.on('data', (chunk: Buffer) => { parts.push(chunk); received += chunk.length; });
+  await waitFor(() => received >= payload.length, 10000);
+  expect(digest(Buffer.concat(parts))).toBe(digest(payload));
+  expect(events).toEqual(['connect', 'listener', 'secureConnect']);
+  expect(client.encrypted).toBe(true);
+  expect(client.authorized).toBe(true);
+  expect(client.authorizationError).toBeNull();
+  expect(seenServername).toBe('localhost');
+  expect(client.getProtocol()).toBe('TLSv1.3');
+  const certificate = client.getPeerCertificate() as { subject: Record<string, string>; subjectaltname?: string };
+  expect(certificate.subject.CN).toBe('localhost');
+  expect(certificate.subjectaltname).toBe('DNS:localhost, IP Address:127.0.0.1');
+  // Half-close: our end() is close_notify and FIN; the server ends back.
+  client.end();
+  await once(client, 'end');
+});
+
+test('offers ALPN protocols in order and reports the server\'s choice', async () => {
+  const { port } = await nodeEchoServer({ ALPNProtocols: ['http/1.1', 'h2'] });
+  const client = track(connect({ host: '127.0.0.1', port,
+    tls: { ca: pki.caCert, servername: 'localhost', ALPNProtocols: ['h2', 'http/1.1'] } })) as SecureSocket;
+  await once(client, 'secureConnect');
+  // node's server picks by its own order among what the client offers.
+  expect(client.alpnProtocol).toBe('http/1.1');
+});
+
+test('a reactor client and a reactor server talk TLS to each other', async () => {
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    socket.on('data', (chunk: Buffer) => socket.write(chunk));
+    socket.on('end', () => socket.end());
+  }));
+  const port = await listenLocal(server);
+  const client = track(connect({ port, host: '127.0.0.1', tls: { ca: pki.caCert, servername: 'localhost' } }));
+  const payload = randomBytes(300000);
+  client.end(payload);
+  const parts: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => parts.push(chunk));
+  await once(client, 'end');
+  expect(digest(Buffer.concat(parts))).toBe(digest(payload));
+});
+
+test('without the CA, the connection fails as tls.connect\'s does', async () => {
+  const { port } = await nodeEchoServer();
+  const [theirs, ours] = await bothOutcomes(port, { servername: 'localhost' });
+  expect(theirs).toEqual({ event: 'error', code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', message: 'unable to verify the first certificate' });
+  expect(ours).toEqual(theirs);
+});
+
+test('a certificate for another name fails as tls.connect\'s does (checkServerIdentity)', async () => {
+  const { port } = await nodeEchoServer();
+  const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert, servername: 'example.com' });
+  expect(theirs.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+  expect(ours).toEqual(theirs);
+});
+
+test('the host is the name checked when no servername is given, as tls.connect', async () => {
+  const { port } = await nodeEchoServer();
+  // 127.0.0.1 is in the certificate's IP addresses: authorized, with no SNI sent.
+  const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert });
+  expect(theirs).toEqual({ event: 'secureConnect', authorized: true, authorizationError: null });
+  expect(ours).toEqual(theirs);
+});
+
+test('rejectUnauthorized: false connects and records why the server was not verified', async () => {
+  const { port } = await nodeEchoServer();
+  const [theirs, ours] = await bothOutcomes(port, { servername: 'localhost', rejectUnauthorized: false });
+  expect(theirs).toEqual({ event: 'secureConnect', authorized: false, authorizationError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' });
+  expect(ours).toEqual(theirs);
+});
+
+test('a custom checkServerIdentity decides, as with tls.connect', async () => {
+  const { port } = await nodeEchoServer();
+  const refuse = (): Error => Object.assign(new Error('not this one'), { code: 'PINNED_KEY_MISMATCH' });
+  const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert, servername: 'localhost', checkServerIdentity: refuse });
+  expect(theirs).toEqual({ event: 'error', code: 'PINNED_KEY_MISMATCH', message: 'not this one' });
+  expect(ours).toEqual(theirs);
+});
+
+test('a client certificate is sent to a server that asks for one', async () => {
+  const { server, port } = await nodeEchoServer({ requestCert: true, rejectUnauthorized: true, ca: pki.caCert });
+  const serverSaw = once(server, 'secureConnection');
+  const client = track(connect({ host: '127.0.0.1', port,
+    tls: { ca: pki.caCert, servername: 'localhost', key: pki.clientKey, cert: pki.clientCert } }));
+  await once(client, 'secureConnect');
+  const [accepted] = (await serverSaw) as [tls.TLSSocket];
+  expect(accepted.authorized).toBe(true);
+  expect(accepted.getPeerCertificate().subject.CN).toBe('test client');
+});
+
+test('a server that closes before the handshake gives tls.connect\'s ECONNRESET', async () => {
+  const server = track(net.createServer((socket) => socket.destroy()));
+  const port = await listenLocal(server);
+  const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert, servername: 'localhost' });
+  expect(theirs.code).toBe('ECONNRESET');
+  expect(ours).toEqual(theirs);
+});
+
+test('a server that answers in plaintext fails with OpenSSL\'s error, as tls.connect', async () => {
+  const server = track(net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+  }));
+  const port = await listenLocal(server);
+  const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert, servername: 'localhost' });
+  expect(theirs.event).toBe('error');
+  expect(theirs.code).toMatch(/^ERR_SSL_/);
+  expect(ours.event).toBe('error');
+  expect(ours.code).toBe(theirs.code);
+});
+
+test('a refused connection is an ordinary connect error', async () => {
+  const server = track(net.createServer());
+  const port = await listenLocal(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert });
+  expect(theirs.code).toBe('ECONNREFUSED');
+  expect(ours).toEqual(theirs);
+});
+
+test('bad tls options throw before anything is created, with node\'s codes', () => {
+  const port = 9; // never connected to: each call throws first
+  expect(() => connect({ port, tls: 5 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(() => connect({ port, tls: { checkServerIdentity: 5 as never } }))
+    .toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(() => connect({ port, tls: { ca: 'not a certificate', servername: 5 as never } }))
+    .toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+  expect(() => connect({ port, tls: { minVersion: 'TLSv9' as never } }))
+    .toThrow(expect.objectContaining({ code: 'ERR_TLS_INVALID_PROTOCOL_VERSION' }));
+  expect(() => connect({ port, tls: { pfx: Buffer.alloc(1) } as never }))
+    .toThrow(expect.objectContaining({ code: 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED' }));
+});
+
+test('the server address a client reports is the TCP peer', async () => {
+  const { port } = await nodeEchoServer();
+  const client = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } }));
+  await once(client, 'secureConnect');
+  expect((client.address() as AddressInfo).address).toBe('127.0.0.1');
+  expect(client.remotePort).toBe(port);
+});
