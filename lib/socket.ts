@@ -274,6 +274,21 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this.id === 0 || this.connecting;
   }
 
+  /**
+   * @internal Whether writes and end() wait in JS: until connected, and for
+   * a TLS client until the server is verified (lib/tls.ts), so that nothing
+   * reaches a server that fails verification. {@link releaseWrites} lets
+   * them go.
+   */
+  protected writesOnHold(): boolean {
+    return this.pending;
+  }
+
+  /** @internal Lets writes held by {@link writesOnHold} go, once it is false. */
+  protected releaseWrites(): void {
+    this.emit(kReady);
+  }
+
   /** @internal Binds this socket to a reactor connection id. */
   attach(reactor: Reactor, id: number, addresses?: ConnectionAddresses): void {
     this.reactor = reactor;
@@ -881,7 +896,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       callback(socketClosed());
       return;
     }
-    if (this.pending) {
+    if (this.writesOnHold()) {
       this.awaitConnect(chunkLength(chunk, encoding), () => this._write(chunk, encoding, callback), callback);
       return;
     }
@@ -897,7 +912,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       callback(socketClosed());
       return;
     }
-    if (this.pending) {
+    if (this.writesOnHold()) {
       let length = 0;
       for (const entry of chunks) length += chunkLength(entry.chunk, entry.encoding);
       this.awaitConnect(length, () => this._writev(chunks, callback), callback);
@@ -913,7 +928,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       callback(null);
       return;
     }
-    if (this.pending) {
+    if (this.writesOnHold()) {
       this.whenReady(() => this._final(callback), callback);
       return;
     }

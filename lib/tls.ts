@@ -195,10 +195,19 @@ export class SecureSocket extends Socket {
     if (server !== undefined) this.on('error', ignoreServerSocketError);
   }
 
+  /** @internal A client's server passed verification (or need not): its writes may go. */
+  private serverVerified = false;
+
+  /** @internal A client holds writes and end() until the server is verified. */
+  protected override writesOnHold(): boolean {
+    return super.writesOnHold() || (this.tlsClient !== undefined && !this.serverVerified);
+  }
+
   /** @internal */
   protected override tlsConnectArguments(reactor: Reactor): [number, string] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
+    this.serverVerified = false;  // each connect verifies anew
     let id = 0;
     try {
       id = clientContextFor(reactor, client);
@@ -300,6 +309,10 @@ export class SecureSocket extends Socket {
     } else {
       this.authorized = true;
     }
+    // Writes made so far go now, after the verdict, as node's TLSSocket
+    // sends its queued cleartext only once the handshake callback accepted the server.
+    this.serverVerified = true;
+    this.releaseWrites();
     this.emit('secureConnect');
   }
 
@@ -519,6 +532,11 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   if (options.servername !== undefined && options.servername !== null && typeof options.servername !== 'string') {
     throw invalidArgType('options.servername', 'of type string', options.servername);
   }
+  // What SNI can carry (RFC 6066: 1 to 255 bytes, no NUL); OpenSSL refuses the rest.
+  if (typeof options.servername === 'string' &&
+      (Buffer.byteLength(options.servername) > 255 || options.servername.includes('\0'))) {
+    throw invalidArgValue('options.servername', options.servername, 'must be a host name of at most 255 bytes');
+  }
   const context = prepareContext(options, true);
   const defaultCa = options.ca === undefined || options.ca === null;
   // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
@@ -548,7 +566,12 @@ function clientContextFor(reactor: Reactor, client: TlsClientState): number {
   let contexts = clientContexts.get(reactor);
   if (contexts === undefined) clientContexts.set(reactor, contexts = new Map());
   const cached = contexts.get(client.contextKey);
-  if (cached !== undefined) return cached;
+  if (cached !== undefined) {
+    // Most recently used last, so eviction takes the least recently used.
+    contexts.delete(client.contextKey);
+    contexts.set(client.contextKey, cached);
+    return cached;
+  }
   const result = reactor.native.createTlsContext(client.context);
   if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
   if (contexts.size >= MAX_CLIENT_CONTEXTS) {

@@ -737,9 +737,15 @@ void Loop::AddConnection(Command& command) {
   connection->connecting = command.flags & Command::kConnecting;
   connection->lastActivityMs = nowMs_;
   if (command.tlsContext != nullptr) {
-    connection->tls = TlsSession::Connect(std::move(command.tlsContext), fd, command.servername);
+    // Only a connect in progress may carry a client session: its handshake
+    // is started by FinishConnect, and nothing else would start it.
+    static const std::string kNoServername;
+    if (connection->connecting) {
+      connection->tls = TlsSession::Connect(std::move(command.tlsContext), fd,
+                                            command.servername != nullptr ? *command.servername : kNoServername);
+    }
     if (connection->tls == nullptr) {
-      batch_->Add(EventKind::kError, command.id, static_cast<double>(ENOMEM),
+      batch_->Add(EventKind::kError, command.id, static_cast<double>(connection->connecting ? ENOMEM : EINVAL),
                   static_cast<double>(Syscall::kConnect));
       sys::Close(fd);
       return;

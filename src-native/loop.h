@@ -71,8 +71,9 @@ struct Command {
   // kAddListener of a TLS listener: the context its connections handshake
   // with; kAddConnection of a TLS client: its (client) context.
   std::shared_ptr<TlsContext> tlsContext;
-  // kAddConnection of a TLS client: the SNI name to send, or empty.
-  std::string servername;
+  // kAddConnection of a TLS client: the SNI name to send, or empty (a
+  // pointer, so that the commands of every other kind stay small).
+  std::unique_ptr<std::string> servername;
 };
 
 struct LoopOptions {

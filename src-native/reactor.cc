@@ -379,14 +379,17 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   // info[5], info[6]: a TLS client's context and SNI name, checked before the socket exists.
   std::shared_ptr<TlsContext> tlsContext;
   std::string servername;
-  if (info.Length() >= 7) {
-    // A context that is missing or not a client's fails the connect: never
-    // a plaintext connection where TLS was asked for.
-    if (!TlsContextArgument(info, 5, &tlsContext) || !info[6].IsString() || tlsContext == nullptr ||
-        !tlsContext->client()) {
+  bool tlsRequested = info.Length() >= 6 && !info[5].IsUndefined();
+  if (tlsRequested) {
+    // A context that is missing or not a client's, or a name SNI cannot
+    // carry (1 to 255 bytes, no NUL), fails the connect: never a plaintext
+    // connection where TLS was asked for.
+    if (!TlsContextArgument(info, 5, &tlsContext) || tlsContext == nullptr || !tlsContext->client() ||
+        info.Length() < 7 || !info[6].IsString()) {
       return Failure(env, -EINVAL, "connect");
     }
     servername = info[6].As<Napi::String>().Utf8Value();
+    if (servername.size() > 255 || servername.find('\0') != std::string::npos) return Failure(env, -EINVAL, "connect");
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -400,8 +403,10 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   command.id = loop_->NextId();
   command.fd = fd;
   command.flags = Command::kConnecting;
-  command.tlsContext = std::move(tlsContext);
-  command.servername = std::move(servername);
+  if (tlsRequested) {
+    command.tlsContext = std::move(tlsContext);
+    command.servername = std::make_unique<std::string>(std::move(servername));
+  }
   uint64_t id = command.id;
   loop_->SubmitOwned(std::move(command));
   Napi::Array result = Napi::Array::New(env, 1);

@@ -175,6 +175,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // A client keeps no sessions yet (docs/tls.md): it asks servers for no tickets.
+  if (options.client) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   if (options.serverCipherPreference && !options.client) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Partial writes: SSL_write_ex reports each record the socket took, so
   // bytesWritten counts plaintext sent. Moving buffer: a retried write may

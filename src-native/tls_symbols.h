@@ -52,6 +52,7 @@
   X(SSL_CIPHER_get_name) \
   X(SSL_CIPHER_get_version) \
   X(SSL_CIPHER_standard_name) \
+  X(SSL_ctrl) \
   X(SSL_CTX_add_client_CA) \
   X(SSL_CTX_check_private_key) \
   X(SSL_CTX_ctrl) \
@@ -90,7 +91,6 @@
   X(SSL_set_bio) \
   X(SSL_set_connect_state) \
   X(SSL_shutdown) \
-  X(SSL_ctrl) \
   X(SSL_write_ex) \
   X(TLS_client_method) \
   X(TLS_server_method) \

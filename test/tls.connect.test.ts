@@ -125,6 +125,30 @@ test('without the CA, the connection fails as tls.connect\'s does', async () => 
   expect(ours).toEqual(theirs);
 });
 
+test.each([
+  ['an untrusted certificate', { servername: 'localhost' }, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
+  ['a certificate for another name', { ca: undefined as unknown, servername: 'example.com' }, 'ERR_TLS_CERT_ALTNAME_INVALID'],
+])('nothing written before the verdict reaches a server with %s', async (_, options, code) => {
+  let received = 0;
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => { received += chunk.length; });
+  }));
+  server.on('tlsClientError', () => {});
+  const port = await listenLocal(server);
+  const tlsOptions = { ...options, ...(options.servername === 'example.com' ? { ca: pki.caCert } : {}) } as never;
+  const closed = new Promise<void>((resolve) => server.once('secureConnection', (socket: tls.TLSSocket) => {
+    socket.once('close', () => resolve());
+  }));
+  const client = track(connect({ host: '127.0.0.1', port, tls: tlsOptions }));
+  const failed = new Promise<Error & { code?: string }>((resolve) => client.once('error', resolve));
+  // Written and ended at once, as an HTTP client sends its request with credentials.
+  client.end('GET / HTTP/1.1\r\nAuthorization: Bearer secret\r\n\r\n');
+  expect((await failed).code).toBe(code);
+  await closed;
+  expect(received).toBe(0);
+});
+
 test('a certificate for another name fails as tls.connect\'s does (checkServerIdentity)', async () => {
   const { port } = await nodeEchoServer();
   const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert, servername: 'example.com' });
@@ -166,8 +190,16 @@ test('a client certificate is sent to a server that asks for one', async () => {
   expect(accepted.getPeerCertificate().subject.CN).toBe('test client');
 });
 
-test('a server that closes before the handshake gives tls.connect\'s ECONNRESET', async () => {
-  const server = track(net.createServer((socket) => socket.destroy()));
+test.each([
+  ['closes (FIN)', (socket: net.Socket): void => { socket.end(); }],
+  ['resets', (socket: net.Socket): void => { socket.resetAndDestroy(); }],
+])('a server that reads the ClientHello and %s gives what tls.connect gives', async (_, close) => {
+  // The ClientHello is read first, so that closing sends exactly a FIN or a
+  // reset (closing with unread bytes would always reset).
+  const server = track(net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => close(socket));
+  }));
   const port = await listenLocal(server);
   const [theirs, ours] = await bothOutcomes(port, { ca: pki.caCert, servername: 'localhost' });
   expect(theirs.code).toBe('ECONNRESET');
