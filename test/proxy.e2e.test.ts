@@ -60,6 +60,7 @@ interface UpstreamStats {
   bytesDown: number;
   errors: number;
   consecutiveFailures: number;
+  servername?: string;
 }
 
 interface ProxyStats {
@@ -296,6 +297,10 @@ test.each([
     '--upstream-tls', '--upstream-ca', path.join(root, 'package.json')], '--upstream-ca'],
   ['an address as --upstream-servername', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
     '--upstream-tls', '--upstream-servername', '10.0.0.1'], '--upstream-servername'],
+  ['--sni-upstream without --tls-cert', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--sni-upstream', 'a.test=127.0.0.1:9'], '--sni-upstream needs --tls-cert'],
+  ['--sni-upstream without a name', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--sni-upstream', '127.0.0.1:9'], '--sni-upstream expects NAME=HOST:PORT'],
 ])('bad flags (%s) exit with code 2 and a message naming the flag, without a stack trace', async (_, args, flag) => {
   const proxy = runProxy(args);
   const exit = await proxy.exited;
@@ -390,6 +395,41 @@ test('--upstream-tls: an upstream whose certificate is not trusted is a failed c
     await new Promise((resolve) => client.once('close', resolve));
     const stats = await proxy.next((l) => isStats(l) && l.stats.unserved >= 1);
     expect((stats as { stats: ProxyStats }).stats.upstreams[0].errors).toBeGreaterThanOrEqual(1);
+  } finally {
+    pki.remove();
+  }
+}, 40000);
+
+test('--sni-upstream: TLS clients go to the upstreams of the name they sent, wildcards one label deep, others to --upstream', async () => {
+  const pki = makeTestPki();
+  try {
+    // Each upstream says who it is, then closes.
+    const tagged = async (tag: string): Promise<number> =>
+      listenLocal(track(net.createServer((socket) => { socket.on('error', () => {}); socket.end(tag); })));
+    const [fallback, api, wild] = await Promise.all([tagged('fallback'), tagged('api'), tagged('wild')]);
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${fallback}`,
+      '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey,
+      '--sni-upstream', `api.example.test=127.0.0.1:${api}`, '--sni-upstream', `*.wild.test=127.0.0.1:${wild}`,
+      '--stats-interval', '50']);
+    const port = await listeningPort(proxy);
+    const answer = (servername: string | undefined): Promise<string> => new Promise((resolve, reject) => {
+      // The certificate is for localhost: the routing, not the name check, is under test.
+      const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername,
+        checkServerIdentity: () => undefined }));
+      let text = '';
+      client.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      client.on('end', () => resolve(text));
+      client.on('error', reject);
+    });
+    expect(await answer('api.example.test')).toBe('api');
+    expect(await answer('API.Example.Test')).toBe('api');
+    expect(await answer('x.wild.test')).toBe('wild');
+    expect(await answer('a.b.wild.test')).toBe('fallback');
+    expect(await answer('wild.test')).toBe('fallback');
+    expect(await answer(undefined)).toBe('fallback');
+    const stats = await proxy.next((l) => isStats(l) && l.stats.upstreams.reduce((sum, u) => sum + u.total, 0) >= 6);
+    const upstreams = (stats as { stats: ProxyStats }).stats.upstreams;
+    expect(upstreams.map((u) => [u.servername, u.total])).toEqual([[undefined, 3], ['api.example.test', 2], ['*.wild.test', 1]]);
   } finally {
     pki.remove();
   }

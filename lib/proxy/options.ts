@@ -70,6 +70,14 @@ export interface ProxyOptions {
    * --upstream-servername NAME. Default: plain TCP.
    */
   upstreamTls?: { ca?: string; servername?: string };
+  /**
+   * With `tls`: clients are sent by the name they asked for in SNI. Each
+   * entry is a host name, or `*.` and a domain for any one label before it,
+   * with its own upstreams (balanced and health-checked among themselves);
+   * a client whose SNI matches none, or that sent none, goes to `upstreams`.
+   * The flag: --sni-upstream NAME=HOST:PORT, repeated. Default: none.
+   */
+  sniUpstreams?: Array<{ servername: string; upstreams: HostPort[] }>;
 }
 
 /** The settings a programmatic user must give; the rest have defaults. */
@@ -120,6 +128,11 @@ bytes are forwarded both ways on the epoll reactor thread.
   --tls-cert FILE             terminate TLS from clients with this certificate (PEM, the
                               certificate then its chain); upstreams get plaintext
   --tls-key FILE              the certificate's private key (PEM, unencrypted); both or neither
+  --sni-upstream NAME=HOST:PORT
+                              with --tls-cert: send clients whose SNI is NAME (or, for
+                              *.DOMAIN, any name one label below DOMAIN) to HOST:PORT;
+                              repeat for more names or more upstreams per name. Others
+                              go to --upstream
   --upstream-tls              speak TLS to the upstreams, verifying their certificates
                               (node's default roots unless --upstream-ca)
   --upstream-ca FILE          trust these certificates (PEM) for the upstreams instead
@@ -138,7 +151,7 @@ Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
 const VALUE_FLAGS = [
   'listen', 'upstream', 'balance', 'connect-timeout', 'retries', 'fail-threshold', 'fail-cooldown',
   'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode', 'threads', 'tls-cert', 'tls-key',
-  'upstream-ca', 'upstream-servername',
+  'upstream-ca', 'upstream-servername', 'sni-upstream',
 ] as const;
 // The flags that take no value; in a config file, true or false.
 const BOOLEAN_FLAGS = ['upstream-tls'] as const;
@@ -146,7 +159,10 @@ type BooleanFlag = typeof BOOLEAN_FLAGS[number];
 type ValueFlag = typeof VALUE_FLAGS[number];
 
 /** Raw values by flag, as strings, before validation. */
-type RawValues = Partial<Record<Exclude<ValueFlag, 'upstream'>, string>> & { upstream?: string[] } &
+// The flags that may be given more than once (a list in a config file).
+const LIST_FLAGS = ['upstream', 'sni-upstream'] as const;
+type ListFlag = typeof LIST_FLAGS[number];
+type RawValues = Partial<Record<Exclude<ValueFlag, ListFlag>, string>> & Partial<Record<ListFlag, string[]>> &
   Partial<Record<BooleanFlag, boolean>>;
 
 const DEFAULTS = {
@@ -311,6 +327,34 @@ function checkUpstreamTls(settings: { ca?: string; servername?: string }, caName
   return settings;
 }
 
+/** A --sni-upstream name: a host name, or `*.` before a domain; lower-cased, as names compare. */
+function checkSniName(flag: string, name: string, given: string): string {
+  const domain = name.startsWith('*.') ? name.slice(2) : name;
+  if (isIP(domain) !== 0 || !HOST_NAME.test(domain) || domain.endsWith('.')) {
+    throw new UsageError(flag, `${flag} expects NAME=HOST:PORT with NAME a host name or *.DOMAIN; got ${quote(given)}`);
+  }
+  return name.toLowerCase();
+}
+
+/** --sni-upstream NAME=HOST:PORT entries, grouped by name in the order first given. */
+function resolveSniUpstreams(values: string[] | undefined, hasTls: boolean): ProxyOptions['sniUpstreams'] {
+  if (values === undefined || values.length === 0) return undefined;
+  const flag = '--sni-upstream';
+  const byName = new Map<string, HostPort[]>();
+  for (const value of values) {
+    const at = value.indexOf('=');
+    if (at <= 0) throw new UsageError(flag, `${flag} expects NAME=HOST:PORT (e.g. api.example.com=127.0.0.1:9000); got ${quote(value)}`);
+    const name = checkSniName(flag, value.slice(0, at), value);
+    const target = parseHostPort(flag, value.slice(at + 1), 1);
+    if (target === undefined) throw new UsageError(flag, `${flag} expects NAME=HOST:PORT (e.g. api.example.com=127.0.0.1:9000); got ${quote(value)}`);
+    const list = byName.get(name) ?? [];
+    list.push(target);
+    byName.set(name, list);
+  }
+  if (!hasTls) throw new UsageError(flag, `${flag} needs --tls-cert and --tls-key: SNI is read from the TLS handshake`);
+  return [...byName].map(([servername, upstreams]) => ({ servername, upstreams }));
+}
+
 /** --upstream-tls with its --upstream-ca and --upstream-servername, read and checked. */
 function resolveUpstreamTls(raw: RawValues): { ca?: string; servername?: string } | undefined {
   if (raw['upstream-tls'] !== true) {
@@ -367,14 +411,15 @@ function readConfigFile(file: string): RawValues {
     if ((BOOLEAN_FLAGS as readonly string[]).includes(key)) {
       if (typeof value !== 'boolean') throw new UsageError(`--${key}`, `${flag} expects true or false; got ${quote(value)}`);
       raw[key as BooleanFlag] = value;
-    } else if (key === 'upstream') {
+    } else if ((LIST_FLAGS as readonly string[]).includes(key)) {
       const list = Array.isArray(value) ? value : [value];
       if (list.length === 0 || !list.every((item) => typeof item === 'string')) {
-        throw new UsageError('--upstream', `${flag} expects a "HOST:PORT" string or an array of them; got ${quote(value)}`);
+        const shape = key === 'upstream' ? '"HOST:PORT"' : '"NAME=HOST:PORT"';
+        throw new UsageError(`--${key}`, `${flag} expects a ${shape} string or an array of them; got ${quote(value)}`);
       }
-      raw.upstream = list as string[];
+      raw[key as ListFlag] = list as string[];
     } else if (typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value))) {
-      raw[key as Exclude<ValueFlag, 'upstream'>] = String(value);
+      raw[key as Exclude<ValueFlag, ListFlag>] = String(value);
     } else {
       throw new UsageError(`--${key}`, `${flag} expects a string or a number; got ${quote(value)}`);
     }
@@ -402,9 +447,10 @@ function resolveOptions(raw: RawValues): ProxyOptions {
   }
   const tls = resolveTls(raw['tls-cert'], raw['tls-key']);
   const upstreamTls = resolveUpstreamTls(raw);
-  const ms = (flag: Exclude<ValueFlag, 'upstream'>, fallback: number, min = 0): number =>
+  const sniUpstreams = resolveSniUpstreams(raw['sni-upstream'], tls !== undefined);
+  const ms = (flag: Exclude<ValueFlag, ListFlag>, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, 'milliseconds');
-  const count = (flag: Exclude<ValueFlag, 'upstream'>, unit: string, fallback: number, min = 0): number =>
+  const count = (flag: Exclude<ValueFlag, ListFlag>, unit: string, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, unit);
   return {
     listen,
@@ -423,6 +469,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     threads,
     ...(tls === undefined ? {} : { tls }),
     ...(upstreamTls === undefined ? {} : { upstreamTls }),
+    ...(sniUpstreams === undefined ? {} : { sniUpstreams }),
   };
 }
 
@@ -442,7 +489,7 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
       : config.listen.host.includes(':') ? `[${config.listen.host}]:${config.listen.port}` : `${config.listen.host}:${config.listen.port}`,
     upstream: config.upstreams.map(({ host, port }) => (host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`)),
   };
-  const numeric: Array<[Exclude<ValueFlag, 'upstream' | 'listen' | 'balance' | 'mode' | 'tls-cert' | 'tls-key' |
+  const numeric: Array<[Exclude<ValueFlag, ListFlag | 'listen' | 'balance' | 'mode' | 'tls-cert' | 'tls-key' |
     'upstream-ca' | 'upstream-servername'>, number | undefined]> = [
     ['connect-timeout', config.connectTimeoutMs], ['retries', config.retries], ['fail-threshold', config.failThreshold],
     ['fail-cooldown', config.failCooldownMs], ['idle-timeout', config.idleTimeoutMs],
@@ -454,6 +501,11 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
   if (config.mode !== undefined) raw.mode = config.mode;
   const options = resolveOptions(raw);
   if (config.tls !== undefined) options.tls = checkTls({ cert: config.tls.cert, key: config.tls.key }, 'tls.cert', 'tls.key');
+  if (config.sniUpstreams !== undefined && config.sniUpstreams.length > 0) {
+    options.sniUpstreams = resolveSniUpstreams(config.sniUpstreams.flatMap(({ servername, upstreams }) =>
+      upstreams.map(({ host, port }) => `${servername}=${host.includes(':') ? `[${host}]` : host}:${port}`)),
+    options.tls !== undefined);
+  }
   if (config.upstreamTls !== undefined) {
     const { ca, servername } = config.upstreamTls;
     options.upstreamTls = checkUpstreamTls({
@@ -482,7 +534,8 @@ export function parseProxyArgs(argv: readonly string[]): ParsedProxyArgs {
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries(VALUE_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: flag === 'upstream' }])),
+        ...Object.fromEntries(VALUE_FLAGS.map((flag) => [flag,
+          { type: 'string' as const, multiple: (LIST_FLAGS as readonly string[]).includes(flag) }])),
         ...Object.fromEntries(BOOLEAN_FLAGS.map((flag) => [flag, { type: 'boolean' as const }])),
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -504,8 +557,8 @@ export function parseProxyArgs(argv: readonly string[]): ParsedProxyArgs {
   for (const flag of VALUE_FLAGS) {
     const value = values[flag];
     if (value === undefined) continue;
-    if (flag === 'upstream') raw.upstream = value as string[];
-    else raw[flag] = value as string;
+    if ((LIST_FLAGS as readonly string[]).includes(flag)) raw[flag as ListFlag] = value as string[];
+    else raw[flag as Exclude<ValueFlag, ListFlag>] = value as string;
   }
   for (const flag of BOOLEAN_FLAGS) if (values[flag] === true) raw[flag] = true;
   return { help: false, options: resolveOptions(raw) };

@@ -17,6 +17,8 @@ export type UpstreamHealth = 'healthy' | 'cooling';
 export interface UpstreamStats {
   /** `HOST:PORT`. */
   address: string;
+  /** The SNI name (or `*.domain`) whose clients it serves (`sniUpstreams`); absent for `upstreams`. */
+  servername?: string;
   /** `'cooling'` while skipped after `failThreshold` failures in a row. */
   state: UpstreamHealth;
   /** Connections open to it now, counting connects in progress. */
@@ -69,13 +71,33 @@ class Upstream {
   consecutiveFailures = 0;
   coolingUntil = 0;  // Date.now() before which the upstream is skipped
 
-  constructor(readonly target: HostPort) {
+  constructor(readonly target: HostPort, readonly servername?: string) {
     this.address = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
   }
 
   isCooling(now: number): boolean {
     return now < this.coolingUntil;
   }
+}
+
+/** The upstreams one set of clients is balanced over: `upstreams`, or one SNI name's. */
+class UpstreamPool {
+  cursor = 0;  // where the next round-robin search starts
+  constructor(readonly upstreams: Upstream[]) {}
+}
+
+/**
+ * The pool for a client's SNI name: an exact entry first, then `*.` and the
+ * name less its first label, else `fallback` (no SNI, or no match). Names
+ * compare case-insensitively, as DNS names do.
+ */
+function poolFor(pools: Map<string, UpstreamPool>, servername: unknown, fallback: UpstreamPool): UpstreamPool {
+  if (typeof servername !== 'string' || servername === '') return fallback;
+  const name = servername.toLowerCase();
+  const exact = pools.get(name);
+  if (exact !== undefined) return exact;
+  const dot = name.indexOf('.');
+  return (dot > 0 ? pools.get(`*${name.slice(dot)}`) : undefined) ?? fallback;
 }
 
 /** One client and, once chosen, its upstream. */
@@ -125,10 +147,11 @@ function formatAddress(address: AddressInfo | string | null): string | null {
 export class Proxy {
   /** The settings in force, defaults filled in. */
   readonly options: ProxyOptions;
-  private readonly upstreams: Upstream[];
+  private readonly upstreams: Upstream[];  // every pool's, in the order given (stats)
+  private readonly defaultPool: UpstreamPool;
+  private readonly sniPools = new Map<string, UpstreamPool>();
   private readonly connections = new Set<ProxiedConnection>();
   private server: Server | undefined;
-  private cursor = 0;  // where the next round-robin search starts
   private accepted = 0;
   private dropped = 0;
   private unserved = 0;
@@ -138,7 +161,13 @@ export class Proxy {
 
   constructor(config: ProxyConfig) {
     this.options = withDefaults(config);
-    this.upstreams = this.options.upstreams.map((target) => new Upstream(target));
+    this.defaultPool = new UpstreamPool(this.options.upstreams.map((target) => new Upstream(target)));
+    this.upstreams = [...this.defaultPool.upstreams];
+    for (const { servername, upstreams } of this.options.sniUpstreams ?? []) {
+      const pool = new UpstreamPool(upstreams.map((target) => new Upstream(target, servername)));
+      this.sniPools.set(servername, pool);
+      this.upstreams.push(...pool.upstreams);
+    }
   }
 
   /**
@@ -208,6 +237,7 @@ export class Proxy {
       idleTimeouts: this.idleTimeouts,
       upstreams: this.upstreams.map((upstream) => ({
         address: upstream.address,
+        ...(upstream.servername === undefined ? {} : { servername: upstream.servername }),
         state: upstream.isCooling(now) ? 'cooling' : 'healthy',
         active: upstream.active,
         total: upstream.total,
@@ -273,14 +303,16 @@ export class Proxy {
         this.abandon(connection);
       });
     }
-    this.connectUpstream(connection, 0, new Set());
+    // A TLS client arrives after its handshake, with the SNI name it sent.
+    const pool = poolFor(this.sniPools, (client as { servername?: unknown }).servername, this.defaultPool);
+    this.connectUpstream(connection, pool, 0, new Set());
   }
 
   /** Tries one upstream for `connection`; `attempt` counts the tries made before this one. */
-  private connectUpstream(connection: ProxiedConnection, attempt: number, tried: Set<Upstream>): void {
+  private connectUpstream(connection: ProxiedConnection, pool: UpstreamPool, attempt: number, tried: Set<Upstream>): void {
     if (connection.finished) return;
-    if (tried.size === this.upstreams.length) tried.clear();  // retries beyond one round start over
-    const upstream = this.choose(tried);
+    if (tried.size === pool.upstreams.length) tried.clear();  // retries beyond one round start over
+    const upstream = this.choose(pool, tried);
     tried.add(upstream);
     upstream.active++;
     const upstreamTls = this.options.upstreamTls;
@@ -327,7 +359,7 @@ export class Proxy {
       if (connection.finished) return;
       this.failed(upstream);
       if (attempt < this.options.retries) {
-        this.connectUpstream(connection, attempt + 1, tried);
+        this.connectUpstream(connection, pool, attempt + 1, tried);
       } else {
         this.unserved++;
         this.abandon(connection);
@@ -341,29 +373,29 @@ export class Proxy {
    * (ties in round-robin order). When all untried ones are cooling, the one
    * whose cooldown ends first.
    */
-  private choose(tried: Set<Upstream>): Upstream {
+  private choose(pool: UpstreamPool, tried: Set<Upstream>): Upstream {
     const now = Date.now();
-    const count = this.upstreams.length;
+    const count = pool.upstreams.length;
     let chosen = -1;
     let soonest = -1;
     for (let step = 0; step < count; step++) {
-      const index = (this.cursor + step) % count;
-      const upstream = this.upstreams[index];
+      const index = (pool.cursor + step) % count;
+      const upstream = pool.upstreams[index];
       if (tried.has(upstream)) continue;
       if (upstream.isCooling(now)) {
-        if (soonest < 0 || upstream.coolingUntil < this.upstreams[soonest].coolingUntil) soonest = index;
+        if (soonest < 0 || upstream.coolingUntil < pool.upstreams[soonest].coolingUntil) soonest = index;
         continue;
       }
       if (chosen < 0) {
         chosen = index;
         if (this.options.balance === 'round-robin') break;
-      } else if (upstream.active < this.upstreams[chosen].active) {
+      } else if (upstream.active < pool.upstreams[chosen].active) {
         chosen = index;
       }
     }
     if (chosen < 0) chosen = soonest;
-    this.cursor = (chosen + 1) % count;
-    return this.upstreams[chosen];
+    pool.cursor = (chosen + 1) % count;
+    return pool.upstreams[chosen];
   }
 
   private failed(upstream: Upstream): void {

@@ -39,6 +39,7 @@ function sumStats(parts: ProxyStats[], listening: string | null): ProxyStats {
     const coolingForMs = Math.max(...all.map((upstream) => upstream.coolingForMs));
     return {
       address: first.address,
+      ...(first.servername === undefined ? {} : { servername: first.servername }),
       // Each thread keeps its own health record: cooling if any thread skips it.
       state: all.some((upstream) => upstream.state === 'cooling') ? 'cooling' : 'healthy',
       active: sum('active'), total: sum('total'), bytesUp: sum('bytesUp'), bytesDown: sum('bytesDown'), errors: sum('errors'),
