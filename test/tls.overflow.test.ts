@@ -133,12 +133,18 @@ describe('a peer that sends key updates and never reads', () => {
     child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     try {
-      const [code] = await once(child, 'exit');
+      // The client reports, then holds the connection open (a close would
+      // reset it and cut off what a slow server has not read yet).
+      const exited = once(child, 'exit');
+      const reported = new Promise<void>((resolve) => child.stdout.on('data', () => {
+        if (output.endsWith('\n')) resolve();
+      }));
+      await Promise.race([reported, exited]);
       expect(output).toMatch(/^stalled \d+\n$/);
-      expect(code).toBe(0);
       const stalledAfter = Number(/stalled (\d+)/.exec(output)![1]);
       // A slow server (ASan, a loaded machine) may still be working through
-      // what the kernel holds: wait until it reads no more.
+      // what the kernel holds: wait until it reads no more. ci32 (a loaded
+      // machine): 221 rounds read when the client, then closing at once, gave up.
       let seen = -1;
       for (let i = 0; i < 40 && received !== seen; i++) {
         seen = received;
