@@ -20,6 +20,8 @@ export interface NativeReactor {
   shutdown(id: number): void;
   close(id: number): void;
   pause(id: number): void;
+  /** A TLS client's server was accepted: its queued writes may be sent (lib/tls.ts). */
+  tlsAllowWrites(id: number): void;
   resume(id: number): void;
   setTimeout(id: number, milliseconds: number): void;
   /** Past `limit` open connections the listener accepts and closes, reporting a drop; 0: no limit. */

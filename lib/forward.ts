@@ -112,7 +112,7 @@ export function forward(first: Socket, second: Socket, options: ForwardOptions =
       throw invalidState('The socket is neither connected nor connecting');
     }
     // Its side carries plaintext: there is none before the handshake ends.
-    if (socket instanceof SecureSocket && !socket.destroyed && socket.secureInfo === undefined) {
+    if (socket instanceof SecureSocket && !socket.destroyed && !socket.secureReady) {
       throw invalidState("The TLS handshake of the socket has not finished (wait for 'secureConnection' or 'secureConnect')");
     }
   }

@@ -188,7 +188,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   // A 'timeout' the reactor reported before JS had seen `timeout` ms of quiet.
   private deferredTimeout: NodeJS.Timeout | undefined;
   private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
-  private connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
+  protected connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
   private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
@@ -284,9 +284,22 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this.pending;
   }
 
+  /** @internal A connect() starts: a subclass forgets what the last connection settled (lib/tls.ts). */
+  protected beginConnect(): void {
+    // Nothing to forget for a plain socket.
+  }
+
+  /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */
+  protected allowTlsWrites(): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsAllowWrites(this.id);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal Lets writes held by {@link writesOnHold} go, once it is false. */
   protected releaseWrites(): void {
     this.emit(kReady);
+    this.updateReference();
   }
 
   /** @internal Binds this socket to a reactor connection id. */
@@ -332,6 +345,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (this.id !== 0 || this.connecting) {
       throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
     }
+    this.beginConnect();
     if (listener !== undefined) this.once('connect', listener);
     if (options.timeout !== undefined) this.setTimeout(options.timeout);
     if (options.noDelay) this.setNoDelay(true);
@@ -945,11 +959,14 @@ export class Socket extends Duplex implements AttemptingSocket {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.clearUnattachedTimer();
     this.cancelDeferredTimeout();
+    // Writes held for a TLS client's verdict are never handed over: the
+    // server they were meant for was not accepted.
+    const writesHeld = this.writesOnHold();
     const wasConnecting = this.connecting;
     this.connecting = false;
     this.attempts?.cancel();
     this.attempts = undefined;
-    if (this.registered && !this.resetOnDestroy && !wasConnecting && !this.forwarding) {
+    if (this.registered && !this.resetOnDestroy && !wasConnecting && !this.forwarding && !writesHeld) {
       // net's libuv tries each write at once, so by destroy() it has sent
       // what the kernel would take. Writes waiting in the Writable behind
       // the one in flight go to the reactor first, which sends what the
@@ -1006,7 +1023,9 @@ export class Socket extends Duplex implements AttemptingSocket {
    * ended) does not keep the process alive, there or here.
    */
   private updateReference(): void {
-    const active = this.registered && this.referenced && (this.connecting || this.forwarding ||
+    // A connection whose writes are held (a TLS client before its verdict)
+    // is still connecting, as far as the user can tell.
+    const active = this.registered && this.referenced && (this.connecting || this.forwarding || this.writesOnHold() ||
       this.pendingWrite !== null || this.pendingFinal !== null || (!this.readingStopped && !this.readEnded));
     if (active === this.holdsReference) return;
     this.holdsReference = active;

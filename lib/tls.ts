@@ -203,11 +203,30 @@ export class SecureSocket extends Socket {
     return super.writesOnHold() || (this.tlsClient !== undefined && !this.serverVerified);
   }
 
+  /**
+   * @internal Whether plaintext may flow: a server's socket once its handshake
+   * is done, a client's once its server was accepted (forward() checks it).
+   */
+  get secureReady(): boolean {
+    return this.tlsClient === undefined ? this.secureInfo !== undefined : this.serverVerified;
+  }
+
+  /** @internal Each connect (a reconnect too) starts with nothing settled and verifies anew. */
+  protected override beginConnect(): void {
+    if (this.tlsClient === undefined) return;
+    this.serverVerified = false;
+    this.secureInfo = undefined;
+    this.authorized = false;
+    this.authorizationError = null;
+    this.alpnProtocol = null;
+    this.servername = null;
+  }
+
   /** @internal */
   protected override tlsConnectArguments(reactor: Reactor): [number, string] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
-    this.serverVerified = false;  // each connect verifies anew
+    this.serverVerified = false;  // every attempt's handshake is judged on its own
     let id = 0;
     try {
       id = clientContextFor(reactor, client);
@@ -245,6 +264,14 @@ export class SecureSocket extends Socket {
 
   /** @internal */
   onReactorSecure(flags: number, strings: string[], first: number, verifyResult: number): void {
+    if (this.tlsClient !== undefined && this.connectEmitPending) {
+      // The connect and the handshake's end came in one batch: 'connect' is
+      // emitted on the next tick, and 'secureConnect' must come after it.
+      process.nextTick(() => {
+        if (!this.destroyed) this.onReactorSecure(flags, strings, first, verifyResult);
+      });
+      return;
+    }
     clearHandshakeTimer(this);
     const [protocol, name, standardName, version, alpn, servername, verifyMessage] = strings.slice(first, first + 7);
     let certificate: PeerCertificate | undefined;
@@ -297,7 +324,14 @@ export class SecureSocket extends Socket {
       verifyError = codedError(verifyMessage, verifyErrorNames[verifyResult] ?? 'UNSPECIFIED');
     } else if (!this.isSessionReused()) {
       const certificate = this.secureInfo?.certificate;
-      verifyError = client.checkServerIdentity(client.hostname, (certificate ?? {}) as PeerCertificate) ?? undefined;
+      try {
+        verifyError = client.checkServerIdentity(client.hostname, (certificate ?? {}) as PeerCertificate) ?? undefined;
+      } catch (error) {
+        // As with tls.connect the exception is the user's (it is rethrown);
+        // the connection, whose server was never accepted, is closed first.
+        this.destroy(error as Error);
+        throw error;
+      }
     }
     if (verifyError) {
       this.authorized = false;
@@ -310,8 +344,10 @@ export class SecureSocket extends Socket {
       this.authorized = true;
     }
     // Writes made so far go now, after the verdict, as node's TLSSocket
-    // sends its queued cleartext only once the handshake callback accepted the server.
+    // sends its queued cleartext only once the handshake callback accepted the
+    // server. The reactor holds them too until told (kTlsAllowWrites).
     this.serverVerified = true;
+    this.allowTlsWrites();
     this.releaseWrites();
     this.emit('secureConnect');
   }

@@ -552,6 +552,13 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kPause:
       connection->wantsData = false;
       return;
+    case Command::Kind::kTlsAllowWrites:
+      if (connection->tls != nullptr && !connection->tls->writesAllowed()) {
+        connection->tls->AllowWrites();
+        // Writes queued behind the verdict (and an end()) go now.
+        if (!connection->waitingWritable && !connection->failed) QueueWrite(connection);
+      }
+      return;
     case Command::Kind::kResume:
       connection->wantsData = true;
       // No new edge comes for bytes that arrived while paused.
@@ -990,10 +997,11 @@ void Loop::StartForward(const Command& command) {
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EBADF * 16.0);
     return;
   }
-  if ((first->tls != nullptr && !first->tls->handshakeDone()) ||
-      (second->tls != nullptr && !second->tls->handshakeDone())) {
-    // A TLS side forwards plaintext, so its handshake must be over: lib/forward.ts
-    // refuses a socket before 'secureConnection', and JS sees that only after it.
+  if ((first->tls != nullptr && !first->tls->plaintextReady()) ||
+      (second->tls != nullptr && !second->tls->plaintextReady())) {
+    // A TLS side forwards plaintext, so its handshake must be over (and a
+    // client's server accepted): lib/forward.ts refuses a socket before
+    // 'secureConnection' / 'secureConnect', and JS sees those only after it.
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EOPNOTSUPP * 16.0);
     return;
   }

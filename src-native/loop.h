@@ -46,6 +46,8 @@ struct Command {
                      // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
     kSetMaxConnections,  // id: listener, amount: net's maxConnections (0: no limit)
+    kTlsAllowWrites,     // id: a TLS client whose server JS accepted may send
+                         // its application data (TlsSession::AllowWrites)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

@@ -205,6 +205,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
+          InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
           InstanceMethod<&Reactor::Ref>("ref"),
@@ -648,6 +649,11 @@ Napi::Value Reactor::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::Pause(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kPause, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kTlsAllowWrites, info);
   return info.Env().Undefined();
 }
 

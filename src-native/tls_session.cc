@@ -209,6 +209,7 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
   std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
   if (session == nullptr) return nullptr;
   SSL_set_connect_state(session->ssl_);
+  session->writesAllowed_ = false;  // until JS has accepted the server
   if (!servername.empty() && SSL_set_tlsext_host_name(session->ssl_, servername.c_str()) != 1) {
     ERR_clear_error();
     return nullptr;
@@ -443,7 +444,8 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
               static_cast<double>(Syscall::kWrite));
     return;
   }
-  if (flushed == PlainStatus::kWouldBlock || !handshakeDone_) return;
+  // Nothing of ours before the handshake; a client's nothing before the verdict.
+  if (flushed == PlainStatus::kWouldBlock || !handshakeDone_ || !writesAllowed_) return;
   while (!connection.writeQueue.empty() && !connection.failed) {
     WriteChunk& first = connection.writeQueue.front();
     if (first.length == connection.headOffset) {
@@ -578,7 +580,7 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
 
 PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
   writeWantsRead_ = false;  // set again below if this call, too, must read first
-  if (writesEnded_ || closeNotifyQueued_) {
+  if (writesEnded_ || closeNotifyQueued_ || !writesAllowed_) {
     // As a send after shutdown(SHUT_WR) on a plain socket.
     failure_ = TlsIoFailure();
     failure_.error = EPIPE;
@@ -618,6 +620,8 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
 
 PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
   if (writesEnded_) return PlainStatus::kDone;
+  // A client whose server was not accepted says nothing more to it.
+  if (!writesAllowed_) closeNotify = false;
   // close_notify first, as node's end() does. It goes to the socket or the
   // overflow; any failure to make it still ends with the FIN.
   if (closeNotify && !closeNotifyQueued_) {

@@ -80,6 +80,14 @@ class TlsSession {
   TlsSession& operator=(const TlsSession&) = delete;
 
   bool handshakeDone() const { return handshakeDone_; }
+  // A client session sends no application data and no close_notify until JS
+  // has checked the server's certificate and accepted it (kTlsAllowWrites):
+  // whatever JS queued meanwhile waits, and is dropped if the connection is
+  // closed instead. A server session may write from the handshake's end.
+  bool writesAllowed() const { return writesAllowed_; }
+  void AllowWrites() { writesAllowed_ = true; }
+  // Whether plaintext may move both ways (forwarding).
+  bool plaintextReady() const { return handshakeDone_ && writesAllowed_; }
 
   // Connection::Read for a TLS connection: drives the handshake, then reads
   // plaintext into the arena, `budget` and `room` counting plaintext.
@@ -204,6 +212,7 @@ class TlsSession {
   SSL* ssl_ = nullptr;  // owned; owns its BIO
   Transport transport_;
   bool handshakeDone_ = false;
+  bool writesAllowed_ = true;  // false for a client until JS accepts the server
   bool writeWantsRead_ = false;
   bool flushWanted_ = false;
   // close_notify and FIN sent (or given up on): SSL_shutdown must not run

@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 
-import { connect, createSecureServer, SecureSocket, Socket } from '../lib';
+import { connect, createSecureServer, forward, SecureSocket, Socket } from '../lib';
 import { listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
@@ -142,11 +142,32 @@ test.each([
   }));
   const client = track(connect({ host: '127.0.0.1', port, tls: tlsOptions }));
   const failed = new Promise<Error & { code?: string }>((resolve) => client.once('error', resolve));
-  // Written and ended at once, as an HTTP client sends its request with credentials.
-  client.end('GET / HTTP/1.1\r\nAuthorization: Bearer secret\r\n\r\n');
+  // Written and ended at once, as an HTTP client sends its request with
+  // credentials; the later writes wait in the Writable's own buffer, which a
+  // destroy() hands to the reactor for a plain socket (issue 12 item 8).
+  client.write('GET / HTTP/1.1\r\n');
+  client.write('Authorization: Bearer secret\r\n');
+  client.end('\r\n');
   expect((await failed).code).toBe(code);
   await closed;
   expect(received).toBe(0);
+});
+
+test('a reconnected client starts unverified: forward() refuses it until its new verdict', async () => {
+  const { port } = await nodeEchoServer();
+  const other = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
+  const client = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
+  await Promise.all([once(other, 'secureConnect'), once(client, 'secureConnect')]);
+  expect(client.authorized).toBe(true);
+  client.destroy();
+  await once(client, 'close');
+  client.connect({ host: '127.0.0.1', port });
+  // Nothing of the old connection's verdict carries over.
+  expect(client.authorized).toBe(false);
+  expect(client.getProtocol()).toBeNull();
+  expect(() => forward(other, client)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  await once(client, 'secureConnect');
+  expect(client.authorized).toBe(true);
 });
 
 test('a certificate for another name fails as tls.connect\'s does (checkServerIdentity)', async () => {

@@ -93,7 +93,7 @@ class UpstreamPool {
  */
 function poolFor(pools: Map<string, UpstreamPool>, servername: unknown, fallback: UpstreamPool): UpstreamPool {
   if (typeof servername !== 'string' || servername === '') return fallback;
-  const name = servername.toLowerCase();
+  const name = servername.toLowerCase().replace(/\.$/, '');  // 'api.example.com.' is the same name
   const exact = pools.get(name);
   if (exact !== undefined) return exact;
   const dot = name.indexOf('.');
