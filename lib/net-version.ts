@@ -52,3 +52,13 @@ export const overlongUnixPathIsEinval = major >= 24;
  * has no such option and ignores it.
  */
 export const blockListOption = major >= 22;
+
+/**
+ * node:tls's message for a server certificate that fails verification for
+ * want of a trusted root (UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT,
+ * UNABLE_TO_VERIFY_LEAF_SIGNATURE) ends with a hint about --use-system-ca on
+ * Node 24 and later, unless that flag is in effect. Seen on 24.22.3 and
+ * 26.12.1, not on 22.23.5 or 20.20.2.
+ */
+export const systemCaHintOnVerifyErrors = major >= 24 &&
+  !process.execArgv.includes('--use-system-ca') && !/(^|\s)--use-system-ca(\s|$)/.test(process.env.NODE_OPTIONS ?? '');

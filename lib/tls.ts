@@ -8,6 +8,7 @@ import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
 import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
 import type { Reactor } from './reactor';
+import { systemCaHintOnVerifyErrors } from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
@@ -54,6 +55,11 @@ const verifyErrorNames: Record<number, string> = {
   25: 'PATH_LENGTH_EXCEEDED', 26: 'INVALID_PURPOSE', 27: 'CERT_UNTRUSTED', 28: 'CERT_REJECTED',
   62: 'HOSTNAME_MISMATCH',
 };
+
+// The verify errors (X509_V_ERR_*) after whose message node adds SYSTEM_CA_HINT
+// (lib/net-version.ts): a root the system store might hold was missing.
+const rootMissingErrors = new Set([2, 18, 21]);
+const SYSTEM_CA_HINT = '; if the root CA is installed locally, try running Node.js with --use-system-ca';
 
 // Bits of a secure event's flags (src-native/tls_session.cc).
 const SECURE_HAS_PEER_CERT = 1;
@@ -321,7 +327,8 @@ export class SecureSocket extends Socket {
     const client = this.tlsClient!;
     let verifyError: (Error & { code?: string }) | undefined;
     if (verifyResult !== 0) {
-      verifyError = codedError(verifyMessage, verifyErrorNames[verifyResult] ?? 'UNSPECIFIED');
+      const hint = systemCaHintOnVerifyErrors && rootMissingErrors.has(verifyResult) ? SYSTEM_CA_HINT : '';
+      verifyError = codedError(verifyMessage + hint, verifyErrorNames[verifyResult] ?? 'UNSPECIFIED');
     } else if (!this.isSessionReused()) {
       const certificate = this.secureInfo?.certificate;
       try {
