@@ -14,6 +14,9 @@ const CFLAGS = ['-O2', '-Wall', '-Wextra'];
 const TARGETS = {
   loadgen: { source: 'loadgen.c', libs: ['-lm'] },
   'c-echo-server': { source: 'c-echo-server.c', libs: [] },
+  // The same load generator speaking TLS (--tls); needs OpenSSL's headers and
+  // libraries (Debian: libssl-dev), so only the TLS benchmarks build it.
+  'loadgen-tls': { source: 'loadgen.c', libs: ['-DLOADGEN_TLS', '-lm', '-lssl', '-lcrypto'] },
 };
 
 function isUpToDate(output, source) {
@@ -48,7 +51,12 @@ function buildAll() {
   return { loadgen: buildTarget('loadgen'), cEchoServer: buildTarget('c-echo-server') };
 }
 
-module.exports = { buildAll, BUILD_DIR };
+/** Builds the TLS load generator; returns its path. */
+function buildTlsLoadgen() {
+  return buildTarget('loadgen-tls');
+}
+
+module.exports = { buildAll, buildTlsLoadgen, BUILD_DIR };
 
 if (require.main === module) {
   try {

@@ -11,6 +11,12 @@
  *   --churn              each connection slot connects, sends one message,
  *                        reads the echo, closes and reconnects; messages are
  *                        then completed connections.
+ *   --tls                (built with -DLOADGEN_TLS, as bench/.build/loadgen-tls)
+ *                        every connection speaks TLS (OpenSSL, no certificate
+ *                        check: the server under test is on loopback) and
+ *                        messages start once its handshake is done. With
+ *                        --churn each message is a new full handshake (no
+ *                        session resumption): handshakes per second.
  *
  * Every byte a connection sends is pattern[(base + offset) % PATTERN_PERIOD],
  * where base is derived from the connection and offset is the running byte
@@ -41,6 +47,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 /* Not a power of two, so an echo that drops or repeats a block of any
  * power-of-two size (a buffer, a chunk, a message) lands on different bytes. */
@@ -76,7 +86,8 @@
 
 enum mode { MODE_PINGPONG, MODE_STREAM, MODE_CHURN };
 enum phase { PHASE_CONNECT, PHASE_WARMUP, PHASE_MEASURE, PHASE_DONE };
-enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_OPEN };
+/* CONN_HANDSHAKE: TCP is up, the TLS handshake runs (counts as connecting). */
+enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_OPEN };
 
 struct options {
   const char *host;
@@ -89,6 +100,7 @@ struct options {
   double warmup_s;
   double connect_timeout_s;
   enum mode mode;
+  bool tls;
 };
 
 struct connection {
@@ -103,6 +115,9 @@ struct connection {
   uint64_t connect_started_ns;
   uint64_t *send_times_ns; /* ring of depth: when message m was queued */
   bool in_ready_list;      /* stopped by READ_BUDGET_BYTES with input left */
+#ifdef LOADGEN_TLS
+  SSL *ssl; /* with --tls, from the TCP connect until close */
+#endif
 };
 
 struct totals {
@@ -129,6 +144,9 @@ static struct options opt = {
 };
 
 static struct totals totals;
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx;
+#endif
 static uint8_t *pattern;
 static uint8_t read_buffer[IO_CHUNK_MAX];
 static struct sockaddr_storage server_addr;
@@ -232,7 +250,13 @@ static const uint8_t *pattern_at(const struct connection *c, uint64_t offset) {
 
 static void close_connection(struct connection *c) {
   if (c->fd < 0) return;
-  if (c->state == CONN_CONNECTING && pending_connects > 0) pending_connects--;
+  if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) && pending_connects > 0) pending_connects--;
+#ifdef LOADGEN_TLS
+  if (c->ssl != NULL) {
+    SSL_free(c->ssl); /* no close_notify: the close is abrupt, as the plain one */
+    c->ssl = NULL;
+  }
+#endif
   if (c->state == CONN_OPEN) open_connections--;
   close(c->fd); /* also removes it from the epoll set */
   c->fd = -1;
@@ -290,7 +314,23 @@ static bool flush(struct connection *c) {
   while (c->sent_bytes < c->queued_bytes) {
     uint64_t want = c->queued_bytes - c->sent_bytes;
     size_t len = want < IO_CHUNK_MAX ? (size_t)want : IO_CHUNK_MAX;
-    ssize_t n = send(c->fd, pattern_at(c, c->sent_bytes), len, MSG_NOSIGNAL);
+    ssize_t n;
+#ifdef LOADGEN_TLS
+    if (c->ssl != NULL) {
+      size_t written = 0;
+      ERR_clear_error();
+      if (SSL_write_ex(c->ssl, pattern_at(c, c->sent_bytes), len, &written) == 1) {
+        c->sent_bytes += written;
+        continue;
+      }
+      int error = SSL_get_error(c->ssl, 0);
+      /* WANT_READ (a key update) resumes on the next read's edge. */
+      if (error == SSL_ERROR_WANT_WRITE || error == SSL_ERROR_WANT_READ) return true;
+      fail_connection(c, "SSL_write", error == SSL_ERROR_SYSCALL ? errno : 0);
+      return false;
+    }
+#endif
+    n = send(c->fd, pattern_at(c, c->sent_bytes), len, MSG_NOSIGNAL);
     if (n > 0) {
       c->sent_bytes += (uint64_t)n;
     } else if (n < 0 && errno == EINTR) {
@@ -311,6 +351,28 @@ static void queue_message(struct connection *c, uint64_t stamp_ns) {
   c->queued_bytes += opt.size;
 }
 
+static void on_connected(struct connection *c, uint64_t now);
+
+#ifdef LOADGEN_TLS
+/* Drives the handshake; on success the connection opens as a plain one does. */
+static void continue_handshake(struct connection *c, uint64_t now) {
+  ERR_clear_error();
+  int result = SSL_do_handshake(c->ssl);
+  if (result == 1) {
+    c->state = CONN_CONNECTING; /* on_connected's bookkeeping, once */
+    on_connected(c, now);
+    return;
+  }
+  int error = SSL_get_error(c->ssl, result);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return; /* the next edge */
+  unsigned long code = ERR_peek_error();
+  if (totals.connect_failures < MAX_REPORTED_MISMATCHES)
+    fprintf(stderr, "loadgen: connection %u: TLS handshake: %s\n", c->index,
+            code ? ERR_reason_error_string(code) : "closed by server");
+  fail_connect(c, error == SSL_ERROR_SYSCALL ? errno : 0);
+}
+#endif
+
 static void on_connected(struct connection *c, uint64_t now) {
   int err = 0;
   socklen_t len = sizeof err;
@@ -319,6 +381,19 @@ static void on_connected(struct connection *c, uint64_t now) {
     fail_connect(c, err);
     return;
   }
+#ifdef LOADGEN_TLS
+  if (opt.tls && c->ssl == NULL) {
+    c->ssl = SSL_new(tls_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
+      fail_connect(c, ENOMEM);
+      return;
+    }
+    SSL_set_connect_state(c->ssl);
+    c->state = CONN_HANDSHAKE;
+    continue_handshake(c, now);
+    return;
+  }
+#endif
   pending_connects--;
   open_connections++;
   totals.connects++;
@@ -391,7 +466,24 @@ static void on_readable(struct connection *c) {
       }
       return;
     }
-    ssize_t n = recv(c->fd, read_buffer, sizeof read_buffer, 0);
+    ssize_t n;
+#ifdef LOADGEN_TLS
+    if (c->ssl != NULL) {
+      size_t got = 0;
+      ERR_clear_error();
+      if (SSL_read_ex(c->ssl, read_buffer, sizeof read_buffer, &got) == 1) {
+        if (!on_echo(c, read_buffer, got, now_ns())) return;
+        budget -= got < budget ? got : budget;
+        continue; /* OpenSSL may hold more than the kernel reports: read to WANT_READ */
+      }
+      int error = SSL_get_error(c->ssl, 0);
+      if (error == SSL_ERROR_WANT_READ) return;
+      if (error == SSL_ERROR_WANT_WRITE) return; /* EPOLLOUT's flush goes on */
+      fail_connection(c, "SSL_read", error == SSL_ERROR_SYSCALL ? errno : 0);
+      return;
+    }
+#endif
+    n = recv(c->fd, read_buffer, sizeof read_buffer, 0);
     if (n > 0) {
       /* Timestamp each read: the server runs concurrently, so one drain can
        * see the echo of a message queued earlier in the same drain. */
@@ -429,6 +521,13 @@ static void read_ready_connections(void) {
 }
 
 static void on_event(struct connection *c, uint32_t events, uint64_t now) {
+#ifdef LOADGEN_TLS
+  if (c->state == CONN_HANDSHAKE) {
+    continue_handshake(c, now);
+    if (c->state != CONN_OPEN) return;
+    events |= EPOLLIN;
+  }
+#endif
   if (c->state == CONN_CONNECTING) {
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     on_connected(c, now);
@@ -450,7 +549,7 @@ static void usage(void) {
           "usage: loadgen --port N [--host 127.0.0.1] [--connections C] [--size S]\n"
           "               [--depth D] [--duration SECONDS] [--warmup SECONDS]\n"
           "               [--connect-timeout SECONDS] [--stream [--window BYTES]]\n"
-          "               [--churn] [--verify]\n");
+          "               [--churn] [--verify] [--tls (loadgen-tls only)]\n");
   exit(2);
 }
 
@@ -515,6 +614,7 @@ static void parse_options(int argc, char **argv) {
       {"stream", no_argument, 0, 'S'},
       {"churn", no_argument, 0, 'C'},
       {"verify", no_argument, 0, 'v'},
+      {"tls", no_argument, 0, 'L'},
       {0, 0, 0, 0},
   };
   int ch;
@@ -532,6 +632,14 @@ static void parse_options(int argc, char **argv) {
       case 'S': opt.mode = MODE_STREAM; break;
       case 'C': opt.mode = MODE_CHURN; break;
       case 'v': break; /* verification is always on; accepted for clarity */
+      case 'L':
+#ifdef LOADGEN_TLS
+        opt.tls = true;
+        break;
+#else
+        fprintf(stderr, "loadgen: --tls needs the TLS build (bench/.build/loadgen-tls)\n");
+        exit(2);
+#endif
       default: usage();
     }
   }
@@ -574,6 +682,19 @@ int main(int argc, char **argv) {
   alarm((unsigned)ceil(opt.connect_timeout_s + opt.warmup_s + opt.duration_s) +
         HARD_TIMEOUT_SLACK_S);
   build_pattern();
+#ifdef LOADGEN_TLS
+  if (opt.tls) {
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (tls_ctx == NULL) {
+      fprintf(stderr, "loadgen: SSL_CTX_new failed\n");
+      return 1;
+    }
+    /* Partial writes, as send() makes them; a retry may offer more bytes. */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(tls_ctx, SSL_SESS_CACHE_OFF); /* every handshake a full one */
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+  }
+#endif
 
   epoll_fd = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd < 0) {
@@ -619,7 +740,7 @@ int main(int argc, char **argv) {
       bool all_started = next_to_connect == opt.connections;
       if ((all_started && pending_connects == 0) || now >= connect_deadline) {
         for (uint32_t i = 0; i < opt.connections; i++) {
-          if (conns[i].state == CONN_CONNECTING) fail_connect(&conns[i], 0);
+          if (conns[i].state == CONN_CONNECTING || conns[i].state == CONN_HANDSHAKE) fail_connect(&conns[i], 0);
           else if (i >= next_to_connect) totals.connect_failures++;
         }
         phase = PHASE_WARMUP;
@@ -650,7 +771,7 @@ int main(int argc, char **argv) {
         struct connection *c = &conns[i];
         if (opt.mode == MODE_CHURN) {
           if (c->state == CONN_IDLE) start_connect(c, now);
-          else if (c->state == CONN_CONNECTING &&
+          else if ((c->state == CONN_CONNECTING || c->state == CONN_HANDSHAKE) &&
                    now - c->connect_started_ns > seconds_to_ns(opt.connect_timeout_s))
             fail_connect(c, 0);
         }

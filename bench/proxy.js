@@ -10,12 +10,9 @@
 // server) on CPU 0, the proxy on CPU 1, so each proxy has one core, as
 // HAProxy with one thread does. Needs haproxy and iperf3 (Debian packages).
 const { execFileSync, spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-
 const { buildAll } = require('./build-loadgen');
-const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
+const { spawnTracked, stopChild } = require('./lib/children');
+const { freePort, on, startHaproxy, startLine, startScriptProxy } = require('./lib/proxies');
 const { runLoadgen } = require('./lib/loadgen');
 const { readCpuSeconds } = require('./lib/proc-stats');
 
@@ -32,61 +29,11 @@ function parseArgs(argv) {
 }
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-const on = (cpu, options) => (options.pin ? ['taskset', '-c', String(cpu)] : []);
-
-function freePort() {
-  const net = require('node:net');
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function startLine(command, args, what) {
-  const child = spawnTracked(command, args);
-  const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, what);
-  return { child, port: Number(port) };
-}
-
-async function startHaproxy(upstreamPort, options) {
-  const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'haproxy-bench-'));
-  const config = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(config, [
-    'global', '  nbthread 1', '  maxconn 8000',
-    'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s',
-    'frontend proxy', `  bind 127.0.0.1:${port}`, '  default_backend upstream',
-    'backend upstream', `  server echo 127.0.0.1:${upstreamPort}`, '',
-  ].join('\n'));
-  const prefix = on(1, options);
-  const child = spawnTracked(prefix[0] ?? 'haproxy', [...prefix.slice(1), ...(prefix.length ? ['haproxy'] : []), '-db', '-f', config]);
-  // HAProxy prints nothing when ready: wait until it accepts. (maxconn is
-  // kept at 8,000: HAProxy refuses to start when 2 × maxconn exceeds the fd limit.)
-  const net = require('node:net');
-  let accepting = false;
-  for (let i = 0; i < 100 && !accepting && child.exitCode === null; i++) {
-    const ok = await new Promise((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
-      socket.on('error', () => resolve(false));
-    });
-    accepting = ok;
-    if (!ok) await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  if (!accepting) throw new Error('haproxy did not start (run it by hand with the generated config to see why)');
-  child.once('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return { child, port };
-}
 
 async function startProxy(name, upstreamPort, options) {
   if (name === 'haproxy') return startHaproxy(upstreamPort, options);
-  const script = path.join(__dirname, 'servers', 'proxy-server.js');
-  const prefix = on(1, options);
   const mode = name === 'epoll-reactor (copy)' ? 'copy' : 'splice';
-  const args = [script, name === 'node:net' ? 'net' : 'reactor', String(upstreamPort), mode];
-  return prefix.length ? startLine(prefix[0], [...prefix.slice(1), process.execPath, ...args], name)
-    : startLine(process.execPath, args, name);
+  return startScriptProxy(name === 'node:net' ? 'net' : 'reactor', upstreamPort, mode, options);
 }
 
 const ECHO_SCENARIOS = [

@@ -1,13 +1,39 @@
 'use strict';
-// `node bench/servers/proxy-server.js <net|reactor> <upstreamPort> [mode]`:
+// `node bench/servers/proxy-server.js <net|reactor|net-tls|reactor-tls> <upstreamPort> [mode]`:
 // a TCP proxy to 127.0.0.1:<upstreamPort>, the plain code a user writes.
 // net: client.pipe(upstream).pipe(client). reactor: forward() on the reactor
 // thread (mode auto|splice|copy). Prints `listening <port>` once ready.
 const [impl, upstreamText, mode = 'auto'] = process.argv.slice(2);
 const upstreamPort = Number(upstreamText);
 
+// net-tls / reactor-tls: the same, terminating TLS from clients with the key
+// and certificate files named by TLS_KEY and TLS_CERT (node:tls's
+// tls.createServer, or epoll-reactor's createSecureServer, whose handshakes
+// and records run on the reactor thread).
+const fs = require('node:fs');
+const tlsOptions = () => ({ key: fs.readFileSync(process.env.TLS_KEY), cert: fs.readFileSync(process.env.TLS_CERT) });
+
 let server;
-if (impl === 'reactor') {
+if (impl === 'reactor-tls') {
+  const { createSecureServer, connect, forward } = require('../../dist');
+  server = createSecureServer(tlsOptions(), (client) => {
+    const upstream = connect(upstreamPort, '127.0.0.1');
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    forward(client, upstream, { mode });
+  });
+  server.on('tlsClientError', () => {});
+} else if (impl === 'net-tls') {
+  const net = require('node:net');
+  const tls = require('node:tls');
+  server = tls.createServer(tlsOptions(), (client) => {
+    const upstream = net.connect(upstreamPort, '127.0.0.1');
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  server.on('tlsClientError', () => {});
+} else if (impl === 'reactor') {
   const { createServer, connect, forward } = require('../../dist');
   server = createServer((client) => {
     const upstream = connect(upstreamPort, '127.0.0.1');
