@@ -1,9 +1,11 @@
 'use strict';
 // HTTP through epoll-reactor vs node:http's own listener, measured with wrk.
 //
-// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--apps plain,express,https]
+// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--apps plain,express,https,https-close]
 // For each app (plain http.Server, Express, the plain app on an
-// https.Server: TLS 1.3, P-256 key made per run) and each server (node, reactor),
+// https.Server: TLS 1.3, P-256 key made per run; https-close is that server
+// with wrk sending `Connection: close`, so every request is a new connection
+// and a full handshake: handshakes per second) and each server (node, reactor),
 // interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
 // CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and
 // non-2xx responses, and the server's CPU seconds. Prints a markdown table of
@@ -67,14 +69,16 @@ function median(values) {
 
 async function runOne(impl, app, options) {
   const script = path.join(__dirname, 'servers', 'http-server.js');
-  const [command, args] = pinned(1, process.execPath, [script, impl, app, '0'], options.pin);
+  const serverApp = app === 'https-close' ? 'https' : app;
+  const [command, args] = pinned(1, process.execPath, [script, impl, serverApp, '0'], options.pin);
   const child = spawnTracked(command, args, { env: { ...process.env, BENCH_TLS_KEY: options.tls.key, BENCH_TLS_CERT: options.tls.cert } });
   try {
     const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, `${impl} ${app} server`);
     const pid = child.pid; // taskset execs the server, so the pid is the server's
     const cpuBefore = readCpuSeconds(pid);
     const [wrkCommand, wrkArgs] = pinned(0, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency',
-      `${app === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
+      ...(app === 'https-close' ? ['-H', 'Connection: close'] : []),
+      `${serverApp === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
     const output = execFileSync(wrkCommand, wrkArgs, { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
     const cpuAfter = readCpuSeconds(pid);
     const result = parseWrk(output);
