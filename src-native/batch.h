@@ -93,6 +93,9 @@ struct Batch {
   std::vector<std::unique_ptr<char[]>> returnedBuffers;
   // kConnection and kDrop events carried, for the AcceptGate (listener.h).
   uint64_t acceptEvents = 0;
+  // kTimeout events carried: the loop keeps those JS has not taken bounded
+  // (Loop::ExpireIdle), so other events never queue behind a pile of them.
+  uint64_t timeouts = 0;
   // Where in `records` the kListenerError records start (AddListenerError).
   std::vector<size_t> listenerErrors;
   // Whether JS must be woken for this batch. Every event wakes JS but a
@@ -117,6 +120,7 @@ struct Batch {
     unpinned.clear();
     returnedBuffers.clear();
     acceptEvents = 0;
+    timeouts = 0;
     listenerErrors.clear();
     wakesJs = false;
   }
@@ -231,6 +235,8 @@ struct Batch {
     later.returnedBuffers.clear();
     acceptEvents += later.acceptEvents;
     later.acceptEvents = 0;
+    timeouts += later.timeouts;
+    later.timeouts = 0;
     wakesJs = wakesJs || later.wakesJs;
     later.wakesJs = false;
     later.records.clear();

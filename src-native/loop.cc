@@ -25,12 +25,15 @@ constexpr int kMaxAcceptsPerTurn = 512;
 // for another client's edge, seldom enough that a lasting error costs one
 // failed accept4 (and one report) per interval, not a spinning loop.
 constexpr uint64_t kAcceptRetryMs = 50;
-// Timeouts fired per turn. Thousands of sockets can come due together, and
-// each costs JS a 'timeout' handler (usually a destroy); firing them in slices
-// keeps a new connection's event from queueing behind all of them. While JS
-// is behind, slices are smaller and a turn waits 1 ms instead of spinning.
-constexpr size_t kMaxTimeoutsPerTurn = 256;
-constexpr size_t kMaxTimeoutsPerTurnWhileBehind = 32;
+// Timeouts handed to JS and not taken yet, at most. Thousands of sockets can
+// come due together, and each costs JS a 'timeout' handler (usually a
+// destroy, ~20 us). Had the count been per turn, a JS stall (a 25 ms
+// scavenge) let turn after turn pile theirs into the batch JS had not taken,
+// and a new connection's events then waited behind 800 of them (15 ms of JS,
+// RELIABILITY #21). Bounded by what JS holds, they come in slices of this
+// many whatever JS is doing; the rest stay in the heap, due, and a turn
+// waits 1 ms for JS instead of spinning.
+constexpr size_t kMaxTimeoutsAwaitingJs = 64;
 
 // Every socket is registered once for reading and writing, edge-triggered.
 // EPOLLOUT only raises an edge after a send found the buffer full, so it costs
@@ -379,7 +382,7 @@ int Loop::WaitTimeout() {
   int untilTimer = timers_.MillisecondsUntilNext(nowMs);
   int untilRetry = MillisecondsUntilRetry(nowMs);
   if (untilRetry >= 0 && (untilTimer < 0 || untilRetry < untilTimer)) untilTimer = untilRetry;
-  return untilTimer == 0 && jsBehind_ ? 1 : untilTimer;
+  return untilTimer == 0 && timeoutsAwaitingJs_ >= kMaxTimeoutsAwaitingJs ? 1 : untilTimer;
 }
 
 void Loop::RunCommands() {
@@ -859,7 +862,8 @@ void Loop::ArmTimer(Connection* connection, uint64_t dueMs) {
 void Loop::ExpireIdle() {
   std::vector<uint64_t>& due = dueScratch_;
   due.clear();
-  timers_.TakeDue(nowMs_, jsBehind_ ? kMaxTimeoutsPerTurnWhileBehind : kMaxTimeoutsPerTurn, &due);
+  if (timeoutsAwaitingJs_ >= kMaxTimeoutsAwaitingJs) return;
+  timers_.TakeDue(nowMs_, kMaxTimeoutsAwaitingJs - timeoutsAwaitingJs_, &due);
   for (uint64_t id : due) {
     // Close cancels a connection's entry, so every due id is open.
     Connection* connection = FindConnection(id);
@@ -872,14 +876,19 @@ void Loop::ExpireIdle() {
     } else {
       // Fires once; the next activity arms it again, as net's refreshed timer does.
       batch_->Add(EventKind::kTimeout, connection->id);
+      ++batch_->timeouts;
     }
   }
 }
 
 void Loop::DeliverTurn() {
-  if (batch_->Empty()) return;
+  if (batch_->Empty()) {
+    // Nothing to hand over; while timeouts wait on JS, learn whether it took them.
+    if (timeoutsAwaitingJs_ != 0) timeoutsAwaitingJs_ = deliver_(batch_);
+    return;
+  }
   arena_.Seal(*batch_);
-  jsBehind_ = deliver_(batch_);
+  timeoutsAwaitingJs_ = deliver_(batch_);
   if (!batch_) batch_ = std::make_unique<Batch>();
 }
 

@@ -109,9 +109,10 @@ struct LoopStats {
 class Loop {
  public:
   // Hands `batch` to JS and leaves in it an empty batch to fill next (one
-  // JS has finished with, or null); returns true if the previous one is
-  // still waiting for the JS thread (JS is behind).
-  using Deliver = std::function<bool(std::unique_ptr<Batch>& batch)>;
+  // JS has finished with, or null). Returns how many kTimeout events are
+  // waiting for the JS thread, this batch's included. An empty `batch` is
+  // not handed over: the call only asks that count.
+  using Deliver = std::function<size_t(std::unique_ptr<Batch>& batch)>;
 
   Loop(LoopOptions options, Deliver deliver);
   ~Loop();
@@ -267,7 +268,9 @@ class Loop {
   PipePool pipes_;
   IdleTimers timers_;
   uint64_t nowMs_ = 0;  // read once per turn, after epoll_wait
-  bool jsBehind_ = false;  // the last batch joined one JS had not taken yet
+  // kTimeout events handed over that JS has not taken yet, as of the last
+  // DeliverTurn; ExpireIdle keeps it at most kMaxTimeoutsAwaitingJs.
+  size_t timeoutsAwaitingJs_ = 0;
   ReadArena arena_;
   std::unique_ptr<Batch> batch_;
 };

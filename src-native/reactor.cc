@@ -261,11 +261,11 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   batchFunction_.Unref(env);
 
   BatchFunction batchFunction = batchFunction_;
-  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch>& batch) {
-    bool behind;
+  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch>& batch) -> size_t {
+    size_t timeoutsAwaiting;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
-      behind = delivery->callScheduled;
+      if (batch->Empty()) return delivery->pending != nullptr ? delivery->pending->timeouts : 0;
       if (delivery->pending != nullptr) {
         // Append empties `batch` (its chunks move too): it is filled again.
         delivery->pending->Append(std::move(*batch));
@@ -273,18 +273,19 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
         delivery->pending = std::move(batch);
         batch = std::move(delivery->spare);
       }
+      timeoutsAwaiting = delivery->pending->timeouts;
       // A batch that only reports sends nobody waits for stays pending
       // until one that wakes JS joins it, or until it grows too long.
-      if (delivery->callScheduled) return behind;
+      if (delivery->callScheduled) return timeoutsAwaiting;
       if (!delivery->pending->WakesJs() &&
           delivery->pending->records.size() < kMaxUnwokenRecords * kRecordStride) {
-        return behind;
+        return timeoutsAwaiting;
       }
       delivery->callScheduled = true;
     }
     // Never blocks: the queue is unbounded, and holds at most one call.
     batchFunction.NonBlockingCall();
-    return behind;
+    return timeoutsAwaiting;
   });
 
   delivery->acceptGate = loop_->acceptGate();
