@@ -284,6 +284,15 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this.pending;
   }
 
+  /**
+   * @internal Whether bytes and the FIN that arrived wait in JS: until
+   * 'connect' has been emitted, and for a TLS client until the server is
+   * verified (lib/tls.ts). {@link releaseReads} lets them go.
+   */
+  protected readsOnHold(): boolean {
+    return this.connectEmitPending;
+  }
+
   /** @internal A connect() starts: a subclass forgets what the last connection settled (lib/tls.ts). */
   protected beginConnect(): void {
     // Nothing to forget for a plain socket.
@@ -477,6 +486,12 @@ export class Socket extends Duplex implements AttemptingSocket {
    */
   connectEmitted(): void {
     this.connectEmitPending = false;
+    this.releaseReads();
+  }
+
+  /** @internal Delivers what {@link readsOnHold} kept, once it is false. */
+  protected releaseReads(): void {
+    if (this.readsOnHold()) return;
     const early = this.dataAwaitingConnect;
     this.dataAwaitingConnect = [];
     for (const chunk of early) {
@@ -698,7 +713,7 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /** @internal */
   onReactorData(data: Buffer): void {
-    if (this.connectEmitPending) {
+    if (this.readsOnHold()) {
       // net starts reading only after 'connect' (afterConnect's read(0)), so
       // no byte is counted or pushed before its listeners have run.
       this.dataAwaitingConnect.push(data);
@@ -810,7 +825,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.endAfterUserBuffer = true;
       return;
     }
-    if (this.connectEmitPending) {
+    if (this.readsOnHold()) {
       this.endWaitsForConnect = true;
       return;
     }

@@ -210,6 +210,15 @@ export class SecureSocket extends Socket {
   }
 
   /**
+   * @internal And what the server sent: as with tls.connect, whose data
+   * flows only after the handshake callback accepted the server, no byte of
+   * an unverified server reaches 'data' or onread.
+   */
+  protected override readsOnHold(): boolean {
+    return super.readsOnHold() || (this.tlsClient !== undefined && !this.serverVerified);
+  }
+
+  /**
    * @internal Whether plaintext may flow: a server's socket once its handshake
    * is done, a client's once its server was accepted (forward() checks it).
    */
@@ -273,8 +282,11 @@ export class SecureSocket extends Socket {
     if (this.tlsClient !== undefined && this.connectEmitPending) {
       // The connect and the handshake's end came in one batch: 'connect' is
       // emitted on the next tick, and 'secureConnect' must come after it.
+      // The verdict is about this connection: a socket destroyed and
+      // connected again meanwhile has another handshake to judge.
+      const id = this.id;
       process.nextTick(() => {
-        if (!this.destroyed) this.onReactorSecure(flags, strings, first, verifyResult);
+        if (!this.destroyed && this.id === id) this.onReactorSecure(flags, strings, first, verifyResult);
       });
       return;
     }
@@ -357,6 +369,7 @@ export class SecureSocket extends Socket {
     this.allowTlsWrites();
     this.releaseWrites();
     this.emit('secureConnect');
+    this.releaseReads();
   }
 
   /** @internal */

@@ -556,7 +556,9 @@ void Loop::Apply(Command& command) {
       connection->wantsData = false;
       return;
     case Command::Kind::kTlsAllowWrites:
-      if (connection->tls != nullptr && !connection->tls->writesAllowed()) {
+      // A verdict is about a finished handshake's certificate: one that comes
+      // before this connection's handshake ended was about another one.
+      if (connection->tls != nullptr && connection->tls->handshakeDone() && !connection->tls->writesAllowed()) {
         connection->tls->AllowWrites();
         // Writes queued behind the verdict (and an end()) go now.
         if (!connection->waitingWritable && !connection->failed) QueueWrite(connection);

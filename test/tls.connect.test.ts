@@ -280,3 +280,101 @@ test('the server address a client reports is the TCP peer', async () => {
   expect((client.address() as AddressInfo).address).toBe('127.0.0.1');
   expect(client.remotePort).toBe(port);
 });
+
+/**
+ * A node:tls server on a thread of its own that writes `greeting` as soon as
+ * a client's handshake is done, so that it answers while this thread stalls.
+ */
+async function greetingServerOnWorker(greeting: string): Promise<{ port: number; stop: () => Promise<number> }> {
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker(`
+    const tls = require('node:tls');
+    const { parentPort, workerData } = require('node:worker_threads');
+    const server = tls.createServer({ key: workerData.key, cert: workerData.cert }, (socket) => {
+      socket.on('error', () => {});
+      socket.write(workerData.greeting);
+    });
+    server.listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port));
+  `, { eval: true, workerData: { key: pki.serverKey, cert: pki.serverCert, greeting } });
+  const port = await new Promise<number>((resolve) => worker.once('message', resolve));
+  return { port, stop: () => worker.terminate() };
+}
+
+/** Keeps this thread busy, as a slow handler or a long GC would. */
+function stall(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* busy */ }
+}
+
+test.each([
+  ['fails verification', false],
+  ['is verified', true],
+])('a server that speaks first and %s: none of its bytes reach \'data\' before its verdict', async (_, trusted) => {
+  const greeting = 'hello before you asked';
+  const { port, stop } = await greetingServerOnWorker(greeting);
+  try {
+    const events: string[] = [];
+    const client = track(connect({
+      host: '127.0.0.1', port, tls: trusted ? { ca: pki.caCert, servername: 'localhost' } : { servername: 'localhost' },
+    }));
+    client.on('connect', () => events.push('connect'));
+    client.on('secureConnect', () => events.push('secureConnect'));
+    client.on('data', (chunk: Buffer) => events.push(`data:${chunk.toString()}`));
+    client.on('error', (error: Error & { code?: string }) => events.push(`error:${error.code}`));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    // The connect goes out when this turn ends; then stall, so that the
+    // connect, the handshake's end and the greeting reach JS in one batch.
+    await new Promise((resolve) => setImmediate(resolve));
+    stall(300);
+    if (trusted) {
+      await waitFor(() => events.includes(`data:${greeting}`), 5000, `the greeting (${events.join(', ')})`);
+      expect(events).toEqual(['connect', 'secureConnect', `data:${greeting}`]);
+      client.destroy();
+      await closed;
+    } else {
+      await closed;
+      expect(events).toEqual(['connect', 'error:UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
+    }
+  } finally {
+    await stop();
+  }
+});
+
+test('a verdict that arrives after the socket reconnected is not taken for the new connection\'s', async () => {
+  // A Unix path connects at once; the stall makes the connect and the
+  // handshake's end arrive in one batch, so the verdict is deferred to the
+  // tick after 'connect', where the socket reconnects. That verdict was
+  // about the first connection; the second must be judged on its own.
+  const { Worker } = await import('node:worker_threads');
+  const path = `${require('node:os').tmpdir()}/epoll-reactor-tls-${process.pid}-${Date.now()}.sock`;
+  const worker = new Worker(`
+    const tls = require('node:tls');
+    const { parentPort, workerData } = require('node:worker_threads');
+    const server = tls.createServer({ key: workerData.key, cert: workerData.cert }, (socket) => socket.on('error', () => {}));
+    server.listen(workerData.path, () => parentPort.postMessage('listening'));
+  `, { eval: true, workerData: { key: pki.serverKey, cert: pki.serverCert, path } });
+  try {
+    await new Promise((resolve) => worker.once('message', resolve));
+    const tlsOptions = { ca: pki.caCert, servername: 'localhost' };
+    const events: string[] = [];
+    const client = track(connect({ path, tls: tlsOptions })) as SecureSocket;
+    client.on('error', (error: Error & { code?: string }) => events.push(`error:${error.code}`));
+    client.on('secureConnect', () => events.push('secureConnect'));
+    client.on('connect', () => {
+      events.push('connect');
+      if (events.filter((event) => event === 'connect').length === 1) {
+        client.destroy();
+        client.connect({ path });
+      }
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    stall(300);
+    await waitFor(() => events.includes('secureConnect'), 5000, `a verdict (${events.join(', ')})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(events).toEqual(['connect', 'connect', 'secureConnect']);
+    client.destroy();
+  } finally {
+    await worker.terminate();
+    require('node:fs').rmSync(path, { force: true });
+  }
+});
