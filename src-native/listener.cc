@@ -32,6 +32,11 @@ void AcceptGate::Taken(uint64_t count) {
   }
 }
 
+void AcceptGate::WakeLoop() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);
+}
+
 int Listener::AcceptOne(sys::SocketAddress* peer, int* spareFd, int* shed) {
   for (;;) {
     int fd = sys::Accept(this->fd, peer);

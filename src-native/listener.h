@@ -52,6 +52,9 @@ class AcceptGate {
   // JS thread: `count` such events reached JS. Wakes the reactor if it stopped
   // accepting; under the same lock as Admit(), so the wake cannot be lost.
   void Taken(uint64_t count);
+  // JS thread: wakes the loop for another reason than accepting (it took a
+  // full slice of timeouts: reactor.cc DeliverToJs), through the same fd.
+  void WakeLoop();
   // Reactor thread, from Start()/Stop(): the eventfd that wakes the loop, or -1
   // once it is about to be closed (no wake may reach a reused fd number).
   void SetWakeFd(int fd) {

@@ -25,15 +25,11 @@ constexpr int kMaxAcceptsPerTurn = 512;
 // for another client's edge, seldom enough that a lasting error costs one
 // failed accept4 (and one report) per interval, not a spinning loop.
 constexpr uint64_t kAcceptRetryMs = 50;
-// Timeouts handed to JS and not taken yet, at most. Thousands of sockets can
-// come due together, and each costs JS a 'timeout' handler (usually a
-// destroy, ~20 us). Had the count been per turn, a JS stall (a 25 ms
-// scavenge) let turn after turn pile theirs into the batch JS had not taken,
-// and a new connection's events then waited behind 800 of them (15 ms of JS,
-// RELIABILITY #21). Bounded by what JS holds, they come in slices of this
-// many whatever JS is doing; the rest stay in the heap, due, and a turn
-// waits 1 ms for JS instead of spinning.
-constexpr size_t kMaxTimeoutsAwaitingJs = 64;
+// Due timer entries looked at per turn, fired or re-armed (an entry whose
+// socket was active since it was armed only moves): a turn's work stays
+// bounded however many come due, and re-arms do not use up the slice of
+// timeouts JS may hold (Loop::kMaxTimeoutsAwaitingJs).
+constexpr size_t kMaxTimerEntriesPerTurn = 256;
 
 // Every socket is registered once for reading and writing, edge-triggered.
 // EPOLLOUT only raises an edge after a send found the buffer full, so it costs
@@ -382,6 +378,7 @@ int Loop::WaitTimeout() {
   int untilTimer = timers_.MillisecondsUntilNext(nowMs);
   int untilRetry = MillisecondsUntilRetry(nowMs);
   if (untilRetry >= 0 && (untilTimer < 0 || untilRetry < untilTimer)) untilTimer = untilRetry;
+  // JS taking a full slice wakes the loop (DeliverToJs); 1 ms is the fallback.
   return untilTimer == 0 && timeoutsAwaitingJs_ >= kMaxTimeoutsAwaitingJs ? 1 : untilTimer;
 }
 
@@ -863,22 +860,30 @@ void Loop::ArmTimer(Connection* connection, uint64_t dueMs) {
 
 void Loop::ExpireIdle() {
   std::vector<uint64_t>& due = dueScratch_;
-  due.clear();
-  if (timeoutsAwaitingJs_ >= kMaxTimeoutsAwaitingJs) return;
-  timers_.TakeDue(nowMs_, kMaxTimeoutsAwaitingJs - timeoutsAwaitingJs_, &due);
-  for (uint64_t id : due) {
-    // Close cancels a connection's entry, so every due id is open.
-    Connection* connection = FindConnection(id);
-    if (connection == nullptr) continue;
-    connection->timerArmed = false;
-    uint64_t idleDue = DeadlineAfter(connection->lastActivityMs, connection->timeoutMs);
-    if (idleDue > nowMs_) {
-      // Active since this entry was armed: look again when it could be idle.
-      ArmTimer(connection, idleDue);
-    } else {
-      // Fires once; the next activity arms it again, as net's refreshed timer does.
-      batch_->Add(EventKind::kTimeout, connection->id);
-      ++batch_->timeouts;
+  size_t examined = 0;
+  // Fired timeouts count against what JS may hold; re-armed entries only
+  // against the turn's work. A re-armed entry is due later, so not seen again.
+  while (timeoutsAwaitingJs_ + batch_->timeouts < kMaxTimeoutsAwaitingJs && examined < kMaxTimerEntriesPerTurn) {
+    size_t room = std::min(kMaxTimeoutsAwaitingJs - timeoutsAwaitingJs_ - batch_->timeouts,
+                           kMaxTimerEntriesPerTurn - examined);
+    due.clear();
+    timers_.TakeDue(nowMs_, room, &due);
+    if (due.empty()) return;
+    examined += due.size();
+    for (uint64_t id : due) {
+      // Close cancels a connection's entry, so every due id is open.
+      Connection* connection = FindConnection(id);
+      if (connection == nullptr) continue;
+      connection->timerArmed = false;
+      uint64_t idleDue = DeadlineAfter(connection->lastActivityMs, connection->timeoutMs);
+      if (idleDue > nowMs_) {
+        // Active since this entry was armed: look again when it could be idle.
+        ArmTimer(connection, idleDue);
+      } else {
+        // Fires once; the next activity arms it again, as net's refreshed timer does.
+        batch_->Add(EventKind::kTimeout, connection->id);
+        ++batch_->timeouts;
+      }
     }
   }
 }

@@ -114,6 +114,16 @@ class Loop {
   // not handed over: the call only asks that count.
   using Deliver = std::function<size_t(std::unique_ptr<Batch>& batch)>;
 
+  // Timeouts handed to JS and not taken yet, at most. Thousands of sockets
+  // can come due together, and each costs JS a 'timeout' handler (usually a
+  // destroy, ~20 us). Had the count been per turn, a JS stall (a 25 ms
+  // scavenge) let turn after turn pile theirs into the batch JS had not
+  // taken, and a new connection's events then waited behind 800 of them
+  // (15 ms of JS, RELIABILITY #21). Bounded by what JS holds, they come in
+  // slices of this many whatever JS is doing; the rest stay in the heap, due,
+  // and JS taking a full slice wakes the loop for the next (DeliverToJs).
+  static constexpr size_t kMaxTimeoutsAwaitingJs = 64;
+
   Loop(LoopOptions options, Deliver deliver);
   ~Loop();
   Loop(const Loop&) = delete;

@@ -103,6 +103,8 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     delivery->callScheduled = false;
   }
   if (!batch) return;
+  // The loop held back due timeouts until JS took these: it may go on now.
+  if (batch->timeouts >= Loop::kMaxTimeoutsAwaitingJs && delivery->acceptGate) delivery->acceptGate->WakeLoop();
   BatchRecycler recycler(delivery, batch);
   for (auto& buffer : batch->returnedBuffers) {
     if (delivery->smallBuffers.size() >= kMaxFreeSmallBuffers) break;
