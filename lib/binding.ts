@@ -41,6 +41,8 @@ export interface NativeReactor {
   /** Builds an SSL_CTX (src-native/tls_context.h); [id] or OpenSSL's [message, library, reason]. */
   createTlsContext(options: NativeTlsContextOptions): [id: number] | [message: string, library: string, reason: string];
   releaseTlsContext(id: number): void;
+  /** A server context's new session ticket keys (node's 48 bytes). */
+  setTlsTicketKeys(id: number, keys: Buffer): void;
 }
 
 /** What createTlsContext takes: PEM text, already validated by lib/tls.ts. */

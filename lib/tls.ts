@@ -1,7 +1,7 @@
 // TLS servers whose handshakes and records run on the reactor thread
 // (src-native/tls_context.h, tls_session.h): node:tls's server options,
 // checked as node:tls checks them, and sockets with TLSSocket's surface.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 
 import { binding } from './binding';
@@ -553,7 +553,8 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     // node's createSecureContext, above, checked both (an int32; 48 bytes).
     // As tls.Server, which keeps only truthy ones: 0 and null mean "not given".
     ...(options.sessionTimeout ? { sessionTimeout: options.sessionTimeout } : {}),
-    ...(options.ticketKeys ? { ticketKeys: copyOfView(options.ticketKeys) } : {}),
+    // Random keys when none are given, as node's server makes: getTicketKeys() returns them.
+    ticketKeys: options.ticketKeys ? copyOfView(options.ticketKeys) : randomBytes(48),
     sessionIdContext: options.sessionIdContext || defaultSessionIdContext(),
   };
 }
@@ -740,12 +741,40 @@ export class SecureServer extends Server {
     return socket;
   }
 
+  /**
+   * The 48 bytes of session ticket keys (a copy): the `ticketKeys` option's,
+   * or the random ones made for this server, as tls.Server's getTicketKeys().
+   */
+  getTicketKeys(): Buffer {
+    return Buffer.from(this.contextOptions.ticketKeys!);
+  }
+
+  /**
+   * Replaces the session ticket keys, as tls.Server's setTicketKeys(): tickets
+   * issued from now on use them, and tickets under the old keys no longer
+   * resume (those clients make a full handshake).
+   */
+  setTicketKeys(keys: ArrayBufferView): void {
+    checkTicketKeys(keys);
+    const copy = copyOfView(keys);
+    this.contextOptions.ticketKeys = copy;
+    if (this.context !== undefined) this.context.reactor.native.setTlsTicketKeys(this.context.id, copy);
+  }
+
   /** @internal */
   releaseTlsContext(): void {
     if (this.context === undefined) return;
     this.context.reactor.native.releaseTlsContext(this.context.id);
     this.context = undefined;
   }
+}
+
+let ticketKeysChecker: tls.Server | undefined;
+
+/** Throws what tls.Server's setTicketKeys() throws for `keys` on this node (its type and size checks). */
+function checkTicketKeys(keys: unknown): void {
+  ticketKeysChecker ??= tls.createServer({});
+  ticketKeysChecker.setTicketKeys(keys as Buffer);
 }
 
 function releaseContext(this: SecureServer): void {

@@ -214,6 +214,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Unref>("unref"),
           InstanceMethod<&Reactor::CreateTlsContext>("createTlsContext"),
           InstanceMethod<&Reactor::ReleaseTlsContext>("releaseTlsContext"),
+          InstanceMethod<&Reactor::SetTlsTicketKeys>("setTlsTicketKeys"),
       });
 }
 
@@ -877,6 +878,20 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
 Napi::Value Reactor::ReleaseTlsContext(const Napi::CallbackInfo& info) {
   tlsContexts_.erase(IdArgument(info, 0));
   return info.Env().Undefined();
+}
+
+// setTlsTicketKeys(contextId, keys): a server's new ticket keys, for the
+// tickets it issues and opens from now on (tls.Server's setTicketKeys()).
+Napi::Value Reactor::SetTlsTicketKeys(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsBuffer()) return ThrowTypeError(env, "setTlsTicketKeys(id, keys)");
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  if (found == tlsContexts_.end()) return env.Undefined();
+  Napi::Buffer<char> bytes = info[1].As<Napi::Buffer<char>>();
+  if (!found->second->SetTicketKeys(std::string(bytes.Data(), bytes.Length()))) {
+    return ThrowTypeError(env, "ticket keys must be 48 bytes");
+  }
+  return env.Undefined();
 }
 
 }  // namespace reactor

@@ -114,6 +114,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value CreateTlsContext(const Napi::CallbackInfo& info);
   // releaseTlsContext(id): listeners and connections already using it keep their own reference.
   Napi::Value ReleaseTlsContext(const Napi::CallbackInfo& info);
+  Napi::Value SetTlsTicketKeys(const Napi::CallbackInfo& info);
 
   void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,
              int32_t extra = 0);

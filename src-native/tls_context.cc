@@ -52,7 +52,7 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const 
 int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                       int encrypt) {
   const auto* self = static_cast<const TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  const TicketKeys& keys = self->ticketKeys();
+  const TicketKeys keys = self->ticketKeys();
   if (encrypt) {
     std::memcpy(name, keys.name, sizeof keys.name);
     if (RAND_bytes(iv, 16) != 1) return -1;
@@ -233,15 +233,12 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
   if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
   if (options.client) return context;  // sessions: node's server options only
-  if (!options.ticketKeys.empty() && options.ticketKeys.size() != sizeof(TicketKeys)) {
-    // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
-    *failure = TlsFailure{"ticket keys must be 48 bytes", "", ""};
-    return nullptr;
-  }
   if (!options.ticketKeys.empty()) {
-    std::memcpy(context->ticketKeys_.name, options.ticketKeys.data(), 16);
-    std::memcpy(context->ticketKeys_.hmac, options.ticketKeys.data() + 16, 16);
-    std::memcpy(context->ticketKeys_.aes, options.ticketKeys.data() + 32, 16);
+    // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
+    if (!context->SetTicketKeys(options.ticketKeys)) {
+      *failure = TlsFailure{"ticket keys must be 48 bytes", "", ""};
+      return nullptr;
+    }
     // The context outlives every SSL made from it (each session holds it).
     if (SSL_CTX_set_app_data(ctx, context.get()) != 1 ||
         SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, TicketKeyCallback) != 1) {
@@ -250,6 +247,20 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
     }
   }
   return context;
+}
+
+TicketKeys TlsContext::ticketKeys() const {
+  std::lock_guard<std::mutex> lock(ticketKeysMutex_);
+  return ticketKeys_;
+}
+
+bool TlsContext::SetTicketKeys(const std::string& keys) {
+  if (keys.size() != sizeof(TicketKeys)) return false;
+  std::lock_guard<std::mutex> lock(ticketKeysMutex_);
+  std::memcpy(ticketKeys_.name, keys.data(), 16);
+  std::memcpy(ticketKeys_.hmac, keys.data() + 16, 16);
+  std::memcpy(ticketKeys_.aes, keys.data() + 32, 16);
+  return true;
 }
 
 TlsContext::~TlsContext() {

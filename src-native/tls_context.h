@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -89,8 +90,11 @@ class TlsContext {
   bool requestCert() const { return requestCert_; }
   // The ALPN names offered, in wire format (read by the selection callback).
   const std::string& alpn() const { return alpn_; }
-  // The keys of options.ticketKeys (read by the ticket callback).
-  const TicketKeys& ticketKeys() const { return ticketKeys_; }
+  // A copy of the session ticket keys (the ticket callback's, on the reactor
+  // thread); SetTicketKeys replaces them from the JS thread (setTicketKeys()).
+  TicketKeys ticketKeys() const;
+  // `keys`: node's 48 bytes. False, and nothing changed, for any other size.
+  bool SetTicketKeys(const std::string& keys);
 
  private:
   TlsContext() = default;
@@ -99,6 +103,7 @@ class TlsContext {
   bool rejectUnauthorized_ = true;
   bool requestCert_ = false;
   std::string alpn_;
+  mutable std::mutex ticketKeysMutex_;  // guards ticketKeys_: read on the reactor thread, set on the JS thread
   TicketKeys ticketKeys_{};
 };
 

@@ -97,6 +97,72 @@ describe('ticketKeys', () => {
     expect((await visit(second, session)).reused).toBe(false);
   });
 
+  test('getTicketKeys() returns the given keys, or random ones of its own, as a copy', () => {
+    const keys = randomBytes(48);
+    const given = createSecureServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys: keys });
+    expect(given.getTicketKeys()).toEqual(keys);
+    given.getTicketKeys().fill(0);
+    expect(given.getTicketKeys()).toEqual(keys);
+    const own = createSecureServer({ key: pki.serverKey, cert: pki.serverCert });
+    const other = createSecureServer({ key: pki.serverKey, cert: pki.serverCert });
+    expect(own.getTicketKeys()).toHaveLength(48);
+    expect(own.getTicketKeys()).not.toEqual(other.getTicketKeys());
+  });
+
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: setTicketKeys() on a listening server: old tickets stop resuming, the new keys\' do', async (version) => {
+    const keys = randomBytes(48);
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => socket.resume()));
+    const port = await listenLocal(server);
+    const options = { minVersion: version, maxVersion: version };
+    const before = await visit(port, undefined, options);
+    expect((await visit(port, before.session, options)).reused).toBe(true);
+    server.setTicketKeys(keys);
+    expect(server.getTicketKeys()).toEqual(keys);
+    expect((await visit(port, before.session, options)).reused).toBe(false);
+    // A node:tls server given the same keys resumes what ours issues now.
+    const nodeServer = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys: keys }, (socket) => socket.resume()));
+    const theirs = await listenLocal(nodeServer);
+    const after = await visit(port, undefined, options);
+    expect((await visit(theirs, after.session, options)).reused).toBe(true);
+    expect((await visit(port, after.session, options)).reused).toBe(true);
+  });
+
+  test('setTicketKeys() before listen() is the key the server listens with', async () => {
+    const keys = randomBytes(48);
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => socket.resume()));
+    server.setTicketKeys(keys);
+    const port = await listenLocal(server);
+    const nodeServer = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys: keys }, (socket) => socket.resume()));
+    const theirs = await listenLocal(nodeServer);
+    const { session } = await visit(port);
+    expect((await visit(theirs, session)).reused).toBe(true);
+  });
+
+  test.each([
+    ['a string', 'x'.repeat(48)],
+    ['47 bytes', Buffer.alloc(47)],
+    ['49 bytes', Buffer.alloc(49)],
+    ['undefined', undefined],
+  ])("setTicketKeys(%s) throws what tls.Server's throws, and changes nothing", (_, keys) => {
+    const ours = createSecureServer({ key: pki.serverKey, cert: pki.serverCert });
+    const theirs = tls.createServer({ key: pki.serverKey, cert: pki.serverCert });
+    const before = ours.getTicketKeys();
+    const thrown = (call: () => void): unknown => { try { call(); } catch (error) { return error; } return undefined; };
+    const ourError = thrown(() => ours.setTicketKeys(keys as Buffer)) as Error & { code?: string };
+    const theirError = thrown(() => theirs.setTicketKeys(keys as Buffer)) as Error & { code?: string };
+    expect(theirError).toBeDefined();
+    expect({ name: ourError?.name, code: ourError?.code, message: ourError?.message })
+      .toEqual({ name: theirError.name, code: theirError.code, message: theirError.message });
+    expect(ours.getTicketKeys()).toEqual(before);
+  });
+
+  test('setTicketKeys() takes any ArrayBufferView of 48 bytes, as node', () => {
+    const server = createSecureServer({ key: pki.serverKey, cert: pki.serverCert });
+    const keys = randomBytes(48);
+    server.setTicketKeys(new DataView(keys.buffer, keys.byteOffset, 48));
+    expect(server.getTicketKeys()).toEqual(keys);
+  });
+
   test("bad ticketKeys throw node's errors before anything is created", () => {
     const create = (ticketKeys: unknown): unknown => createSecureServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys } as SecureServerOptions);
     expect(() => create(randomBytes(47))).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
