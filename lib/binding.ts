@@ -50,6 +50,8 @@ export interface NativeTlsContextOptions {
   /** A client context (connect({ tls })): verifies the server, offers `alpn`. */
   client?: boolean;
   keys: { pem: string; passphrase?: string }[];
+  /** PKCS#12 bundles (node's `pfx`), applied after keys, certs and ca. */
+  pfx?: { der: Buffer; passphrase?: string }[];
   certs: string[];
   ca: string[];
   cipherList: string;

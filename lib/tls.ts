@@ -23,14 +23,14 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
 
 /** node:tls server options the reactor does not implement yet; passing one throws. */
 const unsupportedOptions = [
-  'pfx', 'SNICallback', 'secureContext', 'secureProtocol', 'pskCallback',
+  'SNICallback', 'secureContext', 'secureProtocol', 'pskCallback',
   'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
   'ecdhCurve', 'secureOptions', 'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'pfx', 'secureContext', 'session', 'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
+  'secureContext', 'session', 'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
   'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'ecdhCurve', 'secureOptions', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
@@ -72,6 +72,8 @@ export interface SecureServerOptions extends ServerOptions {
   key?: string | Buffer | Array<string | Buffer | { pem: string | Buffer; passphrase?: string }>;
   cert?: string | Buffer | Array<string | Buffer>;
   ca?: string | Buffer | Array<string | Buffer>;
+  /** PKCS#12 bundles (key, certificate and chain), as node:tls's `pfx`; with `passphrase` or each its own. */
+  pfx?: string | Buffer | Array<string | Buffer | { buf: string | Buffer; passphrase?: string }>;
   passphrase?: string;
   ciphers?: string;
   minVersion?: tls.SecureVersion;
@@ -124,6 +126,8 @@ export interface ConnectTlsOptions {
   /** A client certificate and its key, for servers that ask for one. */
   cert?: string | Buffer | Array<string | Buffer>;
   key?: string | Buffer | Array<string | Buffer | { pem: string | Buffer; passphrase?: string }>;
+  /** A client certificate and key as PKCS#12 bundles, as tls.connect's `pfx`. */
+  pfx?: string | Buffer | Array<string | Buffer | { buf: string | Buffer; passphrase?: string }>;
   passphrase?: string;
   /** Fail the connection when the server's certificate is not verified (default true, as tls.connect). */
   rejectUnauthorized?: boolean;
@@ -519,6 +523,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
       }
       return { pem: pemText(key, 'options.key'), ...(passphrase === undefined ? {} : { passphrase }) };
     });
+  const pfx = pfxList(options.pfx, passphrase);
   const requestCert = !client && options.requestCert === true;
   let ca = pemList(options.ca, 'options.ca');
   // As node: without `ca`, the peer's certificate is checked against node's
@@ -533,13 +538,14 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   if (cipherList === '' && minVersion < 0x0304 && maxVersion > 0x0303) minVersion = 0x0304;
   if (client) {
     return {
-      client: true, keys, certs: pemList(options.cert, 'options.cert'), ca, cipherList, cipherSuites, minVersion,
+      client: true, keys, pfx, certs: pemList(options.cert, 'options.cert'), ca, cipherList, cipherSuites, minVersion,
       maxVersion, alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0), requestCert: false, rejectUnauthorized: true,
       honorCipherOrder: false, sessionIdContext: '',
     };
   }
   return {
     keys,
+    pfx,
     certs: pemList(options.cert, 'options.cert'),
     ca,
     cipherList,
@@ -557,6 +563,29 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     ticketKeys: options.ticketKeys ? copyOfView(options.ticketKeys) : randomBytes(48),
     sessionIdContext: options.sessionIdContext || defaultSessionIdContext(),
   };
+}
+
+type PfxOption = string | ArrayBufferView | { buf: string | ArrayBufferView; passphrase?: string };
+
+/**
+ * `pfx` as node's createSecureContext reads it (which, above, has already
+ * parsed each with node's errors): one bundle, or a list of bundles or of
+ * { buf, passphrase }, each with its own passphrase or else `passphrase`.
+ */
+function pfxList(pfx: unknown, passphrase: unknown): { der: Buffer; passphrase?: string }[] {
+  if (pfx === undefined || pfx === null) return [];
+  const bytes = (value: unknown): Buffer => (typeof value === 'string' ? Buffer.from(value) : copyOfView(value as ArrayBufferView));
+  const text = (value: unknown): string | undefined =>
+    (value === undefined || value === null ? undefined : Buffer.isBuffer(value) ? value.toString() : String(value));
+  if (!Array.isArray(pfx)) {
+    const pass = passphrase ? text(passphrase) : undefined;
+    return [{ der: bytes(pfx), ...(pass === undefined ? {} : { passphrase: pass }) }];
+  }
+  return (pfx as PfxOption[]).map((entry) => {
+    const object = entry !== null && typeof entry === 'object' && !ArrayBuffer.isView(entry) ? entry : undefined;
+    const pass = text(object?.passphrase || passphrase);
+    return { der: bytes(object ? object.buf : entry), ...(pass === undefined ? {} : { passphrase: pass }) };
+  });
 }
 
 let defaultCertificateList: string[] | undefined;
@@ -818,7 +847,7 @@ export function createSecureServer(options?: SecureServerOptions,
 // Options of a tls.Server that reactor TLS cannot take over (yet): with any of
 // them set, serveHttp leaves TLS to node:tls.
 const serverFieldsNotTakenOver = [
-  'pfx', 'secureProtocol', 'crl', 'sigalgs', 'ecdhCurve', 'dhparam', 'secureOptions', 'privateKeyEngine',
+  'secureProtocol', 'crl', 'sigalgs', 'ecdhCurve', 'dhparam', 'secureOptions', 'privateKeyEngine',
   'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
 ] as const;
 
@@ -827,7 +856,7 @@ const serverFieldsNotTakenOver = [
  * fields node's tls.Server keeps (setSecureContext stores key, cert, ca,
  * ciphers...; handshakeTimeout and SNICallback sit under symbols), or
  * undefined when the server uses something reactor TLS does not implement:
- * pfx, an SNICallback, contexts added with addContext(), PSK, engines.
+ * an SNICallback, contexts added with addContext(), PSK, engines.
  */
 export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
   const fields = server as unknown as Record<string | symbol, unknown>;
@@ -844,6 +873,7 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     key: fields.key as SecureServerOptions['key'],
     cert: fields.cert as SecureServerOptions['cert'],
     ca: fields.ca as SecureServerOptions['ca'],
+    pfx: fields.pfx as SecureServerOptions['pfx'],
     passphrase: fields.passphrase as string | undefined,
     ciphers: fields.ciphers as string | undefined,
     minVersion: fields.minVersion as tls.SecureVersion | undefined,

@@ -832,6 +832,26 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
       options.keys.push_back(std::move(key));
     }
   }
+  Napi::Value pfx = given.Get("pfx");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (pfx.IsArray()) {
+    Napi::Array array = pfx.As<Napi::Array>();
+    for (uint32_t i = 0; i < array.Length(); ++i) {
+      Napi::Value item = array.Get(i);
+      if (env.IsExceptionPending()) return env.Undefined();
+      if (!item.IsObject()) continue;
+      Napi::Value der = item.As<Napi::Object>().Get("der");
+      if (env.IsExceptionPending()) return env.Undefined();
+      if (!der.IsBuffer()) continue;
+      TlsPfx bundle;
+      bundle.der.assign(der.As<Napi::Buffer<char>>().Data(), der.As<Napi::Buffer<char>>().Length());
+      Napi::Value passphrase = item.As<Napi::Object>().Get("passphrase");
+      if (env.IsExceptionPending()) return env.Undefined();
+      bundle.hasPassphrase = passphrase.IsString();
+      if (bundle.hasPassphrase) bundle.passphrase = passphrase.As<Napi::String>().Utf8Value();
+      options.pfx.push_back(std::move(bundle));
+    }
+  }
   options.certs = StringList(given, "certs");
   options.ca = StringList(given, "ca");
   options.cipherList = StringProperty(given, "cipherList");

@@ -102,6 +102,37 @@ bool UsePrivateKey(SSL_CTX* ctx, const TlsKey& key) {
   return ok;
 }
 
+// Loads a PKCS#12 bundle as node's SecureContext::LoadPKCS12 does: its
+// certificate (replacing the chain) and key, and every extra certificate
+// both as the chain sent and as a trusted issuer (a server names them to
+// clients as acceptable issuers too).
+bool UsePkcs12(SSL_CTX* ctx, const TlsPfx& pfx, bool server) {
+  BIO* bio = BIO_new_mem_buf(pfx.der.data(), static_cast<int>(pfx.der.size()));
+  if (bio == nullptr) return false;
+  PKCS12* bundle = d2i_PKCS12_bio(bio, nullptr);
+  BIO_free(bio);
+  if (bundle == nullptr) return false;
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  STACK_OF(X509)* extra = nullptr;
+  // No passphrase is NULL, as node passes none: OpenSSL then tries none and "".
+  bool ok = PKCS12_parse(bundle, pfx.hasPassphrase ? pfx.passphrase.c_str() : nullptr, &key, &cert, &extra) == 1 &&
+            cert != nullptr && key != nullptr;
+  PKCS12_free(bundle);
+  ok = ok && SSL_CTX_use_certificate(ctx, cert) == 1 && SSL_CTX_clear_extra_chain_certs(ctx) == 1;
+  for (int i = 0; ok && i < sk_X509_num(extra); ++i) ok = SSL_CTX_add1_chain_cert(ctx, sk_X509_value(extra, i)) == 1;
+  ok = ok && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  for (int i = 0; ok && i < sk_X509_num(extra); ++i) {
+    X509* issuer = sk_X509_value(extra, i);
+    ok = X509_STORE_add_cert(store, issuer) == 1 && (!server || SSL_CTX_add_client_CA(ctx, issuer) == 1);
+  }
+  sk_X509_pop_free(extra, X509_free);
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return ok;
+}
+
 // Adds the certificates of `pem` to the verification store; a server also
 // names them to clients as acceptable issuers (SSL_CTX_add_client_CA).
 bool TrustCertificates(SSL_CTX* ctx, const std::string& pem, bool server) {
@@ -205,6 +236,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
   for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i], !options.client);
+  for (size_t i = 0; ok && i < options.pfx.size(); ++i) ok = UsePkcs12(ctx, options.pfx[i], !options.client);
   if (!ok) {
     *failure = TakeTlsFailure("invalid TLS options");
     return nullptr;

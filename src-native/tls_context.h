@@ -32,6 +32,14 @@ struct TlsKey {
   bool hasPassphrase = false;
 };
 
+// A PKCS#12 bundle (node's `pfx`): DER bytes holding a key, its certificate
+// and, optionally, the chain.
+struct TlsPfx {
+  std::string der;
+  std::string passphrase;
+  bool hasPassphrase = false;
+};
+
 // What lib/tls.ts passes, already validated there (and by node:tls's own
 // createSecureContext, which sees the same options first).
 struct TlsContextOptions {
@@ -40,6 +48,7 @@ struct TlsContextOptions {
   // `alpn` is what we offer; the server-only fields below are ignored.
   bool client = false;
   std::vector<TlsKey> keys;
+  std::vector<TlsPfx> pfx;          // applied after keys, certs and ca, as node's createSecureContext does
   std::vector<std::string> certs;  // each PEM: a leaf, then its chain
   std::vector<std::string> ca;     // PEM certificates trusted for the peer's certificate
   std::string cipherList;          // TLSv1.2 and lower (SSL_CTX_set_cipher_list)

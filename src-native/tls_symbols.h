@@ -44,7 +44,12 @@
   X(OSSL_PARAM_construct_end) \
   X(OSSL_PARAM_construct_octet_string) \
   X(OSSL_PARAM_construct_utf8_string) \
+  X(OPENSSL_sk_num) \
+  X(OPENSSL_sk_pop_free) \
+  X(OPENSSL_sk_value) \
   X(OpenSSL_version) \
+  X(PKCS12_free) \
+  X(PKCS12_parse) \
   X(PEM_read_bio_PrivateKey) \
   X(PEM_read_bio_X509) \
   X(PEM_read_bio_X509_AUX) \
@@ -107,4 +112,5 @@
   X(X509_get_issuer_name) \
   X(X509_get_subject_name) \
   X(X509_verify_cert_error_string) \
+  X(d2i_PKCS12_bio) \
   X(i2d_X509)
