@@ -49,6 +49,19 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * server.on('listening', () => console.log('listening on', server.address()));
  * ```
  */
+/**
+ * The https.Server's setTicketKeys() (key rotation) also reaches the reactor's
+ * TLS context, which now issues and opens the tickets. node's method runs
+ * first, so bad keys throw its errors before either server changes.
+ */
+function followTicketKeys(httpsServer: https.Server, secure: SecureServer): void {
+  const own = httpsServer.setTicketKeys;
+  httpsServer.setTicketKeys = function setTicketKeys(this: https.Server, keys: Buffer): void {
+    own.call(this, keys);
+    secure.setTicketKeys(keys);
+  };
+}
+
 export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {}): Server {
   // net.Server covers http.Server and https.Server (a tls.Server).
   if (!(httpServer instanceof net.Server) || typeof (httpServer as { emit?: unknown }).emit !== 'function') {
@@ -70,6 +83,7 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     // What node:tls would emit on the https.Server once its own TLSSocket is
     // secure; its 'connection' handler would wrap the socket in TLS again.
     server.on('secureConnection', (socket: SecureSocket) => httpServer.emit('secureConnection', socket));
+    followTicketKeys(httpServer as https.Server, server as SecureServer);
     server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
   } else {
     server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));

@@ -180,6 +180,24 @@ describe('ticketKeys', () => {
     expect((await visit(sameKeys, session)).reused).toBe(true);
     await closeServer(served);
   });
+
+  test('a later setTicketKeys() on the https.Server reaches reactor TLS (key rotation)', async () => {
+    const httpsServer = https.createServer({ key: pki.serverKey, cert: pki.serverCert }, (_request, response) => response.end('ok'));
+    const served = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+    await once(served, 'listening');
+    const servedPort = (served.address() as AddressInfo).port;
+    const before = await visit(servedPort);
+    expect((await visit(servedPort, before.session)).reused).toBe(true);
+    const keys = randomBytes(48);
+    httpsServer.setTicketKeys(keys);
+    expect(httpsServer.getTicketKeys()).toEqual(keys);
+    expect((await visit(servedPort, before.session)).reused).toBe(false);
+    const sameKeys = await startServer({ ticketKeys: keys });
+    const after = await visit(servedPort);
+    expect((await visit(sameKeys, after.session)).reused).toBe(true);
+    expect(() => httpsServer.setTicketKeys(Buffer.alloc(3))).toThrow();
+    await closeServer(served);
+  });
 });
 
 describe('sessionTimeout', () => {
