@@ -47,9 +47,10 @@ constexpr uint32_t kConnectionEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPR
 constexpr int kMaxHandshakeStepsPerTurn = 16;
 }  // namespace
 
-Loop::Loop(LoopOptions options, Deliver deliver)
+Loop::Loop(LoopOptions options, Deliver deliver, TimeoutsAwaitingJs timeoutsAwaitingJs)
     : options_(options),
       deliver_(std::move(deliver)),
+      askTimeoutsAwaitingJs_(std::move(timeoutsAwaitingJs)),
       flow_(connections_, options.unackedCapPerSocket, options.unackedCapTotal),
       batch_(std::make_unique<Batch>()) {}
 
@@ -376,10 +377,12 @@ int Loop::WaitTimeout() {
   if (!heldListeners_.empty() && acceptGate_->HasRoom()) return 0;
   uint64_t nowMs = MonotonicMs();
   int untilTimer = timers_.MillisecondsUntilNext(nowMs);
+  // Due timeouts held back while JS holds a full slice wait for JS to take
+  // it, which wakes the loop (DeliverToJs): no polling meanwhile.
+  if (untilTimer == 0 && timeoutsAwaitingJs_ >= kMaxTimeoutsAwaitingJs) untilTimer = kHeldTimeoutsWaitMs;
   int untilRetry = MillisecondsUntilRetry(nowMs);
   if (untilRetry >= 0 && (untilTimer < 0 || untilRetry < untilTimer)) untilTimer = untilRetry;
-  // JS taking a full slice wakes the loop (DeliverToJs); 1 ms is the fallback.
-  return untilTimer == 0 && timeoutsAwaitingJs_ >= kMaxTimeoutsAwaitingJs ? 1 : untilTimer;
+  return untilTimer;
 }
 
 void Loop::RunCommands() {
@@ -861,6 +864,8 @@ void Loop::ArmTimer(Connection* connection, uint64_t dueMs) {
 void Loop::ExpireIdle() {
   std::vector<uint64_t>& due = dueScratch_;
   size_t examined = 0;
+  // The turn JS's taking woke must see that it took them.
+  if (timeoutsAwaitingJs_ != 0) timeoutsAwaitingJs_ = askTimeoutsAwaitingJs_();
   // Fired timeouts count against what JS may hold; re-armed entries only
   // against the turn's work. A re-armed entry is due later, so not seen again.
   while (timeoutsAwaitingJs_ + batch_->timeouts < kMaxTimeoutsAwaitingJs && examined < kMaxTimerEntriesPerTurn) {
@@ -889,11 +894,7 @@ void Loop::ExpireIdle() {
 }
 
 void Loop::DeliverTurn() {
-  if (batch_->Empty()) {
-    // Nothing to hand over; while timeouts wait on JS, learn whether it took them.
-    if (timeoutsAwaitingJs_ != 0) timeoutsAwaitingJs_ = deliver_(batch_);
-    return;
-  }
+  if (batch_->Empty()) return;
   arena_.Seal(*batch_);
   timeoutsAwaitingJs_ = deliver_(batch_);
   if (!batch_) batch_ = std::make_unique<Batch>();

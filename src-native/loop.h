@@ -110,9 +110,10 @@ class Loop {
  public:
   // Hands `batch` to JS and leaves in it an empty batch to fill next (one
   // JS has finished with, or null). Returns how many kTimeout events are
-  // waiting for the JS thread, this batch's included. An empty `batch` is
-  // not handed over: the call only asks that count.
+  // waiting for the JS thread, this batch's included.
   using Deliver = std::function<size_t(std::unique_ptr<Batch>& batch)>;
+  // How many kTimeout events handed over are still waiting for the JS thread.
+  using TimeoutsAwaitingJs = std::function<size_t()>;
 
   // Timeouts handed to JS and not taken yet, at most. Thousands of sockets
   // can come due together, and each costs JS a 'timeout' handler (usually a
@@ -123,8 +124,11 @@ class Loop {
   // slices of this many whatever JS is doing; the rest stay in the heap, due,
   // and JS taking a full slice wakes the loop for the next (DeliverToJs).
   static constexpr size_t kMaxTimeoutsAwaitingJs = 64;
+  // How long the loop sleeps, at most, while due timeouts wait for JS to
+  // take a full slice: only a bound in case that wake were lost.
+  static constexpr int kHeldTimeoutsWaitMs = 50;
 
-  Loop(LoopOptions options, Deliver deliver);
+  Loop(LoopOptions options, Deliver deliver, TimeoutsAwaitingJs timeoutsAwaitingJs);
   ~Loop();
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
@@ -212,6 +216,7 @@ class Loop {
 
   const LoopOptions options_;
   const Deliver deliver_;
+  const TimeoutsAwaitingJs askTimeoutsAwaitingJs_;
   std::atomic<uint64_t> nextId_{1};
   LoopStats stats_;
 

@@ -264,11 +264,10 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   batchFunction_.Unref(env);
 
   BatchFunction batchFunction = batchFunction_;
-  loop_ = std::make_unique<Loop>(options, [delivery, batchFunction](std::unique_ptr<Batch>& batch) -> size_t {
+  auto deliver = [delivery, batchFunction](std::unique_ptr<Batch>& batch) -> size_t {
     size_t timeoutsAwaiting;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
-      if (batch->Empty()) return delivery->pending != nullptr ? delivery->pending->timeouts : 0;
       if (delivery->pending != nullptr) {
         // Append empties `batch` (its chunks move too): it is filled again.
         delivery->pending->Append(std::move(*batch));
@@ -289,7 +288,12 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     // Never blocks: the queue is unbounded, and holds at most one call.
     batchFunction.NonBlockingCall();
     return timeoutsAwaiting;
-  });
+  };
+  auto timeoutsAwaitingJs = [delivery]() -> size_t {
+    std::lock_guard<std::mutex> lock(delivery->mutex);
+    return delivery->pending != nullptr ? delivery->pending->timeouts : 0;
+  };
+  loop_ = std::make_unique<Loop>(options, std::move(deliver), std::move(timeoutsAwaitingJs));
 
   delivery->acceptGate = loop_->acceptGate();
   const char* failedCall = "epoll_create1";
