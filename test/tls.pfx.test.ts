@@ -97,8 +97,9 @@ test('serveHttp(https.Server with pfx) serves it with reactor TLS', async () => 
   // Reactor TLS hands the https.Server secure sockets; node:tls would get raw 'connection's to wrap.
   let rawConnections = 0;
   server.prependListener('connection', () => { rawConnections++; });
-  const served = track(serveHttp(server));
-  const port = await listenLocal(served);
+  const served = track(serveHttp(server, { port: 0, host: '127.0.0.1' }));
+  await new Promise((resolve) => served.once('listening', resolve));
+  const port = (served.address() as { port: number }).port;
   const body = await new Promise<string>((resolve, reject) => {
     https.get({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', agent: false }, (response) => {
       let text = '';
