@@ -51,7 +51,7 @@ export interface NativeTlsContextOptions {
   client?: boolean;
   keys: { pem: string; passphrase?: string }[];
   /** PKCS#12 bundles (node's `pfx`), applied after keys, certs and ca. */
-  pfx?: { der: Buffer; passphrase?: string }[];
+  pfx?: { der: Buffer; passphrase?: Buffer }[];
   certs: string[];
   ca: string[];
   cipherList: string;

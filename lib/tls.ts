@@ -565,26 +565,24 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   };
 }
 
-type PfxOption = string | ArrayBufferView | { buf: string | ArrayBufferView; passphrase?: string };
+type PfxOption = string | ArrayBufferView | { buf: string | ArrayBufferView; passphrase?: string | ArrayBufferView };
 
 /**
  * `pfx` as node's createSecureContext reads it (which, above, has already
  * parsed each with node's errors): one bundle, or a list of bundles or of
  * { buf, passphrase }, each with its own passphrase or else `passphrase`.
  */
-function pfxList(pfx: unknown, passphrase: unknown): { der: Buffer; passphrase?: string }[] {
+function pfxList(pfx: unknown, passphrase: unknown): { der: Buffer; passphrase?: Buffer }[] {
   if (pfx === undefined || pfx === null) return [];
+  // node's toBuf: a string as UTF-8, any other view's bytes as they are (a passphrase too).
   const bytes = (value: unknown): Buffer => (typeof value === 'string' ? Buffer.from(value) : copyOfView(value as ArrayBufferView));
-  const text = (value: unknown): string | undefined =>
-    (value === undefined || value === null ? undefined : Buffer.isBuffer(value) ? value.toString() : String(value));
   if (!Array.isArray(pfx)) {
-    const pass = passphrase ? text(passphrase) : undefined;
-    return [{ der: bytes(pfx), ...(pass === undefined ? {} : { passphrase: pass }) }];
+    return [{ der: bytes(pfx), ...(passphrase ? { passphrase: bytes(passphrase) } : {}) }];
   }
   return (pfx as PfxOption[]).map((entry) => {
     const object = entry !== null && typeof entry === 'object' && !ArrayBuffer.isView(entry) ? entry : undefined;
-    const pass = text(object?.passphrase || passphrase);
-    return { der: bytes(object ? object.buf : entry), ...(pass === undefined ? {} : { passphrase: pass }) };
+    const pass = object?.passphrase || passphrase;
+    return { der: bytes(object ? object.buf : entry), ...(pass === undefined || pass === null ? {} : { passphrase: bytes(pass) }) };
   });
 }
 

@@ -851,8 +851,11 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
       bundle.der.assign(der.As<Napi::Buffer<char>>().Data(), der.As<Napi::Buffer<char>>().Length());
       Napi::Value passphrase = item.As<Napi::Object>().Get("passphrase");
       if (env.IsExceptionPending()) return env.Undefined();
-      bundle.hasPassphrase = passphrase.IsString();
-      if (bundle.hasPassphrase) bundle.passphrase = passphrase.As<Napi::String>().Utf8Value();
+      // Bytes, as node's loadPKCS12 takes them (lib/tls.ts encodes a string as UTF-8).
+      bundle.hasPassphrase = passphrase.IsBuffer();
+      if (bundle.hasPassphrase) {
+        bundle.passphrase.assign(passphrase.As<Napi::Buffer<char>>().Data(), passphrase.As<Napi::Buffer<char>>().Length());
+      }
       options.pfx.push_back(std::move(bundle));
     }
   }

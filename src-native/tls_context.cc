@@ -103,9 +103,9 @@ bool UsePrivateKey(SSL_CTX* ctx, const TlsKey& key) {
 }
 
 // Loads a PKCS#12 bundle as node's SecureContext::LoadPKCS12 does: its
-// certificate (replacing the chain) and key, and every extra certificate
-// both as the chain sent and as a trusted issuer (a server names them to
-// clients as acceptable issuers too).
+// certificate and key, and every extra certificate both as the chain sent
+// (after any chain `cert` gave the same key type, as node) and as a trusted
+// issuer (a server names them to clients as acceptable issuers too).
 bool UsePkcs12(SSL_CTX* ctx, const TlsPfx& pfx, bool server) {
   BIO* bio = BIO_new_mem_buf(pfx.der.data(), static_cast<int>(pfx.der.size()));
   if (bio == nullptr) return false;

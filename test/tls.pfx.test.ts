@@ -52,6 +52,7 @@ test.each([
   ['a Buffer and passphrase', () => ({ pfx: serverPfx, passphrase: 'sekrit' })],
   ['[{ buf, passphrase }]', () => ({ pfx: [{ buf: serverPfx, passphrase: 'sekrit' }] })],
   ['a bundle with an empty password, no passphrase', () => ({ pfx: openServerPfx })],
+  ['[{ buf, passphrase as bytes }]', () => ({ pfx: [{ buf: serverPfx, passphrase: new Uint8Array(Buffer.from('sekrit')) as never }] })],
 ])('a server given pfx as %s presents what node:tls presents with it', async (_, options) => {
   const ours = track(createSecureServer(options(), (socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk))));
   const theirs = track(tls.createServer(options(), (socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk))));
