@@ -13,10 +13,11 @@ export interface JsonLineChild {
   kill(): Promise<void>;
 }
 
-export function startFixture(name: string, env: Record<string, string> = {}): JsonLineChild {
+/** `stdin`: a pipe the test writes to (child.stdin), instead of none. */
+export function startFixture(name: string, env: Record<string, string> = {}, options: { stdin?: boolean } = {}): JsonLineChild {
   const child = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', name)], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
   const lines: Record<string, unknown>[] = [];
   const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: never) => void }> = [];
