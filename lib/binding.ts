@@ -22,6 +22,10 @@ export interface NativeReactor {
   pause(id: number): void;
   /** A TLS client's server was accepted: its queued writes may be sent (lib/tls.ts). */
   tlsAllowWrites(id: number): void;
+  /** The answer to a TlsServername event: a server context for the handshake, or 0 for the listener's. */
+  tlsUseContext(id: number, contextId: number): void;
+  /** A server context's connections ask for a context by SNI name from now on. */
+  tlsAskServernames(contextId: number): void;
   resume(id: number): void;
   setTimeout(id: number, milliseconds: number): void;
   /** Past `limit` open connections the listener accepts and closes, reporting a drop; 0: no limit. */
@@ -70,6 +74,8 @@ export interface NativeTlsContextOptions {
   ticketKeys?: Buffer;
   /** What sessions are scoped to (SSL_CTX_set_session_id_context), at most 32 bytes. */
   sessionIdContext: string;
+  /** A server's handshakes stop at an SNI name for JS to choose a context (SNICallback, addContext). */
+  asksServername?: boolean;
 }
 
 /** What `stats()` reports (LoopStats in src-native/loop.h). */

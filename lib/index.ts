@@ -48,7 +48,7 @@ export type { ServerClass, SocketClass };
 export type { OnReadOptions } from './onread';
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
-export { createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
+export { createSecureContext, createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
 export type { ConnectTlsOptions, PeerCertificate, SecureServerOptions } from './tls';
 export { forward } from './forward';
 export { configure } from './configure';

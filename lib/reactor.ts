@@ -22,6 +22,7 @@ export const enum EventKind {
   TlsSecure = 14,
   TlsError = 15,
   ForwardTlsError = 16,
+  TlsServername = 17,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -45,6 +46,8 @@ export interface ConnectionEndpoint {
   onReactorSecure?(flags: number, strings: string[], first: number, verifyResult: number): void;
   /** TLS connections only: OpenSSL failed, or the peer left mid-handshake. */
   onReactorTlsError?(duringHandshake: boolean, kind: number, strings: string[], first: number): void;
+  /** TLS server connections only: the handshake waits for a context for this SNI name (tlsUseContext). */
+  onReactorServername?(servername: string): void;
 }
 
 /** What a forward in progress implements (lib/forward.ts). */
@@ -216,6 +219,8 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         listeners.get(id)?.onReactorDrop(strings[first], Math.floor(ports / 65536), strings[first + 1], ports % 65536);
       } else if (kind === EventKind.TlsSecure) {
         connections.get(id)?.onReactorSecure?.(records[i + 2], strings, records[i + 3], records[i + 4]);
+      } else if (kind === EventKind.TlsServername) {
+        connections.get(id)?.onReactorServername?.(strings[records[i + 3]]);
       } else if (kind === EventKind.TlsError) {
         connections.get(id)?.onReactorTlsError?.(records[i + 2] === 1, records[i + 4], strings, records[i + 3]);
       } else if (kind === EventKind.ListenerError) {

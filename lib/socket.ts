@@ -298,6 +298,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     // Nothing to forget for a plain socket.
   }
 
+  /**
+   * @internal Answers a TLS server connection's SNI question (lib/tls.ts):
+   * the context to finish its handshake with, 0 for its listener's.
+   */
+  protected useTlsContext(contextId: number): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsUseContext(this.id, contextId);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */
   protected allowTlsWrites(): void {
     if (!this.registered) return;

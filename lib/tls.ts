@@ -23,7 +23,7 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
 
 /** node:tls server options the reactor does not implement yet; passing one throws. */
 const unsupportedOptions = [
-  'SNICallback', 'secureContext', 'secureProtocol', 'pskCallback',
+  'secureContext', 'secureProtocol', 'pskCallback',
   'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
   'ecdhCurve', 'secureOptions', 'ALPNCallback', 'pskIdentityHint',
 ] as const;
@@ -99,6 +99,15 @@ export interface SecureServerOptions extends ServerOptions {
    * and node:tls servers of one process match.
    */
   sessionIdContext?: string;
+  /**
+   * Chooses the context for the SNI name a client sent, as node:tls's: called
+   * with the name (never without one) and a callback taking an error, or a
+   * context from {@link createSecureContext} (undefined: this server's own).
+   * The handshake waits for the answer. Contexts from node's
+   * `tls.createSecureContext` cannot be read by the reactor: the connection
+   * then fails with ERR_EPOLL_REACTOR_TLS_UNSUPPORTED.
+   */
+  SNICallback?: (servername: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => void;
 }
 
 /** What {@link SecureSocket.getPeerCertificate} returns: the fields built from the X509 APIs. */
@@ -376,6 +385,16 @@ export class SecureSocket extends Socket {
     this.releaseReads();
   }
 
+  /** @internal The handshake waits for a context for the SNI name the client sent. */
+  onReactorServername(servername: string): void {
+    this.secureServer?.chooseContext(this, servername);
+  }
+
+  /** @internal The answer to onReactorServername: the native context to go on with, 0 for the server's. */
+  answerServername(contextId: number): void {
+    this.useTlsContext(contextId);
+  }
+
   /** @internal */
   onReactorTlsError(duringHandshake: boolean, kind: number, strings: string[], first: number): void {
     const client = this.tlsClient;
@@ -489,7 +508,8 @@ function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: stri
  * the keys and certificates and throws its errors) and returns what the
  * native context is built from. Throws before anything is created.
  */
-function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client = false): NativeTlsContextOptions {
+function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client = false,
+  made?: { secureContext?: tls.SecureContext }): NativeTlsContextOptions {
   // Each option read once: node checks the same values that are then used
   // (a getter could otherwise hand node one value and the reactor another).
   const options: SecureServerOptions = { ...given } as SecureServerOptions;
@@ -507,7 +527,8 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   }
   // Throws node's own errors for bad keys, certificates, passphrases,
   // ciphers and protocol versions.
-  tls.createSecureContext(options as tls.SecureContextOptions);
+  const secureContext = tls.createSecureContext(options as tls.SecureContextOptions);
+  if (made !== undefined) made.secureContext = secureContext;
   const alpnOut: { ALPNProtocols?: Buffer } = {};
   if (options.ALPNProtocols !== undefined) {
     (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void })
@@ -697,6 +718,90 @@ function copyOfView(view: ArrayBufferView): Buffer {
   return copy;
 }
 
+// What each context made by createSecureContext was built from, found by the
+// SecureContext and by its native `context` (what node's addContext keeps).
+const reactorContexts = new WeakMap<object, NativeTlsContextOptions>();
+
+let nodeSecureContextClass: Function | undefined;
+
+/** Whether `value` is a SecureContext made by node:tls itself, whose keys the reactor cannot read. */
+function isNodeSecureContext(value: object): boolean {
+  nodeSecureContextClass ??= tls.createSecureContext().constructor;
+  return value instanceof nodeSecureContextClass;
+}
+
+/**
+ * Makes a context for a server's SNI names, as `tls.createSecureContext`
+ * does: the result is node's own SecureContext (it works wherever node:tls
+ * takes one), and reactor TLS servers can also use it, from an SNICallback
+ * or {@link SecureServer.addContext}. Options are checked as node checks
+ * them; options reactor TLS does not implement throw
+ * ERR_EPOLL_REACTOR_TLS_UNSUPPORTED.
+ *
+ * @example
+ * ```ts
+ * import { createSecureContext, createSecureServer } from 'epoll-reactor';
+ * const contexts = { 'a.example': createSecureContext({ key: keyA, cert: certA }) };
+ * const server = createSecureServer({ key, cert, SNICallback: (name, cb) => cb(null, contexts[name]) });
+ * ```
+ */
+export function createSecureContext(options?: tls.SecureContextOptions): tls.SecureContext {
+  if (!tlsAvailable) return tls.createSecureContext(options);
+  const made: { secureContext?: tls.SecureContext } = {};
+  const prepared = prepareContext((options ?? {}) as SecureServerOptions, false, made);
+  const secureContext = made.secureContext!;
+  reactorContexts.set(secureContext, prepared);
+  const native = (secureContext as { context?: unknown }).context;
+  if (native !== null && typeof native === 'object') reactorContexts.set(native, prepared);
+  return secureContext;
+}
+
+/**
+ * What a context given for an SNI name was built from: one made by
+ * createSecureContext (or its native part), or options to build one from, as
+ * node's addContext takes. Throws for a context node made, which the reactor cannot read.
+ */
+function contextOptionsOf(context: unknown, name: string): NativeTlsContextOptions {
+  if (context !== null && typeof context === 'object') {
+    const known = reactorContexts.get(context);
+    if (known !== undefined) return known;
+    if (isNodeSecureContext(context)) throw foreignContextError(name);
+  }
+  return prepareContext((context ?? {}) as SecureServerOptions);
+}
+
+function foreignContextError(name: string): Error {
+  return codedError(`epoll-reactor: the context for '${name}' was made by tls.createSecureContext, whose keys ` +
+    `reactor TLS cannot read; make it with epoll-reactor's createSecureContext (docs/tls.md)`,
+  'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+}
+
+/** node's addContext pattern: '*' stands for one label. */
+function servernamePattern(servername: string): RegExp {
+  return new RegExp(`^${servername.replace(/([.^$+?\-\\[\]{}])/g, '\\$1').replaceAll('*', '[^.]*')}$`);
+}
+
+/** node's default SNICallback: the last context added whose name matches, else the server's own. */
+function contextsByName(this: SecureSocket, servername: string,
+  callback: (error: Error | null, context?: NativeTlsContextOptions) => void): void {
+  const contexts = this.secureServer!.namedContexts;
+  for (let i = contexts.length - 1; i >= 0; --i) {
+    if (contexts[i][0].test(servername)) {
+      callback(null, contexts[i][1]);
+      return;
+    }
+  }
+  callback(null, undefined);
+}
+
+// Native contexts chosen by SNI name are released when what they were built
+// from is collected (or when their server closes): a callback that makes a
+// context per handshake does not grow the reactor's.
+interface NamedNativeContext { reactor: Reactor; id: number; live: Set<number> }
+const namedContextRegistry = new FinalizationRegistry<NamedNativeContext>(({ reactor, id, live }) => {
+  if (live.delete(id)) reactor.native.releaseTlsContext(id);
+});
+
 function netOptions(options: SecureServerOptions): ServerOptions {
   const { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay } = options;
   return { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay };
@@ -723,6 +828,13 @@ export class SecureServer extends Server {
   private readonly contextOptions: NativeTlsContextOptions;
   private readonly handshakeTimeout: number;
   private context: { reactor: Reactor; id: number } | undefined;
+  private readonly sniCallback: SecureServerOptions['SNICallback'];
+  /** @internal addContext()'s names and contexts, searched from the last, as node's `_contexts`. */
+  readonly namedContexts: [RegExp, NativeTlsContextOptions][] = [];
+  // The native contexts built for SNI choices on this.context's reactor, by
+  // what they were built from, and the ids still held.
+  private nativeNamedContexts = new WeakMap<NativeTlsContextOptions, number>();
+  private readonly liveNamedContexts = new Set<number>();
 
   constructor(options?: SecureServerOptions, secureConnectionListener?: (socket: SecureSocket) => void) {
     if (options === undefined || options === null) options = {};
@@ -732,6 +844,9 @@ export class SecureServer extends Server {
     if (typeof handshakeTimeout !== 'number' || Number.isNaN(handshakeTimeout)) {
       throw invalidArgType('options.handshakeTimeout', 'of type number', handshakeTimeout);
     }
+    // As tls.Server: any truthy SNICallback must be a function.
+    const sniCallback = options.SNICallback;
+    if (sniCallback) validateFunction(sniCallback, 'options.SNICallback');
     const contextOptions = prepareContext(options);
     super(netOptions(options));
     this.contextOptions = contextOptions;
@@ -739,6 +854,7 @@ export class SecureServer extends Server {
     this.requestCert = contextOptions.requestCert;
     this.rejectUnauthorized = contextOptions.rejectUnauthorized;
     this.context = undefined;
+    this.sniCallback = (sniCallback || undefined) as SecureServerOptions['SNICallback'];
     if (secureConnectionListener !== undefined) this.on('secureConnection', secureConnectionListener);
     this.on('close', releaseContext);
   }
@@ -747,7 +863,7 @@ export class SecureServer extends Server {
   protected override tlsContextFor(reactor: Reactor): number {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
-    const result = reactor.native.createTlsContext(this.contextOptions);
+    const result = reactor.native.createTlsContext({ ...this.contextOptions, asksServername: this.asksServername() });
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
       // (out of memory); it fails the listen as a bind error would.
@@ -766,6 +882,105 @@ export class SecureServer extends Server {
       socket.handshakeTimer.unref();
     }
     return socket;
+  }
+
+  /** Whether handshakes stop at a client's SNI name for a context to be chosen. */
+  private asksServername(): boolean {
+    return this.sniCallback !== undefined || this.namedContexts.length > 0;
+  }
+
+  /**
+   * Adds a context for clients asking for `servername` by SNI, as
+   * tls.Server's addContext(): `context` is options for
+   * {@link createSecureContext} or a context it made; `*` in the name stands
+   * for one label ('*.example.com'). The last match wins. Used when the
+   * server has no SNICallback of its own.
+   */
+  addContext(servername: string, context: tls.SecureContextOptions | tls.SecureContext): void {
+    if (!servername) {
+      throw codedError('"servername" is required parameter for Server.addContext', 'ERR_TLS_REQUIRED_SERVER_NAME');
+    }
+    const pattern = servernamePattern(servername);
+    const options = contextOptionsOf(context, servername);
+    // contextsByName answers with `options` itself.
+    reactorContexts.set(options, options);
+    this.namedContexts.push([pattern, options]);
+    if (this.context !== undefined) this.context.reactor.native.tlsAskServernames(this.context.id);
+  }
+
+  /**
+   * @internal Asks the SNICallback (or the added contexts) for `socket`'s
+   * context and answers the reactor, as node's loadSNI: an error, a throw
+   * or a context the reactor cannot use fails the handshake with it
+   * ('tlsClientError'); a second answer destroys the socket.
+   */
+  chooseContext(socket: SecureSocket, servername: string): void {
+    const id = socket.id;
+    let answered = false;
+    const answer = (error: Error | null, context?: unknown): void => {
+      if (answered) {
+        const twice = codedError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK');
+        // As node's socket.destroy(error): 'tlsClientError' while the handshake runs.
+        if (socket.secureInfo === undefined) failHandshake(socket, twice);
+        else socket.destroy(twice);
+        return;
+      }
+      answered = true;
+      if (error) {
+        failHandshake(socket, error);
+        return;
+      }
+      if (socket.destroyed || socket.id !== id) return;
+      let contextId: number;
+      try {
+        contextId = this.namedContextId(context, servername);
+      } catch (failure) {
+        failHandshake(socket, failure as Error);
+        return;
+      }
+      socket.answerServername(contextId);
+    };
+    try {
+      if (this.sniCallback !== undefined) this.sniCallback.call(socket, servername, answer);
+      else contextsByName.call(socket, servername, answer);
+    } catch (error) {
+      failHandshake(socket, error as Error);
+    }
+  }
+
+  /**
+   * The native context for what an SNI choice gave, as node reads it: no
+   * context (or a primitive) is the server's own (0); an object must be a
+   * context (node's TypeError 'Invalid SNI context' otherwise), one from
+   * createSecureContext, or what addContext kept.
+   */
+  private namedContextId(given: unknown, servername: string): number {
+    if (!given || (typeof given !== 'object' && typeof given !== 'function')) return 0;
+    const options = reactorContexts.get(given as object);
+    if (options === undefined) {
+      if (isNodeSecureContext(given as object)) throw foreignContextError(servername);
+      throw new TypeError('Invalid SNI context');
+    }
+    const context = this.context;
+    if (context === undefined) throw codedError('Socket is closed', 'ERR_SOCKET_CLOSED');
+    const cached = this.nativeNamedContexts.get(options);
+    if (cached !== undefined) return cached;
+    // The server's own ALPN list, verify mode and session scope stay in force
+    // over the chosen context's keys, as in node, where they belong to the socket.
+    const chosen = { ...options };
+    delete chosen.ticketKeys;  // tickets are the accepting context's (tls_context.cc)
+    const ca = chosen.ca.length === 0 && this.requestCert ? defaultCertificates() : chosen.ca;
+    const result = context.reactor.native.createTlsContext({
+      ...chosen, ca, alpn: this.contextOptions.alpn, requestCert: this.requestCert,
+      rejectUnauthorized: this.rejectUnauthorized, sessionIdContext: this.contextOptions.sessionIdContext,
+    });
+    if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
+    const id = result[0];
+    this.nativeNamedContexts.set(options, id);
+    this.liveNamedContexts.add(id);
+    namedContextRegistry.register(options, { reactor: context.reactor, id, live: this.liveNamedContexts },
+      this.liveNamedContexts);
+    return id;
   }
 
   /**
@@ -791,7 +1006,13 @@ export class SecureServer extends Server {
   /** @internal */
   releaseTlsContext(): void {
     if (this.context === undefined) return;
-    this.context.reactor.native.releaseTlsContext(this.context.id);
+    const native = this.context.reactor.native;
+    native.releaseTlsContext(this.context.id);
+    // Connections still handshaking hold the contexts they use natively.
+    for (const id of this.liveNamedContexts) native.releaseTlsContext(id);
+    this.liveNamedContexts.clear();
+    namedContextRegistry.unregister(this.liveNamedContexts);
+    this.nativeNamedContexts = new WeakMap();
     this.context = undefined;
   }
 }

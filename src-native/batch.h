@@ -37,6 +37,8 @@ enum class EventKind : uint8_t {
                       // library, reason), c: TlsErrorKind (tls_session.h)
   kForwardTlsError = 16,  // id: forward, b: string index (message, library, reason);
                           // OpenSSL failed on a TLS side. Its kForwardDone follows.
+  kTlsServername = 17,    // id: a server's handshake waits for JS to choose a
+                          // context for the SNI name at b (string index)
 };
 
 // Which call failed, for the `syscall` property of Node-style errors.

@@ -564,6 +564,14 @@ void Loop::Apply(Command& command) {
         if (!connection->waitingWritable && !connection->failed) QueueWrite(connection);
       }
       return;
+    case Command::Kind::kTlsUseContext:
+      if (connection->tls != nullptr && connection->tls->UseContext(std::move(command.tlsContext))) {
+        // The handshake goes on from the ClientHello OpenSSL has read: no
+        // edge will say so, and the client may have sent more meanwhile.
+        connection->readable = true;
+        flow_.MarkReady(*connection);
+      }
+      return;
     case Command::Kind::kResume:
       connection->wantsData = true;
       // No new edge comes for bytes that arrived while paused.
@@ -924,7 +932,10 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
+  // A handshake waiting for JS's choice of context reads nothing meanwhile;
+  // the answer (kTlsUseContext) brings EPOLLIN back.
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone() &&
+                     !connection->tls->awaitingServername();
   // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull) asks for
   // no EPOLLIN meanwhile: level triggering would report it every turn.
   bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite && connection->waitingWritable;

@@ -48,6 +48,9 @@ struct Command {
     kSetMaxConnections,  // id: listener, amount: net's maxConnections (0: no limit)
     kTlsAllowWrites,     // id: a TLS client whose server JS accepted may send
                          // its application data (TlsSession::AllowWrites)
+    kTlsUseContext,      // id: a TLS server connection whose handshake waits for
+                         // a context by SNI name; tlsContext: JS's choice, or
+                         // null for the listener's (TlsSession::UseContext)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -71,7 +74,8 @@ struct Command {
   const char* pinnedBytes = nullptr;
   uint64_t pin = 0;
   // kAddListener of a TLS listener: the context its connections handshake
-  // with; kAddConnection of a TLS client: its (client) context.
+  // with; kAddConnection of a TLS client: its (client) context;
+  // kTlsUseContext: the server context chosen by SNI name, or null.
   std::shared_ptr<TlsContext> tlsContext;
   // kAddConnection of a TLS client: the SNI name to send, or empty (a
   // pointer, so that the commands of every other kind stay small).

@@ -208,6 +208,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
+          InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
+          InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
           InstanceMethod<&Reactor::Ref>("ref"),
@@ -665,6 +667,21 @@ Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// tlsUseContext(connectionId, contextId): JS's answer to kTlsServername, a
+// server context for the connection's handshake, or 0 for its listener's.
+Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<TlsContext> context;
+  if (info.Length() < 2 || !TlsContextArgument(info, 1, &context) || (context != nullptr && context->client())) {
+    return ThrowTypeError(env, "tlsUseContext(id, serverContextId)");
+  }
+  Command command(Command::Kind::kTlsUseContext);
+  command.id = IdArgument(info, 0);
+  command.tlsContext = std::move(context);
+  staged_.push_back(std::move(command));
+  return env.Undefined();
+}
+
 Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kResume, info);
   return info.Env().Undefined();
@@ -877,6 +894,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.rejectUnauthorized = BoolProperty(given, "rejectUnauthorized");
   options.serverCipherPreference = BoolProperty(given, "honorCipherOrder");
   options.sessionIdContext = StringProperty(given, "sessionIdContext");
+  options.asksServername = BoolProperty(given, "asksServername");
   Napi::Value sessionTimeout = given.Get("sessionTimeout");
   if (env.IsExceptionPending()) return env.Undefined();
   if (sessionTimeout.IsNumber()) options.sessionTimeout = sessionTimeout.As<Napi::Number>().Int32Value();
@@ -919,6 +937,14 @@ Napi::Value Reactor::SetTlsTicketKeys(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "ticket keys must be 48 bytes");
   }
   return env.Undefined();
+}
+
+// tlsAskServernames(contextId): a listening server's connections ask JS for
+// a context by SNI name from now on (its first addContext()).
+Napi::Value Reactor::TlsAskServernames(const Napi::CallbackInfo& info) {
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  if (found != tlsContexts_.end() && !found->second->client()) found->second->SetAsksServername();
+  return info.Env().Undefined();
 }
 
 }  // namespace reactor

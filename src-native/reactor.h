@@ -88,6 +88,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Pause(const Napi::CallbackInfo& info);
   // tlsAllowWrites(id): JS accepted a TLS client's server; its queued writes may go.
   Napi::Value TlsAllowWrites(const Napi::CallbackInfo& info);
+  Napi::Value TlsUseContext(const Napi::CallbackInfo& info);
+  Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value SetTimeout(const Napi::CallbackInfo& info);
   // setMaxConnections(listenerId, limit): 0 for none; lib/server.ts validates.

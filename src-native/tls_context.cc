@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "tls_openssl.h"
+#include "tls_session.h"
 
 namespace reactor {
 
@@ -48,11 +49,15 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const 
 // Encrypts a new ticket or opens a presented one with options.ticketKeys,
 // as node's server does (AES-128-CBC, HMAC-SHA256), so that servers given
 // the same keys resume each other's sessions. 0 for a ticket under another
-// key name: a full handshake, not an error.
+// key name: a full handshake, not an error. The keys are those of the
+// context the connection was accepted with: a context chosen by SNI name
+// (SSL_set_SSL_CTX) has none, and OpenSSL calls the accepting context's
+// callback for every ticket.
 int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                       int encrypt) {
-  const auto* self = static_cast<const TlsContext*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
-  const TicketKeys keys = self->ticketKeys();
+  const TlsSession* session = TlsSession::Of(ssl);
+  if (session == nullptr) return -1;
+  const TicketKeys keys = session->acceptingContext().ticketKeys();
   if (encrypt) {
     std::memcpy(name, keys.name, sizeof keys.name);
     if (RAND_bytes(iv, 16) != 1) return -1;
@@ -70,6 +75,13 @@ int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPH
   int ready = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, keys.aes, iv)
                       : EVP_DecryptInit_ex(cipher, EVP_aes_128_cbc(), nullptr, keys.aes, iv);
   return ready == 1 ? 1 : -1;
+}
+
+// Called once the ClientHello is read, before the certificate is chosen:
+// where a server that asks stops for JS's choice of context by SNI name.
+int CertificateWanted(SSL* ssl, void*) {
+  TlsSession* session = TlsSession::Of(ssl);
+  return session == nullptr ? 1 : session->OnCertificateWanted();
 }
 
 bool UseCertificates(SSL_CTX* ctx, const std::string& pem) {
@@ -203,6 +215,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->rejectUnauthorized_ = options.rejectUnauthorized;
   context->requestCert_ = options.requestCert;
   context->alpn_ = options.alpn;
+  if (options.asksServername) context->SetAsksServername();
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
@@ -264,16 +277,16 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   }
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
   if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
-  if (options.client) return context;  // sessions: node's server options only
+  if (options.client) return context;  // sessions and SNI: node's server options only
+  // Every server context has it, so a context chosen by name goes on too.
+  SSL_CTX_set_cert_cb(ctx, CertificateWanted, nullptr);
   if (!options.ticketKeys.empty()) {
     // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
     if (!context->SetTicketKeys(options.ticketKeys)) {
       *failure = TlsFailure{"ticket keys must be 48 bytes", "", ""};
       return nullptr;
     }
-    // The context outlives every SSL made from it (each session holds it).
-    if (SSL_CTX_set_app_data(ctx, context.get()) != 1 ||
-        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, TicketKeyCallback) != 1) {
+    if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, TicketKeyCallback) != 1) {
       *failure = TakeTlsFailure("cannot set the ticket keys");
       return nullptr;
     }

@@ -8,6 +8,7 @@
 // executable when the addon is loaded. TlsAvailable() says whether they did.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,10 @@ struct TlsContextOptions {
   int sessionTimeout = -1;         // seconds a session stays resumable; -1: OpenSSL's default, as node
   std::string ticketKeys;          // node's 48 bytes (name, HMAC key, AES key), or empty: random keys
   std::string sessionIdContext;    // at most 32 bytes; lib/tls.ts gives node's default when not set
+  // A server whose connections report the SNI name a client sent and wait
+  // for JS to choose a context for it (SNICallback, addContext): TlsSession's
+  // server-name state. Can be turned on later (SetAsksServername).
+  bool asksServername = false;
 };
 
 // Session ticket keys in node's layout (tls.Server's ticketKeys): tickets
@@ -104,6 +109,11 @@ class TlsContext {
   TicketKeys ticketKeys() const;
   // `keys`: node's 48 bytes. False, and nothing changed, for any other size.
   bool SetTicketKeys(const std::string& keys);
+  // Whether a server's connections ask JS for a context by SNI name. Read on
+  // the reactor thread at each handshake; turned on from the JS thread when
+  // a listening server gains its first addContext().
+  bool asksServername() const { return asksServername_.load(std::memory_order_relaxed); }
+  void SetAsksServername() { asksServername_.store(true, std::memory_order_relaxed); }
 
  private:
   TlsContext() = default;
@@ -114,6 +124,7 @@ class TlsContext {
   std::string alpn_;
   mutable std::mutex ticketKeysMutex_;  // guards ticketKeys_: read on the reactor thread, set on the JS thread
   TicketKeys ticketKeys_{};
+  std::atomic<bool> asksServername_{false};
 };
 
 }  // namespace reactor

@@ -194,6 +194,8 @@ std::unique_ptr<TlsSession> TlsSession::Create(std::shared_ptr<TlsContext> conte
   BIO_set_data(bio, &session->transport_);
   BIO_set_init(bio, 1);
   SSL_set_bio(session->ssl_, bio, bio);  // the SSL owns the BIO now
+  // For the callbacks (TlsSession::Of); the SSL never outlives the session.
+  SSL_set_app_data(session->ssl_, session.get());
   session->context_ = std::move(context);
   return session;
 }
@@ -221,6 +223,52 @@ TlsSession::~TlsSession() {
   if (ssl_ != nullptr) SSL_free(ssl_);
 }
 
+TlsSession* TlsSession::Of(const SSL* ssl) { return static_cast<TlsSession*>(SSL_get_app_data(ssl)); }
+
+int TlsSession::OnCertificateWanted() {
+  switch (servername_) {
+    case ServernameState::kAsked:
+      return -1;
+    case ServernameState::kAnswered:
+      return 1;
+    case ServernameState::kFailed:
+      return 0;
+    case ServernameState::kNotAsked:
+      break;
+  }
+  if (!context_->asksServername()) return 1;
+  const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr || name[0] == '\0') return 1;
+  servername_ = ServernameState::kAsked;
+  askedServername_ = name;
+  return -1;
+}
+
+void TlsSession::ReportServername(Connection& connection, Batch& batch) {
+  if (askedServername_.empty()) return;  // reported already
+  size_t first = batch.strings.size();
+  batch.strings.push_back(std::move(askedServername_));
+  askedServername_.clear();
+  batch.Add(EventKind::kTlsServername, connection.id, 0, static_cast<double>(first));
+}
+
+bool TlsSession::UseContext(std::shared_ptr<TlsContext> context) {
+  if (servername_ != ServernameState::kAsked) return false;
+  servername_ = ServernameState::kAnswered;
+  askedServername_.clear();
+  if (context == nullptr || context == context_) return true;
+  // The chosen context's certificate chain and key, trust store and cipher
+  // list apply from here; the accepting context's protocol versions, verify
+  // mode and ticket keys stay (node swaps contexts the same way).
+  if (SSL_set_SSL_CTX(ssl_, context->ctx()) == nullptr) {
+    ERR_clear_error();
+    servername_ = ServernameState::kFailed;  // the callback fails the handshake
+    return true;
+  }
+  chosenContext_ = std::move(context);
+  return true;
+}
+
 bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome) {
   BeginCall();
   int result = SSL_do_handshake(ssl_);
@@ -230,7 +278,16 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     ReportSecure(connection, batch);
     return true;
   }
-  *outcome = ReadFailed(connection, batch, SSL_get_error(ssl_, result));
+  int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_X509_LOOKUP && servername_ == ServernameState::kAsked) {
+    // Stopped for JS's choice (OnCertificateWanted). `readable` is left as
+    // it is: UseContext's caller reads again whatever the socket did.
+    ERR_clear_error();
+    ReportServername(connection, batch);
+    *outcome = ReadOutcome::kDrained;
+    return false;
+  }
+  *outcome = ReadFailed(connection, batch, error);
   return false;
 }
 
@@ -369,6 +426,15 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark);
   OverflowSettle settle(*this, connection);
   if (OverflowFull(connection)) return ReadOutcome::kDrained;
+  if (awaitingServername()) {
+    // Nothing is read until JS answers. A client that hangs up meanwhile
+    // can no longer finish the handshake: it fails now, as at a FIN.
+    if (!connection.peerClosing) return ReadOutcome::kDrained;
+    connection.readable = false;
+    connection.failed = true;
+    batch.Add(EventKind::kTlsError, connection.id, 1, 0, static_cast<double>(TlsErrorKind::kPeerClosed));
+    return ReadOutcome::kFailed;
+  }
   if (!handshakeDone_) {
     ReadOutcome outcome = ReadOutcome::kDrained;
     if (!Handshake(connection, batch, &outcome)) return outcome;

@@ -79,7 +79,29 @@ class TlsSession {
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
+  // The session whose SSL this is (every SSL we make carries its session).
+  static TlsSession* Of(const SSL* ssl);
+  // The context the connection was accepted (or made) with: its ticket keys
+  // stay in force after an SNI choice swapped the SSL's context.
+  const TlsContext& acceptingContext() const { return *context_; }
+
   bool handshakeDone() const { return handshakeDone_; }
+
+  // SNI on a server whose context asks (TlsContextOptions::asksServername):
+  // the handshake stops once the ClientHello is read (OpenSSL's certificate
+  // callback), the name goes to JS (kTlsServername), and nothing is read or
+  // written until JS answers with UseContext. A client that sent no name is
+  // not asked about, as node asks its SNICallback only about a name.
+  bool awaitingServername() const { return servername_ == ServernameState::kAsked; }
+  // JS's answer: `context` (a server context) for this connection's
+  // certificate, key, trust and ciphers, or null to keep the accepting one.
+  // False, and nothing changed, unless an answer was awaited. The caller
+  // must then read again: the handshake goes on without a new edge.
+  bool UseContext(std::shared_ptr<TlsContext> context);
+  // OpenSSL's certificate callback (installed on server contexts): 1 to go
+  // on, -1 to stop the handshake until JS answers, 0 to fail it.
+  int OnCertificateWanted();
+
   // A client session sends no application data and no close_notify until JS
   // has checked the server's certificate and accepted it (kTlsAllowWrites):
   // whatever JS queued meanwhile waits, and is dropped if the connection is
@@ -208,8 +230,23 @@ class TlsSession {
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
   void RecordFailure(const char* fallback);
 
+  // Reports the name JS must choose a context for (kTlsServername).
+  void ReportServername(Connection& connection, Batch& batch);
+
+  enum class ServernameState : uint8_t {
+    kNotAsked,  // no question yet (or none will be asked)
+    kAsked,     // the handshake waits for UseContext
+    kAnswered,  // JS chose; the handshake goes on
+    kFailed,    // the chosen context could not be applied: the handshake fails
+  };
+
   std::shared_ptr<TlsContext> context_;
+  // The context JS chose by SNI name, held for the SSL's life (its ALPN list
+  // is read by the selection callback).
+  std::shared_ptr<TlsContext> chosenContext_;
   SSL* ssl_ = nullptr;  // owned; owns its BIO
+  ServernameState servername_ = ServernameState::kNotAsked;
+  std::string askedServername_;  // set while kAsked and not yet reported
   Transport transport_;
   bool handshakeDone_ = false;
   bool writesAllowed_ = true;  // false for a client until JS accepts the server

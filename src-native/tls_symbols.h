@@ -63,13 +63,12 @@
   X(SSL_CTX_ctrl) \
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
-  X(SSL_CTX_get_ex_data) \
   X(SSL_CTX_new) \
   X(SSL_CTX_set_alpn_protos) \
   X(SSL_CTX_set_alpn_select_cb) \
   X(SSL_CTX_set_cipher_list) \
+  X(SSL_CTX_set_cert_cb) \
   X(SSL_CTX_set_ciphersuites) \
-  X(SSL_CTX_set_ex_data) \
   X(SSL_CTX_set_options) \
   X(SSL_CTX_set_session_id_context) \
   X(SSL_CTX_set_timeout) \
@@ -81,9 +80,9 @@
   X(SSL_free) \
   X(SSL_get0_alpn_selected) \
   X(SSL_get1_peer_certificate) \
-  X(SSL_get_SSL_CTX) \
   X(SSL_get_current_cipher) \
   X(SSL_get_error) \
+  X(SSL_get_ex_data) \
   X(SSL_get_servername) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
@@ -93,8 +92,10 @@
   X(SSL_select_next_proto) \
   X(SSL_session_reused) \
   X(SSL_set_accept_state) \
+  X(SSL_set_SSL_CTX) \
   X(SSL_set_bio) \
   X(SSL_set_connect_state) \
+  X(SSL_set_ex_data) \
   X(SSL_shutdown) \
   X(SSL_write_ex) \
   X(TLS_client_method) \

@@ -81,3 +81,21 @@ export function connectTls(pki: TestPki, port: number, options: tls.ConnectionOp
     socket.once('error', reject);
   });
 }
+
+/**
+ * A key and a certificate for `names` (DNS names; the first is the CN),
+ * signed by `pki`'s CA: another server identity, for SNI.
+ */
+export function issueServerCertificate(pki: TestPki, names: string[]):
+  { key: Buffer; cert: Buffer; keyPath: string; certPath: string } {
+  const base = `named-${names[0].replace(/[^a-z0-9]/gi, '_')}-${Math.random().toString(36).slice(2)}`;
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', ...ec, '-subj', `/CN=${names[0]}/O=epoll-reactor`, '-keyout', `${base}.key`, '-out', `${base}.csr`],
+    pki.directory);
+  fs.writeFileSync(path.join(pki.directory, `${base}.ext`), `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}\n`);
+  run(['x509', '-req', '-in', `${base}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+    '-extfile', `${base}.ext`, '-out', `${base}.pem`], pki.directory);
+  const keyPath = path.join(pki.directory, `${base}.key`);
+  const certPath = path.join(pki.directory, `${base}.pem`);
+  return { key: fs.readFileSync(keyPath), cert: fs.readFileSync(certPath), keyPath, certPath };
+}
