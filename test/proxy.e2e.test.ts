@@ -13,7 +13,7 @@ import * as tls from 'node:tls';
 import { checkMustCalls, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { closedPort, echoThrough } from './helpers/echo-client';
-import { makeTestPki } from './helpers/tls-pki';
+import { issueServerCertificate, makeTestPki } from './helpers/tls-pki';
 
 const root = path.resolve(__dirname, '..');
 const bin = path.join(root, 'bin', 'epoll-reactor.js');
@@ -301,6 +301,10 @@ test.each([
     '--sni-upstream', 'a.test=127.0.0.1:9'], '--sni-upstream needs --tls-cert'],
   ['--sni-upstream without a name', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
     '--sni-upstream', '127.0.0.1:9'], '--sni-upstream expects NAME=HOST:PORT'],
+  ['--sni-cert without a key file', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--sni-cert', `a.test=${path.join(root, 'package.json')}`], '--sni-cert expects NAME=CERTFILE,KEYFILE'],
+  ['--sni-cert files that hold no certificate', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--sni-cert', `a.test=${path.join(root, 'package.json')},${path.join(root, 'package.json')}`], '--sni-cert: node:tls rejects'],
 ])('bad flags (%s) exit with code 2 and a message naming the flag, without a stack trace', async (_, args, flag) => {
   const proxy = runProxy(args);
   const exit = await proxy.exited;
@@ -430,6 +434,38 @@ test('--sni-upstream: TLS clients go to the upstreams of the name they sent, wil
     const stats = await proxy.next((l) => isStats(l) && l.stats.upstreams.reduce((sum, u) => sum + u.total, 0) >= 6);
     const upstreams = (stats as { stats: ProxyStats }).stats.upstreams;
     expect(upstreams.map((u) => [u.servername, u.total])).toEqual([[undefined, 3], ['api.example.test', 2], ['*.wild.test', 1]]);
+  } finally {
+    pki.remove();
+  }
+}, 40000);
+
+test('--sni-cert: TLS clients get the certificate of the name they sent, wildcards one label deep, others --tls-cert', async () => {
+  const pki = makeTestPki();
+  try {
+    const api = issueServerCertificate(pki, ['api.example.test']);
+    const wild = issueServerCertificate(pki, ['*.wild.test']);
+    const live = await startEcho();
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`,
+      '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey,
+      '--sni-cert', `api.example.test=${api.certPath},${api.keyPath}`, '--sni-cert', `*.wild.test=${wild.certPath},${wild.keyPath}`]);
+    const port = await listeningPort(proxy);
+    // Each client checks the name it asked for (tls.connect's default), so the right certificate is proven, then echoes.
+    const presented = (servername: string | undefined): Promise<string> => new Promise((resolve, reject) => {
+      const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername,
+        ...(servername === undefined ? { checkServerIdentity: () => undefined } : {}) }));
+      client.on('error', reject);
+      client.once('secureConnect', () => {
+        const name = client.getPeerCertificate().subject.CN as string;
+        client.end('ping');
+        client.once('data', (chunk: Buffer) => resolve(`${name} ${chunk.toString()}`));
+      });
+    });
+    expect(await presented('api.example.test')).toBe('api.example.test ping');
+    expect(await presented('API.Example.Test')).toBe('api.example.test ping');
+    expect(await presented('x.wild.test')).toBe('*.wild.test ping');
+    expect(await presented('localhost')).toBe('localhost ping');
+    expect(await presented(undefined)).toBe('localhost ping');
+    await expect(presented('a.b.wild.test')).rejects.toMatchObject({ code: 'ERR_TLS_CERT_ALTNAME_INVALID' });
   } finally {
     pki.remove();
   }

@@ -78,6 +78,13 @@ export interface ProxyOptions {
    * The flag: --sni-upstream NAME=HOST:PORT, repeated. Default: none.
    */
   sniUpstreams?: Array<{ servername: string; upstreams: HostPort[] }>;
+  /**
+   * With `tls`: the certificate (and chain) and key, PEM, for clients asking
+   * for `servername` by SNI (a host name, or `*.` and a domain for any one
+   * label before it; names compare case-insensitively); others get `tls`'s.
+   * The flag: --sni-cert NAME=CERTFILE,KEYFILE, repeated. Default: none.
+   */
+  sniCerts?: Array<{ servername: string; cert: string; key: string }>;
 }
 
 /** The settings a programmatic user must give; the rest have defaults. */
@@ -133,6 +140,10 @@ bytes are forwarded both ways on the epoll reactor thread.
                               *.DOMAIN, any name one label below DOMAIN) to HOST:PORT;
                               repeat for more names or more upstreams per name. Others
                               go to --upstream
+  --sni-cert NAME=CERT,KEY    with --tls-cert: present CERT (PEM, the certificate then its
+                              chain) with its key KEY to clients whose SNI is NAME (or,
+                              for *.DOMAIN, any name one label below DOMAIN); repeat for
+                              more names. Others get --tls-cert
   --upstream-tls              speak TLS to the upstreams, verifying their certificates
                               (node's default roots unless --upstream-ca)
   --upstream-ca FILE          trust these certificates (PEM) for the upstreams instead
@@ -151,7 +162,7 @@ Status lines are JSON on stderr: {"listening":"127.0.0.1:8080"} once listening,
 const VALUE_FLAGS = [
   'listen', 'upstream', 'balance', 'connect-timeout', 'retries', 'fail-threshold', 'fail-cooldown',
   'idle-timeout', 'max-connections', 'shutdown-grace', 'stats-interval', 'mode', 'threads', 'tls-cert', 'tls-key',
-  'upstream-ca', 'upstream-servername', 'sni-upstream',
+  'upstream-ca', 'upstream-servername', 'sni-upstream', 'sni-cert',
 ] as const;
 // The flags that take no value; in a config file, true or false.
 const BOOLEAN_FLAGS = ['upstream-tls'] as const;
@@ -160,7 +171,7 @@ type ValueFlag = typeof VALUE_FLAGS[number];
 
 /** Raw values by flag, as strings, before validation. */
 // The flags that may be given more than once (a list in a config file).
-const LIST_FLAGS = ['upstream', 'sni-upstream'] as const;
+const LIST_FLAGS = ['upstream', 'sni-upstream', 'sni-cert'] as const;
 type ListFlag = typeof LIST_FLAGS[number];
 type RawValues = Partial<Record<Exclude<ValueFlag, ListFlag>, string>> & Partial<Record<ListFlag, string[]>> &
   Partial<Record<BooleanFlag, boolean>>;
@@ -291,16 +302,17 @@ function readPem(flag: string, file: string): string {
  * fault: the certificate alone first, then the key with it (a key that does
  * not match the certificate is the key's fault).
  */
-function checkTls(tls: { cert: string; key: string }, certName: string, keyName: string): { cert: string; key: string } {
+function checkTls(tls: { cert: string; key: string }, certName: string, keyName: string,
+  flags: { cert: string; key: string } = { cert: '--tls-cert', key: '--tls-key' }): { cert: string; key: string } {
   try {
     createSecureContext({ cert: tls.cert });
   } catch (error) {
-    throw new UsageError('--tls-cert', `--tls-cert: node:tls rejects the certificate in ${certName}: ${(error as Error).message}`);
+    throw new UsageError(flags.cert, `${flags.cert}: node:tls rejects the certificate in ${certName}: ${(error as Error).message}`);
   }
   try {
     createSecureContext({ cert: tls.cert, key: tls.key });
   } catch (error) {
-    throw new UsageError('--tls-key', `--tls-key: node:tls rejects the key in ${keyName} for that certificate: ${(error as Error).message}`);
+    throw new UsageError(flags.key, `${flags.key}: node:tls rejects the key in ${keyName} for that certificate: ${(error as Error).message}`);
   }
   return tls;
 }
@@ -331,7 +343,8 @@ function checkUpstreamTls(settings: { ca?: string; servername?: string }, caName
 function checkSniName(flag: string, name: string, given: string): string {
   const domain = name.startsWith('*.') ? name.slice(2) : name;
   if (isIP(domain) !== 0 || !HOST_NAME.test(domain) || domain.endsWith('.')) {
-    throw new UsageError(flag, `${flag} expects NAME=HOST:PORT with NAME a host name or *.DOMAIN; got ${quote(given)}`);
+    const shape = flag === '--sni-cert' ? 'NAME=CERTFILE,KEYFILE' : 'NAME=HOST:PORT';
+    throw new UsageError(flag, `${flag} expects ${shape} with NAME a host name or *.DOMAIN; got ${quote(given)}`);
   }
   return name.toLowerCase();
 }
@@ -353,6 +366,29 @@ function resolveSniUpstreams(values: string[] | undefined, hasTls: boolean): Pro
   }
   if (!hasTls) throw new UsageError(flag, `${flag} needs --tls-cert and --tls-key: SNI is read from the TLS handshake`);
   return [...byName].map(([servername, upstreams]) => ({ servername, upstreams }));
+}
+
+/** --sni-cert NAME=CERTFILE,KEYFILE entries, read and checked; a name given twice is refused. */
+function resolveSniCerts(values: string[] | undefined, hasTls: boolean): ProxyOptions['sniCerts'] {
+  if (values === undefined || values.length === 0) return undefined;
+  const flag = '--sni-cert';
+  const shape = `${flag} expects NAME=CERTFILE,KEYFILE (e.g. api.example.com=api.pem,api.key)`;
+  const entries: NonNullable<ProxyOptions['sniCerts']> = [];
+  for (const value of values) {
+    const at = value.indexOf('=');
+    const files = at <= 0 ? [] : value.slice(at + 1).split(',');
+    if (files.length !== 2 || files[0] === '' || files[1] === '') throw new UsageError(flag, `${shape}; got ${quote(value)}`);
+    const servername = checkSniName(flag, value.slice(0, at), value);
+    if (entries.some((entry) => entry.servername === servername)) {
+      throw new UsageError(flag, `${flag} gives ${quote(servername)} twice; each name has one certificate`);
+    }
+    const [certFile, keyFile] = files;
+    const pem = { cert: readPem(flag, certFile), key: readPem(flag, keyFile) };
+    checkTls(pem, quote(certFile), quote(keyFile), { cert: flag, key: flag });
+    entries.push({ servername, ...pem });
+  }
+  if (!hasTls) throw new UsageError(flag, `${flag} needs --tls-cert and --tls-key: the certificate for clients without a listed name`);
+  return entries;
 }
 
 /** --upstream-tls with its --upstream-ca and --upstream-servername, read and checked. */
@@ -414,7 +450,7 @@ function readConfigFile(file: string): RawValues {
     } else if ((LIST_FLAGS as readonly string[]).includes(key)) {
       const list = Array.isArray(value) ? value : [value];
       if (list.length === 0 || !list.every((item) => typeof item === 'string')) {
-        const shape = key === 'upstream' ? '"HOST:PORT"' : '"NAME=HOST:PORT"';
+        const shape = key === 'upstream' ? '"HOST:PORT"' : key === 'sni-cert' ? '"NAME=CERTFILE,KEYFILE"' : '"NAME=HOST:PORT"';
         throw new UsageError(`--${key}`, `${flag} expects a ${shape} string or an array of them; got ${quote(value)}`);
       }
       raw[key as ListFlag] = list as string[];
@@ -448,6 +484,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
   const tls = resolveTls(raw['tls-cert'], raw['tls-key']);
   const upstreamTls = resolveUpstreamTls(raw);
   const sniUpstreams = resolveSniUpstreams(raw['sni-upstream'], tls !== undefined);
+  const sniCerts = resolveSniCerts(raw['sni-cert'], tls !== undefined);
   const ms = (flag: Exclude<ValueFlag, ListFlag>, fallback: number, min = 0): number =>
     raw[flag] === undefined ? fallback : parseInteger(`--${flag}`, raw[flag] as string, min, 'milliseconds');
   const count = (flag: Exclude<ValueFlag, ListFlag>, unit: string, fallback: number, min = 0): number =>
@@ -470,6 +507,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     ...(tls === undefined ? {} : { tls }),
     ...(upstreamTls === undefined ? {} : { upstreamTls }),
     ...(sniUpstreams === undefined ? {} : { sniUpstreams }),
+    ...(sniCerts === undefined ? {} : { sniCerts }),
   };
 }
 
@@ -505,6 +543,18 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
     options.sniUpstreams = resolveSniUpstreams(config.sniUpstreams.flatMap(({ servername, upstreams }) =>
       upstreams.map(({ host, port }) => `${servername}=${host.includes(':') ? `[${host}]` : host}:${port}`)),
     options.tls !== undefined);
+  }
+  if (config.sniCerts !== undefined && config.sniCerts.length > 0) {
+    const flag = '--sni-cert';
+    if (options.tls === undefined) throw new UsageError(flag, `sniCerts needs tls: the certificate for clients without a listed name`);
+    const seen = new Set<string>();
+    options.sniCerts = config.sniCerts.map(({ servername, cert, key }) => {
+      const name = checkSniName(flag, String(servername), String(servername));
+      if (seen.has(name)) throw new UsageError(flag, `sniCerts gives ${quote(name)} twice; each name has one certificate`);
+      seen.add(name);
+      return { servername: name, ...checkTls({ cert, key }, `sniCerts[${quote(name)}].cert`, `sniCerts[${quote(name)}].key`,
+        { cert: flag, key: flag }) };
+    });
   }
   if (config.upstreamTls !== undefined) {
     const { ca, servername } = config.upstreamTls;

@@ -7,7 +7,10 @@
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-import { connect, createSecureServer, createServer, forward, ForwardResult, Server, Socket, tlsAvailable } from '../index';
+import type { SecureContext } from 'node:tls';
+
+import { connect, createSecureContext, createSecureServer, createServer, forward, ForwardResult, Server, Socket,
+  tlsAvailable } from '../index';
 import { HostPort, ProxyConfig, ProxyOptions, withDefaults } from './options';
 
 /** Whether an upstream is being chosen, or skipped after repeated failures. */
@@ -87,17 +90,18 @@ class UpstreamPool {
 }
 
 /**
- * The pool for a client's SNI name: an exact entry first, then `*.` and the
- * name less its first label, else `fallback` (no SNI, or no match). Names
- * compare case-insensitively, as DNS names do.
+ * What `byName` holds for a client's SNI name (an upstream pool, a
+ * certificate): an exact entry first, then `*.` and the name less its first
+ * label, else `fallback` (no SNI, or no match). Names compare
+ * case-insensitively, as DNS names do.
  */
-function poolFor(pools: Map<string, UpstreamPool>, servername: unknown, fallback: UpstreamPool): UpstreamPool {
+function forServername<T>(byName: Map<string, T>, servername: unknown, fallback: T): T {
   if (typeof servername !== 'string' || servername === '') return fallback;
   const name = servername.toLowerCase().replace(/\.$/, '');  // 'api.example.com.' is the same name
-  const exact = pools.get(name);
+  const exact = byName.get(name);
   if (exact !== undefined) return exact;
   const dot = name.indexOf('.');
-  return (dot > 0 ? pools.get(`*${name.slice(dot)}`) : undefined) ?? fallback;
+  return (dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined) ?? fallback;
 }
 
 /** One client and, once chosen, its upstream. */
@@ -191,9 +195,18 @@ export class Proxy {
     if (this.options.upstreamTls !== undefined && !tlsAvailable) {
       return Promise.reject(new Error('TLS to the upstreams needs reactor TLS, which this node does not offer (docs/tls.md)'));
     }
+    // Certificates by SNI name, matched as upstream pools are (forServername).
+    const certificates = new Map<string, SecureContext | undefined>();
+    for (const { servername, cert, key } of this.options.sniCerts ?? []) {
+      certificates.set(servername, createSecureContext({ cert, key }));
+    }
+    const sniOptions = certificates.size === 0 ? {} : {
+      SNICallback: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) =>
+        callback(null, forServername(certificates, servername, undefined)),
+    };
     const server = tls === undefined
       ? createServer(serverOptions, (client) => this.accept(client))
-      : createSecureServer({ ...serverOptions, cert: tls.cert, key: tls.key }, (client) => this.accept(client));
+      : createSecureServer({ ...serverOptions, ...sniOptions, cert: tls.cert, key: tls.key }, (client) => this.accept(client));
     this.server = server;
     if (this.options.maxConnections > 0) server.maxConnections = this.options.maxConnections;
     server.on('drop', () => { this.dropped++; });
@@ -304,7 +317,7 @@ export class Proxy {
       });
     }
     // A TLS client arrives after its handshake, with the SNI name it sent.
-    const pool = poolFor(this.sniPools, (client as { servername?: unknown }).servername, this.defaultPool);
+    const pool = forServername(this.sniPools, (client as { servername?: unknown }).servername, this.defaultPool);
     this.connectUpstream(connection, pool, 0, new Set());
   }
 
