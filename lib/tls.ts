@@ -931,14 +931,11 @@ export class SecureServer extends Server {
         return;
       }
       if (socket.destroyed || socket.id !== id) return;
-      let contextId: number;
       try {
-        contextId = this.namedContextId(context, servername);
+        socket.answerServername(this.namedContextId(context, servername));
       } catch (failure) {
         failHandshake(socket, failure as Error);
-        return;
       }
-      socket.answerServername(contextId);
     };
     try {
       if (this.sniCallback !== undefined) this.sniCallback.call(socket, servername, answer);
@@ -956,7 +953,10 @@ export class SecureServer extends Server {
    */
   private namedContextId(given: unknown, servername: string): number {
     if (!given || (typeof given !== 'object' && typeof given !== 'function')) return 0;
-    const options = reactorContexts.get(given as object);
+    // As node's `context.context || context`: a wrapper of a context's native part counts as it.
+    const inner = (given as { context?: unknown }).context;
+    const options = reactorContexts.get(given as object) ??
+      (inner !== null && typeof inner === 'object' ? reactorContexts.get(inner) : undefined);
     if (options === undefined) {
       if (isNodeSecureContext(given as object)) throw foreignContextError(servername);
       throw new TypeError('Invalid SNI context');

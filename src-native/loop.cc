@@ -565,7 +565,8 @@ void Loop::Apply(Command& command) {
       }
       return;
     case Command::Kind::kTlsUseContext:
-      if (connection->tls != nullptr && connection->tls->UseContext(std::move(command.tlsContext))) {
+      if (connection->tls != nullptr && !connection->failed &&
+          connection->tls->UseContext(std::move(command.tlsContext))) {
         // The handshake goes on from the ClientHello OpenSSL has read: no
         // edge will say so, and the client may have sent more meanwhile.
         connection->readable = true;
@@ -932,10 +933,14 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  // A handshake waiting for JS's choice of context reads nothing meanwhile;
-  // the answer (kTlsUseContext) brings EPOLLIN back.
-  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone() &&
-                     !connection->tls->awaitingServername();
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
+  // A handshake waiting for JS's choice of context reads nothing meanwhile:
+  // level triggering would report the client's next bytes every turn. Only
+  // a hangup is watched (it fails the handshake); the answer
+  // (kTlsUseContext) brings EPOLLIN back.
+  if (connection->tls != nullptr && connection->tls->awaitingServername()) {
+    return EPOLLRDHUP | (connection->waitingWritable ? EPOLLOUT : 0u);
+  }
   // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull) asks for
   // no EPOLLIN meanwhile: level triggering would report it every turn.
   bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite && connection->waitingWritable;

@@ -914,6 +914,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
     return result;
   }
   uint64_t id = loop_->NextId();
+  Napi::MemoryManagement::AdjustExternalMemory(env, static_cast<int64_t>(context->externalBytes()));
   tlsContexts_.emplace(id, std::move(context));
   Napi::Array result = Napi::Array::New(env, 1);
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
@@ -921,7 +922,10 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::ReleaseTlsContext(const Napi::CallbackInfo& info) {
-  tlsContexts_.erase(IdArgument(info, 0));
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  if (found == tlsContexts_.end()) return info.Env().Undefined();
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -static_cast<int64_t>(found->second->externalBytes()));
+  tlsContexts_.erase(found);
   return info.Env().Undefined();
 }
 

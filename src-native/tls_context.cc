@@ -216,6 +216,10 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->requestCert_ = options.requestCert;
   context->alpn_ = options.alpn;
   if (options.asksServername) context->SetAsksServername();
+  // The context itself, plus its certificates parsed (of the order of their PEM text).
+  context->externalBytes_ = 64 * 1024;
+  for (const std::string& pem : options.ca) context->externalBytes_ += pem.size();
+  for (const std::string& pem : options.certs) context->externalBytes_ += pem.size();
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);

@@ -114,6 +114,10 @@ class TlsContext {
   // a listening server gains its first addContext().
   bool asksServername() const { return asksServername_.load(std::memory_order_relaxed); }
   void SetAsksServername() { asksServername_.store(true, std::memory_order_relaxed); }
+  // About how much memory the context holds outside V8 (its certificates and
+  // trust store), which the bridge reports to V8 so that garbage collection
+  // runs for contexts JS lets go of (an SNICallback making one per handshake).
+  size_t externalBytes() const { return externalBytes_; }
 
  private:
   TlsContext() = default;
@@ -125,6 +129,7 @@ class TlsContext {
   mutable std::mutex ticketKeysMutex_;  // guards ticketKeys_: read on the reactor thread, set on the JS thread
   TicketKeys ticketKeys_{};
   std::atomic<bool> asksServername_{false};
+  size_t externalBytes_ = 0;
 };
 
 }  // namespace reactor

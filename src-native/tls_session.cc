@@ -257,9 +257,10 @@ bool TlsSession::UseContext(std::shared_ptr<TlsContext> context) {
   servername_ = ServernameState::kAnswered;
   askedServername_.clear();
   if (context == nullptr || context == context_) return true;
-  // The chosen context's certificate chain and key, trust store and cipher
-  // list apply from here; the accepting context's protocol versions, verify
-  // mode and ticket keys stay (node swaps contexts the same way).
+  // The chosen context's certificate chain and key, trust store and TLS 1.2
+  // cipher list apply from here; the accepting context's protocol versions,
+  // verify mode, ticket keys and ALPN stay, and so does a TLS 1.3 suite,
+  // chosen before the certificate callback (node swaps contexts the same way).
   if (SSL_set_SSL_CTX(ssl_, context->ctx()) == nullptr) {
     ERR_clear_error();
     servername_ = ServernameState::kFailed;  // the callback fails the handshake
@@ -430,6 +431,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
     // Nothing is read until JS answers. A client that hangs up meanwhile
     // can no longer finish the handshake: it fails now, as at a FIN.
     if (!connection.peerClosing) return ReadOutcome::kDrained;
+    servername_ = ServernameState::kFailed;  // a late answer changes nothing
     connection.readable = false;
     connection.failed = true;
     batch.Add(EventKind::kTlsError, connection.id, 1, 0, static_cast<double>(TlsErrorKind::kPeerClosed));

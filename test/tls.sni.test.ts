@@ -9,6 +9,7 @@ import * as tls from 'node:tls';
 
 import { createSecureContext, createSecureServer, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
 import { listenLocal } from './helpers';
+import { startFixture } from './helpers/child';
 import { releaseTracked, track } from './helpers/cleanup';
 import { issueServerCertificate, makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -212,6 +213,23 @@ describe.each(servers)('%s', (_, make) => {
     expect((await reported)[0]).toMatchObject({ code: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
     expect((await seen).error).toBe('ECONNRESET');
   });
+});
+
+test('each name reaches the SNICallback intact when the reactor merges turns JS has not taken yet', async () => {
+  // Events made while JS is busy are merged into the batch JS has not taken,
+  // their string indices renumbered (batch.h Append); a name event left out
+  // of that once read another connection's address as its name.
+  const asked: string[] = [];
+  const { port } = await start(reactor, { SNICallback: (name, callback) => { asked.push(name); callback(null); } });
+  const count = 40;
+  const clients = startFixture('sni-clients.js', { PORT: String(port), COUNT: String(count) });
+  track(clients.child);  // killed by its pid after the test
+  await clients.next((line) => line.connecting !== undefined);
+  // Stall this thread while the clients connect and send their names.
+  const until = Date.now() + 400;
+  while (Date.now() < until) { /* busy: the reactor thread goes on alone */ }
+  expect(await clients.next((line) => line.done === true, 30000)).toMatchObject({ failed: 0 });
+  expect(asked.sort()).toEqual(Array.from({ length: count }, (_, i) => `c${i}.example`).sort());
 });
 
 test('checks of SNICallback and addContext throw what node:tls throws', () => {
