@@ -43,9 +43,10 @@ enum class EventKind : uint8_t {
 
 // Whether an event's b is an index into Batch::strings, which Append must
 // renumber. Every kind is named, with no default, so that a new kind cannot
-// be added without deciding (-Wall's -Wswitch warns otherwise): kTlsServername
-// was first left out of a list here, and in a merged batch pointed at another
-// event's strings.
+// be added without deciding (binding.gyp builds with -Werror=switch):
+// kTlsServername was first left out of a list here, and in a merged batch
+// pointed at another event's strings. (A kTlsError of kind kPeerClosed has
+// no strings; its b, 0, is shifted too and never read.)
 constexpr bool CarriesStrings(EventKind kind) {
   switch (kind) {
     case EventKind::kConnection:

@@ -338,7 +338,13 @@ void Reactor::OnEnvironmentCleanup(void* self) {
 void Reactor::Teardown() {
   if (loop_) loop_->Stop();
   staged_.clear();
+  // What the contexts reported to V8 goes back with them (a reactor that
+  // failed is torn down while its environment lives on).
+  int64_t externalBytes = 0;
+  for (const auto& entry : tlsContexts_) externalBytes += static_cast<int64_t>(entry.second->externalBytes());
   tlsContexts_.clear();
+  int64_t adjusted = 0;
+  if (env_ != nullptr && externalBytes != 0) napi_adjust_external_memory(env_, -externalBytes, &adjusted);
   if (!released_) {
     released_ = true;
     batchFunction_.Release();

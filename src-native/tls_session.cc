@@ -429,12 +429,19 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   if (OverflowFull(connection)) return ReadOutcome::kDrained;
   if (awaitingServername()) {
     // Nothing is read until JS answers. A client that hangs up meanwhile
-    // can no longer finish the handshake: it fails now, as at a FIN.
-    if (!connection.peerClosing) return ReadOutcome::kDrained;
+    // can no longer finish the handshake: it fails now, as at a FIN. So does
+    // a socket error, which level triggering would otherwise report every
+    // turn (EPOLLERR is always watched).
+    int error = connection.peerClosing ? 0 : -sys::PendingSocketError(transport_.fd);
+    if (!connection.peerClosing && error <= 0) return ReadOutcome::kDrained;
     servername_ = ServernameState::kFailed;  // a late answer changes nothing
     connection.readable = false;
     connection.failed = true;
-    batch.Add(EventKind::kTlsError, connection.id, 1, 0, static_cast<double>(TlsErrorKind::kPeerClosed));
+    if (error > 0) {
+      batch.Add(EventKind::kError, connection.id, static_cast<double>(error), static_cast<double>(Syscall::kRead));
+    } else {
+      batch.Add(EventKind::kTlsError, connection.id, 1, 0, static_cast<double>(TlsErrorKind::kPeerClosed));
+    }
     return ReadOutcome::kFailed;
   }
   if (!handshakeDone_) {
