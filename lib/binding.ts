@@ -11,7 +11,7 @@ export interface NativeReactor {
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
   connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number,
-    tlsContext?: number, servername?: string): [id: number] | [errno: number, syscall: string];
+    tlsContext?: number, servername?: string, session?: Buffer): [id: number] | [errno: number, syscall: string];
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];

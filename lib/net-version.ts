@@ -62,3 +62,10 @@ export const blockListOption = major >= 22;
  */
 export const systemCaHintOnVerifyErrors = major >= 24 &&
   !process.execArgv.includes('--use-system-ca') && !/(^|\s)--use-system-ca(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+
+/**
+ * tls.connect's `session` given as a string: Node 22 and later take its bytes
+ * as latin1 (TLSSocket#setSession); Node 20 throws ERR_INVALID_ARG_TYPE
+ * ('Session must be a buffer'), as for any other non-buffer.
+ */
+export const tlsSessionStringAccepted = major >= 22;

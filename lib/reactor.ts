@@ -23,6 +23,7 @@ export const enum EventKind {
   TlsError = 15,
   ForwardTlsError = 16,
   TlsServername = 17,
+  TlsSession = 18,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -48,6 +49,8 @@ export interface ConnectionEndpoint {
   onReactorTlsError?(duringHandshake: boolean, kind: number, strings: string[], first: number): void;
   /** TLS server connections only: the handshake waits for a context for this SNI name (tlsUseContext). */
   onReactorServername?(servername: string): void;
+  /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
+  onReactorSession?(der: string, issued: boolean): void;
 }
 
 /** What a forward in progress implements (lib/forward.ts). */
@@ -221,6 +224,8 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         connections.get(id)?.onReactorSecure?.(records[i + 2], strings, records[i + 3], records[i + 4]);
       } else if (kind === EventKind.TlsServername) {
         connections.get(id)?.onReactorServername?.(strings[records[i + 3]]);
+      } else if (kind === EventKind.TlsSession) {
+        connections.get(id)?.onReactorSession?.(strings[records[i + 3]], records[i + 2] === 1);
       } else if (kind === EventKind.TlsError) {
         connections.get(id)?.onReactorTlsError?.(records[i + 2] === 1, records[i + 4], strings, records[i + 3]);
       } else if (kind === EventKind.ListenerError) {

@@ -308,6 +308,13 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /** @internal JS has taken `bytes` the reactor counted as held (a TLS session report, lib/tls.ts). */
+  protected acknowledge(bytes: number): void {
+    if (!this.registered) return;
+    this.reactor!.ack(this.id, bytes);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */
   protected allowTlsWrites(): void {
     if (!this.registered) return;
@@ -439,17 +446,18 @@ export class Socket extends Duplex implements AttemptingSocket {
     const tls = this.tlsConnectArguments(reactor);
     const result = tls === undefined
       ? reactor.native.connect(target.family, address, target.port, localAddress, localPort)
-      : reactor.native.connect(target.family, address, target.port, localAddress, localPort, tls[0], tls[1]);
+      : reactor.native.connect(target.family, address, target.port, localAddress, localPort, ...tls);
     if (result.length === 2) return [result[0], result[1]];
     this.attach(reactor, result[0]);
     return null;
   }
 
   /**
-   * @internal A TLS client's native context id and SNI name for connect()
+   * @internal A TLS client's native context id, SNI name and session for connect()
    * (lib/tls.ts); undefined for a plain socket.
    */
-  protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string] | undefined {
+  protected tlsConnectArguments(_reactor: Reactor):
+    [contextId: number, servername: string, session: Buffer | undefined] | undefined {
     return undefined;
   }
 

@@ -8,7 +8,7 @@ import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
 import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
 import type { Reactor } from './reactor';
-import { systemCaHintOnVerifyErrors } from './net-version';
+import { systemCaHintOnVerifyErrors, tlsSessionStringAccepted } from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
@@ -30,7 +30,7 @@ const unsupportedOptions = [
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'secureContext', 'session', 'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
+  'secureContext', 'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
   'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'ecdhCurve', 'secureOptions', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
@@ -60,6 +60,10 @@ const verifyErrorNames: Record<number, string> = {
 // (lib/net-version.ts): a root the system store might hold was missing.
 const rootMissingErrors = new Set([2, 18, 21]);
 const SYSTEM_CA_HINT = '; if the root CA is installed locally, try running Node.js with --use-system-ca';
+
+// Sessions a client holds back until its server is accepted, as many as the
+// reactor keeps between two reports (TlsSession::kMaxNewSessions).
+const MAX_PENDING_SESSIONS = 4;
 
 // Bits of a secure event's flags (src-native/tls_session.cc).
 const SECURE_HAS_PEER_CERT = 1;
@@ -147,6 +151,12 @@ export interface ConnectTlsOptions {
   ciphers?: string;
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  /**
+   * A session to resume, as saved from 'session' or getSession() (of this
+   * package's sockets or of node:tls's). Bytes that are no session are
+   * ignored and a full handshake follows, as with tls.connect.
+   */
+  session?: Buffer | NodeJS.ArrayBufferView | string;
 }
 
 /** What a client SecureSocket carries from connect({ tls }) to its handshake's end. */
@@ -165,6 +175,8 @@ interface TlsClientState {
   readonly port: number | string | undefined;
   readonly path: string | undefined;
   readonly localAddress: string | undefined;
+  /** The session to offer (a copy of the option's bytes), or undefined. */
+  readonly session: Buffer | undefined;
 }
 
 interface SecureInfo {
@@ -244,6 +256,8 @@ export class SecureSocket extends Socket {
     if (this.tlsClient === undefined) return;
     this.serverVerified = false;
     this.secureInfo = undefined;
+    this.currentSession = undefined;
+    this.pendingSessions = [];
     this.authorized = false;
     this.authorizationError = null;
     this.alpnProtocol = null;
@@ -251,7 +265,7 @@ export class SecureSocket extends Socket {
   }
 
   /** @internal */
-  protected override tlsConnectArguments(reactor: Reactor): [number, string] | undefined {
+  protected override tlsConnectArguments(reactor: Reactor): [number, string, Buffer | undefined] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
     this.serverVerified = false;  // every attempt's handshake is judged on its own
@@ -261,7 +275,7 @@ export class SecureSocket extends Socket {
     } catch {
       // id 0: the native connect fails with EINVAL; it never connects in plaintext.
     }
-    return [id, client.servername];
+    return [id, client.servername, client.session];
   }
 
   /** The client's certificate: `{}` when it sent none, null once destroyed. */
@@ -285,9 +299,38 @@ export class SecureSocket extends Socket {
     return this.secureInfo?.sessionReused ?? false;
   }
 
-  /** Session export is not implemented for reactor TLS; always undefined. */
-  getSession(): undefined {
-    return undefined;
+  /**
+   * A client's session, to pass as `session` to a later connect (or to
+   * tls.connect): the handshake's from 'secureConnect' on, then the newest
+   * the server issued (under TLS 1.3 they come after the handshake, each
+   * with a 'session' event). Undefined before the handshake and on a
+   * server's socket; null once destroyed, as TLSSocket's.
+   */
+  getSession(): Buffer | undefined | null {
+    if (this.destroyed) return null;
+    // A Buffer of its own each time, as TLSSocket's.
+    return this.currentSession === undefined ? undefined : Buffer.from(this.currentSession, 'base64');
+  }
+
+  /** @internal The session getSession() returns (base64: a proxy's upstream sockets never decode it). */
+  private currentSession: string | undefined = undefined;
+  /** @internal Sessions issued before the server was accepted: their 'session' events wait for 'secureConnect'. */
+  private pendingSessions: string[] = [];
+
+  /** @internal A client's session (tls_session.cc ReportSession): `issued` by the server, or the handshake's own. */
+  onReactorSession(der: string, issued: boolean): void {
+    // Counted against the flow-control caps like data until taken (Loop::ChargeTlsReports).
+    this.acknowledge(der.length);
+    this.currentSession = der;
+    if (!issued) return;
+    // As node's onnewsessionclient: only a server that was accepted hears of it.
+    if (this.serverVerified) this.emitSession(der);
+    else if (this.pendingSessions.length < MAX_PENDING_SESSIONS) this.pendingSessions.push(der);
+    else this.pendingSessions[MAX_PENDING_SESSIONS - 1] = der;
+  }
+
+  private emitSession(der: string): void {
+    if (this.listenerCount('session') > 0) this.emit('session', Buffer.from(der, 'base64'));
   }
 
   /** @internal */
@@ -382,6 +425,9 @@ export class SecureSocket extends Socket {
     this.allowTlsWrites();
     this.releaseWrites();
     this.emit('secureConnect');
+    const sessions = this.pendingSessions;
+    this.pendingSessions = [];
+    for (const der of sessions) this.emitSession(der);
     this.releaseReads();
   }
 
@@ -634,6 +680,9 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   const options: ConnectTlsOptions = { ...given };
   const checkServerIdentity = options.checkServerIdentity ?? tls.checkServerIdentity;
   validateFunction(checkServerIdentity, 'options.checkServerIdentity');
+  // In tls.connect's order: the context's options, the session, then the name.
+  const context = prepareContext(options, true);
+  const session = sessionOption(options.session);
   if (options.servername !== undefined && options.servername !== null && typeof options.servername !== 'string') {
     throw invalidArgType('options.servername', 'of type string', options.servername);
   }
@@ -642,7 +691,6 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
       (Buffer.byteLength(options.servername) > 255 || options.servername.includes('\0'))) {
     throw invalidArgValue('options.servername', options.servername, 'must be a host name of at most 255 bytes');
   }
-  const context = prepareContext(options, true);
   const defaultCa = options.ca === undefined || options.ca === null;
   // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
   const contextKey = createHash('sha1')
@@ -656,8 +704,23 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
     rejectUnauthorized: options.rejectUnauthorized ?? process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0',
     checkServerIdentity: checkServerIdentity as TlsClientState['checkServerIdentity'],
     host: connectOptions.host, port: connectOptions.port, path: connectOptions.path,
-    localAddress: connectOptions.localAddress,
+    localAddress: connectOptions.localAddress, session,
   };
+}
+
+/**
+ * The bytes of connect({ tls })'s `session`, copied now, as TLSSocket's
+ * setSession reads them at tls.connect: a falsy value offers none, a string
+ * is latin1 where the running node takes one, anything else but a buffer
+ * throws node's error.
+ */
+function sessionOption(session: unknown): Buffer | undefined {
+  if (!session) return undefined;
+  if (typeof session === 'string' && tlsSessionStringAccepted) return Buffer.from(session, 'latin1');
+  if (!ArrayBuffer.isView(session)) {
+    throw Object.assign(new TypeError('Session must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  return copyOfView(session);
 }
 
 // Client contexts per reactor, by TlsClientState.contextKey: building one

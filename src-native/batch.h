@@ -39,6 +39,9 @@ enum class EventKind : uint8_t {
                           // OpenSSL failed on a TLS side. Its kForwardDone follows.
   kTlsServername = 17,    // id: a server's handshake waits for JS to choose a
                           // context for the SNI name at b (string index)
+  kTlsSession = 18,       // id: a client's session (base64 DER) at b (string
+                          // index); a: 1 when the server issued it (node's
+                          // 'session'), 0 for the handshake's own (getSession())
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must
@@ -56,6 +59,7 @@ constexpr bool CarriesStrings(EventKind kind) {
     case EventKind::kTlsError:
     case EventKind::kForwardTlsError:
     case EventKind::kTlsServername:
+    case EventKind::kTlsSession:
       return true;
     case EventKind::kData:
     case EventKind::kEnd:

@@ -760,10 +760,10 @@ void Loop::AddConnection(Command& command) {
   if (command.tlsContext != nullptr) {
     // Only a connect in progress may carry a client session: its handshake
     // is started by FinishConnect, and nothing else would start it.
-    static const std::string kNoServername;
+    static const TlsClientStart kNoClientStart;
     if (connection->connecting) {
       connection->tls = TlsSession::Connect(std::move(command.tlsContext), fd,
-                                            command.servername != nullptr ? *command.servername : kNoServername);
+                                            command.tlsClient != nullptr ? *command.tlsClient : kNoClientStart);
     }
     if (connection->tls == nullptr) {
       batch_->Add(EventKind::kError, command.id, static_cast<double>(connection->connecting ? ENOMEM : EINVAL),
@@ -831,6 +831,7 @@ void Loop::ReadReady() {
       flow_.OnRead(*connection, connection->bytesRead - readBefore);
       Touch(connection);
     }
+    ChargeTlsReports(connection);
     if (outcome == ReadOutcome::kBudgetSpent) flow_.MarkReady(*connection);
     if (outcome == ReadOutcome::kStopped) flow_.Block(*connection);
     // The handshake ended, or a read let a write that waited for it go on.
@@ -855,7 +856,14 @@ void Loop::FlushWrites() {
     uint64_t writtenBefore = connection->bytesWritten;
     connection->Flush(*batch_);
     if (connection->bytesWritten != writtenBefore) Touch(connection);
+    ChargeTlsReports(connection);
   }
+}
+
+void Loop::ChargeTlsReports(Connection* connection) {
+  if (connection->tls == nullptr) return;
+  uint64_t bytes = connection->tls->TakeReportedBytes();
+  if (bytes > 0) flow_.OnRead(*connection, bytes);
 }
 
 void Loop::Touch(Connection* connection) {

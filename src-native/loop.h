@@ -41,7 +41,7 @@ struct Command {
     kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
     kReset,          // id: close with RST (SO_LINGER 0)
     kAddConnection,  // id, fd, flags: kConnecting; the loop owns fd now;
-                     // tlsContext and servername for a TLS client connection
+                     // tlsContext and tlsClient for a TLS client connection
     kForward,        // id: forward, amount: first connection, other: second,
                      // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
@@ -77,9 +77,9 @@ struct Command {
   // with; kAddConnection of a TLS client: its (client) context;
   // kTlsUseContext: the server context chosen by SNI name, or null.
   std::shared_ptr<TlsContext> tlsContext;
-  // kAddConnection of a TLS client: the SNI name to send, or empty (a
+  // kAddConnection of a TLS client: what its handshake starts with (a
   // pointer, so that the commands of every other kind stay small).
-  std::unique_ptr<std::string> servername;
+  std::unique_ptr<TlsClientStart> tlsClient;
 };
 
 struct LoopOptions {
@@ -192,6 +192,9 @@ class Loop {
   void QueueAccept(Listener* listener);
   // Records I/O on `connection` for its idle timeout.
   void Touch(Connection* connection);
+  // A TLS client's session reports count as bytes JS holds until it
+  // acknowledges them (TlsSession::TakeReportedBytes), under the same caps.
+  void ChargeTlsReports(Connection* connection);
   void ArmTimer(Connection* connection, uint64_t dueMs);
   void CloseConnection(Connection* connection);
   void AddConnection(Command& command);

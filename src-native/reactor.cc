@@ -391,13 +391,16 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
       !info[3].IsString() || !info[4].IsNumber()) {
-    return ThrowTypeError(env, "connect(family, address, port, localAddress, localPort[, tlsContext, servername])");
+    return ThrowTypeError(env,
+                          "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session])");
   }
-  // info[5], info[6]: a TLS client's context and SNI name, checked before the socket exists.
+  // info[5], info[6], info[7]: a TLS client's context, SNI name and session
+  // to offer (a Buffer), checked before the socket exists.
   std::shared_ptr<TlsContext> tlsContext;
-  std::string servername;
+  std::unique_ptr<TlsClientStart> tlsClient;
   bool tlsRequested = info.Length() >= 6 && !info[5].IsUndefined();
   if (tlsRequested) {
+    tlsClient = std::make_unique<TlsClientStart>();
     // A context that is missing or not a client's, or a name SNI cannot
     // carry (1 to 255 bytes, no NUL), fails the connect: never a plaintext
     // connection where TLS was asked for.
@@ -405,8 +408,13 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
         info.Length() < 7 || !info[6].IsString()) {
       return Failure(env, -EINVAL, "connect");
     }
+    std::string& servername = tlsClient->servername;
     servername = info[6].As<Napi::String>().Utf8Value();
     if (servername.size() > 255 || servername.find('\0') != std::string::npos) return Failure(env, -EINVAL, "connect");
+    if (info.Length() >= 8 && info[7].IsBuffer()) {
+      Napi::Buffer<char> session = info[7].As<Napi::Buffer<char>>();
+      tlsClient->session.assign(session.Data(), session.Length());
+    }
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -422,7 +430,7 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   command.flags = Command::kConnecting;
   if (tlsRequested) {
     command.tlsContext = std::move(tlsContext);
-    command.servername = std::make_unique<std::string>(std::move(servername));
+    command.tlsClient = std::move(tlsClient);
   }
   uint64_t id = command.id;
   loop_->SubmitOwned(std::move(command));

@@ -72,7 +72,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   //   -> [id, boundAddress, boundPort, family] or [-errno, failedCall]
   Napi::Value ListenFd(const Napi::CallbackInfo& info);
   Napi::Value CloseListener(const Napi::CallbackInfo& info);
-  // connect(family: 4|6|0, address, port, localAddress, localPort[, tlsContext, servername]):
+  // connect(family: 4|6|0, address, port, localAddress, localPort[, tlsContext, servername, session]):
   // with a client TLS context, the connection handshakes once connected
   //   -> [id] or [-errno, failedCall]; the outcome arrives as a connect or error event
   Napi::Value Connect(const Napi::CallbackInfo& info);

@@ -77,6 +77,13 @@ int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPH
   return ready == 1 ? 1 : -1;
 }
 
+// A session the server made resumable, for the client connection's JS
+// ('session', getSession()). 1: the connection took OpenSSL's reference.
+int NewClientSession(SSL* ssl, SSL_SESSION* session) {
+  TlsSession* owner = TlsSession::Of(ssl);
+  return owner != nullptr && owner->OnNewSession(session) ? 1 : 0;
+}
+
 // Called once the ClientHello is read, before the certificate is chosen:
 // where a server that asks stops for JS's choice of context by SNI name.
 int CertificateWanted(SSL* ssl, void*) {
@@ -223,8 +230,6 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-  // A client keeps no sessions yet (docs/tls.md): it asks servers for no tickets.
-  if (options.client) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
   if (options.serverCipherPreference && !options.client) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Partial writes: SSL_write_ex reports each record the socket took, so
   // bytesWritten counts plaintext sent. Moving buffer: a retried write may
@@ -239,7 +244,15 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // No server-side session cache: node's server keeps none of its own (it
   // only emits 'newSession'), and OpenSSL's default one holds up to 20,480
   // sessions, each with the client's certificate chain. Tickets still resume.
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  // A client's sessions go to JS (TlsSession::OnNewSession), which keeps
+  // them, as node's: OpenSSL's own client cache is not used.
+  if (options.client) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE |
+                                            SSL_SESS_CACHE_NO_AUTO_CLEAR);
+    SSL_CTX_sess_set_new_cb(ctx, NewClientSession);
+  } else {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  }
   // Sessions are scoped to this id (node's default, or options.sessionIdContext):
   // only a context with the same id resumes them.
   bool ok = options.client ||
@@ -281,7 +294,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   }
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
   if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
-  if (options.client) return context;  // sessions and SNI: node's server options only
+  if (options.client) return context;  // ticket keys and SNI: node's server options only
   // Every server context has it, so a context chosen by name goes on too.
   SSL_CTX_set_cert_cb(ctx, CertificateWanted, nullptr);
   if (!options.ticketKeys.empty()) {

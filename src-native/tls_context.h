@@ -41,6 +41,14 @@ struct TlsPfx {
   bool hasPassphrase = false;
 };
 
+// What one client connection's handshake starts with (connect({ tls })).
+struct TlsClientStart {
+  std::string servername;  // sent as SNI unless empty
+  std::string session;     // a session (DER, node's getSession()) offered for
+                           // resumption, or empty; one OpenSSL cannot read is
+                           // not offered, as node ignores it
+};
+
 // What lib/tls.ts passes, already validated there (and by node:tls's own
 // createSecureContext, which sees the same options first).
 struct TlsContextOptions {

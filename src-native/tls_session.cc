@@ -155,15 +155,27 @@ std::string SerialNumber(X509* cert) {
   return text;
 }
 
-std::string DerBase64(X509* cert) {
-  unsigned char* der = nullptr;
-  int length = i2d_X509(cert, &der);
+// DER bytes as base64 (batch strings are text); frees `der`.
+std::string Base64(unsigned char* der, int length) {
   if (length <= 0) return "";
   std::string text(4 * ((static_cast<size_t>(length) + 2) / 3) + 1, '\0');
   int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&text[0]), der, length);
   OPENSSL_free(der);
   text.resize(written > 0 ? static_cast<size_t>(written) : 0);
   return text;
+}
+
+std::string DerBase64(X509* cert) {
+  unsigned char* der = nullptr;
+  int length = i2d_X509(cert, &der);
+  return Base64(der, length);
+}
+
+// A session as node's getSession() gives it (i2d_SSL_SESSION), in base64.
+std::string DerBase64(SSL_SESSION* session) {
+  unsigned char* der = nullptr;
+  int length = i2d_SSL_SESSION(session, &der);
+  return Base64(der, length);
 }
 
 // Bits of a kTlsSecure event's `a`.
@@ -207,19 +219,32 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
 }
 
 std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> context, int fd,
-                                                const std::string& servername) {
+                                                const TlsClientStart& start) {
   std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
   if (session == nullptr) return nullptr;
   SSL_set_connect_state(session->ssl_);
   session->writesAllowed_ = false;  // until JS has accepted the server
-  if (!servername.empty() && SSL_set_tlsext_host_name(session->ssl_, servername.c_str()) != 1) {
+  session->keepsNewSessions_ = true;
+  if (!start.servername.empty() && SSL_set_tlsext_host_name(session->ssl_, start.servername.c_str()) != 1) {
     ERR_clear_error();
     return nullptr;
+  }
+  if (!start.session.empty()) {
+    const auto* der = reinterpret_cast<const unsigned char*>(start.session.data());
+    SSL_SESSION* offered = d2i_SSL_SESSION(nullptr, &der, static_cast<long>(start.session.size()));
+    // Bytes that are no session are ignored, as node's setSession ignores
+    // them: a full handshake follows. The SSL holds its own reference.
+    if (offered != nullptr) {
+      SSL_set_session(session->ssl_, offered);
+      SSL_SESSION_free(offered);
+    }
+    ERR_clear_error();
   }
   return session;
 }
 
 TlsSession::~TlsSession() {
+  for (SSL_SESSION* kept : newSessions_) SSL_SESSION_free(kept);
   if (ssl_ != nullptr) SSL_free(ssl_);
 }
 
@@ -243,6 +268,60 @@ int TlsSession::OnCertificateWanted() {
   askedServername_ = name;
   return -1;
 }
+
+bool TlsSession::OnNewSession(SSL_SESSION* session) {
+  if (!keepsNewSessions_) return false;
+  // Encoding waits for the report: a flood of tickets costs a reference each.
+  if (newSessions_.size() < kMaxNewSessions) {
+    newSessions_.push_back(session);
+  } else {
+    SSL_SESSION_free(newSessions_.back());
+    newSessions_.back() = session;
+  }
+  return true;
+}
+
+void TlsSession::ReportSession(Connection& connection, Batch& batch, std::string der, bool issued) {
+  if (der.empty()) return;  // i2d failed: getSession() keeps what it had
+  reportedBytes_ += der.size();
+  size_t first = batch.strings.size();
+  batch.strings.push_back(std::move(der));
+  batch.Add(EventKind::kTlsSession, connection.id, issued ? 1 : 0, static_cast<double>(first));
+}
+
+void TlsSession::ReportNewSessions(Connection& connection, Batch& batch) {
+  for (SSL_SESSION* kept : newSessions_) {
+    std::string der = DerBase64(kept);
+    SSL_SESSION_free(kept);
+    ReportSession(connection, batch, std::move(der), true);
+  }
+  newSessions_.clear();
+}
+
+void TlsSession::StopKeepingSessions() {
+  if (!keepsNewSessions_) return;
+  keepsNewSessions_ = false;
+  for (SSL_SESSION* kept : newSessions_) SSL_SESSION_free(kept);
+  newSessions_.clear();
+}
+
+// Reports, when Read() or Flush() returns, the sessions issued meanwhile, after
+// whatever else the call reported.
+class TlsSession::SessionReports {
+ public:
+  SessionReports(TlsSession& session, Connection& connection, Batch& batch)
+      : session_(session), connection_(connection), batch_(batch) {}
+  ~SessionReports() {
+    if (!session_.newSessions_.empty()) session_.ReportNewSessions(connection_, batch_);
+  }
+  SessionReports(const SessionReports&) = delete;
+  SessionReports& operator=(const SessionReports&) = delete;
+
+ private:
+  TlsSession& session_;
+  Connection& connection_;
+  Batch& batch_;
+};
 
 void TlsSession::ReportServername(Connection& connection, Batch& batch) {
   if (askedServername_.empty()) return;  // reported already
@@ -321,6 +400,15 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
     batch.strings.push_back(SerialNumber(peer));
     batch.strings.push_back(DerBase64(peer));
     X509_free(peer);
+  }
+  // A client's getSession() from 'secureConnect' on, reported first so that
+  // JS has it when kTlsSecure emits 'secureConnect': the session a TLS 1.2
+  // server issued in the handshake, or else the session as the handshake
+  // left it (a TLS 1.3 server issues its tickets after it).
+  if (!newSessions_.empty()) {
+    ReportNewSessions(connection, batch);
+  } else if (context_->client()) {
+    if (SSL_SESSION* current = SSL_get_session(ssl_)) ReportSession(connection, batch, DerBase64(current), false);
   }
   ERR_clear_error();
   batch.Add(EventKind::kTlsSecure, connection.id, flags, static_cast<double>(first),
@@ -426,6 +514,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   // FIN or an urgent mark behind it (Connection::Read).
   ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark);
   OverflowSettle settle(*this, connection);
+  SessionReports sessions(*this, connection, batch);
   if (OverflowFull(connection)) return ReadOutcome::kDrained;
   if (awaitingServername()) {
     // Nothing is read until JS answers. A client that hangs up meanwhile
@@ -511,6 +600,9 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
 
 void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (connection.failed) return;
+  // SSL_write finishes a ticket a read left half-read (OpenSSL runs the
+  // handshake state machine from SSL_write while it is in init).
+  SessionReports sessions(*this, connection, batch);
   // What the BIO holds goes first, the handshake's own messages included.
   PlainStatus flushed = FlushOverflow(connection);
   if (flushed == PlainStatus::kFailed) {
@@ -605,6 +697,7 @@ void TlsSession::RecordFailure(const char* fallback) {
 }
 
 PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
+  StopKeepingSessions();
   if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
   OverflowSettle settle(*this, connection);
@@ -654,6 +747,7 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
 }
 
 PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
+  StopKeepingSessions();
   writeWantsRead_ = false;  // set again below if this call, too, must read first
   if (writesEnded_ || closeNotifyQueued_ || !writesAllowed_) {
     // As a send after shutdown(SHUT_WR) on a plain socket.
@@ -694,6 +788,7 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
 }
 
 PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
+  StopKeepingSessions();
   if (writesEnded_) return PlainStatus::kDone;
   // A client whose server was not accepted says nothing more to it.
   if (!writesAllowed_) closeNotify = false;

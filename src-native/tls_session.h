@@ -26,12 +26,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connection.h"
 #include "tls_context.h"
 
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
+typedef struct ssl_session_st SSL_SESSION;
 
 namespace reactor {
 
@@ -69,12 +71,13 @@ class TlsSession {
  public:
   // A server-side session on `fd`; null if OpenSSL is out of memory.
   static std::unique_ptr<TlsSession> Accept(std::shared_ptr<TlsContext> context, int fd);
-  // A client-side session on `fd` (a client context), sending `servername`
-  // as SNI unless it is empty; null if OpenSSL is out of memory or refused
-  // the name. Its first Read() sends the ClientHello: the loop reads it once
-  // the TCP connect is done (Loop::FinishConnect).
+  // A client-side session on `fd` (a client context), sending
+  // start.servername as SNI unless it is empty and offering start.session;
+  // null if OpenSSL is out of memory or refused the name. Its first Read()
+  // sends the ClientHello: the loop reads it once the TCP connect is done
+  // (Loop::FinishConnect).
   static std::unique_ptr<TlsSession> Connect(std::shared_ptr<TlsContext> context, int fd,
-                                             const std::string& servername);
+                                             const TlsClientStart& start);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -101,6 +104,20 @@ class TlsSession {
   // OpenSSL's certificate callback (installed on server contexts): 1 to go
   // on, -1 to stop the handshake until JS answers, 0 to fail it.
   int OnCertificateWanted();
+  // OpenSSL's new-session callback (client contexts): a session the server
+  // made resumable (TLS 1.2 at the handshake's end, each TLS 1.3 ticket).
+  // True when the session took OpenSSL's reference to keep it for JS: the
+  // next Read() or Flush() reports it (kTlsSession), whichever OpenSSL call
+  // finished the ticket. A forwarded connection keeps none (no JS reads it).
+  bool OnNewSession(SSL_SESSION* session);
+  // Bytes of session reports (kTlsSession) made since the last call: the
+  // loop charges them to flow control as bytes JS holds, so a server that
+  // keeps sending tickets while JS is stalled meets the caps as data does.
+  uint64_t TakeReportedBytes() {
+    uint64_t bytes = reportedBytes_;
+    reportedBytes_ = 0;
+    return bytes;
+  }
 
   // A client session sends no application data and no close_notify until JS
   // has checked the server's certificate and accepted it (kTlsAllowWrites):
@@ -232,6 +249,17 @@ class TlsSession {
 
   // Reports the name JS must choose a context for (kTlsServername).
   void ReportServername(Connection& connection, Batch& batch);
+  // Reports `der` (base64) as kTlsSession; `issued` for OnNewSession's.
+  void ReportSession(Connection& connection, Batch& batch, std::string der, bool issued);
+  // Reports and lets go of every session in newSessions_.
+  void ReportNewSessions(Connection& connection, Batch& batch);
+  // The sessions forwarding forgets, and stops keeping: no JS reads them.
+  void StopKeepingSessions();
+  class SessionReports;
+  // Issued sessions kept between two reports at most: a server sending more
+  // tickets meanwhile replaces the newest (OpenSSL's servers send two after
+  // a TLS 1.3 handshake; nothing resumes with any but the newest).
+  static constexpr size_t kMaxNewSessions = 4;
 
   enum class ServernameState : uint8_t {
     kNotAsked,  // no question yet (or none will be asked)
@@ -247,6 +275,11 @@ class TlsSession {
   SSL* ssl_ = nullptr;  // owned; owns its BIO
   ServernameState servername_ = ServernameState::kNotAsked;
   std::string askedServername_;  // set while kAsked and not yet reported
+  // Client sessions the server issued that JS has not been told of, oldest
+  // first; each holds a reference (freed when reported, or with the session).
+  std::vector<SSL_SESSION*> newSessions_;
+  bool keepsNewSessions_ = false;  // a client connection, until it is forwarded
+  uint64_t reportedBytes_ = 0;     // TakeReportedBytes()
   Transport transport_;
   bool handshakeDone_ = false;
   bool writesAllowed_ = true;  // false for a client until JS accepts the server

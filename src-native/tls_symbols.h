@@ -64,6 +64,7 @@
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
   X(SSL_CTX_new) \
+  X(SSL_CTX_sess_set_new_cb) \
   X(SSL_CTX_set_alpn_protos) \
   X(SSL_CTX_set_alpn_select_cb) \
   X(SSL_CTX_set_cipher_list) \
@@ -76,6 +77,7 @@
   X(SSL_CTX_set_verify) \
   X(SSL_CTX_use_PrivateKey) \
   X(SSL_CTX_use_certificate) \
+  X(SSL_SESSION_free) \
   X(SSL_do_handshake) \
   X(SSL_free) \
   X(SSL_get0_alpn_selected) \
@@ -84,6 +86,7 @@
   X(SSL_get_error) \
   X(SSL_get_ex_data) \
   X(SSL_get_servername) \
+  X(SSL_get_session) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
   X(SSL_has_pending) \
@@ -96,6 +99,7 @@
   X(SSL_set_bio) \
   X(SSL_set_connect_state) \
   X(SSL_set_ex_data) \
+  X(SSL_set_session) \
   X(SSL_shutdown) \
   X(SSL_write_ex) \
   X(TLS_client_method) \
@@ -114,4 +118,6 @@
   X(X509_get_subject_name) \
   X(X509_verify_cert_error_string) \
   X(d2i_PKCS12_bio) \
+  X(d2i_SSL_SESSION) \
+  X(i2d_SSL_SESSION) \
   X(i2d_X509)

@@ -1,0 +1,215 @@
+// A TLS client's sessions, as tls.connect's: the 'session' event (after
+// 'secureConnect', once per session the server issues), getSession(), and
+// the `session` option that resumes one. Sessions are node's bytes
+// (i2d_SSL_SESSION), so a session saved by either client resumes on the other.
+// Each case runs tls.connect beside connect({ tls }) against the same server.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as tls from 'node:tls';
+
+import { connect, createSecureServer, SecureSocket } from '../lib';
+import { listenLocal, waitFor } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+type Version = 'TLSv1.2' | 'TLSv1.3';
+type ServerKind = 'node:tls' | 'reactor';
+type ClientKind = 'tls.connect' | 'reactor';
+
+/** A server of either kind that greets and ends each connection; its port. */
+async function greetingServer(kind: ServerKind, version: Version): Promise<number> {
+  const options = { key: pki.serverKey, cert: pki.serverCert, maxVersion: version };
+  const greet = (socket: tls.TLSSocket | SecureSocket): void => {
+    socket.on('error', () => {});
+    socket.end('hello');
+  };
+  const server = kind === 'node:tls' ? tls.createServer(options, greet) : createSecureServer(options, greet);
+  return listenLocal(track(server));
+}
+
+interface Visit {
+  /** 'secureConnect' and 'session' in the order they came. */
+  order: string[];
+  sessions: Buffer[];
+  atSecureConnect: Buffer | undefined | null;
+  atClose: Buffer | undefined | null;
+  reused: boolean;
+  greeting: string;
+}
+
+/** One connection to `port` by the given client, offering `session`; what it saw until 'close'. */
+async function visit(client: ClientKind, port: number, session?: unknown): Promise<Visit> {
+  const options = { host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', session } as tls.ConnectionOptions;
+  const socket = track(client === 'tls.connect' ? tls.connect(options)
+    : connect({ host: '127.0.0.1', port, tls: options as never }) as SecureSocket);
+  const result: Visit = { order: [], sessions: [], atSecureConnect: undefined, atClose: undefined, reused: false, greeting: '' };
+  socket.on('secureConnect', () => {
+    result.order.push('secureConnect');
+    result.atSecureConnect = socket.getSession() as Buffer | undefined;
+    result.reused = socket.isSessionReused();
+  });
+  socket.on('session', (saved: Buffer) => {
+    result.order.push('session');
+    result.sessions.push(saved);
+  });
+  socket.on('data', (chunk: Buffer) => { result.greeting += chunk.toString(); });
+  socket.on('end', () => socket.end());
+  await once(socket, 'close');
+  result.atClose = socket.getSession() as Buffer | undefined | null;
+  return result;
+}
+
+describe.each(['TLSv1.2', 'TLSv1.3'] as const)('%s', (version) => {
+  test.each(['node:tls', 'reactor'] as const)('%s server: the same session events in the same order as tls.connect', async (serverKind) => {
+    const port = await greetingServer(serverKind, version);
+    const [theirs, ours] = await Promise.all([visit('tls.connect', port), visit('reactor', port)]);
+    expect(ours.greeting).toBe('hello');
+    expect(ours.order).toEqual(theirs.order);
+    // TLS 1.3 servers send two tickets after the handshake; TLS 1.2 issues one in it.
+    expect(ours.sessions).toHaveLength(version === 'TLSv1.3' ? 2 : 1);
+    expect(ours.order[0]).toBe('secureConnect');
+    // getSession() has the handshake's session from 'secureConnect' on, and
+    // nothing once the socket is destroyed.
+    expect(Buffer.isBuffer(ours.atSecureConnect)).toBe(true);
+    expect(theirs.atClose).toBeNull();
+    expect(ours.atClose).toBeNull();
+    expect(ours.reused).toBe(false);
+  });
+
+  test.each([
+    ['reactor', 'reactor', 'node:tls'], ['reactor', 'reactor', 'reactor'],
+    ['tls.connect', 'reactor', 'node:tls'], ['reactor', 'tls.connect', 'node:tls'],
+    ['tls.connect', 'reactor', 'reactor'], ['reactor', 'tls.connect', 'reactor'],
+  ] as const)('a session saved by %s resumes on %s against a %s server', async (saver, resumer, serverKind) => {
+    const port = await greetingServer(serverKind, version);
+    const first = await visit(saver, port);
+    const saved = first.sessions[first.sessions.length - 1];
+    const second = await visit(resumer, port, saved);
+    expect(second.reused).toBe(true);
+    expect(second.greeting).toBe('hello');
+  });
+});
+
+test('getSession() follows the newest session: a resumable one once the server issued it', async () => {
+  const port = await greetingServer('reactor', 'TLSv1.3');
+  const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
+  expect(socket.getSession()).toBeUndefined();
+  const sessions: Buffer[] = [];
+  let afterSession: Buffer | undefined | null;
+  socket.on('session', (saved: Buffer) => { sessions.push(saved); afterSession = socket.getSession(); });
+  socket.resume();
+  await once(socket, 'end');
+  expect(afterSession).toEqual(sessions[sessions.length - 1]);
+  socket.destroy();
+  expect(socket.getSession()).toBeNull();
+  // What getSession() gave resumes.
+  expect((await visit('reactor', port, afterSession)).reused).toBe(true);
+});
+
+test('bytes that are no session are ignored, as tls.connect ignores them: a full handshake', async () => {
+  const port = await greetingServer('reactor', 'TLSv1.3');
+  for (const junk of [Buffer.from('junk'), Buffer.alloc(0), new Uint8Array(40), new DataView(new ArrayBuffer(8))]) {
+    const [theirs, ours] = await Promise.all([visit('tls.connect', port, junk), visit('reactor', port, junk)]);
+    expect(ours.reused).toBe(theirs.reused);
+    expect(ours.reused).toBe(false);
+    expect(ours.greeting).toBe('hello');
+  }
+});
+
+test('a session that is not a buffer throws what tls.connect throws, before any connection', async () => {
+  let accepted = 0;
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    accepted += 1;
+    socket.destroy();
+  }));
+  const port = await listenLocal(server);
+  for (const value of [42, true, {}, [1, 2], new ArrayBuffer(4), 'a string']) {
+    let theirs: unknown;
+    let ours: unknown;
+    try {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, session: value as never });
+      track(socket).on('error', () => {});
+      socket.destroy();
+    } catch (error) {
+      theirs = error;
+    }
+    try {
+      track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, session: value as never } })).destroy();
+    } catch (error) {
+      ours = error;
+    }
+    // A string is latin1 bytes on Node 22 and later, an error on Node 20.
+    expect(ours === undefined).toBe(theirs === undefined);
+    if (theirs !== undefined) {
+      expect(ours).toBeInstanceOf(TypeError);
+      expect((ours as Error).message).toBe((theirs as Error).message);
+      expect((ours as NodeJS.ErrnoException).code).toBe((theirs as NodeJS.ErrnoException).code);
+    }
+  }
+  // Falsy values offer no session, as tls.connect.
+  for (const value of [null, undefined, '', 0, false]) {
+    const ours = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost', session: value as never } }));
+    ours.on('error', () => {});
+    await once(ours, 'close');
+  }
+  expect(accepted).toBe(5);
+});
+
+test('a server that fails verification gives no session, as tls.connect', async () => {
+  const port = await greetingServer('reactor', 'TLSv1.3');
+  for (const kind of ['tls.connect', 'reactor'] as const) {
+    // No ca: the test CA is not trusted, so the handshake's verdict fails.
+    const options = { host: '127.0.0.1', port, servername: 'localhost' };
+    const socket = track(kind === 'tls.connect' ? tls.connect(options) : connect({ ...options, tls: { servername: 'localhost' } }));
+    let sessions = 0;
+    socket.on('session', () => { sessions += 1; });
+    const [error] = await once(socket, 'error') as [NodeJS.ErrnoException];
+    expect(error.code).toBe('UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    await once(socket, 'close');
+    expect(sessions).toBe(0);
+  }
+});
+
+/** openssl s_server (reversing each line) issuing `tickets` TLS 1.3 tickets per handshake; its port. */
+async function ticketFloodServer(tickets: number): Promise<number> {
+  const child = track(spawn('/usr/bin/openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', pki.paths.serverCert,
+    '-key', pki.paths.serverKey, '-rev', '-tls1_3', '-num_tickets', String(tickets), '-naccept', '2'],
+  { stdio: ['ignore', 'pipe', 'pipe'] }));
+  let output = '';
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (chunk: string) => { output += chunk; });
+  await waitFor(() => /ACCEPT 127\.0\.0\.1:\d+/.test(output), 20_000, 's_server to listen');
+  return Number(/ACCEPT 127\.0\.0\.1:(\d+)/.exec(output)![1]);
+}
+
+test('a server that issues 20,000 tickets while JS is busy: the newest sessions reach JS, the bytes flow, the last one resumes', async () => {
+  const port = await ticketFloodServer(20_000);
+  const options = { host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } };
+  const socket = track(connect(options)) as SecureSocket;
+  let sessions = 0;
+  let newest: Buffer | undefined;
+  socket.on('session', (saved: Buffer) => { sessions += 1; newest = saved; });
+  await once(socket, 'secureConnect');
+  // JS stalls while the tickets arrive: the reactor keeps a reference to the
+  // newest few, not a copy of each, and what it reports meets the flow caps.
+  const until = Date.now() + 300;
+  while (Date.now() < until);
+  let reply = '';
+  socket.on('data', (chunk: Buffer) => { reply += chunk.toString(); });
+  socket.write('sessions\n');
+  await waitFor(() => reply.includes('\n'), 20_000, 'the reversed line');
+  expect(reply).toBe('snoisses\n');
+  expect(sessions).toBeGreaterThan(0);
+  expect(sessions).toBeLessThan(2_000);
+  socket.destroy();
+  const resumed = track(connect({ ...options, tls: { ...options.tls, session: newest } })) as SecureSocket;
+  await once(resumed, 'secureConnect');
+  expect(resumed.isSessionReused()).toBe(true);
+  resumed.destroy();
+});
