@@ -3,6 +3,8 @@
 // on. Each difference is one named constant here, so the places that depend
 // on it say which behaviour they follow (docs/compatibility.md lists them).
 
+import * as tls from 'node:tls';
+
 const major = Number(process.versions.node.split('.')[0]);
 
 /**
@@ -64,8 +66,15 @@ export const systemCaHintOnVerifyErrors = major >= 24 &&
   !process.execArgv.includes('--use-system-ca') && !/(^|\s)--use-system-ca(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
 
 /**
- * tls.connect's `session` given as a string: Node 22 and later take its bytes
- * as latin1 (TLSSocket#setSession); Node 20 throws ERR_INVALID_ARG_TYPE
- * ('Session must be a buffer'), as for any other non-buffer.
+ * Sessions carry the server identity they were verified for. Node 22.23,
+ * 24.22 and 26.12 (not 20.20) wrap the bytes of 'session' and getSession()
+ * as `\0nodejs:tls:session:1\0`, a 16-bit length, the identity (servername,
+ * host or 'localhost') and the DER; a later tls.connect resumes a wrapped
+ * session only for the same identity, ignores a raw Buffer when it verifies
+ * the server, and takes a string as latin1. Node 20 hands out raw DER,
+ * offers whatever it is given, and refuses a string ('Session must be a
+ * buffer'). Read from node's own TLSSocket#getSession, since the change came
+ * in patch releases.
  */
-export const tlsSessionStringAccepted = major >= 22;
+export const tlsSessionsCarryServerIdentity =
+  tls.TLSSocket.prototype.getSession.toString().includes('wrapSessionState');

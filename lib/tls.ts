@@ -8,7 +8,7 @@ import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
 import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
 import type { Reactor } from './reactor';
-import { systemCaHintOnVerifyErrors, tlsSessionStringAccepted } from './net-version';
+import { systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity } from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
@@ -309,7 +309,9 @@ export class SecureSocket extends Socket {
   getSession(): Buffer | undefined | null {
     if (this.destroyed) return null;
     // A Buffer of its own each time, as TLSSocket's.
-    return this.currentSession === undefined ? undefined : Buffer.from(this.currentSession, 'base64');
+    const client = this.tlsClient;
+    if (this.currentSession === undefined || client === undefined) return undefined;
+    return sessionForJs(this.currentSession, client.hostname);
   }
 
   /** @internal The session getSession() returns (base64: a proxy's upstream sockets never decode it). */
@@ -330,7 +332,7 @@ export class SecureSocket extends Socket {
   }
 
   private emitSession(der: string): void {
-    if (this.listenerCount('session') > 0) this.emit('session', Buffer.from(der, 'base64'));
+    if (this.listenerCount('session') > 0) this.emit('session', sessionForJs(der, this.tlsClient!.hostname));
   }
 
   /** @internal */
@@ -682,7 +684,11 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   validateFunction(checkServerIdentity, 'options.checkServerIdentity');
   // In tls.connect's order: the context's options, the session, then the name.
   const context = prepareContext(options, true);
-  const session = sessionOption(options.session);
+  const servername = options.servername || '';
+  const hostname = servername || connectOptions.host || 'localhost';
+  // As tls.connect: NODE_TLS_REJECT_UNAUTHORIZED=0 turns the default off.
+  const rejectUnauthorized = options.rejectUnauthorized ?? process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0';
+  const session = sessionOption(options.session, hostname, rejectUnauthorized);
   if (options.servername !== undefined && options.servername !== null && typeof options.servername !== 'string') {
     throw invalidArgType('options.servername', 'of type string', options.servername);
   }
@@ -696,12 +702,8 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   const contextKey = createHash('sha1')
     .update(JSON.stringify({ ...context, ca: defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
     .digest('hex');
-  const servername = options.servername || '';
   return {
-    context, contextKey, servername,
-    hostname: servername || connectOptions.host || 'localhost',
-    // As tls.connect: NODE_TLS_REJECT_UNAUTHORIZED=0 turns the default off.
-    rejectUnauthorized: options.rejectUnauthorized ?? process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0',
+    context, contextKey, servername, hostname, rejectUnauthorized,
     checkServerIdentity: checkServerIdentity as TlsClientState['checkServerIdentity'],
     host: connectOptions.host, port: connectOptions.port, path: connectOptions.path,
     localAddress: connectOptions.localAddress, session,
@@ -709,18 +711,49 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
 }
 
 /**
- * The bytes of connect({ tls })'s `session`, copied now, as TLSSocket's
- * setSession reads them at tls.connect: a falsy value offers none, a string
- * is latin1 where the running node takes one, anything else but a buffer
- * throws node's error.
+ * The session bytes connect({ tls }) offers for `session`, copied now, as
+ * tls.connect reads them: a falsy value offers none, anything but a buffer
+ * (or, where sessions carry the server identity, a latin1 string) throws
+ * node's error. Where sessions carry the identity (tlsSessionsCarryServerIdentity),
+ * a wrapped one is offered only to the identity it was verified for, and a
+ * raw Buffer only when the server is not verified; either is otherwise
+ * ignored, as node ignores it: a full handshake, with checkServerIdentity.
  */
-function sessionOption(session: unknown): Buffer | undefined {
+function sessionOption(session: unknown, identity: string, rejectUnauthorized: boolean): Buffer | undefined {
   if (!session) return undefined;
-  if (typeof session === 'string' && tlsSessionStringAccepted) return Buffer.from(session, 'latin1');
+  if (typeof session === 'string' && tlsSessionsCarryServerIdentity) session = Buffer.from(session, 'latin1');
   if (!ArrayBuffer.isView(session)) {
     throw Object.assign(new TypeError('Session must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
   }
+  if (tlsSessionsCarryServerIdentity && Buffer.isBuffer(session)) {
+    const wrapped = unwrapSession(session);
+    if (wrapped !== undefined) return wrapped.identity === identity ? copyOfView(wrapped.der) : undefined;
+    if (rejectUnauthorized) return undefined;
+  }
   return copyOfView(session);
+}
+
+// What node (where tlsSessionsCarryServerIdentity) puts before a client
+// session's DER: this prefix, the identity's length (16 bits) and the identity.
+const SESSION_PREFIX = Buffer.from('\0nodejs:tls:session:1\0', 'latin1');
+
+/** The identity and DER of a session in node's wrapping, or undefined when it is not one. */
+function unwrapSession(session: Buffer): { identity: string; der: Buffer } | undefined {
+  const start = SESSION_PREFIX.length;
+  if (session.length < start + 2 || !session.subarray(0, start).equals(SESSION_PREFIX)) return undefined;
+  const end = start + 2 + session.readUInt16BE(start);
+  if (session.length < end) return undefined;
+  return { identity: session.toString('utf8', start + 2, end), der: session.subarray(end) };
+}
+
+/** A session as this node's tls.connect hands it out: the DER, wrapped with the identity where node wraps it. */
+function sessionForJs(der: string, identity: string): Buffer {
+  const bytes = Buffer.from(der, 'base64');
+  if (!tlsSessionsCarryServerIdentity) return bytes;
+  const name = Buffer.from(identity, 'utf8');
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(name.length);
+  return Buffer.concat([SESSION_PREFIX, length, name, bytes]);
 }
 
 // Client contexts per reactor, by TlsClientState.contextKey: building one

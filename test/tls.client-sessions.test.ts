@@ -112,6 +112,44 @@ test('getSession() follows the newest session: a resumable one once the server i
   expect((await visit('reactor', port, afterSession)).reused).toBe(true);
 });
 
+/** How a connection with these options and `session` ends: resumed, a full handshake, or its error's code. */
+async function resumption(kind: ClientKind, port: number, options: tls.ConnectionOptions, session: unknown): Promise<string> {
+  const all = { host: '127.0.0.1', port, ca: pki.caCert, ...options, session } as tls.ConnectionOptions;
+  const socket = track(kind === 'tls.connect' ? tls.connect(all) : connect({ host: '127.0.0.1', port, tls: all as never }));
+  return new Promise((resolve) => {
+    socket.once('secureConnect', () => {
+      resolve((socket as tls.TLSSocket).isSessionReused() ? 'resumed' : 'full handshake');
+      socket.destroy();
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+test('a session is offered only as tls.connect offers it: for the identity it was verified for, raw bytes only where node takes them', async () => {
+  const port = await greetingServer('reactor', 'TLSv1.3');
+  const saved = (await visit('reactor', port)).sessions[1];
+  // Where node wraps sessions with the identity (Node 22.23, 24.22, 26.12),
+  // the DER starts after it; Node 20 hands out the DER itself.
+  const prefix = Buffer.from('\0nodejs:tls:session:1\0', 'latin1');
+  const wrapped = saved.subarray(0, prefix.length).equals(prefix);
+  expect(wrapped).toBe(tls.TLSSocket.prototype.getSession.toString().includes('wrapSessionState'));
+  const raw = wrapped ? saved.subarray(prefix.length + 2 + saved.readUInt16BE(prefix.length)) : saved;
+  const cases: Array<[tls.ConnectionOptions, unknown]> = [
+    [{ servername: 'localhost' }, saved],
+    // Another identity: 127.0.0.1, for which the certificate is not valid.
+    [{}, saved],
+    [{ servername: 'localhost' }, raw],
+    [{ servername: 'localhost' }, new Uint8Array(raw)],
+    [{ servername: 'localhost', rejectUnauthorized: false }, raw],
+    [{ servername: 'localhost' }, saved.toString('latin1')],
+  ];
+  for (const [options, session] of cases) {
+    const theirs = await resumption('tls.connect', port, options, session).catch((error: Error) => `throws ${error.message}`);
+    const ours = await resumption('reactor', port, options, session).catch((error: Error) => `throws ${error.message}`);
+    expect({ options, ours }).toEqual({ options, ours: theirs });
+  }
+});
+
 test('bytes that are no session are ignored, as tls.connect ignores them: a full handshake', async () => {
   const port = await greetingServer('reactor', 'TLSv1.3');
   for (const junk of [Buffer.from('junk'), Buffer.alloc(0), new Uint8Array(40), new DataView(new ArrayBuffer(8))]) {
