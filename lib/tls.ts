@@ -426,11 +426,15 @@ export class SecureSocket extends Socket {
     this.serverVerified = true;
     this.allowTlsWrites();
     this.releaseWrites();
-    this.emit('secureConnect');
-    const sessions = this.pendingSessions;
-    this.pendingSessions = [];
-    for (const der of sessions) this.emitSession(der);
-    this.releaseReads();
+    try {
+      this.emit('secureConnect');
+      const sessions = this.pendingSessions;
+      this.pendingSessions = [];
+      for (const der of sessions) this.emitSession(der);
+    } finally {
+      // Whatever a listener throws, what the server sent is not left held.
+      this.releaseReads();
+    }
   }
 
   /** @internal The handshake waits for a context for the SNI name the client sent. */
@@ -686,8 +690,11 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   const context = prepareContext(options, true);
   const servername = options.servername || '';
   const hostname = servername || connectOptions.host || 'localhost';
-  // As tls.connect: NODE_TLS_REJECT_UNAUTHORIZED=0 turns the default off.
-  const rejectUnauthorized = options.rejectUnauthorized ?? process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0';
+  // As tls.connect: anything given but false verifies (undefined too: node
+  // spreads the options over its default); NODE_TLS_REJECT_UNAUTHORIZED=0
+  // turns the default off.
+  const rejectUnauthorized = Object.prototype.hasOwnProperty.call(options, 'rejectUnauthorized')
+    ? options.rejectUnauthorized !== false : process.env.NODE_TLS_REJECT_UNAUTHORIZED !== '0';
   const session = sessionOption(options.session, hostname, rejectUnauthorized);
   if (options.servername !== undefined && options.servername !== null && typeof options.servername !== 'string') {
     throw invalidArgType('options.servername', 'of type string', options.servername);

@@ -145,8 +145,11 @@ bool Forwarder::Pump(Batch& batch) {
   }
   // A TLS write that had to read first (WANT_READ) goes on once its side
   // was read, which may have happened after its direction ran this pump.
+  // A TLS client side's new sessions (its reads took the tickets) go to JS.
   for (ForwardDirection& direction : directions_) {
-    if (direction.source->tls != nullptr && direction.source->tls->TakeFlushWanted()) more = true;
+    if (direction.source->tls == nullptr) continue;
+    if (direction.source->tls->TakeFlushWanted()) more = true;
+    direction.source->tls->ReportForwardedSessions(*direction.source, batch);
   }
   if (!finished_ && directions_[0].done && directions_[1].done) finished_ = true;
   return more && !finished_;

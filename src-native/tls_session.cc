@@ -282,7 +282,10 @@ bool TlsSession::OnNewSession(SSL_SESSION* session) {
 }
 
 void TlsSession::ReportSession(Connection& connection, Batch& batch, std::string der, bool issued) {
-  if (der.empty()) return;  // i2d failed: getSession() keeps what it had
+  if (der.empty()) {
+    ERR_clear_error();  // i2d failed: getSession() keeps what it had
+    return;
+  }
   reportedBytes_ += der.size();
   size_t first = batch.strings.size();
   batch.strings.push_back(std::move(der));
@@ -298,6 +301,18 @@ void TlsSession::ReportNewSessions(Connection& connection, Batch& batch) {
   newSessions_.clear();
 }
 
+void TlsSession::ReportForwardedSessions(Connection& connection, Batch& batch) {
+  if (newSessions_.empty()) return;
+  // Past the cap the oldest go unreported: the newest is what resumes.
+  while (newSessions_.size() > kMaxNewSessions - forwardedReports_) {
+    SSL_SESSION_free(newSessions_.front());
+    newSessions_.erase(newSessions_.begin());
+  }
+  forwardedReports_ += newSessions_.size();
+  ReportNewSessions(connection, batch);
+  if (forwardedReports_ >= kMaxNewSessions) StopKeepingSessions();
+}
+
 void TlsSession::StopKeepingSessions() {
   if (!keepsNewSessions_) return;
   keepsNewSessions_ = false;
@@ -305,14 +320,17 @@ void TlsSession::StopKeepingSessions() {
   newSessions_.clear();
 }
 
-// Reports, when Read() or Flush() returns, the sessions issued meanwhile, after
-// whatever else the call reported.
+// Reports, when Read() or Flush() returns, the sessions issued meanwhile and
+// not reported yet (Read() reports each SSL_read_ex's at once).
 class TlsSession::SessionReports {
  public:
   SessionReports(TlsSession& session, Connection& connection, Batch& batch)
       : session_(session), connection_(connection), batch_(batch) {}
   ~SessionReports() {
-    if (!session_.newSessions_.empty()) session_.ReportNewSessions(connection_, batch_);
+    // A forwarded connection's go out with the forward's pump, capped there.
+    if (!session_.newSessions_.empty() && connection_.forwarder == nullptr) {
+      session_.ReportNewSessions(connection_, batch_);
+    }
   }
   SessionReports(const SessionReports&) = delete;
   SessionReports& operator=(const SessionReports&) = delete;
@@ -559,6 +577,17 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
     BeginCall();
     size_t received = 0;
     int result = SSL_read_ex(ssl_, space, wanted, &received);
+    // Asked first: the report below must not put errors in its queue.
+    int error = result == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, result);
+    // Tickets this read took come before its data, end or error, as node
+    // emits 'session' from inside SSL_read: a client that destroys the
+    // socket on 'data' or 'end' has heard of them. Their bytes count as
+    // read, so a server that interleaves tickets and data meets the cap.
+    if (!newSessions_.empty()) {
+      uint64_t reportedBefore = reportedBytes_;
+      ReportNewSessions(connection, batch);
+      taken += reportedBytes_ - reportedBefore;
+    }
     if (result == 1) {
       size_t chunkIndex = batch.chunks.size();
       size_t offset = arena.Commit(received);
@@ -568,7 +597,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
       budget -= received;
       continue;
     }
-    return ReadFailed(connection, batch, SSL_get_error(ssl_, result));
+    return ReadFailed(connection, batch, error);
   }
   return ReadOutcome::kBudgetSpent;
 }
@@ -697,7 +726,6 @@ void TlsSession::RecordFailure(const char* fallback) {
 }
 
 PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
-  StopKeepingSessions();
   if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
   OverflowSettle settle(*this, connection);
@@ -747,7 +775,6 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
 }
 
 PlainResult TlsSession::WritePlain(Connection& connection, const char* from, size_t length) {
-  StopKeepingSessions();
   writeWantsRead_ = false;  // set again below if this call, too, must read first
   if (writesEnded_ || closeNotifyQueued_ || !writesAllowed_) {
     // As a send after shutdown(SHUT_WR) on a plain socket.
@@ -788,7 +815,6 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
 }
 
 PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
-  StopKeepingSessions();
   if (writesEnded_) return PlainStatus::kDone;
   // A client whose server was not accepted says nothing more to it.
   if (!writesAllowed_) closeNotify = false;

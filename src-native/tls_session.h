@@ -108,8 +108,14 @@ class TlsSession {
   // made resumable (TLS 1.2 at the handshake's end, each TLS 1.3 ticket).
   // True when the session took OpenSSL's reference to keep it for JS: the
   // next Read() or Flush() reports it (kTlsSession), whichever OpenSSL call
-  // finished the ticket. A forwarded connection keeps none (no JS reads it).
+  // finished the ticket, or, once the connection is forwarded, the
+  // forward's next pump (ReportForwardedSessions).
   bool OnNewSession(SSL_SESSION* session);
+  // A forwarded client connection's kept sessions, reported after a pump.
+  // No flow control applies to a forward, so a forwarded connection reports
+  // kMaxNewSessions at most over its life (enough to resume with: a proxy
+  // keeps the newest), and keeps none after that.
+  void ReportForwardedSessions(Connection& connection, Batch& batch);
   // Bytes of session reports (kTlsSession) made since the last call: the
   // loop charges them to flow control as bytes JS holds, so a server that
   // keeps sending tickets while JS is stalled meets the caps as data does.
@@ -253,7 +259,7 @@ class TlsSession {
   void ReportSession(Connection& connection, Batch& batch, std::string der, bool issued);
   // Reports and lets go of every session in newSessions_.
   void ReportNewSessions(Connection& connection, Batch& batch);
-  // The sessions forwarding forgets, and stops keeping: no JS reads them.
+  // Lets go of the kept sessions and keeps no more.
   void StopKeepingSessions();
   class SessionReports;
   // Issued sessions kept between two reports at most: a server sending more
@@ -278,7 +284,8 @@ class TlsSession {
   // Client sessions the server issued that JS has not been told of, oldest
   // first; each holds a reference (freed when reported, or with the session).
   std::vector<SSL_SESSION*> newSessions_;
-  bool keepsNewSessions_ = false;  // a client connection, until it is forwarded
+  bool keepsNewSessions_ = false;  // a client connection (until a forward reported its share)
+  size_t forwardedReports_ = 0;    // sessions reported while forwarded (ReportForwardedSessions)
   uint64_t reportedBytes_ = 0;     // TakeReportedBytes()
   Transport transport_;
   bool handshakeDone_ = false;

@@ -347,15 +347,18 @@ test('--tls-cert/--tls-key: TLS from a node tls.connect client is terminated and
 }, 40000);
 
 /** A node:tls echo server with `pki`'s localhost certificate; counts its clients and the SNI each sent. */
-async function startTlsEcho(pki: ReturnType<typeof makeTestPki>): Promise<{ port: number; servernames: unknown[] }> {
+async function startTlsEcho(pki: ReturnType<typeof makeTestPki>):
+  Promise<{ port: number; servernames: unknown[]; resumed: boolean[] }> {
   const servernames: unknown[] = [];
+  const resumed: boolean[] = [];
   const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
     servernames.push((socket as unknown as { servername: unknown }).servername);
+    resumed.push(socket.isSessionReused());
     socket.on('error', () => {});
     socket.pipe(socket);
   }));
   server.on('tlsClientError', () => {});
-  return { port: await listenLocal(server), servernames };
+  return { port: await listenLocal(server), servernames, resumed };
 }
 
 test('--upstream-tls with --tls-cert: TLS both sides (re-encryption), SNI sent, 1 MiB intact', async () => {
@@ -379,6 +382,37 @@ test('--upstream-tls with --tls-cert: TLS both sides (re-encryption), SNI sent, 
     expect(upstream.servernames).toEqual(['localhost']);
     client.end();
     await once(client, 'close');
+  } finally {
+    pki.remove();
+  }
+}, 40000);
+
+test('--upstream-tls: connections after the first resume the upstream\'s TLS session', async () => {
+  const pki = makeTestPki();
+  try {
+    const upstream = await startTlsEcho(pki);
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `localhost:${upstream.port}`,
+      '--upstream-tls', '--upstream-ca', pki.paths.caCert]);
+    const port = await listeningPort(proxy);
+    const echoOnce = async (text: string): Promise<void> => {
+      const client = track(net.connect(port, '127.0.0.1'));
+      let reply = '';
+      client.on('data', (chunk: Buffer) => { reply += chunk.toString(); });
+      client.write(text);
+      await waitFor(() => reply === text, 20_000, 'the echo through the proxy');
+      client.end();
+      await once(client, 'close');
+    };
+    // The first connection's handshake is full; its TLS 1.3 tickets come
+    // after it, through the forward, so a later connection resumes.
+    await echoOnce('first');
+    for (let attempt = 0; attempt < 20 && !upstream.resumed.includes(true); attempt++) await echoOnce(`try ${attempt}`);
+    expect(upstream.resumed[0]).toBe(false);
+    expect(upstream.resumed).toContain(true);
+    // From then on every connection resumes (the newest session is kept).
+    const before = upstream.resumed.length;
+    for (let i = 0; i < 3; i++) await echoOnce(`again ${i}`);
+    expect(upstream.resumed.slice(before)).toEqual([true, true, true]);
   } finally {
     pki.remove();
   }

@@ -73,6 +73,12 @@ class Upstream {
   errors = 0;
   consecutiveFailures = 0;
   coolingUntil = 0;  // Date.now() before which the upstream is skipped
+  /**
+   * With --upstream-tls, the newest TLS session this upstream issued: the
+   * next connection offers it, so its handshake resumes (no certificate
+   * sent or verified, as HAProxy reuses server sessions by default).
+   */
+  tlsSession: Buffer | undefined = undefined;
 
   constructor(readonly target: HostPort, readonly servername?: string) {
     this.address = target.host.includes(':') ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
@@ -329,6 +335,7 @@ export class Proxy {
     tried.add(upstream);
     upstream.active++;
     const upstreamTls = this.options.upstreamTls;
+    const offeredSession = upstream.tlsSession;
     const { host, port } = upstream.target;
     const socket = upstreamTls === undefined
       ? connect({ host, port, allowHalfOpen: true, noDelay: true })
@@ -337,7 +344,9 @@ export class Proxy {
         // SNI carries names only; an address is still what the certificate is checked for.
         ...(upstreamTls.servername !== undefined ? { servername: upstreamTls.servername }
           : isIP(host) === 0 ? { servername: host } : {}),
+        session: offeredSession,
       } });
+    if (upstreamTls !== undefined) socket.on('session', (session: Buffer) => { upstream.tlsSession = session; });
     connection.upstream = socket;
     let settled = false;
     const timer = setTimeout(() => {
@@ -369,6 +378,9 @@ export class Proxy {
       // destroyed because the client went away.
       settled = true;
       upstream.active--;
+      // As HAProxy: a session offered to a connect that failed is not
+      // offered again, in case it was the cause.
+      if (offeredSession !== undefined && upstream.tlsSession === offeredSession) upstream.tlsSession = undefined;
       if (connection.finished) return;
       this.failed(upstream);
       if (attempt < this.options.retries) {
