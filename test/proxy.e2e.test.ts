@@ -293,6 +293,8 @@ test.each([
     '--tls-cert', path.join(root, 'package.json'), '--tls-key', path.join(root, 'package.json')], '--tls-cert: node:tls rejects'],
   ['--upstream-ca without --upstream-tls', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
     '--upstream-ca', path.join(root, 'package.json')], '--upstream-ca needs --upstream-tls'],
+  ['--no-upstream-session-reuse without --upstream-tls', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--no-upstream-session-reuse'], '--no-upstream-session-reuse needs --upstream-tls'],
   ['an --upstream-ca file that holds no certificate', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
     '--upstream-tls', '--upstream-ca', path.join(root, 'package.json')], '--upstream-ca'],
   ['an address as --upstream-servername', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
@@ -395,13 +397,7 @@ test('--upstream-tls: connections after the first resume the upstream\'s TLS ses
       '--upstream-tls', '--upstream-ca', pki.paths.caCert]);
     const port = await listeningPort(proxy);
     const echoOnce = async (text: string): Promise<void> => {
-      const client = track(net.connect(port, '127.0.0.1'));
-      let reply = '';
-      client.on('data', (chunk: Buffer) => { reply += chunk.toString(); });
-      client.write(text);
-      await waitFor(() => reply === text, 20_000, 'the echo through the proxy');
-      client.end();
-      await once(client, 'close');
+      expect((await echoThrough(port, Buffer.from(text))).toString()).toBe(text);
     };
     // The first connection's handshake is full; its TLS 1.3 tickets come
     // after it, through the forward, so a later connection resumes.
@@ -413,6 +409,20 @@ test('--upstream-tls: connections after the first resume the upstream\'s TLS ses
     const before = upstream.resumed.length;
     for (let i = 0; i < 3; i++) await echoOnce(`again ${i}`);
     expect(upstream.resumed.slice(before)).toEqual([true, true, true]);
+  } finally {
+    pki.remove();
+  }
+}, 40000);
+
+test('--no-upstream-session-reuse: every upstream connection makes a full handshake', async () => {
+  const pki = makeTestPki();
+  try {
+    const upstream = await startTlsEcho(pki);
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `localhost:${upstream.port}`,
+      '--upstream-tls', '--upstream-ca', pki.paths.caCert, '--no-upstream-session-reuse']);
+    const port = await listeningPort(proxy);
+    for (let i = 0; i < 4; i++) expect((await echoThrough(port, Buffer.from(`full ${i}`))).toString()).toBe(`full ${i}`);
+    expect(upstream.resumed).toEqual([false, false, false, false]);
   } finally {
     pki.remove();
   }

@@ -67,9 +67,11 @@ export interface ProxyOptions {
    * against `ca` (PEM) or node's default roots, for the name `servername`
    * (also sent as SNI) or else the upstream's host (sent as SNI when it is a
    * name, not an address). The flags: --upstream-tls, --upstream-ca FILE,
-   * --upstream-servername NAME. Default: plain TCP.
+   * --upstream-servername NAME. Default: plain TCP. Each upstream's newest
+   * session is offered by the next connection to it (its handshake resumes),
+   * unless `reuseSessions` is false (--no-upstream-session-reuse).
    */
-  upstreamTls?: { ca?: string; servername?: string };
+  upstreamTls?: { ca?: string; servername?: string; reuseSessions?: boolean };
   /**
    * With `tls`: clients are sent by the name they asked for in SNI. Each
    * entry is a host name, or `*.` and a domain for any one label before it,
@@ -149,6 +151,9 @@ bytes are forwarded both ways on the epoll reactor thread.
   --upstream-ca FILE          trust these certificates (PEM) for the upstreams instead
   --upstream-servername NAME  the name sent as SNI and checked in upstream certificates
                               (default: the upstream's host)
+  --no-upstream-session-reuse
+                              a full TLS handshake with every upstream connection (by
+                              default each offers its upstream's newest session)
   --config FILE               JSON object with the same keys ("listen", "upstream",
                               "connect-timeout", ...), at most 1 MiB; flags given on
                               the command line win
@@ -165,7 +170,7 @@ const VALUE_FLAGS = [
   'upstream-ca', 'upstream-servername', 'sni-upstream', 'sni-cert',
 ] as const;
 // The flags that take no value; in a config file, true or false.
-const BOOLEAN_FLAGS = ['upstream-tls'] as const;
+const BOOLEAN_FLAGS = ['upstream-tls', 'no-upstream-session-reuse'] as const;
 type BooleanFlag = typeof BOOLEAN_FLAGS[number];
 type ValueFlag = typeof VALUE_FLAGS[number];
 
@@ -392,18 +397,24 @@ function resolveSniCerts(values: string[] | undefined, hasTls: boolean): ProxyOp
 }
 
 /** --upstream-tls with its --upstream-ca and --upstream-servername, read and checked. */
-function resolveUpstreamTls(raw: RawValues): { ca?: string; servername?: string } | undefined {
+function resolveUpstreamTls(raw: RawValues): { ca?: string; servername?: string; reuseSessions?: boolean } | undefined {
   if (raw['upstream-tls'] !== true) {
     for (const flag of ['upstream-ca', 'upstream-servername'] as const) {
       if (raw[flag] !== undefined) throw new UsageError(`--${flag}`, `--${flag} needs --upstream-tls`);
     }
+    if (raw['no-upstream-session-reuse'] === true) {
+      throw new UsageError('--no-upstream-session-reuse', '--no-upstream-session-reuse needs --upstream-tls');
+    }
     return undefined;
   }
   const caFile = raw['upstream-ca'];
-  return checkUpstreamTls({
-    ...(caFile === undefined ? {} : { ca: readPem('--upstream-ca', caFile) }),
-    ...(raw['upstream-servername'] === undefined ? {} : { servername: raw['upstream-servername'] }),
-  }, caFile === undefined ? '' : quote(caFile));
+  return {
+    ...checkUpstreamTls({
+      ...(caFile === undefined ? {} : { ca: readPem('--upstream-ca', caFile) }),
+      ...(raw['upstream-servername'] === undefined ? {} : { servername: raw['upstream-servername'] }),
+    }, caFile === undefined ? '' : quote(caFile)),
+    ...(raw['no-upstream-session-reuse'] === true ? { reuseSessions: false } : {}),
+  };
 }
 
 /** --tls-cert and --tls-key: both or neither, read and checked. */
@@ -557,10 +568,16 @@ export function withDefaults(config: ProxyConfig): ProxyOptions {
     });
   }
   if (config.upstreamTls !== undefined) {
-    const { ca, servername } = config.upstreamTls;
-    options.upstreamTls = checkUpstreamTls({
-      ...(ca === undefined ? {} : { ca }), ...(servername === undefined ? {} : { servername }),
-    }, 'upstreamTls.ca');
+    const { ca, servername, reuseSessions } = config.upstreamTls;
+    if (reuseSessions !== undefined && typeof reuseSessions !== 'boolean') {
+      throw new UsageError('--no-upstream-session-reuse', `upstreamTls.reuseSessions expects true or false; got ${quote(String(reuseSessions))}`);
+    }
+    options.upstreamTls = {
+      ...checkUpstreamTls({
+        ...(ca === undefined ? {} : { ca }), ...(servername === undefined ? {} : { servername }),
+      }, 'upstreamTls.ca'),
+      ...(reuseSessions === false ? { reuseSessions: false } : {}),
+    };
   }
   return options;
 }

@@ -335,7 +335,8 @@ export class Proxy {
     tried.add(upstream);
     upstream.active++;
     const upstreamTls = this.options.upstreamTls;
-    const offeredSession = upstream.tlsSession;
+    const reuseSessions = upstreamTls !== undefined && upstreamTls.reuseSessions !== false;
+    const offeredSession = reuseSessions ? upstream.tlsSession : undefined;
     const { host, port } = upstream.target;
     const socket = upstreamTls === undefined
       ? connect({ host, port, allowHalfOpen: true, noDelay: true })
@@ -346,7 +347,7 @@ export class Proxy {
           : isIP(host) === 0 ? { servername: host } : {}),
         session: offeredSession,
       } });
-    if (upstreamTls !== undefined) socket.on('session', (session: Buffer) => { upstream.tlsSession = session; });
+    if (reuseSessions) socket.on('session', (session: Buffer) => { upstream.tlsSession = session; });
     connection.upstream = socket;
     let settled = false;
     const timer = setTimeout(() => {
