@@ -357,7 +357,7 @@ export class SecureSocket extends Socket {
         subject: nameObject(subject), issuer: nameObject(issuer), valid_from: validFrom, valid_to: validTo,
         fingerprint256, serialNumber, raw: Buffer.from(raw, 'base64'),
       };
-      const altNames = subjectAltNames(certificate.raw);
+      const altNames = subjectAltNames(certificate.raw, fingerprint256);
       if (altNames !== undefined) certificate.subjectaltname = altNames;
     }
     this.secureInfo = {
@@ -485,13 +485,34 @@ function clientDisconnected(client: TlsClientState): NodeStyleError {
   return error;
 }
 
+// subjectAltName by certificate (its SHA-256 fingerprint, of the DER):
+// parsing one with X509Certificate costs about 130 µs, and a client meets the
+// same server certificate on every connection. Least recently used goes first.
+const altNamesByFingerprint = new Map<string, string | undefined>();
+const MAX_CACHED_ALT_NAMES = 256;
+
 /** The certificate's subjectAltName as node words it, or undefined when it has none or cannot be read. */
-function subjectAltNames(raw: Buffer): string | undefined {
-  try {
-    return new X509Certificate(raw).subjectAltName;
-  } catch {
-    return undefined;
+function subjectAltNames(raw: Buffer, fingerprint256: string): string | undefined {
+  if (altNamesByFingerprint.has(fingerprint256)) {
+    const cached = altNamesByFingerprint.get(fingerprint256);
+    altNamesByFingerprint.delete(fingerprint256);
+    altNamesByFingerprint.set(fingerprint256, cached);
+    return cached;
   }
+  let altNames: string | undefined;
+  try {
+    altNames = new X509Certificate(raw).subjectAltName;
+  } catch {
+    altNames = undefined;
+  }
+  // An empty fingerprint (OpenSSL could not digest it) names no certificate.
+  if (fingerprint256 !== '') {
+    if (altNamesByFingerprint.size >= MAX_CACHED_ALT_NAMES) {
+      altNamesByFingerprint.delete(altNamesByFingerprint.keys().next().value as string);
+    }
+    altNamesByFingerprint.set(fingerprint256, altNames);
+  }
+  return altNames;
 }
 
 /** As node's connResetException('socket hang up'): the client left mid-handshake. */
@@ -687,7 +708,7 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   const checkServerIdentity = options.checkServerIdentity ?? tls.checkServerIdentity;
   validateFunction(checkServerIdentity, 'options.checkServerIdentity');
   // In tls.connect's order: the context's options, the session, then the name.
-  const context = prepareContext(options, true);
+  const { context, contextKey } = preparedClientContext(options);
   const servername = options.servername || '';
   const hostname = servername || connectOptions.host || 'localhost';
   // As tls.connect: anything given but false verifies (undefined too: node
@@ -704,17 +725,86 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
       (Buffer.byteLength(options.servername) > 255 || options.servername.includes('\0'))) {
     throw invalidArgValue('options.servername', options.servername, 'must be a host name of at most 255 bytes');
   }
-  const defaultCa = options.ca === undefined || options.ca === null;
-  // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
-  const contextKey = createHash('sha1')
-    .update(JSON.stringify({ ...context, ca: defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
-    .digest('hex');
   return {
     context, contextKey, servername, hostname, rejectUnauthorized,
     checkServerIdentity: checkServerIdentity as TlsClientState['checkServerIdentity'],
     host: connectOptions.host, port: connectOptions.port, path: connectOptions.path,
     localAddress: connectOptions.localAddress, session,
   };
+}
+
+// What prepareContext made of a client's options, by the option values it
+// read (clientOptionsKey): node's createSecureContext, which checks them,
+// costs about 300 µs a connect, and a proxy connects with the same options
+// every time. Values that checked out once check out again.
+const preparedClientContexts = new Map<string, { context: NativeTlsContextOptions; contextKey: string }>();
+const MAX_PREPARED_CLIENT_CONTEXTS = 32;
+// Client options that do not shape the context.
+const optionsBesideContext = new Set(['servername', 'checkServerIdentity', 'rejectUnauthorized', 'session']);
+
+/** prepareContext's result for a client's options, and the key its native context is cached under. */
+function preparedClientContext(options: ConnectTlsOptions): { context: NativeTlsContextOptions; contextKey: string } {
+  const key = clientOptionsKey(options);
+  const cached = key === undefined ? undefined : preparedClientContexts.get(key);
+  if (cached !== undefined) {
+    // Most recently used last, so eviction takes the least recently used.
+    preparedClientContexts.delete(key!);
+    preparedClientContexts.set(key!, cached);
+    return cached;
+  }
+  const context = prepareContext(options, true);
+  const defaultCa = options.ca === undefined || options.ca === null;
+  // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
+  const contextKey = createHash('sha1')
+    .update(JSON.stringify({ ...context, ca: defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
+    .digest('hex');
+  const prepared = { context, contextKey };
+  if (key !== undefined) {
+    if (preparedClientContexts.size >= MAX_PREPARED_CLIENT_CONTEXTS) {
+      preparedClientContexts.delete(preparedClientContexts.keys().next().value as string);
+    }
+    preparedClientContexts.set(key, prepared);
+  }
+  return prepared;
+}
+
+/**
+ * A key naming every value of `options` that shapes a client context
+ * (strings and numbers as they are, bytes by their SHA-256, arrays and plain
+ * objects by their parts), or undefined when a value cannot be named so
+ * (then the options are checked anew).
+ */
+function clientOptionsKey(options: object): string | undefined {
+  const parts: string[] = [];
+  for (const name of Object.keys(options).sort()) {
+    if (optionsBesideContext.has(name)) continue;
+    const value = (options as Record<string, unknown>)[name];
+    if (value === undefined) continue;
+    const named = optionValueKey(value, 0);
+    if (named === undefined) return undefined;
+    parts.push(`${name}=${named}`);
+  }
+  return parts.join('\n');
+}
+
+function optionValueKey(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') return `s${value.length}:${value}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return `p${String(value)}`;
+  if (ArrayBuffer.isView(value)) {
+    return `b${createHash('sha256').update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)).digest('hex')}`;
+  }
+  if (depth >= 3 || typeof value !== 'object') return undefined;
+  const entries = Array.isArray(value) ? value.map((item, index) => [String(index), item] as const)
+    : Object.getPrototypeOf(value) === Object.prototype ? Object.keys(value).sort().map((k) => [k, (value as Record<string, unknown>)[k]] as const)
+    : undefined;
+  if (entries === undefined) return undefined;
+  const named: string[] = [];
+  for (const [k, item] of entries) {
+    const itemKey = optionValueKey(item, depth + 1);
+    if (itemKey === undefined) return undefined;
+    named.push(`${k.length}:${k}=${itemKey}`);
+  }
+  return `${Array.isArray(value) ? 'a' : 'o'}${named.length}[${named.join(',')}]`;
 }
 
 /**
