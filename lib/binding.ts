@@ -58,6 +58,8 @@ export interface NativeTlsContextOptions {
   pfx?: { der: Buffer; passphrase?: Buffer }[];
   certs: string[];
   ca: string[];
+  /** JS only: `ca` was not given (falsy, as node's `if (ca)`), so a peer is checked against node's roots. */
+  defaultCa?: boolean;
   cipherList: string;
   cipherSuites: string;
   minVersion: number;

@@ -2,6 +2,7 @@
 // (src-native/tls_context.h, tls_session.h): node:tls's server options,
 // checked as node:tls checks them, and sockets with TLSSocket's surface.
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 
 import { binding } from './binding';
@@ -490,6 +491,7 @@ function clientDisconnected(client: TlsClientState): NodeStyleError {
 // same server certificate on every connection. Least recently used goes first.
 const altNamesByFingerprint = new Map<string, string | undefined>();
 const MAX_CACHED_ALT_NAMES = 256;
+const MAX_CACHED_ALT_NAMES_LENGTH = 4096;
 
 /** The certificate's subjectAltName as node words it, or undefined when it has none or cannot be read. */
 function subjectAltNames(raw: Buffer, fingerprint256: string): string | undefined {
@@ -500,13 +502,16 @@ function subjectAltNames(raw: Buffer, fingerprint256: string): string | undefine
     return cached;
   }
   let altNames: string | undefined;
+  let parsed = false;
   try {
     altNames = new X509Certificate(raw).subjectAltName;
+    parsed = raw.length > 0;
   } catch {
     altNames = undefined;
   }
-  // An empty fingerprint (OpenSSL could not digest it) names no certificate.
-  if (fingerprint256 !== '') {
+  // Only what was read, from a certificate a fingerprint names, and of a
+  // size that keeps the cache small whatever peers send.
+  if (parsed && fingerprint256 !== '' && (altNames === undefined || altNames.length <= MAX_CACHED_ALT_NAMES_LENGTH)) {
     if (altNamesByFingerprint.size >= MAX_CACHED_ALT_NAMES) {
       altNamesByFingerprint.delete(altNamesByFingerprint.keys().next().value as string);
     }
@@ -619,10 +624,12 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     });
   const pfx = pfxList(options.pfx, passphrase);
   const requestCert = !client && options.requestCert === true;
-  let ca = pemList(options.ca, 'options.ca');
-  // As node: without `ca`, the peer's certificate is checked against node's
-  // root store (a client's always; a server's only when it asks for one).
-  if (ca.length === 0 && (requestCert || client)) ca = defaultCertificates();
+  // As node's `if (ca) addCACerts(...) else addRootCerts()`: a falsy `ca`
+  // means node's root store (for a client always, for a server only when it
+  // asks for certificates); a given one, even an empty list, only itself.
+  const defaultCa = !options.ca;
+  let ca = defaultCa ? [] : pemList(options.ca, 'options.ca');
+  if (defaultCa && (requestCert || client)) ca = defaultCertificates();
   const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? tls.DEFAULT_CIPHERS);
   let minVersion = protocolVersions[options.minVersion ?? tls.DEFAULT_MIN_VERSION];
   let maxVersion = protocolVersions[options.maxVersion ?? tls.DEFAULT_MAX_VERSION];
@@ -632,7 +639,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   if (cipherList === '' && minVersion < 0x0304 && maxVersion > 0x0303) minVersion = 0x0304;
   if (client) {
     return {
-      client: true, keys, pfx, certs: pemList(options.cert, 'options.cert'), ca, cipherList, cipherSuites, minVersion,
+      client: true, keys, pfx, certs: pemList(options.cert, 'options.cert'), ca, defaultCa, cipherList, cipherSuites, minVersion,
       maxVersion, alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0), requestCert: false, rejectUnauthorized: true,
       honorCipherOrder: false, sessionIdContext: '',
     };
@@ -642,6 +649,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     pfx,
     certs: pemList(options.cert, 'options.cert'),
     ca,
+    defaultCa,
     cipherList,
     cipherSuites,
     minVersion,
@@ -692,9 +700,24 @@ function defaultCertificates(): string[] {
     const getCACertificates = (tls as unknown as { getCACertificates?(type: string): string[] }).getCACertificates;
     defaultCertificateList = typeof getCACertificates === 'function'
       ? [...getCACertificates('default')]
-      : [...tls.rootCertificates];
+      : [...tls.rootCertificates, ...extraCertificates()];
   }
   return defaultCertificateList;
+}
+
+/**
+ * What node (without tls.getCACertificates, Node 20) adds to its roots from
+ * the file NODE_EXTRA_CA_CERTS names: read once, as node reads it at start;
+ * an unreadable file adds nothing (node warns and goes on).
+ */
+function extraCertificates(): string[] {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  if (!file) return [];
+  try {
+    return fs.readFileSync(file, 'latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -744,7 +767,12 @@ const optionsBesideContext = new Set(['servername', 'checkServerIdentity', 'reje
 
 /** prepareContext's result for a client's options, and the key its native context is cached under. */
 function preparedClientContext(options: ConnectTlsOptions): { context: NativeTlsContextOptions; contextKey: string } {
-  const key = clientOptionsKey(options);
+  let key: string | undefined;
+  try {
+    key = clientOptionsKey(options);
+  } catch {
+    key = undefined;  // a value the key cannot read (a detached view...): node's checks say what is wrong
+  }
   const cached = key === undefined ? undefined : preparedClientContexts.get(key);
   if (cached !== undefined) {
     // Most recently used last, so eviction takes the least recently used.
@@ -753,10 +781,9 @@ function preparedClientContext(options: ConnectTlsOptions): { context: NativeTls
     return cached;
   }
   const context = prepareContext(options, true);
-  const defaultCa = options.ca === undefined || options.ca === null;
   // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
   const contextKey = createHash('sha1')
-    .update(JSON.stringify({ ...context, ca: defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
+    .update(JSON.stringify({ ...context, ca: context.defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
     .digest('hex');
   const prepared = { context, contextKey };
   if (key !== undefined) {
@@ -775,36 +802,51 @@ function preparedClientContext(options: ConnectTlsOptions): { context: NativeTls
  * (then the options are checked anew).
  */
 function clientOptionsKey(options: object): string | undefined {
-  const parts: string[] = [];
+  // node's defaults, which users may change between connects, shape it too.
+  const defaults = tls as unknown as Record<string, unknown>;
+  const parts = ['DEFAULT_CIPHERS', 'DEFAULT_MIN_VERSION', 'DEFAULT_MAX_VERSION', 'DEFAULT_ECDH_CURVE']
+    .map((name) => `${name.length}:${name}=${optionValueKey(defaults[name], 0)}`);
   for (const name of Object.keys(options).sort()) {
     if (optionsBesideContext.has(name)) continue;
     const value = (options as Record<string, unknown>)[name];
     if (value === undefined) continue;
     const named = optionValueKey(value, 0);
     if (named === undefined) return undefined;
-    parts.push(`${name}=${named}`);
+    parts.push(`${name.length}:${name}=${named}`);
   }
-  return parts.join('\n');
+  return parts.join(',');
 }
 
+/**
+ * A value's part of the key, self-delimiting; undefined for anything whose
+ * every read might not give the same answer (accessors, non-enumerable or
+ * inherited properties, holes, objects other than arrays and plain ones).
+ */
 function optionValueKey(value: unknown, depth: number): string | undefined {
   if (typeof value === 'string') return `s${value.length}:${value}`;
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return `p${String(value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return `p${String(value)}`;
+  }
   if (ArrayBuffer.isView(value)) {
+    // A SharedArrayBuffer can change under another thread between reads.
+    if (!(value.buffer instanceof ArrayBuffer)) return undefined;
     return `b${createHash('sha256').update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)).digest('hex')}`;
   }
   if (depth >= 3 || typeof value !== 'object') return undefined;
-  const entries = Array.isArray(value) ? value.map((item, index) => [String(index), item] as const)
-    : Object.getPrototypeOf(value) === Object.prototype ? Object.keys(value).sort().map((k) => [k, (value as Record<string, unknown>)[k]] as const)
-    : undefined;
-  if (entries === undefined) return undefined;
+  const isArray = Array.isArray(value);
+  if (!isArray && Object.getPrototypeOf(value) !== Object.prototype) return undefined;
+  const descriptors = Object.getOwnPropertyDescriptors(value) as Record<string, PropertyDescriptor>;
+  const names = Object.keys(descriptors).filter((name) => !(isArray && name === 'length'));
+  if (isArray && names.length !== (value as unknown[]).length) return undefined;  // holes
   const named: string[] = [];
-  for (const [k, item] of entries) {
-    const itemKey = optionValueKey(item, depth + 1);
+  for (const name of names.sort()) {
+    const descriptor = descriptors[name];
+    if (!('value' in descriptor) || !descriptor.enumerable) return undefined;
+    const itemKey = optionValueKey(descriptor.value, depth + 1);
     if (itemKey === undefined) return undefined;
-    named.push(`${k.length}:${k}=${itemKey}`);
+    named.push(`${name.length}:${name}=${itemKey}`);
   }
-  return `${Array.isArray(value) ? 'a' : 'o'}${named.length}[${named.join(',')}]`;
+  return `${isArray ? 'a' : 'o'}${named.length}[${named.join(',')}]`;
 }
 
 /**
@@ -1162,7 +1204,7 @@ export class SecureServer extends Server {
     // over the chosen context's keys, as in node, where they belong to the socket.
     const chosen = { ...options };
     delete chosen.ticketKeys;  // tickets are the accepting context's (tls_context.cc)
-    const ca = chosen.ca.length === 0 && this.requestCert ? defaultCertificates() : chosen.ca;
+    const ca = chosen.defaultCa && this.requestCert ? defaultCertificates() : chosen.ca;
     const result = context.reactor.native.createTlsContext({
       ...chosen, ca, alpn: this.contextOptions.alpn, requestCert: this.requestCert,
       rejectUnauthorized: this.rejectUnauthorized, sessionIdContext: this.contextOptions.sessionIdContext,

@@ -4,7 +4,9 @@
 // outcome: options that differ, in any value or byte, are checked and used
 // anew; bad options throw on every connect; a certificate's names are the
 // same whether parsed or remembered.
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureSocket } from '../lib';
@@ -84,4 +86,48 @@ test('a certificate whose names were parsed before is judged the same: its names
   const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
   await once(socket, 'secureConnect');
   expect(tls.checkServerIdentity('localhost', socket.getPeerCertificate() as tls.PeerCertificate)).toBeUndefined();
+});
+
+test('a ca given empty trusts nothing and a falsy one means node\'s roots, as tls.connect (roots that trust the server)', async () => {
+  const port = await serverPort();
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = execFile(process.execPath, [path.join(__dirname, 'fixtures', 'ca-given-empty.js')], {
+      env: { ...process.env, PORT: String(port), NODE_EXTRA_CA_CERTS: pki.paths.caCert }, timeout: 30_000,
+    }, (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)));
+    track(child);
+  });
+  const lines = output.trim().split('\n').map((line) => JSON.parse(line) as { ca: string; theirs: string; ours: string });
+  expect(lines.map((line) => line.ca)).toEqual(['[]', "''", 'undefined']);
+  for (const line of lines) expect(line.ours).toBe(line.theirs);
+  // The roots trust the server: only the empty list fails.
+  expect(lines.map((line) => line.ours)).toEqual(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'authorized', 'authorized']);
+});
+
+test('options are remembered only while node\'s defaults stay as they were', async () => {
+  const port = await serverPort();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const defaults = require('node:tls') as { DEFAULT_MAX_VERSION: string };
+  const saved = defaults.DEFAULT_MAX_VERSION;
+  try {
+    const protocol = async (): Promise<string | null> => {
+      const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
+      await once(socket, 'secureConnect');
+      const version = socket.getProtocol();
+      socket.destroy();
+      return version;
+    };
+    expect(await protocol()).toBe('TLSv1.3');
+    defaults.DEFAULT_MAX_VERSION = 'TLSv1.2';
+    expect(await protocol()).toBe('TLSv1.2');
+  } finally {
+    defaults.DEFAULT_MAX_VERSION = saved;
+  }
+});
+
+test('a ca list with a hole is read as node reads it (the hole skipped), on every connect', async () => {
+  const port = await serverPort();
+  for (let i = 0; i < 2; i++) {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(await outcome(port, { ca: [, pki.caCert] as unknown as Buffer[] })).toMatch(/^ok/);
+  }
 });
