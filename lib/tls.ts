@@ -486,21 +486,47 @@ function clientDisconnected(client: TlsClientState): NodeStyleError {
   return error;
 }
 
+/**
+ * A Map of at most `limit` entries: a lookup makes an entry the most recently
+ * used, and a new entry past the limit drops the least recently used
+ * (`dropped` hears of it). The bounded caches below are all of this kind.
+ */
+class RecentMap<K, V> {
+  private readonly entries = new Map<K, V>();
+  constructor(private readonly limit: number, private readonly dropped?: (value: V) => void) {}
+
+  has(key: K): boolean {
+    return this.entries.has(key);
+  }
+
+  get(key: K): V | undefined {
+    if (!this.entries.has(key)) return undefined;
+    const value = this.entries.get(key) as V;
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    return value;
+  }
+
+  set(key: K, value: V): void {
+    if (!this.entries.has(key) && this.entries.size >= this.limit) {
+      const [oldestKey, oldest] = this.entries.entries().next().value as [K, V];
+      this.entries.delete(oldestKey);
+      this.dropped?.(oldest);
+    }
+    this.entries.delete(key);
+    this.entries.set(key, value);
+  }
+}
+
 // subjectAltName by certificate (its SHA-256 fingerprint, of the DER):
 // parsing one with X509Certificate costs about 130 µs, and a client meets the
 // same server certificate on every connection. Least recently used goes first.
-const altNamesByFingerprint = new Map<string, string | undefined>();
-const MAX_CACHED_ALT_NAMES = 256;
+const altNamesByFingerprint = new RecentMap<string, string | undefined>(256);
 const MAX_CACHED_ALT_NAMES_LENGTH = 4096;
 
 /** The certificate's subjectAltName as node words it, or undefined when it has none or cannot be read. */
 function subjectAltNames(raw: Buffer, fingerprint256: string): string | undefined {
-  if (altNamesByFingerprint.has(fingerprint256)) {
-    const cached = altNamesByFingerprint.get(fingerprint256);
-    altNamesByFingerprint.delete(fingerprint256);
-    altNamesByFingerprint.set(fingerprint256, cached);
-    return cached;
-  }
+  if (altNamesByFingerprint.has(fingerprint256)) return altNamesByFingerprint.get(fingerprint256);
   let altNames: string | undefined;
   let parsed = false;
   try {
@@ -512,9 +538,6 @@ function subjectAltNames(raw: Buffer, fingerprint256: string): string | undefine
   // Only what was read, from a certificate a fingerprint names, and of a
   // size that keeps the cache small whatever peers send.
   if (parsed && fingerprint256 !== '' && (altNames === undefined || altNames.length <= MAX_CACHED_ALT_NAMES_LENGTH)) {
-    if (altNamesByFingerprint.size >= MAX_CACHED_ALT_NAMES) {
-      altNamesByFingerprint.delete(altNamesByFingerprint.keys().next().value as string);
-    }
     altNamesByFingerprint.set(fingerprint256, altNames);
   }
   return altNames;
@@ -760,8 +783,7 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
 // read (clientOptionsKey): node's createSecureContext, which checks them,
 // costs about 300 µs a connect, and a proxy connects with the same options
 // every time. Values that checked out once check out again.
-const preparedClientContexts = new Map<string, { context: NativeTlsContextOptions; contextKey: string }>();
-const MAX_PREPARED_CLIENT_CONTEXTS = 32;
+const preparedClientContexts = new RecentMap<string, { context: NativeTlsContextOptions; contextKey: string }>(32);
 // Client options that do not shape the context.
 const optionsBesideContext = new Set(['servername', 'checkServerIdentity', 'rejectUnauthorized', 'session']);
 
@@ -774,24 +796,14 @@ function preparedClientContext(options: ConnectTlsOptions): { context: NativeTls
     key = undefined;  // a value the key cannot read (a detached view...): node's checks say what is wrong
   }
   const cached = key === undefined ? undefined : preparedClientContexts.get(key);
-  if (cached !== undefined) {
-    // Most recently used last, so eviction takes the least recently used.
-    preparedClientContexts.delete(key!);
-    preparedClientContexts.set(key!, cached);
-    return cached;
-  }
+  if (cached !== undefined) return cached;
   const context = prepareContext(options, true);
   // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
   const contextKey = createHash('sha1')
     .update(JSON.stringify({ ...context, ca: context.defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
     .digest('hex');
   const prepared = { context, contextKey };
-  if (key !== undefined) {
-    if (preparedClientContexts.size >= MAX_PREPARED_CLIENT_CONTEXTS) {
-      preparedClientContexts.delete(preparedClientContexts.keys().next().value as string);
-    }
-    preparedClientContexts.set(key, prepared);
-  }
+  if (key !== undefined) preparedClientContexts.set(key, prepared);
   return prepared;
 }
 
@@ -898,27 +910,19 @@ function sessionForJs(der: string, identity: string): Buffer {
 // Client contexts per reactor, by TlsClientState.contextKey: building one
 // parses every root certificate, so connections with the same options share
 // it. Bounded; an evicted context lives on in the connections using it.
-const clientContexts = new WeakMap<Reactor, Map<string, number>>();
-const MAX_CLIENT_CONTEXTS = 32;
+const clientContexts = new WeakMap<Reactor, RecentMap<string, number>>();
 
 /** The native client context for `client` on `reactor`; throws OpenSSL's error if it cannot be built. */
 function clientContextFor(reactor: Reactor, client: TlsClientState): number {
   let contexts = clientContexts.get(reactor);
-  if (contexts === undefined) clientContexts.set(reactor, contexts = new Map());
-  const cached = contexts.get(client.contextKey);
-  if (cached !== undefined) {
-    // Most recently used last, so eviction takes the least recently used.
-    contexts.delete(client.contextKey);
-    contexts.set(client.contextKey, cached);
-    return cached;
+  if (contexts === undefined) {
+    contexts = new RecentMap(32, (id) => reactor.native.releaseTlsContext(id));
+    clientContexts.set(reactor, contexts);
   }
+  const cached = contexts.get(client.contextKey);
+  if (cached !== undefined) return cached;
   const result = reactor.native.createTlsContext(client.context);
   if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
-  if (contexts.size >= MAX_CLIENT_CONTEXTS) {
-    const [oldestKey, oldestId] = contexts.entries().next().value as [string, number];
-    contexts.delete(oldestKey);
-    reactor.native.releaseTlsContext(oldestId);
-  }
   contexts.set(client.contextKey, result[0]);
   return result[0];
 }
