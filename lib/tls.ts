@@ -304,14 +304,16 @@ export class SecureSocket extends Socket {
    * A client's session, to pass as `session` to a later connect (or to
    * tls.connect): the handshake's from 'secureConnect' on, then the newest
    * the server issued (under TLS 1.3 they come after the handshake, each
-   * with a 'session' event). Undefined before the handshake and on a
-   * server's socket; null once destroyed, as TLSSocket's.
+   * with a 'session' event). On a server's socket, as TLSSocket's, the
+   * session its handshake made, as OpenSSL's DER. Undefined before the
+   * handshake; null once destroyed, as TLSSocket's.
    */
   getSession(): Buffer | undefined | null {
     if (this.destroyed) return null;
+    if (this.currentSession === undefined) return undefined;
     // A Buffer of its own each time, as TLSSocket's.
     const client = this.tlsClient;
-    if (this.currentSession === undefined || client === undefined) return undefined;
+    if (client === undefined) return Buffer.from(this.currentSession, 'base64');
     return sessionForJs(this.currentSession, client.hostname);
   }
 

@@ -419,14 +419,16 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
     batch.strings.push_back(DerBase64(peer));
     X509_free(peer);
   }
-  // A client's getSession() from 'secureConnect' on, reported first so that
-  // JS has it when kTlsSecure emits 'secureConnect': the session a TLS 1.2
-  // server issued in the handshake, or else the session as the handshake
-  // left it (a TLS 1.3 server issues its tickets after it).
+  // getSession() from 'secureConnect' (or 'secureConnection') on, reported
+  // first so that JS has it when kTlsSecure emits that: for a client the
+  // session a TLS 1.2 server issued in the handshake, or else the session as
+  // the handshake left it (a TLS 1.3 server issues its tickets after it); for
+  // a server, as node's, the session its handshake made (tens of bytes
+  // unless the client sent a certificate).
   if (!newSessions_.empty()) {
     ReportNewSessions(connection, batch);
-  } else if (context_->client()) {
-    if (SSL_SESSION* current = SSL_get_session(ssl_)) ReportSession(connection, batch, DerBase64(current), false);
+  } else if (SSL_SESSION* current = SSL_get_session(ssl_)) {
+    ReportSession(connection, batch, DerBase64(current), false);
   }
   ERR_clear_error();
   batch.Add(EventKind::kTlsSecure, connection.id, flags, static_cast<double>(first),
