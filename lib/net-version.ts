@@ -78,3 +78,25 @@ export const systemCaHintOnVerifyErrors = major >= 24 &&
  */
 export const tlsSessionsCarryServerIdentity =
   tls.TLSSocket.prototype.getSession.toString().includes('wrapSessionState');
+
+/**
+ * Names given to a TLS server's addContext() match a client's SNI name
+ * regardless of letter case on Node 22 and later (node's pattern has the
+ * RegExp `i` flag); Node 20 matches them case for case. Read from node's own
+ * addContext, run on a stand-in for the server (it only pushes onto
+ * `_contexts`), when first asked: the context it needs costs a millisecond.
+ */
+export function addContextIgnoresCase(): boolean {
+  if (addContextFlags === undefined) {
+    try {
+      const standIn = { _contexts: [] as [RegExp, unknown][] };
+      (tls.Server.prototype.addContext as (this: unknown, name: string, context: unknown) => void)
+        .call(standIn, 'probe', tls.createSecureContext());
+      addContextFlags = standIn._contexts[0][0].flags;
+    } catch {
+      addContextFlags = major >= 22 ? 'i' : '';
+    }
+  }
+  return addContextFlags.includes('i');
+}
+let addContextFlags: string | undefined;

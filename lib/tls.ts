@@ -9,7 +9,7 @@ import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
 import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
 import type { Reactor } from './reactor';
-import { systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity } from './net-version';
+import { addContextIgnoresCase, systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity } from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
@@ -1017,9 +1017,10 @@ function foreignContextError(name: string): Error {
   'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
 }
 
-/** node's addContext pattern: '*' stands for one label. */
+/** node's addContext pattern: '*' stands for one label; letter case as the running node matches it. */
 function servernamePattern(servername: string): RegExp {
-  return new RegExp(`^${servername.replace(/([.^$+?\-\\[\]{}])/g, '\\$1').replaceAll('*', '[^.]*')}$`);
+  return new RegExp(`^${servername.replace(/([.^$+?\-\\[\]{}])/g, '\\$1').replaceAll('*', '[^.]*')}$`,
+    addContextIgnoresCase() ? 'i' : '');
 }
 
 /** node's default SNICallback: the last context added whose name matches, else the server's own. */

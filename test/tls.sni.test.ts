@@ -270,3 +270,17 @@ test("createSecureContext's contexts work with node:tls too", async () => {
   const { port } = await start(node, { SNICallback: (_name, callback) => callback(null, createSecureContext(alpha)) });
   expect(await visit(port, 'a.example')).toMatchObject({ commonName: 'a.example', reply: 'ping' });
 });
+
+test("an added name matches the client's in letter case as node's tls.Server matches it on this node", async () => {
+  const seen: Seen[] = [];
+  for (const [, make] of servers) {
+    const { server, port } = await start(make);
+    server.addContext('A.example', alpha);
+    server.addContext('*.EXAMPLE.com', wildcard);
+    seen.push(await visit(port, 'a.EXAMPLE'), await visit(port, 'www.example.COM'), await visit(port, 'a.example'));
+  }
+  const names = seen.map((one) => one.commonName);
+  expect(names.slice(0, 3)).toEqual(names.slice(3));
+  // Node 22 and later ignore case there (Node 20 does not).
+  expect(names[0]).toBe(Number(process.versions.node.split('.')[0]) >= 22 ? 'a.example' : 'localhost');
+});
