@@ -609,6 +609,36 @@ void Reactor::CopyBytes(Command& command, const char* bytes, size_t length) {
   std::memcpy(command.bytes.get(), bytes, length);
 }
 
+bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
+  size_t length = 0;
+  // UTF-16 units, which V8 knows without a pass: never more than the UTF-8 bytes.
+  if (napi_get_value_string_utf16(env, string, nullptr, 0, &length) != napi_ok) return false;
+  if (length + 5 <= kSmallBufferSize && !released_) {
+    // One pass for the short strings HTTP headers and small replies are: the
+    // copy stops at the last whole character that fits, so a copy that left
+    // room for the longest one (4 bytes) besides the NUL took the whole string.
+    command.bytes = delivery_->TakeSmallBuffer();
+    command.smallBytes = true;
+    if (napi_get_value_string_utf8(env, string, command.bytes.get(), kSmallBufferSize, &length) != napi_ok) {
+      return false;
+    }
+    if (length + 5 <= kSmallBufferSize) {
+      command.length = length;
+      return true;
+    }
+    // Short, but not in UTF-8: the buffer goes back where TakeSmallBuffer
+    // found it (so the free list stays within its bound), and the string is
+    // measured and copied whole below.
+    delivery_->smallBuffers.push_back(std::move(command.bytes));
+    command.smallBytes = false;
+  }
+  if (napi_get_value_string_utf8(env, string, nullptr, 0, &length) != napi_ok) return false;
+  command.bytes.reset(new char[length + 1]);
+  if (napi_get_value_string_utf8(env, string, command.bytes.get(), length + 1, &length) != napi_ok) return false;
+  command.length = length;
+  return true;
+}
+
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
@@ -639,20 +669,7 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     }
     command.length = length;
   } else if (data.IsString()) {
-    size_t length = 0;
-    if (napi_get_value_string_utf8(env, data, nullptr, 0, &length) != napi_ok) {
-      return ThrowTypeError(env, "write(id, data): cannot read the string");
-    }
-    if (length + 1 <= kSmallBufferSize && !released_) {
-      command.bytes = delivery_->TakeSmallBuffer();
-      command.smallBytes = true;
-    } else {
-      command.bytes.reset(new char[length + 1]);
-    }
-    if (napi_get_value_string_utf8(env, data, command.bytes.get(), length + 1, &length) != napi_ok) {
-      return ThrowTypeError(env, "write(id, data): cannot read the string");
-    }
-    command.length = length;
+    if (!CopyString(env, data, command)) return ThrowTypeError(env, "write(id, data): cannot read the string");
   } else {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }

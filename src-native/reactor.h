@@ -123,6 +123,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // Copies `length` bytes into the command, into a reused small buffer when
   // they fit one (batch.h).
   void CopyBytes(Command& command, const char* bytes, size_t length);
+  // A string's UTF-8 bytes into command.bytes and command.length; false if V8 cannot read it.
+  bool CopyString(napi_env env, napi_value string, Command& command);
   // The TLS context info[index] names: null for no argument or 0 (a plain
   // listener); false if it names no live context, so the caller fails before
   // any side effect instead of listening without TLS.

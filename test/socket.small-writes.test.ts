@@ -25,6 +25,12 @@ function writes(): Array<Buffer | string> {
       result.push('é'.repeat(size >> 1) + String.fromCharCode(97 + (size % 26)));
     }
   }
+  // A string is copied in one pass when it fits a buffer with room for one
+  // more character: ones whose last character (1 to 4 bytes, or a lone
+  // surrogate, sent as U+FFFD) ends on each side of that edge and of 512.
+  for (const last of ['a', 'é', '€', '😀', '\ud800']) {
+    for (let ascii = 500; ascii <= 514; ascii++) result.push('x'.repeat(ascii) + last, String.fromCharCode(65 + (ascii % 26)));
+  }
   return result;
 }
 
