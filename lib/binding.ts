@@ -24,6 +24,8 @@ export interface NativeReactor {
   tlsAllowWrites(id: number): void;
   /** The answer to a TlsServername event: a server context for the handshake, or 0 for the listener's. */
   tlsUseContext(id: number, contextId: number): void;
+  /** The session a server connection's handshake made (DER), or undefined. */
+  tlsServerSession(id: number): Buffer | undefined;
   /** A server context's connections ask for a context by SNI name from now on. */
   tlsAskServernames(contextId: number): void;
   resume(id: number): void;
@@ -92,6 +94,8 @@ export interface NativeReactorStats {
   blockedConnections: number;
   /** Listeners that stopped accepting until JS takes the connections accepted so far. */
   heldListeners: number;
+  /** TLS server connections whose handshake's session is kept for getSession(): one per such open connection. */
+  tlsServerSessions: number;
 }
 
 /** Bits of `listenFlags` (src-native/reactor.cc). */

@@ -315,6 +315,11 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /** @internal The session a TLS server connection's handshake made, encoded now (lib/tls.ts). */
+  protected tlsServerSession(): Buffer | undefined {
+    return this.registered ? this.reactor!.native.tlsServerSession(this.id) : undefined;
+  }
+
   /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */
   protected allowTlsWrites(): void {
     if (!this.registered) return;

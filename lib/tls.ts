@@ -310,10 +310,12 @@ export class SecureSocket extends Socket {
    */
   getSession(): Buffer | undefined | null {
     if (this.destroyed) return null;
+    const client = this.tlsClient;
+    // A server's is kept natively and encoded when asked for, as node's (it
+    // holds the connection's secret: not copied into the heap unasked).
+    if (client === undefined) return this.secureInfo === undefined ? undefined : this.tlsServerSession();
     if (this.currentSession === undefined) return undefined;
     // A Buffer of its own each time, as TLSSocket's.
-    const client = this.tlsClient;
-    if (client === undefined) return Buffer.from(this.currentSession, 'base64');
     return sessionForJs(this.currentSession, client.hostname);
   }
 

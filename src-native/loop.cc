@@ -705,7 +705,7 @@ void Loop::AcceptReady() {
       if (defaults.noDelay) sys::SetNoDelay(fd, true);
       if (defaults.keepAlive) sys::SetKeepAlive(fd, true, defaults.keepAliveSeconds);
       if (listener->tls != nullptr) {
-        connection->tls = TlsSession::Accept(listener->tls, fd);
+        connection->tls = TlsSession::Accept(listener->tls, fd, id, tlsServerSessions_);
         if (connection->tls == nullptr) {
           sys::Close(fd);
           batch_->AddListenerError(listener->id, ENOMEM, static_cast<double>(Syscall::kAccept), shed);

@@ -21,6 +21,7 @@
 #include "read_arena.h"
 #include "timers.h"
 #include "tls_context.h"
+#include "tls_server_sessions.h"
 
 namespace reactor {
 
@@ -157,6 +158,8 @@ class Loop {
   const LoopStats& stats() const { return stats_; }
   // Shared with the delivery, which reports accept events JS has taken.
   std::shared_ptr<AcceptGate> acceptGate() const { return acceptGate_; }
+  // Shared with the JS thread, which encodes a server socket's session when asked.
+  std::shared_ptr<TlsServerSessions> tlsServerSessions() const { return tlsServerSessions_; }
 
  private:
   void Run();
@@ -270,6 +273,7 @@ class Loop {
   // AcceptReady, emptied by RetryListeners once due.
   std::vector<uint64_t> retryListeners_;
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
+  const std::shared_ptr<TlsServerSessions> tlsServerSessions_ = std::make_shared<TlsServerSessions>();
   std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the
   // queues keep their capacity instead of allocating every turn.

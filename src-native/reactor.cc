@@ -209,6 +209,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
           InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
+          InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
@@ -698,6 +699,14 @@ Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value Reactor::TlsServerSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t id = IdArgument(info, 0);
+  std::string der;
+  if (!loop_ || released_ || !loop_->tlsServerSessions()->Encode(id, &der)) return env.Undefined();
+  return Napi::Buffer<char>::Copy(env, der.data(), der.size());
+}
+
 // tlsUseContext(connectionId, contextId): JS's answer to kTlsServername, a
 // server context for the connection's handshake, or 0 for its listener's.
 Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
@@ -780,6 +789,7 @@ Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
   set("unconsumedBytes", stats.unconsumedBytes);
   set("blockedConnections", stats.blockedConnections);
   set("heldListeners", stats.heldListeners);
+  result.Set("tlsServerSessions", Napi::Number::New(env, static_cast<double>(loop_->tlsServerSessions()->size())));
   return result;
 }
 

@@ -212,9 +212,13 @@ std::unique_ptr<TlsSession> TlsSession::Create(std::shared_ptr<TlsContext> conte
   return session;
 }
 
-std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> context, int fd) {
+std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> context, int fd, uint64_t connectionId,
+                                               std::shared_ptr<TlsServerSessions> serverSessions) {
   std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
-  if (session != nullptr) SSL_set_accept_state(session->ssl_);
+  if (session == nullptr) return nullptr;
+  SSL_set_accept_state(session->ssl_);
+  session->connectionId_ = connectionId;
+  session->serverSessions_ = std::move(serverSessions);
   return session;
 }
 
@@ -244,6 +248,7 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
 }
 
 TlsSession::~TlsSession() {
+  if (serverSessionKept_) serverSessions_->Forget(connectionId_);
   for (SSL_SESSION* kept : newSessions_) SSL_SESSION_free(kept);
   if (ssl_ != nullptr) SSL_free(ssl_);
 }
@@ -419,16 +424,18 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
     batch.strings.push_back(DerBase64(peer));
     X509_free(peer);
   }
-  // getSession() from 'secureConnect' (or 'secureConnection') on, reported
-  // first so that JS has it when kTlsSecure emits that: for a client the
-  // session a TLS 1.2 server issued in the handshake, or else the session as
-  // the handshake left it (a TLS 1.3 server issues its tickets after it); for
-  // a server, as node's, the session its handshake made (tens of bytes
-  // unless the client sent a certificate).
+  // A client's getSession() from 'secureConnect' on, reported first so that
+  // JS has it when kTlsSecure emits 'secureConnect': the session a TLS 1.2
+  // server issued in the handshake, or else the session as the handshake
+  // left it (a TLS 1.3 server issues its tickets after it). A server's is
+  // kept natively, for JS to encode if it asks (tls_server_sessions.h).
   if (!newSessions_.empty()) {
     ReportNewSessions(connection, batch);
-  } else if (SSL_SESSION* current = SSL_get_session(ssl_)) {
-    ReportSession(connection, batch, DerBase64(current), false);
+  } else if (context_->client()) {
+    if (SSL_SESSION* current = SSL_get_session(ssl_)) ReportSession(connection, batch, DerBase64(current), false);
+  } else if (serverSessions_ != nullptr) {
+    serverSessions_->Keep(connection.id, SSL_get1_session(ssl_));
+    serverSessionKept_ = true;
   }
   ERR_clear_error();
   batch.Add(EventKind::kTlsSecure, connection.id, flags, static_cast<double>(first),

@@ -30,6 +30,7 @@
 
 #include "connection.h"
 #include "tls_context.h"
+#include "tls_server_sessions.h"
 
 typedef struct ssl_st SSL;
 typedef struct bio_st BIO;
@@ -69,8 +70,11 @@ struct TlsIoFailure {
 
 class TlsSession {
  public:
-  // A server-side session on `fd`; null if OpenSSL is out of memory.
-  static std::unique_ptr<TlsSession> Accept(std::shared_ptr<TlsContext> context, int fd);
+  // A server-side session on connection `connectionId`'s `fd`, whose
+  // handshake's session goes into `serverSessions` for getSession() (and
+  // leaves it with this TlsSession); null if OpenSSL is out of memory.
+  static std::unique_ptr<TlsSession> Accept(std::shared_ptr<TlsContext> context, int fd, uint64_t connectionId,
+                                            std::shared_ptr<TlsServerSessions> serverSessions);
   // A client-side session on `fd` (a client context), sending
   // start.servername as SNI unless it is empty and offering start.session;
   // null if OpenSSL is out of memory or refused the name. Its first Read()
@@ -285,6 +289,11 @@ class TlsSession {
   // first; each holds a reference (freed when reported, or with the session).
   std::vector<SSL_SESSION*> newSessions_;
   bool keepsNewSessions_ = false;  // a client connection (until a forward reported its share)
+  // A server's: where its handshake's session is kept, under which id, and
+  // whether it is there (ReportSecure puts it; the destructor takes it out).
+  std::shared_ptr<TlsServerSessions> serverSessions_;
+  uint64_t connectionId_ = 0;
+  bool serverSessionKept_ = false;
   size_t forwardedReports_ = 0;    // sessions reported while forwarded (ReportForwardedSessions)
   uint64_t reportedBytes_ = 0;     // TakeReportedBytes()
   Transport transport_;

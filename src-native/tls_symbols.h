@@ -82,6 +82,7 @@
   X(SSL_free) \
   X(SSL_get0_alpn_selected) \
   X(SSL_get1_peer_certificate) \
+  X(SSL_get1_session) \
   X(SSL_get_current_cipher) \
   X(SSL_get_error) \
   X(SSL_get_ex_data) \

@@ -1,11 +1,14 @@
 // A reactor TLS server socket's getSession(), beside node:tls's: the session
 // its handshake made, as OpenSSL's DER (the same fields a client's session
 // of that connection carries), a fresh Buffer each call, null once destroyed.
+// It is kept natively and encoded only when asked (it holds the connection's
+// secret), one per open connection, released when the connection closes.
 import { once } from 'node:events';
 import * as tls from 'node:tls';
 
-import { createSecureServer, SecureServerOptions } from '../lib';
-import { listenLocal } from './helpers';
+import { createSecureServer, SecureServerOptions, SecureSocket } from '../lib';
+import { getReactor } from '../lib/reactor';
+import { listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -105,4 +108,27 @@ describe.each(['TLSv1.2', 'TLSv1.3'] as const)('%s', (version) => {
     expect(node.server.includes(clientCertificate)).toBe(true);
     expect(reactor.server.includes(clientCertificate)).toBe(true);
   });
+});
+
+test('the sessions kept for getSession() are one per open server connection, and none once they close', async () => {
+  const reactor = getReactor();
+  const before = reactor.native.stats().tlsServerSessions;
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }));
+  const accepted: SecureSocket[] = [];
+  server.on('secureConnection', (socket: SecureSocket) => accepted.push(socket));
+  const port = await listenLocal(server);
+  const clients = [];
+  for (let i = 0; i < 20; i++) {
+    const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    client.on('error', () => { /* closed by the server below */ });
+    clients.push(once(client, 'secureConnect'));
+  }
+  await Promise.all(clients);
+  await waitFor(() => accepted.length === 20, 10_000);
+  expect(reactor.native.stats().tlsServerSessions - before).toBe(20);
+  expect(accepted.every((socket) => socket.getSession() instanceof Buffer)).toBe(true);
+  // Half closed by the server, half by their clients.
+  for (const socket of accepted.slice(0, 10)) socket.destroy();
+  for (const socket of accepted.slice(10)) socket.end();
+  await waitFor(() => reactor.native.stats().tlsServerSessions === before, 10_000, 'every kept session to be released');
 });

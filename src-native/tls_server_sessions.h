@@ -1,0 +1,47 @@
+// The sessions server handshakes made, by connection id, for getSession() on
+// the JS thread (node's server TLSSocket encodes its session when asked).
+// Kept here rather than reported with every handshake: a session holds the
+// connection's master or resumption secret, which should not sit in the JS
+// heap (and in every heap snapshot) for each live connection, and most
+// servers never ask.
+//
+// Threads: the reactor thread keeps and forgets; the JS thread encodes. Each
+// entry is a reference this registry owns (SSL_get1_session), released by
+// Forget (when the connection's TlsSession is freed) or by the destructor.
+// After its handshake a server's SSL no longer changes its session (tickets
+// are issued before SSL_do_handshake returns, renegotiation is off), so
+// encoding under the lock while the reactor goes on is safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+typedef struct ssl_session_st SSL_SESSION;
+
+namespace reactor {
+
+class TlsServerSessions {
+ public:
+  TlsServerSessions() = default;
+  ~TlsServerSessions();
+  TlsServerSessions(const TlsServerSessions&) = delete;
+  TlsServerSessions& operator=(const TlsServerSessions&) = delete;
+
+  // Reactor thread: takes `session` (a reference of its own) as connection
+  // `id`'s, releasing any it replaces.
+  void Keep(uint64_t id, SSL_SESSION* session);
+  // Reactor thread: releases connection `id`'s session, if any.
+  void Forget(uint64_t id);
+  // JS thread: connection `id`'s session as DER into *der; false when it has none.
+  bool Encode(uint64_t id, std::string* der) const;
+  // Any thread: how many are kept (for stats()).
+  size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<uint64_t, SSL_SESSION*> sessions_;  // guarded by mutex_
+};
+
+}  // namespace reactor
