@@ -614,6 +614,10 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
   size_t length = 0;
   // UTF-16 units, which V8 knows without a pass: never more than the UTF-8 bytes.
   if (napi_get_value_string_utf16(env, string, nullptr, 0, &length) != napi_ok) return false;
+  if (length == 0) {
+    command.length = 0;  // nothing to send: Write stages nothing
+    return true;
+  }
   if (length + 5 <= kSmallBufferSize && !released_) {
     // One pass for the short strings HTTP headers and small replies are: the
     // copy stops at the last whole character that fits, so a copy that left
@@ -634,7 +638,12 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
     command.smallBytes = false;
   }
   if (napi_get_value_string_utf8(env, string, nullptr, 0, &length) != napi_ok) return false;
-  command.bytes.reset(new char[length + 1]);
+  if (length + 1 <= kSmallBufferSize && !released_) {
+    command.bytes = delivery_->TakeSmallBuffer();
+    command.smallBytes = true;
+  } else {
+    command.bytes.reset(new char[length + 1]);
+  }
   if (napi_get_value_string_utf8(env, string, command.bytes.get(), length + 1, &length) != napi_ok) return false;
   command.length = length;
   return true;
