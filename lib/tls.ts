@@ -22,16 +22,20 @@ import { validateFunction, validateObject } from './validate';
  */
 export const tlsAvailable: boolean = binding.available && binding.tlsAvailable === true;
 
-/** node:tls server options the reactor does not implement yet; passing one throws. */
+/**
+ * node:tls server options the reactor does not implement yet; passing one
+ * throws. (`secureContext` is not one: tls.Server ignores it, and so does
+ * SecureServer.)
+ */
 const unsupportedOptions = [
-  'secureContext', 'secureProtocol', 'pskCallback',
+  'secureProtocol', 'pskCallback',
   'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
   'ecdhCurve', 'secureOptions', 'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'secureContext', 'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
+  'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
   'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'ecdhCurve', 'secureOptions', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
@@ -147,6 +151,15 @@ export interface ConnectTlsOptions {
   rejectUnauthorized?: boolean;
   /** Protocols to offer with ALPN, most preferred first. */
   ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
+  /**
+   * A context made by this package's {@link createSecureContext}, used
+   * instead of one built from the options, as tls.connect uses its
+   * `secureContext`: the context's own key, certificate, CA, ciphers and
+   * versions apply, and the options' are ignored. One made by node's
+   * `tls.createSecureContext` cannot be read by the reactor and throws
+   * ERR_EPOLL_REACTOR_TLS_UNSUPPORTED.
+   */
+  secureContext?: tls.SecureContext;
   /** Checks the certificate against the host name (default `tls.checkServerIdentity`). */
   checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
   ciphers?: string;
@@ -608,6 +621,15 @@ function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: stri
   return { cipherList, cipherSuites };
 }
 
+function refuseUnsupported(options: object, client: boolean): void {
+  for (const name of client ? unsupportedClientOptions : unsupportedOptions) {
+    if ((options as Record<string, unknown>)[name] !== undefined) {
+      throw codedError(`epoll-reactor: the TLS option '${name}' is not supported by reactor TLS yet (docs/tls.md)`,
+        'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+    }
+  }
+}
+
 /**
  * Checks `options` as node:tls does (node's own createSecureContext parses
  * the keys and certificates and throws its errors) and returns what the
@@ -618,12 +640,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   // Each option read once: node checks the same values that are then used
   // (a getter could otherwise hand node one value and the reactor another).
   const options: SecureServerOptions = { ...given } as SecureServerOptions;
-  for (const name of client ? unsupportedClientOptions : unsupportedOptions) {
-    if ((options as Record<string, unknown>)[name] !== undefined) {
-      throw codedError(`epoll-reactor: the TLS option '${name}' is not supported by reactor TLS yet (docs/tls.md)`,
-        'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
-    }
-  }
+  refuseUnsupported(options, client);
   if (options.ciphers !== undefined && typeof options.ciphers !== 'string') {
     throw invalidArgType('options.ciphers', 'of type string', options.ciphers);
   }
@@ -793,6 +810,8 @@ const optionsBesideContext = new Set(['servername', 'checkServerIdentity', 'reje
 
 /** prepareContext's result for a client's options, and the key its native context is cached under. */
 function preparedClientContext(options: ConnectTlsOptions): { context: NativeTlsContextOptions; contextKey: string } {
+  // As tls.connect: `options.secureContext || tls.createSecureContext(options)`.
+  if (options.secureContext) return clientContextFromSecureContext(options);
   let key: string | undefined;
   try {
     key = clientOptionsKey(options);
@@ -801,13 +820,58 @@ function preparedClientContext(options: ConnectTlsOptions): { context: NativeTls
   }
   const cached = key === undefined ? undefined : preparedClientContexts.get(key);
   if (cached !== undefined) return cached;
-  const context = prepareContext(options, true);
+  const prepared = withContextKey(prepareContext(options, true));
+  if (key !== undefined) preparedClientContexts.set(key, prepared);
+  return prepared;
+}
+
+function withContextKey(context: NativeTlsContextOptions): { context: NativeTlsContextOptions; contextKey: string } {
   // The context is cached under what builds it; node's default roots by name, not by their 200 KiB.
   const contextKey = createHash('sha1')
     .update(JSON.stringify({ ...context, ca: context.defaultCa ? 'default' : context.ca, alpn: context.alpn.toString('hex') }))
     .digest('hex');
-  const prepared = { context, contextKey };
-  if (key !== undefined) preparedClientContexts.set(key, prepared);
+  return { context, contextKey };
+}
+
+// Client contexts made from a createSecureContext result, by its ALPN list.
+const clientContextsBySecureContext = new WeakMap<object, Map<string, { context: NativeTlsContextOptions; contextKey: string }>>();
+
+/**
+ * A client context from `options.secureContext`, made by createSecureContext:
+ * its key, certificates, CA (node's roots when it was given none), ciphers
+ * and versions; the ALPN list is the connect's own, as node sets it on the
+ * connection. The other options are not read, as tls.connect does not read them.
+ */
+function clientContextFromSecureContext(options: ConnectTlsOptions): { context: NativeTlsContextOptions; contextKey: string } {
+  refuseUnsupported(options, true);
+  const secureContext = options.secureContext as unknown;
+  const made = typeof secureContext === 'object' && secureContext !== null ? reactorContexts.get(secureContext) : undefined;
+  if (made === undefined) {
+    throw codedError('epoll-reactor: options.tls.secureContext must be made by epoll-reactor\'s createSecureContext; ' +
+      'reactor TLS cannot read the keys of one made by tls.createSecureContext (docs/tls.md)', 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+  }
+  const alpnOut: { ALPNProtocols?: Buffer } = {};
+  if (options.ALPNProtocols !== undefined) {
+    (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void })
+      .convertALPNProtocols(options.ALPNProtocols, alpnOut);
+  }
+  const alpn = alpnOut.ALPNProtocols ?? Buffer.alloc(0);
+  let byAlpn = clientContextsBySecureContext.get(made);
+  if (byAlpn === undefined) {
+    byAlpn = new Map();
+    clientContextsBySecureContext.set(made, byAlpn);
+  }
+  const cached = byAlpn.get(alpn.toString('hex'));
+  if (cached !== undefined) return cached;
+  const prepared = withContextKey({
+    client: true, keys: made.keys, pfx: made.pfx, certs: made.certs,
+    ca: made.defaultCa ? defaultCertificates() : made.ca, defaultCa: made.defaultCa,
+    cipherList: made.cipherList, cipherSuites: made.cipherSuites, minVersion: made.minVersion, maxVersion: made.maxVersion,
+    alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
+  });
+  // A connection offers a handful of ALPN lists at most; bounded all the same.
+  if (byAlpn.size >= 8) byAlpn.clear();
+  byAlpn.set(alpn.toString('hex'), prepared);
   return prepared;
 }
 
