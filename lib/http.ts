@@ -10,7 +10,7 @@ import { validateObject } from './validate';
 
 import { ListenOptions, Server, ServerOptions } from './server';
 import type { Socket } from './socket';
-import { SecureServer, SecureSocket, secureOptionsOf, tlsAvailable } from './tls';
+import { contextOptionsOf, namedContextsOf, SecureServer, SecureSocket, secureOptionsOf, tlsAvailable } from './tls';
 
 /** Options for {@link serveHttp}: where to listen, and reactor server options. */
 export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
@@ -23,9 +23,12 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * An `https.Server` gets reactor TLS: the handshake and records run on the
  * reactor thread, from the server's own key, cert, ca, ciphers, versions,
  * ALPN and requestCert options, and the https.Server is handed plaintext
- * sockets that have TLSSocket's surface (docs/tls.md). Where reactor TLS
- * cannot serve it (an SNICallback, pfx, addContext(), PSK; or no OpenSSL in
- * this node), node:tls wraps the reactor socket instead, as before. Later
+ * sockets that have TLSSocket's surface (docs/tls.md). Contexts added with
+ * addContext() are served by name too, before or after this call, when
+ * each was made by this package's createSecureContext or (after this call)
+ * from options. Where reactor TLS cannot serve it (an SNICallback, a context
+ * added before this call that node made, PSK; or no OpenSSL in this node),
+ * node:tls wraps the reactor socket instead, as before. Later
  * setSecureContext() calls on the https.Server are not seen by reactor TLS.
  *
  * The HTTP server itself does not listen; close the returned reactor server
@@ -62,6 +65,25 @@ function followTicketKeys(httpsServer: https.Server, secure: SecureServer): void
   };
 }
 
+/**
+ * The https.Server's addContext() (before and after serveHttp) reaches the
+ * reactor's server too, with node's own pattern for the name. A context node
+ * made cannot be read by the reactor: that throws before either server
+ * records it.
+ */
+function followAddedContexts(httpsServer: https.Server, secure: SecureServer): void {
+  for (const [pattern, options] of namedContextsOf(httpsServer) ?? []) secure.addNamedContext(pattern, options);
+  const own = httpsServer.addContext;
+  httpsServer.addContext = function addContext(this: https.Server, servername: string, context: unknown): void {
+    // node's checks of the name first, then ours of the context, then both record it.
+    if (!servername) own.call(this, servername, context as never);
+    const options = contextOptionsOf(context, servername);
+    own.call(this, servername, context as never);
+    const added = (this as unknown as { _contexts: [RegExp, unknown][] })._contexts;
+    secure.addNamedContext(added[added.length - 1][0], options);
+  };
+}
+
 export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {}): Server {
   // net.Server covers http.Server and https.Server (a tls.Server).
   if (!(httpServer instanceof net.Server) || typeof (httpServer as { emit?: unknown }).emit !== 'function') {
@@ -84,6 +106,7 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     // secure; its 'connection' handler would wrap the socket in TLS again.
     server.on('secureConnection', (socket: SecureSocket) => httpServer.emit('secureConnection', socket));
     followTicketKeys(httpServer as https.Server, server as SecureServer);
+    followAddedContexts(httpServer as https.Server, server as SecureServer);
     server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
   } else {
     server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));

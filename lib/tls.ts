@@ -4,6 +4,7 @@
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
+import { types } from 'node:util';
 
 import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
@@ -631,6 +632,26 @@ function refuseUnsupported(options: object, client: boolean): void {
 }
 
 /**
+ * The contexts a tls.Server was given with addContext(), each with node's own
+ * pattern, when reactor TLS can read them all: each made by
+ * {@link createSecureContext} (node keeps its native part). Undefined when
+ * one was made by node (from options, or by tls.createSecureContext).
+ */
+export function namedContextsOf(server: tls.Server): [RegExp, NativeTlsContextOptions][] | undefined {
+  const added = (server as unknown as { _contexts?: unknown })._contexts;
+  if (!Array.isArray(added)) return [];
+  const named: [RegExp, NativeTlsContextOptions][] = [];
+  for (const entry of added) {
+    // types.isRegExp: node's pattern may come from another realm (a vm context, jest's).
+    const known = Array.isArray(entry) && types.isRegExp(entry[0]) && entry[1] !== null && typeof entry[1] === 'object'
+      ? reactorContexts.get(entry[1] as object) : undefined;
+    if (known === undefined) return undefined;
+    named.push([entry[0] as RegExp, known]);
+  }
+  return named;
+}
+
+/**
  * Checks `options` as node:tls does (node's own createSecureContext parses
  * the keys and certificates and throws its errors) and returns what the
  * native context is built from. Throws before anything is created.
@@ -1068,7 +1089,7 @@ export function createSecureContext(options?: tls.SecureContextOptions): tls.Sec
  * createSecureContext (or its native part), or options to build one from, as
  * node's addContext takes. Throws for a context node made, which the reactor cannot read.
  */
-function contextOptionsOf(context: unknown, name: string): NativeTlsContextOptions {
+export function contextOptionsOf(context: unknown, name: string): NativeTlsContextOptions {
   if (context !== null && typeof context === 'object') {
     const known = reactorContexts.get(context);
     if (known !== undefined) return known;
@@ -1208,8 +1229,11 @@ export class SecureServer extends Server {
     if (!servername) {
       throw codedError('"servername" is required parameter for Server.addContext', 'ERR_TLS_REQUIRED_SERVER_NAME');
     }
-    const pattern = servernamePattern(servername);
-    const options = contextOptionsOf(context, servername);
+    this.addNamedContext(servernamePattern(servername), contextOptionsOf(context, servername));
+  }
+
+  /** @internal addContext() with node's pattern already made (an https.Server's `_contexts`, lib/http.ts). */
+  addNamedContext(pattern: RegExp, options: NativeTlsContextOptions): void {
     // contextsByName answers with `options` itself.
     reactorContexts.set(options, options);
     this.namedContexts.push([pattern, options]);
@@ -1388,7 +1412,7 @@ const serverFieldsNotTakenOver = [
 export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
   const fields = server as unknown as Record<string | symbol, unknown>;
   for (const name of serverFieldsNotTakenOver) if (fields[name] !== undefined && fields[name] !== null) return undefined;
-  if (Array.isArray(fields._contexts) && fields._contexts.length > 0) return undefined;
+  if (namedContextsOf(server) === undefined) return undefined;
   const symbols = Object.getOwnPropertySymbols(server);
   const bySymbol = (description: string): unknown => {
     const symbol = symbols.find((candidate) => candidate.description === description);
