@@ -327,7 +327,8 @@ export class SecureSocket extends Socket {
     const client = this.tlsClient;
     // A server's is kept natively and encoded when asked for, as node's (it
     // holds the connection's secret: not copied into the heap unasked).
-    if (client === undefined) return this.secureInfo === undefined ? undefined : this.tlsServerSession();
+    // null once the connection is gone, as node's once its handle is.
+    if (client === undefined) return this.secureInfo === undefined ? undefined : this.tlsServerSession() ?? null;
     if (this.currentSession === undefined) return undefined;
     // A Buffer of its own each time, as TLSSocket's.
     return sessionForJs(this.currentSession, client.hostname);

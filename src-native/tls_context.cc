@@ -252,6 +252,9 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
                                             SSL_SESS_CACHE_NO_AUTO_CLEAR);
     SSL_CTX_sess_set_new_cb(ctx, NewClientSession);
   } else {
+    // No server cache, as node's: each resumption builds a session of its
+    // own, never shared with another connection (TlsServerSessions relies
+    // on it: tls_server_sessions.h).
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   }
   // Sessions are scoped to this id (node's default, or options.sessionIdContext):

@@ -8,9 +8,16 @@
 // Threads: the reactor thread keeps and forgets; the JS thread encodes. Each
 // entry is a reference this registry owns (SSL_get1_session), released by
 // Forget (when the connection's TlsSession is freed) or by the destructor.
-// After its handshake a server's SSL no longer changes its session (tickets
-// are issued before SSL_do_handshake returns, renegotiation is off), so
-// encoding under the lock while the reactor goes on is safe.
+// Encoding on the JS thread while the reactor goes on using the SSL is safe
+// because nothing writes a server's session once its handshake is done:
+//  - TLS 1.3 tickets are all written before SSL_do_handshake returns 1 (only
+//    the first changes the session in place; later ones copy it first), and
+//    nothing calls SSL_new_session_ticket to send more later;
+//  - the server contexts keep no session cache (tls_context.cc), so no
+//    session object is shared with another connection's resumption;
+//  - no renegotiation, post-handshake authentication or early data;
+//  - KeyUpdate changes the SSL's traffic secrets, not the session.
+// Change any of those and this must encode on the reactor thread instead.
 #pragma once
 
 #include <cstdint>

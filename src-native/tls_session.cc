@@ -434,7 +434,7 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   } else if (context_->client()) {
     if (SSL_SESSION* current = SSL_get_session(ssl_)) ReportSession(connection, batch, DerBase64(current), false);
   } else if (serverSessions_ != nullptr) {
-    serverSessions_->Keep(connection.id, SSL_get1_session(ssl_));
+    serverSessions_->Keep(connectionId_, SSL_get1_session(ssl_));
     serverSessionKept_ = true;
   }
   ERR_clear_error();
