@@ -3,8 +3,21 @@
 // configure() offers must behave exactly like the defaults.
 const base = require('./jest.config');
 
+// Tests whose reactor runs only in child processes they spawn: the mode is
+// configured in the jest process (test/helpers/reactor-mode.ts), so here they
+// would repeat the default pass exactly (about 35 s of a 25-minute CI run).
+const reactorOnlyInChildren = [
+  'test/consumers\\.test\\.ts$',
+  'test/process\\.teardown\\.test\\.ts$',
+  'test/proxy\\.e2e\\.test\\.ts$',
+  'test/reliability/signals\\.test\\.ts$',
+  'test/start\\.demo\\.test\\.ts$',
+  'test/worker\\.rss\\.test\\.ts$',
+];
+
 /** @type {import('jest').Config} */
 module.exports = {
   ...base,
+  testPathIgnorePatterns: [...base.testPathIgnorePatterns, ...reactorOnlyInChildren],
   setupFiles: ['<rootDir>/test/helpers/reactor-mode.ts'],
 };
