@@ -254,6 +254,8 @@ function describeMachine(pinning, options) {
     kernel: `${os.type()} ${os.release()}`,
     cpuModel: cpus[0]?.model ?? 'unknown',
     cpuCount: os.availableParallelism(),
+    // 1, 5 and 15 minutes, when the run starts: figures are quoted only from a quiet machine.
+    loadAverage: os.loadavg(),
     clockTicks: clockTicksPerSecond(),
     pinning: pinning.note,
     options,

@@ -75,7 +75,8 @@ function generatedSection(results, resultsPath, chartFiles) {
   const { machine, passes, modes } = results;
   const options = machine.options;
   const out = [BEGIN, ''];
-  out.push(`Run of ${machine.date} on ${machine.cpuModel}, ${machine.cpuCount} CPUs, ${machine.kernel}, Node ${machine.node}: ` +
+  const load = machine.loadAverage ? `, load average ${machine.loadAverage[0].toFixed(2)} at the start` : '';
+  out.push(`Run of ${machine.date} on ${machine.cpuModel}, ${machine.cpuCount} CPUs, ${machine.kernel}, Node ${machine.node}${load}: ` +
     `${options.runs} runs × ${options.seconds} s after ${options.warmup} s warmup per server and scenario, interleaved; ` +
     `medians over runs. Raw results: \`${resultsPath}\`.`);
   out.push('');
