@@ -623,6 +623,15 @@ function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: stri
   return { cipherList, cipherSuites };
 }
 
+/** An ALPN option as node's convertALPNProtocols makes it (length-prefixed names), checked as there; empty when none. */
+function alpnWireFormat(protocols: unknown): Buffer {
+  const out: { ALPNProtocols?: Buffer } = {};
+  if (protocols !== undefined) {
+    (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void }).convertALPNProtocols(protocols, out);
+  }
+  return out.ALPNProtocols ?? Buffer.alloc(0);
+}
+
 function refuseUnsupported(options: object, client: boolean): void {
   for (const name of client ? unsupportedClientOptions : unsupportedOptions) {
     if ((options as Record<string, unknown>)[name] !== undefined) {
@@ -673,11 +682,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   // ciphers and protocol versions.
   const secureContext = tls.createSecureContext(options as tls.SecureContextOptions);
   if (made !== undefined) made.secureContext = secureContext;
-  const alpnOut: { ALPNProtocols?: Buffer } = {};
-  if (options.ALPNProtocols !== undefined) {
-    (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void })
-      .convertALPNProtocols(options.ALPNProtocols, alpnOut);
-  }
+  const alpn = alpnWireFormat(options.ALPNProtocols);
   const passphrase = options.passphrase;
   const keys = (options.key === undefined || options.key === null ? [] : Array.isArray(options.key) ? options.key : [options.key])
     .map((key) => {
@@ -706,7 +711,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   if (client) {
     return {
       client: true, keys, pfx, certs: pemList(options.cert, 'options.cert'), ca, defaultCa, cipherList, cipherSuites, minVersion,
-      maxVersion, alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0), requestCert: false, rejectUnauthorized: true,
+      maxVersion, alpn, requestCert: false, rejectUnauthorized: true,
       honorCipherOrder: false, sessionIdContext: '',
     };
   }
@@ -720,7 +725,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     cipherSuites,
     minVersion,
     maxVersion,
-    alpn: alpnOut.ALPNProtocols ?? Buffer.alloc(0),
+    alpn,
     requestCert,
     rejectUnauthorized: options.rejectUnauthorized !== false,
     honorCipherOrder: options.honorCipherOrder !== false,
@@ -872,12 +877,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     throw codedError('epoll-reactor: options.tls.secureContext must be made by epoll-reactor\'s createSecureContext; ' +
       'reactor TLS cannot read the keys of one made by tls.createSecureContext (docs/tls.md)', 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
   }
-  const alpnOut: { ALPNProtocols?: Buffer } = {};
-  if (options.ALPNProtocols !== undefined) {
-    (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void })
-      .convertALPNProtocols(options.ALPNProtocols, alpnOut);
-  }
-  const alpn = alpnOut.ALPNProtocols ?? Buffer.alloc(0);
+  const alpn = alpnWireFormat(options.ALPNProtocols);
   let byAlpn = clientContextsBySecureContext.get(made);
   if (byAlpn === undefined) {
     byAlpn = new Map();
