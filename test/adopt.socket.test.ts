@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { adopt, Socket } from '../lib';
-import { checkMustCalls, closeServer, mustCall, mustNotCall, readExactly, waitFor } from './helpers';
+import { bulkBytes, checkMustCalls, closeServer, mustCall, mustNotCall, readExactly, waitFor } from './helpers';
 import { makeTestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
@@ -20,8 +20,9 @@ afterEach(releaseTracked);
 afterEach(checkMustCalls);
 
 const MiB = 1024 * 1024;
-const STREAM_BYTES = 64 * MiB;
-const ADOPT_AFTER = 16 * MiB;
+const STREAM_BYTES = bulkBytes(64 * MiB);
+const ADOPT_AFTER = STREAM_BYTES / 4;
+const STREAM_MB = `${ADOPT_AFTER / MiB} MB of a ${STREAM_BYTES / MiB} MB`;
 const TEST_TIMEOUT = 30000;
 
 
@@ -170,11 +171,11 @@ async function plainPairWithPausedClient(): Promise<{ server: net.Server; client
   const [plain] = await accepted;
   return { server, client, plain };
 }
-test('(a) an accepted socket adopted after 16 MB of a 64 MB echo loses nothing and sends no FIN or RST', async () => {
+test(`(a) an accepted socket adopted after ${STREAM_MB} echo loses nothing and sends no FIN or RST`, async () => {
   await serverSideHandover({ port: 0, host: '127.0.0.1' });
 }, TEST_TIMEOUT);
 
-test('(b) an outbound net.connect socket adopted after 16 MB of a 64 MB echo loses nothing and sends no FIN or RST', async () => {
+test(`(b) an outbound net.connect socket adopted after ${STREAM_MB} echo loses nothing and sends no FIN or RST`, async () => {
   // The peer is a node:net echo server; it records any FIN or error it sees.
   const peerEvents: string[] = [];
   let peerBytes = 0;
@@ -236,7 +237,7 @@ test('(b) an outbound net.connect socket adopted after 16 MB of a 64 MB echo los
   await closeServer(server);
 }, TEST_TIMEOUT);
 
-test('(c) over a Unix socket path, an accepted socket adopted after 16 MB of a 64 MB echo loses nothing', async () => {
+test(`(c) over a Unix socket path, an accepted socket adopted after ${STREAM_MB} echo loses nothing`, async () => {
   const socketPath = path.join(os.tmpdir(), `epoll-reactor-adopt-${process.pid}-${Date.now()}.sock`);
   try {
     await serverSideHandover({ path: socketPath });

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 
 import { connect, createServer, forward, ForwardOptions, ForwardResult, Socket } from '../lib';
-import { checkMustCalls, closeServer, listenLocal, mustCall, openFdCount, waitFor } from './helpers';
+import { bulkBytes, checkMustCalls, closeServer, listenLocal, mustCall, openFdCount, waitFor } from './helpers';
 import { startFixture } from './helpers/child';
 import { releaseTracked, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
@@ -140,8 +140,8 @@ async function settledFdCount(): Promise<number> {
 }
 
 describe.each(MODES)("mode '%s'", (mode) => {
-  test('RELIABILITY #31: 64 MB each way in random-size chunks arrives with the same SHA-256, and forward() counts it', async () => {
-    const total = 64 * MiB;
+  const total = bulkBytes(64 * MiB);
+  test(`RELIABILITY #31: ${total / MiB} MB each way in random-size chunks arrives with the same SHA-256, and forward() counts it`, async () => {
     const data = randomBytes(seededRandom(0x5eed), total);
     const expected = sha256(data);
     const upstreamReceived = { hash: createHash('sha256'), bytes: 0 };
