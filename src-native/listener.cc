@@ -26,7 +26,7 @@ bool IsPerConnectionError(int error) {
 void AcceptGate::Taken(uint64_t count) {
   std::lock_guard<std::mutex> lock(mutex_);
   waiting_ = count < waiting_ ? waiting_ - count : 0;
-  if (held_ && waiting_ < kMaxWaitingForJs) {
+  if (held_ && waiting_ < Bound()) {
     held_ = false;
     if (wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);
   }

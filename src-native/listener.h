@@ -1,6 +1,7 @@
 // A listening socket and its accept logic.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -24,25 +25,45 @@ struct ConnectionDefaults {
 // the JS thread has not taken yet, as libuv bounds them by accepting only on
 // the JS thread: while JS stalls, further connections wait in the kernel's
 // backlog instead of becoming fds (issue 12 item 16). Shared by the loop
-// (reactor thread: Admit, Add) and the delivery (JS thread: Taken).
+// (reactor thread: Admit, Add, AddRoom, RemoveRoom) and the delivery (JS
+// thread: Taken).
+//
+// The bound is the sum of the open listeners' backlogs (as the kernel clamps
+// them), at least kMinWaitingForJs: what node:net's kernel queues would hold
+// for a stalled JS thread. A bound of 64 instead let a busy JS thread take
+// 64 connections per turn while the kernel queue overflowed behind them
+// (10,000 connections opened under load: a third to a half of their connects
+// timed out; docs/benchmarks.md).
 class AcceptGate {
  public:
-  // Accept events on their way to JS before the reactor stops accepting.
-  // Enough for a burst of connections per turn; small enough that a stalled
-  // JS thread holds few fds (node:net holds none: it does not accept then).
-  static constexpr uint64_t kMaxWaitingForJs = 64;
+  static constexpr uint64_t kMinWaitingForJs = 64;
+
+  // The room a listener listening with `backlog` adds to the bound.
+  static uint64_t RoomFor(int backlog, int maxBacklog) {
+    return static_cast<uint64_t>(std::max(0, std::min(backlog, maxBacklog)));
+  }
 
   // Reactor thread: whether another connection may be accepted now. When not,
   // the gate remembers that the reactor waits, and Taken() wakes it.
   bool Admit() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (waiting_ < kMaxWaitingForJs) return true;
+    if (waiting_ < Bound()) return true;
     held_ = true;
     return false;
   }
   bool HasRoom() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return waiting_ < kMaxWaitingForJs;
+    return waiting_ < Bound();
+  }
+  // Reactor thread: a listener opened or closed. A bound that shrinks below
+  // what waits only holds accepting until JS takes enough.
+  void AddRoom(uint64_t room) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    room_ += room;
+  }
+  void RemoveRoom(uint64_t room) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    room_ = room < room_ ? room_ - room : 0;
   }
   // Reactor thread: one more connection or drop event is on its way to JS.
   void Add() {
@@ -63,8 +84,11 @@ class AcceptGate {
   }
 
  private:
+  uint64_t Bound() const { return std::max(kMinWaitingForJs, room_); }
+
   std::mutex mutex_;
   uint64_t waiting_ = 0;
+  uint64_t room_ = 0;  // the open listeners' RoomFor, summed
   bool held_ = false;
   int wakeFd_ = -1;
 };
@@ -92,6 +116,8 @@ struct Listener : Pollable {
   // accepted and closed at once, with a 'drop' event, as net does.
   uint64_t maxConnections = 0;
   uint64_t open = 0;  // connections accepted from here and not closed yet
+  // What this listener adds to the AcceptGate's bound while it is open.
+  uint64_t acceptRoom = 0;
 
   // Accepts one connection. Returns its fd, -EAGAIN when the queue is empty,
   // or another -errno. On EMFILE/ENFILE it uses `spareFd` as libuv's

@@ -418,6 +418,9 @@ void Loop::Apply(Command& command) {
                   static_cast<double>(Syscall::kAccept));
       return;
     }
+    listener->acceptRoom = AcceptGate::RoomFor(
+        static_cast<int>(std::min<uint64_t>(command.amount, INT32_MAX)), sys::MaxListenBacklog());
+    acceptGate_->AddRoom(listener->acceptRoom);
     // Connections may already be queued; with edge triggering no edge comes
     // for them, so look now.
     QueueAccept(listener.get());
@@ -1167,6 +1170,7 @@ void Loop::CloseConnection(Connection* connection) {
 }
 
 void Loop::CloseListener(Listener* listener) {
+  acceptGate_->RemoveRoom(listener->acceptRoom);
   sys::EpollDelete(epollFd_, listener->fd);
   sys::Close(listener->fd);
   listener->closed = true;
@@ -1182,7 +1186,10 @@ void Loop::CloseEverything() {
   timers_ = IdleTimers();
   finishedForwarders_.clear();
   for (auto& entry : connections_) sys::Close(entry.second->fd);
-  for (auto& entry : listeners_) sys::Close(entry.second->fd);
+  for (auto& entry : listeners_) {
+    acceptGate_->RemoveRoom(entry.second->acceptRoom);
+    sys::Close(entry.second->fd);
+  }
   connections_.clear();
   listeners_.clear();
   writeQueue_.clear();

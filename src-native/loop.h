@@ -29,7 +29,8 @@ namespace reactor {
 // threads as identity (an fd number can be reused the moment it is closed).
 struct Command {
   enum class Kind : uint8_t {
-    kAddListener,    // id, fd, flags/extra: ConnectionDefaults; the loop owns fd now
+    kAddListener,    // id, fd, flags/extra: ConnectionDefaults, amount: backlog;
+                     // the loop owns fd now
     kCloseListener,  // id
     kWrite,          // id, bytes
     kShutdown,       // id: shutdown(SHUT_WR) once queued writes are sent

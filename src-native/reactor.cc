@@ -365,12 +365,13 @@ bool Reactor::TlsContextArgument(const Napi::CallbackInfo& info, size_t index,
   return true;
 }
 
-uint64_t Reactor::AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex,
+uint64_t Reactor::AddListener(int fd, int backlog, const Napi::CallbackInfo& info, size_t flagsIndex,
                               std::shared_ptr<TlsContext> tlsContext) {
   uint64_t id = loop_->NextId();
   Command command(Command::Kind::kAddListener);
   command.id = id;
   command.fd = fd;
+  command.amount = static_cast<uint64_t>(std::max(0, backlog));
   command.flags = info[flagsIndex].ToNumber().Uint32Value();
   command.extra = info[flagsIndex + 1].ToNumber().Int32Value();
   command.tlsContext = std::move(tlsContext);
@@ -492,7 +493,7 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   if (fd < 0) return Failure(env, fd, failedCall);
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
-  uint64_t id = AddListener(fd, info, 5, std::move(tlsContext));
+  uint64_t id = AddListener(fd, backlog, info, 5, std::move(tlsContext));
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
   result.Set(1u, Napi::String::New(env, family == AF_UNIX ? address : sys::AddressText(bound)));
   result.Set(2u, Napi::Number::New(env, sys::AddressPort(bound)));
@@ -523,7 +524,7 @@ Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
   }
   sys::SocketAddress bound;
   sys::LocalAddress(fd, &bound);
-  uint64_t id = AddListener(fd, info, 2, std::move(tlsContext));
+  uint64_t id = AddListener(fd, backlog, info, 2, std::move(tlsContext));
   result.Set(0u, Napi::Number::New(env, static_cast<double>(id)));
   result.Set(1u, Napi::String::New(env, family == AF_UNIX ? sys::UnixPath(bound)
                                                           : sys::AddressText(bound)));

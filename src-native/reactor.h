@@ -134,7 +134,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   bool TlsContextArgument(const Napi::CallbackInfo& info, size_t index, std::shared_ptr<TlsContext>* context);
   // Hands a listening fd to the loop; returns its id. info[flagsIndex] and
   // the next are connectionFlags and keepAliveSeconds.
-  uint64_t AddListener(int fd, const Napi::CallbackInfo& info, size_t flagsIndex,
+  uint64_t AddListener(int fd, int backlog, const Napi::CallbackInfo& info, size_t flagsIndex,
                        std::shared_ptr<TlsContext> tlsContext);
   // Stops the thread, closes every fd and releases the threadsafe function.
   // Runs from the environment's cleanup hook or the destructor, whichever is first.

@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 namespace reactor::sys {
@@ -282,6 +283,21 @@ int PeerAddress(int fd, SocketAddress* out) {
   out->length = sizeof out->storage;
   return getpeername(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->length) < 0 ? Fail()
                                                                                          : 0;
+}
+
+int MaxListenBacklog() {
+  static const int value = [] {
+    int read = 0;
+    int fd = open("/proc/sys/net/core/somaxconn", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      char text[32] = {};
+      ssize_t n = ::read(fd, text, sizeof text - 1);
+      if (n > 0) read = atoi(text);
+      close(fd);
+    }
+    return read > 0 ? read : 4096;
+  }();
+  return value;
 }
 
 int PrepareListeningFd(int fd, int backlog) {

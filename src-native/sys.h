@@ -51,6 +51,11 @@ struct ListenFlags {
 int ListenSocket(int family, const std::string& address, int port, int backlog,
                  ListenFlags flags, const char** failedCall);
 
+// The most connections the kernel queues for any listener in this network
+// namespace (net.core.somaxconn, to which listen() clamps its backlog), read
+// once; 4096, Linux's default since 5.4, when it cannot be read.
+int MaxListenBacklog();
+
 // Checks that `fd` is a stream socket, calls listen() on it if it is not yet
 // listening (as libuv does for net's listen({ fd })), and makes it non-blocking
 // and close-on-exec. Returns its address family or -errno (EBADF, ENOTSOCK,
