@@ -25,18 +25,22 @@ struct ConnectionDefaults {
 // the JS thread has not taken yet, as libuv bounds them by accepting only on
 // the JS thread: while JS stalls, further connections wait in the kernel's
 // backlog instead of becoming fds (issue 12 item 16). Shared by the loop
-// (reactor thread: Admit, Add, AddRoom, RemoveRoom) and the delivery (JS
-// thread: Taken).
+// (reactor thread: Admit, Add, AddRoom, RemoveRoom, SetFdLimit; and the JS
+// thread's Stop() after the join) and the delivery (JS thread: Taken).
 //
 // The bound is the sum of the open listeners' backlogs (as the kernel clamps
-// them), at least kMinWaitingForJs: what node:net's kernel queues would hold
-// for a stalled JS thread. A bound of 64 instead let a busy JS thread take
-// 64 connections per turn while the kernel queue overflowed behind them
-// (10,000 connections opened under load: a third to a half of their connects
-// timed out; docs/benchmarks.md).
+// them): as many connections as the kernel's queues hold for a stalled JS
+// thread, here as fds. At least kMinWaitingForJs; at most
+// kMaxWaitingForJs and a quarter of the fd limit, so that a stall cannot
+// bring the process near EMFILE (where the spare-fd trick would shed what
+// waits). A bound of 64 let a busy JS thread take 64 connections per turn
+// while the kernel queue overflowed behind them (10,000 connections opened
+// under load: a third to a half of their connects timed out;
+// docs/benchmarks.md).
 class AcceptGate {
  public:
   static constexpr uint64_t kMinWaitingForJs = 64;
+  static constexpr uint64_t kMaxWaitingForJs = 4096;
 
   // The room a listener listening with `backlog` adds to the bound.
   static uint64_t RoomFor(int backlog, int maxBacklog) {
@@ -44,19 +48,23 @@ class AcceptGate {
   }
 
   // Reactor thread: whether another connection may be accepted now. When not,
-  // the gate remembers that the reactor waits, and Taken() wakes it.
+  // the gate remembers that the reactor waits, and Taken() wakes it. Asked
+  // again for held listeners every turn: the bound can shrink (RemoveRoom)
+  // after a Taken() that found room and so stopped waiting to wake.
   bool Admit() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (waiting_ < Bound()) return true;
     held_ = true;
     return false;
   }
-  bool HasRoom() {
+  // Reactor thread, at start: the process's fd limit (RLIMIT_NOFILE's soft
+  // value, which Node raises to the hard one).
+  void SetFdLimit(uint64_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
-    return waiting_ < Bound();
+    fdCap_ = limit / 4;
   }
   // Reactor thread: a listener opened or closed. A bound that shrinks below
-  // what waits only holds accepting until JS takes enough.
+  // what waits holds accepting until JS takes enough (see Admit).
   void AddRoom(uint64_t room) {
     std::lock_guard<std::mutex> lock(mutex_);
     room_ += room;
@@ -84,11 +92,14 @@ class AcceptGate {
   }
 
  private:
-  uint64_t Bound() const { return std::max(kMinWaitingForJs, room_); }
+  uint64_t Bound() const {
+    return std::max(kMinWaitingForJs, std::min({room_, kMaxWaitingForJs, fdCap_}));
+  }
 
   std::mutex mutex_;
   uint64_t waiting_ = 0;
   uint64_t room_ = 0;  // the open listeners' RoomFor, summed
+  uint64_t fdCap_ = kMaxWaitingForJs;
   bool held_ = false;
   int wakeFd_ = -1;
 };

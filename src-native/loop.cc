@@ -78,6 +78,7 @@ int Loop::Start(const char** failedCall) {
   }
   spareFd_ = sys::OpenSpareFd();
   acceptGate_->SetWakeFd(wakeFd_);
+  acceptGate_->SetFdLimit(sys::OpenFileLimit());
   // The thread starts with every signal blocked: process signals go to
   // Node's threads, syscalls here see no EINTR from them, and a SIGPIPE from
   // splice() into a reset peer stays pending on this thread, harmless.
@@ -374,7 +375,7 @@ int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
   if (flow_.HasReady() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
   // JS made room in the AcceptGate after this turn's AcceptReady looked.
-  if (!heldListeners_.empty() && acceptGate_->HasRoom()) return 0;
+  if (!heldListeners_.empty() && acceptGate_->Admit()) return 0;
   uint64_t nowMs = MonotonicMs();
   int untilTimer = timers_.MillisecondsUntilNext(nowMs);
   // Due timeouts held back while JS holds a full slice wait for JS to take
@@ -605,7 +606,7 @@ void Loop::ApplyAcks(const Command& command) {
 }
 
 void Loop::ReopenHeldListeners() {
-  if (heldListeners_.empty() || !acceptGate_->HasRoom()) return;
+  if (heldListeners_.empty() || !acceptGate_->Admit()) return;
   for (uint64_t id : heldListeners_) {
     Listener* listener = FindListener(id);
     if (listener == nullptr) continue;  // closed while held

@@ -11,9 +11,11 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -285,17 +287,23 @@ int PeerAddress(int fd, SocketAddress* out) {
                                                                                          : 0;
 }
 
+uint64_t OpenFileLimit() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  return limit.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(limit.rlim_cur);
+}
+
 int MaxListenBacklog() {
   static const int value = [] {
-    int read = 0;
+    int read = 4096;
     int fd = open("/proc/sys/net/core/somaxconn", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
       char text[32] = {};
       ssize_t n = ::read(fd, text, sizeof text - 1);
-      if (n > 0) read = atoi(text);
+      if (n > 0) read = std::max(0, atoi(text));
       close(fd);
     }
-    return read > 0 ? read : 4096;
+    return read;
   }();
   return value;
 }

@@ -51,6 +51,10 @@ struct ListenFlags {
 int ListenSocket(int family, const std::string& address, int port, int backlog,
                  ListenFlags flags, const char** failedCall);
 
+// RLIMIT_NOFILE's soft value (the fds this process may hold); 1024 when
+// getrlimit fails, unlimited as UINT64_MAX.
+uint64_t OpenFileLimit();
+
 // The most connections the kernel queues for any listener in this network
 // namespace (net.core.somaxconn, to which listen() clamps its backlog), read
 // once; 4096, Linux's default since 5.4, when it cannot be read.

@@ -23,8 +23,10 @@ afterEach(async () => {
 });
 
 /** Stalls the child's JS thread and opens CLIENTS connections meanwhile; returns the fd report and the clients' outcomes. */
-async function stallAndConnect(maxConnections: number, env: Record<string, string> = {}, clientCount = CLIENTS) {
-  child = startFixture('stalled-accepts.js', { STALL_MS: String(STALL_MS), MAX_CONNECTIONS: String(maxConnections), ...env });
+async function stallAndConnect(maxConnections: number, env: Record<string, string> = {}, clientCount = CLIENTS,
+  openFiles?: number) {
+  child = startFixture('stalled-accepts.js', { STALL_MS: String(STALL_MS), MAX_CONNECTIONS: String(maxConnections), ...env },
+    { openFiles });
   const { port } = await child.next<{ port: number }>((line) => 'port' in line);
   process.kill(child.child.pid!, 'SIGUSR2');
   await new Promise((resolve) => setTimeout(resolve, 200));  // the stall has begun
@@ -82,10 +84,21 @@ test('without maxConnections, a stalled JS thread holds at most its listen backl
   expect(closed()).toBe(0);
 }, 40_000);
 
+test('with a low fd limit, a stalled JS thread holds at most a quarter of it, whatever the backlog', async () => {
+  // 400 fds: at most 100 connections wait for JS as fds (the default backlog
+  // would allow 511); the kernel's queue holds the other 80.
+  const clientCount = 180;
+  const { report, closed } = await stallAndConnect(0, {}, clientCount, 400);
+  const heldDuringStall = report.stalled - report.before;
+  expect(heldDuringStall).toBeLessThanOrEqual(100 + 8);
+  expect(heldDuringStall).toBeGreaterThanOrEqual(100 - 8);
+  await servedAfterStall(clientCount);
+  expect(closed()).toBe(0);
+}, 40_000);
+
 test('the connections that waited through a stall reach JS in one batch, none left in the kernel backlog', async () => {
-  // The reactor accepted all 300 during the stall: under the backlog (511),
-  // so the gate let them through. (node:net hands them over one per event
-  // loop turn: libuv accepts one per poll.)
+  // The reactor accepted all 300 during the stall (under the default backlog,
+  // 511, so the gate let them through), and its batches waiting for JS merge.
   await stallAndConnect(0);
   const { turns } = await servedAfterStall(CLIENTS);
   expect(turns.slice(0, 5)).toEqual([CLIENTS]);

@@ -13,9 +13,18 @@ export interface JsonLineChild {
   kill(): Promise<void>;
 }
 
-/** `stdin`: a pipe the test writes to (child.stdin), instead of none. */
-export function startFixture(name: string, env: Record<string, string> = {}, options: { stdin?: boolean } = {}): JsonLineChild {
-  const child = spawn(process.execPath, [path.join(__dirname, '..', 'fixtures', name)], {
+/**
+ * `stdin`: a pipe the test writes to (child.stdin), instead of none.
+ * `openFiles`: the child's fd limit, soft and hard (util-linux prlimit execs
+ * node, so the pid stays the child's).
+ */
+export function startFixture(name: string, env: Record<string, string> = {},
+  options: { stdin?: boolean; openFiles?: number } = {}): JsonLineChild {
+  const script = path.join(__dirname, '..', 'fixtures', name);
+  const [command, args] = options.openFiles === undefined
+    ? [process.execPath, [script]]
+    : ['prlimit', [`--nofile=${options.openFiles}:${options.openFiles}`, process.execPath, script]];
+  const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
   });
