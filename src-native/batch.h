@@ -100,10 +100,13 @@ void ReleaseReadBlock(ReadBlock* block);
 
 // A region of a ReadBlock, holding one reference to it for as long as the
 // Batch lives; each ArrayBuffer made over part of it holds its own.
+// A chunk with a lentId is a lent buffer instead (read_lender.h): no block;
+// DeliverToJs hands it to JS or gives it back.
 struct ReadChunk {
   char* data = nullptr;
   size_t length = 0;
   ReadBlock* block = nullptr;
+  uint64_t lentId = 0;
 };
 
 // Bytes JS copies for the reactor thread (a small write, a flush's acks) go

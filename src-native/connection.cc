@@ -29,7 +29,17 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
   while (budget > 0) {
     if (taken >= room) return ReadOutcome::kStopped;
     size_t capacity = 0;
-    char* space = arena.Space(batch, &capacity);
+    char* space = nullptr;
+    // A whole lent buffer's worth of budget, or a short read would be copied
+    // out of it anyway.
+    LentBuffer lent;
+    bool intoLent = bulkReads && budget >= ReadLender::kSize && arena.Lend(batch, &lent);
+    if (intoLent) {
+      space = lent.data;
+      capacity = ReadLender::kSize;
+    } else {
+      space = arena.Space(batch, &capacity);
+    }
     if (space == nullptr) {
       failed = true;
       batch.Add(EventKind::kError, id, ENOMEM, static_cast<double>(Syscall::kRead));
@@ -37,10 +47,15 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
     }
     size_t wanted = std::min(capacity, budget);
     ssize_t n = sys::Receive(fd, space, wanted);
+    if (intoLent) arena.CommitLent(batch, lent, n > 0 ? static_cast<size_t>(n) : 0);
+    // EAGAIN says nothing about the next edge's size: only a read does.
+    if (n > 0) bulkReads = static_cast<size_t>(n) == wanted;
     if (n > 0) {
       size_t received = static_cast<size_t>(n);
-      size_t chunkIndex = batch.chunks.size();
-      size_t offset = arena.Commit(received);
+      // A lent chunk was just pushed at the index before the end; an arena
+      // region gets the next index when it is sealed.
+      size_t chunkIndex = intoLent ? batch.chunks.size() - 1 : batch.chunks.size();
+      size_t offset = intoLent ? 0 : arena.Commit(received);
       batch.AddData(id, chunkIndex, offset, received);
       taken += received;
       bytesRead += received;

@@ -52,7 +52,9 @@ Loop::Loop(LoopOptions options, Deliver deliver, TimeoutsAwaitingJs timeoutsAwai
       deliver_(std::move(deliver)),
       askTimeoutsAwaitingJs_(std::move(timeoutsAwaitingJs)),
       flow_(connections_, options.unackedCapPerSocket, options.unackedCapTotal),
-      batch_(std::make_unique<Batch>()) {}
+      batch_(std::make_unique<Batch>()) {
+  arena_.SetLender(lender_.get());
+}
 
 Loop::~Loop() { Stop(); }
 

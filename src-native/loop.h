@@ -159,6 +159,7 @@ class Loop {
   const LoopStats& stats() const { return stats_; }
   // Shared with the delivery, which reports accept events JS has taken.
   std::shared_ptr<AcceptGate> acceptGate() const { return acceptGate_; }
+  std::shared_ptr<ReadLender> lender() const { return lender_; }
   // Shared with the JS thread, which encodes a server socket's session when asked.
   std::shared_ptr<TlsServerSessions> tlsServerSessions() const { return tlsServerSessions_; }
 
@@ -274,6 +275,8 @@ class Loop {
   // AcceptReady, emptied by RetryListeners once due.
   std::vector<uint64_t> retryListeners_;
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
+  // Buffers JS lends for bulk reads (read_lender.h); the arena takes them.
+  const std::shared_ptr<ReadLender> lender_ = std::make_shared<ReadLender>();
   const std::shared_ptr<TlsServerSessions> tlsServerSessions_ = std::make_shared<TlsServerSessions>();
   std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the

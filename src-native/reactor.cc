@@ -68,6 +68,60 @@ class BatchRecycler {
 }  // namespace
 
 namespace {
+// Gives back to the lender, when DeliverToJs is done with a batch on any
+// path, each lent buffer the batch still names: one whose bytes were copied
+// out, or (a failed N-API call) never handed to JS.
+class LentReturner {
+ public:
+  LentReturner(Delivery* delivery, Batch* batch) : delivery_(delivery), batch_(batch) {}
+  LentReturner(const LentReturner&) = delete;
+  LentReturner& operator=(const LentReturner&) = delete;
+  ~LentReturner() {
+    for (ReadChunk& chunk : batch_->chunks) {
+      if (chunk.lentId == 0) continue;
+      delivery_->lender->Give(LentBuffer{chunk.lentId, chunk.data});
+      chunk.lentId = 0;
+    }
+  }
+
+ private:
+  Delivery* delivery_;
+  Batch* batch_;
+};
+
+// A lent buffer's read as the Buffer JS gets: the lent Buffer itself when the
+// read filled it (the bridge lets go of it; JS owns it now), else a copy of
+// the bytes, the buffer going back to the lender with the batch (LentReturner).
+bool LentReadBuffer(napi_env env, Delivery* delivery, ReadChunk& chunk, size_t length, napi_value* buffer) {
+  auto found = delivery->lent.find(chunk.lentId);
+  if (found == delivery->lent.end()) return false;
+  if (length != ReadLender::kSize) {
+    return napi_create_buffer_copy(env, length, chunk.data, nullptr, buffer) == napi_ok;
+  }
+  if (napi_get_reference_value(env, found->second, buffer) != napi_ok || *buffer == nullptr) return false;
+  napi_delete_reference(env, found->second);
+  delivery->lent.erase(found);
+  chunk.lentId = 0;
+  return true;
+}
+
+// Keeps the lender's spare buffers topped up, once bulk reads have asked.
+// Node allocates a Buffer's memory without zero-filling it; the reactor
+// writes a whole buffer before JS can see any of it, or copies out only the
+// bytes it read.
+void LendBuffers(napi_env env, Delivery* delivery) {
+  for (size_t missing = delivery->lender->Missing(); missing > 0; --missing) {
+    void* data = nullptr;
+    napi_value buffer;
+    napi_ref reference;
+    if (napi_create_buffer(env, ReadLender::kSize, &data, &buffer) != napi_ok || data == nullptr) return;
+    if (napi_create_reference(env, buffer, 1, &reference) != napi_ok) return;
+    uint64_t id = delivery->nextLent++;
+    delivery->lent.emplace(id, reference);
+    delivery->lender->Give(LentBuffer{id, static_cast<char*>(data)});
+  }
+}
+
 // Delivery's records array, with room for `count` doubles: the one made
 // before, or a new one twice as large (the old one is JS's to collect).
 bool RecordsArray(napi_env env, Delivery* delivery, size_t count, napi_value* array) {
@@ -121,7 +175,9 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     delivery->pins.erase(found);
   }
   batch->unpinned.clear();
+  LendBuffers(env, delivery);
   if (batch->Empty()) return;
+  LentReturner lentReturner(delivery, batch.get());
 
   // Raw N-API calls with their status checked: while Node tears an environment
   // down it still runs queued calls, but cannot run JS, and every call below
@@ -155,7 +211,11 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     // allocates its memory without zero-filling it first (the ArrayBuffer
     // path writes every byte twice), and JS gets the Buffer it hands on.
     napi_value buffer;
-    if (napi_create_buffer_copy(rawEnv, length, bytes, nullptr, &buffer) != napi_ok) return;
+    if (chunk.lentId != 0) {
+      if (!LentReadBuffer(rawEnv, delivery, chunk, length, &buffer)) return;
+    } else if (napi_create_buffer_copy(rawEnv, length, bytes, nullptr, &buffer) != napi_ok) {
+      return;
+    }
     if (napi_set_element(rawEnv, regions, regionCount, buffer) != napi_ok) return;
     record[2] = static_cast<double>(regionCount++);
     record[3] = 0;
@@ -254,6 +314,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
       [](Napi::Env finalizeEnv, void*, Delivery* owned) {
         // The reactor thread has stopped: nothing sends from pinned Buffers now.
         for (auto& entry : owned->pins) napi_delete_reference(finalizeEnv, entry.second);
+        for (auto& entry : owned->lent) napi_delete_reference(finalizeEnv, entry.second);
         if (owned->records != nullptr) napi_delete_reference(finalizeEnv, owned->records);
         delete owned;
       });
@@ -299,6 +360,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   loop_ = std::make_unique<Loop>(options, std::move(deliver), std::move(timeoutsAwaitingJs));
 
   delivery->acceptGate = loop_->acceptGate();
+  delivery->lender = loop_->lender();
   const char* failedCall = "epoll_create1";
   int started = loop_->Start(&failedCall);
   if (started < 0) {

@@ -52,6 +52,12 @@ struct Delivery {
   }
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
+  // Buffers lent to the reactor for bulk reads (read_lender.h): the lender's
+  // free list, and the reference keeping each one's memory alive, by id, until
+  // JS owns the Buffer or the finalizer runs (JS thread only).
+  std::shared_ptr<ReadLender> lender;
+  std::unordered_map<uint64_t, napi_ref> lent;
+  uint64_t nextLent = 1;
 };
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);

@@ -7,6 +7,7 @@
 #include <cstddef>
 
 #include "batch.h"
+#include "read_lender.h"
 
 namespace reactor {
 
@@ -70,6 +71,26 @@ class ReadArena {
     return offset;
   }
 
+  // Reactor thread: a lent buffer (ReadLender::kSize bytes) for a bulk read,
+  // or false when none is spare. The arena's own region is sealed first, so
+  // that the lent chunk's index (batch.chunks.size() when this returns) and
+  // the arena's next region's cannot collide.
+  bool Lend(Batch& batch, LentBuffer* buffer) {
+    if (lender_ == nullptr || !lender_->Take(buffer)) return false;
+    Seal(batch);
+    return true;
+  }
+  // The read into a Lend() buffer took `length` bytes: they become the chunk
+  // at index batch.chunks.size(), or the buffer goes back if there are none.
+  void CommitLent(Batch& batch, const LentBuffer& buffer, size_t length) {
+    if (length == 0) {
+      lender_->Give(buffer);
+      return;
+    }
+    batch.chunks.push_back(ReadChunk{buffer.data, length, nullptr, buffer.id});
+  }
+  void SetLender(ReadLender* lender) { lender_ = lender; }
+
   // Hands the bytes received since the last Seal() to `batch` as one region.
   void Seal(Batch& batch) {
     if (block_ == nullptr || used_ == sealed_) return;
@@ -80,6 +101,7 @@ class ReadArena {
 
  private:
   ReadBlock* block_ = nullptr;
+  ReadLender* lender_ = nullptr;  // the loop's; outlives the arena's use
   size_t used_ = 0;    // bytes of block_ received into
   size_t sealed_ = 0;  // bytes of block_ handed to batches
 };

@@ -1,0 +1,76 @@
+// Buffers the JS thread lends the reactor to receive bulk reads into. Each is
+// memory JS allocated (a Node Buffer the bridge keeps a reference to), so a
+// read that fills one is handed to JS as it is, with no copy: the arena's
+// blocks are shared by many reads and copied out per read (reactor.cc
+// DeliverToJs), which for a 64 KiB stream cost the JS thread a memcpy and
+// a malloc per read, about half its time.
+//
+// One owner at every step, named by id (never by pointer across threads):
+// the lender's free list; the reactor thread, from Take() to the read; the
+// Batch (a ReadChunk with lentId), until DeliverToJs either hands the Buffer
+// to JS (a full read: the bridge drops its reference) or copies the bytes
+// out and gives it back. The memory lives as long as the bridge's
+// reference, which is released only after the reactor thread has stopped
+// or once JS owns the Buffer; so the reactor writes into it only between
+// Take() and the Batch, and never after.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace reactor {
+
+struct LentBuffer {
+  uint64_t id = 0;  // the bridge's name for its reference; 0: none
+  char* data = nullptr;
+};
+
+class ReadLender {
+ public:
+  // A lent buffer's size: the arena's block size, the most one read takes.
+  static constexpr size_t kSize = 64 * 1024;
+  // Spare buffers kept at first (1 MiB), doubled each time the reactor finds
+  // none between two batches, up to kMaxSpares (8 MiB): the reads of one JS
+  // turn, on however many sockets stream at once.
+  static constexpr size_t kFirstSpares = 16;
+  static constexpr size_t kMaxSpares = 128;
+
+  // Reactor thread: a spare buffer, or false when there is none (JS makes
+  // more at its next batch).
+  bool Take(LentBuffer* buffer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (free_.empty()) {
+      if (!ranDry_) spares_ = spares_ == 0 ? kFirstSpares : std::min(kMaxSpares, 2 * spares_);
+      ranDry_ = true;
+      return false;
+    }
+    *buffer = free_.back();
+    free_.pop_back();
+    return true;
+  }
+  // Either thread: a buffer that received nothing, or whose bytes were
+  // copied out, goes back.
+  void Give(const LentBuffer& buffer) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_.push_back(buffer);
+  }
+  // JS thread: how many buffers to make and Give(): none until a bulk read
+  // has found the list empty, so a process that only moves small messages
+  // never holds these; then as many as keep the spares at their number.
+  size_t Missing() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ranDry_ = false;
+    return free_.size() < spares_ ? spares_ - free_.size() : 0;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<LentBuffer> free_;
+  size_t spares_ = 0;    // what Missing() fills up to
+  bool ranDry_ = false;  // Take() found none since the last Missing()
+};
+
+}  // namespace reactor
