@@ -93,7 +93,8 @@ constexpr size_t kRecordStride = 5;
 // A block of received bytes. Several connections' data share one chunk; JS
 // gets a copy of each data record's bytes in an ArrayBuffer of its own (so
 // chunk.buffer never shows another connection's data), and the block goes
-// back to the arena when the batch is done.
+// back to the arena when the batch is done. (A lent buffer's chunk holds one
+// read; a full one is handed to JS as it is: read_lender.h.)
 struct ReadBlock;
 // Releases one reference to a ReadBlock (read_arena.h).
 void ReleaseReadBlock(ReadBlock* block);

@@ -49,7 +49,9 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
     ssize_t n = sys::Receive(fd, space, wanted);
     if (intoLent) arena.CommitLent(batch, lent, n > 0 ? static_cast<size_t>(n) : 0);
     // EAGAIN says nothing about the next edge's size: only a read does.
-    if (n > 0) bulkReads = static_cast<size_t>(n) == wanted;
+    // Only a read of a whole lent buffer's size: filling a block's remainder
+    // or the budget's says nothing about bulk.
+    if (n > 0) bulkReads = static_cast<size_t>(n) == ReadLender::kSize;
     if (n > 0) {
       size_t received = static_cast<size_t>(n);
       // A lent chunk was just pushed at the index before the end; an arena

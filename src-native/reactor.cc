@@ -68,49 +68,15 @@ class BatchRecycler {
 }  // namespace
 
 namespace {
-// Gives back to the lender, when DeliverToJs is done with a batch on any
-// path, each lent buffer the batch still names: one whose bytes were copied
-// out, or (a failed N-API call) never handed to JS.
-class LentReturner {
- public:
-  LentReturner(Delivery* delivery, Batch* batch) : delivery_(delivery), batch_(batch) {}
-  LentReturner(const LentReturner&) = delete;
-  LentReturner& operator=(const LentReturner&) = delete;
-  ~LentReturner() {
-    for (ReadChunk& chunk : batch_->chunks) {
-      if (chunk.lentId == 0) continue;
-      delivery_->lender->Give(LentBuffer{chunk.lentId, chunk.data});
-      chunk.lentId = 0;
-    }
-  }
-
- private:
-  Delivery* delivery_;
-  Batch* batch_;
-};
-
-// A lent buffer's read as the Buffer JS gets: the lent Buffer itself when the
-// read filled it (the bridge lets go of it; JS owns it now), else a copy of
-// the bytes, the buffer going back to the lender with the batch (LentReturner).
-bool LentReadBuffer(napi_env env, Delivery* delivery, ReadChunk& chunk, size_t length, napi_value* buffer) {
-  auto found = delivery->lent.find(chunk.lentId);
-  if (found == delivery->lent.end()) return false;
-  if (length != ReadLender::kSize) {
-    return napi_create_buffer_copy(env, length, chunk.data, nullptr, buffer) == napi_ok;
-  }
-  if (napi_get_reference_value(env, found->second, buffer) != napi_ok || *buffer == nullptr) return false;
-  napi_delete_reference(env, found->second);
-  delivery->lent.erase(found);
-  chunk.lentId = 0;
-  return true;
-}
-
-// Keeps the lender's spare buffers topped up, once bulk reads have asked.
-// Node allocates a Buffer's memory without zero-filling it; the reactor
-// writes a whole buffer before JS can see any of it, or copies out only the
-// bytes it read.
+// Keeps the lender's spare buffers topped up, once bulk reads have asked,
+// with at most ReadLender::kMaxSpares lent in all (the references, one per
+// buffer spare, being read into or in a batch). Node allocates a Buffer's
+// memory without zero-filling it; the reactor writes a whole buffer before
+// JS can see any of it, or only the bytes it read are copied out.
 void LendBuffers(napi_env env, Delivery* delivery) {
-  for (size_t missing = delivery->lender->Missing(); missing > 0; --missing) {
+  if (delivery->reactorStopped) return;
+  size_t room = ReadLender::kMaxSpares - std::min(ReadLender::kMaxSpares, delivery->lent.size());
+  for (size_t missing = std::min(room, delivery->lender->Missing()); missing > 0; --missing) {
     void* data = nullptr;
     napi_value buffer;
     napi_ref reference;
@@ -120,6 +86,55 @@ void LendBuffers(napi_env env, Delivery* delivery) {
     delivery->lent.emplace(id, reference);
     delivery->lender->Give(LentBuffer{id, static_cast<char*>(data)});
   }
+}
+
+// When DeliverToJs is done with a batch, on any path: gives back to the
+// lender each lent buffer the batch still names (a failed N-API call left it
+// unhanded), then tops the spares up, so the ones given back count.
+class LentReturner {
+ public:
+  LentReturner(napi_env env, Delivery* delivery, Batch* batch) : env_(env), delivery_(delivery), batch_(batch) {}
+  LentReturner(const LentReturner&) = delete;
+  LentReturner& operator=(const LentReturner&) = delete;
+  ~LentReturner() {
+    for (ReadChunk& chunk : batch_->chunks) {
+      if (chunk.lentId == 0) continue;
+      delivery_->lender->Give(LentBuffer{chunk.lentId, chunk.data});
+      chunk.lentId = 0;
+    }
+    LendBuffers(env_, delivery_);
+  }
+
+ private:
+  napi_env env_;
+  Delivery* delivery_;
+  Batch* batch_;
+};
+
+// A lent buffer's read as the Buffer JS gets: the lent Buffer itself when the
+// read filled it (the bridge lets go of it; JS owns it now), else a copy of
+// the bytes, and the buffer goes back to the lender at once. Either way the
+// chunk names it no more.
+bool LentReadBuffer(napi_env env, Delivery* delivery, ReadChunk& chunk, size_t length, napi_value* buffer) {
+  auto found = delivery->lent.find(chunk.lentId);
+  if (found == delivery->lent.end()) {
+    // Cannot happen; if it did, no reference keeps that memory alive, and
+    // giving it back would let the reactor write into it.
+    chunk.lentId = 0;
+    return false;
+  }
+  if (length != ReadLender::kSize) {
+    if (napi_create_buffer_copy(env, length, chunk.data, nullptr, buffer) != napi_ok) return false;
+    delivery->lender->Give(LentBuffer{chunk.lentId, chunk.data});
+    chunk.lentId = 0;
+    return true;
+  }
+  if (napi_get_reference_value(env, found->second, buffer) != napi_ok || *buffer == nullptr) return false;
+  napi_delete_reference(env, found->second);
+  delivery->lent.erase(found);
+  chunk.lentId = 0;
+  ++delivery->lentHandedOver;
+  return true;
 }
 
 // Delivery's records array, with room for `count` doubles: the one made
@@ -175,21 +190,21 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     delivery->pins.erase(found);
   }
   batch->unpinned.clear();
-  LendBuffers(env, delivery);
+  LentReturner lentReturner(env, delivery, batch.get());
   if (batch->Empty()) return;
-  LentReturner lentReturner(delivery, batch.get());
 
   // Raw N-API calls with their status checked: while Node tears an environment
   // down it still runs queued calls, but cannot run JS, and every call below
   // may then fail. The batch is dropped then; its destructor frees the chunks
-  // that did not reach JS.
+  // that did not reach JS (LentReturner gives back the lent buffers).
   // No handle scope of our own: Node opens one around every threadsafe
   // function call, and napi_open_handle_scope allocates.
   napi_env rawEnv = env;
 
   // Every data record is copied into a Buffer (and ArrayBuffer) of its own,
   // which JS owns: a handler sees only its record's bytes (issue 12 item 24), and the
-  // read block goes back with the batch. Reads were once lent to JS as
+  // read block goes back with the batch. (A full lent buffer is handed over
+  // as it is instead: it holds that read's bytes only; read_lender.h.) Reads were once lent to JS as
   // external ArrayBuffers over the block. Besides six allocations each, that
   // left the block's life to a finalizer, and when a Worker's environment
   // was torn down Node ran those finalizers in its cleanup, freeing blocks
@@ -410,6 +425,8 @@ void Reactor::Teardown() {
   if (env_ != nullptr && externalBytes != 0) napi_adjust_external_memory(env_, -externalBytes, &adjusted);
   if (!released_) {
     released_ = true;
+    // Calls still queued make no more buffers for a reactor that is gone.
+    if (delivery_ != nullptr) delivery_->reactorStopped = true;
     batchFunction_.Release();
   }
 }
@@ -862,6 +879,10 @@ Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
   set("blockedConnections", stats.blockedConnections);
   set("heldListeners", stats.heldListeners);
   result.Set("tlsServerSessions", Napi::Number::New(env, static_cast<double>(loop_->tlsServerSessions()->size())));
+  if (delivery_ != nullptr && !released_) {
+    result.Set("lentBuffers", Napi::Number::New(env, static_cast<double>(delivery_->lent.size())));
+    result.Set("lentReadsHandedOver", Napi::Number::New(env, static_cast<double>(delivery_->lentHandedOver)));
+  }
   return result;
 }
 

@@ -58,6 +58,8 @@ struct Delivery {
   std::shared_ptr<ReadLender> lender;
   std::unordered_map<uint64_t, napi_ref> lent;
   uint64_t nextLent = 1;
+  uint64_t lentHandedOver = 0;  // full reads JS got without a copy (stats())
+  bool reactorStopped = false;  // Reactor::Teardown ran (JS thread only)
 };
 
 void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);

@@ -5,14 +5,15 @@
 // DeliverToJs), which for a 64 KiB stream cost the JS thread a memcpy and
 // a malloc per read, about half its time.
 //
-// One owner at every step, named by id (never by pointer across threads):
-// the lender's free list; the reactor thread, from Take() to the read; the
-// Batch (a ReadChunk with lentId), until DeliverToJs either hands the Buffer
-// to JS (a full read: the bridge drops its reference) or copies the bytes
-// out and gives it back. The memory lives as long as the bridge's
-// reference, which is released only after the reactor thread has stopped
-// or once JS owns the Buffer; so the reactor writes into it only between
-// Take() and the Batch, and never after.
+// One owner at every step: the lender's free list; the reactor thread, from
+// Take() to the read; the Batch (a ReadChunk with lentId), until DeliverToJs
+// either hands the Buffer to JS (a full read: the bridge drops its
+// reference) or copies the bytes out and gives it back. The id names the
+// bridge's reference; the pointer travels with it only so the reactor can
+// recv() into it. The memory lives as long as that reference, which is
+// released only after the reactor thread has stopped or once JS owns the
+// Buffer; so the reactor writes into it only between Take() and the Batch,
+// and never after.
 #pragma once
 
 #include <algorithm>
@@ -33,8 +34,10 @@ class ReadLender {
   // A lent buffer's size: the arena's block size, the most one read takes.
   static constexpr size_t kSize = 64 * 1024;
   // Spare buffers kept at first (1 MiB), doubled each time the reactor finds
-  // none between two batches, up to kMaxSpares (8 MiB): the reads of one JS
-  // turn, on however many sockets stream at once.
+  // none between two batches, up to kMaxSpares: the reads of one JS turn, on
+  // however many sockets stream at once. kMaxSpares also bounds the buffers
+  // lent in all (spare, being read into, or in a batch not yet taken: 8 MiB),
+  // counted by the bridge (LendBuffers in reactor.cc).
   static constexpr size_t kFirstSpares = 16;
   static constexpr size_t kMaxSpares = 128;
 
@@ -58,8 +61,9 @@ class ReadLender {
     free_.push_back(buffer);
   }
   // JS thread: how many buffers to make and Give(): none until a bulk read
-  // has found the list empty, so a process that only moves small messages
-  // never holds these; then as many as keep the spares at their number.
+  // (a whole kSize read) has found the list empty, so a process whose reads
+  // never fill 64 KiB holds none; then as many as keep the spares at their
+  // number.
   size_t Missing() {
     std::lock_guard<std::mutex> lock(mutex_);
     ranDry_ = false;

@@ -56,13 +56,17 @@ test('with maxConnections 10, a stalled JS thread holds about 10 connections\' f
   expect(counts).toMatchObject({ connections: 10, drops: CLIENTS - 10 });
 }, 40_000);
 
-/** Asks the child for its counts until all `clientCount` connections are open; returns them. */
+/**
+ * Asks the child for its counts until all `clientCount` connections are open
+ * and the turn that brought the last of them has ended (its count is in
+ * `turns`: a signal can be handled in the same turn as a batch); returns them.
+ */
 async function servedAfterStall(clientCount: number): Promise<{ connections: number; turns: number[] }> {
   let asked = 0;
   let counts: { connections: number; turns: number[] } | undefined;
   await waitFor(() => {
     counts = child!.lines.filter((l) => 'drops' in l).pop() as typeof counts;
-    if (counts?.connections === clientCount) return true;
+    if (counts?.connections === clientCount && counts.turns.reduce((sum, n) => sum + n, 0) === clientCount) return true;
     if (Date.now() - asked > 200) {
       asked = Date.now();
       process.kill(child!.child.pid!, 'SIGUSR1');
