@@ -14,6 +14,10 @@ useCompatHarness();
 // in callbacks before the read's (ci19: 8.3 ms on Node 26). The reactor holds
 // back a 'timeout' that JS would see sooner than that (Socket#onReactorTimeout).
 const EARLY_TOLERANCE_MS = 10;
+// How late: these tests check that 'timeout' comes, and never early; its
+// latency is test/socket.idle-timeout.timing's (run alone). Under the
+// sanitizer pass's load node:net's own came 372 ms late once (ci94).
+const LATE_TOLERANCE_MS = 800;
 
 describe.each(implementations)('%s', (_name, createServer) => {
   test("setTimeout(100, cb): cb and 'timeout' once after 100 ms idle; the socket stays open", async () => {
@@ -66,7 +70,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     }
     const idle = await within(timedOut, 2000, "'timeout'");
     expect(idle).toBeGreaterThanOrEqual(250 - EARLY_TOLERANCE_MS);
-    expect(idle).toBeLessThan(600);
+    expect(idle).toBeLessThan(250 + LATE_TOLERANCE_MS);
   });
 
   test("'timeout' never comes before `timeout` ms of quiet after the last 'data', even when JS was busy as the bytes arrived", async () => {
@@ -86,7 +90,7 @@ describe.each(implementations)('%s', (_name, createServer) => {
     while (performance.now() < busyUntil);
     const idle = await within(timedOut, 2000, "'timeout'");
     expect(idle).toBeGreaterThanOrEqual(200 - EARLY_TOLERANCE_MS);
-    expect(idle).toBeLessThan(500);
+    expect(idle).toBeLessThan(200 + LATE_TOLERANCE_MS);
   });
 
   test("writes by the server postpone 'timeout' too", async () => {
