@@ -5,13 +5,25 @@ const base = require('./jest.config');
 
 // Tests whose reactor runs only in child processes they spawn: the mode is
 // configured in the jest process (test/helpers/reactor-mode.ts), so here they
-// would repeat the default pass exactly (about 35 s of a 25-minute CI run).
+// would repeat the default pass exactly (about 60 s of worker time in a
+// 25-minute CI run).
 const reactorOnlyInChildren = [
+  'test/adopt\\.close-once\\.test\\.ts$',
   'test/consumers\\.test\\.ts$',
+  'test/process\\.exit\\.test\\.ts$',
   'test/process\\.teardown\\.test\\.ts$',
   'test/proxy\\.e2e\\.test\\.ts$',
+  'test/reliability/listen-eacces\\.test\\.ts$',
+  'test/reliability/reactor-failure\\.test\\.ts$',
   'test/reliability/signals\\.test\\.ts$',
+  'test/reliability/takeover-close-once\\.test\\.ts$',
+  'test/scaling\\.haproxy\\.test\\.ts$',
+  'test/server-pool\\.fallback\\.test\\.ts$',
+  'test/server\\.accept-bounds\\.test\\.ts$',
+  'test/signal-ready\\.test\\.ts$',
+  'test/socket\\.write-pinned\\.test\\.ts$',
   'test/start\\.demo\\.test\\.ts$',
+  'test/start\\.verify\\.test\\.ts$',
   'test/worker\\.rss\\.test\\.ts$',
 ];
 
