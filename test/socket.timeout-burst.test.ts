@@ -58,15 +58,22 @@ test('after a JS stall, a new connection waits behind at most one slice of due t
     // The probe connects from another thread while this one is stalled,
     // after every timeout has come due: its 'connection' then comes in the
     // batch the stall left waiting, behind whatever timeouts that holds.
+    // The worker raises `connected` itself, so the stall can last until the
+    // probe is in (a slow host, ASan in ci97, delayed it past a fixed stall:
+    // JS had then taken 960 timeouts a slice at a time before it came).
+    const connected = new Int32Array(new SharedArrayBuffer(4));
     const probe = new Worker(`
       const net = require('node:net');
       const { parentPort, workerData } = require('node:worker_threads');
       parentPort.once('message', () => setTimeout(() => {
-        const socket = net.connect(workerData.port, '127.0.0.1', () => parentPort.postMessage(socket.localPort));
+        const socket = net.connect(workerData.port, '127.0.0.1', () => {
+          Atomics.store(workerData.connected, 0, 1);
+          parentPort.postMessage(socket.localPort);
+        });
         socket.on('error', (error) => parentPort.postMessage(String(error)));
         socket.on('close', () => process.exit(0));
       }, workerData.delay));
-    `, { eval: true, workerData: { port, delay: TIMEOUT_MS + 300 } });
+    `, { eval: true, workerData: { port, delay: TIMEOUT_MS + 300, connected } });
     const probeConnected = new Promise<number | string>((resolve) => probe.once('message', resolve));
     await new Promise<void>((resolve) => probe.once('online', resolve));
 
@@ -76,9 +83,17 @@ test('after a JS stall, a new connection waits behind at most one slice of due t
     await new Promise((resolve) => setTimeout(resolve, 10));
     probe.postMessage('go');
     // Stall: every timeout comes due at ~300 ms and the probe connects at
-    // ~600 ms, all while this thread is busy.
-    const stallUntil = Date.now() + TIMEOUT_MS + 600;
-    while (Date.now() < stallUntil) { /* a JS thread that does not come back */ }
+    // ~600 ms, all while this thread is busy. The stall lasts until the
+    // probe has connected and the reactor has had 200 ms to accept it
+    // (bounded at 10 s).
+    const start = Date.now();
+    let probeInAt = 0;
+    while (Date.now() - start < 10000) { // a JS thread that does not come back
+      const now = Date.now();
+      if (probeInAt === 0 && Atomics.load(connected, 0) === 1) probeInAt = now;
+      if (now - start >= TIMEOUT_MS + 600 && probeInAt !== 0 && now - probeInAt >= 200) break;
+    }
+    expect(probeInAt).toBeGreaterThan(0);
     expect(typeof await probeConnected).toBe('number');
     await waitFor(() => timeoutsBeforeProbe >= 0, 10000, 'the probe accepted');
     await waitFor(() => timeouts === IDLE_SOCKETS, 10000, `every idle socket timed out (${timeouts})`);
