@@ -45,7 +45,10 @@ if (!force) {
 }
 
 const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild'], { cwd: root, stdio: 'inherit' });
+// Every core compiles (node-gyp's default is one job), unless the user
+// chose a number (JOBS, or npm's --jobs).
+const jobs = process.env.JOBS || process.env.npm_config_jobs ? [] : ['--jobs', 'max'];
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...jobs], { cwd: root, stdio: 'inherit' });
 if (result.status === 0) process.exit(0);
 if (process.platform === 'linux') {
   console.error(

@@ -42,7 +42,8 @@ for arch in "${arches[@]}"; do
     *) echo "prebuild: no prebuild for $arch (x64, arm64)" >&2; exit 2 ;;
   esac
   rm -rf "$root/prebuilds/linux-$arch"
-  (cd "$work" && rm -rf build && env "${cross[@]}" npm_config_nodedir="$nodedir" \
+  # JOBS: node-gyp compiles on every core (one job by default).
+  (cd "$work" && rm -rf build && env "${cross[@]}" JOBS=max npm_config_nodedir="$nodedir" \
     node node_modules/prebuildify/bin.js --napi --strip --tag-libc --arch "$arch" --target "node@$version" \
     --out "$root" --quiet)
   file "$root/prebuilds/linux-$arch/"*.node 2>/dev/null || ls -l "$root/prebuilds/linux-$arch/"
