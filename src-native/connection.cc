@@ -48,12 +48,12 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
     size_t wanted = std::min(capacity, budget);
     ssize_t n = sys::Receive(fd, space, wanted);
     if (intoLent) arena.CommitLent(batch, lent, n > 0 ? static_cast<size_t>(n) : 0);
-    // EAGAIN says nothing about the next edge's size: only a read does.
-    // Only a read of a whole lent buffer's size: filling a block's remainder
-    // or the budget's says nothing about bulk.
-    if (n > 0) bulkReads = static_cast<size_t>(n) == ReadLender::kSize;
     if (n > 0) {
       size_t received = static_cast<size_t>(n);
+      // Bulk is a read of a whole lent buffer's size (filling a block's
+      // remainder or the budget's says nothing about it); EAGAIN and the end
+      // leave it as it was, as they say nothing about the next edge's size.
+      bulkReads = received == ReadLender::kSize;
       // A lent chunk was just pushed at the index before the end; an arena
       // region gets the next index when it is sealed.
       size_t chunkIndex = intoLent ? batch.chunks.size() - 1 : batch.chunks.size();
