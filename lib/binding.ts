@@ -64,6 +64,12 @@ export interface NativeTlsContextOptions {
   defaultCa?: boolean;
   cipherList: string;
   cipherSuites: string;
+  /** node's ecdhCurve, '' for OpenSSL's choice ('auto'). */
+  ecdhCurve?: string;
+  /** node's sigalgs, '' for OpenSSL's. */
+  sigalgs?: string;
+  /** node's secureOptions: SSL_OP_* bits added to the reactor's own. */
+  secureOptions?: number;
   minVersion: number;
   maxVersion: number;
   /** ALPN names in wire format (length-prefixed), or an empty Buffer. */

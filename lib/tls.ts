@@ -1,7 +1,7 @@
 // TLS servers whose handshakes and records run on the reactor thread
 // (src-native/tls_context.h, tls_session.h): node:tls's server options,
 // checked as node:tls checks them, and sockets with TLSSocket's surface.
-import { createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { constants as cryptoConstants, createHash, randomBytes, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import { types } from 'node:util';
@@ -30,14 +30,14 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
  */
 const unsupportedOptions = [
   'secureProtocol', 'pskCallback',
-  'enableTrace', 'sigalgs', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
-  'ecdhCurve', 'secureOptions', 'ALPNCallback', 'pskIdentityHint',
+  'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
+  'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'secureProtocol', 'pskCallback', 'enableTrace', 'sigalgs',
-  'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'ecdhCurve', 'secureOptions', 'requestOCSP',
+  'secureProtocol', 'pskCallback', 'enableTrace',
+  'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
 
@@ -93,6 +93,12 @@ export interface SecureServerOptions extends ServerOptions {
   rejectUnauthorized?: boolean;
   /** Prefer the server's cipher order (default true, as node's tls.Server). */
   honorCipherOrder?: boolean;
+  /** Key-exchange groups, as node:tls's (default `tls.DEFAULT_ECDH_CURVE`; 'auto': OpenSSL's). */
+  ecdhCurve?: string;
+  /** Signature algorithms offered and accepted, as node:tls's (OpenSSL's list when not given). */
+  sigalgs?: string;
+  /** OpenSSL `SSL_OP_*` flags (`crypto.constants`), as node:tls's: added to the reactor's own. */
+  secureOptions?: number;
   /** Milliseconds a client has to finish its handshake (default 120000, as node). */
   handshakeTimeout?: number;
   /** Seconds a session stays resumable (as node: OpenSSL's default when not given). */
@@ -166,6 +172,12 @@ export interface ConnectTlsOptions {
   ciphers?: string;
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  /** Key-exchange groups, as tls.connect's (default `tls.DEFAULT_ECDH_CURVE`). */
+  ecdhCurve?: string;
+  /** Signature algorithms offered and accepted, as tls.connect's. */
+  sigalgs?: string;
+  /** OpenSSL `SSL_OP_*` flags (`crypto.constants`), as tls.connect's. */
+  secureOptions?: number;
   /**
    * A session to resume, as saved from 'session' or getSession() (of this
    * package's sockets or of node:tls's). Bytes that are no session are
@@ -679,7 +691,9 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     throw invalidArgType('options.sessionIdContext', 'of type string', options.sessionIdContext);
   }
   // Throws node's own errors for bad keys, certificates, passphrases,
-  // ciphers and protocol versions.
+  // ciphers, protocol versions, curves, signature algorithms and
+  // secureOptions (SecureServer's constructor defaults honorCipherOrder first,
+  // as tls.Server does, which makes node accept any secureOptions: below).
   const secureContext = tls.createSecureContext(options as tls.SecureContextOptions);
   if (made !== undefined) made.secureContext = secureContext;
   const alpn = alpnWireFormat(options.ALPNProtocols);
@@ -708,10 +722,23 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   // TLSv1.2 ciphers means TLSv1.3 only.
   if (cipherSuites === '' && maxVersion > 0x0303 && minVersion < 0x0304) maxVersion = 0x0303;
   if (cipherList === '' && minVersion < 0x0304 && maxVersion > 0x0303) minVersion = 0x0304;
+  // As node's configSecureContext, which checked them above: the curves
+  // (tls.DEFAULT_ECDH_CURVE when not given; 'auto' is OpenSSL's choice),
+  // signature algorithms when given, and the SSL_OP_* bits when truthy.
+  const ecdhCurve = options.ecdhCurve === undefined ? tls.DEFAULT_ECDH_CURVE : options.ecdhCurve;
+  // As node's createSecureContext: honorCipherOrder adds its flag with `|=`,
+  // which also makes any value a 32-bit integer.
+  let secureOptions = options.secureOptions;
+  if (options.honorCipherOrder) secureOptions = (secureOptions as number) | cryptoConstants.SSL_OP_CIPHER_SERVER_PREFERENCE;
+  const shaping = {
+    ecdhCurve: ecdhCurve === 'auto' ? '' : ecdhCurve,
+    sigalgs: options.sigalgs ?? '',
+    secureOptions: secureOptions || 0,
+  };
   if (client) {
     return {
       client: true, keys, pfx, certs: pemList(options.cert, 'options.cert'), ca, defaultCa, cipherList, cipherSuites, minVersion,
-      maxVersion, alpn, requestCert: false, rejectUnauthorized: true,
+      maxVersion, ...shaping, alpn, requestCert: false, rejectUnauthorized: true,
       honorCipherOrder: false, sessionIdContext: '',
     };
   }
@@ -725,6 +752,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     cipherSuites,
     minVersion,
     maxVersion,
+    ...shaping,
     alpn,
     requestCert,
     rejectUnauthorized: options.rejectUnauthorized !== false,
@@ -889,6 +917,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     client: true, keys: made.keys, pfx: made.pfx, certs: made.certs,
     ca: made.defaultCa ? defaultCertificates() : made.ca, defaultCa: made.defaultCa,
     cipherList: made.cipherList, cipherSuites: made.cipherSuites, minVersion: made.minVersion, maxVersion: made.maxVersion,
+    ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
     alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
   });
   // A connection offers a handful of ALPN lists at most; bounded all the same.
@@ -1177,7 +1206,9 @@ export class SecureServer extends Server {
     // As tls.Server: any truthy SNICallback must be a function.
     const sniCallback = options.SNICallback;
     if (sniCallback) validateFunction(sniCallback, 'options.SNICallback');
-    const contextOptions = prepareContext(options);
+    // As tls.Server, which makes its context with its cipher order preferred
+    // unless told otherwise.
+    const contextOptions = prepareContext({ ...options, honorCipherOrder: options.honorCipherOrder !== false });
     super(netOptions(options));
     this.contextOptions = contextOptions;
     this.handshakeTimeout = handshakeTimeout;
@@ -1399,8 +1430,7 @@ export function createSecureServer(options?: SecureServerOptions,
 // Options of a tls.Server that reactor TLS cannot take over (yet): with any of
 // them set, serveHttp leaves TLS to node:tls.
 const serverFieldsNotTakenOver = [
-  'secureProtocol', 'crl', 'sigalgs', 'ecdhCurve', 'dhparam', 'secureOptions', 'privateKeyEngine',
-  'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
+  'secureProtocol', 'crl', 'dhparam', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
 ] as const;
 
 /**
@@ -1430,6 +1460,9 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     ciphers: fields.ciphers as string | undefined,
     minVersion: fields.minVersion as tls.SecureVersion | undefined,
     maxVersion: fields.maxVersion as tls.SecureVersion | undefined,
+    ecdhCurve: fields.ecdhCurve as string | undefined,
+    sigalgs: fields.sigalgs as string | undefined,
+    secureOptions: fields.secureOptions as number | undefined,
     ALPNProtocols: fields.ALPNProtocols as Uint8Array | undefined,
     requestCert: fields.requestCert === true,
     rejectUnauthorized: fields.rejectUnauthorized !== false,

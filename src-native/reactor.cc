@@ -943,6 +943,14 @@ int32_t IntProperty(Napi::Object object, const char* name) {
   return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : 0;
 }
 
+// node's secureOptions: a safe integer (lib/tls.ts checked it), taken as
+// node's setOptions takes it, its 64 bits as SSL_OP_* flags.
+uint64_t SecureOptionsProperty(Napi::Object object) {
+  Napi::Value value = object.Get("secureOptions");
+  if (object.Env().IsExceptionPending() || !value.IsNumber()) return 0;
+  return static_cast<uint64_t>(value.As<Napi::Number>().Int64Value());
+}
+
 bool BoolProperty(Napi::Object object, const char* name) {
   Napi::Value value = object.Get(name);
   if (object.Env().IsExceptionPending()) return false;
@@ -1014,6 +1022,9 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.ca = StringList(given, "ca");
   options.cipherList = StringProperty(given, "cipherList");
   options.cipherSuites = StringProperty(given, "cipherSuites");
+  options.ecdhCurve = StringProperty(given, "ecdhCurve");
+  options.sigalgs = StringProperty(given, "sigalgs");
+  options.secureOptions = SecureOptionsProperty(given);
   options.minVersion = IntProperty(given, "minVersion");
   options.maxVersion = IntProperty(given, "maxVersion");
   if (env.IsExceptionPending()) return env.Undefined();

@@ -232,6 +232,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   if (options.serverCipherPreference && !options.client) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // As node's setOptions: the user's bits are added, never take ours away.
+  if (options.secureOptions != 0) SSL_CTX_set_options(ctx, options.secureOptions);
   // Partial writes: SSL_write_ex reports each record the socket took, so
   // bytesWritten counts plaintext sent. Moving buffer: a retried write may
   // come from a pinned Buffer or a copy. Release buffers: an idle connection
@@ -266,6 +268,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
             SSL_CTX_set_max_proto_version(ctx, options.maxVersion) == 1;
   if (ok && !options.cipherList.empty()) ok = SSL_CTX_set_cipher_list(ctx, options.cipherList.c_str()) == 1;
   if (ok) ok = SSL_CTX_set_ciphersuites(ctx, options.cipherSuites.c_str()) == 1;
+  if (ok && !options.ecdhCurve.empty()) ok = SSL_CTX_set1_groups_list(ctx, options.ecdhCurve.c_str()) == 1;
+  if (ok && !options.sigalgs.empty()) ok = SSL_CTX_set1_sigalgs_list(ctx, options.sigalgs.c_str()) == 1;
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;

@@ -62,6 +62,9 @@ struct TlsContextOptions {
   std::vector<std::string> ca;     // PEM certificates trusted for the peer's certificate
   std::string cipherList;          // TLSv1.2 and lower (SSL_CTX_set_cipher_list)
   std::string cipherSuites;        // TLSv1.3 (SSL_CTX_set_ciphersuites)
+  std::string ecdhCurve;           // node's ecdhCurve (SSL_CTX_set1_groups_list); empty: OpenSSL's ('auto')
+  std::string sigalgs;             // node's sigalgs (SSL_CTX_set1_sigalgs_list); empty: OpenSSL's
+  uint64_t secureOptions = 0;      // node's secureOptions: SSL_OP_* bits added to the ones set here
   int minVersion = 0;              // TLS1_2_VERSION etc.; 0: OpenSSL's lowest
   int maxVersion = 0;
   std::string alpn;                // wire format: length-prefixed names, server preference first
