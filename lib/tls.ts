@@ -311,6 +311,15 @@ export class SecureSocket extends Socket {
     return this.secureInfo?.certificate ?? {};
   }
 
+  /**
+   * The peer's certificate as a `crypto.X509Certificate`, as TLSSocket's:
+   * undefined when it sent none, before the handshake and once destroyed.
+   */
+  getPeerX509Certificate(): X509Certificate | undefined {
+    const raw = this.destroyed ? undefined : this.secureInfo?.certificate?.raw;
+    return raw === undefined ? undefined : new X509Certificate(raw);
+  }
+
   /** `{ name, standardName, version }` of the cipher in use, or null before the handshake. */
   getCipher(): { name: string; standardName: string; version: string } | null {
     return this.secureInfo?.cipher ?? null;

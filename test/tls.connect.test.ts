@@ -89,6 +89,7 @@ test('connects, verifies against the given CA, sends SNI and carries 1 MiB intac
   const certificate = client.getPeerCertificate() as { subject: Record<string, string>; subjectaltname?: string };
   expect(certificate.subject.CN).toBe('localhost');
   expect(certificate.subjectaltname).toBe('DNS:localhost, IP Address:127.0.0.1');
+  expect(client.getPeerX509Certificate()?.checkHost('localhost')).toBe('localhost');
   // Half-close: our end() is close_notify and FIN; the server ends back.
   client.end();
   await once(client, 'end');

@@ -2,7 +2,7 @@
 // ways from 1 B to 4 MiB (across record boundaries), TLSSocket's surface after
 // the handshake, client certificates, https.get, and half-close with
 // close_notify.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -93,9 +93,30 @@ test('the socket shows what the handshake settled, as a TLSSocket does', async (
   expect(seen.fingerprint256).toBe(ours.fingerprint256);
   expect(seen.serialNumber).toBe(ours.serialNumber);
   expect(seen.raw.equals(ours.raw)).toBe(true);
+  // As TLSSocket's getPeerX509Certificate(): the same certificate as crypto's object.
+  const x509 = socket.getPeerX509Certificate();
+  expect(x509).toBeInstanceOf(X509Certificate);
+  expect(x509!.raw.equals(ours.raw)).toBe(true);
+  expect(x509!.subject).toBe('CN=test client\nO=epoll-reactor');
   expect(client.alpnProtocol).toBe('http/1.1');
   client.resume();
   await once(client, 'end');
+});
+
+test('a client that sent no certificate: getPeerCertificate() is {} and getPeerX509Certificate() undefined, as TLSSocket\'s', async () => {
+  const server = echoServer();
+  const port = await listenLocal(server);
+  const serverSide = once(server, 'secureConnection');
+  const client = await connectTls(port);
+  const [socket] = await serverSide as [SecureSocket];
+  const node = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }));
+  const nodeSide = once(node, 'secureConnection');
+  await connectTls(await listenLocal(node));
+  const [theirs] = await nodeSide as [tls.TLSSocket];
+  expect(socket.getPeerCertificate()).toEqual(theirs.getPeerCertificate());
+  expect(socket.getPeerX509Certificate()).toBe(theirs.getPeerX509Certificate());
+  expect(socket.getPeerX509Certificate()).toBeUndefined();
+  client.destroy();
 });
 
 test('a server limited to TLSv1.2 speaks TLSv1.2', async () => {
