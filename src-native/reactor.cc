@@ -943,8 +943,10 @@ int32_t IntProperty(Napi::Object object, const char* name) {
   return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : 0;
 }
 
-// node's secureOptions: a safe integer (lib/tls.ts checked it), taken as
-// node's setOptions takes it, its 64 bits as SSL_OP_* flags.
+// node's secureOptions, as node's createSecureContext left it (a client's
+// checked as a safe integer; a server's made a 32-bit one by its `|=` with
+// the cipher-order flag), taken as node's setOptions takes it: its 64 bits,
+// sign-extended, as SSL_OP_* flags.
 uint64_t SecureOptionsProperty(Napi::Object object) {
   Napi::Value value = object.Get("secureOptions");
   if (object.Env().IsExceptionPending() || !value.IsNumber()) return 0;

@@ -233,7 +233,10 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   if (options.serverCipherPreference && !options.client) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
   // As node's setOptions: the user's bits are added, never take ours away.
-  if (options.secureOptions != 0) SSL_CTX_set_options(ctx, options.secureOptions);
+  // Not SSL_OP_IGNORE_UNEXPECTED_EOF: a FIN without close_notify stays an
+  // unclean end (see TransportControl in tls_session.cc).
+  uint64_t secureOptions = options.secureOptions & ~static_cast<uint64_t>(SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (secureOptions != 0) SSL_CTX_set_options(ctx, secureOptions);
   // Partial writes: SSL_write_ex reports each record the socket took, so
   // bytesWritten counts plaintext sent. Moving buffer: a retried write may
   // come from a pinned Buffer or a copy. Release buffers: an idle connection

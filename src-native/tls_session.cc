@@ -15,7 +15,9 @@ namespace reactor {
 namespace {
 
 // Handshake messages and alerts go to the socket at once; there is nothing
-// buffered to flush.
+// buffered to flush. BIO_CTRL_EOF must stay 0: the end is judged from
+// Transport::peerEnded (ReadPlain), and an EOF OpenSSL could see would let
+// SSL_OP_IGNORE_UNEXPECTED_EOF pass a bare FIN off as close_notify.
 long TransportControl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
 
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
