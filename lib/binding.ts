@@ -64,6 +64,8 @@ export interface NativeTlsContextOptions {
   defaultCa?: boolean;
   cipherList: string;
   cipherSuites: string;
+  /** PEM certificate revocation lists (node's crl). */
+  crls?: string[];
   /** node's ecdhCurve, '' for OpenSSL's choice ('auto'). */
   ecdhCurve?: string;
   /** node's sigalgs, '' for OpenSSL's. */

@@ -30,14 +30,14 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
  */
 const unsupportedOptions = [
   'secureProtocol', 'pskCallback',
-  'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'crl', 'dhparam',
+  'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'dhparam',
   'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
   'secureProtocol', 'pskCallback', 'enableTrace',
-  'privateKeyEngine', 'privateKeyIdentifier', 'crl', 'dhparam', 'requestOCSP',
+  'privateKeyEngine', 'privateKeyIdentifier', 'dhparam', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
 
@@ -93,6 +93,8 @@ export interface SecureServerOptions extends ServerOptions {
   rejectUnauthorized?: boolean;
   /** Prefer the server's cipher order (default true, as node's tls.Server). */
   honorCipherOrder?: boolean;
+  /** Certificate revocation lists (PEM), as node:tls's: a client certificate's whole chain is checked against them. */
+  crl?: string | Buffer | Array<string | Buffer>;
   /** Key-exchange groups, as node:tls's (default `tls.DEFAULT_ECDH_CURVE`; 'auto': OpenSSL's). */
   ecdhCurve?: string;
   /** Signature algorithms offered and accepted, as node:tls's (OpenSSL's list when not given). */
@@ -172,6 +174,8 @@ export interface ConnectTlsOptions {
   ciphers?: string;
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
+  /** Certificate revocation lists (PEM), as tls.connect's: the server's whole chain is checked against them. */
+  crl?: string | Buffer | Array<string | Buffer>;
   /** Key-exchange groups, as tls.connect's (default `tls.DEFAULT_ECDH_CURVE`). */
   ecdhCurve?: string;
   /** Signature algorithms offered and accepted, as tls.connect's. */
@@ -740,6 +744,8 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   let secureOptions = options.secureOptions;
   if (options.honorCipherOrder) secureOptions = (secureOptions as number) | cryptoConstants.SSL_OP_CIPHER_SERVER_PREFERENCE;
   const shaping = {
+    // node's createSecureContext parsed each ("Failed to parse CRL").
+    crls: pemList(options.crl, 'options.crl'),
     ecdhCurve: ecdhCurve === 'auto' ? '' : ecdhCurve,
     sigalgs: options.sigalgs ?? '',
     secureOptions: secureOptions || 0,
@@ -926,7 +932,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     client: true, keys: made.keys, pfx: made.pfx, certs: made.certs,
     ca: made.defaultCa ? defaultCertificates() : made.ca, defaultCa: made.defaultCa,
     cipherList: made.cipherList, cipherSuites: made.cipherSuites, minVersion: made.minVersion, maxVersion: made.maxVersion,
-    ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
+    crls: made.crls, ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
     alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
   });
   // A connection offers a handful of ALPN lists at most; bounded all the same.
@@ -1439,7 +1445,7 @@ export function createSecureServer(options?: SecureServerOptions,
 // Options of a tls.Server that reactor TLS cannot take over (yet): with any of
 // them set, serveHttp leaves TLS to node:tls.
 const serverFieldsNotTakenOver = [
-  'secureProtocol', 'crl', 'dhparam', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
+  'secureProtocol', 'dhparam', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
 ] as const;
 
 /**
@@ -1469,6 +1475,7 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     ciphers: fields.ciphers as string | undefined,
     minVersion: fields.minVersion as tls.SecureVersion | undefined,
     maxVersion: fields.maxVersion as tls.SecureVersion | undefined,
+    crl: fields.crl as SecureServerOptions['crl'],
     ecdhCurve: fields.ecdhCurve as string | undefined,
     sigalgs: fields.sigalgs as string | undefined,
     secureOptions: fields.secureOptions as number | undefined,

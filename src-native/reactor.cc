@@ -1022,6 +1022,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   }
   options.certs = StringList(given, "certs");
   options.ca = StringList(given, "ca");
+  options.crls = StringList(given, "crls");
   options.cipherList = StringProperty(given, "cipherList");
   options.cipherSuites = StringProperty(given, "cipherSuites");
   options.ecdhCurve = StringProperty(given, "ecdhCurve");

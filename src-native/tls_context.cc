@@ -173,6 +173,22 @@ bool TrustCertificates(SSL_CTX* ctx, const std::string& pem, bool server) {
   return ok;
 }
 
+// Adds the revocation list of `pem` to the verification store, as node's
+// AddCRL: one list per text, and from then on every certificate of the
+// peer's chain must be covered by a list of its issuer (CRL_CHECK_ALL).
+bool AddRevocationList(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (crl == nullptr) return false;
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  bool ok = X509_STORE_add_crl(store, crl) == 1 &&
+            X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL) == 1;
+  X509_CRL_free(crl);
+  return ok;
+}
+
 }  // namespace
 
 bool TlsAvailable() {
@@ -228,6 +244,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->externalBytes_ = 64 * 1024;
   for (const std::string& pem : options.ca) context->externalBytes_ += pem.size();
   for (const std::string& pem : options.certs) context->externalBytes_ += pem.size();
+  for (const std::string& pem : options.crls) context->externalBytes_ += pem.size();
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
@@ -277,6 +294,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
   for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i], !options.client);
+  for (size_t i = 0; ok && i < options.crls.size(); ++i) ok = AddRevocationList(ctx, options.crls[i]);
   for (size_t i = 0; ok && i < options.pfx.size(); ++i) ok = UsePkcs12(ctx, options.pfx[i], !options.client);
   if (!ok) {
     *failure = TakeTlsFailure("invalid TLS options");

@@ -60,6 +60,8 @@ struct TlsContextOptions {
   std::vector<TlsPfx> pfx;          // applied after keys, certs and ca, as node's createSecureContext does
   std::vector<std::string> certs;  // each PEM: a leaf, then its chain
   std::vector<std::string> ca;     // PEM certificates trusted for the peer's certificate
+  std::vector<std::string> crls;   // PEM revocation lists (node's crl): with any, the peer's whole
+                                   // chain is checked against them, as node does
   std::string cipherList;          // TLSv1.2 and lower (SSL_CTX_set_cipher_list)
   std::string cipherSuites;        // TLSv1.3 (SSL_CTX_set_ciphersuites)
   std::string ecdhCurve;           // node's ecdhCurve (SSL_CTX_set1_groups_list); empty: OpenSSL's ('auto')

@@ -53,6 +53,7 @@
   X(PEM_read_bio_PrivateKey) \
   X(PEM_read_bio_X509) \
   X(PEM_read_bio_X509_AUX) \
+  X(PEM_read_bio_X509_CRL) \
   X(RAND_bytes) \
   X(SSL_CIPHER_get_name) \
   X(SSL_CIPHER_get_version) \
@@ -105,11 +106,14 @@
   X(SSL_write_ex) \
   X(TLS_client_method) \
   X(TLS_server_method) \
+  X(X509_CRL_free) \
   X(X509_NAME_ENTRY_get_data) \
   X(X509_NAME_ENTRY_get_object) \
   X(X509_NAME_entry_count) \
   X(X509_NAME_get_entry) \
   X(X509_STORE_add_cert) \
+  X(X509_STORE_add_crl) \
+  X(X509_STORE_set_flags) \
   X(X509_digest) \
   X(X509_free) \
   X(X509_get0_notAfter) \
