@@ -31,6 +31,11 @@ int PassphraseCallback(char* buffer, int size, int, void* user) {
 // unauthorized connection when rejectUnauthorized is set.
 int AcceptAnyPeer(int, X509_STORE_CTX*) { return 1; }
 
+// For certificates and CRLs, which are never encrypted: a block that says
+// it is fails to parse instead of reaching OpenSSL's default callback, which
+// would prompt on the terminal and block (node passes the same refusal).
+int NoPassword(char*, int, int, void*) { return -1; }
+
 int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
                unsigned int offeredLength, void* self) {
   const std::string& ours = static_cast<TlsContext*>(self)->alpn();
@@ -94,11 +99,11 @@ int CertificateWanted(SSL* ssl, void*) {
 bool UseCertificates(SSL_CTX* ctx, const std::string& pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   if (bio == nullptr) return false;
-  X509* leaf = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+  X509* leaf = PEM_read_bio_X509_AUX(bio, nullptr, NoPassword, nullptr);
   bool ok = leaf != nullptr && SSL_CTX_use_certificate(ctx, leaf) == 1;
   X509_free(leaf);
   while (ok) {
-    X509* next = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    X509* next = PEM_read_bio_X509(bio, nullptr, NoPassword, nullptr);
     if (next == nullptr) {
       // The end of the PEM text leaves a "no start line" error queued.
       ERR_clear_error();
@@ -160,7 +165,7 @@ bool TrustCertificates(SSL_CTX* ctx, const std::string& pem, bool server) {
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   bool ok = true;
   while (ok) {
-    X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, nullptr, nullptr);
+    X509* cert = PEM_read_bio_X509_AUX(bio, nullptr, NoPassword, nullptr);
     if (cert == nullptr) break;
     ok = X509_STORE_add_cert(store, cert) == 1 && (!server || SSL_CTX_add_client_CA(ctx, cert) == 1);
     X509_free(cert);
@@ -179,7 +184,7 @@ bool TrustCertificates(SSL_CTX* ctx, const std::string& pem, bool server) {
 bool AddRevocationList(SSL_CTX* ctx, const std::string& pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   if (bio == nullptr) return false;
-  X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, nullptr, nullptr);
+  X509_CRL* crl = PEM_read_bio_X509_CRL(bio, nullptr, NoPassword, nullptr);
   BIO_free(bio);
   if (crl == nullptr) return false;
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
@@ -244,7 +249,9 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->externalBytes_ = 64 * 1024;
   for (const std::string& pem : options.ca) context->externalBytes_ += pem.size();
   for (const std::string& pem : options.certs) context->externalBytes_ += pem.size();
-  for (const std::string& pem : options.crls) context->externalBytes_ += pem.size();
+  // A parsed CRL keeps its DER and an entry per revoked certificate: about
+  // three times its text.
+  for (const std::string& pem : options.crls) context->externalBytes_ += 3 * pem.size();
   // No renegotiation (a client could make the server redo expensive
   // handshakes at will); node rate-limits it instead, we refuse it.
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
