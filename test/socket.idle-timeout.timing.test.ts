@@ -7,6 +7,13 @@ import { once } from 'node:events';
 
 import { startFixture, JsonLineChild } from './helpers/child';
 
+// Latency bounds on a shared VM: one retry, logged. The bounds guard queuing
+// in the reactor, which repeats every run; a lone 56-61 ms echo among ~80
+// (ci99 and a local run on 2026-12-02, ~1 s into RELIABILITY #21, never in
+// the 90-odd CI runs before) is the host or a pause of the server process
+// holding 10,000 sockets, and does not come back on the retry.
+jest.retryTimes(1, { logErrorsBeforeRetry: true });
+
 let server: JsonLineChild | undefined;
 let idleClients: JsonLineChild | undefined;
 afterEach(async () => {
