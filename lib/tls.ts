@@ -731,9 +731,9 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? tls.DEFAULT_CIPHERS);
   let minVersion = protocolVersions[options.minVersion ?? tls.DEFAULT_MIN_VERSION];
   let maxVersion = protocolVersions[options.maxVersion ?? tls.DEFAULT_MAX_VERSION];
-  // As node's configSecureContext: no TLSv1.3 suites means no TLSv1.3, and no
-  // TLSv1.2 ciphers means TLSv1.3 only.
-  if (cipherSuites === '' && maxVersion > 0x0303 && minVersion < 0x0304) maxVersion = 0x0303;
+  // As node's configSecureContext (Node 20 and later): no TLSv1.2 ciphers
+  // means TLSv1.3 only; no TLSv1.3 suites keeps OpenSSL's (native: an empty
+  // cipherSuites is not set), and TLSv1.3 with them.
   if (cipherList === '' && minVersion < 0x0304 && maxVersion > 0x0303) minVersion = 0x0304;
   // As node's configSecureContext, which checked them above: the curves
   // (tls.DEFAULT_ECDH_CURVE when not given; 'auto' is OpenSSL's choice),

@@ -294,7 +294,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   ok = ok && SSL_CTX_set_min_proto_version(ctx, options.minVersion) == 1 &&
             SSL_CTX_set_max_proto_version(ctx, options.maxVersion) == 1;
   if (ok && !options.cipherList.empty()) ok = SSL_CTX_set_cipher_list(ctx, options.cipherList.c_str()) == 1;
-  if (ok) ok = SSL_CTX_set_ciphersuites(ctx, options.cipherSuites.c_str()) == 1;
+  // As node: ciphers without TLSv1.3 names leave OpenSSL's TLSv1.3 suites.
+  if (ok && !options.cipherSuites.empty()) ok = SSL_CTX_set_ciphersuites(ctx, options.cipherSuites.c_str()) == 1;
   if (ok && !options.ecdhCurve.empty()) ok = SSL_CTX_set1_groups_list(ctx, options.ecdhCurve.c_str()) == 1;
   if (ok && !options.sigalgs.empty()) ok = SSL_CTX_set1_sigalgs_list(ctx, options.sigalgs.c_str()) == 1;
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);

@@ -63,7 +63,7 @@ struct TlsContextOptions {
   std::vector<std::string> crls;   // PEM revocation lists (node's crl): with any, the peer's whole
                                    // chain is checked against them, as node does
   std::string cipherList;          // TLSv1.2 and lower (SSL_CTX_set_cipher_list)
-  std::string cipherSuites;        // TLSv1.3 (SSL_CTX_set_ciphersuites)
+  std::string cipherSuites;        // TLSv1.3 (SSL_CTX_set_ciphersuites); empty: OpenSSL's, as node
   std::string ecdhCurve;           // node's ecdhCurve (SSL_CTX_set1_groups_list); empty: OpenSSL's ('auto')
   std::string sigalgs;             // node's sigalgs (SSL_CTX_set1_sigalgs_list); empty: OpenSSL's
   uint64_t secureOptions = 0;      // node's secureOptions: SSL_OP_* bits added to the ones set here
