@@ -72,6 +72,11 @@ export interface NativeTlsContextOptions {
   sigalgs?: string;
   /** node's secureOptions: SSL_OP_* bits added to the reactor's own. */
   secureOptions?: number;
+  /** node's dhparam as PEM text ('' for none): parameters for the DHE ciphers. */
+  dhparam?: string;
+  /** node's dhparam 'auto': OpenSSL's well-known DHE parameters. */
+  dhAuto?: boolean;
+  /** The lowest protocol version, 0x0301 (TLSv1) to 0x0304 (TLSv1.3); 0 for OpenSSL's lowest. */
   minVersion: number;
   maxVersion: number;
   /** ALPN names in wire format (length-prefixed), or an empty Buffer. */

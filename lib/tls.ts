@@ -29,21 +29,52 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
  * SecureServer.)
  */
 const unsupportedOptions = [
-  'secureProtocol', 'pskCallback',
-  'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'dhparam',
+  'pskCallback', 'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
   'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'secureProtocol', 'pskCallback', 'enableTrace',
-  'privateKeyEngine', 'privateKeyIdentifier', 'dhparam', 'requestOCSP',
+  'pskCallback', 'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
 
 const protocolVersions: Record<string, number> = {
   'TLSv1': 0x0301, 'TLSv1.1': 0x0302, 'TLSv1.2': 0x0303, 'TLSv1.3': 0x0304,
 };
+
+/**
+ * The parts of a `secureProtocol` method name reactor TLS takes for a server
+ * (or a client): the versions' name and the side, or null. A server given a
+ * client's method (or a client a server's) fails every handshake in node;
+ * reactor TLS refuses it instead, and serveHttp leaves such a server to node:tls.
+ */
+function methodParts(method: string, client: boolean): RegExpExecArray | null {
+  const parts = /^(SSLv23|TLS|TLSv1|TLSv1_1|TLSv1_2)_(?:(server|client)_)?method$/.exec(method);
+  return parts === null || parts[2] === (client ? 'server' : 'client') ? null : parts;
+}
+
+/**
+ * The protocol versions a `secureProtocol` method name stands for, as node's
+ * SecureContext::Init sets them, once node has checked the name (and refused
+ * it beside minVersion or maxVersion): TLS_method any version (0: OpenSSL's
+ * lowest), SSLv23_method the default minimum up to TLSv1.2, TLSv1_2_method
+ * only TLSv1.2.
+ */
+function secureProtocolVersions(method: string, client: boolean, defaultMin: number): [number, number] {
+  const parts = methodParts(method, client);
+  if (parts === null) {
+    throw codedError(`epoll-reactor: the TLS option 'secureProtocol' ${JSON.stringify(method)} is not supported by ` +
+      `reactor TLS for a ${client ? 'client' : 'server'} (docs/tls.md)`, 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+  }
+  switch (parts[1]) {
+    case 'SSLv23': return [defaultMin, 0x0303];
+    case 'TLS': return [0, 0x0304];
+    case 'TLSv1': return [0x0301, 0x0301];
+    case 'TLSv1_1': return [0x0302, 0x0302];
+    default: return [0x0303, 0x0303];
+  }
+}
 
 // node's default handshakeTimeout for tls.Server.
 const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
@@ -101,6 +132,14 @@ export interface SecureServerOptions extends ServerOptions {
   sigalgs?: string;
   /** OpenSSL `SSL_OP_*` flags (`crypto.constants`), as node:tls's: added to the reactor's own. */
   secureOptions?: number;
+  /**
+   * A legacy method name that sets the protocol versions, as node:tls's
+   * (`'TLSv1_2_method'`: TLSv1.2 only; `'TLS_method'`: any); not with
+   * minVersion or maxVersion. A client method (`*_client_method`) is refused.
+   */
+  secureProtocol?: string;
+  /** Diffie-Hellman parameters (PEM) for the DHE ciphers, or 'auto' for OpenSSL's, as node:tls's. */
+  dhparam?: string | Buffer;
   /** Milliseconds a client has to finish its handshake (default 120000, as node). */
   handshakeTimeout?: number;
   /** Seconds a session stays resumable (as node: OpenSSL's default when not given). */
@@ -182,6 +221,10 @@ export interface ConnectTlsOptions {
   sigalgs?: string;
   /** OpenSSL `SSL_OP_*` flags (`crypto.constants`), as tls.connect's. */
   secureOptions?: number;
+  /** A legacy method name that sets the protocol versions, as tls.connect's; a server method is refused. */
+  secureProtocol?: string;
+  /** Taken as tls.connect takes it (Diffie-Hellman parameters matter to servers only). */
+  dhparam?: string | Buffer;
   /**
    * A session to resume, as saved from 'session' or getSession() (of this
    * package's sockets or of node:tls's). Bytes that are no session are
@@ -731,6 +774,9 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? tls.DEFAULT_CIPHERS);
   let minVersion = protocolVersions[options.minVersion ?? tls.DEFAULT_MIN_VERSION];
   let maxVersion = protocolVersions[options.maxVersion ?? tls.DEFAULT_MAX_VERSION];
+  if (options.secureProtocol) {
+    [minVersion, maxVersion] = secureProtocolVersions(String(options.secureProtocol), client, minVersion);
+  }
   // As node's configSecureContext (Node 20 and later): no TLSv1.2 ciphers
   // means TLSv1.3 only; no TLSv1.3 suites keeps OpenSSL's (native: an empty
   // cipherSuites is not set), and TLSv1.3 with them.
@@ -749,6 +795,11 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     ecdhCurve: ecdhCurve === 'auto' ? '' : ecdhCurve,
     sigalgs: options.sigalgs ?? '',
     secureOptions: secureOptions || 0,
+    // node's setDHParam: the string 'auto' is OpenSSL's parameters; other
+    // text or bytes are PEM, dropped natively when they do not parse.
+    dhAuto: options.dhparam === 'auto',
+    dhparam: options.dhparam === undefined || options.dhparam === null || options.dhparam === 'auto'
+      ? '' : pemText(options.dhparam, 'options.dhparam'),
   };
   if (client) {
     return {
@@ -933,7 +984,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     ca: made.defaultCa ? defaultCertificates() : made.ca, defaultCa: made.defaultCa,
     cipherList: made.cipherList, cipherSuites: made.cipherSuites, minVersion: made.minVersion, maxVersion: made.maxVersion,
     crls: made.crls, ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
-    alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
+    dhparam: made.dhparam, dhAuto: made.dhAuto, alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
   });
   // A connection offers a handful of ALPN lists at most; bounded all the same.
   if (byAlpn.size >= 8) byAlpn.clear();
@@ -1419,7 +1470,9 @@ function emitError(server: SecureServer, error: Error): void {
  *
  * @param options - node:tls server options: key, cert, ca, passphrase,
  *   ciphers, minVersion, maxVersion, ALPNProtocols, requestCert,
- *   rejectUnauthorized, handshakeTimeout; and net's allowHalfOpen,
+ *   rejectUnauthorized, handshakeTimeout, ecdhCurve, sigalgs, secureOptions,
+ *   secureProtocol, crl, dhparam, pfx, SNICallback, sessionTimeout,
+ *   ticketKeys; and net's allowHalfOpen,
  *   pauseOnConnect, noDelay, keepAlive, highWaterMark.
  * @param secureConnectionListener - Added as a 'secureConnection' listener.
  *
@@ -1442,29 +1495,30 @@ export function createSecureServer(options?: SecureServerOptions,
   return new SecureServer(options, secureConnectionListener);
 }
 
-// Options of a tls.Server that reactor TLS cannot take over (yet): with any of
-// them set, serveHttp leaves TLS to node:tls.
-const serverFieldsNotTakenOver = [
-  'secureProtocol', 'dhparam', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine', 'ALPNCallback',
-] as const;
-
 /**
  * The options reactor TLS needs to serve `server`'s TLS itself, read from the
  * fields node's tls.Server keeps (setSecureContext stores key, cert, ca,
  * ciphers...; handshakeTimeout and SNICallback sit under symbols), or
  * undefined when the server uses something reactor TLS does not implement:
- * an SNICallback, contexts added with addContext(), PSK, engines.
+ * an SNICallback, contexts added with addContext(), PSK, engines, a
+ * client's secureProtocol method.
  */
 export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
   const fields = server as unknown as Record<string | symbol, unknown>;
-  for (const name of serverFieldsNotTakenOver) if (fields[name] !== undefined && fields[name] !== null) return undefined;
   if (namedContextsOf(server) === undefined) return undefined;
   const symbols = Object.getOwnPropertySymbols(server);
   const bySymbol = (description: string): unknown => {
     const symbol = symbols.find((candidate) => candidate.description === description);
     return symbol === undefined ? undefined : fields[symbol];
   };
-  if (typeof bySymbol('snicallback') === 'function' || typeof bySymbol('pskcallback') === 'function') return undefined;
+  // What createSecureServer refuses, whether tls.Server keeps it as a field
+  // (ALPNCallback, the engines) or under a symbol ('pskcallback', 'enableTrace').
+  for (const name of unsupportedOptions) {
+    const value = fields[name] ?? bySymbol(name) ?? bySymbol(name.toLowerCase());
+    if (value !== undefined && value !== null && value !== false) return undefined;
+  }
+  if (typeof bySymbol('snicallback') === 'function') return undefined;
+  if (fields.secureProtocol && methodParts(String(fields.secureProtocol), false) === null) return undefined;
   const handshakeTimeout = bySymbol('handshake-timeout');
   const options: SecureServerOptions = {
     key: fields.key as SecureServerOptions['key'],
@@ -1479,6 +1533,8 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     ecdhCurve: fields.ecdhCurve as string | undefined,
     sigalgs: fields.sigalgs as string | undefined,
     secureOptions: fields.secureOptions as number | undefined,
+    secureProtocol: fields.secureProtocol as string | undefined,
+    dhparam: fields.dhparam as SecureServerOptions['dhparam'],
     ALPNProtocols: fields.ALPNProtocols as Uint8Array | undefined,
     requestCert: fields.requestCert === true,
     rejectUnauthorized: fields.rejectUnauthorized !== false,

@@ -1028,6 +1028,8 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.ecdhCurve = StringProperty(given, "ecdhCurve");
   options.sigalgs = StringProperty(given, "sigalgs");
   options.secureOptions = SecureOptionsProperty(given);
+  options.dhparam = StringProperty(given, "dhparam");
+  options.dhAuto = BoolProperty(given, "dhAuto");
   options.minVersion = IntProperty(given, "minVersion");
   options.maxVersion = IntProperty(given, "maxVersion");
   if (env.IsExceptionPending()) return env.Undefined();

@@ -194,6 +194,40 @@ bool AddRevocationList(SSL_CTX* ctx, const std::string& pem) {
   return ok;
 }
 
+// Diffie-Hellman parameters for the DHE ciphers, read as node's SetDHParam
+// reads them (PEM_read_bio_DHparams): the first "DH PARAMETERS" or "X9.42 DH
+// PARAMETERS" block, other blocks skipped; when that block does not parse,
+// or there is none, the parameters are dropped without an error and DHE is
+// not offered. node's createSecureContext has already refused fewer than
+// 1,024 bits in the same block.
+bool UseDhParameters(SSL_CTX* ctx, const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  unsigned char* der = nullptr;
+  long length = 0;
+  char* name = nullptr;
+  EVP_PKEY* parameters = nullptr;
+  if (PEM_bytes_read_bio(&der, &length, &name, PEM_STRING_DHPARAMS, bio, NoPassword, nullptr) == 1) {
+    const unsigned char* cursor = der;
+    int type = std::strcmp(name, PEM_STRING_DHXPARAMS) == 0 ? EVP_PKEY_DHX : EVP_PKEY_DH;
+    parameters = d2i_KeyParams(type, nullptr, &cursor, length);
+  }
+  OPENSSL_free(der);
+  OPENSSL_free(name);
+  BIO_free(bio);
+  if (parameters == nullptr) {
+    ERR_clear_error();
+    return true;
+  }
+  // On success the context owns the parameters; on failure (too weak for
+  // the security level) OpenSSL's error says why.
+  if (SSL_CTX_set0_tmp_dh_pkey(ctx, parameters) != 1) {
+    EVP_PKEY_free(parameters);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool TlsAvailable() {
@@ -303,6 +337,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
   for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i], !options.client);
   for (size_t i = 0; ok && i < options.crls.size(); ++i) ok = AddRevocationList(ctx, options.crls[i]);
+  if (ok && options.dhAuto) ok = SSL_CTX_set_dh_auto(ctx, 1) == 1;
+  if (ok && !options.dhparam.empty()) ok = UseDhParameters(ctx, options.dhparam);
   for (size_t i = 0; ok && i < options.pfx.size(); ++i) ok = UsePkcs12(ctx, options.pfx[i], !options.client);
   if (!ok) {
     *failure = TakeTlsFailure("invalid TLS options");

@@ -67,6 +67,8 @@ struct TlsContextOptions {
   std::string ecdhCurve;           // node's ecdhCurve (SSL_CTX_set1_groups_list); empty: OpenSSL's ('auto')
   std::string sigalgs;             // node's sigalgs (SSL_CTX_set1_sigalgs_list); empty: OpenSSL's
   uint64_t secureOptions = 0;      // node's secureOptions: SSL_OP_* bits added to the ones set here
+  std::string dhparam;             // node's dhparam: PEM Diffie-Hellman parameters for DHE ciphers; empty: none
+  bool dhAuto = false;             // node's dhparam 'auto': OpenSSL's well-known parameters
   int minVersion = 0;              // TLS1_2_VERSION etc.; 0: OpenSSL's lowest
   int maxVersion = 0;
   std::string alpn;                // wire format: length-prefixed names, server preference first

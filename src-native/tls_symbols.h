@@ -50,6 +50,7 @@
   X(OpenSSL_version) \
   X(PKCS12_free) \
   X(PKCS12_parse) \
+  X(PEM_bytes_read_bio) \
   X(PEM_read_bio_PrivateKey) \
   X(PEM_read_bio_X509) \
   X(PEM_read_bio_X509_AUX) \
@@ -70,6 +71,7 @@
   X(SSL_CTX_set_alpn_select_cb) \
   X(SSL_CTX_set_cipher_list) \
   X(SSL_CTX_set_cert_cb) \
+  X(SSL_CTX_set0_tmp_dh_pkey) \
   X(SSL_CTX_set_ciphersuites) \
   X(SSL_CTX_set_options) \
   X(SSL_CTX_set_session_id_context) \
@@ -122,6 +124,7 @@
   X(X509_get_issuer_name) \
   X(X509_get_subject_name) \
   X(X509_verify_cert_error_string) \
+  X(d2i_KeyParams) \
   X(d2i_PKCS12_bio) \
   X(d2i_SSL_SESSION) \
   X(i2d_SSL_SESSION) \

@@ -1,5 +1,5 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback), node:tls wraps each
+// own options; where reactor TLS cannot (an SNICallback, enableTrace, PSK), node:tls wraps each
 // reactor socket. Either way a Node https client gets its answers, twice over
 // one keep-alive socket.
 import { once } from 'node:events';
@@ -106,3 +106,23 @@ test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to 
   httpsServer.closeAllConnections();
   await reactorClosed;
 }, 30000);
+
+test.each<[string, object]>([
+  ['enableTrace', { enableTrace: true }],
+  ['ALPNCallback', { ALPNCallback: () => 'http/1.1' }],
+  ['pskCallback', { pskCallback: () => null }],
+])('an https.Server with %s, which reactor TLS does not do, is left to node:tls', async (_name, options) => {
+  certificate = makeTestCertificate();
+  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert, ...options }, mustNotCall('a request'));
+  // node:tls's path: the https.Server is handed the raw reactor socket to wrap.
+  const wrapped = new Promise<unknown>((resolve) => httpsServer.prependListener('connection', resolve));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  // No handshake: a connection that closes at once (no ClientHello, so nothing to trace).
+  const { createConnection } = await import('node:net');
+  track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
+  expect(await wrapped).toBeInstanceOf(Socket);
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+}, 20_000);

@@ -1,0 +1,137 @@
+// `dhparam` works as node:tls's: a server given Diffie-Hellman parameters (or
+// 'auto') offers the DHE ciphers, one given none, or parameters that do not
+// parse, does not, and parameters node refuses are refused with its error.
+// Each outcome is compared with node:tls's against the same client, and
+// serveHttp keeps reactor TLS for an https.Server given dhparam.
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+
+import { connect, createSecureServer, SecureSocket, serveHttp } from '../lib';
+import { checkMustCalls, listenLocal, mustNotCall } from './helpers';
+import { makeTestCertificate, TestCertificate } from './helpers/cert';
+import { releaseTracked, track } from './helpers/cleanup';
+
+afterEach(releaseTracked);
+afterEach(checkMustCalls);
+
+// DHE needs an RSA key: there are no DHE ciphers for ECDSA.
+let identity: TestCertificate;
+let directory: string;
+let parameters: { ffdhe2048: Buffer; small: Buffer; ec: Buffer };
+
+/** Parameters made by the openssl CLI into a temporary folder. */
+function openssl(args: string[], file: string): Buffer {
+  const out = path.join(directory, file);
+  execFileSync('/usr/bin/openssl', [...args, '-out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30000 });
+  return fs.readFileSync(out);
+}
+
+beforeAll(() => {
+  identity = makeTestCertificate();
+  directory = fs.mkdtempSync(path.join(os.tmpdir(), 'epoll-reactor-dh-'));
+  parameters = {
+    // RFC 7919's group: made at once, and what 'auto' picks for a 2048-bit key.
+    ffdhe2048: openssl(['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], 'ffdhe2048.pem'),
+    small: openssl(['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'dh_paramgen_prime_len:512'], 'dh512.pem'),
+    ec: openssl(['ecparam', '-name', 'prime256v1'], 'ec.pem'),
+  };
+}, 30_000);
+afterAll(() => {
+  identity.remove();
+  fs.rmSync(directory, { recursive: true, force: true });
+});
+
+// A TLSv1.2 client that offers nothing but a DHE cipher.
+const dheOnly = { ciphers: 'DHE-RSA-AES128-GCM-SHA256', maxVersion: 'TLSv1.2' as const };
+
+/** What a node client offering only DHE gets from a server: "<cipher> <key type> <bits>", or "failed". */
+function dheClientOutcome(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const client = track(tls.connect({ host: '127.0.0.1', port, ca: identity.cert, servername: 'localhost', ...dheOnly }, () => {
+      const key = client.getEphemeralKeyInfo() as { type?: string; size?: number };
+      resolve(`${client.getCipher().name} ${key.type} ${key.size}`);
+      client.destroy();
+    }));
+    client.on('error', () => resolve('failed'));
+  });
+}
+
+async function serverPort(make: typeof tls.createServer | typeof createSecureServer, dhparam: unknown): Promise<number> {
+  const options = { key: identity.key, cert: identity.cert, ...(dhparam === undefined ? {} : { dhparam }) };
+  const server = track((make as typeof tls.createServer)(options as tls.TlsOptions, (socket) => socket.end()));
+  server.on('tlsClientError', () => {});
+  return listenLocal(server as never);
+}
+
+const DHE = 'DHE-RSA-AES128-GCM-SHA256 DH 2048';
+
+test.each<[string, () => unknown, string]>([
+  ['no dhparam', () => undefined, 'failed'],
+  ['RFC 7919 parameters as a Buffer', () => parameters.ffdhe2048, DHE],
+  ['the same parameters as a string', () => parameters.ffdhe2048.toString(), DHE],
+  ["'auto'", () => 'auto', DHE],
+  ['text that is no PEM (dropped, as node drops it)', () => 'no parameters here', 'failed'],
+  ['EC parameters (not DH: dropped)', () => parameters.ec, 'failed'],
+  // node reads the first DH block, skipping others, and drops a broken one.
+  ['EC parameters, then DH parameters', () => Buffer.concat([parameters.ec, parameters.ffdhe2048]), DHE],
+  ['a broken DH block, then a good one', () => `-----BEGIN DH PARAMETERS-----\nAAAA\n-----END DH PARAMETERS-----\n${parameters.ffdhe2048}`,
+    'failed'],
+])('a reactor TLS server with %s offers DHE exactly when node:tls does', async (_name, dhparam, expected) => {
+  const ours = await dheClientOutcome(await serverPort(createSecureServer, dhparam()));
+  const theirs = await dheClientOutcome(await serverPort(tls.createServer, dhparam()));
+  expect(ours).toBe(theirs);
+  expect(ours).toBe(expected);
+}, 20_000);
+
+test('dhparam node refuses is refused with its error, before a server or client exists', () => {
+  const outcome = (make: () => unknown): string => {
+    try {
+      make();
+      return 'accepted';
+    } catch (error) {
+      return String((error as { code?: string }).code);
+    }
+  };
+  for (const dhparam of [parameters.small, 5]) {
+    const theirs = outcome(() => tls.createServer({ key: identity.key, cert: identity.cert, dhparam: dhparam as never }));
+    expect(theirs).toMatch(/^ERR_INVALID_ARG_(VALUE|TYPE)$/);
+    expect(outcome(() => createSecureServer({ key: identity.key, cert: identity.cert, dhparam: dhparam as never }))).toBe(theirs);
+    // Port 9 is never reached: the call throws first.
+    expect(outcome(() => connect({ host: '127.0.0.1', port: 9, tls: { dhparam: dhparam as never } }))).toBe(theirs);
+  }
+});
+
+test('a reactor TLS client takes dhparam, as tls.connect does, and negotiates DHE with a server that has it', async () => {
+  const port = await serverPort(tls.createServer, parameters.ffdhe2048);
+  const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: identity.cert, servername: 'localhost', dhparam: 'auto', ...dheOnly } }));
+  await once(socket, 'secureConnect');
+  expect((socket as SecureSocket).getCipher()?.name).toBe('DHE-RSA-AES128-GCM-SHA256');
+  socket.destroy();
+});
+
+test('serveHttp keeps reactor TLS for an https.Server with dhparam, and serves DHE from it', async () => {
+  const httpsServer = https.createServer({ key: identity.key, cert: identity.cert, dhparam: parameters.ffdhe2048 }, (req, res) => {
+    res.end((req.socket as tls.TLSSocket).getCipher().name);
+  });
+  // Reactor TLS: no raw 'connection' for node:tls to wrap.
+  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const body = await new Promise<string>((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, ca: identity.cert, servername: 'localhost', agent: false, ...dheOnly }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => { text += chunk; });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+  expect(body).toBe('DHE-RSA-AES128-GCM-SHA256');
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+}, 20_000);
