@@ -76,6 +76,8 @@ export interface NativeTlsContextOptions {
   dhparam?: string;
   /** node's dhparam 'auto': OpenSSL's well-known DHE parameters. */
   dhAuto?: boolean;
+  /** Read dhparam as Node 24 and later do (the first parameters that decode), not as 20 and 22 do. */
+  dhparamDecoded?: boolean;
   /** The lowest protocol version, 0x0301 (TLSv1) to 0x0304 (TLSv1.3); 0 for OpenSSL's lowest. */
   minVersion: number;
   maxVersion: number;

@@ -76,6 +76,11 @@ function secureProtocolVersions(method: string, client: boolean, defaultMin: num
   }
 }
 
+// Which block of a dhparam text node uses differs between Node 22 (the first
+// DH block) and 24 (the first parameters that decode, which must be DH); the
+// native context reads it as the running node does (tls_context.cc).
+const DHPARAM_DECODED = Number(process.versions.node.split('.')[0]) >= 24;
+
 // node's default handshakeTimeout for tls.Server.
 const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 
@@ -800,6 +805,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     dhAuto: options.dhparam === 'auto',
     dhparam: options.dhparam === undefined || options.dhparam === null || options.dhparam === 'auto'
       ? '' : pemText(options.dhparam, 'options.dhparam'),
+    dhparamDecoded: DHPARAM_DECODED,
   };
   if (client) {
     return {
@@ -984,7 +990,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     ca: made.defaultCa ? defaultCertificates() : made.ca, defaultCa: made.defaultCa,
     cipherList: made.cipherList, cipherSuites: made.cipherSuites, minVersion: made.minVersion, maxVersion: made.maxVersion,
     crls: made.crls, ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
-    dhparam: made.dhparam, dhAuto: made.dhAuto, alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
+    dhparam: made.dhparam, dhAuto: made.dhAuto, dhparamDecoded: made.dhparamDecoded, alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
   });
   // A connection offers a handful of ALPN lists at most; bounded all the same.
   if (byAlpn.size >= 8) byAlpn.clear();

@@ -1030,6 +1030,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.secureOptions = SecureOptionsProperty(given);
   options.dhparam = StringProperty(given, "dhparam");
   options.dhAuto = BoolProperty(given, "dhAuto");
+  options.dhparamDecoded = BoolProperty(given, "dhparamDecoded");
   options.minVersion = IntProperty(given, "minVersion");
   options.maxVersion = IntProperty(given, "maxVersion");
   if (env.IsExceptionPending()) return env.Undefined();

@@ -194,15 +194,10 @@ bool AddRevocationList(SSL_CTX* ctx, const std::string& pem) {
   return ok;
 }
 
-// Diffie-Hellman parameters for the DHE ciphers, read as node's SetDHParam
-// reads them (PEM_read_bio_DHparams): the first "DH PARAMETERS" or "X9.42 DH
-// PARAMETERS" block, other blocks skipped; when that block does not parse,
-// or there is none, the parameters are dropped without an error and DHE is
-// not offered. node's createSecureContext has already refused fewer than
-// 1,024 bits in the same block.
-bool UseDhParameters(SSL_CTX* ctx, const std::string& pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  if (bio == nullptr) return false;
+// The first "DH PARAMETERS" or "X9.42 DH PARAMETERS" block, as Node 20 and
+// 22 read dhparam (PEM_read_bio_DHparams): other blocks are skipped, and
+// when that block does not parse there are no parameters.
+EVP_PKEY* FirstDhBlock(BIO* bio) {
   unsigned char* der = nullptr;
   long length = 0;
   char* name = nullptr;
@@ -214,6 +209,30 @@ bool UseDhParameters(SSL_CTX* ctx, const std::string& pem) {
   }
   OPENSSL_free(der);
   OPENSSL_free(name);
+  return parameters;
+}
+
+// The first parameters block of any kind that decodes, which must be
+// PKCS#3 DH, as Node 24 and later read dhparam (OpenSSL's decoders): blocks
+// that do not decode are skipped, and EC, DSA or X9.42 parameters first
+// mean none.
+EVP_PKEY* FirstDecodedParameters(BIO* bio) {
+  EVP_PKEY* parameters = PEM_read_bio_Parameters(bio, nullptr);
+  if (parameters != nullptr && EVP_PKEY_get_base_id(parameters) != EVP_PKEY_DH) {
+    EVP_PKEY_free(parameters);
+    return nullptr;
+  }
+  return parameters;
+}
+
+// Diffie-Hellman parameters for the DHE ciphers, as node's SetDHParam: when
+// there are none (see above), nothing is set and no error raised, and DHE is
+// not offered. node's createSecureContext has already refused fewer than
+// 1,024 bits in the same parameters.
+bool UseDhParameters(SSL_CTX* ctx, const std::string& pem, bool decoded) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return false;
+  EVP_PKEY* parameters = decoded ? FirstDecodedParameters(bio) : FirstDhBlock(bio);
   BIO_free(bio);
   if (parameters == nullptr) {
     ERR_clear_error();
@@ -338,7 +357,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i], !options.client);
   for (size_t i = 0; ok && i < options.crls.size(); ++i) ok = AddRevocationList(ctx, options.crls[i]);
   if (ok && options.dhAuto) ok = SSL_CTX_set_dh_auto(ctx, 1) == 1;
-  if (ok && !options.dhparam.empty()) ok = UseDhParameters(ctx, options.dhparam);
+  if (ok && !options.dhparam.empty()) ok = UseDhParameters(ctx, options.dhparam, options.dhparamDecoded);
   for (size_t i = 0; ok && i < options.pfx.size(); ++i) ok = UsePkcs12(ctx, options.pfx[i], !options.client);
   if (!ok) {
     *failure = TakeTlsFailure("invalid TLS options");

@@ -69,6 +69,7 @@ struct TlsContextOptions {
   uint64_t secureOptions = 0;      // node's secureOptions: SSL_OP_* bits added to the ones set here
   std::string dhparam;             // node's dhparam: PEM Diffie-Hellman parameters for DHE ciphers; empty: none
   bool dhAuto = false;             // node's dhparam 'auto': OpenSSL's well-known parameters
+  bool dhparamDecoded = false;     // read dhparam as Node 24 and later do (UseDhParameters)
   int minVersion = 0;              // TLS1_2_VERSION etc.; 0: OpenSSL's lowest
   int maxVersion = 0;
   std::string alpn;                // wire format: length-prefixed names, server preference first

@@ -37,6 +37,7 @@
   X(EVP_EncryptInit_ex) \
   X(EVP_MAC_CTX_set_params) \
   X(EVP_PKEY_free) \
+  X(EVP_PKEY_get_base_id) \
   X(EVP_aes_128_cbc) \
   X(EVP_sha256) \
   X(OBJ_nid2sn) \
@@ -51,6 +52,7 @@
   X(PKCS12_free) \
   X(PKCS12_parse) \
   X(PEM_bytes_read_bio) \
+  X(PEM_read_bio_Parameters) \
   X(PEM_read_bio_PrivateKey) \
   X(PEM_read_bio_X509) \
   X(PEM_read_bio_X509_AUX) \
