@@ -81,6 +81,32 @@ function secureProtocolVersions(method: string, client: boolean, defaultMin: num
 // native context reads it as the running node does (tls_context.cc).
 const DHPARAM_DECODED = Number(process.versions.node.split('.')[0]) >= 24;
 
+// OpenSSL's ids of the certificate compression algorithms (TLSEXT_comp_cert_*).
+const certificateCompressionIds: Record<string, number> = { zlib: 1, brotli: 2, zstd: 3 };
+let nodeTakesCertificateCompression: boolean | undefined;
+
+/**
+ * node's certificateCompression packed as node packs it for its context
+ * (bits 0-7 the count, then an algorithm id per byte), once node's
+ * createSecureContext has checked it; 0 when none is given, or when the
+ * running node has no such option (before Node 24), which ignores it.
+ */
+function certificateCompressionOf(algorithms: unknown): number {
+  if (!Array.isArray(algorithms) || algorithms.length === 0) return 0;
+  if (nodeTakesCertificateCompression === undefined) {
+    try {
+      tls.createSecureContext({ certificateCompression: 'not a list' } as tls.SecureContextOptions);
+      nodeTakesCertificateCompression = false;
+    } catch {
+      nodeTakesCertificateCompression = true;
+    }
+  }
+  if (!nodeTakesCertificateCompression) return 0;
+  let packed = algorithms.length;
+  algorithms.forEach((name, i) => { packed |= (certificateCompressionIds[String(name)] ?? 0) << (8 * (i + 1)); });
+  return packed >>> 0;
+}
+
 // node's default handshakeTimeout for tls.Server.
 const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 
@@ -145,6 +171,10 @@ export interface SecureServerOptions extends ServerOptions {
   secureProtocol?: string;
   /** Diffie-Hellman parameters (PEM) for the DHE ciphers, or 'auto' for OpenSSL's, as node:tls's. */
   dhparam?: string | Buffer;
+  /** Ignored, as tls.createServer ignores it (createSecureContext and connect take it). */
+  allowPartialTrustChain?: boolean;
+  /** Certificate compression algorithms in order of preference, as node:tls's (Node 24 and later; ignored before, as there). */
+  certificateCompression?: Array<'zlib' | 'brotli' | 'zstd'>;
   /** Milliseconds a client has to finish its handshake (default 120000, as node). */
   handshakeTimeout?: number;
   /** Seconds a session stays resumable (as node: OpenSSL's default when not given). */
@@ -230,6 +260,10 @@ export interface ConnectTlsOptions {
   secureProtocol?: string;
   /** Taken as tls.connect takes it (Diffie-Hellman parameters matter to servers only). */
   dhparam?: string | Buffer;
+  /** Accept a chain that ends at any certificate in `ca`, not only at a self-signed root, as tls.connect's. */
+  allowPartialTrustChain?: boolean;
+  /** Certificate compression algorithms in order of preference, as tls.connect's (Node 24 and later). */
+  certificateCompression?: Array<'zlib' | 'brotli' | 'zstd'>;
   /**
    * A session to resume, as saved from 'session' or getSession() (of this
    * package's sockets or of node:tls's). Bytes that are no session are
@@ -806,6 +840,10 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     dhparam: options.dhparam === undefined || options.dhparam === null || options.dhparam === 'auto'
       ? '' : pemText(options.dhparam, 'options.dhparam'),
     dhparamDecoded: DHPARAM_DECODED,
+    // node's setAllowPartialTrustChain: a trusted certificate ends a chain
+    // even when it is not a self-signed root.
+    partialChain: Boolean(options.allowPartialTrustChain),
+    certCompression: certificateCompressionOf(options.certificateCompression),
   };
   if (client) {
     return {
@@ -990,7 +1028,8 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     ca: made.defaultCa ? defaultCertificates() : made.ca, defaultCa: made.defaultCa,
     cipherList: made.cipherList, cipherSuites: made.cipherSuites, minVersion: made.minVersion, maxVersion: made.maxVersion,
     crls: made.crls, ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
-    dhparam: made.dhparam, dhAuto: made.dhAuto, dhparamDecoded: made.dhparamDecoded, alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
+    dhparam: made.dhparam, dhAuto: made.dhAuto, dhparamDecoded: made.dhparamDecoded, partialChain: made.partialChain,
+    certCompression: made.certCompression, alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
   });
   // A connection offers a handful of ALPN lists at most; bounded all the same.
   if (byAlpn.size >= 8) byAlpn.clear();
@@ -1280,7 +1319,9 @@ export class SecureServer extends Server {
     if (sniCallback) validateFunction(sniCallback, 'options.SNICallback');
     // As tls.Server, which makes its context with its cipher order preferred
     // unless told otherwise.
-    const contextOptions = prepareContext({ ...options, honorCipherOrder: options.honorCipherOrder !== false });
+    // As tls.Server, which does not pass allowPartialTrustChain on to its context.
+    const contextOptions = prepareContext({ ...options, honorCipherOrder: options.honorCipherOrder !== false,
+      allowPartialTrustChain: undefined });
     super(netOptions(options));
     this.contextOptions = contextOptions;
     this.handshakeTimeout = handshakeTimeout;
@@ -1541,6 +1582,7 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     secureOptions: fields.secureOptions as number | undefined,
     secureProtocol: fields.secureProtocol as string | undefined,
     dhparam: fields.dhparam as SecureServerOptions['dhparam'],
+    certificateCompression: fields.certificateCompression as SecureServerOptions['certificateCompression'],
     ALPNProtocols: fields.ALPNProtocols as Uint8Array | undefined,
     requestCert: fields.requestCert === true,
     rejectUnauthorized: fields.rejectUnauthorized !== false,

@@ -247,6 +247,33 @@ bool UseDhParameters(SSL_CTX* ctx, const std::string& pem, bool decoded) {
   return true;
 }
 
+// Certificate compression (RFC 8879, node's certificateCompression) exists
+// from OpenSSL 3.2. Its functions are looked up here, not listed in
+// tls_symbols.h, so that reactor TLS stays available on a node with OpenSSL
+// 3.0 (Node 20, which has no such option either). OpenSSL offers and accepts
+// its algorithms unless told otherwise; node's contexts do neither until the
+// option is given (a Node 22-26 client is sent uncompressed certificates by
+// a server that would compress them), so `packed` 0 turns it off. Given, as
+// node: the algorithms in order of preference, then the certificates loaded
+// so far compressed once (0 when nothing is saved: not an error).
+bool UseCertificateCompression(SSL_CTX* ctx, uint32_t packed) {
+  using SetPreference = int (*)(SSL_CTX*, int*, size_t);
+  using CompressCertificates = int (*)(SSL_CTX*, int);
+  static const auto setPreference =
+      reinterpret_cast<SetPreference>(dlsym(RTLD_DEFAULT, "SSL_CTX_set1_cert_comp_preference"));
+  static const auto compressCertificates =
+      reinterpret_cast<CompressCertificates>(dlsym(RTLD_DEFAULT, "SSL_CTX_compress_certs"));
+  size_t count = packed & 0xff;
+  if (setPreference == nullptr || compressCertificates == nullptr) return count == 0;
+  if (count > 3) return false;
+  int algorithms[3] = {0, 0, 0};
+  for (size_t i = 0; i < count; ++i) algorithms[i] = static_cast<int>((packed >> (8 * (i + 1))) & 0xff);
+  if (setPreference(ctx, count == 0 ? nullptr : algorithms, count) != 1) return false;
+  if (count > 0) compressCertificates(ctx, 0);
+  ERR_clear_error();
+  return true;
+}
+
 }  // namespace
 
 bool TlsAvailable() {
@@ -354,8 +381,18 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
+  // After the key, as node (and so before pfx's certificates).
+  if (ok) {
+    ok = UseCertificateCompression(ctx, options.certCompression);
+    if (!ok) {
+      *failure = TakeTlsFailure("certificate compression is not available in this OpenSSL");
+      return nullptr;
+    }
+  }
   for (size_t i = 0; ok && i < options.ca.size(); ++i) ok = TrustCertificates(ctx, options.ca[i], !options.client);
   for (size_t i = 0; ok && i < options.crls.size(); ++i) ok = AddRevocationList(ctx, options.crls[i]);
+  // As node's setAllowPartialTrustChain.
+  if (ok && options.partialChain) ok = X509_STORE_set_flags(SSL_CTX_get_cert_store(ctx), X509_V_FLAG_PARTIAL_CHAIN) == 1;
   if (ok && options.dhAuto) ok = SSL_CTX_set_dh_auto(ctx, 1) == 1;
   if (ok && !options.dhparam.empty()) ok = UseDhParameters(ctx, options.dhparam, options.dhparamDecoded);
   for (size_t i = 0; ok && i < options.pfx.size(); ++i) ok = UsePkcs12(ctx, options.pfx[i], !options.client);
