@@ -80,7 +80,10 @@ export interface NativeTlsContextOptions {
   dhparamDecoded?: boolean;
   /** node's allowPartialTrustChain: X509_V_FLAG_PARTIAL_CHAIN on the context's store. */
   partialChain?: boolean;
-  /** node's certificateCompression packed as node packs it (bits 0-7 the count, then one algorithm id per byte); 0: none. */
+  /**
+   * node's certificateCompression packed as node packs it (bits 0-7 the count, then one algorithm id per byte);
+   * 0: none (compression off); -1: the running node has no such option (OpenSSL's default).
+   */
   certCompression?: number;
   /** The lowest protocol version, 0x0301 (TLSv1) to 0x0304 (TLSv1.3); 0 for OpenSSL's lowest. */
   minVersion: number;

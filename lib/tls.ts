@@ -88,23 +88,25 @@ let nodeTakesCertificateCompression: boolean | undefined;
 /**
  * node's certificateCompression packed as node packs it for its context
  * (bits 0-7 the count, then an algorithm id per byte), once node's
- * createSecureContext has checked it; 0 when none is given, or when the
- * running node has no such option (before Node 24), which ignores it.
+ * createSecureContext has checked it: 0 when none is given (node's contexts
+ * then have compression off), -1 when the running node has no such option
+ * (before Node 24: its contexts keep OpenSSL's default, and so do ours).
  */
 function certificateCompressionOf(algorithms: unknown): number {
-  if (!Array.isArray(algorithms) || algorithms.length === 0) return 0;
   if (nodeTakesCertificateCompression === undefined) {
     try {
-      tls.createSecureContext({ certificateCompression: 'not a list' } as tls.SecureContextOptions);
+      // `ca: []` spares node loading its root store for the probe.
+      tls.createSecureContext({ ca: [], certificateCompression: 'not a list' } as unknown as tls.SecureContextOptions);
       nodeTakesCertificateCompression = false;
     } catch {
       nodeTakesCertificateCompression = true;
     }
   }
-  if (!nodeTakesCertificateCompression) return 0;
+  if (!nodeTakesCertificateCompression) return -1;
+  if (!Array.isArray(algorithms)) return 0;
   let packed = algorithms.length;
   algorithms.forEach((name, i) => { packed |= (certificateCompressionIds[String(name)] ?? 0) << (8 * (i + 1)); });
-  return packed >>> 0;
+  return packed;
 }
 
 // node's default handshakeTimeout for tls.Server.

@@ -1032,7 +1032,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.dhAuto = BoolProperty(given, "dhAuto");
   options.dhparamDecoded = BoolProperty(given, "dhparamDecoded");
   options.partialChain = BoolProperty(given, "partialChain");
-  options.certCompression = static_cast<uint32_t>(IntProperty(given, "certCompression"));
+  options.certCompression = IntProperty(given, "certCompression");
   options.minVersion = IntProperty(given, "minVersion");
   options.maxVersion = IntProperty(given, "maxVersion");
   if (env.IsExceptionPending()) return env.Undefined();

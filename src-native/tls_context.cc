@@ -250,12 +250,13 @@ bool UseDhParameters(SSL_CTX* ctx, const std::string& pem, bool decoded) {
 // Certificate compression (RFC 8879, node's certificateCompression) exists
 // from OpenSSL 3.2. Its functions are looked up here, not listed in
 // tls_symbols.h, so that reactor TLS stays available on a node with OpenSSL
-// 3.0 (Node 20, which has no such option either). OpenSSL offers and accepts
-// its algorithms unless told otherwise; node's contexts do neither until the
-// option is given (a Node 22-26 client is sent uncompressed certificates by
-// a server that would compress them), so `packed` 0 turns it off. Given, as
-// node: the algorithms in order of preference, then the certificates loaded
-// so far compressed once (0 when nothing is saved: not an error).
+// 3.0 (Node 20). OpenSSL offers, asks for and accepts compressed
+// certificates unless told otherwise; on a node that has the option (24 and
+// later) its contexts do none of that until it is given, so `packed` 0
+// turns it off (a client still compresses its own certificate for a server
+// that asks, as node's does). Given, as node: the algorithms in order of
+// preference, then the certificates loaded so far compressed once (0 when
+// nothing is saved: not an error).
 bool UseCertificateCompression(SSL_CTX* ctx, uint32_t packed) {
   using SetPreference = int (*)(SSL_CTX*, int*, size_t);
   using CompressCertificates = int (*)(SSL_CTX*, int);
@@ -383,9 +384,10 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
-  // After the key, as node (and so before pfx's certificates).
-  if (ok) {
-    ok = UseCertificateCompression(ctx, options.certCompression);
+  // After the key, as node (and so before pfx's certificates); left to
+  // OpenSSL where node has no such option, as node leaves it.
+  if (ok && options.certCompression >= 0) {
+    ok = UseCertificateCompression(ctx, static_cast<uint32_t>(options.certCompression));
     if (!ok) {
       *failure = TakeTlsFailure("certificate compression is not available in this OpenSSL");
       return nullptr;

@@ -71,8 +71,9 @@ struct TlsContextOptions {
   bool dhAuto = false;             // node's dhparam 'auto': OpenSSL's well-known parameters
   bool dhparamDecoded = false;     // read dhparam as Node 24 and later do (UseDhParameters)
   bool partialChain = false;       // node's allowPartialTrustChain: any trusted certificate ends a chain
-  uint32_t certCompression = 0;    // node's certificateCompression packed as node packs it: bits 0-7 the
-                                   // count (0: not set), then one OpenSSL algorithm id per byte
+  int32_t certCompression = -1;    // node's certificateCompression packed as node packs it: bits 0-7 the
+                                   // count (0: none, compression off), then one OpenSSL algorithm id per
+                                   // byte; -1: the running node has no such option (OpenSSL's default)
   int minVersion = 0;              // TLS1_2_VERSION etc.; 0: OpenSSL's lowest
   int maxVersion = 0;
   std::string alpn;                // wire format: length-prefixed names, server preference first
