@@ -204,7 +204,11 @@ export interface SecureServerOptions extends ServerOptions {
   SNICallback?: (servername: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => void;
 }
 
-/** What {@link SecureSocket.getPeerCertificate} returns: the fields built from the X509 APIs. */
+/**
+ * What {@link SecureSocket.getPeerCertificate} returns: node's object for the
+ * certificate (X509ToObject, as TLSSocket's getPeerCertificate() builds it),
+ * without `issuerCertificate` (the peer's chain is not kept).
+ */
 export interface PeerCertificate {
   subject: Record<string, string | string[]>;
   issuer: Record<string, string | string[]>;
@@ -215,6 +219,21 @@ export interface PeerCertificate {
   raw: Buffer;
   /** "DNS:a.example, IP Address:127.0.0.1", as node gives it; absent when the certificate has none. */
   subjectaltname?: string;
+  /** SHA-1 and SHA-512 fingerprints, as node's. */
+  fingerprint?: string;
+  fingerprint512?: string;
+  /** Whether it is a CA certificate. */
+  ca?: boolean;
+  /** The public key: DER (`pubkey`), and its size and parameters (RSA's modulus and exponent, EC's curve). */
+  pubkey?: Buffer;
+  bits?: number;
+  modulus?: string;
+  exponent?: string;
+  asn1Curve?: string;
+  nistCurve?: string;
+  /** Extended key usage OIDs, and the authority information access entries, when present. */
+  ext_key_usage?: string[];
+  infoAccess?: Record<string, string[]>;
 }
 
 /**
@@ -246,7 +265,7 @@ export interface ConnectTlsOptions {
    */
   secureContext?: tls.SecureContext;
   /** Checks the certificate against the host name (default `tls.checkServerIdentity`). */
-  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   ciphers?: string;
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
@@ -284,7 +303,7 @@ interface TlsClientState {
   /** The name the certificate must match (servername, host or 'localhost', as node). */
   readonly hostname: string;
   readonly rejectUnauthorized: boolean;
-  readonly checkServerIdentity: (hostname: string, cert: PeerCertificate) => Error | undefined;
+  readonly checkServerIdentity: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   /** For the error of a server that left mid-handshake, as node's. */
   readonly host: string | undefined;
   readonly port: number | string | undefined;
@@ -396,7 +415,14 @@ export class SecureSocket extends Socket {
   /** The client's certificate: `{}` when it sent none, null once destroyed. */
   getPeerCertificate(): PeerCertificate | Record<string, never> | null {
     if (this.destroyed) return null;
-    return this.secureInfo?.certificate ?? {};
+    return this.peerCertificateObject() ?? {};
+  }
+
+  /** @internal The peer's certificate as node's object (a copy of its own), or undefined when it sent none. */
+  private peerCertificateObject(): PeerCertificate | undefined {
+    const certificate = this.secureInfo?.certificate;
+    if (certificate === undefined) return undefined;
+    return nodeCertificateObject(certificate.raw, certificate.fingerprint256) ?? { ...certificate };
   }
 
   /**
@@ -482,12 +508,12 @@ export class SecureSocket extends Socket {
     let certificate: PeerCertificate | undefined;
     if ((flags & SECURE_HAS_PEER_CERT) !== 0) {
       const [subject, issuer, validFrom, validTo, fingerprint256, serialNumber, raw] = strings.slice(first + 7, first + 14);
+      // What node's object is made from (peerCertificateObject), and what
+      // stands in for it should node not read the certificate.
       certificate = {
         subject: nameObject(subject), issuer: nameObject(issuer), valid_from: validFrom, valid_to: validTo,
         fingerprint256, serialNumber, raw: Buffer.from(raw, 'base64'),
       };
-      const altNames = subjectAltNames(certificate.raw, fingerprint256);
-      if (altNames !== undefined) certificate.subjectaltname = altNames;
     }
     this.secureInfo = {
       protocol, cipher: { name, standardName, version }, certificate,
@@ -529,9 +555,10 @@ export class SecureSocket extends Socket {
       const hint = systemCaHintOnVerifyErrors && rootMissingErrors.has(verifyResult) ? SYSTEM_CA_HINT : '';
       verifyError = codedError(verifyMessage + hint, verifyErrorNames[verifyResult] ?? 'UNSPECIFIED');
     } else if (!this.isSessionReused()) {
-      const certificate = this.secureInfo?.certificate;
+      // node's whole object, as tls.connect passes it (pinning reads pubkey or the fingerprints).
+      const certificate = this.peerCertificateObject();
       try {
-        verifyError = client.checkServerIdentity(client.hostname, (certificate ?? {}) as PeerCertificate) ?? undefined;
+        verifyError = client.checkServerIdentity(client.hostname, (certificate ?? {}) as unknown as tls.PeerCertificate) ?? undefined;
       } catch (error) {
         // As with tls.connect the exception is the user's (it is rethrown);
         // the connection, whose server was never accepted, is closed first.
@@ -646,29 +673,42 @@ class RecentMap<K, V> {
   }
 }
 
-// subjectAltName by certificate (its SHA-256 fingerprint, of the DER):
-// parsing one with X509Certificate costs about 130 µs, and a client meets the
-// same server certificate on every connection. Least recently used goes first.
-const altNamesByFingerprint = new RecentMap<string, string | undefined>(256);
-const MAX_CACHED_ALT_NAMES_LENGTH = 4096;
+// node's object for a certificate (X509Certificate's toLegacyObject: the
+// X509ToObject TLSSocket's getPeerCertificate() uses), by its SHA-256
+// fingerprint: parsing one costs 200-350 µs here, and a client meets the
+// same server certificate on every connection, a server the same client
+// certificates. Least recently used goes first; each caller gets a copy.
+const certificatesByFingerprint = new RecentMap<string, PeerCertificate>(64);
+const MAX_CACHED_CERTIFICATE_BYTES = 16 * 1024;
 
-/** The certificate's subjectAltName as node words it, or undefined when it has none or cannot be read. */
-function subjectAltNames(raw: Buffer, fingerprint256: string): string | undefined {
-  if (altNamesByFingerprint.has(fingerprint256)) return altNamesByFingerprint.get(fingerprint256);
-  let altNames: string | undefined;
-  let parsed = false;
-  try {
-    altNames = new X509Certificate(raw).subjectAltName;
-    parsed = raw.length > 0;
-  } catch {
-    altNames = undefined;
+/** node's object for the certificate `raw` (a copy), or undefined when node cannot read it. */
+function nodeCertificateObject(raw: Buffer, fingerprint256: string): PeerCertificate | undefined {
+  let object = certificatesByFingerprint.get(fingerprint256);
+  if (object === undefined) {
+    try {
+      object = new X509Certificate(raw).toLegacyObject() as unknown as PeerCertificate;
+    } catch {
+      return undefined;
+    }
+    // Only a certificate a fingerprint names, and of a size that keeps the cache small whatever peers send.
+    if (fingerprint256 !== '' && raw.length <= MAX_CACHED_CERTIFICATE_BYTES) certificatesByFingerprint.set(fingerprint256, object);
   }
-  // Only what was read, from a certificate a fingerprint names, and of a
-  // size that keeps the cache small whatever peers send.
-  if (parsed && fingerprint256 !== '' && (altNames === undefined || altNames.length <= MAX_CACHED_ALT_NAMES_LENGTH)) {
-    altNamesByFingerprint.set(fingerprint256, altNames);
-  }
-  return altNames;
+  return copyOfCertificate(object);
+}
+
+/** A copy of node's certificate object, down to its name objects, lists and bytes, prototypes kept. */
+function copyOfCertificate(object: PeerCertificate): PeerCertificate {
+  const copyValue = (value: unknown): unknown => {
+    if (Buffer.isBuffer(value)) return Buffer.from(value);
+    if (Array.isArray(value)) return value.map(copyValue);
+    if (value !== null && typeof value === 'object') {
+      const copy = Object.create(Object.getPrototypeOf(value)) as Record<string, unknown>;
+      for (const [key, inner] of Object.entries(value)) copy[key] = copyValue(inner);
+      return copy;
+    }
+    return value;
+  };
+  return copyValue(object) as PeerCertificate;
 }
 
 /** As node's connResetException('socket hang up'): the client left mid-handshake. */
