@@ -313,11 +313,20 @@ interface TlsClientState {
   readonly session: Buffer | undefined;
 }
 
+/** The peer's certificate as the handshake reported it: its DER, and the SHA-256 node's object is kept by. */
+interface PeerCertificateSource {
+  fingerprint256: string;
+  raw: Buffer;
+}
+
 interface SecureInfo {
   protocol: string;
   cipher: { name: string; standardName: string; version: string };
-  certificate: PeerCertificate | undefined;
+  certificate: PeerCertificateSource | undefined;
   sessionReused: boolean;
+  /** The Finished messages sent and received, base64 ('' for none). */
+  finished: string;
+  peerFinished: string;
 }
 
 /**
@@ -421,8 +430,26 @@ export class SecureSocket extends Socket {
   /** @internal The peer's certificate as node's object (a copy of its own), or undefined when it sent none. */
   private peerCertificateObject(): PeerCertificate | undefined {
     const certificate = this.secureInfo?.certificate;
-    if (certificate === undefined) return undefined;
-    return nodeCertificateObject(certificate.raw, certificate.fingerprint256) ?? { ...certificate };
+    return certificate === undefined ? undefined : nodeCertificateObject(certificate.raw, certificate.fingerprint256);
+  }
+
+  /**
+   * The Finished message this end sent in the handshake (a fresh Buffer),
+   * as TLSSocket's getFinished(): undefined before the handshake and once
+   * destroyed. With getPeerFinished(), what channel bindings such as
+   * tls-unique are made of.
+   */
+  getFinished(): Buffer | undefined {
+    return this.finishedMessage(this.secureInfo?.finished);
+  }
+
+  /** The Finished message the peer sent, as TLSSocket's getPeerFinished() (see getFinished()). */
+  getPeerFinished(): Buffer | undefined {
+    return this.finishedMessage(this.secureInfo?.peerFinished);
+  }
+
+  private finishedMessage(base64: string | undefined): Buffer | undefined {
+    return this.destroyed || !base64 ? undefined : Buffer.from(base64, 'base64');
   }
 
   /**
@@ -504,20 +531,17 @@ export class SecureSocket extends Socket {
       return;
     }
     clearHandshakeTimer(this);
-    const [protocol, name, standardName, version, alpn, servername, verifyMessage] = strings.slice(first, first + 7);
-    let certificate: PeerCertificate | undefined;
+    // The order tls_session.cc ReportSecure pushes them in.
+    const [protocol, name, standardName, version, alpn, servername, verifyMessage, finished, peerFinished] =
+      strings.slice(first, first + 9);
+    let certificate: PeerCertificateSource | undefined;
     if ((flags & SECURE_HAS_PEER_CERT) !== 0) {
-      const [subject, issuer, validFrom, validTo, fingerprint256, serialNumber, raw] = strings.slice(first + 7, first + 14);
-      // What node's object is made from (peerCertificateObject), and what
-      // stands in for it should node not read the certificate.
-      certificate = {
-        subject: nameObject(subject), issuer: nameObject(issuer), valid_from: validFrom, valid_to: validTo,
-        fingerprint256, serialNumber, raw: Buffer.from(raw, 'base64'),
-      };
+      const [fingerprint256, raw] = strings.slice(first + 9, first + 11);
+      certificate = { fingerprint256, raw: Buffer.from(raw, 'base64') };
     }
     this.secureInfo = {
       protocol, cipher: { name, standardName, version }, certificate,
-      sessionReused: (flags & SECURE_SESSION_REUSED) !== 0,
+      sessionReused: (flags & SECURE_SESSION_REUSED) !== 0, finished, peerFinished,
     };
     this.alpnProtocol = alpn === '' ? false : alpn;
     this.servername = servername === '' ? false : servername;
@@ -734,22 +758,6 @@ function clearHandshakeTimer(socket: SecureSocket): void {
 function onHandshakeTimeout(socket: SecureSocket): void {
   socket.handshakeTimer = undefined;
   failHandshake(socket, codedError('TLS handshake timeout', 'ERR_TLS_HANDSHAKE_TIMEOUT'));
-}
-
-/** "CN=a\nO=b" (tls_session.cc NameLines) as node's object, repeated keys as arrays. */
-function nameObject(lines: string): Record<string, string | string[]> {
-  const result: Record<string, string | string[]> = Object.create(null);
-  if (lines === '') return result;
-  for (const line of lines.split('\n')) {
-    const at = line.indexOf('=');
-    const key = line.slice(0, at);
-    const value = line.slice(at + 1).replace(/\\(\\|n)/g, (_, c: string) => (c === 'n' ? '\n' : '\\'));
-    const previous = result[key];
-    if (previous === undefined) result[key] = value;
-    else if (Array.isArray(previous)) previous.push(value);
-    else result[key] = [previous, value];
-  }
-  return result;
 }
 
 function pemText(value: unknown, name: string): string {

@@ -87,52 +87,6 @@ BIO_METHOD* TransportMethod() {
   return method;
 }
 
-// Values of an X509 name as "SN=value" lines; backslash and newline in a
-// value are escaped (\\, \n) so that lib/tls.ts can split the lines.
-std::string NameLines(X509_NAME* name) {
-  std::string lines;
-  int count = X509_NAME_entry_count(name);
-  for (int i = 0; i < count; ++i) {
-    X509_NAME_ENTRY* entry = X509_NAME_get_entry(name, i);
-    int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(entry));
-    const char* key = nid == NID_undef ? nullptr : OBJ_nid2sn(nid);
-    unsigned char* value = nullptr;
-    int length = ASN1_STRING_to_UTF8(&value, X509_NAME_ENTRY_get_data(entry));
-    if (key == nullptr || length < 0) {
-      OPENSSL_free(value);
-      continue;
-    }
-    if (!lines.empty()) lines += '\n';
-    lines += key;
-    lines += '=';
-    for (int j = 0; j < length; ++j) {
-      char c = static_cast<char>(value[j]);
-      if (c == '\\') {
-        lines += "\\\\";
-      } else if (c == '\n') {
-        lines += "\\n";
-      } else {
-        lines += c;
-      }
-    }
-    OPENSSL_free(value);
-  }
-  return lines;
-}
-
-std::string TimeText(const ASN1_TIME* time) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr) return "";
-  std::string text;
-  if (ASN1_TIME_print(bio, time) == 1) {
-    char* data = nullptr;
-    long length = BIO_get_mem_data(bio, &data);
-    if (length > 0) text.assign(data, static_cast<size_t>(length));
-  }
-  BIO_free(bio);
-  return text;
-}
-
 std::string Fingerprint256(X509* cert) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -144,16 +98,6 @@ std::string Fingerprint256(X509* cert) {
     text += kHex[digest[i] >> 4];
     text += kHex[digest[i] & 15];
   }
-  return text;
-}
-
-std::string SerialNumber(X509* cert) {
-  BIGNUM* number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), nullptr);
-  if (number == nullptr) return "";
-  char* hex = BN_bn2hex(number);
-  std::string text = hex != nullptr ? hex : "";
-  OPENSSL_free(hex);
-  BN_free(number);
   return text;
 }
 
@@ -171,6 +115,19 @@ std::string DerBase64(X509* cert) {
   unsigned char* der = nullptr;
   int length = i2d_X509(cert, &der);
   return Base64(der, length);
+}
+
+// A Finished message of the handshake (ours: SSL_get_finished; the peer's:
+// SSL_get_peer_finished) in base64, '' when there is none. At most 64 bytes
+// (a TLS 1.3 Finished is a hash: 48 for SHA-384).
+std::string FinishedBase64(const SSL* ssl, size_t (*finished)(const SSL*, void*, size_t)) {
+  unsigned char message[EVP_MAX_MD_SIZE];
+  size_t length = finished(ssl, message, sizeof(message));
+  if (length == 0 || length > sizeof(message)) return "";
+  std::string text(4 * ((length + 2) / 3) + 1, '\0');
+  int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&text[0]), message, static_cast<int>(length));
+  text.resize(written > 0 ? static_cast<size_t>(written) : 0);
+  return text;
 }
 
 // A session as node's getSession() gives it (i2d_SSL_SESSION), in base64.
@@ -416,13 +373,13 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   // OpenSSL's text for the verdict, which node's client gives as the message
   // of its verification error ("self-signed certificate").
   batch.strings.push_back(X509_verify_cert_error_string(verifyResult));
+  // The Finished messages, for getFinished() and getPeerFinished().
+  batch.strings.push_back(FinishedBase64(ssl_, SSL_get_finished));
+  batch.strings.push_back(FinishedBase64(ssl_, SSL_get_peer_finished));
+  // The peer's certificate: lib/tls.ts makes node's object of it
+  // (X509Certificate), remembered by the fingerprint.
   if (peer != nullptr) {
-    batch.strings.push_back(NameLines(X509_get_subject_name(peer)));
-    batch.strings.push_back(NameLines(X509_get_issuer_name(peer)));
-    batch.strings.push_back(TimeText(X509_get0_notBefore(peer)));
-    batch.strings.push_back(TimeText(X509_get0_notAfter(peer)));
     batch.strings.push_back(Fingerprint256(peer));
-    batch.strings.push_back(SerialNumber(peer));
     batch.strings.push_back(DerBase64(peer));
     X509_free(peer);
   }

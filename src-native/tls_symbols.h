@@ -6,11 +6,7 @@
 #pragma once
 
 #define REACTOR_TLS_SYMBOLS(X) \
-  X(ASN1_INTEGER_to_BN) \
-  X(ASN1_STRING_to_UTF8) \
-  X(ASN1_TIME_print) \
   X(BIO_clear_flags) \
-  X(BIO_ctrl) \
   X(BIO_free) \
   X(BIO_get_data) \
   X(BIO_get_new_index) \
@@ -20,12 +16,9 @@
   X(BIO_meth_set_write_ex) \
   X(BIO_new) \
   X(BIO_new_mem_buf) \
-  X(BIO_s_mem) \
   X(BIO_set_data) \
   X(BIO_set_flags) \
   X(BIO_set_init) \
-  X(BN_bn2hex) \
-  X(BN_free) \
   X(CRYPTO_free) \
   X(ERR_clear_error) \
   X(ERR_error_string_n) \
@@ -40,8 +33,6 @@
   X(EVP_PKEY_get_base_id) \
   X(EVP_aes_128_cbc) \
   X(EVP_sha256) \
-  X(OBJ_nid2sn) \
-  X(OBJ_obj2nid) \
   X(OSSL_PARAM_construct_end) \
   X(OSSL_PARAM_construct_octet_string) \
   X(OSSL_PARAM_construct_utf8_string) \
@@ -90,8 +81,10 @@
   X(SSL_get1_session) \
   X(SSL_get_current_cipher) \
   X(SSL_get_error) \
+  X(SSL_get_finished) \
   X(SSL_get_ex_data) \
   X(SSL_get_servername) \
+  X(SSL_get_peer_finished) \
   X(SSL_get_session) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
@@ -111,20 +104,11 @@
   X(TLS_client_method) \
   X(TLS_server_method) \
   X(X509_CRL_free) \
-  X(X509_NAME_ENTRY_get_data) \
-  X(X509_NAME_ENTRY_get_object) \
-  X(X509_NAME_entry_count) \
-  X(X509_NAME_get_entry) \
   X(X509_STORE_add_cert) \
   X(X509_STORE_add_crl) \
   X(X509_STORE_set_flags) \
   X(X509_digest) \
   X(X509_free) \
-  X(X509_get0_notAfter) \
-  X(X509_get0_notBefore) \
-  X(X509_get0_serialNumber) \
-  X(X509_get_issuer_name) \
-  X(X509_get_subject_name) \
   X(X509_verify_cert_error_string) \
   X(d2i_KeyParams) \
   X(d2i_PKCS12_bio) \
