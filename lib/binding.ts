@@ -24,6 +24,8 @@ export interface NativeReactor {
   tlsAllowWrites(id: number): void;
   /** The answer to a TlsServername event: a server context for the handshake, or 0 for the listener's. */
   tlsUseContext(id: number, contextId: number): void;
+  /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
+  tlsSetMaxSendFragment(id: number, size: number): void;
   /** The session a server connection's handshake made (DER), or undefined. */
   tlsServerSession(id: number): Buffer | undefined;
   /** A server context's connections ask for a context by SNI name from now on. */

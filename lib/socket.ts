@@ -327,6 +327,14 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /** @internal Sets a TLS connection's record size (lib/tls.ts); false while it has no connection. */
+  protected tlsSetMaxSendFragment(size: number): boolean {
+    if (!this.registered) return false;
+    this.reactor!.native.tlsSetMaxSendFragment(this.id, size);
+    this.reactor!.scheduleFlush();
+    return true;
+  }
+
   /** @internal Lets writes held by {@link writesOnHold} go, once it is false. */
   protected releaseWrites(): void {
     this.emit(kReady);

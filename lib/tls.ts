@@ -14,7 +14,7 @@ import { addContextIgnoresCase, systemCaHintOnVerifyErrors, tlsSessionsCarryServ
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
-import { validateFunction, validateObject } from './validate';
+import { validateFunction, validateInteger, validateObject } from './validate';
 
 /**
  * Whether reactor TLS works in this process: the native addon is loaded and
@@ -448,6 +448,30 @@ export class SecureSocket extends Socket {
     return this.finishedMessage(this.secureInfo?.peerFinished);
   }
 
+  /**
+   * Limits the plaintext in each TLS record this end sends from now on, as
+   * TLSSocket's setMaxSendFragment(): smaller records let a peer decrypt the
+   * first bytes sooner. True when `size` is within 512 to 16384 (OpenSSL's
+   * range), false otherwise; a size set before the connection exists
+   * applies once it does.
+   */
+  setMaxSendFragment(size: number): boolean {
+    validateInteger(size, 'size', -(2 ** 31), 2 ** 31 - 1);
+    if (size < 512 || size > 16384) return false;
+    this.maxSendFragment = size;
+    this.tlsSetMaxSendFragment(size);
+    return true;
+  }
+
+  /** @internal A record size to apply when the socket gets its connection (attach). */
+  private maxSendFragment: number | undefined = undefined;
+
+  /** @internal */
+  override attach(...args: Parameters<Socket['attach']>): void {
+    super.attach(...args);
+    if (this.maxSendFragment !== undefined) this.tlsSetMaxSendFragment(this.maxSendFragment);
+  }
+
   private finishedMessage(base64: string | undefined): Buffer | undefined {
     return this.destroyed || !base64 ? undefined : Buffer.from(base64, 'base64');
   }
@@ -458,7 +482,7 @@ export class SecureSocket extends Socket {
    */
   getPeerX509Certificate(): X509Certificate | undefined {
     const raw = this.destroyed ? undefined : this.secureInfo?.certificate?.raw;
-    return raw === undefined ? undefined : new X509Certificate(raw);
+    return raw === undefined || raw.length === 0 ? undefined : new X509Certificate(raw);
   }
 
   /** `{ name, standardName, version }` of the cipher in use, or null before the handshake. */
@@ -723,7 +747,12 @@ function nodeCertificateObject(raw: Buffer, fingerprint256: string): PeerCertifi
 /** A copy of node's certificate object, down to its name objects, lists and bytes, prototypes kept. */
 function copyOfCertificate(object: PeerCertificate): PeerCertificate {
   const copyValue = (value: unknown): unknown => {
-    if (Buffer.isBuffer(value)) return Buffer.from(value);
+    // Not Buffer.from: a small copy would share node's pool, and `.buffer` show other bytes.
+    if (Buffer.isBuffer(value)) {
+      const copy = Buffer.allocUnsafeSlow(value.length);
+      value.copy(copy);
+      return copy;
+    }
     if (Array.isArray(value)) return value.map(copyValue);
     if (value !== null && typeof value === 'object') {
       const copy = Object.create(Object.getPrototypeOf(value)) as Record<string, unknown>;

@@ -579,6 +579,9 @@ void Loop::Apply(Command& command) {
         flow_.MarkReady(*connection);
       }
       return;
+    case Command::Kind::kTlsMaxSendFragment:
+      if (connection->tls != nullptr) connection->tls->SetMaxSendFragment(command.amount);
+      return;
     case Command::Kind::kResume:
       connection->wantsData = true;
       // No new edge comes for bytes that arrived while paused.

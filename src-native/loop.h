@@ -53,6 +53,8 @@ struct Command {
     kTlsUseContext,      // id: a TLS server connection whose handshake waits for
                          // a context by SNI name; tlsContext: JS's choice, or
                          // null for the listener's (TlsSession::UseContext)
+    kTlsMaxSendFragment,  // id, amount: plaintext bytes per record from now on,
+                          // 512 to 16384 (TlsSession::SetMaxSendFragment)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

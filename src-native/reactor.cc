@@ -284,6 +284,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
           InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
+          InstanceMethod<&Reactor::TlsSetMaxSendFragment>("tlsSetMaxSendFragment"),
           InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
           InstanceMethod<&Reactor::Resume>("resume"),
@@ -785,6 +786,13 @@ Napi::Value Reactor::Pause(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kTlsAllowWrites, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::TlsSetMaxSendFragment(const Napi::CallbackInfo& info) {
+  // lib/tls.ts sends 512 to 16384; TlsSession ignores anything else.
+  double bytes = info[1].ToNumber().DoubleValue();
+  Stage(Command::Kind::kTlsMaxSendFragment, info, bytes >= 512 && bytes <= 16384 ? static_cast<uint64_t>(bytes) : 0);
   return info.Env().Undefined();
 }
 

@@ -6,7 +6,6 @@
 // file that calls OpenSSL; test/tls.symbols.test.ts fails on a strong reference.
 #pragma once
 
-#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>

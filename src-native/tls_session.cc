@@ -353,6 +353,11 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
   return false;
 }
 
+void TlsSession::SetMaxSendFragment(uint64_t bytes) {
+  if (bytes < 512 || bytes > SSL3_RT_MAX_PLAIN_LENGTH) return;
+  SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes));
+}
+
 void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
   const unsigned char* alpn = nullptr;

@@ -135,6 +135,10 @@ class TlsSession {
   // closed instead. A server session may write from the handshake's end.
   bool writesAllowed() const { return writesAllowed_; }
   void AllowWrites() { writesAllowed_ = true; }
+  // node's setMaxSendFragment: records of at most `bytes` of plaintext for
+  // what is written from now on (lib/tls.ts checked 512 to 16384, the range
+  // OpenSSL takes; anything else leaves the size as it was).
+  void SetMaxSendFragment(uint64_t bytes);
   // Whether plaintext may move both ways (forwarding).
   bool plaintextReady() const { return handshakeDone_ && writesAllowed_; }
 

@@ -1,0 +1,97 @@
+// setMaxSendFragment() works as TLSSocket's: from the call on, the records
+// this end sends carry at most that much plaintext (seen on the wire by a
+// relay that reads the TLS record headers), sizes outside 512 to 16384 are
+// refused with false, and a size that is no int32 throws node's error.
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+
+import { connect, createSecureServer, SecureSocket } from '../lib';
+import { checkMustCalls, listenLocal } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+afterEach(checkMustCalls);
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+const PAYLOAD = Buffer.alloc(64 * 1024, 'x');
+
+/** A relay to `port` that keeps the lengths of the application-data records the server sends. */
+async function recordRelay(port: number): Promise<{ port: number; lengths: number[] }> {
+  const lengths: number[] = [];
+  const relay = track(net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    let pending = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 5 && pending.length >= 5 + pending.readUInt16BE(3)) {
+        // TLS 1.3 sends everything after the ServerHello as type 23.
+        if (pending[0] === 23) lengths.push(pending.readUInt16BE(3));
+        pending = pending.subarray(5 + pending.readUInt16BE(3));
+      }
+    });
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  }));
+  return { port: await listenLocal(relay), lengths };
+}
+
+/** The largest record a server made by `make` sends 64 KiB in, after setMaxSendFragment(size) once secure. */
+async function largestRecord(make: 'node' | 'reactor', size: number | undefined): Promise<{ largest: number; set: boolean | undefined }> {
+  let set: boolean | undefined;
+  const onSecure = (socket: tls.TLSSocket | SecureSocket): void => {
+    if (size !== undefined) set = socket.setMaxSendFragment(size);
+    socket.end(PAYLOAD);
+  };
+  const options = { key: pki.serverKey, cert: pki.serverCert };
+  const server = make === 'node' ? tls.createServer(options, onSecure) : createSecureServer(options, onSecure);
+  const relay = await recordRelay(await listenLocal(track(server as tls.Server)));
+  await new Promise<void>((resolve, reject) => {
+    let received = 0;
+    const client = track(tls.connect({ host: '127.0.0.1', port: relay.port, ca: pki.caCert, servername: 'localhost' }));
+    client.on('data', (chunk: Buffer) => { received += chunk.length; });
+    client.on('end', () => (received === PAYLOAD.length ? resolve() : reject(new Error(`received ${received}`))));
+    client.on('error', reject);
+  });
+  return { largest: Math.max(...relay.lengths), set };
+}
+
+test.each([512, 4096])('a reactor TLS server sends records of at most %i bytes of plaintext once asked, as node:tls does', async (size) => {
+  const ours = await largestRecord('reactor', size);
+  const theirs = await largestRecord('node', size);
+  expect(ours).toEqual(theirs);
+  expect(ours.set).toBe(true);
+  // The record's plaintext, its content type byte and AES-GCM's 16-byte tag.
+  expect(ours.largest).toBe(size + 17);
+}, 20_000);
+
+test('without it records are up to 16 KiB, as node:tls\'s', async () => {
+  const ours = await largestRecord('reactor', undefined);
+  expect(ours).toEqual(await largestRecord('node', undefined));
+  expect(ours.largest).toBe(16384 + 17);
+}, 20_000);
+
+test('sizes outside 512 to 16384 give false and change nothing; a size that is no int32 throws node\'s error', async () => {
+  const ours = await largestRecord('reactor', 511);
+  expect(ours).toEqual(await largestRecord('node', 511));
+  expect(ours).toEqual({ largest: 16384 + 17, set: false });
+  const socket = track(connect({ host: '127.0.0.1', port: 9, tls: {} })).on('error', () => {}) as SecureSocket;
+  const theirs = new tls.TLSSocket(new net.Socket());
+  for (const bad of [1.5, '600', 2 ** 31]) {
+    let code: string | undefined;
+    try {
+      theirs.setMaxSendFragment(bad as number);
+    } catch (error) {
+      code = (error as { code?: string }).code;
+    }
+    expect(code).toMatch(/^ERR_/);
+    expect(() => socket.setMaxSendFragment(bad as number)).toThrow(expect.objectContaining({ code }));
+  }
+  expect(socket.setMaxSendFragment(16385)).toBe(false);
+  theirs.destroy();
+}, 20_000);
