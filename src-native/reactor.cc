@@ -791,7 +791,7 @@ Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::TlsSetMaxSendFragment(const Napi::CallbackInfo& info) {
   // lib/tls.ts sends 512 to 16384; TlsSession ignores anything else.
-  double bytes = info[1].ToNumber().DoubleValue();
+  double bytes = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
   Stage(Command::Kind::kTlsMaxSendFragment, info, bytes >= 512 && bytes <= 16384 ? static_cast<uint64_t>(bytes) : 0);
   return info.Env().Undefined();
 }

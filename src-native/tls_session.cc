@@ -355,7 +355,7 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
 
 void TlsSession::SetMaxSendFragment(uint64_t bytes) {
   if (bytes < 512 || bytes > SSL3_RT_MAX_PLAIN_LENGTH) return;
-  SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes));
+  if (SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes)) == 1) recordBytes_ = static_cast<size_t>(bytes);
 }
 
 void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
@@ -578,7 +578,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
 const char* TlsSession::NextPlaintext(const Connection& connection, size_t* length) const {
   const WriteChunk& head = connection.writeQueue.front();
   size_t headLeft = head.length - connection.headOffset;
-  if (headLeft >= kCoalesceBytes || connection.writeQueue.size() == 1) {
+  if (headLeft >= recordBytes_ || connection.writeQueue.size() == 1) {
     *length = headLeft;
     return head.data + connection.headOffset;
   }
@@ -590,11 +590,11 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
   for (const WriteChunk& chunk : connection.writeQueue) {
     // A large chunk behind the small ones goes in a write of its own rather
     // than being copied record by record.
-    if (offset == 0 && !coalesced.empty() && chunk.length >= kCoalesceBytes) break;
-    size_t take = std::min(chunk.length - offset, kCoalesceBytes - coalesced.size());
+    if (offset == 0 && !coalesced.empty() && chunk.length >= recordBytes_) break;
+    size_t take = std::min(chunk.length - offset, recordBytes_ - coalesced.size());
     coalesced.append(chunk.data + offset, take);
     offset = 0;
-    if (coalesced.size() == kCoalesceBytes) break;
+    if (coalesced.size() == recordBytes_) break;
   }
   *length = coalesced.size();
   return coalesced.data();
@@ -762,7 +762,7 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
   // One record per call: partial writes stop SSL_write_ex after each one,
   // except in OpenSSL's multiblock path (TLS 1.2 AES-CBC-SHA with AES-NI,
   // from four records' worth up), which writes up to eight per BIO write.
-  int result = SSL_write_ex(ssl_, from, std::min(length, kCoalesceBytes), &written);
+  int result = SSL_write_ex(ssl_, from, std::min(length, recordBytes_), &written);
   if (result == 1) {
     // Taken whole; what the socket did not take (a send just came back
     // short) waits for EPOLLOUT, and the next write waits for it. The

@@ -214,8 +214,9 @@ class TlsSession {
     //    (EAGAIN or a short send), so the kernel owes an EPOLLOUT edge and
     //    waitingWritable is set until the loop sees it; emptying it clears
     //    waitingWritable.
-    //  - It holds at most one record of ours (WritePlain writes one per call;
-    //    its plaintext is heldPlaintext_) or one close_notify, plus what reads
+    //  - It holds what one WritePlain wrote (one record, or a few in
+    //    OpenSSL's multiblock path; its plaintext is heldPlaintext_) or one
+    //    close_notify, plus what reads
     //    answer meanwhile (key updates, alerts: OpenSSL allows 32 key updates
     //    between two data records), and reads stop past kOverflowReadLimit.
     //  - Emptying it sets flushWanted_, so writes it held back are reported
@@ -237,7 +238,7 @@ class TlsSession {
   // Reports why `result` (an SSL_get_error code) ended reading; returns the outcome.
   ReadOutcome ReadFailed(Connection& connection, Batch& batch, int result);
   // The plaintext for the next SSL_write_ex: the head chunk, or, when it is
-  // small and more follow, up to kCoalesceBytes of the queue copied into one
+  // small and more follow, up to recordBytes_ of the queue copied into one
   // buffer per reactor thread (no idle connection holds one), so that an
   // HTTP response's head and body leave as one record and one send. A retry after WANT_WRITE rebuilds the same bytes and maybe
   // more (the queue only grows at its tail), which OpenSSL accepts with
@@ -246,6 +247,10 @@ class TlsSession {
 
   // One TLS record's most plaintext.
   static constexpr size_t kCoalesceBytes = 16 * 1024;
+  // What one record of ours carries at most: kCoalesceBytes, or less after
+  // SetMaxSendFragment. Writes and coalescing go by it, so that a small
+  // fragment size copies each queued byte once, not once per record.
+  size_t recordBytes_ = kCoalesceBytes;
   // Unsent bytes past which reads stop until EPOLLOUT: a peer that sends
   // key updates but never reads cannot grow the overflow without bound.
   static constexpr size_t kOverflowReadLimit = 64 * 1024;
