@@ -463,6 +463,34 @@ export class SecureSocket extends Socket {
     return true;
   }
 
+  /**
+   * As TLSSocket's disableRenegotiation(): renegotiation is off on reactor
+   * TLS connections always (SSL_OP_NO_RENEGOTIATION: a peer's attempt is
+   * refused by OpenSSL), so there is nothing more to turn off.
+   */
+  disableRenegotiation(): void {}
+
+  /**
+   * As TLSSocket's renegotiate() where OpenSSL refuses to renegotiate, which
+   * it always does on reactor TLS: false, and `callback` gets OpenSSL's
+   * error on the next tick — 'wrong ssl version' on TLSv1.3 (which has no
+   * renegotiation), 'no renegotiation' before it. False and no callback once
+   * destroyed. The arguments are checked as node checks them.
+   */
+  renegotiate(options: { rejectUnauthorized?: boolean; requestCert?: boolean },
+    callback?: (error: Error | null) => void): boolean {
+    validateObject(options, 'options');
+    if (callback !== undefined) validateFunction(callback, 'callback');
+    if (this.destroyed) return false;
+    if (callback !== undefined) {
+      const error = this.secureInfo?.protocol === 'TLSv1.3'
+        ? opensslError('error:0A00010A:SSL routines::wrong ssl version', 'SSL routines', 'wrong ssl version')
+        : opensslError('error:0A000153:SSL routines::no renegotiation', 'SSL routines', 'no renegotiation');
+      process.nextTick(callback, error);
+    }
+    return false;
+  }
+
   /** @internal A record size to apply when the socket gets its connection (attach). */
   private maxSendFragment: number | undefined = undefined;
 
