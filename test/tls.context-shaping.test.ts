@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureSocket, serveHttp } from '../lib';
-import { checkMustCalls, listenLocal, mustNotCall } from './helpers';
+import { checkMustCalls, listenLocal, mustNotCall, thrownCode } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -92,29 +92,21 @@ test.each<[string, Shaping, Shaping, string]>([
 }, 20_000);
 
 test('bad shaping options meet node\'s checks: the same errors, or none where node has none', () => {
-  const outcome = (make: () => unknown): string => {
-    try {
-      make();
-      return 'accepted';
-    } catch (error) {
-      return String((error as { code?: string }).code);
-    }
-  };
   const bad: Shaping[] = [{ ecdhCurve: 'no-such-curve' }, { ecdhCurve: 5 as never }, { sigalgs: '' }, { sigalgs: 5 as never },
     { secureOptions: 'x' as never }, { secureOptions: 1.5 }];
   const identity = { key: pki.serverKey, cert: pki.serverCert };
   const servers = bad.map((options) => [
-    outcome(() => createSecureServer({ ...identity, ...options })),
-    outcome(() => tls.createServer({ ...identity, ...options }))]);
+    thrownCode(() => createSecureServer({ ...identity, ...options })),
+    thrownCode(() => tls.createServer({ ...identity, ...options }))]);
   // A server's secureOptions pass through node's `|=` with its cipher order flag: never refused.
   expect(servers.map(([, theirs]) => theirs)).toEqual([
     'ERR_CRYPTO_OPERATION_FAILED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE', 'accepted', 'accepted']);
   expect(servers.map(([ours]) => ours)).toEqual(servers.map(([, theirs]) => theirs));
   // A client's are checked. Port 9 is never reached: each call throws first.
   for (const options of bad) {
-    const theirs = outcome(() => tls.createSecureContext(options));
+    const theirs = thrownCode(() => tls.createSecureContext(options));
     expect(theirs).not.toBe('accepted');
-    expect(outcome(() => connect({ host: '127.0.0.1', port: 9, tls: options }))).toBe(theirs);
+    expect(thrownCode(() => connect({ host: '127.0.0.1', port: 9, tls: options }))).toBe(theirs);
   }
 });
 

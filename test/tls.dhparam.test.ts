@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureSocket, serveHttp } from '../lib';
-import { checkMustCalls, listenLocal, mustNotCall } from './helpers';
+import { checkMustCalls, listenLocal, mustNotCall, thrownCode } from './helpers';
 import { makeTestCertificate, TestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
 
@@ -104,20 +104,12 @@ test.each<[string, () => string]>([
 }, 20_000);
 
 test('dhparam node refuses is refused with its error, before a server or client exists', () => {
-  const outcome = (make: () => unknown): string => {
-    try {
-      make();
-      return 'accepted';
-    } catch (error) {
-      return String((error as { code?: string }).code);
-    }
-  };
   for (const dhparam of [parameters.small, 5]) {
-    const theirs = outcome(() => tls.createServer({ key: identity.key, cert: identity.cert, dhparam: dhparam as never }));
+    const theirs = thrownCode(() => tls.createServer({ key: identity.key, cert: identity.cert, dhparam: dhparam as never }));
     expect(theirs).toMatch(/^ERR_INVALID_ARG_(VALUE|TYPE)$/);
-    expect(outcome(() => createSecureServer({ key: identity.key, cert: identity.cert, dhparam: dhparam as never }))).toBe(theirs);
+    expect(thrownCode(() => createSecureServer({ key: identity.key, cert: identity.cert, dhparam: dhparam as never }))).toBe(theirs);
     // Port 9 is never reached: the call throws first.
-    expect(outcome(() => connect({ host: '127.0.0.1', port: 9, tls: { dhparam: dhparam as never } }))).toBe(theirs);
+    expect(thrownCode(() => connect({ host: '127.0.0.1', port: 9, tls: { dhparam: dhparam as never } }))).toBe(theirs);
   }
 });
 

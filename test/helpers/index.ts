@@ -61,6 +61,19 @@ export function checkMustCalls(): void {
   }
 }
 
+/**
+ * What calling `make` comes to: 'accepted', or the `code` of what it threw,
+ * for comparing a call of ours with node's own.
+ */
+export function thrownCode(make: () => unknown): string {
+  try {
+    make();
+    return 'accepted';
+  } catch (error) {
+    return String((error as { code?: string }).code);
+  }
+}
+
 /** Listens on 127.0.0.1 with an ephemeral port and resolves to the port. */
 export async function listenLocal(server: Server | net.Server): Promise<number> {
   server.listen(0, '127.0.0.1');
