@@ -28,6 +28,13 @@ export interface NativeReactor {
   tlsSetMaxSendFragment(id: number, size: number): void;
   /** The session a server connection's handshake made (DER), or undefined. */
   tlsServerSession(id: number): Buffer | undefined;
+  /**
+   * Asks a TLS connection's reactor thread (src-native/tls_query.h) and waits
+   * for the answer: undefined when there is no such TLS connection, null when
+   * the reactor thread did not answer in time, else the answer's number and
+   * its byte strings.
+   */
+  tlsQuery(id: number, kind: number, length?: number, label?: string, context?: Buffer): [number, ...Buffer[]] | undefined | null;
   /** A server context's connections ask for a context by SNI name from now on. */
   tlsAskServernames(contextId: number): void;
   resume(id: number): void;

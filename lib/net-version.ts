@@ -100,3 +100,12 @@ export function addContextIgnoresCase(): boolean {
   return addContextFlags.includes('i');
 }
 let addContextFlags: string | undefined;
+
+/**
+ * A TLS client's getEphemeralKeyInfo() for a group whose key is neither DH
+ * nor EC, such as the hybrid X25519MLKEM768 that OpenSSL 3.5 peers agree on
+ * by default: `{ type: 'TLSGroup', name, size: undefined }` on Node 24 and
+ * later, `{}` before; and on 24 a DH key's object has `name`, undefined.
+ * Seen with node:tls on 24.22.3 and 26.12.1, not on 22.23.5 or 20.20.2.
+ */
+export const ephemeralKeyInfoNamesGroups = major >= 24;

@@ -13,6 +13,7 @@ import {
   unixSocketAddress,
 } from './connect';
 import {
+  codedError,
   invalidArgType,
   invalidArgValue,
   invalidFdType,
@@ -318,6 +319,19 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** @internal The session a TLS server connection's handshake made, encoded now (lib/tls.ts). */
   protected tlsServerSession(): Buffer | undefined {
     return this.registered ? this.reactor!.native.tlsServerSession(this.id) : undefined;
+  }
+
+  /**
+   * @internal Asks the reactor about this TLS connection (lib/tls.ts);
+   * undefined while it has none. Throws ERR_EPOLL_REACTOR_BUSY when the
+   * reactor thread did not answer within 5 s: an answer made up instead (no
+   * issuers, no key) would mislead whoever pins on it.
+   */
+  protected tlsQuery(kind: number, length?: number, label?: string, context?: Buffer): [number, ...Buffer[]] | undefined {
+    if (!this.registered) return undefined;
+    const answer = this.reactor!.native.tlsQuery(this.id, kind, length, label, context);
+    if (answer === null) throw codedError('The reactor thread did not answer within 5 s', 'ERR_EPOLL_REACTOR_BUSY');
+    return answer;
   }
 
   /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */

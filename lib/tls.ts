@@ -8,13 +8,15 @@ import { types } from 'node:util';
 
 import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
-import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, systemError } from './errors';
+import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError } from './errors';
 import type { Reactor } from './reactor';
-import { addContextIgnoresCase, systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity } from './net-version';
+import {
+  addContextIgnoresCase, ephemeralKeyInfoNamesGroups, systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity,
+} from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
-import { validateFunction, validateInteger, validateObject } from './validate';
+import { validateFunction, validateInteger, validateObject, validateString } from './validate';
 
 /**
  * Whether reactor TLS works in this process: the native addon is loaded and
@@ -135,6 +137,19 @@ const SYSTEM_CA_HINT = '; if the root CA is installed locally, try running Node.
 // reactor keeps between two reports (TlsSession::kMaxNewSessions).
 const MAX_PENDING_SESSIONS = 4;
 
+// The most keying material one export makes (kMaxExportBytes, src-native/tls_query.h).
+const MAX_EXPORT_BYTES = 64 * 1024;
+
+// What tlsQuery asks (TlsQueryKind, src-native/tls_query.h).
+const enum TlsQuery {
+  Certificate = 0,
+  PeerChain = 1,
+  EphemeralKey = 2,
+  SharedSigalgs = 3,
+  Ticket = 4,
+  ExportKeyingMaterial = 5,
+}
+
 // Bits of a secure event's flags (src-native/tls_session.cc).
 const SECURE_HAS_PEER_CERT = 1;
 const SECURE_SESSION_REUSED = 2;
@@ -206,10 +221,12 @@ export interface SecureServerOptions extends ServerOptions {
 
 /**
  * What {@link SecureSocket.getPeerCertificate} returns: node's object for the
- * certificate (X509ToObject, as TLSSocket's getPeerCertificate() builds it),
- * without `issuerCertificate` (the peer's chain is not kept).
+ * certificate (X509ToObject, as TLSSocket's getPeerCertificate() builds it);
+ * `issuerCertificate` links the chain when asked for in detail.
  */
 export interface PeerCertificate {
+  /** The issuer's certificate (getPeerCertificate(true) only); a self-issued root's is itself. */
+  issuerCertificate?: PeerCertificate;
   subject: Record<string, string | string[]>;
   issuer: Record<string, string | string[]>;
   valid_from: string;
@@ -421,10 +438,122 @@ export class SecureSocket extends Socket {
     return [id, client.servername, client.session];
   }
 
-  /** The client's certificate: `{}` when it sent none, null once destroyed. */
-  getPeerCertificate(): PeerCertificate | Record<string, never> | null {
+  /**
+   * The peer's certificate as node's object, as TLSSocket's
+   * getPeerCertificate(): `{}` when it sent none, null once destroyed. With
+   * `detailed`, each object's `issuerCertificate` is its issuer's, as node
+   * links them: from the certificates the peer sent, then from the trust
+   * store, and a root that issued itself is its own issuer.
+   */
+  getPeerCertificate(detailed?: boolean): PeerCertificate | Record<string, never> | null {
     if (this.destroyed) return null;
+    if (detailed) {
+      const chain = this.peerCertificateChain();
+      if (chain !== undefined) return chain;
+    }
     return this.peerCertificateObject() ?? {};
+  }
+
+  /** @internal The detailed peer certificate, or undefined when the reactor could not say. */
+  private peerCertificateChain(): PeerCertificate | Record<string, never> | undefined {
+    const answer = this.tlsQuery(TlsQuery.PeerChain);
+    if (answer === undefined) return undefined;
+    const [selfIssuedLast, ...ders] = answer;
+    if (ders.length === 0) return {};
+    const chain: PeerCertificate[] = [];
+    for (const der of ders) {
+      const object = nodeCertificateObject(der, fingerprint256Of(der));
+      if (object === undefined) return undefined;
+      chain.push(object);
+    }
+    for (let i = 0; i + 1 < chain.length; i++) chain[i].issuerCertificate = chain[i + 1];
+    if (selfIssuedLast === 1) chain[chain.length - 1].issuerCertificate = chain[chain.length - 1];
+    return chain[0];
+  }
+
+  /**
+   * This end's certificate as node's object, as TLSSocket's
+   * getCertificate(): `{}` when it has none, null once destroyed.
+   */
+  getCertificate(): PeerCertificate | Record<string, never> | null {
+    if (this.destroyed) return null;
+    const der = this.tlsQuery(TlsQuery.Certificate)?.[1];
+    return (der === undefined ? undefined : nodeCertificateObject(der, fingerprint256Of(der))) ?? {};
+  }
+
+  /** This end's certificate as a `crypto.X509Certificate`, as TLSSocket's: undefined when it has none. */
+  getX509Certificate(): X509Certificate | undefined {
+    if (this.destroyed) return undefined;
+    const der = this.tlsQuery(TlsQuery.Certificate)?.[1];
+    return der === undefined ? undefined : new X509Certificate(der);
+  }
+
+  /**
+   * The key exchange's parameters, as TLSSocket's getEphemeralKeyInfo(): on
+   * a client, `{ type: 'ECDH', name, size }` or `{ type: 'DH', size }` (and,
+   * on Node 24 and later, `{ type: 'TLSGroup', name }` for a hybrid group),
+   * `{}` before the handshake; null on a server's socket and once destroyed.
+   */
+  getEphemeralKeyInfo(): { type: string; name?: string; size?: number } | Record<string, never> | null {
+    if (this.destroyed || this.tlsClient === undefined) return null;
+    const answer = this.tlsQuery(TlsQuery.EphemeralKey);
+    if (answer === undefined) return null;
+    if (answer.length < 4) return {};
+    const [type, name, group] = answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+    const size = answer[0];
+    // node 24's objects have all three keys, what does not apply undefined.
+    if (type === 'DH') return ephemeralKeyInfoNamesGroups ? { type, name: undefined, size } : { type, size };
+    if (type === 'ECDH') return { type, name, size };
+    if (ephemeralKeyInfoNamesGroups && group !== '') return { type: 'TLSGroup', name: group, size: undefined };
+    return {};
+  }
+
+  /**
+   * The signature algorithms both ends accept, most preferred first, as
+   * TLSSocket's getSharedSigalgs() (`'ECDSA+SHA256'`, ...); null once destroyed.
+   */
+  getSharedSigalgs(): string[] | null {
+    if (this.destroyed) return null;
+    const answer = this.tlsQuery(TlsQuery.SharedSigalgs);
+    return answer === undefined ? null : answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+  }
+
+  /**
+   * The session ticket of a client's current session, as TLSSocket's
+   * getTLSTicket() (a TLS 1.3 server's come after the handshake); undefined
+   * when it has none and on a server's socket, null once destroyed.
+   */
+  getTLSTicket(): Buffer | undefined | null {
+    if (this.destroyed) return null;
+    return this.tlsQuery(TlsQuery.Ticket)?.[1] as Buffer | undefined;
+  }
+
+  /**
+   * Keying material derived from the connection's secrets (RFC 5705), as
+   * TLSSocket's exportKeyingMaterial(): `length` bytes for `label` and the
+   * optional `context`, at most 65536 (node takes any uint32: a longer
+   * export would hold the reactor thread). The arguments are checked as node checks them; a
+   * socket whose handshake has not finished (or is destroyed) throws
+   * ERR_TLS_INVALID_STATE, and OpenSSL's refusal comes as its error.
+   */
+  exportKeyingMaterial(length: number, label: string, context?: NodeJS.ArrayBufferView): Buffer {
+    validateInteger(length, 'length', 1, 4294967295);
+    // node takes any uint32; a long TLS 1.2 export would hold the reactor
+    // thread, and every connection on it, while it runs.
+    if (length > MAX_EXPORT_BYTES) throw outOfRange('length', `>= 1 && <= ${MAX_EXPORT_BYTES}`, length);
+    validateString(label, 'label');
+    if (context !== undefined && !ArrayBuffer.isView(context)) {
+      throw invalidArgType('context', 'an instance of Buffer, TypedArray, or DataView', context);
+    }
+    const contextBytes = context === undefined ? undefined : Buffer.from(context.buffer, context.byteOffset, context.byteLength);
+    const answer = this.destroyed || this.secureInfo === undefined ? undefined
+      : this.tlsQuery(TlsQuery.ExportKeyingMaterial, length, label, contextBytes);
+    if (answer === undefined) throw codedError('TLS socket connection must be securely established', 'ERR_TLS_INVALID_STATE');
+    if (answer[0] === -1) {
+      const [message, library, reason] = answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+      throw opensslError(message, library, reason);
+    }
+    return answer[1] as Buffer;
   }
 
   /** @internal The peer's certificate as node's object (a copy of its own), or undefined when it sent none. */
@@ -631,10 +760,13 @@ export class SecureSocket extends Socket {
       const hint = systemCaHintOnVerifyErrors && rootMissingErrors.has(verifyResult) ? SYSTEM_CA_HINT : '';
       verifyError = codedError(verifyMessage + hint, verifyErrorNames[verifyResult] ?? 'UNSPECIFIED');
     } else if (!this.isSessionReused()) {
-      // node's whole object, as tls.connect passes it (pinning reads pubkey or the fingerprints).
-      const certificate = this.peerCertificateObject();
+      // node's whole object with its issuers, as tls.connect passes it
+      // (pinning reads pubkey, the fingerprints, or an issuer's). node's own
+      // check reads none of the issuers: it is spared the reactor's answer.
+      const certificate = client.checkServerIdentity === tls.checkServerIdentity
+        ? this.peerCertificateObject() ?? {} : this.getPeerCertificate(true) ?? {};
       try {
-        verifyError = client.checkServerIdentity(client.hostname, (certificate ?? {}) as unknown as tls.PeerCertificate) ?? undefined;
+        verifyError = client.checkServerIdentity(client.hostname, certificate as unknown as tls.PeerCertificate) ?? undefined;
       } catch (error) {
         // As with tls.connect the exception is the user's (it is rethrown);
         // the connection, whose server was never accepted, is closed first.
@@ -756,6 +888,11 @@ class RecentMap<K, V> {
 // certificates. Least recently used goes first; each caller gets a copy.
 const certificatesByFingerprint = new RecentMap<string, PeerCertificate>(64);
 const MAX_CACHED_CERTIFICATE_BYTES = 16 * 1024;
+
+/** A certificate's SHA-256 as node writes fingerprint256 ("AB:CD:..."), the key certificates are kept by. */
+function fingerprint256Of(raw: Buffer): string {
+  return createHash('sha256').update(raw).digest('hex').toUpperCase().replace(/(..)(?!$)/g, '$1:');
+}
 
 /** node's object for the certificate `raw` (a copy), or undefined when node cannot read it. */
 function nodeCertificateObject(raw: Buffer, fingerprint256: string): PeerCertificate | undefined {

@@ -210,6 +210,52 @@ void Loop::CloseListenerNow(uint64_t id) {
   });
 }
 
+Loop::QueryOutcome Loop::QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, TlsAnswer* answer) {
+  uint64_t number = 0;
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    if (stopping_ || failedError_ != 0) return QueryOutcome::kNoSession;
+    number = nextTlsQuery_++;
+    tlsAnswers_.emplace(number, PendingTlsAnswer());
+  }
+  Command command(Command::Kind::kTlsQuery);
+  command.id = id;
+  command.amount = number;
+  command.tlsQuery = std::move(query);
+  SubmitOwned(std::move(command));
+  std::unique_lock<std::mutex> lock(commandsMutex_);
+  auto found = tlsAnswers_.find(number);  // only this thread erases it
+  // Bounded, as CloseListenerNow: a wedged reactor thread must not hang JS.
+  bool ended = tlsAnswered_.wait_for(lock, std::chrono::milliseconds(kQueryWaitMs), [&] {
+    return found->second.done || stopping_ || failedError_ != 0;
+  });
+  QueryOutcome outcome = QueryOutcome::kNoSession;
+  if (!ended) {
+    outcome = QueryOutcome::kTimedOut;
+  } else if (found->second.done && found->second.answer.answered) {
+    *answer = std::move(found->second.answer);
+    outcome = QueryOutcome::kAnswered;
+  }
+  tlsAnswers_.erase(found);
+  return outcome;
+}
+
+void Loop::AnswerQuery(Command& command) {
+  TlsAnswer answer;
+  Connection* connection = FindConnection(command.id);
+  if (connection != nullptr && connection->tls != nullptr && command.tlsQuery != nullptr) {
+    connection->tls->Answer(*command.tlsQuery, &answer);
+  }
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    auto found = tlsAnswers_.find(command.amount);
+    if (found == tlsAnswers_.end()) return;  // JS stopped waiting
+    found->second.answer = std::move(answer);
+    found->second.done = true;
+  }
+  tlsAnswered_.notify_all();
+}
+
 void Loop::RejectCommand(Command& command, int error, Batch& batch) {
   if (command.fd >= 0) {
     sys::Close(command.fd);
@@ -262,6 +308,7 @@ void Loop::FailEverything(int error) {
   // A JS thread waiting in CloseListenerNow() must not wait for this thread
   // any longer: its listener is closed now (or was before).
   listenerClosed_.notify_all();
+  tlsAnswered_.notify_all();
   ids.clear();
   for (auto& entry : connections_) ids.push_back(entry.first);
   for (uint64_t id : ids) {
@@ -450,6 +497,10 @@ void Loop::Apply(Command& command) {
   }
   if (command.kind == Command::Kind::kAcks) {
     ApplyAcks(command);
+    return;
+  }
+  if (command.kind == Command::Kind::kTlsQuery) {
+    AnswerQuery(command);  // answered whether or not the connection is there
     return;
   }
   if (command.kind == Command::Kind::kSetMaxConnections) {

@@ -21,6 +21,7 @@
 #include "read_arena.h"
 #include "timers.h"
 #include "tls_context.h"
+#include "tls_query.h"
 #include "tls_server_sessions.h"
 
 namespace reactor {
@@ -55,6 +56,8 @@ struct Command {
                          // null for the listener's (TlsSession::UseContext)
     kTlsMaxSendFragment,  // id, amount: plaintext bytes per record from now on,
                           // 512 to 16384 (TlsSession::SetMaxSendFragment)
+    kTlsQuery,            // id, amount: the query's number, tlsQuery: what JS
+                          // asks (Loop::QueryTls waits for the answer)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -84,6 +87,8 @@ struct Command {
   // kAddConnection of a TLS client: what its handshake starts with (a
   // pointer, so that the commands of every other kind stay small).
   std::unique_ptr<TlsClientStart> tlsClient;
+  // kTlsQuery: the question.
+  std::unique_ptr<TlsQuery> tlsQuery;
 };
 
 struct LoopOptions {
@@ -155,6 +160,16 @@ class Loop {
   // made after close() returns is refused, as with net. The JS thread waits
   // microseconds: the reactor thread never waits for JS.
   void CloseListenerNow(uint64_t id);
+  // Asks connection `id`'s TLS session `query` (tls_query.h) and waits for
+  // the reactor thread's answer, as CloseListenerNow waits: the reactor
+  // thread never waits for JS.
+  enum class QueryOutcome : uint8_t {
+    kAnswered,
+    kNoSession,  // no such TLS connection (or nothing to say), or the loop is stopped or failed
+    kTimedOut,   // the reactor thread did not answer within kQueryWait
+  };
+  static constexpr int kQueryWaitMs = 5000;
+  QueryOutcome QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, TlsAnswer* answer);
   // Ids for listeners and connections: unique for the life of the loop.
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
   // Any thread.
@@ -170,6 +185,7 @@ class Loop {
   void RunCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
+  void AnswerQuery(Command& command);
   void AcceptReady();
   // Queues the listeners the AcceptGate stopped, once JS has made room.
   void ReopenHeldListeners();
@@ -249,6 +265,16 @@ class Loop {
   // Listener closes the JS thread is waiting for, and those done.
   std::condition_variable listenerClosed_;
   std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
+  // TLS queries JS waits for, by number (QueryTls): an entry is made and
+  // erased by the waiting JS thread, and filled by the reactor thread only
+  // while it is there; an answer that comes after the wait gave up is dropped.
+  struct PendingTlsAnswer {
+    bool done = false;
+    TlsAnswer answer;
+  };
+  std::condition_variable tlsAnswered_;
+  std::unordered_map<uint64_t, PendingTlsAnswer> tlsAnswers_;  // guarded by commandsMutex_
+  uint64_t nextTlsQuery_ = 1;                                   // guarded by commandsMutex_
   bool stopping_ = false;          // guarded by commandsMutex_
   int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
   bool failedListenersClosed_ = false;  // guarded by commandsMutex_: FailEverything closed them

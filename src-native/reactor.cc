@@ -286,6 +286,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
           InstanceMethod<&Reactor::TlsSetMaxSendFragment>("tlsSetMaxSendFragment"),
           InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
+          InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
@@ -802,6 +803,53 @@ Napi::Value Reactor::TlsServerSession(const Napi::CallbackInfo& info) {
   std::string der;
   if (!loop_ || released_ || !loop_->tlsServerSessions()->Encode(id, &der)) return env.Undefined();
   return Napi::Buffer<char>::Copy(env, der.data(), der.size());
+}
+
+Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber()) return ThrowTypeError(env, "tlsQuery(id, kind, ...)");
+  double kind = info[1].As<Napi::Number>().DoubleValue();
+  if (!(kind >= 0 && kind <= static_cast<double>(TlsQueryKind::kExportKeyingMaterial))) {
+    return ThrowTypeError(env, "tlsQuery: unknown kind");
+  }
+  auto query = std::make_unique<reactor::TlsQuery>();
+  query->kind = static_cast<TlsQueryKind>(static_cast<int>(kind));
+  if (query->kind == TlsQueryKind::kExportKeyingMaterial) {
+    // lib/tls.ts validated them as node does: length a positive uint32,
+    // label a string, context a Buffer or undefined.
+    if (info.Length() < 4 || !info[2].IsNumber() || !info[3].IsString()) {
+      return ThrowTypeError(env, "tlsQuery(id, kind, length, label[, context])");
+    }
+    double length = info[2].As<Napi::Number>().DoubleValue();
+    // Beyond kMaxExportBytes (or not a length) the reactor refuses it.
+    query->length = length >= 1 && length <= static_cast<double>(kMaxExportBytes) ? static_cast<size_t>(length) : 0;
+    query->label = info[3].As<Napi::String>().Utf8Value();
+    if (info.Length() > 4 && info[4].IsTypedArray()) {
+      Napi::TypedArray view = info[4].As<Napi::TypedArray>();
+      const char* data = static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
+      query->context.assign(data, view.ByteLength());
+      query->useContext = true;
+    }
+  }
+  TlsAnswer answer;
+  // Commands staged this tick go first: the question is about the connection
+  // as JS has left it.
+  if (!loop_ || released_) return env.Undefined();
+  loop_->Submit(staged_);
+  Loop::QueryOutcome outcome = loop_->QueryTls(IdArgument(info, 0), std::move(query), &answer);
+  if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
+  if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
+  Napi::Array result = Napi::Array::New(env);
+  result.Set(0u, Napi::Number::New(env, answer.failed ? -1 : answer.number));
+  uint32_t index = 1;
+  if (answer.bytes != nullptr) {
+    result.Set(index++, Napi::Buffer<char>::Copy(env, reinterpret_cast<const char*>(answer.bytes.get()),
+                                                 answer.bytesLength));
+  }
+  for (const std::string& bytes : answer.strings) {
+    result.Set(index++, Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size()));
+  }
+  return result;
 }
 
 // tlsUseContext(connectionId, contextId): JS's answer to kTlsServername, a

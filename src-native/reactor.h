@@ -101,6 +101,13 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // tlsServerSession(connectionId) -> Buffer (the session a server
   // connection's handshake made, as DER) or undefined
   Napi::Value TlsServerSession(const Napi::CallbackInfo& info);
+  // tlsQuery(connectionId, kind[, length, label, context]) -> undefined when
+  // the connection has no TLS session (or the loop is gone), null when the
+  // reactor thread did not answer within Loop::kQueryWaitMs, else
+  // [number, ...Buffers]: the answer of tls_query.h, which waits for the
+  // reactor thread (number -1: the export failed, Buffers are OpenSSL's
+  // message, library and reason).
+  Napi::Value TlsQuery(const Napi::CallbackInfo& info);
   Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value SetTimeout(const Napi::CallbackInfo& info);

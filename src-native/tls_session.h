@@ -30,6 +30,7 @@
 
 #include "connection.h"
 #include "tls_context.h"
+#include "tls_query.h"
 #include "tls_server_sessions.h"
 
 typedef struct ssl_st SSL;
@@ -139,6 +140,12 @@ class TlsSession {
   // what is written from now on (lib/tls.ts checked 512 to 16384, the range
   // OpenSSL takes; anything else leaves the size as it was).
   void SetMaxSendFragment(uint64_t bytes);
+  // JS's question about this connection (Loop::QueryTls). Keying material
+  // only once the handshake is done: before, the exporter secret is unset.
+  void Answer(const TlsQuery& query, TlsAnswer* answer) const {
+    if (query.kind == TlsQueryKind::kExportKeyingMaterial && !handshakeDone_) return;
+    AnswerTlsQuery(ssl_, !context_->client(), query, answer);
+  }
   // Whether plaintext may move both ways (forwarding).
   bool plaintextReady() const { return handshakeDone_ && writesAllowed_; }
 

@@ -32,7 +32,11 @@
   X(EVP_PKEY_free) \
   X(EVP_PKEY_get_base_id) \
   X(EVP_aes_128_cbc) \
+  X(EVP_PKEY_get_bits) \
+  X(EVP_PKEY_get_group_name) \
+  X(EVP_PKEY_get_id) \
   X(EVP_sha256) \
+  X(OBJ_nid2sn) \
   X(OSSL_PARAM_construct_end) \
   X(OSSL_PARAM_construct_octet_string) \
   X(OSSL_PARAM_construct_utf8_string) \
@@ -73,6 +77,12 @@
   X(SSL_CTX_set_verify) \
   X(SSL_CTX_use_PrivateKey) \
   X(SSL_CTX_use_certificate) \
+  X(SSL_export_keying_material) \
+  X(SSL_get_certificate) \
+  X(SSL_get_peer_cert_chain) \
+  X(SSL_get_shared_sigalgs) \
+  X(SSL_get_SSL_CTX) \
+  X(SSL_group_to_name) \
   X(SSL_SESSION_free) \
   X(SSL_do_handshake) \
   X(SSL_free) \
@@ -92,6 +102,7 @@
   X(SSL_new) \
   X(SSL_read_ex) \
   X(SSL_select_next_proto) \
+  X(SSL_SESSION_get0_ticket) \
   X(SSL_session_reused) \
   X(SSL_set_accept_state) \
   X(SSL_set_SSL_CTX) \
@@ -103,12 +114,18 @@
   X(SSL_write_ex) \
   X(TLS_client_method) \
   X(TLS_server_method) \
+  X(X509_check_issued) \
   X(X509_CRL_free) \
   X(X509_STORE_add_cert) \
   X(X509_STORE_add_crl) \
+  X(X509_STORE_CTX_free) \
+  X(X509_STORE_CTX_get1_issuer) \
+  X(X509_STORE_CTX_init) \
+  X(X509_STORE_CTX_new) \
   X(X509_STORE_set_flags) \
   X(X509_digest) \
   X(X509_free) \
+  X(X509_up_ref) \
   X(X509_verify_cert_error_string) \
   X(d2i_KeyParams) \
   X(d2i_PKCS12_bio) \

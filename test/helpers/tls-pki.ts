@@ -99,3 +99,59 @@ export function issueServerCertificate(pki: TestPki, names: string[]):
   const certPath = path.join(pki.directory, `${base}.pem`);
   return { key: fs.readFileSync(keyPath), cert: fs.readFileSync(certPath), keyPath, certPath };
 }
+
+/**
+ * An intermediate CA signed by `pki`'s CA, with a server certificate for
+ * localhost and a client certificate that it signed: chains of three, for
+ * what getPeerCertificate(true) links.
+ */
+export function issueIntermediateChain(pki: TestPki):
+  { intermediateCert: Buffer; serverKey: Buffer; serverCert: Buffer; clientKey: Buffer; clientCert: Buffer } {
+  const base = `chain-${Math.random().toString(36).slice(2)}`;
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const file = (name: string): string => path.join(pki.directory, `${base}-${name}`);
+  fs.writeFileSync(file('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  fs.writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  run(['req', ...ec, '-subj', '/CN=epoll-reactor test intermediate', '-keyout', file('ca.key'), '-out', file('ca.csr')], pki.directory);
+  run(['x509', '-req', '-in', file('ca.csr'), '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2',
+    '-extfile', file('ca.ext'), '-out', file('ca.pem')], pki.directory);
+  for (const [name, subject, extensions] of [['server', '/CN=localhost/O=chained', ['-extfile', file('server.ext')]],
+    ['client', '/CN=chained client/O=epoll-reactor', []]] as const) {
+    run(['req', ...ec, '-subj', subject, '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`)], pki.directory);
+    run(['x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial',
+      '-days', '2', ...extensions, '-out', file(`${name}.pem`)], pki.directory);
+  }
+  const read = (name: string): Buffer => fs.readFileSync(file(name));
+  return {
+    intermediateCert: read('ca.pem'), serverKey: read('server.key'), serverCert: read('server.pem'),
+    clientKey: read('client.key'), clientCert: read('client.pem'),
+  };
+}
+
+/**
+ * Two CAs that certify each other (a bridge), trusted only as those cross
+ * certificates, and a server certificate for localhost under the first: a
+ * trust store in which issuers lead round and round.
+ */
+export function issueCrossCertifiedCas(pki: TestPki): { crossCerts: Buffer[]; serverKey: Buffer; serverCert: Buffer } {
+  const base = `bridge-${Math.random().toString(36).slice(2)}`;
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const file = (name: string): string => path.join(pki.directory, `${base}-${name}`);
+  fs.writeFileSync(file('ca.ext'), 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n');
+  fs.writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  for (const name of ['a', 'b']) {
+    run(['req', '-x509', ...ec, '-subj', `/CN=bridge ${name}`, '-days', '2', '-keyout', file(`${name}.key`), '-out', file(`${name}-self.pem`),
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], pki.directory);
+    run(['req', '-new', '-key', file(`${name}.key`), '-subj', `/CN=bridge ${name}`, '-out', file(`${name}.csr`)], pki.directory);
+  }
+  // a's key certified by b, and b's by a.
+  for (const [subject, issuer] of [['a', 'b'], ['b', 'a']]) {
+    run(['x509', '-req', '-in', file(`${subject}.csr`), '-CA', file(`${issuer}-self.pem`), '-CAkey', file(`${issuer}.key`),
+      '-CAcreateserial', '-days', '2', '-extfile', file('ca.ext'), '-out', file(`${subject}-by-${issuer}.pem`)], pki.directory);
+  }
+  run(['req', ...ec, '-subj', '/CN=localhost/O=bridged', '-keyout', file('server.key'), '-out', file('server.csr')], pki.directory);
+  run(['x509', '-req', '-in', file('server.csr'), '-CA', file('a-self.pem'), '-CAkey', file('a.key'), '-CAcreateserial',
+    '-days', '2', '-extfile', file('server.ext'), '-out', file('server.pem')], pki.directory);
+  const read = (name: string): Buffer => fs.readFileSync(file(name));
+  return { crossCerts: [read('a-by-b.pem'), read('b-by-a.pem')], serverKey: read('server.key'), serverCert: read('server.pem') };
+}
