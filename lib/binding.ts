@@ -35,6 +35,10 @@ export interface NativeReactor {
    * its byte strings.
    */
   tlsQuery(id: number, kind: number, length?: number, label?: string, context?: Buffer): [number, ...Buffer[]] | undefined | null;
+  /** A TLS client connection reports its key log lines from now on. */
+  tlsLogKeys(id: number): void;
+  /** A server context's connections report their key log lines from now on. */
+  tlsLogServerKeys(contextId: number): void;
   /** A server context's connections ask for a context by SNI name from now on. */
   tlsAskServernames(contextId: number): void;
   resume(id: number): void;
@@ -111,6 +115,8 @@ export interface NativeTlsContextOptions {
   sessionIdContext: string;
   /** A server's handshakes stop at an SNI name for JS to choose a context (SNICallback, addContext). */
   asksServername?: boolean;
+  /** A server whose connections report key log lines ('keylog'). */
+  logsKeys?: boolean;
 }
 
 /** What `stats()` reports (LoopStats in src-native/loop.h). */

@@ -27,9 +27,11 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * addContext() are served by name too, before or after this call, when
  * each was made by this package's createSecureContext or (after this call)
  * from options. Where reactor TLS cannot serve it (an SNICallback, a context
- * added before this call that node made, PSK; or no OpenSSL in this node),
- * node:tls wraps the reactor socket instead, as before. Later
- * setSecureContext() calls on the https.Server are not seen by reactor TLS.
+ * added before this call that node made, PSK, a listener for 'OCSPRequest',
+ * 'newSession' or 'resumeSession'; or no OpenSSL in this node), node:tls
+ * wraps the reactor socket instead, as before. Later setSecureContext()
+ * calls and listeners for those events added later are not seen by reactor
+ * TLS. 'keylog' is emitted on the https.Server, as node:tls emits it.
  *
  * The HTTP server itself does not listen; close the returned reactor server
  * to stop accepting, and the HTTP server's `close()`,
@@ -84,6 +86,24 @@ function followAddedContexts(httpsServer: https.Server, secure: SecureServer): v
   };
 }
 
+/**
+ * The https.Server's 'keylog' listeners, before and after serveHttp, hear
+ * the reactor's connections' key log lines, as node:tls emits them. The
+ * reactor's server reports them only once someone listens.
+ */
+function followKeylog(httpsServer: https.Server, secure: SecureServer): void {
+  let following = false;
+  const follow = (): void => {
+    if (following) return;
+    following = true;
+    secure.on('keylog', (line: Buffer, socket: SecureSocket) => httpsServer.emit('keylog', line, socket));
+  };
+  if (httpsServer.listenerCount('keylog') > 0) follow();
+  httpsServer.on('newListener', (event: string | symbol) => {
+    if (event === 'keylog') follow();
+  });
+}
+
 export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {}): Server {
   // net.Server covers http.Server and https.Server (a tls.Server).
   if (!(httpServer instanceof net.Server) || typeof (httpServer as { emit?: unknown }).emit !== 'function') {
@@ -107,6 +127,7 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     server.on('secureConnection', (socket: SecureSocket) => httpServer.emit('secureConnection', socket));
     followTicketKeys(httpServer as https.Server, server as SecureServer);
     followAddedContexts(httpServer as https.Server, server as SecureServer);
+    followKeylog(httpServer as https.Server, server as SecureServer);
     server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
   } else {
     server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));

@@ -24,6 +24,7 @@ export const enum EventKind {
   ForwardTlsError = 16,
   TlsServername = 17,
   TlsSession = 18,
+  TlsKeylog = 19,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -51,6 +52,8 @@ export interface ConnectionEndpoint {
   onReactorServername?(servername: string): void;
   /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
   onReactorSession?(der: string, issued: boolean): void;
+  /** TLS connections whose key log is wanted: a line of it (NSS key log format, no newline). */
+  onReactorKeylog?(line: string): void;
 }
 
 /** What a forward in progress implements (lib/forward.ts). */
@@ -226,6 +229,8 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         connections.get(id)?.onReactorServername?.(strings[records[i + 3]]);
       } else if (kind === EventKind.TlsSession) {
         connections.get(id)?.onReactorSession?.(strings[records[i + 3]], records[i + 2] === 1);
+      } else if (kind === EventKind.TlsKeylog) {
+        connections.get(id)?.onReactorKeylog?.(strings[records[i + 3]]);
       } else if (kind === EventKind.TlsError) {
         connections.get(id)?.onReactorTlsError?.(records[i + 2] === 1, records[i + 4], strings, records[i + 3]);
       } else if (kind === EventKind.ListenerError) {

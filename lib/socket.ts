@@ -334,6 +334,14 @@ export class Socket extends Duplex implements AttemptingSocket {
     return answer;
   }
 
+  /** @internal A TLS client reports its key log lines from now on (lib/tls.ts); false while it has no connection. */
+  protected tlsLogKeys(): boolean {
+    if (!this.registered) return false;
+    this.reactor!.native.tlsLogKeys(this.id);
+    this.reactor!.scheduleFlush();
+    return true;
+  }
+
   /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */
   protected allowTlsWrites(): void {
     if (!this.registered) return;

@@ -35,6 +35,12 @@ const unsupportedOptions = [
   'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
+/**
+ * tls.Server events reactor TLS does not emit: serveHttp leaves an
+ * https.Server that listens for one (when serveHttp is called) to node:tls.
+ */
+const serverEventsNotEmitted = ['OCSPRequest', 'newSession', 'resumeSession'] as const;
+
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
   'pskCallback', 'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'requestOCSP',
@@ -384,6 +390,7 @@ export class SecureSocket extends Socket {
     // must not take the process down. A client's errors are its own, as
     // tls.connect's.
     if (server !== undefined) this.on('error', ignoreServerSocketError);
+    else if (client !== undefined) this.on('newListener', this.onNewListener);
   }
 
   /** @internal A client's server passed verification (or need not): its writes may go. */
@@ -622,11 +629,35 @@ export class SecureSocket extends Socket {
 
   /** @internal A record size to apply when the socket gets its connection (attach). */
   private maxSendFragment: number | undefined = undefined;
+  /** @internal A client's 'keylog' listener: its connections report their key log lines. */
+  private logsKeys = false;
 
   /** @internal */
   override attach(...args: Parameters<Socket['attach']>): void {
     super.attach(...args);
     if (this.maxSendFragment !== undefined) this.tlsSetMaxSendFragment(this.maxSendFragment);
+    if (this.logsKeys) this.tlsLogKeys();
+  }
+
+  /**
+   * @internal A client's first 'keylog' listener turns its key log on, as
+   * TLSSocket's does (a server's sockets log when their server listens).
+   */
+  private onNewListener(event: string | symbol): void {
+    if (event !== 'keylog' || this.logsKeys) return;
+    this.logsKeys = true;
+    this.tlsLogKeys();
+  }
+
+  /**
+   * @internal A line of the NSS key log, as node emits it: a Buffer ending
+   * in a newline, on the server as `'keylog'` (line, socket) for its
+   * sockets, on the socket itself for a client.
+   */
+  onReactorKeylog(line: string): void {
+    const bytes = Buffer.from(`${line}\n`, 'latin1');
+    if (this.secureServer !== undefined) this.secureServer.emit('keylog', bytes, this);
+    else this.emit('keylog', bytes);
   }
 
   private finishedMessage(base64: string | undefined): Buffer | undefined {
@@ -1575,13 +1606,16 @@ export class SecureServer extends Server {
     this.sniCallback = (sniCallback || undefined) as SecureServerOptions['SNICallback'];
     if (secureConnectionListener !== undefined) this.on('secureConnection', secureConnectionListener);
     this.on('close', releaseContext);
+    this.on('newListener', this.onNewListener);
   }
 
   /** @internal */
   protected override tlsContextFor(reactor: Reactor): number {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
-    const result = reactor.native.createTlsContext({ ...this.contextOptions, asksServername: this.asksServername() });
+    const result = reactor.native.createTlsContext({
+      ...this.contextOptions, asksServername: this.asksServername(), logsKeys: this.logsKeys,
+    });
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
       // (out of memory); it fails the listen as a bind error would.
@@ -1600,6 +1634,16 @@ export class SecureServer extends Server {
       socket.handshakeTimer.unref();
     }
     return socket;
+  }
+
+  /** @internal Whether connections report key log lines: the server has had a 'keylog' listener. */
+  private logsKeys = false;
+
+  /** @internal Its first 'keylog' listener turns the key log on, for connections from then on. */
+  private onNewListener(event: string | symbol): void {
+    if (event !== 'keylog' || this.logsKeys) return;
+    this.logsKeys = true;
+    if (this.context !== undefined) this.context.reactor.native.tlsLogServerKeys(this.context.id);
   }
 
   /** Whether handshakes stop at a client's SNI name for a context to be chosen. */
@@ -1809,6 +1853,9 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     if (value !== undefined && value !== null && value !== false) return undefined;
   }
   if (typeof bySymbol('snicallback') === 'function') return undefined;
+  // Events reactor TLS never emits: OCSP stapling, an external session
+  // cache. A server listening for one is node:tls's to serve.
+  if (serverEventsNotEmitted.some((event) => server.listenerCount(event) > 0)) return undefined;
   if (fields.secureProtocol && methodParts(String(fields.secureProtocol), false) === null) return undefined;
   const handshakeTimeout = bySymbol('handshake-timeout');
   const options: SecureServerOptions = {

@@ -42,6 +42,8 @@ enum class EventKind : uint8_t {
   kTlsSession = 18,       // id: a client's session (base64 DER) at b (string
                           // index); a: 1 when the server issued it (node's
                           // 'session'), 0 for the handshake's own (getSession())
+  kTlsKeylog = 19,        // id: a line of the NSS key log (node's 'keylog')
+                          // at b (string index)
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must
@@ -59,6 +61,7 @@ constexpr bool CarriesStrings(EventKind kind) {
     case EventKind::kTlsError:
     case EventKind::kForwardTlsError:
     case EventKind::kTlsServername:
+    case EventKind::kTlsKeylog:
     case EventKind::kTlsSession:
       return true;
     case EventKind::kData:

@@ -145,7 +145,8 @@ bool Forwarder::Pump(Batch& batch) {
   }
   // A TLS write that had to read first (WANT_READ) goes on once its side
   // was read, which may have happened after its direction ran this pump.
-  // A TLS client side's new sessions (its reads took the tickets) go to JS.
+  // A TLS client side's new sessions (its reads took the tickets), and any
+  // side's key log lines (key updates), go to JS.
   for (ForwardDirection& direction : directions_) {
     if (direction.source->tls == nullptr) continue;
     if (direction.source->tls->TakeFlushWanted()) more = true;

@@ -630,6 +630,9 @@ void Loop::Apply(Command& command) {
         flow_.MarkReady(*connection);
       }
       return;
+    case Command::Kind::kTlsLogKeys:
+      if (connection->tls != nullptr) connection->tls->LogKeys();
+      return;
     case Command::Kind::kTlsMaxSendFragment:
       if (connection->tls != nullptr) connection->tls->SetMaxSendFragment(command.amount);
       return;

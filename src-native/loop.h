@@ -58,6 +58,7 @@ struct Command {
                           // 512 to 16384 (TlsSession::SetMaxSendFragment)
     kTlsQuery,            // id, amount: the query's number, tlsQuery: what JS
                           // asks (Loop::QueryTls waits for the answer)
+    kTlsLogKeys,          // id: a TLS client reports its key log lines (TlsSession::LogKeys)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

@@ -288,6 +288,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
           InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
+          InstanceMethod<&Reactor::TlsLogKeys>("tlsLogKeys"),
+          InstanceMethod<&Reactor::TlsLogServerKeys>("tlsLogServerKeys"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
           InstanceMethod<&Reactor::Ref>("ref"),
@@ -977,6 +979,20 @@ Napi::Value Reactor::Unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// tlsLogKeys(connectionId): a TLS client reports its key log lines from now on.
+Napi::Value Reactor::TlsLogKeys(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kTlsLogKeys, info);
+  return info.Env().Undefined();
+}
+
+// tlsLogServerKeys(contextId): a server context's connections report their
+// key log lines from now on (its first 'keylog' listener).
+Napi::Value Reactor::TlsLogServerKeys(const Napi::CallbackInfo& info) {
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  if (found != tlsContexts_.end() && !found->second->client()) found->second->SetLogsKeys();
+  return info.Env().Undefined();
+}
+
 }  // namespace reactor
 
 namespace reactor {
@@ -1104,6 +1120,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.serverCipherPreference = BoolProperty(given, "honorCipherOrder");
   options.sessionIdContext = StringProperty(given, "sessionIdContext");
   options.asksServername = BoolProperty(given, "asksServername");
+  options.logsKeys = BoolProperty(given, "logsKeys");
   Napi::Value sessionTimeout = given.Get("sessionTimeout");
   if (env.IsExceptionPending()) return env.Undefined();
   if (sessionTimeout.IsNumber()) options.sessionTimeout = sessionTimeout.As<Napi::Number>().Int32Value();

@@ -109,6 +109,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // message, library and reason).
   Napi::Value TlsQuery(const Napi::CallbackInfo& info);
   Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
+  Napi::Value TlsLogKeys(const Napi::CallbackInfo& info);
+  Napi::Value TlsLogServerKeys(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value SetTimeout(const Napi::CallbackInfo& info);
   // setMaxConnections(listenerId, limit): 0 for none; lib/server.ts validates.

@@ -96,6 +96,10 @@ int CertificateWanted(SSL* ssl, void*) {
   return session == nullptr ? 1 : session->OnCertificateWanted();
 }
 
+void KeyLogLine(const SSL* ssl, const char* line) {
+  if (TlsSession* session = TlsSession::Of(ssl)) session->OnKeyLogLine(line);
+}
+
 bool UseCertificates(SSL_CTX* ctx, const std::string& pem) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   if (bio == nullptr) return false;
@@ -328,6 +332,12 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->requestCert_ = options.requestCert;
   context->alpn_ = options.alpn;
   if (options.asksServername) context->SetAsksServername();
+  if (options.logsKeys) context->SetLogsKeys();
+  // On every context, so that one chosen by SNI name (OpenSSL asks the
+  // SSL's current one) logs too; the session decides whether anyone
+  // listens. OpenSSL formats each secret's line only where it is set: about
+  // five short lines per handshake.
+  SSL_CTX_set_keylog_callback(ctx, KeyLogLine);
   // The context itself, plus its certificates parsed (of the order of their PEM text).
   context->externalBytes_ = 64 * 1024;
   for (const std::string& pem : options.ca) context->externalBytes_ += pem.size();

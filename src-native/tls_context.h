@@ -88,6 +88,9 @@ struct TlsContextOptions {
   // for JS to choose a context for it (SNICallback, addContext): TlsSession's
   // server-name state. Can be turned on later (SetAsksServername).
   bool asksServername = false;
+  // A server whose connections report their secrets as key log lines
+  // (node's 'keylog'). Can be turned on later (SetLogsKeys).
+  bool logsKeys = false;
 };
 
 // Session ticket keys in node's layout (tls.Server's ticketKeys): tickets
@@ -134,6 +137,11 @@ class TlsContext {
   // a listening server gains its first addContext().
   bool asksServername() const { return asksServername_.load(std::memory_order_relaxed); }
   void SetAsksServername() { asksServername_.store(true, std::memory_order_relaxed); }
+  // Whether a server's connections report key log lines (a 'keylog'
+  // listener): read on the reactor thread as each is accepted, turned on
+  // from the JS thread.
+  bool logsKeys() const { return logsKeys_.load(std::memory_order_relaxed); }
+  void SetLogsKeys() { logsKeys_.store(true, std::memory_order_relaxed); }
   // About how much memory the context holds outside V8 (its certificates and
   // trust store), which the bridge reports to V8 so that garbage collection
   // runs for contexts JS lets go of (an SNICallback making one per handshake).
@@ -149,6 +157,7 @@ class TlsContext {
   mutable std::mutex ticketKeysMutex_;  // guards ticketKeys_: read on the reactor thread, set on the JS thread
   TicketKeys ticketKeys_{};
   std::atomic<bool> asksServername_{false};
+  std::atomic<bool> logsKeys_{false};
   size_t externalBytes_ = 0;
 };
 

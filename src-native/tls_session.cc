@@ -178,6 +178,9 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   SSL_set_accept_state(session->ssl_);
   session->connectionId_ = connectionId;
   session->serverSessions_ = std::move(serverSessions);
+  // As node decides for each connection it accepts: one accepted before the
+  // server's first 'keylog' listener logs nothing, even of later secrets.
+  session->logsKeys_ = session->context_->logsKeys();
   return session;
 }
 
@@ -266,6 +269,8 @@ void TlsSession::ReportNewSessions(Connection& connection, Batch& batch) {
 }
 
 void TlsSession::ReportForwardedSessions(Connection& connection, Batch& batch) {
+  // Key updates' lines too (a few per key update, at most kMaxKeyLogLines a report).
+  if (!keyLogLines_.empty()) ReportKeyLog(connection, batch);
   if (newSessions_.empty()) return;
   // Past the cap the oldest go unreported: the newest is what resumes.
   while (newSessions_.size() > kMaxNewSessions - forwardedReports_) {
@@ -285,7 +290,8 @@ void TlsSession::StopKeepingSessions() {
 }
 
 // Reports, when Read() or Flush() returns, the sessions issued meanwhile and
-// not reported yet (Read() reports each SSL_read_ex's at once).
+// not reported yet (Read() reports each SSL_read_ex's at once), and the key
+// log lines of key updates (a TLS 1.3 KeyUpdate logs the next traffic secret).
 class TlsSession::SessionReports {
  public:
   SessionReports(TlsSession& session, Connection& connection, Batch& batch)
@@ -295,6 +301,7 @@ class TlsSession::SessionReports {
     if (!session_.newSessions_.empty() && connection_.forwarder == nullptr) {
       session_.ReportNewSessions(connection_, batch_);
     }
+    if (!session_.keyLogLines_.empty()) session_.ReportKeyLog(connection_, batch_);
   }
   SessionReports(const SessionReports&) = delete;
   SessionReports& operator=(const SessionReports&) = delete;
@@ -331,9 +338,26 @@ bool TlsSession::UseContext(std::shared_ptr<TlsContext> context) {
   return true;
 }
 
+void TlsSession::OnKeyLogLine(const char* line) {
+  if (!logsKeys_) return;
+  if (keyLogLines_.size() < kMaxKeyLogLines) keyLogLines_.emplace_back(line);
+}
+
+void TlsSession::ReportKeyLog(Connection& connection, Batch& batch) {
+  for (std::string& line : keyLogLines_) {
+    size_t index = batch.strings.size();
+    batch.strings.push_back(std::move(line));
+    batch.Add(EventKind::kTlsKeylog, connection.id, 0, static_cast<double>(index), 0);
+  }
+  keyLogLines_.clear();
+}
+
 bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome) {
   BeginCall();
   int result = SSL_do_handshake(ssl_);
+  // The secrets this step made, before the handshake's end is reported (as
+  // node emits 'keylog' before 'secure').
+  if (!keyLogLines_.empty()) ReportKeyLog(connection, batch);
   if (result == 1) {
     handshakeDone_ = true;
     flushWanted_ = true;  // writes made while the handshake ran wait for it

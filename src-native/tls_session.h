@@ -116,7 +116,7 @@ class TlsSession {
   // finished the ticket, or, once the connection is forwarded, the
   // forward's next pump (ReportForwardedSessions).
   bool OnNewSession(SSL_SESSION* session);
-  // A forwarded client connection's kept sessions, reported after a pump.
+  // A forwarded connection's key log lines, and a client's kept sessions, reported after a pump.
   // No flow control applies to a forward, so a forwarded connection reports
   // kMaxNewSessions at most over its life (enough to resume with: a proxy
   // keeps the newest), and keeps none after that.
@@ -140,6 +140,14 @@ class TlsSession {
   // what is written from now on (lib/tls.ts checked 512 to 16384, the range
   // OpenSSL takes; anything else leaves the size as it was).
   void SetMaxSendFragment(uint64_t bytes);
+  // OpenSSL's key log callback (installed on every context): a line for
+  // one of the connection's secrets, kept for the next report when a
+  // 'keylog' listener wants it (LogKeys, or for a server's connection its
+  // context's logsKeys when it was accepted).
+  void OnKeyLogLine(const char* line);
+  // A client socket gained a 'keylog' listener: its lines are reported.
+  void LogKeys() { logsKeys_ = true; }
+
   // JS's question about this connection (Loop::QueryTls). Keying material
   // only once the handshake is done: before, the exporter secret is unset.
   void Answer(const TlsQuery& query, TlsAnswer* answer) const {
@@ -273,6 +281,11 @@ class TlsSession {
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
   void RecordFailure(const char* fallback);
 
+  // Reports the key log lines kept (kTlsKeylog), oldest first.
+  void ReportKeyLog(Connection& connection, Batch& batch);
+  // Lines kept between two reports at most (a TLS 1.3 handshake makes five).
+  static constexpr size_t kMaxKeyLogLines = 16;
+
   // Reports the name JS must choose a context for (kTlsServername).
   void ReportServername(Connection& connection, Batch& batch);
   // Reports `der` (base64) as kTlsSession; `issued` for OnNewSession's.
@@ -310,6 +323,8 @@ class TlsSession {
   std::shared_ptr<TlsServerSessions> serverSessions_;
   uint64_t connectionId_ = 0;
   bool serverSessionKept_ = false;
+  bool logsKeys_ = false;  // lines are reported: a client's LogKeys, a server's context at Accept
+  std::vector<std::string> keyLogLines_;  // not yet reported (ReportKeyLog)
   size_t forwardedReports_ = 0;    // sessions reported while forwarded (ReportForwardedSessions)
   uint64_t reportedBytes_ = 0;     // TakeReportedBytes()
   Transport transport_;

@@ -70,6 +70,7 @@
   X(SSL_CTX_set_cert_cb) \
   X(SSL_CTX_set0_tmp_dh_pkey) \
   X(SSL_CTX_set_ciphersuites) \
+  X(SSL_CTX_set_keylog_callback) \
   X(SSL_CTX_set_options) \
   X(SSL_CTX_set_session_id_context) \
   X(SSL_CTX_set_timeout) \

@@ -1,7 +1,8 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, enableTrace, PSK), node:tls wraps each
-// reactor socket. Either way a Node https client gets its answers, twice over
-// one keep-alive socket.
+// own options; where reactor TLS cannot (an SNICallback, enableTrace, PSK, an
+// OCSPRequest listener), node:tls wraps each reactor socket.
+// Either way a Node https client gets its answers, twice over one
+// keep-alive socket.
 import { once } from 'node:events';
 import * as https from 'node:https';
 import type * as net from 'node:net';
@@ -123,6 +124,61 @@ test.each<[string, object]>([
   const { createConnection } = await import('node:net');
   track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
   expect(await wrapped).toBeInstanceOf(Socket);
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+}, 20_000);
+
+test.each(['OCSPRequest', 'newSession', 'resumeSession'])(
+  'an https.Server listening for %s, which reactor TLS never emits, is left to node:tls', async (event) => {
+    certificate = makeTestCertificate();
+    const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, mustNotCall('a request'));
+    httpsServer.on(event, () => {});
+    const wrapped = new Promise<unknown>((resolve) => httpsServer.prependListener('connection', resolve));
+    const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+    await once(server, 'listening');
+    const { port } = server.address() as net.AddressInfo;
+    const { createConnection } = await import('node:net');
+    track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
+    expect(await wrapped).toBeInstanceOf(Socket);
+    httpsServer.close();
+    httpsServer.closeAllConnections();
+  }, 20_000);
+
+test.each(['before', 'after'])('an https.Server\'s \'keylog\' listener added %s serveHttp() hears reactor TLS\'s key log, the client\'s own lines', async (when) => {
+  certificate = makeTestCertificate();
+  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (_request, response) => response.end('ok'));
+  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  const lines: string[] = [];
+  const sockets: unknown[] = [];
+  const listen = (): void => {
+    httpsServer.on('keylog', (line: Buffer, socket: unknown) => {
+      lines.push(line.toString('latin1'));
+      sockets.push(socket);
+    });
+  };
+  if (when === 'before') listen();
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  if (when === 'after') listen();
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const clientLines: string[] = [];
+  const body = await new Promise<string>((resolve, reject) => {
+    const request = https.get({ host: '127.0.0.1', port, rejectUnauthorized: false, agent: false }, (response) => {
+      let text = '';
+      response.on('data', (chunk) => { text += chunk; });
+      response.on('end', () => resolve(text));
+    }).on('error', reject);
+    request.on('socket', (socket) => socket.on('keylog', (line: Buffer) => clientLines.push(line.toString('latin1'))));
+  });
+  expect(body).toBe('ok');
+  // TLS 1.3: the handshake and traffic secrets of both sides, and the
+  // exporter's; each line as node gives it, a newline at its end.
+  expect(lines.map((line) => line.split(' ')[0]).sort()).toEqual(['CLIENT_HANDSHAKE_TRAFFIC_SECRET', 'CLIENT_TRAFFIC_SECRET_0',
+    'EXPORTER_SECRET', 'SERVER_HANDSHAKE_TRAFFIC_SECRET', 'SERVER_TRAFFIC_SECRET_0']);
+  expect(lines.every((line) => /^[A-Z_0-9]+ [0-9a-f]{64} [0-9a-f]+\n$/.test(line))).toBe(true);
+  // The same secrets node's client logged: what a packet capture needs.
+  expect([...lines].sort()).toEqual([...clientLines].sort());
+  expect(sockets.every((socket) => socket instanceof SecureSocket)).toBe(true);
   httpsServer.close();
   httpsServer.closeAllConnections();
 }, 20_000);
