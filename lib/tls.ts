@@ -1044,6 +1044,12 @@ export function namedContextsOf(server: tls.Server): [RegExp, NativeTlsContextOp
 }
 
 /**
+ * Marks server options read off a tls.Server (secureOptionsOf): node built
+ * that server's context from them, so they need no second check.
+ */
+const checkedByNode = Symbol('epoll-reactor options checked by node');
+
+/**
  * Checks `options` as node:tls does (node's own createSecureContext parses
  * the keys and certificates and throws its errors) and returns what the
  * native context is built from. Throws before anything is created.
@@ -1064,8 +1070,13 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   // ciphers, protocol versions, curves, signature algorithms and
   // secureOptions (SecureServer's constructor defaults honorCipherOrder first,
   // as tls.Server does, which makes node accept any secureOptions: below).
-  const secureContext = tls.createSecureContext(options as tls.SecureContextOptions);
-  if (made !== undefined) made.secureContext = secureContext;
+  // Not again for options node made its own context from (an https.Server's,
+  // serveHttp): it has thrown already, and warned (a small dhparam's
+  // SecurityWarning came twice).
+  if (!(options as Record<symbol, unknown>)[checkedByNode]) {
+    const secureContext = tls.createSecureContext(options as tls.SecureContextOptions);
+    if (made !== undefined) made.secureContext = secureContext;
+  }
   const alpn = alpnWireFormat(options.ALPNProtocols);
   const passphrase = options.passphrase;
   const keys = (options.key === undefined || options.key === null ? [] : Array.isArray(options.key) ? options.key : [options.key])
@@ -1887,5 +1898,6 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
   for (const key of Object.keys(options) as (keyof SecureServerOptions)[]) {
     if (options[key] === undefined || options[key] === null) delete options[key];
   }
+  (options as Record<symbol, unknown>)[checkedByNode] = true;
   return options;
 }

@@ -23,7 +23,7 @@ afterEach(checkMustCalls);
 // DHE needs an RSA key: there are no DHE ciphers for ECDSA.
 let identity: TestCertificate;
 let directory: string;
-let parameters: { ffdhe2048: Buffer; small: Buffer; ec: Buffer; dsa: Buffer; x942: Buffer };
+let parameters: { ffdhe2048: Buffer; small: Buffer; medium: Buffer; ec: Buffer; dsa: Buffer; x942: Buffer };
 
 /** Parameters made by the openssl CLI into a temporary folder. */
 function openssl(args: string[], file: string): Buffer {
@@ -39,6 +39,8 @@ beforeAll(() => {
     // RFC 7919's group: made at once, and what 'auto' picks for a 2048-bit key.
     ffdhe2048: openssl(['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'group:ffdhe2048'], 'ffdhe2048.pem'),
     small: openssl(['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'dh_paramgen_prime_len:512'], 'dh512.pem'),
+    // 1024 bits: node takes them with a SecurityWarning (a safe prime: a second or two).
+    medium: openssl(['genpkey', '-genparam', '-algorithm', 'DH', '-pkeyopt', 'dh_paramgen_prime_len:1024'], 'dh1024.pem'),
     ec: openssl(['ecparam', '-name', 'prime256v1'], 'ec.pem'),
     dsa: openssl(['genpkey', '-genparam', '-algorithm', 'DSA', '-pkeyopt', 'dsa_paramgen_bits:1024'], 'dsa.pem'),
     x942: openssl(['genpkey', '-genparam', '-algorithm', 'DHX', '-pkeyopt', 'group:dh_2048_256'], 'x942.pem'),
@@ -141,3 +143,42 @@ test('serveHttp keeps reactor TLS for an https.Server with dhparam, and serves D
   httpsServer.close();
   httpsServer.closeAllConnections();
 }, 20_000);
+
+test('serveHttp adds no second SecurityWarning for an https.Server\'s small dhparam: node warned once already', async () => {
+  // In a process of its own: jest's `process` does not hear node's warnings.
+  // Node 24 and later refuse 1024-bit parameters outright (OpenSSL's
+  // security level), so there is nothing to compare there.
+  const script = `
+    const fs = require('node:fs'); const https = require('node:https');
+    const { serveHttp } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+    const warnings = [];
+    process.on('warning', (warning) => warnings.push(warning.name + ': ' + warning.message));
+    const [key, cert, dhparam] = process.argv.slice(1).map((file) => fs.readFileSync(file));
+    let httpsServer;
+    try {
+      httpsServer = https.createServer({ key, cert, dhparam });
+    } catch (error) {
+      console.log(JSON.stringify({ refused: error.code }));
+    }
+    if (httpsServer) setImmediate(() => {
+      const created = [...warnings];
+      const server = serveHttp(httpsServer, { port: 0, host: '127.0.0.1' });
+      server.on('listening', () => setImmediate(() => {
+        console.log(JSON.stringify({ created, served: warnings.slice(created.length) }));
+        httpsServer.close();
+      }));
+    });`;
+  const files = (['key', 'cert'] as const).map((name) => {
+    fs.writeFileSync(path.join(directory, `identity-${name}.pem`), identity[name]);
+    return path.join(directory, `identity-${name}.pem`);
+  });
+  const output = execFileSync(process.execPath, ['-e', script, ...files, path.join(directory, 'dh1024.pem')],
+    { encoding: 'utf8', timeout: 20000, stdio: ['ignore', 'pipe', 'ignore'] });
+  const result = JSON.parse(output) as { refused?: string; created?: string[]; served?: string[] };
+  if (result.refused !== undefined) {
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(24);
+    return;
+  }
+  expect(result.created).toEqual(['SecurityWarning: DH parameter is less than 2048 bits']);
+  expect(result.served).toEqual([]);
+});
