@@ -506,7 +506,7 @@ export class SecureSocket extends Socket {
     const answer = this.tlsQuery(TlsQuery.EphemeralKey);
     if (answer === undefined) return null;
     if (answer.length < 4) return {};
-    const [type, name, group] = answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+    const [type, name, group] = textsOf(answer);
     const size = answer[0];
     // node 24's objects have all three keys, what does not apply undefined.
     if (type === 'DH') return ephemeralKeyInfoNamesGroups ? { type, name: undefined, size } : { type, size };
@@ -522,7 +522,7 @@ export class SecureSocket extends Socket {
   getSharedSigalgs(): string[] | null {
     if (this.destroyed) return null;
     const answer = this.tlsQuery(TlsQuery.SharedSigalgs);
-    return answer === undefined ? null : answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+    return answer === undefined ? null : textsOf(answer);
   }
 
   /**
@@ -557,7 +557,7 @@ export class SecureSocket extends Socket {
       : this.tlsQuery(TlsQuery.ExportKeyingMaterial, length, label, contextBytes);
     if (answer === undefined) throw codedError('TLS socket connection must be securely established', 'ERR_TLS_INVALID_STATE');
     if (answer[0] === -1) {
-      const [message, library, reason] = answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+      const [message, library, reason] = textsOf(answer);
       throw opensslError(message, library, reason);
     }
     return answer[1] as Buffer;
@@ -919,6 +919,11 @@ class RecentMap<K, V> {
 // certificates. Least recently used goes first; each caller gets a copy.
 const certificatesByFingerprint = new RecentMap<string, PeerCertificate>(64);
 const MAX_CACHED_CERTIFICATE_BYTES = 16 * 1024;
+
+/** The byte strings of a tlsQuery answer (after its number) as text: names, OpenSSL's messages. */
+function textsOf(answer: [number, ...Buffer[]]): string[] {
+  return answer.slice(1).map((bytes) => (bytes as Buffer).toString('latin1'));
+}
 
 /** A certificate's SHA-256 as node writes fingerprint256 ("AB:CD:..."), the key certificates are kept by. */
 function fingerprint256Of(raw: Buffer): string {

@@ -108,24 +108,30 @@ test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to 
   await reactorClosed;
 }, 30000);
 
+/**
+ * Serves `httpsServer` and opens one connection: resolves once node:tls's
+ * path has it, the https.Server being handed the raw reactor socket to wrap.
+ * No handshake: the connection closes at once (no ClientHello, so nothing to trace).
+ */
+async function expectLeftToNodeTls(httpsServer: https.Server): Promise<void> {
+  const wrapped = new Promise<unknown>((resolve) => httpsServer.prependListener('connection', resolve));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const { createConnection } = await import('node:net');
+  track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
+  expect(await wrapped).toBeInstanceOf(Socket);
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+}
+
 test.each<[string, object]>([
   ['enableTrace', { enableTrace: true }],
   ['ALPNCallback', { ALPNCallback: () => 'http/1.1' }],
   ['pskCallback', { pskCallback: () => null }],
 ])('an https.Server with %s, which reactor TLS does not do, is left to node:tls', async (_name, options) => {
   certificate = makeTestCertificate();
-  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert, ...options }, mustNotCall('a request'));
-  // node:tls's path: the https.Server is handed the raw reactor socket to wrap.
-  const wrapped = new Promise<unknown>((resolve) => httpsServer.prependListener('connection', resolve));
-  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  // No handshake: a connection that closes at once (no ClientHello, so nothing to trace).
-  const { createConnection } = await import('node:net');
-  track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
-  expect(await wrapped).toBeInstanceOf(Socket);
-  httpsServer.close();
-  httpsServer.closeAllConnections();
+  await expectLeftToNodeTls(https.createServer({ key: certificate.key, cert: certificate.cert, ...options }, mustNotCall('a request')));
 }, 20_000);
 
 test.each(['OCSPRequest', 'newSession', 'resumeSession'])(
@@ -133,15 +139,7 @@ test.each(['OCSPRequest', 'newSession', 'resumeSession'])(
     certificate = makeTestCertificate();
     const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, mustNotCall('a request'));
     httpsServer.on(event, () => {});
-    const wrapped = new Promise<unknown>((resolve) => httpsServer.prependListener('connection', resolve));
-    const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
-    await once(server, 'listening');
-    const { port } = server.address() as net.AddressInfo;
-    const { createConnection } = await import('node:net');
-    track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
-    expect(await wrapped).toBeInstanceOf(Socket);
-    httpsServer.close();
-    httpsServer.closeAllConnections();
+    await expectLeftToNodeTls(httpsServer);
   }, 20_000);
 
 test.each(['before', 'after'])('an https.Server\'s \'keylog\' listener added %s serveHttp() hears reactor TLS\'s key log, the client\'s own lines', async (when) => {
