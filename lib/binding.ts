@@ -15,8 +15,15 @@ export interface NativeReactor {
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
-  /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
-  write(id: number, data: Uint8Array | string): number;
+  /**
+   * Queues bytes; returns how many were queued. The kWritten event that
+   * reports them all sent wakes JS. With `direct`, what the kernel takes at
+   * once is sent from this thread first (src-native/direct_sends.h), and
+   * `directSent[0]` says how many bytes that was.
+   */
+  write(id: number, data: Uint8Array | string, direct?: boolean): number;
+  /** Bytes the last write() sent directly. */
+  readonly directSent: Float64Array;
   shutdown(id: number): void;
   close(id: number): void;
   pause(id: number): void;

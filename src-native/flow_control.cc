@@ -38,8 +38,10 @@ void FlowControl::Block(Connection& connection) {
 }
 
 void FlowControl::OnRead(Connection& connection, uint64_t bytes) {
+  bool wasAtCap = connection.flow.unacked >= capPerSocket_;
   connection.flow.unacked += bytes;
   total_ += bytes;
+  if (!wasAtCap && connection.flow.unacked >= capPerSocket_) ++atCap_;
 }
 
 void FlowControl::OnAck(Connection& connection, uint64_t bytes) {
@@ -72,8 +74,10 @@ bool FlowControl::UnderCaps(const Connection& connection) const {
 void FlowControl::Lower(Connection& connection, uint64_t bytes) {
   if (bytes > connection.flow.unacked) bytes = connection.flow.unacked;
   bool wasOver = total_ >= capTotal_;
+  bool wasAtCap = connection.flow.unacked >= capPerSocket_;
   connection.flow.unacked -= bytes;
   total_ -= bytes;
+  if (wasAtCap && connection.flow.unacked < capPerSocket_) --atCap_;
   if (wasOver && total_ < capTotal_) ReleaseBlocked();
 }
 

@@ -82,6 +82,11 @@ class FlowControl {
   bool OverTotal() const { return total_ >= capTotal_; }
   uint64_t total() const { return total_; }
   size_t BlockedCount() const { return blocked_.size(); }
+  // Whether only JS's acknowledgements can let some connection read again:
+  // one is at its cap or blocked, or the total is at its cap. (Level
+  // triggering takes EPOLLIN away from a connection at its cap without
+  // blocking it, so the blocked set alone does not say.)
+  bool AwaitsAcks() const { return atCap_ > 0 || total_ >= capTotal_ || !blocked_.empty(); }
 
  private:
   // Takes `bytes` off `connection` and the total; releases the blocked set if
@@ -95,6 +100,9 @@ class FlowControl {
   const uint64_t capPerSocket_;
   const uint64_t capTotal_;
   uint64_t total_ = 0;
+  // Connections whose unacked bytes reached capPerSocket_: changed where
+  // unacked crosses it (OnRead, Lower), so it counts every path.
+  size_t atCap_ = 0;
   // Added by MarkReady, emptied by TakeReady each turn; entries of connections
   // closed since are dropped there (invariant 1).
   std::vector<uint64_t> ready_;

@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "connection.h"
+#include "direct_sends.h"
 #include "flow_control.h"
 #include "forwarder.h"
 #include "listener.h"
@@ -152,9 +153,14 @@ class Loop {
   int Start(const char** failedCall);
   // Stops the thread, joins it, and closes every fd the loop owns. Idempotent.
   void Stop();
-  // Hands commands to the reactor thread and wakes it. Commands that arrive
-  // after Stop() are discarded, closing any fd they carry.
+  // Hands commands to the reactor thread and wakes it; acknowledgements
+  // (kAcks) alone wake it only when a connection waits for them at a cap,
+  // and otherwise wait for its next turn. Commands that arrive after Stop()
+  // are discarded, closing any fd they carry.
   void Submit(std::vector<Command>& commands);
+  // Wakes a sleeping reactor for commands Submit left to its next turn (a
+  // caller about to read stats(), which they change).
+  void WakeForWaitingCommands();
   // Submits one command that hands the loop an fd, which it then owns.
   void SubmitOwned(Command command);
   // Closes a listener and returns once its fd is closed, so that a connect
@@ -178,6 +184,9 @@ class Loop {
   // Shared with the delivery, which reports accept events JS has taken.
   std::shared_ptr<AcceptGate> acceptGate() const { return acceptGate_; }
   std::shared_ptr<ReadLender> lender() const { return lender_; }
+  // Shared with the JS thread, which sends to open plain connections itself
+  // while nothing of theirs is queued here (direct_sends.h).
+  std::shared_ptr<DirectSends> directSends() const { return directSends_; }
   // Shared with the JS thread, which encodes a server socket's session when asked.
   std::shared_ptr<TlsServerSessions> tlsServerSessions() const { return tlsServerSessions_; }
 
@@ -212,6 +221,10 @@ class Loop {
   uint32_t InterestFor(const Connection* connection) const;
   // Registers a new connection; returns 0 or -errno.
   int Register(Connection* connection);
+  // The connection takes no more JS-thread sends (direct_sends.h): it is
+  // closing, forwarded, or failed (so that JS learns the error the reactor
+  // saw, not the EPIPE a later send would get).
+  void WithdrawDirectSends(Connection* connection);
   void QueueWrite(Connection* connection);
   void QueueAccept(Listener* listener);
   // Records I/O on `connection` for its idle timeout.
@@ -284,6 +297,9 @@ class Loop {
   // in epoll_wait; Submit() explains the ordering that loses no wakeup.
   std::atomic<bool> sleeping_{false};    // set before epoll_wait, cleared after
   std::atomic<bool> commandsWaiting_{false};  // commands_ non-empty; set and cleared under commandsMutex_
+  // Stored before each sleep: a connection is stopped at a cap, so
+  // acknowledgements must wake the reactor (Submit).
+  std::atomic<bool> acksAwaited_{false};
 
   // Reactor-thread state.
   ConnectionTable connections_;
@@ -306,6 +322,10 @@ class Loop {
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
   // Buffers JS lends for bulk reads (read_lender.h); the arena takes them.
   const std::shared_ptr<ReadLender> lender_ = std::make_shared<ReadLender>();
+  // Open plain connections the JS thread may send to; a connection is
+  // withdrawn before its fd is closed or forwarded (CloseConnection,
+  // StartForward, CloseEverything).
+  const std::shared_ptr<DirectSends> directSends_ = std::make_shared<DirectSends>();
   const std::shared_ptr<TlsServerSessions> tlsServerSessions_ = std::make_shared<TlsServerSessions>();
   std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the

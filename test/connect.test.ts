@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { connect, createConnection, Socket } from '../lib';
-import { checkMustCalls, closeServer, mustCall, mustNotCall, readExactly } from './helpers';
+import { checkMustCalls, closeServer, mustCall, mustNotCall, readExactly, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -277,8 +277,9 @@ test('resetAndDestroy() on a Unix socket still connecting throws ERR_INVALID_HAN
 // shutdown is in flight, and net emits 'error' EINVAL and never 'close'.
 test("resetAndDestroy() right after end(): one 'close', no error, the peer is reset", async () => {
   const server = track(net.createServer());
+  let peerReceived = 0;
   const peerError = new Promise<NodeJS.ErrnoException | undefined>((resolve) => server.once('connection', (peer) => {
-    peer.resume();
+    peer.on('data', (data: Buffer) => { peerReceived += data.length; });
     peer.once('error', resolve);
     peer.once('close', () => resolve(undefined));
   }));
@@ -289,7 +290,10 @@ test("resetAndDestroy() right after end(): one 'close', no error, the peer is re
   socket.on('error', mustNotCall("'error' from resetAndDestroy() after end()"));
   const closed = mustCall();
   socket.on('close', closed);
+  // Read first: a reset that overtakes unread bytes reaches the peer as
+  // either ECONNRESET or an end, whoever sends it (net's client included).
   socket.write('x');
+  await waitFor(() => peerReceived === 1, 5000, "the peer's read");
   socket.end();
   socket.resetAndDestroy();
   await once(socket, 'close');
