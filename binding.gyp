@@ -21,7 +21,6 @@
             "src-native/forwarder.cc",
             "src-native/flow_control.cc",
             "src-native/read_arena.cc",
-            "src-native/direct_sends.cc",
             "src-native/tls_context.cc",
             "src-native/tls_query.cc",
             "src-native/tls_session.cc",

@@ -15,15 +15,8 @@ export interface NativeReactor {
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
-  /**
-   * Queues bytes; returns how many were queued. The kWritten event that
-   * reports them all sent wakes JS. With `direct`, what the kernel takes at
-   * once is sent from this thread first (src-native/direct_sends.h), and
-   * `directSent[0]` says how many bytes that was.
-   */
-  write(id: number, data: Uint8Array | string, direct?: boolean): number;
-  /** Bytes the last write() sent directly. */
-  readonly directSent: Float64Array;
+  /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
+  write(id: number, data: Uint8Array | string): number;
   shutdown(id: number): void;
   close(id: number): void;
   pause(id: number): void;
@@ -126,7 +119,11 @@ export interface NativeTlsContextOptions {
   logsKeys?: boolean;
 }
 
-/** What `stats()` reports (LoopStats in src-native/loop.h). */
+/**
+ * What `stats()` reports (LoopStats in src-native/loop.h), as of the reactor's
+ * last turn. Acknowledgements JS sent since may wait for the next turn; a
+ * call wakes the reactor for them, so a caller polling sees them applied.
+ */
 export interface NativeReactorStats {
   /** Open connections. */
   connections: number;

@@ -168,15 +168,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** @internal The reactor's id for this connection; 0 before it has one. */
   id = 0;
   private reactor: Reactor | undefined;
-  private bytesQueued = 0;      // written: handed to the reactor or sent directly
+  private bytesQueued = 0;      // handed to the reactor
   private bytesSent = 0;        // taken by the kernel
-  // Sent from this thread (writeDirectly), which the reactor's kWritten
-  // totals do not count.
-  private bytesSentDirectly = 0;
-  // -errno of a direct send that failed, for the write that made it.
-  private directSendError = 0;
-  /** @internal Writes may go to the kernel from this thread (false for TLS, which the reactor encrypts). */
-  protected sendsDirectly = true;
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
   private readingStopped = false;  // the reactor was told to pause
@@ -464,8 +457,6 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.bytesRead = 0;
     this.bytesQueued = 0;
     this.bytesSent = 0;
-    this.bytesSentDirectly = 0;
-    this.directSendError = 0;
     this.unackedBytes = 0;
     this.readingStopped = false;
     this.readEnded = false;
@@ -914,16 +905,15 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   /**
-   * @internal The kernel has taken `totalBytes` in all from the reactor
-   * (and bytesSentDirectly from this thread). A write's callback
+   * @internal The kernel has taken `totalBytes` in all. A write's callback
    * runs only then, as net's: bytes a callback reported written are the
    * kernel's, and survive destroy(). Counts of partial progress ride on the
    * next batch that wakes JS (src-native: Connection::notifyAt).
    */
   onReactorWritten(totalBytes: number): void {
-    this.bytesSent = totalBytes + this.bytesSentDirectly;
+    this.bytesSent = totalBytes;
     const pending = this.pendingWrite;
-    if (pending !== null && this.bytesSent >= pending.target) {
+    if (pending !== null && totalBytes >= pending.target) {
       this.pendingWrite = null;
       this.updateReference();
       pending.callback(null);
@@ -992,7 +982,8 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.awaitConnect(chunkLength(chunk, encoding), () => this._write(chunk, encoding, callback), callback);
       return;
     }
-    this.awaitKernel(callback, this.queueChunk(chunk, encoding) > 0);
+    this.queueChunk(chunk, encoding);
+    this.awaitKernel(callback);
   }
 
   override _writev(
@@ -1009,20 +1000,8 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.awaitConnect(length, () => this._writev(chunks, callback), callback);
       return;
     }
-    let length = 0;
-    if (chunks.length > 1 && this.maySendDirectly()) {
-      // One send for them all, as net's writev: a send per chunk would let
-      // Nagle hold each small one back until the one before is acknowledged.
-      const combined = combineChunks(chunks);
-      length = combined === undefined ? 0 : this.queueChunk(combined, 'utf8');
-      if (combined === undefined) {
-        // Too large to copy: queued with the reactor, which gathers them.
-        for (let i = 0; i < chunks.length; i++) length += this.queueChunk(chunks[i].chunk, chunks[i].encoding, false);
-      }
-    } else {
-      for (let i = 0; i < chunks.length; i++) length += this.queueChunk(chunks[i].chunk, chunks[i].encoding);
-    }
-    this.awaitKernel(callback, length > 0);
+    for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
+    this.awaitKernel(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -1084,12 +1063,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private queueWritableBuffer(): void {
     const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
       .writableBuffer;
-    for (const entry of entries) {
-      this.queueChunk(entry.chunk, entry.encoding);
-      // A send that failed dropped its chunk: the rest must not follow it
-      // with a gap.
-      if (this.directSendError !== 0) return;
-    }
+    for (const entry of entries) this.queueChunk(entry.chunk, entry.encoding);
   }
 
   /**
@@ -1162,74 +1136,25 @@ export class Socket extends Duplex implements AttemptingSocket {
     });
   }
 
-  // Writes a chunk, directly if it may; returns its length in bytes (0 when a direct send failed).
-  private queueChunk(chunk: Buffer | string, encoding: BufferEncoding, mayDirect = true): number {
+  private queueChunk(chunk: Buffer | string, encoding: BufferEncoding): void {
     if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && (encoding as string) !== 'buffer') {
       chunk = Buffer.from(chunk, encoding);
     }
-    const data = typeof chunk === 'string' ? chunk : nativeBytes(chunk);
-    const native = this.reactor!.native;
-    if (!mayDirect || !this.maySendDirectly()) {
-      const queued = native.write(this.id, data);
-      this.bytesQueued += queued;
-      return queued;
-    }
-    // As libuv's uv_try_write for net: what the kernel takes now is sent
-    // from this thread, and only the rest is queued with the reactor.
-    const queued = native.write(this.id, data, true);
-    const result = native.directSent;
-    const sent = result[0] ?? 0;  // (undefined only if someone detached its buffer)
-    const error = result[1] ?? 0;
-    if (error !== 0) {
-      this.directSendError = error;
-      return 0;
-    }
-    this.bytesSentDirectly += sent;
-    this.bytesSent += sent;
-    this.bytesQueued += sent + queued;
-    return sent + queued;
+    this.bytesQueued += this.reactor!.native.write(this.id, typeof chunk === 'string' ? chunk : nativeBytes(chunk));
   }
 
-  /**
-   * Whether a write may go to the kernel from this thread: only when every
-   * byte queued with the reactor is sent (so nothing is overtaken), on a
-   * plain connection that is up, neither forwarded nor shut down, and
-   * without an idle timeout (the reactor times idleness, and sees only the
-   * writes it makes). src-native/direct_sends.h says why the fd cannot be
-   * closed under the send.
-   */
-  private maySendDirectly(): boolean {
-    return this.sendsDirectly && this.bytesSent >= this.bytesQueued && this.registered && !this.connecting &&
-      !this.forwarding && !this.writeShutDown && !(this.timeout! > 0) && this.directSendError === 0;
-  }
-
-  // Completes a write of `wroteBytes` (false: an empty one) once the kernel has every byte.
-  private awaitKernel(callback: (error?: Error | null) => void, wroteBytes: boolean): void {
+  private awaitKernel(callback: (error?: Error | null) => void): void {
     if (!this.registered) {
       callback(socketClosed());
       return;
     }
-    if (this.directSendError !== 0) {
-      // As net's write when libuv's try-write fails: the write's callback
-      // gets the error, and Writable destroys the socket with it.
-      callback(systemError(this.directSendError, 'write'));
-      return;
-    }
+    this.reactor!.scheduleFlush();
     if (this.bytesSent >= this.bytesQueued) {
-      if (wroteBytes) {
-        // Sent directly, whole: net completes such a write synchronously
-        // (libuv's try-write took it; req.async is false), and Writable
-        // defers what follows to the next tick.
-        callback(null);
-        return;
-      }
       // Nothing new went to the reactor (an empty write): complete it anyway,
       // asynchronously as every write completes.
-      this.reactor!.scheduleFlush();
       process.nextTick(callback, null);
       return;
     }
-    this.reactor!.scheduleFlush();
     this.pendingWrite = { target: this.bytesQueued, callback };
     this.updateReference();
   }
@@ -1266,27 +1191,6 @@ export function validateBlockList(value: unknown): BlockList {
 
 function resumeUserBuffer(socket: Socket): void {
   socket.drainUserBuffer();
-}
-
-// Chunks of one _writev this large at most are copied into one Buffer to be
-// sent directly; larger ones are queued with the reactor, which sends them
-// with one sendmsg.
-const DIRECT_WRITEV_MAX = 64 * 1024;
-
-function combineChunks(chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>): Buffer | undefined {
-  let total = 0;
-  for (const entry of chunks) {
-    total += chunkLength(entry.chunk, entry.encoding);
-    if (total > DIRECT_WRITEV_MAX) return undefined;
-  }
-  const combined = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (const entry of chunks) {
-    offset += typeof entry.chunk === 'string'
-      ? combined.write(entry.chunk, offset, entry.encoding as BufferEncoding)
-      : (combined.set(entry.chunk, offset), entry.chunk.length);
-  }
-  return combined;
 }
 
 function chunkLength(chunk: Buffer | string, encoding: BufferEncoding): number {

@@ -380,7 +380,6 @@ export class SecureSocket extends Socket {
   /** @internal Made by a SecureServer or by connect({ tls }), never directly. */
   constructor(options: SocketOptions, server: SecureServer | undefined, client?: TlsClientState) {
     super(options);
-    this.sendsDirectly = false;  // the reactor encrypts every byte
     this.secureServer = server;
     this.tlsClient = client;
     // As node's server-side TLSSocket, which carries an 'error' listener of

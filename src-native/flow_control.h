@@ -46,8 +46,10 @@ using ConnectionTable = std::unordered_map<uint64_t, std::unique_ptr<Connection>
 
 class FlowControl {
  public:
+  // A cap of 0 is taken as 1: atCap_ counts crossings of the cap, and with 0
+  // every connection would be at it before any read.
   FlowControl(const ConnectionTable& connections, uint64_t capPerSocket, uint64_t capTotal)
-      : connections_(connections), capPerSocket_(capPerSocket), capTotal_(capTotal) {}
+      : connections_(connections), capPerSocket_(capPerSocket == 0 ? 1 : capPerSocket), capTotal_(capTotal) {}
   FlowControl(const FlowControl&) = delete;
   FlowControl& operator=(const FlowControl&) = delete;
 

@@ -130,6 +130,7 @@ void Loop::Stop() {
   {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     leftover.swap(commands_);
+    commandsWaiting_.store(false, std::memory_order_seq_cst);
   }
   for (Command& command : leftover) {
     if (command.fd >= 0) sys::Close(command.fd);
@@ -149,7 +150,7 @@ void Loop::Submit(std::vector<Command>& commands) {
   // Acknowledgements alone need not wake the reactor: they only lower byte
   // totals, which matter to a connection stopped at a cap (acksAwaited_).
   // Otherwise they wait for the reactor's next turn, which I/O or any other
-  // command brings (JS acknowledges after every batch of data).
+  // command brings.
   bool urgent = false;
   {
     std::unique_lock<std::mutex> lock(commandsMutex_);
@@ -174,6 +175,9 @@ void Loop::Submit(std::vector<Command>& commands) {
     for (const Command& command : commands) {
       if (command.kind != Command::Kind::kAcks) urgent = true;
     }
+    // Bounded: JS reading a paused socket a chunk per tick acknowledges
+    // every tick, and a sleeping reactor must not collect them without end.
+    if (commands_.size() + commands.size() >= kMaxWaitingAcks) urgent = true;
     if (commands_.empty()) {
       commands_.swap(commands);
     } else {
@@ -190,7 +194,8 @@ void Loop::Submit(std::vector<Command>& commands) {
   // the reactor sees the commands and does not block. A reactor that has
   // woken since it set sleeping_ is in a turn whose RunCommands takes these.
   // acksAwaited_ is stored before sleeping_, so a reactor seen asleep is
-  // seen with the acksAwaited_ it went to sleep with.
+  // seen with the acksAwaited_ it went to sleep with, or a later one; then it
+  // has woken since, and its next wait sees commandsWaiting_.
   if (sleeping_.load(std::memory_order_seq_cst) && (urgent || acksAwaited_.load(std::memory_order_seq_cst))) {
     sys::EventFdSignal(wakeFd_);
   }
@@ -298,6 +303,7 @@ void Loop::FailEverything(int error) {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     failedError_ = error;
     commands.swap(commands_);
+    commandsWaiting_.store(false, std::memory_order_seq_cst);
   }
   // First, so that handlers of the errors below that start a server or a
   // connection get a new reactor, not this one.
@@ -814,7 +820,6 @@ void Loop::AcceptReady() {
       CountAcceptEvent();
       connection->listenerId = listener->id;
       ++listener->open;
-      if (connection->tls == nullptr) directSends_->Open(id, fd);
       connections_.emplace(id, std::move(connection));
     }
   }
@@ -866,7 +871,6 @@ void Loop::AddConnection(Command& command) {
   }
   // A taken-over socket may hold data already; registration reports it (the
   // kernel checks readiness on EPOLL_CTL_ADD), so no read is queued here.
-  if (!connection->connecting && connection->tls == nullptr) directSends_->Open(command.id, fd);
   connections_.emplace(command.id, std::move(connection));
 }
 
@@ -884,7 +888,6 @@ void Loop::FinishConnect(Connection* connection) {
   size_t stringIndex = AddAddresses(connection->fd, nullptr, &ports);
   batch_->Add(EventKind::kConnect, connection->id, 0, static_cast<double>(stringIndex), ports);
   Touch(connection);
-  if (connection->tls == nullptr) directSends_->Open(connection->id, connection->fd);
   if (connection->tls != nullptr) {
     // A client speaks first: its first read sends the ClientHello, and the
     // server's answer raises the next edge.
@@ -914,7 +917,6 @@ void Loop::ReadReady() {
     uint64_t readBefore = connection->bytesRead;
     ReadOutcome outcome = connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
                                            flow_.Room(*connection), options_.shortReadDrains);
-    if (outcome == ReadOutcome::kFailed) WithdrawDirectSends(connection);
     if (connection->bytesRead != readBefore) {
       flow_.OnRead(*connection, connection->bytesRead - readBefore);
       Touch(connection);
@@ -943,7 +945,6 @@ void Loop::FlushWrites() {
     if (connection->closed || connection->forwarder != nullptr) continue;
     uint64_t writtenBefore = connection->bytesWritten;
     connection->Flush(*batch_);
-    if (connection->failed) WithdrawDirectSends(connection);
     if (connection->bytesWritten != writtenBefore) Touch(connection);
     ChargeTlsReports(connection);
   }
@@ -1084,16 +1085,11 @@ void Loop::SyncInterest(Connection* connection) {
   if (result < 0 && wanted != 0) {
     // Without its registration the socket would hang silently; fail it.
     connection->failed = true;
-    WithdrawDirectSends(connection);
     batch_->Add(EventKind::kError, connection->id, static_cast<double>(-result),
                 static_cast<double>(Syscall::kRead));
     return;
   }
   connection->interest = wanted;
-}
-
-void Loop::WithdrawDirectSends(Connection* connection) {
-  if (connection->tls == nullptr) directSends_->Withdraw(connection->id);
 }
 
 void Loop::QueueWrite(Connection* connection) {
@@ -1140,10 +1136,6 @@ void Loop::StartForward(const Command& command) {
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EOPNOTSUPP * 16.0);
     return;
   }
-  // Forwarded bytes and JS's direct sends must not interleave: from here on
-  // only the forwarder sends, JS's bytes included (its queue goes first).
-  WithdrawDirectSends(first);
-  WithdrawDirectSends(second);
   auto forwarder = std::make_unique<Forwarder>(command.id, first, second,
                                                static_cast<ForwardMode>(command.flags), pipes_);
   first->forwarder = second->forwarder = forwarder.get();
@@ -1238,9 +1230,6 @@ void Loop::CloseConnection(Connection* connection) {
   // EPOLL_CTL_DEL before close(): the fd number is free for reuse the moment
   // close() returns, and the next accept may be given it.
   if (options_.edgeTriggered || connection->interest != 0) sys::EpollDelete(epollFd_, connection->fd);
-  // Likewise before close(): once Withdraw returns, no JS-thread send can
-  // reach the fd, or the connection that may be given its number next.
-  WithdrawDirectSends(connection);
   sys::Close(connection->fd);
   connection->DropWrites(*batch_);
   connection->closed = true;
@@ -1283,7 +1272,6 @@ void Loop::CloseEverything() {
   forwardQueue_.clear();
   timers_ = IdleTimers();
   finishedForwarders_.clear();
-  directSends_->WithdrawAll();
   for (auto& entry : connections_) sys::Close(entry.second->fd);
   for (auto& entry : listeners_) {
     acceptGate_->RemoveRoom(entry.second->acceptRoom);

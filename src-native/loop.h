@@ -15,7 +15,6 @@
 
 #include "batch.h"
 #include "connection.h"
-#include "direct_sends.h"
 #include "flow_control.h"
 #include "forwarder.h"
 #include "listener.h"
@@ -158,6 +157,8 @@ class Loop {
   // and otherwise wait for its next turn. Commands that arrive after Stop()
   // are discarded, closing any fd they carry.
   void Submit(std::vector<Command>& commands);
+  // Acknowledgement commands that may wait for the reactor's next turn, at most.
+  static constexpr size_t kMaxWaitingAcks = 64;
   // Wakes a sleeping reactor for commands Submit left to its next turn (a
   // caller about to read stats(), which they change).
   void WakeForWaitingCommands();
@@ -184,9 +185,6 @@ class Loop {
   // Shared with the delivery, which reports accept events JS has taken.
   std::shared_ptr<AcceptGate> acceptGate() const { return acceptGate_; }
   std::shared_ptr<ReadLender> lender() const { return lender_; }
-  // Shared with the JS thread, which sends to open plain connections itself
-  // while nothing of theirs is queued here (direct_sends.h).
-  std::shared_ptr<DirectSends> directSends() const { return directSends_; }
   // Shared with the JS thread, which encodes a server socket's session when asked.
   std::shared_ptr<TlsServerSessions> tlsServerSessions() const { return tlsServerSessions_; }
 
@@ -221,10 +219,6 @@ class Loop {
   uint32_t InterestFor(const Connection* connection) const;
   // Registers a new connection; returns 0 or -errno.
   int Register(Connection* connection);
-  // The connection takes no more JS-thread sends (direct_sends.h): it is
-  // closing, forwarded, or failed (so that JS learns the error the reactor
-  // saw, not the EPIPE a later send would get).
-  void WithdrawDirectSends(Connection* connection);
   void QueueWrite(Connection* connection);
   void QueueAccept(Listener* listener);
   // Records I/O on `connection` for its idle timeout.
@@ -322,10 +316,6 @@ class Loop {
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
   // Buffers JS lends for bulk reads (read_lender.h); the arena takes them.
   const std::shared_ptr<ReadLender> lender_ = std::make_shared<ReadLender>();
-  // Open plain connections the JS thread may send to; a connection is
-  // withdrawn before its fd is closed or forwarded (CloseConnection,
-  // StartForward, CloseEverything).
-  const std::shared_ptr<DirectSends> directSends_ = std::make_shared<DirectSends>();
   const std::shared_ptr<TlsServerSessions> tlsServerSessions_ = std::make_shared<TlsServerSessions>();
   std::vector<uint64_t> forwardQueue_;
   // Each turn swaps a queue with its scratch twin and walks the twin, so the

@@ -380,10 +380,6 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
 
   delivery->acceptGate = loop_->acceptGate();
   delivery->lender = loop_->lender();
-  directSends_ = loop_->directSends();
-  Napi::Float64Array directSent = Napi::Float64Array::New(env, 2);
-  directSentArray_ = Napi::Persistent(directSent);
-  info.This().As<Napi::Object>().Set("directSent", directSent);
   const char* failedCall = "epoll_create1";
   int started = loop_->Start(&failedCall);
   if (started < 0) {
@@ -737,34 +733,11 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
   return true;
 }
 
-double* Reactor::DirectSentSlots(napi_env env) {
-  if (directSentArray_.IsEmpty()) return nullptr;
-  void* data = nullptr;
-  size_t length = 0;
-  if (napi_get_typedarray_info(env, directSentArray_.Value(), nullptr, &length, &data, nullptr, nullptr) != napi_ok ||
-      data == nullptr || length < 2) {
-    return nullptr;
-  }
-  auto* slots = static_cast<double*>(data);
-  slots[0] = slots[1] = 0;
-  return slots;
-}
-
-// write(id, data, direct): queues `data` for connection `id`, after sending
-// what the kernel takes at once from this thread when `direct` is true and
-// the connection takes direct sends (direct_sends.h). Returns the bytes
-// queued; `directSent[0]` says how many were sent directly, and
-// `directSent[1]` is -errno when the direct send failed (nothing queued).
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
   Napi::Value data = info[1];
-  bool direct = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value() &&
-                directSends_ != nullptr && !released_;
-  // Looked up per write: JS could detach the array's buffer (transfer()).
-  double* directSent = direct ? DirectSentSlots(env) : nullptr;
-  if (directSent == nullptr) direct = false;
   if (data.IsTypedArray() || data.IsDataView()) {
     // lib/socket.ts hands over only Uint8Arrays over plain, fixed-length
     // ArrayBuffers (it copies shared and resizable ones first), but the
@@ -774,16 +747,6 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     if (!ViewBytes(env, data, &bytes, &length)) {
       if (env.IsExceptionPending()) return env.Undefined();
       return ThrowTypeError(env, "write(id, data): cannot read the bytes of this ArrayBufferView");
-    }
-    if (direct && length > 0) {
-      ssize_t sent = directSends_->Send(command.id, bytes, length);
-      if (sent < 0) {
-        directSent[1] = static_cast<double>(sent);
-        return Napi::Number::New(env, 0);
-      }
-      directSent[0] = static_cast<double>(sent);
-      bytes += sent;
-      length -= static_cast<size_t>(sent);
     }
     napi_ref pinned = nullptr;
     if (length >= kPinnedWriteMin && !released_ &&
@@ -801,22 +764,6 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     command.length = length;
   } else if (data.IsString()) {
     if (!CopyString(env, data, command)) return ThrowTypeError(env, "write(id, data): cannot read the string");
-    if (direct && command.length > 0) {
-      ssize_t result = directSends_->Send(command.id, command.bytes.get(), command.length);
-      if (result < 0) {
-        directSent[1] = static_cast<double>(result);
-        if (command.smallBytes) delivery_->smallBuffers.push_back(std::move(command.bytes));
-        return Napi::Number::New(env, 0);
-      }
-      size_t sent = static_cast<size_t>(result);
-      directSent[0] = static_cast<double>(sent);
-      if (sent == command.length && command.smallBytes) {
-        delivery_->smallBuffers.push_back(std::move(command.bytes));  // where TakeSmallBuffer found it
-      } else if (sent > 0) {
-        std::memmove(command.bytes.get(), command.bytes.get() + sent, command.length - sent);
-      }
-      command.length -= sent;
-    }
   } else {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
@@ -947,13 +894,7 @@ Napi::Value Reactor::SetMaxConnections(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::SetNoDelay(const Napi::CallbackInfo& info) {
-  bool enable = info[1].ToBoolean().Value();
-  // At once where this thread may send, since its next write may go
-  // straight to the kernel; otherwise in order with the queued writes.
-  if (directSends_ != nullptr && !released_ && directSends_->SetNoDelay(IdArgument(info, 0), enable)) {
-    return info.Env().Undefined();
-  }
-  Stage(Command::Kind::kSetNoDelay, info, enable ? 1 : 0);
+  Stage(Command::Kind::kSetNoDelay, info, info[1].ToBoolean().Value() ? 1 : 0);
   return info.Env().Undefined();
 }
 

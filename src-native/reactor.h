@@ -178,13 +178,6 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // TLS contexts JS has made and not released, by id (JS thread only).
   std::unordered_map<uint64_t, std::shared_ptr<TlsContext>> tlsContexts_;
   Delivery* delivery_ = nullptr;  // owned by the threadsafe function; valid until released_
-  // JS-thread sends (direct_sends.h), and where write() says how many bytes
-  // went that way and the error of one that failed: JS's `directSent`
-  // Float64Array of two, which this reference keeps alive with the Reactor.
-  std::shared_ptr<DirectSends> directSends_;
-  Napi::Reference<Napi::Float64Array> directSentArray_;
-  // directSent's two slots, zeroed, or null if its buffer was detached.
-  double* DirectSentSlots(napi_env env);
 };
 
 }  // namespace reactor
