@@ -460,6 +460,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.unackedBytes = 0;
     this.readingStopped = false;
     this.readEnded = false;
+    this.writeShutDown = false;
     this.resetOnDestroy = false;
     this.dataAwaitingConnect = [];
     this.remoteAddress = this.remotePort = this.remoteFamily = undefined;

@@ -86,6 +86,30 @@ test('item 6: end() after it finished, then adopt(): the adopted socket is ended
   expect((await back).toString()).toBe('more');
 }, 15000);
 
+test('an adopted socket that came ended, closed and connected again sends its FIN on end(), as a new connection does', async () => {
+  const { plain, client } = await connectedPair();
+  plain.end('done');
+  await once(plain, 'finish');
+  const adopted = track(adopt(plain));
+  adopted.resume();
+  client.resume();
+  client.end();
+  await once(adopted, 'close');
+  // net.Socket#connect on a closed socket starts a new connection; its
+  // write side is open again, whatever the old one's was.
+  const server = track(net.createServer({ allowHalfOpen: true }));
+  const port = await listenLocal(server);
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const connected = once(adopted, 'connect');
+  adopted.connect(port, '127.0.0.1');
+  const [peer] = await accepted;
+  track(peer);
+  const received = receiveAll(peer);
+  await connected;
+  adopted.end('again');
+  expect((await received).toString()).toBe('again');
+}, 15000);
+
 test('item 20: adopt() with bad options throws a Node-style error and leaves the net.Socket working', async () => {
   const { plain, client } = await connectedPair();
   const codes: Array<string | undefined> = [];
