@@ -6,7 +6,7 @@
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureServer, SecureSocket } from '../lib';
-import { checkMustCalls, listenLocal, mustNotCall } from './helpers';
+import { checkMustCalls, listenLocal, mustNotCall, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -90,5 +90,8 @@ test('a reactor client with a \'keylog\' listener logs its own secrets, the line
     socket.once('error', reject);
   });
   expect(labelsOf(lines)).toEqual(TLS13_LABELS);
+  // The client is connected once it has sent its Finished; node's server logs
+  // CLIENT_TRAFFIC_SECRET_0 only once it has read it, which may come later.
+  await waitFor(() => serverLines.length >= TLS13_LABELS.length, 5000, 'node\'s server to log every secret');
   expect([...lines].sort()).toEqual([...serverLines].sort());
 });
