@@ -133,6 +133,8 @@ export interface NativeReactorStats {
   unconsumedBytes: number;
   /** Connections parked by the unconsumed-bytes caps. */
   blockedConnections: number;
+  /** Times a connection was parked by those caps, since the reactor started. */
+  capParks: number;
   /** Listeners that stopped accepting until JS takes the connections accepted so far. */
   heldListeners: number;
   /** TLS server connections whose handshake's session is kept for getSession(): one per such open connection. */

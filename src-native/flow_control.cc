@@ -21,6 +21,23 @@ void FlowControl::TakeReady(std::vector<Connection*>* into) {
   ready_.clear();
 }
 
+Connection* FlowControl::NextInLine() {
+  while (LineMayMove()) {
+    uint64_t id = line_.front();
+    line_.pop_front();
+    Connection* connection = Find(id);
+    if (connection == nullptr) continue;  // closed since it was parked
+    connection->flow.inLine = false;
+    if (!connection->flow.blocked) continue;  // unparked since (its own acknowledgements)
+    // At its own cap since (a TLS report was charged): its acknowledgements
+    // unpark it, not the total.
+    if (connection->flow.unacked >= capPerSocket_) continue;
+    Unpark(*connection);
+    return connection;
+  }
+  return nullptr;
+}
+
 bool FlowControl::Admit(Connection& connection) {
   if (total_ < capTotal_ && connection.flow.unacked < capPerSocket_) return true;
   Block(connection);
@@ -34,7 +51,13 @@ uint64_t FlowControl::Room(const Connection& connection) const {
 void FlowControl::Block(Connection& connection) {
   if (connection.flow.blocked) return;
   connection.flow.blocked = true;
-  blocked_.insert(connection.id);
+  ++blockedCount_;
+  ++parks_;
+  // At its own cap, only its own acknowledgements can let it read (OnAck).
+  if (connection.flow.unacked >= capPerSocket_ || connection.flow.inLine) return;
+  connection.flow.inLine = true;
+  line_.push_back(connection.id);
+  if (line_.size() > 2 * blockedCount_ + kLineSlack) CompactLine();
 }
 
 void FlowControl::OnRead(Connection& connection, uint64_t bytes) {
@@ -47,23 +70,20 @@ void FlowControl::OnRead(Connection& connection, uint64_t bytes) {
 void FlowControl::OnAck(Connection& connection, uint64_t bytes) {
   Lower(connection, bytes);
   // Under its own cap again: it no longer waits for the total (if the total
-  // is still over, Admit parks it again).
-  if (connection.flow.blocked && connection.flow.unacked < capPerSocket_) Unblock(connection);
+  // is still over, Admit parks it again, in the line).
+  if (connection.flow.blocked && connection.flow.unacked < capPerSocket_) {
+    Unpark(connection);
+    MarkReady(connection);
+  }
 }
 
 void FlowControl::Settle(Connection& connection) {
   Lower(connection, connection.flow.unacked);
-  if (connection.flow.blocked) {
-    connection.flow.blocked = false;
-    blocked_.erase(connection.id);
-  }
+  if (connection.flow.blocked) Unpark(connection);
 }
 
 void FlowControl::Forget(Connection& connection) {
-  if (connection.flow.blocked) {
-    connection.flow.blocked = false;
-    blocked_.erase(connection.id);
-  }
+  if (connection.flow.blocked) Unpark(connection);
   Lower(connection, connection.flow.unacked);
 }
 
@@ -73,31 +93,31 @@ bool FlowControl::UnderCaps(const Connection& connection) const {
 
 void FlowControl::Lower(Connection& connection, uint64_t bytes) {
   if (bytes > connection.flow.unacked) bytes = connection.flow.unacked;
-  bool wasOver = total_ >= capTotal_;
   bool wasAtCap = connection.flow.unacked >= capPerSocket_;
   connection.flow.unacked -= bytes;
   total_ -= bytes;
   if (wasAtCap && connection.flow.unacked < capPerSocket_) --atCap_;
-  if (wasOver && total_ < capTotal_) ReleaseBlocked();
+  // Room under the total cap is not handed out here: ReadReady takes the
+  // line while there is room (invariant 6).
 }
 
-void FlowControl::Unblock(Connection& connection) {
+void FlowControl::Unpark(Connection& connection) {
   connection.flow.blocked = false;
-  blocked_.erase(connection.id);
-  MarkReady(connection);
+  --blockedCount_;
 }
 
-void FlowControl::ReleaseBlocked() {
-  // Copied out first: MarkReady does not touch the set, but Unblock does.
-  releaseScratch_.assign(blocked_.begin(), blocked_.end());
-  blocked_.clear();
-  for (uint64_t id : releaseScratch_) {
+void FlowControl::CompactLine() {
+  std::deque<uint64_t> kept;
+  for (uint64_t id : line_) {
     Connection* connection = Find(id);
     if (connection == nullptr) continue;
-    connection->flow.blocked = false;
-    MarkReady(*connection);
+    if (connection->flow.blocked && connection->flow.unacked < capPerSocket_) {
+      kept.push_back(id);
+    } else {
+      connection->flow.inLine = false;
+    }
   }
-  releaseScratch_.clear();
+  line_.swap(kept);
 }
 
 Connection* FlowControl::Find(uint64_t id) const {

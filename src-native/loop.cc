@@ -449,7 +449,7 @@ void Loop::Run() {
 
 int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
-  if (flow_.HasReady() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
+  if (flow_.HasReady() || flow_.LineMayMove() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
   // JS made room in the AcceptGate after this turn's AcceptReady looked.
   if (!heldListeners_.empty() && acceptGate_->Admit()) return 0;
   uint64_t nowMs = MonotonicMs();
@@ -897,40 +897,48 @@ void Loop::FinishConnect(Connection* connection) {
 }
 
 void Loop::ReadReady() {
-  // Only the connections still open; valid until the end of this turn.
+  int handshakeSteps = 0;
+  // Taken first, so that what the reads below put on the ready list (a spent
+  // budget, a deferred handshake step) waits for the next turn. Only the
+  // connections still open; valid until the end of this turn (nothing here
+  // closes one).
   std::vector<Connection*>& connections = readScratch_;
   flow_.TakeReady(&connections);
-  int handshakeSteps = 0;
-  for (Connection* connection : connections) {
-    MarkInterestDirty(connection);
-    // A TLS handshake goes on while JS has the socket paused (pauseOnConnect):
-    // it hands JS no bytes, and 'secureConnection' is what JS waits for to resume.
-    bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
-    if (connection->closed || connection->failed || connection->ended ||
-        !connection->readable || (!connection->wantsData && !handshaking) || connection->forwarder != nullptr)
-      continue;
-    if (!flow_.Admit(*connection)) continue;  // parked until JS consumes bytes
-    if (handshaking && handshakeSteps++ >= kMaxHandshakeStepsPerTurn) {
-      flow_.MarkReady(*connection);  // next turn, after the events that came meanwhile
-      continue;
-    }
-    uint64_t readBefore = connection->bytesRead;
-    ReadOutcome outcome = connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
-                                           flow_.Room(*connection), options_.shortReadDrains);
-    if (connection->bytesRead != readBefore) {
-      flow_.OnRead(*connection, connection->bytesRead - readBefore);
-      Touch(connection);
-    }
-    ChargeTlsReports(connection);
-    if (outcome == ReadOutcome::kBudgetSpent) flow_.MarkReady(*connection);
-    if (outcome == ReadOutcome::kStopped) flow_.Block(*connection);
-    // The handshake ended, or a read let a write that waited for it go on.
-    if (connection->tls != nullptr && connection->tls->TakeFlushWanted() && !connection->failed &&
-        !connection->waitingWritable) {
-      QueueWrite(connection);
-    }
-  }
+  // Connections waiting for room under the total cap first, oldest first,
+  // as long as there is room (flow_control.h, invariant 6).
+  while (Connection* connection = flow_.NextInLine()) ReadConnection(connection, &handshakeSteps);
+  for (Connection* connection : connections) ReadConnection(connection, &handshakeSteps);
   connections.clear();
+}
+
+void Loop::ReadConnection(Connection* connection, int* handshakeSteps) {
+  MarkInterestDirty(connection);
+  // A TLS handshake goes on while JS has the socket paused (pauseOnConnect):
+  // it hands JS no bytes, and 'secureConnection' is what JS waits for to resume.
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
+  if (connection->closed || connection->failed || connection->ended ||
+      !connection->readable || (!connection->wantsData && !handshaking) || connection->forwarder != nullptr)
+    return;
+  if (!flow_.Admit(*connection)) return;  // parked until JS consumes bytes
+  if (handshaking && (*handshakeSteps)++ >= kMaxHandshakeStepsPerTurn) {
+    flow_.MarkReady(*connection);  // next turn, after the events that came meanwhile
+    return;
+  }
+  uint64_t readBefore = connection->bytesRead;
+  ReadOutcome outcome = connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
+                                         flow_.Room(*connection), options_.shortReadDrains);
+  if (connection->bytesRead != readBefore) {
+    flow_.OnRead(*connection, connection->bytesRead - readBefore);
+    Touch(connection);
+  }
+  ChargeTlsReports(connection);
+  if (outcome == ReadOutcome::kBudgetSpent) flow_.MarkReady(*connection);
+  if (outcome == ReadOutcome::kStopped) flow_.Block(*connection);
+  // The handshake ended, or a read let a write that waited for it go on.
+  if (connection->tls != nullptr && connection->tls->TakeFlushWanted() && !connection->failed &&
+      !connection->waitingWritable) {
+    QueueWrite(connection);
+  }
 }
 
 void Loop::FlushWrites() {
@@ -1012,6 +1020,7 @@ void Loop::PublishStats() {
   stats_.timerEntries.store(timers_.Size(), std::memory_order_relaxed);
   stats_.unconsumedBytes.store(flow_.total(), std::memory_order_relaxed);
   stats_.blockedConnections.store(flow_.BlockedCount(), std::memory_order_relaxed);
+  stats_.capParks.store(flow_.ParkCount(), std::memory_order_relaxed);
   stats_.heldListeners.store(heldListeners_.size(), std::memory_order_relaxed);
 }
 
@@ -1031,7 +1040,6 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
   // A handshake waiting for JS's choice of context reads nothing meanwhile:
   // level triggering would report the client's next bytes every turn. Only
   // a hangup is watched (it fails the handshake); the answer
@@ -1042,12 +1050,17 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull) asks for
   // no EPOLLIN meanwhile: level triggering would report it every turn.
   bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite && connection->waitingWritable;
-  if ((connection->wantsData || handshaking) && !connection->ended && flow_.UnderCaps(*connection) &&
-      !readWaitsForRoom) {
+  if (WantsToRead(connection) && flow_.UnderCaps(*connection) && !readWaitsForRoom) {
     wanted |= EPOLLIN | EPOLLRDHUP;
   }
   if (connection->waitingWritable) wanted |= EPOLLOUT;
   return wanted;
+}
+
+bool Loop::WantsToRead(const Connection* connection) const {
+  // A TLS handshake goes on while JS has the socket paused (pauseOnConnect).
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
+  return (connection->wantsData || handshaking) && !connection->ended;
 }
 
 void Loop::MarkInterestDirty(Connection* connection) {
@@ -1066,9 +1079,11 @@ void Loop::SyncInterestAll() {
 }
 
 void Loop::SyncInterest(Connection* connection) {
-  if (connection->wantsData && !connection->ended && flow_.OverTotal()) {
-    // Out of reading for the total cap: the blocked set brings it back when
-    // the total falls under the cap (flow_control.h, invariant 5).
+  if (WantsToRead(connection) && flow_.OverTotal()) {
+    // Out of reading for the total cap (InterestFor leaves EPOLLIN out): the
+    // line brings it back when the total falls under the cap (flow_control.h,
+    // invariants 5 and 6). The same predicate as InterestFor's, so that no
+    // connection loses EPOLLIN to the total without being parked.
     flow_.Block(*connection);
   }
   uint32_t wanted = InterestFor(connection);

@@ -117,6 +117,7 @@ struct LoopStats {
   std::atomic<uint64_t> timerEntries{0};
   std::atomic<uint64_t> unconsumedBytes{0};
   std::atomic<uint64_t> blockedConnections{0};
+  std::atomic<uint64_t> capParks{0};
   std::atomic<uint64_t> heldListeners{0};
 };
 
@@ -204,6 +205,9 @@ class Loop {
   // Records a kConnection or kDrop event for the AcceptGate.
   void CountAcceptEvent();
   void ReadReady();
+  // Reads one connection taken from the ready list or the line, if it still
+  // wants to read and the caps admit it.
+  void ReadConnection(Connection* connection, int* handshakeSteps);
   void FlushWrites();
   void ExpireIdle();
   void DeliverTurn();
@@ -217,6 +221,9 @@ class Loop {
   void SyncInterestAll();
   void SyncInterest(Connection* connection);
   uint32_t InterestFor(const Connection* connection) const;
+  // Whether `connection` reads when the caps let it: JS wants its bytes, or
+  // its TLS handshake goes on. InterestFor and SyncInterest's parking share it.
+  bool WantsToRead(const Connection* connection) const;
   // Registers a new connection; returns 0 or -errno.
   int Register(Connection* connection);
   void QueueWrite(Connection* connection);

@@ -938,6 +938,7 @@ Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
   set("timerEntries", stats.timerEntries);
   set("unconsumedBytes", stats.unconsumedBytes);
   set("blockedConnections", stats.blockedConnections);
+  set("capParks", stats.capParks);
   set("heldListeners", stats.heldListeners);
   result.Set("tlsServerSessions", Napi::Number::New(env, static_cast<double>(loop_->tlsServerSessions()->size())));
   if (delivery_ != nullptr && !released_) {

@@ -122,7 +122,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardStart(const Napi::CallbackInfo& info);
   Napi::Value NextId(const Napi::CallbackInfo& info);
-  // stats() -> { connections, timerEntries, unconsumedBytes, blockedConnections },
+  // stats() -> { connections, timerEntries, unconsumedBytes, blockedConnections, capParks, ... },
   // as of the reactor thread's last turn.
   Napi::Value Stats(const Napi::CallbackInfo& info);
   // Hands this tick's staged commands to the reactor thread in one go.
