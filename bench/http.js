@@ -1,29 +1,40 @@
 'use strict';
 // HTTP through epoll-reactor vs node:http's own listener, measured with wrk.
 //
-// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--apps plain,express,https,https-close]
+// usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--server-cpus 1]
+//                           [--apps plain,express,https,https-close]
 // For each app (plain http.Server, Express, the plain app on an
 // https.Server: TLS 1.3, P-256 key made per run; https-close is that server
 // with wrk sending `Connection: close`, so every request is a new connection
 // and a full handshake: handshakes per second) and each server (node, reactor),
 // interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
 // CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and
-// non-2xx responses, and the server's CPU seconds. Prints a markdown table of
-// medians with min–max. Needs wrk (Debian package `wrk`).
+// non-2xx responses, and the server's CPU seconds, split by thread: the JS
+// thread, the reactor thread, and the rest (V8's GC and compiler threads).
+// Prints a markdown table of medians with min–max. Needs wrk (Debian package
+// `wrk`). --server-cpus 1,2 gives the server two cores of its own (on a
+// machine with 3 or more), so that its reactor thread need not share one
+// with the JS thread; wrk stays on CPU 0.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const { spawnTracked, stopChild, waitForLine } = require('./lib/children');
 const { makeTlsFiles } = require('./lib/tls-files');
-const { readCpuSeconds } = require('./lib/proc-stats');
+const { readThreadCpuSeconds } = require('./lib/proc-stats');
 
 function parseArgs(argv) {
-  const options = { runs: 3, seconds: 5, connections: 100, pin: true, apps: ['plain', 'express', 'https'] };
+  const options = { runs: 3, seconds: 5, connections: 100, pin: true, serverCpus: '1', apps: ['plain', 'express', 'https'] };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (name === 'no-pin') options.pin = false;
     else if (name === 'apps') options.apps = argv[++i].split(',');
+    else if (name === 'server-cpus') {
+      options.serverCpus = argv[++i];
+      if (!/^\d+(,\d+)*$/.test(options.serverCpus) || options.serverCpus.split(',').includes('0')) {
+        throw new Error('--server-cpus takes a list of CPUs other than 0 (wrk runs on CPU 0), e.g. 1,2');
+      }
+    }
     else if (name in options) options[name] = Number(argv[++i]);
     else throw new Error(`unknown option ${argv[i]}`);
   }
@@ -70,19 +81,23 @@ function median(values) {
 async function runOne(impl, app, options) {
   const script = path.join(__dirname, 'servers', 'http-server.js');
   const serverApp = app === 'https-close' ? 'https' : app;
-  const [command, args] = pinned(1, process.execPath, [script, impl, serverApp, '0'], options.pin);
+  const [command, args] = pinned(options.serverCpus, process.execPath, [script, impl, serverApp, '0'], options.pin);
   const child = spawnTracked(command, args, { env: { ...process.env, BENCH_TLS_KEY: options.tls.key, BENCH_TLS_CERT: options.tls.cert } });
   try {
     const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, `${impl} ${app} server`);
     const pid = child.pid; // taskset execs the server, so the pid is the server's
-    const cpuBefore = readCpuSeconds(pid);
+    const cpuBefore = readThreadCpuSeconds(pid);
     const [wrkCommand, wrkArgs] = pinned(0, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency',
       ...(app === 'https-close' ? ['-H', 'Connection: close'] : []),
       `${serverApp === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
     const output = execFileSync(wrkCommand, wrkArgs, { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
-    const cpuAfter = readCpuSeconds(pid);
+    const cpuAfter = readThreadCpuSeconds(pid);
     const result = parseWrk(output);
-    result.serverCpuUsPerRequest = ((cpuAfter - cpuBefore) * 1e6) / Math.max(result.requests, 1);
+    const perRequest = (part) => ((cpuAfter[part] - cpuBefore[part]) * 1e6) / Math.max(result.requests, 1);
+    result.jsCpuUsPerRequest = perRequest('js');
+    result.reactorCpuUsPerRequest = perRequest('reactor');
+    result.otherCpuUsPerRequest = perRequest('other');
+    result.serverCpuUsPerRequest = result.jsCpuUsPerRequest + result.reactorCpuUsPerRequest + result.otherCpuUsPerRequest;
     return result;
   } finally {
     await stopChild(child);
@@ -108,9 +123,10 @@ async function main() {
   }
   process.stderr.write('\n');
   console.log(`wrk -t1 -c${options.connections} -d${options.seconds}s, ${options.runs} runs, ` +
-    `${options.pin ? 'wrk on CPU 0, server on CPU 1' : 'unpinned'}; medians (min–max)\n`);
-  console.log('| app | server | requests/s | min–max | p50 µs | p99 µs | server CPU µs/req | errors | non-2xx | vs node |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    `${options.pin ? `wrk on CPU 0, server on CPU ${options.serverCpus}` : 'unpinned'}; medians (min–max); ` +
+    'server CPU µs per request, and its JS thread / reactor thread / other threads\n');
+  console.log('| app | server | requests/s | min–max | p50 µs | p99 µs | server CPU µs/req | JS / reactor / other | errors | non-2xx | vs node |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   let failed = false;
   for (const app of apps) {
     const base = median(results[`${app}/node`].map((r) => r.requestsPerSecond));
@@ -122,7 +138,9 @@ async function main() {
       failed ||= errors > 0 || non2xx > 0;
       console.log(`| ${app} | ${impl} | ${Math.round(median(rps))} | ${Math.round(Math.min(...rps))}–${Math.round(Math.max(...rps))} | ` +
         `${Math.round(median(runs.map((r) => r.p50)))} | ${Math.round(median(runs.map((r) => r.p99)))} | ` +
-        `${median(runs.map((r) => r.serverCpuUsPerRequest)).toFixed(1)} | ${errors} | ${non2xx} | ` +
+        `${median(runs.map((r) => r.serverCpuUsPerRequest)).toFixed(1)} | ` +
+        `${['js', 'reactor', 'other'].map((part) => median(runs.map((r) => r[`${part}CpuUsPerRequest`])).toFixed(1)).join(' / ')} | ` +
+        `${errors} | ${non2xx} | ` +
         `${(median(rps) / base).toFixed(2)}× |`);
     }
   }

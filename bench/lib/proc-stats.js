@@ -18,11 +18,11 @@ function clockTicksPerSecond() {
   return clockTicks;
 }
 
-/** User plus system CPU seconds of every thread of pid, or null if it is gone. */
-function readCpuSeconds(pid) {
+/** User plus system CPU seconds in a /proc stat file (a process's: all its threads), or null if it is gone. */
+function readStatCpuSeconds(statPath) {
   let stat;
   try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = fs.readFileSync(statPath, 'utf8');
   } catch {
     return null;
   }
@@ -31,6 +31,41 @@ function readCpuSeconds(pid) {
   const utime = Number(fields[11]); // field 14
   const stime = Number(fields[12]); // field 15
   return (utime + stime) / clockTicksPerSecond();
+}
+
+/** User plus system CPU seconds of every thread of pid, or null if it is gone. */
+function readCpuSeconds(pid) {
+  return readStatCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU seconds of pid split by thread: `js` (the main thread, whose tid is the
+ * pid), `reactor` (threads named epoll-reactor) and `other` (V8's GC and
+ * compiler threads, libuv's pool), or null if the process is gone. Threads
+ * that end between two samples take their seconds with them.
+ */
+function readThreadCpuSeconds(pid) {
+  const split = { js: 0, reactor: 0, other: 0 };
+  let tids;
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return null;
+  }
+  for (const tid of tids) {
+    const seconds = readStatCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    if (seconds === null) continue;
+    let comm = '';
+    try {
+      comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (Number(tid) === pid) split.js += seconds;
+    else if (comm === 'epoll-reactor') split.reactor += seconds;
+    else split.other += seconds;
+  }
+  return split;
 }
 
 /** Pids whose parent is pid (cluster workers of a primary, say), from /proc. */
@@ -98,4 +133,4 @@ function coreBusyShare(before, after) {
   return (after.busy - before.busy) / (after.total - before.total);
 }
 
-module.exports = { readCpuSeconds, readTreeCpuSeconds, childPids, readPeakRssKiB, clockTicksPerSecond, readCoreTicks, coreBusyShare };
+module.exports = { readCpuSeconds, readThreadCpuSeconds, readTreeCpuSeconds, childPids, readPeakRssKiB, clockTicksPerSecond, readCoreTicks, coreBusyShare };
