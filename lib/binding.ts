@@ -11,7 +11,7 @@ export interface NativeReactor {
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
   connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number,
-    tlsContext?: number, servername?: string, session?: Buffer): [id: number] | [errno: number, syscall: string];
+    tlsContext?: number, servername?: string, session?: Buffer, traces?: boolean): [id: number] | [errno: number, syscall: string];
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
@@ -37,6 +37,8 @@ export interface NativeReactor {
   tlsQuery(id: number, kind: number, length?: number, label?: string, context?: Buffer): [number, ...Buffer[]] | undefined | null;
   /** A TLS client connection reports its key log lines from now on. */
   tlsLogKeys(id: number): void;
+  /** A TLS connection writes OpenSSL's trace of its records to stderr from now on. */
+  tlsTrace(id: number): void;
   /** A server context's connections report their key log lines from now on. */
   tlsLogServerKeys(contextId: number): void;
   /** A server context's connections ask for a context by SNI name from now on. */
@@ -117,6 +119,8 @@ export interface NativeTlsContextOptions {
   asksServername?: boolean;
   /** A server whose connections report key log lines ('keylog'). */
   logsKeys?: boolean;
+  /** A server whose connections trace their records to stderr from the first (enableTrace). */
+  traces?: boolean;
 }
 
 /**

@@ -342,6 +342,14 @@ export class Socket extends Duplex implements AttemptingSocket {
     return true;
   }
 
+  /** @internal A TLS connection traces its records to stderr from now on (lib/tls.ts); false while it has no connection. */
+  protected tlsTrace(): boolean {
+    if (!this.registered) return false;
+    this.reactor!.native.tlsTrace(this.id);
+    this.reactor!.scheduleFlush();
+    return true;
+  }
+
   /** @internal Tells the reactor that this TLS client's server was accepted (lib/tls.ts). */
   protected allowTlsWrites(): void {
     if (!this.registered) return;
@@ -489,11 +497,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   /**
-   * @internal A TLS client's native context id, SNI name and session for connect()
-   * (lib/tls.ts); undefined for a plain socket.
+   * @internal A TLS client's native context id, SNI name, session and
+   * whether it traces, for connect() (lib/tls.ts); undefined for a plain socket.
    */
   protected tlsConnectArguments(_reactor: Reactor):
-    [contextId: number, servername: string, session: Buffer | undefined] | undefined {
+    [contextId: number, servername: string, session: Buffer | undefined, traces: boolean] | undefined {
     return undefined;
   }
 

@@ -31,7 +31,7 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
  * SecureServer.)
  */
 const unsupportedOptions = [
-  'pskCallback', 'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
+  'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
   'ALPNCallback', 'pskIdentityHint',
 ] as const;
 
@@ -43,7 +43,7 @@ const serverEventsNotEmitted = ['OCSPRequest', 'newSession', 'resumeSession'] as
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'pskCallback', 'enableTrace', 'privateKeyEngine', 'privateKeyIdentifier', 'requestOCSP',
+  'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier', 'requestOCSP',
   'minDHSize', 'socket',
 ] as const;
 
@@ -203,6 +203,12 @@ export interface SecureServerOptions extends ServerOptions {
   /** Seconds a session stays resumable (as node: OpenSSL's default when not given). */
   sessionTimeout?: number;
   /**
+   * Writes OpenSSL's trace of every connection's records to stderr, from
+   * the ClientHello on, as node:tls's `enableTrace`; the default is node's
+   * `--trace-tls` flag.
+   */
+  enableTrace?: boolean;
+  /**
    * 48 bytes of session ticket keys in node's layout, so that servers given the
    * same keys and session id context (reactor or node:tls) resume each other's
    * sessions; random when not given, as node's.
@@ -298,6 +304,8 @@ export interface ConnectTlsOptions {
   ecdhCurve?: string;
   /** Signature algorithms offered and accepted, as tls.connect's. */
   sigalgs?: string;
+  /** Writes OpenSSL's trace of the connection's records to stderr, as tls.connect's; default: node's `--trace-tls`. */
+  enableTrace?: boolean;
   /** OpenSSL `SSL_OP_*` flags (`crypto.constants`), as tls.connect's. */
   secureOptions?: number;
   /** A legacy method name that sets the protocol versions, as tls.connect's; a server method is refused. */
@@ -334,6 +342,8 @@ interface TlsClientState {
   readonly localAddress: string | undefined;
   /** The session to offer (a copy of the option's bytes), or undefined. */
   readonly session: Buffer | undefined;
+  /** Its records are traced to stderr (enableTrace, or node's --trace-tls). */
+  readonly traces: boolean;
 }
 
 /** The peer's certificate as the handshake reported it: its DER, and the SHA-256 node's object is kept by. */
@@ -432,7 +442,7 @@ export class SecureSocket extends Socket {
   }
 
   /** @internal */
-  protected override tlsConnectArguments(reactor: Reactor): [number, string, Buffer | undefined] | undefined {
+  protected override tlsConnectArguments(reactor: Reactor): [number, string, Buffer | undefined, boolean] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
     this.serverVerified = false;  // every attempt's handshake is judged on its own
@@ -442,7 +452,9 @@ export class SecureSocket extends Socket {
     } catch {
       // id 0: the native connect fails with EINVAL; it never connects in plaintext.
     }
-    return [id, client.servername, client.session];
+    // In the start itself: the connection is handed to the reactor before
+    // anything staged in this tick, and its ClientHello may go at once.
+    return [id, client.servername, client.session, this.wantsTrace || client.traces];
   }
 
   /**
@@ -631,12 +643,28 @@ export class SecureSocket extends Socket {
   private maxSendFragment: number | undefined = undefined;
   /** @internal A client's 'keylog' listener: its connections report their key log lines. */
   private logsKeys = false;
+  /** @internal enableTrace() was called: a server's socket, or a client's next connect, traces from its start. */
+  private wantsTrace = false;
 
   /** @internal */
   override attach(...args: Parameters<Socket['attach']>): void {
     super.attach(...args);
     if (this.maxSendFragment !== undefined) this.tlsSetMaxSendFragment(this.maxSendFragment);
     if (this.logsKeys) this.tlsLogKeys();
+    // A client's connect carried it (tlsConnectArguments).
+    if (this.wantsTrace && this.tlsClient === undefined) this.tlsTrace();
+  }
+
+  /**
+   * Writes OpenSSL's trace of this connection's records to stderr from now
+   * on, as TLSSocket's enableTrace() (a debugging aid: it shows handshake
+   * messages and record headers). Where the running node's OpenSSL has no
+   * trace, it does nothing, as node's.
+   */
+  enableTrace(): void {
+    if (this.destroyed) return;
+    this.wantsTrace = true;
+    this.tlsTrace();
   }
 
   /**
@@ -1232,6 +1260,7 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   validateFunction(checkServerIdentity, 'options.checkServerIdentity');
   // In tls.connect's order: the context's options, the session, then the name.
   const { context, contextKey } = preparedClientContext(options);
+  const traces = traceOption(options.enableTrace);
   const servername = options.servername || '';
   const hostname = servername || connectOptions.host || 'localhost';
   // As tls.connect: anything given but false verifies (undefined too: node
@@ -1252,8 +1281,29 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
     context, contextKey, servername, hostname, rejectUnauthorized,
     checkServerIdentity: checkServerIdentity as TlsClientState['checkServerIdentity'],
     host: connectOptions.host, port: connectOptions.port, path: connectOptions.path,
-    localAddress: connectOptions.localAddress, session,
+    localAddress: connectOptions.localAddress, session, traces,
   };
+}
+
+let traceWarned = false;
+
+/**
+ * Whether a socket traces its records: its `enableTrace` option, checked
+ * as node's TLSSocket checks it, or when not given node's `--trace-tls`
+ * flag, with node's warning once.
+ */
+function traceOption(value: unknown): boolean {
+  if (value !== undefined && value !== null) {
+    if (typeof value !== 'boolean') throw invalidArgType('options.enableTrace', 'of type boolean', value);
+    return value;
+  }
+  const flagged = process.execArgv.includes('--trace-tls') ||
+    (process.env.NODE_OPTIONS ?? '').split(/\s+/).includes('--trace-tls');
+  if (flagged && !traceWarned) {
+    traceWarned = true;
+    process.emitWarning('Enabling --trace-tls can expose sensitive data in the resulting log.');
+  }
+  return flagged;
 }
 
 // What prepareContext made of a client's options, by the option values it
@@ -1262,7 +1312,7 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
 // every time. Values that checked out once check out again.
 const preparedClientContexts = new RecentMap<string, { context: NativeTlsContextOptions; contextKey: string }>(32);
 // Client options that do not shape the context.
-const optionsBesideContext = new Set(['servername', 'checkServerIdentity', 'rejectUnauthorized', 'session']);
+const optionsBesideContext = new Set(['servername', 'checkServerIdentity', 'rejectUnauthorized', 'session', 'enableTrace']);
 
 /** prepareContext's result for a client's options, and the key its native context is cached under. */
 function preparedClientContext(options: ConnectTlsOptions): { context: NativeTlsContextOptions; contextKey: string } {
@@ -1613,8 +1663,12 @@ export class SecureServer extends Server {
     // As tls.Server, which does not pass allowPartialTrustChain on to its context.
     const contextOptions = prepareContext({ ...options, honorCipherOrder: options.honorCipherOrder !== false,
       allowPartialTrustChain: undefined });
+    // node checks it as each connection comes (and throws from its
+    // connection handler); here before anything is made.
+    const traces = traceOption(options.enableTrace);
     super(netOptions(options));
     this.contextOptions = contextOptions;
+    this.traces = traces;
     this.handshakeTimeout = handshakeTimeout;
     this.requestCert = contextOptions.requestCert;
     this.rejectUnauthorized = contextOptions.rejectUnauthorized;
@@ -1630,7 +1684,7 @@ export class SecureServer extends Server {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
     const result = reactor.native.createTlsContext({
-      ...this.contextOptions, asksServername: this.asksServername(), logsKeys: this.logsKeys,
+      ...this.contextOptions, asksServername: this.asksServername(), logsKeys: this.logsKeys, traces: this.traces,
     });
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
@@ -1654,6 +1708,8 @@ export class SecureServer extends Server {
 
   /** @internal Whether connections report key log lines: the server has had a 'keylog' listener. */
   private logsKeys = false;
+  /** @internal Whether connections trace their records to stderr (enableTrace, --trace-tls). */
+  private readonly traces: boolean;
 
   /** @internal Its first 'keylog' listener turns the key log on, for connections from then on. */
   private onNewListener(event: string | symbol): void {
@@ -1869,6 +1925,10 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     if (value !== undefined && value !== null && value !== false) return undefined;
   }
   if (typeof bySymbol('snicallback') === 'function') return undefined;
+  // tls.Server keeps enableTrace unchecked (each connection checks it): one
+  // that is not a boolean is node:tls's to report.
+  const enableTrace = bySymbol('enableTrace');
+  if (enableTrace !== undefined && enableTrace !== null && typeof enableTrace !== 'boolean') return undefined;
   // Events reactor TLS never emits: OCSP stapling, an external session
   // cache. A server listening for one is node:tls's to serve.
   if (serverEventsNotEmitted.some((event) => server.listenerCount(event) > 0)) return undefined;
@@ -1897,6 +1957,7 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     handshakeTimeout: typeof handshakeTimeout === 'number' ? handshakeTimeout : undefined,
     sessionTimeout: typeof fields.sessionTimeout === 'number' ? fields.sessionTimeout : undefined,
     sessionIdContext: typeof fields.sessionIdContext === 'string' ? fields.sessionIdContext : undefined,
+    enableTrace: enableTrace as boolean | undefined,
     // The server's own keys, given or random: sessions resume across both listeners.
     ticketKeys: server.getTicketKeys(),
   };

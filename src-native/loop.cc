@@ -660,6 +660,9 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kTlsLogKeys:
       if (connection->tls != nullptr) connection->tls->LogKeys();
       return;
+    case Command::Kind::kTlsTrace:
+      if (connection->tls != nullptr) connection->tls->EnableTrace();
+      return;
     case Command::Kind::kTlsMaxSendFragment:
       if (connection->tls != nullptr) connection->tls->SetMaxSendFragment(command.amount);
       return;

@@ -59,6 +59,7 @@ struct Command {
     kTlsQuery,            // id, amount: the query's number, tlsQuery: what JS
                           // asks (Loop::QueryTls waits for the answer)
     kTlsLogKeys,          // id: a TLS client reports its key log lines (TlsSession::LogKeys)
+    kTlsTrace,            // id: a TLS connection traces its records to stderr (TlsSession::EnableTrace)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

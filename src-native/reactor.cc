@@ -289,6 +289,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
           InstanceMethod<&Reactor::TlsLogKeys>("tlsLogKeys"),
+          InstanceMethod<&Reactor::TlsTrace>("tlsTrace"),
           InstanceMethod<&Reactor::TlsLogServerKeys>("tlsLogServerKeys"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
@@ -477,10 +478,12 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
-                          "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session])");
+                          "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session, "
+                          "traces])");
   }
-  // info[5], info[6], info[7]: a TLS client's context, SNI name and session
-  // to offer (a Buffer), checked before the socket exists.
+  // info[5], info[6], info[7], info[8]: a TLS client's context, SNI name,
+  // session to offer (a Buffer) and whether it traces, checked before the
+  // socket exists.
   std::shared_ptr<TlsContext> tlsContext;
   std::unique_ptr<TlsClientStart> tlsClient;
   bool tlsRequested = info.Length() >= 6 && !info[5].IsUndefined();
@@ -500,6 +503,7 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       Napi::Buffer<char> session = info[7].As<Napi::Buffer<char>>();
       tlsClient->session.assign(session.Data(), session.Length());
     }
+    tlsClient->traces = info.Length() >= 9 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -989,6 +993,13 @@ Napi::Value Reactor::TlsLogKeys(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// tlsTrace(connectionId): a TLS connection writes OpenSSL's trace of its
+// records to stderr from now on (enableTrace()).
+Napi::Value Reactor::TlsTrace(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kTlsTrace, info);
+  return info.Env().Undefined();
+}
+
 // tlsLogServerKeys(contextId): a server context's connections report their
 // key log lines from now on (its first 'keylog' listener).
 Napi::Value Reactor::TlsLogServerKeys(const Napi::CallbackInfo& info) {
@@ -1125,6 +1136,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.sessionIdContext = StringProperty(given, "sessionIdContext");
   options.asksServername = BoolProperty(given, "asksServername");
   options.logsKeys = BoolProperty(given, "logsKeys");
+  options.traces = BoolProperty(given, "traces");
   Napi::Value sessionTimeout = given.Get("sessionTimeout");
   if (env.IsExceptionPending()) return env.Undefined();
   if (sessionTimeout.IsNumber()) options.sessionTimeout = sessionTimeout.As<Napi::Number>().Int32Value();

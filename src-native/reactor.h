@@ -110,6 +110,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value TlsQuery(const Napi::CallbackInfo& info);
   Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
   Napi::Value TlsLogKeys(const Napi::CallbackInfo& info);
+  Napi::Value TlsTrace(const Napi::CallbackInfo& info);
   Napi::Value TlsLogServerKeys(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value SetTimeout(const Napi::CallbackInfo& info);

@@ -283,6 +283,19 @@ bool UseCertificateCompression(SSL_CTX* ctx, uint32_t packed) {
 
 }  // namespace
 
+bool TlsTraceAvailable() {
+  static std::once_flag once;
+  static bool available = false;
+  std::call_once(once, [] {
+    available = TlsAvailable();
+#define REACTOR_TLS_PRESENT(name) \
+  if (dlsym(RTLD_DEFAULT, #name) == nullptr) available = false;
+    REACTOR_TLS_OPTIONAL_SYMBOLS(REACTOR_TLS_PRESENT)
+#undef REACTOR_TLS_PRESENT
+  });
+  return available;
+}
+
 bool TlsAvailable() {
   static std::once_flag once;
   static bool available = false;
@@ -333,6 +346,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->alpn_ = options.alpn;
   if (options.asksServername) context->SetAsksServername();
   if (options.logsKeys) context->SetLogsKeys();
+  context->traces_ = options.traces;
   // On every context, so that one chosen by SNI name (OpenSSL asks the
   // SSL's current one) logs too; the session decides whether anyone
   // listens. OpenSSL formats each secret's line only where it is set: about

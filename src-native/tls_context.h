@@ -22,6 +22,9 @@ namespace reactor {
 // Whether every OpenSSL function the addon calls is exported by the running
 // node. Checked once; TLS must not be used when false (their addresses are null).
 bool TlsAvailable();
+// Whether OpenSSL's record trace (SSL_trace, node's enableTrace) is there
+// too: not in every OpenSSL build, so not part of TlsAvailable().
+bool TlsTraceAvailable();
 
 // The OpenSSL version the running node carries, e.g. "OpenSSL 3.0.19 27 Jan 2026",
 // or "" when TlsAvailable() is false.
@@ -47,6 +50,7 @@ struct TlsClientStart {
   std::string session;     // a session (DER, node's getSession()) offered for
                            // resumption, or empty; one OpenSSL cannot read is
                            // not offered, as node ignores it
+  bool traces = false;     // its records are traced from the ClientHello (enableTrace)
 };
 
 // What lib/tls.ts passes, already validated there (and by node:tls's own
@@ -91,6 +95,9 @@ struct TlsContextOptions {
   // A server whose connections report their secrets as key log lines
   // (node's 'keylog'). Can be turned on later (SetLogsKeys).
   bool logsKeys = false;
+  // A server whose connections write OpenSSL's trace to stderr from their
+  // first record (node's enableTrace option; TlsSession::EnableTrace).
+  bool traces = false;
 };
 
 // Session ticket keys in node's layout (tls.Server's ticketKeys): tickets
@@ -146,6 +153,8 @@ class TlsContext {
   // trust store), which the bridge reports to V8 so that garbage collection
   // runs for contexts JS lets go of (an SNICallback making one per handshake).
   size_t externalBytes() const { return externalBytes_; }
+  // Whether a server's connections trace their records (options.traces).
+  bool traces() const { return traces_; }
 
  private:
   TlsContext() = default;
@@ -158,6 +167,7 @@ class TlsContext {
   TicketKeys ticketKeys_{};
   std::atomic<bool> asksServername_{false};
   std::atomic<bool> logsKeys_{false};
+  bool traces_ = false;
   size_t externalBytes_ = 0;
 };
 

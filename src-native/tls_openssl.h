@@ -19,7 +19,13 @@
 
 #include "tls_symbols.h"
 
+// Declared here too: node's headers leave it out when their OpenSSL
+// configuration says OPENSSL_NO_SSL_TRACE, though the node may export it.
+extern "C" void SSL_trace(int write_p, int version, int content_type, const void* buf, size_t len, SSL* ssl,
+                          void* arg);
+
 #define REACTOR_TLS_STRINGIFY(text) #text
 #define REACTOR_TLS_WEAK(name) _Pragma(REACTOR_TLS_STRINGIFY(weak name))
 REACTOR_TLS_SYMBOLS(REACTOR_TLS_WEAK)
+REACTOR_TLS_OPTIONAL_SYMBOLS(REACTOR_TLS_WEAK)
 #undef REACTOR_TLS_WEAK

@@ -1,9 +1,12 @@
 #include "tls_session.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -181,6 +184,8 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   // As node decides for each connection it accepts: one accepted before the
   // server's first 'keylog' listener logs nothing, even of later secrets.
   session->logsKeys_ = session->context_->logsKeys();
+  // From the ClientHello on, as node's server socket traces.
+  if (session->context_->traces()) session->EnableTrace();
   return session;
 }
 
@@ -189,6 +194,7 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
   std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
   if (session == nullptr) return nullptr;
   SSL_set_connect_state(session->ssl_);
+  if (start.traces) session->EnableTrace();
   session->writesAllowed_ = false;  // until JS has accepted the server
   session->keepsNewSessions_ = true;
   if (!start.servername.empty() && SSL_set_tlsext_host_name(session->ssl_, start.servername.c_str()) != 1) {
@@ -213,6 +219,75 @@ TlsSession::~TlsSession() {
   if (serverSessionKept_) serverSessions_->Forget(connectionId_);
   for (SSL_SESSION* kept : newSessions_) SSL_SESSION_free(kept);
   if (ssl_ != nullptr) SSL_free(ssl_);
+  if (traceBio_ != nullptr) BIO_free(traceBio_);
+}
+
+namespace {
+// How long one record's trace may wait for a full stderr to take it, at
+// most, before the rest of it is dropped: a debugging aid must not stop
+// the reactor for good behind a reader that went away.
+constexpr int kTraceWriteWaitMs = 1000;
+// Set when a record's trace gave up waiting, cleared when one is written
+// whole: while a reader stays away, records are dropped at once instead of
+// costing each its own wait (every reactor thread of the process shares fd 2).
+std::atomic<bool> stderrStalled{false};
+
+// Writes all of `text` to fd 2, waiting for room when it is full. Node makes
+// fd 2 non-blocking when it is a pipe, and a stdio FILE would drop what
+// meets EAGAIN (records went missing from the middle of traces). A blocking
+// fd 2 (a file, a terminal) blocks here as node's own trace blocks.
+void WriteToStderr(const char* text, size_t length) {
+  int waitedMs = stderrStalled.load(std::memory_order_relaxed) ? kTraceWriteWaitMs : 0;
+  while (length > 0) {
+    ssize_t written = write(STDERR_FILENO, text, length);
+    if (written > 0) {
+      text += written;
+      length -= static_cast<size_t>(written);
+      continue;
+    }
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waitedMs < kTraceWriteWaitMs) {
+      pollfd wanted{STDERR_FILENO, POLLOUT, 0};
+      poll(&wanted, 1, 10);
+      waitedMs += 10;
+      continue;
+    }
+    // Closed, broken (EPIPE: the reactor thread blocks SIGPIPE), or stuck
+    // past the wait: the rest of this record is dropped.
+    if (written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) stderrStalled.store(true, std::memory_order_relaxed);
+    return;
+  }
+  stderrStalled.store(false, std::memory_order_relaxed);
+}
+
+// OpenSSL's message callback: its own trace of the record, made in the
+// session's memory BIO and written out in one write where the fd takes it
+// (a pipe keeps up to 4 KiB together), so that other writers to stderr
+// split a record less often. Tracing must not leave an error behind for
+// the handshake's next SSL_get_error, nor take away one the handshake left
+// (node marks and pops too).
+void TraceRecord(int writing, int version, int contentType, const void* bytes, size_t length, SSL* ssl,
+                 void* arg) {
+  BIO* bio = static_cast<BIO*>(arg);
+  ERR_set_mark();
+  SSL_trace(writing, version, contentType, bytes, length, ssl, bio);
+  char* text = nullptr;
+  long traced = BIO_get_mem_data(bio, &text);
+  if (traced > 0 && text != nullptr) WriteToStderr(text, static_cast<size_t>(traced));
+  (void)BIO_reset(bio);
+  ERR_pop_to_mark();
+}
+}  // namespace
+
+void TlsSession::EnableTrace() {
+  if (traceBio_ != nullptr || ssl_ == nullptr || !TlsTraceAvailable()) return;
+  traceBio_ = BIO_new(BIO_s_mem());
+  if (traceBio_ == nullptr) {
+    ERR_clear_error();
+    return;
+  }
+  SSL_set_msg_callback(ssl_, TraceRecord);
+  SSL_set_msg_callback_arg(ssl_, traceBio_);
 }
 
 TlsSession* TlsSession::Of(const SSL* ssl) { return static_cast<TlsSession*>(SSL_get_app_data(ssl)); }

@@ -147,6 +147,14 @@ class TlsSession {
   void OnKeyLogLine(const char* line);
   // A client socket gained a 'keylog' listener: its lines are reported.
   void LogKeys() { logsKeys_ = true; }
+  // Writes OpenSSL's trace of every record from now on to stderr, as
+  // node's enableTrace() does; nothing where the running node's OpenSSL has
+  // no trace (node's own method is then a no-op too). Idempotent. A
+  // debugging aid, as node's: the reactor thread writes each record's trace
+  // to stderr as it goes. A full non-blocking pipe is waited for up to a
+  // second, and after one such timeout records are dropped until one goes
+  // through; a blocking stderr blocks the reactor as it blocks node's trace.
+  void EnableTrace();
 
   // JS's question about this connection (Loop::QueryTls). Keying material
   // only once the handshake is done: before, the exporter secret is unset.
@@ -312,6 +320,7 @@ class TlsSession {
   // is read by the selection callback).
   std::shared_ptr<TlsContext> chosenContext_;
   SSL* ssl_ = nullptr;  // owned; owns its BIO
+  BIO* traceBio_ = nullptr;  // owned: a memory BIO each record's trace is made in (EnableTrace), freed after ssl_
   ServernameState servername_ = ServernameState::kNotAsked;
   std::string askedServername_;  // set while kAsked and not yet reported
   // Client sessions the server issued that JS has not been told of, oldest

@@ -133,3 +133,15 @@
   X(d2i_SSL_SESSION) \
   X(i2d_SSL_SESSION) \
   X(i2d_X509)
+
+// Functions used only where the running node has them (a trace needs an
+// OpenSSL built with ssl-trace, as node's own builds are): weak like the
+// rest, checked by TlsTraceAvailable() where used, and not part of
+// TlsAvailable(), so a node without them still has reactor TLS.
+#define REACTOR_TLS_OPTIONAL_SYMBOLS(X) \
+  X(BIO_ctrl) \
+  X(BIO_s_mem) \
+  X(ERR_pop_to_mark) \
+  X(ERR_set_mark) \
+  X(SSL_set_msg_callback) \
+  X(SSL_trace)

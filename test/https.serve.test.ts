@@ -1,5 +1,5 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, enableTrace, PSK, an
+// own options; where reactor TLS cannot (an SNICallback, ALPNCallback, PSK, an
 // OCSPRequest listener), node:tls wraps each reactor socket.
 // Either way a Node https client gets its answers, twice over one
 // keep-alive socket.
@@ -126,7 +126,6 @@ async function expectLeftToNodeTls(httpsServer: https.Server): Promise<void> {
 }
 
 test.each<[string, object]>([
-  ['enableTrace', { enableTrace: true }],
   ['ALPNCallback', { ALPNCallback: () => 'http/1.1' }],
   ['pskCallback', { pskCallback: () => null }],
 ])('an https.Server with %s, which reactor TLS does not do, is left to node:tls', async (_name, options) => {
