@@ -1258,7 +1258,7 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   const options: ConnectTlsOptions = { ...given };
   const checkServerIdentity = options.checkServerIdentity ?? tls.checkServerIdentity;
   validateFunction(checkServerIdentity, 'options.checkServerIdentity');
-  // In tls.connect's order: the context's options, the session, then the name.
+  // In tls.connect's order: the context's options, enableTrace, the session, then the name.
   const { context, contextKey } = preparedClientContext(options);
   const traces = traceOption(options.enableTrace);
   const servername = options.servername || '';

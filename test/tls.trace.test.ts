@@ -18,9 +18,9 @@ let pki: TestPki;
 beforeAll(() => { pki = makeTestPki(); });
 afterAll(() => pki.remove());
 
-/** Runs test/fixtures/tls-trace.js in `mode` and returns its JSON line and its stderr; ends it by pid. */
-async function traced(mode: string): Promise<{ result: Record<string, unknown>; stderr: string }> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'fixtures', 'tls-trace.js'), mode], {
+/** Runs test/fixtures/tls-trace.js in `mode` (with node's `flags`) and returns its JSON line and its stderr; ends it by pid. */
+async function traced(mode: string, flags: string[] = []): Promise<{ result: Record<string, unknown>; stderr: string }> {
+  const child = spawn(process.execPath, [...flags, path.join(__dirname, 'fixtures', 'tls-trace.js'), mode], {
     env: { ...process.env, TRACE_KEY: pki.paths.serverKey, TRACE_CERT: pki.paths.serverCert, TRACE_CA: pki.paths.caCert },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -70,6 +70,14 @@ whenTls('without enableTrace nothing is traced', async () => {
   const { result, stderr } = await traced('none');
   expect(result).toEqual({ echoed: 'x' });
   expect(stderr).not.toMatch(/Record/);
+});
+
+whenTls('node\'s --trace-tls traces every connection that does not say otherwise, with node\'s warning', async () => {
+  const { result, stderr } = await traced('none', ['--trace-tls']);
+  expect(result).toEqual({ echoed: 'x' });
+  expect(stderr).toContain('Enabling --trace-tls can expose sensitive data in the resulting log.');
+  // The client's ClientHello, sent and then received by the server.
+  expect(stderr).toMatch(/^Sent(?: TLS)? Record\n[\s\S]*?ClientHello, Length=[\s\S]*?^Received(?: TLS)? Record\n/m);
 });
 
 whenTls('an https.Server made with enableTrace is served by reactor TLS, traced', async () => {
