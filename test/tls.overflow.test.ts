@@ -117,9 +117,11 @@ describe('a peer that sends key updates and never reads', () => {
   test('is pushed back on: the server stops reading it instead of buffering its answers without bound', async () => {
     // Bytes read per connection: each attempt below is a connection of its own.
     const received = new Map<number, number>();
+    const accepted = new Map<number, SecureSocket>();
     const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.3' }, (socket) => {
       const port = socket.remotePort!;
       received.set(port, 0);
+      accepted.set(port, socket);
       // More than the client will ever read: the socket to it is full at once.
       socket.write(Buffer.alloc(4 * MiB));
       socket.on('data', (chunk: Buffer) => { received.set(port, received.get(port)! + chunk.length); });
@@ -134,12 +136,14 @@ describe('a peer that sends key updates and never reads', () => {
       // ci50's client stalled after 4,338 rounds and the server later read
       // every one), the stall says nothing: flood again, on a new connection.
       for (let attempt = 1; ; attempt++) {
-        const { rounds, read } = await floodOnce(port, received, children);
+        const { rounds, read, connection } = await floodOnce(port, received, children);
         if (read < rounds || attempt === 3) {
-          // It read for a while (backpressure, not a failure), and stopped short
-          // of what the client sent.
-          expect(read).toBeGreaterThan(1000);
+          // It stopped short of what the client sent, and the connection is
+          // still open: backpressure, not a failure. (How much it read first
+          // depends on how much of the 4 MiB write the overflow held when the
+          // key updates came: ci108 and ci112, under ASan, read 273 rounds.)
           expect(read).toBeLessThan(rounds);
+          expect(accepted.get(connection)!.destroyed).toBe(false);
           break;
         }
         console.log(`flood attempt ${attempt}: the server read all ${rounds} rounds the client sent before its stall; again`);
@@ -154,7 +158,7 @@ describe('a peer that sends key updates and never reads', () => {
    * read of that connection once it reads no more.
    */
   async function floodOnce(port: number, received: Map<number, number>, children: ChildProcess[]):
-    Promise<{ rounds: number; read: number }> {
+    Promise<{ rounds: number; read: number; connection: number }> {
     // Each round is about 45 bytes from the client and a 22-byte answer from
     // the server. Unbounded, all 100,000 rounds go through (2.2 MB of answers
     // held for a peer that never reads); bounded, the overflow reaches 64 KiB
@@ -193,7 +197,7 @@ describe('a peer that sends key updates and never reads', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     expect(received.get(connection!)).toBe(seen);
-    return { rounds, read: seen };
+    return { rounds, read: seen, connection: connection! };
   }
 
   test('once it reads, what the server held back goes out: every record of its writes, then its FIN', async () => {
