@@ -35,8 +35,8 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <deque>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 

@@ -918,10 +918,10 @@ void Loop::ReadConnection(Connection* connection, int* handshakeSteps) {
   MarkInterestDirty(connection);
   // A TLS handshake goes on while JS has the socket paused (pauseOnConnect):
   // it hands JS no bytes, and 'secureConnection' is what JS waits for to resume.
-  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
-  if (connection->closed || connection->failed || connection->ended ||
-      !connection->readable || (!connection->wantsData && !handshaking) || connection->forwarder != nullptr)
+  if (connection->closed || connection->failed || !connection->readable || !WantsToRead(connection) ||
+      connection->forwarder != nullptr)
     return;
+  bool handshaking = connection->tls != nullptr && !connection->tls->handshakeDone();
   if (!flow_.Admit(*connection)) return;  // parked until JS consumes bytes
   if (handshaking && (*handshakeSteps)++ >= kMaxHandshakeStepsPerTurn) {
     flow_.MarkReady(*connection);  // next turn, after the events that came meanwhile

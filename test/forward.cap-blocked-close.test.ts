@@ -12,7 +12,7 @@ import * as net from 'node:net';
 
 import { configure, connect, createServer, forward, ForwardResult, Socket } from '../lib';
 import { getReactor } from '../lib/reactor';
-import { checkMustCalls, listenLocal, waitFor } from './helpers';
+import { checkMustCalls, holdJsThreadUntil, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -27,16 +27,6 @@ const MiB = 1024 * KiB;
 const CAP = 64 * KiB;
 const UPLOAD = 3 * MiB;
 configure({ maxUnconsumedBytesPerSocket: CAP });
-
-/** Blocks the JS thread (so no batch is handled and no pause sent) until `condition` holds. */
-function holdJsThreadUntil(condition: () => boolean, timeoutMs: number, what: string): void {
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    Atomics.wait(sleeper, 0, 0, 5);
-  }
-}
 
 for (const mode of ['splice', 'copy'] as const) {
   test(`a cap-blocked client forwarded (${mode}) and then closed by both FINs leaves nothing queued`, async () => {

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 
 import { configure, createServer, Socket } from '../lib';
 import { getReactor } from '../lib/reactor';
-import { checkMustCalls, listenLocal, waitFor } from './helpers';
+import { checkMustCalls, holdJsThreadUntil, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -25,16 +25,6 @@ const TOTAL_CAP = 256 * KiB;
 const UPLOAD = 64 * KiB;
 const CONNECTIONS = 300;
 configure({ maxUnconsumedBytes: TOTAL_CAP });
-
-/** Blocks the JS thread (no batch is handled, nothing consumed) until `condition` holds. */
-function holdJsThreadUntil(condition: () => boolean, timeoutMs: number, what: string): void {
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    Atomics.wait(sleeper, 0, 0, 5);
-  }
-}
 
 function upload(index: number): Buffer {
   const bytes = Buffer.alloc(UPLOAD);

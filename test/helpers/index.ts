@@ -107,6 +107,20 @@ export async function waitFor(condition: () => boolean, timeoutMs = 5000, what =
   }
 }
 
+/**
+ * Blocks the JS thread until `condition` (polled every 5 ms) holds: no
+ * batch is handled meanwhile, so nothing is consumed and no pause is sent,
+ * while the reactor thread goes on.
+ */
+export function holdJsThreadUntil(condition: () => boolean, timeoutMs: number, what: string): void {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    Atomics.wait(sleeper, 0, 0, 5);
+  }
+}
+
 /** Reads from `socket` until it has `length` bytes, then resolves with them. */
 export function readExactly(socket: net.Socket | NodeJS.ReadableStream, length: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
