@@ -221,8 +221,11 @@ test("the peer's FIN gives 'end' then 'close' on a socket with no 'data' listene
     for (const event of ['finish', 'end', 'close']) subject.on(event, () => events.push(event));
     subject.end('bye');
     const closed = once(subject, 'close');
-    const deadline = new Promise((resolve) => setTimeout(resolve, 2000));
+    // Cleared once settled: a pending 2 s timer kept the jest worker alive after the file.
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise((resolve) => { timer = setTimeout(resolve, 2000); });
     await Promise.race([closed, deadline]);
+    clearTimeout(timer);
     return events;
   };
   const [netEvents, reactorEvents] = await Promise.all([seen(reference), seen(socket)]);
