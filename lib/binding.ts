@@ -24,6 +24,8 @@ export interface NativeReactor {
   tlsAllowWrites(id: number): void;
   /** The answer to a TlsServername event: a server context for the handshake, or 0 for the listener's. */
   tlsUseContext(id: number, contextId: number): void;
+  /** The answer to a TlsAlpn event: the index of the chosen name among those offered, -1 for none. */
+  tlsChooseAlpn(id: number, index: number): void;
   /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
   tlsSetMaxSendFragment(id: number, size: number): void;
   /** The session a server connection's handshake made (DER), or undefined. */
@@ -117,6 +119,8 @@ export interface NativeTlsContextOptions {
   sessionIdContext: string;
   /** A server's handshakes stop at an SNI name for JS to choose a context (SNICallback, addContext). */
   asksServername?: boolean;
+  /** A server's handshakes stop at a ClientHello offering ALPN for JS to choose a name (ALPNCallback). */
+  asksAlpn?: boolean;
   /** A server whose connections report key log lines ('keylog'). */
   logsKeys?: boolean;
   /** A server whose connections trace their records to stderr from the first (enableTrace). */

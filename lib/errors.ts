@@ -155,6 +155,11 @@ export function codedError(message: string, code: string): NodeStyleError {
   return withCode(new Error(message), code);
 }
 
+/** As codedError, for the codes Node raises as a TypeError. */
+export function codedTypeError(message: string, code: string): NodeStyleError {
+  return withCode(new TypeError(message), code);
+}
+
 // OpenSSL's library names (ERR_lib_error_string) and the prefix node puts
 // before the upper-cased reason in an OpenSSL error's `code`
 // (src/crypto/crypto_util.cc): ERR_SSL_* for libssl, ERR_OSSL_<LIB>_* else.

@@ -25,6 +25,7 @@ export const enum EventKind {
   TlsServername = 17,
   TlsSession = 18,
   TlsKeylog = 19,
+  TlsAlpn = 20,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -50,6 +51,12 @@ export interface ConnectionEndpoint {
   onReactorTlsError?(duringHandshake: boolean, kind: number, strings: string[], first: number): void;
   /** TLS server connections only: the handshake waits for a context for this SNI name (tlsUseContext). */
   onReactorServername?(servername: string): void;
+  /**
+   * TLS server connections only: the handshake waits for an ALPN name to be
+   * chosen from `offered` (wire format, in hex); `servername` is the SNI name, or
+   * false when none was sent (tlsChooseAlpn).
+   */
+  onReactorAlpn?(servername: string | false, offered: string): void;
   /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
   onReactorSession?(der: string, issued: boolean): void;
   /** TLS connections whose key log is wanted: a line of it (NSS key log format, no newline). */
@@ -227,6 +234,9 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         connections.get(id)?.onReactorSecure?.(records[i + 2], strings, records[i + 3], records[i + 4]);
       } else if (kind === EventKind.TlsServername) {
         connections.get(id)?.onReactorServername?.(strings[records[i + 3]]);
+      } else if (kind === EventKind.TlsAlpn) {
+        const first = records[i + 3];
+        connections.get(id)?.onReactorAlpn?.(records[i + 2] === 1 ? strings[first] : false, strings[first + 1]);
       } else if (kind === EventKind.TlsSession) {
         connections.get(id)?.onReactorSession?.(strings[records[i + 3]], records[i + 2] === 1);
       } else if (kind === EventKind.TlsKeylog) {

@@ -309,6 +309,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /**
+   * @internal Answers a TLS server connection's ALPN question (lib/tls.ts):
+   * the index of the chosen name among those offered, -1 for none.
+   */
+  protected chooseTlsAlpn(index: number): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsChooseAlpn(this.id, index);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal JS has taken `bytes` the reactor counted as held (a TLS session report, lib/tls.ts). */
   protected acknowledge(bytes: number): void {
     if (!this.registered) return;

@@ -8,7 +8,7 @@ import { types } from 'node:util';
 
 import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
-import { codedError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError } from './errors';
+import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError } from './errors';
 import type { Reactor } from './reactor';
 import {
   addContextIgnoresCase, ephemeralKeyInfoNamesGroups, systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity,
@@ -32,7 +32,7 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
  */
 const unsupportedOptions = [
   'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
-  'ALPNCallback', 'pskIdentityHint',
+  'pskIdentityHint',
 ] as const;
 
 /**
@@ -174,6 +174,15 @@ export interface SecureServerOptions extends ServerOptions {
   minVersion?: tls.SecureVersion;
   maxVersion?: tls.SecureVersion;
   ALPNProtocols?: string[] | Uint8Array[] | Uint8Array;
+  /**
+   * Chooses the ALPN protocol for a client that offers some, as node:tls's:
+   * called with the SNI name (false when none was sent) and the names
+   * offered, in the client's order; returns one of them, or undefined to
+   * refuse the client with a no_application_protocol alert. Anything else,
+   * or a throw, fails the handshake ('tlsClientError'). Not with
+   * `ALPNProtocols`. The handshake waits on the reactor thread meanwhile.
+   */
+  ALPNCallback?: (arg: { servername: string; protocols: string[] }) => string | undefined;
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
   /** Prefer the server's cipher order (default true, as node's tls.Server). */
@@ -868,6 +877,16 @@ export class SecureSocket extends Socket {
   /** @internal The answer to onReactorServername: the native context to go on with, 0 for the server's. */
   answerServername(contextId: number): void {
     this.useTlsContext(contextId);
+  }
+
+  /** @internal The handshake waits for an ALPN name to be chosen from those the client offered. */
+  onReactorAlpn(servername: string | false, offered: string): void {
+    this.secureServer?.chooseAlpn(this, servername, offered);
+  }
+
+  /** @internal The answer to onReactorAlpn: the index of the chosen name, -1 for none. */
+  answerAlpn(index: number): void {
+    this.chooseTlsAlpn(index);
   }
 
   /** @internal */
@@ -1640,6 +1659,7 @@ export class SecureServer extends Server {
   private readonly handshakeTimeout: number;
   private context: { reactor: Reactor; id: number } | undefined;
   private readonly sniCallback: SecureServerOptions['SNICallback'];
+  private readonly alpnCallback: SecureServerOptions['ALPNCallback'];
   /** @internal addContext()'s names and contexts, searched from the last, as node's `_contexts`. */
   readonly namedContexts: [RegExp, NativeTlsContextOptions][] = [];
   // The native contexts built for SNI choices on this.context's reactor, by
@@ -1658,6 +1678,16 @@ export class SecureServer extends Server {
     // As tls.Server: any truthy SNICallback must be a function.
     const sniCallback = options.SNICallback;
     if (sniCallback) validateFunction(sniCallback, 'options.SNICallback');
+    // node checks that it is a function only when a client offers ALPN (and
+    // throws from its connection handler); here before anything is made.
+    const alpnCallback = options.ALPNCallback;
+    if (alpnCallback) {
+      validateFunction(alpnCallback, 'options.ALPNCallback');
+      if (options.ALPNProtocols) {
+        throw codedTypeError('The ALPNCallback and ALPNProtocols TLS options are mutually exclusive',
+          'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS');
+      }
+    }
     // As tls.Server, which makes its context with its cipher order preferred
     // unless told otherwise.
     // As tls.Server, which does not pass allowPartialTrustChain on to its context.
@@ -1674,6 +1704,7 @@ export class SecureServer extends Server {
     this.rejectUnauthorized = contextOptions.rejectUnauthorized;
     this.context = undefined;
     this.sniCallback = (sniCallback || undefined) as SecureServerOptions['SNICallback'];
+    this.alpnCallback = (alpnCallback || undefined) as SecureServerOptions['ALPNCallback'];
     if (secureConnectionListener !== undefined) this.on('secureConnection', secureConnectionListener);
     this.on('close', releaseContext);
     this.on('newListener', this.onNewListener);
@@ -1684,7 +1715,8 @@ export class SecureServer extends Server {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
     const result = reactor.native.createTlsContext({
-      ...this.contextOptions, asksServername: this.asksServername(), logsKeys: this.logsKeys, traces: this.traces,
+      ...this.contextOptions, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
+      logsKeys: this.logsKeys, traces: this.traces,
     });
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
@@ -1780,6 +1812,40 @@ export class SecureServer extends Server {
     } catch (error) {
       failHandshake(socket, error as Error);
     }
+  }
+
+  /**
+   * @internal Asks the ALPNCallback for `socket`'s protocol among the names
+   * the client offered (`offered`: wire format, in hex) and answers the
+   * reactor, as node's callALPNCallback: undefined refuses them all (OpenSSL
+   * then sends no_application_protocol); a throw, or a name the client did
+   * not offer, fails the handshake with that error ('tlsClientError').
+   */
+  chooseAlpn(socket: SecureSocket, servername: string | false, offered: string): void {
+    const wire = Buffer.from(offered, 'hex');
+    const protocols: string[] = [];
+    for (let at = 0; at < wire.length; at += 1 + wire[at]) {
+      protocols.push(wire.toString('ascii', at + 1, at + 1 + wire[at]));
+    }
+    let chosen: unknown;
+    try {
+      // node's type says string; node passes false when no SNI name was sent.
+      chosen = this.alpnCallback!.call(socket, { servername: servername as string, protocols });
+    } catch (error) {
+      failHandshake(socket, error as Error);
+      return;
+    }
+    if (chosen === undefined) {
+      socket.answerAlpn(-1);
+      return;
+    }
+    const index = protocols.indexOf(chosen as string);
+    if (index === -1) {
+      failHandshake(socket, codedTypeError(`ALPN callback returned a value (${String(chosen)}) that did not match ` +
+        `any of the client's offered protocols (${protocols.join(', ')})`, 'ERR_TLS_ALPN_CALLBACK_INVALID_RESULT'));
+      return;
+    }
+    socket.answerAlpn(index);
   }
 
   /**
@@ -1951,6 +2017,7 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     dhparam: fields.dhparam as SecureServerOptions['dhparam'],
     certificateCompression: fields.certificateCompression as SecureServerOptions['certificateCompression'],
     ALPNProtocols: fields.ALPNProtocols as Uint8Array | undefined,
+    ALPNCallback: fields.ALPNCallback as SecureServerOptions['ALPNCallback'],
     requestCert: fields.requestCert === true,
     rejectUnauthorized: fields.rejectUnauthorized !== false,
     honorCipherOrder: fields.honorCipherOrder !== false,

@@ -44,6 +44,9 @@ enum class EventKind : uint8_t {
                           // 'session'), 0 for the handshake's own (getSession())
   kTlsKeylog = 19,        // id: a line of the NSS key log (node's 'keylog')
                           // at b (string index)
+  kTlsAlpn = 20,          // id: a server's handshake waits for JS to choose an
+                          // ALPN name; b: string index (the SNI name, then the
+                          // names offered in wire format, in hex), a: 1 if SNI was sent
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must
@@ -63,6 +66,7 @@ constexpr bool CarriesStrings(EventKind kind) {
     case EventKind::kTlsServername:
     case EventKind::kTlsKeylog:
     case EventKind::kTlsSession:
+    case EventKind::kTlsAlpn:
       return true;
     case EventKind::kData:
     case EventKind::kEnd:

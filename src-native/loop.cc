@@ -648,6 +648,13 @@ void Loop::Apply(Command& command) {
         if (!connection->waitingWritable && !connection->failed) QueueWrite(connection);
       }
       return;
+    case Command::Kind::kTlsChooseAlpn:
+      if (connection->tls != nullptr && !connection->failed && connection->tls->ChooseAlpn(command.amount)) {
+        // As kTlsUseContext below.
+        connection->readable = true;
+        flow_.MarkReady(*connection);
+      }
+      return;
     case Command::Kind::kTlsUseContext:
       if (connection->tls != nullptr && !connection->failed &&
           connection->tls->UseContext(std::move(command.tlsContext))) {
@@ -1043,11 +1050,11 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->closed || connection->failed) return 0;
   if (connection->connecting) return EPOLLOUT;
   uint32_t wanted = 0;
-  // A handshake waiting for JS's choice of context reads nothing meanwhile:
-  // level triggering would report the client's next bytes every turn. Only
-  // a hangup is watched (it fails the handshake); the answer
-  // (kTlsUseContext) brings EPOLLIN back.
-  if (connection->tls != nullptr && connection->tls->awaitingServername()) {
+  // A handshake waiting for JS's choice of context or ALPN name reads
+  // nothing meanwhile: level triggering would report the client's next bytes
+  // every turn. Only a hangup is watched (it fails the handshake); the
+  // answer (kTlsUseContext, kTlsChooseAlpn) brings EPOLLIN back.
+  if (connection->tls != nullptr && connection->tls->awaitingJs()) {
     return EPOLLRDHUP | (connection->waitingWritable ? EPOLLOUT : 0u);
   }
   // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull) asks for

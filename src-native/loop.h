@@ -60,6 +60,9 @@ struct Command {
                           // asks (Loop::QueryTls waits for the answer)
     kTlsLogKeys,          // id: a TLS client reports its key log lines (TlsSession::LogKeys)
     kTlsTrace,            // id: a TLS connection traces its records to stderr (TlsSession::EnableTrace)
+    kTlsChooseAlpn,       // id: a TLS server connection whose handshake waits for an
+                          // ALPN name; amount: the index of JS's choice among those
+                          // offered, past them for none (TlsSession::ChooseAlpn)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

@@ -284,6 +284,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
           InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
+          InstanceMethod<&Reactor::TlsChooseAlpn>("tlsChooseAlpn"),
           InstanceMethod<&Reactor::TlsSetMaxSendFragment>("tlsSetMaxSendFragment"),
           InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
           InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
@@ -873,6 +874,15 @@ Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tlsChooseAlpn(connectionId, index): JS's answer to kTlsAlpn, the index of
+// the chosen name among those offered, or -1 for none.
+Napi::Value Reactor::TlsChooseAlpn(const Napi::CallbackInfo& info) {
+  double index = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  // An ALPN list holds fewer than 2^15 names; anything else chooses none.
+  Stage(Command::Kind::kTlsChooseAlpn, info, index >= 0 && index < 65536 ? static_cast<uint64_t>(index) : 65536);
+  return info.Env().Undefined();
+}
+
 Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kResume, info);
   return info.Env().Undefined();
@@ -1135,6 +1145,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.serverCipherPreference = BoolProperty(given, "honorCipherOrder");
   options.sessionIdContext = StringProperty(given, "sessionIdContext");
   options.asksServername = BoolProperty(given, "asksServername");
+  options.asksAlpn = BoolProperty(given, "asksAlpn");
   options.logsKeys = BoolProperty(given, "logsKeys");
   options.traces = BoolProperty(given, "traces");
   Napi::Value sessionTimeout = given.Get("sessionTimeout");

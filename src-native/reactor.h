@@ -97,6 +97,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // tlsAllowWrites(id): JS accepted a TLS client's server; its queued writes may go.
   Napi::Value TlsAllowWrites(const Napi::CallbackInfo& info);
   Napi::Value TlsUseContext(const Napi::CallbackInfo& info);
+  Napi::Value TlsChooseAlpn(const Napi::CallbackInfo& info);
   Napi::Value TlsSetMaxSendFragment(const Napi::CallbackInfo& info);
   // tlsServerSession(connectionId) -> Buffer (the session a server
   // connection's handshake made, as DER) or undefined

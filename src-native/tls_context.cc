@@ -36,9 +36,16 @@ int AcceptAnyPeer(int, X509_STORE_CTX*) { return 1; }
 // would prompt on the terminal and block (node passes the same refusal).
 int NoPassword(char*, int, int, void*) { return -1; }
 
-int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
+// Installed on every server context, so that a context chosen by SNI name
+// before OpenSSL selects (TLS 1.2) still gives JS's choice.
+int SelectAlpn(SSL* ssl, const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
                unsigned int offeredLength, void* self) {
+  TlsSession* session = TlsSession::Of(ssl);
+  if (session != nullptr && session->acceptingContext().asksAlpn()) {
+    return session->SelectChosenAlpn(out, outLength, offered, offeredLength);
+  }
   const std::string& ours = static_cast<TlsContext*>(self)->alpn();
+  if (ours.empty()) return SSL_TLSEXT_ERR_NOACK;  // as with no callback: no ALPN
   unsigned char* chosen = nullptr;
   unsigned char chosenLength = 0;
   // Server preference, as node: our list first.
@@ -87,6 +94,13 @@ int TicketKeyCallback(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPH
 int NewClientSession(SSL* ssl, SSL_SESSION* session) {
   TlsSession* owner = TlsSession::Of(ssl);
   return owner != nullptr && owner->OnNewSession(session) ? 1 : 0;
+}
+
+// OpenSSL's client-hello callback (servers with asksAlpn): the first point
+// of every handshake, resumed ones included, where it can stop for JS.
+int ClientHelloRead(SSL* ssl, int*, void*) {
+  TlsSession* session = TlsSession::Of(ssl);
+  return session == nullptr ? SSL_CLIENT_HELLO_SUCCESS : session->OnClientHello();
 }
 
 // Called once the ClientHello is read, before the certificate is chosen:
@@ -345,6 +359,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->requestCert_ = options.requestCert;
   context->alpn_ = options.alpn;
   if (options.asksServername) context->SetAsksServername();
+  context->asksAlpn_ = options.asksAlpn && !options.client;
   if (options.logsKeys) context->SetLogsKeys();
   context->traces_ = options.traces;
   // On every context, so that one chosen by SNI name (OpenSSL asks the
@@ -446,7 +461,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
       *failure = TakeTlsFailure("invalid ALPN protocols");
       return nullptr;
     }
-  } else if (!context->alpn_.empty()) {
+  } else if (!options.client) {
     SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, context.get());
   }
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
@@ -454,6 +469,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   if (options.client) return context;  // ticket keys and SNI: node's server options only
   // Every server context has it, so a context chosen by name goes on too.
   SSL_CTX_set_cert_cb(ctx, CertificateWanted, nullptr);
+  if (context->asksAlpn_) SSL_CTX_set_client_hello_cb(ctx, ClientHelloRead, nullptr);
   if (!options.ticketKeys.empty()) {
     // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
     if (!context->SetTicketKeys(options.ticketKeys)) {

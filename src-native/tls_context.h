@@ -92,6 +92,9 @@ struct TlsContextOptions {
   // for JS to choose a context for it (SNICallback, addContext): TlsSession's
   // server-name state. Can be turned on later (SetAsksServername).
   bool asksServername = false;
+  // A server whose connections report the ALPN names a client offers and
+  // wait for JS to choose one (node's ALPNCallback): TlsSession's ALPN state.
+  bool asksAlpn = false;
   // A server whose connections report their secrets as key log lines
   // (node's 'keylog'). Can be turned on later (SetLogsKeys).
   bool logsKeys = false;
@@ -144,6 +147,7 @@ class TlsContext {
   // a listening server gains its first addContext().
   bool asksServername() const { return asksServername_.load(std::memory_order_relaxed); }
   void SetAsksServername() { asksServername_.store(true, std::memory_order_relaxed); }
+  bool asksAlpn() const { return asksAlpn_; }
   // Whether a server's connections report key log lines (a 'keylog'
   // listener): read on the reactor thread as each is accepted, turned on
   // from the JS thread.
@@ -166,6 +170,7 @@ class TlsContext {
   mutable std::mutex ticketKeysMutex_;  // guards ticketKeys_: read on the reactor thread, set on the JS thread
   TicketKeys ticketKeys_{};
   std::atomic<bool> asksServername_{false};
+  bool asksAlpn_ = false;  // fixed at Create
   std::atomic<bool> logsKeys_{false};
   bool traces_ = false;
   size_t externalBytes_ = 0;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -147,6 +148,23 @@ constexpr double kSecureSessionReused = 2;
 // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: what node's server reports as the
 // authorization error of a client that sent no certificate.
 constexpr long kNoPeerCertificate = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+
+// Strings reach JS as UTF-8; a host name is any bytes, which node reads as
+// Latin-1 (getServername's OneByteString). Each byte becomes its code point.
+std::string Latin1ToUtf8(const char* bytes, size_t length) {
+  std::string text;
+  text.reserve(length);
+  for (size_t i = 0; i < length; ++i) {
+    unsigned char byte = static_cast<unsigned char>(bytes[i]);
+    if (byte < 0x80) {
+      text.push_back(static_cast<char>(byte));
+    } else {
+      text.push_back(static_cast<char>(0xC0 | (byte >> 6)));
+      text.push_back(static_cast<char>(0x80 | (byte & 0x3F)));
+    }
+  }
+  return text;
+}
 
 }  // namespace
 
@@ -307,8 +325,119 @@ int TlsSession::OnCertificateWanted() {
   const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr || name[0] == '\0') return 1;
   servername_ = ServernameState::kAsked;
-  askedServername_ = name;
+  askedServername_ = Latin1ToUtf8(name, std::strlen(name));
   return -1;
+}
+
+namespace {
+
+// Whether `data` is a well-formed ALPN list (RFC 7301: a 2-byte length, then
+// names of 1 to 255 bytes, each behind its length); `names` is then the
+// list without its own length.
+bool ParseAlpnExtension(const unsigned char* data, size_t length, std::string* names) {
+  if (length < 3 || ((size_t{data[0]} << 8) | data[1]) != length - 2) return false;
+  for (size_t at = 2; at < length; at += 1 + size_t{data[at]}) {
+    if (data[at] == 0 || at + 1 + data[at] > length) return false;
+  }
+  names->assign(reinterpret_cast<const char*>(data + 2), length - 2);
+  return true;
+}
+
+// The host name of a server_name extension that has OpenSSL's shape (one
+// host_name, its length prefixes consistent); false otherwise. What the
+// name holds (empty, NUL, over 255 bytes) OpenSSL judges afterwards, and
+// accepts in places (an empty name; any on a TLS 1.2 resumption).
+bool ParseServernameExtension(const unsigned char* data, size_t length, std::string* name) {
+  if (length < 5 || ((size_t{data[0]} << 8) | data[1]) != length - 2 || data[2] != TLSEXT_NAMETYPE_host_name) {
+    return false;
+  }
+  size_t nameLength = (size_t{data[3]} << 8) | data[4];
+  if (nameLength != length - 5) return false;
+  name->assign(reinterpret_cast<const char*>(data + 5), nameLength);
+  return true;
+}
+
+}  // namespace
+
+int TlsSession::OnClientHello() {
+  switch (alpn_) {
+    case AlpnState::kAsked:
+      return SSL_CLIENT_HELLO_RETRY;
+    case AlpnState::kAnswered:  // a second ClientHello (after a HelloRetryRequest) keeps the answer
+    case AlpnState::kFailed:
+      return SSL_CLIENT_HELLO_SUCCESS;
+    case AlpnState::kNotAsked:
+      break;
+  }
+  if (!context_->asksAlpn()) return SSL_CLIENT_HELLO_SUCCESS;
+  const unsigned char* data = nullptr;
+  size_t length = 0;
+  if (SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_application_layer_protocol_negotiation, &data, &length) != 1) {
+    return SSL_CLIENT_HELLO_SUCCESS;  // no ALPN offered: nothing to ask, and none selected
+  }
+  // A malformed list or name is OpenSSL's to refuse, with its own alert,
+  // before anything reaches JS; the selection then never runs.
+  std::string names;
+  if (!ParseAlpnExtension(data, length, &names)) return SSL_CLIENT_HELLO_SUCCESS;
+  std::string servername;
+  bool hasServername = SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_server_name, &data, &length) == 1;
+  if (hasServername && !ParseServernameExtension(data, length, &servername)) return SSL_CLIENT_HELLO_SUCCESS;
+  alpn_ = AlpnState::kAsked;
+  offeredAlpn_ = std::move(names);
+  alpnServername_ = std::move(servername);
+  alpnHasServername_ = hasServername;
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+void TlsSession::ReportAlpn(Connection& connection, Batch& batch) {
+  if (alpnReported_) return;
+  alpnReported_ = true;
+  size_t first = batch.strings.size();
+  batch.strings.push_back(Latin1ToUtf8(alpnServername_.data(), alpnServername_.size()));
+  // In hex: names are any bytes, and the strings reach JS as UTF-8.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(offeredAlpn_.size() * 2);
+  for (unsigned char byte : offeredAlpn_) {
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 15]);
+  }
+  batch.strings.push_back(std::move(hex));
+  alpnServername_.clear();
+  batch.Add(EventKind::kTlsAlpn, connection.id, alpnHasServername_ ? 1 : 0, static_cast<double>(first));
+}
+
+bool TlsSession::ChooseAlpn(uint64_t index) {
+  if (alpn_ != AlpnState::kAsked) return false;
+  alpn_ = AlpnState::kAnswered;
+  // ParseAlpnExtension checked every length.
+  for (size_t at = 0, n = 0; at < offeredAlpn_.size(); at += 1 + static_cast<unsigned char>(offeredAlpn_[at]), ++n) {
+    if (n == index) {
+      chosenAlpn_ = offeredAlpn_.substr(at + 1, static_cast<unsigned char>(offeredAlpn_[at]));
+      break;
+    }
+  }
+  offeredAlpn_.clear();
+  offeredAlpn_.shrink_to_fit();
+  return true;
+}
+
+int TlsSession::SelectChosenAlpn(const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
+                                 unsigned int offeredLength) const {
+  // Not answered (no question was asked, yet OpenSSL selects) or no name
+  // chosen: no_application_protocol, as node's callback returning undefined.
+  if (alpn_ != AlpnState::kAnswered || chosenAlpn_.empty()) return SSL_TLSEXT_ERR_ALERT_FATAL;
+  // OpenSSL hands over the list it checked; *out must point into it.
+  for (unsigned int at = 0; at < offeredLength; at += 1u + offered[at]) {
+    unsigned int length = offered[at];
+    if (at + 1 + length > offeredLength) break;
+    if (length == chosenAlpn_.size() && std::memcmp(offered + at + 1, chosenAlpn_.data(), length) == 0) {
+      *out = offered + at + 1;
+      *outLength = static_cast<unsigned char>(length);
+      return SSL_TLSEXT_ERR_OK;
+    }
+  }
+  return SSL_TLSEXT_ERR_ALERT_FATAL;  // a second ClientHello that dropped the name
 }
 
 bool TlsSession::OnNewSession(SSL_SESSION* session) {
@@ -440,6 +569,13 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     return true;
   }
   int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB && alpn_ == AlpnState::kAsked) {
+    // Stopped for JS's choice of ALPN name (OnClientHello), as below.
+    ERR_clear_error();
+    ReportAlpn(connection, batch);
+    *outcome = ReadOutcome::kDrained;
+    return false;
+  }
   if (error == SSL_ERROR_WANT_X509_LOOKUP && servername_ == ServernameState::kAsked) {
     // Stopped for JS's choice (OnCertificateWanted). `readable` is left as
     // it is: UseContext's caller reads again whatever the socket did.
@@ -473,7 +609,7 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   batch.strings.push_back(cipher != nullptr ? SSL_CIPHER_standard_name(cipher) : "");
   batch.strings.push_back(cipher != nullptr ? SSL_CIPHER_get_version(cipher) : "");
   batch.strings.push_back(alpn != nullptr ? std::string(reinterpret_cast<const char*>(alpn), alpnLength) : "");
-  batch.strings.push_back(servername != nullptr ? servername : "");
+  batch.strings.push_back(servername != nullptr ? Latin1ToUtf8(servername, std::strlen(servername)) : "");
   // OpenSSL's text for the verdict, which node's client gives as the message
   // of its verification error ("self-signed certificate").
   batch.strings.push_back(X509_verify_cert_error_string(verifyResult));
@@ -606,14 +742,16 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   OverflowSettle settle(*this, connection);
   SessionReports sessions(*this, connection, batch);
   if (OverflowFull(connection)) return ReadOutcome::kDrained;
-  if (awaitingServername()) {
+  if (awaitingJs()) {
     // Nothing is read until JS answers. A client that hangs up meanwhile
     // can no longer finish the handshake: it fails now, as at a FIN. So does
     // a socket error, which level triggering would otherwise report every
     // turn (EPOLLERR is always watched).
     int error = connection.peerClosing ? 0 : -sys::PendingSocketError(transport_.fd);
     if (!connection.peerClosing && error <= 0) return ReadOutcome::kDrained;
-    servername_ = ServernameState::kFailed;  // a late answer changes nothing
+    // A late answer changes nothing.
+    if (awaitingServername()) servername_ = ServernameState::kFailed;
+    if (awaitingAlpn()) alpn_ = AlpnState::kFailed;
     connection.readable = false;
     connection.failed = true;
     if (error > 0) {

@@ -106,6 +106,28 @@ class TlsSession {
   // False, and nothing changed, unless an answer was awaited. The caller
   // must then read again: the handshake goes on without a new edge.
   bool UseContext(std::shared_ptr<TlsContext> context);
+  // ALPN on a server whose context asks (TlsContextOptions::asksAlpn, node's
+  // ALPNCallback): a ClientHello that offers ALPN names stops the handshake
+  // (OpenSSL's client-hello callback), the names and the SNI name go to JS
+  // (kTlsAlpn), and nothing is read or written until JS answers with
+  // ChooseAlpn. A ClientHello without ALPN is not asked about, as node's
+  // callback is not called then.
+  bool awaitingAlpn() const { return alpn_ == AlpnState::kAsked; }
+  // Either question: the connection reads nothing until JS answers.
+  bool awaitingJs() const { return awaitingServername() || awaitingAlpn(); }
+  // JS's answer: the `index`th of the names offered, or, for an index past
+  // them (node's callback returned undefined), none: the handshake then
+  // fails with OpenSSL's no_application_protocol alert, as node's. False,
+  // and nothing changed, unless an answer was awaited. The caller must then
+  // read again, as after UseContext.
+  bool ChooseAlpn(uint64_t index);
+  // OpenSSL's client-hello callback: SSL_CLIENT_HELLO_SUCCESS to go on,
+  // SSL_CLIENT_HELLO_RETRY to stop until JS answers.
+  int OnClientHello();
+  // The ALPN selection callback of a session whose context asks: JS's
+  // choice, found in `offered` (OpenSSL's buffer, which *out points into).
+  int SelectChosenAlpn(const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
+                       unsigned int offeredLength) const;
   // OpenSSL's certificate callback (installed on server contexts): 1 to go
   // on, -1 to stop the handshake until JS answers, 0 to fail it.
   int OnCertificateWanted();
@@ -303,6 +325,8 @@ class TlsSession {
   // Lets go of the kept sessions and keeps no more.
   void StopKeepingSessions();
   class SessionReports;
+  // Sends JS the ALPN question once (kTlsAlpn).
+  void ReportAlpn(Connection& connection, Batch& batch);
   // Issued sessions kept between two reports at most: a server sending more
   // tickets meanwhile replaces the newest (OpenSSL's servers send two after
   // a TLS 1.3 handshake; nothing resumes with any but the newest).
@@ -323,6 +347,18 @@ class TlsSession {
   BIO* traceBio_ = nullptr;  // owned: a memory BIO each record's trace is made in (EnableTrace), freed after ssl_
   ServernameState servername_ = ServernameState::kNotAsked;
   std::string askedServername_;  // set while kAsked and not yet reported
+  enum class AlpnState : uint8_t {
+    kNotAsked,  // no question yet (or none will be asked)
+    kAsked,     // the handshake waits for ChooseAlpn
+    kAnswered,  // chosenAlpn_ holds JS's choice, empty for none
+    kFailed,    // the client left before JS answered: a late answer changes nothing
+  };
+  AlpnState alpn_ = AlpnState::kNotAsked;
+  bool alpnReported_ = false;   // the question went out (ReportAlpn)
+  std::string offeredAlpn_;     // while kAsked: the client's names, wire format (length-prefixed)
+  std::string alpnServername_;  // while kAsked and not reported: the SNI name the ClientHello carries
+  bool alpnHasServername_ = false;
+  std::string chosenAlpn_;      // once kAnswered: the name JS chose, empty for none
   // Client sessions the server issued that JS has not been told of, oldest
   // first; each holds a reference (freed when reported, or with the session).
   std::vector<SSL_SESSION*> newSessions_;

@@ -56,6 +56,7 @@
   X(SSL_CIPHER_get_name) \
   X(SSL_CIPHER_get_version) \
   X(SSL_CIPHER_standard_name) \
+  X(SSL_client_hello_get0_ext) \
   X(SSL_ctrl) \
   X(SSL_CTX_add_client_CA) \
   X(SSL_CTX_check_private_key) \
@@ -68,6 +69,7 @@
   X(SSL_CTX_set_alpn_select_cb) \
   X(SSL_CTX_set_cipher_list) \
   X(SSL_CTX_set_cert_cb) \
+  X(SSL_CTX_set_client_hello_cb) \
   X(SSL_CTX_set0_tmp_dh_pkey) \
   X(SSL_CTX_set_ciphersuites) \
   X(SSL_CTX_set_keylog_callback) \

@@ -1,5 +1,5 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, ALPNCallback, PSK, an
+// own options; where reactor TLS cannot (an SNICallback, PSK, an
 // OCSPRequest listener), node:tls wraps each reactor socket.
 // Either way a Node https client gets its answers, twice over one
 // keep-alive socket.
@@ -125,8 +125,45 @@ async function expectLeftToNodeTls(httpsServer: https.Server): Promise<void> {
   httpsServer.closeAllConnections();
 }
 
+test("an https.Server's ALPNCallback is served by reactor TLS: it chooses among the names an https client offers", async () => {
+  certificate = makeTestCertificate();
+  const asked: unknown[] = [];
+  const httpsServer = https.createServer({
+    key: certificate.key, cert: certificate.cert,
+    ALPNCallback: (arg) => { asked.push(arg); return 'http/1.1'; },
+  }, (req, res) => {
+    const tlsSocket = req.socket as tls.TLSSocket;
+    expect(tlsSocket).toBeInstanceOf(SecureSocket);
+    res.end(`over ${String(tlsSocket.alpnProtocol)}`);
+  });
+  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const body = await new Promise<string>((resolve, reject) => {
+    // Passed on to tls.connect, though https.RequestOptions does not declare it.
+    const options = {
+      host: '127.0.0.1', port, ca: certificate!.cert, servername: 'localhost', agent: false,
+      ALPNProtocols: ['h2', 'http/1.1'],
+    } as https.RequestOptions;
+    const req = https.request(options, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { text += chunk; });
+      response.on('end', () => resolve(text));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  expect(body).toBe('over http/1.1');
+  expect(asked).toEqual([{ servername: 'localhost', protocols: ['h2', 'http/1.1'] }]);
+  const reactorClosed = new Promise<void>((resolve) => server.once('close', mustCall(() => resolve())));
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+  await reactorClosed;
+}, 30000);
+
 test.each<[string, object]>([
-  ['ALPNCallback', { ALPNCallback: () => 'http/1.1' }],
   ['pskCallback', { pskCallback: () => null }],
 ])('an https.Server with %s, which reactor TLS does not do, is left to node:tls', async (_name, options) => {
   certificate = makeTestCertificate();

@@ -56,7 +56,7 @@ test('an encrypted key needs its passphrase, as with node:tls', () => {
     .toThrow(expect.objectContaining({ code: mismatch }));
 });
 
-test.each(['pskCallback', 'ALPNCallback'])(
+test.each(['pskCallback', 'pskIdentityHint'])(
   'the not-yet-supported option %s is refused by name', (name) => {
     expect(() => createSecureServer({ key: pki.serverKey, cert: pki.serverCert, [name]: 1 } as never))
       .toThrow(expect.objectContaining({ code: 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED', message: expect.stringContaining(name) }));
