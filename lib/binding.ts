@@ -11,7 +11,8 @@ export interface NativeReactor {
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
   connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number,
-    tlsContext?: number, servername?: string, session?: Buffer, traces?: boolean): [id: number] | [errno: number, syscall: string];
+    tlsContext?: number, servername?: string, session?: Buffer, traces?: boolean, requestsOcsp?: boolean):
+    [id: number] | [errno: number, syscall: string];
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
@@ -22,8 +23,11 @@ export interface NativeReactor {
   pause(id: number): void;
   /** A TLS client's server was accepted: its queued writes may be sent (lib/tls.ts). */
   tlsAllowWrites(id: number): void;
-  /** The answer to a TlsServername event: a server context for the handshake, or 0 for the listener's. */
-  tlsUseContext(id: number, contextId: number): void;
+  /**
+   * The answer to a TlsServername event: a server context for the handshake,
+   * or 0 for the listener's, and an OCSP response to staple.
+   */
+  tlsUseContext(id: number, contextId: number, ocspResponse?: Buffer): void;
   /** The answer to a TlsAlpn event: the index of the chosen name among those offered, -1 for none. */
   tlsChooseAlpn(id: number, index: number): void;
   /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
@@ -45,6 +49,10 @@ export interface NativeReactor {
   tlsLogServerKeys(contextId: number): void;
   /** A server context's connections ask for a context by SNI name from now on. */
   tlsAskServernames(contextId: number): void;
+  /** Whether a listening server's connections accepted from now on ask for an OCSP staple when their client asks for one. */
+  tlsAskOcsp(contextId: number, asks: boolean): void;
+  /** A context's certificate and the certificate that issued it (DER), as node's getCertificate() and getIssuer(). */
+  tlsContextCertificates(contextId: number): [certificate?: Buffer, issuer?: Buffer] | undefined;
   resume(id: number): void;
   setTimeout(id: number, milliseconds: number): void;
   /** Past `limit` open connections the listener accepts and closes, reporting a drop; 0: no limit. */
@@ -121,6 +129,8 @@ export interface NativeTlsContextOptions {
   asksServername?: boolean;
   /** A server's handshakes stop at a ClientHello offering ALPN for JS to choose a name (ALPNCallback). */
   asksAlpn?: boolean;
+  /** A server's handshakes stop for an OCSP staple when the client asks for one ('OCSPRequest'). */
+  asksOcsp?: boolean;
   /** A server whose connections report key log lines ('keylog'). */
   logsKeys?: boolean;
   /** A server whose connections trace their records to stderr from the first (enableTrace). */

@@ -27,11 +27,12 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * addContext() are served by name too, before or after this call, when
  * each was made by this package's createSecureContext or (after this call)
  * from options. Where reactor TLS cannot serve it (an SNICallback, a context
- * added before this call that node made, PSK, a listener for 'OCSPRequest',
- * 'newSession' or 'resumeSession'; or no OpenSSL in this node), node:tls
- * wraps the reactor socket instead, as before. Later setSecureContext()
- * calls and listeners for those events added later are not seen by reactor
- * TLS. 'keylog' is emitted on the https.Server, as node:tls emits it.
+ * added before this call that node made, PSK, a listener for 'newSession'
+ * or 'resumeSession'; or no OpenSSL in this node), node:tls wraps the
+ * reactor socket instead, as before. Later setSecureContext() calls and
+ * listeners for those events added later are not seen by reactor TLS.
+ * 'keylog' and 'OCSPRequest' are emitted on the https.Server, as node:tls
+ * emits them.
  *
  * The HTTP server itself does not listen; close the returned reactor server
  * to stop accepting, and the HTTP server's `close()`,
@@ -87,20 +88,28 @@ function followAddedContexts(httpsServer: https.Server, secure: SecureServer): v
 }
 
 /**
- * The https.Server's 'keylog' listeners, before and after serveHttp, hear
- * the reactor's connections' key log lines, as node:tls emits them. The
- * reactor's server reports them only once someone listens.
+ * The https.Server's listeners for `event` ('keylog', 'OCSPRequest'),
+ * before and after serveHttp, hear the reactor's server's, as node:tls
+ * emits them. The reactor's server asks for them (key log lines, staples)
+ * only once someone listens.
  */
-function followKeylog(httpsServer: https.Server, secure: SecureServer): void {
+function followEvent(httpsServer: https.Server, secure: SecureServer, event: 'keylog' | 'OCSPRequest'): void {
   let following = false;
   const follow = (): void => {
     if (following) return;
     following = true;
-    secure.on('keylog', (line: Buffer, socket: SecureSocket) => httpsServer.emit('keylog', line, socket));
+    secure.on(event, (...args: unknown[]) => {
+      // A staple asked for after the https.Server's last listener went: none.
+      if (event === 'OCSPRequest' && httpsServer.listenerCount(event) === 0) {
+        (args[2] as (error: Error | null) => void)(null);
+        return;
+      }
+      httpsServer.emit(event, ...args);
+    });
   };
-  if (httpsServer.listenerCount('keylog') > 0) follow();
-  httpsServer.on('newListener', (event: string | symbol) => {
-    if (event === 'keylog') follow();
+  if (httpsServer.listenerCount(event) > 0) follow();
+  httpsServer.on('newListener', (added: string | symbol) => {
+    if (added === event) follow();
   });
 }
 
@@ -127,7 +136,8 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     server.on('secureConnection', (socket: SecureSocket) => httpServer.emit('secureConnection', socket));
     followTicketKeys(httpServer as https.Server, server as SecureServer);
     followAddedContexts(httpServer as https.Server, server as SecureServer);
-    followKeylog(httpServer as https.Server, server as SecureServer);
+    followEvent(httpServer as https.Server, server as SecureServer, 'keylog');
+    followEvent(httpServer as https.Server, server as SecureServer, 'OCSPRequest');
     server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
   } else {
     server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));

@@ -26,6 +26,7 @@ export const enum EventKind {
   TlsSession = 18,
   TlsKeylog = 19,
   TlsAlpn = 20,
+  TlsOcspResponse = 21,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -49,14 +50,19 @@ export interface ConnectionEndpoint {
   onReactorSecure?(flags: number, strings: string[], first: number, verifyResult: number): void;
   /** TLS connections only: OpenSSL failed, or the peer left mid-handshake. */
   onReactorTlsError?(duringHandshake: boolean, kind: number, strings: string[], first: number): void;
-  /** TLS server connections only: the handshake waits for a context for this SNI name (tlsUseContext). */
-  onReactorServername?(servername: string): void;
+  /**
+   * TLS server connections only: the handshake waits for a context for this
+   * SNI name (`asked` bit 1) and an OCSP staple (bit 2) (tlsUseContext).
+   */
+  onReactorServername?(servername: string, asked: number): void;
   /**
    * TLS server connections only: the handshake waits for an ALPN name to be
    * chosen from `offered` (wire format, in hex); `servername` is the SNI name, or
    * false when none was sent (tlsChooseAlpn).
    */
   onReactorAlpn?(servername: string | false, offered: string): void;
+  /** TLS client connections that asked for a staple: the server's OCSP response (hex), or none. */
+  onReactorOcspResponse?(stapled: boolean, response: string): void;
   /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
   onReactorSession?(der: string, issued: boolean): void;
   /** TLS connections whose key log is wanted: a line of it (NSS key log format, no newline). */
@@ -233,10 +239,12 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
       } else if (kind === EventKind.TlsSecure) {
         connections.get(id)?.onReactorSecure?.(records[i + 2], strings, records[i + 3], records[i + 4]);
       } else if (kind === EventKind.TlsServername) {
-        connections.get(id)?.onReactorServername?.(strings[records[i + 3]]);
+        connections.get(id)?.onReactorServername?.(strings[records[i + 3]], records[i + 2]);
       } else if (kind === EventKind.TlsAlpn) {
         const first = records[i + 3];
         connections.get(id)?.onReactorAlpn?.(records[i + 2] === 1 ? strings[first] : false, strings[first + 1]);
+      } else if (kind === EventKind.TlsOcspResponse) {
+        connections.get(id)?.onReactorOcspResponse?.(records[i + 2] === 1, strings[records[i + 3]]);
       } else if (kind === EventKind.TlsSession) {
         connections.get(id)?.onReactorSession?.(strings[records[i + 3]], records[i + 2] === 1);
       } else if (kind === EventKind.TlsKeylog) {

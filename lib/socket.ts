@@ -303,9 +303,9 @@ export class Socket extends Duplex implements AttemptingSocket {
    * @internal Answers a TLS server connection's SNI question (lib/tls.ts):
    * the context to finish its handshake with, 0 for its listener's.
    */
-  protected useTlsContext(contextId: number): void {
+  protected useTlsContext(contextId: number, ocspResponse?: Buffer): void {
     if (!this.registered) return;
-    this.reactor!.native.tlsUseContext(this.id, contextId);
+    this.reactor!.native.tlsUseContext(this.id, contextId, ocspResponse);
     this.reactor!.scheduleFlush();
   }
 
@@ -507,11 +507,12 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   /**
-   * @internal A TLS client's native context id, SNI name, session and
-   * whether it traces, for connect() (lib/tls.ts); undefined for a plain socket.
+   * @internal A TLS client's native context id, SNI name, session, whether
+   * it traces and whether it asks for an OCSP staple, for connect()
+   * (lib/tls.ts); undefined for a plain socket.
    */
-  protected tlsConnectArguments(_reactor: Reactor):
-    [contextId: number, servername: string, session: Buffer | undefined, traces: boolean] | undefined {
+  protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string,
+    session: Buffer | undefined, traces: boolean, requestsOcsp: boolean] | undefined {
     return undefined;
   }
 

@@ -39,11 +39,11 @@ const unsupportedOptions = [
  * tls.Server events reactor TLS does not emit: serveHttp leaves an
  * https.Server that listens for one (when serveHttp is called) to node:tls.
  */
-const serverEventsNotEmitted = ['OCSPRequest', 'newSession', 'resumeSession'] as const;
+const serverEventsNotEmitted = ['newSession', 'resumeSession'] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier', 'requestOCSP',
+  'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier',
   'minDHSize', 'socket',
 ] as const;
 
@@ -315,6 +315,12 @@ export interface ConnectTlsOptions {
   sigalgs?: string;
   /** Writes OpenSSL's trace of the connection's records to stderr, as tls.connect's; default: node's `--trace-tls`. */
   enableTrace?: boolean;
+  /**
+   * Asks the server to staple an OCSP response to its certificate, as
+   * tls.connect's: 'OCSPResponse' comes before 'secureConnect' with it, or
+   * with null when the server stapled none. It is not checked.
+   */
+  requestOCSP?: boolean;
   /** OpenSSL `SSL_OP_*` flags (`crypto.constants`), as tls.connect's. */
   secureOptions?: number;
   /** A legacy method name that sets the protocol versions, as tls.connect's; a server method is refused. */
@@ -353,6 +359,8 @@ interface TlsClientState {
   readonly session: Buffer | undefined;
   /** Its records are traced to stderr (enableTrace, or node's --trace-tls). */
   readonly traces: boolean;
+  /** It asks for an OCSP staple (requestOCSP): 'OCSPResponse' is emitted. */
+  readonly requestsOcsp: boolean;
 }
 
 /** The peer's certificate as the handshake reported it: its DER, and the SHA-256 node's object is kept by. */
@@ -451,7 +459,8 @@ export class SecureSocket extends Socket {
   }
 
   /** @internal */
-  protected override tlsConnectArguments(reactor: Reactor): [number, string, Buffer | undefined, boolean] | undefined {
+  protected override tlsConnectArguments(reactor: Reactor):
+    [number, string, Buffer | undefined, boolean, boolean] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
     this.serverVerified = false;  // every attempt's handshake is judged on its own
@@ -463,7 +472,7 @@ export class SecureSocket extends Socket {
     }
     // In the start itself: the connection is handed to the reactor before
     // anything staged in this tick, and its ClientHello may go at once.
-    return [id, client.servername, client.session, this.wantsTrace || client.traces];
+    return [id, client.servername, client.session, this.wantsTrace || client.traces, client.requestsOcsp];
   }
 
   /**
@@ -869,14 +878,25 @@ export class SecureSocket extends Socket {
     }
   }
 
-  /** @internal The handshake waits for a context for the SNI name the client sent. */
-  onReactorServername(servername: string): void {
-    this.secureServer?.chooseContext(this, servername);
+  /** @internal A client that asked for a staple: the server's OCSP response (hex), or none. */
+  onReactorOcspResponse(stapled: boolean, response: string): void {
+    this.emit('OCSPResponse', stapled ? Buffer.from(response, 'hex') : null);
   }
 
-  /** @internal The answer to onReactorServername: the native context to go on with, 0 for the server's. */
-  answerServername(contextId: number): void {
-    this.useTlsContext(contextId);
+  /**
+   * @internal The handshake waits for a context for the SNI name the client
+   * sent (flag 1) and an OCSP staple (flag 2), as native's kTlsServername.
+   */
+  onReactorServername(servername: string, asked: number): void {
+    this.secureServer?.chooseContext(this, (asked & 1) !== 0 ? servername : undefined, (asked & 2) !== 0);
+  }
+
+  /**
+   * @internal The answer to onReactorServername: the native context to go
+   * on with, 0 for the server's, and the OCSP response to staple.
+   */
+  answerServername(contextId: number, ocspResponse?: Buffer): void {
+    this.useTlsContext(contextId, ocspResponse);
   }
 
   /** @internal The handshake waits for an ALPN name to be chosen from those the client offered. */
@@ -1301,6 +1321,8 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
     checkServerIdentity: checkServerIdentity as TlsClientState['checkServerIdentity'],
     host: connectOptions.host, port: connectOptions.port, path: connectOptions.path,
     localAddress: connectOptions.localAddress, session, traces,
+    // As tls.connect: any truthy value asks.
+    requestsOcsp: Boolean(options.requestOCSP),
   };
 }
 
@@ -1708,6 +1730,7 @@ export class SecureServer extends Server {
     if (secureConnectionListener !== undefined) this.on('secureConnection', secureConnectionListener);
     this.on('close', releaseContext);
     this.on('newListener', this.onNewListener);
+    this.on('removeListener', this.onRemoveListener);
   }
 
   /** @internal */
@@ -1716,7 +1739,7 @@ export class SecureServer extends Server {
     releaseContext.call(this);
     const result = reactor.native.createTlsContext({
       ...this.contextOptions, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
-      logsKeys: this.logsKeys, traces: this.traces,
+      asksOcsp: this.asksOcsp, logsKeys: this.logsKeys, traces: this.traces,
     });
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
@@ -1743,11 +1766,28 @@ export class SecureServer extends Server {
   /** @internal Whether connections trace their records to stderr (enableTrace, --trace-tls). */
   private readonly traces: boolean;
 
-  /** @internal Its first 'keylog' listener turns the key log on, for connections from then on. */
+  /** @internal Whether connections whose client asks for a staple ask JS: the server has 'OCSPRequest' listeners. */
+  private asksOcsp = false;
+
+  /**
+   * @internal Its first 'keylog' listener turns the key log on, and its
+   * first 'OCSPRequest' listener the question, for connections from then on.
+   */
   private onNewListener(event: string | symbol): void {
-    if (event !== 'keylog' || this.logsKeys) return;
-    this.logsKeys = true;
-    if (this.context !== undefined) this.context.reactor.native.tlsLogServerKeys(this.context.id);
+    if (event === 'keylog' && !this.logsKeys) {
+      this.logsKeys = true;
+      if (this.context !== undefined) this.context.reactor.native.tlsLogServerKeys(this.context.id);
+    } else if (event === 'OCSPRequest' && !this.asksOcsp) {
+      this.asksOcsp = true;
+      if (this.context !== undefined) this.context.reactor.native.tlsAskOcsp(this.context.id, true);
+    }
+  }
+
+  /** @internal Its last 'OCSPRequest' listener gone, connections from then on are not asked, as node decides at accept. */
+  private onRemoveListener(event: string | symbol): void {
+    if (event !== 'OCSPRequest' || !this.asksOcsp || this.listenerCount('OCSPRequest') > 0) return;
+    this.asksOcsp = false;
+    if (this.context !== undefined) this.context.reactor.native.tlsAskOcsp(this.context.id, false);
   }
 
   /** Whether handshakes stop at a client's SNI name for a context to be chosen. */
@@ -1779,11 +1819,13 @@ export class SecureServer extends Server {
 
   /**
    * @internal Asks the SNICallback (or the added contexts) for `socket`'s
-   * context and answers the reactor, as node's loadSNI: an error, a throw
-   * or a context the reactor cannot use fails the handshake with it
-   * ('tlsClientError'); a second answer destroys the socket.
+   * context when `servername` is given, then the 'OCSPRequest' listeners
+   * for a staple when `ocspRequested`, and answers the reactor, as node's
+   * oncertcb (loadSNI, then requestOCSP): an error, a throw or a context the
+   * reactor cannot use fails the handshake with it ('tlsClientError'); a
+   * second answer destroys the socket.
    */
-  chooseContext(socket: SecureSocket, servername: string): void {
+  chooseContext(socket: SecureSocket, servername: string | undefined, ocspRequested: boolean): void {
     const id = socket.id;
     let answered = false;
     const answer = (error: Error | null, context?: unknown): void => {
@@ -1800,18 +1842,65 @@ export class SecureServer extends Server {
         return;
       }
       if (socket.destroyed || socket.id !== id) return;
+      let contextId: number;
       try {
-        socket.answerServername(this.namedContextId(context, servername));
+        contextId = servername === undefined ? 0 : this.namedContextId(context, servername);
       } catch (failure) {
         failHandshake(socket, failure as Error);
+        return;
       }
+      if (ocspRequested) this.requestOcsp(socket, contextId, (response) => socket.answerServername(contextId, response));
+      else socket.answerServername(contextId);
     };
+    if (servername === undefined) {
+      answer(null);
+      return;
+    }
     try {
       if (this.sniCallback !== undefined) this.sniCallback.call(socket, servername, answer);
       else contextsByName.call(socket, servername, answer);
     } catch (error) {
       failHandshake(socket, error as Error);
     }
+  }
+
+  /**
+   * Emits 'OCSPRequest' (certificate, issuer, callback) for a client that
+   * asked for a staple, as node's requestOCSP: the certificate and its
+   * issuer (DER, null when none) are those of the context the handshake
+   * goes on with (`contextId`, 0 for the server's own). `staple` gets the
+   * response to send, undefined for none; an error fails the handshake, a
+   * second call destroys the socket, and a response that is not a buffer
+   * throws from the callback, leaving the handshake waiting, as in node.
+   */
+  private requestOcsp(socket: SecureSocket, contextId: number, staple: (response?: Buffer) => void): void {
+    if (this.listenerCount('OCSPRequest') === 0 || this.context === undefined) {
+      staple();
+      return;
+    }
+    const id = socket.id;
+    const [certificate, issuer] = this.context.reactor.native.tlsContextCertificates(contextId || this.context.id) ?? [];
+    let called = false;
+    const callback = (error: Error | null, response?: unknown): void => {
+      if (called) {
+        const twice = codedError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK');
+        if (socket.secureInfo === undefined) failHandshake(socket, twice);
+        else socket.destroy(twice);
+        return;
+      }
+      called = true;
+      if (error) {
+        failHandshake(socket, error);
+        return;
+      }
+      if (socket.destroyed || socket.id !== id) return;
+      if (response && !ArrayBuffer.isView(response)) {
+        throw codedTypeError('OCSP response must be a buffer', 'ERR_INVALID_ARG_TYPE');
+      }
+      const view = response as ArrayBufferView | undefined;
+      staple(view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : undefined);
+    };
+    this.emit('OCSPRequest', certificate ?? null, issuer ?? null, callback);
   }
 
   /**

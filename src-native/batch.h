@@ -38,7 +38,9 @@ enum class EventKind : uint8_t {
   kForwardTlsError = 16,  // id: forward, b: string index (message, library, reason);
                           // OpenSSL failed on a TLS side. Its kForwardDone follows.
   kTlsServername = 17,    // id: a server's handshake waits for JS to choose a
-                          // context for the SNI name at b (string index)
+                          // context for the SNI name at b (string index; empty
+                          // when not asked) and an OCSP staple; a: which
+                          // (TlsSession::kAskedName | kAskedOcsp)
   kTlsSession = 18,       // id: a client's session (base64 DER) at b (string
                           // index); a: 1 when the server issued it (node's
                           // 'session'), 0 for the handshake's own (getSession())
@@ -47,6 +49,9 @@ enum class EventKind : uint8_t {
   kTlsAlpn = 20,          // id: a server's handshake waits for JS to choose an
                           // ALPN name; b: string index (the SNI name, then the
                           // names offered in wire format, in hex), a: 1 if SNI was sent
+  kTlsOcspResponse = 21,  // id: a client that asked for a staple; a: 1 if the
+                          // server stapled one, b: string index (it, in hex).
+                          // Comes before the connection's kTlsSecure
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must
@@ -67,6 +72,7 @@ constexpr bool CarriesStrings(EventKind kind) {
     case EventKind::kTlsKeylog:
     case EventKind::kTlsSession:
     case EventKind::kTlsAlpn:
+    case EventKind::kTlsOcspResponse:
       return true;
     case EventKind::kData:
     case EventKind::kEnd:

@@ -657,7 +657,8 @@ void Loop::Apply(Command& command) {
       return;
     case Command::Kind::kTlsUseContext:
       if (connection->tls != nullptr && !connection->failed &&
-          connection->tls->UseContext(std::move(command.tlsContext))) {
+          connection->tls->UseContext(std::move(command.tlsContext),
+                                      std::string(command.bytes.get(), command.bytes ? command.length : 0))) {
         // The handshake goes on from the ClientHello OpenSSL has read: no
         // edge will say so, and the client may have sent more meanwhile.
         connection->readable = true;

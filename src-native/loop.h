@@ -53,7 +53,8 @@ struct Command {
                          // its application data (TlsSession::AllowWrites)
     kTlsUseContext,      // id: a TLS server connection whose handshake waits for
                          // a context by SNI name; tlsContext: JS's choice, or
-                         // null for the listener's (TlsSession::UseContext)
+                         // null for the listener's; bytes: an OCSP response to
+                         // staple, or none (TlsSession::UseContext)
     kTlsMaxSendFragment,  // id, amount: plaintext bytes per record from now on,
                           // 512 to 16384 (TlsSession::SetMaxSendFragment)
     kTlsQuery,            // id, amount: the query's number, tlsQuery: what JS

@@ -289,6 +289,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
           InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
+          InstanceMethod<&Reactor::TlsAskOcsp>("tlsAskOcsp"),
+          InstanceMethod<&Reactor::TlsContextCertificates>("tlsContextCertificates"),
           InstanceMethod<&Reactor::TlsLogKeys>("tlsLogKeys"),
           InstanceMethod<&Reactor::TlsTrace>("tlsTrace"),
           InstanceMethod<&Reactor::TlsLogServerKeys>("tlsLogServerKeys"),
@@ -480,11 +482,11 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
                           "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session, "
-                          "traces])");
+                          "traces, requestsOcsp])");
   }
-  // info[5], info[6], info[7], info[8]: a TLS client's context, SNI name,
-  // session to offer (a Buffer) and whether it traces, checked before the
-  // socket exists.
+  // info[5] to info[9]: a TLS client's context, SNI name, session to offer
+  // (a Buffer), whether it traces and whether it asks for an OCSP staple,
+  // checked before the socket exists.
   std::shared_ptr<TlsContext> tlsContext;
   std::unique_ptr<TlsClientStart> tlsClient;
   bool tlsRequested = info.Length() >= 6 && !info[5].IsUndefined();
@@ -505,6 +507,7 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       tlsClient->session.assign(session.Data(), session.Length());
     }
     tlsClient->traces = info.Length() >= 9 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
+    tlsClient->requestsOcsp = info.Length() >= 10 && info[9].IsBoolean() && info[9].As<Napi::Boolean>().Value();
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -859,17 +862,29 @@ Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// tlsUseContext(connectionId, contextId): JS's answer to kTlsServername, a
-// server context for the connection's handshake, or 0 for its listener's.
+// tlsUseContext(connectionId, contextId[, ocspResponse]): JS's answer to
+// kTlsServername, a server context for the connection's handshake, or 0 for
+// its listener's, and an OCSP response (a Buffer) to staple.
 Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<TlsContext> context;
-  if (info.Length() < 2 || !TlsContextArgument(info, 1, &context) || (context != nullptr && context->client())) {
-    return ThrowTypeError(env, "tlsUseContext(id, serverContextId)");
+  if (info.Length() < 2 || !TlsContextArgument(info, 1, &context) || (context != nullptr && context->client()) ||
+      (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsBuffer())) {
+    return ThrowTypeError(env, "tlsUseContext(id, serverContextId[, ocspResponse])");
   }
   Command command(Command::Kind::kTlsUseContext);
   command.id = IdArgument(info, 0);
   command.tlsContext = std::move(context);
+  if (info.Length() > 2 && info[2].IsBuffer()) {
+    Napi::Buffer<char> response = info[2].As<Napi::Buffer<char>>();
+    // An OCSP response is a few KiB; a staple too big for one handshake
+    // message fails the handshake in OpenSSL, as it would in node.
+    if (response.Length() > 0) {
+      command.bytes.reset(new char[response.Length()]);
+      std::memcpy(command.bytes.get(), response.Data(), response.Length());
+      command.length = response.Length();
+    }
+  }
   staged_.push_back(std::move(command));
   return env.Undefined();
 }
@@ -1146,6 +1161,7 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.sessionIdContext = StringProperty(given, "sessionIdContext");
   options.asksServername = BoolProperty(given, "asksServername");
   options.asksAlpn = BoolProperty(given, "asksAlpn");
+  options.asksOcsp = BoolProperty(given, "asksOcsp");
   options.logsKeys = BoolProperty(given, "logsKeys");
   options.traces = BoolProperty(given, "traces");
   Napi::Value sessionTimeout = given.Get("sessionTimeout");
@@ -1202,6 +1218,31 @@ Napi::Value Reactor::TlsAskServernames(const Napi::CallbackInfo& info) {
   auto found = tlsContexts_.find(IdArgument(info, 0));
   if (found != tlsContexts_.end() && !found->second->client()) found->second->SetAsksServername();
   return info.Env().Undefined();
+}
+
+// tlsAskOcsp(contextId, asks): whether a listening server's connections
+// accepted from now on ask JS for a staple when their client asks for one
+// (it has 'OCSPRequest' listeners).
+Napi::Value Reactor::TlsAskOcsp(const Napi::CallbackInfo& info) {
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  bool asks = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  if (found != tlsContexts_.end() && !found->second->client()) found->second->SetAsksOcsp(asks);
+  return info.Env().Undefined();
+}
+
+// tlsContextCertificates(contextId): [certificate, issuer] as DER Buffers
+// (node's getCertificate() and getIssuer() of a context), each undefined
+// when there is none; undefined for an unknown context.
+Napi::Value Reactor::TlsContextCertificates(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  if (found == tlsContexts_.end()) return env.Undefined();
+  const std::string& certificate = found->second->certificateDer();
+  const std::string& issuer = found->second->issuerDer();
+  Napi::Array result = Napi::Array::New(env, 2);
+  if (!certificate.empty()) result.Set(0u, Napi::Buffer<char>::Copy(env, certificate.data(), certificate.size()));
+  if (!issuer.empty()) result.Set(1u, Napi::Buffer<char>::Copy(env, issuer.data(), issuer.size()));
+  return result;
 }
 
 }  // namespace reactor

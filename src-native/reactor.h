@@ -110,6 +110,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // message, library and reason).
   Napi::Value TlsQuery(const Napi::CallbackInfo& info);
   Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
+  Napi::Value TlsAskOcsp(const Napi::CallbackInfo& info);
+  Napi::Value TlsContextCertificates(const Napi::CallbackInfo& info);
   Napi::Value TlsLogKeys(const Napi::CallbackInfo& info);
   Napi::Value TlsTrace(const Napi::CallbackInfo& info);
   Napi::Value TlsLogServerKeys(const Napi::CallbackInfo& info);

@@ -96,6 +96,35 @@ int NewClientSession(SSL* ssl, SSL_SESSION* session) {
   return owner != nullptr && owner->OnNewSession(session) ? 1 : 0;
 }
 
+// A client's status callback: the server's OCSP response, stapled or not,
+// for JS ('OCSPResponse'). 1: the handshake goes on, as node's client lets
+// it whatever the response says.
+int OcspResponseRead(SSL* ssl, void*) {
+  TlsSession* session = TlsSession::Of(ssl);
+  if (session != nullptr) session->OnOcspResponse();
+  return 1;
+}
+
+// A server's status callback, for a client that asked for a staple: the
+// response JS gave ('OCSPRequest'), or none (SSL_TLSEXT_ERR_NOACK).
+int OcspStapleWanted(SSL* ssl, void*) {
+  TlsSession* session = TlsSession::Of(ssl);
+  return session == nullptr ? SSL_TLSEXT_ERR_NOACK : session->StapleOcsp();
+}
+
+// The DER of `cert`, or empty.
+std::string Der(X509* cert) {
+  unsigned char* der = nullptr;
+  int length = i2d_X509(cert, &der);
+  if (length <= 0) {
+    ERR_clear_error();
+    return std::string();
+  }
+  std::string bytes(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
+  OPENSSL_free(der);
+  return bytes;
+}
+
 // OpenSSL's client-hello callback (servers with asksAlpn): the first point
 // of every handshake, resumed ones included, where it can stop for JS.
 int ClientHelloRead(SSL* ssl, int*, void*) {
@@ -360,6 +389,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->alpn_ = options.alpn;
   if (options.asksServername) context->SetAsksServername();
   context->asksAlpn_ = options.asksAlpn && !options.client;
+  if (options.asksOcsp && !options.client) context->SetAsksOcsp(true);
   if (options.logsKeys) context->SetLogsKeys();
   context->traces_ = options.traces;
   // On every context, so that one chosen by SNI name (OpenSSL asks the
@@ -402,6 +432,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE |
                                             SSL_SESS_CACHE_NO_AUTO_CLEAR);
     SSL_CTX_sess_set_new_cb(ctx, NewClientSession);
+    // Called only for a connection that asked for a staple (requestsOcsp).
+    SSL_CTX_set_tlsext_status_cb(ctx, OcspResponseRead);
   } else {
     // No server cache, as node's: each resumption builds a session of its
     // own, never shared with another connection (TlsServerSessions relies
@@ -469,6 +501,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   if (options.client) return context;  // ticket keys and SNI: node's server options only
   // Every server context has it, so a context chosen by name goes on too.
   SSL_CTX_set_cert_cb(ctx, CertificateWanted, nullptr);
+  // On every server context, so that a context chosen by SNI name staples too.
+  SSL_CTX_set_tlsext_status_cb(ctx, OcspStapleWanted);
   if (context->asksAlpn_) SSL_CTX_set_client_hello_cb(ctx, ClientHelloRead, nullptr);
   if (!options.ticketKeys.empty()) {
     // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
@@ -481,7 +515,42 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
       return nullptr;
     }
   }
+  // Once, here: they never change, and 'OCSPRequest' is given them per handshake.
+  context->FindCertificateAndIssuer();
   return context;
+}
+
+void TlsContext::FindCertificateAndIssuer() {
+  std::string* issuer = &issuerDer_;
+  X509* leaf = SSL_CTX_get0_certificate(ctx_);
+  if (leaf == nullptr) return;
+  certificateDer_ = Der(leaf);
+  // As node's SSL_CTX_use_certificate_chain: the chain given with the
+  // certificate first, then the trust store.
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx_, &chain) == 1 && chain != nullptr) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+      X509* candidate = sk_X509_value(chain, i);
+      if (X509_check_issued(candidate, leaf) == X509_V_OK) {
+        *issuer = Der(candidate);
+        ERR_clear_error();
+        return;
+      }
+    }
+  }
+  X509_STORE_CTX* storeContext = X509_STORE_CTX_new();
+  if (storeContext == nullptr) {
+    ERR_clear_error();
+    return;
+  }
+  X509* found = nullptr;
+  if (X509_STORE_CTX_init(storeContext, SSL_CTX_get_cert_store(ctx_), nullptr, nullptr) == 1 &&
+      X509_STORE_CTX_get1_issuer(&found, storeContext, leaf) == 1 && found != nullptr) {
+    *issuer = Der(found);
+    X509_free(found);
+  }
+  X509_STORE_CTX_free(storeContext);
+  ERR_clear_error();
 }
 
 TicketKeys TlsContext::ticketKeys() const {

@@ -51,6 +51,7 @@ struct TlsClientStart {
                            // resumption, or empty; one OpenSSL cannot read is
                            // not offered, as node ignores it
   bool traces = false;     // its records are traced from the ClientHello (enableTrace)
+  bool requestsOcsp = false;  // asks the server to staple an OCSP response (node's requestOCSP)
 };
 
 // What lib/tls.ts passes, already validated there (and by node:tls's own
@@ -95,6 +96,10 @@ struct TlsContextOptions {
   // A server whose connections report the ALPN names a client offers and
   // wait for JS to choose one (node's ALPNCallback): TlsSession's ALPN state.
   bool asksAlpn = false;
+  // A server whose connections report a client's request for an OCSP
+  // staple and wait for JS's answer (node's 'OCSPRequest'): asked with the
+  // SNI question (TlsSession's server-name state). Can be turned on later.
+  bool asksOcsp = false;
   // A server whose connections report their secrets as key log lines
   // (node's 'keylog'). Can be turned on later (SetLogsKeys).
   bool logsKeys = false;
@@ -148,6 +153,18 @@ class TlsContext {
   bool asksServername() const { return asksServername_.load(std::memory_order_relaxed); }
   void SetAsksServername() { asksServername_.store(true, std::memory_order_relaxed); }
   bool asksAlpn() const { return asksAlpn_; }
+  // Whether a server's connections ask JS for an OCSP staple when a client
+  // requests one: read as each is accepted (node decides per socket), set
+  // from the JS thread as the server gains its first 'OCSPRequest' listener
+  // and loses its last.
+  bool asksOcsp() const { return asksOcsp_.load(std::memory_order_relaxed); }
+  void SetAsksOcsp(bool asks) { asksOcsp_.store(asks, std::memory_order_relaxed); }
+  // node's getCertificate() and getIssuer() of a server context: the DER of
+  // its certificate, and of the certificate that issued it (from its chain,
+  // else its trust store), found when it was made, as node finds them;
+  // empty when it has none.
+  const std::string& certificateDer() const { return certificateDer_; }
+  const std::string& issuerDer() const { return issuerDer_; }
   // Whether a server's connections report key log lines (a 'keylog'
   // listener): read on the reactor thread as each is accepted, turned on
   // from the JS thread.
@@ -162,6 +179,7 @@ class TlsContext {
 
  private:
   TlsContext() = default;
+  void FindCertificateAndIssuer();
   SSL_CTX* ctx_ = nullptr;  // owned: one reference, released in the destructor
   bool client_ = false;
   bool rejectUnauthorized_ = true;
@@ -171,6 +189,9 @@ class TlsContext {
   TicketKeys ticketKeys_{};
   std::atomic<bool> asksServername_{false};
   bool asksAlpn_ = false;  // fixed at Create
+  std::atomic<bool> asksOcsp_{false};
+  std::string certificateDer_;  // FindCertificateAndIssuer, at Create
+  std::string issuerDer_;
   std::atomic<bool> logsKeys_{false};
   bool traces_ = false;
   size_t externalBytes_ = 0;

@@ -149,6 +149,18 @@ constexpr double kSecureSessionReused = 2;
 // authorization error of a client that sent no certificate.
 constexpr long kNoPeerCertificate = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
 
+// Bytes for JS in hex: strings reach JS as UTF-8, and these are any bytes.
+std::string Hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char byte : bytes) {
+    hex.push_back(kDigits[byte >> 4]);
+    hex.push_back(kDigits[byte & 15]);
+  }
+  return hex;
+}
+
 // Strings reach JS as UTF-8; a host name is any bytes, which node reads as
 // Latin-1 (getServername's OneByteString). Each byte becomes its code point.
 std::string Latin1ToUtf8(const char* bytes, size_t length) {
@@ -202,6 +214,7 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   // As node decides for each connection it accepts: one accepted before the
   // server's first 'keylog' listener logs nothing, even of later secrets.
   session->logsKeys_ = session->context_->logsKeys();
+  session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
   // From the ClientHello on, as node's server socket traces.
   if (session->context_->traces()) session->EnableTrace();
   return session;
@@ -213,6 +226,10 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
   if (session == nullptr) return nullptr;
   SSL_set_connect_state(session->ssl_);
   if (start.traces) session->EnableTrace();
+  if (start.requestsOcsp && SSL_set_tlsext_status_type(session->ssl_, TLSEXT_STATUSTYPE_ocsp) != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
   session->writesAllowed_ = false;  // until JS has accepted the server
   session->keepsNewSessions_ = true;
   if (!start.servername.empty() && SSL_set_tlsext_host_name(session->ssl_, start.servername.c_str()) != 1) {
@@ -321,12 +338,32 @@ int TlsSession::OnCertificateWanted() {
     case ServernameState::kNotAsked:
       break;
   }
-  if (!context_->asksServername()) return 1;
+  // node asks its SNICallback only about a name, and emits 'OCSPRequest'
+  // only for a client that asked for a staple (its oncertcb).
   const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
-  if (name == nullptr || name[0] == '\0') return 1;
+  bool asksName = context_->asksServername() && name != nullptr && name[0] != '\0';
+  bool asksOcsp = asksOcsp_ && SSL_get_tlsext_status_type(ssl_) == TLSEXT_STATUSTYPE_ocsp;
+  if (!asksName && !asksOcsp) return 1;
   servername_ = ServernameState::kAsked;
-  askedServername_ = Latin1ToUtf8(name, std::strlen(name));
+  askedServername_ = asksName ? Latin1ToUtf8(name, std::strlen(name)) : std::string();
+  askedFlags_ = (asksName ? kAskedName : 0) | (asksOcsp ? kAskedOcsp : 0);
   return -1;
+}
+
+int TlsSession::StapleOcsp() {
+  if (stapledOcsp_.empty()) return SSL_TLSEXT_ERR_NOACK;
+  // OpenSSL takes the copy and frees it with the SSL.
+  auto* copy = static_cast<unsigned char*>(OPENSSL_malloc(stapledOcsp_.size()));
+  if (copy == nullptr) return SSL_TLSEXT_ERR_NOACK;
+  std::memcpy(copy, stapledOcsp_.data(), stapledOcsp_.size());
+  if (SSL_set_tlsext_status_ocsp_resp(ssl_, copy, static_cast<long>(stapledOcsp_.size())) != 1) {
+    OPENSSL_free(copy);
+    ERR_clear_error();
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  // Kept until the handshake's end: a second ClientHello (after a
+  // HelloRetryRequest) asks again, and OpenSSL frees the first copy.
+  return SSL_TLSEXT_ERR_OK;
 }
 
 namespace {
@@ -395,14 +432,7 @@ void TlsSession::ReportAlpn(Connection& connection, Batch& batch) {
   size_t first = batch.strings.size();
   batch.strings.push_back(Latin1ToUtf8(alpnServername_.data(), alpnServername_.size()));
   // In hex: names are any bytes, and the strings reach JS as UTF-8.
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(offeredAlpn_.size() * 2);
-  for (unsigned char byte : offeredAlpn_) {
-    hex.push_back(kHex[byte >> 4]);
-    hex.push_back(kHex[byte & 15]);
-  }
-  batch.strings.push_back(std::move(hex));
+  batch.strings.push_back(Hex(offeredAlpn_));
   alpnServername_.clear();
   batch.Add(EventKind::kTlsAlpn, connection.id, alpnHasServername_ ? 1 : 0, static_cast<double>(first));
 }
@@ -438,6 +468,25 @@ int TlsSession::SelectChosenAlpn(const unsigned char** out, unsigned char* outLe
     }
   }
   return SSL_TLSEXT_ERR_ALERT_FATAL;  // a second ClientHello that dropped the name
+}
+
+void TlsSession::OnOcspResponse() {
+  const unsigned char* response = nullptr;
+  long length = SSL_get_tlsext_status_ocsp_resp(ssl_, &response);
+  ocspResponse_.clear();
+  if (response != nullptr && length > 0) ocspResponse_.assign(reinterpret_cast<const char*>(response), length);
+  ocspResponseSeen_ = true;
+}
+
+void TlsSession::ReportOcspResponse(Connection& connection, Batch& batch) {
+  if (!ocspResponseSeen_) return;
+  ocspResponseSeen_ = false;
+  bool stapled = !ocspResponse_.empty();
+  size_t first = batch.strings.size();
+  batch.strings.push_back(Hex(ocspResponse_));
+  ocspResponse_.clear();
+  ocspResponse_.shrink_to_fit();
+  batch.Add(EventKind::kTlsOcspResponse, connection.id, stapled ? 1 : 0, static_cast<double>(first));
 }
 
 bool TlsSession::OnNewSession(SSL_SESSION* session) {
@@ -517,17 +566,20 @@ class TlsSession::SessionReports {
 };
 
 void TlsSession::ReportServername(Connection& connection, Batch& batch) {
-  if (askedServername_.empty()) return;  // reported already
+  if (askedFlags_ == 0) return;  // reported already
   size_t first = batch.strings.size();
   batch.strings.push_back(std::move(askedServername_));
   askedServername_.clear();
-  batch.Add(EventKind::kTlsServername, connection.id, 0, static_cast<double>(first));
+  batch.Add(EventKind::kTlsServername, connection.id, askedFlags_, static_cast<double>(first));
+  askedFlags_ = 0;
 }
 
-bool TlsSession::UseContext(std::shared_ptr<TlsContext> context) {
+bool TlsSession::UseContext(std::shared_ptr<TlsContext> context, std::string stapledOcsp) {
   if (servername_ != ServernameState::kAsked) return false;
   servername_ = ServernameState::kAnswered;
   askedServername_.clear();
+  askedFlags_ = 0;
+  stapledOcsp_ = std::move(stapledOcsp);
   if (context == nullptr || context == context_) return true;
   // The chosen context's certificate chain and key, trust store and TLS 1.2
   // cipher list apply from here; the accepting context's protocol versions,
@@ -594,6 +646,10 @@ void TlsSession::SetMaxSendFragment(uint64_t bytes) {
 }
 
 void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
+  // node emits 'OCSPResponse' before 'secureConnect'.
+  ReportOcspResponse(connection, batch);
+  stapledOcsp_.clear();
+  stapledOcsp_.shrink_to_fit();
   const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
   const unsigned char* alpn = nullptr;
   unsigned int alpnLength = 0;

@@ -95,17 +95,28 @@ class TlsSession {
 
   bool handshakeDone() const { return handshakeDone_; }
 
-  // SNI on a server whose context asks (TlsContextOptions::asksServername):
-  // the handshake stops once the ClientHello is read (OpenSSL's certificate
-  // callback), the name goes to JS (kTlsServername), and nothing is read or
-  // written until JS answers with UseContext. A client that sent no name is
-  // not asked about, as node asks its SNICallback only about a name.
+  // SNI and OCSP stapling on a server whose context asks
+  // (TlsContextOptions::asksServername, asksOcsp): the handshake stops once
+  // the ClientHello is read (OpenSSL's certificate callback), the questions
+  // go to JS (kTlsServername: the name, and whether the client asked for a
+  // staple), and nothing is read or written until JS answers with
+  // UseContext. A client that sent no name is not asked about it, as node
+  // asks its SNICallback only about a name; one that asked for no staple is
+  // not asked about that. Not asked on a resumption: OpenSSL skips the
+  // callback, and node's server staples nothing then either.
   bool awaitingServername() const { return servername_ == ServernameState::kAsked; }
   // JS's answer: `context` (a server context) for this connection's
-  // certificate, key, trust and ciphers, or null to keep the accepting one.
-  // False, and nothing changed, unless an answer was awaited. The caller
-  // must then read again: the handshake goes on without a new edge.
-  bool UseContext(std::shared_ptr<TlsContext> context);
+  // certificate, key, trust and ciphers, or null to keep the accepting one,
+  // and the OCSP response to staple, empty for none. False, and nothing
+  // changed, unless an answer was awaited. The caller must then read again:
+  // the handshake goes on without a new edge.
+  bool UseContext(std::shared_ptr<TlsContext> context, std::string stapledOcsp);
+  // OpenSSL's status callback on a server context: staples what UseContext
+  // was given (SSL_TLSEXT_ERR_OK), or nothing (SSL_TLSEXT_ERR_NOACK).
+  int StapleOcsp();
+  // kTlsServername's a: which questions JS is asked.
+  static constexpr uint8_t kAskedName = 1;
+  static constexpr uint8_t kAskedOcsp = 2;
   // ALPN on a server whose context asks (TlsContextOptions::asksAlpn, node's
   // ALPNCallback): a ClientHello that offers ALPN names stops the handshake
   // (OpenSSL's client-hello callback), the names and the SNI name go to JS
@@ -131,6 +142,10 @@ class TlsSession {
   // OpenSSL's certificate callback (installed on server contexts): 1 to go
   // on, -1 to stop the handshake until JS answers, 0 to fail it.
   int OnCertificateWanted();
+  // OpenSSL's status callback (client contexts, for a connection that asked
+  // for a staple): keeps the server's OCSP response, or notes there was
+  // none, for the report that comes before kTlsSecure (kTlsOcspResponse).
+  void OnOcspResponse();
   // OpenSSL's new-session callback (client contexts): a session the server
   // made resumable (TLS 1.2 at the handshake's end, each TLS 1.3 ticket).
   // True when the session took OpenSSL's reference to keep it for JS: the
@@ -325,6 +340,8 @@ class TlsSession {
   // Lets go of the kept sessions and keeps no more.
   void StopKeepingSessions();
   class SessionReports;
+  // Sends JS what OnOcspResponse kept, once (kTlsOcspResponse).
+  void ReportOcspResponse(Connection& connection, Batch& batch);
   // Sends JS the ALPN question once (kTlsAlpn).
   void ReportAlpn(Connection& connection, Batch& batch);
   // Issued sessions kept between two reports at most: a server sending more
@@ -346,7 +363,10 @@ class TlsSession {
   SSL* ssl_ = nullptr;  // owned; owns its BIO
   BIO* traceBio_ = nullptr;  // owned: a memory BIO each record's trace is made in (EnableTrace), freed after ssl_
   ServernameState servername_ = ServernameState::kNotAsked;
-  std::string askedServername_;  // set while kAsked and not yet reported
+  std::string askedServername_;  // while kAsked and not yet reported: the name JS is asked about, or empty
+  uint8_t askedFlags_ = 0;       // while kAsked and not yet reported: kAskedName | kAskedOcsp
+  std::string stapledOcsp_;      // JS's OCSP response, stapled by StapleOcsp, kept until the handshake's end
+  bool asksOcsp_ = false;        // a server's: its context asked for staples when it was accepted
   enum class AlpnState : uint8_t {
     kNotAsked,  // no question yet (or none will be asked)
     kAsked,     // the handshake waits for ChooseAlpn
@@ -359,6 +379,10 @@ class TlsSession {
   std::string alpnServername_;  // while kAsked and not reported: the SNI name the ClientHello carries
   bool alpnHasServername_ = false;
   std::string chosenAlpn_;      // once kAnswered: the name JS chose, empty for none
+  // A client's OCSP answer from the server (OnOcspResponse), until reported:
+  // the stapled response, empty for none.
+  bool ocspResponseSeen_ = false;
+  std::string ocspResponse_;
   // Client sessions the server issued that JS has not been told of, oldest
   // first; each holds a reference (freed when reported, or with the session).
   std::vector<SSL_SESSION*> newSessions_;

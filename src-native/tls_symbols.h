@@ -20,6 +20,7 @@
   X(BIO_set_flags) \
   X(BIO_set_init) \
   X(CRYPTO_free) \
+  X(CRYPTO_malloc) \
   X(ERR_clear_error) \
   X(ERR_error_string_n) \
   X(ERR_get_error) \
@@ -60,7 +61,9 @@
   X(SSL_ctrl) \
   X(SSL_CTX_add_client_CA) \
   X(SSL_CTX_check_private_key) \
+  X(SSL_CTX_callback_ctrl) \
   X(SSL_CTX_ctrl) \
+  X(SSL_CTX_get0_certificate) \
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
   X(SSL_CTX_new) \

@@ -1,6 +1,6 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, PSK, an
-// OCSPRequest listener), node:tls wraps each reactor socket.
+// own options; where reactor TLS cannot (an SNICallback, PSK, a
+// newSession listener), node:tls wraps each reactor socket.
 // Either way a Node https client gets its answers, twice over one
 // keep-alive socket.
 import { once } from 'node:events';
@@ -170,7 +170,35 @@ test.each<[string, object]>([
   await expectLeftToNodeTls(https.createServer({ key: certificate.key, cert: certificate.cert, ...options }, mustNotCall('a request')));
 }, 20_000);
 
-test.each(['OCSPRequest', 'newSession', 'resumeSession'])(
+test.each(['before', 'after'])("an https.Server's 'OCSPRequest' listener added %s serveHttp() is asked by reactor TLS, and its staple reaches the client", async (when) => {
+  certificate = makeTestCertificate();
+  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (_req, res) => res.end('ok'));
+  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  const asked: Array<Buffer | null> = [];
+  const listen = (): void => {
+    httpsServer.on('OCSPRequest', (cert: Buffer | null, _issuer: Buffer | null, callback: (error: Error | null, response: Buffer) => void) => {
+      asked.push(cert);
+      callback(null, Buffer.from('stapled'));
+    });
+  };
+  if (when === 'before') listen();
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  if (when === 'after') listen();
+  const { port } = server.address() as net.AddressInfo;
+  const { connect } = await import('node:tls');
+  const socket = track(connect({ host: '127.0.0.1', port, ca: certificate.cert, servername: 'localhost', requestOCSP: true } as tls.ConnectionOptions));
+  const [response] = await once(socket, 'OCSPResponse') as [Buffer | null];
+  await once(socket, 'secureConnect');
+  socket.destroy();
+  expect(String(response)).toBe('stapled');
+  expect(asked).toHaveLength(1);
+  expect(asked[0]).toBeInstanceOf(Buffer);
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+}, 20_000);
+
+test.each(['newSession', 'resumeSession'])(
   'an https.Server listening for %s, which reactor TLS never emits, is left to node:tls', async (event) => {
     certificate = makeTestCertificate();
     const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, mustNotCall('a request'));
