@@ -1037,6 +1037,34 @@ function connectionReset(): NodeStyleError {
   return codedError('socket hang up', 'ECONNRESET');
 }
 
+/**
+ * A callback the handshake waits for, as node's loadSNI and requestOCSP
+ * make theirs: a second call destroys the socket with ERR_MULTIPLE_CALLBACK
+ * (as node's socket.destroy(error): 'tlsClientError' while the handshake
+ * runs), an error fails the handshake with it, and `go` takes the first
+ * answer for a socket that still waits.
+ */
+function handshakeCallback<T>(socket: SecureSocket, go: (value: T | undefined) => void):
+  (error: Error | null, value?: T) => void {
+  const id = socket.id;
+  let called = false;
+  return (error, value) => {
+    if (called) {
+      const twice = codedError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK');
+      if (socket.secureInfo === undefined) failHandshake(socket, twice);
+      else socket.destroy(twice);
+      return;
+    }
+    called = true;
+    if (error) {
+      failHandshake(socket, error);
+      return;
+    }
+    if (socket.destroyed || socket.id !== id) return;
+    go(value);
+  };
+}
+
 /** Ends a connection whose handshake failed: 'tlsClientError' on the server, as node:tls. */
 function failHandshake(socket: SecureSocket, error: Error): void {
   if (socket.destroyed) return;
@@ -1826,22 +1854,7 @@ export class SecureServer extends Server {
    * second answer destroys the socket.
    */
   chooseContext(socket: SecureSocket, servername: string | undefined, ocspRequested: boolean): void {
-    const id = socket.id;
-    let answered = false;
-    const answer = (error: Error | null, context?: unknown): void => {
-      if (answered) {
-        const twice = codedError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK');
-        // As node's socket.destroy(error): 'tlsClientError' while the handshake runs.
-        if (socket.secureInfo === undefined) failHandshake(socket, twice);
-        else socket.destroy(twice);
-        return;
-      }
-      answered = true;
-      if (error) {
-        failHandshake(socket, error);
-        return;
-      }
-      if (socket.destroyed || socket.id !== id) return;
+    const answer = handshakeCallback<unknown>(socket, (context) => {
       let contextId: number;
       try {
         contextId = servername === undefined ? 0 : this.namedContextId(context, servername);
@@ -1851,7 +1864,7 @@ export class SecureServer extends Server {
       }
       if (ocspRequested) this.requestOcsp(socket, contextId, (response) => socket.answerServername(contextId, response));
       else socket.answerServername(contextId);
-    };
+    });
     if (servername === undefined) {
       answer(null);
       return;
@@ -1878,28 +1891,14 @@ export class SecureServer extends Server {
       staple();
       return;
     }
-    const id = socket.id;
     const [certificate, issuer] = this.context.reactor.native.tlsContextCertificates(contextId || this.context.id) ?? [];
-    let called = false;
-    const callback = (error: Error | null, response?: unknown): void => {
-      if (called) {
-        const twice = codedError('Callback called multiple times', 'ERR_MULTIPLE_CALLBACK');
-        if (socket.secureInfo === undefined) failHandshake(socket, twice);
-        else socket.destroy(twice);
-        return;
-      }
-      called = true;
-      if (error) {
-        failHandshake(socket, error);
-        return;
-      }
-      if (socket.destroyed || socket.id !== id) return;
+    const callback = handshakeCallback<unknown>(socket, (response) => {
       if (response && !ArrayBuffer.isView(response)) {
         throw codedTypeError('OCSP response must be a buffer', 'ERR_INVALID_ARG_TYPE');
       }
       const view = response as ArrayBufferView | undefined;
       staple(view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : undefined);
-    };
+    });
     this.emit('OCSPRequest', certificate ?? null, issuer ?? null, callback);
   }
 

@@ -112,19 +112,6 @@ int OcspStapleWanted(SSL* ssl, void*) {
   return session == nullptr ? SSL_TLSEXT_ERR_NOACK : session->StapleOcsp();
 }
 
-// The DER of `cert`, or empty.
-std::string Der(X509* cert) {
-  unsigned char* der = nullptr;
-  int length = i2d_X509(cert, &der);
-  if (length <= 0) {
-    ERR_clear_error();
-    return std::string();
-  }
-  std::string bytes(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
-  OPENSSL_free(der);
-  return bytes;
-}
-
 // OpenSSL's client-hello callback (servers with asksAlpn): the first point
 // of every handshake, resumed ones included, where it can stop for JS.
 int ClientHelloRead(SSL* ssl, int*, void*) {
@@ -524,7 +511,7 @@ void TlsContext::FindCertificateAndIssuer() {
   std::string* issuer = &issuerDer_;
   X509* leaf = SSL_CTX_get0_certificate(ctx_);
   if (leaf == nullptr) return;
-  certificateDer_ = Der(leaf);
+  certificateDer_ = CertificateDer(leaf);
   // As node's SSL_CTX_use_certificate_chain: the chain given with the
   // certificate first, then the trust store.
   STACK_OF(X509)* chain = nullptr;
@@ -532,7 +519,7 @@ void TlsContext::FindCertificateAndIssuer() {
     for (int i = 0; i < sk_X509_num(chain); ++i) {
       X509* candidate = sk_X509_value(chain, i);
       if (X509_check_issued(candidate, leaf) == X509_V_OK) {
-        *issuer = Der(candidate);
+        *issuer = CertificateDer(candidate);
         ERR_clear_error();
         return;
       }
@@ -546,11 +533,23 @@ void TlsContext::FindCertificateAndIssuer() {
   X509* found = nullptr;
   if (X509_STORE_CTX_init(storeContext, SSL_CTX_get_cert_store(ctx_), nullptr, nullptr) == 1 &&
       X509_STORE_CTX_get1_issuer(&found, storeContext, leaf) == 1 && found != nullptr) {
-    *issuer = Der(found);
+    *issuer = CertificateDer(found);
     X509_free(found);
   }
   X509_STORE_CTX_free(storeContext);
   ERR_clear_error();
+}
+
+std::string CertificateDer(X509* cert) {
+  unsigned char* der = nullptr;
+  int length = i2d_X509(cert, &der);
+  if (length <= 0) {
+    ERR_clear_error();
+    return std::string();
+  }
+  std::string bytes(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
+  OPENSSL_free(der);
+  return bytes;
 }
 
 TicketKeys TlsContext::ticketKeys() const {

@@ -16,6 +16,7 @@
 #include <vector>
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct x509_st X509;
 
 namespace reactor {
 
@@ -123,6 +124,9 @@ struct TlsFailure {
   std::string library;  // "SSL routines"
   std::string reason;   // "http request"
 };
+
+// The DER encoding of `cert`, or empty when it cannot be encoded.
+std::string CertificateDer(X509* cert);
 
 // Takes OpenSSL's first queued error on this thread and clears the queue.
 // `fallback` names the failure when OpenSSL queued none.

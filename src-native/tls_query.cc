@@ -9,15 +9,6 @@ namespace reactor {
 
 namespace {
 
-std::string Der(X509* cert) {
-  unsigned char* der = nullptr;
-  int length = i2d_X509(cert, &der);
-  if (length <= 0) return std::string();
-  std::string bytes(reinterpret_cast<const char*>(der), static_cast<size_t>(length));
-  OPENSSL_free(der);
-  return bytes;
-}
-
 // The trust store's issuer of `cert` (a reference of the caller's), or null:
 // node's SSL_CTX_get_issuer, on the context the handshake ended with.
 X509* StoreIssuer(SSL* ssl, X509* cert) {
@@ -56,12 +47,12 @@ void AnswerPeerChain(SSL* ssl, bool server, TlsAnswer* answer) {
   if (sent.empty()) return;
   X509* cert = sent.front();
   sent.erase(sent.begin());
-  answer->strings.push_back(Der(cert));
+  answer->strings.push_back(CertificateDer(cert));
   for (;;) {
     size_t i = 0;
     while (i < sent.size() && X509_check_issued(sent[i], cert) != X509_V_OK) ++i;
     if (i == sent.size()) break;
-    answer->strings.push_back(Der(sent[i]));
+    answer->strings.push_back(CertificateDer(sent[i]));
     X509_free(cert);
     cert = sent[i];
     sent.erase(sent.begin() + static_cast<std::ptrdiff_t>(i));
@@ -75,7 +66,7 @@ void AnswerPeerChain(SSL* ssl, bool server, TlsAnswer* answer) {
   for (int fromStore = 0; fromStore < kMaxStoreIssuers && X509_check_issued(cert, cert) != X509_V_OK; ++fromStore) {
     X509* issuer = StoreIssuer(ssl, cert);
     if (issuer == nullptr) break;
-    answer->strings.push_back(Der(issuer));
+    answer->strings.push_back(CertificateDer(issuer));
     // A self-signed certificate without keyCertSign is not its own issuer
     // to X509_check_issued, but the store finds it for itself: stop there.
     bool same = issuer == cert;
@@ -177,7 +168,7 @@ void AnswerOn(SSL* ssl, bool server, const TlsQuery& query, TlsAnswer* answer) {
   switch (query.kind) {
     case TlsQueryKind::kCertificate:
       answer->answered = true;
-      if (X509* cert = SSL_get_certificate(ssl)) answer->strings.push_back(Der(cert));
+      if (X509* cert = SSL_get_certificate(ssl)) answer->strings.push_back(CertificateDer(cert));
       return;
     case TlsQueryKind::kPeerChain:
       answer->answered = true;
