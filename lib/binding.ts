@@ -30,6 +30,8 @@ export interface NativeReactor {
   tlsUseContext(id: number, contextId: number, ocspResponse?: Buffer): void;
   /** The answer to a TlsAlpn event: the index of the chosen name among those offered, -1 for none. */
   tlsChooseAlpn(id: number, index: number): void;
+  /** The answer to a TlsResumeSession event: the session (DER) to resume, or none. */
+  tlsResumeSession(id: number, session?: Buffer): void;
   /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
   tlsSetMaxSendFragment(id: number, size: number): void;
   /** The session a server connection's handshake made (DER), or undefined. */
@@ -51,6 +53,8 @@ export interface NativeReactor {
   tlsAskServernames(contextId: number): void;
   /** Whether a listening server's connections accepted from now on ask for an OCSP staple when their client asks for one. */
   tlsAskOcsp(contextId: number, asks: boolean): void;
+  /** A listening server's external session cache from now on: bit 1 'newSession', bit 2 'resumeSession' listeners. */
+  tlsAskSessions(contextId: number, asks: number): void;
   /** A context's certificate and the certificate that issued it (DER), as node's getCertificate() and getIssuer(). */
   tlsContextCertificates(contextId: number): [certificate?: Buffer, issuer?: Buffer] | undefined;
   resume(id: number): void;
@@ -131,6 +135,8 @@ export interface NativeTlsContextOptions {
   asksAlpn?: boolean;
   /** A server's handshakes stop for an OCSP staple when the client asks for one ('OCSPRequest'). */
   asksOcsp?: boolean;
+  /** A server's external session cache: bit 1 'newSession', bit 2 'resumeSession' listeners. */
+  asksSessions?: number;
   /** A server whose connections report key log lines ('keylog'). */
   logsKeys?: boolean;
   /** A server whose connections trace their records to stderr from the first (enableTrace). */

@@ -27,12 +27,11 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * addContext() are served by name too, before or after this call, when
  * each was made by this package's createSecureContext or (after this call)
  * from options. Where reactor TLS cannot serve it (an SNICallback, a context
- * added before this call that node made, PSK, a listener for 'newSession'
- * or 'resumeSession'; or no OpenSSL in this node), node:tls wraps the
- * reactor socket instead, as before. Later setSecureContext() calls and
- * listeners for those events added later are not seen by reactor TLS.
- * 'keylog' and 'OCSPRequest' are emitted on the https.Server, as node:tls
- * emits them.
+ * added before this call that node made, PSK; or no OpenSSL in this node),
+ * node:tls wraps the reactor socket instead, as before. Later
+ * setSecureContext() calls are not seen by reactor TLS. 'keylog',
+ * 'OCSPRequest', 'newSession' and 'resumeSession' are emitted on the
+ * https.Server, as node:tls emits them.
  *
  * The HTTP server itself does not listen; close the returned reactor server
  * to stop accepting, and the HTTP server's `close()`,
@@ -88,28 +87,48 @@ function followAddedContexts(httpsServer: https.Server, secure: SecureServer): v
 }
 
 /**
- * The https.Server's listeners for `event` ('keylog', 'OCSPRequest'),
- * before and after serveHttp, hear the reactor's server's, as node:tls
- * emits them. The reactor's server asks for them (key log lines, staples)
- * only once someone listens.
+ * What a SecureServer event's callback is given when the https.Server has
+ * lost its last listener for it, as node:tls does with none: no staple, no
+ * session to resume, nothing to wait for.
  */
-function followEvent(httpsServer: https.Server, secure: SecureServer, event: 'keylog' | 'OCSPRequest'): void {
+const answerWithoutListeners: Partial<Record<string, (args: unknown[]) => void>> = {
+  OCSPRequest: (args) => (args[2] as (error: null) => void)(null),
+  resumeSession: (args) => (args[1] as (error: null) => void)(null),
+  newSession: (args) => (args[2] as () => void)(),
+};
+
+/**
+ * The https.Server's listeners for `event` ('keylog', 'OCSPRequest',
+ * 'newSession', 'resumeSession'), before and after serveHttp, hear the
+ * reactor's server's, as node:tls emits them. The reactor's server asks
+ * for them (key log lines, staples, sessions) only once someone listens.
+ */
+function followEvent(httpsServer: https.Server, secure: SecureServer,
+  event: 'keylog' | 'OCSPRequest' | 'newSession' | 'resumeSession'): void {
+  const bridge = (...args: unknown[]): void => {
+    if (httpsServer.listenerCount(event) === 0) {
+      answerWithoutListeners[event]?.(args);
+      return;
+    }
+    httpsServer.emit(event, ...args);
+  };
   let following = false;
   const follow = (): void => {
     if (following) return;
     following = true;
-    secure.on(event, (...args: unknown[]) => {
-      // A staple asked for after the https.Server's last listener went: none.
-      if (event === 'OCSPRequest' && httpsServer.listenerCount(event) === 0) {
-        (args[2] as (error: Error | null) => void)(null);
-        return;
-      }
-      httpsServer.emit(event, ...args);
-    });
+    secure.on(event, bridge);
   };
   if (httpsServer.listenerCount(event) > 0) follow();
   httpsServer.on('newListener', (added: string | symbol) => {
     if (added === event) follow();
+  });
+  // Its last listener gone, the reactor's server stops asking too (a
+  // paused handshake per session lookup, a staple question), as node:tls
+  // asks only while someone listens.
+  httpsServer.on('removeListener', (removed: string | symbol) => {
+    if (removed !== event || !following || httpsServer.listenerCount(event) > 0) return;
+    following = false;
+    secure.off(event, bridge);
   });
 }
 
@@ -138,6 +157,8 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     followAddedContexts(httpServer as https.Server, server as SecureServer);
     followEvent(httpServer as https.Server, server as SecureServer, 'keylog');
     followEvent(httpServer as https.Server, server as SecureServer, 'OCSPRequest');
+    followEvent(httpServer as https.Server, server as SecureServer, 'newSession');
+    followEvent(httpServer as https.Server, server as SecureServer, 'resumeSession');
     server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
   } else {
     server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));

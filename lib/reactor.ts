@@ -27,6 +27,8 @@ export const enum EventKind {
   TlsKeylog = 19,
   TlsAlpn = 20,
   TlsOcspResponse = 21,
+  TlsResumeSession = 22,
+  TlsNewSession = 23,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -63,6 +65,10 @@ export interface ConnectionEndpoint {
   onReactorAlpn?(servername: string | false, offered: string): void;
   /** TLS client connections that asked for a staple: the server's OCSP response (hex), or none. */
   onReactorOcspResponse?(stapled: boolean, response: string): void;
+  /** TLS server connections with an external session cache: the handshake waits for the session with this id (hex) (tlsResumeSession). */
+  onReactorResumeSession?(id: string): void;
+  /** TLS server connections with an external session cache: a session the handshake made, its id (hex) and DER (base64). */
+  onReactorNewSession?(id: string, der: string): void;
   /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
   onReactorSession?(der: string, issued: boolean): void;
   /** TLS connections whose key log is wanted: a line of it (NSS key log format, no newline). */
@@ -245,6 +251,11 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         connections.get(id)?.onReactorAlpn?.(records[i + 2] === 1 ? strings[first] : false, strings[first + 1]);
       } else if (kind === EventKind.TlsOcspResponse) {
         connections.get(id)?.onReactorOcspResponse?.(records[i + 2] === 1, strings[records[i + 3]]);
+      } else if (kind === EventKind.TlsResumeSession) {
+        connections.get(id)?.onReactorResumeSession?.(strings[records[i + 3]]);
+      } else if (kind === EventKind.TlsNewSession) {
+        const first = records[i + 3];
+        connections.get(id)?.onReactorNewSession?.(strings[first], strings[first + 1]);
       } else if (kind === EventKind.TlsSession) {
         connections.get(id)?.onReactorSession?.(strings[records[i + 3]], records[i + 2] === 1);
       } else if (kind === EventKind.TlsKeylog) {

@@ -319,6 +319,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /**
+   * @internal Answers a TLS server connection's session lookup (lib/tls.ts):
+   * the session to resume (DER), or none.
+   */
+  protected resumeTlsSession(session?: Buffer): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsResumeSession(this.id, session);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal JS has taken `bytes` the reactor counted as held (a TLS session report, lib/tls.ts). */
   protected acknowledge(bytes: number): void {
     if (!this.registered) return;

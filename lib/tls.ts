@@ -35,11 +35,6 @@ const unsupportedOptions = [
   'pskIdentityHint',
 ] as const;
 
-/**
- * tls.Server events reactor TLS does not emit: serveHttp leaves an
- * https.Server that listens for one (when serveHttp is called) to node:tls.
- */
-const serverEventsNotEmitted = ['newSession', 'resumeSession'] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
@@ -156,6 +151,9 @@ const enum TlsQuery {
   ExportKeyingMaterial = 5,
 }
 
+// Bits of NativeTlsContextOptions.asksSessions (src-native/tls_context.h).
+const ASKS_NEW_SESSION = 1;
+const ASKS_RESUME_SESSION = 2;
 // Bits of a secure event's flags (src-native/tls_session.cc).
 const SECURE_HAS_PEER_CERT = 1;
 const SECURE_SESSION_REUSED = 2;
@@ -820,8 +818,31 @@ export class SecureSocket extends Socket {
         }
       }
     }
+    // As node's server: a TLS 1.2 session's 'newSession' callback is waited
+    // for before the handshake counts as done.
+    if (this.newSessionPending) {
+      this.securePending = true;
+      return;
+    }
+    this.finishServerSecure(server);
+  }
+
+  private finishServerSecure(server: SecureServer): void {
     this.emit('secure');
     server.emit('secureConnection', this);
+  }
+
+  /** @internal A 'newSession' callback waited for (node's _newSessionPending). */
+  newSessionPending = false;
+  /** @internal The handshake ended while it was waited for (node's _securePending). */
+  private securePending = false;
+
+  /** @internal A 'newSession' callback was called: the handshake's end is emitted if it waited. */
+  newSessionDone(): void {
+    this.newSessionPending = false;
+    if (!this.securePending) return;
+    this.securePending = false;
+    if (!this.destroyed && this.secureServer !== undefined) this.finishServerSecure(this.secureServer);
   }
 
   /**
@@ -902,6 +923,21 @@ export class SecureSocket extends Socket {
   /** @internal The handshake waits for an ALPN name to be chosen from those the client offered. */
   onReactorAlpn(servername: string | false, offered: string): void {
     this.secureServer?.chooseAlpn(this, servername, offered);
+  }
+
+  /** @internal The handshake waits for the session with this id (hex) from the server's external cache. */
+  onReactorResumeSession(id: string): void {
+    this.secureServer?.resumeSession(this, Buffer.from(id, 'hex'));
+  }
+
+  /** @internal The answer to onReactorResumeSession: the session to resume, or none. */
+  answerResumeSession(session?: Buffer): void {
+    this.resumeTlsSession(session);
+  }
+
+  /** @internal A session the handshake made (id in hex, DER in base64), for the server's external cache. */
+  onReactorNewSession(id: string, der: string): void {
+    this.secureServer?.newSession(this, Buffer.from(id, 'hex'), Buffer.from(der, 'base64'));
   }
 
   /** @internal The answer to onReactorAlpn: the index of the chosen name, -1 for none. */
@@ -1767,7 +1803,7 @@ export class SecureServer extends Server {
     releaseContext.call(this);
     const result = reactor.native.createTlsContext({
       ...this.contextOptions, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
-      asksOcsp: this.asksOcsp, logsKeys: this.logsKeys, traces: this.traces,
+      asksOcsp: this.asksOcsp, asksSessions: this.asksSessions, logsKeys: this.logsKeys, traces: this.traces,
     });
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
@@ -1798,8 +1834,15 @@ export class SecureServer extends Server {
   private asksOcsp = false;
 
   /**
+   * @internal An external session cache: bit 1 while the server has
+   * 'newSession' listeners, bit 2 'resumeSession' (NativeTlsContextOptions.asksSessions).
+   */
+  private asksSessions = 0;
+
+  /**
    * @internal Its first 'keylog' listener turns the key log on, and its
-   * first 'OCSPRequest' listener the question, for connections from then on.
+   * first 'OCSPRequest' listener the question, for connections from then on;
+   * 'newSession' and 'resumeSession' listeners the external session cache.
    */
   private onNewListener(event: string | symbol): void {
     if (event === 'keylog' && !this.logsKeys) {
@@ -1808,14 +1851,33 @@ export class SecureServer extends Server {
     } else if (event === 'OCSPRequest' && !this.asksOcsp) {
       this.asksOcsp = true;
       if (this.context !== undefined) this.context.reactor.native.tlsAskOcsp(this.context.id, true);
+    } else if (event === 'newSession' || event === 'resumeSession') {
+      // 'newListener' comes before the listener is added: its bit is set here.
+      this.setSessionCache(this.asksSessions | (event === 'newSession' ? ASKS_NEW_SESSION : ASKS_RESUME_SESSION));
     }
   }
 
   /** @internal Its last 'OCSPRequest' listener gone, connections from then on are not asked, as node decides at accept. */
   private onRemoveListener(event: string | symbol): void {
+    if (event === 'newSession' || event === 'resumeSession') {
+      this.updateSessionCache();
+      return;
+    }
     if (event !== 'OCSPRequest' || !this.asksOcsp || this.listenerCount('OCSPRequest') > 0) return;
     this.asksOcsp = false;
     if (this.context !== undefined) this.context.reactor.native.tlsAskOcsp(this.context.id, false);
+  }
+
+  /** The external session cache as the listeners are now. */
+  private updateSessionCache(): void {
+    this.setSessionCache((this.listenerCount('newSession') > 0 ? ASKS_NEW_SESSION : 0) |
+      (this.listenerCount('resumeSession') > 0 ? ASKS_RESUME_SESSION : 0));
+  }
+
+  private setSessionCache(asks: number): void {
+    if (asks === this.asksSessions) return;
+    this.asksSessions = asks;
+    if (this.context !== undefined) this.context.reactor.native.tlsAskSessions(this.context.id, asks);
   }
 
   /** Whether handshakes stop at a client's SNI name for a context to be chosen. */
@@ -1900,6 +1962,39 @@ export class SecureServer extends Server {
       staple(view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : undefined);
     });
     this.emit('OCSPRequest', certificate ?? null, issuer ?? null, callback);
+  }
+
+  /**
+   * @internal Emits 'resumeSession' (id, callback) for a client that offered
+   * a session id without a ticket, as node's loadSession: the callback's
+   * session (a Buffer of DER) is resumed when OpenSSL accepts it, anything
+   * else means a full handshake; an error fails the handshake with it
+   * ('tlsClientError'), and a second call destroys the socket. With no
+   * listener, a full handshake.
+   */
+  resumeSession(socket: SecureSocket, id: Buffer): void {
+    const answer = handshakeCallback<unknown>(socket, (session) => {
+      const view = ArrayBuffer.isView(session) ? session : undefined;
+      socket.answerResumeSession(view ? Buffer.from(view.buffer, view.byteOffset, view.byteLength) : undefined);
+    });
+    if (!this.emit('resumeSession', id, answer)) answer(null);
+  }
+
+  /**
+   * @internal Emits 'newSession' (id, session, callback) for a session the
+   * handshake made, as node's onnewsession: a TLS 1.2 handshake's end
+   * ('secureConnection') waits for the first call of the callback; later
+   * calls do nothing. With no listener, nothing waits.
+   */
+  newSession(socket: SecureSocket, id: Buffer, session: Buffer): void {
+    let called = false;
+    const done = (): void => {
+      if (called) return;
+      called = true;
+      socket.newSessionDone();
+    };
+    socket.newSessionPending = true;
+    if (!this.emit('newSession', id, session, done)) done();
   }
 
   /**
@@ -2083,9 +2178,6 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
   // that is not a boolean is node:tls's to report.
   const enableTrace = bySymbol('enableTrace');
   if (enableTrace !== undefined && enableTrace !== null && typeof enableTrace !== 'boolean') return undefined;
-  // Events reactor TLS never emits: OCSP stapling, an external session
-  // cache. A server listening for one is node:tls's to serve.
-  if (serverEventsNotEmitted.some((event) => server.listenerCount(event) > 0)) return undefined;
   if (fields.secureProtocol && methodParts(String(fields.secureProtocol), false) === null) return undefined;
   const handshakeTimeout = bySymbol('handshake-timeout');
   const options: SecureServerOptions = {

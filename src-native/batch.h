@@ -52,6 +52,12 @@ enum class EventKind : uint8_t {
   kTlsOcspResponse = 21,  // id: a client that asked for a staple; a: 1 if the
                           // server stapled one, b: string index (it, in hex).
                           // Comes before the connection's kTlsSecure
+  kTlsResumeSession = 22, // id: a server's handshake waits for JS to look up
+                          // the session id at b (string index, in hex) in its
+                          // external cache (node's 'resumeSession')
+  kTlsNewSession = 23,    // id: a session a server's handshake made (node's
+                          // 'newSession'); b: string index (its id in hex, then
+                          // its DER in base64)
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must
@@ -73,6 +79,8 @@ constexpr bool CarriesStrings(EventKind kind) {
     case EventKind::kTlsSession:
     case EventKind::kTlsAlpn:
     case EventKind::kTlsOcspResponse:
+    case EventKind::kTlsResumeSession:
+    case EventKind::kTlsNewSession:
       return true;
     case EventKind::kData:
     case EventKind::kEnd:

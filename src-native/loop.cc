@@ -648,6 +648,14 @@ void Loop::Apply(Command& command) {
         if (!connection->waitingWritable && !connection->failed) QueueWrite(connection);
       }
       return;
+    case Command::Kind::kTlsResumeSession:
+      if (connection->tls != nullptr && !connection->failed &&
+          connection->tls->ResumeSession(std::string(command.bytes.get(), command.bytes ? command.length : 0))) {
+        // As kTlsUseContext below.
+        connection->readable = true;
+        flow_.MarkReady(*connection);
+      }
+      return;
     case Command::Kind::kTlsChooseAlpn:
       if (connection->tls != nullptr && !connection->failed && connection->tls->ChooseAlpn(command.amount)) {
         // As kTlsUseContext below.
@@ -1054,7 +1062,7 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   // A handshake waiting for JS's choice of context or ALPN name reads
   // nothing meanwhile: level triggering would report the client's next bytes
   // every turn. Only a hangup is watched (it fails the handshake); the
-  // answer (kTlsUseContext, kTlsChooseAlpn) brings EPOLLIN back.
+  // answer (kTlsUseContext, kTlsChooseAlpn, kTlsResumeSession) brings EPOLLIN back.
   if (connection->tls != nullptr && connection->tls->awaitingJs()) {
     return EPOLLRDHUP | (connection->waitingWritable ? EPOLLOUT : 0u);
   }

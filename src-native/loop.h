@@ -64,6 +64,9 @@ struct Command {
     kTlsChooseAlpn,       // id: a TLS server connection whose handshake waits for an
                           // ALPN name; amount: the index of JS's choice among those
                           // offered, past them for none (TlsSession::ChooseAlpn)
+    kTlsResumeSession,    // id: a TLS server connection whose handshake waits for
+                          // JS's lookup of an offered session id; bytes: the
+                          // session (DER), or none (TlsSession::ResumeSession)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

@@ -290,6 +290,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
           InstanceMethod<&Reactor::TlsAskOcsp>("tlsAskOcsp"),
+          InstanceMethod<&Reactor::TlsAskSessions>("tlsAskSessions"),
+          InstanceMethod<&Reactor::TlsResumeSession>("tlsResumeSession"),
           InstanceMethod<&Reactor::TlsContextCertificates>("tlsContextCertificates"),
           InstanceMethod<&Reactor::TlsLogKeys>("tlsLogKeys"),
           InstanceMethod<&Reactor::TlsTrace>("tlsTrace"),
@@ -889,6 +891,27 @@ Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tlsResumeSession(connectionId[, session]): JS's answer to
+// kTlsResumeSession, the session (a Buffer of DER) to resume, or none.
+Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || (info.Length() > 1 && !info[1].IsUndefined() && !info[1].IsBuffer())) {
+    return ThrowTypeError(env, "tlsResumeSession(id[, session])");
+  }
+  Command command(Command::Kind::kTlsResumeSession);
+  command.id = IdArgument(info, 0);
+  if (info.Length() > 1 && info[1].IsBuffer()) {
+    Napi::Buffer<char> session = info[1].As<Napi::Buffer<char>>();
+    if (session.Length() > 0) {
+      command.bytes.reset(new char[session.Length()]);
+      std::memcpy(command.bytes.get(), session.Data(), session.Length());
+      command.length = session.Length();
+    }
+  }
+  staged_.push_back(std::move(command));
+  return env.Undefined();
+}
+
 // tlsChooseAlpn(connectionId, index): JS's answer to kTlsAlpn, the index of
 // the chosen name among those offered, or -1 for none.
 Napi::Value Reactor::TlsChooseAlpn(const Napi::CallbackInfo& info) {
@@ -1162,6 +1185,11 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.asksServername = BoolProperty(given, "asksServername");
   options.asksAlpn = BoolProperty(given, "asksAlpn");
   options.asksOcsp = BoolProperty(given, "asksOcsp");
+  {
+    Napi::Value asks = given.Get("asksSessions");
+    double bits = asks.IsNumber() ? asks.As<Napi::Number>().DoubleValue() : 0;
+    options.asksSessions = bits >= 0 && bits <= 3 ? static_cast<uint8_t>(bits) : 0;
+  }
   options.logsKeys = BoolProperty(given, "logsKeys");
   options.traces = BoolProperty(given, "traces");
   Napi::Value sessionTimeout = given.Get("sessionTimeout");
@@ -1227,6 +1255,17 @@ Napi::Value Reactor::TlsAskOcsp(const Napi::CallbackInfo& info) {
   auto found = tlsContexts_.find(IdArgument(info, 0));
   bool asks = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   if (found != tlsContexts_.end() && !found->second->client()) found->second->SetAsksOcsp(asks);
+  return info.Env().Undefined();
+}
+
+// tlsAskSessions(contextId, asks): a listening server's external session
+// cache from now on, TlsContext::kAsksNewSession | kAsksResumeSession (its
+// 'newSession' and 'resumeSession' listeners).
+Napi::Value Reactor::TlsAskSessions(const Napi::CallbackInfo& info) {
+  auto found = tlsContexts_.find(IdArgument(info, 0));
+  double asks = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  uint8_t bits = asks >= 0 && asks <= 3 ? static_cast<uint8_t>(asks) : 0;
+  if (found != tlsContexts_.end() && !found->second->client()) found->second->SetAsksSessions(bits);
   return info.Env().Undefined();
 }
 

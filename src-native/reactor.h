@@ -111,6 +111,8 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value TlsQuery(const Napi::CallbackInfo& info);
   Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
   Napi::Value TlsAskOcsp(const Napi::CallbackInfo& info);
+  Napi::Value TlsAskSessions(const Napi::CallbackInfo& info);
+  Napi::Value TlsResumeSession(const Napi::CallbackInfo& info);
   Napi::Value TlsContextCertificates(const Napi::CallbackInfo& info);
   Napi::Value TlsLogKeys(const Napi::CallbackInfo& info);
   Napi::Value TlsTrace(const Napi::CallbackInfo& info);

@@ -96,6 +96,24 @@ int NewClientSession(SSL* ssl, SSL_SESSION* session) {
   return owner != nullptr && owner->OnNewSession(session) ? 1 : 0;
 }
 
+// A session a server's handshake made (TLS 1.2 at its end, each TLS 1.3
+// ticket), for node's 'newSession'. 0: OpenSSL keeps its reference; the
+// session is encoded before this returns.
+int NewServerSession(SSL* ssl, SSL_SESSION* session) {
+  if (TlsSession* owner = TlsSession::Of(ssl)) owner->OnNewServerSession(session);
+  return 0;
+}
+
+// A server's lookup of the session id a ClientHello offered: the session
+// JS gave for it ('resumeSession'), if any. *copy 0: OpenSSL takes the
+// reference TakeResumedSession hands over.
+SSL_SESSION* GetServerSession(SSL* ssl, const unsigned char* id, int idLength, int* copy) {
+  *copy = 0;
+  TlsSession* owner = TlsSession::Of(ssl);
+  if (owner == nullptr || idLength < 0) return nullptr;
+  return owner->TakeResumedSession(id, static_cast<size_t>(idLength));
+}
+
 // A client's status callback: the server's OCSP response, stapled or not,
 // for JS ('OCSPResponse'). 1: the handshake goes on, as node's client lets
 // it whatever the response says.
@@ -112,7 +130,7 @@ int OcspStapleWanted(SSL* ssl, void*) {
   return session == nullptr ? SSL_TLSEXT_ERR_NOACK : session->StapleOcsp();
 }
 
-// OpenSSL's client-hello callback (servers with asksAlpn): the first point
+// OpenSSL's client-hello callback (every server context): the first point
 // of every handshake, resumed ones included, where it can stop for JS.
 int ClientHelloRead(SSL* ssl, int*, void*) {
   TlsSession* session = TlsSession::Of(ssl);
@@ -377,6 +395,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   if (options.asksServername) context->SetAsksServername();
   context->asksAlpn_ = options.asksAlpn && !options.client;
   if (options.asksOcsp && !options.client) context->SetAsksOcsp(true);
+  if (!options.client) context->SetAsksSessions(options.asksSessions);
   if (options.logsKeys) context->SetLogsKeys();
   context->traces_ = options.traces;
   // On every context, so that one chosen by SNI name (OpenSSL asks the
@@ -422,10 +441,16 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
     // Called only for a connection that asked for a staple (requestsOcsp).
     SSL_CTX_set_tlsext_status_cb(ctx, OcspResponseRead);
   } else {
-    // No server cache, as node's: each resumption builds a session of its
-    // own, never shared with another connection (TlsServerSessions relies
-    // on it: tls_server_sessions.h).
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    // As node's: a server cache that OpenSSL never stores in nor looks up
+    // in, so that a TLS 1.2 server gives its sessions ids and calls the
+    // callbacks of an external cache ('newSession', 'resumeSession'). Each
+    // resumption builds a session of its own, or decodes JS's copy for that
+    // connection alone, never shared with another connection
+    // (TlsServerSessions relies on it: tls_server_sessions.h).
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL |
+                                            SSL_SESS_CACHE_NO_AUTO_CLEAR);
+    SSL_CTX_sess_set_new_cb(ctx, NewServerSession);
+    SSL_CTX_sess_set_get_cb(ctx, GetServerSession);
   }
   // Sessions are scoped to this id (node's default, or options.sessionIdContext):
   // only a context with the same id resumes them.
@@ -490,7 +515,8 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   SSL_CTX_set_cert_cb(ctx, CertificateWanted, nullptr);
   // On every server context, so that a context chosen by SNI name staples too.
   SSL_CTX_set_tlsext_status_cb(ctx, OcspStapleWanted);
-  if (context->asksAlpn_) SSL_CTX_set_client_hello_cb(ctx, ClientHelloRead, nullptr);
+  // On every server context: 'resumeSession' listeners may come later.
+  SSL_CTX_set_client_hello_cb(ctx, ClientHelloRead, nullptr);
   if (!options.ticketKeys.empty()) {
     // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
     if (!context->SetTicketKeys(options.ticketKeys)) {

@@ -101,6 +101,10 @@ struct TlsContextOptions {
   // staple and wait for JS's answer (node's 'OCSPRequest'): asked with the
   // SNI question (TlsSession's server-name state). Can be turned on later.
   bool asksOcsp = false;
+  // A server with an external session cache (node's 'newSession' and
+  // 'resumeSession' listeners): TlsContext::kAsksNewSession and
+  // kAsksResumeSession. Can be changed later (SetAsksSessions).
+  uint8_t asksSessions = 0;
   // A server whose connections report their secrets as key log lines
   // (node's 'keylog'). Can be turned on later (SetLogsKeys).
   bool logsKeys = false;
@@ -163,6 +167,18 @@ class TlsContext {
   // and loses its last.
   bool asksOcsp() const { return asksOcsp_.load(std::memory_order_relaxed); }
   void SetAsksOcsp(bool asks) { asksOcsp_.store(asks, std::memory_order_relaxed); }
+  // An external session cache on a server: its connections report each
+  // session the handshake makes (node's 'newSession') and, when a client
+  // offers a session id without a ticket, wait for JS to look the id up
+  // (node's 'resumeSession'). Read by a connection when it is accepted
+  // (either bit: node's enableSessionCallbacks) and again when the
+  // ClientHello or a new session comes (which question JS is asked, as node
+  // asks only when the event has listeners then); set from the JS thread as
+  // listeners come and go.
+  static constexpr uint8_t kAsksNewSession = 1;
+  static constexpr uint8_t kAsksResumeSession = 2;
+  uint8_t asksSessions() const { return asksSessions_.load(std::memory_order_relaxed); }
+  void SetAsksSessions(uint8_t asks) { asksSessions_.store(asks, std::memory_order_relaxed); }
   // node's getCertificate() and getIssuer() of a server context: the DER of
   // its certificate, and of the certificate that issued it (from its chain,
   // else its trust store), found when it was made, as node finds them;
@@ -194,6 +210,7 @@ class TlsContext {
   std::atomic<bool> asksServername_{false};
   bool asksAlpn_ = false;  // fixed at Create
   std::atomic<bool> asksOcsp_{false};
+  std::atomic<uint8_t> asksSessions_{0};
   std::string certificateDer_;  // FindCertificateAndIssuer, at Create
   std::string issuerDer_;
   std::atomic<bool> logsKeys_{false};

@@ -9,12 +9,17 @@
 // entry is a reference this registry owns (SSL_get1_session), released by
 // Forget (when the connection's TlsSession is freed) or by the destructor.
 // Encoding on the JS thread while the reactor goes on using the SSL is safe
-// because nothing writes a server's session once its handshake is done:
+// because nothing the encoding reads is written once a server's handshake
+// is done (OpenSSL's session-cache removal on a fatal alert, or on SSL_free
+// without close_notify, sets only not_resumable, which i2d does not read,
+// and Forget runs before SSL_free):
 //  - TLS 1.3 tickets are all written before SSL_do_handshake returns 1 (only
 //    the first changes the session in place; later ones copy it first), and
 //    nothing calls SSL_new_session_ticket to send more later;
-//  - the server contexts keep no session cache (tls_context.cc), so no
-//    session object is shared with another connection's resumption;
+//  - the server contexts keep no session cache of their own (no internal
+//    store or lookup, tls_context.cc), and a session resumed from JS's
+//    external cache is decoded for that connection alone, so no session
+//    object is shared with another connection's resumption;
 //  - no renegotiation, post-handshake authentication or early data;
 //  - KeyUpdate changes the SSL's traffic secrets, not the session.
 // Change any of those and this must encode on the reactor thread instead.

@@ -215,6 +215,7 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   // server's first 'keylog' listener logs nothing, even of later secrets.
   session->logsKeys_ = session->context_->logsKeys();
   session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
+  session->sessionCallbacks_ = session->context_->asksSessions() != 0;
   // From the ClientHello on, as node's server socket traces.
   if (session->context_->traces()) session->EnableTrace();
   return session;
@@ -253,6 +254,7 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
 TlsSession::~TlsSession() {
   if (serverSessionKept_) serverSessions_->Forget(connectionId_);
   for (SSL_SESSION* kept : newSessions_) SSL_SESSION_free(kept);
+  if (resumedSession_ != nullptr) SSL_SESSION_free(resumedSession_);
   if (ssl_ != nullptr) SSL_free(ssl_);
   if (traceBio_ != nullptr) BIO_free(traceBio_);
 }
@@ -397,6 +399,29 @@ bool ParseServernameExtension(const unsigned char* data, size_t length, std::str
 }  // namespace
 
 int TlsSession::OnClientHello() {
+  switch (resume_) {
+    case ResumeState::kAsked:
+      return SSL_CLIENT_HELLO_RETRY;
+    case ResumeState::kNotAsked: {
+      resume_ = ResumeState::kDone;
+      if (!sessionCallbacks_ || (context_->asksSessions() & TlsContext::kAsksResumeSession) == 0) break;
+      // As node's loadSession: a hello without a session id cannot resume
+      // from a cache, and one with a ticket resumes from the ticket.
+      const unsigned char* id = nullptr;
+      size_t idLength = SSL_client_hello_get0_session_id(ssl_, &id);
+      const unsigned char* ticket = nullptr;
+      size_t ticketLength = 0;
+      bool hasTicket = SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_session_ticket, &ticket, &ticketLength) == 1 &&
+                       ticketLength > 0;
+      if (idLength == 0 || hasTicket) break;
+      resume_ = ResumeState::kAsked;
+      resumeId_.assign(reinterpret_cast<const char*>(id), idLength);
+      return SSL_CLIENT_HELLO_RETRY;
+    }
+    case ResumeState::kDone:
+    case ResumeState::kFailed:
+      break;
+  }
   switch (alpn_) {
     case AlpnState::kAsked:
       return SSL_CLIENT_HELLO_RETRY;
@@ -435,6 +460,64 @@ void TlsSession::ReportAlpn(Connection& connection, Batch& batch) {
   batch.strings.push_back(Hex(offeredAlpn_));
   alpnServername_.clear();
   batch.Add(EventKind::kTlsAlpn, connection.id, alpnHasServername_ ? 1 : 0, static_cast<double>(first));
+}
+
+void TlsSession::ReportResume(Connection& connection, Batch& batch) {
+  if (resumeReported_) return;
+  resumeReported_ = true;
+  size_t first = batch.strings.size();
+  batch.strings.push_back(Hex(resumeId_));
+  batch.Add(EventKind::kTlsResumeSession, connection.id, 0, static_cast<double>(first));
+}
+
+bool TlsSession::ResumeSession(const std::string& der) {
+  if (resume_ != ResumeState::kAsked) return false;
+  resume_ = ResumeState::kDone;
+  if (der.empty()) return true;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(der.data());
+  SSL_SESSION* session = d2i_SSL_SESSION(nullptr, &bytes, static_cast<long>(der.size()));
+  ERR_clear_error();
+  if (session != nullptr) resumedSession_ = session;
+  return true;
+}
+
+SSL_SESSION* TlsSession::TakeResumedSession(const unsigned char* id, size_t idLength) {
+  // Only for the id JS looked up: a TLS 1.3 stateful ticket is looked up
+  // by its own identity, and JS's session for the hello's legacy id would
+  // fail the binder check there instead of making a full handshake.
+  if (resumedSession_ == nullptr || idLength != resumeId_.size() ||
+      std::memcmp(id, resumeId_.data(), idLength) != 0) {
+    return nullptr;
+  }
+  SSL_SESSION* session = resumedSession_;
+  resumedSession_ = nullptr;
+  return session;
+}
+
+void TlsSession::OnNewServerSession(SSL_SESSION* session) {
+  if (!sessionCallbacks_ || (context_->asksSessions() & TlsContext::kAsksNewSession) == 0) return;
+  if (serverNewSessions_.size() >= kMaxNewSessions) return;
+  unsigned char* der = nullptr;
+  int length = i2d_SSL_SESSION(session, &der);
+  if (length <= 0 || length > kMaxCachedSessionBytes) {
+    OPENSSL_free(der);
+    ERR_clear_error();
+    return;
+  }
+  std::string text = Base64(der, length);  // frees der
+  unsigned int idLength = 0;
+  const unsigned char* id = SSL_SESSION_get_id(session, &idLength);
+  serverNewSessions_.emplace_back(Hex(std::string(reinterpret_cast<const char*>(id), idLength)), std::move(text));
+}
+
+void TlsSession::ReportServerNewSessions(Connection& connection, Batch& batch) {
+  for (auto& [id, der] : serverNewSessions_) {
+    size_t first = batch.strings.size();
+    batch.strings.push_back(std::move(id));
+    batch.strings.push_back(std::move(der));
+    batch.Add(EventKind::kTlsNewSession, connection.id, 0, static_cast<double>(first));
+  }
+  serverNewSessions_.clear();
 }
 
 bool TlsSession::ChooseAlpn(uint64_t index) {
@@ -555,6 +638,11 @@ class TlsSession::SessionReports {
       session_.ReportNewSessions(connection_, batch_);
     }
     if (!session_.keyLogLines_.empty()) session_.ReportKeyLog(connection_, batch_);
+    // Sessions a server made after its handshake's end (none today: every
+    // ticket is written before SSL_do_handshake returns).
+    if (session_.handshakeDone_ && !session_.serverNewSessions_.empty()) {
+      session_.ReportServerNewSessions(connection_, batch_);
+    }
   }
   SessionReports(const SessionReports&) = delete;
   SessionReports& operator=(const SessionReports&) = delete;
@@ -617,10 +705,29 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
   if (result == 1) {
     handshakeDone_ = true;
     flushWanted_ = true;  // writes made while the handshake ran wait for it
+    // A session JS gave that OpenSSL did not take (a TLS 1.3 hello, or one
+    // it refused) is of no further use.
+    if (resumedSession_ != nullptr) {
+      SSL_SESSION_free(resumedSession_);
+      resumedSession_ = nullptr;
+    }
+    resumeId_.clear();
+    // node's order: a TLS 1.2 session's 'newSession' before the handshake's
+    // end, TLS 1.3 tickets' after it.
+    bool ticketsFollow = SSL_version(ssl_) == TLS1_3_VERSION;
+    if (!ticketsFollow) ReportServerNewSessions(connection, batch);
     ReportSecure(connection, batch);
+    if (ticketsFollow) ReportServerNewSessions(connection, batch);
     return true;
   }
   int error = SSL_get_error(ssl_, result);
+  if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB && resume_ == ResumeState::kAsked) {
+    // Stopped for JS's lookup of the offered session id (OnClientHello).
+    ERR_clear_error();
+    ReportResume(connection, batch);
+    *outcome = ReadOutcome::kDrained;
+    return false;
+  }
   if (error == SSL_ERROR_WANT_CLIENT_HELLO_CB && alpn_ == AlpnState::kAsked) {
     // Stopped for JS's choice of ALPN name (OnClientHello), as below.
     ERR_clear_error();
@@ -808,6 +915,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
     // A late answer changes nothing.
     if (awaitingServername()) servername_ = ServernameState::kFailed;
     if (awaitingAlpn()) alpn_ = AlpnState::kFailed;
+    if (awaitingResume()) resume_ = ResumeState::kFailed;
     connection.readable = false;
     connection.failed = true;
     if (error > 0) {

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "connection.h"
@@ -124,8 +125,31 @@ class TlsSession {
   // ChooseAlpn. A ClientHello without ALPN is not asked about, as node's
   // callback is not called then.
   bool awaitingAlpn() const { return alpn_ == AlpnState::kAsked; }
-  // Either question: the connection reads nothing until JS answers.
-  bool awaitingJs() const { return awaitingServername() || awaitingAlpn(); }
+  // An external session cache on a server (TlsContext::asksSessions, node's
+  // 'resumeSession'): a ClientHello that offers a session id and no ticket
+  // stops the handshake (the client-hello callback), the id goes to JS
+  // (kTlsResumeSession), and nothing is read or written until JS answers
+  // with ResumeSession. Asked about the first ClientHello only, and before
+  // ALPN, as node's ClientHello parser asks before OpenSSL reads the hello.
+  bool awaitingResume() const { return resume_ == ResumeState::kAsked; }
+  // Any question: the connection reads nothing until JS answers.
+  bool awaitingJs() const { return awaitingServername() || awaitingAlpn() || awaitingResume(); }
+  // JS's answer: the session to resume (DER), or empty for none. Bytes that
+  // are no session are ignored, as node's loadSession ignores them: a full
+  // handshake follows. False, and nothing changed, unless an answer was
+  // awaited. The caller must then read again, as after UseContext.
+  bool ResumeSession(const std::string& der);
+  // OpenSSL's session lookup on a server context, for session `id`: the
+  // session ResumeSession decoded when `id` is the one JS was asked about,
+  // whose reference the caller takes; null otherwise.
+  SSL_SESSION* TakeResumedSession(const unsigned char* id, size_t idLength);
+  // OpenSSL's new-session callback on a server context: a session the
+  // handshake made, encoded now for 'newSession' when the server had an
+  // external cache at accept and still listens for it, and when it takes
+  // at most kMaxCachedSessionBytes, as node's. Reported with the
+  // handshake's end: before kTlsSecure for TLS 1.2, whose session is the
+  // handshake's, and after it for TLS 1.3's tickets, in node's order.
+  void OnNewServerSession(SSL_SESSION* session);
   // JS's answer: the `index`th of the names offered, or, for an index past
   // them (node's callback returned undefined), none: the handshake then
   // fails with OpenSSL's no_application_protocol alert, as node's. False,
@@ -344,6 +368,12 @@ class TlsSession {
   void ReportOcspResponse(Connection& connection, Batch& batch);
   // Sends JS the ALPN question once (kTlsAlpn).
   void ReportAlpn(Connection& connection, Batch& batch);
+  // Sends JS the session id to look up once (kTlsResumeSession).
+  void ReportResume(Connection& connection, Batch& batch);
+  // Reports the sessions OnNewServerSession kept (kTlsNewSession).
+  void ReportServerNewSessions(Connection& connection, Batch& batch);
+  // node's kMaxSessionSize: a larger session is not offered to 'newSession'.
+  static constexpr int kMaxCachedSessionBytes = 10 * 1024;
   // Issued sessions kept between two reports at most: a server sending more
   // tickets meanwhile replaces the newest (OpenSSL's servers send two after
   // a TLS 1.3 handshake; nothing resumes with any but the newest).
@@ -379,6 +409,24 @@ class TlsSession {
   std::string alpnServername_;  // while kAsked and not reported: the SNI name the ClientHello carries
   bool alpnHasServername_ = false;
   std::string chosenAlpn_;      // once kAnswered: the name JS chose, empty for none
+  enum class ResumeState : uint8_t {
+    kNotAsked,  // no ClientHello yet
+    kAsked,     // the handshake waits for ResumeSession
+    kDone,      // answered, or nothing to ask: later ClientHellos are not asked
+    kFailed,    // the client left before JS answered: a late answer changes nothing
+  };
+  ResumeState resume_ = ResumeState::kNotAsked;
+  bool resumeReported_ = false;  // the question went out (ReportResume)
+  std::string resumeId_;         // from kAsked to the handshake's end: the session id JS looks up
+  // JS's session for that id, owned until OpenSSL takes it
+  // (TakeResumedSession); freed at the handshake's end or with the session.
+  SSL_SESSION* resumedSession_ = nullptr;
+  // A server's: its context had an external session cache when it was
+  // accepted (node's enableSessionCallbacks, decided per socket).
+  bool sessionCallbacks_ = false;
+  // Sessions for 'newSession' not yet reported, oldest first: the id in hex
+  // and the DER in base64; at most kMaxNewSessions (later ones are dropped).
+  std::vector<std::pair<std::string, std::string>> serverNewSessions_;
   // A client's OCSP answer from the server (OnOcspResponse), until reported:
   // the stapled response, empty for none.
   bool ocspResponseSeen_ = false;

@@ -58,6 +58,7 @@
   X(SSL_CIPHER_get_version) \
   X(SSL_CIPHER_standard_name) \
   X(SSL_client_hello_get0_ext) \
+  X(SSL_client_hello_get0_session_id) \
   X(SSL_ctrl) \
   X(SSL_CTX_add_client_CA) \
   X(SSL_CTX_check_private_key) \
@@ -67,6 +68,7 @@
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
   X(SSL_CTX_new) \
+  X(SSL_CTX_sess_set_get_cb) \
   X(SSL_CTX_sess_set_new_cb) \
   X(SSL_CTX_set_alpn_protos) \
   X(SSL_CTX_set_alpn_select_cb) \
@@ -90,6 +92,7 @@
   X(SSL_get_SSL_CTX) \
   X(SSL_group_to_name) \
   X(SSL_SESSION_free) \
+  X(SSL_SESSION_get_id) \
   X(SSL_do_handshake) \
   X(SSL_free) \
   X(SSL_get0_alpn_selected) \
@@ -117,6 +120,7 @@
   X(SSL_set_ex_data) \
   X(SSL_set_session) \
   X(SSL_shutdown) \
+  X(SSL_version) \
   X(SSL_write_ex) \
   X(TLS_client_method) \
   X(TLS_server_method) \

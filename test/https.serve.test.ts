@@ -1,8 +1,9 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, PSK, a
-// newSession listener), node:tls wraps each reactor socket.
+// own options; where reactor TLS cannot (an SNICallback, PSK), node:tls
+// wraps each reactor socket.
 // Either way a Node https client gets its answers, twice over one
 // keep-alive socket.
+import { constants } from 'node:crypto';
 import { once } from 'node:events';
 import * as https from 'node:https';
 import type * as net from 'node:net';
@@ -198,13 +199,55 @@ test.each(['before', 'after'])("an https.Server's 'OCSPRequest' listener added %
   httpsServer.closeAllConnections();
 }, 20_000);
 
-test.each(['newSession', 'resumeSession'])(
-  'an https.Server listening for %s, which reactor TLS never emits, is left to node:tls', async (event) => {
-    certificate = makeTestCertificate();
-    const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, mustNotCall('a request'));
-    httpsServer.on(event, () => {});
-    await expectLeftToNodeTls(httpsServer);
-  }, 20_000);
+test.each(['before', 'after'])("an https.Server's session cache ('newSession', 'resumeSession') added %s serveHttp() is asked by reactor TLS, and a client resumes from it", async (when) => {
+  certificate = makeTestCertificate();
+  // TLS 1.2 without tickets: sessions resume by id, from the cache alone.
+  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert, maxVersion: 'TLSv1.2',
+    secureOptions: constants.SSL_OP_NO_TICKET }, (_req, res) => res.end('ok'));
+  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  const cache = new Map<string, Buffer>();
+  const events: string[] = [];
+  const listen = (): void => {
+    httpsServer.on('newSession', (id: Buffer, session: Buffer, done: () => void) => {
+      events.push('newSession');
+      cache.set(id.toString('hex'), session);
+      done();
+    });
+    httpsServer.on('resumeSession', (id: Buffer, callback: (error: Error | null, session?: Buffer) => void) => {
+      events.push(cache.has(id.toString('hex')) ? 'resumeSession hit' : 'resumeSession miss');
+      callback(null, cache.get(id.toString('hex')));
+    });
+  };
+  if (when === 'before') listen();
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  if (when === 'after') listen();
+  const { port } = server.address() as net.AddressInfo;
+  const { connect } = await import('node:tls');
+  const handshake = async (session?: Buffer): Promise<{ reused: boolean; session?: Buffer }> => {
+    const socket = track(connect({ host: '127.0.0.1', port, ca: certificate!.cert, servername: 'localhost', session }));
+    let latest: Buffer | undefined;
+    socket.on('session', (data: Buffer) => { latest = data; });
+    await once(socket, 'secureConnect');
+    const reused = socket.isSessionReused();
+    socket.destroy();
+    return { reused, session: latest };
+  };
+  const first = await handshake();
+  const second = await handshake(first.session);
+  expect([first.reused, second.reused]).toEqual([false, true]);
+  // The first client's random legacy id (it speaks TLS 1.3) is looked up too.
+  expect(events).toEqual(['resumeSession miss', 'newSession', 'resumeSession hit']);
+  // Without listeners the reactor's server stops asking, as node:tls does:
+  // no handshake waits for a lookup that cannot find anything.
+  httpsServer.removeAllListeners('newSession');
+  httpsServer.removeAllListeners('resumeSession');
+  expect([server.listenerCount('newSession'), server.listenerCount('resumeSession')]).toEqual([0, 0]);
+  expect((await handshake(second.session)).reused).toBe(false);
+  expect(events).toHaveLength(3);
+  httpsServer.close();
+  httpsServer.closeAllConnections();
+}, 20_000);
 
 test.each(['before', 'after'])('an https.Server\'s \'keylog\' listener added %s serveHttp() hears reactor TLS\'s key log, the client\'s own lines', async (when) => {
   certificate = makeTestCertificate();
