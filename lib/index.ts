@@ -27,11 +27,19 @@ import { ConnectTlsOptions, createTlsClientSocket, prepareTlsClient, tlsAvailabl
  */
 function callableConstructor<C extends new (...args: never[]) => object>(klass: C):
   C & ((...args: ConstructorParameters<C>) => InstanceType<C>) {
-  return new Proxy(klass, {
+  const callable = new Proxy(klass, {
     apply(target, _thisArgument, args: ConstructorParameters<C>): InstanceType<C> {
       return new target(...args) as InstanceType<C>;
     },
+    // `new Socket()` constructs the class itself, not with the proxy as
+    // new.target: V8 caches an instance map per constructor function, and a
+    // proxy new.target got a fresh map (and missed every inline cache after
+    // it) on each construction. A subclass stays its own new.target.
+    construct(target, args: unknown[], newTarget: Function): object {
+      return Reflect.construct(target, args, newTarget === callable ? target : newTarget);
+    },
   }) as C & ((...args: ConstructorParameters<C>) => InstanceType<C>);
+  return callable;
 }
 
 /** {@inheritDoc ServerClass} */

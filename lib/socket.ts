@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as tty from 'node:tty';
-import { addAbortSignal, Duplex } from 'node:stream';
+import { addAbortSignal, Duplex, DuplexOptions } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { AddressInfo, BlockList } from 'node:net';
 
@@ -116,6 +116,29 @@ function endAfterConnect(socket: Socket): void {
 }
 
 /**
+ * @internal What a Socket's Duplex is made with. One literal with every key,
+ * not a spread of another: V8 gave a spread's copy a map of its own each
+ * time once optimized, so each socket made fresh maps and sent every inline
+ * cache in the stream constructors megamorphic (bench/socket-construct.js;
+ * test/socket.construct-shape.test.ts).
+ */
+export function duplexOptionsOf(options: SocketOptions, fromFd: boolean): DuplexOptions & { readable?: boolean; writable?: boolean } {
+  return {
+    // As net, an fd socket's sides may start closed (Duplex reads these two).
+    readable: fromFd ? options.readable : undefined,
+    writable: fromFd ? options.writable : undefined,
+    // Half-open handling is ours, as in net: the Duplex must not end itself.
+    allowHalfOpen: true,
+    emitClose: false,
+    autoDestroy: true,
+    decodeStrings: false,
+    highWaterMark: options.highWaterMark,
+    readableHighWaterMark: options.readableHighWaterMark,
+    writableHighWaterMark: options.writableHighWaterMark,
+  };
+}
+
+/**
  * A socket served by the epoll reactor. It behaves like `net.Socket`: a
  * `stream.Duplex` with 'data', 'end', 'drain', 'finish', 'error', 'timeout'
  * and 'close' (with `hadError`), addresses, and byte counters. A
@@ -216,19 +239,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     const fd = options.fd;
     if (fd !== undefined) checkTakeableFd(fd);
     const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
-    const fromFd = fd !== undefined;
-    super({
-      // As net, an fd socket's sides may start closed (Duplex reads these two).
-      ...{ readable: fromFd ? options.readable : undefined, writable: fromFd ? options.writable : undefined },
-      // Half-open handling is ours, as in net: the Duplex must not end itself.
-      allowHalfOpen: true,
-      emitClose: false,
-      autoDestroy: true,
-      decodeStrings: false,
-      highWaterMark: options.highWaterMark,
-      readableHighWaterMark: options.readableHighWaterMark,
-      writableHighWaterMark: options.writableHighWaterMark,
-    });
+    super(duplexOptionsOf(options, fd !== undefined));
     this.allowHalfOpen = options.allowHalfOpen === true;
     this.on('end', onReadableEnd);
     // As net: stream.addAbortSignal validates the signal and destroys the socket on abort.
