@@ -9,14 +9,15 @@ import * as v8 from 'node:v8';
 
 import { connect, createServer, Server, Socket } from '../lib';
 import { duplexOptionsOf } from '../lib/socket';
+
 // Every socket and server a test makes is closed after it.
-const made: Array<{ destroy?: () => void; close?: () => void }> = [];
+const opened: Array<{ destroy?: () => void; close?: () => void }> = [];
 function tracked<T extends { destroy?: () => void; close?: () => void }>(value: T): T {
-  made.push(value);
+  opened.push(value);
   return value;
 }
 afterEach(() => {
-  for (const value of made.splice(0)) {
+  for (const value of opened.splice(0)) {
     if (value.destroy) value.destroy();
     else value.close?.();
   }
