@@ -4,10 +4,9 @@
 // a construction instead of well under one, and every inline cache the
 // socket passed through afterwards went megamorphic (bench/socket-construct.js
 // times it; docs/benchmarks.md, "Session 21").
-import * as net from 'node:net';
 import * as v8 from 'node:v8';
 
-import { connect, createServer, Server, Socket } from '../lib';
+import { Server, Socket } from '../lib';
 import { duplexOptionsOf } from '../lib/socket';
 
 // Every socket and server a test makes is closed after it.
@@ -69,22 +68,4 @@ test('new Server() twice gives servers of one shape', () => {
   const first = tracked(new Server());
   const second = tracked(new Server());
   expect(haveSameMap(first, second)).toBe(true);
-});
-
-test('the sockets a server accepts and the sockets connect() makes each share one shape', async () => {
-  const accepted: Socket[] = [];
-  const server = tracked(createServer((socket) => {
-    accepted.push(socket);
-    socket.resume();
-  }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const clients = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')].map((client) => tracked(client));
-  await Promise.all(clients.map((client) => new Promise((resolve) => client.once('connect', resolve))));
-  const deadline = Date.now() + 5_000;
-  while (accepted.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  expect(accepted).toHaveLength(2);
-  expect(haveSameMap(accepted[0], accepted[1])).toBe(true);
-  expect(haveSameMap(clients[0], clients[1])).toBe(true);
-  for (const client of clients) client.destroy();
 });
