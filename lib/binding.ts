@@ -23,6 +23,8 @@ export interface NativeReactor {
   pause(id: number): void;
   /** A TLS client's server was accepted: its queued writes may be sent (lib/tls.ts). */
   tlsAllowWrites(id: number): void;
+  /** A server connection's 'newSession' callback was called: what its handshake wrote may go. */
+  tlsSessionStored(id: number): void;
   /**
    * The answer to a TlsServername event: a server context for the handshake,
    * or 0 for the listener's, and an OCSP response to staple.

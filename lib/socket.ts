@@ -340,6 +340,13 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /** @internal A TLS server connection's 'newSession' callback was called: what its handshake wrote may go (lib/tls.ts). */
+  protected tlsSessionStored(): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsSessionStored(this.id);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal JS has taken `bytes` the reactor counted as held (a TLS session report, lib/tls.ts). */
   protected acknowledge(bytes: number): void {
     if (!this.registered) return;

@@ -837,8 +837,13 @@ export class SecureSocket extends Socket {
   /** @internal The handshake ended while it was waited for (node's _securePending). */
   private securePending = false;
 
-  /** @internal A 'newSession' callback was called: the handshake's end is emitted if it waited. */
+  /**
+   * @internal A 'newSession' callback was called: the reactor sends what it
+   * held back since (the handshake's last flight, TLS 1.3's tickets and what
+   * followed), and the handshake's end is emitted if it waited.
+   */
   newSessionDone(): void {
+    this.tlsSessionStored();
     this.newSessionPending = false;
     if (!this.securePending) return;
     this.securePending = false;
@@ -937,7 +942,8 @@ export class SecureSocket extends Socket {
 
   /** @internal A session the handshake made (id in hex, DER in base64), for the server's external cache. */
   onReactorNewSession(id: string, der: string): void {
-    this.secureServer?.newSession(this, Buffer.from(id, 'hex'), Buffer.from(der, 'base64'));
+    if (this.secureServer === undefined) this.tlsSessionStored();
+    else this.secureServer.newSession(this, Buffer.from(id, 'hex'), Buffer.from(der, 'base64'));
   }
 
   /** @internal The answer to onReactorAlpn: the index of the chosen name, -1 for none. */
@@ -1982,8 +1988,9 @@ export class SecureServer extends Server {
 
   /**
    * @internal Emits 'newSession' (id, session, callback) for a session the
-   * handshake made, as node's onnewsession: a TLS 1.2 handshake's end
-   * ('secureConnection') waits for the first call of the callback; later
+   * handshake made, as node's onnewsession: what the connection sends from
+   * the handshake's last flight on, and a TLS 1.2 handshake's end
+   * ('secureConnection'), wait for the first call of the callback; later
    * calls do nothing. With no listener, nothing waits.
    */
   newSession(socket: SecureSocket, id: Buffer, session: Buffer): void {

@@ -182,8 +182,9 @@ bool Forwarder::Drain(ForwardDirection& direction) {
       PlainResult result =
           destination->tls->WritePlain(*destination, direction.buffer.get() + direction.pendingOffset,
                                        direction.pending);
-      // Full (waitingWritable set), or it must read first: the source is
-      // not read meanwhile, as below. A read that can no longer come (that
+      // Full (waitingWritable set), it must read first, or its output is
+      // held (whoever ends the hold pumps again): the source is not read
+      // meanwhile, as below. A read that can no longer come (that
       // side has ended) would leave it waiting for good: fail instead.
       if (result.status == PlainStatus::kWouldBlock) {
         if (destination->tls->writeWantsRead() && Reverse(direction).sourceEnded) Fail(EPROTO, Syscall::kWrite);

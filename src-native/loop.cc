@@ -663,6 +663,22 @@ void Loop::Apply(Command& command) {
         flow_.MarkReady(*connection);
       }
       return;
+    case Command::Kind::kTlsSessionStored:
+      if (connection->tls != nullptr && !connection->failed && connection->tls->SessionStored()) {
+        // What was held goes now (no edge says so), and a read held back
+        // for room goes on. A forward sends a side's held records first
+        // and reads it again.
+        if (connection->forwarder != nullptr) {
+          QueueForward(connection->forwarder);
+          return;
+        }
+        if (!connection->waitingWritable) QueueWrite(connection);
+        if (connection->tls->readWantsWrite) {
+          connection->readable = true;
+          flow_.MarkReady(*connection);
+        }
+      }
+      return;
     case Command::Kind::kTlsUseContext:
       if (connection->tls != nullptr && !connection->failed &&
           connection->tls->UseContext(std::move(command.tlsContext),
@@ -974,6 +990,15 @@ void Loop::FlushWrites() {
     connection->Flush(*batch_);
     if (connection->bytesWritten != writtenBefore) Touch(connection);
     ChargeTlsReports(connection);
+    // A TLS read that waited for room goes on once this flush made some: no
+    // EPOLLOUT edge is owed when the send went through (an end that let held
+    // output go, a flush that emptied the overflow before the edge came).
+    TlsSession* tls = connection->tls.get();
+    if (tls != nullptr && tls->readWantsWrite && !connection->waitingWritable && !tls->outputHeld() &&
+        !connection->failed) {
+      connection->readable = true;
+      flow_.MarkReady(*connection);
+    }
   }
 }
 
@@ -1066,12 +1091,17 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   if (connection->tls != nullptr && connection->tls->awaitingJs()) {
     return EPOLLRDHUP | (connection->waitingWritable ? EPOLLOUT : 0u);
   }
-  // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull) asks for
-  // no EPOLLIN meanwhile: level triggering would report it every turn.
-  bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite && connection->waitingWritable;
+  // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull), or
+  // until held output may go, asks for no EPOLLIN meanwhile: level
+  // triggering would report it every turn.
+  bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite &&
+                          (connection->waitingWritable || connection->tls->outputHeld());
   if (WantsToRead(connection) && flow_.UnderCaps(*connection) && !readWaitsForRoom) {
     wanted |= EPOLLIN | EPOLLRDHUP;
   }
+  // Held output owes no EPOLLOUT: the peer's hangup is watched instead, since
+  // it ends the hold (TlsSession::EndHoldForGonePeer).
+  if (readWaitsForRoom && connection->tls->outputHeld()) wanted |= EPOLLRDHUP;
   if (connection->waitingWritable) wanted |= EPOLLOUT;
   return wanted;
 }

@@ -67,6 +67,8 @@ struct Command {
     kTlsResumeSession,    // id: a TLS server connection whose handshake waits for
                           // JS's lookup of an offered session id; bytes: the
                           // session (DER), or none (TlsSession::ResumeSession)
+    kTlsSessionStored,    // id: a TLS server connection whose output waits for
+                          // JS's 'newSession' callback may send (TlsSession::SessionStored)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

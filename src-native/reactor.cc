@@ -283,6 +283,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
+          InstanceMethod<&Reactor::TlsSessionStored>("tlsSessionStored"),
           InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
           InstanceMethod<&Reactor::TlsChooseAlpn>("tlsChooseAlpn"),
           InstanceMethod<&Reactor::TlsSetMaxSendFragment>("tlsSetMaxSendFragment"),
@@ -799,6 +800,11 @@ Napi::Value Reactor::Pause(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kTlsAllowWrites, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::TlsSessionStored(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kTlsSessionStored, info);
   return info.Env().Undefined();
 }
 

@@ -96,6 +96,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Pause(const Napi::CallbackInfo& info);
   // tlsAllowWrites(id): JS accepted a TLS client's server; its queued writes may go.
   Napi::Value TlsAllowWrites(const Napi::CallbackInfo& info);
+  // tlsSessionStored(id): a TLS server connection's 'newSession' callback
+  // was called; what its handshake wrote may go.
+  Napi::Value TlsSessionStored(const Napi::CallbackInfo& info);
   Napi::Value TlsUseContext(const Napi::CallbackInfo& info);
   Napi::Value TlsChooseAlpn(const Napi::CallbackInfo& info);
   Napi::Value TlsSetMaxSendFragment(const Napi::CallbackInfo& info);

@@ -18,8 +18,9 @@ namespace reactor {
 
 namespace {
 
-// Handshake messages and alerts go to the socket at once; there is nothing
-// buffered to flush. BIO_CTRL_EOF must stay 0: the end is judged from
+// Handshake messages and alerts go to the socket at once, or to the overflow
+// (Transport::buffers), which the call's end sends: OpenSSL has nothing to
+// flush. BIO_CTRL_EOF must stay 0: the end is judged from
 // Transport::peerEnded (ReadPlain), and an EOF OpenSSL could see would let
 // SSL_OP_IGNORE_UNEXPECTED_EOF pass a bare FIN off as close_notify.
 long TransportControl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
@@ -62,7 +63,7 @@ int TransportWrite(BIO* bio, const char* from, size_t length, size_t* sent) {
   }
   size_t taken = 0;
   // Behind bytes already waiting, nothing may overtake them.
-  if (transport->overflow.empty()) {
+  if (transport->overflow.empty() && !transport->buffers) {
     iovec chunk{const_cast<char*>(from), length};
     ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
     if (n < 0 && n != -EAGAIN) {
@@ -216,6 +217,7 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   session->logsKeys_ = session->context_->logsKeys();
   session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
   session->sessionCallbacks_ = session->context_->asksSessions() != 0;
+  session->transport_.buffers = session->sessionCallbacks_;
   // From the ClientHello on, as node's server socket traces.
   if (session->context_->traces()) session->EnableTrace();
   return session;
@@ -715,6 +717,10 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     // node's order: a TLS 1.2 session's 'newSession' before the handshake's
     // end, TLS 1.3 tickets' after it.
     bool ticketsFollow = SSL_version(ssl_) == TLS1_3_VERSION;
+    // What this handshake wrote waits for the cache to store its sessions;
+    // with none offered, it goes when the call ends and nothing waits again.
+    awaitingSessionStored_ = !serverNewSessions_.empty();
+    transport_.buffers = awaitingSessionStored_;
     if (!ticketsFollow) ReportServerNewSessions(connection, batch);
     ReportSecure(connection, batch);
     if (ticketsFollow) ReportServerNewSessions(connection, batch);
@@ -832,6 +838,9 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
       return ReadOutcome::kFailed;
     }
     connection.ended = true;
+    // The peer's end lets held output go (outputHeld): the connection is
+    // closing, and must not wait on a callback that may never come.
+    if (SessionStored()) flushWanted_ = true;
     batch.Add(EventKind::kEnd, connection.id);
     return ReadOutcome::kEnded;
   }
@@ -897,7 +906,8 @@ class TlsSession::OverflowSettle {
 
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
                              uint64_t room, bool shortReadDrains) {
-  if (readWantsWrite && connection.waitingWritable) return ReadOutcome::kDrained;
+  EndHoldForGonePeer(connection);
+  if (readWantsWrite && (connection.waitingWritable || awaitingSessionStored_)) return ReadOutcome::kDrained;
   readWantsWrite = false;
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
@@ -1003,6 +1013,9 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
 
 void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (connection.failed) return;
+  // A connection JS is ending is not held for the cache: its last bytes and
+  // its end must not wait on a callback that may never come.
+  if (connection.shutdownRequested) SessionStored();
   // SSL_write finishes a ticket a read left half-read (OpenSSL runs the
   // handshake state machine from SSL_write while it is in init).
   SessionReports sessions(*this, connection, batch);
@@ -1100,7 +1113,8 @@ void TlsSession::RecordFailure(const char* fallback) {
 }
 
 PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
-  if (readWantsWrite && connection.waitingWritable) return {PlainStatus::kWouldBlock, 0};
+  EndHoldForGonePeer(connection);
+  if (readWantsWrite && (connection.waitingWritable || awaitingSessionStored_)) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
   OverflowSettle settle(*this, connection);
   if (OverflowFull(connection)) return {PlainStatus::kWouldBlock, 0};
@@ -1127,6 +1141,8 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
     return {PlainStatus::kWouldBlock, 0};
   }
   connection.readable = false;
+  // As in ReadFailed: the peer's end lets held output go.
+  if ((error == SSL_ERROR_ZERO_RETURN || transport_.peerEnded) && SessionStored()) flushWanted_ = true;
   if (error == SSL_ERROR_ZERO_RETURN) {
     ERR_clear_error();
     return {PlainStatus::kEnded, 0};
@@ -1190,6 +1206,7 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
 
 PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
   if (writesEnded_) return PlainStatus::kDone;
+  SessionStored();  // as in Flush: an end is not held
   // A client whose server was not accepted says nothing more to it.
   if (!writesAllowed_) closeNotify = false;
   // close_notify first, as node's end() does. It goes to the socket or the
@@ -1221,6 +1238,8 @@ PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
 }
 
 PlainStatus TlsSession::FlushOverflow(Connection& connection) {
+  // Held, even when empty: a record written now must wait with the rest.
+  if (awaitingSessionStored_) return PlainStatus::kWouldBlock;
   if (transport_.overflow.empty()) return PlainStatus::kDone;
   int error = 0;
   PlainStatus status = SendOverflow(connection, &error);
@@ -1231,7 +1250,25 @@ PlainStatus TlsSession::FlushOverflow(Connection& connection) {
   return status;
 }
 
+bool TlsSession::EndHoldForGonePeer(const Connection& connection) {
+  if (!awaitingSessionStored_ || !readWantsWrite) return false;
+  // Only while reads wait for room: otherwise the read itself meets the end.
+  if (!connection.peerClosing && sys::PendingSocketError(transport_.fd) >= 0) return false;
+  SessionStored();
+  flushWanted_ = true;
+  return true;
+}
+
+bool TlsSession::SessionStored() {
+  if (!awaitingSessionStored_) return false;
+  awaitingSessionStored_ = transport_.buffers = false;
+  return true;
+}
+
 PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
+  // Held for JS's 'newSession' callback: no send tried, so no edge is owed
+  // and waitingWritable stays as it is; SessionStored's caller flushes.
+  if (awaitingSessionStored_) return PlainStatus::kWouldBlock;
   std::string& overflow = transport_.overflow;
   while (transport_.overflowSent < overflow.size()) {
     iovec chunk{&overflow[transport_.overflowSent], overflow.size() - transport_.overflowSent};
@@ -1279,7 +1316,8 @@ bool TlsSession::OverflowFull(Connection& connection) {
   // A peer that sends but never reads, while its records make OpenSSL
   // answer (key updates), would grow the overflow without bound: reading
   // stops until EPOLLOUT, as a plain read stops for a full destination.
-  // `readable` stays set; the loop reads again on EPOLLOUT (readWantsWrite).
+  // `readable` stays set; the loop reads again on EPOLLOUT (readWantsWrite),
+  // or, when the overflow is held, once SessionStored lets it go.
   readWantsWrite = true;
   return true;
 }

@@ -150,6 +150,24 @@ class TlsSession {
   // handshake's end: before kTlsSecure for TLS 1.2, whose session is the
   // handshake's, and after it for TLS 1.3's tickets, in node's order.
   void OnNewServerSession(SSL_SESSION* session);
+  // node's hold on a server with an external session cache: the records a
+  // handshake writes wait in the overflow until the call ends (so that its
+  // last flight can still be held when OpenSSL offers the session only
+  // after writing it), and once the handshake has offered sessions to
+  // 'newSession', everything the connection would send waits until JS's
+  // callback was called (SessionStored). So a client cannot come back with
+  // the session before the cache has it. Reads go on meanwhile, up to
+  // kOverflowReadLimit of answers (OverflowFull). An end, the peer's (its
+  // FIN, close_notify, or a socket error, seen even while reads wait for
+  // room) or ours (a shutdown reaching Flush or EndWrites; an end(data) or a
+  // forward's pending bytes wait for the callback first, as their writes
+  // must finish before the end), lets everything go: a closing connection
+  // does not wait on a callback that may never come.
+  bool outputHeld() const { return awaitingSessionStored_; }
+  // JS's 'newSession' callback was called: what was held may go. False, and
+  // nothing changed, unless output was held. The caller flushes the
+  // connection (and reads again if a read waited for room).
+  bool SessionStored();
   // JS's answer: the `index`th of the names offered, or, for an index past
   // them (node's callback returned undefined), none: the handshake then
   // fails with OpenSSL's no_application_protocol alert, as node's. False,
@@ -238,7 +256,8 @@ class TlsSession {
   // Forwarding (forwarder.cc): reads up to `capacity` bytes of plaintext
   // into `into`. Clears connection.readable only when the socket said EAGAIN
   // or the peer ended; a read that must send first sets readWantsWrite and
-  // waits for EPOLLOUT (connection.waitingWritable).
+  // waits for EPOLLOUT (connection.waitingWritable), or, while output is
+  // held, for SessionStored or the peer's end.
   PlainResult ReadPlain(Connection& connection, char* into, size_t capacity);
   // Forwarding: encrypts and sends up to `length` bytes; reports the
   // plaintext taken (whole records, SSL_MODE_ENABLE_PARTIAL_WRITE). A retry
@@ -248,7 +267,8 @@ class TlsSession {
   // close_notify (unless `closeNotify` is false: a forward passing on an
   // unclean end), then the FIN: end() on a TLS connection, and a forward
   // passing on its source's end. kWouldBlock: the socket was full, call
-  // again on EPOLLOUT. Idempotent once kDone or kFailed.
+  // again on EPOLLOUT. It lets held output go first (outputHeld).
+  // Idempotent once kDone or kFailed.
   PlainStatus EndWrites(Connection& connection, bool closeNotify = true);
   // Whether the last WritePlain that said kWouldBlock waits for a read on
   // this connection (OpenSSL's WANT_READ) rather than for EPOLLOUT.
@@ -256,7 +276,8 @@ class TlsSession {
   // Sends what the write BIO holds (Transport::overflow). kDone once it is
   // empty (waitingWritable cleared: nothing else makes a TLS connection wait
   // for EPOLLOUT); kWouldBlock (waitingWritable set) when the socket refused
-  // bytes; kFailed with failure() set.
+  // bytes, or while output is held (no send tried, no edge owed: whoever
+  // ends the hold flushes); kFailed with failure() set.
   PlainStatus FlushOverflow(Connection& connection);
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
@@ -272,7 +293,8 @@ class TlsSession {
     return wanted;
   }
   // The last read stopped because OpenSSL must send first and the socket was
-  // full: EPOLLOUT must resume reading, not only writing.
+  // full (EPOLLOUT must resume reading, not only writing), or output is held
+  // (SessionStored or the peer's end resumes it).
   bool readWantsWrite = false;
 
   // What the BIO saw during the current OpenSSL call (tls_session.cc).
@@ -297,10 +319,13 @@ class TlsSession {
     //  - Bytes here were refused by the socket at the end of the last call
     //    (EAGAIN or a short send), so the kernel owes an EPOLLOUT edge and
     //    waitingWritable is set until the loop sees it; emptying it clears
-    //    waitingWritable.
+    //    waitingWritable. Or they are held (outputHeld(): no send was
+    //    tried, no edge is owed, and SessionStored flushes them).
     //  - It holds what one WritePlain wrote (one record, or a few in
     //    OpenSSL's multiblock path; its plaintext is heldPlaintext_) or one
-    //    close_notify, plus what reads
+    //    close_notify, or, while output is held, the handshake's last flight
+    //    and tickets (and a close_notify EndWrites queued as the hold ended,
+    //    behind them), plus what reads
     //    answer meanwhile (key updates, alerts: OpenSSL allows 32 key updates
     //    between two data records), and reads stop past kOverflowReadLimit.
     //  - Emptying it sets flushWanted_, so writes it held back are reported
@@ -309,6 +334,10 @@ class TlsSession {
     std::string overflow;
     size_t overflowSent = 0;  // bytes at the front of `overflow` already sent
     bool writesEnded = false;  // our FIN is sent: later BIO writes are dropped
+    // Every BIO write goes to the overflow, sent when the call ends
+    // (OverflowSettle, Flush): a server with a session cache, until its
+    // handshake's sessions are stored (outputHeld).
+    bool buffers = false;
   };
 
  private:
@@ -343,8 +372,13 @@ class TlsSession {
   PlainStatus SendOverflow(Connection& connection, int* error);
 
   // True when reading must wait for EPOLLOUT: the overflow is past
-  // kOverflowReadLimit and the socket refused more (readWantsWrite set).
+  // kOverflowReadLimit and the socket refused more, or it is held
+  // (readWantsWrite set).
   bool OverflowFull(Connection& connection);
+  // While output is held and reads wait for room: the peer ended (its FIN,
+  // a hangup) or the socket failed, so the hold ends (the read then meets
+  // the end or the failure). Returns whether it ended.
+  bool EndHoldForGonePeer(const Connection& connection);
   // Clears OpenSSL's error queue and the transport's record before a call.
   void BeginCall();
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
@@ -424,6 +458,9 @@ class TlsSession {
   // A server's: its context had an external session cache when it was
   // accepted (node's enableSessionCallbacks, decided per socket).
   bool sessionCallbacks_ = false;
+  // The handshake offered sessions to 'newSession' and JS has not called
+  // back: nothing is sent (outputHeld).
+  bool awaitingSessionStored_ = false;
   // Sessions for 'newSession' not yet reported, oldest first: the id in hex
   // and the DER in base64; at most kMaxNewSessions (later ones are dropped).
   std::vector<std::pair<std::string, std::string>> serverNewSessions_;

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { createSecureServer, SecureSocket } from '../lib';
-import { checkMustCalls, listenLocal } from './helpers';
+import { checkMustCalls, listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { connectTls as connectTlsTo, makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -199,6 +199,38 @@ describe('a peer that sends key updates and never reads', () => {
     expect(received.get(connection!)).toBe(seen);
     return { rounds, read: seen, connection: connection! };
   }
+
+  test("while the server holds its output for a 'newSession' callback that never comes, it stops reading at the bound, and the peer's end still ends the connection", async () => {
+    let accepted: SecureSocket | undefined;
+    let received = 0;
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.3' }, (socket) => {
+      accepted = socket;
+      socket.on('data', (chunk: Buffer) => { received += chunk.length; });
+      socket.on('error', () => {});
+    }));
+    // A cache that never stores: the tickets, and every answer to the key
+    // updates after them, stay held.
+    server.on('newSession', () => {});
+    const port = await listenLocal(server);
+    // About 3,000 held answers reach the overflow's bound and the server
+    // stops reading; the rest of the rounds, and the client's FIN behind
+    // them, fit in the kernel's buffers, so the client sends them all and
+    // exits. Its end must end the hold and the connection, and no byte before
+    // it may be lost.
+    const rounds = 4000;
+    const child = spawn(flood, ['flood', String(port), String(rounds), '5000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+      child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+      await once(child, 'exit');
+      expect(output).toBe(`sent ${rounds}\n`);
+      await waitFor(() => accepted?.destroyed === true, 20_000, 'the server socket to close');
+      expect(received).toBe(rounds);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   test('once it reads, what the server held back goes out: every record of its writes, then its FIN', async () => {
     const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.3' }, (socket) => {

@@ -6,10 +6,11 @@
 // client, and both must be seen alike.
 import { once } from 'node:events';
 import { constants } from 'node:crypto';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 
-import { createSecureServer, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
-import { listenLocal } from './helpers';
+import { connect, createSecureServer, forward, ForwardResult, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
+import { listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -111,6 +112,44 @@ describe.each(servers)('%s', (_, make) => {
     expect((await visit(port)).outcome).toBe('ping');
     expect(events).toEqual(['resumeSession 32 miss', 'newSession', 'secureConnection reused=false']);
     expect(connected - offered).toBeGreaterThanOrEqual(90);
+  });
+
+  test("the handshake's last flight waits for the 'newSession' callback, so a client that comes straight back resumes", async () => {
+    let offered = 0;
+    const { port, events, cache } = await start(make, BY_ID, {
+      // A cache that takes 100 ms to store.
+      newSession: (id, session, done) => {
+        offered = Date.now();
+        events.push('newSession');
+        setTimeout(() => { cache.set(id.toString('hex'), session); done(); }, 100);
+      },
+    });
+    // The client learns its session with the server's Finished, and
+    // reconnects with it at once.
+    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    await once(socket, 'secureConnect');
+    const finishedAt = Date.now();
+    const session = socket.getSession();
+    socket.destroy();
+    expect(finishedAt - offered).toBeGreaterThanOrEqual(90);
+    expect(await visit(port, session)).toMatchObject({ outcome: 'ping', reused: true });
+  });
+
+  test("TLS 1.3: the tickets, and what the server writes after them, wait for the 'newSession' callback", async () => {
+    let called = 0;
+    const { server, port } = await start(make, { minVersion: 'TLSv1.3' }, {
+      newSession: (_id, _session, done) => { if (called === 0) called = Date.now(); setTimeout(done, 100); },
+    });
+    server.on('secureConnection', (socket: tls.TLSSocket | SecureSocket) => socket.write('hello'));
+    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    const [greeting] = await once(socket, 'data') as [Buffer];
+    const greetedAt = Date.now();
+    expect(greeting.toString()).toBe('hello');
+    expect(called).toBeGreaterThan(0);
+    expect(greetedAt - called).toBeGreaterThanOrEqual(90);
+    // And the connection carries on.
+    socket.write('ping');
+    expect(((await once(socket, 'data')) as [Buffer])[0].toString()).toBe('ping');
   });
 
   test('a lookup that finds nothing, or answers with bytes that are no session, makes a full handshake', async () => {
@@ -230,5 +269,69 @@ describe.each(servers)('%s', (_, make) => {
     server.off('resumeSession', onResume);
     expect(await visit(port, stored.session)).toMatchObject({ outcome: 'ping', reused: false });
     expect(events).toHaveLength(5);
+  });
+});
+
+// What the reactor holds for 'newSession' meets forward(), end() and a client
+// that leaves; node:tls has no forward(), so these run on the reactor alone.
+describe('epoll-reactor: output held for the session cache', () => {
+  /** A TLS 1.3 server whose 'newSession' callback is called `delayMs` later (or never, for -1). */
+  async function heldServer(delayMs: number, onSecure: (socket: SecureSocket) => void): Promise<{ port: number; offered: () => number }> {
+    let offered = 0;
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, minVersion: 'TLSv1.3' }, onSecure));
+    server.on('newSession', (_id: Buffer, _session: Buffer, done: () => void) => {
+      if (offered === 0) offered = Date.now();
+      if (delayMs >= 0) setTimeout(done, delayMs);
+    });
+    return { port: await listenLocal(server), offered: () => offered };
+  }
+
+  function client(port: number): tls.TLSSocket {
+    const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    socket.on('error', () => {});
+    return socket;
+  }
+
+  test('a forward started while the tickets are held carries both ways once they go', async () => {
+    const upstream = track(net.createServer((socket) => socket.pipe(socket)));
+    const upstreamPort = await listenLocal(upstream);
+    const results: Promise<ForwardResult>[] = [];
+    const { port, offered } = await heldServer(100, (socket) => {
+      const far = connect({ host: '127.0.0.1', port: upstreamPort, allowHalfOpen: true });
+      far.once('connect', () => results.push(forward(socket, far)));
+    });
+    const socket = client(port);
+    await once(socket, 'secureConnect');
+    socket.write('through the forward');
+    const [echo] = await once(socket, 'data') as [Buffer];
+    expect(echo.toString()).toBe('through the forward');
+    expect(Date.now() - offered()).toBeGreaterThanOrEqual(90);
+    socket.end();
+    await waitFor(() => results.length === 1);
+    expect(await results[0]).toMatchObject({ bytesFirstToSecond: 19, bytesSecondToFirst: 19 });
+  });
+
+  test('end() while held sends its bytes, close_notify and the FIN once the callback is called', async () => {
+    const { port, offered } = await heldServer(100, (socket) => socket.end('goodbye'));
+    const socket = client(port);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(socket, 'end');
+    expect(Buffer.concat(chunks).toString()).toBe('goodbye');
+    expect(Date.now() - offered()).toBeGreaterThanOrEqual(90);
+  });
+
+  test("a client that leaves while held ends the hold: the socket closes though the callback is never called", async () => {
+    const closed: Promise<unknown>[] = [];
+    const { port } = await heldServer(-1, (socket) => {
+      // Its held write meets the closed client (EPIPE or ECONNRESET): 'close' is what counts.
+      closed.push(new Promise((resolve) => socket.on('close', resolve)));
+      socket.write('held');
+    });
+    const socket = client(port);
+    await once(socket, 'secureConnect');
+    await waitFor(() => closed.length === 1);
+    socket.destroy();
+    await closed[0];
   });
 });
