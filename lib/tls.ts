@@ -449,6 +449,7 @@ export class SecureSocket extends Socket {
     this.serverVerified = false;
     this.secureInfo = undefined;
     this.currentSession = undefined;
+    this.sessionToOffer = undefined;
     this.pendingSessions = [];
     this.authorized = false;
     this.authorizationError = null;
@@ -470,7 +471,8 @@ export class SecureSocket extends Socket {
     }
     // In the start itself: the connection is handed to the reactor before
     // anything staged in this tick, and its ClientHello may go at once.
-    return [id, client.servername, client.session, this.wantsTrace || client.traces, client.requestsOcsp];
+    return [id, client.servername, this.sessionToOffer ?? client.session, this.wantsTrace || client.traces,
+      client.requestsOcsp];
   }
 
   /**
@@ -751,6 +753,34 @@ export class SecureSocket extends Socket {
     // A Buffer of its own each time, as TLSSocket's.
     return sessionForJs(this.currentSession, client.hostname);
   }
+
+  /**
+   * The session a client offers when it connects, as TLSSocket's
+   * setSession(): called in the tick of `connect({ tls })` (before the
+   * handshake starts: the connection is made in a later tick, except to a
+   * Unix path, which connects at once), it takes the place of the `session`
+   * option. The bytes are read as the running Node's setSession reads
+   * them: a session saved for another server identity, or bytes that are no
+   * session, mean a full handshake; a string is read as latin1; anything
+   * else that is not a buffer throws node's TypeError (undefined too on
+   * Node 20; later Nodes take it as no session). Later calls change
+   * nothing, as a session set on node's socket once its handshake has begun
+   * does nothing; a destroyed socket ignores it (node's throws, having no
+   * handle); on a server's socket it only checks its argument, as node's.
+   */
+  setSession(session: Buffer | NodeJS.ArrayBufferView | string): void {
+    let offered: unknown = session;
+    // Later Nodes take undefined as no session; Node 20's refuses it too.
+    if (offered === undefined && tlsSessionsCarryServerIdentity) return;
+    if (typeof offered === 'string') offered = Buffer.from(offered, 'latin1');
+    if (!ArrayBuffer.isView(offered)) throw sessionNotABuffer();
+    const client = this.tlsClient;
+    const bytes = sessionOption(offered, client?.hostname ?? '', client?.rejectUnauthorized ?? false);
+    if (client !== undefined && bytes !== undefined) this.sessionToOffer = bytes;
+  }
+
+  /** @internal setSession()'s bytes for the connect in progress, in place of the option's. */
+  private sessionToOffer: Buffer | undefined = undefined;
 
   /** @internal The session getSession() returns (base64: a proxy's upstream sockets never decode it). */
   private currentSession: string | undefined = undefined;
@@ -1555,15 +1585,18 @@ function optionValueKey(value: unknown, depth: number): string | undefined {
 function sessionOption(session: unknown, identity: string, rejectUnauthorized: boolean): Buffer | undefined {
   if (!session) return undefined;
   if (typeof session === 'string' && tlsSessionsCarryServerIdentity) session = Buffer.from(session, 'latin1');
-  if (!ArrayBuffer.isView(session)) {
-    throw Object.assign(new TypeError('Session must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
-  }
+  if (!ArrayBuffer.isView(session)) throw sessionNotABuffer();
   if (tlsSessionsCarryServerIdentity && Buffer.isBuffer(session)) {
     const wrapped = unwrapSession(session);
     if (wrapped !== undefined) return wrapped.identity === identity ? copyOfView(wrapped.der) : undefined;
     if (rejectUnauthorized) return undefined;
   }
   return copyOfView(session);
+}
+
+/** node's error for a session that is not a buffer. */
+function sessionNotABuffer(): TypeError {
+  return Object.assign(new TypeError('Session must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
 }
 
 // What node (where tlsSessionsCarryServerIdentity) puts before a client

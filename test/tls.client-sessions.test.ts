@@ -34,6 +34,10 @@ async function greetingServer(kind: ServerKind, version: Version): Promise<numbe
   return listenLocal(track(server));
 }
 
+interface SessionSetter {
+  setSession(session: unknown): void;
+}
+
 interface Visit {
   /** 'secureConnect' and 'session' in the order they came. */
   order: string[];
@@ -44,11 +48,17 @@ interface Visit {
   greeting: string;
 }
 
-/** One connection to `port` by the given client, offering `session`; what it saw until 'close'. */
-async function visit(client: ClientKind, port: number, session?: unknown): Promise<Visit> {
-  const options = { host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', session } as tls.ConnectionOptions;
+/**
+ * One connection to `port` by the given client, offering `session` (as the
+ * option, or with setSession() in the tick of the connect when `set`); what
+ * it saw until 'close'.
+ */
+async function visit(client: ClientKind, port: number, session?: unknown, set = false): Promise<Visit> {
+  const options = { host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', session: set ? undefined : session } as tls.ConnectionOptions;
   const socket = track(client === 'tls.connect' ? tls.connect(options)
     : connect({ host: '127.0.0.1', port, tls: options as never }) as SecureSocket);
+  // TLSSocket's setSession() is not in @types/node.
+  if (set) (socket as unknown as SessionSetter).setSession(session);
   const result: Visit = { order: [], sessions: [], atSecureConnect: undefined, atClose: undefined, reused: false, greeting: '' };
   socket.on('secureConnect', () => {
     result.order.push('secureConnect');
@@ -198,6 +208,64 @@ test('a session that is not a buffer throws what tls.connect throws, before any 
     await once(ours, 'close');
   }
   expect(accepted).toBe(5);
+});
+
+describe('setSession()', () => {
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: called in the tick of the connect, it offers the session, as TLSSocket\'s', async (version) => {
+    const port = await greetingServer('node:tls', version);
+    const saved = (await visit('reactor', port)).sessions.at(-1)!;
+    const [theirs, ours] = await Promise.all([visit('tls.connect', port, saved, true), visit('reactor', port, saved, true)]);
+    expect(theirs.reused).toBe(true);
+    expect(ours).toMatchObject({ reused: true, greeting: 'hello' });
+    // In place of the option's: a session given both ways resumes the set one.
+    const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost', session: Buffer.from('junk') } }) as SecureSocket);
+    socket.setSession(saved);
+    await once(socket, 'secureConnect');
+    expect(socket.isSessionReused()).toBe(true);
+  });
+
+  test('bytes that are no session, and a session set once the handshake has begun, mean a full handshake', async () => {
+    const port = await greetingServer('reactor', 'TLSv1.3');
+    const saved = (await visit('reactor', port)).sessions.at(-1)!;
+    for (const junk of [Buffer.from('junk'), new Uint8Array(40), 'a string']) {
+      const [theirs, ours] = await Promise.all([visit('tls.connect', port, junk, true), visit('reactor', port, junk, true)]);
+      expect(ours.reused).toBe(theirs.reused);
+      expect(ours).toMatchObject({ reused: false, greeting: 'hello' });
+    }
+    const late = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket);
+    const secured = once(late, 'secureConnect');
+    await once(late, 'connect');
+    late.setSession(saved);
+    await secured;
+    expect(late.isSessionReused()).toBe(false);
+  });
+
+  test('anything but a buffer throws what TLSSocket\'s throws, on clients and servers alike', async () => {
+    const port = await greetingServer('reactor', 'TLSv1.3');
+    const theirs = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    const ours = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } }));
+    theirs.on('error', () => {});
+    ours.on('error', () => {});
+    let serverSide: SecureSocket | undefined;
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => { serverSide = socket; }));
+    const serverPort = await listenLocal(server);
+    const visitor = track(tls.connect({ host: '127.0.0.1', port: serverPort, ca: pki.caCert, servername: 'localhost' }));
+    visitor.on('error', () => {});
+    await waitFor(() => serverSide !== undefined);
+    for (const value of [42, true, {}, [1, 2], new ArrayBuffer(4), undefined, null, 0]) {
+      const outcome = (socket: unknown): string => {
+        try {
+          (socket as SessionSetter).setSession(value);
+          return 'ok';
+        } catch (error) {
+          return `${(error as Error).name} ${(error as NodeJS.ErrnoException).code} ${(error as Error).message}`;
+        }
+      };
+      const expected = outcome(theirs);
+      expect({ value, ours: outcome(ours) }).toEqual({ value, ours: expected });
+      expect({ value, server: outcome(serverSide!) }).toEqual({ value, server: expected });
+    }
+  });
 });
 
 test('a server that fails verification gives no session, as tls.connect', async () => {
