@@ -450,6 +450,7 @@ export class SecureSocket extends Socket {
     this.secureInfo = undefined;
     this.currentSession = undefined;
     this.sessionToOffer = undefined;
+    this.servernameToSend = undefined;
     this.pendingSessions = [];
     this.authorized = false;
     this.authorizationError = null;
@@ -471,8 +472,8 @@ export class SecureSocket extends Socket {
     }
     // In the start itself: the connection is handed to the reactor before
     // anything staged in this tick, and its ClientHello may go at once.
-    return [id, client.servername, this.sessionToOffer ?? client.session, this.wantsTrace || client.traces,
-      client.requestsOcsp];
+    return [id, this.servernameToSend ?? client.servername, this.sessionToOffer ?? client.session,
+      this.wantsTrace || client.traces, client.requestsOcsp];
   }
 
   /**
@@ -781,6 +782,33 @@ export class SecureSocket extends Socket {
 
   /** @internal setSession()'s bytes for the connect in progress, in place of the option's. */
   private sessionToOffer: Buffer | undefined = undefined;
+
+  /**
+   * The SNI name a client sends, as TLSSocket's setServername() (which
+   * tls.connect uses for its `servername` option): called in the tick of
+   * `connect({ tls })`, it takes the place of the option's name in the
+   * ClientHello. The certificate is still checked against the option's
+   * name (or host), as node's is. A name OpenSSL refuses (empty, or over
+   * 255 bytes) means no SNI at all, as with node's (OpenSSL drops the old
+   * name first); one with a NUL is cut at it, as node passes a C string. A
+   * name that is not a string throws
+   * `ERR_INVALID_ARG_TYPE`; a server's socket throws
+   * `ERR_TLS_SNI_FROM_SERVER`. Once the handshake has begun it changes
+   * nothing (node's aborts the process then).
+   */
+  setServername(name: string): void {
+    validateString(name, 'name');
+    if (this.tlsClient === undefined) {
+      throw codedError('Cannot issue SNI from a TLS server-side socket', 'ERR_TLS_SNI_FROM_SERVER');
+    }
+    const cut = name.includes('\0') ? name.slice(0, name.indexOf('\0')) : name;
+    const bytes = Buffer.byteLength(cut);
+    // OpenSSL drops the name it had before it refuses the new one.
+    this.servernameToSend = bytes > 0 && bytes <= 255 ? cut : '';
+  }
+
+  /** @internal setServername()'s name for the connect in progress, in place of the option's. */
+  private servernameToSend: string | undefined = undefined;
 
   /** @internal The session getSession() returns (base64: a proxy's upstream sockets never decode it). */
   private currentSession: string | undefined = undefined;

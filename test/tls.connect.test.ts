@@ -379,3 +379,55 @@ test('a verdict that arrives after the socket reconnected is not taken for the n
     require('node:fs').rmSync(path, { force: true });
   }
 });
+
+describe('setServername()', () => {
+  /** The SNI name a node:tls server saw from each client made by `make`, after `setServername(name)` in the connect's tick. */
+  async function seenAfter(name: string, make: (port: number) => tls.TLSSocket | SecureSocket): Promise<string | false> {
+    const { server, port } = await nodeEchoServer();
+    const seen = new Promise<string | false>((resolve) => server.once('secureConnection', (socket: tls.TLSSocket) => {
+      resolve((socket as unknown as { servername: string | false }).servername);
+    }));
+    const client = track(make(port));
+    client.on('error', () => {});
+    (client as unknown as { setServername(name: string): void }).setServername(name);
+    return seen;
+  }
+
+  test('in the tick of the connect it replaces the SNI name, and the certificate is still checked against the option\'s', async () => {
+    const options = (port: number): tls.ConnectionOptions => ({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' });
+    for (const name of ['other.example', '', 'cut\0here', 'x'.repeat(256)]) {
+      const theirs = await seenAfter(name, (port) => tls.connect(options(port)));
+      const ours = await seenAfter(name, (port) => connect({ host: '127.0.0.1', port, tls: options(port) as never }) as SecureSocket);
+      expect({ name, ours }).toEqual({ name, ours: theirs });
+    }
+    expect(await seenAfter('other.example', (port) => connect({ host: '127.0.0.1', port, tls: options(port) as never }) as SecureSocket))
+      .toBe('other.example');
+  });
+
+  test('a name that is not a string, or a server\'s socket, throws what TLSSocket\'s throws', async () => {
+    const { port } = await nodeEchoServer();
+    const theirs = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    const ours = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket);
+    theirs.on('error', () => {});
+    ours.on('error', () => {});
+    const failure = (call: () => void): string => {
+      try {
+        call();
+        return 'ok';
+      } catch (error) {
+        return `${(error as Error).name} ${(error as NodeJS.ErrnoException).code} ${(error as Error).message}`;
+      }
+    };
+    for (const value of [5, undefined, null, {}]) {
+      const expected = failure(() => (theirs as unknown as { setServername(name: unknown): void }).setServername(value));
+      expect({ value, ours: failure(() => ours.setServername(value as never)) }).toEqual({ value, ours: expected });
+    }
+    let accepted: SecureSocket | undefined;
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => { accepted = socket; }));
+    const serverPort = await listenLocal(server);
+    track(tls.connect({ host: '127.0.0.1', port: serverPort, ca: pki.caCert, servername: 'localhost' })).on('error', () => {});
+    await waitFor(() => accepted !== undefined);
+    expect(failure(() => accepted!.setServername('a.example')))
+      .toBe('Error ERR_TLS_SNI_FROM_SERVER Cannot issue SNI from a TLS server-side socket');
+  });
+});
