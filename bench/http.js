@@ -2,11 +2,13 @@
 // HTTP through epoll-reactor vs node:http's own listener, measured with wrk.
 //
 // usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--server-cpus 1]
-//                           [--apps plain,express,https,https-close]
+//                           [--apps plain,express,https,https-close,https-sni]
 // For each app (plain http.Server, Express, the plain app on an
 // https.Server: TLS 1.3, P-256 key made per run; https-close is that server
 // with wrk sending `Connection: close`, so every request is a new connection
-// and a full handshake: handshakes per second) and each server (node, reactor),
+// and a full handshake: handshakes per second; https-sni is it with an
+// SNICallback, which serveHttp leaves on the server's own listener) and each
+// server (node, reactor),
 // interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
 // CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and
 // non-2xx responses, and the server's CPU seconds, split by thread: the JS
@@ -89,7 +91,7 @@ async function runOne(impl, app, options) {
     const cpuBefore = readThreadCpuSeconds(pid);
     const [wrkCommand, wrkArgs] = pinned(0, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency',
       ...(app === 'https-close' ? ['-H', 'Connection: close'] : []),
-      `${serverApp === 'https' ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
+      `${serverApp.startsWith('https') ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
     const output = execFileSync(wrkCommand, wrkArgs, { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
     const cpuAfter = readThreadCpuSeconds(pid);
     const result = parseWrk(output);

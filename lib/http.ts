@@ -2,9 +2,12 @@
 // Koa) from reactor connections: the reactor accepts, and each connection is
 // handed to the HTTP server as if its own listener had accepted it.
 import type * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 
+import { binding } from './binding';
 import { invalidArgType } from './errors';
 import { validateObject } from './validate';
 
@@ -26,21 +29,27 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * sockets that have TLSSocket's surface (docs/tls.md). Contexts added with
  * addContext() are served by name too, before or after this call, when
  * each was made by this package's createSecureContext or (after this call)
- * from options. Where reactor TLS cannot serve it (an SNICallback, a context
- * added before this call that node made, PSK; or no OpenSSL in this node),
- * node:tls wraps the reactor socket instead, as before. Later
- * setSecureContext() calls are not seen by reactor TLS. 'keylog',
- * 'OCSPRequest', 'newSession' and 'resumeSession' are emitted on the
- * https.Server, as node:tls emits them.
+ * from options. Later setSecureContext() calls are not seen by reactor TLS.
+ * 'keylog', 'OCSPRequest', 'newSession' and 'resumeSession' are emitted on
+ * the https.Server, as node:tls emits them.
  *
- * The HTTP server itself does not listen; close the returned reactor server
- * to stop accepting, and the HTTP server's `close()`,
+ * Where the reactor would make the server slower, the server keeps its own
+ * listener: this call sets the connection options on it and makes it
+ * listen, and returns the server itself. That is an https.Server reactor
+ * TLS cannot serve (an SNICallback, a context node made added before this
+ * call, PSK, or no OpenSSL in this node) and any http2 server, cleartext or
+ * secure: node:tls and http2 wrap any socket that is not their own libuv
+ * stream in a JS stream, which measured about 0.7× their own listeners
+ * (docs/benchmarks.md). So it is off Linux, where there is no reactor.
+ *
+ * Otherwise the HTTP server itself does not listen; close the returned
+ * reactor server to stop accepting, and the HTTP server's `close()`,
  * `closeIdleConnections()` and `closeAllConnections()` work on its
  * connections as usual. Accepted sockets get TCP_NODELAY unless
  * `noDelay: false` is given, as node:http does.
  *
  * @returns The reactor server, already listening (or about to: wait for
- *   'listening').
+ *   'listening'), or the server itself where it keeps its own listener.
  *
  * @example
  * ```ts
@@ -132,19 +141,45 @@ function followEvent(httpsServer: https.Server, secure: SecureServer,
   });
 }
 
+/** The class of node's cleartext http2 servers (not exported by node:http2), once asked for. */
+let h2cServerClass: (new () => net.Server) | undefined;
+
+function isH2cServer(server: net.Server): boolean {
+  h2cServerClass ??= Object.getPrototypeOf(http2.createServer()).constructor as new () => net.Server;
+  return server instanceof h2cServerClass;
+}
+
+/**
+ * Where the reactor would make `httpServer` slower than its own listener, or
+ * cannot run: node's http2 (cleartext or secure) and node:tls wrap any
+ * socket that is not their own libuv stream in a JS Duplex
+ * (JSStreamSocket), which costs more than the reactor saves
+ * (docs/benchmarks.md: h2c 0.73×, an https.Server with an SNICallback about
+ * 0.7× their own listeners), so a tls.Server that reactor TLS cannot serve
+ * and an http2 server keep their own listener.
+ */
+function servesItself(httpServer: net.Server, reactorTls: boolean): boolean {
+  if (!binding.available) return true;
+  if (httpServer instanceof tls.Server) return !reactorTls;
+  return isH2cServer(httpServer);
+}
+
 export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {}): Server {
   // net.Server covers http.Server and https.Server (a tls.Server).
   if (!(httpServer instanceof net.Server) || typeof (httpServer as { emit?: unknown }).emit !== 'function') {
     throw invalidArgType('httpServer', 'an instance of http.Server or https.Server', httpServer);
   }
   validateObject(options as unknown, 'options');
-  const { allowHalfOpen, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay, ...listen } = options;
+  const { allowHalfOpen, blockList, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay, ...listen } =
+    options;
   const netOptions = {
-    allowHalfOpen, highWaterMark, pauseOnConnect, noDelay: noDelay ?? true, keepAlive, keepAliveInitialDelay,
+    allowHalfOpen, blockList, highWaterMark, pauseOnConnect, noDelay: noDelay ?? true, keepAlive, keepAliveInitialDelay,
   };
   // Only https.Server: an http2 secure server is a tls.Server too, but is
-  // left to node:tls (not tested over reactor TLS).
-  const secure = tlsAvailable && httpServer instanceof https.Server ? secureOptionsOf(httpServer) : undefined;
+  // left to its own listener (not tested over reactor TLS).
+  const secure = tlsAvailable && binding.available && httpServer instanceof https.Server
+    ? secureOptionsOf(httpServer) : undefined;
+  if (servesItself(httpServer, secure !== undefined)) return listenOnItsOwn(httpServer, netOptions, listen);
   const server = secure !== undefined ? new SecureServer({ ...secure, ...netOptions }) : new Server(netOptions);
   // listen() validates its options and throws before it binds anything; only
   // then is httpServer touched, so a call that throws leaves it as it was.
@@ -171,4 +206,20 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     if (server.listening) server.close();
   });
   return server;
+}
+
+/**
+ * `httpServer` listening on its own (servesItself), with the connection
+ * options serveHttp was given set as net.Server keeps them for each
+ * connection it accepts (a net.Server made of them reads and checks them
+ * as the running node does); the server itself is returned. Its listen()
+ * checks the listen options and throws before it binds.
+ */
+function listenOnItsOwn(httpServer: net.Server, netOptions: ServerOptions, listen: ListenOptions): Server {
+  const given = Object.fromEntries(Object.entries(netOptions).filter(([, value]) => value !== undefined));
+  const made = new net.Server(given as net.ServerOpts) as unknown as Record<string, unknown>;
+  const fields = httpServer as unknown as Record<string, unknown>;
+  for (const name of Object.keys(given)) if (name in made) fields[name] = made[name];
+  httpServer.listen(listen);
+  return httpServer as unknown as Server;
 }

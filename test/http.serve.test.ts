@@ -6,12 +6,15 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as http2 from 'node:http2';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 import express from 'express';
 
 import { serveHttp, Server, Socket } from '../lib';
-import { checkMustCalls, mustCall } from './helpers';
+import { blockListOption } from '../lib/net-version';
+import { checkMustCalls, mustCall, mustNotCall } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -228,3 +231,59 @@ describe.each(applications)('serveHttp with %s', (_kind, makeListener) => {
     await stop(served);
   }, TEST_TIMEOUT);
 });
+
+describe('servers the reactor would not make faster keep their own listener', () => {
+  test("off Linux (no reactor) serveHttp serves from the server's own listener, and the process exits by itself", async () => {
+    const fixtures = path.join(__dirname, 'fixtures');
+    const child = track(spawn(process.execPath, [path.join(fixtures, 'serve-http-anywhere.js')], {
+      env: { ...process.env, NODE_OPTIONS: `--require ${path.join(fixtures, 'fake-non-linux.js')}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+    const [code] = await once(child, 'exit') as [number | null];
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(stdout)).toEqual({ backend: 'node:net', body: 'hello /anywhere', itself: true, keepAlive: true });
+  }, TEST_TIMEOUT);
+
+  test('an h2c http2 server is served by its own listener (node wraps other sockets in a slower JS stream)', async () => {
+    const h2cServer = http2.createServer((_req, res) => res.end('hello over h2c'));
+    const connections: unknown[] = [];
+    h2cServer.on('connection', (socket: unknown) => connections.push(socket));
+    const server = track(serveHttp(h2cServer as unknown as http.Server, { port: 0, host: '127.0.0.1' }));
+    expect(server).toBe(h2cServer);
+    await once(server, 'listening');
+    const client = http2.connect(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    const body = await new Promise<string>((resolve, reject) => {
+      const stream = client.request({ ':path': '/' });
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => { text += chunk; });
+      stream.on('end', () => resolve(text));
+      stream.on('error', reject);
+    });
+    client.close();
+    expect(body).toBe('hello over h2c');
+    expect(connections).toHaveLength(1);
+    expect(connections[0]).toBeInstanceOf(net.Socket);
+    expect(connections[0]).not.toBeInstanceOf(Socket);
+    await new Promise((resolve) => server.close(resolve));
+  }, TEST_TIMEOUT);
+});
+
+(blockListOption ? test : test.skip)("serveHttp's blockList option reaches the reactor server: a blocked client is never served", async () => {
+  const blockList = new net.BlockList();
+  blockList.addAddress('127.0.0.1');
+  const httpServer = http.createServer(mustNotCall('a request from a blocked address'));
+  const server = track(serveHttp(httpServer, { port: 0, host: '127.0.0.1', blockList }));
+  await once(server, 'listening');
+  expect(server).toBeInstanceOf(Server);
+  const outcome = await new Promise<string>((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, agent: false }, () => resolve('served'));
+    req.on('error', (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+  });
+  expect(outcome).toMatch(/^(ECONNRESET|EPIPE)$/);
+  await new Promise((resolve) => server.close(resolve));
+}, TEST_TIMEOUT);

@@ -1,12 +1,13 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, PSK), node:tls
-// wraps each reactor socket.
+// own options; where reactor TLS cannot (an SNICallback, PSK), the server
+// keeps its own listener: node:tls over a reactor socket was slower than that.
 // Either way a Node https client gets its answers, twice over one
 // keep-alive socket.
 import { constants } from 'node:crypto';
 import { once } from 'node:events';
 import * as https from 'node:https';
 import type * as net from 'node:net';
+import { Socket as NetSocket } from 'node:net';
 import type * as tls from 'node:tls';
 
 import { SecureSocket, serveHttp, Socket } from '../lib';
@@ -71,7 +72,7 @@ test('an https.Server behind serveHttp gets reactor TLS and answers a Node https
   await reactorClosed;
 }, 30000);
 
-test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to node:tls over the reactor socket', async () => {
+test('an https.Server that reactor TLS cannot serve (SNICallback) is served by its own listener, node:tls on its own sockets', async () => {
   certificate = makeTestCertificate();
   const tlsSockets: unknown[] = [];
   const httpsServer = https.createServer({
@@ -83,10 +84,11 @@ test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to 
     expect(tlsSocket.encrypted).toBe(true);
     res.end(`secure ${req.url} over ${tlsSocket.getProtocol()}`);
   });
-  // What the https.Server is handed to wrap in TLS: the reactor's sockets.
+  // What the https.Server is handed to wrap in TLS: its own listener's sockets.
   const connections: unknown[] = [];
   httpsServer.prependListener('connection', (socket: unknown) => connections.push(socket));
-  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1', keepAlive: true, keepAliveInitialDelay: 5000 }));
+  expect(server).toBe(httpsServer);
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
 
@@ -97,7 +99,10 @@ test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to 
   expect(first).toEqual({ status: 200, body: expect.stringMatching(/^secure \/one over TLSv1\.[23]$/) as unknown as string, reused: false });
   expect(second).toEqual({ status: 200, body: expect.stringMatching(/^secure \/two over TLSv1\.[23]$/) as unknown as string, reused: true });
   expect(connections).toHaveLength(1);
-  expect(connections[0]).toBeInstanceOf(Socket);
+  expect(connections[0]).toBeInstanceOf(NetSocket);
+  expect(connections[0]).not.toBeInstanceOf(Socket);
+  // serveHttp's connection options, as net keeps them (the delay in seconds).
+  expect(httpsServer).toMatchObject({ noDelay: true, keepAlive: true, keepAliveInitialDelay: 5 });
   expect(tlsSockets).toHaveLength(2);
   expect(tlsSockets[1]).toBe(tlsSockets[0]);
   expect(tlsSockets[0]).not.toBe(connections[0]);
@@ -111,17 +116,21 @@ test('an https.Server that reactor TLS cannot serve (SNICallback) falls back to 
 
 /**
  * Serves `httpsServer` and opens one connection: resolves once node:tls's
- * path has it, the https.Server being handed the raw reactor socket to wrap.
- * No handshake: the connection closes at once (no ClientHello, so nothing to trace).
+ * path has it, the https.Server being handed its own listener's socket to
+ * wrap. No handshake: the connection closes at once (no ClientHello, so
+ * nothing to trace).
  */
 async function expectLeftToNodeTls(httpsServer: https.Server): Promise<void> {
   const wrapped = new Promise<unknown>((resolve) => httpsServer.prependListener('connection', resolve));
   const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  expect(server).toBe(httpsServer);
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
   const { createConnection } = await import('node:net');
   track(createConnection({ host: '127.0.0.1', port })).on('error', () => {});
-  expect(await wrapped).toBeInstanceOf(Socket);
+  const socket = await wrapped;
+  expect(socket).toBeInstanceOf(NetSocket);
+  expect(socket).not.toBeInstanceOf(Socket);
   httpsServer.close();
   httpsServer.closeAllConnections();
 }

@@ -1,12 +1,14 @@
 'use strict';
-// `node bench/servers/http-server.js <node|reactor> <express|plain|https> <port>`:
+// `node bench/servers/http-server.js <node|reactor> <express|plain|https|https-sni|h2c> <port>`:
 // the same HTTP app served by node:http's own listener or through
 // epoll-reactor's serveHttp. `https` is the plain app on an https.Server
 // with the key and certificate at $BENCH_TLS_KEY and $BENCH_TLS_CERT;
-// serveHttp then terminates TLS on the reactor thread. Prints
+// serveHttp then terminates TLS on the reactor thread. `h2c` is the plain app
+// on a cleartext http2.Server (bench/http2.js). Prints
 // `listening <port>` once ready.
 const fs = require('node:fs');
 const http = require('node:http');
+const http2 = require('node:http2');
 const https = require('node:https');
 
 const [impl, kind, portText] = process.argv.slice(2);
@@ -24,9 +26,12 @@ if (kind === 'express') {
     res.end('hello from http\n');
   };
 }
-const httpServer = kind === 'https'
-  ? https.createServer({ key: fs.readFileSync(process.env.BENCH_TLS_KEY), cert: fs.readFileSync(process.env.BENCH_TLS_CERT) }, handler)
-  : http.createServer(handler);
+const tlsOptions = () => ({ key: fs.readFileSync(process.env.BENCH_TLS_KEY), cert: fs.readFileSync(process.env.BENCH_TLS_CERT) });
+const httpServer = kind === 'https' ? https.createServer(tlsOptions(), handler)
+  // An SNICallback (answering with the server's own context): reactor TLS
+  // cannot take it over, so serveHttp leaves the server its own listener.
+  : kind === 'https-sni' ? https.createServer({ ...tlsOptions(), SNICallback: (_name, callback) => callback(null, undefined) }, handler)
+  : kind === 'h2c' ? http2.createServer(handler) : http.createServer(handler);
 
 function ready(address) {
   process.stdout.write(`listening ${address.port}\n`);
