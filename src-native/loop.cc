@@ -995,7 +995,7 @@ void Loop::FlushWrites() {
     // output go, a flush that emptied the overflow before the edge came).
     TlsSession* tls = connection->tls.get();
     if (tls != nullptr && tls->readWantsWrite && !connection->waitingWritable && !tls->outputHeld() &&
-        !connection->failed) {
+        !connection->failed && WantsToRead(connection)) {
       connection->readable = true;
       flow_.MarkReady(*connection);
     }
@@ -1096,12 +1096,13 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   // triggering would report it every turn.
   bool readWaitsForRoom = connection->tls != nullptr && connection->tls->readWantsWrite &&
                           (connection->waitingWritable || connection->tls->outputHeld());
-  if (WantsToRead(connection) && flow_.UnderCaps(*connection) && !readWaitsForRoom) {
-    wanted |= EPOLLIN | EPOLLRDHUP;
-  }
+  bool reads = WantsToRead(connection) && flow_.UnderCaps(*connection);
+  if (reads && !readWaitsForRoom) wanted |= EPOLLIN | EPOLLRDHUP;
   // Held output owes no EPOLLOUT: the peer's hangup is watched instead, since
-  // it ends the hold (TlsSession::EndHoldForGonePeer).
-  if (readWaitsForRoom && connection->tls->outputHeld()) wanted |= EPOLLRDHUP;
+  // it ends the hold (TlsSession::EndHoldForGonePeer), but only while the
+  // connection reads: a paused or capped one would not, and level triggering
+  // would report the hangup every turn.
+  if (reads && readWaitsForRoom && connection->tls->outputHeld()) wanted |= EPOLLRDHUP;
   if (connection->waitingWritable) wanted |= EPOLLOUT;
   return wanted;
 }

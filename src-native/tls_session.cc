@@ -906,7 +906,12 @@ class TlsSession::OverflowSettle {
 
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
                              uint64_t room, bool shortReadDrains) {
-  EndHoldForGonePeer(connection);
+  if (int error = EndHoldForGonePeer(connection)) {
+    connection.readable = false;
+    connection.failed = true;
+    batch.Add(EventKind::kError, connection.id, static_cast<double>(error), static_cast<double>(Syscall::kRead));
+    return ReadOutcome::kFailed;
+  }
   if (readWantsWrite && (connection.waitingWritable || awaitingSessionStored_)) return ReadOutcome::kDrained;
   readWantsWrite = false;
   // As the plain path: a short read ends the drain, except with the peer's
@@ -1113,7 +1118,12 @@ void TlsSession::RecordFailure(const char* fallback) {
 }
 
 PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t capacity) {
-  EndHoldForGonePeer(connection);
+  if (int error = EndHoldForGonePeer(connection)) {
+    connection.readable = false;
+    failure_ = TlsIoFailure();
+    failure_.error = error;
+    return {PlainStatus::kFailed, 0};
+  }
   if (readWantsWrite && (connection.waitingWritable || awaitingSessionStored_)) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
   OverflowSettle settle(*this, connection);
@@ -1250,13 +1260,14 @@ PlainStatus TlsSession::FlushOverflow(Connection& connection) {
   return status;
 }
 
-bool TlsSession::EndHoldForGonePeer(const Connection& connection) {
-  if (!awaitingSessionStored_ || !readWantsWrite) return false;
+int TlsSession::EndHoldForGonePeer(const Connection& connection) {
   // Only while reads wait for room: otherwise the read itself meets the end.
-  if (!connection.peerClosing && sys::PendingSocketError(transport_.fd) >= 0) return false;
+  if (!awaitingSessionStored_ || !readWantsWrite) return 0;
+  int error = connection.peerClosing ? 0 : -sys::PendingSocketError(transport_.fd);
+  if (!connection.peerClosing && error <= 0) return 0;
   SessionStored();
   flushWanted_ = true;
-  return true;
+  return error > 0 ? error : 0;
 }
 
 bool TlsSession::SessionStored() {
@@ -1313,6 +1324,14 @@ bool TlsSession::OverflowFull(Connection& connection) {
   if (transport_.overflow.size() <= kOverflowReadLimit) return false;
   // A failed socket: the read goes on to meet the failure itself.
   if (FlushOverflow(connection) != PlainStatus::kWouldBlock) return false;
+  // Held, and the peer's end was already reported (its edge came while this
+  // read went on, so none will come again): the end lets the hold go now,
+  // as EndHoldForGonePeer would on the next read, which nothing would start.
+  if (awaitingSessionStored_ && connection.peerClosing) {
+    SessionStored();
+    flushWanted_ = true;
+    if (FlushOverflow(connection) != PlainStatus::kWouldBlock) return false;
+  }
   // A peer that sends but never reads, while its records make OpenSSL
   // answer (key updates), would grow the overflow without bound: reading
   // stops until EPOLLOUT, as a plain read stops for a full destination.

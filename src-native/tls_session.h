@@ -162,7 +162,8 @@ class TlsSession {
   // room) or ours (a shutdown reaching Flush or EndWrites; an end(data) or a
   // forward's pending bytes wait for the callback first, as their writes
   // must finish before the end), lets everything go: a closing connection
-  // does not wait on a callback that may never come.
+  // does not wait on a callback that may never come. destroy() drops what
+  // is held, as node's destroy does.
   bool outputHeld() const { return awaitingSessionStored_; }
   // JS's 'newSession' callback was called: what was held may go. False, and
   // nothing changed, unless output was held. The caller flushes the
@@ -377,8 +378,9 @@ class TlsSession {
   bool OverflowFull(Connection& connection);
   // While output is held and reads wait for room: the peer ended (its FIN,
   // a hangup) or the socket failed, so the hold ends (the read then meets
-  // the end or the failure). Returns whether it ended.
-  bool EndHoldForGonePeer(const Connection& connection);
+  // the end). Returns the socket's errno, which getsockopt has taken and the
+  // caller must report, or 0.
+  int EndHoldForGonePeer(const Connection& connection);
   // Clears OpenSSL's error queue and the transport's record before a call.
   void BeginCall();
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
