@@ -212,14 +212,16 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
  * `httpServer` listening on its own (servesItself), with the connection
  * options serveHttp was given set as net.Server keeps them for each
  * connection it accepts (a net.Server made of them reads and checks them
- * as the running node does); the server itself is returned. Its listen()
- * checks the listen options and throws before it binds.
+ * as the running node does); the server itself is returned. Both checks
+ * throw before the server changes: the options', then listen()'s, which
+ * throws before it binds; no connection is accepted before the fields are
+ * set, since accepting takes a later turn.
  */
 function listenOnItsOwn(httpServer: net.Server, netOptions: ServerOptions, listen: ListenOptions): Server {
   const given = Object.fromEntries(Object.entries(netOptions).filter(([, value]) => value !== undefined));
   const made = new net.Server(given as net.ServerOpts) as unknown as Record<string, unknown>;
+  httpServer.listen(listen);
   const fields = httpServer as unknown as Record<string, unknown>;
   for (const name of Object.keys(given)) if (name in made) fields[name] = made[name];
-  httpServer.listen(listen);
   return httpServer as unknown as Server;
 }

@@ -248,6 +248,14 @@ describe('servers the reactor would not make faster keep their own listener', ()
     expect(JSON.parse(stdout)).toEqual({ backend: 'node:net', body: 'hello /anywhere', itself: true, keepAlive: true });
   }, TEST_TIMEOUT);
 
+  test('bad options throw before the server changes, as the reactor path does', () => {
+    const h2cServer = track(http2.createServer());
+    const before = { noDelay: (h2cServer as unknown as { noDelay: unknown }).noDelay, listening: h2cServer.listening };
+    expect(() => serveHttp(h2cServer as unknown as http.Server, { port: -1, noDelay: false }))
+      .toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_PORT' }) as unknown as Error);
+    expect({ noDelay: (h2cServer as unknown as { noDelay: unknown }).noDelay, listening: h2cServer.listening }).toEqual(before);
+  });
+
   test('an h2c http2 server is served by its own listener (node wraps other sockets in a slower JS stream)', async () => {
     const h2cServer = http2.createServer((_req, res) => res.end('hello over h2c'));
     const connections: unknown[] = [];
