@@ -1,7 +1,7 @@
 // serveHttp() serves an existing http.Server (an Express app, or a plain
 // request listener) from reactor connections: keep-alive, request bodies,
 // chunked responses, pipelining and a real curl all work as under node:net.
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
@@ -23,6 +23,16 @@ afterEach(checkMustCalls);
 const TEST_TIMEOUT = 20000;
 const CURL = '/usr/bin/curl';
 const CHUNKS = 10;
+
+/** Waits for `child` to exit; its exit code and everything it wrote. */
+async function outputOf(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  const [code] = await once(child, 'exit') as [number | null];
+  return { code, stdout, stderr };
+}
 
 function digest(body: Buffer): string {
   return `${body.length} ${createHash('sha256').update(body).digest('hex')}`;
@@ -216,11 +226,7 @@ describe.each(applications)('serveHttp with %s', (_kind, makeListener) => {
       // curl is not ours to sanitize: under scripts/sanitize.sh a preloaded ASan runtime hangs it.
       env: { ...process.env, LD_PRELOAD: undefined },
     }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const [code] = await once(child, 'exit') as [number | null];
+    const { code, stdout, stderr } = await outputOf(child);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     const hello = stdout.slice(0, stdout.indexOf('chunk 0'));
     expect(hello).toMatch(/^hello from (express|http)$/);
@@ -239,11 +245,7 @@ describe('servers the reactor would not make faster keep their own listener', ()
       env: { ...process.env, NODE_OPTIONS: `--require ${path.join(fixtures, 'fake-non-linux.js')}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-    const [code] = await once(child, 'exit') as [number | null];
+    const { code, stdout, stderr } = await outputOf(child);
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(JSON.parse(stdout)).toEqual({ backend: 'node:net', body: 'hello /anywhere', itself: true, keepAlive: true });
   }, TEST_TIMEOUT);
