@@ -838,9 +838,7 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
       return ReadOutcome::kFailed;
     }
     connection.ended = true;
-    // The peer's end lets held output go (outputHeld): the connection is
-    // closing, and must not wait on a callback that may never come.
-    if (SessionStored()) flushWanted_ = true;
+    EndHoldForPeersEnd();
     batch.Add(EventKind::kEnd, connection.id);
     return ReadOutcome::kEnded;
   }
@@ -1151,8 +1149,7 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
     return {PlainStatus::kWouldBlock, 0};
   }
   connection.readable = false;
-  // As in ReadFailed: the peer's end lets held output go.
-  if ((error == SSL_ERROR_ZERO_RETURN || transport_.peerEnded) && SessionStored()) flushWanted_ = true;
+  if (error == SSL_ERROR_ZERO_RETURN || transport_.peerEnded) EndHoldForPeersEnd();
   if (error == SSL_ERROR_ZERO_RETURN) {
     ERR_clear_error();
     return {PlainStatus::kEnded, 0};
@@ -1265,9 +1262,12 @@ int TlsSession::EndHoldForGonePeer(const Connection& connection) {
   if (!awaitingSessionStored_ || !readWantsWrite) return 0;
   int error = connection.peerClosing ? 0 : -sys::PendingSocketError(transport_.fd);
   if (!connection.peerClosing && error <= 0) return 0;
-  SessionStored();
-  flushWanted_ = true;
+  EndHoldForPeersEnd();
   return error > 0 ? error : 0;
+}
+
+void TlsSession::EndHoldForPeersEnd() {
+  if (SessionStored()) flushWanted_ = true;
 }
 
 bool TlsSession::SessionStored() {
@@ -1328,8 +1328,7 @@ bool TlsSession::OverflowFull(Connection& connection) {
   // read went on, so none will come again): the end lets the hold go now,
   // as EndHoldForGonePeer would on the next read, which nothing would start.
   if (awaitingSessionStored_ && connection.peerClosing) {
-    SessionStored();
-    flushWanted_ = true;
+    EndHoldForPeersEnd();
     if (FlushOverflow(connection) != PlainStatus::kWouldBlock) return false;
   }
   // A peer that sends but never reads, while its records make OpenSSL

@@ -381,6 +381,11 @@ class TlsSession {
   // the end). Returns the socket's errno, which getsockopt has taken and the
   // caller must report, or 0.
   int EndHoldForGonePeer(const Connection& connection);
+  // The peer's end (FIN, close_notify, a socket error) lets held output go
+  // (outputHeld), and the connection is flushed: it is closing, and must not
+  // wait on a 'newSession' callback that may never come. Every place that
+  // sees the peer's end while output may be held calls this.
+  void EndHoldForPeersEnd();
   // Clears OpenSSL's error queue and the transport's record before a call.
   void BeginCall();
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
