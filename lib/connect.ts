@@ -250,6 +250,14 @@ export interface AttemptingSocket extends EventEmitter {
   /** Addresses not to connect to (net's blockList option, Node 22+). */
   readonly blockList: BlockList | undefined;
   autoSelectFamilyAttemptedAddresses: string[] | undefined;
+  /**
+   * Whether a connect to a Unix path waits for the next tick to start (it
+   * otherwise starts at once, as net's): a TLS client's ClientHello goes with
+   * the start, and what setSession(), setServername() and enableTrace() do in
+   * the tick of connect() must be in it, as it is in node's, whose handshake
+   * starts on 'connect'.
+   */
+  readonly pathConnectWaitsATick: boolean;
   /** Starts a native connect to `target`; the errno and syscall if it failed at once, else null. */
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null;
   /** Closes the native connection of the attempt in progress (its later events are dropped). */
@@ -294,6 +302,9 @@ export class ConnectAttempts {
   private readonly timeout: number;
   private readonly localAddress: string;
   private readonly localPort: number;
+  // cancel() was called: a start left for a later tick must not run (the
+  // socket may be connecting again by then, with attempts of its own).
+  private cancelled = false;
 
   constructor(private readonly socket: AttemptingSocket, private readonly targets: ConnectTarget[],
     private readonly multiple: boolean, options: ConnectOptions) {
@@ -341,6 +352,20 @@ export class ConnectAttempts {
       return;
     }
     if (this.multiple) this.socket.autoSelectFamilyAttemptedAddresses?.push(`${target.address}:${target.port}`);
+    if (target.family === 0 && this.socket.pathConnectWaitsATick) {
+      process.nextTick(onStartLater, this, target, localAddress);
+      return;
+    }
+    this.begin(target, localAddress);
+  }
+
+  /** @internal A start left to this tick (pathConnectWaitsATick), unless the socket gave up meanwhile. */
+  startLater(target: ConnectTarget, localAddress: string): void {
+    if (!this.cancelled && this.socket.connecting) this.begin(target, localAddress);
+  }
+
+  /** The native connect of the attempt `next()` chose. */
+  private begin(target: ConnectTarget, localAddress: string): void {
     const failure = this.socket.startAttempt(target, localAddress, this.localPort);
     if (failure !== null) {
       const [errno, syscall] = failure;
@@ -401,6 +426,7 @@ export class ConnectAttempts {
 
   /** The socket was destroyed while connecting. */
   cancel(): void {
+    this.cancelled = true;
     this.clearTimer();
   }
 
@@ -423,6 +449,10 @@ function reportedLater(target: ConnectTarget, errno: number, syscall: string): b
 
 function onAttemptFailedLater(attempts: ConnectAttempts, errno: number, syscall: string): void {
   attempts.failedLater(errno, syscall);
+}
+
+function onStartLater(attempts: ConnectAttempts, target: ConnectTarget, localAddress: string): void {
+  attempts.startLater(target, localAddress);
 }
 
 function onAttemptTimeout(attempts: ConnectAttempts): void {

@@ -521,6 +521,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   private connectReactor: Reactor | undefined;
   private connectingToPath = false;
 
+  /** @internal For ConnectAttempts: a plain socket connects to a Unix path at once, as net's. */
+  get pathConnectWaitsATick(): boolean {
+    return false;
+  }
+
   /** @internal For ConnectAttempts: starts a native connect and attaches to it. */
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null {
     const reactor = this.connectReactor!;

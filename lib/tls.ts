@@ -443,6 +443,16 @@ export class SecureSocket extends Socket {
     return this.tlsClient === undefined ? this.secureInfo !== undefined : this.serverVerified;
   }
 
+  /**
+   * @internal A client's connect to a Unix path starts in the next tick, as
+   * a TCP one does after its lookup: the ClientHello goes with the start,
+   * and setSession(), setServername() and enableTrace() in the tick of
+   * connect() must reach it (node's handshake starts on 'connect').
+   */
+  override get pathConnectWaitsATick(): boolean {
+    return this.tlsClient !== undefined;
+  }
+
   /** @internal Each connect (a reconnect too) starts with nothing settled and verifies anew. */
   protected override beginConnect(): void {
     if (this.tlsClient === undefined) return;
@@ -758,8 +768,8 @@ export class SecureSocket extends Socket {
   /**
    * The session a client offers when it connects, as TLSSocket's
    * setSession(): called in the tick of `connect({ tls })` (before the
-   * handshake starts: the connection is made in a later tick, except to a
-   * Unix path, which connects at once), it takes the place of the `session`
+   * handshake starts: the connection is made in a later tick, to a Unix
+   * path too), it takes the place of the `session`
    * option. The bytes are read as the running Node's setSession reads
    * them: a session saved for another server identity, or bytes that are no
    * session, mean a full handshake; a string is read as latin1; anything

@@ -5,7 +5,9 @@
 // Each case runs tls.connect beside connect({ tls }) against the same server.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, createServer, forward, SecureSocket, Socket } from '../lib';
@@ -266,6 +268,54 @@ describe('setSession()', () => {
       expect({ value, server: outcome(serverSide!) }).toEqual({ value, server: expected });
     }
   });
+});
+
+test('to a Unix path too, setSession() and setServername() in the tick of the connect reach the ClientHello, as TLSSocket\'s', async () => {
+  const path = `${os.tmpdir()}/epoll-reactor-sessions-${process.pid}-${Date.now()}.sock`;
+  const namesSeen: Array<string | false> = [];
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    namesSeen.push((socket as unknown as { servername: string | false }).servername);
+    socket.on('error', () => {});
+    socket.end('hello');
+  }));
+  let connections = 0;
+  server.on('connection', () => { connections += 1; });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  try {
+    /** One connection: its sessions, whether it resumed, the name the server saw. */
+    const visitPath = async (client: ClientKind, session?: Buffer, servername?: string) => {
+      const options = { path, ca: pki.caCert, servername: 'localhost' };
+      const socket = track(client === 'tls.connect' ? tls.connect(options)
+        : connect({ path, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket);
+      if (session !== undefined) (socket as unknown as SessionSetter).setSession(session);
+      if (servername !== undefined) (socket as unknown as { setServername(name: string): void }).setServername(servername);
+      const sessions: Buffer[] = [];
+      let reused = false;
+      socket.on('session', (saved: Buffer) => sessions.push(saved));
+      socket.on('secureConnect', () => { reused = socket.isSessionReused(); });
+      socket.resume();
+      socket.on('end', () => socket.end());
+      await once(socket, 'close');
+      return { sessions, reused, servername: namesSeen.at(-1) };
+    };
+    for (const client of ['tls.connect', 'reactor'] as const) {
+      const saved = (await visitPath(client)).sessions.at(-1);
+      expect(saved).toBeInstanceOf(Buffer);
+      expect({ client, resumed: (await visitPath(client, saved)).reused }).toEqual({ client, resumed: true });
+      expect({ client, name: (await visitPath(client, undefined, 'other.example')).servername })
+        .toEqual({ client, name: 'other.example' });
+    }
+    // The start waits for the next tick: a socket destroyed before it never connects.
+    const made = connections;
+    const gone = track(connect({ path, tls: { ca: pki.caCert, servername: 'localhost' } }));
+    gone.on('error', () => { throw new Error('no error was expected'); });
+    gone.destroy();
+    await once(gone, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(connections).toBe(made);
+  } finally {
+    fs.rmSync(path, { force: true });
+  }
 });
 
 test('a server that fails verification gives no session, as tls.connect', async () => {
