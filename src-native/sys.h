@@ -31,7 +31,8 @@ int EventFdSignal(int fd);
 // accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int Accept(int listenFd, SocketAddress* peer);
 ssize_t Receive(int fd, char* into, size_t capacity);
-// sendmsg with MSG_NOSIGNAL, so a reset peer yields EPIPE and never SIGPIPE.
+// sendmsg (send for one chunk) with MSG_NOSIGNAL, so a reset peer yields
+// EPIPE and never SIGPIPE.
 ssize_t SendVector(int fd, const iovec* chunks, int count);
 int ShutdownWrite(int fd);
 int Close(int fd);

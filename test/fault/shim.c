@@ -14,7 +14,7 @@
 //   FAULT_ANY_THREAD=1      count and fail calls on every thread; by default
 //                           only on the reactor thread (named "epoll-reactor"),
 //                           so Node's own allocations and accepts are left alone.
-//   FAULT_EINTR_EVERY=K     on the reactor thread, every K-th recv, sendmsg,
+//   FAULT_EINTR_EVERY=K     on the reactor thread, every K-th recv, send, sendmsg,
 //                           accept4, epoll_wait, splice and read fails with EINTR
 //                           before doing anything, as an interrupted call would.
 //   FAULT_SIGNAL_STORM_US=U once the reactor runs, a SIGALRM every U µs
@@ -280,6 +280,12 @@ ssize_t recv(int fd, void* into, size_t length, int flags) {
   REAL(recv);
   if (InjectEintr()) return -1;
   return real_recv(fd, into, length, flags);
+}
+
+ssize_t send(int fd, const void* bytes, size_t length, int flags) {
+  REAL(send);
+  if (InjectEintr()) return -1;
+  return real_send(fd, bytes, length, flags);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr* message, int flags) {

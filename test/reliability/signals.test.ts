@@ -26,7 +26,7 @@ async function readThenReset(port: number, bytes: number): Promise<void> {
   await once(socket, 'close');
 }
 
-test("RELIABILITY #27: with a 'SIGPIPE' listener installed, writing (sendmsg) and splicing into a reset peer never raises SIGPIPE", async () => {
+test("RELIABILITY #27: with a 'SIGPIPE' listener installed, writing (send, sendmsg) and splicing into a reset peer never raises SIGPIPE", async () => {
   const server = await startFaultServer({ shim: false, env: { UPSTREAM: 'flood', FORWARD_MODE: 'splice' } });
   for (let round = 0; round < 5; round++) {
     await readThenReset(server.port, 256 * 1024); // the flood server's own writes
