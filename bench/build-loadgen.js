@@ -1,6 +1,6 @@
 'use strict';
-// Compiles the C side of the benchmarks (the load generator and the reference
-// echo server) into bench/.build/, skipping any binary newer than its source.
+// Compiles the C side of the benchmarks (the load generator, the reference
+// echo server, the thread-wakeup probe) into bench/.build/, skipping any binary newer than its source.
 // Usable as a script (`node bench/build-loadgen.js`) or as a module.
 
 const { execFileSync } = require('node:child_process');
@@ -14,6 +14,8 @@ const CFLAGS = ['-O2', '-Wall', '-Wextra'];
 const TARGETS = {
   loadgen: { source: 'loadgen.c', libs: ['-lm'] },
   'c-echo-server': { source: 'c-echo-server.c', libs: [] },
+  // What a wakeup between two threads costs here (docs/benchmarks.md, "Session 23").
+  'thread-wakeup': { source: 'thread-wakeup.c', libs: ['-lpthread'] },
   // The same load generator speaking TLS (--tls); needs OpenSSL's headers and
   // libraries (Debian: libssl-dev), so only the TLS benchmarks build it.
   'loadgen-tls': { source: 'loadgen.c', libs: ['-DLOADGEN_TLS', '-lm', '-lssl', '-lcrypto'] },
@@ -46,9 +48,14 @@ function buildTarget(name) {
   return outputPath;
 }
 
-/** Builds everything; returns { loadgen, cEchoServer } binary paths. */
+/** Builds everything but the TLS load generator; returns { loadgen, cEchoServer, threadWakeup } binary paths. */
 function buildAll() {
-  return { loadgen: buildTarget('loadgen'), cEchoServer: buildTarget('c-echo-server') };
+  return { loadgen: buildTarget('loadgen'), cEchoServer: buildTarget('c-echo-server'), threadWakeup: buildThreadWakeup() };
+}
+
+/** Builds the thread-wakeup probe; returns its path. */
+function buildThreadWakeup() {
+  return buildTarget('thread-wakeup');
 }
 
 /** Builds the TLS load generator; returns its path. */
@@ -56,7 +63,7 @@ function buildTlsLoadgen() {
   return buildTarget('loadgen-tls');
 }
 
-module.exports = { buildAll, buildTlsLoadgen, BUILD_DIR };
+module.exports = { buildAll, buildThreadWakeup, buildTlsLoadgen, BUILD_DIR };
 
 if (require.main === module) {
   try {
