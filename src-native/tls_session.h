@@ -381,10 +381,11 @@ class TlsSession {
   // the end). Returns the socket's errno, which getsockopt has taken and the
   // caller must report, or 0.
   int EndHoldForGonePeer(const Connection& connection);
-  // The peer's end (FIN, close_notify, a socket error) lets held output go
+  // The peer's end (its FIN or close_notify, or a socket error found while
+  // reads wait for room: EndHoldForGonePeer) lets held output go
   // (outputHeld), and the connection is flushed: it is closing, and must not
-  // wait on a 'newSession' callback that may never come. Every place that
-  // sees the peer's end while output may be held calls this.
+  // wait on a 'newSession' callback that may never come. A socket error met
+  // by a read fails the connection instead, which drops what is held.
   void EndHoldForPeersEnd();
   // Clears OpenSSL's error queue and the transport's record before a call.
   void BeginCall();

@@ -26,8 +26,10 @@ async function readThenReset(port: number, bytes: number): Promise<void> {
   await once(socket, 'close');
 }
 
-test("RELIABILITY #27: with a 'SIGPIPE' listener installed, writing (send, sendmsg) and splicing into a reset peer never raises SIGPIPE", async () => {
-  const server = await startFaultServer({ shim: false, env: { UPSTREAM: 'flood', FORWARD_MODE: 'splice' } });
+// A forward that copies sends one chunk at a time (send()); one that splices
+// uses splice(); the flood server's own writes queue several (sendmsg).
+test.each(['splice', 'copy'])("RELIABILITY #27: with a 'SIGPIPE' listener installed, writing (send, sendmsg) and forwarding (%s) into a reset peer never raises SIGPIPE", async (mode) => {
+  const server = await startFaultServer({ shim: false, env: { UPSTREAM: 'flood', FORWARD_MODE: mode } });
   for (let round = 0; round < 5; round++) {
     await readThenReset(server.port, 256 * 1024); // the flood server's own writes
     await readThenReset(server.proxyPort, 256 * 1024); // spliced through a forward
