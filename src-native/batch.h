@@ -139,9 +139,10 @@ struct ReadChunk {
 // returnedBuffers, the free list again; each frees it with delete[] if it is
 // destroyed holding it, so no path depends on a pool outliving it.
 constexpr size_t kSmallBufferSize = 512;
-// Buffers one batch carries back at most; beyond, the reactor thread frees
-// them (a burst of writes must not park unbounded memory in a batch).
-constexpr size_t kMaxReturnedBuffers = 256;
+// Buffers one batch carries back at most (1 MiB); beyond, the reactor thread
+// frees them (a burst of writes must not park unbounded memory in a batch).
+// The JS thread keeps as many (kMaxFreeSmallBuffers in reactor.cc).
+constexpr size_t kMaxReturnedBuffers = 2048;
 
 struct Batch {
   std::vector<double> records;

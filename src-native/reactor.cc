@@ -35,8 +35,11 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 // Writes this large are sent from the JS Buffer's memory instead of a copy.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
 
-// Small buffers (batch.h) the JS thread keeps for reuse: 128 KiB at most.
-constexpr size_t kMaxFreeSmallBuffers = 256;
+// Small buffers (batch.h) the JS thread keeps for reuse: as many as a batch
+// brings back (1 MiB). Enough for one batch's replies at 1,000 connections;
+// at 256, each reply past the 256th was a malloc here and a free on the
+// reactor thread.
+constexpr size_t kMaxFreeSmallBuffers = kMaxReturnedBuffers;
 
 // kWritten events that wake nobody wait in the pending batch for one that
 // does (partial progress of a write JS waits for the end of); past this
