@@ -1,6 +1,7 @@
 'use strict';
 // Compiles the C side of the benchmarks (the load generator, the reference
-// echo server, the thread-wakeup probe) into bench/.build/, skipping any binary newer than its source.
+// echo server, the thread-wakeup probe) into bench/.build/, skipping any
+// binary newer than its source.
 // Usable as a script (`node bench/build-loadgen.js`) or as a module.
 
 const { execFileSync } = require('node:child_process');
