@@ -51,12 +51,7 @@ function buildTarget(name) {
 
 /** Builds everything but the TLS load generator; returns { loadgen, cEchoServer, threadWakeup } binary paths. */
 function buildAll() {
-  return { loadgen: buildTarget('loadgen'), cEchoServer: buildTarget('c-echo-server'), threadWakeup: buildThreadWakeup() };
-}
-
-/** Builds the thread-wakeup probe; returns its path. */
-function buildThreadWakeup() {
-  return buildTarget('thread-wakeup');
+  return { loadgen: buildTarget('loadgen'), cEchoServer: buildTarget('c-echo-server'), threadWakeup: buildTarget('thread-wakeup') };
 }
 
 /** Builds the TLS load generator; returns its path. */
@@ -64,7 +59,7 @@ function buildTlsLoadgen() {
   return buildTarget('loadgen-tls');
 }
 
-module.exports = { buildAll, buildThreadWakeup, buildTlsLoadgen, BUILD_DIR };
+module.exports = { buildAll, buildTlsLoadgen, BUILD_DIR };
 
 if (require.main === module) {
   try {

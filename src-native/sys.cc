@@ -91,20 +91,14 @@ ssize_t Receive(int fd, char* into, size_t capacity) {
 }
 
 ssize_t SendVector(int fd, const iovec* chunks, int count) {
-  // One chunk (a small reply, a TLS record): send() skips the msghdr and
-  // iovec copies sendmsg makes the kernel do.
-  if (count == 1) {
-    for (;;) {
-      ssize_t n = send(fd, chunks[0].iov_base, chunks[0].iov_len, MSG_NOSIGNAL);
-      if (n >= 0) return n;
-      if (errno != EINTR) return Fail();
-    }
-  }
   msghdr message{};
   message.msg_iov = const_cast<iovec*>(chunks);
   message.msg_iovlen = static_cast<size_t>(count);
   for (;;) {
-    ssize_t n = sendmsg(fd, &message, MSG_NOSIGNAL);
+    // One chunk (a small reply, a TLS record): send() skips the msghdr and
+    // iovec copies sendmsg makes the kernel do.
+    ssize_t n = count == 1 ? send(fd, chunks[0].iov_base, chunks[0].iov_len, MSG_NOSIGNAL)
+                           : sendmsg(fd, &message, MSG_NOSIGNAL);
     if (n >= 0) return n;
     if (errno != EINTR) return Fail();
   }
