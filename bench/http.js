@@ -7,7 +7,7 @@
 // https.Server: TLS 1.3, P-256 key made per run; https-close is that server
 // with wrk sending `Connection: close`, so every request is a new connection
 // and a full handshake: handshakes per second; https-sni is it with an
-// SNICallback, which serveHttp leaves on the server's own listener) and each
+// SNICallback answering with a context node made) and each
 // server (node, reactor),
 // interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
 // CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and

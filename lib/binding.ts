@@ -131,6 +131,13 @@ export interface NativeTlsContextOptions {
   ticketKeys?: Buffer;
   /** What sessions are scoped to (SSL_CTX_set_session_id_context), at most 32 bytes. */
   sessionIdContext: string;
+  /**
+   * A context node made (tls.createSecureContext) for a server's SNI choice,
+   * whose certificate, key, chain, trust store and CA names are taken: in lib/tls.ts
+   * its native part, passed to createTlsContext as node's `_external` of it
+   * (read in that call). No keys, certs, pfx, ca or crls come with it.
+   */
+  nodeContext?: object;
   /** A server's handshakes stop at an SNI name for JS to choose a context (SNICallback, addContext). */
   asksServername?: boolean;
   /** A server's handshakes stop at a ClientHello offering ALPN for JS to choose a name (ALPNCallback). */

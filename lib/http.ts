@@ -26,19 +26,18 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * An `https.Server` gets reactor TLS: the handshake and records run on the
  * reactor thread, from the server's own key, cert, ca, ciphers, versions,
  * ALPN and requestCert options, and the https.Server is handed plaintext
- * sockets that have TLSSocket's surface (docs/tls.md). Contexts added with
- * addContext() are served by name too, before or after this call, when
- * each was made by this package's createSecureContext or (after this call)
- * from options. Later setSecureContext() calls are not seen by reactor TLS.
+ * sockets that have TLSSocket's surface (docs/tls.md). Its SNICallback is
+ * asked, and contexts added with addContext() before or after this call are
+ * served by name, whether node or this package made them. Later
+ * setSecureContext() calls are not seen by reactor TLS.
  * 'keylog', 'OCSPRequest', 'newSession' and 'resumeSession' are emitted on
  * the https.Server, as node:tls emits them.
  *
  * Where the reactor would make the server slower, the server keeps its own
  * listener: this call sets the connection options on it and makes it
  * listen, and returns the server itself. That is an https.Server reactor
- * TLS cannot serve (an SNICallback, a context node made added before this
- * call, PSK, or no OpenSSL in this node) and any http2 server, cleartext or
- * secure: node:tls and http2 wrap any socket that is not their own libuv
+ * TLS cannot serve (PSK, engines, or no OpenSSL in this node) and any
+ * http2 server, cleartext or secure: node:tls and http2 wrap any socket that is not their own libuv
  * stream in a JS stream, which measured about 0.7× their own listeners
  * (docs/benchmarks.md). So it is off Linux, where there is no reactor.
  *
@@ -78,17 +77,15 @@ function followTicketKeys(httpsServer: https.Server, secure: SecureServer): void
 
 /**
  * The https.Server's addContext() (before and after serveHttp) reaches the
- * reactor's server too, with node's own pattern for the name. A context node
- * made cannot be read by the reactor: that throws before either server
- * records it.
+ * reactor's server too, with node's own pattern for the name.
  */
 function followAddedContexts(httpsServer: https.Server, secure: SecureServer): void {
   for (const [pattern, options] of namedContextsOf(httpsServer) ?? []) secure.addNamedContext(pattern, options);
   const own = httpsServer.addContext;
   httpsServer.addContext = function addContext(this: https.Server, servername: string, context: unknown): void {
-    // node's checks of the name first, then ours of the context, then both record it.
+    // node's check of the name first, then the context is read, then both record it.
     if (!servername) own.call(this, servername, context as never);
-    const options = contextOptionsOf(context, servername);
+    const options = contextOptionsOf(context);
     own.call(this, servername, context as never);
     const added = (this as unknown as { _contexts: [RegExp, unknown][] })._contexts;
     secure.addNamedContext(added[added.length - 1][0], options);
@@ -154,7 +151,7 @@ function isH2cServer(server: net.Server): boolean {
  * cannot run: node's http2 (cleartext or secure) and node:tls wrap any
  * socket that is not their own libuv stream in a JS Duplex
  * (JSStreamSocket), which costs more than the reactor saves
- * (docs/benchmarks.md: h2c 0.73×, an https.Server with an SNICallback about
+ * (docs/benchmarks.md: h2c 0.73×, an https.Server through node:tls about
  * 0.7× their own listeners), so a tls.Server that reactor TLS cannot serve
  * and an http2 server keep their own listener.
  */

@@ -230,10 +230,10 @@ export interface SecureServerOptions extends ServerOptions {
   /**
    * Chooses the context for the SNI name a client sent, as node:tls's: called
    * with the name (never without one) and a callback taking an error, or a
-   * context from {@link createSecureContext} (undefined: this server's own).
-   * The handshake waits for the answer. Contexts from node's
-   * `tls.createSecureContext` cannot be read by the reactor: the connection
-   * then fails with ERR_EPOLL_REACTOR_TLS_UNSUPPORTED.
+   * context from {@link createSecureContext} or node's
+   * `tls.createSecureContext` (undefined: this server's own). The handshake
+   * waits for the answer. As in node, the context gives the certificate,
+   * key, chain, trust store and CA names; ciphers and the rest stay the server's.
    */
   SNICallback?: (servername: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => void;
 }
@@ -1235,9 +1235,9 @@ function refuseUnsupported(options: object, client: boolean): void {
 
 /**
  * The contexts a tls.Server was given with addContext(), each with node's own
- * pattern, when reactor TLS can read them all: each made by
- * {@link createSecureContext} (node keeps its native part). Undefined when
- * one was made by node (from options, or by tls.createSecureContext).
+ * pattern (node keeps a context's native part): made by
+ * {@link createSecureContext}, by tls.createSecureContext, or by node from
+ * options. Undefined for an entry that is none of these.
  */
 export function namedContextsOf(server: tls.Server): [RegExp, NativeTlsContextOptions][] | undefined {
   const added = (server as unknown as { _contexts?: unknown })._contexts;
@@ -1246,7 +1246,7 @@ export function namedContextsOf(server: tls.Server): [RegExp, NativeTlsContextOp
   for (const entry of added) {
     // types.isRegExp: node's pattern may come from another realm (a vm context, jest's).
     const known = Array.isArray(entry) && types.isRegExp(entry[0]) && entry[1] !== null && typeof entry[1] === 'object'
-      ? reactorContexts.get(entry[1] as object) : undefined;
+      ? knownContextOptions(entry[1] as object) : undefined;
     if (known === undefined) return undefined;
     named.push([entry[0] as RegExp, known]);
   }
@@ -1716,18 +1716,75 @@ const reactorContexts = new WeakMap<object, NativeTlsContextOptions>();
 
 let nodeSecureContextClass: Function | undefined;
 
-/** Whether `value` is a SecureContext made by node:tls itself, whose keys the reactor cannot read. */
-function isNodeSecureContext(value: object): boolean {
-  nodeSecureContextClass ??= tls.createSecureContext().constructor;
-  return value instanceof nodeSecureContextClass;
+// node's getter of a native SecureContext's SSL_CTX (`_external`, an
+// External), taken from node's own prototype: its receiver check (V8's
+// signature) throws for anything that is not a native SecureContext.
+let sslContextGetter: ((this: object) => unknown) | null | undefined;
+
+/**
+ * The native part of a context node made (a tls.SecureContext's `context`,
+ * or that part itself, as node's `context.context || context`), or undefined
+ * for anything else.
+ */
+function nodeNativeContextOf(value: object): object | undefined {
+  if (sslContextGetter === undefined) {
+    const made = tls.createSecureContext();
+    sslContextGetter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(made.context), '_external')?.get ?? null;
+    if (sslContextGetter === null) nodeSecureContextClass = made.constructor;
+  }
+  if (sslContextGetter === null) {
+    // Every node from 20 to 26 has the getter; one without it gets a reason.
+    if (value instanceof nodeSecureContextClass!) {
+      throw codedError('epoll-reactor: this node does not expose the OpenSSL context of tls.createSecureContext\'s ' +
+        'contexts; make them with epoll-reactor\'s createSecureContext (docs/tls.md)', 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+    }
+    return undefined;
+  }
+  const inner = (value as { context?: unknown }).context;
+  const candidate = inner !== null && typeof inner === 'object' ? inner : value;
+  try {
+    return sslContextGetter.call(candidate) ? candidate : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether a context for SNI choices has a certificate: one node made is asked (its native getCertificate()). */
+function hasCertificate(options: NativeTlsContextOptions): boolean {
+  if (options.nodeContext === undefined) return options.certs.length > 0 || (options.pfx?.length ?? 0) > 0;
+  const native = options.nodeContext as { getCertificate?: () => unknown };
+  return typeof native.getCertificate !== 'function' || native.getCertificate() !== null;
+}
+
+/** node's SSL_CTX of a native SecureContext, as an External, for createTlsContext to read in the same call. */
+function nodeSslContext(native: object): object {
+  const external = sslContextGetter!.call(native);
+  if (typeof external !== 'object' || external === null) throw new TypeError('Invalid SNI context');
+  return external;
+}
+
+// What a server's SNI choice builds from a context node made, by its native part.
+const nodeContexts = new WeakMap<object, NativeTlsContextOptions>();
+
+/** Options naming a context node made, for {@link SecureServer}'s SNI choices (the keys are taken from it natively). */
+function nodeContextOptions(native: object): NativeTlsContextOptions {
+  let options = nodeContexts.get(native);
+  if (options === undefined) {
+    options = {
+      keys: [], certs: [], ca: [], cipherList: '', cipherSuites: '', minVersion: 0, maxVersion: 0, alpn: Buffer.alloc(0),
+      requestCert: false, rejectUnauthorized: true, honorCipherOrder: true, sessionIdContext: '', nodeContext: native,
+    };
+    nodeContexts.set(native, options);
+  }
+  return options;
 }
 
 /**
- * Makes a context for a server's SNI names, as `tls.createSecureContext`
- * does: the result is node's own SecureContext (it works wherever node:tls
- * takes one), and reactor TLS servers can also use it, from an SNICallback
- * or {@link SecureServer.addContext}. Options are checked as node checks
- * them; options reactor TLS does not implement throw
+ * Makes a context, as `tls.createSecureContext` does: the result is node's
+ * own SecureContext (it works wherever node:tls takes one). Servers' SNI
+ * choices take node's contexts as well; this one is also what
+ * `connect({ tls: { secureContext } })` takes. Options are checked as node
+ * checks them; options reactor TLS does not implement throw
  * ERR_EPOLL_REACTOR_TLS_UNSUPPORTED.
  *
  * @example
@@ -1749,23 +1806,27 @@ export function createSecureContext(options?: tls.SecureContextOptions): tls.Sec
 }
 
 /**
- * What a context given for an SNI name was built from: one made by
- * createSecureContext (or its native part), or options to build one from, as
- * node's addContext takes. Throws for a context node made, which the reactor cannot read.
+ * What a context given for an SNI name is built from: one made by
+ * createSecureContext (or its native part), one node made, or options to
+ * build one from, as node's addContext takes.
  */
-export function contextOptionsOf(context: unknown, name: string): NativeTlsContextOptions {
-  if (context !== null && typeof context === 'object') {
-    const known = reactorContexts.get(context);
-    if (known !== undefined) return known;
-    if (isNodeSecureContext(context)) throw foreignContextError(name);
-  }
-  return prepareContext((context ?? {}) as SecureServerOptions);
+export function contextOptionsOf(context: unknown): NativeTlsContextOptions {
+  const known = context !== null && typeof context === 'object' ? knownContextOptions(context) : undefined;
+  return known ?? prepareContext((context ?? {}) as SecureServerOptions);
 }
 
-function foreignContextError(name: string): Error {
-  return codedError(`epoll-reactor: the context for '${name}' was made by tls.createSecureContext, whose keys ` +
-    `reactor TLS cannot read; make it with epoll-reactor's createSecureContext (docs/tls.md)`,
-  'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+/**
+ * What a context made by createSecureContext or by node (or the native part
+ * of either, as node's `context.context || context`) is built from;
+ * undefined for anything else.
+ */
+function knownContextOptions(context: object): NativeTlsContextOptions | undefined {
+  const inner = (context as { context?: unknown }).context;
+  const ours = reactorContexts.get(context) ??
+    (inner !== null && typeof inner === 'object' ? reactorContexts.get(inner) : undefined);
+  if (ours !== undefined) return ours;
+  const native = nodeNativeContextOf(context);
+  return native === undefined ? undefined : nodeContextOptions(native);
 }
 
 /** node's addContext pattern: '*' stands for one label; letter case as the running node matches it. */
@@ -1973,7 +2034,7 @@ export class SecureServer extends Server {
     if (!servername) {
       throw codedError('"servername" is required parameter for Server.addContext', 'ERR_TLS_REQUIRED_SERVER_NAME');
     }
-    this.addNamedContext(servernamePattern(servername), contextOptionsOf(context, servername));
+    this.addNamedContext(servernamePattern(servername), contextOptionsOf(context));
   }
 
   /** @internal addContext() with node's pattern already made (an https.Server's `_contexts`, lib/http.ts). */
@@ -1996,7 +2057,7 @@ export class SecureServer extends Server {
     const answer = handshakeCallback<unknown>(socket, (context) => {
       let contextId: number;
       try {
-        contextId = servername === undefined ? 0 : this.namedContextId(context, servername);
+        contextId = servername === undefined ? 0 : this.namedContextId(context);
       } catch (failure) {
         failHandshake(socket, failure as Error);
         return;
@@ -2112,31 +2173,33 @@ export class SecureServer extends Server {
   /**
    * The native context for what an SNI choice gave, as node reads it: no
    * context (or a primitive) is the server's own (0); an object must be a
-   * context (node's TypeError 'Invalid SNI context' otherwise), one from
-   * createSecureContext, or what addContext kept.
+   * context (node's TypeError 'Invalid SNI context' otherwise): one from
+   * createSecureContext or from node, or what addContext kept.
    */
-  private namedContextId(given: unknown, servername: string): number {
+  private namedContextId(given: unknown): number {
     if (!given || (typeof given !== 'object' && typeof given !== 'function')) return 0;
     // As node's `context.context || context`: a wrapper of a context's native part counts as it.
-    const inner = (given as { context?: unknown }).context;
-    const options = reactorContexts.get(given as object) ??
-      (inner !== null && typeof inner === 'object' ? reactorContexts.get(inner) : undefined);
-    if (options === undefined) {
-      if (isNodeSecureContext(given as object)) throw foreignContextError(servername);
-      throw new TypeError('Invalid SNI context');
-    }
+    const options = knownContextOptions(given as object);
+    if (options === undefined) throw new TypeError('Invalid SNI context');
     const context = this.context;
     if (context === undefined) throw codedError('Socket is closed', 'ERR_SOCKET_CLOSED');
+    // One without a certificate leaves the server's own in force, as node's
+    // server does (its swap fails before it changes anything, and goes on).
+    if (!hasCertificate(options)) return 0;
     const cached = this.nativeNamedContexts.get(options);
     if (cached !== undefined) return cached;
-    // The server's own ALPN list, verify mode and session scope stay in force
-    // over the chosen context's keys, as in node, where they belong to the socket.
-    const chosen = { ...options };
-    delete chosen.ticketKeys;  // tickets are the accepting context's (tls_context.cc)
-    const ca = chosen.defaultCa && this.requestCert ? defaultCertificates() : chosen.ca;
+    // As node's server takes an SNI choice (UseSNIContext): the chosen
+    // context gives the certificate with its key and chain, the trust store
+    // and the CA names asked of clients; the rest stays the server's own
+    // (ciphers, sigalgs, dhparam, ALPN, verify mode, session scope...).
+    // Tickets are the accepting context's (tls_context.cc).
     const result = context.reactor.native.createTlsContext({
-      ...chosen, ca, alpn: this.contextOptions.alpn, requestCert: this.requestCert,
-      rejectUnauthorized: this.rejectUnauthorized, sessionIdContext: this.contextOptions.sessionIdContext,
+      ...this.contextOptions, keys: options.keys, certs: options.certs, pfx: options.pfx, crls: options.crls,
+      ca: options.defaultCa && this.requestCert ? defaultCertificates() : options.ca, partialChain: options.partialChain,
+      asksServername: false, asksAlpn: false, asksOcsp: false, asksSessions: 0, logsKeys: false, traces: false,
+      ticketKeys: undefined,
+      // A context node made is read natively, in this call, from the SecureContext `options` holds.
+      nodeContext: options.nodeContext === undefined ? undefined : nodeSslContext(options.nodeContext),
     });
     if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
     const id = result[0];
@@ -2234,8 +2297,7 @@ export function createSecureServer(options?: SecureServerOptions,
  * fields node's tls.Server keeps (setSecureContext stores key, cert, ca,
  * ciphers...; handshakeTimeout and SNICallback sit under symbols), or
  * undefined when the server uses something reactor TLS does not implement:
- * an SNICallback, contexts added with addContext(), PSK, engines, a
- * client's secureProtocol method.
+ * PSK, engines, a client's secureProtocol method.
  */
 export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
   const fields = server as unknown as Record<string | symbol, unknown>;
@@ -2251,7 +2313,6 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     const value = fields[name] ?? bySymbol(name) ?? bySymbol(name.toLowerCase());
     if (value !== undefined && value !== null && value !== false) return undefined;
   }
-  if (typeof bySymbol('snicallback') === 'function') return undefined;
   // tls.Server keeps enableTrace unchecked (each connection checks it): one
   // that is not a boolean is node:tls's to report.
   const enableTrace = bySymbol('enableTrace');
@@ -2283,6 +2344,8 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
     sessionTimeout: typeof fields.sessionTimeout === 'number' ? fields.sessionTimeout : undefined,
     sessionIdContext: typeof fields.sessionIdContext === 'string' ? fields.sessionIdContext : undefined,
     enableTrace: enableTrace as boolean | undefined,
+    // Called with the reactor's socket as `this`, as node calls it with its TLSSocket.
+    SNICallback: bySymbol('snicallback') as SecureServerOptions['SNICallback'],
     // The server's own keys, given or random: sessions resume across both listeners.
     ticketKeys: server.getTicketKeys(),
   };

@@ -1,5 +1,6 @@
 #include "reactor.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <sys/socket.h>
 
@@ -1115,6 +1116,25 @@ std::vector<std::string> StringList(Napi::Object object, const char* name) {
   }
   return list;
 }
+// The pointer a v8::External that node made holds: a SecureContext's
+// `_external`, its SSL_CTX (lib/tls.ts). N-API cannot read one:
+// napi_get_value_external reads the wrapper N-API puts in externals it made
+// itself. So the one V8 call is looked up by the name each node's V8
+// exports (Value() on Node 20 to 24, Value(tag) with the default tag 0 from
+// Node 26), which keeps the addon one binary for every node. A napi_value
+// is the bits of a v8::Local (node's js_native_api_v8.h), whose pointer the
+// call takes as `this`. Null when this node exports neither. Only for
+// externals node made with the default tag, as its CtxGetter does: an
+// external N-API made holds N-API's wrapper, not the pointer.
+void* NodeExternalValue(napi_value external) {
+  using Untagged = void* (*)(const void*);
+  using Tagged = void* (*)(const void*, uint16_t);
+  static const auto untagged = reinterpret_cast<Untagged>(dlsym(RTLD_DEFAULT, "_ZNK2v88External5ValueEv"));
+  static const auto tagged = reinterpret_cast<Tagged>(dlsym(RTLD_DEFAULT, "_ZNK2v88External5ValueEt"));
+  const void* self = reinterpret_cast<const void*>(external);
+  if (tagged != nullptr) return tagged(self, 0);
+  return untagged != nullptr ? untagged(self) : nullptr;
+}
 }  // namespace
 
 Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
@@ -1209,6 +1229,18 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   if (ticketKeys.IsBuffer()) {
     Napi::Buffer<char> bytes = ticketKeys.As<Napi::Buffer<char>>();
     options.ticketKeys.assign(bytes.Data(), bytes.Length());
+  }
+  // A context node made, as node's own `_external` getter gives it (lib/tls.ts
+  // reads it in this call, from a SecureContext JS holds): used only within Create.
+  Napi::Value nodeContext = given.Get("nodeContext");
+  if (env.IsExceptionPending()) return env.Undefined();
+  if (!nodeContext.IsUndefined()) {
+    if (!nodeContext.IsExternal()) {
+      return ThrowTypeError(env, "createTlsContext: nodeContext must be a SecureContext's _external");
+    }
+    options.nodeContext = static_cast<SSL_CTX*>(NodeExternalValue(nodeContext));
+    // A SecureContext node has closed, or a node whose V8 exports neither call.
+    if (options.nodeContext == nullptr) return ThrowTypeError(env, "the SecureContext has no OpenSSL context");
   }
   TlsFailure failure;
   std::shared_ptr<TlsContext> context = TlsContext::Create(options, &failure);

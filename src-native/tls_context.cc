@@ -329,6 +329,35 @@ bool UseCertificateCompression(SSL_CTX* ctx, uint32_t packed) {
   return true;
 }
 
+// Takes what a server's SNI choice uses from `theirs`, a context node made
+// (TlsContextOptions::nodeContext), as node's own server takes it when its
+// SNICallback answers (UseSNIContext, SetCACerts in node's crypto): the
+// current certificate with its key and chain, the trust store (shared, with
+// its CRLs and flags) and the CA names asked of clients. Only read: node's
+// context is not changed, and the callbacks node sets on its contexts never
+// meet our connections. The objects are shared by reference (OpenSSL's
+// counts; read-only use from both threads is safe), not copied.
+bool TakeNodeContext(SSL_CTX* ours, SSL_CTX* theirs) {
+  // Checked here: OpenSSL would take a missing key to be the certificate's
+  // public one, and a missing certificate crashes it at security level 0.
+  // (lib/tls.ts answers with the server's own context where there is no
+  // certificate, as node's server goes on with its own.)
+  if (SSL_CTX_get0_certificate(theirs) == nullptr || SSL_CTX_get0_privatekey(theirs) == nullptr) return false;
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(theirs, &chain) != 1 ||
+      SSL_CTX_use_cert_and_key(ours, SSL_CTX_get0_certificate(theirs), SSL_CTX_get0_privatekey(theirs), chain, 1) != 1) {
+    return false;
+  }
+  if (X509_STORE* store = SSL_CTX_get_cert_store(theirs)) SSL_CTX_set1_cert_store(ours, store);
+  STACK_OF(X509_NAME)* names = SSL_CTX_get_client_CA_list(theirs);
+  if (names != nullptr && sk_X509_NAME_num(names) > 0) {
+    STACK_OF(X509_NAME)* copy = SSL_dup_CA_list(names);
+    if (copy == nullptr) return false;
+    SSL_CTX_set_client_CA_list(ours, copy);  // takes it
+  }
+  return true;
+}
+
 }  // namespace
 
 bool TlsTraceAvailable() {
@@ -467,6 +496,19 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
+  if (ok && options.nodeContext != nullptr) {
+    // Its store may be node's process-wide root store, which nothing here
+    // may add to: a node context comes without keys or trust of its own.
+    if (!options.keys.empty() || !options.certs.empty() || !options.pfx.empty() || !options.ca.empty() ||
+        !options.crls.empty() || options.partialChain) {
+      *failure = TlsFailure{"a context node made comes without keys, certificates or trust of its own", "", ""};
+      return nullptr;
+    }
+    if (!TakeNodeContext(ctx, options.nodeContext)) {
+      *failure = TakeTlsFailure("the SNI context has no certificate with its key");
+      return nullptr;
+    }
+  }
   // After the key, as node (and so before pfx's certificates); left to
   // OpenSSL where node has no such option, as node leaves it.
   if (ok && options.certCompression >= 0) {

@@ -90,6 +90,13 @@ struct TlsContextOptions {
   int sessionTimeout = -1;         // seconds a session stays resumable; -1: OpenSSL's default, as node
   std::string ticketKeys;          // node's 48 bytes (name, HMAC key, AES key), or empty: random keys
   std::string sessionIdContext;    // at most 32 bytes; lib/tls.ts gives node's default when not set
+  // A context node made (tls.createSecureContext) that a server's SNI
+  // choice answered with: read during Create, on the JS thread that owns
+  // it, and not kept. Its certificate with key and chain, its trust store
+  // (shared: with its CRLs and flags) and the CA names it asks clients for
+  // are taken, as node's server takes them; keys, certs, pfx, ca and crls
+  // are not given with it.
+  SSL_CTX* nodeContext = nullptr;
   // A server whose connections report the SNI name a client sent and wait
   // for JS to choose a context for it (SNICallback, addContext): TlsSession's
   // server-name state. Can be turned on later (SetAsksServername).

@@ -671,10 +671,11 @@ bool TlsSession::UseContext(std::shared_ptr<TlsContext> context, std::string sta
   askedFlags_ = 0;
   stapledOcsp_ = std::move(stapledOcsp);
   if (context == nullptr || context == context_) return true;
-  // The chosen context's certificate chain and key, trust store and TLS 1.2
-  // cipher list apply from here; the accepting context's protocol versions,
-  // verify mode, ticket keys and ALPN stay, and so does a TLS 1.3 suite,
-  // chosen before the certificate callback (node swaps contexts the same way).
+  // The chosen context's certificate chain and key, trust store and client
+  // CA names apply from here; the accepting context's protocol versions,
+  // verify mode, ticket keys and ALPN stay. lib/tls.ts builds a chosen
+  // context with the accepting one's ciphers, sigalgs and DH parameters,
+  // which the swap would otherwise take too: node's server keeps its own.
   if (SSL_set_SSL_CTX(ssl_, context->ctx()) == nullptr) {
     ERR_clear_error();
     servername_ = ServernameState::kFailed;  // the callback fails the handshake

@@ -65,8 +65,10 @@
   X(SSL_CTX_callback_ctrl) \
   X(SSL_CTX_ctrl) \
   X(SSL_CTX_get0_certificate) \
+  X(SSL_CTX_get0_privatekey) \
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
+  X(SSL_CTX_get_client_CA_list) \
   X(SSL_CTX_new) \
   X(SSL_CTX_sess_set_get_cb) \
   X(SSL_CTX_sess_set_new_cb) \
@@ -76,7 +78,9 @@
   X(SSL_CTX_set_cert_cb) \
   X(SSL_CTX_set_client_hello_cb) \
   X(SSL_CTX_set0_tmp_dh_pkey) \
+  X(SSL_CTX_set1_cert_store) \
   X(SSL_CTX_set_ciphersuites) \
+  X(SSL_CTX_set_client_CA_list) \
   X(SSL_CTX_set_keylog_callback) \
   X(SSL_CTX_set_options) \
   X(SSL_CTX_set_session_id_context) \
@@ -84,6 +88,7 @@
   X(SSL_CTX_set_tlsext_ticket_key_evp_cb) \
   X(SSL_CTX_set_verify) \
   X(SSL_CTX_use_PrivateKey) \
+  X(SSL_CTX_use_cert_and_key) \
   X(SSL_CTX_use_certificate) \
   X(SSL_export_keying_material) \
   X(SSL_get_certificate) \
@@ -94,6 +99,7 @@
   X(SSL_SESSION_free) \
   X(SSL_SESSION_get_id) \
   X(SSL_do_handshake) \
+  X(SSL_dup_CA_list) \
   X(SSL_free) \
   X(SSL_get0_alpn_selected) \
   X(SSL_get1_peer_certificate) \

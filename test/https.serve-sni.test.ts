@@ -1,9 +1,7 @@
-// serveHttp(httpsServer) with per-name certificates from the https.Server's
-// addContext(): served by reactor TLS when the reactor can read every
-// context (made by the package's createSecureContext, or added from options
-// after serveHttp), matched with node's own patterns; a context node made
-// before serveHttp leaves the server to node:tls, as before, and one added
-// after it is refused before either server records it.
+// serveHttp(httpsServer) with per-name certificates, from the https.Server's
+// addContext() (before or after serveHttp; options, the package's
+// createSecureContext or node's tls.createSecureContext) or its SNICallback:
+// served by reactor TLS, matched with node's own patterns.
 import { once } from 'node:events';
 import * as https from 'node:https';
 import type * as net from 'node:net';
@@ -68,22 +66,34 @@ test('contexts added before and after serveHttp are served by name, with reactor
   httpsServer.close();
 });
 
-test('a context node made, added before serveHttp, leaves the server to node:tls, which serves it', async () => {
+test("contexts node made, added before and after serveHttp, are served by name, with reactor TLS", async () => {
   const httpsServer = makeHttpsServer();
   httpsServer.addContext('a.example', alpha);
   const port = await serve(httpsServer);
-  expect(await certificateFor(port, 'a.example')).toEqual({ commonName: 'a.example', reactor: 'node:tls' });
+  httpsServer.addContext('*.example.com', tls.createSecureContext(wildcard));
+  expect(await certificateFor(port, 'a.example')).toEqual({ commonName: 'a.example', reactor: 'reactor' });
+  expect(await certificateFor(port, 'www.example.com')).toEqual({ commonName: '*.example.com', reactor: 'reactor' });
+  expect(await certificateFor(port, 'other.example')).toEqual({ commonName: 'localhost', reactor: 'reactor' });
+  // node's own check of the name still comes first, and a refused name is recorded by neither.
+  expect(() => httpsServer.addContext('', alpha)).toThrow(expect.objectContaining({ code: 'ERR_TLS_REQUIRED_SERVER_NAME' }));
+  expect((httpsServer as unknown as { _contexts: unknown[] })._contexts).toHaveLength(2);
   httpsServer.close();
 });
 
-test('a context node made, added after serveHttp, throws before either server records it', async () => {
-  const httpsServer = makeHttpsServer();
+test("an https.Server's SNICallback is asked by reactor TLS, with the reactor's socket, and answers with node's contexts", async () => {
+  const contexts: Record<string, tls.SecureContext> = { 'a.example': tls.createSecureContext(alpha) };
+  const askedWith: unknown[] = [];
+  const httpsServer = https.createServer({
+    key: pki.serverKey, cert: pki.serverCert,
+    SNICallback(name, callback) {
+      askedWith.push(this);
+      callback(null, contexts[name]);
+    },
+  }, (req, res) => res.end(req.socket instanceof SecureSocket ? 'reactor' : 'node:tls'));
   const port = await serve(httpsServer);
-  expect(() => httpsServer.addContext('a.example', tls.createSecureContext(alpha)))
-    .toThrow(expect.objectContaining({ code: 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED' }));
-  expect((httpsServer as unknown as { _contexts: unknown[] })._contexts).toHaveLength(0);
-  // node's own check of the name still comes first.
-  expect(() => httpsServer.addContext('', alpha)).toThrow(expect.objectContaining({ code: 'ERR_TLS_REQUIRED_SERVER_NAME' }));
-  expect(await certificateFor(port, 'a.example')).toEqual({ commonName: 'localhost', reactor: 'reactor' });
+  expect(await certificateFor(port, 'a.example')).toEqual({ commonName: 'a.example', reactor: 'reactor' });
+  expect(await certificateFor(port, 'other.example')).toEqual({ commonName: 'localhost', reactor: 'reactor' });
+  expect(askedWith).toHaveLength(2);
+  expect(askedWith[0]).toBeInstanceOf(SecureSocket);
   httpsServer.close();
 });

@@ -1,5 +1,5 @@
 // serveHttp() serves an https.Server too, with reactor TLS from the server's
-// own options; where reactor TLS cannot (an SNICallback, PSK), the server
+// own options; where reactor TLS cannot (PSK), the server
 // keeps its own listener: node:tls over a reactor socket was slower than that.
 // Either way a Node https client gets its answers, twice over one
 // keep-alive socket.
@@ -72,12 +72,11 @@ test('an https.Server behind serveHttp gets reactor TLS and answers a Node https
   await reactorClosed;
 }, 30000);
 
-test('an https.Server that reactor TLS cannot serve (SNICallback) is served by its own listener, node:tls on its own sockets', async () => {
+test('an https.Server that reactor TLS cannot serve (PSK) is served by its own listener, node:tls on its own sockets', async () => {
   certificate = makeTestCertificate();
   const tlsSockets: unknown[] = [];
   const httpsServer = https.createServer({
-    key: certificate.key, cert: certificate.cert,
-    SNICallback: (_name, callback) => callback(null, undefined),
+    key: certificate.key, cert: certificate.cert, pskCallback: () => null,
   }, (req, res) => {
     const tlsSocket = req.socket as tls.TLSSocket;
     tlsSockets.push(tlsSocket);

@@ -28,10 +28,15 @@ if (kind === 'express') {
 }
 const tlsOptions = () => ({ key: fs.readFileSync(process.env.BENCH_TLS_KEY), cert: fs.readFileSync(process.env.BENCH_TLS_CERT) });
 const httpServer = kind === 'https' ? https.createServer(tlsOptions(), handler)
-  // An SNICallback (answering with the server's own context): reactor TLS
-  // cannot take it over, so serveHttp leaves the server its own listener.
-  : kind === 'https-sni' ? https.createServer({ ...tlsOptions(), SNICallback: (_name, callback) => callback(null, undefined) }, handler)
+  // An SNICallback answering with a context node's tls.createSecureContext
+  // made (of the same key), as multi-name servers do.
+  : kind === 'https-sni' ? httpsWithSniCallback()
   : kind === 'h2c' ? http2.createServer(handler) : http.createServer(handler);
+
+function httpsWithSniCallback() {
+  const context = require('node:tls').createSecureContext(tlsOptions());
+  return https.createServer({ ...tlsOptions(), SNICallback: (_name, callback) => callback(null, context) }, handler);
+}
 
 function ready(address) {
   process.stdout.write(`listening ${address.port}\n`);
