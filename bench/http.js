@@ -2,12 +2,13 @@
 // HTTP through epoll-reactor vs node:http's own listener, measured with wrk.
 //
 // usage: node bench/http.js [--runs 3] [--seconds 5] [--connections 100] [--no-pin] [--server-cpus 1]
-//                           [--apps plain,express,https,https-close,https-sni]
+//                           [--apps plain,express,https,https-close,https-sni,https-sni-close]
 // For each app (plain http.Server, Express, the plain app on an
 // https.Server: TLS 1.3, P-256 key made per run; https-close is that server
 // with wrk sending `Connection: close`, so every request is a new connection
 // and a full handshake: handshakes per second; https-sni is it with an
-// SNICallback answering with a context node made) and each
+// SNICallback answering with a context node made; https-sni-close is that
+// with `Connection: close`, so that every handshake asks the callback) and each
 // server (node, reactor),
 // interleaved per run: start the server (pinned to CPU 1), run wrk (pinned to
 // CPU 0, 1 thread), record requests/s, latency percentiles, socket errors and
@@ -82,7 +83,9 @@ function median(values) {
 
 async function runOne(impl, app, options) {
   const script = path.join(__dirname, 'servers', 'http-server.js');
-  const serverApp = app === 'https-close' ? 'https' : app;
+  // An app named with '-close' is that app's server with `Connection: close` sent.
+  const closes = app.endsWith('-close');
+  const serverApp = closes ? app.slice(0, -'-close'.length) : app;
   const [command, args] = pinned(options.serverCpus, process.execPath, [script, impl, serverApp, '0'], options.pin);
   const child = spawnTracked(command, args, { env: { ...process.env, BENCH_TLS_KEY: options.tls.key, BENCH_TLS_CERT: options.tls.cert } });
   try {
@@ -90,7 +93,7 @@ async function runOne(impl, app, options) {
     const pid = child.pid; // taskset execs the server, so the pid is the server's
     const cpuBefore = readThreadCpuSeconds(pid);
     const [wrkCommand, wrkArgs] = pinned(0, 'wrk', ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--latency',
-      ...(app === 'https-close' ? ['-H', 'Connection: close'] : []),
+      ...(closes ? ['-H', 'Connection: close'] : []),
       `${serverApp.startsWith('https') ? 'https' : 'http'}://127.0.0.1:${port}/`], options.pin);
     const output = execFileSync(wrkCommand, wrkArgs, { encoding: 'utf8', timeout: (options.seconds + 20) * 1000 });
     const cpuAfter = readThreadCpuSeconds(pid);
