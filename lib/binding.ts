@@ -53,6 +53,8 @@ export interface NativeReactor {
   tlsLogServerKeys(contextId: number): void;
   /** A server context's connections ask for a context by SNI name from now on. */
   tlsAskServernames(contextId: number): void;
+  /** The server context a TLS listener's connections start with from now on (setSecureContext()). */
+  tlsListenWith(listenerId: number, contextId: number): void;
   /** Whether a listening server's connections accepted from now on ask for an OCSP staple when their client asks for one. */
   tlsAskOcsp(contextId: number, asks: boolean): void;
   /** A listening server's external session cache from now on: bit 1 'newSession', bit 2 'resumeSession' listeners. */

@@ -28,8 +28,8 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * ALPN and requestCert options, and the https.Server is handed plaintext
  * sockets that have TLSSocket's surface (docs/tls.md). Its SNICallback is
  * asked, and contexts added with addContext() before or after this call are
- * served by name, whether node or this package made them. Later
- * setSecureContext() calls are not seen by reactor TLS.
+ * served by name, whether node or this package made them, and its
+ * setSecureContext() replaces the reactor's context too.
  * 'keylog', 'OCSPRequest', 'newSession' and 'resumeSession' are emitted on
  * the https.Server, as node:tls emits them.
  *
@@ -72,6 +72,30 @@ function followTicketKeys(httpsServer: https.Server, secure: SecureServer): void
   httpsServer.setTicketKeys = function setTicketKeys(this: https.Server, keys: Buffer): void {
     own.call(this, keys);
     secure.setTicketKeys(keys);
+  };
+}
+
+/**
+ * The https.Server's setSecureContext() (a certificate renewed, say) reaches
+ * the reactor's server too, which accepts with the new context from then
+ * on. node's method runs first, so bad options throw its errors before
+ * either server changes; the reactor's takes what node's server now holds
+ * (its new ticket keys among them, so both listeners issue the same).
+ */
+function followSecureContext(httpsServer: https.Server, secure: SecureServer): void {
+  const own = httpsServer.setSecureContext;
+  httpsServer.setSecureContext = function setSecureContext(this: https.Server, options: tls.SecureContextOptions): void {
+    own.call(this, options);
+    // Node's server has the new context now, so a failure here only warns:
+    // what reactor TLS cannot take (an engine key), or cannot build.
+    try {
+      const now = secureOptionsOf(this);
+      if (now === undefined) throw new Error('an option reactor TLS does not implement');
+      secure.setSecureContext(now);
+    } catch (error) {
+      process.emitWarning(`epoll-reactor: reactor TLS cannot take the https.Server's new secure context ` +
+        `(${(error as Error).message}); its listener keeps the previous one (docs/tls.md)`, 'Warning');
+    }
   };
 }
 
@@ -186,6 +210,7 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     // secure; its 'connection' handler would wrap the socket in TLS again.
     server.on('secureConnection', (socket: SecureSocket) => httpServer.emit('secureConnection', socket));
     followTicketKeys(httpServer as https.Server, server as SecureServer);
+    followSecureContext(httpServer as https.Server, server as SecureServer);
     followAddedContexts(httpServer as https.Server, server as SecureServer);
     followEvent(httpServer as https.Server, server as SecureServer, 'keylog');
     followEvent(httpServer as https.Server, server as SecureServer, 'OCSPRequest');

@@ -1879,8 +1879,12 @@ export class SecureServer extends Server {
   readonly requestCert: boolean;
   /** Whether a client whose certificate fails verification is dropped. */
   readonly rejectUnauthorized: boolean;
-  private readonly contextOptions: NativeTlsContextOptions;
+  private contextOptions: NativeTlsContextOptions;
   private readonly handshakeTimeout: number;
+  // What stays through setSecureContext() unless given again, as tls.Server's
+  // `sessionTimeout` and `ticketKeys` fields (not keys set with setTicketKeys()).
+  private givenSessionTimeout: number | undefined;
+  private givenTicketKeys: Buffer | undefined;
   private context: { reactor: Reactor; id: number } | undefined;
   private readonly sniCallback: SecureServerOptions['SNICallback'];
   private readonly alpnCallback: SecureServerOptions['ALPNCallback'];
@@ -1922,6 +1926,8 @@ export class SecureServer extends Server {
     const traces = traceOption(options.enableTrace);
     super(netOptions(options));
     this.contextOptions = contextOptions;
+    this.givenSessionTimeout = (options.sessionTimeout as number | undefined) || undefined;
+    this.givenTicketKeys = options.ticketKeys ? contextOptions.ticketKeys : undefined;
     this.traces = traces;
     this.handshakeTimeout = handshakeTimeout;
     this.requestCert = contextOptions.requestCert;
@@ -1939,10 +1945,7 @@ export class SecureServer extends Server {
   protected override tlsContextFor(reactor: Reactor): number {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
-    const result = reactor.native.createTlsContext({
-      ...this.contextOptions, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
-      asksOcsp: this.asksOcsp, asksSessions: this.asksSessions, logsKeys: this.logsKeys, traces: this.traces,
-    });
+    const result = reactor.native.createTlsContext(this.listenerContextOptions(this.contextOptions));
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare
       // (out of memory); it fails the listen as a bind error would.
@@ -1951,6 +1954,75 @@ export class SecureServer extends Server {
     }
     this.context = { reactor, id: result[0] };
     return result[0];
+  }
+
+  /** What the native context connections are accepted with is built from: `options`, and what the server asks JS now. */
+  private listenerContextOptions(options: NativeTlsContextOptions): NativeTlsContextOptions {
+    return {
+      ...options, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
+      asksOcsp: this.asksOcsp, asksSessions: this.asksSessions, logsKeys: this.logsKeys, traces: this.traces,
+    };
+  }
+
+  /**
+   * Replaces the server's key, certificates, CA, ciphers, versions and the
+   * rest of its secure context for the connections accepted from now on, as
+   * tls.Server's setSecureContext(): connections made before keep theirs.
+   * As there, each option not given goes back to its default, except
+   * `sessionTimeout` and `ticketKeys`, which stay as last given (keys not
+   * given are new random ones); ALPN, requestCert, rejectUnauthorized and
+   * the callbacks are the server's and stay. Bad options throw node's
+   * errors and change nothing.
+   */
+  setSecureContext(options: SecureServerOptions): void {
+    validateObject(options, 'options');
+    const given = { ...options };  // each option read once
+    const sessionTimeout = given.sessionTimeout || this.givenSessionTimeout;
+    const ticketKeys = given.ticketKeys || this.givenTicketKeys;
+    const contextOptions = prepareContext({
+      // Falsy ones are none, as tls.Server's fields are set.
+      pfx: given.pfx || undefined, key: given.key || undefined, passphrase: given.passphrase || undefined,
+      cert: given.cert || undefined, ca: given.ca || undefined, minVersion: given.minVersion || undefined,
+      maxVersion: given.maxVersion || undefined, secureProtocol: given.secureProtocol || undefined,
+      crl: given.crl || undefined, ciphers: given.ciphers || undefined, dhparam: given.dhparam || undefined,
+      sigalgs: given.sigalgs, ecdhCurve: given.ecdhCurve, secureOptions: given.secureOptions || undefined,
+      honorCipherOrder: given.honorCipherOrder !== undefined ? !!given.honorCipherOrder : true,
+      sessionIdContext: given.sessionIdContext, certificateCompression: given.certificateCompression,
+      privateKeyEngine: given.privateKeyEngine, privateKeyIdentifier: given.privateKeyIdentifier,
+      clientCertEngine: given.clientCertEngine,
+      sessionTimeout, ticketKeys, requestCert: this.requestCert, rejectUnauthorized: this.rejectUnauthorized,
+      // serveHttp follows an https.Server's, whose options node has checked.
+      [checkedByNode]: (given as Record<symbol, unknown>)[checkedByNode],
+    } as SecureServerOptions);
+    contextOptions.alpn = this.contextOptions.alpn;
+    const listening = this.context;
+    const listenerId = this.listeningId;
+    let id: number | undefined;
+    if (listening !== undefined && listenerId !== undefined) {
+      const result = listening.reactor.native.createTlsContext(this.listenerContextOptions(contextOptions));
+      if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
+      id = result[0];
+    }
+    this.contextOptions = contextOptions;
+    this.givenSessionTimeout = (sessionTimeout as number | undefined) || undefined;
+    this.givenTicketKeys = ticketKeys ? contextOptions.ticketKeys : undefined;
+    if (id === undefined) {
+      // Not listening: a context kept from an earlier listen() (one that
+      // failed, or a close() still draining) is built again at the next.
+      this.releaseTlsContext();
+      return;
+    }
+    const native = listening!.reactor.native;
+    native.tlsListenWith(listenerId!, id);
+    listening!.reactor.scheduleFlush();
+    // The listener holds the old context until the command reaches it, and
+    // each connection the context it was accepted with, natively. One
+    // accepted before the command arrives does not hear of a listener added
+    // in this tick ('keylog', 'OCSPRequest'...): those go to the new context.
+    native.releaseTlsContext(listening!.id);
+    this.context = { reactor: listening!.reactor, id };
+    // Contexts chosen by SNI name were built with the old ciphers and the rest.
+    this.releaseNamedContexts();
   }
 
   /** @internal */
@@ -2062,8 +2134,22 @@ export class SecureServer extends Server {
         failHandshake(socket, failure as Error);
         return;
       }
-      if (ocspRequested) this.requestOcsp(socket, contextId, (response) => socket.answerServername(contextId, response));
-      else socket.answerServername(contextId);
+      if (!ocspRequested) {
+        socket.answerServername(contextId);
+        return;
+      }
+      this.requestOcsp(socket, contextId, (response) => {
+        // A setSecureContext() while 'OCSPRequest' was asked let the chosen
+        // context's native copy go: it is built again for the answer.
+        let id = contextId;
+        try {
+          if (id !== 0 && !this.liveNamedContexts.has(id)) id = this.namedContextId(context);
+        } catch (failure) {
+          failHandshake(socket, failure as Error);
+          return;
+        }
+        socket.answerServername(id, response);
+      });
     });
     if (servername === undefined) {
       answer(null);
@@ -2233,14 +2319,18 @@ export class SecureServer extends Server {
   /** @internal */
   releaseTlsContext(): void {
     if (this.context === undefined) return;
-    const native = this.context.reactor.native;
-    native.releaseTlsContext(this.context.id);
-    // Connections still handshaking hold the contexts they use natively.
+    this.context.reactor.native.releaseTlsContext(this.context.id);
+    this.releaseNamedContexts();
+    this.context = undefined;
+  }
+
+  /** Lets go of the native contexts built for SNI choices; connections still handshaking hold theirs natively. */
+  private releaseNamedContexts(): void {
+    const native = this.context!.reactor.native;
     for (const id of this.liveNamedContexts) native.releaseTlsContext(id);
     this.liveNamedContexts.clear();
     namedContextRegistry.unregister(this.liveNamedContexts);
     this.nativeNamedContexts = new WeakMap();
-    this.context = undefined;
   }
 }
 
@@ -2253,6 +2343,9 @@ function checkTicketKeys(keys: unknown): void {
 }
 
 function releaseContext(this: SecureServer): void {
+  // A close() then listen() in one tick: 'close' comes after the new
+  // listen, whose listener uses the same context.
+  if (this.listening) return;
   this.releaseTlsContext();
 }
 

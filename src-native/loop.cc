@@ -530,6 +530,14 @@ void Loop::Apply(Command& command) {
     AnswerQuery(command);  // answered whether or not the connection is there
     return;
   }
+  if (command.kind == Command::Kind::kTlsListenWith) {
+    Listener* listener = FindListener(command.id);
+    // A plain listener stays plain: only a TLS one changes its context.
+    if (listener != nullptr && listener->tls != nullptr && command.tlsContext != nullptr) {
+      listener->tls = std::move(command.tlsContext);
+    }
+    return;
+  }
   if (command.kind == Command::Kind::kSetMaxConnections) {
     Listener* listener = FindListener(command.id);
     if (listener != nullptr) listener->maxConnections = command.amount;

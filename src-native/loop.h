@@ -69,6 +69,9 @@ struct Command {
                           // session (DER), or none (TlsSession::ResumeSession)
     kTlsSessionStored,    // id: a TLS server connection whose output waits for
                           // JS's 'newSession' callback may send (TlsSession::SessionStored)
+    kTlsListenWith,       // id: a TLS listener; tlsContext: the server context the
+                          // connections it accepts from now on start with (tls.Server's
+                          // setSecureContext); those accepted before keep theirs
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;

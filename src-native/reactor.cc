@@ -294,6 +294,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsServerSession>("tlsServerSession"),
           InstanceMethod<&Reactor::TlsQuery>("tlsQuery"),
           InstanceMethod<&Reactor::TlsAskServernames>("tlsAskServernames"),
+          InstanceMethod<&Reactor::TlsListenWith>("tlsListenWith"),
           InstanceMethod<&Reactor::TlsAskOcsp>("tlsAskOcsp"),
           InstanceMethod<&Reactor::TlsAskSessions>("tlsAskSessions"),
           InstanceMethod<&Reactor::TlsResumeSession>("tlsResumeSession"),
@@ -1278,6 +1279,21 @@ Napi::Value Reactor::SetTlsTicketKeys(const Napi::CallbackInfo& info) {
   if (!found->second->SetTicketKeys(std::string(bytes.Data(), bytes.Length()))) {
     return ThrowTypeError(env, "ticket keys must be 48 bytes");
   }
+  return env.Undefined();
+}
+
+// tlsListenWith(listenerId, contextId): the server context a TLS listener's
+// connections start with from now on (tls.Server's setSecureContext()).
+Napi::Value Reactor::TlsListenWith(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::shared_ptr<TlsContext> context;
+  if (info.Length() < 2 || !TlsContextArgument(info, 1, &context) || context == nullptr || context->client()) {
+    return ThrowTypeError(env, "tlsListenWith(listenerId, serverContextId)");
+  }
+  Command command(Command::Kind::kTlsListenWith);
+  command.id = IdArgument(info, 0);
+  command.tlsContext = std::move(context);
+  staged_.push_back(std::move(command));
   return env.Undefined();
 }
 

@@ -113,6 +113,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // message, library and reason).
   Napi::Value TlsQuery(const Napi::CallbackInfo& info);
   Napi::Value TlsAskServernames(const Napi::CallbackInfo& info);
+  Napi::Value TlsListenWith(const Napi::CallbackInfo& info);
   Napi::Value TlsAskOcsp(const Napi::CallbackInfo& info);
   Napi::Value TlsAskSessions(const Napi::CallbackInfo& info);
   Napi::Value TlsResumeSession(const Napi::CallbackInfo& info);
