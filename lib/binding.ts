@@ -174,6 +174,8 @@ export interface NativeReactorStats {
   heldListeners: number;
   /** TLS server connections whose handshake's session is kept for getSession(): one per such open connection. */
   tlsServerSessions: number;
+  /** TLS contexts JS holds by id (servers', SNI choices', clients'), each until JS releases it. */
+  tlsContexts: number;
   /** 64 KiB Buffers lent to the reactor for bulk reads (spare, being read into, or on their way to JS): at most 128. */
   lentBuffers: number;
   /** Bulk reads handed to JS in the Buffer they were read into, without a copy, since the reactor started. */

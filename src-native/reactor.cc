@@ -1004,6 +1004,7 @@ Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
   set("capParks", stats.capParks);
   set("heldListeners", stats.heldListeners);
   result.Set("tlsServerSessions", Napi::Number::New(env, static_cast<double>(loop_->tlsServerSessions()->size())));
+  result.Set("tlsContexts", Napi::Number::New(env, static_cast<double>(tlsContexts_.size())));
   if (delivery_ != nullptr && !released_) {
     result.Set("lentBuffers", Napi::Number::New(env, static_cast<double>(delivery_->lent.size())));
     result.Set("lentReadsHandedOver", Napi::Number::New(env, static_cast<double>(delivery_->lentHandedOver)));

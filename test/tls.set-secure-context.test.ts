@@ -11,6 +11,7 @@ import type * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureServer, SecureServer, SecureServerOptions, SecureSocket, serveHttp } from '../lib';
+import { getReactor } from '../lib/reactor';
 import { listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { issueServerCertificate, makeTestPki, TestPki } from './helpers/tls-pki';
@@ -160,6 +161,17 @@ describe.each(servers)('%s', (_name, make) => {
     expect(commonName(client)).toBe('a.example');
     expect(await authorized).toBe(true);
   });
+});
+
+test('replacing the context many times lets each old native context go', async () => {
+  const reactor = getReactor();
+  const { server, port } = await start(servers[0][1]);
+  server.setSecureContext({ ...alpha });
+  const before = reactor.native.stats().tlsContexts;
+  for (let i = 1; i <= 200; i++) server.setSecureContext(i % 2 ? { ...alpha } : { key: pki.serverKey, cert: pki.serverCert });
+  expect(reactor.native.stats().tlsContexts).toBe(before);
+  // The last (the 200th) was the server's own identity.
+  expect(commonName(await connect(port))).toBe('localhost');
 });
 
 test("an https.Server behind serveHttp: its setSecureContext() reaches reactor TLS", async () => {
