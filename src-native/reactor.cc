@@ -1118,6 +1118,7 @@ std::vector<std::string> StringList(Napi::Object object, const char* name) {
   }
   return list;
 }
+
 // The pointer a v8::External that node made holds: a SecureContext's
 // `_external`, its SSL_CTX (lib/tls.ts). N-API cannot read one:
 // napi_get_value_external reads the wrapper N-API puts in externals it made
