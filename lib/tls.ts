@@ -2269,11 +2269,15 @@ export class SecureServer extends Server {
     if (options === undefined) throw new TypeError('Invalid SNI context');
     const context = this.context;
     if (context === undefined) throw codedError('Socket is closed', 'ERR_SOCKET_CLOSED');
-    // One without a certificate leaves the server's own in force, as node's
-    // server does (its swap fails before it changes anything, and goes on).
-    if (!hasCertificate(options)) return 0;
     const cached = this.nativeNamedContexts.get(options);
     if (cached !== undefined) return cached;
+    // One without a certificate leaves the server's own in force, as node's
+    // server does (its swap fails before it changes anything, and goes on);
+    // remembered, so node's context is not asked for its certificate again.
+    if (!hasCertificate(options)) {
+      this.nativeNamedContexts.set(options, 0);
+      return 0;
+    }
     // As node's server takes an SNI choice (UseSNIContext): the chosen
     // context gives the certificate with its key and chain, the trust store
     // and the CA names asked of clients; the rest stays the server's own

@@ -342,10 +342,11 @@ bool TakeNodeContext(SSL_CTX* ours, SSL_CTX* theirs) {
   // public one, and a missing certificate crashes it at security level 0.
   // (lib/tls.ts answers with the server's own context where there is no
   // certificate, as node's server goes on with its own.)
-  if (SSL_CTX_get0_certificate(theirs) == nullptr || SSL_CTX_get0_privatekey(theirs) == nullptr) return false;
+  X509* certificate = SSL_CTX_get0_certificate(theirs);
+  EVP_PKEY* key = SSL_CTX_get0_privatekey(theirs);
   STACK_OF(X509)* chain = nullptr;
-  if (SSL_CTX_get0_chain_certs(theirs, &chain) != 1 ||
-      SSL_CTX_use_cert_and_key(ours, SSL_CTX_get0_certificate(theirs), SSL_CTX_get0_privatekey(theirs), chain, 1) != 1) {
+  if (certificate == nullptr || key == nullptr || SSL_CTX_get0_chain_certs(theirs, &chain) != 1 ||
+      SSL_CTX_use_cert_and_key(ours, certificate, key, chain, 1) != 1) {
     return false;
   }
   if (X509_STORE* store = SSL_CTX_get_cert_store(theirs)) SSL_CTX_set1_cert_store(ours, store);
