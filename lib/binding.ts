@@ -66,6 +66,12 @@ export interface NativeReactor {
   /** Past `limit` open connections the listener accepts and closes, reporting a drop; 0: no limit. */
   setMaxConnections(listenerId: number, limit: number): void;
   setNoDelay(id: number, enable: boolean): void;
+  /**
+   * Sets (tos 0-255) or reads (tos -1) a connection's IP type of service on
+   * the reactor thread and waits: 0 once set, the value read, or -errno;
+   * undefined without such a connection, null when not answered in 5 s.
+   */
+  typeOfService(id: number, tos: number): number | null | undefined;
   setKeepAlive(id: number, enable: boolean, idleSeconds: number): void;
   reset(id: number): void;
   forward(forwardId: number, firstId: number, secondId: number, mode: number): void;

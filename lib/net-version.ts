@@ -3,6 +3,7 @@
 // on. Each difference is one named constant here, so the places that depend
 // on it say which behaviour they follow (docs/compatibility.md lists them).
 
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 const major = Number(process.versions.node.split('.')[0]);
@@ -54,6 +55,14 @@ export const overlongUnixPathIsEinval = major >= 24;
  * has no such option and ignores it.
  */
 export const blockListOption = major >= 22;
+
+/**
+ * `socket.setTypeOfService()` / `getTypeOfService()` and the `typeOfService`
+ * option of net.Socket: in Node 24.22 and 26 (seen on 24.22.3 and 26.12.1),
+ * not in 22.23 or 20.20. Read from node's own net.Socket, since it came in a
+ * minor release.
+ */
+export const typeOfServiceMethods = typeof (net.Socket.prototype as { setTypeOfService?: unknown }).setTypeOfService === 'function';
 
 /**
  * node:tls's message for a server certificate that fails verification for

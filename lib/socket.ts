@@ -27,6 +27,7 @@ import {
 import { clientSocketChannel } from './diagnostics';
 import {
   blockListOption, clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce,
+  typeOfServiceMethods,
 } from './net-version';
 import { getReactor, Reactor } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
@@ -64,6 +65,8 @@ export interface SocketOptions {
   onread?: OnReadOptions;
   /** Addresses connect() must not reach: ERR_IP_BLOCKED (Node 22+, as net; ignored on 20, as net). */
   blockList?: BlockList;
+  /** The IP type of service to connect with, 0-255 (Node 24.22+, as net; ignored before, as net). See {@link Socket.setTypeOfService}. */
+  typeOfService?: number;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -204,6 +207,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private resetOnDestroy = false;
   private noDelay = false;
   private keepAlive: [boolean, number] | undefined;
+  private typeOfService: number | undefined;  // net's kSetTOS: the last value set
   private forwarding = false;
   private writeShutDown = false;  // the write side was shut down before the reactor had it
   private unattachedTimer: NodeJS.Timeout | undefined;
@@ -250,6 +254,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.pause();
     }
     this.blockList = blockList;
+    if (typeOfServiceMethods && options.typeOfService !== undefined) {
+      validateInteger(options.typeOfService, 'options.typeOfService', 0, 255);
+      this.typeOfService = options.typeOfService;
+    }
     const onread = onReadOption(options.onread);
     if (onread !== undefined) this.userBuffer = new UserBufferReader(onread);
     if (fd !== undefined) this.takeFd(fd, options.readable !== false);
@@ -567,6 +575,14 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.attempts?.connected();
     this.attempts = undefined;
     this.setAddresses(addresses);
+    if (this.typeOfService !== undefined && this.typeOfServiceReachesKernel()) {
+      // As net's afterConnect: a value set before the connection applies
+      // now; a failure is an 'error' event there, EBADF excepted.
+      const result = this.askTypeOfService(this.typeOfService);
+      if (result !== undefined && result < 0 && result !== -os.constants.errno.EBADF) {
+        this.emit('error', systemError(result, 'setTypeOfService'));
+      }
+    }
     if (this.isPaused() && !this.readingStopped && !this.forwarding) {
       // As net's afterConnect: a socket paused before it connected does not
       // start reading, and so does not keep the process alive.
@@ -679,6 +695,59 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.reactor!.scheduleFlush();
     }
     return this;
+  }
+
+  /**
+   * Sets the IP type of service (the DSCP and ECN bits, 0-255) of this
+   * connection's packets, as net's does on Node 24.22 and later: `IP_TOS`,
+   * or `IPV6_TCLASS` on an IPv6 socket. Until the socket connects the value
+   * is kept and applied when it does. As with net, a Unix or TLS socket
+   * keeps the value without applying it (their handles have no such
+   * option). Returns the socket.
+   */
+  setTypeOfService(tos: number): this {
+    if (Number.isNaN(tos)) throw invalidArgType('tos', 'of type number', tos);
+    validateInteger(tos, 'tos', 0, 255);
+    if (!this.typeOfServiceReachesKernel()) {
+      this.typeOfService = tos;
+      return this;
+    }
+    if (tos !== this.typeOfService) {
+      this.typeOfService = tos;
+      const result = this.askTypeOfService(tos);
+      if (result !== undefined && result < 0) throw systemError(result, 'setTypeOfService');
+    }
+    return this;
+  }
+
+  /**
+   * The connection's IP type of service as the kernel has it; before the
+   * socket connects (and on Unix and TLS sockets, as net), the value last
+   * set, or 0.
+   */
+  getTypeOfService(): number {
+    const kept = this.typeOfService ?? 0;
+    if (!this.typeOfServiceReachesKernel()) return kept;
+    const result = this.askTypeOfService(-1);
+    if (result === undefined) return kept;
+    if (result < 0) throw systemError(result, 'getTypeOfService');
+    return result;
+  }
+
+  /**
+   * @internal Whether set/getTypeOfService() reach the kernel: a connected
+   * TCP socket (net's TCP handle). A TLS socket's handle in node has no such
+   * option, so lib/tls.ts says false.
+   */
+  protected typeOfServiceReachesKernel(): boolean {
+    return this.registered && !this.connecting && this.remoteAddress !== undefined;
+  }
+
+  /** Sets (0-255) or reads (-1) the type of service on the reactor thread; undefined once it has no such connection. */
+  private askTypeOfService(tos: number): number | undefined {
+    const answer = this.reactor!.native.typeOfService(this.id, tos);
+    if (answer === null) throw codedError('The reactor thread did not answer within 5 s', 'ERR_EPOLL_REACTOR_BUSY');
+    return answer;
   }
 
   /** Lets the process exit even while this socket is open. Returns the socket. */
@@ -1307,4 +1376,10 @@ function writeAfterFIN(this: Socket, chunk: unknown, encoding?: unknown, callbac
   if (typeof callback === 'function') process.nextTick(callback, error);
   this.destroy(error);
   return false;
+}
+
+// Before Node 24.22 net.Socket has no type-of-service methods; nor has ours.
+if (!typeOfServiceMethods) {
+  Reflect.deleteProperty(Socket.prototype, 'setTypeOfService');
+  Reflect.deleteProperty(Socket.prototype, 'getTypeOfService');
 }

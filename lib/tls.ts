@@ -431,6 +431,11 @@ export class SecureSocket extends Socket {
    * flows only after the handshake callback accepted the server, no byte of
    * an unverified server reaches 'data' or onread.
    */
+  /** As node's TLSSocket, whose TLS handle has no type-of-service option: the value is kept, never applied. */
+  protected override typeOfServiceReachesKernel(): boolean {
+    return false;
+  }
+
   protected override readsOnHold(): boolean {
     return super.readsOnHold() || (this.tlsClient !== undefined && !this.serverVerified);
   }

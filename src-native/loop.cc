@@ -234,22 +234,36 @@ void Loop::CloseListenerNow(uint64_t id) {
 }
 
 Loop::QueryOutcome Loop::QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, TlsAnswer* answer) {
+  Command command(Command::Kind::kTlsQuery);
+  command.id = id;
+  command.tlsQuery = std::move(query);
+  return Ask(std::move(command), answer);
+}
+
+Loop::QueryOutcome Loop::TypeOfService(uint64_t id, int tos, int* result) {
+  Command command(Command::Kind::kTypeOfService);
+  command.id = id;
+  command.extra = tos;
+  TlsAnswer answer;
+  QueryOutcome outcome = Ask(std::move(command), &answer);
+  if (outcome == QueryOutcome::kAnswered) *result = static_cast<int>(answer.number);
+  return outcome;
+}
+
+Loop::QueryOutcome Loop::Ask(Command command, TlsAnswer* answer) {
   uint64_t number = 0;
   {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     if (stopping_ || failedError_ != 0) return QueryOutcome::kNoSession;
-    number = nextTlsQuery_++;
-    tlsAnswers_.emplace(number, PendingTlsAnswer());
+    number = nextQuery_++;
+    answers_.emplace(number, PendingAnswer());
   }
-  Command command(Command::Kind::kTlsQuery);
-  command.id = id;
   command.amount = number;
-  command.tlsQuery = std::move(query);
   SubmitOwned(std::move(command));
   std::unique_lock<std::mutex> lock(commandsMutex_);
-  auto found = tlsAnswers_.find(number);  // only this thread erases it
+  auto found = answers_.find(number);  // only this thread erases it
   // Bounded, as CloseListenerNow: a wedged reactor thread must not hang JS.
-  bool ended = tlsAnswered_.wait_for(lock, std::chrono::milliseconds(kQueryWaitMs), [&] {
+  bool ended = answered_.wait_for(lock, std::chrono::milliseconds(kQueryWaitMs), [&] {
     return found->second.done || stopping_ || failedError_ != 0;
   });
   QueryOutcome outcome = QueryOutcome::kNoSession;
@@ -259,24 +273,34 @@ Loop::QueryOutcome Loop::QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, 
     *answer = std::move(found->second.answer);
     outcome = QueryOutcome::kAnswered;
   }
-  tlsAnswers_.erase(found);
+  answers_.erase(found);
   return outcome;
+}
+
+void Loop::Answer(uint64_t number, TlsAnswer answer) {
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    auto found = answers_.find(number);
+    if (found == answers_.end()) return;  // JS stopped waiting
+    found->second.answer = std::move(answer);
+    found->second.done = true;
+  }
+  answered_.notify_all();
 }
 
 void Loop::AnswerQuery(Command& command) {
   TlsAnswer answer;
   Connection* connection = FindConnection(command.id);
-  if (connection != nullptr && connection->tls != nullptr && command.tlsQuery != nullptr) {
+  if (command.kind == Command::Kind::kTypeOfService) {
+    if (connection != nullptr && !connection->closed) {
+      answer.answered = true;
+      answer.number = command.extra < 0 ? sys::GetTypeOfService(connection->fd)
+                                        : sys::SetTypeOfService(connection->fd, command.extra);
+    }
+  } else if (connection != nullptr && connection->tls != nullptr && command.tlsQuery != nullptr) {
     connection->tls->Answer(*command.tlsQuery, &answer);
   }
-  {
-    std::lock_guard<std::mutex> lock(commandsMutex_);
-    auto found = tlsAnswers_.find(command.amount);
-    if (found == tlsAnswers_.end()) return;  // JS stopped waiting
-    found->second.answer = std::move(answer);
-    found->second.done = true;
-  }
-  tlsAnswered_.notify_all();
+  Answer(command.amount, std::move(answer));
 }
 
 void Loop::RejectCommand(Command& command, int error, Batch& batch) {
@@ -332,7 +356,7 @@ void Loop::FailEverything(int error) {
   // A JS thread waiting in CloseListenerNow() must not wait for this thread
   // any longer: its listener is closed now (or was before).
   listenerClosed_.notify_all();
-  tlsAnswered_.notify_all();
+  answered_.notify_all();
   ids.clear();
   for (auto& entry : connections_) ids.push_back(entry.first);
   for (uint64_t id : ids) {
@@ -526,7 +550,7 @@ void Loop::Apply(Command& command) {
     ApplyAcks(command);
     return;
   }
-  if (command.kind == Command::Kind::kTlsQuery) {
+  if (command.kind == Command::Kind::kTlsQuery || command.kind == Command::Kind::kTypeOfService) {
     AnswerQuery(command);  // answered whether or not the connection is there
     return;
   }

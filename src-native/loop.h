@@ -72,6 +72,9 @@ struct Command {
     kTlsListenWith,       // id: a TLS listener; tlsContext: the server context the
                           // connections it accepts from now on start with (tls.Server's
                           // setSecureContext); those accepted before keep theirs
+    kTypeOfService,       // id, amount: the query's number, extra: the IP type of
+                          // service to set, or -1 to read it (Loop::TypeOfService
+                          // waits for the answer)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -176,7 +179,8 @@ class Loop {
   // Wakes a sleeping reactor for commands Submit left to its next turn (a
   // caller about to read stats(), which they change).
   void WakeForWaitingCommands();
-  // Submits one command that hands the loop an fd, which it then owns.
+  // Submits one command of JS's that is not staged: one that hands the loop
+  // an fd, which it then owns, or a query JS waits for (Ask).
   void SubmitOwned(Command command);
   // Closes a listener and returns once its fd is closed, so that a connect
   // made after close() returns is refused, as with net. The JS thread waits
@@ -192,6 +196,10 @@ class Loop {
   };
   static constexpr int kQueryWaitMs = 5000;
   QueryOutcome QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, TlsAnswer* answer);
+  // Sets (`tos` 0-255) or reads (`tos` -1) connection `id`'s IP type of
+  // service (sys::SetTypeOfService) and waits, as QueryTls. *result: 0 once
+  // set, the value read, or -errno. kNoSession: no such connection.
+  QueryOutcome TypeOfService(uint64_t id, int tos, int* result);
   // Ids for listeners and connections: unique for the life of the loop.
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
   // Any thread.
@@ -207,6 +215,11 @@ class Loop {
   void RunCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
+  // Submits `command` (a kTlsQuery or kTypeOfService) under a new query
+  // number and waits for Answer(); the JS thread's side of both.
+  QueryOutcome Ask(Command command, TlsAnswer* answer);
+  // Reactor thread: hands `answer` to the JS thread waiting on `number`.
+  void Answer(uint64_t number, TlsAnswer answer);
   void AnswerQuery(Command& command);
   void AcceptReady();
   // Queues the listeners the AcceptGate stopped, once JS has made room.
@@ -293,16 +306,17 @@ class Loop {
   // Listener closes the JS thread is waiting for, and those done.
   std::condition_variable listenerClosed_;
   std::vector<uint64_t> listenersClosedNow_;  // guarded by commandsMutex_
-  // TLS queries JS waits for, by number (QueryTls): an entry is made and
-  // erased by the waiting JS thread, and filled by the reactor thread only
-  // while it is there; an answer that comes after the wait gave up is dropped.
-  struct PendingTlsAnswer {
+  // Queries JS waits for, by number (Ask): an entry is made and erased by
+  // the waiting JS thread, and filled by the reactor thread only while it is
+  // there; an answer that comes after the wait gave up is dropped. A
+  // kTypeOfService answer is a TlsAnswer's `number`.
+  struct PendingAnswer {
     bool done = false;
     TlsAnswer answer;
   };
-  std::condition_variable tlsAnswered_;
-  std::unordered_map<uint64_t, PendingTlsAnswer> tlsAnswers_;  // guarded by commandsMutex_
-  uint64_t nextTlsQuery_ = 1;                                   // guarded by commandsMutex_
+  std::condition_variable answered_;
+  std::unordered_map<uint64_t, PendingAnswer> answers_;  // guarded by commandsMutex_
+  uint64_t nextQuery_ = 1;                               // guarded by commandsMutex_
   bool stopping_ = false;          // guarded by commandsMutex_
   int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
   bool failedListenersClosed_ = false;  // guarded by commandsMutex_: FailEverything closed them

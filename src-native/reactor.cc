@@ -275,6 +275,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::SetTimeout>("setTimeout"),
           InstanceMethod<&Reactor::SetMaxConnections>("setMaxConnections"),
           InstanceMethod<&Reactor::SetNoDelay>("setNoDelay"),
+          InstanceMethod<&Reactor::TypeOfService>("typeOfService"),
           InstanceMethod<&Reactor::SetKeepAlive>("setKeepAlive"),
           InstanceMethod<&Reactor::Reset>("reset"),
           InstanceMethod<&Reactor::Forward>("forward"),
@@ -873,6 +874,26 @@ Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
     result.Set(index++, Napi::Buffer<char>::Copy(env, bytes.data(), bytes.size()));
   }
   return result;
+}
+
+// typeOfService(id, tos): sets (tos 0-255) or reads (tos -1) a plain TCP
+// connection's IP type of service on the reactor thread, where its fd lives,
+// and returns 0 once set, the value read, or -errno; undefined when the
+// reactor has no such connection, null when it did not answer in time.
+Napi::Value Reactor::TypeOfService(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber()) return ThrowTypeError(env, "typeOfService(id, tos)");
+  double tos = info[1].As<Napi::Number>().DoubleValue();
+  // lib/socket.ts validated it as node does.
+  if (!(tos >= -1 && tos <= 255)) return ThrowTypeError(env, "typeOfService: tos out of range");
+  if (!loop_ || released_) return env.Undefined();
+  // Commands staged this tick go first: the connection as JS has left it.
+  loop_->Submit(staged_);
+  int result = 0;
+  Loop::QueryOutcome outcome = loop_->TypeOfService(IdArgument(info, 0), static_cast<int>(tos), &result);
+  if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
+  if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
+  return Napi::Number::New(env, result);
 }
 
 // tlsUseContext(connectionId, contextId[, ocspResponse]): JS's answer to

@@ -372,6 +372,34 @@ int SetNoDelay(int fd, bool enable) {
   return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value) < 0 ? Fail() : 0;
 }
 
+namespace {
+// The level and option that carry fd's type of service, by its own family.
+int TypeOfServiceOption(int fd, int* level, int* option) {
+  SocketAddress local;
+  if (int error = LocalAddress(fd, &local)) return error;
+  sa_family_t family = local.storage.ss_family;
+  if (family != AF_INET && family != AF_INET6) return -EINVAL;  // as node, for a socket that is not IP
+  bool ipv6 = family == AF_INET6;
+  *level = ipv6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  *option = ipv6 ? IPV6_TCLASS : IP_TOS;
+  return 0;
+}
+}  // namespace
+
+int SetTypeOfService(int fd, int tos) {
+  int level = 0, option = 0;
+  if (int error = TypeOfServiceOption(fd, &level, &option)) return error;
+  return setsockopt(fd, level, option, &tos, sizeof tos) < 0 ? Fail() : 0;
+}
+
+int GetTypeOfService(int fd) {
+  int level = 0, option = 0;
+  if (int error = TypeOfServiceOption(fd, &level, &option)) return error;
+  int tos = 0;
+  socklen_t length = sizeof tos;
+  return getsockopt(fd, level, option, &tos, &length) < 0 ? Fail() : tos;
+}
+
 int SetKeepAlive(int fd, bool enable, int idleSeconds) {
   int value = enable ? 1 : 0;
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &value, sizeof value) < 0) return Fail();

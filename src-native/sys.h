@@ -100,6 +100,13 @@ int SetNoDelay(int fd, bool enable);
 int SetKeepAlive(int fd, bool enable, int idleSeconds);
 // SO_LINGER with a zero timeout: the next close() sends RST, not FIN.
 int SetLingerZero(int fd);
+// A TCP socket's IP type of service (0-255), as node's TCP handle sets and
+// reads it: IPV6_TCLASS when the socket is IPv6, IP_TOS otherwise. So, as
+// node's, an IPv6 socket with a v4-mapped peer sets its traffic class, which
+// its IPv4 packets do not carry. Set returns 0, Get the value; both -errno on
+// failure (-EINVAL for a socket that is not IP).
+int SetTypeOfService(int fd, int tos);
+int GetTypeOfService(int fd);
 
 // Text form of an address for JS ("127.0.0.1", "::1", or "" for Unix).
 std::string AddressText(const SocketAddress& address);
