@@ -25,6 +25,7 @@
   X(ERR_error_string_n) \
   X(ERR_get_error) \
   X(ERR_lib_error_string) \
+  X(ERR_peek_error) \
   X(ERR_reason_error_string) \
   X(EVP_DecryptInit_ex) \
   X(EVP_EncodeBlock) \
