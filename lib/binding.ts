@@ -11,7 +11,9 @@ export interface NativeReactor {
     [id: number, address: string, port: number, family: 0 | 4 | 6] | [errno: number, syscall: string];
   closeListener(id: number): void;
   connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number,
-    tlsContext?: number, servername?: string, session?: Buffer, traces?: boolean, requestsOcsp?: boolean):
+    tlsContext?: number, servername?: string, session?: Buffer, traces?: boolean, requestsOcsp?: boolean,
+    /** A net.BoundSocket's fd: a duplicate of it connects, in place of a new socket (localAddress/Port unused). */
+    boundFd?: number):
     [id: number] | [errno: number, syscall: string];
   adoptFd(fd: number):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |

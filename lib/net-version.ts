@@ -65,6 +65,13 @@ export const blockListOption = major >= 22;
 export const typeOfServiceMethods = typeof (net.Socket.prototype as { setTypeOfService?: unknown }).setTypeOfService === 'function';
 
 /**
+ * `net.BoundSocket` (Node 24.22 and 26; not 22.23 or 20.20): a socket bound
+ * synchronously, for `server.listen(bound)` (or `{ handle: bound }`) and
+ * `new net.Socket({ handle: bound })` to adopt. Undefined where net has none.
+ */
+export const BoundSocketClass = (net as { BoundSocket?: new (...args: never[]) => object }).BoundSocket;
+
+/**
  * node:tls's message for a server certificate that fails verification for
  * want of a trusted root (UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT,
  * UNABLE_TO_VERIFY_LEAF_SIGNATURE) ends with a hint about --use-system-ca on

@@ -14,6 +14,7 @@ import {
   systemError,
 } from './errors';
 import { ConnectionFlag, ListenFlag } from './binding';
+import { adoptBoundSocket, boundSocketIn } from './bound-socket';
 import { trimAbstractPadding, unixPathErrno, unixSocketAddress } from './connect';
 import { serverListenChannel, serverSocketChannel } from './diagnostics';
 import { blockListOption, maxConnectionsZeroDropsAll } from './net-version';
@@ -131,6 +132,10 @@ export class Server extends EventEmitter {
   private reactor: Reactor | undefined;
   private bound: Bound | undefined;
   private unixPath: string | undefined;
+  // What an adopted net.BoundSocket held (its libuv handle): closed once the
+  // listener is, which closes node's copy of the fd and, for a path, removes
+  // the socket file, as node's server does when it closes the handle.
+  private boundHandle: { close(): void } | undefined;
   private connectionCount = 0;
   private listenPending = false;
   private listenGeneration = 0;
@@ -202,8 +207,11 @@ export class Server extends EventEmitter {
   listen(path: string, backlog?: number, callback?: ListenCallback): this;
   listen(path: string, callback?: ListenCallback): this;
   listen(options: ListenOptions, callback?: ListenCallback): this;
+  listen(bound: object, backlog?: number, callback?: ListenCallback): this;
   listen(...args: unknown[]): this {
     const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as ListenCallback) : undefined;
+    const boundSocket = boundSocketIn(args[0]);
+    if (boundSocket !== undefined) return this.listenOnBoundSocket(boundSocket, args, callback);
     const options = normalizeListenArgs(args);
     if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
     if (serverListenChannel.hasSubscribers) {
@@ -341,12 +349,43 @@ export class Server extends EventEmitter {
     this.startListening(reactor, id, family === 0 ? address : boundAddress, boundPort, family);
   }
 
-  private adoptFd(fd: number, backlog: number): void {
+  /**
+   * net's `listen(boundSocket[, backlog][, callback])` and `listen({ handle:
+   * boundSocket })` (Node 24.22+): listens on the socket a net.BoundSocket
+   * bound, which is adopted, so that its address(), fd() and close() throw
+   * ERR_SOCKET_HANDLE_ADOPTED from then on, as after node's listen(). The
+   * reactor listens on a duplicate; node's handle keeps the original until
+   * the server closes.
+   */
+  private listenOnBoundSocket(boundSocket: Parameters<typeof adoptBoundSocket>[0], args: unknown[],
+    callback: ListenCallback | undefined): this {
+    if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
+    // Throws ERR_SOCKET_HANDLE_ADOPTED for one adopted or closed, before any change.
+    const adopted = adoptBoundSocket(boundSocket);
+    if (serverListenChannel.hasSubscribers) {
+      serverListenChannel.asyncStart.publish({ server: this, options: args[0] as object });
+    }
+    if (callback) this.once('listening', callback);
+    // As net: a backlog comes only as the second or third argument.
+    const backlog = toBacklog(args[1]) || toBacklog(args[2]) || DEFAULT_BACKLOG;
+    this.boundHandle = adopted.handle;
+    this.adoptFd(adopted.fd, backlog, true);
+    if (this.bound === undefined) this.closeBoundHandle();  // failed: 'error' is on its way
+    return this;
+  }
+
+  private closeBoundHandle(): void {
+    const handle = this.boundHandle;
+    this.boundHandle = undefined;
+    handle?.close();
+  }
+
+  private adoptFd(fd: number, backlog: number, duplicate = false): void {
     const reactor = reactorOrError(this);
     if (reactor === undefined) return;
     const tlsContext = this.tlsContextFor(reactor);
     if (tlsContext < 0) return;
-    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, false,
+    const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, duplicate,
       tlsContext);
     if (result.length === 2) {
       const error = systemError(result[0], 'listen');
@@ -471,6 +510,7 @@ export class Server extends EventEmitter {
         fs.rmSync(this.unixPath, { force: true });
         this.unixPath = undefined;
       }
+      this.closeBoundHandle();
     }
     this.emitCloseIfDrained();
     return this;
@@ -597,6 +637,12 @@ function dropData(remoteAddress: string, remotePort: number, localAddress: strin
     remotePort,
     remoteFamily: family(remoteAddress),
   };
+}
+
+/** net's toNumber, which listen() reads a bound socket's backlog with: anything Number() makes >= 0, else false. */
+function toBacklog(value: unknown): number | false {
+  const number = Number(value);
+  return number >= 0 ? number : false;
 }
 
 function normalizeListenArgs(args: unknown[]): ListenOptions {

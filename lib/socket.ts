@@ -29,6 +29,7 @@ import {
   blockListOption, clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce,
   typeOfServiceMethods,
 } from './net-version';
+import { adoptBoundSocket, AdoptedBoundSocket, asBoundSocket } from './bound-socket';
 import { getReactor, Reactor } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
 import { validateFunction, validateInteger } from './validate';
@@ -67,6 +68,12 @@ export interface SocketOptions {
   blockList?: BlockList;
   /** The IP type of service to connect with, 0-255 (Node 24.22+, as net; ignored before, as net). See {@link Socket.setTypeOfService}. */
   typeOfService?: number;
+  /**
+   * A `net.BoundSocket` (Node 24.22+) to connect from: the socket is adopted,
+   * and connect() connects it, from the address and port it is bound to.
+   * Any other handle (a libuv handle object) is not supported and ignored.
+   */
+  handle?: unknown;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -208,6 +215,12 @@ export class Socket extends Duplex implements AttemptingSocket {
   private noDelay = false;
   private keepAlive: [boolean, number] | undefined;
   private typeOfService: number | undefined;  // net's kSetTOS: the last value set
+  // A net.BoundSocket adopted by the constructor, until connect() hands its
+  // fd to the reactor (then `handle` is closed, or for a path held until the
+  // socket is released: closing it removes the socket file, as net does when
+  // the socket closes).
+  private boundSource: AdoptedBoundSocket | undefined;
+  private boundPath: string | undefined;  // the path of an adopted BoundSocket, its local address once connected
   private forwarding = false;
   private writeShutDown = false;  // the write side was shut down before the reactor had it
   private unattachedTimer: NodeJS.Timeout | undefined;
@@ -240,7 +253,9 @@ export class Socket extends Duplex implements AttemptingSocket {
       const value = (options as Record<string, unknown>)[name];
       if (value) throw invalidArgValue(`options.${name}`, value, 'is not supported');
     }
-    const fd = options.fd;
+    const bound = asBoundSocket(options.handle);
+    // As net: a handle given, `fd` is not looked at.
+    const fd = bound === undefined ? options.fd : undefined;
     if (fd !== undefined) checkTakeableFd(fd);
     const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
     super(duplexOptionsOf(options, fd !== undefined));
@@ -261,6 +276,20 @@ export class Socket extends Duplex implements AttemptingSocket {
     const onread = onReadOption(options.onread);
     if (onread !== undefined) this.userBuffer = new UserBufferReader(onread);
     if (fd !== undefined) this.takeFd(fd, options.readable !== false);
+    // Last: adopting it is the one change that cannot be undone. Throws
+    // ERR_SOCKET_HANDLE_ADOPTED for one adopted already, as net.
+    if (bound !== undefined) this.adoptBoundSource(adoptBoundSocket(bound));
+  }
+
+  private adoptBoundSource(adopted: AdoptedBoundSocket): void {
+    this.boundSource = adopted;
+    if (typeof adopted.address === 'string') this.boundPath = adopted.address;
+    // As net's, whose handle answers getsockname before it connects.
+    if (typeof adopted.address !== 'string') {
+      this.localAddress = adopted.address.address;
+      this.localPort = adopted.address.port;
+      this.localFamily = familyOf(adopted.address.address);
+    }
   }
 
   /**
@@ -453,7 +482,14 @@ export class Socket extends Duplex implements AttemptingSocket {
   connect(path: string, connectListener?: () => void): this;
   connect(port: number | string, host?: string, connectListener?: () => void): this;
   connect(...args: unknown[]): this {
-    const [options, listener] = normalizeConnectArgs(args);
+    let [options, listener] = normalizeConnectArgs(args);
+    if (this.boundSource !== undefined && !this.destroyed) {
+      // As net: an adopted BoundSocket fixes the local end and the family.
+      if (options.localAddress !== undefined || options.localPort !== undefined) {
+        throw invalidArgValue('options', options, 'localAddress and localPort cannot be used with an adopted bound socket');
+      }
+      options = { ...options, autoSelectFamily: false };
+    }
     if (clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket: this });
     // As net: a destroyed (closed) socket may be connected again, as new.
     if (this.destroyed) this.reinitialize();
@@ -517,6 +553,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.writeShutDown = false;
     this.resetOnDestroy = false;
     this.dataAwaitingConnect = [];
+    this.boundPath = undefined;  // a BoundSocket serves one connection
     this.remoteAddress = this.remotePort = this.remoteFamily = undefined;
     this.localAddress = this.localPort = this.localFamily = undefined;
     // onReadableEnd may have replaced write() for the old connection.
@@ -539,9 +576,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     const reactor = this.connectReactor!;
     const address = target.family === 0 ? unixSocketAddress(target.address) : target.address;
     const tls = this.tlsConnectArguments(reactor);
-    const result = tls === undefined
-      ? reactor.native.connect(target.family, address, target.port, localAddress, localPort)
-      : reactor.native.connect(target.family, address, target.port, localAddress, localPort, ...tls);
+    const bound = this.takeBoundFd();
+    let result: [number] | [number, string];
+    if (tls === undefined && bound === undefined) {
+      result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
+    } else {
+      const [context, servername, session, traces, requestsOcsp] = tls ?? [];
+      result = reactor.native.connect(target.family, address, target.port, localAddress, localPort, context, servername,
+        session, traces, requestsOcsp, bound);
+    }
+    if (bound !== undefined && this.boundSource?.path === undefined) this.closeBoundSource();
     if (result.length === 2) return [result[0], result[1]];
     this.attach(reactor, result[0]);
     return null;
@@ -555,6 +599,27 @@ export class Socket extends Duplex implements AttemptingSocket {
   protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string,
     session: Buffer | undefined, traces: boolean, requestsOcsp: boolean] | undefined {
     return undefined;
+  }
+
+  /**
+   * The adopted BoundSocket's fd for the one connect it serves (the reactor
+   * connects a duplicate), or undefined. A TCP one's handle is closed as soon
+   * as the reactor has its copy: while node's fd stayed open, closing ours
+   * would not close the connection.
+   */
+  private takeBoundFd(): number | undefined {
+    const source = this.boundSource;
+    if (source === undefined || source.fd < 0) return undefined;
+    const fd = source.fd;
+    source.fd = -1;
+    return fd;
+  }
+
+  /** Closes node's handle of an adopted BoundSocket (and, for a path, its socket file). */
+  private closeBoundSource(): void {
+    const source = this.boundSource;
+    this.boundSource = undefined;
+    source?.handle.close();
   }
 
   /** @internal For ConnectAttempts: closes the attempt in progress (a timed-out one). */
@@ -575,6 +640,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.attempts?.connected();
     this.attempts = undefined;
     this.setAddresses(addresses);
+    // As net: a client bound to a path reports it as its local address.
+    if (this.boundPath !== undefined) this.localAddress = this.boundPath;
     if (this.typeOfService !== undefined && this.typeOfServiceReachesKernel()) {
       // As net's afterConnect: a value set before the connection applies
       // now; a failure is an 'error' event there, EBADF excepted.
@@ -1195,6 +1262,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * connection and its fd.
    */
   private release(reset: boolean): void {
+    this.closeBoundSource();
     if (!this.registered) return;
     const reactor = this.reactor!;
     if (reset) reactor.native.reset(this.id);

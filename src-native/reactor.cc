@@ -491,7 +491,7 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
                           "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session, "
-                          "traces, requestsOcsp])");
+                          "traces, requestsOcsp, boundFd])");
   }
   // info[5] to info[9]: a TLS client's context, SNI name, session to offer
   // (a Buffer), whether it traces and whether it asks for an OCSP staple,
@@ -521,10 +521,16 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
   const char* failedCall = "connect";
-  int fd = sys::ConnectSocket(family, info[1].As<Napi::String>().Utf8Value(),
-                              info[2].As<Napi::Number>().Int32Value(),
-                              info[3].As<Napi::String>().Utf8Value(),
-                              info[4].As<Napi::Number>().Int32Value(), &failedCall);
+  // info[10]: the fd of a net.BoundSocket JS adopted: a duplicate of it
+  // connects, in place of a new socket (lib/bound-socket.ts).
+  int fd = info.Length() >= 11 && info[10].IsNumber()
+               ? sys::ConnectBoundSocket(info[10].As<Napi::Number>().Int32Value(), family,
+                                         info[1].As<Napi::String>().Utf8Value(),
+                                         info[2].As<Napi::Number>().Int32Value(), &failedCall)
+               : sys::ConnectSocket(family, info[1].As<Napi::String>().Utf8Value(),
+                                    info[2].As<Napi::Number>().Int32Value(),
+                                    info[3].As<Napi::String>().Utf8Value(),
+                                    info[4].As<Napi::Number>().Int32Value(), &failedCall);
   if (fd < 0) return Failure(env, fd, failedCall);
   Command command(Command::Kind::kAddConnection);
   command.id = loop_->NextId();

@@ -214,6 +214,24 @@ int ListenSocket(int family, const std::string& address, int port, int backlog,
   return fd;
 }
 
+namespace {
+// Starts connecting `fd` (non-blocking, owned here) to `target`: returns it
+// connected or in progress, or closes it and returns -errno.
+int StartConnect(int fd, const SocketAddress& target, const char** failedCall) {
+  for (;;) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&target.storage), target.length) == 0) return fd;
+    if (errno == EINTR) continue;
+    // EINPROGRESS for TCP; EAGAIN for a Unix socket whose listener's backlog
+    // is full is an error, as in libuv.
+    if (errno == EINPROGRESS) return fd;
+    int error = Fail();
+    close(fd);
+    *failedCall = "connect";
+    return error;
+  }
+}
+}  // namespace
+
 int ConnectSocket(int family, const std::string& address, int port,
                   const std::string& localAddress, int localPort, const char** failedCall) {
   SocketAddress target;
@@ -239,17 +257,42 @@ int ConnectSocket(int family, const std::string& address, int port,
       return error;
     }
   }
-  for (;;) {
-    if (connect(fd, reinterpret_cast<sockaddr*>(&target.storage), target.length) == 0) return fd;
-    if (errno == EINTR) continue;
-    // EINPROGRESS for TCP; EAGAIN for a Unix socket whose listener's backlog
-    // is full is an error, as in libuv.
-    if (errno == EINPROGRESS) return fd;
+  return StartConnect(fd, target, failedCall);
+}
+
+int ConnectBoundSocket(int boundFd, int family, const std::string& address, int port, const char** failedCall) {
+  SocketAddress target;
+  int made = MakeAddress(family, address, port, &target);
+  if (made < 0) {
+    *failedCall = "connect";
+    return made;
+  }
+  // A stream socket, before its flags are touched (they are shared).
+  int type = 0;
+  socklen_t length = sizeof type;
+  if (getsockopt(boundFd, SOL_SOCKET, SO_TYPE, &type, &length) < 0) {
+    *failedCall = "getsockopt";
+    return Fail();
+  }
+  if (type != SOCK_STREAM) {
+    *failedCall = "connect";
+    return -EPROTOTYPE;
+  }
+  int fd = fcntl(boundFd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) {
+    *failedCall = "dup";
+    return Fail();
+  }
+  // The duplicate shares the open file and so its flags: libuv's are
+  // non-blocking already; set it in case they are not.
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
     int error = Fail();
     close(fd);
-    *failedCall = "connect";
+    *failedCall = "fcntl";
     return error;
   }
+  return StartConnect(fd, target, failedCall);
 }
 
 int DuplicateConnectedFd(int fd, const char** failedCall) {

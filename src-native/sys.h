@@ -74,6 +74,10 @@ int PrepareListeningFd(int fd, int backlog);
 // reactor learns the outcome from EPOLLOUT and SO_ERROR.
 int ConnectSocket(int family, const std::string& address, int port,
                   const std::string& localAddress, int localPort, const char** failedCall);
+// As ConnectSocket, from a socket bound already (a net.BoundSocket's, whose
+// fd libuv owns): a non-blocking duplicate of `boundFd` connects, and is
+// returned; `boundFd` itself is left to its owner.
+int ConnectBoundSocket(int boundFd, int family, const std::string& address, int port, const char** failedCall);
 
 // Duplicates a connected stream socket taken over from libuv, as a
 // non-blocking, close-on-exec fd. The original is left untouched and open.
