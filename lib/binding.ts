@@ -74,7 +74,15 @@ export interface NativeReactor {
    * undefined without such a connection, null when not answered in 5 s.
    */
   typeOfService(id: number, tos: number): number | null | undefined;
-  setKeepAlive(id: number, enable: boolean, idleSeconds: number): void;
+  /** As node's TCP handle: interval 1 s and 10 probes unless given; any below 1 leaves SO_KEEPALIVE alone set. */
+  setKeepAlive(id: number, enable: boolean, idleSeconds: number, intervalSeconds?: number, count?: number): void;
+  /**
+   * Reads a connection's TCP setting on the reactor thread (1 SO_KEEPALIVE,
+   * 2 TCP_KEEPIDLE, 3 TCP_KEEPINTVL, 4 TCP_KEEPCNT, 5 TCP_NODELAY), for tests
+   * and diagnostics: the value, -errno, undefined without such a connection,
+   * null when not answered in 5 s.
+   */
+  socketOption(id: number, option: 1 | 2 | 3 | 4 | 5): number | null | undefined;
   reset(id: number): void;
   forward(forwardId: number, firstId: number, secondId: number, mode: number): void;
   forwardStart(forwardId: number): void;

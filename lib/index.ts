@@ -70,7 +70,7 @@ export type {
 export type { ServeHttpOptions } from './http';
 export type { ConnectOptions } from './connect';
 export type { ConnectionListener, ListenCallback, ListenOptions, ServerOptions } from './server';
-export type { SocketOptions } from './socket';
+export type { KeepAliveOptions, SocketOptions } from './socket';
 export type { NodeStyleError, SystemError } from './errors';
 
 /**

@@ -65,6 +65,14 @@ export const blockListOption = major >= 22;
 export const typeOfServiceMethods = typeof (net.Socket.prototype as { setTypeOfService?: unknown }).setTypeOfService === 'function';
 
 /**
+ * `socket.setKeepAlive(enable, initialDelay, interval, count)` and its
+ * `{ enable, initialDelay, interval, count }` form: in Node 24.22 and 26,
+ * not in 22.23 or 20.20, which take the first two (all four use interval 1 s
+ * and 10 probes unless told otherwise, libuv's defaults).
+ */
+export const keepAliveIntervalAndCount = net.Socket.prototype.setKeepAlive.length >= 4;
+
+/**
  * `net.BoundSocket` (Node 24.22 and 26; not 22.23 or 20.20): a socket bound
  * synchronously, for `server.listen(bound)` (or `{ handle: bound }`) and
  * `new net.Socket({ handle: bound })` to adopt. Undefined where net has none.

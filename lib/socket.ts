@@ -27,7 +27,7 @@ import {
 import { clientSocketChannel } from './diagnostics';
 import {
   blockListOption, clientSocketFromSocketConnect, destroyCancelsWriteInProgress, endNeverConnectedAtOnce,
-  typeOfServiceMethods,
+  keepAliveIntervalAndCount, typeOfServiceMethods,
 } from './net-version';
 import { adoptBoundSocket, AdoptedBoundSocket, asBoundSocket } from './bound-socket';
 import { getReactor, Reactor } from './reactor';
@@ -74,6 +74,17 @@ export interface SocketOptions {
    * Any other handle (a libuv handle object) is not supported and ignored.
    */
   handle?: unknown;
+}
+
+/** `setKeepAlive()`'s object form (Node 24.22+, as net). */
+export interface KeepAliveOptions {
+  enable?: boolean;
+  /** Idle milliseconds before the first probe. */
+  initialDelay?: number;
+  /** Milliseconds between probes (1 s unless given). */
+  interval?: number;
+  /** Unanswered probes before the connection is dropped (10 unless given). */
+  count?: number;
 }
 
 /** Where a connection's two ends are ('' addresses for a Unix socket). */
@@ -213,7 +224,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   private readEnded = false;       // the peer's FIN arrived: nothing more to read
   private resetOnDestroy = false;
   private noDelay = false;
-  private keepAlive: [boolean, number] | undefined;
+  // Given to the reactor when connected: enable, idle, interval (s), probes.
+  private keepAlive: [boolean, number, number, number] | undefined;
   private typeOfService: number | undefined;  // net's kSetTOS: the last value set
   // A net.BoundSocket adopted by the constructor, until connect() hands its
   // fd to the reactor (then `handle` is closed, or for a path held until the
@@ -456,8 +468,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (addresses !== undefined) this.setAddresses(addresses);
     this.clearUnattachedTimer();
     if (this.timeout !== undefined && this.timeout > 0) reactor.native.setTimeout(id, timerDuration(this.timeout, false));
-    if (this.noDelay) reactor.native.setNoDelay(id, true);
-    if (this.keepAlive !== undefined) reactor.native.setKeepAlive(id, this.keepAlive[0], this.keepAlive[1]);
+    // A connection still connecting gets them in onReactorConnect, once it is known to be TCP.
+    if (!this.connecting) this.applyTcpOptions();
     reactor.scheduleFlush();
     if (!this.connecting) this.emit(kReady);
   }
@@ -642,6 +654,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.setAddresses(addresses);
     // As net: a client bound to a path reports it as its local address.
     if (this.boundPath !== undefined) this.localAddress = this.boundPath;
+    // As net's afterConnect: what was set before, or while connecting, now.
+    this.applyTcpOptions();
     if (this.typeOfService !== undefined && this.typeOfServiceReachesKernel()) {
       // As net's afterConnect: a value set before the connection applies
       // now; a failure is an 'error' event there, EBADF excepted.
@@ -742,23 +756,50 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.unattachedTimer = undefined;
   }
 
+  /**
+   * Gives the reactor the TCP options set so far (net's kSetNoDelay and
+   * kSetKeepAlive), for a TCP connection: a Unix socket has none, as net's
+   * Pipe handle has no such methods.
+   */
+  private applyTcpOptions(): void {
+    if (!this.registered || this.remoteAddress === undefined) return;
+    if (this.noDelay) this.reactor!.native.setNoDelay(this.id, true);
+    if (this.keepAlive?.[0]) this.reactor!.native.setKeepAlive(this.id, ...this.keepAlive);
+  }
+
   /** Enables or disables Nagle's algorithm (TCP_NODELAY); `true` if omitted. Returns the socket. */
   setNoDelay(noDelay?: boolean): this {
     const enable = noDelay === undefined ? true : Boolean(noDelay);
     if (enable === this.noDelay) return this;
     this.noDelay = enable;
-    if (this.registered && this.remoteAddress !== undefined) {
+    if (this.registered && !this.connecting && this.remoteAddress !== undefined) {
       this.reactor!.native.setNoDelay(this.id, enable);
       this.reactor!.scheduleFlush();
     }
     return this;
   }
 
-  /** Enables TCP keep-alive, with the idle time before the first probe. Returns the socket. */
-  setKeepAlive(enable?: boolean, initialDelay?: number): this {
-    this.keepAlive = [Boolean(enable), ~~((initialDelay ?? 0) / 1000)];
-    if (this.registered && this.remoteAddress !== undefined) {
-      this.reactor!.native.setKeepAlive(this.id, this.keepAlive[0], this.keepAlive[1]);
+  /**
+   * Enables TCP keep-alive, with the idle time before the first probe (ms),
+   * as net does: probes then go every `interval` ms (1 s unless given) and
+   * the connection is dropped after `count` unanswered (10 unless given).
+   * `interval` and `count`, and the `{ enable, initialDelay, interval, count }`
+   * form, are Node 24.22's and 26's; before, net takes the first two.
+   * Returns the socket.
+   */
+  setKeepAlive(enable?: boolean | KeepAliveOptions, initialDelay?: number, interval?: number, count?: number): this {
+    if (!keepAliveIntervalAndCount) {
+      interval = count = undefined;
+    } else if (enable !== null && typeof enable === 'object') {
+      ({ enable, initialDelay, interval, count } = enable);
+    }
+    this.keepAlive = [Boolean(enable), ~~((initialDelay as number) / 1000),
+      // As node's TCP handle: an interval not given is 1 s, a count that is not a uint32 is 10.
+      interval === undefined ? 1 : ~~(interval / 1000),
+      Number.isInteger(count) && (count as number) >= 0 && (count as number) <= 0xffffffff
+        ? Math.min(count as number, 2 ** 31 - 1) : 10];
+    if (this.registered && !this.connecting && this.remoteAddress !== undefined) {
+      this.reactor!.native.setKeepAlive(this.id, ...this.keepAlive);
       this.reactor!.scheduleFlush();
     }
     return this;

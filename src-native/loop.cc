@@ -240,10 +240,11 @@ Loop::QueryOutcome Loop::QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, 
   return Ask(std::move(command), answer);
 }
 
-Loop::QueryOutcome Loop::TypeOfService(uint64_t id, int tos, int* result) {
-  Command command(Command::Kind::kTypeOfService);
+Loop::QueryOutcome Loop::SocketOption(uint64_t id, sys::SocketOption option, int value, int* result) {
+  Command command(Command::Kind::kSocketOption);
   command.id = id;
-  command.extra = tos;
+  command.flags = static_cast<uint32_t>(option);
+  command.extra = value;
   TlsAnswer answer;
   QueryOutcome outcome = Ask(std::move(command), &answer);
   if (outcome == QueryOutcome::kAnswered) *result = static_cast<int>(answer.number);
@@ -291,11 +292,13 @@ void Loop::Answer(uint64_t number, TlsAnswer answer) {
 void Loop::AnswerQuery(Command& command) {
   TlsAnswer answer;
   Connection* connection = FindConnection(command.id);
-  if (command.kind == Command::Kind::kTypeOfService) {
+  if (command.kind == Command::Kind::kSocketOption) {
     if (connection != nullptr && !connection->closed) {
+      auto option = static_cast<sys::SocketOption>(command.flags);
       answer.answered = true;
-      answer.number = command.extra < 0 ? sys::GetTypeOfService(connection->fd)
-                                        : sys::SetTypeOfService(connection->fd, command.extra);
+      answer.number = command.extra < 0 ? sys::GetSocketOption(connection->fd, option)
+                      : option == sys::SocketOption::kTypeOfService ? sys::SetTypeOfService(connection->fd, command.extra)
+                                                                    : -EINVAL;
     }
   } else if (connection != nullptr && connection->tls != nullptr && command.tlsQuery != nullptr) {
     connection->tls->Answer(*command.tlsQuery, &answer);
@@ -550,7 +553,7 @@ void Loop::Apply(Command& command) {
     ApplyAcks(command);
     return;
   }
-  if (command.kind == Command::Kind::kTlsQuery || command.kind == Command::Kind::kTypeOfService) {
+  if (command.kind == Command::Kind::kTlsQuery || command.kind == Command::Kind::kSocketOption) {
     AnswerQuery(command);  // answered whether or not the connection is there
     return;
   }
@@ -666,7 +669,8 @@ void Loop::Apply(Command& command) {
       sys::SetNoDelay(connection->fd, command.amount != 0);
       return;
     case Command::Kind::kSetKeepAlive:
-      sys::SetKeepAlive(connection->fd, command.amount != 0, command.extra);
+      sys::SetKeepAlive(connection->fd, command.amount != 0, command.extra, static_cast<int>(command.other),
+                        static_cast<int>(command.flags));
       return;
     case Command::Kind::kPause:
       connection->wantsData = false;
@@ -859,8 +863,13 @@ void Loop::AcceptReady() {
       const ConnectionDefaults& defaults = listener->defaults;
       connection->wantsData = !defaults.paused;
       connection->lastActivityMs = nowMs_;
-      if (defaults.noDelay) sys::SetNoDelay(fd, true);
-      if (defaults.keepAlive) sys::SetKeepAlive(fd, true, defaults.keepAliveSeconds);
+      // TCP's options, for TCP connections only: node's Pipe has neither.
+      bool tcp = peer.storage.ss_family != AF_UNIX;
+      if (defaults.noDelay && tcp) sys::SetNoDelay(fd, true);
+      if (defaults.keepAlive && tcp) {
+        sys::SetKeepAlive(fd, true, defaults.keepAliveSeconds, sys::kKeepAliveIntervalDefault,
+                          sys::kKeepAliveCountDefault);
+      }
       if (listener->tls != nullptr) {
         connection->tls = TlsSession::Accept(listener->tls, fd, id, tlsServerSessions_);
         if (connection->tls == nullptr) {

@@ -41,7 +41,8 @@ struct Command {
     kAcks,           // bytes: (id, amount) pairs of doubles, bytes JS has consumed
     kSetTimeout,     // id, amount: idle milliseconds, 0 to cancel
     kSetNoDelay,     // id, amount: 0 or 1
-    kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes
+    kSetKeepAlive,   // id, amount: 0 or 1, extra: idle seconds before probes,
+                     // other: seconds between probes, flags: probes (sys::SetKeepAlive)
     kReset,          // id: close with RST (SO_LINGER 0)
     kAddConnection,  // id, fd, flags: kConnecting; the loop owns fd now;
                      // tlsContext and tlsClient for a TLS client connection
@@ -72,9 +73,9 @@ struct Command {
     kTlsListenWith,       // id: a TLS listener; tlsContext: the server context the
                           // connections it accepts from now on start with (tls.Server's
                           // setSecureContext); those accepted before keep theirs
-    kTypeOfService,       // id, amount: the query's number, extra: the IP type of
-                          // service to set, or -1 to read it (Loop::TypeOfService
-                          // waits for the answer)
+    kSocketOption,        // id, amount: the query's number, flags: a sys::SocketOption,
+                          // extra: the type of service to set, or -1 to read the
+                          // option (Loop::SocketOption waits for the answer)
   };
   // Bits of `flags` for kAddListener.
   static constexpr uint32_t kPauseOnConnect = 1;
@@ -196,10 +197,11 @@ class Loop {
   };
   static constexpr int kQueryWaitMs = 5000;
   QueryOutcome QueryTls(uint64_t id, std::unique_ptr<TlsQuery> query, TlsAnswer* answer);
-  // Sets (`tos` 0-255) or reads (`tos` -1) connection `id`'s IP type of
-  // service (sys::SetTypeOfService) and waits, as QueryTls. *result: 0 once
-  // set, the value read, or -errno. kNoSession: no such connection.
-  QueryOutcome TypeOfService(uint64_t id, int tos, int* result);
+  // Reads (`value` -1) connection `id`'s `option`, or sets its type of
+  // service (`value` 0-255; sys::SetTypeOfService), and waits, as QueryTls.
+  // *result: 0 once set, the value read, or -errno. kNoSession: no such
+  // connection.
+  QueryOutcome SocketOption(uint64_t id, sys::SocketOption option, int value, int* result);
   // Ids for listeners and connections: unique for the life of the loop.
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
   // Any thread.
@@ -215,7 +217,7 @@ class Loop {
   void RunCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
-  // Submits `command` (a kTlsQuery or kTypeOfService) under a new query
+  // Submits `command` (a kTlsQuery or kSocketOption) under a new query
   // number and waits for Answer(); the JS thread's side of both.
   QueryOutcome Ask(Command command, TlsAnswer* answer);
   // Reactor thread: hands `answer` to the JS thread waiting on `number`.
@@ -309,7 +311,7 @@ class Loop {
   // Queries JS waits for, by number (Ask): an entry is made and erased by
   // the waiting JS thread, and filled by the reactor thread only while it is
   // there; an answer that comes after the wait gave up is dropped. A
-  // kTypeOfService answer is a TlsAnswer's `number`.
+  // kSocketOption answer is a TlsAnswer's `number`.
   struct PendingAnswer {
     bool done = false;
     TlsAnswer answer;

@@ -276,6 +276,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::SetMaxConnections>("setMaxConnections"),
           InstanceMethod<&Reactor::SetNoDelay>("setNoDelay"),
           InstanceMethod<&Reactor::TypeOfService>("typeOfService"),
+          InstanceMethod<&Reactor::SocketOption>("socketOption"),
           InstanceMethod<&Reactor::SetKeepAlive>("setKeepAlive"),
           InstanceMethod<&Reactor::Reset>("reset"),
           InstanceMethod<&Reactor::Forward>("forward"),
@@ -896,7 +897,29 @@ Napi::Value Reactor::TypeOfService(const Napi::CallbackInfo& info) {
   // Commands staged this tick go first: the connection as JS has left it.
   loop_->Submit(staged_);
   int result = 0;
-  Loop::QueryOutcome outcome = loop_->TypeOfService(IdArgument(info, 0), static_cast<int>(tos), &result);
+  Loop::QueryOutcome outcome =
+      loop_->SocketOption(IdArgument(info, 0), sys::SocketOption::kTypeOfService, static_cast<int>(tos), &result);
+  if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
+  if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
+  return Napi::Number::New(env, result);
+}
+
+// socketOption(id, option): reads a connection's sys::SocketOption (1 to 4:
+// its keep-alive settings; 5: TCP_NODELAY) on the reactor thread, for tests and diagnostics:
+// the value, -errno, undefined without such a connection, null when the
+// reactor did not answer in time. (The type of service: typeOfService.)
+Napi::Value Reactor::SocketOption(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber()) return ThrowTypeError(env, "socketOption(id, option)");
+  double option = info[1].As<Napi::Number>().DoubleValue();
+  if (!(option >= 1 && option <= static_cast<double>(sys::SocketOption::kNoDelay))) {
+    return ThrowTypeError(env, "socketOption: unknown option");
+  }
+  if (!loop_ || released_) return env.Undefined();
+  loop_->Submit(staged_);
+  int result = 0;
+  Loop::QueryOutcome outcome = loop_->SocketOption(
+      IdArgument(info, 0), static_cast<sys::SocketOption>(static_cast<int>(option)), -1, &result);
   if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
   if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
   return Napi::Number::New(env, result);
@@ -988,9 +1011,22 @@ Napi::Value Reactor::SetNoDelay(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setKeepAlive(id, enable, idleSeconds[, intervalSeconds, count]): as
+// node's TCP handle, interval 1 and count 10 unless given (lib/socket.ts
+// reads them as node's net does).
 Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
-  Stage(Command::Kind::kSetKeepAlive, info, info[1].ToBoolean().Value() ? 1 : 0,
-        info[2].ToNumber().Int32Value());
+  Command command(Command::Kind::kSetKeepAlive);
+  command.id = IdArgument(info, 0);
+  command.amount = info[1].ToBoolean().Value() ? 1 : 0;
+  command.extra = info[2].ToNumber().Int32Value();
+  // Below 1 means none (sys::SetKeepAlive then sets SO_KEEPALIVE alone).
+  int interval = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value()
+                                                         : sys::kKeepAliveIntervalDefault;
+  int count = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value()
+                                                      : sys::kKeepAliveCountDefault;
+  command.other = static_cast<uint64_t>(std::max(0, interval));
+  command.flags = static_cast<uint32_t>(std::max(0, count));
+  staged_.push_back(std::move(command));
   return info.Env().Undefined();
 }
 

@@ -127,6 +127,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value SetMaxConnections(const Napi::CallbackInfo& info);
   Napi::Value SetNoDelay(const Napi::CallbackInfo& info);
   Napi::Value TypeOfService(const Napi::CallbackInfo& info);
+  Napi::Value SocketOption(const Napi::CallbackInfo& info);
   Napi::Value SetKeepAlive(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
   // forward(forwardId, firstId, secondId, mode); forwardId from nextId()

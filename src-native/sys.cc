@@ -443,14 +443,34 @@ int GetTypeOfService(int fd) {
   return getsockopt(fd, level, option, &tos, &length) < 0 ? Fail() : tos;
 }
 
-int SetKeepAlive(int fd, bool enable, int idleSeconds) {
+int SetKeepAlive(int fd, bool enable, int idleSeconds, int intervalSeconds, int count) {
   int value = enable ? 1 : 0;
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &value, sizeof value) < 0) return Fail();
-  if (enable && idleSeconds > 0 &&
-      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idleSeconds, sizeof idleSeconds) < 0) {
+  // libuv stops here (EINVAL, which node ignores) when any is below 1.
+  if (!enable || idleSeconds < 1 || intervalSeconds < 1 || count < 1) return 0;
+  if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idleSeconds, sizeof idleSeconds) < 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intervalSeconds, sizeof intervalSeconds) < 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) < 0) {
     return Fail();
   }
   return 0;
+}
+
+int GetSocketOption(int fd, SocketOption option) {
+  int level = IPPROTO_TCP;
+  int name = 0;
+  switch (option) {
+    case SocketOption::kTypeOfService: return GetTypeOfService(fd);
+    case SocketOption::kKeepAlive: level = SOL_SOCKET; name = SO_KEEPALIVE; break;
+    case SocketOption::kKeepAliveIdle: name = TCP_KEEPIDLE; break;
+    case SocketOption::kKeepAliveInterval: name = TCP_KEEPINTVL; break;
+    case SocketOption::kKeepAliveCount: name = TCP_KEEPCNT; break;
+    case SocketOption::kNoDelay: name = TCP_NODELAY; break;
+    default: return -EINVAL;
+  }
+  int value = 0;
+  socklen_t length = sizeof value;
+  return getsockopt(fd, level, name, &value, &length) < 0 ? Fail() : value;
 }
 
 int SetLingerZero(int fd) {

@@ -100,8 +100,12 @@ int AtUrgentMark(int fd);
 ssize_t Write(int fd, const char* from, size_t length);
 
 int SetNoDelay(int fd, bool enable);
-// SO_KEEPALIVE, and TCP_KEEPIDLE when `idleSeconds` > 0, as libuv does.
-int SetKeepAlive(int fd, bool enable, int idleSeconds);
+// SO_KEEPALIVE; when enabling with idle, interval and count all >= 1, also
+// TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT, as libuv's
+// uv_tcp_keepalive_ex (node passes interval 1 and count 10 unless told).
+constexpr int kKeepAliveIntervalDefault = 1;
+constexpr int kKeepAliveCountDefault = 10;
+int SetKeepAlive(int fd, bool enable, int idleSeconds, int intervalSeconds, int count);
 // SO_LINGER with a zero timeout: the next close() sends RST, not FIN.
 int SetLingerZero(int fd);
 // A TCP socket's IP type of service (0-255), as node's TCP handle sets and
@@ -111,6 +115,18 @@ int SetLingerZero(int fd);
 // failure (-EINVAL for a socket that is not IP).
 int SetTypeOfService(int fd, int tos);
 int GetTypeOfService(int fd);
+
+// Options a connection's settings can be read back by (Loop::SocketOption).
+enum class SocketOption : uint8_t {
+  kTypeOfService = 0,      // GetTypeOfService; the only one that may be set
+  kKeepAlive = 1,          // SO_KEEPALIVE
+  kKeepAliveIdle = 2,      // TCP_KEEPIDLE
+  kKeepAliveInterval = 3,  // TCP_KEEPINTVL
+  kKeepAliveCount = 4,     // TCP_KEEPCNT
+  kNoDelay = 5,            // TCP_NODELAY
+};
+// `option`'s value on fd, or -errno.
+int GetSocketOption(int fd, SocketOption option);
 
 // Text form of an address for JS ("127.0.0.1", "::1", or "" for Unix).
 std::string AddressText(const SocketAddress& address);
