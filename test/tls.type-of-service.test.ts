@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureServer, SecureSocket } from '../lib';
-import { checkMustCalls, listenLocal } from './helpers';
+import { checkMustCalls, listenLocal, thrownCode } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -34,12 +34,7 @@ async function serverSide(make: 'node' | 'reactor'): Promise<unknown[]> {
       const tos = socket as unknown as TypeOfService;
       const before = tos.getTypeOfService();
       tos.setTypeOfService(0xff);
-      let code: string | undefined;
-      try {
-        tos.setTypeOfService(256);
-      } catch (error) {
-        code = (error as NodeJS.ErrnoException).code;
-      }
+      const code = thrownCode(() => tos.setTypeOfService(256));
       resolve([before, tos.getTypeOfService(), code]);
       socket.destroy();
     };

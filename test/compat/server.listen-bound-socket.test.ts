@@ -9,30 +9,16 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
+import { thrownCode } from '../helpers';
+import { BoundSocket, maybe } from './bound-socket';
 import { trackServer, trackSocket, unixSocketPath, useCompatHarness, within } from './harness';
 import { implementations } from './implementations';
 
 useCompatHarness();
 
-interface BoundSocket {
-  address(): net.AddressInfo | string;
-  fd(): number;
-  close(): void;
-}
-type BoundSocketClass = new (options?: { host?: string; port?: number; path?: string }) => BoundSocket;
 
-const BoundSocket = (net as unknown as { BoundSocket?: BoundSocketClass }).BoundSocket;
-const maybe = BoundSocket !== undefined ? test : test.skip;
-
-function adoptedCodes(bound: BoundSocket): unknown[] {
-  return [() => bound.address(), () => bound.fd(), () => bound.close()].map((call) => {
-    try {
-      call();
-      return 'no error';
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code;
-    }
-  });
+function adoptedCodes(bound: BoundSocket): string[] {
+  return [() => bound.address(), () => bound.fd(), () => bound.close()].map(thrownCode);
 }
 
 /** What a client connecting to `target` reads before the server ends it, or its error code. */

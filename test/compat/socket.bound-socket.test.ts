@@ -12,28 +12,12 @@ import * as net from 'node:net';
 
 import { trackServer, trackSocket, unixSocketPath, useCompatHarness, within } from './harness';
 import * as reactor from '../../lib';
+import { thrownCode } from '../helpers';
+import { BoundSocket, maybe } from './bound-socket';
 import { netImplementations } from './implementations';
 
 useCompatHarness();
 
-interface BoundSocket {
-  address(): net.AddressInfo | string;
-  fd(): number;
-  close(): void;
-}
-type BoundSocketClass = new (options?: { host?: string; port?: number; path?: string }) => BoundSocket;
-
-const BoundSocket = (net as unknown as { BoundSocket?: BoundSocketClass }).BoundSocket;
-const maybe = BoundSocket !== undefined ? test : test.skip;
-
-function codeOf(call: () => unknown): unknown {
-  try {
-    call();
-    return 'no error';
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code;
-  }
-}
 
 /** A node:net server on 127.0.0.1 that reports each connection's remote port, then what it read until the client's FIN. */
 async function portEchoServer(): Promise<{ port: number; seen: Array<Promise<[number, string]>> }> {
@@ -73,7 +57,7 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     const bound = new BoundSocket!({ host: '127.0.0.1', port: 0 });
     const local = bound.address() as net.AddressInfo;
     const socket = trackSocket(new implementation.Socket({ handle: bound } as net.SocketConstructorOpts));
-    expect([codeOf(() => bound.fd()), codeOf(() => bound.address()), codeOf(() => bound.close())])
+    expect([thrownCode(() => bound.fd()), thrownCode(() => bound.address()), thrownCode(() => bound.close())])
       .toEqual(Array(3).fill('ERR_SOCKET_HANDLE_ADOPTED'));
     expect(socket.address()).toEqual(local);
     socket.connect(port, '127.0.0.1');
@@ -92,9 +76,9 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     const { port } = await portEchoServer();
     const bound = new BoundSocket!({ host: '127.0.0.1' });
     const socket = trackSocket(new implementation.Socket({ handle: bound } as net.SocketConstructorOpts));
-    expect(codeOf(() => socket.connect({ port, host: '127.0.0.1', localPort: 40000 })))
+    expect(thrownCode(() => socket.connect({ port, host: '127.0.0.1', localPort: 40000 })))
       .toBe('ERR_INVALID_ARG_VALUE');
-    expect(codeOf(() => socket.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' })))
+    expect(thrownCode(() => socket.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' })))
       .toBe('ERR_INVALID_ARG_VALUE');
     socket.connect({ port, host: '127.0.0.1' });
     await within(once(socket, 'connect'), 2000, "'connect'");
@@ -158,7 +142,7 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
   maybe('a BoundSocket adopted already: the constructor throws ERR_SOCKET_HANDLE_ADOPTED', () => {
     const bound = new BoundSocket!({ host: '127.0.0.1' });
     bound.close();
-    expect(codeOf(() => new implementation.Socket({ handle: bound } as net.SocketConstructorOpts)))
+    expect(thrownCode(() => new implementation.Socket({ handle: bound } as net.SocketConstructorOpts)))
       .toBe('ERR_SOCKET_HANDLE_ADOPTED');
   });
 });
@@ -168,7 +152,7 @@ maybe('a BoundSocket subclass is adopted as one', async () => {
   const bound = new Reserved({ host: '127.0.0.1' });
   const local = bound.address();
   const socket = new reactor.Socket({ handle: bound } as unknown as reactor.SocketOptions);
-  expect([socket.address(), codeOf(() => bound.fd())]).toEqual([local, 'ERR_SOCKET_HANDLE_ADOPTED']);
+  expect([socket.address(), thrownCode(() => bound.fd())]).toEqual([local, 'ERR_SOCKET_HANDLE_ADOPTED']);
   socket.destroy();
 });
 
@@ -179,9 +163,9 @@ maybe('where node\'s BoundSocket cannot be taken over, it is refused, not half a
   delete prototype[consume];
   const bound = new BoundSocket!({ host: '127.0.0.1' });
   try {
-    expect(codeOf(() => new reactor.Socket({ handle: bound } as unknown as reactor.SocketOptions)))
+    expect(thrownCode(() => new reactor.Socket({ handle: bound } as unknown as reactor.SocketOptions)))
       .toBe('ERR_EPOLL_REACTOR_UNSUPPORTED');
-    expect(codeOf(() => reactor.createServer().listen(bound as never))).toBe('ERR_EPOLL_REACTOR_UNSUPPORTED');
+    expect(thrownCode(() => reactor.createServer().listen(bound as never))).toBe('ERR_EPOLL_REACTOR_UNSUPPORTED');
     expect(typeof (bound.address() as net.AddressInfo).port).toBe('number');
   } finally {
     prototype[consume] = method;

@@ -9,6 +9,7 @@
 import { once } from 'node:events';
 import * as net from 'node:net';
 
+import { thrownCode } from '../helpers';
 import { acceptedSocket, trackServer, trackSocket, unixSocketPath, useCompatHarness, within } from './harness';
 import { netImplementations } from './implementations';
 
@@ -40,14 +41,7 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
   maybe('bad values throw net\'s errors and leave the value as it was', () => {
     const socket = tosOf(trackSocket(new implementation.Socket()));
     socket.setTypeOfService(0x20);
-    const codes = ['invalid', NaN, 256, -1, 1.5, undefined].map((value) => {
-      try {
-        socket.setTypeOfService(value);
-        return 'no error';
-      } catch (error) {
-        return (error as NodeJS.ErrnoException).code;
-      }
-    });
+    const codes = ['invalid', NaN, 256, -1, 1.5, undefined].map((value) => thrownCode(() => socket.setTypeOfService(value)));
     expect(codes).toEqual(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_OUT_OF_RANGE',
       'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE']);
     expect(socket.getTypeOfService()).toBe(0x20);
