@@ -113,7 +113,7 @@ struct LoopOptions {
   // Bytes read from one socket per loop turn, so one fast sender cannot starve
   // the rest; a socket cut off here is read again next turn without an edge.
   // 512 KiB: each turn costs a batch and a wakeup, and at 256 KiB a 64 KiB
-  // stream paid 10-13 % of its rate for them (libuv reads up to 2 MiB).
+  // stream paid about 15 % of its rate for them (libuv reads up to 2 MiB).
   size_t readBudgetPerTurn = 512 * 1024;
   // Bytes one socket may have handed to JS but not yet consumed. Stops reading
   // even when a pause from JS arrives a batch late.
