@@ -16,6 +16,12 @@
 //     sends exactly its bytes; a connect whose lookup answers with garbage
 //     ends in one 'error' with a Node code and one 'close', never an uncaught
 //     throw; forward() of a socket already flowing or just adopted loses no byte.
+//   - with `tls`: the same over TLS on the reactor thread: reactor and node:tls
+//     clients of a reactor TLS server, reactor TLS clients of a node:tls server,
+//     and forward() terminating TLS in front of a node:net server; with
+//     `hostile` too, bytes that are not TLS (or a record header and garbage)
+//     sent to the reactor's TLS server, and a reactor TLS client of a server
+//     that answers with garbage: each ends in one 'close', any 'error' with a code.
 //
 // Each stream starts with a 4-byte header naming its writer, so a receiver
 // (an accepted socket, or the far end of a forward) learns whose bytes it gets
@@ -26,9 +32,11 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tls from 'node:tls';
 
-import { adopt, connect, createServer, forward, Server, Socket } from '../../lib';
+import { adopt, connect, createSecureServer, createServer, forward, Server, Socket } from '../../lib';
 import { randomBytes, seededRandom } from '../helpers/random';
+import { makeTestPki, TestPki } from '../helpers/tls-pki';
 
 export interface FuzzOptions {
   seed: number;
@@ -48,6 +56,12 @@ export interface FuzzOptions {
    * just before forward(), connects whose lookup gives hostile results.
    */
   hostile?: boolean;
+  /**
+   * Connections over TLS as well (off in the seeds recorded before it, so
+   * their sequences replay): handshakes and records on the reactor thread,
+   * cut by the same pauses, ends, destroys, resets and timeouts.
+   */
+  tls?: boolean;
 }
 
 export interface FuzzResult {
@@ -55,7 +69,7 @@ export interface FuzzResult {
   stats: Record<string, number>;
 }
 
-type AnySocket = Socket | net.Socket;
+type AnySocket = Socket | net.Socket | tls.TLSSocket;
 
 const HEADER = 4;
 // The stream body repeats a random table whose length is prime, offset per
@@ -333,12 +347,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const reactorServers: { server: Server; port: number | string; closes: number; closed: boolean; label: string }[] = [];
   const closedPorts: number[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'epoll-reactor-fuzz-'));
+  const pki: TestPki | undefined = options.tls ? makeTestPki() : undefined;
+  const trust = (): { ca: Buffer; servername: string } => ({ ca: pki!.caCert, servername: 'localhost' });
 
-  async function listenReactor(label: string, onConnection: (socket: Socket) => void, unix = false): Promise<(typeof reactorServers)[number]> {
-    const server = createServer(onConnection);
+  async function listenReactor(label: string, onConnection: (socket: Socket) => void, unix = false,
+    secure = false): Promise<(typeof reactorServers)[number]> {
+    const server = secure ? createSecureServer({ key: pki!.serverKey, cert: pki!.serverCert }, onConnection)
+      : createServer(onConnection);
     const entry = { server, port: 0 as number | string, closes: 0, closed: false, label };
     server.on('close', () => entry.closes++);
     server.on('error', (error) => violation(`${label}: server error ${(error as NodeJS.ErrnoException).code}`));
+    // A client gone mid-handshake: counted, as node's server would report it.
+    if (secure) server.on('tlsClientError', () => count('reactorTlsClientErrors'));
     await new Promise<void>((resolve) => {
       if (unix) server.listen(path.join(tmp, `${label}-${reactorServers.length}.sock`), resolve);
       else server.listen(0, '127.0.0.1', resolve);
@@ -493,6 +513,42 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   let unixEcho = await listenReactor('unix', onEchoSide, true);
   let proxy = await listenReactor('proxy', onProxySide);
 
+  // TLS: a reactor TLS echo server, a reactor TLS proxy (forward() from the
+  // decrypted side to node:net), and node:tls's server for reactor clients.
+  const onSecureEchoSide = (socket: Socket): void => {
+    watch(socket, 'reactor-tls-accepted');
+    linkAccepted(newEndpoint(socket, 'reactor-tls-accepted'));
+  };
+  let secureEcho = options.tls ? await listenReactor('tls-echo', onSecureEchoSide, false, true) : undefined;
+  let secureProxy = options.tls ? await listenReactor('tls-proxy', onProxySide, false, true) : undefined;
+  let nodeTlsPort = 0;
+  const nodeTlsServer = options.tls
+    ? tls.createServer({ key: pki!.serverKey, cert: pki!.serverCert }, (socket) => {
+      watch(socket, 'node-tls-accepted');
+      linkAccepted(newEndpoint(socket, 'node-tls-accepted'));
+    })
+    : undefined;
+  // Answers every connection with random bytes, sometimes ending after them.
+  let garbagePort = 0;
+  const garbageServer = options.tls && options.hostile
+    ? net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write(randomBytes(random, 1 + below(4096)));
+      if (chance(0.5)) socket.end();
+      else later(() => socket.destroy());
+    })
+    : undefined;
+  if (garbageServer) {
+    await new Promise<void>((resolve) => garbageServer.listen(0, '127.0.0.1', resolve));
+    garbagePort = (garbageServer.address() as net.AddressInfo).port;
+  }
+  if (nodeTlsServer) {
+    // A client gone mid-handshake: node's server drops it, as ours does.
+    nodeTlsServer.on('tlsClientError', () => count('nodeTlsClientErrors'));
+    await new Promise<void>((resolve) => nodeTlsServer.listen(0, '127.0.0.1', resolve));
+    nodeTlsPort = (nodeTlsServer.address() as net.AddressInfo).port;
+  }
+
   const timers = new Set<NodeJS.Timeout>();
   function later(action: () => void): void {
     const timer = setTimeout(() => {
@@ -523,8 +579,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
 
   // ---- connections --------------------------------------------------------
   function openConnection(): void {
-    const kind = below(7);
-    count(`open.${['reactor→net', 'net→reactor', 'reactor→reactor', 'reactor→unix', 'adopt-accepted', 'adopt-outbound', 'forward'][kind]}`);
+    const kind = below(options.tls ? 11 : 7);
+    count(`open.${['reactor→net', 'net→reactor', 'reactor→reactor', 'reactor→unix', 'adopt-accepted', 'adopt-outbound', 'forward',
+      'tls reactor→reactor', 'tls node→reactor', 'tls reactor→node', 'tls forward'][kind]}`);
     switch (kind) {
       case 0: {
         const socket = connect(netPort, '127.0.0.1');
@@ -559,12 +616,30 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         socket.once('connect', () => later(() => adoptEndpoint(endpoint)));
         break;
       }
+      case 7:
+      case 9: {
+        const port = kind === 7 ? secureEcho!.port as number : nodeTlsPort;
+        const label = kind === 7 ? 'reactor-tls-client' : 'reactor-tls-client-of-node';
+        const socket = connect({ port, host: '127.0.0.1', tls: trust() });
+        watch(socket, label);
+        linkWhenConnected(newEndpoint(socket, label));
+        break;
+      }
+      case 8: {
+        const socket = tls.connect({ port: secureEcho!.port as number, host: '127.0.0.1', ...trust() });
+        watch(socket, 'node-tls-client');
+        linkWhenConnected(newEndpoint(socket, 'node-tls-client'));
+        break;
+      }
       default: {
-        const viaAdopt = options.hostile && chance(0.3);
-        const port = viaAdopt ? adoptProxyPort : (proxy.port as number);
-        const socket = net.connect({ port, host: '127.0.0.1', localAddress: uniqueLoopback() });
-        watch(socket, 'forward-client');
-        const endpoint = newEndpoint(socket, 'forward-client');
+        const secure = kind === 10;
+        const viaAdopt = !secure && options.hostile && chance(0.3);
+        const port = secure ? secureProxy!.port as number : viaAdopt ? adoptProxyPort : (proxy.port as number);
+        const target = { port, host: '127.0.0.1', localAddress: uniqueLoopback() };
+        const socket = secure ? tls.connect({ ...target, ...trust() }) : net.connect(target);
+        const label = secure ? 'tls-forward-client' : 'forward-client';
+        watch(socket, label);
+        const endpoint = newEndpoint(socket, label);
         socket.once('connect', () => {
           const source = sourceOf(socket.localAddress, socket.localPort);
           const record = forwardsAwaitingClient.get(source);
@@ -581,6 +656,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       }
     }
     if (options.hostile && chance(0.03)) hostileLookupConnect();
+    if (options.tls && options.hostile && chance(0.05)) garbageTls();
     if (closedPorts.length > 0 && chance(0.05)) {
       // A connect to a server that has closed: refused, then exactly one 'close'.
       const socket = connect(pick(closedPorts), '127.0.0.1');
@@ -633,6 +709,32 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     const w = watch(socket, `hostile-lookup(${name})`);
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (typeof error.code !== 'string' && name !== 'error without code') violation(`${w.label}: 'error' without a code: ${error.message}`);
+    });
+  }
+
+  // Not TLS where TLS is spoken, both ways. Each socket must close once; an
+  // 'error' must carry a code (node:tls's, or the system's).
+  function garbageTls(): void {
+    if (chance(0.5)) {
+      count('garbageToTlsServer');
+      const socket = net.connect(secureEcho!.port as number, '127.0.0.1');
+      watch(socket, 'garbage-client-of-tls-server');
+      socket.on('error', () => count('garbageClientErrors'));
+      socket.resume();  // the server's alert, then its end
+      const bytes = randomBytes(random, 1 + below(2048));
+      // Half the time a handshake record's header, so the garbage is read as its body.
+      if (bytes.length >= 3 && chance(0.5)) bytes.set([0x16, 0x03, 0x01], 0);
+      socket.write(bytes);
+      if (chance(0.5)) socket.end();
+      else later(() => socket.destroy());
+      return;
+    }
+    count('tlsClientOfGarbage');
+    const socket = connect({ port: garbagePort, host: '127.0.0.1', tls: trust() });
+    const w = watch(socket, 'reactor-tls-client-of-garbage');
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      count('garbageServerErrors');
+      if (typeof error.code !== 'string') violation(`${w.label}: 'error' without a code: ${error.message}`);
     });
   }
 
@@ -727,15 +829,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
 
   async function closeAndReplace(): Promise<void> {
     count('op.serverClose');
-    const which = below(3);
-    const entry = which === 0 ? echo : which === 1 ? unixEcho : proxy;
+    const which = below(options.tls ? 5 : 3);
+    const entry = [echo, unixEcho, proxy, secureEcho, secureProxy][which]!;
     entry.closed = true;
     entry.server.close();
     if (typeof entry.port === 'number') closedPorts.push(entry.port);
-    const replacement = await listenReactor(entry.label, which === 2 ? onProxySide : onEchoSide, which === 1);
+    const onConnection = [onEchoSide, onEchoSide, onProxySide, onSecureEchoSide, onProxySide][which];
+    const replacement = await listenReactor(entry.label, onConnection, which === 1, which >= 3);
     if (which === 0) echo = replacement;
     else if (which === 1) unixEcho = replacement;
-    else proxy = replacement;
+    else if (which === 2) proxy = replacement;
+    else if (which === 3) secureEcho = replacement;
+    else secureProxy = replacement;
   }
 
   const live = (): Endpoint[] => endpoints.filter((e) => !e.socket.destroyed);
@@ -749,6 +854,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     netServer.close();
     adoptServer.close();
     adoptProxyServer.close();
+    nodeTlsServer?.close();
+    garbageServer?.close();
+    pki?.remove();
     for (const timer of timers) clearTimeout(timer);
     throw error;
   }
@@ -797,6 +905,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     netServer.close();
     adoptServer.close();
     adoptProxyServer.close();
+    nodeTlsServer?.close();
+    garbageServer?.close();
     const serversBy = Date.now() + 10000;
     while (reactorServers.some((s) => s.closes === 0) && Date.now() < serversBy) await new Promise((resolve) => setTimeout(resolve, 20));
     for (const entry of reactorServers) {
@@ -804,6 +914,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     }
     for (const record of forwards) if (record.settled !== 1) violation(`a forward() settled ${record.settled} times`);
     fs.rmSync(tmp, { recursive: true, force: true });
+    pki?.remove();
 
     // ---- byte totals -----------------------------------------------------------
     const receiverOf = new Map<Endpoint, Endpoint>();
@@ -845,6 +956,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         continue;
       }
       count('streamsWhole');
+      if (writer.label.includes('tls')) count('tlsStreamsWhole');
       if (!receiver) violation(`${writer.label}: wrote ${writer.written} bytes on an undisturbed connection; no peer received its header`);
       else if (receiver.received !== writer.written) {
         const via = writer.via ?? receiver.via;

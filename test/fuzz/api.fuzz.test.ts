@@ -7,6 +7,7 @@
 //   FUZZ_SECONDS=60 FUZZ_SOCKETS=500 npm run fuzz
 //   npm run fuzz:sanitize                   # 500 sockets for 60 s under ASan + UBSan
 //   FUZZ_HOSTILE=1 FUZZ_SEEDS=100 npm run fuzz   # the hostile extras on every seed (timed runs have them on)
+//   FUZZ_TLS=1 FUZZ_SEEDS=100 npm run fuzz       # TLS connections too on every seed (timed runs have them on)
 import { runFuzz } from './api-fuzzer';
 
 interface Seed {
@@ -15,6 +16,7 @@ interface Seed {
   sockets?: number;
   operations?: number;
   hostile?: boolean;
+  tls?: boolean;
 }
 
 // Each runs in about 1-4 s. Seeds that found a bug stay here with what they found.
@@ -30,6 +32,10 @@ const FIXED_SEEDS: Seed[] = [
   // and adopted sockets, resets before forward(), hostile lookup results.
   { seed: 5, hostile: true, why: 'hostile: views, flowing forwards, lookups' },
   { seed: 6, hostile: true, why: 'hostile: views, flowing forwards, lookups' },
+  // TLS on the reactor thread under the same calls: reactor and node:tls
+  // clients and servers, forward() terminating TLS.
+  { seed: 7, tls: true, why: 'tls: handshakes and records cut by every call' },
+  { seed: 8, tls: true, hostile: true, why: 'tls and hostile' },
 ];
 
 function seedsFromEnvironment(): Seed[] {
@@ -43,6 +49,7 @@ const sockets = Number(process.env.FUZZ_SOCKETS ?? 200);
 const seconds = process.env.FUZZ_SECONDS ? Number(process.env.FUZZ_SECONDS) : undefined;
 const operations = Number(process.env.FUZZ_OPERATIONS ?? 1500);
 const hostileFromEnvironment = process.env.FUZZ_HOSTILE !== undefined ? process.env.FUZZ_HOSTILE !== '0' : undefined;
+const tlsFromEnvironment = process.env.FUZZ_TLS !== undefined ? process.env.FUZZ_TLS !== '0' : undefined;
 
 describe('RELIABILITY #35: API fuzzer', () => {
   const seeds: Seed[] = seconds !== undefined ? [{ seed: Number(process.env.FUZZ_SEED ?? Date.now() % 100000), why: 'timed run' }] : seedsFromEnvironment();
@@ -56,6 +63,7 @@ describe('RELIABILITY #35: API fuzzer', () => {
       durationMs: seconds === undefined ? undefined : seconds * 1000,
       log: process.env.FUZZ_VERBOSE ? (line) => console.log(line) : undefined,
       hostile: hostileFromEnvironment ?? entry.hostile ?? seconds !== undefined,
+      tls: tlsFromEnvironment ?? entry.tls ?? seconds !== undefined,
     });
     if (process.env.FUZZ_VERBOSE || seconds !== undefined) console.log(JSON.stringify(result.stats));
     expect(result.violations).toEqual([]);
@@ -63,5 +71,6 @@ describe('RELIABILITY #35: API fuzzer', () => {
     expect(result.stats.sockets).toBeGreaterThan(entry.sockets ?? sockets);
     expect(result.stats.streamsWhole).toBeGreaterThan(0);
     expect(result.stats.bytesReceived).toBeGreaterThan(0);
+    if (tlsFromEnvironment ?? entry.tls ?? seconds !== undefined) expect(result.stats.tlsStreamsWhole).toBeGreaterThan(0);
   }, 120000 + (seconds ?? 0) * 2000);
 });
