@@ -16,7 +16,8 @@ namespace reactor {
 
 namespace {
 // epoll events fetched per wait. More wait in the kernel for the next turn,
-// which is fine: a turn's work is bounded by the read budget anyway.
+// which is fine: a turn's work is bounded anyway, per socket by the read
+// budget and in all by the unconsumed-bytes caps.
 constexpr int kMaxEventsPerWait = 1024;
 // Connections accepted per listener per turn before reads get a go.
 constexpr int kMaxAcceptsPerTurn = 512;
