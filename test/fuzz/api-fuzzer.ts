@@ -529,13 +529,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     })
     : undefined;
   // Answers every connection with random bytes, sometimes ending after them.
+  // Its own generator: accepts come in the kernel's order, and drawing from
+  // the fuzzer's would shift every later choice of the seed with the timing.
   let garbagePort = 0;
+  const garbageRandom = seededRandom(options.seed ^ 0x6a7b);
   const garbageServer = options.tls && options.hostile
     ? net.createServer((socket) => {
       socket.on('error', () => undefined);
-      socket.write(randomBytes(random, 1 + below(4096)));
-      if (chance(0.5)) socket.end();
-      else later(() => socket.destroy());
+      socket.write(randomBytes(garbageRandom, 1 + (garbageRandom() % 4096)));
+      if (garbageRandom() % 2 === 0) socket.end();
+      else setTimeout(() => socket.destroy(), garbageRandom() % 20);
     })
     : undefined;
   if (garbageServer) {
