@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 
 import { connect, createServer, forward, ForwardOptions, ForwardResult, Socket } from '../lib';
-import { bulkBytes, checkMustCalls, closeServer, listenLocal, mustCall, openFdCount, waitFor } from './helpers';
+import { bulkBytes, checkMustCalls, closeServer, listenLocal, mustCall, openFdCount, settledFdCount, waitFor } from './helpers';
 import { startFixture } from './helpers/child';
 import { releaseTracked, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
@@ -125,18 +125,6 @@ function drainOrClose(socket: net.Socket): Promise<void> {
 /** Resolves at 'close' (events.once would reject at an 'error' before it). */
 function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once('close', () => resolve()));
-}
-
-/** Waits until the fd count stops falling (closes on the reactor thread are asynchronous), and returns it. */
-async function settledFdCount(): Promise<number> {
-  let previous = openFdCount();
-  for (let i = 0; i < 50; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 40));
-    const now = openFdCount();
-    if (now === previous) return now;
-    previous = now;
-  }
-  return previous;
 }
 
 describe.each(MODES)("mode '%s'", (mode) => {

@@ -12,7 +12,7 @@ import * as net from 'node:net';
 
 import { trackServer, trackSocket, unixSocketPath, useCompatHarness, within } from './harness';
 import * as reactor from '../../lib';
-import { thrownCode } from '../helpers';
+import { openFdCount, settledFdCount, thrownCode } from '../helpers';
 import { BoundSocket, maybe } from './bound-socket';
 import { netImplementations } from './implementations';
 
@@ -37,18 +37,6 @@ async function portEchoServer(): Promise<{ port: number; seen: Array<Promise<[nu
   server.listen(0, '127.0.0.1');
   await within(once(server, 'listening'), 2000, "'listening'");
   return { port: (server.address() as net.AddressInfo).port, seen };
-}
-
-/**
- * The fds this process has open. (Binding the port again says nothing: libuv
- * binds with SO_REUSEADDR, which lets a second unconnected socket share it.)
- */
-function openFds(): number {
-  return fs.readdirSync('/proc/self/fd').length;
-}
-
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
 
 describe.each(netImplementations)('%s', (_name, implementation) => {
@@ -92,27 +80,24 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     const deadPort = (refusing.address() as net.AddressInfo).port;
     refusing.close();
     await within(once(refusing, 'close'), 2000, "'close'");
-    await nextTurn();
-    const before = openFds();
+    const before = await settledFdCount();
     const socket = trackSocket(new implementation.Socket({ handle: new BoundSocket!({ host: '127.0.0.1' }) } as
       net.SocketConstructorOpts));
     socket.connect(deadPort, '127.0.0.1');
     const [error] = await within(once(socket, 'error'), 2000, "'error'") as [NodeJS.ErrnoException];
     expect(error.code).toBe('ECONNREFUSED');
     await within(once(socket, 'close'), 2000, "'close'");
-    await nextTurn();
-    expect(openFds()).toBe(before);
+    expect(await settledFdCount()).toBe(before);
   });
 
   maybe('destroyed before it connects, the socket leaves no fd open', async () => {
-    const before = openFds();
+    const before = await settledFdCount();
     const socket = new implementation.Socket({ handle: new BoundSocket!({ host: '127.0.0.1' }) } as
       net.SocketConstructorOpts);
-    expect(openFds()).toBe(before + 1);
+    expect(openFdCount()).toBe(before + 1);
     socket.destroy();
     await within(once(socket, 'close'), 2000, "'close'");
-    await nextTurn();
-    expect(openFds()).toBe(before);
+    expect(await settledFdCount()).toBe(before);
   });
 
   maybe('bound to a path: that path is the local address, and its file goes when the socket closes', async () => {

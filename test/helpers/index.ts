@@ -98,6 +98,18 @@ export function openFdCount(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
+/** Waits until the fd count stops changing (closes on the reactor thread are asynchronous), and returns it. */
+export async function settledFdCount(): Promise<number> {
+  let previous = openFdCount();
+  for (let i = 0; i < 50; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const now = openFdCount();
+    if (now === previous) return now;
+    previous = now;
+  }
+  return previous;
+}
+
 /** Polls `condition` every 10 ms until it holds or `timeoutMs` passes. */
 export async function waitFor(condition: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
