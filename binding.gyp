@@ -15,6 +15,7 @@
             "src-native/reactor.cc",
             "src-native/loop.cc",
             "src-native/listener.cc",
+            "src-native/fd_table.cc",
             "src-native/connection.cc",
             "src-native/sys.cc",
             "src-native/timers.cc",

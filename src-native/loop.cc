@@ -80,6 +80,7 @@ int Loop::Start(const char** failedCall) {
     return added;
   }
   spareFd_ = sys::OpenSpareFd();
+  fdTable_.Configure(epollFd_, sys::OpenFileLimit());
   acceptGate_->SetWakeFd(wakeFd_);
   acceptGate_->SetFdLimit(sys::OpenFileLimit());
   // The thread starts with every signal blocked: process signals go to
@@ -127,6 +128,8 @@ void Loop::Stop() {
     pthread_join(thread_, nullptr);
     started_ = false;
   }
+  // Before the epoll fd it duplicates is closed below.
+  fdTable_.Stop();
   std::vector<Command> leftover;
   {
     std::lock_guard<std::mutex> lock(commandsMutex_);
@@ -526,6 +529,7 @@ void Loop::Apply(Command& command) {
     listener->acceptRoom = AcceptGate::RoomFor(
         static_cast<int>(std::min<uint64_t>(command.amount, INT32_MAX)), sys::MaxListenBacklog());
     acceptGate_->AddRoom(listener->acceptRoom);
+    fdTable_.Prepare();
     // Connections may already be queued; with edge triggering no edge comes
     // for them, so look now.
     QueueAccept(listener.get());
@@ -837,6 +841,7 @@ void Loop::AcceptReady() {
       sys::SocketAddress peer;
       int fd = listener->AcceptOne(&peer, &spareFd_, &shed);
       if (fd == -EAGAIN) break;
+      fdTable_.Note(fd);
       if (fd < 0) {
         if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) {
           listener->starved = true;  // a connection closing retries it

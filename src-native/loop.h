@@ -15,6 +15,7 @@
 
 #include "batch.h"
 #include "connection.h"
+#include "fd_table.h"
 #include "flow_control.h"
 #include "forwarder.h"
 #include "listener.h"
@@ -298,6 +299,8 @@ class Loop {
   int epollFd_ = -1;
   int wakeFd_ = -1;
   int spareFd_ = -1;
+  // Grows the fd table ahead of accepts, off this thread (fd_table.h).
+  FdTableGrower fdTable_;
   Pollable wakeTag_{Pollable::Kind::kWake};
   static void* ThreadMain(void* self);
   pthread_t thread_{};

@@ -322,8 +322,10 @@ int DuplicateConnectedFd(int fd, const char** failedCall) {
   return copy;
 }
 
-int Duplicate(int fd) {
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+int Duplicate(int fd) { return DuplicateAtOrAbove(fd, 0); }
+
+int DuplicateAtOrAbove(int fd, int lowest) {
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, lowest);
   return copy < 0 ? Fail() : copy;
 }
 

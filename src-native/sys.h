@@ -86,6 +86,8 @@ int DuplicateConnectedFd(int fd, const char** failedCall);
 int PeerAddress(int fd, SocketAddress* out);
 // F_DUPFD_CLOEXEC.
 int Duplicate(int fd);
+// F_DUPFD_CLOEXEC at the lowest free number at or above `lowest`.
+int DuplicateAtOrAbove(int fd, int lowest);
 
 // pipe2 with O_NONBLOCK | O_CLOEXEC; fills fds[0] (read) and fds[1] (write).
 int CreatePipe(int fds[2]);
