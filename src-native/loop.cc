@@ -21,6 +21,10 @@ namespace {
 constexpr int kMaxEventsPerWait = 1024;
 // Connections accepted per listener per turn before reads get a go.
 constexpr int kMaxAcceptsPerTurn = 512;
+// A turn that has run this long stops between sockets to accept
+// (Loop::AcceptDuringLongTurn), looking at the clock once per this many.
+constexpr uint64_t kMidTurnAcceptMs = 1;
+constexpr uint32_t kSocketsBetweenClockChecks = 8;
 // After a transient accept error (ENOBUFS, ENOMEM, EPERM...) the listener is
 // tried again this much later: soon enough that a backlog is not left waiting
 // for another client's edge, seldom enough that a lasting error costs one
@@ -465,6 +469,7 @@ void Loop::Run() {
 
     RunCommands();
     AcceptReady();
+    lastAcceptPassMs_ = nowMs_;
     ReadReady();
     PumpForwards();
     FlushWrites();
@@ -779,6 +784,24 @@ void Loop::ReopenHeldListeners() {
   heldListeners_.clear();
 }
 
+void Loop::AcceptDuringLongTurn() {
+  if (++socketsSinceClockCheck_ < kSocketsBetweenClockChecks) return;
+  socketsSinceClockCheck_ = 0;
+  if (listeners_.empty()) return;
+  uint64_t now = MonotonicMs();
+  if (now < lastAcceptPassMs_ + kMidTurnAcceptMs) return;
+  lastAcceptPassMs_ = now;
+  // Listeners the gate holds, that wait to retry or that ran out of fds have
+  // their own way back; the others are tried (EAGAIN when nothing waits).
+  for (auto& entry : listeners_) {
+    Listener* listener = entry.second.get();
+    if (!listener->closed && !listener->heldByGate && listener->retryAtMs == 0 && !listener->starved) {
+      QueueAccept(listener);
+    }
+  }
+  AcceptReady();
+}
+
 void Loop::CountAcceptEvent() {
   acceptGate_->Add();
   ++batch_->acceptEvents;
@@ -988,8 +1011,14 @@ void Loop::ReadReady() {
   flow_.TakeReady(&connections);
   // Connections waiting for room under the total cap first, oldest first,
   // as long as there is room (flow_control.h, invariant 6).
-  while (Connection* connection = flow_.NextInLine()) ReadConnection(connection, &handshakeSteps);
-  for (Connection* connection : connections) ReadConnection(connection, &handshakeSteps);
+  while (Connection* connection = flow_.NextInLine()) {
+    ReadConnection(connection, &handshakeSteps);
+    AcceptDuringLongTurn();
+  }
+  for (Connection* connection : connections) {
+    ReadConnection(connection, &handshakeSteps);
+    AcceptDuringLongTurn();
+  }
   connections.clear();
 }
 
@@ -1030,6 +1059,7 @@ void Loop::FlushWrites() {
   for (uint64_t id : ids) {
     Connection* connection = FindConnection(id);
     if (connection == nullptr) continue;  // closed since it was queued
+    AcceptDuringLongTurn();
     connection->queuedForWrite = false;
     MarkInterestDirty(connection);
     if (connection->closed || connection->forwarder != nullptr) continue;
@@ -1279,6 +1309,7 @@ void Loop::PumpForwards() {
   for (uint64_t id : ids) {
     Forwarder* forwarder = FindForwarder(id);
     if (forwarder == nullptr) continue;  // finished since it was queued
+    AcceptDuringLongTurn();
     forwarder->queued = false;
     if (forwarder->Finished()) continue;
     uint64_t before = forwarder->BytesFirstToSecond() + forwarder->BytesSecondToFirst();

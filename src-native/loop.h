@@ -233,6 +233,14 @@ class Loop {
   void RetryListeners();
   // Milliseconds until the nearest accept retry, or -1 if none.
   int MillisecondsUntilRetry(uint64_t nowMs) const;
+  // A turn over thousands of sockets can run for tens of milliseconds (more
+  // where it shares a core with the JS thread), while a connect burst fills
+  // the kernel's accept queue (the backlog: 511 by default) in a few and then
+  // has SYNs dropped, each costing its client a 1 s retransmit: 10,000
+  // connections opened at once saw hundreds to thousands of connects time
+  // out. So reads, flushes and forwards call this between sockets, and once
+  // kMidTurnAcceptMs has passed since the last accept pass it makes another.
+  void AcceptDuringLongTurn();
   // Records a kConnection or kDrop event for the AcceptGate.
   void CountAcceptEvent();
   void ReadReady();
@@ -354,6 +362,10 @@ class Loop {
   // Listeners waiting to retry after a transient accept error; added by
   // AcceptReady, emptied by RetryListeners once due.
   std::vector<uint64_t> retryListeners_;
+  // When accepting was last tried (AcceptDuringLongTurn), and sockets served
+  // since the clock was last read.
+  uint64_t lastAcceptPassMs_ = 0;
+  uint32_t socketsSinceClockCheck_ = 0;
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();
   // Buffers JS lends for bulk reads (read_lender.h); the arena takes them.
   const std::shared_ptr<ReadLender> lender_ = std::make_shared<ReadLender>();

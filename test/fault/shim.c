@@ -20,6 +20,8 @@
 //   FAULT_SIGNAL_STORM_US=U once the reactor runs, a SIGALRM every U µs
 //                           (setitimer), handled without SA_RESTART, so every
 //                           blocking call on a thread that takes it sees EINTR.
+//   FAULT_RECV_DELAY_US=U   on the reactor thread, every recv first sleeps U µs:
+//                           a turn over many sockets then runs long.
 //   FAULT_RCVBUF=B          every TCP socket this process creates gets SO_RCVBUF B
 //                           (before it connects, so the window stays that small).
 //   FAULT_CLOSE_LOG=1       count, per fd number, the calls that created it and
@@ -85,6 +87,7 @@ static atomic_int stormStarted;
 static atomic_long signalsHandled;
 static int closeLog;
 static long receiveBuffer;
+static long recvDelayMicros;
 static const char* reportPath;
 
 // Per-thread: 0 unknown, 1 the reactor thread, 2 another thread.
@@ -123,6 +126,7 @@ __attribute__((constructor)) static void Configure(void) {
   stormMicros = EnvLong("FAULT_SIGNAL_STORM_US", 0);
   closeLog = EnvLong("FAULT_CLOSE_LOG", 0) != 0;
   receiveBuffer = EnvLong("FAULT_RCVBUF", 0);
+  recvDelayMicros = EnvLong("FAULT_RECV_DELAY_US", 0);
   reportPath = getenv("FAULT_REPORT");
   if (closeLog) fdRecords = calloc(kMaxFd, sizeof *fdRecords);
   configured = 1;
@@ -279,6 +283,7 @@ int pipe2(int fds[2], int flags) {
 ssize_t recv(int fd, void* into, size_t length, int flags) {
   REAL(recv);
   if (InjectEintr()) return -1;
+  if (recvDelayMicros > 0 && OnReactorThread()) usleep((useconds_t)recvDelayMicros);
   return real_recv(fd, into, length, flags);
 }
 
