@@ -1148,9 +1148,16 @@ void Loop::PublishStats() {
 int Loop::Register(Connection* connection) {
   if (options_.edgeTriggered) return sys::EpollAdd(epollFd_, connection->fd, kConnectionEvents, connection);
   uint32_t wanted = InterestFor(connection);
-  // Nothing wanted yet (paused on connect): stay out of the set, so that a
-  // hangup, which epoll reports whatever the mask, cannot spin the loop.
-  if (wanted == 0) return 0;
+  // Nothing wanted yet (paused on connect, or the total cap reached): stay
+  // out of the set, so that a hangup, which epoll reports whatever the mask,
+  // cannot spin the loop. One that would read but for the total waits in the
+  // line, as SyncInterest parks it: the line brings it back, and its
+  // interest with it, once the total falls. Unparked, it would never be
+  // read (nothing else looks at a socket outside the set).
+  if (wanted == 0) {
+    if (WantsToRead(connection) && flow_.OverTotal()) flow_.Block(*connection);
+    return 0;
+  }
   int added = sys::EpollAdd(epollFd_, connection->fd, wanted, connection);
   if (added == 0) connection->interest = wanted;
   return added;

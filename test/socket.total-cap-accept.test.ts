@@ -1,0 +1,52 @@
+// A connection accepted while the reactor-wide cap on unconsumed bytes binds
+// cannot be read yet. Under level triggering it is left out of the epoll set
+// meanwhile (nothing would stop the set from reporting it every turn), so it
+// must wait in the cap's line like any connection the cap stopped: once JS
+// consumes and the total falls, it is read. Left out and not in line, it was
+// never read at all.
+import { spawn } from 'node:child_process';
+
+import { configure, createServer, Socket } from '../lib';
+import { getReactor } from '../lib/reactor';
+import { holdJsThreadUntil, listenLocal, waitFor } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+
+afterEach(releaseTracked);
+
+const KiB = 1024;
+const TOTAL_CAP = 64 * KiB;
+configure({ trigger: 'level', maxUnconsumedBytes: TOTAL_CAP });
+
+test('level-triggered: a connection accepted over the total cap is read once JS consumes', async () => {
+  const received = new Map<string, number>();
+  let hello = '';
+  const server = track(createServer((socket: Socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      if (chunk.includes('hello')) hello += chunk.toString();
+      received.set(String(socket.remotePort), (received.get(String(socket.remotePort)) ?? 0) + chunk.length);
+    });
+    socket.on('error', () => undefined);
+  }));
+  const port = await listenLocal(server);
+  // The clients live in a child, so that they go on while this thread is held:
+  // the first sends four times the cap; 300 ms later the second connects and
+  // says hello.
+  const child = track(spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    const first = net.connect(${port}, '127.0.0.1', () => first.write(Buffer.alloc(${4 * TOTAL_CAP}, 120)));
+    setTimeout(() => {
+      const second = net.connect(${port}, '127.0.0.1', () => second.write('hello'));
+    }, 300);
+    setTimeout(() => process.exit(0), 20000);
+  `], { stdio: 'ignore' }));
+
+  const native = getReactor().native;
+  // Nothing is consumed while JS is held: the first connection's bytes fill
+  // the total, and the second is accepted over it.
+  holdJsThreadUntil(() => native.stats().unconsumedBytes >= TOTAL_CAP && native.stats().connections === 2, 10_000,
+    'the second connection accepted over the total cap');
+
+  await waitFor(() => hello === 'hello', 5_000, "the second connection's bytes");
+  await waitFor(() => [...received.values()].reduce((sum, n) => sum + n, 0) === 4 * TOTAL_CAP + 5, 5_000, 'every byte');
+  child.kill('SIGKILL');
+});
