@@ -7,6 +7,10 @@
 
 namespace reactor {
 
+namespace {
+constexpr const char* kThreadName = "epoll-fdtable";  // 15 characters at most
+}  // namespace
+
 void FdTableGrower::Configure(int dupSource, uint64_t fdLimit) {
   dupSource_ = dupSource;
   fdLimit_ = fdLimit;
@@ -43,6 +47,9 @@ void FdTableGrower::Grow(int fd) {
       threshold_ = INT_MAX;
       return;
     }
+    // Named from here too: until the thread names itself it carries this
+    // thread's name, which is how tests and tools find the reactor thread.
+    pthread_setname_np(thread_, kThreadName);
   }
   wake_.notify_one();
 }
@@ -53,7 +60,7 @@ void* FdTableGrower::ThreadMain(void* self) {
 }
 
 void FdTableGrower::Run() {
-  pthread_setname_np(pthread_self(), "epoll-fdtable");
+  pthread_setname_np(pthread_self(), kThreadName);
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || requested_ > done_; });

@@ -15,7 +15,9 @@
 // slots when the first listener opens, and to twice its size each time an fd
 // the reactor accepts reaches a quarter of it. That thread waits out the
 // grace period; the reactor's accepts keep finding room below. The table is
-// at most four times the fds in use, or 4,096 slots (8 bytes each).
+// at most eight times the highest fd accepted, or 4,096 slots (8 bytes
+// each). A grow that fails (ENOMEM, a lowered limit) is not asked for again:
+// the kernel then grows the table on demand, as it did before.
 
 #ifndef EPOLL_REACTOR_FD_TABLE_H_
 #define EPOLL_REACTOR_FD_TABLE_H_
@@ -44,7 +46,8 @@ class FdTableGrower {
   void Prepare() {
     if (threshold_ == 0) Grow(0);
   }
-  // Reactor thread: an fd it now owns.
+  // Reactor thread: an fd it accepted (the highest numbers it makes; a
+  // forward's pipes take numbers among them).
   void Note(int fd) {
     if (fd >= threshold_) Grow(fd);
   }

@@ -19,10 +19,11 @@ namespace {
 // which is fine: a turn's work is bounded anyway, per socket by the read
 // budget and in all by the unconsumed-bytes caps.
 constexpr int kMaxEventsPerWait = 1024;
-// Connections accepted per listener per turn before reads get a go.
+// Connections accepted per listener per accept pass before reads get a go.
 constexpr int kMaxAcceptsPerTurn = 512;
-// A turn that has run this long stops between sockets to accept
-// (Loop::AcceptDuringLongTurn), looking at the clock once per this many.
+// A turn stops between sockets for another accept pass once the millisecond
+// clock has moved this far past the last one (Loop::AcceptDuringLongTurn),
+// looking at the clock once per this many sockets.
 constexpr uint64_t kMidTurnAcceptMs = 1;
 constexpr uint32_t kSocketsBetweenClockChecks = 8;
 // After a transient accept error (ENOBUFS, ENOMEM, EPERM...) the listener is
@@ -182,6 +183,9 @@ void Loop::Submit(std::vector<Command>& commands) {
     }
     for (const Command& command : commands) {
       if (command.kind != Command::Kind::kAcks) urgent = true;
+      if (command.kind == Command::Kind::kCloseListener || command.kind == Command::Kind::kSetMaxConnections) {
+        listenerCommandsWaiting_.store(true, std::memory_order_relaxed);
+      }
     }
     // Bounded: JS reading a paused socket a chunk per tick acknowledges
     // every tick, and a sleeping reactor must not collect them without end.
@@ -507,6 +511,7 @@ void Loop::RunCommands() {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     commands.swap(commands_);
     commandsWaiting_.store(false, std::memory_order_relaxed);
+    listenerCommandsWaiting_.store(false, std::memory_order_relaxed);
   }
   for (Command& command : commands) {
     Apply(command);
@@ -787,10 +792,11 @@ void Loop::ReopenHeldListeners() {
 void Loop::AcceptDuringLongTurn() {
   if (++socketsSinceClockCheck_ < kSocketsBetweenClockChecks) return;
   socketsSinceClockCheck_ = 0;
-  if (listeners_.empty()) return;
+  if (listeners_.empty() || listenerCommandsWaiting_.load(std::memory_order_relaxed)) return;
   uint64_t now = MonotonicMs();
   if (now < lastAcceptPassMs_ + kMidTurnAcceptMs) return;
   lastAcceptPassMs_ = now;
+  nowMs_ = now;
   // Listeners the gate holds, that wait to retry or that ran out of fds have
   // their own way back; the others are tried (EAGAIN when nothing waits).
   for (auto& entry : listeners_) {
@@ -864,7 +870,6 @@ void Loop::AcceptReady() {
       sys::SocketAddress peer;
       int fd = listener->AcceptOne(&peer, &spareFd_, &shed);
       if (fd == -EAGAIN) break;
-      fdTable_.Note(fd);
       if (fd < 0) {
         if ((fd == -EMFILE || fd == -ENFILE) && spareFd_ < 0) {
           listener->starved = true;  // a connection closing retries it
@@ -877,6 +882,7 @@ void Loop::AcceptReady() {
         break;
       }
       ++accepted;
+      fdTable_.Note(fd);
       if (listener->maxConnections != 0 && listener->open >= listener->maxConnections) {
         // As net's onconnection: past maxConnections a connection is accepted
         // and closed at once, and the server emits 'drop' with its addresses.

@@ -238,8 +238,12 @@ class Loop {
   // the kernel's accept queue (the backlog: 511 by default) in a few and then
   // has SYNs dropped, each costing its client a 1 s retransmit: 10,000
   // connections opened at once saw hundreds to thousands of connects time
-  // out. So reads, flushes and forwards call this between sockets, and once
-  // kMidTurnAcceptMs has passed since the last accept pass it makes another.
+  // out. So reads, flushes and forwards call this between sockets; it reads
+  // the clock every kSocketsBetweenClockChecks sockets and, once the
+  // millisecond clock has moved kMidTurnAcceptMs past the last accept pass,
+  // makes another (and refreshes nowMs_, which the new connections' idle
+  // clocks start from). Not while a listener command waits: a close() must
+  // stop accepting, as net's does, and a turn runs commands only at its start.
   void AcceptDuringLongTurn();
   // Records a kConnection or kDrop event for the AcceptGate.
   void CountAcceptEvent();
@@ -340,6 +344,10 @@ class Loop {
   // in epoll_wait; Submit() explains the ordering that loses no wakeup.
   std::atomic<bool> sleeping_{false};    // set before epoll_wait, cleared after
   std::atomic<bool> commandsWaiting_{false};  // commands_ non-empty; set and cleared under commandsMutex_
+  // commands_ holds a kCloseListener or kSetMaxConnections; set and cleared
+  // under commandsMutex_. A turn does not accept mid-way past one
+  // (AcceptDuringLongTurn): net stops accepting at close().
+  std::atomic<bool> listenerCommandsWaiting_{false};
   // Stored before each sleep: a connection is stopped at a cap, so
   // acknowledgements must wake the reactor (Submit).
   std::atomic<bool> acksAwaited_{false};
@@ -362,8 +370,8 @@ class Loop {
   // Listeners waiting to retry after a transient accept error; added by
   // AcceptReady, emptied by RetryListeners once due.
   std::vector<uint64_t> retryListeners_;
-  // When accepting was last tried (AcceptDuringLongTurn), and sockets served
-  // since the clock was last read.
+  // When an accept pass last ran (start of turn or AcceptDuringLongTurn),
+  // and sockets served since the clock was last read.
   uint64_t lastAcceptPassMs_ = 0;
   uint32_t socketsSinceClockCheck_ = 0;
   const std::shared_ptr<AcceptGate> acceptGate_ = std::make_shared<AcceptGate>();

@@ -4,7 +4,9 @@
 // Here every recv on the reactor thread takes 10 ms (the fault shim), 80
 // sockets have a byte each (a turn of about 800 ms), and the listener's
 // queue holds 3: clients connecting every 50 ms during that turn must all
-// get in at once, not after a retransmit. (Run alone, jest.timing.config.js.)
+// get in at once, not after a retransmit. But a close() stops accepting at
+// once, as net's does: what waits in the backlog then is reset, not accepted
+// mid-turn and closed. (Run alone, jest.timing.config.js.)
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -16,7 +18,21 @@ afterEach(releaseTracked);
 const dist = path.resolve(__dirname, '..', 'dist');
 const linux = process.platform === 'linux';
 
-const script = `
+function runChild(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = track(spawn(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LD_PRELOAD: preloadWithShim(), FAULT_RECV_DELAY_US: '10000' },
+  }));
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+// 80 accepted connections with a byte each: the turn that reads them runs
+// about 800 ms. Then `late` runs, 50 ms into that turn.
+const busyServer = (late: string): string => `
   const net = require('node:net');
   const { performance } = require('node:perf_hooks');
   const { createServer } = require(${JSON.stringify(dist)});
@@ -38,30 +54,27 @@ const script = `
     }
     await until(() => accepted === 80);
     for (const client of clients.slice(0, 80)) client.write('x');
-    const connectMs = [];
-    for (let i = 0; i < 12; i++) {
-      await sleep(50);
-      const startedAt = performance.now();
-      connect().once('connect', () => connectMs.push(Math.round(performance.now() - startedAt)));
-    }
-    await until(() => connectMs.length === 12);
-    await until(() => accepted === 92);
-    process.stdout.write(JSON.stringify({ accepted, connectMs }) + '\\n');
-    for (const client of clients) client.destroy();
-    server.close();
+    await sleep(50);
+    ${late}
   });
 `;
 
+const acceptLate = busyServer(`
+  const connectMs = [];
+  for (let i = 0; i < 12; i++) {
+    if (i > 0) await sleep(50);
+    const startedAt = performance.now();
+    connect().once('connect', () => connectMs.push(Math.round(performance.now() - startedAt)));
+  }
+  await until(() => connectMs.length === 12);
+  await until(() => accepted === 92);
+  process.stdout.write(JSON.stringify({ accepted, connectMs }) + '\\n');
+  for (const client of clients) client.destroy();
+  server.close();
+`);
+
 (linux ? test : test.skip)('clients connecting while a long turn reads get in at once: the turn stops to accept', async () => {
-  const child = track(spawn(process.execPath, ['-e', script], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LD_PRELOAD: preloadWithShim(), FAULT_RECV_DELAY_US: '10000' },
-  }));
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });
-  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const { code, stdout, stderr } = await runChild(acceptLate);
   expect(stderr).toBe('');
   expect(code).toBe(0);
   const report = JSON.parse(stdout.trim()) as { accepted: number; connectMs: number[] };
@@ -69,4 +82,29 @@ const script = `
   expect(report.connectMs).toHaveLength(12);
   // A dropped SYN is sent again after 1 s; none may have been.
   expect(Math.max(...report.connectMs)).toBeLessThan(900);
+}, 30_000);
+
+const closeDuringTurn = busyServer(`
+  // Complete handshakes wait in the backlog; then close() while the turn runs.
+  const outcomes = [];
+  for (let i = 0; i < 2; i++) {
+    const client = connect();
+    client.removeAllListeners('error');
+    client.on('error', (error) => outcomes.push(error.code));
+    client.on('end', () => outcomes.push('end'));
+  }
+  await sleep(20);
+  server.close();
+  await until(() => outcomes.length === 2);
+  process.stdout.write(JSON.stringify({ accepted, outcomes }) + '\\n');
+  for (const client of clients) client.destroy();
+`);
+
+(linux ? test : test.skip)('close() during a long turn stops accepting: connections waiting in the backlog are reset, not accepted', async () => {
+  const { code, stdout, stderr } = await runChild(closeDuringTurn);
+  expect(stderr).toBe('');
+  expect(code).toBe(0);
+  const report = JSON.parse(stdout.trim()) as { accepted: number; outcomes: string[] };
+  expect(report.accepted).toBe(80);
+  expect(report.outcomes).toEqual(['ECONNRESET', 'ECONNRESET']);
 }, 30_000);

@@ -7,7 +7,8 @@
 //   FAULT_<CALL>_ERRNO=E    the errno they fail with (default: see kCalls)
 //     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2, MALLOC, EPOLL_WAIT
 //     or PTHREAD_CREATE. PTHREAD_CREATE counts, on any thread, only the calls
-//     that start a function of the addon (epoll_reactor.node): the reactor's thread.
+//     that start a function of the addon (epoll_reactor.node): the reactor's thread
+//     and, once a server listens, its fd-table grower (src-native/fd_table.h).
 //   FAULT_MALLOC_MIN_SIZE=B only allocations of at least B bytes count for MALLOC.
 //   FAULT_ARM_ON_SIGUSR2=1  count and fail nothing until the process gets SIGUSR2
 //                           (the test's arm point: after startup, say).
