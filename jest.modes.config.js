@@ -20,6 +20,7 @@ const reactorOnlyInChildren = [
   'test/scaling\\.haproxy\\.test\\.ts$',
   'test/server-pool\\.fallback\\.test\\.ts$',
   'test/server\\.accept-bounds\\.test\\.ts$',
+  'test/server\\.fd-table\\.test\\.ts$',
   'test/signal-ready\\.test\\.ts$',
   'test/socket\\.write-pinned\\.test\\.ts$',
   'test/start\\.demo\\.test\\.ts$',

@@ -16,8 +16,8 @@
 // the reactor accepts reaches a quarter of it. That thread waits out the
 // grace period; the reactor's accepts keep finding room below. The table is
 // at most eight times the highest fd accepted, or 4,096 slots (8 bytes
-// each). A grow that fails (ENOMEM, a lowered limit) is not asked for again:
-// the kernel then grows the table on demand, as it did before.
+// each). A size whose grow fails (ENOMEM, a lowered limit) is not asked for
+// again: the kernel grows the table to it on demand, as it did before.
 
 #ifndef EPOLL_REACTOR_FD_TABLE_H_
 #define EPOLL_REACTOR_FD_TABLE_H_

@@ -1156,12 +1156,13 @@ int Loop::Register(Connection* connection) {
   uint32_t wanted = InterestFor(connection);
   // Nothing wanted yet (paused on connect, or the total cap reached): stay
   // out of the set, so that a hangup, which epoll reports whatever the mask,
-  // cannot spin the loop. One that would read but for the total waits in the
-  // line, as SyncInterest parks it: the line brings it back, and its
-  // interest with it, once the total falls. Unparked, it would never be
-  // read (nothing else looks at a socket outside the set).
+  // cannot spin the loop. One that would read but for the total must wait in
+  // the line, which brings it back, and its interest with it, once the total
+  // falls: nothing else looks at a socket outside the set. SyncInterest parks
+  // it at the end of the turn, once the caller has it among connections_
+  // (the line holds ids, and drops those it cannot find).
   if (wanted == 0) {
-    if (WantsToRead(connection) && flow_.OverTotal()) flow_.Block(*connection);
+    if (WantsToRead(connection) && flow_.OverTotal()) MarkInterestDirty(connection);
     return 0;
   }
   int added = sys::EpollAdd(epollFd_, connection->fd, wanted, connection);
@@ -1225,6 +1226,11 @@ void Loop::SyncInterest(Connection* connection) {
     // invariants 5 and 6). The same predicate as InterestFor's, so that no
     // connection loses EPOLLIN to the total without being parked.
     flow_.Block(*connection);
+    // Out of the set it hears of no bytes, so the line's release reads it
+    // (one recv, EAGAIN at worst) rather than waiting for a report that would
+    // need EPOLLIN back first: parked again at once after every release, a
+    // new connection would otherwise wait as long as others keep the total up.
+    connection->readable = true;
   }
   uint32_t wanted = InterestFor(connection);
   if (wanted == connection->interest) return;

@@ -243,7 +243,9 @@ class Loop {
   // millisecond clock has moved kMidTurnAcceptMs past the last accept pass,
   // makes another (and refreshes nowMs_, which the new connections' idle
   // clocks start from). Not while a listener command waits: a close() must
-  // stop accepting, as net's does, and a turn runs commands only at its start.
+  // stop accepting, as net's does, and a turn runs commands only at its start
+  // (one flag for every listener: closing one server holds the others' passes
+  // back for the rest of that turn).
   void AcceptDuringLongTurn();
   // Records a kConnection or kDrop event for the AcceptGate.
   void CountAcceptEvent();
@@ -397,7 +399,7 @@ class Loop {
   std::vector<std::unique_ptr<Forwarder>> finishedForwarders_;
   PipePool pipes_;
   IdleTimers timers_;
-  uint64_t nowMs_ = 0;  // read once per turn, after epoll_wait
+  uint64_t nowMs_ = 0;  // read after epoll_wait, and again by a mid-turn accept pass
   // kTimeout events handed over that JS has not taken yet, as of the last
   // DeliverTurn; ExpireIdle keeps it at most kMaxTimeoutsAwaitingJs.
   size_t timeoutsAwaitingJs_ = 0;

@@ -50,3 +50,36 @@ test('level-triggered: a connection accepted over the total cap is read once JS 
   await waitFor(() => [...received.values()].reduce((sum, n) => sum + n, 0) === 4 * TOTAL_CAP + 5, 5_000, 'every byte');
   child.kill('SIGKILL');
 });
+
+test('level-triggered: a connection accepted over the total cap is read while another keeps the total up', async () => {
+  const UPLOAD = 256 * TOTAL_CAP;  // 16 MiB, read 64 KiB at a time
+  let uploaded = 0;
+  let uploadedAtHello = -1;
+  const server = track(createServer((socket: Socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      if (chunk.includes('hello')) {
+        uploadedAtHello = uploaded;
+        return;
+      }
+      uploaded += chunk.length;
+      // A slow consumer: the upload lasts a second or more, the total held at the cap.
+      const until = Date.now() + 4;
+      while (Date.now() < until) { /* consuming */ }
+    });
+    socket.on('error', () => undefined);
+  }));
+  const port = await listenLocal(server);
+  const child = track(spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    const first = net.connect(${port}, '127.0.0.1', () => first.write(Buffer.alloc(${UPLOAD}, 120)));
+    setTimeout(() => {
+      const second = net.connect(${port}, '127.0.0.1', () => second.write('hello'));
+    }, 100);
+    setTimeout(() => process.exit(0), 20000);
+  `], { stdio: 'ignore' }));
+  await waitFor(() => uploaded === UPLOAD, 15_000, 'the whole upload');
+  await waitFor(() => uploadedAtHello >= 0, 5_000, 'the hello');
+  // Read in its turn in the line, not only once the upload ended.
+  expect(uploadedAtHello).toBeLessThan(UPLOAD / 2);
+  child.kill('SIGKILL');
+});
