@@ -20,6 +20,10 @@ export interface NativeReactor {
     [errno: number, syscall: string];
   /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
   write(id: number, data: Uint8Array | string): number;
+  /** write() of the first `length` bytes of scratch(), which JS has just filled. */
+  writeScratch(id: number, length: number): number;
+  /** The Uint8Array writeScratch() reads (undefined once the reactor is torn down). */
+  scratch(): Uint8Array | undefined;
   shutdown(id: number): void;
   close(id: number): void;
   pause(id: number): void;
@@ -212,7 +216,12 @@ export const enum ConnectionFlag {
 }
 
 /** Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch). */
-export type BatchDispatcher = (records: Float64Array, recordCount: number, chunks: Buffer[], strings: string[]) => void;
+/**
+ * Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch).
+ * A data record's bytes are `chunks[a]`, or, when a is -1, `inbox` from offset b (reused per batch).
+ */
+export type BatchDispatcher = (records: Float64Array, recordCount: number, chunks: Buffer[] | undefined,
+  strings: string[], inbox: Uint8Array | undefined) => void;
 
 export interface NativeReactorOptions {
   readBudgetPerTurn?: number;

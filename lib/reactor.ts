@@ -108,7 +108,8 @@ export class Reactor {
     if (!binding.Reactor) throw new Error('epoll-reactor: the native reactor is not available on this platform');
     try {
       this.native = new binding.Reactor(
-        (records, recordCount, chunks, strings) => dispatchBatch(this, records, recordCount, chunks, strings), options);
+        (records, recordCount, chunks, strings, inbox) =>
+          dispatchBatch(this, records, recordCount, chunks, strings, inbox), options);
     } catch (error) {
       // Starting the thread failed (epoll_create1, eventfd, pthread_create):
       // native left nothing open and says errno and syscall.
@@ -116,7 +117,15 @@ export class Reactor {
       if (typeof errno === 'number' && typeof syscall === 'string') throw systemError(errno, syscall);
       throw error;
     }
+    this.writeScratch = this.native.scratch();
   }
+
+  /**
+   * Small writes are copied into this just before native.writeScratch()
+   * copies them into a command: a Buffer handed to native code would be
+   * moved off V8's heap first, if small enough to live there.
+   */
+  readonly writeScratch: Uint8Array | undefined;
 
   /** Set when the reactor thread ended on an error; getReactor() then starts a new one. */
   failed: Error | undefined;
@@ -167,6 +176,17 @@ function flushReactor(reactor: Reactor): void {
   reactor.flush();
 }
 
+/**
+ * A data record's bytes, copied out of the inbox into a Buffer of their own.
+ * allocUnsafeSlow: memory of its own, not a slice of Node's shared pool; up
+ * to 64 bytes V8 keeps it on its heap, with no backing store to free.
+ */
+function fromInbox(inbox: Uint8Array, offset: number, length: number): Buffer {
+  const chunk = Buffer.allocUnsafeSlow(length);
+  chunk.set(new Uint8Array(inbox.buffer, inbox.byteOffset + offset, length));
+  return chunk;
+}
+
 function rethrow(error: unknown): never {
   throw error;
 }
@@ -176,8 +196,8 @@ function rethrow(error: unknown): never {
  * in the batch their events, so the error is rethrown on a later tick, where it
  * reaches 'uncaughtException' as it would from a node:net callback.
  */
-function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: Buffer[],
-  strings: string[]): void {
+function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: Buffer[] | undefined,
+  strings: string[], inbox: Uint8Array | undefined): void {
   const { connections, listeners } = reactor;
   // `records` is reused for every batch: only its first recordCount entries are this batch's.
   for (let i = 0; i < recordCount; i += RECORD_STRIDE) {
@@ -192,7 +212,8 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
           // Each data record has a Buffer of its own, over this
           // connection's bytes only (DeliverToJs), so chunk.buffer shows no
           // other connection's data.
-          endpoint.onReactorData(chunks[records[i + 2]]);
+          const slot = records[i + 2];
+          endpoint.onReactorData(slot >= 0 ? chunks![slot] : fromInbox(inbox!, records[i + 3], records[i + 4]));
         }
       } else if (kind === EventKind.Written) {
         connections.get(id)?.onReactorWritten(records[i + 2]);

@@ -117,6 +117,18 @@ export function nativeBytes(chunk: Uint8Array): Uint8Array {
   return chunk;
 }
 
+/** Queues a Buffer's bytes with the reactor; returns their length. */
+function queueBytes(reactor: Reactor, id: number, chunk: Uint8Array): number {
+  const scratch = reactor.writeScratch;
+  if (scratch !== undefined && chunk.length < scratch.length) {
+    // Copied by TypedArray#set, which reads a heap-allocated Buffer where it
+    // is (up to 64 bytes, as every small read's is: lib/reactor.ts fromInbox).
+    scratch.set(chunk);
+    return reactor.native.writeScratch(id, chunk.length);
+  }
+  return reactor.native.write(id, nativeBytes(chunk));
+}
+
 function familyOf(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;
   return address.includes(':') ? 'IPv6' : 'IPv4';
@@ -983,7 +995,7 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /** @internal Queues bytes with the reactor directly, past the Writable; returns their length. */
   writeToReactor(chunk: Buffer): number {
-    const length = this.reactor!.native.write(this.id, nativeBytes(chunk));
+    const length = queueBytes(this.reactor!, this.id, chunk);
     this.bytesQueued += length;
     return length;
   }
@@ -1371,7 +1383,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (typeof chunk === 'string' && encoding !== 'utf8' && encoding !== 'utf-8' && (encoding as string) !== 'buffer') {
       chunk = Buffer.from(chunk, encoding);
     }
-    this.bytesQueued += this.reactor!.native.write(this.id, typeof chunk === 'string' ? chunk : nativeBytes(chunk));
+    const reactor = this.reactor!;
+    this.bytesQueued += typeof chunk === 'string' ? reactor.native.write(this.id, chunk) : queueBytes(reactor, this.id, chunk);
   }
 
   private awaitKernel(callback: (error?: Error | null) => void): void {

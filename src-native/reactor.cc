@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "read_arena.h"
@@ -47,6 +48,18 @@ constexpr size_t kMaxFreeSmallBuffers = kMaxReturnedBuffers;
 // many records the batch goes anyway, so it cannot grow without bound, and
 // JS learns the byte counts at least this often.
 constexpr size_t kMaxUnwokenRecords = 1024;
+
+// The inbox (Delivery::inbox) starts at 64 KiB and grows with the batches
+// to 1 MiB; a batch's reads past that are made into Buffers here, as before.
+// Reads longer than kMaxInboxRead are too: for them a second copy costs
+// more than the native call saves (measured on the 64 KiB stream).
+constexpr size_t kMinInbox = 64 * 1024;
+constexpr size_t kMaxInbox = 1024 * 1024;
+constexpr size_t kMaxInboxRead = 8 * 1024;
+
+// Writes shorter than this are copied (kPinnedWriteMin), so the scratch
+// holds any of them.
+constexpr size_t kWriteScratchSize = kPinnedWriteMin;
 
 }  // namespace
 
@@ -141,27 +154,39 @@ bool LentReadBuffer(napi_env env, Delivery* delivery, ReadChunk& chunk, size_t l
   return true;
 }
 
-// Delivery's records array, with room for `count` doubles: the one made
-// before, or a new one twice as large (the old one is JS's to collect).
-bool RecordsArray(napi_env env, Delivery* delivery, size_t count, napi_value* array) {
-  if (delivery->records != nullptr && count <= delivery->recordsCapacity) {
-    return napi_get_reference_value(env, delivery->records, array) == napi_ok && *array != nullptr;
+// A typed array made once and reused by every batch (Delivery::records,
+// Delivery::inbox), with room for `count` elements: the one made before, or
+// a new one twice as large (the old one is JS's to collect), at least `minimum`.
+template <typename Element>
+bool ReusedArray(napi_env env, napi_typedarray_type type, size_t count, size_t minimum, napi_ref* reference,
+                 Element** data, size_t* capacity, napi_value* array) {
+  if (*reference != nullptr && count <= *capacity) {
+    return napi_get_reference_value(env, *reference, array) == napi_ok && *array != nullptr;
   }
-  size_t capacity = std::max<size_t>(count, 2 * delivery->recordsCapacity);
-  capacity = std::max<size_t>(capacity, 256 * kRecordStride);
-  void* data = nullptr;
+  size_t grown = std::max<size_t>(std::max<size_t>(count, 2 * *capacity), minimum);
+  void* memory = nullptr;
   napi_value buffer;
-  napi_ref reference;
-  if (napi_create_arraybuffer(env, capacity * sizeof(double), &data, &buffer) != napi_ok ||
-      napi_create_typedarray(env, napi_float64_array, capacity, buffer, 0, array) != napi_ok ||
-      napi_create_reference(env, *array, 1, &reference) != napi_ok) {
+  napi_ref made;
+  if (napi_create_arraybuffer(env, grown * sizeof(Element), &memory, &buffer) != napi_ok ||
+      napi_create_typedarray(env, type, grown, buffer, 0, array) != napi_ok ||
+      napi_create_reference(env, *array, 1, &made) != napi_ok) {
     return false;
   }
-  if (delivery->records != nullptr) napi_delete_reference(env, delivery->records);
-  delivery->records = reference;
-  delivery->recordsData = static_cast<double*>(data);
-  delivery->recordsCapacity = capacity;
+  if (*reference != nullptr) napi_delete_reference(env, *reference);
+  *reference = made;
+  *data = static_cast<Element*>(memory);
+  *capacity = grown;
   return true;
+}
+
+bool RecordsArray(napi_env env, Delivery* delivery, size_t count, napi_value* array) {
+  return ReusedArray(env, napi_float64_array, count, 256 * kRecordStride, &delivery->records,
+                     &delivery->recordsData, &delivery->recordsCapacity, array);
+}
+
+bool InboxArray(napi_env env, Delivery* delivery, size_t bytes, napi_value* array) {
+  return ReusedArray(env, napi_uint8_array, bytes, kMinInbox, &delivery->inbox, &delivery->inboxData,
+                     &delivery->inboxCapacity, array);
 }
 }  // namespace
 
@@ -205,20 +230,37 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   // function call, and napi_open_handle_scope allocates.
   napi_env rawEnv = env;
 
-  // Every data record is copied into a Buffer (and ArrayBuffer) of its own,
-  // which JS owns: a handler sees only its record's bytes (issue 12 item 24), and the
-  // read block goes back with the batch. (A full lent buffer is handed over
-  // as it is instead: it holds that read's bytes only; read_lender.h.) Reads were once lent to JS as
-  // external ArrayBuffers over the block. Besides six allocations each, that
-  // left the block's life to a finalizer, and when a Worker's environment
-  // was torn down Node ran those finalizers in its cleanup, freeing blocks
-  // while the reactor thread still sent a pinned write from one (a
-  // heap-use-after-free under ASan, twice, however the cleanup hooks were
-  // ordered). Memory JS owns is freed only after the reactor has stopped.
-  // Made before the records are copied out, because each data record is
-  // renumbered to name its own ArrayBuffer (offset 0) instead of a chunk.
-  napi_value regions;
-  if (napi_create_array(rawEnv, &regions) != napi_ok) return;
+  // Every data record's bytes reach JS in a Buffer (and ArrayBuffer) of its
+  // own, which JS owns: a handler sees only its record's bytes (issue 12 item
+  // 24), and the read block goes back with the batch. (A full lent buffer is
+  // handed over as it is instead: it holds that read's bytes only;
+  // read_lender.h.) Reads were once lent to JS as external ArrayBuffers over
+  // the block. Besides six allocations each, that left the block's life to a
+  // finalizer, and when a Worker's environment was torn down Node ran those
+  // finalizers in its cleanup, freeing blocks while the reactor thread still
+  // sent a pinned write from one (a heap-use-after-free under ASan, twice,
+  // however the cleanup hooks were ordered). Memory JS owns is freed only
+  // after the reactor has stopped.
+  // Most reads are copied into the inbox, side by side, and JS makes each
+  // one's Buffer from there (record a: -1, b: its offset in the inbox); the
+  // rest, past the inbox's bound, get a Buffer made here (a: its index in
+  // `regions`, b: 0). Done before the records are copied out, as it
+  // renumbers them.
+  size_t inboxBytes = 0;
+  for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
+    const double* record = &batch->records[i];
+    if (record[0] != static_cast<double>(EventKind::kData)) continue;
+    if (batch->chunks[static_cast<size_t>(record[2])].lentId != 0) continue;
+    if (static_cast<size_t>(record[4]) > kMaxInboxRead) continue;
+    inboxBytes += static_cast<size_t>(record[4]);
+  }
+  napi_value inbox = nullptr;
+  if (inboxBytes > 0 &&
+      !InboxArray(rawEnv, delivery, std::min(inboxBytes, kMaxInbox), &inbox)) {
+    return;
+  }
+  size_t inboxUsed = 0;
+  napi_value regions = nullptr;
   uint32_t regionCount = 0;
   for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
     double* record = &batch->records[i];
@@ -226,6 +268,15 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
     ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
     const char* bytes = chunk.data + static_cast<size_t>(record[3]);
     size_t length = static_cast<size_t>(record[4]);
+    if (inbox != nullptr && chunk.lentId == 0 && length <= kMaxInboxRead &&
+        length <= delivery->inboxCapacity - inboxUsed) {
+      std::memcpy(delivery->inboxData + inboxUsed, bytes, length);
+      record[2] = -1;
+      record[3] = static_cast<double>(inboxUsed);
+      inboxUsed += length;
+      continue;
+    }
+    if (regions == nullptr && napi_create_array(rawEnv, &regions) != napi_ok) return;
     // A Buffer copy rather than napi_create_arraybuffer + memcpy: Node
     // allocates its memory without zero-filling it first (the ArrayBuffer
     // path writes every byte twice), and JS gets the Buffer it hands on.
@@ -259,9 +310,10 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
 
   napi_value undefined;
   napi_get_undefined(rawEnv, &undefined);
-  napi_value arguments[] = {records, recordCount, regions, strings};
+  napi_value arguments[] = {records, recordCount, regions != nullptr ? regions : undefined, strings,
+                            inbox != nullptr ? inbox : undefined};
   // An exception from JS stays pending; Node reports it as uncaught.
-  napi_call_function(rawEnv, undefined, dispatch, 4, arguments, nullptr);
+  napi_call_function(rawEnv, undefined, dispatch, 5, arguments, nullptr);
 }
 
 Napi::Function Reactor::DefineClass(Napi::Env env) {
@@ -285,6 +337,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Stats>("stats"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
+          InstanceMethod<&Reactor::WriteScratch>("writeScratch"),
+          InstanceMethod<&Reactor::Scratch>("scratch"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
@@ -349,6 +403,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
         for (auto& entry : owned->pins) napi_delete_reference(finalizeEnv, entry.second);
         for (auto& entry : owned->lent) napi_delete_reference(finalizeEnv, entry.second);
         if (owned->records != nullptr) napi_delete_reference(finalizeEnv, owned->records);
+        if (owned->inbox != nullptr) napi_delete_reference(finalizeEnv, owned->inbox);
+        if (owned->scratch != nullptr) napi_delete_reference(finalizeEnv, owned->scratch);
         delete owned;
       });
   if (env.IsExceptionPending()) {
@@ -793,6 +849,42 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   }
   size_t length = command.length;
   if (length > 0) staged_.push_back(std::move(command));
+  return Napi::Number::New(env, static_cast<double>(length));
+}
+
+Napi::Value Reactor::Scratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (released_) return env.Undefined();
+  napi_value array = nullptr;
+  if (delivery_->scratch != nullptr) {
+    if (napi_get_reference_value(env, delivery_->scratch, &array) != napi_ok || array == nullptr) return env.Undefined();
+    return Napi::Value(env, array);
+  }
+  size_t capacity = 0;
+  if (!ReusedArray(env, napi_uint8_array, kWriteScratchSize, kWriteScratchSize, &delivery_->scratch,
+                   &delivery_->scratchData, &capacity, &array)) {
+    return env.Undefined();
+  }
+  return Napi::Value(env, array);
+}
+
+Napi::Value Reactor::WriteScratch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Command command(Command::Kind::kWrite);
+  command.id = IdArgument(info, 0);
+  double given = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  // The scratch exists once scratch() made it and lives until the finalizer,
+  // which runs only once released_ is set.
+  if (!(given >= 0 && given <= static_cast<double>(kWriteScratchSize) && given == std::floor(given)) ||
+      (!released_ && delivery_->scratchData == nullptr)) {
+    return ThrowTypeError(env, "writeScratch(id, length): length within the scratch from scratch()");
+  }
+  size_t length = static_cast<size_t>(given);
+  // A torn-down reactor's loop drops what is staged, as write()'s bytes.
+  if (length == 0 || released_) return Napi::Number::New(env, static_cast<double>(length));
+  CopyBytes(command, delivery_->scratchData, length);
+  command.length = length;
+  staged_.push_back(std::move(command));
   return Napi::Number::New(env, static_cast<double>(length));
 }
 

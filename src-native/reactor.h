@@ -40,6 +40,20 @@ struct Delivery {
   napi_ref records = nullptr;
   double* recordsData = nullptr;
   size_t recordsCapacity = 0;  // doubles
+  // The inbox (JS thread only): a Uint8Array a batch's reads are copied into
+  // side by side, for lib/reactor.ts to copy each into a Buffer of its own
+  // before DeliverToJs returns. Made in JS, a small read's Buffer lives on
+  // V8's heap, where one made here costs a backing store, a finalizer record
+  // and a sweep. Made once, grown to kMaxInbox at most; released by the finalizer.
+  napi_ref inbox = nullptr;
+  char* inboxData = nullptr;
+  size_t inboxCapacity = 0;
+  // The write scratch (JS thread only): kWriteScratchSize bytes JS copies a
+  // small write into just before writeScratch() copies them into a command,
+  // so the write passes no Buffer (reading one from native code moves a
+  // small, heap-allocated one's bytes off the heap). Released by the finalizer.
+  napi_ref scratch = nullptr;
+  char* scratchData = nullptr;
   // Small buffers (batch.h) back from the reactor thread, for the next small
   // writes and acks (JS thread only). At most kMaxFreeSmallBuffers.
   std::vector<std::unique_ptr<char[]>> smallBuffers;
@@ -91,6 +105,11 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // be sent (its callback, as net's, means the kernel has the bytes), so the
   // kWritten event that reaches the end of it wakes JS.
   Napi::Value Write(const Napi::CallbackInfo& info);
+  // writeScratch(id, length) -> bytes queued: write() of the first `length`
+  // bytes of the scratch Buffer (scratch()), which JS has just filled.
+  Napi::Value WriteScratch(const Napi::CallbackInfo& info);
+  // scratch() -> the Uint8Array writeScratch() reads, made once per reactor.
+  Napi::Value Scratch(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
