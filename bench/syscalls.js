@@ -1,13 +1,13 @@
 'use strict';
 // Counts, per 64 B round trip, what the echo server's threads do: system
-// calls by kind, threadsafe-function calls and batches taken by JS, external
+// calls by kind, thread switches, wakeups of the JS thread and batches taken by JS, external
 // ArrayBuffers and cleanup-hook moves, and malloc/free. Counts, not rates:
 // a strict ping-pong with one connection runs the same sequence every round
 // trip, so the counts hold on a busy machine too. With more connections they
 // depend on how many round trips share a turn, so they are indicative there.
 //
 // usage: node bench/syscalls.js [--connections 1,100] [--round-trips 4000]
-//                               [--root <checkout>] [--json]
+//                               [--root <checkout>] [--json] [--pin]
 //   --root   a checkout whose dist/ and build/ to measure (default: this one),
 //            e.g. a build of an older commit for a before/after table.
 //
@@ -35,6 +35,7 @@ function parseArgs(argv) {
     else if (flag === '--round-trips') options.roundTrips = Number(argv[++i]);
     else if (flag === '--root') options.root = path.resolve(argv[++i]);
     else if (flag === '--json') options.json = true;
+    else if (flag === '--pin') options.pin = true;
     else throw new Error(`unknown flag ${flag}`);
   }
   return options;
@@ -134,10 +135,16 @@ function probeTargets(root) {
     malloc: [libc, 'malloc'],
     free: [libc, 'free'],
     tsfn_call: [nodeBinary, 'napi_call_threadsafe_function'],
+    // The wakeups of the JS thread: the reactor's own since session 29, a
+    // threadsafe function's inside napi_call_threadsafe_function before.
+    uv_async_send: [nodeBinary, 'uv_async_send'],
     external_ab: [nodeBinary, 'napi_create_external_arraybuffer'],
     hook_add: [nodeBinary, 'napi_add_env_cleanup_hook'],
   };
-  const deliver = symbolOf(addon, 'reactor::DeliverToJs(Napi::Env, Napi::Function, reactor::Delivery*, void*)');
+  // The wake callback since session 29 (DeliverToJs is inlined into it), or
+  // the threadsafe function's callback before (--root of an older build).
+  const deliver = symbolOf(addon, 'reactor::(anonymous namespace)::OnWake(uv_async_s*)') ??
+    symbolOf(addon, 'reactor::DeliverToJs(Napi::Env, Napi::Function, reactor::Delivery*, void*)');
   if (deliver !== null) targets.deliver = [addon, deliver];
   return targets;
 }
@@ -198,16 +205,23 @@ const SYSCALLS = ['epoll_wait', 'epoll_pwait', 'read', 'write', 'recvfrom', 'sen
 
 async function measure(options, connections) {
   const serverScript = path.join(options.root, 'bench/servers/echo-server.js');
-  const server = spawn(process.execPath, [serverScript, 'reactor', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // --pin: the server (both its threads) on CPU 1 and the client on CPU 0,
+  // as the pinned echo benchmark places them; the threads then share a core.
+  const on = (cpu) => (options.pin ? ['taskset', ['-c', String(cpu), process.execPath]] : [process.execPath, []]);
+  const [serverCommand, serverPrefix] = on(1);
+  const server = spawn(serverCommand, [...serverPrefix, serverScript, 'reactor', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let client;
   let perf;
   try {
     const port = Number((await waitForLine(server, 'listening', 10000)).split(' ')[1]);
-    client = spawn(process.execPath, [__filename, '--client', String(port), String(connections), String(options.roundTrips)],
+    const [clientCommand, clientPrefix] = on(0);
+    client = spawn(clientCommand, [...clientPrefix, __filename, '--client', String(port), String(connections),
+      String(options.roundTrips)],
       { stdio: ['pipe', 'pipe', 'inherit'] });
     await waitForLine(client, 'connected', 20000);
     const probes = addProbes(probeTargets(options.root));
-    const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((name) => `syscalls:sys_enter_${name}`), ...probes];
+    const events = ['raw_syscalls:sys_enter', ...SYSCALLS.map((name) => `syscalls:sys_enter_${name}`),
+      'context-switches', ...probes];
     perf = spawn('perf', ['stat', '--per-thread', '-x,', '-p', String(server.pid), ...events.flatMap((e) => ['-e', e])],
       { stdio: ['ignore', 'ignore', 'pipe'] });
     let perfOutput = '';
@@ -262,7 +276,8 @@ function format(connections, result) {
   const rows = [];
   const events = new Set();
   for (const counts of Object.values(result.perRoundTrip)) for (const event of Object.keys(counts)) events.add(event);
-  const order = ['syscalls', ...SYSCALLS, 'tsfn_call', 'deliver', 'external_ab', 'hook_add', 'malloc', 'free'];
+  const order = ['syscalls', ...SYSCALLS, 'context-switches', 'tsfn_call', 'uv_async_send', 'deliver', 'external_ab',
+    'hook_add', 'malloc', 'free'];
   rows.push(`${connections} connection(s), ${result.roundTrips} round trips; counts per round trip`);
   rows.push(`| count | reactor thread | JS thread | other threads |`);
   rows.push('|---|---:|---:|---:|');

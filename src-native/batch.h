@@ -1,6 +1,6 @@
 // The plain data that carries one or more loop turns' events from the reactor
-// thread to JS. Nothing here touches N-API: the threadsafe function's callback
-// converts a Batch to JS values on the JS thread (reactor.cc).
+// thread to JS. Nothing here touches N-API: the wake callback (reactor.cc)
+// converts a Batch to JS values on the JS thread.
 #pragma once
 
 #include <cstdint>

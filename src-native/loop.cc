@@ -174,7 +174,7 @@ void Loop::Submit(std::vector<Command>& commands) {
       int error = failedError_;
       lock.unlock();
       // No thread will run these: answer them from here. deliver_ is safe to
-      // call from any thread (a mutex and a non-blocking threadsafe call).
+      // call from any thread (a mutex and a uv_async_send).
       auto batch = std::make_unique<Batch>();
       for (Command& command : commands) RejectCommand(command, error, *batch);
       commands.clear();

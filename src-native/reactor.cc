@@ -190,10 +190,11 @@ bool InboxArray(napi_env env, Delivery* delivery, size_t bytes, napi_value* arra
 }
 }  // namespace
 
-void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void*) {
-  // A null env means the environment is going away; the threadsafe function's
-  // finalizer deletes `delivery` and with it any batch still pending.
-  if (env == nullptr || delivery == nullptr) return;
+namespace {
+// Hands the pending batch, if any, to JS: dispatch(records, recordCount,
+// regions, strings, inbox), called as napi_make_callback calls, with
+// `resource` as its receiver (OnWake opens the handle scope).
+void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Delivery* delivery) {
   std::unique_ptr<Batch> batch;
   {
     std::lock_guard<std::mutex> lock(delivery->mutex);
@@ -223,11 +224,9 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   if (batch->Empty()) return;
 
   // Raw N-API calls with their status checked: while Node tears an environment
-  // down it still runs queued calls, but cannot run JS, and every call below
-  // may then fail. The batch is dropped then; its destructor frees the chunks
-  // that did not reach JS (LentReturner gives back the lent buffers).
-  // No handle scope of our own: Node opens one around every threadsafe
-  // function call, and napi_open_handle_scope allocates.
+  // down it may still run the wake callback, but cannot run JS, and every call
+  // below may then fail. The batch is dropped then; its destructor frees the
+  // chunks that did not reach JS (LentReturner gives back the lent buffers).
   napi_env rawEnv = env;
 
   // Every data record's bytes reach JS in a Buffer (and ArrayBuffer) of its
@@ -312,9 +311,96 @@ void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, voi
   napi_get_undefined(rawEnv, &undefined);
   napi_value arguments[] = {records, recordCount, regions != nullptr ? regions : undefined, strings,
                             inbox != nullptr ? inbox : undefined};
-  // An exception from JS stays pending; Node reports it as uncaught.
-  napi_call_function(rawEnv, undefined, dispatch, 5, arguments, nullptr);
+  // As a libuv callback of node:net's: the nextTick queue and microtasks run
+  // when it returns. An exception from JS stays pending; OnWake reports it.
+  napi_make_callback(rawEnv, delivery->asyncContext, resource, dispatch, 5, arguments, nullptr);
 }
+
+// The wake callback, on the JS thread.
+void OnWake(uv_async_t* handle) {
+  auto* delivery = static_cast<Delivery*>(handle->data);
+  napi_env env = delivery->env;
+  napi_handle_scope handleScope;
+  if (napi_open_handle_scope(env, &handleScope) != napi_ok) return;
+  napi_value resource;
+  napi_value dispatch;
+  if (napi_get_reference_value(env, delivery->resource, &resource) == napi_ok && resource != nullptr &&
+      napi_get_reference_value(env, delivery->dispatch, &dispatch) == napi_ok && dispatch != nullptr) {
+    DeliverToJs(env, dispatch, resource, delivery);
+    // dispatchBatch rethrows handlers' errors on a later tick; anything that
+    // still escapes is reported as uncaught, as from a node:net callback.
+    bool pending = false;
+    napi_value error;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+        napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+      napi_fatal_exception(env, error);
+    }
+  }
+  napi_close_handle_scope(env, handleScope);
+}
+
+void OnDeliveryClosed(uv_handle_t* handle) {
+  auto* delivery = static_cast<Delivery*>(handle->data);
+  napi_env env = delivery->env;
+  // The reactor thread has stopped: nothing sends from pinned Buffers now.
+  for (auto& entry : delivery->pins) napi_delete_reference(env, entry.second);
+  for (auto& entry : delivery->lent) napi_delete_reference(env, entry.second);
+  for (napi_ref reference : {delivery->records, delivery->inbox, delivery->scratch, delivery->dispatch,
+                             delivery->resource}) {
+    if (reference != nullptr) napi_delete_reference(env, reference);
+  }
+  if (delivery->asyncContext != nullptr) napi_async_destroy(env, delivery->asyncContext);
+  napi_async_cleanup_hook_handle closeHook = delivery->closeHook;
+  delete delivery;
+  // Last: removing the hook may let the environment finish going away.
+  if (closeHook != nullptr) napi_remove_async_cleanup_hook(closeHook);
+}
+
+// Closes the wake handle once: only after the reactor thread has stopped,
+// since that thread signals it (Reactor::Teardown stops it first).
+void CloseDelivery(Delivery* delivery) {
+  if (delivery->closing) return;
+  delivery->closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&delivery->wake), OnDeliveryClosed);
+}
+
+// The environment is going away. Registered before the Reactor's own cleanup
+// hook, which Node runs first (last registered, first run), so the thread
+// has stopped by now; the close callback ends this hook.
+void CloseDeliveryAtCleanup(napi_async_cleanup_hook_handle, void* data) {
+  CloseDelivery(static_cast<Delivery*>(data));
+}
+
+// Sets up `delivery`'s way to JS: false, with an exception pending, if it
+// could not; `delivery` is then still the caller's to delete.
+bool OpenDelivery(napi_env env, napi_value dispatch, Delivery* delivery) {
+  uv_loop_t* loop = nullptr;
+  napi_value resource;
+  napi_value name;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_object(env, &resource) != napi_ok ||
+      napi_create_string_utf8(env, "epoll-reactor", NAPI_AUTO_LENGTH, &name) != napi_ok) {
+    return false;
+  }
+  int initialized = uv_async_init(loop, &delivery->wake, OnWake);
+  if (initialized != 0) {
+    napi_throw_error(env, nullptr, uv_strerror(initialized));
+    return false;
+  }
+  delivery->env = env;
+  delivery->wake.data = delivery;
+  // From here the handle owns `delivery`: every failure closes it.
+  if (napi_create_reference(env, dispatch, 1, &delivery->dispatch) != napi_ok ||
+      napi_create_reference(env, resource, 1, &delivery->resource) != napi_ok ||
+      napi_async_init(env, resource, name, &delivery->asyncContext) != napi_ok ||
+      napi_add_async_cleanup_hook(env, CloseDeliveryAtCleanup, delivery, &delivery->closeHook) != napi_ok) {
+    CloseDelivery(delivery);
+    return false;
+  }
+  // Nothing is open yet: the reactor must not keep the process alive.
+  uv_unref(reinterpret_cast<uv_handle_t*>(&delivery->wake));
+  return true;
+}
+}  // namespace
 
 Napi::Function Reactor::DefineClass(Napi::Env env) {
   return ObjectWrap<Reactor>::DefineClass(
@@ -396,28 +482,17 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   }
 
   auto* delivery = new Delivery();
-  batchFunction_ = BatchFunction::New(
-      env, info[0].As<Napi::Function>(), "epoll-reactor", 0, 1, delivery,
-      [](Napi::Env finalizeEnv, void*, Delivery* owned) {
-        // The reactor thread has stopped: nothing sends from pinned Buffers now.
-        for (auto& entry : owned->pins) napi_delete_reference(finalizeEnv, entry.second);
-        for (auto& entry : owned->lent) napi_delete_reference(finalizeEnv, entry.second);
-        if (owned->records != nullptr) napi_delete_reference(finalizeEnv, owned->records);
-        if (owned->inbox != nullptr) napi_delete_reference(finalizeEnv, owned->inbox);
-        if (owned->scratch != nullptr) napi_delete_reference(finalizeEnv, owned->scratch);
-        delete owned;
-      });
-  if (env.IsExceptionPending()) {
-    delete delivery;
+  if (!OpenDelivery(env, info[0], delivery)) {
+    if (!delivery->closing) delete delivery;
+    if (!env.IsExceptionPending()) Napi::Error::New(env, "epoll-reactor: no way to deliver to JS").ThrowAsJavaScriptException();
     return;
   }
   released_ = false;
   delivery_ = delivery;
-  // Nothing is open yet: the reactor must not keep the process alive.
-  batchFunction_.Unref(env);
 
-  BatchFunction batchFunction = batchFunction_;
-  auto deliver = [delivery, batchFunction](std::unique_ptr<Batch>& batch) -> size_t {
+  // Runs on the reactor thread, and on the JS thread when the loop has failed
+  // (Loop::Submit); never after Teardown's Loop::Stop, which closes the handle next.
+  auto deliver = [delivery](std::unique_ptr<Batch>& batch) -> size_t {
     size_t timeoutsAwaiting;
     {
       std::lock_guard<std::mutex> lock(delivery->mutex);
@@ -438,8 +513,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
       }
       delivery->callScheduled = true;
     }
-    // Never blocks: the queue is unbounded, and holds at most one call.
-    batchFunction.NonBlockingCall();
+    // After the lock is let go: the JS thread's callback takes it first.
+    uv_async_send(&delivery->wake);
     return timeoutsAwaiting;
   };
   auto timeoutsAwaitingJs = [delivery]() -> size_t {
@@ -461,8 +536,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     error.ThrowAsJavaScriptException();
     return;
   }
-  // Registered after the threadsafe function, so it runs before Node tears
-  // the function down: the thread is stopped before its way to JS is gone.
+  // Registered after the delivery's close hook, so it runs first: the thread
+  // is stopped before its way to JS is gone.
   napi_add_env_cleanup_hook(env, OnEnvironmentCleanup, this);
   cleanupHookAdded_ = true;
 }
@@ -501,7 +576,7 @@ void Reactor::Teardown() {
     released_ = true;
     // Calls still queued make no more buffers for a reactor that is gone.
     if (delivery_ != nullptr) delivery_->reactorStopped = true;
-    batchFunction_.Release();
+    CloseDelivery(delivery_);
   }
 }
 
@@ -1193,12 +1268,12 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::Ref(const Napi::CallbackInfo& info) {
-  if (!released_) batchFunction_.Ref(info.Env());
+  if (!released_) uv_ref(reinterpret_cast<uv_handle_t*>(&delivery_->wake));
   return info.Env().Undefined();
 }
 
 Napi::Value Reactor::Unref(const Napi::CallbackInfo& info) {
-  if (!released_) batchFunction_.Unref(info.Env());
+  if (!released_) uv_unref(reinterpret_cast<uv_handle_t*>(&delivery_->wake));
   return info.Env().Undefined();
 }
 

@@ -1,9 +1,10 @@
 // The JS-facing reactor: owns one Loop (and so one native thread), the
-// threadsafe function that carries batches to JS, and the commands staged by
+// Delivery that carries batches to JS, and the commands staged by
 // JS during the current tick. One per JS environment (main thread or Worker).
 #pragma once
 
 #include <napi.h>
+#include <uv.h>
 
 #include <memory>
 #include <mutex>
@@ -19,9 +20,26 @@ namespace reactor {
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
 // another call, so a slow JS thread gets bigger batches, not a longer queue.
-// Owned by the threadsafe function: its finalizer deletes it, freeing any batch
-// that never reached JS.
+//
+// The reactor thread wakes the JS thread with `wake`, a uv_async_t on the
+// environment's loop, after letting go of `mutex`. (A threadsafe function did
+// it before, and its call wakes the JS thread while holding the lock that
+// thread's callback takes first: on one core the woken JS thread preempted
+// the reactor thread and blocked on that lock, which doubled the thread
+// switches per batch; docs/benchmarks.md, session 29.)
+//
+// Owned by `wake`: closing it (CloseDelivery, once the reactor thread has
+// stopped) deletes it in the close callback with its references, freeing any
+// batch that never reached JS. An async cleanup hook closes it when the
+// environment goes away, and holds the environment open until then.
 struct Delivery {
+  uv_async_t wake;
+  napi_env env = nullptr;
+  napi_ref dispatch = nullptr;   // the JS function each batch is given to
+  napi_ref resource = nullptr;   // the async resource its calls run in
+  napi_async_context asyncContext = nullptr;
+  napi_async_cleanup_hook_handle closeHook = nullptr;
+  bool closing = false;          // CloseDelivery ran (JS thread only)
   std::mutex mutex;
   std::unique_ptr<Batch> pending;  // guarded by mutex
   bool callScheduled = false;      // guarded by mutex
@@ -76,8 +94,6 @@ struct Delivery {
   bool reactorStopped = false;  // Reactor::Teardown ran (JS thread only)
 };
 
-void DeliverToJs(Napi::Env env, Napi::Function dispatch, Delivery* delivery, void* unused);
-using BatchFunction = Napi::TypedThreadSafeFunction<Delivery, void, DeliverToJs>;
 
 class Reactor : public Napi::ObjectWrap<Reactor> {
  public:
@@ -185,7 +201,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // the next are connectionFlags and keepAliveSeconds.
   uint64_t AddListener(int fd, int backlog, const Napi::CallbackInfo& info, size_t flagsIndex,
                        std::shared_ptr<TlsContext> tlsContext);
-  // Stops the thread, closes every fd and releases the threadsafe function.
+  // Stops the thread, closes every fd and closes the delivery's wake handle.
   // Runs from the environment's cleanup hook or the destructor, whichever is first.
   void Teardown();
   static void OnEnvironmentCleanup(void* self);
@@ -201,14 +217,13 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
  private:
 
   std::unique_ptr<Loop> loop_;
-  BatchFunction batchFunction_;
   bool released_ = true;
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
   std::vector<Command> staged_;
   // TLS contexts JS has made and not released, by id (JS thread only).
   std::unordered_map<uint64_t, std::shared_ptr<TlsContext>> tlsContexts_;
-  Delivery* delivery_ = nullptr;  // owned by the threadsafe function; valid until released_
+  Delivery* delivery_ = nullptr;  // owned by its wake handle; valid until released_
 };
 
 }  // namespace reactor
