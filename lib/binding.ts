@@ -215,7 +215,6 @@ export const enum ConnectionFlag {
   KeepAlive = 4,
 }
 
-/** Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch). */
 /**
  * Takes one batch: its records are the first `recordCount` entries of `records` (reused per batch).
  * A data record's bytes are `chunks[a]`, or, when a is -1, `inbox` from offset b (reused per batch).

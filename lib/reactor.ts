@@ -1,6 +1,8 @@
 // The JS half of a reactor: owns the native handle, stages commands for one
 // flush per tick, keeps the process alive only while something referenced is
 // open, and dispatches each batch of events to listeners and sockets.
+import { markAsUntransferable } from 'node:worker_threads';
+
 import { binding, NativeReactor, NativeReactorOptions } from './binding';
 import { systemError } from './errors';
 
@@ -118,6 +120,9 @@ export class Reactor {
       throw error;
     }
     this.writeScratch = this.native.scratch();
+    // The native side keeps a pointer into each array it reuses: none may be
+    // moved to another thread.
+    if (this.writeScratch !== undefined) markAsUntransferable(this.writeScratch.buffer);
   }
 
   /**
@@ -126,6 +131,10 @@ export class Reactor {
    * moved off V8's heap first, if small enough to live there.
    */
   readonly writeScratch: Uint8Array | undefined;
+
+  /** The records array and inbox of the last batch: marked untransferable once each. */
+  lastRecords: Float64Array | undefined;
+  lastInbox: Uint8Array | undefined;
 
   /** Set when the reactor thread ended on an error; getReactor() then starts a new one. */
   failed: Error | undefined;
@@ -187,6 +196,11 @@ function fromInbox(inbox: Uint8Array, offset: number, length: number): Buffer {
   return chunk;
 }
 
+/** An array the native side reuses, and so writes through a pointer it keeps. */
+function keepInPlace(array: Uint8Array | Float64Array): void {
+  markAsUntransferable(array.buffer);
+}
+
 function rethrow(error: unknown): never {
   throw error;
 }
@@ -199,6 +213,8 @@ function rethrow(error: unknown): never {
 function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: Buffer[] | undefined,
   strings: string[], inbox: Uint8Array | undefined): void {
   const { connections, listeners } = reactor;
+  if (records !== reactor.lastRecords) keepInPlace(reactor.lastRecords = records);
+  if (inbox !== undefined && inbox !== reactor.lastInbox) keepInPlace(reactor.lastInbox = inbox);
   // `records` is reused for every batch: only its first recordCount entries are this batch's.
   for (let i = 0; i < recordCount; i += RECORD_STRIDE) {
     const kind = records[i];

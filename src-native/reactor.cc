@@ -158,12 +158,13 @@ bool LentReadBuffer(napi_env env, Delivery* delivery, ReadChunk& chunk, size_t l
 // Delivery::inbox), with room for `count` elements: the one made before, or
 // a new one twice as large (the old one is JS's to collect), at least `minimum`.
 template <typename Element>
-bool ReusedArray(napi_env env, napi_typedarray_type type, size_t count, size_t minimum, napi_ref* reference,
-                 Element** data, size_t* capacity, napi_value* array) {
+bool ReusedArray(napi_env env, napi_typedarray_type type, size_t count, size_t minimum, size_t maximum,
+                 napi_ref* reference, Element** data, size_t* capacity, napi_value* array) {
   if (*reference != nullptr && count <= *capacity) {
     return napi_get_reference_value(env, *reference, array) == napi_ok && *array != nullptr;
   }
   size_t grown = std::max<size_t>(std::max<size_t>(count, 2 * *capacity), minimum);
+  grown = std::min(grown, std::max(count, maximum));
   void* memory = nullptr;
   napi_value buffer;
   napi_ref made;
@@ -180,12 +181,12 @@ bool ReusedArray(napi_env env, napi_typedarray_type type, size_t count, size_t m
 }
 
 bool RecordsArray(napi_env env, Delivery* delivery, size_t count, napi_value* array) {
-  return ReusedArray(env, napi_float64_array, count, 256 * kRecordStride, &delivery->records,
+  return ReusedArray(env, napi_float64_array, count, 256 * kRecordStride, SIZE_MAX, &delivery->records,
                      &delivery->recordsData, &delivery->recordsCapacity, array);
 }
 
 bool InboxArray(napi_env env, Delivery* delivery, size_t bytes, napi_value* array) {
-  return ReusedArray(env, napi_uint8_array, bytes, kMinInbox, &delivery->inbox, &delivery->inboxData,
+  return ReusedArray(env, napi_uint8_array, bytes, kMinInbox, kMaxInbox, &delivery->inbox, &delivery->inboxData,
                      &delivery->inboxCapacity, array);
 }
 }  // namespace
@@ -194,6 +195,9 @@ namespace {
 // Hands the pending batch, if any, to JS: dispatch(records, recordCount,
 // regions, strings, inbox), called as napi_make_callback calls, with
 // `resource` as its receiver (OnWake opens the handle scope).
+// The batch is taken first, whatever fails later: the next delivery must
+// find callScheduled clear, or it would never wake JS again. With no
+// dispatch function (its reference unreadable) the batch is dropped as below.
 void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Delivery* delivery) {
   std::unique_ptr<Batch> batch;
   {
@@ -221,7 +225,7 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
   }
   batch->unpinned.clear();
   LentReturner lentReturner(env, delivery, batch.get());
-  if (batch->Empty()) return;
+  if (batch->Empty() || dispatch == nullptr || resource == nullptr) return;
 
   // Raw N-API calls with their status checked: while Node tears an environment
   // down it may still run the wake callback, but cannot run JS, and every call
@@ -254,9 +258,15 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
     inboxBytes += static_cast<size_t>(record[4]);
   }
   napi_value inbox = nullptr;
-  if (inboxBytes > 0 &&
-      !InboxArray(rawEnv, delivery, std::min(inboxBytes, kMaxInbox), &inbox)) {
-    return;
+  if (inboxBytes > 0 && !InboxArray(rawEnv, delivery, std::min(inboxBytes, kMaxInbox), &inbox)) {
+    // No larger inbox (out of memory): every read gets a Buffer made here,
+    // as before the inbox, rather than the batch being lost.
+    inbox = nullptr;
+    napi_value ignored;
+    bool pending = false;
+    if (napi_is_exception_pending(rawEnv, &pending) == napi_ok && pending) {
+      napi_get_and_clear_last_exception(rawEnv, &ignored);
+    }
   }
   size_t inboxUsed = 0;
   napi_value regions = nullptr;
@@ -322,19 +332,18 @@ void OnWake(uv_async_t* handle) {
   napi_env env = delivery->env;
   napi_handle_scope handleScope;
   if (napi_open_handle_scope(env, &handleScope) != napi_ok) return;
-  napi_value resource;
-  napi_value dispatch;
-  if (napi_get_reference_value(env, delivery->resource, &resource) == napi_ok && resource != nullptr &&
-      napi_get_reference_value(env, delivery->dispatch, &dispatch) == napi_ok && dispatch != nullptr) {
-    DeliverToJs(env, dispatch, resource, delivery);
-    // dispatchBatch rethrows handlers' errors on a later tick; anything that
-    // still escapes is reported as uncaught, as from a node:net callback.
-    bool pending = false;
-    napi_value error;
-    if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-        napi_get_and_clear_last_exception(env, &error) == napi_ok) {
-      napi_fatal_exception(env, error);
-    }
+  napi_value resource = nullptr;
+  napi_value dispatch = nullptr;
+  if (napi_get_reference_value(env, delivery->resource, &resource) != napi_ok) resource = nullptr;
+  if (napi_get_reference_value(env, delivery->dispatch, &dispatch) != napi_ok) dispatch = nullptr;
+  DeliverToJs(env, dispatch, resource, delivery);
+  // dispatchBatch rethrows handlers' errors on a later tick; anything that
+  // still escapes is reported as uncaught, as from a node:net callback.
+  bool pending = false;
+  napi_value error;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+    napi_fatal_exception(env, error);
   }
   napi_close_handle_scope(env, handleScope);
 }
@@ -388,11 +397,12 @@ bool OpenDelivery(napi_env env, napi_value dispatch, Delivery* delivery) {
   }
   delivery->env = env;
   delivery->wake.data = delivery;
-  // From here the handle owns `delivery`: every failure closes it.
-  if (napi_create_reference(env, dispatch, 1, &delivery->dispatch) != napi_ok ||
+  // From here the handle owns `delivery`: every failure closes it. The hook
+  // first, so that the environment waits for the close callback on any path.
+  if (napi_add_async_cleanup_hook(env, CloseDeliveryAtCleanup, delivery, &delivery->closeHook) != napi_ok ||
+      napi_create_reference(env, dispatch, 1, &delivery->dispatch) != napi_ok ||
       napi_create_reference(env, resource, 1, &delivery->resource) != napi_ok ||
-      napi_async_init(env, resource, name, &delivery->asyncContext) != napi_ok ||
-      napi_add_async_cleanup_hook(env, CloseDeliveryAtCleanup, delivery, &delivery->closeHook) != napi_ok) {
+      napi_async_init(env, resource, name, &delivery->asyncContext) != napi_ok) {
     CloseDelivery(delivery);
     return false;
   }
@@ -936,8 +946,11 @@ Napi::Value Reactor::Scratch(const Napi::CallbackInfo& info) {
     return Napi::Value(env, array);
   }
   size_t capacity = 0;
-  if (!ReusedArray(env, napi_uint8_array, kWriteScratchSize, kWriteScratchSize, &delivery_->scratch,
-                   &delivery_->scratchData, &capacity, &array)) {
+  if (!ReusedArray(env, napi_uint8_array, kWriteScratchSize, kWriteScratchSize, kWriteScratchSize,
+                   &delivery_->scratch, &delivery_->scratchData, &capacity, &array)) {
+    // No scratch (out of memory): lib/socket.ts then hands Buffers to write().
+    napi_value ignored;
+    if (env.IsExceptionPending()) napi_get_and_clear_last_exception(env, &ignored);
     return env.Undefined();
   }
   return Napi::Value(env, array);
@@ -948,7 +961,7 @@ Napi::Value Reactor::WriteScratch(const Napi::CallbackInfo& info) {
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
   double given = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
-  // The scratch exists once scratch() made it and lives until the finalizer,
+  // The scratch exists once scratch() made it and lives until OnDeliveryClosed,
   // which runs only once released_ is set.
   if (!(given >= 0 && given <= static_cast<double>(kWriteScratchSize) && given == std::floor(given)) ||
       (!released_ && delivery_->scratchData == nullptr)) {

@@ -54,7 +54,7 @@ struct Delivery {
   // The Float64Array each batch's records are copied into for JS (JS thread
   // only): JS reads it before DeliverToJs returns and keeps no view of it,
   // so one array, made once and grown when a batch needs more, serves every
-  // batch instead of a new ArrayBuffer per batch. Released by the finalizer.
+  // batch instead of a new ArrayBuffer per batch. Released by OnDeliveryClosed.
   napi_ref records = nullptr;
   double* recordsData = nullptr;
   size_t recordsCapacity = 0;  // doubles
@@ -62,14 +62,14 @@ struct Delivery {
   // side by side, for lib/reactor.ts to copy each into a Buffer of its own
   // before DeliverToJs returns. Made in JS, a small read's Buffer lives on
   // V8's heap, where one made here costs a backing store, a finalizer record
-  // and a sweep. Made once, grown to kMaxInbox at most; released by the finalizer.
+  // and a sweep. Made once, grown to kMaxInbox at most; released by OnDeliveryClosed.
   napi_ref inbox = nullptr;
   char* inboxData = nullptr;
   size_t inboxCapacity = 0;
   // The write scratch (JS thread only): kWriteScratchSize bytes JS copies a
   // small write into just before writeScratch() copies them into a command,
   // so the write passes no Buffer (reading one from native code moves a
-  // small, heap-allocated one's bytes off the heap). Released by the finalizer.
+  // small, heap-allocated one's bytes off the heap). Released by OnDeliveryClosed.
   napi_ref scratch = nullptr;
   char* scratchData = nullptr;
   // Small buffers (batch.h) back from the reactor thread, for the next small
@@ -86,7 +86,7 @@ struct Delivery {
   std::shared_ptr<AcceptGate> acceptGate;
   // Buffers lent to the reactor for bulk reads (read_lender.h): the lender's
   // free list, and the reference keeping each one's memory alive, by id, until
-  // JS owns the Buffer or the finalizer runs (JS thread only).
+  // JS owns the Buffer or OnDeliveryClosed runs (JS thread only).
   std::shared_ptr<ReadLender> lender;
   std::unordered_map<uint64_t, napi_ref> lent;
   uint64_t nextLent = 1;
