@@ -20,6 +20,8 @@ export interface NativeReactor {
     [errno: number, syscall: string];
   /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
   write(id: number, data: Uint8Array | string): number;
+  /** Stops the thread and frees everything native at once (a failed reactor, once idle). */
+  destroy(): void;
   /** write() of the first `length` bytes of scratch(), which JS has just filled. */
   writeScratch(id: number, length: number): number;
   /** The Uint8Array writeScratch() reads (undefined once the reactor is torn down). */

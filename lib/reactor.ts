@@ -181,6 +181,21 @@ export class Reactor {
   }
 }
 
+/**
+ * A reactor whose thread failed still answers its endpoints' calls with
+ * errors; once JS holds none of them, its fds, wake handle and buffers go.
+ * (Its JS object stays reachable from its own dispatch function, so this is
+ * the only way they go before the environment does.)
+ */
+export function releaseIfFailedAndIdle(reactor: Reactor): void {
+  if (reactor.failed === undefined || reactor.connections.size > 0 || reactor.listeners.size > 0 ||
+    reactor.forwards.size > 0) {
+    return;
+  }
+  // After the current tick: a release in progress may still stage commands.
+  setImmediate(() => reactor.native.destroy());
+}
+
 function flushReactor(reactor: Reactor): void {
   reactor.flush();
 }
@@ -261,6 +276,7 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         const done = reactor.forwards.get(id);
         if (done !== undefined) {
           reactor.forwards.delete(id);
+          releaseIfFailedAndIdle(reactor);
           const outcome = records[i + 4];
           done.done(records[i + 2], records[i + 3], Math.floor(outcome / 16), syscallNames[outcome % 16] ?? 'forward');
         }
@@ -273,6 +289,9 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         // Comes first; an error event for every listener and connection follows.
         reactor.failed = systemError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
         if (environmentReactor === reactor) environmentReactor = undefined;
+        // The errors that follow close most endpoints at once; the rest call
+        // releaseIfFailedAndIdle as they go.
+        setImmediate(releaseIfFailedAndIdle, reactor);
       } else if (kind === EventKind.Timeout) {
         connections.get(id)?.onReactorTimeout();
       } else if (kind === EventKind.Drop) {

@@ -18,7 +18,7 @@ import { adoptBoundSocket, boundSocketIn } from './bound-socket';
 import { trimAbstractPadding, unixPathErrno, unixSocketAddress } from './connect';
 import { serverListenChannel, serverSocketChannel } from './diagnostics';
 import { blockListOption, maxConnectionsZeroDropsAll } from './net-version';
-import { getReactor, Reactor } from './reactor';
+import { getReactor, Reactor, releaseIfFailedAndIdle } from './reactor';
 import { Socket, validateBlockList } from './socket';
 import type { SocketOptions } from './socket';
 import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
@@ -504,6 +504,7 @@ export class Server extends EventEmitter {
       this.reactor.listeners.delete(bound.id);
       this.reactor.native.closeListener(bound.id);
       this.reactor.scheduleFlush();
+      releaseIfFailedAndIdle(this.reactor);
       if (this.referenced) this.reactor.unref();
       if (this.unixPath !== undefined && !this.unixPath.startsWith('\0')) {
         // libuv removes the socket file when a pipe server closes; so do we.

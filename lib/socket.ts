@@ -30,7 +30,7 @@ import {
   keepAliveIntervalAndCount, typeOfServiceMethods,
 } from './net-version';
 import { adoptBoundSocket, AdoptedBoundSocket, asBoundSocket } from './bound-socket';
-import { getReactor, Reactor } from './reactor';
+import { getReactor, Reactor, releaseIfFailedAndIdle } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
 import { validateFunction, validateInteger } from './validate';
 
@@ -1324,6 +1324,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     reactor.connections.delete(this.id);
     reactor.scheduleFlush();
     this.updateReference();
+    releaseIfFailedAndIdle(reactor);
   }
 
   /**

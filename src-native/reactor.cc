@@ -456,6 +456,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsLogServerKeys>("tlsLogServerKeys"),
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
+          InstanceMethod<&Reactor::Destroy>("destroy"),
           InstanceMethod<&Reactor::Ref>("ref"),
           InstanceMethod<&Reactor::Unref>("unref"),
           InstanceMethod<&Reactor::CreateTlsContext>("createTlsContext"),
@@ -1277,6 +1278,11 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
     }
   }
   if (loop_) loop_->Submit(staged_);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Destroy(const Napi::CallbackInfo& info) {
+  Teardown();
   return info.Env().Undefined();
 }
 

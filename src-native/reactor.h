@@ -174,6 +174,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   // Hands this tick's staged commands to the reactor thread in one go.
   Napi::Value Flush(const Napi::CallbackInfo& info);
+  // destroy(): Teardown now. For a reactor whose thread has failed, once JS
+  // holds none of its endpoints (lib/reactor.ts releaseIfFailedAndIdle).
+  Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   // createTlsContext({ keys: [{ pem, passphrase? }], certs, ca, cipherList,

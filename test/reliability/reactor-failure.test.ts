@@ -56,6 +56,8 @@ test('epoll_wait failing (EINVAL): the server emits it and closes, its socket is
   // The reactor closed the accepted socket, so the node:net client sees it end.
   expect(events).toContain('clientClose');
   expect(lines.filter((line) => line.event === 'secondEcho')).toEqual([{ event: 'secondEcho', received: 'again' }]);
+  // The failed reactor's fds are closed once its endpoints are: only the new reactor's epoll fd remains.
+  expect(lines.filter((line) => line.event === 'epollFds')).toEqual([{ event: 'epollFds', count: 1 }]);
 });
 
 // Under scripts/sanitize.sh ASan intercepts pthread_create and does not survive
@@ -72,4 +74,5 @@ threadFaultTest('the reactor thread failing to start (pthread_create EAGAIN): li
   ]);
   expect(lines.filter((line) => line.event === 'listening')).toEqual([]);
   expect(lines.filter((line) => line.event === 'secondEcho')).toEqual([{ event: 'secondEcho', received: 'again' }]);
+  expect(lines.filter((line) => line.event === 'epollFds')).toEqual([{ event: 'epollFds', count: 1 }]);
 });
