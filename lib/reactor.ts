@@ -136,6 +136,9 @@ export class Reactor {
   lastRecords: Float64Array | undefined;
   lastInbox: Uint8Array | undefined;
 
+  /** releaseIfFailedAndIdle has an immediate waiting. */
+  destroyScheduled = false;
+
   /** Set when the reactor thread ended on an error; getReactor() then starts a new one. */
   failed: Error | undefined;
 
@@ -188,12 +191,19 @@ export class Reactor {
  * the only way they go before the environment does.)
  */
 export function releaseIfFailedAndIdle(reactor: Reactor): void {
-  if (reactor.failed === undefined || reactor.connections.size > 0 || reactor.listeners.size > 0 ||
-    reactor.forwards.size > 0) {
-    return;
-  }
+  if (!failedAndIdle(reactor) || reactor.destroyScheduled) return;
+  reactor.destroyScheduled = true;
   // After the current tick: a release in progress may still stage commands.
-  setImmediate(() => reactor.native.destroy());
+  // Checked again then: nothing may have attached to it meanwhile.
+  setImmediate(() => {
+    reactor.destroyScheduled = false;
+    if (failedAndIdle(reactor)) reactor.native.destroy();
+  });
+}
+
+function failedAndIdle(reactor: Reactor): boolean {
+  return reactor.failed !== undefined && reactor.connections.size === 0 && reactor.listeners.size === 0 &&
+    reactor.forwards.size === 0;
 }
 
 function flushReactor(reactor: Reactor): void {

@@ -597,6 +597,17 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /** @internal For ConnectAttempts: starts a native connect and attaches to it. */
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null {
+    if (this.connectReactor!.failed !== undefined) {
+      // Its thread failed while the lookup ran: connect on the reactor that
+      // replaced it (a failed one is torn down once idle, and serves nothing).
+      try {
+        this.connectReactor = getReactor();
+      } catch (error) {
+        const { errno, syscall } = error as { errno?: unknown; syscall?: unknown };
+        return [typeof errno === 'number' ? errno : -os.constants.errno.EAGAIN,
+          typeof syscall === 'string' ? syscall : 'connect'];
+      }
+    }
     const reactor = this.connectReactor!;
     const address = target.family === 0 ? unixSocketAddress(target.address) : target.address;
     const tls = this.tlsConnectArguments(reactor);

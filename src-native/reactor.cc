@@ -195,16 +195,10 @@ namespace {
 // Hands the pending batch, if any, to JS: dispatch(records, recordCount,
 // regions, strings, inbox), called as napi_make_callback calls, with
 // `resource` as its receiver (OnWake opens the handle scope).
-// The batch is taken first, whatever fails later: the next delivery must
-// find callScheduled clear, or it would never wake JS again. With no
-// dispatch function (its reference unreadable) the batch is dropped as below.
-void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Delivery* delivery) {
-  std::unique_ptr<Batch> batch;
-  {
-    std::lock_guard<std::mutex> lock(delivery->mutex);
-    batch = std::move(delivery->pending);
-    delivery->callScheduled = false;
-  }
+// With no dispatch function (its reference unreadable) the batch is dropped
+// as below.
+void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Delivery* delivery,
+                 std::unique_ptr<Batch> batch) {
   if (!batch) return;
   // The loop held back due timeouts until JS took these: it may go on now.
   if (batch->timeouts >= Loop::kMaxTimeoutsAwaitingJs && delivery->acceptGate) delivery->acceptGate->WakeLoop();
@@ -330,13 +324,21 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
 void OnWake(uv_async_t* handle) {
   auto* delivery = static_cast<Delivery*>(handle->data);
   napi_env env = delivery->env;
+  // Taken first, whatever fails later: the next delivery must find
+  // callScheduled clear, or it would never wake JS again.
+  std::unique_ptr<Batch> batch;
+  {
+    std::lock_guard<std::mutex> lock(delivery->mutex);
+    batch = std::move(delivery->pending);
+    delivery->callScheduled = false;
+  }
   napi_handle_scope handleScope;
   if (napi_open_handle_scope(env, &handleScope) != napi_ok) return;
   napi_value resource = nullptr;
   napi_value dispatch = nullptr;
   if (napi_get_reference_value(env, delivery->resource, &resource) != napi_ok) resource = nullptr;
   if (napi_get_reference_value(env, delivery->dispatch, &dispatch) != napi_ok) dispatch = nullptr;
-  DeliverToJs(env, dispatch, resource, delivery);
+  DeliverToJs(env, dispatch, resource, delivery, std::move(batch));
   // dispatchBatch rethrows handlers' errors on a later tick; anything that
   // still escapes is reported as uncaught, as from a node:net callback.
   bool pending = false;
@@ -588,6 +590,7 @@ void Reactor::Teardown() {
     // Calls still queued make no more buffers for a reactor that is gone.
     if (delivery_ != nullptr) delivery_->reactorStopped = true;
     CloseDelivery(delivery_);
+    delivery_ = nullptr;  // freed by the close callback
   }
 }
 
@@ -630,6 +633,8 @@ Napi::Array Failure(Napi::Env env, int error, const char* failedCall) {
 
 Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Torn down (a failed reactor, once idle): no fd is made that nothing would serve.
+  if (released_) return Failure(env, -ECANCELED, "connect");
   if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
@@ -692,6 +697,8 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::AdoptFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Torn down (a failed reactor, once idle): no fd is made that nothing would serve.
+  if (released_) return Failure(env, -ECANCELED, "dup");
   if (info.Length() < 1 || !info[0].IsNumber()) return ThrowTypeError(env, "adoptFd(fd)");
   int original = info[0].As<Napi::Number>().Int32Value();
   const char* failedCall = "dup";
@@ -717,6 +724,8 @@ Napi::Value Reactor::AdoptFd(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Torn down (a failed reactor, once idle): no fd is made that nothing would serve.
+  if (released_) return Failure(env, -ECANCELED, "socket");
   if (info.Length() < 7 || !info[0].IsNumber() || !info[1].IsString() || !info[2].IsNumber() ||
       !info[3].IsNumber() || !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsNumber()) {
     return ThrowTypeError(env, "listen(family, address, port, backlog, listenFlags, connectionFlags, keepAliveSeconds)");
@@ -751,6 +760,8 @@ Napi::Value Reactor::Listen(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Torn down (a failed reactor, once idle): no fd is made that nothing would serve.
+  if (released_) return Failure(env, -ECANCELED, "listen");
   if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
       !info[3].IsNumber()) {
     return ThrowTypeError(env, "listenFd(fd, backlog, connectionFlags, keepAliveSeconds, duplicate)");

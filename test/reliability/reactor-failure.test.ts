@@ -43,7 +43,7 @@ async function runFixture(env: Record<string, string>): Promise<{ code: number |
   return { code, signal, lines, stderr };
 }
 
-test('epoll_wait failing (EINVAL): the server emits it and closes, its socket is destroyed with it, a new reactor serves, the process exits by itself', async () => {
+test('epoll_wait failing (EINVAL): the server emits it and closes, its socket is destroyed with it, a new reactor serves (a connect still looking up too), the process exits by itself', async () => {
   const { code, signal, lines, stderr } = await runFixture({
     FAILURE: 'epoll_wait', FAULT_ARM_ON_SIGUSR2: '1', FAULT_EPOLL_WAIT_AFTER: '0', FAULT_EPOLL_WAIT_COUNT: '1',
   });
@@ -56,6 +56,9 @@ test('epoll_wait failing (EINVAL): the server emits it and closes, its socket is
   // The reactor closed the accepted socket, so the node:net client sees it end.
   expect(events).toContain('clientClose');
   expect(lines.filter((line) => line.event === 'secondEcho')).toEqual([{ event: 'secondEcho', received: 'again' }]);
+  // A connect whose lookup answered after the failure connected on the new reactor.
+  expect(lines.filter((line) => line.event === 'lateEcho' || line.event === 'lateError'))
+    .toEqual([{ event: 'lateEcho', received: 'late' }]);
   // The failed reactor's fds are closed once its endpoints are: only the new reactor's epoll fd remains.
   expect(lines.filter((line) => line.event === 'epollFds')).toEqual([{ event: 'epollFds', count: 1 }]);
 });
