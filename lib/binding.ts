@@ -22,10 +22,15 @@ export interface NativeReactor {
   write(id: number, data: Uint8Array | string): number;
   /** Stops the thread and frees everything native at once (a failed reactor, once idle). */
   destroy(): void;
-  /** write() of the first `length` bytes of scratch(), which JS has just filled. */
-  writeScratch(id: number, length: number): number;
-  /** The Uint8Array writeScratch() reads (undefined once the reactor is torn down). */
-  scratch(): Uint8Array | undefined;
+  /**
+   * The write log's two views over one ArrayBuffer, made once (undefined once
+   * torn down): index is [records, bytes used, then (id, length) per record],
+   * bytes the records' bytes side by side. Every call that stages or flushes
+   * stages the logged writes first, in order, and empties the index.
+   */
+  writeLog(): [index: Float64Array, bytes: Uint8Array] | undefined;
+  /** Stages the logged writes now (the log is full); throws a TypeError, dropping them, if the index is corrupt. */
+  drainWriteLog(): void;
   shutdown(id: number): void;
   close(id: number): void;
   pause(id: number): void;

@@ -94,6 +94,12 @@ export interface ListenerEndpoint {
   onReactorDrop(remoteAddress: string, remotePort: number, localAddress: string, localPort: number): void;
 }
 
+/**
+ * Writes shorter than this are copied into the write log; longer ones are
+ * sent from the Buffer itself (native kPinnedWriteMin).
+ */
+export const SMALL_WRITE = 8 * 1024;
+
 export class Reactor {
   readonly native: NativeReactor;
   readonly connections = new Map<number, ConnectionEndpoint>();
@@ -119,18 +125,70 @@ export class Reactor {
       if (typeof errno === 'number' && typeof syscall === 'string') throw systemError(errno, syscall);
       throw error;
     }
-    this.writeScratch = this.native.scratch();
-    // The native side keeps a pointer into each array it reuses: none may be
-    // moved to another thread.
-    if (this.writeScratch !== undefined) markAsUntransferable(this.writeScratch.buffer);
+    const writeLog = this.native.writeLog();
+    if (writeLog !== undefined) {
+      const [index, bytes] = writeLog;
+      // The native side keeps a pointer into each array it reuses: none may
+      // be moved to another thread.
+      markAsUntransferable(bytes.buffer);
+      this.writeLogIndex = index;
+      this.writeLogBytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      this.writeLogRecords = (index.length - 2) / 2;
+    }
   }
 
-  /**
-   * Small writes are copied into this just before native.writeScratch()
-   * copies them into a command: a Buffer handed to native code would be
-   * moved off V8's heap first, if small enough to live there.
-   */
-  readonly writeScratch: Uint8Array | undefined;
+  // The write log (native: Delivery::writeLog). Small writes are appended
+  // here instead of each being a native call; every native call that stages
+  // or flushes stages them first, so they keep their place among a socket's
+  // commands. A Buffer handed to native code would also be moved off V8's
+  // heap first, if small enough to live there.
+  private readonly writeLogIndex: Float64Array | undefined;
+  private readonly writeLogBytes: Buffer | undefined;
+  private readonly writeLogRecords: number = 0;
+
+  /** Logs a write of `chunk` (shorter than SMALL_WRITE) to connection `id`; false with no log. */
+  logBytes(id: number, chunk: Uint8Array): boolean {
+    const bytes = this.writeLogBytes;
+    if (bytes === undefined) return false;
+    if (chunk.length === 0) return true;
+    const at = this.logSpace(chunk.length);
+    bytes.set(chunk, at);
+    this.logRecord(id, chunk.length, at);
+    return true;
+  }
+
+  /** Logs a write of a short string's UTF-8; returns its length, or -1 if not logged (no log, or too long). */
+  logString(id: number, string: string): number {
+    const bytes = this.writeLogBytes;
+    // At most 3 UTF-8 bytes per UTF-16 unit.
+    if (bytes === undefined || string.length * 3 >= SMALL_WRITE) return -1;
+    if (string.length === 0) return 0;
+    const at = this.logSpace(string.length * 3);
+    const length = bytes.write(string, at);
+    this.logRecord(id, length, at);
+    return length;
+  }
+
+  /** Where `most` more bytes fit in the log, draining it first when they (or another record) do not. */
+  private logSpace(most: number): number {
+    const index = this.writeLogIndex!;
+    if (index[0] === this.writeLogRecords || index[1] + most > this.writeLogBytes!.length) {
+      this.native.drainWriteLog();
+      // A torn-down reactor drops them, as staged commands.
+      index[0] = 0;
+      index[1] = 0;
+    }
+    return index[1];
+  }
+
+  private logRecord(id: number, length: number, at: number): void {
+    const index = this.writeLogIndex!;
+    const count = index[0];
+    index[2 + 2 * count] = id;
+    index[3 + 2 * count] = length;
+    index[0] = count + 1;
+    index[1] = at + length;
+  }
 
   /** The records array and inbox of the last batch: marked untransferable once each. */
   lastRecords: Float64Array | undefined;

@@ -30,7 +30,7 @@ import {
   keepAliveIntervalAndCount, typeOfServiceMethods,
 } from './net-version';
 import { adoptBoundSocket, AdoptedBoundSocket, asBoundSocket } from './bound-socket';
-import { getReactor, Reactor, releaseIfFailedAndIdle } from './reactor';
+import { getReactor, Reactor, releaseIfFailedAndIdle, SMALL_WRITE } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
 import { validateFunction, validateInteger } from './validate';
 
@@ -119,14 +119,16 @@ export function nativeBytes(chunk: Uint8Array): Uint8Array {
 
 /** Queues a Buffer's bytes with the reactor; returns their length. */
 function queueBytes(reactor: Reactor, id: number, chunk: Uint8Array): number {
-  const scratch = reactor.writeScratch;
-  if (scratch !== undefined && chunk.length < scratch.length) {
-    // Copied by TypedArray#set, which reads a heap-allocated Buffer where it
-    // is (up to 64 bytes, as every small read's is: lib/reactor.ts fromInbox).
-    scratch.set(chunk);
-    return reactor.native.writeScratch(id, chunk.length);
-  }
+  // Copied by TypedArray#set, which reads a heap-allocated Buffer where it
+  // is (up to 64 bytes, as every small read's is: lib/reactor.ts fromInbox).
+  if (chunk.length < SMALL_WRITE && reactor.logBytes(id, chunk)) return chunk.length;
   return reactor.native.write(id, nativeBytes(chunk));
+}
+
+/** Queues a string's UTF-8 with the reactor; returns its length in bytes. */
+function queueString(reactor: Reactor, id: number, string: string): number {
+  const logged = reactor.logString(id, string);
+  return logged >= 0 ? logged : reactor.native.write(id, string);
 }
 
 function familyOf(address: string | undefined): string | undefined {
@@ -1396,7 +1398,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       chunk = Buffer.from(chunk, encoding);
     }
     const reactor = this.reactor!;
-    this.bytesQueued += typeof chunk === 'string' ? reactor.native.write(this.id, chunk) : queueBytes(reactor, this.id, chunk);
+    this.bytesQueued += typeof chunk === 'string' ? queueString(reactor, this.id, chunk) : queueBytes(reactor, this.id, chunk);
   }
 
   private awaitKernel(callback: (error?: Error | null) => void): void {

@@ -57,9 +57,12 @@ constexpr size_t kMinInbox = 64 * 1024;
 constexpr size_t kMaxInbox = 1024 * 1024;
 constexpr size_t kMaxInboxRead = 8 * 1024;
 
-// Writes shorter than this are copied (kPinnedWriteMin), so the scratch
-// holds any of them.
-constexpr size_t kWriteScratchSize = kPinnedWriteMin;
+// The write log (Delivery::writeLog): records and bytes. 64 KiB holds a
+// turn's replies at 1,000 connections of 64 B; a fuller log is staged and
+// emptied by drainWriteLog() (one native call per 1,024 writes at most).
+constexpr size_t kWriteLogRecords = 1024;
+constexpr size_t kWriteLogIndexDoubles = 2 + 2 * kWriteLogRecords;
+constexpr size_t kWriteLogBytes = 64 * 1024;
 
 }  // namespace
 
@@ -356,7 +359,7 @@ void OnDeliveryClosed(uv_handle_t* handle) {
   // The reactor thread has stopped: nothing sends from pinned Buffers now.
   for (auto& entry : delivery->pins) napi_delete_reference(env, entry.second);
   for (auto& entry : delivery->lent) napi_delete_reference(env, entry.second);
-  for (napi_ref reference : {delivery->records, delivery->inbox, delivery->scratch, delivery->dispatch,
+  for (napi_ref reference : {delivery->records, delivery->inbox, delivery->writeLog, delivery->dispatch,
                              delivery->resource}) {
     if (reference != nullptr) napi_delete_reference(env, reference);
   }
@@ -435,8 +438,8 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Stats>("stats"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
           InstanceMethod<&Reactor::Write>("write"),
-          InstanceMethod<&Reactor::WriteScratch>("writeScratch"),
-          InstanceMethod<&Reactor::Scratch>("scratch"),
+          InstanceMethod<&Reactor::WriteLog>("writeLog"),
+          InstanceMethod<&Reactor::DrainWriteLog>("drainWriteLog"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
@@ -588,7 +591,11 @@ void Reactor::Teardown() {
   if (!released_) {
     released_ = true;
     // Calls still queued make no more buffers for a reactor that is gone.
-    if (delivery_ != nullptr) delivery_->reactorStopped = true;
+    if (delivery_ != nullptr) {
+      delivery_->reactorStopped = true;
+      // Writes logged since the last flush go as staged ones do.
+      if (delivery_->writeLogIndex != nullptr) delivery_->writeLogIndex[0] = delivery_->writeLogIndex[1] = 0;
+    }
     CloseDelivery(delivery_);
     delivery_ = nullptr;  // freed by the close callback
   }
@@ -799,13 +806,13 @@ void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t
   command.id = IdArgument(info, 0);
   command.amount = amount;
   command.extra = extra;
-  staged_.push_back(std::move(command));
+  Staged().push_back(std::move(command));
 }
 
 Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
   // Staged commands for the listener go first; then close it synchronously.
   if (loop_) {
-    loop_->Submit(staged_);
+    loop_->Submit(Staged());
     loop_->CloseListenerNow(IdArgument(info, 0));
   }
   return info.Env().Undefined();
@@ -945,47 +952,89 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
-  if (length > 0) staged_.push_back(std::move(command));
+  if (length > 0) Staged().push_back(std::move(command));
   return Napi::Number::New(env, static_cast<double>(length));
 }
 
-Napi::Value Reactor::Scratch(const Napi::CallbackInfo& info) {
+Napi::Value Reactor::WriteLog(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (released_) return env.Undefined();
-  napi_value array = nullptr;
-  if (delivery_->scratch != nullptr) {
-    if (napi_get_reference_value(env, delivery_->scratch, &array) != napi_ok || array == nullptr) return env.Undefined();
-    return Napi::Value(env, array);
-  }
-  size_t capacity = 0;
-  if (!ReusedArray(env, napi_uint8_array, kWriteScratchSize, kWriteScratchSize, kWriteScratchSize,
-                   &delivery_->scratch, &delivery_->scratchData, &capacity, &array)) {
-    // No scratch (out of memory): lib/socket.ts then hands Buffers to write().
-    napi_value ignored;
-    if (env.IsExceptionPending()) napi_get_and_clear_last_exception(env, &ignored);
+  napi_value buffer = nullptr;
+  if (delivery_->writeLog == nullptr) {
+    void* memory = nullptr;
+    napi_ref made = nullptr;
+    if (napi_create_arraybuffer(env, kWriteLogIndexDoubles * sizeof(double) + kWriteLogBytes, &memory, &buffer) !=
+            napi_ok ||
+        napi_create_reference(env, buffer, 1, &made) != napi_ok) {
+      // No log (out of memory): lib/socket.ts then hands Buffers to write().
+      napi_value ignored;
+      if (env.IsExceptionPending()) napi_get_and_clear_last_exception(env, &ignored);
+      return env.Undefined();
+    }
+    // Zero-filled by V8: an empty index.
+    delivery_->writeLog = made;
+    delivery_->writeLogIndex = static_cast<double*>(memory);
+    delivery_->writeLogBytes = static_cast<char*>(memory) + kWriteLogIndexDoubles * sizeof(double);
+  } else if (napi_get_reference_value(env, delivery_->writeLog, &buffer) != napi_ok || buffer == nullptr) {
     return env.Undefined();
   }
-  return Napi::Value(env, array);
+  napi_value index;
+  napi_value bytes;
+  if (napi_create_typedarray(env, napi_float64_array, kWriteLogIndexDoubles, buffer, 0, &index) != napi_ok ||
+      napi_create_typedarray(env, napi_uint8_array, kWriteLogBytes, buffer, kWriteLogIndexDoubles * sizeof(double),
+                             &bytes) != napi_ok) {
+    return env.Undefined();
+  }
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Value(env, index));
+  result.Set(1u, Napi::Value(env, bytes));
+  return result;
 }
 
-Napi::Value Reactor::WriteScratch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Command command(Command::Kind::kWrite);
-  command.id = IdArgument(info, 0);
-  double given = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
-  // The scratch exists once scratch() made it and lives until OnDeliveryClosed,
-  // which runs only once released_ is set.
-  if (!(given >= 0 && given <= static_cast<double>(kWriteScratchSize) && given == std::floor(given)) ||
-      (!released_ && delivery_->scratchData == nullptr)) {
-    return ThrowTypeError(env, "writeScratch(id, length): length within the scratch from scratch()");
+Napi::Value Reactor::DrainWriteLog(const Napi::CallbackInfo& info) {
+  Staged();
+  return info.Env().Undefined();
+}
+
+std::vector<Command>& Reactor::Staged() {
+  if (!StageWriteLog()) ThrowTypeError(Napi::Env(env_), "the write log's index is corrupt; its writes were dropped");
+  return staged_;
+}
+
+bool Reactor::StageWriteLog() {
+  // The log lives until OnDeliveryClosed, which runs only once released_ is set.
+  if (released_ || delivery_->writeLogIndex == nullptr) return true;
+  double* index = delivery_->writeLogIndex;
+  const double count = index[0];
+  const double used = index[1];
+  if (count == 0 && used == 0) return true;
+  index[0] = 0;
+  index[1] = 0;
+  // All checked before anything is staged: this is JS's memory.
+  auto whole = [](double value, size_t most) {
+    return value >= 0 && value <= static_cast<double>(most) && value == std::floor(value);
+  };
+  if (!whole(count, kWriteLogRecords) || !whole(used, kWriteLogBytes)) return false;
+  const size_t records = static_cast<size_t>(count);
+  size_t total = 0;
+  for (size_t i = 0; i < records; i++) {
+    const double length = index[3 + 2 * i];
+    if (!whole(length, kWriteLogBytes - total)) return false;
+    total += static_cast<size_t>(length);
   }
-  size_t length = static_cast<size_t>(given);
-  // A torn-down reactor's loop drops what is staged, as write()'s bytes.
-  if (length == 0 || released_) return Napi::Number::New(env, static_cast<double>(length));
-  CopyBytes(command, delivery_->scratchData, length);
-  command.length = length;
-  staged_.push_back(std::move(command));
-  return Napi::Number::New(env, static_cast<double>(length));
+  if (total != static_cast<size_t>(used)) return false;
+  const char* bytes = delivery_->writeLogBytes;
+  for (size_t i = 0; i < records; i++) {
+    const size_t length = static_cast<size_t>(index[3 + 2 * i]);
+    if (length == 0) continue;
+    Command command(Command::Kind::kWrite);
+    command.id = WholeNumber(index[2 + 2 * i]);
+    CopyBytes(command, bytes, length);
+    command.length = length;
+    staged_.push_back(std::move(command));
+    bytes += length;
+  }
+  return true;
 }
 
 Napi::Value Reactor::Shutdown(const Napi::CallbackInfo& info) {
@@ -1058,7 +1107,7 @@ Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
   // Commands staged this tick go first: the question is about the connection
   // as JS has left it.
   if (!loop_ || released_) return env.Undefined();
-  loop_->Submit(staged_);
+  loop_->Submit(Staged());
   Loop::QueryOutcome outcome = loop_->QueryTls(IdArgument(info, 0), std::move(query), &answer);
   if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
   if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
@@ -1087,7 +1136,7 @@ Napi::Value Reactor::TypeOfService(const Napi::CallbackInfo& info) {
   if (!(tos >= -1 && tos <= 255)) return ThrowTypeError(env, "typeOfService: tos out of range");
   if (!loop_ || released_) return env.Undefined();
   // Commands staged this tick go first: the connection as JS has left it.
-  loop_->Submit(staged_);
+  loop_->Submit(Staged());
   int result = 0;
   Loop::QueryOutcome outcome =
       loop_->SocketOption(IdArgument(info, 0), sys::SocketOption::kTypeOfService, static_cast<int>(tos), &result);
@@ -1108,7 +1157,7 @@ Napi::Value Reactor::SocketOption(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "socketOption: unknown option");
   }
   if (!loop_ || released_) return env.Undefined();
-  loop_->Submit(staged_);
+  loop_->Submit(Staged());
   int result = 0;
   Loop::QueryOutcome outcome = loop_->SocketOption(
       IdArgument(info, 0), static_cast<sys::SocketOption>(static_cast<int>(option)), -1, &result);
@@ -1140,7 +1189,7 @@ Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
       command.length = response.Length();
     }
   }
-  staged_.push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return env.Undefined();
 }
 
@@ -1161,7 +1210,7 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
       command.length = session.Length();
     }
   }
-  staged_.push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return env.Undefined();
 }
 
@@ -1218,7 +1267,7 @@ Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
                                                       : sys::kKeepAliveCountDefault;
   command.other = static_cast<uint64_t>(std::max(0, interval));
   command.flags = static_cast<uint32_t>(std::max(0, count));
-  staged_.push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return info.Env().Undefined();
 }
 
@@ -1228,7 +1277,7 @@ Napi::Value Reactor::Forward(const Napi::CallbackInfo& info) {
   command.amount = IdArgument(info, 1);
   command.other = IdArgument(info, 2);
   command.flags = info[3].ToNumber().Uint32Value();
-  staged_.push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return info.Env().Undefined();
 }
 
@@ -1285,10 +1334,10 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
       Command command(Command::Kind::kAcks);
       CopyBytes(command, acks, length);
       command.length = length;
-      staged_.push_back(std::move(command));
+      Staged().push_back(std::move(command));
     }
   }
-  if (loop_) loop_->Submit(staged_);
+  if (loop_) loop_->Submit(Staged());
   return info.Env().Undefined();
 }
 
@@ -1555,7 +1604,7 @@ Napi::Value Reactor::TlsListenWith(const Napi::CallbackInfo& info) {
   Command command(Command::Kind::kTlsListenWith);
   command.id = IdArgument(info, 0);
   command.tlsContext = std::move(context);
-  staged_.push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return env.Undefined();
 }
 

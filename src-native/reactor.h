@@ -66,12 +66,15 @@ struct Delivery {
   napi_ref inbox = nullptr;
   char* inboxData = nullptr;
   size_t inboxCapacity = 0;
-  // The write scratch (JS thread only): kWriteScratchSize bytes JS copies a
-  // small write into just before writeScratch() copies them into a command,
-  // so the write passes no Buffer (reading one from native code moves a
-  // small, heap-allocated one's bytes off the heap). Released by OnDeliveryClosed.
-  napi_ref scratch = nullptr;
-  char* scratchData = nullptr;
+  // The write log (JS thread only): one ArrayBuffer, viewed by JS as an
+  // index (Float64Array: record count, bytes used, then an (id, length) pair
+  // per record) and the bytes of those writes side by side. lib/socket.ts
+  // appends small writes to it without a native call; Reactor::Staged()
+  // turns them into commands before anything else is staged, so every
+  // socket's commands keep their order. Released by OnDeliveryClosed.
+  napi_ref writeLog = nullptr;
+  double* writeLogIndex = nullptr;
+  char* writeLogBytes = nullptr;
   // Small buffers (batch.h) back from the reactor thread, for the next small
   // writes and acks (JS thread only). At most kMaxFreeSmallBuffers.
   std::vector<std::unique_ptr<char[]>> smallBuffers;
@@ -121,11 +124,12 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // be sent (its callback, as net's, means the kernel has the bytes), so the
   // kWritten event that reaches the end of it wakes JS.
   Napi::Value Write(const Napi::CallbackInfo& info);
-  // writeScratch(id, length) -> bytes queued: write() of the first `length`
-  // bytes of the scratch Buffer (scratch()), which JS has just filled.
-  Napi::Value WriteScratch(const Napi::CallbackInfo& info);
-  // scratch() -> the Uint8Array writeScratch() reads, made once per reactor.
-  Napi::Value Scratch(const Napi::CallbackInfo& info);
+  // writeLog() -> [index: Float64Array, bytes: Uint8Array], the two views of
+  // the write log (Delivery::writeLog), made once per reactor; undefined
+  // once torn down or if it cannot be made.
+  Napi::Value WriteLog(const Napi::CallbackInfo& info);
+  // drainWriteLog(): stages the logged writes now (JS's log is full).
+  Napi::Value DrainWriteLog(const Napi::CallbackInfo& info);
   Napi::Value Shutdown(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pause(const Napi::CallbackInfo& info);
@@ -191,6 +195,12 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
 
   void Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount = 0,
              int32_t extra = 0);
+  // The commands staged this tick, after the writes JS has logged since the
+  // last call: the only way to staged_, so nothing overtakes a logged write.
+  std::vector<Command>& Staged();
+  // Stages the write log's records as kWrite commands and empties it. False,
+  // staging none, if the index is not one lib/socket.ts could have written.
+  bool StageWriteLog();
   // Copies `length` bytes into the command, into a reused small buffer when
   // they fit one (batch.h).
   void CopyBytes(Command& command, const char* bytes, size_t length);
@@ -223,7 +233,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   bool released_ = true;
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
-  std::vector<Command> staged_;
+  std::vector<Command> staged_;  // only through Staged(), but for StageWriteLog and Teardown
   // TLS contexts JS has made and not released, by id (JS thread only).
   std::unordered_map<uint64_t, std::shared_ptr<TlsContext>> tlsContexts_;
   Delivery* delivery_ = nullptr;  // owned by its wake handle; valid until released_

@@ -1,6 +1,6 @@
 // Small reads reach JS through one reused inbox, and small writes leave
-// through one reused scratch (DeliverToJs, lib/reactor.ts fromInbox,
-// queueBytes): each 'data' chunk must still be memory of its own that later
+// through the write log (DeliverToJs, lib/reactor.ts fromInbox and
+// logBytes): each 'data' chunk must still be memory of its own that later
 // batches never touch, and writes of every size must keep their order.
 import { once } from 'node:events';
 import * as net from 'node:net';
@@ -72,40 +72,92 @@ test(`chunks a handler keeps stay intact while ${CLIENTS} clients keep the inbox
   await closeServer(server);
 }, 30000);
 
+/** What a client of `port` receives until the server ends. */
+async function receiveAll(port: number): Promise<Buffer> {
+  const client = track(net.connect(port, '127.0.0.1'));
+  const chunks: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await once(client, 'end');
+  client.destroy();
+  return Buffer.concat(chunks);
+}
+
+const asBytes = (piece: Buffer | Uint8Array | string): Buffer =>
+  (typeof piece === 'string' ? Buffer.from(piece) : Buffer.from(piece.buffer, piece.byteOffset, piece.length));
+
 test('writes of every size, Buffers and strings, arrive whole and in order', async () => {
   const shared = new Uint8Array(new SharedArrayBuffer(100)).fill(9);
   const backing = Buffer.alloc(300, 4);
   const pieces: Array<Buffer | Uint8Array | string> = [
     Buffer.from([1]), Buffer.alloc(64, 2), 'short string', Buffer.alloc(65, 3),
-    backing.subarray(100, 200), shared, Buffer.alloc(8191, 5), Buffer.alloc(8192, 6),
-    'ü'.repeat(300), Buffer.alloc(200_000, 7), Buffer.alloc(8, 8), Buffer.alloc(0),
+    backing.subarray(100, 200), shared, '', 'ü'.repeat(2730), 'ü'.repeat(2731), '😀'.repeat(1365),
+    // A lone surrogate: U+FFFD on the wire, as node:net sends it.
+    'a\ud800b', Buffer.alloc(8191, 5), Buffer.alloc(8192, 6),
+    'ü'.repeat(300), Buffer.alloc(200_000, 7), Buffer.alloc(8, 8), Buffer.alloc(0), 'x'.repeat(9000),
   ];
-  const expected = Buffer.concat(pieces.map((piece) => (typeof piece === 'string' ? Buffer.from(piece) : piece)));
   const server = track(createServer((socket: Socket) => {
     // Half in one tick, half a tick later: one flush each, and across flushes.
-    pieces.slice(0, 6).forEach((piece) => socket.write(piece));
+    pieces.slice(0, 9).forEach((piece) => socket.write(piece));
     setImmediate(() => {
-      pieces.slice(6).forEach((piece) => socket.write(piece));
-      socket.end();
+      pieces.slice(9).forEach((piece) => socket.write(piece));
+      socket.end('last');
     });
   }));
   const port = await listenLocal(server);
-  const client = track(net.connect(port, '127.0.0.1'));
-  const chunks: Buffer[] = [];
-  client.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await once(client, 'end');
-  expect(Buffer.concat(chunks).equals(expected)).toBe(true);
-  client.destroy();
+  const received = await receiveAll(port);
+  expect(received.equals(Buffer.concat([...pieces.map(asBytes), Buffer.from('last')]))).toBe(true);
+  expect(received.includes(Buffer.from('a\xef\xbf\xbdb', 'latin1'))).toBe(true);
   await closeServer(server);
 });
 
-test('writeScratch refuses a length outside its scratch before staging anything', () => {
-  const { native } = getReactor();
-  const scratch = native.scratch()!;
-  for (const length of [-1, scratch.length + 1, 1.5, Number.NaN, '3' as unknown as number]) {
-    // (Made in the addon's realm: compared by name, not by class.)
-    expect(() => native.writeScratch(1, length)).toThrow(expect.objectContaining({ name: 'TypeError' }));
+test('more small writes in one tick than the write log holds keep their order with the rest', async () => {
+  // Over 1,024 records and over 64 KiB in one tick, with large writes and
+  // strings between them, then end(): each drain of the log must come
+  // before the command that caused it.
+  const pieces: Array<Buffer | string> = [];
+  for (let i = 0; i < 5000; i++) {
+    if (i % 997 === 0) pieces.push(Buffer.alloc(20_000 + i, i & 0xff));
+    else if (i % 3 === 0) pieces.push(`<${i}>`);
+    else pieces.push(Buffer.alloc(1 + (i % 200), i & 0xff));
   }
-  // An id no connection has: staged, then dropped by the reactor thread.
-  expect(native.writeScratch(2 ** 52, 3)).toBe(3);
+  const server = track(createServer((socket: Socket) => {
+    for (const piece of pieces) socket.write(piece);
+    socket.end();
+  }));
+  const port = await listenLocal(server);
+  const received = await receiveAll(port);
+  expect(received.length).toBe(Buffer.concat(pieces.map(asBytes)).length);
+  expect(received.equals(Buffer.concat(pieces.map(asBytes)))).toBe(true);
+  await closeServer(server);
+});
+
+describe('the write log refuses an index lib/socket.ts could not have written', () => {
+  const corruptions: Array<[string, number[]]> = [
+    ['a count past its records', [1025, 0]],
+    ['a fractional count', [1.5, 3]],
+    ['a negative count', [-1, 0]],
+    ['NaN bytes used', [1, Number.NaN, 7, 3]],
+    ['bytes used past the log', [1, 70_000, 7, 70_000]],
+    ['lengths that do not add up to bytes used', [2, 10, 7, 3, 7, 3]],
+    ['a length past the log', [2, 10, 7, 65_536, 7, 10]],
+    ['a negative length', [2, 10, 7, -5, 7, 15]],
+  ];
+  test.each(corruptions)('%s: a TypeError, nothing staged, and the log empty again', (_name, values) => {
+    const { native } = getReactor();
+    const [index] = native.writeLog()!;
+    index.set(values);
+    // (Made in the addon's realm: compared by name, not by class.)
+    expect(() => native.flush()).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect([index[0], index[1]]).toEqual([0, 0]);
+    expect(() => native.flush()).not.toThrow();
+  });
+
+  test('a well-formed log for an id no connection has is staged, then dropped by the reactor thread', () => {
+    const { native } = getReactor();
+    const [index, bytes] = native.writeLog()!;
+    bytes.set([1, 2, 3]);
+    index.set([2, 3, 2 ** 52, 1, 2 ** 52 + 2, 2]);
+    expect(() => native.drainWriteLog()).not.toThrow();
+    expect([index[0], index[1]]).toEqual([0, 0]);
+  });
 });
