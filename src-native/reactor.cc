@@ -160,11 +160,22 @@ bool LentReadBuffer(napi_env env, Delivery* delivery, ReadChunk& chunk, size_t l
 // A typed array made once and reused by every batch (Delivery::records,
 // Delivery::inbox), with room for `count` elements: the one made before, or
 // a new one twice as large (the old one is JS's to collect), at least `minimum`.
+// Its memory is V8's: `data` is read from the array again at each reuse, and
+// an array some JS has detached (ArrayBuffer#transfer, which
+// markAsUntransferable does not refuse on Node 22) is replaced, never written.
 template <typename Element>
 bool ReusedArray(napi_env env, napi_typedarray_type type, size_t count, size_t minimum, size_t maximum,
                  napi_ref* reference, Element** data, size_t* capacity, napi_value* array) {
   if (*reference != nullptr && count <= *capacity) {
-    return napi_get_reference_value(env, *reference, array) == napi_ok && *array != nullptr;
+    if (napi_get_reference_value(env, *reference, array) != napi_ok || *array == nullptr) return false;
+    size_t length = 0;
+    void* memory = nullptr;
+    if (napi_get_typedarray_info(env, *array, nullptr, &length, &memory, nullptr, nullptr) != napi_ok) return false;
+    if (length == *capacity && memory != nullptr) {
+      *data = static_cast<Element*>(memory);
+      return true;
+    }
+    *capacity = 0;  // detached: made anew below
   }
   size_t grown = std::max<size_t>(std::max<size_t>(count, 2 * *capacity), minimum);
   grown = std::min(grown, std::max(count, maximum));
@@ -591,11 +602,7 @@ void Reactor::Teardown() {
   if (!released_) {
     released_ = true;
     // Calls still queued make no more buffers for a reactor that is gone.
-    if (delivery_ != nullptr) {
-      delivery_->reactorStopped = true;
-      // Writes logged since the last flush go as staged ones do.
-      if (delivery_->writeLogIndex != nullptr) delivery_->writeLogIndex[0] = delivery_->writeLogIndex[1] = 0;
-    }
+    if (delivery_ != nullptr) delivery_->reactorStopped = true;
     CloseDelivery(delivery_);
     delivery_ = nullptr;  // freed by the close callback
   }
@@ -973,8 +980,6 @@ Napi::Value Reactor::WriteLog(const Napi::CallbackInfo& info) {
     }
     // Zero-filled by V8: an empty index.
     delivery_->writeLog = made;
-    delivery_->writeLogIndex = static_cast<double*>(memory);
-    delivery_->writeLogBytes = static_cast<char*>(memory) + kWriteLogIndexDoubles * sizeof(double);
   } else if (napi_get_reference_value(env, delivery_->writeLog, &buffer) != napi_ok || buffer == nullptr) {
     return env.Undefined();
   }
@@ -1003,8 +1008,19 @@ std::vector<Command>& Reactor::Staged() {
 
 bool Reactor::StageWriteLog() {
   // The log lives until OnDeliveryClosed, which runs only once released_ is set.
-  if (released_ || delivery_->writeLogIndex == nullptr) return true;
-  double* index = delivery_->writeLogIndex;
+  if (released_ || delivery_->writeLog == nullptr) return true;
+  // V8's memory: read from the ArrayBuffer each time, in case some JS has
+  // detached it (ArrayBuffer#transfer; markAsUntransferable does not refuse
+  // it on Node 22), which leaves no log to stage.
+  napi_value buffer = nullptr;
+  void* memory = nullptr;
+  size_t size = 0;
+  if (napi_get_reference_value(env_, delivery_->writeLog, &buffer) != napi_ok || buffer == nullptr ||
+      napi_get_arraybuffer_info(env_, buffer, &memory, &size) != napi_ok ||
+      size != kWriteLogIndexDoubles * sizeof(double) + kWriteLogBytes) {
+    return false;
+  }
+  double* index = static_cast<double*>(memory);
   const double count = index[0];
   const double used = index[1];
   if (count == 0 && used == 0) return true;
@@ -1023,7 +1039,7 @@ bool Reactor::StageWriteLog() {
     total += static_cast<size_t>(length);
   }
   if (total != static_cast<size_t>(used)) return false;
-  const char* bytes = delivery_->writeLogBytes;
+  const char* bytes = static_cast<const char*>(memory) + kWriteLogIndexDoubles * sizeof(double);
   for (size_t i = 0; i < records; i++) {
     const size_t length = static_cast<size_t>(index[3 + 2 * i]);
     if (length == 0) continue;

@@ -71,10 +71,9 @@ struct Delivery {
   // per record) and the bytes of those writes side by side. lib/socket.ts
   // appends small writes to it without a native call; Reactor::Staged()
   // turns them into commands before anything else is staged, so every
-  // socket's commands keep their order. Released by OnDeliveryClosed.
+  // socket's commands keep their order. Only the ArrayBuffer is kept: its
+  // memory is looked up at each use. Released by OnDeliveryClosed.
   napi_ref writeLog = nullptr;
-  double* writeLogIndex = nullptr;
-  char* writeLogBytes = nullptr;
   // Small buffers (batch.h) back from the reactor thread, for the next small
   // writes and acks (JS thread only). At most kMaxFreeSmallBuffers.
   std::vector<std::unique_ptr<char[]>> smallBuffers;
