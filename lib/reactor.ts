@@ -149,7 +149,8 @@ export class Reactor {
   /** Logs a write of `chunk` (shorter than SMALL_WRITE) to connection `id`; false with no log. */
   logBytes(id: number, chunk: Uint8Array): boolean {
     const bytes = this.writeLogBytes;
-    if (bytes === undefined) return false;
+    // (Empty only if some JS detached it; the native side has dropped it then.)
+    if (bytes === undefined || bytes.length === 0) return false;
     if (chunk.length === 0) return true;
     const at = this.logSpace(chunk.length);
     bytes.set(chunk, at);
@@ -161,7 +162,7 @@ export class Reactor {
   logString(id: number, string: string): number {
     const bytes = this.writeLogBytes;
     // At most 3 UTF-8 bytes per UTF-16 unit.
-    if (bytes === undefined || string.length * 3 >= SMALL_WRITE) return -1;
+    if (bytes === undefined || bytes.length === 0 || string.length * 3 >= SMALL_WRITE) return -1;
     if (string.length === 0) return 0;
     const at = this.logSpace(string.length * 3);
     const length = bytes.write(string, at);

@@ -29,6 +29,12 @@ uint64_t IdArgument(const Napi::CallbackInfo& info, size_t index) {
   return info[index].IsNumber() ? WholeNumber(info[index].As<Napi::Number>().DoubleValue()) : 0;
 }
 
+// info[index] if a number, else `fallback`: never ToNumber(), whose valueOf
+// could throw or run JS in the middle of a command.
+double NumberArgument(const Napi::CallbackInfo& info, size_t index, double fallback = 0) {
+  return info[index].IsNumber() ? info[index].As<Napi::Number>().DoubleValue() : fallback;
+}
+
 Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
   Napi::TypeError::New(env, message).ThrowAsJavaScriptException();
   return env.Undefined();
@@ -276,23 +282,29 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
       napi_get_and_clear_last_exception(rawEnv, &ignored);
     }
   }
+  // Every copy into the inbox first: making the other Buffers below sets
+  // elements of a JS array, which may run JS (a setter on Array.prototype).
   size_t inboxUsed = 0;
+  for (size_t i = 0; inbox != nullptr && i < batch->records.size(); i += kRecordStride) {
+    double* record = &batch->records[i];
+    if (record[0] != static_cast<double>(EventKind::kData)) continue;
+    ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
+    size_t length = static_cast<size_t>(record[4]);
+    if (chunk.lentId == 0 && length <= kMaxInboxRead && length <= delivery->inboxCapacity - inboxUsed) {
+      std::memcpy(delivery->inboxData + inboxUsed, chunk.data + static_cast<size_t>(record[3]), length);
+      record[2] = -1;
+      record[3] = static_cast<double>(inboxUsed);
+      inboxUsed += length;
+    }
+  }
   napi_value regions = nullptr;
   uint32_t regionCount = 0;
   for (size_t i = 0; i < batch->records.size(); i += kRecordStride) {
     double* record = &batch->records[i];
-    if (record[0] != static_cast<double>(EventKind::kData)) continue;
+    if (record[0] != static_cast<double>(EventKind::kData) || record[2] < 0) continue;
     ReadChunk& chunk = batch->chunks[static_cast<size_t>(record[2])];
     const char* bytes = chunk.data + static_cast<size_t>(record[3]);
     size_t length = static_cast<size_t>(record[4]);
-    if (inbox != nullptr && chunk.lentId == 0 && length <= kMaxInboxRead &&
-        length <= delivery->inboxCapacity - inboxUsed) {
-      std::memcpy(delivery->inboxData + inboxUsed, bytes, length);
-      record[2] = -1;
-      record[3] = static_cast<double>(inboxUsed);
-      inboxUsed += length;
-      continue;
-    }
     if (regions == nullptr && napi_create_array(rawEnv, &regions) != napi_ok) return;
     // A Buffer copy rather than napi_create_arraybuffer + memcpy: Node
     // allocates its memory without zero-filling it first (the ArrayBuffer
@@ -628,8 +640,8 @@ uint64_t Reactor::AddListener(int fd, int backlog, const Napi::CallbackInfo& inf
   command.id = id;
   command.fd = fd;
   command.amount = static_cast<uint64_t>(std::max(0, backlog));
-  command.flags = info[flagsIndex].ToNumber().Uint32Value();
-  command.extra = info[flagsIndex + 1].ToNumber().Int32Value();
+  command.flags = info[flagsIndex].IsNumber() ? info[flagsIndex].As<Napi::Number>().Uint32Value() : 0;
+  command.extra = info[flagsIndex + 1].IsNumber() ? info[flagsIndex + 1].As<Napi::Number>().Int32Value() : 0;
   command.tlsContext = std::move(tlsContext);
   // Submitted at once, not staged: the fd must have an owner on every path.
   loop_->SubmitOwned(std::move(command));
@@ -809,17 +821,20 @@ Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
 
 void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount,
                     int32_t extra) {
+  std::vector<Command>* staged = Staged();
+  if (staged == nullptr) return;
   Command command(kind);
   command.id = IdArgument(info, 0);
   command.amount = amount;
   command.extra = extra;
-  Staged().push_back(std::move(command));
+  staged->push_back(std::move(command));
 }
 
 Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
   // Staged commands for the listener go first; then close it synchronously.
-  if (loop_) {
-    loop_->Submit(Staged());
+  std::vector<Command>* staged = Staged();
+  if (loop_ && staged != nullptr) {
+    loop_->Submit(*staged);
     loop_->CloseListenerNow(IdArgument(info, 0));
   }
   return info.Env().Undefined();
@@ -926,6 +941,9 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
 
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // First: a write refused here must not pin its Buffer.
+  std::vector<Command>* staged = Staged();
+  if (staged == nullptr) return env.Undefined();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
   Napi::Value data = info[1];
@@ -959,7 +977,7 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
-  if (length > 0) Staged().push_back(std::move(command));
+  if (length > 0) staged->push_back(std::move(command));
   return Napi::Number::New(env, static_cast<double>(length));
 }
 
@@ -980,8 +998,14 @@ Napi::Value Reactor::WriteLog(const Napi::CallbackInfo& info) {
     }
     // Zero-filled by V8: an empty index.
     delivery_->writeLog = made;
-  } else if (napi_get_reference_value(env, delivery_->writeLog, &buffer) != napi_ok || buffer == nullptr) {
-    return env.Undefined();
+  } else {
+    void* memory = nullptr;
+    size_t size = 0;
+    if (napi_get_reference_value(env, delivery_->writeLog, &buffer) != napi_ok || buffer == nullptr ||
+        napi_get_arraybuffer_info(env, buffer, &memory, &size) != napi_ok ||
+        size != kWriteLogIndexDoubles * sizeof(double) + kWriteLogBytes) {
+      return env.Undefined();  // detached: no log
+    }
   }
   napi_value index;
   napi_value bytes;
@@ -1001,9 +1025,11 @@ Napi::Value Reactor::DrainWriteLog(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-std::vector<Command>& Reactor::Staged() {
-  if (!StageWriteLog()) ThrowTypeError(Napi::Env(env_), "the write log's index is corrupt; its writes were dropped");
-  return staged_;
+std::vector<Command>* Reactor::Staged() {
+  if (StageWriteLog()) return &staged_;
+  Napi::Env env(env_);
+  if (!env.IsExceptionPending()) ThrowTypeError(env, "the write log was corrupt or detached; its writes were dropped");
+  return nullptr;
 }
 
 bool Reactor::StageWriteLog() {
@@ -1018,6 +1044,10 @@ bool Reactor::StageWriteLog() {
   if (napi_get_reference_value(env_, delivery_->writeLog, &buffer) != napi_ok || buffer == nullptr ||
       napi_get_arraybuffer_info(env_, buffer, &memory, &size) != napi_ok ||
       size != kWriteLogIndexDoubles * sizeof(double) + kWriteLogBytes) {
+    // Refused once; JS's views of it are empty now, so JS writes through
+    // write() from here on (lib/reactor.ts logBytes).
+    napi_delete_reference(env_, delivery_->writeLog);
+    delivery_->writeLog = nullptr;
     return false;
   }
   double* index = static_cast<double*>(memory);
@@ -1123,7 +1153,9 @@ Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
   // Commands staged this tick go first: the question is about the connection
   // as JS has left it.
   if (!loop_ || released_) return env.Undefined();
-  loop_->Submit(Staged());
+  std::vector<Command>* staged = Staged();
+  if (staged == nullptr) return env.Undefined();
+  loop_->Submit(*staged);
   Loop::QueryOutcome outcome = loop_->QueryTls(IdArgument(info, 0), std::move(query), &answer);
   if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
   if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
@@ -1152,7 +1184,9 @@ Napi::Value Reactor::TypeOfService(const Napi::CallbackInfo& info) {
   if (!(tos >= -1 && tos <= 255)) return ThrowTypeError(env, "typeOfService: tos out of range");
   if (!loop_ || released_) return env.Undefined();
   // Commands staged this tick go first: the connection as JS has left it.
-  loop_->Submit(Staged());
+  std::vector<Command>* staged = Staged();
+  if (staged == nullptr) return env.Undefined();
+  loop_->Submit(*staged);
   int result = 0;
   Loop::QueryOutcome outcome =
       loop_->SocketOption(IdArgument(info, 0), sys::SocketOption::kTypeOfService, static_cast<int>(tos), &result);
@@ -1173,7 +1207,9 @@ Napi::Value Reactor::SocketOption(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "socketOption: unknown option");
   }
   if (!loop_ || released_) return env.Undefined();
-  loop_->Submit(Staged());
+  std::vector<Command>* staged = Staged();
+  if (staged == nullptr) return env.Undefined();
+  loop_->Submit(*staged);
   int result = 0;
   Loop::QueryOutcome outcome = loop_->SocketOption(
       IdArgument(info, 0), static_cast<sys::SocketOption>(static_cast<int>(option)), -1, &result);
@@ -1205,7 +1241,7 @@ Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
       command.length = response.Length();
     }
   }
-  Staged().push_back(std::move(command));
+  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
   return env.Undefined();
 }
 
@@ -1226,7 +1262,7 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
       command.length = session.Length();
     }
   }
-  Staged().push_back(std::move(command));
+  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
   return env.Undefined();
 }
 
@@ -1247,7 +1283,7 @@ Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {
 Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
   // A duration beyond 2^53 ms (285,000 years) saturates there rather than
   // meaning "none"; the loop adds it to the clock with a saturating sum.
-  double milliseconds = info[1].ToNumber().DoubleValue();
+  double milliseconds = NumberArgument(info, 1);
   Stage(Command::Kind::kSetTimeout, info,
         milliseconds > kMaxSafeInteger ? static_cast<uint64_t>(kMaxSafeInteger)
                                        : WholeNumber(milliseconds));
@@ -1257,7 +1293,7 @@ Napi::Value Reactor::SetTimeout(const Napi::CallbackInfo& info) {
 Napi::Value Reactor::SetMaxConnections(const Napi::CallbackInfo& info) {
   // lib/server.ts sends a whole number >= 0; anything else means no limit
   // here rather than an undefined double-to-integer conversion.
-  double limit = info[1].ToNumber().DoubleValue();
+  double limit = NumberArgument(info, 1);
   Stage(Command::Kind::kSetMaxConnections, info,
         WholeNumber(limit));
   return info.Env().Undefined();
@@ -1275,7 +1311,7 @@ Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
   Command command(Command::Kind::kSetKeepAlive);
   command.id = IdArgument(info, 0);
   command.amount = info[1].ToBoolean().Value() ? 1 : 0;
-  command.extra = info[2].ToNumber().Int32Value();
+  command.extra = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   // Below 1 means none (sys::SetKeepAlive then sets SO_KEEPALIVE alone).
   int interval = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value()
                                                          : sys::kKeepAliveIntervalDefault;
@@ -1283,7 +1319,7 @@ Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
                                                       : sys::kKeepAliveCountDefault;
   command.other = static_cast<uint64_t>(std::max(0, interval));
   command.flags = static_cast<uint32_t>(std::max(0, count));
-  Staged().push_back(std::move(command));
+  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
   return info.Env().Undefined();
 }
 
@@ -1292,8 +1328,8 @@ Napi::Value Reactor::Forward(const Napi::CallbackInfo& info) {
   command.id = IdArgument(info, 0);
   command.amount = IdArgument(info, 1);
   command.other = IdArgument(info, 2);
-  command.flags = info[3].ToNumber().Uint32Value();
-  Staged().push_back(std::move(command));
+  command.flags = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
   return info.Env().Undefined();
 }
 
@@ -1340,6 +1376,8 @@ Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {
 // flush(acks?: Float64Array of (id, bytes) pairs): the tick's acknowledgements
 // travel as one command instead of one call and one command per 'data' event.
 Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
+  std::vector<Command>* staged = Staged();
+  if (staged == nullptr) return info.Env().Undefined();
   const char* acks = nullptr;
   size_t length = 0;
   if (info.Length() > 0 && info[0].IsTypedArray() &&
@@ -1350,10 +1388,10 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
       Command command(Command::Kind::kAcks);
       CopyBytes(command, acks, length);
       command.length = length;
-      Staged().push_back(std::move(command));
+      staged->push_back(std::move(command));
     }
   }
-  if (loop_) loop_->Submit(Staged());
+  if (loop_) loop_->Submit(*staged);
   return info.Env().Undefined();
 }
 
@@ -1620,7 +1658,7 @@ Napi::Value Reactor::TlsListenWith(const Napi::CallbackInfo& info) {
   Command command(Command::Kind::kTlsListenWith);
   command.id = IdArgument(info, 0);
   command.tlsContext = std::move(context);
-  Staged().push_back(std::move(command));
+  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
   return env.Undefined();
 }
 

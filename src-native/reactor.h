@@ -196,9 +196,12 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
              int32_t extra = 0);
   // The commands staged this tick, after the writes JS has logged since the
   // last call: the only way to staged_, so nothing overtakes a logged write.
-  std::vector<Command>& Staged();
+  // Null, with a TypeError thrown, if the log was refused (StageWriteLog):
+  // the caller then stages nothing and returns, before any side effect.
+  std::vector<Command>* Staged();
   // Stages the write log's records as kWrite commands and empties it. False,
-  // staging none, if the index is not one lib/socket.ts could have written.
+  // staging none, if the index is not one lib/socket.ts could have written,
+  // or the log's ArrayBuffer was detached (the log is then dropped for good).
   bool StageWriteLog();
   // Copies `length` bytes into the command, into a reused small buffer when
   // they fit one (batch.h).

@@ -152,6 +152,29 @@ describe('the write log refuses an index lib/socket.ts could not have written', 
     expect(() => native.flush()).not.toThrow();
   });
 
+  test('a command refused for a corrupt log stages nothing of its own', async () => {
+    let accepted: Socket | undefined;
+    const server = track(createServer((socket: Socket) => { accepted = socket; }));
+    const port = await listenLocal(server);
+    const client = track(net.connect(port, '127.0.0.1'));
+    let received = 0;
+    client.on('data', (chunk: Buffer) => { received += chunk.length; });
+    await waitFor(() => accepted !== undefined, 5000, 'accepted');
+    const { native } = getReactor();
+    const [index] = native.writeLog()!;
+    const id = (accepted as unknown as { id: number }).id;
+    index.set([1, 5, id, 3]);
+    // A large write would pin its Buffer and be sent by the next flush.
+    expect(() => native.write(id, Buffer.alloc(20_000, 1))).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    native.flush();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(received).toBe(0);
+    accepted!.write('after');
+    await waitFor(() => received === 5, 5000, 'the next write');
+    client.destroy();
+    await closeServer(server);
+  });
+
   test('a well-formed log for an id no connection has is staged, then dropped by the reactor thread', () => {
     const { native } = getReactor();
     const [index, bytes] = native.writeLog()!;
