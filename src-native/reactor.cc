@@ -320,12 +320,6 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
     record[3] = 0;
   }
 
-  napi_value records;
-  if (!RecordsArray(rawEnv, delivery, batch->records.size(), &records)) return;
-  std::memcpy(delivery->recordsData, batch->records.data(), batch->records.size() * sizeof(double));
-  napi_value recordCount;
-  if (napi_create_uint32(rawEnv, static_cast<uint32_t>(batch->records.size()), &recordCount) != napi_ok) return;
-
   napi_value strings;
   if (napi_create_array_with_length(rawEnv, batch->strings.size(), &strings) != napi_ok) return;
   for (size_t i = 0; i < batch->strings.size(); ++i) {
@@ -336,6 +330,14 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
       return;
     }
   }
+
+  // Last, as the inbox's copies came first: nothing that could run JS
+  // between looking the array up and writing into it.
+  napi_value records;
+  if (!RecordsArray(rawEnv, delivery, batch->records.size(), &records)) return;
+  std::memcpy(delivery->recordsData, batch->records.data(), batch->records.size() * sizeof(double));
+  napi_value recordCount;
+  if (napi_create_uint32(rawEnv, static_cast<uint32_t>(batch->records.size()), &recordCount) != napi_ok) return;
 
   napi_value undefined;
   napi_get_undefined(rawEnv, &undefined);
@@ -821,20 +823,17 @@ Napi::Value Reactor::ListenFd(const Napi::CallbackInfo& info) {
 
 void Reactor::Stage(Command::Kind kind, const Napi::CallbackInfo& info, uint64_t amount,
                     int32_t extra) {
-  std::vector<Command>* staged = Staged();
-  if (staged == nullptr) return;
   Command command(kind);
   command.id = IdArgument(info, 0);
   command.amount = amount;
   command.extra = extra;
-  staged->push_back(std::move(command));
+  Staged().push_back(std::move(command));
 }
 
 Napi::Value Reactor::CloseListener(const Napi::CallbackInfo& info) {
   // Staged commands for the listener go first; then close it synchronously.
-  std::vector<Command>* staged = Staged();
-  if (loop_ && staged != nullptr) {
-    loop_->Submit(*staged);
+  if (loop_) {
+    loop_->Submit(Staged());
     loop_->CloseListenerNow(IdArgument(info, 0));
   }
   return info.Env().Undefined();
@@ -941,9 +940,9 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
 
 Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  // First: a write refused here must not pin its Buffer.
-  std::vector<Command>* staged = Staged();
-  if (staged == nullptr) return env.Undefined();
+  // First, and the whole write refused with the log: JS counts its bytes
+  // only once this returns, and a refused write must not pin its Buffer.
+  if (!StageWriteLogOrThrow()) return env.Undefined();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
   Napi::Value data = info[1];
@@ -977,7 +976,7 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "write(id, ArrayBufferView | string)");
   }
   size_t length = command.length;
-  if (length > 0) staged->push_back(std::move(command));
+  if (length > 0) Staged().push_back(std::move(command));
   return Napi::Number::New(env, static_cast<double>(length));
 }
 
@@ -1021,15 +1020,24 @@ Napi::Value Reactor::WriteLog(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::DrainWriteLog(const Napi::CallbackInfo& info) {
-  Staged();
+  StageWriteLogOrThrow();
   return info.Env().Undefined();
 }
 
-std::vector<Command>* Reactor::Staged() {
-  if (StageWriteLog()) return &staged_;
+bool Reactor::StageWriteLogOrThrow() {
+  if (StageWriteLog() && !writeLogRefused_) return true;
+  writeLogRefused_ = false;
+  // Once per call at most: node-addon-api aborts on a throw while one is pending.
   Napi::Env env(env_);
   if (!env.IsExceptionPending()) ThrowTypeError(env, "the write log was corrupt or detached; its writes were dropped");
-  return nullptr;
+  return false;
+}
+
+std::vector<Command>& Reactor::Staged() {
+  // Not thrown here: a close, an ack or a pause JS has already accounted for
+  // must go, and JS must not be stopped halfway through releasing a socket.
+  if (!StageWriteLog()) writeLogRefused_ = true;
+  return staged_;
 }
 
 bool Reactor::StageWriteLog() {
@@ -1142,10 +1150,14 @@ Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
     // Beyond kMaxExportBytes (or not a length) the reactor refuses it.
     query->length = length >= 1 && length <= static_cast<double>(kMaxExportBytes) ? static_cast<size_t>(length) : 0;
     query->label = info[3].As<Napi::String>().Utf8Value();
-    if (info.Length() > 4 && info[4].IsTypedArray()) {
-      Napi::TypedArray view = info[4].As<Napi::TypedArray>();
-      const char* data = static_cast<const char*>(view.ArrayBuffer().Data()) + view.ByteOffset();
-      query->context.assign(data, view.ByteLength());
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      // Any view, over a SharedArrayBuffer too (node:tls takes those).
+      const char* data = nullptr;
+      size_t bytes = 0;
+      if (!ViewBytes(env, info[4], &data, &bytes)) {
+        return ThrowTypeError(env, "tlsQuery: the context must be an ArrayBufferView");
+      }
+      query->context.assign(data, bytes);
       query->useContext = true;
     }
   }
@@ -1153,9 +1165,8 @@ Napi::Value Reactor::TlsQuery(const Napi::CallbackInfo& info) {
   // Commands staged this tick go first: the question is about the connection
   // as JS has left it.
   if (!loop_ || released_) return env.Undefined();
-  std::vector<Command>* staged = Staged();
-  if (staged == nullptr) return env.Undefined();
-  loop_->Submit(*staged);
+  loop_->Submit(Staged());
+  if (env.IsExceptionPending()) return env.Undefined();  // the log was refused
   Loop::QueryOutcome outcome = loop_->QueryTls(IdArgument(info, 0), std::move(query), &answer);
   if (outcome == Loop::QueryOutcome::kTimedOut) return env.Null();
   if (outcome != Loop::QueryOutcome::kAnswered) return env.Undefined();
@@ -1184,9 +1195,8 @@ Napi::Value Reactor::TypeOfService(const Napi::CallbackInfo& info) {
   if (!(tos >= -1 && tos <= 255)) return ThrowTypeError(env, "typeOfService: tos out of range");
   if (!loop_ || released_) return env.Undefined();
   // Commands staged this tick go first: the connection as JS has left it.
-  std::vector<Command>* staged = Staged();
-  if (staged == nullptr) return env.Undefined();
-  loop_->Submit(*staged);
+  loop_->Submit(Staged());
+  if (env.IsExceptionPending()) return env.Undefined();  // the log was refused
   int result = 0;
   Loop::QueryOutcome outcome =
       loop_->SocketOption(IdArgument(info, 0), sys::SocketOption::kTypeOfService, static_cast<int>(tos), &result);
@@ -1207,9 +1217,8 @@ Napi::Value Reactor::SocketOption(const Napi::CallbackInfo& info) {
     return ThrowTypeError(env, "socketOption: unknown option");
   }
   if (!loop_ || released_) return env.Undefined();
-  std::vector<Command>* staged = Staged();
-  if (staged == nullptr) return env.Undefined();
-  loop_->Submit(*staged);
+  loop_->Submit(Staged());
+  if (env.IsExceptionPending()) return env.Undefined();  // the log was refused
   int result = 0;
   Loop::QueryOutcome outcome = loop_->SocketOption(
       IdArgument(info, 0), static_cast<sys::SocketOption>(static_cast<int>(option)), -1, &result);
@@ -1241,7 +1250,7 @@ Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
       command.length = response.Length();
     }
   }
-  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return env.Undefined();
 }
 
@@ -1262,7 +1271,7 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
       command.length = session.Length();
     }
   }
-  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return env.Undefined();
 }
 
@@ -1319,7 +1328,7 @@ Napi::Value Reactor::SetKeepAlive(const Napi::CallbackInfo& info) {
                                                       : sys::kKeepAliveCountDefault;
   command.other = static_cast<uint64_t>(std::max(0, interval));
   command.flags = static_cast<uint32_t>(std::max(0, count));
-  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return info.Env().Undefined();
 }
 
@@ -1329,7 +1338,7 @@ Napi::Value Reactor::Forward(const Napi::CallbackInfo& info) {
   command.amount = IdArgument(info, 1);
   command.other = IdArgument(info, 2);
   command.flags = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
-  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return info.Env().Undefined();
 }
 
@@ -1376,8 +1385,7 @@ Napi::Value Reactor::Reset(const Napi::CallbackInfo& info) {
 // flush(acks?: Float64Array of (id, bytes) pairs): the tick's acknowledgements
 // travel as one command instead of one call and one command per 'data' event.
 Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
-  std::vector<Command>* staged = Staged();
-  if (staged == nullptr) return info.Env().Undefined();
+  std::vector<Command>& staged = Staged();
   const char* acks = nullptr;
   size_t length = 0;
   if (info.Length() > 0 && info[0].IsTypedArray() &&
@@ -1388,10 +1396,10 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
       Command command(Command::Kind::kAcks);
       CopyBytes(command, acks, length);
       command.length = length;
-      staged->push_back(std::move(command));
+      staged.push_back(std::move(command));
     }
   }
-  if (loop_) loop_->Submit(*staged);
+  if (loop_) loop_->Submit(staged);
   return info.Env().Undefined();
 }
 
@@ -1658,7 +1666,7 @@ Napi::Value Reactor::TlsListenWith(const Napi::CallbackInfo& info) {
   Command command(Command::Kind::kTlsListenWith);
   command.id = IdArgument(info, 0);
   command.tlsContext = std::move(context);
-  if (std::vector<Command>* staged = Staged()) staged->push_back(std::move(command));
+  Staged().push_back(std::move(command));
   return env.Undefined();
 }
 

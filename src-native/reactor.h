@@ -196,13 +196,19 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
              int32_t extra = 0);
   // The commands staged this tick, after the writes JS has logged since the
   // last call: the only way to staged_, so nothing overtakes a logged write.
-  // Null, with a TypeError thrown, if the log was refused (StageWriteLog):
-  // the caller then stages nothing and returns, before any side effect.
-  std::vector<Command>* Staged();
+  // A refused log (StageWriteLog) is noted in writeLogRefused_, and the next
+  // write() or drainWriteLog() throws for it; the caller's command is staged.
+  std::vector<Command>& Staged();
   // Stages the write log's records as kWrite commands and empties it. False,
   // staging none, if the index is not one lib/socket.ts could have written,
   // or the log's ArrayBuffer was detached (the log is then dropped for good).
+  // The writes in a refused log are lost and their sockets' callbacks never
+  // run: only JS that corrupted or detached lib's private log gets there.
   bool StageWriteLog();
+  // StageWriteLog, with a TypeError thrown (unless one is pending) if it or
+  // an earlier Staged() refused the log: for write() and drainWriteLog(),
+  // whose JS callers count a write's bytes only once they return.
+  bool StageWriteLogOrThrow();
   // Copies `length` bytes into the command, into a reused small buffer when
   // they fit one (batch.h).
   void CopyBytes(Command& command, const char* bytes, size_t length);
@@ -235,6 +241,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   bool released_ = true;
   bool cleanupHookAdded_ = false;
   napi_env env_ = nullptr;
+  bool writeLogRefused_ = false;  // a Staged() refused the log; write() says so
   std::vector<Command> staged_;  // only through Staged(), but for StageWriteLog and Teardown
   // TLS contexts JS has made and not released, by id (JS thread only).
   std::unordered_map<uint64_t, std::shared_ptr<TlsContext>> tlsContexts_;

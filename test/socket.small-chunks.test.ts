@@ -142,14 +142,14 @@ describe('the write log refuses an index lib/socket.ts could not have written', 
     ['a length past the log', [2, 10, 7, 65_536, 7, 10]],
     ['a negative length', [2, 10, 7, -5, 7, 15]],
   ];
-  test.each(corruptions)('%s: a TypeError, nothing staged, and the log empty again', (_name, values) => {
+  test.each(corruptions)('%s: a TypeError from drainWriteLog(), nothing staged, and the log empty again', (_name, values) => {
     const { native } = getReactor();
     const [index] = native.writeLog()!;
     index.set(values);
     // (Made in the addon's realm: compared by name, not by class.)
-    expect(() => native.flush()).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => native.drainWriteLog()).toThrow(expect.objectContaining({ name: 'TypeError' }));
     expect([index[0], index[1]]).toEqual([0, 0]);
-    expect(() => native.flush()).not.toThrow();
+    expect(() => native.drainWriteLog()).not.toThrow();
   });
 
   test('a command refused for a corrupt log stages nothing of its own', async () => {
@@ -172,6 +172,32 @@ describe('the write log refuses an index lib/socket.ts could not have written', 
     accepted!.write('after');
     await waitFor(() => received === 5, 5000, 'the next write');
     client.destroy();
+    await closeServer(server);
+  });
+
+  test('a refused log loses only its own writes: acks and closes still go, and the next write says so', async () => {
+    let accepted: Socket | undefined;
+    const server = track(createServer((socket: Socket) => { accepted = socket; }));
+    const port = await listenLocal(server);
+    const client = track(net.connect(port, '127.0.0.1'));
+    await waitFor(() => accepted !== undefined, 5000, 'accepted');
+    const reactor = getReactor();
+    const [index] = reactor.native.writeLog()!;
+    client.write(Buffer.alloc(1000, 1));
+    await once(accepted!, 'data');
+    // Before this tick's flush, which carries the ack of those bytes.
+    index.set([1, 5, 2 ** 52, 3]);
+    expect(() => reactor.flush()).not.toThrow();
+    await waitFor(() => reactor.native.stats().unconsumedBytes === 0, 5000, 'the ack applied');
+    // (Made in the addon's realm: compared by name, not by class.)
+    expect(() => reactor.native.write(2 ** 52, 'x')).toThrow(expect.objectContaining({ name: 'TypeError' }));
+    expect(() => reactor.native.write(2 ** 52, 'x')).not.toThrow();
+    // A close staged while the log is refused still closes.
+    index.set([1, 5, 2 ** 52, 3]);
+    accepted!.destroy();
+    await once(client, 'close');
+    // ...and what it refused is reported by the next call that can throw for it.
+    expect(() => reactor.native.drainWriteLog()).toThrow(expect.objectContaining({ name: 'TypeError' }));
     await closeServer(server);
   });
 

@@ -175,6 +175,16 @@ describe('exportKeyingMaterial()', () => {
     expect(thrownCode(() => exportOf(client, 65537, 'EXPORTER-test'))).toBe('ERR_OUT_OF_RANGE');
   });
 
+  test('a context over a SharedArrayBuffer, at an offset, exports as the same bytes in a Buffer (it crashed the process)', async () => {
+    const { port, accepted } = await serverOf('node');
+    const client = await clientOf('reactor', port);
+    const server = await accepted;
+    const shared = new Uint8Array(new SharedArrayBuffer(64), 8, 16);
+    shared.set(Buffer.from('sixteen bytes!!!'));
+    const ours = exportOf(client, 32, 'EXPORTER-test', shared as unknown as Buffer);
+    expect(ours).toEqual(exportOf(server, 32, 'EXPORTER-test', Buffer.from('sixteen bytes!!!')));
+  });
+
   test('different labels and contexts give different material', async () => {
     const { port } = await serverOf('reactor');
     const client = await clientOf('reactor', port);
