@@ -18,6 +18,10 @@
 // `wrk`). --server-cpus 1,2 gives the server two cores of its own (on a
 // machine with 3 or more), so that its reactor thread need not share one
 // with the JS thread; wrk stays on CPU 0.
+// BENCH_BASELINE=<a built checkout of epoll-reactor> adds the server
+// 'reactor-baseline', that checkout's serveHttp, interleaved with the others
+// in every run, and the medians of the per-run ratios of reactor to it (two
+// versions compared on a noisy host: adjacent runs share its mood).
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -82,11 +86,12 @@ function median(values) {
 }
 
 async function runOne(impl, app, options) {
-  const script = path.join(__dirname, 'servers', 'http-server.js');
+  const baseline = impl === 'reactor-baseline';
+  const script = path.join(baseline ? options.baseline : path.join(__dirname, '..'), 'bench', 'servers', 'http-server.js');
   // An app named with '-close' is that app's server with `Connection: close` sent.
   const closes = app.endsWith('-close');
   const serverApp = closes ? app.slice(0, -'-close'.length) : app;
-  const [command, args] = pinned(options.serverCpus, process.execPath, [script, impl, serverApp, '0'], options.pin);
+  const [command, args] = pinned(options.serverCpus, process.execPath, [script, baseline ? 'reactor' : impl, serverApp, '0'], options.pin);
   const child = spawnTracked(command, args, { env: { ...process.env, BENCH_TLS_KEY: options.tls.key, BENCH_TLS_CERT: options.tls.cert } });
   try {
     const [, port] = await waitForLine(child, /^listening (\d+)/, 10000, `${impl} ${app} server`);
@@ -115,7 +120,8 @@ async function main() {
   if (options.pin && !which('taskset')) options.pin = false;
   const apps = options.apps;
   options.tls = makeTlsFiles('bench-http-tls-');
-  const impls = ['node', 'reactor'];
+  options.baseline = process.env.BENCH_BASELINE;
+  const impls = options.baseline ? ['node', 'reactor', 'reactor-baseline'] : ['node', 'reactor'];
   const results = {};
   for (let run = 0; run < options.runs; run++) {
     for (const app of apps) {
@@ -147,6 +153,17 @@ async function main() {
         `${['js', 'reactor', 'other'].map((part) => median(runs.map((r) => r[`${part}CpuUsPerRequest`])).toFixed(1)).join(' / ')} | ` +
         `${errors} | ${non2xx} | ` +
         `${(median(rps) / base).toFixed(2)}× |`);
+    }
+  }
+  if (options.baseline) {
+    console.log(`\nreactor / reactor-baseline (${options.baseline}), medians of the per-run ratios:\n`);
+    console.log('| app | requests/s | server CPU µs/req | JS thread µs/req |');
+    console.log('|---|---:|---:|---:|');
+    for (const app of apps) {
+      const ours = results[`${app}/reactor`];
+      const theirs = results[`${app}/reactor-baseline`];
+      const ratio = (field) => median(ours.map((r, i) => r[field] / theirs[i][field])).toFixed(3);
+      console.log(`| ${app} | ${ratio('requestsPerSecond')}× | ${ratio('serverCpuUsPerRequest')}× | ${ratio('jsCpuUsPerRequest')}× |`);
     }
   }
   fs.rmSync(options.tls.directory, { recursive: true, force: true });
