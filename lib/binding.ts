@@ -29,7 +29,7 @@ export interface NativeReactor {
    * stages the logged writes first, in order, and empties the index.
    */
   writeLog(): [index: Float64Array, bytes: Uint8Array] | undefined;
-  /** Stages the logged writes now (the log is full); throws a TypeError, dropping them, if the index is corrupt. */
+  /** Stages the logged writes now (the log is full); throws a TypeError if this or any call since the last throw found the log corrupt or detached (its writes dropped). */
   drainWriteLog(): void;
   shutdown(id: number): void;
   close(id: number): void;

@@ -128,8 +128,8 @@ export class Reactor {
     const writeLog = this.native.writeLog();
     if (writeLog !== undefined) {
       const [index, bytes] = writeLog;
-      // The native side keeps a pointer into each array it reuses: none may
-      // be moved to another thread.
+      // Not to be moved to another thread: the native side would drop the
+      // log, and the writes in it, the next time it looked.
       markAsUntransferable(bytes.buffer);
       this.writeLogIndex = index;
       this.writeLogBytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -280,7 +280,7 @@ function fromInbox(inbox: Uint8Array, offset: number, length: number): Buffer {
   return chunk;
 }
 
-/** An array the native side reuses, and so writes through a pointer it keeps. */
+/** An array the native side reuses for every batch (it makes a new one if this one is moved away). */
 function keepInPlace(array: Uint8Array | Float64Array): void {
   markAsUntransferable(array.buffer);
 }
