@@ -50,10 +50,11 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
     if (intoLent) arena.CommitLent(batch, lent, n > 0 ? static_cast<size_t>(n) : 0);
     if (n > 0) {
       size_t received = static_cast<size_t>(n);
-      // Bulk is a read of a whole lent buffer's size (filling a block's
-      // remainder or the budget's says nothing about it); EAGAIN and the end
-      // leave it as it was, as they say nothing about the next edge's size.
-      bulkReads = received == ReadLender::kSize;
+      // Bulk is a read of at least a whole arena block (filling a block's
+      // remainder or the budget's says nothing about it), so the next read
+      // goes to a lent buffer four blocks long; EAGAIN and the end leave it
+      // as it was, as they say nothing about the next edge's size.
+      bulkReads = received >= ReadBlock::kSize;
       // A lent chunk was just pushed at the index before the end; an arena
       // region gets the next index when it is sealed.
       size_t chunkIndex = intoLent ? batch.chunks.size() - 1 : batch.chunks.size();

@@ -31,15 +31,17 @@ struct LentBuffer {
 
 class ReadLender {
  public:
-  // A lent buffer's size: the arena's block size, the most one read takes.
-  static constexpr size_t kSize = 64 * 1024;
+  // A lent buffer's size, the most one read takes. 256 KiB, four arena
+  // blocks: a bulk stream costs a recv, a batch record and a 'data' event
+  // per 256 KiB rather than per 64 KiB (the C reference reads 256 KiB, Bun 512 KiB).
+  static constexpr size_t kSize = 256 * 1024;
   // Spare buffers kept at first (1 MiB), doubled each time the reactor finds
   // none between two batches, up to kMaxSpares: the reads of one JS turn, on
   // however many sockets stream at once. kMaxSpares also bounds the buffers
   // lent in all (spare, being read into, or in a batch not yet taken: 8 MiB),
   // counted by the bridge (LendBuffers in reactor.cc).
-  static constexpr size_t kFirstSpares = 16;
-  static constexpr size_t kMaxSpares = 128;
+  static constexpr size_t kFirstSpares = 4;
+  static constexpr size_t kMaxSpares = 32;
 
   // Reactor thread: a spare buffer, or false when there is none (JS makes
   // more at its next batch).
@@ -61,8 +63,8 @@ class ReadLender {
     free_.push_back(buffer);
   }
   // JS thread: how many buffers to make and Give(): none until a bulk read
-  // (a whole kSize read) has found the list empty, so a process whose reads
-  // never fill 64 KiB holds none; then as many as keep the spares at their
+  // (after a read that filled a whole 64 KiB arena block) has found the list
+  // empty, so a process whose reads never fill 64 KiB holds none; then as many as keep the spares at their
   // number.
   size_t Missing() {
     std::lock_guard<std::mutex> lock(mutex_);
