@@ -203,7 +203,7 @@ export interface NativeReactorStats {
   tlsServerSessions: number;
   /** TLS contexts JS holds by id (servers', SNI choices', clients'), each until JS releases it. */
   tlsContexts: number;
-  /** 64 KiB Buffers lent to the reactor for bulk reads (spare, being read into, or on their way to JS): at most 128. */
+  /** 256 KiB Buffers lent to the reactor for bulk reads (spare, being read into, or on their way to JS): at most 32. */
   lentBuffers: number;
   /** Bulk reads handed to JS in the Buffer they were read into, without a copy, since the reactor started. */
   lentReadsHandedOver: number;

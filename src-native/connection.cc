@@ -31,9 +31,12 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
     size_t capacity = 0;
     char* space = nullptr;
     // A whole lent buffer's worth of budget, or a short read would be copied
-    // out of it anyway.
+    // out of it anyway; and of room, so a lent read never crosses the cap
+    // (an arena read may, by less than a block, as any read that starts
+    // below it).
     LentBuffer lent;
-    bool intoLent = bulkReads && budget >= ReadLender::kSize && arena.Lend(batch, &lent);
+    bool intoLent = bulkReads && budget >= ReadLender::kSize && room - taken >= ReadLender::kSize &&
+                    arena.Lend(batch, &lent);
     if (intoLent) {
       space = lent.data;
       capacity = ReadLender::kSize;

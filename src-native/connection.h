@@ -57,8 +57,9 @@ struct Connection : Pollable {
   // EPOLLPRI seen: a TCP urgent mark may stop a recv() short with bytes still
   // queued, so a short read does not mean drained; read to EAGAIN, then clear.
   bool urgentMark = false;
-  // The last read took a whole ReadLender::kSize: bytes are arriving in bulk,
-  // and the next read goes into a lent buffer JS gets whole (read_lender.h).
+  // The last read took at least a whole arena block (64 KiB): bytes are
+  // arriving in bulk, and the next read goes into a 256 KiB lent buffer, which
+  // JS gets whole if the read fills it (read_lender.h).
   bool bulkReads = false;
   bool ended = false;       // FIN received
   bool failed = false;      // an error was reported; no more I/O

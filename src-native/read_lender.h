@@ -63,9 +63,9 @@ class ReadLender {
     free_.push_back(buffer);
   }
   // JS thread: how many buffers to make and Give(): none until a bulk read
-  // (after a read that filled a whole 64 KiB arena block) has found the list
-  // empty, so a process whose reads never fill 64 KiB holds none; then as many as keep the spares at their
-  // number.
+  // (one after a read that filled a whole 64 KiB arena block) has found the
+  // list empty, so a process whose reads never fill 64 KiB holds none; then
+  // as many as keep the spares at their number.
   size_t Missing() {
     std::lock_guard<std::mutex> lock(mutex_);
     ranDry_ = false;

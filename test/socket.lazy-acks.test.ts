@@ -52,6 +52,41 @@ test('a socket stopped at its cap goes on each time JS consumes: every byte arri
   await closeServer(server);
 });
 
+test('a bulk stream never hands JS more than the cap plus one 64 KiB read per batch, even once it reads 256 KiB at a time', async () => {
+  const { server, client, socket } = await acceptedPair();
+  const sent = Buffer.alloc(4 * 1024 * 1024);
+  for (let i = 0; i < sent.length; i += 4) sent.writeUInt32BE(i, i);
+  const parts: Buffer[] = [];
+  let got = 0;
+  // Bytes of one batch: its 'data' events are emitted in one synchronous run,
+  // which a nextTick closes.
+  let batchBytes = 0;
+  const batches: number[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    parts.push(chunk);
+    got += chunk.length;
+    if (batchBytes === 0) {
+      process.nextTick(() => {
+        batches.push(batchBytes);
+        batchBytes = 0;
+      });
+      // Busy long enough for the reactor to read up to the cap meanwhile.
+      const until = Date.now() + 5;
+      while (Date.now() < until);
+    }
+    batchBytes += chunk.length;
+  });
+  client.write(sent);
+  await waitFor(() => got >= sent.length, 20000, 'every byte past the cap');
+  expect(Buffer.concat(parts).equals(sent)).toBe(true);
+  // A read may start below the cap and cross it, by less than an arena
+  // block; a bulk read into a lent 256 KiB buffer must not start unless it fits.
+  expect(batches.length).toBeGreaterThan(8);
+  expect(Math.max(...batches)).toBeLessThan(CAP + 64 * 1024);
+  client.destroy();
+  await closeServer(server);
+});
+
 /** Voluntary context switches of the reactor thread: each is one sleep. */
 function reactorSleeps(): number {
   const status = fs.readFileSync(reactorThreadStat().replace(/stat$/, 'status'), 'utf8');
