@@ -18,6 +18,8 @@
 // `wrk`). --server-cpus 1,2 gives the server two cores of its own (on a
 // machine with 3 or more), so that its reactor thread need not share one
 // with the JS thread; wrk stays on CPU 0.
+// BENCH_HTTP_BODY=<bytes> makes the plain app's (and https's) body that long
+// instead of the 16-byte hello (bench/servers/http-server.js).
 // BENCH_BASELINE=<a built checkout of epoll-reactor> adds the server
 // 'reactor-baseline', that checkout's serveHttp, interleaved with the others
 // in every run, and the medians of the per-run ratios of reactor to it (two

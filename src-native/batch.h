@@ -3,6 +3,7 @@
 // converts a Batch to JS values on the JS thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -131,18 +132,40 @@ struct ReadChunk {
   uint64_t lentId = 0;
 };
 
-// Bytes JS copies for the reactor thread (a small write, a flush's acks) go
-// into buffers of this one size, which travel back to the JS thread with the
+// Bytes JS copies for the reactor thread (a write under 8 KiB, a flush's
+// acks) go into pooled buffers, which travel back to the JS thread with the
 // batches and are reused, instead of a new[] on the JS thread and a delete[]
-// on the reactor thread per write. One owner at every step: the JS thread's
-// free list (Delivery::smallBuffers), a Command, a WriteChunk, a Batch's
-// returnedBuffers, the free list again; each frees it with delete[] if it is
+// on the reactor thread per write (about 5 % of the server's samples on the
+// pipelined echo, whose 1 KiB replies were past the one 512 B size there
+// was). Five pools, 512 B to 8 KiB, doubling; a copy takes the smallest
+// buffer that holds it, so a queued write over 512 B holds less than twice
+// its bytes (a string's NUL counts).
+// A buffer's pool is a number, 1 to kBufferPools; 0 is a buffer of its own
+// size, from no pool. One owner at every step: the JS thread's free lists
+// (Delivery::freeBuffers), a Command, a WriteChunk, a Batch's
+// returnedBuffers, a free list again; each frees it with delete[] if it is
 // destroyed holding it, so no path depends on a pool outliving it.
 constexpr size_t kSmallBufferSize = 512;
-// Buffers one batch carries back at most (1 MiB); beyond, the reactor thread
-// frees them (a burst of writes must not park unbounded memory in a batch).
-// The JS thread keeps as many (kMaxFreeSmallBuffers in reactor.cc).
-constexpr size_t kMaxReturnedBuffers = 2048;
+constexpr size_t kBufferPools = 5;
+constexpr size_t kLargestPooledBuffer = kSmallBufferSize << (kBufferPools - 1);  // 8 KiB
+// The size of pool `pool`'s buffers; `pool` is 1 to kBufferPools (callers
+// check: 0 would shift by -1).
+constexpr size_t PooledBufferSize(uint8_t pool) { return kSmallBufferSize << (pool - 1); }
+static_assert(PooledBufferSize(1) == kSmallBufferSize && kLargestPooledBuffer == 8 * 1024,
+              "CopyString's one pass fills a pool-1 buffer; every copied write (under 8 KiB) fits a pool");
+// The pool whose buffers are the smallest that hold `length` bytes; 0 when
+// none does.
+inline uint8_t BufferPoolFor(size_t length) {
+  for (uint8_t pool = 1; pool <= kBufferPools; ++pool) {
+    if (length <= PooledBufferSize(pool)) return pool;
+  }
+  return 0;
+}
+// Buffers of one pool a batch carries back at most, 1 MiB's worth (2,048 of
+// 512 B, 128 of 8 KiB); beyond, the reactor thread frees them (a burst of
+// writes must not park unbounded memory in a batch). The JS thread keeps as
+// many per pool (Delivery::TakeBuffer in reactor.h).
+constexpr size_t MaxReturnedBuffers(uint8_t pool) { return (1024 * 1024) / PooledBufferSize(pool); }
 
 struct Batch {
   std::vector<double> records;
@@ -151,9 +174,9 @@ struct Batch {
   // Pins of JS Buffers the reactor has finished sending (or dropped): the
   // JS thread lets go of them when it takes the batch.
   std::vector<uint64_t> unpinned;
-  // Small buffers (kSmallBufferSize) the reactor is done with, for the JS
-  // thread to reuse; they do not wake JS by themselves.
-  std::vector<std::unique_ptr<char[]>> returnedBuffers;
+  // Pooled buffers the reactor is done with, by pool (index pool - 1), for
+  // the JS thread to reuse; they do not wake JS by themselves.
+  std::array<std::vector<std::unique_ptr<char[]>>, kBufferPools> returnedBuffers;
   // kConnection and kDrop events carried, for the AcceptGate (listener.h).
   uint64_t acceptEvents = 0;
   // kTimeout events carried: the loop keeps those JS has not taken bounded
@@ -181,7 +204,7 @@ struct Batch {
     strings.clear();
     chunks.clear();
     unpinned.clear();
-    returnedBuffers.clear();
+    for (auto& returned : returnedBuffers) returned.clear();
     acceptEvents = 0;
     timeouts = 0;
     listenerErrors.clear();
@@ -190,9 +213,12 @@ struct Batch {
 
   bool WakesJs() const { return wakesJs || !unpinned.empty(); }
 
-  // Takes a small buffer the reactor is done with, to go back to JS.
-  void ReturnBuffer(std::unique_ptr<char[]> buffer) {
-    if (buffer && returnedBuffers.size() < kMaxReturnedBuffers) returnedBuffers.push_back(std::move(buffer));
+  // Takes a buffer the reactor is done with: one from pool `pool` goes back
+  // to JS, any other (pool 0, or past the bound) is freed here.
+  void ReturnBuffer(uint8_t pool, std::unique_ptr<char[]> buffer) {
+    if (pool == 0 || pool > kBufferPools || !buffer) return;
+    auto& returned = returnedBuffers[pool - 1];
+    if (returned.size() < MaxReturnedBuffers(pool)) returned.push_back(std::move(buffer));
   }
 
   // Whether keeping this batch's vectors for reuse is worth their memory:
@@ -288,8 +314,10 @@ struct Batch {
     chunks.insert(chunks.end(), later.chunks.begin(), later.chunks.end());
     unpinned.insert(unpinned.end(), later.unpinned.begin(), later.unpinned.end());
     later.unpinned.clear();
-    for (auto& buffer : later.returnedBuffers) ReturnBuffer(std::move(buffer));
-    later.returnedBuffers.clear();
+    for (uint8_t pool = 1; pool <= kBufferPools; ++pool) {
+      for (auto& buffer : later.returnedBuffers[pool - 1]) ReturnBuffer(pool, std::move(buffer));
+      later.returnedBuffers[pool - 1].clear();
+    }
     acceptEvents += later.acceptEvents;
     later.acceptEvents = 0;
     timeouts += later.timeouts;

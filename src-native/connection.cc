@@ -135,7 +135,7 @@ void Connection::Flush(Batch& batch) {
         sent -= rest;
         headOffset = 0;
         if (head.pin != 0) batch.unpinned.push_back(head.pin);
-        if (head.small) batch.ReturnBuffer(std::move(head.owned));
+        batch.ReturnBuffer(head.pool, std::move(head.owned));
         writeQueue.pop_front();
       } else {
         headOffset += sent;
@@ -172,7 +172,7 @@ void Connection::ReportWrittenUpTo(Batch& batch, uint64_t total) {
 void Connection::DropWrites(Batch& batch) {
   for (WriteChunk& chunk : writeQueue) {
     if (chunk.pin != 0) batch.unpinned.push_back(chunk.pin);
-    if (chunk.small) batch.ReturnBuffer(std::move(chunk.owned));
+    batch.ReturnBuffer(chunk.pool, std::move(chunk.owned));
   }
   writeQueue.clear();
   headOffset = 0;

@@ -27,7 +27,7 @@ struct Pollable {
 // kernel has every byte (or the connection drops them) and says so in a batch.
 struct WriteChunk {
   std::unique_ptr<char[]> owned;  // the copy; null when pinned
-  bool small = false;             // `owned` is a kSmallBufferSize buffer (batch.h)
+  uint8_t pool = 0;               // `owned` came from this pool (batch.h); 0: none
   const char* data = nullptr;
   size_t length = 0;
   uint64_t pin = 0;

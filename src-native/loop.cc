@@ -515,8 +515,8 @@ void Loop::RunCommands() {
   }
   for (Command& command : commands) {
     Apply(command);
-    // Acks, and writes that were dropped, leave their small buffer here.
-    if (command.smallBytes && command.bytes) batch_->ReturnBuffer(std::move(command.bytes));
+    // Acks, and writes that were dropped, leave their pooled buffer here.
+    if (command.bytes) batch_->ReturnBuffer(command.bytesPool, std::move(command.bytes));
   }
   commands.clear();
 }
@@ -623,7 +623,7 @@ void Loop::Apply(Command& command) {
       }
       WriteChunk chunk;
       chunk.owned = std::move(command.bytes);
-      chunk.small = command.smallBytes;
+      chunk.pool = command.bytesPool;
       chunk.data = command.pin != 0 ? command.pinnedBytes : chunk.owned.get();
       chunk.length = command.length;
       chunk.pin = command.pin;

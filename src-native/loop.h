@@ -94,7 +94,7 @@ struct Command {
   uint32_t flags = 0;
   int32_t extra = 0;
   std::unique_ptr<char[]> bytes;
-  bool smallBytes = false;  // `bytes` is a kSmallBufferSize buffer (batch.h)
+  uint8_t bytesPool = 0;  // `bytes` came from this buffer pool (batch.h); 0: none
   size_t length = 0;
   // kWrite of a pinned JS Buffer: its memory, and the pin to hand back.
   const char* pinnedBytes = nullptr;

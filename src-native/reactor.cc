@@ -43,12 +43,6 @@ Napi::Value ThrowTypeError(Napi::Env env, const char* message) {
 // Writes this large are sent from the JS Buffer's memory instead of a copy.
 constexpr size_t kPinnedWriteMin = 8 * 1024;
 
-// Small buffers (batch.h) the JS thread keeps for reuse: as many as a batch
-// brings back (1 MiB). Enough for one batch's replies at 1,000 connections;
-// at 256, each reply past the 256th was a malloc here and a free on the
-// reactor thread.
-constexpr size_t kMaxFreeSmallBuffers = kMaxReturnedBuffers;
-
 // kWritten events that wake nobody wait in the pending batch for one that
 // does (partial progress of a write JS waits for the end of); past this
 // many records the batch goes anyway, so it cannot grow without bound, and
@@ -223,11 +217,10 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
   // The loop held back due timeouts until JS took these: it may go on now.
   if (batch->timeouts >= Loop::kMaxTimeoutsAwaitingJs && delivery->acceptGate) delivery->acceptGate->WakeLoop();
   BatchRecycler recycler(delivery, batch);
-  for (auto& buffer : batch->returnedBuffers) {
-    if (delivery->smallBuffers.size() >= kMaxFreeSmallBuffers) break;
-    delivery->smallBuffers.push_back(std::move(buffer));
+  for (uint8_t pool = 1; pool <= kBufferPools; ++pool) {
+    for (auto& buffer : batch->returnedBuffers[pool - 1]) delivery->KeepBuffer(pool, std::move(buffer));
+    batch->returnedBuffers[pool - 1].clear();
   }
-  batch->returnedBuffers.clear();
   // Taken now: the handlers below run before this returns. While the JS
   // thread stalls nothing is taken, and the reactor stops accepting.
   if (batch->acceptEvents != 0 && delivery->acceptGate) delivery->acceptGate->Taken(batch->acceptEvents);
@@ -889,13 +882,14 @@ bool ViewBytes(napi_env env, napi_value value, const char** bytes, size_t* lengt
 }
 }  // namespace
 
+void Reactor::GiveBuffer(Command& command, size_t room) {
+  uint8_t pool = released_ ? 0 : BufferPoolFor(room);
+  command.bytes = pool != 0 ? delivery_->TakeBuffer(pool) : std::unique_ptr<char[]>(new char[room]);
+  command.bytesPool = pool;
+}
+
 void Reactor::CopyBytes(Command& command, const char* bytes, size_t length) {
-  if (length <= kSmallBufferSize && !released_) {
-    command.bytes = delivery_->TakeSmallBuffer();
-    command.smallBytes = true;
-  } else {
-    command.bytes.reset(new char[length]);
-  }
+  GiveBuffer(command, length);
   std::memcpy(command.bytes.get(), bytes, length);
 }
 
@@ -911,8 +905,8 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
     // One pass for the short strings HTTP headers and small replies are: the
     // copy stops at the last whole character that fits, so a copy that left
     // room for the longest one (4 bytes) besides the NUL took the whole string.
-    command.bytes = delivery_->TakeSmallBuffer();
-    command.smallBytes = true;
+    command.bytes = delivery_->TakeBuffer(1);
+    command.bytesPool = 1;
     if (napi_get_value_string_utf8(env, string, command.bytes.get(), kSmallBufferSize, &length) != napi_ok) {
       return false;
     }
@@ -920,19 +914,14 @@ bool Reactor::CopyString(napi_env env, napi_value string, Command& command) {
       command.length = length;
       return true;
     }
-    // Short, but not in UTF-8: the buffer goes back where TakeSmallBuffer
-    // found it (so the free list stays within its bound), and the string is
+    // Short, but not in UTF-8: the buffer goes back where TakeBuffer found
+    // it (so the free list stays within its bound), and the string is
     // measured and copied whole below.
-    delivery_->smallBuffers.push_back(std::move(command.bytes));
-    command.smallBytes = false;
+    delivery_->KeepBuffer(1, std::move(command.bytes));
+    command.bytesPool = 0;
   }
   if (napi_get_value_string_utf8(env, string, nullptr, 0, &length) != napi_ok) return false;
-  if (length + 1 <= kSmallBufferSize && !released_) {
-    command.bytes = delivery_->TakeSmallBuffer();
-    command.smallBytes = true;
-  } else {
-    command.bytes.reset(new char[length + 1]);
-  }
+  GiveBuffer(command, length + 1);
   if (napi_get_value_string_utf8(env, string, command.bytes.get(), length + 1, &length) != napi_ok) return false;
   command.length = length;
   return true;

@@ -74,15 +74,25 @@ struct Delivery {
   // socket's commands keep their order. Only the ArrayBuffer is kept: its
   // memory is looked up at each use. Released by OnDeliveryClosed.
   napi_ref writeLog = nullptr;
-  // Small buffers (batch.h) back from the reactor thread, for the next small
-  // writes and acks (JS thread only). At most kMaxFreeSmallBuffers.
-  std::vector<std::unique_ptr<char[]>> smallBuffers;
-  // A kSmallBufferSize buffer, reused if one is free.
-  std::unique_ptr<char[]> TakeSmallBuffer() {
-    if (smallBuffers.empty()) return std::unique_ptr<char[]>(new char[kSmallBufferSize]);
-    std::unique_ptr<char[]> buffer = std::move(smallBuffers.back());
-    smallBuffers.pop_back();
+  // Pooled buffers (batch.h) back from the reactor thread, by pool (index
+  // pool - 1), for the next small writes and acks (JS thread only). At most
+  // MaxReturnedBuffers(pool) each: what one batch brings back, enough for
+  // one batch's replies at 1,000 connections (at 256, each reply past the
+  // 256th was a malloc here and a free on the reactor thread).
+  std::array<std::vector<std::unique_ptr<char[]>>, kBufferPools> freeBuffers;
+  // A buffer of pool `pool` (1 to kBufferPools), reused if one is free.
+  std::unique_ptr<char[]> TakeBuffer(uint8_t pool) {
+    auto& free = freeBuffers[pool - 1];
+    if (free.empty()) return std::unique_ptr<char[]>(new char[PooledBufferSize(pool)]);
+    std::unique_ptr<char[]> buffer = std::move(free.back());
+    free.pop_back();
     return buffer;
+  }
+  // Keeps a buffer of pool `pool` for reuse, or frees it when the list is full.
+  void KeepBuffer(uint8_t pool, std::unique_ptr<char[]> buffer) {
+    if (pool == 0 || pool > kBufferPools || !buffer) return;
+    auto& free = freeBuffers[pool - 1];
+    if (free.size() < MaxReturnedBuffers(pool)) free.push_back(std::move(buffer));
   }
   // Told how many accept events each batch carried to JS (listener.h).
   std::shared_ptr<AcceptGate> acceptGate;
@@ -209,8 +219,11 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // an earlier Staged() refused the log: for write() and drainWriteLog(),
   // whose JS callers count a write's bytes only once they return.
   bool StageWriteLogOrThrow();
-  // Copies `length` bytes into the command, into a reused small buffer when
-  // they fit one (batch.h).
+  // Gives the command `bytes` of at least `room` bytes: the smallest pooled
+  // buffer that holds them, reused if one is free (batch.h), or one of its
+  // own (past 8 KiB, or once the reactor is released).
+  void GiveBuffer(Command& command, size_t room);
+  // Copies `length` bytes into the command, into a buffer from GiveBuffer.
   void CopyBytes(Command& command, const char* bytes, size_t length);
   // A string's UTF-8 bytes into command.bytes and command.length; false if V8 cannot read it.
   bool CopyString(napi_env env, napi_value string, Command& command);

@@ -1040,7 +1040,7 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
       // it here, since the accounting below pops only for bytes written.
       connection.headOffset = 0;
       if (first.pin != 0) batch.unpinned.push_back(first.pin);
-      if (first.small) batch.ReturnBuffer(std::move(first.owned));
+      batch.ReturnBuffer(first.pool, std::move(first.owned));
       connection.writeQueue.pop_front();
       continue;
     }
@@ -1060,7 +1060,7 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
         if (connection.headOffset == head.length) {
           connection.headOffset = 0;
           if (head.pin != 0) batch.unpinned.push_back(head.pin);
-          if (head.small) batch.ReturnBuffer(std::move(head.owned));
+          batch.ReturnBuffer(head.pool, std::move(head.owned));
           connection.writeQueue.pop_front();
         }
       }

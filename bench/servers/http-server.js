@@ -4,7 +4,8 @@
 // epoll-reactor's serveHttp. `https` is the plain app on an https.Server
 // with the key and certificate at $BENCH_TLS_KEY and $BENCH_TLS_CERT;
 // serveHttp then terminates TLS on the reactor thread. `h2c` is the plain app
-// on a cleartext http2.Server (bench/http2.js). Prints
+// on a cleartext http2.Server (bench/http2.js). BENCH_HTTP_BODY=<bytes> sets
+// the plain app's body length (default: a 16-byte hello). Prints
 // `listening <port>` once ready.
 const fs = require('node:fs');
 const http = require('node:http');
@@ -21,9 +22,12 @@ if (kind === 'express') {
   app.get('/', (req, res) => res.send('hello from express\n'));
   handler = app;
 } else {
+  // BENCH_HTTP_BODY=<bytes>: a body of that size instead of the 16-byte hello.
+  const bodyBytes = Number(process.env.BENCH_HTTP_BODY ?? 0);
+  const body = bodyBytes > 0 ? `${'x'.repeat(bodyBytes - 1)}\n` : 'hello from http\n';
   handler = (req, res) => {
     res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('hello from http\n');
+    res.end(body);
   };
 }
 const tlsOptions = () => ({ key: fs.readFileSync(process.env.BENCH_TLS_KEY), cert: fs.readFileSync(process.env.BENCH_TLS_CERT) });
