@@ -161,11 +161,14 @@ inline uint8_t BufferPoolFor(size_t length) {
   }
   return 0;
 }
-// Buffers of one pool a batch carries back at most, 1 MiB's worth (2,048 of
-// 512 B, 128 of 8 KiB); beyond, the reactor thread frees them (a burst of
-// writes must not park unbounded memory in a batch). The JS thread keeps as
-// many per pool (Delivery::TakeBuffer in reactor.h).
-constexpr size_t MaxReturnedBuffers(uint8_t pool) { return (1024 * 1024) / PooledBufferSize(pool); }
+// Buffers of one pool a batch carries back at most: 2,048 of 512 B (1 MiB;
+// a batch's replies at 1,000 connections), and 512 KiB's worth of each larger
+// size (64 of 8 KiB), 3 MiB in all; beyond, the reactor thread frees them (a
+// burst of writes must not park unbounded memory in a batch). The JS thread
+// keeps as many per pool (Delivery::KeepBuffer in reactor.h).
+constexpr size_t MaxReturnedBuffers(uint8_t pool) {
+  return pool == 1 ? 2048 : (512 * 1024) / PooledBufferSize(pool);
+}
 
 struct Batch {
   std::vector<double> records;
