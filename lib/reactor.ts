@@ -47,7 +47,7 @@ export interface ConnectionEndpoint {
   onReactorError(errno: number, syscall: string): void;
   onReactorWritten(totalBytes: number): void;
   onReactorShutdown(): void;
-  onReactorTimeout(): void;
+  onReactorTimeout(writtenAsOf: number, timeoutsSetAsOf: number): void;
   onReactorConnect(addresses: { remoteAddress: string; remotePort: number; localAddress: string;
     localPort: number }): void;
   /** TLS connections only (lib/tls.ts): the handshake is done. */
@@ -362,7 +362,7 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         // releaseIfFailedAndIdle as they go.
         setImmediate(releaseIfFailedAndIdle, reactor);
       } else if (kind === EventKind.Timeout) {
-        connections.get(id)?.onReactorTimeout();
+        connections.get(id)?.onReactorTimeout(records[i + 2], records[i + 3]);
       } else if (kind === EventKind.Drop) {
         const first = records[i + 3];
         const ports = records[i + 4];

@@ -227,6 +227,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   id = 0;
   private reactor: Reactor | undefined;
   private bytesQueued = 0;      // handed to the reactor
+  private timeoutsSet = 0;      // setTimeout commands sent for this connection (onReactorTimeout)
   private bytesSent = 0;        // taken by the kernel
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
@@ -250,8 +251,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   private forwarding = false;
   private writeShutDown = false;  // the write side was shut down before the reactor had it
   private unattachedTimer: NodeJS.Timeout | undefined;
-  // When JS last saw bytes arrive, while a timeout is set (onReactorTimeout).
-  private dataSeenAt = 0;
+  // When JS last saw bytes arrive or wrote, while a timeout is set (onReactorTimeout).
+  private activitySeenAt = 0;
   // A 'timeout' the reactor reported before JS had seen `timeout` ms of quiet.
   private deferredTimeout: NodeJS.Timeout | undefined;
   private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
@@ -481,7 +482,11 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.updateReference();
     if (addresses !== undefined) this.setAddresses(addresses);
     this.clearUnattachedTimer();
-    if (this.timeout !== undefined && this.timeout > 0) reactor.native.setTimeout(id, timerDuration(this.timeout, false));
+    this.timeoutsSet = 0;  // a new native connection
+    if (this.timeout !== undefined && this.timeout > 0) {
+      reactor.native.setTimeout(id, timerDuration(this.timeout, false));
+      this.timeoutsSet++;
+    }
     // A connection still connecting gets them in onReactorConnect, once it is known to be TCP.
     if (!this.connecting) this.applyTcpOptions();
     reactor.scheduleFlush();
@@ -751,6 +756,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.cancelDeferredTimeout();
     if (this.registered) {
       this.reactor!.native.setTimeout(this.id, duration);
+      this.timeoutsSet++;
       this.reactor!.scheduleFlush();
     } else {
       this.startUnattachedTimer(duration);
@@ -1029,7 +1035,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     const length = data.length;
     const reactor = this.reactor!;
-    if (this.timeout !== undefined && this.timeout > 0) this.noteDataSeen();
+    if (this.timeout !== undefined && this.timeout > 0) this.noteActivity();
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
       // A socket made with readable: false (net reads nothing of it): bytes
       // the reactor read before its pause arrived stay unacknowledged, so
@@ -1177,15 +1183,24 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * @internal
-   * The reactor times idleness from when its thread read the bytes, which
-   * under load can be well before the batch carrying them reaches JS; net
-   * times it from JS's read. A 'timeout' that would come sooner than
-   * `timeout` ms after JS saw the last bytes waits out the difference, so it
-   * never comes earlier than net's; bytes arriving meanwhile cancel it (the
-   * reactor has re-armed).
+   * The reactor times idleness on its own thread, from when it read or
+   * wrote; net times it on JS's, from JS's read and from write(). The two
+   * part when JS is late:
+   * - JS wrote or called setTimeout() after the reactor timed out (JS was
+   *   stalled past `timeout`) but before the batch saying so came: where
+   *   JS's writes ended as the reactor knew them (`writtenAsOf`) is short of
+   *   `bytesQueued`, or it had taken fewer of JS's setTimeout() calls. That
+   *   write or call arms the reactor's timer again (or cancels it), so this
+   *   'timeout' is dropped, as net's refreshes its timer before it can fire.
+   * - The reactor read bytes long before the batch carrying them reached JS.
+   *   A 'timeout' that would come sooner than `timeout` ms after JS last saw
+   *   bytes (or wrote) waits out the difference, so it never comes earlier
+   *   than net's; bytes or writes meanwhile cancel it (the reactor has
+   *   re-armed).
    */
-  onReactorTimeout(): void {
-    const early = (this.timeout ?? 0) - (performance.now() - this.dataSeenAt);
+  onReactorTimeout(writtenAsOf: number, timeoutsSetAsOf: number): void {
+    if (writtenAsOf < this.bytesQueued || timeoutsSetAsOf < this.timeoutsSet) return;
+    const early = (this.timeout ?? 0) - (performance.now() - this.activitySeenAt);
     if (early >= 1 && this.deferredTimeout === undefined) {
       this.deferredTimeout = setTimeout(emitDeferredTimeout, early, this);
       this.deferredTimeout.unref();
@@ -1194,8 +1209,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (this.deferredTimeout === undefined) this.emit('timeout');
   }
 
-  private noteDataSeen(): void {
-    this.dataSeenAt = performance.now();
+  private noteActivity(): void {
+    this.activitySeenAt = performance.now();
     this.cancelDeferredTimeout();
   }
 
@@ -1413,6 +1428,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       process.nextTick(callback, null);
       return;
     }
+    // As net's _writeGeneric, a write is activity (onReactorTimeout). Only
+    // one that reaches the reactor: it re-arms the reactor's timer, which a
+    // cancelled deferred 'timeout' needs.
+    if (this.timeout !== undefined && this.timeout > 0) this.noteActivity();
     this.pendingWrite = { target: this.bytesQueued, callback };
     this.updateReference();
   }

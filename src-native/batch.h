@@ -23,7 +23,8 @@ enum class EventKind : uint8_t {
   kWritten = 5,       // id, a: bytes the kernel has taken in total
   kShutdown = 6,      // id: shutdown(SHUT_WR) done after the write queue drained
   kListenerError = 7, // id: listener, a: errno, b: Syscall (e.g. EMFILE on accept)
-  kTimeout = 8,       // id: idle for the time set with setTimeout
+  kTimeout = 8,       // id: idle for the time set with setTimeout; as of then,
+                      // a: bytes JS had written, b: setTimeout commands taken
   kConnect = 9,       // id: outbound connect done, b: string index, c: ports
   kForwardDone = 10,  // id: forward, a: bytes first->second, b: second->first,
                       // c: errno * 16 + Syscall (0 when both sides ended cleanly)

@@ -94,6 +94,8 @@ struct Connection : Pollable {
   uint64_t timeoutMs = 0;
   uint64_t lastActivityMs = 0;
   bool timerArmed = false;  // has an entry in IdleTimers (at most one)
+  // kSetTimeout commands taken: a kTimeout says which one it was timed under.
+  uint64_t timeoutsSet = 0;
 
   bool connecting = false;  // outbound connect in progress; EPOLLOUT ends it
   Forwarder* forwarder = nullptr;  // joined to another connection (forwarder.h)

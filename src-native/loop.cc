@@ -672,6 +672,7 @@ void Loop::Apply(Command& command) {
       // Moves (or removes) the connection's one timer entry: re-arming never
       // adds a second one.
       connection->timeoutMs = command.amount;
+      ++connection->timeoutsSet;
       connection->lastActivityMs = nowMs_;
       if (connection->timeoutMs > 0) {
         ArmTimer(connection, DeadlineAfter(nowMs_, connection->timeoutMs));
@@ -1128,7 +1129,12 @@ void Loop::ExpireIdle() {
         ArmTimer(connection, idleDue);
       } else {
         // Fires once; the next activity arms it again, as net's refreshed timer does.
-        batch_->Add(EventKind::kTimeout, connection->id);
+        // Says where JS's writes ended, and which setTimeout() it was timed
+        // under, as this thread knew them: a write or setTimeout() JS made
+        // since arms the timer again here (or cancels it), so JS drops this one.
+        batch_->Add(EventKind::kTimeout, connection->id,
+                    static_cast<double>(connection->bytesWritten + connection->unsentBytes),
+                    static_cast<double>(connection->timeoutsSet));
         ++batch_->timeouts;
       }
     }

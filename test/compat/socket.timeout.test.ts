@@ -1,6 +1,7 @@
 // socket.setTimeout(ms[, callback]): one 'timeout' per idle period, activity
 // either way postpones it, setTimeout(0) cancels it, the socket stays open.
 import { once } from 'node:events';
+import type * as net from 'node:net';
 
 import { mustCall, mustNotCall } from '../helpers';
 import { connectPair, delay, listenLocal, useCompatHarness, within } from './harness';
@@ -104,15 +105,72 @@ describe.each(implementations)('%s', (name, createServer) => {
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
     client.resume();
-    const timeouts: number[] = [];
-    socket.on('timeout', () => timeouts.push(performance.now()));
+    // Each 'timeout' as ms since the last write. The writes come 80 ms apart
+    // unless this thread stalls: a stall past 250 ms is real idleness, which
+    // the reactor's thread times (official CI on 778ac66 saw one under
+    // load), so the check is on the gap, not on the count.
+    let lastWriteAt = performance.now();
+    let writesDone = false;
+    const quietBeforeTimeout: number[] = [];
+    const timedOutAfterWrites = new Promise<void>((resolve) => {
+      socket.on('timeout', () => {
+        quietBeforeTimeout.push(performance.now() - lastWriteAt);
+        if (writesDone) resolve();
+      });
+    });
     socket.setTimeout(250);
     for (let i = 0; i < 8; i++) {
+      lastWriteAt = performance.now();
       socket.write('.');
+      writesDone = i === 7;
       await delay(80);
     }
-    expect(timeouts).toHaveLength(0);
-    await within(once(socket, 'timeout'), 2000, "'timeout' once the writes stop");
+    await within(timedOutAfterWrites, 2000, "'timeout' once the writes stop");
+    for (const quiet of quietBeforeTimeout) expect(quiet).toBeGreaterThanOrEqual(250 - EARLY_TOLERANCE_MS[name]);
+  });
+
+  // JS is busy past the timeout, so the reactor times out meanwhile; JS then
+  // acts before the batch saying so reaches it. net's write() and
+  // setTimeout() refresh its timer before its timer phase, so its 'timeout'
+  // counts from the act, and only 'timeout's after it are counted here.
+  async function afterStallPastTimeout(socket: net.Socket, act: () => void): Promise<number[]> {
+    socket.setTimeout(150);
+    await delay(20);  // the reactor has the timeout
+    const busyUntil = performance.now() + 300;
+    while (performance.now() < busyUntil);
+    const actedAt = performance.now();
+    const quietBeforeTimeout: number[] = [];
+    socket.on('timeout', () => quietBeforeTimeout.push(performance.now() - actedAt));
+    act();
+    return quietBeforeTimeout;
+  }
+
+  test("a write after JS stalled past the timeout postpones the 'timeout' that came due during the stall", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.resume();
+    const quietBeforeTimeout = await afterStallPastTimeout(socket, () => socket.write('.'));
+    await within(once(socket, 'timeout'), 2000, "'timeout' 150 ms after the write");
+    await delay(300);
+    expect(quietBeforeTimeout).toHaveLength(1);
+    expect(quietBeforeTimeout[0]).toBeGreaterThanOrEqual(150 - EARLY_TOLERANCE_MS[name]);
+  });
+
+  test("setTimeout() after JS stalled past the timeout re-arms it, and setTimeout(0) cancels it, despite the 'timeout' that came due", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    const afterRearm = await afterStallPastTimeout(socket, () => socket.setTimeout(200));
+    await within(once(socket, 'timeout'), 2000, "'timeout' 200 ms after setTimeout(200)");
+    await delay(300);
+    expect(afterRearm).toHaveLength(1);
+    expect(afterRearm[0]).toBeGreaterThanOrEqual(200 - EARLY_TOLERANCE_MS[name]);
+
+    socket.removeAllListeners('timeout');
+    const afterCancel = await afterStallPastTimeout(socket, () => socket.setTimeout(0));
+    await delay(400);
+    expect(afterCancel).toHaveLength(0);
   });
 
   test("after a 'timeout', new activity arms it again: one more 'timeout' per idle period", async () => {
