@@ -127,7 +127,16 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // the adopted socket is ended too (issue 12 item 6).
   if (target.writableEnded) adopted.endAdopted();
 
+  let handedOver = false;
   const handOver = (): void => {
+    handedOver = true;
+    // Destroyed while it waited: the connection is closed with libuv's
+    // handle, and no reactor connection is made for a socket that has no
+    // owner left to close it.
+    if (adopted.destroyed) {
+      target.destroy();
+      return;
+    }
     if (waitsForFinish || waitsForWrites) takeReadBytes();
     const reactor = getReactor();
     const result = reactor.native.adoptFd(fd);
@@ -151,6 +160,13 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     return true;
   };
 
+  if (waitsForFinish || waitsForWrites) {
+    // destroy() of the adopted socket while it waits closes the connection
+    // at once, as destroy() of a net.Socket does, unsent writes and all.
+    adopted.once('close', () => {
+      if (!handedOver) target.destroy();
+    });
+  }
   if (waitsForFinish) {
     // Closing libuv's handle now would cancel the queued writes and the FIN
     // (while net reported the writes done). 'finish' comes once libuv has

@@ -228,6 +228,10 @@ export class Socket extends Duplex implements AttemptingSocket {
   private reactor: Reactor | undefined;
   private bytesQueued = 0;      // handed to the reactor
   private timeoutsSet = 0;      // setTimeout commands sent for this connection (onReactorTimeout)
+  // The idle timeout in force, in ms (0: none): what the last setTimeout()
+  // that did not throw set. `timeout` is what the last call was given, as
+  // net's, valid or not.
+  private idleTimeout = 0;
   private bytesSent = 0;        // taken by the kernel
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
@@ -483,8 +487,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (addresses !== undefined) this.setAddresses(addresses);
     this.clearUnattachedTimer();
     this.timeoutsSet = 0;  // a new native connection
-    if (this.timeout !== undefined && this.timeout > 0) {
-      reactor.native.setTimeout(id, timerDuration(this.timeout, false));
+    if (this.idleTimeout > 0) {
+      reactor.native.setTimeout(id, this.idleTimeout);
       this.timeoutsSet++;
     }
     // A connection still connecting gets them in onReactorConnect, once it is known to be TCP.
@@ -753,6 +757,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.timeout = milliseconds;
     const duration = timerDuration(milliseconds);
     if (callback !== undefined) validateFunction(callback, 'callback');
+    this.idleTimeout = duration;
     this.cancelDeferredTimeout();
     if (this.registered) {
       this.reactor!.native.setTimeout(this.id, duration);
@@ -1035,7 +1040,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     const length = data.length;
     const reactor = this.reactor!;
-    if (this.timeout !== undefined && this.timeout > 0) this.noteActivity();
+    if (this.idleTimeout > 0) this.noteActivity();
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
       // A socket made with readable: false (net reads nothing of it): bytes
       // the reactor read before its pause arrived stay unacknowledged, so
@@ -1186,8 +1191,10 @@ export class Socket extends Duplex implements AttemptingSocket {
    * The reactor times idleness on its own thread, from when it read or
    * wrote; net times it on JS's, from JS's read and from write(). The two
    * part when JS is late:
-   * - JS wrote or called setTimeout() after the reactor timed out (JS was
-   *   stalled past `timeout`) but before the batch saying so came: where
+   * - JS wrote or called setTimeout() before the batch saying the reactor
+   *   timed out came, and the reactor had not taken that write or call when
+   *   it timed out (JS was stalled past `timeout`, or the command waited
+   *   for its flush): where
    *   JS's writes ended as the reactor knew them (`writtenAsOf`) is short of
    *   `bytesQueued`, or it had taken fewer of JS's setTimeout() calls. That
    *   write or call arms the reactor's timer again (or cancels it), so this
@@ -1200,7 +1207,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    */
   onReactorTimeout(writtenAsOf: number, timeoutsSetAsOf: number): void {
     if (writtenAsOf < this.bytesQueued || timeoutsSetAsOf < this.timeoutsSet) return;
-    const early = (this.timeout ?? 0) - (performance.now() - this.activitySeenAt);
+    const early = this.idleTimeout - (performance.now() - this.activitySeenAt);
     if (early >= 1 && this.deferredTimeout === undefined) {
       this.deferredTimeout = setTimeout(emitDeferredTimeout, early, this);
       this.deferredTimeout.unref();
@@ -1431,7 +1438,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     // As net's _writeGeneric, a write is activity (onReactorTimeout). Only
     // one that reaches the reactor: it re-arms the reactor's timer, which a
     // cancelled deferred 'timeout' needs.
-    if (this.timeout !== undefined && this.timeout > 0) this.noteActivity();
+    if (this.idleTimeout > 0) this.noteActivity();
     this.pendingWrite = { target: this.bytesQueued, callback };
     this.updateReference();
   }
@@ -1493,16 +1500,14 @@ const TIMEOUT_MAX = 2 ** 31 - 1;
  * TIMEOUT_MAX, TIMEOUT_MAX with a TimeoutOverflowWarning; between 0 and 1, 1 ms
  * (Node's timers run anything shorter than 1 ms after 1 ms). 0 means none.
  */
-function timerDuration(milliseconds: unknown, warn = true): number {
+function timerDuration(milliseconds: unknown): number {
   if (typeof milliseconds !== 'number') throw invalidArgType('msecs', 'of type number', milliseconds);
   if (!(milliseconds >= 0) || !Number.isFinite(milliseconds)) {
     throw outOfRange('msecs', 'a non-negative finite number', milliseconds);
   }
   if (milliseconds > TIMEOUT_MAX) {
-    if (warn) {
-      process.emitWarning(`${milliseconds} does not fit into a 32-bit signed integer.` +
-        `\nTimer duration was truncated to ${TIMEOUT_MAX}.`, 'TimeoutOverflowWarning');
-    }
+    process.emitWarning(`${milliseconds} does not fit into a 32-bit signed integer.` +
+      `\nTimer duration was truncated to ${TIMEOUT_MAX}.`, 'TimeoutOverflowWarning');
     return TIMEOUT_MAX;
   }
   if (milliseconds === 0) return 0;

@@ -163,3 +163,20 @@ test('adopt() of a connection its peer already reset: forward() of it settles wi
   await new Promise((resolve) => setImmediate(resolve));
   expect(errors.length).toBeLessThanOrEqual(1);
 });
+
+test('adopt() of a socket with writes pending, destroyed before the hand-over: the connection closes, and its peer sees it end', async () => {
+  const { plain, client } = await connectedPair();
+  client.pause(); // the 8 MiB stay queued in libuv, so the hand-over waits for them
+  plain.write(randomBytes(seededRandom(7), 8 * MiB));
+  const adopted = track(adopt(plain));
+  adopted.destroy();
+  await once(adopted, 'close');
+  // Once the peer reads, the writes drain. The hand-over must not attach the
+  // destroyed socket then, which left the connection open with no owner.
+  let ended = false;
+  client.on('end', () => { ended = true; });
+  client.on('error', () => { ended = true; }); // a reset ends it too
+  client.resume();
+  await waitFor(() => ended, 5000, "the peer's 'end'");
+  expect(adopted.destroyed).toBe(true);
+}, 20000);

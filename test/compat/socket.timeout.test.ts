@@ -5,13 +5,14 @@ import type * as net from 'node:net';
 
 import { mustCall, mustNotCall } from '../helpers';
 import { connectPair, delay, listenLocal, useCompatHarness, within } from './harness';
-import { type ImplementationName, implementations } from './implementations';
+import { type ImplementationName, implementations, netImplementations } from './implementations';
 
 useCompatHarness();
 
-// How early a 'timeout' may come, measured from the last 'data' listener.
-// The reactor holds back a 'timeout' that JS would see sooner than `timeout`
-// ms after its last 'data' (Socket#onReactorTimeout); 10 ms covers rounding
+// How early a 'timeout' may come, measured from the last 'data' listener or
+// write. The reactor holds back a 'timeout' that JS would see sooner than
+// `timeout` ms after its last 'data' or write, and drops one a later write or
+// setTimeout() superseded (Socket#onReactorTimeout); 10 ms covers rounding
 // between clocks. node:net, the reference, makes no such promise: it times
 // idleness from libuv's loop time, read before that iteration's callbacks ran,
 // so its 'timeout' comes early by whatever ran or stalled in between (ci19:
@@ -222,5 +223,21 @@ describe.each(implementations)('%s', (name, createServer) => {
     socket.on('timeout', mustNotCall("'timeout'"));
     expect(socket.setTimeout(50)).toBe(socket);
     await delay(150);
+  });
+});
+
+describe.each(netImplementations)('%s client', (_name, implementation) => {
+  test("a setTimeout() that threw before connect() sets no timeout: the socket connects and never times out", async () => {
+    const server = implementation.createServer((socket) => socket.resume());
+    const port = await listenLocal(server);
+    const socket = new implementation.Socket();
+    expect(() => socket.setTimeout(Infinity)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => socket.setTimeout('100' as unknown as number)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    socket.on('timeout', mustNotCall("'timeout'"));
+    socket.connect(port, '127.0.0.1');
+    await within(once(socket, 'connect'), 2000, "'connect'");
+    socket.write('still writable');
+    await delay(150);
+    socket.destroy();
   });
 });
