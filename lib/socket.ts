@@ -1431,7 +1431,14 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
     if (this.bytesSent >= this.bytesQueued) {
       // Nothing new went to the reactor (an empty write): complete it anyway,
-      // asynchronously as every write completes.
+      // asynchronously as every write completes. It is activity all the
+      // same, as in net's _writeGeneric: the reactor sees no bytes, so it is
+      // told to start the idle period again.
+      if (this.idleTimeout > 0) {
+        this.reactor!.native.setTimeout(this.id, this.idleTimeout);
+        this.timeoutsSet++;
+        this.noteActivity();
+      }
       process.nextTick(callback, null);
       return;
     }

@@ -101,7 +101,7 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(idle).toBeLessThan(200 + LATE_TOLERANCE_MS);
   });
 
-  test("writes by the server postpone 'timeout' too", async () => {
+  test.each([['one byte', '.'], ['empty', '']])("writes by the server postpone 'timeout' too (%s)", async (_kind, data) => {
     const server = createServer();
     const port = await listenLocal(server);
     const { client, socket } = await connectPair(server, port);
@@ -122,7 +122,7 @@ describe.each(implementations)('%s', (name, createServer) => {
     socket.setTimeout(250);
     for (let i = 0; i < 8; i++) {
       lastWriteAt = performance.now();
-      socket.write('.');
+      socket.write(data);
       writesDone = i === 7;
       await delay(80);
     }
