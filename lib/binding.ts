@@ -237,8 +237,13 @@ export interface NativeReactorOptions {
   edgeTriggered?: boolean;
 }
 
+/** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
+export const BRIDGE_PROTOCOL = 1;
+
 interface NativeBinding {
   available: boolean;
+  /** The addon's kBridgeProtocol (absent before there was one). */
+  protocol?: number;
   /** Whether the running node exports the OpenSSL functions the addon calls (docs/tls.md). */
   tlsAvailable?: boolean;
   /** OpenSSL's version text, as the running node carries it. */
@@ -258,12 +263,13 @@ const packageRoot = path.join(__dirname, '..');
 function load(): NativeBinding {
   if (process.platform !== 'linux') return { available: false };
   let addonPath = '';
+  let loaded: NativeBinding;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
     addonPath = nodeGypBuild.path(packageRoot);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(addonPath) as NativeBinding;
+    loaded = require(addonPath) as NativeBinding;
   } catch (cause) {
     const what = addonPath
       ? `could not load the native reactor from ${addonPath}.`
@@ -277,6 +283,22 @@ function load(): NativeBinding {
     (error as Error & { cause: unknown }).cause = cause;
     throw error;
   }
+  checkProtocol(loaded, addonPath);
+  return loaded;
+}
+
+/**
+ * @internal Refuses an addon that speaks another bridge protocol than this
+ * lib: one built from other sources, such as a build/ left from before a
+ * pull, would have its events misread.
+ */
+export function checkProtocol(loaded: NativeBinding, addonPath: string): void {
+  if (loaded.protocol === BRIDGE_PROTOCOL) return;
+  throw new Error(
+    `epoll-reactor: the native reactor at ${addonPath} speaks bridge protocol ${loaded.protocol ?? 0}, ` +
+      `and this JavaScript speaks ${BRIDGE_PROTOCOL}: it was built from other sources. ` +
+      'Rebuild it with `npm run build` in a checkout, or `npm rebuild epoll-reactor`.',
+  );
 }
 
 export const binding: NativeBinding = load();

@@ -10,6 +10,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Reactor", reactor::Reactor::DefineClass(env));
   exports.Set("available", Napi::Boolean::New(env, true));
+  exports.Set("protocol", Napi::Number::New(env, reactor::kBridgeProtocol));
   // Whether the running node exports the OpenSSL the TLS code calls
   // (tls_context.h); lib/tls.ts refuses TLS servers when it does not.
   exports.Set("tlsAvailable", Napi::Boolean::New(env, reactor::TlsAvailable()));

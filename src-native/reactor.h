@@ -17,6 +17,14 @@
 
 namespace reactor {
 
+// The version of what crosses the bridge: the event records (batch.h), the
+// commands and the methods lib/binding.ts declares. Bumped, with
+// BRIDGE_PROTOCOL in lib/binding.ts, by every change to them, so that lib
+// refuses an addon built from other sources (a stale build/) instead of
+// misreading it. 1: kTimeout carries where JS's writes ended, and its
+// setTimeout count.
+constexpr int kBridgeProtocol = 1;
+
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
 // another call, so a slow JS thread gets bigger batches, not a longer queue.
