@@ -87,9 +87,20 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // comes before the first change to the net.Socket: a call that throws
   // leaves it working (issue 12 item 20).
   const adopted = new Socket({ allowHalfOpen: options.allowHalfOpen ?? (target as { allowHalfOpen?: boolean }).allowHalfOpen, ...options });
+  // The hand-over is settled once: done, lost with the net.Socket, or
+  // abandoned by destroy() of the adopted socket, which may then connect()
+  // again (as net allows) before any of this adoption's callbacks run.
+  let settled = false;
   // Writes until the connection is attached wait for it, not fail as on a
-  // socket that never connected.
-  adopted.expectAttach();
+  // socket that never connected. destroy() of the adopted socket while it
+  // waits closes the connection at once, as destroy() of a net.Socket does,
+  // unsent writes and all; resetAndDestroy() resets it.
+  adopted.expectAttach((reset) => {
+    if (settled) return;
+    settled = true;
+    if (reset) target.resetAndDestroy();
+    else target.destroy();
+  });
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
   const state = (target as unknown as {
@@ -127,16 +138,9 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // the adopted socket is ended too (issue 12 item 6).
   if (target.writableEnded) adopted.endAdopted();
 
-  let handedOver = false;
   const handOver = (): void => {
-    handedOver = true;
-    // Destroyed while it waited: the connection is closed with libuv's
-    // handle, and no reactor connection is made for a socket that has no
-    // owner left to close it.
-    if (adopted.destroyed) {
-      target.destroy();
-      return;
-    }
+    if (settled) return;
+    settled = true;
     if (waitsForFinish || waitsForWrites) takeReadBytes();
     const reactor = getReactor();
     const result = reactor.native.adoptFd(fd);
@@ -155,18 +159,13 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // closed its fd, and the number may already belong to another socket: never
   // touch it then. The adopted socket fails with the same error.
   const lost = (error?: Error | null): boolean => {
+    if (settled) return true;
     if (!error && !target.destroyed && handleOf(target) === handle) return false;
+    settled = true;
     process.nextTick(() => adopted.destroy(error ?? invalidState('The socket was destroyed before its writes were sent')));
     return true;
   };
 
-  if (waitsForFinish || waitsForWrites) {
-    // destroy() of the adopted socket while it waits closes the connection
-    // at once, as destroy() of a net.Socket does, unsent writes and all.
-    adopted.once('close', () => {
-      if (!handedOver) target.destroy();
-    });
-  }
   if (waitsForFinish) {
     // Closing libuv's handle now would cancel the queued writes and the FIN
     // (while net reported the writes done). 'finish' comes once libuv has

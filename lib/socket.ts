@@ -259,7 +259,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private activitySeenAt = 0;
   // A 'timeout' the reactor reported before JS had seen `timeout` ms of quiet.
   private deferredTimeout: NodeJS.Timeout | undefined;
-  private attachExpected = false;  // adopt() will attach a connection (see expectAttach)
+  private onAttachAbandoned: ((reset: boolean) => void) | undefined;  // set while adopt()'s hand-over is to come (expectAttach)
   protected connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
   private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
@@ -482,6 +482,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor = reactor;
     this.id = id;
     this.registered = true;
+    this.onAttachAbandoned = undefined;
     reactor.connections.set(id, this);
     this.updateReference();
     if (addresses !== undefined) this.setAddresses(addresses);
@@ -528,7 +529,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket: this });
     // As net: a destroyed (closed) socket may be connected again, as new.
     if (this.destroyed) this.reinitialize();
-    if (this.id !== 0 || this.connecting) {
+    // A socket adopt() will attach counts as connected.
+    if (this.id !== 0 || this.connecting || this.onAttachAbandoned !== undefined) {
       throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
     }
     this.beginConnect();
@@ -915,7 +917,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   resetAndDestroy(): this {
     if (this.destroyed) return this;
     // As net: a socket with no connection at all is destroyed with ERR_SOCKET_CLOSED.
-    if (this.id === 0 && !this.connecting && !this.attachExpected) return this.destroy(socketClosed());
+    if (this.id === 0 && !this.connecting && this.onAttachAbandoned === undefined) return this.destroy(socketClosed());
     if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
     if (this.connecting) {
       // As net, a Unix socket is refused now: thrown later, from the 'connect'
@@ -1304,6 +1306,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.clearUnattachedTimer();
     this.cancelDeferredTimeout();
+    // adopt()'s hand-over will not come: a connect() after this destroy()
+    // starts a life of this socket that the adopted connection has no part in.
+    const abandoned = this.onAttachAbandoned;
+    this.onAttachAbandoned = undefined;
+    abandoned?.(this.resetOnDestroy);
     // Writes held for a TLS client's verdict are never handed over: the
     // server they were meant for was not accepted.
     const writesHeld = this.writesOnHold();
@@ -1382,10 +1389,12 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * @internal The socket will be attached to a connection without connect()
-   * (adopt() hands one over once libuv's writes are out): writes until then wait.
+   * (adopt() hands one over once libuv's writes are out): writes until then
+   * wait. `onAbandoned` runs once if the socket is destroyed first, told
+   * whether by resetAndDestroy().
    */
-  expectAttach(): void {
-    this.attachExpected = true;
+  expectAttach(onAbandoned: (reset: boolean) => void): void {
+    this.onAttachAbandoned = onAbandoned;
   }
 
   // A write waiting for the connection; its bytes count in bytesWritten, as net's _pendingData does.
@@ -1403,7 +1412,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   // As net's _writeGeneric: a socket that is neither connected nor connecting
   // has nowhere to write; the write fails with ERR_SOCKET_CLOSED.
   private neverConnected(): boolean {
-    return this.id === 0 && !this.connecting && !this.attachExpected;
+    return this.id === 0 && !this.connecting && this.onAttachAbandoned === undefined;
   }
 
   // Runs `action` once connected; a destroy before that fails `callback` instead,

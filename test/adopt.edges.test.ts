@@ -180,3 +180,66 @@ test('adopt() of a socket with writes pending, destroyed before the hand-over: t
   await waitFor(() => ended, 5000, "the peer's 'end'");
   expect(adopted.destroyed).toBe(true);
 }, 20000);
+
+test('adopt() of a socket with writes pending, destroyed and connected elsewhere before the hand-over: the new connection stays its own, the old one closes', async () => {
+  const { plain, client } = await connectedPair();
+  const elsewhere = track(net.createServer({ allowHalfOpen: true }));
+  const port = await listenLocal(elsewhere);
+  client.pause(); // the 8 MiB stay queued in libuv, so the hand-over waits for them
+  plain.write(Buffer.alloc(8 * MiB, 8));
+  const adopted = track(adopt(plain));
+  adopted.destroy();
+  // As with net, a destroyed socket may be connected again, here before its 'close'.
+  const accepted = once(elsewhere, 'connection') as Promise<[net.Socket]>;
+  const connected = once(adopted, 'connect');
+  adopted.connect(port, '127.0.0.1');
+  const [peer] = await accepted;
+  track(peer);
+  await connected;
+  // Once the peer reads, the writes drain. The hand-over must not attach the
+  // old connection to the socket that now has a new one.
+  let ended = false;
+  client.on('end', () => { ended = true; });
+  client.on('error', () => { ended = true; }); // a reset ends it too
+  client.resume();
+  await waitFor(() => ended, 5000, "the old peer's 'end'");
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  // (Not end(): after a connect() that came before the old life's 'close',
+  // net sends no FIN either.)
+  let received = '';
+  peer.on('data', (chunk: Buffer) => { received += chunk.toString(); });
+  adopted.write('new');
+  await waitFor(() => received === 'new', 5000, 'the new peer gets the write');
+  expect(adopted.remotePort).toBe(port);
+}, 20000);
+
+test('connect() of an adopted socket still waiting for its hand-over throws, as for a connected socket', async () => {
+  const { plain, client } = await connectedPair();
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, 9));
+  const adopted = track(adopt(plain));
+  expect(() => adopted.connect(1, '127.0.0.1')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_CONNECTING' }));
+  // The hand-over still happens, and the connection is the adopted socket's.
+  client.resume();
+  const received = receiveAll(client);
+  await waitFor(() => adopted.remotePort !== undefined, 5000, 'the hand-over');
+  adopted.end('after');
+  expect((await received).subarray(-5).toString()).toBe('after');
+}, 20000);
+
+test('adopt() of a socket with writes pending, resetAndDestroy() before the hand-over: the net.Socket is reset, not closed', async () => {
+  const { plain, client } = await connectedPair();
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, 10));
+  const adopted = track(adopt(plain));
+  // What the peer then sees depends on what its kernel had queued, for
+  // net's own resetAndDestroy() too; the reset is net's to make.
+  const reset = jest.spyOn(plain, 'resetAndDestroy');
+  const destroy = jest.spyOn(plain, 'destroy');
+  adopted.resetAndDestroy();
+  expect(reset).toHaveBeenCalledTimes(1);
+  expect(destroy.mock.calls.length).toBeLessThanOrEqual(1); // the one resetAndDestroy() makes
+  await once(adopted, 'close');
+  expect(plain.destroyed).toBe(true);
+  client.destroy();
+});
