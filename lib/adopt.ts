@@ -14,6 +14,7 @@ const kAdopted = Symbol('epoll-reactor.adopted');
 
 interface LibuvHandle {
   fd?: number;
+  hasRef?(): boolean;
   readStop?(): number;
   close(callback?: () => void): void;
   onread?: unknown;
@@ -51,7 +52,9 @@ function checkAdoptable(target: net.Socket | net.Server): number {
  * received but not yet delivered come first on the returned socket; writes
  * still queued in the net.Socket are sent before the fd changes hands (writes
  * to the returned socket wait for them). The net.Socket is destroyed quietly
- * (it emits 'close'); use the returned socket from now on.
+ * (it emits 'close'); use the returned socket from now on. It is unref'd if
+ * the net.Socket was. Destroyed before the hand-over, it closes the
+ * connection at once (`resetAndDestroy()` resets it).
  *
  * Also takes over a listening `net.Server`: see {@link adoptServer}.
  *
@@ -95,7 +98,7 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // socket that never connected. destroy() of the adopted socket while it
   // waits closes the connection at once, as destroy() of a net.Socket does,
   // unsent writes and all; resetAndDestroy() resets it.
-  adopted.expectAttach((reset) => {
+  adopted.expectAttach(typeof (handle as { reset?: unknown }).reset !== 'function', (reset) => {
     if (settled) return;
     settled = true;
     if (reset) target.resetAndDestroy();
@@ -122,6 +125,10 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     if (target.readableEnded || state.ended) adopted.push(null);
   };
   if (waitsForFinish || waitsForWrites) {
+    // An error of the net.Socket while the hand-over waits (a reset by the
+    // peer) reaches the adopted socket through lost(); its own listeners are
+    // the user's, who handed it over.
+    target.on('error', () => {});
     // The hand-over waits for libuv to send what net queued. Meanwhile libuv
     // keeps reading into the paused net.Socket (no 'data' to its listeners,
     // and no backpressure stop): a peer that answers what it gets, an echo,
@@ -140,9 +147,21 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
 
   const handOver = (): void => {
     if (settled) return;
-    settled = true;
+    // Pushing the bytes libuv read emits 'data' at once to a flowing socket,
+    // whose listener may destroy it: that abandons the hand-over.
     if (waitsForFinish || waitsForWrites) takeReadBytes();
-    const reactor = getReactor();
+    if (settled) return;
+    settled = true;
+    let reactor: ReturnType<typeof getReactor>;
+    try {
+      reactor = getReactor();
+    } catch (error) {
+      // The reactor thread could not start: the connection is closed with
+      // libuv's handle, and the adopted socket fails as a connect would.
+      target.destroy();
+      adopted.destroy(error as Error);
+      return;
+    }
     const result = reactor.native.adoptFd(fd);
     closeQuietly(target, handle);
     if (result.length === 2) {
@@ -155,6 +174,8 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;
     adopted.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   };
+  // An unref'd net.Socket gives an unref'd socket: the process exits when it would have.
+  if (handle.hasRef?.() === false) adopted.unref();
   // If the net.Socket failed or was destroyed while we waited, libuv has
   // closed its fd, and the number may already belong to another socket: never
   // touch it then. The adopted socket fails with the same error.
@@ -162,7 +183,11 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     if (settled) return true;
     if (!error && !target.destroyed && handleOf(target) === handle) return false;
     settled = true;
-    process.nextTick(() => adopted.destroy(error ?? invalidState('The socket was destroyed before its writes were sent')));
+    const failure = error ?? invalidState('The socket was destroyed before its writes were sent');
+    // Unless the user destroyed it by then (and maybe connected it again).
+    process.nextTick(() => {
+      if (adopted.awaitsAttach()) adopted.destroy(failure);
+    });
     return true;
   };
 
@@ -204,8 +229,8 @@ function closeQuietly(target: net.Socket, handle: LibuvHandle): void {
 /**
  * Takes over a listening `net.Server` (for example one from cluster or a
  * supervisor): the reactor accepts its connections from now on, and its
- * 'connection' listeners move to the returned server. Connections the
- * net.Server had already accepted stay with it.
+ * 'connection' listeners move to the returned server, unref'd if the
+ * net.Server was. Connections the net.Server had already accepted stay with it.
  *
  * For a Unix socket, libuv deletes the socket file when its server closes; the
  * file is linked back at once, but a connect in that instant can fail.
@@ -227,6 +252,8 @@ export function adoptServer(target: net.Server): Server {
   const server = new Server();
   const result = server.adoptListeningFd(fd);
   if (result !== null) throw result;
+  // An unref'd net.Server gives an unref'd server, as with adopt().
+  if (handleOf(target)?.hasRef?.() === false) server.unref();
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
   for (const listener of target.listeners('connection')) {
     server.on('connection', listener as (socket: Socket) => void);

@@ -260,6 +260,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   // A 'timeout' the reactor reported before JS had seen `timeout` ms of quiet.
   private deferredTimeout: NodeJS.Timeout | undefined;
   private onAttachAbandoned: ((reset: boolean) => void) | undefined;  // set while adopt()'s hand-over is to come (expectAttach)
+  private attachIsUnix = false;  // that hand-over's connection is a Unix socket (no RST to send)
   protected connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
   private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
@@ -700,17 +701,7 @@ export class Socket extends Duplex implements AttemptingSocket {
         this.emit('error', systemError(result, 'setTypeOfService'));
       }
     }
-    if (this.isPaused() && !this.readingStopped && !this.forwarding) {
-      // As net's afterConnect: a socket paused before it connected does not
-      // start reading, and so does not keep the process alive.
-      this.readingStopped = true;
-      this.reactor!.native.pause(this.id);
-      this.reactor!.scheduleFlush();
-      // A _read() made before the connection was up is still outstanding (it
-      // pushed nothing); with reading now stopped nothing will push, so the
-      // stream must call _read() again on its next read(), which resumes it.
-      (this as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
-    }
+    this.stopReadingIfPaused();
     this.updateReference();
     this.emit(kReady);
     this.connectEmitPending = true;
@@ -725,7 +716,27 @@ export class Socket extends Duplex implements AttemptingSocket {
    */
   connectEmitted(): void {
     this.connectEmitPending = false;
+    // net's afterConnect starts reading after 'connect' and 'ready', so a
+    // pause() in their listeners keeps it from starting.
+    if (this.registered && this.stopReadingIfPaused()) this.updateReference();
     this.releaseReads();
+  }
+
+  /**
+   * As net's afterConnect: a socket paused before it connected (or in its
+   * 'connect' listener) does not start reading, and so does not keep the
+   * process alive. Whether it stopped reading now.
+   */
+  private stopReadingIfPaused(): boolean {
+    if (!this.isPaused() || this.readingStopped || this.forwarding) return false;
+    this.readingStopped = true;
+    this.reactor!.native.pause(this.id);
+    this.reactor!.scheduleFlush();
+    // A _read() made before the connection was up is still outstanding (it
+    // pushed nothing); with reading now stopped nothing will push, so the
+    // stream must call _read() again on its next read(), which resumes it.
+    (this as unknown as { _readableState: { reading: boolean } })._readableState.reading = false;
+    return true;
   }
 
   /** @internal Delivers what {@link readsOnHold} kept, once it is false. */
@@ -919,6 +930,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     // As net: a socket with no connection at all is destroyed with ERR_SOCKET_CLOSED.
     if (this.id === 0 && !this.connecting && this.onAttachAbandoned === undefined) return this.destroy(socketClosed());
     if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
+    if (this.onAttachAbandoned !== undefined && this.attachIsUnix) throw invalidHandleType();
     if (this.connecting) {
       // As net, a Unix socket is refused now: thrown later, from the 'connect'
       // listener, the error would be uncaught.
@@ -1377,10 +1389,13 @@ export class Socket extends Duplex implements AttemptingSocket {
    * ended) does not keep the process alive, there or here.
    */
   private updateReference(): void {
-    // A connection whose writes are held (a TLS client before its verdict)
-    // is still connecting, as far as the user can tell.
-    const active = this.registered && this.referenced && (this.connecting || this.forwarding || this.writesOnHold() ||
-      this.pendingWrite !== null || this.pendingFinal !== null || (!this.readingStopped && !this.readEnded));
+    // As libuv, where a connect, write or shutdown request keeps the loop
+    // alive whether or not its handle is ref'd: unref() lets the process
+    // exit while the socket only reads (or waits to), never with a connect,
+    // a write or an end() still to finish. A connection whose writes are
+    // held (a TLS client before its verdict) reads its handshake, as node:tls does.
+    const active = this.registered && (this.connecting || this.pendingWrite !== null || this.pendingFinal !== null ||
+      (this.referenced && (this.forwarding || this.writesOnHold() || (!this.readingStopped && !this.readEnded))));
     if (active === this.holdsReference) return;
     this.holdsReference = active;
     if (active) this.reactor!.ref();
@@ -1391,10 +1406,17 @@ export class Socket extends Duplex implements AttemptingSocket {
    * @internal The socket will be attached to a connection without connect()
    * (adopt() hands one over once libuv's writes are out): writes until then
    * wait. `onAbandoned` runs once if the socket is destroyed first, told
-   * whether by resetAndDestroy().
+   * whether by resetAndDestroy(), which throws for a Unix socket (`unix`), as
+   * net's does.
    */
-  expectAttach(onAbandoned: (reset: boolean) => void): void {
+  expectAttach(unix: boolean, onAbandoned: (reset: boolean) => void): void {
+    this.attachIsUnix = unix;
     this.onAttachAbandoned = onAbandoned;
+  }
+
+  /** @internal Whether adopt()'s hand-over is still to come (see expectAttach). */
+  awaitsAttach(): boolean {
+    return this.onAttachAbandoned !== undefined;
   }
 
   // A write waiting for the connection; its bytes count in bytesWritten, as net's _pendingData does.

@@ -4,8 +4,11 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { adopt, connect, forward, Socket } from '../lib';
+import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, mustCall, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
@@ -243,3 +246,81 @@ test('adopt() of a socket with writes pending, resetAndDestroy() before the hand
   expect(plain.destroyed).toBe(true);
   client.destroy();
 });
+
+test("adopt() with writes pending: a 'data' listener that destroys the adopted socket at the hand-over leaves no connection behind", async () => {
+  const { plain, client } = await connectedPair();
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, 11));
+  const adopted = track(adopt(plain));
+  // Bytes libuv reads while the hand-over waits reach the adopted socket at
+  // the hand-over, as 'data' to a flowing socket: this listener destroys it there.
+  adopted.on('data', () => adopted.destroy());
+  client.write('before the hand-over');
+  let ended = false;
+  client.on('end', () => { ended = true; });
+  client.on('error', () => { ended = true; });
+  client.resume();
+  await once(adopted, 'close');
+  await waitFor(() => ended, 5000, "the peer's 'end'");
+  expect(adopted.remotePort).toBeUndefined();
+  expect(getReactor().connections.size).toBe(0);
+}, 20000);
+
+test('adopt() with writes pending: a reset by the peer while the hand-over waits is an error of the adopted socket, not an uncaught one', async () => {
+  const { plain, client } = await connectedPair();
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, 12));
+  // The user listens on the adopted socket only, as the example in adopt's documentation.
+  const adopted = track(adopt(plain));
+  const failed = once(adopted, 'error');
+  client.resetAndDestroy();
+  const [error] = (await failed) as [NodeJS.ErrnoException];
+  expect(error.code).toBe('ECONNRESET');
+  await once(adopted, 'close');
+}, 20000);
+
+test("adopt() of an ended socket: a destroy() and connect() in the net.Socket's 'close' after a reset keep the new connection", async () => {
+  const { plain, client } = await connectedPair();
+  const elsewhere = track(net.createServer());
+  const port = await listenLocal(elsewhere);
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, 13));
+  plain.end();
+  const adopted = track(adopt(plain));
+  const errors: string[] = [];
+  adopted.on('error', (error: NodeJS.ErrnoException) => errors.push(String(error.code)));
+  const connected = once(adopted, 'connect');
+  plain.once('close', () => {
+    // The reset reached the adopted socket as lost(); this starts its next life.
+    adopted.destroy();
+    adopted.connect(port, '127.0.0.1');
+  });
+  client.resetAndDestroy();
+  await connected;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(adopted.destroyed).toBe(false);
+  expect(adopted.remotePort).toBe(port);
+  expect(errors).toEqual([]);
+}, 20000);
+
+test('resetAndDestroy() of an adopted Unix socket still waiting for its hand-over throws ERR_INVALID_HANDLE_TYPE, as net, and changes nothing', async () => {
+  const socketPath = path.join(os.tmpdir(), `epoll-reactor-adopt-edges-${process.pid}-${Date.now()}.sock`);
+  const server = track(net.createServer());
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  const client = track(net.connect(socketPath));
+  const [plain] = await accepted;
+  track(plain);
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, 14));
+  const adopted = track(adopt(plain));
+  expect(() => adopted.resetAndDestroy()).toThrow(expect.objectContaining({ code: 'ERR_INVALID_HANDLE_TYPE' }));
+  expect(adopted.destroyed).toBe(false);
+  // The hand-over still comes, and the connection works.
+  let received = 0;
+  client.on('data', (chunk: Buffer) => { received += chunk.length; });
+  client.resume();
+  adopted.write('after');
+  await waitFor(() => received === 8 * MiB + 5, 10000, 'every byte at the peer');
+  adopted.destroy();
+}, 20000);
