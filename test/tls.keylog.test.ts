@@ -64,7 +64,10 @@ describe('a reactor server', () => {
     const lines: string[] = [];
     server.on('keylog', (line: Buffer) => lines.push(line.toString('latin1')));
     const clientLines = await nodeClient(port);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // node's client is connected once it has sent its Finished; the server
+    // logs CLIENT_TRAFFIC_SECRET_0 once it has read it, which under load
+    // (CI's sanitizer pass) came more than 50 ms later.
+    await waitFor(() => lines.length >= clientLines.length, 5000, 'the server to log every secret');
     expect([...lines].sort()).toEqual([...clientLines].sort());
   });
 
