@@ -309,8 +309,9 @@ export class ConnectAttempts {
   constructor(private readonly socket: AttemptingSocket, private readonly targets: ConnectTarget[],
     private readonly multiple: boolean, options: ConnectOptions) {
     this.timeout = attemptTimeout(options);
-    this.localAddress = options.localAddress ?? '';
-    this.localPort = options.localPort ?? 0;
+    // As net, which binds only for a truthy localAddress or localPort.
+    this.localAddress = options.localAddress || '';
+    this.localPort = options.localPort || 0;
   }
 
   /** As net: a local port without a local address binds the target family's any-address. */

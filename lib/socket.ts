@@ -561,8 +561,19 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.startAttempts([{ family: 0, address: options.path as string, port: 0 }], false, options);
       return this;
     }
+    let answered = false;
     resolveTargets(options, this, (error, targets, multiple) => {
       if (this.destroyed) return;
+      if (answered) {
+        // A custom lookup that calls back again: as net's emitLookup, nothing
+        // once connected; while connecting, libuv's second connect fails the
+        // socket with EALREADY.
+        if (!this.connecting) return;
+        this.connecting = false;
+        this.destroy(error ?? systemError(-os.constants.errno.EALREADY, 'connect', targets?.[0].address, targets?.[0].port));
+        return;
+      }
+      answered = true;
       if (error) {
         this.connecting = false;
         this.destroy(error);

@@ -80,3 +80,34 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(seen[0].all).toBeFalsy();
   });
 });
+
+describe.each(netImplementations)('%s', (_name, implementation) => {
+  test('a lookup that calls back twice while connecting: the second answer fails the socket with EALREADY, and nothing stays open', async () => {
+    const server = net.createServer((socket) => socket.destroy());
+    const port = await listenLocal(server);
+    const lookup = (_host: string, _options: LookupOptions, callback: LookupCallback): void => {
+      callback(null, '127.0.0.1', 4);
+      callback(null, '127.0.0.1', 4);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port, autoSelectFamily: false, lookup } as unknown as net.NetConnectOpts));
+    socket.on('connect', () => { throw new Error("'connect' after the second answer"); });
+    const error = await errorOf(socket);
+    expect(error.code).toBe('EALREADY');
+    await within(new Promise((resolve) => socket.once('close', resolve)), 2000, "'close'");
+    server.close();
+  });
+
+  test.each([
+    ['localAddress: false', { localAddress: false }],
+    ['localAddress: 0', { localAddress: 0 }],
+    ['localPort: false', { localPort: false }],
+    ["localPort: ''", { localPort: '' }],
+  ])('%s binds nothing, as net: the socket connects', async (_label, local) => {
+    const server = net.createServer((socket) => socket.end('hi'));
+    const port = await listenLocal(server);
+    const socket = trackSocket(implementation.connect({ host: '127.0.0.1', port, ...local } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => socket.once('connect', resolve)), 2000, "'connect'");
+    socket.destroy();
+    server.close();
+  });
+});
