@@ -1220,12 +1220,19 @@ function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: stri
   return { cipherList, cipherSuites };
 }
 
-/** An ALPN option as node's convertALPNProtocols makes it (length-prefixed names), checked as there; empty when none. */
-function alpnWireFormat(protocols: unknown): Buffer {
+/**
+ * An ALPN option as node's convertALPNProtocols makes it (length-prefixed
+ * names), checked as there; empty when none. That ignores what is not an
+ * array or a byte view; tls.connect then throws on a truthy one (a string, a
+ * number, an object) when it hands it to its TLS handle, and so do we, for a
+ * client. A server ignores it, as tls.Server does.
+ */
+function alpnWireFormat(protocols: unknown, client: boolean): Buffer {
   const out: { ALPNProtocols?: Buffer } = {};
   if (protocols !== undefined) {
     (tls as unknown as { convertALPNProtocols(protocols: unknown, out: object): void }).convertALPNProtocols(protocols, out);
   }
+  if (client && protocols && out.ALPNProtocols === undefined) throw new TypeError('Must give a Buffer as first argument');
   return out.ALPNProtocols ?? Buffer.alloc(0);
 }
 
@@ -1292,7 +1299,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
     const secureContext = tls.createSecureContext(options as tls.SecureContextOptions);
     if (made !== undefined) made.secureContext = secureContext;
   }
-  const alpn = alpnWireFormat(options.ALPNProtocols);
+  const alpn = alpnWireFormat(options.ALPNProtocols, client);
   const passphrase = options.passphrase;
   const keys = (options.key === undefined || options.key === null ? [] : Array.isArray(options.key) ? options.key : [options.key])
     .map((key) => {
@@ -1540,7 +1547,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     throw codedError('epoll-reactor: options.tls.secureContext must be made by epoll-reactor\'s createSecureContext; ' +
       'reactor TLS cannot read the keys of one made by tls.createSecureContext (docs/tls.md)', 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
   }
-  const alpn = alpnWireFormat(options.ALPNProtocols);
+  const alpn = alpnWireFormat(options.ALPNProtocols, true);
   let byAlpn = clientContextsBySecureContext.get(made);
   if (byAlpn === undefined) {
     byAlpn = new Map();
@@ -1903,10 +1910,12 @@ export class SecureServer extends Server {
   constructor(options?: SecureServerOptions, secureConnectionListener?: (socket: SecureSocket) => void) {
     if (options === undefined || options === null) options = {};
     else validateObject(options, 'options');
-    if (secureConnectionListener !== undefined) validateFunction(secureConnectionListener, 'listener');
-    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
-    if (typeof handshakeTimeout !== 'number' || Number.isNaN(handshakeTimeout)) {
-      throw invalidArgType('options.handshakeTimeout', 'of type number', handshakeTimeout);
+    // As tls.Server, which adds a listener only if one is given (truthy).
+    if (secureConnectionListener) validateFunction(secureConnectionListener, 'listener');
+    // As tls.Server: any falsy timeout (0 and NaN too) is the default; below 0, none.
+    const handshakeTimeout = options.handshakeTimeout || DEFAULT_HANDSHAKE_TIMEOUT;
+    if (typeof handshakeTimeout !== 'number') {
+      throw invalidArgType('options.handshakeTimeout', 'of type number', options.handshakeTimeout);
     }
     // As tls.Server: any truthy SNICallback must be a function.
     const sniCallback = options.SNICallback;
@@ -1940,7 +1949,7 @@ export class SecureServer extends Server {
     this.context = undefined;
     this.sniCallback = (sniCallback || undefined) as SecureServerOptions['SNICallback'];
     this.alpnCallback = (alpnCallback || undefined) as SecureServerOptions['ALPNCallback'];
-    if (secureConnectionListener !== undefined) this.on('secureConnection', secureConnectionListener);
+    if (secureConnectionListener) this.on('secureConnection', secureConnectionListener);
     this.on('close', releaseContext);
     this.on('newListener', this.onNewListener);
     this.on('removeListener', this.onRemoveListener);

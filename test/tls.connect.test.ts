@@ -274,6 +274,18 @@ test('bad tls options throw before anything is created, with node\'s codes', () 
     .toThrow(expect.objectContaining({ code: 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED' }));
 });
 
+test.each(['h2', 123, {}])('ALPNProtocols %p, neither a list nor bytes, throws the TypeError tls.connect throws', (protocols) => {
+  const options = { port: 9, host: '127.0.0.1', ca: pki.caCert, ALPNProtocols: protocols as never };
+  const thrown = (call: () => unknown): unknown => { try { call(); } catch (error) { return error; } return 'no throw'; };
+  const fromNode = thrown(() => tls.connect(options).destroy());
+  // Node's own TypeError comes from another realm than jest's: compare names.
+  expect((fromNode as Error).name).toBe('TypeError');
+  const ours = thrown(() => connect({ port: 9, host: '127.0.0.1', tls: { ca: pki.caCert, ALPNProtocols: protocols as never } }).destroy());
+  expect((ours as Error).name).toBe('TypeError');
+  expect((ours as Error).message).toBe((fromNode as Error).message);
+  expect((ours as NodeJS.ErrnoException).code).toBe((fromNode as NodeJS.ErrnoException).code);
+});
+
 test('the server address a client reports is the TCP peer', async () => {
   const { port } = await nodeEchoServer();
   const client = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } }));

@@ -42,6 +42,17 @@ test.each<[string, () => tls.TlsOptions]>([
   expect(code).toBe(expected);
 });
 
+test.each([0, NaN, null, false, -5, 5000])('handshakeTimeout %p is taken as node:tls takes it (falsy: the 120 s default)', (timeout) => {
+  const options = { key: pki.serverKey, cert: pki.serverCert, handshakeTimeout: timeout as number };
+  const nodeServer = tls.createServer(options);
+  const symbol = Object.getOwnPropertySymbols(nodeServer).find((key) => String(key) === 'Symbol(handshake-timeout)');
+  expect(symbol).toBeDefined();
+  const server = createSecureServer(options, null as never);
+  expect((server as unknown as { handshakeTimeout: number }).handshakeTimeout)
+    .toBe((nodeServer as unknown as Record<symbol, number>)[symbol!]);
+  expect(server.listenerCount('secureConnection')).toBe(0);
+});
+
 test('an encrypted key needs its passphrase, as with node:tls', () => {
   const { privateKey } = require('node:crypto').generateKeyPairSync('ec', {
     namedCurve: 'prime256v1',
