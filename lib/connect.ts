@@ -130,12 +130,18 @@ export function normalizeConnectArgs(args: unknown[]): [ConnectOptions, (() => v
 }
 
 function validateConnectOptions(options: ConnectOptions): void {
-  if (options.path !== undefined && options.path !== null) {
+  if (options.port === undefined && (options.path === undefined || options.path === null)) {
+    throw missingArgs(['options', 'port', 'path']);
+  }
+  if (options.path) {
     if (typeof options.path !== 'string') throw invalidArgType('options.path', 'of type string', options.path);
     return;
   }
+  // As net (`pipe = !!path`): a falsy path ('', 0, false) is no path but TCP,
+  // to port 0 if none is given, which is refused on a later tick.
+  delete options.path;
+  if (options.port === undefined) options.port = 0;
   // The order of net's lookupAndConnect, so that the same input fails the same check.
-  if (options.port === undefined) throw missingArgs(['options', 'port', 'path']);
   if (options.localAddress && !isIP(options.localAddress)) throw invalidIpAddress(options.localAddress);
   if (options.localPort) {
     if (typeof options.localPort !== 'number') {
@@ -147,7 +153,8 @@ function validateConnectOptions(options: ConnectOptions): void {
     throw invalidArgType('options.port', 'one of type number or string', options.port);
   }
   options.port = validatePort(options.port);
-  if (options.host !== undefined && options.host !== null && typeof options.host !== 'string') {
+  // As net, whose lookup takes `host || 'localhost'`.
+  if (options.host && typeof options.host !== 'string') {
     throw invalidArgType('options.host', 'of type string', options.host);
   }
   if (options.autoSelectFamily !== undefined && options.autoSelectFamily !== null) {
@@ -192,7 +199,7 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
   const lookupOptions = multiple ? { family, hints, all: true as const } : { family, hints };
   (lookup as (host: string, options: object, callback: (...args: unknown[]) => void) => void)(host, lookupOptions,
     (error: unknown, addresses: unknown, addressFamily: unknown) => {
-      if (!multiple || !Array.isArray(addresses) || error) {
+      if (!multiple || error) {
         // The single-address form: (error, address, family).
         emitter.emit('lookup', error ?? null, error ? undefined : addresses, error ? undefined : addressFamily, host);
         if (error) return fail(error as Error);
@@ -200,8 +207,13 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
         if (addressFamily !== 4 && addressFamily !== 6) return fail(invalidAddressFamily(addressFamily, options));
         return callback(null, [{ family: addressFamily, address: addresses, port }], false);
       }
+      // As net, which reads the answer as a list whatever it is: a lookup
+      // that ignores `all` and answers one address as a string gives a
+      // 'lookup' per character, and then ERR_INVALID_IP_ADDRESS.
+      const answers = (addresses ?? []) as ArrayLike<{ address?: unknown; family?: unknown } | null>;
       const targets: ConnectTarget[] = [];
-      for (const entry of addresses as Array<{ address?: unknown; family?: unknown } | null>) {
+      for (let i = 0; i < (answers.length ?? 0); i++) {
+        const entry = answers[i];
         const address = entry?.address;
         const entryFamily = entry?.family;
         emitter.emit('lookup', null, address, entryFamily, host);
@@ -211,8 +223,8 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
         }
       }
       if (targets.length === 0) {
-        const first = addresses[0] as { address?: unknown; family?: unknown } | undefined;
-        if (first === undefined) {
+        const first = answers[0];
+        if (first === undefined || first === null) {
           return fail(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), {
             code: 'ENOTFOUND', syscall: 'getaddrinfo', hostname: host,
           }));

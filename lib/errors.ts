@@ -56,9 +56,20 @@ export function invalidArgValue(name: string, value: unknown, reason = 'is inval
   );
 }
 
+// As Node's ERR_OUT_OF_RANGE shows a large integer: 4_294_967_297.
+function withNumericalSeparators(digits: string): string {
+  let grouped = '';
+  let i = digits.length;
+  const start = digits[0] === '-' ? 1 : 0;
+  for (; i >= start + 4; i -= 3) grouped = `_${digits.slice(i - 3, i)}${grouped}`;
+  return `${digits.slice(0, i)}${grouped}`;
+}
+
 export function outOfRange(name: string, range: string, actual: unknown): NodeStyleError {
+  const received = Number.isInteger(actual) && Math.abs(actual as number) > 2 ** 32
+    ? withNumericalSeparators(String(actual)) : util.inspect(actual);
   return withCode(
-    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${util.inspect(actual)}`),
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${received}`),
     'ERR_OUT_OF_RANGE',
   );
 }

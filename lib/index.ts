@@ -173,6 +173,8 @@ export function connect(...args: unknown[]): Socket {
   // As net: the options also construct the socket (allowHalfOpen, high-water marks; objectMode refused).
   const socket = new SocketClass(options as SocketOptions);
   if (!clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
+  // As net.connect (not socket.connect): a truthy timeout is set first.
+  if (options.timeout) socket.setTimeout(options.timeout);
   return (socket.connect as (...a: unknown[]) => Socket)(...args);
 }
 
@@ -194,6 +196,7 @@ function connectTls(options: ConnectOptions, args: unknown[]): Socket {
   const socket = createTlsClientSocket(netOptions as SocketOptions, client);
   if (!clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket });
   if (listener !== undefined) socket.once('secureConnect', listener);
+  if (netOptions.timeout) socket.setTimeout(netOptions.timeout);
   return socket.connect(netOptions);
 }
 

@@ -46,6 +46,14 @@ export class UserBufferReader {
     return this.queue.length > 0;
   }
 
+  /**
+   * True when bytes wait and the buffer to read them into is empty: libuv
+   * then fails the read with ENOBUFS, and net destroys the socket with it.
+   */
+  get starved(): boolean {
+    return this.queue.length > 0 && this.buffer !== undefined && this.buffer.length === 0;
+  }
+
   /** Queues `data` and hands over what it can; returns the bytes handed over. */
   receive(owner: object & { destroyed: boolean }, data: Buffer): number {
     this.queue.push(data);

@@ -3,6 +3,7 @@
 import * as dns from 'node:dns';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { isIP } from 'node:net';
 import type { AddressInfo, BlockList } from 'node:net';
 
@@ -21,7 +22,7 @@ import { blockListOption, maxConnectionsZeroDropsAll } from './net-version';
 import { getReactor, Reactor, releaseIfFailedAndIdle } from './reactor';
 import { Socket, validateBlockList } from './socket';
 import type { SocketOptions } from './socket';
-import { validateFunction, validateInteger, validateObject, validatePort } from './validate';
+import { validateFunction, validateInteger, validateNumber, validatePort } from './validate';
 
 /** Options for {@link createServer}, as for `net.createServer`. */
 export interface ServerOptions {
@@ -150,23 +151,30 @@ export class Server extends EventEmitter {
       options = {};
     } else if (options === undefined || options === null) {
       options = {};
-    } else {
-      validateObject(options, 'options');
+    } else if (typeof options !== 'object') {
+      throw invalidArgType('options', 'of type object', options);
     }
-    if (connectionListener !== undefined) validateFunction(connectionListener, 'connectionListener');
-    if (options.highWaterMark !== undefined) {
-      validateInteger(options.highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
+    // As net: a connectionListener that is not a function is ignored.
+    if (typeof connectionListener !== 'function') connectionListener = undefined;
+    const { keepAliveInitialDelay, highWaterMark } = options;
+    if (keepAliveInitialDelay !== undefined) validateNumber(keepAliveInitialDelay, 'options.keepAliveInitialDelay');
+    if (highWaterMark !== undefined) {
+      validateNumber(highWaterMark, 'options.highWaterMark');
+      // Below 0 is the default, as net; a fraction or NaN, which the
+      // accepted sockets' streams would throw on, is thrown here instead.
+      if (highWaterMark >= 0) validateInteger(highWaterMark, 'options.highWaterMark', 0, Number.MAX_SAFE_INTEGER);
     }
     const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
     // Every check above, every change below.
     this.blockList = blockList;
     if (connectionListener !== undefined) this.on('connection', connectionListener);
-    this.allowHalfOpen = options.allowHalfOpen === true;
+    // As net, which keeps any truthy value.
+    this.allowHalfOpen = options.allowHalfOpen || false;
     this.pauseOnConnect = Boolean(options.pauseOnConnect);
     this.noDelay = Boolean(options.noDelay);
     this.keepAlive = Boolean(options.keepAlive);
-    this.keepAliveInitialDelay = ~~(Number(options.keepAliveInitialDelay ?? 0) / 1000);
-    this.highWaterMark = options.highWaterMark;
+    this.keepAliveInitialDelay = ~~(Math.max(0, keepAliveInitialDelay ?? 0) / 1000);
+    this.highWaterMark = highWaterMark !== undefined && highWaterMark >= 0 ? highWaterMark : undefined;
   }
 
   /**
@@ -219,13 +227,14 @@ export class Server extends EventEmitter {
       serverListenChannel.asyncStart.publish({ server: this, options: first !== null && typeof first === 'object' ? first : options });
     }
 
-    const backlog = options.backlog === undefined || options.backlog === null ? DEFAULT_BACKLOG : options.backlog;
-    if (typeof backlog !== 'number' || !Number.isInteger(backlog) || backlog < 0) {
-      throw invalidArgValue('options.backlog', backlog, 'must be a non-negative integer');
-    }
+    // As net: a backlog among the arguments counts if it is a number >= 0;
+    // options.backlog if truthy, except with an fd.
+    const backlogFromArgs = toBacklog(args[1]) || toBacklog(args[2]);
+    const fdGiven = typeof options.fd === 'number' && options.fd >= 0;
+    const backlog = kernelBacklog(fdGiven ? backlogFromArgs : options.backlog || backlogFromArgs);
 
     // As net: only a non-negative number is an fd; anything else falls through to port and path.
-    if (typeof options.fd === 'number' && options.fd >= 0) {
+    if (fdGiven) {
       validateInteger(options.fd, 'options.fd', 0, 2 ** 31 - 1);
       if (options.signal !== undefined) this.closeOnAbort(options.signal);
       if (callback) this.once('listening', callback);
@@ -336,7 +345,9 @@ export class Server extends EventEmitter {
         this.keepAliveInitialDelay, tlsContext);
     }
     if (result.length === 2) {
-      const errno = family === 0 ? unixPathErrno(result[0]) : result[0];
+      let errno = family === 0 ? unixPathErrno(result[0]) : result[0];
+      // As libuv's uv_pipe_bind, which reports ENOENT as EACCES (for Windows' sake).
+      if (family === 0 && errno === -os.constants.errno.ENOENT) errno = -os.constants.errno.EACCES;
       const error = systemError(errno, 'listen', address, family === 0 ? undefined : port, true);
       if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
       process.nextTick(emitNT, this, 'error', error);
@@ -367,7 +378,7 @@ export class Server extends EventEmitter {
     }
     if (callback) this.once('listening', callback);
     // As net: a backlog comes only as the second or third argument.
-    const backlog = toBacklog(args[1]) || toBacklog(args[2]) || DEFAULT_BACKLOG;
+    const backlog = kernelBacklog(toBacklog(args[1]) || toBacklog(args[2]));
     this.boundHandle = adopted.handle;
     this.adoptFd(adopted.fd, backlog, true);
     if (this.bound === undefined) this.closeBoundHandle();  // failed: 'error' is on its way
@@ -528,10 +539,12 @@ export class Server extends EventEmitter {
   onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
     localPort: number): void {
     const reactor = this.reactor as Reactor;
-    // As net on the running Node: undefined or null means no limit; 0 does
-    // too on Node 20, and drops every connection from Node 22 on.
+    // As net on the running Node: undefined or null means no limit; so does
+    // any falsy value (0, false) on Node 20, while from Node 22 on 0 and
+    // false drop every connection (net compares `count >= limit`).
     const limit = this.maxConnections;
-    if (limit != null && (limit !== 0 || maxConnectionsZeroDropsAll) && this.connectionCount >= limit) {
+    const limited = maxConnectionsZeroDropsAll ? limit != null : Boolean(limit);
+    if (limited && this.connectionCount >= (limit as number)) {
       reactor.native.close(id);
       reactor.scheduleFlush();
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));
@@ -646,19 +659,24 @@ function toBacklog(value: unknown): number | false {
   return number >= 0 ? number : false;
 }
 
+/**
+ * What net's listen() gives the kernel for a backlog chosen as above: none
+ * (or 0) is 511; otherwise its int32 value, as node's handle converts it,
+ * and below 0 the kernel's maximum (listen(2) caps it at somaxconn).
+ */
+function kernelBacklog(chosen: unknown): number {
+  if (!chosen) return DEFAULT_BACKLOG;
+  const value = Number(chosen) | 0;
+  return value < 0 ? 2 ** 31 - 1 : value;
+}
+
+/** As net's normalizeArgs; the backlog is not among the options (see listen). */
 function normalizeListenArgs(args: unknown[]): ListenOptions {
   const first = args[0];
   if (first !== null && typeof first === 'object') return { ...(first as ListenOptions) };
-  if (isPipeName(first)) {
-    return { path: first, backlog: args[1] as number | undefined };
-  }
+  if (isPipeName(first)) return { path: first };
   // As net's normalizeArgs: whatever else comes first is the port, checked later.
   const options: ListenOptions = args.length === 0 ? {} : { port: first as number | string };
-  if (typeof args[1] === 'string') {
-    options.host = args[1];
-    options.backlog = args[2] as number | undefined;
-  } else {
-    options.backlog = args[1] as number | undefined;
-  }
+  if (typeof args[1] === 'string') options.host = args[1];
   return options;
 }

@@ -32,7 +32,7 @@ import {
 import { adoptBoundSocket, AdoptedBoundSocket, asBoundSocket } from './bound-socket';
 import { getReactor, Reactor, releaseIfFailedAndIdle, SMALL_WRITE } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
-import { validateFunction, validateInteger } from './validate';
+import { validateFunction, validateInteger, validateNumber } from './validate';
 
 /** Options for a reactor socket, as for net.Socket. */
 export interface SocketOptions {
@@ -46,6 +46,16 @@ export interface SocketOptions {
   highWaterMark?: number;
   /** Start paused: nothing is read until `resume()` (the server's pauseOnConnect). */
   pauseOnConnect?: boolean;
+  /** Decode 'data' to strings in this encoding, as `setEncoding()` (a stream option, as for net). */
+  encoding?: BufferEncoding;
+  /** The encoding of string writes given none (a stream option, as for net; default `'utf8'`). */
+  defaultEncoding?: BufferEncoding;
+  /** Disable Nagle's algorithm once connected, as net's option. */
+  noDelay?: boolean;
+  /** Enable TCP keep-alive once connected, as net's option. */
+  keepAlive?: boolean;
+  /** Keep-alive idle time in milliseconds before the first probe (a number; below 0 is 0). */
+  keepAliveInitialDelay?: number;
   /** Destroys the socket with an AbortError when aborted, as net's `signal` option. */
   signal?: AbortSignal;
   /**
@@ -167,6 +177,9 @@ export function duplexOptionsOf(options: SocketOptions, fromFd: boolean): Duplex
     emitClose: false,
     autoDestroy: true,
     decodeStrings: false,
+    // Duplex checks these two (ERR_UNKNOWN_ENCODING) and applies them, as for net.
+    encoding: options.encoding,
+    defaultEncoding: options.defaultEncoding,
     highWaterMark: options.highWaterMark,
     readableHighWaterMark: options.readableHighWaterMark,
     writableHighWaterMark: options.writableHighWaterMark,
@@ -278,20 +291,25 @@ export class Socket extends Duplex implements AttemptingSocket {
    * socket.connect(7000, '127.0.0.1', () => socket.end('hi'));
    * ```
    */
-  constructor(options: SocketOptions | number = {}) {
-    // net's legacy form: new Socket(fd).
+  constructor(options: SocketOptions | number | null = {}) {
+    // net's legacy form: new Socket(fd). null is no options, as net's spread of it.
     if (typeof options === 'number') options = { fd: options };
+    else if (options === null) options = {};
     for (const name of ['objectMode', 'readableObjectMode', 'writableObjectMode'] as const) {
       const value = (options as Record<string, unknown>)[name];
       if (value) throw invalidArgValue(`options.${name}`, value, 'is not supported');
     }
+    if (options.keepAliveInitialDelay !== undefined) validateNumber(options.keepAliveInitialDelay, 'options.keepAliveInitialDelay');
     const bound = asBoundSocket(options.handle);
     // As net: a handle given, `fd` is not looked at.
     const fd = bound === undefined ? options.fd : undefined;
     if (fd !== undefined) checkTakeableFd(fd);
     const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
     super(duplexOptionsOf(options, fd !== undefined));
-    this.allowHalfOpen = options.allowHalfOpen === true;
+    this.allowHalfOpen = Boolean(options.allowHalfOpen);
+    // As net's kSetNoDelay and kSetKeepAlive: given to the connection once it is up.
+    if (options.noDelay) this.noDelay = true;
+    if (options.keepAlive) this.setKeepAlive(true, Math.max(0, options.keepAliveInitialDelay ?? 0));
     this.on('end', onReadableEnd);
     // As net: stream.addAbortSignal validates the signal and destroys the socket on abort.
     if (options.signal) addAbortSignal(options.signal, this);
@@ -536,7 +554,6 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     this.beginConnect();
     if (listener !== undefined) this.once('connect', listener);
-    if (options.timeout !== undefined) this.setTimeout(options.timeout);
     if (options.noDelay) this.setNoDelay(true);
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
     this.connecting = true;
@@ -1109,6 +1126,10 @@ export class Socket extends Duplex implements AttemptingSocket {
     const delivered = this.userBuffer!.receive(this, data);
     if (delivered > 0 && this.registered) reactor.ack(this.id, delivered);
     this.unackedBytes += data.length - delivered;
+    if (this.userBuffer!.starved && !this.destroyed) {
+      this.destroy(systemError(-os.constants.errno.ENOBUFS, 'read'));
+      return;
+    }
     if (this.userBuffer!.stopped) this.stopReading();
     reactor.scheduleFlush();
   }
@@ -1153,6 +1174,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.reactor!.scheduleFlush();
     }
     this.unackedBytes -= delivered;
+    if (reader.starved && !this.destroyed) {
+      this.destroy(systemError(-os.constants.errno.ENOBUFS, 'read'));
+      return;
+    }
     if (reader.stopped || reader.pending) return;
     if (this.endAfterUserBuffer) {
       this.endAfterUserBuffer = false;

@@ -35,6 +35,10 @@ export function validateString(value: unknown, name: string): asserts value is s
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
 }
 
+export function validateNumber(value: unknown, name: string): asserts value is number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+}
+
 export function validateInteger(value: unknown, name: string, min: number, max: number): asserts value is number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);

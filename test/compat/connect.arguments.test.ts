@@ -51,6 +51,34 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     await within(closed, 2000, "'close'");
   });
 
+  test.each([
+    ['{ host: 0 }', { host: 0 }],
+    ['{ host: false }', { host: false }],
+    ['{ path: "" }', { path: '', host: '127.0.0.1' }],
+    ['{ path: false }', { path: false, host: '127.0.0.1' }],
+    ['{ path: 0 }', { path: 0, host: '127.0.0.1' }],
+  ])('a falsy %s is left out, as net: a TCP connection to the port', async (_label, extra) => {
+    const server = net.createServer((socket) => socket.end('ok'));
+    const port = await listenLocal(server);
+    const client = trackSocket(implementation.connect({ port, ...extra } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => client.once('connect', resolve)), 2000, "'connect'");
+    expect(client.remotePort).toBe(port);
+  });
+
+  test.each([null, false, NaN, 0])('connect({ timeout: %p }) sets no timeout, as net.connect sets only a truthy one', async (timeout) => {
+    const server = net.createServer((socket) => socket.end('ok'));
+    const port = await listenLocal(server);
+    const client = trackSocket(implementation.connect({ port, host: '127.0.0.1', timeout } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => client.once('connect', resolve)), 2000, "'connect'");
+    expect(client.timeout).toBeUndefined();
+  });
+
+  test('connect({ path: false }) with no port: refused on a later tick, as net tries TCP port 0', async () => {
+    const client = trackSocket(implementation.connect({ path: false, host: '127.0.0.1' } as unknown as net.NetConnectOpts));
+    const error = await within(new Promise<NodeJS.ErrnoException>((resolve) => client.once('error', resolve)), 2000, "'error'");
+    expect(error.code).toBe('ECONNREFUSED');
+  });
+
   test("connect(' ') is a port, not a path: ERR_SOCKET_BAD_PORT", () => {
     expect(() => trackSocket(implementation.connect(' '))).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_PORT' }));
   });

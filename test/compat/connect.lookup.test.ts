@@ -39,6 +39,19 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     await within(new Promise((resolve) => socket.once('close', resolve)), 2000, "'close'");
   });
 
+  test("a lookup asked for all addresses that answers one, as a string: a 'lookup' per character, then ERR_INVALID_IP_ADDRESS", async () => {
+    const lookup = (_host: string, options: LookupOptions, callback: LookupCallback): void => {
+      expect(options.all).toBe(true);
+      process.nextTick(callback, null, '127.0.0.1', 4);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port: 80, lookup, autoSelectFamily: true } as unknown as net.NetConnectOpts));
+    const lookups: unknown[][] = [];
+    socket.on('lookup', (...args: unknown[]) => lookups.push(args));
+    socket.on('connect', mustCall(() => {}, 0));
+    expect((await errorOf(socket)).code).toBe('ERR_INVALID_IP_ADDRESS');
+    expect(lookups).toEqual(Array.from('127.0.0.1', () => [null, undefined, undefined, 'example.invalid']));
+  });
+
   test('a lookup that fails: its error on the socket, and a lookup event', async () => {
     const failure = Object.assign(new Error('getaddrinfo ENOTFOUND example.invalid'), { code: 'ENOTFOUND' });
     // On a later tick, as dns.lookup answers: 'lookup' listeners added after connect() hear it.

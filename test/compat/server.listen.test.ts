@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import * as dns from 'node:dns';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { types } from 'node:util';
 
 import { mustCall, mustNotCall } from '../helpers';
@@ -172,5 +173,36 @@ describe.each(implementations)('%s', (name, createServer) => {
     const client = await connectClient(port);
     expect((await within(readAll(client), 2000, 'the reply')).toString()).toBe('from the child');
     await child.kill();
+  });
+
+  test("listen() on a path in a directory that does not exist: 'error' EACCES, as libuv reports it", async () => {
+    const server = trackServer(createServer());
+    const socketPath = `${unixSocketPath()}-missing/server.sock`;
+    server.listen(socketPath);
+    const [error] = await within(once(server, 'error'), 2000, "'error'") as [NodeJS.ErrnoException];
+    expect(error).toMatchObject({ code: 'EACCES', syscall: 'listen', address: socketPath });
+    expect(server.listening).toBe(false);
+  });
+
+  // The backlog the kernel reports for a listening socket (ss's Send-Q).
+  const kernelBacklogOf = (port: number): number =>
+    Number(execFileSync('ss', ['-ltnH', `sport = :${port}`]).toString().trim().split(/\s+/)[2]);
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+
+  test.each<[string, unknown[], number | 'somaxconn']>([
+    ['(port, host, -1): not a backlog, so 511', [0, '127.0.0.1', -1], 511],
+    ['(port, host, 1.5): its int32 value', [0, '127.0.0.1', 1.5], 1],
+    ["(port, host, 'x'): not a number, so 511", [0, '127.0.0.1', 'x'], 511],
+    ['(port, host, 0): none, so 511', [0, '127.0.0.1', 0], 511],
+    ['(port, host, 7)', [0, '127.0.0.1', 7], 7],
+    ["({ backlog: 'x' }): its int32 value, 0", [{ port: 0, host: '127.0.0.1', backlog: 'x' }], 0],
+    ['({ backlog: -1 }): the kernel maximum', [{ port: 0, host: '127.0.0.1', backlog: -1 }], 'somaxconn'],
+    ['({ backlog: 3 }, 9): the option first', [{ port: 0, host: '127.0.0.1', backlog: 3 }, 9], 3],
+  ])('listen%s listens, with the backlog net gives the kernel', async (_label, args, expected) => {
+    const server = trackServer(createServer());
+    (server.listen as (...a: unknown[]) => net.Server)(...args);
+    await within(once(server, 'listening'), 2000, "'listening'");
+    const port = (server.address() as net.AddressInfo).port;
+    expect(kernelBacklogOf(port)).toBe(expected === 'somaxconn' ? somaxconn : expected);
   });
 });

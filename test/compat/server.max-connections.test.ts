@@ -31,10 +31,10 @@ function watchClient(client: net.Socket): ClientOutcome {
   return { events, closed };
 }
 
-/** What a server with maxConnections = 0 does with two connections, one after the other. */
-async function maxConnectionsZero(createServer: CreateServer): Promise<string[]> {
+/** What a server with maxConnections = `limit` does with two connections, one after the other. */
+async function maxConnectionsOf(limit: unknown, createServer: CreateServer): Promise<string[]> {
   const server = createServer();
-  server.maxConnections = 0;
+  server.maxConnections = limit as number;
   const seen: string[] = [];
   let saw: () => void = () => {};
   server.on('connection', () => { seen.push('connection'); saw(); });
@@ -106,11 +106,14 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(chunk.toString()).toBe('accepted');
   });
 
-  // Node 20 treats 0 as no limit; from Node 22 on, 0 drops every connection.
-  test("maxConnections = 0: each connection gets 'connection' or 'drop' as the running Node's net decides", async () => {
-    const outcome = await maxConnectionsZero(createServer);
-    expect(outcome).toEqual(await netOutcome('maxConnections = 0', maxConnectionsZero));
-  });
+  // Node 20 treats any falsy value as no limit; from Node 22 on, only null
+  // and undefined are, and 0 or false drop every connection.
+  test.each([0, false])("maxConnections = %p: each connection gets 'connection' or 'drop' as the running Node's net decides",
+    async (limit) => {
+      const outcome = await maxConnectionsOf(limit, createServer);
+      expect(outcome).toEqual(await netOutcome(`maxConnections = ${limit}`, (create) => maxConnectionsOf(limit, create)));
+      expect(outcome).toHaveLength(2);
+    });
 
   test("on a Unix socket, 'drop' is emitted with no arguments", async () => {
     const socketPath = unixSocketPath();

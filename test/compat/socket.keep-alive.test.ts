@@ -126,3 +126,15 @@ test('set while the connect is in progress, keep-alive and no-delay apply once c
   (client.setKeepAlive as (...args: unknown[]) => unknown)(true, 6000, 3000, 5);
   expect(keepAliveOf(client)).toEqual([1, 6, 1, 10]);
 });
+
+test("new Socket({ keepAlive, keepAliveInitialDelay, noDelay }) applies them once connected, as net's constructor options", async () => {
+  const server = trackServer(createServer() as unknown as net.Server);
+  server.listen(0, '127.0.0.1');
+  await within(once(server, 'listening'), 2000, "'listening'");
+  const client = trackSocket(new Socket({ keepAlive: true, keepAliveInitialDelay: 4000, noDelay: true }) as unknown as
+    net.Socket) as unknown as Socket;
+  client.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await within(once(client, 'connect'), 2000, "'connect'");
+  expect(keepAliveOf(client)).toEqual([1, 4, 1, 10]);
+  expect(getReactor().native.socketOption(client.id, TCP_NODELAY)).toBe(1);
+});

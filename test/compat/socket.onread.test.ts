@@ -116,4 +116,18 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     await ended(socket);
     expect(Buffer.concat(parts)).toEqual(message);
   });
+
+  test.each([
+    ['an empty buffer', () => Buffer.alloc(0)],
+    ['a function returning an empty buffer', () => () => Buffer.alloc(0)],
+  ])('into %s: bytes that arrive destroy the socket with read ENOBUFS, as libuv fails the read', async (_label, make) => {
+    const port = await serverSending(message);
+    const socket = trackSocket(implementation.connect({
+      port, host: '127.0.0.1', onread: { buffer: make(), callback: mustCall(() => {}, 0) },
+    } as unknown as net.NetConnectOpts));
+    const [error] = await within(once(socket, 'error'), 5000, "'error'") as [NodeJS.ErrnoException];
+    expect(error).toMatchObject({ code: 'ENOBUFS', syscall: 'read', message: 'read ENOBUFS' });
+    await within(once(socket, 'close'), 2000, "'close'");
+    expect(socket.destroyed).toBe(true);
+  });
 });
