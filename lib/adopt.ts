@@ -86,6 +86,9 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   if (target.connecting) throw invalidState('The socket is still connecting');
   const fd = checkAdoptable(target);
   const handle = handleOf(target) as LibuvHandle;
+  // Read now, while libuv's socket is connected: by the hand-over the peer
+  // may have closed, and getpeername() then fails (see handOver).
+  const peer = { remoteAddress: target.remoteAddress, remotePort: target.remotePort };
   // Everything that can throw (the Socket constructor validates the options)
   // comes before the first change to the net.Socket: a call that throws
   // leaves it working (issue 12 item 20).
@@ -162,7 +165,10 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
       adopted.destroy(error as Error);
       return;
     }
-    const result = reactor.native.adoptFd(fd);
+    // wasConnected: a connection that closed both ways while the hand-over
+    // waited (our FIN sent, the peer's come) is still taken, as net would
+    // still read its last bytes and its EOF.
+    const result = reactor.native.adoptFd(fd, true);
     closeQuietly(target, handle);
     if (result.length === 2) {
       // Destroyed at once, not on a later tick: until then the socket would
@@ -172,6 +178,11 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
       return;
     }
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;
+    if (remoteAddress === '' && localAddress !== '') {
+      // A TCP connection closed both ways: its peer, as net knew it (if it did).
+      adopted.attach(reactor, id, { remoteAddress: peer.remoteAddress ?? '', remotePort: peer.remotePort ?? 0, localAddress, localPort });
+      return;
+    }
     adopted.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   };
   // An unref'd net.Socket gives an unref'd socket: the process exits when it would have.

@@ -15,7 +15,11 @@ export interface NativeReactor {
     /** A net.BoundSocket's fd: a duplicate of it connects, in place of a new socket (localAddress/Port unused). */
     boundFd?: number):
     [id: number] | [errno: number, syscall: string];
-  adoptFd(fd: number):
+  /**
+   * Takes a duplicate of a connected stream socket. `wasConnected`: one libuv
+   * had connected, taken even if it has closed both ways since (addresses '' and 0).
+   */
+  adoptFd(fd: number, wasConnected?: boolean):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
   /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
@@ -238,7 +242,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 1;
+export const BRIDGE_PROTOCOL = 2;
 
 interface NativeBinding {
   available: boolean;

@@ -519,8 +519,11 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   private setAddresses(addresses: ConnectionAddresses): void {
     const unix = addresses.remoteAddress === '' && addresses.localAddress === '';
-    this.remoteAddress = unix ? undefined : addresses.remoteAddress;
-    this.remotePort = unix ? undefined : addresses.remotePort;
+    // '' is no peer known: a Unix socket, or an adopted connection that had
+    // closed both ways before anyone asked (net's remoteAddress is undefined then too).
+    this.tcpConnection = !unix;
+    this.remoteAddress = addresses.remoteAddress === '' ? undefined : addresses.remoteAddress;
+    this.remotePort = addresses.remoteAddress === '' ? undefined : addresses.remotePort;
     this.localAddress = unix ? undefined : addresses.localAddress;
     this.localPort = unix ? undefined : addresses.localPort;
     this.remoteFamily = familyOf(this.remoteAddress);
@@ -622,6 +625,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.boundPath = undefined;  // a BoundSocket serves one connection
     this.remoteAddress = this.remotePort = this.remoteFamily = undefined;
     this.localAddress = this.localPort = this.localFamily = undefined;
+    this.tcpConnection = false;
     // onReadableEnd may have replaced write() for the old connection.
     if (Object.prototype.hasOwnProperty.call(this, 'write')) delete (this as { write?: unknown }).write;
     (this as unknown as { _undestroy(): void })._undestroy();
@@ -631,6 +635,10 @@ export class Socket extends Duplex implements AttemptingSocket {
   private attempts: ConnectAttempts | undefined;
   private connectReactor: Reactor | undefined;
   private connectingToPath = false;
+  // Known with the addresses: TCP, not a Unix socket. Not `remoteAddress !==
+  // undefined`, which an adopted TCP connection that closed before anyone
+  // asked for its peer lacks too.
+  private tcpConnection = false;
 
   /** @internal For ConnectAttempts: a plain socket connects to a Unix path at once, as net's. */
   get pathConnectWaitsATick(): boolean {
@@ -839,7 +847,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * Pipe handle has no such methods.
    */
   private applyTcpOptions(): void {
-    if (!this.registered || this.remoteAddress === undefined) return;
+    if (!this.registered || !this.tcpConnection) return;
     if (this.noDelay) this.reactor!.native.setNoDelay(this.id, true);
     if (this.keepAlive?.[0]) this.reactor!.native.setKeepAlive(this.id, ...this.keepAlive);
   }
@@ -849,7 +857,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     const enable = noDelay === undefined ? true : Boolean(noDelay);
     if (enable === this.noDelay) return this;
     this.noDelay = enable;
-    if (this.registered && !this.connecting && this.remoteAddress !== undefined) {
+    if (this.registered && !this.connecting && this.tcpConnection) {
       this.reactor!.native.setNoDelay(this.id, enable);
       this.reactor!.scheduleFlush();
     }
@@ -875,7 +883,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       interval === undefined ? 1 : ~~(interval / 1000),
       Number.isInteger(count) && (count as number) >= 0 && (count as number) <= 0xffffffff
         ? Math.min(count as number, 2 ** 31 - 1) : 10];
-    if (this.registered && !this.connecting && this.remoteAddress !== undefined) {
+    if (this.registered && !this.connecting && this.tcpConnection) {
       this.reactor!.native.setKeepAlive(this.id, ...this.keepAlive);
       this.reactor!.scheduleFlush();
     }
@@ -925,7 +933,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * option, so lib/tls.ts says false.
    */
   protected typeOfServiceReachesKernel(): boolean {
-    return this.registered && !this.connecting && this.remoteAddress !== undefined;
+    return this.registered && !this.connecting && this.tcpConnection;
   }
 
   /** Sets (0-255) or reads (-1) the type of service on the reactor thread; undefined once it has no such connection. */
@@ -957,7 +965,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (this.destroyed) return this;
     // As net: a socket with no connection at all is destroyed with ERR_SOCKET_CLOSED.
     if (this.id === 0 && !this.connecting && this.onAttachAbandoned === undefined) return this.destroy(socketClosed());
-    if (this.registered && this.remoteAddress === undefined && !this.connecting) throw invalidHandleType();
+    if (this.registered && !this.tcpConnection && !this.connecting) throw invalidHandleType();
     if (this.onAttachAbandoned !== undefined && this.attachIsUnix) throw invalidHandleType();
     if (this.connecting) {
       // As net, a Unix socket is refused now: thrown later, from the 'connect'

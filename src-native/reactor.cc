@@ -720,10 +720,11 @@ Napi::Value Reactor::AdoptFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // Torn down (a failed reactor, once idle): no fd is made that nothing would serve.
   if (released_) return Failure(env, -ECANCELED, "dup");
-  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowTypeError(env, "adoptFd(fd)");
+  if (info.Length() < 1 || !info[0].IsNumber()) return ThrowTypeError(env, "adoptFd(fd[, wasConnected])");
   int original = info[0].As<Napi::Number>().Int32Value();
+  bool wasConnected = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   const char* failedCall = "dup";
-  int fd = sys::DuplicateConnectedFd(original, &failedCall);
+  int fd = sys::DuplicateConnectedFd(original, wasConnected, &failedCall);
   if (fd < 0) return Failure(env, fd, failedCall);
   sys::SocketAddress peer;
   sys::SocketAddress local;

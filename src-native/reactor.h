@@ -22,8 +22,8 @@ namespace reactor {
 // BRIDGE_PROTOCOL in lib/binding.ts, by every change to them, so that lib
 // refuses an addon built from other sources (a stale build/) instead of
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
-// setTimeout count.
-constexpr int kBridgeProtocol = 1;
+// setTimeout count. 2: adoptFd takes wasConnected.
+constexpr int kBridgeProtocol = 2;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -134,8 +134,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // with a client TLS context, the connection handshakes once connected
   //   -> [id] or [-errno, failedCall]; the outcome arrives as a connect or error event
   Napi::Value Connect(const Napi::CallbackInfo& info);
-  // adoptFd(fd) -> [id, remoteAddress, remotePort, localAddress, localPort]
+  // adoptFd(fd[, wasConnected]) -> [id, remoteAddress, remotePort, localAddress, localPort]
   //   or [-errno, failedCall]. Duplicates fd; the caller still owns (and closes) fd.
+  //   wasConnected: a socket libuv had connected, taken even if its connection
+  //   has closed both ways since (its addresses are then '' and 0).
   Napi::Value AdoptFd(const Napi::CallbackInfo& info);
   // write(id, Buffer | string) -> bytes queued. JS waits for every write to
   // be sent (its callback, as net's, means the kernel has the bytes), so the

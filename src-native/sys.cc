@@ -295,7 +295,21 @@ int ConnectBoundSocket(int boundFd, int family, const std::string& address, int 
   return StartConnect(fd, target, failedCall);
 }
 
-int DuplicateConnectedFd(int fd, const char** failedCall) {
+// A TCP socket whose connection is over (TCP_CLOSE) after it was made: it
+// has heard from a peer (rcv_mss is set by the SYN-ACK), which a socket that
+// was only bound, or never connected, has not. getpeername() fails for both.
+static bool TcpConnectionOver(int fd) {
+  int domain = 0;
+  socklen_t length = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &length) < 0) return false;
+  if (domain != AF_INET && domain != AF_INET6) return false;
+  tcp_info info{};
+  length = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) < 0) return false;
+  return info.tcpi_state == TCP_CLOSE && info.tcpi_rcv_mss != 0;
+}
+
+int DuplicateConnectedFd(int fd, bool mayBeClosed, const char** failedCall) {
   *failedCall = "getsockopt";
   int type = 0;
   socklen_t length = sizeof type;
@@ -307,7 +321,7 @@ int DuplicateConnectedFd(int fd, const char** failedCall) {
   if (listening != 0) return -EINVAL;
   SocketAddress peer;
   *failedCall = "getpeername";
-  if (PeerAddress(fd, &peer) < 0) return -ENOTCONN;
+  if (PeerAddress(fd, &peer) < 0 && !(mayBeClosed && TcpConnectionOver(fd))) return -ENOTCONN;
   *failedCall = "dup";
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return Fail();

@@ -81,7 +81,11 @@ int ConnectBoundSocket(int boundFd, int family, const std::string& address, int 
 
 // Duplicates a connected stream socket taken over from libuv, as a
 // non-blocking, close-on-exec fd. The original is left untouched and open.
-int DuplicateConnectedFd(int fd, const char** failedCall);
+// With `mayBeClosed`, a TCP connection already over (closed both ways or
+// reset: getpeername says ENOTCONN) is duplicated too, if it was once made:
+// what it still has to read, and its EOF or error, are the new owner's. A
+// socket that never connected is still refused.
+int DuplicateConnectedFd(int fd, bool mayBeClosed, const char** failedCall);
 
 int PeerAddress(int fd, SocketAddress* out);
 // F_DUPFD_CLOEXEC.

@@ -167,6 +167,49 @@ test('adopt() of a connection its peer already reset: forward() of it settles wi
   expect(errors.length).toBeLessThanOrEqual(1);
 });
 
+/**
+ * A net.Socket whose connection has closed both ways, unread: the peer sent
+ * `lastWords` and its FIN, and the net.Socket's FIN went out. pauseOnConnect:
+ * libuv never reads it, so the bytes and the FIN wait in the kernel, and
+ * getpeername() of it now says ENOTCONN.
+ */
+async function closedBothWays(lastWords: string, askPeer: boolean): Promise<{ plain: net.Socket; clientPort: number }> {
+  const server = track(net.createServer({ pauseOnConnect: true }));
+  const serverPort = await listenLocal(server);
+  const accepted = once(server, 'connection');
+  const client = track(net.connect(serverPort, '127.0.0.1'));
+  const [plain] = (await accepted) as [net.Socket];
+  track(plain);
+  await once(client, 'connect');
+  const clientPort = client.localPort as number;
+  // As a server's listener would, while it is connected (net caches the answer).
+  if (askPeer) expect(plain.remotePort).toBe(clientPort);
+  const clientClosed = once(client, 'close');
+  client.end(lastWords);
+  plain.end();
+  await Promise.all([once(plain, 'finish'), clientClosed]);
+  return { plain, clientPort };
+}
+
+test("adopt() of an ended socket whose connection has closed both ways: its last bytes, 'end' and 'close', as net's would", async () => {
+  const { plain, clientPort } = await closedBothWays('last words', true);
+  const adopted = track(adopt(plain));
+  adopted.on('error', mustCall(() => undefined, 0));
+  const received = receiveAll(adopted);
+  expect((await received).toString()).toBe('last words');
+  await once(adopted, 'close');
+  expect(adopted.remotePort).toBe(clientPort);
+});
+
+test('adopt() of a TCP connection that closed before its peer was asked for: still TCP (resetAndDestroy, setNoDelay), peer unknown as in net', async () => {
+  const { plain } = await closedBothWays('x', false);
+  const adopted = track(adopt(plain));
+  expect(adopted.remoteAddress).toBeUndefined();
+  expect(() => adopted.setNoDelay(true)).not.toThrow();
+  expect(() => adopted.resetAndDestroy()).not.toThrow();
+  await once(adopted, 'close');
+});
+
 test('adopt() of a socket with writes pending, destroyed before the hand-over: the connection closes, and its peer sees it end', async () => {
   const { plain, client } = await connectedPair();
   client.pause(); // the 8 MiB stay queued in libuv, so the hand-over waits for them
