@@ -40,6 +40,14 @@ export const endNeverConnectedAtOnce = major >= 22;
 export const clientSocketFromSocketConnect = major >= 22;
 
 /**
+ * listen({ path, readableAll, writableAll }): libuv's uv_pipe_chmod in Node
+ * 20 (libuv 1.46) adds the read or write bits for everyone to the socket
+ * file's mode (0755 becomes 0777 with writableAll); in Node 22, 24 and 26
+ * (libuv 1.51, 1.52) the mode becomes exactly those bits (0444, 0222, 0666).
+ */
+export const pipeChmodSetsExactMode = major >= 22;
+
+/**
  * A Unix socket path longer than sun_path: Node 24's libuv (1.52, with
  * UV_PIPE_NO_TRUNCATE) fails listen and connect with EINVAL; Node 20 and 22
  * (libuv 1.46, 1.51) silently bind and connect to the path cut short. The

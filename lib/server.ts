@@ -18,7 +18,7 @@ import { ConnectionFlag, ListenFlag } from './binding';
 import { adoptBoundSocket, boundSocketIn } from './bound-socket';
 import { trimAbstractPadding, unixPathErrno, unixSocketAddress } from './connect';
 import { serverListenChannel, serverSocketChannel } from './diagnostics';
-import { blockListOption, maxConnectionsZeroDropsAll } from './net-version';
+import { blockListOption, maxConnectionsZeroDropsAll, pipeChmodSetsExactMode } from './net-version';
 import { getReactor, Reactor, releaseIfFailedAndIdle } from './reactor';
 import { Socket, validateBlockList } from './socket';
 import type { SocketOptions } from './socket';
@@ -263,10 +263,10 @@ export class Server extends EventEmitter {
       if (callback) this.once('listening', callback);
       this.bindNow(0, path, 0, backlog, listenFlags);
       if (this.bound !== undefined && (options.readableAll || options.writableAll)) {
-        // As libuv's uv_pipe_chmod: open the socket file to other users.
+        // As the running Node's libuv (uv_pipe_chmod): open the socket file to other users.
         const mode = (options.readableAll ? 0o444 : 0) | (options.writableAll ? 0o222 : 0);
         try {
-          fs.chmodSync(path, fs.statSync(path).mode | mode);
+          fs.chmodSync(path, pipeChmodSetsExactMode ? mode : fs.statSync(path).mode | mode);
         } catch (error) {
           this.close();
           throw error;

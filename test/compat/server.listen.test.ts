@@ -184,6 +184,21 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(server.listening).toBe(false);
   });
 
+  test.each([{ readableAll: true }, { writableAll: true }, { readableAll: true, writableAll: true }])(
+    'listen({ path, %p }): the socket file gets the mode net gives it on this Node', async (access) => {
+      const modeAfterListen = async (create: typeof createServer): Promise<number> => {
+        const server = trackServer(create());
+        const socketPath = unixSocketPath();
+        server.listen({ path: socketPath, ...access });
+        await within(once(server, 'listening'), 2000, "'listening'");
+        const mode = fs.statSync(socketPath).mode & 0o777;
+        await new Promise((resolve) => server.close(resolve));
+        return mode;
+      };
+      const expected = await modeAfterListen(net.createServer);
+      expect(await modeAfterListen(createServer)).toBe(expected);
+    });
+
   // The backlog the kernel reports for a listening socket (ss's Send-Q).
   const kernelBacklogOf = (port: number): number =>
     Number(execFileSync('ss', ['-ltnH', `sport = :${port}`]).toString().trim().split(/\s+/)[2]);
