@@ -564,7 +564,9 @@ export class Server extends EventEmitter {
     });
     socket.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
     this.connectionCount++;
-    socket.once('close', () => {
+    // As net, which counts a connection out in its socket's _destroy: the
+    // server's 'close' comes before the last socket's 'close'.
+    socket.countedBy(() => {
       this.connectionCount--;
       this.emitCloseIfDrained();
     });

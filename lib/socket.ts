@@ -150,6 +150,10 @@ function emitCloseNT(socket: Socket, hadError: boolean): void {
   socket.emit('close', hadError);
 }
 
+function emitCloseWithoutConnectionNT(socket: Socket): void {
+  socket.emit('close');
+}
+
 function emitConnectNT(socket: Socket): void {
   socket.emit('connect');
   socket.emit('ready');
@@ -496,11 +500,17 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.updateReference();
   }
 
+  /** @internal The server that accepted this socket counts it until its destroy() (once). */
+  countedBy(release: () => void): void {
+    this.onDestroyForServer = release;
+  }
+
   /** @internal Binds this socket to a reactor connection id. */
   attach(reactor: Reactor, id: number, addresses?: ConnectionAddresses): void {
     this.reactor = reactor;
     this.id = id;
     this.registered = true;
+    this.hadConnection = true;
     this.onAttachAbandoned = undefined;
     reactor.connections.set(id, this);
     this.updateReference();
@@ -556,6 +566,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
     }
     this.beginConnect();
+    this.hadConnection = true;
     if (listener !== undefined) this.once('connect', listener);
     if (options.noDelay) this.setNoDelay(true);
     if (options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
@@ -612,6 +623,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** Forgets a closed connection so that the socket can connect again, as net.Socket#connect does. */
   private reinitialize(): void {
     this.id = 0;
+    this.hadConnection = false;
     this.reactor = undefined;
     this.bytesRead = 0;
     this.bytesQueued = 0;
@@ -639,6 +651,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   // undefined`, which an adopted TCP connection that closed before anyone
   // asked for its peer lacks too.
   private tcpConnection = false;
+  private onDestroyForServer: (() => void) | undefined;
+  // Since it was made or reinitialized: a connect() began, or a connection
+  // was attached or promised (adopt). net's socket then has a handle, whose
+  // close callback emits 'close' (see _destroy).
+  private hadConnection = false;  // set by the accepting server (countedBy)
 
   /** @internal For ConnectAttempts: a plain socket connects to a Unix path at once, as net's. */
   get pathConnectWaitsATick(): boolean {
@@ -1360,6 +1377,9 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const countedOut = this.onDestroyForServer;
+    this.onDestroyForServer = undefined;
+    countedOut?.();
     this.clearUnattachedTimer();
     this.cancelDeferredTimeout();
     // adopt()'s hand-over will not come: a connect() after this destroy()
@@ -1394,9 +1414,14 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     this.emit(kReady, true);
     callback(error);
-    // net emits 'close' from libuv's close callback, after the current
-    // nextTick queue (errors, write callbacks); setImmediate keeps that order.
-    setImmediate(emitCloseNT, this, error != null);
+    if (this.hadConnection) {
+      // net emits 'close' from libuv's close callback, after the current
+      // nextTick queue (errors, write callbacks); setImmediate keeps that order.
+      setImmediate(emitCloseNT, this, error != null);
+    } else {
+      // As net's _destroy of a socket with no handle: on the next tick, with no argument.
+      process.nextTick(emitCloseWithoutConnectionNT, this);
+    }
   }
 
   /** Hands the chunks waiting in the Writable's buffer to the reactor. */
@@ -1454,6 +1479,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * net's does.
    */
   expectAttach(unix: boolean, onAbandoned: (reset: boolean) => void): void {
+    this.hadConnection = true;
     this.attachIsUnix = unix;
     this.onAttachAbandoned = onAbandoned;
   }

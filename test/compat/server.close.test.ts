@@ -51,6 +51,22 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(second.socket.destroyed).toBe(true);
   });
 
+  test("the last connection's destroy() lets the server's 'close' come before that socket's 'close', as net counts it in _destroy", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    const order: string[] = [];
+    server.on('close', () => order.push('server close'));
+    socket.on('close', () => order.push('socket close'));
+    server.close();
+    socket.destroy();
+    // As net's _destroy: the count drops at once.
+    expect(await connectionCount(server)).toEqual({ count: 0, synchronous: false });
+    await within(once(socket, 'close'), 2000, "the socket's 'close'");
+    await delay(20);
+    expect(order).toEqual(['server close', 'socket close']);
+  });
+
   test('a connection attempted just after close() returns is refused', async () => {
     const server = createServer();
     const port = await listenLocal(server);

@@ -25,6 +25,21 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(socket.destroyed).toBe(true);
   });
 
+  test.each([['destroy()', undefined], ['destroy(error)', new Error('boom')]])(
+    "%s of a socket that never connected: 'close' on the next tick, with no hadError argument, as net's", async (_label, error) => {
+      const socket = trackSocket(new implementation.Socket());
+      socket.on('error', () => {});
+      const order: string[] = [];
+      const closed = new Promise<unknown[]>((resolve) => socket.on('close', (...args: unknown[]) => {
+        order.push('close');
+        resolve(args);
+      }));
+      socket.destroy(error);
+      setImmediate(() => order.push('immediate'));
+      expect(await within(closed, 2000, "'close'")).toEqual([]);
+      expect(order).toEqual(['close']);
+    });
+
   test('new Socket().end(cb): called back at once from Node 22 on; on Node 20 it waits for a connect', async () => {
     const socket = trackSocket(new implementation.Socket());
     let called = false;

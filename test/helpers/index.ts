@@ -88,9 +88,13 @@ export async function connectLocal(port: number): Promise<net.Socket> {
   return socket;
 }
 
-/** Closes a server and waits for its 'close'. */
+/** Closes a server and waits for its 'close', and for its last connections' 'close'. */
 export async function closeServer(server: Server | net.Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  // As net's, a server's 'close' comes on the tick after its last connection's
+  // destroy(), before that socket's own 'close' (a libuv close callback in
+  // net, setImmediate here): let that come too, so callers see every 'close'.
+  await new Promise((resolve) => setImmediate(resolve));
 }
 
 /** Number of fds this process has open. */
