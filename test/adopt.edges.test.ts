@@ -40,6 +40,19 @@ async function connectedPair(): Promise<{ plain: net.Socket; client: net.Socket 
   return { plain, client };
 }
 
+/**
+ * adopt() of a connected net.Socket with 8 MiB (filled with `fill`) still
+ * queued in libuv: its peer, `client`, is paused, so the hand-over waits
+ * until the client resumes.
+ */
+async function adoptedWithWritesPending(fill: number): Promise<{ plain: net.Socket; client: net.Socket; adopted: Socket }> {
+  const { plain, client } = await connectedPair();
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB, fill));
+  const adopted = track(adopt(plain));
+  return { plain, client, adopted };
+}
+
 test('item 6: write(8 MiB); end(); adopt(): the peer gets every byte and the FIN, and the write callback tells the truth', async () => {
   const { plain, client } = await connectedPair();
   const payload = randomBytes(seededRandom(6), 8 * MiB);
@@ -260,10 +273,7 @@ test('adopt() of a socket with writes pending, destroyed and connected elsewhere
 }, 20000);
 
 test('connect() of an adopted socket still waiting for its hand-over throws, as for a connected socket', async () => {
-  const { plain, client } = await connectedPair();
-  client.pause();
-  plain.write(Buffer.alloc(8 * MiB, 9));
-  const adopted = track(adopt(plain));
+  const { client, adopted } = await adoptedWithWritesPending(9);
   expect(() => adopted.connect(1, '127.0.0.1')).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_CONNECTING' }));
   // The hand-over still happens, and the connection is the adopted socket's.
   client.resume();
@@ -274,10 +284,7 @@ test('connect() of an adopted socket still waiting for its hand-over throws, as 
 }, 20000);
 
 test('adopt() of a socket with writes pending, resetAndDestroy() before the hand-over: the net.Socket is reset, not closed', async () => {
-  const { plain, client } = await connectedPair();
-  client.pause();
-  plain.write(Buffer.alloc(8 * MiB, 10));
-  const adopted = track(adopt(plain));
+  const { plain, client, adopted } = await adoptedWithWritesPending(10);
   // What the peer then sees depends on what its kernel had queued, for
   // net's own resetAndDestroy() too; the reset is net's to make.
   const reset = jest.spyOn(plain, 'resetAndDestroy');
@@ -291,10 +298,7 @@ test('adopt() of a socket with writes pending, resetAndDestroy() before the hand
 });
 
 test("adopt() with writes pending: a 'data' listener that destroys the adopted socket at the hand-over leaves no connection behind", async () => {
-  const { plain, client } = await connectedPair();
-  client.pause();
-  plain.write(Buffer.alloc(8 * MiB, 11));
-  const adopted = track(adopt(plain));
+  const { client, adopted } = await adoptedWithWritesPending(11);
   // Bytes libuv reads while the hand-over waits reach the adopted socket at
   // the hand-over, as 'data' to a flowing socket: this listener destroys it there.
   adopted.on('data', () => adopted.destroy());
@@ -310,11 +314,8 @@ test("adopt() with writes pending: a 'data' listener that destroys the adopted s
 }, 20000);
 
 test('adopt() with writes pending: a reset by the peer while the hand-over waits is an error of the adopted socket, not an uncaught one', async () => {
-  const { plain, client } = await connectedPair();
-  client.pause();
-  plain.write(Buffer.alloc(8 * MiB, 12));
   // The user listens on the adopted socket only, as the example in adopt's documentation.
-  const adopted = track(adopt(plain));
+  const { client, adopted } = await adoptedWithWritesPending(12);
   const failed = once(adopted, 'error');
   client.resetAndDestroy();
   const [error] = (await failed) as [NodeJS.ErrnoException];
