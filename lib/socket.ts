@@ -651,11 +651,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   // undefined`, which an adopted TCP connection that closed before anyone
   // asked for its peer lacks too.
   private tcpConnection = false;
-  private onDestroyForServer: (() => void) | undefined;
+  private onDestroyForServer: (() => void) | undefined;  // set by the accepting server (countedBy)
   // Since it was made or reinitialized: a connect() began, or a connection
   // was attached or promised (adopt). net's socket then has a handle, whose
   // close callback emits 'close' (see _destroy).
-  private hadConnection = false;  // set by the accepting server (countedBy)
+  private hadConnection = false;
 
   /** @internal For ConnectAttempts: a plain socket connects to a Unix path at once, as net's. */
   get pathConnectWaitsATick(): boolean {
