@@ -165,7 +165,9 @@ describe('a peer that sends key updates and never reads', () => {
     // (about 3,000 answers), the server stops reading, and the client's sends
     // stall once the kernel buffers between them are full.
     const before = new Set(received.keys());
-    const child = spawn(flood, ['flood', String(port), '100000', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // 2,048: more than the session tickets (about 500 bytes), so the
+    // server's 4 MiB write is under way when the updates come.
+    const child = spawn(flood, ['flood', String(port), '100000', '2000', '2048'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
@@ -245,7 +247,7 @@ describe('a peer that sends key updates and never reads', () => {
       socket.write(half, () => socket.write(half, () => socket.end()));
     }));
     const port = await listenLocal(server);
-    const child = spawn(flood, ['flood-then-read', String(port), '100000', '500'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(flood, ['flood-then-read', String(port), '100000', '500', '2048'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
     child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
