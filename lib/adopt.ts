@@ -178,12 +178,14 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
       return;
     }
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;
-    if (remoteAddress === '' && localAddress !== '') {
-      // A TCP connection closed both ways: its peer, as net knew it (if it did).
-      adopted.attach(reactor, id, { remoteAddress: peer.remoteAddress ?? '', remotePort: peer.remotePort ?? 0, localAddress, localPort });
-      return;
-    }
-    adopted.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
+    // A TCP connection closed both ways has no peer address now: the one net knew, if it did.
+    const peerGone = remoteAddress === '' && localAddress !== '';
+    adopted.attach(reactor, id, {
+      remoteAddress: peerGone ? peer.remoteAddress ?? '' : remoteAddress,
+      remotePort: peerGone ? peer.remotePort ?? 0 : remotePort,
+      localAddress,
+      localPort,
+    });
   };
   // An unref'd net.Socket gives an unref'd socket: the process exits when it would have.
   if (handle.hasRef?.() === false) adopted.unref();

@@ -1151,12 +1151,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     const delivered = this.userBuffer!.receive(this, data);
     if (delivered > 0 && this.registered) reactor.ack(this.id, delivered);
     this.unackedBytes += data.length - delivered;
-    if (this.userBuffer!.starved && !this.destroyed) {
-      this.destroy(systemError(-os.constants.errno.ENOBUFS, 'read'));
-      return;
-    }
+    if (this.failedForNoBuffer()) return;
     if (this.userBuffer!.stopped) this.stopReading();
     reactor.scheduleFlush();
+  }
+
+  /** As libuv, whose read into an empty onread buffer fails: destroys with read ENOBUFS; true if it did. */
+  private failedForNoBuffer(): boolean {
+    if (!this.userBuffer!.starved || this.destroyed) return false;
+    this.destroy(systemError(-os.constants.errno.ENOBUFS, 'read'));
+    return true;
   }
 
   /** Tells the reactor to stop reading this connection (pause or onread's false). */
@@ -1199,10 +1203,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.reactor!.scheduleFlush();
     }
     this.unackedBytes -= delivered;
-    if (reader.starved && !this.destroyed) {
-      this.destroy(systemError(-os.constants.errno.ENOBUFS, 'read'));
-      return;
-    }
+    if (this.failedForNoBuffer()) return;
     if (reader.stopped || reader.pending) return;
     if (this.endAfterUserBuffer) {
       this.endAfterUserBuffer = false;

@@ -154,8 +154,12 @@ test('item 20: adopt() with bad options throws a Node-style error and leaves the
   expect(again.toString()).toBe('pong');
 }, 15000);
 
-test('adopt() of a connection its peer already reset: forward() of it settles with an error, it does not throw', async () => {
-  // pauseOnConnect: libuv never reads it, so it cannot notice the reset.
+/**
+ * A connected pair whose accepted side, `plain`, libuv never reads
+ * (pauseOnConnect): what the client sends or does (a reset, a FIN) waits in
+ * the kernel, unseen by net.
+ */
+async function unreadPair(): Promise<{ plain: net.Socket; client: net.Socket }> {
   const server = track(net.createServer({ pauseOnConnect: true }));
   const serverPort = await listenLocal(server);
   const accepted = once(server, 'connection');
@@ -163,6 +167,12 @@ test('adopt() of a connection its peer already reset: forward() of it settles wi
   const [plain] = (await accepted) as [net.Socket];
   track(plain);
   await once(client, 'connect');
+  return { plain, client };
+}
+
+test('adopt() of a connection its peer already reset: forward() of it settles with an error, it does not throw', async () => {
+  // Unread: libuv cannot notice the reset.
+  const { plain, client } = await unreadPair();
   client.resetAndDestroy();
   await new Promise((resolve) => setTimeout(resolve, 50));
   const upstream = track(net.createServer((socket) => socket.resume()));
@@ -182,18 +192,11 @@ test('adopt() of a connection its peer already reset: forward() of it settles wi
 
 /**
  * A net.Socket whose connection has closed both ways, unread: the peer sent
- * `lastWords` and its FIN, and the net.Socket's FIN went out. pauseOnConnect:
- * libuv never reads it, so the bytes and the FIN wait in the kernel, and
- * getpeername() of it now says ENOTCONN.
+ * `lastWords` and its FIN, and the net.Socket's FIN went out. Unread, so the
+ * bytes and the FIN wait in the kernel, and getpeername() of it now says ENOTCONN.
  */
 async function closedBothWays(lastWords: string, askPeer: boolean): Promise<{ plain: net.Socket; clientPort: number }> {
-  const server = track(net.createServer({ pauseOnConnect: true }));
-  const serverPort = await listenLocal(server);
-  const accepted = once(server, 'connection');
-  const client = track(net.connect(serverPort, '127.0.0.1'));
-  const [plain] = (await accepted) as [net.Socket];
-  track(plain);
-  await once(client, 'connect');
+  const { plain, client } = await unreadPair();
   const clientPort = client.localPort as number;
   // As a server's listener would, while it is connected (net caches the answer).
   if (askPeer) expect(plain.remotePort).toBe(clientPort);
