@@ -66,6 +66,16 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       taken += received;
       bytesRead += received;
       budget -= received;
+      // A short read with a hangup behind it is the end, not a read of the
+      // reset: libuv (uv__stream_io) reports EOF after a partial read when
+      // POLLHUP came with it, so net gives a peer that writes and resets at
+      // once its data, then 'end', and no ECONNRESET.
+      if (received < wanted && hangupSeen) {
+        readable = false;
+        ended = true;
+        batch.Add(EventKind::kEnd, id);
+        return ReadOutcome::kEnded;
+      }
       // On Linux a stream socket returns less than asked only when its queue
       // is empty at that moment, and any later arrival raises a new edge; so a
       // short read ends the drain without the extra recv() that sees EAGAIN.

@@ -54,6 +54,9 @@ struct Connection : Pollable {
   bool readable = false;    // an edge arrived and the queue was not seen empty since
   bool peerClosing = false; // EPOLLRDHUP seen: read until 0, not just to a short read
   bool errorSeen = false;   // EPOLLERR/EPOLLHUP seen while forwarding: SO_ERROR may say why
+  // EPOLLHUP seen (a reset, or both directions shut): a short read then ends
+  // the stream, as libuv reads it (Connection::Read).
+  bool hangupSeen = false;
   // EPOLLPRI seen: a TCP urgent mark may stop a recv() short with bytes still
   // queued, so a short read does not mean drained; read to EAGAIN, then clear.
   bool urgentMark = false;

@@ -451,6 +451,7 @@ void Loop::Run() {
         if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+          if (mask & EPOLLHUP) connection->hangupSeen = true;
           if (mask & EPOLLPRI) connection->urgentMark = true;
           // A paused socket is not read, so a reset on it surfaces on resume()
           // or on the next write, as with net. Edge triggering reports the

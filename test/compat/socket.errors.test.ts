@@ -54,6 +54,26 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(await within(written, 2000, 'the write callback')).toBe(error);
   });
 
+  test("a peer that writes and resets before the socket reads: its bytes, then 'end' and 'close' without error", async () => {
+    // libuv takes a short read with a hangup behind it for the end of the
+    // stream, so net never reads the reset; a server with no 'error'
+    // listener must not crash here where net's does not.
+    const server = createServer({ pauseOnConnect: true });
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    const outcome = eventsUntilClose(socket);
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const clientClosed = new Promise((resolve) => client.on('close', resolve));
+    client.write('the last words', () => client.resetAndDestroy());
+    await within(clientClosed, 2000, "the client's 'close'");
+    await delay(50);
+    socket.resume();
+    const { events } = await within(outcome, 2000, "'close'");
+    expect(Buffer.concat(received).toString()).toBe('the last words');
+    expect(events).toEqual(['end', 'close:false']);
+  });
+
   test('RELIABILITY #41: write() with a chunk that is not a string or buffer throws synchronously', async () => {
     const server = createServer();
     const port = await listenLocal(server);
