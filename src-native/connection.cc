@@ -69,8 +69,10 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       // A short read with a hangup behind it is the end, not a read of the
       // reset: libuv (uv__stream_io) reports EOF after a partial read when
       // POLLHUP came with it, so net gives a peer that writes and resets at
-      // once its data, then 'end', and no ECONNRESET.
-      if (received < wanted && hangupSeen) {
+      // once its data, then 'end', and no ECONNRESET. Unless the read stopped
+      // at an urgent mark (or a Unix message with descriptors) with bytes
+      // behind it: libuv would drop those; they are read on here.
+      if (received < wanted && hangupSeen && !sys::MoreQueued(fd)) {
         readable = false;
         ended = true;
         batch.Add(EventKind::kEnd, id);

@@ -52,7 +52,7 @@ struct Connection : Pollable {
   // Receive side.
   bool wantsData = true;    // JS has not paused it
   bool readable = false;    // an edge arrived and the queue was not seen empty since
-  bool peerClosing = false; // EPOLLRDHUP seen: read until 0, not just to a short read
+  bool peerClosing = false; // EPOLLRDHUP seen: read until 0 (or a short read with hangupSeen)
   bool errorSeen = false;   // EPOLLERR/EPOLLHUP seen while forwarding: SO_ERROR may say why
   // EPOLLHUP seen (a reset, or both directions shut): a short read then ends
   // the stream, as libuv reads it (Connection::Read).

@@ -754,7 +754,10 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kResume:
       connection->wantsData = true;
       // No new edge comes for bytes that arrived while paused.
-      if (connection->readable) flow_.MarkReady(*connection);
+      if (connection->readable) {
+        NoteHangupOutsideEpoll(connection);
+        flow_.MarkReady(*connection);
+      }
       return;
     default:
       return;
@@ -775,8 +778,19 @@ void Loop::ApplyAcks(const Command& command) {
     if (!(given > 0)) continue;  // NaN, zero or negative: nothing consumed
     flow_.OnAck(*connection, given >= 9007199254740992.0 ? UINT64_MAX : static_cast<uint64_t>(given));
     MarkInterestDirty(connection);
-    if (connection->readable && connection->wantsData) flow_.MarkReady(*connection);
+    if (connection->readable && connection->wantsData) {
+      NoteHangupOutsideEpoll(connection);
+      flow_.MarkReady(*connection);
+    }
   }
+}
+
+void Loop::NoteHangupOutsideEpoll(Connection* connection) {
+  // Level triggering takes a paused or capped connection out of the epoll
+  // set (InterestFor), so a reset meanwhile raised no EPOLLHUP: ask, so that
+  // the read about to run sees it as an edge-triggered one would.
+  if (options_.edgeTriggered || connection->hangupSeen) return;
+  if (sys::HungUp(connection->fd)) connection->hangupSeen = true;
 }
 
 void Loop::ReopenHeldListeners() {

@@ -220,6 +220,9 @@ class Loop {
   void RunCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
+  // Sets hangupSeen from poll(2) for a level-triggered connection about to be
+  // read outside an epoll report.
+  void NoteHangupOutsideEpoll(Connection* connection);
   // Submits `command` (a kTlsQuery or kSocketOption) under a new query
   // number and waits for Answer(); the JS thread's side of both.
   QueryOutcome Ask(Command command, TlsAnswer* answer);

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -416,6 +417,21 @@ int AtUrgentMark(int fd) {
   int atMark = 0;
   if (ioctl(fd, SIOCATMARK, &atMark) < 0) return Fail();
   return atMark != 0 ? 1 : 0;
+}
+
+bool MoreQueued(int fd) {
+  if (AtUrgentMark(fd) == 1) return true;
+  int queued = 0;
+  return ioctl(fd, FIONREAD, &queued) == 0 && queued > 0;
+}
+
+bool HungUp(int fd) {
+  pollfd entry{fd, 0, 0};  // POLLHUP is reported whatever is asked
+  int ready;
+  do {
+    ready = poll(&entry, 1, 0);
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && (entry.revents & POLLHUP) != 0;
 }
 
 ssize_t Write(int fd, const char* from, size_t length) {

@@ -102,6 +102,13 @@ ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length);
 // 1 when the next byte to read from a TCP socket is at the urgent mark
 // (ioctl SIOCATMARK), 0 when not, or -errno.
 int AtUrgentMark(int fd);
+// Whether a read stopped short with bytes still queued behind it: at a TCP
+// urgent mark (SIOCATMARK), or before more bytes (FIONREAD; a Unix socket's
+// recv() stops at a message that carried descriptors).
+bool MoreQueued(int fd);
+// Whether the socket has hung up (POLLHUP: reset, or shut both ways), asked
+// of poll(2) without waiting; for a socket outside the epoll set.
+bool HungUp(int fd);
 // write(2), retried on EINTR.
 ssize_t Write(int fd, const char* from, size_t length);
 

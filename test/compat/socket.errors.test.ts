@@ -74,6 +74,34 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(events).toEqual(['end', 'close:false']);
   });
 
+  test("a peer that fills the socket and resets while it is paused: on resume, what was queued, then 'end' without error", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    const outcome = eventsUntilClose(socket);
+    let received = 0;
+    const paused = new Promise<void>((resolve) => socket.on('data', (chunk: Buffer) => {
+      if (received === 0) {
+        socket.pause();
+        resolve();
+      }
+      received += chunk.length;
+    }));
+    client.on('error', () => {});
+    const clientClosed = new Promise((resolve) => client.on('close', resolve));
+    client.write(Buffer.alloc(4 * 1024 * 1024, 'x'));
+    await within(paused, 2000, 'the first chunk');
+    await delay(300);  // the kernel's buffers fill behind the paused socket
+    const receivedWhilePaused = received;
+    client.resetAndDestroy();
+    await within(clientClosed, 2000, "the client's 'close'");
+    await delay(50);
+    socket.resume();
+    const { events } = await within(outcome, 5000, "'close'");
+    expect(events).toEqual(['end', 'close:false']);
+    expect(received).toBeGreaterThan(receivedWhilePaused);
+  });
+
   test('RELIABILITY #41: write() with a chunk that is not a string or buffer throws synchronously', async () => {
     const server = createServer();
     const port = await listenLocal(server);

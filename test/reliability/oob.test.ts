@@ -31,3 +31,29 @@ test('RELIABILITY #30: a peer sending urgent data: the in-band bytes echo back i
   // before it was read: the urgent bytes ('!') may appear, nothing else may.
   expect(echoed.replace(/!/g, '')).toBe(inBand);
 }, 30000);
+
+test("a peer's urgent byte with bytes behind it, read only after both sides ended: every in-band byte, then 'end'", async () => {
+  // Our end() first, then the peer's "A"x10, "!" urgent, "B"x10 and FIN: the
+  // socket has hung up both ways before it reads, and recv() stops at the mark
+  // with the B's behind it. That short read is not the end (node:net, through
+  // libuv, takes it for one and loses the B's).
+  const received: Buffer[] = [];
+  const ended = new Promise<string>((resolve, reject) => {
+    const server = track(createServer({ pauseOnConnect: true }, (socket: Socket) => {
+      socket.end();
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('error', reject);
+      socket.on('end', () => resolve(Buffer.concat(received).toString()));
+      senderDone.then(() => socket.resume(), reject);
+    }));
+    let senderDone: Promise<void>;
+    void listenLocal(server).then((port) => {
+      senderDone = new Promise<void>((resolveSender, rejectSender) => {
+        const child = execFile(buildFaultTools().oobSend, [String(port), 'mark', '0'], { timeout: 10000 },
+          (error) => (error ? rejectSender(error) : resolveSender()));
+        track(child);
+      });
+    });
+  });
+  expect(await ended).toBe('A'.repeat(10) + 'B'.repeat(10));
+}, 20000);
