@@ -18,7 +18,9 @@ import { clientSocketChannel } from './diagnostics';
 import { clientSocketFromSocketConnect } from './net-version';
 import { Server as ServerClass, ServerOptions } from './server';
 import { Socket as SocketClass, SocketOptions } from './socket';
-import { ConnectTlsOptions, createTlsClientSocket, prepareTlsClient, tlsAvailable } from './tls';
+import {
+  ConnectTlsOptions, createTlsClientSocket, prepareTlsClient, SecureServer as SecureServerClass, tlsAvailable,
+} from './tls';
 
 /**
  * A class that, as node:net's constructors, may also be called without `new`
@@ -52,11 +54,15 @@ export const Socket = callableConstructor(SocketClass);
 export type Socket = SocketClass;
 // The classes themselves, for their documentation: Server and Socket above
 // are these, callable without `new` as net's are.
-export type { ServerClass, SocketClass };
+export type { SecureServerClass, ServerClass, SocketClass };
 export type { OnReadOptions } from './onread';
 export { adopt, adoptServer } from './adopt';
 export { serveHttp } from './http';
-export { createSecureContext, createSecureServer, SecureServer, SecureSocket, tlsAvailable } from './tls';
+export { createSecureContext, createSecureServer, SecureSocket, tlsAvailable } from './tls';
+/** {@inheritDoc SecureServerClass} */
+export const SecureServer = callableConstructor(SecureServerClass);
+/** A TLS server whose handshakes and records run on the reactor thread (see {@link SecureServerClass}). */
+export type SecureServer = SecureServerClass;
 export type { ConnectTlsOptions, PeerCertificate, SecureServerOptions } from './tls';
 export { forward } from './forward';
 export { configure } from './configure';

@@ -322,8 +322,16 @@ export class Server extends EventEmitter {
     this.once('close', () => signal.removeEventListener('abort', onAbort));
   }
 
+  /**
+   * @internal Whether the reactor leaves accepted connections unread until
+   * resume() (net's pauseOnConnect: libuv's handle never starts reading).
+   */
+  protected get readsNothingUntilResumed(): boolean {
+    return this.pauseOnConnect;
+  }
+
   private connectionFlags(): number {
-    return (this.pauseOnConnect ? ConnectionFlag.PauseOnConnect : 0) |
+    return (this.readsNothingUntilResumed ? ConnectionFlag.PauseOnConnect : 0) |
       (this.noDelay ? ConnectionFlag.NoDelay : 0) |
       (this.keepAlive ? ConnectionFlag.KeepAlive : 0);
   }

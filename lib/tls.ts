@@ -2,6 +2,7 @@
 // (src-native/tls_context.h, tls_session.h): node:tls's server options,
 // checked as node:tls checks them, and sockets with TLSSocket's surface.
 import { constants as cryptoConstants, createHash, randomBytes, X509Certificate } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import { types } from 'node:util';
@@ -884,8 +885,11 @@ export class SecureSocket extends Socket {
         this.authorized = true;
       } else {
         this.authorizationError = verifyErrorNames[verifyResult] ?? 'UNSPECIFIED';
-        // As node's server: an unauthorized client is dropped without an event.
+        // As node's server: an unauthorized client is dropped, and its
+        // 'close', before the socket was handed over, is a 'tlsClientError'
+        // of ECONNRESET 'socket hang up' (node's onSocketClose).
         if (server.rejectUnauthorized) {
+          this.once('close', () => server.emit('tlsClientError', connectionReset(), this));
           this.destroy();
           return;
         }
@@ -987,6 +991,9 @@ export class SecureSocket extends Socket {
    * sent (flag 1) and an OCSP staple (flag 2), as native's kTlsServername.
    */
   onReactorServername(servername: string, asked: number): void {
+    // As node's SNI callback sets it: there from the client's hello on, so a
+    // 'tlsClientError' (an SNICallback's error) sees it too.
+    if ((asked & 1) !== 0) this.servername = servername;
     this.secureServer?.chooseContext(this, (asked & 1) !== 0 ? servername : undefined, (asked & 2) !== 0);
   }
 
@@ -1207,15 +1214,21 @@ function pemText(value: unknown, name: string): string {
 }
 
 function pemList(value: unknown, name: string): string[] {
-  if (value === undefined || value === null) return [];
+  // As node's configSecureContext, where a falsy ca, cert or key is none
+  // (a falsy crl other than null has thrown there already).
+  if (!value) return [];
   return (Array.isArray(value) ? value : [value]).map((item) => pemText(item, name));
 }
 
-/** node's processCiphers: TLS_* names are TLSv1.3 suites, the rest TLSv1.2 ciphers. */
+/**
+ * node's processCiphers: TLS_* (and !TLS_*) names are TLSv1.3 suites, the
+ * rest TLSv1.2 ciphers; an empty string is the default list.
+ */
 function splitCiphers(ciphers: string): { cipherList: string; cipherSuites: string } {
-  const names = ciphers.split(':').filter((name) => name.length > 0);
-  const cipherList = names.filter((name) => !name.startsWith('TLS_')).join(':');
-  const cipherSuites = names.filter((name) => name.startsWith('TLS_')).join(':');
+  const names = (ciphers || tls.DEFAULT_CIPHERS).split(':').filter((name) => name.length > 0);
+  const isSuite = (name: string): boolean => name.startsWith('TLS_') || name.startsWith('!TLS_');
+  const cipherList = names.filter((name) => !isSuite(name)).join(':');
+  const cipherSuites = names.filter(isSuite).join(':');
   if (cipherList === '' && cipherSuites === '') throw invalidArgValue('options.ciphers', ciphers);
   return { cipherList, cipherSuites };
 }
@@ -1282,7 +1295,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   // (a getter could otherwise hand node one value and the reactor another).
   const options: SecureServerOptions = { ...given } as SecureServerOptions;
   refuseUnsupported(options, client);
-  if (options.ciphers !== undefined && typeof options.ciphers !== 'string') {
+  if (options.ciphers != null && typeof options.ciphers !== 'string') {
     throw invalidArgType('options.ciphers', 'of type string', options.ciphers);
   }
   if (options.sessionIdContext != null && typeof options.sessionIdContext !== 'string') {
@@ -1301,14 +1314,16 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   }
   const alpn = alpnWireFormat(options.ALPNProtocols, client);
   const passphrase = options.passphrase;
-  const keys = (options.key === undefined || options.key === null ? [] : Array.isArray(options.key) ? options.key : [options.key])
+  // As node's configSecureContext: a falsy key is none; in a list, an
+  // entry's own passphrase unless it has none (undefined).
+  const keys = (!options.key ? [] : Array.isArray(options.key) ? options.key : [options.key])
     .map((key) => {
       if (key !== null && typeof key === 'object' && !ArrayBuffer.isView(key)) {
         const entry = key as { pem: unknown; passphrase?: string };
-        const keyPassphrase = entry.passphrase ?? passphrase;
-        return { pem: pemText(entry.pem, 'options.key.pem'), ...(keyPassphrase === undefined ? {} : { passphrase: keyPassphrase }) };
+        const keyPassphrase = entry.passphrase !== undefined ? entry.passphrase : passphrase;
+        return { pem: pemText(entry.pem, 'options.key.pem'), ...(keyPassphrase == null ? {} : { passphrase: keyPassphrase }) };
       }
-      return { pem: pemText(key, 'options.key'), ...(passphrase === undefined ? {} : { passphrase }) };
+      return { pem: pemText(key, 'options.key'), ...(passphrase == null ? {} : { passphrase }) };
     });
   const pfx = pfxList(options.pfx, passphrase);
   const requestCert = !client && options.requestCert === true;
@@ -1318,7 +1333,7 @@ function prepareContext(given: SecureServerOptions | ConnectTlsOptions, client =
   const defaultCa = !options.ca;
   let ca = defaultCa ? [] : pemList(options.ca, 'options.ca');
   if (defaultCa && (requestCert || client)) ca = defaultCertificates();
-  const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? tls.DEFAULT_CIPHERS);
+  const { cipherList, cipherSuites } = splitCiphers(options.ciphers ?? '');
   let minVersion = protocolVersions[options.minVersion ?? tls.DEFAULT_MIN_VERSION];
   let maxVersion = protocolVersions[options.maxVersion ?? tls.DEFAULT_MAX_VERSION];
   if (options.secureProtocol) {
@@ -1907,9 +1922,21 @@ export class SecureServer extends Server {
   private nativeNamedContexts = new WeakMap<NativeTlsContextOptions, number>();
   private readonly liveNamedContexts = new Set<number>();
 
-  constructor(options?: SecureServerOptions, secureConnectionListener?: (socket: SecureSocket) => void) {
-    if (options === undefined || options === null) options = {};
-    else validateObject(options, 'options');
+  constructor(secureConnectionListener?: (socket: SecureSocket) => void);
+  constructor(options?: SecureServerOptions | null, secureConnectionListener?: (socket: SecureSocket) => void);
+  constructor(optionsOrListener?: SecureServerOptions | null | ((socket: SecureSocket) => void),
+    secureConnectionListener?: (socket: SecureSocket) => void) {
+    // As tls.Server: the listener may come first, in place of the options.
+    let options: SecureServerOptions;
+    if (typeof optionsOrListener === 'function') {
+      secureConnectionListener = optionsOrListener;
+      options = {};
+    } else if (optionsOrListener === undefined || optionsOrListener === null) {
+      options = {};
+    } else {
+      validateObject(optionsOrListener, 'options');
+      options = optionsOrListener;
+    }
     // As tls.Server, which adds a listener only if one is given (truthy).
     if (secureConnectionListener) validateFunction(secureConnectionListener, 'listener');
     // As tls.Server: any falsy timeout (0 and NaN too) is the default; below 0, none.
@@ -1979,6 +2006,16 @@ export class SecureServer extends Server {
   }
 
   /**
+   * With `events.captureRejections`, a rejected async 'secureConnection'
+   * listener destroys that socket with the error, as tls.Server does; other
+   * events go as on a plain server.
+   */
+  override [EventEmitter.captureRejectionSymbol](error: Error, event: string, ...args: unknown[]): void {
+    if (event === 'secureConnection') (args[0] as SecureSocket).destroy(error);
+    else super[EventEmitter.captureRejectionSymbol](error, event, ...args);
+  }
+
+  /**
    * Replaces the server's key, certificates, CA, ciphers, versions and the
    * rest of its secure context for the connections accepted from now on, as
    * tls.Server's setSecureContext(): connections made before keep theirs.
@@ -2039,9 +2076,19 @@ export class SecureServer extends Server {
     this.releaseNamedContexts();
   }
 
+  /**
+   * @internal As tls.Server's pauseOnConnect: the socket starts paused, but
+   * its TLS layer reads on underneath (node's TLSWrap does, up to the
+   * highWaterMark), so a peer's end is seen while paused, as there.
+   */
+  protected override get readsNothingUntilResumed(): boolean {
+    return false;
+  }
+
   /** @internal */
   protected override createSocket(options: SocketOptions): Socket {
-    const socket = new SecureSocket(options, this);
+    const socket = new SecureSocket({ ...options, pauseOnConnect: false }, this);
+    if (options.pauseOnConnect === true) socket.pause();
     if (this.handshakeTimeout > 0) {
       socket.handshakeTimer = setTimeout(onHandshakeTimeout, this.handshakeTimeout, socket);
       socket.handshakeTimer.unref();
@@ -2394,13 +2441,16 @@ function emitError(server: SecureServer, error: Error): void {
  * server.listen(8443, '127.0.0.1');
  * ```
  */
-export function createSecureServer(options?: SecureServerOptions,
+export function createSecureServer(secureConnectionListener?: (socket: SecureSocket) => void): SecureServer;
+export function createSecureServer(options?: SecureServerOptions | null,
+  secureConnectionListener?: (socket: SecureSocket) => void): SecureServer;
+export function createSecureServer(options?: SecureServerOptions | null | ((socket: SecureSocket) => void),
   secureConnectionListener?: (socket: SecureSocket) => void): SecureServer {
   if (!tlsAvailable) {
     return tls.createServer(options as tls.TlsOptions,
       secureConnectionListener as unknown as (socket: tls.TLSSocket) => void) as unknown as SecureServer;
   }
-  return new SecureServer(options, secureConnectionListener);
+  return new SecureServer(options as SecureServerOptions, secureConnectionListener);
 }
 
 /**

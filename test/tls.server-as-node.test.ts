@@ -1,0 +1,120 @@
+// tls.Server's behaviours that Node's own tls tests (test-tls-*, run with
+// `node scripts/node-suite.js --suite tls`) found missing or different here.
+// Each body runs against node:tls and epoll-reactor alike.
+import { EventEmitter, once } from 'node:events';
+import * as tls from 'node:tls';
+
+import { createSecureServer, SecureServer } from '../lib';
+import { listenLocal } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+jest.setTimeout(20000);
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+type CreateServer = typeof tls.createServer;
+const implementations: Array<[string, CreateServer, typeof tls.Server]> = [
+  ['node:tls', tls.createServer, tls.Server],
+  ['epoll-reactor', createSecureServer as unknown as CreateServer, SecureServer as unknown as typeof tls.Server],
+];
+
+/** A client that trusts the test CA, connected and past its handshake (or failed). */
+function client(port: number, options: tls.ConnectionOptions = {}): tls.TLSSocket {
+  const socket = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', ...options }));
+  socket.on('error', () => undefined);
+  return socket;
+}
+
+describe.each(implementations)('%s', (_name, createServer, Server) => {
+  test('Server() works without new, and takes a listener in place of its options', () => {
+    const listener = (): void => undefined;
+    const server = (Server as unknown as (listener: () => void) => tls.Server)(listener);
+    expect(server).toBeInstanceOf(Server);
+    expect(server.listeners('secureConnection')).toEqual([listener]);
+    expect(createServer(listener).listeners('secureConnection')).toEqual([listener]);
+  });
+
+  test('a falsy key or cert is none, and an empty or null ciphers is the default list', async () => {
+    expect(() => createServer({ key: false as never, cert: false as never })).not.toThrow();
+    for (const ciphers of ['', null]) {
+      const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert, ciphers: ciphers as string },
+        (socket) => socket.end('hello')));
+      const port = await listenLocal(server);
+      const socket = client(port);
+      await once(socket, 'secureConnect');
+      const [greeting] = await once(socket, 'data') as [Buffer];
+      expect(greeting.toString()).toBe('hello');
+      socket.destroy();
+    }
+  });
+
+  test("an SNICallback's error is the 'tlsClientError', with the client's name already on the socket", async () => {
+    const server = track(createServer({
+      key: pki.serverKey, cert: pki.serverCert,
+      SNICallback: (_name, callback) => callback(new Error('no such name'), undefined as never),
+    }));
+    const port = await listenLocal(server);
+    const reported = once(server, 'tlsClientError') as Promise<[Error, tls.TLSSocket]>;
+    client(port, { servername: 'unknown.example' });
+    const [error, socket] = await reported;
+    expect(error.message).toBe('no such name');
+    expect(socket.servername).toBe('unknown.example');
+  });
+
+  test("an unauthorized client is dropped with a 'tlsClientError' of ECONNRESET 'socket hang up'", async () => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true },
+      () => { throw new Error("no 'secureConnection' for an unauthorized client"); }));
+    const port = await listenLocal(server);
+    const reported = once(server, 'tlsClientError') as Promise<[NodeJS.ErrnoException, tls.TLSSocket]>;
+    client(port, { key: pki.rogueKey, cert: pki.rogueCert });
+    const [error, socket] = await reported;
+    expect(error).toMatchObject({ code: 'ECONNRESET', message: 'socket hang up' });
+    expect(socket.authorized).toBe(false);
+    expect(socket.authorizationError).toEqual(expect.any(String));
+    expect(socket.destroyed).toBe(true);
+  });
+
+  test("with captureRejections, a rejected async 'secureConnection' listener destroys that socket with its error", async () => {
+    const before = EventEmitter.captureRejections;
+    EventEmitter.captureRejections = true;
+    let server: tls.Server;
+    try {
+      server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }));
+    } finally {
+      EventEmitter.captureRejections = before;
+    }
+    const failure = new Error('kaboom');
+    const seen = new Promise<Error>((resolve) => server.on('secureConnection', async (socket: tls.TLSSocket) => {
+      socket.on('error', resolve);
+      throw failure;
+    }));
+    const port = await listenLocal(server);
+    const socket = client(port);
+    expect(await seen).toBe(failure);
+    await once(socket, 'close');
+  });
+
+  test("pauseOnConnect: the socket starts paused, and its TLS layer still reads, so the client's end is seen", async () => {
+    const pausedAt: boolean[] = [];
+    const ended = new Promise<void>((resolve) => {
+      const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert, pauseOnConnect: true }, (socket) => {
+        pausedAt.push(socket.isPaused());
+        socket.on('end', () => {
+          pausedAt.push(socket.isPaused());
+          resolve();
+        });
+      }));
+      void listenLocal(server).then((port) => {
+        const socket = client(port);
+        socket.on('secureConnect', () => socket.end());
+      });
+    });
+    await ended;
+    expect(pausedAt).toEqual([true, true]);
+  });
+});
+
