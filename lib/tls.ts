@@ -1054,6 +1054,9 @@ export class SecureSocket extends Socket {
   }
 }
 
+/** Events whose listeners a node TLSSocket looks for on its server as it is made (SecureServer.onHandedStream). */
+const handedStreamCallbackEvents = ['keylog', 'newSession', 'resumeSession', 'OCSPRequest'] as const;
+
 function ignoreServerSocketError(): void {
   // Reported already ('tlsClientError'), or the socket's own listeners hear it.
 }
@@ -1977,6 +1980,10 @@ export class SecureServer extends Server {
     this.sniCallback = (sniCallback || undefined) as SecureServerOptions['SNICallback'];
     this.alpnCallback = (alpnCallback || undefined) as SecureServerOptions['ALPNCallback'];
     if (secureConnectionListener) this.on('secureConnection', secureConnectionListener);
+    this.givenOptions = { ...options };
+    // First, as tls.Server's own connection listener: a stream handed in
+    // with emit('connection', stream) gets node's TLS (onHandedStream).
+    this.on('connection', this.onHandedStream);
     this.on('close', releaseContext);
     this.on('newListener', this.onNewListener);
     this.on('removeListener', this.onRemoveListener);
@@ -2003,6 +2010,45 @@ export class SecureServer extends Server {
       ...options, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
       asksOcsp: this.asksOcsp, asksSessions: this.asksSessions, logsKeys: this.logsKeys, traces: this.traces,
     };
+  }
+
+  /** The options the server was made with; setSecureContext()'s latest, for a node server made later. */
+  private readonly givenOptions: SecureServerOptions;
+  private latestContextOptions: SecureServerOptions | undefined;
+  private readonly addedContexts: [string, tls.SecureContextOptions | tls.SecureContext][] = [];
+  /**
+   * node's own tls.Server, never listening, for streams handed in with
+   * `emit('connection', stream)` (a net.Socket, a Duplex): their TLS runs
+   * in JS as node's does, and their events are this server's. Made on
+   * first use.
+   */
+  private nodeServer: tls.Server | undefined;
+
+  private readonly onHandedStream = (stream: unknown): void => {
+    if (stream instanceof SecureSocket && stream.secureServer === this) return;  // accepted here
+    const nodeServer = this.nodeServer ?? (this.nodeServer = this.makeNodeServer());
+    // node's TLSSocket asks its server for these listeners as it is made.
+    for (const event of handedStreamCallbackEvents) {
+      const wanted = this.listenerCount(event) > 0;
+      if (wanted !== nodeServer.listenerCount(event) > 0) {
+        if (wanted) nodeServer.on(event, (...args: unknown[]) => this.emit(event, ...args));
+        else nodeServer.removeAllListeners(event);
+      }
+    }
+    nodeServer.emit('connection', stream);
+  };
+
+  private makeNodeServer(): tls.Server {
+    const server = new tls.Server({
+      ...this.givenOptions,
+      SNICallback: this.sniCallback, ALPNCallback: this.alpnCallback, handshakeTimeout: this.handshakeTimeout,
+    } as tls.TlsOptions);
+    if (this.latestContextOptions !== undefined) server.setSecureContext(this.latestContextOptions);
+    server.setTicketKeys(this.getTicketKeys());
+    for (const [servername, context] of this.addedContexts) server.addContext(servername, context);
+    server.on('secureConnection', (socket: tls.TLSSocket) => this.emit('secureConnection', socket));
+    server.on('tlsClientError', (error: Error, socket: tls.TLSSocket) => this.emit('tlsClientError', error, socket));
+    return server;
   }
 
   /**
@@ -2057,6 +2103,11 @@ export class SecureServer extends Server {
     this.contextOptions = contextOptions;
     this.givenSessionTimeout = (sessionTimeout as number | undefined) || undefined;
     this.givenTicketKeys = ticketKeys ? contextOptions.ticketKeys : undefined;
+    this.latestContextOptions = given;
+    if (this.nodeServer !== undefined) {
+      this.nodeServer.setSecureContext(given as tls.SecureContextOptions);
+      this.nodeServer.setTicketKeys(this.getTicketKeys());
+    }
     if (id === undefined) {
       // Not listening: a context kept from an earlier listen() (one that
       // failed, or a close() still draining) is built again at the next.
@@ -2168,6 +2219,8 @@ export class SecureServer extends Server {
       throw codedError('"servername" is required parameter for Server.addContext', 'ERR_TLS_REQUIRED_SERVER_NAME');
     }
     this.addNamedContext(servernamePattern(servername), contextOptionsOf(context));
+    this.addedContexts.push([servername, context]);
+    this.nodeServer?.addContext(servername, context);
   }
 
   /** @internal addContext() with node's pattern already made (an https.Server's `_contexts`, lib/http.ts). */
@@ -2379,6 +2432,7 @@ export class SecureServer extends Server {
     const copy = copyOfView(keys);
     this.contextOptions.ticketKeys = copy;
     if (this.context !== undefined) this.context.reactor.native.setTlsTicketKeys(this.context.id, copy);
+    this.nodeServer?.setTicketKeys(copy);
   }
 
   /** @internal */

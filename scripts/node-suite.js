@@ -6,6 +6,9 @@
 // createConnection and Socket for user code (the test files and test/common).
 // Node's internal modules (http, tls, child_process) keep node:net: they do not
 // load modules through Module._load or the ESM resolver.
+// With --suite tls, the same for test-tls-*: node:tls's createServer and
+// Server become the package's createSecureServer and SecureServer (servers
+// only: tls.connect, the clients, stay node's).
 //
 // Node's test files are taken from a local mirror of denoland/node_test (a git
 // directory with no work tree), extracted into a temporary folder that is
@@ -14,6 +17,7 @@
 // Usage:
 //   node scripts/node-suite.js [--mirror DIR] [--commit REF] [--node PATH]
 //     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE] [--keep]
+//     [--suite net|tls]
 //   node scripts/node-suite.js --report RESULTS.json [--markdown FILE]   (the table again, from a run's --json)
 // Defaults: the mirror at /work/.mirror/denoland+node_test/repo, commit be779569
 // (Node 20.11.1's test/), this node, 2 jobs, 60 s per run. Build dist/ first
@@ -29,12 +33,25 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const DEFAULT_MIRROR = '/work/.mirror/denoland+node_test/repo';
-const TEST_PATTERN = /^test-(net-|socket-|tcp-wrap).*\.(js|mjs)$/;
+// What each suite runs, and which of a node module's exports the package replaces.
+const SUITES = {
+  net: {
+    pattern: /^test-(net-|socket-|tcp-wrap).*\.(js|mjs)$/,
+    module: 'net',
+    overrides: { createServer: 'createServer', Server: 'Server', connect: 'connect',
+      createConnection: 'createConnection', Socket: 'Socket' },
+  },
+  tls: {
+    pattern: /^test-tls-.*\.(js|mjs)$/,
+    module: 'tls',
+    overrides: { createServer: 'createSecureServer', Server: 'SecureServer' },
+  },
+};
 
 function parseArguments(argv) {
   const options = {
     mirror: DEFAULT_MIRROR, commit: 'be779569', node: process.execPath, jobs: 2, timeout: 60_000,
-    filter: null, json: null, markdown: null, keep: false, report: null,
+    filter: null, json: null, markdown: null, keep: false, report: null, suite: 'net',
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -53,8 +70,9 @@ function parseArguments(argv) {
       case '--markdown': options.markdown = value(); break;
       case '--keep': options.keep = true; break;
       case '--report': options.report = value(); break;
+      case '--suite': options.suite = value(); if (!SUITES[options.suite]) fail(`unknown suite ${options.suite}`); break;
       case '--help': case '-h':
-        process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 22).join('\n') + '\n');
+        process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 26).join('\n') + '\n');
         process.exit(0);
         break;
       default: fail(`unknown argument ${flag} (see --help)`);
@@ -84,7 +102,8 @@ function extract(options, directory) {
   } catch {
     fail(`commit ${options.commit} has no test/parallel in ${options.mirror}`);
   }
-  names = names.filter((name) => TEST_PATTERN.test(name) && (!options.filter || options.filter.test(name)));
+  const { pattern } = SUITES[options.suite];
+  names = names.filter((name) => pattern.test(name) && (!options.filter || options.filter.test(name)));
   // The mirror lacks some large fixture blobs, so files are written one by one
   // (git cat-file --batch) and a missing object is skipped rather than fatal.
   const entries = git(options.mirror, ['ls-tree', '-r', '-z', options.commit, 'test/common', 'test/fixtures',
@@ -117,8 +136,12 @@ function extract(options, directory) {
   return names;
 }
 
-/** Writes the preload files into `directory`; returns the flags that load them. */
-function writePreload(directory, testRoot) {
+/**
+ * Writes the preload files into `directory`; returns the flags that load them.
+ * The test code (files under `testRoot`) that requires the suite's module, by
+ * CommonJS or ESM, gets it with the package's replacements in place.
+ */
+function writePreload(directory, testRoot, suite) {
   if (!fs.existsSync(path.join(ROOT, 'dist', 'index.js'))) fail('dist/ is missing: run npm run build first');
   const snapshot = path.join(directory, 'package');
   fs.cpSync(path.join(ROOT, 'dist'), path.join(snapshot, 'dist'), { recursive: true });
@@ -128,16 +151,16 @@ function writePreload(directory, testRoot) {
   const finder = path.dirname(require.resolve('node-gyp-build/package.json', { paths: [ROOT] }));
   fs.cpSync(finder, path.join(snapshot, 'node_modules', 'node-gyp-build'), { recursive: true });
   const dist = path.join(snapshot, 'dist');
-  const substitute = path.join(directory, 'net-substitute.cjs');
+  const { module: name, overrides } = suite;
+  const substitute = path.join(directory, `${name}-substitute.cjs`);
   fs.writeFileSync(substitute, `'use strict';
-// node:net with epoll-reactor's createServer, Server, connect, createConnection and Socket.
-const net = require('node:net');
+// node:${name} with epoll-reactor's ${Object.values(overrides).join(', ')} in place of its ${Object.keys(overrides).join(', ')}.
+const original = require('node:${name}');
 const reactor = require(${JSON.stringify(dist)});
 const overrides = {
-  createServer: reactor.createServer, Server: reactor.Server, connect: reactor.connect,
-  createConnection: reactor.createConnection, Socket: reactor.Socket,
+${Object.entries(overrides).map(([key, ours]) => `  ${key}: reactor.${ours},`).join('\n')}
 };
-module.exports = new Proxy(net, {
+module.exports = new Proxy(original, {
   get(target, key) { return Object.prototype.hasOwnProperty.call(overrides, key) ? overrides[key] : Reflect.get(target, key); },
   set(target, key, value) {
     if (Object.prototype.hasOwnProperty.call(overrides, key)) overrides[key] = value; else Reflect.set(target, key, value);
@@ -150,17 +173,17 @@ module.exports = new Proxy(net, {
   },
 });
 `);
-  const names = Object.keys(require('node:net')).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name));
-  const shim = path.join(directory, 'net-shim.mjs');
+  const names = Object.keys(require(`node:${name}`)).filter((key) => /^[A-Za-z_$][\w$]*$/.test(key));
+  const shim = path.join(directory, `${name}-shim.mjs`);
   fs.writeFileSync(shim, `import { createRequire } from 'node:module';
-const net = createRequire(import.meta.url)(${JSON.stringify(substitute)});
-export default net;
-${names.map((name) => `export const ${name} = net.${name};`).join('\n')}
+const substitute = createRequire(import.meta.url)(${JSON.stringify(substitute)});
+export default substitute;
+${names.map((key) => `export const ${key} = substitute.${key};`).join('\n')}
 `);
-  const hooks = path.join(directory, 'net-hooks.mjs');
+  const hooks = path.join(directory, `${name}-hooks.mjs`);
   fs.writeFileSync(hooks, `const root = ${JSON.stringify(new URL(`file://${testRoot}/`).href)};
 export async function resolve(specifier, context, next) {
-  if ((specifier === 'net' || specifier === 'node:net') && context.parentURL && context.parentURL.startsWith(root)) {
+  if ((specifier === '${name}' || specifier === 'node:${name}') && context.parentURL && context.parentURL.startsWith(root)) {
     return { url: ${JSON.stringify(new URL(`file://${shim}`).href)}, shortCircuit: true };
   }
   return next(specifier, context);
@@ -173,7 +196,7 @@ const root = ${JSON.stringify(testRoot + path.sep)};
 let substitute;
 const load = Module._load;
 Module._load = function (request, parent, isMain) {
-  if ((request === 'net' || request === 'node:net') && parent && parent.filename && parent.filename.startsWith(root)) {
+  if ((request === '${name}' || request === 'node:${name}') && parent && parent.filename && parent.filename.startsWith(root)) {
     return substitute || (substitute = load.call(this, ${JSON.stringify(substitute)}, parent, false));
   }
   return load.apply(this, arguments);
@@ -231,6 +254,7 @@ async function main() {
   if (options.report) {
     const saved = JSON.parse(fs.readFileSync(options.report, 'utf8'));
     options.commit = saved.summary.commit;
+    options.suite = saved.summary.suite ?? 'net';
     const results = new Map(saved.tests.map((test) => [test.name, {
       node: { status: test.node, output: test.nodeError || '' },
       package: { status: test.package, output: test.packageError || '' },
@@ -242,7 +266,7 @@ async function main() {
   const testRoot = path.join(directory, 'test');
   try {
     const names = extract(options, directory);
-    const preloadFlags = writePreload(directory, testRoot);
+    const preloadFlags = writePreload(directory, testRoot, SUITES[options.suite]);
     const nodeVersion = execFileSync(options.node, ['-v']).toString().trim();
     process.stderr.write(`node-suite: ${names.length} tests of ${options.commit} on ${nodeVersion}, ` +
       `${options.jobs} at a time\n`);
@@ -288,7 +312,7 @@ function report(options, nodeVersion, names, results) {
   // silently: it is counted both ways.
   const internal = regressionsOf(rows).filter((row) => /^internal:/.test(reasons[row.name] || ''));
   const summary = {
-    commit: options.commit, node: nodeVersion, tests: rows.length,
+    commit: options.commit, suite: options.suite, node: nodeVersion, tests: rows.length,
     skippedOnNode: count((row) => row.node.status === 'skip'),
     failingOnNode: count((row) => row.node.status === 'fail' || row.node.status === 'timeout'),
     passOnNode: passNode.length, passWithPackage: passBoth.length,
@@ -308,7 +332,7 @@ function report(options, nodeVersion, names, results) {
     }, null, 2) + '\n');
   }
   const lines = [
-    `Node test tree ${options.commit} on ${nodeVersion}: ${summary.tests} files; ${summary.skippedOnNode} skipped ` +
+    `Node test tree ${options.commit}${options.suite === 'net' ? '' : ` (${options.suite} suite)`} on ${nodeVersion}: ${summary.tests} files; ${summary.skippedOnNode} skipped ` +
       `and ${summary.failingOnNode} failing on plain Node; **${summary.passWithPackage} of the ${summary.passOnNode} ` +
       `that pass on plain Node pass with the package (${summary.ratio})**; ${summary.internal} of the failures ` +
       `test Node internals (marked internal below); without them, ${summary.passWithPackage} of ` +

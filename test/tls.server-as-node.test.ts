@@ -2,6 +2,7 @@
 // `node scripts/node-suite.js --suite tls`) found missing or different here.
 // Each body runs against node:tls and epoll-reactor alike.
 import { EventEmitter, once } from 'node:events';
+import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureServer, SecureServer } from '../lib';
@@ -96,6 +97,25 @@ describe.each(implementations)('%s', (_name, createServer, Server) => {
     const socket = client(port);
     expect(await seen).toBe(failure);
     await once(socket, 'close');
+  });
+
+  test("a stream handed in with emit('connection') gets TLS, and its connections' events are the server's", async () => {
+    // As a front that picks one of several TLS servers for each connection
+    // (node's test-tls-ticket): a plain net server hands its sockets over.
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+      expect(socket.encrypted).toBe(true);
+      socket.end('over a handed stream');
+    }));
+    const front = track(net.createServer({ pauseOnConnect: true }, (raw) => server.emit('connection', raw)));
+    const port = await listenLocal(front);
+    const socket = client(port);
+    const [greeting] = await once(socket, 'data') as [Buffer];
+    expect(greeting.toString()).toBe('over a handed stream');
+    const reported = once(server, 'tlsClientError') as Promise<[NodeJS.ErrnoException]>;
+    const plain = track(net.connect(port, '127.0.0.1', () => plain.write('GET / HTTP/1.1\r\n\r\n')));
+    plain.on('error', () => undefined);
+    const [error] = await reported;
+    expect(error.code).toMatch(/^ERR_SSL_/);
   });
 
   test("pauseOnConnect: the socket starts paused, and its TLS layer still reads, so the client's end is seen", async () => {
