@@ -163,11 +163,18 @@ function validateConnectOptions(options: ConnectOptions): void {
   if (options.autoSelectFamilyAttemptTimeout !== undefined && options.autoSelectFamilyAttemptTimeout !== null) {
     validateInteger(options.autoSelectFamilyAttemptTimeout, 'options.autoSelectFamilyAttemptTimeout', 1, 2 ** 31 - 1);
   }
+  // net looks nothing up for an IP address, and so checks neither the
+  // lookup nor the family then; the family is dns.lookup's to check, so a
+  // custom lookup gets it as it is.
+  if (isIP(options.host || 'localhost') !== 0) return;
+  if (options.lookup !== undefined && options.lookup !== null) {
+    validateFunction(options.lookup, 'options.lookup');
+    return;
+  }
   const family = options.family as number | undefined | null;
   if (family !== undefined && family !== null && ![0, 4, 6].includes(family)) {
     throw invalidArgValue('options.family', family, 'must be one of: 0, 4, 6');
   }
-  if (options.lookup !== undefined && options.lookup !== null) validateFunction(options.lookup, 'options.lookup');
 }
 
 /**

@@ -275,18 +275,17 @@ export class Server extends EventEmitter {
       return this;
     }
     const port = validatePort(options.port, 'options.port');
+    // As net's `if (options.host)`: a falsy host is the unspecified address,
+    // and a truthy one goes to dns.lookup, which wants a string.
     const host = options.host;
-    if (host !== undefined && host !== null && host !== '' && typeof host !== 'string') {
-      throw invalidArgType('options.host', 'of type string', host);
-    }
+    if (host && typeof host !== 'string') throw invalidArgType('hostname', 'of type string', host);
     if (options.signal !== undefined) this.closeOnAbort(options.signal);
     if (callback) this.once('listening', callback);
 
-    if (host === undefined || host === null || host === '') {
+    if (!host) {
       this.bindNow(6, '::', port, backlog, listenFlags, true);
       return this;
     }
-    if (typeof host !== 'string') throw invalidArgType('options.host', 'of type string', host);
     const family = isIP(host);
     if (family !== 0) {
       this.bindNow(family as 4 | 6, host, port, backlog, listenFlags);

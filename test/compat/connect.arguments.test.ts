@@ -65,6 +65,33 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(client.remotePort).toBe(port);
   });
 
+  test.each([
+    ['{ family: true }', { family: true }],
+    ['{ family: 5 }', { family: 5 }],
+    ['{ lookup: false }', { lookup: false }],
+    ['{ lookup: 1 }', { lookup: 1 }],
+  ])('to an IP address, %s is not checked, as net looks nothing up: it connects', async (_label, extra) => {
+    const server = net.createServer((socket) => socket.end('ok'));
+    const port = await listenLocal(server);
+    const client = trackSocket(implementation.connect({ port, host: '127.0.0.1', ...extra } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => client.once('connect', resolve)), 2000, "'connect'");
+    expect(client.remotePort).toBe(port);
+  });
+
+  test('a custom lookup gets the family as given: dns.lookup, not net, checks it', async () => {
+    const server = net.createServer((socket) => socket.end('ok'));
+    const port = await listenLocal(server);
+    const asked: unknown[] = [];
+    const lookup = (_host: string, options: { family: unknown; all?: boolean }, callback: (...args: unknown[]) => void): void => {
+      asked.push(options.family);
+      if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+    };
+    const client = trackSocket(implementation.connect({ port, host: 'x.invalid', family: 5, lookup } as unknown as net.NetConnectOpts));
+    await within(new Promise((resolve) => client.once('connect', resolve)), 2000, "'connect'");
+    expect(asked).toEqual([5]);
+  });
+
   test.each([null, false, NaN, 0])('connect({ timeout: %p }) sets no timeout, as net.connect sets only a truthy one', async (timeout) => {
     const server = net.createServer((socket) => socket.end('ok'));
     const port = await listenLocal(server);

@@ -56,6 +56,20 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(socket.localAddress).toBe(mapped ? '::ffff:127.0.0.1' : '127.0.0.1');
   });
 
+  test('listen({ port: 0, host }) with a falsy host binds the unspecified address; a truthy non-string throws', async () => {
+    for (const host of [false, 0]) {
+      const server = trackServer(createServer()).listen({ port: 0, host: host as unknown as string });
+      await within(once(server, 'listening'), 2000, "'listening'");
+      expect((server.address() as net.AddressInfo).address).toBe('::');
+      await new Promise((resolve) => server.close(resolve));
+    }
+    expect(() => trackServer(createServer()).listen({ port: 0, host: true as unknown as string })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARG_TYPE',
+        message: 'The "hostname" argument must be of type string. Received type boolean (true)',
+      }));
+  });
+
   test("listen('0', '127.0.0.1', 5, cb): a numeric string port and a backlog", async () => {
     const server = trackServer(createServer());
     // Ports often come from the environment as strings; @types/node says number.
