@@ -26,6 +26,9 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
                              bool shortReadDrains) {
   if (tls) return tls->Read(*this, arena, batch, budget, room, shortReadDrains);
   uint64_t taken = 0;
+  // Read on past a short read at a hangup, for bytes behind an urgent mark:
+  // libuv would have ended the stream there, so a reset now is that end.
+  bool pastHangupEnd = false;
   while (budget > 0) {
     if (taken >= room) return ReadOutcome::kStopped;
     size_t capacity = 0;
@@ -72,11 +75,14 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       // once its data, then 'end', and no ECONNRESET. Unless the read stopped
       // at an urgent mark (or a Unix message with descriptors) with bytes
       // behind it: libuv would drop those; they are read on here.
-      if (received < wanted && hangupSeen && !sys::MoreQueued(fd)) {
-        readable = false;
-        ended = true;
-        batch.Add(EventKind::kEnd, id);
-        return ReadOutcome::kEnded;
+      if (received < wanted && hangupSeen) {
+        if (!sys::MoreQueued(fd)) {
+          readable = false;
+          ended = true;
+          batch.Add(EventKind::kEnd, id);
+          return ReadOutcome::kEnded;
+        }
+        pastHangupEnd = true;
       }
       // On Linux a stream socket returns less than asked only when its queue
       // is empty at that moment, and any later arrival raises a new edge; so a
@@ -88,7 +94,7 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       }
       continue;
     }
-    if (n == 0) {
+    if (n == 0 || (pastHangupEnd && n != -EAGAIN)) {
       readable = false;
       ended = true;
       batch.Add(EventKind::kEnd, id);

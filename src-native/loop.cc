@@ -754,10 +754,7 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kResume:
       connection->wantsData = true;
       // No new edge comes for bytes that arrived while paused.
-      if (connection->readable) {
-        NoteHangupOutsideEpoll(connection);
-        flow_.MarkReady(*connection);
-      }
+      if (connection->readable) flow_.MarkReady(*connection);
       return;
     default:
       return;
@@ -778,19 +775,20 @@ void Loop::ApplyAcks(const Command& command) {
     if (!(given > 0)) continue;  // NaN, zero or negative: nothing consumed
     flow_.OnAck(*connection, given >= 9007199254740992.0 ? UINT64_MAX : static_cast<uint64_t>(given));
     MarkInterestDirty(connection);
-    if (connection->readable && connection->wantsData) {
-      NoteHangupOutsideEpoll(connection);
-      flow_.MarkReady(*connection);
-    }
+    if (connection->readable && connection->wantsData) flow_.MarkReady(*connection);
   }
 }
 
 void Loop::NoteHangupOutsideEpoll(Connection* connection) {
   // Level triggering takes a paused or capped connection out of the epoll
   // set (InterestFor), so a reset meanwhile raised no EPOLLHUP: ask, so that
-  // the read about to run sees it as an edge-triggered one would.
-  if (options_.edgeTriggered || connection->hangupSeen) return;
-  if (sys::HungUp(connection->fd)) connection->hangupSeen = true;
+  // the read about to run sees it as an edge-triggered one would. Only then:
+  // a connection in the set had its hangup reported with its readiness.
+  if (options_.edgeTriggered || connection->hangupSeen || connection->interest != 0) return;
+  if (sys::HungUp(connection->fd)) {
+    connection->hangupSeen = true;
+    connection->peerClosing = true;
+  }
 }
 
 void Loop::ReopenHeldListeners() {
@@ -1057,6 +1055,7 @@ void Loop::ReadConnection(Connection* connection, int* handshakeSteps) {
     flow_.MarkReady(*connection);  // next turn, after the events that came meanwhile
     return;
   }
+  NoteHangupOutsideEpoll(connection);
   uint64_t readBefore = connection->bytesRead;
   ReadOutcome outcome = connection->Read(arena_, *batch_, options_.readBudgetPerTurn,
                                          flow_.Room(*connection), options_.shortReadDrains);

@@ -221,7 +221,7 @@ class Loop {
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
   // Sets hangupSeen from poll(2) for a level-triggered connection about to be
-  // read outside an epoll report.
+  // read while outside the epoll set (paused, capped, parked in the line).
   void NoteHangupOutsideEpoll(Connection* connection);
   // Submits `command` (a kTlsQuery or kSocketOption) under a new query
   // number and waits for Answer(); the JS thread's side of both.

@@ -83,3 +83,50 @@ test('level-triggered: a connection accepted over the total cap is read while an
   expect(uploadedAtHello).toBeLessThan(UPLOAD / 2);
   child.kill('SIGKILL');
 });
+
+test("level-triggered: a connection accepted over the total cap whose peer wrote and reset meanwhile: its bytes, then 'end', as net", async () => {
+  // Out of the epoll set while it waits in the line, it got no EPOLLHUP: the
+  // read that the line starts must still see the hangup, so the short read
+  // is the end (libuv's reading), not a read on to ECONNRESET.
+  let lastWords = '';
+  const events: string[] = [];
+  let closed!: () => void;
+  const lastClosed = new Promise<void>((resolve) => { closed = resolve; });
+  const server = track(createServer((socket: Socket) => {
+    let isLast = false;
+    socket.on('data', (chunk: Buffer) => {
+      if (chunk.includes('last words')) isLast = true;
+      if (isLast) lastWords += chunk.toString();
+    });
+    socket.on('end', () => { if (isLast) events.push('end'); });
+    socket.on('error', (error: NodeJS.ErrnoException) => { if (isLast) events.push(`error:${error.code}`); });
+    socket.on('close', (hadError: boolean) => {
+      if (!isLast) return;
+      events.push(`close:${hadError}`);
+      closed();
+    });
+  }));
+  const port = await listenLocal(server);
+  const child = track(spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    const first = net.connect(${port}, '127.0.0.1', () => first.write(Buffer.alloc(${4 * TOTAL_CAP}, 120)));
+    first.on('error', () => {});
+    setTimeout(() => {
+      const last = net.connect(${port}, '127.0.0.1', () => last.write('last words', () => setTimeout(() => last.resetAndDestroy(), 50)));
+      last.on('error', () => {});
+    }, 300);
+    setTimeout(() => process.exit(0), 20000);
+  `], { stdio: 'ignore' }));
+  const native = getReactor().native;
+  // Nothing is consumed while JS is held, so the second connection is accepted
+  // over the total, and its peer resets in the meantime.
+  holdJsThreadUntil(() => native.stats().unconsumedBytes >= TOTAL_CAP && native.stats().connections === 2, 10_000,
+    'the second connection accepted over the total cap');
+  const resetBy = Date.now() + 400;
+  holdJsThreadUntil(() => Date.now() > resetBy, 1_000, 'the reset');
+  await waitFor(() => events.length === 2, 5_000, "the second connection's 'close'");
+  await lastClosed;
+  expect(lastWords).toBe('last words');
+  expect(events).toEqual(['end', 'close:false']);
+  child.kill('SIGKILL');
+});

@@ -2,6 +2,8 @@
 // 127.0.0.1:<port>, sends in-band bytes around urgent ones for <rounds>
 // rounds, waits <hold-ms> with the connection open, ends its side, and prints
 // everything it reads back until EOF.
+// `oob-send <port> markreset <hold-ms>` sends "A"x10 and "!" urgent, waits
+// <hold-ms>, and resets the connection (SO_LINGER 0).
 // `oob-send <port> mark <hold-ms>` instead sends "A"x10, "!" urgent, "B"x10
 // once, reads until the 20 in-band bytes are back or <hold-ms> have passed,
 // prints what came back by then and a '|', then ends its side and prints the
@@ -40,6 +42,18 @@ int main(int argc, char** argv) {
   if (fd < 0 || connect(fd, (struct sockaddr*)&address, sizeof address) < 0) {
     perror("connect");
     return 1;
+  }
+  if (strcmp(argv[2], "markreset") == 0) {
+    // "A"x10, "!" urgent, nothing behind it; <hold-ms> later, a reset.
+    if (send(fd, "AAAAAAAAAA", 10, 0) != 10 || send(fd, "!", 1, MSG_OOB) != 1) {
+      perror("send");
+      return 1;
+    }
+    usleep((useconds_t)atoi(argv[3]) * 1000);
+    struct linger reset = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(fd);
+    return 0;
   }
   if (strcmp(argv[2], "mark") == 0) {
     if (send(fd, "AAAAAAAAAA", 10, 0) != 10 || send(fd, "!", 1, MSG_OOB) != 1 ||

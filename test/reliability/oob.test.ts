@@ -57,3 +57,34 @@ test("a peer's urgent byte with bytes behind it, read only after both sides ende
   });
   expect(await ended).toBe('A'.repeat(10) + 'B'.repeat(10));
 }, 20000);
+
+test("a peer's urgent byte as its last, then a reset, read only afterwards: the in-band bytes, then 'end', as net", async () => {
+  // recv() stops at the mark; nothing in-band is behind it, so the reset is
+  // what the next recv() would say. libuv ends the stream at the short read,
+  // and so does the reactor once it has looked behind the mark.
+  const received: Buffer[] = [];
+  const events: string[] = [];
+  const closed = new Promise<void>((resolve, reject) => {
+    let senderDone: Promise<void>;
+    const server = track(createServer({ pauseOnConnect: true }, (socket: Socket) => {
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.on('end', () => events.push('end'));
+      socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error:${error.code}`));
+      socket.on('close', (hadError: boolean) => {
+        events.push(`close:${hadError}`);
+        resolve();
+      });
+      senderDone.then(() => setTimeout(() => socket.resume(), 50), reject);
+    }));
+    void listenLocal(server).then((port) => {
+      senderDone = new Promise<void>((resolveSender, rejectSender) => {
+        const child = execFile(buildFaultTools().oobSend, [String(port), 'markreset', '50'], { timeout: 10000 },
+          (error) => (error ? rejectSender(error) : resolveSender()));
+        track(child);
+      });
+    });
+  });
+  await closed;
+  expect(Buffer.concat(received).toString()).toBe('A'.repeat(10));
+  expect(events).toEqual(['end', 'close:false']);
+}, 20000);
