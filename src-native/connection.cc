@@ -26,9 +26,6 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
                              bool shortReadDrains) {
   if (tls) return tls->Read(*this, arena, batch, budget, room, shortReadDrains);
   uint64_t taken = 0;
-  // Read on past a short read at a hangup, for bytes behind an urgent mark:
-  // libuv would have ended the stream there, so a reset now is that end.
-  bool pastHangupEnd = false;
   while (budget > 0) {
     if (taken >= room) return ReadOutcome::kStopped;
     size_t capacity = 0;
@@ -82,7 +79,7 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
           batch.Add(EventKind::kEnd, id);
           return ReadOutcome::kEnded;
         }
-        pastHangupEnd = true;
+        readPastHangupEnd = true;
       }
       // On Linux a stream socket returns less than asked only when its queue
       // is empty at that moment, and any later arrival raises a new edge; so a
@@ -94,11 +91,17 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       }
       continue;
     }
-    if (n == 0 || (pastHangupEnd && n != -EAGAIN)) {
+    if (n == 0 || (readPastHangupEnd && n != -EAGAIN)) {
       readable = false;
       ended = true;
       batch.Add(EventKind::kEnd, id);
       return ReadOutcome::kEnded;
+    }
+    if (n == -EAGAIN && readPastHangupEnd) {
+      // Not "drained": after a hangup the queue is final, and recv() says
+      // EAGAIN at an urgent mark only with a signal pending (a stop, a
+      // freeze). No edge would come again: read on next turn.
+      return ReadOutcome::kBudgetSpent;
     }
     if (n == -EAGAIN) {
       readable = false;

@@ -57,6 +57,11 @@ struct Connection : Pollable {
   // EPOLLHUP seen (a reset, or both directions shut): a short read then ends
   // the stream, as libuv reads it (Connection::Read).
   bool hangupSeen = false;
+  // Read on past a short read at a hangup, for bytes behind an urgent mark
+  // (sys::MoreQueued): libuv would have ended the stream there, so an error
+  // now is that end. Kept across reads, as a cap or the budget may stop one
+  // between the two.
+  bool readPastHangupEnd = false;
   // EPOLLPRI seen: a TCP urgent mark may stop a recv() short with bytes still
   // queued, so a short read does not mean drained; read to EAGAIN, then clear.
   bool urgentMark = false;

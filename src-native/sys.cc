@@ -91,6 +91,15 @@ ssize_t Receive(int fd, char* into, size_t capacity) {
   }
 }
 
+void DiscardQueued(int fd, size_t limit) {
+  char scratch[4096];
+  while (limit > 0) {
+    ssize_t n = Receive(fd, scratch, std::min(limit, sizeof scratch));
+    if (n <= 0) return;
+    limit -= static_cast<size_t>(n);
+  }
+}
+
 ssize_t SendVector(int fd, const iovec* chunks, int count) {
   msghdr message{};
   message.msg_iov = const_cast<iovec*>(chunks);

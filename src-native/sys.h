@@ -31,6 +31,9 @@ int EventFdSignal(int fd);
 // accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int Accept(int listenFd, SocketAddress* peer);
 ssize_t Receive(int fd, char* into, size_t capacity);
+// Reads and drops what the socket has queued, up to `limit` bytes, so that a
+// close() sends a FIN rather than the reset that unread bytes cause.
+void DiscardQueued(int fd, size_t limit);
 // sendmsg (send for one chunk) with MSG_NOSIGNAL, so a reset peer yields
 // EPIPE and never SIGPIPE.
 ssize_t SendVector(int fd, const iovec* chunks, int count);

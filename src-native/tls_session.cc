@@ -146,6 +146,11 @@ std::string DerBase64(SSL_SESSION* session) {
 constexpr double kSecureHasPeerCert = 1;
 constexpr double kSecureSessionReused = 2;
 
+// What a failed read drops of the peer's queued bytes: what one read of
+// libuv's (64 KiB) would have taken in before node's TLS failed. Past that,
+// node's close resets too.
+constexpr size_t kDiscardOnFailure = 64 * 1024;
+
 // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: what node's server reports as the
 // authorization error of a client that sent no certificate.
 constexpr long kNoPeerCertificate = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
@@ -852,6 +857,11 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     return ReadOutcome::kFailed;
   }
   TlsFailure failure = TakeTlsFailure("TLS read failed");
+  // OpenSSL stops at the first bad record, where node's libuv had read all
+  // the peer sent (64 KiB a read): drop the rest, so that the close that
+  // follows is a FIN after the alert, as node's, not a reset that can
+  // overtake the alert at the peer.
+  sys::DiscardQueued(transport_.fd, kDiscardOnFailure);
   size_t first = batch.strings.size();
   batch.strings.push_back(failure.message);
   batch.strings.push_back(failure.library);

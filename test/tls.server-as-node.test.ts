@@ -118,6 +118,24 @@ describe.each(implementations)('%s', (_name, createServer, Server) => {
     expect(error.code).toMatch(/^ERR_SSL_/);
   });
 
+  test("a client that sends 32 KiB of junk: 'tlsClientError', then a clean end at the client, not a reset", async () => {
+    // node's libuv had read it all (64 KiB a read) when its TLS failed, so its
+    // close is a FIN; OpenSSL stops at the first bad record, and what it left
+    // unread would make the close a reset.
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }));
+    const port = await listenLocal(server);
+    const reported = once(server, 'tlsClientError') as Promise<[NodeJS.ErrnoException]>;
+    const junk = track(net.connect(port, '127.0.0.1', () => junk.write(Buffer.alloc(32 * 1024, 'blah\n'))));
+    const outcome = new Promise<string>((resolve) => {
+      junk.on('data', () => undefined);
+      junk.on('end', () => resolve('end'));
+      junk.on('error', (error: NodeJS.ErrnoException) => resolve(`error:${error.code}`));
+    });
+    const [error] = await reported;
+    expect(error.code).toMatch(/^ERR_SSL_/);
+    expect(await outcome).toBe('end');
+  });
+
   test("pauseOnConnect: the socket starts paused, and its TLS layer still reads, so the client's end is seen", async () => {
     const pausedAt: boolean[] = [];
     const ended = new Promise<void>((resolve) => {
