@@ -2482,7 +2482,8 @@ function emitError(server: SecureServer, error: Error): void {
  *   rejectUnauthorized, handshakeTimeout, ecdhCurve, sigalgs, secureOptions,
  *   secureProtocol, crl, dhparam, pfx, SNICallback, sessionTimeout,
  *   ticketKeys; and net's allowHalfOpen,
- *   pauseOnConnect, noDelay, keepAlive, highWaterMark.
+ *   pauseOnConnect, noDelay, keepAlive, highWaterMark. Or, as with
+ *   tls.createServer, the listener in their place.
  * @param secureConnectionListener - Added as a 'secureConnection' listener.
  *
  * @example
@@ -2495,9 +2496,6 @@ function emitError(server: SecureServer, error: Error): void {
  * server.listen(8443, '127.0.0.1');
  * ```
  */
-export function createSecureServer(secureConnectionListener?: (socket: SecureSocket) => void): SecureServer;
-export function createSecureServer(options?: SecureServerOptions | null,
-  secureConnectionListener?: (socket: SecureSocket) => void): SecureServer;
 export function createSecureServer(options?: SecureServerOptions | null | ((socket: SecureSocket) => void),
   secureConnectionListener?: (socket: SecureSocket) => void): SecureServer {
   if (!tlsAvailable) {
