@@ -239,6 +239,7 @@ export interface NativeReactorOptions {
   unackedCapTotal?: number;
   shortReadDrains?: boolean;
   edgeTriggered?: boolean;
+  hangupEndsShortRead?: boolean;
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */

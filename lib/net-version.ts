@@ -15,6 +15,14 @@ const major = Number(process.versions.node.split('.')[0]);
 export const maxConnectionsZeroDropsAll = major >= 22;
 
 /**
+ * A peer that wrote and reset before the socket read: libuv up to 1.49
+ * (Node 20 and 22) takes a partial read with POLLHUP behind it for EOF, so
+ * net gives the bytes, then 'end'; Node 24 and later read on to the reset
+ * and give 'error' ECONNRESET.
+ */
+export const hangupEndsShortRead = major < 24;
+
+/**
  * What destroy() gives the callback of a write the kernel has not finished
  * taking. Node 22 and later cancel it with `write ECANCELED` (and Writable
  * passes that error on to the writes queued behind it); Node 20 completes it

@@ -5,6 +5,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, NativeReactor, NativeReactorOptions } from './binding';
 import { systemError } from './errors';
+import { hangupEndsShortRead } from './net-version';
 
 /** Event kinds; the numbers match src-native/batch.h. */
 export const enum EventKind {
@@ -401,7 +402,9 @@ let environmentOptions: NativeReactorOptions = {};
 
 /** The reactor of this JS environment (main thread or Worker), started on first use. */
 export function getReactor(): Reactor {
-  if (environmentReactor === undefined) environmentReactor = new Reactor(environmentOptions);
+  if (environmentReactor === undefined) {
+    environmentReactor = new Reactor({ hangupEndsShortRead, ...environmentOptions });
+  }
   return environmentReactor;
 }
 

@@ -451,7 +451,7 @@ void Loop::Run() {
         if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
           connection->readable = true;
           if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
-          if (mask & EPOLLHUP) connection->hangupSeen = true;
+          if ((mask & EPOLLHUP) && options_.hangupEndsShortRead) connection->hangupSeen = true;
           if (mask & EPOLLPRI) connection->urgentMark = true;
           // A paused socket is not read, so a reset on it surfaces on resume()
           // or on the next write, as with net. Edge triggering reports the
@@ -784,7 +784,9 @@ void Loop::NoteHangupOutsideEpoll(Connection* connection) {
   // set (InterestFor), so a reset meanwhile raised no EPOLLHUP: ask, so that
   // the read about to run sees it as an edge-triggered one would. Only then:
   // a connection in the set had its hangup reported with its readiness.
-  if (options_.edgeTriggered || connection->hangupSeen || connection->interest != 0) return;
+  if (!options_.hangupEndsShortRead || options_.edgeTriggered || connection->hangupSeen || connection->interest != 0) {
+    return;
+  }
   if (sys::HungUp(connection->fd)) {
     connection->hangupSeen = true;
     connection->peerClosing = true;

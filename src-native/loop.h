@@ -123,6 +123,10 @@ struct LoopOptions {
   uint64_t unackedCapTotal = 64 * 1024 * 1024;
   // Treat a short read as "queue empty" (saves one recv per wakeup on Linux).
   bool shortReadDrains = true;
+  // A short read with a hangup behind it is the end of the stream, not a
+  // read on to the reset's error: libuv's reading up to 1.49 (Node 20 and
+  // 22); later libuv (Node 24 on) reads on, and so does the reactor then.
+  bool hangupEndsShortRead = true;
   // Edge-triggered: every connection is registered once for reading and
   // writing and never modified. Level-triggered: interest follows state
   // (EPOLLIN while JS wants data, EPOLLOUT only while a send is blocked), at

@@ -511,6 +511,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     number("unackedCapTotal", &options.unackedCapTotal);
     Napi::Value shortRead = given.Get("shortReadDrains");
     if (shortRead.IsBoolean()) options.shortReadDrains = shortRead.As<Napi::Boolean>().Value();
+    Napi::Value hangupEnds = given.Get("hangupEndsShortRead");
+    if (hangupEnds.IsBoolean()) options.hangupEndsShortRead = hangupEnds.As<Napi::Boolean>().Value();
     Napi::Value edge = given.Get("edgeTriggered");
     if (edge.IsBoolean()) options.edgeTriggered = edge.As<Napi::Boolean>().Value();
   }

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { configure, createServer, Socket } from '../lib';
 import { getReactor } from '../lib/reactor';
 import { holdJsThreadUntil, listenLocal, waitFor } from './helpers';
+import { hangupEndsShortRead } from '../lib/net-version';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -127,6 +128,7 @@ test("level-triggered: a connection accepted over the total cap whose peer wrote
   await waitFor(() => events.length === 2, 5_000, "the second connection's 'close'");
   await lastClosed;
   expect(lastWords).toBe('last words');
-  expect(events).toEqual(['end', 'close:false']);
+  // As net of this Node: libuv up to 1.49 (Node 20, 22) ends at the short read.
+  expect(events).toEqual(hangupEndsShortRead ? ['end', 'close:false'] : ['error:ECONNRESET', 'close:true']);
   child.kill('SIGKILL');
 });

@@ -8,6 +8,7 @@ import { createServer, Socket } from '../../lib';
 import { listenLocal } from '../helpers';
 import { releaseTracked, track } from '../helpers/cleanup';
 import { buildFaultTools } from '../fault/build';
+import { hangupEndsShortRead } from '../../lib/net-version';
 import { cpuShareOver, reactorThreadStat } from './fault-child';
 
 afterEach(releaseTracked);
@@ -86,5 +87,6 @@ test("a peer's urgent byte as its last, then a reset, read only afterwards: the 
   });
   await closed;
   expect(Buffer.concat(received).toString()).toBe('A'.repeat(10));
-  expect(events).toEqual(['end', 'close:false']);
+  // As net of this Node: libuv up to 1.49 (Node 20, 22) ends at the short read.
+  expect(events).toEqual(hangupEndsShortRead ? ['end', 'close:false'] : ['error:ECONNRESET', 'close:true']);
 }, 20000);
