@@ -4,7 +4,7 @@
 // must wait in the cap's line like any connection the cap stopped: once JS
 // consumes and the total falls, it is read. Left out and not in line, it was
 // never read at all.
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 
 import { configure, createServer, Socket } from '../lib';
 import { getReactor } from '../lib/reactor';
@@ -18,6 +18,27 @@ const KiB = 1024;
 const TOTAL_CAP = 64 * KiB;
 configure({ trigger: 'level', maxUnconsumedBytes: TOTAL_CAP });
 
+/**
+ * Clients in a child, so that they go on while this thread is held: the
+ * first sends four times the cap; 300 ms later `second` (a script with `net`
+ * and `port` in scope) opens the second connection. Then holds this thread,
+ * consuming nothing, until the second is accepted over the total cap.
+ */
+function secondAcceptedOverCap(port: number, second: string): ChildProcess {
+  const child = track(spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    const port = ${port};
+    const first = net.connect(port, '127.0.0.1', () => first.write(Buffer.alloc(${4 * TOTAL_CAP}, 120)));
+    first.on('error', () => {});
+    setTimeout(() => { ${second} }, 300);
+    setTimeout(() => process.exit(0), 20000);
+  `], { stdio: 'ignore' }));
+  const native = getReactor().native;
+  holdJsThreadUntil(() => native.stats().unconsumedBytes >= TOTAL_CAP && native.stats().connections === 2, 10_000,
+    'the second connection accepted over the total cap');
+  return child;
+}
+
 test('level-triggered: a connection accepted over the total cap is read once JS consumes', async () => {
   const received = new Map<string, number>();
   let hello = '';
@@ -29,23 +50,7 @@ test('level-triggered: a connection accepted over the total cap is read once JS 
     socket.on('error', () => undefined);
   }));
   const port = await listenLocal(server);
-  // The clients live in a child, so that they go on while this thread is held:
-  // the first sends four times the cap; 300 ms later the second connects and
-  // says hello.
-  const child = track(spawn(process.execPath, ['-e', `
-    const net = require('node:net');
-    const first = net.connect(${port}, '127.0.0.1', () => first.write(Buffer.alloc(${4 * TOTAL_CAP}, 120)));
-    setTimeout(() => {
-      const second = net.connect(${port}, '127.0.0.1', () => second.write('hello'));
-    }, 300);
-    setTimeout(() => process.exit(0), 20000);
-  `], { stdio: 'ignore' }));
-
-  const native = getReactor().native;
-  // Nothing is consumed while JS is held: the first connection's bytes fill
-  // the total, and the second is accepted over it.
-  holdJsThreadUntil(() => native.stats().unconsumedBytes >= TOTAL_CAP && native.stats().connections === 2, 10_000,
-    'the second connection accepted over the total cap');
+  const child = secondAcceptedOverCap(port, "const second = net.connect(port, '127.0.0.1', () => second.write('hello'));");
 
   await waitFor(() => hello === 'hello', 5_000, "the second connection's bytes");
   await waitFor(() => [...received.values()].reduce((sum, n) => sum + n, 0) === 4 * TOTAL_CAP + 5, 5_000, 'every byte');
@@ -108,21 +113,10 @@ test("level-triggered: a connection accepted over the total cap whose peer wrote
     });
   }));
   const port = await listenLocal(server);
-  const child = track(spawn(process.execPath, ['-e', `
-    const net = require('node:net');
-    const first = net.connect(${port}, '127.0.0.1', () => first.write(Buffer.alloc(${4 * TOTAL_CAP}, 120)));
-    first.on('error', () => {});
-    setTimeout(() => {
-      const last = net.connect(${port}, '127.0.0.1', () => last.write('last words', () => setTimeout(() => last.resetAndDestroy(), 50)));
-      last.on('error', () => {});
-    }, 300);
-    setTimeout(() => process.exit(0), 20000);
-  `], { stdio: 'ignore' }));
-  const native = getReactor().native;
-  // Nothing is consumed while JS is held, so the second connection is accepted
-  // over the total, and its peer resets in the meantime.
-  holdJsThreadUntil(() => native.stats().unconsumedBytes >= TOTAL_CAP && native.stats().connections === 2, 10_000,
-    'the second connection accepted over the total cap');
+  // Its peer resets while it waits in the line.
+  const child = secondAcceptedOverCap(port, `const last = net.connect(port, '127.0.0.1',
+    () => last.write('last words', () => setTimeout(() => last.resetAndDestroy(), 50)));
+    last.on('error', () => {});`);
   const resetBy = Date.now() + 400;
   holdJsThreadUntil(() => Date.now() > resetBy, 1_000, 'the reset');
   await waitFor(() => events.length === 2, 5_000, "the second connection's 'close'");
