@@ -48,7 +48,7 @@ export interface NativeReactor {
    */
   tlsUseContext(id: number, contextId: number, ocspResponse?: Buffer): void;
   /** The answer to a TlsAlpn event: the index of the chosen name among those offered, -1 for none. */
-  tlsChooseAlpn(id: number, index: number): void;
+  tlsChooseAlpn(id: number, index: number, keyCertContextId: number): void;
   /** The answer to a TlsResumeSession event: the session (DER) to resume, or none. */
   tlsResumeSession(id: number, session?: Buffer): void;
   /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
@@ -243,7 +243,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 2;
+export const BRIDGE_PROTOCOL = 3;
 
 interface NativeBinding {
   available: boolean;

@@ -149,3 +149,11 @@ let addContextFlags: string | undefined;
  * Seen with node:tls on 24.22.3 and 26.12.1, not on 22.23.5 or 20.20.2.
  */
 export const ephemeralKeyInfoNamesGroups = major >= 24;
+
+/**
+ * tlsSocket.setKeyCert() given a context without a certificate: Node 22 and
+ * later check for one and throw a bare `Error('SetKeyCert')`; Node 20 hands
+ * the missing certificate to OpenSSL, whose 'passed a null parameter' it
+ * throws. Seen on 20.20.2, 22.23.5, 24.22.3 and 26.12.1.
+ */
+export const setKeyCertChecksCertificate = major >= 22;

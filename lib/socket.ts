@@ -413,11 +413,12 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * @internal Answers a TLS server connection's ALPN question (lib/tls.ts):
-   * the index of the chosen name among those offered, -1 for none.
+   * the index of the chosen name among those offered, -1 for none, and the
+   * context whose certificate and key to use from here (setKeyCert), 0 for none.
    */
-  protected chooseTlsAlpn(index: number): void {
+  protected chooseTlsAlpn(index: number, keyCertContextId: number): void {
     if (!this.registered) return;
-    this.reactor!.native.tlsChooseAlpn(this.id, index);
+    this.reactor!.native.tlsChooseAlpn(this.id, index, keyCertContextId);
     this.reactor!.scheduleFlush();
   }
 

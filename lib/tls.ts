@@ -12,7 +12,8 @@ import type { NativeTlsContextOptions } from './binding';
 import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError } from './errors';
 import type { Reactor } from './reactor';
 import {
-  addContextIgnoresCase, ephemeralKeyInfoNamesGroups, systemCaHintOnVerifyErrors, tlsSessionsCarryServerIdentity,
+  addContextIgnoresCase, ephemeralKeyInfoNamesGroups, setKeyCertChecksCertificate, systemCaHintOnVerifyErrors,
+  tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
@@ -647,6 +648,37 @@ export class SecureSocket extends Socket {
   }
 
   /**
+   * Sets the certificate and key this server socket's handshake sends, as
+   * TLSSocket's setKeyCert(): `context` is a SecureContext (node's or one
+   * from {@link createSecureContext}) or the options to make one. Called in
+   * the server's ALPNCallback (an ACME TLS-ALPN challenge's certificate), it
+   * takes the place of the server's certificate, and of one an SNI choice
+   * gave, for this handshake. At any other point it is checked and does
+   * nothing, as node's has nothing left to change there; a client's socket
+   * and a destroyed one ignore it.
+   */
+  setKeyCert(context: tls.SecureContext | tls.SecureContextOptions): void {
+    if (this.destroyed) return;
+    const secureContext = isNodeSecureContext(context) ? context : createSecureContext(context as tls.SecureContextOptions);
+    if (this.tlsClient !== undefined) return;
+    const options = knownContextOptions(secureContext)!;
+    // As node's: no certificate to use, or a certificate without its key.
+    if (!hasCertificate(options)) throw setKeyCertWithoutCertificate();
+    const keyless = options.nodeContext === undefined && options.keys.length === 0 && (options.pfx?.length ?? 0) === 0;
+    // node has taken a keyless certificate when it throws (the reactor does
+    // the same: OpenSSL may then have no key that fits, and fail the handshake).
+    if (this.choosingAlpn && this.secureServer !== undefined) {
+      this.keyCertContextId = this.secureServer.namedContextId(secureContext);
+    }
+    if (keyless) throw opensslNullParameter();
+  }
+
+  /** @internal The ALPNCallback runs: setKeyCert() applies to the answer. */
+  choosingAlpn = false;
+  /** @internal The native context setKeyCert() chose during the ALPNCallback, sent with the answer. */
+  keyCertContextId: number | undefined = undefined;
+
+  /**
    * As TLSSocket's disableRenegotiation(): renegotiation is off on reactor
    * TLS connections always (SSL_OP_NO_RENEGOTIATION: a peer's attempt is
    * refused by OpenSSL), so there is nothing more to turn off.
@@ -1026,9 +1058,14 @@ export class SecureSocket extends Socket {
     else this.secureServer.newSession(this, Buffer.from(id, 'hex'), Buffer.from(der, 'base64'));
   }
 
-  /** @internal The answer to onReactorAlpn: the index of the chosen name, -1 for none. */
+  /**
+   * @internal The answer to onReactorAlpn: the index of the chosen name, -1
+   * for none, with the certificate setKeyCert() chose meanwhile.
+   */
   answerAlpn(index: number): void {
-    this.chooseTlsAlpn(index);
+    const keyCert = this.keyCertContextId ?? 0;
+    this.keyCertContextId = undefined;
+    this.chooseTlsAlpn(index, keyCert);
   }
 
   /** @internal */
@@ -1786,6 +1823,24 @@ function hasCertificate(options: NativeTlsContextOptions): boolean {
   return typeof native.getCertificate !== 'function' || native.getCertificate() !== null;
 }
 
+let secureContextClass: Function | undefined;
+
+/** Whether `value` is a SecureContext (node's class; createSecureContext makes them too), as node's setKeyCert asks. */
+function isNodeSecureContext(value: unknown): value is tls.SecureContext {
+  secureContextClass ??= tls.createSecureContext().constructor;
+  return value instanceof secureContextClass;
+}
+
+/** OpenSSL's error for a certificate or key that is not there, as node throws it from setKeyCert. */
+function opensslNullParameter(): Error {
+  return opensslError('error:0A0C0102:SSL routines::passed a null parameter', 'SSL routines', 'passed a null parameter');
+}
+
+/** What node's setKeyCert throws for a context without a certificate (lib/net-version.ts). */
+function setKeyCertWithoutCertificate(): Error {
+  return setKeyCertChecksCertificate ? new Error('SetKeyCert') : opensslNullParameter();
+}
+
 /** node's SSL_CTX of a native SecureContext, as an External, for createTlsContext to read in the same call. */
 function nodeSslContext(native: object): object {
   const external = sslContextGetter!.call(native);
@@ -1826,6 +1881,8 @@ function nodeContextOptions(native: object): NativeTlsContextOptions {
  */
 export function createSecureContext(options?: tls.SecureContextOptions): tls.SecureContext {
   if (!tlsAvailable) return tls.createSecureContext(options);
+  // As node's: no options (null too) is an empty context; anything else must be an object.
+  if (options !== undefined && options !== null) validateObject(options, 'options');
   const made: { secureContext?: tls.SecureContext } = {};
   const prepared = prepareContext((options ?? {}) as SecureServerOptions, false, made);
   const secureContext = made.secureContext!;
@@ -2350,12 +2407,16 @@ export class SecureServer extends Server {
       protocols.push(wire.toString('ascii', at + 1, at + 1 + wire[at]));
     }
     let chosen: unknown;
+    socket.keyCertContextId = undefined;
+    socket.choosingAlpn = true;
     try {
       // node's type says string; node passes false when no SNI name was sent.
       chosen = this.alpnCallback!.call(socket, { servername: servername as string, protocols });
     } catch (error) {
       failHandshake(socket, error as Error);
       return;
+    } finally {
+      socket.choosingAlpn = false;
     }
     if (chosen === undefined) {
       socket.answerAlpn(-1);
@@ -2376,7 +2437,8 @@ export class SecureServer extends Server {
    * context (node's TypeError 'Invalid SNI context' otherwise): one from
    * createSecureContext or from node, or what addContext kept.
    */
-  private namedContextId(given: unknown): number {
+  /** @internal */
+  namedContextId(given: unknown): number {
     if (!given || (typeof given !== 'object' && typeof given !== 'function')) return 0;
     // As node's `context.context || context`: a wrapper of a context's native part counts as it.
     const options = knownContextOptions(given as object);

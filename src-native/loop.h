@@ -65,7 +65,8 @@ struct Command {
     kTlsTrace,            // id: a TLS connection traces its records to stderr (TlsSession::EnableTrace)
     kTlsChooseAlpn,       // id: a TLS server connection whose handshake waits for an
                           // ALPN name; amount: the index of JS's choice among those
-                          // offered, past them for none (TlsSession::ChooseAlpn)
+                          // offered, past them for none; tlsContext: the one whose
+                          // certificate to use (setKeyCert), or null (TlsSession::ChooseAlpn)
     kTlsResumeSession,    // id: a TLS server connection whose handshake waits for
                           // JS's lookup of an offered session id; bytes: the
                           // session (DER), or none (TlsSession::ResumeSession)
@@ -101,7 +102,8 @@ struct Command {
   uint64_t pin = 0;
   // kAddListener of a TLS listener: the context its connections handshake
   // with; kAddConnection of a TLS client: its (client) context;
-  // kTlsUseContext: the server context chosen by SNI name, or null.
+  // kTlsUseContext: the server context chosen by SNI name, or null;
+  // kTlsChooseAlpn: the server context setKeyCert() gave, or null.
   std::shared_ptr<TlsContext> tlsContext;
   // kAddConnection of a TLS client: what its handshake starts with (a
   // pointer, so that the commands of every other kind stay small).

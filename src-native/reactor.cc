@@ -1267,13 +1267,24 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// tlsChooseAlpn(connectionId, index): JS's answer to kTlsAlpn, the index of
-// the chosen name among those offered, or -1 for none.
+// tlsChooseAlpn(connectionId, index[, keyCertContextId]): JS's answer to
+// kTlsAlpn, the index of the chosen name among those offered, or -1 for
+// none, and the server context whose certificate and key to use from here
+// (setKeyCert), or 0 for none.
 Napi::Value Reactor::TlsChooseAlpn(const Napi::CallbackInfo& info) {
-  double index = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  Napi::Env env = info.Env();
+  std::shared_ptr<TlsContext> keyCert;
+  if (info.Length() < 2 || !TlsContextArgument(info, 2, &keyCert) || (keyCert != nullptr && keyCert->client())) {
+    return ThrowTypeError(env, "tlsChooseAlpn(id, index[, keyCertContextId])");
+  }
+  double index = info[1].IsNumber() ? info[1].As<Napi::Number>().DoubleValue() : -1;
+  Command command(Command::Kind::kTlsChooseAlpn);
+  command.id = IdArgument(info, 0);
   // An ALPN list holds fewer than 2^15 names; anything else chooses none.
-  Stage(Command::Kind::kTlsChooseAlpn, info, index >= 0 && index < 65536 ? static_cast<uint64_t>(index) : 65536);
-  return info.Env().Undefined();
+  command.amount = index >= 0 && index < 65536 ? static_cast<uint64_t>(index) : 65536;
+  command.tlsContext = std::move(keyCert);
+  Staged().push_back(std::move(command));
+  return env.Undefined();
 }
 
 Napi::Value Reactor::Resume(const Napi::CallbackInfo& info) {

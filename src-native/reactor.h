@@ -23,7 +23,7 @@ namespace reactor {
 // refuses an addon built from other sources (a stale build/) instead of
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
 // setTimeout count. 2: adoptFd takes wasConnected.
-constexpr int kBridgeProtocol = 2;
+constexpr int kBridgeProtocol = 3;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

@@ -337,6 +337,7 @@ void TlsSession::EnableTrace() {
 TlsSession* TlsSession::Of(const SSL* ssl) { return static_cast<TlsSession*>(SSL_get_app_data(ssl)); }
 
 int TlsSession::OnCertificateWanted() {
+  if (keyCertFailed_) return 0;
   switch (servername_) {
     case ServernameState::kAsked:
       return -1;
@@ -527,9 +528,13 @@ void TlsSession::ReportServerNewSessions(Connection& connection, Batch& batch) {
   serverNewSessions_.clear();
 }
 
-bool TlsSession::ChooseAlpn(uint64_t index) {
+bool TlsSession::ChooseAlpn(uint64_t index, std::shared_ptr<TlsContext> keyCert) {
   if (alpn_ != AlpnState::kAsked) return false;
   alpn_ = AlpnState::kAnswered;
+  if (keyCert != nullptr) {
+    keyCertContext_ = std::move(keyCert);
+    if (!UseKeyCert()) keyCertFailed_ = true;
+  }
   // ParseAlpnExtension checked every length.
   for (size_t at = 0, n = 0; at < offeredAlpn_.size(); at += 1 + static_cast<unsigned char>(offeredAlpn_[at]), ++n) {
     if (n == index) {
@@ -687,7 +692,30 @@ bool TlsSession::UseContext(std::shared_ptr<TlsContext> context, std::string sta
     return true;
   }
   chosenContext_ = std::move(context);
+  // node asks its ALPNCallback after the SNICallback below TLS 1.3, so there
+  // setKeyCert()'s certificate, replaced by the swap, applies again; over
+  // TLS 1.3 node asks it first, and the SNI choice is what stays.
+  if (keyCertContext_ != nullptr && SSL_version(ssl_) < TLS1_3_VERSION && !UseKeyCert()) keyCertFailed_ = true;
   return true;
+}
+
+bool TlsSession::UseKeyCert() {
+  // As node's setKeyCert (UseSNIContext): the context's current certificate,
+  // then its key and chain, for that key's type; the rest of the SSL stays.
+  // Without a key (lib/tls.ts threw for it) the certificate alone is taken,
+  // as node's first step is: OpenSSL drops a key it does not match.
+  SSL_CTX* ctx = keyCertContext_->ctx();
+  X509* certificate = SSL_CTX_get0_certificate(ctx);
+  EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx);
+  STACK_OF(X509)* chain = nullptr;
+  bool ok = certificate != nullptr && SSL_CTX_get0_chain_certs(ctx, &chain) == 1;
+  if (ok && key == nullptr) {
+    ok = SSL_use_certificate(ssl_, certificate) == 1;
+  } else if (ok) {
+    ok = SSL_use_cert_and_key(ssl_, certificate, key, chain, 1) == 1;
+  }
+  if (!ok) ERR_clear_error();
+  return ok;
 }
 
 void TlsSession::OnKeyLogLine(const char* line) {

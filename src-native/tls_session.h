@@ -173,8 +173,12 @@ class TlsSession {
   // them (node's callback returned undefined), none: the handshake then
   // fails with OpenSSL's no_application_protocol alert, as node's. False,
   // and nothing changed, unless an answer was awaited. The caller must then
-  // read again, as after UseContext.
-  bool ChooseAlpn(uint64_t index);
+  // read again, as after UseContext. A non-null `keyCert` (node's
+  // setKeyCert() in its ALPNCallback) gives the certificate, key and chain
+  // the handshake sends from here, over the accepting context's and over
+  // one an SNI choice gives later (node asks SNI first, so there setKeyCert
+  // wins); if it cannot be applied, the handshake fails.
+  bool ChooseAlpn(uint64_t index, std::shared_ptr<TlsContext> keyCert);
   // OpenSSL's client-hello callback: SSL_CLIENT_HELLO_SUCCESS to go on,
   // SSL_CLIENT_HELLO_RETRY to stop until JS answers.
   int OnClientHello();
@@ -432,6 +436,12 @@ class TlsSession {
   // The context JS chose by SNI name, held for the SSL's life (its ALPN list
   // is read by the selection callback).
   std::shared_ptr<TlsContext> chosenContext_;
+  // The context setKeyCert() chose (ChooseAlpn), held to apply again after
+  // an SNI choice swaps the SSL's context; keyCertFailed_: it could not be
+  // applied, and the certificate callback fails the handshake.
+  std::shared_ptr<TlsContext> keyCertContext_;
+  bool keyCertFailed_ = false;
+  bool UseKeyCert();
   SSL* ssl_ = nullptr;  // owned; owns its BIO
   BIO* traceBio_ = nullptr;  // owned: a memory BIO each record's trace is made in (EnableTrace), freed after ssl_
   ServernameState servername_ = ServernameState::kNotAsked;

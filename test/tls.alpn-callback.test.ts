@@ -9,6 +9,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureContext, createSecureServer, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
+import { setKeyCertChecksCertificate } from '../lib/net-version';
 import { listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { issueServerCertificate, makeTestPki, TestPki } from './helpers/tls-pki';
@@ -17,9 +18,11 @@ afterEach(releaseTracked);
 
 let pki: TestPki;
 let alpha: { key: Buffer; cert: Buffer };  // a.example
+let beta: { key: Buffer; cert: Buffer };   // b.example
 beforeAll(() => {
   pki = makeTestPki();
   alpha = issueServerCertificate(pki, ['a.example']);
+  beta = issueServerCertificate(pki, ['b.example']);
 });
 afterAll(() => pki.remove());
 
@@ -160,6 +163,104 @@ describe.each(servers)('%s', (_, make) => {
     // node asks the ALPNCallback first over TLS 1.3, the SNICallback first
     // over TLS 1.2; the reactor asks the ALPNCallback first over both (docs/tls.md).
     expect(order.sort()).toEqual(['alpn a.example', 'sni a.example']);
+  });
+});
+
+describe.each(servers)('%s, setKeyCert() in the ALPNCallback', (_, make) => {
+  // As an ACME TLS-ALPN-01 responder: the challenge's certificate for a
+  // client offering acme-tls/1, the server's own for everyone else.
+  const givens: [string, () => unknown][] = [
+    ['options', () => beta],
+    ['a context node made', () => tls.createSecureContext(beta)],
+    ['a context the package made', () => createSecureContext(beta)],
+  ];
+  test.each(givens.flatMap(([what, given]) => (['TLSv1.2', 'TLSv1.3'] as const).map((v) => [what, v, given] as const)))(
+    'given %s (%s): that certificate is the one the client gets, for that connection only', async (_what, version, given) => {
+      const { port } = await start(make, {
+        ALPNCallback(this: SecureSocket, { protocols }) {
+          if (protocols.includes('acme-tls/1')) {
+            this.setKeyCert(given() as tls.SecureContext);
+            return 'acme-tls/1';
+          }
+          return protocols[0];
+        },
+      });
+      expect(await visit(port, { ALPNProtocols: ['acme-tls/1'], maxVersion: version }))
+        .toMatchObject({ alpn: 'acme-tls/1', commonName: 'b.example', reply: 'ping' });
+      expect(await visit(port, { ALPNProtocols: ['http/1.1'], maxVersion: version }))
+        .toMatchObject({ alpn: 'http/1.1', commonName: 'localhost', reply: 'ping' });
+    });
+
+  // node asks the SNICallback first over TLS 1.2 and the ALPNCallback first
+  // over TLS 1.3 (above), and what is asked later wins; the reactor, which
+  // asks the ALPNCallback first, gives what node's order would.
+  test.each([['TLSv1.2', 'b.example'], ['TLSv1.3', 'a.example']] as const)('with an SNICallback too (%s): the certificate is %s\'s', async (version, commonName) => {
+    const alphaContext = createSecureContext(alpha);
+    const { port } = await start(make, {
+      SNICallback: (_name, callback) => callback(null, alphaContext),
+      ALPNCallback(this: SecureSocket, { protocols }) {
+        this.setKeyCert(beta);
+        return protocols[0];
+      },
+    });
+    expect(await visit(port, { servername: 'a.example', ALPNProtocols: ['acme-tls/1'], maxVersion: version }))
+      .toMatchObject({ alpn: 'acme-tls/1', commonName, reply: 'ping' });
+  });
+
+  test('a bad argument throws as node\'s does, and the throw fails the handshake', async () => {
+    const thrown: unknown[] = [];
+    const givens: unknown[] = ['x', {}, { cert: beta.cert }, { key: alpha.key, cert: beta.cert }];
+    const { server, port } = await start(make, {
+      ALPNCallback(this: SecureSocket) {
+        const given = givens.shift();
+        try {
+          this.setKeyCert(given as tls.SecureContextOptions);
+        } catch (error) {
+          thrown.push(error);
+        }
+        if (givens.length === 0) this.setKeyCert('x' as tls.SecureContextOptions);
+        return 'a';
+      },
+    });
+    for (let i = 0; i < 2; ++i) {
+      expect(await visit(port, { ALPNProtocols: ['a'] })).toMatchObject({ alpn: 'a', commonName: 'localhost' });
+    }
+    // A certificate without its key: node has taken the certificate when it
+    // throws, and OpenSSL, left with no key that fits, fails the handshake.
+    const keyless = once(server, 'tlsClientError');
+    // (The client's code names the alert as its OpenSSL does: SSLV3_ or SSL/TLS_.)
+    expect((await visit(port, { ALPNProtocols: ['a'] })).error).toMatch(/^ERR_SSL_.*ALERT_HANDSHAKE_FAILURE$/);
+    expect((await keyless)[0]).toMatchObject({ code: 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM' });
+    const reported = once(server, 'tlsClientError');
+    expect((await visit(port, { ALPNProtocols: ['a'] })).error).toBe('ECONNRESET');
+    expect((await reported)[0]).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(thrown).toHaveLength(4);
+    expect(thrown[0]).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "options" argument must be of type object. Received type string (\'x\')' });
+    // Node 22 and later check for a certificate first (lib/net-version.ts).
+    const noCertificate = setKeyCertChecksCertificate
+      ? { message: 'SetKeyCert' } : { code: 'ERR_SSL_PASSED_A_NULL_PARAMETER' };
+    expect(thrown[1]).toMatchObject(noCertificate);
+    expect(thrown[2]).toMatchObject({ code: 'ERR_SSL_PASSED_A_NULL_PARAMETER', reason: 'passed a null parameter' });
+    expect(thrown[3]).toMatchObject({ code: 'ERR_OSSL_X509_KEY_VALUES_MISMATCH' });
+  });
+
+  test('after the handshake it changes nothing, and still checks its argument', async () => {
+    const { server, port } = await start(make, {});
+    const checked = new Promise<unknown[]>((resolve) => {
+      server.once('secureConnection', (socket: SecureSocket | tls.TLSSocket) => {
+        const results: unknown[] = [socket.setKeyCert(beta)];
+        try {
+          socket.setKeyCert({});
+        } catch (error) {
+          results.push((error as Error).message);
+        }
+        resolve(results);
+      });
+    });
+    expect(await visit(port, {})).toMatchObject({ commonName: 'localhost', reply: 'ping' });
+    expect(await checked).toEqual([undefined,
+      setKeyCertChecksCertificate ? 'SetKeyCert' : 'error:0A0C0102:SSL routines::passed a null parameter']);
   });
 });
 

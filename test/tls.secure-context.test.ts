@@ -112,3 +112,20 @@ describe('a client given secureContext, beside tls.connect', () => {
     }
   });
 });
+
+test('createSecureContext checks its options as tls.createSecureContext: an object, or nothing (null too)', () => {
+  for (const options of ['x', 1, true, []]) {
+    let nodeError: unknown;
+    try {
+      tls.createSecureContext(options as tls.SecureContextOptions);
+    } catch (error) {
+      nodeError = error;
+    }
+    expect(nodeError).toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    expect(() => createSecureContext(options as tls.SecureContextOptions)).toThrow((nodeError as Error).message);
+  }
+  for (const options of [null, undefined]) {
+    expect(createSecureContext(options as unknown as tls.SecureContextOptions))
+      .toBeInstanceOf(tls.createSecureContext().constructor);
+  }
+});
