@@ -668,15 +668,17 @@ export class SecureSocket extends Socket {
     // node has taken a keyless certificate when it throws (the reactor does
     // the same: OpenSSL may then have no key that fits, and fail the handshake).
     if (this.choosingAlpn && this.secureServer !== undefined) {
-      this.keyCertContextId = this.secureServer.namedContextId(secureContext);
+      // Built now, so that a context the reactor cannot take throws here.
+      this.secureServer.namedContextId(secureContext);
+      this.keyCertContext = secureContext;
     }
     if (keyless) throw opensslNullParameter();
   }
 
   /** @internal The ALPNCallback runs: setKeyCert() applies to the answer. */
   choosingAlpn = false;
-  /** @internal The native context setKeyCert() chose during the ALPNCallback, sent with the answer. */
-  keyCertContextId: number | undefined = undefined;
+  /** @internal The context setKeyCert() chose during the ALPNCallback, sent with the answer. */
+  keyCertContext: tls.SecureContext | undefined = undefined;
 
   /**
    * As TLSSocket's disableRenegotiation(): renegotiation is off on reactor
@@ -1060,12 +1062,11 @@ export class SecureSocket extends Socket {
 
   /**
    * @internal The answer to onReactorAlpn: the index of the chosen name, -1
-   * for none, with the certificate setKeyCert() chose meanwhile.
+   * for none, and the native context whose certificate setKeyCert() chose
+   * meanwhile, 0 for none.
    */
-  answerAlpn(index: number): void {
-    const keyCert = this.keyCertContextId ?? 0;
-    this.keyCertContextId = undefined;
-    this.chooseTlsAlpn(index, keyCert);
+  answerAlpn(index: number, keyCertContextId = 0): void {
+    this.chooseTlsAlpn(index, keyCertContextId);
   }
 
   /** @internal */
@@ -2407,19 +2408,24 @@ export class SecureServer extends Server {
       protocols.push(wire.toString('ascii', at + 1, at + 1 + wire[at]));
     }
     let chosen: unknown;
-    socket.keyCertContextId = undefined;
+    let keyCert = 0;
+    socket.keyCertContext = undefined;
     socket.choosingAlpn = true;
     try {
       // node's type says string; node passes false when no SNI name was sent.
       chosen = this.alpnCallback!.call(socket, { servername: servername as string, protocols });
+      // Looked up after the callback: a setSecureContext() in it released
+      // the native contexts made for names, and this makes it again.
+      if (socket.keyCertContext !== undefined) keyCert = this.namedContextId(socket.keyCertContext);
     } catch (error) {
       failHandshake(socket, error as Error);
       return;
     } finally {
       socket.choosingAlpn = false;
+      socket.keyCertContext = undefined;
     }
     if (chosen === undefined) {
-      socket.answerAlpn(-1);
+      socket.answerAlpn(-1, keyCert);
       return;
     }
     const index = protocols.indexOf(chosen as string);
@@ -2428,7 +2434,7 @@ export class SecureServer extends Server {
         `any of the client's offered protocols (${protocols.join(', ')})`, 'ERR_TLS_ALPN_CALLBACK_INVALID_RESULT'));
       return;
     }
-    socket.answerAlpn(index);
+    socket.answerAlpn(index, keyCert);
   }
 
   /**

@@ -710,7 +710,8 @@ void Loop::Apply(Command& command) {
       }
       return;
     case Command::Kind::kTlsChooseAlpn:
-      if (connection->tls != nullptr && !connection->failed && connection->tls->ChooseAlpn(command.amount, std::move(command.tlsContext))) {
+      if (connection->tls != nullptr && !connection->failed &&
+          connection->tls->ChooseAlpn(command.amount, std::move(command.tlsContext))) {
         // As kTlsUseContext below.
         connection->readable = true;
         flow_.MarkReady(*connection);

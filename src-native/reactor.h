@@ -22,7 +22,8 @@ namespace reactor {
 // BRIDGE_PROTOCOL in lib/binding.ts, by every change to them, so that lib
 // refuses an addon built from other sources (a stale build/) instead of
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
-// setTimeout count. 2: adoptFd takes wasConnected.
+// setTimeout count. 2: adoptFd takes wasConnected. 3: tlsChooseAlpn takes
+// the context setKeyCert() gave.
 constexpr int kBridgeProtocol = 3;
 
 // What the reactor thread shares with the JS thread for delivery. While a

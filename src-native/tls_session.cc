@@ -700,20 +700,19 @@ bool TlsSession::UseContext(std::shared_ptr<TlsContext> context, std::string sta
 }
 
 bool TlsSession::UseKeyCert() {
-  // As node's setKeyCert (UseSNIContext): the context's current certificate,
-  // then its key and chain, for that key's type; the rest of the SSL stays.
-  // Without a key (lib/tls.ts threw for it) the certificate alone is taken,
-  // as node's first step is: OpenSSL drops a key it does not match.
+  // In node's steps (setKeyCert's UseSNIContext): the context's current
+  // certificate, then its key, then its chain if it has one (none leaves
+  // the SSL's for that key type), each taken by reference. Without a key
+  // (lib/tls.ts threw, as node's second step fails) the certificate alone
+  // is taken: OpenSSL drops the SSL's key if it does not match it.
   SSL_CTX* ctx = keyCertContext_->ctx();
   X509* certificate = SSL_CTX_get0_certificate(ctx);
   EVP_PKEY* key = SSL_CTX_get0_privatekey(ctx);
   STACK_OF(X509)* chain = nullptr;
-  bool ok = certificate != nullptr && SSL_CTX_get0_chain_certs(ctx, &chain) == 1;
-  if (ok && key == nullptr) {
-    ok = SSL_use_certificate(ssl_, certificate) == 1;
-  } else if (ok) {
-    ok = SSL_use_cert_and_key(ssl_, certificate, key, chain, 1) == 1;
-  }
+  bool ok = certificate != nullptr && SSL_CTX_get0_chain_certs(ctx, &chain) == 1 &&
+            SSL_use_certificate(ssl_, certificate) == 1;
+  if (ok && key != nullptr) ok = SSL_use_PrivateKey(ssl_, key) == 1;
+  if (ok && key != nullptr && chain != nullptr) ok = SSL_set1_chain(ssl_, chain) == 1;
   if (!ok) ERR_clear_error();
   return ok;
 }
@@ -740,6 +739,7 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
   if (!keyLogLines_.empty()) ReportKeyLog(connection, batch);
   if (result == 1) {
     handshakeDone_ = true;
+    keyCertContext_.reset();  // the SSL holds its own references to what it took
     flushWanted_ = true;  // writes made while the handshake ran wait for it
     // A session JS gave that OpenSSL did not take (a TLS 1.3 hello, or one
     // it refused) is of no further use.

@@ -127,7 +127,7 @@
   X(SSL_set_ex_data) \
   X(SSL_set_session) \
   X(SSL_shutdown) \
-  X(SSL_use_cert_and_key) \
+  X(SSL_use_PrivateKey) \
   X(SSL_use_certificate) \
   X(SSL_version) \
   X(SSL_write_ex) \

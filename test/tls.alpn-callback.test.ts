@@ -207,6 +207,20 @@ describe.each(servers)('%s, setKeyCert() in the ALPNCallback', (_, make) => {
       .toMatchObject({ alpn: 'acme-tls/1', commonName, reply: 'ping' });
   });
 
+  test('a setSecureContext() after it in the callback leaves this handshake its certificate', async () => {
+    let server!: AnyServer;
+    ({ server } = await start(make, {
+      ALPNCallback(this: SecureSocket, { protocols }) {
+        this.setKeyCert(beta);
+        server.setSecureContext({ key: alpha.key, cert: alpha.cert });
+        return protocols[0];
+      },
+    }));
+    const port = (server.address() as { port: number }).port;
+    expect(await visit(port, { ALPNProtocols: ['acme-tls/1'] }))
+      .toMatchObject({ alpn: 'acme-tls/1', commonName: 'b.example', reply: 'ping' });
+  });
+
   test('a bad argument throws as node\'s does, and the throw fails the handshake', async () => {
     const thrown: unknown[] = [];
     const givens: unknown[] = ['x', {}, { cert: beta.cert }, { key: alpha.key, cert: beta.cert }];
