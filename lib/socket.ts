@@ -563,8 +563,12 @@ export class Socket extends Duplex implements AttemptingSocket {
     // As net: a destroyed (closed) socket may be connected again, as new.
     if (this.destroyed) this.reinitialize();
     // A socket adopt() will attach counts as connected.
-    if (this.id !== 0 || this.connecting || this.onAttachAbandoned !== undefined) {
+    if (this.onAttachAbandoned !== undefined) {
       throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
+    }
+    if (this.id !== 0 || this.connecting) {
+      this.connectAgain(options, listener);
+      return this;
     }
     this.beginConnect();
     this.hadConnection = true;
@@ -615,6 +619,56 @@ export class Socket extends Duplex implements AttemptingSocket {
     });
     return this;
   }
+
+  /**
+   * connect() on a socket that is connected or connecting, as net's goes:
+   * no throw; `connecting` again, and the same lookup, until the kernel
+   * answers libuv's second connect(2). That answer is EALREADY while the
+   * first is in flight. A TCP socket that connected itself stays "connecting"
+   * to Linux until a connect(2) after the handshake, whose answer is 0: so
+   * the first such call gives 'connect' and 'ready' again, and each later
+   * one (and one on an accepted or Unix socket) fails with EISCONN.
+   */
+  private connectAgain(options: ConnectOptions, listener: (() => void) | undefined): void {
+    if (listener !== undefined) this.once('connect', listener);
+    this.connecting = true;
+    const answer = (target: { address: string; port: number } | undefined): void => {
+      if (this.destroyed) return;
+      if (this.attempts !== undefined) {
+        this.connecting = false;
+        this.destroy(systemError(-os.constants.errno.EALREADY, 'connect', target?.address, target?.port));
+        return;
+      }
+      this.connecting = false;
+      if (this.kernelStillConnecting) {
+        this.kernelStillConnecting = false;
+        this.emit(kReady);
+        this.connectEmitPending = true;
+        emitConnectNT(this);
+        return;
+      }
+      const error = systemError(-os.constants.errno.EISCONN, 'connect', target?.address, target?.port);
+      if (this.localAddress !== undefined) error.message += ` - Local (${this.localAddress}:${this.localPort})`;
+      this.destroy(error);
+    };
+    if (options.path !== undefined && options.path !== null) {
+      process.nextTick(answer, { address: options.path, port: 0 });
+      return;
+    }
+    resolveTargets(options, this, (error, targets) => {
+      if (this.destroyed) return;
+      if (error) {
+        this.connecting = false;
+        this.destroy(error);
+        return;
+      }
+      answer(targets![0]);
+    });
+  }
+
+  // A TCP connection this socket's own connect() made, which Linux has not
+  // yet moved to connected: connectAgain's first call answers 'connect'.
+  private kernelStillConnecting = false;
 
   private startAttempts(targets: ConnectTarget[], multiple: boolean, options: ConnectOptions): void {
     this.attempts = new ConnectAttempts(this, targets, multiple, options);
@@ -743,6 +797,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.attempts?.connected();
     this.attempts = undefined;
     this.setAddresses(addresses);
+    this.kernelStillConnecting = this.tcpConnection;
     // As net: a client bound to a path reports it as its local address.
     if (this.boundPath !== undefined) this.localAddress = this.boundPath;
     // As net's afterConnect: what was set before, or while connecting, now.
