@@ -1625,8 +1625,11 @@ function checkTakeableFd(fd: unknown): asserts fd is number {
     throw invalidFdType('UNKNOWN');
   }
   if (stats.isSocket()) return;
+  // In the order of libuv's uv_guess_handle.
+  if (tty.isatty(fd)) throw invalidFdType('TTY');
+  if (stats.isFile() || stats.isCharacterDevice()) throw invalidFdType('FILE');
   if (stats.isFIFO()) throw invalidFdType('PIPE');
-  throw invalidFdType(tty.isatty(fd) ? 'TTY' : 'FILE');
+  throw invalidFdType('UNKNOWN');
 }
 
 /** net's check of a blockList option (Node 22+): a net.BlockList, else ERR_INVALID_ARG_TYPE. */

@@ -36,10 +36,18 @@ describe.each(netImplementations)('%s', (name, implementation) => {
       expect.objectContaining({ code }));
   });
 
-  test('an fd of a regular file is ERR_INVALID_FD_TYPE', () => {
-    const fd = fs.openSync(__filename, 'r');
+  // The type named is libuv's uv_guess_handle's: a file or a character
+  // device is FILE, anything else that is no socket, pipe or terminal UNKNOWN.
+  test.each([
+    ['a regular file', 'FILE', __filename],
+    ['a character device', 'FILE', '/dev/null'],
+    ['a directory', 'UNKNOWN', __dirname],
+  ])('an fd of %s is ERR_INVALID_FD_TYPE %s', (_what, type, file) => {
+    const fd = fs.openSync(file, 'r');
     try {
-      expect(() => new implementation.Socket({ fd })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_FD_TYPE' }));
+      expect(() => new implementation.Socket({ fd })).toThrow(expect.objectContaining({
+        code: 'ERR_INVALID_FD_TYPE', message: `Unsupported fd type: ${type}`,
+      }));
     } finally {
       fs.closeSync(fd);
     }
