@@ -171,11 +171,13 @@ function endAfterConnect(socket: Socket): void {
  * cache in the stream constructors megamorphic (bench/socket-construct.js;
  * test/socket.construct-shape.test.ts).
  */
-export function duplexOptionsOf(options: SocketOptions, fromFd: boolean): DuplexOptions & { readable?: boolean; writable?: boolean } {
+export function duplexOptionsOf(options: SocketOptions): DuplexOptions & { readable?: boolean; writable?: boolean } {
   return {
-    // As net, an fd socket's sides may start closed (Duplex reads these two).
-    readable: fromFd ? options.readable : undefined,
-    writable: fromFd ? options.writable : undefined,
+    // As net, a socket's sides may start closed (Duplex reads these two):
+    // one made with readable: false is never read (attach), and one made
+    // with writable: false fails writes with ERR_STREAM_WRITE_AFTER_END.
+    readable: options.readable,
+    writable: options.writable,
     // Half-open handling is ours, as in net: the Duplex must not end itself.
     allowHalfOpen: true,
     emitClose: false,
@@ -309,7 +311,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     const fd = bound === undefined ? options.fd : undefined;
     if (fd !== undefined) checkTakeableFd(fd);
     const blockList = blockListOption && options.blockList ? validateBlockList(options.blockList) : undefined;
-    super(duplexOptionsOf(options, fd !== undefined));
+    super(duplexOptionsOf(options));
     this.allowHalfOpen = Boolean(options.allowHalfOpen);
     // As net's kSetNoDelay and kSetKeepAlive: given to the connection once it is up.
     if (options.noDelay) this.noDelay = true;
@@ -329,7 +331,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     const onread = onReadOption(options.onread);
     if (onread !== undefined) this.userBuffer = new UserBufferReader(onread);
-    if (fd !== undefined) this.takeFd(fd, options.readable !== false);
+    if (fd !== undefined) this.takeFd(fd);
     // Last: adopting it is the one change that cannot be undone. Throws
     // ERR_SOCKET_HANDLE_ADOPTED for one adopted already, as net.
     if (bound !== undefined) this.adoptBoundSource(adoptBoundSocket(bound));
@@ -353,7 +355,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * checkTakeableFd; what only the kernel can tell (not a stream socket, not
    * connected) is thrown here, before anything has changed.
    */
-  private takeFd(fd: number, readable: boolean): void {
+  private takeFd(fd: number): void {
     const reactor = getReactor();
     const result = reactor.native.adoptFd(fd);
     if (result.length === 2) {
@@ -364,11 +366,6 @@ export class Socket extends Duplex implements AttemptingSocket {
     fs.closeSync(fd);
     this.userBuffer?.start();
     const [id, remoteAddress, remotePort, localAddress, localPort] = result;
-    if (!readable) {
-      // As net: a socket made with readable: false is never read.
-      this.readingStopped = true;
-      reactor.native.pause(id);
-    }
     this.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   }
 
@@ -514,6 +511,13 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.hadConnection = true;
     this.onAttachAbandoned = undefined;
     reactor.connections.set(id, this);
+    if ((this as unknown as { _readableState: { readable: boolean } })._readableState.readable === false &&
+        !this.readingStopped) {
+      // As net: a socket made with readable: false is never read (its
+      // Duplex ended at birth: net's read(0) after connecting does nothing).
+      this.readingStopped = true;
+      reactor.native.pause(id);
+    }
     this.updateReference();
     if (addresses !== undefined) this.setAddresses(addresses);
     this.clearUnattachedTimer();
