@@ -406,7 +406,10 @@ export class SecureSocket extends Socket {
 
   /** @internal Made by a SecureServer or by connect({ tls }), never directly. */
   constructor(options: SocketOptions, server: SecureServer | undefined, client?: TlsClientState) {
-    super(options);
+    // As tls.connect, whose TLSSocket is made without them: a TLS socket's
+    // sides start open whatever readable/writable say (a handshake must read).
+    super(options.readable === undefined && options.writable === undefined ? options
+      : { ...options, readable: undefined, writable: undefined });
     this.secureServer = server;
     this.tlsClient = client;
     // As node's server-side TLSSocket, which carries an 'error' listener of
@@ -2424,17 +2427,19 @@ export class SecureServer extends Server {
       socket.choosingAlpn = false;
       socket.keyCertContext = undefined;
     }
-    if (chosen === undefined) {
-      socket.answerAlpn(-1, keyCert);
-      return;
-    }
-    const index = protocols.indexOf(chosen as string);
-    if (index === -1) {
+    const index = chosen === undefined ? -1 : protocols.indexOf(chosen as string);
+    if (chosen !== undefined && index === -1) {
       failHandshake(socket, codedTypeError(`ALPN callback returned a value (${String(chosen)}) that did not match ` +
         `any of the client's offered protocols (${protocols.join(', ')})`, 'ERR_TLS_ALPN_CALLBACK_INVALID_RESULT'));
       return;
     }
-    socket.answerAlpn(index, keyCert);
+    try {
+      socket.answerAlpn(index, keyCert);
+    } catch (error) {
+      // An answer the reactor refused (a context it no longer has) must
+      // still end the wait: the handshake fails with why.
+      failHandshake(socket, error as Error);
+    }
   }
 
   /**
@@ -2442,8 +2447,8 @@ export class SecureServer extends Server {
    * context (or a primitive) is the server's own (0); an object must be a
    * context (node's TypeError 'Invalid SNI context' otherwise): one from
    * createSecureContext or from node, or what addContext kept.
+   * @internal
    */
-  /** @internal */
   namedContextId(given: unknown): number {
     if (!given || (typeof given !== 'object' && typeof given !== 'function')) return 0;
     // As node's `context.context || context`: a wrapper of a context's native part counts as it.

@@ -434,6 +434,10 @@ int TlsSession::OnClientHello() {
     case AlpnState::kAsked:
       return SSL_CLIENT_HELLO_RETRY;
     case AlpnState::kAnswered:  // a second ClientHello (after a HelloRetryRequest) keeps the answer
+      // Failed here, not only in the certificate callback, which a
+      // resumption skips: a setKeyCert() that could not be applied fails
+      // every handshake, as node's throw from it does (internal_error).
+      return keyCertFailed_ ? SSL_CLIENT_HELLO_ERROR : SSL_CLIENT_HELLO_SUCCESS;
     case AlpnState::kFailed:
       return SSL_CLIENT_HELLO_SUCCESS;
     case AlpnState::kNotAsked:
