@@ -13,7 +13,9 @@ export interface NativeReactor {
   connect(family: 0 | 4 | 6, address: string, port: number, localAddress: string, localPort: number,
     tlsContext?: number, servername?: string, session?: Buffer, traces?: boolean, requestsOcsp?: boolean,
     /** A net.BoundSocket's fd: a duplicate of it connects, in place of a new socket (localAddress/Port unused). */
-    boundFd?: number):
+    boundFd?: number,
+    /** A TLS client reports its key log lines from its first message on. */
+    logsKeys?: boolean):
     [id: number] | [errno: number, syscall: string];
   /**
    * Takes a duplicate of a connected stream socket. `wasConnected`: one libuv

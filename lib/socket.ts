@@ -742,9 +742,9 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (tls === undefined && bound === undefined) {
       result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
     } else {
-      const [context, servername, session, traces, requestsOcsp] = tls ?? [];
+      const [context, servername, session, traces, requestsOcsp, logsKeys] = tls ?? [];
       result = reactor.native.connect(target.family, address, target.port, localAddress, localPort, context, servername,
-        session, traces, requestsOcsp, bound);
+        session, traces, requestsOcsp, bound, logsKeys);
     }
     if (bound !== undefined && this.boundSource?.path === undefined) this.closeBoundSource();
     if (result.length === 2) return [result[0], result[1]];
@@ -754,11 +754,11 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * @internal A TLS client's native context id, SNI name, session, whether
-   * it traces and whether it asks for an OCSP staple, for connect()
-   * (lib/tls.ts); undefined for a plain socket.
+   * it traces, whether it asks for an OCSP staple and whether it logs its
+   * keys, for connect() (lib/tls.ts); undefined for a plain socket.
    */
   protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string,
-    session: Buffer | undefined, traces: boolean, requestsOcsp: boolean] | undefined {
+    session: Buffer | undefined, traces: boolean, requestsOcsp: boolean, logsKeys: boolean] | undefined {
     return undefined;
   }
 

@@ -480,7 +480,7 @@ export class SecureSocket extends Socket {
 
   /** @internal */
   protected override tlsConnectArguments(reactor: Reactor):
-    [number, string, Buffer | undefined, boolean, boolean] | undefined {
+    [number, string, Buffer | undefined, boolean, boolean, boolean] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
     this.serverVerified = false;  // every attempt's handshake is judged on its own
@@ -493,7 +493,7 @@ export class SecureSocket extends Socket {
     // In the start itself: the connection is handed to the reactor before
     // anything staged in this tick, and its ClientHello may go at once.
     return [id, this.servernameToSend ?? client.servername, this.sessionToOffer ?? client.session,
-      this.wantsTrace || client.traces, client.requestsOcsp];
+      this.wantsTrace || client.traces, client.requestsOcsp, this.logsKeys];
   }
 
   /**
@@ -722,8 +722,9 @@ export class SecureSocket extends Socket {
   override attach(...args: Parameters<Socket['attach']>): void {
     super.attach(...args);
     if (this.maxSendFragment !== undefined) this.tlsSetMaxSendFragment(this.maxSendFragment);
-    if (this.logsKeys) this.tlsLogKeys();
-    // A client's connect carried it (tlsConnectArguments).
+    // A client's connect carried these two (tlsConnectArguments): its
+    // handshake may end before a command sent now would arrive. (A server's
+    // sockets log by their context.)
     if (this.wantsTrace && this.tlsClient === undefined) this.tlsTrace();
   }
 
@@ -755,6 +756,15 @@ export class SecureSocket extends Socket {
    * sockets, on the socket itself for a client.
    */
   onReactorKeylog(line: string): void {
+    if (this.tlsClient !== undefined && this.connectEmitPending) {
+      // As onReactorSecure: node's client handshakes after 'connect', so
+      // its lines come after it too.
+      const id = this.id;
+      process.nextTick(() => {
+        if (!this.destroyed && this.id === id) this.onReactorKeylog(line);
+      });
+      return;
+    }
     const bytes = Buffer.from(`${line}\n`, 'latin1');
     if (this.secureServer !== undefined) this.secureServer.emit('keylog', bytes, this);
     else this.emit('keylog', bytes);

@@ -662,7 +662,7 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
                           "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session, "
-                          "traces, requestsOcsp, boundFd])");
+                          "traces, requestsOcsp, boundFd, logsKeys])");
   }
   // info[5] to info[9]: a TLS client's context, SNI name, session to offer
   // (a Buffer), whether it traces and whether it asks for an OCSP staple,
@@ -688,6 +688,9 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
     }
     tlsClient->traces = info.Length() >= 9 && info[8].IsBoolean() && info[8].As<Napi::Boolean>().Value();
     tlsClient->requestsOcsp = info.Length() >= 10 && info[9].IsBoolean() && info[9].As<Napi::Boolean>().Value();
+    // info[11]: whether it reports its key log lines. In the start, not a
+    // later command: both ends may finish the handshake before one arrives.
+    tlsClient->logsKeys = info.Length() >= 12 && info[11].IsBoolean() && info[11].As<Napi::Boolean>().Value();
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;

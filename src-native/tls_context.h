@@ -53,6 +53,7 @@ struct TlsClientStart {
                            // not offered, as node ignores it
   bool traces = false;     // its records are traced from the ClientHello (enableTrace)
   bool requestsOcsp = false;  // asks the server to staple an OCSP response (node's requestOCSP)
+  bool logsKeys = false;   // reports its key log lines from the ClientHello ('keylog' listened for)
 };
 
 // What lib/tls.ts passes, already validated there (and by node:tls's own

@@ -98,3 +98,28 @@ test('a reactor client with a \'keylog\' listener logs its own secrets, the line
   await waitFor(() => serverLines.length >= TLS13_LABELS.length, 5000, 'node\'s server to log every secret');
   expect([...lines].sort()).toEqual([...serverLines].sort());
 });
+
+test('a client\'s \'keylog\' listener added in the tick of connect() logs every secret, however soon the handshake ends', async () => {
+  // Both ends handshake on the reactor thread, so the handshake needs no JS
+  // and may end before anything JS sends after the connect's start arrives.
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }));
+  const port = await listenLocal(server);
+  for (let i = 0; i < 5; ++i) {
+    const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
+    const lines: string[] = [];
+    const order: string[] = [];
+    socket.on('keylog', (line: Buffer) => {
+      lines.push(line.toString('latin1'));
+      order.push('keylog');
+    });
+    socket.on('connect', () => order.push('connect'));
+    await new Promise((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('error', reject);
+    });
+    expect(labelsOf(lines)).toEqual(TLS13_LABELS);
+    // In node's order: the TCP connect, then the handshake's secrets.
+    expect(order).toEqual(['connect', ...TLS13_LABELS.map(() => 'keylog')]);
+    socket.destroy();
+  }
+});
