@@ -15,7 +15,9 @@ export interface NativeReactor {
     /** A net.BoundSocket's fd: a duplicate of it connects, in place of a new socket (localAddress/Port unused). */
     boundFd?: number,
     /** A TLS client reports its key log lines from its first message on. */
-    logsKeys?: boolean):
+    logsKeys?: boolean,
+    /** A TLS client's plaintext bytes per record from its first message on (512 to 16384), 0 for OpenSSL's. */
+    maxSendFragment?: number):
     [id: number] | [errno: number, syscall: string];
   /**
    * Takes a duplicate of a connected stream socket. `wasConnected`: one libuv

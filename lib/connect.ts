@@ -270,13 +270,16 @@ export interface AttemptingSocket extends EventEmitter {
   readonly blockList: BlockList | undefined;
   autoSelectFamilyAttemptedAddresses: string[] | undefined;
   /**
-   * Whether a connect to a Unix path waits for the next tick to start (it
-   * otherwise starts at once, as net's): a TLS client's ClientHello goes with
-   * the start, and what setSession(), setServername() and enableTrace() do in
-   * the tick of connect() must be in it, as it is in node's, whose handshake
-   * starts on 'connect'.
+   * Whether a start reached within the call to connect() (a Unix path, or
+   * a custom lookup that answered at once) waits for the next tick (it
+   * otherwise starts at once, as net's): a TLS client's ClientHello goes
+   * with the start, and what setSession(), setServername(), enableTrace()
+   * and a 'keylog' listener do in the tick of connect() must be in it, as
+   * they are in node's, whose handshake starts on 'connect'.
    */
-  readonly pathConnectWaitsATick: boolean;
+  readonly startWaitsForConnectTick: boolean;
+  /** connect() is running: a start now would be in its tick. */
+  readonly inConnectCall: boolean;
   /** Starts a native connect to `target`; the errno and syscall if it failed at once, else null. */
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null;
   /** Closes the native connection of the attempt in progress (its later events are dropped). */
@@ -372,14 +375,14 @@ export class ConnectAttempts {
       return;
     }
     if (this.multiple) this.socket.autoSelectFamilyAttemptedAddresses?.push(`${target.address}:${target.port}`);
-    if (target.family === 0 && this.socket.pathConnectWaitsATick) {
+    if (this.socket.inConnectCall && this.socket.startWaitsForConnectTick) {
       process.nextTick(onStartLater, this, target, localAddress);
       return;
     }
     this.begin(target, localAddress);
   }
 
-  /** @internal A start left to this tick (pathConnectWaitsATick), unless the socket gave up meanwhile. */
+  /** @internal A start left to this tick (startWaitsForConnectTick), unless the socket gave up meanwhile. */
   startLater(target: ConnectTarget, localAddress: string): void {
     if (!this.cancelled && this.socket.connecting) this.begin(target, localAddress);
   }

@@ -155,9 +155,14 @@ function emitCloseWithoutConnectionNT(socket: Socket): void {
 }
 
 function emitConnectNT(socket: Socket): void {
-  socket.emit('connect');
-  socket.emit('ready');
-  socket.connectEmitted();
+  // A listener that throws (to an 'uncaughtException' handler) must not
+  // leave the reads that wait for 'connect' held for good.
+  try {
+    socket.emit('connect');
+    socket.emit('ready');
+  } finally {
+    socket.connectEmitted();
+  }
 }
 
 function endAfterConnect(socket: Socket): void {
@@ -596,10 +601,21 @@ export class Socket extends Duplex implements AttemptingSocket {
     // dns.lookup's own request does, and a custom lookup that never answers
     // does not (net's handle is not active before it connects).
     this.connectReactor = reactor;
+    this.inConnectCall = true;
+    try {
+      this.startLookup(options);
+    } finally {
+      this.inConnectCall = false;
+    }
+    return this;
+  }
+
+  /** connect()'s lookup and the attempts it leads to (at once for a Unix path or a lookup that answers at once). */
+  private startLookup(options: ConnectOptions): void {
     if (this.connectingToPath) {
       // As net: a Unix path is connected to at once, with no lookup.
       this.startAttempts([{ family: 0, address: options.path as string, port: 0 }], false, options);
-      return this;
+      return;
     }
     let answered = false;
     resolveTargets(options, this, (error, targets, multiple) => {
@@ -621,7 +637,6 @@ export class Socket extends Duplex implements AttemptingSocket {
       }
       this.startAttempts(targets as ConnectTarget[], multiple === true, options);
     });
-    return this;
   }
 
   /**
@@ -716,10 +731,13 @@ export class Socket extends Duplex implements AttemptingSocket {
   // close callback emits 'close' (see _destroy).
   private hadConnection = false;
 
-  /** @internal For ConnectAttempts: a plain socket connects to a Unix path at once, as net's. */
-  get pathConnectWaitsATick(): boolean {
+  /** @internal For ConnectAttempts: a plain socket starts its connect at once, as net's. */
+  get startWaitsForConnectTick(): boolean {
     return false;
   }
+
+  /** @internal For ConnectAttempts: connect() is running. */
+  inConnectCall = false;
 
   /** @internal For ConnectAttempts: starts a native connect and attaches to it. */
   startAttempt(target: ConnectTarget, localAddress: string, localPort: number): [number, string] | null {
@@ -742,9 +760,9 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (tls === undefined && bound === undefined) {
       result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
     } else {
-      const [context, servername, session, traces, requestsOcsp, logsKeys] = tls ?? [];
+      const [context, servername, session, traces, requestsOcsp, logsKeys, maxSendFragment] = tls ?? [];
       result = reactor.native.connect(target.family, address, target.port, localAddress, localPort, context, servername,
-        session, traces, requestsOcsp, bound, logsKeys);
+        session, traces, requestsOcsp, bound, logsKeys, maxSendFragment);
     }
     if (bound !== undefined && this.boundSource?.path === undefined) this.closeBoundSource();
     if (result.length === 2) return [result[0], result[1]];
@@ -754,11 +772,13 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * @internal A TLS client's native context id, SNI name, session, whether
-   * it traces, whether it asks for an OCSP staple and whether it logs its
-   * keys, for connect() (lib/tls.ts); undefined for a plain socket.
+   * it traces, whether it asks for an OCSP staple, whether it logs its keys
+   * and its record size (0: OpenSSL's), for connect() (lib/tls.ts);
+   * undefined for a plain socket.
    */
   protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string,
-    session: Buffer | undefined, traces: boolean, requestsOcsp: boolean, logsKeys: boolean] | undefined {
+    session: Buffer | undefined, traces: boolean, requestsOcsp: boolean, logsKeys: boolean,
+    maxSendFragment: number] | undefined {
     return undefined;
   }
 

@@ -454,17 +454,32 @@ export class SecureSocket extends Socket {
   }
 
   /**
-   * @internal A client's connect to a Unix path starts in the next tick, as
-   * a TCP one does after its lookup: the ClientHello goes with the start,
-   * and setSession(), setServername() and enableTrace() in the tick of
-   * connect() must reach it (node's handshake starts on 'connect').
+   * @internal A client's connect reached within connect() (a Unix path, a
+   * lookup that answered at once) starts in the next tick, as a TCP one
+   * does after dns.lookup: the ClientHello goes with the start, and
+   * setSession(), setServername(), enableTrace() and a 'keylog' listener in
+   * the tick of connect() must reach it (node's handshake starts on 'connect').
    */
-  override get pathConnectWaitsATick(): boolean {
+  override get startWaitsForConnectTick(): boolean {
     return this.tlsClient !== undefined;
+  }
+
+  /** @internal A client's key log lines that came before 'connect' was emitted (onReactorKeylog). */
+  private keylogAwaitingConnect: string[] = [];
+
+  /** @internal 'connect' has been emitted: the key log lines that waited for it go first. */
+  override connectEmitted(): void {
+    const lines = this.keylogAwaitingConnect;
+    if (lines.length > 0) {
+      this.keylogAwaitingConnect = [];
+      for (const line of lines) this.emitKeylog(line);
+    }
+    super.connectEmitted();
   }
 
   /** @internal Each connect (a reconnect too) starts with nothing settled and verifies anew. */
   protected override beginConnect(): void {
+    this.keylogAwaitingConnect = [];
     if (this.tlsClient === undefined) return;
     this.serverVerified = false;
     this.secureInfo = undefined;
@@ -480,7 +495,7 @@ export class SecureSocket extends Socket {
 
   /** @internal */
   protected override tlsConnectArguments(reactor: Reactor):
-    [number, string, Buffer | undefined, boolean, boolean, boolean] | undefined {
+    [number, string, Buffer | undefined, boolean, boolean, boolean, number] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
     this.serverVerified = false;  // every attempt's handshake is judged on its own
@@ -493,7 +508,7 @@ export class SecureSocket extends Socket {
     // In the start itself: the connection is handed to the reactor before
     // anything staged in this tick, and its ClientHello may go at once.
     return [id, this.servernameToSend ?? client.servername, this.sessionToOffer ?? client.session,
-      this.wantsTrace || client.traces, client.requestsOcsp, this.logsKeys];
+      this.wantsTrace || client.traces, client.requestsOcsp, this.logsKeys, this.maxSendFragment ?? 0];
   }
 
   /**
@@ -721,11 +736,12 @@ export class SecureSocket extends Socket {
   /** @internal */
   override attach(...args: Parameters<Socket['attach']>): void {
     super.attach(...args);
+    // A client's connect carried these (tlsConnectArguments): its handshake
+    // may be under way before a command sent now would arrive. (A server's
+    // sockets log keys by their context.)
+    if (this.tlsClient !== undefined) return;
     if (this.maxSendFragment !== undefined) this.tlsSetMaxSendFragment(this.maxSendFragment);
-    // A client's connect carried these two (tlsConnectArguments): its
-    // handshake may end before a command sent now would arrive. (A server's
-    // sockets log by their context.)
-    if (this.wantsTrace && this.tlsClient === undefined) this.tlsTrace();
+    if (this.wantsTrace) this.tlsTrace();
   }
 
   /**
@@ -757,14 +773,17 @@ export class SecureSocket extends Socket {
    */
   onReactorKeylog(line: string): void {
     if (this.tlsClient !== undefined && this.connectEmitPending) {
-      // As onReactorSecure: node's client handshakes after 'connect', so
-      // its lines come after it too.
-      const id = this.id;
-      process.nextTick(() => {
-        if (!this.destroyed && this.id === id) this.onReactorKeylog(line);
-      });
+      // node's client handshakes after 'connect', so its lines come after
+      // it: they wait for connectEmitted(), which runs even when an error
+      // in the same batch destroyed the socket (its 'error' comes later,
+      // as node's does after the lines of a handshake that failed).
+      this.keylogAwaitingConnect.push(line);
       return;
     }
+    this.emitKeylog(line);
+  }
+
+  private emitKeylog(line: string): void {
     const bytes = Buffer.from(`${line}\n`, 'latin1');
     if (this.secureServer !== undefined) this.secureServer.emit('keylog', bytes, this);
     else this.emit('keylog', bytes);

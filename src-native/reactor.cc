@@ -662,10 +662,11 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
                           "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session, "
-                          "traces, requestsOcsp, boundFd, logsKeys])");
+                          "traces, requestsOcsp, boundFd, logsKeys, maxSendFragment])");
   }
-  // info[5] to info[9]: a TLS client's context, SNI name, session to offer
-  // (a Buffer), whether it traces and whether it asks for an OCSP staple,
+  // info[5] to info[9], info[11] and info[12]: a TLS client's context, SNI
+  // name, session to offer (a Buffer), whether it traces, whether it asks
+  // for an OCSP staple, whether it logs its keys and its record size,
   // checked before the socket exists.
   std::shared_ptr<TlsContext> tlsContext;
   std::unique_ptr<TlsClientStart> tlsClient;
@@ -691,6 +692,12 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
     // info[11]: whether it reports its key log lines. In the start, not a
     // later command: both ends may finish the handshake before one arrives.
     tlsClient->logsKeys = info.Length() >= 12 && info[11].IsBoolean() && info[11].As<Napi::Boolean>().Value();
+    // info[12]: the record size setMaxSendFragment() set before the connect
+    // (512 to 16384; TlsSession::SetMaxSendFragment ignores anything else).
+    if (info.Length() >= 13 && info[12].IsNumber()) {
+      double bytes = info[12].As<Napi::Number>().DoubleValue();
+      if (bytes >= 512 && bytes <= 16384) tlsClient->maxSendFragment = static_cast<uint64_t>(bytes);
+    }
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;

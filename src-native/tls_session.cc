@@ -235,6 +235,7 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
   SSL_set_connect_state(session->ssl_);
   if (start.traces) session->EnableTrace();
   if (start.logsKeys) session->LogKeys();
+  if (start.maxSendFragment != 0) session->SetMaxSendFragment(start.maxSendFragment);
   if (start.requestsOcsp && SSL_set_tlsext_status_type(session->ssl_, TLSEXT_STATUSTYPE_ocsp) != 1) {
     ERR_clear_error();
     return nullptr;

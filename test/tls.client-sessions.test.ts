@@ -444,3 +444,39 @@ test('a client that writes before its tickets arrive still gets them (TLS 1.3 ov
     socket.destroy();
   }
 });
+
+test('with a custom lookup that answers at once, setSession() and setServername() in the tick of the connect reach the ClientHello, as TLSSocket\'s', async () => {
+  const namesSeen: Array<string | false> = [];
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    namesSeen.push((socket as unknown as { servername: string | false }).servername);
+    socket.on('error', () => {});
+    socket.end('hello');
+  }));
+  const port = await listenLocal(server as never);
+  const lookup = ((_host: string, options: { all?: boolean }, callback: (...answer: unknown[]) => void): void => {
+    if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+    else callback(null, '127.0.0.1', 4);
+  }) as never;
+  const visit = async (client: ClientKind, session?: Buffer, servername?: string) => {
+    const socket = track(client === 'tls.connect'
+      ? tls.connect({ host: 'server.test', port, lookup, ca: pki.caCert, servername: 'localhost' })
+      : connect({ host: 'server.test', port, lookup, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket);
+    if (session !== undefined) (socket as unknown as SessionSetter).setSession(session);
+    if (servername !== undefined) (socket as unknown as { setServername(name: string): void }).setServername(servername);
+    const sessions: Buffer[] = [];
+    let reused = false;
+    socket.on('session', (saved: Buffer) => sessions.push(saved));
+    socket.on('secureConnect', () => { reused = socket.isSessionReused(); });
+    socket.resume();
+    socket.on('end', () => socket.end());
+    await once(socket, 'close');
+    return { sessions, reused, servername: namesSeen.at(-1) };
+  };
+  for (const client of ['tls.connect', 'reactor'] as const) {
+    const saved = (await visit(client)).sessions.at(-1);
+    expect(saved).toBeInstanceOf(Buffer);
+    expect({ client, resumed: (await visit(client, saved)).reused }).toEqual({ client, resumed: true });
+    expect({ client, name: (await visit(client, undefined, 'other.example')).servername })
+      .toEqual({ client, name: 'other.example' });
+  }
+});

@@ -99,27 +99,58 @@ test('a reactor client with a \'keylog\' listener logs its own secrets, the line
   expect([...lines].sort()).toEqual([...serverLines].sort());
 });
 
-test('a client\'s \'keylog\' listener added in the tick of connect() logs every secret, however soon the handshake ends', async () => {
+describe('a reactor client\'s \'keylog\' listener added in the tick of connect()', () => {
   // Both ends handshake on the reactor thread, so the handshake needs no JS
   // and may end before anything JS sends after the connect's start arrives.
-  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }));
-  const port = await listenLocal(server);
-  for (let i = 0; i < 5; ++i) {
+  const lookupAtOnce = (_host: string, options: { all?: boolean }, callback: (...answer: unknown[]) => void): void => {
+    if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+    else callback(null, '127.0.0.1', 4);
+  };
+  test.each([
+    ['an address', { host: '127.0.0.1' }],
+    ['a name a custom lookup answers at once', { host: 'server.test', lookup: lookupAtOnce }],
+  ])('to %s: every secret is logged, however soon the handshake ends, after \'connect\'', async (_to, target) => {
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }));
+    const port = await listenLocal(server);
+    for (let i = 0; i < 5; ++i) {
+      const socket = track(connect({ ...target, port, tls: { ca: pki.caCert, servername: 'localhost' } } as never)) as SecureSocket;
+      const lines: string[] = [];
+      const order: string[] = [];
+      socket.on('keylog', (line: Buffer) => {
+        lines.push(line.toString('latin1'));
+        order.push('keylog');
+      });
+      socket.on('connect', () => order.push('connect'));
+      await new Promise((resolve, reject) => {
+        socket.once('secureConnect', resolve);
+        socket.once('error', reject);
+      });
+      expect(labelsOf(lines)).toEqual(TLS13_LABELS);
+      // In node's order: the TCP connect, then the handshake's secrets.
+      expect(order).toEqual(['connect', ...TLS13_LABELS.map(() => 'keylog')]);
+      socket.destroy();
+    }
+  });
+
+  test('a handshake that fails in the batch of the connect: connect, its secret, then the error', async () => {
+    // TLS 1.2: the client logs its secret with its last flight, then the
+    // server refuses it for want of a certificate.
+    const server = track(createSecureServer({
+      key: pki.serverKey, cert: pki.serverCert, requestCert: true, rejectUnauthorized: true, maxVersion: 'TLSv1.2',
+    }));
+    server.on('tlsClientError', () => {});
+    const port = await listenLocal(server);
     const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } })) as SecureSocket;
-    const lines: string[] = [];
     const order: string[] = [];
-    socket.on('keylog', (line: Buffer) => {
-      lines.push(line.toString('latin1'));
-      order.push('keylog');
-    });
+    socket.on('keylog', (line: Buffer) => order.push(line.toString('latin1').split(' ')[0]));
     socket.on('connect', () => order.push('connect'));
-    await new Promise((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('error', reject);
-    });
-    expect(labelsOf(lines)).toEqual(TLS13_LABELS);
-    // In node's order: the TCP connect, then the handshake's secrets.
-    expect(order).toEqual(['connect', ...TLS13_LABELS.map(() => 'keylog')]);
-    socket.destroy();
-  }
+    socket.on('error', () => order.push('error'));
+    // JS is busy while the reactor connects and handshakes: all of it comes in one batch.
+    process.nextTick(() => process.nextTick(() => {
+      const until = Date.now() + 300;
+      while (Date.now() < until) { /* the reactor thread works meanwhile */ }
+    }));
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(order).toEqual(['connect', 'CLIENT_RANDOM', 'error']);
+  });
 });

@@ -104,3 +104,39 @@ test('sizes outside 512 to 16384 give false and change nothing; a size that is n
   expect(socket.setMaxSendFragment(16385)).toBe(false);
   theirs.destroy();
 }, 20_000);
+
+test('a client\'s size set in the tick of connect() applies from its ClientHello, as TLSSocket\'s', async () => {
+  /** The lengths of the records a client sends before the server answers: its ClientHello's. */
+  const firstRecords = async (client: 'tls.connect' | 'reactor'): Promise<number[]> => {
+    const lengths: number[] = [];
+    let total = 0;
+    const server = track(net.createServer((socket) => {
+      let pending = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        while (pending.length >= 5 && pending.length >= 5 + pending.readUInt16BE(3)) {
+          lengths.push(pending.readUInt16BE(3));
+          total += pending.readUInt16BE(3);
+          pending = pending.subarray(5 + pending.readUInt16BE(3));
+        }
+      });
+      socket.on('error', () => {});
+    }));
+    const port = await listenLocal(server as never);
+    // Enough ALPN names for a ClientHello of over 1 KiB on every OpenSSL.
+    const ALPNProtocols = Array.from({ length: 60 }, (_, i) => `protocol-name-${i}`);
+    const socket = track(client === 'tls.connect'
+      ? tls.connect({ host: '127.0.0.1', port, ALPNProtocols })
+      : connect({ host: '127.0.0.1', port, tls: { ALPNProtocols } }) as SecureSocket);
+    socket.on('error', () => {});
+    expect(socket.setMaxSendFragment(512)).toBe(true);
+    const until = Date.now() + 2000;
+    while (total < 1024 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    return lengths;
+  };
+  for (const client of ['tls.connect', 'reactor'] as const) {
+    const lengths = await firstRecords(client);
+    expect({ client, over512: lengths.filter((length) => length > 512) }).toEqual({ client, over512: [] });
+    expect(lengths.length).toBeGreaterThan(1);
+  }
+});
