@@ -150,7 +150,8 @@ export function invalidState(message: string): NodeStyleError {
 }
 
 export function invalidIpAddress(address: unknown): NodeStyleError {
-  return withCode(new TypeError(`Invalid IP address: ${String(address)}`), 'ERR_INVALID_IP_ADDRESS');
+  // Node's message is a %s format: objects shown as util.inspect shows them.
+  return withCode(new TypeError(util.format('Invalid IP address: %s', address)), 'ERR_INVALID_IP_ADDRESS');
 }
 
 export function invalidAddressFamily(family: unknown, options: { host?: unknown; port?: unknown }): NodeStyleError {

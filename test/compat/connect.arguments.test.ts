@@ -38,6 +38,16 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
       .toThrow(expect.objectContaining({ code }));
   });
 
+  test.each([
+    ['{}', {}, '{}'],
+    ['[1]', [1], '[ 1 ]'],
+    ['1n', 1n, '1n'],
+    ['new Number(1)', new Number(1), '[Number: 1]'],
+  ])('a localAddress of %s is named in ERR_INVALID_IP_ADDRESS as net names it', (_label, localAddress, shown) => {
+    expect(() => trackSocket(implementation.connect({ port: 80, host: '127.0.0.1', localAddress } as never)))
+      .toThrow(expect.objectContaining({ code: 'ERR_INVALID_IP_ADDRESS', message: `Invalid IP address: ${shown}` }));
+  });
+
   test.each([['before connect()', true], ['after connect()', false]])('connect({ signal }) aborted %s: AbortError, then close', async (_label, early) => {
     const server = net.createServer();
     const port = await listenLocal(server);
