@@ -154,6 +154,11 @@ function emitCloseWithoutConnectionNT(socket: Socket): void {
   socket.emit('close');
 }
 
+/** What libuv answers a write after the socket's shutdown, as net reports it. */
+function writeAfterShutdown(): Error {
+  return systemError(-os.constants.errno.EPIPE, 'write');
+}
+
 function emitConnectNT(socket: Socket): void {
   // A listener that throws (to an 'uncaughtException' handler) must not
   // leave the reads that wait for 'connect' held for good.
@@ -277,7 +282,10 @@ export class Socket extends Duplex implements AttemptingSocket {
   private boundSource: AdoptedBoundSocket | undefined;
   private boundPath: string | undefined;  // the path of an adopted BoundSocket, its local address once connected
   private forwarding = false;
-  private writeShutDown = false;  // the write side was shut down before the reactor had it
+  // The write side is shut down: asked of the reactor (_final), or done
+  // before the reactor had the connection (adopt). A write after it (only
+  // a connect() that started the streams again on Node 20 can make one) fails.
+  private writeShutDown = false;
   private unattachedTimer: NodeJS.Timeout | undefined;
   // When JS last saw bytes arrive or wrote, while a timeout is set (onReactorTimeout).
   private activitySeenAt = 0;
@@ -571,6 +579,13 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (clientSocketFromSocketConnect && clientSocketChannel.hasSubscribers) clientSocketChannel.publish({ socket: this });
     // As net: a destroyed (closed) socket may be connected again, as new.
     if (this.destroyed) this.reinitialize();
+    // As net's initSocketHandle, for a socket with no handle yet: its
+    // streams start again, so an end() before the first connect does not
+    // end the connection (on Node 22 and later that end() has finished).
+    else if (!this.hadConnection && !this.connecting && this.boundSource === undefined &&
+      this.onAttachAbandoned === undefined) {
+      (this as unknown as { _undestroy(): void })._undestroy();
+    }
     // A socket adopt() will attach counts as connected.
     if (this.onAttachAbandoned !== undefined) {
       throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTING' });
@@ -1415,6 +1430,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.awaitConnect(chunkLength(chunk, encoding), () => this._write(chunk, encoding, callback), callback);
       return;
     }
+    if (this.writeShutDown) {
+      callback(writeAfterShutdown());
+      return;
+    }
     this.queueChunk(chunk, encoding);
     this.awaitKernel(callback);
   }
@@ -1431,6 +1450,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       let length = 0;
       for (const entry of chunks) length += chunkLength(entry.chunk, entry.encoding);
       this.awaitConnect(length, () => this._writev(chunks, callback), callback);
+      return;
+    }
+    if (this.writeShutDown) {
+      callback(writeAfterShutdown());
       return;
     }
     for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
@@ -1452,6 +1475,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       return;
     }
     this.pendingFinal = callback;
+    this.writeShutDown = true;
     this.updateReference();
     this.reactor!.native.shutdown(this.id);
     this.reactor!.scheduleFlush();

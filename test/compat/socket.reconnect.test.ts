@@ -1,9 +1,11 @@
 // Theme 2 of issue 14: a closed socket can connect again, as net.Socket can,
 // and its counters start again from 0 for the new connection.
+import { once } from 'node:events';
 import * as net from 'node:net';
 
+import { endNeverConnectedAtOnce } from '../../lib/net-version';
 import { mustCall } from '../helpers';
-import { listenLocal, trackSocket, useCompatHarness, within } from './harness';
+import { delay, listenLocal, trackSocket, useCompatHarness, within } from './harness';
 import { netImplementations } from './implementations';
 
 useCompatHarness();
@@ -47,5 +49,35 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     await within(new Promise((resolve) => client.once('end', resolve)), 2000, "'end'");
     expect(Buffer.concat(received).toString()).toBe('hi');
     expect(client.bytesRead).toBe(2);
+  });
+});
+
+describe.each(netImplementations)('%s, end() before the first connect()', (_name, implementation) => {
+  test('connect() starts the streams again, as net\'s initSocketHandle: on Node 22 and later the socket writes and reads', async () => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      socket.pipe(socket);
+    });
+    const port = await listenLocal(server);
+    const socket = trackSocket(new implementation.Socket());
+    socket.on('error', () => {});
+    socket.end();
+    expect(socket.writableEnded).toBe(true);
+    await delay(20);
+    socket.connect(port, '127.0.0.1');
+    await within(new Promise((resolve) => socket.once('connect', resolve)), 2000, "'connect'");
+    expect(socket.writable).toBe(true);
+    expect(socket.writableEnded).toBe(false);
+    const written = new Promise<unknown>((resolve) => socket.write('ping', resolve));
+    if (endNeverConnectedAtOnce) {
+      // That end() finished before the connect: nothing is left of it.
+      expect(await within(written, 2000, 'the write')).toBeFalsy();
+      const [echoed] = await within(once(socket, 'data'), 2000, 'the echo') as [Buffer];
+      expect(echoed.toString()).toBe('ping');
+    } else {
+      // Node 20's end() waited for the connect, and shut the socket down
+      // then: the write fails with EPIPE.
+      expect(await within(written, 2000, 'the write')).toMatchObject({ code: 'EPIPE', syscall: 'write' });
+    }
   });
 });
