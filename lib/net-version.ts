@@ -151,9 +151,13 @@ let addContextFlags: string | undefined;
 export const ephemeralKeyInfoNamesGroups = major >= 24;
 
 /**
- * tlsSocket.setKeyCert() given a context without a certificate: Node 22 and
- * later check for one and throw a bare `Error('SetKeyCert')`; Node 20 hands
- * the missing certificate to OpenSSL, whose 'passed a null parameter' it
- * throws. Seen on 20.20.2, 22.23.5, 24.22.3 and 26.12.1.
+ * A context without a certificate, given to tlsSocket.setKeyCert() or by an
+ * SNICallback: Node 22 and later check for one (setKeyCert throws a bare
+ * `Error('SetKeyCert')`; the SNI choice keeps the server's own, and a
+ * server with none fails with OpenSSL's 'no suitable signature algorithm').
+ * Node 20 hands the missing certificate to OpenSSL, whose 'passed a null
+ * parameter' setKeyCert throws and the SNI choice leaves queued, so that it
+ * is what the failed handshake's 'tlsClientError' reports. Seen on 20.20.2,
+ * 22.23.5, 24.22.3 and 26.12.1.
  */
-export const setKeyCertChecksCertificate = major >= 22;
+export const contextsCheckedForCertificate = major >= 22;

@@ -12,7 +12,7 @@ import type { NativeTlsContextOptions } from './binding';
 import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError } from './errors';
 import type { Reactor } from './reactor';
 import {
-  addContextIgnoresCase, ephemeralKeyInfoNamesGroups, setKeyCertChecksCertificate, systemCaHintOnVerifyErrors,
+  addContextIgnoresCase, ephemeralKeyInfoNamesGroups, contextsCheckedForCertificate, systemCaHintOnVerifyErrors,
   tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
@@ -693,6 +693,9 @@ export class SecureSocket extends Socket {
     if (keyless) throw opensslNullParameter();
   }
 
+  /** @internal What a failed handshake reports in place of OpenSSL's error (Node 20's queued one, chooseContext). */
+  handshakeFailureReport: (() => Error) | undefined = undefined;
+
   /** @internal The ALPNCallback runs: setKeyCert() applies to the answer. */
   choosingAlpn = false;
   /** @internal The context setKeyCert() chose during the ALPNCallback, sent with the answer. */
@@ -1105,7 +1108,9 @@ export class SecureSocket extends Socket {
   onReactorTlsError(duringHandshake: boolean, kind: number, strings: string[], first: number): void {
     const client = this.tlsClient;
     let error: Error;
-    if (kind !== TLS_ERROR_PEER_CLOSED) error = opensslError(strings[first], strings[first + 1], strings[first + 2]);
+    const report = duringHandshake ? this.handshakeFailureReport : undefined;
+    if (report !== undefined && kind !== TLS_ERROR_PEER_CLOSED) error = report();
+    else if (kind !== TLS_ERROR_PEER_CLOSED) error = opensslError(strings[first], strings[first + 1], strings[first + 2]);
     else if (client !== undefined) error = clientDisconnected(client);
     else error = connectionReset();
     if (duringHandshake && client === undefined) failHandshake(this, error);
@@ -1869,9 +1874,16 @@ function opensslNullParameter(): Error {
   return opensslError('error:0A0C0102:SSL routines::passed a null parameter', 'SSL routines', 'passed a null parameter');
 }
 
+/** Whether an SNI choice is a context (one node or the package made) without a certificate. */
+function lacksCertificate(given: unknown): boolean {
+  if (!given || (typeof given !== 'object' && typeof given !== 'function')) return false;
+  const options = knownContextOptions(given as object);
+  return options !== undefined && !hasCertificate(options);
+}
+
 /** What node's setKeyCert throws for a context without a certificate (lib/net-version.ts). */
 function setKeyCertWithoutCertificate(): Error {
-  return setKeyCertChecksCertificate ? new Error('SetKeyCert') : opensslNullParameter();
+  return contextsCheckedForCertificate ? new Error('SetKeyCert') : opensslNullParameter();
 }
 
 /** node's SSL_CTX of a native SecureContext, as an External, for createTlsContext to read in the same call. */
@@ -2337,6 +2349,11 @@ export class SecureServer extends Server {
       } catch (failure) {
         failHandshake(socket, failure as Error);
         return;
+      }
+      // Node 20's swap to a context without a certificate leaves OpenSSL's
+      // error queued, and a handshake that then fails reports it.
+      if (!contextsCheckedForCertificate && contextId === 0 && servername !== undefined && lacksCertificate(context)) {
+        socket.handshakeFailureReport = opensslNullParameter;
       }
       if (!ocspRequested) {
         socket.answerServername(contextId);

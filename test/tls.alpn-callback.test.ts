@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureContext, createSecureServer, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
-import { setKeyCertChecksCertificate } from '../lib/net-version';
+import { contextsCheckedForCertificate } from '../lib/net-version';
 import { listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { issueServerCertificate, makeTestPki, TestPki } from './helpers/tls-pki';
@@ -252,7 +252,7 @@ describe.each(servers)('%s, setKeyCert() in the ALPNCallback', (_, make) => {
     expect(thrown[0]).toMatchObject({ name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE',
       message: 'The "options" argument must be of type object. Received type string (\'x\')' });
     // Node 22 and later check for a certificate first (lib/net-version.ts).
-    const noCertificate = setKeyCertChecksCertificate
+    const noCertificate = contextsCheckedForCertificate
       ? { message: 'SetKeyCert' } : { code: 'ERR_SSL_PASSED_A_NULL_PARAMETER' };
     expect(thrown[1]).toMatchObject(noCertificate);
     expect(thrown[2]).toMatchObject({ code: 'ERR_SSL_PASSED_A_NULL_PARAMETER', reason: 'passed a null parameter' });
@@ -274,7 +274,7 @@ describe.each(servers)('%s, setKeyCert() in the ALPNCallback', (_, make) => {
     });
     expect(await visit(port, {})).toMatchObject({ commonName: 'localhost', reply: 'ping' });
     expect(await checked).toEqual([undefined,
-      setKeyCertChecksCertificate ? 'SetKeyCert' : 'error:0A0C0102:SSL routines::passed a null parameter']);
+      contextsCheckedForCertificate ? 'SetKeyCert' : 'error:0A0C0102:SSL routines::passed a null parameter']);
   });
 });
 

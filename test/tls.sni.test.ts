@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import * as tls from 'node:tls';
 
 import { createSecureContext, createSecureServer, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
+import { contextsCheckedForCertificate } from '../lib/net-version';
 import { listenLocal } from './helpers';
 import { startFixture } from './helpers/child';
 import { releaseTracked, track } from './helpers/cleanup';
@@ -150,6 +151,17 @@ describe.each(servers)('%s', (_, make) => {
     // node's is made in its own realm: compared by name, not by class.
     expect(error).toMatchObject({ name: 'TypeError', message: 'Invalid SNI context' });
     expect(await visit(port, 'primitive.example')).toMatchObject({ commonName: 'localhost', reply: 'ping' });
+  });
+
+  test('a context without a certificate, to a server with none: handshake_failure, reported as the running node reports it', async () => {
+    const server = track(make({ SNICallback: (_name, callback) => callback(null, tls.createSecureContext()) }));
+    const port = await listenLocal(server as SecureServer);
+    const reported = once(server, 'tlsClientError');
+    expect((await visit(port, 'any.name')).error).toMatch(/^ERR_SSL_.*ALERT_HANDSHAKE_FAILURE$/);
+    // Node 20 reports the error its swap to the context left queued (lib/net-version.ts).
+    expect((await reported)[0]).toMatchObject({
+      code: contextsCheckedForCertificate ? 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM' : 'ERR_SSL_PASSED_A_NULL_PARAMETER',
+    });
   });
 
   test('addContext: exact and wildcard names, the last added winning, added before or after listen()', async () => {
