@@ -746,6 +746,15 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
   if (result == 1) {
     handshakeDone_ = true;
     keyCertContext_.reset();  // the SSL holds its own references to what it took
+    // A client's max_fragment_length (RFC 6066), which OpenSSL's server
+    // grants by itself: records are that small from here, and so must be
+    // what we hand SSL_write_ex, or each queued byte is copied per record.
+    if (SSL_SESSION* session = SSL_get_session(ssl_)) {
+      uint8_t mode = SSL_SESSION_get_max_fragment_length(session);
+      if (mode >= TLSEXT_max_fragment_length_512 && mode <= TLSEXT_max_fragment_length_4096) {
+        recordBytes_ = std::min(recordBytes_, size_t{512} << (mode - TLSEXT_max_fragment_length_512));
+      }
+    }
     flushWanted_ = true;  // writes made while the handshake ran wait for it
     // A session JS gave that OpenSSL did not take (a TLS 1.3 hello, or one
     // it refused) is of no further use.
@@ -795,7 +804,12 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
 
 void TlsSession::SetMaxSendFragment(uint64_t bytes) {
   if (bytes < 512 || bytes > SSL3_RT_MAX_PLAIN_LENGTH) return;
-  if (SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes)) == 1) recordBytes_ = static_cast<size_t>(bytes);
+  // OpenSSL splits writes at the smallest size ever set (it lowers its split
+  // size with the maximum, and never raises it), so a larger size set later
+  // leaves records as they were: recordBytes_ follows what OpenSSL does.
+  if (SSL_set_max_send_fragment(ssl_, static_cast<long>(bytes)) == 1) {
+    recordBytes_ = std::min(recordBytes_, static_cast<size_t>(bytes));
+  }
 }
 
 void TlsSession::ReportSecure(Connection& connection, Batch& batch) {

@@ -366,8 +366,9 @@ class TlsSession {
   // One TLS record's most plaintext.
   static constexpr size_t kCoalesceBytes = 16 * 1024;
   // What one record of ours carries at most: kCoalesceBytes, or less after
-  // SetMaxSendFragment. Writes and coalescing go by it, so that a small
-  // fragment size copies each queued byte once, not once per record.
+  // SetMaxSendFragment (the smallest ever set, as OpenSSL splits) or a
+  // negotiated max_fragment_length. Writes and coalescing go by it, so that
+  // a small fragment size copies each queued byte once, not once per record.
   size_t recordBytes_ = kCoalesceBytes;
   // Unsent bytes past which reads stop until EPOLLOUT: a peer that sends
   // key updates but never reads cannot grow the overflow without bound.

@@ -99,6 +99,7 @@
   X(SSL_group_to_name) \
   X(SSL_SESSION_free) \
   X(SSL_SESSION_get_id) \
+  X(SSL_SESSION_get_max_fragment_length) \
   X(SSL_do_handshake) \
   X(SSL_dup_CA_list) \
   X(SSL_free) \

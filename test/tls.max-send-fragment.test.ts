@@ -42,11 +42,12 @@ async function recordRelay(port: number): Promise<{ port: number; lengths: numbe
 }
 
 /** The largest record a server made by `make` sends 64 KiB in, after setMaxSendFragment(size) once secure. */
-async function largestRecord(make: 'node' | 'reactor', size: number | undefined,
+async function largestRecord(make: 'node' | 'reactor', size: number | number[] | undefined,
   chunks = 1): Promise<{ largest: number; set: boolean | undefined }> {
   let set: boolean | undefined;
   const onSecure = (socket: tls.TLSSocket | SecureSocket): void => {
-    if (size !== undefined) set = socket.setMaxSendFragment(size);
+    // Several sizes are set in turn.
+    if (size !== undefined) for (const each of [size].flat()) set = socket.setMaxSendFragment(each);
     // In `chunks` writes of one tick: small ones are coalesced into records.
     const part = PAYLOAD.length / chunks;
     for (let i = 0; i < chunks - 1; i++) socket.write(PAYLOAD.subarray(i * part, (i + 1) * part));
@@ -72,6 +73,12 @@ test.each([512, 4096])('a reactor TLS server sends records of at most %i bytes o
   expect(ours.set).toBe(true);
   // The record's plaintext, its content type byte and AES-GCM's 16-byte tag.
   expect(ours.largest).toBe(size + 17);
+}, 20_000);
+
+test('a larger size after a smaller one keeps records at the smaller, as OpenSSL splits them for node:tls too', async () => {
+  const ours = await largestRecord('reactor', [512, 16384], 16);
+  expect(ours).toEqual(await largestRecord('node', [512, 16384], 16));
+  expect(ours).toEqual({ largest: 512 + 17, set: true });
 }, 20_000);
 
 test('small writes coalesced into records keep to the size too', async () => {
