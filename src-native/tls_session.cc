@@ -1246,9 +1246,9 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
   if (flushed != PlainStatus::kDone) return {flushed, 0};
   BeginCall();
   size_t written = 0;
-  // One record per call: partial writes stop SSL_write_ex after each one,
-  // except in OpenSSL's multiblock path (TLS 1.2 AES-CBC-SHA with AES-NI,
-  // from four records' worth up), which writes up to eight per BIO write.
+  // One record per call: partial writes stop SSL_write_ex after each one.
+  // (OpenSSL's multiblock path, TLS 1.2 AES-CBC-SHA with AES-NI, starts at
+  // four records' worth; at most recordBytes_, one record, never gets there.)
   int result = SSL_write_ex(ssl_, from, std::min(length, recordBytes_), &written);
   if (result == 1) {
     // Taken whole; what the socket did not take (a send just came back

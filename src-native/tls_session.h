@@ -326,8 +326,8 @@ class TlsSession {
     //    waitingWritable is set until the loop sees it; emptying it clears
     //    waitingWritable. Or they are held (outputHeld(): no send was
     //    tried, no edge is owed, and SessionStored flushes them).
-    //  - It holds what one WritePlain wrote (one record, or a few in
-    //    OpenSSL's multiblock path; its plaintext is heldPlaintext_) or one
+    //  - It holds what one WritePlain wrote (one record; its plaintext is
+    //    heldPlaintext_) or one
     //    close_notify, or, while output is held, the handshake's last flight
     //    and tickets (and a close_notify EndWrites queued as the hold ended,
     //    behind them), plus what reads
