@@ -1597,12 +1597,19 @@ export class Socket extends Duplex implements AttemptingSocket {
   // A write waiting for the connection; its bytes count in bytesWritten, as net's _pendingData does.
   private awaitConnect(length: number, action: () => void, callback: (error?: Error | null) => void): void {
     this.bytesAwaitingConnect += length;
-    this.whenReady(() => {
+    // As net's _writeGeneric while connecting: a close before the connect
+    // fails the write from a 'close' listener added now, so its callback
+    // comes after 'error', in 'close' among the listeners, as net's.
+    const onClose = (): void => {
+      this.bytesAwaitingConnect -= length;
+      callback(socketClosedBeforeConnection());
+    };
+    this.once('close', onClose);
+    this.once(kReady, (destroyed?: boolean) => {
+      if (destroyed === true) return;
+      this.off('close', onClose);
       this.bytesAwaitingConnect -= length;
       action();
-    }, (error) => {
-      this.bytesAwaitingConnect -= length;
-      callback(error);
     });
   }
 

@@ -60,3 +60,24 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     });
   });
 });
+
+describe.each(netImplementations)('%s, a write while connecting to a closed port', (_name, implementation) => {
+  test("'error', 'close', then the write's callback, from a 'close' listener added with the write", async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const socket = trackSocket(implementation.connect(port, '127.0.0.1'));
+    const events: string[] = [];
+    socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error:${error.code}`));
+    socket.on('close', () => events.push('close (added before the write)'));
+    socket.write('ping', (error?: Error | null) => events.push(`callback:${(error as NodeJS.ErrnoException)?.code}`));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => {
+      events.push('close (added after)');
+      resolve();
+    }));
+    await within(closed, 2000, "'close'");
+    expect(events).toEqual(['error:ECONNREFUSED', 'close (added before the write)',
+      'callback:ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'close (added after)']);
+  });
+});
