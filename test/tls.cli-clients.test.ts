@@ -64,3 +64,27 @@ test.each(['-tls1_2', '-tls1_3'])('openssl s_client %s: a line goes out and come
   child.kill();
   await once(child, 'exit');
 });
+
+test.each(['-tls1_2', '-tls1_3'])('openssl s_client -maxfraglen 512 %s: 64 KiB of small writes arrive intact', async (version) => {
+  // OpenSSL's server grants the client's max_fragment_length by itself; the
+  // session then hands it at most 512 bytes a record (TlsSession's recordBytes_).
+  const body = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < body.length; i++) body[i] = 0x61 + (i % 26);
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    socket.once('data', () => {
+      for (let at = 0; at < body.length; at += 1000) socket.write(body.subarray(at, at + 1000));
+    });
+  }));
+  const port = await listenLocal(server);
+  const child = track(spawn(OPENSSL, ['s_client', '-quiet', version, '-maxfraglen', '512', '-connect', `127.0.0.1:${port}`,
+    '-servername', 'localhost', '-CAfile', pki.paths.caCert, '-verify_return_error'], { stdio: ['pipe', 'pipe', 'pipe'], env: clientEnv }));
+  const received: Buffer[] = [];
+  let length = 0;
+  child.stdout.on('data', (chunk: Buffer) => { received.push(chunk); length += chunk.length; });
+  child.stdin.write('go\n');
+  await waitFor(() => length >= body.length, 20_000, 's_client to print 64 KiB');
+  expect(Buffer.concat(received).equals(body)).toBe(true);
+  child.stdin.end();
+  child.kill();
+  await once(child, 'exit');
+});
