@@ -270,41 +270,57 @@ describe('setSession()', () => {
   });
 });
 
-test('to a Unix path too, setSession() and setServername() in the tick of the connect reach the ClientHello, as TLSSocket\'s', async () => {
-  const path = `${os.tmpdir()}/epoll-reactor-sessions-${process.pid}-${Date.now()}.sock`;
-  const namesSeen: Array<string | false> = [];
-  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+/** A node:tls server that greets and ends each connection, noting the SNI name each one sent in `namesSeen`. */
+function namingServer(namesSeen: Array<string | false>): tls.Server {
+  return track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
     namesSeen.push((socket as unknown as { servername: string | false }).servername);
     socket.on('error', () => {});
     socket.end('hello');
   }));
+}
+
+/**
+ * For each client kind, connects with `open` three times, calling
+ * setSession() and setServername() in the tick of the connect: the first
+ * connection's session must resume the second, and the third's name must be
+ * the one the server saw, as with TLSSocket.
+ */
+async function expectTickSettingsReachClientHello(namesSeen: Array<string | false>,
+  open: (client: ClientKind) => tls.TLSSocket | SecureSocket): Promise<void> {
+  /** One connection: its sessions, whether it resumed, the name the server saw. */
+  const visit = async (client: ClientKind, session?: Buffer, servername?: string) => {
+    const socket = track(open(client));
+    if (session !== undefined) (socket as unknown as SessionSetter).setSession(session);
+    if (servername !== undefined) (socket as unknown as { setServername(name: string): void }).setServername(servername);
+    const sessions: Buffer[] = [];
+    let reused = false;
+    socket.on('session', (saved: Buffer) => sessions.push(saved));
+    socket.on('secureConnect', () => { reused = socket.isSessionReused(); });
+    socket.resume();
+    socket.on('end', () => socket.end());
+    await once(socket, 'close');
+    return { sessions, reused, servername: namesSeen.at(-1) };
+  };
+  for (const client of ['tls.connect', 'reactor'] as const) {
+    const saved = (await visit(client)).sessions.at(-1);
+    expect(saved).toBeInstanceOf(Buffer);
+    expect({ client, resumed: (await visit(client, saved)).reused }).toEqual({ client, resumed: true });
+    expect({ client, name: (await visit(client, undefined, 'other.example')).servername })
+      .toEqual({ client, name: 'other.example' });
+  }
+}
+
+test('to a Unix path too, setSession() and setServername() in the tick of the connect reach the ClientHello, as TLSSocket\'s', async () => {
+  const path = `${os.tmpdir()}/epoll-reactor-sessions-${process.pid}-${Date.now()}.sock`;
+  const namesSeen: Array<string | false> = [];
+  const server = namingServer(namesSeen);
   let connections = 0;
   server.on('connection', () => { connections += 1; });
   await new Promise<void>((resolve) => server.listen(path, resolve));
   try {
-    /** One connection: its sessions, whether it resumed, the name the server saw. */
-    const visitPath = async (client: ClientKind, session?: Buffer, servername?: string) => {
-      const options = { path, ca: pki.caCert, servername: 'localhost' };
-      const socket = track(client === 'tls.connect' ? tls.connect(options)
-        : connect({ path, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket);
-      if (session !== undefined) (socket as unknown as SessionSetter).setSession(session);
-      if (servername !== undefined) (socket as unknown as { setServername(name: string): void }).setServername(servername);
-      const sessions: Buffer[] = [];
-      let reused = false;
-      socket.on('session', (saved: Buffer) => sessions.push(saved));
-      socket.on('secureConnect', () => { reused = socket.isSessionReused(); });
-      socket.resume();
-      socket.on('end', () => socket.end());
-      await once(socket, 'close');
-      return { sessions, reused, servername: namesSeen.at(-1) };
-    };
-    for (const client of ['tls.connect', 'reactor'] as const) {
-      const saved = (await visitPath(client)).sessions.at(-1);
-      expect(saved).toBeInstanceOf(Buffer);
-      expect({ client, resumed: (await visitPath(client, saved)).reused }).toEqual({ client, resumed: true });
-      expect({ client, name: (await visitPath(client, undefined, 'other.example')).servername })
-        .toEqual({ client, name: 'other.example' });
-    }
+    await expectTickSettingsReachClientHello(namesSeen, (client) => (client === 'tls.connect'
+      ? tls.connect({ path, ca: pki.caCert, servername: 'localhost' })
+      : connect({ path, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket));
     // The start waits for the next tick: a socket destroyed before it never connects.
     const made = connections;
     const gone = track(connect({ path, tls: { ca: pki.caCert, servername: 'localhost' } }));
@@ -447,36 +463,12 @@ test('a client that writes before its tickets arrive still gets them (TLS 1.3 ov
 
 test('with a custom lookup that answers at once, setSession() and setServername() in the tick of the connect reach the ClientHello, as TLSSocket\'s', async () => {
   const namesSeen: Array<string | false> = [];
-  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
-    namesSeen.push((socket as unknown as { servername: string | false }).servername);
-    socket.on('error', () => {});
-    socket.end('hello');
-  }));
-  const port = await listenLocal(server as never);
+  const port = await listenLocal(namingServer(namesSeen) as never);
   const lookup = ((_host: string, options: { all?: boolean }, callback: (...answer: unknown[]) => void): void => {
     if (options.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
     else callback(null, '127.0.0.1', 4);
   }) as never;
-  const visit = async (client: ClientKind, session?: Buffer, servername?: string) => {
-    const socket = track(client === 'tls.connect'
-      ? tls.connect({ host: 'server.test', port, lookup, ca: pki.caCert, servername: 'localhost' })
-      : connect({ host: 'server.test', port, lookup, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket);
-    if (session !== undefined) (socket as unknown as SessionSetter).setSession(session);
-    if (servername !== undefined) (socket as unknown as { setServername(name: string): void }).setServername(servername);
-    const sessions: Buffer[] = [];
-    let reused = false;
-    socket.on('session', (saved: Buffer) => sessions.push(saved));
-    socket.on('secureConnect', () => { reused = socket.isSessionReused(); });
-    socket.resume();
-    socket.on('end', () => socket.end());
-    await once(socket, 'close');
-    return { sessions, reused, servername: namesSeen.at(-1) };
-  };
-  for (const client of ['tls.connect', 'reactor'] as const) {
-    const saved = (await visit(client)).sessions.at(-1);
-    expect(saved).toBeInstanceOf(Buffer);
-    expect({ client, resumed: (await visit(client, saved)).reused }).toEqual({ client, resumed: true });
-    expect({ client, name: (await visit(client, undefined, 'other.example')).servername })
-      .toEqual({ client, name: 'other.example' });
-  }
+  await expectTickSettingsReachClientHello(namesSeen, (client) => (client === 'tls.connect'
+    ? tls.connect({ host: 'server.test', port, lookup, ca: pki.caCert, servername: 'localhost' })
+    : connect({ host: 'server.test', port, lookup, tls: { ca: pki.caCert, servername: 'localhost' } }) as SecureSocket));
 });
