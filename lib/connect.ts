@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import {
   invalidAddressFamily, invalidArgType, invalidArgValue, invalidIpAddress, ipBlocked, missingArgs, systemError,
 } from './errors';
-import { overlongUnixPathIsEinval } from './net-version';
+import { hostWithNulThrows, overlongUnixPathIsEinval } from './net-version';
 import { validateBoolean, validateFunction, validateInteger, validatePort } from './validate';
 
 /** Options for {@link connect}, as for `net.connect`. */
@@ -140,6 +140,9 @@ function validateConnectOptions(options: ConnectOptions): void {
   // As net (`pipe = !!path`): a falsy path ('', 0, false) is no path but TCP,
   // to port 0 if none is given, which is refused on a later tick.
   delete options.path;
+  if (hostWithNulThrows && typeof options.host === 'string' && options.host.includes('\0')) {
+    throw invalidArgValue('options.host', options.host, 'must be a string without null bytes');
+  }
   if (options.port === undefined) options.port = 0;
   // The order of net's lookupAndConnect, so that the same input fails the same check.
   if (options.localAddress && !isIP(options.localAddress)) throw invalidIpAddress(options.localAddress);
@@ -199,7 +202,9 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
   }
   const fail = (error: Error): void => process.nextTick(callback, error);
   const lookup = options.lookup ?? dns.lookup;
-  const family = (options.family as number | undefined) || 0;
+  // As net's dnsopts: the family as given ('IPv4' and 'IPv6' already made
+  // 4 and 6), so a lookup sees undefined or null where none was given.
+  const family = options.family as number | undefined | null;
   const hints = options.hints || (family !== 4 && family !== 6 ? dns.ADDRCONFIG : 0);
   const autoSelectFamily = options.autoSelectFamily ?? getDefaultAutoSelectFamily();
   const multiple = family !== 4 && family !== 6 && !options.localAddress && autoSelectFamily;

@@ -48,6 +48,14 @@ export const endNeverConnectedAtOnce = major >= 22;
 export const clientSocketFromSocketConnect = major >= 22;
 
 /**
+ * A host name with a NUL byte: Node 22 and later (seen on 22.23.5, 24.22.3
+ * and 26.12.1) throw ERR_INVALID_ARG_VALUE for 'options.host' in connect(),
+ * before any other check and before any lookup, custom ones too. Node 20
+ * hands it to the lookup (dns.lookup resolves '127.0.0.1\0' as 127.0.0.1).
+ */
+export const hostWithNulThrows = major >= 22;
+
+/**
  * listen({ path, readableAll, writableAll }): libuv's uv_pipe_chmod in Node
  * 20 (libuv 1.46) adds the read or write bits for everyone to the socket
  * file's mode (0755 becomes 0777 with writableAll); in Node 22, 24 and 26

@@ -220,7 +220,7 @@ export class Server extends EventEmitter {
     const callback = typeof args[args.length - 1] === 'function' ? (args.pop() as ListenCallback) : undefined;
     const boundSocket = boundSocketIn(args[0]);
     if (boundSocket !== undefined) return this.listenOnBoundSocket(boundSocket, args, callback);
-    const options = normalizeListenArgs(args);
+    const [options, shown] = normalizeListenArgs(args);
     if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
     if (serverListenChannel.hasSubscribers) {
       const first = args[0];
@@ -235,25 +235,34 @@ export class Server extends EventEmitter {
 
     // As net: only a non-negative number is an fd; anything else falls through to port and path.
     if (fdGiven) {
-      validateInteger(options.fd, 'options.fd', 0, 2 ** 31 - 1);
+      const fd = options.fd as number;
       if (options.signal !== undefined) this.closeOnAbort(options.signal);
       if (callback) this.once('listening', callback);
-      this.adoptFd(options.fd, backlog);
+      // As net's createServerHandle: an fd it cannot wrap as a TCP or Pipe
+      // handle (not an int32, closed, a file, a datagram socket) is EINVAL.
+      if (!Number.isInteger(fd) || fd > 2 ** 31 - 1) {
+        this.failListen(systemError(-os.constants.errno.EINVAL, 'listen', undefined, undefined, true));
+        return this;
+      }
+      this.adoptFd(fd, backlog);
       return this;
     }
     const listenFlags = (options.ipv6Only === true ? ListenFlag.Ipv6Only : 0) |
       (options.reusePort === true ? ListenFlag.ReusePort : 0);
     // In net's order: a port (even with a path beside it) first, then a path.
-    if (options.port === null || (options.port === undefined && ('port' in options || args.length === 0))) {
+    // listen(), listen(cb), listen(null) and { port: undefined | null }; and,
+    // as net, a function first whatever follows it (listen(fn, host)).
+    if (options.port === null || typeof args[0] === 'function' ||
+        (options.port === undefined && ('port' in options || args.length === 0))) {
       options.port = 0;
     }
     if (typeof options.port !== 'number' && typeof options.port !== 'string') {
       const path = options.path;
       if (!path || !isPipeName(path)) {
         if (!('port' in options) && !('path' in options)) {
-          throw invalidArgValue('options', options, 'must have the property "port" or "path"');
+          throw invalidArgValue('options', shown, 'must have the property "port" or "path"');
         }
-        throw invalidArgValue('options', options);
+        throw invalidArgValue('options', shown);
       }
       if (path.startsWith('\0') && (options.readableAll || options.writableAll)) {
         throw invalidArgValue('options', options,
@@ -355,9 +364,7 @@ export class Server extends EventEmitter {
       let errno = family === 0 ? unixPathErrno(result[0]) : result[0];
       // As libuv's uv_pipe_bind, which reports ENOENT as EACCES (for Windows' sake).
       if (family === 0 && errno === -os.constants.errno.ENOENT) errno = -os.constants.errno.EACCES;
-      const error = systemError(errno, 'listen', address, family === 0 ? undefined : port, true);
-      if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
-      process.nextTick(emitNT, this, 'error', error);
+      this.failListen(systemError(errno, 'listen', address, family === 0 ? undefined : port, true));
       return;
     }
     const [id, boundAddress, boundPort] = result;
@@ -392,6 +399,12 @@ export class Server extends EventEmitter {
     return this;
   }
 
+  /** A listen that failed: its 'error' on the next tick, as net's emitErrorNT. */
+  private failListen(error: Error): void {
+    if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
+    process.nextTick(emitNT, this, 'error', error);
+  }
+
   private closeBoundHandle(): void {
     const handle = this.boundHandle;
     this.boundHandle = undefined;
@@ -406,9 +419,11 @@ export class Server extends EventEmitter {
     const result = reactor.native.listenFd(fd, backlog, this.connectionFlags(), this.keepAliveInitialDelay, duplicate,
       tlsContext);
     if (result.length === 2) {
-      const error = systemError(result[0], 'listen');
-      if (serverListenChannel.hasSubscribers) serverListenChannel.error.publish({ server: this, error });
-      process.nextTick(emitNT, this, 'error', error);
+      // As net, an fd that is no stream socket is EINVAL (createServerHandle)
+      // and the code is spelled out (uvExceptionWithHostPort).
+      const { EBADF, ENOTSOCK, EOPNOTSUPP, EINVAL } = os.constants.errno;
+      const errno = !duplicate && [-EBADF, -ENOTSOCK, -EOPNOTSUPP].includes(result[0]) ? -EINVAL : result[0];
+      this.failListen(systemError(errno, 'listen', undefined, undefined, true));
       return;
     }
     const [id, boundAddress, boundPort, family] = result;
@@ -679,13 +694,22 @@ function kernelBacklog(chosen: unknown): number {
   return value < 0 ? 2 ** 31 - 1 : value;
 }
 
-/** As net's normalizeArgs; the backlog is not among the options (see listen). */
-function normalizeListenArgs(args: unknown[]): ListenOptions {
+/**
+ * As net's normalizeArgs; the backlog is not among the options (see listen).
+ * Returns a copy to work on and what net's errors show: the object given
+ * (an array or a Number too), or the `_handle` or `handle` it carries, which
+ * net listens with in its place.
+ */
+function normalizeListenArgs(args: unknown[]): [ListenOptions, unknown] {
   const first = args[0];
-  if (first !== null && typeof first === 'object') return { ...(first as ListenOptions) };
-  if (isPipeName(first)) return { path: first };
+  if (first !== null && typeof first === 'object') {
+    const given = first as { _handle?: unknown; handle?: unknown };
+    const used = given._handle || given.handle || first;
+    return [{ ...(used as ListenOptions) }, used];
+  }
+  if (isPipeName(first)) return [{ path: first }, { path: first }];
   // As net's normalizeArgs: whatever else comes first is the port, checked later.
   const options: ListenOptions = args.length === 0 ? {} : { port: first as number | string };
   if (typeof args[1] === 'string') options.host = args[1];
-  return options;
+  return [options, options];
 }

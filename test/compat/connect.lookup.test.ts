@@ -92,6 +92,48 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(seen).toEqual([expect.objectContaining({ family: 4 })]);
     expect(seen[0].all).toBeFalsy();
   });
+
+  test.each([
+    ['no family', {}, undefined],
+    ['family: null', { family: null }, null],
+    ['family: 0', { family: 0 }, 0],
+    ["family: 'IPv4'", { family: 'IPv4' }, 4],
+  ])('with %s, the lookup is asked for the family as given', async (_label, given, expected) => {
+    const seen: LookupOptions[] = [];
+    const lookup = (_host: string, options: LookupOptions, callback: LookupCallback): void => {
+      seen.push(options);
+      callback(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }), undefined);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port: 80, lookup, ...given } as unknown as net.NetConnectOpts));
+    await errorOf(socket);
+    expect(seen).toHaveLength(1);
+    expect('family' in seen[0]).toBe(true);
+    expect(seen[0].family).toBe(expected);
+  });
+
+  test('a host with a NUL byte: thrown before any other check and any lookup from Node 22 on; Node 20 asks the lookup', () => {
+    const hosts: string[] = [];
+    const lookup = (host: string, _options: LookupOptions, callback: LookupCallback): void => {
+      hosts.push(host);
+      callback(Object.assign(new Error('not found'), { code: 'ENOTFOUND' }), undefined);
+    };
+    const connect = (): net.Socket => trackSocket(implementation.connect(
+      { host: 'example.invalid\0', port: 80, lookup } as unknown as net.NetConnectOpts)).on('error', () => {});
+    if (Number(process.versions.node.split('.')[0]) >= 22) {
+      expect(connect).toThrow(expect.objectContaining({
+        code: 'ERR_INVALID_ARG_VALUE',
+        message: "The property 'options.host' must be a string without null bytes. Received 'example.invalid\\x00'",
+      }));
+      // Checked before the port is.
+      expect(() => implementation.connect({ host: 'a\0', port: -1 })).toThrow(expect.objectContaining({
+        code: 'ERR_INVALID_ARG_VALUE',
+      }));
+      expect(hosts).toEqual([]);
+    } else {
+      connect();
+      expect(hosts).toEqual(['example.invalid\0']);
+    }
+  });
 });
 
 describe.each(netImplementations)('%s', (_name, implementation) => {

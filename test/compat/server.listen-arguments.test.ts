@@ -4,6 +4,7 @@
 // the same tick as listen() means no 'listening'; close() ignores a callback
 // that is not a function.
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { mustNotCall } from '../helpers';
@@ -50,6 +51,56 @@ describe.each(implementations)('%s', (_name, createServer) => {
     await delay(50);
     expect(fs.existsSync(socketPath)).toBe(false);
     expect(fs.readdirSync(path.dirname(socketPath))).toEqual([]);
+  });
+
+  test.each([
+    ['[]', [[]], 'Received []'],
+    ['new Number(1)', [new Number(1)], 'Received [Number: 1]'],
+    ['{ handle: {} }', [{ handle: {} }], 'Received {}'],
+    ['{ _handle: {} }', [{ _handle: {} }], 'Received {}'],
+  ])('listen(%s) throws ERR_INVALID_ARG_VALUE showing the options net looked at', (_label, args, shown) => {
+    const server = trackServer(createServer());
+    expect(() => (server.listen as (...a: unknown[]) => unknown)(...args)).toThrow(expect.objectContaining({
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: `The argument 'options' must have the property "port" or "path". ${shown}`,
+    }));
+  });
+
+  test.each([
+    ['a closed fd', () => ({ fd: 19000 })],
+    ['a file', (file: number) => ({ fd: file })],
+    ['fd 1.5', () => ({ fd: 1.5 })],
+    ['fd 2 ** 31', () => ({ fd: 2 ** 31 })],
+    ['{ handle: { fd } } of a closed fd', () => ({ handle: { fd: 19000 } })],
+  ])("listen(%s): 'error' EINVAL on a later tick, as net cannot wrap it", async (_label, optionsFor) => {
+    const file = fs.openSync(__filename, 'r');
+    try {
+      const server = trackServer(createServer());
+      let returned = false;
+      const failed = within(new Promise<NodeJS.ErrnoException>((resolve) => server.once('error', resolve)), 2000, "'error'");
+      server.listen(optionsFor(file), mustNotCall('the listen callback'));
+      returned = true;
+      const error = await failed;
+      expect(returned).toBe(true);
+      expect({ code: error.code, syscall: error.syscall, message: error.message })
+        .toEqual({ code: 'EINVAL', syscall: 'listen', message: 'listen EINVAL: invalid argument' });
+      expect(server.listening).toBe(false);
+      expect(fs.fstatSync(file).isFile()).toBe(true);  // not closed by the attempt
+    } finally {
+      fs.closeSync(file);
+    }
+  });
+
+  test('listen(fn, host) listens on a port of its choosing on that host, and fn is not the listen callback', async () => {
+    const server = trackServer(createServer());
+    server.listen(mustNotCall('the first argument') as unknown as number, '127.0.0.1');
+    await within(new Promise((resolve) => server.once('listening', resolve)), 2000, "'listening'");
+    const address = server.address() as net.AddressInfo;
+    expect(address.address).toBe('127.0.0.1');
+    expect(address.port).toBeGreaterThan(0);
+    const client = net.connect(address.port, '127.0.0.1');
+    await within(new Promise((resolve) => client.once('connect', resolve)), 2000, "'connect'");
+    client.destroy();
   });
 
   test('close() with a callback that is not a function ignores it', async () => {
