@@ -133,6 +133,9 @@ export class Server extends EventEmitter {
   private reactor: Reactor | undefined;
   private bound: Bound | undefined;
   private unixPath: string | undefined;
+  // As net's _pipeName: the path of the last listen(path), what address()
+  // answers whenever nothing is bound, so after a failed listen or a close too.
+  private pipeName: string | undefined;
   // What an adopted net.BoundSocket held (its libuv handle): closed once the
   // listener is, which closes node's copy of the fd and, for a path, removes
   // the socket file, as node's server does when it closes the handle.
@@ -268,6 +271,7 @@ export class Server extends EventEmitter {
         throw invalidArgValue('options', options,
           'can not set readableAll or writableAllt to true when path is abstract unix socket');
       }
+      this.pipeName = path;
       if (options.signal !== undefined) this.closeOnAbort(options.signal);
       if (callback) this.once('listening', callback);
       this.bindNow(0, path, 0, backlog, listenFlags);
@@ -510,7 +514,7 @@ export class Server extends EventEmitter {
    */
   address(): AddressInfo | string | null {
     const bound = this.bound;
-    if (bound === undefined) return null;
+    if (bound === undefined) return this.pipeName ?? null;
     if (bound.family === 'unix') return bound.address;
     return { address: bound.address, family: bound.family, port: bound.port };
   }

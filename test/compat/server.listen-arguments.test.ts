@@ -4,6 +4,7 @@
 // the same tick as listen() means no 'listening'; close() ignores a callback
 // that is not a function.
 import * as fs from 'node:fs';
+import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
@@ -101,6 +102,24 @@ describe.each(implementations)('%s', (_name, createServer) => {
     const client = net.connect(address.port, '127.0.0.1');
     await within(new Promise((resolve) => client.once('connect', resolve)), 2000, "'connect'");
     client.destroy();
+  });
+
+  test("a path server's address() is the path from listen() on: in the same tick, after a failed listen, and after close()", async () => {
+    const missing = path.join(path.dirname(unixSocketPath()), 'no-such-dir', 'x.sock');
+    const failing = trackServer(createServer());
+    failing.listen(missing);
+    const failed = within(once(failing, 'error'), 2000, "'error'");
+    expect(failing.address()).toBe(missing);
+    const [error] = await failed;
+    expect((error as NodeJS.ErrnoException).code).toBe('EACCES');
+    expect(failing.address()).toBe(missing);
+
+    const socketPath = unixSocketPath();
+    const server = trackServer(createServer());
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    expect(server.address()).toBe(socketPath);
+    await new Promise((resolve) => server.close(resolve));
+    expect(server.address()).toBe(socketPath);
   });
 
   test('close() with a callback that is not a function ignores it', async () => {
