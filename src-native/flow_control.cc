@@ -121,8 +121,7 @@ void FlowControl::CompactLine() {
 }
 
 Connection* FlowControl::Find(uint64_t id) const {
-  auto found = connections_.find(id);
-  return found == connections_.end() ? nullptr : found->second.get();
+  return connections_.Find(id);
 }
 
 }  // namespace reactor

@@ -37,8 +37,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <unordered_map>
 #include <vector>
+
+#include "id_table.h"
 
 namespace reactor {
 
@@ -53,7 +54,7 @@ struct FlowState {
 };
 
 // Every open connection by id (Loop owns it; FlowControl only looks ids up).
-using ConnectionTable = std::unordered_map<uint64_t, std::unique_ptr<Connection>>;
+using ConnectionTable = IdTable<Connection>;
 
 class FlowControl {
  public:

@@ -373,7 +373,7 @@ void Loop::FailEverything(int error) {
   listenerClosed_.notify_all();
   answered_.notify_all();
   ids.clear();
-  for (auto& entry : connections_) ids.push_back(entry.first);
+  connections_.ForEach([&ids](uint64_t id, Connection*) { ids.push_back(id); });
   for (uint64_t id : ids) {
     Connection* connection = FindConnection(id);
     if (connection == nullptr) continue;
@@ -948,7 +948,7 @@ void Loop::AcceptReady() {
       CountAcceptEvent();
       connection->listenerId = listener->id;
       ++listener->open;
-      connections_.emplace(id, std::move(connection));
+      connections_.Insert(id, std::move(connection));
     }
   }
 }
@@ -999,7 +999,7 @@ void Loop::AddConnection(Command& command) {
   }
   // A taken-over socket may hold data already; registration reports it (the
   // kernel checks readiness on EPOLL_CTL_ADD), so no read is queued here.
-  connections_.emplace(command.id, std::move(connection));
+  connections_.Insert(command.id, std::move(connection));
 }
 
 void Loop::FinishConnect(Connection* connection) {
@@ -1289,8 +1289,7 @@ void Loop::QueueAccept(Listener* listener) {
 }
 
 Connection* Loop::FindConnection(uint64_t id) {
-  auto found = connections_.find(id);
-  return found == connections_.end() ? nullptr : found->second.get();
+  return connections_.Find(id);
 }
 
 Listener* Loop::FindListener(uint64_t id) {
@@ -1428,9 +1427,7 @@ void Loop::CloseConnection(Connection* connection) {
   if (Listener* listener = FindListener(connection->listenerId)) {
     if (listener->open > 0) --listener->open;
   }
-  auto found = connections_.find(connection->id);
-  closedConnections_.push_back(std::move(found->second));
-  connections_.erase(found);
+  closedConnections_.push_back(connections_.Remove(connection->id));
   // A listener starved of fds can accept again now.
   for (auto& entry : listeners_) {
     Listener* listener = entry.second.get();
@@ -1457,12 +1454,12 @@ void Loop::CloseEverything() {
   forwardQueue_.clear();
   timers_ = IdleTimers();
   finishedForwarders_.clear();
-  for (auto& entry : connections_) sys::Close(entry.second->fd);
+  connections_.ForEach([](uint64_t, Connection* connection) { sys::Close(connection->fd); });
   for (auto& entry : listeners_) {
     acceptGate_->RemoveRoom(entry.second->acceptRoom);
     sys::Close(entry.second->fd);
   }
-  connections_.clear();
+  connections_.Clear();
   listeners_.clear();
   writeQueue_.clear();
   acceptQueue_.clear();
