@@ -244,6 +244,8 @@ export interface NativeReactorOptions {
   shortReadDrains?: boolean;
   edgeTriggered?: boolean;
   hangupEndsShortRead?: boolean;
+  /** false: the loop runs its turns on the JS thread (lib/configure.ts `thread`). */
+  ownThread?: boolean;
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */

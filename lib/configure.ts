@@ -32,6 +32,17 @@ export interface ReactorOptions {
   maxUnconsumedBytesPerSocket?: number;
   /** The same for all sockets of the reactor together. Default 64 MiB. */
   maxUnconsumedBytes?: number;
+  /**
+   * Where the reactor's loop runs. `'own'`: a native thread of its own, which
+   * hands JS whole batches (the design, and what pays where the process has
+   * two or more CPUs). `'js'`: on this JS thread, driven by libuv, with no
+   * thread to wake and no switch between two threads sharing one CPU.
+   * `'auto'` (default): `'js'` where `os.availableParallelism()` is 1 (a
+   * process pinned to one CPU, a container given one), `'own'` otherwise. The
+   * environment variable `EPOLL_REACTOR_THREAD` (`own` or `js`) sets the
+   * default for processes that do not call this.
+   */
+  thread?: 'own' | 'js' | 'auto';
 }
 
 const MAX_BYTES = 2 ** 40;
@@ -50,7 +61,7 @@ const MAX_BYTES = 2 ** 40;
 export function configure(options: ReactorOptions): void {
   validateObject(options, 'options');
   const native: NativeReactorOptions = {};
-  const { trigger, drain, readBudgetPerTurn, maxUnconsumedBytesPerSocket, maxUnconsumedBytes } = options;
+  const { trigger, drain, readBudgetPerTurn, maxUnconsumedBytesPerSocket, maxUnconsumedBytes, thread } = options;
   if (trigger !== undefined) {
     if (trigger !== 'edge' && trigger !== 'level') {
       throw invalidArgValue('options.trigger', trigger, "must be 'edge' or 'level'");
@@ -74,6 +85,12 @@ export function configure(options: ReactorOptions): void {
   if (maxUnconsumedBytes !== undefined) {
     validateInteger(maxUnconsumedBytes, 'options.maxUnconsumedBytes', 65536, MAX_BYTES);
     native.unackedCapTotal = maxUnconsumedBytes;
+  }
+  if (thread !== undefined) {
+    if (thread !== 'own' && thread !== 'js' && thread !== 'auto') {
+      throw invalidArgValue('options.thread', thread, "must be 'own', 'js' or 'auto'");
+    }
+    native.ownThread = thread === 'auto' ? undefined : thread === 'own';
   }
   if (hasReactorStarted()) {
     throw invalidState('configure() must be called before the first server or socket of this thread is created');

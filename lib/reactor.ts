@@ -1,6 +1,7 @@
 // The JS half of a reactor: owns the native handle, stages commands for one
 // flush per tick, keeps the process alive only while something referenced is
 // open, and dispatches each batch of events to listeners and sockets.
+import { availableParallelism } from 'node:os';
 import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, NativeReactor, NativeReactorOptions } from './binding';
@@ -403,9 +404,23 @@ let environmentOptions: NativeReactorOptions = {};
 /** The reactor of this JS environment (main thread or Worker), started on first use. */
 export function getReactor(): Reactor {
   if (environmentReactor === undefined) {
-    environmentReactor = new Reactor({ hangupEndsShortRead, ...environmentOptions });
+    const ownThread = environmentOptions.ownThread ?? defaultOwnThread();
+    environmentReactor = new Reactor({ hangupEndsShortRead, ...environmentOptions, ownThread });
   }
   return environmentReactor;
+}
+
+/**
+ * configure()'s `thread: 'auto'`: EPOLL_REACTOR_THREAD if it says, else a
+ * thread of its own unless the process may run on one CPU only, where the
+ * two threads would take turns on it (a switch each way per batch;
+ * docs/benchmarks.md, "Session 23").
+ */
+function defaultOwnThread(): boolean {
+  const chosen = process.env.EPOLL_REACTOR_THREAD;
+  if (chosen === 'own') return true;
+  if (chosen === 'js') return false;
+  return availableParallelism() > 1;
 }
 
 export function hasReactorStarted(): boolean {

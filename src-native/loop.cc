@@ -64,7 +64,8 @@ Loop::Loop(LoopOptions options, Deliver deliver, TimeoutsAwaitingJs timeoutsAwai
 
 Loop::~Loop() { Stop(); }
 
-int Loop::Start(const char** failedCall) {
+int Loop::Start(const char** failedCall, bool ownThread) {
+  events_.resize(kMaxEventsPerWait);
   *failedCall = "epoll_create1";
   epollFd_ = sys::EpollCreate();
   if (epollFd_ < 0) return epollFd_;
@@ -88,6 +89,11 @@ int Loop::Start(const char** failedCall) {
   fdTable_.Configure(epollFd_, sys::OpenFileLimit());
   acceptGate_->SetWakeFd(wakeFd_);
   acceptGate_->SetFdLimit(sys::OpenFileLimit());
+  if (!ownThread) {
+    inline_ = true;
+    nowMs_ = MonotonicMs();
+    return 0;
+  }
   // The thread starts with every signal blocked: process signals go to
   // Node's threads, syscalls here see no EINTR from them, and a SIGPIPE from
   // splice() into a reset peer stays pending on this thread, harmless.
@@ -126,6 +132,7 @@ void Loop::Stop() {
     stopping_ = true;
   }
   stopRequested_.store(true, std::memory_order_release);
+  inlineEnded_ = true;  // same-thread mode: this is the only thread, no lock needed
   // From here the JS thread must not signal the eventfd: it is closed below.
   acceptGate_->SetWakeFd(-1);
   if (started_) {
@@ -178,7 +185,11 @@ void Loop::Submit(std::vector<Command>& commands) {
       auto batch = std::make_unique<Batch>();
       for (Command& command : commands) RejectCommand(command, error, *batch);
       commands.clear();
-      if (!batch->Empty()) deliver_(batch);
+      if (!batch->Empty()) {
+        deliver_(batch);
+        // Same-thread mode: the caller's next turn hands it to JS.
+        if (inlineWake_) inlineWake_();
+      }
       return;
     }
     for (const Command& command : commands) {
@@ -208,13 +219,27 @@ void Loop::Submit(std::vector<Command>& commands) {
   // acksAwaited_ is stored before sleeping_, so a reactor seen asleep is
   // seen with the acksAwaited_ it went to sleep with, or a later one; then it
   // has woken since, and its next wait sees commandsWaiting_.
+  if (inline_) {
+    // Same-thread mode: this is the thread that runs the turns, and it is
+    // not in one (JS never is). No syscall: the caller schedules a turn.
+    if (urgent || flow_.AwaitsAcks()) WantInlineTurn();
+    return;
+  }
   if (sleeping_.load(std::memory_order_seq_cst) && (urgent || acksAwaited_.load(std::memory_order_seq_cst))) {
     sys::EventFdSignal(wakeFd_);
   }
 }
 
+void Loop::WantInlineTurn() {
+  inlineTurnWanted_ = true;
+  if (inlineWake_) inlineWake_();
+}
+
 void Loop::WakeForWaitingCommands() {
-  if (commandsWaiting_.load(std::memory_order_seq_cst) && sleeping_.load(std::memory_order_seq_cst)) {
+  if (!commandsWaiting_.load(std::memory_order_seq_cst)) return;
+  if (inline_) {
+    WantInlineTurn();
+  } else if (sleeping_.load(std::memory_order_seq_cst)) {
     sys::EventFdSignal(wakeFd_);
   }
 }
@@ -230,6 +255,7 @@ void Loop::CloseListenerNow(uint64_t id) {
   command.id = id;
   command.flags = 1;  // report completion
   SubmitOwned(std::move(command));
+  TurnForWaitingCaller();
   std::unique_lock<std::mutex> lock(commandsMutex_);
   // Bounded: if the reactor thread were wedged, close() must still return.
   listenerClosed_.wait_for(lock, std::chrono::seconds(1), [&] {
@@ -273,6 +299,7 @@ Loop::QueryOutcome Loop::Ask(Command command, TlsAnswer* answer) {
   }
   command.amount = number;
   SubmitOwned(std::move(command));
+  TurnForWaitingCaller();
   std::unique_lock<std::mutex> lock(commandsMutex_);
   auto found = answers_.find(number);  // only this thread erases it
   // Bounded, as CloseListenerNow: a wedged reactor thread must not hang JS.
@@ -399,24 +426,57 @@ void Loop::Run() {
   // A name operators see in top -H and /proc/<pid>/task/*/comm, and that
   // tests use to find this thread (its CPU time, faults injected only here).
   pthread_setname_np(pthread_self(), "epoll-reactor");
-  epoll_event events[kMaxEventsPerWait];
   nowMs_ = MonotonicMs();
   while (!stopRequested_.load(std::memory_order_acquire)) {
-    // Announce the sleep before looking for commands (see Submit), and
-    // whether acknowledgements alone must wake it: a connection waits for
-    // them at a cap (FlowControl::AwaitsAcks, changed only in a turn).
-    acksAwaited_.store(flow_.AwaitsAcks(), std::memory_order_seq_cst);
-    sleeping_.store(true, std::memory_order_seq_cst);
-    int timeout = commandsWaiting_.load(std::memory_order_seq_cst) ? 0 : WaitTimeout();
-    int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, timeout);
-    sleeping_.store(false, std::memory_order_relaxed);
-    if (ready < 0) {
-      // EBADF/EINVAL/EFAULT/ENOMEM (EINTR is retried in sys.cc): the epoll
-      // set itself is broken and no socket can be served any more.
-      FailEverything(static_cast<int>(-ready));
-      return;
-    }
-    nowMs_ = MonotonicMs();
+    if (!Turn(PrepareToWait())) return;
+  }
+}
+
+int Loop::PrepareToWait() {
+  // Announce the sleep before looking for commands (see Submit), and
+  // whether acknowledgements alone must wake it: a connection waits for
+  // them at a cap (FlowControl::AwaitsAcks, changed only in a turn).
+  acksAwaited_.store(flow_.AwaitsAcks(), std::memory_order_seq_cst);
+  sleeping_.store(true, std::memory_order_seq_cst);
+  return commandsWaiting_.load(std::memory_order_seq_cst) ? 0 : WaitTimeout();
+}
+
+bool Loop::TurnInline() {
+  if (!inline_ || inlineEnded_ || inTurn_) return false;
+  if (!Turn(0)) inlineEnded_ = true;
+  return !inlineEnded_;
+}
+
+int Loop::InlineWaitMs() {
+  if (!inline_ || inlineEnded_) return -1;
+  // Commands that only acknowledge wait for the next turn, as Submit lets
+  // them wait on the reactor thread.
+  return inlineTurnWanted_ ? 0 : WaitTimeout();
+}
+
+void Loop::TurnForWaitingCaller() {
+  if (!inline_ || inTurn_) return;
+  TurnInline();
+  // What the turn delivered reaches JS after the caller's next turn.
+  WantInlineTurn();
+}
+
+bool Loop::Turn(int timeoutMs) {
+  // A member, not 12 KiB of stack: in same-thread mode a turn can run under
+  // JS frames (TurnForWaitingCaller), on a Worker's smaller stack.
+  epoll_event* events = events_.data();
+  int ready = sys::EpollWait(epollFd_, events, kMaxEventsPerWait, timeoutMs);
+  sleeping_.store(false, std::memory_order_relaxed);
+  inTurn_ = true;
+  if (ready < 0) {
+    // EBADF/EINVAL/EFAULT/ENOMEM (EINTR is retried in sys.cc): the epoll
+    // set itself is broken and no socket can be served any more.
+    FailEverything(static_cast<int>(-ready));
+    inTurn_ = false;
+    return false;
+  }
+  inlineTurnWanted_ = false;  // this turn runs what was submitted
+  nowMs_ = MonotonicMs();
 
     for (int i = 0; i < ready; ++i) {
       auto* tag = static_cast<Pollable*>(events[i].data.ptr);
@@ -485,7 +545,8 @@ void Loop::Run() {
     finishedForwarders_.clear();
     closedConnections_.clear();
     closedListeners_.clear();
-  }
+  inTurn_ = false;
+  return true;
 }
 
 int Loop::WaitTimeout() {
@@ -1347,6 +1408,11 @@ void Loop::PumpForwards() {
   std::vector<uint64_t>& ids = forwardScratch_;
   ids.clear();
   ids.swap(forwardQueue_);
+  // splice() into a reset socket raises SIGPIPE in the calling thread. The
+  // reactor thread blocks every signal; the JS thread (same-thread mode) does
+  // not, and once a 'SIGPIPE' listener has come and gone its action is the
+  // default, which ends the process.
+  sys::SigpipeGuard sigpipe(inline_ && !ids.empty());
   for (uint64_t id : ids) {
     Forwarder* forwarder = FindForwarder(id);
     if (forwarder == nullptr) continue;  // finished since it was queued

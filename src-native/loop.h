@@ -1,6 +1,9 @@
 // The reactor thread: epoll_wait, command intake from JS, and dispatch to
 // listeners and connections. Only Submit(), Start() and Stop() are called from
-// the JS thread; everything else runs on the reactor thread.
+// the JS thread; everything else runs on the reactor thread. Or, started
+// without a thread of its own (same-thread mode, for a process that has one
+// CPU), the JS thread runs the turns too, one at a time and never inside
+// another: TurnInline(), driven by the bridge from libuv.
 #pragma once
 
 #include <atomic>
@@ -10,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <unordered_map>
 #include <vector>
 
@@ -174,9 +178,26 @@ class Loop {
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
-  // Creates the epoll set and starts the thread. Returns 0, or -errno with
+  // Creates the epoll set and starts the thread, or with `ownThread` false
+  // leaves the turns to the caller (TurnInline). Returns 0, or -errno with
   // the failed call named in *failedCall; on failure nothing is left open.
-  int Start(const char** failedCall);
+  int Start(const char** failedCall, bool ownThread = true);
+  // Same-thread mode, on the JS thread. The epoll fd is readable while a
+  // socket or command has news; each time it is, and when InlineWaitMs()
+  // says, the caller runs a turn. A turn never blocks and never calls JS: what
+  // it delivers waits in the delivery for the caller to hand over.
+  int epollFd() const { return epollFd_; }
+  // Runs one turn. False once the loop has failed or stopped (nothing more
+  // to run; the failure is in the delivery).
+  bool TurnInline();
+  // After a turn, and after JS had what it delivered: milliseconds until the
+  // next turn is due (an idle timeout, an accept retry), 0 for at once (a
+  // command waits, or a socket has bytes no edge will announce), -1 for
+  // only when the epoll fd or `wake` calls for one.
+  int InlineWaitMs();
+  // What Submit calls instead of writing the eventfd when commands need a
+  // turn. Set once, before the first Submit.
+  void SetInlineWake(std::function<void()> wake) { inlineWake_ = std::move(wake); }
   // Stops the thread, joins it, and closes every fd the loop owns. Idempotent.
   void Stop();
   // Hands commands to the reactor thread and wakes it; acknowledgements
@@ -223,6 +244,17 @@ class Loop {
 
  private:
   void Run();
+  // One turn: waits up to `timeoutMs` for events, then runs every phase.
+  // False when epoll_wait failed for good (FailEverything has run).
+  bool Turn(int timeoutMs);
+  // Announces that the loop is about to wait (Submit reads these) and
+  // returns how long it may.
+  int PrepareToWait();
+  // Same-thread mode: a JS call that waits for the loop (CloseListenerNow,
+  // Ask) runs a turn itself, which answers it; JS is never inside a turn.
+  void TurnForWaitingCaller();
+  // Same-thread mode: asks the caller for a turn as soon as it can.
+  void WantInlineTurn();
   void RunCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
@@ -328,6 +360,13 @@ class Loop {
   static void* ThreadMain(void* self);
   pthread_t thread_{};
   bool started_ = false;
+  // Same-thread mode (Start without a thread): the JS thread runs the turns.
+  bool inline_ = false;
+  bool inTurn_ = false;       // same-thread mode: a turn is running
+  bool inlineEnded_ = false;  // same-thread mode: failed or stopped; no more turns
+  bool inlineTurnWanted_ = false;  // same-thread mode: a command needs the next turn soon
+  std::function<void()> inlineWake_;
+  std::vector<epoll_event> events_;  // what a turn's epoll_wait fills
 
   std::mutex commandsMutex_;
   std::vector<Command> commands_;  // guarded by commandsMutex_

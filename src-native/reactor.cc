@@ -341,6 +341,8 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
   napi_make_callback(rawEnv, delivery->asyncContext, resource, dispatch, 5, arguments, nullptr);
 }
 
+void RunInline(Delivery* delivery);
+
 // The wake callback, on the JS thread.
 void OnWake(uv_async_t* handle) {
   auto* delivery = static_cast<Delivery*>(handle->data);
@@ -373,6 +375,7 @@ void OnWake(uv_async_t* handle) {
 
 void OnDeliveryClosed(uv_handle_t* handle) {
   auto* delivery = static_cast<Delivery*>(handle->data);
+  if (--delivery->handlesOpen > 0) return;
   napi_env env = delivery->env;
   // The reactor thread has stopped: nothing sends from pinned Buffers now.
   for (auto& entry : delivery->pins) napi_delete_reference(env, entry.second);
@@ -393,7 +396,106 @@ void OnDeliveryClosed(uv_handle_t* handle) {
 void CloseDelivery(Delivery* delivery) {
   if (delivery->closing) return;
   delivery->closing = true;
+  delivery->inlineLoop = nullptr;
+  // Counted before any close: a callback must not free what the next uses.
+  delivery->handlesOpen = delivery->inlineHandlesOpen ? 3 : 1;
   uv_close(reinterpret_cast<uv_handle_t*>(&delivery->wake), OnDeliveryClosed);
+  if (delivery->inlineHandlesOpen) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&delivery->poll), OnDeliveryClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&delivery->turnTimer), OnDeliveryClosed);
+  }
+}
+
+// Same-thread mode: turns, each followed by its batch's call into JS, until
+// none is due at once, then the timer set for the next that is. At most
+// kMaxInlinePasses in a row, so that libuv's other handles get their go
+// between (the timer, at 0, brings the rest).
+constexpr int kMaxInlinePasses = 8;
+
+// `keepAlive`: commands JS submitted wait for this turn, and hold the process
+// open until it has run them, as the reactor thread takes them whatever the
+// refs say. Turns for idle timeouts and retries keep nothing alive.
+void ArmTurnTimer(Delivery* delivery, int waitMs, bool keepAlive = false) {
+  auto* handle = reinterpret_cast<uv_handle_t*>(&delivery->turnTimer);
+  if (waitMs < 0) {
+    uv_timer_stop(&delivery->turnTimer);
+    uv_unref(handle);
+    return;
+  }
+  // The loop's cached time may be a whole JS callback old: without this the
+  // timer comes early and its turn finds nothing due.
+  if (waitMs > 0) uv_update_time(handle->loop);
+  uv_timer_start(&delivery->turnTimer, [](uv_timer_t* timer) { RunInline(static_cast<Delivery*>(timer->data)); },
+                 static_cast<uint64_t>(waitMs), 0);
+  if (keepAlive) {
+    uv_ref(handle);
+  } else {
+    uv_unref(handle);
+  }
+}
+
+bool CallScheduled(Delivery* delivery) {
+  std::lock_guard<std::mutex> lock(delivery->mutex);
+  return delivery->callScheduled;
+}
+
+void RunInline(Delivery* delivery) {
+  for (int pass = 0; pass < kMaxInlinePasses; ++pass) {
+    if (delivery->inlineLoop == nullptr) return;
+    bool running = delivery->inlineLoop->TurnInline();
+    if (CallScheduled(delivery)) OnWake(&delivery->wake);
+    // JS may have torn the reactor down (Reactor::Teardown).
+    if (delivery->inlineLoop == nullptr) return;
+    // Failed: the epoll set is broken, so stop polling it. The timer still
+    // brings the answers to later commands (Loop::Submit delivers them).
+    if (!running) uv_poll_stop(&delivery->poll);
+    // What JS did while it ran may have delivered again (a turn of its own
+    // for close() or a query, a command the failed loop answered): that
+    // batch goes at once, whatever the loop's own timing says.
+    int waitMs = CallScheduled(delivery) ? 0 : delivery->inlineLoop->InlineWaitMs();
+    if (waitMs != 0) {
+      ArmTurnTimer(delivery, waitMs);
+      return;
+    }
+  }
+  ArmTurnTimer(delivery, 0);
+}
+
+// Same-thread mode: starts polling `loop`'s epoll fd from this thread's
+// libuv loop. Returns 0 or a libuv error; on failure `delivery` is as before.
+int OpenInline(Delivery* delivery, Loop* loop, const char** failedCall) {
+  uv_loop_t* uvLoop = nullptr;
+  *failedCall = "napi_get_uv_event_loop";
+  if (napi_get_uv_event_loop(delivery->env, &uvLoop) != napi_ok) return UV_EINVAL;
+  *failedCall = "uv_poll_init";
+  int result = uv_poll_init(uvLoop, &delivery->poll, loop->epollFd());
+  if (result != 0) return result;
+  uv_timer_init(uvLoop, &delivery->turnTimer);  // cannot fail
+  delivery->poll.data = delivery;
+  delivery->turnTimer.data = delivery;
+  delivery->inlineHandlesOpen = true;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&delivery->poll));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&delivery->turnTimer));
+  *failedCall = "uv_poll_start";
+  // The status is not looked at: the turn's epoll_wait reports a broken set.
+  result = uv_poll_start(&delivery->poll, UV_READABLE, [](uv_poll_t* poll, int, int) {
+    RunInline(static_cast<Delivery*>(poll->data));
+  });
+  if (result != 0) return result;
+  delivery->inlineLoop = loop;
+  loop->SetInlineWake([delivery] {
+    if (delivery->inlineLoop != nullptr) ArmTurnTimer(delivery, 0, true);
+  });
+  return 0;
+}
+
+// Reactor::Teardown, before the loop stops: no more turns from libuv.
+void CloseInline(Delivery* delivery) {
+  if (delivery == nullptr || delivery->inlineLoop == nullptr) return;
+  delivery->inlineLoop->SetInlineWake(nullptr);
+  delivery->inlineLoop = nullptr;
+  uv_poll_stop(&delivery->poll);
+  uv_timer_stop(&delivery->turnTimer);
 }
 
 // The environment is going away. Registered before the Reactor's own cleanup
@@ -420,6 +522,7 @@ bool OpenDelivery(napi_env env, napi_value dispatch, Delivery* delivery) {
   }
   delivery->env = env;
   delivery->wake.data = delivery;
+  delivery->handlesOpen = 1;
   // From here the handle owns `delivery`: every failure closes it. The hook
   // first, so that the environment waits for the close callback on any path.
   if (napi_add_async_cleanup_hook(env, CloseDeliveryAtCleanup, delivery, &delivery->closeHook) != napi_ok ||
@@ -497,6 +600,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     return;
   }
   LoopOptions options;
+  bool ownThread = true;
   if (info.Length() > 1 && info[1].IsObject()) {
     Napi::Object given = info[1].As<Napi::Object>();
     auto number = [&](const char* name, auto* into) {
@@ -515,6 +619,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
     if (hangupEnds.IsBoolean()) options.hangupEndsShortRead = hangupEnds.As<Napi::Boolean>().Value();
     Napi::Value edge = given.Get("edgeTriggered");
     if (edge.IsBoolean()) options.edgeTriggered = edge.As<Napi::Boolean>().Value();
+    Napi::Value thread = given.Get("ownThread");
+    if (thread.IsBoolean()) ownThread = thread.As<Napi::Boolean>().Value();
   }
 
   auto* delivery = new Delivery();
@@ -525,6 +631,7 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   }
   released_ = false;
   delivery_ = delivery;
+  delivery->inlineMode = !ownThread;
 
   // Runs on the reactor thread, and on the JS thread when the loop has failed
   // (Loop::Submit); never after Teardown's Loop::Stop, which closes the handle next.
@@ -549,6 +656,8 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
       }
       delivery->callScheduled = true;
     }
+    // Same-thread mode: RunInline calls JS once the turn is over.
+    if (delivery->inlineMode) return timeoutsAwaiting;
     // After the lock is let go: the JS thread's callback takes it first.
     uv_async_send(&delivery->wake);
     return timeoutsAwaiting;
@@ -562,7 +671,11 @@ Reactor::Reactor(const Napi::CallbackInfo& info) : ObjectWrap<Reactor>(info) {
   delivery->acceptGate = loop_->acceptGate();
   delivery->lender = loop_->lender();
   const char* failedCall = "epoll_create1";
-  int started = loop_->Start(&failedCall);
+  int started = loop_->Start(&failedCall, ownThread);
+  if (started == 0 && !ownThread) {
+    int opened = OpenInline(delivery, loop_.get(), &failedCall);
+    if (opened != 0) started = opened;  // libuv errors are -errno on Linux
+  }
   if (started < 0) {
     Teardown();
     // lib/reactor.ts turns errno and syscall into a Node system error.
@@ -599,6 +712,14 @@ void Reactor::OnEnvironmentCleanup(void* self) {
 }
 
 void Reactor::Teardown() {
+  if (!released_ && delivery_ != nullptr && delivery_->inlineLoop != nullptr) {
+    // Same-thread mode: the commands JS submitted last (a write, then a
+    // close) are run, as the reactor thread would have run them by now.
+    // A turn calls no JS, so this is safe during the environment's cleanup.
+    delivery_->inlineLoop->TurnInline();
+    // Before the loop closes the epoll fd libuv polls.
+    CloseInline(delivery_);
+  }
   if (loop_) loop_->Stop();
   staged_.clear();
   // What the contexts reported to V8 goes back with them (a reactor that

@@ -113,6 +113,23 @@ struct Delivery {
   uint64_t nextLent = 1;
   uint64_t lentHandedOver = 0;  // full reads JS got without a copy (stats())
   bool reactorStopped = false;  // Reactor::Teardown ran (JS thread only)
+
+  // Same-thread mode (Loop::TurnInline; chosen where the process has one
+  // CPU, lib/configure.ts): the loop runs its turns on this thread, when
+  // libuv finds its epoll fd readable (`poll`) or `turnTimer` comes due (an
+  // idle timeout, an accept retry, a command JS submitted), and each turn's
+  // batch reaches JS by a direct call after the turn, not through `wake`.
+  // Both handles are unref'd: `wake`'s ref alone says whether the reactor
+  // keeps the process alive, in both modes. `inlineLoop` is null outside this
+  // mode and from Reactor::Teardown on, which stops both handles before the
+  // loop closes the epoll fd (JS thread only).
+  bool inlineMode = false;
+  Loop* inlineLoop = nullptr;
+  uv_poll_t poll;
+  uv_timer_t turnTimer;
+  bool inlineHandlesOpen = false;
+  // Handles not yet closed; the last close callback frees the Delivery.
+  int handlesOpen = 0;
 };
 
 

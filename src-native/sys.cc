@@ -422,6 +422,30 @@ ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length) {
   }
 }
 
+SigpipeGuard::SigpipeGuard(bool active) {
+  if (!active) return;
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  if (pthread_sigmask(SIG_BLOCK, &pipe, &previous_) != 0) return;
+  // Already blocked (the reactor thread): nothing to take or restore.
+  active_ = !sigismember(&previous_, SIGPIPE);
+}
+
+SigpipeGuard::~SigpipeGuard() {
+  if (!active_) return;
+  sigset_t pending;
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE)) {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    const timespec now = {0, 0};
+    while (sigtimedwait(&pipe, nullptr, &now) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
+
 int AtUrgentMark(int fd) {
   int atMark = 0;
   if (ioctl(fd, SIOCATMARK, &atMark) < 0) return Fail();

@@ -2,6 +2,8 @@
 // this file is the only place in the reactor that reads errno.
 #pragma once
 
+#include <signal.h>
+
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -102,6 +104,22 @@ int CreatePipe(int fds[2]);
 // at most `length` bytes without copying them through user space.
 ssize_t SpliceIn(int socketFd, int pipeWriteFd, size_t length);
 ssize_t SpliceOut(int pipeReadFd, int socketFd, size_t length);
+
+// While it lives, SIGPIPE raised in the calling thread (by splice() into a
+// reset socket, which has no MSG_NOSIGNAL) stays pending instead of reaching
+// the process, and is taken on the way out. Inactive: does nothing. (A
+// kill(2) of SIGPIPE to the process in that window may be taken too.)
+class SigpipeGuard {
+ public:
+  explicit SigpipeGuard(bool active);
+  ~SigpipeGuard();
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+
+ private:
+  bool active_ = false;
+  sigset_t previous_;
+};
 // 1 when the next byte to read from a TCP socket is at the urgent mark
 // (ioctl SIOCATMARK), 0 when not, or -errno.
 int AtUrgentMark(int fd);

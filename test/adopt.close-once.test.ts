@@ -166,7 +166,8 @@ interface FixtureReport {
 async function runTraced(traceFile: string): Promise<{ report: FixtureReport; trace: string }> {
   const child = track(spawn(STRACE, ['-f', '-e', `trace=${TRACED.join(',')}`, '-o', traceFile, process.execPath, FIXTURE], {
     // libuv may close files through io_uring, which strace cannot see.
-    env: { ...process.env, UV_USE_IO_URING: '0' },
+    // Tells the reactor thread's calls from libuv's: a thread of its own.
+    env: { ...process.env, UV_USE_IO_URING: '0', EPOLL_REACTOR_THREAD: 'own' },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
   let stdout = '';

@@ -25,7 +25,10 @@ afterEach(async () => {
 /** Stalls the child's JS thread and opens CLIENTS connections meanwhile; returns the fd report and the clients' outcomes. */
 async function stallAndConnect(maxConnections: number, env: Record<string, string> = {}, clientCount = CLIENTS,
   openFiles?: number) {
-  child = startFixture('stalled-accepts.js', { STALL_MS: String(STALL_MS), MAX_CONNECTIONS: String(maxConnections), ...env },
+  // What the reactor thread accepts while JS is stalled: a thread of its own.
+  child = startFixture('stalled-accepts.js', {
+    STALL_MS: String(STALL_MS), MAX_CONNECTIONS: String(maxConnections), EPOLL_REACTOR_THREAD: 'own', ...env,
+  },
     { openFiles });
   const { port } = await child.next<{ port: number }>((line) => 'port' in line);
   process.kill(child.child.pid!, 'SIGUSR2');

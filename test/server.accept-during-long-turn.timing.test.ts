@@ -21,7 +21,9 @@ const linux = process.platform === 'linux';
 function runChild(script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = track(spawn(process.execPath, ['-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LD_PRELOAD: preloadWithShim(), FAULT_RECV_DELAY_US: '10000' },
+    // The shim slows the reactor thread's recv (by its name), and JS closes
+    // the server while that thread is in its long turn: a thread of its own.
+    env: { ...process.env, LD_PRELOAD: preloadWithShim(), FAULT_RECV_DELAY_US: '10000', EPOLL_REACTOR_THREAD: 'own' },
   }));
   let stdout = '';
   let stderr = '';

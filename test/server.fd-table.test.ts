@@ -58,7 +58,10 @@ function runChild(connections: number): Promise<{ code: number | null; report: R
       server.close();
     });
   `;
-  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  // Names the threads: the reactor's own among them.
+  const child = track(spawn(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, EPOLL_REACTOR_THREAD: 'own' },
+  }));
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => { stdout += chunk.toString(); });

@@ -49,7 +49,9 @@ export interface FaultServerOptions {
 }
 
 export async function startFaultServer(options: FaultServerOptions = {}): Promise<FaultServer> {
-  const env: Record<string, string> = { ...process.env as Record<string, string>, ...options.env };
+  // The shim injects faults on the reactor's own thread (by its name), so
+  // the loop runs on one, whatever EPOLL_REACTOR_THREAD says.
+  const env: Record<string, string> = { ...process.env as Record<string, string>, EPOLL_REACTOR_THREAD: 'own', ...options.env };
   let reportPath: string | null = null;
   if (options.shim !== false) {
     reportPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fault-report-')), 'report.json');

@@ -18,7 +18,8 @@ type Line = Record<string, unknown>;
 async function runFixture(env: Record<string, string>): Promise<{ code: number | null; signal: string | null; lines: Line[]; stderr: string }> {
   const script = path.join(__dirname, '..', 'fixtures', 'reactor-failure.js');
   const child = track(spawn(process.execPath, [script], {
-    env: { ...process.env as Record<string, string>, LD_PRELOAD: preloadWithShim(), ...env },
+    // The shim fails the reactor thread's calls (and its pthread_create).
+    env: { ...process.env as Record<string, string>, LD_PRELOAD: preloadWithShim(), EPOLL_REACTOR_THREAD: 'own', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   }));
   const lines: Line[] = [];

@@ -28,8 +28,13 @@ async function readThenReset(port: number, bytes: number): Promise<void> {
 
 // A forward that copies sends one chunk at a time (send()); one that splices
 // uses splice(); the flood server's own writes queue several (sendmsg).
-test.each(['splice', 'copy'])("RELIABILITY #27: with a 'SIGPIPE' listener installed, writing (send, sendmsg) and forwarding (%s) into a reset peer never raises SIGPIPE", async (mode) => {
-  const server = await startFaultServer({ shim: false, env: { UPSTREAM: 'flood', FORWARD_MODE: mode } });
+// Each in both thread modes (configure's `thread`): the reactor's own thread
+// blocks every signal; on the JS thread the loop holds SIGPIPE back itself.
+const THREADS = ['own', 'js'];
+const FORWARDS_BY_THREAD = THREADS.flatMap((thread) => ['splice', 'copy'].map((mode) => [mode, thread]));
+
+test.each(FORWARDS_BY_THREAD)("RELIABILITY #27: with a 'SIGPIPE' listener installed, writing (send, sendmsg) and forwarding (%s) into a reset peer never raises SIGPIPE (thread '%s')", async (mode, thread) => {
+  const server = await startFaultServer({ shim: false, env: { UPSTREAM: 'flood', FORWARD_MODE: mode, EPOLL_REACTOR_THREAD: thread } });
   for (let round = 0; round < 5; round++) {
     await readThenReset(server.port, 256 * 1024); // the flood server's own writes
     await readThenReset(server.proxyPort, 256 * 1024); // spliced through a forward
@@ -46,8 +51,13 @@ test.each(['splice', 'copy'])("RELIABILITY #27: with a 'SIGPIPE' listener instal
   expect(server.lines.filter((line) => line.event === 'sigpipe')).toEqual([]);
 });
 
-test('RELIABILITY #27: splicing into a socket whose write side is shut (EPIPE, which raises SIGPIPE in the calling thread) never reaches the SIGPIPE listener', async () => {
-  const server = await startFaultServer({ shim: false, env: { END_UPSTREAM_FIRST: '1', UPSTREAM: 'sink', FORWARD_MODE: 'splice' } });
+const LISTENERS_BY_THREAD = THREADS.flatMap((thread) => ['installed', 'removed'].map((listener) => [thread, listener]));
+
+test.each(LISTENERS_BY_THREAD)("RELIABILITY #27: splicing into a socket whose write side is shut (EPIPE, which raises SIGPIPE in the calling thread) neither reaches a SIGPIPE listener nor ends the process (thread '%s', listener %s)", async (thread, listener) => {
+  const server = await startFaultServer({
+    shim: false,
+    env: { END_UPSTREAM_FIRST: '1', UPSTREAM: 'sink', FORWARD_MODE: 'splice', EPOLL_REACTOR_THREAD: thread, SIGPIPE_LISTENER: listener },
+  });
   for (let round = 0; round < 3; round++) {
     const client = track(net.connect(server.proxyPort, '127.0.0.1'));
     await once(client, 'connect');
