@@ -33,16 +33,16 @@ export interface ReactorOptions {
   /** The same for all sockets of the reactor together. Default 64 MiB. */
   maxUnconsumedBytes?: number;
   /**
-   * Where the reactor's loop runs. `'own'`: a native thread of its own, which
-   * hands JS whole batches (the design, and what pays where the process has
-   * two or more CPUs). `'js'`: on this JS thread, driven by libuv, with no
-   * thread to wake and no switch between two threads sharing one CPU.
-   * `'auto'` (default): `'js'` where `os.availableParallelism()` is 1 (a
-   * process pinned to one CPU, a container given one), `'own'` otherwise. The
-   * environment variable `EPOLL_REACTOR_THREAD` (`own` or `js`) sets the
-   * default for processes that do not call this.
+   * Where the reactor's loop runs. `'own'` (default): a native thread of its
+   * own, which hands JS whole batches. `'js'`: this JS thread, driven by
+   * libuv, with no thread to wake and no switch between two threads. On one
+   * CPU, `'js'` serves a few busy connections faster (10 connections of 64 B
+   * ping-pong: 1.18×, with lower latency) and many, bulk streams and
+   * connection churn slower (100 connections: 0.96×; docs/benchmarks.md,
+   * "Session 38"). The environment variable `EPOLL_REACTOR_THREAD` (`own` or
+   * `js`) sets the default for processes that do not call this.
    */
-  thread?: 'own' | 'js' | 'auto';
+  thread?: 'own' | 'js';
 }
 
 const MAX_BYTES = 2 ** 40;
@@ -87,10 +87,10 @@ export function configure(options: ReactorOptions): void {
     native.unackedCapTotal = maxUnconsumedBytes;
   }
   if (thread !== undefined) {
-    if (thread !== 'own' && thread !== 'js' && thread !== 'auto') {
-      throw invalidArgValue('options.thread', thread, "must be 'own', 'js' or 'auto'");
+    if (thread !== 'own' && thread !== 'js') {
+      throw invalidArgValue('options.thread', thread, "must be 'own' or 'js'");
     }
-    native.ownThread = thread === 'auto' ? undefined : thread === 'own';
+    native.ownThread = thread === 'own';
   }
   if (hasReactorStarted()) {
     throw invalidState('configure() must be called before the first server or socket of this thread is created');

@@ -1,7 +1,6 @@
 // The JS half of a reactor: owns the native handle, stages commands for one
 // flush per tick, keeps the process alive only while something referenced is
 // open, and dispatches each batch of events to listeners and sockets.
-import { availableParallelism } from 'node:os';
 import { markAsUntransferable } from 'node:worker_threads';
 
 import { binding, NativeReactor, NativeReactorOptions } from './binding';
@@ -411,16 +410,13 @@ export function getReactor(): Reactor {
 }
 
 /**
- * configure()'s `thread: 'auto'`: EPOLL_REACTOR_THREAD if it says, else a
- * thread of its own unless the process may run on one CPU only, where the
- * two threads would take turns on it (a switch each way per batch;
- * docs/benchmarks.md, "Session 23").
+ * Where the loop runs unless configure() said: EPOLL_REACTOR_THREAD=js puts it
+ * on the JS thread, anything else gives it a thread of its own. Not chosen
+ * by CPU count: on one CPU each mode wins some loads (docs/benchmarks.md,
+ * "Session 38").
  */
 function defaultOwnThread(): boolean {
-  const chosen = process.env.EPOLL_REACTOR_THREAD;
-  if (chosen === 'own') return true;
-  if (chosen === 'js') return false;
-  return availableParallelism() > 1;
+  return process.env.EPOLL_REACTOR_THREAD !== 'js';
 }
 
 export function hasReactorStarted(): boolean {

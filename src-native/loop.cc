@@ -478,73 +478,73 @@ bool Loop::Turn(int timeoutMs) {
   inlineTurnWanted_ = false;  // this turn runs what was submitted
   nowMs_ = MonotonicMs();
 
-    for (int i = 0; i < ready; ++i) {
-      auto* tag = static_cast<Pollable*>(events[i].data.ptr);
-      uint32_t mask = events[i].events;
-      if (tag->kind == Pollable::Kind::kWake) {
-        // Not read: the eventfd is edge-triggered, and every write to an
-        // eventfd wakes its epoll waiters whatever the counter holds, so an
-        // unread counter loses no wakeup. It grows by one per write and would
-        // saturate (EAGAIN, no wakeup) only after 2^64 - 2 of them.
+  for (int i = 0; i < ready; ++i) {
+    auto* tag = static_cast<Pollable*>(events[i].data.ptr);
+    uint32_t mask = events[i].events;
+    if (tag->kind == Pollable::Kind::kWake) {
+      // Not read: the eventfd is edge-triggered, and every write to an
+      // eventfd wakes its epoll waiters whatever the counter holds, so an
+      // unread counter loses no wakeup. It grows by one per write and would
+      // saturate (EAGAIN, no wakeup) only after 2^64 - 2 of them.
+      continue;
+    } else if (tag->kind == Pollable::Kind::kListener) {
+      auto* listener = static_cast<Listener*>(tag);
+      if (!listener->closed) QueueAccept(listener);
+    } else {
+      auto* connection = static_cast<Connection*>(tag);
+      if (connection->closed || connection->failed) continue;
+      if (connection->connecting) {
+        if (!(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP))) continue;
+        FinishConnect(connection);
+        if (connection->failed) continue;
+      }
+      if (connection->forwarder != nullptr) {
+        // Its bytes go to the other side on this thread, not to JS.
+        if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
+        if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+        if (mask & (EPOLLERR | EPOLLHUP)) connection->errorSeen = true;
+        if (mask & EPOLLPRI) connection->urgentMark = true;
+        if (mask & EPOLLOUT) connection->waitingWritable = false;
+        QueueForward(connection->forwarder);
         continue;
-      } else if (tag->kind == Pollable::Kind::kListener) {
-        auto* listener = static_cast<Listener*>(tag);
-        if (!listener->closed) QueueAccept(listener);
-      } else {
-        auto* connection = static_cast<Connection*>(tag);
-        if (connection->closed || connection->failed) continue;
-        if (connection->connecting) {
-          if (!(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP))) continue;
-          FinishConnect(connection);
-          if (connection->failed) continue;
-        }
-        if (connection->forwarder != nullptr) {
-          // Its bytes go to the other side on this thread, not to JS.
-          if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
-          if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
-          if (mask & (EPOLLERR | EPOLLHUP)) connection->errorSeen = true;
-          if (mask & EPOLLPRI) connection->urgentMark = true;
-          if (mask & EPOLLOUT) connection->waitingWritable = false;
-          QueueForward(connection->forwarder);
-          continue;
-        }
-        if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-          connection->readable = true;
-          if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
-          if ((mask & EPOLLHUP) && options_.hangupEndsShortRead) connection->hangupSeen = true;
-          if (mask & EPOLLPRI) connection->urgentMark = true;
-          // A paused socket is not read, so a reset on it surfaces on resume()
-          // or on the next write, as with net. Edge triggering reports the
-          // error once; nothing spins meanwhile.
-          flow_.MarkReady(*connection);
-        }
-        // A TLS read that had to send first goes on once the socket takes bytes.
-        if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->tls != nullptr &&
-            connection->tls->readWantsWrite) {
-          connection->readable = true;
-          flow_.MarkReady(*connection);
-        }
-        // An error or hangup also ends the wait: the send then reports it.
-        if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->waitingWritable) {
-          connection->waitingWritable = false;
-          QueueWrite(connection);
-        }
+      }
+      if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        connection->readable = true;
+        if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
+        if ((mask & EPOLLHUP) && options_.hangupEndsShortRead) connection->hangupSeen = true;
+        if (mask & EPOLLPRI) connection->urgentMark = true;
+        // A paused socket is not read, so a reset on it surfaces on resume()
+        // or on the next write, as with net. Edge triggering reports the
+        // error once; nothing spins meanwhile.
+        flow_.MarkReady(*connection);
+      }
+      // A TLS read that had to send first goes on once the socket takes bytes.
+      if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->tls != nullptr &&
+          connection->tls->readWantsWrite) {
+        connection->readable = true;
+        flow_.MarkReady(*connection);
+      }
+      // An error or hangup also ends the wait: the send then reports it.
+      if ((mask & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && connection->waitingWritable) {
+        connection->waitingWritable = false;
+        QueueWrite(connection);
       }
     }
+  }
 
-    RunCommands();
-    AcceptReady();
-    lastAcceptPassMs_ = nowMs_;
-    ReadReady();
-    PumpForwards();
-    FlushWrites();
-    ExpireIdle();
-    SyncInterestAll();
-    DeliverTurn();
-    PublishStats();
-    finishedForwarders_.clear();
-    closedConnections_.clear();
-    closedListeners_.clear();
+  RunCommands();
+  AcceptReady();
+  lastAcceptPassMs_ = nowMs_;
+  ReadReady();
+  PumpForwards();
+  FlushWrites();
+  ExpireIdle();
+  SyncInterestAll();
+  DeliverTurn();
+  PublishStats();
+  finishedForwarders_.clear();
+  closedConnections_.clear();
+  closedListeners_.clear();
   inTurn_ = false;
   return true;
 }

@@ -1,8 +1,8 @@
 // The reactor thread: epoll_wait, command intake from JS, and dispatch to
 // listeners and connections. Only Submit(), Start() and Stop() are called from
 // the JS thread; everything else runs on the reactor thread. Or, started
-// without a thread of its own (same-thread mode, for a process that has one
-// CPU), the JS thread runs the turns too, one at a time and never inside
+// without a thread of its own (same-thread mode: configure's thread: 'js'),
+// the JS thread runs the turns too, one at a time and never inside
 // another: TurnInline(), driven by the bridge from libuv.
 #pragma once
 

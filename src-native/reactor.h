@@ -114,8 +114,8 @@ struct Delivery {
   uint64_t lentHandedOver = 0;  // full reads JS got without a copy (stats())
   bool reactorStopped = false;  // Reactor::Teardown ran (JS thread only)
 
-  // Same-thread mode (Loop::TurnInline; chosen where the process has one
-  // CPU, lib/configure.ts): the loop runs its turns on this thread, when
+  // Same-thread mode (Loop::TurnInline; configure's thread: 'js',
+  // lib/configure.ts): the loop runs its turns on this thread, when
   // libuv finds its epoll fd readable (`poll`) or `turnTimer` comes due (an
   // idle timeout, an accept retry, a command JS submitted), and each turn's
   // batch reaches JS by a direct call after the turn, not through `wake`.
