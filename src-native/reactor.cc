@@ -712,14 +712,8 @@ void Reactor::OnEnvironmentCleanup(void* self) {
 }
 
 void Reactor::Teardown() {
-  if (!released_ && delivery_ != nullptr && delivery_->inlineLoop != nullptr) {
-    // Same-thread mode: the commands JS submitted last (a write, then a
-    // close) are run, as the reactor thread would have run them by now.
-    // A turn calls no JS, so this is safe during the environment's cleanup.
-    delivery_->inlineLoop->TurnInline();
-    // Before the loop closes the epoll fd libuv polls.
-    CloseInline(delivery_);
-  }
+  // Same-thread mode: before the loop closes the epoll fd libuv polls.
+  if (!released_) CloseInline(delivery_);
   if (loop_) loop_->Stop();
   staged_.clear();
   // What the contexts reported to V8 goes back with them (a reactor that

@@ -6,14 +6,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 
 import { configure } from '../lib';
+import { startFixture } from './helpers/child';
 import { track, releaseTracked } from './helpers/cleanup';
 
 afterEach(releaseTracked);
-
-const FIXTURE = path.join(__dirname, 'fixtures', 'thread-mode.js');
 
 interface Outcome {
   code: number | null;
@@ -21,21 +19,15 @@ interface Outcome {
   report: Record<string, unknown>;
 }
 
-/** Runs the fixture (optionally under taskset) and collects its report; SIGKILLs it by pid after 20 s. */
+/** Runs the fixture (optionally under taskset) to its exit and merges its report lines; SIGKILLs it by pid after 20 s. */
 async function runFixture(mode: string, env: Record<string, string> = {}, cpus?: string): Promise<Outcome> {
-  const argv = [process.execPath, FIXTURE, mode];
-  const command = cpus === undefined ? argv : ['taskset', '-c', cpus, ...argv];
-  const child = track(spawn(command[0], command.slice(1), {
-    env: { ...process.env, EPOLL_REACTOR_THREAD: '', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }));
-  const report: Record<string, unknown> = {};
-  readline.createInterface({ input: child.stdout! }).on('line', (line) => Object.assign(report, JSON.parse(line)));
-  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
-    child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal])));
+  const fixture = startFixture('thread-mode.js', { EPOLL_REACTOR_THREAD: '', THREAD_MODE: mode, ...env }, { cpus });
+  // 'close', not 'exit': by then every line it wrote has been read.
+  const exited = once(fixture.child, 'close') as Promise<[number | null, string | null]>;
+  const killer = setTimeout(() => void fixture.kill(), 20_000);
+  const [code, signal] = await exited;
   clearTimeout(killer);
-  return { code, signal, report };
+  return { code, signal, report: Object.assign({}, ...fixture.lines) };
 }
 
 function expectServed(outcome: Outcome, reactorThreads: number): void {

@@ -17,13 +17,16 @@ export interface JsonLineChild {
  * `stdin`: a pipe the test writes to (child.stdin), instead of none.
  * `openFiles`: the child's fd limit, soft and hard (util-linux prlimit execs
  * node, so the pid stays the child's).
+ * `cpus`: the CPUs the child may run on (util-linux taskset, which execs node too).
  */
 export function startFixture(name: string, env: Record<string, string> = {},
-  options: { stdin?: boolean; openFiles?: number } = {}): JsonLineChild {
+  options: { stdin?: boolean; openFiles?: number; cpus?: string } = {}): JsonLineChild {
   const script = path.join(__dirname, '..', 'fixtures', name);
-  const [command, args] = options.openFiles === undefined
-    ? [process.execPath, [script]]
-    : ['prlimit', [`--nofile=${options.openFiles}:${options.openFiles}`, process.execPath, script]];
+  let [command, args]: [string, string[]] = [process.execPath, [script]];
+  if (options.openFiles !== undefined) {
+    [command, args] = ['prlimit', [`--nofile=${options.openFiles}:${options.openFiles}`, command, ...args]];
+  }
+  if (options.cpus !== undefined) [command, args] = ['taskset', ['-c', options.cpus, command, ...args]];
   const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
