@@ -10,6 +10,10 @@
 //
 // BENCH_BASELINE=<a built checkout> adds the server 'reactor-baseline': the
 // same echo from that checkout, to compare two versions in one run.
+// 'net@24', 'reactor@26' and the like run the same echo server on another
+// Node release (scripts/node-versions.sh fetches it; the addon is N-API, so
+// this checkout's build loads), to compare Node versions in one run. A suffix
+// adds V8 or Node flags: 'reactor@24+--scavenger-max-new-space-capacity-mb=8'.
 //
 // Each run starts a fresh server, waits for "listening <port>", drives it with
 // bench/.build/loadgen, samples the server's CPU time (and, with perf, its
@@ -67,6 +71,25 @@ function bunBinary() {
 }
 
 const ECHO_SERVER = path.join(__dirname, 'servers', 'echo-server.js');
+
+// net@<major>[+flags] and reactor@<major>[+flags]: see the top of this file.
+const ON_OTHER_NODE = /^(net|reactor)@(\d+)((?:\+--[\w-]+(?:=[\w.-]+)?)*)$/;
+const otherNodes = new Map();
+
+function otherNodeServer(name) {
+  const [, impl, major, flagText] = ON_OTHER_NODE.exec(name);
+  if (!otherNodes.has(major)) {
+    const script = path.join(__dirname, '..', 'scripts', 'node-versions.sh');
+    otherNodes.set(major, execFileSync('bash', [script, 'path', major], { encoding: 'utf8' }).trim());
+  }
+  const flags = flagText.split('+').filter(Boolean);
+  return [otherNodes.get(major), [...flags, ECHO_SERVER, impl, '0']];
+}
+
+function serverCommand(name, bins) {
+  return ON_OTHER_NODE.test(name) ? otherNodeServer(name) : SERVERS[name](bins);
+}
+
 const SERVERS = {
   net: () => [process.execPath, [ECHO_SERVER, 'net', '0']],
   reactor: () => [process.execPath, [ECHO_SERVER, 'reactor', '0']],
@@ -75,6 +98,9 @@ const SERVERS = {
   'reactor-edge-eagain': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'edge', '--drain', 'eagain']],
   'reactor-level-short': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'level', '--drain', 'short-read']],
   'reactor-level-eagain': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--trigger', 'level', '--drain', 'eagain']],
+  // The loop on the JS thread (configure({ thread: 'js' })) beside the
+  // default, the reactor's own thread.
+  'reactor-js': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--thread', 'js']],
   // The same echo server from another checkout of the package (built), to
   // compare two versions side by side in one run: BENCH_BASELINE=/path/to/it.
   'reactor-baseline': () => {
@@ -138,7 +164,9 @@ function parseArgs(argv) {
     }
   }
   for (const server of options.servers) {
-    if (!SERVERS[server]) throw new Error(`unknown server '${server}'; expected some of: ${Object.keys(SERVERS).join(', ')}`);
+    if (!SERVERS[server] && !ON_OTHER_NODE.test(server)) {
+      throw new Error(`unknown server '${server}'; expected some of: ${Object.keys(SERVERS).join(', ')}, or net@<major>, reactor@<major>`);
+    }
   }
   return options;
 }
@@ -163,7 +191,7 @@ function choosePinning(wanted) {
 }
 
 async function startServer(name, bins, pinning) {
-  const [binary, args] = SERVERS[name](bins);
+  const [binary, args] = serverCommand(name, bins);
   const [command, ...commandArgs] = [...pinning.server, binary, ...args];
   const child = spawnTracked(command, commandArgs);
   try {

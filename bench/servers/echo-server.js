@@ -3,9 +3,10 @@
 // it. Only the module that provides createServer differs between impls.
 //
 // usage: node bench/servers/echo-server.js <net|reactor> [port] [--trigger edge|level] [--drain short-read|eagain]
+//                                          [--thread own|js]
 // (port 0 = any). Listens on 127.0.0.1, prints "listening <port>" once listening.
-// --trigger and --drain pass to epoll-reactor's configure(), for the runs that
-// show why its defaults are what they are.
+// --trigger, --drain and --thread pass to epoll-reactor's configure(), for the
+// runs that show why its defaults are what they are.
 
 const IMPLEMENTATIONS = {
   net: () => require('node:net'),
@@ -24,13 +25,14 @@ if (flags.length > 0) {
   for (let i = 0; i < flags.length; i += 2) {
     if (flags[i] === '--trigger') reactorOptions.trigger = flags[i + 1];
     else if (flags[i] === '--drain') reactorOptions.drain = flags[i + 1];
+    else if (flags[i] === '--thread') reactorOptions.thread = flags[i + 1];
     else {
       console.error(`unknown flag '${flags[i]}'`);
       process.exit(2);
     }
   }
   if (implName !== 'reactor') {
-    console.error('--trigger and --drain apply to the reactor only');
+    console.error('--trigger, --drain and --thread apply to the reactor only');
     process.exit(2);
   }
   implementation.configure(reactorOptions);
