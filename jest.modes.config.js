@@ -17,6 +17,7 @@ const reactorOnlyInChildren = [
   'test/reliability/reactor-failure\\.test\\.ts$',
   'test/reliability/signals\\.test\\.ts$',
   'test/reliability/takeover-close-once\\.test\\.ts$',
+  'test/reset-while-paused\\.test\\.ts$',
   'test/scaling\\.haproxy\\.test\\.ts$',
   'test/server-pool\\.fallback\\.test\\.ts$',
   'test/server\\.accept-bounds\\.test\\.ts$',

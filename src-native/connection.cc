@@ -66,13 +66,16 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       taken += received;
       bytesRead += received;
       budget -= received;
-      // A short read with a hangup behind it is the end, not a read of the
-      // reset: libuv (uv__stream_io) reports EOF after a partial read when
-      // POLLHUP came with it, so net gives a peer that writes and resets at
-      // once its data, then 'end', and no ECONNRESET. Unless the read stopped
-      // at an urgent mark (or a Unix message with descriptors) with bytes
-      // behind it: libuv would drop those; they are read on here.
-      if (received < wanted && hangupSeen) {
+      // A read that empties the queue with a hangup behind it is the end,
+      // not a read of the reset: libuv (uv__stream_io) reports EOF after a
+      // partial read when POLLHUP came with it, so net gives a peer that
+      // writes and resets at once its data, then 'end', and no ECONNRESET.
+      // Not only a short read: one the budget or the room cut to exactly
+      // what was left (a queue of whole budgets, read in level mode) is the
+      // read libuv's larger buffer would have seen short. Unless the read
+      // stopped at an urgent mark (or a Unix message with descriptors) with
+      // bytes behind it: libuv would drop those; they are read on here.
+      if (hangupSeen) {
         if (!sys::MoreQueued(fd)) {
           readable = false;
           ended = true;

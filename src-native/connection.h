@@ -52,14 +52,15 @@ struct Connection : Pollable {
   // Receive side.
   bool wantsData = true;    // JS has not paused it
   bool readable = false;    // an edge arrived and the queue was not seen empty since
-  bool peerClosing = false; // EPOLLRDHUP seen: read until 0 (or a short read with hangupSeen)
+  bool peerClosing = false; // EPOLLRDHUP seen: read until 0 (or, with hangupSeen, nothing left queued)
   bool errorSeen = false;   // EPOLLERR/EPOLLHUP seen while forwarding: SO_ERROR may say why
-  // EPOLLHUP seen (a reset, or both directions shut): a short read then ends
-  // the stream, as libuv reads it (Connection::Read).
+  // EPOLLHUP seen (a reset, or both directions shut): the queue is final, and
+  // a read that leaves nothing queued ends the stream, as libuv reads it
+  // (Connection::Read).
   bool hangupSeen = false;
-  // Read on past a short read at a hangup, for bytes behind an urgent mark
-  // (sys::MoreQueued): libuv would have ended the stream there, so an error
-  // now is that end. Kept across reads, as a cap or the budget may stop one
+  // Read on past a read at a hangup that left bytes queued, behind an urgent
+  // mark (sys::MoreQueued): libuv would have ended the stream there, so an
+  // error now is that end. Kept across reads, as a cap or the budget may stop one
   // between the two.
   bool readPastHangupEnd = false;
   // EPOLLPRI seen: a TCP urgent mark may stop a recv() short with bytes still

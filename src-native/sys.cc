@@ -453,9 +453,11 @@ int AtUrgentMark(int fd) {
 }
 
 bool MoreQueued(int fd) {
-  if (AtUrgentMark(fd) == 1) return true;
+  // FIONREAD counts nothing at an urgent mark, so the mark is asked only
+  // then; a failed ioctl says "more", as reading on after a hangup is safe.
   int queued = 0;
-  return ioctl(fd, FIONREAD, &queued) == 0 && queued > 0;
+  if (ioctl(fd, FIONREAD, &queued) < 0 || queued > 0) return true;
+  return AtUrgentMark(fd) == 1;
 }
 
 bool HungUp(int fd) {

@@ -123,9 +123,10 @@ class SigpipeGuard {
 // 1 when the next byte to read from a TCP socket is at the urgent mark
 // (ioctl SIOCATMARK), 0 when not, or -errno.
 int AtUrgentMark(int fd);
-// Whether a read stopped short with bytes still queued behind it: at a TCP
-// urgent mark (SIOCATMARK), or before more bytes (FIONREAD; a Unix socket's
-// recv() stops at a message that carried descriptors).
+// Whether bytes are still queued after a read: before more bytes (FIONREAD;
+// a Unix socket's recv() stops at a message that carried descriptors), or at
+// a TCP urgent mark (SIOCATMARK, where FIONREAD counts nothing). A failed
+// ioctl answers true.
 bool MoreQueued(int fd);
 // Whether the socket has hung up (POLLHUP: reset, or shut both ways), asked
 // of poll(2) without waiting; for a socket outside the epoll set.
