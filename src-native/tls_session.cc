@@ -28,6 +28,13 @@ long TransportControl(BIO*, int command, long, void*) { return command == BIO_CT
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
+  if (transport->hangupEnds && transport->hangupEmptied) {
+    // The last read emptied the queue at a hangup: libuv's EOF, not the
+    // reset a recv() would now return (Connection::Read's rule). First: no
+    // edge comes after a hangup, so it must never read as "would block".
+    transport->peerEnded = true;
+    return 0;
+  }
   if (transport->kernelEmpty) {
     // A short read found the queue empty earlier in this Read(): the recv()
     // that would say EAGAIN is skipped, as Connection::Read skips it.
@@ -38,16 +45,29 @@ int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   ssize_t n = sys::Receive(transport->fd, into, capacity);
   if (n > 0) {
     *received = static_cast<size_t>(n);
+    if (transport->hangupEnds) {
+      if (sys::MoreQueued(transport->fd)) {
+        transport->readPastHangupEnd = true;
+      } else {
+        transport->hangupEmptied = true;
+      }
+    }
     if (transport->stopAtShortRead && static_cast<size_t>(n) < capacity) transport->kernelEmpty = true;
     return 1;
   }
-  if (n == 0) {
+  if (n == 0 || (transport->hangupEnds && transport->readPastHangupEnd && n != -EAGAIN)) {
     transport->peerEnded = true;
+  } else if (n == -EAGAIN && transport->hangupEnds && transport->readPastHangupEnd) {
+    // After a hangup the queue is final; EAGAIN comes only at an urgent mark
+    // with a signal pending, and no edge would come again. Not wouldBlock,
+    // so the read is retried next turn (ReadFailed: "more may wait").
+    BIO_set_retry_read(bio);
   } else if (n == -EAGAIN) {
     transport->wouldBlock = true;
     BIO_set_retry_read(bio);
   } else {
     transport->error = static_cast<int>(-n);
+    transport->errorOnWrite = false;
   }
   return 0;
 }
@@ -68,6 +88,7 @@ int TransportWrite(BIO* bio, const char* from, size_t length, size_t* sent) {
     ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
     if (n < 0 && n != -EAGAIN) {
       transport->error = static_cast<int>(-n);
+      transport->errorOnWrite = true;
       return 0;
     }
     if (n > 0) taken = static_cast<size_t>(n);
@@ -882,7 +903,15 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     connection.waitingWritable = true;
     return ReadOutcome::kDrained;
   }
-  if (transport_.peerEnded || result == SSL_ERROR_ZERO_RETURN) {
+  // A handshake message the socket refused because the peer is gone: node's
+  // TLSWrap ignores a failed write of its own, and the send took the
+  // socket's error, so its next read meets only the end ('socket hang up').
+  // Not an alert OpenSSL sent for an error of its own (SSL_ERROR_SSL): that
+  // error is the report, as node's.
+  bool handshakeWriteReset = !handshakeDone_ && transport_.errorOnWrite && result == SSL_ERROR_SYSCALL &&
+                             (transport_.error == ECONNRESET || transport_.error == EPIPE ||
+                              transport_.error == ETIMEDOUT);
+  if (transport_.peerEnded || result == SSL_ERROR_ZERO_RETURN || handshakeWriteReset) {
     // A FIN, or the peer's close_notify (which node also treats as the end).
     ERR_clear_error();
     connection.readable = false;
@@ -898,10 +927,10 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
   }
   connection.readable = false;
   connection.failed = true;
-  if (transport_.error != 0) {
+  if (transport_.error != 0 && !(transport_.errorOnWrite && result == SSL_ERROR_SSL)) {
     ERR_clear_error();
     batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
-              static_cast<double>(Syscall::kRead));
+              static_cast<double>(transport_.errorOnWrite ? Syscall::kWrite : Syscall::kRead));
     return ReadOutcome::kFailed;
   }
   TlsFailure failure = TakeTlsFailure("TLS read failed");
@@ -924,14 +953,16 @@ namespace {
 // The short-read rule (Transport::stopAtShortRead) for the length of one
 // Read() and no longer: BIO reads made by any other call (a forward's
 // ReadPlain, SSL_shutdown) always ask the kernel, so a kernelEmpty left from
-// an earlier Read() can never stand in for a recv().
+// an earlier Read() can never stand in for a recv(). The hangup rule
+// (Transport::hangupEnds) likewise: a forward reads a hangup its own way.
 class ShortReadScope {
  public:
-  ShortReadScope(TlsSession::Transport& transport, bool enabled) : transport_(transport) {
+  ShortReadScope(TlsSession::Transport& transport, bool enabled, bool hangupEnds) : transport_(transport) {
     transport_.stopAtShortRead = enabled;
     transport_.kernelEmpty = false;
+    transport_.hangupEnds = hangupEnds;
   }
-  ~ShortReadScope() { transport_.stopAtShortRead = transport_.kernelEmpty = false; }
+  ~ShortReadScope() { transport_.stopAtShortRead = transport_.kernelEmpty = transport_.hangupEnds = false; }
   ShortReadScope(const ShortReadScope&) = delete;
   ShortReadScope& operator=(const ShortReadScope&) = delete;
 
@@ -973,7 +1004,8 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   readWantsWrite = false;
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
-  ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark);
+  ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark,
+                       connection.hangupSeen);
   OverflowSettle settle(*this, connection);
   SessionReports sessions(*this, connection, batch);
   if (OverflowFull(connection)) return ReadOutcome::kDrained;
@@ -1164,7 +1196,7 @@ void TlsSession::BeginCall() {
   // queue's two ends, clearing rewrites all 16 slots (about 1 % of an HTTPS
   // server's samples, bench/https-addon-ab.sh).
   if (ERR_peek_error() != 0) ERR_clear_error();
-  transport_.wouldBlock = transport_.peerEnded = false;
+  transport_.wouldBlock = transport_.peerEnded = transport_.errorOnWrite = false;
   transport_.error = 0;
 }
 

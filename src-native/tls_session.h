@@ -308,11 +308,21 @@ class TlsSession {
     bool wouldBlock = false;  // recv or send said EAGAIN
     bool peerEnded = false;   // recv returned 0
     int error = 0;            // errno of a failed recv/send
+    bool errorOnWrite = false;  // `error` is a send's
     // Set for one Read(): a recv() that returns less than asked means the
     // queue is empty, so the next BIO read reports EAGAIN without a syscall
     // (kernelEmpty); any later arrival raises a new edge.
     bool stopAtShortRead = false;
     bool kernelEmpty = false;
+    // Set for one Read() when the connection emulates libuv's reading of a
+    // hangup (Connection::hangupSeen): a recv() that leaves nothing queued is
+    // the last (hangupEmptied), and the BIO read after it is the end, as
+    // libuv reports EOF after a partial read at POLLHUP; an error after a
+    // read that left bytes queued is that end too (readPastHangupEnd). The
+    // two are kept across reads: after a hangup the queue is final.
+    bool hangupEnds = false;
+    bool hangupEmptied = false;
+    bool readPastHangupEnd = false;
     // What the socket did not take. The write BIO never reports a retry to
     // OpenSSL: a record (or alert) it could not send whole waits here, so
     // OpenSSL never holds a half-sent record that only the same SSL_write

@@ -10,6 +10,7 @@ import * as tls from 'node:tls';
 import { createSecureServer, SecureSocket } from '../lib';
 import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, mustCall, mustNotCall, waitFor } from './helpers';
+import { startFixture } from './helpers/child';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -68,6 +69,40 @@ test('a truncated handshake: tlsClientError ECONNRESET', async () => {
   expect(error.code).toBe('ECONNRESET');
   expect(error.message).toBe('socket hang up');
   await noConnectionsLeft();
+});
+
+describe('a ClientHello then a reset, in a child whose loop runs on its JS thread', () => {
+  // There the hello is handled after the reset, every round, as by node's
+  // server, which runs on the thread that resets. The reactor's own thread
+  // may answer before the reset lands, and then meets it on a read, as node
+  // would too.
+  const rounds = 10;
+  async function tlsClientErrors(env: Record<string, string>): Promise<{ reactor: string[]; node: string[] }> {
+    const fixture = startFixture('tls-hello-reset.js', {
+      ROUNDS: String(rounds), TLS_KEY_PEM: pki.serverKey.toString(), TLS_CERT_PEM: pki.serverCert.toString(), ...env,
+    });
+    try {
+      return await fixture.next<{ reactor: string[]; node: string[] }>((line) => 'reactor' in line, 20_000);
+    } finally {
+      await fixture.kill();
+    }
+  }
+
+  test("the server's answer meets the reset: tlsClientError ECONNRESET 'socket hang up', as node:tls's", async () => {
+    // node's TLSWrap ignores a failed write of its own, and its next read
+    // meets only the end; the reactor reported the send's error ('read
+    // ECONNRESET') until it did the same.
+    const result = await tlsClientErrors({ CASE: 'hello' });
+    expect(result.node).toEqual(Array(rounds).fill('ECONNRESET socket hang up'));
+    expect(result.reactor).toEqual(result.node);
+  });
+
+  test("a hello with no cipher in common: the server's alert meets the reset, and OpenSSL's error is the report", async () => {
+    const result = await tlsClientErrors({ CASE: 'no-shared-cipher' });
+    expect(result.node).toEqual(Array(rounds).fill(result.node[0]));
+    expect(result.node[0]).toBe('ERR_SSL_NO_SHARED_CIPHER no shared cipher');
+    expect(result.reactor).toEqual(result.node);
+  });
 });
 
 test('a client that never sends its hello: tlsClientError ERR_TLS_HANDSHAKE_TIMEOUT', async () => {
