@@ -87,6 +87,10 @@ int TransportWrite(BIO* bio, const char* from, size_t length, size_t* sent) {
     iovec chunk{const_cast<char*>(from), length};
     ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
     if (n < 0 && n != -EAGAIN) {
+      if (transport->dropWritesToGonePeer && (n == -ECONNRESET || n == -EPIPE || n == -ETIMEDOUT)) {
+        *sent = length;
+        return 1;
+      }
       transport->error = static_cast<int>(-n);
       transport->errorOnWrite = true;
       return 0;
@@ -903,16 +907,10 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     connection.waitingWritable = true;
     return ReadOutcome::kDrained;
   }
-  // A handshake message the socket refused because the peer is gone: node's
-  // TLSWrap ignores a failed write of its own, and the send took the
-  // socket's error, so its next read meets only the end ('socket hang up').
-  // Not an alert OpenSSL sent for an error of its own (SSL_ERROR_SSL): that
-  // error is the report, as node's.
-  bool handshakeWriteReset = !handshakeDone_ && transport_.errorOnWrite && result == SSL_ERROR_SYSCALL &&
-                             (transport_.error == ECONNRESET || transport_.error == EPIPE ||
-                              transport_.error == ETIMEDOUT);
-  if (transport_.peerEnded || result == SSL_ERROR_ZERO_RETURN || handshakeWriteReset) {
-    // A FIN, or the peer's close_notify (which node also treats as the end).
+  if (transport_.peerEnded || result == SSL_ERROR_ZERO_RETURN) {
+    // A FIN, or the peer's close_notify (which node also treats as the end);
+    // or a reset that a send of OpenSSL's own met first (dropped, as node's,
+    // Transport::dropWritesToGonePeer), which left the end to read.
     ERR_clear_error();
     connection.readable = false;
     if (!handshakeDone_) {
@@ -927,6 +925,9 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
   }
   connection.readable = false;
   connection.failed = true;
+  // A send that failed otherwise (ENOBUFS, EHOSTUNREACH) is named as one;
+  // under an alert OpenSSL sent for an error of its own, that error is the
+  // report, as node's.
   if (transport_.error != 0 && !(transport_.errorOnWrite && result == SSL_ERROR_SSL)) {
     ERR_clear_error();
     batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
@@ -954,15 +955,20 @@ namespace {
 // Read() and no longer: BIO reads made by any other call (a forward's
 // ReadPlain, SSL_shutdown) always ask the kernel, so a kernelEmpty left from
 // an earlier Read() can never stand in for a recv(). The hangup rule
-// (Transport::hangupEnds) likewise: a forward reads a hangup its own way.
+// (Transport::hangupEnds) likewise: a forward reads a hangup its own way;
+// and the dropping of OpenSSL's own writes to a gone peer.
 class ShortReadScope {
  public:
   ShortReadScope(TlsSession::Transport& transport, bool enabled, bool hangupEnds) : transport_(transport) {
     transport_.stopAtShortRead = enabled;
     transport_.kernelEmpty = false;
     transport_.hangupEnds = hangupEnds;
+    transport_.dropWritesToGonePeer = true;
   }
-  ~ShortReadScope() { transport_.stopAtShortRead = transport_.kernelEmpty = transport_.hangupEnds = false; }
+  ~ShortReadScope() {
+    transport_.stopAtShortRead = transport_.kernelEmpty = transport_.hangupEnds = false;
+    transport_.dropWritesToGonePeer = false;
+  }
   ShortReadScope(const ShortReadScope&) = delete;
   ShortReadScope& operator=(const ShortReadScope&) = delete;
 

@@ -323,6 +323,13 @@ class TlsSession {
     bool hangupEnds = false;
     bool hangupEmptied = false;
     bool readPastHangupEnd = false;
+    // Set for one Read(): what OpenSSL writes of its own there (a handshake
+    // flight, an alert, a key update's answer) and the socket refuses
+    // because the peer is gone is dropped, as node's TLSWrap ignores a
+    // failed write of its own. The handshake goes on, and the next read
+    // meets the end (the send took the socket's error) or OpenSSL's own
+    // error is the report. JS's writes (Flush) still fail with the errno.
+    bool dropWritesToGonePeer = false;
     // What the socket did not take. The write BIO never reports a retry to
     // OpenSSL: a record (or alert) it could not send whole waits here, so
     // OpenSSL never holds a half-sent record that only the same SSL_write

@@ -71,7 +71,7 @@ test('a truncated handshake: tlsClientError ECONNRESET', async () => {
   await noConnectionsLeft();
 });
 
-describe('a ClientHello then a reset, in a child whose loop runs on its JS thread', () => {
+describe('a handshake that meets a reset, in a child whose loop runs on its JS thread', () => {
   // There the hello is handled after the reset, every round, as by node's
   // server, which runs on the thread that resets. The reactor's own thread
   // may answer before the reset lands, and then meets it on a read, as node
@@ -91,9 +91,17 @@ describe('a ClientHello then a reset, in a child whose loop runs on its JS threa
   test("the server's answer meets the reset: tlsClientError ECONNRESET 'socket hang up', as node:tls's", async () => {
     // node's TLSWrap ignores a failed write of its own, and its next read
     // meets only the end; the reactor reported the send's error ('read
-    // ECONNRESET') until it did the same.
+    // ECONNRESET') until it dropped such writes too.
     const result = await tlsClientErrors({ CASE: 'hello' });
     expect(result.node).toEqual(Array(rounds).fill('ECONNRESET socket hang up'));
+    expect(result.reactor).toEqual(result.node);
+  });
+
+  test("a server that resets after its first flight: the client's Finished meets the reset; 'secureConnect', then 'end', as tls.connect", async () => {
+    // node writes the Finished, ignores the failed send and reads the end;
+    // the reactor's client failed its handshake there.
+    const result = await tlsClientErrors({ CASE: 'client-finished' });
+    expect(result.node).toEqual(Array(rounds).fill('secureConnect end close:false'));
     expect(result.reactor).toEqual(result.node);
   });
 
