@@ -951,26 +951,30 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
 
 namespace {
 
-// The short-read rule (Transport::stopAtShortRead) for the length of one
-// Read() and no longer: BIO reads made by any other call (a forward's
-// ReadPlain, SSL_shutdown) always ask the kernel, so a kernelEmpty left from
-// an earlier Read() can never stand in for a recv(). The hangup rule
-// (Transport::hangupEnds) likewise: a forward reads a hangup its own way;
-// and the dropping of OpenSSL's own writes to a gone peer.
-class ShortReadScope {
+// The rules that hold for the length of one Read() and no longer:
+//  - the short-read rule (Transport::stopAtShortRead): BIO reads made by any
+//    other call (a forward's ReadPlain, SSL_shutdown) always ask the kernel,
+//    so a kernelEmpty left from an earlier Read() can never stand in for a
+//    recv();
+//  - the hangup rule (Transport::hangupEnds): a forward reads a hangup its
+//    own way;
+//  - dropping OpenSSL's own writes to a gone peer
+//    (Transport::dropWritesToGonePeer): JS's writes, sent outside Read(),
+//    fail with the errno.
+class ReadCallRules {
  public:
-  ShortReadScope(TlsSession::Transport& transport, bool enabled, bool hangupEnds) : transport_(transport) {
-    transport_.stopAtShortRead = enabled;
+  ReadCallRules(TlsSession::Transport& transport, bool shortReadDrains, bool hangupEnds) : transport_(transport) {
+    transport_.stopAtShortRead = shortReadDrains;
     transport_.kernelEmpty = false;
     transport_.hangupEnds = hangupEnds;
     transport_.dropWritesToGonePeer = true;
   }
-  ~ShortReadScope() {
+  ~ReadCallRules() {
     transport_.stopAtShortRead = transport_.kernelEmpty = transport_.hangupEnds = false;
     transport_.dropWritesToGonePeer = false;
   }
-  ShortReadScope(const ShortReadScope&) = delete;
-  ShortReadScope& operator=(const ShortReadScope&) = delete;
+  ReadCallRules(const ReadCallRules&) = delete;
+  ReadCallRules& operator=(const ReadCallRules&) = delete;
 
  private:
   TlsSession::Transport& transport_;
@@ -1010,8 +1014,8 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   readWantsWrite = false;
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
-  ShortReadScope scope(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark,
-                       connection.hangupSeen);
+  ReadCallRules rules(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark,
+                      connection.hangupSeen);
   OverflowSettle settle(*this, connection);
   SessionReports sessions(*this, connection, batch);
   if (OverflowFull(connection)) return ReadOutcome::kDrained;
