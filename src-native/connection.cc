@@ -17,6 +17,22 @@ namespace {
 constexpr int kMaxChunksPerSend = 64;
 }  // namespace
 
+bool HangupReading::TookLast(int fd) {
+  if (!seen) return false;
+  // Bytes still queued stand behind an urgent mark (or a Unix message with
+  // descriptors): libuv would drop them; they are read on here.
+  if (sys::MoreQueued(fd)) {
+    pastEnd = true;
+    return false;
+  }
+  emptied = true;
+  return true;
+}
+
+bool HangupReading::ErrorIsEnd(ssize_t result) const { return pastEnd && result != -EAGAIN; }
+
+bool HangupReading::AgainIsRetry(ssize_t result) const { return pastEnd && result == -EAGAIN; }
+
 Connection::Connection(uint64_t connectionId, int socketFd)
     : Pollable(Kind::kConnection), id(connectionId), fd(socketFd) {}
 
@@ -66,23 +82,16 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       taken += received;
       bytesRead += received;
       budget -= received;
-      // A read that empties the queue with a hangup behind it is the end,
-      // not a read of the reset: libuv (uv__stream_io) reports EOF after a
-      // partial read when POLLHUP came with it, so net gives a peer that
-      // writes and resets at once its data, then 'end', and no ECONNRESET.
-      // Not only a short read: one the budget or the room cut to exactly
-      // what was left (a queue of whole budgets, read in level mode) is the
-      // read libuv's larger buffer would have seen short. Unless the read
-      // stopped at an urgent mark (or a Unix message with descriptors) with
-      // bytes behind it: libuv would drop those; they are read on here.
-      if (hangupSeen) {
-        if (!sys::MoreQueued(fd)) {
-          readable = false;
-          ended = true;
-          batch.Add(EventKind::kEnd, id);
-          return ReadOutcome::kEnded;
-        }
-        readPastHangupEnd = true;
+      // A read that empties the queue at a hangup is the end, not a read of
+      // the reset (HangupReading). Not only a short read: one the budget or
+      // the room cut to exactly what was left (a queue of whole budgets,
+      // read in level mode) is the read libuv's larger buffer would have
+      // seen short.
+      if (hangup.TookLast(fd)) {
+        readable = false;
+        ended = true;
+        batch.Add(EventKind::kEnd, id);
+        return ReadOutcome::kEnded;
       }
       // On Linux a stream socket returns less than asked only when its queue
       // is empty at that moment, and any later arrival raises a new edge; so a
@@ -94,16 +103,14 @@ ReadOutcome Connection::Read(ReadArena& arena, Batch& batch, size_t budget, uint
       }
       continue;
     }
-    if (n == 0 || (readPastHangupEnd && n != -EAGAIN)) {
+    if (n == 0 || hangup.ErrorIsEnd(n)) {
       readable = false;
       ended = true;
       batch.Add(EventKind::kEnd, id);
       return ReadOutcome::kEnded;
     }
-    if (n == -EAGAIN && readPastHangupEnd) {
-      // Not "drained": after a hangup the queue is final, and recv() says
-      // EAGAIN at an urgent mark only with a signal pending (a stop, a
-      // freeze). No edge would come again: read on next turn.
+    if (hangup.AgainIsRetry(n)) {
+      // Not "drained": no edge would come again (HangupReading::AgainIsRetry).
       return ReadOutcome::kBudgetSpent;
     }
     if (n == -EAGAIN) {

@@ -2,6 +2,8 @@
 // and the read and write logic that runs on the reactor thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -33,6 +35,34 @@ struct WriteChunk {
   uint64_t pin = 0;
 };
 
+// How reads meet a hangup (EPOLLHUP: a reset, or both directions shut), as
+// libuv reads one (uv__stream_io): the queue is final, and a read that leaves
+// nothing queued is the last, so what follows is the end, not the reset a
+// recv() would return. net gives a peer that writes and resets at once its
+// data, then 'end'. One copy per connection, for the plain read
+// (Connection::Read) and the TLS BIO (TransportRead) alike.
+struct HangupReading {
+  bool seen = false;
+  // A read left nothing queued: it was the last. Connection::Read ends
+  // there; the TLS BIO gives that read to OpenSSL, and its next is the end.
+  bool emptied = false;
+  // Read on past a read that left bytes queued behind an urgent mark:
+  // libuv would have ended the stream there, so an error now is that end.
+  // Kept across reads, as a cap or the budget may stop one between the two.
+  bool pastEnd = false;
+
+  // After a recv() on `fd` that returned bytes: true when, with a hangup
+  // seen, that read was the last (sets emptied, else pastEnd).
+  bool TookLast(int fd);
+  // After a recv() that returned `result` < 0 (-errno): the error is the
+  // end that libuv would have reported before it.
+  bool ErrorIsEnd(ssize_t result) const;
+  // EAGAIN past the end: after a hangup the queue is final, and recv() says
+  // EAGAIN at an urgent mark only with a signal pending (a stop, a freeze).
+  // No edge would come again, so the read is retried next turn.
+  bool AgainIsRetry(ssize_t result) const;
+};
+
 enum class ReadOutcome {
   kDrained,      // the kernel queue is empty; wait for the next edge
   kBudgetSpent,  // more may be waiting; revisit next turn without an edge
@@ -52,17 +82,10 @@ struct Connection : Pollable {
   // Receive side.
   bool wantsData = true;    // JS has not paused it
   bool readable = false;    // an edge arrived and the queue was not seen empty since
-  bool peerClosing = false; // EPOLLRDHUP seen: read until 0 (or, with hangupSeen, nothing left queued)
+  bool peerClosing = false; // EPOLLRDHUP seen: read until 0 (or, with hangup.seen, nothing left queued)
   bool errorSeen = false;   // EPOLLERR/EPOLLHUP seen while forwarding: SO_ERROR may say why
-  // EPOLLHUP seen (a reset, or both directions shut): the queue is final, and
-  // a read that leaves nothing queued ends the stream, as libuv reads it
-  // (Connection::Read).
-  bool hangupSeen = false;
-  // Read on past a read at a hangup that left bytes queued, behind an urgent
-  // mark (sys::MoreQueued): libuv would have ended the stream there, so an
-  // error now is that end. Kept across reads, as a cap or the budget may stop one
-  // between the two.
-  bool readPastHangupEnd = false;
+  // EPOLLHUP seen, and how reads have met it since.
+  HangupReading hangup;
   // EPOLLPRI seen: a TCP urgent mark may stop a recv() short with bytes still
   // queued, so a short read does not mean drained; read to EAGAIN, then clear.
   bool urgentMark = false;

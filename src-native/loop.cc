@@ -511,7 +511,7 @@ bool Loop::Turn(int timeoutMs) {
       if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
         connection->readable = true;
         if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
-        if ((mask & EPOLLHUP) && options_.hangupEndsShortRead) connection->hangupSeen = true;
+        if ((mask & EPOLLHUP) && options_.hangupEndsShortRead) connection->hangup.seen = true;
         if (mask & EPOLLPRI) connection->urgentMark = true;
         // A paused socket is not read, so a reset on it surfaces on resume()
         // or on the next write, as with net. Edge triggering reports the
@@ -846,11 +846,11 @@ void Loop::NoteHangupOutsideEpoll(Connection* connection) {
   // set (InterestFor), so a reset meanwhile raised no EPOLLHUP: ask, so that
   // the read about to run sees it as an edge-triggered one would. Only then:
   // a connection in the set had its hangup reported with its readiness.
-  if (!options_.hangupEndsShortRead || options_.edgeTriggered || connection->hangupSeen || connection->interest != 0) {
+  if (!options_.hangupEndsShortRead || options_.edgeTriggered || connection->hangup.seen || connection->interest != 0) {
     return;
   }
   if (sys::HungUp(connection->fd)) {
-    connection->hangupSeen = true;
+    connection->hangup.seen = true;
     connection->peerClosing = true;
   }
 }

@@ -258,7 +258,7 @@ class Loop {
   void RunCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
-  // Sets hangupSeen from poll(2) for a level-triggered connection about to be
+  // Sets hangup.seen from poll(2) for a level-triggered connection about to be
   // read while outside the epoll set (paused, capped, parked in the line).
   void NoteHangupOutsideEpoll(Connection* connection);
   // Submits `command` (a kTlsQuery or kSocketOption) under a new query

@@ -28,10 +28,11 @@ long TransportControl(BIO*, int command, long, void*) { return command == BIO_CT
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  if (transport->hangupEnds && transport->hangupEmptied) {
+  HangupReading* hangup = transport->hangup;
+  if (hangup != nullptr && hangup->emptied) {
     // The last read emptied the queue at a hangup: libuv's EOF, not the
-    // reset a recv() would now return (Connection::Read's rule). First: no
-    // edge comes after a hangup, so it must never read as "would block".
+    // reset a recv() would now return. First: no edge comes after a
+    // hangup, so it must never read as "would block".
     transport->peerEnded = true;
     return 0;
   }
@@ -45,22 +46,15 @@ int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   ssize_t n = sys::Receive(transport->fd, into, capacity);
   if (n > 0) {
     *received = static_cast<size_t>(n);
-    if (transport->hangupEnds) {
-      if (sys::MoreQueued(transport->fd)) {
-        transport->readPastHangupEnd = true;
-      } else {
-        transport->hangupEmptied = true;
-      }
-    }
+    if (hangup != nullptr) hangup->TookLast(transport->fd);
     if (transport->stopAtShortRead && static_cast<size_t>(n) < capacity) transport->kernelEmpty = true;
     return 1;
   }
-  if (n == 0 || (transport->hangupEnds && transport->readPastHangupEnd && n != -EAGAIN)) {
+  if (n == 0 || (hangup != nullptr && hangup->ErrorIsEnd(n))) {
     transport->peerEnded = true;
-  } else if (n == -EAGAIN && transport->hangupEnds && transport->readPastHangupEnd) {
-    // After a hangup the queue is final; EAGAIN comes only at an urgent mark
-    // with a signal pending, and no edge would come again. Not wouldBlock,
-    // so the read is retried next turn (ReadFailed: "more may wait").
+  } else if (hangup != nullptr && hangup->AgainIsRetry(n)) {
+    // Not wouldBlock: no edge would come again, so the read is retried next
+    // turn (ReadFailed: "more may wait").
     BIO_set_retry_read(bio);
   } else if (n == -EAGAIN) {
     transport->wouldBlock = true;
@@ -956,21 +950,23 @@ namespace {
 //    other call (a forward's ReadPlain, SSL_shutdown) always ask the kernel,
 //    so a kernelEmpty left from an earlier Read() can never stand in for a
 //    recv();
-//  - the hangup rule (Transport::hangupEnds): a forward reads a hangup its
-//    own way;
+//  - the hangup rule (Transport::hangup, the connection's own, null outside
+//    Read()): a forward reads a hangup its own way;
 //  - dropping OpenSSL's own writes to a gone peer
 //    (Transport::dropWritesToGonePeer): JS's writes, sent outside Read(),
 //    fail with the errno.
 class ReadCallRules {
  public:
-  ReadCallRules(TlsSession::Transport& transport, bool shortReadDrains, bool hangupEnds) : transport_(transport) {
+  ReadCallRules(TlsSession::Transport& transport, bool shortReadDrains, HangupReading& hangup)
+      : transport_(transport) {
     transport_.stopAtShortRead = shortReadDrains;
     transport_.kernelEmpty = false;
-    transport_.hangupEnds = hangupEnds;
+    transport_.hangup = hangup.seen ? &hangup : nullptr;
     transport_.dropWritesToGonePeer = true;
   }
   ~ReadCallRules() {
-    transport_.stopAtShortRead = transport_.kernelEmpty = transport_.hangupEnds = false;
+    transport_.stopAtShortRead = transport_.kernelEmpty = false;
+    transport_.hangup = nullptr;
     transport_.dropWritesToGonePeer = false;
   }
   ReadCallRules(const ReadCallRules&) = delete;
@@ -1015,7 +1011,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
   ReadCallRules rules(transport_, shortReadDrains && !connection.peerClosing && !connection.urgentMark,
-                      connection.hangupSeen);
+                      connection.hangup);
   OverflowSettle settle(*this, connection);
   SessionReports sessions(*this, connection, batch);
   if (OverflowFull(connection)) return ReadOutcome::kDrained;

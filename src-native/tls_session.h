@@ -314,15 +314,10 @@ class TlsSession {
     // (kernelEmpty); any later arrival raises a new edge.
     bool stopAtShortRead = false;
     bool kernelEmpty = false;
-    // Set for one Read() when the connection emulates libuv's reading of a
-    // hangup (Connection::hangupSeen): a recv() that leaves nothing queued is
-    // the last (hangupEmptied), and the BIO read after it is the end, as
-    // libuv reports EOF after a partial read at POLLHUP; an error after a
-    // read that left bytes queued is that end too (readPastHangupEnd). The
-    // two are kept across reads: after a hangup the queue is final.
-    bool hangupEnds = false;
-    bool hangupEmptied = false;
-    bool readPastHangupEnd = false;
+    // Set for one Read() when the connection has seen a hangup: the
+    // connection's own HangupReading, so the BIO ends the stream where
+    // Connection::Read would.
+    HangupReading* hangup = nullptr;
     // Set for one Read(): what OpenSSL writes of its own there (a handshake
     // flight, an alert, a key update's answer) and the socket refuses
     // because the peer is gone is dropped, as node's TLSWrap ignores a
