@@ -50,8 +50,11 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 
 export function invalidArgValue(name: string, value: unknown, reason = 'is invalid'): NodeStyleError {
   const what = name.includes('.') ? 'property' : 'argument';
+  // As node's: what is shown is cut after 128 characters.
+  let shown = util.inspect(value);
+  if (shown.length > 128) shown = `${shown.slice(0, 128)}...`;
   return withCode(
-    new TypeError(`The ${what} '${name}' ${reason}. Received ${util.inspect(value)}`),
+    new TypeError(`The ${what} '${name}' ${reason}. Received ${shown}`),
     'ERR_INVALID_ARG_VALUE',
   );
 }
@@ -192,11 +195,13 @@ const opensslCodePrefixes: Record<string, string> = {
 /**
  * An OpenSSL failure as node reports one: OpenSSL's text as the message and
  * `library`, `reason` and `code` (`ERR_SSL_HTTP_REQUEST` for "http request"
- * in "SSL routines").
+ * in "SSL routines"). As node makes the code, only spaces become '_':
+ * OpenSSL 3.5's "ssl/tls alert handshake failure" is
+ * ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE.
  */
 export function opensslError(message: string, library: string, reason: string): NodeStyleError {
   const prefix = opensslCodePrefixes[library] ?? 'ERR_OSSL_';
-  const code = `${prefix}${reason.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
+  const code = `${prefix}${reason.toUpperCase().replace(/ /g, '_')}`;
   const error = withCode(new Error(message), code);
   if (library !== '') (error as NodeStyleError & { library: string }).library = library;
   (error as NodeStyleError & { reason: string }).reason = reason;
