@@ -55,6 +55,8 @@ export interface NativeReactor {
   tlsChooseAlpn(id: number, index: number, keyCertContextId: number): void;
   /** The answer to a TlsResumeSession event: the session (DER) to resume, or none. */
   tlsResumeSession(id: number, session?: Buffer): void;
+  /** The answer to a TlsPsk event: the index of the identity a key was found for and the key, or -1 for none. */
+  tlsAnswerPsk(id: number, index: number, key?: Buffer): void;
   /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
   tlsSetMaxSendFragment(id: number, size: number): void;
   /** The session a server connection's handshake made (DER), or undefined. */
@@ -179,6 +181,10 @@ export interface NativeTlsContextOptions {
   asksServername?: boolean;
   /** A server's handshakes stop at a ClientHello offering ALPN for JS to choose a name (ALPNCallback). */
   asksAlpn?: boolean;
+  /** A server's handshakes stop at a client's PSK identities for JS's key (pskCallback). */
+  asksPsk?: boolean;
+  /** The identity hint a TLS 1.2 PSK server sends (pskIdentityHint). */
+  pskIdentityHint?: string;
   /** A server's handshakes stop for an OCSP staple when the client asks for one ('OCSPRequest'). */
   asksOcsp?: boolean;
   /** A server's external session cache: bit 1 'newSession', bit 2 'resumeSession' listeners. */
@@ -249,7 +255,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 3;
+export const BRIDGE_PROTOCOL = 4;
 
 interface NativeBinding {
   available: boolean;

@@ -169,3 +169,11 @@ export const ephemeralKeyInfoNamesGroups = major >= 24;
  * 22.23.5, 24.22.3 and 26.12.1.
  */
 export const contextsCheckedForCertificate = major >= 22;
+
+/**
+ * The code of the 'tlsClientError' a server gives each connection when
+ * OpenSSL refuses its pskIdentityHint (over 256 bytes): Node 24 spells it
+ * ERR_TLS_PSK_SET_IDENTITY_HINT_FAILED, 22 and 20 ERR_TLS_PSK_SET_IDENTIY_HINT_FAILED.
+ * Seen with node:tls on 20.20.2, 22.23.5, 24.22.3 and 26.12.1.
+ */
+export const pskHintErrorCode = major >= 24 ? 'ERR_TLS_PSK_SET_IDENTITY_HINT_FAILED' : 'ERR_TLS_PSK_SET_IDENTIY_HINT_FAILED';

@@ -32,6 +32,7 @@ export const enum EventKind {
   TlsOcspResponse = 21,
   TlsResumeSession = 22,
   TlsNewSession = 23,
+  TlsPsk = 24,
 }
 
 /** Names for the native Syscall codes (src-native/batch.h). */
@@ -70,6 +71,8 @@ export interface ConnectionEndpoint {
   onReactorOcspResponse?(stapled: boolean, response: string): void;
   /** TLS server connections with an external session cache: the handshake waits for the session with this id (hex) (tlsResumeSession). */
   onReactorResumeSession?(id: string): void;
+  /** TLS server connections with a pskCallback: the handshake waits for a key for one of these identities (hex) (tlsAnswerPsk). */
+  onReactorPsk?(identities: string[]): void;
   /** TLS server connections with an external session cache: a session the handshake made, its id (hex) and DER (base64). */
   onReactorNewSession?(id: string, der: string): void;
   /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
@@ -379,6 +382,9 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         connections.get(id)?.onReactorOcspResponse?.(records[i + 2] === 1, strings[records[i + 3]]);
       } else if (kind === EventKind.TlsResumeSession) {
         connections.get(id)?.onReactorResumeSession?.(strings[records[i + 3]]);
+      } else if (kind === EventKind.TlsPsk) {
+        const first = records[i + 3];
+        connections.get(id)?.onReactorPsk?.(strings.slice(first, first + records[i + 2]));
       } else if (kind === EventKind.TlsNewSession) {
         const first = records[i + 3];
         connections.get(id)?.onReactorNewSession?.(strings[first], strings[first + 1]);

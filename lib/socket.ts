@@ -442,6 +442,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /**
+   * @internal Answers a TLS server connection's PSK question (lib/tls.ts):
+   * the index of the identity a key was found for and the key, or -1 for none.
+   */
+  protected answerTlsPsk(index: number, key?: Buffer): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsAnswerPsk(this.id, index, key);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal A TLS server connection's 'newSession' callback was called: what its handshake wrote may go (lib/tls.ts). */
   protected tlsSessionStored(): void {
     if (!this.registered) return;

@@ -13,7 +13,7 @@ import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleE
 import type { Reactor } from './reactor';
 import {
   addContextIgnoresCase, ephemeralKeyInfoNamesGroups, contextsCheckedForCertificate, systemCaHintOnVerifyErrors,
-  tlsSessionsCarryServerIdentity,
+  pskHintErrorCode, tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
 import { Server, ServerOptions } from './server';
@@ -33,10 +33,15 @@ export const tlsAvailable: boolean = binding.available && binding.tlsAvailable =
  * SecureServer.)
  */
 const unsupportedOptions = [
-  'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
-  'pskIdentityHint',
+  'privateKeyEngine', 'privateKeyIdentifier', 'clientCertEngine',
 ] as const;
 
+
+/**
+ * Options createSecureServer takes but serveHttp leaves to node:tls on an
+ * https.Server's own listener: HTTPS with PSK (docs/tls.md).
+ */
+const leftToNodeByServeHttp = ['pskCallback'] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
@@ -183,6 +188,18 @@ export interface SecureServerOptions extends ServerOptions {
    * `ALPNProtocols`. The handshake waits on the reactor thread meanwhile.
    */
   ALPNCallback?: (arg: { servername: string; protocols: string[] }) => string | undefined;
+  /**
+   * TLS-PSK, as node:tls's: called with the socket and the identity a client
+   * offers (TLS 1.3's pre_shared_key, or TLS 1.2's ClientKeyExchange for a
+   * PSK cipher, which `ciphers` must enable, e.g. `'PSK+HIGH'`); returns the
+   * key (a Buffer, TypedArray or DataView, or `{ psk }`), or null/undefined
+   * for none, which OpenSSL refuses as node's server does. A throw, or a
+   * value of another type, fails the handshake ('tlsClientError'). The
+   * handshake waits on the reactor thread meanwhile.
+   */
+  pskCallback?: (socket: SecureSocket, identity: string) => NodeJS.ArrayBufferView | { psk: NodeJS.ArrayBufferView } | null | undefined;
+  /** The identity hint a TLS 1.2 PSK server offers clients, as node:tls's (with `pskCallback`). */
+  pskIdentityHint?: string;
   requestCert?: boolean;
   rejectUnauthorized?: boolean;
   /** Prefer the server's cipher order (default true, as node's tls.Server). */
@@ -399,6 +416,12 @@ export class SecureSocket extends Socket {
   secureInfo: SecureInfo | undefined = undefined;
   /** @internal */
   handshakeTimer: NodeJS.Timeout | undefined = undefined;
+  /**
+   * @internal A server socket's pskCallback, as node's socket takes it when
+   * accepted (a later setSecureContext() does not change it), or null when
+   * the connection fails for the server's hint instead.
+   */
+  pskCallback: SecureServerOptions['pskCallback'] | null = undefined;
   /** @internal The server that accepted it; undefined for a client (connect({ tls })). */
   readonly secureServer: SecureServer | undefined;
   /** @internal A client's options; undefined for an accepted socket. */
@@ -1074,6 +1097,16 @@ export class SecureSocket extends Socket {
     this.useTlsContext(contextId, ocspResponse);
   }
 
+  /** @internal The handshake waits for a key for one of the PSK identities (hex) the client offered. */
+  onReactorPsk(identities: string[]): void {
+    this.secureServer?.answerPsk(this, identities);
+  }
+
+  /** @internal The answer to onReactorPsk: the index of the identity a key was found for, and it; -1 for none. */
+  answerPsk(index: number, key?: Buffer): void {
+    this.answerTlsPsk(index, key);
+  }
+
   /** @internal The handshake waits for an ALPN name to be chosen from those the client offered. */
   onReactorAlpn(servername: string | false, offered: string): void {
     this.secureServer?.chooseAlpn(this, servername, offered);
@@ -1263,6 +1296,29 @@ function handshakeCallback<T>(socket: SecureSocket, go: (value: T | undefined) =
     if (socket.destroyed || socket.id !== id) return;
     go(value);
   };
+}
+
+// OpenSSL's PSK_MAX_IDENTITY_LEN and PSK_MAX_PSK_LEN (3.x, as in every node this supports).
+const PSK_MAX_IDENTITY_LENGTH = 256;
+const PSK_MAX_KEY_LENGTH = 512;
+
+/** A pskCallback's answer as node's server reads it: the key, or undefined for none; throws as node's for a wrong type or length. */
+function pskKeyOf(answer: unknown): Buffer | undefined {
+  if (answer === null || answer === undefined) return undefined;
+  let psk: unknown = answer;
+  if (!ArrayBuffer.isView(answer)) {
+    if (typeof answer !== 'object') {
+      throw invalidArgType('ret', 'an instance of Buffer, TypedArray, DataView, or Object', answer);
+    }
+    psk = (answer as { psk?: unknown }).psk;
+    if (!ArrayBuffer.isView(psk)) throw invalidArgType('psk', 'an instance of Buffer, TypedArray, or DataView', psk);
+  }
+  const view = psk as ArrayBufferView;
+  // node compares `psk.length` (a DataView has none, and passes).
+  if ((view as unknown as { length?: number }).length! > PSK_MAX_KEY_LENGTH) {
+    throw invalidArgValue('psk', view, `Pre-shared key exceeds ${PSK_MAX_KEY_LENGTH} bytes`);
+  }
+  return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 }
 
 /** Ends a connection whose handshake failed: 'tlsClientError' on the server, as node:tls. */
@@ -2020,6 +2076,9 @@ export class SecureServer extends Server {
   private context: { reactor: Reactor; id: number } | undefined;
   private readonly sniCallback: SecureServerOptions['SNICallback'];
   private readonly alpnCallback: SecureServerOptions['ALPNCallback'];
+  // As tls.Server's, which setSecureContext() may replace.
+  private pskCallback: SecureServerOptions['pskCallback'];
+  private pskIdentityHint: string | undefined;
   /** @internal addContext()'s names and contexts, searched from the last, as node's `_contexts`. */
   readonly namedContexts: [RegExp, NativeTlsContextOptions][] = [];
   // The native contexts built for SNI choices on this.context's reactor, by
@@ -2062,6 +2121,12 @@ export class SecureServer extends Server {
           'ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS');
       }
     }
+    // As tls.Server: any truthy pskCallback must be a function, and a
+    // truthy hint a string.
+    const pskCallback = options.pskCallback;
+    if (pskCallback) validateFunction(pskCallback, 'options.pskCallback');
+    const pskIdentityHint = options.pskIdentityHint;
+    if (pskIdentityHint) validateString(pskIdentityHint, 'options.pskIdentityHint');
     // As tls.Server, which makes its context with its cipher order preferred
     // unless told otherwise.
     // As tls.Server, which does not pass allowPartialTrustChain on to its context.
@@ -2081,6 +2146,8 @@ export class SecureServer extends Server {
     this.context = undefined;
     this.sniCallback = (sniCallback || undefined) as SecureServerOptions['SNICallback'];
     this.alpnCallback = (alpnCallback || undefined) as SecureServerOptions['ALPNCallback'];
+    this.pskCallback = (pskCallback || undefined) as SecureServerOptions['pskCallback'];
+    this.pskIdentityHint = pskIdentityHint || undefined;
     if (secureConnectionListener) this.on('secureConnection', secureConnectionListener);
     this.givenOptions = { ...options };
     // First, as tls.Server's own connection listener: a stream handed in
@@ -2111,6 +2178,9 @@ export class SecureServer extends Server {
     return {
       ...options, asksServername: this.asksServername(), asksAlpn: this.alpnCallback !== undefined,
       asksOcsp: this.asksOcsp, asksSessions: this.asksSessions, logsKeys: this.logsKeys, traces: this.traces,
+      asksPsk: this.pskCallback !== undefined,
+      // One OpenSSL would refuse fails each connection instead (createSocket).
+      pskIdentityHint: this.pskCallback !== undefined && this.pskHintFits() ? this.pskIdentityHint : undefined,
     };
   }
 
@@ -2176,6 +2246,10 @@ export class SecureServer extends Server {
   setSecureContext(options: SecureServerOptions): void {
     validateObject(options, 'options');
     const given = { ...options };  // each option read once
+    // As tls.Server's setSecureContext: replaced only when given (truthy),
+    // here once the new context is made.
+    if (given.pskCallback) validateFunction(given.pskCallback, 'options.pskCallback');
+    if (given.pskIdentityHint) validateString(given.pskIdentityHint, 'options.pskIdentityHint');
     const sessionTimeout = given.sessionTimeout || this.givenSessionTimeout;
     const ticketKeys = given.ticketKeys || this.givenTicketKeys;
     const contextOptions = prepareContext({
@@ -2194,12 +2268,18 @@ export class SecureServer extends Server {
       [checkedByNode]: (given as Record<symbol, unknown>)[checkedByNode],
     } as SecureServerOptions);
     contextOptions.alpn = this.contextOptions.alpn;
+    const previousPsk = [this.pskCallback, this.pskIdentityHint] as const;
+    this.pskCallback = (given.pskCallback || this.pskCallback) as SecureServerOptions['pskCallback'];
+    this.pskIdentityHint = (given.pskIdentityHint || this.pskIdentityHint) as string | undefined;
     const listening = this.context;
     const listenerId = this.listeningId;
     let id: number | undefined;
     if (listening !== undefined && listenerId !== undefined) {
       const result = listening.reactor.native.createTlsContext(this.listenerContextOptions(contextOptions));
-      if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
+      if (result.length !== 1) {
+        [this.pskCallback, this.pskIdentityHint] = previousPsk;
+        throw opensslError(result[0], result[1], result[2]);
+      }
       id = result[0];
     }
     this.contextOptions = contextOptions;
@@ -2246,7 +2326,56 @@ export class SecureServer extends Server {
       socket.handshakeTimer = setTimeout(onHandshakeTimeout, this.handshakeTimeout, socket);
       socket.handshakeTimer.unref();
     }
+    socket.pskCallback = this.pskCallback;
+    if (this.pskCallback !== undefined && !this.pskHintFits()) {
+      // As node's socket, which sets the hint on each connection and fails
+      // it when OpenSSL refuses (longer than PSK_MAX_IDENTITY_LEN), before
+      // it reads the ClientHello: no question is answered (answerPsk).
+      socket.pskCallback = null;
+      process.nextTick(failHandshake, socket,
+        codedError('Failed to set PSK identity hint', pskHintErrorCode));
+    }
     return socket;
+  }
+
+  /** Whether OpenSSL takes the PSK identity hint: at most 256 bytes (PSK_MAX_IDENTITY_LEN). */
+  private pskHintFits(): boolean {
+    return this.pskIdentityHint === undefined || Buffer.byteLength(this.pskIdentityHint) <= PSK_MAX_IDENTITY_LENGTH;
+  }
+
+  /**
+   * @internal Asks the pskCallback for a key for each identity the client
+   * offered (hex), in order, until one is given, as OpenSSL asks node's;
+   * answers the reactor. A throw, or a value of another type, fails the
+   * handshake with that error ('tlsClientError'), as node's server does.
+   */
+  answerPsk(socket: SecureSocket, identities: string[]): void {
+    const callback = socket.pskCallback;
+    // Failing for the server's hint (createSocket): that ends it.
+    if (callback === null || socket.destroyed) return;
+    let found = -1;
+    let key: Buffer | undefined;
+    try {
+      for (let index = 0; callback !== undefined && index < identities.length && !socket.destroyed; ++index) {
+        // As node hands OpenSSL's identity to JS: as UTF-8, and not at all
+        // (no key) when it is not UTF-8, which node checks by the round trip.
+        const bytes = Buffer.from(identities[index], 'hex');
+        const identity = bytes.toString('utf8');
+        if (!Buffer.from(identity, 'utf8').equals(bytes)) continue;
+        key = pskKeyOf(callback.call(socket, socket, identity));
+        // As node's lookup: an empty key, or one over OpenSSL's bytes (a
+        // wide TypedArray), is none, and the next identity is asked about.
+        if (key !== undefined && key.length > 0 && key.length <= PSK_MAX_KEY_LENGTH) {
+          found = index;
+          break;
+        }
+        key = undefined;
+      }
+      if (!socket.destroyed) socket.answerPsk(found, key);
+    } catch (error) {
+      // A throw, or an answer the reactor refused: the wait must still end.
+      failHandshake(socket, error as Error);
+    }
   }
 
   /** @internal Whether connections report key log lines: the server has had a 'keylog' listener. */
@@ -2628,8 +2757,8 @@ export function createSecureServer(options?: SecureServerOptions | null | ((sock
  * The options reactor TLS needs to serve `server`'s TLS itself, read from the
  * fields node's tls.Server keeps (setSecureContext stores key, cert, ca,
  * ciphers...; handshakeTimeout and SNICallback sit under symbols), or
- * undefined when the server uses something reactor TLS does not implement:
- * PSK, engines, a client's secureProtocol method.
+ * undefined when the server uses something serveHttp leaves to node:tls:
+ * PSK (createSecureServer has it), engines, a client's secureProtocol method.
  */
 export function secureOptionsOf(server: tls.Server): SecureServerOptions | undefined {
   const fields = server as unknown as Record<string | symbol, unknown>;
@@ -2641,7 +2770,7 @@ export function secureOptionsOf(server: tls.Server): SecureServerOptions | undef
   };
   // What createSecureServer refuses, whether tls.Server keeps it as a field
   // (ALPNCallback, the engines) or under a symbol ('pskcallback', 'enableTrace').
-  for (const name of unsupportedOptions) {
+  for (const name of [...unsupportedOptions, ...leftToNodeByServeHttp]) {
     const value = fields[name] ?? bySymbol(name) ?? bySymbol(name.toLowerCase());
     if (value !== undefined && value !== null && value !== false) return undefined;
   }

@@ -60,6 +60,9 @@ enum class EventKind : uint8_t {
   kTlsNewSession = 23,    // id: a session a server's handshake made (node's
                           // 'newSession'); b: string index (its id in hex, then
                           // its DER in base64)
+  kTlsPsk = 24,           // id: a server's handshake waits for JS's key for one
+                          // of a PSK identities (node's pskCallback); a: how many,
+                          // b: string index of the first (each in hex)
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must
@@ -83,6 +86,7 @@ constexpr bool CarriesStrings(EventKind kind) {
     case EventKind::kTlsOcspResponse:
     case EventKind::kTlsResumeSession:
     case EventKind::kTlsNewSession:
+    case EventKind::kTlsPsk:
       return true;
     case EventKind::kData:
     case EventKind::kEnd:

@@ -583,6 +583,10 @@ void Loop::RunCommands() {
   commands.clear();
 }
 
+Command::~Command() {
+  if (kind == Kind::kTlsAnswerPsk && bytes) sys::Cleanse(bytes.get(), length);
+}
+
 void Loop::Apply(Command& command) {
   if (command.kind == Command::Kind::kAddListener) {
     auto listener = std::make_unique<Listener>(command.id, command.fd);
@@ -765,6 +769,14 @@ void Loop::Apply(Command& command) {
     case Command::Kind::kTlsResumeSession:
       if (connection->tls != nullptr && !connection->failed &&
           connection->tls->ResumeSession(std::string(command.bytes.get(), command.bytes ? command.length : 0))) {
+        // As kTlsUseContext below.
+        connection->readable = true;
+        flow_.MarkReady(*connection);
+      }
+      return;
+    case Command::Kind::kTlsAnswerPsk:
+      if (connection->tls != nullptr && !connection->failed &&
+          connection->tls->AnswerPsk(command.amount, command.bytes.get(), command.bytes ? command.length : 0)) {
         // As kTlsUseContext below.
         connection->readable = true;
         flow_.MarkReady(*connection);
@@ -1262,9 +1274,15 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   // A handshake waiting for JS's choice of context or ALPN name reads
   // nothing meanwhile: level triggering would report the client's next bytes
   // every turn. Only a hangup is watched (it fails the handshake); the
-  // answer (kTlsUseContext, kTlsChooseAlpn, kTlsResumeSession) brings EPOLLIN back.
+  // answer (kTlsUseContext, kTlsChooseAlpn, kTlsResumeSession, kTlsAnswerPsk)
+  // brings EPOLLIN back. Not even the hangup while a TLS 1.2 PSK identity
+  // waits: the client's FIN does not end that handshake (its flight may be
+  // queued), and level triggering would report it every turn. With no
+  // interest the connection leaves the epoll set until the answer; a reset
+  // meanwhile is seen then (NoteHangupOutsideEpoll).
   if (connection->tls != nullptr && connection->tls->awaitingJs()) {
-    return EPOLLRDHUP | (connection->waitingWritable ? EPOLLOUT : 0u);
+    uint32_t hangup = connection->tls->awaitingPskAtKeyExchange() ? 0u : static_cast<uint32_t>(EPOLLRDHUP);
+    return hangup | (connection->waitingWritable ? EPOLLOUT : 0u);
   }
   // A TLS read held back until EPOLLOUT (TlsSession::OverflowFull), or
   // until held output may go, asks for no EPOLLIN meanwhile: level

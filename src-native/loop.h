@@ -74,6 +74,9 @@ struct Command {
     kTlsResumeSession,    // id: a TLS server connection whose handshake waits for
                           // JS's lookup of an offered session id; bytes: the
                           // session (DER), or none (TlsSession::ResumeSession)
+    kTlsAnswerPsk,        // id: a TLS server connection whose handshake waits for a
+                          // PSK key; amount: the index of the identity JS found a
+                          // key for, past them for none; bytes: the key (TlsSession::AnswerPsk)
     kTlsSessionStored,    // id: a TLS server connection whose output waits for
                           // JS's 'newSession' callback may send (TlsSession::SessionStored)
     kTlsListenWith,       // id: a TLS listener; tlsContext: the server context the
@@ -91,6 +94,11 @@ struct Command {
   static constexpr uint32_t kConnecting = 1;
 
   explicit Command(Kind what) : kind(what) {}
+  Command(Command&&) = default;
+  Command& operator=(Command&&) = default;
+  // Cleanses a kTlsAnswerPsk's key, however the command ends: applied,
+  // late, for a connection gone, or dropped at teardown.
+  ~Command();
   Kind kind;
   uint64_t id = 0;
   int fd = -1;

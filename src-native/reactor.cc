@@ -576,6 +576,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::TlsAskOcsp>("tlsAskOcsp"),
           InstanceMethod<&Reactor::TlsAskSessions>("tlsAskSessions"),
           InstanceMethod<&Reactor::TlsResumeSession>("tlsResumeSession"),
+          InstanceMethod<&Reactor::TlsAnswerPsk>("tlsAnswerPsk"),
           InstanceMethod<&Reactor::TlsContextCertificates>("tlsContextCertificates"),
           InstanceMethod<&Reactor::TlsLogKeys>("tlsLogKeys"),
           InstanceMethod<&Reactor::TlsTrace>("tlsTrace"),
@@ -1392,6 +1393,31 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// tlsAnswerPsk(connectionId, index[, key]): JS's answer to kTlsPsk, the
+// index of the identity the pskCallback gave a key for and the key, or -1
+// (and no key) for none.
+Napi::Value Reactor::TlsAnswerPsk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber() || (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsBuffer())) {
+    return ThrowTypeError(env, "tlsAnswerPsk(id, index[, key])");
+  }
+  double index = info[1].As<Napi::Number>().DoubleValue();
+  Command command(Command::Kind::kTlsAnswerPsk);
+  command.id = IdArgument(info, 0);
+  // At most kMaxPskIdentities are asked about; anything else is none.
+  command.amount = index >= 0 && index < 65536 ? static_cast<uint64_t>(index) : 65536;
+  if (info.Length() > 2 && info[2].IsBuffer()) {
+    Napi::Buffer<char> key = info[2].As<Napi::Buffer<char>>();
+    if (key.Length() > 0) {
+      command.bytes.reset(new char[key.Length()]);
+      std::memcpy(command.bytes.get(), key.Data(), key.Length());
+      command.length = key.Length();
+    }
+  }
+  Staged().push_back(std::move(command));
+  return env.Undefined();
+}
+
 // tlsChooseAlpn(connectionId, index[, keyCertContextId]): JS's answer to
 // kTlsAlpn, the index of the chosen name among those offered, or -1 for
 // none, and the server context whose certificate and key to use from here
@@ -1715,6 +1741,8 @@ Napi::Value Reactor::CreateTlsContext(const Napi::CallbackInfo& info) {
   options.sessionIdContext = StringProperty(given, "sessionIdContext");
   options.asksServername = BoolProperty(given, "asksServername");
   options.asksAlpn = BoolProperty(given, "asksAlpn");
+  options.asksPsk = BoolProperty(given, "asksPsk");
+  options.pskIdentityHint = StringProperty(given, "pskIdentityHint");
   options.asksOcsp = BoolProperty(given, "asksOcsp");
   {
     Napi::Value asks = given.Get("asksSessions");

@@ -23,8 +23,8 @@ namespace reactor {
 // refuses an addon built from other sources (a stale build/) instead of
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
 // setTimeout count. 2: adoptFd takes wasConnected. 3: tlsChooseAlpn takes
-// the context setKeyCert() gave.
-constexpr int kBridgeProtocol = 3;
+// the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
+constexpr int kBridgeProtocol = 4;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -193,6 +193,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value TlsAskOcsp(const Napi::CallbackInfo& info);
   Napi::Value TlsAskSessions(const Napi::CallbackInfo& info);
   Napi::Value TlsResumeSession(const Napi::CallbackInfo& info);
+  Napi::Value TlsAnswerPsk(const Napi::CallbackInfo& info);
   Napi::Value TlsContextCertificates(const Napi::CallbackInfo& info);
   Napi::Value TlsLogKeys(const Napi::CallbackInfo& info);
   Napi::Value TlsTrace(const Napi::CallbackInfo& info);

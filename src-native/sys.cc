@@ -91,6 +91,8 @@ ssize_t Receive(int fd, char* into, size_t capacity) {
   }
 }
 
+void Cleanse(void* bytes, size_t length) { explicit_bzero(bytes, length); }
+
 void DiscardQueued(int fd, size_t limit) {
   char scratch[4096];
   while (limit > 0) {

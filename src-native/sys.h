@@ -33,6 +33,9 @@ int EventFdSignal(int fd);
 // accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int Accept(int listenFd, SocketAddress* peer);
 ssize_t Receive(int fd, char* into, size_t capacity);
+// Zeroes `length` bytes at `bytes` in a way the compiler may not leave out
+// (a key about to be freed).
+void Cleanse(void* bytes, size_t length);
 // Reads and drops what the socket has queued, up to `limit` bytes, so that a
 // close() sends a FIN rather than the reset that unread bytes cause.
 void DiscardQueued(int fd, size_t limit);

@@ -137,6 +137,13 @@ int ClientHelloRead(SSL* ssl, int*, void*) {
   return session == nullptr ? SSL_CLIENT_HELLO_SUCCESS : session->OnClientHello();
 }
 
+// OpenSSL's PSK lookup on a server that asks: the key JS gave for
+// `identity` (TlsSession::OnPskIdentity), or 0 for none.
+unsigned int PskIdentityRead(SSL* ssl, const char* identity, unsigned char* psk, unsigned int maxLength) {
+  TlsSession* session = TlsSession::Of(ssl);
+  return session == nullptr ? 0 : session->OnPskIdentity(identity, psk, maxLength);
+}
+
 // Called once the ClientHello is read, before the certificate is chosen:
 // where a server that asks stops for JS's choice of context by SNI name.
 int CertificateWanted(SSL* ssl, void*) {
@@ -424,6 +431,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   context->alpn_ = options.alpn;
   if (options.asksServername) context->SetAsksServername();
   context->asksAlpn_ = options.asksAlpn && !options.client;
+  context->asksPsk_ = options.asksPsk && !options.client;
   if (options.asksOcsp && !options.client) context->SetAsksOcsp(true);
   if (!options.client) context->SetAsksSessions(options.asksSessions);
   if (options.logsKeys) context->SetLogsKeys();
@@ -560,6 +568,14 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   SSL_CTX_set_tlsext_status_cb(ctx, OcspStapleWanted);
   // On every server context: 'resumeSession' listeners may come later.
   SSL_CTX_set_client_hello_cb(ctx, ClientHelloRead, nullptr);
+  if (context->asksPsk_) {
+    SSL_CTX_set_psk_server_callback(ctx, PskIdentityRead);
+    if (!options.pskIdentityHint.empty() &&
+        SSL_CTX_use_psk_identity_hint(ctx, options.pskIdentityHint.c_str()) != 1) {
+      *failure = TakeTlsFailure("cannot set the PSK identity hint");
+      return nullptr;
+    }
+  }
   if (!options.ticketKeys.empty()) {
     // lib/tls.ts passes node's checked 48 bytes; anything else is refused.
     if (!context->SetTicketKeys(options.ticketKeys)) {

@@ -106,6 +106,12 @@ struct TlsContextOptions {
   // A server whose connections report the ALPN names a client offers and
   // wait for JS to choose one (node's ALPNCallback): TlsSession's ALPN state.
   bool asksAlpn = false;
+  // A server whose connections report the PSK identities a client offers
+  // and wait for JS's key (node's pskCallback): TlsSession's PSK state.
+  // pskIdentityHint: what a TLS 1.2 server offers clients as the hint
+  // (lib/tls.ts refuses one OpenSSL would not take, as node's socket does).
+  bool asksPsk = false;
+  std::string pskIdentityHint;
   // A server whose connections report a client's request for an OCSP
   // staple and wait for JS's answer (node's 'OCSPRequest'): asked with the
   // SNI question (TlsSession's server-name state). Can be turned on later.
@@ -170,6 +176,7 @@ class TlsContext {
   bool asksServername() const { return asksServername_.load(std::memory_order_relaxed); }
   void SetAsksServername() { asksServername_.store(true, std::memory_order_relaxed); }
   bool asksAlpn() const { return asksAlpn_; }
+  bool asksPsk() const { return asksPsk_; }
   // Whether a server's connections ask JS for an OCSP staple when a client
   // requests one: read as each is accepted (node decides per socket), set
   // from the JS thread as the server gains its first 'OCSPRequest' listener
@@ -218,6 +225,7 @@ class TlsContext {
   TicketKeys ticketKeys_{};
   std::atomic<bool> asksServername_{false};
   bool asksAlpn_ = false;  // fixed at Create
+  bool asksPsk_ = false;   // fixed at Create
   std::atomic<bool> asksOcsp_{false};
   std::atomic<uint8_t> asksSessions_{0};
   std::string certificateDer_;  // FindCertificateAndIssuer, at Create

@@ -28,22 +28,42 @@ long TransportControl(BIO*, int command, long, void*) { return command == BIO_CT
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  HangupReading* hangup = transport->hangup;
-  if (hangup != nullptr && hangup->emptied) {
-    // The last read emptied the queue at a hangup: libuv's EOF, not the
-    // reset a recv() would now return. First: no edge comes after a
-    // hangup, so it must never read as "would block".
-    transport->peerEnded = true;
-    return 0;
-  }
-  if (transport->kernelEmpty) {
-    // A short read found the queue empty earlier in this Read(): the recv()
-    // that would say EAGAIN is skipped, as Connection::Read skips it.
-    transport->wouldBlock = true;
+  if (transport->pskServer != nullptr && transport->pskServer->HoldForPskIdentity()) {
+    // Reading a TLS 1.2 PSK identity, or stopped for JS's key (kTlsPsk),
+    // whose answer reads again.
     BIO_set_retry_read(bio);
     return 0;
   }
-  ssize_t n = sys::Receive(transport->fd, into, capacity);
+  if (!transport->held.empty()) {
+    size_t given = std::min(capacity, transport->held.size());
+    std::memcpy(into, transport->held.data(), given);
+    transport->held.erase(0, given);
+    *received = given;
+    return 1;
+  }
+  HangupReading* hangup = transport->hangup;
+  ssize_t n = 0;
+  if (transport->hasTakenResult) {
+    // The PSK look's recv() met this after the bytes just given.
+    transport->hasTakenResult = false;
+    n = transport->takenResult;
+  } else {
+    if (hangup != nullptr && hangup->emptied) {
+      // The last read emptied the queue at a hangup: libuv's EOF, not the
+      // reset a recv() would now return. First: no edge comes after a
+      // hangup, so it must never read as "would block".
+      transport->peerEnded = true;
+      return 0;
+    }
+    if (transport->kernelEmpty) {
+      // A short read found the queue empty earlier in this Read(): the recv()
+      // that would say EAGAIN is skipped, as Connection::Read skips it.
+      transport->wouldBlock = true;
+      BIO_set_retry_read(bio);
+      return 0;
+    }
+    n = sys::Receive(transport->fd, into, capacity);
+  }
   if (n > 0) {
     *received = static_cast<size_t>(n);
     if (hangup != nullptr) hangup->TookLast(transport->fd);
@@ -242,6 +262,7 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
   session->sessionCallbacks_ = session->context_->asksSessions() != 0;
   session->transport_.buffers = session->sessionCallbacks_;
+  if (session->context_->asksPsk()) session->transport_.pskServer = session.get();
   // From the ClientHello on, as node's server socket traces.
   if (session->context_->traces()) session->EnableTrace();
   return session;
@@ -280,6 +301,7 @@ std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> cont
 }
 
 TlsSession::~TlsSession() {
+  ForgetPskKey();
   if (serverSessionKept_) serverSessions_->Forget(connectionId_);
   for (SSL_SESSION* kept : newSessions_) SSL_SESSION_free(kept);
   if (resumedSession_ != nullptr) SSL_SESSION_free(resumedSession_);
@@ -425,6 +447,77 @@ bool ParseServernameExtension(const unsigned char* data, size_t length, std::str
   return true;
 }
 
+// Whether `bytes` are UTF-8 as V8 decodes it without replacing anything
+// (RFC 3629: shortest forms, no surrogates, at most U+10FFFF). node's PSK
+// lookup gives no key, without asking JS, for an identity that is not.
+bool IsUtf8(const std::string& bytes) {
+  const auto* at = reinterpret_cast<const unsigned char*>(bytes.data());
+  const unsigned char* end = at + bytes.size();
+  while (at < end) {
+    unsigned char lead = *at++;
+    if (lead < 0x80) continue;
+    size_t more = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
+    if (more == 0 || lead > 0xF4 || lead == 0xC0 || lead == 0xC1 || static_cast<size_t>(end - at) < more) return false;
+    unsigned char second = at[0];
+    // The second byte's range rules out overlong forms, surrogates and
+    // code points past U+10FFFF.
+    unsigned char low = lead == 0xE0 ? 0xA0 : lead == 0xF0 ? 0x90 : 0x80;
+    unsigned char high = lead == 0xED ? 0x9F : lead == 0xF4 ? 0x8F : 0xBF;
+    if (second < low || second > high) return false;
+    for (size_t i = 1; i < more; ++i) {
+      if ((at[i] & 0xC0) != 0x80) return false;
+    }
+    at += more;
+  }
+  return true;
+}
+
+// An identity as OpenSSL's lookup names it: the bytes up to a NUL
+// (PACKET_strndup).
+std::string PskIdentityName(const unsigned char* bytes, size_t length) {
+  const void* nul = std::memchr(bytes, 0, length);
+  size_t named = nul == nullptr ? length : static_cast<size_t>(static_cast<const unsigned char*>(nul) - bytes);
+  return std::string(reinterpret_cast<const char*>(bytes), named);
+}
+
+// The identities of a pre_shared_key extension (RFC 8446 4.2.11: a 2-byte
+// length, then each identity behind its 2-byte length with a 4-byte ticket
+// age), in order, at most `limit`; those longer than OpenSSL looks up
+// (PSK_MAX_IDENTITY_LEN) are left out, as OpenSSL passes them by. False if
+// the list is malformed: OpenSSL refuses the hello with its own alert.
+bool ParsePskIdentities(const unsigned char* data, size_t length, size_t limit, std::vector<std::string>* names) {
+  if (length < 2) return false;
+  size_t end = 2 + ((size_t{data[0]} << 8) | data[1]);
+  if (end > length) return false;
+  for (size_t at = 2; at < end;) {
+    if (at + 2 > end) return false;
+    size_t identityLength = (size_t{data[at]} << 8) | data[at + 1];
+    at += 2;
+    // An empty identity is looked up too, as OpenSSL does.
+    if (at + identityLength + 4 > end) return false;
+    if (identityLength <= PSK_MAX_IDENTITY_LEN && names->size() < limit) {
+      // One node would not ask about (not UTF-8: a session ticket's, most
+      // often) is left out: its lookup finds no key.
+      std::string name = PskIdentityName(data + at, identityLength);
+      if (IsUtf8(name)) names->push_back(std::move(name));
+    }
+    at += identityLength + 4;
+  }
+  return true;
+}
+
+// Whether a psk_key_exchange_modes extension allows a mode OpenSSL's server
+// takes: psk_dhe_ke, or psk_ke when it allows no DHE (SSL_OP_ALLOW_NO_DHE_KEX);
+// without one, OpenSSL looks no identity up.
+bool OffersPskMode(const unsigned char* data, size_t length, bool allowsNoDhe) {
+  constexpr unsigned char kPskKe = 0, kPskDheKe = 1;  // RFC 8446 4.2.9
+  if (length < 1 || size_t{data[0]} != length - 1) return false;
+  for (size_t at = 1; at < length; ++at) {
+    if (data[at] == kPskDheKe || (data[at] == kPskKe && allowsNoDhe)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int TlsSession::OnClientHello() {
@@ -451,6 +544,9 @@ int TlsSession::OnClientHello() {
     case ResumeState::kFailed:
       break;
   }
+  // PSK before ALPN, as OpenSSL looks identities up before it selects a name.
+  if (psk_ == PskState::kAsked) return SSL_CLIENT_HELLO_RETRY;
+  if (psk_ == PskState::kNotAsked && context_->asksPsk() && AskTls13PskIdentities()) return SSL_CLIENT_HELLO_RETRY;
   switch (alpn_) {
     case AlpnState::kAsked:
       return SSL_CLIENT_HELLO_RETRY;
@@ -493,6 +589,153 @@ void TlsSession::ReportAlpn(Connection& connection, Batch& batch) {
   batch.strings.push_back(Hex(offeredAlpn_));
   alpnServername_.clear();
   batch.Add(EventKind::kTlsAlpn, connection.id, alpnHasServername_ ? 1 : 0, static_cast<double>(first));
+}
+
+bool TlsSession::AskTls13PskIdentities() {
+  // The extension is TLS 1.3's; a server that stops below it negotiates an
+  // older version, where the identity comes later (HoldForPskIdentity).
+  long maxVersion = SSL_get_max_proto_version(ssl_);
+  uint64_t options = SSL_get_options(ssl_);
+  if ((maxVersion != 0 && maxVersion < TLS1_3_VERSION) || (options & SSL_OP_NO_TLSv1_3) != 0) return false;
+  const unsigned char* data = nullptr;
+  size_t length = 0;
+  if (SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_psk_kex_modes, &data, &length) != 1 ||
+      !OffersPskMode(data, length, (options & SSL_OP_ALLOW_NO_DHE_KEX) != 0)) {
+    return false;
+  }
+  if (SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_psk, &data, &length) != 1) return false;
+  std::vector<std::string> identities;
+  if (!ParsePskIdentities(data, length, kMaxPskIdentities, &identities) || identities.empty()) return false;
+  psk_ = PskState::kAsked;
+  pskIdentities_ = std::move(identities);
+  return true;
+}
+
+bool TlsSession::HoldForPskIdentity() {
+  if (psk_ == PskState::kAsked) return true;
+  if (pskLook_ == PskLook::kDone) return false;
+  if (pskLook_ == PskLook::kNotStarted) {
+    // Once the server's flight has ended with ServerHelloDone, for a PSK
+    // cipher, the client's next message is its ClientKeyExchange, which
+    // begins with the identity (RFC 4279).
+    if (handshakeDone_ || SSL_get_state(ssl_) != TLS_ST_SW_SRVR_DONE) return false;
+    // OpenSSL already holds bytes it read ahead (a client that sent on
+    // before the server's flight): the look would start mid-record.
+    if (SSL_has_pending(ssl_) == 1) {
+      pskLook_ = PskLook::kDone;
+      return false;
+    }
+    const SSL_CIPHER* cipher = SSL_get_pending_cipher(ssl_);
+    int exchange = cipher == nullptr ? NID_undef : SSL_CIPHER_get_kx_nid(cipher);
+    if (exchange != NID_kx_psk && exchange != NID_kx_dhe_psk && exchange != NID_kx_ecdhe_psk &&
+        exchange != NID_kx_rsa_psk) {
+      pskLook_ = PskLook::kDone;
+      return false;
+    }
+    pskLook_ = PskLook::kReading;
+  }
+  // Read the record and handshake headers, then the identity, and no
+  // further: the rest stays queued, where the read after JS's answer finds
+  // it with no new edge. Held here, a message split across reads is waited
+  // for as any read is, and level triggering sees an empty queue meanwhile.
+  constexpr size_t kHeaders = 5 + 4 + 2;  // record, handshake message, identity length
+  std::string& held = transport_.held;
+  HangupReading* hangup = transport_.hangup;
+  for (;;) {
+    size_t wanted = kHeaders;
+    const auto* head = reinterpret_cast<const unsigned char*>(held.data());
+    // Judged as the bytes come, so that a short record of another kind (an
+    // alert, a ChangeCipherSpec) goes to OpenSSL at once, not held waiting
+    // for bytes that will not come.
+    if ((held.size() >= 1 && head[0] != SSL3_RT_HANDSHAKE) ||
+        (held.size() >= 5 && ((size_t{head[3]} << 8) | head[4]) < 4 + 2) ||
+        (held.size() >= 6 && head[5] != SSL3_MT_CLIENT_KEY_EXCHANGE)) {
+      pskLook_ = PskLook::kDone;
+      return false;
+    }
+    if (held.size() >= kHeaders) {
+      size_t recordLength = (size_t{head[3]} << 8) | head[4];
+      size_t messageLength = (size_t{head[6]} << 16) | (size_t{head[7]} << 8) | head[8];
+      size_t identityLength = (size_t{head[9]} << 8) | head[10];
+      // Not of that shape (another message first, the identity split across
+      // records, or longer than OpenSSL looks up): OpenSSL's to judge, and
+      // its lookup then finds no key.
+      if (identityLength > PSK_MAX_IDENTITY_LEN || 2 + identityLength > messageLength ||
+          4 + 2 + identityLength > recordLength) {
+        pskLook_ = PskLook::kDone;
+        return false;
+      }
+      wanted = kHeaders + identityLength;
+      if (held.size() >= wanted) {
+        pskLook_ = PskLook::kDone;
+        std::string name = PskIdentityName(head + kHeaders, identityLength);
+        if (!IsUtf8(name)) return false;  // not asked, as node's: no key
+        psk_ = PskState::kAsked;
+        pskAskedAtKeyExchange_ = true;
+        pskReported_ = false;
+        pskIdentities_.assign(1, std::move(name));
+        return true;
+      }
+    }
+    if (hangup != nullptr && hangup->emptied) {
+      pskLook_ = PskLook::kDone;  // nothing more comes: OpenSSL meets the end after the bytes held
+      return false;
+    }
+    char into[kHeaders + PSK_MAX_IDENTITY_LEN];
+    ssize_t n = sys::Receive(transport_.fd, into, wanted - held.size());
+    if (n > 0) {
+      held.append(into, static_cast<size_t>(n));
+      if (hangup != nullptr) hangup->TookLast(transport_.fd);
+      continue;
+    }
+    if (n == -EAGAIN) {
+      // As the BIO's own read: "would block" waits for the next edge; past
+      // a hangup's end no edge comes, and the read is retried next turn.
+      if (hangup == nullptr || !hangup->AgainIsRetry(n)) transport_.wouldBlock = true;
+      return true;
+    }
+    // The end or an error: the BIO read after the bytes held takes it.
+    transport_.hasTakenResult = true;
+    transport_.takenResult = n;
+    pskLook_ = PskLook::kDone;
+    return false;
+  }
+}
+
+void TlsSession::ReportPsk(Connection& connection, Batch& batch) {
+  if (pskReported_) return;
+  pskReported_ = true;
+  size_t first = batch.strings.size();
+  // In hex: identities are any bytes, and the strings reach JS as UTF-8.
+  for (const std::string& identity : pskIdentities_) batch.strings.push_back(Hex(identity));
+  batch.Add(EventKind::kTlsPsk, connection.id, static_cast<double>(pskIdentities_.size()), static_cast<double>(first));
+}
+
+bool TlsSession::AnswerPsk(uint64_t index, const char* key, size_t keyLength) {
+  if (psk_ != PskState::kAsked) return false;
+  psk_ = PskState::kAnswered;
+  ForgetPskKey();
+  if (index < pskIdentities_.size() && keyLength > 0) {
+    pskIdentity_ = std::move(pskIdentities_[index]);
+    pskKey_.assign(key, keyLength);
+  }
+  pskIdentities_.clear();
+  return true;
+}
+
+unsigned int TlsSession::OnPskIdentity(const char* identity, unsigned char* psk, unsigned int maxLength) {
+  if (psk_ != PskState::kAnswered || pskKey_.empty() || identity == nullptr || pskIdentity_ != identity ||
+      pskKey_.size() > maxLength) {
+    return 0;
+  }
+  std::memcpy(psk, pskKey_.data(), pskKey_.size());
+  return static_cast<unsigned int>(pskKey_.size());
+}
+
+void TlsSession::ForgetPskKey() {
+  if (!pskKey_.empty()) OPENSSL_cleanse(&pskKey_[0], pskKey_.size());
+  pskKey_.clear();
+  pskIdentity_.clear();
 }
 
 void TlsSession::ReportResume(Connection& connection, Batch& batch) {
@@ -765,6 +1008,7 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
   if (result == 1) {
     handshakeDone_ = true;
     keyCertContext_.reset();  // the SSL holds its own references to what it took
+    ForgetPskKey();           // OpenSSL has made the session's secret from it
     // A client's max_fragment_length (RFC 6066), which OpenSSL's server
     // grants by itself: records are that small from here, and so must be
     // what we hand SSL_write_ex, or each queued byte is copied per record.
@@ -799,6 +1043,14 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     // Stopped for JS's lookup of the offered session id (OnClientHello).
     ERR_clear_error();
     ReportResume(connection, batch);
+    *outcome = ReadOutcome::kDrained;
+    return false;
+  }
+  if ((error == SSL_ERROR_WANT_CLIENT_HELLO_CB || error == SSL_ERROR_WANT_READ) && psk_ == PskState::kAsked) {
+    // Stopped for JS's key: at a TLS 1.3 ClientHello (OnClientHello), or
+    // before a ClientKeyExchange the BIO held back (HoldForPskIdentity).
+    ERR_clear_error();
+    ReportPsk(connection, batch);
     *outcome = ReadOutcome::kDrained;
     return false;
   }
@@ -1020,12 +1272,16 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
     // can no longer finish the handshake: it fails now, as at a FIN. So does
     // a socket error, which level triggering would otherwise report every
     // turn (EPOLLERR is always watched).
-    int error = connection.peerClosing ? 0 : -sys::PendingSocketError(transport_.fd);
-    if (!connection.peerClosing && error <= 0) return ReadOutcome::kDrained;
+    // Not at a FIN while a TLS 1.2 PSK identity waits: the client's whole
+    // flight may be queued behind it, as node would read it.
+    bool finFails = connection.peerClosing && !awaitingPskAtKeyExchange();
+    int error = finFails ? 0 : -sys::PendingSocketError(transport_.fd);
+    if (!finFails && error <= 0) return ReadOutcome::kDrained;
     // A late answer changes nothing.
     if (awaitingServername()) servername_ = ServernameState::kFailed;
     if (awaitingAlpn()) alpn_ = AlpnState::kFailed;
     if (awaitingResume()) resume_ = ResumeState::kFailed;
+    if (awaitingPsk()) psk_ = PskState::kFailed;
     connection.readable = false;
     connection.failed = true;
     if (error > 0) {

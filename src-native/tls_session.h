@@ -132,8 +132,38 @@ class TlsSession {
   // with ResumeSession. Asked about the first ClientHello only, and before
   // ALPN, as node's ClientHello parser asks before OpenSSL reads the hello.
   bool awaitingResume() const { return resume_ == ResumeState::kAsked; }
+  // PSK on a server whose context asks (TlsContext::asksPsk, node's
+  // pskCallback). OpenSSL's lookup (OnPskIdentity) cannot wait for JS, so
+  // the handshake stops before OpenSSL reads the client's identity: at a
+  // ClientHello whose pre_shared_key extension names identities (TLS 1.3,
+  // OnClientHello), or, below TLS 1.3, in the ClientKeyExchange that
+  // follows the server's flight, whose first bytes up to the identity the
+  // BIO reads and holds for OpenSSL (HoldForPskIdentity). The identities go
+  // to JS (kTlsPsk), nothing is read until JS answers with AnswerPsk, and
+  // the lookup then finds the key.
+  bool awaitingPsk() const { return psk_ == PskState::kAsked; }
+  // Waiting for JS's key for a TLS 1.2 identity: the client's whole flight
+  // may be queued behind it, so its FIN does not end the handshake, and
+  // level triggering takes the connection out of the epoll set meanwhile
+  // (Loop::InterestFor).
+  bool awaitingPskAtKeyExchange() const { return psk_ == PskState::kAsked && pskAskedAtKeyExchange_; }
+  // JS's answer: the `index`th identity asked about and its key, or an
+  // index past them (or an empty key) for none; OpenSSL then refuses the
+  // identity as node's server does when its callback gives nothing. False,
+  // and nothing changed, unless an answer was awaited. The caller must then
+  // read again, as after UseContext.
+  // The key's bytes are copied (the caller cleanses its own).
+  bool AnswerPsk(uint64_t index, const char* key, size_t keyLength);
+  // OpenSSL's PSK lookup: the length of the key JS gave for `identity`,
+  // copied to `psk`, or 0.
+  unsigned int OnPskIdentity(const char* identity, unsigned char* psk, unsigned int maxLength);
+  // The BIO, before each read: true (give OpenSSL nothing) while the
+  // handshake waits for JS's key, and while a TLS 1.2 ClientKeyExchange for
+  // a PSK cipher is read up to its identity, which is then asked about;
+  // Transport::wouldBlock is set when the socket had no more.
+  bool HoldForPskIdentity();
   // Any question: the connection reads nothing until JS answers.
-  bool awaitingJs() const { return awaitingServername() || awaitingAlpn() || awaitingResume(); }
+  bool awaitingJs() const { return awaitingServername() || awaitingAlpn() || awaitingResume() || awaitingPsk(); }
   // JS's answer: the session to resume (DER), or empty for none. Bytes that
   // are no session are ignored, as node's loadSession ignores them: a full
   // handshake follows. False, and nothing changed, unless an answer was
@@ -325,6 +355,16 @@ class TlsSession {
     // meets the end (the send took the socket's error) or OpenSSL's own
     // error is the report. JS's writes (Flush) still fail with the errno.
     bool dropWritesToGonePeer = false;
+    // A server whose context asks for PSK identities: its BIO reads ask it
+    // first (TlsSession::HoldForPskIdentity). Null otherwise.
+    TlsSession* pskServer = nullptr;
+    // What that look read of a ClientKeyExchange (at most its headers and
+    // the identity), given to OpenSSL before anything else; and, when the
+    // look met the socket's end or an error instead, that recv() result,
+    // which the BIO read after them takes as its own.
+    std::string held;
+    bool hasTakenResult = false;
+    ssize_t takenResult = 0;
     // What the socket did not take. The write BIO never reports a retry to
     // OpenSSL: a record (or alert) it could not send whole waits here, so
     // OpenSSL never holds a half-sent record that only the same SSL_write
@@ -429,6 +469,13 @@ class TlsSession {
   void ReportAlpn(Connection& connection, Batch& batch);
   // Sends JS the session id to look up once (kTlsResumeSession).
   void ReportResume(Connection& connection, Batch& batch);
+  // Sends JS the PSK identities to find a key for once (kTlsPsk).
+  void ReportPsk(Connection& connection, Batch& batch);
+  // OnClientHello's part: whether a TLS 1.3 hello names PSK identities,
+  // which it then asks about.
+  bool AskTls13PskIdentities();
+  // Forgets the key: at the handshake's end and with the session.
+  void ForgetPskKey();
   // Reports the sessions OnNewServerSession kept (kTlsNewSession).
   void ReportServerNewSessions(Connection& connection, Batch& batch);
   // node's kMaxSessionSize: a larger session is not offered to 'newSession'.
@@ -481,6 +528,27 @@ class TlsSession {
     kFailed,    // the client left before JS answered: a late answer changes nothing
   };
   ResumeState resume_ = ResumeState::kNotAsked;
+  enum class PskState : uint8_t {
+    kNotAsked,  // no question yet (or none will be asked)
+    kAsked,     // the handshake waits for AnswerPsk
+    kAnswered,  // pskIdentity_ and pskKey_ hold JS's answer (empty: none)
+    kFailed,    // the client left before JS answered: a late answer changes nothing
+  };
+  PskState psk_ = PskState::kNotAsked;
+  bool pskReported_ = false;            // the question went out (ReportPsk)
+  enum class PskLook : uint8_t {
+    kNotStarted,  // no TLS 1.2 PSK ClientKeyExchange awaited yet
+    kReading,     // reading it up to the identity (Transport::held)
+    kDone,        // asked about, or not of that shape: OpenSSL reads on
+  };
+  PskLook pskLook_ = PskLook::kNotStarted;
+  bool pskAskedAtKeyExchange_ = false;  // the question is a TLS 1.2 identity's
+  // While kAsked: the identities, in the client's order, as OpenSSL's
+  // lookup will name them (the bytes up to a NUL); at most kMaxPskIdentities.
+  std::vector<std::string> pskIdentities_;
+  std::string pskIdentity_;  // once kAnswered
+  std::string pskKey_;       // once kAnswered, until the handshake's end (cleansed)
+  static constexpr size_t kMaxPskIdentities = 16;
   bool resumeReported_ = false;  // the question went out (ReportResume)
   std::string resumeId_;         // from kAsked to the handshake's end: the session id JS looks up
   // JS's session for that id, owned until OpenSSL takes it

@@ -42,6 +42,7 @@
   X(OSSL_PARAM_construct_end) \
   X(OSSL_PARAM_construct_octet_string) \
   X(OSSL_PARAM_construct_utf8_string) \
+  X(OPENSSL_cleanse) \
   X(OPENSSL_sk_num) \
   X(OPENSSL_sk_pop_free) \
   X(OPENSSL_sk_value) \
@@ -56,6 +57,7 @@
   X(PEM_read_bio_X509_CRL) \
   X(RAND_bytes) \
   X(SSL_CIPHER_get_name) \
+  X(SSL_CIPHER_get_kx_nid) \
   X(SSL_CIPHER_get_version) \
   X(SSL_CIPHER_standard_name) \
   X(SSL_client_hello_get0_ext) \
@@ -78,6 +80,8 @@
   X(SSL_CTX_set_cipher_list) \
   X(SSL_CTX_set_cert_cb) \
   X(SSL_CTX_set_client_hello_cb) \
+  X(SSL_CTX_set_psk_server_callback) \
+  X(SSL_CTX_use_psk_identity_hint) \
   X(SSL_CTX_set0_tmp_dh_pkey) \
   X(SSL_CTX_set1_cert_store) \
   X(SSL_CTX_set_ciphersuites) \
@@ -93,6 +97,7 @@
   X(SSL_CTX_use_certificate) \
   X(SSL_export_keying_material) \
   X(SSL_get_certificate) \
+  X(SSL_get_options) \
   X(SSL_get_peer_cert_chain) \
   X(SSL_get_shared_sigalgs) \
   X(SSL_get_SSL_CTX) \
@@ -115,6 +120,8 @@
   X(SSL_get_session) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
+  X(SSL_get_state) \
+  X(SSL_get_pending_cipher) \
   X(SSL_has_pending) \
   X(SSL_new) \
   X(SSL_read_ex) \

@@ -349,10 +349,28 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'epoll-reactor-fuzz-'));
   const pki: TestPki | undefined = options.tls ? makeTestPki() : undefined;
   const trust = (): { ca: Buffer; servername: string } => ({ ca: pki!.caCert, servername: 'localhost' });
+  // Reactor TLS servers take PSK clients too (pskCallback): every third
+  // node:tls client uses it, alternating TLS 1.2 and 1.3, so the calls cut
+  // handshakes that wait for JS's key. Counted, not drawn: the seeds' random
+  // streams stay as they were.
+  const pskKey = Buffer.alloc(32, 0x5a);
+  const pskServerOptions = {
+    ciphers: `${tls.DEFAULT_CIPHERS.replace(':!PSK', '')}:PSK+HIGH`,
+    pskCallback: (_socket: unknown, identity: string) => { count('pskLookups'); return identity === 'fuzz' ? pskKey : null; },
+  };
+  let nodeTlsClients = 0;
+  const nodeTlsClientOptions = (): tls.ConnectionOptions => {
+    const n = nodeTlsClients++;
+    if (n % 3 !== 2) return trust();
+    return {
+      ciphers: 'PSK+HIGH:TLS_AES_128_GCM_SHA256', maxVersion: n % 2 === 0 ? 'TLSv1.2' : 'TLSv1.3',
+      checkServerIdentity: () => undefined, pskCallback: () => ({ psk: pskKey, identity: 'fuzz' }),
+    };
+  };
 
   async function listenReactor(label: string, onConnection: (socket: Socket) => void, unix = false,
     secure = false): Promise<(typeof reactorServers)[number]> {
-    const server = secure ? createSecureServer({ key: pki!.serverKey, cert: pki!.serverCert }, onConnection)
+    const server = secure ? createSecureServer({ key: pki!.serverKey, cert: pki!.serverCert, ...pskServerOptions }, onConnection)
       : createServer(onConnection);
     const entry = { server, port: 0 as number | string, closes: 0, closed: false, label };
     server.on('close', () => entry.closes++);
@@ -629,7 +647,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
         break;
       }
       case 8: {
-        const socket = tls.connect({ port: secureEcho!.port as number, host: '127.0.0.1', ...trust() });
+        const socket = tls.connect({ port: secureEcho!.port as number, host: '127.0.0.1', ...nodeTlsClientOptions() });
         watch(socket, 'node-tls-client');
         linkWhenConnected(newEndpoint(socket, 'node-tls-client'));
         break;
