@@ -1009,6 +1009,7 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     handshakeDone_ = true;
     keyCertContext_.reset();  // the SSL holds its own references to what it took
     ForgetPskKey();           // OpenSSL has made the session's secret from it
+    pskLook_ = PskLook::kDone;  // the BIO's reads no longer look for an identity
     // A client's max_fragment_length (RFC 6066), which OpenSSL's server
     // grants by itself: records are that small from here, and so must be
     // what we hand SSL_write_ex, or each queued byte is copied per record.
