@@ -88,12 +88,46 @@ if (reply !== 'echo from an ES module') throw new Error(`echo got ${JSON.stringi
 console.log(`${process.version} ${process.arch}: ${reply}`);
 EOF
 
+# A TLS-PSK echo over TLS 1.2 and 1.3 through reactor TLS: the prebuilt addon
+# is built with one OpenSSL's headers and runs on each Node's OpenSSL, whose
+# enums and layouts may differ (OpenSSL 3.2 renumbered the handshake states,
+# which broke TLS 1.2 PSK on Node 22 to 26 before it was asked by name).
+cat >"$work/psk.cjs" <<'EOF'
+const reactor = require('epoll-reactor');
+const tls = require('node:tls');
+if (!reactor.tlsAvailable) throw new Error('reactor TLS did not load');
+const key = Buffer.alloc(32, 7);
+const ciphers = 'PSK+HIGH:TLS_AES_128_GCM_SHA256';
+function echo(version) {
+  return new Promise((resolve, reject) => {
+    const server = reactor.createSecureServer({ ciphers, pskCallback: (_socket, id) => (id === 'pack' ? key : null) },
+      (socket) => socket.pipe(socket));
+    server.on('tlsClientError', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const client = tls.connect({ host: '127.0.0.1', port: server.address().port, ciphers, maxVersion: version,
+        checkServerIdentity: () => undefined, pskCallback: () => ({ psk: key, identity: 'pack' }) },
+      () => client.end(`psk over ${client.getProtocol()}`));
+      let reply = '';
+      client.on('data', (chunk) => { reply += chunk; });
+      client.on('error', reject);
+      client.on('close', () => { server.close(); resolve(reply); });
+    });
+  });
+}
+(async () => {
+  const replies = [await echo('TLSv1.2'), await echo('TLSv1.3')];
+  if (replies.join() !== 'psk over TLSv1.2,psk over TLSv1.3') throw new Error(`psk echo got ${JSON.stringify(replies)}`);
+  console.log(`${process.version} ${process.arch}: ${replies.join(', ')}`);
+})().catch((error) => { console.error(error); process.exit(1); });
+setTimeout(() => { console.error('psk: timed out'); process.exit(1); }, 20000).unref();
+EOF
+
 # install <folder> <tarball> <PATH> [npm flags...]: prints the seconds taken.
 install() {
   local folder="$1" from="$2" path="$3"
   shift 3
   mkdir -p "$folder"
-  cp "$work/echo.cjs" "$work/echo.mjs" "$folder/"
+  cp "$work/echo.cjs" "$work/echo.mjs" "$work/psk.cjs" "$folder/"
   echo '{"name":"consumer","private":true}' >"$folder/package.json"
   local start end status=0
   start="$(date +%s.%N)"
@@ -112,7 +146,7 @@ echo "install with the prebuild: ${seconds} s"
 [ ! -e "$work/with-prebuild/node_modules/epoll-reactor/build" ] || { echo "pack-test: it compiled anyway" >&2; exit 1; }
 for major in 20 22 24 26; do
   node_bin="$("$versions" path "$major")"
-  (cd "$work/with-prebuild" && "$node_bin" echo.cjs && "$node_bin" echo.mjs)
+  (cd "$work/with-prebuild" && "$node_bin" echo.cjs && "$node_bin" echo.mjs && "$node_bin" psk.cjs)
 done
 
 echo "== 2. x64, no prebuild, no compiler on PATH: the install fails and says what to install"

@@ -617,8 +617,12 @@ bool TlsSession::HoldForPskIdentity() {
   if (pskLook_ == PskLook::kNotStarted) {
     // Once the server's flight has ended with ServerHelloDone, for a PSK
     // cipher, the client's next message is its ClientKeyExchange, which
-    // begins with the identity (RFC 4279).
-    if (handshakeDone_ || SSL_get_state(ssl_) != TLS_ST_SW_SRVR_DONE) return false;
+    // begins with the identity (RFC 4279). Asked by name ("TWSD": TLS
+    // write server done), not by SSL_get_state's number: OpenSSL 3.2 put new
+    // states in the middle of that enum, so TLS_ST_SW_SRVR_DONE is 26 in the
+    // 3.0 headers an addon may be built with and 29 in the 3.5 that Node 22,
+    // 24 and 26 run.
+    if (handshakeDone_ || std::strcmp(SSL_state_string(ssl_), "TWSD") != 0) return false;
     // OpenSSL already holds bytes it read ahead (a client that sent on
     // before the server's flight): the look would start mid-record.
     if (SSL_has_pending(ssl_) == 1) {

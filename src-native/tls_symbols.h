@@ -120,7 +120,6 @@
   X(SSL_get_session) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
-  X(SSL_get_state) \
   X(SSL_get_pending_cipher) \
   X(SSL_has_pending) \
   X(SSL_new) \
@@ -128,6 +127,7 @@
   X(SSL_select_next_proto) \
   X(SSL_SESSION_get0_ticket) \
   X(SSL_session_reused) \
+  X(SSL_state_string) \
   X(SSL_set_accept_state) \
   X(SSL_set_SSL_CTX) \
   X(SSL_set_bio) \
