@@ -178,4 +178,4 @@ seconds="$(install "$work/arm64" "$tarball" "$bare_path" --ignore-scripts --cpu=
 (cd "$work/arm64/node_modules/epoll-reactor" && arm scripts/build-native.js) | tee "$work/arm64/script.log"
 grep -q 'using the prebuilt prebuilds/linux-arm64/' "$work/arm64/script.log" ||
   { echo "pack-test: the arm64 install script did not use the arm64 prebuild" >&2; exit 1; }
-(cd "$work/arm64" && arm echo.cjs && arm echo.mjs)
+(cd "$work/arm64" && arm echo.cjs && arm echo.mjs && arm psk.cjs)
