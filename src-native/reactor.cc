@@ -1345,6 +1345,22 @@ Napi::Value Reactor::SocketOption(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, result);
 }
 
+namespace {
+
+// Copies the Buffer at info[index], if one was given and is not empty, into
+// `command`'s bytes: the answers that carry bytes (an OCSP staple, a session,
+// a PSK key) hand them to the reactor thread this way.
+void CopyBufferArgument(const Napi::CallbackInfo& info, size_t index, Command* command) {
+  if (info.Length() <= index || !info[index].IsBuffer()) return;
+  Napi::Buffer<char> given = info[index].As<Napi::Buffer<char>>();
+  if (given.Length() == 0) return;
+  command->bytes.reset(new char[given.Length()]);
+  std::memcpy(command->bytes.get(), given.Data(), given.Length());
+  command->length = given.Length();
+}
+
+}  // namespace
+
 // tlsUseContext(connectionId, contextId[, ocspResponse]): JS's answer to
 // kTlsServername, a server context for the connection's handshake, or 0 for
 // its listener's, and an OCSP response (a Buffer) to staple.
@@ -1358,16 +1374,9 @@ Napi::Value Reactor::TlsUseContext(const Napi::CallbackInfo& info) {
   Command command(Command::Kind::kTlsUseContext);
   command.id = IdArgument(info, 0);
   command.tlsContext = std::move(context);
-  if (info.Length() > 2 && info[2].IsBuffer()) {
-    Napi::Buffer<char> response = info[2].As<Napi::Buffer<char>>();
-    // An OCSP response is a few KiB; a staple too big for one handshake
-    // message fails the handshake in OpenSSL, as it would in node.
-    if (response.Length() > 0) {
-      command.bytes.reset(new char[response.Length()]);
-      std::memcpy(command.bytes.get(), response.Data(), response.Length());
-      command.length = response.Length();
-    }
-  }
+  // An OCSP response is a few KiB; a staple too big for one handshake
+  // message fails the handshake in OpenSSL, as it would in node.
+  CopyBufferArgument(info, 2, &command);
   Staged().push_back(std::move(command));
   return env.Undefined();
 }
@@ -1381,14 +1390,7 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
   }
   Command command(Command::Kind::kTlsResumeSession);
   command.id = IdArgument(info, 0);
-  if (info.Length() > 1 && info[1].IsBuffer()) {
-    Napi::Buffer<char> session = info[1].As<Napi::Buffer<char>>();
-    if (session.Length() > 0) {
-      command.bytes.reset(new char[session.Length()]);
-      std::memcpy(command.bytes.get(), session.Data(), session.Length());
-      command.length = session.Length();
-    }
-  }
+  CopyBufferArgument(info, 1, &command);
   Staged().push_back(std::move(command));
   return env.Undefined();
 }
@@ -1406,14 +1408,7 @@ Napi::Value Reactor::TlsAnswerPsk(const Napi::CallbackInfo& info) {
   command.id = IdArgument(info, 0);
   // At most kMaxPskIdentities are asked about; anything else is none.
   command.amount = index >= 0 && index < 65536 ? static_cast<uint64_t>(index) : 65536;
-  if (info.Length() > 2 && info[2].IsBuffer()) {
-    Napi::Buffer<char> key = info[2].As<Napi::Buffer<char>>();
-    if (key.Length() > 0) {
-      command.bytes.reset(new char[key.Length()]);
-      std::memcpy(command.bytes.get(), key.Data(), key.Length());
-      command.length = key.Length();
-    }
-  }
+  CopyBufferArgument(info, 2, &command);  // cleansed by ~Command
   Staged().push_back(std::move(command));
   return env.Undefined();
 }
