@@ -2357,11 +2357,9 @@ export class SecureServer extends Server {
     let key: Buffer | undefined;
     try {
       for (let index = 0; callback !== undefined && index < identities.length && !socket.destroyed; ++index) {
-        // As node hands OpenSSL's identity to JS: as UTF-8, and not at all
-        // (no key) when it is not UTF-8, which node checks by the round trip.
-        const bytes = Buffer.from(identities[index], 'hex');
-        const identity = bytes.toString('utf8');
-        if (!Buffer.from(identity, 'utf8').equals(bytes)) continue;
+        // As node hands OpenSSL's identity to JS: as UTF-8 (one that is not
+        // was not asked about: TlsSession's IsUtf8).
+        const identity = Buffer.from(identities[index], 'hex').toString('utf8');
         key = pskKeyOf(callback.call(socket, socket, identity));
         // As node's lookup: an empty key, or one over OpenSSL's bytes (a
         // wide TypedArray), is none, and the next identity is asked about.
