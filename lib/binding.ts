@@ -255,7 +255,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 4;
+export const BRIDGE_PROTOCOL = 5;
 
 interface NativeBinding {
   available: boolean;
@@ -265,6 +265,8 @@ interface NativeBinding {
   tlsAvailable?: boolean;
   /** OpenSSL's version text, as the running node carries it. */
   tlsVersion?: string;
+  /** Whether reactor TLS servers bind sessions to their SNI name, as the running node's own (lib/session-binding.ts). */
+  tlsBindSessionsToServername?(bound: boolean): void;
   Reactor?: new (dispatch: BatchDispatcher, options?: NativeReactorOptions) => NativeReactor;
 }
 

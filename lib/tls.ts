@@ -16,6 +16,7 @@ import {
   pskHintErrorCode, tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
+import { bindSessionsAsNodeDoes } from './session-binding';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
 import { validateFunction, validateInteger, validateObject, validateString } from './validate';
@@ -2162,6 +2163,7 @@ export class SecureServer extends Server {
   protected override tlsContextFor(reactor: Reactor): number {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
+    bindSessionsAsNodeDoes((bound) => binding.tlsBindSessionsToServername?.(bound));
     const result = reactor.native.createTlsContext(this.listenerContextOptions(this.contextOptions));
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare

@@ -15,6 +15,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // (tls_context.h); lib/tls.ts refuses TLS servers when it does not.
   exports.Set("tlsAvailable", Napi::Boolean::New(env, reactor::TlsAvailable()));
   exports.Set("tlsVersion", Napi::String::New(env, reactor::TlsLibraryVersion()));
+  // tlsBindSessionsToServername(bound): what lib/session-binding.ts found
+  // the running node's server to do (SetSessionsBoundToServername).
+  exports.Set("tlsBindSessionsToServername", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    if (info.Length() < 1 || !info[0].IsBoolean()) {
+      Napi::TypeError::New(info.Env(), "tlsBindSessionsToServername(bound)").ThrowAsJavaScriptException();
+      return;
+    }
+    reactor::SetSessionsBoundToServername(info[0].As<Napi::Boolean>().Value());
+  }));
   return exports;
 }
 

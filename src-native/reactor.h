@@ -24,7 +24,8 @@ namespace reactor {
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
 // setTimeout count. 2: adoptFd takes wasConnected. 3: tlsChooseAlpn takes
 // the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
-constexpr int kBridgeProtocol = 4;
+// 5: tlsBindSessionsToServername.
+constexpr int kBridgeProtocol = 5;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

@@ -132,6 +132,14 @@ int OcspStapleWanted(SSL* ssl, void*) {
 
 // OpenSSL's client-hello callback (every server context): the first point
 // of every handshake, resumed ones included, where it can stop for JS.
+// Acknowledges the SNI name where sessions are bound to it, so that OpenSSL
+// keeps it in the session (a resumed TLS 1.2 connection then reports it as
+// its servername), as node's server does there; elsewhere it is not
+// acknowledged, as node's is not.
+int ServernameRead(SSL*, int*, void*) {
+  return SessionsBoundToServername() ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
+}
+
 int ClientHelloRead(SSL* ssl, int*, void*) {
   TlsSession* session = TlsSession::Of(ssl);
   return session == nullptr ? SSL_CLIENT_HELLO_SUCCESS : session->OnClientHello();
@@ -394,6 +402,13 @@ bool TlsAvailable() {
   return available;
 }
 
+namespace {
+std::atomic<bool> sessionsBoundToServername{false};
+}  // namespace
+
+void SetSessionsBoundToServername(bool bound) { sessionsBoundToServername.store(bound, std::memory_order_relaxed); }
+bool SessionsBoundToServername() { return sessionsBoundToServername.load(std::memory_order_relaxed); }
+
 std::string TlsLibraryVersion() {
   if (!TlsAvailable()) return "";
   return OpenSSL_version(OPENSSL_VERSION);
@@ -436,6 +451,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   if (!options.client) context->SetAsksSessions(options.asksSessions);
   if (options.logsKeys) context->SetLogsKeys();
   context->traces_ = options.traces;
+  context->sessionIdContext_ = options.sessionIdContext;
   // On every context, so that one chosen by SNI name (OpenSSL asks the
   // SSL's current one) logs too; the session decides whether anyone
   // listens. OpenSSL formats each secret's line only where it is set: about
@@ -568,6 +584,7 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   SSL_CTX_set_tlsext_status_cb(ctx, OcspStapleWanted);
   // On every server context: 'resumeSession' listeners may come later.
   SSL_CTX_set_client_hello_cb(ctx, ClientHelloRead, nullptr);
+  SSL_CTX_set_tlsext_servername_callback(ctx, ServernameRead);
   if (context->asksPsk_) {
     SSL_CTX_set_psk_server_callback(ctx, PskIdentityRead);
     if (!options.pskIdentityHint.empty() &&

@@ -31,6 +31,16 @@ bool TlsTraceAvailable();
 // or "" when TlsAvailable() is false.
 std::string TlsLibraryVersion();
 
+// Whether servers bind each session to the SNI name it was made under, as
+// node's own server does on some releases (Node 22.23 and 24.22, not 20.20
+// or 26.12; lib/session-binding.ts finds out which): a session resumes only
+// under the same name (the id context is SHA-256 of the accepting context's
+// id, a 0 byte and the name), and the name is acknowledged and kept in the
+// session. Process-wide, as it is a property of the running node: set from
+// JS, read on reactor threads at each ClientHello.
+void SetSessionsBoundToServername(bool bound);
+bool SessionsBoundToServername();
+
 struct TlsKey {
   std::string pem;
   std::string passphrase;
@@ -199,6 +209,9 @@ class TlsContext {
   // its certificate, and of the certificate that issued it (from its chain,
   // else its trust store), found when it was made, as node finds them;
   // empty when it has none.
+  // The id sessions are scoped to (options.sessionIdContext); a server's
+  // connections bind it to their SNI name where SessionsBoundToServername().
+  const std::string& sessionIdContext() const { return sessionIdContext_; }
   const std::string& certificateDer() const { return certificateDer_; }
   const std::string& issuerDer() const { return issuerDer_; }
   // Whether a server's connections report key log lines (a 'keylog'
@@ -228,6 +241,7 @@ class TlsContext {
   bool asksPsk_ = false;   // fixed at Create
   std::atomic<bool> asksOcsp_{false};
   std::atomic<uint8_t> asksSessions_{0};
+  std::string sessionIdContext_;
   std::string certificateDer_;  // FindCertificateAndIssuer, at Create
   std::string issuerDer_;
   std::atomic<bool> logsKeys_{false};

@@ -520,7 +520,26 @@ bool OffersPskMode(const unsigned char* data, size_t length, bool allowsNoDhe) {
 
 }  // namespace
 
+bool TlsSession::BindSessionsToServername() {
+  // From the accepting context's id, not the SSL's: this callback runs
+  // again for the same hello (each retry) and after a HelloRetryRequest.
+  std::string input = context_->sessionIdContext();
+  input.push_back('\0');
+  const unsigned char* data = nullptr;
+  size_t length = 0;
+  std::string name;
+  if (SSL_client_hello_get0_ext(ssl_, TLSEXT_TYPE_server_name, &data, &length) == 1 &&
+      ParseServernameExtension(data, length, &name)) {
+    input += name;  // a malformed one OpenSSL refuses after this callback
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digestLength = 0;
+  return EVP_Digest(input.data(), input.size(), digest, &digestLength, EVP_sha256(), nullptr) == 1 &&
+         SSL_set_session_id_context(ssl_, digest, digestLength) == 1;
+}
+
 int TlsSession::OnClientHello() {
+  if (SessionsBoundToServername() && !BindSessionsToServername()) return SSL_CLIENT_HELLO_ERROR;
   switch (resume_) {
     case ResumeState::kAsked:
       return SSL_CLIENT_HELLO_RETRY;

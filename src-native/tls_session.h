@@ -474,6 +474,11 @@ class TlsSession {
   // OnClientHello's part: whether a TLS 1.3 hello names PSK identities,
   // which it then asks about.
   bool AskTls13PskIdentities();
+  // OnClientHello's part where SessionsBoundToServername(): scopes the
+  // sessions this connection resumes and makes to its SNI name (none: the
+  // empty name), before OpenSSL looks the offered one up. False if OpenSSL
+  // could not.
+  bool BindSessionsToServername();
   // Forgets the key: at the handshake's end and with the session.
   void ForgetPskKey();
   // Reports the sessions OnNewServerSession kept (kTlsNewSession).

@@ -28,6 +28,7 @@
   X(ERR_peek_error) \
   X(ERR_reason_error_string) \
   X(EVP_DecryptInit_ex) \
+  X(EVP_Digest) \
   X(EVP_EncodeBlock) \
   X(EVP_EncryptInit_ex) \
   X(EVP_MAC_CTX_set_params) \
@@ -134,6 +135,7 @@
   X(SSL_set_connect_state) \
   X(SSL_set_ex_data) \
   X(SSL_set_session) \
+  X(SSL_set_session_id_context) \
   X(SSL_shutdown) \
   X(SSL_use_PrivateKey) \
   X(SSL_use_certificate) \

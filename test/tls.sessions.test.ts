@@ -11,6 +11,7 @@ import * as tls from 'node:tls';
 
 import { createSecureServer, SecureServerOptions, serveHttp } from '../lib';
 import { closeServer, listenLocal } from './helpers';
+import { probeSessionBinding } from '../lib/session-binding';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -221,5 +222,53 @@ describe('sessionTimeout', () => {
     const create = (sessionTimeout: unknown): unknown => createSecureServer({ key: pki.serverKey, cert: pki.serverCert, sessionTimeout } as SecureServerOptions);
     expect(() => create('300')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => create(2 ** 31)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+  });
+});
+
+describe('sessions and the SNI name, as node:tls on the node that runs', () => {
+  // Node 22.23 and 24.22 bind each session to the SNI name it was made under
+  // (and keep the name in it); 20.20 and 26.12 resume it under any name. The
+  // client here offers the session's bare DER without checking the server
+  // (rejectUnauthorized false), as node's own client does not, so that what
+  // is compared is the server's decision.
+  const wrapped = Buffer.from('\0nodejs:tls:session:1\0', 'latin1');
+  const bare = (session: Buffer): Buffer =>
+    session.subarray(0, wrapped.length).equals(wrapped) ? session.subarray(wrapped.length + 2 + session.readUInt16BE(wrapped.length)) : session;
+
+  async function servernamesAndResumptions(make: 'node' | 'reactor', version: tls.SecureVersion): Promise<unknown[]> {
+    const servernames: (string | false)[] = [];
+    const options = { key: pki.serverKey, cert: pki.serverCert, ticketKeys: randomBytes(48), sessionIdContext: 'same' };
+    const onSocket = (socket: tls.TLSSocket): void => { servernames.push(socket.servername as string | false); socket.resume(); };
+    const server = track(make === 'node' ? tls.createServer(options, onSocket) : createSecureServer(options, onSocket as never));
+    const port = await listenLocal(server as never);
+    const client = { ca: pki.caCert, maxVersion: version, rejectUnauthorized: false };
+    const first = await visit(port, undefined, client);
+    const resumed: Record<string, boolean> = {};
+    for (const name of ['localhost', 'other.test', '']) {
+      resumed[name || '(none)'] = (await visit(port, bare(first.session), { ...client, servername: name })).reused;
+    }
+    // The server's side of the last connection may come a turn after the client's.
+    for (let turns = 0; servernames.length < 4 && turns < 200; turns++) await new Promise((resolve) => setTimeout(resolve, 10));
+    return [resumed, servernames];
+  }
+
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)('%s: a session resumes under another name, or none, exactly when node:tls\'s server resumes it; resumed connections report the servername node\'s do', async (version) => {
+    const theirs = await servernamesAndResumptions('node', version);
+    const ours = await servernamesAndResumptions('reactor', version);
+    expect(ours).toEqual(theirs);
+    expect((theirs[0] as Record<string, boolean>).localhost).toBe(true);
+  });
+
+  test("node's server answers whether it binds sessions to the name, and a reactor server's tickets follow it", async () => {
+    const bound = await probeSessionBinding();
+    expect(typeof bound).toBe('boolean');
+    // A ticket our server made under one name, at a node:tls server with the same keys and id.
+    const keys = randomBytes(48);
+    const ours = await startServer({ ticketKeys: keys, sessionIdContext: 'same' });
+    const theirs = await listenLocal(track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ticketKeys: keys, sessionIdContext: 'same' }, (socket) => socket.resume())) as never);
+    const { session } = await visit(ours, undefined, { maxVersion: 'TLSv1.2' });
+    const options = { maxVersion: 'TLSv1.2', rejectUnauthorized: false } as const;
+    expect((await visit(theirs, bare(session), options)).reused).toBe(true);
+    expect((await visit(theirs, bare(session), { ...options, servername: 'other.test' })).reused).toBe(!bound);
   });
 });
