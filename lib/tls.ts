@@ -123,7 +123,8 @@ function certificateCompressionOf(algorithms: unknown): number {
 // node's default handshakeTimeout for tls.Server.
 const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 
-// OpenSSL's X509_V_ERR_* numbers and the names node gives them as
+// OpenSSL 3's X509_V_ERR_* numbers (INVALID_CA is 79; 1.1.1's 24 is now
+// NO_ISSUER_PUBLIC_KEY, UNSPECIFIED to node) and the names node gives them as
 // `authorizationError` (src/crypto/crypto_common.cc).
 const verifyErrorNames: Record<number, string> = {
   2: 'UNABLE_TO_GET_ISSUER_CERT', 3: 'UNABLE_TO_GET_CRL', 4: 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
@@ -132,9 +133,9 @@ const verifyErrorNames: Record<number, string> = {
   12: 'CRL_HAS_EXPIRED', 13: 'ERROR_IN_CERT_NOT_BEFORE_FIELD', 14: 'ERROR_IN_CERT_NOT_AFTER_FIELD',
   15: 'ERROR_IN_CRL_LAST_UPDATE_FIELD', 16: 'ERROR_IN_CRL_NEXT_UPDATE_FIELD', 17: 'OUT_OF_MEM',
   18: 'DEPTH_ZERO_SELF_SIGNED_CERT', 19: 'SELF_SIGNED_CERT_IN_CHAIN', 20: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  21: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 22: 'CERT_CHAIN_TOO_LONG', 23: 'CERT_REVOKED', 24: 'INVALID_CA',
+  21: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 22: 'CERT_CHAIN_TOO_LONG', 23: 'CERT_REVOKED',
   25: 'PATH_LENGTH_EXCEEDED', 26: 'INVALID_PURPOSE', 27: 'CERT_UNTRUSTED', 28: 'CERT_REJECTED',
-  62: 'HOSTNAME_MISMATCH',
+  62: 'HOSTNAME_MISMATCH', 79: 'INVALID_CA',
 };
 
 // The verify errors (X509_V_ERR_*) after whose message node adds SYSTEM_CA_HINT
