@@ -266,7 +266,7 @@ interface NativeBinding {
   /** OpenSSL's version text, as the running node carries it. */
   tlsVersion?: string;
   /** Whether reactor TLS servers bind sessions to their SNI name, as the running node's own (lib/session-binding.ts). */
-  tlsBindSessionsToServername?(bound: boolean): void;
+  tlsBindSessionsToServername?(bound: boolean, probed: boolean): void;
   Reactor?: new (dispatch: BatchDispatcher, options?: NativeReactorOptions) => NativeReactor;
 }
 

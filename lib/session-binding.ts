@@ -14,24 +14,35 @@ import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import * as stream from 'node:stream';
 import * as tls from 'node:tls';
 
-const major = Number(process.versions.node.split('.')[0]);
+/** Whether `version` (process.versions.node) is `major`.`minor`.`patch` or a later one of that major. */
+function atLeast(version: string, major: number, minor: number, patch: number): boolean {
+  const [ma, mi, pa] = version.split('.').map(Number);
+  return ma === major && (mi > minor || (mi === minor && pa >= patch));
+}
 
-/** What the releases seen say, used until node's server has answered (and if it cannot). */
-export const boundByRelease = major === 22 || major === 24;
+/**
+ * What the releases seen say (22.23.5 and 24.22.3 bind; 20.20.2 and 26.12.1
+ * do not), used until node's server has answered, and if it cannot. Earlier
+ * patch releases of 22 and 24 are taken not to bind, as node did before.
+ */
+export function boundByRelease(version = process.versions.node): boolean {
+  return atLeast(version, 22, 23, 5) || atLeast(version, 24, 22, 3);
+}
 
 let started = false;
 
 /**
- * Tells the addon what node's server does, once per process: at once what
- * the release suggests, then node's own answer when the probe has it (a
- * few milliseconds later; handshakes that start meanwhile follow the release).
+ * Tells the addon what node's server does, once per JS thread: at once what
+ * the release suggests (which the addon takes only if nothing was set yet:
+ * another thread's probe may have answered), then node's own answer (a few
+ * milliseconds later; handshakes that start meanwhile follow the release).
  */
-export function bindSessionsAsNodeDoes(setBound: (bound: boolean) => void): void {
+export function bindSessionsAsNodeDoes(setBound: (bound: boolean, probed: boolean) => void): void {
   if (started) return;
   started = true;
-  setBound(boundByRelease);
+  setBound(boundByRelease(), false);
   probeSessionBinding().then((bound) => {
-    if (bound !== undefined && bound !== boundByRelease) setBound(bound);
+    if (bound !== undefined) setBound(bound, true);
   }, () => { /* the release's answer stands */ });
 }
 
@@ -42,38 +53,69 @@ const probeCiphers = 'PSK-AES128-GCM-SHA256';
 /**
  * Whether node's server binds sessions to the SNI name: true, false, or
  * undefined when it could not tell (PSK or TLS 1.2 refused by the process's
- * OpenSSL settings, an id context of neither shape).
+ * OpenSSL settings, an id context of neither shape). Both ends are bare
+ * TLSSockets over an in-memory pair: tls.connect would warn about
+ * NODE_TLS_REJECT_UNAUTHORIZED=0 in a process that makes no connection, and
+ * neither end traces under --trace-tls.
  */
 export function probeSessionBinding(): Promise<boolean | undefined> {
   return new Promise((resolve) => {
     const sockets: tls.TLSSocket[] = [];
+    let done = false;
     const finish = (bound: boolean | undefined): void => {
+      if (done) return;
+      done = true;
       for (const socket of sockets) socket.destroy();
       resolve(bound);
     };
     try {
-      const [serverSide, clientSide] = stream.duplexPair();
+      const [serverSide, clientSide] = crossedPair();
       const ticketKeys = randomBytes(48);
       const psk = randomBytes(32);
       const versions = { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' } as const;
       const server = new tls.TLSSocket(serverSide, {
-        isServer: true,
+        isServer: true, enableTrace: false, pskCallback: () => psk,
         secureContext: tls.createSecureContext({ ciphers: probeCiphers, ...versions, sessionIdContext: probeIdContext, ticketKeys } as tls.SecureContextOptions),
-        pskCallback: () => psk,
       } as tls.TLSSocketOptions);
-      sockets.push(server);
-      server.on('error', () => finish(undefined));
-      const client = tls.connect({
-        socket: clientSide, servername: probeServername, ciphers: probeCiphers, ...versions,
-        pskCallback: () => ({ psk, identity: 'probe' }), checkServerIdentity: () => undefined,
-      });
-      sockets.push(client);
-      client.on('error', () => finish(undefined));
-      client.once('session', () => finish(boundIn(client.getTLSTicket(), ticketKeys)));
+      const client = new tls.TLSSocket(clientSide, {
+        isServer: false, enableTrace: false, pskCallback: () => ({ psk, identity: 'probe' }),
+        secureContext: tls.createSecureContext({ ciphers: probeCiphers, ...versions }),
+      } as tls.TLSSocketOptions);
+      sockets.push(server, client);
+      for (const socket of sockets) {
+        socket.on('error', () => finish(undefined));
+        socket.on('close', () => finish(undefined));
+      }
+      // TLS 1.2 sends the ticket before the server's Finished: it is in the
+      // client's session once the handshake is done.
+      client.once('secure', () => finish(boundIn(client.getTLSTicket(), ticketKeys)));
+      // What tls.connect does to name the server and begin the handshake on a given socket.
+      const starting = client as unknown as { setServername(name: string): void; _start(): void };
+      starting.setServername(probeServername);
+      starting._start();
     } catch {
       finish(undefined);
     }
   });
+}
+
+/** Two Duplex streams, each reading what the other writes (stream.duplexPair, which Node 20 lacks before 20.17). */
+function crossedPair(): [stream.Duplex, stream.Duplex] {
+  const ends: stream.Duplex[] = [];
+  for (let i = 0; i < 2; i++) {
+    ends.push(new stream.Duplex({
+      read() { /* pushed by the other end's write */ },
+      write(chunk: Buffer, _encoding, callback) {
+        ends[1 - i].push(chunk);
+        callback();
+      },
+      final(callback) {
+        ends[1 - i].push(null);
+        callback();
+      },
+    }));
+  }
+  return [ends[0], ends[1]];
 }
 
 /** Reads the ticket node's server made under `keys` (its layout: name, IV, AES-128-CBC session, HMAC-SHA256). */

@@ -2164,7 +2164,7 @@ export class SecureServer extends Server {
   protected override tlsContextFor(reactor: Reactor): number {
     if (this.context !== undefined && this.context.reactor === reactor) return this.context.id;
     releaseContext.call(this);
-    bindSessionsAsNodeDoes((bound) => binding.tlsBindSessionsToServername?.(bound));
+    bindSessionsAsNodeDoes((bound, probed) => binding.tlsBindSessionsToServername?.(bound, probed));
     const result = reactor.native.createTlsContext(this.listenerContextOptions(this.contextOptions));
     if (result.length !== 1) {
       // node's createSecureContext accepted the same options, so this is rare

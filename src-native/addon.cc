@@ -15,14 +15,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // (tls_context.h); lib/tls.ts refuses TLS servers when it does not.
   exports.Set("tlsAvailable", Napi::Boolean::New(env, reactor::TlsAvailable()));
   exports.Set("tlsVersion", Napi::String::New(env, reactor::TlsLibraryVersion()));
-  // tlsBindSessionsToServername(bound): what lib/session-binding.ts found
-  // the running node's server to do (SetSessionsBoundToServername).
+  // tlsBindSessionsToServername(bound, probed): what lib/session-binding.ts
+  // found (probed) or guessed the running node's server to do.
   exports.Set("tlsBindSessionsToServername", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
-    if (info.Length() < 1 || !info[0].IsBoolean()) {
-      Napi::TypeError::New(info.Env(), "tlsBindSessionsToServername(bound)").ThrowAsJavaScriptException();
+    if (info.Length() < 2 || !info[0].IsBoolean() || !info[1].IsBoolean()) {
+      Napi::TypeError::New(info.Env(), "tlsBindSessionsToServername(bound, probed)").ThrowAsJavaScriptException();
       return;
     }
-    reactor::SetSessionsBoundToServername(info[0].As<Napi::Boolean>().Value());
+    reactor::SetSessionsBoundToServername(info[0].As<Napi::Boolean>().Value(), info[1].As<Napi::Boolean>().Value());
   }));
   return exports;
 }

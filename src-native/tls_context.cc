@@ -130,16 +130,18 @@ int OcspStapleWanted(SSL* ssl, void*) {
   return session == nullptr ? SSL_TLSEXT_ERR_NOACK : session->StapleOcsp();
 }
 
-// OpenSSL's client-hello callback (every server context): the first point
-// of every handshake, resumed ones included, where it can stop for JS.
-// Acknowledges the SNI name where sessions are bound to it, so that OpenSSL
+// OpenSSL's servername callback, on every server context: acknowledges
+// the SNI name where the connection binds sessions to it, so that OpenSSL
 // keeps it in the session (a resumed TLS 1.2 connection then reports it as
 // its servername), as node's server does there; elsewhere it is not
 // acknowledged, as node's is not.
-int ServernameRead(SSL*, int*, void*) {
-  return SessionsBoundToServername() ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
+int ServernameRead(SSL* ssl, int*, void*) {
+  const TlsSession* session = TlsSession::Of(ssl);
+  return session != nullptr && session->bindsSessionsToServername() ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
 }
 
+// OpenSSL's client-hello callback (every server context): the first point
+// of every handshake, resumed ones included, where it can stop for JS.
 int ClientHelloRead(SSL* ssl, int*, void*) {
   TlsSession* session = TlsSession::Of(ssl);
   return session == nullptr ? SSL_CLIENT_HELLO_SUCCESS : session->OnClientHello();
@@ -403,11 +405,25 @@ bool TlsAvailable() {
 }
 
 namespace {
-std::atomic<bool> sessionsBoundToServername{false};
+// kNotSet, or kGuessed or kProbed with the answer in kBound.
+constexpr int kNotSet = 0;
+constexpr int kBound = 1;
+constexpr int kGuessed = 2;
+constexpr int kProbed = 4;
+std::atomic<int> sessionBinding{kNotSet};
 }  // namespace
 
-void SetSessionsBoundToServername(bool bound) { sessionsBoundToServername.store(bound, std::memory_order_relaxed); }
-bool SessionsBoundToServername() { return sessionsBoundToServername.load(std::memory_order_relaxed); }
+void SetSessionsBoundToServername(bool bound, bool probed) {
+  int value = (probed ? kProbed : kGuessed) | (bound ? kBound : 0);
+  if (probed) {
+    sessionBinding.store(value, std::memory_order_relaxed);
+    return;
+  }
+  int expected = kNotSet;
+  sessionBinding.compare_exchange_strong(expected, value, std::memory_order_relaxed);
+}
+
+bool SessionsBoundToServername() { return (sessionBinding.load(std::memory_order_relaxed) & kBound) != 0; }
 
 std::string TlsLibraryVersion() {
   if (!TlsAvailable()) return "";

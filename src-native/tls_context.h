@@ -36,9 +36,11 @@ std::string TlsLibraryVersion();
 // or 26.12; lib/session-binding.ts finds out which): a session resumes only
 // under the same name (the id context is SHA-256 of the accepting context's
 // id, a 0 byte and the name), and the name is acknowledged and kept in the
-// session. Process-wide, as it is a property of the running node: set from
-// JS, read on reactor threads at each ClientHello.
-void SetSessionsBoundToServername(bool bound);
+// session. Process-wide, as it is a property of the running node, and read
+// by each server connection once, when it is accepted. Set from JS: a
+// guess (`probed` false) counts only while nothing was set, so that a
+// Worker's guess never undoes the answer node's server gave another thread.
+void SetSessionsBoundToServername(bool bound, bool probed);
 bool SessionsBoundToServername();
 
 struct TlsKey {

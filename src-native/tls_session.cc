@@ -260,6 +260,7 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   // server's first 'keylog' listener logs nothing, even of later secrets.
   session->logsKeys_ = session->context_->logsKeys();
   session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
+  session->bindsSessionsToServername_ = SessionsBoundToServername();
   session->sessionCallbacks_ = session->context_->asksSessions() != 0;
   session->transport_.buffers = session->sessionCallbacks_;
   if (session->context_->asksPsk()) session->transport_.pskServer = session.get();
@@ -539,7 +540,7 @@ bool TlsSession::BindSessionsToServername() {
 }
 
 int TlsSession::OnClientHello() {
-  if (SessionsBoundToServername() && !BindSessionsToServername()) return SSL_CLIENT_HELLO_ERROR;
+  if (bindsSessionsToServername_ && !BindSessionsToServername()) return SSL_CLIENT_HELLO_ERROR;
   switch (resume_) {
     case ResumeState::kAsked:
       return SSL_CLIENT_HELLO_RETRY;

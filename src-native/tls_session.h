@@ -93,6 +93,10 @@ class TlsSession {
   // The context the connection was accepted (or made) with: its ticket keys
   // stay in force after an SNI choice swapped the SSL's context.
   const TlsContext& acceptingContext() const { return *context_; }
+  // Whether this server connection binds its sessions to its SNI name
+  // (SessionsBoundToServername() when it was accepted, fixed for its life so
+  // that the id context and the acknowledgement of the name agree).
+  bool bindsSessionsToServername() const { return bindsSessionsToServername_; }
 
   bool handshakeDone() const { return handshakeDone_; }
 
@@ -474,7 +478,7 @@ class TlsSession {
   // OnClientHello's part: whether a TLS 1.3 hello names PSK identities,
   // which it then asks about.
   bool AskTls13PskIdentities();
-  // OnClientHello's part where SessionsBoundToServername(): scopes the
+  // OnClientHello's part where bindsSessionsToServername_: scopes the
   // sessions this connection resumes and makes to its SNI name (none: the
   // empty name), before OpenSSL looks the offered one up. False if OpenSSL
   // could not.
@@ -506,6 +510,7 @@ class TlsSession {
   // applied, and the certificate callback fails the handshake.
   std::shared_ptr<TlsContext> keyCertContext_;
   bool keyCertFailed_ = false;
+  bool bindsSessionsToServername_ = false;  // set at Accept
   bool UseKeyCert();
   SSL* ssl_ = nullptr;  // owned; owns its BIO
   BIO* traceBio_ = nullptr;  // owned: a memory BIO each record's trace is made in (EnableTrace), freed after ssl_
