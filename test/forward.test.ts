@@ -370,10 +370,13 @@ test('forward() on an upstream socket whose connect fails resolves with an error
   const clientClosed = closed(client);
   await waitFor(() => result !== undefined, 5000, 'the connection');
 
+  let timer: NodeJS.Timeout | undefined;
   const outcome = await Promise.race([
     result!,
-    new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 3000)),
+    new Promise<'pending'>((resolve) => { timer = setTimeout(() => resolve('pending'), 3000); }),
   ]);
+  // Not left behind: a pending timer keeps jest's worker from exiting at the end.
+  clearTimeout(timer);
   expect(outcome).not.toBe('pending');
   const { error, bytesFirstToSecond, bytesSecondToFirst } = outcome as ForwardResult;
   expect([bytesFirstToSecond, bytesSecondToFirst]).toEqual([0, 0]);
