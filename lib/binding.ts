@@ -255,7 +255,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 5;
+export const BRIDGE_PROTOCOL = 6;
 
 interface NativeBinding {
   available: boolean;

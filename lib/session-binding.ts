@@ -41,9 +41,19 @@ export function bindSessionsAsNodeDoes(setBound: (bound: boolean, probed: boolea
   if (started) return;
   started = true;
   setBound(boundByRelease(), false);
+  // node logs every TLSSocket's keys under --tls-keylog, the probe's too,
+  // with a warning: a process that only serves with the reactor would get
+  // both from the probe alone. There the release decides.
+  if (logsTlsKeys()) return;
   probeSessionBinding().then((bound) => {
     if (bound !== undefined) setBound(bound, true);
   }, () => { /* the release's answer stands */ });
+}
+
+/** Whether node runs with --tls-keylog (on its command line or in NODE_OPTIONS). */
+function logsTlsKeys(): boolean {
+  return process.execArgv.some((arg) => arg.startsWith('--tls-keylog')) ||
+    /(^|\s)--tls-keylog(=|\s|$)/.test(process.env.NODE_OPTIONS ?? '');
 }
 
 const probeIdContext = 'epoll-reactor probe';

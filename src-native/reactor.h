@@ -24,8 +24,8 @@ namespace reactor {
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
 // setTimeout count. 2: adoptFd takes wasConnected. 3: tlsChooseAlpn takes
 // the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
-// 5: tlsBindSessionsToServername.
-constexpr int kBridgeProtocol = 5;
+// 5: tlsBindSessionsToServername. 6: which takes `probed`.
+constexpr int kBridgeProtocol = 6;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

@@ -207,13 +207,14 @@ class TlsContext {
   static constexpr uint8_t kAsksResumeSession = 2;
   uint8_t asksSessions() const { return asksSessions_.load(std::memory_order_relaxed); }
   void SetAsksSessions(uint8_t asks) { asksSessions_.store(asks, std::memory_order_relaxed); }
+  // The id sessions are scoped to (options.sessionIdContext); a server's
+  // connections bind it to their SNI name where they bind sessions
+  // (TlsSession::bindsSessionsToServername).
+  const std::string& sessionIdContext() const { return sessionIdContext_; }
   // node's getCertificate() and getIssuer() of a server context: the DER of
   // its certificate, and of the certificate that issued it (from its chain,
   // else its trust store), found when it was made, as node finds them;
   // empty when it has none.
-  // The id sessions are scoped to (options.sessionIdContext); a server's
-  // connections bind it to their SNI name where SessionsBoundToServername().
-  const std::string& sessionIdContext() const { return sessionIdContext_; }
   const std::string& certificateDer() const { return certificateDer_; }
   const std::string& issuerDer() const { return issuerDer_; }
   // Whether a server's connections report key log lines (a 'keylog'
