@@ -14,6 +14,8 @@ import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import * as stream from 'node:stream';
 import * as tls from 'node:tls';
 
+import { nodeOptionValue } from './node-options';
+
 /** Whether `version` (process.versions.node) is `major`.`minor`.`patch` or a later one of that major. */
 function atLeast(version: string, major: number, minor: number, patch: number): boolean {
   const [ma, mi, pa] = version.split('.').map(Number);
@@ -44,16 +46,10 @@ export function bindSessionsAsNodeDoes(setBound: (bound: boolean, probed: boolea
   // node logs every TLSSocket's keys under --tls-keylog, the probe's too,
   // with a warning: a process that only serves with the reactor would get
   // both from the probe alone. There the release decides.
-  if (logsTlsKeys()) return;
+  if (nodeOptionValue('--tls-keylog') !== undefined) return;
   probeSessionBinding().then((bound) => {
     if (bound !== undefined) setBound(bound, true);
   }, () => { /* the release's answer stands */ });
-}
-
-/** Whether node runs with --tls-keylog (on its command line or in NODE_OPTIONS). */
-function logsTlsKeys(): boolean {
-  return process.execArgv.some((arg) => arg.startsWith('--tls-keylog')) ||
-    /(^|\s)--tls-keylog(=|\s|$)/.test(process.env.NODE_OPTIONS ?? '');
 }
 
 const probeIdContext = 'epoll-reactor probe';

@@ -16,6 +16,7 @@ import {
   pskHintErrorCode, tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
+import { nodeOptionValue } from './node-options';
 import { bindSessionsAsNodeDoes } from './session-binding';
 import { Server, ServerOptions } from './server';
 import { Socket, SocketOptions } from './socket';
@@ -446,6 +447,13 @@ export class SecureSocket extends Socket {
     // tls.connect's.
     if (server !== undefined) this.on('error', ignoreServerSocketError);
     else if (client !== undefined) this.on('newListener', this.onNewListener);
+    // As TLSSocket's under node's --tls-keylog: every connection's lines
+    // go to the file (a client's from its start; a server's sockets log by
+    // their server's context, which that flag turns on).
+    if (tlsKeylogFile() !== undefined) {
+      warnOfTlsKeylog();
+      if (client !== undefined) this.logsKeys = true;
+    }
   }
 
   /** @internal A client's server passed verification (or need not): its writes may go. */
@@ -813,6 +821,8 @@ export class SecureSocket extends Socket {
 
   private emitKeylog(line: string): void {
     const bytes = Buffer.from(`${line}\n`, 'latin1');
+    const file = tlsKeylogFile();
+    if (file !== undefined) appendTlsKeylog(file, bytes);
     if (this.secureServer !== undefined) this.secureServer.emit('keylog', bytes, this);
     else this.emit('keylog', bytes);
   }
@@ -1648,6 +1658,47 @@ function traceOption(value: unknown): boolean {
   return flagged;
 }
 
+/**
+ * The file of node's `--tls-keylog` (on its command line or in
+ * NODE_OPTIONS), or undefined: node appends every TLS connection's key log
+ * lines to it, and so does the package for reactor TLS connections.
+ */
+function tlsKeylogFile(): string | undefined {
+  if (tlsKeylog === null) tlsKeylog = nodeOptionValue('--tls-keylog');
+  return tlsKeylog;
+}
+let tlsKeylog: string | undefined | null = null;
+
+let tlsKeylogWarned = false;
+let tlsKeylogErrorWarned = false;
+const TLS_KEYLOG_WARNING = 'Using --tls-keylog makes TLS connections insecure by writing secret key material to file ';
+
+// node warns once, at its first TLSSocket; one made before any reactor TLS
+// socket has warned for the process. (One made after a reactor socket warns
+// again: node's flag is its own.)
+if (tlsKeylogFile() !== undefined) {
+  process.on('warning', (warning: Error) => {
+    if (warning.message.startsWith(TLS_KEYLOG_WARNING)) tlsKeylogWarned = true;
+  });
+}
+
+/** node's warning at the first TLS socket under --tls-keylog. */
+function warnOfTlsKeylog(): void {
+  if (tlsKeylogWarned) return;
+  tlsKeylogWarned = true;
+  process.emitWarning(`${TLS_KEYLOG_WARNING}${tlsKeylogFile()}`);
+}
+
+/** Appends a key log line as node does (mode 0600, one warning for the first failure). */
+function appendTlsKeylog(file: string, line: Buffer): void {
+  fs.appendFile(file, line, { mode: 0o600 }, (error) => {
+    if (error && !tlsKeylogErrorWarned) {
+      tlsKeylogErrorWarned = true;
+      process.emitWarning(`Failed to write TLS keylog (this warning will not be repeated): ${error}`);
+    }
+  });
+}
+
 // What prepareContext made of a client's options, by the option values it
 // read (clientOptionsKey): node's createSecureContext, which checks them,
 // costs about 300 µs a connect, and a proxy connects with the same options
@@ -2379,8 +2430,8 @@ export class SecureServer extends Server {
     }
   }
 
-  /** @internal Whether connections report key log lines: the server has had a 'keylog' listener. */
-  private logsKeys = false;
+  /** @internal Whether connections report key log lines: the server has had a 'keylog' listener, or node runs with --tls-keylog. */
+  private logsKeys = tlsKeylogFile() !== undefined;
   /** @internal Whether connections trace their records to stderr (enableTrace, --trace-tls). */
   private readonly traces: boolean;
 
