@@ -728,6 +728,8 @@ void Loop::Apply(Command& command) {
           !connection->waitingWritable && !connection->writeQueue.empty()) {
         connection->Flush(*batch_);
       }
+      // A server's failed handshake: the alert JS's 'tlsClientError' came before.
+      if (connection->tls != nullptr) connection->tls->SendHeldAlert(*connection);
       CloseConnection(connection);
       return;
     case Command::Kind::kReset:

@@ -262,7 +262,8 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
   session->bindsSessionsToServername_ = SessionsBoundToServername();
   session->sessionCallbacks_ = session->context_->asksSessions() != 0;
-  session->transport_.buffers = session->sessionCallbacks_;
+  // The handshake's writes wait for the end of each call (SendHeldAlert).
+  session->transport_.buffers = true;
   if (session->context_->asksPsk()) session->transport_.pskServer = session.get();
   // From the ClientHello on, as node's server socket traces.
   if (session->context_->traces()) session->EnableTrace();
@@ -1206,6 +1207,8 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     return ReadOutcome::kFailed;
   }
   TlsFailure failure = TakeTlsFailure("TLS read failed");
+  // A server's failed handshake: its alert waits for JS (SendHeldAlert).
+  if (!context_->client() && !handshakeDone_ && !transport_.overflow.empty()) alertHeldForClose_ = true;
   // OpenSSL stops at the first bad record, where node's libuv had read all
   // the peer sent (64 KiB a read): drop the rest, so that the close that
   // follows is a FIN after the alert, as node's, not a reset that can
@@ -1262,7 +1265,7 @@ class TlsSession::OverflowSettle {
  public:
   OverflowSettle(TlsSession& session, Connection& connection) : session_(session), connection_(connection) {}
   ~OverflowSettle() {
-    if (session_.transport_.overflow.empty()) return;
+    if (session_.transport_.overflow.empty() || session_.alertHeldForClose_) return;
     int error = 0;
     // A failure is the socket's, and the next write or flush meets it again.
     session_.SendOverflow(connection_, &error);
@@ -1656,6 +1659,13 @@ bool TlsSession::SessionStored() {
   if (!awaitingSessionStored_) return false;
   awaitingSessionStored_ = transport_.buffers = false;
   return true;
+}
+
+void TlsSession::SendHeldAlert(Connection& connection) {
+  if (!alertHeldForClose_) return;
+  alertHeldForClose_ = false;
+  int error = 0;
+  SendOverflow(connection, &error);  // what the socket does not take now is dropped with it
 }
 
 PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {

@@ -100,6 +100,15 @@ class TlsSession {
 
   bool handshakeDone() const { return handshakeDone_; }
 
+  // A server's handshake writes go to the overflow and leave when the call
+  // that made them ends (Transport::buffers). When OpenSSL fails the
+  // handshake, the alert it wrote stays there until JS closes the
+  // connection, after its 'tlsClientError': JS hears of the failure before
+  // the peer does, as on node's one thread (a client in the same process
+  // reads the alert after the server's event). SendHeldAlert sends it, as
+  // far as the socket takes it at once; called when JS closes.
+  void SendHeldAlert(Connection& connection);
+
   // SNI and OCSP stapling on a server whose context asks
   // (TlsContextOptions::asksServername, asksOcsp): the handshake stops once
   // the ClientHello is read (OpenSSL's certificate callback), the questions
@@ -396,8 +405,9 @@ class TlsSession {
     size_t overflowSent = 0;  // bytes at the front of `overflow` already sent
     bool writesEnded = false;  // our FIN is sent: later BIO writes are dropped
     // Every BIO write goes to the overflow, sent when the call ends
-    // (OverflowSettle, Flush): a server with a session cache, until its
-    // handshake's sessions are stored (outputHeld).
+    // (OverflowSettle, Flush): a server's, until its handshake is done
+    // (a failed one's alert waits for JS: SendHeldAlert), and with a
+    // session cache until the handshake's sessions are stored (outputHeld).
     bool buffers = false;
   };
 
@@ -570,6 +580,7 @@ class TlsSession {
   // The handshake offered sessions to 'newSession' and JS has not called
   // back: nothing is sent (outputHeld).
   bool awaitingSessionStored_ = false;
+  bool alertHeldForClose_ = false;  // SendHeldAlert's: set by ReadFailed for a server's failed handshake
   // Sessions for 'newSession' not yet reported, oldest first: the id in hex
   // and the DER in base64; at most kMaxNewSessions (later ones are dropped).
   std::vector<std::pair<std::string, std::string>> serverNewSessions_;
