@@ -25,9 +25,31 @@ namespace {
 // SSL_OP_IGNORE_UNEXPECTED_EOF pass a bare FIN off as close_notify.
 long TransportControl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
 
+// Transport::sendsBeforeRead: a server's handshake flight leaves before
+// OpenSSL reads what answers it. A send that meets the peer's reset takes
+// the socket's error and is dropped (Transport::dropWritesToGonePeer), so
+// the read meets the end, as node's; EAGAIN or another error is left to the
+// call's end (OverflowSettle), which asks for EPOLLOUT or meets it again.
+void SendBeforeRead(TlsSession::Transport* transport) {
+  std::string& overflow = transport->overflow;
+  while (transport->overflowSent < overflow.size()) {
+    iovec chunk{&overflow[transport->overflowSent], overflow.size() - transport->overflowSent};
+    ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
+    if (n > 0) {
+      transport->overflowSent += static_cast<size_t>(n);
+      continue;
+    }
+    if (transport->dropWritesToGonePeer && (n == -ECONNRESET || n == -EPIPE || n == -ETIMEDOUT)) {
+      transport->overflowSent = overflow.size();
+    }
+    return;
+  }
+}
+
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
+  if (transport->sendsBeforeRead && !transport->overflow.empty()) SendBeforeRead(transport);
   if (transport->pskServer != nullptr && transport->pskServer->HoldForPskIdentity()) {
     // Reading a TLS 1.2 PSK identity, or stopped for JS's key (kTlsPsk),
     // whose answer reads again.
@@ -263,7 +285,7 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   session->bindsSessionsToServername_ = SessionsBoundToServername();
   session->sessionCallbacks_ = session->context_->asksSessions() != 0;
   // The handshake's writes wait for the end of each call (SendHeldAlert).
-  session->transport_.buffers = true;
+  session->transport_.buffers = session->transport_.sendsBeforeRead = true;
   if (session->context_->asksPsk()) session->transport_.pskServer = session.get();
   // From the ClientHello on, as node's server socket traces.
   if (session->context_->traces()) session->EnableTrace();
@@ -1059,6 +1081,7 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     // with none offered, it goes when the call ends and nothing waits again.
     awaitingSessionStored_ = !serverNewSessions_.empty();
     transport_.buffers = awaitingSessionStored_;
+    transport_.sendsBeforeRead = false;
     if (!ticketsFollow) ReportServerNewSessions(connection, batch);
     ReportSecure(connection, batch);
     if (ticketsFollow) ReportServerNewSessions(connection, batch);

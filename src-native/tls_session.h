@@ -411,6 +411,11 @@ class TlsSession {
     // (a failed one's alert waits for JS: SendHeldAlert), and with a
     // session cache until the handshake's sessions are stored (outputHeld).
     bool buffers = false;
+    // With `buffers`, during a server's handshake: what waits is sent before
+    // OpenSSL reads again (SendBeforeRead), as it went at once before, so
+    // that only a failed handshake's alert, which no read follows, waits
+    // for the call's end (and then for JS: SendHeldAlert).
+    bool sendsBeforeRead = false;
   };
 
  private:
