@@ -26,11 +26,13 @@ namespace {
 long TransportControl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
 
 // Transport::sendsBeforeRead: a server's handshake flight leaves before
-// OpenSSL reads what answers it. A send that meets the peer's reset takes
-// the socket's error and is dropped (Transport::dropWritesToGonePeer), so
-// the read meets the end, as node's; EAGAIN or another error is left to the
-// call's end (OverflowSettle), which asks for EPOLLOUT or meets it again.
-void SendBeforeRead(TlsSession::Transport* transport) {
+// OpenSSL reads what answers it, as TransportWrite sends at once elsewhere.
+// A send that meets the peer's reset takes the socket's error and is
+// dropped (Transport::dropWritesToGonePeer), so the read meets the end, as
+// node's; EAGAIN is left to the call's end (OverflowSettle), which asks for
+// EPOLLOUT. False for another error, then the transport's, as a failed
+// TransportWrite's.
+bool SendBeforeRead(TlsSession::Transport* transport) {
   std::string& overflow = transport->overflow;
   while (transport->overflowSent < overflow.size()) {
     iovec chunk{&overflow[transport->overflowSent], overflow.size() - transport->overflowSent};
@@ -39,17 +41,22 @@ void SendBeforeRead(TlsSession::Transport* transport) {
       transport->overflowSent += static_cast<size_t>(n);
       continue;
     }
+    if (n == -EAGAIN) return true;
     if (transport->dropWritesToGonePeer && (n == -ECONNRESET || n == -EPIPE || n == -ETIMEDOUT)) {
       transport->overflowSent = overflow.size();
+      return true;
     }
-    return;
+    transport->error = static_cast<int>(-n);
+    transport->errorOnWrite = true;
+    return false;
   }
+  return true;
 }
 
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
   auto* transport = static_cast<TlsSession::Transport*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
-  if (transport->sendsBeforeRead && !transport->overflow.empty()) SendBeforeRead(transport);
+  if (transport->sendsBeforeRead && !transport->overflow.empty() && !SendBeforeRead(transport)) return 0;
   if (transport->pskServer != nullptr && transport->pskServer->HoldForPskIdentity()) {
     // Reading a TLS 1.2 PSK identity, or stopped for JS's key (kTlsPsk),
     // whose answer reads again.
@@ -1082,6 +1089,10 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     awaitingSessionStored_ = !serverNewSessions_.empty();
     transport_.buffers = awaitingSessionStored_;
     transport_.sendsBeforeRead = false;
+    // The handshake's last writes (a TLS 1.2 server's Finished, TLS 1.3
+    // tickets) leave before this call reads plaintext, for the same reason,
+    // unless they wait for the session cache. An error is the next read's.
+    if (!awaitingSessionStored_ && !transport_.overflow.empty()) SendBeforeRead(&transport_);
     if (!ticketsFollow) ReportServerNewSessions(connection, batch);
     ReportSecure(connection, batch);
     if (ticketsFollow) ReportServerNewSessions(connection, batch);
