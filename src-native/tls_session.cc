@@ -33,24 +33,15 @@ long TransportControl(BIO*, int command, long, void*) { return command == BIO_CT
 // EPOLLOUT. False for another error, then the transport's, as a failed
 // TransportWrite's.
 bool SendBeforeRead(TlsSession::Transport* transport) {
-  std::string& overflow = transport->overflow;
-  while (transport->overflowSent < overflow.size()) {
-    iovec chunk{&overflow[transport->overflowSent], overflow.size() - transport->overflowSent};
-    ssize_t n = sys::SendVector(transport->fd, &chunk, 1);
-    if (n > 0) {
-      transport->overflowSent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n == -EAGAIN) return true;
-    if (transport->dropWritesToGonePeer && (n == -ECONNRESET || n == -EPIPE || n == -ETIMEDOUT)) {
-      transport->overflowSent = overflow.size();
-      return true;
-    }
-    transport->error = static_cast<int>(-n);
-    transport->errorOnWrite = true;
-    return false;
+  ssize_t n = transport->SendUnsent();
+  if (n == 0 || n == -EAGAIN) return true;
+  if (transport->dropWritesToGonePeer && (n == -ECONNRESET || n == -EPIPE || n == -ETIMEDOUT)) {
+    transport->overflowSent = transport->overflow.size();
+    return true;
   }
-  return true;
+  transport->error = static_cast<int>(-n);
+  transport->errorOnWrite = true;
+  return false;
 }
 
 int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
@@ -1702,26 +1693,37 @@ void TlsSession::SendHeldAlert(Connection& connection) {
   SendOverflow(connection, &error);  // what the socket does not take now is dropped with it
 }
 
-PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
-  // Held for JS's 'newSession' callback: no send tried, so no edge is owed
-  // and waitingWritable stays as it is; SessionStored's caller flushes.
-  if (awaitingSessionStored_) return PlainStatus::kWouldBlock;
-  std::string& overflow = transport_.overflow;
-  while (transport_.overflowSent < overflow.size()) {
-    iovec chunk{&overflow[transport_.overflowSent], overflow.size() - transport_.overflowSent};
-    ssize_t n = sys::SendVector(connection.fd, &chunk, 1);
-    if (n < 0 && n != -EAGAIN) {
-      *error = static_cast<int>(-n);
-      return PlainStatus::kFailed;
-    }
-    if (n > 0) transport_.overflowSent += static_cast<size_t>(n);
-    if (n == -EAGAIN || transport_.overflowSent < overflow.size()) {
-      // Refused (EAGAIN or a short send): the kernel owes an EPOLLOUT edge.
-      connection.waitingWritable = true;
-      return PlainStatus::kWouldBlock;
-    }
+// Sends what the overflow holds unsent, from its front. 0 once all of it is
+// sent; -EAGAIN when the socket refused bytes (a short send too: the kernel
+// then owes an EPOLLOUT edge); else the send's -errno. The one send loop of
+// the overflow: SendBeforeRead and SendOverflow differ only in what they
+// make of the result.
+ssize_t TlsSession::Transport::SendUnsent() {
+  while (overflowSent < overflow.size()) {
+    iovec chunk{&overflow[overflowSent], overflow.size() - overflowSent};
+    ssize_t n = sys::SendVector(fd, &chunk, 1);
+    if (n < 0) return n;
+    overflowSent += static_cast<size_t>(n);
+    if (overflowSent < overflow.size()) return -EAGAIN;
   }
-  std::string().swap(overflow);  // free it: an idle connection holds none
+  return 0;
+}
+
+PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
+  // Held for JS's 'newSession' callback: no send tried now, so no edge is
+  // awaited and waitingWritable stays as it is; SessionStored's caller flushes.
+  if (awaitingSessionStored_) return PlainStatus::kWouldBlock;
+  ssize_t n = transport_.SendUnsent();
+  if (n == -EAGAIN) {
+    // Refused (EAGAIN or a short send): the kernel owes an EPOLLOUT edge.
+    connection.waitingWritable = true;
+    return PlainStatus::kWouldBlock;
+  }
+  if (n < 0) {
+    *error = static_cast<int>(-n);
+    return PlainStatus::kFailed;
+  }
+  std::string().swap(transport_.overflow);  // free it: an idle connection holds none
   transport_.overflowSent = 0;
   heldPlaintext_ = 0;
   // Writes reported only once their records left may be reported now, and

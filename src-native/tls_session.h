@@ -324,8 +324,8 @@ class TlsSession {
   // Sends what the write BIO holds (Transport::overflow). kDone once it is
   // empty (waitingWritable cleared: nothing else makes a TLS connection wait
   // for EPOLLOUT); kWouldBlock (waitingWritable set) when the socket refused
-  // bytes, or while output is held (no send tried, no edge owed: whoever
-  // ends the hold flushes); kFailed with failure() set.
+  // bytes, or while output is held (no send tried now, no edge awaited:
+  // whoever ends the hold flushes); kFailed with failure() set.
   PlainStatus FlushOverflow(Connection& connection);
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
@@ -391,8 +391,12 @@ class TlsSession {
     //  - Bytes here were refused by the socket at the end of the last call
     //    (EAGAIN or a short send), so the kernel owes an EPOLLOUT edge and
     //    waitingWritable is set until the loop sees it; emptying it clears
-    //    waitingWritable. Or they are held (outputHeld(): no send was
-    //    tried, no edge is owed, and SessionStored flushes them).
+    //    waitingWritable. Or they are held: for the session cache
+    //    (outputHeld(); SessionStored's caller flushes them) or, after a
+    //    failed server handshake, an alert for JS's close (SendHeldAlert).
+    //    Held bytes wait for no edge; one an earlier send left owed
+    //    (SendBeforeRead met EAGAIN) at most brings a turn that finds them
+    //    still held.
     //  - It holds what one WritePlain wrote (one record; its plaintext is
     //    heldPlaintext_) or one
     //    close_notify, or, while output is held, the handshake's last flight
@@ -405,6 +409,9 @@ class TlsSession {
     //  - Freed when empty, so an idle connection holds no buffer.
     std::string overflow;
     size_t overflowSent = 0;  // bytes at the front of `overflow` already sent
+    // Sends the unsent part: 0 once all is sent, -EAGAIN when the socket
+    // refused bytes (a short send too), or the send's -errno.
+    ssize_t SendUnsent();
     bool writesEnded = false;  // our FIN is sent: later BIO writes are dropped
     // Every BIO write goes to the overflow, sent when the call ends
     // (OverflowSettle, Flush): a server's, until its handshake is done
