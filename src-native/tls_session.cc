@@ -1082,7 +1082,9 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     transport_.sendsBeforeRead = false;
     // The handshake's last writes (a TLS 1.2 server's Finished, TLS 1.3
     // tickets) leave before this call reads plaintext, for the same reason,
-    // unless they wait for the session cache. An error is the next read's.
+    // unless they wait for the session cache. What a failed send leaves is
+    // sent again by the call's end (OverflowSettle) and, failing that, by the
+    // flush flushWanted_ (set above) brings, which reports the error.
     if (!awaitingSessionStored_ && !transport_.overflow.empty()) SendBeforeRead(&transport_);
     if (!ticketsFollow) ReportServerNewSessions(connection, batch);
     ReportSecure(connection, batch);

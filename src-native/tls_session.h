@@ -324,7 +324,7 @@ class TlsSession {
   // Sends what the write BIO holds (Transport::overflow). kDone once it is
   // empty (waitingWritable cleared: nothing else makes a TLS connection wait
   // for EPOLLOUT); kWouldBlock (waitingWritable set) when the socket refused
-  // bytes, or while output is held (no send tried now, no edge awaited:
+  // bytes, or while output is held (no send tried now, no new edge awaited:
   // whoever ends the hold flushes); kFailed with failure() set.
   PlainStatus FlushOverflow(Connection& connection);
   // Why the last call returned kFailed.
@@ -394,9 +394,10 @@ class TlsSession {
     //    waitingWritable. Or they are held: for the session cache
     //    (outputHeld(); SessionStored's caller flushes them) or, after a
     //    failed server handshake, an alert for JS's close (SendHeldAlert).
-    //    Held bytes wait for no edge; one an earlier send left owed
-    //    (SendBeforeRead met EAGAIN) at most brings a turn that finds them
-    //    still held.
+    //    Held bytes wait for no edge; one an earlier send left owed (a
+    //    handshake send refused or short, in SendBeforeRead or an earlier
+    //    call's OverflowSettle, whose waitingWritable stays set through the
+    //    hold) at most brings a turn that finds them still held.
     //  - It holds what one WritePlain wrote (one record; its plaintext is
     //    heldPlaintext_) or one
     //    close_notify, or, while output is held, the handshake's last flight
