@@ -29,8 +29,8 @@ long TransportControl(BIO*, int command, long, void*) { return command == BIO_CT
 // OpenSSL reads what answers it, as TransportWrite sends at once elsewhere.
 // A send that meets the peer's reset takes the socket's error and is
 // dropped (Transport::dropWritesToGonePeer), so the read meets the end, as
-// node's; EAGAIN is left to the call's end (OverflowSettle), which asks for
-// EPOLLOUT. False for another error, then the transport's, as a failed
+// node's; EAGAIN or a short send leaves the rest to the call's end
+// (OverflowSettle), which asks for EPOLLOUT. False for another error, then the transport's, as a failed
 // TransportWrite's.
 bool SendBeforeRead(TlsSession::Transport* transport) {
   ssize_t n = transport->SendUnsent();
@@ -282,7 +282,9 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   session->asksOcsp_ = session->context_->asksOcsp();  // as node's listenerCount at accept
   session->bindsSessionsToServername_ = SessionsBoundToServername();
   session->sessionCallbacks_ = session->context_->asksSessions() != 0;
-  // The handshake's writes wait for the end of each call (SendHeldAlert).
+  // The handshake's writes wait in the overflow: they leave before OpenSSL
+  // reads again, or at the call's end; a failed one's alert waits for JS
+  // (sendsBeforeRead, SendHeldAlert).
   session->transport_.buffers = session->transport_.sendsBeforeRead = true;
   if (session->context_->asksPsk()) session->transport_.pskServer = session.get();
   // From the ClientHello on, as node's server socket traces.

@@ -367,8 +367,9 @@ class TlsSession {
     // failed write of its own. The handshake goes on, and the next read
     // meets the end (the send took the socket's error) or OpenSSL's own
     // error is the report. JS's writes (Flush) still fail with the errno.
-    // (A server's handshake writes go to the overflow instead (`buffers`);
-    // the send at the call's end leaves an error to the next read.)
+    // (A server's handshake writes go to the overflow instead (`buffers`)
+    // and leave before OpenSSL reads again (SendBeforeRead), which drops
+    // them the same way.)
     bool dropWritesToGonePeer = false;
     // A server whose context asks for PSK identities: its BIO reads ask it
     // first (TlsSession::HoldForPskIdentity). Null otherwise.
