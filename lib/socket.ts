@@ -861,6 +861,10 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     this.stopReadingIfPaused();
     this.updateReference();
+    // As net's afterConnect (_unrefTimer): the connect is activity, so a
+    // 'timeout' the reactor timed from a connect JS saw late waits out the
+    // difference (onReactorTimeout).
+    if (this.idleTimeout > 0) this.noteActivity();
     this.emit(kReady);
     this.connectEmitPending = true;
     process.nextTick(emitConnectNT, this);

@@ -146,6 +146,25 @@ test("the timeout option: 'timeout' once on an idle connected socket, which stay
   await closeServer(server);
 }, TEST_TIMEOUT);
 
+test("the timeout option counts from 'connect' as JS sees it, however late JS is", async () => {
+  const { server, port } = await echoServer();
+  const socket = track(connect({ port, host: '127.0.0.1', timeout: 200 }));
+  let idleFrom = 0;
+  const connected = once(socket, 'connect').then(() => { idleFrom = Date.now(); });
+  // Once the connect has gone to the reactor, JS is busy while it connects
+  // and starts its idle timer: as net's afterConnect, the 'connect' JS then
+  // sees restarts the idle period.
+  await new Promise((resolve) => setImmediate(resolve));
+  const busyUntil = Date.now() + 150;
+  while (Date.now() < busyUntil) { /* a long synchronous task */ }
+  await connected;
+  await new Promise<void>((resolve) => socket.on('timeout', mustCall(() => resolve())));
+  expect(Date.now() - idleFrom).toBeGreaterThanOrEqual(190);
+  socket.destroy();
+  await once(socket, 'close');
+  await closeServer(server);
+}, TEST_TIMEOUT);
+
 test("destroy() before the connection is up: no 'connect', one 'close'", async () => {
   const { server, port } = await echoServer();
   // At once, before the connect is even issued.
