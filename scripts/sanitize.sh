@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the jest suite against an AddressSanitizer + UndefinedBehaviorSanitizer
-# build of the addon. The build happens in a copy of the work tree (sharing
-# node_modules), so the normal build/ is left alone.
+# build of the addon. The addon is built in a scratch folder and the suite
+# runs in the work tree itself, told where the addon is by node-gyp-build's
+# EPOLL_REACTOR_PREBUILD (children inherit it), so the normal build/ is left
+# alone and jest's transform cache, keyed by path, stays warm from npm test.
 #
 #   scripts/sanitize.sh                 # the whole suite
 #   scripts/sanitize.sh test/forward    # jest path patterns
@@ -13,13 +15,18 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d /tmp/epoll-reactor-asan.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
-tar -C "$root" --exclude=./node_modules --exclude=./build --exclude=./.git -cf - . | tar -C "$work" -xf -
+tar -C "$root" -cf - package.json binding.gyp src-native | tar -C "$work" -xf -
 ln -s "$root/node_modules" "$work/node_modules"
-cd "$work"
-
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers" npx node-gyp rebuild -j 2 >/dev/null
-npx tsc -p tsconfig.build.json
+(cd "$work" && CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers" npx node-gyp rebuild -j 2 >/dev/null)
+cd "$root"
+export EPOLL_REACTOR_PREBUILD="$work"
+loaded="$(node -p "require('node-gyp-build').path('$root')")"
+if [ "$loaded" != "$work/build/Release/epoll_reactor.node" ]; then
+  echo "sanitize.sh: the tests would load $loaded, not the sanitizer build in $work" >&2
+  exit 1
+fi
+npx tsc -p tsconfig.build.json # children run dist/, so it must be this lib/
 
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
