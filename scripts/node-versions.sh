@@ -70,6 +70,7 @@ case "$command" in
     dir="$(fetch "$want")"
     node="$dir/bin/node"
     work="$(mktemp -d "/tmp/epoll-reactor-node$want.XXXXXX")"
+    chmod 755 "$work" # children the tests run as nobody (setpriv) load the addon from here
     trap 'rm -rf "$work"' EXIT
     tar -C "$root" -cf - package.json binding.gyp src-native | tar -C "$work" -xf -
     ln -s "$root/node_modules" "$work/node_modules"

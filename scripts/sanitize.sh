@@ -13,6 +13,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$(mktemp -d /tmp/epoll-reactor-asan.XXXXXX)"
+chmod 755 "$work" # children the tests run as nobody (setpriv) load the addon from here
 trap 'rm -rf "$work"' EXIT
 
 tar -C "$root" -cf - package.json binding.gyp src-native | tar -C "$work" -xf -
