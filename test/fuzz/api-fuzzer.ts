@@ -554,6 +554,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   const garbageServer = options.tls && options.hostile
     ? net.createServer((socket) => {
       socket.on('error', () => undefined);
+      // Reads (and drops) what the client sends, so that its FIN ends and
+      // closes this socket: unread, the bytes kept it open in the jest worker.
+      socket.resume();
       socket.write(randomBytes(garbageRandom, 1 + (garbageRandom() % 4096)));
       if (garbageRandom() % 2 === 0) socket.end();
       else setTimeout(() => socket.destroy(), garbageRandom() % 20);
