@@ -3,10 +3,8 @@
 # the registry's node-linux-<arch> package (the official binary and its
 # headers in include/node), unpacked once into a cache folder. Each run
 # builds the addon against that Node's headers in a scratch folder of its
-# own and runs in the work tree, told where the addon is by node-gyp-build's
-# EPOLL_REACTOR_PREBUILD (children inherit it): runs on different versions
-# never share a build/, the work tree's own build/ is left alone, and jest's
-# transform cache, keyed by path, is the work tree's.
+# own and runs in the work tree (scripts/addon-aside.sh): runs on different
+# versions never share a build/, and the work tree's own build/ is left alone.
 #
 #   scripts/node-versions.sh path 24              # prints the cached node binary (fetching it first)
 #   scripts/node-versions.sh version 24           # prints the pinned release (24.22.3)
@@ -69,11 +67,8 @@ case "$command" in
     shift 2
     dir="$(fetch "$want")"
     node="$dir/bin/node"
-    work="$(mktemp -d "/tmp/epoll-reactor-node$want.XXXXXX")"
-    chmod 755 "$work" # children the tests run as nobody (setpriv) load the addon from here
-    trap 'rm -rf "$work"' EXIT
-    tar -C "$root" -cf - package.json binding.gyp src-native | tar -C "$work" -xf -
-    ln -s "$root/node_modules" "$work/node_modules"
+    source "$root/scripts/addon-aside.sh"
+    addon_aside_prepare "node$want"
     export PATH="$dir/bin:$PATH"
     echo "node-versions: Node $("$node" -v), its addon in $work" >&2
     if ! (cd "$work" && npm_config_nodedir="$dir" "$node" node_modules/node-gyp/bin/node-gyp.js rebuild -j 2) \
@@ -81,14 +76,7 @@ case "$command" in
       cat "$work/build.log" >&2
       exit 1
     fi
-    cd "$root"
-    export EPOLL_REACTOR_PREBUILD="$work"
-    loaded="$("$node" -p "require('node-gyp-build').path('$root')")"
-    if [ "$loaded" != "$work/build/Release/epoll_reactor.node" ]; then
-      echo "node-versions: the tests would load $loaded, not the build in $work" >&2
-      exit 1
-    fi
-    "$node" node_modules/typescript/bin/tsc -p tsconfig.build.json # children run dist/
+    addon_aside_use "$node"
     case "${1:-}" in
       jest) shift; "$node" node_modules/jest/bin/jest.js "$@" ;;
       npm) shift; npm "$@" ;;

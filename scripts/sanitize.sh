@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Runs the jest suite against an AddressSanitizer + UndefinedBehaviorSanitizer
-# build of the addon. The addon is built in a scratch folder and the suite
-# runs in the work tree itself, told where the addon is by node-gyp-build's
-# EPOLL_REACTOR_PREBUILD (children inherit it), so the normal build/ is left
-# alone and jest's transform cache, keyed by path, stays warm from npm test.
+# build of the addon, built in a scratch folder while the suite runs in the
+# work tree itself (scripts/addon-aside.sh), so the normal build/ is left alone.
 #
 #   scripts/sanitize.sh                 # the whole suite
 #   scripts/sanitize.sh test/forward    # jest path patterns
@@ -12,22 +10,11 @@
 # LeakSanitizer would report that. Any ASan or UBSan report fails the run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d /tmp/epoll-reactor-asan.XXXXXX)"
-chmod 755 "$work" # children the tests run as nobody (setpriv) load the addon from here
-trap 'rm -rf "$work"' EXIT
-
-tar -C "$root" -cf - package.json binding.gyp src-native | tar -C "$work" -xf -
-ln -s "$root/node_modules" "$work/node_modules"
+source "$root/scripts/addon-aside.sh"
+addon_aside_prepare asan
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 (cd "$work" && CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers" npx node-gyp rebuild -j 2 >/dev/null)
-cd "$root"
-export EPOLL_REACTOR_PREBUILD="$work"
-loaded="$(node -p "require('node-gyp-build').path('$root')")"
-if [ "$loaded" != "$work/build/Release/epoll_reactor.node" ]; then
-  echo "sanitize.sh: the tests would load $loaded, not the sanitizer build in $work" >&2
-  exit 1
-fi
-npx tsc -p tsconfig.build.json # children run dist/, so it must be this lib/
+addon_aside_use node
 
 asan="$(gcc -print-file-name=libasan.so)"
 ubsan="$(gcc -print-file-name=libubsan.so)"
