@@ -300,7 +300,9 @@ test('a setSecureContext() with a hint OpenSSL refuses, made while a handshake w
       return server;
     };
     const running = run(slowMake, (identity) => KEYS[identity], { maxVersion: 'TLSv1.2' }, {}, { splitAt: 3, pauseMs: 300 });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Both servers settle a connection's context when they accept it, before
+    // 'connection' reaches this listener; the key exchange is held back 300 ms.
+    await new Promise((resolve) => server!.once('connection', resolve));
     server!.setSecureContext({ ciphers: CIPHERS, pskIdentityHint: 'h'.repeat(300) } as SecureServerOptions);
     outcomes.push(await running);
   }
