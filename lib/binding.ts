@@ -114,6 +114,8 @@ export interface NativeReactor {
   flush(acks?: Float64Array): void;
   ref(): void;
   unref(): void;
+  /** Whether JS has endpoints open: only then is the dispatch function held strongly. False if not done. */
+  hold(open: boolean): boolean;
   /** Builds an SSL_CTX (src-native/tls_context.h); [id] or OpenSSL's [message, library, reason]. */
   createTlsContext(options: NativeTlsContextOptions): [id: number] | [message: string, library: string, reason: string];
   releaseTlsContext(id: number): void;
@@ -255,7 +257,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 6;
+export const BRIDGE_PROTOCOL = 7;
 
 interface NativeBinding {
   available: boolean;

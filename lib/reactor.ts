@@ -3,7 +3,7 @@
 // open, and dispatches each batch of events to listeners and sockets.
 import { markAsUntransferable } from 'node:worker_threads';
 
-import { binding, NativeReactor, NativeReactorOptions } from './binding';
+import { BatchDispatcher, binding, NativeReactor, NativeReactorOptions } from './binding';
 import { systemError } from './errors';
 import { hangupEndsShortRead } from './net-version';
 
@@ -104,12 +104,50 @@ export interface ListenerEndpoint {
  */
 export const SMALL_WRITE = 8 * 1024;
 
+/**
+ * A map of a reactor's open endpoints that tells the reactor when it
+ * empties or fills, so that holding the reactor follows what is open
+ * (Reactor.updateHold) wherever an endpoint comes or goes.
+ */
+class EndpointMap<T> extends Map<number, T> {
+  constructor(private readonly reactor: Reactor) {
+    super();
+  }
+
+  override set(id: number, endpoint: T): this {
+    super.set(id, endpoint);
+    if (this.size === 1) this.reactor.updateHold();
+    return this;
+  }
+
+  override delete(id: number): boolean {
+    const deleted = super.delete(id);
+    if (deleted && this.size === 0) this.reactor.updateHold();
+    return deleted;
+  }
+
+  override clear(): void {
+    if (this.size === 0) return;
+    super.clear();
+    this.reactor.updateHold();
+  }
+}
+
 export class Reactor {
   readonly native: NativeReactor;
-  readonly connections = new Map<number, ConnectionEndpoint>();
-  readonly listeners = new Map<number, ListenerEndpoint>();
+  readonly connections: Map<number, ConnectionEndpoint> = new EndpointMap<ConnectionEndpoint>(this);
+  readonly listeners: Map<number, ListenerEndpoint> = new EndpointMap<ListenerEndpoint>(this);
   /** Forwards in progress, by forward id. */
-  readonly forwards = new Map<number, ForwardEndpoint>();
+  readonly forwards: Map<number, ForwardEndpoint> = new EndpointMap<ForwardEndpoint>(this);
+  /**
+   * What the native side calls with each batch. It holds this function
+   * strongly only while an endpoint is open (hold()), as libuv holds a
+   * handle only while it is open; this reference keeps it alive otherwise,
+   * so an idle reactor nothing reaches is collected and its thread stopped.
+   */
+  private readonly dispatch: BatchDispatcher = (records, recordCount, chunks, strings, inbox) =>
+    dispatchBatch(this, records, recordCount, chunks, strings, inbox);
+  private held = false;
   private references = 0;
   private flushScheduled = false;
   // (id, bytes) pairs consumed by JS this tick; they ride on the next flush.
@@ -119,9 +157,7 @@ export class Reactor {
   constructor(options?: NativeReactorOptions) {
     if (!binding.Reactor) throw new Error('epoll-reactor: the native reactor is not available on this platform');
     try {
-      this.native = new binding.Reactor(
-        (records, recordCount, chunks, strings, inbox) =>
-          dispatchBatch(this, records, recordCount, chunks, strings, inbox), options);
+      this.native = new binding.Reactor(this.dispatch, options);
     } catch (error) {
       // Starting the thread failed (epoll_create1, eventfd, pthread_create):
       // native left nothing open and says errno and syscall.
@@ -212,6 +248,21 @@ export class Reactor {
     process.nextTick(flushReactor, this);
   }
 
+  /**
+   * Has the native side hold this reactor exactly while an endpoint is
+   * open. Let go, it can be collected only once nothing reaches it (never
+   * while this module lives: environmentReactor holds it); what its last
+   * flush handed over is then done if its thread got to it first, and
+   * dropped otherwise, as node's destroy() drops writes not yet made.
+   */
+  updateHold(): void {
+    // During construction, the maps exist before `native` does.
+    if (this.native === undefined) return;
+    const open = this.connections.size + this.listeners.size + this.forwards.size > 0;
+    // Not done (N-API refused): the next change of the maps asks again.
+    if (open !== this.held && this.native.hold(open)) this.held = open;
+  }
+
   /** Counts one more open, referenced handle; the first keeps the process alive. */
   ref(): void {
     if (this.references++ === 0) this.native.ref();
@@ -250,8 +301,8 @@ export class Reactor {
 /**
  * A reactor whose thread failed still answers its endpoints' calls with
  * errors; once JS holds none of them, its fds, wake handle and buffers go.
- * (Its JS object stays reachable from its own dispatch function, so this is
- * the only way they go before the environment does.)
+ * (Not left to GC: released sockets and servers keep their `reactor`, so a
+ * failed reactor may stay reachable long after it has nothing open.)
  */
 export function releaseIfFailedAndIdle(reactor: Reactor): void {
   if (!failedAndIdle(reactor) || reactor.destroyScheduled) return;

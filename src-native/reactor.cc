@@ -526,7 +526,7 @@ bool OpenDelivery(napi_env env, napi_value dispatch, Delivery* delivery) {
   // From here the handle owns `delivery`: every failure closes it. The hook
   // first, so that the environment waits for the close callback on any path.
   if (napi_add_async_cleanup_hook(env, CloseDeliveryAtCleanup, delivery, &delivery->closeHook) != napi_ok ||
-      napi_create_reference(env, dispatch, 1, &delivery->dispatch) != napi_ok ||
+      napi_create_reference(env, dispatch, 0, &delivery->dispatch) != napi_ok ||
       napi_create_reference(env, resource, 1, &delivery->resource) != napi_ok ||
       napi_async_init(env, resource, name, &delivery->asyncContext) != napi_ok) {
     CloseDelivery(delivery);
@@ -586,6 +586,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Destroy>("destroy"),
           InstanceMethod<&Reactor::Ref>("ref"),
           InstanceMethod<&Reactor::Unref>("unref"),
+          InstanceMethod<&Reactor::Hold>("hold"),
           InstanceMethod<&Reactor::CreateTlsContext>("createTlsContext"),
           InstanceMethod<&Reactor::ReleaseTlsContext>("releaseTlsContext"),
           InstanceMethod<&Reactor::SetTlsTicketKeys>("setTlsTicketKeys"),
@@ -1565,6 +1566,20 @@ Napi::Value Reactor::Ref(const Napi::CallbackInfo& info) {
 Napi::Value Reactor::Unref(const Napi::CallbackInfo& info) {
   if (!released_) uv_unref(reinterpret_cast<uv_handle_t*>(&delivery_->wake));
   return info.Env().Undefined();
+}
+
+Napi::Value Reactor::Hold(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsBoolean()) return ThrowTypeError(env, "hold(open)");
+  bool hold = info[0].As<Napi::Boolean>().Value();
+  // A torn-down reactor delivers nothing more: any answer will do.
+  if (released_ || delivery_->dispatchHeld == hold) return Napi::Boolean::New(env, true);
+  uint32_t count = 0;
+  napi_status changed = hold ? napi_reference_ref(env_, delivery_->dispatch, &count)
+                             : napi_reference_unref(env_, delivery_->dispatch, &count);
+  if (changed != napi_ok) return Napi::Boolean::New(env, false);
+  delivery_->dispatchHeld = hold;
+  return Napi::Boolean::New(env, true);
 }
 
 // tlsLogKeys(connectionId): a TLS client reports its key log lines from now on.

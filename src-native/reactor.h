@@ -24,8 +24,9 @@ namespace reactor {
 // misreading it. 1: kTimeout carries where JS's writes ended, and its
 // setTimeout count. 2: adoptFd takes wasConnected. 3: tlsChooseAlpn takes
 // the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
-// 5: tlsBindSessionsToServername. 6: which takes `probed`.
-constexpr int kBridgeProtocol = 6;
+// 5: tlsBindSessionsToServername. 6: which takes `probed`. 7: hold(open),
+// without which the dispatch function is held weakly.
+constexpr int kBridgeProtocol = 7;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -45,7 +46,14 @@ constexpr int kBridgeProtocol = 6;
 struct Delivery {
   uv_async_t wake;
   napi_env env = nullptr;
-  napi_ref dispatch = nullptr;   // the JS function each batch is given to
+  // The JS function each batch is given to. Strong only while JS has
+  // something open (Reactor::Hold), as a libuv handle keeps its object alive
+  // only while open: the function holds the JS Reactor, so an idle reactor
+  // nothing else reaches is collected (~Reactor stops its thread) instead of
+  // being kept forever by this reference; a dropped module registry (jest's,
+  // per test file) goes with it.
+  napi_ref dispatch = nullptr;
+  bool dispatchHeld = false;     // JS thread only
   napi_ref resource = nullptr;   // the async resource its calls run in
   napi_async_context asyncContext = nullptr;
   napi_async_cleanup_hook_handle closeHook = nullptr;
@@ -222,6 +230,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   Napi::Value Destroy(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
+  // hold(open) -> done: whether JS has endpoints open; the dispatch
+  // reference is strong exactly then (Delivery::dispatch). False if N-API
+  // refused the change, which JS then asks for again.
+  Napi::Value Hold(const Napi::CallbackInfo& info);
   // createTlsContext({ keys: [{ pem, passphrase? }], certs, ca, cipherList,
   //   cipherSuites, minVersion, maxVersion, alpn: Buffer, requestCert,
   //   rejectUnauthorized, honorCipherOrder, client, ... }) -> [id] or [message, library, reason].

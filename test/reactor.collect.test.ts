@@ -1,0 +1,111 @@
+// A reactor nothing reaches goes away once nothing of it is open, as a closed
+// libuv handle keeps nothing alive. Jest gives every test file a module
+// registry of its own and drops it after the file; a reactor that held its
+// own dispatch function strongly kept each registry, and with it the file's
+// whole context, until the process ended: the worker's heap grew by every
+// file and its exit took longer the more files it had run.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+import type * as Lib from '../lib';
+import { makeTestCertificate, TestCertificate } from './helpers/cert';
+
+let certificate: TestCertificate;
+beforeAll(() => { certificate = makeTestCertificate(); });
+afterAll(() => certificate.remove());
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+/** The reactor threads of this process (none when the loop runs on the JS thread). */
+function reactorThreads(): number {
+  return fs.readdirSync('/proc/self/task').filter((tid) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'epoll-reactor';
+    } catch {
+      return false; // the thread ended meanwhile
+    }
+  }).length;
+}
+
+/** Collects garbage until `done()`, `times` times at most. */
+async function collectUntil(done: () => boolean, times = 50): Promise<void> {
+  for (let i = 0; i < times; i++) {
+    // Each collection in a job of its own: a WeakRef read keeps its target
+    // alive to the end of the job it was read in. Finalizers follow on a later turn.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (done()) return;
+  }
+}
+
+/**
+ * An echo of `message` over the package loaded in a registry of its own, plain
+ * or through its TLS (a server context, a client context); the registry, weakly.
+ */
+async function useAndClose(message: Buffer, secure: boolean): Promise<WeakRef<typeof Lib>> {
+  let lib!: typeof Lib;
+  jest.isolateModules(() => {
+    lib = require('../lib') as typeof Lib;
+  });
+  const echo = (socket: Lib.Socket): void => { socket.pipe(socket); };
+  const server = secure ? lib.createSecureServer({ key: certificate.key, cert: certificate.cert }, echo) : lib.createServer(echo);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const client = secure ? lib.connect({ port, host: '127.0.0.1', tls: { ca: certificate.cert, servername: 'localhost' } })
+    : lib.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  client.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // 64 KiB is sent from the Buffer itself (a pinned write), 4 bytes from a copy.
+  client.end(message);
+  await new Promise((resolve) => client.on('close', resolve));
+  await new Promise((resolve) => server.close(resolve));
+  expect(Buffer.concat(chunks).equals(message)).toBe(true);
+  return new WeakRef(lib);
+}
+
+test('a registry whose sockets and servers are closed is collected, and its reactor thread ends', async () => {
+  const before = reactorThreads();
+  const ownThread = process.env.EPOLL_REACTOR_THREAD !== 'js';
+  const registries = [
+    await useAndClose(Buffer.from('ping'), false),
+    await useAndClose(randomBytes(64 * 1024), false),
+    await useAndClose(randomBytes(64 * 1024), true),
+  ];
+  if (ownThread) expect(reactorThreads()).toBeGreaterThanOrEqual(before + 3);
+  await collectUntil(() => registries.every((registry) => registry.deref() === undefined));
+  expect(registries.filter((registry) => registry.deref() !== undefined)).toHaveLength(0);
+  await collectUntil(() => reactorThreads() <= before);
+  expect(reactorThreads()).toBeLessThanOrEqual(before);
+});
+
+/** A server listening in a registry of its own; nothing but weak references to either kept. */
+async function listenAndForget(): Promise<{ port: number; registry: WeakRef<typeof Lib>; server: WeakRef<Lib.Server> }> {
+  let lib!: typeof Lib;
+  jest.isolateModules(() => {
+    lib = require('../lib') as typeof Lib;
+  });
+  const server = lib.createServer((socket) => socket.end('still here'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { port: (server.address() as { port: number }).port, registry: new WeakRef(lib), server: new WeakRef(server) };
+}
+
+test('a server left listening keeps its reactor and registry, unreachable as they are, as libuv keeps node\'s', async () => {
+  const { port, registry, server } = await listenAndForget();
+  // Given every chance to go.
+  await collectUntil(() => registry.deref() === undefined, 10);
+  expect(registry.deref()).toBeDefined();
+  const reply = await new Promise<string>((resolve, reject) => {
+    let text = '';
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+    socket.on('end', () => resolve(text));
+    socket.on('error', reject);
+  });
+  expect(reply).toBe('still here');
+  await new Promise((resolve) => server.deref()!.close(resolve));
+});
