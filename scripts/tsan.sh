@@ -10,20 +10,16 @@
 #   scripts/tsan.sh                      # the threading tests
 #   scripts/tsan.sh test/forward         # jest path patterns
 #
-# The build happens in a copy of the work tree (sharing node_modules), so the
-# normal build/ is left alone. Any report fails the run.
+# The addon is built in a scratch folder and the suite runs in the work tree
+# (scripts/addon-aside.sh), so the normal build/ is left alone. Any report
+# fails the run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-work="$(mktemp -d /tmp/epoll-reactor-tsan.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
-
-tar -C "$root" --exclude=./node_modules --exclude=./build --exclude=./.git -cf - . | tar -C "$work" -xf -
-ln -s "$root/node_modules" "$work/node_modules"
-cd "$work"
-
+source "$root/scripts/addon-aside.sh"
+addon_aside_prepare tsan
 flags="-fsanitize=thread -fno-omit-frame-pointer -g"
-CXXFLAGS="$flags" LDFLAGS="$flags" npx node-gyp rebuild -j 2 >/dev/null
-npx tsc -p tsconfig.build.json
+(cd "$work" && CXXFLAGS="$flags" LDFLAGS="$flags" npx node-gyp rebuild -j 2 >/dev/null)
+addon_aside_use node
 
 if [ "$#" -eq 0 ]; then
   set -- test/worker.threads test/process.teardown test/forward test/server.close test/server.churn test/socket.integrity
