@@ -223,6 +223,8 @@ export interface NativeReactorStats {
   lentBuffers: number;
   /** Bulk reads handed to JS in the Buffer they were read into, without a copy, since the reactor started. */
   lentReadsHandedOver: number;
+  /** The reactor thread's Linux thread id (its /proc/self/task entry); 0 before it runs, after it ends, or on the JS thread. */
+  threadId: number;
 }
 
 /** Bits of `listenFlags` (src-native/reactor.cc). */
@@ -257,7 +259,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 7;
+export const BRIDGE_PROTOCOL = 8;
 
 interface NativeBinding {
   available: boolean;

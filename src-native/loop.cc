@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -121,7 +123,10 @@ int Loop::Start(const char** failedCall, bool ownThread) {
 }
 
 void* Loop::ThreadMain(void* self) {
-  static_cast<Loop*>(self)->Run();
+  auto* loop = static_cast<Loop*>(self);
+  loop->Run();
+  // Ended (stopped, or a turn failed): no id that could name another thread later.
+  loop->threadId_.store(0, std::memory_order_release);
   return nullptr;
 }
 
@@ -426,6 +431,7 @@ void Loop::Run() {
   // A name operators see in top -H and /proc/<pid>/task/*/comm, and that
   // tests use to find this thread (its CPU time, faults injected only here).
   pthread_setname_np(pthread_self(), "epoll-reactor");
+  threadId_.store(static_cast<int>(syscall(SYS_gettid)), std::memory_order_release);
   nowMs_ = MonotonicMs();
   while (!stopRequested_.load(std::memory_order_acquire)) {
     if (!Turn(PrepareToWait())) return;

@@ -244,6 +244,10 @@ class Loop {
   uint64_t NextId() { return nextId_.fetch_add(1, std::memory_order_relaxed); }
   // Any thread.
   const LoopStats& stats() const { return stats_; }
+  // The reactor thread's Linux thread id, for tests and tools that read its
+  // /proc/self/task entry: 0 until the thread runs, once it has ended, and
+  // with no thread of its own.
+  int threadId() const { return threadId_.load(std::memory_order_acquire); }
   // Shared with the delivery, which reports accept events JS has taken.
   std::shared_ptr<AcceptGate> acceptGate() const { return acceptGate_; }
   std::shared_ptr<ReadLender> lender() const { return lender_; }
@@ -398,6 +402,7 @@ class Loop {
   int failedError_ = 0;            // guarded by commandsMutex_: errno of FailEverything
   bool failedListenersClosed_ = false;  // guarded by commandsMutex_: FailEverything closed them
   std::atomic<bool> stopRequested_{false};
+  std::atomic<int> threadId_{0};  // set by the reactor thread as it starts
   // The eventfd is written only while the reactor is (about to be) blocked
   // in epoll_wait; Submit() explains the ordering that loses no wakeup.
   std::atomic<bool> sleeping_{false};    // set before epoll_wait, cleared after

@@ -1520,6 +1520,7 @@ Napi::Value Reactor::Stats(const Napi::CallbackInfo& info) {
   set("heldListeners", stats.heldListeners);
   result.Set("tlsServerSessions", Napi::Number::New(env, static_cast<double>(loop_->tlsServerSessions()->size())));
   result.Set("tlsContexts", Napi::Number::New(env, static_cast<double>(tlsContexts_.size())));
+  result.Set("threadId", Napi::Number::New(env, loop_->threadId()));
   if (delivery_ != nullptr && !released_) {
     result.Set("lentBuffers", Napi::Number::New(env, static_cast<double>(delivery_->lent.size())));
     result.Set("lentReadsHandedOver", Napi::Number::New(env, static_cast<double>(delivery_->lentHandedOver)));

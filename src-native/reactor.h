@@ -25,8 +25,8 @@ namespace reactor {
 // setTimeout count. 2: adoptFd takes wasConnected. 3: tlsChooseAlpn takes
 // the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
 // 5: tlsBindSessionsToServername. 6: which takes `probed`. 7: hold(open),
-// without which the dispatch function is held weakly.
-constexpr int kBridgeProtocol = 7;
+// without which the dispatch function is held weakly. 8: stats().threadId.
+constexpr int kBridgeProtocol = 8;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

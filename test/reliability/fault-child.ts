@@ -168,8 +168,20 @@ export function cpuTicks(statPath: string): number {
 /** Clock ticks per second (USER_HZ); 100 on Linux. */
 export const TICKS_PER_SECOND = 100;
 
-/** The /proc stat path of this process's reactor thread (named 'epoll-reactor'). */
+/**
+ * The /proc stat path of a reactor thread: in this process, the thread of
+ * the reactor this test file uses (by its id: other files' reactors in the
+ * same jest worker, idle or on their way out, have threads of the same
+ * name); in a child, its one thread named 'epoll-reactor'.
+ */
 export function reactorThreadStat(pid: number | 'self' = 'self'): string {
+  if (pid === 'self') {
+    // Required here, not imported: the files that only start children load no addon.
+    const { getReactor } = require('../../lib/reactor') as typeof import('../../lib/reactor');
+    const threadId = getReactor().native.stats().threadId;
+    if (!threadId) throw new Error('this reactor has no thread of its own (not started, ended, or on the JS thread)');
+    return `/proc/self/task/${threadId}/stat`;
+  }
   const tasks = `/proc/${pid}/task`;
   for (const tid of fs.readdirSync(tasks)) {
     try {
