@@ -5,7 +5,6 @@
 // whole context, until the process ended: the worker's heap grew by every
 // file and its exit took longer the more files it had run.
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -13,6 +12,7 @@ import { runInNewContext } from 'node:vm';
 import type * as Lib from '../lib';
 import type * as ReactorModule from '../lib/reactor';
 import { makeTestCertificate, TestCertificate } from './helpers/cert';
+import { reactorThreadIds } from './reliability/fault-child';
 
 let certificate: TestCertificate;
 beforeAll(() => { certificate = makeTestCertificate(); });
@@ -22,18 +22,11 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 /**
- * The thread ids of this process's reactor threads (none when the loop runs
- * on the JS thread). Ids, not a count: other test files' reactors in this
- * worker may be collected meanwhile.
+ * This process's reactor threads, by id, not a count: other test files'
+ * reactors in this worker may be collected meanwhile.
  */
 function reactorThreads(): Set<string> {
-  return new Set(fs.readdirSync('/proc/self/task').filter((tid) => {
-    try {
-      return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim() === 'epoll-reactor';
-    } catch {
-      return false; // the thread ended meanwhile
-    }
-  }));
+  return new Set(reactorThreadIds());
 }
 
 /** Collects garbage until `done()`, `times` times at most. */

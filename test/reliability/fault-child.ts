@@ -182,15 +182,21 @@ export function reactorThreadStat(pid: number | 'self' = 'self'): string {
     if (!threadId) throw new Error('this reactor has no thread of its own (not started, ended, or on the JS thread)');
     return `/proc/self/task/${threadId}/stat`;
   }
+  const [tid] = reactorThreadIds(pid);
+  if (tid === undefined) throw new Error(`no thread named epoll-reactor in process ${pid}`);
+  return `/proc/${pid}/task/${tid}/stat`;
+}
+
+/** The ids of a process's threads named 'epoll-reactor' (none with the loop on the JS thread). */
+export function reactorThreadIds(pid: number | 'self' = 'self'): string[] {
   const tasks = `/proc/${pid}/task`;
-  for (const tid of fs.readdirSync(tasks)) {
+  return fs.readdirSync(tasks).filter((tid) => {
     try {
-      if (fs.readFileSync(`${tasks}/${tid}/comm`, 'utf8').trim() === 'epoll-reactor') return `${tasks}/${tid}/stat`;
+      return fs.readFileSync(`${tasks}/${tid}/comm`, 'utf8').trim() === 'epoll-reactor';
     } catch {
-      // The thread ended while we looked.
+      return false; // the thread ended while we looked
     }
-  }
-  throw new Error(`no thread named epoll-reactor in process ${pid}`);
+  });
 }
 
 /** Fraction of one core `statPath` used over `ms` milliseconds. */
