@@ -44,6 +44,8 @@ const RECORD_STRIDE = 5;
 
 /** What a socket implements to receive its events. */
 export interface ConnectionEndpoint {
+  /** process.exit() comes: hand over what net would have sent by now. */
+  onProcessExit?(): void;
   onReactorData(data: Buffer): void;
   onReactorEnd(): void;
   onReactorError(errno: number, syscall: string): void;
@@ -133,6 +135,14 @@ class EndpointMap<T> extends Map<number, T> {
   }
 }
 
+/**
+ * How long after a flush the reactor still finishes its work at
+ * process.exit(): far longer than its thread takes to pick commands up,
+ * even on a loaded host, and short enough that an idle reactor is soon
+ * collectable.
+ */
+const EXIT_GRACE_MS = 250;
+
 export class Reactor {
   readonly native: NativeReactor;
   readonly connections: Map<number, ConnectionEndpoint> = new EndpointMap<ConnectionEndpoint>(this);
@@ -148,6 +158,33 @@ export class Reactor {
   private readonly dispatch: BatchDispatcher = (records, recordCount, chunks, strings, inbox) =>
     dispatchBatch(this, records, recordCount, chunks, strings, inbox);
   private held = false;
+  /**
+   * process.exit() ends the process without the environment's cleanup, so
+   * the native teardown, which does what JS handed over (Loop::Stop), never
+   * runs: bytes written just before it were lost, where net's try-write has
+   * sent them. While this reactor has something to lose (an endpoint open,
+   * a flush pending, and EXIT_GRACE_MS past the last of those, as its
+   * thread may not have taken what a flush handed over yet) an 'exit' listener
+   * flushes and tears it down. Only then: the listener reaches the
+   * reactor, which must stay collectable.
+   */
+  private exitListening = false;
+  private exitGraceTimer: NodeJS.Timeout | undefined;
+  private flushes = 0;
+  private readonly finishAtExit = (): void => {
+    // Only on the way out: a process.emit('exit') of some library's own
+    // must not stop every socket of a process that goes on.
+    if (!(process as { _exiting?: boolean })._exiting) return;
+    // Nothing may throw out of here: process.exit() would return, with the
+    // reactor left running.
+    try {
+      for (const connection of this.connections.values()) connection.onProcessExit?.();
+      this.flush();
+    } catch {
+      // What could not be handed over is lost, as with no listener.
+    }
+    this.native.destroy();
+  };
   private references = 0;
   private flushScheduled = false;
   // (id, bytes) pairs consumed by JS this tick; they ride on the next flush.
@@ -246,21 +283,46 @@ export class Reactor {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     process.nextTick(flushReactor, this);
+    if (!this.exitListening) this.updateExitListener();
+  }
+
+  private endpointsOpen(): boolean {
+    return this.connections.size + this.listeners.size + this.forwards.size > 0;
+  }
+
+  private updateExitListener(): void {
+    if (this.flushScheduled || this.endpointsOpen()) {
+      if (!this.exitListening) process.on('exit', this.finishAtExit);
+      this.exitListening = true;
+      return;
+    }
+    if (!this.exitListening || this.exitGraceTimer !== undefined) return;
+    const flushesBefore = this.flushes;
+    this.exitGraceTimer = setTimeout(() => {
+      this.exitGraceTimer = undefined;
+      // A flush during the grace starts another.
+      if (this.flushes !== flushesBefore) {
+        this.updateExitListener();
+      } else if (!this.flushScheduled && !this.endpointsOpen()) {
+        process.off('exit', this.finishAtExit);
+        this.exitListening = false;
+      }
+    }, EXIT_GRACE_MS).unref();
   }
 
   /**
    * Has the native side hold this reactor exactly while an endpoint is
    * open. Let go, it can be collected only once nothing reaches it (never
    * while this module lives: environmentReactor holds it); what its last
-   * flush handed over is then done if its thread got to it first, and
-   * dropped otherwise, as node's destroy() drops writes not yet made.
+   * flush handed over is done when it stops (Loop::RunLastCommands).
    */
   updateHold(): void {
     // During construction, the maps exist before `native` does.
     if (this.native === undefined) return;
-    const open = this.connections.size + this.listeners.size + this.forwards.size > 0;
+    const open = this.endpointsOpen();
     // Not done (N-API refused): the next change of the maps asks again.
     if (open !== this.held && this.native.hold(open)) this.held = open;
+    this.updateExitListener();
   }
 
   /** Counts one more open, referenced handle; the first keeps the process alive. */
@@ -290,11 +352,13 @@ export class Reactor {
     this.flushScheduled = false;
     if (this.ackLength === 0) {
       this.native.flush();
-      return;
+    } else {
+      const acks = this.acks.subarray(0, this.ackLength);
+      this.ackLength = 0;
+      this.native.flush(acks);
     }
-    const acks = this.acks.subarray(0, this.ackLength);
-    this.ackLength = 0;
-    this.native.flush(acks);
+    ++this.flushes;
+    if (this.exitListening && !this.endpointsOpen()) this.updateExitListener();
   }
 }
 

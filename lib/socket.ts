@@ -1543,6 +1543,25 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
   }
 
+  /**
+   * @internal process.exit(), before the reactor is flushed and stopped:
+   * net's libuv tries each write at once, so by then it has sent what the
+   * kernel takes, end()'s FIN included. The chunks waiting in the Writable
+   * behind the write in flight, and the shutdown end() asked for behind
+   * them, go to the reactor now. Corked chunks stay, as they do in net.
+   */
+  onProcessExit(): void {
+    if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown ||
+      this.writableCorked > 0) {
+      return;
+    }
+    this.queueWritableBuffer();
+    if (this.writableEnded) {
+      this.writeShutDown = true;
+      this.reactor!.native.shutdown(this.id);
+    }
+  }
+
   /** Hands the chunks waiting in the Writable's buffer to the reactor. */
   private queueWritableBuffer(): void {
     const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })

@@ -145,6 +145,7 @@ void Loop::Stop() {
     pthread_join(thread_, nullptr);
     started_ = false;
   }
+  RunLastCommands();
   // Before the epoll fd it duplicates is closed below.
   fdTable_.Stop();
   std::vector<Command> leftover;
@@ -164,6 +165,18 @@ void Loop::Stop() {
   if (wakeFd_ >= 0) sys::Close(wakeFd_);
   if (epollFd_ >= 0) sys::Close(epollFd_);
   spareFd_ = wakeFd_ = epollFd_ = -1;
+}
+
+void Loop::RunLastCommands() {
+  // A failed loop answered every command at Submit. (Never inside a turn:
+  // a turn calls no JS, and only JS calls Stop().)
+  if (failedError_ != 0) return;
+  lastPass_ = true;
+  inTurn_ = true;
+  nowMs_ = MonotonicMs();
+  RunCommands();
+  FlushWrites();
+  inTurn_ = false;
 }
 
 void Loop::Submit(std::vector<Command>& commands) {
@@ -594,6 +607,18 @@ Command::~Command() {
 }
 
 void Loop::Apply(Command& command) {
+  if (lastPass_) {
+    // Stop() closes whatever these would start at once: a listener's fd
+    // goes now (not into the fd table, which would start its grower
+    // thread), and a forward is not begun (its queued bytes are its own
+    // to send, and no turn pumps it).
+    if (command.kind == Command::Kind::kAddListener) {
+      sys::Close(command.fd);
+      command.fd = -1;
+      return;
+    }
+    if (command.kind == Command::Kind::kForward || command.kind == Command::Kind::kForwardStart) return;
+  }
   if (command.kind == Command::Kind::kAddListener) {
     auto listener = std::make_unique<Listener>(command.id, command.fd);
     listener->defaults.paused = command.flags & Command::kPauseOnConnect;
@@ -888,6 +913,8 @@ void Loop::ReopenHeldListeners() {
 }
 
 void Loop::AcceptDuringLongTurn() {
+  // Clients accepted now would only be closed by Stop() after it.
+  if (lastPass_) return;
   if (++socketsSinceClockCheck_ < kSocketsBetweenClockChecks) return;
   socketsSinceClockCheck_ = 0;
   if (listeners_.empty() || listenerCommandsWaiting_.load(std::memory_order_relaxed)) return;

@@ -206,7 +206,8 @@ class Loop {
   // What Submit calls instead of writing the eventfd when commands need a
   // turn. Set once, before the first Submit.
   void SetInlineWake(std::function<void()> wake) { inlineWake_ = std::move(wake); }
-  // Stops the thread, joins it, and closes every fd the loop owns. Idempotent.
+  // Stops the thread, joins it, runs the commands submitted before (see
+  // RunLastCommands), and closes every fd the loop owns. Idempotent.
   void Stop();
   // Hands commands to the reactor thread and wakes it; acknowledgements
   // (kAcks) alone wake it only when a connection waits for them at a cap,
@@ -268,6 +269,15 @@ class Loop {
   // Same-thread mode: asks the caller for a turn as soon as it can.
   void WantInlineTurn();
   void RunCommands();
+  // Stop(), once no thread runs turns: what JS submitted that no turn took
+  // (the thread looks for the stop only between turns) is done, its writes
+  // sent as far as the kernel takes them now, as net's try-write has sent
+  // them by the time write() returns. Nothing it reports reaches JS, and
+  // nothing new starts: no accept, listener or forward. (Commands JS staged
+  // and never flushed stay in the Reactor: a Worker terminated mid-tick
+  // drops them. process.exit() runs no cleanup at all: lib/reactor.ts
+  // flushes and stops the reactor from an 'exit' listener.)
+  void RunLastCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
   // Sets hangup.seen from poll(2) for a level-triggered connection about to be
@@ -375,6 +385,7 @@ class Loop {
   // Same-thread mode (Start without a thread): the JS thread runs the turns.
   bool inline_ = false;
   bool inTurn_ = false;       // same-thread mode: a turn is running
+  bool lastPass_ = false;     // RunLastCommands is running: nothing new starts
   bool inlineEnded_ = false;  // same-thread mode: failed or stopped; no more turns
   bool inlineTurnWanted_ = false;  // same-thread mode: a command needs the next turn soon
   std::function<void()> inlineWake_;

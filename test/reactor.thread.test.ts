@@ -4,10 +4,13 @@
 // listening socket when close() returns, and ends by itself once closed.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { configure } from '../lib';
+import { preloadWithShim } from './fault/build';
 import { startFixture } from './helpers/child';
 import { track, releaseTracked } from './helpers/cleanup';
 
@@ -60,10 +63,12 @@ test('EPOLL_REACTOR_THREAD sets the default; configure() overrides it', async ()
   expectServed(await runFixture('own', { EPOLL_REACTOR_THREAD: 'js' }), 1);
 }, 60_000);
 
-// A client that writes and then destroys its socket, with nothing else open:
-// the process exits, and the bytes written before destroy() still reach the
-// peer, as with node:net (its try-write hands them to the kernel at once).
-test.each(['own', 'js'])("thread '%s': bytes written just before the last socket is destroyed reach the peer before the process ends", async (mode) => {
+/**
+ * Runs a child whose only socket writes 1,000 bytes once connected and then
+ * `ending` (JS run in the connect callback: the process ends right after);
+ * resolves with what a node:net server read from each connection.
+ */
+async function bytesFromExitingClient(mode: string, env: Record<string, string> = {}, ending = 'socket.destroy();', inWorker = false): Promise<number[]> {
   const received: number[] = [];
   const server = net.createServer((socket) => {
     let bytes = 0;
@@ -74,20 +79,65 @@ test.each(['own', 'js'])("thread '%s': bytes written just before the last socket
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const { port } = server.address() as net.AddressInfo;
-    const script = `const { configure, connect } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
+    const client = `const { configure, connect } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
       configure({ thread: '${mode}' });
-      const socket = connect(${port}, '127.0.0.1', () => { socket.write(Buffer.alloc(1000, 1)); socket.destroy(); });`;
-    const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'] }));
+      const socket = connect(${port}, '127.0.0.1', () => { socket.write(Buffer.alloc(1000, 1)); ${ending} });`;
+    // In a Worker the main thread outlives it, and exits with its code.
+    const script = inWorker
+      ? `const { Worker } = require('node:worker_threads');
+         new Worker(${JSON.stringify(client)}, { eval: true }).on('exit', (code) => { process.exitCode = code; });`
+      : client;
+    const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } }));
     const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     const [code] = await once(child, 'exit');
     clearTimeout(killer);
     expect(code).toBe(0);
     const deadline = Date.now() + 5000;
     while (received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(received).toEqual([1000]);
+    return received;
   } finally {
     server.close();
   }
+}
+
+// A client that writes and then destroys its socket, with nothing else open:
+// the process exits, and the bytes written before destroy() still reach the
+// peer, as with node:net (its try-write hands them to the kernel at once).
+test.each(['own', 'js'])("thread '%s': bytes written just before the last socket is destroyed reach the peer before the process ends", async (mode) => {
+  expect(await bytesFromExitingClient(mode)).toEqual([1000]);
+}, 20_000);
+
+// The same with the reactor thread held for 2 s just after it woke JS
+// for the connect (the shim's FAULT_WAKE_DELAY_US): JS writes, destroys and
+// ends the process while that turn is still running, so the thread never
+// comes back for the commands. What JS handed over is still done (ci210 lost
+// these bytes once, on a loaded host).
+test("thread 'own': commands handed over while the reactor thread finishes a turn are done when the process ends", async () => {
+  const report = path.join(os.tmpdir(), `epoll-reactor-wake-delay-${process.pid}.json`);
+  try {
+    const env = { LD_PRELOAD: preloadWithShim(), FAULT_WAKE_DELAY_US: '2000000', FAULT_REPORT: report };
+    expect(await bytesFromExitingClient('own', env)).toEqual([1000]);
+    // The hold happened (libuv woke JS with an 8-byte eventfd write).
+    expect(JSON.parse(fs.readFileSync(report, 'utf8')).wakesDelayed).toBeGreaterThanOrEqual(1);
+  } finally {
+    fs.rmSync(report, { force: true });
+  }
+}, 20_000);
+
+// process.exit() runs no environment cleanup, and node:net's write has
+// handed the bytes to the kernel before it returns: ours must not lose them
+// either, from the main thread or a Worker (whose exit unwinds through the
+// connect callback the reactor is delivering).
+test.each([
+  ['own', false], ['js', false], ['own', true], ['js', true],
+])("thread '%s' (in a Worker: %s): bytes written just before process.exit() reach the peer", async (mode, inWorker) => {
+  expect(await bytesFromExitingClient(mode as string, {}, 'process.exit(0);', inWorker as boolean)).toEqual([1000]);
+}, 20_000);
+
+// A second write waits in the Writable behind the first, then end():
+// net has sent both before process.exit() returns.
+test.each(['own', 'js'])("thread '%s': a write queued behind another and end() just before process.exit() are delivered", async (mode) => {
+  expect(await bytesFromExitingClient(mode, {}, 'socket.end(Buffer.alloc(24, 2)); process.exit(0);')).toEqual([1024]);
 }, 20_000);
 
 test('rejects an unknown thread mode with ERR_INVALID_ARG_VALUE, before anything changes', () => {

@@ -23,6 +23,10 @@
 //                           blocking call on a thread that takes it sees EINTR.
 //   FAULT_RECV_DELAY_US=U   on the reactor thread, every recv first sleeps U µs:
 //                           a turn over many sockets then runs long.
+//   FAULT_WAKE_DELAY_US=U   on the reactor thread, every 8-byte write() (libuv's
+//                           uv_async_send, which wakes the JS thread) returns only
+//                           U µs after it: JS runs while the turn that woke it
+//                           has not ended.
 //   FAULT_RCVBUF=B          every TCP socket this process creates gets SO_RCVBUF B
 //                           (before it connects, so the window stays that small).
 //   FAULT_CLOSE_LOG=1       count, per fd number, the calls that created it and
@@ -86,9 +90,11 @@ static atomic_long eintrInjected;
 static long stormMicros;
 static atomic_int stormStarted;
 static atomic_long signalsHandled;
+static atomic_long wakesDelayed;
 static int closeLog;
 static long receiveBuffer;
 static long recvDelayMicros;
+static long wakeDelayMicros;
 static const char* reportPath;
 
 // Per-thread: 0 unknown, 1 the reactor thread, 2 another thread.
@@ -128,6 +134,7 @@ __attribute__((constructor)) static void Configure(void) {
   closeLog = EnvLong("FAULT_CLOSE_LOG", 0) != 0;
   receiveBuffer = EnvLong("FAULT_RCVBUF", 0);
   recvDelayMicros = EnvLong("FAULT_RECV_DELAY_US", 0);
+  wakeDelayMicros = EnvLong("FAULT_WAKE_DELAY_US", 0);
   reportPath = getenv("FAULT_REPORT");
   if (closeLog) fdRecords = calloc(kMaxFd, sizeof *fdRecords);
   configured = 1;
@@ -312,6 +319,18 @@ ssize_t read(int fd, void* into, size_t length) {
   return real_read(fd, into, length);
 }
 
+ssize_t write(int fd, const void* bytes, size_t length) {
+  REAL(write);
+  ssize_t written = real_write(fd, bytes, length);
+  if (wakeDelayMicros > 0 && length == 8 && OnReactorThread()) {
+    int savedErrno = errno;
+    atomic_fetch_add(&wakesDelayed, 1);
+    usleep((useconds_t)wakeDelayMicros);
+    errno = savedErrno;
+  }
+  return written;
+}
+
 static void NoteClose(int fd, int result) {
   if (fdRecords != NULL && fd >= 0 && fd < kMaxFd) {
     int savedErrno = errno;
@@ -494,8 +513,9 @@ __attribute__((destructor)) static void Report(void) {
     fprintf(out, "%s\"%s\":{\"counted\":%ld,\"failed\":%ld}", i ? "," : "", faults[i].name,
             atomic_load(&faults[i].calls), atomic_load(&faults[i].failed));
   }
-  fprintf(out, "},\"eintrInjected\":%ld,\"signalsHandled\":%ld,\"ebadf\":%ld,\"fds\":{",
-          atomic_load(&eintrInjected), atomic_load(&signalsHandled), atomic_load(&ebadfTotal));
+  fprintf(out, "},\"eintrInjected\":%ld,\"signalsHandled\":%ld,\"wakesDelayed\":%ld,\"ebadf\":%ld,\"fds\":{",
+          atomic_load(&eintrInjected), atomic_load(&signalsHandled), atomic_load(&wakesDelayed),
+          atomic_load(&ebadfTotal));
   int first = 1;
   for (int fd = 0; fdRecords != NULL && fd < kMaxFd; fd++) {
     struct FdRecord* record = &fdRecords[fd];
