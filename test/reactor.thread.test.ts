@@ -68,7 +68,15 @@ test('EPOLL_REACTOR_THREAD sets the default; configure() overrides it', async ()
  * `ending` (JS run in the connect callback: the process ends right after);
  * resolves with what a node:net server read from each connection.
  */
-async function bytesFromExitingClient(mode: string, env: Record<string, string> = {}, ending = 'socket.destroy();', inWorker = false): Promise<number[]> {
+interface ExitingClient {
+  env?: Record<string, string>;
+  /** JS run after the write; the default destroys the socket. */
+  ending?: string;
+  inWorker?: boolean;
+  exitCode?: number;
+}
+
+async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0 }: ExitingClient = {}): Promise<number[]> {
   const received: number[] = [];
   const server = net.createServer((socket) => {
     let bytes = 0;
@@ -87,11 +95,13 @@ async function bytesFromExitingClient(mode: string, env: Record<string, string> 
       ? `const { Worker } = require('node:worker_threads');
          new Worker(${JSON.stringify(client)}, { eval: true }).on('exit', (code) => { process.exitCode = code; });`
       : client;
-    const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } }));
+    // stderr shown, but for an exit code the test expects (the uncaught exception's report).
+    const stderr = exitCode === 0 ? 'inherit' : 'ignore';
+    const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'ignore', stderr], env: { ...process.env, ...env } }));
     const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     const [code] = await once(child, 'exit');
     clearTimeout(killer);
-    expect(code).toBe(0);
+    expect(code).toBe(exitCode);
     const deadline = Date.now() + 5000;
     while (received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     return received;
@@ -116,7 +126,7 @@ test("thread 'own': commands handed over while the reactor thread finishes a tur
   const report = path.join(os.tmpdir(), `epoll-reactor-wake-delay-${process.pid}.json`);
   try {
     const env = { LD_PRELOAD: preloadWithShim(), FAULT_WAKE_DELAY_US: '2000000', FAULT_REPORT: report };
-    expect(await bytesFromExitingClient('own', env)).toEqual([1000]);
+    expect(await bytesFromExitingClient('own', { env })).toEqual([1000]);
     // The hold happened (libuv woke JS with an 8-byte eventfd write).
     expect(JSON.parse(fs.readFileSync(report, 'utf8')).wakesDelayed).toBeGreaterThanOrEqual(1);
   } finally {
@@ -131,13 +141,19 @@ test("thread 'own': commands handed over while the reactor thread finishes a tur
 test.each([
   ['own', false], ['js', false], ['own', true], ['js', true],
 ])("thread '%s' (in a Worker: %s): bytes written just before process.exit() reach the peer", async (mode, inWorker) => {
-  expect(await bytesFromExitingClient(mode as string, {}, 'process.exit(0);', inWorker as boolean)).toEqual([1000]);
+  expect(await bytesFromExitingClient(mode as string, { ending: 'process.exit(0);', inWorker: inWorker as boolean })).toEqual([1000]);
+}, 20_000);
+
+// An uncaught exception ends the process through 'exit' too.
+test.each(['own', 'js'])("thread '%s': bytes written just before an uncaught exception reach the peer", async (mode) => {
+  const ending = "throw new Error('expected by the test');";
+  expect(await bytesFromExitingClient(mode, { ending, exitCode: 1 })).toEqual([1000]);
 }, 20_000);
 
 // A second write waits in the Writable behind the first, then end():
 // net has sent both before process.exit() returns.
 test.each(['own', 'js'])("thread '%s': a write queued behind another and end() just before process.exit() are delivered", async (mode) => {
-  expect(await bytesFromExitingClient(mode, {}, 'socket.end(Buffer.alloc(24, 2)); process.exit(0);')).toEqual([1024]);
+  expect(await bytesFromExitingClient(mode, { ending: 'socket.end(Buffer.alloc(24, 2)); process.exit(0);' })).toEqual([1024]);
 }, 20_000);
 
 test('rejects an unknown thread mode with ERR_INVALID_ARG_VALUE, before anything changes', () => {
