@@ -7,10 +7,12 @@ import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
+import * as tls from 'node:tls';
 import * as path from 'node:path';
 
 import { configure } from '../lib';
 import { preloadWithShim } from './fault/build';
+import { makeTestCertificate, TestCertificate } from './helpers/cert';
 import { startFixture } from './helpers/child';
 import { track, releaseTracked } from './helpers/cleanup';
 
@@ -74,22 +76,28 @@ interface ExitingClient {
   ending?: string;
   inWorker?: boolean;
   exitCode?: number;
+  /** The client connects with TLS (verifying this certificate) to a node:tls server. */
+  tlsCertificate?: TestCertificate;
 }
 
-async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0 }: ExitingClient = {}): Promise<number[]> {
+async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0, tlsCertificate }: ExitingClient = {}): Promise<number[]> {
   const received: number[] = [];
-  const server = net.createServer((socket) => {
+  const onConnection = (socket: net.Socket): void => {
     let bytes = 0;
     socket.on('data', (chunk) => { bytes += chunk.length; });
     socket.on('error', () => undefined);
     socket.on('close', () => received.push(bytes));
-  });
+  };
+  const server = tlsCertificate === undefined ? net.createServer(onConnection)
+    : tls.createServer({ key: tlsCertificate.key, cert: tlsCertificate.cert }, onConnection);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const { port } = server.address() as net.AddressInfo;
+    const tlsOption = tlsCertificate === undefined ? ''
+      : `, tls: { ca: ${JSON.stringify(tlsCertificate.cert.toString())}, servername: 'localhost' }`;
     const client = `const { configure, connect } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
       configure({ thread: '${mode}' });
-      const socket = connect(${port}, '127.0.0.1', () => { socket.write(Buffer.alloc(1000, 1)); ${ending} });`;
+      const socket = connect({ port: ${port}, host: '127.0.0.1'${tlsOption} }, () => { socket.write(Buffer.alloc(1000, 1)); ${ending} });`;
     // In a Worker the main thread outlives it, and exits with its code.
     const script = inWorker
       ? `const { Worker } = require('node:worker_threads');
@@ -142,6 +150,16 @@ test.each([
   ['own', false], ['js', false], ['own', true], ['js', true],
 ])("thread '%s' (in a Worker: %s): bytes written just before process.exit() reach the peer", async (mode, inWorker) => {
   expect(await bytesFromExitingClient(mode as string, { ending: 'process.exit(0);', inWorker: inWorker as boolean })).toEqual([1000]);
+}, 20_000);
+
+// A TLS client's bytes are encrypted and sent by the teardown's last pass.
+test.each(['own', 'js'])("thread '%s': a TLS client's bytes written just before process.exit() reach the peer", async (mode) => {
+  const certificate = makeTestCertificate();
+  try {
+    expect(await bytesFromExitingClient(mode, { ending: 'process.exit(0);', tlsCertificate: certificate })).toEqual([1000]);
+  } finally {
+    certificate.remove();
+  }
 }, 20_000);
 
 // An uncaught exception ends the process through 'exit' too.
