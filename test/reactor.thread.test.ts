@@ -65,11 +65,6 @@ test('EPOLL_REACTOR_THREAD sets the default; configure() overrides it', async ()
   expectServed(await runFixture('own', { EPOLL_REACTOR_THREAD: 'js' }), 1);
 }, 60_000);
 
-/**
- * Runs a child whose only socket writes 1,000 bytes once connected and then
- * `ending` (JS run in the connect callback: the process ends right after);
- * resolves with what a node:net server read from each connection.
- */
 interface ExitingClient {
   env?: Record<string, string>;
   /** JS run after the write; the default destroys the socket. */
@@ -80,6 +75,11 @@ interface ExitingClient {
   tlsCertificate?: TestCertificate;
 }
 
+/**
+ * Runs a child whose only socket writes 1,000 bytes once connected and then
+ * `ending` (JS run in the connect callback: the process ends right after);
+ * resolves with what a node:net (or node:tls) server read from each connection.
+ */
 async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0, tlsCertificate }: ExitingClient = {}): Promise<number[]> {
   const received: number[] = [];
   const onConnection = (socket: net.Socket): void => {
