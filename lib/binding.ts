@@ -31,6 +31,13 @@ export interface NativeReactor {
   /** Stops the thread and frees everything native at once (a failed reactor, once idle). */
   destroy(): void;
   /**
+   * At process exit: stops the thread, runs what JS has handed over, and
+   * from then on runs every flush at once on the JS thread; nothing is
+   * delivered any more. destroy() (or the environment's cleanup) still frees
+   * everything.
+   */
+  runOnCallerFromNow(): void;
+  /**
    * The write log's two views over one ArrayBuffer, made once (undefined once
    * torn down): index is [records, bytes used, then (id, length) per record],
    * bytes the records' bytes side by side. Every call that stages or flushes
@@ -259,7 +266,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 8;
+export const BRIDGE_PROTOCOL = 9;
 
 interface NativeBinding {
   available: boolean;

@@ -143,6 +143,28 @@ class EndpointMap<T> extends Map<number, T> {
  */
 const EXIT_GRACE_MS = 250;
 
+/**
+ * Reactors with something to lose at process.exit() (Reactor.atExit), and
+ * the one 'exit' listener that finishes them, there exactly while the set
+ * is not empty: it reaches them, and an idle reactor must stay collectable.
+ */
+const reactorsAtExit = new Set<Reactor>();
+
+function finishReactorsAtExit(): void {
+  // Only on the way out: a process.emit('exit') of some library's own
+  // must not stop every socket of a process that goes on.
+  if (!(process as { _exiting?: boolean })._exiting) return;
+  for (const reactor of reactorsAtExit) reactor.finishAtExit();
+}
+
+function setFinishedAtExit(reactor: Reactor, finished: boolean): void {
+  const before = reactorsAtExit.size;
+  if (finished) reactorsAtExit.add(reactor);
+  else reactorsAtExit.delete(reactor);
+  if (before === 0 && reactorsAtExit.size === 1) process.on('exit', finishReactorsAtExit);
+  else if (before === 1 && reactorsAtExit.size === 0) process.off('exit', finishReactorsAtExit);
+}
+
 export class Reactor {
   readonly native: NativeReactor;
   readonly connections: Map<number, ConnectionEndpoint> = new EndpointMap<ConnectionEndpoint>(this);
@@ -164,17 +186,22 @@ export class Reactor {
    * runs: bytes written just before it were lost, where net's try-write has
    * sent them. While this reactor has something to lose (an endpoint open,
    * a flush pending, and EXIT_GRACE_MS past the last of those, as its
-   * thread may not have taken what a flush handed over yet) an 'exit' listener
-   * flushes and tears it down. Only then: the listener reaches the
-   * reactor, which must stay collectable.
+   * thread may not have taken what a flush handed over yet) it is in
+   * reactorsAtExit, whose 'exit' listener calls finishAtExit.
    */
-  private exitListening = false;
+  private atExit = false;
   private exitGraceTimer: NodeJS.Timeout | undefined;
   private flushes = 0;
-  private readonly finishAtExit = (): void => {
-    // Only on the way out: a process.emit('exit') of some library's own
-    // must not stop every socket of a process that goes on.
-    if (!(process as { _exiting?: boolean })._exiting) return;
+  /**
+   * finishAtExit has run: there is no reactor thread any more, and every
+   * flush runs its commands at once on this thread, so 'exit' listeners
+   * after the package's still send what they write, as net's do.
+   */
+  exiting = false;
+
+  /** The process is exiting: hands over what net would have sent by now, and sends it. */
+  finishAtExit(): void {
+    if (this.exiting) return;
     // Nothing may throw out of here: process.exit() would return, with the
     // reactor left running.
     try {
@@ -183,8 +210,10 @@ export class Reactor {
     } catch {
       // What could not be handed over is lost, as with no listener.
     }
-    this.native.destroy();
-  };
+    this.exiting = true;
+    this.native.runOnCallerFromNow();
+  }
+
   private references = 0;
   private flushScheduled = false;
   // (id, bytes) pairs consumed by JS this tick; they ride on the next flush.
@@ -280,10 +309,15 @@ export class Reactor {
 
   /** Sends the commands staged in this tick to the reactor thread, once, after the tick. */
   scheduleFlush(): void {
+    // No tick comes after an 'exit' listener: now.
+    if (this.exiting) {
+      this.flush();
+      return;
+    }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     process.nextTick(flushReactor, this);
-    if (!this.exitListening) this.updateExitListener();
+    if (!this.atExit) this.updateExitListener();
   }
 
   private endpointsOpen(): boolean {
@@ -292,11 +326,11 @@ export class Reactor {
 
   private updateExitListener(): void {
     if (this.flushScheduled || this.endpointsOpen()) {
-      if (!this.exitListening) process.on('exit', this.finishAtExit);
-      this.exitListening = true;
+      if (!this.atExit) setFinishedAtExit(this, true);
+      this.atExit = true;
       return;
     }
-    if (!this.exitListening || this.exitGraceTimer !== undefined) return;
+    if (!this.atExit || this.exitGraceTimer !== undefined) return;
     const flushesBefore = this.flushes;
     this.exitGraceTimer = setTimeout(() => {
       this.exitGraceTimer = undefined;
@@ -304,8 +338,8 @@ export class Reactor {
       if (this.flushes !== flushesBefore) {
         this.updateExitListener();
       } else if (!this.flushScheduled && !this.endpointsOpen()) {
-        process.off('exit', this.finishAtExit);
-        this.exitListening = false;
+        setFinishedAtExit(this, false);
+        this.atExit = false;
       }
     }, EXIT_GRACE_MS).unref();
   }
@@ -358,7 +392,7 @@ export class Reactor {
       this.native.flush(acks);
     }
     ++this.flushes;
-    if (this.exitListening && !this.endpointsOpen()) this.updateExitListener();
+    if (this.atExit && !this.endpointsOpen()) this.updateExitListener();
   }
 }
 

@@ -113,6 +113,9 @@ interface PendingWrite {
 
 /** Internal event: the socket has a connected native id; queued work may go. */
 const kReady = Symbol('epoll-reactor.ready');
+// Writable's own, under Socket's write() and end() (which add the exit hand-over).
+const writableWrite = Duplex.prototype.write as (this: Duplex, chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
+const writableEnd = Duplex.prototype.end as (this: Duplex, chunk?: unknown, encoding?: unknown, callback?: unknown) => Duplex;
 
 /**
  * The bytes of `chunk` in a form the reactor thread may read after this call
@@ -264,6 +267,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private bytesSent = 0;        // taken by the kernel
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
+  private writableHandedOver = 0;  // entries of the Writable's buffer given to the reactor
   private readingStopped = false;  // the reactor was told to pause
   private unackedBytes = 0;        // received while the readable buffer was full
   private registered = false;      // in the reactor's map
@@ -731,6 +735,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.readingStopped = false;
     this.readEnded = false;
     this.writeShutDown = false;
+    this.writableHandedOver = 0;
     this.resetOnDestroy = false;
     this.dataAwaitingConnect = [];
     this.boundPath = undefined;  // a BoundSocket serves one connection
@@ -1435,6 +1440,41 @@ export class Socket extends Duplex implements AttemptingSocket {
     reactor.scheduleFlush();
   }
 
+  /**
+   * As Writable's. In an 'exit' listener that runs after the package's
+   * (Reactor.exiting), a chunk left waiting in the Writable, behind a write
+   * whose completion no turn will bring, goes to the reactor at once, as
+   * net's try-write sends it; end()'s FIN too.
+   */
+  override write(chunk: unknown, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
+  override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    const accepted = writableWrite.call(this, chunk, encoding, callback);
+    if (this.reactor?.exiting === true) this.handOverAtExit();
+    return accepted;
+  }
+
+  override end(callback?: () => void): this;
+  override end(chunk: unknown, callback?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding, callback?: () => void): this;
+  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+    writableEnd.call(this, chunk, encoding, callback);
+    if (this.reactor?.exiting === true) this.handOverAtExit();
+    return this;
+  }
+
+  override uncork(): void {
+    super.uncork();
+    // Uncorked chunks behind a write in flight stay in the Writable.
+    if (this.reactor?.exiting === true) this.handOverAtExit();
+  }
+
+  private handOverAtExit(): void {
+    this.onProcessExit();
+    // Sent at once: the reactor is exiting.
+    this.reactor!.scheduleFlush();
+  }
+
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     if (this.neverConnected()) {
       callback(socketClosed());
@@ -1548,7 +1588,8 @@ export class Socket extends Duplex implements AttemptingSocket {
    * net's libuv tries each write at once, so by then it has sent what the
    * kernel takes, end()'s FIN included. The chunks waiting in the Writable
    * behind the write in flight, and the shutdown end() asked for behind
-   * them, go to the reactor now. Corked chunks stay, as they do in net.
+   * them, go to the reactor now (and again after each write(), end() or
+   * uncork() in a later 'exit' listener). Corked chunks stay, as in net.
    */
   onProcessExit(): void {
     if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown ||
@@ -1562,11 +1603,16 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
   }
 
-  /** Hands the chunks waiting in the Writable's buffer to the reactor. */
+  /**
+   * Hands the chunks waiting in the Writable's buffer to the reactor, those
+   * not handed over before. (Only _destroy and process exit hand any over;
+   * after either no write completes, so the buffer only grows.)
+   */
   private queueWritableBuffer(): void {
     const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
       .writableBuffer;
-    for (const entry of entries) this.queueChunk(entry.chunk, entry.encoding);
+    for (let i = this.writableHandedOver; i < entries.length; i++) this.queueChunk(entries[i].chunk, entries[i].encoding);
+    this.writableHandedOver = entries.length;
   }
 
   /**
@@ -1785,7 +1831,7 @@ function endWritableNT(socket: Socket): void {
 
 function writeAfterFIN(this: Socket, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
   if (!this.writableEnded) {
-    return Duplex.prototype.write.call(this, chunk, encoding as BufferEncoding, callback as () => void);
+    return (Socket.prototype.write as typeof writableWrite).call(this, chunk, encoding, callback);
   }
   if (typeof encoding === 'function') callback = encoding;
   const error = Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' });

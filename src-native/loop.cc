@@ -167,9 +167,29 @@ void Loop::Stop() {
   spareFd_ = wakeFd_ = epollFd_ = -1;
 }
 
+void Loop::RunOnCallerFromNow() {
+  {
+    std::lock_guard<std::mutex> lock(commandsMutex_);
+    if (stopping_ || runsOnCaller_) return;
+  }
+  stopRequested_.store(true, std::memory_order_release);
+  inlineEnded_ = true;  // same-thread mode: no more turns from libuv either
+  if (started_) {
+    sys::EventFdSignal(wakeFd_);
+    pthread_join(thread_, nullptr);
+    started_ = false;
+  }
+  // No thread of ours may be left running into exit(); nothing from here
+  // needs the grower (lastPass_ adds no listener and accepts nothing).
+  fdTable_.Stop();
+  runsOnCaller_ = true;
+  RunLastCommands();
+}
+
 void Loop::RunLastCommands() {
   // A failed loop answered every command at Submit. (Never inside a turn:
-  // a turn calls no JS, and only JS calls Stop().)
+  // a turn calls no JS, and only JS calls Stop(), and Submit() after
+  // RunOnCallerFromNow().)
   if (failedError_ != 0) return;
   lastPass_ = true;
   inTurn_ = true;
@@ -226,6 +246,11 @@ void Loop::Submit(std::vector<Command>& commands) {
       commands.clear();
     }
     commandsWaiting_.store(true, std::memory_order_seq_cst);
+  }
+  if (runsOnCaller_) {
+    // At process exit, with no thread left to take them: now, on this one.
+    RunLastCommands();
+    return;
   }
   // Only a reactor asleep in epoll_wait needs the eventfd; one in a turn
   // sees commandsWaiting_ before it waits again (Run). Both sides store

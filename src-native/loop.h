@@ -209,6 +209,13 @@ class Loop {
   // Stops the thread, joins it, runs the commands submitted before (see
   // RunLastCommands), and closes every fd the loop owns. Idempotent.
   void Stop();
+  // JS thread, at process exit (lib/reactor.ts finishAtExit): stops and
+  // joins the thread as Stop() does and runs what JS handed over, but
+  // closes nothing, and from then on runs every Submit at once on the
+  // caller's thread. So what JS writes in 'exit' listeners that come after
+  // the package's is sent as net's try-write sends it. Nothing reaches JS
+  // any more; Stop() still closes everything. Once only; not after Stop().
+  void RunOnCallerFromNow();
   // Hands commands to the reactor thread and wakes it; acknowledgements
   // (kAcks) alone wake it only when a connection waits for them at a cap,
   // and otherwise wait for its next turn. Commands that arrive after Stop()
@@ -276,7 +283,8 @@ class Loop {
   // nothing new starts: no accept, listener or forward. (Commands JS staged
   // and never flushed stay in the Reactor: a Worker terminated mid-tick
   // drops them. process.exit() runs no cleanup at all: lib/reactor.ts
-  // flushes and stops the reactor from an 'exit' listener.)
+  // flushes from an 'exit' listener and calls RunOnCallerFromNow(), after
+  // which every Submit() runs this.)
   void RunLastCommands();
   void Apply(Command& command);
   void ApplyAcks(const Command& command);
@@ -385,6 +393,9 @@ class Loop {
   // Same-thread mode (Start without a thread): the JS thread runs the turns.
   bool inline_ = false;
   bool inTurn_ = false;       // same-thread mode: a turn is running
+  // RunOnCallerFromNow has run: no thread, every Submit runs its commands
+  // (JS thread only).
+  bool runsOnCaller_ = false;
   bool lastPass_ = false;     // RunLastCommands is running: nothing new starts
   bool inlineEnded_ = false;  // same-thread mode: failed or stopped; no more turns
   bool inlineTurnWanted_ = false;  // same-thread mode: a command needs the next turn soon

@@ -584,6 +584,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Resume>("resume"),
           InstanceMethod<&Reactor::Flush>("flush"),
           InstanceMethod<&Reactor::Destroy>("destroy"),
+          InstanceMethod<&Reactor::RunOnCallerFromNow>("runOnCallerFromNow"),
           InstanceMethod<&Reactor::Ref>("ref"),
           InstanceMethod<&Reactor::Unref>("unref"),
           InstanceMethod<&Reactor::Hold>("hold"),
@@ -1556,6 +1557,17 @@ Napi::Value Reactor::Flush(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::Destroy(const Napi::CallbackInfo& info) {
   Teardown();
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::RunOnCallerFromNow(const Napi::CallbackInfo& info) {
+  // Torn down: nothing is left to run, and the loop is stopped.
+  if (loop_ && !released_) {
+    // Same-thread mode: libuv runs no more turns, nor arms timers for them.
+    CloseInline(delivery_);
+    loop_->Submit(Staged());
+    loop_->RunOnCallerFromNow();
+  }
   return info.Env().Undefined();
 }
 

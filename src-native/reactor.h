@@ -26,7 +26,8 @@ namespace reactor {
 // the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
 // 5: tlsBindSessionsToServername. 6: which takes `probed`. 7: hold(open),
 // without which the dispatch function is held weakly. 8: stats().threadId.
-constexpr int kBridgeProtocol = 8;
+// 9: runOnCallerFromNow().
+constexpr int kBridgeProtocol = 9;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -228,6 +229,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // destroy(): Teardown now. For a reactor whose thread has failed, once JS
   // holds none of its endpoints (lib/reactor.ts releaseIfFailedAndIdle).
   Napi::Value Destroy(const Napi::CallbackInfo& info);
+  // runOnCallerFromNow(): at process exit, the staged commands and every
+  // later flush run at once on the JS thread (Loop::RunOnCallerFromNow).
+  Napi::Value RunOnCallerFromNow(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
   // hold(open) -> done: whether JS has endpoints open; the dispatch

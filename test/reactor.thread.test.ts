@@ -73,6 +73,8 @@ interface ExitingClient {
   exitCode?: number;
   /** The client connects with TLS (verifying this certificate) to a node:tls server. */
   tlsCertificate?: TestCertificate;
+  /** Gets what the server read from each connection, as well as its length. */
+  contents?: Buffer[];
 }
 
 /**
@@ -80,13 +82,17 @@ interface ExitingClient {
  * `ending` (JS run in the connect callback: the process ends right after);
  * resolves with what a node:net (or node:tls) server read from each connection.
  */
-async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0, tlsCertificate }: ExitingClient = {}): Promise<number[]> {
+async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0, tlsCertificate, contents }: ExitingClient = {}): Promise<number[]> {
   const received: number[] = [];
   const onConnection = (socket: net.Socket): void => {
-    let bytes = 0;
-    socket.on('data', (chunk) => { bytes += chunk.length; });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => { chunks.push(chunk); });
     socket.on('error', () => undefined);
-    socket.on('close', () => received.push(bytes));
+    socket.on('close', () => {
+      const bytes = Buffer.concat(chunks);
+      contents?.push(bytes);
+      received.push(bytes.length);
+    });
   };
   const server = tlsCertificate === undefined ? net.createServer(onConnection)
     : tls.createServer({ key: tlsCertificate.key, cert: tlsCertificate.cert }, onConnection);
@@ -172,6 +178,38 @@ test.each(['own', 'js'])("thread '%s': bytes written just before an uncaught exc
 // net has sent both before process.exit() returns.
 test.each(['own', 'js'])("thread '%s': a write queued behind another and end() just before process.exit() are delivered", async (mode) => {
   expect(await bytesFromExitingClient(mode, { ending: 'socket.end(Buffer.alloc(24, 2)); process.exit(0);' })).toEqual([1024]);
+}, 20_000);
+
+// 'exit' listeners run in the order they were added; the package's came
+// when the socket opened, so this one runs after it, when the reactor has
+// already finished (Reactor.finishAtExit). net's try-write sends what it
+// writes there, end()'s FIN included, and so must ours: the write waits in
+// the Writable behind the 1,000 bytes, whose completion no turn brings.
+test.each([
+  ['own', 'process.exit(0);'], ['js', 'process.exit(0);'],
+  // The process ends by itself: the socket is unref'd once it has sent.
+  ['own', 'socket.unref();'], ['js', 'socket.unref();'],
+])("thread '%s': what an 'exit' listener after the package's writes and ends with reaches the peer (%s)", async (mode, exit) => {
+  const contents: Buffer[] = [];
+  const ending = `process.on('exit', () => { socket.write(Buffer.alloc(24, 2)); socket.end(Buffer.alloc(8, 3)); }); ${exit}`;
+  expect(await bytesFromExitingClient(mode, { ending, contents })).toEqual([1032]);
+  expect(contents[0].equals(Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(24, 2), Buffer.alloc(8, 3)]))).toBe(true);
+}, 20_000);
+
+// So does a corked write there once uncork() is called (node:http's
+// res.end() corks and uncorks its socket).
+test.each(['own', 'js'])("thread '%s': a write corked and uncorked in an 'exit' listener after the package's reaches the peer", async (mode) => {
+  const ending = "process.on('exit', () => { socket.cork(); socket.write(Buffer.alloc(24, 2)); socket.uncork(); }); process.exit(0);";
+  expect(await bytesFromExitingClient(mode, { ending })).toEqual([1024]);
+}, 20_000);
+
+// destroy() there hands the Writable's waiting chunks over too, but each
+// only once: the write before it has handed its chunk over already.
+test.each(['own', 'js'])("thread '%s': a write and destroy() in an 'exit' listener after the package's send each byte once", async (mode) => {
+  const contents: Buffer[] = [];
+  const ending = "process.on('exit', () => { socket.write(Buffer.alloc(24, 2)); socket.destroy(); }); process.exit(0);";
+  expect(await bytesFromExitingClient(mode, { ending, contents })).toEqual([1024]);
+  expect(contents[0].equals(Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(24, 2)]))).toBe(true);
 }, 20_000);
 
 test('rejects an unknown thread mode with ERR_INVALID_ARG_VALUE, before anything changes', () => {

@@ -33,6 +33,28 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(written).toEqual([3, 3, 3]);
   });
 
+  test('writes behind one in flight, then destroy(): the peer receives them all, on the first connection and the next', async () => {
+    const received: string[] = [];
+    const server = net.createServer((socket) => {
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', () => {});
+      socket.on('close', () => received.push(Buffer.concat(chunks).toString()));
+    });
+    const port = await listenLocal(server);
+    const client = trackSocket(new implementation.Socket());
+    for (const round of [1, 2]) {
+      client.connect(port, '127.0.0.1', () => {
+        for (const part of ['a', 'b', 'c']) client.write(`${part}${round};`);
+        client.destroy();
+      });
+      await within(once(client, 'close'), 2000, `connection ${round}'s 'close'`);
+    }
+    const deadline = Date.now() + 2000;
+    while (received.length < 2 && Date.now() < deadline) await delay(10);
+    expect(received).toEqual(['a1;b1;c1;', 'a2;b2;c2;']);
+  });
+
   test('a socket destroyed after its first connection ended connects again and works', async () => {
     // The first connection's destroy() may reach the server as a reset.
     const server = net.createServer((socket) => socket.on('error', () => {}).end('hi'));
