@@ -1440,13 +1440,15 @@ export class Socket extends Duplex implements AttemptingSocket {
     reactor.scheduleFlush();
   }
 
-  /**
-   * As Writable's. In an 'exit' listener that runs after the package's
-   * (Reactor.exiting), a chunk left waiting in the Writable, behind a write
-   * whose completion no turn will bring, goes to the reactor at once, as
-   * net's try-write sends it; end()'s FIN too.
-   */
+  // write(), end() and uncork() are Writable's, but in an 'exit' listener
+  // that runs after the package's (Reactor.exiting): there a chunk left
+  // waiting in the Writable, behind a write whose completion no turn will
+  // bring, goes to the reactor at once, as net's try-write sends it, and
+  // end()'s FIN with it.
+
+  /** Writes `chunk`, as net.Socket's write(): `callback` runs once the kernel has taken it. Returns false past the high-water mark. */
   override write(chunk: unknown, callback?: (error: Error | null | undefined) => void): boolean;
+  /** Writes `chunk` in `encoding`, as net.Socket's write(). */
   override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     const accepted = writableWrite.call(this, chunk, encoding, callback);
@@ -1454,8 +1456,11 @@ export class Socket extends Duplex implements AttemptingSocket {
     return accepted;
   }
 
+  /** Ends the writable side (a FIN once everything written is sent), as net.Socket's end(). */
   override end(callback?: () => void): this;
+  /** Writes `chunk`, then ends the writable side. */
   override end(chunk: unknown, callback?: () => void): this;
+  /** Writes `chunk` in `encoding`, then ends the writable side. */
   override end(chunk: unknown, encoding: BufferEncoding, callback?: () => void): this;
   override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
     writableEnd.call(this, chunk, encoding, callback);
@@ -1463,6 +1468,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this;
   }
 
+  /** Sends the writes held since the matching cork(), as net.Socket's uncork(). */
   override uncork(): void {
     super.uncork();
     // Uncorked chunks behind a write in flight stay in the Writable.
