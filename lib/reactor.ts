@@ -212,6 +212,11 @@ export class Reactor {
     }
     this.exiting = true;
     this.native.runOnCallerFromNow();
+    // Never runs when the process ends. But a later 'exit' listener may
+    // throw and an 'uncaughtException' handler keep the process going:
+    // then this reactor, which runs no turns any more, is torn down, or its
+    // handle would keep the process alive with nothing ever delivered.
+    setImmediate(destroyAbandoned, this);
   }
 
   private references = 0;
@@ -416,6 +421,10 @@ export function releaseIfFailedAndIdle(reactor: Reactor): void {
 function failedAndIdle(reactor: Reactor): boolean {
   return reactor.failed !== undefined && reactor.connections.size === 0 && reactor.listeners.size === 0 &&
     reactor.forwards.size === 0;
+}
+
+function destroyAbandoned(reactor: Reactor): void {
+  reactor.native.destroy();
 }
 
 function flushReactor(reactor: Reactor): void {

@@ -199,6 +199,15 @@ test.each([
   expect(contents[0].equals(Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(24, 2), Buffer.alloc(8, 3)]))).toBe(true);
 }, 20_000);
 
+// An 'exit' listener after the package's throws, and an 'uncaughtException'
+// handler keeps the process going: node lets it. The reactor, which runs no
+// turns after the exit began, must not then keep the process alive with its
+// socket open; it ends by itself once the loop is empty.
+test.each(['own', 'js'])("thread '%s': a process whose exit was abandoned by a throw still ends by itself", async (mode) => {
+  const ending = "process.on('uncaughtException', () => {}); process.on('exit', () => { throw new Error('expected by the test'); }); process.exit(0);";
+  expect(await bytesFromExitingClient(mode, { ending })).toEqual([1000]);
+}, 20_000);
+
 // A TLS client's write there is encrypted and sent on the JS thread.
 // (node:tls's client sends only the 1,000 bytes written before the exit.)
 test.each(['own', 'js'])("thread '%s': a TLS client's write in an 'exit' listener after the package's reaches the peer", async (mode) => {
