@@ -1,15 +1,16 @@
 // The proxy's --threads machinery (lib/proxy/threads.ts) directly: a thread
 // that dies is reported and restarted while the other keeps the port, and
 // clients are served before, during and after.
-import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { withDefaults } from '../lib/proxy/options';
 import { ProxyThreads } from '../lib/proxy/threads';
 import { closeServer, listenLocal } from './helpers';
+import { releaseTracked, temporaryDirectory } from './helpers/cleanup';
 import { exchange } from './helpers/pool';
+
+afterEach(releaseTracked);
 
 test('a proxy thread that crashes is restarted, and the port serves throughout', async () => {
   const upstream = net.createServer((socket) => {
@@ -17,7 +18,7 @@ test('a proxy thread that crashes is restarted, and the port serves throughout',
     socket.pipe(socket);
   });
   const upstreamPort = await listenLocal(upstream);
-  const crashMarker = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'proxy-threads-')), 'crashed');
+  const crashMarker = path.join(temporaryDirectory('proxy-threads-'), 'crashed');
   const options = { ...withDefaults({ listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: upstreamPort }] }), threads: 2 };
   const threads = new ProxyThreads({ ...options, crashMarker } as typeof options,
     path.join(__dirname, 'fixtures', 'proxy-thread-crash-once.js'));

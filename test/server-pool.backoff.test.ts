@@ -5,7 +5,11 @@ import * as fs from 'node:fs';
 
 import { serveOnWorkers, ServerPool, ServerPoolWorker, ServerPoolWorkerExit } from '../lib';
 import { waitFor } from './helpers';
+import { releaseTracked } from './helpers/cleanup';
 import { exchange, failOnLoadModule } from './helpers/pool';
+
+// Removes failOnLoadModule()'s directory.
+afterEach(releaseTracked);
 
 let pool: ServerPool | undefined;
 afterEach(async () => {

@@ -9,7 +9,11 @@ import * as path from 'node:path';
 
 import { serveOnWorkers, ServerPoolMode } from '../lib';
 import { closeServer, listenLocal } from './helpers';
+import { releaseTracked } from './helpers/cleanup';
 import { exchange, failOnLoadModule, poolEchoModule } from './helpers/pool';
+
+// Removes failOnLoadModule()'s directory.
+afterEach(releaseTracked);
 
 const notAHandler = path.join(__dirname, 'fixtures', 'pool-not-a-handler.js');
 

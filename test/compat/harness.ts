@@ -21,6 +21,8 @@ const sockets = new Set<net.Socket>();
 const children = new Set<ChildProcess>();
 const temporaryDirectories = new Set<string>();
 const accepted = new WeakMap<net.Server, AcceptQueue>();
+// Set by useCompatHarness(), whose afterEach is what removes temporaryDirectories.
+let harnessInUse = false;
 
 interface AcceptQueue {
   sockets: net.Socket[];
@@ -33,6 +35,7 @@ interface AcceptQueue {
  * then ends what the test left open.
  */
 export function useCompatHarness(): void {
+  harnessInUse = true;
   jest.setTimeout(TEST_TIMEOUT_MS);
   afterEach(async () => {
     try {
@@ -180,8 +183,15 @@ export function readAll(stream: net.Socket): Promise<Buffer> {
   });
 }
 
-/** A path for a Unix socket in a fresh temporary directory, removed after the test. */
+/**
+ * A path for a Unix socket in a fresh temporary directory, removed after the
+ * test by the harness's afterEach: a file that has not called
+ * useCompatHarness() would leave the directory behind, so it throws.
+ */
 export function unixSocketPath(): string {
+  if (!harnessInUse) {
+    throw new Error('unixSocketPath() needs useCompatHarness() in the test file, which removes its directory');
+  }
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'compat-'));
   temporaryDirectories.add(directory);
   return path.join(directory, 'server.sock');

@@ -3,6 +3,9 @@
 // `releaseTracked()` in afterEach. A failed assertion then costs one test, not
 // a jest run that never exits because a server is still listening.
 import type { ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 
 interface Closable {
@@ -20,6 +23,7 @@ const servers = new Set<Closable>();
 const sockets = new Set<Destroyable>();
 const children = new Set<ChildProcess>();
 const workers = new Set<Worker>();
+const directories = new Set<string>();
 
 function isChild(value: unknown): value is ChildProcess {
   return typeof (value as ChildProcess).kill === 'function' && 'pid' in (value as object);
@@ -51,7 +55,17 @@ export function track<T>(resource: T): T {
   return resource;
 }
 
-/** Destroys every tracked socket, closes every server, kills every child by pid, terminates every worker. */
+/** A fresh directory under the system's temporary one, removed by releaseTracked(). */
+export function temporaryDirectory(prefix: string): string {
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  directories.add(directory);
+  return directory;
+}
+
+/**
+ * Destroys every tracked socket, closes every server, kills every child by
+ * pid, terminates every worker, removes every temporary directory.
+ */
 export async function releaseTracked(): Promise<void> {
   for (const socket of sockets) if (!socket.destroyed) socket.destroy();
   sockets.clear();
@@ -69,6 +83,8 @@ export async function releaseTracked(): Promise<void> {
   children.clear();
   await Promise.all([...workers].map((worker) => worker.terminate()));
   workers.clear();
+  for (const directory of directories) fs.rmSync(directory, { recursive: true, force: true });
+  directories.clear();
 }
 
 /** Destroys `socket` and resolves once it has closed (at once if it already has). */

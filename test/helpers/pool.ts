@@ -2,8 +2,9 @@
 // reporting what happened rather than throwing, so a loop can count outcomes.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
+
+import { temporaryDirectory } from './cleanup';
 
 /** The handler module the pool tests' workers load. */
 export const poolEchoModule = path.join(__dirname, '..', 'fixtures', 'pool-echo.js');
@@ -12,10 +13,10 @@ export const poolEchoModule = path.join(__dirname, '..', 'fixtures', 'pool-echo.
  * Writes a handler module that throws on load while the file `marker`
  * exists and is pool-echo otherwise; returns its path and the marker's.
  * (A file, not an environment variable: jest gives each test file a copy of
- * process.env that workers never see.)
+ * process.env that workers never see.) Both go with releaseTracked().
  */
 export function failOnLoadModule(): { module: string; marker: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pool-handler-'));
+  const dir = temporaryDirectory('pool-handler-');
   const marker = path.join(dir, 'fail');
   const module = path.join(dir, 'handler.js');
   fs.writeFileSync(module, [
