@@ -117,6 +117,12 @@ const kReady = Symbol('epoll-reactor.ready');
 const writableWrite = Duplex.prototype.write as (this: Duplex, chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
 const writableEnd = Duplex.prototype.end as (this: Duplex, chunk?: unknown, encoding?: unknown, callback?: unknown) => Duplex;
 
+/** The chunks waiting in a Writable behind its write in flight (Writable's own getter). */
+function writableBufferOf(stream: Duplex): Array<{ chunk: Buffer | string; encoding: BufferEncoding }> {
+  return (stream as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
+    .writableBuffer;
+}
+
 /**
  * The bytes of `chunk` in a form the reactor thread may read after this call
  * returns: a Uint8Array over a plain, fixed-length ArrayBuffer. Views over a
@@ -268,6 +274,9 @@ export class Socket extends Duplex implements AttemptingSocket {
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
   private writableHandedOver = 0;  // entries of the Writable's buffer given to the reactor
+  // Entries in the Writable's buffer when cork() was first called: net had
+  // sent those (below), and drops the ones written while corked.
+  private writableBufferedAtCork = 0;
   private readingStopped = false;  // the reactor was told to pause
   private unackedBytes = 0;        // received while the readable buffer was full
   private registered = false;      // in the reactor's map
@@ -736,6 +745,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.readEnded = false;
     this.writeShutDown = false;
     this.writableHandedOver = 0;
+    this.writableBufferedAtCork = 0;
     this.resetOnDestroy = false;
     this.dataAwaitingConnect = [];
     this.boundPath = undefined;  // a BoundSocket serves one connection
@@ -1468,6 +1478,12 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this;
   }
 
+  /** Holds writes until the matching uncork(), as net.Socket's cork(). */
+  override cork(): void {
+    if (this.writableCorked === 0) this.writableBufferedAtCork = writableBufferOf(this).length;
+    super.cork();
+  }
+
   /** Sends the writes held since the matching cork(), as net.Socket's uncork(). */
   override uncork(): void {
     super.uncork();
@@ -1598,12 +1614,9 @@ export class Socket extends Duplex implements AttemptingSocket {
    * uncork() in a later 'exit' listener). Corked chunks stay, as in net.
    */
   onProcessExit(): void {
-    if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown ||
-      this.writableCorked > 0) {
-      return;
-    }
+    if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown) return;
     this.queueWritableBuffer();
-    if (this.writableEnded) {
+    if (this.writableEnded && this.writableCorked === 0) {
       this.writeShutDown = true;
       this.reactor!.native.shutdown(this.id);
     }
@@ -1611,15 +1624,19 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * Hands the chunks waiting in the Writable's buffer to the reactor, those
-   * not handed over before. (Only _destroy and process exit hand any over;
-   * after either no write completes, so the buffer only grows.)
+   * not handed over before and, while corked, only those written before
+   * cork() (net's try-write had sent them; it never sends the corked ones).
+   * Only _destroy and process exit hand any over; after either no write
+   * completes, so the buffer only grows. While corked it does not shrink
+   * either: the Writable clears its buffer only when uncorked.
    */
   private queueWritableBuffer(): void {
-    const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
-      .writableBuffer;
-    for (let i = this.writableHandedOver; i < entries.length; i++) this.queueChunk(entries[i].chunk, entries[i].encoding);
-    this.writableHandedOver = entries.length;
+    const entries = writableBufferOf(this);
+    const end = this.writableCorked > 0 ? Math.min(this.writableBufferedAtCork, entries.length) : entries.length;
+    for (let i = this.writableHandedOver; i < end; i++) this.queueChunk(entries[i].chunk, entries[i].encoding);
+    this.writableHandedOver = Math.max(this.writableHandedOver, end);
   }
+
 
   /**
    * The one place a socket gives up its native connection: closes it (with

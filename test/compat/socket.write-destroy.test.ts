@@ -1,6 +1,7 @@
 // write(x); destroy() in the same tick: node:net has sent x by then (libuv
 // tries every write at once), so the peer gets x and then the FIN. The
-// reactor dropped x (issue 12 item 8).
+// reactor dropped x (issue 12 item 8). Chunks written while corked are not
+// sent: net drops them with the socket.
 import { once } from 'node:events';
 
 import { connectPair, listenLocal, readAll, useCompatHarness, within } from './harness';
@@ -40,5 +41,20 @@ describe.each(implementations)('%s', (_name, createServer) => {
     socket.end('bye');
     socket.destroy();
     expect((await within(received, 2000, "the client's 'end'")).toString()).toBe('bye');
+  });
+
+  test.each([
+    { before: ['sent;'] },
+    { before: ['sent;', 'behind;'] },
+  ])('writes $before, cork(), a write, destroy(): the peer receives only what came before cork()', async ({ before }) => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    const received = readAll(client);
+    for (const text of before) socket.write(text);
+    socket.cork();
+    socket.write('corked');
+    socket.destroy();
+    expect((await within(received, 2000, "the client's 'end'")).toString()).toBe(before.join(''));
   });
 });
