@@ -711,7 +711,19 @@ Reactor::~Reactor() {
 void Reactor::OnEnvironmentCleanup(void* self) {
   auto* reactor = static_cast<Reactor*>(self);
   reactor->cleanupHookAdded_ = false;
+  reactor->SubmitStaged();
   reactor->Teardown();
+}
+
+void Reactor::SubmitStaged() {
+  if (released_ || !loop_) return;
+  // JS may have been stopped (worker.terminate()) between a write() and
+  // the tick that flushes it; net's try-write had sent those bytes. Reading
+  // the write log's ArrayBuffer makes a handle, so a scope of our own.
+  napi_handle_scope scope = nullptr;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  loop_->Submit(Staged());
+  napi_close_handle_scope(env_, scope);
 }
 
 void Reactor::Teardown() {

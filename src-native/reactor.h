@@ -284,7 +284,10 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // Stops the thread, closes every fd and closes the delivery's wake handle.
   // Runs from the environment's cleanup hook or the destructor, whichever is first.
   void Teardown();
+  // Environment cleanup: submits what JS staged and logged this tick, for
+  // Teardown's Loop::Stop to run; then Teardown.
   static void OnEnvironmentCleanup(void* self);
+  void SubmitStaged();
 
  public:
   // Node runs environment cleanup hooks last-registered first, and each

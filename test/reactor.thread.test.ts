@@ -67,9 +67,13 @@ test('EPOLL_REACTOR_THREAD sets the default; configure() overrides it', async ()
 
 interface ExitingClient {
   env?: Record<string, string>;
+  /** The client's first JS in its connect callback; the default writes 1,000 bytes. */
+  writing?: string;
   /** JS run after the write; the default destroys the socket. */
   ending?: string;
   inWorker?: boolean;
+  /** In a Worker: the main thread terminate()s it on its first message. */
+  terminateOnMessage?: boolean;
   exitCode?: number;
   /** The client connects with TLS (verifying this certificate) to a node:tls server. */
   tlsCertificate?: TestCertificate;
@@ -82,7 +86,7 @@ interface ExitingClient {
  * `ending` (JS run in the connect callback: the process ends right after);
  * resolves with what a node:net (or node:tls) server read from each connection.
  */
-async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket.destroy();', inWorker = false, exitCode = 0, tlsCertificate, contents }: ExitingClient = {}): Promise<number[]> {
+async function bytesFromExitingClient(mode: string, { env = {}, writing = 'socket.write(Buffer.alloc(1000, 1));', ending = 'socket.destroy();', inWorker = false, terminateOnMessage = false, exitCode = 0, tlsCertificate, contents }: ExitingClient = {}): Promise<number[]> {
   const received: number[] = [];
   const onConnection = (socket: net.Socket): void => {
     const chunks: Buffer[] = [];
@@ -106,11 +110,13 @@ async function bytesFromExitingClient(mode: string, { env = {}, ending = 'socket
       : `, tls: { ca: ${JSON.stringify(tlsCertificate.cert.toString())}, servername: 'localhost' }`;
     const client = `const { configure, connect } = require(${JSON.stringify(path.join(__dirname, '..', 'dist'))});
       configure({ thread: '${mode}' });
-      const socket = connect({ port: ${port}, host: '127.0.0.1'${tlsOption} }, () => { socket.write(Buffer.alloc(1000, 1)); ${ending} });`;
+      const socket = connect({ port: ${port}, host: '127.0.0.1'${tlsOption} }, () => { ${writing} ${ending} });`;
     // In a Worker the main thread outlives it, and exits with its code.
     const script = inWorker
       ? `const { Worker } = require('node:worker_threads');
-         new Worker(${JSON.stringify(client)}, { eval: true }).on('exit', (code) => { process.exitCode = code; });`
+         const worker = new Worker(${JSON.stringify(client)}, { eval: true });
+         worker.on('exit', (code) => { process.exitCode = code; });
+         ${terminateOnMessage ? "worker.on('message', () => worker.terminate());" : ''}`
       : client;
     // stderr shown, but for an exit code the test expects (the uncaught exception's report).
     const stderr = exitCode === 0 ? 'inherit' : 'ignore';
@@ -149,6 +155,22 @@ test("thread 'own': commands handed over while the reactor thread finishes a tur
   } finally {
     fs.rmSync(report, { force: true });
   }
+}, 20_000);
+
+// worker.terminate() stops the Worker's JS wherever it is, here before the
+// tick that would hand the reactor this tick's writes: node:net's try-write
+// has sent them by then, and the environment's cleanup sends ours, the
+// write log's copy of the small one and the large one staged by reference.
+// (Corked, so that both reach _writev: a write queued in the Writable behind
+// one in flight is JS memory no cleanup hook can read; docs/compatibility.md.)
+test.each(['own', 'js'])("thread '%s': bytes written just before worker.terminate() reach the peer", async (mode) => {
+  const writing = 'socket.cork(); socket.write(Buffer.alloc(1000, 1)); socket.write(Buffer.alloc(20000, 2)); socket.uncork();';
+  const ending = `require('node:worker_threads').parentPort.postMessage('written');
+    for (const until = Date.now() + 10000; Date.now() < until;);`;
+  const contents: Buffer[] = [];
+  expect(await bytesFromExitingClient(mode, { inWorker: true, terminateOnMessage: true, writing, ending, exitCode: 1, contents }))
+    .toEqual([21000]);
+  expect(contents[0].equals(Buffer.concat([Buffer.alloc(1000, 1), Buffer.alloc(20000, 2)]))).toBe(true);
 }, 20_000);
 
 // process.exit() runs no environment cleanup, and node:net's write has
