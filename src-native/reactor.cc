@@ -717,6 +717,9 @@ void Reactor::OnEnvironmentCleanup(void* self) {
 
 void Reactor::SubmitStaged() {
   if (released_ || !loop_) return;
+  // Same-thread mode: Submit would arm libuv's turn timer in an environment
+  // being torn down; Loop::Stop runs the commands instead.
+  CloseInline(delivery_);
   // JS may have been stopped (worker.terminate()) between a write() and
   // the tick that flushes it; net's try-write had sent those bytes. Reading
   // the write log's ArrayBuffer makes a handle, so a scope of our own.
