@@ -117,23 +117,10 @@ const kReady = Symbol('epoll-reactor.ready');
 const writableWrite = Duplex.prototype.write as (this: Duplex, chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
 const writableEnd = Duplex.prototype.end as (this: Duplex, chunk?: unknown, encoding?: unknown, callback?: unknown) => Duplex;
 
-interface WritableEntry {
-  chunk: Buffer | string;
-  encoding: BufferEncoding;
-}
-
-/**
- * The chunks waiting in a Writable behind its write in flight: `entries`
- * from index `from` on. Read from the state (Node 20 to 26 keep them there
- * so), not through the writableBuffer getter, which copies them: write()
- * reads them at every call behind a write in flight.
- */
-function writableQueueOf(stream: Duplex): { entries: WritableEntry[]; from: number } {
-  const state = (stream as unknown as { _writableState: { buffered?: unknown; bufferedIndex?: unknown } })._writableState;
-  if (Array.isArray(state.buffered) && typeof state.bufferedIndex === 'number') {
-    return { entries: state.buffered as WritableEntry[], from: Math.min(state.bufferedIndex, state.buffered.length) };
-  }
-  return { entries: (stream as unknown as { writableBuffer: WritableEntry[] }).writableBuffer, from: 0 };
+/** The chunks waiting in a Writable behind its write in flight (Writable's own getter). */
+function writableBufferOf(stream: Duplex): Array<{ chunk: Buffer | string; encoding: BufferEncoding }> {
+  return (stream as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
+    .writableBuffer;
 }
 
 /**
@@ -286,10 +273,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private bytesSent = 0;        // taken by the kernel
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
-  // The leading entries of the Writable's buffer already given to the
-  // reactor (handOverQueued): _write and _writev skip them when the Writable
-  // passes them on, and bytesWritten counts them once.
-  private writableHandedOver = 0;
+  private writableHandedOver = 0;  // entries of the Writable's buffer given to the reactor
   // Entries in the Writable's buffer when cork() was first called: net had
   // sent those (below), and drops the ones written while corked.
   private writableBufferedAtCork = 0;
@@ -1149,11 +1133,9 @@ export class Socket extends Duplex implements AttemptingSocket {
       return undefined as unknown as number;
     }
     let buffered = this.bytesAwaitingConnect;
-    const { entries, from } = writableQueueOf(this);
-    // Those handed over are in bytesQueued already.
-    for (let i = from + this.writableHandedOver; i < entries.length; i++) {
-      buffered += chunkLength(entries[i].chunk, entries[i].encoding);
-    }
+    const entries = (this as unknown as { writableBuffer: Array<{ chunk: Buffer | string; encoding: BufferEncoding }> })
+      .writableBuffer;
+    for (const entry of entries) buffered += chunkLength(entry.chunk, entry.encoding);
     return this.bytesQueued + buffered;
   }
 
@@ -1468,10 +1450,11 @@ export class Socket extends Duplex implements AttemptingSocket {
     reactor.scheduleFlush();
   }
 
-  // write(), end() and uncork() are Writable's, and then hand the reactor
-  // the chunks the Writable queued behind the write in flight
-  // (handOverQueued). In an 'exit' listener that runs after the package's
-  // (Reactor.exiting), end()'s FIN goes with them, at once.
+  // write(), end() and uncork() are Writable's, but in an 'exit' listener
+  // that runs after the package's (Reactor.exiting): there a chunk left
+  // waiting in the Writable, behind a write whose completion no turn will
+  // bring, goes to the reactor at once, as net's try-write sends it, and
+  // end()'s FIN with it.
 
   /** Writes `chunk`, as net.Socket's write(): `callback` runs once the kernel has taken it. Returns false past the high-water mark. */
   override write(chunk: unknown, callback?: (error: Error | null | undefined) => void): boolean;
@@ -1479,7 +1462,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     const accepted = writableWrite.call(this, chunk, encoding, callback);
-    this.afterWritableCall();
+    if (this.reactor?.exiting === true) this.handOverAtExit();
     return accepted;
   }
 
@@ -1491,16 +1474,13 @@ export class Socket extends Duplex implements AttemptingSocket {
   override end(chunk: unknown, encoding: BufferEncoding, callback?: () => void): this;
   override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
     writableEnd.call(this, chunk, encoding, callback);
-    this.afterWritableCall();
+    if (this.reactor?.exiting === true) this.handOverAtExit();
     return this;
   }
 
   /** Holds writes until the matching uncork(), as net.Socket's cork(). */
   override cork(): void {
-    if (this.writableCorked === 0) {
-      const { entries, from } = writableQueueOf(this);
-      this.writableBufferedAtCork = entries.length - from;
-    }
+    if (this.writableCorked === 0) this.writableBufferedAtCork = writableBufferOf(this).length;
     super.cork();
   }
 
@@ -1508,35 +1488,13 @@ export class Socket extends Duplex implements AttemptingSocket {
   override uncork(): void {
     super.uncork();
     // Uncorked chunks behind a write in flight stay in the Writable.
-    this.afterWritableCall();
+    if (this.reactor?.exiting === true) this.handOverAtExit();
   }
 
-  private afterWritableCall(): void {
-    if (this.reactor?.exiting === true) {
-      this.onProcessExit();
-      // Sent at once: the reactor is exiting.
-      this.reactor.scheduleFlush();
-    } else {
-      this.handOverQueued();
-    }
-  }
-
-  /**
-   * net's try-write sends each write at once when the one before it has
-   * completed, which on a socket the kernel keeps up with is every time.
-   * Here a write completes only once the reactor reports it, so the
-   * Writable queues the next ones behind it; they are handed to the reactor
-   * now, in the same flush, instead of a round trip through the reactor
-   * later (two write()s per message made a pipelined echo 0.6-0.7x as fast
-   * as one, and net's rate), and a Worker terminated before that round trip
-   * would have lost them. Only behind a write the reactor has (pendingWrite),
-   * so that they stay in order; not while corked (past the chunks from
-   * before cork()), forwarding or shut down. Their callbacks still run in
-   * order, once the Writable passes them on and the kernel has them.
-   */
-  private handOverQueued(): void {
-    if (this.pendingWrite === null || this.forwarding || this.writeShutDown || !this.registered) return;
-    this.queueWritableBuffer();
+  private handOverAtExit(): void {
+    this.onProcessExit();
+    // Sent at once: the reactor is exiting.
+    this.reactor!.scheduleFlush();
   }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
@@ -1552,11 +1510,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       callback(writeAfterShutdown());
       return;
     }
-    if (this.writableHandedOver > 0) {
-      this.writableHandedOver--;  // this chunk: the reactor has it
-    } else {
-      this.queueChunk(chunk, encoding);
-    }
+    this.queueChunk(chunk, encoding);
     this.awaitKernel(callback);
   }
 
@@ -1578,10 +1532,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       callback(writeAfterShutdown());
       return;
     }
-    // The first of them the reactor may have already.
-    const handedOver = Math.min(this.writableHandedOver, chunks.length);
-    this.writableHandedOver -= handedOver;
-    for (let i = handedOver; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
+    for (let i = 0; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
     this.awaitKernel(callback);
   }
 
@@ -1675,14 +1626,14 @@ export class Socket extends Duplex implements AttemptingSocket {
    * Hands the chunks waiting in the Writable's buffer to the reactor, those
    * not handed over before and, while corked, only those written before
    * cork() (net's try-write had sent them; it never sends the corked ones).
-   * While corked the buffer does not shrink: the Writable clears it only
-   * when uncorked.
+   * Only _destroy and process exit hand any over; after either no write
+   * completes, so the buffer only grows. While corked it does not shrink
+   * either: the Writable clears its buffer only when uncorked.
    */
   private queueWritableBuffer(): void {
-    const { entries, from } = writableQueueOf(this);
-    const waiting = entries.length - from;
-    const end = this.writableCorked > 0 ? Math.min(this.writableBufferedAtCork, waiting) : waiting;
-    for (let i = this.writableHandedOver; i < end; i++) this.queueChunk(entries[from + i].chunk, entries[from + i].encoding);
+    const entries = writableBufferOf(this);
+    const end = this.writableCorked > 0 ? Math.min(this.writableBufferedAtCork, entries.length) : entries.length;
+    for (let i = this.writableHandedOver; i < end; i++) this.queueChunk(entries[i].chunk, entries[i].encoding);
     this.writableHandedOver = Math.max(this.writableHandedOver, end);
   }
 
