@@ -124,6 +124,16 @@ function writableBufferOf(stream: Duplex): Array<{ chunk: Buffer | string; encod
 }
 
 /**
+ * How many chunks wait in a Writable, without the copy writableBuffer makes:
+ * node:http corks every response. (bufferedRequestCount: Node 20 to 26.)
+ */
+function writableBufferedCount(stream: Duplex): number {
+  const count = (stream as unknown as { _writableState: { bufferedRequestCount?: unknown } })._writableState
+    .bufferedRequestCount;
+  return typeof count === 'number' ? count : writableBufferOf(stream).length;
+}
+
+/**
  * The bytes of `chunk` in a form the reactor thread may read after this call
  * returns: a Uint8Array over a plain, fixed-length ArrayBuffer. Views over a
  * SharedArrayBuffer (other threads write it while the reactor reads) or a
@@ -1480,7 +1490,7 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /** Holds writes until the matching uncork(), as net.Socket's cork(). */
   override cork(): void {
-    if (this.writableCorked === 0) this.writableBufferedAtCork = writableBufferOf(this).length;
+    if (this.writableCorked === 0) this.writableBufferedAtCork = writableBufferedCount(this);
     super.cork();
   }
 
