@@ -10,6 +10,8 @@
 //
 // BENCH_BASELINE=<a built checkout> adds the server 'reactor-baseline': the
 // same echo from that checkout, to compare two versions in one run.
+// 'net-split', 'reactor-split' (and with BENCH_BASELINE 'reactor-baseline-split')
+// echo each chunk with two write() calls.
 // 'net@24', 'reactor@26' and the like run the same echo server on another
 // Node release (scripts/node-versions.sh fetches it; the addon is N-API, so
 // this checkout's build loads), to compare Node versions in one run. A suffix
@@ -107,6 +109,15 @@ const SERVERS = {
     const root = process.env.BENCH_BASELINE;
     if (!root) throw new Error('reactor-baseline needs BENCH_BASELINE=<a built checkout of epoll-reactor>');
     return [process.execPath, [path.join(root, 'bench', 'servers', 'echo-server.js'), 'reactor', '0']];
+  },
+  // Each chunk echoed with two write() calls (a header, then a body): what a
+  // write made while the one before it is in flight costs.
+  'net-split': () => [process.execPath, [ECHO_SERVER, 'net', '0', '--writes', '2']],
+  'reactor-split': () => [process.execPath, [ECHO_SERVER, 'reactor', '0', '--writes', '2']],
+  'reactor-baseline-split': () => {
+    const root = process.env.BENCH_BASELINE;
+    if (!root) throw new Error('reactor-baseline-split needs BENCH_BASELINE=<a built checkout of epoll-reactor>');
+    return [process.execPath, [ECHO_SERVER, 'reactor', '0', '--writes', '2', '--package', root]];
   },
   c: (bins) => [bins.cEchoServer, ['0']],
   bun: () => [bunBinary(), [path.join(__dirname, 'servers', 'bun-echo.js'), '0']],
