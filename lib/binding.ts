@@ -26,8 +26,14 @@ export interface NativeReactor {
   adoptFd(fd: number, wasConnected?: boolean):
     [id: number, remoteAddress: string, remotePort: number, localAddress: string, localPort: number] |
     [errno: number, syscall: string];
-  /** Queues bytes; returns their length. The kWritten event that reports them all sent wakes JS. */
-  write(id: number, data: Uint8Array | string): number;
+  /**
+   * Queues bytes; returns their length. The kWritten event that reports them
+   * all sent wakes JS, unless written `behind` the write JS waits for (then
+   * {@link awaitWritten} says when JS waits for them).
+   */
+  write(id: number, data: Uint8Array | string, behind?: boolean): number;
+  /** The kWritten event that reports `total` bytes sent wakes JS (at once if they are). */
+  awaitWritten(id: number, total: number): void;
   /** Stops the thread and frees everything native at once (a failed reactor, once idle). */
   destroy(): void;
   /**
@@ -266,7 +272,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 9;
+export const BRIDGE_PROTOCOL = 10;
 
 interface NativeBinding {
   available: boolean;

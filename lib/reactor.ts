@@ -257,27 +257,31 @@ export class Reactor {
   private readonly writeLogBytes: Buffer | undefined;
   private readonly writeLogRecords: number = 0;
 
-  /** Logs a write of `chunk` (shorter than SMALL_WRITE) to connection `id`; false with no log. */
-  logBytes(id: number, chunk: Uint8Array): boolean {
+  /**
+   * Logs a write of `chunk` (shorter than SMALL_WRITE) to connection `id`;
+   * false with no log. `behind`: behind the write JS waits for (native
+   * write()'s `behind`), which the record says with a negative id.
+   */
+  logBytes(id: number, chunk: Uint8Array, behind = false): boolean {
     const bytes = this.writeLogBytes;
     // (Empty only if some JS detached it; the native side has dropped it then.)
     if (bytes === undefined || bytes.length === 0) return false;
     if (chunk.length === 0) return true;
     const at = this.logSpace(chunk.length);
     bytes.set(chunk, at);
-    this.logRecord(id, chunk.length, at);
+    this.logRecord(behind ? -id : id, chunk.length, at);
     return true;
   }
 
   /** Logs a write of a short string's UTF-8; returns its length, or -1 if not logged (no log, or too long). */
-  logString(id: number, string: string): number {
+  logString(id: number, string: string, behind = false): number {
     const bytes = this.writeLogBytes;
     // At most 3 UTF-8 bytes per UTF-16 unit.
     if (bytes === undefined || bytes.length === 0 || string.length * 3 >= SMALL_WRITE) return -1;
     if (string.length === 0) return 0;
     const at = this.logSpace(string.length * 3);
     const length = bytes.write(string, at);
-    this.logRecord(id, length, at);
+    this.logRecord(behind ? -id : id, length, at);
     return length;
   }
 

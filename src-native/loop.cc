@@ -752,8 +752,10 @@ void Loop::Apply(Command& command) {
       connection->writeQueue.push_back(std::move(chunk));
       connection->unsentBytes += command.length;
       // JS waits for this write's callback: the kWritten event that
-      // reports its last byte sent wakes JS (Connection::notifyAt).
-      connection->AwaitQueueEnd();
+      // reports its last byte sent wakes JS (Connection::notifyAt). Not for
+      // one handed over behind it: JS still waits for the earlier point,
+      // and says when it waits for this one (kAwaitWritten).
+      if ((command.flags & Command::kWriteBehind) == 0) connection->AwaitQueueEnd();
       // A forwarding connection's queue is sent by its forwarder, before
       // the forwarded bytes.
       if (connection->forwarder != nullptr) {
@@ -803,6 +805,23 @@ void Loop::Apply(Command& command) {
       } else {
         timers_.Cancel(connection->id);
         connection->timerArmed = false;
+      }
+      return;
+    case Command::Kind::kAwaitWritten:
+      // JS waits for one write callback at a time; this is its point now.
+      // Reached already (JS learns of progress only from batches that wake
+      // it): said at once.
+      if (command.amount == 0) return;
+      connection->notifyAt = command.amount;
+      // JS's write is passed on now, as its kWrite was before it went ahead:
+      // activity, as in net, which a 'timeout' JS deferred counts on.
+      Touch(connection);
+      if (connection->tls != nullptr) {
+        // Again: a report of this total may have gone in a batch that did
+        // not wake JS, before JS waited for it.
+        connection->tls->ReportWritten(*connection, *batch_, true);
+      } else {
+        connection->ReportWritten(*batch_);
       }
       return;
     case Command::Kind::kSetNoDelay:

@@ -38,7 +38,9 @@ struct Command {
     kAddListener,    // id, fd, flags/extra: ConnectionDefaults, amount: backlog;
                      // the loop owns fd now
     kCloseListener,  // id
-    kWrite,          // id, bytes
+    kWrite,          // id, bytes; flags: kWriteBehind
+    kAwaitWritten,   // id, amount: the total JS's write callback waits for
+                     // (Connection::notifyAt), for writes made kWriteBehind
     kShutdown,       // id: shutdown(SHUT_WR) once queued writes are sent
     kClose,          // id
     kPause,          // id: stop reading, so the kernel pushes back on the peer
@@ -92,6 +94,9 @@ struct Command {
   static constexpr uint32_t kKeepAlive = 4;
   // Bits of `flags` for kAddConnection.
   static constexpr uint32_t kConnecting = 1;
+  // Bits of `flags` for kWrite: handed over behind the write JS waits for,
+  // so it leaves that write's wake-up point (notifyAt) where it is.
+  static constexpr uint32_t kWriteBehind = 1;
 
   explicit Command(Kind what) : kind(what) {}
   Command(Command&&) = default;

@@ -561,6 +561,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Write>("write"),
           InstanceMethod<&Reactor::WriteLog>("writeLog"),
           InstanceMethod<&Reactor::DrainWriteLog>("drainWriteLog"),
+          InstanceMethod<&Reactor::AwaitWritten>("awaitWritten"),
           InstanceMethod<&Reactor::Shutdown>("shutdown"),
           InstanceMethod<&Reactor::Close>("close"),
           InstanceMethod<&Reactor::Pause>("pause"),
@@ -1080,6 +1081,9 @@ Napi::Value Reactor::Write(const Napi::CallbackInfo& info) {
   if (!StageWriteLogOrThrow()) return env.Undefined();
   Command command(Command::Kind::kWrite);
   command.id = IdArgument(info, 0);
+  if (info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value()) {
+    command.flags = Command::kWriteBehind;
+  }
   Napi::Value data = info[1];
   if (data.IsTypedArray() || data.IsDataView()) {
     // lib/socket.ts hands over only Uint8Arrays over plain, fixed-length
@@ -1209,6 +1213,9 @@ bool Reactor::StageWriteLog() {
   for (size_t i = 0; i < records; i++) {
     const double length = index[3 + 2 * i];
     if (!whole(length, kWriteLogBytes - total)) return false;
+    // An id, negative for a write behind (kWriteBehind); not NaN or a fraction.
+    const double id = index[2 + 2 * i];
+    if (id != std::floor(id)) return false;
     total += static_cast<size_t>(length);
   }
   if (total != static_cast<size_t>(used)) return false;
@@ -1217,13 +1224,21 @@ bool Reactor::StageWriteLog() {
     const size_t length = static_cast<size_t>(index[3 + 2 * i]);
     if (length == 0) continue;
     Command command(Command::Kind::kWrite);
-    command.id = WholeNumber(index[2 + 2 * i]);
+    // A negative id: written behind the write JS waits for (kWriteBehind).
+    const double id = index[2 + 2 * i];
+    command.id = WholeNumber(std::fabs(id));
+    if (id < 0) command.flags = Command::kWriteBehind;
     CopyBytes(command, bytes, length);
     command.length = length;
     staged_.push_back(std::move(command));
     bytes += length;
   }
   return true;
+}
+
+Napi::Value Reactor::AwaitWritten(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kAwaitWritten, info, info[1].IsNumber() ? WholeNumber(info[1].As<Napi::Number>().DoubleValue()) : 0);
+  return info.Env().Undefined();
 }
 
 Napi::Value Reactor::Shutdown(const Napi::CallbackInfo& info) {

@@ -27,7 +27,7 @@ namespace reactor {
 // 5: tlsBindSessionsToServername. 6: which takes `probed`. 7: hold(open),
 // without which the dispatch function is held weakly. 8: stats().threadId.
 // 9: runOnCallerFromNow().
-constexpr int kBridgeProtocol = 9;
+constexpr int kBridgeProtocol = 10;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -167,10 +167,15 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   //   wasConnected: a socket libuv had connected, taken even if its connection
   //   has closed both ways since (its addresses are then '' and 0).
   Napi::Value AdoptFd(const Napi::CallbackInfo& info);
-  // write(id, Buffer | string) -> bytes queued. JS waits for every write to
-  // be sent (its callback, as net's, means the kernel has the bytes), so the
-  // kWritten event that reaches the end of it wakes JS.
+  // write(id, Buffer | string[, behind]) -> bytes queued. JS waits for every
+  // write to be sent (its callback, as net's, means the kernel has the
+  // bytes), so the kWritten event that reaches the end of it wakes JS; one
+  // written `behind` the write JS waits for leaves that point where it is
+  // (the write log marks them with a negative id).
   Napi::Value Write(const Napi::CallbackInfo& info);
+  // awaitWritten(id, total): the kWritten event that reports `total` sent
+  // wakes JS (or one now, if it is): for writes made `behind`.
+  Napi::Value AwaitWritten(const Napi::CallbackInfo& info);
   // writeLog() -> [index: Float64Array, bytes: Uint8Array], the two views of
   // the write log (Delivery::writeLog), made once per reactor; undefined
   // once torn down or if it cannot be made.

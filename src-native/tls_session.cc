@@ -1741,11 +1741,11 @@ PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
   return PlainStatus::kDone;
 }
 
-void TlsSession::ReportWritten(Connection& connection, Batch& batch) {
+void TlsSession::ReportWritten(Connection& connection, Batch& batch, bool again) {
   // Plaintext whose record the socket has not taken whole is not written
   // yet: a write callback that destroy()s must not lose its last record.
   uint64_t total = connection.bytesWritten - heldPlaintext_;
-  if (total == reportedWritten_) return;
+  if (total == reportedWritten_ && !again) return;
   reportedWritten_ = total;
   connection.ReportWrittenUpTo(batch, total);
 }

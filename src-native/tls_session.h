@@ -330,8 +330,10 @@ class TlsSession {
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
   // Tells JS (kWritten) how much plaintext the kernel has: what was
-  // encrypted, less the record still waiting in the overflow.
-  void ReportWritten(Connection& connection, Batch& batch);
+  // encrypted, less the record still waiting in the overflow. Once per
+  // total, unless `again` (kAwaitWritten: the last report may not have
+  // woken JS).
+  void ReportWritten(Connection& connection, Batch& batch, bool again = false);
 
   // True once: the handshake finished, a read let a stalled write go on, or
   // the overflow emptied, so the connection's queue should be flushed.

@@ -33,6 +33,53 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(events).toEqual([...Array.from({ length: 100 }, (_, i) => `${i}:null`), 'finish']);
   });
 
+  test('writes behind one in flight, corked and not, then end(chunk): bytes in order, each callback in order, bytesWritten exact', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    const received = readAll(client);
+    socket.resume();
+    const events: string[] = [];
+    const note = (name: string) => mustCall((error?: Error | null) => { events.push(`${name}:${error}`); });
+    socket.write('A', note('A'));
+    socket.write('B', note('B'));
+    socket.cork();
+    socket.write('C', note('C'));
+    socket.cork();
+    socket.write(Buffer.from('D'), note('D'));
+    const corked = socket.bytesWritten;
+    socket.uncork();
+    socket.write('E', note('E'));
+    socket.uncork();
+    socket.write('x'.repeat(100_000), note('big'));
+    socket.write('F', note('F'));
+    const queued = socket.bytesWritten;
+    socket.end('G', note('end'));
+    expect((await within(received, 5000, "the client's 'end'")).toString()).toBe(`ABCDE${'x'.repeat(100_000)}FG`);
+    await within(once(socket, 'close'), 2000, "'close'");
+    expect({ corked, queued, last: socket.bytesWritten }).toEqual({ corked: 4, queued: 100_006, last: 100_007 });
+    expect(events).toEqual(['A', 'B', 'C', 'D', 'E', 'big', 'F', 'end'].map((name) => `${name}:null`));
+  });
+
+  test("a write's callback comes once the kernel has its bytes, though a larger write behind it waits for the peer", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.pause();
+    let small = false;
+    let large = false;
+    socket.write('X', mustCall(() => { small = true; }));
+    // (Destroyed unsent below: net on Node 20 never calls this one.)
+    socket.write(Buffer.alloc(64 * MiB), () => { large = true; });
+    // A ceiling: net calls it within milliseconds. Queued behind it, the
+    // 64 MiB must not hold it until they are sent too.
+    await within(new Promise<void>((resolve) => {
+      const check = setInterval(() => { if (small) { clearInterval(check); resolve(); } }, 5);
+    }), 5000, "the first write's callback");
+    expect(large).toBe(false);
+    socket.destroy();
+  });
+
   test("writes the kernel cannot take return false until one 'drain', after which write() returns true", async () => {
     const server = createServer();
     const port = await listenLocal(server);
