@@ -1540,9 +1540,9 @@ export class Socket extends Duplex implements AttemptingSocket {
    * Here a write completes only once the reactor reports it, so the
    * Writable queues the next ones behind it; they are handed to the reactor
    * now, in the same flush, instead of a round trip through the reactor
-   * later (two write()s per message made a pipelined echo 0.6-0.7x as fast
-   * as one, and net's rate), and a Worker terminated before that round trip
-   * would have lost them. Only behind a write the reactor has (pendingWrite),
+   * later (two write()s per message cost a pipelined echo half its rate;
+   * docs/benchmarks.md, session 48), and a Worker terminated before that
+   * round trip would have lost them. Only behind a write the reactor has (pendingWrite),
    * so that they stay in order; not while corked (past the chunks from
    * before cork()), forwarding or shut down. Their callbacks still run in
    * order, once the Writable passes them on and the kernel has them.
@@ -1720,7 +1720,6 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     this.writableHandedOver = Math.max(this.writableHandedOver, end);
   }
-
 
   /**
    * The one place a socket gives up its native connection: closes it (with
