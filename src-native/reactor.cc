@@ -1237,7 +1237,8 @@ bool Reactor::StageWriteLog() {
 }
 
 Napi::Value Reactor::AwaitWritten(const Napi::CallbackInfo& info) {
-  Stage(Command::Kind::kAwaitWritten, info, info[1].IsNumber() ? WholeNumber(info[1].As<Napi::Number>().DoubleValue()) : 0);
+  uint64_t total = info[1].IsNumber() ? WholeNumber(info[1].As<Napi::Number>().DoubleValue()) : 0;
+  Stage(Command::Kind::kAwaitWritten, info, total);
   return info.Env().Undefined();
 }
 

@@ -26,7 +26,7 @@ namespace reactor {
 // the context setKeyCert() gave. 4: kTlsPsk and tlsAnswerPsk.
 // 5: tlsBindSessionsToServername. 6: which takes `probed`. 7: hold(open),
 // without which the dispatch function is held weakly. 8: stats().threadId.
-// 9: runOnCallerFromNow().
+// 9: runOnCallerFromNow(). 10: write(id, data, behind), awaitWritten().
 constexpr int kBridgeProtocol = 10;
 
 // What the reactor thread shares with the JS thread for delivery. While a
