@@ -297,11 +297,10 @@ export class Socket extends Duplex implements AttemptingSocket {
   private pendingWrite: PendingWrite | null = null;
   private pendingFinal: ((error?: Error | null) => void) | null = null;
   // The leading entries of the Writable's buffer already given to the
-  // reactor (handOverQueued): _write and _writev skip them when the Writable
-  // passes them on, and bytesWritten counts them once.
-  private writableHandedOver = 0;
-  // Where each of those ends in bytesQueued, from handedOverFirst on: the
-  // point a skipped chunk's callback waits for (awaitKernel).
+  // reactor (handOverQueued), from handedOverFirst on: where each ends in
+  // bytesQueued, the point a skipped chunk's callback waits for
+  // (awaitKernel). _write and _writev skip them when the Writable passes
+  // them on, and bytesWritten counts them once (writableHandedOver).
   private handedOverEnds: number[] = [];
   private handedOverFirst = 0;
   // Entries in the Writable's buffer when cork() was first called: net had
@@ -774,7 +773,6 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.readingStopped = false;
     this.readEnded = false;
     this.writeShutDown = false;
-    this.writableHandedOver = 0;
     this.handedOverEnds = [];
     this.handedOverFirst = 0;
     this.writableBufferedAtCork = 0;
@@ -1605,9 +1603,13 @@ export class Socket extends Duplex implements AttemptingSocket {
     else this.awaitKernel(callback);
   }
 
+  /** The leading entries of the Writable's buffer the reactor already has. */
+  private get writableHandedOver(): number {
+    return this.handedOverEnds.length - this.handedOverFirst;
+  }
+
   /** The next `count` chunks handed over, as the Writable passes them on: where the last of them ends. */
   private takeHandedOver(count: number): number {
-    this.writableHandedOver -= count;
     this.handedOverFirst += count;
     const end = this.handedOverEnds[this.handedOverFirst - 1];
     if (this.writableHandedOver === 0) {
@@ -1718,7 +1720,6 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.queueChunk(entries[from + i].chunk, entries[from + i].encoding, true);
       this.handedOverEnds.push(this.bytesQueued);
     }
-    this.writableHandedOver = Math.max(this.writableHandedOver, end);
   }
 
   /**
