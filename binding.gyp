@@ -23,6 +23,7 @@
             "src-native/flow_control.cc",
             "src-native/read_arena.cc",
             "src-native/tls_context.cc",
+            "src-native/tls_node_context.cc",
             "src-native/tls_query.cc",
             "src-native/tls_session.cc",
             "src-native/tls_server_sessions.cc"

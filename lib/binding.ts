@@ -187,11 +187,15 @@ export interface NativeTlsContextOptions {
   sessionIdContext: string;
   /**
    * A context node made (tls.createSecureContext) for a server's SNI choice,
-   * whose certificate, key, chain, trust store and CA names are taken: in lib/tls.ts
-   * its native part, passed to createTlsContext as node's `_external` of it
-   * (read in that call). No keys, certs, pfx, ca or crls come with it.
+   * whose certificate, key, chain, trust store and CA names are taken, or
+   * for a client's secureContext, whose settings are all taken
+   * (tls_node_context.h): in lib/tls.ts its native part, passed to
+   * createTlsContext as node's `_external` of it (read in that call). No
+   * keys, certs, pfx, ca or crls come with it.
    */
   nodeContext?: object;
+  /** Which context node made `nodeContext` is, for caches keyed by these options' JSON (lib/tls.ts). */
+  nodeContextSerial?: number;
   /** A server's handshakes stop at an SNI name for JS to choose a context (SNICallback, addContext). */
   asksServername?: boolean;
   /** A server's handshakes stop at a ClientHello offering ALPN for JS to choose a name (ALPNCallback). */

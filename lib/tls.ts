@@ -1744,10 +1744,13 @@ const clientContextsBySecureContext = new WeakMap<object, Map<string, { context:
 function clientContextFromSecureContext(options: ConnectTlsOptions): { context: NativeTlsContextOptions; contextKey: string } {
   refuseUnsupported(options, true);
   const secureContext = options.secureContext as unknown;
-  const made = typeof secureContext === 'object' && secureContext !== null ? reactorContexts.get(secureContext) : undefined;
+  // As tls.connect, which takes a SecureContext's `context`, never the native part itself.
+  const inner = typeof secureContext === 'object' && secureContext !== null ? (secureContext as { context?: unknown }).context : undefined;
+  const made = typeof inner === 'object' && inner !== null
+    ? reactorContexts.get(secureContext as object) ?? nodeClientContextOptions(secureContext as object) : undefined;
   if (made === undefined) {
-    throw codedError('epoll-reactor: options.tls.secureContext must be made by epoll-reactor\'s createSecureContext; ' +
-      'reactor TLS cannot read the keys of one made by tls.createSecureContext (docs/tls.md)', 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+    // As tls.connect, whose handle checks what it is given.
+    throw codedTypeError('context must be a SecureContext', 'ERR_TLS_INVALID_CONTEXT');
   }
   const alpn = alpnWireFormat(options.ALPNProtocols, true);
   let byAlpn = clientContextsBySecureContext.get(made);
@@ -1764,6 +1767,7 @@ function clientContextFromSecureContext(options: ConnectTlsOptions): { context: 
     crls: made.crls, ecdhCurve: made.ecdhCurve, sigalgs: made.sigalgs, secureOptions: made.secureOptions,
     dhparam: made.dhparam, dhAuto: made.dhAuto, dhparamDecoded: made.dhparamDecoded, partialChain: made.partialChain,
     certCompression: made.certCompression, alpn, requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '',
+    nodeContext: made.nodeContext, nodeContextSerial: made.nodeContextSerial,
   });
   // A connection offers a handful of ALPN lists at most; bounded all the same.
   if (byAlpn.size >= 8) byAlpn.clear();
@@ -1877,18 +1881,30 @@ function sessionForJs(der: string, identity: string): Buffer {
 // Client contexts per reactor, by TlsClientState.contextKey: building one
 // parses every root certificate, so connections with the same options share
 // it. Bounded; an evicted context lives on in the connections using it.
+// Those read from contexts node made are kept apart, so that a program
+// making such a context per connect does not evict the others.
 const clientContexts = new WeakMap<Reactor, RecentMap<string, number>>();
+const nodeClientContextsOnReactor = new WeakMap<Reactor, RecentMap<string, number>>();
 
 /** The native client context for `client` on `reactor`; throws OpenSSL's error if it cannot be built. */
 function clientContextFor(reactor: Reactor, client: TlsClientState): number {
-  let contexts = clientContexts.get(reactor);
+  const byReactor = client.context.nodeContext === undefined ? clientContexts : nodeClientContextsOnReactor;
+  let contexts = byReactor.get(reactor);
   if (contexts === undefined) {
     contexts = new RecentMap(32, (id) => reactor.native.releaseTlsContext(id));
-    clientContexts.set(reactor, contexts);
+    byReactor.set(reactor, contexts);
   }
   const cached = contexts.get(client.contextKey);
   if (cached !== undefined) return cached;
-  const result = reactor.native.createTlsContext(client.context);
+  const { nodeContext } = client.context;
+  // A context node made is read natively, in this call, from its `_external`.
+  const result = reactor.native.createTlsContext(nodeContext === undefined ? client.context
+    : { ...client.context, nodeContext: nodeSslContext(nodeContext) });
+  if (result.length !== 1 && result[2] === 'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED') {
+    throw codedError(`epoll-reactor: reactor TLS cannot use this tls.createSecureContext context as tls.connect would: ` +
+      `its ${result[0]} cannot be read from OpenSSL; make it with epoll-reactor's createSecureContext (docs/tls.md)`,
+    'ERR_EPOLL_REACTOR_TLS_UNSUPPORTED');
+  }
   if (result.length !== 1) throw opensslError(result[0], result[1], result[2]);
   contexts.set(client.contextKey, result[0]);
   return result[0];
@@ -1998,7 +2014,7 @@ function setKeyCertWithoutCertificate(): Error {
 /** node's SSL_CTX of a native SecureContext, as an External, for createTlsContext to read in the same call. */
 function nodeSslContext(native: object): object {
   const external = sslContextGetter!.call(native);
-  if (typeof external !== 'object' || external === null) throw new TypeError('Invalid SNI context');
+  if (typeof external !== 'object' || external === null) throw codedTypeError('context must be a SecureContext', 'ERR_TLS_INVALID_CONTEXT');
   return external;
 }
 
@@ -2014,6 +2030,35 @@ function nodeContextOptions(native: object): NativeTlsContextOptions {
       requestCert: false, rejectUnauthorized: true, honorCipherOrder: true, sessionIdContext: '', nodeContext: native,
     };
     nodeContexts.set(native, options);
+  }
+  return options;
+}
+
+// Client contexts from one node made, by its native part; each numbered,
+// as the native contexts built from them are cached by what JSON makes of
+// their options, and every native part looks the same there.
+const nodeClientContexts = new WeakMap<object, NativeTlsContextOptions>();
+let nodeClientContextsMade = 0;
+
+/**
+ * What connect({ tls: { secureContext } }) builds from a context node made
+ * (or its native part): everything is read from node's OpenSSL context
+ * (tls_node_context.cc); undefined for anything that is no such context.
+ */
+function nodeClientContextOptions(context: object): NativeTlsContextOptions | undefined {
+  const native = nodeNativeContextOf(context);
+  if (native === undefined) return undefined;
+  let options = nodeClientContexts.get(native);
+  if (options === undefined) {
+    options = {
+      keys: [], certs: [], ca: [], cipherList: '', cipherSuites: '', minVersion: 0, maxVersion: 0, alpn: Buffer.alloc(0),
+      requestCert: false, rejectUnauthorized: true, honorCipherOrder: false, sessionIdContext: '', nodeContext: native,
+      nodeContextSerial: ++nodeClientContextsMade,
+      // As node's contexts: no certificate compression unless asked for,
+      // which the ClientHello comparison then finds.
+      certCompression: certificateCompressionOf(undefined),
+    };
+    nodeClientContexts.set(native, options);
   }
   return options;
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "tls_node_context.h"
 #include "tls_openssl.h"
 #include "tls_session.h"
 
@@ -346,36 +347,6 @@ bool UseCertificateCompression(SSL_CTX* ctx, uint32_t packed) {
   return true;
 }
 
-// Takes what a server's SNI choice uses from `theirs`, a context node made
-// (TlsContextOptions::nodeContext), as node's own server takes it when its
-// SNICallback answers (UseSNIContext, SetCACerts in node's crypto): the
-// current certificate with its key and chain, the trust store (shared, with
-// its CRLs and flags) and the CA names asked of clients. Only read: node's
-// context is not changed, and the callbacks node sets on its contexts never
-// meet our connections. The objects are shared by reference (OpenSSL's
-// counts; read-only use from both threads is safe), not copied.
-bool TakeNodeContext(SSL_CTX* ours, SSL_CTX* theirs) {
-  // Checked here: OpenSSL would take a missing key to be the certificate's
-  // public one, and a missing certificate crashes it at security level 0.
-  // (lib/tls.ts answers with the server's own context where there is no
-  // certificate, as node's server goes on with its own.)
-  X509* certificate = SSL_CTX_get0_certificate(theirs);
-  EVP_PKEY* key = SSL_CTX_get0_privatekey(theirs);
-  STACK_OF(X509)* chain = nullptr;
-  if (certificate == nullptr || key == nullptr || SSL_CTX_get0_chain_certs(theirs, &chain) != 1 ||
-      SSL_CTX_use_cert_and_key(ours, certificate, key, chain, 1) != 1) {
-    return false;
-  }
-  if (X509_STORE* store = SSL_CTX_get_cert_store(theirs)) SSL_CTX_set1_cert_store(ours, store);
-  STACK_OF(X509_NAME)* names = SSL_CTX_get_client_CA_list(theirs);
-  if (names != nullptr && sk_X509_NAME_num(names) > 0) {
-    STACK_OF(X509_NAME)* copy = SSL_dup_CA_list(names);
-    if (copy == nullptr) return false;
-    SSL_CTX_set_client_CA_list(ours, copy);  // takes it
-  }
-  return true;
-}
-
 }  // namespace
 
 bool TlsTraceAvailable() {
@@ -537,6 +508,9 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   for (size_t i = 0; ok && i < options.certs.size(); ++i) ok = UseCertificates(ctx, options.certs[i]);
   for (size_t i = 0; ok && i < options.keys.size(); ++i) ok = UsePrivateKey(ctx, options.keys[i]);
   if (ok && !options.keys.empty() && !options.certs.empty()) ok = SSL_CTX_check_private_key(ctx) == 1;
+  // A client's node context may offer compression of its own (below).
+  int certCompression = options.certCompression;
+  std::string nodeClientHello;
   if (ok && options.nodeContext != nullptr) {
     // Its store may be node's process-wide root store, which nothing here
     // may add to: a node context comes without keys or trust of its own.
@@ -545,15 +519,17 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
       *failure = TlsFailure{"a context node made comes without keys, certificates or trust of its own", "", ""};
       return nullptr;
     }
-    if (!TakeNodeContext(ctx, options.nodeContext)) {
-      *failure = TakeTlsFailure("the SNI context has no certificate with its key");
+    if (options.client ? !TakeNodeClientContext(ctx, options.nodeContext, &certCompression, &nodeClientHello)
+                       : !TakeNodeServerContext(ctx, options.nodeContext)) {
+      *failure = TakeTlsFailure(options.client ? "the secureContext's settings could not be taken"
+                                               : "the SNI context has no certificate with its key");
       return nullptr;
     }
   }
   // After the key, as node (and so before pfx's certificates); left to
   // OpenSSL where node has no such option, as node leaves it.
-  if (ok && options.certCompression >= 0) {
-    ok = UseCertificateCompression(ctx, static_cast<uint32_t>(options.certCompression));
+  if (ok && certCompression >= 0) {
+    ok = UseCertificateCompression(ctx, static_cast<uint32_t>(certCompression));
     if (!ok) {
       *failure = TakeTlsFailure("certificate compression is not available in this OpenSSL");
       return nullptr;
@@ -593,6 +569,17 @@ std::shared_ptr<TlsContext> TlsContext::Create(const TlsContextOptions& options,
   }
   // As node: the lifetime is set only when given (OpenSSL's default otherwise).
   if (options.sessionTimeout >= 0) SSL_CTX_set_timeout(ctx, options.sessionTimeout);
+  if (options.client && options.nodeContext != nullptr) {
+    // What OpenSSL has no getter for (groups, signature algorithms,
+    // certificate compression) is compared, not copied: a context whose
+    // client would say something else is refused rather than used unlike
+    // node would use it.
+    std::string difference = ClientHelloDifference(ctx, nodeClientHello);
+    if (!difference.empty()) {
+      *failure = TlsFailure{difference, "", "ERR_EPOLL_REACTOR_TLS_UNSUPPORTED"};
+      return nullptr;
+    }
+  }
   if (options.client) return context;  // ticket keys and SNI: node's server options only
   // Every server context has it, so a context chosen by name goes on too.
   SSL_CTX_set_cert_cb(ctx, CertificateWanted, nullptr);

@@ -7,6 +7,7 @@
 
 #define REACTOR_TLS_SYMBOLS(X) \
   X(BIO_clear_flags) \
+  X(BIO_ctrl) \
   X(BIO_free) \
   X(BIO_get_data) \
   X(BIO_get_new_index) \
@@ -16,6 +17,7 @@
   X(BIO_meth_set_write_ex) \
   X(BIO_new) \
   X(BIO_new_mem_buf) \
+  X(BIO_s_mem) \
   X(BIO_set_data) \
   X(BIO_set_flags) \
   X(BIO_set_init) \
@@ -72,7 +74,10 @@
   X(SSL_CTX_get0_privatekey) \
   X(SSL_CTX_free) \
   X(SSL_CTX_get_cert_store) \
+  X(SSL_CTX_get_ciphers) \
   X(SSL_CTX_get_client_CA_list) \
+  X(SSL_CTX_get_options) \
+  X(SSL_CTX_get_security_level) \
   X(SSL_CTX_new) \
   X(SSL_CTX_sess_set_get_cb) \
   X(SSL_CTX_sess_set_new_cb) \
@@ -89,6 +94,7 @@
   X(SSL_CTX_set_client_CA_list) \
   X(SSL_CTX_set_keylog_callback) \
   X(SSL_CTX_set_options) \
+  X(SSL_CTX_set_security_level) \
   X(SSL_CTX_set_session_id_context) \
   X(SSL_CTX_set_timeout) \
   X(SSL_CTX_set_tlsext_ticket_key_evp_cb) \
@@ -132,6 +138,8 @@
   X(SSL_set_accept_state) \
   X(SSL_set_SSL_CTX) \
   X(SSL_set_bio) \
+  X(SSL_set_psk_client_callback) \
+  X(SSL_set_psk_use_session_callback) \
   X(SSL_set_connect_state) \
   X(SSL_set_ex_data) \
   X(SSL_set_session) \
@@ -167,8 +175,6 @@
 // rest, checked by TlsTraceAvailable() where used, and not part of
 // TlsAvailable(), so a node without them still has reactor TLS.
 #define REACTOR_TLS_OPTIONAL_SYMBOLS(X) \
-  X(BIO_ctrl) \
-  X(BIO_s_mem) \
   X(ERR_pop_to_mark) \
   X(ERR_set_mark) \
   X(SSL_set_msg_callback) \
