@@ -1,7 +1,6 @@
 #include "tls_node_context.h"
 
 #include <cstring>
-#include <map>
 #include <vector>
 
 namespace reactor {
@@ -370,32 +369,22 @@ std::string ClientHelloDifference(SSL_CTX* ours, const std::string& theirHello) 
   ClientHello node = ParseClientHello(theirHello);
   if (!mine.parsed || !node.parsed) return "ClientHello (which could not be made)";
   // Set per connection, as node sets them, or different every time.
-  auto compared = [](const ClientHello& hello) {
-    std::vector<std::pair<unsigned, std::string>> kept;
+  auto perConnection = [](unsigned type) { return type == kServerName || type == kAlpn || type == kPadding; };
+  auto typesOf = [&](const ClientHello& hello) {
+    std::vector<unsigned> types;
     for (const auto& extension : hello.extensions) {
-      if (extension.first == kServerName || extension.first == kAlpn || extension.first == kPadding) continue;
-      kept.push_back(extension);
+      if (!perConnection(extension.first)) types.push_back(extension.first);
     }
-    return kept;
+    return types;
   };
-  std::vector<std::pair<unsigned, std::string>> a = compared(mine);
-  std::vector<std::pair<unsigned, std::string>> b = compared(node);
-  std::map<unsigned, const std::string*> inMine;
-  for (const auto& extension : a) inMine[extension.first] = &extension.second;
-  for (const auto& extension : b) {
-    auto found = inMine.find(extension.first);
-    if (found != inMine.end() && *found->second == extension.second) continue;
-    const char* option = OptionBehind(extension.first);
-    return option != nullptr ? option : "ClientHello extension " + std::to_string(extension.first);
+  for (const ClientHello* hello : {&node, &mine}) {
+    for (unsigned type : typesOf(*hello)) {
+      if (SameExtension(mine, node, type)) continue;
+      const char* option = OptionBehind(type);
+      return option != nullptr ? option : "ClientHello extension " + std::to_string(type);
+    }
   }
-  for (const auto& extension : a) {
-    bool inNode = false;
-    for (const auto& other : b) inNode = inNode || other.first == extension.first;
-    if (inNode) continue;
-    const char* option = OptionBehind(extension.first);
-    return option != nullptr ? option : "ClientHello extension " + std::to_string(extension.first);
-  }
-  if (a != b) return "order of the ClientHello's extensions";
+  if (typesOf(mine) != typesOf(node)) return "order of the ClientHello's extensions";
   // After the extensions: the signature algorithms decide which ciphers are offered.
   if (mine.version != node.version) return "minVersion/maxVersion";
   if (mine.ciphers != node.ciphers) return "ciphers";
