@@ -10,9 +10,6 @@
 #   scripts/node-versions.sh version 24           # prints the pinned release (24.22.3)
 #   scripts/node-versions.sh run 24 npm test      # builds against Node 24, runs `npm test` with it
 #   scripts/node-versions.sh run 22 jest test/compat
-#   EPOLL_REACTOR_ASIDE=DIR scripts/node-versions.sh build 24
-#                                                 # fetches and builds into DIR for a later
-#                                                 # run with the same EPOLL_REACTOR_ASIDE
 #   NODE_ARCH=arm64 scripts/node-versions.sh path 26
 #
 # In `run`, the first word `npm` or `jest` runs the work tree's jest (or npm
@@ -65,16 +62,20 @@ case "$command" in
   version)
     pinned "$2"
     ;;
-  build|run)
+  run)
     want="$2"
     shift 2
     dir="$(fetch "$want")"
     node="$dir/bin/node"
     source "$root/scripts/addon-aside.sh"
-    addon_aside_build "node$(pinned "$want")-$arch" env npm_config_nodedir="$dir" "$node" node_modules/node-gyp/bin/node-gyp.js rebuild -j 2
-    [ "$command" = build ] && exit 0
+    addon_aside_prepare "node$want"
     export PATH="$dir/bin:$PATH"
     echo "node-versions: Node $("$node" -v), its addon in $work" >&2
+    if ! (cd "$work" && npm_config_nodedir="$dir" "$node" node_modules/node-gyp/bin/node-gyp.js rebuild -j 2) \
+      >"$work/build.log" 2>&1; then
+      cat "$work/build.log" >&2
+      exit 1
+    fi
     addon_aside_use "$node"
     case "${1:-}" in
       jest) shift; "$node" node_modules/jest/bin/jest.js "$@" ;;

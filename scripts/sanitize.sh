@@ -5,18 +5,15 @@
 #
 #   scripts/sanitize.sh                 # the whole suite
 #   scripts/sanitize.sh test/forward    # jest path patterns
-#   EPOLL_REACTOR_ASIDE=DIR scripts/sanitize.sh --build-only
-#                                       # builds into DIR for a later run
-#                                       # with the same EPOLL_REACTOR_ASIDE
 #
 # Leak detection is off: Node itself does not free everything at exit, and
 # LeakSanitizer would report that. Any ASan or UBSan report fails the run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/addon-aside.sh"
+addon_aside_prepare asan
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-addon_aside_build asan env CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers" npx node-gyp rebuild -j 2
-[ "${1:-}" = --build-only ] && exit 0
+(cd "$work" && CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers" npx node-gyp rebuild -j 2 >/dev/null)
 addon_aside_use node
 
 asan="$(gcc -print-file-name=libasan.so)"

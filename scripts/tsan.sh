@@ -16,8 +16,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/addon-aside.sh"
+addon_aside_prepare tsan
 flags="-fsanitize=thread -fno-omit-frame-pointer -g"
-addon_aside_build tsan env CXXFLAGS="$flags" LDFLAGS="$flags" npx node-gyp rebuild -j 2
+(cd "$work" && CXXFLAGS="$flags" LDFLAGS="$flags" npx node-gyp rebuild -j 2 >/dev/null)
 addon_aside_use node
 
 if [ "$#" -eq 0 ]; then
