@@ -621,15 +621,19 @@ void Loop::RunCommands() {
   }
   for (Command& command : commands) {
     Apply(command);
-    // Acks, and writes that were dropped, leave their pooled buffer here.
+    // Acks, and writes that were dropped, leave their pooled buffer here;
+    // a secret is cleansed before it is freed or pooled.
+    command.CleanseSecret();
     if (command.bytes) batch_->ReturnBuffer(command.bytesPool, std::move(command.bytes));
   }
   commands.clear();
 }
 
-Command::~Command() {
+void Command::CleanseSecret() {
   if (kind == Kind::kTlsAnswerPsk && bytes) sys::Cleanse(bytes.get(), length);
 }
+
+Command::~Command() { CleanseSecret(); }
 
 void Loop::Apply(Command& command) {
   if (lastPass_) {

@@ -76,9 +76,11 @@ struct Command {
     kTlsResumeSession,    // id: a TLS server connection whose handshake waits for
                           // JS's lookup of an offered session id; bytes: the
                           // session (DER), or none (TlsSession::ResumeSession)
-    kTlsAnswerPsk,        // id: a TLS server connection whose handshake waits for a
-                          // PSK key; amount: the index of the identity JS found a
-                          // key for, past them for none; bytes: the key (TlsSession::AnswerPsk)
+    kTlsAnswerPsk,        // id: a TLS connection whose handshake waits for a PSK
+                          // key; amount: the index of the identity JS found a key
+                          // for, past them for none; bytes: the key. A client's:
+                          // amount the identity's length, bytes the identity then
+                          // the key (TlsSession::AnswerPsk)
     kTlsSessionStored,    // id: a TLS server connection whose output waits for
                           // JS's 'newSession' callback may send (TlsSession::SessionStored)
     kTlsListenWith,       // id: a TLS listener; tlsContext: the server context the
@@ -102,7 +104,10 @@ struct Command {
   Command(Command&&) = default;
   Command& operator=(Command&&) = default;
   // Cleanses a kTlsAnswerPsk's key, however the command ends: applied,
-  // late, for a connection gone, or dropped at teardown.
+  // late, for a connection gone, or dropped at teardown. Every path that
+  // lets go of `bytes` (RunCommands returns them to their pool) calls it
+  // first: the one place that knows which bytes are secret.
+  void CleanseSecret();
   ~Command();
   Kind kind;
   uint64_t id = 0;
