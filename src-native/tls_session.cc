@@ -1190,6 +1190,17 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
             static_cast<double>(verifyResult));
 }
 
+bool TlsSession::ClosedByPeer(int result) const {
+  if (result == SSL_ERROR_ZERO_RETURN) return true;
+  // OpenSSL 3.2 and later say SSL_ERROR_SYSCALL, with nothing queued, for a
+  // TLS 1.3 close_notify that came after a warning alert (an
+  // unrecognized_name before the ServerHello): SSL_get_error compares the
+  // last warning with close_notify, and a TLS 1.3 close_notify is no longer
+  // recorded as one. node reads SSL_get_shutdown first and ends cleanly.
+  return result == SSL_ERROR_SYSCALL && transport_.error == 0 && ERR_peek_error() == 0 &&
+         (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
 ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int result) {
   if (result == SSL_ERROR_WANT_READ) {
     if (transport_.wouldBlock) {
@@ -1208,7 +1219,7 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     connection.waitingWritable = true;
     return ReadOutcome::kDrained;
   }
-  if (transport_.peerEnded || result == SSL_ERROR_ZERO_RETURN) {
+  if (transport_.peerEnded || ClosedByPeer(result)) {
     // A FIN, or the peer's close_notify (which node also treats as the end);
     // or a reset that a send of OpenSSL's own met first (dropped, as node's,
     // Transport::dropWritesToGonePeer), which left the end to read.
@@ -1563,8 +1574,9 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
     return {PlainStatus::kWouldBlock, 0};
   }
   connection.readable = false;
-  if (error == SSL_ERROR_ZERO_RETURN || transport_.peerEnded) EndHoldForPeersEnd();
-  if (error == SSL_ERROR_ZERO_RETURN) {
+  bool closed = ClosedByPeer(error);
+  if (closed || transport_.peerEnded) EndHoldForPeersEnd();
+  if (closed) {
     ERR_clear_error();
     return {PlainStatus::kEnded, 0};
   }

@@ -513,6 +513,8 @@ class TlsSession {
   bool BindSessionsToServername();
   // Forgets the key: at the handshake's end and with the session.
   void ForgetPskKey();
+  // Whether a failed read's error (SSL_get_error) is the peer's close_notify.
+  bool ClosedByPeer(int result) const;
   // Reports the sessions OnNewServerSession kept (kTlsNewSession).
   void ReportServerNewSessions(Connection& connection, Batch& batch);
   // node's kMaxSessionSize: a larger session is not offered to 'newSession'.

@@ -125,6 +125,7 @@
   X(SSL_get_servername) \
   X(SSL_get_peer_finished) \
   X(SSL_get_session) \
+  X(SSL_get_shutdown) \
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
   X(SSL_get_pending_cipher) \

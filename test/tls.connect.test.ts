@@ -443,3 +443,49 @@ describe('setServername()', () => {
       .toBe('Error ERR_TLS_SNI_FROM_SERVER Cannot issue SNI from a TLS server-side socket');
   });
 });
+
+test('a warning alert before the ServerHello, then the server\'s close_notify: a clean end, as tls.connect\'s', async () => {
+  // OpenSSL 3.2 and later report that close_notify as SSL_ERROR_SYSCALL
+  // (its last warning is the alert, not close_notify); node reads the
+  // shutdown state first. TLS 1.3, and TLS 1.2 for the same path.
+  // The server answers and ends: its close_notify is what the client reads last.
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => socket.end(chunk));
+  }));
+  const serverPort = await listenLocal(server);
+  const unrecognizedName = Buffer.from([21, 3, 3, 0, 2, 1, 112]);
+  const proxy = track(net.createServer((down) => {
+    const up = net.connect(serverPort, '127.0.0.1');
+    let first = true;
+    up.on('data', (chunk: Buffer) => {
+      down.write(first ? Buffer.concat([unrecognizedName, chunk]) : chunk);
+      first = false;
+    });
+    down.on('data', (chunk: Buffer) => up.write(chunk));
+    up.on('end', () => down.end());
+    down.on('end', () => up.end());
+    up.on('error', () => down.destroy());
+    down.on('error', () => up.destroy());
+    down.on('close', () => up.destroy());
+  }));
+  const port = await listenLocal(proxy);
+  const endOf = (socket: tls.TLSSocket | Socket) => new Promise<string[]>((resolve) => {
+    const events: string[] = [];
+    socket.on('secureConnect', () => {
+      events.push('secureConnect');
+      socket.write('ping');
+    });
+    socket.on('data', (chunk: Buffer) => events.push(`data ${chunk.toString()}`));
+    socket.on('end', () => events.push('end'));
+    socket.on('error', (error: Error & { code?: string }) => events.push(`error ${error.code ?? error.message}`));
+    socket.on('close', () => resolve(events));
+  });
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const options = { ca: pki.caCert, servername: 'localhost', maxVersion };
+    const theirs = await endOf(track(tls.connect({ host: '127.0.0.1', port, ...options })));
+    const ours = await endOf(track(connect({ host: '127.0.0.1', port, tls: options })));
+    expect(theirs).toEqual(['secureConnect', 'data ping', 'end']);
+    expect(ours).toEqual(theirs);
+  }
+});
