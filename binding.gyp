@@ -25,6 +25,7 @@
             "src-native/tls_context.cc",
             "src-native/tls_node_context.cc",
             "src-native/tls_query.cc",
+            "src-native/tls_server_flight.cc",
             "src-native/tls_session.cc",
             "src-native/tls_server_sessions.cc"
           ],

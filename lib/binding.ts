@@ -17,7 +17,9 @@ export interface NativeReactor {
     /** A TLS client reports its key log lines from its first message on. */
     logsKeys?: boolean,
     /** A TLS client's plaintext bytes per record from its first message on (512 to 16384), 0 for OpenSSL's. */
-    maxSendFragment?: number):
+    maxSendFragment?: number,
+    /** A TLS client with a pskCallback: its handshake asks JS for the PSK (TlsPsk events). */
+    asksPsk?: boolean):
     [id: number] | [errno: number, syscall: string];
   /**
    * Takes a duplicate of a connected stream socket. `wasConnected`: one libuv
@@ -68,7 +70,11 @@ export interface NativeReactor {
   tlsChooseAlpn(id: number, index: number, keyCertContextId: number): void;
   /** The answer to a TlsResumeSession event: the session (DER) to resume, or none. */
   tlsResumeSession(id: number, session?: Buffer): void;
-  /** The answer to a TlsPsk event: the index of the identity a key was found for and the key, or -1 for none. */
+  /**
+   * The answer to a TlsPsk event: the index of the identity a key was found
+   * for and the key, or -1 for none. A client's: the identity's length in
+   * bytes and the identity followed by the key.
+   */
   tlsAnswerPsk(id: number, index: number, key?: Buffer): void;
   /** A TLS connection's records carry at most `size` bytes of plaintext from now on (512 to 16384). */
   tlsSetMaxSendFragment(id: number, size: number): void;
@@ -276,7 +282,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 10;
+export const BRIDGE_PROTOCOL = 11;
 
 interface NativeBinding {
   available: boolean;

@@ -177,3 +177,13 @@ export const contextsCheckedForCertificate = major >= 22;
  * Seen with node:tls on 20.20.2, 22.23.5, 24.22.3 and 26.12.1.
  */
 export const pskHintErrorCode = major >= 24 ? 'ERR_TLS_PSK_SET_IDENTITY_HINT_FAILED' : 'ERR_TLS_PSK_SET_IDENTIY_HINT_FAILED';
+
+/**
+ * A server's verdict on a client that sent no certificate: Node 20 and 22
+ * judge it as a client judges a server (none is needed with a PSK cipher or
+ * in a resumed TLS 1.3 session, so `authorized` is true with requestCert);
+ * Node 24 and later say UNABLE_TO_GET_ISSUER_CERT for every such client, a
+ * PSK one and a resumed one too. Clients keep the PSK rule on every
+ * version. Seen with node:tls on 20.20.2, 22.23.5, 24.22.3 and 26.12.1.
+ */
+export const serversNeedClientCertificates = major >= 24;

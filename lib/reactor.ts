@@ -73,8 +73,13 @@ export interface ConnectionEndpoint {
   onReactorOcspResponse?(stapled: boolean, response: string): void;
   /** TLS server connections with an external session cache: the handshake waits for the session with this id (hex) (tlsResumeSession). */
   onReactorResumeSession?(id: string): void;
-  /** TLS server connections with a pskCallback: the handshake waits for a key for one of these identities (hex) (tlsAnswerPsk). */
-  onReactorPsk?(identities: string[]): void;
+  /**
+   * TLS connections with a pskCallback: a server's handshake waits for a key
+   * for one of these identities (hex), a client's for its identity and key
+   * given the server's hint (one, hex, or none), for its ClientKeyExchange
+   * (TLS 1.2) or its ClientHello (tlsAnswerPsk).
+   */
+  onReactorPsk?(identities: string[], atKeyExchange: boolean): void;
   /** TLS server connections with an external session cache: a session the handshake made, its id (hex) and DER (base64). */
   onReactorNewSession?(id: string, der: string): void;
   /** TLS client connections only: a session (base64 DER), `issued` by the server or the handshake's own. */
@@ -546,7 +551,7 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         connections.get(id)?.onReactorResumeSession?.(strings[records[i + 3]]);
       } else if (kind === EventKind.TlsPsk) {
         const first = records[i + 3];
-        connections.get(id)?.onReactorPsk?.(strings.slice(first, first + records[i + 2]));
+        connections.get(id)?.onReactorPsk?.(strings.slice(first, first + records[i + 2]), records[i + 4] === 1);
       } else if (kind === EventKind.TlsNewSession) {
         const first = records[i + 3];
         connections.get(id)?.onReactorNewSession?.(strings[first], strings[first + 1]);

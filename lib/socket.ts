@@ -485,8 +485,9 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   /**
-   * @internal Answers a TLS server connection's PSK question (lib/tls.ts):
-   * the index of the identity a key was found for and the key, or -1 for none.
+   * @internal Answers a TLS connection's PSK question (lib/tls.ts): the
+   * index of the identity a key was found for and the key, or -1 for none;
+   * a client's identity length and its identity then key.
    */
   protected answerTlsPsk(index: number, key?: Buffer): void {
     if (!this.registered) return;
@@ -830,9 +831,9 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (tls === undefined && bound === undefined) {
       result = reactor.native.connect(target.family, address, target.port, localAddress, localPort);
     } else {
-      const [context, servername, session, traces, requestsOcsp, logsKeys, maxSendFragment] = tls ?? [];
+      const [context, servername, session, traces, requestsOcsp, logsKeys, maxSendFragment, asksPsk] = tls ?? [];
       result = reactor.native.connect(target.family, address, target.port, localAddress, localPort, context, servername,
-        session, traces, requestsOcsp, bound, logsKeys, maxSendFragment);
+        session, traces, requestsOcsp, bound, logsKeys, maxSendFragment, asksPsk);
     }
     if (bound !== undefined && this.boundSource?.path === undefined) this.closeBoundSource();
     if (result.length === 2) return [result[0], result[1]];
@@ -842,13 +843,13 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /**
    * @internal A TLS client's native context id, SNI name, session, whether
-   * it traces, whether it asks for an OCSP staple, whether it logs its keys
-   * and its record size (0: OpenSSL's), for connect() (lib/tls.ts);
-   * undefined for a plain socket.
+   * it traces, whether it asks for an OCSP staple, whether it logs its keys,
+   * its record size (0: OpenSSL's) and whether it has a pskCallback, for
+   * connect() (lib/tls.ts); undefined for a plain socket.
    */
   protected tlsConnectArguments(_reactor: Reactor): [contextId: number, servername: string,
     session: Buffer | undefined, traces: boolean, requestsOcsp: boolean, logsKeys: boolean,
-    maxSendFragment: number] | undefined {
+    maxSendFragment: number, asksPsk: boolean] | undefined {
     return undefined;
   }
 

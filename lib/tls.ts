@@ -13,7 +13,7 @@ import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleE
 import type { Reactor } from './reactor';
 import {
   addContextIgnoresCase, ephemeralKeyInfoNamesGroups, contextsCheckedForCertificate, systemCaHintOnVerifyErrors,
-  pskHintErrorCode, tlsSessionsCarryServerIdentity,
+  pskHintErrorCode, serversNeedClientCertificates, tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
 import { nodeOptionValue } from './node-options';
@@ -47,7 +47,7 @@ const leftToNodeByServeHttp = ['pskCallback'] as const;
 
 /** node:tls client options the reactor does not implement yet; passing one throws. */
 const unsupportedClientOptions = [
-  'pskCallback', 'privateKeyEngine', 'privateKeyIdentifier',
+  'privateKeyEngine', 'privateKeyIdentifier',
   'minDHSize', 'socket',
 ] as const;
 
@@ -123,6 +123,9 @@ function certificateCompressionOf(algorithms: unknown): number {
 
 // node's default handshakeTimeout for tls.Server.
 const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+
+/** OpenSSL's X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: node's verdict on a peer that sent no certificate. */
+const X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT = 2;
 
 // OpenSSL 3's X509_V_ERR_* numbers (INVALID_CA is 79; 1.1.1's 24 is now
 // NO_ISSUER_PUBLIC_KEY, UNSPECIFIED to node) and the names node gives them as
@@ -357,6 +360,16 @@ export interface ConnectTlsOptions {
    * ignored and a full handshake follows, as with tls.connect.
    */
   session?: Buffer | NodeJS.ArrayBufferView | string;
+  /**
+   * TLS-PSK, as tls.connect's: called with the socket as `this` and the
+   * server's identity hint (null when it sent none, and always in TLS 1.3,
+   * where it is asked before the ClientHello); returns `{ psk, identity }`,
+   * or null/undefined for none. TLS 1.2 needs a PSK cipher in `ciphers`
+   * (e.g. `'PSK+HIGH'`). A throw, or an answer of the wrong shape, destroys
+   * the socket with that error, as node's.
+   */
+  pskCallback?: (this: SecureSocket, hint: string | null) =>
+    { psk: NodeJS.ArrayBufferView; identity: string } | null | undefined;
 }
 
 /** What a client SecureSocket carries from connect({ tls }) to its handshake's end. */
@@ -381,6 +394,8 @@ interface TlsClientState {
   readonly traces: boolean;
   /** It asks for an OCSP staple (requestOCSP): 'OCSPResponse' is emitted. */
   readonly requestsOcsp: boolean;
+  /** Its pskCallback: the handshake asks it for the PSK (onReactorPsk). */
+  readonly pskCallback: ((this: SecureSocket, hint: string | null) => unknown) | undefined;
 }
 
 /** The peer's certificate as the handshake reported it: its DER, and the SHA-256 node's object is kept by. */
@@ -528,7 +543,7 @@ export class SecureSocket extends Socket {
 
   /** @internal */
   protected override tlsConnectArguments(reactor: Reactor):
-    [number, string, Buffer | undefined, boolean, boolean, boolean, number] | undefined {
+    [number, string, Buffer | undefined, boolean, boolean, boolean, number, boolean] | undefined {
     const client = this.tlsClient;
     if (client === undefined) return undefined;
     this.serverVerified = false;  // every attempt's handshake is judged on its own
@@ -541,7 +556,8 @@ export class SecureSocket extends Socket {
     // In the start itself: the connection is handed to the reactor before
     // anything staged in this tick, and its ClientHello may go at once.
     return [id, this.servernameToSend ?? client.servername, this.sessionToOffer ?? client.session,
-      this.wantsTrace || client.traces, client.requestsOcsp, this.logsKeys, this.maxSendFragment ?? 0];
+      this.wantsTrace || client.traces, client.requestsOcsp, this.logsKeys, this.maxSendFragment ?? 0,
+      client.pskCallback !== undefined];
   }
 
   /**
@@ -985,6 +1001,9 @@ export class SecureSocket extends Socket {
       return;
     }
     if (server.requestCert) {
+      // The reactor judged a client without a certificate by node's client
+      // rule (PSK, or a resumed TLS 1.3 session, needs none).
+      if (certificate === undefined && serversNeedClientCertificates) verifyResult = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
       if (verifyResult === 0) {
         this.authorized = true;
       } else {
@@ -1109,9 +1128,58 @@ export class SecureSocket extends Socket {
     this.useTlsContext(contextId, ocspResponse);
   }
 
-  /** @internal The handshake waits for a key for one of the PSK identities (hex) the client offered. */
-  onReactorPsk(identities: string[]): void {
+  /**
+   * @internal The handshake waits for a PSK: a server's for a key for one of
+   * the identities (hex) the client offered, a client's for its identity
+   * and key, given the server's hint (hex; none: null).
+   */
+  onReactorPsk(identities: string[], atKeyExchange = false): void {
+    if (this.tlsClient !== undefined) {
+      if (atKeyExchange && this.connectEmitPending) {
+        // node's ClientKeyExchange question comes a round trip after
+        // 'connect' (its ClientHello one, before it): this one waits for it.
+        const id = this.id;
+        process.nextTick(() => {
+          if (!this.destroyed && this.id === id) this.onReactorPsk(identities, atKeyExchange);
+        });
+        return;
+      }
+      this.answerClientPsk(this.tlsClient, identities.length === 0 ? null : identities[0]);
+      return;
+    }
     this.secureServer?.answerPsk(this, identities);
+  }
+
+  /**
+   * A client's pskCallback, as node's onPskClientCallback calls it: with
+   * the socket as `this` and the hint as node makes its string of OpenSSL's
+   * (UTF-8); a throw, or an answer of the wrong shape, destroys the socket
+   * with that error and the handshake goes no further.
+   */
+  private answerClientPsk(client: TlsClientState, hintHex: string | null): void {
+    if (this.destroyed) return;
+    const hint = hintHex === null ? null : Buffer.from(hintHex, 'hex').toString('utf8');
+    let answer: { identity: Buffer; psk: Buffer } | undefined;
+    try {
+      answer = client.pskCallback === undefined ? undefined : clientPskAnswer(client.pskCallback.call(this, hint));
+    } catch (error) {
+      this.destroy(error as Error);
+      return;
+    }
+    if (this.destroyed) {
+      answer?.psk.fill(0);
+      return;
+    }
+    if (answer === undefined) {
+      this.answerTlsPsk(-1);
+      return;
+    }
+    // The reactor copies it at once; this copy is cleansed, as the key's
+    // copies on the native side are.
+    const identityThenKey = Buffer.concat([answer.identity, answer.psk]);
+    this.answerTlsPsk(answer.identity.length, identityThenKey);
+    identityThenKey.fill(0);
+    answer.psk.fill(0);
   }
 
   /** @internal The answer to onReactorPsk: the index of the identity a key was found for, and it; -1 for none. */
@@ -1313,6 +1381,27 @@ function handshakeCallback<T>(socket: SecureSocket, go: (value: T | undefined) =
 // OpenSSL's PSK_MAX_IDENTITY_LEN and PSK_MAX_PSK_LEN (3.x, as in every node this supports).
 const PSK_MAX_IDENTITY_LENGTH = 256;
 const PSK_MAX_KEY_LENGTH = 512;
+
+/**
+ * A client's pskCallback answer as node's onPskClientCallback reads it:
+ * undefined for none; `{ psk, identity }` checked with node's errors. The
+ * key is copied, as node's C++ copies it.
+ */
+function clientPskAnswer(answer: unknown): { identity: Buffer; psk: Buffer } | undefined {
+  if (answer === null || answer === undefined) return undefined;
+  validateObject(answer, 'ret');
+  const { psk, identity } = answer as { psk?: unknown; identity?: unknown };
+  if (!ArrayBuffer.isView(psk)) throw invalidArgType('psk', 'an instance of Buffer, TypedArray, or DataView', psk);
+  // node compares the view's `length` (a DataView has none, and passes).
+  if ((psk as unknown as { length?: number }).length! > PSK_MAX_KEY_LENGTH) {
+    throw invalidArgValue('psk', psk, `Pre-shared key exceeds ${PSK_MAX_KEY_LENGTH} bytes`);
+  }
+  validateString(identity, 'identity');
+  if (Buffer.byteLength(identity) > PSK_MAX_IDENTITY_LENGTH) {
+    throw invalidArgValue('identity', identity, `PSK identity exceeds ${PSK_MAX_IDENTITY_LENGTH} bytes`);
+  }
+  return { identity: Buffer.from(identity), psk: Buffer.from(psk.buffer.slice(psk.byteOffset, psk.byteOffset + psk.byteLength)) };
+}
 
 /** A pskCallback's answer as node's server reads it: the key, or undefined for none; throws as node's for a wrong type or length. */
 function pskKeyOf(answer: unknown): Buffer | undefined {
@@ -1611,6 +1700,9 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   // In tls.connect's order: the context's options, enableTrace, the session, then the name.
   const { context, contextKey } = preparedClientContext(options);
   const traces = traceOption(options.enableTrace);
+  // As TLSSocket takes it: any truthy value must be a function.
+  const pskCallback = options.pskCallback || undefined;
+  if (pskCallback !== undefined) validateFunction(pskCallback, 'pskCallback');
   const servername = options.servername || '';
   const hostname = servername || connectOptions.host || 'localhost';
   // As tls.connect: anything given but false verifies (undefined too: node
@@ -1634,6 +1726,7 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
     localAddress: connectOptions.localAddress, session, traces,
     // As tls.connect: any truthy value asks.
     requestsOcsp: Boolean(options.requestOCSP),
+    pskCallback: pskCallback as TlsClientState['pskCallback'],
   };
 }
 

@@ -62,7 +62,10 @@ enum class EventKind : uint8_t {
                           // its DER in base64)
   kTlsPsk = 24,           // id: a server's handshake waits for JS's key for one
                           // of a PSK identities (node's pskCallback); a: how many,
-                          // b: string index of the first (each in hex)
+                          // b: string index of the first (each in hex). A client's
+                          // waits for its identity and key: a: 1 with the server's
+                          // hint, 0 without; c: 1 for its ClientKeyExchange, 0 for
+                          // a ClientHello
 };
 
 // Whether an event's b is an index into Batch::strings, which Append must

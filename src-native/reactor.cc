@@ -796,12 +796,12 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       !info[3].IsString() || !info[4].IsNumber()) {
     return ThrowTypeError(env,
                           "connect(family, address, port, localAddress, localPort[, tlsContext, servername, session, "
-                          "traces, requestsOcsp, boundFd, logsKeys, maxSendFragment])");
+                          "traces, requestsOcsp, boundFd, logsKeys, maxSendFragment, asksPsk])");
   }
-  // info[5] to info[9], info[11] and info[12]: a TLS client's context, SNI
-  // name, session to offer (a Buffer), whether it traces, whether it asks
-  // for an OCSP staple, whether it logs its keys and its record size,
-  // checked before the socket exists.
+  // info[5] to info[9] and info[11] to info[13]: a TLS client's context,
+  // SNI name, session to offer (a Buffer), whether it traces, whether it
+  // asks for an OCSP staple, whether it logs its keys, its record size and
+  // whether it has a pskCallback, checked before the socket exists.
   std::shared_ptr<TlsContext> tlsContext;
   std::unique_ptr<TlsClientStart> tlsClient;
   bool tlsRequested = info.Length() >= 6 && !info[5].IsUndefined();
@@ -832,6 +832,7 @@ Napi::Value Reactor::Connect(const Napi::CallbackInfo& info) {
       double bytes = info[12].As<Napi::Number>().DoubleValue();
       if (bytes >= 512 && bytes <= 16384) tlsClient->maxSendFragment = static_cast<uint64_t>(bytes);
     }
+    tlsClient->asksPsk = info.Length() >= 14 && info[13].IsBoolean() && info[13].As<Napi::Boolean>().Value();
   }
   int familyCode = info[0].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -1430,7 +1431,8 @@ Napi::Value Reactor::TlsResumeSession(const Napi::CallbackInfo& info) {
 
 // tlsAnswerPsk(connectionId, index[, key]): JS's answer to kTlsPsk, the
 // index of the identity the pskCallback gave a key for and the key, or -1
-// (and no key) for none.
+// (and no key) for none. A client's: the identity's length in bytes, and
+// the identity followed by the key.
 Napi::Value Reactor::TlsAnswerPsk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[1].IsNumber() || (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsBuffer())) {

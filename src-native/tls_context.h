@@ -67,6 +67,7 @@ struct TlsClientStart {
   bool requestsOcsp = false;  // asks the server to staple an OCSP response (node's requestOCSP)
   bool logsKeys = false;   // reports its key log lines from the ClientHello ('keylog' listened for)
   uint64_t maxSendFragment = 0;  // plaintext bytes per record from the ClientHello on (setMaxSendFragment), 0: OpenSSL's
+  bool asksPsk = false;    // has a pskCallback: JS is asked for the PSK (TlsSession::OnPskClient)
 };
 
 // What lib/tls.ts passes, already validated there (and by node:tls's own

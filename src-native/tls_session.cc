@@ -54,6 +54,11 @@ int TransportRead(BIO* bio, char* into, size_t capacity, size_t* received) {
     BIO_set_retry_read(bio);
     return 0;
   }
+  if (transport->pskClient != nullptr && transport->pskClient->HoldForPskHint()) {
+    // Reading the server's next record whole, or stopped for JS's key.
+    BIO_set_retry_read(bio);
+    return 0;
+  }
   if (!transport->held.empty()) {
     size_t given = std::min(capacity, transport->held.size());
     std::memcpy(into, transport->held.data(), given);
@@ -210,9 +215,22 @@ constexpr double kSecureSessionReused = 2;
 // node's close resets too.
 constexpr size_t kDiscardOnFailure = 64 * 1024;
 
-// X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT: what node's server reports as the
-// authorization error of a client that sent no certificate.
-constexpr long kNoPeerCertificate = X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+// The verdict on a peer that sent no certificate, as node's gives it: none
+// is needed with a PSK cipher (TLS 1.2), or in a resumed TLS 1.3 session,
+// which an external PSK looks like (and node takes one resumed without a
+// certificate as authorized too); otherwise
+// X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, what node's server reports as the
+// authorization error of a client that sent none.
+long VerdictWithoutCertificate(SSL* ssl) {
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  SSL_SESSION* session = SSL_get_session(ssl);
+  if ((cipher != nullptr && SSL_CIPHER_get_auth_nid(cipher) == NID_auth_psk) ||
+      (session != nullptr && SSL_SESSION_get_protocol_version(session) == TLS1_3_VERSION &&
+       SSL_session_reused(ssl) == 1)) {
+    return X509_V_OK;
+  }
+  return X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+}
 
 // Bytes for JS in hex: strings reach JS as UTF-8, and these are any bytes.
 std::string Hex(const std::string& bytes) {
@@ -292,11 +310,65 @@ std::unique_ptr<TlsSession> TlsSession::Accept(std::shared_ptr<TlsContext> conte
   return session;
 }
 
+namespace {
+
+// OpenSSL's PSK callback on a client with a pskCallback: JS's answer, asked
+// before OpenSSL got here (TlsSession::OnPskClient). The hint is the one JS
+// was given, read off the server's flight.
+unsigned int PskClientRead(SSL* ssl, const char*, char* identity, unsigned int maxIdentity, unsigned char* psk,
+                           unsigned int maxPsk) {
+  TlsSession* session = TlsSession::Of(ssl);
+  return session == nullptr ? 0 : session->OnPskClient(identity, maxIdentity, psk, maxPsk);
+}
+
+// Whether `cipher` is in the list `ssl` offers: OpenSSL refuses a
+// ServerHello that chose another.
+bool Offered(SSL* ssl, const SSL_CIPHER* cipher) {
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_get_ciphers(ssl);
+  for (int i = 0; ciphers != nullptr && i < sk_SSL_CIPHER_num(ciphers); ++i) {
+    if (SSL_CIPHER_get_id(sk_SSL_CIPHER_value(ciphers, i)) == SSL_CIPHER_get_id(cipher)) return true;
+  }
+  return false;
+}
+
+bool IsPskExchange(int exchange) {
+  return exchange == NID_kx_psk || exchange == NID_kx_dhe_psk || exchange == NID_kx_ecdhe_psk ||
+         exchange == NID_kx_rsa_psk;
+}
+
+// Whether `ssl` may negotiate a TLS 1.2 (or older) PSK cipher: one is in
+// its list and its versions reach below TLS 1.3.
+bool MayNegotiateTls12Psk(SSL* ssl) {
+  if (SSL_get_min_proto_version(ssl) >= TLS1_3_VERSION) return false;
+  STACK_OF(SSL_CIPHER)* ciphers = SSL_get_ciphers(ssl);
+  for (int i = 0; ciphers != nullptr && i < sk_SSL_CIPHER_num(ciphers); ++i) {
+    if (IsPskExchange(SSL_CIPHER_get_kx_nid(sk_SSL_CIPHER_value(ciphers, i)))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::unique_ptr<TlsSession> TlsSession::Connect(std::shared_ptr<TlsContext> context, int fd,
                                                 const TlsClientStart& start) {
   std::unique_ptr<TlsSession> session = Create(std::move(context), fd);
   if (session == nullptr) return nullptr;
   SSL_set_connect_state(session->ssl_);
+  if (start.asksPsk) {
+    SSL* ssl = session->ssl_;
+    SSL_set_psk_client_callback(ssl, PskClientRead);
+    long maxVersion = SSL_get_max_proto_version(ssl);
+    session->pskTls13_ = (maxVersion == 0 || maxVersion >= TLS1_3_VERSION) &&
+                         (SSL_get_options(ssl) & SSL_OP_NO_TLSv1_3) == 0;
+    session->pskAtClientHello_ = session->pskTls13_;
+    // The server's flight is read before OpenSSL reads it where OpenSSL may
+    // ask again: for a TLS 1.2 ClientKeyExchange, or a second ClientHello
+    // after a HelloRetryRequest.
+    if (session->pskAtClientHello_ || MayNegotiateTls12Psk(ssl)) {
+      session->pskFlight_ = std::make_unique<ServerFlightReader>();
+      session->transport_.pskClient = session.get();
+    }
+  }
   if (start.traces) session->EnableTrace();
   if (start.logsKeys) session->LogKeys();
   if (start.maxSendFragment != 0) session->SetMaxSendFragment(start.maxSendFragment);
@@ -755,14 +827,23 @@ void TlsSession::ReportPsk(Connection& connection, Batch& batch) {
   size_t first = batch.strings.size();
   // In hex: identities are any bytes, and the strings reach JS as UTF-8.
   for (const std::string& identity : pskIdentities_) batch.strings.push_back(Hex(identity));
-  batch.Add(EventKind::kTlsPsk, connection.id, static_cast<double>(pskIdentities_.size()), static_cast<double>(first));
+  // c: 1 for a client's question for its ClientKeyExchange, which JS
+  // answers only after 'connect', as node's comes a round trip after it.
+  batch.Add(EventKind::kTlsPsk, connection.id, static_cast<double>(pskIdentities_.size()), static_cast<double>(first),
+            SSL_is_server(ssl_) == 0 && pskAskedAtKeyExchange_ ? 1 : 0);
 }
 
 bool TlsSession::AnswerPsk(uint64_t index, const char* key, size_t keyLength) {
   if (psk_ != PskState::kAsked) return false;
   psk_ = PskState::kAnswered;
   ForgetPskKey();
-  if (index < pskIdentities_.size() && keyLength > 0) {
+  if (SSL_is_server(ssl_) == 0) {
+    // A client's: `index` bytes of identity, then the key.
+    if (index <= PSK_MAX_IDENTITY_LEN && index < keyLength) {
+      pskIdentity_.assign(key, index);
+      pskKey_.assign(key + index, keyLength - index);
+    }
+  } else if (index < pskIdentities_.size() && keyLength > 0) {
     pskIdentity_ = std::move(pskIdentities_[index]);
     pskKey_.assign(key, keyLength);
   }
@@ -777,6 +858,134 @@ unsigned int TlsSession::OnPskIdentity(const char* identity, unsigned char* psk,
   }
   std::memcpy(psk, pskKey_.data(), pskKey_.size());
   return static_cast<unsigned int>(pskKey_.size());
+}
+
+unsigned int TlsSession::OnPskClient(char* identity, unsigned int maxIdentity, unsigned char* psk,
+                                     unsigned int maxPsk) {
+  // The stage OpenSSL is at: after a ServerHello that chose a TLS 1.2 PSK
+  // cipher it writes the ClientKeyExchange; before, or after a
+  // HelloRetryRequest (a TLS 1.3 cipher), a ClientHello. An answer is only
+  // for the stage JS was asked about: a ClientKeyExchange whose question
+  // was never asked (a flight the look could not read) gets no key, and
+  // OpenSSL fails it (psk identity not found).
+  const SSL_CIPHER* cipher = SSL_get_pending_cipher(ssl_);
+  bool atKeyExchange = cipher != nullptr && IsPskExchange(SSL_CIPHER_get_kx_nid(cipher));
+  if (psk_ != PskState::kAnswered || atKeyExchange != pskAskedAtKeyExchange_ || pskKey_.empty() ||
+      pskIdentity_.size() > maxIdentity || pskKey_.size() > maxPsk) {
+    return 0;
+  }
+  // OpenSSL's buffer has room for maxIdentity bytes and a NUL.
+  std::memcpy(identity, pskIdentity_.data(), pskIdentity_.size());
+  identity[pskIdentity_.size()] = '\0';
+  std::memcpy(psk, pskKey_.data(), pskKey_.size());
+  return static_cast<unsigned int>(pskKey_.size());
+}
+
+bool TlsSession::HoldForPskHint() {
+  if (psk_ == PskState::kAsked) return true;
+  // What was read and judged goes to OpenSSL first, as it is.
+  if (pskFlight_ == nullptr || !transport_.held.empty()) return false;
+  constexpr size_t kRecordHeader = 5;
+  // A TLS 1.2 record's body: 2^14 bytes, and 2,048 more once protected.
+  constexpr size_t kMaxRecordBody = 16384 + 2048;
+  HangupReading* hangup = transport_.hangup;
+  for (;;) {
+    size_t wanted = kRecordHeader;
+    const auto* head = reinterpret_cast<const unsigned char*>(pskRecord_.data());
+    if (pskRecord_.size() >= kRecordHeader) {
+      size_t bodyLength = (size_t{head[3]} << 8) | head[4];
+      // Not a handshake record nor an alert (a TLS 1.3 server's
+      // ChangeCipherSpec or encrypted flight), or one OpenSSL will refuse:
+      // the flight the look reads is over, and OpenSSL reads on from here.
+      if ((head[0] != SSL3_RT_HANDSHAKE && head[0] != SSL3_RT_ALERT) || bodyLength > kMaxRecordBody) {
+        transport_.held = std::move(pskRecord_);
+        EndPskFlightLook();
+        return false;
+      }
+      wanted = kRecordHeader + bodyLength;
+      if (pskRecord_.size() == wanted && head[0] == SSL3_RT_ALERT) {
+        // A warning (an unrecognized_name) OpenSSL reads past, or a fatal
+        // one that ends the handshake: OpenSSL's either way, and the flight
+        // goes on after a warning.
+        transport_.held = std::move(pskRecord_);
+        pskRecord_.clear();
+        return false;
+      }
+      if (pskRecord_.size() == wanted) {
+        ServerFlightReader::Stop stop = pskFlight_->Read(head + kRecordHeader, bodyLength);
+        transport_.held = std::move(pskRecord_);
+        pskRecord_.clear();
+        if (stop == ServerFlightReader::Stop::kHelloRetryRequest) {
+          // OpenSSL writes a second ClientHello once it has read this, and
+          // asks again, as node's callback is asked again: once, and only
+          // of a client that may speak TLS 1.3 (OpenSSL refuses the rest).
+          if (!pskTls13_ || pskHelloRetried_) return false;
+          pskHelloRetried_ = true;
+          AskPskForClientHello();
+          return true;
+        }
+        if (stop != ServerFlightReader::Stop::kServerHelloDone) return false;
+        // OpenSSL asks for the PSK once it has read this, if the cipher is
+        // a PSK one it offered and the ServerKeyExchange parsed; what it
+        // refuses (a hint too long or cut short, a cipher not offered)
+        // fails the handshake before that, and JS is not asked.
+        const SSL_CIPHER* cipher = pskFlight_->hasCipher() ? SSL_CIPHER_find(ssl_, pskFlight_->cipher()) : nullptr;
+        bool asks = cipher != nullptr && IsPskExchange(SSL_CIPHER_get_kx_nid(cipher)) && Offered(ssl_, cipher) &&
+                    !pskFlight_->hintRefused();
+        std::string hint = pskFlight_->hasHint() ? pskFlight_->hint() : std::string();
+        bool hasHint = pskFlight_->hasHint();
+        EndPskFlightLook();
+        if (!asks) return false;
+        ForgetPskKey();  // the ClientHello's, if any: this question replaces it
+        psk_ = PskState::kAsked;
+        pskAskedAtKeyExchange_ = true;
+        pskReported_ = false;
+        pskIdentities_.clear();
+        if (hasHint) pskIdentities_.push_back(std::move(hint));
+        return true;
+      }
+    }
+    if (hangup != nullptr && hangup->emptied) {
+      // Nothing more comes: OpenSSL meets the end after the bytes read.
+      transport_.held = std::move(pskRecord_);
+      EndPskFlightLook();
+      return false;
+    }
+    char into[4096];
+    ssize_t n = sys::Receive(transport_.fd, into, std::min(sizeof into, wanted - pskRecord_.size()));
+    if (n > 0) {
+      pskRecord_.append(into, static_cast<size_t>(n));
+      if (hangup != nullptr) hangup->TookLast(transport_.fd);
+      continue;
+    }
+    if (n == -EAGAIN) {
+      // As the BIO's own read: "would block" waits for the next edge; past
+      // a hangup's end no edge comes, and the read is retried next turn.
+      if (hangup == nullptr || !hangup->AgainIsRetry(n)) transport_.wouldBlock = true;
+      return true;
+    }
+    // The end or an error: the BIO read after the bytes read takes it.
+    transport_.hasTakenResult = true;
+    transport_.takenResult = n;
+    transport_.held = std::move(pskRecord_);
+    EndPskFlightLook();
+    return false;
+  }
+}
+
+void TlsSession::AskPskForClientHello() {
+  ForgetPskKey();
+  psk_ = PskState::kAsked;
+  pskAskedAtKeyExchange_ = false;
+  pskReported_ = false;
+  pskIdentities_.clear();
+}
+
+void TlsSession::EndPskFlightLook() {
+  pskFlight_.reset();
+  pskRecord_.clear();
+  pskRecord_.shrink_to_fit();
+  transport_.pskClient = nullptr;
 }
 
 void TlsSession::ForgetPskKey() {
@@ -1047,6 +1256,16 @@ void TlsSession::ReportKeyLog(Connection& connection, Batch& batch) {
 }
 
 bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* outcome) {
+  if (pskAtClientHello_) {
+    // A client with a pskCallback that may speak TLS 1.3: OpenSSL would ask
+    // for the PSK while it writes the ClientHello, so JS is asked, with no
+    // hint, before anything is written (OnPskClient).
+    pskAtClientHello_ = false;
+    AskPskForClientHello();
+    ReportPsk(connection, batch);
+    *outcome = ReadOutcome::kDrained;
+    return false;
+  }
   BeginCall();
   int result = SSL_do_handshake(ssl_);
   // The secrets this step made, before the handshake's end is reported (as
@@ -1057,6 +1276,7 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     keyCertContext_.reset();  // the SSL holds its own references to what it took
     ForgetPskKey();           // OpenSSL has made the session's secret from it
     pskLook_ = PskLook::kDone;  // the BIO's reads no longer look for an identity
+    EndPskFlightLook();         // nor for a server's flight
     // A client's max_fragment_length (RFC 6066), which OpenSSL's server
     // grants by itself: records are that small from here, and so must be
     // what we hand SSL_write_ex, or each queued byte is copied per record.
@@ -1149,7 +1369,7 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   SSL_get0_alpn_selected(ssl_, &alpn, &alpnLength);
   const char* servername = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
   X509* peer = SSL_get1_peer_certificate(ssl_);
-  long verifyResult = peer != nullptr ? SSL_get_verify_result(ssl_) : kNoPeerCertificate;
+  long verifyResult = peer != nullptr ? SSL_get_verify_result(ssl_) : VerdictWithoutCertificate(ssl_);
   double flags = (peer != nullptr ? kSecureHasPeerCert : 0) + (SSL_session_reused(ssl_) ? kSecureSessionReused : 0);
   size_t first = batch.strings.size();
   // The order lib/tls.ts reads them in.

@@ -32,6 +32,7 @@
 #include "connection.h"
 #include "tls_context.h"
 #include "tls_query.h"
+#include "tls_server_flight.h"
 #include "tls_server_sessions.h"
 
 typedef struct ssl_st SSL;
@@ -170,6 +171,23 @@ class TlsSession {
   // OpenSSL's PSK lookup: the length of the key JS gave for `identity`,
   // copied to `psk`, or 0.
   unsigned int OnPskIdentity(const char* identity, unsigned char* psk, unsigned int maxLength);
+  // PSK on a client with a pskCallback (TlsClientStart::asksPsk). OpenSSL
+  // asks for the identity and key while it writes the ClientHello (TLS 1.3;
+  // with no hint) or the ClientKeyExchange (TLS 1.2 PSK ciphers; with the
+  // server's hint), and its callback (OnPskClient) cannot wait. So JS is
+  // asked first: before the first ClientHello is written, and before
+  // OpenSSL reads the record with the server's ServerHelloDone, which the
+  // BIO reads the server's flight up to (HoldForPskHint). The question
+  // (kTlsPsk) carries the hint, or nothing; AnswerPsk takes the answer, for
+  // a client `index` bytes of identity then the key.
+  // OpenSSL's client callback: JS's identity (NUL-terminated) and key for
+  // the stage OpenSSL is at, or 0 for none.
+  unsigned int OnPskClient(char* identity, unsigned int maxIdentity, unsigned char* psk, unsigned int maxPsk);
+  // The BIO, before each read on such a client: true (give OpenSSL nothing)
+  // while the handshake waits for JS's key, and while the server's next
+  // record is read whole; that record is then judged and held for OpenSSL,
+  // and JS asked when a ServerHelloDone for a PSK cipher begins in it.
+  bool HoldForPskHint();
   // The BIO, before each read: true (give OpenSSL nothing) while the
   // handshake waits for JS's key, and while a TLS 1.2 ClientKeyExchange for
   // a PSK cipher is read up to its identity, which is then asked about;
@@ -376,6 +394,9 @@ class TlsSession {
     // A server whose context asks for PSK identities: its BIO reads ask it
     // first (TlsSession::HoldForPskIdentity). Null otherwise.
     TlsSession* pskServer = nullptr;
+    // A client with a pskCallback, while it reads the server's first flight
+    // (TlsSession::HoldForPskHint). Null otherwise.
+    TlsSession* pskClient = nullptr;
     // What that look read of a ClientKeyExchange (at most its headers and
     // the identity), given to OpenSSL before anything else; and, when the
     // look met the socket's end or an error instead, that recv() result,
@@ -511,6 +532,11 @@ class TlsSession {
   // empty name), before OpenSSL looks the offered one up. False if OpenSSL
   // could not.
   bool BindSessionsToServername();
+  // The client's look at the server's flight is over (HoldForPskHint).
+  void EndPskFlightLook();
+  // A client's question for a ClientHello's PSK (no hint), in place of any
+  // answer before it.
+  void AskPskForClientHello();
   // Forgets the key: at the handshake's end and with the session.
   void ForgetPskKey();
   // Whether a failed read's error (SSL_get_error) is the peer's close_notify.
@@ -582,10 +608,22 @@ class TlsSession {
     kDone,        // asked about, or not of that shape: OpenSSL reads on
   };
   PskLook pskLook_ = PskLook::kNotStarted;
-  bool pskAskedAtKeyExchange_ = false;  // the question is a TLS 1.2 identity's
+  // The question is a TLS 1.2 identity's (a server's), or the one for the
+  // ClientKeyExchange, not the ClientHello (a client's).
+  bool pskAskedAtKeyExchange_ = false;
   // While kAsked: the identities, in the client's order, as OpenSSL's
   // lookup will name them (the bytes up to a NUL); at most kMaxPskIdentities.
+  // A client's: the server's hint, or none.
   std::vector<std::string> pskIdentities_;
+  // A client's: JS is asked before the first ClientHello (TLS 1.3 may be
+  // negotiated), and the flight read while a TLS 1.2 PSK cipher may be
+  // (null once the look is over: its ServerHelloDone found, or a record
+  // that is not a handshake's).
+  bool pskAtClientHello_ = false;
+  bool pskTls13_ = false;         // it may speak TLS 1.3: a HelloRetryRequest asks again
+  bool pskHelloRetried_ = false;  // and it has, once
+  std::unique_ptr<ServerFlightReader> pskFlight_;
+  std::string pskRecord_;  // the server's record being read whole, header first
   std::string pskIdentity_;  // once kAnswered
   std::string pskKey_;       // once kAnswered, until the handshake's end (cleansed)
   static constexpr size_t kMaxPskIdentities = 16;

@@ -60,6 +60,9 @@
   X(PEM_read_bio_X509_CRL) \
   X(RAND_bytes) \
   X(SSL_CIPHER_get_name) \
+  X(SSL_CIPHER_find) \
+  X(SSL_CIPHER_get_id) \
+  X(SSL_CIPHER_get_auth_nid) \
   X(SSL_CIPHER_get_kx_nid) \
   X(SSL_CIPHER_get_version) \
   X(SSL_CIPHER_standard_name) \
@@ -129,11 +132,14 @@
   X(SSL_get_verify_result) \
   X(SSL_get_version) \
   X(SSL_get_pending_cipher) \
+  X(SSL_get_ciphers) \
   X(SSL_has_pending) \
+  X(SSL_is_server) \
   X(SSL_new) \
   X(SSL_read_ex) \
   X(SSL_select_next_proto) \
   X(SSL_SESSION_get0_ticket) \
+  X(SSL_SESSION_get_protocol_version) \
   X(SSL_session_reused) \
   X(SSL_state_string) \
   X(SSL_set_accept_state) \
