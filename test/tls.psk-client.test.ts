@@ -437,6 +437,7 @@ describe('a peer without a certificate, judged as node judges it', () => {
 
   test('a server that asks for certificates: a TLS 1.3 session resumed without one, and a full handshake without one', async () => {
     const pki = makeTestPki();
+    pki.remove();  // its keys and certificates are read into memory
     const seen: Record<string, (boolean | string | null)[][]> = { node: [], reactor: [] };
     for (const kind of ['node', 'reactor'] as ServerKind[]) {
       const options = { key: pki.serverKey, cert: pki.serverCert, requestCert: true, rejectUnauthorized: false };
@@ -463,6 +464,7 @@ describe('a peer without a certificate, judged as node judges it', () => {
 
   test('a server that asks for certificates and takes PSK: a TLS 1.3 PSK client has none', async () => {
     const pki = makeTestPki();
+    pki.remove();  // its keys and certificates are read into memory
     const seen: Record<string, (boolean | string | null)[]> = {};
     for (const kind of ['node', 'reactor'] as ServerKind[]) {
       const options = {
