@@ -10,11 +10,9 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureServerOptions } from '../lib';
-import { serversNeedClientCertificates } from '../lib/net-version';
 import { listenLocal } from './helpers';
 import { makeTestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
-import { makeTestPki } from './helpers/tls-pki';
 
 afterEach(releaseTracked);
 
@@ -427,64 +425,5 @@ describe('a TLS 1.2 server flight the client reads before OpenSSL', () => {
       expect(theirs).toMatchObject({ hints: ['rsa'], protocol: 'TLSv1.2', cipher: 'RSA-PSK-AES128-GCM-SHA256', authorized: true, reply: 'ping' });
       expect(ours).toEqual(theirs);
     }
-  });
-});
-
-describe('a peer without a certificate, judged as node judges it', () => {
-  // Node 20 and 22 judge a client as a client judges a server (a PSK, or a
-  // resumed TLS 1.3 session, needs no certificate); 24 and later do not.
-  const resumedOrPsk = serversNeedClientCertificates ? [false, 'UNABLE_TO_GET_ISSUER_CERT'] : [true, null];
-
-  test('a server that asks for certificates: a TLS 1.3 session resumed without one, and a full handshake without one', async () => {
-    const pki = makeTestPki();
-    pki.remove();  // its keys and certificates are read into memory
-    const seen: Record<string, (boolean | string | null)[][]> = { node: [], reactor: [] };
-    for (const kind of ['node', 'reactor'] as ServerKind[]) {
-      const options = { key: pki.serverKey, cert: pki.serverCert, requestCert: true, rejectUnauthorized: false };
-      const server = track(kind === 'node' ? tls.createServer(options) : createSecureServer(options));
-      server.on('secureConnection', (socket: tls.TLSSocket) => {
-        seen[kind].push([socket.isSessionReused(), socket.authorized, socket.authorizationError === null ? null : String(socket.authorizationError)]);
-        socket.end('x');
-      });
-      const port = await listenLocal(server as never);
-      let session: Buffer | undefined;
-      for (let i = 0; i < 2; i += 1) {
-        await new Promise<void>((resolve) => {
-          const client = tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', ...(session ? { session } : {}) });
-          client.on('session', (saved: Buffer) => { session = saved; });
-          client.on('data', () => undefined);
-          client.on('error', () => undefined);
-          client.on('close', () => resolve());
-        });
-      }
-    }
-    expect(seen.node).toEqual([[false, false, 'UNABLE_TO_GET_ISSUER_CERT'], [true, ...resumedOrPsk]]);
-    expect(seen.reactor).toEqual(seen.node);
-  });
-
-  test('a server that asks for certificates and takes PSK: a TLS 1.3 PSK client has none', async () => {
-    const pki = makeTestPki();
-    pki.remove();  // its keys and certificates are read into memory
-    const seen: Record<string, (boolean | string | null)[]> = {};
-    for (const kind of ['node', 'reactor'] as ServerKind[]) {
-      const options = {
-        key: pki.serverKey, cert: pki.serverCert, requestCert: true, rejectUnauthorized: false, ciphers: CIPHERS,
-        pskCallback: () => KEY,
-      };
-      const server = track(kind === 'node' ? tls.createServer(options) : createSecureServer(options));
-      server.on('secureConnection', (socket: tls.TLSSocket) => {
-        seen[kind] = [socket.isSessionReused(), socket.authorized, socket.authorizationError === null ? null : String(socket.authorizationError)];
-        socket.end('x');
-      });
-      const port = await listenLocal(server as never);
-      await new Promise<void>((resolve) => {
-        const client = reactorClient(port, { ciphers: CIPHERS, pskCallback: () => ({ psk: KEY, identity: 'alice' }) });
-        client.on('data', () => undefined);
-        client.on('error', () => undefined);
-        client.on('close', () => resolve());
-      });
-    }
-    expect(seen.node).toEqual([true, ...resumedOrPsk]);
-    expect(seen.reactor).toEqual(seen.node);
   });
 });
