@@ -759,7 +759,6 @@ bool TlsSession::HoldForPskIdentity() {
   // for as any read is, and level triggering sees an empty queue meanwhile.
   constexpr size_t kHeaders = 5 + 4 + 2;  // record, handshake message, identity length
   std::string& held = transport_.held;
-  HangupReading* hangup = transport_.hangup;
   for (;;) {
     size_t wanted = kHeaders;
     const auto* head = reinterpret_cast<const unsigned char*>(held.data());
@@ -796,28 +795,15 @@ bool TlsSession::HoldForPskIdentity() {
         return true;
       }
     }
-    if (hangup != nullptr && hangup->emptied) {
-      pskLook_ = PskLook::kDone;  // nothing more comes: OpenSSL meets the end after the bytes held
-      return false;
+    switch (ReadAhead(&held, wanted - held.size())) {
+      case AheadRead::kRead:
+        continue;
+      case AheadRead::kWouldBlock:
+        return true;
+      case AheadRead::kEnded:
+        pskLook_ = PskLook::kDone;  // OpenSSL meets the end after the bytes held
+        return false;
     }
-    char into[kHeaders + PSK_MAX_IDENTITY_LEN];
-    ssize_t n = sys::Receive(transport_.fd, into, wanted - held.size());
-    if (n > 0) {
-      held.append(into, static_cast<size_t>(n));
-      if (hangup != nullptr) hangup->TookLast(transport_.fd);
-      continue;
-    }
-    if (n == -EAGAIN) {
-      // As the BIO's own read: "would block" waits for the next edge; past
-      // a hangup's end no edge comes, and the read is retried next turn.
-      if (hangup == nullptr || !hangup->AgainIsRetry(n)) transport_.wouldBlock = true;
-      return true;
-    }
-    // The end or an error: the BIO read after the bytes held takes it.
-    transport_.hasTakenResult = true;
-    transport_.takenResult = n;
-    pskLook_ = PskLook::kDone;
-    return false;
   }
 }
 
@@ -888,7 +874,6 @@ bool TlsSession::HoldForPskHint() {
   constexpr size_t kRecordHeader = 5;
   // A TLS 1.2 record's body: 2^14 bytes, and 2,048 more once protected.
   constexpr size_t kMaxRecordBody = 16384 + 2048;
-  HangupReading* hangup = transport_.hangup;
   for (;;) {
     size_t wanted = kRecordHeader;
     const auto* head = reinterpret_cast<const unsigned char*>(pskRecord_.data());
@@ -945,32 +930,40 @@ bool TlsSession::HoldForPskHint() {
         return true;
       }
     }
-    if (hangup != nullptr && hangup->emptied) {
-      // Nothing more comes: OpenSSL meets the end after the bytes read.
-      transport_.held = std::move(pskRecord_);
-      EndPskFlightLook();
-      return false;
+    switch (ReadAhead(&pskRecord_, wanted - pskRecord_.size())) {
+      case AheadRead::kRead:
+        continue;
+      case AheadRead::kWouldBlock:
+        return true;
+      case AheadRead::kEnded:
+        // OpenSSL meets the end after the bytes read.
+        transport_.held = std::move(pskRecord_);
+        EndPskFlightLook();
+        return false;
     }
-    char into[4096];
-    ssize_t n = sys::Receive(transport_.fd, into, std::min(sizeof into, wanted - pskRecord_.size()));
-    if (n > 0) {
-      pskRecord_.append(into, static_cast<size_t>(n));
-      if (hangup != nullptr) hangup->TookLast(transport_.fd);
-      continue;
-    }
-    if (n == -EAGAIN) {
-      // As the BIO's own read: "would block" waits for the next edge; past
-      // a hangup's end no edge comes, and the read is retried next turn.
-      if (hangup == nullptr || !hangup->AgainIsRetry(n)) transport_.wouldBlock = true;
-      return true;
-    }
-    // The end or an error: the BIO read after the bytes read takes it.
-    transport_.hasTakenResult = true;
-    transport_.takenResult = n;
-    transport_.held = std::move(pskRecord_);
-    EndPskFlightLook();
-    return false;
   }
+}
+
+TlsSession::AheadRead TlsSession::ReadAhead(std::string* into, size_t wanted) {
+  HangupReading* hangup = transport_.hangup;
+  if (hangup != nullptr && hangup->emptied) return AheadRead::kEnded;  // nothing more comes
+  char chunk[4096];
+  ssize_t n = sys::Receive(transport_.fd, chunk, std::min(sizeof chunk, wanted));
+  if (n > 0) {
+    into->append(chunk, static_cast<size_t>(n));
+    if (hangup != nullptr) hangup->TookLast(transport_.fd);
+    return AheadRead::kRead;
+  }
+  if (n == -EAGAIN) {
+    // As the BIO's own read: "would block" waits for the next edge; past
+    // a hangup's end no edge comes, and the read is retried next turn.
+    if (hangup == nullptr || !hangup->AgainIsRetry(n)) transport_.wouldBlock = true;
+    return AheadRead::kWouldBlock;
+  }
+  // The end or an error: the BIO read after the bytes read ahead takes it.
+  transport_.hasTakenResult = true;
+  transport_.takenResult = n;
+  return AheadRead::kEnded;
 }
 
 void TlsSession::AskPskForClientHello() {

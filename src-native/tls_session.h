@@ -532,6 +532,13 @@ class TlsSession {
   // empty name), before OpenSSL looks the offered one up. False if OpenSSL
   // could not.
   bool BindSessionsToServername();
+  // One read for a look ahead of OpenSSL (HoldForPskIdentity,
+  // HoldForPskHint): up to `wanted` bytes appended to `into`. kEnded:
+  // nothing more will come (a hangup's queue emptied, or the socket's end
+  // or error, kept as Transport::takenResult for the BIO read after the
+  // bytes the look holds).
+  enum class AheadRead : uint8_t { kRead, kWouldBlock, kEnded };
+  AheadRead ReadAhead(std::string* into, size_t wanted);
   // The client's look at the server's flight is over (HoldForPskHint).
   void EndPskFlightLook();
   // A client's question for a ClientHello's PSK (no hint), in place of any
