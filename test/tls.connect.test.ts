@@ -12,6 +12,7 @@ import { connect, createSecureServer, forward, SecureSocket, Socket } from '../l
 import { listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
+import { serverBytesFirstProxy, UNRECOGNIZED_NAME_WARNING } from './helpers/tls-proxy';
 
 afterEach(releaseTracked);
 
@@ -454,21 +455,7 @@ test('a warning alert before the ServerHello, then the server\'s close_notify: a
     socket.on('data', (chunk: Buffer) => socket.end(chunk));
   }));
   const serverPort = await listenLocal(server);
-  const unrecognizedName = Buffer.from([21, 3, 3, 0, 2, 1, 112]);
-  const proxy = track(net.createServer((down) => {
-    const up = net.connect(serverPort, '127.0.0.1');
-    let first = true;
-    up.on('data', (chunk: Buffer) => {
-      down.write(first ? Buffer.concat([unrecognizedName, chunk]) : chunk);
-      first = false;
-    });
-    down.on('data', (chunk: Buffer) => up.write(chunk));
-    up.on('end', () => down.end());
-    down.on('end', () => up.end());
-    up.on('error', () => down.destroy());
-    down.on('error', () => up.destroy());
-    down.on('close', () => up.destroy());
-  }));
+  const proxy = track(serverBytesFirstProxy(serverPort, UNRECOGNIZED_NAME_WARNING));
   const port = await listenLocal(proxy);
   const endOf = (socket: tls.TLSSocket | Socket) => new Promise<string[]>((resolve) => {
     const events: string[] = [];

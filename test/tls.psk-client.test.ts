@@ -12,6 +12,7 @@ import * as tls from 'node:tls';
 import { connect, createSecureServer, SecureServerOptions } from '../lib';
 import { listenLocal } from './helpers';
 import { makeTestCertificate } from './helpers/cert';
+import { serverBytesFirstProxy, UNRECOGNIZED_NAME_WARNING } from './helpers/tls-proxy';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -273,7 +274,7 @@ function rewriteFlight(handshake: Buffer, reframe: Reframe): void {
 
 /** A proxy to `target` that re-frames the server's handshake records up to ServerHelloDone. */
 function reframingProxy(target: number, reframe: Reframe): net.Server {
-  if (typeof reframe === 'object') return alertFirstProxy(target, reframe.alertFirst);
+  if (typeof reframe === 'object') return serverBytesFirstProxy(target, reframe.alertFirst);
   return net.createServer((down) => {
     const up = net.connect(target, '127.0.0.1');
     down.setNoDelay(true);
@@ -341,24 +342,6 @@ function reframingProxy(target: number, reframe: Reframe): net.Server {
   });
 }
 
-/** A proxy to `target` that writes `alert` to the client just before the server's first bytes. */
-function alertFirstProxy(target: number, alert: Buffer): net.Server {
-  return net.createServer((down) => {
-    const up = net.connect(target, '127.0.0.1');
-    let first = true;
-    up.on('data', (chunk: Buffer) => {
-      down.write(first ? Buffer.concat([alert, chunk]) : chunk);
-      first = false;
-    });
-    down.on('data', (chunk: Buffer) => up.write(chunk));
-    up.on('end', () => down.end());
-    down.on('end', () => up.end());
-    up.on('error', () => down.destroy());
-    down.on('error', () => up.destroy());
-    down.on('close', () => up.destroy());
-  });
-}
-
 describe('a TLS 1.2 server flight the client reads before OpenSSL', () => {
   test.each(['packed', 'split'] as const)('%s records: the hint is found and the handshake completes as with tls.connect', async (reframe) => {
     const client = { ...TLS12, checkServerIdentity: () => undefined };
@@ -378,13 +361,12 @@ describe('a TLS 1.2 server flight the client reads before OpenSSL', () => {
   });
 
   test('a warning alert before the ServerHello: read past, and the hint still asked about', async () => {
-    const unrecognizedName = Buffer.from([21, 3, 3, 0, 2, 1, 112]);
     const check = { checkServerIdentity: () => undefined };
-    const [theirs, ours] = await both({ ...TLS12, ...check }, { pskIdentityHint: 'h' }, undefined, 'node', { alertFirst: unrecognizedName });
+    const [theirs, ours] = await both({ ...TLS12, ...check }, { pskIdentityHint: 'h' }, undefined, 'node', { alertFirst: UNRECOGNIZED_NAME_WARNING });
     expect(theirs).toMatchObject({ hints: ['h'], protocol: 'TLSv1.2', reply: 'ping' });
     expect(ours).toEqual(theirs);
     // And before a HelloRetryRequest, which still asks again.
-    const [theirsRetry, oursRetry] = await both({ ciphers: CIPHERS }, { ecdhCurve: 'P-384' }, undefined, 'node', { alertFirst: unrecognizedName });
+    const [theirsRetry, oursRetry] = await both({ ciphers: CIPHERS }, { ecdhCurve: 'P-384' }, undefined, 'node', { alertFirst: UNRECOGNIZED_NAME_WARNING });
     expect(theirsRetry).toMatchObject({ hints: [null, null], protocol: 'TLSv1.3', reply: 'ping' });
     expect(oursRetry).toEqual(theirsRetry);
   });
