@@ -13,7 +13,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/addon-aside.sh"
 addon_aside_prepare asan
 sanitizers="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
-(cd "$work" && CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers" npx node-gyp rebuild -j 2 >/dev/null)
+# -Bsymbolic-functions: the addon's own instrumented copies of the C++
+# library's out-of-line templates run, not the node binary's (scripts/tsan.sh).
+(cd "$work" && CXXFLAGS="$sanitizers" LDFLAGS="$sanitizers -Wl,-Bsymbolic-functions" npx node-gyp rebuild -j 2 >/dev/null)
 addon_aside_use node
 
 asan="$(gcc -print-file-name=libasan.so)"

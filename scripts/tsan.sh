@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs the threading tests against a ThreadSanitizer build of the addon:
 # the reactor thread against the JS thread, Workers with their own reactors,
-# teardown while the loop runs, forward(). Node itself is not instrumented,
-# so gcc's libtsan is preloaded into it; it sees our code's memory accesses
-# and every pthread mutex/condvar (libuv's and N-API's included), which is
-# what orders the two threads. Reports from frames outside the addon are
-# suppressed (scripts/tsan.supp) as they come from uninstrumented code.
+# teardown while the loop runs, forward(), TLS sessions and contexts. Node
+# itself is not instrumented, so gcc's libtsan is preloaded into it; it sees
+# our code's memory accesses and every pthread mutex/condvar (libuv's and
+# N-API's included), which is what orders the two threads. Reports from
+# frames outside the addon are suppressed (scripts/tsan.supp) as they come
+# from uninstrumented code.
 #
 #   scripts/tsan.sh                      # the threading tests
 #   scripts/tsan.sh test/forward         # jest path patterns
@@ -18,11 +19,17 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 source "$root/scripts/addon-aside.sh"
 addon_aside_prepare tsan
 flags="-fsanitize=thread -fno-omit-frame-pointer -g"
-(cd "$work" && CXXFLAGS="$flags" LDFLAGS="$flags" npx node-gyp rebuild -j 2 >/dev/null)
+# -Bsymbolic-functions: the addon calls its own (instrumented) copies of the
+# C++ library's out-of-line templates. Without it they bind to the node
+# binary's exported copies, which TSan cannot see: a shared_ptr released last
+# on the JS thread (std::_Sp_counted_base::_M_release, node's copy) was then
+# reported as a race with the reactor thread's earlier release.
+(cd "$work" && CXXFLAGS="$flags" LDFLAGS="$flags -Wl,-Bsymbolic-functions" npx node-gyp rebuild -j 2 >/dev/null)
 addon_aside_use node
 
 if [ "$#" -eq 0 ]; then
-  set -- test/worker.threads test/process.teardown test/forward test/server.close test/server.churn test/socket.integrity
+  set -- test/worker.threads test/process.teardown test/forward test/server.close test/server.churn test/socket.integrity \
+    test/tls.connect test/tls.client-context-cache
 fi
 log="$work/tsan"
 export LD_PRELOAD="$(gcc -print-file-name=libtsan.so)"
