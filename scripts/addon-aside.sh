@@ -15,17 +15,19 @@ addon_aside_prepare() {
 }
 
 # Points the work tree's tests (and their children, which inherit it) at
-# $work's build through node-gyp-build's EPOLL_REACTOR_PREBUILD, checks that
-# node-gyp-build resolves there, and compiles dist/ (children run it). Run
-# with `node`, the Node that will run the tests. Jest's transform cache is
-# keyed by path, so running in the work tree keeps it warm.
+# $work's addon through node-gyp-build's EPOLL_REACTOR_PREBUILD, checks that
+# node-gyp-build resolves to the expected file (by default $work's build;
+# the second argument names another, such as a prebuild copied into $work),
+# and compiles dist/ (children run it). Run with `node`, the Node that will
+# run the tests. Jest's transform cache is keyed by path, so running in the
+# work tree keeps it warm.
 addon_aside_use() {
-  local node="$1" loaded
+  local node="$1" expected="${2:-$work/build/Release/epoll_reactor.node}" loaded
   cd "$root"
   export EPOLL_REACTOR_PREBUILD="$work"
   loaded="$("$node" -p "require('node-gyp-build').path('$root')")"
-  if [ "$loaded" != "$work/build/Release/epoll_reactor.node" ]; then
-    echo "$(basename "$0"): the tests would load $loaded, not the build in $work" >&2
+  if [ "$loaded" != "$expected" ]; then
+    echo "$(basename "$0"): the tests would load $loaded, not $expected" >&2
     exit 1
   fi
   "$node" node_modules/typescript/bin/tsc -p tsconfig.build.json

@@ -10,6 +10,8 @@
 #   scripts/node-versions.sh version 24           # prints the pinned release (24.22.3)
 #   scripts/node-versions.sh run 24 npm test      # builds against Node 24, runs `npm test` with it
 #   scripts/node-versions.sh run 22 jest test/compat
+#   scripts/node-versions.sh run-prebuilt 24 jest test/compat   # no build: the
+#       work tree's prebuilds/linux-<arch> (npm run prebuilds), the addon that ships
 #   NODE_ARCH=arm64 scripts/node-versions.sh path 26
 #
 # In `run`, the first word `npm` or `jest` runs the work tree's jest (or npm
@@ -62,7 +64,7 @@ case "$command" in
   version)
     pinned "$2"
     ;;
-  run)
+  run | run-prebuilt)
     want="$2"
     shift 2
     dir="$(fetch "$want")"
@@ -70,13 +72,27 @@ case "$command" in
     source "$root/scripts/addon-aside.sh"
     addon_aside_prepare "node$want"
     export PATH="$dir/bin:$PATH"
-    echo "node-versions: Node $("$node" -v), its addon in $work" >&2
-    if ! (cd "$work" && npm_config_nodedir="$dir" "$node" node_modules/node-gyp/bin/node-gyp.js rebuild -j 2) \
-      >"$work/build.log" 2>&1; then
-      cat "$work/build.log" >&2
-      exit 1
+    if [ "$command" = run-prebuilt ]; then
+      # The prebuild is built once, against the oldest supported Node's
+      # headers, for every version (scripts/prebuild.sh): run that file.
+      prebuilt="prebuilds/linux-$arch/epoll-reactor.glibc.node"
+      if [ ! -f "$root/$prebuilt" ]; then
+        echo "node-versions: no $prebuilt in the work tree: run npm run prebuilds first" >&2
+        exit 1
+      fi
+      mkdir -p "$work/prebuilds/linux-$arch"
+      cp "$root/$prebuilt" "$work/$prebuilt"
+      echo "node-versions: Node $("$node" -v), the prebuilt addon copied to $work" >&2
+      addon_aside_use "$node" "$work/$prebuilt"
+    else
+      echo "node-versions: Node $("$node" -v), its addon in $work" >&2
+      if ! (cd "$work" && npm_config_nodedir="$dir" "$node" node_modules/node-gyp/bin/node-gyp.js rebuild -j 2) \
+        >"$work/build.log" 2>&1; then
+        cat "$work/build.log" >&2
+        exit 1
+      fi
+      addon_aside_use "$node"
     fi
-    addon_aside_use "$node"
     case "${1:-}" in
       jest) shift; "$node" node_modules/jest/bin/jest.js "$@" ;;
       npm) shift; npm "$@" ;;
@@ -84,7 +100,7 @@ case "$command" in
     esac
     ;;
   *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

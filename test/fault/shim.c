@@ -7,8 +7,9 @@
 //   FAULT_<CALL>_ERRNO=E    the errno they fail with (default: see kCalls)
 //     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2, MALLOC, EPOLL_WAIT
 //     or PTHREAD_CREATE. PTHREAD_CREATE counts, on any thread, only the calls
-//     that start a function of the addon (epoll_reactor.node): the reactor's thread
-//     and, once a server listens, its fd-table grower (src-native/fd_table.h).
+//     that start a function of the addon (epoll_reactor.node, or the prebuild
+//     epoll-reactor.glibc.node): the reactor's thread and, once a server
+//     listens, its fd-table grower (src-native/fd_table.h).
 //   FAULT_MALLOC_MIN_SIZE=B only allocations of at least B bytes count for MALLOC.
 //   FAULT_ARM_ON_SIGUSR2=1  count and fail nothing until the process gets SIGUSR2
 //                           (the test's arm point: after startup, say).
@@ -263,13 +264,23 @@ int epoll_wait(int epfd, struct epoll_event* events, int capacity, int timeout) 
   return real_epoll_wait(epfd, events, capacity, timeout);
 }
 
+static int IsAddonFile(const char* path) {
+  const char* slash = strrchr(path, '/');
+  const char* name = slash != NULL ? slash + 1 : path;
+  size_t length = strlen(name);
+  return (strncmp(name, "epoll_reactor", 13) == 0 || strncmp(name, "epoll-reactor", 13) == 0) &&
+         length > 5 && strcmp(name + length - 5, ".node") == 0;
+}
+
 int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*),
                    void* argument) {
   REAL(pthread_create);
-  // Only the addon's threads count: Node starts threads of its own.
+  // Only the addon's threads count: Node starts threads of its own. The
+  // addon is build/Release/epoll_reactor.node, or the prebuild
+  // epoll-reactor.glibc.node; a folder's name says nothing (Node's own
+  // binary may sit under ~/.cache/epoll-reactor).
   Dl_info info;
-  int addonThread = dladdr((void*)start, &info) != 0 && info.dli_fname != NULL &&
-                    strstr(info.dli_fname, "epoll_reactor") != NULL;
+  int addonThread = dladdr((void*)start, &info) != 0 && info.dli_fname != NULL && IsAddonFile(info.dli_fname);
   if (ShouldFailIf(kPthreadCreate, addonThread)) return faults[kPthreadCreate].error;
   return real_pthread_create(thread, attributes, start, argument);
 }
