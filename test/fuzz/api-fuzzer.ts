@@ -18,7 +18,13 @@
 //     throw; forward() of a socket already flowing or just adopted loses no byte.
 //   - with `tls`: the same over TLS on the reactor thread: reactor and node:tls
 //     clients of a reactor TLS server, reactor TLS clients of a node:tls server,
-//     and forward() terminating TLS in front of a node:net server; with
+//     and forward() terminating TLS in front of a node:net server. Handshakes
+//     stop to ask JS, as users' do: the reactor servers' SNICallback answers
+//     at once, on the next turn or a few ms later, now and then with an error;
+//     their ALPNCallback picks for clients that offer protocols, and their
+//     'OCSPRequest' listener answers on the next turn; reactor clients use
+//     pskCallback (TLS 1.2 and 1.3, of our server and node's) or offer a
+//     session from an earlier connection. With
 //     `hostile` too, bytes that are not TLS (or a record header and garbage)
 //     sent to the reactor's TLS server, and a reactor TLS client of a server
 //     that answers with garbage: each ends in one 'close', any 'error' with a code.
@@ -358,6 +364,56 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     ciphers: `${tls.DEFAULT_CIPHERS.replace(':!PSK', '')}:PSK+HIGH`,
     pskCallback: (_socket: unknown, identity: string) => { count('pskLookups'); return identity === 'fuzz' ? pskKey : null; },
   };
+  // The questions a handshake asks JS (SNICallback, ALPNCallback, a
+  // client's pskCallback, a session to resume) are chosen by counters and
+  // their own generator, so the seeds' streams stay as they were.
+  const questionRandom = seededRandom(options.seed ^ 0x51c3);
+  const sniContext = pki ? tls.createSecureContext({ key: pki.serverKey, cert: pki.serverCert }) : undefined;
+  let sniAnswers = 0;
+  const questionServerOptions = {
+    SNICallback: (_servername: string, answer: (error: Error | null, context?: tls.SecureContext) => void) => {
+      const n = sniAnswers++;
+      count('sniQuestions');
+      const give = (): void => {
+        if (n % 8 === 7) answer(Object.assign(new Error('refused by the fuzzer'), { code: 'EFUZZSNI' }));
+        else answer(null, sniContext);
+      };
+      if (n % 4 === 0) give();
+      else if (n % 4 === 1) setImmediate(give);
+      else setTimeout(give, questionRandom() % 15);
+    },
+    ALPNCallback: ({ protocols }: { servername: string; protocols: string[] }) => {
+      count('alpnQuestions');
+      return protocols.includes('fuzz') ? 'fuzz' : undefined;
+    },
+  };
+  let reactorTlsClients = 0;
+  const lastSessions = new Map<number, Buffer>();
+  // A reactor TLS client's options, in turn: verified by certificate; PSK
+  // over TLS 1.2, then 1.3; resuming the last session this port gave a
+  // reactor client; offering ALPN protocols and asking for OCSP.
+  const reactorTlsClientOptions = (port: number): Record<string, unknown> => {
+    const n = reactorTlsClients++;
+    switch (n % 5) {
+      case 1:
+      case 2:
+        count('pskClients');
+        return {
+          ciphers: 'PSK+HIGH:TLS_AES_128_GCM_SHA256', maxVersion: n % 5 === 1 ? 'TLSv1.2' : 'TLSv1.3',
+          checkServerIdentity: () => undefined,
+          pskCallback: () => { count('pskAnswers'); return { psk: pskKey, identity: 'fuzz' }; },
+        };
+      case 3: {
+        const session = lastSessions.get(port);
+        if (session) count('sessionsOffered');
+        return { ...trust(), session };
+      }
+      case 4:
+        return { ...trust(), ALPNProtocols: ['fuzz', 'http/1.1'], requestOCSP: true };
+      default:
+        return trust();
+    }
+  };
   let nodeTlsClients = 0;
   const nodeTlsClientOptions = (): tls.ConnectionOptions => {
     const n = nodeTlsClients++;
@@ -370,13 +426,22 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
 
   async function listenReactor(label: string, onConnection: (socket: Socket) => void, unix = false,
     secure = false): Promise<(typeof reactorServers)[number]> {
-    const server = secure ? createSecureServer({ key: pki!.serverKey, cert: pki!.serverCert, ...pskServerOptions }, onConnection)
+    const server = secure
+      ? createSecureServer({ key: pki!.serverKey, cert: pki!.serverCert, ...pskServerOptions, ...questionServerOptions },
+        onConnection)
       : createServer(onConnection);
     const entry = { server, port: 0 as number | string, closes: 0, closed: false, label };
     server.on('close', () => entry.closes++);
     server.on('error', (error) => violation(`${label}: server error ${(error as NodeJS.ErrnoException).code}`));
     // A client gone mid-handshake: counted, as node's server would report it.
     if (secure) server.on('tlsClientError', () => count('reactorTlsClientErrors'));
+    // A client's status request, answered on the next turn: no response, or bytes.
+    if (secure) {
+      server.on('OCSPRequest', (_certificate: Buffer, _issuer: Buffer, answer: (error: Error | null, response?: Buffer) => void) => {
+        count('ocspQuestions');
+        setImmediate(() => answer(null, questionRandom() % 2 === 0 ? undefined : Buffer.from('fuzz-ocsp')));
+      });
+    }
     await new Promise<void>((resolve) => {
       if (unix) server.listen(path.join(tmp, `${label}-${reactorServers.length}.sock`), resolve);
       else server.listen(0, '127.0.0.1', resolve);
@@ -541,7 +606,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   let secureProxy = options.tls ? await listenReactor('tls-proxy', onProxySide, false, true) : undefined;
   let nodeTlsPort = 0;
   const nodeTlsServer = options.tls
-    ? tls.createServer({ key: pki!.serverKey, cert: pki!.serverCert }, (socket) => {
+    ? tls.createServer({ key: pki!.serverKey, cert: pki!.serverCert, ...pskServerOptions }, (socket) => {
       watch(socket, 'node-tls-accepted');
       linkAccepted(newEndpoint(socket, 'node-tls-accepted'));
     })
@@ -644,7 +709,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       case 9: {
         const port = kind === 7 ? secureEcho!.port as number : nodeTlsPort;
         const label = kind === 7 ? 'reactor-tls-client' : 'reactor-tls-client-of-node';
-        const socket = connect({ port, host: '127.0.0.1', tls: trust() });
+        const socket = connect({ port, host: '127.0.0.1', tls: reactorTlsClientOptions(port) as never });
+        socket.on('session', (session: Buffer) => lastSessions.set(port, session));
         watch(socket, label);
         linkWhenConnected(newEndpoint(socket, label));
         break;
