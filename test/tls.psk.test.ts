@@ -13,7 +13,7 @@ import { constants as cryptoConstants } from 'node:crypto';
 
 import { createSecureServer, SecureServer, SecureServerOptions, SecureSocket } from '../lib';
 import { pskHintErrorCode } from '../lib/net-version';
-import { listenLocal } from './helpers';
+import { environmentWithoutPreload, listenLocal } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 
 afterEach(releaseTracked);
@@ -319,7 +319,7 @@ function opensslClientNotUtf8(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     execFile('bash', ['-c', `command -v openssl >/dev/null || exit 127; printf ping | timeout 4 openssl s_client ` +
       `-connect 127.0.0.1:${port} -tls1_2 -cipher PSK-AES128-GCM-SHA256 -psk_identity $'a\\xff' ` +
-      `-psk ${KEYS.alice.toString('hex')} -quiet 2>&1`], (error, stdout) => {
+      `-psk ${KEYS.alice.toString('hex')} -quiet 2>&1`], { env: environmentWithoutPreload() }, (error, stdout) => {
       resolve(error?.code === 127 ? undefined : stdout);
     });
   });

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { binding } from '../lib/binding';
+import { environmentWithoutPreload } from './helpers';
 
 const root = path.join(__dirname, '..');
 const addon = path.join(root, 'build', 'Release', 'epoll_reactor.node');
@@ -38,7 +39,7 @@ function listedSymbols(which: 'all' | 'required' = 'all'): string[] {
 });
 
 (haveTools ? test : test.skip)('the addon links no libssl or libcrypto of its own', () => {
-  const needed = execFileSync('/usr/bin/ldd', [addon], { encoding: 'utf8' });
+  const needed = execFileSync('/usr/bin/ldd', [addon], { encoding: 'utf8', env: environmentWithoutPreload() });
   expect(needed).not.toMatch(/libssl|libcrypto/);
 });
 

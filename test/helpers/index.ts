@@ -20,6 +20,17 @@ interface CountedCall {
 export const underSanitizer = /libasan/.test(process.env.LD_PRELOAD ?? '');
 
 /**
+ * This process's environment without LD_PRELOAD, for tools the tests run
+ * through a shell or ldd: with scripts/tsan.sh's libtsan preloaded, bash
+ * and ldd crash (they test nothing of ours either way).
+ */
+export function environmentWithoutPreload(): NodeJS.ProcessEnv {
+  const environment = { ...process.env };
+  delete environment.LD_PRELOAD;
+  return environment;
+}
+
+/**
  * The size of a bulk integrity transfer: `full`, or a quarter of it under the
  * sanitizers and in the passes that set EPOLL_REACTOR_TEST_BULK=short (the
  * modes pass, the other Node versions in CI). ASan catches a bad access in
