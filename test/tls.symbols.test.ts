@@ -9,7 +9,12 @@ import { binding } from '../lib/binding';
 import { environmentWithoutPreload } from './helpers';
 
 const root = path.join(__dirname, '..');
-const addon = path.join(root, 'build', 'Release', 'epoll_reactor.node');
+// The addon this process loads, found as lib/binding.ts finds it: the work
+// tree's build, or the one EPOLL_REACTOR_PREBUILD names (the sanitizer
+// builds, other Nodes' builds, a prebuild). nm reads its dynamic symbols
+// (-D), which a stripped prebuild keeps.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const addon = (require('node-gyp-build') as { path(dir: string): string }).path(root);
 const NM = '/usr/bin/nm';
 const haveTools = fs.existsSync(NM) && fs.existsSync(addon);
 
@@ -21,7 +26,7 @@ function listedSymbols(which: 'all' | 'required' = 'all'): string[] {
 }
 
 (haveTools ? test : test.skip)('every OpenSSL function the addon references is listed in tls_symbols.h', () => {
-  const undefinedSymbols = execFileSync(NM, ['-u', addon], { encoding: 'utf8' })
+  const undefinedSymbols = execFileSync(NM, ['-D', '-u', addon], { encoding: 'utf8' })
     .split('\n').map((line) => line.trim().split(/\s+/).pop() ?? '')
     .filter((name) => /^(ASN1|BIO|BN|CRYPTO|ERR|EVP|OBJ|OpenSSL|OPENSSL|OSSL|PEM|PKCS12|RAND|SSL|TLS|X509|i2d|d2i)_/.test(name) ||
       /^(i2d|d2i)_/.test(name))
@@ -31,7 +36,7 @@ function listedSymbols(which: 'all' | 'required' = 'all'): string[] {
 
 (haveTools ? test : test.skip)('every OpenSSL reference is weak, so the addon loads on a node that exports none', () => {
   const listed = new Set(listedSymbols());
-  const strong = execFileSync(NM, ['-u', addon], { encoding: 'utf8' })
+  const strong = execFileSync(NM, ['-D', '-u', addon], { encoding: 'utf8' })
     .split('\n').map((line) => line.trim().split(/\s+/))
     .filter(([kind, name]) => listed.has(name) && kind !== 'w')
     .map(([, name]) => name);
