@@ -55,6 +55,7 @@ const reactorNotInThisProcess = [
   'test/start\\.verify\\.test\\.ts$',
   'test/tls\\.keylog-flag\\.test\\.ts$',
   'test/tls\\.options\\.test\\.ts$',
+  'test/tls\\.server-flight\\.test\\.ts$',
   'test/tls\\.sni-gc\\.test\\.ts$',
   'test/tls\\.symbols\\.test\\.ts$',
   'test/tls\\.trace\\.test\\.ts$',
