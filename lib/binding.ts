@@ -126,6 +126,14 @@ export interface NativeReactor {
   reset(id: number): void;
   forward(forwardId: number, firstId: number, secondId: number, mode: number): void;
   forwardStart(forwardId: number): void;
+  /**
+   * Connects to `address` (family 4, 6, or 0 for a Unix path) on the reactor
+   * thread and forwards connection `connectionId` to it; `timeoutMs` 0 for
+   * none. `jsHoldsNothing`: the socket's readable buffer is empty, so the
+   * forward may start without a round trip through JS.
+   */
+  forwardTo(forwardId: number, connectionId: number, family: 0 | 4 | 6, address: string, port: number, mode: number,
+    noDelay: boolean, timeoutMs: number, jsHoldsNothing: boolean): void;
   nextId(): number;
   /** @internal Counters as of the reactor thread's last turn, for tests and diagnostics. */
   stats(): NativeReactorStats;
@@ -282,7 +290,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 11;
+export const BRIDGE_PROTOCOL = 12;
 
 interface NativeBinding {
   available: boolean;

@@ -67,7 +67,7 @@ export type { ConnectTlsOptions, PeerCertificate, SecureServerOptions } from './
 export { forward } from './forward';
 export { configure } from './configure';
 export type { ReactorOptions } from './configure';
-export type { ForwardOptions, ForwardResult } from './forward';
+export type { ForwardOptions, ForwardResult, ForwardTarget } from './forward';
 export { serveOnWorkers, ServerPool } from './server-pool';
 export type {
   ServerPoolHandler, ServerPoolMode, ServerPoolOptions, ServerPoolStats, ServerPoolWorker, ServerPoolWorkerExit,

@@ -90,7 +90,12 @@ export interface ConnectionEndpoint {
 
 /** What a forward in progress implements (lib/forward.ts). */
 export interface ForwardEndpoint {
-  ready(): void;
+  /**
+   * The reactor reads neither side for JS any more. For a forward to an
+   * address, its upstream connected: `started` when the forward is running
+   * already (JS held none of the client's bytes), and the upstream's id.
+   */
+  ready(started: boolean, upstreamId: number): void;
   /** OpenSSL failed on a TLS side; done() follows. */
   tlsError(message: string, library: string, reason: string): void;
   done(bytesFirstToSecond: number, bytesSecondToFirst: number, errno: number, syscall: string): void;
@@ -524,7 +529,7 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         const first = records[i + 3];
         reactor.forwards.get(id)?.tlsError(strings[first], strings[first + 1], strings[first + 2]);
       } else if (kind === EventKind.ForwardReady) {
-        reactor.forwards.get(id)?.ready();
+        reactor.forwards.get(id)?.ready(records[i + 2] === 1, records[i + 3]);
       } else if (kind === EventKind.ReactorFailed) {
         // Comes first; an error event for every listener and connection follows.
         reactor.failed = systemError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');

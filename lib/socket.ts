@@ -160,7 +160,7 @@ export function nativeBytes(chunk: Uint8Array): Uint8Array {
 }
 
 /** Queues a Buffer's bytes with the reactor (`behind` the write JS waits for: native write()); returns their length. */
-function queueBytes(reactor: Reactor, id: number, chunk: Uint8Array, behind: boolean): number {
+export function queueBytes(reactor: Reactor, id: number, chunk: Uint8Array, behind: boolean): number {
   // Copied by TypedArray#set, which reads a heap-allocated Buffer where it
   // is (up to 64 bytes, as every small read's is: lib/reactor.ts fromInbox).
   if (chunk.length < SMALL_WRITE && reactor.logBytes(id, chunk, behind)) return chunk.length;
@@ -324,6 +324,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   private boundSource: AdoptedBoundSocket | undefined;
   private boundPath: string | undefined;  // the path of an adopted BoundSocket, its local address once connected
   private forwarding = false;
+  /** readingStopped as it was when a forward began, for cancelForwarding(). */
+  private readingStoppedBeforeForward = false;
   // The write side is shut down: asked of the reactor (_final), or done
   // before the reactor had the connection (adopt). A write after it (only
   // a connect() that started the streams again on Node 20 can make one) fails.
@@ -1198,15 +1200,22 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   /** @internal Hands this socket's I/O to a native forward; returns its reactor. */
-  startForwarding(): Reactor {
+  startForwarding(settle = true): Reactor {
+    this.readingStoppedBeforeForward = this.readingStopped;
     this.forwarding = true;
-    // Whatever unacknowledged bytes JS held are passed on by takeBuffered();
-    // the reactor settles them when the forward starts (FlowControl::Settle),
-    // so they are not acknowledged from here.
     this.readingStopped = false;
-    this.unackedBytes = 0;
+    if (settle) this.settleForwarded();
     this.updateReference();
     return this.reactor!;
+  }
+
+  /**
+   * @internal Whatever unacknowledged bytes JS held are passed on by
+   * takeBuffered(); the reactor settles them when it takes the socket over
+   * (FlowControl::Settle), so they are not acknowledged from here.
+   */
+  settleForwarded(): void {
+    this.unackedBytes = 0;
   }
 
   /**
@@ -1246,6 +1255,17 @@ export class Socket extends Duplex implements AttemptingSocket {
     const length = queueBytes(this.reactor!, this.id, chunk, false);
     this.bytesQueued += length;
     return length;
+  }
+
+  /**
+   * @internal A forward to an address could not connect: the socket is the
+   * user's again. The bytes JS held are still in the readable buffer, and the
+   * reactor reads for JS exactly when it did before (Loop::FailForwardConnect).
+   */
+  cancelForwarding(): void {
+    this.forwarding = false;
+    this.readingStopped = this.readingStoppedBeforeForward;
+    this.updateReference();
   }
 
   /** @internal The forward ended and the reactor closed the connection. */

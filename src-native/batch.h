@@ -28,7 +28,10 @@ enum class EventKind : uint8_t {
   kConnect = 9,       // id: outbound connect done, b: string index, c: ports
   kForwardDone = 10,  // id: forward, a: bytes first->second, b: second->first,
                       // c: errno * 16 + Syscall (0 when both sides ended cleanly)
-  kForwardReady = 11, // id: forward; every byte read for JS precedes this event
+  kForwardReady = 11, // id: forward; every byte read for JS precedes this event.
+                      // A forward to an address: its upstream connected; a: 1
+                      // when it runs already (JS passes on nothing), b: the
+                      // upstream's connection id (JS writes what it holds there)
   kDrop = 12,         // id: listener; a connection past maxConnections was accepted
                       // and closed, b: string index, c: ports (as kConnection)
   kReactorFailed = 13, // id 0, a: errno, b: Syscall. The reactor thread has ended;

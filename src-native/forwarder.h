@@ -121,6 +121,10 @@ class Forwarder {
   bool queued = false;
   // Set by kForwardStart: until then JS may still hold bytes that must go first.
   bool started = false;
+  // A forward to an address whose client JS held no bytes of when it asked:
+  // it starts when the upstream connects, unless the reactor read some for
+  // JS before the command came (Loop::FinishForwardConnect).
+  bool startsAtConnect = false;
 
  private:
   // Returns true when the direction stopped with its budget spent.

@@ -400,7 +400,7 @@ void Loop::RejectCommand(Command& command, int error, Batch& batch) {
   } else if (command.kind == Command::Kind::kAddConnection) {
     batch.Add(EventKind::kError, command.id, static_cast<double>(error),
               static_cast<double>(Syscall::kEpollWait));
-  } else if (command.kind == Command::Kind::kForward) {
+  } else if (command.kind == Command::Kind::kForward || command.kind == Command::Kind::kForwardTo) {
     batch.Add(EventKind::kForwardDone, command.id, 0, 0,
               error * 16.0 + static_cast<double>(Syscall::kEpollWait));
   }
@@ -540,16 +540,29 @@ bool Loop::Turn(int timeoutMs) {
       if (connection->connecting) {
         if (!(mask & (EPOLLOUT | EPOLLERR | EPOLLHUP))) continue;
         FinishConnect(connection);
-        if (connection->failed) continue;
+        if (connection->failed || connection->closed) continue;
       }
       if (connection->forwarder != nullptr) {
         // Its bytes go to the other side on this thread, not to JS.
         if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) connection->readable = true;
         if (mask & (EPOLLRDHUP | EPOLLHUP)) connection->peerClosing = true;
         if (mask & (EPOLLERR | EPOLLHUP)) connection->errorSeen = true;
+        // Kept for the client of a forward to an address that is handed back
+        // (FailForwardConnect): its reads end as they would have.
+        if ((mask & EPOLLHUP) && options_.hangupEndsShortRead) connection->hangup.seen = true;
         if (mask & EPOLLPRI) connection->urgentMark = true;
         if (mask & EPOLLOUT) connection->waitingWritable = false;
-        QueueForward(connection->forwarder);
+        Forwarder* forwarder = connection->forwarder;
+        if ((mask & (EPOLLERR | EPOLLHUP)) && !forwarder->started && forwarder->Second()->connecting &&
+            connection == forwarder->First()) {
+          // The client reset while its upstream connects: end it now, not
+          // when the connect does (up to the kernel's SYN retries).
+          int error = sys::PendingSocketError(connection->fd);
+          forwarder->Cancel(error < 0 ? -error : ECONNRESET, Syscall::kRead);
+          FinishForward(forwarder);
+          continue;
+        }
+        QueueForward(forwarder);
         continue;
       }
       if (mask & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
@@ -646,7 +659,10 @@ void Loop::Apply(Command& command) {
       command.fd = -1;
       return;
     }
-    if (command.kind == Command::Kind::kForward || command.kind == Command::Kind::kForwardStart) return;
+    if (command.kind == Command::Kind::kForward || command.kind == Command::Kind::kForwardStart ||
+        command.kind == Command::Kind::kForwardTo) {
+      return;
+    }
   }
   if (command.kind == Command::Kind::kAddListener) {
     auto listener = std::make_unique<Listener>(command.id, command.fd);
@@ -680,10 +696,16 @@ void Loop::Apply(Command& command) {
     StartForward(command);
     return;
   }
+  if (command.kind == Command::Kind::kForwardTo) {
+    StartForwardTo(command);
+    return;
+  }
   if (command.kind == Command::Kind::kForwardStart) {
     auto found = forwarders_.find(command.id);
     if (found == forwarders_.end()) return;
     Forwarder* forwarder = found->second.get();
+    // Only after kForwardReady, which a forward to an address sends once connected.
+    if (forwarder->First()->connecting || forwarder->Second()->connecting) return;
     forwarder->started = true;
     // Bytes may be waiting already, and edge triggering will not say so again.
     forwarder->First()->readable = forwarder->Second()->readable = true;
@@ -1159,6 +1181,10 @@ void Loop::AddConnection(Command& command) {
 }
 
 void Loop::FinishConnect(Connection* connection) {
+  if (connection->forwarder != nullptr) {
+    FinishForwardConnect(connection);
+    return;
+  }
   connection->connecting = false;
   MarkInterestDirty(connection);
   int error = sys::PendingSocketError(connection->fd);
@@ -1296,6 +1322,11 @@ void Loop::ExpireIdle() {
       Connection* connection = FindConnection(id);
       if (connection == nullptr) continue;
       connection->timerArmed = false;
+      if (connection->connecting && connection->forwarder != nullptr) {
+        // A kForwardTo's connect timeout (its only timer while connecting).
+        FailForwardConnect(connection->forwarder, ETIMEDOUT);
+        continue;
+      }
       uint64_t idleDue = DeadlineAfter(connection->lastActivityMs, connection->timeoutMs);
       if (idleDue > nowMs_) {
         // Active since this entry was armed: look again when it could be idle.
@@ -1465,6 +1496,10 @@ Forwarder* Loop::FindForwarder(uint64_t id) {
 }
 
 void Loop::StartForward(const Command& command) {
+  // An id in use names a forward already running: neither answered (that
+  // would end the live one in JS) nor started (it would replace it under
+  // the connections that point at it). lib takes ids from nextId().
+  if (command.id == 0 || forwarders_.count(command.id) != 0) return;
   Connection* first = FindConnection(command.amount);
   Connection* second = FindConnection(command.other);
   if (first == nullptr || second == nullptr || first == second || first->failed ||
@@ -1497,6 +1532,118 @@ void Loop::StartForward(const Command& command) {
   // pass them on before the forward starts moving newer ones.
   batch_->Add(EventKind::kForwardReady, command.id);
   forwarders_.emplace(command.id, std::move(forwarder));
+}
+
+void Loop::StartForwardTo(const Command& command) {
+  if (command.id == 0 || forwarders_.count(command.id) != 0) return;  // as StartForward
+  Connection* client = FindConnection(command.amount);
+  if (client == nullptr || client->failed || client->forwarder != nullptr || client->connecting) {
+    batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EBADF * 16.0);
+    return;
+  }
+  if (client->tls != nullptr && !client->tls->plaintextReady()) {
+    batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EOPNOTSUPP * 16.0);
+    return;
+  }
+  const char* failedCall = "connect";
+  std::string address(command.bytes.get(), command.bytes ? command.length : 0);
+  int fd = sys::ConnectSocket(static_cast<int>(command.flags >> 8), address, command.extra, std::string(), 0,
+                              &failedCall);
+  if (fd < 0) {
+    // As net reports a socket() that fails inside connect: syscall 'connect'.
+    batch_->Add(EventKind::kForwardDone, command.id, 0, 0,
+                -fd * 16.0 + static_cast<double>(Syscall::kConnect));
+    return;
+  }
+  fdTable_.Note(fd);
+  // The upstream is the forward's alone: JS never sees its id as a socket,
+  // it is never read for JS, and it closes with the forward (or alone, in
+  // FailForwardConnect).
+  auto upstream = std::make_unique<Connection>(NextId(), fd);
+  upstream->connecting = true;
+  upstream->wantsData = false;
+  upstream->lastActivityMs = nowMs_;
+  if (command.flags & Command::kForwardNoDelay) sys::SetNoDelay(fd, true);
+  auto mode = static_cast<ForwardMode>(command.flags & 3u);
+  auto forwarder = std::make_unique<Forwarder>(command.id, client, upstream.get(), mode, pipes_);
+  forwarder->startsAtConnect = command.flags & Command::kForwardJsHoldsNothing;
+  client->forwarder = upstream->forwarder = forwarder.get();
+  // With its forwarder set, it is registered for every event (InterestFor):
+  // EPOLLOUT ends the connect (FinishForwardConnect).
+  int added = Register(upstream.get());
+  if (added < 0) {
+    client->forwarder = nullptr;
+    sys::Close(fd);
+    batch_->Add(EventKind::kForwardDone, command.id, 0, 0,
+                -added * 16.0 + static_cast<double>(Syscall::kConnect));
+    return;
+  }
+  MarkInterestDirty(client);
+  // The client's unconsumed bytes stay in the caps until the upstream
+  // connects (FinishForwardConnect settles them): if it does not, JS keeps
+  // them, and acknowledges them as it reads, as before.
+  if (command.other > 0) {
+    upstream->timeoutMs = command.other;
+    ArmTimer(upstream.get(), DeadlineAfter(nowMs_, command.other));
+  }
+  uint64_t upstreamId = upstream->id;
+  connections_.Insert(upstreamId, std::move(upstream));
+  forwarders_.emplace(command.id, std::move(forwarder));
+}
+
+void Loop::FinishForwardConnect(Connection* upstream) {
+  Forwarder* forwarder = upstream->forwarder;
+  upstream->connecting = false;
+  // The connect timeout is over; the upstream has no idle timer of its own.
+  timers_.Cancel(upstream->id);
+  upstream->timerArmed = false;
+  upstream->timeoutMs = 0;
+  int error = sys::PendingSocketError(upstream->fd);
+  if (error < 0) {
+    FailForwardConnect(forwarder, -error);
+    return;
+  }
+  Connection* client = forwarder->First();
+  // Either side may hold bytes that came before this turn: no edge says so again.
+  client->readable = upstream->readable = true;
+  // As StartForward: what JS holds unconsumed leaves the caps; JS passes it
+  // on and forgets it too (Socket.settleForwarded, on kForwardReady).
+  flow_.Settle(*client);
+  if (forwarder->startsAtConnect && client->bytesRead == 0) {
+    // Nothing was ever read from the client for JS, so JS holds none of its
+    // bytes and has nothing to pass on: no round trip through JS first.
+    forwarder->started = true;
+    QueueForward(forwarder);
+    batch_->Add(EventKind::kForwardReady, forwarder->id, 1, static_cast<double>(upstream->id));
+  } else {
+    // JS writes what it holds to the upstream (by this id), then kForwardStart.
+    batch_->Add(EventKind::kForwardReady, forwarder->id, 0, static_cast<double>(upstream->id));
+  }
+}
+
+void Loop::FailForwardConnect(Forwarder* forwarder, int error) {
+  Connection* client = forwarder->First();
+  Connection* upstream = forwarder->Second();
+  client->forwarder = upstream->forwarder = nullptr;
+  upstream->failed = true;
+  // The client is JS's again, as it was: it reads for JS if JS wanted it to,
+  // and bytes that came meanwhile raised their edge already.
+  MarkInterestDirty(client);
+  if (client->readable && client->wantsData) flow_.MarkReady(*client);
+  // Writes and an end() JS queued meanwhile waited for the forwarder, and an
+  // EPOLLOUT that came meanwhile was taken by it: send now, as kClose does
+  // (this may run from ExpireIdle, after the turn's FlushWrites). A full
+  // socket says EAGAIN and waits for its next edge.
+  if (!client->failed && (!client->writeQueue.empty() || (client->shutdownRequested && !client->shutdownDone))) {
+    client->waitingWritable = false;
+    client->Flush(*batch_);
+  }
+  // Syscall kConnect tells JS the client is still open (lib/forward.ts).
+  batch_->Add(EventKind::kForwardDone, forwarder->id, 0, 0, error * 16.0 + static_cast<double>(Syscall::kConnect));
+  auto found = forwarders_.find(forwarder->id);
+  finishedForwarders_.push_back(std::move(found->second));
+  forwarders_.erase(found);
+  CloseConnection(upstream);
 }
 
 void Loop::QueueForward(Forwarder* forwarder) {

@@ -56,6 +56,12 @@ struct Command {
     kForward,        // id: forward, amount: first connection, other: second,
                      // flags: ForwardMode. Stops reading both for JS; answers kForwardReady
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
+    kForwardTo,      // id: forward, amount: the connection to forward, bytes: the
+                     // address to connect to (text), extra: its port, flags:
+                     // ForwardMode | kForwardNoDelay | kForwardJsHoldsNothing |
+                     // family << 8, other: connect
+                     // timeout in ms (0: none). The loop connects and forwards
+                     // (Loop::StartForwardTo); answers kForwardReady or kForwardDone
     kSetMaxConnections,  // id: listener, amount: net's maxConnections (0: no limit)
     kTlsAllowWrites,     // id: a TLS client whose server JS accepted may send
                          // its application data (TlsSession::AllowWrites)
@@ -99,6 +105,10 @@ struct Command {
   // Bits of `flags` for kWrite: handed over behind the write JS waits for,
   // so it leaves that write's wake-up point (notifyAt) where it is.
   static constexpr uint32_t kWriteBehind = 1;
+  // Bits of `flags` for kForwardTo, above the ForwardMode. kForwardJsHoldsNothing:
+  // JS's readable buffer was empty at the call (no adopt() or unshift() bytes).
+  static constexpr uint32_t kForwardNoDelay = 4;
+  static constexpr uint32_t kForwardJsHoldsNothing = 8;
 
   explicit Command(Kind what) : kind(what) {}
   Command(Command&&) = default;
@@ -363,6 +373,11 @@ class Loop {
   void CloseConnection(Connection* connection);
   void AddConnection(Command& command);
   void StartForward(const Command& command);
+  void StartForwardTo(const Command& command);
+  // A kForwardTo's upstream connect ended: the forward starts, or the
+  // upstream goes and the connection it was for stays as JS left it.
+  void FinishForwardConnect(Connection* upstream);
+  void FailForwardConnect(Forwarder* forwarder, int error);
   void QueueForward(Forwarder* forwarder);
   void PumpForwards();
   // Reports the forward's outcome and closes both of its connections, but

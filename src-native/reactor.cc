@@ -555,6 +555,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Reset>("reset"),
           InstanceMethod<&Reactor::Forward>("forward"),
           InstanceMethod<&Reactor::ForwardStart>("forwardStart"),
+          InstanceMethod<&Reactor::ForwardTo>("forwardTo"),
           InstanceMethod<&Reactor::NextId>("nextId"),
           InstanceMethod<&Reactor::Stats>("stats"),
           InstanceMethod<&Reactor::CloseListener>("closeListener"),
@@ -1528,6 +1529,33 @@ Napi::Value Reactor::Forward(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::ForwardStart(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kForwardStart, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::ForwardTo(const Napi::CallbackInfo& info) {
+  if (info.Length() < 9 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsString() ||
+      !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() || !info[7].IsNumber() || !info[8].IsBoolean()) {
+    return ThrowTypeError(info.Env(),
+                          "forwardTo(forwardId, connectionId, family, address, port, mode, noDelay, timeoutMs, jsHoldsNothing)");
+  }
+  int familyCode = info[2].As<Napi::Number>().Int32Value();
+  int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
+  std::string address = info[3].As<Napi::String>().Utf8Value();
+  double timeoutMs = info[7].As<Napi::Number>().DoubleValue();
+  Command command(Command::Kind::kForwardTo);
+  command.id = IdArgument(info, 0);
+  command.amount = IdArgument(info, 1);
+  command.extra = info[4].As<Napi::Number>().Int32Value();
+  command.flags = (info[5].As<Napi::Number>().Uint32Value() & 3u) |
+                  (info[6].As<Napi::Boolean>().Value() ? Command::kForwardNoDelay : 0u) |
+                  (info[8].As<Napi::Boolean>().Value() ? Command::kForwardJsHoldsNothing : 0u) |
+                  (static_cast<uint32_t>(family) << 8);
+  // lib/forward.ts checks the timeout (a whole number of ms); anything else is none.
+  command.other = timeoutMs >= 1 && timeoutMs <= 4294967295.0 ? static_cast<uint64_t>(timeoutMs) : 0;
+  command.length = address.size();
+  command.bytes.reset(new char[address.size() + 1]);
+  std::memcpy(command.bytes.get(), address.data(), address.size());
+  Staged().push_back(std::move(command));
   return info.Env().Undefined();
 }
 

@@ -28,7 +28,7 @@ namespace reactor {
 // without which the dispatch function is held weakly. 8: stats().threadId.
 // 9: runOnCallerFromNow(). 10: write(id, data, behind), awaitWritten().
 // 11: connect()'s asksPsk; kTlsPsk and tlsAnswerPsk for clients.
-constexpr int kBridgeProtocol = 11;
+constexpr int kBridgeProtocol = 12;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -226,6 +226,7 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // forward(forwardId, firstId, secondId, mode); forwardId from nextId()
   Napi::Value Forward(const Napi::CallbackInfo& info);
   Napi::Value ForwardStart(const Napi::CallbackInfo& info);
+  Napi::Value ForwardTo(const Napi::CallbackInfo& info);
   Napi::Value NextId(const Napi::CallbackInfo& info);
   // stats() -> { connections, timerEntries, unconsumedBytes, blockedConnections, capParks, ... },
   // as of the reactor thread's last turn.

@@ -219,6 +219,7 @@ describe('item 21', () => {
         () => forward(a, b, { mode: 'hasOwnProperty' as never }),
         () => forward(a, b, { mode: 1 as never }),
         () => forward(a, a),
+        // An object that is not a socket is an address; this one has no port.
         () => forward(a, {} as never),
         () => forward(null as never, b),
         () => forward(a, new Socket()),
@@ -238,7 +239,7 @@ describe('item 21', () => {
     await waitFor(() => result !== undefined, 5000, 'the forward');
     expect(codes).toEqual([
       'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE',
-      'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_TYPE',
+      'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE', 'ERR_INVALID_ARG_VALUE', 'ERR_MISSING_ARGS',
       'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_STATE',
     ]);
     const back = receiveAll(client);
