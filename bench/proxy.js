@@ -3,9 +3,13 @@
 // thread, and epoll-reactor's forward(), in one run.
 //
 // usage: node bench/proxy.js [--runs 3] [--seconds 4] [--no-pin] [--quick]
+//                            [--proxies NAME,NAME] [--scenarios NAME,NAME] [--no-bulk]
 // Echo: the C load generator -> proxy -> the C echo server (64 B, 100 and
-// 1,000 connections, ping-pong and 16 in flight), plus the same load straight
-// to the echo server for the direct rate. Bulk: iperf3 through each proxy.
+// 1,000 connections, ping-pong and 16 in flight, and churn: a new connection
+// per message, 50 at once), plus the same load straight to the echo server
+// for the direct rate. Bulk: iperf3 through each proxy. --proxies and
+// --scenarios take names from PROXIES and ECHO_SCENARIOS (a scenario by the
+// text before its first comma, e.g. 'churn').
 // Placement when pinned: load generator and upstream (echo server or iperf3
 // server) on CPU 0, the proxy on CPU 1, so each proxy has one core, as
 // HAProxy with one thread does. Needs haproxy and iperf3 (Debian packages).
@@ -17,10 +21,13 @@ const { runLoadgen } = require('./lib/loadgen');
 const { readCpuSeconds } = require('./lib/proc-stats');
 
 function parseArgs(argv) {
-  const options = { runs: 3, seconds: 4, pin: true };
+  const options = { runs: 3, seconds: 4, pin: true, bulk: true, proxies: PROXIES, scenarios: ECHO_SCENARIOS };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].replace(/^--/, '');
     if (name === 'no-pin') options.pin = false;
+    else if (name === 'no-bulk') options.bulk = false;
+    else if (name === 'proxies') options.proxies = pick(PROXIES, argv[++i], (proxy) => proxy);
+    else if (name === 'scenarios') options.scenarios = pick(ECHO_SCENARIOS, argv[++i], (scenario) => scenario.name.split(',')[0]);
     else if (name === 'quick') Object.assign(options, { runs: 1, seconds: 2 });
     else if (name in options) options[name] = Number(argv[++i]);
     else throw new Error(`unknown option ${argv[i]}`);
@@ -28,10 +35,22 @@ function parseArgs(argv) {
   return options;
 }
 
+/** The entries of `all` named in the comma-separated `list` (always with 'direct' and 'haproxy' for proxies). */
+function pick(all, list, nameOf) {
+  const wanted = new Set(String(list).split(','));
+  if (all === PROXIES) wanted.add('direct').add('haproxy');
+  const chosen = all.filter((entry) => wanted.has(nameOf(entry)));
+  for (const name of wanted) {
+    if (!all.some((entry) => nameOf(entry) === name)) throw new Error(`unknown name '${name}'; expected one of: ${all.map(nameOf).join(', ')}`);
+  }
+  return chosen;
+}
+
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
 
 async function startProxy(name, upstreamPort, options) {
   if (name === 'haproxy') return startHaproxy(upstreamPort, options);
+  if (name === 'epoll-reactor (address)') return startScriptProxy('reactor-address', upstreamPort, 'auto', options);
   const mode = name === 'epoll-reactor (copy)' ? 'copy' : 'splice';
   return startScriptProxy(name === 'node:net' ? 'net' : 'reactor', upstreamPort, mode, options);
 }
@@ -40,10 +59,13 @@ const ECHO_SCENARIOS = [
   { name: '64 B ping-pong, 100 conns', args: ['--connections', '100', '--size', '64', '--depth', '1'] },
   { name: '64 B ping-pong, 1000 conns', args: ['--connections', '1000', '--size', '64', '--depth', '1'] },
   { name: '64 B ×16 in flight, 100 conns', args: ['--connections', '100', '--size', '64', '--depth', '16'] },
+  { name: 'churn, a connection per 64 B message, 50 at once', args: ['--churn', '--connections', '50', '--size', '64'] },
 ];
-// epoll-reactor runs twice: forward() splicing through pipes, and copying
-// through a buffer, so the table shows which suits which traffic.
-const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor (splice)', 'epoll-reactor (copy)'];
+// epoll-reactor runs three times: forward() between two sockets splicing
+// through pipes, and copying through a buffer, so the table shows which suits
+// which traffic; and forward() to an address (the upstream connected on the
+// reactor thread, copying, the server paused on connect), as the proxy CLI does.
+const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor (splice)', 'epoll-reactor (copy)', 'epoll-reactor (address)'];
 
 async function echoRun(bins, scenario, proxyName, upstreamPort, options) {
   const proxy = proxyName === 'direct' ? null : await startProxy(proxyName, upstreamPort, options);
@@ -101,13 +123,13 @@ async function main() {
   const bulkResults = {};
   try {
     for (let run = 0; run < options.runs; run++) {
-      for (const scenario of ECHO_SCENARIOS) {
-        for (const proxy of PROXIES) {
+      for (const scenario of options.scenarios) {
+        for (const proxy of options.proxies) {
           ((echoResults[scenario.name] ??= {})[proxy] ??= []).push(await echoRun(bins, scenario, proxy, echo.port, options));
           process.stderr.write('.');
         }
       }
-      for (const proxy of PROXIES) {
+      for (const proxy of options.bulk ? options.proxies : []) {
         (bulkResults[proxy] ??= []).push(await bulkRun(proxy, iperfPort, options));
         process.stderr.write('.');
       }
@@ -120,11 +142,11 @@ async function main() {
   console.log(`${options.runs} runs of ${options.seconds} s; ${options.pin ? 'load generator and upstream on CPU 0, proxy on CPU 1' : 'unpinned'}; medians\n`);
   console.log('| scenario | proxy | msgs/s | of direct | p99 µs | proxy CPU µs/msg | vs HAProxy | errors |');
   console.log('|---|---|---:|---:|---:|---:|---:|---:|');
-  for (const scenario of ECHO_SCENARIOS) {
+  for (const scenario of options.scenarios) {
     const rows = echoResults[scenario.name];
     const direct = median(rows.direct.map((r) => r.msgsPerS));
     const haproxy = median(rows.haproxy.map((r) => r.msgsPerS));
-    for (const proxy of PROXIES) {
+    for (const proxy of options.proxies) {
       const runs = rows[proxy];
       const rate = median(runs.map((r) => r.msgsPerS));
       const cpu = proxy === 'direct' ? '' : median(runs.map((r) => r.cpuUsPerMsg)).toFixed(2);
@@ -133,10 +155,11 @@ async function main() {
         `${runs.reduce((sum, r) => sum + r.mismatches, 0)} |`);
     }
   }
+  if (!options.bulk) return;
   console.log('\n| bulk (iperf3, 1 stream) | MB/s | vs HAProxy |');
   console.log('|---|---:|---:|');
   const haproxyBulk = median(bulkResults.haproxy.map((r) => r.mbPerS));
-  for (const proxy of PROXIES) {
+  for (const proxy of options.proxies) {
     const rate = median(bulkResults[proxy].map((r) => r.mbPerS));
     console.log(`| ${proxy} | ${Math.round(rate)} | ${proxy === 'direct' ? '' : (rate / haproxyBulk).toFixed(2) + '×'} |`);
   }

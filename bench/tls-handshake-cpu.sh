@@ -1,6 +1,7 @@
 #!/bin/bash
 # Where a full TLS handshake's CPU goes in a TLS-terminating proxy: epoll-reactor
-# (bench/servers/proxy-server.js reactor-tls: createSecureServer + forward()),
+# (bench/servers/proxy-server.js reactor-tls: createSecureServer + forward(),
+# and reactor-tls-address: the same forwarding to the upstream's address),
 # split by thread (the reactor thread, the JS thread), against HAProxy 2.6
 # (one thread, `ssl crt`). Load: bench/.build/loadgen-tls --churn (a new
 # connection and a full TLS 1.3 handshake per 64 B message, 50 slots), on
@@ -47,11 +48,16 @@ measure() { # label port pid: prints "label rate total_us js_us reactor_us" (µs
 }
 
 for run in $(seq "$RUNS"); do
-  TLS_KEY=$D/key.pem TLS_CERT=$D/cert.pem taskset -c 1 node $([ $PERF = 1 ] && echo --perf-basic-prof) \
-    bench/servers/proxy-server.js reactor-tls "$UP" auto > "$D/r.out" 2>&1 & R=$!
-  for _ in $(seq 50); do grep -q listening "$D/r.out" && break; sleep 0.1; done
-  measure epoll-reactor "$(grep -o 'listening [0-9]*' "$D/r.out" | cut -d' ' -f2)" $R | tee -a "$D/rows"
-  kill $R; wait $R 2>/dev/null
+  # reactor-tls: forward() between the client and an upstream from connect();
+  # reactor-tls-address: forward() to the upstream's address (no upstream socket in JS).
+  for impl in reactor-tls reactor-tls-address; do
+    label=epoll-reactor; [ $impl = reactor-tls-address ] && label=epoll-reactor-address
+    TLS_KEY=$D/key.pem TLS_CERT=$D/cert.pem taskset -c 1 node $([ $PERF = 1 ] && echo --perf-basic-prof) \
+      bench/servers/proxy-server.js $impl "$UP" auto > "$D/r.out" 2>&1 & R=$!
+    for _ in $(seq 50); do grep -q listening "$D/r.out" && break; sleep 0.1; done
+    measure $label "$(grep -o 'listening [0-9]*' "$D/r.out" | cut -d' ' -f2)" $R | tee -a "$D/rows"
+    kill $R; wait $R 2>/dev/null
+  done
   HP=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
   printf 'global\n  nbthread 1\n  maxconn 8000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nfrontend proxy\n  bind 127.0.0.1:%s ssl crt %s\n  default_backend upstream\nbackend upstream\n  server echo 127.0.0.1:%s\n' \
     "$HP" "$D/server.pem" "$UP" > "$D/haproxy.cfg"
@@ -68,6 +74,8 @@ const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const by = (name, i) => med(rows.filter((r) => r[0] === name).map((r) => Number(r[i])));
 console.log('| proxy | handshakes/s | CPU µs/handshake | JS thread | reactor thread |');
 console.log('|---|---:|---:|---:|---:|');
-console.log('| epoll-reactor | ' + by('epoll-reactor', 1) + ' | ' + by('epoll-reactor', 2) + ' | ' + by('epoll-reactor', 3) + ' | ' + by('epoll-reactor', 4) + ' |');
+for (const name of ['epoll-reactor', 'epoll-reactor-address']) {
+  console.log('| ' + name + ' | ' + by(name, 1) + ' | ' + by(name, 2) + ' | ' + by(name, 3) + ' | ' + by(name, 4) + ' |');
+}
 console.log('| HAProxy 2.6 | ' + by('haproxy', 1) + ' | ' + by('haproxy', 2) + ' | | |');
 "

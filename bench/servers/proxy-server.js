@@ -1,5 +1,5 @@
 'use strict';
-// `node bench/servers/proxy-server.js <net|reactor|net-tls|reactor-tls> <upstreamPort> [mode]`:
+// `node bench/servers/proxy-server.js <net|reactor|reactor-address|net-tls|reactor-tls|reactor-tls-address> <upstreamPort> [mode]`:
 // a TCP proxy to 127.0.0.1:<upstreamPort>, the plain code a user writes.
 // net: client.pipe(upstream).pipe(client). reactor: forward() on the reactor
 // thread (mode auto|splice|copy). Prints `listening <port>` once ready.
@@ -27,6 +27,18 @@ if (impl === 'reactor-tls') {
     forward(client, upstream, { mode });
   });
   server.on('tlsClientError', () => {});
+} else if (impl === 'reactor-tls-address') {
+  // The same, with forward() to an address: the upstream connected on the
+  // reactor thread, no upstream socket in JS, paused on connect so that the
+  // forward starts without a round trip through JS.
+  const { createSecureServer, forward } = require('../../dist');
+  server = createSecureServer({ ...tlsOptions(), noDelay: true, pauseOnConnect: true }, (client) => {
+    client.on('error', () => {});
+    forward(client, { port: upstreamPort, host: '127.0.0.1', noDelay: true }, { mode }).then((result) => {
+      if (result.connected === false) client.destroy();
+    });
+  });
+  server.on('tlsClientError', () => {});
 } else if (impl === 'net-tls') {
   const net = require('node:net');
   const tls = require('node:tls');
@@ -38,6 +50,17 @@ if (impl === 'reactor-tls') {
     client.pipe(upstream).pipe(client);
   });
   server.on('tlsClientError', () => {});
+} else if (impl === 'reactor-address') {
+  // forward() to an address: the reactor thread connects the upstream, and
+  // JS makes no socket for it. pauseOnConnect: nothing is read into JS
+  // first, so the forward starts with no round trip through JS.
+  const { createServer, forward } = require('../../dist');
+  server = createServer({ pauseOnConnect: true }, (client) => {
+    client.on('error', () => {});
+    forward(client, { port: upstreamPort, host: '127.0.0.1' }, { mode }).then((result) => {
+      if (result.connected === false) client.destroy();
+    });
+  });
 } else if (impl === 'reactor') {
   const { createServer, connect, forward } = require('../../dist');
   server = createServer((client) => {

@@ -335,12 +335,14 @@ export class Proxy {
     tried.add(upstream);
     upstream.active++;
     const upstreamTls = this.options.upstreamTls;
+    if (upstreamTls === undefined) {
+      this.forwardToAddress(connection, pool, attempt, tried, upstream);
+      return;
+    }
     const reuseSessions = upstreamTls !== undefined && upstreamTls.reuseSessions !== false;
     const offeredSession = reuseSessions ? upstream.tlsSession : undefined;
     const { host, port } = upstream.target;
-    const socket = upstreamTls === undefined
-      ? connect({ host, port, allowHalfOpen: true, noDelay: true })
-      : connect({ host, port, allowHalfOpen: true, noDelay: true, tls: {
+    const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, tls: {
         ...(upstreamTls.ca === undefined ? {} : { ca: upstreamTls.ca }),
         // SNI carries names only; an address is still what the certificate is checked for.
         ...(upstreamTls.servername !== undefined ? { servername: upstreamTls.servername }
@@ -355,12 +357,10 @@ export class Proxy {
     }, this.options.connectTimeoutMs);
     // A TLS upstream is ready once its certificate is verified; one that
     // fails verification is destroyed with the error, and counts as a failed connect.
-    socket.once(upstreamTls === undefined ? 'connect' : 'secureConnect', () => {
+    socket.once('secureConnect', () => {
       settled = true;
       clearTimeout(timer);
-      upstream.total++;
-      upstream.consecutiveFailures = 0;
-      upstream.coolingUntil = 0;
+      this.connected(upstream);
       if (connection.finished) {
         // The client went away while this connect was in progress.
         upstream.active--;
@@ -383,14 +383,55 @@ export class Proxy {
       // offered again, in case it was the cause.
       if (offeredSession !== undefined && upstream.tlsSession === offeredSession) upstream.tlsSession = undefined;
       if (connection.finished) return;
-      this.failed(upstream);
-      if (attempt < this.options.retries) {
-        this.connectUpstream(connection, pool, attempt + 1, tried);
-      } else {
-        this.unserved++;
-        this.abandon(connection);
-      }
+      this.connectFailed(connection, pool, attempt, tried, upstream);
     });
+  }
+
+  /**
+   * A plain upstream: forward() to its address connects it on the reactor
+   * thread, with no socket object or event in JS, so a connection costs JS
+   * little more than its client socket (docs/benchmarks.md, "Session 52").
+   * A connect that fails leaves the client as it was, for the next upstream.
+   */
+  private forwardToAddress(connection: ProxiedConnection, pool: UpstreamPool, attempt: number, tried: Set<Upstream>,
+    upstream: Upstream): void {
+    const { host, port } = upstream.target;
+    connection.forwarding = true;
+    const target = { host, port, noDelay: true, timeout: this.options.connectTimeoutMs };
+    forward(connection.client, target, { mode: this.options.mode, onConnect: () => this.connected(upstream) })
+      .then((result) => {
+        if (result.connected !== false) {
+          this.forwarded(connection, upstream, result);
+          return;
+        }
+        connection.forwarding = false;
+        upstream.active--;
+        // Not reached because the client went away (destroyed, reset): the
+        // upstream is not at fault.
+        if (connection.finished || connection.client.destroyed) {
+          this.finish(connection);
+          return;
+        }
+        this.connectFailed(connection, pool, attempt, tried, upstream);
+      });
+  }
+
+  private connected(upstream: Upstream): void {
+    upstream.total++;
+    upstream.consecutiveFailures = 0;
+    upstream.coolingUntil = 0;
+  }
+
+  /** `upstream` was not reached for `connection`: the next one, or give up. */
+  private connectFailed(connection: ProxiedConnection, pool: UpstreamPool, attempt: number, tried: Set<Upstream>,
+    upstream: Upstream): void {
+    this.failed(upstream);
+    if (attempt < this.options.retries) {
+      this.connectUpstream(connection, pool, attempt + 1, tried);
+    } else {
+      this.unserved++;
+      this.abandon(connection);
+    }
   }
 
   /**
