@@ -70,10 +70,12 @@ export interface ForwardResult {
   error?: SystemError | NodeStyleError;
   /**
    * For a forward to a {@link ForwardTarget}: whether the upstream connection
-   * was made. When it was not (`error` says why: its `syscall` is `'connect'`,
-   * or `'getaddrinfo'` for a failed lookup), the socket was not touched: it is
-   * open and paused, with every byte it received unread, for the caller to
-   * forward elsewhere or destroy.
+   * was made. When it was not and the socket is still open (`!socket.destroyed`;
+   * `error.syscall` is then `'connect'`, or `'getaddrinfo'` for a failed
+   * lookup), the socket was not touched: it is paused, with every byte it
+   * received unread, for the caller to forward elsewhere, resume() or
+   * destroy. When the socket was destroyed meanwhile, or reset by its peer,
+   * it is closed and `error` says why (`ECANCELED`, `ECONNRESET`).
    */
   connected?: boolean;
 }
@@ -125,7 +127,8 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * socket's JS side. If the connect fails (or times out after `timeout` ms),
  * the promise resolves with `connected: false` and the error, and the first
  * socket is left open and paused with its bytes unread, so that another
- * address can be tried.
+ * address can be tried (check `socket.destroyed` first: a socket destroyed
+ * or reset while the upstream connected is closed with the forward).
  *
  * @throws TypeError (`ERR_INVALID_ARG_TYPE`) when a socket is not a reactor
  *   Socket or `options` is not an object; `ERR_INVALID_ARG_VALUE` for an

@@ -554,12 +554,7 @@ bool Loop::Turn(int timeoutMs) {
         if (mask & EPOLLOUT) connection->waitingWritable = false;
         Forwarder* forwarder = connection->forwarder;
         if ((mask & (EPOLLERR | EPOLLHUP)) && !forwarder->started && forwarder->Second()->connecting &&
-            connection == forwarder->First()) {
-          // The client reset while its upstream connects: end it now, not
-          // when the connect does (up to the kernel's SYN retries).
-          int error = sys::PendingSocketError(connection->fd);
-          forwarder->Cancel(error < 0 ? -error : ECONNRESET, Syscall::kRead);
-          FinishForward(forwarder);
+            connection == forwarder->First() && CancelForResetClient(forwarder)) {
           continue;
         }
         QueueForward(forwarder);
@@ -1269,19 +1264,23 @@ void Loop::FlushWrites() {
     connection->queuedForWrite = false;
     MarkInterestDirty(connection);
     if (connection->closed || connection->forwarder != nullptr) continue;
-    uint64_t writtenBefore = connection->bytesWritten;
-    connection->Flush(*batch_);
-    if (connection->bytesWritten != writtenBefore) Touch(connection);
-    ChargeTlsReports(connection);
-    // A TLS read that waited for room goes on once this flush made some: no
-    // EPOLLOUT edge is owed when the send went through (an end that let held
-    // output go, a flush that emptied the overflow before the edge came).
-    TlsSession* tls = connection->tls.get();
-    if (tls != nullptr && tls->readWantsWrite && !connection->waitingWritable && !tls->outputHeld() &&
-        !connection->failed && WantsToRead(connection)) {
-      connection->readable = true;
-      flow_.MarkReady(*connection);
-    }
+    FlushConnection(connection);
+  }
+}
+
+void Loop::FlushConnection(Connection* connection) {
+  uint64_t writtenBefore = connection->bytesWritten;
+  connection->Flush(*batch_);
+  if (connection->bytesWritten != writtenBefore) Touch(connection);
+  ChargeTlsReports(connection);
+  // A TLS read that waited for room goes on once this flush made some: no
+  // EPOLLOUT edge is owed when the send went through (an end that let held
+  // output go, a flush that emptied the overflow before the edge came).
+  TlsSession* tls = connection->tls.get();
+  if (tls != nullptr && tls->readWantsWrite && !connection->waitingWritable && !tls->outputHeld() &&
+      !connection->failed && WantsToRead(connection)) {
+    connection->readable = true;
+    flow_.MarkReady(*connection);
   }
 }
 
@@ -1545,6 +1544,15 @@ void Loop::StartForwardTo(const Command& command) {
     batch_->Add(EventKind::kForwardDone, command.id, 0, 0, EOPNOTSUPP * 16.0);
     return;
   }
+  // A reset whose edge came before the command (the client was JS's then)
+  // raises no new one: look now, not when the connect ends.
+  if (client->peerClosing) {
+    int error = sys::PendingSocketError(client->fd);
+    if (error < 0) {
+      batch_->Add(EventKind::kForwardDone, command.id, 0, 0, -error * 16.0 + static_cast<double>(Syscall::kRead));
+      return;
+    }
+  }
   const char* failedCall = "connect";
   std::string address(command.bytes.get(), command.bytes ? command.length : 0);
   int fd = sys::ConnectSocket(static_cast<int>(command.flags >> 8), address, command.extra, std::string(), 0,
@@ -1591,6 +1599,17 @@ void Loop::StartForwardTo(const Command& command) {
   forwarders_.emplace(command.id, std::move(forwarder));
 }
 
+bool Loop::CancelForResetClient(Forwarder* forwarder) {
+  // Only an error ends it: a hangup alone (a Unix peer that wrote and
+  // closed, a FIN after JS's own end()) leaves bytes to pass on, as a
+  // running forward would.
+  int error = sys::PendingSocketError(forwarder->First()->fd);
+  if (error >= 0) return false;
+  forwarder->Cancel(-error, Syscall::kRead);
+  FinishForward(forwarder);
+  return true;
+}
+
 void Loop::FinishForwardConnect(Connection* upstream) {
   Forwarder* forwarder = upstream->forwarder;
   upstream->connecting = false;
@@ -1630,13 +1649,13 @@ void Loop::FailForwardConnect(Forwarder* forwarder, int error) {
   // and bytes that came meanwhile raised their edge already.
   MarkInterestDirty(client);
   if (client->readable && client->wantsData) flow_.MarkReady(*client);
-  // Writes and an end() JS queued meanwhile waited for the forwarder, and an
-  // EPOLLOUT that came meanwhile was taken by it: send now, as kClose does
-  // (this may run from ExpireIdle, after the turn's FlushWrites). A full
-  // socket says EAGAIN and waits for its next edge.
-  if (!client->failed && (!client->writeQueue.empty() || (client->shutdownRequested && !client->shutdownDone))) {
+  // Writes and an end() JS queued meanwhile, and a TLS client's records
+  // held for room, waited for the forwarder, and an EPOLLOUT that came
+  // meanwhile was taken by it: send now (this may run from ExpireIdle, after
+  // the turn's FlushWrites). A full socket says EAGAIN and waits for its next edge.
+  if (!client->failed) {
     client->waitingWritable = false;
-    client->Flush(*batch_);
+    FlushConnection(client);
   }
   // Syscall kConnect tells JS the client is still open (lib/forward.ts).
   batch_->Add(EventKind::kForwardDone, forwarder->id, 0, 0, error * 16.0 + static_cast<double>(Syscall::kConnect));

@@ -345,6 +345,9 @@ class Loop {
   // wants to read and the caps admit it.
   void ReadConnection(Connection* connection, int* handshakeSteps);
   void FlushWrites();
+  // Sends what one connection has queued, as far as the kernel takes it, and
+  // what follows from that (activity, a TLS read waiting for room).
+  void FlushConnection(Connection* connection);
   void ExpireIdle();
   void DeliverTurn();
   void PublishStats();
@@ -378,6 +381,9 @@ class Loop {
   // upstream goes and the connection it was for stays as JS left it.
   void FinishForwardConnect(Connection* upstream);
   void FailForwardConnect(Forwarder* forwarder, int error);
+  // The client of a forward whose upstream still connects reported an
+  // error: ends the forward now (true), rather than when the connect does.
+  bool CancelForResetClient(Forwarder* forwarder);
   void QueueForward(Forwarder* forwarder);
   void PumpForwards();
   // Reports the forward's outcome and closes both of its connections, but

@@ -189,6 +189,51 @@ test('a client reset while its upstream connects ends the forward at once, with 
   await waitFor(() => reactorConnections() === before, 5000, 'both closed');
 }, 15000);
 
+test('a client reset before the call, while paused, ends the forward at once rather than after the connect', async () => {
+  const hanging = await blackholePort();
+  let client: Socket | undefined;
+  const port = await startProxy((socket) => { client = socket; });
+  const peer = track(net.connect(port, '127.0.0.1'));
+  peer.on('error', () => undefined);
+  await once(peer, 'connect');
+  await waitFor(() => client !== undefined, 5000, 'the accept');
+  peer.resetAndDestroy();
+  // The reset's edge reaches the reactor while the socket is JS's, paused:
+  // nothing reads it, so nothing else will report it.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const outcome = await forward(client!, { port: hanging, host: '127.0.0.1' });
+  expect(outcome.connected).toBe(false);
+  expect((outcome.error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
+}, 15000);
+
+test('a client that writes and closes while its upstream connects is not taken for a reset: its bytes stay', async () => {
+  const hanging = await blackholePort();
+  const directory = temporaryDirectory('forward-address-');
+  const proxyPath = path.join(directory, 'proxy.sock');
+  let result: Promise<ForwardResult> | undefined;
+  let client: Socket | undefined;
+  const server = track(createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    client = socket;
+    result = forward(socket, { port: hanging, host: '127.0.0.1', timeout: 1000 });
+  }));
+  await new Promise<void>((resolve) => server.listen(proxyPath, resolve));
+  const peer = track(net.connect(proxyPath));
+  await waitFor(() => result !== undefined, 5000, 'the forward');
+  // A Unix peer that closes leaves our side shut both ways (EPOLLHUP), with no error.
+  peer.end('the last words', () => peer.destroy());
+  const outcome = await result!;
+  expect((outcome.error as NodeJS.ErrnoException).code).toBe('ETIMEDOUT');
+  expect(client!.destroyed).toBe(false);
+  // Handed back paused, as forward() left it: resume() reads on.
+  expect(client!.isPaused()).toBe(true);
+  const received: Buffer[] = [];
+  client!.on('data', (chunk: Buffer) => received.push(chunk));
+  const ended = once(client!, 'end');
+  client!.resume();
+  await ended;
+  expect(Buffer.concat(received).toString()).toBe('the last words');
+}, 15000);
+
 test('a forward id already in use is refused natively, and the forward holding it goes on', async () => {
   const echoPort = await startEcho();
   let result: Promise<ForwardResult> | undefined;
