@@ -14,7 +14,7 @@ import * as path from 'node:path';
 
 import { createSecureServer, createServer, forward, ForwardResult, ForwardTarget, Socket } from '../lib';
 import { getReactor } from '../lib/reactor';
-import { bulkBytes, checkMustCalls, listenLocal, mustCall, thrownCode, waitFor } from './helpers';
+import { bulkBytes, checkMustCalls, listenLocal, mustCall, settledFdCount, thrownCode, waitFor } from './helpers';
 import { startFixture } from './helpers/child';
 import { releaseTracked, temporaryDirectory, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
@@ -314,8 +314,8 @@ test('a connect slower than `timeout` ends with ETIMEDOUT and leaves the client 
   expect((outcome.error as NodeJS.ErrnoException).syscall).toBe('connect');
   expect(elapsed).toBeGreaterThanOrEqual(250);
   expect(client!.destroyed).toBe(false);
-  // Only the client is left of it.
-  expect(reactorConnections()).toBe(before + 1);
+  // Only the client is left of it (the reactor publishes its count after it delivers the batch).
+  await waitFor(() => reactorConnections() === before + 1, 5000, 'the upstream attempt closed');
   client!.destroy();
   await waitFor(() => reactorConnections() === before, 5000, 'the client closed');
 }, 20000);
@@ -353,6 +353,68 @@ test('a forward whose client is destroyed keeps the process up until its promise
   expect(code).toBe(0);
   expect(proxy.lines).toContainEqual({ result: { code: 'ECANCELED', connected: true } });
 }, 15000);
+
+test('300 forwards, each ended its own way (echo, refused, timed out, reset, destroyed, cut mid-stream), settle once and leave nothing open', async () => {
+  const echoPort = await startEcho();
+  const refused = await closedPort();
+  const hanging = await blackholePort();
+  // What happens to a connection follows from the client's port, which both
+  // ends know: the reactor may accept before or after the client's 'connect'.
+  const kinds = ['echo', 'refused', 'timed out', 'reset while connecting', 'destroyed while connecting', 'cut mid-stream'];
+  const kindOf = (port: number | undefined): string => kinds[(port ?? 0) % kinds.length];
+  const settled = new Map<string, number>();
+  const outcomes: Array<Promise<void>> = [];
+  const port = await startProxy((client) => {
+    const kind = kindOf(client.remotePort);
+    const target = kind === 'refused' ? { port: refused, host: '127.0.0.1' }
+      : kind === 'timed out' ? { port: hanging, host: '127.0.0.1', timeout: 20 + (client.remotePort! % 50) }
+        : kind.includes('connecting') ? { port: hanging, host: '127.0.0.1' }
+          : { port: echoPort, host: '127.0.0.1' };
+    let count = 0;
+    outcomes.push(forward(client, target).then((result) => {
+      if (++count > 1) throw new Error('settled twice');
+      settled.set(kind, (settled.get(kind) ?? 0) + 1);
+      if (kind === 'echo') expect(result.error).toBeUndefined();
+      if (result.connected === false && !client.destroyed) client.destroy();
+    }));
+    if (kind === 'destroyed while connecting') setTimeout(() => client.destroy(), client.remotePort! % 20);
+  });
+  // Counted once the proxy listens: its listening socket is not a leak.
+  const connectionsBefore = reactorConnections();
+  const fdsBefore = await settledFdCount();
+  const random = seededRandom(55);
+  let mismatches = 0;
+  const clients: Array<Promise<void>> = [];
+  for (let i = 0; i < 300; i++) {
+    clients.push(new Promise<void>((resolve) => {
+      const peer = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+      peer.on('error', () => undefined);
+      peer.once('close', () => resolve());
+      // The proxy's end comes as a FIN: end ours too, so the socket closes.
+      peer.once('end', () => peer.end());
+      peer.once('connect', () => {
+        const kind = kindOf(peer.localPort);
+        const payload = randomBytes(random, 1 + (random() % 20000));
+        if (kind === 'echo') {
+          receiveAll(peer).then((echoed) => { if (!echoed.equals(payload)) mismatches++; }, () => undefined);
+          peer.end(payload);
+        } else if (kind === 'reset while connecting') {
+          setTimeout(() => peer.resetAndDestroy(), random() % 20);
+        } else if (kind === 'cut mid-stream') {
+          peer.write(payload, () => peer.resetAndDestroy());
+        }
+      });
+    }));
+    if (i % 25 === 24) await Promise.all(clients.slice(-25));
+  }
+  await Promise.all(clients);
+  await waitFor(() => outcomes.length === 300, 10000, 'every connection accepted');
+  await Promise.all(outcomes);
+  expect([...settled.values()].reduce((a, b) => a + b, 0)).toBe(300);
+  expect(mismatches).toBe(0);
+  await waitFor(() => reactorConnections() === connectionsBefore, 10000, 'every connection closed');
+  expect(await settledFdCount()).toBeLessThanOrEqual(fdsBefore);
+}, 60000);
 
 test('a Unix socket path and a host name are targets too', async () => {
   const directory = temporaryDirectory('forward-address-');
