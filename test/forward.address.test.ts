@@ -16,6 +16,7 @@ import { createSecureServer, createServer, forward, ForwardResult, ForwardTarget
 import { getReactor } from '../lib/reactor';
 import { bulkBytes, checkMustCalls, listenLocal, mustCall, settledFdCount, thrownCode, waitFor } from './helpers';
 import { startFixture } from './helpers/child';
+import { closedPort } from './helpers/echo-client';
 import { releaseTracked, temporaryDirectory, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
 import { connectTls, makeTestPki, TestPki } from './helpers/tls-pki';
@@ -47,14 +48,6 @@ async function startEcho(): Promise<number> {
     socket.on('end', () => socket.end());
   }));
   return listenLocal(server);
-}
-
-/** A port nothing listens on: a server's, once it closed. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  const port = await listenLocal(server);
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**

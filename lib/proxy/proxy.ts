@@ -339,7 +339,7 @@ export class Proxy {
       this.forwardToAddress(connection, pool, attempt, tried, upstream);
       return;
     }
-    const reuseSessions = upstreamTls !== undefined && upstreamTls.reuseSessions !== false;
+    const reuseSessions = upstreamTls.reuseSessions !== false;
     const offeredSession = reuseSessions ? upstream.tlsSession : undefined;
     const { host, port } = upstream.target;
     const socket = connect({ host, port, allowHalfOpen: true, noDelay: true, tls: {
