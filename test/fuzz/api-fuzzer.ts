@@ -1,6 +1,6 @@
 // A seeded fuzzer of the public API. One run keeps a few hundred sockets alive
 // at once — reactor and node:net clients and servers, adopted sockets, forward()
-// pairs — and applies a seeded random sequence of calls to them: writes of
+// pairs and forward()s to an address — and applies a seeded random sequence of calls to them: writes of
 // random sizes, pause, resume, end, destroy, resetAndDestroy, setTimeout,
 // adopt, server close. Then it lets everything finish and checks what users rely on:
 //
@@ -147,8 +147,14 @@ interface Endpoint {
 }
 
 interface ForwardRecord {
-  /** How the proxy side started it: 'forward', 'after-flowing', 'after-reset'; '+adopted' when the client was adopted first. */
+  /**
+   * How the proxy side started it: 'forward', 'after-flowing', 'after-reset';
+   * '+adopted' when the client was adopted first; '→address' when forward()
+   * connected the upstream itself.
+   */
   how: string;
+  /** forward() to an address: no upstream socket, so the backend joins by the header it receives. */
+  toAddress: boolean;
   disturbed: boolean;
   settled: number;
   ends: Endpoint[];
@@ -464,8 +470,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     linkAccepted(newEndpoint(socket, 'reactor-accepted'));
   };
   const forwards: ForwardRecord[] = [];
+  // Every third forward connects its upstream on the reactor thread
+  // (forward(client, { port, host })): counted, not drawn, so the seeds'
+  // random streams stay as they were.
+  let proxiedClients = 0;
   const onProxySide = (client: Socket, adopted = false): void => {
-    const record: ForwardRecord = { how: adopted ? 'forward+adopted' : 'forward', disturbed: false, settled: 0, ends: [] };
+    if (proxiedClients++ % 3 === 1) {
+      onAddressProxySide(client, adopted);
+      return;
+    }
+    const record: ForwardRecord = { how: adopted ? 'forward+adopted' : 'forward', toAddress: false, disturbed: false, settled: 0,
+      ends: [] };
     forwards.push(record);
     const w1 = watch(client, 'forward-in');
     const upstream = connect({ port: netPort, host: '127.0.0.1', localAddress: uniqueLoopback() });
@@ -521,6 +536,73 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // The client resets just before forward(): the forward ends with an error, once.
       count('forwardAfterReset');
       record.how = record.how.replace('forward', 'after-reset');
+      record.disturbed = true;
+      client.resetAndDestroy();
+      startForward();
+    } else {
+      startForward();
+    }
+    const source = sourceOf(client.remoteAddress, client.remotePort);
+    const a = awaitingForward.get(source);
+    if (a) {
+      joinForward(a, record);
+      awaitingForward.delete(source);
+    } else forwardsAwaitingClient.set(source, record);
+  };
+  // forward(client, { port, host }): the reactor connects the upstream, which
+  // JS never sees as a socket. The client may have been read from first (its
+  // first chunk put back with unshift(), as a proxy that routes on a preamble
+  // does) or reset just before; a connect that fails hands the client back,
+  // and this proxy then closes it.
+  const onAddressProxySide = (client: Socket, adopted: boolean): void => {
+    const record: ForwardRecord = { how: `${adopted ? 'forward+adopted' : 'forward'}→address`, toAddress: true, disturbed: false,
+      settled: 0, ends: [] };
+    forwards.push(record);
+    const w1 = watch(client, 'forward-in→address');
+    forwardOf.set(client, record);
+    middles.push(client);
+    client.on('error', () => (record.disturbed = true));
+    const mode = pick(['auto', 'copy', 'splice'] as const);
+    const startForward = (): void => {
+      forward(client, { port: netPort, host: '127.0.0.1' }, { mode, onConnect: () => count('addressForwardsConnected') }).then(
+        (result) => {
+          if (++record.settled > 1) violation('forward() to an address settled twice');
+          if (result.error) record.disturbed = true;
+          if (result.connected === false) {
+            count('addressForwardsNotConnected');
+            record.disturbed = true;
+            client.destroy();
+          }
+          count('forwardsDone');
+        },
+        (error) => violation(`forward() to an address rejected: ${error}`),
+      );
+    };
+    w1.forwarded = true;
+    // Drawn as the socket form draws, so both forms take as many numbers.
+    const r = options.hostile ? random() / 2 ** 32 : 1;
+    if (r < 0.25) {
+      // Routed on its first chunk: read, put back, forwarded with it.
+      count('addressForwardAfterUnshift');
+      record.how += '+unshift';
+      w1.forwarded = false;
+      let started = false;
+      client.once('data', (first: Buffer) => {
+        started = true;
+        w1.forwarded = true;
+        client.pause();
+        client.unshift(first);
+        startForward();
+      });
+      client.once('close', () => {
+        if (started) return;
+        count('forwardNeverStarted');
+        record.settled = 1;
+        record.disturbed = true;
+      });
+    } else if (r < 0.3) {
+      count('addressForwardAfterReset');
+      record.how += '+after-reset';
       record.disturbed = true;
       client.resetAndDestroy();
       startForward();
@@ -1010,6 +1092,15 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     pki?.remove();
 
     // ---- byte totals -----------------------------------------------------------
+    // A forward to an address has no upstream socket to pair its backend by:
+    // the backend joins the forward whose client's header it received.
+    for (const receiver of endpoints) {
+      const record = receiver.peer?.via;
+      if (record?.toAddress && record.ends.length === 1 && receiver.via === undefined && receiver.label.startsWith('net-accepted')) {
+        joinForward(receiver, record);
+        count('addressForwardsPairedByHeader');
+      }
+    }
     const receiverOf = new Map<Endpoint, Endpoint>();
     for (const e of endpoints) if (e.peer) receiverOf.set(e.peer, e);
     // The headers say who received whom. A pairing by ports can be stale: a
@@ -1050,6 +1141,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       }
       count('streamsWhole');
       if (writer.label.includes('tls')) count('tlsStreamsWhole');
+      if ((writer.via ?? receiver.via)?.toAddress) count('addressForwardStreamsWhole');
       if (!receiver) violation(`${writer.label}: wrote ${writer.written} bytes on an undisturbed connection; no peer received its header`);
       else if (receiver.received !== writer.written) {
         const via = writer.via ?? receiver.via;

@@ -73,5 +73,7 @@ describe('RELIABILITY #35: API fuzzer', () => {
     expect(result.stats.streamsWhole).toBeGreaterThan(0);
     expect(result.stats.bytesReceived).toBeGreaterThan(0);
     if (tls) expect(result.stats.tlsStreamsWhole).toBeGreaterThan(0);
+    // Both directions of some forward()s to an address, checked whole.
+    expect(result.stats.addressForwardStreamsWhole).toBeGreaterThan(0);
   }, 120000 + (seconds ?? 0) * 2000);
 });
