@@ -561,6 +561,12 @@ export class Server extends EventEmitter {
     return this;
   }
 
+  /** Whether the blockList refuses `remoteAddress` (a Unix peer, '', never). */
+  private blocked(remoteAddress: string): boolean {
+    const family = isIP(remoteAddress);
+    return family !== 0 && this.blockList?.check(remoteAddress, family === 6 ? 'ipv6' : 'ipv4') === true;
+  }
+
   /** @internal */
   onReactorConnection(id: number, remoteAddress: string, remotePort: number, localAddress: string,
     localPort: number): void {
@@ -576,8 +582,7 @@ export class Server extends EventEmitter {
       this.emit('drop', dropData(remoteAddress, remotePort, localAddress, localPort));
       return;
     }
-    const remoteFamily = isIP(remoteAddress);
-    if (remoteFamily !== 0 && this.blockList?.check(remoteAddress, remoteFamily === 6 ? 'ipv6' : 'ipv4') === true) {
+    if (this.blockList !== undefined && this.blocked(remoteAddress)) {
       // As net (Node 22+): closed unseen, no 'connection' and no 'drop'.
       reactor.native.close(id);
       reactor.scheduleFlush();

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import { Duplex } from 'node:stream';
 
-import { connectPair, listenLocal, useCompatHarness, within } from './harness';
+import { connectPair, listenLocal, trackServer, useCompatHarness, within } from './harness';
 import { implementations } from './implementations';
 
 useCompatHarness();
@@ -30,6 +30,39 @@ describe.each(implementations)('%s', (name, createServer) => {
       localFamily: 'IPv4',
     });
     expect(socket.address()).toEqual({ address: '127.0.0.1', family: 'IPv4', port });
+  });
+
+  test('each accepted socket reports the address it was reached at: on the unspecified address, per connection', async () => {
+    const server = trackServer(createServer());
+    server.listen(0, '0.0.0.0');
+    await within(once(server, 'listening'), 2000, "'listening'");
+    const { port } = server.address() as net.AddressInfo;
+    // Both reach the one listener; each connection's own local address is its destination.
+    for (const host of ['127.0.0.1', '127.0.0.2', '127.0.0.1']) {
+      const { client, socket } = await connectPair(server, port, { host });
+      expect([socket.localAddress, socket.localPort, socket.localFamily]).toEqual([host, port, 'IPv4']);
+      expect(socket.address()).toEqual({ address: host, family: 'IPv4', port });
+      expect(client.remoteAddress).toBe(host);
+    }
+  });
+
+  test('on an IPv4-mapped IPv6 address, accepted sockets report it as bound', async () => {
+    const server = trackServer(createServer());
+    server.listen(0, '::ffff:127.0.0.1');
+    await within(once(server, 'listening'), 2000, "'listening'");
+    const { port } = server.address() as net.AddressInfo;
+    const { socket } = await connectPair(server, port, { host: '127.0.0.1' });
+    expect([socket.localAddress, socket.localPort, socket.localFamily]).toEqual(['::ffff:127.0.0.1', port, 'IPv6']);
+  });
+
+  test('on one IPv6 address, accepted sockets report that address', async () => {
+    const server = trackServer(createServer());
+    server.listen(0, '::1');
+    await within(once(server, 'listening'), 2000, "'listening'");
+    const { port } = server.address() as net.AddressInfo;
+    const { client, socket } = await connectPair(server, port, { host: '::1' });
+    expect([socket.localAddress, socket.localPort, socket.localFamily]).toEqual(['::1', port, 'IPv6']);
+    expect([socket.remoteAddress, socket.remotePort]).toEqual(['::1', client.localPort]);
   });
 
   test('an accepted socket is connected: not pending, not connecting, readyState open', async () => {
