@@ -8,7 +8,7 @@ import { invalidArgType, systemError } from './errors';
 import { validateObject } from './validate';
 import { getReactor } from './reactor';
 import { Server } from './server';
-import { Socket, SocketOptions } from './socket';
+import { readableChunksOf, Socket, SocketOptions } from './socket';
 
 const kAdopted = Symbol('epoll-reactor.adopted');
 
@@ -110,7 +110,7 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
   const state = (target as unknown as {
-    _readableState: { buffer: Iterable<Buffer | string>; encoding: BufferEncoding | null; ended: boolean; highWaterMark: number };
+    _readableState: { encoding: BufferEncoding | null; ended: boolean; highWaterMark: number };
   })._readableState;
   const pendingWrites = target.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0;
   const waitsForFinish = target.writableEnded && !target.writableFinished;
@@ -120,7 +120,8 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   // reads nothing more.
   const takeReadBytes = (): void => {
     handle.readStop?.();
-    for (const chunk of state.buffer) {
+    // Not state.buffer itself: entries a read() took whole stay in it as nulls.
+    for (const chunk of readableChunksOf(target)) {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, state.encoding ?? 'utf8') : chunk;
       adopted.bytesRead += bytes.length;
       adopted.push(bytes);

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as tty from 'node:tty';
-import { addAbortSignal, Duplex, DuplexOptions } from 'node:stream';
+import { addAbortSignal, Duplex, DuplexOptions, Readable } from 'node:stream';
 import { isSharedArrayBuffer } from 'node:util/types';
 import { AddressInfo, BlockList } from 'node:net';
 
@@ -134,6 +134,23 @@ function writableQueueOf(stream: Duplex): { entries: WritableEntry[]; from: numb
     return { entries: state.buffered as WritableEntry[], from: Math.min(state.bufferedIndex, state.buffered.length) };
   }
   return { entries: (stream as unknown as { writableBuffer: WritableEntry[] }).writableBuffer, from: 0 };
+}
+
+/**
+ * The chunks a Readable holds unread, in order, without reading them. Node
+ * 20 to 26 keep them in an array from `bufferIndex` on, with the entries
+ * read whole before it set to null (a BufferList before that, iterated as is).
+ */
+export function readableChunksOf(stream: Readable): (Buffer | string)[] {
+  const state = (stream as unknown as { _readableState: { buffer: Iterable<Buffer | string | null>; bufferIndex?: unknown } })
+    ._readableState;
+  const chunks: (Buffer | string)[] = [];
+  let index = 0;
+  const from = Array.isArray(state.buffer) && typeof state.bufferIndex === 'number' ? state.bufferIndex : 0;
+  for (const chunk of state.buffer) {
+    if (index++ >= from && chunk !== null) chunks.push(chunk);
+  }
+  return chunks;
 }
 
 /**
