@@ -129,11 +129,13 @@ export interface NativeReactor {
   /**
    * Connects to `address` (family 4, 6, or 0 for a Unix path) on the reactor
    * thread and forwards connection `connectionId` to it; `timeoutMs` 0 for
-   * none. `jsHoldsNothing`: the socket's readable buffer is empty, so the
-   * forward may start without a round trip through JS.
+   * none. `received`: the bytes of the connection the reactor had handed JS;
+   * `held`: a copy of those JS holds unread. If the reactor read no more for
+   * JS by the connect, `held` goes to the upstream first and the forward
+   * starts with no round trip through JS (kForwardReady says which).
    */
   forwardTo(forwardId: number, connectionId: number, family: 0 | 4 | 6, address: string, port: number, mode: number,
-    noDelay: boolean, timeoutMs: number, jsHoldsNothing: boolean): void;
+    noDelay: boolean, timeoutMs: number, received: number, held: Buffer): void;
   nextId(): number;
   /** @internal Counters as of the reactor thread's last turn, for tests and diagnostics. */
   stats(): NativeReactorStats;
@@ -290,7 +292,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 12;
+export const BRIDGE_PROTOCOL = 13;
 
 interface NativeBinding {
   available: boolean;

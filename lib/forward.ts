@@ -85,6 +85,9 @@ const EBADF = 9;
 
 /** Sockets handed to a forward(), pending, running or done: each may be forwarded once. */
 const forwarded = new WeakSet<Socket>();
+// The most a forward to an address hands the reactor of what JS holds, to
+// send at the connect without asking JS (more, and JS passes it on then).
+const HELD_WITH_COMMAND_LIMIT = 64 * 1024;
 
 /** The system error any of the sockets was destroyed with, if any. */
 function causeOf(...sockets: Socket[]): SystemError | undefined {
@@ -120,9 +123,12 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * In place of the second socket, `second` may be an address
  * ({@link ForwardTarget}: `port` and `host`, or `path`): the reactor thread
  * connects to it and starts forwarding as soon as the connect is done, with
- * no socket object and no event in JS for the upstream, and no round trip
- * through JS at all when JS holds none of the first socket's bytes (a server
- * with `pauseOnConnect`). That is what a proxy accepting many short
+ * no socket object and no event in JS for the upstream. Bytes the socket's
+ * readable buffer holds at the call (up to 64 KiB: a preamble read and the
+ * rest put back with `unshift()`) go first, sent by the reactor with no round
+ * trip through JS; do not read or `unshift()` the socket after the call (a
+ * change found at the connect ends the forward with `ERR_INVALID_STATE`).
+ * That is what a proxy accepting many short
  * connections wants: about half of its CPU per connection was the upstream
  * socket's JS side. If the connect fails (or times out after `timeout` ms),
  * the promise resolves with `connected: false` and the error, and the first
@@ -365,12 +371,29 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
       let held = 0;
       let connected = false;
       let tlsError: NodeStyleError | undefined;
+      // What JS holds now goes with the command (up to 64 KiB); the reactor
+      // sends it first if it read nothing more for JS by the connect (started).
+      const { received, held: heldNow } = client.heldForForward(HELD_WITH_COMMAND_LIMIT);
+      // Let go at the connect: the handlers live as long as the forward.
+      let heldCopy: Buffer | undefined = heldNow;
+      let changedWhileConnecting: NodeStyleError | undefined;
       reactor.forwards.set(id, {
         ready(started, upstreamId) {
           connected = true;
           // The reactor settled what JS held unconsumed when it connected.
           client.settleForwarded();
-          if (!started) {
+          if (started) {
+            // The reactor sent the copy ahead of the forward: JS's own bytes
+            // go. A read() or unshift() of the socket since the call changed
+            // them, and the upstream got what the buffer held then: said, not hidden.
+            const now = Buffer.concat(client.takeBuffered());
+            held = heldCopy!.length;
+            if (!now.equals(heldCopy!)) {
+              // Ended as a forward ends (no 'error' on a socket handed over), the promise says why.
+              changedWhileConnecting = invalidState('The socket was read from or unshift() to while forward() connected it');
+              client.destroy();
+            }
+          } else {
             // JS holds some of the client's bytes (read by the reactor, or
             // put back with unshift()): they go to the upstream first, then
             // the forward starts. Behind: no write callback waits for them.
@@ -380,6 +403,7 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
               reactor.scheduleFlush();
             });
           }
+          heldCopy = undefined;
           // Last: its throw reaches 'uncaughtException' (dispatchBatch), as
           // an event listener's would, and the forward goes on.
           onConnect?.();
@@ -395,14 +419,14 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
             return;
           }
           const result: ForwardResult = { bytesFirstToSecond: bytesUp + held, bytesSecondToFirst: bytesDown, connected };
-          const error = outcomeError(tlsError, errno, syscall, client);
+          const error = changedWhileConnecting ?? outcomeError(tlsError, errno, syscall, client);
           if (error !== undefined) result.error = error;
           client.endForwarding();
           resolve(result);
         },
       });
       reactor.native.forwardTo(id, client.id, family, address, target.port, mode, target.noDelay, target.timeout,
-        client.readableLength === 0);
+        received, heldNow);
       reactor.scheduleFlush();
     };
     const connectTo = (): void => {

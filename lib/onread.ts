@@ -41,6 +41,16 @@ export class UserBufferReader {
     this.buffer = this.nextBuffer() ?? this.buffer;
   }
 
+  /** The bytes waiting to be handed over, in order (left in place). */
+  waiting(): readonly Buffer[] {
+    return this.queue;
+  }
+
+  /** Takes the bytes waiting to be handed over (forward() passes them on instead). */
+  take(): Buffer[] {
+    return this.queue.splice(0);
+  }
+
   /** True while bytes wait to be handed over. */
   get pending(): boolean {
     return this.queue.length > 0;

@@ -325,6 +325,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   private writableBufferedAtCork = 0;
   private readingStopped = false;  // the reactor was told to pause
   private unackedBytes = 0;        // received while the readable buffer was full
+  // The bytes of this connection the reactor handed JS that have reached the
+  // readable buffer or the onread callback (not those held for 'connect', nor
+  // one still on its way in): when this equals the reactor's count for the
+  // connection (Connection::bytesRead), JS holds nothing heldForForward misses.
+  private bytesFromReactor = 0;
   private registered = false;      // in the reactor's map
   private referenced = true;
   private holdsReference = false;  // counted in the reactor's references (see updateReference)
@@ -790,6 +795,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.bytesQueued = 0;
     this.bytesSent = 0;
     this.unackedBytes = 0;
+    this.bytesFromReactor = 0;
     this.readingStopped = false;
     this.readEnded = false;
     this.writeShutDown = false;
@@ -973,7 +979,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.dataAwaitingConnect = [];
     for (const chunk of early) {
       if (this.destroyed || !this.registered) break;
-      this.onReactorData(chunk);
+      this.receiveData(chunk);
     }
     if (this.endWaitsForConnect) {
       this.endWaitsForConnect = false;
@@ -1245,9 +1251,12 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.end();
   }
 
-  /** @internal The bytes received but not yet read, removed from the readable buffer. */
+  /**
+   * @internal The bytes received but not yet read, removed from the onread
+   * reader's queue and the readable buffer.
+   */
   takeBuffered(): Buffer[] {
-    const chunks: Buffer[] = [];
+    const chunks: Buffer[] = this.userBuffer?.take() ?? [];
     let chunk: Buffer | string | null;
     // read() emits 'data' for each chunk it returns, but these bytes go to the
     // forward's other socket, and forward() promises no 'data' from its call on.
@@ -1265,6 +1274,22 @@ export class Socket extends Duplex implements AttemptingSocket {
       else delete (this as { emit?: unknown }).emit;
     }
     return chunks;
+  }
+
+  /**
+   * @internal For forward() to an address: the bytes of this connection the
+   * reactor has handed JS, and a copy of those still unread (left in place).
+   * -1 (JS is asked at the connect, as the reactor counts no such number)
+   * when bytes wait for 'connect' or the copy would pass `limit`.
+   */
+  heldForForward(limit: number): { received: number; held: Buffer } {
+    const none = { received: -1, held: Buffer.alloc(0) };
+    if (this.dataAwaitingConnect.length > 0 || this.readableLength > limit) return none;
+    const chunks = readableChunksOf(this).map((chunk) =>
+      typeof chunk === 'string' ? Buffer.from(chunk, this.readableEncoding ?? 'utf8') : chunk);
+    // An onread socket's bytes wait in its reader, not in the Readable (which then holds only unshift()s).
+    const held = Buffer.concat([...this.userBuffer?.waiting() ?? [], ...chunks]);
+    return held.length > limit ? none : { received: this.bytesFromReactor, held };
   }
 
   /** @internal Queues bytes with the reactor directly, past the Writable; returns their length. */
@@ -1299,6 +1324,10 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.dataAwaitingConnect.push(data);
       return;
     }
+    this.receiveData(data);
+  }
+
+  private receiveData(data: Buffer): void {
     const length = data.length;
     const reactor = this.reactor!;
     if (this.idleTimeout > 0) this.noteActivity();
@@ -1311,6 +1340,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     if (this.userBuffer !== undefined) {
       this.bytesRead += length;
+      this.bytesFromReactor += length;
       this.onUserBufferData(data);
       return;
     }
@@ -1324,6 +1354,9 @@ export class Socket extends Duplex implements AttemptingSocket {
       if (this.destroyed) return;
     }
     this.bytesRead += length;
+    // Counted as it enters the buffer (whose 'data' may call forward()), not
+    // before: what the count covers, heldForForward's copy holds.
+    this.bytesFromReactor += length;
     if (this.push(data)) {
       reactor.ack(this.id, length);
     } else {

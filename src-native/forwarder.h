@@ -121,10 +121,12 @@ class Forwarder {
   bool queued = false;
   // Set by kForwardStart: until then JS may still hold bytes that must go first.
   bool started = false;
-  // A forward to an address whose client JS held no bytes of when it asked:
-  // it starts when the upstream connects, unless the reactor read some for
-  // JS before the command came (Loop::FinishForwardConnect).
-  bool startsAtConnect = false;
+  // A forward to an address: what JS held of the client when it asked
+  // (ForwardHeld). Sent ahead of the forward when the upstream connects, if
+  // the reactor read nothing for JS since (Loop::FinishForwardConnect).
+  uint64_t receivedByJs = 0;
+  std::unique_ptr<char[]> heldByJs;
+  size_t heldLength = 0;
 
  private:
   // Returns true when the direction stopped with its budget spent.

@@ -1574,7 +1574,11 @@ void Loop::StartForwardTo(const Command& command) {
   if (command.flags & Command::kForwardNoDelay) sys::SetNoDelay(fd, true);
   auto mode = static_cast<ForwardMode>(command.flags & 3u);
   auto forwarder = std::make_unique<Forwarder>(command.id, client, upstream.get(), mode, pipes_);
-  forwarder->startsAtConnect = command.flags & Command::kForwardJsHoldsNothing;
+  if (command.forwardHeld != nullptr) {
+    forwarder->receivedByJs = command.forwardHeld->received;
+    forwarder->heldByJs = std::move(command.forwardHeld->bytes);
+    forwarder->heldLength = command.forwardHeld->length;
+  }
   client->forwarder = upstream->forwarder = forwarder.get();
   // With its forwarder set, it is registered for every event (InterestFor):
   // EPOLLOUT ends the connect (FinishForwardConnect).
@@ -1628,16 +1632,31 @@ void Loop::FinishForwardConnect(Connection* upstream) {
   // As StartForward: what JS holds unconsumed leaves the caps; JS passes it
   // on and forgets it too (Socket.settleForwarded, on kForwardReady).
   flow_.Settle(*client);
-  if (forwarder->startsAtConnect && client->bytesRead == 0) {
-    // Nothing was ever read from the client for JS, so JS holds none of its
-    // bytes and has nothing to pass on: no round trip through JS first.
+  std::unique_ptr<char[]> held = std::move(forwarder->heldByJs);
+  size_t heldLength = std::exchange(forwarder->heldLength, 0);
+  if (client->bytesRead == forwarder->receivedByJs) {
+    // JS had every byte read from the client for it when it asked (the client
+    // is not read for JS since), so the copy it sent is all it holds: it goes
+    // first, as a write queued before the forward, with no round trip
+    // through JS. JS drops its own bytes on kForwardReady.
+    if (heldLength > 0) QueueHeldBytes(upstream, std::move(held), heldLength);
     forwarder->started = true;
     QueueForward(forwarder);
     batch_->Add(EventKind::kForwardReady, forwarder->id, 1, static_cast<double>(upstream->id));
   } else {
-    // JS writes what it holds to the upstream (by this id), then kForwardStart.
+    // Bytes read for JS were on their way to it: JS writes what it holds
+    // now to the upstream (by this id), then sends kForwardStart.
     batch_->Add(EventKind::kForwardReady, forwarder->id, 0, static_cast<double>(upstream->id));
   }
+}
+
+void Loop::QueueHeldBytes(Connection* upstream, std::unique_ptr<char[]> held, size_t length) {
+  WriteChunk chunk;
+  chunk.owned = std::move(held);
+  chunk.data = chunk.owned.get();
+  chunk.length = length;
+  upstream->writeQueue.push_back(std::move(chunk));
+  upstream->unsentBytes += length;
 }
 
 void Loop::FailForwardConnect(Forwarder* forwarder, int error) {

@@ -31,6 +31,16 @@
 
 namespace reactor {
 
+// What JS held of a connection it forwards to an address (kForwardTo): how
+// many of its bytes the reactor had handed JS, and a copy of those JS had
+// not consumed. If the reactor read none since, the copy is all JS has, and
+// the forward starts at the connect with it (Loop::FinishForwardConnect).
+struct ForwardHeld {
+  uint64_t received = 0;
+  std::unique_ptr<char[]> bytes;  // null when JS held none
+  size_t length = 0;
+};
+
 // A request from JS. Ids name listeners and connections; fds never cross
 // threads as identity (an fd number can be reused the moment it is closed).
 struct Command {
@@ -58,9 +68,9 @@ struct Command {
     kForwardStart,   // id: forward. JS has passed on what it held; start moving bytes
     kForwardTo,      // id: forward, amount: the connection to forward, bytes: the
                      // address to connect to (text), extra: its port, flags:
-                     // ForwardMode | kForwardNoDelay | kForwardJsHoldsNothing |
-                     // family << 8, other: connect
-                     // timeout in ms (0: none). The loop connects and forwards
+                     // ForwardMode | kForwardNoDelay | family << 8, other: connect
+                     // timeout in ms (0: none), forwardHeld: what JS held of the
+                     // connection. The loop connects and forwards
                      // (Loop::StartForwardTo); answers kForwardReady or kForwardDone
     kSetMaxConnections,  // id: listener, amount: net's maxConnections (0: no limit)
     kTlsAllowWrites,     // id: a TLS client whose server JS accepted may send
@@ -105,10 +115,8 @@ struct Command {
   // Bits of `flags` for kWrite: handed over behind the write JS waits for,
   // so it leaves that write's wake-up point (notifyAt) where it is.
   static constexpr uint32_t kWriteBehind = 1;
-  // Bits of `flags` for kForwardTo, above the ForwardMode. kForwardJsHoldsNothing:
-  // JS's readable buffer was empty at the call (no adopt() or unshift() bytes).
+  // Bits of `flags` for kForwardTo, above the ForwardMode.
   static constexpr uint32_t kForwardNoDelay = 4;
-  static constexpr uint32_t kForwardJsHoldsNothing = 8;
 
   explicit Command(Kind what) : kind(what) {}
   Command(Command&&) = default;
@@ -142,6 +150,8 @@ struct Command {
   std::unique_ptr<TlsClientStart> tlsClient;
   // kTlsQuery: the question.
   std::unique_ptr<TlsQuery> tlsQuery;
+  // kForwardTo: what JS held of the connection when it asked.
+  std::unique_ptr<ForwardHeld> forwardHeld;
 };
 
 struct LoopOptions {
@@ -390,6 +400,9 @@ class Loop {
   // for `closing`, which the caller is closing already.
   void FinishForward(Forwarder* forwarder, Connection* closing = nullptr);
   void FinishConnect(Connection* connection);
+  // Queues a copy of the bytes JS held of a forward's client on its upstream,
+  // to be sent ahead of the forward (no JS write waits for them).
+  void QueueHeldBytes(Connection* upstream, std::unique_ptr<char[]> held, size_t length);
   // Appends the two address strings of `fd` to the batch; returns the index
   // of the first and sets *ports to remotePort * 65536 + localPort.
   size_t AddAddresses(int fd, const sys::SocketAddress* knownPeer, double* ports);

@@ -1533,10 +1533,11 @@ Napi::Value Reactor::ForwardStart(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Reactor::ForwardTo(const Napi::CallbackInfo& info) {
-  if (info.Length() < 9 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsString() ||
-      !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() || !info[7].IsNumber() || !info[8].IsBoolean()) {
+  if (info.Length() < 10 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() || !info[3].IsString() ||
+      !info[4].IsNumber() || !info[5].IsNumber() || !info[6].IsBoolean() || !info[7].IsNumber() || !info[8].IsNumber() ||
+      !info[9].IsBuffer()) {
     return ThrowTypeError(info.Env(),
-                          "forwardTo(forwardId, connectionId, family, address, port, mode, noDelay, timeoutMs, jsHoldsNothing)");
+                          "forwardTo(forwardId, connectionId, family, address, port, mode, noDelay, timeoutMs, received, held)");
   }
   int familyCode = info[2].As<Napi::Number>().Int32Value();
   int family = familyCode == 4 ? AF_INET : familyCode == 6 ? AF_INET6 : AF_UNIX;
@@ -1548,13 +1549,25 @@ Napi::Value Reactor::ForwardTo(const Napi::CallbackInfo& info) {
   command.extra = info[4].As<Napi::Number>().Int32Value();
   command.flags = (info[5].As<Napi::Number>().Uint32Value() & 3u) |
                   (info[6].As<Napi::Boolean>().Value() ? Command::kForwardNoDelay : 0u) |
-                  (info[8].As<Napi::Boolean>().Value() ? Command::kForwardJsHoldsNothing : 0u) |
                   (static_cast<uint32_t>(family) << 8);
   // lib/forward.ts checks the timeout (a whole number of ms); anything else is none.
   command.other = timeoutMs >= 1 && timeoutMs <= 4294967295.0 ? static_cast<uint64_t>(timeoutMs) : 0;
   command.length = address.size();
   command.bytes.reset(new char[address.size() + 1]);
   std::memcpy(command.bytes.get(), address.data(), address.size());
+  // Copied now: the Buffer is JS's, and may change or go once this returns.
+  auto held = info[9].As<Napi::Buffer<char>>();
+  double received = info[8].As<Napi::Number>().DoubleValue();
+  command.forwardHeld = std::make_unique<ForwardHeld>();
+  // A count that is no count matches no connection: JS is asked (the safe way).
+  command.forwardHeld->received =
+      received >= 0 && received <= 9007199254740991.0 ? static_cast<uint64_t>(received) : UINT64_MAX;
+  // JS sends at most 64 KiB (lib/forward.ts); a detached Buffer is empty.
+  if (held.Length() > 0 && held.Data() != nullptr) {
+    command.forwardHeld->bytes.reset(new char[held.Length()]);
+    std::memcpy(command.forwardHeld->bytes.get(), held.Data(), held.Length());
+    command.forwardHeld->length = held.Length();
+  }
   Staged().push_back(std::move(command));
   return info.Env().Undefined();
 }

@@ -27,8 +27,9 @@ namespace reactor {
 // 5: tlsBindSessionsToServername. 6: which takes `probed`. 7: hold(open),
 // without which the dispatch function is held weakly. 8: stats().threadId.
 // 9: runOnCallerFromNow(). 10: write(id, data, behind), awaitWritten().
-// 11: connect()'s asksPsk; kTlsPsk and tlsAnswerPsk for clients.
-constexpr int kBridgeProtocol = 12;
+// 11: connect()'s asksPsk; kTlsPsk and tlsAnswerPsk for clients. 12: forwardTo().
+// 13: forwardTo() takes the bytes JS received and a copy of those it holds.
+constexpr int kBridgeProtocol = 13;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

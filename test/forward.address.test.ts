@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
 
-import { createSecureServer, createServer, forward, ForwardResult, ForwardTarget, Socket } from '../lib';
+import { connect, createSecureServer, createServer, forward, ForwardResult, ForwardTarget, Socket } from '../lib';
 import { getReactor } from '../lib/reactor';
 import { bulkBytes, checkMustCalls, listenLocal, mustCall, settledFdCount, thrownCode, waitFor } from './helpers';
 import { startFixture } from './helpers/child';
@@ -149,6 +149,122 @@ test('bytes put back with unshift() before the call reach the upstream first', a
   expect(await result!).toEqual({ bytesFirstToSecond: 14, bytesSecondToFirst: 14, connected: true });
 }, 15000);
 
+test('a proxy that read a preamble forwards with no turn of its JS: the echo comes back while its JS thread is blocked', async () => {
+  // Client and upstream live in a child process, so they run while this
+  // thread waits. The proxy reads the preamble, puts the rest back and
+  // forwards; the reactor had handed JS every byte it read, so it sends JS's
+  // copy of the rest and starts at the connect, without asking JS first.
+  const ends = startFixture('preamble-client.js', {}, { stdin: true });
+  track(ends.child);
+  const { echoPort } = await ends.next<{ echoPort: number }>((line) => 'echoPort' in line);
+  let result: Promise<ForwardResult> | undefined;
+  let blockedUntil = 0;
+  const port = await startProxy((client) => {
+    client.once('data', (chunk: Buffer) => {
+      const end = chunk.indexOf('\n');
+      expect(chunk.subarray(0, end).toString()).toBe('ROUTE echo');
+      client.pause();
+      client.unshift(chunk.subarray(end + 1));
+      result = forward(client, { port: echoPort, host: '127.0.0.1' });
+      // After this tick's flush has handed the forward to the reactor.
+      setImmediate(() => {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
+        blockedUntil = Date.now();
+      });
+    });
+  }, false);
+  ends.child.stdin!.write(`${port}\n`);
+  const { echoAt, echo } = await ends.next<{ echoAt: number; echo: string }>((line) => 'echoAt' in line, 15000);
+  expect(echo).toBe('first message');
+  expect(blockedUntil).toBeGreaterThan(0);
+  expect(echoAt).toBeLessThan(blockedUntil);
+  const { all } = await ends.next<{ all: string }>((line) => 'all' in line, 15000);
+  expect(all).toBe('first message and the rest');
+  expect(await result!).toEqual({ bytesFirstToSecond: 26, bytesSecondToFirst: 26, connected: true });
+}, 30000);
+
+test("bytes that came before 'connect' of a socket forward() was given while connecting go first", async () => {
+  // They wait for 'connect' outside the readable buffer: JS passes them on at the connect.
+  let upstreamReceived: Promise<Buffer> | undefined;
+  const upstreamPort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
+    upstreamReceived = receiveAll(socket);
+    socket.on('end', () => socket.end());
+  })));
+  const greeterPort = await listenLocal(track(net.createServer((socket) => socket.end('HELLO from a server that speaks first'))));
+  const result = forward(track(connect(greeterPort, '127.0.0.1')), { port: upstreamPort, host: '127.0.0.1' });
+  expect((await result).connected).toBe(true);
+  await waitFor(() => upstreamReceived !== undefined, 5000, 'the upstream connection');
+  expect((await upstreamReceived!).toString()).toBe('HELLO from a server that speaks first');
+}, 15000);
+
+test("an onread callback that forwards mid-chunk: the bytes still waiting for it are passed on", async () => {
+  let upstreamReceived: Promise<Buffer> | undefined;
+  const upstreamPort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
+    upstreamReceived = receiveAll(socket);
+    socket.on('end', () => socket.end());
+  })));
+  const sourcePort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
+    socket.write('0123456789AB');
+    setTimeout(() => socket.end('tail'), 100);
+  })));
+  let result: Promise<ForwardResult> | undefined;
+  const seen: string[] = [];
+  // 4-byte pieces: the first call forwards, with 8 bytes of the chunk still queued for the callback.
+  const client: Socket = track(connect({ port: sourcePort, host: '127.0.0.1', allowHalfOpen: true, onread: {
+    buffer: Buffer.alloc(4),
+    callback(length: number, buffer: Buffer) {
+      seen.push(buffer.subarray(0, length).toString());
+      result ??= forward(client, { port: upstreamPort, host: '127.0.0.1' });
+      return true;
+    },
+  } } as never));
+  await waitFor(() => result !== undefined, 5000, 'the first bytes');
+  expect((await result!).connected).toBe(true);
+  await waitFor(() => upstreamReceived !== undefined, 5000, 'the upstream connection');
+  expect(seen).toEqual(['0123']);
+  expect((await upstreamReceived!).toString()).toBe('456789ABtail');
+}, 15000);
+
+test('over 64 KiB put back before the call: passed on by JS at the connect, whole and first', async () => {
+  const echoPort = await startEcho();
+  const putBack = randomBytes(seededRandom(55), 100 * 1024);
+  let result: Promise<ForwardResult> | undefined;
+  const port = await startProxy((client) => {
+    client.unshift(putBack);
+    result = forward(client, { port: echoPort, host: '127.0.0.1' });
+  });
+  const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  const back = receiveAll(client);
+  client.end('and the end');
+  const echoed = await back;
+  expect(sha256(echoed)).toBe(sha256(Buffer.concat([putBack, Buffer.from('and the end')])));
+  expect((await result!).bytesFirstToSecond).toBe(putBack.length + 11);
+}, 15000);
+
+test('a read() of the socket while forward() connects it is not hidden: the forward ends with ERR_INVALID_STATE', async () => {
+  // The forward ends as the bytes arrive: its upstream may be reset.
+  const echoPort = await listenLocal(track(net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.resume();
+  })));
+  let result: Promise<ForwardResult> | undefined;
+  let taken: Buffer | null = null;
+  const port = await startProxy((client) => {
+    client.unshift(Buffer.from('held'));
+    result = forward(client, { port: echoPort, host: '127.0.0.1' });
+    // The reactor was handed 'held' to send first; the user takes it too.
+    taken = client.read();
+  });
+  const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+  client.on('error', () => undefined);
+  client.resume();
+  await waitFor(() => result !== undefined, 5000, 'the forward');
+  const outcome = await result!;
+  expect(taken!.toString()).toBe('held');
+  expect(outcome.connected).toBe(true);
+  expect((outcome.error as NodeJS.ErrnoException | undefined)?.code).toBe('ERR_INVALID_STATE');
+}, 15000);
+
 test('a write and end() made while the connect was tried go out once it failed', async () => {
   const refused = await closedPort();
   let result: Promise<ForwardResult> | undefined;
@@ -242,7 +358,7 @@ test('a forward id already in use is refused natively, and the forward holding i
   // The bridge, as only a bug in lib could call it: a second forward under
   // the same id must not replace the first one under its connections.
   const native = getReactor().native;
-  native.forwardTo(id, clients[1].id, 4, '127.0.0.1', echoPort, 0, false, 0, true);
+  native.forwardTo(id, clients[1].id, 4, '127.0.0.1', echoPort, 0, false, 0, 0, Buffer.alloc(0));
   native.forward(id, clients[1].id, clients[0].id, 0);
   getReactor().scheduleFlush();
   const back = receiveAll(first);
@@ -446,6 +562,43 @@ test('TLS terminated on the reactor thread, forwarded to an address as plaintext
   expect(sha256(Buffer.concat(parts))).toBe(sha256(upload));
   expect(await result!).toEqual({ bytesFirstToSecond: upload.length, bytesSecondToFirst: upload.length, connected: true });
 }, 20000);
+
+test("forward() from the first 'data' of a TLS socket: chunks that came with it and were not yet in the buffer are passed on too", async () => {
+  // A TLS client's first records come in the batch that brings the end of
+  // the handshake, and wait for 'secureConnection' before the readable
+  // buffer gets them; a flowing socket's next chunk waits while the ones
+  // before it emit 'data'. forward() from that 'data' (putting it back)
+  // must take them too: the fuzzer found them dropped.
+  const collected: Array<(bytes: Buffer) => void> = [];
+  const upstreamPort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
+    const done = collected.shift()!;
+    receiveAll(socket).then(done, () => done(Buffer.alloc(0)));
+    socket.on('end', () => socket.end());
+  })));
+  const results: Promise<ForwardResult>[] = [];
+  const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert, allowHalfOpen: true }, (client) => {
+    client.once('data', (first: Buffer) => {
+      client.pause();
+      client.unshift(first);
+      results.push(forward(client, { port: upstreamPort, host: '127.0.0.1' }));
+    });
+  }));
+  const port = await listenLocal(server);
+  for (let round = 0; round < 20; round++) {
+    const payload = randomBytes(seededRandom(500 + round), 4 + 96 + 300 * (round % 5));
+    const arrived = new Promise<Buffer>((resolve) => collected.push(resolve));
+    const client = await connectTls(pki, port, { allowHalfOpen: true } as never);
+    client.resume();
+    client.write(payload.subarray(0, 4));
+    if (round % 2 === 1) await new Promise((resolve) => setImmediate(resolve));
+    client.write(payload.subarray(4, 100));
+    client.end(payload.subarray(100));
+    const got = await arrived;
+    expect([round, got.length, sha256(got)]).toEqual([round, payload.length, sha256(payload)]);
+    await once(client, 'end');
+  }
+  for (const result of await Promise.all(results)) expect([result.connected, result.error]).toEqual([true, undefined]);
+}, 30000);
 
 test('bad targets throw Node-style errors before anything changes; the socket forwards after them', async () => {
   const echoPort = await startEcho();
