@@ -14,6 +14,7 @@
 // server) on CPU 0, the proxy on CPU 1, so each proxy has one core, as
 // HAProxy with one thread does. Needs haproxy and iperf3 (Debian packages).
 const { execFileSync, spawnSync } = require('node:child_process');
+const path = require('node:path');
 const { buildAll } = require('./build-loadgen');
 const { spawnTracked, stopChild } = require('./lib/children');
 const { freePort, on, startHaproxy, startLine, startScriptProxy } = require('./lib/proxies');
@@ -26,7 +27,7 @@ function parseArgs(argv) {
     const name = argv[i].replace(/^--/, '');
     if (name === 'no-pin') options.pin = false;
     else if (name === 'no-bulk') options.bulk = false;
-    else if (name === 'proxies') options.proxies = pick(PROXIES, argv[++i], (proxy) => proxy);
+    else if (name === 'proxies') options.proxies = pick([...PROXIES, ...OPTIONAL_PROXIES], argv[++i], (proxy) => proxy);
     else if (name === 'scenarios') options.scenarios = pick(ECHO_SCENARIOS, argv[++i], (scenario) => scenario.name.split(',')[0]);
     else if (name === 'quick') Object.assign(options, { runs: 1, seconds: 2 });
     else if (name in options) options[name] = Number(argv[++i]);
@@ -38,7 +39,7 @@ function parseArgs(argv) {
 /** The entries of `all` named in the comma-separated `list` (always with 'direct' and 'haproxy' for proxies). */
 function pick(all, list, nameOf) {
   const wanted = new Set(String(list).split(','));
-  if (all === PROXIES) wanted.add('direct').add('haproxy');
+  if (all.includes('haproxy')) wanted.add('direct').add('haproxy');
   const chosen = all.filter((entry) => wanted.has(nameOf(entry)));
   for (const name of wanted) {
     if (!all.some((entry) => nameOf(entry) === name)) throw new Error(`unknown name '${name}'; expected one of: ${all.map(nameOf).join(', ')}`);
@@ -51,6 +52,14 @@ const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status
 async function startProxy(name, upstreamPort, options) {
   if (name === 'haproxy') return startHaproxy(upstreamPort, options);
   if (name === 'epoll-reactor (address)') return startScriptProxy('reactor-address', upstreamPort, 'auto', options);
+  if (name === 'epoll-reactor (address, reads first bytes)') {
+    return startScriptProxy('reactor-address-preamble', upstreamPort, 'auto', options);
+  }
+  if (name === 'epoll-reactor (address, reads first bytes, baseline)') {
+    if (!process.env.BENCH_BASELINE) throw new Error(`${name} needs BENCH_BASELINE=<a built checkout of epoll-reactor>`);
+    return startScriptProxy('reactor-address-preamble', upstreamPort, 'auto', options, undefined,
+      { EPOLL_REACTOR_DIST: path.join(process.env.BENCH_BASELINE, 'dist') });
+  }
   const mode = name === 'epoll-reactor (copy)' ? 'copy' : 'splice';
   return startScriptProxy(name === 'node:net' ? 'net' : 'reactor', upstreamPort, mode, options);
 }
@@ -65,7 +74,13 @@ const ECHO_SCENARIOS = [
 // through pipes, and copying through a buffer, so the table shows which suits
 // which traffic; and forward() to an address (the upstream connected on the
 // reactor thread, copying, the server paused on connect), as the proxy CLI does.
-const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor (splice)', 'epoll-reactor (copy)', 'epoll-reactor (address)'];
+// 'reads first bytes': a proxy that reads its client's first chunk, puts it
+// back and forwards to an address (routing on a preamble); with
+// BENCH_BASELINE, the same code on another build ('..., baseline'), picked
+// by name with --proxies.
+const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor (splice)', 'epoll-reactor (copy)', 'epoll-reactor (address)',
+  'epoll-reactor (address, reads first bytes)'];
+const OPTIONAL_PROXIES = ['epoll-reactor (address, reads first bytes, baseline)'];
 
 async function echoRun(bins, scenario, proxyName, upstreamPort, options) {
   const proxy = proxyName === 'direct' ? null : await startProxy(proxyName, upstreamPort, options);

@@ -70,11 +70,11 @@ async function startHaproxy(upstreamPort, options, tls) {
  * bench/servers/proxy-server.js on CPU 1 (when pinned): `impl` net, reactor,
  * net-tls or reactor-tls (the TLS ones terminate with `tls`'s key and cert).
  */
-function startScriptProxy(impl, upstreamPort, mode, options, tls) {
+function startScriptProxy(impl, upstreamPort, mode, options, tls, extraEnv = {}) {
   const script = path.join(__dirname, '..', 'servers', 'proxy-server.js');
   const prefix = on(1, options);
   const args = [script, impl, String(upstreamPort), mode];
-  const env = tls ? { ...process.env, TLS_KEY: tls.key, TLS_CERT: tls.cert } : process.env;
+  const env = { ...process.env, ...extraEnv, ...(tls ? { TLS_KEY: tls.key, TLS_CERT: tls.cert } : {}) };
   return prefix.length ? startLine(prefix[0], [...prefix.slice(1), process.execPath, ...args], impl, { env })
     : startLine(process.execPath, args, impl, { env });
 }

@@ -1,6 +1,9 @@
 'use strict';
-// `node bench/servers/proxy-server.js <net|reactor|reactor-address|net-tls|reactor-tls|reactor-tls-address> <upstreamPort> [mode]`:
+// `node bench/servers/proxy-server.js <net|reactor|reactor-address|reactor-address-preamble|net-tls|reactor-tls|reactor-tls-address>
+//   <upstreamPort> [mode]`:
 // a TCP proxy to 127.0.0.1:<upstreamPort>, the plain code a user writes.
+// EPOLL_REACTOR_DIST: the package's dist/ to load (default this checkout's),
+// so that bench/proxy.js can run another build's side by side.
 // net: client.pipe(upstream).pipe(client). reactor: forward() on the reactor
 // thread (mode auto|splice|copy). Prints `listening <port>` once ready.
 const [impl, upstreamText, mode = 'auto'] = process.argv.slice(2);
@@ -15,11 +18,13 @@ const upstreamPort = Number(upstreamText);
 // waits for the client's delayed ACK of them, 40 ms, which caps handshakes
 // at about 1,000/s on 50 connections whatever the TLS engine.
 const fs = require('node:fs');
+const path = require('node:path');
+const distPath = process.env.EPOLL_REACTOR_DIST || path.join(__dirname, '..', '..', 'dist');
 const tlsOptions = () => ({ key: fs.readFileSync(process.env.TLS_KEY), cert: fs.readFileSync(process.env.TLS_CERT) });
 
 let server;
 if (impl === 'reactor-tls') {
-  const { createSecureServer, connect, forward } = require('../../dist');
+  const { createSecureServer, connect, forward } = require(distPath);
   server = createSecureServer({ ...tlsOptions(), noDelay: true }, (client) => {
     const upstream = connect({ port: upstreamPort, host: '127.0.0.1', noDelay: true });
     upstream.on('error', () => client.destroy());
@@ -31,7 +36,7 @@ if (impl === 'reactor-tls') {
   // The same, with forward() to an address: the upstream connected on the
   // reactor thread, no upstream socket in JS, paused on connect so that the
   // forward starts without a round trip through JS.
-  const { createSecureServer, forward } = require('../../dist');
+  const { createSecureServer, forward } = require(distPath);
   server = createSecureServer({ ...tlsOptions(), noDelay: true, pauseOnConnect: true }, (client) => {
     client.on('error', () => {});
     forward(client, { port: upstreamPort, host: '127.0.0.1', noDelay: true }, { mode }).then((result) => {
@@ -54,15 +59,29 @@ if (impl === 'reactor-tls') {
   // forward() to an address: the reactor thread connects the upstream, and
   // JS makes no socket for it. pauseOnConnect: nothing is read into JS
   // first, so the forward starts with no round trip through JS.
-  const { createServer, forward } = require('../../dist');
+  const { createServer, forward } = require(distPath);
   server = createServer({ pauseOnConnect: true }, (client) => {
     client.on('error', () => {});
     forward(client, { port: upstreamPort, host: '127.0.0.1' }, { mode }).then((result) => {
       if (result.connected === false) client.destroy();
     });
   });
+} else if (impl === 'reactor-address-preamble') {
+  // The same for a proxy that routes on its client's first bytes: it reads
+  // them, puts them back with unshift(), and forwards to an address.
+  const { createServer, forward } = require(distPath);
+  server = createServer((client) => {
+    client.on('error', () => {});
+    client.once('data', (first) => {
+      client.pause();
+      client.unshift(first);
+      forward(client, { port: upstreamPort, host: '127.0.0.1' }, { mode }).then((result) => {
+        if (result.connected === false) client.destroy();
+      });
+    });
+  });
 } else if (impl === 'reactor') {
-  const { createServer, connect, forward } = require('../../dist');
+  const { createServer, connect, forward } = require(distPath);
   server = createServer((client) => {
     const upstream = connect(upstreamPort, '127.0.0.1');
     upstream.on('error', () => client.destroy());
