@@ -52,10 +52,10 @@ const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`]).status
 async function startProxy(name, upstreamPort, options) {
   if (name === 'haproxy') return startHaproxy(upstreamPort, options);
   if (name === 'epoll-reactor (address)') return startScriptProxy('reactor-address', upstreamPort, 'auto', options);
-  if (name === 'epoll-reactor (address, reads first bytes)') {
+  if (name === 'epoll-reactor (first bytes read)') {
     return startScriptProxy('reactor-address-preamble', upstreamPort, 'auto', options);
   }
-  if (name === 'epoll-reactor (address, reads first bytes, baseline)') {
+  if (name === 'epoll-reactor (first bytes read; baseline)') {
     if (!process.env.BENCH_BASELINE) throw new Error(`${name} needs BENCH_BASELINE=<a built checkout of epoll-reactor>`);
     return startScriptProxy('reactor-address-preamble', upstreamPort, 'auto', options, undefined,
       { EPOLL_REACTOR_DIST: path.join(process.env.BENCH_BASELINE, 'dist') });
@@ -74,13 +74,13 @@ const ECHO_SCENARIOS = [
 // through pipes, and copying through a buffer, so the table shows which suits
 // which traffic; and forward() to an address (the upstream connected on the
 // reactor thread, copying, the server paused on connect), as the proxy CLI does.
-// 'reads first bytes': a proxy that reads its client's first chunk, puts it
+// 'first bytes read': a proxy that reads its client's first chunk, puts it
 // back and forwards to an address (routing on a preamble); with
-// BENCH_BASELINE, the same code on another build ('..., baseline'), picked
-// by name with --proxies.
+// BENCH_BASELINE, the same code on another build ('...; baseline'), picked
+// by name with --proxies (names hold no commas: the list is split on them).
 const PROXIES = ['direct', 'node:net', 'haproxy', 'epoll-reactor (splice)', 'epoll-reactor (copy)', 'epoll-reactor (address)',
-  'epoll-reactor (address, reads first bytes)'];
-const OPTIONAL_PROXIES = ['epoll-reactor (address, reads first bytes, baseline)'];
+  'epoll-reactor (first bytes read)'];
+const OPTIONAL_PROXIES = ['epoll-reactor (first bytes read; baseline)'];
 
 async function echoRun(bins, scenario, proxyName, upstreamPort, options) {
   const proxy = proxyName === 'direct' ? null : await startProxy(proxyName, upstreamPort, options);
