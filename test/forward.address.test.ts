@@ -74,6 +74,16 @@ async function blackholePort(): Promise<number> {
   return port;
 }
 
+/** A node:net upstream that collects what one connection sends (`received`, once it connects). */
+async function startCollector(): Promise<{ port: number; received?: Promise<Buffer> }> {
+  const upstream: { port: number; received?: Promise<Buffer> } = { port: 0 };
+  upstream.port = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
+    upstream.received = receiveAll(socket);
+    socket.on('end', () => socket.end());
+  })));
+  return upstream;
+}
+
 /** A reactor server (paused on connect unless asked) whose sockets go to `take`; returns its port. */
 async function startProxy(take: (client: Socket) => void, pauseOnConnect = true): Promise<number> {
   return listenLocal(track(createServer({ allowHalfOpen: true, pauseOnConnect }, take)));
@@ -104,11 +114,7 @@ test('carries 8 MB (2 under sanitizers) both ways intact and in order, with no s
 }, 30000);
 
 test('bytes JS read before the call reach the upstream first, then the rest', async () => {
-  let upstreamReceived: Promise<Buffer> | undefined;
-  const upstreamPort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
-    upstreamReceived = receiveAll(socket);
-    socket.on('end', () => socket.end());
-  })));
+  const upstream = await startCollector();
   let first: Buffer | undefined;
   let result: Promise<ForwardResult> | undefined;
   const port = await startProxy((client) => {
@@ -116,15 +122,15 @@ test('bytes JS read before the call reach the upstream first, then the rest', as
       // The reactor read for JS: the forward must take what JS holds (the
       // readable buffer and what is in flight) before its own reads.
       first = chunk;
-      result = forward(client, { port: upstreamPort, host: '127.0.0.1' });
+      result = forward(client, { port: upstream.port, host: '127.0.0.1' });
     });
   }, false);
   const upload = randomBytes(seededRandom(53), 4 * MiB);
   const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
   const back = receiveAll(client);
   client.end(upload);
-  await waitFor(() => result !== undefined && upstreamReceived !== undefined, 10000, 'the forward');
-  const got = await upstreamReceived!;
+  await waitFor(() => result !== undefined && upstream.received !== undefined, 10000, 'the forward');
+  const got = await upstream.received!;
   expect(sha256(Buffer.concat([first!, got]))).toBe(sha256(upload));
   const outcome = await result!;
   expect(outcome.error).toBeUndefined();
@@ -188,24 +194,16 @@ const reactorOnOwnThread = process.env.EPOLL_REACTOR_THREAD !== 'js';
 
 test("bytes that came before 'connect' of a socket forward() was given while connecting go first", async () => {
   // They wait for 'connect' outside the readable buffer: JS passes them on at the connect.
-  let upstreamReceived: Promise<Buffer> | undefined;
-  const upstreamPort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
-    upstreamReceived = receiveAll(socket);
-    socket.on('end', () => socket.end());
-  })));
+  const upstream = await startCollector();
   const greeterPort = await listenLocal(track(net.createServer((socket) => socket.end('HELLO from a server that speaks first'))));
-  const result = forward(track(connect(greeterPort, '127.0.0.1')), { port: upstreamPort, host: '127.0.0.1' });
+  const result = forward(track(connect(greeterPort, '127.0.0.1')), { port: upstream.port, host: '127.0.0.1' });
   expect((await result).connected).toBe(true);
-  await waitFor(() => upstreamReceived !== undefined, 5000, 'the upstream connection');
-  expect((await upstreamReceived!).toString()).toBe('HELLO from a server that speaks first');
+  await waitFor(() => upstream.received !== undefined, 5000, 'the upstream connection');
+  expect((await upstream.received!).toString()).toBe('HELLO from a server that speaks first');
 }, 15000);
 
 test("an onread callback that forwards mid-chunk: the bytes still waiting for it are passed on", async () => {
-  let upstreamReceived: Promise<Buffer> | undefined;
-  const upstreamPort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
-    upstreamReceived = receiveAll(socket);
-    socket.on('end', () => socket.end());
-  })));
+  const upstream = await startCollector();
   const sourcePort = await listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.write('0123456789AB');
     setTimeout(() => socket.end('tail'), 100);
@@ -217,15 +215,15 @@ test("an onread callback that forwards mid-chunk: the bytes still waiting for it
     buffer: Buffer.alloc(4),
     callback(length: number, buffer: Buffer) {
       seen.push(buffer.subarray(0, length).toString());
-      result ??= forward(client, { port: upstreamPort, host: '127.0.0.1' });
+      result ??= forward(client, { port: upstream.port, host: '127.0.0.1' });
       return true;
     },
   } } as never));
   await waitFor(() => result !== undefined, 5000, 'the first bytes');
   expect((await result!).connected).toBe(true);
-  await waitFor(() => upstreamReceived !== undefined, 5000, 'the upstream connection');
+  await waitFor(() => upstream.received !== undefined, 5000, 'the upstream connection');
   expect(seen).toEqual(['0123']);
-  expect((await upstreamReceived!).toString()).toBe('456789ABtail');
+  expect((await upstream.received!).toString()).toBe('456789ABtail');
 }, 15000);
 
 test('over 64 KiB put back before the call: passed on by JS at the connect, whole and first', async () => {

@@ -542,12 +542,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else {
       startForward();
     }
-    const source = sourceOf(client.remoteAddress, client.remotePort);
-    const a = awaitingForward.get(source);
-    if (a) {
-      joinForward(a, record);
-      awaitingForward.delete(source);
-    } else forwardsAwaitingClient.set(source, record);
+    joinClientOf(client, record);
   };
   // forward(client, { port, host }): the reactor connects the upstream, which
   // JS never sees as a socket. The client may have been read from first (its
@@ -609,13 +604,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     } else {
       startForward();
     }
+    joinClientOf(client, record);
+  };
+  // The forward-client endpoint that connected as `client` joins `record`,
+  // now or when its 'connect' comes.
+  function joinClientOf(client: Socket, record: ForwardRecord): void {
     const source = sourceOf(client.remoteAddress, client.remotePort);
     const a = awaitingForward.get(source);
     if (a) {
       joinForward(a, record);
       awaitingForward.delete(source);
     } else forwardsAwaitingClient.set(source, record);
-  };
+  }
   const forwardOf = new Map<Socket, ForwardRecord>();
   const middles: Socket[] = [];
   // The endpoints at both ends of a forward are told which forward carries
