@@ -101,7 +101,11 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
 /**
  * Joins two connected reactor sockets so that everything one receives is sent
  * to the other, both ways, on the reactor thread. Bytes already received by a
- * socket but not yet read in JS are passed on first. Backpressure is the
+ * socket but not yet read in JS are passed on first, as the peer sent them
+ * even when `setEncoding()` made text of them (invalid UTF-8 and a character
+ * split across chunks included; text put back with `unshift()` goes as the
+ * bytes that came for it when it is the end of what was read, else encoded
+ * from the string given). Backpressure is the
  * kernel's: a side whose peer is slow stops being read. A FIN from one side
  * becomes a FIN to the other while the other direction keeps flowing. An error
  * or reset on either side ends both, and each side whose end was not yet

@@ -32,6 +32,7 @@ import {
 import { adoptBoundSocket, AdoptedBoundSocket, asBoundSocket } from './bound-socket';
 import { getReactor, Reactor, releaseIfFailedAndIdle, SMALL_WRITE } from './reactor';
 import { onReadOption, OnReadOptions, UserBufferReader } from './onread';
+import { ReceivedText, StreamDecoder } from './received-text';
 import { validateFunction, validateInteger, validateNumber } from './validate';
 
 /** Options for a reactor socket, as for net.Socket. */
@@ -364,6 +365,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
   private userBuffer: UserBufferReader | undefined;  // the onread option's reader, if given
+  // With an encoding set: which bytes made the text the readable buffer holds.
+  private receivedText: ReceivedText | undefined;
   private endAfterUserBuffer = false;  // a FIN arrived while onread bytes still waited
 
   /**
@@ -1257,6 +1260,9 @@ export class Socket extends Duplex implements AttemptingSocket {
    */
   takeBuffered(): Buffer[] {
     const chunks: Buffer[] = this.userBuffer?.take() ?? [];
+    // With an encoding, read() gives text; the bytes that made it are these.
+    const received = this.receivedTextOf();
+    if (received !== undefined) chunks.push(...this.readableBytes());
     let chunk: Buffer | string | null;
     // read() emits 'data' for each chunk it returns, but these bytes go to the
     // forward's other socket, and forward() promises no 'data' from its call on.
@@ -1267,13 +1273,52 @@ export class Socket extends Duplex implements AttemptingSocket {
     } as typeof emit;
     try {
       while ((chunk = this.read()) !== null) {
-        chunks.push(typeof chunk === 'string' ? Buffer.from(chunk, this.readableEncoding ?? 'utf8') : chunk);
+        if (received === undefined) chunks.push(chunk as Buffer);
       }
     } finally {
       if (ownEmit) this.emit = emit;
       else delete (this as { emit?: unknown }).emit;
     }
-    return chunks;
+    received?.clear();
+    return chunks.filter((bytes) => bytes.length > 0);
+  }
+
+  /**
+   * The bytes the readable buffer holds, in order, left in place. With an
+   * encoding these are the bytes that arrived as its text (unshift()s aside),
+   * then those the decoder holds back for a character not yet complete.
+   */
+  private readableBytes(): Buffer[] {
+    const chunks = readableChunksOf(this);
+    const received = this.receivedTextOf();
+    if (received === undefined) return chunks as Buffer[];
+    // Text from the stream is last; only unshift() puts a Buffer before it.
+    let first = chunks.length;
+    while (first > 0 && typeof chunks[first - 1] === 'string') first--;
+    const encoding = received.decoder.encoding as BufferEncoding;
+    const before = chunks.slice(0, first).map((chunk) => typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk);
+    return [...before, received.bytesOf(chunks.slice(first).join(''))];
+  }
+
+  /** The record of the stream decoder's text, when the socket has an encoding. */
+  private receivedTextOf(): ReceivedText | undefined {
+    const decoder = (this as unknown as { _readableState: { decoder: StreamDecoder | null } })._readableState.decoder;
+    if (decoder === null) return undefined;
+    if (this.receivedText === undefined) this.receivedText = new ReceivedText(decoder);
+    else if (this.receivedText.decoder !== decoder) this.receivedText.rebind(decoder);
+    return this.receivedText;
+  }
+
+  /**
+   * As the stream's; the bytes it decodes from chunks already buffered are
+   * remembered, as those of chunks pushed later are (see pushText).
+   */
+  override setEncoding(encoding?: BufferEncoding): this {
+    const hadDecoder = this.receivedTextOf() !== undefined;
+    const buffered = hadDecoder ? [] : readableChunksOf(this) as Buffer[];
+    super.setEncoding(encoding as BufferEncoding);
+    if (buffered.length > 0) this.receivedTextOf()!.seed(buffered, readableChunksOf(this).join(''));
+    return this;
   }
 
   /**
@@ -1285,10 +1330,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   heldForForward(limit: number): { received: number; held: Buffer } {
     const none = { received: -1, held: Buffer.alloc(0) };
     if (this.dataAwaitingConnect.length > 0 || this.readableLength > limit) return none;
-    const chunks = readableChunksOf(this).map((chunk) =>
-      typeof chunk === 'string' ? Buffer.from(chunk, this.readableEncoding ?? 'utf8') : chunk);
     // An onread socket's bytes wait in its reader, not in the Readable (which then holds only unshift()s).
-    const held = Buffer.concat([...this.userBuffer?.waiting() ?? [], ...chunks]);
+    const held = Buffer.concat([...this.userBuffer?.waiting() ?? [], ...this.readableBytes()]);
     return held.length > limit ? none : { received: this.bytesFromReactor, held };
   }
 
@@ -1357,7 +1400,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     // Counted as it enters the buffer (whose 'data' may call forward()), not
     // before: what the count covers, heldForForward's copy holds.
     this.bytesFromReactor += length;
-    if (this.push(data)) {
+    const received = this.receivedTextOf();
+    if (received !== undefined ? this.pushText(data, received) : this.push(data)) {
       reactor.ack(this.id, length);
     } else {
       // The readable buffer is full: stop reading so the kernel pushes back on
@@ -1370,6 +1414,20 @@ export class Socket extends Duplex implements AttemptingSocket {
       }
     }
     reactor.scheduleFlush();
+  }
+
+  /**
+   * push() for a socket with an encoding: the chunk is decoded here, with the
+   * stream's own decoder, so that forward() can give back the bytes behind
+   * the text (see ReceivedText); the stream keeps text in its encoding as is.
+   */
+  private pushText(data: Buffer, received: ReceivedText): boolean {
+    // The stream's name for the encoding, which can be an alias of the
+    // decoder's ('utf-8' given to the constructor): any other name makes the
+    // stream encode the text again and decode it a second time.
+    const accepted = this.push(received.decode(data), this.readableEncoding!);
+    received.trim(this.readableLength);
+    return accepted;
   }
 
   /** The onread path of onReactorData: bytes to the callback, none to the Readable. */
@@ -1455,6 +1513,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
     this.readEnded = true;
     this.updateReference();
+    this.receivedTextOf()?.noteEnd();
     this.push(null);
     // As net's onStreamRead: a socket nobody reads still emits 'end' once its
     // buffer is empty, so servers that only write do not leak connections.
