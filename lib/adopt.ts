@@ -8,6 +8,7 @@ import { invalidArgType, systemError } from './errors';
 import { validateObject } from './validate';
 import { getReactor } from './reactor';
 import { Server } from './server';
+import { heldBack, StreamDecoder } from './received-text';
 import { readableChunksOf, Socket, SocketOptions } from './socket';
 
 const kAdopted = Symbol('epoll-reactor.adopted');
@@ -49,7 +50,9 @@ function checkAdoptable(target: net.Socket | net.Server): number {
  * Takes over a connected `net.Socket` (TCP or Unix, accepted or outbound):
  * stops libuv reading it, duplicates its fd into the reactor, and closes
  * libuv's copy, which sends nothing to the peer. Bytes the net.Socket had
- * received but not yet delivered come first on the returned socket; writes
+ * received but not yet delivered come first on the returned socket, as
+ * Buffers (its encoding is not carried over: set it again; text a
+ * `setEncoding()` made of invalid UTF-8 comes as the U+FFFD net kept); writes
  * still queued in the net.Socket are sent before the fd changes hands (writes
  * to the returned socket wait for them). The net.Socket is destroyed quietly
  * (it emits 'close'); use the returned socket from now on. It is unref'd if
@@ -110,7 +113,7 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
   const state = (target as unknown as {
-    _readableState: { encoding: BufferEncoding | null; ended: boolean; highWaterMark: number };
+    _readableState: { encoding: BufferEncoding | null; decoder: StreamDecoder | null; ended: boolean; highWaterMark: number };
   })._readableState;
   const pendingWrites = target.writableLength > 0 || (handle.writeQueueSize ?? 0) > 0;
   const waitsForFinish = target.writableEnded && !target.writableFinished;
@@ -125,6 +128,14 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk, state.encoding ?? 'utf8') : chunk;
       adopted.bytesRead += bytes.length;
       adopted.push(bytes);
+    }
+    // With an encoding, the start of a character whose end libuv has not read
+    // yet waits in the decoder, not in the buffer. (Text that was invalid UTF-8
+    // cannot be given back: net keeps only the U+FFFD it made of it.)
+    const held = state.decoder !== null ? heldBack(state.decoder) : undefined;
+    if (held !== undefined && held.length > 0) {
+      adopted.bytesRead += held.length;
+      adopted.push(held);
     }
     if (target.readableEnded || state.ended) adopted.push(null);
   };

@@ -409,3 +409,18 @@ test('adopt() with writes pending, of a socket whose first chunk was read whole:
   adopted.end();
   expect((await drained).length).toBe(8 * MiB);
 }, 20000);
+
+test("adopt() of a socket with an encoding: the start of a character its decoder held back reaches the adopted socket's bytes", async () => {
+  const { plain, client } = await connectedPair();
+  plain.setEncoding('utf8');
+  const text = once(plain, 'data');
+  // 'AB' and the first two bytes of '€' (e2 82 ac).
+  client.write(Buffer.from([0x41, 0x42, 0xe2, 0x82]));
+  expect((await text)[0]).toBe('AB');
+  plain.pause();
+  const adopted = track(adopt(plain));
+  const received = receiveAll(adopted);
+  client.end(Buffer.from([0xac, 0x43]));
+  expect(await received).toEqual(Buffer.from([0xe2, 0x82, 0xac, 0x43]));
+  expect(adopted.bytesRead).toBe(4);
+});
