@@ -474,6 +474,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   // (forward(client, { port, host })): counted, not drawn, so the seeds'
   // random streams stay as they were.
   let proxiedClients = 0;
+  let decodedUnshifts = 0;
   const onProxySide = (client: Socket, adopted = false): void => {
     if (proxiedClients++ % 3 === 1) {
       onAddressProxySide(client, adopted);
@@ -580,9 +581,16 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // Routed on its first chunk: read, put back, forwarded with it.
       count('addressForwardAfterUnshift');
       record.how += '+unshift';
+      // Every other one reads its first chunk as text (setEncoding): the
+      // random bytes are mostly invalid UTF-8, and the forward must still
+      // send them as they came. Counted, not drawn, as above.
+      if (decodedUnshifts++ % 2 === 0) {
+        record.how += '+utf8';
+        client.setEncoding('utf8');
+      }
       w1.forwarded = false;
       let started = false;
-      client.once('data', (first: Buffer) => {
+      client.once('data', (first: Buffer | string) => {
         started = true;
         w1.forwarded = true;
         client.pause();
@@ -1142,6 +1150,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       count('streamsWhole');
       if (writer.label.includes('tls')) count('tlsStreamsWhole');
       if ((writer.via ?? receiver.via)?.toAddress) count('addressForwardStreamsWhole');
+      if ((writer.via ?? receiver.via)?.how.includes('+utf8')) count('decodedForwardStreamsWhole');
       if (!receiver) violation(`${writer.label}: wrote ${writer.written} bytes on an undisturbed connection; no peer received its header`);
       else if (receiver.received !== writer.written) {
         const via = writer.via ?? receiver.via;
