@@ -74,7 +74,7 @@ export class ReceivedText {
     if (this.lossy === undefined) return this.decoder.write(chunk);
     // Only a chunk whose text is lossy needs the bytes a character split
     // across chunks took from earlier ones; those are copied only then.
-    const before = this.decoder.lastTotal - this.decoder.lastNeed > 0 ? heldBack(this.decoder) : undefined;
+    const before = this.decoder.lastNeed > 0 ? heldBack(this.decoder) : undefined;
     const text = this.decoder.write(chunk);
     this.record(chunk, text, before);
     return text;
@@ -85,14 +85,20 @@ export class ReceivedText {
     if (this.lossy !== undefined) this.record(Buffer.concat(chunks), text, undefined);
   }
 
-  /** `chunk`, after `before`, decoded to `text`; the decoder holds back the rest. */
+  /**
+   * `chunk`, after `before`, decoded to `text`; the decoder holds back the
+   * rest. Text that encodes back to its bytes is recorded only behind text
+   * that does not (bytesOf() walks it to find that text's place); so a peer
+   * sending valid UTF-8 costs a scan of each chunk's text, nothing more.
+   */
   private record(chunk: Buffer, text: string, before: Buffer | undefined): void {
     if (text.length === 0) return;
-    let bytes: Buffer | undefined;
-    if (this.lossy === 'utf8' ? text.includes('\ufffd') : !isAscii(chunk)) {
-      const own = chunk.subarray(0, chunk.length - (this.decoder.lastTotal - this.decoder.lastNeed));
-      bytes = before === undefined ? own : Buffer.concat([before, own]);
+    if (this.lossy === 'utf8' ? !text.includes('\ufffd') : isAscii(chunk)) {
+      if (this.entries.length > 0) this.add({ text, bytes: undefined, encoding: this.decoder.encoding as BufferEncoding });
+      return;
     }
+    const own = chunk.subarray(0, chunk.length - (this.decoder.lastTotal - this.decoder.lastNeed));
+    const bytes = before === undefined ? own : Buffer.concat([before, own]);
     this.add({ text, bytes, encoding: this.decoder.encoding as BufferEncoding });
   }
 
