@@ -52,7 +52,9 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     }
     const deadline = Date.now() + 2000;
     while (received.length < 2 && Date.now() < deadline) await delay(10);
-    expect(received).toEqual(['a1;b1;c1;', 'a2;b2;c2;']);
+    // Each connection's bytes whole. Which of the server's two sockets closes
+    // first is its own loop's business (ci242 on Node 22 saw the second first).
+    expect([...received].sort()).toEqual(['a1;b1;c1;', 'a2;b2;c2;']);
   });
 
   test('a socket destroyed after its first connection ended connects again and works', async () => {
