@@ -475,6 +475,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   // random streams stay as they were.
   let proxiedClients = 0;
   let decodedUnshifts = 0;
+  let decodedFlowing = 0;
   const onProxySide = (client: Socket, adopted = false): void => {
     if (proxiedClients++ % 3 === 1) {
       onAddressProxySide(client, adopted);
@@ -519,10 +520,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       record.how = record.how.replace('forward', 'after-flowing');
       w1.forwarded = false;
       let started = false;
-      client.once('data', (first: Buffer) => {
+      // Every other one reads it as UTF-8 text and puts it back with
+      // unshift() (the random bytes are mostly invalid UTF-8): forward()
+      // must pass on the bytes, not the text. Counted, not drawn.
+      const decoded = decodedFlowing++ % 2 === 0;
+      if (decoded) {
+        record.how += '+utf8';
+        client.setEncoding('utf8');
+      }
+      client.once('data', (first: Buffer | string) => {
         started = true;
         w1.forwarded = true;
-        upstream.write(first);
+        if (decoded) {
+          client.pause();
+          client.unshift(first);
+        } else upstream.write(first);
         startForward();
       });
       client.once('close', () => {
