@@ -75,8 +75,8 @@ describe('RELIABILITY #35: API fuzzer', () => {
     if (tls) expect(result.stats.tlsStreamsWhole).toBeGreaterThan(0);
     // Both directions of some forward()s to an address, checked whole.
     expect(result.stats.addressForwardStreamsWhole).toBeGreaterThan(0);
-    // Timed runs (hostile): some of those read their first bytes as UTF-8
-    // text first. (A fixed seed makes a few such forwards, not always one whole.)
+    // Timed runs (hostile): some forwards, of both forms, read their first
+    // bytes as UTF-8 text first. (A fixed seed makes a few, not always one whole.)
     if (seconds !== undefined) expect(result.stats.decodedForwardStreamsWhole).toBeGreaterThan(0);
   }, 120000 + (seconds ?? 0) * 2000);
 });
