@@ -66,6 +66,29 @@ async function forwardThrough(form: Form, first: Buffer, then: Buffer,
   return received!;
 }
 
+/** A take for forwardThrough: sets `encoding` and reads `n` units at the first 'readable'; `head` is what it read. */
+function readingFirst(encoding: BufferEncoding, n: number): { take: (client: Socket) => Promise<void>; head?: string } {
+  const first: { take: (client: Socket) => Promise<void>; head?: string } = {
+    take: (client) => {
+      client.setEncoding(encoding);
+      return new Promise((resolve) => client.once('readable', () => {
+        first.head = client.read(n) as string;
+        resolve();
+      }));
+    },
+  };
+  return first;
+}
+
+/** A take for forwardThrough: sets `encoding` and reads nothing until the EOF is in. */
+function unreadUntilEnd(encoding: BufferEncoding): (client: Socket) => Promise<void> {
+  return async (client) => {
+    client.setEncoding(encoding);
+    client.pause();
+    await waitFor(() => (client as unknown as { _readableState: { ended: boolean } })._readableState.ended, 5000, 'the EOF');
+  };
+}
+
 describe.each(forms)('forward() %s of a socket with an encoding', (form) => {
   test("sends the start of a character the decoder held back when forward() is called from 'data'", async () => {
     let text: string | undefined;
@@ -100,39 +123,23 @@ describe.each(forms)('forward() %s of a socket with an encoding', (form) => {
 
   test('read(n) of text, then forward(): the unread part of the chunk goes as sent', async () => {
     const sent = Buffer.concat([Buffer.from('HELLO'), INVALID_UTF8, Buffer.from('héllo'), INVALID_UTF8]);
-    let head: string | undefined;
-    const got = await forwardThrough(form, sent, Buffer.from('after'), (client) => {
-      client.setEncoding('utf8');
-      return new Promise((resolve) => client.once('readable', () => {
-        head = client.read(7) as string;
-        resolve();
-      }));
-    });
-    expect(head).toBe('HELLO\ufffd\ufffd');
+    const first = readingFirst('utf8', 7);
+    const got = await forwardThrough(form, sent, Buffer.from('after'), first.take);
+    expect(first.head).toBe('HELLO\ufffd\ufffd');
     expect(got).toEqual(Buffer.concat([sent.subarray(7), Buffer.from('after')]));
   });
 
   test('an ended socket forwarded unread: bytes the decoder flushed at EOF go as sent, then the FIN', async () => {
     const sent = Buffer.concat([Buffer.from('AB'), INVALID_UTF8, EURO_START]);
-    const got = await forwardThrough(form, sent, Buffer.alloc(0), async (client) => {
-      client.setEncoding('utf8');
-      client.pause();
-      await waitFor(() => (client as unknown as { _readableState: { ended: boolean } })._readableState.ended, 5000, 'the EOF');
-    }, { endWithFirst: true });
+    const got = await forwardThrough(form, sent, Buffer.alloc(0), unreadUntilEnd('utf8'), { endWithFirst: true });
     expect(got).toEqual(sent);
   });
 
   test("'ascii', which clears each byte's high bit in the text: the unread bytes go with theirs", async () => {
     const sent = Buffer.from([0x41, 0x42, 0xc1, 0xff, 0x80, 0x7f, 0x43]);
-    let head: string | undefined;
-    const got = await forwardThrough(form, sent, Buffer.from([0xfe]), (client) => {
-      client.setEncoding('ascii');
-      return new Promise((resolve) => client.once('readable', () => {
-        head = client.read(2) as string;
-        resolve();
-      }));
-    });
-    expect(head).toBe('AB');
+    const first = readingFirst('ascii', 2);
+    const got = await forwardThrough(form, sent, Buffer.from([0xfe]), first.take);
+    expect(first.head).toBe('AB');
     expect(got).toEqual(Buffer.from([0xc1, 0xff, 0x80, 0x7f, 0x43, 0xfe]));
   });
 
@@ -153,25 +160,15 @@ describe.each(forms)('forward() %s of a socket with an encoding', (form) => {
   test('read(n) that splits a surrogate pair: the tail starts with the whole character, and what follows goes as sent', async () => {
     const grin = Buffer.from('😀');
     const sent = Buffer.concat([grin, INVALID_UTF8, Buffer.from('z')]);
-    let head: string | undefined;
-    const got = await forwardThrough(form, sent, Buffer.from('after'), (client) => {
-      client.setEncoding('utf8');
-      return new Promise((resolve) => client.once('readable', () => {
-        head = client.read(1) as string;
-        resolve();
-      }));
-    });
-    expect(head).toBe('\ud83d');
+    const first = readingFirst('utf8', 1);
+    const got = await forwardThrough(form, sent, Buffer.from('after'), first.take);
+    expect(first.head).toBe('\ud83d');
     expect(got).toEqual(Buffer.concat([sent, Buffer.from('after')]));
   });
 
   test("'utf16le' ended on an odd byte, forwarded unread: that byte goes too (its decoder's end() drops it)", async () => {
     const sent = Buffer.from([0x41, 0x00, 0x3d, 0xd8, 0x42]);
-    const got = await forwardThrough(form, sent, Buffer.alloc(0), async (client) => {
-      client.setEncoding('utf16le');
-      client.pause();
-      await waitFor(() => (client as unknown as { _readableState: { ended: boolean } })._readableState.ended, 5000, 'the EOF');
-    }, { endWithFirst: true });
+    const got = await forwardThrough(form, sent, Buffer.alloc(0), unreadUntilEnd('utf16le'), { endWithFirst: true });
     expect(got).toEqual(sent);
   });
 

@@ -518,33 +518,15 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // on, then forwards the rest: the client is flowing when forward() is called.
       count('forwardAfterFlowing');
       record.how = record.how.replace('forward', 'after-flowing');
-      w1.forwarded = false;
-      let started = false;
       // Every other one reads it as UTF-8 text and puts it back with
-      // unshift() (the random bytes are mostly invalid UTF-8): forward()
-      // must pass on the bytes, not the text. Counted, not drawn.
+      // unshift() instead. Counted, not drawn.
       const decoded = decodedFlowing++ % 2 === 0;
-      if (decoded) {
-        record.how += '+utf8';
-        client.setEncoding('utf8');
-      }
-      client.once('data', (first: Buffer | string) => {
-        started = true;
-        w1.forwarded = true;
-        if (decoded) {
-          client.pause();
-          client.unshift(first);
-        } else upstream.write(first);
+      if (decoded) readAsUtf8(client, record);
+      forwardOnFirstChunk(client, record, w1, (first) => {
+        if (decoded) putBack(client, first);
+        else upstream.write(first);
         startForward();
-      });
-      client.once('close', () => {
-        if (started) return;
-        // Gone before its first byte: there was nothing to forward.
-        count('forwardNeverStarted');
-        record.settled = 1;
-        record.disturbed = true;
-        upstream.destroy();
-      });
+      }, () => upstream.destroy());
     } else if (r < 0.3) {
       // The client resets just before forward(): the forward ends with an error, once.
       count('forwardAfterReset');
@@ -593,27 +575,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // Routed on its first chunk: read, put back, forwarded with it.
       count('addressForwardAfterUnshift');
       record.how += '+unshift';
-      // Every other one reads its first chunk as text (setEncoding): the
-      // random bytes are mostly invalid UTF-8, and the forward must still
-      // send them as they came. Counted, not drawn, as above.
-      if (decodedUnshifts++ % 2 === 0) {
-        record.how += '+utf8';
-        client.setEncoding('utf8');
-      }
-      w1.forwarded = false;
-      let started = false;
-      client.once('data', (first: Buffer | string) => {
-        started = true;
-        w1.forwarded = true;
-        client.pause();
-        client.unshift(first);
+      // Every other one reads its first chunk as text. Counted, not drawn, as above.
+      if (decodedUnshifts++ % 2 === 0) readAsUtf8(client, record);
+      forwardOnFirstChunk(client, record, w1, (first) => {
+        putBack(client, first);
         startForward();
-      });
-      client.once('close', () => {
-        if (started) return;
-        count('forwardNeverStarted');
-        record.settled = 1;
-        record.disturbed = true;
       });
     } else if (r < 0.3) {
       count('addressForwardAfterReset');
@@ -626,6 +592,36 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
     }
     joinClientOf(client, record);
   };
+  // A proxy that reads the client's first chunk itself (to route on it)
+  // hands it to `passOn`, which forwards. A client gone before its first
+  // byte had nothing to forward; `neverStarted` cleans up after it.
+  function forwardOnFirstChunk(client: Socket, record: ForwardRecord, watched: Watched,
+    passOn: (first: Buffer | string) => void, neverStarted: () => void = () => undefined): void {
+    watched.forwarded = false;
+    let started = false;
+    client.once('data', (first: Buffer | string) => {
+      started = true;
+      watched.forwarded = true;
+      passOn(first);
+    });
+    client.once('close', () => {
+      if (started) return;
+      count('forwardNeverStarted');
+      record.settled = 1;
+      record.disturbed = true;
+      neverStarted();
+    });
+  }
+  // The client's bytes arrive as UTF-8 text: the random bytes are mostly
+  // invalid UTF-8, and forward() must still pass on the bytes as they came.
+  function readAsUtf8(client: Socket, record: ForwardRecord): void {
+    record.how += '+utf8';
+    client.setEncoding('utf8');
+  }
+  function putBack(client: Socket, first: Buffer | string): void {
+    client.pause();
+    client.unshift(first);
+  }
   // The forward-client endpoint that connected as `client` joins `record`,
   // now or when its 'connect' comes.
   function joinClientOf(client: Socket, record: ForwardRecord): void {
