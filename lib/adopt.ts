@@ -53,8 +53,8 @@ function checkAdoptable(target: net.Socket | net.Server): number {
  * received but not yet delivered come first on the returned socket, as
  * Buffers (its encoding is not carried over: set it again; text a
  * `setEncoding()` made of invalid UTF-8 comes as the U+FFFD net kept); writes
- * still queued in the net.Socket are sent before the fd changes hands (writes
- * to the returned socket wait for them). The net.Socket is destroyed quietly
+ * still queued in the net.Socket, corked ones included, are sent before the
+ * fd changes hands (writes to the returned socket wait for them). The net.Socket is destroyed quietly
  * (it emits 'close'); use the returned socket from now on. It is unref'd if
  * the net.Socket was. Destroyed before the hand-over, it closes the
  * connection at once (`resetAndDestroy()` resets it).
@@ -112,6 +112,10 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
   });
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;
+  // Chunks held by cork() go now, through libuv, as the uncork() they wait
+  // for would send them: the net.Socket has no later moment, and the
+  // hand-over waits for its writes to go out.
+  while (target.writableCorked > 0) target.uncork();
   const state = (target as unknown as {
     _readableState: { encoding: BufferEncoding | null; decoder: StreamDecoder | null; ended: boolean; highWaterMark: number };
   })._readableState;

@@ -119,8 +119,9 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * applies to plain pairs only). Its peer's close_notify or FIN ends that
  * direction; the end passed to a TLS side is close_notify, then a FIN.
  *
- * From the call on, the sockets emit no 'data'; do not write to them (wait
- * for the callbacks of earlier writes before calling forward). When the
+ * Writes made before the call go first, those held by `cork()` too (the
+ * forward uncorks the socket: it has no later moment to send them). From
+ * the call on, the sockets emit no 'data'; do not write to them. When the
  * forward ends both sockets are closed (and emit 'close'), and the returned
  * promise resolves with the byte counts; it does not reject.
  *
@@ -184,12 +185,15 @@ export function forward(first: Socket, second: Socket | ForwardTarget, options: 
     const target = checkTarget(second);
     const mode = checkMode(options);
     checkForwardable(first);
+    first.uncorkForForward();
     return forwardToTarget(first, target, mode, options.onConnect);
   }
   if (first === second) throw invalidArgValue('second', second, 'must be a different socket from first');
   const mode = checkMode(options);
   checkForwardable(first);
   checkForwardable(second);
+  first.uncorkForForward();
+  second.uncorkForForward();
   forwarded.add(first);
   forwarded.add(second);
   // From the call on, bytes read for JS must stay in the readable buffers,

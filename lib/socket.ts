@@ -1225,6 +1225,18 @@ export class Socket extends Duplex implements AttemptingSocket {
     return { address: this.localAddress, family: this.localFamily as string, port: this.localPort };
   }
 
+  /**
+   * @internal forward(): chunks written while corked go now, ahead of the
+   * forward's own bytes, as the uncork() they wait for would send them. A
+   * forward has no later moment for them: an uncork() during it would put
+   * them among the forwarded bytes, and its end destroys the socket with
+   * them still held.
+   */
+  uncorkForForward(): void {
+    if (this.destroyed) return;
+    while (this.writableCorked > 0) this.uncork();
+  }
+
   /** @internal Hands this socket's I/O to a native forward; returns its reactor. */
   startForwarding(settle = true): Reactor {
     this.readingStoppedBeforeForward = this.readingStopped;

@@ -89,6 +89,27 @@ test("item 6: end('bye'); adopt(): the peer gets 'bye' and the FIN, the adopted 
   await once(adopted, 'close');
 }, 15000);
 
+// The hand-over waits for the net.Socket's writes to go out; corked ones
+// never did, so the adopted socket waited for ever.
+test('cork(); write(); adopt(): the corked bytes reach the peer first, and the adopted socket serves the connection', async () => {
+  const { plain, client } = await connectedPair();
+  const callbacks: Array<string | null> = [];
+  const written = (error?: Error | null): void => { callbacks.push(error?.message ?? null); };
+  plain.write('before;', written);
+  plain.cork();
+  plain.write('corked;', written);
+  plain.cork();
+  plain.write('twice', written);
+  const adopted = track(adopt(plain));
+  adopted.on('data', (chunk: Buffer) => adopted.write(chunk));
+  adopted.on('end', () => adopted.end());
+  const received = receiveAll(client);
+  await waitFor(() => client.bytesRead >= 'before;corked;twice'.length, 5000, 'the corked bytes');
+  client.end(';echoed');
+  expect((await received).toString()).toBe('before;corked;twice;echoed');
+  expect(callbacks).toEqual([null, null, null]);
+}, 15000);
+
 test('item 6: end() after it finished, then adopt(): the adopted socket is ended and reads on', async () => {
   const { plain, client } = await connectedPair();
   const received = receiveAll(client);

@@ -249,3 +249,98 @@ describe('item 21', () => {
   }, 15000);
 });
 
+
+// A forward has no later moment for chunks held by cork(): an uncork() during
+// it would put them among the forwarded bytes, and its end destroyed the
+// socket with them held (their callbacks got ERR_STREAM_DESTROYED, the peer
+// never got them). forward() sends them first, as the uncork() would.
+describe.each(['to a socket', 'to an address'] as const)('chunks written while corked, forward() %s', (form) => {
+  /**
+   * client (node:net) → reactor server, where `prepare` writes to the
+   * accepted socket (and the upstream socket, for the socket form) before
+   * forward() → upstream (node:net). The client then sends 'ping' and its
+   * FIN; resolves with what each end received.
+   */
+  async function corkedThenForward(prepare: (a: Socket, b: Socket | undefined) => void,
+    options: { upstreamConnecting?: boolean } = {}): Promise<{ toClient: Buffer; toUpstream: Buffer; result: ForwardResult }> {
+    let toUpstream: Promise<Buffer> | undefined;
+    const upstreamPort = await startUpstream((socket) => {
+      toUpstream = receiveAll(socket);
+      socket.on('end', () => socket.end());
+    });
+    let result: Promise<ForwardResult> | undefined;
+    const port = await startServer(async (a) => {
+      if (form === 'to an address') {
+        prepare(a, undefined);
+        result = forward(a, { port: upstreamPort, host: '127.0.0.1' });
+        return;
+      }
+      const b = options.upstreamConnecting
+        ? track(connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true }))
+        : await connectUpstream(upstreamPort);
+      prepare(a, b);
+      result = forward(a, b);
+    });
+    const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+    const toClient = receiveAll(client);
+    await waitFor(() => result !== undefined, 5000, 'the forward');
+    client.end('ping');
+    const outcome = await result!;
+    await waitFor(() => toUpstream !== undefined, 5000, 'the upstream connection');
+    return { toClient: await toClient, toUpstream: await toUpstream!, result: outcome };
+  }
+
+  // Each write's callback says whether its bytes went; asserted after the forward.
+  let callbacks: Array<string | null> = [];
+  beforeEach(() => { callbacks = []; });
+  const written = (): ((error?: Error | null) => void) => (error) => { callbacks.push(error?.message ?? null); };
+
+  test('a corked write reaches the client before anything forwarded', async () => {
+    const { toClient, toUpstream, result } = await corkedThenForward((a) => {
+      a.cork();
+      a.write('HTTP/1.1 200 Connection established\r\n\r\n', written());
+    });
+    expect(toClient.toString()).toBe('HTTP/1.1 200 Connection established\r\n\r\n');
+    expect(toUpstream.toString()).toBe('ping');
+    expect(result.error).toBeUndefined();
+    expect(callbacks).toEqual([null]);
+  }, 15000);
+
+  test('cork() twice, a write under each: both go, in order', async () => {
+    const { toClient, result } = await corkedThenForward((a) => {
+      a.write('before;', written());
+      a.cork();
+      a.write('once;', written());
+      a.cork();
+      a.write('twice', written());
+    });
+    expect(toClient.toString()).toBe('before;once;twice');
+    expect(result.error).toBeUndefined();
+    expect(callbacks).toEqual([null, null, null]);
+  }, 15000);
+
+  test('a corked write behind 4 MB still in flight follows it whole', async () => {
+    const bulk = randomBytes(seededRandom(7), 4 * MiB);
+    const { toClient, result } = await corkedThenForward((a) => {
+      a.write(bulk, written());
+      a.cork();
+      a.write('tail', written());
+    });
+    expect(toClient.length).toBe(bulk.length + 4);
+    expect(sha256(toClient)).toBe(sha256(Buffer.concat([bulk, Buffer.from('tail')])));
+    expect(result.error).toBeUndefined();
+    expect(callbacks).toEqual([null, null]);
+  }, 30000);
+
+  if (form === 'to a socket') {
+    test.each([false, true])('a corked write to the upstream socket (connecting: %s) reaches it before the client\'s bytes', async (upstreamConnecting) => {
+      const { toUpstream, result } = await corkedThenForward((_a, b) => {
+        b!.cork();
+        b!.write('preamble;', written());
+      }, { upstreamConnecting });
+      expect(toUpstream.toString()).toBe('preamble;ping');
+      expect(result.error).toBeUndefined();
+      expect(callbacks).toEqual([null]);
+    }, 15000);
+  }
+});
