@@ -476,6 +476,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
   let proxiedClients = 0;
   let decodedUnshifts = 0;
   let decodedFlowing = 0;
+  let corkedFlowing = 0;
   const onProxySide = (client: Socket, adopted = false): void => {
     if (proxiedClients++ % 3 === 1) {
       onAddressProxySide(client, adopted);
@@ -522,9 +523,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       // unshift() instead. Counted, not drawn.
       const decoded = decodedFlowing++ % 2 === 0;
       if (decoded) readAsUtf8(client, record);
+      // Every other one that writes the chunk on writes it corked (a proxy
+      // corking its preamble): forward() must send it first. Counted, not drawn.
+      const corked = !decoded && corkedFlowing++ % 2 === 0;
+      if (corked) record.how += '+corked';
       forwardOnFirstChunk(client, record, w1, (first) => {
-        if (decoded) putBack(client, first);
-        else upstream.write(first);
+        if (decoded) {
+          putBack(client, first);
+        } else {
+          if (corked) upstream.cork();
+          upstream.write(first);
+        }
         startForward();
       }, () => upstream.destroy());
     } else if (r < 0.3) {
@@ -1159,6 +1168,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzResult> {
       if (writer.label.includes('tls')) count('tlsStreamsWhole');
       if ((writer.via ?? receiver.via)?.toAddress) count('addressForwardStreamsWhole');
       if ((writer.via ?? receiver.via)?.how.includes('+utf8')) count('decodedForwardStreamsWhole');
+      if ((writer.via ?? receiver.via)?.how.includes('+corked')) count('corkedForwardStreamsWhole');
       if (!receiver) violation(`${writer.label}: wrote ${writer.written} bytes on an undisturbed connection; no peer received its header`);
       else if (receiver.received !== writer.written) {
         const via = writer.via ?? receiver.via;
