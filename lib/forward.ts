@@ -119,8 +119,10 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * applies to plain pairs only). Its peer's close_notify or FIN ends that
  * direction; the end passed to a TLS side is close_notify, then a FIN.
  *
- * Writes made before the call go first, those held by `cork()` too (the
- * forward uncorks the socket: it has no later moment to send them). From
+ * A socket still connecting, or from `adopt()` still sending what net
+ * queued, is waited for. Writes made before the call go first, those held
+ * by `cork()` too (the forward uncorks the socket: it has no later moment
+ * to send them). From
  * the call on, the sockets emit no 'data'; do not write to them. When the
  * forward ends both sockets are closed (and emit 'close'), and the returned
  * promise resolves with the byte counts; it does not reject.
@@ -272,7 +274,7 @@ function checkMode(options: ForwardOptions): number {
 
 function checkForwardable(socket: Socket): void {
   if (forwarded.has(socket)) throw invalidState('The socket is already being forwarded');
-  if (!socket.destroyed && socket.id === 0 && !socket.connecting) {
+  if (!socket.destroyed && socket.id === 0 && !socket.connecting && !socket.awaitsAttach()) {
     throw invalidState('The socket is neither connected nor connecting');
   }
   // Its side carries plaintext: there is none before the handshake ends.
@@ -292,14 +294,16 @@ function outcomeError(tlsError: NodeStyleError | undefined, errno: number, sysca
 }
 
 /**
- * Calls `begin` once every socket is connected, or `failed` (once) with the
- * connect error when one of them closes first.
+ * Calls `begin` once every socket is connected (or, adopted, attached), or
+ * `failed` (once) with the connect error when one of them closes first.
  */
 function whenConnected(sockets: Socket[], begin: () => void, failed: (error: SystemError | undefined) => void): void {
   let waiting = 0;
   let gaveUp = false;
   for (const socket of sockets) {
-    if (!socket.connecting) continue;
+    // adopt() hands the connection over once net's writes are out.
+    const attaching = socket.awaitsAttach();
+    if (!socket.connecting && !attaching) continue;
     waiting++;
     let connectError: SystemError | undefined;
     const onClose = (): void => {
@@ -310,13 +314,15 @@ function whenConnected(sockets: Socket[], begin: () => void, failed: (error: Sys
     const onError = (error: SystemError): void => {
       connectError = error;
     };
-    socket.once('error', onError);
-    socket.once('close', onClose);
-    socket.once('connect', () => {
+    const onConnected = (): void => {
       socket.removeListener('close', onClose);
       socket.removeListener('error', onError);
       if (--waiting === 0 && !gaveUp) begin();
-    });
+    };
+    socket.once('error', onError);
+    socket.once('close', onClose);
+    if (attaching) socket.onceAttached(onConnected);
+    else socket.once('connect', onConnected);
   }
   if (waiting === 0) begin();
 }

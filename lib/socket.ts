@@ -1922,6 +1922,17 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this.onAttachAbandoned !== undefined;
   }
 
+  /**
+   * @internal Calls `attached` once adopt()'s hand-over has attached the
+   * socket, as 'connect' tells of a connect(); a socket destroyed first emits
+   * 'close' instead, and `attached` is never called.
+   */
+  onceAttached(attached: () => void): void {
+    this.once(kReady, (destroyed?: boolean) => {
+      if (destroyed !== true) attached();
+    });
+  }
+
   // A write waiting for the connection; its bytes count in bytesWritten, as net's _pendingData does.
   private awaitConnect(length: number, action: () => void, callback: (error?: Error | null) => void): void {
     this.bytesAwaitingConnect += length;

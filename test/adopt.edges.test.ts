@@ -445,3 +445,70 @@ test("adopt() of a socket with an encoding: the start of a character its decoder
   expect(await received).toEqual(Buffer.from([0xe2, 0x82, 0xac, 0x43]));
   expect(adopted.bytesRead).toBe(4);
 });
+
+// A proxy that answers its client through net (a SOCKS reply, say) and then
+// adopts and forwards it: the reply may still be queued in libuv, and the
+// adopted socket waits to be attached. forward() threw ERR_INVALID_STATE
+// ("neither connected nor connecting") for it; it waits, as for a connect.
+describe.each(['to a socket', 'to an address'] as const)('adopt() with writes pending, then forward() %s at once', (form) => {
+  async function echoUpstream(): Promise<number> {
+    return listenLocal(track(net.createServer({ allowHalfOpen: true }, (socket) => {
+      socket.pipe(socket);
+    })));
+  }
+
+  async function forwardAdopted(adopted: Socket, upstreamPort: number) {
+    if (form === 'to an address') return forward(adopted, { port: upstreamPort, host: '127.0.0.1' });
+    const upstream = track(connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true }));
+    upstream.on('error', () => undefined);
+    return forward(adopted, upstream);
+  }
+
+  test('the queued bytes reach the client first, then the forward carries both ways', async () => {
+    const upstreamPort = await echoUpstream();
+    const { plain, client } = await connectedPair();
+    const reply = randomBytes(seededRandom(55), 8 * MiB);
+    client.pause(); // most of the 8 MiB stays queued in libuv until the client reads
+    let replyError: Error | null | undefined;
+    plain.write(reply, (error) => { replyError = error; });
+    const adopted = track(adopt(plain));
+    const result = forwardAdopted(adopted, upstreamPort);
+    const received = receiveAll(client);
+    client.resume();
+    await waitFor(() => client.bytesRead >= reply.length, 10000, 'the queued reply');
+    client.end('through the forward');
+    const got = await received;
+    expect(got.length).toBe(reply.length + 'through the forward'.length);
+    expect(sha256(got)).toBe(sha256(Buffer.concat([reply, Buffer.from('through the forward')])));
+    expect(replyError).toBeNull();
+    const outcome = await result;
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.bytesFirstToSecond).toBe('through the forward'.length);
+  }, 20000);
+
+  test('a client reset before the hand-over settles the forward once, with the error', async () => {
+    const upstreamPort = await echoUpstream();
+    const { plain, client } = await connectedPair();
+    client.pause();
+    plain.on('error', () => undefined);
+    plain.write(Buffer.alloc(8 * MiB));
+    const adopted = track(adopt(plain));
+    const errors: string[] = [];
+    adopted.on('error', (error: NodeJS.ErrnoException) => errors.push(String(error.code)));
+    const closed = new Promise((resolve) => adopted.once('close', resolve));
+    let settled = 0;
+    const result = forwardAdopted(adopted, upstreamPort).then((outcome) => {
+      settled++;
+      return outcome;
+    });
+    client.resetAndDestroy();
+    const outcome = await result;
+    expect(outcome.error?.code).toBe('ECONNRESET');
+    if (form === 'to an address') expect(outcome.connected).toBe(false);
+    await closed;
+    expect(adopted.destroyed).toBe(true);
+    expect(errors).toEqual(['ECONNRESET']);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(settled).toBe(1);
+  }, 20000);
+});
