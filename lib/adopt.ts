@@ -109,6 +109,11 @@ export function adopt(target: net.Socket | net.Server, options: SocketOptions = 
     settled = true;
     if (reset) target.resetAndDestroy();
     else target.destroy();
+  }, {
+    remoteAddress: peer.remoteAddress ?? '',
+    remotePort: peer.remotePort ?? 0,
+    localAddress: target.localAddress ?? '',
+    localPort: target.localPort ?? 0,
   });
 
   (target as unknown as Record<symbol, boolean>)[kAdopted] = true;

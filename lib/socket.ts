@@ -1909,12 +1909,15 @@ export class Socket extends Duplex implements AttemptingSocket {
    * (adopt() hands one over once libuv's writes are out): writes until then
    * wait. `onAbandoned` runs once if the socket is destroyed first, told
    * whether by resetAndDestroy(), which throws for a Unix socket (`unix`), as
-   * net's does.
+   * net's does. `addresses` (`''` and 0 where net knows none) stand until then.
    */
-  expectAttach(unix: boolean, onAbandoned: (reset: boolean) => void): void {
+  expectAttach(unix: boolean, onAbandoned: (reset: boolean) => void, addresses: ConnectionAddresses): void {
     this.hadConnection = true;
     this.attachIsUnix = unix;
     this.onAttachAbandoned = onAbandoned;
+    // The connection is there, net's until the hand-over: its addresses, as
+    // net knew them (attach() sets what the kernel says then).
+    this.setAddresses(addresses);
   }
 
   /** @internal Whether adopt()'s hand-over is still to come (see expectAttach). */

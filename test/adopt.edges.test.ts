@@ -333,8 +333,9 @@ test("adopt() with writes pending: a 'data' listener that destroys the adopted s
   client.resume();
   await once(adopted, 'close');
   await waitFor(() => ended, 5000, "the peer's 'end'");
-  expect(adopted.remotePort).toBeUndefined();
+  // Never attached: the reactor holds no connection. The addresses are net's, kept after destroy() as net keeps them.
   expect(getReactor().connections.size).toBe(0);
+  expect(adopted.remotePort).toBe(client.localPort);
 }, 20000);
 
 test('adopt() with writes pending: a reset by the peer while the hand-over waits is an error of the adopted socket, not an uncaught one', async () => {
@@ -445,6 +446,22 @@ test("adopt() of a socket with an encoding: the start of a character its decoder
   expect(await received).toEqual(Buffer.from([0xe2, 0x82, 0xac, 0x43]));
   expect(adopted.bytesRead).toBe(4);
 });
+
+test("an adopted socket waiting for net's writes has net's addresses, and keeps them at the hand-over", async () => {
+  const { plain, client } = await connectedPair();
+  const known = { remoteAddress: plain.remoteAddress, remotePort: plain.remotePort, remoteFamily: plain.remoteFamily,
+    localAddress: plain.localAddress, localPort: plain.localPort, address: plain.address() };
+  client.pause();
+  plain.write(Buffer.alloc(8 * MiB));
+  const adopted = track(adopt(plain));
+  const addressesOf = (socket: Socket): object => ({ remoteAddress: socket.remoteAddress, remotePort: socket.remotePort,
+    remoteFamily: socket.remoteFamily, localAddress: socket.localAddress, localPort: socket.localPort, address: socket.address() });
+  expect(adopted.pending).toBe(true);
+  expect(addressesOf(adopted)).toEqual(known);
+  client.resume();
+  await waitFor(() => !adopted.pending, 10000, 'the hand-over');
+  expect(addressesOf(adopted)).toEqual(known);
+}, 20000);
 
 // A proxy that answers its client through net (a SOCKS reply, say) and then
 // adopts and forwards it: the reply may still be queued in libuv, and the
