@@ -139,7 +139,8 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * connections wants: about half of its CPU per connection was the upstream
  * socket's JS side. If the connect fails (or times out after `timeout` ms),
  * the promise resolves with `connected: false` and the error, and the first
- * socket is left open and paused with its bytes unread, so that another
+ * socket is left open and paused with its bytes unread (what it had written
+ * has been sent, corked chunks included), so that another
  * address can be tried (check `socket.destroyed` first: a socket destroyed
  * or reset while the upstream connected is closed with the forward).
  *
@@ -215,6 +216,8 @@ export function forward(first: Socket, second: Socket | ForwardTarget, options: 
         second.destroy();
         return;
       }
+      first.handOverWritesForForward();
+      second.handOverWritesForForward();
       const reactor = first.startForwarding();
       second.startForwarding();
       const id = reactor.native.nextId();
@@ -374,6 +377,7 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
           connected: false });
         return;
       }
+      client.handOverWritesForForward();
       // Its unconsumed bytes stay JS's (and in the caps) until the upstream
       // connects: a failed connect hands them back as they were.
       const reactor = client.startForwarding(false);

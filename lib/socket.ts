@@ -1237,6 +1237,20 @@ export class Socket extends Duplex implements AttemptingSocket {
     while (this.writableCorked > 0) this.uncork();
   }
 
+  /**
+   * @internal forward(), just before its command: the chunks still in the
+   * Writable go to the reactor now, in the same flush. A write completing on
+   * a nextTick (an empty one, or one whose bytes are sent) leaves the chunks
+   * behind it in the Writable with none in flight at the reactor, so
+   * handOverQueued() does not take them, and the Writable passes them on a
+   * tick later: after the command, where a forward to an address, started
+   * at the connect without JS, may already have sent the upstream's bytes.
+   */
+  handOverWritesForForward(): void {
+    if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown) return;
+    this.queueWritableBuffer();
+  }
+
   /** @internal Hands this socket's I/O to a native forward; returns its reactor. */
   startForwarding(settle = true): Reactor {
     this.readingStoppedBeforeForward = this.readingStopped;

@@ -633,3 +633,48 @@ test('bad targets throw Node-style errors before anything changes; the socket fo
   ]);
   expect((await result!).error).toBeUndefined();
 }, 15000);
+
+// A write completing on a nextTick (an empty one, or one already sent) left
+// the chunks behind it in the Writable with nothing in flight at the
+// reactor: they reached the reactor a tick after the forwardTo command, and
+// a forward started at the connect without JS could send the upstream's
+// first bytes to the client ahead of them (30 % of rounds against an
+// upstream that greets at once; helper-117).
+test("bytes written before forward() reach the client before the upstream's, though the write before them completed on a tick", async () => {
+  // The upstream greets from another process, so its bytes do not wait for this one's JS thread.
+  const script = `
+    const server = require('node:net').createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.end('UP;');
+      socket.resume();
+    });
+    server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));`;
+  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const [line] = await once(child.stdout!, 'data') as [Buffer];
+  const upstreamPort = Number(line.toString().trim());
+  const variants: Array<(client: Socket) => void> = [
+    (client) => {
+      client.write('');
+      client.write('REPLY;');
+      forward(client, { port: upstreamPort, host: '127.0.0.1' });
+    },
+    (client) => {
+      // forward() from a write's callback, the chunk behind it corked.
+      client.write('A;', () => {
+        client.cork();
+        client.write('REPLY;');
+        forward(client, { port: upstreamPort, host: '127.0.0.1' });
+      });
+      client.write('B;');
+    },
+  ];
+  let round = 0;
+  const port = await startProxy((client) => variants[round % variants.length](client), false);
+  const outOfOrder: string[] = [];
+  for (; round < 120; round++) {
+    const client = track(net.connect({ port, host: '127.0.0.1' }));
+    const got = (await receiveAll(client)).toString().replace(/^A;B;/, '');
+    if (got !== 'REPLY;UP;') outOfOrder.push(got);
+  }
+  expect(outOfOrder).toEqual([]);
+}, 30000);
