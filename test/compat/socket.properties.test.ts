@@ -46,6 +46,17 @@ describe.each(implementations)('%s', (name, createServer) => {
     }
   });
 
+  test("on '::', each accepted socket reports its own destination: IPv4 clients as IPv4-mapped, IPv6 ones as sent", async () => {
+    const server = trackServer(createServer());
+    server.listen(0, '::');
+    await within(once(server, 'listening'), 2000, "'listening'");
+    const { port } = server.address() as net.AddressInfo;
+    for (const [host, local] of [['127.0.0.1', '::ffff:127.0.0.1'], ['::1', '::1'], ['127.0.0.2', '::ffff:127.0.0.2']]) {
+      const { socket } = await connectPair(server, port, { host });
+      expect([socket.localAddress, socket.localPort, socket.localFamily]).toEqual([local, port, 'IPv6']);
+    }
+  });
+
   test('on an IPv4-mapped IPv6 address, accepted sockets report it as bound', async () => {
     const server = trackServer(createServer());
     server.listen(0, '::ffff:127.0.0.1');
