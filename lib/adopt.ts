@@ -54,10 +54,11 @@ function checkAdoptable(target: net.Socket | net.Server): number {
  * Buffers (its encoding is not carried over: set it again; text a
  * `setEncoding()` made of invalid UTF-8 comes as the U+FFFD net kept); writes
  * still queued in the net.Socket, corked ones included, are sent before the
- * fd changes hands (writes to the returned socket wait for them). The net.Socket is destroyed quietly
- * (it emits 'close'); use the returned socket from now on. It is unref'd if
- * the net.Socket was. Destroyed before the hand-over, it closes the
- * connection at once (`resetAndDestroy()` resets it).
+ * fd changes hands (writes to the returned socket wait for them, and so does
+ * a forward() of it). The net.Socket is destroyed quietly (it emits
+ * 'close'); use the returned socket from now on. It is unref'd if the
+ * net.Socket was. Destroyed before the hand-over, it closes the connection
+ * at once (`resetAndDestroy()` resets it).
  *
  * Also takes over a listening `net.Server`: see {@link adoptServer}.
  *

@@ -122,10 +122,9 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * A socket still connecting, or from `adopt()` still sending what net
  * queued, is waited for. Writes made before the call go first, those held
  * by `cork()` too (the forward uncorks the socket: it has no later moment
- * to send them). From
- * the call on, the sockets emit no 'data'; do not write to them. When the
- * forward ends both sockets are closed (and emit 'close'), and the returned
- * promise resolves with the byte counts; it does not reject.
+ * to send them). From the call on, the sockets emit no 'data'; do not write
+ * to them. When the forward ends both sockets are closed (and emit 'close'),
+ * and the returned promise resolves with the byte counts; it does not reject.
  *
  * In place of the second socket, `second` may be an address
  * ({@link ForwardTarget}: `port` and `host`, or `path`): the reactor thread
