@@ -41,11 +41,16 @@ export interface ServeHttpOptions extends ListenOptions, ServerOptions {}
  * stream in a JS stream, which measured about 0.7× their own listeners
  * (docs/benchmarks.md). So it is off Linux, where there is no reactor.
  *
- * Otherwise the HTTP server itself does not listen; close the returned
- * reactor server to stop accepting, and the HTTP server's `close()`,
+ * Otherwise the returned reactor server is the HTTP server's listener: the
+ * HTTP server's `listening`, `address()`, `close([callback])` ('close' and
+ * the callback once its connections have ended, as node's), `ref()`,
+ * `unref()`, `getConnections()`, `maxConnections` and 'drop' behave as if it
+ * listened itself, and closing either server closes both;
  * `closeIdleConnections()` and `closeAllConnections()` work on its
- * connections as usual. Accepted sockets get TCP_NODELAY unless
- * `noDelay: false` is given, as node:http does.
+ * connections as usual. Each connection gets the HTTP server's own
+ * connection options (node:http's `allowHalfOpen`, which 'upgrade' and
+ * 'connect' handlers and `httpAllowHalfOpen` rely on, TCP_NODELAY,
+ * `keepAlive`…) unless this call's options say otherwise.
  *
  * @returns The reactor server, already listening (or about to: wait for
  *   'listening'), or the server itself where it keeps its own listener.
@@ -193,8 +198,22 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
   validateObject(options as unknown, 'options');
   const { allowHalfOpen, blockList, highWaterMark, pauseOnConnect, noDelay, keepAlive, keepAliveInitialDelay, ...listen } =
     options;
+  // Unless given here, each connection is what the HTTP server's own
+  // listener would accept: node:http makes its net.Server with
+  // allowHalfOpen (it ends the socket itself, unless httpAllowHalfOpen, or
+  // hands it to 'upgrade'/'connect' still open), noDelay, and its
+  // keepAlive options (net keeps keepAliveInitialDelay in seconds).
+  const own = httpServer as unknown as Partial<Record<
+    'allowHalfOpen' | 'highWaterMark' | 'pauseOnConnect' | 'noDelay' | 'keepAlive' | 'keepAliveInitialDelay', unknown>>;
+  const ownKeepAliveDelay = typeof own.keepAliveInitialDelay === 'number' ? own.keepAliveInitialDelay * 1000 : undefined;
   const netOptions = {
-    allowHalfOpen, blockList, highWaterMark, pauseOnConnect, noDelay: noDelay ?? true, keepAlive, keepAliveInitialDelay,
+    allowHalfOpen: allowHalfOpen ?? (typeof own.allowHalfOpen === 'boolean' ? own.allowHalfOpen : undefined),
+    blockList,
+    highWaterMark: highWaterMark ?? (typeof own.highWaterMark === 'number' ? own.highWaterMark : undefined),
+    pauseOnConnect: pauseOnConnect ?? (typeof own.pauseOnConnect === 'boolean' ? own.pauseOnConnect : undefined),
+    noDelay: noDelay ?? (typeof own.noDelay === 'boolean' ? own.noDelay : true),
+    keepAlive: keepAlive ?? (typeof own.keepAlive === 'boolean' ? own.keepAlive : undefined),
+    keepAliveInitialDelay: keepAliveInitialDelay ?? ownKeepAliveDelay,
   };
   // Only https.Server: an http2 secure server is a tls.Server too, but is
   // left to its own listener (not tested over reactor TLS).
@@ -224,10 +243,67 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
   // node:http starts tracking connections (for headersTimeout, requestTimeout
   // and closeIdleConnections) when it hears 'listening'.
   server.on('listening', () => httpServer.emit('listening'));
-  httpServer.once('close', () => {
-    if (server.listening) server.close();
-  });
+  listenThrough(httpServer, server);
   return server;
+}
+
+/**
+ * Makes the reactor server `server` the HTTP server's listener, as its own
+ * libuv handle would be: net.Server's own methods read `_handle` and
+ * `_connections`, so `listening`, `close([callback])` (the callback and
+ * 'close' once the connections are gone, after node:http's own pre-close),
+ * `ref()`, `unref()` and `getConnections()` work on the HTTP server as on
+ * one that listens itself, and `address()`, `maxConnections` and 'drop'
+ * are the reactor server's. Closing either closes both.
+ */
+function listenThrough(httpServer: net.Server, server: Server): void {
+  const fields = httpServer as unknown as { _handle: unknown; _connections: number; _emitCloseIfDrained?: () => void };
+  // net's close() closes the handle, then emits 'close' once _connections is
+  // 0; the reactor server's 'close' comes once its connections are gone.
+  let drainAwaited = false;
+  const handle = {
+    close(): void {
+      drainAwaited = server.openConnections > 0;
+      if (server.listening) server.close();
+    },
+    ref(): void {
+      server.ref();
+    },
+    unref(): void {
+      server.unref();
+    },
+  };
+  fields._handle = handle;
+  Object.defineProperty(httpServer, '_connections', {
+    configurable: true,
+    enumerable: true,
+    get: () => server.openConnections,
+    set: () => undefined,  // net's worker bookkeeping, unused here
+  });
+  const maxConnections = (httpServer as { maxConnections?: number }).maxConnections;
+  if (maxConnections !== undefined) server.maxConnections = maxConnections;
+  Object.defineProperty(httpServer, 'maxConnections', {
+    configurable: true,
+    enumerable: true,
+    get: () => server.maxConnections,
+    set: (value: number) => { server.maxConnections = value; },
+  });
+  httpServer.address = () => (fields._handle === handle ? server.address() : null);
+  server.on('drop', (data?: net.DropArgument) => httpServer.emit('drop', data));
+  server.on('error', () => {
+    // A listen that failed leaves net's server without a handle, as here.
+    if (!server.listening && fields._handle === handle) fields._handle = null;
+  });
+  server.on('close', () => {
+    if (fields._handle === handle) {
+      // The reactor server was closed itself: the HTTP server has no listener now.
+      fields._handle = null;
+      fields._emitCloseIfDrained?.call(httpServer);
+    } else if (drainAwaited) {
+      drainAwaited = false;
+      fields._emitCloseIfDrained?.call(httpServer);
+    }
+  });
 }
 
 /**

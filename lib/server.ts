@@ -554,6 +554,11 @@ export class Server extends EventEmitter {
     return this;
   }
 
+  /** @internal The connections accepted and not yet destroyed (getConnections' count, at once). */
+  get openConnections(): number {
+    return this.connectionCount;
+  }
+
   /** Calls back with the number of open connections, as net does. */
   getConnections(callback: (error: Error | null, count: number) => void): this {
     validateFunction(callback, 'callback');

@@ -297,3 +297,115 @@ describe('servers the reactor would not make faster keep their own listener', ()
   expect(outcome).toMatch(/^(ECONNRESET|EPIPE)$/);
   await new Promise((resolve) => server.close(resolve));
 }, TEST_TIMEOUT);
+
+// The HTTP server is served through the reactor's listener; what app code
+// reads and calls on the HTTP server must behave as when it listens itself.
+// Each case runs on node's own listener and through serveHttp, and compares.
+describe('the HTTP server as if it listened itself', () => {
+  type Listen = 'itself' | 'serveHttp';
+  const ways: Listen[] = ['itself', 'serveHttp'];
+
+  /** Listens `httpServer` one way; resolves with its port once listening. */
+  async function listenVia(way: Listen, httpServer: http.Server): Promise<number> {
+    if (way === 'itself') {
+      track(httpServer);
+      httpServer.listen(0, '127.0.0.1');
+      await once(httpServer, 'listening');
+      return (httpServer.address() as net.AddressInfo).port;
+    }
+    const server = track(serveHttp(httpServer, { port: 0, host: '127.0.0.1' }));
+    await once(server, 'listening');
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  function rawClient(port: number): { client: net.Socket; received: Promise<string> } {
+    const client = track(net.connect(port, '127.0.0.1'));
+    let text = '';
+    client.setEncoding('latin1');
+    client.on('data', (chunk: string) => { text += chunk; });
+    client.on('error', () => undefined);
+    return { client, received: new Promise((resolve) => client.on('close', () => resolve(text))) };
+  }
+
+  test.each(ways)("%s: a CONNECT tunnel whose client half-closes gets the upstream's answer", async (way) => {
+    // The upstream answers once the client's FIN reaches it.
+    const upstreamPort = await new Promise<number>((resolve) => {
+      const upstream = track(net.createServer({ allowHalfOpen: true }, (socket) => {
+        let question = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => { question += chunk; });
+        socket.on('end', () => socket.end(`answer to ${question}`));
+      }));
+      upstream.listen(0, '127.0.0.1', () => resolve((upstream.address() as net.AddressInfo).port));
+    });
+    const httpServer = http.createServer();
+    httpServer.on('connect', (_req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      const upstream = track(net.connect(upstreamPort, '127.0.0.1', () => {
+        socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        upstream.write(head);
+        socket.pipe(upstream).pipe(socket);
+      }));
+    });
+    const port = await listenVia(way, httpServer);
+    const { client, received } = rawClient(port);
+    client.end(`CONNECT 127.0.0.1:${upstreamPort} HTTP/1.1\r\nHost: x\r\n\r\nquestion`);
+    expect(await received).toBe('HTTP/1.1 200 Connection Established\r\n\r\nanswer to question');
+  }, TEST_TIMEOUT);
+
+  test.each(ways)('%s: listening, address(), getConnections(), and close(callback) once the request in flight is answered', async (way) => {
+    const events: string[] = [];
+    const httpServer = http.createServer((_req, res) => {
+      setTimeout(() => res.end('late'), 200);
+    });
+    expect(httpServer.listening).toBe(false);
+    const port = await listenVia(way, httpServer);
+    expect(httpServer.listening).toBe(true);
+    expect(httpServer.address()).toEqual({ address: '127.0.0.1', family: 'IPv4', port });
+    const { client, received } = rawClient(port);
+    client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await once(httpServer, 'request');
+    const count = await new Promise<number>((resolve, reject) => {
+      httpServer.getConnections((error, connections) => (error ? reject(error) : resolve(connections)));
+    });
+    httpServer.on('close', () => events.push('close'));
+    httpServer.close((error?: Error) => events.push(`callback ${error === undefined ? 'without an error' : error.message}`));
+    expect(httpServer.listening).toBe(false);
+    expect(httpServer.address()).toBeNull();
+    const response = await received;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect({ count, response: response.split('\r\n')[0], events }).toEqual({
+      count: 1, response: 'HTTP/1.1 200 OK', events: ['close', 'callback without an error'],
+    });
+  }, TEST_TIMEOUT);
+
+  test.each(ways)("%s: maxConnections set on the HTTP server drops past it, with 'drop'", async (way) => {
+    const httpServer = http.createServer((_req, res) => res.end('ok'));
+    httpServer.maxConnections = 1;
+    const dropped: unknown[] = [];
+    httpServer.on('drop', (data) => dropped.push(data !== undefined));
+    const port = await listenVia(way, httpServer);
+    const first = rawClient(port);
+    first.client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await once(httpServer, 'request');
+    const second = rawClient(port);
+    second.client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(await second.received).toBe('');
+    expect(dropped).toEqual([true]);
+    first.client.destroy();
+  }, TEST_TIMEOUT);
+
+  test('unref() of the HTTP server lets the process exit, as with its own listener', async () => {
+    const dist = JSON.stringify(path.join(__dirname, '..', 'dist'));
+    const script = `
+      const http = require('node:http');
+      const { serveHttp } = require(${dist});
+      const httpServer = http.createServer((req, res) => res.end('ok'));
+      const server = serveHttp(httpServer, { port: 0, host: '127.0.0.1' });
+      server.on('listening', () => { httpServer.unref(); process.stdout.write('unref\\n'); });`;
+    const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const started = Date.now();
+    const { code, stdout, stderr } = await outputOf(child);
+    expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: 'unref\n', stderr: '' });
+    expect(Date.now() - started).toBeLessThan(5000);
+  }, TEST_TIMEOUT);
+});
