@@ -1,12 +1,12 @@
 // Native forwarding between two reactor sockets, for proxies: bytes flow both
 // ways on the reactor thread and never enter JS.
-import { lookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
 import { invalidArgType, invalidArgValue, invalidState, missingArgs, NodeStyleError, opensslError, SystemError,
   systemError } from './errors';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateString } from './validate';
+import { ConnectTarget, resolveTargets } from './connect';
 import { queueBytes, Socket } from './socket';
 import { SecureSocket } from './tls';
 
@@ -39,7 +39,11 @@ export interface ForwardTarget {
   port?: number;
   /**
    * An IPv4 or IPv6 address, or a name looked up with `dns.lookup()` as
-   * net.connect() does. Default: `'localhost'`.
+   * net.connect() does: each address it answers is tried in turn (families
+   * alternating from the first answered; only the first when
+   * `net.getDefaultAutoSelectFamily()` is false), each for `timeout`, and
+   * when every one fails, `error` is an AggregateError of their errors whose
+   * `code` is the first one's. Default: `'localhost'`.
    */
   host?: string;
   /** A Unix socket path to connect to, in place of `host` and `port`. */
@@ -47,9 +51,9 @@ export interface ForwardTarget {
   /** Disables Nagle's algorithm on the upstream connection, as `socket.setNoDelay()`. Default: false. */
   noDelay?: boolean;
   /**
-   * Milliseconds the connect may take; past them the forward ends with
-   * `ETIMEDOUT` and the socket is left open. Default: 0, no limit but the
-   * kernel's.
+   * Milliseconds a connect may take (each address's, for a name); past them
+   * the attempt fails with `ETIMEDOUT` and the socket is left open. Default:
+   * 0, no limit but the kernel's.
    */
   timeout?: number;
 }
@@ -82,8 +86,12 @@ export interface ForwardResult {
 
 const MODES = { auto: 0, splice: 1, copy: 2 } as const;
 const EBADF = 9;
+const ECANCELED = 125;
 
-/** Sockets handed to a forward(), pending, running or done: each may be forwarded once. */
+/**
+ * Sockets handed to a forward(), pending, running or done: each may be
+ * forwarded once, but one a forward to an address handed back unconnected.
+ */
 const forwarded = new WeakSet<Socket>();
 // The most a forward to an address hands the reactor of what JS holds, to
 // send at the connect without asking JS (more, and JS passes it on then).
@@ -370,10 +378,23 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
       forwarded.delete(client);
       resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error, connected: false });
     };
+    // Destroyed from JS before an attempt began: as one destroyed while the upstream connects.
+    const destroyedMeanwhile = (): void => {
+      forwarded.delete(client);
+      resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: causeOf(client) ?? systemError(-ECANCELED, 'read'),
+        connected: false });
+    };
+    // The addresses to try, in net's order, and what each failed attempt said.
+    let targets: ConnectTarget[] = [];
+    let nextTarget = 0;
+    const attemptErrors: SystemError[] = [];
+    const attemptNext = (): void => {
+      const { family, address } = targets[nextTarget++];
+      begin(family, address);
+    };
     const begin = (family: 0 | 4 | 6, address: string): void => {
       if (client.destroyed) {
-        resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: causeOf(client) ?? systemError(-9 /* EBADF */, 'forward'),
-          connected: false });
+        destroyedMeanwhile();
         return;
       }
       client.handOverWritesForForward();
@@ -432,13 +453,22 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
           reactor.unref();
           if (!connected && syscall === 'connect' && errno !== 0) {
             client.cancelForwarding();
-            unreached(systemError(-errno, 'connect', address, family === 0 ? undefined : target.port));
+            attemptErrors.push(systemError(-errno, 'connect', address, family === 0 ? undefined : target.port));
+            if (nextTarget < targets.length) {
+              attemptNext();
+              return;
+            }
+            unreached(attemptErrors.length === 1 ? attemptErrors[0] : Object.assign(new AggregateError(attemptErrors), {
+              code: attemptErrors[0].code,
+            }) as unknown as SystemError);
             return;
           }
           const result: ForwardResult = { bytesFirstToSecond: bytesUp + held, bytesSecondToFirst: bytesDown, connected };
           const error = changedWhileConnecting ?? outcomeError(tlsError, errno, syscall, client);
           if (error !== undefined) result.error = error;
           client.endForwarding();
+          // Closed without a connection (reset or destroyed while connecting): like any destroyed socket now.
+          if (!connected) forwarded.delete(client);
           resolve(result);
         },
       });
@@ -448,20 +478,28 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
     };
     const connectTo = (): void => {
       if (!target.needsLookup) {
-        begin(target.family, target.host);
+        targets = [{ family: target.family, address: target.host, port: target.port }];
+        attemptNext();
         return;
       }
-      lookup(target.host, (error, address, family) => {
+      // As net.connect(): every address unless autoSelectFamily is off (no
+      // socket to emit 'lookup' on: the upstream has none in JS).
+      resolveTargets({ port: target.port, host: target.host }, new EventEmitter(), (error, resolved) => {
         if (error) {
-          unreached(Object.assign(error, { syscall: error.syscall ?? 'getaddrinfo' }) as SystemError);
+          const failure = error as SystemError;
+          unreached(Object.assign(failure, { syscall: failure.syscall ?? 'getaddrinfo' }));
           return;
         }
-        begin(family === 6 ? 6 : 4, address);
+        targets = resolved!;
+        attemptNext();
       });
     };
     whenConnected([client], connectTo, (connectError) => {
-      resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: connectError ?? systemError(-9 /* EBADF */, 'forward'),
-        connected: false });
+      if (connectError === undefined) {
+        destroyedMeanwhile();
+        return;
+      }
+      resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: connectError, connected: false });
       client.destroy();
     });
   });

@@ -8,6 +8,7 @@
 // connection count back where it was after each.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import dns = require('node:dns');
 import { once } from 'node:events';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -678,3 +679,79 @@ test("bytes written before forward() reach the client before the upstream's, tho
   }
   expect(outOfOrder).toEqual([]);
 }, 30000);
+
+// A name was looked up for one address and only it tried, where net.connect()
+// tries each (helper-119): on a host whose resolver answers ::1 first, a
+// forward to an upstream on 127.0.0.1 only was refused.
+describe('a host name with several addresses', () => {
+  const realLookup = dns.lookup;
+  /** `name` answers ::1, then 127.0.0.1, to dns.lookup (as a dual-stack /etc/hosts may). */
+  function answerBoth(name: string): void {
+    dns.lookup = ((host: string, options: unknown, callback: unknown) => {
+      const done = (typeof options === 'function' ? options : callback) as (...args: unknown[]) => void;
+      const asked = (typeof options === 'object' && options !== null ? options : {}) as dns.LookupOptions;
+      if (host !== name) return (realLookup as (...args: unknown[]) => void)(host, options, callback);
+      const all = [{ address: '::1', family: 6 }, { address: '127.0.0.1', family: 4 }]
+        .filter((entry) => !asked.family || entry.family === asked.family);
+      process.nextTick(() => (asked.all ? done(null, all) : done(null, all[0].address, all[0].family)));
+    }) as typeof dns.lookup;
+  }
+
+  afterEach(() => { dns.lookup = realLookup; });
+
+  test('each is tried in turn, as net.connect() does: the second serves', async () => {
+    answerBoth('dual.test');
+    const echoPort = await startEcho();  // on 127.0.0.1 only
+    let result: Promise<ForwardResult> | undefined;
+    const port = await startProxy((client) => { result = forward(client, { port: echoPort, host: 'dual.test' }); });
+    const client = track(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+    const back = receiveAll(client);
+    client.end('to whichever answers');
+    expect((await back).toString()).toBe('to whichever answers');
+    expect(await result!).toMatchObject({ connected: true, bytesFirstToSecond: 20, bytesSecondToFirst: 20 });
+  }, 15000);
+
+  test('when every one fails: an AggregateError of each attempt\'s error, its code the first one\'s, and the client handed back', async () => {
+    answerBoth('dual.test');
+    const refused = await closedPort();
+    let result: Promise<ForwardResult> | undefined;
+    let accepted: Socket | undefined;
+    const port = await startProxy((client) => {
+      accepted = client;
+      result = forward(client, { port: refused, host: 'dual.test' });
+    });
+    const client = track(net.connect({ port, host: '127.0.0.1' }));
+    client.on('error', () => undefined);
+    await waitFor(() => result !== undefined, 5000, 'the forward');
+    const outcome = await result!;
+    expect(outcome.connected).toBe(false);
+    const error = outcome.error as unknown as AggregateError & { code: string };
+    expect(error).toBeInstanceOf(AggregateError);
+    expect(error.code).toBe('ECONNREFUSED');
+    expect(error.errors.map((attempt: Error) => attempt.message)).toEqual([
+      `connect ECONNREFUSED ::1:${refused}`, `connect ECONNREFUSED 127.0.0.1:${refused}`,
+    ]);
+    expect(accepted!.destroyed).toBe(false);
+    accepted!.destroy();
+  }, 15000);
+
+  test('a client destroyed while its name is looked up: ECANCELED, as while the upstream connects; forward() again resolves alike', async () => {
+    answerBoth('dual.test');
+    const echoPort = await startEcho();
+    const outcomes: ForwardResult[] = [];
+    const port = await startProxy((client) => {
+      const first = forward(client, { port: echoPort, host: 'dual.test' });
+      client.destroy();
+      void first.then((outcome) => {
+        outcomes.push(outcome);
+        // Closed by the forward's end: resolves as any destroyed socket does, not a throw.
+        return forward(client, { port: echoPort, host: '127.0.0.1' });
+      }).then((outcome) => outcomes.push(outcome));
+    });
+    const client = track(net.connect({ port, host: '127.0.0.1' }));
+    client.on('error', () => undefined);
+    await waitFor(() => outcomes.length === 2, 5000, 'both forwards');
+    expect(outcomes.map((outcome) => [outcome.connected, (outcome.error as NodeJS.ErrnoException).code]))
+      .toEqual([[false, 'ECANCELED'], [false, 'ECANCELED']]);
+  }, 15000);
+});
