@@ -1248,6 +1248,8 @@ export class Socket extends Duplex implements AttemptingSocket {
    */
   handOverWritesForForward(): void {
     if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown) return;
+    // The common case, nothing queued past what the reactor has: no reads of the queue.
+    if (writableBufferedCount(this) <= this.writableHandedOver) return;
     this.queueWritableBuffer();
   }
 
