@@ -128,11 +128,13 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * direction; the end passed to a TLS side is close_notify, then a FIN.
  *
  * A socket still connecting, or from `adopt()` still sending what net
- * queued, is waited for. Writes made before the call go first, those held
- * by `cork()` too (the forward uncorks the socket: it has no later moment
- * to send them). From the call on, the sockets emit no 'data'; do not write
- * to them. When the forward ends both sockets are closed (and emit 'close'),
- * and the returned promise resolves with the byte counts; it does not reject.
+ * queued, is waited for; if either socket closes meanwhile, the forward ends
+ * and destroys the other (cancelling its connect). Writes made before the
+ * call go first, those held by `cork()` too (the forward uncorks the socket:
+ * it has no later moment to send them). From the call on, the sockets emit
+ * no 'data'; do not write to them. When the forward ends both sockets are
+ * closed (and emit 'close'), and the returned promise resolves with the byte
+ * counts; it does not reject.
  *
  * In place of the second socket, `second` may be an address
  * ({@link ForwardTarget}: `port` and `host`, or `path`): the reactor thread
@@ -263,8 +265,9 @@ export function forward(first: Socket, second: Socket | ForwardTarget, options: 
     };
     // Both must be connected; a socket still connecting is waited for. If its
     // connect fails instead, the forward ends there, and takes the other along.
-    whenConnected([first, second], begin, (connectError) => {
-      resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: connectError ?? systemError(-9 /* EBADF */, 'forward') });
+    whenConnected([first, second], begin, (closeError) => {
+      // Closed without an error: destroyed from JS, as a running forward reports it.
+      resolve({ bytesFirstToSecond: 0, bytesSecondToFirst: 0, error: closeError ?? systemError(-ECANCELED, 'read') });
       first.destroy();
       second.destroy();
     });
@@ -305,36 +308,48 @@ function outcomeError(tlsError: NodeStyleError | undefined, errno: number, sysca
 
 /**
  * Calls `begin` once every socket is connected (or, adopted, attached), or
- * `failed` (once) with the connect error when one of them closes first.
+ * `failed` (once) with the error, if any, of the first of them to close
+ * before: a connected one that closes (a client leaving while its upstream
+ * connects) ends the wait too, and the forward with it, rather than leave
+ * the other's connect to run for nothing.
  */
 function whenConnected(sockets: Socket[], begin: () => void, failed: (error: SystemError | undefined) => void): void {
   let waiting = 0;
-  let gaveUp = false;
+  let settled = false;
+  const stopWatching: Array<() => void> = [];
+  const settle = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    for (const stop of stopWatching) stop();
+    return true;
+  };
   for (const socket of sockets) {
     // adopt() hands the connection over once net's writes are out.
     const attaching = socket.awaitsAttach();
-    if (!socket.connecting && !attaching) continue;
-    waiting++;
-    let connectError: SystemError | undefined;
-    const onClose = (): void => {
-      if (gaveUp) return;
-      gaveUp = true;
-      failed(connectError);
-    };
+    const pending = socket.connecting || attaching;
+    if (!pending && socket.destroyed) continue;  // begin() reports it
+    let closeError: SystemError | undefined;
     const onError = (error: SystemError): void => {
-      connectError = error;
+      closeError = error;
     };
-    const onConnected = (): void => {
-      socket.removeListener('close', onClose);
-      socket.removeListener('error', onError);
-      if (--waiting === 0 && !gaveUp) begin();
+    const onClose = (): void => {
+      if (settle()) failed(closeError);
     };
     socket.once('error', onError);
     socket.once('close', onClose);
+    stopWatching.push(() => {
+      socket.removeListener('error', onError);
+      socket.removeListener('close', onClose);
+    });
+    if (!pending) continue;
+    waiting++;
+    const onConnected = (): void => {
+      if (--waiting === 0 && settle()) begin();
+    };
     if (attaching) socket.onceAttached(onConnected);
     else socket.once('connect', onConnected);
   }
-  if (waiting === 0) begin();
+  if (waiting === 0 && settle()) begin();
 }
 
 interface CheckedTarget {

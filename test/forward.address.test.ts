@@ -452,6 +452,30 @@ test('destroying the client while the upstream connects ends the forward with EC
   await peerClosed;
 }, 20000);
 
+// The socket form waited for the upstream socket's connect though its client
+// had gone: the connect went on (for a blackholed upstream, the kernel's two
+// minutes of SYNs) and the forward settled only then.
+test('forward(client, connect(...)): a client that leaves while the upstream connects ends the forward at once and cancels the connect', async () => {
+  const hanging = await blackholePort();
+  let result: Promise<ForwardResult> | undefined;
+  let upstream: Socket | undefined;
+  // allowHalfOpen false, as net's default: the client's FIN closes it.
+  const port = await listenLocal(track(createServer((client) => {
+    upstream = track(connect(hanging, '127.0.0.1'));
+    upstream.on('error', () => undefined);
+    result = forward(client, upstream);
+  })));
+  const peer = track(net.connect(port, '127.0.0.1'));
+  await waitFor(() => result !== undefined, 5000, 'the forward');
+  const left = Date.now();
+  peer.end();
+  const outcome = await Promise.race([result!, new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 3000))]);
+  expect(outcome).not.toBe('waiting');
+  expect((outcome as ForwardResult).error?.code).toBe('ECANCELED');
+  expect(Date.now() - left).toBeLessThan(3000);
+  await waitFor(() => upstream!.destroyed, 1000, 'the upstream connect cancelled');
+}, 20000);
+
 test('a forward whose client is destroyed keeps the process up until its promise resolves, then lets it exit', async () => {
   const echoPort = await startEcho();
   const proxy = startFixture('forward-address-exit.js', { UPSTREAM_PORT: String(echoPort) });
