@@ -148,9 +148,9 @@ function causeOf(...sockets: Socket[]): SystemError | undefined {
  * connections wants: about half of its CPU per connection was the upstream
  * socket's JS side. If the connect fails (or times out after `timeout` ms),
  * the promise resolves with `connected: false` and the error, and the first
- * socket is left open and paused with its bytes unread (what it had written
- * has been sent, corked chunks included), so that another
- * address can be tried (check `socket.destroyed` first: a socket destroyed
+ * socket is left open and paused with its bytes unread (once an address
+ * was tried, what it had written has been sent, corked chunks included), so
+ * that another address can be tried (check `socket.destroyed` first: a socket destroyed
  * or reset while the upstream connected is closed with the forward).
  *
  * @throws TypeError (`ERR_INVALID_ARG_TYPE`) when a socket is not a reactor
@@ -197,15 +197,12 @@ export function forward(first: Socket, second: Socket | ForwardTarget, options: 
     const target = checkTarget(second);
     const mode = checkMode(options);
     checkForwardable(first);
-    first.uncorkForForward();
     return forwardToTarget(first, target, mode, options.onConnect);
   }
   if (first === second) throw invalidArgValue('second', second, 'must be a different socket from first');
   const mode = checkMode(options);
   checkForwardable(first);
   checkForwardable(second);
-  first.uncorkForForward();
-  second.uncorkForForward();
   forwarded.add(first);
   forwarded.add(second);
   // From the call on, bytes read for JS must stay in the readable buffers,

@@ -1226,28 +1226,19 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   /**
-   * @internal forward(): chunks written while corked go now, ahead of the
-   * forward's own bytes, as the uncork() they wait for would send them. A
-   * forward has no later moment for them: an uncork() during it would put
-   * them among the forwarded bytes, and its end destroys the socket with
-   * them still held.
-   */
-  uncorkForForward(): void {
-    if (this.destroyed) return;
-    while (this.writableCorked > 0) this.uncork();
-  }
-
-  /**
-   * @internal forward(), just before its command: the chunks still in the
-   * Writable go to the reactor now, in the same flush. A write completing on
-   * a nextTick (an empty one, or one whose bytes are sent) leaves the chunks
+   * @internal forward(), just before its command: every chunk written before
+   * goes to the reactor now, in the same flush. Chunks held by cork() are
+   * uncorked (a forward has no later moment for them: an uncork() during it
+   * would put them among the forwarded bytes). And a write completing on a
+   * nextTick (an empty one, or one whose bytes are sent) leaves the chunks
    * behind it in the Writable with none in flight at the reactor, so
-   * handOverQueued() does not take them, and the Writable passes them on a
-   * tick later: after the command, where a forward to an address, started
+   * handOverQueued() does not take them, and the Writable would pass them on
+   * a tick later: after the command, where a forward to an address, started
    * at the connect without JS, may already have sent the upstream's bytes.
    */
   handOverWritesForForward(): void {
     if (!this.registered || this.connecting || this.forwarding || this.writesOnHold() || this.writeShutDown) return;
+    while (this.writableCorked > 0) this.uncork();
     // The common case, nothing queued past what the reactor has: no reads of the queue.
     if (writableBufferedCount(this) <= this.writableHandedOver) return;
     this.queueWritableBuffer();
