@@ -34,8 +34,12 @@ export interface NativeReactor {
    * {@link awaitWritten} says when JS waits for them).
    */
   write(id: number, data: Uint8Array | string, behind?: boolean): number;
-  /** The kWritten event that reports `total` bytes sent wakes JS (at once if they are). */
-  awaitWritten(id: number, total: number): void;
+  /**
+   * The kWritten event that reports `total` bytes sent wakes JS (at once if they are).
+   * `reportAttempt`: also a kWritten marked `attempted`, whatever the kernel took, once
+   * the reactor has tried the writes handed over before (0 for `total` leaves the wake-up point).
+   */
+  awaitWritten(id: number, total: number, reportAttempt?: boolean): void;
   /** Stops the thread and frees everything native at once (a failed reactor, once idle). */
   destroy(): void;
   /**
@@ -292,7 +296,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 13;
+export const BRIDGE_PROTOCOL = 14;
 
 interface NativeBinding {
   available: boolean;

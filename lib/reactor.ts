@@ -49,7 +49,8 @@ export interface ConnectionEndpoint {
   onReactorData(data: Buffer): void;
   onReactorEnd(): void;
   onReactorError(errno: number, syscall: string): void;
-  onReactorWritten(totalBytes: number): void;
+  /** `attempted`: the answer to awaitWritten's `reportAttempt`. */
+  onReactorWritten(totalBytes: number, attempted: boolean): void;
   onReactorShutdown(): void;
   onReactorTimeout(writtenAsOf: number, timeoutsSetAsOf: number): void;
   onReactorConnect(addresses: { remoteAddress: string; remotePort: number; localAddress: string;
@@ -492,7 +493,7 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
           endpoint.onReactorData(slot >= 0 ? chunks![slot] : fromInbox(inbox!, records[i + 3], records[i + 4]));
         }
       } else if (kind === EventKind.Written) {
-        connections.get(id)?.onReactorWritten(records[i + 2]);
+        connections.get(id)?.onReactorWritten(records[i + 2], records[i + 3] === 1);
       } else if (kind === EventKind.Connection) {
         const listener = listeners.get(records[i + 2]);
         if (listener === undefined) {

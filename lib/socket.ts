@@ -220,9 +220,25 @@ function emitConnectNT(socket: Socket): void {
   }
 }
 
-function endAfterConnect(socket: Socket): void {
-  if (!socket.destroyed) socket.onReactorEnd();
+/** The FIN of connection `id` that waited (for 'connect', for its bytes to flow, for writes to be tried). */
+function endAfterHold(socket: Socket, id: number): void {
+  // Not once the socket is destroyed, or connecting again (reinitialize()).
+  if (!socket.destroyed && socket.id === id) socket.onReactorEnd();
 }
+
+/** A FIN held for the writes its bytes' listeners made (Socket.holdEndForWrites); one per connection. */
+interface EndHold {
+  waitedForFlow: boolean;
+  waiting: boolean;           // for the reactor's answer (onReactorWritten's `attempted`)
+  rounds: number;
+  writeCallsAtTry: number;    // Socket.writeCalls when the reactor was last asked
+  bytesQueuedAtTry: number;
+  bytesQueuedAtFin: number;
+}
+
+// What the writes that hold a FIN may add up to, past what the first try
+// had: a writer that ignores backpressure must not hold 'end' for good.
+const END_HOLD_BYTES = 1024 * 1024;
 
 /**
  * @internal What a Socket's Duplex is made with. One literal with every key,
@@ -362,6 +378,8 @@ export class Socket extends Duplex implements AttemptingSocket {
   private attachIsUnix = false;  // that hand-over's connection is a Unix socket (no RST to send)
   protected connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
+  private writeCalls = 0;  // write() and end() calls (holdEndForWrites)
+  private endHold: EndHold | undefined = undefined;
   private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
   private userBuffer: UserBufferReader | undefined;  // the onread option's reader, if given
@@ -801,6 +819,8 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.bytesFromReactor = 0;
     this.readingStopped = false;
     this.readEnded = false;
+    this.endHold = undefined;
+    this.endWaitsForConnect = false;
     this.writeShutDown = false;
     this.handedOverEnds = [];
     this.handedOverFirst = 0;
@@ -833,6 +853,11 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** @internal For ConnectAttempts: a plain socket starts its connect at once, as net's. */
   get startWaitsForConnectTick(): boolean {
     return false;
+  }
+
+  /** @internal Whether a FIN waits for the writes its bytes' listeners made (holdEndForWrites): as net's. */
+  get endWaitsForWriteTry(): boolean {
+    return true;
   }
 
   /** @internal For ConnectAttempts: connect() is running. */
@@ -986,7 +1011,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     if (this.endWaitsForConnect) {
       this.endWaitsForConnect = false;
-      setImmediate(endAfterConnect, this);
+      setImmediate(endAfterHold, this, this.id);
     }
   }
 
@@ -1530,6 +1555,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     }
     // An adopted socket may have seen its EOF under libuv already.
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
+    if (this.holdEndForWrites()) return;
     this.readEnded = true;
     this.updateReference();
     this.receivedTextOf()?.noteEnd();
@@ -1557,7 +1583,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * kernel's, and survive destroy(). Counts of partial progress ride on the
    * next batch that wakes JS (src-native: Connection::notifyAt).
    */
-  onReactorWritten(totalBytes: number): void {
+  onReactorWritten(totalBytes: number, attempted = false): void {
     this.bytesSent = totalBytes;
     const pending = this.pendingWrite;
     if (pending !== null && totalBytes >= pending.target) {
@@ -1565,7 +1591,55 @@ export class Socket extends Duplex implements AttemptingSocket {
       this.updateReference();
       pending.callback(null);
     }
+    if (attempted && this.endHold?.waiting === true) {
+      this.endHold.waiting = false;
+      setImmediate(endAfterHold, this, this.id);
+    }
   }
+
+  /**
+   * net's libuv reads a FIN a turn after the bytes before it, and by then
+   * net's try-write has sent what their 'data' listeners wrote and the
+   * callbacks have run: node:http answers pipelined requests that way
+   * before 'end', at which it drops those still waiting. The reactor can
+   * read bytes and FIN in one turn, so 'end' waits for it to have tried the
+   * writes made and not yet done (onReactorWritten's `attempted`), then a
+   * turn more; again for writes made or handed over meanwhile (a response
+   * behind the first; a corked one uncork() handed over after the
+   * question), but only while the kernel took all the last try had and
+   * within END_HOLD_BYTES: a full kernel, a cork never undone, or a writer
+   * that ignores backpressure does not hold 'end' for long.
+   */
+  private holdEndForWrites(): boolean {
+    if (!this.endWaitsForWriteTry) return false;
+    const hold = this.endHold ??= {
+      waitedForFlow: false, waiting: false, rounds: 0, writeCallsAtTry: 0, bytesQueuedAtTry: 0, bytesQueuedAtFin: this.bytesQueued,
+    };
+    if (!hold.waitedForFlow && this.readableLength > 0 && this.readableFlowing === true) {
+      // The bytes before it wait for a tick of the Readable's (a 'data'
+      // listener added in the 'connection' listener flows on the next
+      // tick): their listeners write first.
+      hold.waitedForFlow = true;
+      process.nextTick(endAfterHold, this, this.id);
+      return true;
+    }
+    if (this.writableLength === 0 || !this.registered || this.forwarding) return false;
+    if (hold.rounds > 0) {
+      // Again only for writes made or handed over since, while the kernel
+      // took all the last try had (else net's write would wait too), and
+      // within a budget.
+      if (this.writeCalls === hold.writeCallsAtTry && this.bytesQueued === hold.bytesQueuedAtTry) return false;
+      if (this.bytesSent < hold.bytesQueuedAtTry || this.bytesQueued - hold.bytesQueuedAtFin > END_HOLD_BYTES) return false;
+    }
+    hold.rounds++;
+    hold.waiting = true;
+    hold.writeCallsAtTry = this.writeCalls;
+    hold.bytesQueuedAtTry = this.bytesQueued;
+    this.reactor!.native.awaitWritten(this.id, 0, true);
+    this.reactor!.scheduleFlush();
+    return true;
+  }
+
 
   /**
    * @internal
@@ -1641,6 +1715,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** Writes `chunk` in `encoding`, as net.Socket's write(). */
   override write(chunk: unknown, encoding: BufferEncoding, callback?: (error: Error | null | undefined) => void): boolean;
   override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+    this.writeCalls++;
     const accepted = writableWrite.call(this, chunk, encoding, callback);
     this.afterWritableCall();
     return accepted;
@@ -1653,6 +1728,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   /** Writes `chunk` in `encoding`, then ends the writable side. */
   override end(chunk: unknown, encoding: BufferEncoding, callback?: () => void): this;
   override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+    this.writeCalls++;
     writableEnd.call(this, chunk, encoding, callback);
     this.afterWritableCall();
     return this;

@@ -512,6 +512,16 @@ export class SecureSocket extends Socket {
     return this.tlsClient !== undefined;
   }
 
+  /**
+   * @internal node:tls completes a write once its record is written to the
+   * socket underneath, later than the FIN read with the bytes before it is
+   * emitted, so its 'end' comes first (and node:https drops a pipelined
+   * request sent with a half-close); so does this socket's.
+   */
+  override get endWaitsForWriteTry(): boolean {
+    return false;
+  }
+
   /** @internal A client's key log lines that came before 'connect' was emitted (onReactorKeylog). */
   private keylogAwaitingConnect: string[] = [];
 

@@ -20,7 +20,8 @@ enum class EventKind : uint8_t {
                       // a: its own ArrayBuffer's index, b: 0; see DeliverToJs)
   kEnd = 3,           // id: peer sent FIN
   kError = 4,         // id, a: errno (positive), b: Syscall
-  kWritten = 5,       // id, a: bytes the kernel has taken in total
+  kWritten = 5,       // id, a: bytes the kernel has taken in total, b: 1 when it
+                      // answers kReportAttempt (Batch::AddWritten)
   kShutdown = 6,      // id: shutdown(SHUT_WR) done after the write queue drained
   kListenerError = 7, // id: listener, a: errno, b: Syscall (e.g. EMFILE on accept)
   kTimeout = 8,       // id: idle for the time set with setTimeout; as of then,
@@ -281,10 +282,13 @@ struct Batch {
 
   // kWritten: `total` bytes of `id` taken by the kernel. `awaited`: JS waits
   // for this count (a write callback, a reference to drop), so it wakes JS.
-  void AddWritten(uint64_t id, uint64_t total, bool awaited) {
+  // `attempted`: the answer to kAwaitWritten's kReportAttempt (b: 1), which
+  // JS waits for whatever the total.
+  void AddWritten(uint64_t id, uint64_t total, bool awaited, bool attempted = false) {
     records.insert(records.end(), {static_cast<double>(EventKind::kWritten),
-                                   static_cast<double>(id), static_cast<double>(total), 0, 0});
-    if (awaited) wakesJs = true;
+                                   static_cast<double>(id), static_cast<double>(total),
+                                   attempted ? 1.0 : 0.0, 0});
+    if (awaited || attempted) wakesJs = true;
   }
 
   // Appends data for `id`, extending the previous record when it is the same

@@ -194,10 +194,10 @@ void Connection::Flush(Batch& batch) {
   }
 }
 
-void Connection::ReportWrittenUpTo(Batch& batch, uint64_t total) {
+void Connection::ReportWrittenUpTo(Batch& batch, uint64_t total, bool attempted) {
   bool awaited = notifyAt != 0 && total >= notifyAt;
   if (awaited) notifyAt = 0;
-  batch.AddWritten(id, total, awaited);
+  batch.AddWritten(id, total, awaited, attempted);
 }
 
 void Connection::DropWrites(Batch& batch) {

@@ -116,7 +116,10 @@ struct Connection : Pollable {
   // wakes JS if that reaches notifyAt. Flush paths call it after progress,
   // with unsentBytes already lowered.
   void ReportWritten(Batch& batch) { ReportWrittenUpTo(batch, bytesWritten); }
-  void ReportWrittenUpTo(Batch& batch, uint64_t total);
+  void ReportWrittenUpTo(Batch& batch, uint64_t total, bool attempted = false);
+  // JS asked to hear once this turn's flush has tried the queued writes
+  // (Command::kReportAttempt); Loop::AnswerWriteAttempt clears it.
+  bool attemptAwaited = false;
   bool waitingWritable = false;  // the kernel buffer was full; wait for EPOLLOUT
   bool queuedForWrite = false;
   bool shutdownRequested = false;

@@ -829,6 +829,13 @@ void Loop::Apply(Command& command) {
       }
       return;
     case Command::Kind::kAwaitWritten:
+      if ((command.flags & Command::kReportAttempt) != 0) {
+        // Answered after this turn's FlushWrites tries the queued writes;
+        // at once when none waits for it (the kernel is full, nothing is
+        // queued, or a forwarder sends the queue).
+        connection->attemptAwaited = true;
+        if (!connection->queuedForWrite) AnswerWriteAttempt(connection);
+      }
       // JS waits for one write callback at a time; this is its point now.
       // Reached already (JS learns of progress only from batches that wake
       // it): said at once.
@@ -1263,8 +1270,18 @@ void Loop::FlushWrites() {
     AcceptDuringLongTurn();
     connection->queuedForWrite = false;
     MarkInterestDirty(connection);
-    if (connection->closed || connection->forwarder != nullptr) continue;
-    FlushConnection(connection);
+    if (connection->closed) continue;
+    if (connection->forwarder == nullptr) FlushConnection(connection);
+    if (connection->attemptAwaited) AnswerWriteAttempt(connection);
+  }
+}
+
+void Loop::AnswerWriteAttempt(Connection* connection) {
+  connection->attemptAwaited = false;
+  if (connection->tls != nullptr) {
+    connection->tls->ReportWritten(*connection, *batch_, false, true);
+  } else {
+    connection->ReportWrittenUpTo(*batch_, connection->bytesWritten, true);
   }
 }
 

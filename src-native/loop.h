@@ -50,7 +50,8 @@ struct Command {
     kCloseListener,  // id
     kWrite,          // id, bytes; flags: kWriteBehind
     kAwaitWritten,   // id, amount: the total JS's write callback waits for
-                     // (Connection::notifyAt), for writes made kWriteBehind
+                     // (Connection::notifyAt), for writes made kWriteBehind;
+                     // flags: kReportAttempt
     kShutdown,       // id: shutdown(SHUT_WR) once queued writes are sent
     kClose,          // id
     kPause,          // id: stop reading, so the kernel pushes back on the peer
@@ -115,6 +116,10 @@ struct Command {
   // Bits of `flags` for kWrite: handed over behind the write JS waits for,
   // so it leaves that write's wake-up point (notifyAt) where it is.
   static constexpr uint32_t kWriteBehind = 1;
+  // Bits of `flags` for kAwaitWritten: JS holds a FIN read with the bytes
+  // its listeners answered; say (kWritten, `attempted`) once this turn has
+  // tried the writes queued before, whatever the kernel took.
+  static constexpr uint32_t kReportAttempt = 1;
   // Bits of `flags` for kForwardTo, above the ForwardMode.
   static constexpr uint32_t kForwardNoDelay = 4;
 
@@ -358,6 +363,8 @@ class Loop {
   // Sends what one connection has queued, as far as the kernel takes it, and
   // what follows from that (activity, a TLS read waiting for room).
   void FlushConnection(Connection* connection);
+  // Answers kReportAttempt: a kWritten, marked, of what the kernel has now.
+  void AnswerWriteAttempt(Connection* connection);
   void ExpireIdle();
   void DeliverTurn();
   void PublishStats();

@@ -1241,6 +1241,9 @@ bool Reactor::StageWriteLog() {
 Napi::Value Reactor::AwaitWritten(const Napi::CallbackInfo& info) {
   uint64_t total = info[1].IsNumber() ? WholeNumber(info[1].As<Napi::Number>().DoubleValue()) : 0;
   Stage(Command::Kind::kAwaitWritten, info, total);
+  if (info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value()) {
+    Staged().back().flags = Command::kReportAttempt;
+  }
   return info.Env().Undefined();
 }
 

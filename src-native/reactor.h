@@ -29,7 +29,8 @@ namespace reactor {
 // 9: runOnCallerFromNow(). 10: write(id, data, behind), awaitWritten().
 // 11: connect()'s asksPsk; kTlsPsk and tlsAnswerPsk for clients. 12: forwardTo().
 // 13: forwardTo() takes the bytes JS received and a copy of those it holds.
-constexpr int kBridgeProtocol = 13;
+// 14: awaitWritten(id, total, reportAttempt); kWritten's b marks its answer.
+constexpr int kBridgeProtocol = 14;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

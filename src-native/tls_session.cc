@@ -1966,13 +1966,13 @@ PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
   return PlainStatus::kDone;
 }
 
-void TlsSession::ReportWritten(Connection& connection, Batch& batch, bool again) {
+void TlsSession::ReportWritten(Connection& connection, Batch& batch, bool again, bool attempted) {
   // Plaintext whose record the socket has not taken whole is not written
   // yet: a write callback that destroy()s must not lose its last record.
   uint64_t total = connection.bytesWritten - heldPlaintext_;
-  if (total == reportedWritten_ && !again) return;
+  if (total == reportedWritten_ && !again && !attempted) return;
   reportedWritten_ = total;
-  connection.ReportWrittenUpTo(batch, total);
+  connection.ReportWrittenUpTo(batch, total, attempted);
 }
 
 bool TlsSession::OverflowFull(Connection& connection) {

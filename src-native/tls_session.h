@@ -350,8 +350,8 @@ class TlsSession {
   // Tells JS (kWritten) how much plaintext the kernel has: what was
   // encrypted, less the record still waiting in the overflow. Once per
   // total, unless `again` (kAwaitWritten: the last report may not have
-  // woken JS).
-  void ReportWritten(Connection& connection, Batch& batch, bool again = false);
+  // woken JS) or `attempted` (the answer to kReportAttempt).
+  void ReportWritten(Connection& connection, Batch& batch, bool again = false, bool attempted = false);
 
   // True once: the handshake finished, a read let a stalled write go on, or
   // the overflow emptied, so the connection's queue should be flushed.

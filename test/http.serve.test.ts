@@ -352,6 +352,20 @@ describe('the HTTP server as if it listened itself', () => {
     expect(await received).toBe('HTTP/1.1 200 Connection Established\r\n\r\nanswer to question');
   }, TEST_TIMEOUT);
 
+  test.each(ways)('%s: two pipelined requests sent with a half-close both get their responses', async (way) => {
+    // Requests and FIN in one write: node:http drops requests still waiting
+    // at 'end', so each response must be written (its callback run) first.
+    const httpServer = http.createServer((req, res) => res.end(`answer to ${req.url}`));
+    const port = await listenVia(way, httpServer);
+    const { client, received } = rawClient(port);
+    client.end('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');
+    const responses = splitResponses(Buffer.from(await received, 'latin1'));
+    expect(responses.map((response) => [response.status, response.body])).toEqual([
+      ['HTTP/1.1 200 OK', 'answer to /first'],
+      ['HTTP/1.1 200 OK', 'answer to /second'],
+    ]);
+  }, TEST_TIMEOUT);
+
   test.each(ways)('%s: listening, address(), getConnections(), and close(callback) once the request in flight is answered', async (way) => {
     const events: string[] = [];
     const httpServer = http.createServer((_req, res) => {

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import * as net from 'node:net';
 
 import { mustCall } from '../helpers';
-import { connectPair, listenLocal, readAll, useCompatHarness, within } from './harness';
+import { connectPair, delay, listenLocal, readAll, trackSocket, useCompatHarness, within } from './harness';
 import { implementations } from './implementations';
 
 useCompatHarness();
@@ -103,6 +103,88 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect((await within(reply, 2000, 'the reply')).toString()).toBe('last words');
     await within(lifecycle.closed, 2000, "the server socket's 'close'");
     expect(lifecycle.events).toEqual(['end', 'finish', 'close:false']);
+  });
+
+  test("bytes and FIN read together: what the 'data' listener writes completes before 'end'", async () => {
+    // net reads the FIN a turn after the bytes (node:http answers pipelined
+    // requests before 'end' on this). Paused until both are in, so they are
+    // read in one go.
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port, { allowHalfOpen: true });
+    const events: string[] = [];
+    socket.on('data', (chunk: Buffer) => {
+      events.push(`data ${chunk.toString()}`);
+      socket.write(`answer to ${chunk.toString()}`, () => events.push('write callback'));
+    });
+    const ended = new Promise<void>((resolve) => socket.on('end', () => {
+      events.push('end');
+      socket.end();
+      resolve();
+    }));
+    const reply = readAll(client);
+    client.end('question');
+    await within(once(client, 'finish'), 2000, "the client's 'finish'");
+    await delay(50);
+    socket.resume();
+    await within(ended, 2000, "the server socket's 'end'");
+    expect((await within(reply, 2000, 'the reply')).toString()).toBe('answer to question');
+    expect(events).toEqual(['data question', 'write callback', 'end']);
+  });
+
+  test("bytes and FIN that come with the connection: what the 'data' listener writes completes before 'end'", async () => {
+    // The listener is added in the 'connection' listener; the Readable flows a tick later.
+    const events: string[] = [];
+    let ended!: () => void;
+    const endEmitted = new Promise<void>((resolve) => { ended = resolve; });
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        events.push(`data ${chunk.toString()}`);
+        socket.write(`answer to ${chunk.toString()}`, () => events.push('write callback'));
+      });
+      socket.on('end', () => {
+        events.push('end');
+        socket.end();
+        ended();
+      });
+    });
+    const port = await listenLocal(server);
+    const client = trackSocket(net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }));
+    client.end('question');
+    const reply = readAll(client);
+    await within(endEmitted, 2000, "the server socket's 'end'");
+    expect((await within(reply, 2000, 'the reply')).toString()).toBe('answer to question');
+    expect(events).toEqual(['data question', 'write callback', 'end']);
+  });
+
+  test("a socket that writes from each write callback still gets the peer's 'end'", async () => {
+    // What holds 'end' for the writes of the bytes before it must not hold it for good.
+    const chunk = Buffer.alloc(16 * 1024, 'x');
+    const ended = new Promise<number>((resolve) => {
+      const server = createServer({ allowHalfOpen: true }, (socket) => {
+        let writes = 0;
+        let stop = false;
+        const pump = (): void => {
+          if (stop || socket.destroyed || writes >= 100_000) return;
+          writes++;
+          socket.write(chunk, pump);
+        };
+        socket.once('data', pump);
+        socket.on('error', () => undefined);
+        socket.on('end', () => {
+          stop = true;
+          socket.end();
+          resolve(writes);
+        });
+      });
+      void listenLocal(server).then((port) => {
+        const client = trackSocket(net.connect(port, '127.0.0.1'));
+        client.on('error', () => undefined);
+        client.resume();
+        client.end('request');
+      });
+    });
+    expect(await within(ended, 3000, "the server socket's 'end'")).toBeLessThan(100_000);
   });
 
   test("a socket nobody reads from still emits 'end' and closes when the peer ends", async () => {

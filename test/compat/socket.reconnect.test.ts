@@ -33,6 +33,49 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     expect(written).toEqual([3, 3, 3]);
   });
 
+  test("destroy() and connect() while the first connection's FIN waits for a reply's write: the next connection reads", async () => {
+    // Bytes and FIN together make the reply's write complete before 'end';
+    // the socket connects again on the tick after that callback.
+    const first = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.resume();
+      socket.end('first');
+    });
+    const second = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.resume();
+      setTimeout(() => socket.write('second'), 100);
+    });
+    const firstPort = await listenLocal(first);
+    const secondPort = await listenLocal(second);
+    const events: string[] = [];
+    const socket = trackSocket(new implementation.Socket({ allowHalfOpen: true }));
+    let phase = 1;
+    const secondData = new Promise<void>((resolve) => {
+      socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error ${error.code}`));
+      socket.on('connect', () => events.push(`connect ${phase}`));
+      socket.on('end', () => events.push(`end ${phase}`));
+      socket.on('data', (chunk: Buffer) => {
+        events.push(`data ${chunk.toString()}`);
+        if (phase === 2) {
+          resolve();
+          return;
+        }
+        socket.write('reply', () => {
+          phase = 2;
+          process.nextTick(() => {
+            socket.destroy();
+            socket.connect(secondPort, '127.0.0.1');
+          });
+        });
+      });
+    });
+    socket.connect(firstPort, '127.0.0.1');
+    await within(secondData, 3000, "the second connection's data");
+    expect(events.filter((event) => event !== 'end 1')).toEqual(['connect 1', 'data first', 'connect 2', 'data second']);
+    socket.destroy();
+  });
+
   test('writes behind one in flight, then destroy(): the peer receives them all, on the first connection and the next', async () => {
     const received: string[] = [];
     const server = net.createServer((socket) => {
