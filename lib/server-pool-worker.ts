@@ -68,10 +68,14 @@ async function main(): Promise<void> {
   }
   const config = link.config as unknown as ServerPoolWorkerConfig;
   const send = (message: WorkerToPrimary): void => link.send(message);
-  // Ctrl-C in a terminal signals the whole process group; the main process
-  // decides how the pool shuts down, and a worker whose main process is gone
-  // exits with its IPC channel.
-  if (link.kind === 'process') process.on('SIGINT', () => {});
+  // Ctrl-C in a terminal signals the whole process group, and so do
+  // systemd's stop and `kill -TERM -<pgid>`; the main process decides how the
+  // pool shuts down (close() with its grace), and a worker whose main
+  // process is gone exits with its IPC channel.
+  if (link.kind === 'process') {
+    process.on('SIGINT', () => {});
+    process.on('SIGTERM', () => {});
+  }
 
   let handler: Handler;
   try {

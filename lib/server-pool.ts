@@ -6,13 +6,14 @@
 // and shuts them all down gracefully.
 import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { binding } from './binding';
 import { invalidArgType, invalidArgValue } from './errors';
 import { startProcess, startThread, WorkerHandle } from './pool-workers';
-import { validateInteger, validatePort, validateString } from './validate';
+import { validateBoolean, validateInteger, validatePort, validateString } from './validate';
 
 /** How the workers of a {@link ServerPool} run: threads of this process, or processes of their own. */
 export type ServerPoolMode = 'threads' | 'cluster';
@@ -42,6 +43,14 @@ export interface ServerPoolOptions {
   backlog?: number;
   /** With host `::`, accept IPv6 only. */
   ipv6Only?: boolean;
+  /**
+   * Share the port with other sockets that set SO_REUSEPORT (another pool
+   * of the same user, a new version started before the old one closes).
+   * Default false: a port something else listens on rejects with
+   * `EADDRINUSE`, as `net.Server#listen` does, instead of the two silently
+   * splitting the connections.
+   */
+  reusePort?: boolean;
   /**
    * On {@link ServerPool.close}, how long open connections may take to end
    * before they are destroyed. Default 10000 ms.
@@ -194,6 +203,15 @@ function startError(message: Extract<WorkerToPrimary, { type: 'start-error' }>):
 
 let warnedThreadsFallback = false;
 
+/** Listens on `options` with node:net and closes again; rejects with net's error (EADDRINUSE, EACCES). */
+function listenOnce(options: net.ListenOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(options, () => probe.close(() => resolve()));
+  });
+}
+
 /**
  * A group of workers serving one port; see {@link serveOnWorkers}.
  *
@@ -254,8 +272,10 @@ export class ServerPool extends EventEmitter {
     this.slots.forEach((slot, i) => {
       const counters = zeroCounters();
       addCounters(counters, slot.earlier);
-      addCounters(counters, perSlot[i]);
-      counters.active = perSlot[i].active;
+      // A worker that answered and then died: its answer is in `earlier` now.
+      const answer = perSlot[i].handle === slot.handle ? perSlot[i].counters : zeroCounters();
+      addCounters(counters, answer);
+      counters.active = answer.active;
       addCounters(total, counters);
       total.restarts += slot.restarts;
       total.workers.push({ ...slot.describe(), ...counters });
@@ -280,7 +300,13 @@ export class ServerPool extends EventEmitter {
   }
 
   /** @internal Starts every worker: the first alone (it may choose the port), then the rest. */
-  async start(): Promise<void> {
+  async start(reusePort: boolean): Promise<void> {
+    // The workers share the port among themselves with SO_REUSEPORT, which
+    // would let them share it with anyone else who sets it too: first, a
+    // plain listen of the port says whether something holds it.
+    if (!reusePort && this.config.port !== 0) {
+      await listenOnce({ port: this.config.port, host: this.config.host, ipv6Only: this.config.ipv6Only, exclusive: true });
+    }
     try {
       await this.startSlot(this.slots[0]);
       await Promise.all(this.slots.slice(1).map((slot) => this.startSlot(slot)));
@@ -304,6 +330,10 @@ export class ServerPool extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       let started = false;
       let failure: Error | undefined;
+      // A worker that failed to start ends itself, unless the application's
+      // module left a timer or handle running: it is ended then, so that the
+      // start rejects (or a restart is tried again).
+      let endFailed: NodeJS.Timeout | undefined;
       handle.onMessage((message) => {
         const typed = message as WorkerToPrimary;
         switch (typed.type) {
@@ -316,6 +346,7 @@ export class ServerPool extends EventEmitter {
             break;
           case 'start-error':
             failure = startError(typed);
+            endFailed ??= setTimeout(() => handle.kill(), EXIT_AFTER_CLOSE_MS);
             break;
           case 'stats':
             slot.latest = typed.counters;
@@ -328,8 +359,14 @@ export class ServerPool extends EventEmitter {
         }
       });
       void handle.ended.then((end) => {
+        clearTimeout(endFailed);
         if (slot.handle !== handle) return;
+        const described = slot.describe();
+        // Gone before 'exit' is emitted: close() from an 'exit' listener
+        // finds nothing to wait for here.
+        slot.handle = undefined;
         slot.online = false;
+        described.online = false;
         addCounters(slot.earlier, { ...slot.latest, active: 0 });
         slot.latest = zeroCounters();
         for (const waiter of slot.statsWaiters.values()) waiter(zeroCounters());
@@ -344,10 +381,10 @@ export class ServerPool extends EventEmitter {
           process.stderr.write(`epoll-reactor: worker ${slot.index} (${this.mode === 'threads' ? 'thread' : 'pid'} ${handle.id}) ` +
             `died: ${reason.stack ?? reason}\n`);
         }
-        this.emit('exit', slot.describe(), { code: end.code, signal: end.signal, error, expected } satisfies ServerPoolWorkerExit);
-        slot.handle = undefined;
+        this.emit('exit', described, { code: end.code, signal: end.signal, error, expected } satisfies ServerPoolWorkerExit);
         if (!started) reject(error);
-        if (!expected && (started || this.running)) this.scheduleRestart(slot);
+        // Not if an 'exit' listener closed the pool.
+        if (!expected && this.closing === undefined && (started || this.running)) this.scheduleRestart(slot);
       });
     });
   }
@@ -367,16 +404,17 @@ export class ServerPool extends EventEmitter {
     }, delay);
   }
 
-  private askCounters(slot: Slot): Promise<WorkerCounters> {
+  /** The counters of the worker in `slot` now, with which worker (handle) gave them. */
+  private askCounters(slot: Slot): Promise<{ handle: WorkerHandle | undefined; counters: WorkerCounters }> {
     const handle = slot.handle;
-    if (handle === undefined || !slot.online) return Promise.resolve(slot.latest);
+    if (handle === undefined || !slot.online) return Promise.resolve({ handle, counters: slot.latest });
     const seq = ++this.statsSeq;
-    return new Promise<WorkerCounters>((resolve) => {
+    return new Promise((resolve) => {
       const timer = setTimeout(() => done(slot.latest), STATS_REPLY_MS);
       const done = (counters: WorkerCounters): void => {
         clearTimeout(timer);
         slot.statsWaiters.delete(seq);
-        resolve(counters);
+        resolve({ handle, counters });
       };
       slot.statsWaiters.set(seq, done);
       handle.send({ type: 'stats', seq });
@@ -399,7 +437,8 @@ export class ServerPool extends EventEmitter {
     // so, and a little longer to exit, before ending it.
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs + EXIT_AFTER_CLOSE_MS);
+      // (Node's timers take at most 2^31 - 1 ms, and run a longer one at once.)
+      timer = setTimeout(resolve, Math.min(graceMs + EXIT_AFTER_CLOSE_MS, 2 ** 31 - 1));
     });
     await Promise.race([closed, deadline]);
     clearTimeout(timer);
@@ -494,8 +533,10 @@ export function serveOnWorkers(options: ServerPoolOptions): Promise<ServerPool> 
       { code: 'ERR_INVALID_STATE' });
   }
 
+  if (options.reusePort !== undefined) validateBoolean(options.reusePort, 'options.reusePort');
+
   const pool = new ServerPool(mode, workers, {
     module: modulePath, port, host: options.host, backlog: options.backlog, ipv6Only: options.ipv6Only,
   }, { shutdownGraceMs, restartDelayMs, maxRestartDelayMs, execArgv });
-  return pool.start().then(() => pool);
+  return pool.start(options.reusePort === true).then(() => pool);
 }

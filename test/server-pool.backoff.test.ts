@@ -50,3 +50,24 @@ test('restarts that fail back off 50, 100, 200, 400, 400 ms; the port serves; th
   expect(onlines[0].restarts).toBe(delays.length);
   expect(pool.workers().every((worker) => worker.online)).toBe(true);
 }, 60000);
+
+test('a restart that fails while the module keeps a timer is ended and tried again', async () => {
+  const { module, marker } = failOnLoadModule(true);
+  pool = await serveOnWorkers({
+    module, port: 0, host: '127.0.0.1', workers: 2, mode: 'threads', restartDelayMs: 50, maxRestartDelayMs: 100,
+  });
+  const { port } = pool.address()!;
+  const exits: ServerPoolWorkerExit[] = [];
+  const onlines: ServerPoolWorker[] = [];
+  pool.on('exit', (_worker, exit: ServerPoolWorkerExit) => exits.push(exit));
+  pool.on('online', (worker: ServerPoolWorker) => onlines.push(worker));
+
+  fs.writeFileSync(marker, '');
+  expect(typeof await exchange(port, 'exit\n')).toBe('object');
+  // The failed start's worker would live on for its timer; the pool ends it (after 2 s) and tries again.
+  await waitFor(() => exits.length >= 2, 10000, 'the failed restart ended');
+  expect(exits[1].error?.message).toBe('handler: told to fail on load');
+  fs.rmSync(marker);
+  await waitFor(() => onlines.length === 1, 10000, 'the worker back online');
+  expect(pool.workers().every((worker) => worker.online)).toBe(true);
+}, 30000);

@@ -3,6 +3,7 @@
 // client connecting throughout is never refused, and after the restart
 // every connection is served again.
 import { once } from 'node:events';
+import * as net from 'node:net';
 
 import { serveOnWorkers, ServerPool, ServerPoolMode, ServerPoolWorker, ServerPoolWorkerExit } from '../lib';
 import { exchange, poolEchoModule } from './helpers/pool';
@@ -90,3 +91,56 @@ test.each(cases)('mode %s: a worker that dies by %s is restarted, and the port s
   expect(stats.restarts).toBe(1);
   expect(stats.workers.every((worker) => worker.online)).toBe(true);
 }, 60000);
+
+test.each<ServerPoolMode>(['threads', 'cluster'])("mode %s: close() in an 'exit' listener resolves at once, and nothing restarts", async (mode) => {
+  pool = await serveOnWorkers({
+    module: poolEchoModule, port: 0, host: '127.0.0.1', workers: 2, mode, shutdownGraceMs: 5000, restartDelayMs: 50,
+  });
+  const events: string[] = [];
+  let closed: Promise<number> | undefined;
+  pool.on('restart', () => events.push('restart'));
+  pool.on('exit', (_worker, exit: ServerPoolWorkerExit) => {
+    events.push(`exit expected ${exit.expected}`);
+    if (closed === undefined) {
+      const closing = Date.now();
+      closed = pool!.close().then(() => Date.now() - closing);
+    }
+  });
+  expect(typeof await exchange(pool.address()!.port, 'exit\n')).toBe('object');
+  for (let i = 0; i < 500 && closed === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  // Nothing was open: no grace to wait for, and the dead worker is not waited for at all.
+  expect(await closed).toBeLessThan(1500);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(events).toEqual(['exit expected false', 'exit expected true']);
+}, 30000);
+
+test.each<ServerPoolMode>(['threads', 'cluster'])('mode %s: stats() counts a worker that dies after answering once', async (mode) => {
+  pool = await serveOnWorkers({ module: poolEchoModule, port: 0, host: '127.0.0.1', workers: 2, mode, restartDelayMs: 5000 });
+  pool.on('exit', () => undefined);
+  const { port } = pool.address()!;
+  // One open connection to each worker.
+  const byWorker = new Map<string, net.Socket>();
+  const opened: net.Socket[] = [];
+  for (let i = 0; i < 200 && byWorker.size < 2; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    opened.push(socket);
+    await once(socket, 'connect');
+    socket.write('who\n');
+    const [who] = await once(socket, 'data') as [Buffer];
+    if (!byWorker.has(who.toString())) byWorker.set(who.toString(), socket);
+  }
+  try {
+    const [answers, busy] = [...byWorker.values()];
+    busy.write('block\n');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const asked = pool.stats();
+    // The other worker answers at once; then it dies while the busy one has not answered.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    answers.write('exit\n');
+    const stats = await asked;
+    expect(stats.accepted).toBe(opened.length);
+  } finally {
+    for (const socket of opened) socket.destroy();
+  }
+}, 30000);

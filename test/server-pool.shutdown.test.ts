@@ -5,11 +5,11 @@
 // that closes it on SIGTERM and never calls process.exit().
 import { once } from 'node:events';
 
-import { ServerPoolMode } from '../lib';
+import { serveOnWorkers, ServerPoolMode } from '../lib';
 import { connectLocal, readExactly } from './helpers';
 import { startFixture } from './helpers/child';
 import { releaseTracked, track } from './helpers/cleanup';
-import { exchange } from './helpers/pool';
+import { exchange, poolEchoModule } from './helpers/pool';
 
 afterEach(releaseTracked);
 
@@ -25,8 +25,12 @@ function isRunning(pid: number): boolean {
 }
 
 describe.each<ServerPoolMode>(['threads', 'cluster'])('mode %s', (mode) => {
-  test('SIGTERM: open connections get the grace period, new ones are refused, then the process exits by itself', async () => {
-    const fixture = startFixture('pool-shutdown.js', { POOL_MODE: mode, POOL_GRACE_MS: String(GRACE_MS) });
+  // Cluster workers are processes of the group too: the signal goes to all
+  // of it, as systemd's stop, `kill -TERM -<pgid>` and Ctrl-C send it.
+  const target = mode === 'cluster' ? 'its process group' : 'the process';
+  test(`SIGTERM to ${target}: open connections get the grace period, new ones are refused, then the process exits by itself`, async () => {
+    const fixture = startFixture('pool-shutdown.js', { POOL_MODE: mode, POOL_GRACE_MS: String(GRACE_MS) },
+      { processGroup: mode === 'cluster' });
     track(fixture.child);
     const exited = once(fixture.child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
     const { port, workers } = await fixture.next<{ port: number; workers: number[] }>((line) => 'port' in line, 20000);
@@ -38,7 +42,7 @@ describe.each<ServerPoolMode>(['threads', 'cluster'])('mode %s', (mode) => {
     const heldClosed = once(held, 'close');
 
     const signalledAt = Date.now();
-    process.kill(fixture.child.pid!, 'SIGTERM');
+    process.kill(mode === 'cluster' ? -fixture.child.pid! : fixture.child.pid!, 'SIGTERM');
     // New connections are refused once the workers have closed their listeners.
     let outcome: string | { error: string } = '';
     for (let i = 0; i < 200 && !(typeof outcome === 'object' && outcome.error === 'ECONNREFUSED'); i++) {
@@ -81,3 +85,18 @@ test('a pool that was never used closes at once and lets the process exit', asyn
   expect(Date.now() - signalledAt).toBeLessThan(5000);
 }, 60000);
 
+
+test('the longest grace close() takes (2^31 - 1 ms) keeps open connections open', async () => {
+  const pool = await serveOnWorkers({ module: poolEchoModule, port: 0, host: '127.0.0.1', workers: 1, mode: 'cluster' });
+  const held = track(await connectLocal(pool.address()!.port));
+  held.write('before\n');
+  expect((await readExactly(held, 7)).toString()).toBe('before\n');
+  const closed = pool.close(2 ** 31 - 1);
+  // Past the 2 s the pool allows a worker to exit after its grace.
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  held.write('during\n');
+  expect((await readExactly(held, 7)).toString()).toBe('during\n');
+  // Not 24 days: the worker is ended here, and close() resolves with it.
+  for (const worker of pool.workers()) process.kill(worker.id, 'SIGKILL');
+  await closed;
+}, 30000);

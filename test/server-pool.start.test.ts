@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { serveOnWorkers, ServerPoolMode } from '../lib';
+import { serveOnWorkers, ServerPool, ServerPoolMode } from '../lib';
 import { closeServer, listenLocal } from './helpers';
 import { releaseTracked } from './helpers/cleanup';
 import { exchange, failOnLoadModule, poolEchoModule } from './helpers/pool';
@@ -26,6 +26,7 @@ test('bad options throw synchronously with Node-style codes', () => {
   expect(call({ module: poolEchoModule, workers: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   expect(call({ module: poolEchoModule, port: 70000 })).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_BAD_PORT' }));
   expect(call({ module: poolEchoModule, mode: 'fork' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  expect(call({ module: poolEchoModule, reusePort: 'yes' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   expect(call({ module: poolEchoModule, restartDelayMs: 500, maxRestartDelayMs: 100 }))
     .toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
 });
@@ -40,6 +41,17 @@ describe.each<ServerPoolMode>(['threads', 'cluster'])('mode %s', (mode) => {
     const { module, marker } = failOnLoadModule();
     fs.writeFileSync(marker, '');
     await expect(serveOnWorkers({ module, host: '127.0.0.1', workers: 2, mode }))
+      .rejects.toThrow('handler: told to fail on load');
+  }, 30000);
+
+  test('a module that keeps a timer and throws on load: rejects, and its workers are ended', async () => {
+    const { module, marker } = failOnLoadModule(true);
+    fs.writeFileSync(marker, '');
+    let timer: NodeJS.Timeout | undefined;
+    const pending = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('still pending after 10 s')), 10000);
+    });
+    await expect(Promise.race([serveOnWorkers({ module, host: '127.0.0.1', workers: 2, mode }), pending]).finally(() => clearTimeout(timer)))
       .rejects.toThrow('handler: told to fail on load');
   }, 30000);
 
@@ -68,3 +80,18 @@ describe.each<ServerPoolMode>(['threads', 'cluster'])('mode %s', (mode) => {
     }
   }, 30000);
 });
+
+test("a port another pool serves: rejects with EADDRINUSE, as net's listen(); with reusePort both serve", async () => {
+  const first = await serveOnWorkers({ module: poolEchoModule, host: '127.0.0.1', workers: 1, mode: 'threads' });
+  const second: ServerPool[] = [];
+  try {
+    const { port } = first.address()!;
+    await expect(serveOnWorkers({ module: poolEchoModule, port, host: '127.0.0.1', workers: 1, mode: 'threads' }))
+      .rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(await exchange(port, 'still the first\n')).toBe('still the first\n');
+    second.push(await serveOnWorkers({ module: poolEchoModule, port, host: '127.0.0.1', workers: 1, mode: 'threads', reusePort: true }));
+    expect(second[0].address()!.port).toBe(port);
+  } finally {
+    await Promise.all([first.close(0), ...second.map((pool) => pool.close(0))]);
+  }
+}, 30000);

@@ -20,7 +20,7 @@ export interface JsonLineChild {
  * `cpus`: the CPUs the child may run on (util-linux taskset, which execs node too).
  */
 export function startFixture(name: string, env: Record<string, string> = {},
-  options: { stdin?: boolean; openFiles?: number; cpus?: string } = {}): JsonLineChild {
+  options: { stdin?: boolean; openFiles?: number; cpus?: string; processGroup?: boolean } = {}): JsonLineChild {
   const script = path.join(__dirname, '..', 'fixtures', name);
   let [command, args]: [string, string[]] = [process.execPath, [script]];
   if (options.openFiles !== undefined) {
@@ -30,6 +30,8 @@ export function startFixture(name: string, env: Record<string, string> = {},
   const child = spawn(command, args, {
     env: { ...process.env, ...env },
     stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'],
+    // A process group of its own, led by the child: process.kill(-pid) signals it all.
+    detached: options.processGroup === true,
   });
   const lines: Record<string, unknown>[] = [];
   const waiters: Array<{ match: (line: Record<string, unknown>) => boolean; resolve: (line: never) => void }> = [];

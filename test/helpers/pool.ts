@@ -12,14 +12,17 @@ export const poolEchoModule = path.join(__dirname, '..', 'fixtures', 'pool-echo.
 /**
  * Writes a handler module that throws on load while the file `marker`
  * exists and is pool-echo otherwise; returns its path and the marker's.
+ * `keepsTimer`: it starts an interval first (a metrics flush, say), which
+ * keeps a worker that failed from ending by itself.
  * (A file, not an environment variable: jest gives each test file a copy of
  * process.env that workers never see.) Both go with releaseTracked().
  */
-export function failOnLoadModule(): { module: string; marker: string } {
+export function failOnLoadModule(keepsTimer = false): { module: string; marker: string } {
   const dir = temporaryDirectory('pool-handler-');
   const marker = path.join(dir, 'fail');
   const module = path.join(dir, 'handler.js');
   fs.writeFileSync(module, [
+    keepsTimer ? 'setInterval(() => {}, 1000);' : '',
     `if (require('node:fs').existsSync(${JSON.stringify(marker)})) throw new Error('handler: told to fail on load');`,
     `module.exports = require(${JSON.stringify(poolEchoModule)});`,
   ].join('\n'));
