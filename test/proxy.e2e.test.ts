@@ -81,9 +81,11 @@ interface ProxyChild {
   stdout(): string;
 }
 
-/** Runs `node bin/epoll-reactor.js proxy ...args`. */
-function runProxy(args: string[]): ProxyChild {
-  const child = spawn(process.execPath, [bin, 'proxy', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `node bin/epoll-reactor.js proxy ...args`, with at most `openFiles` fds if given. */
+function runProxy(args: string[], openFiles?: number): ProxyChild {
+  const command = [process.execPath, bin, 'proxy', ...args];
+  if (openFiles !== undefined) command.unshift('prlimit', `--nofile=${openFiles}:${openFiles}`);
+  const child = spawn(command[0], command.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const lines: StatusLine[] = [];
   const text: string[] = [];
@@ -307,6 +309,11 @@ test.each([
     '--sni-cert', `a.test=${path.join(root, 'package.json')}`], '--sni-cert expects NAME=CERTFILE,KEYFILE'],
   ['--sni-cert files that hold no certificate', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
     '--sni-cert', `a.test=${path.join(root, 'package.json')},${path.join(root, 'package.json')}`], '--sni-cert: node:tls rejects'],
+  // node:tls takes an empty file for no certificate or key at all: every handshake would fail.
+  ['an empty --tls-cert file', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--tls-cert', '/dev/null', '--tls-key', '/dev/null'], "--tls-cert: '/dev/null' holds no PEM certificate"],
+  ['empty --sni-cert files', ['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9',
+    '--sni-cert', 'a.test=/dev/null,/dev/null'], "--sni-cert: '/dev/null' holds no PEM certificate"],
 ])('bad flags (%s) exit with code 2 and a message naming the flag, without a stack trace', async (_, args, flag) => {
   const proxy = runProxy(args);
   const exit = await proxy.exited;
@@ -571,3 +578,127 @@ test('--threads 2: clients spread over two reactor threads, stats add up, and SI
   const stopped = await proxy.next((l) => typeof l.stopped === 'object');
   expect(stopped.stopped).toMatchObject({ closedAtDeadline: 0, stats: { listening: null, accepted: clients + 1 } });
 }, 30000);
+
+test('an empty --tls-key file exits with code 2, naming it', async () => {
+  const pki = makeTestPki();
+  try {
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', '127.0.0.1:9', '--tls-cert', pki.paths.serverCert, '--tls-key', '/dev/null']);
+    expect(await proxy.exited).toEqual({ code: 2, signal: null });
+    expect(proxy.text.join('\n')).toContain("--tls-key: '/dev/null' holds no PEM private key");
+  } finally {
+    pki.remove();
+  }
+}, 15000);
+
+test('--max-connections holds over all of --threads: 3 clients served of 8, the rest dropped', async () => {
+  const live = await startEcho();
+  const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`, '--threads', '2',
+    '--max-connections', '3', '--stats-interval', '50']);
+  const port = await listeningPort(proxy);
+  const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => new Promise<string>((resolve) => {
+    const client = track(net.connect(port, '127.0.0.1'));
+    client.on('error', () => resolve('closed'));
+    client.on('close', () => resolve('closed'));
+    client.on('data', () => resolve('served'));
+    client.write(`client ${i}`);
+    setTimeout(() => resolve('silent'), 3000);
+  })));
+  expect(outcomes.filter((outcome) => outcome === 'served')).toHaveLength(3);
+  const line = await proxy.next((l) => isStats(l) && (l.stats as unknown as { dropped: number }).dropped === 5);
+  expect((line as { stats: ProxyStats }).stats.active).toBe(3);
+}, 30000);
+
+test('--idle-timeout also bounds a TLS handshake: a silent client and one that stops mid-ClientHello are closed', async () => {
+  const pki = makeTestPki();
+  try {
+    const live = await startEcho();
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`, '--idle-timeout', '300',
+      '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey]);
+    const port = await listeningPort(proxy);
+    const closedAfter = (firstBytes: Buffer | undefined): Promise<number> => new Promise((resolve) => {
+      const started = Date.now();
+      const client = track(net.connect(port, '127.0.0.1', () => { if (firstBytes !== undefined) client.write(firstBytes); }));
+      client.on('error', () => undefined);
+      client.on('close', () => resolve(Date.now() - started));
+      setTimeout(() => resolve(-1), 5000);
+    });
+    const [silent, partial] = await Promise.all([closedAfter(undefined), closedAfter(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))]);
+    for (const after of [silent, partial]) {
+      expect(after).toBeGreaterThanOrEqual(250);
+      expect(after).toBeLessThan(3000);
+    }
+  } finally {
+    pki.remove();
+  }
+}, 30000);
+
+test("an --sni-upstream name's clients fail over within its own pool by default", async () => {
+  const pki = makeTestPki();
+  try {
+    const live = await startEcho();
+    const dead = await closedPort();
+    const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`,
+      '--tls-cert', pki.paths.serverCert, '--tls-key', pki.paths.serverKey,
+      '--sni-upstream', `api.test=127.0.0.1:${dead}`, '--sni-upstream', `api.test=127.0.0.1:${live.port}`]);
+    const port = await listeningPort(proxy);
+    for (let i = 0; i < 4; i++) {
+      const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'api.test', checkServerIdentity: () => undefined }));
+      client.on('error', () => undefined);
+      await once(client, 'secureConnect');
+      const reply = once(client, 'data');
+      client.write(`ping ${i}`);
+      expect(((await reply) as [Buffer])[0].toString()).toBe(`ping ${i}`);
+      client.destroy();
+    }
+  } finally {
+    pki.remove();
+  }
+}, 30000);
+
+test('SIGTERM with nothing open still prints its shutdown line before stopped', async () => {
+  const live = await startEcho();
+  const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`]);
+  await listeningPort(proxy);
+  process.kill(proxy.child.pid!, 'SIGTERM');
+  expect(await proxy.exited).toEqual({ code: 0, signal: null });
+  const shutdown = await proxy.next((l) => typeof l.shutdown === 'object');
+  expect(shutdown.shutdown).toMatchObject({ signal: 'SIGTERM', open: 0 });
+  await proxy.next((l) => typeof l.stopped === 'object');
+  expect(proxy.text).toEqual([]);
+}, 15000);
+
+test('a proxy whose stderr reader went away keeps serving, and SIGTERM still stops it gracefully', async () => {
+  const live = await startEcho();
+  const child = spawn(process.execPath, [bin, 'proxy', '--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`,
+    '--stats-interval', '20'], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const listening = await new Promise<string>((resolve) => {
+    readline.createInterface({ input: child.stderr! }).once('line', resolve);
+  });
+  const port = Number(/:(\d+)"/.exec(listening)![1]);
+  // Nobody reads stderr any more: the next status lines fail with EPIPE.
+  child.stderr!.destroy();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  expect((await echoThrough(port, Buffer.from('still served\n'))).toString()).toBe('still served\n');
+  process.kill(child.pid!, 'SIGTERM');
+  expect(await exited).toEqual([0, null]);
+}, 15000);
+
+test("running out of fds is the proxy's own shortage: the upstream is not cooled, and serves once fds are free", async () => {
+  const live = await startEcho();
+  const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`, '--stats-interval', '50'], 80);
+  const port = await listeningPort(proxy);
+  // More clients at once than the proxy has fds for: upstream connects fail with EMFILE.
+  const storm = Array.from({ length: 150 }, () => new Promise<void>((resolve) => {
+    const client = track(net.connect(port, '127.0.0.1', () => client.write('x')));
+    client.on('error', () => resolve());
+    client.on('close', () => resolve());
+    client.on('data', () => { client.destroy(); resolve(); });
+    setTimeout(() => { client.destroy(); resolve(); }, 5000);
+  }));
+  await Promise.all(storm);
+  const line = await proxy.next((l) => isStats(l) && l.stats.unserved > 0 && l.stats.active === 0, 15000);
+  expect((line as { stats: ProxyStats }).stats.upstreams[0]).toMatchObject({ state: 'healthy', errors: 0 });
+  expect((await echoThrough(port, Buffer.from('after the storm\n'))).toString()).toBe('after the storm\n');
+}, 40000);

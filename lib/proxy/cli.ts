@@ -78,6 +78,9 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
 
+  // A supervisor that stops reading our stderr (EPIPE) must not take the
+  // proxy down with an uncaught error: the status lines are lost, not the clients.
+  process.stderr.on('error', () => {});
   const proxy = options.threads > 1 ? severalThreads(options) : singleThread(options);
   let address: string;
   try {
@@ -106,8 +109,16 @@ export async function main(argv: readonly string[]): Promise<void> {
     // Announce it after this tick, once the listener's close has been handed
     // to the reactor thread, so that a reader of the line rarely still finds
     // the port accepting.
-    setImmediate(() => printLine({ shutdown: { signal, graceMs: options.shutdownGraceMs, open } }));
+    let announced = false;
+    const announce = (): void => {
+      if (announced) return;
+      announced = true;
+      printLine({ shutdown: { signal, graceMs: options.shutdownGraceMs, open } });
+    };
+    setImmediate(announce);
     void stopped.then(async (forced) => {
+      // With nothing open the stop is done before that immediate: the line comes first all the same.
+      announce();
       if (statsTimer !== undefined) clearInterval(statsTimer);
       printLine({ stopped: { closedAtDeadline: forced, stats: await proxy.stats() } });
       // stderr is a pipe or a file here, and both are written synchronously

@@ -33,8 +33,12 @@ export interface ProxyOptions {
   balance: BalanceStrategy;
   /** How long a connect to an upstream may take before it counts as failed. Default 3000. */
   connectTimeoutMs: number;
-  /** Further upstreams to try after a failed connect. Default: the number of upstreams - 1. */
-  retries: number;
+  /**
+   * Further upstreams to try after a failed connect. Default (undefined):
+   * the number of upstreams in the client's pool (`upstreams`, or its
+   * `sniUpstreams` name's) - 1.
+   */
+  retries?: number;
   /** Consecutive failures after which an upstream is skipped for `failCooldownMs`. Default 3. */
   failThreshold: number;
   /** How long a failing upstream is skipped. Default 10000. */
@@ -123,11 +127,13 @@ bytes are forwarded both ways on the epoll reactor thread.
   --balance STRATEGY          round-robin (default) or least-connections
   --connect-timeout MS        give up on an upstream connect after MS (default 3000)
   --retries N                 upstreams to try after one refuses or times out
-                              (default: number of upstreams - 1)
+                              (default: the client's pool's upstreams - 1)
   --fail-threshold N          skip an upstream after N failures in a row (default 3)
   --fail-cooldown MS          ... for MS milliseconds (default 10000)
-  --idle-timeout MS           close connections idle for MS (default 0: never)
-  --max-connections N         refuse clients beyond N open connections (default 0: no limit)
+  --idle-timeout MS           close connections idle for MS, and TLS handshakes not
+                              done within MS (default 0: never)
+  --max-connections N         refuse clients beyond N open connections, over all
+                              threads (default 0: no limit)
   --shutdown-grace MS         on SIGTERM/SIGINT, let connections finish for up to MS
                               (default 10000), then close the rest
   --stats-interval MS         print a JSON stats line to stderr every MS (default 0: off)
@@ -313,6 +319,13 @@ function checkTls(tls: { cert: string; key: string }, certName: string, keyName:
     createSecureContext({ cert: tls.cert });
   } catch (error) {
     throw new UsageError(flags.cert, `${flags.cert}: node:tls rejects the certificate in ${certName}: ${(error as Error).message}`);
+  }
+  // node:tls takes a file with no PEM block (empty, say) for no certificate or key at all.
+  if (!tls.cert.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new UsageError(flags.cert, `${flags.cert}: ${certName} holds no PEM certificate`);
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(tls.key)) {
+    throw new UsageError(flags.key, `${flags.key}: ${keyName} holds no PEM private key`);
   }
   try {
     createSecureContext({ cert: tls.cert, key: tls.key });
@@ -506,7 +519,7 @@ function resolveOptions(raw: RawValues): ProxyOptions {
     balance: raw.balance === undefined ? DEFAULTS.balance
       : parseChoice('--balance', raw.balance, ['round-robin', 'least-connections'] as const),
     connectTimeoutMs: ms('connect-timeout', DEFAULTS.connectTimeoutMs, 1),
-    retries: count('retries', 'retries', upstreams.length - 1),
+    ...(raw.retries === undefined ? {} : { retries: count('retries', 'retries', 0) }),
     failThreshold: count('fail-threshold', 'failures', DEFAULTS.failThreshold, 1),
     failCooldownMs: ms('fail-cooldown', DEFAULTS.failCooldownMs),
     idleTimeoutMs: ms('idle-timeout', DEFAULTS.idleTimeoutMs),

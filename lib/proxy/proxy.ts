@@ -133,6 +133,22 @@ function formatAddress(address: AddressInfo | string | null): string | null {
   return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
 }
 
+/** Connect errors that say this host ran short, not that the upstream failed. */
+const LOCAL_SHORTAGES = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+
+/** node's tls.Server handshakeTimeout, which --idle-timeout shortens. */
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 120_000;
+
+/**
+ * maxConnections over the threads of `--threads`: `counts[0]` is the open
+ * clients of all, `counts[1 + index]` this thread's share, which the main
+ * thread takes back from the total if the thread dies (lib/proxy/threads.ts).
+ */
+export interface SharedLimit {
+  counts: Int32Array;
+  index: number;
+}
+
 /**
  * A TCP proxy. Each client accepted on `listen` is joined to a connection to
  * one of `upstreams` with {@link forward}. A connect that fails (refused,
@@ -168,6 +184,7 @@ export class Proxy {
   private idleTimeouts = 0;
   private stopping: Promise<void> | undefined;
   private drained: (() => void) | undefined;
+  private openClients: SharedLimit | undefined;
 
   constructor(config: ProxyConfig) {
     this.options = withDefaults(config);
@@ -183,9 +200,10 @@ export class Proxy {
   /**
    * Starts listening; resolves with the address (`HOST:PORT` or the path),
    * rejects on a listen error. With `reusePort`, other proxies (threads of
-   * --threads) may listen on the same port, and the kernel spreads clients.
+   * --threads) may listen on the same port, and the kernel spreads clients;
+   * `openClients` then holds maxConnections over all of them.
    */
-  start(listenOptions: { reusePort?: boolean } = {}): Promise<string> {
+  start(listenOptions: { reusePort?: boolean; openClients?: SharedLimit } = {}): Promise<string> {
     if (this.server !== undefined) return Promise.reject(new Error('the proxy was started already'));
     // allowHalfOpen: a client's FIN is forward()'s to pass on, not a reason to
     // end our side. pauseOnConnect: nothing is read into JS while the upstream
@@ -210,11 +228,21 @@ export class Proxy {
       SNICallback: (servername: string, callback: (error: Error | null, context?: SecureContext) => void) =>
         callback(null, forServername(certificates, servername, undefined)),
     };
+    // The idle timeout starts at accept(), after the handshake: a client
+    // silent before or during it is held to the same time (HAProxy's
+    // `timeout client` covers the handshake too), not to node's 120 s.
+    const handshakeOptions = this.options.idleTimeoutMs > 0 && this.options.idleTimeoutMs < DEFAULT_HANDSHAKE_TIMEOUT_MS
+      ? { handshakeTimeout: this.options.idleTimeoutMs } : {};
     const server = tls === undefined
       ? createServer(serverOptions, (client) => this.accept(client))
-      : createSecureServer({ ...serverOptions, ...sniOptions, cert: tls.cert, key: tls.key }, (client) => this.accept(client));
+      : createSecureServer({ ...serverOptions, ...sniOptions, ...handshakeOptions, cert: tls.cert, key: tls.key },
+        (client) => this.accept(client));
     this.server = server;
+    // One thread of several holds the limit with the others (accept()); its
+    // own listener drops past it too, which is the most it could hold.
     if (this.options.maxConnections > 0) server.maxConnections = this.options.maxConnections;
+    if (this.options.maxConnections > 0) this.openClients = listenOptions.openClients;
+
     server.on('drop', () => { this.dropped++; });
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => {
@@ -304,6 +332,20 @@ export class Proxy {
   }
 
   private accept(client: Socket): void {
+    const limit = this.openClients;
+    if (limit !== undefined) {
+      if (Atomics.add(limit.counts, 0, 1) >= this.options.maxConnections) {
+        Atomics.sub(limit.counts, 0, 1);
+        this.dropped++;
+        client.destroy();
+        return;
+      }
+      Atomics.add(limit.counts, 1 + limit.index, 1);
+      client.once('close', () => {
+        Atomics.sub(limit.counts, 1 + limit.index, 1);
+        Atomics.sub(limit.counts, 0, 1);
+      });
+    }
     this.accepted++;
     const connection: ProxiedConnection = {
       client, upstream: undefined, forwarding: false, finished: false,
@@ -371,7 +413,8 @@ export class Proxy {
       forward(connection.client, socket, { mode: this.options.mode })
         .then((result) => this.forwarded(connection, upstream, result));
     });
-    socket.on('error', ignoreError);
+    let connectError: NodeJS.ErrnoException | undefined;
+    socket.on('error', (error: NodeJS.ErrnoException) => { connectError ??= error; });
     socket.once('close', () => {
       clearTimeout(timer);
       if (settled) return;
@@ -383,7 +426,7 @@ export class Proxy {
       // offered again, in case it was the cause.
       if (offeredSession !== undefined && upstream.tlsSession === offeredSession) upstream.tlsSession = undefined;
       if (connection.finished) return;
-      this.connectFailed(connection, pool, attempt, tried, upstream);
+      this.connectFailed(connection, pool, attempt, tried, upstream, connectError);
     });
   }
 
@@ -412,7 +455,7 @@ export class Proxy {
           this.finish(connection);
           return;
         }
-        this.connectFailed(connection, pool, attempt, tried, upstream);
+        this.connectFailed(connection, pool, attempt, tried, upstream, result.error);
       });
   }
 
@@ -424,9 +467,11 @@ export class Proxy {
 
   /** `upstream` was not reached for `connection`: the next one, or give up. */
   private connectFailed(connection: ProxiedConnection, pool: UpstreamPool, attempt: number, tried: Set<Upstream>,
-    upstream: Upstream): void {
-    this.failed(upstream);
-    if (attempt < this.options.retries) {
+    upstream: Upstream, error?: NodeJS.ErrnoException): void {
+    // Out of fds, memory or local ports: this host's shortage, not the
+    // upstream's fault, so it does not count toward cooling it.
+    if (!LOCAL_SHORTAGES.has(error?.code ?? '')) this.failed(upstream);
+    if (attempt < (this.options.retries ?? pool.upstreams.length - 1)) {
       this.connectUpstream(connection, pool, attempt + 1, tried);
     } else {
       this.unserved++;

@@ -6,17 +6,19 @@
 //   out: {type: 'listening', address, port} | {type: 'start-error', message, code}
 //        {type: 'stats', seq, stats} | {type: 'count', seq, open} | {type: 'stopped', forced, stats}
 import { linkToPrimary } from '../pool-workers';
-import type { ProxyOptions } from './options';
 import { Proxy } from './proxy';
+import type { ProxyThreadConfig } from './threads';
 
 async function main(): Promise<void> {
   const link = linkToPrimary();
   if (link === undefined) throw new Error('proxy/thread.js is started by `epoll-reactor proxy --threads`; it is not a program of its own');
-  const options = link.config as unknown as ProxyOptions;
+  const options = link.config as unknown as ProxyThreadConfig;
   const proxy = new Proxy(options);
   let address: string;
   try {
-    address = await proxy.start({ reusePort: true });
+    address = await proxy.start({
+      reusePort: true, openClients: { counts: new Int32Array(options.openClients), index: options.threadIndex },
+    });
   } catch (error) {
     const { message, code } = error as NodeJS.ErrnoException;
     link.send({ type: 'start-error', message, code });

@@ -21,6 +21,9 @@ const EXIT_AFTER_STOP_MS = 2000;
 
 type Reply = Record<string, unknown>;
 
+/** What a thread is started with: the options, and the shared count of open clients. */
+export type ProxyThreadConfig = ProxyOptions & { openClients: SharedArrayBuffer; threadIndex: number };
+
 class ProxyThread {
   handle: WorkerHandle | undefined;
   lastStats: ProxyStats | undefined;
@@ -69,6 +72,9 @@ function sumStats(parts: ProxyStats[], listening: string | null): ProxyStats {
  */
 export class ProxyThreads extends EventEmitter {
   private readonly threads: ProxyThread[];
+  // --max-connections over all threads (lib/proxy/proxy.ts SharedLimit):
+  // [0] the open clients of all, [1 + i] thread i's share of them.
+  private readonly openClients: Int32Array;
   private address: string | undefined;
   private port = 0;
   private stopping: Promise<number> | undefined;
@@ -78,6 +84,7 @@ export class ProxyThreads extends EventEmitter {
   constructor(readonly options: ProxyOptions, private readonly entry: string = THREAD_ENTRY) {
     super();
     this.threads = Array.from({ length: options.threads }, (_, index) => new ProxyThread(index));
+    this.openClients = new Int32Array(new SharedArrayBuffer(4 * (1 + options.threads)));
   }
 
   /** Starts the first thread (it may choose the port), then the rest on that port; resolves with the address. */
@@ -127,8 +134,9 @@ export class ProxyThreads extends EventEmitter {
   }
 
   private startThread(thread: ProxyThread): Promise<void> {
-    const config: ProxyOptions = this.port === 0 ? this.options
+    const options: ProxyOptions = this.port === 0 ? this.options
       : { ...this.options, listen: { ...(this.options.listen as { host: string }), port: this.port } };
+    const config: ProxyThreadConfig = { ...options, openClients: this.openClients.buffer as SharedArrayBuffer, threadIndex: thread.index };
     const handle = startThread(this.entry, config);
     thread.handle = handle;
     return new Promise<void>((resolve, reject) => {
@@ -152,6 +160,8 @@ export class ProxyThreads extends EventEmitter {
       void handle.ended.then((end) => {
         if (thread.handle !== handle) return;
         thread.handle = undefined;
+        // Its clients went with it (a thread that stopped has none left).
+        Atomics.sub(this.openClients, 0, Atomics.exchange(this.openClients, 1 + thread.index, 0));
         for (const waiter of thread.waiters.values()) waiter(undefined);
         thread.stopped?.(undefined);
         if (!started) {
