@@ -601,7 +601,7 @@ test('--max-connections holds over all of --threads: 3 clients served of 8, the 
     client.on('close', () => resolve('closed'));
     client.on('data', () => resolve('served'));
     client.write(`client ${i}`);
-    setTimeout(() => resolve('silent'), 3000);
+    setTimeout(() => resolve('silent'), 3000).unref();
   })));
   expect(outcomes.filter((outcome) => outcome === 'served')).toHaveLength(3);
   const line = await proxy.next((l) => isStats(l) && (l.stats as unknown as { dropped: number }).dropped === 5);
@@ -620,7 +620,7 @@ test('--idle-timeout also bounds a TLS handshake: a silent client and one that s
       const client = track(net.connect(port, '127.0.0.1', () => { if (firstBytes !== undefined) client.write(firstBytes); }));
       client.on('error', () => undefined);
       client.on('close', () => resolve(Date.now() - started));
-      setTimeout(() => resolve(-1), 5000);
+      setTimeout(() => resolve(-1), 5000).unref();
     });
     const [silent, partial] = await Promise.all([closedAfter(undefined), closedAfter(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]))]);
     for (const after of [silent, partial]) {
@@ -695,7 +695,7 @@ test("running out of fds is the proxy's own shortage: the upstream is not cooled
     client.on('error', () => resolve());
     client.on('close', () => resolve());
     client.on('data', () => { client.destroy(); resolve(); });
-    setTimeout(() => { client.destroy(); resolve(); }, 5000);
+    setTimeout(() => { client.destroy(); resolve(); }, 5000).unref();
   }));
   await Promise.all(storm);
   const line = await proxy.next((l) => isStats(l) && l.stats.unserved > 0 && l.stats.active === 0, 15000);
