@@ -38,6 +38,12 @@ export interface UpstreamStats {
   consecutiveFailures: number;
   /** Milliseconds of cooldown left; 0 when healthy. */
   coolingForMs: number;
+  /**
+   * Why the last failed connect to it failed (`CODE: message`, e.g. a TLS
+   * upstream's certificate verification), until a connect succeeds; absent
+   * when the last one did.
+   */
+  lastError?: string;
 }
 
 /** The proxy's counters, as {@link Proxy.stats} reports them. */
@@ -73,6 +79,7 @@ class Upstream {
   errors = 0;
   consecutiveFailures = 0;
   coolingUntil = 0;  // Date.now() before which the upstream is skipped
+  lastError: string | undefined = undefined;  // of the last failed connect, until one succeeds
   /**
    * With --upstream-tls, the newest TLS session this upstream issued: the
    * next connection offers it, so its handshake resumes (no certificate
@@ -293,6 +300,7 @@ export class Proxy {
         errors: upstream.errors,
         consecutiveFailures: upstream.consecutiveFailures,
         coolingForMs: Math.max(0, upstream.coolingUntil - now),
+        ...(upstream.lastError === undefined ? {} : { lastError: upstream.lastError }),
       })),
     };
   }
@@ -463,6 +471,7 @@ export class Proxy {
     upstream.total++;
     upstream.consecutiveFailures = 0;
     upstream.coolingUntil = 0;
+    upstream.lastError = undefined;
   }
 
   /** `upstream` was not reached for `connection`: the next one, or give up. */
@@ -470,7 +479,10 @@ export class Proxy {
     upstream: Upstream, error?: NodeJS.ErrnoException): void {
     // Out of fds, memory or local ports: this host's shortage, not the
     // upstream's fault, so it does not count toward cooling it.
-    if (!LOCAL_SHORTAGES.has(error?.code ?? '')) this.failed(upstream);
+    if (!LOCAL_SHORTAGES.has(error?.code ?? '')) {
+      this.failed(upstream);
+      if (error !== undefined) upstream.lastError = `${error.code ?? 'ERROR'}: ${error.message}`;
+    }
     if (attempt < (this.options.retries ?? pool.upstreams.length - 1)) {
       this.connectUpstream(connection, pool, attempt + 1, tried);
     } else {

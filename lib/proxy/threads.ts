@@ -48,6 +48,8 @@ function sumStats(parts: ProxyStats[], listening: string | null): ProxyStats {
       active: sum('active'), total: sum('total'), bytesUp: sum('bytesUp'), bytesDown: sum('bytesDown'), errors: sum('errors'),
       consecutiveFailures: Math.max(...all.map((upstream) => upstream.consecutiveFailures)),
       coolingForMs,
+      ...(all.find((upstream) => upstream.lastError !== undefined)?.lastError === undefined ? {}
+        : { lastError: all.find((upstream) => upstream.lastError !== undefined)!.lastError }),
     };
   });
   const total = (key: 'active' | 'accepted' | 'dropped' | 'unserved' | 'idleTimeouts'): number =>
