@@ -6,6 +6,7 @@
 // createConnection and Socket for user code (the test files and test/common).
 // Node's internal modules (http, tls, child_process) keep node:net: they do not
 // load modules through Module._load or the ESM resolver.
+// With --suite pipe, the same for test-pipe-* (Unix sockets).
 // With --suite tls, the same for test-tls-*: node:tls's createServer and
 // Server become the package's createSecureServer and SecureServer (servers
 // only: tls.connect, the clients, stay node's).
@@ -17,7 +18,7 @@
 // Usage:
 //   node scripts/node-suite.js [--mirror DIR] [--commit REF] [--node PATH]
 //     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE] [--keep]
-//     [--suite net|tls]
+//     [--suite net|pipe|tls]
 //   node scripts/node-suite.js --report RESULTS.json [--markdown FILE]   (the table again, from a run's --json)
 // Defaults: the mirror at /work/.mirror/denoland+node_test/repo, commit be779569
 // (Node 20.11.1's test/), this node, 2 jobs, 60 s per run. Build dist/ first
@@ -34,13 +35,13 @@ const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..');
 const DEFAULT_MIRROR = '/work/.mirror/denoland+node_test/repo';
 // What each suite runs, and which of a node module's exports the package replaces.
+const NET_OVERRIDES = { createServer: 'createServer', Server: 'Server', connect: 'connect',
+  createConnection: 'createConnection', Socket: 'Socket' };
 const SUITES = {
-  net: {
-    pattern: /^test-(net-|socket-|tcp-wrap).*\.(js|mjs)$/,
-    module: 'net',
-    overrides: { createServer: 'createServer', Server: 'Server', connect: 'connect',
-      createConnection: 'createConnection', Socket: 'Socket' },
-  },
+  net: { pattern: /^test-(net-|socket-|tcp-wrap).*\.(js|mjs)$/, module: 'net', overrides: NET_OVERRIDES },
+  // Unix sockets; half of these files use net only through node:http or
+  // child_process, which keep node's (session 56: 10 of 10 pass both ways).
+  pipe: { pattern: /^test-pipe-.*\.(js|mjs)$/, module: 'net', overrides: NET_OVERRIDES },
   tls: {
     pattern: /^test-tls-.*\.(js|mjs)$/,
     module: 'tls',
