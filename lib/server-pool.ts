@@ -361,12 +361,11 @@ export class ServerPool extends EventEmitter {
       void handle.ended.then((end) => {
         clearTimeout(endFailed);
         if (slot.handle !== handle) return;
+        slot.online = false;
         const described = slot.describe();
         // Gone before 'exit' is emitted: close() from an 'exit' listener
         // finds nothing to wait for here.
         slot.handle = undefined;
-        slot.online = false;
-        described.online = false;
         addCounters(slot.earlier, { ...slot.latest, active: 0 });
         slot.latest = zeroCounters();
         for (const waiter of slot.statsWaiters.values()) waiter(zeroCounters());

@@ -1640,7 +1640,6 @@ export class Socket extends Duplex implements AttemptingSocket {
     return true;
   }
 
-
   /**
    * @internal
    * The reactor times idleness on its own thread, from when it read or

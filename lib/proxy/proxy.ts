@@ -245,11 +245,12 @@ export class Proxy {
       : createSecureServer({ ...serverOptions, ...sniOptions, ...handshakeOptions, cert: tls.cert, key: tls.key },
         (client) => this.accept(client));
     this.server = server;
-    // One thread of several holds the limit with the others (accept()); its
-    // own listener drops past it too, which is the most it could hold.
-    if (this.options.maxConnections > 0) server.maxConnections = this.options.maxConnections;
-    if (this.options.maxConnections > 0) this.openClients = listenOptions.openClients;
-
+    if (this.options.maxConnections > 0) {
+      server.maxConnections = this.options.maxConnections;
+      // One thread of several holds the limit with the others (accept());
+      // its own listener's limit above is the most it could hold alone.
+      this.openClients = listenOptions.openClients;
+    }
     server.on('drop', () => { this.dropped++; });
     return new Promise((resolve, reject) => {
       const onError = (error: Error): void => {

@@ -40,6 +40,7 @@ function sumStats(parts: ProxyStats[], listening: string | null): ProxyStats {
     const sum = (key: 'active' | 'total' | 'bytesUp' | 'bytesDown' | 'errors'): number =>
       all.reduce((total, upstream) => total + upstream[key], 0);
     const coolingForMs = Math.max(...all.map((upstream) => upstream.coolingForMs));
+    const lastError = all.find((upstream) => upstream.lastError !== undefined)?.lastError;
     return {
       address: first.address,
       ...(first.servername === undefined ? {} : { servername: first.servername }),
@@ -48,8 +49,7 @@ function sumStats(parts: ProxyStats[], listening: string | null): ProxyStats {
       active: sum('active'), total: sum('total'), bytesUp: sum('bytesUp'), bytesDown: sum('bytesDown'), errors: sum('errors'),
       consecutiveFailures: Math.max(...all.map((upstream) => upstream.consecutiveFailures)),
       coolingForMs,
-      ...(all.find((upstream) => upstream.lastError !== undefined)?.lastError === undefined ? {}
-        : { lastError: all.find((upstream) => upstream.lastError !== undefined)!.lastError }),
+      ...(lastError === undefined ? {} : { lastError }),
     };
   });
   const total = (key: 'active' | 'accepted' | 'dropped' | 'unserved' | 'idleTimeouts'): number =>
