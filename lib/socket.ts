@@ -374,6 +374,9 @@ export class Socket extends Duplex implements AttemptingSocket {
   private activitySeenAt = 0;
   // A 'timeout' the reactor reported before JS had seen `timeout` ms of quiet.
   private deferredTimeout: NodeJS.Timeout | undefined;
+  // bytesSent when the write in flight began, or at the last 'timeout' that
+  // write put off (onReactorTimeout; net's kLastWriteQueueSize).
+  private sentAtTimeoutCheck = 0;
   private onAttachAbandoned: ((reset: boolean) => void) | undefined;  // set while adopt()'s hand-over is to come (expectAttach)
   private attachIsUnix = false;  // that hand-over's connection is a Unix socket (no RST to send)
   protected connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
@@ -1658,9 +1661,21 @@ export class Socket extends Duplex implements AttemptingSocket {
    *   bytes (or wrote) waits out the difference, so it never comes earlier
    *   than net's; bytes or writes meanwhile cancel it (the reactor has
    *   re-armed).
+   * And as net, a 'timeout' while a write is in flight and the kernel has
+   * taken some of its bytes since the last look waits one period more.
    */
   onReactorTimeout(writtenAsOf: number, timeoutsSetAsOf: number): void {
     if (writtenAsOf < this.bytesQueued || timeoutsSetAsOf < this.timeoutsSet) return;
+    if (this.pendingWrite !== null && this.bytesSent !== this.sentAtTimeoutCheck) {
+      // As net's _onTimeout: a write in flight whose bytes the kernel has
+      // been taking since it began (or since the last look) puts the
+      // 'timeout' off by one more period, from now.
+      this.sentAtTimeoutCheck = this.bytesSent;
+      this.reactor!.native.setTimeout(this.id, this.idleTimeout);
+      this.timeoutsSet++;
+      this.reactor!.scheduleFlush();
+      return;
+    }
     const early = this.idleTimeout - (performance.now() - this.activitySeenAt);
     if (early >= 1 && this.deferredTimeout === undefined) {
       this.deferredTimeout = setTimeout(emitDeferredTimeout, early, this);
@@ -2097,6 +2112,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     // cancelled deferred 'timeout' needs.
     if (this.idleTimeout > 0) this.noteActivity();
     this.pendingWrite = { target, callback };
+    this.sentAtTimeoutCheck = this.bytesSent;
     if (handedOver !== undefined) this.reactor!.native.awaitWritten(this.id, target);
     this.updateReference();
   }

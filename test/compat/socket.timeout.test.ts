@@ -187,6 +187,25 @@ describe.each(implementations)('%s', (name, createServer) => {
     await delay(300);
   });
 
+  test("a write the kernel took part of when it began puts the 'timeout' off one more period (net's _onTimeout)", async () => {
+    // The peer never reads: 8 MiB fill the kernel's buffers at once, then
+    // nothing moves. net's first look sees the write's queue changed since it
+    // began and waits a second period; the second sees no change.
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.pause();
+    socket.setTimeout(300);
+    const started = performance.now();
+    socket.write(Buffer.alloc(8 * 1024 * 1024, 'x'));
+    await within(once(socket, 'timeout'), 3000, "the 'timeout'");
+    const after = performance.now() - started;
+    // Past one period and a half: not the first look's (node:net may fire somewhat early).
+    expect(after).toBeGreaterThanOrEqual(1.5 * 300);
+    expect(after).toBeLessThan(2 * 300 + LATE_TOLERANCE_MS);
+    client.destroy();
+  });
+
   test("end() in the timeout callback closes an idle connection cleanly", async () => {
     const server = createServer();
     const port = await listenLocal(server);
