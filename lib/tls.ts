@@ -4,6 +4,7 @@
 import { constants as cryptoConstants, createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { types } from 'node:util';
 
@@ -690,13 +691,24 @@ export class SecureSocket extends Socket {
 
   /** @internal The peer's certificate as node's object (a copy of its own), or undefined when it sent none. */
   private peerCertificateObject(): PeerCertificate | undefined {
-    const certificate = this.secureInfo?.certificate;
+    const certificate = this.peerLeaf();
     return certificate === undefined ? undefined : nodeCertificateObject(certificate.raw, certificate.fingerprint256);
   }
 
   /**
+   * The peer's leaf certificate as the handshake reported it. A client's
+   * resumed session has none, as node's client reads it from the chain the
+   * server sent, which a resumption does not send (a server reads the
+   * client's from the session).
+   */
+  private peerLeaf(): SecureInfo['certificate'] {
+    const info = this.secureInfo;
+    return this.tlsClient !== undefined && info?.sessionReused === true ? undefined : info?.certificate;
+  }
+
+  /**
    * The Finished message this end sent in the handshake (a fresh Buffer),
-   * as TLSSocket's getFinished(): undefined before the handshake and once
+   * as TLSSocket's getFinished(): undefined before the handshake, null once
    * destroyed. With getPeerFinished(), what channel bindings such as
    * tls-unique are made of.
    */
@@ -854,7 +866,9 @@ export class SecureSocket extends Socket {
   }
 
   private finishedMessage(base64: string | undefined): Buffer | undefined {
-    return this.destroyed || !base64 ? undefined : Buffer.from(base64, 'base64');
+    // null once destroyed, as TLSSocket's (its handle gone; node's typings say undefined).
+    if (this.destroyed) return null as unknown as undefined;
+    return !base64 ? undefined : Buffer.from(base64, 'base64');
   }
 
   /**
@@ -862,23 +876,27 @@ export class SecureSocket extends Socket {
    * undefined when it sent none, before the handshake and once destroyed.
    */
   getPeerX509Certificate(): X509Certificate | undefined {
-    const raw = this.destroyed ? undefined : this.secureInfo?.certificate?.raw;
+    const raw = this.destroyed ? undefined : this.peerLeaf()?.raw;
     return raw === undefined || raw.length === 0 ? undefined : new X509Certificate(raw);
   }
 
-  /** `{ name, standardName, version }` of the cipher in use, or null before the handshake. */
+  // As TLSSocket's handle methods, these answer null once the socket is
+  // destroyed (its handle gone).
+
+  /** `{ name, standardName, version }` of the cipher in use, or null before the handshake and once destroyed. */
   getCipher(): { name: string; standardName: string; version: string } | null {
-    return this.secureInfo?.cipher ?? null;
+    return this.destroyed ? null : this.secureInfo?.cipher ?? null;
   }
 
-  /** `'TLSv1.3'` or `'TLSv1.2'` (and so on), or null before the handshake. */
+  /** `'TLSv1.3'` or `'TLSv1.2'` (and so on), or null before the handshake and once destroyed. */
   getProtocol(): string | null {
-    return this.secureInfo?.protocol ?? null;
+    return this.destroyed ? null : this.secureInfo?.protocol ?? null;
   }
 
-  /** Whether the client resumed an earlier session. */
+  /** Whether the client resumed an earlier session; null once destroyed. */
   isSessionReused(): boolean {
-    return this.secureInfo?.sessionReused ?? false;
+    // (node's typings say boolean; its method answers null without a handle.)
+    return this.destroyed ? null as unknown as boolean : this.secureInfo?.sessionReused ?? false;
   }
 
   /**
@@ -1076,10 +1094,15 @@ export class SecureSocket extends Socket {
       // node's whole object with its issuers, as tls.connect passes it
       // (pinning reads pubkey, the fingerprints, or an issuer's). node's own
       // check reads none of the issuers: it is spared the reactor's answer.
-      const certificate = client.checkServerIdentity === tls.checkServerIdentity
-        ? this.peerCertificateObject() ?? {} : this.getPeerCertificate(true) ?? {};
+      const nodeCheck = client.checkServerIdentity === tls.checkServerIdentity;
+      const certificate = nodeCheck ? this.peerCertificateObject() ?? {} : this.getPeerCertificate(true) ?? {};
       try {
         verifyError = client.checkServerIdentity(client.hostname, certificate as unknown as tls.PeerCertificate) ?? undefined;
+        // The error node's check returns carries the object it was given,
+        // which under tls.connect is the detailed one (issuerCertificate).
+        if (nodeCheck && verifyError !== undefined && 'cert' in verifyError) {
+          (verifyError as { cert?: unknown }).cert = this.getPeerCertificate(true) ?? {};
+        }
       } catch (error) {
         // As with tls.connect the exception is the user's (it is rethrown);
         // the connection, whose server was never accepted, is closed first.
@@ -1697,6 +1720,9 @@ function extraCertificates(): string[] {
   }
 }
 
+/** tls.connect's DEP0123 (an address as servername) is emitted once per process. */
+let ipServernameWarned = false;
+
 /**
  * Checks connect({ tls })'s options as tls.connect does (before anything is
  * created) and returns what the client socket needs.
@@ -1728,6 +1754,12 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
   if (typeof options.servername === 'string' &&
       (Buffer.byteLength(options.servername) > 255 || options.servername.includes('\0'))) {
     throw invalidArgValue('options.servername', options.servername, 'must be a host name of at most 255 bytes');
+  }
+  if (servername !== '' && !ipServernameWarned && isIP(servername) !== 0) {
+    // tls.connect's warning, once per process.
+    ipServernameWarned = true;
+    process.emitWarning('Setting the TLS ServerName to an IP address is not permitted by RFC 6066. ' +
+      'This will be ignored in a future version.', 'DeprecationWarning', 'DEP0123');
   }
   return {
     context, contextKey, servername, hostname, rejectUnauthorized,

@@ -1,0 +1,101 @@
+// What a TLS client shows that helper-126's comparison of tls.connect and
+// connect({ tls }) found different. Each case runs both clients against the
+// same node:tls server and compares.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
+
+import { connect } from '../lib';
+import { listenLocal } from './helpers';
+import { releaseTracked, track } from './helpers/cleanup';
+import { makeTestPki, TestPki } from './helpers/tls-pki';
+
+afterEach(releaseTracked);
+jest.setTimeout(20000);
+
+let pki: TestPki;
+beforeAll(() => { pki = makeTestPki(); });
+afterAll(() => pki.remove());
+
+type Connect = (port: number, options: tls.ConnectionOptions) => tls.TLSSocket;
+const clients: Array<[string, Connect]> = [
+  ['tls.connect', (port, options) => tls.connect({ host: '127.0.0.1', port, ...options })],
+  ['connect({ tls })', (port, options) => connect({ host: '127.0.0.1', port, tls: options as never }) as unknown as tls.TLSSocket],
+];
+
+/** A node:tls server that greets and ends each connection; its port. */
+async function greetingServer(options: tls.TlsOptions = {}): Promise<number> {
+  const server = track(tls.createServer({ key: pki.serverKey, cert: pki.serverCert, ...options }, (socket) => {
+    socket.on('error', () => undefined);
+    socket.end('hello');
+  }));
+  return listenLocal(server);
+}
+
+describe.each(clients)('%s', (_name, connectTo) => {
+  test('once closed, getProtocol(), getCipher() and isSessionReused() answer null, as a handle-less TLSSocket', async () => {
+    const port = await greetingServer();
+    const socket = track(connectTo(port, { ca: pki.caCert, servername: 'localhost' }));
+    await once(socket, 'secureConnect');
+    expect(socket.getProtocol()).toBe('TLSv1.3');
+    socket.resume();
+    await once(socket, 'close');
+    expect([socket.getProtocol(), socket.getCipher(), socket.isSessionReused(), socket.getFinished()])
+      .toEqual([null, null, null, null]);
+  });
+
+  test("a host name the certificate does not carry: the error's cert is the detailed one, with its issuer", async () => {
+    const port = await greetingServer();
+    const socket = track(connectTo(port, { ca: pki.caCert, servername: 'elsewhere.test' }));
+    const [error] = await once(socket, 'error') as [Error & { code: string; cert: tls.DetailedPeerCertificate }];
+    expect(error.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
+    expect(error.cert.subject.CN).toBe('localhost');
+    expect(error.cert.issuerCertificate?.subject.CN).toBe('epoll-reactor test CA');
+  });
+
+  test.each(['TLSv1.2', 'TLSv1.3'] as const)('a resumed %s session has no peer certificate, as the chain a resumption does not send', async (version) => {
+    const port = await greetingServer({ maxVersion: version });
+    const options = { ca: pki.caCert, servername: 'localhost' };
+    const first = track(connectTo(port, options));
+    let session: Buffer | undefined;
+    first.on('session', (bytes: Buffer) => { session = bytes; });
+    first.resume();
+    await once(first, 'close');
+    const second = track(connectTo(port, { ...options, session }));
+    await once(second, 'secureConnect');
+    expect(second.isSessionReused()).toBe(true);
+    expect([second.getPeerCertificate(), second.getPeerCertificate(true), second.getPeerX509Certificate()])
+      .toEqual([{}, {}, undefined]);
+    second.destroy();
+  });
+});
+
+test.each(['tls.connect', 'connect({ tls })'])('%s: an address as servername gives DEP0123 once, as tls.connect', async (name) => {
+  const dist = JSON.stringify(path.join(__dirname, '..', 'dist'));
+  const script = `
+    const tls = require('node:tls');
+    const { connect } = require(${dist});
+    const warnings = [];
+    process.on('warning', (warning) => warnings.push(warning.code));
+    const server = tls.createServer({ key: ${JSON.stringify(pki.serverKey.toString())}, cert: ${JSON.stringify(pki.serverCert.toString())} },
+      (socket) => socket.end());
+    server.listen(0, '127.0.0.1', async () => {
+      for (let i = 0; i < 2; i++) {
+        const options = { ca: ${JSON.stringify(pki.caCert.toString())}, servername: '127.0.0.1', checkServerIdentity: () => undefined };
+        const port = server.address().port;
+        const socket = ${JSON.stringify(name)} === 'tls.connect' ? tls.connect({ host: '127.0.0.1', port, ...options })
+          : connect({ host: '127.0.0.1', port, tls: options });
+        socket.on('error', () => {});
+        socket.resume();
+        await new Promise((resolve) => socket.on('close', resolve));
+      }
+      server.close();
+      setImmediate(() => process.stdout.write(JSON.stringify(warnings)));
+    });`;
+  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] }));
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  await once(child, 'close');
+  expect(JSON.parse(output)).toEqual(['DEP0123']);
+});
