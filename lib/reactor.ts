@@ -497,8 +497,10 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
       } else if (kind === EventKind.Connection) {
         const listener = listeners.get(records[i + 2]);
         if (listener === undefined) {
-          // The server closed after this connection was accepted.
-          reactor.native.close(id);
+          // The server closed after this connection was accepted, before JS
+          // saw it: reset, as closing net's listener resets the connections
+          // still in its backlog (a FIN would look like a served, ended one).
+          reactor.native.reset(id);
           reactor.scheduleFlush();
           continue;
         }

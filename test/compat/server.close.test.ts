@@ -67,6 +67,25 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(order).toEqual(['server close', 'socket close']);
   });
 
+  test("connections the server had not yet taken when close() ran are reset, as net's backlog is", async () => {
+    const server = createServer(mustNotCall("a 'connection' the server had not taken"));
+    const port = await listenLocal(server);
+    const outcomes = Array.from({ length: 3 }, () => new Promise<string>((resolve) => {
+      const client = trackSocket(net.connect(port, '127.0.0.1'));
+      client.on('error', (error: NodeJS.ErrnoException) => resolve(String(error.code)));
+      client.on('end', () => resolve('end'));
+      client.resume();
+    }));
+    // The connects go out in ticks queued before this one (net.connect to an
+    // address); then, before the loop can poll, JS is busy while the kernel
+    // (and the reactor thread) take them, and close() comes first.
+    await new Promise((resolve) => process.nextTick(resolve));
+    const until = Date.now() + 200;
+    while (Date.now() < until);
+    server.close();
+    expect(await within(Promise.all(outcomes), 3000, 'the clients')).toEqual(['ECONNRESET', 'ECONNRESET', 'ECONNRESET']);
+  });
+
   test('a connection attempted just after close() returns is refused', async () => {
     const server = createServer();
     const port = await listenLocal(server);
