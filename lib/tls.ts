@@ -1257,8 +1257,20 @@ export class SecureSocket extends Socket {
     const report = duringHandshake ? this.handshakeFailureReport : undefined;
     if (report !== undefined && kind !== TLS_ERROR_PEER_CLOSED) error = report();
     else if (kind !== TLS_ERROR_PEER_CLOSED) error = opensslError(strings[first], strings[first + 1], strings[first + 2]);
-    else if (client !== undefined) error = clientDisconnected(client);
-    else error = connectionReset();
+    else if (client !== undefined) {
+      error = clientDisconnected(client);
+      if (duringHandshake && !this.readableEnded) {
+        // As tls.connect: the server's FIN is the socket's 'end' first, and
+        // that 'end''s listener (node's onConnectEnd) destroys with the error.
+        // (Not through onReactorEnd, whose end waits for 'secureConnect'; no
+        // plaintext came before the handshake failed.)
+        const disconnected = error;
+        this.once('end', () => this.destroy(disconnected));
+        this.push(null);
+        this.read(0);
+        return;
+      }
+    } else error = connectionReset();
     if (duringHandshake && client === undefined) failHandshake(this, error);
     else this.destroy(error);
   }

@@ -3,6 +3,7 @@
 // same node:tls server and compares.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 
@@ -52,6 +53,21 @@ describe.each(clients)('%s', (_name, connectTo) => {
     expect(error.code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
     expect(error.cert.subject.CN).toBe('localhost');
     expect(error.cert.issuerCertificate?.subject.CN).toBe('epoll-reactor test CA');
+  });
+
+  test("a server that ends during the handshake: 'end', then the \"disconnected before secure\" ECONNRESET, then 'close'", async () => {
+    const server = track(net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.end());
+    }));
+    const port = await listenLocal(server);
+    const socket = track(connectTo(port, { ca: pki.caCert, servername: 'localhost' }));
+    const events: string[] = [];
+    for (const event of ['connect', 'secureConnect', 'end']) socket.on(event, () => events.push(event));
+    socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error ${error.code}: ${error.message}`));
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(events).toEqual(['connect', 'end',
+      'error ECONNRESET: Client network socket disconnected before secure TLS connection was established']);
   });
 
   test.each(['TLSv1.2', 'TLSv1.3'] as const)('a resumed %s session has no peer certificate, as the chain a resumption does not send', async (version) => {
