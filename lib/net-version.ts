@@ -187,3 +187,10 @@ export const pskHintErrorCode = major >= 24 ? 'ERR_TLS_PSK_SET_IDENTITY_HINT_FAI
  * version. Seen with node:tls on 20.20.2, 22.23.5, 24.22.3 and 26.12.1.
  */
 export const serversNeedClientCertificates = major >= 24;
+
+/**
+ * An address as a TLS client's servername: Node 20 to 24 warn (DEP0123,
+ * once per process); since the deprecation's end of life (Node 25),
+ * tls.connect throws ERR_INVALID_ARG_VALUE (checked on Node 26).
+ */
+export const ipServernameThrows = major >= 25;

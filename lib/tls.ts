@@ -14,7 +14,7 @@ import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleE
 import type { Reactor } from './reactor';
 import {
   addContextIgnoresCase, ephemeralKeyInfoNamesGroups, contextsCheckedForCertificate, systemCaHintOnVerifyErrors,
-  pskHintErrorCode, serversNeedClientCertificates, tlsSessionsCarryServerIdentity,
+  ipServernameThrows, pskHintErrorCode, serversNeedClientCertificates, tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
 import { nodeOptionValue } from './node-options';
@@ -1767,11 +1767,16 @@ export function prepareTlsClient(connectOptions: { host?: string; port?: number 
       (Buffer.byteLength(options.servername) > 255 || options.servername.includes('\0'))) {
     throw invalidArgValue('options.servername', options.servername, 'must be a host name of at most 255 bytes');
   }
-  if (servername !== '' && !ipServernameWarned && isIP(servername) !== 0) {
-    // tls.connect's warning, once per process.
-    ipServernameWarned = true;
-    process.emitWarning('Setting the TLS ServerName to an IP address is not permitted by RFC 6066. ' +
-      'This will be ignored in a future version.', 'DeprecationWarning', 'DEP0123');
+  if (servername !== '' && isIP(servername) !== 0) {
+    if (ipServernameThrows) {
+      throw invalidArgValue('options.servername', servername, 'Setting the TLS ServerName to an IP address is not permitted.');
+    }
+    if (!ipServernameWarned) {
+      // tls.connect's warning, once per process.
+      ipServernameWarned = true;
+      process.emitWarning('Setting the TLS ServerName to an IP address is not permitted by RFC 6066. ' +
+        'This will be ignored in a future version.', 'DeprecationWarning', 'DEP0123');
+    }
   }
   return {
     context, contextKey, servername, hostname, rejectUnauthorized,
