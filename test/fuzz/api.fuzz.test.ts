@@ -53,6 +53,11 @@ const tlsFromEnvironment = process.env.FUZZ_TLS !== undefined ? process.env.FUZZ
 
 describe('RELIABILITY #35: API fuzzer', () => {
   const seeds: Seed[] = seconds !== undefined ? [{ seed: Number(process.env.FUZZ_SEED ?? Date.now() % 100000), why: 'timed run' }] : seedsFromEnvironment();
+  // Per seed, the forward()s to an address checked whole both ways. A seed
+  // makes a few, and its own resets and destroys can cut each of them short
+  // when the machine is loaded (seed 5 made none whole twice, beside other
+  // runs); so the check that they happen is over all the seeds.
+  const addressForwardsWhole: number[] = [];
   test.each(seeds)('seed $seed ($why): one close per socket, nothing after it, every byte accounted for', async (entry) => {
     const { seed } = entry;
     const tls = tlsFromEnvironment ?? entry.tls ?? seconds !== undefined;
@@ -67,18 +72,22 @@ describe('RELIABILITY #35: API fuzzer', () => {
       tls,
     });
     if (process.env.FUZZ_VERBOSE || seconds !== undefined) console.log(JSON.stringify(result.stats));
+    addressForwardsWhole.push(result.stats.addressForwardStreamsWhole ?? 0);
     expect(result.violations).toEqual([]);
     // The run did what it is for: many sockets, data both ways, whole streams checked.
     expect(result.stats.sockets).toBeGreaterThan(entry.sockets ?? sockets);
     expect(result.stats.streamsWhole).toBeGreaterThan(0);
     expect(result.stats.bytesReceived).toBeGreaterThan(0);
     if (tls) expect(result.stats.tlsStreamsWhole).toBeGreaterThan(0);
-    // Both directions of some forward()s to an address, checked whole.
-    expect(result.stats.addressForwardStreamsWhole).toBeGreaterThan(0);
     // Timed runs (hostile): some forwards, of both forms, read their first
     // bytes as UTF-8 text first. (A fixed seed makes a few, not always one whole.)
     if (seconds !== undefined) expect(result.stats.decodedForwardStreamsWhole).toBeGreaterThan(0);
     // ...and some forwards between sockets wrote it on to the upstream corked first.
     if (seconds !== undefined) expect(result.stats.corkedForwardStreamsWhole).toBeGreaterThan(0);
   }, 120000 + (seconds ?? 0) * 2000);
+
+  test('over the seeds: both directions of some forward()s to an address, checked whole', () => {
+    expect(addressForwardsWhole).toHaveLength(seeds.length);
+    expect(addressForwardsWhole.reduce((sum, count) => sum + count, 0)).toBeGreaterThan(0);
+  });
 });
