@@ -1614,7 +1614,8 @@ export class Socket extends Duplex implements AttemptingSocket {
    * that ignores backpressure does not hold 'end' for long.
    */
   private holdEndForWrites(): boolean {
-    if (!this.endWaitsForWriteTry) return false;
+    // Nothing buffered either way (most FINs): nothing to wait for, and no hold made.
+    if (!this.endWaitsForWriteTry || (this.writableLength === 0 && this.readableLength === 0)) return false;
     const hold = this.endHold ??= {
       waitedForFlow: false, waiting: false, rounds: 0, writeCallsAtTry: 0, bytesQueuedAtTry: 0, bytesQueuedAtFin: this.bytesQueued,
     };
