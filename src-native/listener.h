@@ -61,7 +61,16 @@ class AcceptGate {
   // value, which Node raises to the hard one).
   void SetFdLimit(uint64_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
+    fdLimit_ = limit;
     fdCap_ = limit / 4;
+    headroom_ = limit;
+  }
+  // Reactor thread: accept4 returned `fd`. The kernel gives the lowest free
+  // number, so every fd below it is open: at most fdLimit - fd - 1 are free.
+  void NoteAcceptedFd(int fd) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    uint64_t next = static_cast<uint64_t>(fd) + 1;
+    headroom_ = next < fdLimit_ ? fdLimit_ - next : 0;
   }
   // Reactor thread: a listener opened or closed. A bound that shrinks below
   // what waits holds accepting until JS takes enough (see Admit).
@@ -92,14 +101,26 @@ class AcceptGate {
   }
 
  private:
+  // Near the fd limit, at most half the fds that may still be free wait for
+  // JS: its handlers need fds too (a proxy connects an upstream per client),
+  // and get them before the next accepts (reactor.cc takes the events after
+  // the handlers' commands were flushed). A connection accepted into the
+  // last free fd would otherwise leave its handler none, as when the reactor
+  // accepted a burst of clients into every free fd and each upstream connect
+  // then failed with EMFILE. At least one, so that accepting goes on (one
+  // at a time, as libuv's handler-per-accept) and corrects a stale headroom.
   uint64_t Bound() const {
-    return std::max(kMinWaitingForJs, std::min({room_, kMaxWaitingForJs, fdCap_}));
+    uint64_t bound = std::max(kMinWaitingForJs, std::min({room_, kMaxWaitingForJs, fdCap_}));
+    return std::max<uint64_t>(1, std::min(bound, headroom_ / 2));
   }
 
   std::mutex mutex_;
   uint64_t waiting_ = 0;
   uint64_t room_ = 0;  // the open listeners' RoomFor, summed
   uint64_t fdCap_ = kMaxWaitingForJs;
+  uint64_t fdLimit_ = UINT64_MAX;
+  // Fds that may still be free after the last accept (NoteAcceptedFd).
+  uint64_t headroom_ = UINT64_MAX;
   bool held_ = false;
   int wakeFd_ = -1;
 };

@@ -85,6 +85,27 @@ class BatchRecycler {
   Delivery* delivery_;
   std::unique_ptr<Batch>& batch_;
 };
+
+// Tells the accept gate that JS took a batch's connection events, when
+// DeliverToJs returns on any path: by then their handlers have run and the
+// commands they staged are flushed (the nextTick queue runs as
+// napi_make_callback returns), so the reactor runs those (a proxy's upstream
+// connects) before it accepts again, as libuv runs node's connection handler
+// before the next accept. While the JS thread stalls nothing is taken, and
+// the reactor stops accepting.
+class AcceptsTaken {
+ public:
+  AcceptsTaken(AcceptGate* gate, uint64_t count) : gate_(gate), count_(count) {}
+  AcceptsTaken(const AcceptsTaken&) = delete;
+  AcceptsTaken& operator=(const AcceptsTaken&) = delete;
+  ~AcceptsTaken() {
+    if (gate_ != nullptr && count_ != 0) gate_->Taken(count_);
+  }
+
+ private:
+  AcceptGate* gate_;
+  uint64_t count_;
+};
 }  // namespace
 
 namespace {
@@ -216,14 +237,12 @@ void DeliverToJs(napi_env env, napi_value dispatch, napi_value resource, Deliver
   if (!batch) return;
   // The loop held back due timeouts until JS took these: it may go on now.
   if (batch->timeouts >= Loop::kMaxTimeoutsAwaitingJs && delivery->acceptGate) delivery->acceptGate->WakeLoop();
+  AcceptsTaken accepts(delivery->acceptGate.get(), batch->acceptEvents);
   BatchRecycler recycler(delivery, batch);
   for (uint8_t pool = 1; pool <= kBufferPools; ++pool) {
     for (auto& buffer : batch->returnedBuffers[pool - 1]) delivery->KeepBuffer(pool, std::move(buffer));
     batch->returnedBuffers[pool - 1].clear();
   }
-  // Taken now: the handlers below run before this returns. While the JS
-  // thread stalls nothing is taken, and the reactor stops accepting.
-  if (batch->acceptEvents != 0 && delivery->acceptGate) delivery->acceptGate->Taken(batch->acceptEvents);
   for (uint64_t pin : batch->unpinned) {
     auto found = delivery->pins.find(pin);
     if (found == delivery->pins.end()) continue;

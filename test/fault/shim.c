@@ -5,8 +5,10 @@
 //   FAULT_<CALL>_AFTER=N    let N calls of CALL succeed, then fail the next ones
 //   FAULT_<CALL>_COUNT=K    how many calls fail after that (default 1; -1 = all)
 //   FAULT_<CALL>_ERRNO=E    the errno they fail with (default: see kCalls)
-//     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2, MALLOC, EPOLL_WAIT
-//     or PTHREAD_CREATE. PTHREAD_CREATE counts, on any thread, only the calls
+//     CALL is ACCEPT4, EPOLL_CTL (EPOLL_CTL_ADD only), PIPE2, SOCKET, MALLOC,
+//     EPOLL_WAIT or PTHREAD_CREATE. SOCKET's default errno is EMFILE: a
+//     connect's socket (made on the JS thread: FAULT_ANY_THREAD=1) finds the
+//     process out of fds. PTHREAD_CREATE counts, on any thread, only the calls
 //     that start a function of the addon (epoll_reactor.node, or the prebuild
 //     epoll-reactor.glibc.node): the reactor's thread and, once a server
 //     listens, its fd-table grower (src-native/fd_table.h).
@@ -59,7 +61,7 @@
 
 extern void* __libc_malloc(size_t size);
 
-enum Call { kAccept4, kEpollCtl, kPipe2, kMalloc, kEpollWait, kPthreadCreate, kCallCount };
+enum Call { kAccept4, kEpollCtl, kPipe2, kSocket, kMalloc, kEpollWait, kPthreadCreate, kCallCount };
 
 struct Fault {
   const char* name;
@@ -75,6 +77,7 @@ static struct Fault faults[kCallCount] = {
     [kAccept4] = {"ACCEPT4", ENOBUFS, -1, 1, 0, 0, 0},
     [kEpollCtl] = {"EPOLL_CTL", ENOMEM, -1, 1, 0, 0, 0},
     [kPipe2] = {"PIPE2", EMFILE, -1, 1, 0, 0, 0},
+    [kSocket] = {"SOCKET", EMFILE, -1, 1, 0, 0, 0},
     [kMalloc] = {"MALLOC", ENOMEM, -1, 1, 0, 0, 0},
     [kEpollWait] = {"EPOLL_WAIT", EINVAL, -1, 1, 0, 0, 0},
     [kPthreadCreate] = {"PTHREAD_CREATE", EAGAIN, -1, 1, 0, 0, 0},
@@ -388,6 +391,10 @@ long syscall(long number, ...) {
 // lifetime in the log: closes can then be compared with creations per fd.
 int socket(int domain, int type, int protocol) {
   REAL(socket);
+  if (ShouldFail(kSocket)) {
+    errno = faults[kSocket].error;
+    return -1;
+  }
   int result = real_socket(domain, type, protocol);
   NoteCreated(result);
   if (result >= 0 && receiveBuffer > 0 && (domain == AF_INET || domain == AF_INET6) &&
