@@ -292,7 +292,12 @@ export class ServerPool extends EventEmitter {
    */
   close(graceMs: number = this.options.shutdownGraceMs): Promise<void> {
     if (this.closing !== undefined) return this.closing;
-    validateInteger(graceMs, 'graceMs', 0, 2 ** 31 - 1);
+    // A promise-returning call rejects on a bad argument, as node's promise APIs do.
+    try {
+      validateInteger(graceMs, 'graceMs', 0, 2 ** 31 - 1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.closing = Promise.all(this.slots.map((slot) => this.stopSlot(slot, graceMs))).then(() => {
       process.nextTick(() => this.emit('close'));
     });
@@ -341,7 +346,9 @@ export class ServerPool extends EventEmitter {
             started = true;
             slot.online = true;
             this.bound ??= { address: typed.address, port: typed.port, family: typed.family };
-            this.emit('online', slot.describe());
+            // A replacement that was starting when close() was called is
+            // stopped, not announced.
+            if (this.closing === undefined) this.emit('online', slot.describe());
             resolve();
             break;
           case 'start-error':

@@ -144,3 +144,28 @@ test.each<ServerPoolMode>(['threads', 'cluster'])('mode %s: stats() counts a wor
     for (const socket of opened) socket.destroy();
   }
 }, 30000);
+
+test.each<ServerPoolMode>(['threads', 'cluster'])("mode %s: a replacement starting when close() is called is not announced 'online'", async (mode) => {
+  pool = await serveOnWorkers({ module: poolEchoModule, port: 0, host: '127.0.0.1', workers: 2, mode, restartDelayMs: 0 });
+  const events: string[] = [];
+  pool.on('exit', (_worker, exit: ServerPoolWorkerExit) => events.push(`exit expected ${exit.expected}`));
+  pool.on('online', () => events.push('online'));
+  const restarted = once(pool, 'restart');
+  expect(typeof await exchange(pool.address()!.port, 'exit\n')).toBe('object');
+  await restarted;
+  // The replacement is loading its module: it listens a few ms from now.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  events.push('close');
+  await pool.close();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(events.slice(events.indexOf('close'))).not.toContain('online');
+}, 30000);
+
+test('close() with a bad grace rejects with the code, and the pool stays open', async () => {
+  pool = await serveOnWorkers({ module: poolEchoModule, port: 0, host: '127.0.0.1', workers: 1, mode: 'threads' });
+  let returned: Promise<void> | undefined;
+  expect(() => { returned = pool!.close(-1); }).not.toThrow();
+  await expect(returned).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  await expect(pool.close('1' as unknown as number)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+  expect(typeof await exchange(pool.address()!.port, 'who\n')).toBe('string');
+}, 30000);
