@@ -59,7 +59,8 @@ export interface ServerPoolOptions {
   /**
    * Delay before a dead worker is restarted. It doubles for each further
    * death of a worker that had run less than 10 s, up to
-   * `maxRestartDelayMs`, so a handler that crashes at once does not spin.
+   * `maxRestartDelayMs`, so a handler that crashes at once does not spin
+   * (with 0, the first restart is at once and the next double from 1 ms).
    * Default 100 ms.
    */
   restartDelayMs?: number;
@@ -397,7 +398,10 @@ export class ServerPool extends EventEmitter {
 
   private scheduleRestart(slot: Slot): void {
     if (Date.now() - slot.startedAt >= STABLE_RUN_MS) slot.quickDeaths = 0;
-    const delay = Math.min(this.options.maxRestartDelayMs, this.options.restartDelayMs * 2 ** slot.quickDeaths);
+    // Doubled from at least 1 ms: with restartDelayMs 0, a worker that dies
+    // at once is restarted at once the first time, then backs off too.
+    const base = slot.quickDeaths === 0 ? this.options.restartDelayMs : Math.max(1, this.options.restartDelayMs);
+    const delay = Math.min(this.options.maxRestartDelayMs, base * 2 ** slot.quickDeaths);
     slot.quickDeaths++;
     this.emit('restart', slot.describe(), delay);
     slot.restartTimer = setTimeout(() => {

@@ -51,6 +51,22 @@ test('restarts that fail back off 50, 100, 200, 400, 400 ms; the port serves; th
   expect(pool.workers().every((worker) => worker.online)).toBe(true);
 }, 60000);
 
+test('with restartDelayMs 0, the first restart is at once and the next ones back off from 1 ms', async () => {
+  const { module, marker } = failOnLoadModule();
+  pool = await serveOnWorkers({
+    module, port: 0, host: '127.0.0.1', workers: 2, mode: 'threads', restartDelayMs: 0, maxRestartDelayMs: 64,
+  });
+  const delays: number[] = [];
+  pool.on('restart', (_worker, delayMs: number) => delays.push(delayMs));
+  pool.on('exit', () => undefined);
+  fs.writeFileSync(marker, '');
+  expect(typeof await exchange(pool.address()!.port, 'exit\n')).toBe('object');
+  await waitFor(() => delays.length >= 8, 20000, 'eight restart attempts');
+  // Before: 0 every time, a worker failing on load restarted as fast as it could die.
+  expect(delays.slice(0, 8)).toEqual([0, 2, 4, 8, 16, 32, 64, 64]);
+  fs.rmSync(marker);
+}, 60000);
+
 test('a restart that fails while the module keeps a timer is ended and tried again', async () => {
   const { module, marker } = failOnLoadModule(true);
   pool = await serveOnWorkers({
