@@ -32,6 +32,15 @@ void AcceptGate::Taken(uint64_t count) {
   }
 }
 
+bool AcceptGate::TakenUnlessNearFdLimit(uint64_t count) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (headroom_ / 2 < BoundByListeners()) return false;
+  }
+  Taken(count);
+  return true;
+}
+
 void AcceptGate::WakeLoop() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);

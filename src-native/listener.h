@@ -57,8 +57,9 @@ class AcceptGate {
     held_ = true;
     return false;
   }
-  // Reactor thread, at start: the process's fd limit (RLIMIT_NOFILE's soft
-  // value, which Node raises to the hard one).
+  // Reactor thread, at start and when an accepted fd shows it was raised:
+  // the process's fd limit (RLIMIT_NOFILE's soft value, which Node raises to
+  // the hard one).
   void SetFdLimit(uint64_t limit) {
     std::lock_guard<std::mutex> lock(mutex_);
     fdLimit_ = limit;
@@ -67,10 +68,13 @@ class AcceptGate {
   }
   // Reactor thread: accept4 returned `fd`. The kernel gives the lowest free
   // number, so every fd below it is open: at most fdLimit - fd - 1 are free.
-  void NoteAcceptedFd(int fd) {
+  // False when `fd` is past the limit known: it was raised since (prlimit),
+  // and SetFdLimit should be given the new one.
+  bool NoteAcceptedFd(int fd) {
     std::lock_guard<std::mutex> lock(mutex_);
     uint64_t next = static_cast<uint64_t>(fd) + 1;
     headroom_ = next < fdLimit_ ? fdLimit_ - next : 0;
+    return next <= fdLimit_;
   }
   // Reactor thread: a listener opened or closed. A bound that shrinks below
   // what waits holds accepting until JS takes enough (see Admit).
@@ -90,6 +94,13 @@ class AcceptGate {
   // JS thread: `count` such events reached JS. Wakes the reactor if it stopped
   // accepting; under the same lock as Admit(), so the wake cannot be lost.
   void Taken(uint64_t count);
+  // JS thread, as a batch reaches JS: takes its `count` events at once, as
+  // Taken() does, unless the fd headroom is what bounds accepting; then it
+  // returns false and the caller calls Taken() once the batch's handlers
+  // have run (reactor.cc AcceptsTaken). Taking early lets the reactor accept
+  // during a long batch, so a connect burst is not left to the kernel's
+  // backlog alone.
+  bool TakenUnlessNearFdLimit(uint64_t count);
   // JS thread: wakes the loop for another reason than accepting (it took a
   // full slice of timeouts: reactor.cc DeliverToJs), through the same fd.
   void WakeLoop();
@@ -109,9 +120,9 @@ class AcceptGate {
   // accepted a burst of clients into every free fd and each upstream connect
   // then failed with EMFILE. At least one, so that accepting goes on (one
   // at a time, as libuv's handler-per-accept) and corrects a stale headroom.
-  uint64_t Bound() const {
-    uint64_t bound = std::max(kMinWaitingForJs, std::min({room_, kMaxWaitingForJs, fdCap_}));
-    return std::max<uint64_t>(1, std::min(bound, headroom_ / 2));
+  uint64_t Bound() const { return std::max<uint64_t>(1, std::min(BoundByListeners(), headroom_ / 2)); }
+  uint64_t BoundByListeners() const {
+    return std::max(kMinWaitingForJs, std::min({room_, kMaxWaitingForJs, fdCap_}));
   }
 
   std::mutex mutex_;

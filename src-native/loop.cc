@@ -1080,7 +1080,10 @@ void Loop::AcceptReady() {
       }
       ++accepted;
       fdTable_.Note(fd);
-      acceptGate_->NoteAcceptedFd(fd);
+      if (!acceptGate_->NoteAcceptedFd(fd)) {
+        acceptGate_->SetFdLimit(sys::OpenFileLimit());
+        acceptGate_->NoteAcceptedFd(fd);
+      }
       if (listener->maxConnections != 0 && listener->open >= listener->maxConnections) {
         // As net's onconnection: past maxConnections a connection is accepted
         // and closed at once, and the server emits 'drop' with its addresses.

@@ -86,16 +86,18 @@ class BatchRecycler {
   std::unique_ptr<Batch>& batch_;
 };
 
-// Tells the accept gate that JS took a batch's connection events, when
-// DeliverToJs returns on any path: by then their handlers have run and the
-// commands they staged are flushed (the nextTick queue runs as
-// napi_make_callback returns), so the reactor runs those (a proxy's upstream
-// connects) before it accepts again, as libuv runs node's connection handler
-// before the next accept. While the JS thread stalls nothing is taken, and
-// the reactor stops accepting.
+// Tells the accept gate that JS took a batch's connection events: at once,
+// or, when the fd headroom bounds accepting, as DeliverToJs returns on any
+// path: by then their handlers have run and the commands they staged are
+// flushed (the nextTick queue runs as napi_make_callback returns), so the
+// reactor runs those (a proxy's upstream connects) before it accepts again,
+// as libuv runs node's connection handler before the next accept. While the
+// JS thread stalls nothing is taken, and the reactor stops accepting.
 class AcceptsTaken {
  public:
-  AcceptsTaken(AcceptGate* gate, uint64_t count) : gate_(gate), count_(count) {}
+  AcceptsTaken(AcceptGate* gate, uint64_t count) : gate_(gate), count_(count) {
+    if (gate_ != nullptr && count_ != 0 && gate_->TakenUnlessNearFdLimit(count_)) count_ = 0;
+  }
   AcceptsTaken(const AcceptsTaken&) = delete;
   AcceptsTaken& operator=(const AcceptsTaken&) = delete;
   ~AcceptsTaken() {

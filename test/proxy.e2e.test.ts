@@ -699,10 +699,15 @@ test("running out of fds is the proxy's own shortage: the upstream is not cooled
   // EMFILE, as when the process is out of fds (test/fault/shim.c).
   const proxy = runProxy(['--listen', '127.0.0.1:0', '--upstream', `127.0.0.1:${live.port}`, '--stats-interval', '50'],
     undefined, {
+      // The shim's SIGUSR2 handler is set up by the reactor's own thread.
+      EPOLL_REACTOR_THREAD: 'own',
       LD_PRELOAD: preloadWithShim(), FAULT_ANY_THREAD: '1', FAULT_ARM_ON_SIGUSR2: '1',
       FAULT_SOCKET_AFTER: '0', FAULT_SOCKET_COUNT: '20',
     });
   const port = await listeningPort(proxy);
+  // Served once first: the reactor's thread, which sets up the shim's
+  // SIGUSR2 handler as it starts, is running by then.
+  expect((await echoThrough(port, Buffer.from('before\n'))).toString()).toBe('before\n');
   process.kill(proxy.child.pid!, 'SIGUSR2');
   const unserved = await Promise.all(Array.from({ length: 20 }, () => new Promise<boolean>((resolve) => {
     const client = track(net.connect(port, '127.0.0.1', () => client.write('x')));
@@ -737,6 +742,7 @@ test('with fds for N client/upstream pairs and a burst of clients, the proxy ser
     await Promise.all(Array.from({ length: 150 }, () => new Promise<void>((resolve, reject) => {
       const client = track(net.connect(port, '127.0.0.1', () => resolve()));
       client.once('error', reject);
+      setTimeout(() => reject(new Error('a connect did not complete in the backlog')), 10000).unref();
       clients.push(client);
     })));
   } finally {
