@@ -6,6 +6,7 @@
 // listen backlog's worth of connections wait for JS (AcceptGate,
 // src-native/listener.h): the rest stay in the kernel backlog until JS
 // catches up.
+import { execFileSync } from 'node:child_process';
 import * as net from 'node:net';
 
 import { JsonLineChild, startFixture } from './helpers/child';
@@ -109,4 +110,34 @@ test('the connections that waited through a stall reach JS in one batch, none le
   await stallAndConnect(0);
   const { turns } = await servedAfterStall(CLIENTS);
   expect(turns.slice(0, 5)).toEqual([CLIENTS]);
+}, 40_000);
+
+test('a limit raised while the server runs (prlimit) is picked up: accepting past the old limit is not held at one per turn', async () => {
+  child = startFixture('stalled-accepts.js', {
+    STALL_MS: String(STALL_MS), MAX_CONNECTIONS: '0', EPOLL_REACTOR_THREAD: 'own', SOFT_NOFILE: '100',
+  });
+  const { port } = await child.next<{ port: number }>((line) => 'port' in line);
+  // More clients than the limit has fds for: every fd below 100 ends up open
+  // (the rest are shed), so the next accept after the raise returns fd 100.
+  const connect = (): Promise<void> => new Promise((resolve) => {
+    const client = net.connect(port, '127.0.0.1');
+    clients.push(client);
+    client.on('error', () => undefined);
+    client.once('connect', () => resolve());
+    client.once('close', () => resolve());
+  });
+  await Promise.all(Array.from({ length: 120 }, connect));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Raised as far as an unprivileged process may: the soft limit, to 4,096
+  // or the hard limit.
+  const pid = String(child.child.pid);
+  const hard = Number(execFileSync('prlimit', ['--pid', pid, '--nofile', '--noheadings', '--raw', '-o', 'HARD']));
+  execFileSync('prlimit', ['--pid', pid, `--nofile=${Number.isFinite(hard) ? Math.min(4096, hard) : 4096}:`]);
+  process.kill(child.child.pid!, 'SIGUSR2');
+  await new Promise((resolve) => setTimeout(resolve, 200));  // the stall has begun
+  await Promise.all(Array.from({ length: 200 }, connect));
+  const report = await child.next<{ stalled: number; before: number }>((line) => 'stalled' in line, STALL_MS + 10_000);
+  // The old limit read at start made fd 100 look past it: no headroom, one
+  // connection waiting for JS at a time, so 1 during the stall.
+  expect(report.stalled - report.before).toBeGreaterThanOrEqual(150);
 }, 40_000);
