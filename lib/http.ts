@@ -274,6 +274,8 @@ function listenThrough(httpServer: net.Server, server: Server): void {
     },
   };
   fields._handle = handle;
+  // As net's listen: an unref() made before it holds for the new listener.
+  if ((httpServer as { _unref?: boolean })._unref === true) server.unref();
   Object.defineProperty(httpServer, '_connections', {
     configurable: true,
     enumerable: true,

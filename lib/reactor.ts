@@ -317,6 +317,8 @@ export class Reactor {
     index[1] = at + length;
   }
 
+  /** Batches dispatched so far: which batch a socket's last bytes came in (Socket.holdEndForWrites). */
+  batches = 0;
   /** The records array and inbox of the last batch: marked untransferable once each. */
   lastRecords: Float64Array | undefined;
   lastInbox: Uint8Array | undefined;
@@ -474,6 +476,7 @@ function rethrow(error: unknown): never {
 function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: number, chunks: Buffer[] | undefined,
   strings: string[], inbox: Uint8Array | undefined): void {
   const { connections, listeners } = reactor;
+  reactor.batches++;
   if (records !== reactor.lastRecords) keepInPlace(reactor.lastRecords = records);
   if (inbox !== undefined && inbox !== reactor.lastInbox) keepInPlace(reactor.lastInbox = inbox);
   // `records` is reused for every batch: only its first recordCount entries are this batch's.

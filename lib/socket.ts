@@ -382,6 +382,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   protected connectEmitPending = false;  // 'connect' is queued on nextTick, not yet emitted
   private endWaitsForConnect = false;  // a FIN arrived before 'connect' was emitted (connectEmitted)
   private writeCalls = 0;  // write() and end() calls (holdEndForWrites)
+  private dataBatch = 0;   // the Reactor.batches that brought the last bytes (holdEndForWrites)
   private endHold: EndHold | undefined = undefined;
   private dataAwaitingConnect: Buffer[] = [];  // bytes that came before 'connect' was emitted (connectEmitted)
   private bytesAwaitingConnect = 0;  // written before the connection was up, not yet queued
@@ -1420,6 +1421,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   private receiveData(data: Buffer): void {
     const length = data.length;
     const reactor = this.reactor!;
+    this.dataBatch = reactor.batches;
     if (this.idleTimeout > 0) this.noteActivity();
     if ((this as unknown as { _readableState: { ended: boolean } })._readableState.ended && !this.readEnded) {
       // A socket made with readable: false (net reads nothing of it): bytes
@@ -1614,8 +1616,14 @@ export class Socket extends Duplex implements AttemptingSocket {
    * that ignores backpressure does not hold 'end' for long.
    */
   private holdEndForWrites(): boolean {
+    if (!this.endWaitsForWriteTry) return false;
+    // net's libuv stops reading at a short read and finds the FIN in the
+    // next poll, so responses made in a microtask, a setImmediate or a timer
+    // after the bytes go out before 'end' (node:http ends the socket at
+    // 'end'). A FIN read with the bytes waits for a reactor round trip too.
+    const withBytes = this.dataBatch === this.reactor?.batches;
     // Nothing buffered either way (most FINs): nothing to wait for, and no hold made.
-    if (!this.endWaitsForWriteTry || (this.writableLength === 0 && this.readableLength === 0)) return false;
+    if (!withBytes && this.writableLength === 0 && this.readableLength === 0) return false;
     const hold = this.endHold ??= {
       waitedForFlow: false, waiting: false, rounds: 0, writeCallsAtTry: 0, bytesQueuedAtTry: 0, bytesQueuedAtFin: this.bytesQueued,
     };
@@ -1627,7 +1635,7 @@ export class Socket extends Duplex implements AttemptingSocket {
       process.nextTick(endAfterHold, this, this.id);
       return true;
     }
-    if (this.writableLength === 0 || !this.registered || this.forwarding) return false;
+    if ((this.writableLength === 0 && !withBytes) || !this.registered || this.forwarding) return false;
     if (hold.rounds > 0) {
       // Again only for writes made or handed over since, while the kernel
       // took all the last try had (else net's write would wait too), and

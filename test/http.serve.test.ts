@@ -366,6 +366,32 @@ describe('the HTTP server as if it listened itself', () => {
     ]);
   }, TEST_TIMEOUT);
 
+  // How a handler may put its response off; node:net reads the FIN only in
+  // the loop turn after the request's bytes, so each of these still answers.
+  const later: Array<[string, (respond: () => void) => void]> = [
+    ['at once', (respond) => respond()],
+    ['in a microtask', (respond) => void Promise.resolve().then(respond)],
+    ['after two awaits', (respond) => void (async () => { await null; await null; respond(); })()],
+    ['in a setImmediate', (respond) => setImmediate(respond)],
+  ];
+  describe.each(later)('a response %s', (_when, defer) => {
+    test.each(ways)('%s: to a request sent with its half-close gets out', async (way) => {
+      // node:http ends the socket at 'end': a response made after it is lost.
+      // Through serveHttp 'end' came in the batch of the request's bytes.
+      const httpServer = http.createServer((req, res) => {
+        req.on('end', () => defer(() => res.end(`answer to ${req.url}`)));
+        req.resume();
+      });
+      const port = await listenVia(way, httpServer);
+      const { client, received } = rawClient(port);
+      client.end('POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
+      const responses = splitResponses(Buffer.from(await received, 'latin1'));
+      expect(responses.map((response) => [response.status, response.body])).toEqual([
+        ['HTTP/1.1 200 OK', 'answer to /form'],
+      ]);
+    }, TEST_TIMEOUT);
+  });
+
   test.each(ways)('%s: listening, address(), getConnections(), and close(callback) once the request in flight is answered', async (way) => {
     const events: string[] = [];
     const httpServer = http.createServer((_req, res) => {
@@ -421,5 +447,22 @@ describe('the HTTP server as if it listened itself', () => {
     const { code, stdout, stderr } = await outputOf(child);
     expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: 'unref\n', stderr: '' });
     expect(Date.now() - started).toBeLessThan(5000);
+  }, TEST_TIMEOUT);
+
+  test('unref() of the HTTP server before it listens is kept, as net keeps it for its listen()', async () => {
+    // node's test-http-server-keepalive-end and test-http-req-close-robust-from-tampering.
+    const dist = JSON.stringify(path.join(__dirname, '..', 'dist'));
+    const script = `
+      const http = require('node:http');
+      const { serveHttp } = require(${dist});
+      const httpServer = http.createServer((req, res) => res.end('ok'));
+      httpServer.unref();
+      httpServer.on('listening', () => process.stdout.write('listening\\n'));
+      serveHttp(httpServer, { port: 0, host: '127.0.0.1' });`;
+    const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const { code, stdout, stderr } = await outputOf(child);
+    clearTimeout(timer);
+    expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: 'listening\n', stderr: '' });
   }, TEST_TIMEOUT);
 });
