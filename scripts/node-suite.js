@@ -10,6 +10,12 @@
 // With --suite tls, the same for test-tls-*: node:tls's createServer and
 // Server become the package's createSecureServer and SecureServer (servers
 // only: tls.connect, the clients, stay node's).
+// With --suite http, the same for test-http-* (not http2, not https): every
+// http.Server's listen() becomes serveHttp(server, <the same listen options>),
+// so the server is served from reactor connections; serveHttp makes the
+// reactor server the http.Server's listener (address(), 'listening', close(),
+// listening, ref/unref). node:http's clients, and node:net everywhere, stay
+// node's. listen(handle) keeps node's own listen (serveHttp takes options).
 //
 // Node's test files are taken from a local mirror of denoland/node_test (a git
 // directory with no work tree), extracted into a temporary folder that is
@@ -18,7 +24,7 @@
 // Usage:
 //   node scripts/node-suite.js [--mirror DIR] [--commit REF] [--node PATH]
 //     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE] [--keep]
-//     [--suite net|pipe|tls]
+//     [--suite net|pipe|tls|http]
 //   node scripts/node-suite.js --report RESULTS.json [--markdown FILE]   (the table again, from a run's --json)
 // Defaults: the mirror at /work/.mirror/denoland+node_test/repo, commit be779569
 // (Node 20.11.1's test/), this node, 2 jobs, 60 s per run. Build dist/ first
@@ -47,6 +53,8 @@ const SUITES = {
     module: 'tls',
     overrides: { createServer: 'createSecureServer', Server: 'SecureServer' },
   },
+  // test-http-* only: test-http2-* and test-https-* do not match.
+  http: { pattern: /^test-http-.*\.(js|mjs)$/, serveHttp: true },
 };
 
 function parseArguments(argv) {
@@ -73,7 +81,7 @@ function parseArguments(argv) {
       case '--report': options.report = value(); break;
       case '--suite': options.suite = value(); if (!SUITES[options.suite]) fail(`unknown suite ${options.suite}`); break;
       case '--help': case '-h':
-        process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 26).join('\n') + '\n');
+        process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 34).join('\n') + '\n');
         process.exit(0);
         break;
       default: fail(`unknown argument ${flag} (see --help)`);
@@ -152,6 +160,7 @@ function writePreload(directory, testRoot, suite) {
   const finder = path.dirname(require.resolve('node-gyp-build/package.json', { paths: [ROOT] }));
   fs.cpSync(finder, path.join(snapshot, 'node_modules', 'node-gyp-build'), { recursive: true });
   const dist = path.join(snapshot, 'dist');
+  if (suite.serveHttp) return writeServeHttpPreload(directory, dist);
   const { module: name, overrides } = suite;
   const substitute = path.join(directory, `${name}-substitute.cjs`);
   fs.writeFileSync(substitute, `'use strict';
@@ -203,6 +212,52 @@ Module._load = function (request, parent, isMain) {
   return load.apply(this, arguments);
 };
 if (typeof Module.register === 'function') Module.register(${JSON.stringify(new URL(`file://${hooks}`).href)});
+`);
+  return ['-r', preload];
+}
+
+/**
+ * The http suite's preload: http.Server.prototype.listen(...args) normalises
+ * its arguments as net.Server#listen does (net's normalizeArgs and backlog
+ * rules) into one options object and calls serveHttp(server, options); the
+ * listen callback is a once('listening') listener, as net registers it.
+ * A server already listening, and listen(handle), go to node's own listen
+ * (which throws ERR_SERVER_ALREADY_LISTEN, or listens on the handle).
+ * Only http.Server is patched: https.Server and http2 servers do not inherit
+ * from it, and node:net itself is untouched.
+ */
+function writeServeHttpPreload(directory, dist) {
+  const preload = path.join(directory, 'preload.cjs');
+  fs.writeFileSync(preload, `'use strict';
+const http = require('node:http');
+const { serveHttp } = require(${JSON.stringify(dist)});
+const ownListen = http.Server.prototype.listen;
+const toNumber = (x) => ((x = Number(x)) >= 0 ? x : false);
+const reactorServer = Symbol.for('node-suite.reactorServer');
+Object.defineProperty(http.Server.prototype, 'listen', {
+  configurable: true, writable: true, enumerable: false,
+  value: function listen(...args) {
+    if (this._handle) return ownListen.apply(this, args);
+    const first = args[0];
+    let options = {};
+    if (typeof first === 'object' && first !== null) {
+      if (first._handle || first.handle || typeof first.getAsyncId === 'function') return ownListen.apply(this, args);
+      options = { ...first };
+    } else if (typeof first === 'string' && toNumber(first) === false) {
+      options.path = first;
+    } else {
+      options.port = first;
+      if (args.length > 1 && typeof args[1] === 'string') options.host = args[1];
+    }
+    if (args.length === 0 || typeof first === 'function' || first === null) options.port = 0;
+    const callback = args[args.length - 1];
+    const backlog = toNumber(args.length > 1 && args[1]) || toNumber(args.length > 2 && args[2]);
+    if (backlog && !options.backlog) options.backlog = backlog;
+    if (typeof callback === 'function') this.once('listening', callback);
+    this[reactorServer] = serveHttp(this, options);
+    return this;
+  },
+});
 `);
   return ['-r', preload];
 }
