@@ -236,6 +236,7 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
     followEvent(httpServer as https.Server, server as SecureServer, 'newSession');
     followEvent(httpServer as https.Server, server as SecureServer, 'resumeSession');
     server.on('tlsClientError', (error: Error, socket: SecureSocket) => httpServer.emit('tlsClientError', error, socket));
+    server.on('connection', (socket: SecureSocket) => emitPastNodeTls(httpServer, socket));
   } else {
     server.on('connection', (socket: Socket) => httpServer.emit('connection', socket));
   }
@@ -245,6 +246,21 @@ export function serveHttp(httpServer: http.Server, options: ServeHttpOptions = {
   server.on('listening', () => httpServer.emit('listening'));
   listenThrough(httpServer, server);
   return server;
+}
+
+/**
+ * Emits 'connection' on an https.Server served by reactor TLS, as node:tls
+ * emits it with the raw socket before the handshake (shutdown code tracks
+ * sockets through it), to every listener but node:tls's own, which would
+ * wrap the socket in TLS a second time. The listeners are called as emit()
+ * calls them (once() wrappers remove themselves).
+ */
+function emitPastNodeTls(httpServer: net.Server, socket: SecureSocket): void {
+  for (const listener of httpServer.rawListeners('connection')) {
+    // tls.Server's constructor adds it (lib/_tls_wrap.js; Node 20 to 26).
+    if ((listener as { name?: string }).name === 'tlsConnectionListener') continue;
+    Reflect.apply(listener, httpServer, [socket]);
+  }
 }
 
 /**

@@ -16,6 +16,11 @@
 // reactor server the http.Server's listener (address(), 'listening', close(),
 // listening, ref/unref). node:http's clients, and node:net everywhere, stay
 // node's. listen(handle) keeps node's own listen (serveHttp takes options).
+// With --suite https, the same for test-https-*: every https.Server's listen()
+// becomes serveHttp(server, <the same listen options>), which serves it with
+// reactor TLS from the server's own options (docs/tls.md); https.Server does
+// not inherit from http.Server, so its prototype is patched the same way
+// (http.Server's is left alone). node:https's clients stay node's.
 //
 // Node's test files are taken from a local mirror of denoland/node_test (a git
 // directory with no work tree), extracted into a temporary folder that is
@@ -24,7 +29,7 @@
 // Usage:
 //   node scripts/node-suite.js [--mirror DIR] [--commit REF] [--node PATH]
 //     [--jobs N] [--timeout MS] [--filter REGEX] [--json FILE] [--markdown FILE] [--keep]
-//     [--suite net|pipe|tls|http]
+//     [--suite net|pipe|tls|http|https]
 //   node scripts/node-suite.js --report RESULTS.json [--markdown FILE]   (the table again, from a run's --json)
 // Defaults: the mirror at /work/.mirror/denoland+node_test/repo, commit be779569
 // (Node 20.11.1's test/), this node, 2 jobs, 60 s per run. Build dist/ first
@@ -54,7 +59,9 @@ const SUITES = {
     overrides: { createServer: 'createSecureServer', Server: 'SecureServer' },
   },
   // test-http-* only: test-http2-* and test-https-* do not match.
-  http: { pattern: /^test-http-.*\.(js|mjs)$/, serveHttp: true },
+  http: { pattern: /^test-http-.*\.(js|mjs)$/, serveHttp: 'http' },
+  // test-https-*: every https.Server's listen() becomes serveHttp() (reactor TLS).
+  https: { pattern: /^test-https-.*\.(js|mjs)$/, serveHttp: 'https' },
 };
 
 function parseArguments(argv) {
@@ -160,7 +167,7 @@ function writePreload(directory, testRoot, suite) {
   const finder = path.dirname(require.resolve('node-gyp-build/package.json', { paths: [ROOT] }));
   fs.cpSync(finder, path.join(snapshot, 'node_modules', 'node-gyp-build'), { recursive: true });
   const dist = path.join(snapshot, 'dist');
-  if (suite.serveHttp) return writeServeHttpPreload(directory, dist);
+  if (suite.serveHttp) return writeServeHttpPreload(directory, dist, suite.serveHttp);
   const { module: name, overrides } = suite;
   const substitute = path.join(directory, `${name}-substitute.cjs`);
   fs.writeFileSync(substitute, `'use strict';
@@ -223,21 +230,25 @@ if (typeof Module.register === 'function') Module.register(${JSON.stringify(new 
  * listen callback is a once('listening') listener, as net registers it.
  * A server already listening, and listen(handle), go to node's own listen
  * (which throws ERR_SERVER_ALREADY_LISTEN, or listens on the handle).
- * Only http.Server is patched: https.Server and http2 servers do not inherit
- * from it, and node:net itself is untouched.
+ * Only `moduleName`'s Server is patched (http.Server for the http suite,
+ * https.Server for the https suite: neither inherits from the other, nor do
+ * http2 servers), and node:net itself is untouched. Where serveHttp leaves a
+ * server on its own listener (PSK, engines: docs/tls.md), it calls the
+ * server's listen() itself, which then goes to node's.
  */
-function writeServeHttpPreload(directory, dist) {
+function writeServeHttpPreload(directory, dist, moduleName) {
   const preload = path.join(directory, 'preload.cjs');
   fs.writeFileSync(preload, `'use strict';
-const http = require('node:http');
+const served = require('node:${moduleName}');
 const { serveHttp } = require(${JSON.stringify(dist)});
-const ownListen = http.Server.prototype.listen;
+const ownListen = served.Server.prototype.listen;
 const toNumber = (x) => ((x = Number(x)) >= 0 ? x : false);
 const reactorServer = Symbol.for('node-suite.reactorServer');
-Object.defineProperty(http.Server.prototype, 'listen', {
+let serving = false;
+Object.defineProperty(served.Server.prototype, 'listen', {
   configurable: true, writable: true, enumerable: false,
   value: function listen(...args) {
-    if (this._handle) return ownListen.apply(this, args);
+    if (this._handle || serving) return ownListen.apply(this, args);
     const first = args[0];
     let options = {};
     if (typeof first === 'object' && first !== null) {
@@ -254,7 +265,12 @@ Object.defineProperty(http.Server.prototype, 'listen', {
     const backlog = toNumber(args.length > 1 && args[1]) || toNumber(args.length > 2 && args[2]);
     if (backlog && !options.backlog) options.backlog = backlog;
     if (typeof callback === 'function') this.once('listening', callback);
-    this[reactorServer] = serveHttp(this, options);
+    serving = true;
+    try {
+      this[reactorServer] = serveHttp(this, options);
+    } finally {
+      serving = false;
+    }
     return this;
   },
 });

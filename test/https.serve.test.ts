@@ -11,7 +11,7 @@ import { Socket as NetSocket } from 'node:net';
 import type * as tls from 'node:tls';
 
 import { SecureSocket, serveHttp, Socket } from '../lib';
-import { checkMustCalls, mustCall, mustNotCall } from './helpers';
+import { checkMustCalls, mustBeInstanceOf, mustCall, mustNotCall } from './helpers';
 import { makeTestCertificate, TestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
 
@@ -48,9 +48,12 @@ test('an https.Server behind serveHttp gets reactor TLS and answers a Node https
     expect(tlsSocket.encrypted).toBe(true);
     res.end(`secure ${req.url} over ${tlsSocket.getProtocol()}`);
   });
-  // Reactor TLS: the https.Server is handed secure plaintext sockets, and no
-  // raw 'connection' for node:tls to wrap.
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  // Reactor TLS: the https.Server is handed secure plaintext sockets; its
+  // 'connection' listeners see each one before its handshake, as node:tls
+  // emits the raw socket, but node:tls's own listener, which would wrap it
+  // in TLS again, is passed over (or the requests below would fail).
+  const connections: unknown[] = [];
+  httpsServer.prependListener('connection', (socket: unknown) => connections.push(socket));
   const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
@@ -64,12 +67,41 @@ test('an https.Server behind serveHttp gets reactor TLS and answers a Node https
   expect(tlsSockets).toHaveLength(2);
   expect(tlsSockets[1]).toBe(tlsSockets[0]);
   expect(tlsSockets[0]).toBeInstanceOf(SecureSocket);
+  expect(connections).toEqual([tlsSockets[0]]);
 
   agent.destroy();
   const reactorClosed = new Promise<void>((resolve) => server.once('close', mustCall(() => resolve())));
   httpsServer.close();
   httpsServer.closeAllConnections();
   await reactorClosed;
+}, 30000);
+
+test("shutdown code that tracks an https.Server's sockets through 'connection' closes it behind serveHttp", async () => {
+  // node's test-https-close: a response that never ends, and close() once
+  // every socket 'connection' gave is destroyed. No 'connection' reached
+  // the https.Server, so close() waited for good.
+  certificate = makeTestCertificate();
+  const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (_req, res) => {
+    res.writeHead(200);
+    res.write('never ends');
+  });
+  const sockets = new Set<net.Socket>();
+  httpsServer.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const request = https.get({ host: '127.0.0.1', port, ca: certificate.cert, servername: 'localhost', agent: false });
+  request.on('error', () => undefined);
+  const [response] = await once(request, 'response') as [NodeJS.ReadableStream];
+  response.on('error', () => undefined);
+  await once(response, 'data');
+  const closed = new Promise<void>((resolve) => httpsServer.close(mustCall(() => resolve())));
+  expect(sockets.size).toBe(1);
+  for (const socket of sockets) socket.destroy();
+  await closed;
 }, 30000);
 
 test('an https.Server that reactor TLS cannot serve (PSK) is served by its own listener, node:tls on its own sockets', async () => {
@@ -145,7 +177,7 @@ test("an https.Server's ALPNCallback is served by reactor TLS: it chooses among 
     expect(tlsSocket).toBeInstanceOf(SecureSocket);
     res.end(`over ${String(tlsSocket.alpnProtocol)}`);
   });
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
   await once(server, 'listening');
   const { port } = server.address() as net.AddressInfo;
@@ -182,7 +214,7 @@ test.each<[string, object]>([
 test.each(['before', 'after'])("an https.Server's 'OCSPRequest' listener added %s serveHttp() is asked by reactor TLS, and its staple reaches the client", async (when) => {
   certificate = makeTestCertificate();
   const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (_req, res) => res.end('ok'));
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const asked: Array<Buffer | null> = [];
   const listen = (): void => {
     httpsServer.on('OCSPRequest', (cert: Buffer | null, _issuer: Buffer | null, callback: (error: Error | null, response: Buffer) => void) => {
@@ -212,7 +244,7 @@ test.each(['before', 'after'])("an https.Server's session cache ('newSession', '
   // TLS 1.2 without tickets: sessions resume by id, from the cache alone.
   const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert, maxVersion: 'TLSv1.2',
     secureOptions: constants.SSL_OP_NO_TICKET }, (_req, res) => res.end('ok'));
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const cache = new Map<string, Buffer>();
   const events: string[] = [];
   const listen = (): void => {
@@ -260,7 +292,7 @@ test.each(['before', 'after'])("an https.Server's session cache ('newSession', '
 test.each(['before', 'after'])('an https.Server\'s \'keylog\' listener added %s serveHttp() hears reactor TLS\'s key log, the client\'s own lines', async (when) => {
   certificate = makeTestCertificate();
   const httpsServer = https.createServer({ key: certificate.key, cert: certificate.cert }, (_request, response) => response.end('ok'));
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const lines: string[] = [];
   const sockets: unknown[] = [];
   const listen = (): void => {

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureSocket, serveHttp } from '../lib';
-import { checkMustCalls, listenLocal, mustNotCall, thrownCode } from './helpers';
+import { checkMustCalls, listenLocal, mustBeInstanceOf, thrownCode } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -117,7 +117,7 @@ test('serveHttp keeps reactor TLS for an https.Server with ecdhCurve, sigalgs an
     res.end(`${(req.socket as tls.TLSSocket).getProtocol()}`);
   });
   // Reactor TLS: no raw 'connection' for node:tls to wrap.
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

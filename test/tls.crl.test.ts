@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureSocket, serveHttp } from '../lib';
-import { checkMustCalls, listenLocal, mustNotCall } from './helpers';
+import { checkMustCalls, listenLocal, mustBeInstanceOf } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -114,7 +114,7 @@ test('serveHttp keeps reactor TLS for an https.Server with a CRL, and refuses a 
   const httpsServer = https.createServer({
     key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true, rejectUnauthorized: false, crl: crls.client,
   }, (req, res) => res.end(String((req.socket as tls.TLSSocket).authorizationError)));
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { connect, createSecureServer, SecureSocket, serveHttp } from '../lib';
-import { checkMustCalls, listenLocal, mustNotCall, thrownCode } from './helpers';
+import { checkMustCalls, listenLocal, mustBeInstanceOf, thrownCode } from './helpers';
 import { makeTestCertificate, TestCertificate } from './helpers/cert';
 import { releaseTracked, track } from './helpers/cleanup';
 
@@ -128,7 +128,7 @@ test('serveHttp keeps reactor TLS for an https.Server with dhparam, and serves D
     res.end((req.socket as tls.TLSSocket).getCipher().name);
   });
   // Reactor TLS: no raw 'connection' for node:tls to wrap.
-  httpsServer.prependListener('connection', mustNotCall('a raw connection for node:tls'));
+  httpsServer.prependListener('connection', mustBeInstanceOf(SecureSocket, 'a raw connection for node:tls'));
   const server = track(serveHttp(httpsServer, { port: 0, host: '127.0.0.1' }));
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;

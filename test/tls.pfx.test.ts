@@ -95,9 +95,10 @@ test('a client given pfx presents its certificate to a server that asks for one'
 
 test('serveHttp(https.Server with pfx) serves it with reactor TLS', async () => {
   const server = https.createServer({ pfx: serverPfx, passphrase: 'sekrit' }, (_request, response) => response.end('hello'));
-  // Reactor TLS hands the https.Server secure sockets; node:tls would get raw 'connection's to wrap.
+  // Reactor TLS hands the https.Server secure sockets, its 'connection'
+  // listeners too; node:tls would get raw sockets there to wrap.
   let rawConnections = 0;
-  server.prependListener('connection', () => { rawConnections++; });
+  server.prependListener('connection', (socket: unknown) => { if (!(socket instanceof SecureSocket)) rawConnections++; });
   const served = track(serveHttp(server, { port: 0, host: '127.0.0.1' }));
   await new Promise((resolve) => served.once('listening', resolve));
   const port = (served.address() as { port: number }).port;

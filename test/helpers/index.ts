@@ -57,6 +57,17 @@ export function mustCall<A extends unknown[], R>(fn: (...args: A) => R = (() => 
   };
 }
 
+/**
+ * A listener that throws unless its first argument is an instance of `type`:
+ * an https.Server's 'connection' under reactor TLS gets the package's
+ * SecureSocket, never a socket for node:tls to wrap.
+ */
+export function mustBeInstanceOf(type: new (...args: never[]) => unknown, message: string): (value: unknown) => void {
+  return (value: unknown) => {
+    if (!(value instanceof type)) throw new Error(`${message}: not a ${type.name}`);
+  };
+}
+
 /** A function that fails the test if called. */
 export function mustNotCall(message = 'function should not have been called'): (...args: unknown[]) => void {
   return (...args: unknown[]) => {
