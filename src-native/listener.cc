@@ -35,7 +35,10 @@ void AcceptGate::Taken(uint64_t count) {
 bool AcceptGate::TakenUnlessNearFdLimit(uint64_t count) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (headroom_ / 2 < BoundByListeners()) return false;
+    // Taken early, the batch's handlers (up to a bound's worth, each wanting
+    // an fd: a proxy's upstream) and the connections accepted meanwhile (up
+    // to a bound, each wanting two) must all find fds: 3 bounds of headroom.
+    if (headroom_ / 3 < BoundByListeners()) return false;
   }
   Taken(count);
   return true;

@@ -64,7 +64,8 @@ class AcceptGate {
     std::lock_guard<std::mutex> lock(mutex_);
     fdLimit_ = limit;
     fdCap_ = limit / 4;
-    headroom_ = limit;
+    // headroom_ is left as the last accept made it: the next NoteAcceptedFd
+    // sets it, and a batch taken meanwhile must not see the whole limit free.
   }
   // Reactor thread: accept4 returned `fd`. The kernel gives the lowest free
   // number, so every fd below it is open: at most fdLimit - fd - 1 are free.
@@ -95,7 +96,8 @@ class AcceptGate {
   // accepting; under the same lock as Admit(), so the wake cannot be lost.
   void Taken(uint64_t count);
   // JS thread, as a batch reaches JS: takes its `count` events at once, as
-  // Taken() does, unless the fd headroom is what bounds accepting; then it
+  // Taken() does, unless the fd headroom is near enough to bound accepting
+  // before the batch's handlers have made their connects; then it
   // returns false and the caller calls Taken() once the batch's handlers
   // have run (reactor.cc AcceptsTaken). Taking early lets the reactor accept
   // during a long batch, so a connect burst is not left to the kernel's
