@@ -26,22 +26,23 @@ bool IsPerConnectionError(int error) {
 void AcceptGate::Taken(uint64_t count) {
   std::lock_guard<std::mutex> lock(mutex_);
   waiting_ = count < waiting_ ? waiting_ - count : 0;
+  handlersRunning_ += count;
+  WakeIfRoom();
+}
+
+void AcceptGate::HandlersRan(uint64_t count) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  handlersDone_ += count;
+  // The reactor releases them in its next turn (ReleaseHandlers): a reactor
+  // that waits for room must have one.
+  if (held_ && wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);
+}
+
+void AcceptGate::WakeIfRoom() {
   if (held_ && waiting_ < Bound()) {
     held_ = false;
     if (wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);
   }
-}
-
-bool AcceptGate::TakenUnlessNearFdLimit(uint64_t count) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    // Taken early, the batch's handlers (up to a bound's worth, each wanting
-    // an fd: a proxy's upstream) and the connections accepted meanwhile (up
-    // to a bound, each wanting two) must all find fds: 3 bounds of headroom.
-    if (headroom_ / 3 < BoundByListeners()) return false;
-  }
-  Taken(count);
-  return true;
 }
 
 void AcceptGate::WakeLoop() {

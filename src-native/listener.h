@@ -92,17 +92,32 @@ class AcceptGate {
     std::lock_guard<std::mutex> lock(mutex_);
     ++waiting_;
   }
-  // JS thread: `count` such events reached JS. Wakes the reactor if it stopped
-  // accepting; under the same lock as Admit(), so the wake cannot be lost.
+  // JS thread: `count` such events reached JS, whose handlers are about to
+  // run; each keeps an fd of the headroom for them until HandlersRan() (a
+  // proxy's upstream connect). Wakes the reactor if it stopped accepting;
+  // under the same lock as Admit(), so the wake cannot be lost. Taken as the
+  // batch arrives, so that the reactor accepts during a long batch and a
+  // connect burst is not left to the kernel's backlog alone.
   void Taken(uint64_t count);
-  // JS thread, as a batch reaches JS: takes its `count` events at once, as
-  // Taken() does, unless the fd headroom is near enough to bound accepting
-  // before the batch's handlers have made their connects; then it
-  // returns false and the caller calls Taken() once the batch's handlers
-  // have run (reactor.cc AcceptsTaken). Taking early lets the reactor accept
-  // during a long batch, so a connect burst is not left to the kernel's
-  // backlog alone.
-  bool TakenUnlessNearFdLimit(uint64_t count);
+  // JS thread: the handlers of `count` events Taken() have run, and the
+  // commands they staged are flushed. Their fds are kept until the reactor
+  // has run those commands (a connect makes its socket there): see
+  // TakeHandlersDone. Wakes a reactor that stopped accepting, to get there.
+  void HandlersRan(uint64_t count);
+  // Reactor thread, before it takes JS's commands: the handlers done so far,
+  // whose commands are all among those it is about to run.
+  uint64_t TakeHandlersDone() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    uint64_t done = handlersDone_;
+    handlersDone_ = 0;
+    return done;
+  }
+  // Reactor thread, after it ran them: their fds are in the fd table now,
+  // for the next accepted fd to show, and are no longer kept.
+  void ReleaseHandlers(uint64_t done) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    handlersRunning_ = done < handlersRunning_ ? handlersRunning_ - done : 0;
+  }
   // JS thread: wakes the loop for another reason than accepting (it took a
   // full slice of timeouts: reactor.cc DeliverToJs), through the same fd.
   void WakeLoop();
@@ -114,15 +129,20 @@ class AcceptGate {
   }
 
  private:
-  // Near the fd limit, at most half the fds that may still be free wait for
-  // JS: its handlers need fds too (a proxy connects an upstream per client),
-  // and get them before the next accepts (reactor.cc takes the events after
-  // the handlers' commands were flushed). A connection accepted into the
-  // last free fd would otherwise leave its handler none, as when the reactor
-  // accepted a burst of clients into every free fd and each upstream connect
-  // then failed with EMFILE. At least one, so that accepting goes on (one
-  // at a time, as libuv's handler-per-accept) and corrects a stale headroom.
-  uint64_t Bound() const { return std::max<uint64_t>(1, std::min(BoundByListeners(), headroom_ / 2)); }
+  // Near the fd limit, at most half the fds that may still be free and are
+  // not kept for handlers running (handlersRunning_) wait for JS: each
+  // connection accepted wants one more for its own handler (a proxy
+  // connects an upstream per client). So every accepted connection's
+  // handler finds an fd, where the reactor once accepted a burst of clients
+  // into every free fd and each upstream connect then failed with EMFILE.
+  // At least one, so that accepting goes on (one at a time, as libuv's
+  // handler-per-accept) and corrects a stale headroom.
+  uint64_t Bound() const {
+    uint64_t free = headroom_ > handlersRunning_ ? headroom_ - handlersRunning_ : 0;
+    return std::max<uint64_t>(1, std::min(BoundByListeners(), free / 2));
+  }
+  // Under mutex_: wakes the reactor if it stopped accepting and may now.
+  void WakeIfRoom();
   uint64_t BoundByListeners() const {
     return std::max(kMinWaitingForJs, std::min({room_, kMaxWaitingForJs, fdCap_}));
   }
@@ -134,6 +154,10 @@ class AcceptGate {
   uint64_t fdLimit_ = UINT64_MAX;
   // Fds that may still be free after the last accept (NoteAcceptedFd).
   uint64_t headroom_ = UINT64_MAX;
+  // Events Taken() whose handlers' commands the reactor has not yet run
+  // (ReleaseHandlers); handlersDone_ of them have run in JS (HandlersRan).
+  uint64_t handlersRunning_ = 0;
+  uint64_t handlersDone_ = 0;
   bool held_ = false;
   int wakeFd_ = -1;
 };

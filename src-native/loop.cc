@@ -621,6 +621,9 @@ void Loop::RunCommands() {
   // Submit(), and the one emptied here goes back through commands_ to JS, so
   // neither side allocates a vector per flush.
   std::vector<Command>& commands = commandsRunning_;
+  // First: JS flushed the commands of these handlers before it said they
+  // ran, so all of them are among the commands taken below.
+  uint64_t handlersDone = acceptGate_->TakeHandlersDone();
   {
     std::lock_guard<std::mutex> lock(commandsMutex_);
     commands.swap(commands_);
@@ -635,6 +638,7 @@ void Loop::RunCommands() {
     if (command.bytes) batch_->ReturnBuffer(command.bytesPool, std::move(command.bytes));
   }
   commands.clear();
+  if (handlersDone != 0) acceptGate_->ReleaseHandlers(handlersDone);
 }
 
 void Command::CleanseSecret() {

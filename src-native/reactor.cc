@@ -86,22 +86,22 @@ class BatchRecycler {
   std::unique_ptr<Batch>& batch_;
 };
 
-// Tells the accept gate that JS took a batch's connection events: at once,
-// or, when the fd headroom bounds accepting, as DeliverToJs returns on any
-// path: by then their handlers have run and the commands they staged are
-// flushed (the nextTick queue runs as napi_make_callback returns), so the
-// reactor runs those (a proxy's upstream connects) before it accepts again,
-// as libuv runs node's connection handler before the next accept. While the
-// JS thread stalls nothing is taken, and the reactor stops accepting.
+// Tells the accept gate that JS took a batch's connection events as the
+// batch arrives, and that their handlers have run when DeliverToJs returns
+// on any path: by then the nextTick queue has run too (napi_make_callback),
+// and the fds a handler made (a proxy's upstream socket) are in the fd table
+// for the next accept to show. Meanwhile the gate keeps an fd of its
+// headroom for each handler. While the JS thread stalls nothing is taken,
+// and the reactor stops accepting.
 class AcceptsTaken {
  public:
   AcceptsTaken(AcceptGate* gate, uint64_t count) : gate_(gate), count_(count) {
-    if (gate_ != nullptr && count_ != 0 && gate_->TakenUnlessNearFdLimit(count_)) count_ = 0;
+    if (gate_ != nullptr && count_ != 0) gate_->Taken(count_);
   }
   AcceptsTaken(const AcceptsTaken&) = delete;
   AcceptsTaken& operator=(const AcceptsTaken&) = delete;
   ~AcceptsTaken() {
-    if (gate_ != nullptr && count_ != 0) gate_->Taken(count_);
+    if (gate_ != nullptr && count_ != 0) gate_->HandlersRan(count_);
   }
 
  private:
