@@ -576,6 +576,11 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
         listeners.get(id)?.onReactorListenerError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       }
     } catch (error) {
+      // The flush first: a rethrow that ends the nextTick queue must not
+      // leave the batch's commands behind the native side's note that its
+      // handlers ran (reactor.cc AcceptsTaken, which keeps an fd for each
+      // until the reactor has run them).
+      reactor.scheduleFlush();
       process.nextTick(rethrow, error);
     }
   }

@@ -53,7 +53,10 @@ class AcceptGate {
   // after a Taken() that found room and so stopped waiting to wake.
   bool Admit() {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (waiting_ < Bound()) return true;
+    if (waiting_ < Bound()) {
+      held_ = false;  // not waiting: no wake is owed
+      return true;
+    }
     held_ = true;
     return false;
   }
