@@ -224,11 +224,12 @@ export class Server extends EventEmitter {
     const boundSocket = boundSocketIn(args[0]);
     if (boundSocket !== undefined) return this.listenOnBoundSocket(boundSocket, args, callback);
     const [options, shown] = normalizeListenArgs(args);
-    if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
+    if (this.bound !== undefined) throw serverAlreadyListening();
     if (serverListenChannel.hasSubscribers) {
       const first = args[0];
       serverListenChannel.asyncStart.publish({ server: this, options: first !== null && typeof first === 'object' ? first : options });
     }
+    this.cancelPendingListen();
 
     // As net: a backlog among the arguments counts if it is a number >= 0;
     // options.backlog if truthy, except with an fd.
@@ -299,11 +300,9 @@ export class Server extends EventEmitter {
       this.bindNow(6, '::', port, backlog, listenFlags, true);
       return this;
     }
-    const family = isIP(host);
-    if (family !== 0) {
-      this.bindNow(family as 4 | 6, host, port, backlog, listenFlags);
-      return this;
-    }
+    // As net, an IP address too goes through dns.lookup (which answers it on
+    // a later tick): until then the server is not listening, address() is
+    // null, and another listen() in this tick replaces this one.
     this.listenPending = true;
     const generation = this.listenGeneration;
     dns.lookup(host, (error, address, addressFamily) => {
@@ -317,6 +316,12 @@ export class Server extends EventEmitter {
       this.bindNow(addressFamily === 6 ? 6 : 4, address, port, backlog, listenFlags);
     });
     return this;
+  }
+
+  /** As net's _listeningId: a host lookup still pending when listen() or close() is called again is dropped. */
+  private cancelPendingListen(): void {
+    this.listenGeneration++;
+    this.listenPending = false;
   }
 
   private closeOnAbort(signal: AbortSignal): void {
@@ -388,12 +393,13 @@ export class Server extends EventEmitter {
    */
   private listenOnBoundSocket(boundSocket: Parameters<typeof adoptBoundSocket>[0], args: unknown[],
     callback: ListenCallback | undefined): this {
-    if (this.bound !== undefined || this.listenPending) throw serverAlreadyListening();
+    if (this.bound !== undefined) throw serverAlreadyListening();
     // Throws ERR_SOCKET_HANDLE_ADOPTED for one adopted or closed, before any change.
     const adopted = adoptBoundSocket(boundSocket);
     if (serverListenChannel.hasSubscribers) {
       serverListenChannel.asyncStart.publish({ server: this, options: args[0] as object });
     }
+    this.cancelPendingListen();
     if (callback) this.once('listening', callback);
     // As net: a backlog comes only as the second or third argument.
     const backlog = kernelBacklog(toBacklog(args[1]) || toBacklog(args[2]));
@@ -525,8 +531,7 @@ export class Server extends EventEmitter {
    * `callback` receives ERR_SERVER_NOT_RUNNING.
    */
   close(callback?: (error?: Error) => void): this {
-    this.listenGeneration++;
-    this.listenPending = false;
+    this.cancelPendingListen();
     // As net: anything but a function is ignored.
     if (typeof callback === 'function') {
       if (this.bound === undefined) {

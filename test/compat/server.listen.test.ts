@@ -157,6 +157,45 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(() => server.listen(0)).toThrow(expect.objectContaining({ code: 'ERR_SERVER_ALREADY_LISTEN' }));
   });
 
+  test("listen(0, '127.0.0.1') binds on a later tick, as net's lookup of even an IP address does", async () => {
+    const server = trackServer(createServer());
+    server.listen(0, '127.0.0.1');
+    expect(server.listening).toBe(false);
+    expect(server.address()).toBeNull();
+    await within(once(server, 'listening'), 2000, "'listening'");
+    expect(server.address()).toEqual({ address: '127.0.0.1', family: 'IPv4', port: expect.any(Number) });
+  });
+
+  test('a second listen() while the first looks its host up replaces it: one listening, both callbacks', async () => {
+    for (const [first, second, expected] of [
+      ['127.0.0.1', '::1', '::1'], ['localhost', '127.0.0.1', '127.0.0.1'], ['127.0.0.1', undefined, undefined],
+    ] as const) {
+      const server = trackServer(createServer());
+      const events: string[] = [];
+      server.on('listening', () => events.push('listening'));
+      server.listen(0, first, () => events.push('first'));
+      expect(() => server.listen(0, second as string, () => events.push('second'))).not.toThrow();
+      await within(once(server, 'listening'), 2000, "'listening'");
+      await new Promise((resolve) => setTimeout(resolve, 50));  // a first lookup that was not dropped would bind by now
+      expect(events).toEqual(['listening', 'first', 'second']);
+      const address = server.address() as net.AddressInfo;
+      // Without a host: the default address, bound at once (:: or 0.0.0.0).
+      if (expected !== undefined) expect(address.address).toBe(expected);
+      else expect(['::', '0.0.0.0']).toContain(address.address);
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  test("close() before an IP address's lookup ends: no 'listening', and the callback gets ERR_SERVER_NOT_RUNNING", async () => {
+    const server = trackServer(createServer());
+    server.on('listening', mustNotCall("'listening'"));
+    server.listen(0, '127.0.0.1');
+    const error = await within(new Promise<Error | undefined>((resolve) => server.close(resolve)), 2000, 'close');
+    expect(error).toMatchObject({ code: 'ERR_SERVER_NOT_RUNNING' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(server.listening).toBe(false);
+  });
+
   test.each([65536, -1, 1.5])('listen(%p) throws ERR_SOCKET_BAD_PORT synchronously', (port) => {
     const server = trackServer(createServer());
     server.on('listening', mustNotCall("'listening'"));
