@@ -17,6 +17,10 @@ void FdTableGrower::Configure(int dupSource, uint64_t fdLimit) {
 }
 
 void FdTableGrower::Grow(int fd) {
+  // No fd is made at or past the soft limit: one that is shows the limit was
+  // raised since it was read (prlimit on a running process), and the table
+  // may grow ahead of accepts again.
+  if (static_cast<uint64_t>(fd) >= fdLimit_) fdLimit_ = sys::OpenFileLimit();
   // Four times the power of two above `fd`, and asked again when a quarter
   // of it is used: the grower then has three quarters of a table's accepts to
   // finish its grace period in before the reactor could need the room. At
@@ -27,9 +31,10 @@ void FdTableGrower::Grow(int fd) {
   uint64_t wanted = std::max<uint64_t>(kMinTable, needed * 4);
   uint64_t limit = std::min<uint64_t>(fdLimit_, INT_MAX);
   if (wanted > limit) {
-    // No fd can be made past the limit, so neither can the table need to grow there.
+    // No fd can be made past the limit, so neither can the table need to grow
+    // there, until one is: the limit was raised.
     wanted = limit;
-    threshold_ = INT_MAX;
+    threshold_ = std::max(1, static_cast<int>(limit));  // 0 means never asked
   } else {
     threshold_ = static_cast<int>(wanted / 4);
   }

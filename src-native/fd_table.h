@@ -17,7 +17,9 @@
 // grace period; the reactor's accepts keep finding room below. The table is
 // at most eight times the highest fd accepted, or 4,096 slots (8 bytes
 // each). A size whose grow fails (ENOMEM, a lowered limit) is not asked for
-// again: the kernel grows the table to it on demand, as it did before.
+// again: the kernel grows the table to it on demand, as it did before. A
+// limit raised while the process runs is read again when an fd passes the
+// old one.
 
 #ifndef EPOLL_REACTOR_FD_TABLE_H_
 #define EPOLL_REACTOR_FD_TABLE_H_
@@ -63,9 +65,11 @@ class FdTableGrower {
   // 32 KiB of table: what a server is given before its first accept.
   static constexpr uint64_t kMinTable = 4096;
 
-  // Reactor thread only. The fd at which to ask for more (0: never asked).
+  // Reactor thread (threadStarted_ and thread_ also Stop(), once the reactor
+  // thread is joined). The fd at which to ask for more (0: never asked; the
+  // fd limit when the table reached it; INT_MAX: the thread did not start).
   int threshold_ = 0;
-  uint64_t fdLimit_ = 0;
+  uint64_t fdLimit_ = 0;  // the soft limit, read again when an fd shows it raised
   bool threadStarted_ = false;
   pthread_t thread_{};
   int dupSource_ = -1;

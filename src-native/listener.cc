@@ -31,8 +31,8 @@ void AcceptGate::Taken(uint64_t count) {
 }
 
 void AcceptGate::HandlersRan(uint64_t count) {
+  handlersDone_.fetch_add(count, std::memory_order_release);
   std::lock_guard<std::mutex> lock(mutex_);
-  handlersDone_ += count;
   // The reactor releases them in its next turn (ReleaseHandlers): a reactor
   // that waits for room must have one.
   if (held_ && wakeFd_ >= 0) sys::EventFdSignal(wakeFd_);

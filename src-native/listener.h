@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -109,12 +110,18 @@ class AcceptGate {
   void HandlersRan(uint64_t count);
   // Reactor thread, before it takes JS's commands: the handlers done so far,
   // whose commands are all among those it is about to run.
+  // Lock-free, as it runs every turn: acquire pairs with HandlersRan's
+  // release, which follows the flush of those handlers' commands, so the
+  // command queue taken after this holds them.
   uint64_t TakeHandlersDone() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    uint64_t done = handlersDone_;
-    handlersDone_ = 0;
-    return done;
+    if (handlersDone_.load(std::memory_order_relaxed) == 0) return 0;
+    return handlersDone_.exchange(0, std::memory_order_acquire);
   }
+  // Reactor thread: handlers reported done since the last TakeHandlersDone.
+  // Asked after an Admit() that held: a report that came in between woke
+  // nothing (held_ was not yet set), and the reactor must take it before it
+  // sleeps.
+  bool HandlersDonePending() const { return handlersDone_.load(std::memory_order_relaxed) != 0; }
   // Reactor thread, after it ran them: their fds are in the fd table now,
   // for the next accepted fd to show, and are no longer kept.
   void ReleaseHandlers(uint64_t done) {
@@ -160,7 +167,7 @@ class AcceptGate {
   // Events Taken() whose handlers' commands the reactor has not yet run
   // (ReleaseHandlers); handlersDone_ of them have run in JS (HandlersRan).
   uint64_t handlersRunning_ = 0;
-  uint64_t handlersDone_ = 0;
+  std::atomic<uint64_t> handlersDone_{0};  // not under mutex_
   bool held_ = false;
   int wakeFd_ = -1;
 };

@@ -604,8 +604,12 @@ bool Loop::Turn(int timeoutMs) {
 int Loop::WaitTimeout() {
   // Sockets on the ready lists have data waiting that no edge will announce.
   if (flow_.HasReady() || flow_.LineMayMove() || !acceptQueue_.empty() || !forwardQueue_.empty()) return 0;
-  // JS made room in the AcceptGate after this turn's AcceptReady looked.
-  if (!heldListeners_.empty() && acceptGate_->Admit()) return 0;
+  // JS made room in the AcceptGate after this turn's AcceptReady looked, or
+  // reported handlers done since this turn's RunCommands, which the next
+  // turn releases. Admit() first: under the gate's mutex it sets the hold
+  // that makes every report after it wake us, so a report missed by the
+  // load that follows cannot exist.
+  if (!heldListeners_.empty() && (acceptGate_->Admit() || acceptGate_->HandlersDonePending())) return 0;
   uint64_t nowMs = MonotonicMs();
   int untilTimer = timers_.MillisecondsUntilNext(nowMs);
   // Due timeouts held back while JS holds a full slice wait for JS to take

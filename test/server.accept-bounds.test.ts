@@ -7,6 +7,7 @@
 // src-native/listener.h): the rest stay in the kernel backlog until JS
 // catches up.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 import { JsonLineChild, startFixture } from './helpers/child';
@@ -132,7 +133,8 @@ test('a limit raised while the server runs (prlimit) is picked up: accepting pas
   // or the hard limit.
   const pid = String(child.child.pid);
   const hard = Number(execFileSync('prlimit', ['--pid', pid, '--nofile', '--noheadings', '--raw', '-o', 'HARD']));
-  execFileSync('prlimit', ['--pid', pid, `--nofile=${Number.isFinite(hard) ? Math.min(4096, hard) : 4096}:`]);
+  const raised = Number.isFinite(hard) ? Math.min(4096, hard) : 4096;
+  execFileSync('prlimit', ['--pid', pid, `--nofile=${raised}:`]);
   process.kill(child.child.pid!, 'SIGUSR2');
   await new Promise((resolve) => setTimeout(resolve, 200));  // the stall has begun
   await Promise.all(Array.from({ length: 200 }, connect));
@@ -140,4 +142,10 @@ test('a limit raised while the server runs (prlimit) is picked up: accepting pas
   // The old limit read at start made fd 100 look past it: no headroom, one
   // connection waiting for JS at a time, so 1 during the stall.
   expect(report.stalled - report.before).toBeGreaterThanOrEqual(150);
+  // And the fd table is grown ahead of the accepts again (src-native/fd_table.h),
+  // to the new limit's worth: left at the old limit, the kernel grows it on
+  // demand, to 512 slots for these fds, each doubling a stall of the reactor.
+  // (A hard limit of 512 or less cannot tell the two apart.)
+  const fdTableSize = (): number => Number(/FDSize:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+  if (raised > 512) await waitFor(() => fdTableSize() >= raised, 5_000, `FDSize >= ${raised} (now ${fdTableSize()})`);
 }, 40_000);
