@@ -327,6 +327,13 @@ describe('the HTTP server as if it listened itself', () => {
     return { client, received: new Promise((resolve) => client.on('close', () => resolve(text))) };
   }
 
+  /** Sends `requests` with a half-close; the [status line, body] of each response, once the server closes. */
+  async function responsesToHalfClosed(port: number, requests: string): Promise<string[][]> {
+    const { client, received } = rawClient(port);
+    client.end(requests);
+    return splitResponses(Buffer.from(await received, 'latin1')).map((response) => [response.status, response.body]);
+  }
+
   test.each(ways)("%s: a CONNECT tunnel whose client half-closes gets the upstream's answer", async (way) => {
     // The upstream answers once the client's FIN reaches it.
     const upstreamPort = await new Promise<number>((resolve) => {
@@ -357,10 +364,8 @@ describe('the HTTP server as if it listened itself', () => {
     // at 'end', so each response must be written (its callback run) first.
     const httpServer = http.createServer((req, res) => res.end(`answer to ${req.url}`));
     const port = await listenVia(way, httpServer);
-    const { client, received } = rawClient(port);
-    client.end('GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n');
-    const responses = splitResponses(Buffer.from(await received, 'latin1'));
-    expect(responses.map((response) => [response.status, response.body])).toEqual([
+    const requests = 'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /second HTTP/1.1\r\nHost: x\r\n\r\n';
+    expect(await responsesToHalfClosed(port, requests)).toEqual([
       ['HTTP/1.1 200 OK', 'answer to /first'],
       ['HTTP/1.1 200 OK', 'answer to /second'],
     ]);
@@ -383,12 +388,8 @@ describe('the HTTP server as if it listened itself', () => {
         req.resume();
       });
       const port = await listenVia(way, httpServer);
-      const { client, received } = rawClient(port);
-      client.end('POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello');
-      const responses = splitResponses(Buffer.from(await received, 'latin1'));
-      expect(responses.map((response) => [response.status, response.body])).toEqual([
-        ['HTTP/1.1 200 OK', 'answer to /form'],
-      ]);
+      const request = 'POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello';
+      expect(await responsesToHalfClosed(port, request)).toEqual([['HTTP/1.1 200 OK', 'answer to /form']]);
     }, TEST_TIMEOUT);
   });
 
