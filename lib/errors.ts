@@ -200,7 +200,21 @@ const opensslCodePrefixes: Record<string, string> = {
  * ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE.
  */
 export function opensslError(message: string, library: string, reason: string): NodeStyleError {
-  const prefix = opensslCodePrefixes[library] ?? 'ERR_OSSL_';
+  return withOpensslFields(message, library, reason, opensslCodePrefixes[library] ?? 'ERR_OSSL_');
+}
+
+/**
+ * OpenSSL's failure of a TLS read, write or handshake, as node's TLSWrap
+ * reports one (GetSSLError): the first error queued, and its code
+ * `ERR_SSL_` + the reason whatever the library. A record that fails to
+ * decrypt queues the provider's error first: ERR_SSL_CIPHER_OPERATION_FAILED,
+ * library 'Provider routines'.
+ */
+export function tlsStreamError(message: string, library: string, reason: string): NodeStyleError {
+  return withOpensslFields(message, library, reason, 'ERR_SSL_');
+}
+
+function withOpensslFields(message: string, library: string, reason: string, prefix: string): NodeStyleError {
   const code = `${prefix}${reason.toUpperCase().replace(/ /g, '_')}`;
   const error = withCode(new Error(message), code);
   if (library !== '') (error as NodeStyleError & { library: string }).library = library;

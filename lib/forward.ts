@@ -3,8 +3,8 @@
 import { EventEmitter } from 'node:events';
 import { isIP } from 'node:net';
 
-import { invalidArgType, invalidArgValue, invalidState, missingArgs, NodeStyleError, opensslError, SystemError,
-  systemError } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, missingArgs, NodeStyleError, SystemError,
+  systemError, tlsStreamError } from './errors';
 import { validateBoolean, validateFunction, validateInteger, validateObject, validatePort, validateString } from './validate';
 import { ConnectTarget, resolveTargets } from './connect';
 import { queueBytes, Socket } from './socket';
@@ -243,7 +243,7 @@ export function forward(first: Socket, second: Socket | ForwardTarget, options: 
           });
         },
         tlsError(message, library, reason) {
-          tlsError = opensslError(message, library, reason);
+          tlsError = tlsStreamError(message, library, reason);
         },
         done(bytesFirstToSecond, bytesSecondToFirst, errno, syscall) {
           const result: ForwardResult = {
@@ -459,7 +459,7 @@ function forwardToTarget(client: Socket, target: CheckedTarget, mode: number,
           onConnect?.();
         },
         tlsError(message, library, reason) {
-          tlsError = opensslError(message, library, reason);
+          tlsError = tlsStreamError(message, library, reason);
         },
         done(bytesUp, bytesDown, errno, syscall) {
           reactor.unref();

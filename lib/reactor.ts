@@ -57,8 +57,12 @@ export interface ConnectionEndpoint {
     localPort: number }): void;
   /** TLS connections only (lib/tls.ts): the handshake is done. */
   onReactorSecure?(flags: number, strings: string[], first: number, verifyResult: number): void;
-  /** TLS connections only: OpenSSL failed, or the peer left mid-handshake. */
-  onReactorTlsError?(duringHandshake: boolean, kind: number, strings: string[], first: number): void;
+  /**
+   * TLS connections only: OpenSSL failed, or the peer left mid-handshake.
+   * `when`: 1 during the handshake, 2 after it with the socket left open, 0
+   * after it (src-native/batch.h kTlsError).
+   */
+  onReactorTlsError?(when: number, kind: number, strings: string[], first: number): void;
   /**
    * TLS server connections only: the handshake waits for a context for this
    * SNI name (`asked` bit 1) and an OCSP staple (bit 2) (tlsUseContext).
@@ -571,7 +575,7 @@ function dispatchBatch(reactor: Reactor, records: Float64Array, recordCount: num
       } else if (kind === EventKind.TlsKeylog) {
         connections.get(id)?.onReactorKeylog?.(strings[records[i + 3]]);
       } else if (kind === EventKind.TlsError) {
-        connections.get(id)?.onReactorTlsError?.(records[i + 2] === 1, records[i + 4], strings, records[i + 3]);
+        connections.get(id)?.onReactorTlsError?.(records[i + 2], records[i + 4], strings, records[i + 3]);
       } else if (kind === EventKind.ListenerError) {
         listeners.get(id)?.onReactorListenerError(-records[i + 2], syscallNames[records[i + 3]] ?? 'unknown');
       }

@@ -10,7 +10,7 @@ import { types } from 'node:util';
 
 import { binding } from './binding';
 import type { NativeTlsContextOptions } from './binding';
-import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError } from './errors';
+import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleError, opensslError, outOfRange, systemError, tlsStreamError } from './errors';
 import type { Reactor } from './reactor';
 import {
   addContextIgnoresCase, ephemeralKeyInfoNamesGroups, contextsCheckedForCertificate, systemCaHintOnVerifyErrors,
@@ -173,6 +173,9 @@ const SECURE_HAS_PEER_CERT = 1;
 const SECURE_SESSION_REUSED = 2;
 // TlsErrorKind (src-native/tls_session.h).
 const TLS_ERROR_PEER_CLOSED = 1;
+// When a kTlsError came (its a, src-native/batch.h).
+const TLS_ERROR_DURING_HANDSHAKE = 1;
+const TLS_ERROR_LEFT_OPEN = 2;
 
 /** Options of {@link createSecureServer}: node:tls's server options that the reactor implements, and net's. */
 export interface SecureServerOptions extends ServerOptions {
@@ -1251,12 +1254,13 @@ export class SecureSocket extends Socket {
   }
 
   /** @internal */
-  onReactorTlsError(duringHandshake: boolean, kind: number, strings: string[], first: number): void {
+  onReactorTlsError(when: number, kind: number, strings: string[], first: number): void {
+    const duringHandshake = when === TLS_ERROR_DURING_HANDSHAKE;
     const client = this.tlsClient;
     let error: Error;
     const report = duringHandshake ? this.handshakeFailureReport : undefined;
     if (report !== undefined && kind !== TLS_ERROR_PEER_CLOSED) error = report();
-    else if (kind !== TLS_ERROR_PEER_CLOSED) error = opensslError(strings[first], strings[first + 1], strings[first + 2]);
+    else if (kind !== TLS_ERROR_PEER_CLOSED) error = tlsStreamError(strings[first], strings[first + 1], strings[first + 2]);
     else if (client !== undefined) {
       error = clientDisconnected(client);
       if (duringHandshake && !this.readableEnded) {
@@ -1272,7 +1276,34 @@ export class SecureSocket extends Socket {
       }
     } else error = connectionReset();
     if (duringHandshake && client === undefined) failHandshake(this, error);
+    else if (when === TLS_ERROR_LEFT_OPEN) this.failAfterHandshake(error);
     else this.destroy(error);
+  }
+
+  /**
+   * OpenSSL failed after the handshake, and the reactor left the socket open
+   * (src-native/tls_session.h broken_). As node's TLSSocket once secure
+   * (_tls_wrap.js onerror, _emitTLSError): the error without destroying;
+   * the peer that sent the fatal alert closes, and its FIN is 'end', then
+   * 'close' without error; a write meanwhile fails with EPROTO. Before the
+   * handshake counts as done in JS, as node's before _secureEstablished:
+   * a server's socket still waiting for its 'newSession' callback fails as
+   * a handshake does; a client's error waits for its 'secureConnect'.
+   */
+  private failAfterHandshake(error: Error): void {
+    if (this.tlsClient !== undefined && this.connectEmitPending) {
+      const id = this.id;
+      process.nextTick(() => {
+        if (!this.destroyed && this.id === id) this.failAfterHandshake(error);
+      });
+      return;
+    }
+    if (this.securePending) {
+      this.securePending = false;
+      failHandshake(this, error);
+      return;
+    }
+    if (!this.destroyed) this.emit('error', error);
   }
 
   /** @internal */

@@ -39,8 +39,10 @@ enum class EventKind : uint8_t {
                        // an error event for every listener and connection follows
   kTlsSecure = 14,    // id: handshake done, a: flags, b: string index (tls_session.cc
                       // ReportSecure lists them), c: X509 verify result
-  kTlsError = 15,     // id, a: 1 during the handshake, b: string index (message,
-                      // library, reason), c: TlsErrorKind (tls_session.h)
+  kTlsError = 15,     // id, a: 1 during the handshake, 2 after it with the socket
+                      // left open to the peer's end (TlsSession::broken_), else 0;
+                      // b: string index (message, library, reason), c: TlsErrorKind
+                      // (tls_session.h)
   kForwardTlsError = 16,  // id: forward, b: string index (message, library, reason);
                           // OpenSSL failed on a TLS side. Its kForwardDone follows.
   kTlsServername = 17,    // id: a server's handshake waits for JS to choose a

@@ -215,6 +215,18 @@ constexpr double kSecureSessionReused = 2;
 // node's close resets too.
 constexpr size_t kDiscardOnFailure = 64 * 1024;
 
+// A kTlsError of kind kLibrary: OpenSSL's error, as node's error object is made of it.
+// `when`: kTlsError's a (batch.h).
+enum class TlsErrorWhen { kAfterHandshake = 0, kDuringHandshake = 1, kAfterHandshakeLeftOpen = 2 };
+void AddLibraryError(Batch& batch, uint64_t connectionId, TlsErrorWhen when, const TlsFailure& failure) {
+  size_t first = batch.strings.size();
+  batch.strings.push_back(failure.message);
+  batch.strings.push_back(failure.library);
+  batch.strings.push_back(failure.reason);
+  batch.Add(EventKind::kTlsError, connectionId, static_cast<double>(when), static_cast<double>(first),
+            static_cast<double>(TlsErrorKind::kLibrary));
+}
+
 // The verdict on a peer that sent no certificate, as node's gives it: none
 // is needed with a PSK cipher (TLS 1.2), or in a resumed TLS 1.3 session,
 // which an external PSK looks like (and node takes one resumed without a
@@ -1449,30 +1461,38 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     return ReadOutcome::kEnded;
   }
   connection.readable = false;
-  connection.failed = true;
   // A send that failed otherwise (ENOBUFS, EHOSTUNREACH) is named as one;
   // under an alert OpenSSL sent for an error of its own, that error is the
   // report, as node's.
   if (transport_.error != 0 && !(transport_.errorOnWrite && result == SSL_ERROR_SSL)) {
     ERR_clear_error();
+    connection.failed = true;
     batch.Add(EventKind::kError, connection.id, static_cast<double>(transport_.error),
               static_cast<double>(transport_.errorOnWrite ? Syscall::kWrite : Syscall::kRead));
     return ReadOutcome::kFailed;
   }
   TlsFailure failure = TakeTlsFailure("TLS read failed");
+  AddLibraryError(batch, connection.id,
+                  handshakeDone_ ? TlsErrorWhen::kAfterHandshakeLeftOpen : TlsErrorWhen::kDuringHandshake, failure);
+  if (handshakeDone_) {
+    // After the handshake node's TLSSocket emits the error and stays open
+    // (_tls_wrap.js onerror: _emitTLSError): the peer that sent a fatal
+    // alert closes, and that FIN is the socket's 'end'. What OpenSSL wrote
+    // of its own (its alert for a bad record) goes with the next flush.
+    broken_ = true;
+    brokenQueued_ = connection.unsentBytes;
+    flushWanted_ = true;
+    connection.readable = true;  // read on, to the peer's end
+    return ReadBroken(connection, batch);
+  }
+  connection.failed = true;
   // A server's failed handshake: its alert waits for JS (SendHeldAlert).
-  if (!context_->client() && !handshakeDone_ && !transport_.overflow.empty()) alertHeldForClose_ = true;
+  if (!context_->client() && !transport_.overflow.empty()) alertHeldForClose_ = true;
   // OpenSSL stops at the first bad record, where node's libuv had read all
   // the peer sent (64 KiB a read): drop the rest, so that the close that
   // follows is a FIN after the alert, as node's, not a reset that can
   // overtake the alert at the peer.
   sys::DiscardQueued(transport_.fd, kDiscardOnFailure);
-  size_t first = batch.strings.size();
-  batch.strings.push_back(failure.message);
-  batch.strings.push_back(failure.library);
-  batch.strings.push_back(failure.reason);
-  batch.Add(EventKind::kTlsError, connection.id, handshakeDone_ ? 0 : 1, static_cast<double>(first),
-            static_cast<double>(TlsErrorKind::kLibrary));
   return ReadOutcome::kFailed;
 }
 
@@ -1531,8 +1551,87 @@ class TlsSession::OverflowSettle {
   Connection& connection_;
 };
 
+ReadOutcome TlsSession::ReadBroken(Connection& connection, Batch& batch) {
+  // Bounded per turn, as a plain read's budget: a peer that goes on sending
+  // is read again next turn (kBudgetSpent keeps the connection ready).
+  char dropped[16 * 1024];
+  for (int reads = 0; reads < 64; ++reads) {
+    // After a read that emptied the queue at a hangup, the end, as the BIO
+    // and Connection::Read take it (HangupReading).
+    ssize_t n = connection.hangup.emptied ? 0 : sys::Receive(connection.fd, dropped, sizeof dropped);
+    if (n > 0 && !connection.hangup.TookLast(connection.fd)) continue;
+    if (n >= 0 || connection.hangup.ErrorIsEnd(n)) {
+      connection.readable = false;
+      connection.ended = true;
+      batch.Add(EventKind::kEnd, connection.id);
+      return ReadOutcome::kEnded;
+    }
+    if (connection.hangup.AgainIsRetry(n)) return ReadOutcome::kBudgetSpent;
+    connection.readable = false;
+    if (n == -EAGAIN) {
+      connection.urgentMark = false;  // past any mark, as Connection::Read
+      return ReadOutcome::kDrained;
+    }
+    connection.failed = true;
+    batch.Add(EventKind::kError, connection.id, static_cast<double>(-n), static_cast<double>(Syscall::kRead));
+    return ReadOutcome::kFailed;
+  }
+  return ReadOutcome::kBudgetSpent;
+}
+
+void TlsSession::FlushBroken(Connection& connection, Batch& batch) {
+  SessionStored();  // nothing more is held for the cache
+  PlainStatus flushed = FlushOverflow(connection);
+  if (flushed == PlainStatus::kFailed) {
+    connection.failed = true;
+    batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
+              static_cast<double>(Syscall::kWrite));
+    return;
+  }
+  if (flushed == PlainStatus::kWouldBlock) return;
+  // Writes queued before the failure complete, unsent: node's TLSWrap had
+  // encrypted each as it was made, and the peer, past a fatal alert, drops
+  // them. (The record of one that the overflow held went with it.)
+  while (brokenQueued_ > 0 && !connection.writeQueue.empty()) {
+    WriteChunk& head = connection.writeQueue.front();
+    size_t take = std::min<uint64_t>(brokenQueued_, head.length - connection.headOffset);
+    connection.bytesWritten += take;
+    connection.unsentBytes -= take;
+    brokenQueued_ -= take;
+    connection.headOffset += take;
+    if (connection.headOffset < head.length) break;
+    connection.headOffset = 0;
+    if (head.pin != 0) batch.unpinned.push_back(head.pin);
+    batch.ReturnBuffer(head.pool, std::move(head.owned));
+    connection.writeQueue.pop_front();
+  }
+  ReportWritten(connection, batch);
+  // A write made since fails, as node's TLSWrap fails one once SSL_write
+  // does (UV_EPROTO): its callback and the socket's 'error' get EPROTO. The
+  // queue is released with the connection.
+  if (connection.unsentBytes != 0) {
+    connection.failed = true;
+    batch.Add(EventKind::kError, connection.id, EPROTO, static_cast<double>(Syscall::kWrite));
+    return;
+  }
+  // A bare FIN at end(), as node's: its SSL_shutdown sends nothing after the error.
+  if (connection.shutdownRequested && !connection.shutdownDone) {
+    PlainStatus ended = EndWrites(connection, false);
+    if (ended == PlainStatus::kWouldBlock) return;
+    connection.shutdownDone = true;
+    if (ended == PlainStatus::kFailed) {
+      connection.failed = true;
+      batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
+                static_cast<double>(Syscall::kShutdown));
+    } else {
+      batch.Add(EventKind::kShutdown, connection.id);
+    }
+  }
+}
+
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
                              uint64_t room, bool shortReadDrains) {
+  if (broken_) return ReadBroken(connection, batch);
   if (int error = EndHoldForGonePeer(connection)) {
     connection.readable = false;
     connection.failed = true;
@@ -1650,6 +1749,10 @@ const char* TlsSession::NextPlaintext(const Connection& connection, size_t* leng
 
 void TlsSession::Flush(Connection& connection, Batch& batch) {
   if (connection.failed) return;
+  if (broken_) {
+    FlushBroken(connection, batch);
+    return;
+  }
   // A connection JS is ending is not held for the cache: its last bytes and
   // its end must not wait on a callback that may never come.
   if (connection.shutdownRequested) SessionStored();
@@ -1707,12 +1810,7 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
         batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
                   static_cast<double>(Syscall::kWrite));
       } else {
-        size_t first = batch.strings.size();
-        batch.strings.push_back(failure_.tls.message);
-        batch.strings.push_back(failure_.tls.library);
-        batch.strings.push_back(failure_.tls.reason);
-        batch.Add(EventKind::kTlsError, connection.id, 0, static_cast<double>(first),
-                  static_cast<double>(TlsErrorKind::kLibrary));
+        AddLibraryError(batch, connection.id, TlsErrorWhen::kAfterHandshake, failure_.tls);
       }
     }
     break;  // kWouldBlock: WritePlain set what it waits for
@@ -1853,8 +1951,9 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
 PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
   if (writesEnded_) return PlainStatus::kDone;
   SessionStored();  // as in Flush: an end is not held
-  // A client whose server was not accepted says nothing more to it.
-  if (!writesAllowed_) closeNotify = false;
+  // A client whose server was not accepted says nothing more to it; nor
+  // does a session that failed (OpenSSL: no SSL_shutdown after a fatal error).
+  if (!writesAllowed_ || broken_) closeNotify = false;
   // close_notify first, as node's end() does. It goes to the socket or the
   // overflow; any failure to make it still ends with the FIN.
   if (closeNotify && !closeNotifyQueued_) {

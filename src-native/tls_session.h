@@ -308,7 +308,7 @@ class TlsSession {
     AnswerTlsQuery(ssl_, !context_->client(), query, answer);
   }
   // Whether plaintext may move both ways (forwarding).
-  bool plaintextReady() const { return handshakeDone_ && writesAllowed_; }
+  bool plaintextReady() const { return handshakeDone_ && writesAllowed_ && !broken_; }
 
   // Connection::Read for a TLS connection: drives the handshake, then reads
   // plaintext into the arena, `budget` and `room` counting plaintext.
@@ -460,6 +460,13 @@ class TlsSession {
   void ReportSecure(Connection& connection, Batch& batch);
   // Reports why `result` (an SSL_get_error code) ended reading; returns the outcome.
   ReadOutcome ReadFailed(Connection& connection, Batch& batch, int result);
+  // Read() once broken_: reads and drops what the peer sends, to its end.
+  ReadOutcome ReadBroken(Connection& connection, Batch& batch);
+  // Flush() once broken_: what OpenSSL left to send (its alert) goes; the
+  // writes queued before the failure complete unsent (brokenQueued_), a
+  // later one fails the connection with EPROTO, as node's TLSWrap; end()
+  // sends the FIN alone.
+  void FlushBroken(Connection& connection, Batch& batch);
   // The plaintext for the next SSL_write_ex: the head chunk, or, when it is
   // small and more follow, up to recordBytes_ of the queue copied into one
   // buffer per reactor thread (no idle connection holds one), so that an
@@ -683,6 +690,14 @@ class TlsSession {
   // The bytesWritten last reported to JS.
   uint64_t reportedWritten_ = 0;
   TlsIoFailure failure_;
+  // OpenSSL failed after the handshake (an alert from the peer, a bad
+  // record): as node's TLSSocket, the socket emits 'error' and stays open
+  // until the peer's FIN ('end', then close without error). No OpenSSL call
+  // runs on it again: reads are dropped, a write fails with EPROTO, and a
+  // forward of it is refused (plaintextReady).
+  bool broken_ = false;
+  // Plaintext queued when it broke, not yet completed (FlushBroken).
+  uint64_t brokenQueued_ = 0;
 };
 
 }  // namespace reactor

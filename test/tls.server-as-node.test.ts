@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureServer, SecureServer } from '../lib';
-import { listenLocal } from './helpers';
+import { listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
 
@@ -37,6 +37,75 @@ describe.each(implementations)('%s', (_name, createServer, Server) => {
     expect(server).toBeInstanceOf(Server);
     expect(server.listeners('secureConnection')).toEqual([listener]);
     expect(createServer(listener).listeners('secureConnection')).toEqual([listener]);
+  });
+
+  test("a record the server cannot read after the handshake: the socket's 'error' without destroying, then the client's end is 'end', and 'close' without error", async () => {
+    const events: string[] = [];
+    let closed!: (hadError: boolean) => void;
+    const hadErrorAtClose = new Promise<boolean>((resolve) => { closed = resolve; });
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+      socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error ${error.code} (destroyed: ${socket.destroyed})`));
+      socket.on('end', () => events.push('end'));
+      socket.on('close', closed);
+      socket.resume();
+    }));
+    const port = await listenLocal(server);
+    const tcp = track(net.connect(port, '127.0.0.1'));
+    const secure = client(port, { socket: tcp, maxVersion: 'TLSv1.2' });
+    await once(secure, 'secureConnect');
+    // An application-data record with bytes no key made, sent under the TLS layer.
+    tcp.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x40]), Buffer.alloc(0x40, 7)]));
+    await new Promise((resolve) => secure.once('error', resolve));  // the server's alert, read by the client
+    tcp.end();
+    expect(await hadErrorAtClose).toBe(false);
+    expect(events).toEqual(['error ERR_SSL_CIPHER_OPERATION_FAILED (destroyed: false)', 'end']);
+  });
+
+  test("writes pending when an unreadable record comes still complete (the peer drops them), then 'end' and 'close' without error", async () => {
+    // A proxy between client and server stops reading the server's records,
+    // so the server's writes wait; then it sends the server a bad record.
+    const events: string[] = [];
+    let closed!: (hadError: boolean) => void;
+    const hadErrorAtClose = new Promise<boolean>((resolve) => { closed = resolve; });
+    let lastWriteDone = Date.now();
+    let broken = false;
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert, maxVersion: 'TLSv1.2' }, (socket) => {
+      const writeMore = (): void => {
+        socket.write(Buffer.alloc(16384, 1), (error) => {
+          lastWriteDone = Date.now();
+          if (error) events.push(`write callback ${(error as NodeJS.ErrnoException).code}`);
+          else if (broken) events.push('pending write completed');
+          else writeMore();
+        });
+      };
+      writeMore();
+      socket.on('error', (error: NodeJS.ErrnoException) => { broken = true; events.push(`error ${error.code}`); });
+      socket.on('end', () => events.push('end'));
+      socket.on('close', closed);
+      socket.resume();
+    }));
+    const port = await listenLocal(server);
+    let toServer!: net.Socket;
+    const proxy = track(net.createServer((fromClient) => {
+      toServer = track(net.connect(port, '127.0.0.1'));
+      fromClient.pipe(toServer);
+      toServer.pipe(fromClient);
+      fromClient.on('error', () => undefined);
+      toServer.on('error', () => undefined);
+    }));
+    const secure = client(await listenLocal(proxy));
+    await once(secure, 'secureConnect');
+    toServer.unpipe();
+    toServer.pause();
+    for (let i = 0; i < 50 && Date.now() - lastWriteDone < 300; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    toServer.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x40]), Buffer.alloc(0x40, 7)]));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    toServer.on('data', () => undefined);
+    toServer.resume();
+    await waitFor(() => events.length >= 2, 5000, "the pending write's callback");
+    toServer.end();
+    expect(await hadErrorAtClose).toBe(false);
+    expect(events).toEqual(['error ERR_SSL_CIPHER_OPERATION_FAILED', 'pending write completed', 'end']);
   });
 
   test('a falsy key or cert is none, and an empty or null ciphers is the default list', async () => {
