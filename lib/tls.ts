@@ -1285,7 +1285,8 @@ export class SecureSocket extends Socket {
    * (src-native/tls_session.h broken_). As node's TLSSocket once secure
    * (_tls_wrap.js onerror, _emitTLSError): the error without destroying;
    * the peer that sent the fatal alert closes, and its FIN is 'end', then
-   * 'close' without error; a write meanwhile fails with EPROTO. Before the
+   * 'close' without error; writes made before it complete (the reactor
+   * had them queued), a later one fails with EPROTO. Before the
    * handshake counts as done in JS, as node's before _secureEstablished:
    * a server's socket still waiting for its 'newSession' callback fails as
    * a handshake does; a client's error waits for its 'secureConnect'.
