@@ -1614,19 +1614,9 @@ void TlsSession::FlushBroken(Connection& connection, Batch& batch) {
     batch.Add(EventKind::kError, connection.id, EPROTO, static_cast<double>(Syscall::kWrite));
     return;
   }
-  // A bare FIN at end(), as node's: its SSL_shutdown sends nothing after the error.
-  if (connection.shutdownRequested && !connection.shutdownDone) {
-    PlainStatus ended = EndWrites(connection, false);
-    if (ended == PlainStatus::kWouldBlock) return;
-    connection.shutdownDone = true;
-    if (ended == PlainStatus::kFailed) {
-      connection.failed = true;
-      batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
-                static_cast<double>(Syscall::kShutdown));
-    } else {
-      batch.Add(EventKind::kShutdown, connection.id);
-    }
-  }
+  // A bare FIN at end(), as node's: its SSL_shutdown sends nothing after the
+  // error (EndWrites sends no close_notify once broken_).
+  if (connection.shutdownRequested && !connection.shutdownDone) EndWritesForJs(connection, batch);
 }
 
 ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& batch, size_t budget,
@@ -1818,16 +1808,20 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
   ReportWritten(connection, batch);
   if (connection.writeQueue.empty() && connection.shutdownRequested && !connection.shutdownDone &&
       !connection.failed && !connection.waitingWritable) {
-    PlainStatus ended = EndWrites(connection);
-    if (ended == PlainStatus::kWouldBlock) return;
-    connection.shutdownDone = true;
-    if (ended == PlainStatus::kFailed) {
-      connection.failed = true;
-      batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
-                static_cast<double>(Syscall::kShutdown));
-    } else {
-      batch.Add(EventKind::kShutdown, connection.id);
-    }
+    EndWritesForJs(connection, batch);
+  }
+}
+
+void TlsSession::EndWritesForJs(Connection& connection, Batch& batch) {
+  PlainStatus ended = EndWrites(connection);
+  if (ended == PlainStatus::kWouldBlock) return;  // EndWrites set what it waits for
+  connection.shutdownDone = true;
+  if (ended == PlainStatus::kFailed) {
+    connection.failed = true;
+    batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
+              static_cast<double>(Syscall::kShutdown));
+  } else {
+    batch.Add(EventKind::kShutdown, connection.id);
   }
 }
 

@@ -467,6 +467,8 @@ class TlsSession {
   // later one fails the connection with EPROTO, as node's TLSWrap; end()
   // sends the FIN alone.
   void FlushBroken(Connection& connection, Batch& batch);
+  // JS's end(), its queue sent: EndWrites, and kShutdown (or the error) to JS.
+  void EndWritesForJs(Connection& connection, Batch& batch);
   // The plaintext for the next SSL_write_ex: the head chunk, or, when it is
   // small and more follow, up to recordBytes_ of the queue copied into one
   // buffer per reactor thread (no idle connection holds one), so that an
