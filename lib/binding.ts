@@ -296,7 +296,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 15;
+export const BRIDGE_PROTOCOL = 16;
 
 interface NativeBinding {
   available: boolean;

@@ -497,6 +497,15 @@ export class Socket extends Duplex implements AttemptingSocket {
     return this.connectEmitPending;
   }
 
+  /**
+   * @internal The error a write made now fails with, though the socket is
+   * open: a TLS socket's once OpenSSL has failed (lib/tls.ts). Chunks the
+   * reactor has by then (handOverQueued) are not refused: they complete.
+   */
+  protected writeFailure(): Error | undefined {
+    return undefined;
+  }
+
   /** @internal A connect() starts: a subclass forgets what the last connection settled (lib/tls.ts). */
   protected beginConnect(): void {
     // Nothing to forget for a plain socket.
@@ -1816,10 +1825,15 @@ export class Socket extends Duplex implements AttemptingSocket {
     if (this.writableHandedOver > 0) {
       // This chunk: the reactor has it.
       this.awaitKernel(callback, this.takeHandedOver(1));
-    } else {
-      this.queueChunk(chunk, encoding);
-      this.awaitKernel(callback);
+      return;
     }
+    const refused = this.writeFailure();
+    if (refused !== undefined) {
+      callback(refused);
+      return;
+    }
+    this.queueChunk(chunk, encoding);
+    this.awaitKernel(callback);
   }
 
   override _writev(
@@ -1843,6 +1857,11 @@ export class Socket extends Duplex implements AttemptingSocket {
     // The first of them the reactor may have already.
     const handedOver = Math.min(this.writableHandedOver, chunks.length);
     const handedOverEnd = handedOver > 0 ? this.takeHandedOver(handedOver) : 0;
+    const refused = handedOver < chunks.length ? this.writeFailure() : undefined;
+    if (refused !== undefined) {
+      callback(refused);
+      return;
+    }
     const queued = this.bytesQueued;
     for (let i = handedOver; i < chunks.length; i++) this.queueChunk(chunks[i].chunk, chunks[i].encoding);
     // The rest, if any bytes, were written as usual: the reactor wakes JS at
@@ -1961,6 +1980,8 @@ export class Socket extends Duplex implements AttemptingSocket {
    * when uncorked.
    */
   private queueWritableBuffer(): void {
+    // Written since the socket failed (writeFailure): _write refuses them.
+    if (this.writeFailure() !== undefined) return;
     const { entries, from } = writableQueueOf(this);
     const waiting = entries.length - from;
     const end = this.writableCorked > 0 ? Math.min(this.writableBufferedAtCork, waiting) : waiting;

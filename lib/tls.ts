@@ -4,6 +4,7 @@
 import { constants as cryptoConstants, createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { isIP } from 'node:net';
 import * as tls from 'node:tls';
 import { types } from 'node:util';
@@ -478,6 +479,19 @@ export class SecureSocket extends Socket {
   /** @internal A client's server passed verification (or need not): its writes may go. */
   private serverVerified = false;
 
+  /**
+   * OpenSSL failed after the handshake (failAfterHandshake), and JS has
+   * heard: a write made since fails with EPROTO, as node's TLSWrap::DoWrite
+   * fails one once its SSL is gone. The reactor completes, unsent, every
+   * write that reached it after the failure: each was made before JS heard,
+   * when node would have encrypted and sent it.
+   */
+  private opensslFailed = false;
+
+  protected override writeFailure(): Error | undefined {
+    return this.opensslFailed ? systemError(-os.constants.errno.EPROTO, 'write') : super.writeFailure();
+  }
+
   /** @internal A client holds writes and end() until the server is verified. */
   protected override writesOnHold(): boolean {
     return super.writesOnHold() || (this.tlsClient !== undefined && !this.serverVerified);
@@ -542,6 +556,7 @@ export class SecureSocket extends Socket {
   /** @internal Each connect (a reconnect too) starts with nothing settled and verifies anew. */
   protected override beginConnect(): void {
     this.keylogAwaitingConnect = [];
+    this.opensslFailed = false;
     if (this.tlsClient === undefined) return;
     this.serverVerified = false;
     this.secureInfo = undefined;
@@ -1285,8 +1300,8 @@ export class SecureSocket extends Socket {
    * (src-native/tls_session.h broken_). As node's TLSSocket once secure
    * (_tls_wrap.js onerror, _emitTLSError): the error without destroying;
    * the peer that sent the fatal alert closes, and its FIN is 'end', then
-   * 'close' without error; writes made before it complete (the reactor
-   * had them queued), a later one fails with EPROTO. Before the
+   * 'close' without error; writes made before it complete, a later one
+   * fails with EPROTO (opensslFailed). Before the
    * handshake counts as done in JS, as node's before _secureEstablished:
    * a server's socket still waiting for its 'newSession' callback fails as
    * a handshake does; a client's error waits for its 'secureConnect'.
@@ -1304,7 +1319,9 @@ export class SecureSocket extends Socket {
       failHandshake(this, error);
       return;
     }
-    if (!this.destroyed) this.emit('error', error);
+    if (this.destroyed) return;
+    this.opensslFailed = true;
+    this.emit('error', error);
   }
 
   /** @internal */

@@ -31,7 +31,8 @@ namespace reactor {
 // 13: forwardTo() takes the bytes JS received and a copy of those it holds.
 // 14: awaitWritten(id, total, reportAttempt); kWritten's b marks its answer.
 // 15: kTlsError's a is 2 for a session that failed after its handshake and stays open.
-constexpr int kBridgeProtocol = 15;
+// 16: such a session completes every write that reaches it; JS fails later ones.
+constexpr int kBridgeProtocol = 16;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing

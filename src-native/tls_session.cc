@@ -1480,7 +1480,6 @@ ReadOutcome TlsSession::ReadFailed(Connection& connection, Batch& batch, int res
     // alert closes, and that FIN is the socket's 'end'. What OpenSSL wrote
     // of its own (its alert for a bad record) goes with the next flush.
     broken_ = true;
-    brokenQueued_ = connection.unsentBytes;
     flushWanted_ = true;
     connection.readable = true;  // read on, to the peer's end
     return ReadBroken(connection, batch);
@@ -1589,31 +1588,13 @@ void TlsSession::FlushBroken(Connection& connection, Batch& batch) {
     return;
   }
   if (flushed == PlainStatus::kWouldBlock) return;
-  // Writes queued before the failure complete, unsent: node's TLSWrap had
-  // encrypted each as it was made, and the peer, past a fatal alert, drops
-  // them. (The record of one that the overflow held went with it.)
-  while (brokenQueued_ > 0 && !connection.writeQueue.empty()) {
-    WriteChunk& head = connection.writeQueue.front();
-    size_t take = std::min<uint64_t>(brokenQueued_, head.length - connection.headOffset);
-    connection.bytesWritten += take;
-    connection.unsentBytes -= take;
-    brokenQueued_ -= take;
-    connection.headOffset += take;
-    if (connection.headOffset < head.length) break;
-    connection.headOffset = 0;
-    if (head.pin != 0) batch.unpinned.push_back(head.pin);
-    batch.ReturnBuffer(head.pool, std::move(head.owned));
-    connection.writeQueue.pop_front();
-  }
+  // Every write queued completes, unsent: node's TLSWrap had encrypted each
+  // as it was made, before JS heard of the failure, and the peer, past a
+  // fatal alert, drops them. (The record of one that the overflow held went
+  // with it.)
+  connection.bytesWritten += connection.unsentBytes;
+  connection.DropWrites(batch);
   ReportWritten(connection, batch);
-  // A write made since fails, as node's TLSWrap fails one once SSL_write
-  // does (UV_EPROTO): its callback and the socket's 'error' get EPROTO. The
-  // queue is released with the connection.
-  if (connection.unsentBytes != 0) {
-    connection.failed = true;
-    batch.Add(EventKind::kError, connection.id, EPROTO, static_cast<double>(Syscall::kWrite));
-    return;
-  }
   // A bare FIN at end(), as node's: its SSL_shutdown sends nothing after the
   // error (EndWrites sends no close_notify once broken_).
   if (connection.shutdownRequested && !connection.shutdownDone) EndWritesForJs(connection, batch);

@@ -462,10 +462,8 @@ class TlsSession {
   ReadOutcome ReadFailed(Connection& connection, Batch& batch, int result);
   // Read() once broken_: reads and drops what the peer sends, to its end.
   ReadOutcome ReadBroken(Connection& connection, Batch& batch);
-  // Flush() once broken_: what OpenSSL left to send (its alert) goes; the
-  // writes queued before the failure complete unsent (brokenQueued_), a
-  // later one fails the connection with EPROTO, as node's TLSWrap; end()
-  // sends the FIN alone.
+  // Flush() once broken_: what OpenSSL left to send (its alert) goes, then
+  // every write queued completes unsent; end() sends the FIN alone.
   void FlushBroken(Connection& connection, Batch& batch);
   // JS's end(), its queue sent: EndWrites, and kShutdown (or the error) to JS.
   void EndWritesForJs(Connection& connection, Batch& batch);
@@ -695,11 +693,12 @@ class TlsSession {
   // OpenSSL failed after the handshake (an alert from the peer, a bad
   // record): as node's TLSSocket, the socket emits 'error' and stays open
   // until the peer's FIN ('end', then close without error). No OpenSSL call
-  // runs on it again: reads are dropped, a write fails with EPROTO, and a
-  // forward of it is refused (plaintextReady).
+  // runs on it again: reads are dropped, writes complete unsent, and a
+  // forward of it is refused (plaintextReady). Each write that reaches the
+  // reactor was made before JS heard of the failure (node's TLSWrap had
+  // encrypted and sent it then); JS fails the ones made after (EPROTO,
+  // lib/tls.ts opensslFailed).
   bool broken_ = false;
-  // Plaintext queued when it broke, not yet completed (FlushBroken).
-  uint64_t brokenQueued_ = 0;
 };
 
 }  // namespace reactor

@@ -91,6 +91,49 @@ describe.each(clients)('%s', (_name, connectTo) => {
     });
   });
 
+  // Without waiting for 'secureConnect', as a client commonly writes its
+  // request: node had encrypted and sent it before the alert came.
+  // The last: JS busy while the alert arrives, so the write reaches the
+  // reactor after it, before JS has heard.
+  test.each(['at connect()', "at 'secureConnect'", "at 'secureConnect', 50 ms late"])("writes made %s, before a TLS 1.3 server's alert, complete, as node's", async (when) => {
+    const server = track(tls.createServer({
+      key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true, rejectUnauthorized: true,
+    }));
+    server.on('tlsClientError', () => undefined);
+    const port = await listenLocal(server);
+    const socket = track(connectTo(port, { ca: pki.caCert, servername: 'localhost' }));
+    const events: string[] = [];
+    const writes: string[] = [];
+    // Three, as a request's head and body: those behind the first wait in the Writable.
+    const write = (): void => {
+      for (const part of ['POST / HTTP/1.1\r\n', 'Content-Length: 2\r\n\r\n', 'hi']) {
+        socket.write(part, (error) => writes.push((error as NodeJS.ErrnoException | null | undefined)?.code ?? 'written'));
+      }
+    };
+    if (when === 'at connect()') write();
+    else {
+      socket.on('secureConnect', () => {
+        const until = Date.now() + (when.endsWith('late') ? 50 : 0);
+        while (Date.now() < until);
+        write();
+      });
+    }
+    for (const event of ['secureConnect', 'end', 'finish']) socket.on(event, () => events.push(event));
+    socket.on('error', (error: NodeJS.ErrnoException) => events.push(`error ${error.code}`));
+    socket.resume();
+    await new Promise((resolve) => socket.on('close', resolve));  // once() would reject at 'error'
+    // When the callback runs against the 'error' is timing: node's comes
+    // first when the alert takes a round trip to arrive. What follows the
+    // alert is timing too, for connect({ tls }): its verdict on the server
+    // takes a round trip to JS, so a write held for it may reach a server
+    // that has closed, which resets ('error' ECONNRESET, not 'end').
+    expect({ writes, events: events.slice(0, 2), failedWrite: events.some((event) => event.includes('EPROTO')) }).toEqual({
+      writes: ['written', 'written', 'written'],
+      events: ['secureConnect', 'error ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED'],
+      failedWrite: false,
+    });
+  });
+
   test.each(['TLSv1.2', 'TLSv1.3'] as const)('a resumed %s session has no peer certificate, as the chain a resumption does not send', async (version) => {
     const port = await greetingServer({ maxVersion: version });
     const options = { ca: pki.caCert, servername: 'localhost' };
