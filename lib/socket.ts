@@ -341,6 +341,10 @@ export class Socket extends Duplex implements AttemptingSocket {
   // sent those (below), and drops the ones written while corked.
   private writableBufferedAtCork = 0;
   private readingStopped = false;  // the reactor was told to pause
+  // _read() was called before the connection was up: as net's, which waits
+  // for 'connect' and then reads, reading starts at the connect however the
+  // stream is paused by then (stopReadingIfPaused).
+  private readAskedWhileConnecting = false;
   private unackedBytes = 0;        // received while the readable buffer was full
   // The bytes of this connection the reactor handed JS that have reached the
   // readable buffer or the onread callback (not those held for 'connect', nor
@@ -831,6 +835,7 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.unackedBytes = 0;
     this.bytesFromReactor = 0;
     this.readingStopped = false;
+    this.readAskedWhileConnecting = false;
     this.readEnded = false;
     this.endHold = undefined;
     this.endWaitsForConnect = false;
@@ -993,16 +998,18 @@ export class Socket extends Duplex implements AttemptingSocket {
     // net's afterConnect starts reading after 'connect' and 'ready', so a
     // pause() in their listeners keeps it from starting.
     if (this.registered && this.stopReadingIfPaused()) this.updateReference();
+    this.readAskedWhileConnecting = false;
     this.releaseReads();
   }
 
   /**
    * As net's afterConnect: a socket paused before it connected (or in its
    * 'connect' listener) does not start reading, and so does not keep the
-   * process alive. Whether it stopped reading now.
+   * process alive, unless something read from it before (a 'readable'
+   * listener, for await: readAskedWhileConnecting). Whether it stopped reading now.
    */
   private stopReadingIfPaused(): boolean {
-    if (!this.isPaused() || this.readingStopped || this.forwarding) return false;
+    if (!this.isPaused() || this.readingStopped || this.forwarding || this.readAskedWhileConnecting) return false;
     this.readingStopped = true;
     this.reactor!.native.pause(this.id);
     this.reactor!.scheduleFlush();
@@ -1723,6 +1730,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   override _read(): void {
+    if (this.pending) this.readAskedWhileConnecting = true;
     if (!this.readingStopped || !this.registered || this.forwarding) return;
     // An onread socket reads again once its waiting bytes are handed over (drainUserBuffer).
     if (this.userBuffer !== undefined && (this.userBuffer.stopped || this.userBuffer.pending)) return;
