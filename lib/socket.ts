@@ -254,7 +254,8 @@ export function duplexOptionsOf(options: SocketOptions): DuplexOptions & { reada
     // with writable: false fails writes with ERR_STREAM_WRITE_AFTER_END.
     readable: options.readable,
     writable: options.writable,
-    // Half-open handling is ours, as in net: the Duplex must not end itself.
+    // As net's: the Duplex is made half-open, and the socket's own
+    // allowHalfOpen, set over it, is what Duplex reads at 'end' (onReadableEnd).
     allowHalfOpen: true,
     emitClose: false,
     autoDestroy: true,
@@ -2230,16 +2231,13 @@ function timerDuration(milliseconds: unknown): number {
 }
 
 // As net does: without allowHalfOpen, the peer's FIN ends our side too, and a
-// later write fails with EPIPE.
+// later write fails with EPIPE. The end itself is Duplex's, as for net: it
+// reads this.allowHalfOpen as it emits 'end' and ends the writable side on a
+// tick queued after every 'end' listener ran, so writes from those listeners,
+// and from ticks they queued, still go out.
 function onReadableEnd(this: Socket): void {
   if (this.allowHalfOpen) return;
   this.write = writeAfterFIN;
-  // On the next tick, as Duplex does it for net: 'end' listeners may still write.
-  process.nextTick(endWritableNT, this);
-}
-
-function endWritableNT(socket: Socket): void {
-  if (socket.writable && !socket.writableEnded) socket.end();
 }
 
 function writeAfterFIN(this: Socket, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {

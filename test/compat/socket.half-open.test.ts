@@ -105,6 +105,25 @@ describe.each(implementations)('%s', (_name, createServer) => {
     expect(lifecycle.events).toEqual(['end', 'finish', 'close:false']);
   });
 
+  // Duplex ends the writable side on a tick it queues after every 'end'
+  // listener has run, so a tick the listener queued comes first.
+  test("without allowHalfOpen a write on a tick the 'end' listener queued still reaches the peer", async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port, { allowHalfOpen: true });
+    const lifecycle = recordLifecycle(socket);
+    socket.resume();
+    const written = new Promise<Error | null | undefined>((resolve) => {
+      socket.on('end', () => process.nextTick(() => socket.write('deferred words', resolve)));
+    });
+    const reply = readAll(client);
+    client.end();
+    expect(await within(written, 2000, 'the write callback')).toBeNull();
+    expect((await within(reply, 2000, 'the reply')).toString()).toBe('deferred words');
+    await within(lifecycle.closed, 2000, "the server socket's 'close'");
+    expect(lifecycle.events).toEqual(['end', 'finish', 'close:false']);
+  });
+
   test("bytes and FIN read together: what the 'data' listener writes completes before 'end'", async () => {
     // net reads the FIN a turn after the bytes (node:http answers pipelined
     // requests before 'end' on this). Paused until both are in, so they are
