@@ -465,8 +465,10 @@ export class SecureSocket extends Socket {
     // nobody listens for 'clientError'; a client that leaves mid-handshake
     // must not take the process down. A client's errors are its own, as
     // tls.connect's.
-    if (server !== undefined) this.on('error', ignoreServerSocketError);
-    else if (client !== undefined) this.on('newListener', this.onNewListener);
+    if (server !== undefined) {
+      this.on('error', ignoreServerSocketError);
+      this.on('close', onServerSocketClose);
+    } else if (client !== undefined) this.on('newListener', this.onNewListener);
     // As TLSSocket's under node's --tls-keylog: every connection's lines
     // go to the file (a client's from its start; a server's sockets log by
     // their server's context, which that flag turns on).
@@ -1056,9 +1058,8 @@ export class SecureSocket extends Socket {
         this.authorizationError = verifyErrorNames[verifyResult] ?? 'UNSPECIFIED';
         // As node's server: an unauthorized client is dropped, and its
         // 'close', before the socket was handed over, is a 'tlsClientError'
-        // of ECONNRESET 'socket hang up' (node's onSocketClose).
+        // of ECONNRESET 'socket hang up' (onServerSocketClose).
         if (server.rejectUnauthorized) {
-          this.once('close', () => server.emit('tlsClientError', connectionReset(), this));
           this.destroy();
           return;
         }
@@ -1075,7 +1076,32 @@ export class SecureSocket extends Socket {
 
   private finishServerSecure(server: SecureServer): void {
     this.emit('secure');
+    this.controlReleased = true;
     server.emit('secureConnection', this);
+  }
+
+  /**
+   * @internal A server socket was handed to the app ('secureConnection'), as
+   * node's _controlReleased: from here its failures are its own 'error's.
+   */
+  controlReleased = false;
+  /** @internal Its 'tlsClientError' was emitted (node's kErrorEmitted): once only. */
+  clientErrorReported = false;
+
+  /**
+   * end() before the handshake is done, on a server socket: what node's
+   * 'connection' listener does to the TCP socket under the TLS one, where
+   * the only end() there is. The FIN leaves the handshake unfinished: the
+   * client fails, and the server reports 'tlsClientError' as the socket
+   * closes (onServerSocketClose).
+   */
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.secureServer === undefined || this.controlReleased) {
+      super._final(callback);
+      return;
+    }
+    callback(null);
+    this.destroy();
   }
 
   /** @internal A 'newSession' callback waited for (node's _newSessionPending). */
@@ -1339,6 +1365,18 @@ export class SecureSocket extends Socket {
 /** Events whose listeners a node TLSSocket looks for on its server as it is made (SecureServer.onHandedStream). */
 const handedStreamCallbackEvents = ['keylog', 'newSession', 'resumeSession', 'OCSPRequest'] as const;
 
+/**
+ * As node's onSocketClose: a server socket that closes without an error
+ * before it was handed to the app (destroy() in 'connection', a client
+ * dropped for its certificate, end() before the handshake) is a
+ * 'tlsClientError' of ECONNRESET 'socket hang up', unless one was reported.
+ */
+function onServerSocketClose(this: SecureSocket, hadError: boolean): void {
+  if (hadError || this.controlReleased || this.clientErrorReported) return;
+  this.clientErrorReported = true;
+  this.secureServer?.emit('tlsClientError', connectionReset(), this);
+}
+
 function ignoreServerSocketError(): void {
   // Reported already ('tlsClientError'), or the socket's own listeners hear it.
 }
@@ -1520,7 +1558,10 @@ function pskKeyOf(answer: unknown): Buffer | undefined {
 function failHandshake(socket: SecureSocket, error: Error): void {
   if (socket.destroyed) return;
   clearHandshakeTimer(socket);
-  socket.secureServer?.emit('tlsClientError', error, socket);
+  if (socket.secureServer !== undefined && !socket.clientErrorReported) {
+    socket.clientErrorReported = true;
+    socket.secureServer.emit('tlsClientError', error, socket);
+  }
   socket.destroy();
 }
 

@@ -108,6 +108,24 @@ describe.each(implementations)('%s', (_name, createServer, Server) => {
     expect(events).toEqual(['error ERR_SSL_CIPHER_OPERATION_FAILED', 'pending write completed', 'end']);
   });
 
+  // Shedding load in 'connection' (node's listener gets the TCP socket under
+  // the TLS one): the handshake never finishes, the app never sees the client.
+  test.each(['end', 'destroy'] as const)("%s() in the 'connection' listener: no 'secureConnection', a 'tlsClientError' of ECONNRESET 'socket hang up', and the client fails before its 'secureConnect'", async (how) => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert },
+      () => { throw new Error("no 'secureConnection' for a client shed in 'connection'"); }));
+    server.on('connection', (socket: net.Socket) => socket[how]());
+    let serverError: NodeJS.ErrnoException | undefined;
+    server.on('tlsClientError', (error: NodeJS.ErrnoException) => { serverError = error; });
+    const port = await listenLocal(server);
+    const secure = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost' }));
+    secure.on('secureConnect', () => { throw new Error("no 'secureConnect' for a client shed in 'connection'"); });
+    let clientError: NodeJS.ErrnoException | undefined;
+    secure.on('error', (error: NodeJS.ErrnoException) => { clientError = error; });
+    await waitFor(() => clientError !== undefined && serverError !== undefined, 5000, "the client's 'error' and the 'tlsClientError'");
+    expect([clientError!.code, clientError!.message]).toEqual(['ECONNRESET', 'Client network socket disconnected before secure TLS connection was established']);
+    expect([serverError!.code, serverError!.message]).toEqual(['ECONNRESET', 'socket hang up']);
+  });
+
   test('a falsy key or cert is none, and an empty or null ciphers is the default list', async () => {
     expect(() => createServer({ key: false as never, cert: false as never })).not.toThrow();
     for (const ciphers of ['', null]) {
