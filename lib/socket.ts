@@ -1934,11 +1934,12 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.connecting = false;
     this.attempts?.cancel();
     this.attempts = undefined;
-    if (this.registered && !this.resetOnDestroy && !wasConnecting && !this.forwarding && !writesHeld) {
-      // net's libuv tries each write at once, so by destroy() it has sent
-      // what the kernel would take. Writes waiting in the Writable behind
-      // the one in flight go to the reactor first, which sends what the
-      // kernel takes before it closes (issue 12 item 8).
+    if (this.registered && !wasConnecting && !this.forwarding && !writesHeld) {
+      // net's libuv tries each write at once, so by destroy() or
+      // resetAndDestroy() it has sent what the kernel would take. Writes
+      // waiting in the Writable behind the one in flight go to the reactor
+      // first, which sends what the kernel takes before it closes or resets
+      // (issue 12 item 8).
       this.queueWritableBuffer();
     }
     this.release(this.resetOnDestroy);

@@ -806,20 +806,15 @@ void Loop::Apply(Command& command) {
       }
       return;
     case Command::Kind::kClose:
-      // `write(x); destroy()` in one tick: net's libuv has sent x before
-      // destroy() runs, because it tries every write at once. Do the same:
-      // send what the kernel takes now, unless the kernel was full already
-      // (libuv would have queued x then, and dropped it on close). Issue 12
-      // item 8.
-      if (connection->forwarder == nullptr && !connection->failed && !connection->connecting &&
-          !connection->waitingWritable && !connection->writeQueue.empty()) {
-        connection->Flush(*batch_);
-      }
+      SendBeforeClosing(connection, false);
       // A server's failed handshake: the alert JS's 'tlsClientError' came before.
       if (connection->tls != nullptr) connection->tls->SendHeldAlert(*connection);
       CloseConnection(connection);
       return;
     case Command::Kind::kReset:
+      // The bytes go before the RST, as net's (the peer reads them, then
+      // meets the reset).
+      SendBeforeClosing(connection, true);
       sys::SetLingerZero(connection->fd);
       CloseConnection(connection);
       return;
@@ -1783,6 +1778,18 @@ void Loop::FinishForward(Forwarder* forwarder, Connection* closing) {
   forwarders_.erase(found);
   if (first != closing && !first->closed) CloseConnection(first);
   if (second != closing && !second->closed) CloseConnection(second);
+}
+
+void Loop::SendBeforeClosing(Connection* connection, bool reset) {
+  if (connection->forwarder != nullptr || connection->failed || connection->connecting ||
+      connection->waitingWritable || connection->writeQueue.empty()) {
+    return;
+  }
+  // A reset sends no FIN: an end() JS asked for (an 'exit' listener's
+  // write(); end(); resetAndDestroy()) goes with the connection, or the
+  // queue's last send would end it before the RST.
+  if (reset) connection->shutdownRequested = false;
+  connection->Flush(*batch_);
 }
 
 void Loop::CloseConnection(Connection* connection) {

@@ -390,6 +390,12 @@ class Loop {
   // acknowledges them (TlsSession::TakeReportedBytes), under the same caps.
   void ChargeTlsReports(Connection* connection);
   void ArmTimer(Connection* connection, uint64_t dueMs);
+  // JS's close or reset of `connection`, before it: `write(x); destroy()` in
+  // one tick, and net's libuv has sent x, as it tries every write at once.
+  // Sends what the kernel takes now, unless the kernel was full already
+  // (libuv would have queued x then, and dropped it). Issue 12 item 8.
+  // Before a reset (`reset`), no FIN.
+  void SendBeforeClosing(Connection* connection, bool reset);
   void CloseConnection(Connection* connection);
   void AddConnection(Command& command);
   void StartForward(const Command& command);

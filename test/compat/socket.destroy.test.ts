@@ -132,4 +132,19 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(ending.events).toEqual(['close:false']);
     expect(clientEnding.events).toEqual(['error:ECONNRESET', 'close:true']);
   });
+
+  // net's libuv sends each write at once, so the bytes leave before the reset.
+  test('write() then resetAndDestroy() in one tick: the peer gets the bytes before the connection ends', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { client, socket } = await connectPair(server, port);
+    client.on('error', () => undefined);  // ECONNRESET, or on Node 20 an 'end' (the hangup rule)
+    let received = '';
+    client.on('data', (chunk: Buffer) => { received += chunk.toString(); });
+    socket.write('the last words');
+    socket.write(', and more');
+    socket.resetAndDestroy();
+    await within(once(client, 'close'), 2000, "the client's 'close'");
+    expect(received).toBe('the last words, and more');
+  });
 });
