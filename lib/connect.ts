@@ -189,10 +189,14 @@ function validateConnectOptions(options: ConnectOptions): void {
  * eyeballs path (internalConnectMultiple) rather than its single connect.
  * Emits 'lookup' on `emitter` as net does, and checks what a custom lookup
  * answers as net does (ERR_INVALID_IP_ADDRESS, ERR_INVALID_ADDRESS_FAMILY).
- * Errors are called back on a later tick.
+ * Errors are called back on a later tick. `stillWanted`, asked when an
+ * answer for every address comes: false (a socket destroyed meanwhile), and
+ * neither 'lookup' nor the callback follows, as net's emitLookup in its
+ * every-address path; its one-address path emits 'lookup' all the same.
  */
 export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
-  callback: (error: Error | null, targets?: ConnectTarget[], multiple?: boolean) => void): void {
+  callback: (error: Error | null, targets?: ConnectTarget[], multiple?: boolean) => void,
+  stillWanted?: () => boolean): void {
   const port = options.port as number;
   const host = options.host || 'localhost';
   const literal = isIP(host);
@@ -211,6 +215,7 @@ export function resolveTargets(options: ConnectOptions, emitter: EventEmitter,
   const lookupOptions = multiple ? { family, hints, all: true as const } : { family, hints };
   (lookup as (host: string, options: object, callback: (...args: unknown[]) => void) => void)(host, lookupOptions,
     (error: unknown, addresses: unknown, addressFamily: unknown) => {
+      if (multiple && stillWanted !== undefined && !stillWanted()) return;
       if (!multiple || error) {
         // The single-address form: (error, address, family).
         emitter.emit('lookup', error ?? null, error ? undefined : addresses, error ? undefined : addressFamily, host);

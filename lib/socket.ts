@@ -767,7 +767,7 @@ export class Socket extends Duplex implements AttemptingSocket {
         return;
       }
       this.startAttempts(targets as ConnectTarget[], multiple === true, options);
-    });
+    }, () => this.connecting);
   }
 
   /**

@@ -165,4 +165,25 @@ describe.each(netImplementations)('%s', (_name, implementation) => {
     socket.destroy();
     server.close();
   });
+
+  // net's single-address path emits 'lookup' before it checks that it still
+  // connects; its every-address path (the default) checks first.
+  test.each([
+    ['every address (the default)', {}, []],
+    ['one address (family: 4)', { family: 4 }, ['lookup 127.0.0.1']],
+  ])("destroy() while looking up, %s: 'close', and 'lookup' only where net emits it", async (_label, options, expected) => {
+    const lookup = (_host: string, lookupOptions: LookupOptions, callback: LookupCallback): void => {
+      setTimeout(() => {
+        if (lookupOptions.all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+        else callback(null, '127.0.0.1', 4);
+      }, 20);
+    };
+    const socket = trackSocket(implementation.connect({ host: 'example.invalid', port: 9, lookup, ...options } as unknown as net.NetConnectOpts));
+    const lookups: string[] = [];
+    socket.on('lookup', (_error: Error | null, address: string) => lookups.push(`lookup ${address}`));
+    socket.destroy();
+    await within(new Promise((resolve) => socket.once('close', resolve)), 2000, "'close'");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(lookups).toEqual(expected);
+  });
 });
