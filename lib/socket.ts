@@ -478,9 +478,12 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.attach(reactor, id, { remoteAddress, remotePort, localAddress, localPort });
   }
 
-  /** True until the socket is connected, as in net. */
+  /**
+   * True until the socket is connected, and again once its connection is
+   * gone, as net's `!this._handle || this.connecting`.
+   */
   get pending(): boolean {
-    return this.id === 0 || this.connecting;
+    return !this.registered || this.connecting;
   }
 
   /**
@@ -490,7 +493,7 @@ export class Socket extends Duplex implements AttemptingSocket {
    * them go.
    */
   protected writesOnHold(): boolean {
-    return this.pending;
+    return this.id === 0 || this.connecting;
   }
 
   /**
@@ -1731,7 +1734,7 @@ export class Socket extends Duplex implements AttemptingSocket {
   }
 
   override _read(): void {
-    if (this.pending) this.readAskedWhileConnecting = true;
+    if (this.id === 0 || this.connecting) this.readAskedWhileConnecting = true;
     if (!this.readingStopped || !this.registered || this.forwarding) return;
     // An onread socket reads again once its waiting bytes are handed over (drainUserBuffer).
     if (this.userBuffer !== undefined && (this.userBuffer.stopped || this.userBuffer.pending)) return;

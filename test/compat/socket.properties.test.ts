@@ -89,6 +89,16 @@ describe.each(implementations)('%s', (name, createServer) => {
     expect(socket.allowHalfOpen).toBe(false);
   });
 
+  // net's pending is `!this._handle || this.connecting`: true again once closed.
+  test('a closed socket is pending again, as one with no handle', async () => {
+    const server = createServer();
+    const port = await listenLocal(server);
+    const { socket } = await connectPair(server, port);
+    socket.destroy();
+    await within(once(socket, 'close'), 2000, "'close'");
+    expect([socket.pending, socket.connecting, socket.readyState]).toEqual([true, false, 'closed']);
+  });
+
   test("the server's highWaterMark option sets both high-water marks of accepted sockets", async () => {
     const server = createServer({ highWaterMark: 1024 } as net.ServerOpts);
     const port = await listenLocal(server);
