@@ -1578,16 +1578,19 @@ ReadOutcome TlsSession::ReadBroken(Connection& connection, Batch& batch) {
   return ReadOutcome::kBudgetSpent;
 }
 
-void TlsSession::FlushBroken(Connection& connection, Batch& batch) {
-  SessionStored();  // nothing more is held for the cache
+PlainStatus TlsSession::FlushOverflowForJs(Connection& connection, Batch& batch) {
   PlainStatus flushed = FlushOverflow(connection);
   if (flushed == PlainStatus::kFailed) {
     connection.failed = true;
     batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
               static_cast<double>(Syscall::kWrite));
-    return;
   }
-  if (flushed == PlainStatus::kWouldBlock) return;
+  return flushed;
+}
+
+void TlsSession::FlushBroken(Connection& connection, Batch& batch) {
+  SessionStored();  // nothing more is held for the cache
+  if (FlushOverflowForJs(connection, batch) != PlainStatus::kDone) return;
   // Every write queued completes, unsent: node's TLSWrap had encrypted each
   // as it was made, before JS heard of the failure, and the peer, past a
   // fatal alert, drops them. (The record of one that the overflow held went
@@ -1731,13 +1734,8 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
   // handshake state machine from SSL_write while it is in init).
   SessionReports sessions(*this, connection, batch);
   // What the BIO holds goes first, the handshake's own messages included.
-  PlainStatus flushed = FlushOverflow(connection);
-  if (flushed == PlainStatus::kFailed) {
-    connection.failed = true;
-    batch.Add(EventKind::kError, connection.id, static_cast<double>(failure_.error),
-              static_cast<double>(Syscall::kWrite));
-    return;
-  }
+  PlainStatus flushed = FlushOverflowForJs(connection, batch);
+  if (flushed == PlainStatus::kFailed) return;
   // Nothing of ours before the handshake; a client's nothing before the verdict.
   if (flushed == PlainStatus::kWouldBlock || !handshakeDone_ || !writesAllowed_) return;
   while (!connection.writeQueue.empty() && !connection.failed) {

@@ -345,6 +345,9 @@ class TlsSession {
   // bytes, or while output is held (no send tried now, no new edge awaited:
   // whoever ends the hold flushes); kFailed with failure() set.
   PlainStatus FlushOverflow(Connection& connection);
+  // FlushOverflow for Flush and FlushBroken: a failure fails the connection
+  // and is reported to JS as its write error.
+  PlainStatus FlushOverflowForJs(Connection& connection, Batch& batch);
   // Why the last call returned kFailed.
   const TlsIoFailure& failure() const { return failure_; }
   // Tells JS (kWritten) how much plaintext the kernel has: what was

@@ -35,6 +35,19 @@ async function greetingServer(options: tls.TlsOptions = {}): Promise<number> {
   return listenLocal(server);
 }
 
+/**
+ * A node:tls server that requires a client certificate: over TLS 1.3 a
+ * client without one completes its handshake, then gets the server's alert.
+ * Its port.
+ */
+async function certificateRequiringServer(): Promise<number> {
+  const server = track(tls.createServer({
+    key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true, rejectUnauthorized: true,
+  }));
+  server.on('tlsClientError', () => undefined);
+  return listenLocal(server);
+}
+
 describe.each(clients)('%s', (_name, connectTo) => {
   test('once closed, getProtocol(), getCipher() and isSessionReused() answer null, as a handle-less TLSSocket', async () => {
     const port = await greetingServer();
@@ -72,11 +85,7 @@ describe.each(clients)('%s', (_name, connectTo) => {
   });
 
   test("a TLS 1.3 server's alert after 'secureConnect' (no client certificate): 'error' without destroying, then 'end' and close without error", async () => {
-    const server = track(tls.createServer({
-      key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true, rejectUnauthorized: true,
-    }));
-    server.on('tlsClientError', () => undefined);
-    const port = await listenLocal(server);
+    const port = await certificateRequiringServer();
     const socket = track(connectTo(port, { ca: pki.caCert, servername: 'localhost' }));
     const events: string[] = [];
     for (const event of ['secureConnect', 'end', 'finish']) socket.on(event, () => events.push(event));
@@ -96,11 +105,7 @@ describe.each(clients)('%s', (_name, connectTo) => {
   // The last: JS busy while the alert arrives, so the write reaches the
   // reactor after it, before JS has heard.
   test.each(['at connect()', "at 'secureConnect'", "at 'secureConnect', 50 ms late"])("writes made %s, before a TLS 1.3 server's alert, complete, as node's", async (when) => {
-    const server = track(tls.createServer({
-      key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true, rejectUnauthorized: true,
-    }));
-    server.on('tlsClientError', () => undefined);
-    const port = await listenLocal(server);
+    const port = await certificateRequiringServer();
     const socket = track(connectTo(port, { ca: pki.caCert, servername: 'localhost' }));
     const events: string[] = [];
     const writes: string[] = [];
@@ -155,11 +160,7 @@ describe.each(clients)('%s', (_name, connectTo) => {
 // differently from run to run (EPROTO as below, or nothing and no 'close'
 // for good, here in most runs), as its TLSWrap meets the error.
 test("connect({ tls }): a write after a server's alert fails with EPROTO, in its callback and as the socket's 'error', which then closes", async () => {
-  const server = track(tls.createServer({
-    key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true, rejectUnauthorized: true,
-  }));
-  server.on('tlsClientError', () => undefined);
-  const port = await listenLocal(server);
+  const port = await certificateRequiringServer();
   const socket = track(connect({ host: '127.0.0.1', port, tls: { ca: pki.caCert, servername: 'localhost' } }));
   const events: string[] = [];
   socket.on('error', (error: NodeJS.ErrnoException) => {
