@@ -17,7 +17,7 @@ import { connect, createSecureServer, createServer, forward, ForwardResult, Forw
 import { getReactor } from '../lib/reactor';
 import { bulkBytes, checkMustCalls, listenLocal, mustCall, settledFdCount, thrownCode, waitFor } from './helpers';
 import { startFixture } from './helpers/child';
-import { closedPort } from './helpers/echo-client';
+import { blackholePort, closedPort } from './helpers/echo-client';
 import { releaseTracked, temporaryDirectory, track } from './helpers/cleanup';
 import { randomBytes, seededRandom } from './helpers/random';
 import { connectTls, makeTestPki, TestPki } from './helpers/tls-pki';
@@ -49,30 +49,6 @@ async function startEcho(): Promise<number> {
     socket.on('end', () => socket.end());
   }));
   return listenLocal(server);
-}
-
-/**
- * A port whose connects hang: a child process listens with a backlog of one
- * and then blocks its thread, so nothing is accepted. Once the accept queue
- * is full the kernel drops further SYNs, and a connect waits.
- */
-async function blackholePort(): Promise<number> {
-  const script = `
-    const server = require('node:net').createServer();
-    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
-      process.stdout.write(server.address().port + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
-    });`;
-  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const [line] = await once(child.stdout!, 'data') as [Buffer];
-  const port = Number(line.toString().trim());
-  // Fill the accept queue (its length is the backlog plus one).
-  for (let i = 0; i < 3; i++) {
-    const filler = track(net.connect(port, '127.0.0.1'));
-    filler.on('error', () => undefined);
-    await Promise.race([once(filler, 'connect'), new Promise((resolve) => setTimeout(resolve, 200))]);
-  }
-  return port;
 }
 
 /** A node:net upstream that collects what one connection sends (`received`, once it connects). */

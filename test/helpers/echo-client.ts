@@ -1,5 +1,7 @@
-// Client-side helpers the proxy tests share: one echo through a listener, and
-// a loopback port that nothing listens on.
+// Client-side helpers the proxy tests share: one echo through a listener, a
+// loopback port that nothing listens on, and one whose connects hang.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as net from 'node:net';
 
 import { track } from './cleanup';
@@ -22,5 +24,29 @@ export async function closedPort(): Promise<number> {
   const server = net.createServer();
   const port = await listenLocal(server);
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A port whose connects hang: a child process listens with a backlog of one
+ * and then blocks its thread, so nothing is accepted. Once the accept queue
+ * is full the kernel drops further SYNs, and a connect waits.
+ */
+export async function blackholePort(): Promise<number> {
+  const script = `
+    const server = require('node:net').createServer();
+    server.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      process.stdout.write(server.address().port + '\\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
+    });`;
+  const child = track(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  const [line] = await once(child.stdout!, 'data') as [Buffer];
+  const port = Number(line.toString().trim());
+  // Fill the accept queue (its length is the backlog plus one).
+  for (let i = 0; i < 3; i++) {
+    const filler = track(net.connect(port, '127.0.0.1'));
+    filler.on('error', () => undefined);
+    await Promise.race([once(filler, 'connect'), new Promise((resolve) => setTimeout(resolve, 200))]);
+  }
   return port;
 }
