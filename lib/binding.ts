@@ -65,6 +65,8 @@ export interface NativeReactor {
   tlsAllowWrites(id: number): void;
   /** A server connection's 'newSession' callback was called: what its handshake wrote may go. */
   tlsSessionStored(id: number): void;
+  /** A TLS 1.2 server connection's client was judged and its listeners ran: the handshake's end may go. */
+  tlsVerdictGiven(id: number): void;
   /**
    * The answer to a TlsServername event: a server context for the handshake,
    * or 0 for the listener's, and an OCSP response to staple.
@@ -296,7 +298,7 @@ export interface NativeReactorOptions {
 }
 
 /** The bridge protocol this lib speaks: src-native/reactor.h kBridgeProtocol, bumped with it. */
-export const BRIDGE_PROTOCOL = 16;
+export const BRIDGE_PROTOCOL = 17;
 
 interface NativeBinding {
   available: boolean;

@@ -189,6 +189,16 @@ export const pskHintErrorCode = major >= 24 ? 'ERR_TLS_PSK_SET_IDENTITY_HINT_FAI
 export const serversNeedClientCertificates = major >= 24;
 
 /**
+ * A write or end() in a TLS 1.2 server's 'secureConnection' listener: Node
+ * 20 and 22 encrypt and send it at once, behind the handshake's last flight
+ * (its Finished), so a destroy() right after loses neither; Node 24 and
+ * later send them only after the listeners return, so a destroy() there
+ * drops them and the client fails with ECONNRESET. Seen with node:tls on 20.20.2,
+ * 22.23.5, 24.22.3 and 26.12.1.
+ */
+export const listenerWriteSendsFinished = major < 24;
+
+/**
  * An address as a TLS client's servername: Node 20 to 24 warn (DEP0123,
  * once per process); since the deprecation's end of life (Node 25),
  * tls.connect throws ERR_INVALID_ARG_VALUE (checked on Node 26).

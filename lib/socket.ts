@@ -568,6 +568,13 @@ export class Socket extends Duplex implements AttemptingSocket {
     this.reactor!.scheduleFlush();
   }
 
+  /** @internal A TLS 1.2 server connection's client is judged: the handshake's end may go (lib/tls.ts). */
+  protected tlsVerdictGiven(): void {
+    if (!this.registered) return;
+    this.reactor!.native.tlsVerdictGiven(this.id);
+    this.reactor!.scheduleFlush();
+  }
+
   /** @internal JS has taken `bytes` the reactor counted as held (a TLS session report, lib/tls.ts). */
   protected acknowledge(bytes: number): void {
     if (!this.registered) return;

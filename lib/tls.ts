@@ -15,7 +15,8 @@ import { codedError, codedTypeError, invalidArgType, invalidArgValue, NodeStyleE
 import type { Reactor } from './reactor';
 import {
   addContextIgnoresCase, ephemeralKeyInfoNamesGroups, contextsCheckedForCertificate, systemCaHintOnVerifyErrors,
-  ipServernameThrows, pskHintErrorCode, serversNeedClientCertificates, tlsSessionsCarryServerIdentity,
+  ipServernameThrows, listenerWriteSendsFinished, pskHintErrorCode, serversNeedClientCertificates,
+  tlsSessionsCarryServerIdentity,
 } from './net-version';
 import { getReactor } from './reactor';
 import { nodeOptionValue } from './node-options';
@@ -172,6 +173,7 @@ const ASKS_RESUME_SESSION = 2;
 // Bits of a secure event's flags (src-native/tls_session.cc).
 const SECURE_HAS_PEER_CERT = 1;
 const SECURE_SESSION_REUSED = 2;
+const SECURE_VERDICT_HELD = 4;
 // TlsErrorKind (src-native/tls_session.h).
 const TLS_ERROR_PEER_CLOSED = 1;
 // When a kTlsError came (its a, src-native/batch.h).
@@ -1065,9 +1067,12 @@ export class SecureSocket extends Socket {
         }
       }
     }
+    this.verdictHeld = (flags & SECURE_VERDICT_HELD) !== 0;
     // As node's server: a TLS 1.2 session's 'newSession' callback is waited
-    // for before the handshake counts as done.
+    // for before the handshake counts as done, and the handshake's end
+    // waits for that callback only (node writes it at newSessionDone).
     if (this.newSessionPending) {
+      this.giveVerdict();
       this.securePending = true;
       return;
     }
@@ -1075,9 +1080,44 @@ export class SecureSocket extends Socket {
   }
 
   private finishServerSecure(server: SecureServer): void {
+    // Queued before the listeners run, so before any immediate they queue:
+    // a destroy() there comes after the flight left, as node's does.
+    if (this.verdictHeld) setImmediate(() => this.giveVerdict());
     this.emit('secure');
     this.controlReleased = true;
     server.emit('secureConnection', this);
+  }
+
+  /**
+   * The reactor holds a TLS 1.2 server handshake's last flight (its
+   * Finished) from the handshake's end until this socket's verdict: node
+   * writes it once the callback that reported the handshake returns, after
+   * the verdict, the 'secureConnection' listeners and the ticks and
+   * microtasks they queued, so a client rejected or destroyed by then never
+   * gets 'secureConnect'. Let go in the next immediate (the first point
+   * after those) or, on the Nodes whose write or end() in a listener sends
+   * it at once, by such a write or end() (listenerWriteSendsFinished); a
+   * destroy() drops it.
+   */
+  private verdictHeld = false;
+
+  private giveVerdict(): void {
+    if (!this.verdictHeld) return;
+    this.verdictHeld = false;
+    if (!this.destroyed) this.tlsVerdictGiven();
+  }
+
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (listenerWriteSendsFinished) this.giveVerdict();
+    super._write(chunk, encoding, callback);
+  }
+
+  override _writev(
+    chunks: Array<{ chunk: Buffer | string; encoding: BufferEncoding }>,
+    callback: (error?: Error | null) => void,
+  ): void {
+    if (listenerWriteSendsFinished) this.giveVerdict();
+    super._writev(chunks, callback);
   }
 
   /**
@@ -1097,6 +1137,7 @@ export class SecureSocket extends Socket {
    */
   override _final(callback: (error?: Error | null) => void): void {
     if (this.secureServer === undefined || this.controlReleased) {
+      if (listenerWriteSendsFinished) this.giveVerdict();
       super._final(callback);
       return;
     }

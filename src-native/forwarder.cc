@@ -100,6 +100,21 @@ void Forwarder::FailTls(const Connection& side, Syscall call) {
 
 void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
+bool Forwarder::FlushTlsOverflows(Batch& batch, bool connectedSidesOnly) {
+  for (ForwardDirection& direction : directions_) {
+    Connection* side = direction.source;
+    if (side->tls == nullptr || (connectedSidesOnly && side->connecting)) continue;
+    PlainStatus flushed = side->tls->FlushOverflow(*side);
+    if (flushed == PlainStatus::kFailed) {
+      FailTls(*side, Syscall::kWrite);
+      return false;
+    }
+    // A write JS made before the forward, whose record just left, is done.
+    if (flushed == PlainStatus::kDone && side->notifyAt != 0) side->tls->ReportWritten(*side, batch);
+  }
+  return true;
+}
+
 bool Forwarder::EndPassedTo(const Connection* side) const {
   for (const ForwardDirection& direction : directions_) {
     if (direction.destination == side && direction.done) return true;
@@ -112,7 +127,15 @@ ForwardDirection& Forwarder::Reverse(const ForwardDirection& direction) {
 }
 
 bool Forwarder::Pump(Batch& batch) {
-  if (!started) return false;
+  if (!started) {
+    // Nothing moves yet (the upstream connects, or JS has still to say go),
+    // but records a side's session let go since (a TLS 1.2 handshake's end,
+    // released by JS's verdict) leave now, as they would without a forward,
+    // not once the upstream connects. A failed send ends the forward, as a
+    // reset does mid-connect.
+    FlushTlsOverflows(batch, true);
+    return false;
+  }
   // A reset side must end the forward now: a direction blocked on a full
   // destination does not read its source, so it would never see the error.
   for (ForwardDirection& direction : directions_) {
@@ -127,17 +150,7 @@ bool Forwarder::Pump(Batch& batch) {
   }
   // Records a side's reads made OpenSSL write (alerts, tickets) and the
   // socket did not take go out first, on that side's EPOLLOUT.
-  for (ForwardDirection& direction : directions_) {
-    Connection* side = direction.source;
-    if (side->tls == nullptr) continue;
-    PlainStatus flushed = side->tls->FlushOverflow(*side);
-    if (flushed == PlainStatus::kFailed) {
-      FailTls(*side, Syscall::kWrite);
-      return false;
-    }
-    // A write JS made before the forward, whose record just left, is done.
-    if (flushed == PlainStatus::kDone && side->notifyAt != 0) side->tls->ReportWritten(*side, batch);
-  }
+  if (!FlushTlsOverflows(batch, false)) return false;
   bool more = false;
   for (ForwardDirection& direction : directions_) {
     if (finished_) break;

@@ -900,18 +900,12 @@ void Loop::Apply(Command& command) {
       return;
     case Command::Kind::kTlsSessionStored:
       if (connection->tls != nullptr && !connection->failed && connection->tls->SessionStored()) {
-        // What was held goes now (no edge says so), and a read held back
-        // for room goes on. A forward sends a side's held records first
-        // and reads it again.
-        if (connection->forwarder != nullptr) {
-          QueueForward(connection->forwarder);
-          return;
-        }
-        if (!connection->waitingWritable) QueueWrite(connection);
-        if (connection->tls->readWantsWrite) {
-          connection->readable = true;
-          flow_.MarkReady(*connection);
-        }
+        SendHeldOutput(connection);
+      }
+      return;
+    case Command::Kind::kTlsVerdictGiven:
+      if (connection->tls != nullptr && !connection->failed && connection->tls->VerdictGiven()) {
+        SendHeldOutput(connection);
       }
       return;
     case Command::Kind::kTlsUseContext:
@@ -1429,10 +1423,12 @@ uint32_t Loop::InterestFor(const Connection* connection) const {
   bool reads = WantsToRead(connection) && flow_.UnderCaps(*connection);
   if (reads && !readWaitsForRoom) wanted |= EPOLLIN | EPOLLRDHUP;
   // Held output owes no EPOLLOUT: the peer's hangup is watched instead, since
-  // it ends the hold (TlsSession::EndHoldForGonePeer), but only while the
-  // connection reads: a paused or capped one would not, and level triggering
-  // would report the hangup every turn.
-  if (reads && readWaitsForRoom && connection->tls->outputHeld()) wanted |= EPOLLRDHUP;
+  // it ends the cache's hold (TlsSession::EndHoldForGonePeer), but only while
+  // the connection reads: a paused or capped one would not, and level
+  // triggering would report the hangup every turn. Not for a verdict hold,
+  // which the hangup does not end: JS's verdict, which follows the report
+  // of the handshake's end, does.
+  if (reads && readWaitsForRoom && connection->tls->holdEndsAtPeersEnd()) wanted |= EPOLLRDHUP;
   if (connection->waitingWritable) wanted |= EPOLLOUT;
   return wanted;
 }
@@ -1780,9 +1776,30 @@ void Loop::FinishForward(Forwarder* forwarder, Connection* closing) {
   if (second != closing && !second->closed) CloseConnection(second);
 }
 
+void Loop::SendHeldOutput(Connection* connection) {
+  // What was held goes now (no edge says so), and a read held back for room
+  // goes on. A forward sends a side's held records first and reads it again.
+  if (connection->forwarder != nullptr) {
+    QueueForward(connection->forwarder);  // started or not (Forwarder::Pump)
+    return;
+  }
+  if (!connection->waitingWritable) QueueWrite(connection);
+  if (connection->tls->readWantsWrite) {
+    connection->readable = true;
+    flow_.MarkReady(*connection);
+  }
+}
+
 void Loop::SendBeforeClosing(Connection* connection, bool reset) {
+  // With nothing queued, a TLS connection still sends an end() asked for
+  // (node's SSL_shutdown has written the close_notify) and records held
+  // until this turn's commands let them go (a verdict or a stored session
+  // just before the close: node had written them by then).
+  bool tlsToSend = connection->tls != nullptr &&
+                   ((!reset && connection->shutdownRequested && !connection->shutdownDone) ||
+                    connection->tls->releasedOutputWaiting());
   if (connection->forwarder != nullptr || connection->failed || connection->connecting ||
-      connection->waitingWritable || connection->writeQueue.empty()) {
+      connection->waitingWritable || (connection->writeQueue.empty() && !tlsToSend)) {
     return;
   }
   // A reset sends no FIN: an end() JS asked for (an 'exit' listener's

@@ -100,6 +100,8 @@ struct Command {
                           // the key (TlsSession::AnswerPsk)
     kTlsSessionStored,    // id: a TLS server connection whose output waits for
                           // JS's 'newSession' callback may send (TlsSession::SessionStored)
+    kTlsVerdictGiven,     // id: a TLS 1.2 server connection whose handshake's end
+                          // waits for JS's verdict may send (TlsSession::VerdictGiven)
     kTlsListenWith,       // id: a TLS listener; tlsContext: the server context the
                           // connections it accepts from now on start with (tls.Server's
                           // setSecureContext); those accepted before keep theirs
@@ -396,6 +398,9 @@ class Loop {
   // (libuv would have queued x then, and dropped it). Issue 12 item 8.
   // Before a reset (`reset`), no FIN.
   void SendBeforeClosing(Connection* connection, bool reset);
+  // A TLS connection's held output was let go (SessionStored, VerdictGiven):
+  // it is sent, or its forward pumped, and a read that waited for room goes on.
+  void SendHeldOutput(Connection* connection);
   void CloseConnection(Connection* connection);
   void AddConnection(Command& command);
   void StartForward(const Command& command);

@@ -589,6 +589,7 @@ Napi::Function Reactor::DefineClass(Napi::Env env) {
           InstanceMethod<&Reactor::Pause>("pause"),
           InstanceMethod<&Reactor::TlsAllowWrites>("tlsAllowWrites"),
           InstanceMethod<&Reactor::TlsSessionStored>("tlsSessionStored"),
+          InstanceMethod<&Reactor::TlsVerdictGiven>("tlsVerdictGiven"),
           InstanceMethod<&Reactor::TlsUseContext>("tlsUseContext"),
           InstanceMethod<&Reactor::TlsChooseAlpn>("tlsChooseAlpn"),
           InstanceMethod<&Reactor::TlsSetMaxSendFragment>("tlsSetMaxSendFragment"),
@@ -1290,6 +1291,11 @@ Napi::Value Reactor::TlsAllowWrites(const Napi::CallbackInfo& info) {
 
 Napi::Value Reactor::TlsSessionStored(const Napi::CallbackInfo& info) {
   Stage(Command::Kind::kTlsSessionStored, info);
+  return info.Env().Undefined();
+}
+
+Napi::Value Reactor::TlsVerdictGiven(const Napi::CallbackInfo& info) {
+  Stage(Command::Kind::kTlsVerdictGiven, info);
   return info.Env().Undefined();
 }
 

@@ -32,7 +32,7 @@ namespace reactor {
 // 14: awaitWritten(id, total, reportAttempt); kWritten's b marks its answer.
 // 15: kTlsError's a is 2 for a session that failed after its handshake and stays open.
 // 16: such a session completes every write that reaches it; JS fails later ones.
-constexpr int kBridgeProtocol = 16;
+constexpr int kBridgeProtocol = 17;
 
 // What the reactor thread shares with the JS thread for delivery. While a
 // batch waits for the JS thread, later turns append to it instead of queueing
@@ -195,6 +195,9 @@ class Reactor : public Napi::ObjectWrap<Reactor> {
   // tlsSessionStored(id): a TLS server connection's 'newSession' callback
   // was called; what its handshake wrote may go.
   Napi::Value TlsSessionStored(const Napi::CallbackInfo& info);
+  // tlsVerdictGiven(id): JS judged a TLS 1.2 server connection's client and
+  // ran its 'secureConnection' listeners; the handshake's end may go.
+  Napi::Value TlsVerdictGiven(const Napi::CallbackInfo& info);
   Napi::Value TlsUseContext(const Napi::CallbackInfo& info);
   Napi::Value TlsChooseAlpn(const Napi::CallbackInfo& info);
   Napi::Value TlsSetMaxSendFragment(const Napi::CallbackInfo& info);

@@ -209,6 +209,7 @@ std::string DerBase64(SSL_SESSION* session) {
 // Bits of a kTlsSecure event's `a`.
 constexpr double kSecureHasPeerCert = 1;
 constexpr double kSecureSessionReused = 2;
+constexpr double kSecureVerdictHeld = 4;  // its last flight waits for JS's verdict (VerdictGiven)
 
 // What a failed read drops of the peer's queued bytes: what one read of
 // libuv's (64 KiB) would have taken in before node's TLS failed. Past that,
@@ -1305,14 +1306,18 @@ bool TlsSession::Handshake(Connection& connection, Batch& batch, ReadOutcome* ou
     // What this handshake wrote waits for the cache to store its sessions;
     // with none offered, it goes when the call ends and nothing waits again.
     awaitingSessionStored_ = !serverNewSessions_.empty();
-    transport_.buffers = awaitingSessionStored_;
+    // A TLS 1.2 server's full handshake: its last flight (Finished) is what
+    // tells the client it was accepted, and node writes it only after JS's
+    // verdict and 'secureConnection' listeners (VerdictGiven).
+    awaitingVerdict_ = SSL_is_server(ssl_) == 1 && !ticketsFollow && !SSL_session_reused(ssl_);
+    transport_.buffers = outputHeld();
     transport_.sendsBeforeRead = false;
     // The handshake's last writes (a TLS 1.2 server's Finished, TLS 1.3
     // tickets) leave before this call reads plaintext, for the same reason,
     // unless they wait for the session cache. What a failed send leaves is
     // sent again by the call's end (OverflowSettle) and, failing that, by the
     // flush flushWanted_ (set above) brings, which reports the error.
-    if (!awaitingSessionStored_ && !transport_.overflow.empty()) SendBeforeRead(&transport_);
+    if (!outputHeld() && !transport_.overflow.empty()) SendBeforeRead(&transport_);
     if (!ticketsFollow) ReportServerNewSessions(connection, batch);
     ReportSecure(connection, batch);
     if (ticketsFollow) ReportServerNewSessions(connection, batch);
@@ -1375,7 +1380,8 @@ void TlsSession::ReportSecure(Connection& connection, Batch& batch) {
   const char* servername = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
   X509* peer = SSL_get1_peer_certificate(ssl_);
   long verifyResult = peer != nullptr ? SSL_get_verify_result(ssl_) : VerdictWithoutCertificate(ssl_);
-  double flags = (peer != nullptr ? kSecureHasPeerCert : 0) + (SSL_session_reused(ssl_) ? kSecureSessionReused : 0);
+  double flags = (peer != nullptr ? kSecureHasPeerCert : 0) + (SSL_session_reused(ssl_) ? kSecureSessionReused : 0) +
+                 (awaitingVerdict_ ? kSecureVerdictHeld : 0);
   size_t first = batch.strings.size();
   // The order lib/tls.ts reads them in.
   batch.strings.push_back(SSL_get_version(ssl_));
@@ -1589,7 +1595,10 @@ PlainStatus TlsSession::FlushOverflowForJs(Connection& connection, Batch& batch)
 }
 
 void TlsSession::FlushBroken(Connection& connection, Batch& batch) {
-  SessionStored();  // nothing more is held for the cache
+  // Nothing more is held for the cache; a verdict hold stays (node judges
+  // the client before it reads what broke the session), and JS's verdict or
+  // destroy() ends it.
+  SessionStored();
   if (FlushOverflowForJs(connection, batch) != PlainStatus::kDone) return;
   // Every write queued completes, unsent: node's TLSWrap had encrypted each
   // as it was made, before JS heard of the failure, and the peer, past a
@@ -1612,7 +1621,7 @@ ReadOutcome TlsSession::Read(Connection& connection, ReadArena& arena, Batch& ba
     batch.Add(EventKind::kError, connection.id, static_cast<double>(error), static_cast<double>(Syscall::kRead));
     return ReadOutcome::kFailed;
   }
-  if (readWantsWrite && (connection.waitingWritable || awaitingSessionStored_)) return ReadOutcome::kDrained;
+  if (readWantsWrite && (connection.waitingWritable || outputHeld())) return ReadOutcome::kDrained;
   readWantsWrite = false;
   // As the plain path: a short read ends the drain, except with the peer's
   // FIN or an urgent mark behind it (Connection::Read).
@@ -1728,7 +1737,9 @@ void TlsSession::Flush(Connection& connection, Batch& batch) {
     return;
   }
   // A connection JS is ending is not held for the cache: its last bytes and
-  // its end must not wait on a callback that may never come.
+  // its end must not wait on a callback that may never come. (JS's verdict
+  // comes by itself: lib/tls.ts gives it before an end() where node's would
+  // send the Finished, and a destroy() drops it.)
   if (connection.shutdownRequested) SessionStored();
   // SSL_write finishes a ticket a read left half-read (OpenSSL runs the
   // handshake state machine from SSL_write while it is in init).
@@ -1831,7 +1842,7 @@ PlainResult TlsSession::ReadPlain(Connection& connection, char* into, size_t cap
     failure_.error = error;
     return {PlainStatus::kFailed, 0};
   }
-  if (readWantsWrite && (connection.waitingWritable || awaitingSessionStored_)) return {PlainStatus::kWouldBlock, 0};
+  if (readWantsWrite && (connection.waitingWritable || outputHeld())) return {PlainStatus::kWouldBlock, 0};
   readWantsWrite = false;
   OverflowSettle settle(*this, connection);
   if (OverflowFull(connection)) return {PlainStatus::kWouldBlock, 0};
@@ -1923,7 +1934,7 @@ PlainResult TlsSession::WritePlain(Connection& connection, const char* from, siz
 
 PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
   if (writesEnded_) return PlainStatus::kDone;
-  SessionStored();  // as in Flush: an end is not held
+  SessionStored();  // as in Flush: an end is not held for the cache
   // A client whose server was not accepted says nothing more to it; nor
   // does a session that failed (OpenSSL: no SSL_shutdown after a fatal error).
   if (!writesAllowed_ || broken_) closeNotify = false;
@@ -1957,7 +1968,7 @@ PlainStatus TlsSession::EndWrites(Connection& connection, bool closeNotify) {
 
 PlainStatus TlsSession::FlushOverflow(Connection& connection) {
   // Held, even when empty: a record written now must wait with the rest.
-  if (awaitingSessionStored_) return PlainStatus::kWouldBlock;
+  if (outputHeld()) return PlainStatus::kWouldBlock;
   if (transport_.overflow.empty()) return PlainStatus::kDone;
   int error = 0;
   PlainStatus status = SendOverflow(connection, &error);
@@ -1983,8 +1994,19 @@ void TlsSession::EndHoldForPeersEnd() {
 
 bool TlsSession::SessionStored() {
   if (!awaitingSessionStored_) return false;
-  awaitingSessionStored_ = transport_.buffers = false;
-  return true;
+  awaitingSessionStored_ = false;
+  return OutputFreed();
+}
+
+bool TlsSession::VerdictGiven() {
+  if (!awaitingVerdict_) return false;
+  awaitingVerdict_ = false;
+  return OutputFreed();
+}
+
+bool TlsSession::OutputFreed() {
+  transport_.buffers = outputHeld();
+  return !outputHeld();
 }
 
 void TlsSession::SendHeldAlert(Connection& connection) {
@@ -2011,9 +2033,10 @@ ssize_t TlsSession::Transport::SendUnsent() {
 }
 
 PlainStatus TlsSession::SendOverflow(Connection& connection, int* error) {
-  // Held for JS's 'newSession' callback: no send tried now, so no edge is
-  // awaited and waitingWritable stays as it is; SessionStored's caller flushes.
-  if (awaitingSessionStored_) return PlainStatus::kWouldBlock;
+  // Held for JS's 'newSession' callback or verdict: no send tried now, so no
+  // edge is awaited and waitingWritable stays as it is; the caller of
+  // SessionStored or VerdictGiven flushes.
+  if (outputHeld()) return PlainStatus::kWouldBlock;
   ssize_t n = transport_.SendUnsent();
   if (n == -EAGAIN) {
     // Refused (EAGAIN or a short send): the kernel owes an EPOLLOUT edge.
@@ -2064,7 +2087,7 @@ bool TlsSession::OverflowFull(Connection& connection) {
   // answer (key updates), would grow the overflow without bound: reading
   // stops until EPOLLOUT, as a plain read stops for a full destination.
   // `readable` stays set; the loop reads again on EPOLLOUT (readWantsWrite),
-  // or, when the overflow is held, once SessionStored lets it go.
+  // or, when the overflow is held, once SessionStored or VerdictGiven lets it go.
   readWantsWrite = true;
   return true;
 }

@@ -225,11 +225,31 @@ class TlsSession {
   // must finish before the end), lets everything go: a closing connection
   // does not wait on a callback that may never come. destroy() drops what
   // is held, as node's destroy does.
-  bool outputHeld() const { return awaitingSessionStored_; }
-  // JS's 'newSession' callback was called: what was held may go. False, and
-  // nothing changed, unless output was held. The caller flushes the
-  // connection (and reads again if a read waited for room).
+  // The verdict hold: a TLS 1.2 server's full handshake holds its last
+  // flight (Finished, which tells the client it was accepted) the same way
+  // until JS has judged the client and run its 'secureConnection' listeners
+  // (VerdictGiven), as node writes it only after them. A client rejected,
+  // or destroyed by a listener, so never gets 'secureConnect'. Only JS's
+  // verdict lets it go (lib/tls.ts gives it after the listeners, or before
+  // a write or end() made in them on the Nodes that send those at once),
+  // not the peer's end, an end of ours or a broken session: a client is
+  // judged before anything else. destroy() drops it.
+  bool outputHeld() const { return awaitingSessionStored_ || awaitingVerdict_; }
+  // Output is held for the cache only: the peer's end lets it go.
+  bool holdEndsAtPeersEnd() const { return awaitingSessionStored_ && !awaitingVerdict_; }
+  // Records not held and not sent yet, with no EPOLLOUT owed for them: what
+  // a hold let go this turn (the caller checks waitingWritable).
+  bool releasedOutputWaiting() const {
+    return !outputHeld() && transport_.overflowSent < transport_.overflow.size();
+  }
+  // JS's 'newSession' callback was called: the cache's hold ends. True when
+  // that let held output go (no verdict holds it too); false, and nothing
+  // changed, unless output was held for the cache. On true the caller
+  // flushes the connection (and reads again if a read waited for room).
   bool SessionStored();
+  // JS judged the client and ran its listeners: the verdict hold ends. As
+  // SessionStored.
+  bool VerdictGiven();
   // JS's answer: the `index`th of the names offered, or, for an index past
   // them (node's callback returned undefined), none: the handshake then
   // fails with OpenSSL's no_application_protocol alert, as node's. False,
@@ -418,8 +438,9 @@ class TlsSession {
     //  - Bytes here were refused by the socket at the end of the last call
     //    (EAGAIN or a short send), so the kernel owes an EPOLLOUT edge and
     //    waitingWritable is set until the loop sees it; emptying it clears
-    //    waitingWritable. Or they are held: for the session cache
-    //    (outputHeld(); SessionStored's caller flushes them) or, after a
+    //    waitingWritable. Or they are held: for the session cache or JS's
+    //    verdict (outputHeld(); the caller of SessionStored or VerdictGiven
+    //    flushes them) or, after a
     //    failed server handshake, an alert for JS's close (SendHeldAlert).
     //    Held bytes wait for no edge; one an earlier send left owed (a
     //    handshake send refused or short, in SendBeforeRead or an earlier
@@ -444,7 +465,8 @@ class TlsSession {
     // Every BIO write goes to the overflow, sent when the call ends
     // (OverflowSettle, Flush): a server's, until its handshake is done
     // (a failed one's alert waits for JS: SendHeldAlert), and with a
-    // session cache until the handshake's sessions are stored (outputHeld).
+    // session cache until the handshake's sessions are stored, and a TLS 1.2
+    // server's until JS's verdict (outputHeld).
     bool buffers = false;
     // With `buffers`, during a server's handshake: what waits is sent before
     // OpenSSL reads again (SendBeforeRead), as it went at once before, so
@@ -496,17 +518,21 @@ class TlsSession {
   // kOverflowReadLimit and the socket refused more, or it is held
   // (readWantsWrite set).
   bool OverflowFull(Connection& connection);
-  // While output is held and reads wait for room: the peer ended (its FIN,
-  // a hangup) or the socket failed, so the hold ends (the read then meets
-  // the end). Returns the socket's errno, which getsockopt has taken and the
+  // While output is held for the cache and reads wait for room: the peer
+  // ended (its FIN, a hangup) or the socket failed, so that hold ends (the
+  // read then meets the end; a verdict hold stays, and JS's verdict, which
+  // follows the handshake's report, lets it go). Returns the socket's errno, which getsockopt has taken and the
   // caller must report, or 0.
   int EndHoldForGonePeer(const Connection& connection);
   // The peer's end (its FIN or close_notify, or a socket error found while
-  // reads wait for room: EndHoldForGonePeer) lets held output go
-  // (outputHeld), and the connection is flushed: it is closing, and must not
+  // reads wait for room: EndHoldForGonePeer) ends the cache's hold
+  // (outputHeld), and the connection is flushed if nothing else holds: it is closing, and must not
   // wait on a 'newSession' callback that may never come. A socket error met
   // by a read fails the connection instead, which drops what is held.
   void EndHoldForPeersEnd();
+  // After a hold ended: the BIO buffers only while another still holds.
+  // True when nothing holds output any more.
+  bool OutputFreed();
   // Clears OpenSSL's error queue and the transport's record before a call.
   void BeginCall();
   // Records in failure_ why a call failed: the transport's errno, or OpenSSL's error.
@@ -655,6 +681,9 @@ class TlsSession {
   // The handshake offered sessions to 'newSession' and JS has not called
   // back: nothing is sent (outputHeld).
   bool awaitingSessionStored_ = false;
+  // A TLS 1.2 server's full handshake ended and JS has not given its
+  // verdict (VerdictGiven): nothing is sent (outputHeld).
+  bool awaitingVerdict_ = false;
   bool alertHeldForClose_ = false;  // SendHeldAlert's: set by ReadFailed for a server's failed handshake
   // Sessions for 'newSession' not yet reported, oldest first: the id in hex
   // and the DER in base64; at most kMaxNewSessions (later ones are dropped).

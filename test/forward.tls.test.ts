@@ -16,6 +16,7 @@ import { connect, createSecureServer, createServer, forward, ForwardOptions, For
 import { getReactor } from '../lib/reactor';
 import { checkMustCalls, listenLocal, mustCall, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
+import { blackholePort } from './helpers/echo-client';
 import { connectTls as connectTlsTo, makeTestPki, TestPki } from './helpers/tls-pki';
 
 afterEach(releaseTracked);
@@ -325,6 +326,26 @@ describe('TLS terminated toward a plain upstream', () => {
     expect(await result).toEqual({ bytesFirstToSecond: 19, bytesSecondToFirst: 19 });
     await flowSettled();
   });
+
+  test("TLS 1.2: a forward started in 'secureConnection' to an upstream still connecting lets the client's handshake end first", async () => {
+    // The server's Finished waits for JS's verdict; a forward that has not
+    // started must not hold it until the upstream connects.
+    const hanging = await blackholePort();
+    let result: Promise<ForwardResult> | undefined;
+    let serverSide: SecureSocket | undefined;
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+      serverSide = socket;
+      result = forward(socket, { host: '127.0.0.1', port: hanging, timeout: 60_000 });
+    }));
+    const port = await listenLocal(server);
+    const connected = connectTls(port, { maxVersion: 'TLSv1.2' });
+    let secure = false;
+    void connected.then(() => { secure = true; });
+    await waitFor(() => secure, 5000, "the client's 'secureConnect' while the upstream connects");
+    expect((await connected).getProtocol()).toBe('TLSv1.2');
+    serverSide!.destroy();  // ends the forward, mid-connect
+    expect((await result!).connected).toBe(false);
+  }, 15_000);
 });
 
 test('a plain socket forwarded to a TLS socket (plain first): held plain bytes are encrypted first, both ways intact', async () => {

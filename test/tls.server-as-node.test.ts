@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as tls from 'node:tls';
 
 import { createSecureServer, SecureServer } from '../lib';
+import { listenerWriteSendsFinished } from '../lib/net-version';
 import { listenLocal, waitFor } from './helpers';
 import { releaseTracked, track } from './helpers/cleanup';
 import { makeTestPki, TestPki } from './helpers/tls-pki';
@@ -177,6 +178,73 @@ describe.each(implementations)('%s', (_name, createServer, Server) => {
     expect(socket.authorized).toBe(false);
     expect(socket.authorizationError).toEqual(expect.any(String));
     expect(socket.destroyed).toBe(true);
+  });
+
+  /** What a TLS 1.2 client saw of a server that judged it: 'secureConnect' or not, its bytes, and how it ended. */
+  async function tls12ClientOutcome(port: number, options: tls.ConnectionOptions = {}): Promise<string[]> {
+    const seen: string[] = [];
+    const socket = client(port, { maxVersion: 'TLSv1.2', ...options });
+    socket.on('secureConnect', () => seen.push('secureConnect'));
+    socket.on('data', (chunk: Buffer) => seen.push(`data ${chunk.toString()}`));
+    socket.on('end', () => seen.push('end'));
+    socket.on('error', (error: NodeJS.ErrnoException) => seen.push(`error ${error.code}`));
+    await new Promise((resolve) => socket.on('close', resolve));
+    return seen;
+  }
+
+  test("TLS 1.2: a client rejected for its certificate never gets 'secureConnect' (the server's Finished waits for the verdict)", async () => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert, ca: pki.caCert, requestCert: true },
+      () => { throw new Error("no 'secureConnection' for an unauthorized client"); }));
+    server.on('tlsClientError', () => undefined);
+    const port = await listenLocal(server);
+    expect(await tls12ClientOutcome(port, { key: pki.rogueKey, cert: pki.rogueCert })).toEqual(['end', 'error ECONNRESET']);
+  });
+
+  test("TLS 1.2: destroy() in the 'secureConnection' listener: the client never gets 'secureConnect'", async () => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => socket.destroy()));
+    const port = await listenLocal(server);
+    expect(await tls12ClientOutcome(port)).toEqual(['end', 'error ECONNRESET']);
+  });
+
+  test.each([
+    ['write(x); destroy()', (socket: tls.TLSSocket) => { socket.write('x'); socket.destroy(); }, ['secureConnect', 'data x', 'end']],
+    ['end(x); destroy()', (socket: tls.TLSSocket) => { socket.end('x'); socket.destroy(); }, ['secureConnect', 'data x', 'end']],
+    ['end(); destroy()', (socket: tls.TLSSocket) => { socket.end(); socket.destroy(); }, ['secureConnect', 'end']],
+  ])("TLS 1.2: %s in the listener: on Node 20 and 22 the handshake's end and the bytes go first; from Node 24 on, nothing", async (_how, listener, sent) => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, listener));
+    const port = await listenLocal(server);
+    expect(await tls12ClientOutcome(port)).toEqual(listenerWriteSendsFinished ? sent : ['end', 'error ECONNRESET']);
+  });
+
+  test.each([
+    ['process.nextTick', (destroy: () => void) => process.nextTick(destroy), ['end', 'error ECONNRESET']],
+    ['queueMicrotask', (destroy: () => void) => queueMicrotask(destroy), ['end', 'error ECONNRESET']],
+    ['setImmediate', (destroy: () => void) => setImmediate(destroy), ['secureConnect', 'end']],
+    ['setTimeout', (destroy: () => void) => setTimeout(destroy, 20), ['secureConnect', 'end']],
+  ])("TLS 1.2: a destroy() the listener defers with %s: node writes the handshake's end once the ticks and microtasks it queued ran", async (_how, defer, expected) => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => defer(() => socket.destroy())));
+    const port = await listenLocal(server);
+    expect(await tls12ClientOutcome(port)).toEqual(expected);
+  });
+
+  test("TLS 1.2: cork(); write(x); destroy() in the listener: the client never gets 'secureConnect'", async () => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+      socket.cork();
+      socket.write('x');
+      socket.destroy();
+    }));
+    const port = await listenLocal(server);
+    expect(await tls12ClientOutcome(port)).toEqual(['end', 'error ECONNRESET']);
+  });
+
+  test.each([
+    ['end(x)', (socket: tls.TLSSocket) => socket.end('x'), ['secureConnect', 'data x', 'end']],
+    ['end()', (socket: tls.TLSSocket) => socket.end(), ['secureConnect', 'end']],
+    ['a write on a later tick', (socket: tls.TLSSocket) => setImmediate(() => socket.end('x')), ['secureConnect', 'data x', 'end']],
+  ])("TLS 1.2: %s in the listener sends the handshake's end, then the bytes", async (_how, listener, expected) => {
+    const server = track(createServer({ key: pki.serverKey, cert: pki.serverCert }, listener));
+    const port = await listenLocal(server);
+    expect(await tls12ClientOutcome(port)).toEqual(expected);
   });
 
   test("with captureRejections, a rejected async 'secureConnection' listener destroys that socket with its error", async () => {
