@@ -373,7 +373,11 @@ export class Server extends EventEmitter {
       let errno = family === 0 ? unixPathErrno(result[0]) : result[0];
       // As libuv's uv_pipe_bind, which reports ENOENT as EACCES (for Windows' sake).
       if (family === 0 && errno === -os.constants.errno.ENOENT) errno = -os.constants.errno.EACCES;
-      this.failListen(systemError(errno, 'listen', address, family === 0 ? undefined : port, true));
+      const error = systemError(errno, 'listen', address, family === 0 ? undefined : port, true);
+      // As net, which listens on a path as port -1 (listenInCluster) and
+      // keeps that on the error (uvExceptionWithHostPort sets any truthy port).
+      if (family === 0) error.port = -1;
+      this.failListen(error);
       return;
     }
     const [id, boundAddress, boundPort] = result;

@@ -1263,7 +1263,8 @@ export class Socket extends Duplex implements AttemptingSocket {
 
   /** @deprecated As in net: use `writableLength`. */
   get bufferSize(): number {
-    return this.writableLength;
+    // As net: undefined without a handle, before connect() and after close.
+    return (this.registered || this.connecting ? this.writableLength : undefined) as number;
   }
 
   /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as in net. */

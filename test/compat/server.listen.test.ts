@@ -228,13 +228,25 @@ describe.each(implementations)('%s', (name, createServer) => {
     await child.kill();
   });
 
-  test("listen() on a path in a directory that does not exist: 'error' EACCES, as libuv reports it", async () => {
+  test("listen() on a path in a directory that does not exist: 'error' EACCES, as libuv reports it, with net's port -1", async () => {
     const server = trackServer(createServer());
     const socketPath = `${unixSocketPath()}-missing/server.sock`;
     server.listen(socketPath);
-    const [error] = await within(once(server, 'error'), 2000, "'error'") as [NodeJS.ErrnoException];
-    expect(error).toMatchObject({ code: 'EACCES', syscall: 'listen', address: socketPath });
+    const [error] = await within(once(server, 'error'), 2000, "'error'") as [NodeJS.ErrnoException & { port?: number }];
+    expect(error).toMatchObject({ code: 'EACCES', syscall: 'listen', address: socketPath, port: -1 });
+    expect(error.message).toBe(`listen EACCES: permission denied ${socketPath}`);
     expect(server.listening).toBe(false);
+  });
+
+  test("a path already listened on: 'error' EADDRINUSE with the path and net's port -1", async () => {
+    const socketPath = unixSocketPath();
+    const first = trackServer(createServer());
+    await new Promise<void>((resolve) => first.listen(socketPath, resolve));
+    const second = trackServer(createServer());
+    second.listen(socketPath);
+    const [error] = await within(once(second, 'error'), 2000, "'error'") as [NodeJS.ErrnoException & { port?: number }];
+    expect(error).toMatchObject({ code: 'EADDRINUSE', syscall: 'listen', address: socketPath, port: -1 });
+    expect(error.message).toBe(`listen EADDRINUSE: address already in use ${socketPath}`);
   });
 
   test.each([{ readableAll: true }, { writableAll: true }, { readableAll: true, writableAll: true }])(

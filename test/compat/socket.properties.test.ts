@@ -90,13 +90,15 @@ describe.each(implementations)('%s', (name, createServer) => {
   });
 
   // net's pending is `!this._handle || this.connecting`: true again once closed.
-  test('a closed socket is pending again, as one with no handle', async () => {
+  test('a closed socket is pending again, as one with no handle, and its bufferSize is undefined', async () => {
     const server = createServer();
     const port = await listenLocal(server);
     const { socket } = await connectPair(server, port);
+    const bufferSizeOpen = socket.bufferSize;
     socket.destroy();
     await within(once(socket, 'close'), 2000, "'close'");
     expect([socket.pending, socket.connecting, socket.readyState]).toEqual([true, false, 'closed']);
+    expect([bufferSizeOpen, socket.bufferSize]).toEqual([0, undefined]);
   });
 
   test("the server's highWaterMark option sets both high-water marks of accepted sockets", async () => {
