@@ -100,10 +100,10 @@ void Forwarder::FailTls(const Connection& side, Syscall call) {
 
 void Forwarder::Cancel(int error, Syscall call) { Fail(error, call); }
 
-bool Forwarder::FlushTlsOverflows(Batch& batch, bool connectedSidesOnly) {
+bool Forwarder::FlushTlsOverflows(Batch& batch) {
   for (ForwardDirection& direction : directions_) {
     Connection* side = direction.source;
-    if (side->tls == nullptr || (connectedSidesOnly && side->connecting)) continue;
+    if (side->tls == nullptr) continue;
     PlainStatus flushed = side->tls->FlushOverflow(*side);
     if (flushed == PlainStatus::kFailed) {
       FailTls(*side, Syscall::kWrite);
@@ -133,7 +133,7 @@ bool Forwarder::Pump(Batch& batch) {
     // released by JS's verdict) leave now, as they would without a forward,
     // not once the upstream connects. A failed send ends the forward, as a
     // reset does mid-connect.
-    FlushTlsOverflows(batch, true);
+    FlushTlsOverflows(batch);
     return false;
   }
   // A reset side must end the forward now: a direction blocked on a full
@@ -150,7 +150,7 @@ bool Forwarder::Pump(Batch& batch) {
   }
   // Records a side's reads made OpenSSL write (alerts, tickets) and the
   // socket did not take go out first, on that side's EPOLLOUT.
-  if (!FlushTlsOverflows(batch, false)) return false;
+  if (!FlushTlsOverflows(batch)) return false;
   bool more = false;
   for (ForwardDirection& direction : directions_) {
     if (finished_) break;

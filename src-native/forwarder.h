@@ -131,10 +131,11 @@ class Forwarder {
  private:
   // Returns true when the direction stopped with its budget spent.
   bool PumpDirection(ForwardDirection& direction, Batch& batch);
-  // Sends what each TLS side's overflow holds (not held, not sent), but for
-  // a side still connecting when `connectedSidesOnly`. False, with the
-  // forward failed, when a send failed.
-  bool FlushTlsOverflows(Batch& batch, bool connectedSidesOnly);
+  // Sends what each TLS side's overflow holds (not held, not sent). False,
+  // with the forward failed, when a send failed. (No TLS side connects: a
+  // forward to an address has a plain upstream, and a forward takes no
+  // socket still connecting.)
+  bool FlushTlsOverflows(Batch& batch);
   bool Drain(ForwardDirection& direction);
   ssize_t StepOverMark(ForwardDirection& direction);
   // The direction that reads from `direction`'s destination.

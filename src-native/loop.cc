@@ -1798,6 +1798,13 @@ void Loop::SendBeforeClosing(Connection* connection, bool reset) {
   bool tlsToSend = connection->tls != nullptr &&
                    ((!reset && connection->shutdownRequested && !connection->shutdownDone) ||
                     connection->tls->releasedOutputWaiting());
+  if (connection->forwarder != nullptr && tlsToSend && !connection->failed && !connection->waitingWritable) {
+    // A forwarded side's queue is its forwarder's, but released records
+    // are the session's own and go before the close all the same (what the
+    // socket refuses goes with it).
+    connection->tls->FlushOverflow(*connection);
+    return;
+  }
   if (connection->forwarder != nullptr || connection->failed || connection->connecting ||
       connection->waitingWritable || (connection->writeQueue.empty() && !tlsToSend)) {
     return;

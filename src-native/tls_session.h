@@ -230,8 +230,9 @@ class TlsSession {
   // until JS has judged the client and run its 'secureConnection' listeners
   // (VerdictGiven), as node writes it only after them. A client rejected,
   // or destroyed by a listener, so never gets 'secureConnect'. Only JS's
-  // verdict lets it go (lib/tls.ts gives it after the listeners, or before
-  // a write or end() made in them on the Nodes that send those at once),
+  // verdict lets it go (lib/tls.ts gives it from an immediate queued before
+  // the listeners, or before a write or end() made in them on the Nodes
+  // that send those at once),
   // not the peer's end, an end of ours or a broken session: a client is
   // judged before anything else. destroy() drops it.
   bool outputHeld() const { return awaitingSessionStored_ || awaitingVerdict_; }
@@ -521,13 +522,14 @@ class TlsSession {
   // While output is held for the cache and reads wait for room: the peer
   // ended (its FIN, a hangup) or the socket failed, so that hold ends (the
   // read then meets the end; a verdict hold stays, and JS's verdict, which
-  // follows the handshake's report, lets it go). Returns the socket's errno, which getsockopt has taken and the
-  // caller must report, or 0.
+  // follows the handshake's report, lets it go). Returns the socket's
+  // errno, which getsockopt has taken and the caller must report, or 0.
   int EndHoldForGonePeer(const Connection& connection);
   // The peer's end (its FIN or close_notify, or a socket error found while
   // reads wait for room: EndHoldForGonePeer) ends the cache's hold
-  // (outputHeld), and the connection is flushed if nothing else holds: it is closing, and must not
-  // wait on a 'newSession' callback that may never come. A socket error met
+  // (outputHeld), and the connection is flushed if nothing else holds: it
+  // is closing, and must not wait on a 'newSession' callback that may never
+  // come. A socket error met
   // by a read fails the connection instead, which drops what is held.
   void EndHoldForPeersEnd();
   // After a hold ended: the BIO buffers only while another still holds.

@@ -346,6 +346,21 @@ describe('TLS terminated toward a plain upstream', () => {
     serverSide!.destroy();  // ends the forward, mid-connect
     expect((await result!).connected).toBe(false);
   }, 15_000);
+
+  test("TLS 1.2: a forward started in 'secureConnection' and destroyed from an immediate queued there: the client still gets 'secureConnect', as from node's listener", async () => {
+    const hanging = await blackholePort();
+    const server = track(createSecureServer({ key: pki.serverKey, cert: pki.serverCert }, (socket) => {
+      void forward(socket, { host: '127.0.0.1', port: hanging, timeout: 60_000 });
+      setImmediate(() => socket.destroy());
+    }));
+    const port = await listenLocal(server);
+    const client = track(tls.connect({ host: '127.0.0.1', port, ca: pki.caCert, servername: 'localhost', maxVersion: 'TLSv1.2' }));
+    const seen: string[] = [];
+    client.on('secureConnect', () => seen.push('secureConnect'));
+    client.on('error', (error: NodeJS.ErrnoException) => seen.push(`error ${error.code}`));
+    await new Promise((resolve) => client.on('close', resolve));
+    expect(seen[0]).toBe('secureConnect');
+  }, 15_000);
 });
 
 test('a plain socket forwarded to a TLS socket (plain first): held plain bytes are encrypted first, both ways intact', async () => {
